@@ -1,0 +1,20 @@
+//! Weir's runtime: streaming operators over Arrow record batches, run as
+//! tokio tasks joined by bounded channels.
+//!
+//! Where things live: `source/` reads partitions and makes watermarks,
+//! `window/` assigns, aggregates and fires windows, `operators/` holds the
+//! stateless operators, `runtime/` runs tasks and exchanges, `plan.rs` is
+//! the streaming plan that the SQL planner builds.
+
+pub mod error;
+pub mod message;
+pub mod metrics;
+pub mod operator;
+pub mod operators;
+pub mod plan;
+pub mod runtime;
+pub mod sink;
+pub mod source;
+pub mod window;
+
+pub use error::{EngineError, Result};

@@ -1,0 +1,95 @@
+//! What flows between tasks: data batches and control events.
+
+use datafusion::arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{filter, filter_record_batch, take, take_record_batch};
+
+use crate::error::{Result, ResultExt};
+
+/// Event time in milliseconds since the Unix epoch (Flink's `TIMESTAMP(3)`).
+pub type EventTime = i64;
+
+/// The watermark before any event has been seen.
+pub const WATERMARK_MIN: EventTime = i64::MIN;
+/// The watermark a bounded input sends when it ends: it fires every window.
+pub const WATERMARK_END: EventTime = i64::MAX;
+
+/// A batch of rows on its way through a job.
+///
+/// `row_watermarks` exists only with `'scan.watermark.emit.strategy' =
+/// 'on-event'`: for every row it holds the source watermark in force just
+/// before that row was read, so that an operator downstream decides lateness
+/// exactly as Flink's per-record watermarks would, whatever the batch size.
+/// Operators that drop or reorder rows apply the same selection to it.
+#[derive(Debug, Clone)]
+pub struct StreamBatch {
+    pub data: RecordBatch,
+    pub row_watermarks: Option<Int64Array>,
+}
+
+impl StreamBatch {
+    /// A batch without per-row watermarks (periodic watermarks).
+    pub fn new(data: RecordBatch) -> Self {
+        Self {
+            data,
+            row_watermarks: None,
+        }
+    }
+
+    pub fn num_rows(&self) -> usize {
+        self.data.num_rows()
+    }
+
+    /// Keeps the rows where `mask` is true, in rows and watermarks alike.
+    pub fn filter(&self, mask: &BooleanArray) -> Result<Self> {
+        let data = filter_record_batch(&self.data, mask).context(|| "filter".into())?;
+        let row_watermarks = match &self.row_watermarks {
+            Some(w) => Some(downcast_i64(filter(w, mask).context(|| "filter".into())?)),
+            None => None,
+        };
+        Ok(Self {
+            data,
+            row_watermarks,
+        })
+    }
+
+    /// Picks rows by index, in rows and watermarks alike.
+    pub fn take(&self, indices: &UInt32Array) -> Result<Self> {
+        let data = take_record_batch(&self.data, indices).context(|| "take".into())?;
+        let row_watermarks = match &self.row_watermarks {
+            Some(w) => Some(downcast_i64(take(w, indices, None).context(|| "take".into())?)),
+            None => None,
+        };
+        Ok(Self {
+            data,
+            row_watermarks,
+        })
+    }
+
+    /// Replaces the row data (same number of rows), keeping the watermarks.
+    pub fn with_data(&self, data: RecordBatch) -> Self {
+        debug_assert_eq!(data.num_rows(), self.data.num_rows());
+        Self {
+            data,
+            row_watermarks: self.row_watermarks.clone(),
+        }
+    }
+}
+
+fn downcast_i64(a: std::sync::Arc<dyn Array>) -> Int64Array {
+    a.as_any()
+        .downcast_ref::<Int64Array>()
+        .cloned()
+        .expect("watermark column is Int64 by construction")
+}
+
+/// A message on a channel between two tasks.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Rows.
+    Data(StreamBatch),
+    /// No row with an event time at or before this will follow from this
+    /// input (only ever moves forward on one channel).
+    Watermark(EventTime),
+    /// The input has ended; nothing follows.
+    End,
+}

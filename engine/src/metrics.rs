@@ -1,0 +1,101 @@
+//! Counters that operators keep per batch (never per row) and that the
+//! front doors read: rows in and out, and every row an operator dropped,
+//! with the reason.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why a row did not reach its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Every window of the row had fired when it arrived.
+    Late,
+    /// The row's event time is NULL.
+    InvalidEventTime,
+}
+
+impl DropReason {
+    /// Name as the late-data side table will spell it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DropReason::Late => "late",
+            DropReason::InvalidEventTime => "invalid_event_time",
+        }
+    }
+}
+
+/// Counters of one operator subtask.
+#[derive(Debug)]
+pub struct OperatorMetrics {
+    pub operator: String,
+    pub subtask: usize,
+    pub rows_in: AtomicU64,
+    pub rows_out: AtomicU64,
+    pub late_rows: AtomicU64,
+    pub invalid_time_rows: AtomicU64,
+}
+
+impl OperatorMetrics {
+    pub fn add_dropped(&self, reason: DropReason, rows: u64) {
+        if rows == 0 {
+            return;
+        }
+        let c = match reason {
+            DropReason::Late => &self.late_rows,
+            DropReason::InvalidEventTime => &self.invalid_time_rows,
+        };
+        c.fetch_add(rows, Ordering::Relaxed);
+    }
+}
+
+/// All counters of one job.
+#[derive(Debug, Default)]
+pub struct JobMetrics {
+    operators: Mutex<Vec<Arc<OperatorMetrics>>>,
+}
+
+/// Totals of a job, summed over subtasks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobTotals {
+    pub late_rows: u64,
+    pub invalid_time_rows: u64,
+    pub rows_to_sinks: u64,
+}
+
+impl JobMetrics {
+    /// Registers the counters of a new operator subtask.
+    pub fn register(&self, operator: &str, subtask: usize) -> Arc<OperatorMetrics> {
+        let m = Arc::new(OperatorMetrics {
+            operator: operator.to_string(),
+            subtask,
+            rows_in: AtomicU64::new(0),
+            rows_out: AtomicU64::new(0),
+            late_rows: AtomicU64::new(0),
+            invalid_time_rows: AtomicU64::new(0),
+        });
+        self.operators
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::clone(&m));
+        m
+    }
+
+    /// Every registered operator subtask.
+    pub fn operators(&self) -> Vec<Arc<OperatorMetrics>> {
+        self.operators.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Sums over all subtasks; sinks are the operators named `Sink…`.
+    pub fn totals(&self) -> JobTotals {
+        let mut t = JobTotals::default();
+        for m in self.operators() {
+            t.late_rows += m.late_rows.load(Ordering::Relaxed);
+            t.invalid_time_rows += m.invalid_time_rows.load(Ordering::Relaxed);
+            if m.operator.starts_with("Sink") {
+                t.rows_to_sinks += m.rows_in.load(Ordering::Relaxed);
+            }
+        }
+        t
+    }
+}

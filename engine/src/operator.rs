@@ -1,0 +1,57 @@
+//! The operator contract: small structs that turn input messages into output
+//! messages, chained inside a task.
+
+use crate::error::Result;
+use crate::message::{EventTime, StreamBatch};
+
+/// Where an operator puts what it produces; the task hands it to the next
+/// operator of the chain or to the task's output.
+#[derive(Default)]
+pub struct Collector {
+    pub(crate) out: Vec<Emitted>,
+}
+
+/// One thing an operator produced.
+pub(crate) enum Emitted {
+    Data(StreamBatch),
+    Watermark(EventTime),
+}
+
+impl Collector {
+    /// Emits rows (empty batches are dropped here, once for all operators).
+    pub fn batch(&mut self, batch: StreamBatch) {
+        if batch.num_rows() > 0 {
+            self.out.push(Emitted::Data(batch));
+        }
+    }
+
+    /// Forwards a watermark.
+    pub fn watermark(&mut self, wm: EventTime) {
+        self.out.push(Emitted::Watermark(wm));
+    }
+}
+
+/// A streaming operator: one instance per parallel subtask, owned by the task
+/// that runs it, so it needs no locking.
+///
+/// Operators see a single, already merged input: the task computes the
+/// watermark over all of its input channels before calling
+/// [`Operator::on_watermark`].
+pub trait Operator: Send {
+    /// Name used in errors, metrics and EXPLAIN.
+    fn name(&self) -> &str;
+
+    /// Handles a batch of rows.
+    fn on_batch(&mut self, batch: StreamBatch, out: &mut Collector) -> Result<()>;
+
+    /// Handles a watermark advance. The default forwards it.
+    fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
+        out.watermark(watermark);
+        Ok(())
+    }
+
+    /// Called once when every input has ended, after the final watermark.
+    fn on_end(&mut self, _out: &mut Collector) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,4 @@
+//! Stateless operators, evaluated with DataFusion physical expressions.
+
+pub mod filter;
+pub mod project;

@@ -1,0 +1,57 @@
+//! Projection: `SELECT` expressions, computed columns, casts to a sink's
+//! types.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::physical_plan::PhysicalExpr;
+
+use crate::error::{Result, ResultExt};
+use crate::message::StreamBatch;
+use crate::operator::{Collector, Operator};
+
+/// The expressions of a projection and the schema they produce.
+#[derive(Debug)]
+pub struct ProjectPlan {
+    pub exprs: Vec<Arc<dyn PhysicalExpr>>,
+    pub schema: SchemaRef,
+}
+
+impl ProjectPlan {
+    /// Evaluates the projection on one batch.
+    pub fn apply(&self, batch: &RecordBatch, name: &str) -> Result<RecordBatch> {
+        let n = batch.num_rows();
+        let columns = self
+            .exprs
+            .iter()
+            .map(|e| e.evaluate(batch).and_then(|v| v.into_array(n)))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .context(|| format!("{name}: evaluating"))?;
+        RecordBatch::try_new(Arc::clone(&self.schema), columns).context(|| format!("{name}: building batch"))
+    }
+}
+
+/// A projection subtask.
+pub struct Project {
+    plan: Arc<ProjectPlan>,
+    name: String,
+}
+
+impl Project {
+    pub fn new(plan: Arc<ProjectPlan>, name: String) -> Self {
+        Self { plan, name }
+    }
+}
+
+impl Operator for Project {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_batch(&mut self, batch: StreamBatch, out: &mut Collector) -> Result<()> {
+        let data = self.plan.apply(&batch.data, &self.name)?;
+        out.batch(batch.with_data(data));
+        Ok(())
+    }
+}

@@ -1,0 +1,166 @@
+//! The streaming plan: stages of chained operators joined by exchanges.
+//!
+//! The SQL planner builds it from DataFusion's logical plan; the runtime
+//! instantiates one task per stage and parallel subtask. `Display` is what
+//! `EXPLAIN` prints.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::physical_plan::PhysicalExpr;
+
+use crate::operators::project::ProjectPlan;
+use crate::sink::SinkConnector;
+use crate::source::SourcePlan;
+use crate::window::aggregate::{OutputColumn, WindowAggregatePlan};
+use crate::window::spec::Millis;
+
+/// A job: stages in topological order (inputs before their consumers).
+#[derive(Debug)]
+pub struct StreamPlan {
+    pub stages: Vec<Stage>,
+}
+
+/// A set of identical parallel tasks, each running the same operator chain.
+#[derive(Debug)]
+pub struct Stage {
+    pub parallelism: usize,
+    pub input: StageInput,
+    pub chain: Vec<OperatorPlan>,
+    /// `None` when a later stage reads this one through an exchange.
+    pub sink: Option<SinkPlan>,
+}
+
+/// Where a stage's rows come from.
+#[derive(Debug)]
+pub enum StageInput {
+    Source(Arc<SourcePlan>),
+    Exchange { from: usize, partitioning: Partitioning },
+}
+
+/// How rows of an upstream stage are spread over a stage's subtasks.
+#[derive(Debug, Clone)]
+pub enum Partitioning {
+    /// Subtask i feeds subtask i (same parallelism).
+    Forward,
+    /// By key: every row with the same key reaches the same subtask.
+    Hash(Vec<Arc<dyn PhysicalExpr>>),
+    /// Everything to one subtask.
+    Single,
+}
+
+/// One operator of a chain.
+#[derive(Debug, Clone)]
+pub enum OperatorPlan {
+    Project(Arc<ProjectPlan>),
+    Filter(Arc<dyn PhysicalExpr>),
+    WindowAggregate(Arc<WindowAggregatePlan>),
+}
+
+/// The sink that ends the last stage.
+#[derive(Debug, Clone)]
+pub struct SinkPlan {
+    pub table: String,
+    pub connector: Arc<dyn SinkConnector>,
+}
+
+impl OperatorPlan {
+    /// Name used for tasks, metrics and errors.
+    pub fn name(&self) -> String {
+        match self {
+            OperatorPlan::Project(_) => "Project".into(),
+            OperatorPlan::Filter(_) => "Filter".into(),
+            OperatorPlan::WindowAggregate(p) => format!("WindowAggregate {}", p.window),
+        }
+    }
+
+    /// The schema this operator emits, given the schema it reads.
+    pub fn output_schema(&self, input: &SchemaRef) -> SchemaRef {
+        match self {
+            OperatorPlan::Project(p) => Arc::clone(&p.schema),
+            OperatorPlan::Filter(_) => Arc::clone(input),
+            OperatorPlan::WindowAggregate(p) => Arc::clone(&p.output_schema),
+        }
+    }
+}
+
+fn exprs(list: &[Arc<dyn PhysicalExpr>]) -> String {
+    list.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+fn columns(schema: &SchemaRef) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl fmt::Display for StreamPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, stage) in self.stages.iter().enumerate() {
+            writeln!(f, "Stage {i} (parallelism {})", stage.parallelism)?;
+            match &stage.input {
+                StageInput::Source(s) => {
+                    writeln!(f, "  Source: {} [{}]", s.table, s.connector.describe())?;
+                    writeln!(f, "    columns: {}", columns(&s.schema))?;
+                    if let Some(w) = &s.watermark {
+                        let emit = if w.on_event {
+                            "on-event".to_string()
+                        } else {
+                            format!("every {}", Millis(w.interval.as_millis() as i64))
+                        };
+                        writeln!(
+                            f,
+                            "    watermark: {} AS {} (per partition, {emit})",
+                            s.schema.field(w.time_column).name(),
+                            w.display
+                        )?;
+                    }
+                }
+                StageInput::Exchange { from, partitioning } => match partitioning {
+                    Partitioning::Forward => writeln!(f, "  Exchange: forward from stage {from}")?,
+                    Partitioning::Single => writeln!(f, "  Exchange: single from stage {from}")?,
+                    Partitioning::Hash(keys) => {
+                        writeln!(f, "  Exchange: hash [{}] from stage {from}", exprs(keys))?
+                    }
+                },
+            }
+            for op in &stage.chain {
+                match op {
+                    OperatorPlan::Project(p) => writeln!(f, "  Project: {}", exprs(&p.exprs))?,
+                    OperatorPlan::Filter(p) => writeln!(f, "  Filter: {p}")?,
+                    OperatorPlan::WindowAggregate(p) => {
+                        writeln!(f, "  WindowAggregate: {}", p.window)?;
+                        writeln!(f, "    keys: [{}]", exprs(&p.grouping.keys))?;
+                        let aggs: Vec<String> = p
+                            .grouping
+                            .aggregates
+                            .iter()
+                            .map(|a| a.function.name().to_string())
+                            .collect();
+                        writeln!(f, "    aggregates: [{}]", aggs.join(", "))?;
+                        let out: Vec<&str> = p
+                            .output
+                            .iter()
+                            .zip(p.output_schema.fields())
+                            .map(|(c, fld)| match c {
+                                OutputColumn::Aggregate(_) | OutputColumn::Key(_) => fld.name().as_str(),
+                                OutputColumn::WindowStart => "window_start",
+                                OutputColumn::WindowEnd => "window_end",
+                                OutputColumn::WindowTime => "window_time",
+                            })
+                            .collect();
+                        writeln!(f, "    emits: [{}] when watermark >= window_end - 1 ms", out.join(", "))?;
+                    }
+                }
+            }
+            if let Some(s) = &stage.sink {
+                writeln!(f, "  Sink: {} [{}]", s.table, s.connector.describe())?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,233 @@
+//! Starting a job from a plan, watching it, cancelling it.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::error::{EngineError, Result};
+use crate::message::Message;
+use crate::metrics::JobMetrics;
+use crate::operator::Operator;
+use crate::operators::filter::Filter;
+use crate::operators::project::Project;
+use crate::plan::{OperatorPlan, StageInput, StreamPlan};
+use crate::runtime::exchange::Router;
+use crate::runtime::input::ExchangeInput;
+use crate::runtime::task::{Task, TaskInput, TaskOutput};
+use crate::source::driver::SourceDriver;
+use crate::window::aggregate::WindowAggregate;
+
+/// Messages buffered per channel before the sender waits: the bound that
+/// turns a slow consumer into backpressure on its producers.
+const CHANNEL_CAPACITY: usize = 16;
+
+/// Where a job stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobStatus {
+    Running,
+    /// Every input ended and every sink finished.
+    Finished,
+    Failed(String),
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn is_done(&self) -> bool {
+        !matches!(self, JobStatus::Running)
+    }
+}
+
+/// A running (or ended) job.
+#[derive(Clone)]
+pub struct JobHandle {
+    pub id: String,
+    /// The statement that started it.
+    pub statement: String,
+    pub metrics: Arc<JobMetrics>,
+    status: watch::Receiver<JobStatus>,
+    cancel: mpsc::Sender<()>,
+}
+
+impl JobHandle {
+    pub fn status(&self) -> JobStatus {
+        self.status.borrow().clone()
+    }
+
+    /// Waits until the job has ended and returns how.
+    pub async fn wait(&self) -> JobStatus {
+        let mut rx = self.status.clone();
+        loop {
+            let s = rx.borrow_and_update().clone();
+            if s.is_done() {
+                return s;
+            }
+            if rx.changed().await.is_err() {
+                return rx.borrow().clone();
+            }
+        }
+    }
+
+    /// Stops the job's tasks; sinks' unfinished output stays invisible.
+    pub fn cancel(&self) {
+        let _ = self.cancel.try_send(());
+    }
+}
+
+/// Instantiates every task of `plan` and starts them on the current tokio
+/// runtime.
+pub fn start(plan: StreamPlan, id: String, statement: String) -> Result<JobHandle> {
+    let metrics = Arc::new(JobMetrics::default());
+    let tasks = build_tasks(&plan, &id, &metrics)?;
+    let (status_tx, status_rx) = watch::channel(JobStatus::Running);
+    let (cancel_tx, mut cancel_rx) = mpsc::channel(1);
+    let mut set = JoinSet::new();
+    for (name, task) in tasks {
+        set.spawn(async move {
+            task.run().await.map_err(|e| match e {
+                e @ EngineError::Task { .. } => e,
+                e => EngineError::Task {
+                    task: name,
+                    message: e.to_string(),
+                },
+            })
+        });
+    }
+    tokio::spawn(async move {
+        let status = loop {
+            tokio::select! {
+                _ = cancel_rx.recv() => {
+                    set.abort_all();
+                    break JobStatus::Cancelled;
+                }
+                next = set.join_next() => match next {
+                    None => break JobStatus::Finished,
+                    Some(Ok(Ok(()))) => {}
+                    Some(Ok(Err(e))) => {
+                        set.abort_all();
+                        break JobStatus::Failed(root_cause(e));
+                    }
+                    Some(Err(join)) => {
+                        set.abort_all();
+                        break JobStatus::Failed(format!("a task panicked: {join}"));
+                    }
+                }
+            }
+        };
+        // Wait for aborted tasks to be gone before reporting.
+        while set.join_next().await.is_some() {}
+        let _ = status_tx.send(status);
+    });
+    Ok(JobHandle {
+        id,
+        statement,
+        metrics,
+        status: status_rx,
+        cancel: cancel_tx,
+    })
+}
+
+/// Downstream tasks fail with "upstream stopped" when the real error is
+/// upstream; the supervisor reports the first error it sees, which is the
+/// cause in all but rare races.
+fn root_cause(e: EngineError) -> String {
+    e.to_string()
+}
+
+fn build_tasks(plan: &StreamPlan, job_id: &str, metrics: &Arc<JobMetrics>) -> Result<Vec<(String, Task)>> {
+    let n = plan.stages.len();
+    // receivers[stage][subtask]: the channels feeding that subtask.
+    let mut receivers: Vec<Vec<Vec<mpsc::Receiver<Message>>>> = Vec::with_capacity(n);
+    // senders[stage][subtask]: the channels that subtask feeds.
+    let mut senders: Vec<Vec<Vec<mpsc::Sender<Message>>>> = plan
+        .stages
+        .iter()
+        .map(|s| (0..s.parallelism).map(|_| Vec::new()).collect())
+        .collect();
+    for (i, stage) in plan.stages.iter().enumerate() {
+        let mut rx: Vec<Vec<mpsc::Receiver<Message>>> = (0..stage.parallelism).map(|_| Vec::new()).collect();
+        if let StageInput::Exchange { from, .. } = &stage.input {
+            let from = *from;
+            if from >= i {
+                return Err(EngineError::Plan(format!("stage {i} reads from later stage {from}")));
+            }
+            for up in 0..plan.stages[from].parallelism {
+                for (down, r) in rx.iter_mut().enumerate() {
+                    let (tx, rcv) = mpsc::channel(CHANNEL_CAPACITY);
+                    senders[from][up].push(tx);
+                    r.push(rcv);
+                    debug_assert_eq!(senders[from][up].len(), down + 1);
+                }
+            }
+        }
+        receivers.push(rx);
+    }
+    // The partitioning of each stage's output is declared by its consumer.
+    let mut out_partitioning = vec![None; n];
+    for stage in &plan.stages {
+        if let StageInput::Exchange { from, partitioning } = &stage.input {
+            out_partitioning[*from] = Some(partitioning.clone());
+        }
+    }
+    let mut tasks = Vec::new();
+    for (i, stage) in plan.stages.iter().enumerate() {
+        let mut stage_receivers = std::mem::take(&mut receivers[i]).into_iter();
+        let mut stage_senders = std::mem::take(&mut senders[i]).into_iter();
+        let partitions = match &stage.input {
+            StageInput::Source(s) => Some(s.connector.partitions(stage.parallelism)?),
+            StageInput::Exchange { .. } => None,
+        };
+        for subtask in 0..stage.parallelism {
+            let task_name = format!("stage {i} subtask {subtask}");
+            let input = match &stage.input {
+                StageInput::Source(s) => {
+                    let owned: Vec<usize> = (0..partitions.unwrap_or(0))
+                        .filter(|p| p % stage.parallelism == subtask)
+                        .collect();
+                    let reader = s.connector.open(owned, stage.parallelism)?;
+                    let m = metrics.register(&format!("Source: {}", s.table), subtask);
+                    TaskInput::Source(SourceDriver::new(Arc::clone(s), reader, m))
+                }
+                StageInput::Exchange { .. } => TaskInput::Exchange(ExchangeInput::new(
+                    stage_receivers.next().unwrap_or_default(),
+                    task_name.clone(),
+                )),
+            };
+            let chain = stage
+                .chain
+                .iter()
+                .map(|op| instantiate(op, subtask, metrics))
+                .collect();
+            let output = match (&stage.sink, &out_partitioning[i]) {
+                (Some(sink), None) => TaskOutput::Sink {
+                    writer: sink.connector.open(job_id, subtask, stage.parallelism)?,
+                    metrics: metrics.register(&format!("Sink: {}", sink.table), subtask),
+                },
+                (None, Some(p)) => TaskOutput::Exchange(Router::new(
+                    stage_senders.next().unwrap_or_default(),
+                    p.clone(),
+                    subtask,
+                )),
+                _ => {
+                    return Err(EngineError::Plan(format!(
+                        "stage {i} must end in exactly one of a sink or an exchange"
+                    )));
+                }
+            };
+            tasks.push((task_name, Task { input, chain, output }));
+        }
+    }
+    Ok(tasks)
+}
+
+fn instantiate(op: &OperatorPlan, subtask: usize, metrics: &Arc<JobMetrics>) -> Box<dyn Operator> {
+    let name = op.name();
+    match op {
+        OperatorPlan::Project(p) => Box::new(Project::new(Arc::clone(p), name)),
+        OperatorPlan::Filter(p) => Box::new(Filter::new(Arc::clone(p), name)),
+        OperatorPlan::WindowAggregate(p) => {
+            let m = metrics.register(&name, subtask);
+            Box::new(WindowAggregate::new(Arc::clone(p), name, m))
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Running a streaming plan: tasks on tokio, joined by bounded channels
+//! (which are the backpressure).
+
+pub mod exchange;
+pub mod input;
+pub mod job;
+pub(crate) mod task;

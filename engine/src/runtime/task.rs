@@ -1,0 +1,109 @@
+//! A task: one parallel subtask of a stage, running its operator chain on a
+//! tokio task between its input and its output.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::error::Result;
+use crate::message::Message;
+use crate::metrics::OperatorMetrics;
+use crate::operator::{Collector, Emitted, Operator};
+use crate::runtime::exchange::Router;
+use crate::runtime::input::ExchangeInput;
+use crate::sink::SinkWriter;
+use crate::source::driver::SourceDriver;
+
+pub(crate) enum TaskInput {
+    Source(SourceDriver),
+    Exchange(ExchangeInput),
+}
+
+impl TaskInput {
+    async fn next(&mut self) -> Result<Message> {
+        match self {
+            TaskInput::Source(s) => s.next().await,
+            TaskInput::Exchange(e) => e.next().await,
+        }
+    }
+}
+
+pub(crate) enum TaskOutput {
+    Exchange(Router),
+    Sink {
+        writer: Box<dyn SinkWriter>,
+        metrics: Arc<OperatorMetrics>,
+    },
+}
+
+impl TaskOutput {
+    async fn emit(&mut self, e: Emitted) -> Result<()> {
+        match (self, e) {
+            (TaskOutput::Exchange(r), Emitted::Data(b)) => r.send_batch(b).await,
+            (TaskOutput::Exchange(r), Emitted::Watermark(w)) => r.broadcast(Message::Watermark(w)).await,
+            (TaskOutput::Sink { writer, metrics }, Emitted::Data(b)) => {
+                metrics.rows_in.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                writer.write(b.data).await
+            }
+            (TaskOutput::Sink { .. }, Emitted::Watermark(_)) => Ok(()),
+        }
+    }
+
+    async fn end(&mut self) -> Result<()> {
+        match self {
+            TaskOutput::Exchange(r) => r.broadcast(Message::End).await,
+            TaskOutput::Sink { writer, .. } => writer.finish().await,
+        }
+    }
+}
+
+pub(crate) struct Task {
+    pub input: TaskInput,
+    pub chain: Vec<Box<dyn Operator>>,
+    pub output: TaskOutput,
+}
+
+/// Passes one item through the chain from `chain[0]`, collecting what falls
+/// out of the last operator.
+fn push(chain: &mut [Box<dyn Operator>], item: Emitted, out: &mut Vec<Emitted>) -> Result<()> {
+    let Some((op, rest)) = chain.split_first_mut() else {
+        out.push(item);
+        return Ok(());
+    };
+    let mut c = Collector::default();
+    match item {
+        Emitted::Data(b) => op.on_batch(b, &mut c)?,
+        Emitted::Watermark(w) => op.on_watermark(w, &mut c)?,
+    }
+    for e in c.out {
+        push(rest, e, out)?;
+    }
+    Ok(())
+}
+
+impl Task {
+    pub async fn run(mut self) -> Result<()> {
+        let mut emitted = Vec::new();
+        loop {
+            match self.input.next().await? {
+                Message::Data(b) => push(&mut self.chain, Emitted::Data(b), &mut emitted)?,
+                Message::Watermark(w) => push(&mut self.chain, Emitted::Watermark(w), &mut emitted)?,
+                Message::End => {
+                    for i in 0..self.chain.len() {
+                        let mut c = Collector::default();
+                        self.chain[i].on_end(&mut c)?;
+                        for e in c.out {
+                            push(&mut self.chain[i + 1..], e, &mut emitted)?;
+                        }
+                    }
+                    for e in emitted.drain(..) {
+                        self.output.emit(e).await?;
+                    }
+                    return self.output.end().await;
+                }
+            }
+            for e in emitted.drain(..) {
+                self.output.emit(e).await?;
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Sinks: where a job's rows leave the engine.
+
+use std::fmt::Debug;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+
+use crate::error::Result;
+
+/// A sink connector as declared by `CREATE TABLE … WITH (…)`.
+pub trait SinkConnector: Send + Sync + Debug {
+    /// One line for EXPLAIN.
+    fn describe(&self) -> String;
+
+    /// The columns the sink takes (the table's physical columns).
+    fn schema(&self) -> SchemaRef;
+
+    /// Opens the writer of one parallel subtask of job `job_id`.
+    fn open(&self, job_id: &str, subtask: usize, parallelism: usize) -> Result<Box<dyn SinkWriter>>;
+}
+
+/// Writes the rows of one sink subtask.
+#[async_trait::async_trait]
+pub trait SinkWriter: Send {
+    async fn write(&mut self, batch: RecordBatch) -> Result<()>;
+
+    /// Input ended: flush and make the output visible.
+    async fn finish(&mut self) -> Result<()>;
+}

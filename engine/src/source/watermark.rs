@@ -1,0 +1,119 @@
+//! Per-partition watermarks, combined as Flink combines split watermarks:
+//! the minimum over the partitions being read, never moving backwards.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::TimestampMillisecondType;
+use datafusion::physical_plan::PhysicalExpr;
+
+use crate::error::{EngineError, Result, ResultExt};
+use crate::message::{EventTime, WATERMARK_MIN};
+
+/// `WATERMARK FOR col AS expr` of a table, and how often it is emitted.
+#[derive(Debug, Clone)]
+pub struct WatermarkPlan {
+    /// Index of the rowtime column in the table's row.
+    pub time_column: usize,
+    /// The watermark expression, evaluated on every row.
+    pub expr: Arc<dyn PhysicalExpr>,
+    /// The expression as written, for EXPLAIN.
+    pub display: String,
+    /// `'scan.watermark.emit.strategy' = 'on-event'` (or an interval of 0):
+    /// a watermark after every row.
+    pub on_event: bool,
+    /// `pipeline.auto-watermark-interval`.
+    pub interval: Duration,
+}
+
+/// Watermarks of the partitions one source subtask reads.
+#[derive(Debug)]
+pub struct PartitionWatermarks {
+    /// Partitions that have started and not ended, with their watermark.
+    active: BTreeMap<usize, EventTime>,
+    /// The combined watermark, as last computed (only ever forward).
+    combined: EventTime,
+}
+
+impl Default for PartitionWatermarks {
+    fn default() -> Self {
+        Self {
+            active: BTreeMap::new(),
+            combined: WATERMARK_MIN,
+        }
+    }
+}
+
+impl PartitionWatermarks {
+    pub fn combined(&self) -> EventTime {
+        self.combined
+    }
+
+    /// Takes a batch of `partition` into account. With `per_row`, returns for
+    /// every row the combined watermark in force just before it.
+    pub fn observe(
+        &mut self,
+        plan: &WatermarkPlan,
+        partition: usize,
+        batch: &RecordBatch,
+        per_row: bool,
+    ) -> Result<Option<Int64Array>> {
+        let n = batch.num_rows();
+        let values = plan
+            .expr
+            .evaluate(batch)
+            .and_then(|v| v.into_array(n))
+            .context(|| "evaluating the WATERMARK expression".to_string())?;
+        let values = values
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or_else(|| {
+                EngineError::Plan(format!(
+                    "WATERMARK expression {} has type {}, expected TIMESTAMP(3)",
+                    plan.display,
+                    values.data_type()
+                ))
+            })?;
+        let own = *self.active.entry(partition).or_insert(WATERMARK_MIN);
+        let others = self
+            .active
+            .iter()
+            .filter(|(p, _)| **p != partition)
+            .map(|(_, w)| *w)
+            .min()
+            .unwrap_or(EventTime::MAX);
+        let mut running = own;
+        let row_watermarks = if per_row {
+            let mut out = Vec::with_capacity(n);
+            for i in 0..n {
+                out.push(self.combined.max(others.min(running)));
+                if values.is_valid(i) {
+                    running = running.max(values.value(i));
+                }
+            }
+            Some(Int64Array::from(out))
+        } else {
+            // NULL event times neither move nor hold back the watermark.
+            if let Some(m) = datafusion::arrow::compute::max(values) {
+                running = running.max(m);
+            }
+            None
+        };
+        self.active.insert(partition, running);
+        self.recombine();
+        Ok(row_watermarks)
+    }
+
+    /// A partition ended: it no longer holds the watermark back.
+    pub fn end(&mut self, partition: usize) {
+        self.active.remove(&partition);
+        self.recombine();
+    }
+
+    fn recombine(&mut self) {
+        if let Some(min) = self.active.values().min() {
+            self.combined = self.combined.max(*min);
+        }
+    }
+}

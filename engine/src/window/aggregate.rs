@@ -1,0 +1,351 @@
+//! The window aggregate operator: where windows fire.
+//!
+//! Rows are folded into per-slice partial aggregates as they arrive. When the
+//! watermark reaches `window_end - 1 ms`, the window's slices are merged and
+//! its groups are emitted once. A row is late — dropped and counted — when
+//! every window it belongs to had fired by the watermark in force when it
+//! arrived; a hopping-window row that missed only some of its windows counts
+//! toward the rest, as in Flink.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray, UInt32Array,
+};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
+
+use crate::error::{EngineError, Result, ResultExt};
+use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
+use crate::metrics::{DropReason, OperatorMetrics};
+use crate::operator::{Collector, Operator};
+use crate::window::groups::{EvaluatedInput, Groups, Grouping, PartialState};
+use crate::window::spec::WindowSpec;
+
+/// Where each output column of a window aggregate comes from; the order is
+/// the one DataFusion's `Aggregate` node gives (group columns, then
+/// aggregates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputColumn {
+    WindowStart,
+    WindowEnd,
+    /// `window_end - 1 ms`, the rowtime of the result.
+    WindowTime,
+    /// The n-th non-window group key.
+    Key(usize),
+    /// The n-th aggregate.
+    Aggregate(usize),
+}
+
+/// Everything a window aggregate subtask needs, shared by all subtasks.
+#[derive(Debug)]
+pub struct WindowAggregatePlan {
+    pub window: WindowSpec,
+    /// Index of the event-time column (`TIMESTAMP(3)`) in the input.
+    pub time_column: usize,
+    pub grouping: Grouping,
+    pub output: Vec<OutputColumn>,
+    pub output_schema: SchemaRef,
+}
+
+/// Rows of one slice that count toward windows ending at `min_end` or later.
+///
+/// Ordinarily `min_end` is the first window of the slice; rows that arrived
+/// after some of their hopping windows had fired get their own entry so they
+/// join only the windows still open for them.
+type SliceKey = (EventTime, EventTime);
+
+struct Slice {
+    live: Groups,
+    /// Partial states already taken out of `live` for a window that fired;
+    /// later windows holding this slice merge them again.
+    flushed: Vec<PartialState>,
+}
+
+/// One subtask of a window aggregate.
+pub struct WindowAggregate {
+    plan: Arc<WindowAggregatePlan>,
+    name: String,
+    watermark: EventTime,
+    slices: BTreeMap<SliceKey, Slice>,
+    /// Ends of windows that hold data and have not fired.
+    pending: BTreeSet<EventTime>,
+    metrics: Arc<OperatorMetrics>,
+}
+
+impl WindowAggregate {
+    pub fn new(plan: Arc<WindowAggregatePlan>, name: String, metrics: Arc<OperatorMetrics>) -> Self {
+        Self {
+            plan,
+            name,
+            watermark: WATERMARK_MIN,
+            slices: BTreeMap::new(),
+            pending: BTreeSet::new(),
+            metrics,
+        }
+    }
+
+    /// The first window end a row at `slice_start` still counts toward when
+    /// it arrives under watermark `wm`; `None` if it is late.
+    #[inline]
+    fn first_open_end(&self, slice_start: EventTime, ts: EventTime, wm: EventTime) -> Option<EventTime> {
+        let w = &self.plan.window;
+        let last = w.last_window_end(ts);
+        // A window ending at e has fired once wm >= e - 1.
+        if wm != WATERMARK_MIN && last <= wm.saturating_add(1) {
+            return None;
+        }
+        let first = first_end_of_slice(w, slice_start);
+        if wm == WATERMARK_MIN || first > wm.saturating_add(1) {
+            return Some(first);
+        }
+        // Smallest window end after wm + 1 on the grid of window ends.
+        let grid = w.offset + w.size();
+        let target = wm + 2;
+        let open = target + (grid - target).rem_euclid(w.slide());
+        Some(open)
+    }
+
+    fn evaluate_input(&self, batch: &RecordBatch) -> Result<EvaluatedInput> {
+        let n = batch.num_rows();
+        let ctx = || format!("{}: evaluating", self.name);
+        let g = &self.plan.grouping;
+        let keys = g
+            .keys
+            .iter()
+            .map(|k| k.evaluate(batch).and_then(|v| v.into_array(n)))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .context(ctx)?;
+        let mut args = Vec::with_capacity(g.aggregates.len());
+        let mut filters = Vec::with_capacity(g.aggregates.len());
+        for call in &g.aggregates {
+            let a = call
+                .function
+                .expressions()
+                .iter()
+                .map(|e| e.evaluate(batch).and_then(|v| v.into_array(n)))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .context(ctx)?;
+            args.push(a);
+            let f = match &call.filter {
+                Some(f) => {
+                    let v = f.evaluate(batch).and_then(|v| v.into_array(n)).context(ctx)?;
+                    Some(v.as_boolean().clone())
+                }
+                None => None,
+            };
+            filters.push(f);
+        }
+        Ok(EvaluatedInput { keys, args, filters })
+    }
+
+    fn slice_mut(&mut self, key: SliceKey) -> Result<&mut Slice> {
+        if !self.slices.contains_key(&key) {
+            let live = self
+                .plan
+                .grouping
+                .new_groups()
+                .context(|| format!("{}: creating accumulators", self.name))?;
+            for end in self.plan.window.window_ends_of_slice(key.0) {
+                if end >= key.1 {
+                    self.pending.insert(end);
+                }
+            }
+            self.slices.insert(key, Slice { live, flushed: Vec::new() });
+        }
+        Ok(self.slices.get_mut(&key).expect("inserted above"))
+    }
+
+    fn fire(&mut self, end: EventTime, out: &mut Collector) -> Result<()> {
+        let w = self.plan.window;
+        let start = end - w.size();
+        let ctx = || format!("{}: firing window [{start}, {end})", self.name);
+        let keys: Vec<SliceKey> = self
+            .slices
+            .range((start, EventTime::MIN)..(end, EventTime::MIN))
+            .filter(|(k, _)| k.1 <= end)
+            .map(|(k, _)| *k)
+            .collect();
+        let tumbling = w.slice_size() == w.size();
+        let (group_keys, values, rows) = if tumbling && keys.len() == 1 {
+            let mut slice = self.slices.remove(&keys[0]).expect("key from the map");
+            slice.live.take_final().context(ctx)?
+        } else {
+            let mut window = self.plan.grouping.new_groups().context(ctx)?;
+            for k in &keys {
+                let slice = self.slices.get_mut(k).expect("key from the map");
+                if !slice.live.is_empty() {
+                    let state = slice.live.take_state().context(ctx)?;
+                    slice.flushed.push(state);
+                }
+                for state in &slice.flushed {
+                    window.merge(state).context(ctx)?;
+                }
+            }
+            let live_from = w.first_live_slice_after(end);
+            self.slices.retain(|k, _| k.0 >= live_from);
+            window.take_final().context(ctx)?
+        };
+        if rows == 0 {
+            return Ok(());
+        }
+        let schema = &self.plan.output_schema;
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.plan.output.len());
+        for (i, c) in self.plan.output.iter().enumerate() {
+            let col = match *c {
+                OutputColumn::WindowStart => time_column(start, rows, schema.field(i).data_type()),
+                OutputColumn::WindowEnd => time_column(end, rows, schema.field(i).data_type()),
+                OutputColumn::WindowTime => time_column(end - 1, rows, schema.field(i).data_type()),
+                OutputColumn::Key(k) => Arc::clone(&group_keys[k]),
+                OutputColumn::Aggregate(a) => Arc::clone(&values[a]),
+            };
+            columns.push(col);
+        }
+        let batch = RecordBatch::try_new(Arc::clone(schema), columns).context(ctx)?;
+        self.metrics
+            .rows_out
+            .fetch_add(batch.num_rows() as u64, std::sync::atomic::Ordering::Relaxed);
+        out.batch(StreamBatch::new(batch));
+        Ok(())
+    }
+}
+
+fn first_end_of_slice(w: &WindowSpec, slice_start: EventTime) -> EventTime {
+    w.window_ends_of_slice(slice_start)
+        .next()
+        .unwrap_or(slice_start + w.slice_size())
+}
+
+fn time_column(value: EventTime, rows: usize, dt: &DataType) -> ArrayRef {
+    let tz = match dt {
+        DataType::Timestamp(TimeUnit::Millisecond, tz) => tz.clone(),
+        _ => None,
+    };
+    Arc::new(TimestampMillisecondArray::from_value(value, rows).with_timezone_opt(tz))
+}
+
+impl Operator for WindowAggregate {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_batch(&mut self, batch: StreamBatch, _out: &mut Collector) -> Result<()> {
+        let n = batch.num_rows();
+        self.metrics
+            .rows_in
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        let times = batch.data.column(self.plan.time_column);
+        let times = times
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or_else(|| {
+                EngineError::Plan(format!(
+                    "{}: event-time column has type {}, expected TIMESTAMP(3)",
+                    self.name,
+                    times.data_type()
+                ))
+            })?;
+        // Per row: the slice and the first window it still counts toward.
+        let mut keys: Vec<SliceKey> = Vec::with_capacity(n);
+        let mut kept: Vec<u32> = Vec::with_capacity(n);
+        let (mut late, mut invalid) = (0u64, 0u64);
+        let row_wm = batch.row_watermarks.as_ref().map(|w| w.values());
+        for i in 0..n {
+            if times.is_null(i) {
+                invalid += 1;
+                continue;
+            }
+            let ts = times.value(i);
+            let wm = match row_wm {
+                Some(w) => w[i].max(self.watermark),
+                None => self.watermark,
+            };
+            let slice = self.plan.window.slice_start(ts);
+            match self.first_open_end(slice, ts, wm) {
+                Some(min_end) => {
+                    keys.push((slice, min_end));
+                    kept.push(i as u32);
+                }
+                None => late += 1,
+            }
+        }
+        self.metrics.add_dropped(DropReason::Late, late);
+        self.metrics.add_dropped(DropReason::InvalidEventTime, invalid);
+        if kept.is_empty() {
+            return Ok(());
+        }
+        let data = if kept.len() == n {
+            batch.data
+        } else {
+            batch.take(&UInt32Array::from(kept)).map(|b| b.data)?
+        };
+        let input = self.evaluate_input(&data)?;
+        let rows = data.num_rows();
+        if keys.iter().all(|k| *k == keys[0]) {
+            let key = keys[0];
+            let name = &self.name.clone();
+            let slice = self.slice_mut(key)?;
+            slice.live.update(&input, rows).context(|| format!("{name}: aggregating"))?;
+            return Ok(());
+        }
+        // Rows spanning several slices: group row indices by slice.
+        let mut order: Vec<u32> = (0..rows as u32).collect();
+        order.sort_by_key(|&i| keys[i as usize]);
+        let mut start = 0;
+        while start < order.len() {
+            let key = keys[order[start] as usize];
+            let mut end = start + 1;
+            while end < order.len() && keys[order[end] as usize] == key {
+                end += 1;
+            }
+            let idx = UInt32Array::from(order[start..end].to_vec());
+            let part = take_input(&input, &idx).context(|| format!("{}: splitting", self.name))?;
+            let name = self.name.clone();
+            let slice = self.slice_mut(key)?;
+            slice.live.update(&part, end - start).context(|| format!("{name}: aggregating"))?;
+            start = end;
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
+        if watermark <= self.watermark {
+            return Ok(());
+        }
+        self.watermark = watermark;
+        while let Some(&end) = self.pending.first() {
+            if end.saturating_sub(1) > watermark {
+                break;
+            }
+            self.pending.pop_first();
+            self.fire(end, out)?;
+        }
+        out.watermark(watermark);
+        Ok(())
+    }
+}
+
+fn take_input(
+    input: &EvaluatedInput,
+    idx: &UInt32Array,
+) -> std::result::Result<EvaluatedInput, datafusion::arrow::error::ArrowError> {
+    let t = |a: &ArrayRef| take(a.as_ref(), idx, None);
+    Ok(EvaluatedInput {
+        keys: input.keys.iter().map(t).collect::<std::result::Result<_, _>>()?,
+        args: input
+            .args
+            .iter()
+            .map(|cols| cols.iter().map(t).collect::<std::result::Result<_, _>>())
+            .collect::<std::result::Result<_, _>>()?,
+        filters: input
+            .filters
+            .iter()
+            .map(|f| {
+                f.as_ref()
+                    .map(|f| take(f, idx, None).map(|a| a.as_boolean().clone()))
+                    .transpose()
+            })
+            .collect::<std::result::Result<_, _>>()?,
+    })
+}
+

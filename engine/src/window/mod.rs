@@ -1,0 +1,6 @@
+//! Event-time windows: their shapes, and the operator that aggregates and
+//! fires them.
+
+pub mod aggregate;
+pub mod groups;
+pub mod spec;

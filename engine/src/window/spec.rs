@@ -1,0 +1,207 @@
+//! Window shapes and the slice arithmetic behind them.
+//!
+//! As in Flink's slicing window aggregation, every window is a run of equal,
+//! non-overlapping *slices*: a tumbling window is one slice; a hopping window
+//! of `size` sliding by `slide` is `size / gcd(size, slide)` slices of
+//! `gcd(size, slide)`. Rows are aggregated once into their slice, and a
+//! window merges its slices' partial states when it fires, so a row is never
+//! copied into each of its hopping windows.
+
+use std::fmt;
+
+use crate::message::EventTime;
+
+/// The window table-valued function a query uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowKind {
+    /// `TUMBLE(TABLE t, DESCRIPTOR(ts), size [, offset])`
+    Tumble { size: i64 },
+    /// `HOP(TABLE t, DESCRIPTOR(ts), slide, size [, offset])`
+    Hop { slide: i64, size: i64 },
+}
+
+/// A window assignment: its shape and epoch offset, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowSpec {
+    pub kind: WindowKind,
+    /// Windows start at `offset + k * slide` (Flink's optional offset).
+    pub offset: i64,
+}
+
+impl WindowSpec {
+    /// Checks the shape is one Flink accepts: positive sizes, a slide that is
+    /// not larger than the size, an offset smaller than the size.
+    pub fn new(kind: WindowKind, offset: i64) -> Result<Self, String> {
+        match kind {
+            WindowKind::Tumble { size } if size <= 0 => {
+                return Err(format!("TUMBLE size must be positive, got {size} ms"));
+            }
+            WindowKind::Hop { slide, size } if slide <= 0 || size <= 0 => {
+                return Err(format!(
+                    "HOP slide and size must be positive, got slide {slide} ms, size {size} ms"
+                ));
+            }
+            WindowKind::Hop { slide, size } if slide > size => {
+                return Err(format!(
+                    "HOP slide ({slide} ms) must not be larger than its size ({size} ms)"
+                ));
+            }
+            _ => {}
+        }
+        let spec = Self { kind, offset };
+        if offset.abs() >= spec.size() {
+            return Err(format!(
+                "window offset ({offset} ms) must be smaller than the window size ({} ms)",
+                spec.size()
+            ));
+        }
+        Ok(spec)
+    }
+
+    /// Length of one window.
+    pub fn size(&self) -> i64 {
+        match self.kind {
+            WindowKind::Tumble { size } | WindowKind::Hop { size, .. } => size,
+        }
+    }
+
+    /// Distance between the starts of consecutive windows.
+    pub fn slide(&self) -> i64 {
+        match self.kind {
+            WindowKind::Tumble { size } => size,
+            WindowKind::Hop { slide, .. } => slide,
+        }
+    }
+
+    /// Length of one slice: the largest unit that tiles every window.
+    pub fn slice_size(&self) -> i64 {
+        gcd(self.size(), self.slide())
+    }
+
+    /// Start of the slice holding `ts`.
+    #[inline]
+    pub fn slice_start(&self, ts: EventTime) -> EventTime {
+        align(ts, self.offset, self.slice_size())
+    }
+
+    /// End of the last window that holds `ts`: once the watermark reaches
+    /// `last_window_end(ts) - 1`, a row at `ts` is late.
+    #[inline]
+    pub fn last_window_end(&self, ts: EventTime) -> EventTime {
+        align(ts, self.offset, self.slide()).saturating_add(self.size())
+    }
+
+    /// Ends of every window that holds the slice starting at `slice_start`,
+    /// in increasing order: windows start on the slide grid, at most at the
+    /// slice's start and at least `size - slice` before it.
+    pub fn window_ends_of_slice(&self, slice_start: EventTime) -> impl Iterator<Item = EventTime> {
+        let slide = self.slide();
+        let size = self.size();
+        let earliest_start = slice_start + self.slice_size() - size;
+        let first_end = ceil_align(earliest_start, self.offset, slide) + size;
+        let last_end = align(slice_start, self.offset, slide) + size;
+        (0..)
+            .map(move |k: i64| first_end + k * slide)
+            .take_while(move |e| *e <= last_end)
+    }
+
+    /// The earliest window end that a slice starting at `slice_start` can
+    /// still contribute to after the window ending at `fired_end` fired.
+    /// Slices starting before `fired_end - size + slide` belong to no later
+    /// window and can be dropped.
+    pub fn first_live_slice_after(&self, fired_end: EventTime) -> EventTime {
+        fired_end.saturating_sub(self.size()).saturating_add(self.slide())
+    }
+}
+
+/// `ts` rounded down to the grid `offset + k * step` (Flink's
+/// `TimeWindow.getWindowStartWithOffset`).
+#[inline]
+pub fn align(ts: EventTime, offset: i64, step: i64) -> EventTime {
+    ts - (ts - offset).rem_euclid(step)
+}
+
+/// `ts` rounded up to the grid `offset + k * step`.
+#[inline]
+fn ceil_align(ts: EventTime, offset: i64, step: i64) -> EventTime {
+    ts + (offset - ts).rem_euclid(step)
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// Formats milliseconds the way Flink writes intervals (`10 s`, `1 h`).
+pub struct Millis(pub i64);
+
+impl fmt::Display for Millis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0;
+        for (unit, name) in [(86_400_000, "d"), (3_600_000, "h"), (60_000, "min"), (1_000, "s")] {
+            if ms != 0 && ms % unit == 0 {
+                return write!(f, "{} {name}", ms / unit);
+            }
+        }
+        write!(f, "{ms} ms")
+    }
+}
+
+impl fmt::Display for WindowSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            WindowKind::Tumble { size } => write!(f, "TUMBLE(size {})", Millis(size))?,
+            WindowKind::Hop { slide, size } => {
+                write!(f, "HOP(slide {}, size {})", Millis(slide), Millis(size))?
+            }
+        }
+        if self.offset != 0 {
+            write!(f, " offset {}", Millis(self.offset))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tumble_alignment_with_negative_offset() {
+        let day = 86_400_000;
+        let w = WindowSpec::new(WindowKind::Tumble { size: day }, -8 * 3_600_000).unwrap();
+        // 2026-01-01T15:59:59.999Z is 23:59:59.999 at UTC+8: the day began at 16:00Z the day before.
+        let ts = 1_767_283_199_999;
+        assert_eq!(w.slice_start(ts), 1_767_283_200_000 - day);
+        assert_eq!(w.last_window_end(ts), 1_767_283_200_000);
+    }
+
+    #[test]
+    fn negative_timestamps_align_down() {
+        let w = WindowSpec::new(WindowKind::Tumble { size: 10 }, 0).unwrap();
+        assert_eq!(w.slice_start(-1), -10);
+        assert_eq!(w.slice_start(-10), -10);
+        assert_eq!(w.slice_start(9), 0);
+    }
+
+    #[test]
+    fn hop_slices_and_windows() {
+        let w = WindowSpec::new(WindowKind::Hop { slide: 4, size: 10 }, 0).unwrap();
+        assert_eq!(w.slice_size(), 2);
+        assert_eq!(w.slice_start(7), 6);
+        // 7 is in windows [0,10) and [4,14): the last ends at 14.
+        assert_eq!(w.last_window_end(7), 14);
+        // Slice [6,8) is in the windows starting at 0 and 4.
+        assert_eq!(w.window_ends_of_slice(6).collect::<Vec<_>>(), vec![10, 14]);
+        // Slice [8,10) is in the windows starting at 0, 4 and 8.
+        assert_eq!(w.window_ends_of_slice(8).collect::<Vec<_>>(), vec![10, 14, 18]);
+        let t = WindowSpec::new(WindowKind::Tumble { size: 10 }, 0).unwrap();
+        assert_eq!(t.window_ends_of_slice(20).collect::<Vec<_>>(), vec![30]);
+    }
+
+    #[test]
+    fn rejects_bad_shapes() {
+        assert!(WindowSpec::new(WindowKind::Tumble { size: 0 }, 0).is_err());
+        assert!(WindowSpec::new(WindowKind::Hop { slide: 20, size: 10 }, 0).is_err());
+        assert!(WindowSpec::new(WindowKind::Tumble { size: 10 }, 10).is_err());
+    }
+}
