@@ -1,1 +1,92 @@
+//! Weir's connectors: the sources and sinks a table's `WITH (…)` options
+//! name, built on the engine's `SourceConnector` and `SinkConnector`.
+//!
+//! Where things live: `filesystem/` (JSON and CSV files, both ways),
+//! `datagen/` (generated rows), `print.rs` and `blackhole.rs` (sinks);
+//! `options.rs` and `values.rs` read option values the way Flink does.
 
+mod blackhole;
+mod datagen;
+mod error;
+mod filesystem;
+mod options;
+mod print;
+mod types;
+mod values;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use weir_engine::sink::SinkConnector;
+use weir_engine::source::SourceConnector;
+
+pub use error::ConnectorError;
+use options::{CONNECTOR_KEY, Options};
+
+/// Names of all connectors (for error messages and completion).
+pub const CONNECTORS: &[&str] = &["blackhole", "datagen", "filesystem", "print"];
+
+/// The connectors of one table, built from its WITH options.
+#[derive(Debug, Clone)]
+pub struct ConnectorTable {
+    /// The `'connector'` option, e.g. `filesystem`.
+    pub connector: String,
+    /// `None` if the table cannot be read.
+    pub source: Option<Arc<dyn SourceConnector>>,
+    /// `None` if the table cannot be written.
+    pub sink: Option<Arc<dyn SinkConnector>>,
+}
+
+/// Validates `options` (the WITH (...) map, keys as written, including
+/// 'connector') for a table whose physical columns are `schema`, and builds
+/// its connectors, so that mistakes surface at CREATE TABLE rather than when
+/// a job starts.
+///
+/// Unknown connector, unknown option key, missing required option or
+/// invalid value: an error naming the option, the value and what is allowed.
+pub fn create_table(
+    table: &str,
+    options: &BTreeMap<String, String>,
+    schema: SchemaRef,
+) -> Result<ConnectorTable, ConnectorError> {
+    let known = || CONNECTORS.join(", ");
+    let name = options
+        .get(CONNECTOR_KEY)
+        .ok_or_else(|| ConnectorError::MissingConnector {
+            table: table.to_string(),
+            known: known(),
+        })?;
+    let (source, sink) = match name.as_str() {
+        "blackhole" => (
+            None,
+            Some(blackhole::create(
+                &Options::new("blackhole", options),
+                schema,
+            )?),
+        ),
+        "datagen" => (
+            Some(datagen::create(&Options::new("datagen", options), schema)?),
+            None,
+        ),
+        "filesystem" => {
+            let (source, sink) = filesystem::create(&Options::new("filesystem", options), schema)?;
+            (Some(source), Some(sink))
+        }
+        "print" => (
+            None,
+            Some(print::create(&Options::new("print", options), schema)?),
+        ),
+        other => {
+            return Err(ConnectorError::UnknownConnector {
+                name: other.to_string(),
+                known: known(),
+            });
+        }
+    };
+    Ok(ConnectorTable {
+        connector: name.clone(),
+        source,
+        sink,
+    })
+}

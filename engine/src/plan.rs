@@ -14,6 +14,7 @@ use crate::operators::project::ProjectPlan;
 use crate::sink::SinkConnector;
 use crate::source::SourcePlan;
 use crate::window::aggregate::{OutputColumn, WindowAggregatePlan};
+use crate::window::assign::WindowAssignPlan;
 use crate::window::spec::Millis;
 
 /// A job: stages in topological order (inputs before their consumers).
@@ -56,6 +57,7 @@ pub enum OperatorPlan {
     Project(Arc<ProjectPlan>),
     Filter(Arc<dyn PhysicalExpr>),
     WindowAggregate(Arc<WindowAggregatePlan>),
+    WindowAssign(Arc<WindowAssignPlan>),
 }
 
 /// The sink that ends the last stage.
@@ -72,6 +74,7 @@ impl OperatorPlan {
             OperatorPlan::Project(_) => "Project".into(),
             OperatorPlan::Filter(_) => "Filter".into(),
             OperatorPlan::WindowAggregate(p) => format!("WindowAggregate {}", p.window),
+            OperatorPlan::WindowAssign(p) => format!("WindowAssign {}", p.window),
         }
     }
 
@@ -81,6 +84,7 @@ impl OperatorPlan {
             OperatorPlan::Project(p) => Arc::clone(&p.schema),
             OperatorPlan::Filter(_) => Arc::clone(input),
             OperatorPlan::WindowAggregate(p) => Arc::clone(&p.output_schema),
+            OperatorPlan::WindowAssign(p) => Arc::clone(&p.schema),
         }
     }
 }
@@ -132,6 +136,7 @@ impl fmt::Display for StreamPlan {
                 match op {
                     OperatorPlan::Project(p) => writeln!(f, "  Project: {}", exprs(&p.exprs))?,
                     OperatorPlan::Filter(p) => writeln!(f, "  Filter: {p}")?,
+                    OperatorPlan::WindowAssign(p) => writeln!(f, "  WindowAssign: {}", p.window)?,
                     OperatorPlan::WindowAggregate(p) => {
                         writeln!(f, "  WindowAggregate: {}", p.window)?;
                         writeln!(f, "    keys: [{}]", exprs(&p.grouping.keys))?;

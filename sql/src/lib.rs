@@ -1,1 +1,17 @@
+//! Weir's SQL layer: the dialect, the statements, the catalog, and planning
+//! from SQL to a streaming plan (through DataFusion's logical plan).
 
+pub mod catalog;
+pub mod collect;
+pub mod dialect;
+pub mod error;
+pub mod functions;
+pub mod planner;
+pub mod session;
+pub mod settings;
+pub mod statement;
+pub mod types;
+
+pub use error::{Position, SqlError};
+pub use session::{Outcome, Session};
+pub use statement::{ParsedStatement, WeirStatement, parse_script};

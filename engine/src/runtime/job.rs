@@ -17,6 +17,7 @@ use crate::runtime::input::ExchangeInput;
 use crate::runtime::task::{Task, TaskInput, TaskOutput};
 use crate::source::driver::SourceDriver;
 use crate::window::aggregate::WindowAggregate;
+use crate::window::assign::WindowAssign;
 
 /// Messages buffered per channel before the sender waits: the bound that
 /// turns a slow consumer into backpressure on its producers.
@@ -229,5 +230,6 @@ fn instantiate(op: &OperatorPlan, subtask: usize, metrics: &Arc<JobMetrics>) -> 
             let m = metrics.register(&name, subtask);
             Box::new(WindowAggregate::new(Arc::clone(p), name, m))
         }
+        OperatorPlan::WindowAssign(p) => Box::new(WindowAssign::new(Arc::clone(p), name)),
     }
 }

@@ -2,5 +2,6 @@
 //! fires them.
 
 pub mod aggregate;
+pub mod assign;
 pub mod groups;
 pub mod spec;

@@ -1,0 +1,124 @@
+//! The `'format'` option of a filesystem table and the options it brings.
+
+use crate::error::ConnectorError;
+use crate::options::Options;
+
+/// How records are laid out in a table's files.
+#[derive(Debug, Clone)]
+pub(crate) enum Format {
+    /// Flink's `json`: one object per line.
+    Json(JsonFormat),
+    /// Flink's `csv`: no header, columns by position.
+    Csv(CsvFormat),
+}
+
+/// Options of the `json` format.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JsonFormat {
+    /// How the sink writes TIMESTAMP values (the reader accepts both).
+    pub(crate) timestamp_standard: TimestampStandard,
+}
+
+/// `'json.timestamp-format.standard'`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimestampStandard {
+    /// `2026-01-01 00:00:00.000`, Flink's default.
+    Sql,
+    /// `2026-01-01T00:00:00.000`.
+    Iso8601,
+}
+
+impl TimestampStandard {
+    /// The chrono pattern the JSON writer formats TIMESTAMP(3) with.
+    pub(crate) fn pattern(self) -> &'static str {
+        match self {
+            Self::Sql => SQL_TIMESTAMP_PATTERN,
+            Self::Iso8601 => "%Y-%m-%dT%H:%M:%S%.3f",
+        }
+    }
+}
+
+/// Flink's SQL timestamp layout with milliseconds, `yyyy-MM-dd HH:mm:ss.SSS`.
+pub(crate) const SQL_TIMESTAMP_PATTERN: &str = "%Y-%m-%d %H:%M:%S%.3f";
+
+/// Options of the `csv` format.
+#[derive(Debug, Clone)]
+pub(crate) struct CsvFormat {
+    pub(crate) delimiter: u8,
+    pub(crate) quote: u8,
+    /// Text that stands for NULL, both ways. Without it NULL is written as an
+    /// empty field and an empty field reads as NULL (so an empty string does
+    /// not survive a round trip).
+    pub(crate) null_literal: Option<String>,
+}
+
+const FORMATS: &str = "'json', 'csv'";
+const JSON_OPTIONS: &[&str] = &["json.timestamp-format.standard"];
+const CSV_OPTIONS: &[&str] = &[
+    "csv.field-delimiter",
+    "csv.quote-character",
+    "csv.null-literal",
+];
+
+impl Format {
+    /// Reads `'format'` and the options of that format (only those: another
+    /// format's options are unknown keys, as in Flink).
+    pub(crate) fn from_options(options: &Options) -> Result<Self, ConnectorError> {
+        let name = options.required("format")?;
+        match name {
+            "json" => {
+                let timestamp_standard = options
+                    .parse("json.timestamp-format.standard", |v| {
+                        match v.to_ascii_uppercase().as_str() {
+                            "SQL" => Ok(TimestampStandard::Sql),
+                            "ISO-8601" => Ok(TimestampStandard::Iso8601),
+                            _ => Err("expected 'SQL' or 'ISO-8601'".to_string()),
+                        }
+                    })?
+                    .unwrap_or(TimestampStandard::Sql);
+                Ok(Self::Json(JsonFormat { timestamp_standard }))
+            }
+            "csv" => {
+                let delimiter = options
+                    .parse("csv.field-delimiter", crate::values::ascii_char)?
+                    .unwrap_or(b',');
+                let quote = options
+                    .parse("csv.quote-character", crate::values::ascii_char)?
+                    .unwrap_or(b'"');
+                if delimiter == quote {
+                    return Err(ConnectorError::invalid(
+                        "csv.quote-character",
+                        &(quote as char).to_string(),
+                        "must differ from 'csv.field-delimiter'",
+                    ));
+                }
+                let null_literal = options.get("csv.null-literal").map(str::to_string);
+                Ok(Self::Csv(CsvFormat {
+                    delimiter,
+                    quote,
+                    null_literal,
+                }))
+            }
+            other => Err(ConnectorError::invalid(
+                "format",
+                other,
+                format!("expected one of {FORMATS}"),
+            )),
+        }
+    }
+
+    /// The option keys this format accepts.
+    pub(crate) fn option_keys(&self) -> &'static [&'static str] {
+        match self {
+            Self::Json(_) => JSON_OPTIONS,
+            Self::Csv(_) => CSV_OPTIONS,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Json(_) => "json",
+            Self::Csv(_) => "csv",
+        }
+    }
+}

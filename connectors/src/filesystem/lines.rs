@@ -1,0 +1,101 @@
+//! Reading a file as chunks of whole lines, without blocking the runtime.
+
+use std::path::Path;
+
+use tokio::fs::File;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Large reads keep the number of blocking-pool round trips of `tokio::fs`
+/// low; each refill is one of them.
+const READ_BUFFER: usize = 1 << 20;
+
+/// Up to a batch's worth of non-blank lines of one file, kept contiguous so
+/// that a decoder can take the whole chunk in one call.
+#[derive(Debug, Default)]
+pub(crate) struct LineChunk {
+    /// The lines, each ending in `\n`.
+    bytes: Vec<u8>,
+    /// End offset of every line in `bytes`.
+    ends: Vec<usize>,
+    /// 1-based line number of every line in its file (blank lines count).
+    numbers: Vec<u64>,
+}
+
+impl LineChunk {
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Every line of the chunk.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Line `i` of the chunk, with its `\n`.
+    pub(crate) fn line(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start..self.ends[i]]
+    }
+
+    /// Line number of line `i` of the chunk in its file.
+    pub(crate) fn number(&self, i: usize) -> u64 {
+        self.numbers[i]
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+        self.numbers.clear();
+    }
+}
+
+/// An open file being read line by line.
+pub(crate) struct LineReader {
+    inner: BufReader<File>,
+    /// Lines read so far, blank ones included.
+    line: u64,
+}
+
+impl LineReader {
+    pub(crate) async fn open(path: &Path) -> std::io::Result<Self> {
+        let file = File::open(path).await?;
+        Ok(Self {
+            inner: BufReader::with_capacity(READ_BUFFER, file),
+            line: 0,
+        })
+    }
+
+    /// Replaces `chunk` with the next (up to) `max_lines` non-blank lines;
+    /// an empty chunk means the end of the file. Blank lines are skipped
+    /// because Flink's line formats skip them.
+    pub(crate) async fn fill(
+        &mut self,
+        chunk: &mut LineChunk,
+        max_lines: usize,
+    ) -> std::io::Result<()> {
+        chunk.clear();
+        while chunk.len() < max_lines {
+            let start = chunk.bytes.len();
+            if self.inner.read_until(b'\n', &mut chunk.bytes).await? == 0 {
+                break;
+            }
+            self.line += 1;
+            if chunk.bytes[start..].iter().all(u8::is_ascii_whitespace) {
+                chunk.bytes.truncate(start);
+                continue;
+            }
+            // The last line of a file may lack its terminator; decoders want
+            // every record terminated.
+            if chunk.bytes.last() != Some(&b'\n') {
+                chunk.bytes.push(b'\n');
+            }
+            chunk.ends.push(chunk.bytes.len());
+            chunk.numbers.push(self.line);
+        }
+        Ok(())
+    }
+}

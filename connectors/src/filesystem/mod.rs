@@ -1,0 +1,79 @@
+//! The `filesystem` connector: a file or directory of JSON or CSV lines,
+//! read as a bounded source and written as Flink-style part files.
+
+mod decode;
+mod encode;
+mod format;
+mod lines;
+mod listing;
+mod sink;
+mod source;
+mod timestamp;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use weir_engine::sink::SinkConnector;
+use weir_engine::source::SourceConnector;
+
+use crate::error::ConnectorError;
+use crate::options::Options;
+use crate::{types, values};
+use format::Format;
+
+/// Options of the connector itself; the format adds its own.
+const TABLE_OPTIONS: &[&str] = &[
+    "path",
+    "format",
+    "source.monitor-interval",
+    "sink.rolling-policy.file-size",
+];
+
+/// The two sides of a filesystem table.
+type SourceAndSink = (Arc<dyn SourceConnector>, Arc<dyn SinkConnector>);
+
+/// Flink's default `'sink.rolling-policy.file-size'`.
+const DEFAULT_ROLL_BYTES: u64 = 128 << 20;
+
+/// Builds both sides of a filesystem table: any such table can be read and
+/// written.
+pub(crate) fn create(
+    options: &Options,
+    schema: SchemaRef,
+) -> Result<SourceAndSink, ConnectorError> {
+    let format = Format::from_options(options)?;
+    let allowed: Vec<&str> = TABLE_OPTIONS
+        .iter()
+        .chain(format.option_keys())
+        .copied()
+        .collect();
+    options.check_keys(&allowed)?;
+    let path = options.required("path")?;
+    if path.trim().is_empty() {
+        return Err(ConnectorError::invalid(
+            "path",
+            path,
+            "expected a file or directory path",
+        ));
+    }
+    if options
+        .parse("source.monitor-interval", values::duration)?
+        .is_some()
+    {
+        return Err(ConnectorError::Unsupported {
+            connector: options.connector().to_string(),
+            what:
+                "continuous directory monitoring ('source.monitor-interval') is not supported yet"
+                    .into(),
+        });
+    }
+    let roll_bytes = options
+        .parse("sink.rolling-policy.file-size", values::memory_size)?
+        .unwrap_or(DEFAULT_ROLL_BYTES);
+    types::check_schema(options.connector(), &schema)?;
+    let path = PathBuf::from(path);
+    let source = source::FileSource::new(path.clone(), format.clone(), schema.clone());
+    let sink = sink::FileSink::new(path, format, schema, roll_bytes);
+    Ok((Arc::new(source), Arc::new(sink)))
+}

@@ -1,0 +1,189 @@
+//! The `print` connector: one line a row on standard output (or error), as
+//! Flink's print sink writes them, for watching a query's results.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use weir_engine::error::{Result, ResultExt};
+use weir_engine::sink::{SinkConnector, SinkWriter};
+
+use crate::error::ConnectorError;
+use crate::options::Options;
+use crate::values;
+
+/// Builds the sink from `'print-identifier'` and `'standard-error'`. Any
+/// column type prints, via arrow's display formatting.
+pub(crate) fn create(
+    options: &Options,
+    schema: SchemaRef,
+) -> Result<Arc<dyn SinkConnector>, ConnectorError> {
+    options.check_keys(&["print-identifier", "standard-error"])?;
+    Ok(Arc::new(PrintSink {
+        schema,
+        identifier: options.get("print-identifier").map(str::to_string),
+        standard_error: options
+            .parse("standard-error", values::boolean)?
+            .unwrap_or(false),
+    }))
+}
+
+#[derive(Debug)]
+struct PrintSink {
+    schema: SchemaRef,
+    identifier: Option<String>,
+    standard_error: bool,
+}
+
+impl SinkConnector for PrintSink {
+    fn describe(&self) -> String {
+        let target = if self.standard_error {
+            "stderr"
+        } else {
+            "stdout"
+        };
+        match &self.identifier {
+            Some(id) => format!("print to {target} print-identifier={id}"),
+            None => format!("print to {target}"),
+        }
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn open(
+        &self,
+        _job_id: &str,
+        subtask: usize,
+        parallelism: usize,
+    ) -> Result<Box<dyn SinkWriter>> {
+        let out: Box<dyn AsyncWrite + Send + Unpin> = if self.standard_error {
+            Box::new(tokio::io::stderr())
+        } else {
+            Box::new(tokio::io::stdout())
+        };
+        Ok(Box::new(PrintWriter {
+            prefix: line_prefix(self.identifier.as_deref(), subtask, parallelism),
+            out,
+            text: String::new(),
+        }))
+    }
+}
+
+/// Flink's `PrintSinkOutputWriter` prefix: `id:3> `, `3> ` or `id> `, or
+/// nothing for one unnamed subtask.
+fn line_prefix(identifier: Option<&str>, subtask: usize, parallelism: usize) -> String {
+    let mut prefix = identifier.unwrap_or_default().to_string();
+    if parallelism > 1 {
+        if !prefix.is_empty() {
+            prefix.push(':');
+        }
+        prefix.push_str(&(subtask + 1).to_string());
+    }
+    if !prefix.is_empty() {
+        prefix.push_str("> ");
+    }
+    prefix
+}
+
+/// Appends one `<prefix>+I[v1, v2, …]` line per row of `batch` to `out`,
+/// with NULL as `null` like Flink's row printing.
+fn format_rows(batch: &RecordBatch, prefix: &str, out: &mut String) -> Result<(), ArrowError> {
+    let options = FormatOptions::default().with_null("null");
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<Result<Vec<_>, _>>()?;
+    for row in 0..batch.num_rows() {
+        out.push_str(prefix);
+        out.push_str("+I[");
+        for (i, column) in columns.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            column.value(row).write(out)?;
+        }
+        out.push_str("]\n");
+    }
+    Ok(())
+}
+
+struct PrintWriter {
+    prefix: String,
+    out: Box<dyn AsyncWrite + Send + Unpin>,
+    /// The current batch's lines, reused between batches.
+    text: String,
+}
+
+#[async_trait::async_trait]
+impl SinkWriter for PrintWriter {
+    async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        self.text.clear();
+        format_rows(&batch, &self.prefix, &mut self.text)
+            .context(|| "print: formatting rows".into())?;
+        // One write per batch keeps a batch's lines together when several
+        // subtasks print at once.
+        self.out
+            .write_all(self.text.as_bytes())
+            .await
+            .context(|| "print: writing".into())?;
+        self.out.flush().await.context(|| "print: flushing".into())
+    }
+
+    async fn finish(&mut self) -> Result<()> {
+        self.out.flush().await.context(|| "print: flushing".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{
+        ArrayRef, Decimal128Array, Int64Array, StringArray, TimestampMillisecondArray,
+    };
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use super::*;
+
+    #[test]
+    fn prefixes_follow_flink() {
+        assert_eq!(line_prefix(None, 0, 1), "");
+        assert_eq!(line_prefix(None, 2, 4), "3> ");
+        assert_eq!(line_prefix(Some("bids"), 0, 1), "bids> ");
+        assert_eq!(line_prefix(Some("bids"), 1, 2), "bids:2> ");
+    }
+
+    #[test]
+    fn rows_print_like_flink() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("price", DataType::Decimal128(10, 2), true),
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![Some(1), None])),
+            Arc::new(StringArray::from(vec![Some("a b"), None])),
+            Arc::new(
+                Decimal128Array::from(vec![Some(150), None])
+                    .with_precision_and_scale(10, 2)
+                    .unwrap(),
+            ),
+            Arc::new(TimestampMillisecondArray::from(vec![
+                Some(1_767_225_610_000),
+                Some(1_767_225_610_123),
+            ])),
+        ];
+        let batch = RecordBatch::try_new(schema, columns).unwrap();
+        let mut out = String::new();
+        format_rows(&batch, "2> ", &mut out).unwrap();
+        assert_eq!(
+            out,
+            "2> +I[1, a b, 1.50, 2026-01-01T00:00:10]\n2> +I[null, null, null, 2026-01-01T00:00:10.123]\n"
+        );
+    }
+}

@@ -1,0 +1,479 @@
+//! The filesystem connector: decoding, errors, directories and part files.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float32Array,
+    Float64Array, Int8Array, Int16Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    TimestampMillisecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMillisecondType};
+use weir_engine::source::SourceConnector;
+
+use crate::support::{Event, read, read_all, schema, table};
+
+const TS: DataType = DataType::Timestamp(TimeUnit::Millisecond, None);
+/// 2026-01-01T00:00:00Z.
+const BASE: i64 = 1_767_225_600_000;
+
+fn source(
+    path: &Path,
+    format: &str,
+    extra: &[(&str, &str)],
+    columns: &[(&str, DataType)],
+) -> Arc<dyn SourceConnector> {
+    let path = path.to_string_lossy();
+    let mut pairs = vec![
+        ("connector", "filesystem"),
+        ("path", path.as_ref()),
+        ("format", format),
+    ];
+    pairs.extend_from_slice(extra);
+    table(&pairs, schema(columns)).unwrap().source.unwrap()
+}
+
+fn ids_and_times(batch: &RecordBatch) -> (Vec<Option<i64>>, Vec<Option<i64>>) {
+    (
+        batch.column(0).as_primitive::<Int64Type>().iter().collect(),
+        batch
+            .column(1)
+            .as_primitive::<TimestampMillisecondType>()
+            .iter()
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn json_lines_with_every_timestamp_form_and_nulls() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bids.json");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"id": 1, "ts": "2026-01-01 00:00:00.000", "name": "a"}"#,
+            "\n",
+            "\n",
+            r#"{"id": 2, "ts": "2026-01-01 00:00:01", "extra": [1, 2]}"#,
+            "\n",
+            r#"{"id": 3, "ts": "2026-01-01T00:00:00.123Z", "name": null}"#,
+            "\n",
+            r#"{"id": 4, "ts": "2026-01-01T01:00:02+01:00"}"#,
+            "\n",
+            r#"{"id": 5, "ts": 1767225603000}"#,
+            "\n",
+            r#"{"id": 6, "ts": "1767225604000"}"#,
+            "\n",
+            r#"{"ts": null}"#,
+        ),
+    )
+    .unwrap();
+    let src = source(
+        &file,
+        "json",
+        &[],
+        &[
+            ("id", DataType::Int64),
+            ("ts", TS),
+            ("name", DataType::Utf8),
+        ],
+    );
+    assert_eq!(src.partitions(4).unwrap(), 1);
+    let (events, batch) = read(&src, vec![0], 1).await.unwrap();
+    assert_eq!(events, vec![Event::Batch(0, 7), Event::End(0)]);
+    let (ids, times) = ids_and_times(&batch);
+    assert_eq!(
+        ids,
+        vec![Some(1), Some(2), Some(3), Some(4), Some(5), Some(6), None]
+    );
+    assert_eq!(
+        times,
+        vec![
+            Some(BASE),
+            Some(BASE + 1000),
+            Some(BASE + 123),
+            Some(BASE + 2000),
+            Some(BASE + 3000),
+            Some(BASE + 4000),
+            None
+        ]
+    );
+    let names: Vec<_> = batch.column(2).as_string::<i32>().iter().collect();
+    assert_eq!(names, vec![Some("a"), None, None, None, None, None, None]);
+}
+
+#[tokio::test]
+async fn csv_columns_by_position_with_null_literal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bids.csv");
+    std::fs::write(
+        &file,
+        "1;2026-01-01 00:00:00.000;\"a;b\"\n2;2026-01-01T00:00:01Z;N/A\n\nN/A;1767225602000;c\n3;;\n",
+    )
+    .unwrap();
+    let src = source(
+        &file,
+        "csv",
+        &[("csv.field-delimiter", ";"), ("csv.null-literal", "N/A")],
+        &[
+            ("id", DataType::Int64),
+            ("ts", TS),
+            ("name", DataType::Utf8),
+        ],
+    );
+    let batch = read_all(&src).await.unwrap();
+    let (ids, times) = ids_and_times(&batch);
+    assert_eq!(ids, vec![Some(1), Some(2), None, Some(3)]);
+    assert_eq!(
+        times,
+        vec![Some(BASE), Some(BASE + 1000), Some(BASE + 2000), None]
+    );
+    let names: Vec<_> = batch.column(2).as_string::<i32>().iter().collect();
+    assert_eq!(names, vec![Some("a;b"), None, Some("c"), None]);
+}
+
+async fn decode_error(file: &Path, contents: &str, format: &str) -> String {
+    std::fs::write(file, contents).unwrap();
+    let src = source(file, format, &[], &[("id", DataType::Int64), ("ts", TS)]);
+    read_all(&src)
+        .await
+        .expect_err("the bad line must fail the read")
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_bad_record_names_its_exact_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in");
+    let path = file.display();
+    let good = "{\"id\": 1, \"ts\": \"2026-01-01 00:00:00\"}\n";
+    let json = format!("{good}\n{good}{good}{{\"id\": \"x\", \"ts\": 0}}\n{good}");
+    assert_eq!(
+        decode_error(&file, &json, "json").await,
+        format!(
+            "{path}:5: cannot decode record: whilst decoding field 'id': failed to parse \"x\" as Int64: {{\"id\": \"x\", \"ts\": 0}}"
+        )
+    );
+    let json = format!("{good}{{\"id\": 2, \"ts\": \"noon\"}}\n");
+    assert_eq!(
+        decode_error(&file, &json, "json").await,
+        format!(
+            "{path}:2: cannot decode record: invalid TIMESTAMP 'noon' for column 'ts' (expected \
+             'yyyy-MM-dd HH:mm:ss[.SSS]', ISO-8601 or epoch milliseconds): {{\"id\": 2, \"ts\": \"noon\"}}"
+        )
+    );
+    let json = format!("{good}{{\"id\": 1}} {{\"id\": 2}}\n");
+    assert_eq!(
+        decode_error(&file, &json, "json").await,
+        format!(
+            "{path}:2: cannot decode record: expected exactly one JSON object per line: {{\"id\": 1}} {{\"id\": 2}}"
+        )
+    );
+    let json = format!("{good}{{\"id\": 1,\n");
+    assert!(
+        decode_error(&file, &json, "json")
+            .await
+            .starts_with(&format!("{path}:2: cannot decode record: "))
+    );
+    let csv = "1,1767225600000\n2,1767225600000\n3\n";
+    assert_eq!(
+        decode_error(&file, csv, "csv").await,
+        format!("{path}:3: cannot decode record: incorrect number of fields, expected 2 got 1: 3")
+    );
+    let csv = "1,1767225600000\nabc,1767225600000\n";
+    assert_eq!(
+        decode_error(&file, csv, "csv").await,
+        format!(
+            "{path}:2: cannot decode record: column 'id': Cannot cast string 'abc' to value of Int64 type: abc,1767225600000"
+        )
+    );
+    let long = format!("1,{}\n", "x".repeat(300));
+    let message = decode_error(&file, &long, "csv").await;
+    assert!(
+        message.starts_with(&format!(
+            "{path}:1: cannot decode record: invalid TIMESTAMP"
+        )),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(&format!(": 1,{}...", "x".repeat(198))),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn line_numbers_stay_exact_past_the_first_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.csv");
+    let mut text: String = (0..9000).map(|i| format!("{i},{}\n", BASE + i)).collect();
+    text.push_str("9000,later\n");
+    std::fs::write(&file, &text).unwrap();
+    let src = source(&file, "csv", &[], &[("id", DataType::Int64), ("ts", TS)]);
+    let mut reader = src.open(vec![0], 1).unwrap();
+    let first = reader.next().await.unwrap().unwrap();
+    assert!(
+        matches!(first, weir_engine::source::SourceEvent::Batch { partition: 0, ref batch } if batch.num_rows() == 8192)
+    );
+    let err = reader.next().await.unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}:9001: cannot decode record", file.display())),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_directory_reads_visible_files_in_name_order() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, id) in [
+        ("b.json", 2),
+        ("a.json", 1),
+        (".hidden", 9),
+        ("_SUCCESS", 8),
+        ("c.json", 3),
+    ] {
+        std::fs::write(
+            dir.path().join(name),
+            format!("{{\"id\": {id}}}\n{{\"id\": {}}}\n", id * 10),
+        )
+        .unwrap();
+    }
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    let src = source(dir.path(), "json", &[], &[("id", DataType::Int64)]);
+    assert_eq!(src.partitions(2).unwrap(), 3);
+    // A subtask reads its partitions one file after another.
+    let (events, batch) = read(&src, vec![0, 2], 2).await.unwrap();
+    assert_eq!(
+        events,
+        vec![
+            Event::Batch(0, 2),
+            Event::End(0),
+            Event::Batch(2, 2),
+            Event::End(2)
+        ]
+    );
+    let ids: Vec<_> = batch
+        .column(0)
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec();
+    assert_eq!(ids, vec![1, 10, 3, 30]);
+    let all = read_all(&src).await.unwrap();
+    assert_eq!(
+        all.column(0).as_primitive::<Int64Type>().values().to_vec(),
+        vec![1, 10, 2, 20, 3, 30]
+    );
+}
+
+#[tokio::test]
+async fn a_missing_path_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let src = source(&missing, "json", &[], &[("id", DataType::Int64)]);
+    let err = src.partitions(1).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("filesystem source '{}': ", missing.display())),
+        "{err}"
+    );
+}
+
+/// A batch with every supported type, NULLs included.
+fn every_type() -> RecordBatch {
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        (
+            "i8",
+            Arc::new(Int8Array::from(vec![Some(-8), None, Some(8)])),
+        ),
+        (
+            "i16",
+            Arc::new(Int16Array::from(vec![Some(-16), Some(16), None])),
+        ),
+        (
+            "i32",
+            Arc::new(Int32Array::from(vec![None, Some(32), Some(-32)])),
+        ),
+        (
+            "i64",
+            Arc::new(Int64Array::from(vec![Some(i64::MAX), Some(-64), None])),
+        ),
+        (
+            "f32",
+            Arc::new(Float32Array::from(vec![Some(1.5), None, Some(-0.25)])),
+        ),
+        (
+            "f64",
+            Arc::new(Float64Array::from(vec![Some(2.5e10), Some(-1.0), None])),
+        ),
+        (
+            "b",
+            Arc::new(BooleanArray::from(vec![Some(true), Some(false), None])),
+        ),
+        (
+            "s",
+            Arc::new(StringArray::from(vec![
+                Some("plain"),
+                Some("quote \" and, comma"),
+                None,
+            ])),
+        ),
+        (
+            "d",
+            Arc::new(
+                Decimal128Array::from(vec![Some(12345), None, Some(-5)])
+                    .with_precision_and_scale(10, 2)
+                    .unwrap(),
+            ),
+        ),
+        (
+            "day",
+            Arc::new(Date32Array::from(vec![Some(20454), None, Some(0)])),
+        ),
+        (
+            "ts",
+            Arc::new(TimestampMillisecondArray::from(vec![
+                Some(BASE + 123),
+                None,
+                Some(BASE),
+            ])),
+        ),
+    ];
+    let fields: Vec<(&str, DataType)> = columns
+        .iter()
+        .map(|(n, a)| (*n, a.data_type().clone()))
+        .collect();
+    RecordBatch::try_new(
+        schema(&fields),
+        columns.into_iter().map(|(_, a)| a).collect(),
+    )
+    .unwrap()
+}
+
+fn visible_files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn round_trip(format: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let batch = every_type();
+    let path = out.to_string_lossy();
+    let t = table(
+        &[
+            ("connector", "filesystem"),
+            ("path", path.as_ref()),
+            ("format", format),
+        ],
+        batch.schema(),
+    )
+    .unwrap();
+    let mut writer = t.sink.unwrap().open("job1", 0, 1).unwrap();
+    writer.write(batch.slice(0, 2)).await.unwrap();
+    writer.write(batch.slice(2, 1)).await.unwrap();
+    assert_eq!(visible_files(&out), vec![".part-job1-0-0.inprogress"]);
+    writer.finish().await.unwrap();
+    assert_eq!(visible_files(&out), vec!["part-job1-0-0"]);
+    let back = read_all(&t.source.unwrap()).await.unwrap();
+    assert_eq!(back, batch, "{format} round trip");
+}
+
+#[tokio::test]
+async fn json_part_files_read_back_identically() {
+    round_trip("json").await;
+}
+
+#[tokio::test]
+async fn csv_part_files_read_back_identically() {
+    round_trip("csv").await;
+}
+
+#[tokio::test]
+async fn json_sink_writes_sql_or_iso_timestamps_and_explicit_nulls() {
+    let dir = tempfile::tempdir().unwrap();
+    let batch = RecordBatch::try_new(
+        schema(&[("id", DataType::Int64), ("ts", TS)]),
+        vec![
+            Arc::new(Int64Array::from(vec![Some(1), None])),
+            Arc::new(TimestampMillisecondArray::from(vec![
+                Some(BASE + 5),
+                Some(BASE),
+            ])),
+        ],
+    )
+    .unwrap();
+    for (standard, expected) in [
+        (
+            "SQL",
+            "{\"id\":1,\"ts\":\"2026-01-01 00:00:00.005\"}\n{\"id\":null,\"ts\":\"2026-01-01 00:00:00.000\"}\n",
+        ),
+        (
+            "ISO-8601",
+            "{\"id\":1,\"ts\":\"2026-01-01T00:00:00.005\"}\n{\"id\":null,\"ts\":\"2026-01-01T00:00:00.000\"}\n",
+        ),
+    ] {
+        let out = dir.path().join(standard);
+        let path = out.to_string_lossy();
+        let options = [
+            ("connector", "filesystem"),
+            ("path", path.as_ref()),
+            ("format", "json"),
+            ("json.timestamp-format.standard", standard),
+        ];
+        let mut writer = table(&options, batch.schema())
+            .unwrap()
+            .sink
+            .unwrap()
+            .open("j", 3, 4)
+            .unwrap();
+        writer.write(batch.clone()).await.unwrap();
+        writer.finish().await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(out.join("part-j-3-0")).unwrap(),
+            expected
+        );
+    }
+}
+
+#[tokio::test]
+async fn part_files_roll_at_the_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_string_lossy();
+    let batch = every_type();
+    let options = [
+        ("connector", "filesystem"),
+        ("path", path.as_ref()),
+        ("format", "csv"),
+        ("sink.rolling-policy.file-size", "1 b"),
+    ];
+    let t = table(&options, batch.schema()).unwrap();
+    let mut writer = t.sink.unwrap().open("r", 1, 2).unwrap();
+    writer.write(batch.slice(0, 1)).await.unwrap();
+    writer.write(batch.slice(1, 2)).await.unwrap();
+    // Both parts finished on reaching the limit, before finish().
+    assert_eq!(visible_files(dir.path()), vec!["part-r-1-0", "part-r-1-1"]);
+    writer.finish().await.unwrap();
+    assert_eq!(read_all(&t.source.unwrap()).await.unwrap(), batch);
+}
+
+#[tokio::test]
+async fn a_subtask_without_rows_leaves_only_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("empty");
+    let path = out.to_string_lossy();
+    let t = table(
+        &[
+            ("connector", "filesystem"),
+            ("path", path.as_ref()),
+            ("format", "json"),
+        ],
+        schema(&[("id", DataType::Int64)]),
+    )
+    .unwrap();
+    let mut writer = t.sink.unwrap().open("e", 0, 1).unwrap();
+    writer.finish().await.unwrap();
+    assert!(visible_files(&out).is_empty());
+    assert_eq!(read_all(&t.source.unwrap()).await.unwrap().num_rows(), 0);
+}

@@ -1,0 +1,6 @@
+//! Tests of the connectors through the public API the SQL layer uses.
+
+mod datagen;
+mod filesystem;
+mod options;
+mod support;

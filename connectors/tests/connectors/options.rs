@@ -1,0 +1,231 @@
+//! WITH options: what is refused at CREATE TABLE, and with which message.
+
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use weir_connectors::{CONNECTORS, ConnectorError};
+
+use crate::support::{schema, table};
+
+fn columns() -> datafusion::arrow::datatypes::SchemaRef {
+    schema(&[
+        ("id", DataType::Int64),
+        ("name", DataType::Utf8),
+        ("ts", DataType::Timestamp(TimeUnit::Millisecond, None)),
+    ])
+}
+
+fn error(pairs: &[(&str, &str)]) -> ConnectorError {
+    table(pairs, columns()).expect_err("options must be refused")
+}
+
+#[test]
+fn builds_each_connector_with_the_right_sides() {
+    let fs = table(
+        &[
+            ("connector", "filesystem"),
+            ("path", "/tmp/x"),
+            ("format", "json"),
+        ],
+        columns(),
+    )
+    .unwrap();
+    assert_eq!(fs.connector, "filesystem");
+    assert!(fs.source.is_some() && fs.sink.is_some());
+    let dg = table(&[("connector", "datagen")], columns()).unwrap();
+    assert!(dg.source.is_some() && dg.sink.is_none());
+    assert_eq!(
+        dg.source.unwrap().describe(),
+        "datagen rows-per-second=10000"
+    );
+    let pr = table(
+        &[("connector", "print"), ("print-identifier", "p")],
+        columns(),
+    )
+    .unwrap();
+    assert!(pr.source.is_none() && pr.sink.is_some());
+    let bh = table(&[("connector", "blackhole")], columns()).unwrap();
+    assert_eq!(bh.sink.unwrap().describe(), "blackhole");
+    assert_eq!(CONNECTORS, &["blackhole", "datagen", "filesystem", "print"]);
+}
+
+#[test]
+fn unknown_and_missing_connector() {
+    let e = error(&[("connector", "kafkaa")]);
+    assert!(matches!(e, ConnectorError::UnknownConnector { .. }));
+    assert_eq!(
+        e.to_string(),
+        "unknown connector 'kafkaa' (known connectors: blackhole, datagen, filesystem, print)"
+    );
+    let e = error(&[("path", "/tmp")]);
+    assert_eq!(
+        e.to_string(),
+        "table 't' has no 'connector' option (known connectors: blackhole, datagen, filesystem, print)"
+    );
+}
+
+#[test]
+fn unknown_option_lists_the_allowed_ones() {
+    let e = error(&[
+        ("connector", "filesystem"),
+        ("path", "/tmp"),
+        ("format", "json"),
+        ("paht", "x"),
+    ]);
+    assert_eq!(
+        e.to_string(),
+        "unknown option 'paht' for connector 'filesystem' (allowed: path, format, source.monitor-interval, \
+         sink.rolling-policy.file-size, json.timestamp-format.standard)"
+    );
+    // Another format's options are unknown too.
+    let e = error(&[
+        ("connector", "filesystem"),
+        ("path", "/tmp"),
+        ("format", "json"),
+        ("csv.field-delimiter", ";"),
+    ]);
+    assert!(
+        matches!(e, ConnectorError::UnknownOption { ref key, .. } if key == "csv.field-delimiter"),
+        "{e}"
+    );
+    let e = error(&[("connector", "blackhole"), ("x", "1")]);
+    assert_eq!(
+        e.to_string(),
+        "unknown option 'x' for connector 'blackhole' (allowed: only 'connector')"
+    );
+    let e = error(&[("connector", "datagen"), ("fields.id.knd", "sequence")]);
+    assert!(
+        e.to_string().starts_with(
+            "unknown option 'fields.id.knd' for connector 'datagen' (allowed: rows-per-second"
+        ),
+        "{e}"
+    );
+    let e = error(&[("connector", "datagen"), ("fields.nope.kind", "random")]);
+    assert!(
+        e.to_string().contains("for the columns id, name, ts"),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_required_options() {
+    let e = error(&[("connector", "filesystem"), ("format", "csv")]);
+    assert_eq!(
+        e.to_string(),
+        "missing required option 'path' for connector 'filesystem'"
+    );
+    let e = error(&[("connector", "filesystem"), ("path", "/tmp")]);
+    assert_eq!(
+        e.to_string(),
+        "missing required option 'format' for connector 'filesystem'"
+    );
+    let e = error(&[
+        ("connector", "datagen"),
+        ("fields.id.kind", "sequence"),
+        ("fields.id.start", "1"),
+    ]);
+    assert_eq!(
+        e.to_string(),
+        "missing required option 'fields.id.end' for connector 'datagen'"
+    );
+}
+
+#[test]
+fn invalid_values_say_what_is_expected() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[("connector", "datagen"), ("rows-per-second", "abc")],
+            "invalid value 'abc' for option 'rows-per-second': expected a positive integer",
+        ),
+        (
+            &[
+                ("connector", "filesystem"),
+                ("path", "/tmp"),
+                ("format", "xml"),
+            ],
+            "invalid value 'xml' for option 'format': expected one of 'json', 'csv'",
+        ),
+        (
+            &[
+                ("connector", "filesystem"),
+                ("path", "/tmp"),
+                ("format", "csv"),
+                ("csv.field-delimiter", ";;"),
+            ],
+            "invalid value ';;' for option 'csv.field-delimiter': expected a single ASCII character (or '\\t' for a tab)",
+        ),
+        (
+            &[
+                ("connector", "filesystem"),
+                ("path", "/tmp"),
+                ("format", "json"),
+                ("sink.rolling-policy.file-size", "big"),
+            ],
+            "invalid value 'big' for option 'sink.rolling-policy.file-size': expected a size like '128MB', '64 kb' or '1048576' (bytes)",
+        ),
+        (
+            &[("connector", "print"), ("standard-error", "yes")],
+            "invalid value 'yes' for option 'standard-error': expected 'true' or 'false'",
+        ),
+        (
+            &[
+                ("connector", "datagen"),
+                ("fields.id.kind", "sequence"),
+                ("fields.id.start", "10"),
+                ("fields.id.end", "1"),
+            ],
+            "invalid value '1' for option 'fields.id.end': must not be less than the start, 10",
+        ),
+        (
+            &[
+                ("connector", "datagen"),
+                ("fields.id.min", "10"),
+                ("fields.id.max", "1"),
+            ],
+            "invalid value '1' for option 'fields.id.max': must not be less than the min",
+        ),
+        (
+            &[("connector", "datagen"), ("fields.id.length", "10")],
+            "invalid value '10' for option 'fields.id.length': applies only to VARCHAR fields (column 'id' is BIGINT)",
+        ),
+        (
+            &[("connector", "datagen"), ("fields.ts.kind", "sequence")],
+            "invalid value 'sequence' for option 'fields.ts.kind': needs an integer or VARCHAR column (column 'ts' is TIMESTAMP(3))",
+        ),
+        (
+            &[("connector", "datagen"), ("fields.name.null-rate", "1.5")],
+            "invalid value '1.5' for option 'fields.name.null-rate': expected a number from 0 to 1",
+        ),
+        (
+            &[
+                ("connector", "datagen"),
+                ("fields.ts.max-past", "5 parsecs"),
+            ],
+            "invalid value '5 parsecs' for option 'fields.ts.max-past': expected a duration like '5 s', '1 min' or '10000 ms'",
+        ),
+    ];
+    for (pairs, message) in cases {
+        assert_eq!(error(pairs).to_string(), *message);
+    }
+}
+
+#[test]
+fn unsupported_features_and_types() {
+    let e = error(&[
+        ("connector", "filesystem"),
+        ("path", "/tmp"),
+        ("format", "json"),
+        ("source.monitor-interval", "10 s"),
+    ]);
+    assert_eq!(
+        e.to_string(),
+        "connector 'filesystem': continuous directory monitoring ('source.monitor-interval') is not supported yet"
+    );
+    let odd = schema(&[("t", DataType::Time64(TimeUnit::Microsecond))]);
+    let e = table(&[("connector", "datagen")], odd).unwrap_err();
+    assert!(matches!(e, ConnectorError::Unsupported { .. }));
+    assert!(
+        e.to_string().starts_with(
+            "connector 'datagen': column 't' has type Time64(µs) (Arrow), which is not supported"
+        ),
+        "{e}"
+    );
+}

@@ -1,0 +1,82 @@
+//! A window TVF whose rows are used as they are (not aggregated): adds
+//! `window_start`, `window_end` and `window_time` to every row, one row per
+//! window it belongs to (so a hopping window repeats rows).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray, UInt32Array};
+use datafusion::arrow::datatypes::{SchemaRef, TimestampMillisecondType};
+
+use crate::error::{EngineError, Result, ResultExt};
+use crate::message::StreamBatch;
+use crate::operator::{Collector, Operator};
+use crate::window::spec::{WindowSpec, align};
+
+/// What a window-assigning subtask needs.
+#[derive(Debug)]
+pub struct WindowAssignPlan {
+    pub window: WindowSpec,
+    pub time_column: usize,
+    /// Input columns plus the three window columns.
+    pub schema: SchemaRef,
+}
+
+/// Adds window columns (rows with a NULL event time belong to no window and
+/// are left out, as in Flink).
+pub struct WindowAssign {
+    plan: Arc<WindowAssignPlan>,
+    name: String,
+}
+
+impl WindowAssign {
+    pub fn new(plan: Arc<WindowAssignPlan>, name: String) -> Self {
+        Self { plan, name }
+    }
+}
+
+impl Operator for WindowAssign {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_batch(&mut self, batch: StreamBatch, out: &mut Collector) -> Result<()> {
+        let times = batch.data.column(self.plan.time_column);
+        let times = times
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or_else(|| EngineError::Plan(format!("{}: event time is not TIMESTAMP(3)", self.name)))?;
+        let w = self.plan.window;
+        let (size, slide) = (w.size(), w.slide());
+        let mut rows: Vec<u32> = Vec::with_capacity(batch.num_rows());
+        let mut starts: Vec<i64> = Vec::with_capacity(batch.num_rows());
+        for i in 0..times.len() {
+            if times.is_null(i) {
+                continue;
+            }
+            let ts = times.value(i);
+            // Windows [s, s + size) with s on the slide grid and s <= ts < s + size.
+            let last = align(ts, w.offset, slide);
+            let mut s = last;
+            while s > ts - size {
+                s -= slide;
+            }
+            s += slide;
+            while s <= last {
+                rows.push(i as u32);
+                starts.push(s);
+                s += slide;
+            }
+        }
+        let expanded = batch.take(&UInt32Array::from(rows))?;
+        let start = TimestampMillisecondArray::from(starts);
+        let end: TimestampMillisecondArray = start.unary(|s| s + size);
+        let time: TimestampMillisecondArray = end.unary(|e| e - 1);
+        let mut columns: Vec<ArrayRef> = expanded.data.columns().to_vec();
+        columns.push(Arc::new(start));
+        columns.push(Arc::new(end));
+        columns.push(Arc::new(time));
+        let data = RecordBatch::try_new(Arc::clone(&self.plan.schema), columns)
+            .context(|| format!("{}: building batch", self.name))?;
+        out.batch(expanded.with_data(data));
+        Ok(())
+    }
+}

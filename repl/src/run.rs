@@ -1,0 +1,97 @@
+//! `weir run FILE.sql`: statements in order; INSERT jobs run in the
+//! background; the command ends when every job has ended.
+
+use std::path::PathBuf;
+
+use weir_engine::runtime::job::JobStatus;
+use weir_sql::{Outcome, Session, parse_script};
+
+use crate::output;
+
+/// Runs the files; returns whether everything succeeded.
+pub async fn run_files(files: &[PathBuf]) -> bool {
+    let mut session = Session::new();
+    for path in files {
+        let origin = path.display().to_string();
+        let script = match tokio::fs::read_to_string(path).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{origin}: error: cannot read the file: {e}");
+                return false;
+            }
+        };
+        let statements = match parse_script(&script) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{}", output::error(&origin, &script, &e));
+                return false;
+            }
+        };
+        for s in &statements {
+            match session.execute(s).await {
+                Ok(outcome) => {
+                    if !report(outcome).await {
+                        return false;
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{}", output::error(&origin, &script, &e));
+                    return false;
+                }
+            }
+        }
+    }
+    let mut ok = true;
+    for job in session.jobs() {
+        let status = job.wait().await;
+        let t = job.metrics.totals();
+        match status {
+            JobStatus::Finished => eprintln!(
+                "job {} finished: {} rows written, {} late rows dropped, {} rows without event time dropped",
+                job.id, t.rows_to_sinks, t.late_rows, t.invalid_time_rows
+            ),
+            other => {
+                ok = false;
+                eprintln!("job {} {}", job.id, describe(&other));
+            }
+        }
+    }
+    ok
+}
+
+fn describe(s: &JobStatus) -> String {
+    match s {
+        JobStatus::Failed(why) => format!("failed: {why}"),
+        JobStatus::Cancelled => "was cancelled".into(),
+        JobStatus::Running => "is still running".into(),
+        JobStatus::Finished => "finished".into(),
+    }
+}
+
+/// Prints what a statement produced; waits for the rows of a SELECT.
+async fn report(outcome: Outcome) -> bool {
+    match outcome {
+        Outcome::Done(msg) => eprintln!("{msg}"),
+        Outcome::Table(batch) => println!("{}", output::table(&[batch])),
+        Outcome::Explain(plan) => println!("{plan}"),
+        Outcome::JobStarted(job) => eprintln!("Job '{}' started.", job.id),
+        Outcome::Stream { job, mut rows, .. } => {
+            let mut batches = Vec::new();
+            while let Some(b) = rows.recv().await {
+                batches.push(b);
+            }
+            match job.wait().await {
+                JobStatus::Finished => {
+                    if !batches.is_empty() {
+                        println!("{}", output::table(&batches));
+                    }
+                }
+                other => {
+                    eprintln!("query {}", describe(&other));
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}

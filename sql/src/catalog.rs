@@ -1,0 +1,62 @@
+//! The tables a session knows, as declared by `CREATE TABLE`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use weir_connectors::ConnectorTable;
+use weir_engine::operators::project::ProjectPlan;
+use weir_engine::source::WatermarkPlan;
+
+/// One table: its row, connector and event-time declaration.
+#[derive(Debug, Clone)]
+pub struct TableDef {
+    pub name: String,
+    /// The `CREATE TABLE` statement, for `SHOW CREATE`-like output.
+    pub ddl: String,
+    /// The row queries see: physical and computed columns, in declared order.
+    pub schema: SchemaRef,
+    /// The columns the connector reads or writes.
+    pub physical: SchemaRef,
+    /// Physical row to full row, when there are computed columns.
+    pub computed: Option<Arc<ProjectPlan>>,
+    /// `WATERMARK FOR …`, compiled against the full row. Its `interval` is
+    /// filled in from the session's settings when a job starts.
+    pub watermark: Option<WatermarkPlan>,
+    pub connector: ConnectorTable,
+    /// `WITH (…)` as written.
+    pub options: BTreeMap<String, String>,
+}
+
+impl TableDef {
+    /// Name of the rowtime column, if the table declares a watermark.
+    pub fn rowtime(&self) -> Option<&str> {
+        self.watermark
+            .as_ref()
+            .map(|w| self.schema.field(w.time_column).name().as_str())
+    }
+}
+
+/// Tables by normalised name.
+#[derive(Debug, Default, Clone)]
+pub struct Catalog {
+    tables: BTreeMap<String, Arc<TableDef>>,
+}
+
+impl Catalog {
+    pub fn get(&self, name: &str) -> Option<&Arc<TableDef>> {
+        self.tables.get(name)
+    }
+
+    pub fn insert(&mut self, table: TableDef) {
+        self.tables.insert(table.name.clone(), Arc::new(table));
+    }
+
+    pub fn remove(&mut self, name: &str) -> Option<Arc<TableDef>> {
+        self.tables.remove(name)
+    }
+
+    pub fn tables(&self) -> impl Iterator<Item = &Arc<TableDef>> {
+        self.tables.values()
+    }
+}

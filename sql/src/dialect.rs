@@ -1,0 +1,71 @@
+//! Weir's SQL dialect: DataFusion's generic dialect plus Flink's
+//! `TABLE t` argument of window table-valued functions.
+
+use std::any::TypeId;
+
+use datafusion::sql::sqlparser::ast::{Expr, Ident};
+use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+/// The keyword that marks a table argument in the AST: `TABLE bids` parses
+/// to `Expr::Prefixed { prefix: TABLE, value: bids }`.
+pub const TABLE_ARGUMENT: &str = "TABLE";
+
+/// Parses like DataFusion's default (generic) dialect, and also accepts a
+/// table argument `TABLE name` inside function calls, as in
+/// `TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)`.
+#[derive(Debug, Default)]
+pub struct WeirDialect {
+    generic: GenericDialect,
+}
+
+impl Dialect for WeirDialect {
+    /// Dialect checks inside sqlparser treat Weir as the generic dialect.
+    fn dialect(&self) -> TypeId {
+        TypeId::of::<GenericDialect>()
+    }
+
+    fn is_identifier_start(&self, ch: char) -> bool {
+        self.generic.is_identifier_start(ch)
+    }
+
+    fn is_identifier_part(&self, ch: char) -> bool {
+        self.generic.is_identifier_part(ch)
+    }
+
+    fn is_delimited_identifier_start(&self, ch: char) -> bool {
+        // Flink quotes identifiers with backticks; Postgres users use ".
+        ch == '`' || ch == '"'
+    }
+
+    fn supports_filter_during_aggregation(&self) -> bool {
+        true
+    }
+
+    fn supports_group_by_expr(&self) -> bool {
+        true
+    }
+
+    fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+        // `TABLE` followed by a name (not `TABLE(`, which is a table
+        // function in FROM).
+        if !parser.peek_keyword(Keyword::TABLE) {
+            return None;
+        }
+        if !matches!(parser.peek_nth_token_ref(1).token, Token::Word(_)) {
+            return None;
+        }
+        parser.next_token();
+        Some(parser.parse_object_name(false).map(|name| Expr::Prefixed {
+            prefix: Ident::new(TABLE_ARGUMENT),
+            value: Box::new(Expr::CompoundIdentifier(
+                name.0
+                    .into_iter()
+                    .filter_map(|p| p.as_ident().cloned())
+                    .collect(),
+            )),
+        }))
+    }
+}

@@ -1,0 +1,164 @@
+//! Errors of parsing, cataloguing and planning, with the place in the SQL
+//! text they concern.
+
+use std::fmt;
+
+use datafusion::error::DataFusionError;
+use datafusion::sql::sqlparser::parser::ParserError;
+use datafusion::sql::sqlparser::tokenizer::{Location, Span};
+
+/// Result alias for the SQL layer.
+pub type Result<T, E = SqlError> = std::result::Result<T, E>;
+
+/// A 1-based line and column in the statement text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    pub line: u64,
+    pub column: u64,
+}
+
+impl Position {
+    /// The start of a sqlparser span, if the span is known.
+    pub fn of(span: Span) -> Option<Self> {
+        Self::at(span.start)
+    }
+
+    pub fn at(l: Location) -> Option<Self> {
+        (l.line > 0).then_some(Self {
+            line: l.line,
+            column: l.column,
+        })
+    }
+}
+
+impl fmt::Display for Position {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}", self.line, self.column)
+    }
+}
+
+/// What went wrong with a statement.
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    /// The text is not valid SQL.
+    #[error("syntax error: {message}")]
+    Syntax {
+        message: String,
+        position: Option<Position>,
+    },
+    /// Valid SQL that Weir does not run (yet); names the construct.
+    #[error("{construct} is not supported{}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    Unsupported {
+        construct: String,
+        detail: Option<String>,
+        position: Option<Position>,
+    },
+    /// Valid SQL that cannot be planned (unknown table, wrong types, …).
+    #[error("{message}")]
+    Plan {
+        message: String,
+        position: Option<Position>,
+    },
+    /// A bad `WITH (…)` option.
+    #[error("table '{table}': {source}")]
+    Connector {
+        table: String,
+        #[source]
+        source: weir_connectors::ConnectorError,
+    },
+    /// An error from the engine while starting a job.
+    #[error(transparent)]
+    Engine(#[from] weir_engine::EngineError),
+}
+
+impl SqlError {
+    /// Where in the statement the error is, when known.
+    pub fn position(&self) -> Option<Position> {
+        match self {
+            SqlError::Syntax { position, .. }
+            | SqlError::Unsupported { position, .. }
+            | SqlError::Plan { position, .. } => *position,
+            _ => None,
+        }
+    }
+
+    pub fn plan(message: impl Into<String>, position: Option<Position>) -> Self {
+        SqlError::Plan {
+            message: message.into(),
+            position,
+        }
+    }
+
+    pub fn unsupported(construct: impl Into<String>, position: Option<Position>) -> Self {
+        SqlError::Unsupported {
+            construct: construct.into(),
+            detail: None,
+            position,
+        }
+    }
+
+    /// Moves a statement-relative position by the statement's own start, for
+    /// statements that were parsed out of a larger text.
+    pub fn shifted(mut self, by: Position) -> Self {
+        let shift = |p: &mut Option<Position>| {
+            if let Some(p) = p {
+                if p.line == 1 {
+                    p.column += by.column - 1;
+                }
+                p.line += by.line - 1;
+            }
+        };
+        match &mut self {
+            SqlError::Syntax { position, .. }
+            | SqlError::Unsupported { position, .. }
+            | SqlError::Plan { position, .. } => shift(position),
+            _ => {}
+        }
+        self
+    }
+}
+
+impl From<ParserError> for SqlError {
+    fn from(e: ParserError) -> Self {
+        let text = match e {
+            ParserError::TokenizerError(s) | ParserError::ParserError(s) => s,
+            ParserError::RecursionLimitExceeded => "statement nested too deeply".to_string(),
+        };
+        // sqlparser appends " at Line: L, Column: C"; keep the place apart.
+        match text.rsplit_once(" at Line: ") {
+            Some((message, place)) => {
+                let mut parts = place.split(", Column: ");
+                let line = parts.next().and_then(|l| l.trim().parse().ok());
+                let column = parts.next().and_then(|c| c.trim().parse().ok());
+                let position = match (line, column) {
+                    (Some(line), Some(column)) => Some(Position { line, column }),
+                    _ => None,
+                };
+                SqlError::Syntax {
+                    message: message.to_string(),
+                    position,
+                }
+            }
+            None => SqlError::Syntax {
+                message: text,
+                position: None,
+            },
+        }
+    }
+}
+
+impl From<DataFusionError> for SqlError {
+    fn from(e: DataFusionError) -> Self {
+        let position = e.diagnostic().and_then(|d| d.span).and_then(|s| {
+            (s.start.line > 0).then_some(Position {
+                line: s.start.line,
+                column: s.start.column,
+            })
+        });
+        let message = match e.find_root() {
+            DataFusionError::Plan(m) | DataFusionError::NotImplemented(m) => m.clone(),
+            root => root.to_string(),
+        };
+        SqlError::Plan { message, position }
+    }
+}

@@ -1,0 +1,80 @@
+//! Flink functions that DataFusion lacks, registered as DataFusion UDFs.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray};
+use datafusion::arrow::compute::kernels::numeric::mul;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::common::{ScalarValue, exec_err, plan_err};
+use datafusion::error::Result;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+
+use crate::types::TIMESTAMP_MS;
+
+/// Registers Weir's extra functions with a DataFusion context.
+pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::from(ToTimestampLtz::new()));
+}
+
+/// `TO_TIMESTAMP_LTZ(epoch, precision)`: epoch seconds (precision 0) or
+/// milliseconds (precision 3) to a `TIMESTAMP(3)`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ToTimestampLtz {
+    signature: Signature,
+}
+
+impl ToTimestampLtz {
+    fn new() -> Self {
+        Self {
+            signature: Signature::any(2, Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for ToTimestampLtz {
+    fn name(&self) -> &str {
+        "to_timestamp_ltz"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        if !args[0].is_integer() {
+            return plan_err!("TO_TIMESTAMP_LTZ takes an integer epoch value, not {}", args[0]);
+        }
+        Ok(TIMESTAMP_MS)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let precision = match &args.args[1] {
+            ColumnarValue::Scalar(s) => match s {
+                ScalarValue::Int64(Some(p)) => *p,
+                ScalarValue::Int32(Some(p)) => *p as i64,
+                other => return exec_err!("TO_TIMESTAMP_LTZ precision must be 0 or 3, got {other}"),
+            },
+            ColumnarValue::Array(_) => return exec_err!("TO_TIMESTAMP_LTZ precision must be a constant"),
+        };
+        let factor: i64 = match precision {
+            0 => 1000,
+            3 => 1,
+            p => return exec_err!("TO_TIMESTAMP_LTZ precision must be 0 or 3, got {p}"),
+        };
+        let values = args.args[0].to_array(args.number_rows)?;
+        let values: ArrayRef = cast(&values, &DataType::Int64)?;
+        let millis = if factor == 1 {
+            values
+        } else {
+            let f = datafusion::arrow::array::Int64Array::new_scalar(factor);
+            mul(&values, &f)?
+        };
+        let millis = millis.as_primitive::<Int64Type>();
+        let out = TimestampMillisecondArray::new(millis.values().clone(), millis.nulls().cloned());
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}

@@ -1,0 +1,397 @@
+//! DataFusion's logical plan to Weir's streaming plan.
+//!
+//! DataFusion resolves names, types and expressions; this module maps each
+//! logical node to a streaming operator, splits the plan into stages where
+//! rows must be re-partitioned by key, and refuses what cannot run on an
+//! unbounded stream.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Field, SchemaRef};
+use datafusion::common::{Column as LColumn, DFSchema};
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
+use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
+use datafusion::physical_expr::create_physical_expr;
+use datafusion::physical_expr::expressions::{CastExpr, Column};
+use datafusion::physical_plan::PhysicalExpr;
+use weir_engine::operators::project::ProjectPlan;
+use weir_engine::plan::{OperatorPlan, Partitioning, SinkPlan, Stage, StageInput, StreamPlan};
+use weir_engine::source::SourcePlan;
+use weir_engine::window::aggregate::{OutputColumn, WindowAggregatePlan};
+use weir_engine::window::assign::WindowAssignPlan;
+use weir_engine::window::groups::{AggregateCall, Grouping};
+
+use crate::catalog::{Catalog, TableDef};
+use crate::error::{Result, SqlError};
+use crate::planner::window_tvf::WindowRelation;
+use crate::settings::Settings;
+use crate::types::sql_name;
+
+/// The stage being built: where its rows come from and its chain so far.
+struct Flow {
+    input: StageInput,
+    parallelism: usize,
+    chain: Vec<OperatorPlan>,
+    /// A window TVF whose window columns have not been computed yet: an
+    /// aggregate right above it becomes a window aggregate.
+    window: Option<WindowRelation>,
+}
+
+/// Builds the stages of one streaming query.
+pub struct StreamPlanner<'a> {
+    pub state: &'a SessionState,
+    pub catalog: &'a Catalog,
+    pub windows: &'a HashMap<String, WindowRelation>,
+    pub settings: &'a Settings,
+    stages: Vec<Stage>,
+}
+
+impl<'a> StreamPlanner<'a> {
+    pub fn new(
+        state: &'a SessionState,
+        catalog: &'a Catalog,
+        windows: &'a HashMap<String, WindowRelation>,
+        settings: &'a Settings,
+    ) -> Self {
+        Self {
+            state,
+            catalog,
+            windows,
+            settings,
+            stages: Vec::new(),
+        }
+    }
+
+    /// Plans `plan` and ends it in `sink` (whose columns it is cast to).
+    pub fn plan_into_sink(mut self, plan: &LogicalPlan, sink: SinkPlan) -> Result<StreamPlan> {
+        let mut flow = self.plan(plan)?;
+        if let Some(rel) = flow.window.take() {
+            self.materialize(&mut flow, rel);
+        }
+        let target = sink.connector.schema();
+        if let Some(cast) = cast_to(plan.schema(), &target, &sink.table)? {
+            flow.chain.push(OperatorPlan::Project(Arc::new(cast)));
+        }
+        self.stages.push(Stage {
+            parallelism: flow.parallelism,
+            input: flow.input,
+            chain: flow.chain,
+            sink: Some(sink),
+        });
+        Ok(StreamPlan { stages: self.stages })
+    }
+
+    fn parallelism(&self) -> usize {
+        self.settings.parallelism()
+    }
+
+    fn plan(&mut self, plan: &LogicalPlan) -> Result<Flow> {
+        match plan {
+            LogicalPlan::TableScan(scan) => {
+                let name = scan.table_name.table();
+                let (table, window) = match self.windows.get(name) {
+                    Some(rel) => (Arc::clone(&rel.table), Some(rel.clone())),
+                    None => {
+                        let t = self
+                            .catalog
+                            .get(name)
+                            .ok_or_else(|| SqlError::plan(format!("table '{name}' not found"), None))?;
+                        (Arc::clone(t), None)
+                    }
+                };
+                let mut flow = Flow {
+                    input: StageInput::Source(self.source(&table)?),
+                    parallelism: self.parallelism(),
+                    chain: Vec::new(),
+                    window,
+                };
+                if let Some(projection) = &scan.projection {
+                    if let Some(rel) = flow.window.take() {
+                        self.materialize(&mut flow, rel);
+                    }
+                    let input = scan.source.schema();
+                    let exprs = projection
+                        .iter()
+                        .map(|i| Arc::new(Column::new(input.field(*i).name(), *i)) as Arc<dyn PhysicalExpr>)
+                        .collect();
+                    flow.chain.push(OperatorPlan::Project(Arc::new(ProjectPlan {
+                        exprs,
+                        schema: Arc::new(scan.projected_schema.as_arrow().clone()),
+                    })));
+                }
+                Ok(flow)
+            }
+            LogicalPlan::SubqueryAlias(a) => self.plan(&a.input),
+            LogicalPlan::Filter(f) => {
+                let mut flow = self.plan(&f.input)?;
+                if let Some(rel) = &flow.window
+                    && references_window(&f.predicate, f.input.schema(), rel)?
+                {
+                    let rel = flow.window.take().expect("checked above");
+                    self.materialize(&mut flow, rel);
+                }
+                let predicate = self.physical(&f.predicate, f.input.schema())?;
+                flow.chain.push(OperatorPlan::Filter(predicate));
+                Ok(flow)
+            }
+            LogicalPlan::Projection(p) => {
+                let mut flow = self.plan(&p.input)?;
+                if let Some(rel) = flow.window.take() {
+                    self.materialize(&mut flow, rel);
+                }
+                let exprs = p
+                    .expr
+                    .iter()
+                    .map(|e| self.physical(e, p.input.schema()))
+                    .collect::<Result<_>>()?;
+                flow.chain.push(OperatorPlan::Project(Arc::new(ProjectPlan {
+                    exprs,
+                    schema: Arc::new(p.schema.as_arrow().clone()),
+                })));
+                Ok(flow)
+            }
+            LogicalPlan::Aggregate(agg) => self.aggregate(agg),
+            other => Err(SqlError::unsupported(describe(other), None)),
+        }
+    }
+
+    fn source(&self, table: &TableDef) -> Result<Arc<SourcePlan>> {
+        let connector = table.connector.source.clone().ok_or_else(|| {
+            SqlError::plan(
+                format!(
+                    "table '{}' cannot be read: connector '{}' is a sink only",
+                    table.name, table.connector.connector
+                ),
+                None,
+            )
+        })?;
+        let watermark = table.watermark.clone().map(|mut w| {
+            w.interval = self.settings.watermark_interval();
+            w.on_event |= w.interval.is_zero();
+            w
+        });
+        Ok(Arc::new(SourcePlan {
+            table: table.name.clone(),
+            connector,
+            computed: table.computed.clone(),
+            watermark,
+            schema: Arc::clone(&table.schema),
+        }))
+    }
+
+    /// Computes the window columns of a TVF whose rows are used directly.
+    fn materialize(&self, flow: &mut Flow, rel: WindowRelation) {
+        let time_column = rel
+            .table
+            .watermark
+            .as_ref()
+            .map(|w| w.time_column)
+            .unwrap_or_default();
+        flow.chain.push(OperatorPlan::WindowAssign(Arc::new(WindowAssignPlan {
+            window: rel.spec,
+            time_column,
+            schema: Arc::clone(&rel.schema),
+        })));
+    }
+
+    fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
+        Ok(create_physical_expr(
+            e,
+            schema,
+            self.state.execution_props(),
+            &PhysicalPlanningContext::default(),
+        )?)
+    }
+
+    /// Ends the current stage and starts one that reads it through an
+    /// exchange.
+    fn exchange(&mut self, flow: Flow, partitioning: Partitioning, parallelism: usize) -> Flow {
+        self.stages.push(Stage {
+            parallelism: flow.parallelism,
+            input: flow.input,
+            chain: flow.chain,
+            sink: None,
+        });
+        Flow {
+            input: StageInput::Exchange {
+                from: self.stages.len() - 1,
+                partitioning,
+            },
+            parallelism,
+            chain: Vec::new(),
+            window: None,
+        }
+    }
+
+    fn aggregate(&mut self, agg: &Aggregate) -> Result<Flow> {
+        let mut flow = self.plan(&agg.input)?;
+        let Some(rel) = flow.window.take() else {
+            return Err(SqlError::Unsupported {
+                construct: "GROUP BY without a window over a stream".into(),
+                detail: Some(
+                    "group by window_start, window_end of a TUMBLE or HOP table function".into(),
+                ),
+                position: None,
+            });
+        };
+        let input = agg.input.schema();
+        let base = rel.first_window_column();
+        let mut layout = Vec::new();
+        let mut keys = Vec::new();
+        let mut key_fields = Vec::new();
+        for (i, g) in agg.group_expr.iter().enumerate() {
+            if let Expr::Column(c) = g {
+                let idx = input.index_of_column(c)?;
+                if idx >= base {
+                    layout.push(match idx - base {
+                        0 => OutputColumn::WindowStart,
+                        1 => OutputColumn::WindowEnd,
+                        _ => OutputColumn::WindowTime,
+                    });
+                    continue;
+                }
+            }
+            if matches!(g, Expr::GroupingSet(_)) {
+                return Err(SqlError::unsupported("GROUPING SETS, CUBE and ROLLUP", None));
+            }
+            if references_window(g, input, &rel)? {
+                return Err(SqlError::plan(
+                    format!("GROUP BY {g}: window columns can only be grouped by as they are"),
+                    None,
+                ));
+            }
+            let key = self.physical(g, input)?;
+            let field = agg.schema.field(i);
+            key_fields.push(Field::new(field.name(), field.data_type().clone(), true));
+            layout.push(OutputColumn::Key(keys.len()));
+            keys.push(key);
+        }
+        if !layout.contains(&OutputColumn::WindowStart) || !layout.contains(&OutputColumn::WindowEnd) {
+            return Err(SqlError::plan(
+                "a window aggregation must GROUP BY both window_start and window_end",
+                None,
+            ));
+        }
+        let input_arrow = input.as_arrow();
+        let mut aggregates = Vec::new();
+        for (i, e) in agg.aggr_expr.iter().enumerate() {
+            if references_window(e, input, &rel)? {
+                return Err(SqlError::plan(
+                    format!("{e}: window columns can only appear in GROUP BY"),
+                    None,
+                ));
+            }
+            let lowered = LoweredAggregateBuilder::new(
+                e,
+                input,
+                input_arrow,
+                self.state.execution_props(),
+                &PhysicalPlanningContext::default(),
+            )
+            .build()?;
+            if !lowered.order_bys.is_empty() {
+                return Err(SqlError::unsupported(format!("ORDER BY inside aggregate {e}"), None));
+            }
+            aggregates.push(AggregateCall {
+                function: lowered.aggregate,
+                filter: lowered.filter,
+            });
+            layout.push(OutputColumn::Aggregate(i));
+        }
+        let time_column = rel
+            .table
+            .watermark
+            .as_ref()
+            .map(|w| w.time_column)
+            .ok_or_else(|| SqlError::plan(format!("table '{}' has no watermark", rel.table.name), None))?;
+        let plan = WindowAggregatePlan {
+            window: rel.spec,
+            time_column,
+            grouping: Grouping::new(keys.clone(), key_fields, aggregates),
+            output: layout,
+            output_schema: Arc::new(agg.schema.as_arrow().clone()),
+        };
+        let p = self.parallelism();
+        let mut flow = match (p, keys.is_empty()) {
+            (1, _) => flow,
+            (_, true) => self.exchange(flow, Partitioning::Single, 1),
+            (_, false) => self.exchange(flow, Partitioning::Hash(keys), p),
+        };
+        flow.chain.push(OperatorPlan::WindowAggregate(Arc::new(plan)));
+        Ok(flow)
+    }
+}
+
+/// Does `e` use a window column of `rel`?
+fn references_window(e: &Expr, schema: &DFSchema, rel: &WindowRelation) -> Result<bool> {
+    let base = rel.first_window_column();
+    for c in e.column_refs() {
+        let c: &LColumn = c;
+        if schema.index_of_column(c)? >= base {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Casts a query's columns to the sink's types, matched by position as in
+/// Flink; `None` when they already match.
+fn cast_to(query: &DFSchema, sink: &SchemaRef, table: &str) -> Result<Option<ProjectPlan>> {
+    let q = query.as_arrow();
+    if q.fields().len() != sink.fields().len() {
+        return Err(SqlError::plan(
+            format!(
+                "INSERT INTO {table}: the query produces {} columns but the table has {} ({})",
+                q.fields().len(),
+                sink.fields().len(),
+                sink.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            None,
+        ));
+    }
+    let mut same = true;
+    let mut exprs: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
+    for (i, (qf, sf)) in q.fields().iter().zip(sink.fields()).enumerate() {
+        let col: Arc<dyn PhysicalExpr> = Arc::new(Column::new(qf.name(), i));
+        if qf.data_type() == sf.data_type() {
+            exprs.push(col);
+            continue;
+        }
+        if !datafusion::arrow::compute::can_cast_types(qf.data_type(), sf.data_type()) {
+            return Err(SqlError::plan(
+                format!(
+                    "INSERT INTO {table}: column {} ('{}') is {} in the query but {} in the table",
+                    i + 1,
+                    sf.name(),
+                    sql_name(qf.data_type()),
+                    sql_name(sf.data_type())
+                ),
+                None,
+            ));
+        }
+        same = false;
+        exprs.push(Arc::new(CastExpr::new(col, sf.data_type().clone(), None)));
+    }
+    Ok((!same).then(|| ProjectPlan {
+        exprs,
+        schema: Arc::clone(sink),
+    }))
+}
+
+/// Names a logical node Weir cannot run on a stream.
+fn describe(plan: &LogicalPlan) -> String {
+    match plan {
+        LogicalPlan::Sort(_) => "ORDER BY on a streaming query".into(),
+        LogicalPlan::Limit(_) => "LIMIT on a streaming query".into(),
+        LogicalPlan::Join(_) => "JOIN".into(),
+        LogicalPlan::Union(_) => "UNION".into(),
+        LogicalPlan::Distinct(_) => "SELECT DISTINCT on a stream".into(),
+        LogicalPlan::Window(_) => "OVER windows".into(),
+        LogicalPlan::Values(_) | LogicalPlan::EmptyRelation(_) => "a query without a streaming source".into(),
+        LogicalPlan::Subquery(_) => "subqueries in expressions".into(),
+        other => format!("{} in a streaming query", other.display().to_string().split(':').next().unwrap_or("this plan node")),
+    }
+}

@@ -1,0 +1,185 @@
+//! `CREATE TABLE`: columns, computed columns and the watermark compiled with
+//! DataFusion; connector options checked by the connector.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::DFSchema;
+use datafusion::execution::SessionState;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_plan::PhysicalExpr;
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, ExprWithAlias, Ident};
+use weir_engine::operators::project::ProjectPlan;
+use weir_engine::source::WatermarkPlan;
+
+use crate::catalog::TableDef;
+use crate::error::{Position, Result, SqlError};
+use crate::settings::Settings;
+use crate::statement::{ColumnKind, CreateTable, position_of};
+use crate::types::{TIMESTAMP_MS, sql_name, to_arrow};
+
+/// Table options that the engine, not the connector, interprets.
+const EMIT_STRATEGY: &str = "scan.watermark.emit.strategy";
+/// Options of later features: refused plainly rather than ignored.
+const NOT_YET: &[&str] = &["source.idle-timeout", "watermark.min-valid-time", "watermark.max-future"];
+
+/// Normalises an identifier as DataFusion does: unquoted names fold to
+/// lower case, quoted names are kept as written.
+pub fn normalize(ident: &Ident) -> String {
+    if ident.quote_style.is_some() {
+        ident.value.clone()
+    } else {
+        ident.value.to_lowercase()
+    }
+}
+
+/// Builds a catalog entry from `CREATE TABLE`.
+pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings: &Settings) -> Result<TableDef> {
+    let name = ct
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(normalize)
+        .ok_or_else(|| SqlError::plan("a table needs a name", position_of(&ct.name)))?;
+    if ct.columns.is_empty() {
+        return Err(SqlError::plan(format!("table '{name}' declares no columns"), position_of(&ct.name)));
+    }
+    // Physical columns first: computed columns are planned against them.
+    let mut physical_fields = Vec::new();
+    let mut seen = BTreeMap::new();
+    for c in &ct.columns {
+        let cname = normalize(&c.name);
+        if seen.insert(cname.clone(), ()).is_some() {
+            return Err(SqlError::plan(format!("column '{cname}' is declared twice"), c.position));
+        }
+        if let ColumnKind::Physical { data_type, not_null } = &c.kind {
+            physical_fields.push(Field::new(&cname, to_arrow(data_type, c.position)?, !not_null));
+        }
+    }
+    let physical: SchemaRef = Arc::new(Schema::new(physical_fields));
+    let physical_df = DFSchema::try_from(physical.as_ref().clone())?;
+    let mut fields = Vec::new();
+    let mut exprs: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
+    let mut has_computed = false;
+    for c in &ct.columns {
+        let cname = normalize(&c.name);
+        match &c.kind {
+            ColumnKind::Physical { .. } => {
+                let idx = physical.index_of(&cname).map_err(|e| SqlError::plan(e.to_string(), c.position))?;
+                fields.push(physical.field(idx).clone());
+                exprs.push(Arc::new(Column::new(&cname, idx)));
+            }
+            ColumnKind::Computed(expr) => {
+                has_computed = true;
+                let e = compile(state, expr, &physical_df, c.position)?;
+                let dt = e.data_type(&physical).map_err(|err| SqlError::plan(err.to_string(), c.position))?;
+                let nullable = e.nullable(&physical).unwrap_or(true);
+                fields.push(Field::new(&cname, dt, nullable));
+                exprs.push(e);
+            }
+        }
+    }
+    let schema: SchemaRef = Arc::new(Schema::new(fields));
+    let computed = has_computed.then(|| {
+        Arc::new(ProjectPlan {
+            exprs,
+            schema: Arc::clone(&schema),
+        })
+    });
+
+    let mut options = ct.options.clone();
+    let on_event = match options.remove(EMIT_STRATEGY).as_deref() {
+        None | Some("on-periodic") => false,
+        Some("on-event") => true,
+        Some(other) => {
+            return Err(SqlError::plan(
+                format!("invalid value '{other}' for option '{EMIT_STRATEGY}': expected 'on-event' or 'on-periodic'"),
+                position_of(&ct.name),
+            ));
+        }
+    };
+    for key in NOT_YET {
+        if options.contains_key(*key) {
+            return Err(SqlError::unsupported(format!("option '{key}'"), position_of(&ct.name)));
+        }
+    }
+
+    let watermark = match &ct.watermark {
+        None => None,
+        Some(wm) => {
+            let col = normalize(&wm.column);
+            let idx = schema.index_of(&col).map_err(|_| {
+                SqlError::plan(format!("WATERMARK FOR '{col}': no such column in table '{name}'"), wm.position)
+            })?;
+            let dt = schema.field(idx).data_type();
+            if *dt != TIMESTAMP_MS {
+                return Err(SqlError::plan(
+                    format!(
+                        "WATERMARK FOR '{col}': the rowtime column must be TIMESTAMP(3) or TIMESTAMP_LTZ(3), not {}",
+                        sql_name(dt)
+                    ),
+                    wm.position,
+                ));
+            }
+            let df = DFSchema::try_from(schema.as_ref().clone())?;
+            let expr = compile(state, &wm.expr, &df, position_of(&wm.expr))?;
+            let wdt = expr.data_type(&schema).map_err(|e| SqlError::plan(e.to_string(), wm.position))?;
+            if !matches!(wdt, DataType::Timestamp(_, _)) {
+                return Err(SqlError::plan(
+                    format!("WATERMARK expression {} must be a TIMESTAMP(3), not {}", wm.expr, sql_name(&wdt)),
+                    position_of(&wm.expr),
+                ));
+            }
+            Some(WatermarkPlan {
+                time_column: idx,
+                expr,
+                display: wm.expr.to_string(),
+                on_event,
+                interval: settings.watermark_interval(),
+            })
+        }
+    };
+    let connector = weir_connectors::create_table(&name, &options, Arc::clone(&physical))
+        .map_err(|source| SqlError::Connector { table: name.clone(), source })?;
+    Ok(TableDef {
+        name,
+        ddl: ddl.to_string(),
+        schema,
+        physical,
+        computed,
+        watermark,
+        connector,
+        options: ct.options.clone(),
+    })
+}
+
+/// Plans a SQL expression over `schema` into a physical expression, with
+/// DataFusion's type coercion.
+fn compile(
+    state: &SessionState,
+    expr: &SqlExpr,
+    schema: &DFSchema,
+    position: Option<Position>,
+) -> Result<Arc<dyn PhysicalExpr>> {
+    let logical = state
+        .create_logical_expr_from_sql_expr(
+            ExprWithAlias {
+                expr: expr.clone(),
+                alias: None,
+            },
+            schema,
+        )
+        .map_err(|e| with_position(e.into(), position))?;
+    state
+        .create_physical_expr(logical, schema)
+        .map_err(|e| with_position(e.into(), position))
+}
+
+fn with_position(e: SqlError, position: Option<Position>) -> SqlError {
+    match e {
+        SqlError::Plan { message, position: None } => SqlError::Plan { message, position },
+        other => other,
+    }
+}

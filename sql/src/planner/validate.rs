@@ -1,0 +1,99 @@
+//! Refuses, with their line and column, the constructs a streaming query
+//! cannot have (yet). DataFusion would plan them; the streaming planner
+//! could only name them without a place.
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, Query, Select, SelectItem, SetExpr, Spanned, TableFactor, TableWithJoins, Visit, Visitor,
+};
+use std::ops::ControlFlow;
+
+use crate::error::{Position, Result, SqlError};
+
+/// Checks a query that reads streams.
+pub fn check_streaming_query(q: &Query) -> Result<()> {
+    if let Some(order_by) = &q.order_by {
+        return Err(SqlError::unsupported("ORDER BY on a streaming query", Position::of(order_by.span())));
+    }
+    if let Some(limit) = &q.limit_clause {
+        return Err(SqlError::unsupported("LIMIT on a streaming query", Position::of(limit.span())));
+    }
+    if let Some(fetch) = &q.fetch {
+        return Err(SqlError::unsupported("FETCH on a streaming query", Position::of(fetch.span())));
+    }
+    check_set_expr(&q.body)?;
+    if let Some(with) = &q.with {
+        for cte in &with.cte_tables {
+            check_streaming_query(&cte.query)?;
+        }
+    }
+    Ok(())
+}
+
+fn check_set_expr(s: &SetExpr) -> Result<()> {
+    match s {
+        SetExpr::Select(select) => check_select(select),
+        SetExpr::Query(q) => check_streaming_query(q),
+        SetExpr::SetOperation { op, left, .. } => Err(SqlError::unsupported(
+            format!("{op} of streams"),
+            Position::of(left.span()),
+        )),
+        SetExpr::Values(v) => Err(SqlError::unsupported(
+            "VALUES as a stream",
+            Position::of(v.span()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_select(select: &Select) -> Result<()> {
+    if select.distinct.is_some() {
+        return Err(SqlError::unsupported(
+            "SELECT DISTINCT on a stream",
+            Position::of(select.select_token.0.span),
+        ));
+    }
+    for twj in &select.from {
+        check_from(twj)?;
+    }
+    for item in &select.projection {
+        let e = match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => continue,
+        };
+        if let Some(pos) = find_over(e) {
+            return Err(SqlError::unsupported("OVER windows", pos));
+        }
+    }
+    Ok(())
+}
+
+fn check_from(twj: &TableWithJoins) -> Result<()> {
+    if let Some(j) = twj.joins.first() {
+        return Err(SqlError::unsupported("JOIN", Position::of(j.relation.span())));
+    }
+    match &twj.relation {
+        TableFactor::Derived { subquery, .. } => check_streaming_query(subquery),
+        TableFactor::NestedJoin { table_with_joins, .. } => check_from(table_with_joins),
+        _ => Ok(()),
+    }
+}
+
+/// The position of the first window function (`… OVER (…)`) in `e`.
+fn find_over(e: &Expr) -> Option<Option<Position>> {
+    struct FindOver(Option<Option<Position>>);
+    impl Visitor for FindOver {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if let Expr::Function(f) = e
+                && f.over.is_some()
+            {
+                self.0 = Some(Position::of(e.span()));
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut v = FindOver(None);
+    let _ = e.visit(&mut v);
+    v.0
+}

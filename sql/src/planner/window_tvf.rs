@@ -1,0 +1,281 @@
+//! Window table-valued functions in FROM: `TABLE(TUMBLE(TABLE t,
+//! DESCRIPTOR(ts), size [, offset]))` and `HOP(…, slide, size [, offset])`.
+//!
+//! DataFusion has no table functions over tables, so each call is replaced
+//! in the AST by a reference to a relation that has the table's columns plus
+//! `window_start`, `window_end` and `window_time`. The streaming planner
+//! recognises that relation and plans the window operator for it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::execution::SessionState;
+use datafusion::logical_expr::Expr as LExpr;
+use datafusion::sql::sqlparser::ast::{
+    Expr, ExprWithAlias, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
+    ObjectNamePart, Query, SetExpr, TableFactor, TableWithJoins,
+};
+use weir_engine::window::spec::{WindowKind, WindowSpec};
+
+use crate::catalog::{Catalog, TableDef};
+use crate::dialect::TABLE_ARGUMENT;
+use crate::error::{Result, SqlError};
+use crate::planner::table::normalize;
+use crate::statement::position_of;
+use crate::types::TIMESTAMP_MS;
+
+/// Names of the columns a window TVF adds.
+pub const WINDOW_START: &str = "window_start";
+pub const WINDOW_END: &str = "window_end";
+pub const WINDOW_TIME: &str = "window_time";
+
+/// A window TVF call, replaced by the relation `name`.
+#[derive(Debug, Clone)]
+pub struct WindowRelation {
+    pub name: String,
+    pub table: Arc<TableDef>,
+    pub spec: WindowSpec,
+    /// The table's row plus the three window columns.
+    pub schema: SchemaRef,
+}
+
+impl WindowRelation {
+    /// Index of the first window column: the table's columns come before.
+    pub fn first_window_column(&self) -> usize {
+        self.table.schema.fields().len()
+    }
+}
+
+/// Rewrites every window TVF in `query`, returning the relations to register.
+pub fn rewrite(query: &mut Query, catalog: &Catalog, state: &SessionState) -> Result<HashMap<String, WindowRelation>> {
+    let mut found = HashMap::new();
+    rewrite_query(query, catalog, state, &mut found)?;
+    Ok(found)
+}
+
+fn rewrite_query(
+    q: &mut Query,
+    catalog: &Catalog,
+    state: &SessionState,
+    found: &mut HashMap<String, WindowRelation>,
+) -> Result<()> {
+    if let Some(with) = &mut q.with {
+        for cte in &mut with.cte_tables {
+            rewrite_query(&mut cte.query, catalog, state, found)?;
+        }
+    }
+    rewrite_set_expr(&mut q.body, catalog, state, found)
+}
+
+fn rewrite_set_expr(
+    s: &mut SetExpr,
+    catalog: &Catalog,
+    state: &SessionState,
+    found: &mut HashMap<String, WindowRelation>,
+) -> Result<()> {
+    match s {
+        SetExpr::Select(select) => {
+            for twj in &mut select.from {
+                rewrite_table_with_joins(twj, catalog, state, found)?;
+            }
+            Ok(())
+        }
+        SetExpr::Query(q) => rewrite_query(q, catalog, state, found),
+        SetExpr::SetOperation { left, right, .. } => {
+            rewrite_set_expr(left, catalog, state, found)?;
+            rewrite_set_expr(right, catalog, state, found)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn rewrite_table_with_joins(
+    t: &mut TableWithJoins,
+    catalog: &Catalog,
+    state: &SessionState,
+    found: &mut HashMap<String, WindowRelation>,
+) -> Result<()> {
+    rewrite_factor(&mut t.relation, catalog, state, found)?;
+    for j in &mut t.joins {
+        rewrite_factor(&mut j.relation, catalog, state, found)?;
+    }
+    Ok(())
+}
+
+fn rewrite_factor(
+    f: &mut TableFactor,
+    catalog: &Catalog,
+    state: &SessionState,
+    found: &mut HashMap<String, WindowRelation>,
+) -> Result<()> {
+    match f {
+        TableFactor::Derived { subquery, .. } => rewrite_query(subquery, catalog, state, found),
+        TableFactor::NestedJoin { table_with_joins, .. } => {
+            rewrite_table_with_joins(table_with_joins, catalog, state, found)
+        }
+        TableFactor::TableFunction { expr, alias } => {
+            let name = format!("__window_{}", found.len());
+            let rel = window_call(expr, &name, catalog, state)?;
+            found.insert(name.clone(), rel);
+            *f = TableFactor::Table {
+                name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+                alias: alias.take(),
+                args: None,
+                with_hints: vec![],
+                version: None,
+                with_ordinality: false,
+                partitions: vec![],
+                json_path: None,
+                sample: None,
+                index_hints: vec![],
+            };
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn window_call(expr: &Expr, name: &str, catalog: &Catalog, state: &SessionState) -> Result<WindowRelation> {
+    let pos = position_of(expr);
+    let Expr::Function(func) = expr else {
+        return Err(SqlError::unsupported(format!("table function {expr}"), pos));
+    };
+    let fname = func.name.to_string().to_uppercase();
+    let args: Vec<&Expr> = match &func.args {
+        FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+                other => Err(SqlError::unsupported(
+                    format!("argument {other} of {fname} (pass arguments by position)"),
+                    pos,
+                )),
+            })
+            .collect::<Result<_>>()?,
+        _ => vec![],
+    };
+    let usage = match fname.as_str() {
+        "TUMBLE" => "TUMBLE(TABLE t, DESCRIPTOR(ts), size [, offset])",
+        "HOP" => "HOP(TABLE t, DESCRIPTOR(ts), slide, size [, offset])",
+        "CUMULATE" | "SESSION" => {
+            return Err(SqlError::unsupported(format!("window function {fname}"), pos));
+        }
+        _ => return Err(SqlError::unsupported(format!("table function {fname}"), pos)),
+    };
+    let (min, max) = if fname == "TUMBLE" { (3, 4) } else { (4, 5) };
+    if args.len() < min || args.len() > max {
+        return Err(SqlError::plan(format!("{fname} takes {min} or {max} arguments: {usage}"), pos));
+    }
+    let table = table_argument(args[0], catalog, usage)?;
+    let time_col = descriptor_argument(args[1], usage)?;
+    let rowtime = table.rowtime().ok_or_else(|| {
+        SqlError::plan(
+            format!(
+                "table '{}' has no event-time column: declare WATERMARK FOR {time_col} AS … in its CREATE TABLE",
+                table.name
+            ),
+            position_of(args[1]),
+        )
+    })?;
+    if rowtime != time_col {
+        return Err(SqlError::plan(
+            format!(
+                "DESCRIPTOR({time_col}) must name the rowtime column of '{}', which is '{rowtime}'",
+                table.name
+            ),
+            position_of(args[1]),
+        ));
+    }
+    let ms = |i: usize| interval_ms(args[i], state);
+    let (kind, offset) = if fname == "TUMBLE" {
+        let size = ms(2)?;
+        (WindowKind::Tumble { size }, if args.len() == 4 { ms(3)? } else { 0 })
+    } else {
+        let slide = ms(2)?;
+        let size = ms(3)?;
+        (WindowKind::Hop { slide, size }, if args.len() == 5 { ms(4)? } else { 0 })
+    };
+    let spec = WindowSpec::new(kind, offset).map_err(|m| SqlError::plan(m, pos))?;
+    let mut fields: Vec<Field> = table.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    for c in [WINDOW_START, WINDOW_END, WINDOW_TIME] {
+        if fields.iter().any(|f| f.name() == c) {
+            return Err(SqlError::plan(
+                format!("table '{}' already has a column named {c}, which {fname} adds", table.name),
+                pos,
+            ));
+        }
+        fields.push(Field::new(c, TIMESTAMP_MS, false));
+    }
+    Ok(WindowRelation {
+        name: name.to_string(),
+        table,
+        spec,
+        schema: Arc::new(Schema::new(fields)),
+    })
+}
+
+fn table_argument(e: &Expr, catalog: &Catalog, usage: &str) -> Result<Arc<TableDef>> {
+    match e {
+        Expr::Prefixed { prefix, value } if prefix.value == TABLE_ARGUMENT => {
+            let Expr::CompoundIdentifier(parts) = value.as_ref() else {
+                return Err(SqlError::plan(format!("expected TABLE name: {usage}"), position_of(e)));
+            };
+            let name = parts.last().map(normalize).unwrap_or_default();
+            catalog
+                .get(&name)
+                .cloned()
+                .ok_or_else(|| SqlError::plan(format!("table '{name}' not found"), position_of(e)))
+        }
+        _ => Err(SqlError::plan(
+            format!("the first argument must be TABLE name, found {e}: {usage}"),
+            position_of(e),
+        )),
+    }
+}
+
+fn descriptor_argument(e: &Expr, usage: &str) -> Result<String> {
+    if let Expr::Function(f) = e
+        && f.name.to_string().eq_ignore_ascii_case("DESCRIPTOR")
+        && let FunctionArguments::List(list) = &f.args
+        && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(col)))] = list.args.as_slice()
+    {
+        return Ok(normalize(col));
+    }
+    Err(SqlError::plan(
+        format!("the second argument must be DESCRIPTOR(column), found {e}: {usage}"),
+        position_of(e),
+    ))
+}
+
+/// A constant `INTERVAL …` in milliseconds (months are refused: they have
+/// no fixed length).
+fn interval_ms(e: &Expr, state: &SessionState) -> Result<i64> {
+    let pos = position_of(e);
+    let logical = state
+        .create_logical_expr_from_sql_expr(
+            ExprWithAlias {
+                expr: e.clone(),
+                alias: None,
+            },
+            &DFSchema::empty(),
+        )
+        .map_err(|err| SqlError::plan(format!("expected an INTERVAL, found {e}: {err}"), pos))?;
+    let ms = match logical {
+        LExpr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => {
+            Some(v.days as i64 * 86_400_000 + v.milliseconds as i64)
+        }
+        LExpr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {
+            Some(v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000)
+        }
+        _ => None,
+    };
+    ms.ok_or_else(|| {
+        SqlError::plan(
+            format!("expected a constant INTERVAL of days, hours, minutes, seconds or milliseconds, found {e}"),
+            pos,
+        )
+    })
+}

@@ -1,0 +1,142 @@
+//! `SET`/`RESET`: the session's settings, with Flink's keys.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use weir_engine::duration::parse_duration;
+
+use crate::error::{Result, SqlError};
+
+/// A setting Weir knows: its key, default and how its value is checked.
+struct Known {
+    key: &'static str,
+    default: &'static str,
+    check: fn(&str) -> std::result::Result<(), String>,
+}
+
+fn positive_int(v: &str) -> std::result::Result<(), String> {
+    match v.parse::<usize>() {
+        Ok(n) if (1..=weir_engine::runtime::exchange::KEY_GROUPS).contains(&n) => Ok(()),
+        _ => Err(format!(
+            "expected an integer from 1 to {}",
+            weir_engine::runtime::exchange::KEY_GROUPS
+        )),
+    }
+}
+
+fn duration(v: &str) -> std::result::Result<(), String> {
+    parse_duration(v).map(|_| ())
+}
+
+fn any(_: &str) -> std::result::Result<(), String> {
+    Ok(())
+}
+
+fn checkpoint_mode(v: &str) -> std::result::Result<(), String> {
+    match v {
+        "EXACTLY_ONCE" | "AT_LEAST_ONCE" => Ok(()),
+        _ => Err("expected EXACTLY_ONCE or AT_LEAST_ONCE".into()),
+    }
+}
+
+fn runtime_mode(v: &str) -> std::result::Result<(), String> {
+    match v.to_ascii_lowercase().as_str() {
+        "streaming" => Ok(()),
+        _ => Err("Weir runs in streaming mode only ('streaming')".into()),
+    }
+}
+
+const KNOWN: &[Known] = &[
+    Known { key: "parallelism.default", default: "1", check: positive_int },
+    Known { key: "pipeline.auto-watermark-interval", default: "200 ms", check: duration },
+    Known { key: "execution.runtime-mode", default: "streaming", check: runtime_mode },
+    Known { key: "execution.checkpointing.interval", default: "10 s", check: duration },
+    Known { key: "execution.checkpointing.mode", default: "EXACTLY_ONCE", check: checkpoint_mode },
+    Known { key: "execution.checkpointing.timeout", default: "2 min", check: duration },
+    Known { key: "execution.checkpointing.min-pause", default: "0 ms", check: duration },
+    Known { key: "execution.savepoint.path", default: "", check: any },
+    Known { key: "state.dir", default: "./weir-state", check: any },
+];
+
+/// The current settings of a session.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    overrides: BTreeMap<String, String>,
+}
+
+impl Settings {
+    /// Sets `key`, checking both the key and the value.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        let known = find(key)?;
+        (known.check)(value).map_err(|why| {
+            SqlError::plan(format!("invalid value '{value}' for '{key}': {why}"), None)
+        })?;
+        self.overrides.insert(key.to_string(), value.to_string());
+        Ok(())
+    }
+
+    /// Resets one key (or all) to the default.
+    pub fn reset(&mut self, key: Option<&str>) -> Result<()> {
+        match key {
+            Some(k) => {
+                find(k)?;
+                self.overrides.remove(k);
+            }
+            None => self.overrides.clear(),
+        }
+        Ok(())
+    }
+
+    /// Every key with its current value.
+    pub fn all(&self) -> Vec<(String, String)> {
+        KNOWN.iter().map(|k| (k.key.to_string(), self.get(k.key))).collect()
+    }
+
+    fn get(&self, key: &str) -> String {
+        self.overrides.get(key).cloned().unwrap_or_else(|| {
+            KNOWN
+                .iter()
+                .find(|k| k.key == key)
+                .map(|k| k.default.to_string())
+                .unwrap_or_default()
+        })
+    }
+
+    /// `parallelism.default`.
+    pub fn parallelism(&self) -> usize {
+        self.get("parallelism.default").parse().unwrap_or(1)
+    }
+
+    /// `pipeline.auto-watermark-interval`.
+    pub fn watermark_interval(&self) -> Duration {
+        parse_duration(&self.get("pipeline.auto-watermark-interval")).unwrap_or(Duration::from_millis(200))
+    }
+}
+
+fn find(key: &str) -> Result<&'static Known> {
+    KNOWN.iter().find(|k| k.key == key).ok_or_else(|| {
+        let keys: Vec<&str> = KNOWN.iter().map(|k| k.key).collect();
+        SqlError::plan(format!("unknown setting '{key}' (known: {})", keys.join(", ")), None)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_checks_keys_and_values() {
+        let mut s = Settings::default();
+        assert_eq!(s.parallelism(), 1);
+        s.set("parallelism.default", "4").unwrap();
+        assert_eq!(s.parallelism(), 4);
+        assert!(s.set("parallelism.default", "0").is_err());
+        assert!(s.set("parallelism.default", "many").is_err());
+        let e = s.set("parallelism.defualt", "2").unwrap_err().to_string();
+        assert!(e.contains("unknown setting 'parallelism.defualt'"), "{e}");
+        s.set("pipeline.auto-watermark-interval", "50 ms").unwrap();
+        assert_eq!(s.watermark_interval(), Duration::from_millis(50));
+        s.reset(None).unwrap();
+        assert_eq!(s.parallelism(), 1);
+    }
+}

@@ -1,0 +1,462 @@
+//! Weir's statements and their parser.
+//!
+//! Queries, INSERT and expressions are parsed by sqlparser (with
+//! [`WeirDialect`]); the statements Flink has and sqlparser lacks — `CREATE
+//! TABLE` with `WATERMARK FOR` and computed columns, `SET 'k' = 'v'`,
+//! `RESET`, `SHOW JOBS`, `STOP JOB` — are parsed here with sqlparser's own
+//! `Parser` primitives, on the same token stream.
+
+use std::collections::BTreeMap;
+
+use datafusion::sql::sqlparser::ast::{
+    DataType as SqlType, Expr, Ident, ObjectName, Query, Spanned, Statement, TableObject,
+};
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::{Location, Token};
+
+use crate::dialect::WeirDialect;
+use crate::error::{Position, Result, SqlError};
+
+/// One column of `CREATE TABLE`.
+#[derive(Debug, Clone)]
+pub struct ColumnSpec {
+    pub name: Ident,
+    pub kind: ColumnKind,
+    pub position: Option<Position>,
+}
+
+/// A physical column, read from the connector, or a computed one.
+#[derive(Debug, Clone)]
+pub enum ColumnKind {
+    Physical { data_type: SqlType, not_null: bool },
+    /// `name AS expr`
+    Computed(Expr),
+}
+
+/// `WATERMARK FOR column AS expr`
+#[derive(Debug, Clone)]
+pub struct WatermarkSpec {
+    pub column: Ident,
+    pub expr: Expr,
+    pub position: Option<Position>,
+}
+
+/// Flink's `CREATE TABLE`.
+#[derive(Debug, Clone)]
+pub struct CreateTable {
+    pub name: ObjectName,
+    pub if_not_exists: bool,
+    pub columns: Vec<ColumnSpec>,
+    pub watermark: Option<WatermarkSpec>,
+    /// `PRIMARY KEY (…) NOT ENFORCED` columns.
+    pub primary_key: Vec<Ident>,
+    /// `WITH (…)`, keys as written.
+    pub options: BTreeMap<String, String>,
+}
+
+/// A statement Weir runs.
+#[derive(Debug, Clone)]
+pub enum WeirStatement {
+    CreateTable(CreateTable),
+    DropTable { name: ObjectName, if_exists: bool },
+    /// `INSERT INTO sink SELECT …`: a continuous job.
+    Insert { table: ObjectName, query: Box<Query> },
+    /// A plain query.
+    Query(Box<Query>),
+    /// `EXPLAIN <query or INSERT>`.
+    Explain(Box<WeirStatement>),
+    /// `SET 'key' = 'value'`, or `SET` alone to list settings.
+    Set { key: Option<String>, value: Option<String> },
+    /// `RESET 'key'`, or `RESET` alone for all.
+    Reset { key: Option<String> },
+    ShowTables,
+    ShowJobs,
+    /// `STOP JOB 'id'`
+    StopJob { id: String },
+    /// `DESCRIBE t`
+    Describe { name: ObjectName },
+}
+
+/// A statement with its text and where it starts in the script.
+#[derive(Debug, Clone)]
+pub struct ParsedStatement {
+    pub statement: WeirStatement,
+    /// The statement's own text, without the closing `;`.
+    pub text: String,
+    pub start: Position,
+}
+
+/// Parses a script of `;`-separated statements.
+pub fn parse_script(sql: &str) -> Result<Vec<ParsedStatement>> {
+    let dialect = WeirDialect::default();
+    let mut parser = Parser::new(&dialect).try_with_sql(sql)?;
+    let mut out = Vec::new();
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        let first = parser.peek_token();
+        if first.token == Token::EOF {
+            break;
+        }
+        let start = first.span.start;
+        let statement = parse_statement(&mut parser)?;
+        let end = parser.peek_token();
+        if !matches!(end.token, Token::SemiColon | Token::EOF) {
+            return Err(SqlError::Syntax {
+                message: format!("expected ';' or end of input after the statement, found {}", end.token),
+                position: Position::of(end.span),
+            });
+        }
+        let text = slice(sql, start, end.span.start).trim().to_string();
+        out.push(ParsedStatement {
+            statement,
+            text,
+            start: Position::at(start).unwrap_or(Position { line: 1, column: 1 }),
+        });
+    }
+    Ok(out)
+}
+
+/// The text between two locations (1-based lines and character columns).
+fn slice(sql: &str, from: Location, to: Location) -> &str {
+    let offset = |l: Location| -> usize {
+        if l.line == 0 {
+            return sql.len();
+        }
+        let mut line = 1;
+        let mut col = 1;
+        for (i, c) in sql.char_indices() {
+            if line == l.line && col == l.column {
+                return i;
+            }
+            if c == '\n' {
+                line += 1;
+                col = 1;
+            } else {
+                col += 1;
+            }
+        }
+        sql.len()
+    };
+    let (a, b) = (offset(from), offset(to));
+    if a <= b { &sql[a..b] } else { "" }
+}
+
+fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
+    let tok = p.peek_token();
+    let pos = Position::of(tok.span);
+    if p.parse_keyword(Keyword::CREATE) {
+        let _ = p.parse_keyword(Keyword::TEMPORARY);
+        if p.parse_keyword(Keyword::TABLE) {
+            return parse_create_table(p).map(WeirStatement::CreateTable);
+        }
+        let what = p.peek_token();
+        return Err(SqlError::unsupported(format!("CREATE {}", what.token), Position::of(what.span)));
+    }
+    if p.parse_keyword(Keyword::DROP) {
+        let _ = p.parse_keyword(Keyword::TEMPORARY);
+        p.expect_keyword(Keyword::TABLE)?;
+        let if_exists = p.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+        let name = p.parse_object_name(false)?;
+        return Ok(WeirStatement::DropTable { name, if_exists });
+    }
+    if p.parse_keyword(Keyword::SET) {
+        return parse_set(p);
+    }
+    if p.parse_keyword(Keyword::RESET) {
+        let key = if matches!(p.peek_token().token, Token::SemiColon | Token::EOF) {
+            None
+        } else {
+            Some(parse_key(p)?)
+        };
+        return Ok(WeirStatement::Reset { key });
+    }
+    if p.parse_keyword(Keyword::EXPLAIN) {
+        let inner = parse_statement(p)?;
+        return match inner {
+            WeirStatement::Query(_) | WeirStatement::Insert { .. } => {
+                Ok(WeirStatement::Explain(Box::new(inner)))
+            }
+            _ => Err(SqlError::unsupported("EXPLAIN of this statement (explain a query or an INSERT)", pos)),
+        };
+    }
+    if p.parse_keyword(Keyword::SHOW) {
+        if p.parse_keyword(Keyword::TABLES) {
+            return Ok(WeirStatement::ShowTables);
+        }
+        if parse_word(p, "JOBS") {
+            return Ok(WeirStatement::ShowJobs);
+        }
+        let what = p.peek_token();
+        return Err(SqlError::unsupported(format!("SHOW {}", what.token), Position::of(what.span)));
+    }
+    if parse_word(p, "STOP") {
+        expect_word(p, "JOB")?;
+        let id = p.parse_literal_string()?;
+        if p.peek_keyword(Keyword::WITH) {
+            let t = p.peek_token();
+            return Err(SqlError::unsupported("STOP JOB … WITH SAVEPOINT", Position::of(t.span)));
+        }
+        return Ok(WeirStatement::StopJob { id });
+    }
+    if p.parse_keyword(Keyword::DESCRIBE) || p.parse_keyword(Keyword::DESC) {
+        let name = p.parse_object_name(false)?;
+        return Ok(WeirStatement::Describe { name });
+    }
+    if p.peek_keyword(Keyword::INSERT) {
+        return parse_insert(p);
+    }
+    if p.peek_keyword(Keyword::SELECT)
+        || p.peek_keyword(Keyword::WITH)
+        || p.peek_keyword(Keyword::VALUES)
+        || p.peek_token().token == Token::LParen
+    {
+        return Ok(WeirStatement::Query(p.parse_query()?));
+    }
+    Err(SqlError::unsupported(format!("statement starting with {}", tok.token), pos))
+}
+
+fn parse_insert(p: &mut Parser) -> Result<WeirStatement> {
+    let pos = Position::of(p.peek_token().span);
+    match p.parse_statement()? {
+        Statement::Insert(insert) => {
+            if insert.overwrite {
+                return Err(SqlError::unsupported("INSERT OVERWRITE", pos));
+            }
+            if !insert.columns.is_empty() {
+                return Err(SqlError::unsupported("a column list in INSERT INTO", pos));
+            }
+            let table = match insert.table {
+                TableObject::TableName(name) => name,
+                _ => return Err(SqlError::unsupported("INSERT INTO anything but a table name", pos)),
+            };
+            let Some(query) = insert.source else {
+                return Err(SqlError::plan("INSERT INTO needs a query", pos));
+            };
+            Ok(WeirStatement::Insert { table, query })
+        }
+        _ => Err(SqlError::unsupported("this form of INSERT", pos)),
+    }
+}
+
+/// A settings key: `'a.b.c'` as in Flink, or bare `a.b.c`.
+fn parse_key(p: &mut Parser) -> Result<String> {
+    if let Token::SingleQuotedString(_) = p.peek_token().token {
+        return Ok(p.parse_literal_string()?);
+    }
+    let parts = p.parse_object_name(false)?;
+    Ok(parts.to_string())
+}
+
+fn parse_set(p: &mut Parser) -> Result<WeirStatement> {
+    if matches!(p.peek_token().token, Token::SemiColon | Token::EOF) {
+        return Ok(WeirStatement::Set { key: None, value: None });
+    }
+    let key = parse_key(p)?;
+    p.expect_token(&Token::Eq)?;
+    let value = parse_value(p)?;
+    Ok(WeirStatement::Set {
+        key: Some(key),
+        value: Some(value),
+    })
+}
+
+/// An option value: a quoted string, a number or a bare word.
+fn parse_value(p: &mut Parser) -> Result<String> {
+    let t = p.next_token();
+    match t.token {
+        Token::SingleQuotedString(s) | Token::DoubleQuotedString(s) => Ok(s),
+        Token::Number(n, _) => Ok(n),
+        Token::Word(w) => Ok(w.value),
+        other => Err(SqlError::Syntax {
+            message: format!("expected a quoted value, found {other}"),
+            position: Position::of(t.span),
+        }),
+    }
+}
+
+fn parse_create_table(p: &mut Parser) -> Result<CreateTable> {
+    let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    let name = p.parse_object_name(false)?;
+    p.expect_token(&Token::LParen)?;
+    let mut columns = Vec::new();
+    let mut watermark = None;
+    let mut primary_key = Vec::new();
+    loop {
+        let tok = p.peek_token();
+        let pos = Position::of(tok.span);
+        if parse_word(p, "WATERMARK") {
+            p.expect_keyword(Keyword::FOR)?;
+            let column = p.parse_identifier()?;
+            p.expect_keyword(Keyword::AS)?;
+            let expr = p.parse_expr()?;
+            if watermark.is_some() {
+                return Err(SqlError::plan("a table can declare only one WATERMARK", pos));
+            }
+            watermark = Some(WatermarkSpec { column, expr, position: pos });
+        } else if p.parse_keyword(Keyword::CONSTRAINT) {
+            p.parse_identifier()?;
+            primary_key = parse_primary_key(p)?;
+        } else if p.peek_keyword(Keyword::PRIMARY) {
+            primary_key = parse_primary_key(p)?;
+        } else {
+            let name = p.parse_identifier()?;
+            let kind = if p.parse_keyword(Keyword::AS) {
+                ColumnKind::Computed(p.parse_expr()?)
+            } else {
+                let data_type = p.parse_data_type()?;
+                let mut not_null = false;
+                loop {
+                    if p.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
+                        not_null = true;
+                    } else if p.parse_keyword(Keyword::NULL) {
+                        not_null = false;
+                    } else if p.parse_keyword(Keyword::PRIMARY) {
+                        p.expect_keyword(Keyword::KEY)?;
+                        p.expect_keywords(&[Keyword::NOT, Keyword::ENFORCED])?;
+                        primary_key = vec![name.clone()];
+                    } else if p.peek_keyword(Keyword::METADATA) {
+                        let t = p.peek_token();
+                        return Err(SqlError::unsupported(
+                            "METADATA columns (they come with the kafka connector)",
+                            Position::of(t.span),
+                        ));
+                    } else {
+                        break;
+                    }
+                }
+                ColumnKind::Physical { data_type, not_null }
+            };
+            if p.parse_keyword(Keyword::COMMENT) {
+                p.parse_literal_string()?;
+            }
+            columns.push(ColumnSpec { name, kind, position: pos });
+        }
+        if p.consume_token(&Token::Comma) {
+            continue;
+        }
+        p.expect_token(&Token::RParen)?;
+        break;
+    }
+    if p.parse_keyword(Keyword::COMMENT) {
+        p.parse_literal_string()?;
+    }
+    if p.peek_keyword(Keyword::PARTITIONED) {
+        let t = p.peek_token();
+        return Err(SqlError::unsupported("PARTITIONED BY", Position::of(t.span)));
+    }
+    let mut options = BTreeMap::new();
+    if p.parse_keyword(Keyword::WITH) {
+        p.expect_token(&Token::LParen)?;
+        if !p.consume_token(&Token::RParen) {
+            loop {
+                let t = p.peek_token();
+                let key = parse_key(p)?;
+                p.expect_token(&Token::Eq)?;
+                let value = parse_value(p)?;
+                if options.insert(key.clone(), value).is_some() {
+                    return Err(SqlError::plan(format!("option '{key}' is given twice"), Position::of(t.span)));
+                }
+                if p.consume_token(&Token::Comma) {
+                    continue;
+                }
+                p.expect_token(&Token::RParen)?;
+                break;
+            }
+        }
+    }
+    Ok(CreateTable {
+        name,
+        if_not_exists,
+        columns,
+        watermark,
+        primary_key,
+        options,
+    })
+}
+
+fn parse_primary_key(p: &mut Parser) -> Result<Vec<Ident>> {
+    p.expect_keywords(&[Keyword::PRIMARY, Keyword::KEY])?;
+    p.expect_token(&Token::LParen)?;
+    let cols = p.parse_comma_separated(|p| p.parse_identifier())?;
+    p.expect_token(&Token::RParen)?;
+    p.expect_keywords(&[Keyword::NOT, Keyword::ENFORCED])?;
+    Ok(cols)
+}
+
+/// Consumes the next token if it is the (non-reserved) word `w`.
+fn parse_word(p: &mut Parser, w: &str) -> bool {
+    match &p.peek_token_ref().token {
+        Token::Word(word) if word.quote_style.is_none() && word.value.eq_ignore_ascii_case(w) => {
+            p.next_token();
+            true
+        }
+        _ => false,
+    }
+}
+
+fn expect_word(p: &mut Parser, w: &str) -> Result<()> {
+    if parse_word(p, w) {
+        return Ok(());
+    }
+    let t = p.peek_token();
+    Err(SqlError::Syntax {
+        message: format!("expected {w}, found {}", t.token),
+        position: Position::of(t.span),
+    })
+}
+
+/// Where an expression starts, for error messages.
+pub fn position_of(e: &impl Spanned) -> Option<Position> {
+    Position::of(e.span())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flink_create_table_with_watermark_and_computed_column() {
+        let sql = "CREATE TABLE bids (\n  seq BIGINT,\n  price DECIMAL(10, 2) NOT NULL,\n  ts AS TO_TIMESTAMP_LTZ(seq, 3),\n  WATERMARK FOR ts AS ts - INTERVAL '5' SECOND\n) WITH ('connector' = 'datagen', 'number-of-rows' = '10');";
+        let s = parse_script(sql).unwrap();
+        assert_eq!(s.len(), 1);
+        let WeirStatement::CreateTable(ct) = &s[0].statement else {
+            panic!("not a CREATE TABLE")
+        };
+        assert_eq!(ct.columns.len(), 3);
+        assert!(matches!(ct.columns[2].kind, ColumnKind::Computed(_)));
+        let wm = ct.watermark.as_ref().unwrap();
+        assert_eq!(wm.column.value, "ts");
+        assert_eq!(wm.expr.to_string(), "ts - INTERVAL '5' SECOND");
+        assert_eq!(ct.options["number-of-rows"], "10");
+        assert!(s[0].text.starts_with("CREATE TABLE bids"));
+        assert!(s[0].text.ends_with("'10')"));
+    }
+
+    #[test]
+    fn window_tvf_table_argument() {
+        let sql = "SELECT window_start, count(*) FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end";
+        let s = parse_script(sql).unwrap();
+        let WeirStatement::Query(q) = &s[0].statement else { panic!() };
+        assert!(q.to_string().contains("TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)"));
+    }
+
+    #[test]
+    fn set_reset_and_positions() {
+        let s = parse_script("SET 'parallelism.default' = '4';\nRESET 'parallelism.default';\n  SHOW TABLES").unwrap();
+        assert!(matches!(&s[0].statement, WeirStatement::Set { key: Some(k), value: Some(v) } if k == "parallelism.default" && v == "4"));
+        assert!(matches!(&s[1].statement, WeirStatement::Reset { key: Some(_) }));
+        assert_eq!(s[2].start, Position { line: 3, column: 3 });
+    }
+
+    #[test]
+    fn errors_carry_positions() {
+        let e = parse_script("SELECT 1;\nSELEC x").unwrap_err();
+        assert_eq!(e.position(), Some(Position { line: 2, column: 1 }));
+        let e = parse_script("CREATE TABLE t (a BIGINT, WATERMARK ts AS ts)").unwrap_err();
+        assert!(matches!(e, SqlError::Syntax { .. }), "{e}");
+        assert_eq!(e.position().unwrap().line, 1);
+        let e = parse_script("CREATE VIEW v AS SELECT 1").unwrap_err();
+        assert!(e.to_string().contains("CREATE VIEW"), "{e}");
+    }
+}

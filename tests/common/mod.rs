@@ -1,0 +1,333 @@
+//! Shared helpers of the integration tests: run the real `weir` binary on
+//! SQL files, read what its sinks wrote, and compute expected results
+//! independently with DataFusion batch queries.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+
+/// A scratch directory removed at the end of the test.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+/// The result of one `weir run`.
+pub struct Run {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The count in the end-of-job line, e.g. `late rows dropped`.
+    pub fn counted(&self, what: &str) -> u64 {
+        let line = self
+            .stderr
+            .lines()
+            .find(|l| l.contains("finished:"))
+            .unwrap_or_else(|| panic!("no job summary in stderr:\n{}", self.stderr));
+        for part in line.split(", ") {
+            let part = part.split(": ").last().unwrap_or(part);
+            if let Some(n) = part.strip_suffix(what) {
+                return n.trim().parse().expect("a count");
+            }
+        }
+        panic!("no '{what}' in '{line}'")
+    }
+}
+
+/// Runs `weir run` on `sql`, written to a file in `dir`.
+pub fn weir_run(dir: &Path, sql: &str) -> Run {
+    let file = dir.join("job.sql");
+    std::fs::write(&file, sql).expect("write sql");
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg(&file)
+        .current_dir(dir)
+        .output()
+        .expect("start weir");
+    Run {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// One input row of the window tests.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub k: Option<String>,
+    pub v: Option<i64>,
+    pub ts: Option<i64>,
+}
+
+/// A small deterministic generator, so failures reproduce.
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// 2026-01-01T00:00:00Z in milliseconds.
+pub const T0: i64 = 1_767_225_600_000;
+
+/// Writes rows as JSON lines, cycling through the three timestamp forms a
+/// TIMESTAMP(3) field accepts: Flink's SQL format, ISO-8601 and epoch ms.
+pub fn write_json(path: &Path, rows: &[Row]) {
+    let mut s = String::new();
+    for (i, r) in rows.iter().enumerate() {
+        let ts = match r.ts {
+            None => "null".to_string(),
+            Some(t) => match i % 3 {
+                0 => format!("\"{}\"", sql_timestamp(t)),
+                1 => format!("\"{}Z\"", sql_timestamp(t).replace(' ', "T")),
+                _ => t.to_string(),
+            },
+        };
+        let k = r.k.as_ref().map(|k| format!("\"{k}\"")).unwrap_or("null".into());
+        let v = r.v.map(|v| v.to_string()).unwrap_or("null".into());
+        s.push_str(&format!("{{\"k\": {k}, \"v\": {v}, \"ts\": {ts}}}\n"));
+    }
+    std::fs::write(path, s).expect("write input");
+}
+
+/// `yyyy-MM-dd HH:mm:ss.SSS` of epoch milliseconds (UTC).
+pub fn sql_timestamp(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}",
+        rem / 3_600_000,
+        rem / 60_000 % 60,
+        rem / 1000 % 60,
+        rem % 1000
+    )
+}
+
+/// Epoch milliseconds of `yyyy-MM-dd HH:mm:ss[.SSS]` or the ISO form.
+pub fn parse_timestamp(s: &str) -> i64 {
+    let s = s.trim_end_matches('Z').replace('T', " ");
+    let (date, time) = s.split_once(' ').expect("date and time");
+    let mut d = date.split('-').map(|x| x.parse::<i64>().expect("date"));
+    let (y, m, dd) = (d.next().unwrap(), d.next().unwrap(), d.next().unwrap());
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|x| x.parse::<i64>().expect("time"));
+    let (h, mi, sec) = (t.next().unwrap(), t.next().unwrap(), t.next().unwrap_or(0));
+    let frac = format!("{frac:0<3}");
+    let ms: i64 = frac[..3].parse().expect("millis");
+    days_from_civil(y, m, dd) * 86_400_000 + h * 3_600_000 + mi * 60_000 + sec * 1000 + ms
+}
+
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Every JSON object in the visible part files of a sink directory.
+pub fn read_sink(dir: &Path) -> Vec<serde_json::Value> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    let mut rows = Vec::new();
+    for f in files {
+        let name = f.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        for line in std::fs::read_to_string(&f).expect("read part").lines() {
+            if !line.trim().is_empty() {
+                rows.push(serde_json::from_str(line).expect("a JSON row"));
+            }
+        }
+    }
+    rows
+}
+
+/// Hidden (in-progress) files left in a sink directory.
+pub fn hidden_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The output columns of the window tests, in order.
+pub const AGG_COLUMNS: [&str; 9] = ["window_start", "window_end", "k", "c", "d", "s", "mn", "mx", "a"];
+
+/// A sink row as one comparable line: timestamps as epoch ms, averages
+/// rounded to 6 decimals.
+pub fn normalize_json(row: &serde_json::Value) -> String {
+    AGG_COLUMNS
+        .iter()
+        .map(|c| {
+            let v = row.get(*c).unwrap_or(&serde_json::Value::Null);
+            match (*c, v) {
+                (_, serde_json::Value::Null) => "null".to_string(),
+                ("window_start" | "window_end", serde_json::Value::String(s)) => parse_timestamp(s).to_string(),
+                ("a", serde_json::Value::Number(n)) => format!("{:.6}", n.as_f64().unwrap()),
+                (_, serde_json::Value::String(s)) => s.clone(),
+                (_, other) => other.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// Batch rows as comparable lines (same form as [`normalize_json`]).
+pub fn normalize_batches(batches: &[RecordBatch]) -> Vec<String> {
+    let opts = FormatOptions::default().with_null("null");
+    let mut out = Vec::new();
+    for b in batches {
+        let fmts: Vec<ArrayFormatter> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).expect("formatter"))
+            .collect();
+        for r in 0..b.num_rows() {
+            let cells: Vec<String> = fmts
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let s = f.value(r).to_string();
+                    if b.schema().field(i).name() == "a" && s != "null" {
+                        format!("{:.6}", s.parse::<f64>().expect("avg"))
+                    } else {
+                        s
+                    }
+                })
+                .collect();
+            out.push(cells.join("|"));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Window shapes of the oracle.
+#[derive(Debug, Clone, Copy)]
+pub enum Shape {
+    Tumble { size: i64, offset: i64 },
+    Hop { slide: i64, size: i64 },
+}
+
+impl Shape {
+    fn windows_of(&self, ts: i64) -> Vec<(i64, i64)> {
+        match *self {
+            Shape::Tumble { size, offset } => {
+                let s = ts - (ts - offset).rem_euclid(size);
+                vec![(s, s + size)]
+            }
+            Shape::Hop { slide, size } => {
+                // Every start on the slide grid with start <= ts < start + size.
+                let mut v = Vec::new();
+                let last = ts - ts.rem_euclid(slide);
+                let mut s = last;
+                while s > ts - size {
+                    v.push((s, s + size));
+                    s -= slide;
+                }
+                v.reverse();
+                v
+            }
+        }
+    }
+}
+
+/// Flink's on-event lateness, written out row by row: the watermark before
+/// a row is the maximum event time of the rows before it minus the delay;
+/// a row counts toward each of its windows whose `end - 1` is past that
+/// watermark, and is late when none is. NULL event times hold nothing.
+/// Returns the (window, row) pairs that count and the number of late rows.
+pub fn oracle_assign(rows: &[Row], shape: Shape, delay: i64) -> (Vec<(i64, i64, Row)>, u64) {
+    let mut wm = i64::MIN;
+    let mut out = Vec::new();
+    let mut late = 0;
+    for r in rows {
+        let Some(ts) = r.ts else { continue };
+        let mut counted = false;
+        for (s, e) in shape.windows_of(ts) {
+            if wm == i64::MIN || e - 1 > wm {
+                out.push((s, e, r.clone()));
+                counted = true;
+            }
+        }
+        if !counted {
+            late += 1;
+        }
+        wm = wm.max(ts - delay);
+    }
+    (out, late)
+}
+
+/// The expected aggregation, computed by DataFusion as a batch query over
+/// the rows the oracle assigned to windows. For tumbling windows the window
+/// is recomputed in SQL with `date_bin` from the row's time.
+pub async fn oracle_results(rows: &[Row], shape: Shape, delay: i64) -> (Vec<String>, u64) {
+    let (assigned, late) = oracle_assign(rows, shape, delay);
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("ws", DataType::Int64, false),
+        Field::new("we", DataType::Int64, false),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+        Field::new("k", DataType::Utf8, true),
+        Field::new("v", DataType::Int64, true),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(assigned.iter().map(|a| a.0))),
+        Arc::new(Int64Array::from_iter_values(assigned.iter().map(|a| a.1))),
+        Arc::new(TimestampMillisecondArray::from_iter_values(assigned.iter().map(|a| a.2.ts.unwrap()))),
+        Arc::new(StringArray::from_iter(assigned.iter().map(|a| a.2.k.clone()))),
+        Arc::new(Int64Array::from_iter(assigned.iter().map(|a| a.2.v))),
+    ];
+    let batch = RecordBatch::try_new(Arc::clone(&schema), cols).expect("oracle batch");
+    let ctx = SessionContext::new();
+    ctx.register_table("t", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).expect("mem table")))
+        .expect("register");
+    let aggs = "count(*) AS c, count(DISTINCT v) AS d, sum(v) AS s, min(v) AS mn, max(v) AS mx, avg(v) AS a";
+    let sql = match shape {
+        Shape::Tumble { size, offset } => format!(
+            "SELECT CAST(date_bin(INTERVAL '{size} milliseconds', ts, CAST({offset} AS TIMESTAMP(3))) AS BIGINT) AS window_start,
+                    CAST(date_bin(INTERVAL '{size} milliseconds', ts, CAST({offset} AS TIMESTAMP(3))) AS BIGINT) + {size} AS window_end,
+                    k, {aggs} FROM t GROUP BY 1, 2, k"
+        ),
+        Shape::Hop { .. } => format!("SELECT ws AS window_start, we AS window_end, k, {aggs} FROM t GROUP BY ws, we, k"),
+    };
+    let batches = ctx.sql(&sql).await.expect("plan").collect().await.expect("run");
+    (normalize_batches(&batches), late)
+}

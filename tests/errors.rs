@@ -1,0 +1,119 @@
+//! Bad input gets a clear error that says what and where, and a non-zero
+//! exit: bad SQL, unsupported SQL, bad options, unreadable files, bad
+//! records.
+
+mod common;
+
+use common::*;
+
+const SOURCE: &str = "CREATE TABLE src (
+  k VARCHAR,
+  v BIGINT,
+  ts TIMESTAMP(3),
+  WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
+) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
+CREATE TABLE sink (k VARCHAR, c BIGINT) WITH ('connector' = 'blackhole');
+";
+
+fn fails_with(sql: &str, needles: &[&str]) -> Run {
+    let dir = scratch();
+    let run = weir_run(dir.path(), sql);
+    assert!(!run.ok, "expected failure, got success:\n{}", run.stderr);
+    for n in needles {
+        assert!(run.stderr.contains(n), "stderr lacks {n:?}:\n{}", run.stderr);
+    }
+    run
+}
+
+#[test]
+fn syntax_error_has_file_line_column_and_caret() {
+    let run = fails_with("SELECT 1;\nSELEC k FROM src;", &["job.sql:2:1: error: syntax error"]);
+    assert!(run.stderr.contains("  SELEC k FROM src;\n  ^"), "{}", run.stderr);
+}
+
+#[test]
+fn unsupported_constructs_are_named_with_their_place() {
+    let sql = format!("{SOURCE}INSERT INTO sink\nSELECT k, v FROM src ORDER BY v;");
+    fails_with(&sql, &["job.sql:9:", "ORDER BY on a streaming query is not supported"]);
+    let sql = format!("{SOURCE}INSERT INTO sink\nSELECT a.k, b.v FROM src a JOIN src b ON a.k = b.k;");
+    fails_with(&sql, &["job.sql:9:", "JOIN is not supported"]);
+    let sql = format!("{SOURCE}INSERT INTO sink SELECT k, count(*) FROM src GROUP BY k;");
+    fails_with(&sql, &["GROUP BY without a window over a stream is not supported"]);
+    let sql = format!(
+        "{SOURCE}INSERT INTO sink SELECT k, count(*) FROM TABLE(\n  SESSION(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY k;"
+    );
+    fails_with(&sql, &["job.sql:9:3", "window function SESSION is not supported"]);
+}
+
+#[test]
+fn bad_options_are_named() {
+    fails_with(
+        "CREATE TABLE t (a BIGINT) WITH ('connector' = 'datagen', 'rows-per-secnd' = '5');",
+        &["rows-per-secnd"],
+    );
+    fails_with(
+        "CREATE TABLE t (a BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = 'fast');",
+        &["rows-per-second", "fast"],
+    );
+    fails_with("CREATE TABLE t (a BIGINT) WITH ('connector' = 'kafak');", &["kafak"]);
+    fails_with(
+        "CREATE TABLE t (a BIGINT) WITH ('connector' = 'filesystem', 'format' = 'json');",
+        &["path"],
+    );
+    fails_with(
+        "CREATE TABLE t (a BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen', 'scan.watermark.emit.strategy' = 'sometimes');",
+        &["scan.watermark.emit.strategy", "sometimes"],
+    );
+    fails_with("SET 'parallelism.default' = 'lots';", &["parallelism.default", "lots"]);
+    fails_with("SET 'no.such.key' = '1';", &["unknown setting 'no.such.key'"]);
+}
+
+#[test]
+fn planning_errors_name_the_problem() {
+    fails_with(&format!("{SOURCE}INSERT INTO nowhere SELECT k, v FROM src;"), &["table 'nowhere' not found"]);
+    fails_with(
+        &format!("{SOURCE}INSERT INTO sink SELECT k, v, v FROM src;"),
+        &["query produces 3 columns but the table has 2"],
+    );
+    fails_with(
+        "CREATE TABLE t (a BIGINT, ts TIMESTAMP(3)) WITH ('connector' = 'datagen', 'number-of-rows' = '1');
+         CREATE TABLE s (a BIGINT) WITH ('connector' = 'blackhole');
+         INSERT INTO s SELECT count(*) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end;",
+        &["has no event-time column", "WATERMARK FOR ts"],
+    );
+}
+
+#[test]
+fn unreadable_input_fails_the_job() {
+    let sql = "CREATE TABLE src (a BIGINT) WITH ('connector' = 'filesystem', 'path' = '/nonexistent/weir/input', 'format' = 'json');
+CREATE TABLE s (a BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO s SELECT a FROM src;";
+    fails_with(sql, &["/nonexistent/weir/input"]);
+}
+
+#[test]
+fn a_bad_record_fails_the_job_with_its_file_and_line() {
+    let dir = scratch();
+    let input = dir.path().join("in.json");
+    std::fs::write(&input, "{\"a\": 1}\n{\"a\": 2}\n{\"a\": \"two\"}\n{\"a\": 4}\n").unwrap();
+    let sql = format!(
+        "CREATE TABLE src (a BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE s (a BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO s SELECT a FROM src;",
+        input.display()
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(!run.ok);
+    assert!(run.stderr.contains("in.json:3"), "{}", run.stderr);
+    assert!(run.stderr.contains("\"two\""), "{}", run.stderr);
+}
+
+#[test]
+fn a_missing_script_is_an_error() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "/nonexistent/script.sql"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/script.sql"));
+}

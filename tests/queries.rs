@@ -1,0 +1,53 @@
+//! Every example under `queries/` runs to completion, and the quickstart
+//! prints the windows it promises.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+fn run(file: &Path) -> (bool, String, String) {
+    let dir = common::scratch();
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg(file)
+        .current_dir(dir.path())
+        .output()
+        .expect("start weir");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn queries_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../queries")
+}
+
+#[test]
+fn every_example_query_runs() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(queries_dir()).expect("queries/") {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "sql") {
+            let (ok, _, stderr) = run(&path);
+            assert!(ok, "{} failed:\n{stderr}", path.display());
+            n += 1;
+        }
+    }
+    assert!(n > 0, "no example queries found");
+}
+
+/// The quickstart: 100 000 rows at 10 ms apart are 1 000 s of event time,
+/// so 100 ten-second windows per key... printed as Flink's print sink does.
+#[test]
+fn quickstart_prints_every_window() {
+    let (ok, stdout, stderr) = run(&queries_dir().join("quickstart.sql"));
+    assert!(ok, "{stderr}");
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("+I[")).collect();
+    // 1 000 s of data in 10 s windows, 4 channels each.
+    assert_eq!(rows.len(), 100 * 4, "{stdout}");
+    // Each window of each channel holds 1 000 / 4 = 250 orders.
+    assert!(rows.iter().all(|r| r.contains(", 250, ")), "{}", rows[0]);
+}

@@ -1,0 +1,263 @@
+//! Event-time windows end to end: the `weir` binary reads JSON files,
+//! aggregates TUMBLE/HOP windows and writes JSON part files; the results
+//! must equal an independent DataFusion batch computation over the same
+//! rows, with late rows decided by a row-by-row oracle of Flink's
+//! on-event watermark rule.
+
+mod common;
+
+use common::*;
+
+const DELAY: i64 = 2_000;
+
+fn rows_in_order(n: usize, keys: u64, seed: u64) -> Vec<Row> {
+    let mut g = Lcg(seed);
+    let mut ts = T0;
+    (0..n)
+        .map(|_| {
+            ts += g.below(400) as i64;
+            Row {
+                k: Some(format!("k{}", g.below(keys))),
+                v: Some(g.below(50) as i64),
+                ts: Some(ts),
+            }
+        })
+        .collect()
+}
+
+/// Moves rows backwards by less than the watermark delay: reorders the
+/// stream without making any row late.
+fn disorder_within_delay(rows: &[Row], seed: u64) -> Vec<Row> {
+    let mut g = Lcg(seed);
+    let mut keyed: Vec<(i64, Row)> = rows
+        .iter()
+        .map(|r| (r.ts.unwrap() + g.below((DELAY / 2) as u64) as i64, r.clone()))
+        .collect();
+    keyed.sort_by_key(|(k, _)| *k);
+    keyed.into_iter().map(|(_, r)| r).collect()
+}
+
+fn window_sql(dir: &std::path::Path, window: &str, extra_settings: &str) -> String {
+    let input = dir.join("in");
+    let out = dir.join("out");
+    format!(
+        "{extra_settings}
+CREATE TABLE src (
+  k VARCHAR,
+  v BIGINT,
+  ts TIMESTAMP(3),
+  WATERMARK FOR ts AS ts - INTERVAL '2' SECOND
+) WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'json',
+        'scan.watermark.emit.strategy' = 'on-event');
+CREATE TABLE out (
+  window_start TIMESTAMP(3), window_end TIMESTAMP(3), k VARCHAR,
+  c BIGINT, d BIGINT, s BIGINT, mn BIGINT, mx BIGINT, a DOUBLE
+) WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'json');
+INSERT INTO out
+SELECT window_start, window_end, k, count(*) AS c, count(DISTINCT v) AS d,
+       sum(v) AS s, min(v) AS mn, max(v) AS mx, avg(v) AS a
+FROM TABLE({window})
+GROUP BY window_start, window_end, k;
+",
+        input = input.display(),
+        out = out.display()
+    )
+}
+
+/// Writes `files` as the input directory, runs the window query, and
+/// returns the normalised output rows and the run.
+fn run_windows(files: &[Vec<Row>], window: &str, settings: &str) -> (Vec<String>, Run) {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    for (i, rows) in files.iter().enumerate() {
+        write_json(&dir.path().join(format!("in/part-{i:02}.json")), rows);
+    }
+    let run = weir_run(dir.path(), &window_sql(dir.path(), window, settings));
+    assert!(run.ok, "weir failed:\n{}", run.stderr);
+    let mut got: Vec<String> = read_sink(&dir.path().join("out")).iter().map(normalize_json).collect();
+    got.sort();
+    assert!(hidden_files(&dir.path().join("out")).is_empty(), "in-progress files left behind");
+    (got, run)
+}
+
+const TUMBLE_10S: &str = "TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND)";
+const HOP_5S_15S: &str = "HOP(TABLE src, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '15' SECOND)";
+
+#[tokio::test]
+async fn tumble_in_order_equals_batch_oracle() {
+    let rows = rows_in_order(3000, 7, 1);
+    let (expected, late) = oracle_results(&rows, Shape::Tumble { size: 10_000, offset: 0 }, DELAY).await;
+    assert_eq!(late, 0);
+    let (got, run) = run_windows(&[rows], TUMBLE_10S, "");
+    assert!(expected.len() > 100, "too few windows to be a test: {}", expected.len());
+    assert_eq!(got, expected);
+    assert_eq!(run.counted("late rows dropped"), 0);
+}
+
+#[tokio::test]
+async fn hop_in_order_equals_batch_oracle() {
+    let rows = rows_in_order(2000, 5, 2);
+    let (expected, late) = oracle_results(&rows, Shape::Hop { slide: 5_000, size: 15_000 }, DELAY).await;
+    assert_eq!(late, 0);
+    let (got, _) = run_windows(&[rows], HOP_5S_15S, "");
+    assert!(expected.len() > 100);
+    assert_eq!(got, expected);
+}
+
+#[tokio::test]
+async fn disorder_within_the_delay_changes_nothing() {
+    let rows = rows_in_order(2000, 5, 3);
+    let shuffled = disorder_within_delay(&rows, 4);
+    assert_ne!(
+        rows.iter().map(|r| r.ts).collect::<Vec<_>>(),
+        shuffled.iter().map(|r| r.ts).collect::<Vec<_>>(),
+        "the input must actually be out of order"
+    );
+    for (window, shape) in [
+        (TUMBLE_10S, Shape::Tumble { size: 10_000, offset: 0 }),
+        (HOP_5S_15S, Shape::Hop { slide: 5_000, size: 15_000 }),
+    ] {
+        let (in_order, _) = run_windows(&[rows.clone()], window, "");
+        let (disordered, run) = run_windows(&[shuffled.clone()], window, "");
+        assert_eq!(disordered, in_order, "{window}");
+        let (expected, late) = oracle_results(&shuffled, shape, DELAY).await;
+        assert_eq!(late, 0);
+        assert_eq!(disordered, expected, "{window}");
+        assert_eq!(run.counted("late rows dropped"), 0);
+    }
+}
+
+/// Rows far behind the watermark are dropped and counted: exactly the rows
+/// the on-event oracle calls late, for both window kinds (for HOP, rows
+/// that missed only some of their windows count toward the others).
+#[tokio::test]
+async fn late_rows_are_dropped_and_counted_exactly() {
+    let mut rows = rows_in_order(2000, 4, 5);
+    let mut g = Lcg(6);
+    for i in (50..rows.len()).step_by(37) {
+        // Up to 20 s back: beyond the 2 s delay, sometimes within a window that is still open.
+        let back = 2_500 + g.below(17_500) as i64;
+        rows[i].ts = rows[i].ts.map(|t| t - back);
+    }
+    for (window, shape) in [
+        (TUMBLE_10S, Shape::Tumble { size: 10_000, offset: 0 }),
+        (HOP_5S_15S, Shape::Hop { slide: 5_000, size: 15_000 }),
+    ] {
+        let (expected, late) = oracle_results(&rows, shape, DELAY).await;
+        assert!(late > 5, "the input must contain late rows ({late})");
+        let (got, run) = run_windows(&[rows.clone()], window, "");
+        assert_eq!(got, expected, "{window}");
+        assert_eq!(run.counted("late rows dropped"), late, "{window}");
+    }
+}
+
+/// One-day windows of UTC+8 (offset -8 h) start at 16:00 UTC.
+#[tokio::test]
+async fn day_windows_with_an_offset() {
+    let mut g = Lcg(7);
+    let mut ts = T0 - 3 * 86_400_000;
+    let rows: Vec<Row> = (0..600)
+        .map(|_| {
+            ts += g.below(1_500_000) as i64;
+            Row { k: Some(format!("k{}", g.below(3))), v: Some(g.below(9) as i64), ts: Some(ts) }
+        })
+        .collect();
+    let shape = Shape::Tumble { size: 86_400_000, offset: -8 * 3_600_000 };
+    let (expected, late) = oracle_results(&rows, shape, DELAY).await;
+    assert_eq!(late, 0);
+    let (got, _) = run_windows(
+        &[rows],
+        "TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' DAY, INTERVAL '-8' HOUR)",
+        "",
+    );
+    assert_eq!(got, expected);
+    // Every window starts at 16:00 UTC.
+    for line in &got {
+        let start: i64 = line.split('|').next().unwrap().parse().unwrap();
+        assert_eq!(start.rem_euclid(86_400_000), 16 * 3_600_000, "{line}");
+    }
+}
+
+/// Parallelism 4 (hash-partitioned window aggregate, four source subtasks
+/// over four files) gives the same results as parallelism 1.
+#[tokio::test]
+async fn parallelism_four_equals_one() {
+    // Files interleave in time; each is in order, and the delay covers the
+    // skew between them, so no row is late whatever the interleaving.
+    let files: Vec<Vec<Row>> = (0..4).map(|i| rows_in_order(800, 9, 10 + i)).collect();
+    let all: Vec<Row> = files.iter().flatten().cloned().collect();
+    let window = "TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '60' SECOND)";
+    let big_delay = |sql: String| sql.replace("INTERVAL '2' SECOND", "INTERVAL '1' HOUR");
+    let run = |settings: &str| {
+        let dir = scratch();
+        std::fs::create_dir_all(dir.path().join("in")).unwrap();
+        for (i, rows) in files.iter().enumerate() {
+            write_json(&dir.path().join(format!("in/part-{i:02}.json")), rows);
+        }
+        let r = weir_run(dir.path(), &big_delay(window_sql(dir.path(), window, settings)));
+        assert!(r.ok, "{}", r.stderr);
+        let mut got: Vec<String> = read_sink(&dir.path().join("out")).iter().map(normalize_json).collect();
+        got.sort();
+        (got, r)
+    };
+    let (p1, _) = run("");
+    let (p4, r4) = run("SET 'parallelism.default' = '4';");
+    assert_eq!(p4, p1);
+    assert_eq!(r4.counted("late rows dropped"), 0);
+    let mut sorted = all.clone();
+    sorted.sort_by_key(|r| r.ts);
+    let (expected, _) = oracle_results(&sorted, Shape::Tumble { size: 60_000, offset: 0 }, 3_600_000).await;
+    assert_eq!(p1, expected);
+}
+
+#[tokio::test]
+async fn empty_input_gives_no_rows_and_succeeds() {
+    let (got, run) = run_windows(&[vec![]], TUMBLE_10S, "");
+    assert!(got.is_empty());
+    assert_eq!(run.counted("rows written"), 0);
+}
+
+#[tokio::test]
+async fn a_single_row_fires_its_window_at_end_of_input() {
+    let rows = vec![Row { k: Some("a".into()), v: Some(5), ts: Some(T0 + 12_345) }];
+    let (got, _) = run_windows(&[rows], TUMBLE_10S, "");
+    assert_eq!(got, vec![format!("{}|{}|a|1|1|5|5|5|5.000000", T0 + 10_000, T0 + 20_000)]);
+}
+
+/// Windows without rows produce nothing (no zero-count rows in the gaps).
+#[tokio::test]
+async fn empty_windows_emit_nothing() {
+    let rows = vec![
+        Row { k: Some("a".into()), v: Some(1), ts: Some(T0 + 1_000) },
+        Row { k: Some("a".into()), v: Some(2), ts: Some(T0 + 95_000) },
+    ];
+    let (got, _) = run_windows(&[rows.clone()], TUMBLE_10S, "");
+    let (expected, _) = oracle_results(&rows, Shape::Tumble { size: 10_000, offset: 0 }, DELAY).await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got, expected);
+}
+
+/// NULL keys form their own group; NULL values are ignored by count(v),
+/// sum, min, max and avg but counted by count(*); NULL event times belong
+/// to no window and are counted apart.
+#[tokio::test]
+async fn null_keys_values_and_event_times() {
+    let mut rows = rows_in_order(300, 3, 8);
+    for (i, r) in rows.iter_mut().enumerate() {
+        if i % 5 == 0 {
+            r.k = None;
+        }
+        if i % 7 == 0 {
+            r.v = None;
+        }
+    }
+    let mut with_null_ts = rows.clone();
+    for i in [10, 100, 200] {
+        with_null_ts.insert(i, Row { k: Some("k1".into()), v: Some(1), ts: None });
+    }
+    let (expected, _) = oracle_results(&rows, Shape::Tumble { size: 10_000, offset: 0 }, DELAY).await;
+    assert!(expected.iter().any(|l| l.split('|').nth(2) == Some("null")), "a NULL key group exists");
+    let (got, run) = run_windows(&[with_null_ts], TUMBLE_10S, "");
+    assert_eq!(got, expected);
+    assert_eq!(run.counted("rows without event time dropped"), 3);
+}
