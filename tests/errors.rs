@@ -72,7 +72,7 @@ fn bad_options_are_named() {
 fn planning_errors_name_the_problem() {
     fails_with(&format!("{SOURCE}INSERT INTO nowhere SELECT k, v FROM src;"), &["table 'nowhere' not found"]);
     fails_with(
-        &format!("{SOURCE}INSERT INTO sink SELECT k, v, v FROM src;"),
+        &format!("{SOURCE}INSERT INTO sink SELECT k, v, 1 FROM src;"),
         &["query produces 3 columns but the table has 2"],
     );
     fails_with(

@@ -90,7 +90,7 @@ async fn tumble_in_order_equals_batch_oracle() {
     assert_eq!(late, 0);
     let (got, run) = run_windows(&[rows], TUMBLE_10S, "");
     assert!(expected.len() > 100, "too few windows to be a test: {}", expected.len());
-    assert_eq!(got, expected);
+    assert_rows_eq(&got, &expected, "got");
     assert_eq!(run.counted("late rows dropped"), 0);
 }
 
@@ -101,7 +101,7 @@ async fn hop_in_order_equals_batch_oracle() {
     assert_eq!(late, 0);
     let (got, _) = run_windows(&[rows], HOP_5S_15S, "");
     assert!(expected.len() > 100);
-    assert_eq!(got, expected);
+    assert_rows_eq(&got, &expected, "got");
 }
 
 #[tokio::test]
@@ -119,10 +119,10 @@ async fn disorder_within_the_delay_changes_nothing() {
     ] {
         let (in_order, _) = run_windows(&[rows.clone()], window, "");
         let (disordered, run) = run_windows(&[shuffled.clone()], window, "");
-        assert_eq!(disordered, in_order, "{window}");
+        assert_rows_eq(&disordered, &in_order, window);
         let (expected, late) = oracle_results(&shuffled, shape, DELAY).await;
         assert_eq!(late, 0);
-        assert_eq!(disordered, expected, "{window}");
+        assert_rows_eq(&disordered, &expected, window);
         assert_eq!(run.counted("late rows dropped"), 0);
     }
 }
@@ -146,7 +146,7 @@ async fn late_rows_are_dropped_and_counted_exactly() {
         let (expected, late) = oracle_results(&rows, shape, DELAY).await;
         assert!(late > 5, "the input must contain late rows ({late})");
         let (got, run) = run_windows(&[rows.clone()], window, "");
-        assert_eq!(got, expected, "{window}");
+        assert_rows_eq(&got, &expected, window);
         assert_eq!(run.counted("late rows dropped"), late, "{window}");
     }
 }
@@ -170,7 +170,7 @@ async fn day_windows_with_an_offset() {
         "TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' DAY, INTERVAL '-8' HOUR)",
         "",
     );
-    assert_eq!(got, expected);
+    assert_rows_eq(&got, &expected, "got");
     // Every window starts at 16:00 UTC.
     for line in &got {
         let start: i64 = line.split('|').next().unwrap().parse().unwrap();
@@ -202,12 +202,12 @@ async fn parallelism_four_equals_one() {
     };
     let (p1, _) = run("");
     let (p4, r4) = run("SET 'parallelism.default' = '4';");
-    assert_eq!(p4, p1);
+    assert_rows_eq(&p4, &p1, "p4");
     assert_eq!(r4.counted("late rows dropped"), 0);
     let mut sorted = all.clone();
     sorted.sort_by_key(|r| r.ts);
     let (expected, _) = oracle_results(&sorted, Shape::Tumble { size: 60_000, offset: 0 }, 3_600_000).await;
-    assert_eq!(p1, expected);
+    assert_rows_eq(&p1, &expected, "p1");
 }
 
 #[tokio::test]
@@ -234,7 +234,7 @@ async fn empty_windows_emit_nothing() {
     let (got, _) = run_windows(&[rows.clone()], TUMBLE_10S, "");
     let (expected, _) = oracle_results(&rows, Shape::Tumble { size: 10_000, offset: 0 }, DELAY).await;
     assert_eq!(got.len(), 2);
-    assert_eq!(got, expected);
+    assert_rows_eq(&got, &expected, "got");
 }
 
 /// NULL keys form their own group; NULL values are ignored by count(v),
@@ -258,6 +258,6 @@ async fn null_keys_values_and_event_times() {
     let (expected, _) = oracle_results(&rows, Shape::Tumble { size: 10_000, offset: 0 }, DELAY).await;
     assert!(expected.iter().any(|l| l.split('|').nth(2) == Some("null")), "a NULL key group exists");
     let (got, run) = run_windows(&[with_null_ts], TUMBLE_10S, "");
-    assert_eq!(got, expected);
+    assert_rows_eq(&got, &expected, "got");
     assert_eq!(run.counted("rows without event time dropped"), 3);
 }

@@ -96,26 +96,6 @@ impl SqlError {
             position,
         }
     }
-
-    /// Moves a statement-relative position by the statement's own start, for
-    /// statements that were parsed out of a larger text.
-    pub fn shifted(mut self, by: Position) -> Self {
-        let shift = |p: &mut Option<Position>| {
-            if let Some(p) = p {
-                if p.line == 1 {
-                    p.column += by.column - 1;
-                }
-                p.line += by.line - 1;
-            }
-        };
-        match &mut self {
-            SqlError::Syntax { position, .. }
-            | SqlError::Unsupported { position, .. }
-            | SqlError::Plan { position, .. } => shift(position),
-            _ => {}
-        }
-        self
-    }
 }
 
 impl From<ParserError> for SqlError {

@@ -78,15 +78,10 @@ impl Session {
         &self.jobs
     }
 
-    /// Runs one statement. Errors carry positions relative to the script.
+    /// Runs one statement. Error positions are those of the parsed script.
     pub async fn execute(&mut self, s: &ParsedStatement) -> Result<Outcome> {
-        self.execute_inner(&s.statement, &s.text)
-            .await
-            .map_err(|e| e.shifted(s.start))
-    }
-
-    async fn execute_inner(&mut self, statement: &WeirStatement, text: &str) -> Result<Outcome> {
-        match statement {
+        let text = s.text.as_str();
+        match &s.statement {
             WeirStatement::CreateTable(ct) => {
                 let state = self.ctx.state();
                 let table = create_table(&state, ct, text, &self.settings)?;

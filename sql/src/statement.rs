@@ -213,7 +213,13 @@ fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
     {
         return Ok(WeirStatement::Query(p.parse_query()?));
     }
-    Err(SqlError::unsupported(format!("statement starting with {}", tok.token), pos))
+    Err(SqlError::Syntax {
+        message: format!(
+            "expected a statement (SELECT, INSERT INTO, CREATE TABLE, SET, EXPLAIN, …), found {}",
+            tok.token
+        ),
+        position: pos,
+    })
 }
 
 fn parse_insert(p: &mut Parser) -> Result<WeirStatement> {

@@ -322,12 +322,27 @@ pub async fn oracle_results(rows: &[Row], shape: Shape, delay: i64) -> (Vec<Stri
     let aggs = "count(*) AS c, count(DISTINCT v) AS d, sum(v) AS s, min(v) AS mn, max(v) AS mx, avg(v) AS a";
     let sql = match shape {
         Shape::Tumble { size, offset } => format!(
-            "SELECT CAST(date_bin(INTERVAL '{size} milliseconds', ts, CAST({offset} AS TIMESTAMP(3))) AS BIGINT) AS window_start,
-                    CAST(date_bin(INTERVAL '{size} milliseconds', ts, CAST({offset} AS TIMESTAMP(3))) AS BIGINT) + {size} AS window_end,
+            "SELECT CAST(arrow_cast(date_bin(INTERVAL '{size} milliseconds', ts, to_timestamp_millis({offset})), 'Timestamp(Millisecond, None)') AS BIGINT) AS window_start,
+                    CAST(arrow_cast(date_bin(INTERVAL '{size} milliseconds', ts, to_timestamp_millis({offset})), 'Timestamp(Millisecond, None)') AS BIGINT) + {size} AS window_end,
                     k, {aggs} FROM t GROUP BY 1, 2, k"
         ),
         Shape::Hop { .. } => format!("SELECT ws AS window_start, we AS window_end, k, {aggs} FROM t GROUP BY ws, we, k"),
     };
     let batches = ctx.sql(&sql).await.expect("plan").collect().await.expect("run");
     (normalize_batches(&batches), late)
+}
+
+/// Asserts two sorted row lists are equal, showing only the differences.
+#[track_caller]
+pub fn assert_rows_eq(got: &[String], expected: &[String], what: &str) {
+    if got == expected {
+        return;
+    }
+    let missing: Vec<&String> = expected.iter().filter(|r| !got.contains(r)).take(5).collect();
+    let extra: Vec<&String> = got.iter().filter(|r| !expected.contains(r)).take(5).collect();
+    panic!(
+        "{what}: {} rows, expected {}\nmissing (first 5): {missing:#?}\nunexpected (first 5): {extra:#?}",
+        got.len(),
+        expected.len()
+    );
 }
