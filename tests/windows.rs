@@ -261,3 +261,75 @@ async fn null_keys_values_and_event_times() {
     assert_rows_eq(&got, &expected, "got");
     assert_eq!(run.counted("rows without event time dropped"), 3);
 }
+
+/// A window TVF used without aggregation adds the window columns to each
+/// row, one row per window: three for a 15 s HOP sliding by 5 s.
+#[tokio::test]
+async fn hop_rows_without_aggregation_are_repeated_per_window() {
+    let rows = rows_in_order(200, 3, 9);
+    let dir = scratch();
+    write_json(&dir.path().join("in.json"), &rows);
+    let sql = format!(
+        "CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+           WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+         CREATE TABLE out (k VARCHAR, v BIGINT, window_start TIMESTAMP(3), window_end TIMESTAMP(3))
+           WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+         INSERT INTO out SELECT k, v, window_start, window_end FROM TABLE({HOP_5S_15S});",
+        dir.path().join("in.json").display(),
+        dir.path().join("out").display()
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let mut got: Vec<String> = read_sink(&dir.path().join("out"))
+        .iter()
+        .map(|r| {
+            format!(
+                "{}|{}|{}|{}",
+                r["k"].as_str().unwrap(),
+                r["v"],
+                parse_timestamp(r["window_start"].as_str().unwrap()),
+                parse_timestamp(r["window_end"].as_str().unwrap())
+            )
+        })
+        .collect();
+    got.sort();
+    let mut expected: Vec<String> = rows
+        .iter()
+        .flat_map(|r| {
+            let ts = r.ts.unwrap();
+            let last = ts - ts.rem_euclid(5_000);
+            [last - 10_000, last - 5_000, last]
+                .into_iter()
+                .map(move |s| format!("{}|{}|{}|{}", r.k.as_ref().unwrap(), r.v.unwrap(), s, s + 15_000))
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(got.len(), rows.len() * 3);
+    assert_rows_eq(&got, &expected, "hop rows");
+}
+
+/// EXPLAIN shows the streaming plan: stages, parallelism, the key exchange,
+/// the window and the watermark.
+#[test]
+fn explain_shows_the_streaming_plan() {
+    let dir = scratch();
+    let sql = format!(
+        "SET 'parallelism.default' = '3';\n{}",
+        window_sql(dir.path(), TUMBLE_10S, "").replace("INSERT INTO out", "EXPLAIN INSERT INTO out")
+    );
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    for needle in [
+        "Stage 0 (parallelism 3)",
+        "Source: src [filesystem",
+        "watermark: ts AS ts - INTERVAL '2' SECOND (per partition, on-event)",
+        "Stage 1 (parallelism 3)",
+        "Exchange: hash [k@0] from stage 0",
+        "WindowAggregate: TUMBLE(size 10 s)",
+        "Sink: out [filesystem",
+    ] {
+        assert!(run.stdout.contains(needle), "no {needle:?} in:\n{}", run.stdout);
+    }
+    assert!(!dir.path().join("out").exists(), "EXPLAIN must not run the job");
+}

@@ -212,19 +212,21 @@ impl Session {
         let mut query = query.clone();
         let state = self.ctx.state();
         let windows = window_tvf::rewrite(&mut query, &self.catalog, &state)?;
-        // Window relations live in a scratch context so that concurrent
-        // plans never see each other's.
-        let scratch = SessionContext::new_with_state(state.clone());
+        // The relations standing for TVF calls exist only while this query
+        // is planned.
         for rel in windows.values() {
-            scratch.register_table(rel.name.as_str(), Arc::new(EmptyTable::new(Arc::clone(&rel.schema))))?;
+            self.ctx
+                .register_table(rel.name.as_str(), Arc::new(EmptyTable::new(Arc::clone(&rel.schema))))?;
         }
-        let scratch_state = scratch.state();
-        let plan = scratch_state
+        let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(Box::new(query)))))
-            .await?;
-        let plan = scratch_state
+            .await;
+        for rel in windows.values() {
+            self.ctx.deregister_table(rel.name.as_str())?;
+        }
+        let plan = state
             .analyzer()
-            .execute_and_check(plan, scratch_state.config_options(), |_, _| {})?;
+            .execute_and_check(plan?, state.config_options(), |_, _| {})?;
         Ok((plan, windows))
     }
 

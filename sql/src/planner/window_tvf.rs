@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::common::{DFSchema, ScalarValue};
@@ -15,7 +16,7 @@ use datafusion::execution::SessionState;
 use datafusion::logical_expr::Expr as LExpr;
 use datafusion::sql::sqlparser::ast::{
     Expr, ExprWithAlias, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
-    ObjectNamePart, Query, SetExpr, TableFactor, TableWithJoins,
+    ObjectNamePart, Query, SetExpr, TableAlias, TableFactor, TableWithJoins,
 };
 use weir_engine::window::spec::{WindowKind, WindowSpec};
 
@@ -30,6 +31,10 @@ use crate::types::TIMESTAMP_MS;
 pub const WINDOW_START: &str = "window_start";
 pub const WINDOW_END: &str = "window_end";
 pub const WINDOW_TIME: &str = "window_time";
+
+/// Numbers the relations standing for TVF calls, unique in the process so
+/// that plans never see each other's.
+static NEXT_RELATION: AtomicUsize = AtomicUsize::new(0);
 
 /// A window TVF call, replaced by the relation `name`.
 #[derive(Debug, Clone)]
@@ -116,12 +121,22 @@ fn rewrite_factor(
             rewrite_table_with_joins(table_with_joins, catalog, state, found)
         }
         TableFactor::TableFunction { expr, alias } => {
-            let name = format!("__window_{}", found.len());
+            let name = format!("__window_{}", NEXT_RELATION.fetch_add(1, Ordering::Relaxed));
             let rel = window_call(expr, &name, catalog, state)?;
+            // Without an alias, columns are named after the table, not the
+            // internal relation: `max(bids.price)`.
+            let alias = alias.take().or_else(|| {
+                Some(TableAlias {
+                    explicit: true,
+                    name: Ident::new(rel.table.name.clone()),
+                    columns: vec![],
+                    at: None,
+                })
+            });
             found.insert(name.clone(), rel);
             *f = TableFactor::Table {
                 name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
-                alias: alias.take(),
+                alias,
                 args: None,
                 with_hints: vec![],
                 version: None,
