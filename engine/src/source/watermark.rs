@@ -117,3 +117,54 @@ impl PartitionWatermarks {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::TimestampMillisecondArray;
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::physical_expr::expressions::Column;
+
+    fn plan() -> WatermarkPlan {
+        WatermarkPlan {
+            time_column: 0,
+            expr: Arc::new(Column::new("ts", 0)),
+            display: "ts".into(),
+            on_event: true,
+            interval: Duration::ZERO,
+        }
+    }
+
+    fn batch(ts: &[Option<i64>]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("ts", datafusion::arrow::datatypes::DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Millisecond, None), true)]));
+        RecordBatch::try_new(schema, vec![Arc::new(TimestampMillisecondArray::from(ts.to_vec()))]).unwrap()
+    }
+
+    #[test]
+    fn per_row_watermarks_are_the_running_maximum_before_each_row() {
+        let mut w = PartitionWatermarks::default();
+        let rows = w.observe(&plan(), 0, &batch(&[Some(10), Some(5), None, Some(20)]), true).unwrap().unwrap();
+        assert_eq!(rows.values().to_vec(), vec![WATERMARK_MIN, 10, 10, 10]);
+        assert_eq!(w.combined(), 20);
+    }
+
+    #[test]
+    fn the_slowest_active_partition_holds_the_watermark_until_it_ends() {
+        let mut w = PartitionWatermarks::default();
+        w.observe(&plan(), 0, &batch(&[Some(100)]), false).unwrap();
+        assert_eq!(w.combined(), 100);
+        w.observe(&plan(), 1, &batch(&[Some(40)]), false).unwrap();
+        // Never backwards: partition 1 starting behind does not lower it.
+        assert_eq!(w.combined(), 100);
+        w.observe(&plan(), 0, &batch(&[Some(300)]), false).unwrap();
+        assert_eq!(w.combined(), 100);
+        w.observe(&plan(), 1, &batch(&[Some(200)]), false).unwrap();
+        assert_eq!(w.combined(), 200);
+        w.end(1);
+        assert_eq!(w.combined(), 300);
+        // Per-row watermarks of one partition are held back by the other.
+        w.observe(&plan(), 2, &batch(&[Some(250)]), false).unwrap();
+        let rows = w.observe(&plan(), 0, &batch(&[Some(400), Some(500)]), true).unwrap().unwrap();
+        assert_eq!(rows.values().to_vec(), vec![300, 300]);
+    }
+}
