@@ -1,8 +1,6 @@
 //! Parsers for option values in Flink's notation (durations, memory sizes,
 //! booleans, single characters). Each returns what was expected on failure.
 
-use std::time::Duration;
-
 /// `'rows-per-second'` and the like: zero is meaningless there.
 pub(crate) fn positive_integer(s: &str) -> Result<u64, String> {
     match s.trim().parse::<u64>() {
@@ -37,27 +35,6 @@ pub(crate) fn ascii_char(s: &str) -> Result<u8, String> {
     }
 }
 
-/// Durations as Flink's `TimeUtils.parseDuration` reads them: a number and
-/// an optional unit (milliseconds when absent), e.g. `5 s`, `1 min`, `100ms`.
-pub(crate) fn duration(s: &str) -> Result<Duration, String> {
-    let err = || "expected a duration like '5 s', '1 min' or '10000 ms'".to_string();
-    let (amount, unit) = split_number(s).ok_or_else(err)?;
-    let nanos_per_unit: u64 = match unit.to_ascii_lowercase().as_str() {
-        "ns" | "nano" | "nanos" | "nanosecond" | "nanoseconds" => 1,
-        "us" | "µs" | "micro" | "micros" | "microsecond" | "microseconds" => 1_000,
-        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1_000_000,
-        "s" | "sec" | "secs" | "second" | "seconds" => 1_000_000_000,
-        "m" | "min" | "mins" | "minute" | "minutes" => 60_000_000_000,
-        "h" | "hour" | "hours" => 3_600_000_000_000,
-        "d" | "day" | "days" => 86_400_000_000_000,
-        _ => return Err(err()),
-    };
-    amount
-        .checked_mul(nanos_per_unit)
-        .map(Duration::from_nanos)
-        .ok_or_else(err)
-}
-
 /// Sizes as Flink's `MemorySize.parse` reads them: binary units, bytes when
 /// no unit is given, e.g. `128MB`, `64 kb`, `1048576`.
 pub(crate) fn memory_size(s: &str) -> Result<u64, String> {
@@ -88,17 +65,6 @@ fn split_number(s: &str) -> Option<(u64, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_in_flink_notation() {
-        assert_eq!(duration("5 s"), Ok(Duration::from_secs(5)));
-        assert_eq!(duration("1 min"), Ok(Duration::from_secs(60)));
-        assert_eq!(duration("10000 ms"), Ok(Duration::from_secs(10)));
-        assert_eq!(duration("250"), Ok(Duration::from_millis(250)));
-        assert_eq!(duration("2h"), Ok(Duration::from_secs(7200)));
-        assert!(duration("5 parsecs").is_err());
-        assert!(duration("s").is_err());
-    }
 
     #[test]
     fn memory_sizes_in_flink_notation() {

@@ -1,27 +1,29 @@
-//! Durations written the way Flink's configuration writes them:
-//! `200 ms`, `10 s`, `1 min`, `2 h`, `1 d`, or a bare number of milliseconds.
+//! Durations as Flink's `TimeUtils.parseDuration` reads them: a number and
+//! an optional unit (milliseconds when absent), e.g. `200 ms`, `10 s`,
+//! `1 min`. Settings and connector options share this one parser.
 
 use std::time::Duration;
 
-/// Parses a Flink duration string; the error says what is accepted.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (expected e.g. '200 ms', '10 s', '1 min')"))?;
-    let ms = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1,
-        "s" | "sec" | "secs" | "second" | "seconds" => 1_000,
-        "min" | "m" | "minute" | "minutes" => 60_000,
-        "h" | "hour" | "hours" => 3_600_000,
-        "d" | "day" | "days" => 86_400_000,
-        u => return Err(format!("unknown time unit '{u}' in '{text}' (use ms, s, min, h or d)")),
+/// Parses a Flink duration; the error says what is accepted.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let err = || "expected a duration like '200 ms', '5 s' or '1 min'".to_string();
+    let t = s.trim();
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let amount: u64 = t[..digits].parse().map_err(|_| err())?;
+    let nanos_per_unit: u64 = match t[digits..].trim().to_ascii_lowercase().as_str() {
+        "ns" | "nano" | "nanos" | "nanosecond" | "nanoseconds" => 1,
+        "us" | "µs" | "micro" | "micros" | "microsecond" | "microseconds" => 1_000,
+        "" | "ms" | "milli" | "millis" | "millisecond" | "milliseconds" => 1_000_000,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1_000_000_000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000_000_000,
+        "h" | "hour" | "hours" => 3_600_000_000_000,
+        "d" | "day" | "days" => 86_400_000_000_000,
+        _ => return Err(err()),
     };
-    n.checked_mul(ms)
-        .map(Duration::from_millis)
-        .ok_or_else(|| format!("duration '{text}' is too large"))
+    amount
+        .checked_mul(nanos_per_unit)
+        .map(Duration::from_nanos)
+        .ok_or_else(err)
 }
 
 #[cfg(test)]
@@ -30,11 +32,14 @@ mod tests {
 
     #[test]
     fn flink_forms() {
-        assert_eq!(parse_duration("200 ms").unwrap(), Duration::from_millis(200));
-        assert_eq!(parse_duration("10 s").unwrap(), Duration::from_secs(10));
-        assert_eq!(parse_duration("1min").unwrap(), Duration::from_secs(60));
-        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("200 ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("5 s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("1min"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("250"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
         assert!(parse_duration("ten s").is_err());
-        assert!(parse_duration("5 fortnights").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
     }
 }

@@ -9,7 +9,6 @@ use rand::distr::uniform::{SampleUniform, Uniform};
 
 use crate::error::ConnectorError;
 use crate::types::sql_name;
-use crate::values;
 
 /// Longest random VARCHAR, so that a typo cannot ask for gigabytes a batch.
 const MAX_LENGTH: usize = 1 << 16;
@@ -263,7 +262,7 @@ fn random<'a>(field: &Field, get: &dyn Fn(&str) -> Entry<'a>) -> Result<Random, 
             let past_ms = match get("max-past") {
                 None => None,
                 Some((key, v)) => {
-                    let past = values::duration(v)
+                    let past = weir_engine::duration::parse_duration(v)
                         .map_err(|reason| ConnectorError::invalid(key, v, reason))?;
                     let ms = i64::try_from(past.as_millis())
                         .map_err(|_| ConnectorError::invalid(key, v, "too long a duration"))?;

@@ -58,7 +58,7 @@ pub(crate) fn create(
         ));
     }
     if options
-        .parse("source.monitor-interval", values::duration)?
+        .parse("source.monitor-interval", weir_engine::duration::parse_duration)?
         .is_some()
     {
         return Err(ConnectorError::Unsupported {
