@@ -18,6 +18,50 @@ use crate::types::TIMESTAMP_MS;
 /// Registers Weir's extra functions with a DataFusion context.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(ToTimestampLtz::new()));
+    ctx.register_udf(ScalarUDF::from(WallClock::new("localtimestamp")));
+    ctx.register_udf(ScalarUDF::from(WallClock::new("proctime")));
+}
+
+/// `LOCALTIMESTAMP` and `PROCTIME()`: the wall clock as a `TIMESTAMP(3)`
+/// (UTC), read once per batch.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct WallClock {
+    name: &'static str,
+    signature: Signature,
+}
+
+impl WallClock {
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            signature: Signature::nullary(Volatility::Volatile),
+        }
+    }
+}
+
+impl ScalarUDFImpl for WallClock {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(TIMESTAMP_MS)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or_default();
+        Ok(ColumnarValue::Array(Arc::new(TimestampMillisecondArray::from_value(
+            now,
+            args.number_rows,
+        ))))
+    }
 }
 
 /// `TO_TIMESTAMP_LTZ(epoch, precision)`: epoch seconds (precision 0) or
