@@ -349,3 +349,136 @@ fn take_input(
     })
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::JobMetrics;
+    use crate::operator::Emitted;
+    use crate::window::groups::AggregateCall;
+    use crate::window::spec::WindowKind;
+    use datafusion::arrow::array::{Int64Array, TimestampMillisecondArray};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::functions_aggregate::count::count_udaf;
+    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion::physical_expr::expressions::Column;
+
+    /// `SELECT window_start, window_end, k, count(k)` over (ts, k).
+    fn operator(kind: WindowKind) -> (WindowAggregate, Arc<OperatorMetrics>) {
+        let input = Arc::new(Schema::new(vec![
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+            Field::new("k", DataType::Int64, true),
+        ]));
+        let k: Arc<dyn datafusion::physical_plan::PhysicalExpr> = Arc::new(Column::new("k", 1));
+        let count = AggregateExprBuilder::new(count_udaf(), vec![Arc::clone(&k)])
+            .schema(Arc::clone(&input))
+            .alias("c")
+            .build()
+            .unwrap();
+        let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let output = Arc::new(Schema::new(vec![
+            Field::new("window_start", ts.clone(), false),
+            Field::new("window_end", ts, false),
+            Field::new("k", DataType::Int64, true),
+            Field::new("c", DataType::Int64, false),
+        ]));
+        let plan = WindowAggregatePlan {
+            window: WindowSpec::new(kind, 0).unwrap(),
+            time_column: 0,
+            grouping: Grouping::new(
+                vec![k],
+                vec![Field::new("k", DataType::Int64, true)],
+                vec![AggregateCall { function: Arc::new(count), filter: None }],
+            ),
+            output: vec![
+                OutputColumn::WindowStart,
+                OutputColumn::WindowEnd,
+                OutputColumn::Key(0),
+                OutputColumn::Aggregate(0),
+            ],
+            output_schema: output,
+        };
+        let metrics = JobMetrics::default().register("w", 0);
+        (WindowAggregate::new(Arc::new(plan), "w".into(), Arc::clone(&metrics)), metrics)
+    }
+
+    fn rows(ts: &[i64], row_wm: Option<&[i64]>) -> StreamBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+            Field::new("k", DataType::Int64, true),
+        ]));
+        let data = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(TimestampMillisecondArray::from(ts.to_vec())),
+                Arc::new(Int64Array::from(vec![1; ts.len()])),
+            ],
+        )
+        .unwrap();
+        StreamBatch {
+            data,
+            row_watermarks: row_wm.map(|w| Int64Array::from(w.to_vec())),
+        }
+    }
+
+    /// (window_start, window_end, count) of everything emitted.
+    fn fired(out: Collector) -> Vec<(i64, i64, i64)> {
+        let mut v = Vec::new();
+        for e in out.out {
+            if let Emitted::Data(b) = e {
+                let s = b.data.column(0).as_primitive::<TimestampMillisecondType>();
+                let e = b.data.column(1).as_primitive::<TimestampMillisecondType>();
+                let c = b.data.column(3).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                for i in 0..b.num_rows() {
+                    v.push((s.value(i), e.value(i), c.value(i)));
+                }
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn a_window_fires_exactly_when_the_watermark_reaches_end_minus_one() {
+        let (mut op, metrics) = operator(WindowKind::Tumble { size: 10 });
+        let mut out = Collector::default();
+        op.on_batch(rows(&[1, 5, 9], None), &mut out).unwrap();
+        op.on_watermark(8, &mut out).unwrap();
+        assert!(fired(std::mem::take(&mut out)).is_empty(), "not yet at 8");
+        // Under watermark 8, a row at 9 still counts.
+        op.on_batch(rows(&[9], None), &mut out).unwrap();
+        op.on_watermark(9, &mut out).unwrap();
+        assert_eq!(fired(std::mem::take(&mut out)), vec![(0, 10, 4)]);
+        // Now the window has fired: a row for it is late, counted, and
+        // never re-fires it.
+        op.on_batch(rows(&[3], None), &mut out).unwrap();
+        op.on_watermark(100, &mut out).unwrap();
+        assert!(fired(std::mem::take(&mut out)).is_empty());
+        assert_eq!(metrics.late_rows.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn per_row_watermarks_decide_lateness_inside_a_batch() {
+        let (mut op, metrics) = operator(WindowKind::Tumble { size: 10 });
+        let mut out = Collector::default();
+        // The third row arrives after the watermark reached 9: late, though
+        // the operator hears of watermark 9 only after the batch.
+        op.on_batch(rows(&[5, 12, 7], Some(&[i64::MIN, 4, 9])), &mut out).unwrap();
+        op.on_watermark(9, &mut out).unwrap();
+        assert_eq!(fired(out), vec![(0, 10, 1)]);
+        assert_eq!(metrics.late_rows.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_hop_row_that_missed_some_windows_counts_toward_the_others() {
+        // Windows of 10 sliding by 5: a row at 7 is in [0,10) and [5,15).
+        let (mut op, metrics) = operator(WindowKind::Hop { slide: 5, size: 10 });
+        let mut out = Collector::default();
+        op.on_batch(rows(&[6], None), &mut out).unwrap();
+        op.on_watermark(9, &mut out).unwrap();
+        assert_eq!(fired(std::mem::take(&mut out)), vec![(0, 10, 1)]);
+        op.on_batch(rows(&[7], None), &mut out).unwrap();
+        op.on_watermark(14, &mut out).unwrap();
+        assert_eq!(fired(out), vec![(5, 15, 2)]);
+        assert_eq!(metrics.late_rows.load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
+}
