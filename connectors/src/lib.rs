@@ -9,6 +9,7 @@ mod blackhole;
 mod datagen;
 mod error;
 mod filesystem;
+mod memory;
 mod options;
 mod print;
 mod types;
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
 use weir_engine::sink::SinkConnector;
 use weir_engine::source::SourceConnector;
 
@@ -25,7 +27,7 @@ pub use error::ConnectorError;
 use options::{CONNECTOR_KEY, Options};
 
 /// Names of all connectors (for error messages and completion).
-pub const CONNECTORS: &[&str] = &["blackhole", "datagen", "filesystem", "print"];
+pub const CONNECTORS: &[&str] = &["blackhole", "datagen", "filesystem", "memory", "print"];
 
 /// The connectors of one table, built from its WITH options.
 #[derive(Debug, Clone)]
@@ -36,6 +38,21 @@ pub struct ConnectorTable {
     pub source: Option<Arc<dyn SourceConnector>>,
     /// `None` if the table cannot be written.
     pub sink: Option<Arc<dyn SinkConnector>>,
+    /// `Some` for tables a plain `SELECT` reads at once, as a batch query
+    /// (memory tables), rather than as a stream.
+    pub batch: Option<Arc<dyn TableProvider>>,
+}
+
+/// A memory table with `schema`, for `LATE DATA INTO` tables that were not
+/// declared.
+pub fn memory_table(schema: SchemaRef) -> ConnectorTable {
+    let t = Arc::new(memory::MemoryTable::new(schema));
+    ConnectorTable {
+        connector: "memory".into(),
+        source: None,
+        sink: Some(t.clone()),
+        batch: Some(t),
+    }
 }
 
 /// Validates `options` (the WITH (...) map, keys as written, including
@@ -73,6 +90,10 @@ pub fn create_table(
             let (source, sink) = filesystem::create(&Options::new("filesystem", options), schema)?;
             (Some(source), Some(sink))
         }
+        "memory" => {
+            Options::new("memory", options).check_keys(&[])?;
+            return Ok(memory_table(schema));
+        }
         "print" => (
             None,
             Some(print::create(&Options::new("print", options), schema)?),
@@ -88,5 +109,6 @@ pub fn create_table(
         connector: name.clone(),
         source,
         sink,
+        batch: None,
     })
 }

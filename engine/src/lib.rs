@@ -7,6 +7,7 @@
 //! the streaming plan that the SQL planner builds.
 
 pub mod duration;
+pub mod event_time;
 pub mod error;
 pub mod message;
 pub mod metrics;

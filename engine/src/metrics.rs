@@ -61,6 +61,8 @@ pub struct JobTotals {
     pub late_rows: u64,
     pub invalid_time_rows: u64,
     pub rows_to_sinks: u64,
+    /// Rows written to the `LATE DATA INTO` table.
+    pub rows_to_late_table: u64,
 }
 
 impl JobMetrics {
@@ -86,7 +88,8 @@ impl JobMetrics {
         self.operators.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Sums over all subtasks; sinks are the operators named `Sink…`.
+    /// Sums over all subtasks; sinks are the operators named `Sink…`, side
+    /// tables `Late data…`.
     pub fn totals(&self) -> JobTotals {
         let mut t = JobTotals::default();
         for m in self.operators() {
@@ -94,6 +97,9 @@ impl JobMetrics {
             t.invalid_time_rows += m.invalid_time_rows.load(Ordering::Relaxed);
             if m.operator.starts_with("Sink") {
                 t.rows_to_sinks += m.rows_in.load(Ordering::Relaxed);
+            }
+            if m.operator.starts_with("Late data") {
+                t.rows_to_late_table += m.rows_in.load(Ordering::Relaxed);
             }
         }
         t

@@ -1,6 +1,8 @@
 //! The operator contract: small structs that turn input messages into output
 //! messages, chained inside a task.
 
+use datafusion::arrow::array::RecordBatch;
+
 use crate::error::Result;
 use crate::message::{EventTime, StreamBatch};
 
@@ -15,6 +17,8 @@ pub struct Collector {
 pub(crate) enum Emitted {
     Data(StreamBatch),
     Watermark(EventTime),
+    /// Rows for the late-data side table; they skip the rest of the chain.
+    Late(RecordBatch),
 }
 
 impl Collector {
@@ -22,6 +26,13 @@ impl Collector {
     pub fn batch(&mut self, batch: StreamBatch) {
         if batch.num_rows() > 0 {
             self.out.push(Emitted::Data(batch));
+        }
+    }
+
+    /// Sets rows aside for the query's late-data side table.
+    pub fn late(&mut self, batch: RecordBatch) {
+        if batch.num_rows() > 0 {
+            self.out.push(Emitted::Late(batch));
         }
     }
 

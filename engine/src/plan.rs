@@ -31,6 +31,8 @@ pub struct Stage {
     pub chain: Vec<OperatorPlan>,
     /// `None` when a later stage reads this one through an exchange.
     pub sink: Option<SinkPlan>,
+    /// `LATE DATA INTO`: the side table of the stage's window aggregate.
+    pub late_sink: Option<SinkPlan>,
 }
 
 /// Where a stage's rows come from.
@@ -139,6 +141,9 @@ impl fmt::Display for StreamPlan {
                     OperatorPlan::WindowAssign(p) => writeln!(f, "  WindowAssign: {}", p.window)?,
                     OperatorPlan::WindowAggregate(p) => {
                         writeln!(f, "  WindowAggregate: {}", p.window)?;
+                        if p.allowed_lateness > 0 {
+                            writeln!(f, "    allowed lateness: {}", Millis(p.allowed_lateness))?;
+                        }
                         writeln!(f, "    keys: [{}]", exprs(&p.grouping.keys))?;
                         let aggs: Vec<String> = p
                             .grouping
@@ -164,6 +169,9 @@ impl fmt::Display for StreamPlan {
             }
             if let Some(s) = &stage.sink {
                 writeln!(f, "  Sink: {} [{}]", s.table, s.connector.describe())?;
+            }
+            if let Some(s) = &stage.late_sink {
+                writeln!(f, "  Late data: {} [{}]", s.table, s.connector.describe())?;
             }
         }
         Ok(())

@@ -57,7 +57,7 @@ async fn execute(session: &mut Session, script: &str) {
     for s in &statements {
         match session.execute(s).await {
             Ok(Outcome::Done(msg)) => println!("{msg}"),
-            Ok(Outcome::Table(batch)) => println!("{}", output::table(&[batch])),
+            Ok(Outcome::Table(batches)) => println!("{}", output::table(&batches)),
             Ok(Outcome::Explain(plan)) => println!("{plan}"),
             Ok(Outcome::JobStarted(job)) => println!("Job '{}' started.", job.id),
             Ok(Outcome::Stream { job, mut rows, .. }) => {

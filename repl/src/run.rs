@@ -47,8 +47,8 @@ pub async fn run_files(files: &[PathBuf]) -> bool {
         let t = job.metrics.totals();
         match status {
             JobStatus::Finished => eprintln!(
-                "job {} finished: {} rows written, {} late rows dropped, {} rows without event time dropped",
-                job.id, t.rows_to_sinks, t.late_rows, t.invalid_time_rows
+                "job {} finished: {} rows written, {} late rows, {} rows with an invalid event time, {} rows to the late-data table",
+                job.id, t.rows_to_sinks, t.late_rows, t.invalid_time_rows, t.rows_to_late_table
             ),
             other => {
                 ok = false;
@@ -72,7 +72,7 @@ fn describe(s: &JobStatus) -> String {
 async fn report(outcome: Outcome) -> bool {
     match outcome {
         Outcome::Done(msg) => eprintln!("{msg}"),
-        Outcome::Table(batch) => println!("{}", output::table(&[batch])),
+        Outcome::Table(batches) => println!("{}", output::table(&batches)),
         Outcome::Explain(plan) => println!("{plan}"),
         Outcome::JobStarted(job) => eprintln!("Job '{}' started.", job.id),
         Outcome::Stream { job, mut rows, .. } => {

@@ -8,7 +8,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::TableProvider;
 use datafusion::catalog::empty::EmptyTable;
+use datafusion::sql::resolve::resolve_table_references;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
@@ -17,24 +19,24 @@ use tokio::sync::mpsc;
 use weir_engine::plan::{SinkPlan, StreamPlan};
 use weir_engine::runtime::job::{self, JobHandle};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, TableDef};
 use crate::collect::CollectSink;
 use crate::error::{Result, SqlError};
 use crate::functions;
-use crate::planner::stream::StreamPlanner;
+use crate::planner::stream::{LateClauses, LateTarget, StreamPlanner};
 use crate::planner::table::{create_table, normalize};
 use crate::planner::validate::check_streaming_query;
 use crate::planner::window_tvf;
 use crate::settings::Settings;
-use crate::statement::{ParsedStatement, WeirStatement, position_of};
+use crate::statement::{ParsedStatement, WeirStatement, WindowClauses, position_of};
 use crate::types::sql_name;
 
 /// What a statement produced.
 pub enum Outcome {
     /// A confirmation, e.g. `Table 'bids' created.`
     Done(String),
-    /// A small result table (SHOW, DESCRIBE, SET).
-    Table(RecordBatch),
+    /// A result table: SHOW, DESCRIBE, SET, or a query over memory tables.
+    Table(Vec<RecordBatch>),
     /// The streaming plan of `EXPLAIN`.
     Explain(String),
     /// `INSERT INTO`: a job now runs in the background.
@@ -45,6 +47,12 @@ pub enum Outcome {
         schema: SchemaRef,
         rows: mpsc::Receiver<RecordBatch>,
     },
+}
+
+/// A job ready to start, and the table its `LATE DATA INTO` created.
+struct Planned {
+    plan: StreamPlan,
+    created_table: Option<TableDef>,
 }
 
 /// One user's catalog, settings and jobs.
@@ -95,9 +103,7 @@ impl Session {
                         position_of(&ct.name),
                     ));
                 }
-                self.ctx
-                    .register_table(name.as_str(), Arc::new(EmptyTable::new(Arc::clone(&table.schema))))?;
-                self.catalog.insert(table);
+                self.register(table)?;
                 Ok(Outcome::Done(format!("Table '{name}' created.")))
             }
             WeirStatement::DropTable { name, if_exists } => {
@@ -117,7 +123,7 @@ impl Session {
             }
             WeirStatement::Set { .. } => {
                 let (keys, values): (Vec<String>, Vec<String>) = self.settings.all().into_iter().unzip();
-                Ok(Outcome::Table(string_table(&["key", "value"], vec![keys, values])))
+                Ok(Outcome::Table(vec![string_table(&["key", "value"], vec![keys, values])]))
             }
             WeirStatement::Reset { key } => {
                 self.settings.reset(key.as_deref())?;
@@ -128,10 +134,10 @@ impl Session {
             }
             WeirStatement::ShowTables => {
                 let names = self.catalog.tables().map(|t| t.name.clone()).collect();
-                Ok(Outcome::Table(string_table(&["table name"], vec![names])))
+                Ok(Outcome::Table(vec![string_table(&["table name"], vec![names])]))
             }
             WeirStatement::Describe { name } => self.describe(name),
-            WeirStatement::ShowJobs => Ok(Outcome::Table(self.show_jobs())),
+            WeirStatement::ShowJobs => Ok(Outcome::Table(vec![self.show_jobs()])),
             WeirStatement::StopJob { id } => {
                 let job = self
                     .jobs
@@ -142,29 +148,91 @@ impl Session {
                 Ok(Outcome::Done(format!("Job '{id}' stopped.")))
             }
             WeirStatement::Explain(inner) => {
-                let plan = match inner.as_ref() {
-                    WeirStatement::Insert { table, query } => self.plan_insert(table, query).await?,
-                    WeirStatement::Query(q) => self.plan_select(q).await?.0,
+                let planned = match inner.as_ref() {
+                    WeirStatement::Insert { table, query, clauses } => {
+                        self.plan_insert(table, query, clauses).await?
+                    }
+                    WeirStatement::Query { query, clauses } => {
+                        if self.reads_memory_tables(query)? {
+                            return Err(SqlError::unsupported("EXPLAIN of a query over memory tables", None));
+                        }
+                        self.plan_select(query, clauses).await?.0
+                    }
                     _ => return Err(SqlError::unsupported("EXPLAIN of this statement", None)),
                 };
-                Ok(Outcome::Explain(plan.to_string()))
+                Ok(Outcome::Explain(planned.plan.to_string()))
             }
-            WeirStatement::Insert { table, query } => {
-                let plan = self.plan_insert(table, query).await?;
-                let handle = job::start(plan, new_job_id(), text.to_string())?;
-                self.jobs.push(handle.clone());
+            WeirStatement::Insert { table, query, clauses } => {
+                let planned = self.plan_insert(table, query, clauses).await?;
+                let handle = self.start(planned, text)?;
                 Ok(Outcome::JobStarted(handle))
             }
-            WeirStatement::Query(q) => {
-                let (plan, schema, rows) = self.plan_select(q).await?;
-                let handle = job::start(plan, new_job_id(), text.to_string())?;
-                self.jobs.push(handle.clone());
+            WeirStatement::Query { query, clauses } => {
+                if self.reads_memory_tables(query)? {
+                    if !clauses.is_empty() {
+                        return Err(SqlError::plan("a query over memory tables takes no window clauses", clauses.position));
+                    }
+                    return self.batch_query(query).await;
+                }
+                let (planned, schema, rows) = self.plan_select(query, clauses).await?;
+                let handle = self.start(planned, text)?;
                 Ok(Outcome::Stream { job: handle, schema, rows })
             }
         }
     }
 
-    async fn plan_insert(&self, table: &ObjectName, query: &Query) -> Result<StreamPlan> {
+    /// Starts a planned job and adopts the table it created, if any.
+    fn start(&mut self, planned: Planned, text: &str) -> Result<JobHandle> {
+        let handle = job::start(planned.plan, new_job_id(), text.to_string())?;
+        if let Some(table) = planned.created_table {
+            self.register(table)?;
+        }
+        self.jobs.push(handle.clone());
+        Ok(handle)
+    }
+
+    /// Adds a table to the catalog and to DataFusion's: memory tables with
+    /// their rows, streams as empty tables (for names and types only).
+    fn register(&mut self, table: TableDef) -> Result<()> {
+        let provider: Arc<dyn TableProvider> = match &table.connector.batch {
+            Some(p) => Arc::clone(p),
+            None => Arc::new(EmptyTable::new(Arc::clone(&table.schema))),
+        };
+        self.ctx.register_table(table.name.as_str(), provider)?;
+        self.catalog.insert(table);
+        Ok(())
+    }
+
+    /// Does the query read memory tables (run at once, as a batch query)
+    /// rather than streams? Mixing both is an error.
+    fn reads_memory_tables(&self, query: &Query) -> Result<bool> {
+        let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(query.clone()))));
+        let (tables, _) = resolve_table_references(&statement, true)?;
+        let mut memory = 0;
+        let mut streams = 0;
+        for t in &tables {
+            match self.catalog.get(t.table()) {
+                Some(def) if def.connector.batch.is_some() => memory += 1,
+                _ => streams += 1,
+            }
+        }
+        if memory > 0 && streams > 0 {
+            return Err(SqlError::unsupported("a query over both memory tables and streams", None));
+        }
+        Ok(memory > 0)
+    }
+
+    /// A plain query over memory tables: DataFusion runs it at once.
+    async fn batch_query(&self, query: &Query) -> Result<Outcome> {
+        let state = self.ctx.state();
+        let plan = state
+            .statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(Box::new(query.clone())))))
+            .await?;
+        let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+        Ok(Outcome::Table(batches))
+    }
+
+    async fn plan_insert(&self, table: &ObjectName, query: &Query, clauses: &WindowClauses) -> Result<Planned> {
         let name = table_name(table);
         let def = self
             .catalog
@@ -180,26 +248,60 @@ impl Session {
             )
         })?;
         let sink = SinkPlan { table: name, connector };
-        self.plan_stream(query, sink).await
+        self.plan_job(query, clauses, sink).await
     }
 
-    async fn plan_select(&self, query: &Query) -> Result<(StreamPlan, SchemaRef, mpsc::Receiver<RecordBatch>)> {
-        let (logical, windows) = self.logical_plan(query).await?;
-        let schema: SchemaRef = Arc::new(logical.schema().as_arrow().clone());
+    async fn plan_select(
+        &self,
+        query: &Query,
+        clauses: &WindowClauses,
+    ) -> Result<(Planned, SchemaRef, mpsc::Receiver<RecordBatch>)> {
+        let schema = {
+            let (logical, _) = self.logical_plan(query).await?;
+            Arc::new(logical.schema().as_arrow().clone())
+        };
         let (collect, rows) = CollectSink::new(Arc::clone(&schema));
         let sink = SinkPlan {
             table: "client".into(),
             connector: Arc::new(collect),
         };
-        let state = self.ctx.state();
-        let plan = StreamPlanner::new(&state, &self.catalog, &windows, &self.settings).plan_into_sink(&logical, sink)?;
-        Ok((plan, schema, rows))
+        Ok((self.plan_job(query, clauses, sink).await?, schema, rows))
     }
 
-    async fn plan_stream(&self, query: &Query, sink: SinkPlan) -> Result<StreamPlan> {
+    async fn plan_job(&self, query: &Query, clauses: &WindowClauses, sink: SinkPlan) -> Result<Planned> {
         let (logical, windows) = self.logical_plan(query).await?;
         let state = self.ctx.state();
-        StreamPlanner::new(&state, &self.catalog, &windows, &self.settings).plan_into_sink(&logical, sink)
+        let mut planner = StreamPlanner::new(&state, &self.catalog, &windows, &self.settings);
+        if !clauses.is_empty() {
+            planner = planner.with_clauses(self.resolve_clauses(clauses)?);
+        }
+        let (plan, created_table) = planner.plan_into_sink(&logical, sink)?;
+        Ok(Planned { plan, created_table })
+    }
+
+    fn resolve_clauses(&self, c: &WindowClauses) -> Result<LateClauses> {
+        if let Some(e) = &c.emit_early {
+            return Err(SqlError::unsupported("EMIT EARLY", position_of(e)));
+        }
+        let allowed_lateness = match &c.allowed_lateness {
+            Some(e) => window_tvf::interval_ms(e, &self.ctx.state())?,
+            None => 0,
+        };
+        if allowed_lateness < 0 {
+            return Err(SqlError::plan("ALLOWED LATENESS must not be negative", c.position));
+        }
+        let late_data_into = c.late_data_into.as_ref().map(|name| {
+            let n = table_name(name);
+            match self.catalog.get(&n) {
+                Some(def) => LateTarget::Declared(Arc::clone(def)),
+                None => LateTarget::New(n),
+            }
+        });
+        Ok(LateClauses {
+            allowed_lateness,
+            late_data_into,
+            position: c.position,
+        })
     }
 
     /// DataFusion's analysed logical plan of a streaming query, and the
@@ -255,10 +357,10 @@ impl Session {
             }
             extras.push(extra.join(", "));
         }
-        Ok(Outcome::Table(string_table(
+        Ok(Outcome::Table(vec![string_table(
             &["name", "type", "null", "extras"],
             vec![names, types, nulls, extras],
-        )))
+        )]))
     }
 
     fn show_jobs(&self) -> RecordBatch {
@@ -279,7 +381,7 @@ impl Session {
             Field::new("job id", DataType::Utf8, false),
             Field::new("status", DataType::Utf8, false),
             Field::new("rows out", DataType::UInt64, false),
-            Field::new("late rows dropped", DataType::UInt64, false),
+            Field::new("late rows", DataType::UInt64, false),
             Field::new("statement", DataType::Utf8, false),
         ]));
         let columns: Vec<ArrayRef> = vec![

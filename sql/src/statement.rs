@@ -55,15 +55,38 @@ pub struct CreateTable {
     pub options: BTreeMap<String, String>,
 }
 
+/// Clauses Weir adds after a windowed `GROUP BY` (SQL.md, "Late data" and
+/// "Emit modes"), in this order.
+#[derive(Debug, Clone, Default)]
+pub struct WindowClauses {
+    /// `EMIT EARLY EVERY INTERVAL …`
+    pub emit_early: Option<Expr>,
+    /// `ALLOWED LATENESS INTERVAL …`
+    pub allowed_lateness: Option<Expr>,
+    /// `LATE DATA INTO t`
+    pub late_data_into: Option<ObjectName>,
+    pub position: Option<Position>,
+}
+
+impl WindowClauses {
+    pub fn is_empty(&self) -> bool {
+        self.emit_early.is_none() && self.allowed_lateness.is_none() && self.late_data_into.is_none()
+    }
+}
+
 /// A statement Weir runs.
 #[derive(Debug, Clone)]
 pub enum WeirStatement {
     CreateTable(CreateTable),
     DropTable { name: ObjectName, if_exists: bool },
     /// `INSERT INTO sink SELECT …`: a continuous job.
-    Insert { table: ObjectName, query: Box<Query> },
+    Insert {
+        table: ObjectName,
+        query: Box<Query>,
+        clauses: WindowClauses,
+    },
     /// A plain query.
-    Query(Box<Query>),
+    Query { query: Box<Query>, clauses: WindowClauses },
     /// `EXPLAIN <query or INSERT>`.
     Explain(Box<WeirStatement>),
     /// `SET 'key' = 'value'`, or `SET` alone to list settings.
@@ -174,7 +197,7 @@ fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
     if p.parse_keyword(Keyword::EXPLAIN) {
         let inner = parse_statement(p)?;
         return match inner {
-            WeirStatement::Query(_) | WeirStatement::Insert { .. } => {
+            WeirStatement::Query { .. } | WeirStatement::Insert { .. } => {
                 Ok(WeirStatement::Explain(Box::new(inner)))
             }
             _ => Err(SqlError::unsupported("EXPLAIN of this statement (explain a query or an INSERT)", pos)),
@@ -211,7 +234,9 @@ fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
         || p.peek_keyword(Keyword::VALUES)
         || p.peek_token().token == Token::LParen
     {
-        return Ok(WeirStatement::Query(p.parse_query()?));
+        let query = p.parse_query()?;
+        let clauses = parse_window_clauses(p)?;
+        return Ok(WeirStatement::Query { query, clauses });
     }
     Err(SqlError::Syntax {
         message: format!(
@@ -239,10 +264,35 @@ fn parse_insert(p: &mut Parser) -> Result<WeirStatement> {
             let Some(query) = insert.source else {
                 return Err(SqlError::plan("INSERT INTO needs a query", pos));
             };
-            Ok(WeirStatement::Insert { table, query })
+            let clauses = parse_window_clauses(p)?;
+            Ok(WeirStatement::Insert { table, query, clauses })
         }
         _ => Err(SqlError::unsupported("this form of INSERT", pos)),
     }
+}
+
+/// `[EMIT EARLY EVERY i] [ALLOWED LATENESS i] [LATE DATA INTO t]` after a
+/// query.
+fn parse_window_clauses(p: &mut Parser) -> Result<WindowClauses> {
+    let mut c = WindowClauses {
+        position: Position::of(p.peek_token().span),
+        ..Default::default()
+    };
+    if parse_word(p, "EMIT") {
+        expect_word(p, "EARLY")?;
+        expect_word(p, "EVERY")?;
+        c.emit_early = Some(p.parse_expr()?);
+    }
+    if parse_word(p, "ALLOWED") {
+        expect_word(p, "LATENESS")?;
+        c.allowed_lateness = Some(p.parse_expr()?);
+    }
+    if parse_word(p, "LATE") {
+        expect_word(p, "DATA")?;
+        p.expect_keyword(Keyword::INTO)?;
+        c.late_data_into = Some(p.parse_object_name(false)?);
+    }
+    Ok(c)
 }
 
 /// A settings key: `'a.b.c'` as in Flink, or bare `a.b.c`.
@@ -443,8 +493,20 @@ mod tests {
     fn window_tvf_table_argument() {
         let sql = "SELECT window_start, count(*) FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end";
         let s = parse_script(sql).unwrap();
-        let WeirStatement::Query(q) = &s[0].statement else { panic!() };
+        let WeirStatement::Query { query: q, .. } = &s[0].statement else { panic!() };
         assert!(q.to_string().contains("TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)"));
+    }
+
+    #[test]
+    fn late_data_clauses_follow_the_group_by() {
+        let sql = "INSERT INTO counts SELECT window_start, window_end, count(*) FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end EMIT EARLY EVERY INTERVAL '1' SECOND ALLOWED LATENESS INTERVAL '1' MINUTE LATE DATA INTO late_bids;";
+        let s = parse_script(sql).unwrap();
+        let WeirStatement::Insert { clauses, .. } = &s[0].statement else { panic!() };
+        assert_eq!(clauses.emit_early.as_ref().unwrap().to_string(), "INTERVAL '1' SECOND");
+        assert_eq!(clauses.allowed_lateness.as_ref().unwrap().to_string(), "INTERVAL '1' MINUTE");
+        assert_eq!(clauses.late_data_into.as_ref().unwrap().to_string(), "late_bids");
+        let e = parse_script("SELECT a FROM t GROUP BY a ALLOWED LATENESS INTERVAL '1' SECOND LATE DATA t").unwrap_err();
+        assert!(e.to_string().contains("INTO"), "{e}");
     }
 
     #[test]

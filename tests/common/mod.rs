@@ -27,7 +27,7 @@ pub struct Run {
 }
 
 impl Run {
-    /// The count in the end-of-job line, e.g. `late rows dropped`.
+    /// The count in the end-of-job line, e.g. `late rows`.
     pub fn counted(&self, what: &str) -> u64 {
         let line = self
             .stderr

@@ -44,7 +44,9 @@ fn builds_each_connector_with_the_right_sides() {
     assert!(pr.source.is_none() && pr.sink.is_some());
     let bh = table(&[("connector", "blackhole")], columns()).unwrap();
     assert_eq!(bh.sink.unwrap().describe(), "blackhole");
-    assert_eq!(CONNECTORS, &["blackhole", "datagen", "filesystem", "print"]);
+    let mem = table(&[("connector", "memory")], columns()).unwrap();
+    assert!(mem.source.is_none() && mem.sink.is_some() && mem.batch.is_some());
+    assert_eq!(CONNECTORS, &["blackhole", "datagen", "filesystem", "memory", "print"]);
 }
 
 #[test]
@@ -53,7 +55,7 @@ fn unknown_and_missing_connector() {
     assert!(matches!(e, ConnectorError::UnknownConnector { .. }));
     assert_eq!(
         e.to_string(),
-        "unknown connector 'kafkaa' (known connectors: blackhole, datagen, filesystem, print)"
+        "unknown connector 'kafkaa' (known connectors: blackhole, datagen, filesystem, memory, print)"
     );
     let e = error(&[("path", "/tmp")]);
     assert_eq!(

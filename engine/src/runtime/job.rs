@@ -14,7 +14,7 @@ use crate::operators::project::Project;
 use crate::plan::{OperatorPlan, StageInput, StreamPlan};
 use crate::runtime::exchange::Router;
 use crate::runtime::input::ExchangeInput;
-use crate::runtime::task::{Task, TaskInput, TaskOutput};
+use crate::runtime::task::{MainOutput, SinkOutput, Task, TaskInput, TaskOutput};
 use crate::source::driver::SourceDriver;
 use crate::window::aggregate::WindowAggregate;
 use crate::window::assign::WindowAssign;
@@ -199,12 +199,12 @@ fn build_tasks(plan: &StreamPlan, job_id: &str, metrics: &Arc<JobMetrics>) -> Re
                 .iter()
                 .map(|op| instantiate(op, subtask, metrics))
                 .collect();
-            let output = match (&stage.sink, &out_partitioning[i]) {
-                (Some(sink), None) => TaskOutput::Sink {
+            let main = match (&stage.sink, &out_partitioning[i]) {
+                (Some(sink), None) => MainOutput::Sink(SinkOutput {
                     writer: sink.connector.open(job_id, subtask, stage.parallelism)?,
                     metrics: metrics.register(&format!("Sink: {}", sink.table), subtask),
-                },
-                (None, Some(p)) => TaskOutput::Exchange(Router::new(
+                }),
+                (None, Some(p)) => MainOutput::Exchange(Router::new(
                     stage_senders.next().unwrap_or_default(),
                     p.clone(),
                     subtask,
@@ -215,6 +215,14 @@ fn build_tasks(plan: &StreamPlan, job_id: &str, metrics: &Arc<JobMetrics>) -> Re
                     )));
                 }
             };
+            let late = match &stage.late_sink {
+                Some(sink) => Some(SinkOutput {
+                    writer: sink.connector.open(&format!("{job_id}-late"), subtask, stage.parallelism)?,
+                    metrics: metrics.register(&format!("Late data: {}", sink.table), subtask),
+                }),
+                None => None,
+            };
+            let output = TaskOutput { main, late };
             tasks.push((task_name, Task { input, chain, output }));
         }
     }

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::error::Result;
+use datafusion::arrow::array::RecordBatch;
+
+use crate::error::{EngineError, Result};
 use crate::message::Message;
 use crate::metrics::OperatorMetrics;
 use crate::operator::{Collector, Emitted, Operator};
@@ -27,31 +29,52 @@ impl TaskInput {
     }
 }
 
-pub(crate) enum TaskOutput {
+/// A sink writer with the counters of its rows.
+pub(crate) struct SinkOutput {
+    pub writer: Box<dyn SinkWriter>,
+    pub metrics: Arc<OperatorMetrics>,
+}
+
+impl SinkOutput {
+    async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        self.metrics.rows_in.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        self.writer.write(batch).await
+    }
+}
+
+/// Where a task's rows go: the next stage or the sink, and the late-data
+/// side table when the query has one.
+pub(crate) struct TaskOutput {
+    pub main: MainOutput,
+    pub late: Option<SinkOutput>,
+}
+
+pub(crate) enum MainOutput {
     Exchange(Router),
-    Sink {
-        writer: Box<dyn SinkWriter>,
-        metrics: Arc<OperatorMetrics>,
-    },
+    Sink(SinkOutput),
 }
 
 impl TaskOutput {
     async fn emit(&mut self, e: Emitted) -> Result<()> {
-        match (self, e) {
-            (TaskOutput::Exchange(r), Emitted::Data(b)) => r.send_batch(b).await,
-            (TaskOutput::Exchange(r), Emitted::Watermark(w)) => r.broadcast(Message::Watermark(w)).await,
-            (TaskOutput::Sink { writer, metrics }, Emitted::Data(b)) => {
-                metrics.rows_in.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
-                writer.write(b.data).await
-            }
-            (TaskOutput::Sink { .. }, Emitted::Watermark(_)) => Ok(()),
+        match (&mut self.main, e) {
+            (MainOutput::Exchange(r), Emitted::Data(b)) => r.send_batch(b).await,
+            (MainOutput::Exchange(r), Emitted::Watermark(w)) => r.broadcast(Message::Watermark(w)).await,
+            (MainOutput::Sink(s), Emitted::Data(b)) => s.write(b.data).await,
+            (MainOutput::Sink(_), Emitted::Watermark(_)) => Ok(()),
+            (_, Emitted::Late(b)) => match &mut self.late {
+                Some(late) => late.write(b).await,
+                None => Err(EngineError::Plan("late rows were routed but the query has no LATE DATA table".into())),
+            },
         }
     }
 
     async fn end(&mut self) -> Result<()> {
-        match self {
-            TaskOutput::Exchange(r) => r.broadcast(Message::End).await,
-            TaskOutput::Sink { writer, .. } => writer.finish().await,
+        if let Some(late) = &mut self.late {
+            late.writer.finish().await?;
+        }
+        match &mut self.main {
+            MainOutput::Exchange(r) => r.broadcast(Message::End).await,
+            MainOutput::Sink(s) => s.writer.finish().await,
         }
     }
 }
@@ -73,6 +96,10 @@ fn push(chain: &mut [Box<dyn Operator>], item: Emitted, out: &mut Vec<Emitted>) 
     match item {
         Emitted::Data(b) => op.on_batch(b, &mut c)?,
         Emitted::Watermark(w) => op.on_watermark(w, &mut c)?,
+        late @ Emitted::Late(_) => {
+            out.push(late);
+            return Ok(());
+        }
     }
     for e in c.out {
         push(rest, e, out)?;

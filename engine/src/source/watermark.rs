@@ -10,6 +10,7 @@ use datafusion::arrow::datatypes::TimestampMillisecondType;
 use datafusion::physical_plan::PhysicalExpr;
 
 use crate::error::{EngineError, Result, ResultExt};
+use crate::event_time::EventTimeValidity;
 use crate::message::{EventTime, WATERMARK_MIN};
 
 /// `WATERMARK FOR col AS expr` of a table, and how often it is emitted.
@@ -26,6 +27,9 @@ pub struct WatermarkPlan {
     pub on_event: bool,
     /// `pipeline.auto-watermark-interval`.
     pub interval: Duration,
+    /// Rows whose rowtime is outside this range neither move nor hold back
+    /// the watermark.
+    pub validity: EventTimeValidity,
 }
 
 /// Watermarks of the partitions one source subtask reads.
@@ -75,6 +79,12 @@ impl PartitionWatermarks {
                     values.data_type()
                 ))
             })?;
+        let times = batch.column(plan.time_column);
+        let times = times.as_primitive_opt::<TimestampMillisecondType>().ok_or_else(|| {
+            EngineError::Plan(format!("rowtime column has type {}, expected TIMESTAMP(3)", times.data_type()))
+        })?;
+        let (min_valid, max_valid) = plan.validity.bounds_now();
+        let valid = |i: usize| times.is_valid(i) && values.is_valid(i) && (min_valid..=max_valid).contains(&times.value(i));
         let own = *self.active.entry(partition).or_insert(WATERMARK_MIN);
         let others = self
             .active
@@ -84,22 +94,16 @@ impl PartitionWatermarks {
             .min()
             .unwrap_or(EventTime::MAX);
         let mut running = own;
-        let row_watermarks = if per_row {
-            let mut out = Vec::with_capacity(n);
-            for i in 0..n {
+        let mut out = per_row.then(|| Vec::with_capacity(n));
+        for i in 0..n {
+            if let Some(out) = &mut out {
                 out.push(self.combined.max(others.min(running)));
-                if values.is_valid(i) {
-                    running = running.max(values.value(i));
-                }
             }
-            Some(Int64Array::from(out))
-        } else {
-            // NULL event times neither move nor hold back the watermark.
-            if let Some(m) = datafusion::arrow::compute::max(values) {
-                running = running.max(m);
+            if valid(i) {
+                running = running.max(values.value(i));
             }
-            None
-        };
+        }
+        let row_watermarks = out.map(Int64Array::from);
         self.active.insert(partition, running);
         self.recombine();
         Ok(row_watermarks)
@@ -132,6 +136,7 @@ mod tests {
             display: "ts".into(),
             on_event: true,
             interval: Duration::ZERO,
+            validity: EventTimeValidity { min_valid: 0, max_future_ms: i64::MAX / 4 },
         }
     }
 
@@ -166,5 +171,15 @@ mod tests {
         w.observe(&plan(), 2, &batch(&[Some(250)]), false).unwrap();
         let rows = w.observe(&plan(), 0, &batch(&[Some(400), Some(500)]), true).unwrap().unwrap();
         assert_eq!(rows.values().to_vec(), vec![300, 300]);
+    }
+
+    #[test]
+    fn invalid_event_times_neither_move_nor_hold_the_watermark() {
+        let mut p = plan();
+        p.validity.min_valid = 50;
+        let mut w = PartitionWatermarks::default();
+        let rows = w.observe(&p, 0, &batch(&[Some(60), Some(10), Some(i64::MAX / 2), None, Some(70)]), true).unwrap().unwrap();
+        assert_eq!(rows.values().to_vec(), vec![WATERMARK_MIN, 60, 60, 60, 60]);
+        assert_eq!(w.combined(), 70);
     }
 }

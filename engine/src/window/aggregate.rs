@@ -2,13 +2,18 @@
 //!
 //! Rows are folded into per-slice partial aggregates as they arrive. When the
 //! watermark reaches `window_end - 1 ms`, the window's slices are merged and
-//! its groups are emitted once. A row is late — dropped and counted — when
-//! every window it belongs to had fired by the watermark in force when it
-//! arrived; a hopping-window row that missed only some of its windows counts
-//! toward the rest, as in Flink.
+//! its groups are emitted. With `ALLOWED LATENESS d` the window's state is
+//! kept until the watermark reaches `window_end - 1 ms + d`; a row arriving
+//! for it in that time re-fires it with the corrected result. A row is late
+//! when every window it belongs to is past that point under the watermark in
+//! force when it arrived; a hopping-window row that missed only some of its
+//! windows counts toward the rest, as in Flink. Late rows and rows with an
+//! invalid event time are counted, and sent to the `LATE DATA INTO` table
+//! when the query has one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray, UInt32Array,
@@ -17,10 +22,12 @@ use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
 
 use crate::error::{EngineError, Result, ResultExt};
+use crate::event_time::EventTimeValidity;
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator};
 use crate::window::groups::{EvaluatedInput, Groups, Grouping, PartialState};
+use crate::window::late::{LateOutputPlan, LateRows};
 use crate::window::spec::WindowSpec;
 
 /// Where each output column of a window aggregate comes from; the order is
@@ -47,19 +54,25 @@ pub struct WindowAggregatePlan {
     pub grouping: Grouping,
     pub output: Vec<OutputColumn>,
     pub output_schema: SchemaRef,
+    /// `ALLOWED LATENESS`, in milliseconds (0 without the clause).
+    pub allowed_lateness: i64,
+    /// The source table's valid event-time range.
+    pub validity: EventTimeValidity,
+    /// `LATE DATA INTO`: where unusable rows go.
+    pub late_output: Option<Arc<LateOutputPlan>>,
 }
 
 /// Rows of one slice that count toward windows ending at `min_end` or later.
 ///
 /// Ordinarily `min_end` is the first window of the slice; rows that arrived
-/// after some of their hopping windows had fired get their own entry so they
-/// join only the windows still open for them.
+/// after some of their hopping windows had been purged get their own entry
+/// so they join only the windows still open for them.
 type SliceKey = (EventTime, EventTime);
 
 struct Slice {
     live: Groups,
     /// Partial states already taken out of `live` for a window that fired;
-    /// later windows holding this slice merge them again.
+    /// later (or re-fired) windows holding this slice merge them again.
     flushed: Vec<PartialState>,
 }
 
@@ -71,6 +84,8 @@ pub struct WindowAggregate {
     slices: BTreeMap<SliceKey, Slice>,
     /// Ends of windows that hold data and have not fired.
     pending: BTreeSet<EventTime>,
+    /// Ends of windows that fired and are kept for allowed lateness.
+    kept: BTreeSet<EventTime>,
     metrics: Arc<OperatorMetrics>,
 }
 
@@ -82,29 +97,33 @@ impl WindowAggregate {
             watermark: WATERMARK_MIN,
             slices: BTreeMap::new(),
             pending: BTreeSet::new(),
+            kept: BTreeSet::new(),
             metrics,
         }
     }
 
-    /// The first window end a row at `slice_start` still counts toward when
-    /// it arrives under watermark `wm`; `None` if it is late.
+    /// The first window end a row at `ts` still counts toward when it
+    /// arrives under watermark `wm`; `None` if it is late. A window ending
+    /// at `e` takes rows until the watermark reaches `e - 1 + lateness`.
     #[inline]
     fn first_open_end(&self, slice_start: EventTime, ts: EventTime, wm: EventTime) -> Option<EventTime> {
         let w = &self.plan.window;
-        let last = w.last_window_end(ts);
-        // A window ending at e has fired once wm >= e - 1.
-        if wm != WATERMARK_MIN && last <= wm.saturating_add(1) {
-            return None;
-        }
         let first = first_end_of_slice(w, slice_start);
-        if wm == WATERMARK_MIN || first > wm.saturating_add(1) {
+        if wm == WATERMARK_MIN {
             return Some(first);
         }
-        // Smallest window end after wm + 1 on the grid of window ends.
+        // Windows ending at or before `closed` no longer take rows.
+        let closed = wm.saturating_sub(self.plan.allowed_lateness).saturating_add(1);
+        if w.last_window_end(ts) <= closed {
+            return None;
+        }
+        if first > closed {
+            return Some(first);
+        }
+        // Smallest window end after `closed`, on the grid of window ends.
         let grid = w.offset + w.size();
-        let target = wm + 2;
-        let open = target + (grid - target).rem_euclid(w.slide());
-        Some(open)
+        let target = closed + 1;
+        Some(target + (grid - target).rem_euclid(w.slide()))
     }
 
     fn evaluate_input(&self, batch: &RecordBatch) -> Result<EvaluatedInput> {
@@ -140,27 +159,48 @@ impl WindowAggregate {
         Ok(EvaluatedInput { keys, args, filters })
     }
 
-    fn slice_mut(&mut self, key: SliceKey) -> Result<&mut Slice> {
+    /// Folds rows into one slice. Windows of the slice that already fired
+    /// (kept for allowed lateness, or never fired because they were empty
+    /// until now) are added to `refire`.
+    fn update_slice(
+        &mut self,
+        key: SliceKey,
+        input: &EvaluatedInput,
+        rows: usize,
+        refire: &mut BTreeSet<EventTime>,
+    ) -> Result<()> {
+        for end in self.plan.window.window_ends_of_slice(key.0) {
+            if end < key.1 {
+                continue;
+            }
+            if self.kept.contains(&end) {
+                refire.insert(end);
+            } else if end.saturating_sub(1) > self.watermark {
+                self.pending.insert(end);
+            } else {
+                // Past its end but within allowed lateness, and empty so far.
+                self.kept.insert(end);
+                refire.insert(end);
+            }
+        }
         if !self.slices.contains_key(&key) {
             let live = self
                 .plan
                 .grouping
                 .new_groups()
                 .context(|| format!("{}: creating accumulators", self.name))?;
-            for end in self.plan.window.window_ends_of_slice(key.0) {
-                if end >= key.1 {
-                    self.pending.insert(end);
-                }
-            }
             self.slices.insert(key, Slice { live, flushed: Vec::new() });
         }
-        Ok(self.slices.get_mut(&key).expect("inserted above"))
+        let name = &self.name;
+        let slice = self.slices.get_mut(&key).expect("inserted above");
+        slice.live.update(input, rows).context(|| format!("{name}: aggregating"))
     }
 
     fn fire(&mut self, end: EventTime, out: &mut Collector) -> Result<()> {
         let w = self.plan.window;
         let start = end - w.size();
-        let ctx = || format!("{}: firing window [{start}, {end})", self.name);
+        let name = self.name.clone();
+        let ctx = || format!("{name}: firing window [{start}, {end})");
         let keys: Vec<SliceKey> = self
             .slices
             .range((start, EventTime::MIN)..(end, EventTime::MIN))
@@ -168,7 +208,8 @@ impl WindowAggregate {
             .map(|(k, _)| *k)
             .collect();
         let tumbling = w.slice_size() == w.size();
-        let (group_keys, values, rows) = if tumbling && keys.len() == 1 {
+        let keep = self.plan.allowed_lateness > 0;
+        let (group_keys, values, rows) = if tumbling && !keep && keys.len() == 1 {
             let mut slice = self.slices.remove(&keys[0]).expect("key from the map");
             slice.live.take_final().context(ctx)?
         } else {
@@ -183,8 +224,9 @@ impl WindowAggregate {
                     window.merge(state).context(ctx)?;
                 }
             }
-            let live_from = w.first_live_slice_after(end);
-            self.slices.retain(|k, _| k.0 >= live_from);
+            if !keep {
+                self.drop_slices_before(end);
+            }
             window.take_final().context(ctx)?
         };
         if rows == 0 {
@@ -205,9 +247,15 @@ impl WindowAggregate {
         let batch = RecordBatch::try_new(Arc::clone(schema), columns).context(ctx)?;
         self.metrics
             .rows_out
-            .fetch_add(batch.num_rows() as u64, std::sync::atomic::Ordering::Relaxed);
+            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         out.batch(StreamBatch::new(batch));
         Ok(())
+    }
+
+    /// Drops the slices that no window after the one ending at `end` holds.
+    fn drop_slices_before(&mut self, end: EventTime) {
+        let live_from = self.plan.window.first_live_slice_after(end);
+        self.slices.retain(|k, _| k.0 >= live_from);
     }
 }
 
@@ -225,16 +273,21 @@ fn time_column(value: EventTime, rows: usize, dt: &DataType) -> ArrayRef {
     Arc::new(TimestampMillisecondArray::from_value(value, rows).with_timezone_opt(tz))
 }
 
+fn now_ms() -> EventTime {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
 impl Operator for WindowAggregate {
     fn name(&self) -> &str {
         &self.name
     }
 
-    fn on_batch(&mut self, batch: StreamBatch, _out: &mut Collector) -> Result<()> {
+    fn on_batch(&mut self, batch: StreamBatch, out: &mut Collector) -> Result<()> {
         let n = batch.num_rows();
-        self.metrics
-            .rows_in
-            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        self.metrics.rows_in.fetch_add(n as u64, Ordering::Relaxed);
         let times = batch.data.column(self.plan.time_column);
         let times = times
             .as_primitive_opt::<TimestampMillisecondType>()
@@ -245,32 +298,43 @@ impl Operator for WindowAggregate {
                     times.data_type()
                 ))
             })?;
+        let (min_valid, max_valid) = self.plan.validity.bounds_now();
         // Per row: the slice and the first window it still counts toward.
         let mut keys: Vec<SliceKey> = Vec::with_capacity(n);
         let mut kept: Vec<u32> = Vec::with_capacity(n);
+        let mut unusable = LateRows::default();
         let (mut late, mut invalid) = (0u64, 0u64);
         let row_wm = batch.row_watermarks.as_ref().map(|w| w.values());
         for i in 0..n {
-            if times.is_null(i) {
-                invalid += 1;
-                continue;
-            }
-            let ts = times.value(i);
             let wm = match row_wm {
                 Some(w) => w[i].max(self.watermark),
                 None => self.watermark,
             };
+            if times.is_null(i) || !(min_valid..=max_valid).contains(&times.value(i)) {
+                invalid += 1;
+                unusable.push(i, DropReason::InvalidEventTime, wm);
+                continue;
+            }
+            let ts = times.value(i);
             let slice = self.plan.window.slice_start(ts);
             match self.first_open_end(slice, ts, wm) {
                 Some(min_end) => {
                     keys.push((slice, min_end));
                     kept.push(i as u32);
                 }
-                None => late += 1,
+                None => {
+                    late += 1;
+                    unusable.push(i, DropReason::Late, wm);
+                }
             }
         }
         self.metrics.add_dropped(DropReason::Late, late);
         self.metrics.add_dropped(DropReason::InvalidEventTime, invalid);
+        if let Some(plan) = &self.plan.late_output
+            && !unusable.rows.is_empty()
+        {
+            out.late(unusable.to_batch(plan, &batch.data, now_ms())?);
+        }
         if kept.is_empty() {
             return Ok(());
         }
@@ -281,29 +345,28 @@ impl Operator for WindowAggregate {
         };
         let input = self.evaluate_input(&data)?;
         let rows = data.num_rows();
+        let mut refire = BTreeSet::new();
         if keys.iter().all(|k| *k == keys[0]) {
-            let key = keys[0];
-            let name = &self.name.clone();
-            let slice = self.slice_mut(key)?;
-            slice.live.update(&input, rows).context(|| format!("{name}: aggregating"))?;
-            return Ok(());
-        }
-        // Rows spanning several slices: group row indices by slice.
-        let mut order: Vec<u32> = (0..rows as u32).collect();
-        order.sort_by_key(|&i| keys[i as usize]);
-        let mut start = 0;
-        while start < order.len() {
-            let key = keys[order[start] as usize];
-            let mut end = start + 1;
-            while end < order.len() && keys[order[end] as usize] == key {
-                end += 1;
+            self.update_slice(keys[0], &input, rows, &mut refire)?;
+        } else {
+            // Rows spanning several slices: group row indices by slice.
+            let mut order: Vec<u32> = (0..rows as u32).collect();
+            order.sort_by_key(|&i| keys[i as usize]);
+            let mut start = 0;
+            while start < order.len() {
+                let key = keys[order[start] as usize];
+                let mut end = start + 1;
+                while end < order.len() && keys[order[end] as usize] == key {
+                    end += 1;
+                }
+                let idx = UInt32Array::from(order[start..end].to_vec());
+                let part = take_input(&input, &idx).context(|| format!("{}: splitting", self.name))?;
+                self.update_slice(key, &part, end - start, &mut refire)?;
+                start = end;
             }
-            let idx = UInt32Array::from(order[start..end].to_vec());
-            let part = take_input(&input, &idx).context(|| format!("{}: splitting", self.name))?;
-            let name = self.name.clone();
-            let slice = self.slice_mut(key)?;
-            slice.live.update(&part, end - start).context(|| format!("{name}: aggregating"))?;
-            start = end;
+        }
+        for end in refire {
+            self.fire(end, out)?;
         }
         Ok(())
     }
@@ -313,12 +376,24 @@ impl Operator for WindowAggregate {
             return Ok(());
         }
         self.watermark = watermark;
+        let lateness = self.plan.allowed_lateness;
         while let Some(&end) = self.pending.first() {
             if end.saturating_sub(1) > watermark {
                 break;
             }
             self.pending.pop_first();
             self.fire(end, out)?;
+            if lateness > 0 {
+                self.kept.insert(end);
+            }
+        }
+        // Windows past their allowed lateness are purged with their slices.
+        while let Some(&end) = self.kept.first() {
+            if end.saturating_sub(1).saturating_add(lateness) > watermark {
+                break;
+            }
+            self.kept.pop_first();
+            self.drop_slices_before(end);
         }
         out.watermark(watermark);
         Ok(())
@@ -348,7 +423,6 @@ fn take_input(
             .collect::<std::result::Result<_, _>>()?,
     })
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -397,6 +471,9 @@ mod tests {
                 OutputColumn::Aggregate(0),
             ],
             output_schema: output,
+            allowed_lateness: 0,
+            validity: EventTimeValidity { min_valid: i64::MIN, max_future_ms: i64::MAX / 4 },
+            late_output: None,
         };
         let metrics = JobMetrics::default().register("w", 0);
         (WindowAggregate::new(Arc::new(plan), "w".into(), Arc::clone(&metrics)), metrics)

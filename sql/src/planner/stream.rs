@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Field, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{Column as LColumn, DFSchema};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
@@ -23,18 +23,40 @@ use weir_engine::source::SourcePlan;
 use weir_engine::window::aggregate::{OutputColumn, WindowAggregatePlan};
 use weir_engine::window::assign::WindowAssignPlan;
 use weir_engine::window::groups::{AggregateCall, Grouping};
+use weir_engine::window::late::{LateColumn, LateOutputPlan};
 
 use crate::catalog::{Catalog, TableDef};
 use crate::error::{Result, SqlError};
 use crate::planner::window_tvf::WindowRelation;
 use crate::settings::Settings;
-use crate::types::sql_name;
+use crate::types::{TIMESTAMP_MS, sql_name};
+
+/// The `ALLOWED LATENESS` and `LATE DATA INTO` of a query, resolved.
+#[derive(Debug, Default)]
+pub struct LateClauses {
+    /// Milliseconds; 0 without the clause.
+    pub allowed_lateness: i64,
+    pub late_data_into: Option<LateTarget>,
+    /// Where the clauses are, for errors.
+    pub position: Option<crate::error::Position>,
+}
+
+/// The table named by `LATE DATA INTO`.
+#[derive(Debug)]
+pub enum LateTarget {
+    /// A declared table: it gets the columns it declares, matched by name.
+    Declared(Arc<TableDef>),
+    /// Not declared: a memory table with the row's columns, `reason`,
+    /// `watermark` and `arrived_at` is created under this name.
+    New(String),
+}
 
 /// The stage being built: where its rows come from and its chain so far.
 struct Flow {
     input: StageInput,
     parallelism: usize,
     chain: Vec<OperatorPlan>,
+    late_sink: Option<SinkPlan>,
     /// A window TVF whose window columns have not been computed yet: an
     /// aggregate right above it becomes a window aggregate.
     window: Option<WindowRelation>,
@@ -47,6 +69,9 @@ pub struct StreamPlanner<'a> {
     pub windows: &'a HashMap<String, WindowRelation>,
     pub settings: &'a Settings,
     stages: Vec<Stage>,
+    clauses: Option<LateClauses>,
+    /// A memory table created for `LATE DATA INTO`, for the catalog.
+    pub created_late_table: Option<TableDef>,
 }
 
 impl<'a> StreamPlanner<'a> {
@@ -62,12 +87,29 @@ impl<'a> StreamPlanner<'a> {
             windows,
             settings,
             stages: Vec::new(),
+            clauses: None,
+            created_late_table: None,
         }
     }
 
+    /// Applies `ALLOWED LATENESS` / `LATE DATA INTO` to the query's window
+    /// aggregate.
+    pub fn with_clauses(mut self, clauses: LateClauses) -> Self {
+        self.clauses = Some(clauses);
+        self
+    }
+
     /// Plans `plan` and ends it in `sink` (whose columns it is cast to).
-    pub fn plan_into_sink(mut self, plan: &LogicalPlan, sink: SinkPlan) -> Result<StreamPlan> {
+    /// Returns the plan and, when `LATE DATA INTO` named a new table, that
+    /// table.
+    pub fn plan_into_sink(mut self, plan: &LogicalPlan, sink: SinkPlan) -> Result<(StreamPlan, Option<TableDef>)> {
         let mut flow = self.plan(plan)?;
+        if let Some(c) = &self.clauses {
+            return Err(SqlError::plan(
+                "ALLOWED LATENESS and LATE DATA INTO need a windowed GROUP BY (TUMBLE or HOP)",
+                c.position,
+            ));
+        }
         if let Some(rel) = flow.window.take() {
             self.materialize(&mut flow, rel);
         }
@@ -80,8 +122,9 @@ impl<'a> StreamPlanner<'a> {
             input: flow.input,
             chain: flow.chain,
             sink: Some(sink),
+            late_sink: flow.late_sink,
         });
-        Ok(StreamPlan { stages: self.stages })
+        Ok((StreamPlan { stages: self.stages }, self.created_late_table))
     }
 
     fn parallelism(&self) -> usize {
@@ -106,6 +149,7 @@ impl<'a> StreamPlanner<'a> {
                     input: StageInput::Source(self.source(&table)?),
                     parallelism: self.parallelism(),
                     chain: Vec::new(),
+                    late_sink: None,
                     window,
                 };
                 if let Some(projection) = &scan.projection {
@@ -214,6 +258,7 @@ impl<'a> StreamPlanner<'a> {
             input: flow.input,
             chain: flow.chain,
             sink: None,
+            late_sink: flow.late_sink,
         });
         Flow {
             input: StageInput::Exchange {
@@ -222,6 +267,7 @@ impl<'a> StreamPlanner<'a> {
             },
             parallelism,
             chain: Vec::new(),
+            late_sink: None,
             window: None,
         }
     }
@@ -301,18 +347,28 @@ impl<'a> StreamPlanner<'a> {
             });
             layout.push(OutputColumn::Aggregate(i));
         }
-        let time_column = rel
+        let watermark = rel
             .table
             .watermark
             .as_ref()
-            .map(|w| w.time_column)
             .ok_or_else(|| SqlError::plan(format!("table '{}' has no watermark", rel.table.name), None))?;
+        let clauses = self.clauses.take().unwrap_or_default();
+        let (late_output, late_sink) = match &clauses.late_data_into {
+            None => (None, None),
+            Some(target) => {
+                let (plan, sink) = self.late_output(target, &rel.table, clauses.position)?;
+                (Some(Arc::new(plan)), Some(sink))
+            }
+        };
         let plan = WindowAggregatePlan {
             window: rel.spec,
-            time_column,
+            time_column: watermark.time_column,
             grouping: Grouping::new(keys.clone(), key_fields, aggregates),
             output: layout,
             output_schema: Arc::new(agg.schema.as_arrow().clone()),
+            allowed_lateness: clauses.allowed_lateness,
+            validity: watermark.validity,
+            late_output,
         };
         let p = self.parallelism();
         let mut flow = match (p, keys.is_empty()) {
@@ -321,7 +377,83 @@ impl<'a> StreamPlanner<'a> {
             (_, false) => self.exchange(flow, Partitioning::Hash(keys), p),
         };
         flow.chain.push(OperatorPlan::WindowAggregate(Arc::new(plan)));
+        flow.late_sink = late_sink;
         Ok(flow)
+    }
+
+    /// The side table of `LATE DATA INTO`: its columns matched by name
+    /// among the row's columns, `reason`, `watermark` and `arrived_at`.
+    fn late_output(
+        &mut self,
+        target: &LateTarget,
+        table: &TableDef,
+        position: Option<crate::error::Position>,
+    ) -> Result<(LateOutputPlan, SinkPlan)> {
+        let row = &table.schema;
+        let extra = [
+            ("reason", DataType::Utf8, LateColumn::Reason),
+            ("watermark", TIMESTAMP_MS, LateColumn::Watermark),
+            ("arrived_at", TIMESTAMP_MS, LateColumn::ArrivedAt),
+        ];
+        let side = match target {
+            LateTarget::Declared(def) => Arc::clone(def),
+            LateTarget::New(name) => {
+                let mut fields: Vec<Field> = row.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+                for (n, t, _) in &extra {
+                    fields.push(Field::new(*n, t.clone(), true));
+                }
+                let schema: SchemaRef = Arc::new(Schema::new(fields));
+                let def = TableDef {
+                    name: name.clone(),
+                    ddl: format!("-- created by LATE DATA INTO {name}"),
+                    schema: Arc::clone(&schema),
+                    physical: Arc::clone(&schema),
+                    computed: None,
+                    watermark: None,
+                    connector: weir_connectors::memory_table(schema),
+                    options: Default::default(),
+                };
+                let def = Arc::new(def);
+                self.created_late_table = Some(def.as_ref().clone());
+                def
+            }
+        };
+        let sink = side.connector.sink.clone().ok_or_else(|| {
+            SqlError::plan(
+                format!("LATE DATA INTO {}: connector '{}' cannot be written", side.name, side.connector.connector),
+                position,
+            )
+        })?;
+        let target_schema = sink.schema();
+        let mut columns = Vec::new();
+        for f in target_schema.fields() {
+            let c = if let Some((_, _, c)) = extra.iter().find(|(n, _, _)| n == f.name()) {
+                *c
+            } else if let Ok(i) = row.index_of(f.name()) {
+                LateColumn::Input(i)
+            } else {
+                return Err(SqlError::plan(
+                    format!(
+                        "LATE DATA INTO {}: column '{}' is none of the row's columns ({}) nor reason, watermark, arrived_at",
+                        side.name,
+                        f.name(),
+                        row.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                    position,
+                ));
+            };
+            columns.push(c);
+        }
+        Ok((
+            LateOutputPlan {
+                columns,
+                schema: target_schema,
+            },
+            SinkPlan {
+                table: side.name.clone(),
+                connector: sink,
+            },
+        ))
     }
 }
 

@@ -4,12 +4,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{Array, AsArray, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMillisecondType};
 use datafusion::common::DFSchema;
 use datafusion::execution::SessionState;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::PhysicalExpr;
 use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, ExprWithAlias, Ident};
+use weir_engine::duration::parse_duration;
+use weir_engine::event_time::EventTimeValidity;
 use weir_engine::operators::project::ProjectPlan;
 use weir_engine::source::WatermarkPlan;
 
@@ -21,8 +25,10 @@ use crate::types::{TIMESTAMP_MS, sql_name, to_arrow};
 
 /// Table options that the engine, not the connector, interprets.
 const EMIT_STRATEGY: &str = "scan.watermark.emit.strategy";
+const MIN_VALID: &str = "watermark.min-valid-time";
+const MAX_FUTURE: &str = "watermark.max-future";
 /// Options of later features: refused plainly rather than ignored.
-const NOT_YET: &[&str] = &["source.idle-timeout", "watermark.min-valid-time", "watermark.max-future"];
+const NOT_YET: &[&str] = &["source.idle-timeout"];
 
 /// Normalises an identifier as DataFusion does: unquoted names fold to
 /// lower case, quoted names are kept as written.
@@ -100,6 +106,21 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
             ));
         }
     };
+    let mut validity = EventTimeValidity::default();
+    if let Some(v) = options.remove(MIN_VALID) {
+        validity.min_valid = parse_timestamp(&v).ok_or_else(|| {
+            SqlError::plan(
+                format!("invalid value '{v}' for option '{MIN_VALID}': expected a timestamp like '2000-01-01 00:00:00'"),
+                position_of(&ct.name),
+            )
+        })?;
+    }
+    if let Some(v) = options.remove(MAX_FUTURE) {
+        let d = parse_duration(&v).map_err(|why| {
+            SqlError::plan(format!("invalid value '{v}' for option '{MAX_FUTURE}': {why}"), position_of(&ct.name))
+        })?;
+        validity.max_future_ms = d.as_millis().min(i64::MAX as u128 / 4) as i64;
+    }
     for key in NOT_YET {
         if options.contains_key(*key) {
             return Err(SqlError::unsupported(format!("option '{key}'"), position_of(&ct.name)));
@@ -138,6 +159,7 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
                 display: wm.expr.to_string(),
                 on_event,
                 interval: settings.watermark_interval(),
+                validity,
             })
         }
     };
@@ -153,6 +175,18 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
         connector,
         options: ct.options.clone(),
     })
+}
+
+/// Epoch milliseconds of `2000-01-01 00:00:00[.SSS]`, the ISO form, or a
+/// number of milliseconds.
+fn parse_timestamp(v: &str) -> Option<i64> {
+    if let Ok(ms) = v.trim().parse::<i64>() {
+        return Some(ms);
+    }
+    let a = StringArray::from(vec![v]);
+    let t = cast(&a, &TIMESTAMP_MS).ok()?;
+    let t = t.as_primitive_opt::<TimestampMillisecondType>()?;
+    t.is_valid(0).then(|| t.value(0))
 }
 
 /// Plans a SQL expression over `schema` into a physical expression, with

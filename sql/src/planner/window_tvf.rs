@@ -267,7 +267,7 @@ fn descriptor_argument(e: &Expr, usage: &str) -> Result<String> {
 
 /// A constant `INTERVAL …` in milliseconds (months are refused: they have
 /// no fixed length).
-fn interval_ms(e: &Expr, state: &SessionState) -> Result<i64> {
+pub fn interval_ms(e: &Expr, state: &SessionState) -> Result<i64> {
     let pos = position_of(e);
     let logical = state
         .create_logical_expr_from_sql_expr(

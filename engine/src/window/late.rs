@@ -1,0 +1,76 @@
+//! Late-data routing: rows a window operator could not use, with why, sent
+//! to the query's `LATE DATA INTO` table.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array};
+use datafusion::arrow::compute::{cast, take};
+use datafusion::arrow::datatypes::SchemaRef;
+
+use crate::error::{Result, ResultExt};
+use crate::message::EventTime;
+use crate::metrics::DropReason;
+
+/// Where a column of the side table comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LateColumn {
+    /// A column of the row itself.
+    Input(usize),
+    /// `late` or `invalid_event_time`.
+    Reason,
+    /// The operator's watermark when the row arrived.
+    Watermark,
+    /// Processing time of arrival.
+    ArrivedAt,
+}
+
+/// The side table's columns, matched by name when the query was planned.
+#[derive(Debug)]
+pub struct LateOutputPlan {
+    pub columns: Vec<LateColumn>,
+    pub schema: SchemaRef,
+}
+
+/// Rows set aside while processing one batch.
+#[derive(Default)]
+pub struct LateRows {
+    pub rows: Vec<u32>,
+    pub reasons: Vec<DropReason>,
+    pub watermarks: Vec<EventTime>,
+}
+
+impl LateRows {
+    pub fn push(&mut self, row: usize, reason: DropReason, watermark: EventTime) {
+        self.rows.push(row as u32);
+        self.reasons.push(reason);
+        self.watermarks.push(watermark);
+    }
+
+    /// Builds the side table's batch from the input batch.
+    pub fn to_batch(&self, plan: &LateOutputPlan, input: &RecordBatch, arrived_at: EventTime) -> Result<RecordBatch> {
+        let n = self.rows.len();
+        let idx = UInt32Array::from(self.rows.clone());
+        let ctx = || "routing late rows".to_string();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(plan.columns.len());
+        for (c, field) in plan.columns.iter().zip(plan.schema.fields()) {
+            let col: ArrayRef = match *c {
+                LateColumn::Input(i) => take(input.column(i), &idx, None).context(ctx)?,
+                LateColumn::Reason => Arc::new(StringArray::from_iter_values(self.reasons.iter().map(|r| r.as_str()))),
+                LateColumn::Watermark => Arc::new(TimestampMillisecondArray::from(
+                    self.watermarks
+                        .iter()
+                        .map(|w| (*w != EventTime::MIN).then_some(*w))
+                        .collect::<Vec<_>>(),
+                )),
+                LateColumn::ArrivedAt => Arc::new(TimestampMillisecondArray::from_value(arrived_at, n)),
+            };
+            let col = if col.data_type() == field.data_type() {
+                col
+            } else {
+                cast(&col, field.data_type()).context(ctx)?
+            };
+            columns.push(col);
+        }
+        RecordBatch::try_new(Arc::clone(&plan.schema), columns).context(ctx)
+    }
+}
