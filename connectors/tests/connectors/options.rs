@@ -60,7 +60,7 @@ fn unknown_and_missing_connector() {
     let e = error(&[("path", "/tmp")]);
     assert_eq!(
         e.to_string(),
-        "table 't' has no 'connector' option (known connectors: blackhole, datagen, filesystem, print)"
+        "table 't' has no 'connector' option (known connectors: blackhole, datagen, filesystem, memory, print)"
     );
 }
 
