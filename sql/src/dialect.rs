@@ -48,6 +48,14 @@ impl Dialect for WeirDialect {
         true
     }
 
+    fn is_select_item_alias(&self, explicit: bool, kw: &Keyword, parser: &mut Parser) -> bool {
+        explicit || (self.generic.is_column_alias(kw, parser) && !starts_window_clause(parser))
+    }
+
+    fn is_table_factor_alias(&self, explicit: bool, kw: &Keyword, parser: &mut Parser) -> bool {
+        explicit || (self.generic.is_table_alias(kw, parser) && !starts_window_clause(parser))
+    }
+
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
         // `TABLE` followed by a name (not `TABLE(`, which is a table
         // function in FROM).
@@ -68,4 +76,13 @@ impl Dialect for WeirDialect {
             )),
         }))
     }
+}
+
+/// Called with a candidate alias just consumed: is it rather the first
+/// word of `ALLOWED LATENESS`, `LATE DATA INTO` or `EMIT EARLY EVERY`?
+fn starts_window_clause(parser: &Parser) -> bool {
+    let word = |n: usize, w: &str| {
+        matches!(&parser.peek_nth_token_ref(n).token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
+    };
+    word(0, "LATENESS") || (word(0, "DATA") && word(1, "INTO")) || (word(0, "EARLY") && word(1, "EVERY"))
 }

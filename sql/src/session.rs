@@ -17,7 +17,8 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{ObjectName, Query, Statement};
 use tokio::sync::mpsc;
 use weir_engine::plan::{SinkPlan, StreamPlan};
-use weir_engine::runtime::job::{self, JobHandle};
+use weir_engine::EngineError;
+use weir_engine::runtime::job::{self, JobHandle, JobStatus};
 
 use crate::catalog::{Catalog, TableDef};
 use crate::collect::CollectSink;
@@ -165,6 +166,16 @@ impl Session {
             WeirStatement::Insert { table, query, clauses } => {
                 let planned = self.plan_insert(table, query, clauses).await?;
                 let handle = self.start(planned, text)?;
+                if self.settings.dml_sync() {
+                    return match handle.wait().await {
+                        JobStatus::Finished => Ok(Outcome::Done(format!("Job '{}' finished.", handle.id))),
+                        JobStatus::Failed(why) => Err(SqlError::Engine(EngineError::Task {
+                            task: format!("job {}", handle.id),
+                            message: why,
+                        })),
+                        other => Ok(Outcome::Done(format!("Job '{}' ended: {other:?}.", handle.id))),
+                    };
+                }
                 Ok(Outcome::JobStarted(handle))
             }
             WeirStatement::Query { query, clauses } => {
@@ -203,8 +214,8 @@ impl Session {
         Ok(())
     }
 
-    /// Does the query read memory tables (run at once, as a batch query)
-    /// rather than streams? Mixing both is an error.
+    /// Does the query read memory tables, or no table at all (run at once,
+    /// as a batch query), rather than streams? Mixing both is an error.
     fn reads_memory_tables(&self, query: &Query) -> Result<bool> {
         let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(query.clone()))));
         let (tables, _) = resolve_table_references(&statement, true)?;
@@ -219,7 +230,7 @@ impl Session {
         if memory > 0 && streams > 0 {
             return Err(SqlError::unsupported("a query over both memory tables and streams", None));
         }
-        Ok(memory > 0)
+        Ok(streams == 0)
     }
 
     /// A plain query over memory tables: DataFusion runs it at once.

@@ -32,6 +32,13 @@ fn any(_: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+fn boolean(v: &str) -> std::result::Result<(), String> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "false" => Ok(()),
+        _ => Err("expected 'true' or 'false'".into()),
+    }
+}
+
 fn checkpoint_mode(v: &str) -> std::result::Result<(), String> {
     match v {
         "EXACTLY_ONCE" | "AT_LEAST_ONCE" => Ok(()),
@@ -56,6 +63,7 @@ const KNOWN: &[Known] = &[
     Known { key: "execution.checkpointing.min-pause", default: "0 ms", check: duration },
     Known { key: "execution.savepoint.path", default: "", check: any },
     Known { key: "state.dir", default: "./weir-state", check: any },
+    Known { key: "table.dml-sync", default: "false", check: boolean },
 ];
 
 /// The current settings of a session.
@@ -105,6 +113,12 @@ impl Settings {
     /// `parallelism.default`.
     pub fn parallelism(&self) -> usize {
         self.get("parallelism.default").parse().unwrap_or(1)
+    }
+
+    /// `table.dml-sync`: whether `INSERT INTO` waits for its job to end
+    /// (Flink's option; useful in scripts that read what a job wrote).
+    pub fn dml_sync(&self) -> bool {
+        self.get("table.dml-sync").eq_ignore_ascii_case("true")
     }
 
     /// `pipeline.auto-watermark-interval`.

@@ -341,7 +341,10 @@ fn parse_create_table(p: &mut Parser) -> Result<CreateTable> {
     loop {
         let tok = p.peek_token();
         let pos = Position::of(tok.span);
-        if parse_word(p, "WATERMARK") {
+        let watermark_clause = matches!(&p.peek_token_ref().token, Token::Word(w) if w.value.eq_ignore_ascii_case("WATERMARK"))
+            && matches!(&p.peek_nth_token_ref(1).token, Token::Word(w) if w.keyword == Keyword::FOR);
+        if watermark_clause {
+            p.next_token();
             p.expect_keyword(Keyword::FOR)?;
             let column = p.parse_identifier()?;
             p.expect_keyword(Keyword::AS)?;
@@ -506,6 +509,13 @@ mod tests {
         assert_eq!(clauses.allowed_lateness.as_ref().unwrap().to_string(), "INTERVAL '1' MINUTE");
         assert_eq!(clauses.late_data_into.as_ref().unwrap().to_string(), "late_bids");
         let e = parse_script("SELECT a FROM t GROUP BY a ALLOWED LATENESS INTERVAL '1' SECOND LATE DATA t").unwrap_err();
+        assert!(e.to_string().contains("INTO"), "{e}");
+        // Not taken for aliases.
+        let s = parse_script("SELECT a FROM t LATE DATA INTO x; SELECT a ALLOWED LATENESS INTERVAL '1' SECOND").unwrap();
+        assert!(matches!(&s[0].statement, WeirStatement::Query { clauses, .. } if clauses.late_data_into.is_some()));
+        assert!(matches!(&s[1].statement, WeirStatement::Query { clauses, .. } if clauses.allowed_lateness.is_some()));
+        let s = parse_script("CREATE TABLE t (watermark TIMESTAMP(3), WATERMARK FOR watermark AS watermark)").unwrap();
+        assert!(matches!(&s[0].statement, WeirStatement::CreateTable(c) if c.columns.len() == 1 && c.watermark.is_some()));
         assert!(e.to_string().contains("INTO"), "{e}");
     }
 

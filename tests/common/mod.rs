@@ -270,30 +270,51 @@ impl Shape {
     }
 }
 
+/// What the row-by-row oracle decided for every input row.
+pub struct Decisions {
+    /// (window start, window end, row) for every window a row counts toward.
+    pub assigned: Vec<(i64, i64, Row)>,
+    /// Late rows with the watermark in force when they arrived.
+    pub late: Vec<(Row, i64)>,
+    /// Rows with a NULL or out-of-range event time, with the watermark.
+    pub invalid: Vec<(Row, i64)>,
+}
+
 /// Flink's on-event lateness, written out row by row: the watermark before
-/// a row is the maximum event time of the rows before it minus the delay;
-/// a row counts toward each of its windows whose `end - 1` is past that
-/// watermark, and is late when none is. NULL event times hold nothing.
-/// Returns the (window, row) pairs that count and the number of late rows.
-pub fn oracle_assign(rows: &[Row], shape: Shape, delay: i64) -> (Vec<(i64, i64, Row)>, u64) {
+/// a row is the maximum valid event time of the rows before it minus the
+/// delay; a row counts toward each of its windows whose `end - 1 +
+/// lateness` is past that watermark, and is late when none is. Rows whose
+/// event time is NULL or outside `valid` count nowhere and hold nothing.
+pub fn decide(rows: &[Row], shape: Shape, delay: i64, lateness: i64, valid: (i64, i64)) -> Decisions {
     let mut wm = i64::MIN;
-    let mut out = Vec::new();
-    let mut late = 0;
+    let mut d = Decisions { assigned: Vec::new(), late: Vec::new(), invalid: Vec::new() };
     for r in rows {
-        let Some(ts) = r.ts else { continue };
+        let ts = match r.ts {
+            Some(ts) if ts >= valid.0 && ts <= valid.1 => ts,
+            _ => {
+                d.invalid.push((r.clone(), wm));
+                continue;
+            }
+        };
         let mut counted = false;
         for (s, e) in shape.windows_of(ts) {
-            if wm == i64::MIN || e - 1 > wm {
-                out.push((s, e, r.clone()));
+            if wm == i64::MIN || e - 1 + lateness > wm {
+                d.assigned.push((s, e, r.clone()));
                 counted = true;
             }
         }
         if !counted {
-            late += 1;
+            d.late.push((r.clone(), wm));
         }
         wm = wm.max(ts - delay);
     }
-    (out, late)
+    d
+}
+
+/// The oracle's windows (no lateness, every time valid) and its late count.
+pub fn oracle_assign(rows: &[Row], shape: Shape, delay: i64) -> (Vec<(i64, i64, Row)>, u64) {
+    let d = decide(rows, shape, delay, 0, (i64::MIN, i64::MAX));
+    (d.assigned, d.late.len() as u64)
 }
 
 /// The expected aggregation, computed by DataFusion as a batch query over
@@ -301,6 +322,11 @@ pub fn oracle_assign(rows: &[Row], shape: Shape, delay: i64) -> (Vec<(i64, i64, 
 /// is recomputed in SQL with `date_bin` from the row's time.
 pub async fn oracle_results(rows: &[Row], shape: Shape, delay: i64) -> (Vec<String>, u64) {
     let (assigned, late) = oracle_assign(rows, shape, delay);
+    (aggregate(&assigned, shape).await, late)
+}
+
+/// DataFusion's batch aggregation of (window, row) pairs.
+pub async fn aggregate(assigned: &[(i64, i64, Row)], shape: Shape) -> Vec<String> {
     let schema = Arc::new(Schema::new(vec![
         Field::new("ws", DataType::Int64, false),
         Field::new("we", DataType::Int64, false),
@@ -329,7 +355,7 @@ pub async fn oracle_results(rows: &[Row], shape: Shape, delay: i64) -> (Vec<Stri
         Shape::Hop { .. } => format!("SELECT ws AS window_start, we AS window_end, k, {aggs} FROM t GROUP BY ws, we, k"),
     };
     let batches = ctx.sql(&sql).await.expect("plan").collect().await.expect("run");
-    (normalize_batches(&batches), late)
+    normalize_batches(&batches)
 }
 
 /// Asserts two sorted row lists are equal, showing only the differences.

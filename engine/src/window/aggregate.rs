@@ -18,7 +18,7 @@ use std::sync::atomic::Ordering;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray, UInt32Array,
 };
-use datafusion::arrow::compute::take;
+use datafusion::arrow::compute::{take, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
 
 use crate::error::{EngineError, Result, ResultExt};
@@ -299,13 +299,19 @@ impl Operator for WindowAggregate {
                 ))
             })?;
         let (min_valid, max_valid) = self.plan.validity.bounds_now();
-        // Per row: the slice and the first window it still counts toward.
-        let mut keys: Vec<SliceKey> = Vec::with_capacity(n);
-        let mut kept: Vec<u32> = Vec::with_capacity(n);
+        let mut segment = Segment::default();
         let mut unusable = LateRows::default();
         let (mut late, mut invalid) = (0u64, 0u64);
         let row_wm = batch.row_watermarks.as_ref().map(|w| w.values());
         for i in 0..n {
+            // With per-row watermarks, windows fire between the rows that
+            // pass their end, exactly as Flink's on-event watermarks fire them.
+            if let Some(w) = row_wm
+                && self.fires_or_purges_at(w[i], &segment)
+            {
+                self.flush(&batch.data, &mut segment, out)?;
+                self.advance(w[i], out)?;
+            }
             let wm = match row_wm {
                 Some(w) => w[i].max(self.watermark),
                 None => self.watermark,
@@ -319,8 +325,12 @@ impl Operator for WindowAggregate {
             let slice = self.plan.window.slice_start(ts);
             match self.first_open_end(slice, ts, wm) {
                 Some(min_end) => {
-                    keys.push((slice, min_end));
-                    kept.push(i as u32);
+                    segment.push(i, (slice, min_end));
+                    // A row for a window that already fired re-fires it at
+                    // once (per row, with per-row watermarks).
+                    if row_wm.is_some() && self.touches_fired_window((slice, min_end)) {
+                        self.flush(&batch.data, &mut segment, out)?;
+                    }
                 }
                 None => {
                     late += 1;
@@ -328,6 +338,7 @@ impl Operator for WindowAggregate {
                 }
             }
         }
+        self.flush(&batch.data, &mut segment, out)?;
         self.metrics.add_dropped(DropReason::Late, late);
         self.metrics.add_dropped(DropReason::InvalidEventTime, invalid);
         if let Some(plan) = &self.plan.late_output
@@ -335,22 +346,107 @@ impl Operator for WindowAggregate {
         {
             out.late(unusable.to_batch(plan, &batch.data, now_ms())?);
         }
-        if kept.is_empty() {
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
+        if watermark <= self.watermark {
             return Ok(());
         }
-        let data = if kept.len() == n {
-            batch.data
+        self.advance(watermark, out)?;
+        out.watermark(watermark);
+        Ok(())
+    }
+}
+
+/// Rows of a batch not yet folded into their slices.
+#[derive(Default)]
+struct Segment {
+    keys: Vec<SliceKey>,
+    rows: Vec<u32>,
+    /// The earliest window end the rows count toward.
+    first_end: Option<EventTime>,
+}
+
+impl Segment {
+    fn push(&mut self, row: usize, key: SliceKey) {
+        self.keys.push(key);
+        self.rows.push(row as u32);
+        self.first_end = Some(self.first_end.map_or(key.1, |e| e.min(key.1)));
+    }
+}
+
+impl WindowAggregate {
+    /// Would the watermark `w` fire or purge a window (counting the windows
+    /// of rows not yet folded in)?
+    fn fires_or_purges_at(&self, w: EventTime, segment: &Segment) -> bool {
+        if w <= self.watermark {
+            return false;
+        }
+        let fires = self.pending.first().is_some_and(|e| e.saturating_sub(1) <= w)
+            || segment.first_end.is_some_and(|e| e.saturating_sub(1) <= w);
+        let purges = self
+            .kept
+            .first()
+            .is_some_and(|e| e.saturating_sub(1).saturating_add(self.plan.allowed_lateness) <= w);
+        fires || purges
+    }
+
+    /// Does a row of `key` count toward a window that has already fired?
+    fn touches_fired_window(&self, key: SliceKey) -> bool {
+        self.plan
+            .window
+            .window_ends_of_slice(key.0)
+            .any(|e| e >= key.1 && (self.kept.contains(&e) || e.saturating_sub(1) <= self.watermark))
+    }
+
+    /// Moves the watermark: fires the windows it passes, purges those past
+    /// their allowed lateness.
+    fn advance(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
+        self.watermark = watermark;
+        let lateness = self.plan.allowed_lateness;
+        while let Some(&end) = self.pending.first() {
+            if end.saturating_sub(1) > watermark {
+                break;
+            }
+            self.pending.pop_first();
+            self.fire(end, out)?;
+            if lateness > 0 {
+                self.kept.insert(end);
+            }
+        }
+        while let Some(&end) = self.kept.first() {
+            if end.saturating_sub(1).saturating_add(lateness) > watermark {
+                break;
+            }
+            self.kept.pop_first();
+            self.drop_slices_before(end);
+        }
+        Ok(())
+    }
+
+    /// Folds the segment's rows into their slices and re-fires the fired
+    /// windows they changed.
+    fn flush(&mut self, data: &RecordBatch, segment: &mut Segment, out: &mut Collector) -> Result<()> {
+        if segment.rows.is_empty() {
+            return Ok(());
+        }
+        let keys = std::mem::take(&mut segment.keys);
+        let rows = std::mem::take(&mut segment.rows);
+        segment.first_end = None;
+        let data = if rows.len() == data.num_rows() {
+            data.clone()
         } else {
-            batch.take(&UInt32Array::from(kept)).map(|b| b.data)?
+            take_record_batch(data, &UInt32Array::from(rows)).context(|| format!("{}: selecting rows", self.name))?
         };
         let input = self.evaluate_input(&data)?;
-        let rows = data.num_rows();
+        let n = data.num_rows();
         let mut refire = BTreeSet::new();
         if keys.iter().all(|k| *k == keys[0]) {
-            self.update_slice(keys[0], &input, rows, &mut refire)?;
+            self.update_slice(keys[0], &input, n, &mut refire)?;
         } else {
             // Rows spanning several slices: group row indices by slice.
-            let mut order: Vec<u32> = (0..rows as u32).collect();
+            let mut order: Vec<u32> = (0..n as u32).collect();
             order.sort_by_key(|&i| keys[i as usize]);
             let mut start = 0;
             while start < order.len() {
@@ -368,34 +464,6 @@ impl Operator for WindowAggregate {
         for end in refire {
             self.fire(end, out)?;
         }
-        Ok(())
-    }
-
-    fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
-        if watermark <= self.watermark {
-            return Ok(());
-        }
-        self.watermark = watermark;
-        let lateness = self.plan.allowed_lateness;
-        while let Some(&end) = self.pending.first() {
-            if end.saturating_sub(1) > watermark {
-                break;
-            }
-            self.pending.pop_first();
-            self.fire(end, out)?;
-            if lateness > 0 {
-                self.kept.insert(end);
-            }
-        }
-        // Windows past their allowed lateness are purged with their slices.
-        while let Some(&end) = self.kept.first() {
-            if end.saturating_sub(1).saturating_add(lateness) > watermark {
-                break;
-            }
-            self.kept.pop_first();
-            self.drop_slices_before(end);
-        }
-        out.watermark(watermark);
         Ok(())
     }
 }

@@ -1,0 +1,252 @@
+//! Late and bad event times end to end (SQL.md, "Late data"): ALLOWED
+//! LATENESS re-fires windows with corrected rows; rows past it, and rows
+//! with invalid event times, land in the LATE DATA INTO table with their
+//! reason and watermark — exactly the rows a row-by-row oracle of Flink's
+//! on-event rule picks.
+
+mod common;
+
+use common::*;
+
+const DELAY: i64 = 2_000;
+const LATENESS: i64 = 10_000;
+const TUMBLE_10S: &str = "TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND)";
+const HOP_5S_15S: &str = "HOP(TABLE src, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '15' SECOND)";
+/// 2000-01-01, the default earliest valid event time.
+const MIN_VALID: i64 = 946_684_800_000;
+
+/// In-order rows with some sent back in time: some within the allowed
+/// lateness (they correct fired windows), some beyond it (late).
+fn rows_with_stragglers(seed: u64) -> Vec<Row> {
+    let mut g = Lcg(seed);
+    let mut ts = T0;
+    let mut rows: Vec<Row> = (0..1500)
+        .map(|_| {
+            ts += g.below(400) as i64;
+            Row { k: Some(format!("k{}", g.below(4))), v: Some(g.below(50) as i64), ts: Some(ts) }
+        })
+        .collect();
+    for i in (40..rows.len()).step_by(23) {
+        let back = 2_500 + g.below(25_000) as i64;
+        rows[i].ts = rows[i].ts.map(|t| t - back);
+    }
+    rows
+}
+
+fn sql(dir: &std::path::Path, window: &str, late_table_ddl: &str, clauses: &str) -> String {
+    format!(
+        "CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'json',
+        'scan.watermark.emit.strategy' = 'on-event');
+CREATE TABLE out (window_start TIMESTAMP(3), window_end TIMESTAMP(3), k VARCHAR,
+  c BIGINT, d BIGINT, s BIGINT, mn BIGINT, mx BIGINT, a DOUBLE)
+  WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'json');
+{late_table_ddl}
+INSERT INTO out
+SELECT window_start, window_end, k, count(*) AS c, count(DISTINCT v) AS d,
+       sum(v) AS s, min(v) AS mn, max(v) AS mx, avg(v) AS a
+FROM TABLE({window})
+GROUP BY window_start, window_end, k
+{clauses};",
+        input = dir.join("in.json").display(),
+        out = dir.join("out").display(),
+    )
+}
+
+fn late_sink_ddl(dir: &std::path::Path) -> String {
+    format!(
+        "CREATE TABLE late_rows (ts TIMESTAMP(3), reason VARCHAR, k VARCHAR, v BIGINT, watermark TIMESTAMP(3))
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');",
+        dir.join("late").display()
+    )
+}
+
+/// The last row written for each window and key: what an upsert sink keeps.
+fn latest_per_key(rows: &[serde_json::Value]) -> Vec<String> {
+    let mut latest = std::collections::BTreeMap::new();
+    for r in rows {
+        let line = normalize_json(r);
+        let key: Vec<&str> = line.splitn(4, '|').take(3).collect();
+        latest.insert(key.join("|"), line.clone());
+    }
+    latest.into_values().collect()
+}
+
+fn side_rows(dir: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = read_sink(&dir.join("late"))
+        .iter()
+        .map(|r| {
+            let wm = r["watermark"].as_str().map(parse_timestamp).map(|w| w.to_string()).unwrap_or("null".into());
+            let ts = r["ts"].as_str().map(parse_timestamp).map(|t| t.to_string()).unwrap_or("null".into());
+            format!("{}|{}|{}|{}|{}", r["reason"].as_str().unwrap(), r["k"], r["v"], ts, wm)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn expected_side(list: &[(Row, i64)], reason: &str) -> Vec<String> {
+    list.iter()
+        .map(|(r, wm)| {
+            let k = r.k.as_ref().map(|k| format!("\"{k}\"")).unwrap_or("null".into());
+            let v = r.v.map(|v| v.to_string()).unwrap_or("null".into());
+            let ts = r.ts.map(|t| t.to_string()).unwrap_or("null".into());
+            let wm = if *wm == i64::MIN { "null".to_string() } else { wm.to_string() };
+            format!("{reason}|{k}|{v}|{ts}|{wm}")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn allowed_lateness_refires_windows_and_routes_the_rest() {
+    for (window, shape) in [
+        (TUMBLE_10S, Shape::Tumble { size: 10_000, offset: 0 }),
+        (HOP_5S_15S, Shape::Hop { slide: 5_000, size: 15_000 }),
+    ] {
+        let rows = rows_with_stragglers(21);
+        let d = decide(&rows, shape, DELAY, LATENESS, (MIN_VALID, i64::MAX));
+        let without_lateness = decide(&rows, shape, DELAY, 0, (MIN_VALID, i64::MAX));
+        assert!(d.late.len() > 3, "some rows must be beyond the lateness");
+        assert!(without_lateness.late.len() > d.late.len(), "some rows must be saved by the lateness");
+
+        let dir = scratch();
+        write_json(&dir.path().join("in.json"), &rows);
+        let run = weir_run(
+            dir.path(),
+            &sql(dir.path(), window, &late_sink_ddl(dir.path()), "ALLOWED LATENESS INTERVAL '10' SECOND LATE DATA INTO late_rows"),
+        );
+        assert!(run.ok, "{}", run.stderr);
+        let written = read_sink(&dir.path().join("out"));
+        let expected = aggregate(&d.assigned, shape).await;
+        // An append sink gets every firing; the last row of each window
+        // and key is the corrected result.
+        assert_rows_eq(&latest_per_key(&written), &expected, window);
+        assert!(written.len() > expected.len(), "{window}: no window was re-fired");
+        assert_eq!(run.counted("late rows"), d.late.len() as u64, "{window}");
+        let mut want = expected_side(&d.late, "late");
+        want.sort();
+        assert_rows_eq(&side_rows(dir.path()), &want, window);
+    }
+}
+
+/// Without ALLOWED LATENESS, late rows go to the side table with the
+/// watermark they missed, and windows fire once.
+#[tokio::test]
+async fn late_rows_go_to_the_declared_side_table() {
+    let rows = rows_with_stragglers(22);
+    let shape = Shape::Tumble { size: 10_000, offset: 0 };
+    let d = decide(&rows, shape, DELAY, 0, (MIN_VALID, i64::MAX));
+    let dir = scratch();
+    write_json(&dir.path().join("in.json"), &rows);
+    let run = weir_run(dir.path(), &sql(dir.path(), TUMBLE_10S, &late_sink_ddl(dir.path()), "LATE DATA INTO late_rows"));
+    assert!(run.ok, "{}", run.stderr);
+    let mut got: Vec<String> = read_sink(&dir.path().join("out")).iter().map(normalize_json).collect();
+    got.sort();
+    assert_rows_eq(&got, &aggregate(&d.assigned, shape).await, "windows");
+    let mut want = expected_side(&d.late, "late");
+    want.sort();
+    assert_rows_eq(&side_rows(dir.path()), &want, "side table");
+    assert_eq!(run.counted("rows to the late-data table"), d.late.len() as u64);
+}
+
+/// NULL, 1970 and far-future event times neither stall nor poison the
+/// windows; they reach the side table as invalid_event_time.
+#[tokio::test]
+async fn invalid_event_times_are_routed_and_do_not_move_the_watermark() {
+    let mut rows = rows_with_stragglers(23);
+    let far_future = 4_102_444_800_000; // 2100-01-01
+    for (i, ts) in [(30, None), (300, Some(0)), (600, Some(far_future)), (900, Some(1_000)), (1200, Some(far_future))] {
+        rows.insert(i, Row { k: Some("bad".into()), v: Some(i as i64), ts });
+    }
+    let shape = Shape::Tumble { size: 10_000, offset: 0 };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let d = decide(&rows, shape, DELAY, 0, (MIN_VALID, now + 3_600_000));
+    assert_eq!(d.invalid.len(), 5);
+    let dir = scratch();
+    write_json(&dir.path().join("in.json"), &rows);
+    let run = weir_run(dir.path(), &sql(dir.path(), TUMBLE_10S, &late_sink_ddl(dir.path()), "LATE DATA INTO late_rows"));
+    assert!(run.ok, "{}", run.stderr);
+    let mut got: Vec<String> = read_sink(&dir.path().join("out")).iter().map(normalize_json).collect();
+    got.sort();
+    assert_rows_eq(&got, &aggregate(&d.assigned, shape).await, "windows");
+    let mut want = expected_side(&d.late, "late");
+    want.extend(expected_side(&d.invalid, "invalid_event_time"));
+    want.sort();
+    assert_rows_eq(&side_rows(dir.path()), &want, "side table");
+    assert_eq!(run.counted("rows with an invalid event time"), 5);
+}
+
+/// `'watermark.min-valid-time'` and `'watermark.max-future'` move the bounds.
+#[tokio::test]
+async fn the_valid_range_is_configurable() {
+    let rows: Vec<Row> = [T0 + 1_000, T0 + 2_000, T0 + 86_400_000 * 400, T0 + 3_000]
+        .iter()
+        .map(|t| Row { k: Some("a".into()), v: Some(1), ts: Some(*t) })
+        .collect();
+    let dir = scratch();
+    write_json(&dir.path().join("in.json"), &rows);
+    let text = sql(dir.path(), TUMBLE_10S, &late_sink_ddl(dir.path()), "LATE DATA INTO late_rows").replace(
+        "'scan.watermark.emit.strategy' = 'on-event'",
+        "'scan.watermark.emit.strategy' = 'on-event', 'watermark.min-valid-time' = '2026-01-01 00:00:01.500', 'watermark.max-future' = '0 s'",
+    );
+    let run = weir_run(dir.path(), &text);
+    assert!(run.ok, "{}", run.stderr);
+    // T0+1000 is before the minimum; T0+400 days is in the future; two rows count.
+    let got: Vec<String> = read_sink(&dir.path().join("out")).iter().map(normalize_json).collect();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].contains("|a|2|"), "{got:?}");
+    assert_eq!(run.counted("rows with an invalid event time"), 2);
+}
+
+/// An undeclared LATE DATA INTO table becomes a memory table with every
+/// column, readable with a plain SELECT.
+#[tokio::test]
+async fn an_undeclared_side_table_is_a_memory_table() {
+    let rows = rows_with_stragglers(24);
+    let shape = Shape::Tumble { size: 10_000, offset: 0 };
+    let d = decide(&rows, shape, DELAY, 0, (MIN_VALID, i64::MAX));
+    let dir = scratch();
+    write_json(&dir.path().join("in.json"), &rows);
+    let text = format!(
+        "SET 'table.dml-sync' = 'true';\n{}\nSELECT reason, count(*) AS n FROM late_bids GROUP BY reason;\nDESCRIBE late_bids;",
+        sql(dir.path(), TUMBLE_10S, "", "LATE DATA INTO late_bids")
+    );
+    let run = weir_run(dir.path(), &text);
+    assert!(run.ok, "{}", run.stderr);
+    let counted = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("| late "))
+        .and_then(|l| l.split('|').nth(2))
+        .map(|n| n.trim().parse::<usize>().unwrap());
+    assert_eq!(counted, Some(d.late.len()), "{}", run.stdout);
+    for column in ["| k ", "| v ", "| ts ", "| reason ", "| watermark ", "| arrived_at "] {
+        assert!(run.stdout.contains(column), "no column {column} in:\n{}", run.stdout);
+    }
+}
+
+#[test]
+fn late_data_clauses_are_checked() {
+    let dir = scratch();
+    let bad_column = format!(
+        "{}",
+        sql(
+            dir.path(),
+            TUMBLE_10S,
+            "CREATE TABLE late_rows (nope BIGINT) WITH ('connector' = 'blackhole');",
+            "LATE DATA INTO late_rows"
+        )
+    );
+    std::fs::write(dir.path().join("in.json"), "").unwrap();
+    let run = weir_run(dir.path(), &bad_column);
+    assert!(!run.ok);
+    assert!(run.stderr.contains("column 'nope' is none of the row's columns"), "{}", run.stderr);
+
+    let no_window = "CREATE TABLE t (a BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '1');
+CREATE TABLE s (a BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO s SELECT a FROM t
+ALLOWED LATENESS INTERVAL '1' MINUTE;";
+    let run = weir_run(dir.path(), no_window);
+    assert!(!run.ok);
+    assert!(run.stderr.contains("job.sql:4:1: error: ALLOWED LATENESS and LATE DATA INTO need a windowed GROUP BY"), "{}", run.stderr);
+}
