@@ -23,12 +23,13 @@ fn repl(input: &str) -> (bool, String, String) {
 #[test]
 fn statements_span_lines_and_results_are_tables() {
     let (ok, out, err) = repl(
-        "CREATE TABLE t (\n  a BIGINT,\n  ts TIMESTAMP(3),\n  WATERMARK FOR ts AS ts\n) WITH ('connector' = 'datagen', 'number-of-rows' = '3');\nSHOW TABLES;\nDESCRIBE t;\n",
+        "CREATE TABLE t (\n  a BIGINT,\n  ts TIMESTAMP(3),\n  WATERMARK FOR ts AS ts\n) WITH ('connector' = 'datagen', 'number-of-rows' = '3');\nSHOW TABLES;\nDESCRIBE t;\nSELECT 1 + 1 AS two;\n",
     );
     assert!(ok, "{err}");
     assert!(out.contains("Table 't' created."), "{out}");
     assert!(out.contains("| table name |") && out.contains("| t          |"), "{out}");
     assert!(out.contains("| ts   | TIMESTAMP(3) |"), "{out}");
+    assert!(out.contains("| two |") && out.contains("| 2   |"), "{out}");
 }
 
 #[test]

@@ -14,7 +14,8 @@ use datafusion::sql::resolve::resolve_table_references;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::{ObjectName, Query, Statement};
+use datafusion::sql::sqlparser::ast::{ObjectName, Query, Statement, TableFactor, Visit, Visitor};
+use std::ops::ControlFlow;
 use tokio::sync::mpsc;
 use weir_engine::plan::{SinkPlan, StreamPlan};
 use weir_engine::EngineError;
@@ -227,6 +228,7 @@ impl Session {
                 _ => streams += 1,
             }
         }
+        streams += count_table_functions(query);
         if memory > 0 && streams > 0 {
             return Err(SqlError::unsupported("a query over both memory tables and streams", None));
         }
@@ -404,6 +406,23 @@ impl Session {
         ];
         RecordBatch::try_new(schema, columns).expect("columns match the schema")
     }
+}
+
+/// Table functions in FROM (window TVFs read streams).
+fn count_table_functions(query: &Query) -> usize {
+    struct Count(usize);
+    impl Visitor for Count {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<()> {
+            if matches!(t, TableFactor::TableFunction { .. }) {
+                self.0 += 1;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = query.visit(&mut c);
+    c.0
 }
 
 fn table_name(name: &ObjectName) -> String {
