@@ -43,6 +43,10 @@ fn unsupported_constructs_are_named_with_their_place() {
         "{SOURCE}INSERT INTO sink SELECT k, count(*) FROM TABLE(\n  SESSION(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY k;"
     );
     fails_with(&sql, &["job.sql:9:3", "window function SESSION is not supported"]);
+    let sql = format!(
+        "{SOURCE}INSERT INTO sink SELECT k, count(*) FROM TABLE(\n  CUMULATE(TABLE src, DESCRIPTOR(ts), INTERVAL '7' SECOND, INTERVAL '1' MINUTE)) GROUP BY k, window_start, window_end;"
+    );
+    fails_with(&sql, &["job.sql:9:3", "max size a multiple of the step"]);
 }
 
 #[test]

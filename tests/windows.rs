@@ -105,6 +105,26 @@ async fn hop_in_order_equals_batch_oracle() {
 }
 
 #[tokio::test]
+async fn cumulate_in_order_and_with_late_rows_equals_the_oracle() {
+    let mut rows = rows_in_order(2000, 4, 31);
+    let mut g = Lcg(32);
+    for i in (60..rows.len()).step_by(41) {
+        rows[i].ts = rows[i].ts.map(|t| t - 2_500 - g.below(30_000) as i64);
+    }
+    let shape = Shape::Cumulate { step: 5_000, max: 20_000 };
+    let (expected, late) = oracle_results(&rows, shape, DELAY).await;
+    assert!(late > 3);
+    let (got, run) = run_windows(
+        &[rows],
+        "CUMULATE(TABLE src, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '20' SECOND)",
+        "",
+    );
+    assert!(expected.len() > 100);
+    assert_rows_eq(&got, &expected, "cumulate");
+    assert_eq!(run.counted("late rows"), late);
+}
+
+#[tokio::test]
 async fn disorder_within_the_delay_changes_nothing() {
     let rows = rows_in_order(2000, 5, 3);
     let shuffled = disorder_within_delay(&rows, 4);

@@ -245,6 +245,7 @@ pub fn normalize_batches(batches: &[RecordBatch]) -> Vec<String> {
 pub enum Shape {
     Tumble { size: i64, offset: i64 },
     Hop { slide: i64, size: i64 },
+    Cumulate { step: i64, max: i64 },
 }
 
 impl Shape {
@@ -264,6 +265,17 @@ impl Shape {
                     s -= slide;
                 }
                 v.reverse();
+                v
+            }
+            Shape::Cumulate { step, max } => {
+                // [cycle start, e) for every step end e from ts's step to the cycle's end.
+                let start = ts - ts.rem_euclid(max);
+                let mut e = ts - ts.rem_euclid(step) + step;
+                let mut v = Vec::new();
+                while e <= start + max {
+                    v.push((start, e));
+                    e += step;
+                }
                 v
             }
         }
@@ -352,7 +364,7 @@ pub async fn aggregate(assigned: &[(i64, i64, Row)], shape: Shape) -> Vec<String
                     CAST(arrow_cast(date_bin(INTERVAL '{size} milliseconds', ts, to_timestamp_millis({offset})), 'Timestamp(Millisecond, None)') AS BIGINT) + {size} AS window_end,
                     k, {aggs} FROM t GROUP BY 1, 2, k"
         ),
-        Shape::Hop { .. } => format!("SELECT ws AS window_start, we AS window_end, k, {aggs} FROM t GROUP BY ws, we, k"),
+        Shape::Hop { .. } | Shape::Cumulate { .. } => format!("SELECT ws AS window_start, we AS window_end, k, {aggs} FROM t GROUP BY ws, we, k"),
     };
     let batches = ctx.sql(&sql).await.expect("plan").collect().await.expect("run");
     normalize_batches(&batches)

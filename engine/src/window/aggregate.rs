@@ -120,10 +120,7 @@ impl WindowAggregate {
         if first > closed {
             return Some(first);
         }
-        // Smallest window end after `closed`, on the grid of window ends.
-        let grid = w.offset + w.size();
-        let target = closed + 1;
-        Some(target + (grid - target).rem_euclid(w.slide()))
+        w.window_ends_of_slice(slice_start).find(|e| *e > closed)
     }
 
     fn evaluate_input(&self, batch: &RecordBatch) -> Result<EvaluatedInput> {
@@ -198,7 +195,7 @@ impl WindowAggregate {
 
     fn fire(&mut self, end: EventTime, out: &mut Collector) -> Result<()> {
         let w = self.plan.window;
-        let start = end - w.size();
+        let start = w.window_start(end);
         let name = self.name.clone();
         let ctx = || format!("{name}: firing window [{start}, {end})");
         let keys: Vec<SliceKey> = self
@@ -207,7 +204,7 @@ impl WindowAggregate {
             .filter(|(k, _)| k.1 <= end)
             .map(|(k, _)| *k)
             .collect();
-        let tumbling = w.slice_size() == w.size();
+        let tumbling = matches!(w.kind, crate::window::spec::WindowKind::Tumble { .. });
         let keep = self.plan.allowed_lateness > 0;
         let (group_keys, values, rows) = if tumbling && !keep && keys.len() == 1 {
             let mut slice = self.slices.remove(&keys[0]).expect("key from the map");

@@ -10,7 +10,7 @@ use datafusion::arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::StreamBatch;
 use crate::operator::{Collector, Operator};
-use crate::window::spec::{WindowSpec, align};
+use crate::window::spec::WindowSpec;
 
 /// What a window-assigning subtask needs.
 #[derive(Debug)]
@@ -45,30 +45,23 @@ impl Operator for WindowAssign {
             .as_primitive_opt::<TimestampMillisecondType>()
             .ok_or_else(|| EngineError::Plan(format!("{}: event time is not TIMESTAMP(3)", self.name)))?;
         let w = self.plan.window;
-        let (size, slide) = (w.size(), w.slide());
         let mut rows: Vec<u32> = Vec::with_capacity(batch.num_rows());
         let mut starts: Vec<i64> = Vec::with_capacity(batch.num_rows());
+        let mut ends: Vec<i64> = Vec::with_capacity(batch.num_rows());
         for i in 0..times.len() {
             if times.is_null(i) {
                 continue;
             }
             let ts = times.value(i);
-            // Windows [s, s + size) with s on the slide grid and s <= ts < s + size.
-            let last = align(ts, w.offset, slide);
-            let mut s = last;
-            while s > ts - size {
-                s -= slide;
-            }
-            s += slide;
-            while s <= last {
+            for end in w.window_ends_of_slice(w.slice_start(ts)) {
                 rows.push(i as u32);
-                starts.push(s);
-                s += slide;
+                starts.push(w.window_start(end));
+                ends.push(end);
             }
         }
         let expanded = batch.take(&UInt32Array::from(rows))?;
         let start = TimestampMillisecondArray::from(starts);
-        let end: TimestampMillisecondArray = start.unary(|s| s + size);
+        let end = TimestampMillisecondArray::from(ends);
         let time: TimestampMillisecondArray = end.unary(|e| e - 1);
         let mut columns: Vec<ArrayRef> = expanded.data.columns().to_vec();
         columns.push(Arc::new(start));

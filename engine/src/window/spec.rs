@@ -18,6 +18,10 @@ pub enum WindowKind {
     Tumble { size: i64 },
     /// `HOP(TABLE t, DESCRIPTOR(ts), slide, size [, offset])`
     Hop { slide: i64, size: i64 },
+    /// `CUMULATE(TABLE t, DESCRIPTOR(ts), step, max_size [, offset])`:
+    /// windows `[start, start + k * step)` for `k = 1 ..= max_size / step`,
+    /// with `start` on the grid of `max_size`.
+    Cumulate { step: i64, max_size: i64 },
 }
 
 /// A window assignment: its shape and epoch offset, in milliseconds.
@@ -46,6 +50,11 @@ impl WindowSpec {
                     "HOP slide ({slide} ms) must not be larger than its size ({size} ms)"
                 ));
             }
+            WindowKind::Cumulate { step, max_size } if step <= 0 || max_size <= 0 || max_size % step != 0 => {
+                return Err(format!(
+                    "CUMULATE step and max size must be positive, the max size a multiple of the step; got step {step} ms, max size {max_size} ms"
+                ));
+            }
             _ => {}
         }
         let spec = Self { kind, offset };
@@ -58,10 +67,11 @@ impl WindowSpec {
         Ok(spec)
     }
 
-    /// Length of one window.
+    /// Length of the longest window.
     pub fn size(&self) -> i64 {
         match self.kind {
             WindowKind::Tumble { size } | WindowKind::Hop { size, .. } => size,
+            WindowKind::Cumulate { max_size, .. } => max_size,
         }
     }
 
@@ -70,12 +80,25 @@ impl WindowSpec {
         match self.kind {
             WindowKind::Tumble { size } => size,
             WindowKind::Hop { slide, .. } => slide,
+            WindowKind::Cumulate { max_size, .. } => max_size,
         }
     }
 
     /// Length of one slice: the largest unit that tiles every window.
     pub fn slice_size(&self) -> i64 {
-        gcd(self.size(), self.slide())
+        match self.kind {
+            WindowKind::Cumulate { step, .. } => step,
+            _ => gcd(self.size(), self.slide()),
+        }
+    }
+
+    /// Start of the window that ends at `end`.
+    #[inline]
+    pub fn window_start(&self, end: EventTime) -> EventTime {
+        match self.kind {
+            WindowKind::Cumulate { max_size, .. } => align(end - 1, self.offset, max_size),
+            _ => end - self.size(),
+        }
     }
 
     /// Start of the slice holding `ts`.
@@ -92,25 +115,46 @@ impl WindowSpec {
     }
 
     /// Ends of every window that holds the slice starting at `slice_start`,
-    /// in increasing order: windows start on the slide grid, at most at the
-    /// slice's start and at least `size - slice` before it.
+    /// in increasing order.
     pub fn window_ends_of_slice(&self, slice_start: EventTime) -> impl Iterator<Item = EventTime> {
-        let slide = self.slide();
-        let size = self.size();
-        let earliest_start = slice_start + self.slice_size() - size;
-        let first_end = ceil_align(earliest_start, self.offset, slide) + size;
-        let last_end = align(slice_start, self.offset, slide) + size;
+        let (first_end, last_end, step) = match self.kind {
+            // Every window of the cycle from this slice's end on.
+            WindowKind::Cumulate { step, max_size } => (
+                slice_start + step,
+                align(slice_start, self.offset, max_size) + max_size,
+                step,
+            ),
+            // Windows start on the slide grid, at most at the slice's start
+            // and at least `size - slice` before it.
+            _ => {
+                let slide = self.slide();
+                let earliest_start = slice_start + self.slice_size() - self.size();
+                (
+                    ceil_align(earliest_start, self.offset, slide) + self.size(),
+                    align(slice_start, self.offset, slide) + self.size(),
+                    slide,
+                )
+            }
+        };
         (0..)
-            .map(move |k: i64| first_end + k * slide)
+            .map(move |k: i64| first_end + k * step)
             .take_while(move |e| *e <= last_end)
     }
 
-    /// The earliest window end that a slice starting at `slice_start` can
-    /// still contribute to after the window ending at `fired_end` fired.
-    /// Slices starting before `fired_end - size + slide` belong to no later
-    /// window and can be dropped.
+    /// Slices starting before this hold no window after the one ending at
+    /// `fired_end`, and can be dropped once it has fired.
     pub fn first_live_slice_after(&self, fired_end: EventTime) -> EventTime {
-        fired_end.saturating_sub(self.size()).saturating_add(self.slide())
+        match self.kind {
+            // A cycle's slices serve every window of the cycle.
+            WindowKind::Cumulate { max_size, .. } => {
+                if (fired_end - self.offset).rem_euclid(max_size) == 0 {
+                    fired_end
+                } else {
+                    align(fired_end - 1, self.offset, max_size)
+                }
+            }
+            _ => fired_end.saturating_sub(self.size()).saturating_add(self.slide()),
+        }
     }
 }
 
@@ -152,6 +196,9 @@ impl fmt::Display for WindowSpec {
             WindowKind::Tumble { size } => write!(f, "TUMBLE(size {})", Millis(size))?,
             WindowKind::Hop { slide, size } => {
                 write!(f, "HOP(slide {}, size {})", Millis(slide), Millis(size))?
+            }
+            WindowKind::Cumulate { step, max_size } => {
+                write!(f, "CUMULATE(step {}, max size {})", Millis(step), Millis(max_size))?
             }
         }
         if self.offset != 0 {
@@ -196,6 +243,21 @@ mod tests {
         assert_eq!(w.window_ends_of_slice(8).collect::<Vec<_>>(), vec![10, 14, 18]);
         let t = WindowSpec::new(WindowKind::Tumble { size: 10 }, 0).unwrap();
         assert_eq!(t.window_ends_of_slice(20).collect::<Vec<_>>(), vec![30]);
+    }
+
+    #[test]
+    fn cumulate_slices_and_windows() {
+        let w = WindowSpec::new(WindowKind::Cumulate { step: 10, max_size: 30 }, 0).unwrap();
+        assert_eq!(w.slice_size(), 10);
+        assert_eq!(w.slice_start(45), 40);
+        // 45 is in [30,50) and [30,60).
+        assert_eq!(w.last_window_end(45), 60);
+        assert_eq!(w.window_ends_of_slice(40).collect::<Vec<_>>(), vec![50, 60]);
+        assert_eq!(w.window_ends_of_slice(30).collect::<Vec<_>>(), vec![40, 50, 60]);
+        assert_eq!(w.window_start(50), 30);
+        assert_eq!(w.first_live_slice_after(50), 30);
+        assert_eq!(w.first_live_slice_after(60), 60);
+        assert!(WindowSpec::new(WindowKind::Cumulate { step: 7, max_size: 30 }, 0).is_err());
     }
 
     #[test]

@@ -175,7 +175,8 @@ fn window_call(expr: &Expr, name: &str, catalog: &Catalog, state: &SessionState)
     let usage = match fname.as_str() {
         "TUMBLE" => "TUMBLE(TABLE t, DESCRIPTOR(ts), size [, offset])",
         "HOP" => "HOP(TABLE t, DESCRIPTOR(ts), slide, size [, offset])",
-        "CUMULATE" | "SESSION" => {
+        "CUMULATE" => "CUMULATE(TABLE t, DESCRIPTOR(ts), step, max_size [, offset])",
+        "SESSION" => {
             return Err(SqlError::unsupported(format!("window function {fname}"), pos));
         }
         _ => return Err(SqlError::unsupported(format!("table function {fname}"), pos)),
@@ -208,10 +209,14 @@ fn window_call(expr: &Expr, name: &str, catalog: &Catalog, state: &SessionState)
     let (kind, offset) = if fname == "TUMBLE" {
         let size = ms(2)?;
         (WindowKind::Tumble { size }, if args.len() == 4 { ms(3)? } else { 0 })
-    } else {
+    } else if fname == "HOP" {
         let slide = ms(2)?;
         let size = ms(3)?;
         (WindowKind::Hop { slide, size }, if args.len() == 5 { ms(4)? } else { 0 })
+    } else {
+        let step = ms(2)?;
+        let max_size = ms(3)?;
+        (WindowKind::Cumulate { step, max_size }, if args.len() == 5 { ms(4)? } else { 0 })
     };
     let spec = WindowSpec::new(kind, offset).map_err(|m| SqlError::plan(m, pos))?;
     let mut fields: Vec<Field> = table.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
