@@ -40,9 +40,13 @@ fn unsupported_constructs_are_named_with_their_place() {
     let sql = format!("{SOURCE}INSERT INTO sink SELECT k, count(*) FROM src GROUP BY k;");
     fails_with(&sql, &["GROUP BY without a window over a stream is not supported"]);
     let sql = format!(
-        "{SOURCE}INSERT INTO sink SELECT k, count(*) FROM TABLE(\n  SESSION(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY k;"
+        "{SOURCE}INSERT INTO sink SELECT k, count(*) FROM TABLE(\n  SESSION(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY k, window_start, window_end;"
     );
-    fails_with(&sql, &["job.sql:9:3", "window function SESSION is not supported"]);
+    fails_with(&sql, &["SESSION window aggregation must group by window_start, window_end and exactly its PARTITION BY columns"]);
+    let sql = format!(
+        "{SOURCE}INSERT INTO sink SELECT k, count(*) FROM TABLE(\n  TUMBLE(TABLE src PARTITION BY k, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY k, window_start, window_end;"
+    );
+    fails_with(&sql, &["job.sql:9:16", "PARTITION BY is for SESSION windows, not TUMBLE"]);
     let sql = format!(
         "{SOURCE}INSERT INTO sink SELECT k, count(*) FROM TABLE(\n  CUMULATE(TABLE src, DESCRIPTOR(ts), INTERVAL '7' SECOND, INTERVAL '1' MINUTE)) GROUP BY k, window_start, window_end;"
     );

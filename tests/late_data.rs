@@ -250,3 +250,36 @@ ALLOWED LATENESS INTERVAL '1' MINUTE;";
     assert!(!run.ok);
     assert!(run.stderr.contains("job.sql:4:1: error: ALLOWED LATENESS and LATE DATA INTO need a windowed GROUP BY"), "{}", run.stderr);
 }
+
+/// A late but allowed row that bridges two fired sessions merges them: the
+/// merged session fires again (an append sink sees it after the old ones).
+#[test]
+fn a_late_row_bridging_two_sessions_merges_and_refires_them() {
+    let dir = scratch();
+    let at = |s: f64, v: i64| format!("{{\"k\": \"a\", \"v\": {v}, \"ts\": {}}}\n", T0 + (s * 1000.0) as i64);
+    let input = [at(1.0, 1), at(10.0, 2), at(30.0, 4), at(5.5, 8)].concat();
+    std::fs::write(dir.path().join("in.json"), input).unwrap();
+    let text = format!(
+        "CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json', 'scan.watermark.emit.strategy' = 'on-event');
+CREATE TABLE out (ws TIMESTAMP(3), we TIMESTAMP(3), k VARCHAR, c BIGINT, s BIGINT) WITH ('connector' = 'print');
+INSERT INTO out SELECT window_start, window_end, k, count(*), sum(v)
+FROM TABLE(SESSION(TABLE src PARTITION BY k, DESCRIPTOR(ts), INTERVAL '5' SECOND))
+GROUP BY window_start, window_end, k
+ALLOWED LATENESS INTERVAL '30' SECOND;",
+        dir.path().join("in.json").display()
+    );
+    let run = weir_run(dir.path(), &text);
+    assert!(run.ok, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("+I[")).collect();
+    assert_eq!(
+        lines,
+        vec![
+            "+I[2026-01-01T00:00:01, 2026-01-01T00:00:06, a, 1, 1]",
+            "+I[2026-01-01T00:00:10, 2026-01-01T00:00:15, a, 1, 2]",
+            "+I[2026-01-01T00:00:01, 2026-01-01T00:00:15, a, 3, 11]",
+            "+I[2026-01-01T00:00:30, 2026-01-01T00:00:35, a, 1, 4]",
+        ]
+    );
+    assert_eq!(run.counted("late rows"), 0);
+}

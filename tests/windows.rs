@@ -124,6 +124,33 @@ async fn cumulate_in_order_and_with_late_rows_equals_the_oracle() {
     assert_eq!(run.counted("late rows"), late);
 }
 
+/// SESSION windows per key, with disorder and late rows, against a
+/// row-by-row oracle of merging windows; parallelism 3 agrees.
+#[tokio::test]
+async fn sessions_equal_the_merging_oracle() {
+    let mut g = Lcg(41);
+    let mut ts = T0;
+    let mut rows: Vec<Row> = (0..1500)
+        .map(|_| {
+            // Bursts with pauses: gaps above and below the 3 s session gap.
+            ts += if g.below(10) == 0 { 2_000 + g.below(6_000) as i64 } else { g.below(300) as i64 };
+            Row { k: Some(format!("k{}", g.below(5))), v: Some(g.below(40) as i64), ts: Some(ts) }
+        })
+        .collect();
+    for i in (30..rows.len()).step_by(29) {
+        rows[i].ts = rows[i].ts.map(|t| t - g.below(9_000) as i64);
+    }
+    let (assigned, late) = decide_sessions(&rows, 3_000, DELAY);
+    let expected = aggregate(&assigned, Shape::Session).await;
+    assert!(late > 3 && expected.len() > 50, "late {late}, sessions {}", expected.len());
+    let window = "SESSION(TABLE src PARTITION BY k, DESCRIPTOR(ts), INTERVAL '3' SECOND)";
+    let (got, run) = run_windows(&[rows.clone()], window, "");
+    assert_rows_eq(&got, &expected, "sessions");
+    assert_eq!(run.counted("late rows"), late);
+    let (p3, _) = run_windows(&[rows], window, "SET 'parallelism.default' = '3';");
+    assert_rows_eq(&p3, &expected, "sessions at parallelism 3");
+}
+
 #[tokio::test]
 async fn disorder_within_the_delay_changes_nothing() {
     let rows = rows_in_order(2000, 5, 3);

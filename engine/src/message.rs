@@ -1,5 +1,7 @@
 //! What flows between tasks: data batches and control events.
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use datafusion::arrow::array::{Array, BooleanArray, Int64Array, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{filter, filter_record_batch, take, take_record_batch};
 
@@ -12,6 +14,15 @@ pub type EventTime = i64;
 pub const WATERMARK_MIN: EventTime = i64::MIN;
 /// The watermark a bounded input sends when it ends: it fires every window.
 pub const WATERMARK_END: EventTime = i64::MAX;
+
+/// Processing time in the unit of event time, for the `arrived_at` column
+/// of the late-data side table.
+pub fn now_ms() -> EventTime {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
 
 /// A batch of rows on its way through a job.
 ///
@@ -92,4 +103,8 @@ pub enum Message {
     Watermark(EventTime),
     /// The input has ended; nothing follows.
     End,
+    /// Rows for the stage's `LATE DATA INTO` table, made by a source (records
+    /// it could not decode). Never sent on a channel: the task that produced
+    /// it writes it to its own late-data sink, as operators' late rows are.
+    Late(RecordBatch),
 }

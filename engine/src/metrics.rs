@@ -1,18 +1,21 @@
 //! Counters that operators keep per batch (never per row) and that the
-//! front doors read: rows in and out, and every row an operator dropped,
-//! with the reason.
+//! front doors read: rows in and out, and every row an operator dropped or a
+//! source could not decode, with the reason.
 
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Why a row did not reach its window.
+/// Why a row did not reach its window (or, for a record that could not be
+/// decoded, any operator).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
     /// Every window of the row had fired when it arrived.
     Late,
     /// The row's event time is NULL.
     InvalidEventTime,
+    /// A source could not decode the record.
+    DecodeError,
 }
 
 impl DropReason {
@@ -21,6 +24,7 @@ impl DropReason {
         match self {
             DropReason::Late => "late",
             DropReason::InvalidEventTime => "invalid_event_time",
+            DropReason::DecodeError => "decode_error",
         }
     }
 }
@@ -34,6 +38,8 @@ pub struct OperatorMetrics {
     pub rows_out: AtomicU64,
     pub late_rows: AtomicU64,
     pub invalid_time_rows: AtomicU64,
+    /// Records the source could not decode (sources only).
+    pub decode_errors: AtomicU64,
 }
 
 impl OperatorMetrics {
@@ -44,6 +50,7 @@ impl OperatorMetrics {
         let c = match reason {
             DropReason::Late => &self.late_rows,
             DropReason::InvalidEventTime => &self.invalid_time_rows,
+            DropReason::DecodeError => &self.decode_errors,
         };
         c.fetch_add(rows, Ordering::Relaxed);
     }
@@ -60,6 +67,9 @@ pub struct JobMetrics {
 pub struct JobTotals {
     pub late_rows: u64,
     pub invalid_time_rows: u64,
+    /// Records the sources could not decode, whether or not they reached the
+    /// `LATE DATA INTO` table.
+    pub decode_errors: u64,
     pub rows_to_sinks: u64,
     /// Rows written to the `LATE DATA INTO` table.
     pub rows_to_late_table: u64,
@@ -75,6 +85,7 @@ impl JobMetrics {
             rows_out: AtomicU64::new(0),
             late_rows: AtomicU64::new(0),
             invalid_time_rows: AtomicU64::new(0),
+            decode_errors: AtomicU64::new(0),
         });
         self.operators
             .lock()
@@ -95,6 +106,7 @@ impl JobMetrics {
         for m in self.operators() {
             t.late_rows += m.late_rows.load(Ordering::Relaxed);
             t.invalid_time_rows += m.invalid_time_rows.load(Ordering::Relaxed);
+            t.decode_errors += m.decode_errors.load(Ordering::Relaxed);
             if m.operator.starts_with("Sink") {
                 t.rows_to_sinks += m.rows_in.load(Ordering::Relaxed);
             }

@@ -13,7 +13,8 @@ use datafusion::physical_plan::PhysicalExpr;
 use crate::operators::project::ProjectPlan;
 use crate::sink::SinkConnector;
 use crate::source::SourcePlan;
-use crate::window::aggregate::{OutputColumn, WindowAggregatePlan};
+use crate::window::aggregate::{OutputColumn, WindowAggregatePlan, WindowedAggregation};
+use crate::window::session::SessionAggregatePlan;
 use crate::window::assign::WindowAssignPlan;
 use crate::window::spec::Millis;
 
@@ -59,6 +60,7 @@ pub enum OperatorPlan {
     Project(Arc<ProjectPlan>),
     Filter(Arc<dyn PhysicalExpr>),
     WindowAggregate(Arc<WindowAggregatePlan>),
+    SessionAggregate(Arc<SessionAggregatePlan>),
     WindowAssign(Arc<WindowAssignPlan>),
 }
 
@@ -76,17 +78,8 @@ impl OperatorPlan {
             OperatorPlan::Project(_) => "Project".into(),
             OperatorPlan::Filter(_) => "Filter".into(),
             OperatorPlan::WindowAggregate(p) => format!("WindowAggregate {}", p.window),
+            OperatorPlan::SessionAggregate(p) => format!("SessionAggregate gap {}", Millis(p.gap)),
             OperatorPlan::WindowAssign(p) => format!("WindowAssign {}", p.window),
-        }
-    }
-
-    /// The schema this operator emits, given the schema it reads.
-    pub fn output_schema(&self, input: &SchemaRef) -> SchemaRef {
-        match self {
-            OperatorPlan::Project(p) => Arc::clone(&p.schema),
-            OperatorPlan::Filter(_) => Arc::clone(input),
-            OperatorPlan::WindowAggregate(p) => Arc::clone(&p.output_schema),
-            OperatorPlan::WindowAssign(p) => Arc::clone(&p.schema),
         }
     }
 }
@@ -102,6 +95,27 @@ fn columns(schema: &SchemaRef) -> String {
         .map(|f| f.name().as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+fn fmt_aggregation(f: &mut fmt::Formatter<'_>, a: &WindowedAggregation) -> fmt::Result {
+    if a.allowed_lateness > 0 {
+        writeln!(f, "    allowed lateness: {}", Millis(a.allowed_lateness))?;
+    }
+    writeln!(f, "    keys: [{}]", exprs(&a.grouping.keys))?;
+    let aggs: Vec<String> = a.grouping.aggregates.iter().map(|c| c.function.name().to_string()).collect();
+    writeln!(f, "    aggregates: [{}]", aggs.join(", "))?;
+    let out: Vec<&str> = a
+        .output
+        .iter()
+        .zip(a.output_schema.fields())
+        .map(|(c, fld)| match c {
+            OutputColumn::Aggregate(_) | OutputColumn::Key(_) => fld.name().as_str(),
+            OutputColumn::WindowStart => "window_start",
+            OutputColumn::WindowEnd => "window_end",
+            OutputColumn::WindowTime => "window_time",
+        })
+        .collect();
+    writeln!(f, "    emits: [{}] when watermark >= window_end - 1 ms", out.join(", "))
 }
 
 impl fmt::Display for StreamPlan {
@@ -141,29 +155,11 @@ impl fmt::Display for StreamPlan {
                     OperatorPlan::WindowAssign(p) => writeln!(f, "  WindowAssign: {}", p.window)?,
                     OperatorPlan::WindowAggregate(p) => {
                         writeln!(f, "  WindowAggregate: {}", p.window)?;
-                        if p.allowed_lateness > 0 {
-                            writeln!(f, "    allowed lateness: {}", Millis(p.allowed_lateness))?;
-                        }
-                        writeln!(f, "    keys: [{}]", exprs(&p.grouping.keys))?;
-                        let aggs: Vec<String> = p
-                            .grouping
-                            .aggregates
-                            .iter()
-                            .map(|a| a.function.name().to_string())
-                            .collect();
-                        writeln!(f, "    aggregates: [{}]", aggs.join(", "))?;
-                        let out: Vec<&str> = p
-                            .output
-                            .iter()
-                            .zip(p.output_schema.fields())
-                            .map(|(c, fld)| match c {
-                                OutputColumn::Aggregate(_) | OutputColumn::Key(_) => fld.name().as_str(),
-                                OutputColumn::WindowStart => "window_start",
-                                OutputColumn::WindowEnd => "window_end",
-                                OutputColumn::WindowTime => "window_time",
-                            })
-                            .collect();
-                        writeln!(f, "    emits: [{}] when watermark >= window_end - 1 ms", out.join(", "))?;
+                        fmt_aggregation(f, &p.aggregation)?;
+                    }
+                    OperatorPlan::SessionAggregate(p) => {
+                        writeln!(f, "  SessionAggregate: SESSION(gap {})", Millis(p.gap))?;
+                        fmt_aggregation(f, &p.aggregation)?;
                     }
                 }
             }

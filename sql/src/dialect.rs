@@ -14,8 +14,8 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 pub const TABLE_ARGUMENT: &str = "TABLE";
 
 /// Parses like DataFusion's default (generic) dialect, and also accepts a
-/// table argument `TABLE name` inside function calls, as in
-/// `TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)`.
+/// table argument `TABLE name [PARTITION BY expr]` inside function calls, as
+/// in `TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)`.
 #[derive(Debug, Default)]
 pub struct WeirDialect {
     generic: GenericDialect,
@@ -66,16 +66,24 @@ impl Dialect for WeirDialect {
             return None;
         }
         parser.next_token();
-        Some(parser.parse_object_name(false).map(|name| Expr::Prefixed {
-            prefix: Ident::new(TABLE_ARGUMENT),
-            value: Box::new(Expr::CompoundIdentifier(
-                name.0
-                    .into_iter()
-                    .filter_map(|p| p.as_ident().cloned())
-                    .collect(),
-            )),
-        }))
+        Some(parse_table_argument(parser))
     }
+}
+
+/// `t` or `t PARTITION BY k` after `TABLE`: the table alone, or a tuple of
+/// the table and the partition expression (for `SESSION`).
+fn parse_table_argument(parser: &mut Parser) -> Result<Expr, ParserError> {
+    let name = parser.parse_object_name(false)?;
+    let table = Expr::CompoundIdentifier(name.0.into_iter().filter_map(|p| p.as_ident().cloned()).collect());
+    let value = if parser.parse_keywords(&[Keyword::PARTITION, Keyword::BY]) {
+        Expr::Tuple(vec![table, parser.parse_expr()?])
+    } else {
+        table
+    };
+    Ok(Expr::Prefixed {
+        prefix: Ident::new(TABLE_ARGUMENT),
+        value: Box::new(value),
+    })
 }
 
 /// Called with a candidate alias just consumed: is it rather the first

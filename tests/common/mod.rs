@@ -246,6 +246,8 @@ pub enum Shape {
     Tumble { size: i64, offset: i64 },
     Hop { slide: i64, size: i64 },
     Cumulate { step: i64, max: i64 },
+    /// Only for [`aggregate`]: sessions come from [`decide_sessions`].
+    Session,
 }
 
 impl Shape {
@@ -267,6 +269,7 @@ impl Shape {
                 v.reverse();
                 v
             }
+            Shape::Session => unreachable!("sessions are assigned by decide_sessions"),
             Shape::Cumulate { step, max } => {
                 // [cycle start, e) for every step end e from ts's step to the cycle's end.
                 let start = ts - ts.rem_euclid(max);
@@ -364,7 +367,7 @@ pub async fn aggregate(assigned: &[(i64, i64, Row)], shape: Shape) -> Vec<String
                     CAST(arrow_cast(date_bin(INTERVAL '{size} milliseconds', ts, to_timestamp_millis({offset})), 'Timestamp(Millisecond, None)') AS BIGINT) + {size} AS window_end,
                     k, {aggs} FROM t GROUP BY 1, 2, k"
         ),
-        Shape::Hop { .. } | Shape::Cumulate { .. } => format!("SELECT ws AS window_start, we AS window_end, k, {aggs} FROM t GROUP BY ws, we, k"),
+        Shape::Hop { .. } | Shape::Cumulate { .. } | Shape::Session => format!("SELECT ws AS window_start, we AS window_end, k, {aggs} FROM t GROUP BY ws, we, k"),
     };
     let batches = ctx.sql(&sql).await.expect("plan").collect().await.expect("run");
     normalize_batches(&batches)
@@ -383,4 +386,52 @@ pub fn assert_rows_eq(got: &[String], expected: &[String], what: &str) {
         got.len(),
         expected.len()
     );
+}
+
+/// Session windows per key, row by row as Flink's merging windows work
+/// without allowed lateness: before each row, sessions whose `end - 1` the
+/// watermark has reached fire and are gone; the row's `[ts, ts + gap)`
+/// merges with the open sessions of its key it overlaps; the row is late if
+/// the merged session has already ended. Returns (session, row) pairs and
+/// the late count.
+pub fn decide_sessions(rows: &[Row], gap: i64, delay: i64) -> (Vec<(i64, i64, Row)>, u64) {
+    use std::collections::HashMap;
+    let mut wm = i64::MIN;
+    let mut open: HashMap<Option<String>, Vec<(i64, i64, Vec<Row>)>> = HashMap::new();
+    let mut done: Vec<(i64, i64, Row)> = Vec::new();
+    let mut late = 0;
+    for r in rows {
+        for sessions in open.values_mut() {
+            let (fired, kept): (Vec<_>, Vec<_>) = std::mem::take(sessions).into_iter().partition(|s| wm != i64::MIN && s.1 - 1 <= wm);
+            for (s, e, rs) in fired {
+                done.extend(rs.into_iter().map(|r| (s, e, r)));
+            }
+            *sessions = kept;
+        }
+        let Some(ts) = r.ts else { continue };
+        let sessions = open.entry(r.k.clone()).or_default();
+        let (mut start, mut end) = (ts, ts + gap);
+        let (touching, rest): (Vec<_>, Vec<_>) = std::mem::take(sessions).into_iter().partition(|s| s.0 < end && s.1 > start);
+        for s in &touching {
+            start = start.min(s.0);
+            end = end.max(s.1);
+        }
+        if wm != i64::MIN && end - 1 <= wm {
+            late += 1;
+            *sessions = rest;
+            sessions.extend(touching);
+            continue;
+        }
+        let mut members: Vec<Row> = touching.into_iter().flat_map(|s| s.2).collect();
+        members.push(r.clone());
+        *sessions = rest;
+        sessions.push((start, end, members));
+        wm = wm.max(ts - delay);
+    }
+    for sessions in open.into_values() {
+        for (s, e, rs) in sessions {
+            done.extend(rs.into_iter().map(|r| (s, e, r)));
+        }
+    }
+    (done, late)
 }

@@ -68,7 +68,13 @@ impl SourceConnector for DatagenSource {
         Ok(parallelism)
     }
 
-    fn open(&self, partitions: Vec<usize>, parallelism: usize) -> Result<Box<dyn SourceReader>> {
+    /// Generated rows always decode, so there is never a bad record to report.
+    fn open(
+        &self,
+        partitions: Vec<usize>,
+        parallelism: usize,
+        _report_bad_records: bool,
+    ) -> Result<Box<dyn SourceReader>> {
         let parts = parallelism.max(1);
         let rate = self.rows_per_second as f64 / parts as f64;
         let generators = partitions

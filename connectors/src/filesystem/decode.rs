@@ -1,16 +1,19 @@
 //! Chunks of lines to record batches of the table's columns, with the exact
 //! line of a record that cannot be decoded.
 
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, Scalar, StringArray};
 use datafusion::arrow::compute::kernels::cmp::eq;
-use datafusion::arrow::compute::{CastOptions, cast_with_options, nullif};
+use datafusion::arrow::compute::{CastOptions, cast_with_options, concat_batches, nullif};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::{csv, json};
 use weir_engine::EngineError;
+use weir_engine::error::ResultExt;
+use weir_engine::source::BadRecord;
 
 use super::format::{CsvFormat, Format};
 use super::lines::LineChunk;
@@ -18,6 +21,23 @@ use super::timestamp::{TIMESTAMP_MS, parse_timestamps};
 
 /// Longest excerpt of a bad line quoted in an error.
 const EXCERPT_CHARS: usize = 200;
+
+/// What one chunk of lines decoded to.
+pub(crate) struct DecodedChunk {
+    /// The records that decoded, in file order.
+    pub(crate) batch: RecordBatch,
+    /// The records that did not, in file order (only when tolerant).
+    pub(crate) bad: Vec<BadRecord>,
+}
+
+/// Part of a chunk that failed to decode as a whole.
+enum Piece {
+    /// Consecutive lines that decode together.
+    Rows(RecordBatch),
+    /// A line that cannot be decoded, or lines that decode alone but not
+    /// together.
+    Bad { lines: Range<usize>, reason: String },
+}
 
 /// Decodes the lines of one table's files.
 #[derive(Debug)]
@@ -58,39 +78,102 @@ impl RecordDecoder {
         }
     }
 
-    /// Decodes every line of `chunk` (read from `path`) into one batch.
+    /// Decodes every line of `chunk` (read from `path`, the file of
+    /// `partition`) into one batch.
     ///
-    /// When the chunk fails, its lines are decoded one at a time to report
-    /// the first bad one: the common case stays a single vectorised pass.
+    /// A record that cannot be decoded fails the call, naming its line,
+    /// unless `tolerant`: then the batch holds the other records and the bad
+    /// ones are returned alongside, in file order.
     pub(crate) fn decode(
         &self,
         chunk: &LineChunk,
         path: &Path,
-    ) -> Result<RecordBatch, EngineError> {
-        self.decode_lines(chunk.bytes(), chunk.len())
-            .map_err(|chunk_err| self.locate(chunk, path, &chunk_err))
+        partition: usize,
+        tolerant: bool,
+    ) -> Result<DecodedChunk, EngineError> {
+        let all = 0..chunk.len();
+        // The common case stays a single vectorised pass.
+        let chunk_err = match self.decode_lines(chunk.lines(all.clone()), chunk.len()) {
+            Ok(batch) => {
+                return Ok(DecodedChunk {
+                    batch,
+                    bad: Vec::new(),
+                });
+            }
+            Err(e) => e,
+        };
+        let mut pieces = Vec::new();
+        self.split(chunk, all, chunk_err, &mut pieces);
+        let mut good = Vec::with_capacity(pieces.len());
+        let mut bad = Vec::new();
+        for piece in pieces {
+            let (lines, reason) = match piece {
+                Piece::Rows(batch) => {
+                    good.push(batch);
+                    continue;
+                }
+                Piece::Bad { lines, reason } => (lines, reason),
+            };
+            let first = chunk.number(lines.start);
+            let last = chunk.number(lines.end - 1);
+            let location = if first == last {
+                format!("{}:{first}", path.display())
+            } else {
+                format!("{}:{first}-{last}", path.display())
+            };
+            let text = excerpt(chunk.lines(lines));
+            if !tolerant {
+                return Err(EngineError::Connector(if first == last {
+                    format!("{location}: cannot decode record: {reason}: {text}")
+                } else {
+                    format!("{location}: cannot decode records: {reason}")
+                }));
+            }
+            bad.push(BadRecord {
+                partition,
+                location,
+                text,
+                error: reason,
+            });
+        }
+        let batch = match <[RecordBatch; 1]>::try_from(good) {
+            Ok([batch]) => batch,
+            Err(good) => concat_batches(&self.schema, &good)
+                .context(|| format!("{}: joining the records that decoded", path.display()))?,
+        };
+        Ok(DecodedChunk { batch, bad })
     }
 
-    fn locate(&self, chunk: &LineChunk, path: &Path, chunk_err: &ArrowError) -> EngineError {
-        for i in 0..chunk.len() {
-            if let Err(e) = self.decode_lines(chunk.line(i), 1) {
-                return EngineError::Connector(format!(
-                    "{}:{}: cannot decode record: {}: {}",
-                    path.display(),
-                    chunk.number(i),
-                    single_line_reason(&e),
-                    excerpt(chunk.line(i))
-                ));
+    /// Splits `lines`, which failed to decode together with `err`, into
+    /// runs that decode and records that do not, in order.
+    ///
+    /// Halving costs a few decodes per bad record, where decoding line by
+    /// line would cost one per line of the chunk.
+    fn split(&self, chunk: &LineChunk, lines: Range<usize>, err: ArrowError, out: &mut Vec<Piece>) {
+        if lines.len() == 1 {
+            out.push(Piece::Bad {
+                lines,
+                reason: single_line_reason(&err),
+            });
+            return;
+        }
+        let before = out.len();
+        let mid = lines.start + lines.len() / 2;
+        for half in [lines.start..mid, mid..lines.end] {
+            match self.decode_lines(chunk.lines(half.clone()), half.len()) {
+                Ok(batch) => out.push(Piece::Rows(batch)),
+                Err(e) => self.split(chunk, half, e, out),
             }
         }
-        // Every line decodes alone, so the lines only fail together.
-        EngineError::Connector(format!(
-            "{}:{}-{}: cannot decode records: {}",
-            path.display(),
-            chunk.number(0),
-            chunk.number(chunk.len() - 1),
-            reason(chunk_err)
-        ))
+        // Every part decodes alone, so the lines only fail together (say, a
+        // quoted CSV field spanning lines): none of them can be trusted.
+        if out[before..].iter().all(|p| matches!(p, Piece::Rows(_))) {
+            out.truncate(before);
+            out.push(Piece::Bad {
+                lines,
+                reason: reason(&err),
+            });
+        }
     }
 
     /// Decodes `bytes`, which must hold exactly `lines` records.

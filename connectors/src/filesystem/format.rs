@@ -17,6 +17,8 @@ pub(crate) enum Format {
 pub(crate) struct JsonFormat {
     /// How the sink writes TIMESTAMP values (the reader accepts both).
     pub(crate) timestamp_standard: TimestampStandard,
+    /// `'json.ignore-parse-errors'`.
+    pub(crate) ignore_parse_errors: bool,
 }
 
 /// `'json.timestamp-format.standard'`.
@@ -50,14 +52,17 @@ pub(crate) struct CsvFormat {
     /// empty field and an empty field reads as NULL (so an empty string does
     /// not survive a round trip).
     pub(crate) null_literal: Option<String>,
+    /// `'csv.ignore-parse-errors'`.
+    pub(crate) ignore_parse_errors: bool,
 }
 
 const FORMATS: &str = "'json', 'csv'";
-const JSON_OPTIONS: &[&str] = &["json.timestamp-format.standard"];
+const JSON_OPTIONS: &[&str] = &["json.timestamp-format.standard", "json.ignore-parse-errors"];
 const CSV_OPTIONS: &[&str] = &[
     "csv.field-delimiter",
     "csv.quote-character",
     "csv.null-literal",
+    "csv.ignore-parse-errors",
 ];
 
 impl Format {
@@ -76,7 +81,13 @@ impl Format {
                         }
                     })?
                     .unwrap_or(TimestampStandard::Sql);
-                Ok(Self::Json(JsonFormat { timestamp_standard }))
+                let ignore_parse_errors = options
+                    .parse("json.ignore-parse-errors", crate::values::boolean)?
+                    .unwrap_or(false);
+                Ok(Self::Json(JsonFormat {
+                    timestamp_standard,
+                    ignore_parse_errors,
+                }))
             }
             "csv" => {
                 let delimiter = options
@@ -93,10 +104,14 @@ impl Format {
                     ));
                 }
                 let null_literal = options.get("csv.null-literal").map(str::to_string);
+                let ignore_parse_errors = options
+                    .parse("csv.ignore-parse-errors", crate::values::boolean)?
+                    .unwrap_or(false);
                 Ok(Self::Csv(CsvFormat {
                     delimiter,
                     quote,
                     null_literal,
+                    ignore_parse_errors,
                 }))
             }
             other => Err(ConnectorError::invalid(
@@ -112,6 +127,15 @@ impl Format {
         match self {
             Self::Json(_) => JSON_OPTIONS,
             Self::Csv(_) => CSV_OPTIONS,
+        }
+    }
+
+    /// `'<format>.ignore-parse-errors'`: whether a record that cannot be
+    /// decoded is skipped (and reported) rather than failing the job.
+    pub(crate) fn ignore_parse_errors(&self) -> bool {
+        match self {
+            Self::Json(json) => json.ignore_parse_errors,
+            Self::Csv(csv) => csv.ignore_parse_errors,
         }
     }
 

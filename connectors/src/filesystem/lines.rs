@@ -1,5 +1,6 @@
 //! Reading a file as chunks of whole lines, without blocking the runtime.
 
+use std::ops::Range;
 use std::path::Path;
 
 use tokio::fs::File;
@@ -30,15 +31,14 @@ impl LineChunk {
         self.ends.is_empty()
     }
 
-    /// Every line of the chunk.
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.bytes
-    }
-
-    /// Line `i` of the chunk, with its `\n`.
-    pub(crate) fn line(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.bytes[start..self.ends[i]]
+    /// Lines `range` of the chunk, contiguous, each with its `\n`, so that
+    /// any run of lines decodes in one call.
+    pub(crate) fn lines(&self, range: Range<usize>) -> &[u8] {
+        let offset = |line: usize| match line {
+            0 => 0,
+            i => self.ends[i - 1],
+        };
+        &self.bytes[offset(range.start)..offset(range.end)]
     }
 
     /// Line number of line `i` of the chunk in its file.

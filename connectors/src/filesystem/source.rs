@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::datatypes::SchemaRef;
 use weir_engine::EngineError;
 use weir_engine::error::Result;
-use weir_engine::source::{SourceConnector, SourceEvent, SourceReader};
+use weir_engine::source::{BadRecord, SourceConnector, SourceEvent, SourceReader};
 
 use super::decode::RecordDecoder;
 use super::format::Format;
@@ -72,7 +72,12 @@ impl SourceConnector for FileSource {
         Ok(n)
     }
 
-    fn open(&self, partitions: Vec<usize>, _parallelism: usize) -> Result<Box<dyn SourceReader>> {
+    fn open(
+        &self,
+        partitions: Vec<usize>,
+        _parallelism: usize,
+        report_bad_records: bool,
+    ) -> Result<Box<dyn SourceReader>> {
         let files = self.listing()?;
         let queue = partitions
             .into_iter()
@@ -90,6 +95,8 @@ impl SourceConnector for FileSource {
             current: None,
             chunk: LineChunk::default(),
             decoder: RecordDecoder::new(self.format.clone(), self.schema.clone()),
+            tolerant: report_bad_records || self.format.ignore_parse_errors(),
+            bad: None,
         }))
     }
 }
@@ -111,11 +118,19 @@ struct FileReader {
     /// Reused across chunks so that reading allocates only while growing.
     chunk: LineChunk,
     decoder: RecordDecoder,
+    /// Report undecodable records rather than fail on the first.
+    tolerant: bool,
+    /// The bad records of the chunk whose batch was just returned: they
+    /// follow it, keeping file order as far as events can.
+    bad: Option<Vec<BadRecord>>,
 }
 
 #[async_trait::async_trait]
 impl SourceReader for FileReader {
     async fn next(&mut self) -> Result<Option<SourceEvent>> {
+        if let Some(bad) = self.bad.take() {
+            return Ok(Some(SourceEvent::BadRecords(bad)));
+        }
         let file = match &mut self.current {
             Some(file) => file,
             None => match self.queue.pop_front() {
@@ -141,8 +156,23 @@ impl SourceReader for FileReader {
             self.current = None;
             return Ok(Some(SourceEvent::PartitionEnd(partition)));
         }
-        let batch = self.decoder.decode(&self.chunk, &file.path)?;
-        Ok(Some(SourceEvent::Batch { partition, batch }))
+        let decoded = self
+            .decoder
+            .decode(&self.chunk, &file.path, partition, self.tolerant)?;
+        if decoded.bad.is_empty() {
+            return Ok(Some(SourceEvent::Batch {
+                partition,
+                batch: decoded.batch,
+            }));
+        }
+        if decoded.batch.num_rows() == 0 {
+            return Ok(Some(SourceEvent::BadRecords(decoded.bad)));
+        }
+        self.bad = Some(decoded.bad);
+        Ok(Some(SourceEvent::Batch {
+            partition,
+            batch: decoded.batch,
+        }))
     }
 }
 

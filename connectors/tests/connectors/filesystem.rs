@@ -11,7 +11,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMillisecondType};
 use weir_engine::source::SourceConnector;
 
-use crate::support::{Event, read, read_all, schema, table};
+use crate::support::{Event, read, read_all, read_reporting, schema, table};
 
 const TS: DataType = DataType::Timestamp(TimeUnit::Millisecond, None);
 /// 2026-01-01T00:00:00Z.
@@ -201,6 +201,193 @@ async fn a_bad_record_names_its_exact_line() {
     );
 }
 
+/// Locations, texts and errors of the bad records read, for one assertion.
+fn bad_records(read: &crate::support::Read) -> Vec<(String, String, String)> {
+    read.bad
+        .iter()
+        .map(|r| {
+            assert_eq!(r.partition, 0);
+            (r.location.clone(), r.text.clone(), r.error.clone())
+        })
+        .collect()
+}
+
+/// Good lines around two bad ones (bad JSON on line 3, a wrong type on
+/// line 6), with a blank line that still counts.
+const JSON_WITH_TWO_BAD_LINES: &str = concat!(
+    "{\"id\": 1, \"ts\": \"2026-01-01 00:00:00\"}\n",
+    "{\"id\": 2, \"ts\": 1767225601000}\n",
+    "{\"id\": oops}\n",
+    "\n",
+    "{\"id\": 3, \"ts\": \"2026-01-01 00:00:03\"}\n",
+    "{\"id\": \"x\", \"ts\": 0}\n",
+    "{\"id\": 4, \"ts\": \"2026-01-01T00:00:04Z\"}\n",
+);
+
+fn json_two_bad_lines_expected(path: &str) -> Vec<(String, String, String)> {
+    vec![
+        (
+            format!("{path}:3"),
+            "{\"id\": oops}".into(),
+            "Encountered unexpected 'o' whilst parsing value".into(),
+        ),
+        (
+            format!("{path}:6"),
+            "{\"id\": \"x\", \"ts\": 0}".into(),
+            "whilst decoding field 'id': failed to parse \"x\" as Int64".into(),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn json_ignore_parse_errors_keeps_the_good_rows_and_reports_the_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.json");
+    std::fs::write(&file, JSON_WITH_TWO_BAD_LINES).unwrap();
+    let src = source(
+        &file,
+        "json",
+        &[("json.ignore-parse-errors", "true")],
+        &[("id", DataType::Int64), ("ts", TS)],
+    );
+    let read = read_reporting(&src, vec![0], 1, false).await.unwrap();
+    // The bad records of a chunk follow its good rows.
+    assert_eq!(read.events, vec![Event::Batch(0, 4), Event::Bad(2), Event::End(0)]);
+    let (ids, times) = ids_and_times(&read.rows);
+    assert_eq!(ids, vec![Some(1), Some(2), Some(3), Some(4)]);
+    assert_eq!(
+        times,
+        vec![Some(BASE), Some(BASE + 1000), Some(BASE + 3000), Some(BASE + 4000)]
+    );
+    assert_eq!(
+        bad_records(&read),
+        json_two_bad_lines_expected(&file.display().to_string())
+    );
+}
+
+#[tokio::test]
+async fn without_ignore_parse_errors_the_first_bad_line_fails_the_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.json");
+    std::fs::write(&file, JSON_WITH_TWO_BAD_LINES).unwrap();
+    for extra in [&[][..], &[("json.ignore-parse-errors", "false")][..]] {
+        let src = source(&file, "json", extra, &[("id", DataType::Int64), ("ts", TS)]);
+        let err = read_reporting(&src, vec![0], 1, false)
+            .await
+            .err()
+            .expect("the bad line must fail the read")
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{}:3: cannot decode record: Encountered unexpected 'o' whilst parsing value: {{\"id\": oops}}",
+                file.display()
+            )
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_query_with_a_side_table_gets_bad_records_reported_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.json");
+    std::fs::write(&file, JSON_WITH_TWO_BAD_LINES).unwrap();
+    let src = source(&file, "json", &[], &[("id", DataType::Int64), ("ts", TS)]);
+    let read = read_reporting(&src, vec![0], 1, true).await.unwrap();
+    assert_eq!(read.events, vec![Event::Batch(0, 4), Event::Bad(2), Event::End(0)]);
+    let (ids, _) = ids_and_times(&read.rows);
+    assert_eq!(ids, vec![Some(1), Some(2), Some(3), Some(4)]);
+    assert_eq!(
+        bad_records(&read),
+        json_two_bad_lines_expected(&file.display().to_string())
+    );
+}
+
+#[tokio::test]
+async fn csv_ignore_parse_errors_keeps_the_good_rows_and_reports_the_bad() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.csv");
+    std::fs::write(
+        &file,
+        "1,2026-01-01 00:00:00\n2,1767225601000,extra\n3,2026-01-01 00:00:03\nabc,2026-01-01 00:00:04\n\n4,noon\n5,2026-01-01 00:00:05\n",
+    )
+    .unwrap();
+    let src = source(
+        &file,
+        "csv",
+        &[("csv.ignore-parse-errors", "TRUE")],
+        &[("id", DataType::Int64), ("ts", TS)],
+    );
+    let read = read_reporting(&src, vec![0], 1, false).await.unwrap();
+    assert_eq!(read.events, vec![Event::Batch(0, 3), Event::Bad(3), Event::End(0)]);
+    let (ids, times) = ids_and_times(&read.rows);
+    assert_eq!(ids, vec![Some(1), Some(3), Some(5)]);
+    assert_eq!(times, vec![Some(BASE), Some(BASE + 3000), Some(BASE + 5000)]);
+    let path = file.display();
+    assert_eq!(
+        bad_records(&read),
+        vec![
+            (
+                format!("{path}:2"),
+                "2,1767225601000,extra".into(),
+                "incorrect number of fields, expected 2 got more than 2".into()
+            ),
+            (
+                format!("{path}:4"),
+                "abc,2026-01-01 00:00:04".into(),
+                "column 'id': Cannot cast string 'abc' to value of Int64 type".into()
+            ),
+            (
+                format!("{path}:6"),
+                "4,noon".into(),
+                "invalid TIMESTAMP 'noon' for column 'ts' (expected 'yyyy-MM-dd HH:mm:ss[.SSS]', \
+                 ISO-8601 or epoch milliseconds)"
+                    .into()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn bad_records_keep_exact_lines_and_file_order_across_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.csv");
+    // Chunk 1 (lines 1-8192) has one bad line; chunk 2 holds only bad lines;
+    // chunk 3 is good again.
+    let mut text: String = (1..=8192)
+        .map(|i| match i {
+            100 => "x,0\n".to_string(),
+            _ => format!("{i},{}\n", BASE + i),
+        })
+        .collect();
+    for _ in 0..8192 {
+        text.push_str("y,0\n");
+    }
+    text.push_str("16385,1767225600000\n");
+    std::fs::write(&file, &text).unwrap();
+    let src = source(&file, "csv", &[], &[("id", DataType::Int64), ("ts", TS)]);
+    let read = read_reporting(&src, vec![0], 1, true).await.unwrap();
+    assert_eq!(
+        read.events,
+        vec![
+            Event::Batch(0, 8191),
+            Event::Bad(1),
+            Event::Bad(8192),
+            Event::Batch(0, 1),
+            Event::End(0)
+        ]
+    );
+    let locations: Vec<&str> = read.bad.iter().map(|r| r.location.as_str()).collect();
+    let path = file.display().to_string();
+    assert_eq!(locations[0], format!("{path}:100"));
+    assert_eq!(locations[1], format!("{path}:8193"));
+    assert_eq!(locations[8192], format!("{path}:16384"));
+    assert!(read.bad[1..].iter().all(|r| r.text == "y,0"));
+    let ids = read.rows.column(0).as_primitive::<Int64Type>();
+    assert_eq!(ids.len(), 8192);
+    assert_eq!((ids.value(98), ids.value(99), ids.value(8191)), (99, 101, 16385));
+}
+
 #[tokio::test]
 async fn line_numbers_stay_exact_past_the_first_batch() {
     let dir = tempfile::tempdir().unwrap();
@@ -209,7 +396,7 @@ async fn line_numbers_stay_exact_past_the_first_batch() {
     text.push_str("9000,later\n");
     std::fs::write(&file, &text).unwrap();
     let src = source(&file, "csv", &[], &[("id", DataType::Int64), ("ts", TS)]);
-    let mut reader = src.open(vec![0], 1).unwrap();
+    let mut reader = src.open(vec![0], 1, false).unwrap();
     let first = reader.next().await.unwrap().unwrap();
     assert!(
         matches!(first, weir_engine::source::SourceEvent::Batch { partition: 0, ref batch } if batch.num_rows() == 8192)
@@ -477,3 +664,4 @@ async fn a_subtask_without_rows_leaves_only_the_directory() {
     assert!(visible_files(&out).is_empty());
     assert_eq!(read_all(&t.source.unwrap()).await.unwrap().num_rows(), 0);
 }
+

@@ -75,7 +75,7 @@ fn unknown_option_lists_the_allowed_ones() {
     assert_eq!(
         e.to_string(),
         "unknown option 'paht' for connector 'filesystem' (allowed: path, format, source.monitor-interval, \
-         sink.rolling-policy.file-size, json.timestamp-format.standard)"
+         sink.rolling-policy.file-size, json.timestamp-format.standard, json.ignore-parse-errors)"
     );
     // Another format's options are unknown too.
     let e = error(&[
@@ -86,6 +86,16 @@ fn unknown_option_lists_the_allowed_ones() {
     ]);
     assert!(
         matches!(e, ConnectorError::UnknownOption { ref key, .. } if key == "csv.field-delimiter"),
+        "{e}"
+    );
+    let e = error(&[
+        ("connector", "filesystem"),
+        ("path", "/tmp"),
+        ("format", "json"),
+        ("csv.ignore-parse-errors", "true"),
+    ]);
+    assert!(
+        matches!(e, ConnectorError::UnknownOption { ref key, .. } if key == "csv.ignore-parse-errors"),
         "{e}"
     );
     let e = error(&[("connector", "blackhole"), ("x", "1")]);
@@ -153,6 +163,24 @@ fn invalid_values_say_what_is_expected() {
                 ("csv.field-delimiter", ";;"),
             ],
             "invalid value ';;' for option 'csv.field-delimiter': expected a single ASCII character (or '\\t' for a tab)",
+        ),
+        (
+            &[
+                ("connector", "filesystem"),
+                ("path", "/tmp"),
+                ("format", "json"),
+                ("json.ignore-parse-errors", "yes"),
+            ],
+            "invalid value 'yes' for option 'json.ignore-parse-errors': expected 'true' or 'false'",
+        ),
+        (
+            &[
+                ("connector", "filesystem"),
+                ("path", "/tmp"),
+                ("format", "csv"),
+                ("csv.ignore-parse-errors", "1"),
+            ],
+            "invalid value '1' for option 'csv.ignore-parse-errors': expected 'true' or 'false'",
         ),
         (
             &[

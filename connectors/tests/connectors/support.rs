@@ -7,7 +7,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use weir_connectors::{ConnectorError, ConnectorTable, create_table};
-use weir_engine::source::{SourceConnector, SourceEvent};
+use weir_engine::source::{BadRecord, SourceConnector, SourceEvent};
 
 /// A WITH map from pairs.
 pub fn with(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -36,6 +36,17 @@ pub enum Event {
     /// Partition and row count.
     Batch(usize, usize),
     End(usize),
+    /// Number of bad records reported together.
+    Bad(usize),
+}
+
+/// Everything one reader produced.
+pub struct Read {
+    pub events: Vec<Event>,
+    /// All rows, in order.
+    pub rows: RecordBatch,
+    /// All bad records, in order.
+    pub bad: Vec<BadRecord>,
 }
 
 /// Reads `partitions` with one reader to the end: the events and all rows.
@@ -44,9 +55,22 @@ pub async fn read(
     partitions: Vec<usize>,
     parallelism: usize,
 ) -> weir_engine::Result<(Vec<Event>, RecordBatch)> {
-    let mut reader = source.open(partitions, parallelism)?;
+    let read = read_reporting(source, partitions, parallelism, false).await?;
+    assert!(read.bad.is_empty(), "bad records without asking: {:?}", read.bad);
+    Ok((read.events, read.rows))
+}
+
+/// Reads `partitions` with one reader opened with `report_bad_records`.
+pub async fn read_reporting(
+    source: &Arc<dyn SourceConnector>,
+    partitions: Vec<usize>,
+    parallelism: usize,
+    report_bad_records: bool,
+) -> weir_engine::Result<Read> {
+    let mut reader = source.open(partitions, parallelism, report_bad_records)?;
     let mut events = Vec::new();
     let mut batches = Vec::new();
+    let mut bad = Vec::new();
     while let Some(event) = reader.next().await? {
         match event {
             SourceEvent::Batch { partition, batch } => {
@@ -54,10 +78,14 @@ pub async fn read(
                 batches.push(batch);
             }
             SourceEvent::PartitionEnd(p) => events.push(Event::End(p)),
+            SourceEvent::BadRecords(records) => {
+                events.push(Event::Bad(records.len()));
+                bad.extend(records);
+            }
         }
     }
-    let all = concat_batches(&source.schema(), &batches).expect("batches share the source schema");
-    Ok((events, all))
+    let rows = concat_batches(&source.schema(), &batches).expect("batches share the source schema");
+    Ok(Read { events, rows, bad })
 }
 
 /// Reads every partition of `source` as one subtask.

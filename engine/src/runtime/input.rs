@@ -54,6 +54,9 @@ impl ExchangeInput {
                         return Ok(Message::Watermark(w));
                     }
                 }
+                Message::Late(_) => {
+                    return Err(EngineError::Plan("late rows cannot cross an exchange".into()));
+                }
                 Message::End => {
                     self.ended[input] = true;
                     self.watermarks[input] = WATERMARK_END;

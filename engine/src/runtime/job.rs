@@ -18,6 +18,7 @@ use crate::runtime::task::{MainOutput, SinkOutput, Task, TaskInput, TaskOutput};
 use crate::source::driver::SourceDriver;
 use crate::window::aggregate::WindowAggregate;
 use crate::window::assign::WindowAssign;
+use crate::window::session::SessionAggregate;
 
 /// Messages buffered per channel before the sender waits: the bound that
 /// turns a slow consumer into backpressure on its producers.
@@ -185,7 +186,7 @@ fn build_tasks(plan: &StreamPlan, job_id: &str, metrics: &Arc<JobMetrics>) -> Re
                     let owned: Vec<usize> = (0..partitions.unwrap_or(0))
                         .filter(|p| p % stage.parallelism == subtask)
                         .collect();
-                    let reader = s.connector.open(owned, stage.parallelism)?;
+                    let reader = s.connector.open(owned, stage.parallelism, s.report_bad_records)?;
                     let m = metrics.register(&format!("Source: {}", s.table), subtask);
                     TaskInput::Source(SourceDriver::new(Arc::clone(s), reader, m))
                 }
@@ -198,7 +199,7 @@ fn build_tasks(plan: &StreamPlan, job_id: &str, metrics: &Arc<JobMetrics>) -> Re
                 .chain
                 .iter()
                 .map(|op| instantiate(op, subtask, metrics))
-                .collect();
+                .collect::<Result<_>>()?;
             let main = match (&stage.sink, &out_partitioning[i]) {
                 (Some(sink), None) => MainOutput::Sink(SinkOutput {
                     writer: sink.connector.open(job_id, subtask, stage.parallelism)?,
@@ -229,15 +230,19 @@ fn build_tasks(plan: &StreamPlan, job_id: &str, metrics: &Arc<JobMetrics>) -> Re
     Ok(tasks)
 }
 
-fn instantiate(op: &OperatorPlan, subtask: usize, metrics: &Arc<JobMetrics>) -> Box<dyn Operator> {
+fn instantiate(op: &OperatorPlan, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
     let name = op.name();
-    match op {
+    Ok(match op {
         OperatorPlan::Project(p) => Box::new(Project::new(Arc::clone(p), name)),
         OperatorPlan::Filter(p) => Box::new(Filter::new(Arc::clone(p), name)),
         OperatorPlan::WindowAggregate(p) => {
             let m = metrics.register(&name, subtask);
             Box::new(WindowAggregate::new(Arc::clone(p), name, m))
         }
+        OperatorPlan::SessionAggregate(p) => {
+            let m = metrics.register(&name, subtask);
+            Box::new(SessionAggregate::new(Arc::clone(p), name, m)?)
+        }
         OperatorPlan::WindowAssign(p) => Box::new(WindowAssign::new(Arc::clone(p), name)),
-    }
+    })
 }

@@ -114,6 +114,8 @@ impl Task {
             match self.input.next().await? {
                 Message::Data(b) => push(&mut self.chain, Emitted::Data(b), &mut emitted)?,
                 Message::Watermark(w) => push(&mut self.chain, Emitted::Watermark(w), &mut emitted)?,
+                // A source's side-table rows skip the chain, as operators' do.
+                Message::Late(b) => emitted.push(Emitted::Late(b)),
                 Message::End => {
                     for i in 0..self.chain.len() {
                         let mut c = Collector::default();

@@ -1,5 +1,6 @@
-//! One source subtask: reads its partitions, adds computed columns, and
-//! generates watermarks per partition (Flink's watermark push-down).
+//! One source subtask: reads its partitions, adds computed columns,
+//! generates watermarks per partition (Flink's watermark push-down), and
+//! accounts for the records its reader could not decode.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -7,10 +8,11 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::error::Result;
-use crate::message::{EventTime, Message, StreamBatch, WATERMARK_END, WATERMARK_MIN};
-use crate::metrics::OperatorMetrics;
+use crate::message::{EventTime, Message, StreamBatch, WATERMARK_END, WATERMARK_MIN, now_ms};
+use crate::metrics::{DropReason, OperatorMetrics};
 use crate::source::watermark::PartitionWatermarks;
-use crate::source::{SourceEvent, SourcePlan, SourceReader};
+use crate::source::{BadRecord, SourceEvent, SourcePlan, SourceReader};
+use crate::window::late::decode_errors_batch;
 
 /// Turns a reader's events into the messages of a source subtask.
 pub struct SourceDriver {
@@ -75,8 +77,32 @@ impl SourceDriver {
                     self.watermarks.end(partition);
                     self.maybe_emit_watermark();
                 }
+                Some(SourceEvent::BadRecords(records)) => self.on_bad_records(&records)?,
             }
         }
+    }
+
+    /// Counts and logs records the reader could not decode, so that none
+    /// vanishes silently, and routes them to the side table if there is one.
+    fn on_bad_records(&mut self, records: &[BadRecord]) -> Result<()> {
+        self.metrics
+            .add_dropped(DropReason::DecodeError, records.len() as u64);
+        for r in records {
+            tracing::warn!(
+                table = %self.plan.table,
+                location = %r.location,
+                error = %r.error,
+                record = %r.text,
+                "skipped a record that cannot be decoded"
+            );
+        }
+        if let Some(plan) = &self.plan.late_output
+            && !records.is_empty()
+        {
+            let batch = decode_errors_batch(plan, records.len(), self.watermarks.combined(), now_ms())?;
+            self.queue.push_back(Message::Late(batch));
+        }
+        Ok(())
     }
 
     fn maybe_emit_watermark(&mut self) {

@@ -12,6 +12,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 
 use crate::error::Result;
 use crate::operators::project::ProjectPlan;
+use crate::window::late::LateOutputPlan;
 pub use watermark::WatermarkPlan;
 
 /// A source connector as declared by `CREATE TABLE … WITH (…)`.
@@ -29,7 +30,17 @@ pub trait SourceConnector: Send + Sync + Debug {
     fn partitions(&self, parallelism: usize) -> Result<usize>;
 
     /// Opens a reader over the given partitions.
-    fn open(&self, partitions: Vec<usize>, parallelism: usize) -> Result<Box<dyn SourceReader>>;
+    ///
+    /// With `report_bad_records` (the query routes them to a side table),
+    /// records that cannot be decoded are reported as
+    /// [`SourceEvent::BadRecords`] instead of failing the read, whatever the
+    /// table's own `'<format>.ignore-parse-errors'` says.
+    fn open(
+        &self,
+        partitions: Vec<usize>,
+        parallelism: usize,
+        report_bad_records: bool,
+    ) -> Result<Box<dyn SourceReader>>;
 }
 
 /// Reads batches from the partitions of one subtask.
@@ -47,6 +58,25 @@ pub enum SourceEvent {
     Batch { partition: usize, batch: RecordBatch },
     /// A partition has no more rows: it stops holding the watermark back.
     PartitionEnd(usize),
+    /// Records that could not be decoded, reported instead of failing the
+    /// job so that they are counted and can reach the late-data side table.
+    /// They follow the batch of the rows read with them.
+    BadRecords(Vec<BadRecord>),
+}
+
+/// A record a connector could not decode: enough for a user to find and fix
+/// it in the input.
+#[derive(Debug, Clone)]
+pub struct BadRecord {
+    /// The partition it was read from.
+    pub partition: usize,
+    /// Where it is, e.g. `/data/in.json:17`.
+    pub location: String,
+    /// The raw record, cut after 200 characters (then ending in `...`) so
+    /// that one huge line cannot flood logs.
+    pub text: String,
+    /// Why it could not be decoded.
+    pub error: String,
 }
 
 /// A table scan: the connector, its computed columns and its watermark.
@@ -61,4 +91,10 @@ pub struct SourcePlan {
     pub watermark: Option<WatermarkPlan>,
     /// Schema of the rows the scan emits.
     pub schema: SchemaRef,
+    /// Readers report undecodable records instead of failing: the query has
+    /// a `LATE DATA INTO` table for them.
+    pub report_bad_records: bool,
+    /// The `LATE DATA INTO` table's columns, when undecodable records go
+    /// there (with `reason = 'decode_error'`).
+    pub late_output: Option<Arc<LateOutputPlan>>,
 }

@@ -49,6 +49,12 @@ pub enum OutputColumn {
 #[derive(Debug)]
 pub struct WindowAggregatePlan {
     pub window: WindowSpec,
+    pub aggregation: WindowedAggregation,
+}
+
+/// What every windowed aggregation has, whatever its windows.
+#[derive(Debug)]
+pub struct WindowedAggregation {
     /// Index of the event-time column (`TIMESTAMP(3)`) in the input.
     pub time_column: usize,
     pub grouping: Grouping,
@@ -113,7 +119,7 @@ impl WindowAggregate {
             return Some(first);
         }
         // Windows ending at or before `closed` no longer take rows.
-        let closed = wm.saturating_sub(self.plan.allowed_lateness).saturating_add(1);
+        let closed = wm.saturating_sub(self.plan.aggregation.allowed_lateness).saturating_add(1);
         if w.last_window_end(ts) <= closed {
             return None;
         }
@@ -121,39 +127,6 @@ impl WindowAggregate {
             return Some(first);
         }
         w.window_ends_of_slice(slice_start).find(|e| *e > closed)
-    }
-
-    fn evaluate_input(&self, batch: &RecordBatch) -> Result<EvaluatedInput> {
-        let n = batch.num_rows();
-        let ctx = || format!("{}: evaluating", self.name);
-        let g = &self.plan.grouping;
-        let keys = g
-            .keys
-            .iter()
-            .map(|k| k.evaluate(batch).and_then(|v| v.into_array(n)))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .context(ctx)?;
-        let mut args = Vec::with_capacity(g.aggregates.len());
-        let mut filters = Vec::with_capacity(g.aggregates.len());
-        for call in &g.aggregates {
-            let a = call
-                .function
-                .expressions()
-                .iter()
-                .map(|e| e.evaluate(batch).and_then(|v| v.into_array(n)))
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .context(ctx)?;
-            args.push(a);
-            let f = match &call.filter {
-                Some(f) => {
-                    let v = f.evaluate(batch).and_then(|v| v.into_array(n)).context(ctx)?;
-                    Some(v.as_boolean().clone())
-                }
-                None => None,
-            };
-            filters.push(f);
-        }
-        Ok(EvaluatedInput { keys, args, filters })
     }
 
     /// Folds rows into one slice. Windows of the slice that already fired
@@ -181,9 +154,7 @@ impl WindowAggregate {
             }
         }
         if !self.slices.contains_key(&key) {
-            let live = self
-                .plan
-                .grouping
+            let live = self.plan.aggregation.grouping
                 .new_groups()
                 .context(|| format!("{}: creating accumulators", self.name))?;
             self.slices.insert(key, Slice { live, flushed: Vec::new() });
@@ -205,12 +176,12 @@ impl WindowAggregate {
             .map(|(k, _)| *k)
             .collect();
         let tumbling = matches!(w.kind, crate::window::spec::WindowKind::Tumble { .. });
-        let keep = self.plan.allowed_lateness > 0;
+        let keep = self.plan.aggregation.allowed_lateness > 0;
         let (group_keys, values, rows) = if tumbling && !keep && keys.len() == 1 {
             let mut slice = self.slices.remove(&keys[0]).expect("key from the map");
             slice.live.take_final().context(ctx)?
         } else {
-            let mut window = self.plan.grouping.new_groups().context(ctx)?;
+            let mut window = self.plan.aggregation.grouping.new_groups().context(ctx)?;
             for k in &keys {
                 let slice = self.slices.get_mut(k).expect("key from the map");
                 if !slice.live.is_empty() {
@@ -229,9 +200,9 @@ impl WindowAggregate {
         if rows == 0 {
             return Ok(());
         }
-        let schema = &self.plan.output_schema;
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.plan.output.len());
-        for (i, c) in self.plan.output.iter().enumerate() {
+        let schema = &self.plan.aggregation.output_schema;
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.plan.aggregation.output.len());
+        for (i, c) in self.plan.aggregation.output.iter().enumerate() {
             let col = match *c {
                 OutputColumn::WindowStart => time_column(start, rows, schema.field(i).data_type()),
                 OutputColumn::WindowEnd => time_column(end, rows, schema.field(i).data_type()),
@@ -270,7 +241,42 @@ fn time_column(value: EventTime, rows: usize, dt: &DataType) -> ArrayRef {
     Arc::new(TimestampMillisecondArray::from_value(value, rows).with_timezone_opt(tz))
 }
 
-fn now_ms() -> EventTime {
+/// Evaluates the group keys, aggregate arguments and FILTER masks of a
+/// batch once, for all the slices or sessions it feeds.
+pub(crate) fn evaluate_input(g: &Grouping, batch: &RecordBatch, name: &str) -> Result<EvaluatedInput> {
+    let n = batch.num_rows();
+    let ctx = || format!("{name}: evaluating");
+    let keys = g
+        .keys
+        .iter()
+        .map(|k| k.evaluate(batch).and_then(|v| v.into_array(n)))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .context(ctx)?;
+    let mut args = Vec::with_capacity(g.aggregates.len());
+    let mut filters = Vec::with_capacity(g.aggregates.len());
+    for call in &g.aggregates {
+        let a = call
+            .function
+            .expressions()
+            .iter()
+            .map(|e| e.evaluate(batch).and_then(|v| v.into_array(n)))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .context(ctx)?;
+        args.push(a);
+        let f = match &call.filter {
+            Some(f) => {
+                let v = f.evaluate(batch).and_then(|v| v.into_array(n)).context(ctx)?;
+                Some(v.as_boolean().clone())
+            }
+            None => None,
+        };
+        filters.push(f);
+    }
+    Ok(EvaluatedInput { keys, args, filters })
+}
+
+/// Processing time, for `arrived_at`.
+pub(crate) fn now_ms() -> EventTime {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -285,7 +291,7 @@ impl Operator for WindowAggregate {
     fn on_batch(&mut self, batch: StreamBatch, out: &mut Collector) -> Result<()> {
         let n = batch.num_rows();
         self.metrics.rows_in.fetch_add(n as u64, Ordering::Relaxed);
-        let times = batch.data.column(self.plan.time_column);
+        let times = batch.data.column(self.plan.aggregation.time_column);
         let times = times
             .as_primitive_opt::<TimestampMillisecondType>()
             .ok_or_else(|| {
@@ -295,7 +301,7 @@ impl Operator for WindowAggregate {
                     times.data_type()
                 ))
             })?;
-        let (min_valid, max_valid) = self.plan.validity.bounds_now();
+        let (min_valid, max_valid) = self.plan.aggregation.validity.bounds_now();
         let mut segment = Segment::default();
         let mut unusable = LateRows::default();
         let (mut late, mut invalid) = (0u64, 0u64);
@@ -338,7 +344,7 @@ impl Operator for WindowAggregate {
         self.flush(&batch.data, &mut segment, out)?;
         self.metrics.add_dropped(DropReason::Late, late);
         self.metrics.add_dropped(DropReason::InvalidEventTime, invalid);
-        if let Some(plan) = &self.plan.late_output
+        if let Some(plan) = &self.plan.aggregation.late_output
             && !unusable.rows.is_empty()
         {
             out.late(unusable.to_batch(plan, &batch.data, now_ms())?);
@@ -385,7 +391,7 @@ impl WindowAggregate {
         let purges = self
             .kept
             .first()
-            .is_some_and(|e| e.saturating_sub(1).saturating_add(self.plan.allowed_lateness) <= w);
+            .is_some_and(|e| e.saturating_sub(1).saturating_add(self.plan.aggregation.allowed_lateness) <= w);
         fires || purges
     }
 
@@ -401,7 +407,7 @@ impl WindowAggregate {
     /// their allowed lateness.
     fn advance(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
         self.watermark = watermark;
-        let lateness = self.plan.allowed_lateness;
+        let lateness = self.plan.aggregation.allowed_lateness;
         while let Some(&end) = self.pending.first() {
             if end.saturating_sub(1) > watermark {
                 break;
@@ -436,7 +442,7 @@ impl WindowAggregate {
         } else {
             take_record_batch(data, &UInt32Array::from(rows)).context(|| format!("{}: selecting rows", self.name))?
         };
-        let input = self.evaluate_input(&data)?;
+        let input = evaluate_input(&self.plan.aggregation.grouping, &data, &self.name)?;
         let n = data.num_rows();
         let mut refire = BTreeSet::new();
         if keys.iter().all(|k| *k == keys[0]) {
@@ -523,6 +529,7 @@ mod tests {
         ]));
         let plan = WindowAggregatePlan {
             window: WindowSpec::new(kind, 0).unwrap(),
+            aggregation: WindowedAggregation {
             time_column: 0,
             grouping: Grouping::new(
                 vec![k],
@@ -539,6 +546,7 @@ mod tests {
             allowed_lateness: 0,
             validity: EventTimeValidity { min_valid: i64::MIN, max_future_ms: i64::MAX / 4 },
             late_output: None,
+            },
         };
         let metrics = JobMetrics::default().register("w", 0);
         (WindowAggregate::new(Arc::new(plan), "w".into(), Arc::clone(&metrics)), metrics)

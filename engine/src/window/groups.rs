@@ -47,6 +47,22 @@ impl Grouping {
         }
     }
 
+    /// Empty groups of this grouping's aggregates, keyed by columns the
+    /// caller evaluates itself (`key_schema`), e.g. session bounds.
+    pub fn new_groups_keyed_by(&self, key_schema: SchemaRef) -> DfResult<Groups> {
+        let accumulators = self
+            .aggregates
+            .iter()
+            .map(|call| new_accumulator(&call.function))
+            .collect::<DfResult<_>>()?;
+        Ok(Groups {
+            keys: Some(new_group_values(key_schema, &GroupOrdering::None)?),
+            global_len: 0,
+            accumulators,
+            indices: Vec::new(),
+        })
+    }
+
     /// A fresh, empty set of groups.
     pub fn new_groups(&self) -> DfResult<Groups> {
         let keys = if self.keys.is_empty() {

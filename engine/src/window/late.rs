@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array};
+use datafusion::arrow::array::{
+    ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray, UInt32Array, new_null_array,
+};
 use datafusion::arrow::compute::{cast, take};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Field, SchemaRef};
 
 use crate::error::{Result, ResultExt};
 use crate::message::EventTime;
@@ -64,13 +66,46 @@ impl LateRows {
                 )),
                 LateColumn::ArrivedAt => Arc::new(TimestampMillisecondArray::from_value(arrived_at, n)),
             };
-            let col = if col.data_type() == field.data_type() {
-                col
-            } else {
-                cast(&col, field.data_type()).context(ctx)?
-            };
-            columns.push(col);
+            columns.push(as_field_type(col, field, ctx)?);
         }
         RecordBatch::try_new(Arc::clone(&plan.schema), columns).context(ctx)
+    }
+}
+
+/// The side table's batch for `rows` records a source could not decode: they
+/// have no columns of their own, so those are NULL; the watermark is the
+/// source's (NULL before it has one).
+pub fn decode_errors_batch(
+    plan: &LateOutputPlan,
+    rows: usize,
+    watermark: EventTime,
+    arrived_at: EventTime,
+) -> Result<RecordBatch> {
+    let ctx = || "routing records that could not be decoded".to_string();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(plan.columns.len());
+    for (c, field) in plan.columns.iter().zip(plan.schema.fields()) {
+        let col: ArrayRef = match *c {
+            LateColumn::Input(_) => new_null_array(field.data_type(), rows),
+            LateColumn::Reason => Arc::new(StringArray::from_iter_values(
+                std::iter::repeat_n(DropReason::DecodeError.as_str(), rows),
+            )),
+            LateColumn::Watermark if watermark == EventTime::MIN => {
+                Arc::new(TimestampMillisecondArray::new_null(rows))
+            }
+            LateColumn::Watermark => Arc::new(TimestampMillisecondArray::from_value(watermark, rows)),
+            LateColumn::ArrivedAt => Arc::new(TimestampMillisecondArray::from_value(arrived_at, rows)),
+        };
+        columns.push(as_field_type(col, field, ctx)?);
+    }
+    RecordBatch::try_new(Arc::clone(&plan.schema), columns).context(ctx)
+}
+
+/// Casts a column built with the natural type of its kind (Utf8,
+/// TIMESTAMP(3)) to the type the side table declares for it.
+fn as_field_type(col: ArrayRef, field: &Field, ctx: impl FnOnce() -> String) -> Result<ArrayRef> {
+    if col.data_type() == field.data_type() {
+        Ok(col)
+    } else {
+        cast(&col, field.data_type()).context(ctx)
     }
 }

@@ -5,4 +5,5 @@ pub mod aggregate;
 pub mod assign;
 pub mod groups;
 pub mod late;
+pub mod session;
 pub mod spec;

@@ -20,14 +20,15 @@ use datafusion::physical_plan::PhysicalExpr;
 use weir_engine::operators::project::ProjectPlan;
 use weir_engine::plan::{OperatorPlan, Partitioning, SinkPlan, Stage, StageInput, StreamPlan};
 use weir_engine::source::SourcePlan;
-use weir_engine::window::aggregate::{OutputColumn, WindowAggregatePlan};
+use weir_engine::window::aggregate::{OutputColumn, WindowAggregatePlan, WindowedAggregation};
+use weir_engine::window::session::SessionAggregatePlan;
 use weir_engine::window::assign::WindowAssignPlan;
 use weir_engine::window::groups::{AggregateCall, Grouping};
 use weir_engine::window::late::{LateColumn, LateOutputPlan};
 
 use crate::catalog::{Catalog, TableDef};
 use crate::error::{Result, SqlError};
-use crate::planner::window_tvf::WindowRelation;
+use crate::planner::window_tvf::{WindowRelation, Windows};
 use crate::settings::Settings;
 use crate::types::{TIMESTAMP_MS, sql_name};
 
@@ -111,7 +112,7 @@ impl<'a> StreamPlanner<'a> {
             ));
         }
         if let Some(rel) = flow.window.take() {
-            self.materialize(&mut flow, rel);
+            self.materialize(&mut flow, rel)?;
         }
         let target = sink.connector.schema();
         if let Some(cast) = cast_to(plan.schema(), &target, &sink.table)? {
@@ -154,7 +155,7 @@ impl<'a> StreamPlanner<'a> {
                 };
                 if let Some(projection) = &scan.projection {
                     if let Some(rel) = flow.window.take() {
-                        self.materialize(&mut flow, rel);
+                        self.materialize(&mut flow, rel)?;
                     }
                     let input = scan.source.schema();
                     let exprs = projection
@@ -175,7 +176,7 @@ impl<'a> StreamPlanner<'a> {
                     && references_window(&f.predicate, f.input.schema(), rel)?
                 {
                     let rel = flow.window.take().expect("checked above");
-                    self.materialize(&mut flow, rel);
+                    self.materialize(&mut flow, rel)?;
                 }
                 let predicate = self.physical(&f.predicate, f.input.schema())?;
                 flow.chain.push(OperatorPlan::Filter(predicate));
@@ -184,7 +185,7 @@ impl<'a> StreamPlanner<'a> {
             LogicalPlan::Projection(p) => {
                 let mut flow = self.plan(&p.input)?;
                 if let Some(rel) = flow.window.take() {
-                    self.materialize(&mut flow, rel);
+                    self.materialize(&mut flow, rel)?;
                 }
                 let exprs = p
                     .expr
@@ -223,11 +224,20 @@ impl<'a> StreamPlanner<'a> {
             computed: table.computed.clone(),
             watermark,
             schema: Arc::clone(&table.schema),
+            report_bad_records: false,
+            late_output: None,
         }))
     }
 
     /// Computes the window columns of a TVF whose rows are used directly.
-    fn materialize(&self, flow: &mut Flow, rel: WindowRelation) {
+    fn materialize(&self, flow: &mut Flow, rel: WindowRelation) -> Result<()> {
+        let Windows::Sliced(window) = rel.windows else {
+            return Err(SqlError::Unsupported {
+                construct: "SESSION windows without aggregation".into(),
+                detail: Some("group by window_start, window_end and the PARTITION BY columns".into()),
+                position: None,
+            });
+        };
         let time_column = rel
             .table
             .watermark
@@ -235,10 +245,11 @@ impl<'a> StreamPlanner<'a> {
             .map(|w| w.time_column)
             .unwrap_or_default();
         flow.chain.push(OperatorPlan::WindowAssign(Arc::new(WindowAssignPlan {
-            window: rel.spec,
+            window,
             time_column,
             schema: Arc::clone(&rel.schema),
         })));
+        Ok(())
     }
 
     fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
@@ -360,8 +371,7 @@ impl<'a> StreamPlanner<'a> {
                 (Some(Arc::new(plan)), Some(sink))
             }
         };
-        let plan = WindowAggregatePlan {
-            window: rel.spec,
+        let aggregation = WindowedAggregation {
             time_column: watermark.time_column,
             grouping: Grouping::new(keys.clone(), key_fields, aggregates),
             output: layout,
@@ -370,13 +380,41 @@ impl<'a> StreamPlanner<'a> {
             validity: watermark.validity,
             late_output,
         };
+        let operator = match rel.windows {
+            Windows::Sliced(window) => OperatorPlan::WindowAggregate(Arc::new(WindowAggregatePlan { window, aggregation })),
+            Windows::Session { gap, partition } => {
+                let mut grouped: Vec<String> = agg
+                    .group_expr
+                    .iter()
+                    .filter_map(|g| match g {
+                        Expr::Column(c) if !matches!(c.name.as_str(), "window_start" | "window_end" | "window_time") => {
+                            Some(c.name.clone())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let mut partition = partition;
+                grouped.sort();
+                partition.sort();
+                if grouped != partition || grouped.len() != aggregation.grouping.keys.len() {
+                    return Err(SqlError::plan(
+                        format!(
+                            "a SESSION window aggregation must group by window_start, window_end and exactly its PARTITION BY columns ({})",
+                            partition.join(", ")
+                        ),
+                        None,
+                    ));
+                }
+                OperatorPlan::SessionAggregate(Arc::new(SessionAggregatePlan { gap, aggregation }))
+            }
+        };
         let p = self.parallelism();
         let mut flow = match (p, keys.is_empty()) {
             (1, _) => flow,
             (_, true) => self.exchange(flow, Partitioning::Single, 1),
             (_, false) => self.exchange(flow, Partitioning::Hash(keys), p),
         };
-        flow.chain.push(OperatorPlan::WindowAggregate(Arc::new(plan)));
+        flow.chain.push(operator);
         flow.late_sink = late_sink;
         Ok(flow)
     }

@@ -36,12 +36,25 @@ pub const WINDOW_TIME: &str = "window_time";
 /// that plans never see each other's.
 static NEXT_RELATION: AtomicUsize = AtomicUsize::new(0);
 
+/// How a window TVF assigns windows.
+#[derive(Debug, Clone)]
+pub enum Windows {
+    /// TUMBLE, HOP, CUMULATE: fixed windows, computed from each row alone.
+    Sliced(WindowSpec),
+    /// SESSION: windows that grow and merge per partition key.
+    Session {
+        gap: i64,
+        /// `PARTITION BY` columns (normalised names).
+        partition: Vec<String>,
+    },
+}
+
 /// A window TVF call, replaced by the relation `name`.
 #[derive(Debug, Clone)]
 pub struct WindowRelation {
     pub name: String,
     pub table: Arc<TableDef>,
-    pub spec: WindowSpec,
+    pub windows: Windows,
     /// The table's row plus the three window columns.
     pub schema: SchemaRef,
 }
@@ -176,16 +189,21 @@ fn window_call(expr: &Expr, name: &str, catalog: &Catalog, state: &SessionState)
         "TUMBLE" => "TUMBLE(TABLE t, DESCRIPTOR(ts), size [, offset])",
         "HOP" => "HOP(TABLE t, DESCRIPTOR(ts), slide, size [, offset])",
         "CUMULATE" => "CUMULATE(TABLE t, DESCRIPTOR(ts), step, max_size [, offset])",
-        "SESSION" => {
-            return Err(SqlError::unsupported(format!("window function {fname}"), pos));
-        }
+        "SESSION" => "SESSION(TABLE t [PARTITION BY k], DESCRIPTOR(ts), gap)",
         _ => return Err(SqlError::unsupported(format!("table function {fname}"), pos)),
     };
-    let (min, max) = if fname == "TUMBLE" { (3, 4) } else { (4, 5) };
+    let (min, max) = match fname.as_str() {
+        "TUMBLE" => (3, 4),
+        "SESSION" => (3, 3),
+        _ => (4, 5),
+    };
     if args.len() < min || args.len() > max {
-        return Err(SqlError::plan(format!("{fname} takes {min} or {max} arguments: {usage}"), pos));
+        return Err(SqlError::plan(format!("{fname} takes {min} to {max} arguments: {usage}"), pos));
     }
-    let table = table_argument(args[0], catalog, usage)?;
+    let (table, partition) = table_argument(args[0], catalog, usage)?;
+    if !partition.is_empty() && fname != "SESSION" {
+        return Err(SqlError::plan(format!("PARTITION BY is for SESSION windows, not {fname}"), position_of(args[0])));
+    }
     let time_col = descriptor_argument(args[1], usage)?;
     let rowtime = table.rowtime().ok_or_else(|| {
         SqlError::plan(
@@ -206,19 +224,38 @@ fn window_call(expr: &Expr, name: &str, catalog: &Catalog, state: &SessionState)
         ));
     }
     let ms = |i: usize| interval_ms(args[i], state);
-    let (kind, offset) = if fname == "TUMBLE" {
-        let size = ms(2)?;
-        (WindowKind::Tumble { size }, if args.len() == 4 { ms(3)? } else { 0 })
-    } else if fname == "HOP" {
-        let slide = ms(2)?;
-        let size = ms(3)?;
-        (WindowKind::Hop { slide, size }, if args.len() == 5 { ms(4)? } else { 0 })
-    } else {
-        let step = ms(2)?;
-        let max_size = ms(3)?;
-        (WindowKind::Cumulate { step, max_size }, if args.len() == 5 { ms(4)? } else { 0 })
+    let windows = match fname.as_str() {
+        "SESSION" => {
+            let gap = ms(2)?;
+            if gap <= 0 {
+                return Err(SqlError::plan("SESSION gap must be positive", position_of(args[2])));
+            }
+            for p in &partition {
+                if table.schema.index_of(p).is_err() {
+                    return Err(SqlError::plan(
+                        format!("PARTITION BY {p}: no such column in table '{}'", table.name),
+                        position_of(args[0]),
+                    ));
+                }
+            }
+            Windows::Session { gap, partition }
+        }
+        _ => {
+            let (kind, offset) = if fname == "TUMBLE" {
+                let size = ms(2)?;
+                (WindowKind::Tumble { size }, if args.len() == 4 { ms(3)? } else { 0 })
+            } else if fname == "HOP" {
+                let slide = ms(2)?;
+                let size = ms(3)?;
+                (WindowKind::Hop { slide, size }, if args.len() == 5 { ms(4)? } else { 0 })
+            } else {
+                let step = ms(2)?;
+                let max_size = ms(3)?;
+                (WindowKind::Cumulate { step, max_size }, if args.len() == 5 { ms(4)? } else { 0 })
+            };
+            Windows::Sliced(WindowSpec::new(kind, offset).map_err(|m| SqlError::plan(m, pos))?)
+        }
     };
-    let spec = WindowSpec::new(kind, offset).map_err(|m| SqlError::plan(m, pos))?;
     let mut fields: Vec<Field> = table.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     for c in [WINDOW_START, WINDOW_END, WINDOW_TIME] {
         if fields.iter().any(|f| f.name() == c) {
@@ -232,28 +269,52 @@ fn window_call(expr: &Expr, name: &str, catalog: &Catalog, state: &SessionState)
     Ok(WindowRelation {
         name: name.to_string(),
         table,
-        spec,
+        windows,
         schema: Arc::new(Schema::new(fields)),
     })
 }
 
-fn table_argument(e: &Expr, catalog: &Catalog, usage: &str) -> Result<Arc<TableDef>> {
-    match e {
-        Expr::Prefixed { prefix, value } if prefix.value == TABLE_ARGUMENT => {
-            let Expr::CompoundIdentifier(parts) = value.as_ref() else {
-                return Err(SqlError::plan(format!("expected TABLE name: {usage}"), position_of(e)));
-            };
-            let name = parts.last().map(normalize).unwrap_or_default();
-            catalog
-                .get(&name)
-                .cloned()
-                .ok_or_else(|| SqlError::plan(format!("table '{name}' not found"), position_of(e)))
-        }
-        _ => Err(SqlError::plan(
-            format!("the first argument must be TABLE name, found {e}: {usage}"),
-            position_of(e),
-        )),
+/// `TABLE t [PARTITION BY k | (k1, k2)]`: the table and the partition
+/// columns.
+fn table_argument(e: &Expr, catalog: &Catalog, usage: &str) -> Result<(Arc<TableDef>, Vec<String>)> {
+    let bad = || SqlError::plan(format!("the first argument must be TABLE name, found {e}: {usage}"), position_of(e));
+    let Expr::Prefixed { prefix, value } = e else {
+        return Err(bad());
+    };
+    if prefix.value != TABLE_ARGUMENT {
+        return Err(bad());
     }
+    let (table, partition) = match value.as_ref() {
+        Expr::Tuple(parts) if parts.len() == 2 => (&parts[0], Some(&parts[1])),
+        other => (other, None),
+    };
+    let Expr::CompoundIdentifier(parts) = table else {
+        return Err(bad());
+    };
+    let name = parts.last().map(normalize).unwrap_or_default();
+    let def = catalog
+        .get(&name)
+        .cloned()
+        .ok_or_else(|| SqlError::plan(format!("table '{name}' not found"), position_of(e)))?;
+    let columns = match partition {
+        None => vec![],
+        Some(Expr::Identifier(c)) => vec![normalize(c)],
+        Some(Expr::Nested(inner)) => match inner.as_ref() {
+            Expr::Identifier(c) => vec![normalize(c)],
+            other => return Err(SqlError::unsupported(format!("PARTITION BY {other} (partition by columns)"), position_of(e))),
+        },
+        Some(Expr::Tuple(cols)) => cols
+            .iter()
+            .map(|c| match c {
+                Expr::Identifier(c) => Ok(normalize(c)),
+                other => Err(SqlError::unsupported(format!("PARTITION BY {other} (partition by columns)"), position_of(e))),
+            })
+            .collect::<Result<_>>()?,
+        Some(other) => {
+            return Err(SqlError::unsupported(format!("PARTITION BY {other} (partition by columns)"), position_of(e)));
+        }
+    };
+    Ok((def, columns))
 }
 
 fn descriptor_argument(e: &Expr, usage: &str) -> Result<String> {

@@ -1,0 +1,361 @@
+//! Session windows (`SESSION(TABLE t PARTITION BY k, DESCRIPTOR(ts), gap)`):
+//! per group key, rows closer than `gap` in event time share a window
+//! `[first row, last row + gap)`. A row can merge sessions, also a late but
+//! allowed row that bridges two of them. Rows are kept until their session
+//! is purged and aggregated when it fires, so merging needs no accumulator
+//! surgery.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use datafusion::arrow::array::{
+    ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array,
+};
+use datafusion::arrow::compute::take_record_batch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit, TimestampMillisecondType};
+use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
+
+use crate::error::{EngineError, Result, ResultExt};
+use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
+use crate::metrics::{DropReason, OperatorMetrics};
+use crate::operator::{Collector, Operator};
+use crate::window::aggregate::{OutputColumn, WindowedAggregation, evaluate_input, now_ms};
+use crate::window::groups::EvaluatedInput;
+use crate::window::late::LateRows;
+
+/// What a session aggregate subtask needs.
+#[derive(Debug)]
+pub struct SessionAggregatePlan {
+    /// Largest gap, in milliseconds, between rows of one session.
+    pub gap: i64,
+    pub aggregation: WindowedAggregation,
+}
+
+/// Rows of one input batch that joined a session.
+struct Buffered {
+    data: RecordBatch,
+    /// Group-key id of each row.
+    keys: Vec<u32>,
+    times: Vec<EventTime>,
+    /// Rows that joined a session (others were late or invalid).
+    live: Vec<bool>,
+    live_rows: usize,
+}
+
+/// One subtask of a session window aggregate.
+pub struct SessionAggregate {
+    plan: Arc<SessionAggregatePlan>,
+    name: String,
+    watermark: EventTime,
+    /// Interns group keys to small ids.
+    key_ids: Option<Box<dyn GroupValues>>,
+    /// Per key id: sessions by start, with their end.
+    sessions: HashMap<u32, BTreeMap<EventTime, EventTime>>,
+    /// Sessions not yet fired, by (end, key, start).
+    pending: BTreeSet<(EventTime, u32, EventTime)>,
+    /// Sessions fired and kept for allowed lateness, by (end, key, start).
+    kept: BTreeSet<(EventTime, u32, EventTime)>,
+    buffer: Vec<Buffered>,
+    metrics: Arc<OperatorMetrics>,
+    /// Scratch buffer for key ids, reused across batches.
+    ids: Vec<usize>,
+}
+
+impl SessionAggregate {
+    pub fn new(plan: Arc<SessionAggregatePlan>, name: String, metrics: Arc<OperatorMetrics>) -> Result<Self> {
+        let g = &plan.aggregation.grouping;
+        let key_ids = if g.keys.is_empty() {
+            None
+        } else {
+            Some(new_group_values(g.key_schema.clone(), &GroupOrdering::None).context(|| format!("{name}: keys"))?)
+        };
+        Ok(Self {
+            plan,
+            name,
+            watermark: WATERMARK_MIN,
+            key_ids,
+            sessions: HashMap::new(),
+            pending: BTreeSet::new(),
+            kept: BTreeSet::new(),
+            buffer: Vec::new(),
+            metrics,
+            ids: Vec::new(),
+        })
+    }
+
+    /// Adds a row at `ts` to the sessions of `key`, merging the sessions it
+    /// touches. Returns the resulting session, or `None` when that session
+    /// is past its allowed lateness (the row is late).
+    fn join(&mut self, key: u32, ts: EventTime, wm: EventTime) -> Option<(EventTime, EventTime)> {
+        let gap = self.plan.gap;
+        let lateness = self.plan.aggregation.allowed_lateness;
+        let sessions = self.sessions.entry(key).or_default();
+        let (mut start, mut end) = (ts, ts.saturating_add(gap));
+        // Sessions overlapping [ts, ts + gap).
+        // Sessions are disjoint and sorted: the ones overlapping
+        // [ts, ts + gap) are the last ones starting before its end.
+        let touching: Vec<(EventTime, EventTime)> = sessions
+            .range(..end)
+            .rev()
+            .take_while(|(_, e)| **e > start)
+            .map(|(s, e)| (*s, *e))
+            .collect();
+        for (s, e) in &touching {
+            start = start.min(*s);
+            end = end.max(*e);
+        }
+        if wm != WATERMARK_MIN && end.saturating_sub(1).saturating_add(lateness) <= wm {
+            return None;
+        }
+        let mut was_fired = false;
+        for (s, e) in touching {
+            sessions.remove(&s);
+            self.pending.remove(&(e, key, s));
+            was_fired |= self.kept.remove(&(e, key, s));
+        }
+        sessions.insert(start, end);
+        if was_fired || end.saturating_sub(1) <= self.watermark {
+            // Fired before (or would have): it fires again right away.
+            self.kept.insert((end, key, start));
+        } else {
+            self.pending.insert((end, key, start));
+        }
+        Some((start, end))
+    }
+
+    /// Aggregates the rows of `fire` (sessions as (end, key, start)) and
+    /// emits one row per session.
+    fn fire(&mut self, fire: &BTreeSet<(EventTime, u32, EventTime)>, out: &mut Collector) -> Result<()> {
+        if fire.is_empty() {
+            return Ok(());
+        }
+        let by_key: HashMap<u32, Vec<(EventTime, EventTime)>> = fire.iter().fold(HashMap::new(), |mut m, (e, k, s)| {
+            m.entry(*k).or_insert_with(Vec::new).push((*s, *e));
+            m
+        });
+        let g = &self.plan.aggregation.grouping;
+        let ctx = || format!("{}: firing sessions", self.name);
+        // Groups keyed by (session start, session end, keys…).
+        let mut fields = vec![
+            Field::new("start", DataType::Int64, false),
+            Field::new("end", DataType::Int64, false),
+        ];
+        fields.extend(g.key_schema.fields().iter().map(|f| f.as_ref().clone()));
+        let mut groups = g.new_groups_keyed_by(Arc::new(Schema::new(fields))).context(ctx)?;
+        for b in &self.buffer {
+            let mut rows: Vec<u32> = Vec::new();
+            let mut starts: Vec<i64> = Vec::new();
+            let mut ends: Vec<i64> = Vec::new();
+            for i in 0..b.data.num_rows() {
+                if !b.live[i] {
+                    continue;
+                }
+                if let Some(list) = by_key.get(&b.keys[i])
+                    && let Some((s, e)) = list.iter().find(|(s, e)| *s <= b.times[i] && b.times[i] < *e)
+                {
+                    rows.push(i as u32);
+                    starts.push(*s);
+                    ends.push(*e);
+                }
+            }
+            if rows.is_empty() {
+                continue;
+            }
+            let data = take_record_batch(&b.data, &UInt32Array::from(rows)).context(ctx)?;
+            let input = evaluate_input(g, &data, &self.name)?;
+            let mut keys: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(starts)), Arc::new(Int64Array::from(ends))];
+            keys.extend(input.keys);
+            let input = EvaluatedInput { keys, args: input.args, filters: input.filters };
+            groups.update(&input, data.num_rows()).context(ctx)?;
+        }
+        let (keys, values, rows) = groups.take_final().context(ctx)?;
+        if rows == 0 {
+            return Ok(());
+        }
+        let a = &self.plan.aggregation;
+        let schema = &a.output_schema;
+        let starts = keys[0].as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let ends = keys[1].as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(a.output.len());
+        for (i, c) in a.output.iter().enumerate() {
+            let tz = match schema.field(i).data_type() {
+                DataType::Timestamp(TimeUnit::Millisecond, tz) => tz.clone(),
+                _ => None,
+            };
+            let col: ArrayRef = match *c {
+                OutputColumn::WindowStart => {
+                    Arc::new(TimestampMillisecondArray::new(starts.values().clone(), None).with_timezone_opt(tz))
+                }
+                OutputColumn::WindowEnd => {
+                    Arc::new(TimestampMillisecondArray::new(ends.values().clone(), None).with_timezone_opt(tz))
+                }
+                OutputColumn::WindowTime => Arc::new(
+                    TimestampMillisecondArray::from_iter_values(ends.values().iter().map(|e| e - 1)).with_timezone_opt(tz),
+                ),
+                OutputColumn::Key(k) => Arc::clone(&keys[k + 2]),
+                OutputColumn::Aggregate(v) => Arc::clone(&values[v]),
+            };
+            columns.push(col);
+        }
+        let batch = RecordBatch::try_new(Arc::clone(schema), columns).context(ctx)?;
+        self.metrics.rows_out.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        out.batch(StreamBatch::new(batch));
+        Ok(())
+    }
+
+    /// Forgets the rows and sessions in `gone`.
+    fn purge(&mut self, gone: &BTreeSet<(EventTime, u32, EventTime)>) {
+        if gone.is_empty() {
+            return;
+        }
+        for (e, k, s) in gone {
+            if let Some(m) = self.sessions.get_mut(k) {
+                if m.get(s) == Some(e) {
+                    m.remove(s);
+                }
+                if m.is_empty() {
+                    self.sessions.remove(k);
+                }
+            }
+        }
+        for b in &mut self.buffer {
+            for i in 0..b.data.num_rows() {
+                if b.live[i] && gone.iter().any(|(e, k, s)| *k == b.keys[i] && *s <= b.times[i] && b.times[i] < *e) {
+                    b.live[i] = false;
+                    b.live_rows -= 1;
+                }
+            }
+        }
+    }
+
+    /// Drops buffered batches whose rows have all been purged.
+    fn compact(&mut self) {
+        self.buffer.retain(|b| b.live_rows > 0);
+    }
+
+    /// Moves the watermark: fires sessions it passes, purges those past
+    /// their allowed lateness.
+    fn advance(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
+        self.watermark = watermark;
+        let lateness = self.plan.aggregation.allowed_lateness;
+        let mut due = BTreeSet::new();
+        while let Some(&first) = self.pending.first() {
+            if first.0.saturating_sub(1) > watermark {
+                break;
+            }
+            self.pending.pop_first();
+            due.insert(first);
+        }
+        self.fire(&due, out)?;
+        if lateness > 0 {
+            self.kept.extend(due);
+            due = BTreeSet::new();
+        }
+        while let Some(&first) = self.kept.first() {
+            if first.0.saturating_sub(1).saturating_add(lateness) > watermark {
+                break;
+            }
+            self.kept.pop_first();
+            due.insert(first);
+        }
+        self.purge(&due);
+        Ok(())
+    }
+}
+
+impl Operator for SessionAggregate {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_batch(&mut self, batch: StreamBatch, out: &mut Collector) -> Result<()> {
+        let n = batch.num_rows();
+        self.metrics.rows_in.fetch_add(n as u64, Ordering::Relaxed);
+        let a = &self.plan.aggregation;
+        let times = batch.data.column(a.time_column);
+        let times = times.as_primitive_opt::<TimestampMillisecondType>().ok_or_else(|| {
+            EngineError::Plan(format!("{}: event time is not TIMESTAMP(3)", self.name))
+        })?;
+        let times: Vec<Option<EventTime>> = times.iter().collect();
+        let key_cols = evaluate_input(&a.grouping, &batch.data, &self.name)?.keys;
+        match &mut self.key_ids {
+            Some(k) => k.intern(&key_cols, &mut self.ids).context(|| format!("{}: keys", self.name))?,
+            None => {
+                self.ids.clear();
+                self.ids.resize(n, 0);
+            }
+        }
+        let keys: Vec<u32> = self.ids.iter().map(|i| *i as u32).collect();
+        let (min_valid, max_valid) = a.validity.bounds_now();
+        let row_wm = batch.row_watermarks.as_ref().map(|w| w.values().to_vec());
+        let mut unusable = LateRows::default();
+        let (mut late, mut invalid) = (0u64, 0u64);
+        let mut refire = BTreeSet::new();
+        self.buffer.push(Buffered {
+            data: batch.data.clone(),
+            keys: keys.clone(),
+            times: times.iter().map(|t| t.unwrap_or_default()).collect(),
+            live: vec![false; n],
+            live_rows: 0,
+        });
+        let slot = self.buffer.len() - 1;
+        for i in 0..n {
+            if let Some(w) = &row_wm
+                && w[i] > self.watermark
+                && self.pending.first().is_some_and(|p| p.0.saturating_sub(1) <= w[i])
+            {
+                self.advance(w[i], out)?;
+            }
+            let wm = row_wm.as_ref().map_or(self.watermark, |w| w[i].max(self.watermark));
+            let ts = match times[i] {
+                Some(t) if (min_valid..=max_valid).contains(&t) => t,
+                _ => {
+                    invalid += 1;
+                    unusable.push(i, DropReason::InvalidEventTime, wm);
+                    continue;
+                }
+            };
+            match self.join(keys[i], ts, wm) {
+                Some(session) => {
+                    let b = &mut self.buffer[slot];
+                    b.live[i] = true;
+                    b.live_rows += 1;
+                    if self.kept.contains(&(session.1, keys[i], session.0)) {
+                        refire.insert((session.1, keys[i], session.0));
+                        if row_wm.is_some() {
+                            self.fire(&std::mem::take(&mut refire), out)?;
+                        }
+                    }
+                }
+                None => {
+                    late += 1;
+                    unusable.push(i, DropReason::Late, wm);
+                }
+            }
+        }
+        // Sessions that merged away before firing no longer exist.
+        refire.retain(|s| self.kept.contains(s));
+        self.fire(&refire, out)?;
+        self.compact();
+        self.metrics.add_dropped(DropReason::Late, late);
+        self.metrics.add_dropped(DropReason::InvalidEventTime, invalid);
+        if let Some(plan) = &self.plan.aggregation.late_output
+            && !unusable.rows.is_empty()
+        {
+            out.late(unusable.to_batch(plan, &batch.data, now_ms())?);
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
+        if watermark <= self.watermark {
+            return Ok(());
+        }
+        self.advance(watermark, out)?;
+        self.compact();
+        out.watermark(watermark);
+        Ok(())
+    }
+}
