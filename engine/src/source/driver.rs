@@ -120,3 +120,193 @@ impl SourceDriver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::time::Duration;
+
+    use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray};
+    use datafusion::arrow::datatypes::{
+        DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType,
+    };
+    use datafusion::physical_expr::expressions::Column;
+
+    use super::*;
+    use crate::event_time::EventTimeValidity;
+    use crate::metrics::JobMetrics;
+    use crate::source::{SourceConnector, WatermarkPlan};
+    use crate::window::late::{LateColumn, LateOutputPlan};
+
+    /// 2026-01-01T00:00:00Z.
+    const BASE: EventTime = 1_767_225_600_000;
+    const TS: DataType = DataType::Timestamp(TimeUnit::Millisecond, None);
+
+    /// A side table declaring every kind of column, two of them with types
+    /// that need a cast (a time zone, a large string).
+    fn late_plan() -> LateOutputPlan {
+        LateOutputPlan {
+            columns: vec![
+                LateColumn::Input(0),
+                LateColumn::Reason,
+                LateColumn::Input(1),
+                LateColumn::Watermark,
+                LateColumn::ArrivedAt,
+            ],
+            schema: Arc::new(Schema::new(vec![
+                Field::new("id", DataType::Int64, true),
+                Field::new("reason", DataType::LargeUtf8, true),
+                Field::new("ts", TS, true),
+                Field::new("watermark", TS, true),
+                Field::new("arrived_at", DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())), true),
+            ])),
+        }
+    }
+
+    fn times(batch: &RecordBatch, column: usize) -> Vec<Option<i64>> {
+        batch.column(column).as_primitive::<TimestampMillisecondType>().iter().collect()
+    }
+
+    #[test]
+    fn decode_errors_have_null_row_columns_a_reason_and_the_source_watermark() {
+        let plan = late_plan();
+        let batch = decode_errors_batch(&plan, 2, BASE, BASE + 7).unwrap();
+        assert_eq!(batch.schema(), plan.schema);
+        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(batch.column(0).null_count(), 2);
+        assert_eq!(batch.column(2).null_count(), 2);
+        let reasons: Vec<_> = batch.column(1).as_string::<i64>().iter().collect();
+        assert_eq!(reasons, vec![Some("decode_error"), Some("decode_error")]);
+        assert_eq!(times(&batch, 3), vec![Some(BASE), Some(BASE)]);
+        assert_eq!(times(&batch, 4), vec![Some(BASE + 7), Some(BASE + 7)]);
+        // Before the source has a watermark, there is none to report.
+        let batch = decode_errors_batch(&plan, 1, WATERMARK_MIN, BASE).unwrap();
+        assert_eq!(times(&batch, 3), vec![None]);
+        assert_eq!(times(&batch, 4), vec![Some(BASE)]);
+    }
+
+    /// Only its schema is used: the driver gets its reader directly.
+    #[derive(Debug)]
+    struct Unopened(SchemaRef);
+
+    impl SourceConnector for Unopened {
+        fn describe(&self) -> String {
+            "test".into()
+        }
+        fn schema(&self) -> SchemaRef {
+            Arc::clone(&self.0)
+        }
+        fn partitions(&self, _parallelism: usize) -> Result<usize> {
+            Ok(1)
+        }
+        fn open(&self, _: Vec<usize>, _: usize, _: bool) -> Result<Box<dyn SourceReader>> {
+            Err(crate::EngineError::Plan("the test drives its own reader".into()))
+        }
+    }
+
+    struct Scripted(VecDeque<SourceEvent>);
+
+    #[async_trait::async_trait]
+    impl SourceReader for Scripted {
+        async fn next(&mut self) -> Result<Option<SourceEvent>> {
+            Ok(self.0.pop_front())
+        }
+    }
+
+    fn bad(line: usize) -> BadRecord {
+        BadRecord {
+            partition: 0,
+            location: format!("/data/in.json:{line}"),
+            text: "{oops".into(),
+            error: "Encountered unexpected 'o' whilst parsing value".into(),
+        }
+    }
+
+    /// The source's rows: (id, ts).
+    fn source_schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("ts", TS, true),
+        ]))
+    }
+
+    /// Drives a source through `events` to its end.
+    async fn drive(
+        late_output: Option<Arc<LateOutputPlan>>,
+        events: Vec<SourceEvent>,
+    ) -> (Vec<Message>, Arc<OperatorMetrics>, Arc<JobMetrics>) {
+        let schema = source_schema();
+        let plan = Arc::new(SourcePlan {
+            table: "bids".into(),
+            connector: Arc::new(Unopened(Arc::clone(&schema))),
+            computed: None,
+            watermark: Some(WatermarkPlan {
+                time_column: 1,
+                expr: Arc::new(Column::new("ts", 1)),
+                display: "ts".into(),
+                on_event: true,
+                interval: Duration::ZERO,
+                validity: EventTimeValidity::default(),
+            }),
+            schema,
+            report_bad_records: true,
+            late_output,
+        });
+        let job = Arc::new(JobMetrics::default());
+        let metrics = job.register("Source: bids", 0);
+        let mut driver = SourceDriver::new(plan, Box::new(Scripted(events.into())), Arc::clone(&metrics));
+        let mut out = Vec::new();
+        loop {
+            match driver.next().await.unwrap() {
+                Message::End => break,
+                m => out.push(m),
+            }
+        }
+        (out, metrics, job)
+    }
+
+    fn rows(id: i64, ts: EventTime) -> SourceEvent {
+        let batch = RecordBatch::try_new(
+            source_schema(),
+            vec![Arc::new(Int64Array::from(vec![id])), Arc::new(TimestampMillisecondArray::from(vec![ts]))],
+        )
+        .unwrap();
+        SourceEvent::Batch { partition: 0, batch }
+    }
+
+    #[tokio::test]
+    async fn bad_records_are_counted_and_routed_with_the_current_watermark() {
+        let (out, metrics, job) = drive(
+            Some(Arc::new(late_plan())),
+            vec![
+                SourceEvent::BadRecords(vec![bad(1)]),
+                rows(2, BASE),
+                SourceEvent::BadRecords(vec![bad(3), bad(4)]),
+                SourceEvent::PartitionEnd(0),
+            ],
+        )
+        .await;
+        assert_eq!(out.len(), 5, "{out:?}");
+        let Message::Late(first) = &out[0] else { panic!("{out:?}") };
+        assert_eq!(first.num_rows(), 1);
+        assert_eq!(times(first, 3), vec![None]);
+        assert!(matches!(&out[1], Message::Data(b) if b.data.column(0).as_primitive::<Int64Type>().value(0) == 2));
+        assert!(matches!(out[2], Message::Watermark(w) if w == BASE));
+        let Message::Late(second) = &out[3] else { panic!("{out:?}") };
+        assert_eq!(second.num_rows(), 2);
+        assert_eq!(times(second, 3), vec![Some(BASE), Some(BASE)]);
+        let reasons: Vec<_> = second.column(1).as_string::<i64>().iter().collect();
+        assert_eq!(reasons, vec![Some("decode_error"), Some("decode_error")]);
+        assert!(matches!(out[4], Message::Watermark(WATERMARK_END)));
+        assert_eq!(metrics.decode_errors.load(Ordering::Relaxed), 3);
+        assert_eq!(metrics.rows_out.load(Ordering::Relaxed), 1);
+        assert_eq!(job.totals().decode_errors, 3);
+    }
+
+    #[tokio::test]
+    async fn without_a_side_table_bad_records_are_only_counted() {
+        let (out, metrics, _) = drive(None, vec![SourceEvent::BadRecords(vec![bad(1), bad(2)])]).await;
+        assert!(matches!(out[..], [Message::Watermark(WATERMARK_END)]), "{out:?}");
+        assert_eq!(metrics.decode_errors.load(Ordering::Relaxed), 2);
+    }
+}
