@@ -283,3 +283,39 @@ ALLOWED LATENESS INTERVAL '30' SECOND;",
     );
     assert_eq!(run.counted("late rows"), 0);
 }
+
+/// A record that cannot be decoded never stops a job with a side table: it
+/// reaches the table with reason decode_error; with
+/// `'json.ignore-parse-errors'` and no side table it is skipped and counted.
+#[test]
+fn undecodable_records_are_routed_or_skipped_never_lost_silently() {
+    let dir = scratch();
+    let good = |s: i64, v: i64| format!("{{\"k\": \"a\", \"v\": {v}, \"ts\": {}}}\n", T0 + s * 1000);
+    let input = [good(1, 1), "{\"k\": \"a\", \"v\": \"one\"}\n".into(), good(2, 2), "not json\n".into(), good(30, 3)].concat();
+    std::fs::write(dir.path().join("in.json"), input).unwrap();
+    let run = weir_run(
+        dir.path(),
+        &sql(dir.path(), TUMBLE_10S, &late_sink_ddl(dir.path()), "LATE DATA INTO late_rows"),
+    );
+    assert!(run.ok, "{}", run.stderr);
+    let side = side_rows(dir.path());
+    assert_eq!(side.len(), 2, "{side:?}");
+    assert!(side.iter().all(|r| r.starts_with("decode_error|null|null|null|")), "{side:?}");
+    assert_eq!(run.counted("records that could not be decoded"), 2);
+    let windows: Vec<String> = read_sink(&dir.path().join("out")).iter().map(normalize_json).collect();
+    assert_eq!(windows.len(), 2, "{windows:?}");
+
+    let skip = sql(dir.path(), TUMBLE_10S, "", "")
+        .replace("'format' = 'json',\n        'scan", "'format' = 'json', 'json.ignore-parse-errors' = 'true',\n        'scan")
+        .replace(&dir.path().join("out").display().to_string(), &dir.path().join("out2").display().to_string());
+    let run = weir_run(dir.path(), &skip);
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(run.counted("records that could not be decoded"), 2);
+    assert_eq!(read_sink(&dir.path().join("out2")).len(), 2);
+
+    let fail = sql(dir.path(), TUMBLE_10S, "", "")
+        .replace(&dir.path().join("out").display().to_string(), &dir.path().join("out3").display().to_string());
+    let run = weir_run(dir.path(), &fail);
+    assert!(!run.ok);
+    assert!(run.stderr.contains("in.json:2"), "{}", run.stderr);
+}

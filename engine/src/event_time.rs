@@ -3,9 +3,7 @@
 //! watermark, and their rows go to the late-data side table (or are counted)
 //! with reason `invalid_event_time`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use crate::message::EventTime;
+use crate::message::{EventTime, now_ms};
 
 /// 2000-01-01T00:00:00Z, the default earliest valid event time.
 pub const DEFAULT_MIN_VALID: EventTime = 946_684_800_000;
@@ -33,10 +31,6 @@ impl Default for EventTimeValidity {
 impl EventTimeValidity {
     /// The bounds in force now: `[min_valid, wall clock + max_future]`.
     pub fn bounds_now(&self) -> (EventTime, EventTime) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(i64::MAX / 2);
-        (self.min_valid, now.saturating_add(self.max_future_ms))
+        (self.min_valid, now_ms().saturating_add(self.max_future_ms))
     }
 }

@@ -47,8 +47,8 @@ pub async fn run_files(files: &[PathBuf]) -> bool {
         let t = job.metrics.totals();
         match status {
             JobStatus::Finished => eprintln!(
-                "job {} finished: {} rows written, {} late rows, {} rows with an invalid event time, {} rows to the late-data table",
-                job.id, t.rows_to_sinks, t.late_rows, t.invalid_time_rows, t.rows_to_late_table
+                "job {} finished: {} rows written, {} late rows, {} rows with an invalid event time, {} records that could not be decoded, {} rows to the late-data table",
+                job.id, t.rows_to_sinks, t.late_rows, t.invalid_time_rows, t.decode_errors, t.rows_to_late_table
             ),
             other => {
                 ok = false;

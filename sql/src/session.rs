@@ -388,13 +388,13 @@ impl Session {
             statements.push(j.statement.clone());
             let t = j.metrics.totals();
             rows_out.push(t.rows_to_sinks);
-            late.push(t.late_rows + t.invalid_time_rows);
+            late.push(t.late_rows + t.invalid_time_rows + t.decode_errors);
         }
         let schema = Arc::new(Schema::new(vec![
             Field::new("job id", DataType::Utf8, false),
             Field::new("status", DataType::Utf8, false),
             Field::new("rows out", DataType::UInt64, false),
-            Field::new("late rows", DataType::UInt64, false),
+            Field::new("rows not used", DataType::UInt64, false),
             Field::new("statement", DataType::Utf8, false),
         ]));
         let columns: Vec<ArrayRef> = vec![

@@ -218,7 +218,7 @@ fn build_tasks(plan: &StreamPlan, job_id: &str, metrics: &Arc<JobMetrics>) -> Re
             };
             let late = match &stage.late_sink {
                 Some(sink) => Some(SinkOutput {
-                    writer: sink.connector.open(&format!("{job_id}-late"), subtask, stage.parallelism)?,
+                    writer: sink.connector.open(&format!("{job_id}-late{i}"), subtask, stage.parallelism)?,
                     metrics: metrics.register(&format!("Late data: {}", sink.table), subtask),
                 }),
                 None => None,

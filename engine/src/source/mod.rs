@@ -80,7 +80,7 @@ pub struct BadRecord {
 }
 
 /// A table scan: the connector, its computed columns and its watermark.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SourcePlan {
     /// The table's name in the catalog.
     pub table: String,

@@ -23,7 +23,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMilli
 
 use crate::error::{EngineError, Result, ResultExt};
 use crate::event_time::EventTimeValidity;
-use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
+use crate::message::{EventTime, StreamBatch, WATERMARK_MIN, now_ms};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator};
 use crate::window::groups::{EvaluatedInput, Groups, Grouping, PartialState};
@@ -275,13 +275,6 @@ pub(crate) fn evaluate_input(g: &Grouping, batch: &RecordBatch, name: &str) -> R
     Ok(EvaluatedInput { keys, args, filters })
 }
 
-/// Processing time, for `arrived_at`.
-pub(crate) fn now_ms() -> EventTime {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
-}
 
 impl Operator for WindowAggregate {
     fn name(&self) -> &str {

@@ -18,7 +18,7 @@ use crate::metrics::DropReason;
 pub enum LateColumn {
     /// A column of the row itself.
     Input(usize),
-    /// `late` or `invalid_event_time`.
+    /// `late`, `invalid_event_time` or `decode_error`.
     Reason,
     /// The operator's watermark when the row arrived.
     Watermark,

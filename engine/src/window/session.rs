@@ -18,10 +18,10 @@ use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
 use crate::error::{EngineError, Result, ResultExt};
-use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
+use crate::message::{EventTime, StreamBatch, WATERMARK_MIN, now_ms};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator};
-use crate::window::aggregate::{OutputColumn, WindowedAggregation, evaluate_input, now_ms};
+use crate::window::aggregate::{OutputColumn, WindowedAggregation, evaluate_input};
 use crate::window::groups::EvaluatedInput;
 use crate::window::late::LateRows;
 

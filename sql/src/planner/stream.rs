@@ -368,7 +368,16 @@ impl<'a> StreamPlanner<'a> {
             None => (None, None),
             Some(target) => {
                 let (plan, sink) = self.late_output(target, &rel.table, clauses.position)?;
-                (Some(Arc::new(plan)), Some(sink))
+                let plan = Arc::new(plan);
+                // Records the source cannot decode go to the side table too.
+                if let StageInput::Source(source) = &flow.input {
+                    let mut source = source.as_ref().clone();
+                    source.report_bad_records = true;
+                    source.late_output = Some(Arc::clone(&plan));
+                    flow.input = StageInput::Source(Arc::new(source));
+                    flow.late_sink = Some(sink.clone());
+                }
+                (Some(plan), Some(sink))
             }
         };
         let aggregation = WindowedAggregation {
@@ -468,6 +477,16 @@ impl<'a> StreamPlanner<'a> {
             let c = if let Some((_, _, c)) = extra.iter().find(|(n, _, _)| n == f.name()) {
                 *c
             } else if let Ok(i) = row.index_of(f.name()) {
+                if !f.is_nullable() {
+                    return Err(SqlError::plan(
+                        format!(
+                            "LATE DATA INTO {}: column '{}' must accept NULL (a record that cannot be decoded has no values)",
+                            side.name,
+                            f.name()
+                        ),
+                        position,
+                    ));
+                }
                 LateColumn::Input(i)
             } else {
                 return Err(SqlError::plan(
