@@ -14,6 +14,8 @@ pub struct ExchangeInput {
     channels: StreamMap<usize, ReceiverStream<Message>>,
     watermarks: Vec<EventTime>,
     ended: Vec<bool>,
+    /// Inputs that said they are idle: they hold no watermark back.
+    idle: Vec<bool>,
     combined: EventTime,
     task: String,
 }
@@ -29,6 +31,7 @@ impl ExchangeInput {
             channels,
             watermarks: vec![WATERMARK_MIN; n],
             ended: vec![false; n],
+            idle: vec![false; n],
             combined: WATERMARK_MIN,
             task,
         }
@@ -47,9 +50,19 @@ impl ExchangeInput {
                 };
             };
             match msg {
-                Message::Data(batch) => return Ok(Message::Data(self.effective(input, batch))),
+                Message::Data(batch) => {
+                    self.idle[input] = false;
+                    return Ok(Message::Data(self.effective(input, batch)));
+                }
                 Message::Watermark(w) => {
+                    self.idle[input] = false;
                     self.watermarks[input] = self.watermarks[input].max(w);
+                    if let Some(w) = self.advance() {
+                        return Ok(Message::Watermark(w));
+                    }
+                }
+                Message::Idle => {
+                    self.idle[input] = true;
                     if let Some(w) = self.advance() {
                         return Ok(Message::Watermark(w));
                     }
@@ -76,8 +89,18 @@ impl ExchangeInput {
         }
     }
 
+    /// Watermarks of the inputs that hold the watermark back (not idle).
+    fn holding(&self, except: Option<usize>) -> impl Iterator<Item = EventTime> + '_ {
+        self.watermarks
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| !self.idle[*i] && Some(*i) != except)
+            .map(|(_, w)| *w)
+    }
+
     fn advance(&mut self) -> Option<EventTime> {
-        let min = self.watermarks.iter().copied().min().unwrap_or(WATERMARK_END);
+        // With every input idle the watermark stays where it is.
+        let min = self.holding(None).min()?;
         (min > self.combined).then(|| {
             self.combined = min;
             min
@@ -91,18 +114,39 @@ impl ExchangeInput {
             return batch;
         }
         if let Some(w) = &batch.row_watermarks {
-            let others = self
-                .watermarks
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != input)
-                .map(|(_, w)| *w)
-                .min()
-                .unwrap_or(WATERMARK_END);
+            let others = self.holding(Some(input)).min().unwrap_or(WATERMARK_END);
             let combined = self.combined;
             let eff: Int64Array = w.values().iter().map(|v| Some(combined.max(others.min(*v)))).collect();
             batch.row_watermarks = Some(eff);
         }
         batch
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc;
+
+    #[tokio::test]
+    async fn an_idle_input_holds_nothing_back_until_it_speaks_again() {
+        let (tx0, rx0) = mpsc::channel(8);
+        let (tx1, rx1) = mpsc::channel(8);
+        let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into());
+        tx0.send(Message::Watermark(100)).await.unwrap();
+        tx1.send(Message::Watermark(50)).await.unwrap();
+        assert!(matches!(input.next().await.unwrap(), Message::Watermark(50)));
+        tx1.send(Message::Idle).await.unwrap();
+        assert!(matches!(input.next().await.unwrap(), Message::Watermark(100)));
+        tx0.send(Message::Watermark(200)).await.unwrap();
+        assert!(matches!(input.next().await.unwrap(), Message::Watermark(200)));
+        // Input 1 speaks again, behind: the watermark does not go back...
+        tx1.send(Message::Watermark(150)).await.unwrap();
+        tx1.send(Message::Watermark(260)).await.unwrap();
+        let quiet = tokio::time::timeout(std::time::Duration::from_millis(50), input.next()).await;
+        assert!(quiet.is_err(), "no watermark may come out: {:?}", quiet.map(|m| m.map(|m| format!("{m:?}"))));
+        // ...and it holds the next advance again.
+        tx0.send(Message::Watermark(500)).await.unwrap();
+        assert!(matches!(input.next().await.unwrap(), Message::Watermark(260)));
     }
 }

@@ -68,6 +68,14 @@ impl TaskOutput {
         }
     }
 
+    /// Tells the next stage this task holds no watermark back for now.
+    async fn idle(&mut self) -> Result<()> {
+        match &mut self.main {
+            MainOutput::Exchange(r) => r.broadcast(Message::Idle).await,
+            MainOutput::Sink(_) => Ok(()),
+        }
+    }
+
     async fn end(&mut self) -> Result<()> {
         if let Some(late) = &mut self.late {
             late.writer.finish().await?;
@@ -116,6 +124,7 @@ impl Task {
                 Message::Watermark(w) => push(&mut self.chain, Emitted::Watermark(w), &mut emitted)?,
                 // A source's side-table rows skip the chain, as operators' do.
                 Message::Late(b) => emitted.push(Emitted::Late(b)),
+                Message::Idle => self.output.idle().await?,
                 Message::End => {
                     for i in 0..self.chain.len() {
                         let mut c = Collector::default();

@@ -5,20 +5,37 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
-use crate::error::Result;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::error::{EngineError, Result};
 use crate::message::{EventTime, Message, StreamBatch, WATERMARK_END, WATERMARK_MIN, now_ms};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::source::watermark::PartitionWatermarks;
 use crate::source::{BadRecord, SourceEvent, SourcePlan, SourceReader};
 use crate::window::late::decode_errors_batch;
 
+/// Events read ahead of the driver: enough to keep the reader busy while
+/// the chain works, few enough to bound memory.
+const READ_AHEAD: usize = 4;
+
 /// Turns a reader's events into the messages of a source subtask.
+///
+/// The reader runs on its own tokio task so that the driver can wait for
+/// its next event and for a timer at once (periodic watermarks, idle
+/// partitions) without cancelling a read half-way.
 pub struct SourceDriver {
     plan: Arc<SourcePlan>,
-    reader: Box<dyn SourceReader>,
+    events: mpsc::Receiver<Result<Option<SourceEvent>>>,
+    reader: JoinHandle<()>,
     watermarks: PartitionWatermarks,
+    /// Whether downstream was told this subtask is idle.
+    idle: bool,
+    /// When the driver started: a subtask whose partitions never have rows
+    /// turns idle this long after it.
+    started: Instant,
     emitted: EventTime,
     emitted_at: Instant,
     queue: VecDeque<Message>,
@@ -27,17 +44,62 @@ pub struct SourceDriver {
 }
 
 impl SourceDriver {
-    pub fn new(plan: Arc<SourcePlan>, reader: Box<dyn SourceReader>, metrics: Arc<OperatorMetrics>) -> Self {
+    /// Starts reading (must be called on the tokio runtime).
+    pub fn new(plan: Arc<SourcePlan>, mut reader: Box<dyn SourceReader>, metrics: Arc<OperatorMetrics>) -> Self {
+        let (tx, events) = mpsc::channel(READ_AHEAD);
+        let reader = tokio::spawn(async move {
+            loop {
+                let event = reader.next().await;
+                let last = !matches!(event, Ok(Some(_)));
+                if tx.send(event).await.is_err() || last {
+                    break;
+                }
+            }
+        });
         Self {
             plan,
+            events,
             reader,
             watermarks: PartitionWatermarks::default(),
+            idle: false,
+            started: Instant::now(),
             emitted: WATERMARK_MIN,
             emitted_at: Instant::now(),
             queue: VecDeque::new(),
             done: false,
             metrics,
         }
+    }
+
+    /// When the driver must act without an event: the next periodic
+    /// watermark, or the moment a partition turns idle.
+    fn next_timer(&self) -> Option<Instant> {
+        let plan = self.plan.watermark.as_ref()?;
+        let emit = (!plan.on_event && self.watermarks.combined() > self.emitted).then(|| self.emitted_at + plan.interval);
+        let idle = plan.idle_timeout.and_then(|t| match self.watermarks.oldest_activity() {
+            Some(at) => Some(at + t),
+            None if !self.idle && !self.watermarks.has_partitions() => Some(self.started + t),
+            None => None,
+        });
+        match (emit, idle) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Partitions silent for `'source.idle-timeout'` stop holding the
+    /// watermark back; when all are, downstream is told this subtask is idle.
+    fn on_timer(&mut self) {
+        if let Some(timeout) = self.plan.watermark.as_ref().and_then(|w| w.idle_timeout) {
+            let now = Instant::now();
+            self.watermarks.mark_idle(now - timeout);
+            let never_had_rows = !self.watermarks.has_partitions() && now >= self.started + timeout;
+            if (self.watermarks.all_idle() || never_had_rows) && !self.idle {
+                self.idle = true;
+                self.queue.push_back(Message::Idle);
+            }
+        }
+        self.maybe_emit_watermark();
     }
 
     /// The next message; `Message::End` once, after the final watermark.
@@ -49,7 +111,24 @@ impl SourceDriver {
             if self.done {
                 return Ok(Message::End);
             }
-            match self.reader.next().await? {
+            let event = match self.next_timer() {
+                Some(at) => tokio::select! {
+                    e = self.events.recv() => e,
+                    _ = tokio::time::sleep_until(at) => {
+                        self.on_timer();
+                        continue;
+                    }
+                },
+                None => self.events.recv().await,
+            };
+            let event = event.ok_or_else(|| EngineError::Task {
+                task: format!("source {}", self.plan.table),
+                message: "the reader stopped without ending its input".into(),
+            })??;
+            if matches!(event, Some(SourceEvent::Batch { .. })) {
+                self.idle = false;
+            }
+            match event {
                 None => {
                     self.done = true;
                     // A bounded input that ended fires every window downstream.
@@ -113,11 +192,17 @@ impl SourceDriver {
         if wm <= self.emitted {
             return;
         }
-        if plan.on_event || self.emitted_at.elapsed() >= plan.interval {
+        if plan.on_event || self.emitted_at.elapsed() >= plan.interval || self.idle {
             self.emitted = wm;
             self.emitted_at = Instant::now();
             self.queue.push_back(Message::Watermark(wm));
         }
+    }
+}
+
+impl Drop for SourceDriver {
+    fn drop(&mut self) {
+        self.reader.abort();
     }
 }
 
@@ -246,6 +331,7 @@ mod tests {
                 display: "ts".into(),
                 on_event: true,
                 interval: Duration::ZERO,
+                idle_timeout: None,
                 validity: EventTimeValidity::default(),
             }),
             schema,
@@ -308,5 +394,75 @@ mod tests {
         let (out, metrics, _) = drive(None, vec![SourceEvent::BadRecords(vec![bad(1), bad(2)])]).await;
         assert!(matches!(out[..], [Message::Watermark(WATERMARK_END)]), "{out:?}");
         assert_eq!(metrics.decode_errors.load(Ordering::Relaxed), 2);
+    }
+
+    /// Partition 0 sends one row and then nothing, without ending; partition
+    /// 1 keeps going. After the idle timeout partition 0 holds nothing back.
+    #[tokio::test]
+    async fn a_silent_partition_turns_idle_and_stops_holding_the_watermark() {
+        struct Stalls(VecDeque<SourceEvent>);
+        #[async_trait::async_trait]
+        impl SourceReader for Stalls {
+            async fn next(&mut self) -> Result<Option<SourceEvent>> {
+                match self.0.pop_front() {
+                    Some(e) => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Ok(Some(e))
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+        }
+        let schema = source_schema();
+        let rows = |ts: i64| {
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(Int64Array::from(vec![1])),
+                    Arc::new(TimestampMillisecondArray::from(vec![BASE + ts])),
+                ],
+            )
+            .unwrap()
+        };
+        let mut events = VecDeque::new();
+        events.push_back(SourceEvent::Batch { partition: 0, batch: rows(1_000) });
+        for i in 1..=10 {
+            events.push_back(SourceEvent::Batch { partition: 1, batch: rows(1_000 + i * 1_000) });
+        }
+        let plan = Arc::new(SourcePlan {
+            table: "bids".into(),
+            connector: Arc::new(Unopened(Arc::clone(&schema))),
+            computed: None,
+            watermark: Some(WatermarkPlan {
+                time_column: 1,
+                expr: Arc::new(Column::new("ts", 1)),
+                display: "ts".into(),
+                on_event: true,
+                interval: Duration::ZERO,
+                idle_timeout: Some(Duration::from_millis(60)),
+                validity: EventTimeValidity::default(),
+            }),
+            schema: Arc::clone(&schema),
+            report_bad_records: false,
+            late_output: None,
+        });
+        let metrics = JobMetrics::default().register("Source: bids", 0);
+        let mut driver = SourceDriver::new(plan, Box::new(Stalls(events)), metrics);
+        let mut last = WATERMARK_MIN;
+        let mut idle = false;
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(5), driver.next()).await.expect("the driver must not stall");
+            match m.unwrap() {
+                Message::Watermark(w) => last = w,
+                Message::Idle => {
+                    idle = true;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        // Partition 0 stayed at 1 s: without idleness the watermark would too.
+        assert_eq!(last, BASE + 11_000);
+        assert!(idle, "once partition 1 is silent too, the subtask is idle");
     }
 }

@@ -1,9 +1,11 @@
 //! Per-partition watermarks, combined as Flink combines split watermarks:
 //! the minimum over the partitions being read, never moving backwards.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::TimestampMillisecondType;
@@ -27,6 +29,9 @@ pub struct WatermarkPlan {
     pub on_event: bool,
     /// `pipeline.auto-watermark-interval`.
     pub interval: Duration,
+    /// `'source.idle-timeout'`: a partition without rows for this long
+    /// stops holding the watermark back until it has rows again.
+    pub idle_timeout: Option<Duration>,
     /// Rows whose rowtime is outside this range neither move nor hold back
     /// the watermark.
     pub validity: EventTimeValidity,
@@ -37,6 +42,10 @@ pub struct WatermarkPlan {
 pub struct PartitionWatermarks {
     /// Partitions that have started and not ended, with their watermark.
     active: BTreeMap<usize, EventTime>,
+    /// When each active partition last had rows.
+    activity: BTreeMap<usize, Instant>,
+    /// Active partitions marked idle: they hold nothing back.
+    idle: BTreeSet<usize>,
     /// The combined watermark, as last computed (only ever forward).
     combined: EventTime,
 }
@@ -45,6 +54,8 @@ impl Default for PartitionWatermarks {
     fn default() -> Self {
         Self {
             active: BTreeMap::new(),
+            activity: BTreeMap::new(),
+            idle: BTreeSet::new(),
             combined: WATERMARK_MIN,
         }
     }
@@ -86,10 +97,14 @@ impl PartitionWatermarks {
         let (min_valid, max_valid) = plan.validity.bounds_now();
         let valid = |i: usize| times.is_valid(i) && values.is_valid(i) && (min_valid..=max_valid).contains(&times.value(i));
         let own = *self.active.entry(partition).or_insert(WATERMARK_MIN);
+        // A partition with rows is active again (it rejoins without moving
+        // the watermark back: `combined` only grows).
+        self.idle.remove(&partition);
+        self.activity.insert(partition, Instant::now());
         let others = self
             .active
             .iter()
-            .filter(|(p, _)| **p != partition)
+            .filter(|(p, _)| **p != partition && !self.idle.contains(p))
             .map(|(_, w)| *w)
             .min()
             .unwrap_or(EventTime::MAX);
@@ -112,12 +127,51 @@ impl PartitionWatermarks {
     /// A partition ended: it no longer holds the watermark back.
     pub fn end(&mut self, partition: usize) {
         self.active.remove(&partition);
+        self.activity.remove(&partition);
+        self.idle.remove(&partition);
         self.recombine();
     }
 
+    /// When the longest-silent partition that is not idle yet last had rows.
+    pub fn oldest_activity(&self) -> Option<Instant> {
+        self.activity
+            .iter()
+            .filter(|(p, _)| !self.idle.contains(p))
+            .map(|(_, at)| *at)
+            .min()
+    }
+
+    /// Marks idle the partitions without rows since `before`.
+    pub fn mark_idle(&mut self, before: Instant) {
+        for (p, at) in &self.activity {
+            if *at <= before {
+                self.idle.insert(*p);
+            }
+        }
+        self.recombine();
+    }
+
+    /// Whether any partition has had rows and not ended.
+    pub fn has_partitions(&self) -> bool {
+        !self.active.is_empty()
+    }
+
+    /// Whether every active partition is idle (then the subtask is).
+    pub fn all_idle(&self) -> bool {
+        !self.active.is_empty() && self.active.keys().all(|p| self.idle.contains(p))
+    }
+
     fn recombine(&mut self) {
-        if let Some(min) = self.active.values().min() {
-            self.combined = self.combined.max(*min);
+        let min = self
+            .active
+            .iter()
+            .filter(|(p, _)| !self.idle.contains(p))
+            .map(|(_, w)| *w)
+            .min();
+        // When every partition is idle the watermark stays: the subtask
+        // reports itself idle instead, as Flink's split multiplexer does.
+        if let Some(min) = min {
+            self.combined = self.combined.max(min);
         }
     }
 }
@@ -136,6 +190,7 @@ mod tests {
             display: "ts".into(),
             on_event: true,
             interval: Duration::ZERO,
+            idle_timeout: None,
             validity: EventTimeValidity { min_valid: 0, max_future_ms: i64::MAX / 4 },
         }
     }
@@ -171,6 +226,28 @@ mod tests {
         w.observe(&plan(), 2, &batch(&[Some(250)]), false).unwrap();
         let rows = w.observe(&plan(), 0, &batch(&[Some(400), Some(500)]), true).unwrap().unwrap();
         assert_eq!(rows.values().to_vec(), vec![300, 300]);
+    }
+
+    #[test]
+    fn an_idle_partition_stops_holding_the_watermark_and_rejoins() {
+        let mut w = PartitionWatermarks::default();
+        w.observe(&plan(), 0, &batch(&[Some(100)]), false).unwrap();
+        w.observe(&plan(), 1, &batch(&[Some(500)]), false).unwrap();
+        assert_eq!(w.combined(), 100);
+        // Partition 0 has been silent since before now: idle.
+        std::thread::sleep(Duration::from_millis(5));
+        let cutoff = Instant::now();
+        w.observe(&plan(), 1, &batch(&[Some(600)]), false).unwrap();
+        w.mark_idle(cutoff);
+        assert_eq!(w.combined(), 600);
+        assert!(!w.all_idle());
+        // It rejoins with rows, behind the watermark: nothing moves back.
+        w.observe(&plan(), 0, &batch(&[Some(200)]), false).unwrap();
+        assert_eq!(w.combined(), 600);
+        w.observe(&plan(), 1, &batch(&[Some(900)]), false).unwrap();
+        assert_eq!(w.combined(), 600);
+        w.observe(&plan(), 0, &batch(&[Some(700)]), false).unwrap();
+        assert_eq!(w.combined(), 700);
     }
 
     #[test]

@@ -27,8 +27,7 @@ use crate::types::{TIMESTAMP_MS, sql_name, to_arrow};
 const EMIT_STRATEGY: &str = "scan.watermark.emit.strategy";
 const MIN_VALID: &str = "watermark.min-valid-time";
 const MAX_FUTURE: &str = "watermark.max-future";
-/// Options of later features: refused plainly rather than ignored.
-const NOT_YET: &[&str] = &["source.idle-timeout"];
+const IDLE_TIMEOUT: &str = "source.idle-timeout";
 
 /// Normalises an identifier as DataFusion does: unquoted names fold to
 /// lower case, quoted names are kept as written.
@@ -121,11 +120,15 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
         })?;
         validity.max_future_ms = d.as_millis().min(i64::MAX as u128 / 4) as i64;
     }
-    for key in NOT_YET {
-        if options.contains_key(*key) {
-            return Err(SqlError::unsupported(format!("option '{key}'"), position_of(&ct.name)));
+    let idle_timeout = match options.remove(IDLE_TIMEOUT) {
+        None => None,
+        Some(v) => {
+            let d = parse_duration(&v).map_err(|why| {
+                SqlError::plan(format!("invalid value '{v}' for option '{IDLE_TIMEOUT}': {why}"), position_of(&ct.name))
+            })?;
+            (!d.is_zero()).then_some(d)
         }
-    }
+    };
 
     let watermark = match &ct.watermark {
         None => None,
@@ -159,6 +162,7 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
                 display: wm.expr.to_string(),
                 on_event,
                 interval: settings.watermark_interval(),
+                idle_timeout,
                 validity,
             })
         }
