@@ -248,7 +248,7 @@ INSERT INTO s SELECT a FROM t
 ALLOWED LATENESS INTERVAL '1' MINUTE;";
     let run = weir_run(dir.path(), no_window);
     assert!(!run.ok);
-    assert!(run.stderr.contains("job.sql:4:1: error: ALLOWED LATENESS and LATE DATA INTO need a windowed GROUP BY"), "{}", run.stderr);
+    assert!(run.stderr.contains("job.sql:4:1: error: EMIT EARLY, ALLOWED LATENESS and LATE DATA INTO need a windowed GROUP BY"), "{}", run.stderr);
 }
 
 /// A late but allowed row that bridges two fired sessions merges them: the
@@ -318,4 +318,32 @@ fn undecodable_records_are_routed_or_skipped_never_lost_silently() {
     let run = weir_run(dir.path(), &fail);
     assert!(!run.ok);
     assert!(run.stderr.contains("in.json:2"), "{}", run.stderr);
+}
+
+/// EMIT EARLY EVERY: an open window emits its running result while rows
+/// arrive (upserts: the latest row is the current value), then its final
+/// result when it closes.
+#[test]
+fn emit_early_shows_running_results_of_open_windows() {
+    let dir = scratch();
+    let text = "CREATE TABLE src (n BIGINT, ts AS TO_TIMESTAMP_LTZ(1767225600000 + n, 3), WATERMARK FOR ts AS ts)
+  WITH ('connector' = 'datagen', 'rows-per-second' = '200',
+        'fields.n.kind' = 'sequence', 'fields.n.start' = '1', 'fields.n.end' = '300');
+CREATE TABLE out (ws TIMESTAMP(3), c BIGINT, s BIGINT) WITH ('connector' = 'print');
+INSERT INTO out SELECT window_start, count(*), sum(n)
+FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' HOUR))
+GROUP BY window_start, window_end
+EMIT EARLY EVERY INTERVAL '0.2' SECOND;";
+    let run = weir_run(dir.path(), text);
+    assert!(run.ok, "{}", run.stderr);
+    let counts: Vec<i64> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("+I["))
+        .map(|l| l.split(", ").nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(counts.len() >= 3, "expected early rows before the final one: {counts:?}");
+    assert!(counts.windows(2).all(|w| w[0] < w[1]), "running counts grow: {counts:?}");
+    assert_eq!(counts.last(), Some(&300));
+    assert!(run.stdout.lines().last().unwrap().contains(", 300, 45150]"), "{}", run.stdout);
 }

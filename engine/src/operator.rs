@@ -61,6 +61,17 @@ pub trait Operator: Send {
         Ok(())
     }
 
+    /// How often the task calls [`Operator::on_timer`] (processing time),
+    /// if at all.
+    fn timer_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// A processing-time tick.
+    fn on_timer(&mut self, _out: &mut Collector) -> Result<()> {
+        Ok(())
+    }
+
     /// Called once when every input has ended, after the final watermark.
     fn on_end(&mut self, _out: &mut Collector) -> Result<()> {
         Ok(())

@@ -293,9 +293,16 @@ impl Session {
     }
 
     fn resolve_clauses(&self, c: &WindowClauses) -> Result<LateClauses> {
-        if let Some(e) = &c.emit_early {
-            return Err(SqlError::unsupported("EMIT EARLY", position_of(e)));
-        }
+        let emit_early = match &c.emit_early {
+            Some(e) => {
+                let ms = window_tvf::interval_ms(e, &self.ctx.state())?;
+                if ms <= 0 {
+                    return Err(SqlError::plan("EMIT EARLY EVERY needs a positive interval", position_of(e)));
+                }
+                Some(std::time::Duration::from_millis(ms as u64))
+            }
+            None => None,
+        };
         let allowed_lateness = match &c.allowed_lateness {
             Some(e) => window_tvf::interval_ms(e, &self.ctx.state())?,
             None => 0,
@@ -312,6 +319,7 @@ impl Session {
         });
         Ok(LateClauses {
             allowed_lateness,
+            emit_early,
             late_data_into,
             position: c.position,
         })

@@ -118,8 +118,37 @@ fn push(chain: &mut [Box<dyn Operator>], item: Emitted, out: &mut Vec<Emitted>) 
 impl Task {
     pub async fn run(mut self) -> Result<()> {
         let mut emitted = Vec::new();
+        // One processing-time cadence per task: the shortest any operator
+        // asks for (a chain has at most one windowed operator).
+        let mut ticker = self.chain.iter().filter_map(|op| op.timer_interval()).min().map(|d| {
+            let mut t = tokio::time::interval_at(tokio::time::Instant::now() + d, d);
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            t
+        });
         loop {
-            match self.input.next().await? {
+            // Inputs are cancel-safe: a tick never loses a message.
+            let message = match &mut ticker {
+                Some(t) => tokio::select! {
+                    m = self.input.next() => m?,
+                    _ = t.tick() => {
+                        for i in 0..self.chain.len() {
+                            if self.chain[i].timer_interval().is_some() {
+                                let mut c = Collector::default();
+                                self.chain[i].on_timer(&mut c)?;
+                                for e in c.out {
+                                    push(&mut self.chain[i + 1..], e, &mut emitted)?;
+                                }
+                            }
+                        }
+                        for e in emitted.drain(..) {
+                            self.output.emit(e).await?;
+                        }
+                        continue;
+                    }
+                },
+                None => self.input.next().await?,
+            };
+            match message {
                 Message::Data(b) => push(&mut self.chain, Emitted::Data(b), &mut emitted)?,
                 Message::Watermark(w) => push(&mut self.chain, Emitted::Watermark(w), &mut emitted)?,
                 // A source's side-table rows skip the chain, as operators' do.

@@ -66,6 +66,8 @@ pub struct WindowedAggregation {
     pub validity: EventTimeValidity,
     /// `LATE DATA INTO`: where unusable rows go.
     pub late_output: Option<Arc<LateOutputPlan>>,
+    /// `EMIT EARLY EVERY`: how often open windows emit running results.
+    pub emit_early: Option<std::time::Duration>,
 }
 
 /// Rows of one slice that count toward windows ending at `min_end` or later.
@@ -92,6 +94,8 @@ pub struct WindowAggregate {
     pending: BTreeSet<EventTime>,
     /// Ends of windows that fired and are kept for allowed lateness.
     kept: BTreeSet<EventTime>,
+    /// Ends of open windows with rows since their last early emission.
+    dirty: BTreeSet<EventTime>,
     metrics: Arc<OperatorMetrics>,
 }
 
@@ -104,6 +108,7 @@ impl WindowAggregate {
             slices: BTreeMap::new(),
             pending: BTreeSet::new(),
             kept: BTreeSet::new(),
+            dirty: BTreeSet::new(),
             metrics,
         }
     }
@@ -147,6 +152,9 @@ impl WindowAggregate {
                 refire.insert(end);
             } else if end.saturating_sub(1) > self.watermark {
                 self.pending.insert(end);
+                if self.plan.aggregation.emit_early.is_some() {
+                    self.dirty.insert(end);
+                }
             } else {
                 // Past its end but within allowed lateness, and empty so far.
                 self.kept.insert(end);
@@ -164,7 +172,12 @@ impl WindowAggregate {
         slice.live.update(input, rows).context(|| format!("{name}: aggregating"))
     }
 
-    fn fire(&mut self, end: EventTime, out: &mut Collector) -> Result<()> {
+    /// Emits the window ending at `end`. An `early` emission (EMIT EARLY)
+    /// keeps every slice as it is for the final one.
+    fn fire(&mut self, end: EventTime, early: bool, out: &mut Collector) -> Result<()> {
+        if !early {
+            self.dirty.remove(&end);
+        }
         let w = self.plan.window;
         let start = w.window_start(end);
         let name = self.name.clone();
@@ -176,8 +189,12 @@ impl WindowAggregate {
             .map(|(k, _)| *k)
             .collect();
         let tumbling = matches!(w.kind, crate::window::spec::WindowKind::Tumble { .. });
-        let keep = self.plan.aggregation.allowed_lateness > 0;
-        let (group_keys, values, rows) = if tumbling && !keep && keys.len() == 1 {
+        let keep = early || self.plan.aggregation.allowed_lateness > 0;
+        let (group_keys, values, rows) = if tumbling
+            && !keep
+            && keys.len() == 1
+            && self.slices.get(&keys[0]).is_some_and(|s| s.flushed.is_empty())
+        {
             let mut slice = self.slices.remove(&keys[0]).expect("key from the map");
             slice.live.take_final().context(ctx)?
         } else {
@@ -353,6 +370,20 @@ impl Operator for WindowAggregate {
         out.watermark(watermark);
         Ok(())
     }
+
+    fn timer_interval(&self) -> Option<std::time::Duration> {
+        self.plan.aggregation.emit_early
+    }
+
+    /// EMIT EARLY: the running result of every open window that changed.
+    fn on_timer(&mut self, out: &mut Collector) -> Result<()> {
+        for end in std::mem::take(&mut self.dirty) {
+            if self.pending.contains(&end) {
+                self.fire(end, true, out)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Rows of a batch not yet folded into their slices.
@@ -406,7 +437,7 @@ impl WindowAggregate {
                 break;
             }
             self.pending.pop_first();
-            self.fire(end, out)?;
+            self.fire(end, false, out)?;
             if lateness > 0 {
                 self.kept.insert(end);
             }
@@ -458,7 +489,7 @@ impl WindowAggregate {
             }
         }
         for end in refire {
-            self.fire(end, out)?;
+            self.fire(end, false, out)?;
         }
         Ok(())
     }
@@ -539,6 +570,7 @@ mod tests {
             allowed_lateness: 0,
             validity: EventTimeValidity { min_valid: i64::MIN, max_future_ms: i64::MAX / 4 },
             late_output: None,
+            emit_early: None,
             },
         };
         let metrics = JobMetrics::default().register("w", 0);

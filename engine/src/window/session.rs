@@ -57,6 +57,8 @@ pub struct SessionAggregate {
     pending: BTreeSet<(EventTime, u32, EventTime)>,
     /// Sessions fired and kept for allowed lateness, by (end, key, start).
     kept: BTreeSet<(EventTime, u32, EventTime)>,
+    /// Keys with rows since the last early emission.
+    dirty: BTreeSet<u32>,
     buffer: Vec<Buffered>,
     metrics: Arc<OperatorMetrics>,
     /// Scratch buffer for key ids, reused across batches.
@@ -79,6 +81,7 @@ impl SessionAggregate {
             sessions: HashMap::new(),
             pending: BTreeSet::new(),
             kept: BTreeSet::new(),
+            dirty: BTreeSet::new(),
             buffer: Vec::new(),
             metrics,
             ids: Vec::new(),
@@ -289,6 +292,7 @@ impl Operator for SessionAggregate {
         }
         let keys: Vec<u32> = self.ids.iter().map(|i| *i as u32).collect();
         let (min_valid, max_valid) = a.validity.bounds_now();
+        let a_emits_early = a.emit_early.is_some();
         let row_wm = batch.row_watermarks.as_ref().map(|w| w.values().to_vec());
         let mut unusable = LateRows::default();
         let (mut late, mut invalid) = (0u64, 0u64);
@@ -319,6 +323,9 @@ impl Operator for SessionAggregate {
             };
             match self.join(keys[i], ts, wm) {
                 Some(session) => {
+                    if a_emits_early {
+                        self.dirty.insert(keys[i]);
+                    }
                     let b = &mut self.buffer[slot];
                     b.live[i] = true;
                     b.live_rows += 1;
@@ -357,5 +364,17 @@ impl Operator for SessionAggregate {
         self.compact();
         out.watermark(watermark);
         Ok(())
+    }
+
+    fn timer_interval(&self) -> Option<std::time::Duration> {
+        self.plan.aggregation.emit_early
+    }
+
+    /// EMIT EARLY: the running result of every open session that changed.
+    fn on_timer(&mut self, out: &mut Collector) -> Result<()> {
+        let dirty = std::mem::take(&mut self.dirty);
+        let open: BTreeSet<(EventTime, u32, EventTime)> =
+            self.pending.iter().filter(|(_, k, _)| dirty.contains(k)).copied().collect();
+        self.fire(&open, out)
     }
 }

@@ -37,6 +37,8 @@ use crate::types::{TIMESTAMP_MS, sql_name};
 pub struct LateClauses {
     /// Milliseconds; 0 without the clause.
     pub allowed_lateness: i64,
+    /// `EMIT EARLY EVERY`.
+    pub emit_early: Option<std::time::Duration>,
     pub late_data_into: Option<LateTarget>,
     /// Where the clauses are, for errors.
     pub position: Option<crate::error::Position>,
@@ -107,7 +109,7 @@ impl<'a> StreamPlanner<'a> {
         let mut flow = self.plan(plan)?;
         if let Some(c) = &self.clauses {
             return Err(SqlError::plan(
-                "ALLOWED LATENESS and LATE DATA INTO need a windowed GROUP BY (TUMBLE or HOP)",
+                "EMIT EARLY, ALLOWED LATENESS and LATE DATA INTO need a windowed GROUP BY",
                 c.position,
             ));
         }
@@ -388,6 +390,7 @@ impl<'a> StreamPlanner<'a> {
             allowed_lateness: clauses.allowed_lateness,
             validity: watermark.validity,
             late_output,
+            emit_early: clauses.emit_early,
         };
         let operator = match rel.windows {
             Windows::Sliced(window) => OperatorPlan::WindowAggregate(Arc::new(WindowAggregatePlan { window, aggregation })),
