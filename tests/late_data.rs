@@ -347,3 +347,29 @@ EMIT EARLY EVERY INTERVAL '0.2' SECOND;";
     assert_eq!(counts.last(), Some(&300));
     assert!(run.stdout.lines().last().unwrap().contains(", 300, 45150]"), "{}", run.stdout);
 }
+
+/// A memory table is an upsert sink: a re-fired window replaces its row,
+/// so the table holds exactly the corrected results.
+#[tokio::test]
+async fn a_memory_sink_keeps_the_latest_row_of_a_refired_window() {
+    let rows = rows_with_stragglers(25);
+    let shape = Shape::Tumble { size: 10_000, offset: 0 };
+    let d = decide(&rows, shape, DELAY, LATENESS, (MIN_VALID, i64::MAX));
+    let expected = aggregate(&d.assigned, shape).await;
+    let total: i64 = expected.iter().map(|l| l.split('|').nth(3).unwrap().parse::<i64>().unwrap()).sum();
+    let dir = scratch();
+    write_json(&dir.path().join("in.json"), &rows);
+    let text = sql(dir.path(), TUMBLE_10S, "", "ALLOWED LATENESS INTERVAL '10' SECOND")
+        .replace(
+            &format!("WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\n", dir.path().join("out").display()),
+            "WITH ('connector' = 'memory');\n",
+        );
+    assert!(text.contains("'memory'"));
+    let text = format!("SET 'table.dml-sync' = 'true';\n{text}\nSELECT count(*) AS n, sum(c) AS total FROM out;");
+    let run = weir_run(dir.path(), &text);
+    assert!(run.ok, "{}", run.stderr);
+    assert!(run.counted("rows written") > expected.len() as u64, "windows must have re-fired");
+    let line = run.stdout.lines().find(|l| l.starts_with("| ") && !l.contains(" n ")).expect("a result row");
+    let cells: Vec<i64> = line.split('|').filter_map(|c| c.trim().parse().ok()).collect();
+    assert_eq!(cells, vec![expected.len() as i64, total], "{}", run.stdout);
+}

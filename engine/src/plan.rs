@@ -69,6 +69,9 @@ pub enum OperatorPlan {
 pub struct SinkPlan {
     pub table: String,
     pub connector: Arc<dyn SinkConnector>,
+    /// Columns of the sink's row that identify it (group columns and window
+    /// of a windowed aggregation), for upsert sinks.
+    pub upsert_key: Option<Vec<usize>>,
 }
 
 impl OperatorPlan {

@@ -15,6 +15,12 @@ pub trait SinkConnector: Send + Sync + Debug {
     /// The columns the sink takes (the table's physical columns).
     fn schema(&self) -> SchemaRef;
 
+    /// Tells the sink which columns identify a row of the job that writes it:
+    /// a re-fired window's row replaces the earlier one with the same key.
+    /// Append sinks keep every row and ignore it; upsert sinks keep the
+    /// latest row per key.
+    fn set_upsert_key(&self, _key: &[usize]) {}
+
     /// Opens the writer of one parallel subtask of job `job_id`.
     fn open(&self, job_id: &str, subtask: usize, parallelism: usize) -> Result<Box<dyn SinkWriter>>;
 }

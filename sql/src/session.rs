@@ -260,7 +260,11 @@ impl Session {
                 position_of(table),
             )
         })?;
-        let sink = SinkPlan { table: name, connector };
+        let sink = SinkPlan {
+            table: name,
+            connector,
+            upsert_key: None,
+        };
         self.plan_job(query, clauses, sink).await
     }
 
@@ -277,6 +281,7 @@ impl Session {
         let sink = SinkPlan {
             table: "client".into(),
             connector: Arc::new(collect),
+            upsert_key: None,
         };
         Ok((self.plan_job(query, clauses, sink).await?, schema, rows))
     }

@@ -80,6 +80,13 @@ impl JobHandle {
 /// runtime.
 pub fn start(plan: StreamPlan, id: String, statement: String) -> Result<JobHandle> {
     let metrics = Arc::new(JobMetrics::default());
+    for stage in &plan.stages {
+        if let Some(sink) = &stage.sink
+            && let Some(key) = &sink.upsert_key
+        {
+            sink.connector.set_upsert_key(key);
+        }
+    }
     let tasks = build_tasks(&plan, &id, &metrics)?;
     let (status_tx, status_rx) = watch::channel(JobStatus::Running);
     let (cancel_tx, mut cancel_rx) = mpsc::channel(1);

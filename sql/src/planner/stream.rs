@@ -60,6 +60,9 @@ struct Flow {
     parallelism: usize,
     chain: Vec<OperatorPlan>,
     late_sink: Option<SinkPlan>,
+    /// Output columns that identify a row of a windowed aggregation (its
+    /// group columns and window), for upsert sinks.
+    key: Option<Vec<usize>>,
     /// A window TVF whose window columns have not been computed yet: an
     /// aggregate right above it becomes a window aggregate.
     window: Option<WindowRelation>,
@@ -105,7 +108,7 @@ impl<'a> StreamPlanner<'a> {
     /// Plans `plan` and ends it in `sink` (whose columns it is cast to).
     /// Returns the plan and, when `LATE DATA INTO` named a new table, that
     /// table.
-    pub fn plan_into_sink(mut self, plan: &LogicalPlan, sink: SinkPlan) -> Result<(StreamPlan, Option<TableDef>)> {
+    pub fn plan_into_sink(mut self, plan: &LogicalPlan, mut sink: SinkPlan) -> Result<(StreamPlan, Option<TableDef>)> {
         let mut flow = self.plan(plan)?;
         if let Some(c) = &self.clauses {
             return Err(SqlError::plan(
@@ -120,6 +123,7 @@ impl<'a> StreamPlanner<'a> {
         if let Some(cast) = cast_to(plan.schema(), &target, &sink.table)? {
             flow.chain.push(OperatorPlan::Project(Arc::new(cast)));
         }
+        sink.upsert_key = flow.key;
         self.stages.push(Stage {
             parallelism: flow.parallelism,
             input: flow.input,
@@ -153,6 +157,7 @@ impl<'a> StreamPlanner<'a> {
                     parallelism: self.parallelism(),
                     chain: Vec::new(),
                     late_sink: None,
+                    key: None,
                     window,
                 };
                 if let Some(projection) = &scan.projection {
@@ -189,11 +194,28 @@ impl<'a> StreamPlanner<'a> {
                 if let Some(rel) = flow.window.take() {
                     self.materialize(&mut flow, rel)?;
                 }
-                let exprs = p
+                let exprs: Vec<Arc<dyn PhysicalExpr>> = p
                     .expr
                     .iter()
                     .map(|e| self.physical(e, p.input.schema()))
                     .collect::<Result<_>>()?;
+                // The key follows the columns the projection passes through.
+                let input = p.input.schema();
+                flow.key = flow.key.take().and_then(|key| {
+                    let moved: Vec<usize> = p
+                        .expr
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, e)| {
+                            let idx = match e.clone().unalias() {
+                                Expr::Column(c) => input.index_of_column(&c).ok()?,
+                                _ => return None,
+                            };
+                            key.contains(&idx).then_some(i)
+                        })
+                        .collect();
+                    (!moved.is_empty()).then_some(moved)
+                });
                 flow.chain.push(OperatorPlan::Project(Arc::new(ProjectPlan {
                     exprs,
                     schema: Arc::new(p.schema.as_arrow().clone()),
@@ -281,6 +303,7 @@ impl<'a> StreamPlanner<'a> {
             parallelism,
             chain: Vec::new(),
             late_sink: None,
+            key: flow.key,
             window: None,
         }
     }
@@ -426,6 +449,9 @@ impl<'a> StreamPlanner<'a> {
             (_, true) => self.exchange(flow, Partitioning::Single, 1),
             (_, false) => self.exchange(flow, Partitioning::Hash(keys), p),
         };
+        flow.key = Some(
+            aggregation_key(&layout_of(&operator)),
+        );
         flow.chain.push(operator);
         flow.late_sink = late_sink;
         Ok(flow)
@@ -512,9 +538,30 @@ impl<'a> StreamPlanner<'a> {
             SinkPlan {
                 table: side.name.clone(),
                 connector: sink,
+                upsert_key: None,
             },
         ))
     }
+}
+
+/// The output layout of a windowed aggregation operator.
+fn layout_of(op: &OperatorPlan) -> Vec<OutputColumn> {
+    match op {
+        OperatorPlan::WindowAggregate(p) => p.aggregation.output.clone(),
+        OperatorPlan::SessionAggregate(p) => p.aggregation.output.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// Positions of the group columns (window and keys) in an aggregation's
+/// output: together they identify a row.
+fn aggregation_key(layout: &[OutputColumn]) -> Vec<usize> {
+    layout
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !matches!(c, OutputColumn::Aggregate(_)))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Does `e` use a window column of `rel`?
