@@ -373,3 +373,62 @@ async fn a_memory_sink_keeps_the_latest_row_of_a_refired_window() {
     let cells: Vec<i64> = line.split('|').filter_map(|c| c.trim().parse().ok()).collect();
     assert_eq!(cells, vec![expected.len() as i64, total], "{}", run.stdout);
 }
+
+/// A partition with no rows for `'source.idle-timeout'` stops holding the
+/// watermark back: here a named pipe nobody writes to sits beside a file
+/// in the source directory, read by its own subtask; the file's windows
+/// still fire. Closing the pipe ends the job.
+#[test]
+fn an_idle_partition_does_not_stall_windows() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = scratch();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    let rows: Vec<Row> = (0..50).map(|i| Row { k: Some("a".into()), v: Some(1), ts: Some(T0 + i * 1_000) }).collect();
+    write_json(&input.join("a.json"), &rows);
+    let fifo = input.join("b.pipe");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let text = format!(
+        "SET 'parallelism.default' = '2';
+CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json', 'source.idle-timeout' = '300 ms');
+CREATE TABLE out (ws TIMESTAMP(3), c BIGINT) WITH ('connector' = 'print');
+INSERT INTO out SELECT window_start, count(*) FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+GROUP BY window_start, window_end;",
+        input.display()
+    );
+    std::fs::write(dir.path().join("job.sql"), text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg(dir.path().join("job.sql"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut windows = Vec::new();
+    while windows.len() < 5 {
+        match rx.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(l) if l.contains("+I[") => windows.push(l),
+            Ok(_) => {}
+            Err(_) => {
+                let _ = child.kill();
+                panic!("windows stalled behind the idle partition; got {windows:?}");
+            }
+        }
+    }
+    assert!(windows.iter().all(|w| w.ends_with(", 10]")), "{windows:?}");
+    // The job still runs: the pipe is open. Closing it ends the input.
+    drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
+    let status = child.wait().unwrap();
+    assert!(status.success());
+}

@@ -1,13 +1,16 @@
 //! Which files a filesystem source reads.
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use weir_engine::EngineError;
 
 /// The files under `path`: the path itself if it is a file, else the
-/// directory's regular, visible files in name order. Names starting with
-/// `.` or `_` are skipped as Flink skips them: they are in-progress part
-/// files and markers such as `_SUCCESS`.
+/// directory's regular files and named pipes, visible ones, in name order.
+/// Names starting with `.` or `_` are skipped as Flink skips them: they are
+/// in-progress part files and markers such as `_SUCCESS`. A named pipe is a
+/// partition that lasts until its writer closes it: while it has no rows it
+/// can turn idle (`'source.idle-timeout'`).
 ///
 /// Runs once at job start, from the synchronous `partitions()`, hence
 /// `std::fs`.
@@ -27,7 +30,8 @@ pub(crate) fn list_files(path: &Path) -> Result<Vec<PathBuf>, EngineError> {
         let hidden = name.to_string_lossy().starts_with(['.', '_']);
         let file = entry.path();
         // `metadata` follows symbolic links, so a link to a file is read.
-        if !hidden && std::fs::metadata(&file).map_err(io_err(&file))?.is_file() {
+        let kind = std::fs::metadata(&file).map_err(io_err(&file))?.file_type();
+        if !hidden && (kind.is_file() || kind.is_fifo()) {
             files.push(file);
         }
     }
