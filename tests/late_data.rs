@@ -305,8 +305,9 @@ fn undecodable_records_are_routed_or_skipped_never_lost_silently() {
     let windows: Vec<String> = read_sink(&dir.path().join("out")).iter().map(normalize_json).collect();
     assert_eq!(windows.len(), 2, "{windows:?}");
 
+    // SQL.md's generic name; Flink's 'json.ignore-parse-errors' works too.
     let skip = sql(dir.path(), TUMBLE_10S, "", "")
-        .replace("'format' = 'json',\n        'scan", "'format' = 'json', 'json.ignore-parse-errors' = 'true',\n        'scan")
+        .replace("'format' = 'json',\n        'scan", "'format' = 'json', 'format.ignore-parse-errors' = 'true',\n        'scan")
         .replace(&dir.path().join("out").display().to_string(), &dir.path().join("out2").display().to_string());
     let run = weir_run(dir.path(), &skip);
     assert!(run.ok, "{}", run.stderr);

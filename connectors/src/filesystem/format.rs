@@ -57,13 +57,36 @@ pub(crate) struct CsvFormat {
 }
 
 const FORMATS: &str = "'json', 'csv'";
-const JSON_OPTIONS: &[&str] = &["json.timestamp-format.standard", "json.ignore-parse-errors"];
+/// SQL.md's name for `'<format>.ignore-parse-errors'`, accepted for either
+/// format.
+const ANY_FORMAT_IGNORE: &str = "format.ignore-parse-errors";
+const JSON_OPTIONS: &[&str] = &[
+    "json.timestamp-format.standard",
+    "json.ignore-parse-errors",
+    ANY_FORMAT_IGNORE,
+];
 const CSV_OPTIONS: &[&str] = &[
     "csv.field-delimiter",
     "csv.quote-character",
     "csv.null-literal",
     "csv.ignore-parse-errors",
+    ANY_FORMAT_IGNORE,
 ];
+
+/// `'<format>.ignore-parse-errors'` or `'format.ignore-parse-errors'`;
+/// both given with different values is an error.
+fn ignore_parse_errors(options: &Options, key: &str) -> Result<bool, ConnectorError> {
+    let specific = options.parse(key, crate::values::boolean)?;
+    let generic = options.parse(ANY_FORMAT_IGNORE, crate::values::boolean)?;
+    match (specific, generic) {
+        (Some(a), Some(b)) if a != b => Err(ConnectorError::invalid(
+            ANY_FORMAT_IGNORE,
+            &b.to_string(),
+            format!("contradicts '{key}'"),
+        )),
+        (a, b) => Ok(a.or(b).unwrap_or(false)),
+    }
+}
 
 impl Format {
     /// Reads `'format'` and the options of that format (only those: another
@@ -81,9 +104,7 @@ impl Format {
                         }
                     })?
                     .unwrap_or(TimestampStandard::Sql);
-                let ignore_parse_errors = options
-                    .parse("json.ignore-parse-errors", crate::values::boolean)?
-                    .unwrap_or(false);
+                let ignore_parse_errors = ignore_parse_errors(options, "json.ignore-parse-errors")?;
                 Ok(Self::Json(JsonFormat {
                     timestamp_standard,
                     ignore_parse_errors,
@@ -104,9 +125,7 @@ impl Format {
                     ));
                 }
                 let null_literal = options.get("csv.null-literal").map(str::to_string);
-                let ignore_parse_errors = options
-                    .parse("csv.ignore-parse-errors", crate::values::boolean)?
-                    .unwrap_or(false);
+                let ignore_parse_errors = ignore_parse_errors(options, "csv.ignore-parse-errors")?;
                 Ok(Self::Csv(CsvFormat {
                     delimiter,
                     quote,
