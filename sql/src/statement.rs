@@ -29,7 +29,7 @@ pub struct ColumnSpec {
 /// A physical column, read from the connector, or a computed one.
 #[derive(Debug, Clone)]
 pub enum ColumnKind {
-    Physical { data_type: SqlType, not_null: bool },
+    Physical { data_type: Box<SqlType>, not_null: bool },
     /// `name AS expr`
     Computed(Expr),
 }
@@ -384,7 +384,10 @@ fn parse_create_table(p: &mut Parser) -> Result<CreateTable> {
                         break;
                     }
                 }
-                ColumnKind::Physical { data_type, not_null }
+                ColumnKind::Physical {
+                    data_type: Box::new(data_type),
+                    not_null,
+                }
             };
             if p.parse_keyword(Keyword::COMMENT) {
                 p.parse_literal_string()?;

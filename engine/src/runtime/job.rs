@@ -160,12 +160,13 @@ fn build_tasks(plan: &StreamPlan, job_id: &str, metrics: &Arc<JobMetrics>) -> Re
             if from >= i {
                 return Err(EngineError::Plan(format!("stage {i} reads from later stage {from}")));
             }
-            for up in 0..plan.stages[from].parallelism {
-                for (down, r) in rx.iter_mut().enumerate() {
+            // Every upstream subtask feeds every downstream one, in
+            // subtask order: senders[from][up][down] pairs with rx[down][up].
+            for up_senders in senders[from].iter_mut() {
+                for r in rx.iter_mut() {
                     let (tx, rcv) = mpsc::channel(CHANNEL_CAPACITY);
-                    senders[from][up].push(tx);
+                    up_senders.push(tx);
                     r.push(rcv);
-                    debug_assert_eq!(senders[from][up].len(), down + 1);
                 }
             }
         }
