@@ -29,9 +29,9 @@ pub struct ColumnSpec {
 /// A physical column, read from the connector, or a computed one.
 #[derive(Debug, Clone)]
 pub enum ColumnKind {
-    Physical { data_type: Box<SqlType>, not_null: bool },
+    Physical { data_type: SqlType, not_null: bool },
     /// `name AS expr`
-    Computed(Expr),
+    Computed(Box<Expr>),
 }
 
 /// `WATERMARK FOR column AS expr`
@@ -361,7 +361,7 @@ fn parse_create_table(p: &mut Parser) -> Result<CreateTable> {
         } else {
             let name = p.parse_identifier()?;
             let kind = if p.parse_keyword(Keyword::AS) {
-                ColumnKind::Computed(p.parse_expr()?)
+                ColumnKind::Computed(Box::new(p.parse_expr()?))
             } else {
                 let data_type = p.parse_data_type()?;
                 let mut not_null = false;
@@ -384,10 +384,7 @@ fn parse_create_table(p: &mut Parser) -> Result<CreateTable> {
                         break;
                     }
                 }
-                ColumnKind::Physical {
-                    data_type: Box::new(data_type),
-                    not_null,
-                }
+                ColumnKind::Physical { data_type, not_null }
             };
             if p.parse_keyword(Keyword::COMMENT) {
                 p.parse_literal_string()?;
