@@ -12,6 +12,7 @@ mod filesystem;
 mod memory;
 mod options;
 mod print;
+mod temporal;
 mod types;
 mod values;
 

@@ -13,6 +13,7 @@ use weir_engine::sink::{SinkConnector, SinkWriter};
 
 use crate::error::ConnectorError;
 use crate::options::Options;
+use crate::temporal::{Layout, format_timestamps};
 use crate::values;
 
 /// Builds the sink from `'print-identifier'` and `'standard-error'`. Any
@@ -94,6 +95,7 @@ fn line_prefix(identifier: Option<&str>, subtask: usize, parallelism: usize) -> 
 /// with NULL as `null` like Flink's row printing.
 fn format_rows(batch: &RecordBatch, prefix: &str, out: &mut String) -> Result<(), ArrowError> {
     let options = FormatOptions::default().with_null("null");
+    let batch = &format_timestamps(batch, Layout::JavaLocal)?;
     let columns = batch
         .columns()
         .iter()

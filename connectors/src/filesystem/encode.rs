@@ -5,7 +5,8 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::json::LineDelimitedWriter;
 use datafusion::arrow::{csv, json};
 
-use super::format::{Format, SQL_TIMESTAMP_PATTERN};
+use super::format::Format;
+use crate::temporal::{Layout, format_timestamps};
 
 /// Encodes whole batches in memory, so that the file is then written with
 /// one async call per batch.
@@ -27,11 +28,11 @@ impl BatchEncoder {
     pub(crate) fn encode(&self, batch: &RecordBatch) -> Result<Vec<u8>, ArrowError> {
         match &self.format {
             Format::Json(options) => {
+                let batch = format_timestamps(batch, options.timestamp_standard.layout())?;
                 let mut writer: LineDelimitedWriter<Vec<u8>> = json::WriterBuilder::new()
                     .with_explicit_nulls(true)
-                    .with_timestamp_format(options.timestamp_standard.pattern().to_string())
                     .build(Vec::new());
-                writer.write(batch)?;
+                writer.write(&batch)?;
                 writer.finish()?;
                 Ok(writer.into_inner())
             }
@@ -41,9 +42,8 @@ impl BatchEncoder {
                     .with_delimiter(options.delimiter)
                     .with_quote(options.quote)
                     .with_null(options.null_literal.clone().unwrap_or_default())
-                    .with_timestamp_format(SQL_TIMESTAMP_PATTERN.to_string())
                     .build(Vec::new());
-                writer.write(batch)?;
+                writer.write(&format_timestamps(batch, Layout::Sql)?)?;
                 Ok(writer.into_inner())
             }
         }

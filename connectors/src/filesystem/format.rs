@@ -1,6 +1,7 @@
 //! The `'format'` option of a filesystem table and the options it brings.
 
 use crate::error::ConnectorError;
+use crate::temporal::Layout;
 use crate::options::Options;
 
 /// How records are laid out in a table's files.
@@ -32,16 +33,13 @@ pub(crate) enum TimestampStandard {
 
 impl TimestampStandard {
     /// The chrono pattern the JSON writer formats TIMESTAMP(3) with.
-    pub(crate) fn pattern(self) -> &'static str {
+    pub(crate) fn layout(self) -> Layout {
         match self {
-            Self::Sql => SQL_TIMESTAMP_PATTERN,
-            Self::Iso8601 => "%Y-%m-%dT%H:%M:%S%.3f",
+            Self::Sql => Layout::Sql,
+            Self::Iso8601 => Layout::Iso8601,
         }
     }
 }
-
-/// Flink's SQL timestamp layout with milliseconds, `yyyy-MM-dd HH:mm:ss.SSS`.
-pub(crate) const SQL_TIMESTAMP_PATTERN: &str = "%Y-%m-%d %H:%M:%S%.3f";
 
 /// Options of the `csv` format.
 #[derive(Debug, Clone)]
