@@ -37,6 +37,9 @@ pub enum EngineError {
     /// A task of the job ended abnormally (panic or cancellation).
     #[error("task {task} failed: {message}")]
     Task { task: String, message: String },
+    /// Checkpointed state cannot be written or read back.
+    #[error("state: {0}")]
+    State(String),
     /// The plan cannot be run as given (a bug in planning, or a bad setting).
     #[error("invalid plan: {0}")]
     Plan(String),

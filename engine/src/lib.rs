@@ -6,6 +6,7 @@
 //! stateless operators, `runtime/` runs tasks and exchanges, `plan.rs` is
 //! the streaming plan that the SQL planner builds.
 
+pub mod checkpoint;
 pub mod duration;
 pub mod event_time;
 pub mod error;

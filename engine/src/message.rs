@@ -101,6 +101,9 @@ pub enum Message {
     /// No row with an event time at or before this will follow from this
     /// input (only ever moves forward on one channel).
     Watermark(EventTime),
+    /// Checkpoint `n`: everything before it belongs to the checkpoint,
+    /// everything after to the next.
+    Barrier(u64),
     /// The input has no rows for now (all its partitions are idle): it
     /// holds no watermark back until it sends rows or a watermark again.
     Idle,

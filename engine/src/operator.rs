@@ -72,6 +72,17 @@ pub trait Operator: Send {
         Ok(())
     }
 
+    /// The operator's state for a checkpoint (everything it processed so
+    /// far); `None` for stateless operators.
+    fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    /// Restores what [`Operator::snapshot`] returned, before any input.
+    fn restore(&mut self, _state: &[u8]) -> Result<()> {
+        Ok(())
+    }
+
     /// Called once when every input has ended, after the final watermark.
     fn on_end(&mut self, _out: &mut Collector) -> Result<()> {
         Ok(())

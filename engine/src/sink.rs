@@ -21,6 +21,15 @@ pub trait SinkConnector: Send + Sync + Debug {
     /// latest row per key.
     fn set_upsert_key(&self, _key: &[usize]) {}
 
+    /// Recovery of subtask `subtask` of job `job_id` from a checkpoint:
+    /// makes visible what `prepared` (the subtask's [`SinkWriter::prepare`]
+    /// state in that checkpoint) lists, and discards the job's output that
+    /// no completed checkpoint covers. Sinks without two-phase commit have
+    /// nothing to do.
+    fn recover(&self, _job_id: &str, _subtask: usize, _prepared: Option<&[u8]>) -> Result<()> {
+        Ok(())
+    }
+
     /// Opens the writer of one parallel subtask of job `job_id`.
     fn open(&self, job_id: &str, subtask: usize, parallelism: usize) -> Result<Box<dyn SinkWriter>>;
 }
@@ -29,6 +38,19 @@ pub trait SinkConnector: Send + Sync + Debug {
 #[async_trait::async_trait]
 pub trait SinkWriter: Send {
     async fn write(&mut self, batch: RecordBatch) -> Result<()>;
+
+    /// Checkpoint `checkpoint` is taken: make everything written so far
+    /// durable but not yet visible, and return what recovery needs to make
+    /// it visible ([`SinkConnector::recover`]).
+    async fn prepare(&mut self, _checkpoint: u64) -> Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+
+    /// Checkpoint `checkpoint` completed: make what was prepared for it, and
+    /// for earlier ones, visible.
+    async fn commit(&mut self, _checkpoint: u64) -> Result<()> {
+        Ok(())
+    }
 
     /// Input ended: flush and make the output visible.
     async fn finish(&mut self) -> Result<()>;

@@ -19,7 +19,9 @@ use std::ops::ControlFlow;
 use tokio::sync::mpsc;
 use weir_engine::plan::{SinkPlan, StreamPlan};
 use weir_engine::EngineError;
-use weir_engine::runtime::job::{self, JobHandle, JobStatus};
+use weir_engine::checkpoint::coordinator::CheckpointConfig;
+use weir_engine::checkpoint::store::StateStore;
+use weir_engine::runtime::job::{self, Durability, JobHandle, JobStatus};
 
 use crate::catalog::{Catalog, TableDef};
 use crate::collect::CollectSink;
@@ -166,7 +168,7 @@ impl Session {
             }
             WeirStatement::Insert { table, query, clauses } => {
                 let planned = self.plan_insert(table, query, clauses).await?;
-                let handle = self.start(planned, text)?;
+                let handle = self.start(planned, text, true)?;
                 if self.settings.dml_sync() {
                     return match handle.wait().await {
                         JobStatus::Finished => Ok(Outcome::Done(format!("Job '{}' finished.", handle.id))),
@@ -187,15 +189,43 @@ impl Session {
                     return self.batch_query(query).await;
                 }
                 let (planned, schema, rows) = self.plan_select(query, clauses).await?;
-                let handle = self.start(planned, text)?;
+                let handle = self.start(planned, text, false)?;
                 Ok(Outcome::Stream { job: handle, schema, rows })
             }
         }
     }
 
-    /// Starts a planned job and adopts the table it created, if any.
-    fn start(&mut self, planned: Planned, text: &str) -> Result<JobHandle> {
-        let handle = job::start(planned.plan, new_job_id(), text.to_string())?;
+    /// Starts a planned job and adopts the table it created, if any. An
+    /// `INSERT` job is durable: its id derives from its statement and
+    /// parallelism, so running it again (after a crash) finds its state
+    /// under `state.dir` and resumes from its latest checkpoint.
+    fn start(&mut self, planned: Planned, text: &str, durable: bool) -> Result<JobHandle> {
+        let (id, durability) = if durable {
+            let id = stable_job_id(text, self.settings.parallelism());
+            if self.jobs.iter().any(|j| j.id == id && !j.status().is_done()) {
+                return Err(SqlError::plan(format!("this statement already runs as job '{id}'"), None));
+            }
+            let durability = match self.settings.checkpointing() {
+                Some((interval, timeout, min_pause)) => {
+                    let dir = self.settings.state_dir().join(&id);
+                    let store = StateStore::open(&dir)?;
+                    Some(Durability {
+                        config: CheckpointConfig {
+                            interval,
+                            timeout,
+                            min_pause,
+                            store: Arc::new(store),
+                        },
+                        dir,
+                    })
+                }
+                None => None,
+            };
+            (id, durability)
+        } else {
+            (new_job_id(), None)
+        };
+        let handle = job::start(planned.plan, id, text.to_string(), durability)?;
         if let Some(table) = planned.created_table {
             self.register(table)?;
         }
@@ -458,6 +488,18 @@ fn string_table(names: &[&str], columns: Vec<Vec<String>>) -> RecordBatch {
         .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)
         .collect();
     RecordBatch::try_new(schema, arrays).expect("columns match the schema")
+}
+
+/// The id of a durable job: the same statement at the same parallelism
+/// gets the same id (FNV-1a of both), hence the same state and part-file
+/// names when it runs again.
+fn stable_job_id(statement: &str, parallelism: usize) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in statement.bytes().chain(parallelism.to_le_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }
 
 /// A job id that is unique on this machine: part files are named after it.

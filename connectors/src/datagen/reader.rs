@@ -26,22 +26,37 @@ pub(crate) struct PartitionGen {
     partition: usize,
     /// Per column, the sequence value of the next row (unused for random columns).
     next: Vec<i64>,
+    /// Rows made in all, before a restart included: the partition's
+    /// checkpoint position.
+    position: u64,
+    /// Rows made since this reader started: the rate schedule counts from
+    /// `started`, so rows made before a restart must not count.
     produced: u64,
-    /// Rows this partition makes in all; `None` when unbounded.
+    /// Rows this partition makes in all, before a restart included; `None`
+    /// when unbounded.
     limit: Option<u64>,
     /// When the partition made its first row: its schedule starts there.
     started: Option<Instant>,
 }
 
 impl PartitionGen {
-    pub(crate) fn new(partition: usize, next: Vec<i64>, limit: Option<u64>) -> Self {
+    /// A partition that has already made `position` rows (0 on a fresh
+    /// start), whose sequences continue at `next`.
+    pub(crate) fn new(partition: usize, next: Vec<i64>, position: u64, limit: Option<u64>) -> Self {
         Self {
             partition,
             next,
+            position,
             produced: 0,
             limit,
             started: None,
         }
+    }
+
+    /// Rows still to make; `u64::MAX` when unbounded.
+    fn remaining(&self) -> u64 {
+        self.limit
+            .map_or(u64::MAX, |limit| limit.saturating_sub(self.position))
     }
 }
 
@@ -120,6 +135,7 @@ impl DatagenReader {
             .collect::<Result<Vec<_>, _>>()
             .context(|| "datagen: generating rows".into())?;
         part.produced += rows;
+        part.position += rows;
         let options = RecordBatchOptions::new().with_row_count(Some(rows_usize));
         RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
             .context(|| "datagen: building a batch".into())
@@ -132,7 +148,7 @@ impl SourceReader for DatagenReader {
         let Some(front) = self.partitions.front() else {
             return Ok(None);
         };
-        let remaining = front.limit.map_or(u64::MAX, |limit| limit - front.produced);
+        let remaining = front.remaining();
         if remaining == 0 {
             let partition = front.partition;
             self.partitions.pop_front();
@@ -144,11 +160,14 @@ impl SourceReader for DatagenReader {
         };
         let rows = self.batch_size(&part, remaining);
         let batch = self.generate(&mut part, rows);
-        let partition = part.partition;
+        let (partition, position) = (part.partition, part.position);
         self.partitions.push_back(part);
         Ok(Some(SourceEvent::Batch {
             partition,
             batch: batch?,
+            // Generated rows always decode.
+            bad_records: Vec::new(),
+            position,
         }))
     }
 }

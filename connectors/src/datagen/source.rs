@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use weir_engine::error::Result;
-use weir_engine::source::{SourceConnector, SourceReader};
+use weir_engine::source::{PARTITION_ENDED, Positions, SourceConnector, SourceReader};
 
 use super::field::{FieldGen, Kind};
 use super::reader::{DatagenReader, PartitionGen};
@@ -25,8 +25,9 @@ pub(crate) struct DatagenSource {
 
 impl DatagenSource {
     /// What partition `index` of `parts` generates: its share of the row
-    /// count and a contiguous share of every sequence.
-    fn partition(&self, index: usize, parts: usize) -> PartitionGen {
+    /// count and a contiguous share of every sequence, continuing after the
+    /// first `position` rows of that share (0 on a fresh start).
+    fn partition(&self, index: usize, parts: usize, position: u64) -> PartitionGen {
         let mut limit = self
             .number_of_rows
             .map(|n| share(u128::from(n), parts, index).1 as u64);
@@ -39,13 +40,15 @@ impl DatagenSource {
                     let (offset, length) = share(total, parts, index);
                     let length = u64::try_from(length).unwrap_or(u64::MAX);
                     limit = Some(limit.map_or(length, |l| l.min(length)));
-                    // An empty share may start past i64::MAX; it is never used.
-                    i64::try_from(i128::from(start) + offset as i128).unwrap_or(i64::MAX)
+                    // Past the end of the share only when the share is used
+                    // up (or empty): then no value is generated from it.
+                    let next = i128::from(start) + offset as i128 + i128::from(position);
+                    i64::try_from(next).unwrap_or(i64::MAX)
                 }
                 Kind::Random(_) => 0,
             })
             .collect();
-        PartitionGen::new(index, next, limit)
+        PartitionGen::new(index, next, position, limit)
     }
 }
 
@@ -69,17 +72,23 @@ impl SourceConnector for DatagenSource {
     }
 
     /// Generated rows always decode, so there is never a bad record to report.
+    /// A resumed partition continues its sequences and its row budget where
+    /// the checkpoint left them; random columns just go on generating.
     fn open(
         &self,
         partitions: Vec<usize>,
         parallelism: usize,
         _report_bad_records: bool,
+        resume: &Positions,
     ) -> Result<Box<dyn SourceReader>> {
         let parts = parallelism.max(1);
         let rate = self.rows_per_second as f64 / parts as f64;
         let generators = partitions
             .into_iter()
-            .map(|p| self.partition(p, parts))
+            .filter_map(|p| {
+                let position = resume.get(&p).copied().unwrap_or(0);
+                (position != PARTITION_ENDED).then(|| self.partition(p, parts, position))
+            })
             .collect();
         Ok(Box::new(DatagenReader::new(
             self.schema.clone(),

@@ -69,6 +69,49 @@ impl LineReader {
         })
     }
 
+    /// Lines consumed so far, blank and bad ones included: reopening the
+    /// file and skipping this many lines continues right after them.
+    pub(crate) fn position(&self) -> u64 {
+        self.line
+    }
+
+    /// Consumes the first `lines` lines without keeping them, so that a
+    /// resumed read continues where a checkpoint left off and its line
+    /// numbers stay those of the file. Returns how many lines there were,
+    /// fewer than `lines` only when the file ends first.
+    ///
+    /// Counts line ends in the read buffer rather than copying lines, so
+    /// that skipping a large file costs no allocation per line.
+    pub(crate) async fn skip(&mut self, lines: u64) -> std::io::Result<u64> {
+        // Bytes of a line already consumed whose end is not read yet.
+        let mut partial = false;
+        while self.line < lines {
+            let buf = self.inner.fill_buf().await?;
+            if buf.is_empty() {
+                // A last line without terminator is a line, as in `fill`.
+                if partial {
+                    self.line += 1;
+                }
+                break;
+            }
+            let wanted = lines - self.line;
+            let mut consumed = buf.len();
+            let mut ends = 0;
+            let line_ends = buf.iter().enumerate().filter(|(_, b)| **b == b'\n');
+            for (end, _) in line_ends {
+                ends += 1;
+                if ends == wanted {
+                    consumed = end + 1;
+                    break;
+                }
+            }
+            partial = consumed > 0 && buf[consumed - 1] != b'\n';
+            self.line += ends;
+            self.inner.consume(consumed);
+        }
+        Ok(self.line)
+    }
+
     /// Replaces `chunk` with the next (up to) `max_lines` non-blank lines;
     /// an empty chunk means the end of the file. Blank lines are skipped
     /// because Flink's line formats skip them.

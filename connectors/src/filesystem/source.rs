@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::datatypes::SchemaRef;
 use weir_engine::EngineError;
 use weir_engine::error::Result;
-use weir_engine::source::{BadRecord, SourceConnector, SourceEvent, SourceReader};
+use weir_engine::source::{PARTITION_ENDED, Positions, SourceConnector, SourceEvent, SourceReader};
 
 use super::decode::RecordDecoder;
 use super::format::Format;
@@ -72,19 +72,31 @@ impl SourceConnector for FileSource {
         Ok(n)
     }
 
+    /// Resumed files are reopened and their consumed lines skipped: files
+    /// are read as a stream of lines, so re-reading is the simplest way to
+    /// reach a line, and it keeps line numbers those of the file.
     fn open(
         &self,
         partitions: Vec<usize>,
         _parallelism: usize,
         report_bad_records: bool,
+        resume: &Positions,
     ) -> Result<Box<dyn SourceReader>> {
         let files = self.listing()?;
         let queue = partitions
             .into_iter()
-            .map(|p| match files.get(p) {
-                Some(file) => Ok((p, file.clone())),
+            .filter_map(|partition| {
+                let skip = resume.get(&partition).copied().unwrap_or(0);
+                (skip != PARTITION_ENDED).then_some((partition, skip))
+            })
+            .map(|(partition, skip)| match files.get(partition) {
+                Some(file) => Ok(QueuedFile {
+                    partition,
+                    path: file.clone(),
+                    skip,
+                }),
                 None => Err(EngineError::Plan(format!(
-                    "filesystem source '{}' has {} files, no partition {p}",
+                    "filesystem source '{}' has {} files, no partition {partition}",
                     self.path.display(),
                     files.len()
                 ))),
@@ -96,9 +108,16 @@ impl SourceConnector for FileSource {
             chunk: LineChunk::default(),
             decoder: RecordDecoder::new(self.format.clone(), self.schema.clone()),
             tolerant: report_bad_records || self.format.ignore_parse_errors(),
-            bad: None,
         }))
     }
+}
+
+/// A file still to read and where to start in it.
+struct QueuedFile {
+    partition: usize,
+    path: PathBuf,
+    /// Lines already consumed before a restart (0 for a fresh read).
+    skip: u64,
 }
 
 /// The file being read and its partition number.
@@ -113,37 +132,52 @@ struct OpenFile {
 /// Not cancel-safe: a `next()` dropped while reading loses the lines read
 /// so far into the chunk.
 struct FileReader {
-    queue: VecDeque<(usize, PathBuf)>,
+    queue: VecDeque<QueuedFile>,
     current: Option<OpenFile>,
     /// Reused across chunks so that reading allocates only while growing.
     chunk: LineChunk,
     decoder: RecordDecoder,
     /// Report undecodable records rather than fail on the first.
     tolerant: bool,
-    /// The bad records of the chunk whose batch was just returned: they
-    /// follow it, keeping file order as far as events can.
-    bad: Option<Vec<BadRecord>>,
+}
+
+impl FileReader {
+    /// Opens `queued` and skips the lines a checkpoint already covers.
+    async fn open_file(queued: QueuedFile) -> Result<OpenFile> {
+        let QueuedFile {
+            partition,
+            path,
+            skip,
+        } = queued;
+        let mut lines = LineReader::open(&path)
+            .await
+            .map_err(|e| io_error(&path, e))?;
+        let found = lines.skip(skip).await.map_err(|e| io_error(&path, e))?;
+        // Files are read to the end before their partition ends, so a
+        // checkpoint can only hold a position past the end if the file
+        // shrank: its rows can no longer be delivered exactly once.
+        if found < skip {
+            return Err(EngineError::Connector(format!(
+                "'{}' has {found} lines but the checkpoint resumes it after line {skip}: \
+                 the file changed since the checkpoint",
+                path.display()
+            )));
+        }
+        Ok(OpenFile {
+            partition,
+            path,
+            lines,
+        })
+    }
 }
 
 #[async_trait::async_trait]
 impl SourceReader for FileReader {
     async fn next(&mut self) -> Result<Option<SourceEvent>> {
-        if let Some(bad) = self.bad.take() {
-            return Ok(Some(SourceEvent::BadRecords(bad)));
-        }
         let file = match &mut self.current {
             Some(file) => file,
             None => match self.queue.pop_front() {
-                Some((partition, path)) => {
-                    let lines = LineReader::open(&path)
-                        .await
-                        .map_err(|e| io_error(&path, e))?;
-                    self.current.insert(OpenFile {
-                        partition,
-                        path,
-                        lines,
-                    })
-                }
+                Some(queued) => self.current.insert(Self::open_file(queued).await?),
                 None => return Ok(None),
             },
         };
@@ -159,19 +193,13 @@ impl SourceReader for FileReader {
         let decoded = self
             .decoder
             .decode(&self.chunk, &file.path, partition, self.tolerant)?;
-        if decoded.bad.is_empty() {
-            return Ok(Some(SourceEvent::Batch {
-                partition,
-                batch: decoded.batch,
-            }));
-        }
-        if decoded.batch.num_rows() == 0 {
-            return Ok(Some(SourceEvent::BadRecords(decoded.bad)));
-        }
-        self.bad = Some(decoded.bad);
+        // Sent even without rows (a chunk of bad lines only), so that the
+        // position moves past those lines.
         Ok(Some(SourceEvent::Batch {
             partition,
             batch: decoded.batch,
+            bad_records: decoded.bad,
+            position: file.lines.position(),
         }))
     }
 }

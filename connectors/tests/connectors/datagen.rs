@@ -6,8 +6,9 @@ use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{
     DataType, Int32Type, Int64Type, TimeUnit, TimestampMillisecondType,
 };
+use weir_engine::source::{PARTITION_ENDED, Positions, SourceEvent};
 
-use crate::support::{Event, read, schema, table};
+use crate::support::{Event, read, read_resumed, schema, table};
 
 #[tokio::test]
 async fn a_sequence_is_split_into_contiguous_shares() {
@@ -124,7 +125,7 @@ async fn the_shorter_of_sequence_and_number_of_rows_ends_the_source() {
     ];
     let src = table(&options, columns).unwrap().source.unwrap();
     let (events, batch) = read(&src, vec![0], 1).await.unwrap();
-    assert_eq!(events, vec![Event::Batch(0, 5), Event::End(0)]);
+    assert_eq!(events, vec![Event::Batch(0, 5, 0, 5), Event::End(0)]);
     assert_eq!(
         batch
             .column(0)
@@ -160,7 +161,101 @@ async fn rows_are_paced_to_the_rate() {
     // Small batches (about 20 ms of rows each), alternating between the
     // partitions, rather than everything at once.
     assert!(
-        matches!(events[..2], [Event::Batch(0, a), Event::Batch(1, b)] if (2..20).contains(&a) && (2..20).contains(&b)),
+        matches!(events[..2], [Event::Batch(0, a, 0, pa), Event::Batch(1, b, 0, pb)] if pa == a as u64 && pb == b as u64 && (2..20).contains(&a) && (2..20).contains(&b)),
         "{events:?}"
     );
+}
+
+/// The ids of `batch`'s first column, an INT64 sequence.
+fn ids(batch: &datafusion::arrow::array::RecordBatch) -> Vec<i64> {
+    batch
+        .column(0)
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn a_resumed_partition_continues_its_sequence_without_gap_or_duplicate() {
+    let columns = schema(&[("id", DataType::Int64)]);
+    // 1000 rows a second in batches of about 20: several events.
+    let options = [
+        ("connector", "datagen"),
+        ("rows-per-second", "1000"),
+        ("fields.id.kind", "sequence"),
+        ("fields.id.start", "1"),
+        ("fields.id.end", "100"),
+    ];
+    let src = table(&options, columns).unwrap().source.unwrap();
+    // Partition 1 of 2 holds 51..=100. Read two batches, as if a checkpoint
+    // came then, and the job died.
+    let mut reader = src.open(vec![1], 2, false, &Positions::new()).unwrap();
+    let mut before = Vec::new();
+    let mut position = 0;
+    for _ in 0..2 {
+        match reader.next().await.unwrap() {
+            Some(SourceEvent::Batch {
+                partition: 1,
+                batch,
+                bad_records,
+                position: p,
+            }) => {
+                assert!(bad_records.is_empty());
+                before.extend(ids(&batch));
+                assert_eq!(p, before.len() as u64, "positions count rows");
+                position = p;
+            }
+            other => panic!("expected a batch, got {other:?}"),
+        }
+    }
+    assert!(
+        position < 50,
+        "the partition must not be done yet: {position}"
+    );
+    drop(reader);
+    let resume = Positions::from([(1, position)]);
+    let after = read_resumed(&src, vec![1], 2, false, &resume)
+        .await
+        .unwrap();
+    assert_eq!(after.events.last(), Some(&Event::End(1)));
+    assert!(
+        matches!(
+            after.events[after.events.len() - 2],
+            Event::Batch(1, _, 0, 50)
+        ),
+        "{:?}",
+        after.events
+    );
+    before.extend(ids(&after.rows));
+    assert_eq!(before, (51..=100).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_resumed_partition_makes_only_the_rest_of_its_rows() {
+    let columns = schema(&[("n", DataType::Int32)]);
+    let options = [
+        ("connector", "datagen"),
+        ("rows-per-second", "100000000"),
+        ("number-of-rows", "30"),
+    ];
+    let src = table(&options, columns).unwrap().source.unwrap();
+    // Partition 0 of 3 makes 10 random rows; 7 were made before.
+    let read = read_resumed(&src, vec![0, 2], 3, false, &Positions::from([(0, 7)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        read.events,
+        vec![
+            Event::Batch(0, 3, 0, 10),
+            Event::Batch(2, 10, 0, 10),
+            Event::End(0),
+            Event::End(2)
+        ]
+    );
+    // An ended partition makes nothing, not even its end.
+    let ended = Positions::from([(0, PARTITION_ENDED), (2, 10)]);
+    let read = read_resumed(&src, vec![0, 2], 3, false, &ended)
+        .await
+        .unwrap();
+    assert_eq!(read.events, vec![Event::End(2)]);
 }

@@ -9,9 +9,11 @@ use datafusion::arrow::array::{
     TimestampMillisecondArray,
 };
 use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMillisecondType};
-use weir_engine::source::SourceConnector;
+use weir_engine::source::{PARTITION_ENDED, Positions, SourceConnector, SourceEvent};
 
-use crate::support::{Event, read, read_all, read_reporting, schema, table};
+use crate::support::{
+    Event, read, read_all, read_reporting, read_resumed, schema, table, files_in,
+};
 
 const TS: DataType = DataType::Timestamp(TimeUnit::Millisecond, None);
 /// 2026-01-01T00:00:00Z.
@@ -80,7 +82,8 @@ async fn json_lines_with_every_timestamp_form_and_nulls() {
     );
     assert_eq!(src.partitions(4).unwrap(), 1);
     let (events, batch) = read(&src, vec![0], 1).await.unwrap();
-    assert_eq!(events, vec![Event::Batch(0, 7), Event::End(0)]);
+    // Eight lines, the blank one and the last unterminated one included.
+    assert_eq!(events, vec![Event::Batch(0, 7, 0, 8), Event::End(0)]);
     let (ids, times) = ids_and_times(&batch);
     assert_eq!(
         ids,
@@ -251,8 +254,8 @@ async fn json_ignore_parse_errors_keeps_the_good_rows_and_reports_the_bad() {
         &[("id", DataType::Int64), ("ts", TS)],
     );
     let read = read_reporting(&src, vec![0], 1, false).await.unwrap();
-    // The bad records of a chunk follow its good rows.
-    assert_eq!(read.events, vec![Event::Batch(0, 4), Event::Bad(2), Event::End(0)]);
+    // The bad records of a chunk come with its good rows.
+    assert_eq!(read.events, vec![Event::Batch(0, 4, 2, 7), Event::End(0)]);
     let (ids, times) = ids_and_times(&read.rows);
     assert_eq!(ids, vec![Some(1), Some(2), Some(3), Some(4)]);
     assert_eq!(
@@ -294,7 +297,7 @@ async fn a_query_with_a_side_table_gets_bad_records_reported_instead_of_failing(
     std::fs::write(&file, JSON_WITH_TWO_BAD_LINES).unwrap();
     let src = source(&file, "json", &[], &[("id", DataType::Int64), ("ts", TS)]);
     let read = read_reporting(&src, vec![0], 1, true).await.unwrap();
-    assert_eq!(read.events, vec![Event::Batch(0, 4), Event::Bad(2), Event::End(0)]);
+    assert_eq!(read.events, vec![Event::Batch(0, 4, 2, 7), Event::End(0)]);
     let (ids, _) = ids_and_times(&read.rows);
     assert_eq!(ids, vec![Some(1), Some(2), Some(3), Some(4)]);
     assert_eq!(
@@ -319,7 +322,7 @@ async fn csv_ignore_parse_errors_keeps_the_good_rows_and_reports_the_bad() {
         &[("id", DataType::Int64), ("ts", TS)],
     );
     let read = read_reporting(&src, vec![0], 1, false).await.unwrap();
-    assert_eq!(read.events, vec![Event::Batch(0, 3), Event::Bad(3), Event::End(0)]);
+    assert_eq!(read.events, vec![Event::Batch(0, 3, 3, 7), Event::End(0)]);
     let (ids, times) = ids_and_times(&read.rows);
     assert_eq!(ids, vec![Some(1), Some(3), Some(5)]);
     assert_eq!(times, vec![Some(BASE), Some(BASE + 3000), Some(BASE + 5000)]);
@@ -370,10 +373,10 @@ async fn bad_records_keep_exact_lines_and_file_order_across_batches() {
     assert_eq!(
         read.events,
         vec![
-            Event::Batch(0, 8191),
-            Event::Bad(1),
-            Event::Bad(8192),
-            Event::Batch(0, 1),
+            Event::Batch(0, 8191, 1, 8192),
+            // A chunk of bad lines only still moves the position.
+            Event::Batch(0, 0, 8192, 16384),
+            Event::Batch(0, 1, 0, 16385),
             Event::End(0)
         ]
     );
@@ -396,16 +399,178 @@ async fn line_numbers_stay_exact_past_the_first_batch() {
     text.push_str("9000,later\n");
     std::fs::write(&file, &text).unwrap();
     let src = source(&file, "csv", &[], &[("id", DataType::Int64), ("ts", TS)]);
-    let mut reader = src.open(vec![0], 1, false).unwrap();
+    let mut reader = src.open(vec![0], 1, false, &Positions::new()).unwrap();
     let first = reader.next().await.unwrap().unwrap();
     assert!(
-        matches!(first, weir_engine::source::SourceEvent::Batch { partition: 0, ref batch } if batch.num_rows() == 8192)
+        matches!(first, SourceEvent::Batch { partition: 0, ref batch, position: 8192, .. } if batch.num_rows() == 8192)
     );
     let err = reader.next().await.unwrap_err().to_string();
     assert!(
         err.starts_with(&format!("{}:9001: cannot decode record", file.display())),
         "{err}"
     );
+}
+
+/// Resume positions for partition 0 only.
+fn at(position: u64) -> Positions {
+    Positions::from([(0, position)])
+}
+
+#[tokio::test]
+async fn a_resumed_file_continues_after_its_position_with_exact_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.json");
+    std::fs::write(&file, JSON_WITH_TWO_BAD_LINES).unwrap();
+    let src = source(&file, "json", &[], &[("id", DataType::Int64), ("ts", TS)]);
+    let path = file.display().to_string();
+    let all_bad = json_two_bad_lines_expected(&path);
+    // (position, ids after it, bad records after it): line 3 is bad, line 4
+    // blank, line 6 bad.
+    let cases = [
+        (2, vec![3, 4], &all_bad[..]),
+        (3, vec![3, 4], &all_bad[1..]),
+        (4, vec![3, 4], &all_bad[1..]),
+        (5, vec![4], &all_bad[1..]),
+        (6, vec![4], &all_bad[..0]),
+    ];
+    for (position, ids, bad) in cases {
+        let read = read_resumed(&src, vec![0], 1, true, &at(position))
+            .await
+            .unwrap();
+        assert_eq!(
+            read.events,
+            vec![Event::Batch(0, ids.len(), bad.len(), 7), Event::End(0)],
+            "resumed at {position}"
+        );
+        let read_ids: Vec<i64> = read
+            .rows
+            .column(0)
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec();
+        assert_eq!(read_ids, ids, "resumed at {position}");
+        assert_eq!(bad_records(&read), bad, "resumed at {position}");
+    }
+    // At the end, the partition just ends.
+    let read = read_resumed(&src, vec![0], 1, true, &at(7)).await.unwrap();
+    assert_eq!(read.events, vec![Event::End(0)]);
+    // A failing bad line names its line in the file, not in the rest of it.
+    let strict = read_resumed(&src, vec![0], 1, false, &at(4))
+        .await
+        .err()
+        .expect("line 6 must fail the read")
+        .to_string();
+    assert!(
+        strict.starts_with(&format!("{path}:6: cannot decode record")),
+        "{strict}"
+    );
+}
+
+#[tokio::test]
+async fn a_last_line_without_terminator_counts_when_resuming() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.json");
+    std::fs::write(&file, "{\"id\": 1}\n\n{\"id\": 2}").unwrap();
+    let src = source(&file, "json", &[], &[("id", DataType::Int64)]);
+    let fresh = read_reporting(&src, vec![0], 1, false).await.unwrap();
+    assert_eq!(fresh.events, vec![Event::Batch(0, 2, 0, 3), Event::End(0)]);
+    let read = read_resumed(&src, vec![0], 1, false, &at(2)).await.unwrap();
+    assert_eq!(read.events, vec![Event::Batch(0, 1, 0, 3), Event::End(0)]);
+    assert_eq!(read.rows.column(0).as_primitive::<Int64Type>().value(0), 2);
+    let read = read_resumed(&src, vec![0], 1, false, &at(3)).await.unwrap();
+    assert_eq!(read.events, vec![Event::End(0)]);
+    // Past the end the file must have changed: its rows cannot be delivered
+    // exactly once any more.
+    let err = read_resumed(&src, vec![0], 1, false, &at(4))
+        .await
+        .err()
+        .expect("a position past the end must fail")
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "'{}' has 3 lines but the checkpoint resumes it after line 4: \
+             the file changed since the checkpoint",
+            file.display()
+        )
+    );
+}
+
+/// A CSV file of `lines` lines of about 120 bytes, every fifth one blank,
+/// the others `<line number>,<time>,<padding>`: large enough that skipping
+/// crosses the reader's 1 MiB buffer.
+fn padded_csv(lines: i64) -> String {
+    let pad = "p".repeat(100);
+    (1..=lines)
+        .map(|i| match i % 5 {
+            0 => "\n".to_string(),
+            _ => format!("{i},{},{pad}\n", BASE + i),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn positions_are_cumulative_line_counts_and_resume_exactly_after_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.csv");
+    std::fs::write(&file, padded_csv(20_000)).unwrap();
+    let columns = [("id", DataType::Int64), ("ts", TS), ("pad", DataType::Utf8)];
+    let src = source(&file, "csv", &[], &columns);
+    let fresh = read_reporting(&src, vec![0], 1, false).await.unwrap();
+    // 8192 records end on line 10239 (every fifth line is blank); the blank
+    // line 10240 belongs to the next chunk, which reaches the end.
+    assert_eq!(
+        fresh.events,
+        vec![
+            Event::Batch(0, 8192, 0, 10_239),
+            Event::Batch(0, 7808, 0, 20_000),
+            Event::End(0)
+        ]
+    );
+    let fresh_ids = fresh.rows.column(0).as_primitive::<Int64Type>();
+    // Resuming at the first event's position reads exactly the rest.
+    let resumed = read_resumed(&src, vec![0], 1, false, &at(10_239))
+        .await
+        .unwrap();
+    assert_eq!(
+        resumed.events,
+        vec![Event::Batch(0, 7808, 0, 20_000), Event::End(0)]
+    );
+    let ids = resumed.rows.column(0).as_primitive::<Int64Type>();
+    assert_eq!(ids.values()[..], fresh_ids.values()[8192..]);
+    assert_eq!(ids.value(0), 10_241);
+    // Anywhere else, reading goes on from the next line.
+    let resumed = read_resumed(&src, vec![0], 1, false, &at(12_345))
+        .await
+        .unwrap();
+    assert_eq!(
+        resumed.events,
+        vec![Event::Batch(0, 6124, 0, 20_000), Event::End(0)]
+    );
+    assert_eq!(
+        resumed.rows.column(0).as_primitive::<Int64Type>().value(0),
+        12_346
+    );
+}
+
+#[tokio::test]
+async fn an_ended_partition_is_not_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, id) in [("a.json", 1), ("b.json", 2)] {
+        std::fs::write(dir.path().join(name), format!("{{\"id\": {id}}}\n")).unwrap();
+    }
+    let src = source(dir.path(), "json", &[], &[("id", DataType::Int64)]);
+    assert_eq!(src.partitions(1).unwrap(), 2);
+    let read = read_resumed(&src, vec![0, 1], 1, false, &at(PARTITION_ENDED))
+        .await
+        .unwrap();
+    // Not even its end is reported again.
+    assert_eq!(read.events, vec![Event::Batch(1, 1, 0, 1), Event::End(1)]);
+    let ended = Positions::from([(0, PARTITION_ENDED), (1, PARTITION_ENDED)]);
+    let read = read_resumed(&src, vec![0, 1], 1, false, &ended)
+        .await
+        .unwrap();
+    assert!(read.events.is_empty(), "{:?}", read.events);
 }
 
 #[tokio::test]
@@ -432,9 +597,9 @@ async fn a_directory_reads_visible_files_in_name_order() {
     assert_eq!(
         events,
         vec![
-            Event::Batch(0, 2),
+            Event::Batch(0, 2, 0, 2),
             Event::End(0),
-            Event::Batch(2, 2),
+            Event::Batch(2, 2, 0, 2),
             Event::End(2)
         ]
     );
@@ -534,15 +699,6 @@ fn every_type() -> RecordBatch {
     .unwrap()
 }
 
-fn visible_files(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 async fn round_trip(format: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
@@ -560,9 +716,9 @@ async fn round_trip(format: &str) {
     let mut writer = t.sink.unwrap().open("job1", 0, 1).unwrap();
     writer.write(batch.slice(0, 2)).await.unwrap();
     writer.write(batch.slice(2, 1)).await.unwrap();
-    assert_eq!(visible_files(&out), vec![".part-job1-0-0.inprogress"]);
+    assert_eq!(files_in(&out), vec![".part-job1-0-0.inprogress"]);
     writer.finish().await.unwrap();
-    assert_eq!(visible_files(&out), vec!["part-job1-0-0"]);
+    assert_eq!(files_in(&out), vec!["part-job1-0-0"]);
     let back = read_all(&t.source.unwrap()).await.unwrap();
     assert_eq!(back, batch, "{format} round trip");
 }
@@ -639,9 +795,14 @@ async fn part_files_roll_at_the_size_limit() {
     let mut writer = t.sink.unwrap().open("r", 1, 2).unwrap();
     writer.write(batch.slice(0, 1)).await.unwrap();
     writer.write(batch.slice(1, 2)).await.unwrap();
-    // Both parts finished on reaching the limit, before finish().
-    assert_eq!(visible_files(dir.path()), vec!["part-r-1-0", "part-r-1-1"]);
+    // Both parts were closed on reaching the limit, but only a checkpoint
+    // or the end of the input makes them visible.
+    assert_eq!(
+        files_in(dir.path()),
+        vec![".part-r-1-0.inprogress", ".part-r-1-1.inprogress"]
+    );
     writer.finish().await.unwrap();
+    assert_eq!(files_in(dir.path()), vec!["part-r-1-0", "part-r-1-1"]);
     assert_eq!(read_all(&t.source.unwrap()).await.unwrap(), batch);
 }
 
@@ -661,7 +822,7 @@ async fn a_subtask_without_rows_leaves_only_the_directory() {
     .unwrap();
     let mut writer = t.sink.unwrap().open("e", 0, 1).unwrap();
     writer.finish().await.unwrap();
-    assert!(visible_files(&out).is_empty());
+    assert!(files_in(&out).is_empty());
     assert_eq!(read_all(&t.source.unwrap()).await.unwrap().num_rows(), 0);
 }
 

@@ -3,4 +3,5 @@
 mod datagen;
 mod filesystem;
 mod options;
+mod part_files;
 mod support;

@@ -1,13 +1,14 @@
 //! Helpers shared by the tests.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use weir_connectors::{ConnectorError, ConnectorTable, create_table};
-use weir_engine::source::{BadRecord, SourceConnector, SourceEvent};
+use weir_engine::source::{BadRecord, Positions, SourceConnector, SourceEvent};
 
 /// A WITH map from pairs.
 pub fn with(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -33,11 +34,9 @@ pub fn table(pairs: &[(&str, &str)], schema: SchemaRef) -> Result<ConnectorTable
 /// What one reader produced, in order.
 #[derive(Debug, PartialEq)]
 pub enum Event {
-    /// Partition and row count.
-    Batch(usize, usize),
+    /// Partition, row count, number of bad records and position after it.
+    Batch(usize, usize, usize, u64),
     End(usize),
-    /// Number of bad records reported together.
-    Bad(usize),
 }
 
 /// Everything one reader produced.
@@ -67,25 +66,54 @@ pub async fn read_reporting(
     parallelism: usize,
     report_bad_records: bool,
 ) -> weir_engine::Result<Read> {
-    let mut reader = source.open(partitions, parallelism, report_bad_records)?;
+    read_resumed(source, partitions, parallelism, report_bad_records, &Positions::new()).await
+}
+
+/// Reads `partitions` with one reader resumed at `resume`, as after a
+/// restart from a checkpoint.
+pub async fn read_resumed(
+    source: &Arc<dyn SourceConnector>,
+    partitions: Vec<usize>,
+    parallelism: usize,
+    report_bad_records: bool,
+    resume: &Positions,
+) -> weir_engine::Result<Read> {
+    let mut reader = source.open(partitions, parallelism, report_bad_records, resume)?;
     let mut events = Vec::new();
     let mut batches = Vec::new();
     let mut bad = Vec::new();
     while let Some(event) = reader.next().await? {
         match event {
-            SourceEvent::Batch { partition, batch } => {
-                events.push(Event::Batch(partition, batch.num_rows()));
+            SourceEvent::Batch {
+                partition,
+                batch,
+                bad_records,
+                position,
+            } => {
+                events.push(Event::Batch(
+                    partition,
+                    batch.num_rows(),
+                    bad_records.len(),
+                    position,
+                ));
                 batches.push(batch);
+                bad.extend(bad_records);
             }
             SourceEvent::PartitionEnd(p) => events.push(Event::End(p)),
-            SourceEvent::BadRecords(records) => {
-                events.push(Event::Bad(records.len()));
-                bad.extend(records);
-            }
         }
     }
     let rows = concat_batches(&source.schema(), &batches).expect("batches share the source schema");
     Ok(Read { events, rows, bad })
+}
+
+/// The names of every file in `dir`, hidden ones included, sorted.
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
 }
 
 /// Reads every partition of `source` as one subtask.

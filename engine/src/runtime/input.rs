@@ -16,6 +16,11 @@ pub struct ExchangeInput {
     ended: Vec<bool>,
     /// Inputs that said they are idle: they hold no watermark back.
     idle: Vec<bool>,
+    /// The checkpoint whose barriers are being aligned, and the inputs that
+    /// delivered it: they are not read until every input has (exactly-once
+    /// alignment, so that the checkpoint holds exactly the rows before it).
+    aligning: Option<u64>,
+    blocked: Vec<(usize, ReceiverStream<Message>)>,
     combined: EventTime,
     task: String,
 }
@@ -32,6 +37,8 @@ impl ExchangeInput {
             watermarks: vec![WATERMARK_MIN; n],
             ended: vec![false; n],
             idle: vec![false; n],
+            aligning: None,
+            blocked: Vec::new(),
             combined: WATERMARK_MIN,
             task,
         }
@@ -70,6 +77,21 @@ impl ExchangeInput {
                 Message::Late(_) => {
                     return Err(EngineError::Plan("late rows cannot cross an exchange".into()));
                 }
+                Message::Barrier(id) => {
+                    if self.aligning.is_some_and(|a| a != id) {
+                        return Err(EngineError::State(format!(
+                            "{}: barrier {id} arrived while aligning another checkpoint",
+                            self.task
+                        )));
+                    }
+                    self.aligning = Some(id);
+                    if let Some(stream) = self.channels.remove(&input) {
+                        self.blocked.push((input, stream));
+                    }
+                    if let Some(b) = self.aligned() {
+                        return Ok(b);
+                    }
+                }
                 Message::End => {
                     self.ended[input] = true;
                     self.watermarks[input] = WATERMARK_END;
@@ -77,9 +99,27 @@ impl ExchangeInput {
                     if let Some(w) = self.advance() {
                         return Ok(Message::Watermark(w));
                     }
+                    if let Some(b) = self.aligned() {
+                        return Ok(b);
+                    }
                 }
             }
         }
+    }
+
+    /// The barrier being aligned, once every input that has not ended has
+    /// delivered it; blocked inputs are then read again.
+    fn aligned(&mut self) -> Option<Message> {
+        let id = self.aligning?;
+        let open = (0..self.ended.len()).filter(|i| !self.ended[*i]).count();
+        if self.blocked.len() < open {
+            return None;
+        }
+        for (input, stream) in self.blocked.drain(..) {
+            self.channels.insert(input, stream);
+        }
+        self.aligning = None;
+        Some(Message::Barrier(id))
     }
 
     fn closed(&self) -> EngineError {

@@ -1,5 +1,6 @@
 //! Starting a job from a plan, watching it, cancelling it.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
@@ -14,7 +15,10 @@ use crate::operators::project::Project;
 use crate::plan::{OperatorPlan, StageInput, StreamPlan};
 use crate::runtime::exchange::Router;
 use crate::runtime::input::ExchangeInput;
-use crate::runtime::task::{MainOutput, SinkOutput, Task, TaskInput, TaskOutput};
+use crate::checkpoint::coordinator::{self, CheckpointConfig, TaskLink};
+use crate::checkpoint::store::Checkpoint;
+use crate::runtime::task::{MainOutput, SinkOutput, Task, TaskCheckpoint, TaskInput, TaskOutput};
+use crate::source::Positions;
 use crate::source::driver::SourceDriver;
 use crate::window::aggregate::WindowAggregate;
 use crate::window::assign::WindowAssign;
@@ -76,9 +80,19 @@ impl JobHandle {
     }
 }
 
+/// Checkpointing of a job, and where its state lives.
+#[derive(Debug, Clone)]
+pub struct Durability {
+    pub config: CheckpointConfig,
+    /// The job's state directory: deleted when the job finishes, kept
+    /// otherwise so that running the job again resumes it.
+    pub dir: PathBuf,
+}
+
 /// Instantiates every task of `plan` and starts them on the current tokio
-/// runtime.
-pub fn start(plan: StreamPlan, id: String, statement: String) -> Result<JobHandle> {
+/// runtime. With `durability`, the job resumes from its latest complete
+/// checkpoint, if any, and takes checkpoints as it runs.
+pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option<Durability>) -> Result<JobHandle> {
     let metrics = Arc::new(JobMetrics::default());
     for stage in &plan.stages {
         if let Some(sink) = &stage.sink
@@ -87,7 +101,19 @@ pub fn start(plan: StreamPlan, id: String, statement: String) -> Result<JobHandl
             sink.connector.set_upsert_key(key);
         }
     }
-    let tasks = build_tasks(&plan, &id, &metrics)?;
+    let restored = match &durability {
+        Some(d) => d.config.store.restore()?,
+        None => None,
+    };
+    if let Some(cp) = &restored {
+        tracing::info!(job = %id, checkpoint = cp.id, "resuming from checkpoint");
+    }
+    let task_count = plan.stages.iter().map(|s| s.parallelism).sum();
+    let coordinator = durability.as_ref().map(|d| {
+        coordinator::start(d.config.clone(), task_count, restored.as_ref().map_or(0, |c| c.id))
+    });
+    let link = coordinator.as_ref().map(|(link, _)| link);
+    let tasks = build_tasks(&plan, &id, &metrics, link, restored.as_ref())?;
     let (status_tx, status_rx) = watch::channel(JobStatus::Running);
     let (cancel_tx, mut cancel_rx) = mpsc::channel(1);
     let mut set = JoinSet::new();
@@ -125,6 +151,19 @@ pub fn start(plan: StreamPlan, id: String, statement: String) -> Result<JobHandl
         };
         // Wait for aborted tasks to be gone before reporting.
         while set.join_next().await.is_some() {}
+        if let Some((link, handle)) = coordinator {
+            handle.abort();
+            let _ = handle.await;
+            drop(link);
+        }
+        if let (JobStatus::Finished, Some(d)) = (&status, durability) {
+            // A finished job starts afresh when run again.
+            let dir = d.dir.clone();
+            drop(d);
+            if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the state of a finished job");
+            }
+        }
         let _ = status_tx.send(status);
     });
     Ok(JobHandle {
@@ -143,7 +182,27 @@ fn root_cause(e: EngineError) -> String {
     e.to_string()
 }
 
-fn build_tasks(plan: &StreamPlan, job_id: &str, metrics: &Arc<JobMetrics>) -> Result<Vec<(String, Task)>> {
+fn build_tasks(
+    plan: &StreamPlan,
+    job_id: &str,
+    metrics: &Arc<JobMetrics>,
+    link: Option<&TaskLink>,
+    restored: Option<&Checkpoint>,
+) -> Result<Vec<(String, Task)>> {
+    if let Some(cp) = restored {
+        let keys: Vec<String> = plan
+            .stages
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| (0..s.parallelism).map(move |t| task_key(i, t)))
+            .collect();
+        if cp.tasks.keys().any(|k| !keys.contains(k)) || cp.tasks.len() != keys.len() {
+            return Err(EngineError::State(format!(
+                "checkpoint {} was taken with another plan or parallelism; restoring at a different parallelism is not supported yet",
+                cp.id
+            )));
+        }
+    }
     let n = plan.stages.len();
     // receivers[stage][subtask]: the channels feeding that subtask.
     let mut receivers: Vec<Vec<Vec<mpsc::Receiver<Message>>>> = Vec::with_capacity(n);
@@ -189,28 +248,49 @@ fn build_tasks(plan: &StreamPlan, job_id: &str, metrics: &Arc<JobMetrics>) -> Re
         };
         for subtask in 0..stage.parallelism {
             let task_name = format!("stage {i} subtask {subtask}");
+            let key = task_key(i, subtask);
+            let part = |name: &str| restored.and_then(|cp| cp.part(&key, name));
             let input = match &stage.input {
                 StageInput::Source(s) => {
                     let owned: Vec<usize> = (0..partitions.unwrap_or(0))
                         .filter(|p| p % stage.parallelism == subtask)
                         .collect();
-                    let reader = s.connector.open(owned, stage.parallelism, s.report_bad_records)?;
+                    let snapshot = part("source");
+                    let resume = match snapshot {
+                        Some(bytes) => SourceDriver::positions_of(bytes)?,
+                        None => Positions::new(),
+                    };
+                    let reader = s.connector.open(owned, stage.parallelism, s.report_bad_records, &resume)?;
                     let m = metrics.register(&format!("Source: {}", s.table), subtask);
-                    TaskInput::Source(SourceDriver::new(Arc::clone(s), reader, m))
+                    let mut driver = SourceDriver::new(Arc::clone(s), reader, m, link.map(|l| l.trigger.clone()));
+                    if let Some(bytes) = snapshot {
+                        driver.restore(bytes)?;
+                    }
+                    TaskInput::Source(driver)
                 }
                 StageInput::Exchange { .. } => TaskInput::Exchange(ExchangeInput::new(
                     stage_receivers.next().unwrap_or_default(),
                     task_name.clone(),
                 )),
             };
-            let chain = stage
+            let mut chain: Vec<Box<dyn Operator>> = stage
                 .chain
                 .iter()
                 .map(|op| instantiate(op, subtask, metrics))
                 .collect::<Result<_>>()?;
+            for (j, op) in chain.iter_mut().enumerate() {
+                if let Some(bytes) = part(&format!("op{j}")) {
+                    op.restore(bytes)?;
+                }
+            }
             let main = match (&stage.sink, &out_partitioning[i]) {
                 (Some(sink), None) => MainOutput::Sink(SinkOutput {
-                    writer: sink.connector.open(job_id, subtask, stage.parallelism)?,
+                    writer: {
+                        if link.is_some() {
+                            sink.connector.recover(job_id, subtask, part("sink"))?;
+                        }
+                        sink.connector.open(job_id, subtask, stage.parallelism)?
+                    },
                     metrics: metrics.register(&format!("Sink: {}", sink.table), subtask),
                 }),
                 (None, Some(p)) => MainOutput::Exchange(Router::new(
@@ -226,16 +306,40 @@ fn build_tasks(plan: &StreamPlan, job_id: &str, metrics: &Arc<JobMetrics>) -> Re
             };
             let late = match &stage.late_sink {
                 Some(sink) => Some(SinkOutput {
-                    writer: sink.connector.open(&format!("{job_id}-late{i}"), subtask, stage.parallelism)?,
+                    writer: {
+                        let late_job = format!("{job_id}-late{i}");
+                        if link.is_some() {
+                            sink.connector.recover(&late_job, subtask, part("late"))?;
+                        }
+                        sink.connector.open(&late_job, subtask, stage.parallelism)?
+                    },
                     metrics: metrics.register(&format!("Late data: {}", sink.table), subtask),
                 }),
                 None => None,
             };
             let output = TaskOutput { main, late };
-            tasks.push((task_name, Task { input, chain, output }));
+            let checkpoint = link.map(|l| TaskCheckpoint {
+                key: key.clone(),
+                acks: l.acks.clone(),
+                committed: l.committed.clone(),
+            });
+            tasks.push((
+                task_name,
+                Task {
+                    input,
+                    chain,
+                    output,
+                    checkpoint,
+                },
+            ));
         }
     }
     Ok(tasks)
+}
+
+/// A task's name in checkpoints: stage and subtask.
+fn task_key(stage: usize, subtask: usize) -> String {
+    format!("s{stage}-{subtask}")
 }
 
 fn instantiate(op: &OperatorPlan, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {

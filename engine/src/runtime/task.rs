@@ -6,6 +6,9 @@ use std::sync::atomic::Ordering;
 
 use datafusion::arrow::array::RecordBatch;
 
+use tokio::sync::{mpsc, watch};
+
+use crate::checkpoint::coordinator::Ack;
 use crate::error::{EngineError, Result};
 use crate::message::Message;
 use crate::metrics::OperatorMetrics;
@@ -68,6 +71,17 @@ impl TaskOutput {
         }
     }
 
+    /// Checkpoint `id` completed: sinks make its output visible.
+    async fn commit(&mut self, id: u64) -> Result<()> {
+        if let MainOutput::Sink(s) = &mut self.main {
+            s.writer.commit(id).await?;
+        }
+        if let Some(late) = &mut self.late {
+            late.writer.commit(id).await?;
+        }
+        Ok(())
+    }
+
     /// Tells the next stage this task holds no watermark back for now.
     async fn idle(&mut self) -> Result<()> {
         match &mut self.main {
@@ -91,6 +105,15 @@ pub(crate) struct Task {
     pub input: TaskInput,
     pub chain: Vec<Box<dyn Operator>>,
     pub output: TaskOutput,
+    pub checkpoint: Option<TaskCheckpoint>,
+}
+
+/// A task's link to the checkpoint coordinator.
+pub(crate) struct TaskCheckpoint {
+    /// The task's name in checkpoints, e.g. `s1-0` (stage 1, subtask 0).
+    pub key: String,
+    pub acks: mpsc::Sender<Ack>,
+    pub committed: watch::Receiver<u64>,
 }
 
 /// Passes one item through the chain from `chain[0]`, collecting what falls
@@ -115,7 +138,59 @@ fn push(chain: &mut [Box<dyn Operator>], item: Emitted, out: &mut Vec<Emitted>) 
     Ok(())
 }
 
+/// The next processing-time tick, or never without a ticker.
+async fn tick(ticker: &mut Option<tokio::time::Interval>) {
+    match ticker {
+        Some(t) => {
+            t.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The next completed checkpoint; `None` once the coordinator is gone.
+async fn committed(link: &mut Option<TaskCheckpoint>) -> Option<u64> {
+    match link {
+        Some(l) => l.committed.changed().await.ok().map(|()| *l.committed.borrow_and_update()),
+        None => std::future::pending().await,
+    }
+}
+
 impl Task {
+    /// Takes this task's part of checkpoint `id` — the source's positions,
+    /// each operator's state, the sinks' prepared output — acknowledges it,
+    /// and passes the barrier on.
+    async fn checkpoint(&mut self, id: u64) -> Result<()> {
+        let mut state = Vec::new();
+        if let TaskInput::Source(driver) = &mut self.input {
+            state.push(("source".to_string(), driver.take_snapshot(id)?));
+        }
+        for (i, op) in self.chain.iter_mut().enumerate() {
+            if let Some(bytes) = op.snapshot()? {
+                state.push((format!("op{i}"), bytes));
+            }
+        }
+        match &mut self.output.main {
+            MainOutput::Sink(s) => state.push(("sink".to_string(), s.writer.prepare(id).await?)),
+            MainOutput::Exchange(r) => r.broadcast(Message::Barrier(id)).await?,
+        }
+        if let Some(late) = &mut self.output.late {
+            state.push(("late".to_string(), late.writer.prepare(id).await?));
+        }
+        if let Some(link) = &self.checkpoint {
+            // The coordinator may be gone (job ending): nothing to report to.
+            let _ = link
+                .acks
+                .send(Ack {
+                    checkpoint: id,
+                    task: link.key.clone(),
+                    state,
+                })
+                .await;
+        }
+        Ok(())
+    }
+
     pub async fn run(mut self) -> Result<()> {
         let mut emitted = Vec::new();
         // One processing-time cadence per task: the shortest any operator
@@ -126,27 +201,31 @@ impl Task {
             t
         });
         loop {
-            // Inputs are cancel-safe: a tick never loses a message.
-            let message = match &mut ticker {
-                Some(t) => tokio::select! {
-                    m = self.input.next() => m?,
-                    _ = t.tick() => {
-                        for i in 0..self.chain.len() {
-                            if self.chain[i].timer_interval().is_some() {
-                                let mut c = Collector::default();
-                                self.chain[i].on_timer(&mut c)?;
-                                for e in c.out {
-                                    push(&mut self.chain[i + 1..], e, &mut emitted)?;
-                                }
+            // Inputs are cancel-safe: a tick or a commit never loses a message.
+            let message = tokio::select! {
+                m = self.input.next() => m?,
+                _ = tick(&mut ticker) => {
+                    for i in 0..self.chain.len() {
+                        if self.chain[i].timer_interval().is_some() {
+                            let mut c = Collector::default();
+                            self.chain[i].on_timer(&mut c)?;
+                            for e in c.out {
+                                push(&mut self.chain[i + 1..], e, &mut emitted)?;
                             }
                         }
-                        for e in emitted.drain(..) {
-                            self.output.emit(e).await?;
-                        }
-                        continue;
                     }
-                },
-                None => self.input.next().await?,
+                    for e in emitted.drain(..) {
+                        self.output.emit(e).await?;
+                    }
+                    continue;
+                }
+                committed = committed(&mut self.checkpoint) => {
+                    match committed {
+                        Some(id) => self.output.commit(id).await?,
+                        None => self.checkpoint = None,
+                    }
+                    continue;
+                }
             };
             match message {
                 Message::Data(b) => push(&mut self.chain, Emitted::Data(b), &mut emitted)?,
@@ -154,6 +233,7 @@ impl Task {
                 // A source's side-table rows skip the chain, as operators' do.
                 Message::Late(b) => emitted.push(Emitted::Late(b)),
                 Message::Idle => self.output.idle().await?,
+                Message::Barrier(id) => self.checkpoint(id).await?,
                 Message::End => {
                     for i in 0..self.chain.len() {
                         let mut c = Collector::default();

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -14,7 +14,8 @@ use crate::error::{EngineError, Result};
 use crate::message::{EventTime, Message, StreamBatch, WATERMARK_END, WATERMARK_MIN, now_ms};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::source::watermark::PartitionWatermarks;
-use crate::source::{BadRecord, SourceEvent, SourcePlan, SourceReader};
+use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::source::{BadRecord, PARTITION_ENDED, Positions, SourceEvent, SourcePlan, SourceReader};
 use crate::window::late::decode_errors_batch;
 
 /// Events read ahead of the driver: enough to keep the reader busy while
@@ -33,6 +34,12 @@ pub struct SourceDriver {
     watermarks: PartitionWatermarks,
     /// Whether downstream was told this subtask is idle.
     idle: bool,
+    /// Checkpoints to take, from the coordinator (none without checkpoints).
+    trigger: Option<watch::Receiver<u64>>,
+    /// Where each partition stands, as of the events handled so far.
+    positions: Positions,
+    /// State taken when the last barrier was queued.
+    snapshot: Option<(u64, Vec<u8>)>,
     /// When the driver started: a subtask whose partitions never have rows
     /// turns idle this long after it.
     started: Instant,
@@ -45,7 +52,12 @@ pub struct SourceDriver {
 
 impl SourceDriver {
     /// Starts reading (must be called on the tokio runtime).
-    pub fn new(plan: Arc<SourcePlan>, mut reader: Box<dyn SourceReader>, metrics: Arc<OperatorMetrics>) -> Self {
+    pub fn new(
+        plan: Arc<SourcePlan>,
+        mut reader: Box<dyn SourceReader>,
+        metrics: Arc<OperatorMetrics>,
+        trigger: Option<watch::Receiver<u64>>,
+    ) -> Self {
         let (tx, events) = mpsc::channel(READ_AHEAD);
         let reader = tokio::spawn(async move {
             loop {
@@ -62,6 +74,9 @@ impl SourceDriver {
             reader,
             watermarks: PartitionWatermarks::default(),
             idle: false,
+            trigger,
+            positions: Positions::new(),
+            snapshot: None,
             started: Instant::now(),
             emitted: WATERMARK_MIN,
             emitted_at: Instant::now(),
@@ -111,30 +126,45 @@ impl SourceDriver {
             if self.done {
                 return Ok(Message::End);
             }
-            let event = match self.next_timer() {
-                Some(at) => tokio::select! {
-                    e = self.events.recv() => e,
-                    _ = tokio::time::sleep_until(at) => {
-                        self.on_timer();
-                        continue;
+            let timer = self.next_timer();
+            let event = tokio::select! {
+                // A checkpoint starts between two events, never inside one.
+                biased;
+                triggered = checkpoint_triggered(&mut self.trigger) => {
+                    match triggered {
+                        Some(id) => self.begin_checkpoint(id),
+                        None => self.trigger = None,
                     }
-                },
-                None => self.events.recv().await,
+                    continue;
+                }
+                e = self.events.recv() => e,
+                _ = sleep_until(timer) => {
+                    self.on_timer();
+                    continue;
+                }
             };
             let event = event.ok_or_else(|| EngineError::Task {
                 task: format!("source {}", self.plan.table),
                 message: "the reader stopped without ending its input".into(),
             })??;
-            if matches!(event, Some(SourceEvent::Batch { .. })) {
-                self.idle = false;
-            }
             match event {
                 None => {
                     self.done = true;
                     // A bounded input that ended fires every window downstream.
                     self.queue.push_back(Message::Watermark(WATERMARK_END));
                 }
-                Some(SourceEvent::Batch { partition, batch }) => {
+                Some(SourceEvent::Batch {
+                    partition,
+                    batch,
+                    bad_records,
+                    position,
+                }) => {
+                    self.positions.insert(partition, position);
+                    self.on_bad_records(&bad_records)?;
+                    if batch.num_rows() == 0 {
+                        continue;
+                    }
+                    self.idle = false;
                     self.metrics
                         .rows_out
                         .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
@@ -153,12 +183,61 @@ impl SourceDriver {
                     self.maybe_emit_watermark();
                 }
                 Some(SourceEvent::PartitionEnd(partition)) => {
+                    self.positions.insert(partition, PARTITION_ENDED);
                     self.watermarks.end(partition);
                     self.maybe_emit_watermark();
                 }
-                Some(SourceEvent::BadRecords(records)) => self.on_bad_records(&records)?,
             }
         }
+    }
+
+    /// Puts the barrier of checkpoint `id` after everything read so far,
+    /// and records this subtask's state as of that point.
+    fn begin_checkpoint(&mut self, id: u64) {
+        let mut e = Encoder::default();
+        e.u64(self.positions.len() as u64);
+        for (p, pos) in &self.positions {
+            e.u64(*p as u64);
+            e.u64(*pos);
+        }
+        self.watermarks.encode(&mut e);
+        e.i64(self.emitted);
+        self.snapshot = Some((id, e.bytes));
+        self.queue.push_back(Message::Barrier(id));
+    }
+
+    /// This subtask's state for checkpoint `id` (taken when its barrier was
+    /// queued).
+    pub fn take_snapshot(&mut self, id: u64) -> Result<Vec<u8>> {
+        match self.snapshot.take() {
+            Some((at, bytes)) if at == id => Ok(bytes),
+            _ => Err(EngineError::State(format!("source {}: no state for checkpoint {id}", self.plan.table))),
+        }
+    }
+
+    /// The partitions' positions in a snapshot, to reopen the reader there.
+    pub fn positions_of(state: &[u8]) -> Result<Positions> {
+        let mut d = Decoder::new(state);
+        let n = d.u64()?;
+        let mut positions = Positions::new();
+        for _ in 0..n {
+            let p = d.u64()? as usize;
+            positions.insert(p, d.u64()?);
+        }
+        Ok(positions)
+    }
+
+    /// Continues from a snapshot: positions, watermarks.
+    pub fn restore(&mut self, state: &[u8]) -> Result<()> {
+        let mut d = Decoder::new(state);
+        let n = d.u64()?;
+        for _ in 0..n {
+            let p = d.u64()? as usize;
+            self.positions.insert(p, d.u64()?);
+        }
+        self.watermarks = PartitionWatermarks::decode(&mut d)?;
+        self.emitted = d.i64()?;
+        d.finish()
     }
 
     /// Counts and logs records the reader could not decode, so that none
@@ -197,6 +276,22 @@ impl SourceDriver {
             self.emitted_at = Instant::now();
             self.queue.push_back(Message::Watermark(wm));
         }
+    }
+}
+
+/// The next checkpoint to start; `None` once the coordinator is gone.
+async fn checkpoint_triggered(trigger: &mut Option<watch::Receiver<u64>>) -> Option<u64> {
+    match trigger {
+        Some(t) => t.changed().await.ok().map(|()| *t.borrow_and_update()),
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `at`, or forever without a deadline.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -284,7 +379,7 @@ mod tests {
         fn partitions(&self, _parallelism: usize) -> Result<usize> {
             Ok(1)
         }
-        fn open(&self, _: Vec<usize>, _: usize, _: bool) -> Result<Box<dyn SourceReader>> {
+        fn open(&self, _: Vec<usize>, _: usize, _: bool, _: &Positions) -> Result<Box<dyn SourceReader>> {
             Err(crate::EngineError::Plan("the test drives its own reader".into()))
         }
     }
@@ -340,7 +435,7 @@ mod tests {
         });
         let job = Arc::new(JobMetrics::default());
         let metrics = job.register("Source: bids", 0);
-        let mut driver = SourceDriver::new(plan, Box::new(Scripted(events.into())), Arc::clone(&metrics));
+        let mut driver = SourceDriver::new(plan, Box::new(Scripted(events.into())), Arc::clone(&metrics), None);
         let mut out = Vec::new();
         loop {
             match driver.next().await.unwrap() {
@@ -357,7 +452,22 @@ mod tests {
             vec![Arc::new(Int64Array::from(vec![id])), Arc::new(TimestampMillisecondArray::from(vec![ts]))],
         )
         .unwrap();
-        SourceEvent::Batch { partition: 0, batch }
+        SourceEvent::Batch {
+            partition: 0,
+            batch,
+            bad_records: vec![],
+            position: id as u64,
+        }
+    }
+
+    /// Bad records alone, as a chunk without good rows reports them.
+    fn only_bad(records: Vec<BadRecord>) -> SourceEvent {
+        SourceEvent::Batch {
+            partition: 0,
+            batch: RecordBatch::new_empty(source_schema()),
+            bad_records: records,
+            position: 0,
+        }
     }
 
     #[tokio::test]
@@ -365,9 +475,9 @@ mod tests {
         let (out, metrics, job) = drive(
             Some(Arc::new(late_plan())),
             vec![
-                SourceEvent::BadRecords(vec![bad(1)]),
+                only_bad(vec![bad(1)]),
                 rows(2, BASE),
-                SourceEvent::BadRecords(vec![bad(3), bad(4)]),
+                only_bad(vec![bad(3), bad(4)]),
                 SourceEvent::PartitionEnd(0),
             ],
         )
@@ -391,7 +501,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_side_table_bad_records_are_only_counted() {
-        let (out, metrics, _) = drive(None, vec![SourceEvent::BadRecords(vec![bad(1), bad(2)])]).await;
+        let (out, metrics, _) = drive(None, vec![only_bad(vec![bad(1), bad(2)])]).await;
         assert!(matches!(out[..], [Message::Watermark(WATERMARK_END)]), "{out:?}");
         assert_eq!(metrics.decode_errors.load(Ordering::Relaxed), 2);
     }
@@ -425,9 +535,15 @@ mod tests {
             .unwrap()
         };
         let mut events = VecDeque::new();
-        events.push_back(SourceEvent::Batch { partition: 0, batch: rows(1_000) });
+        let event = |partition, batch| SourceEvent::Batch {
+            partition,
+            batch,
+            bad_records: vec![],
+            position: 1,
+        };
+        events.push_back(event(0, rows(1_000)));
         for i in 1..=10 {
-            events.push_back(SourceEvent::Batch { partition: 1, batch: rows(1_000 + i * 1_000) });
+            events.push_back(event(1, rows(1_000 + i * 1_000)));
         }
         let plan = Arc::new(SourcePlan {
             table: "bids".into(),
@@ -447,7 +563,7 @@ mod tests {
             late_output: None,
         });
         let metrics = JobMetrics::default().register("Source: bids", 0);
-        let mut driver = SourceDriver::new(plan, Box::new(Stalls(events)), metrics);
+        let mut driver = SourceDriver::new(plan, Box::new(Stalls(events)), metrics, None);
         let mut last = WATERMARK_MIN;
         let mut idle = false;
         loop {

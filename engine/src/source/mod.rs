@@ -4,6 +4,7 @@
 pub mod driver;
 pub mod watermark;
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -32,16 +33,29 @@ pub trait SourceConnector: Send + Sync + Debug {
     /// Opens a reader over the given partitions.
     ///
     /// With `report_bad_records` (the query routes them to a side table),
-    /// records that cannot be decoded are reported as
-    /// [`SourceEvent::BadRecords`] instead of failing the read, whatever the
-    /// table's own `'<format>.ignore-parse-errors'` says.
+    /// records that cannot be decoded are reported in
+    /// [`SourceEvent::Batch::bad_records`] instead of failing the read,
+    /// whatever the table's own `'<format>.ignore-parse-errors'` says.
+    ///
+    /// `resume` holds, for partitions read before (recovery from a
+    /// checkpoint), the position to continue from: the `position` of the
+    /// last event of that partition the checkpoint covered, or
+    /// [`PARTITION_ENDED`]; other partitions start at their beginning.
     fn open(
         &self,
         partitions: Vec<usize>,
         parallelism: usize,
         report_bad_records: bool,
+        resume: &Positions,
     ) -> Result<Box<dyn SourceReader>>;
 }
+
+/// Per partition, how far a reader got: an offset in the connector's own
+/// unit (records for files and generators, later Kafka offsets).
+pub type Positions = BTreeMap<usize, u64>;
+
+/// The position of a partition that has ended: it is not read again.
+pub const PARTITION_ENDED: u64 = u64::MAX;
 
 /// Reads batches from the partitions of one subtask.
 #[async_trait::async_trait]
@@ -54,14 +68,20 @@ pub trait SourceReader: Send {
 /// What a reader reports.
 #[derive(Debug)]
 pub enum SourceEvent {
-    /// Rows of one partition, in the partition's order.
-    Batch { partition: usize, batch: RecordBatch },
+    /// Rows of one partition, in the partition's order, with the records
+    /// read with them that could not be decoded (reported instead of failing
+    /// the job, so that they are counted and can reach the late-data side
+    /// table). `position` is where the partition stands after this event:
+    /// reopening with it continues right after these records. Rows and bad
+    /// records come in one event so that a checkpoint never splits them.
+    Batch {
+        partition: usize,
+        batch: RecordBatch,
+        bad_records: Vec<BadRecord>,
+        position: u64,
+    },
     /// A partition has no more rows: it stops holding the watermark back.
     PartitionEnd(usize),
-    /// Records that could not be decoded, reported instead of failing the
-    /// job so that they are counted and can reach the late-data side table.
-    /// They follow the batch of the rows read with them.
-    BadRecords(Vec<BadRecord>),
 }
 
 /// A record a connector could not decode: enough for a user to find and fix

@@ -12,6 +12,7 @@ use datafusion::arrow::datatypes::TimestampMillisecondType;
 use datafusion::physical_plan::PhysicalExpr;
 
 use crate::error::{EngineError, Result, ResultExt};
+use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::event_time::EventTimeValidity;
 use crate::message::{EventTime, WATERMARK_MIN};
 
@@ -122,6 +123,33 @@ impl PartitionWatermarks {
         self.active.insert(partition, running);
         self.recombine();
         Ok(row_watermarks)
+    }
+
+    /// Writes the partitions' watermarks for a checkpoint (idleness is not
+    /// kept: after recovery every partition must show rows again).
+    pub fn encode(&self, e: &mut Encoder) {
+        e.i64(self.combined);
+        e.u64(self.active.len() as u64);
+        for (p, w) in &self.active {
+            e.u64(*p as u64);
+            e.i64(*w);
+        }
+    }
+
+    /// Reads what [`PartitionWatermarks::encode`] wrote.
+    pub fn decode(d: &mut Decoder) -> Result<Self> {
+        let mut w = Self {
+            combined: d.i64()?,
+            ..Self::default()
+        };
+        let n = d.u64()?;
+        let now = Instant::now();
+        for _ in 0..n {
+            let p = d.u64()? as usize;
+            w.active.insert(p, d.i64()?);
+            w.activity.insert(p, now);
+        }
+        Ok(w)
     }
 
     /// A partition ended: it no longer holds the watermark back.

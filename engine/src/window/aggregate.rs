@@ -21,6 +21,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{take, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
 
+use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::event_time::EventTimeValidity;
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN, now_ms};
@@ -369,6 +370,59 @@ impl Operator for WindowAggregate {
         self.advance(watermark, out)?;
         out.watermark(watermark);
         Ok(())
+    }
+
+    /// The window state as partial aggregates (Arrow), never raw rows: live
+    /// groups are moved to their slice's partial states first.
+    fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
+        let name = self.name.clone();
+        let mut e = Encoder::default();
+        e.i64(self.watermark);
+        for set in [&self.pending, &self.kept] {
+            e.u64(set.len() as u64);
+            for end in set {
+                e.i64(*end);
+            }
+        }
+        e.u64(self.slices.len() as u64);
+        for ((start, min_end), slice) in self.slices.iter_mut() {
+            if !slice.live.is_empty() {
+                let state = slice.live.take_state().context(|| format!("{name}: checkpoint"))?;
+                slice.flushed.push(state);
+            }
+            e.i64(*start);
+            e.i64(*min_end);
+            e.u64(slice.flushed.len() as u64);
+            for state in &slice.flushed {
+                state.encode(&mut e)?;
+            }
+        }
+        Ok(Some(e.bytes))
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<()> {
+        let mut d = Decoder::new(state);
+        self.watermark = d.i64()?;
+        for set in [&mut self.pending, &mut self.kept] {
+            for _ in 0..d.u64()? {
+                set.insert(d.i64()?);
+            }
+        }
+        for _ in 0..d.u64()? {
+            let key = (d.i64()?, d.i64()?);
+            let mut flushed = Vec::new();
+            for _ in 0..d.u64()? {
+                flushed.push(PartialState::decode(&mut d)?);
+            }
+            let live = self
+                .plan
+                .aggregation
+                .grouping
+                .new_groups()
+                .context(|| format!("{}: restoring", self.name))?;
+            self.slices.insert(key, Slice { live, flushed });
+        }
+        d.finish()
     }
 
     fn timer_interval(&self) -> Option<std::time::Duration> {

@@ -7,8 +7,11 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+
+use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::error::{EngineError, Result, ResultExt};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::GroupsAccumulatorAdapter;
@@ -208,4 +211,50 @@ pub struct PartialState {
     /// Per aggregate: its state columns.
     pub states: Vec<Vec<ArrayRef>>,
     pub rows: usize,
+}
+
+impl PartialState {
+    /// Writes the state as one Arrow batch (keys, then each aggregate's
+    /// state columns) with the shape needed to split it again.
+    pub fn encode(&self, e: &mut Encoder) -> Result<()> {
+        let mut fields = Vec::new();
+        let mut columns = Vec::new();
+        for (i, k) in self.keys.iter().enumerate() {
+            fields.push(Field::new(format!("k{i}"), k.data_type().clone(), true));
+            columns.push(Arc::clone(k));
+        }
+        e.u64(self.keys.len() as u64);
+        e.u64(self.states.len() as u64);
+        for (a, cols) in self.states.iter().enumerate() {
+            e.u64(cols.len() as u64);
+            for (j, c) in cols.iter().enumerate() {
+                fields.push(Field::new(format!("a{a}_{j}"), c.data_type().clone(), true));
+                columns.push(Arc::clone(c));
+            }
+        }
+        e.u64(self.rows as u64);
+        let options = RecordBatchOptions::new().with_row_count(Some(self.rows));
+        let batch = RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options)
+            .context(|| "encoding window state".into())?;
+        e.batch(&batch)
+    }
+
+    /// Reads what [`PartialState::encode`] wrote.
+    pub fn decode(d: &mut Decoder) -> Result<Self> {
+        let n_keys = d.u64()? as usize;
+        let n_aggs = d.u64()? as usize;
+        let mut widths = Vec::with_capacity(n_aggs);
+        for _ in 0..n_aggs {
+            widths.push(d.u64()? as usize);
+        }
+        let rows = d.u64()? as usize;
+        let batch = d.batch()?;
+        if batch.num_columns() != n_keys + widths.iter().sum::<usize>() {
+            return Err(EngineError::State("window state has the wrong number of columns".into()));
+        }
+        let mut columns = batch.columns().iter().cloned();
+        let keys = columns.by_ref().take(n_keys).collect();
+        let states = widths.iter().map(|w| columns.by_ref().take(*w).collect()).collect();
+        Ok(Self { keys, states, rows })
+    }
 }

@@ -17,6 +17,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit, TimestampM
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
+use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN, now_ms};
 use crate::metrics::{DropReason, OperatorMetrics};
@@ -363,6 +364,47 @@ impl Operator for SessionAggregate {
         self.advance(watermark, out)?;
         self.compact();
         out.watermark(watermark);
+        Ok(())
+    }
+
+    /// The rows of open (and kept) sessions, as Arrow; the sessions
+    /// themselves are rebuilt from them on restore.
+    fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
+        let mut e = Encoder::default();
+        e.i64(self.watermark);
+        let mut parts = Vec::new();
+        for b in &self.buffer {
+            let rows: Vec<u32> = (0..b.data.num_rows()).filter(|i| b.live[*i]).map(|i| i as u32).collect();
+            parts.push(take_record_batch(&b.data, &UInt32Array::from(rows)).context(|| format!("{}: checkpoint", self.name))?);
+        }
+        e.u64(parts.len() as u64);
+        for p in &parts {
+            e.batch(p)?;
+        }
+        Ok(Some(e.bytes))
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<()> {
+        let mut d = Decoder::new(state);
+        let watermark = d.i64()?;
+        let mut out = Collector::default();
+        for _ in 0..d.u64()? {
+            let batch = d.batch()?;
+            // Replaying the rows in their order rebuilds the same sessions.
+            self.on_batch(StreamBatch::new(batch), &mut out)?;
+        }
+        d.finish()?;
+        // Sessions the watermark had passed fired before the checkpoint.
+        self.watermark = watermark;
+        let lateness = self.plan.aggregation.allowed_lateness;
+        let fired: Vec<_> = self.pending.iter().filter(|(e, _, _)| e.saturating_sub(1) <= watermark).copied().collect();
+        for s in fired {
+            self.pending.remove(&s);
+            if s.0.saturating_sub(1).saturating_add(lateness) > watermark {
+                self.kept.insert(s);
+            }
+        }
+        self.dirty.clear();
         Ok(())
     }
 

@@ -1,0 +1,99 @@
+//! A small binary layout for operator state: little-endian integers,
+//! length-prefixed byte strings, and Arrow IPC for batches (partial
+//! aggregates, buffered rows), so that state is stored as Arrow, never as
+//! re-aggregated rows.
+
+use std::io::Cursor;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::ipc::reader::StreamReader;
+use datafusion::arrow::ipc::writer::StreamWriter;
+
+use crate::error::{EngineError, Result, ResultExt};
+
+/// Appends values to a state buffer.
+#[derive(Default)]
+pub struct Encoder {
+    pub bytes: Vec<u8>,
+}
+
+impl Encoder {
+    pub fn i64(&mut self, v: i64) {
+        self.bytes.extend_from_slice(&v.to_le_bytes());
+    }
+
+    pub fn u64(&mut self, v: u64) {
+        self.bytes.extend_from_slice(&v.to_le_bytes());
+    }
+
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.u64(b.len() as u64);
+        self.bytes.extend_from_slice(b);
+    }
+
+    /// A batch as an Arrow IPC stream.
+    pub fn batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        let mut buf = Vec::new();
+        {
+            let mut w = StreamWriter::try_new(&mut buf, batch.schema_ref()).context(|| "encoding state".into())?;
+            w.write(batch).context(|| "encoding state".into())?;
+            w.finish().context(|| "encoding state".into())?;
+        }
+        self.bytes(&buf);
+        Ok(())
+    }
+}
+
+/// Reads values back in the order they were appended.
+pub struct Decoder<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Decoder<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, at: 0 }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let end = self.at.checked_add(n).filter(|e| *e <= self.bytes.len()).ok_or_else(|| {
+            EngineError::State(format!("state ends early: wanted {n} bytes at offset {}", self.at))
+        })?;
+        let s = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(s)
+    }
+
+    pub fn i64(&mut self) -> Result<i64> {
+        let b = self.take(8)?;
+        Ok(i64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    pub fn u64(&mut self) -> Result<u64> {
+        let b = self.take(8)?;
+        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    }
+
+    pub fn bytes(&mut self) -> Result<&'a [u8]> {
+        let n = usize::try_from(self.u64()?).map_err(|_| EngineError::State("state length overflows".into()))?;
+        self.take(n)
+    }
+
+    pub fn batch(&mut self) -> Result<RecordBatch> {
+        let b = self.bytes()?;
+        let mut reader = StreamReader::try_new(Cursor::new(b), None).context(|| "decoding state".into())?;
+        match reader.next() {
+            Some(batch) => batch.context(|| "decoding state".into()),
+            None => Err(EngineError::State("a state batch is missing".into())),
+        }
+    }
+
+    /// Whether everything was read (a shorter read means a format mismatch).
+    pub fn finish(&self) -> Result<()> {
+        if self.at == self.bytes.len() {
+            Ok(())
+        } else {
+            Err(EngineError::State(format!("{} bytes of state left unread", self.bytes.len() - self.at)))
+        }
+    }
+}

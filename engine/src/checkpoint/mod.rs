@@ -1,0 +1,6 @@
+//! Checkpoints: barriers from the sources, each task's state gathered by a
+//! coordinator, written to sled, restored after a crash.
+
+pub mod codec;
+pub mod coordinator;
+pub mod store;
