@@ -56,10 +56,21 @@ impl OperatorMetrics {
     }
 }
 
+/// One completed checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointStats {
+    pub id: u64,
+    /// From the trigger to the durable completion record.
+    pub duration_ms: u64,
+    /// State written, over all tasks.
+    pub bytes: u64,
+}
+
 /// All counters of one job.
 #[derive(Debug, Default)]
 pub struct JobMetrics {
     operators: Mutex<Vec<Arc<OperatorMetrics>>>,
+    checkpoints: Mutex<Vec<CheckpointStats>>,
 }
 
 /// Totals of a job, summed over subtasks.
@@ -92,6 +103,16 @@ impl JobMetrics {
             .unwrap_or_else(|p| p.into_inner())
             .push(Arc::clone(&m));
         m
+    }
+
+    /// Records a completed checkpoint.
+    pub fn checkpoint_completed(&self, stats: CheckpointStats) {
+        self.checkpoints.lock().unwrap_or_else(|p| p.into_inner()).push(stats);
+    }
+
+    /// Every completed checkpoint of the job, oldest first.
+    pub fn checkpoints(&self) -> Vec<CheckpointStats> {
+        self.checkpoints.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Every registered operator subtask.

@@ -3,7 +3,12 @@
 //! the same aggregation as a DataFusion batch query over the same rows held
 //! in memory — the bar the streaming path is measured against.
 //!
-//! `cargo bench --bench tumble [-- --events 1000000,10000000 --parallelism 1]`
+//! `cargo bench --bench tumble [-- --events 1000000,10000000 --parallelism 1
+//! --keys 10000 --checkpoint none,1s]`
+//!
+//! With `--checkpoint 1s` the streaming job checkpoints every second (state
+//! in a temporary `state.dir`); the table then also shows how many
+//! checkpoints completed, their mean duration and mean size.
 //!
 //! Each case runs in a fresh child process so that its peak memory (VmHWM)
 //! is its own. Throughput is reported per core used (the parallelism).
@@ -18,7 +23,6 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use weir_sql::{Outcome, Session, parse_script};
 
-const KEYS: i64 = 10_000;
 /// One event every 1 ms of event time.
 const STEP_MS: i64 = 1;
 
@@ -28,18 +32,20 @@ fn main() {
         let mode = args[i + 1].as_str();
         let events: i64 = args[i + 2].parse().expect("events");
         let parallelism: usize = args[i + 3].parse().expect("parallelism");
+        let keys: i64 = args[i + 4].parse().expect("keys");
+        let checkpoint = args[i + 5].clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(parallelism.max(1))
             .enable_all()
             .build()
             .expect("runtime");
-        let secs = runtime.block_on(async {
+        let (secs, cps) = runtime.block_on(async {
             match mode {
-                "stream" => stream(events, parallelism).await,
-                _ => batch(events, parallelism).await,
+                "stream" => stream(events, parallelism, keys, &checkpoint).await,
+                _ => (batch(events, parallelism, keys).await, String::from("-")),
             }
         });
-        println!("RESULT {secs} {}", peak_rss_kib());
+        println!("RESULT {secs} {} {cps}", peak_rss_kib());
         return;
     }
     let flag = |name: &str, default: &str| -> String {
@@ -56,16 +62,32 @@ fn main() {
         .split(',')
         .map(|s| s.parse().expect("--parallelism takes numbers"))
         .collect();
+    let keys: Vec<i64> = flag("--keys", "10000")
+        .split(',')
+        .map(|s| s.parse().expect("--keys takes numbers"))
+        .collect();
+    let checkpoints: Vec<String> = flag("--checkpoint", "none").split(',').map(str::to_string).collect();
     println!(
-        "{:<8} {:>4} {:>12} {:>9} {:>14} {:>16} {:>12}",
-        "path", "par", "events", "seconds", "events/s", "events/s/core", "peak RSS MiB"
+        "{:<8} {:>4} {:>9} {:>6} {:>12} {:>9} {:>14} {:>16} {:>12}  {}",
+        "path", "par", "keys", "ckpt", "events", "seconds", "events/s", "events/s/core", "peak RSS MiB", "checkpoints (n / mean ms / mean bytes)"
     );
+    let mut cases = Vec::new();
     for &p in &parallelism {
-        for &n in &sizes {
-            for mode in ["stream", "batch"] {
+        for &k in &keys {
+            for &n in &sizes {
+                for c in &checkpoints {
+                    cases.push(("stream", p, k, n, c.clone()));
+                }
+                cases.push(("batch", p, k, n, "-".to_string()));
+            }
+        }
+    }
+    for (mode, p, k, n, c) in cases {
+        {
+            {
                 let exe = std::env::current_exe().expect("bench binary");
                 let out = Command::new(exe)
-                    .args(["--child", mode, &n.to_string(), &p.to_string()])
+                    .args(["--child", mode, &n.to_string(), &p.to_string(), &k.to_string(), &c])
                     .output()
                     .expect("run child");
                 let stdout = String::from_utf8_lossy(&out.stdout);
@@ -76,26 +98,35 @@ fn main() {
                 let mut f = line.split_whitespace().skip(1);
                 let secs: f64 = f.next().unwrap().parse().unwrap();
                 let rss: f64 = f.next().unwrap().parse().unwrap();
+                let cps = f.next().unwrap_or("-");
                 let rate = n as f64 / secs;
                 println!(
-                    "{:<8} {:>4} {:>12} {:>9.3} {:>14.0} {:>16.0} {:>12.1}",
+                    "{:<8} {:>4} {:>9} {:>6} {:>12} {:>9.3} {:>14.0} {:>16.0} {:>12.1}  {}",
                     mode,
                     p,
+                    k,
+                    c,
                     n,
                     secs,
                     rate,
                     rate / p as f64,
-                    rss / 1024.0
+                    rss / 1024.0,
+                    cps
                 );
             }
         }
     }
 }
 
-/// Generator → tumbling window → blackhole, timed end to end.
-async fn stream(events: i64, parallelism: usize) -> f64 {
+/// Generator → tumbling window → blackhole, timed end to end; returns the
+/// seconds and a summary of the checkpoints taken.
+async fn stream(events: i64, parallelism: usize, keys: i64, checkpoint: &str) -> (f64, String) {
+    let state = std::env::temp_dir().join(format!("weir-bench-state-{}", std::process::id()));
+    let interval = if checkpoint == "none" { "0" } else { checkpoint };
     let sql = format!(
         "SET 'parallelism.default' = '{parallelism}';
+SET 'execution.checkpointing.interval' = '{interval}';
+SET 'state.dir' = '{state}';
 CREATE TABLE ev (
   seq BIGINT,
   k BIGINT,
@@ -114,22 +145,35 @@ INSERT INTO out
 SELECT window_start, window_end, k, count(*), max(v)
 FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '10' SECOND))
 GROUP BY window_start, window_end, k;",
+        state = state.display(),
         last = events - 1,
-        maxk = KEYS - 1
+        maxk = keys - 1
     );
     let mut session = Session::new();
     let start = Instant::now();
+    let mut summary = String::from("-");
     for s in parse_script(&sql).expect("bench SQL parses") {
         if let Outcome::JobStarted(job) = session.execute(&s).await.expect("bench SQL runs") {
             let status = job.wait().await;
             assert_eq!(status, weir_engine::runtime::job::JobStatus::Finished, "{status:?}");
+            let cps = job.metrics.checkpoints();
+            if !cps.is_empty() {
+                let n = cps.len() as u64;
+                summary = format!(
+                    "{n}/{}/{}",
+                    cps.iter().map(|c| c.duration_ms).sum::<u64>() / n,
+                    cps.iter().map(|c| c.bytes).sum::<u64>() / n
+                );
+            }
         }
     }
-    start.elapsed().as_secs_f64()
+    let secs = start.elapsed().as_secs_f64();
+    let _ = std::fs::remove_dir_all(&state);
+    (secs, summary)
 }
 
 /// The same rows as a DataFusion table in memory; only the query is timed.
-async fn batch(events: i64, parallelism: usize) -> f64 {
+async fn batch(events: i64, parallelism: usize, keys: i64) -> f64 {
     let schema = Arc::new(Schema::new(vec![
         Field::new("ts", DataType::Int64, false),
         Field::new("k", DataType::Int64, false),
@@ -149,7 +193,7 @@ async fn batch(events: i64, parallelism: usize) -> f64 {
     while seq < events {
         let n = chunk.min(events - seq);
         let ts = Int64Array::from_iter_values((seq..seq + n).map(|s| 1_767_225_600_000 + s * STEP_MS));
-        let k = Int64Array::from_iter_values((0..n).map(|_| (next() % KEYS as u64) as i64));
+        let k = Int64Array::from_iter_values((0..n).map(|_| (next() % keys as u64) as i64));
         let v = Int64Array::from_iter_values((0..n).map(|_| (next() % 1_000_001) as i64));
         let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(ts), Arc::new(k), Arc::new(v)])
             .expect("batch");

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use crate::checkpoint::store::{StateStore, TaskState};
+use crate::metrics::{CheckpointStats, JobMetrics};
 
 /// Checkpointing of one job.
 #[derive(Debug, Clone)]
@@ -41,7 +42,12 @@ pub struct TaskLink {
 
 /// Starts the coordinator of a job with `tasks` tasks; checkpoint ids
 /// continue after `last_id` (the restored checkpoint, or 0).
-pub fn start(config: CheckpointConfig, tasks: usize, last_id: u64) -> (TaskLink, tokio::task::JoinHandle<()>) {
+pub fn start(
+    config: CheckpointConfig,
+    tasks: usize,
+    last_id: u64,
+    metrics: Arc<JobMetrics>,
+) -> (TaskLink, tokio::task::JoinHandle<()>) {
     let (trigger_tx, trigger) = watch::channel(last_id);
     let (committed_tx, committed) = watch::channel(last_id);
     let (acks, mut acks_rx) = mpsc::channel::<Ack>(tasks.max(1) * 2);
@@ -55,6 +61,7 @@ pub fn start(config: CheckpointConfig, tasks: usize, last_id: u64) -> (TaskLink,
             }
             let started = std::time::Instant::now();
             let mut acked = 0;
+            let mut bytes = 0u64;
             let deadline = tokio::time::sleep(config.timeout);
             tokio::pin!(deadline);
             let complete = loop {
@@ -62,6 +69,7 @@ pub fn start(config: CheckpointConfig, tasks: usize, last_id: u64) -> (TaskLink,
                     ack = acks_rx.recv() => match ack {
                         None => return,
                         Some(ack) if ack.checkpoint == id => {
+                            bytes += ack.state.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
                             if let Err(e) = config.store.put(id, &ack.task, &ack.state) {
                                 tracing::warn!(checkpoint = id, error = %e, "checkpoint abandoned");
                                 break false;
@@ -85,7 +93,9 @@ pub fn start(config: CheckpointConfig, tasks: usize, last_id: u64) -> (TaskLink,
             }
             match config.store.complete(id, tasks).await {
                 Ok(()) => {
-                    tracing::debug!(checkpoint = id, ms = started.elapsed().as_millis() as u64, "checkpoint complete");
+                    let duration_ms = started.elapsed().as_millis() as u64;
+                    tracing::debug!(checkpoint = id, duration_ms, bytes, "checkpoint complete");
+                    metrics.checkpoint_completed(CheckpointStats { id, duration_ms, bytes });
                     if committed_tx.send(id).is_err() {
                         return;
                     }

@@ -110,7 +110,12 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
     }
     let task_count = plan.stages.iter().map(|s| s.parallelism).sum();
     let coordinator = durability.as_ref().map(|d| {
-        coordinator::start(d.config.clone(), task_count, restored.as_ref().map_or(0, |c| c.id))
+        coordinator::start(
+            d.config.clone(),
+            task_count,
+            restored.as_ref().map_or(0, |c| c.id),
+            Arc::clone(&metrics),
+        )
     });
     let link = coordinator.as_ref().map(|(link, _)| link);
     let tasks = build_tasks(&plan, &id, &metrics, link, restored.as_ref())?;
