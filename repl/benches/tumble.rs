@@ -4,7 +4,10 @@
 //! in memory — the bar the streaming path is measured against.
 //!
 //! `cargo bench --bench tumble [-- --events 1000000,10000000 --parallelism 1
-//! --keys 10000 --checkpoint none,1s]`
+//! --keys 10000 --checkpoint none,1s --window 10]`
+//!
+//! Events are 1 ms apart in event time, so a window of `--window` seconds
+//! holds up to 1000 × that many distinct keys of state.
 //!
 //! With `--checkpoint 1s` the streaming job checkpoints every second (state
 //! in a temporary `state.dir`); the table then also shows how many
@@ -34,6 +37,7 @@ fn main() {
         let parallelism: usize = args[i + 3].parse().expect("parallelism");
         let keys: i64 = args[i + 4].parse().expect("keys");
         let checkpoint = args[i + 5].clone();
+        let window: i64 = args[i + 6].parse().expect("window seconds");
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(parallelism.max(1))
             .enable_all()
@@ -41,8 +45,8 @@ fn main() {
             .expect("runtime");
         let (secs, cps) = runtime.block_on(async {
             match mode {
-                "stream" => stream(events, parallelism, keys, &checkpoint).await,
-                _ => (batch(events, parallelism, keys).await, String::from("-")),
+                "stream" => stream(events, parallelism, keys, &checkpoint, window).await,
+                _ => (batch(events, parallelism, keys, window).await, String::from("-")),
             }
         });
         println!("RESULT {secs} {} {cps}", peak_rss_kib());
@@ -67,6 +71,7 @@ fn main() {
         .map(|s| s.parse().expect("--keys takes numbers"))
         .collect();
     let checkpoints: Vec<String> = flag("--checkpoint", "none").split(',').map(str::to_string).collect();
+    let window = flag("--window", "10");
     println!(
         "{:<8} {:>4} {:>9} {:>6} {:>12} {:>9} {:>14} {:>16} {:>12}  {}",
         "path", "par", "keys", "ckpt", "events", "seconds", "events/s", "events/s/core", "peak RSS MiB", "checkpoints (n / mean ms / mean bytes)"
@@ -87,7 +92,7 @@ fn main() {
             {
                 let exe = std::env::current_exe().expect("bench binary");
                 let out = Command::new(exe)
-                    .args(["--child", mode, &n.to_string(), &p.to_string(), &k.to_string(), &c])
+                    .args(["--child", mode, &n.to_string(), &p.to_string(), &k.to_string(), &c, &window])
                     .output()
                     .expect("run child");
                 let stdout = String::from_utf8_lossy(&out.stdout);
@@ -120,7 +125,7 @@ fn main() {
 
 /// Generator → tumbling window → blackhole, timed end to end; returns the
 /// seconds and a summary of the checkpoints taken.
-async fn stream(events: i64, parallelism: usize, keys: i64, checkpoint: &str) -> (f64, String) {
+async fn stream(events: i64, parallelism: usize, keys: i64, checkpoint: &str, window: i64) -> (f64, String) {
     let state = std::env::temp_dir().join(format!("weir-bench-state-{}", std::process::id()));
     let interval = if checkpoint == "none" { "0" } else { checkpoint };
     let sql = format!(
@@ -143,7 +148,7 @@ CREATE TABLE out (ws TIMESTAMP(3), we TIMESTAMP(3), k BIGINT, c BIGINT, m BIGINT
   WITH ('connector' = 'blackhole');
 INSERT INTO out
 SELECT window_start, window_end, k, count(*), max(v)
-FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+FROM TABLE(TUMBLE(TABLE ev, DESCRIPTOR(ts), INTERVAL '{window}' SECOND))
 GROUP BY window_start, window_end, k;",
         state = state.display(),
         last = events - 1,
@@ -173,7 +178,7 @@ GROUP BY window_start, window_end, k;",
 }
 
 /// The same rows as a DataFusion table in memory; only the query is timed.
-async fn batch(events: i64, parallelism: usize, keys: i64) -> f64 {
+async fn batch(events: i64, parallelism: usize, keys: i64, window: i64) -> f64 {
     let schema = Arc::new(Schema::new(vec![
         Field::new("ts", DataType::Int64, false),
         Field::new("k", DataType::Int64, false),
@@ -207,7 +212,10 @@ async fn batch(events: i64, parallelism: usize, keys: i64) -> f64 {
         .expect("register");
     let start = Instant::now();
     let rows = ctx
-        .sql("SELECT ts - ts % 10000 AS ws, k, count(*), max(v) FROM ev GROUP BY ts - ts % 10000, k")
+        .sql(&format!(
+            "SELECT ts - ts % {ms} AS ws, k, count(*), max(v) FROM ev GROUP BY ts - ts % {ms}, k",
+            ms = window * 1000
+        ))
         .await
         .expect("plan")
         .collect()
