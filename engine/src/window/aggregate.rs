@@ -24,7 +24,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMilli
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::event_time::EventTimeValidity;
-use crate::message::{EventTime, StreamBatch, WATERMARK_MIN, now_ms};
+use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator};
 use crate::window::groups::{EvaluatedInput, Groups, Grouping, PartialState};
@@ -315,7 +315,6 @@ impl Operator for WindowAggregate {
         let (min_valid, max_valid) = self.plan.aggregation.validity.bounds_now();
         let mut segment = Segment::default();
         let mut unusable = LateRows::default();
-        let (mut late, mut invalid) = (0u64, 0u64);
         let row_wm = batch.row_watermarks.as_ref().map(|w| w.values());
         for i in 0..n {
             // With per-row watermarks, windows fire between the rows that
@@ -331,7 +330,6 @@ impl Operator for WindowAggregate {
                 None => self.watermark,
             };
             if times.is_null(i) || !(min_valid..=max_valid).contains(&times.value(i)) {
-                invalid += 1;
                 unusable.push(i, DropReason::InvalidEventTime, wm);
                 continue;
             }
@@ -347,20 +345,12 @@ impl Operator for WindowAggregate {
                     }
                 }
                 None => {
-                    late += 1;
-                    unusable.push(i, DropReason::Late, wm);
+                        unusable.push(i, DropReason::Late, wm);
                 }
             }
         }
         self.flush(&batch.data, &mut segment, out)?;
-        self.metrics.add_dropped(DropReason::Late, late);
-        self.metrics.add_dropped(DropReason::InvalidEventTime, invalid);
-        if let Some(plan) = &self.plan.aggregation.late_output
-            && !unusable.rows.is_empty()
-        {
-            out.late(unusable.to_batch(plan, &batch.data, now_ms())?);
-        }
-        Ok(())
+        unusable.report(self.plan.aggregation.late_output.as_deref(), &self.metrics, &batch.data, out)
     }
 
     fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {

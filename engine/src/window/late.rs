@@ -11,7 +11,9 @@ use datafusion::arrow::datatypes::{Field, SchemaRef};
 
 use crate::error::{Result, ResultExt};
 use crate::message::EventTime;
-use crate::metrics::DropReason;
+use crate::message::now_ms;
+use crate::metrics::{DropReason, OperatorMetrics};
+use crate::operator::Collector;
 
 /// Where a column of the side table comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +48,26 @@ impl LateRows {
         self.rows.push(row as u32);
         self.reasons.push(reason);
         self.watermarks.push(watermark);
+    }
+
+    /// Counts the rows set aside by reason and, with a side table, sends
+    /// them there: nothing is dropped without a count.
+    pub fn report(
+        &self,
+        plan: Option<&LateOutputPlan>,
+        metrics: &OperatorMetrics,
+        input: &RecordBatch,
+        out: &mut Collector,
+    ) -> Result<()> {
+        for reason in [DropReason::Late, DropReason::InvalidEventTime] {
+            metrics.add_dropped(reason, self.reasons.iter().filter(|r| **r == reason).count() as u64);
+        }
+        if let Some(plan) = plan
+            && !self.rows.is_empty()
+        {
+            out.late(self.to_batch(plan, input, now_ms())?);
+        }
+        Ok(())
     }
 
     /// Builds the side table's batch from the input batch.

@@ -19,7 +19,7 @@ use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
-use crate::message::{EventTime, StreamBatch, WATERMARK_MIN, now_ms};
+use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator};
 use crate::window::aggregate::{OutputColumn, WindowedAggregation, evaluate_input};
@@ -296,7 +296,6 @@ impl Operator for SessionAggregate {
         let a_emits_early = a.emit_early.is_some();
         let row_wm = batch.row_watermarks.as_ref().map(|w| w.values().to_vec());
         let mut unusable = LateRows::default();
-        let (mut late, mut invalid) = (0u64, 0u64);
         let mut refire = BTreeSet::new();
         self.buffer.push(Buffered {
             data: batch.data.clone(),
@@ -317,8 +316,7 @@ impl Operator for SessionAggregate {
             let ts = match times[i] {
                 Some(t) if (min_valid..=max_valid).contains(&t) => t,
                 _ => {
-                    invalid += 1;
-                    unusable.push(i, DropReason::InvalidEventTime, wm);
+                        unusable.push(i, DropReason::InvalidEventTime, wm);
                     continue;
                 }
             };
@@ -338,8 +336,7 @@ impl Operator for SessionAggregate {
                     }
                 }
                 None => {
-                    late += 1;
-                    unusable.push(i, DropReason::Late, wm);
+                        unusable.push(i, DropReason::Late, wm);
                 }
             }
         }
@@ -347,14 +344,7 @@ impl Operator for SessionAggregate {
         refire.retain(|s| self.kept.contains(s));
         self.fire(&refire, out)?;
         self.compact();
-        self.metrics.add_dropped(DropReason::Late, late);
-        self.metrics.add_dropped(DropReason::InvalidEventTime, invalid);
-        if let Some(plan) = &self.plan.aggregation.late_output
-            && !unusable.rows.is_empty()
-        {
-            out.late(unusable.to_batch(plan, &batch.data, now_ms())?);
-        }
-        Ok(())
+        unusable.report(self.plan.aggregation.late_output.as_deref(), &self.metrics, &batch.data, out)
     }
 
     fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
