@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use common::*;
 
-fn job_sql(dir: &std::path::Path, interval: &str) -> String {
+fn job_sql(dir: &std::path::Path, interval: &str, parallelism: usize) -> String {
     format!(
         "SET 'execution.checkpointing.interval' = '{interval}';
+SET 'parallelism.default' = '{parallelism}';
 CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
   WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'json',
         'scan.watermark.emit.strategy' = 'on-event');
@@ -28,19 +29,21 @@ GROUP BY window_start, window_end, k;",
     )
 }
 
+/// One file (one partition): which rows are late then does not depend on
+/// how partitions interleave, so every parallelism gives the same output.
+/// Rows are out of order within the watermark delay, with a few late ones.
 fn input(dir: &std::path::Path) {
     std::fs::create_dir_all(dir.join("in")).unwrap();
     let mut g = Lcg(77);
-    for f in 0..3 {
-        let mut ts = T0 + f * 1_000;
-        let rows: Vec<Row> = (0..200_000)
-            .map(|_| {
-                ts += g.below(40) as i64;
-                Row { k: Some(format!("k{}", g.below(20))), v: Some(g.below(100) as i64), ts: Some(ts) }
-            })
-            .collect();
-        write_json(&dir.join(format!("in/part-{f}.json")), &rows);
-    }
+    let mut ts = T0;
+    let rows: Vec<Row> = (0..600_000)
+        .map(|i| {
+            ts += g.below(20) as i64;
+            let back = if i % 1000 == 7 { 4_000 } else { g.below(1_500) as i64 };
+            Row { k: Some(format!("k{}", g.below(20))), v: Some(g.below(100) as i64), ts: Some(ts - back) }
+        })
+        .collect();
+    write_json(&dir.join("in/part-0.json"), &rows);
 }
 
 /// Milliseconds within which to kill a run: a fifth of an uninterrupted
@@ -55,12 +58,13 @@ fn committed(dir: &std::path::Path) -> Vec<String> {
     rows
 }
 
+/// Also across parallelism 1 → 4 → 2 → … → 3: restores rescale.
 #[test]
 fn a_job_killed_ten_times_commits_exactly_the_uninterrupted_output() {
     let clean = scratch();
     input(clean.path());
     let started = std::time::Instant::now();
-    let run = weir_run(clean.path(), &job_sql(clean.path(), "100 ms"));
+    let run = weir_run(clean.path(), &job_sql(clean.path(), "100 ms", 1));
     let clean_duration = started.elapsed();
     assert!(run.ok, "{}", run.stderr);
     let expected = committed(clean.path());
@@ -69,12 +73,15 @@ fn a_job_killed_ten_times_commits_exactly_the_uninterrupted_output() {
     let dir = scratch();
     input(dir.path());
     let sql_file = dir.path().join("job.sql");
-    std::fs::write(&sql_file, job_sql(dir.path(), "100 ms")).unwrap();
     let mut g = Lcg(99);
     let mut progress = Vec::new();
     // The job makes progress across runs through its checkpoints.
     let budget = started_budget(&clean_duration);
     while progress.len() < 10 {
+        // Each restart runs at another parallelism: state moves between
+        // subtasks by key group, partitions by number.
+        let parallelism = [1, 4, 2][progress.len() % 3];
+        std::fs::write(&sql_file, job_sql(dir.path(), "100 ms", parallelism)).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
             .arg("run")
             .arg(&sql_file)
@@ -86,7 +93,8 @@ fn a_job_killed_ten_times_commits_exactly_the_uninterrupted_output() {
         let kill_at = std::time::Instant::now() + Duration::from_millis(100 + g.below(budget));
         let mut finished = false;
         while std::time::Instant::now() < kill_at {
-            if child.try_wait().unwrap().is_some() {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "a restart failed at parallelism {parallelism}");
                 finished = true;
                 break;
             }
@@ -105,7 +113,7 @@ fn a_job_killed_ten_times_commits_exactly_the_uninterrupted_output() {
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
     assert!(progress.iter().any(|n| *n > 0), "no checkpoint ever completed: {progress:?}");
     assert!(progress[0] < expected.len(), "the first run was not interrupted: {progress:?}");
-    let last = weir_run(dir.path(), &std::fs::read_to_string(&sql_file).unwrap());
+    let last = weir_run(dir.path(), &job_sql(dir.path(), "100 ms", 3));
     assert!(last.ok, "{}", last.stderr);
     assert_rows_eq(&committed(dir.path()), &expected, "after 10 kills");
     assert!(hidden_files(&dir.path().join("out")).is_empty(), "uncommitted files left behind");

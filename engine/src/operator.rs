@@ -78,8 +78,11 @@ pub trait Operator: Send {
         Ok(None)
     }
 
-    /// Restores what [`Operator::snapshot`] returned, before any input.
-    fn restore(&mut self, _state: &[u8]) -> Result<()> {
+    /// Restores, before any input, what [`Operator::snapshot`] returned in
+    /// the subtasks of a checkpoint — all of them, since the job may run at
+    /// another parallelism now: the operator keeps the state of the key
+    /// groups `owns` says are its own.
+    fn restore(&mut self, _states: &[&[u8]], _owns: &dyn Fn(usize) -> bool) -> Result<()> {
         Ok(())
     }
 

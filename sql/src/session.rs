@@ -196,12 +196,12 @@ impl Session {
     }
 
     /// Starts a planned job and adopts the table it created, if any. An
-    /// `INSERT` job is durable: its id derives from its statement and
-    /// parallelism, so running it again (after a crash) finds its state
+    /// `INSERT` job is durable: its id derives from its statement, so
+    /// running it again (after a crash, at any parallelism) finds its state
     /// under `state.dir` and resumes from its latest checkpoint.
     fn start(&mut self, planned: Planned, text: &str, durable: bool) -> Result<JobHandle> {
         let (id, durability) = if durable {
-            let id = stable_job_id(text, self.settings.parallelism());
+            let id = stable_job_id(text);
             if self.jobs.iter().any(|j| j.id == id && !j.status().is_done()) {
                 return Err(SqlError::plan(format!("this statement already runs as job '{id}'"), None));
             }
@@ -490,12 +490,12 @@ fn string_table(names: &[&str], columns: Vec<Vec<String>>) -> RecordBatch {
     RecordBatch::try_new(schema, arrays).expect("columns match the schema")
 }
 
-/// The id of a durable job: the same statement at the same parallelism
-/// gets the same id (FNV-1a of both), hence the same state and part-file
-/// names when it runs again.
-fn stable_job_id(statement: &str, parallelism: usize) -> String {
+/// The id of a durable job: the same statement gets the same id (FNV-1a),
+/// hence the same state and part-file names when it runs again — at any
+/// parallelism, since state is kept by key group.
+fn stable_job_id(statement: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in statement.bytes().chain(parallelism.to_le_bytes()) {
+    for b in statement.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }

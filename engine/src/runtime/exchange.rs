@@ -23,6 +23,18 @@ pub fn subtask_of_key_group(key_group: usize, parallelism: usize) -> usize {
     key_group * parallelism / KEY_GROUPS
 }
 
+/// The key group of every row of `keys` (all in group 0 without keys), as
+/// the exchange routes them and as state is split for rescaling.
+pub fn key_groups(keys: &[datafusion::arrow::array::ArrayRef], rows: usize, hashes: &mut Vec<u64>) -> Result<Vec<usize>> {
+    if keys.is_empty() {
+        return Ok(vec![0; rows]);
+    }
+    hashes.clear();
+    hashes.resize(rows, 0);
+    create_hashes(keys, &RandomState::with_seed(0), hashes).context(|| "hashing keys".into())?;
+    Ok(hashes.iter().map(|h| (*h % KEY_GROUPS as u64) as usize).collect())
+}
+
 /// The output side of one task.
 pub struct Router {
     senders: Vec<Sender<Message>>,
@@ -30,7 +42,6 @@ pub struct Router {
     /// This task's subtask index (for forward routing).
     subtask: usize,
     hashes: Vec<u64>,
-    random: RandomState,
 }
 
 impl Router {
@@ -40,7 +51,6 @@ impl Router {
             partitioning,
             subtask,
             hashes: Vec::new(),
-            random: RandomState::with_seed(0),
         }
     }
 
@@ -67,13 +77,10 @@ impl Router {
             return self.send_to(0, Message::Data(batch)).await;
         }
         let arrays = eval_keys(keys, &batch)?;
-        self.hashes.clear();
-        self.hashes.resize(n, 0);
-        create_hashes(&arrays, &self.random, &mut self.hashes).context(|| "hashing keys".into())?;
+        let groups = key_groups(&arrays, n, &mut self.hashes)?;
         let mut targets: Vec<Vec<u32>> = vec![Vec::new(); parallelism];
-        for (i, h) in self.hashes.iter().enumerate() {
-            let t = subtask_of_key_group((*h % KEY_GROUPS as u64) as usize, parallelism);
-            targets[t].push(i as u32);
+        for (i, g) in groups.iter().enumerate() {
+            targets[subtask_of_key_group(*g, parallelism)].push(i as u32);
         }
         for (t, idx) in targets.into_iter().enumerate() {
             if idx.is_empty() {

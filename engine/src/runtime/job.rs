@@ -1,5 +1,6 @@
 //! Starting a job from a plan, watching it, cancelling it.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -18,7 +19,8 @@ use crate::runtime::input::ExchangeInput;
 use crate::checkpoint::coordinator::{self, CheckpointConfig, TaskLink};
 use crate::checkpoint::store::Checkpoint;
 use crate::runtime::task::{MainOutput, SinkOutput, Task, TaskCheckpoint, TaskInput, TaskOutput};
-use crate::source::Positions;
+use crate::runtime::exchange::{KEY_GROUPS, subtask_of_key_group};
+use crate::sink::SinkConnector;
 use crate::source::driver::SourceDriver;
 use crate::window::aggregate::WindowAggregate;
 use crate::window::assign::WindowAssign;
@@ -194,20 +196,30 @@ fn build_tasks(
     link: Option<&TaskLink>,
     restored: Option<&Checkpoint>,
 ) -> Result<Vec<(String, Task)>> {
+    // A named part of the state of every task of the checkpoint: the job
+    // may run at another parallelism, and so with its stages chained
+    // differently; operators are named by their place in the whole plan.
+    let parts = |name: &str| -> Vec<&[u8]> {
+        restored.map_or(Vec::new(), |cp| {
+            cp.tasks
+                .values()
+                .filter_map(|parts| parts.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_slice()))
+                .collect()
+        })
+    };
     if let Some(cp) = restored {
-        let keys: Vec<String> = plan
-            .stages
-            .iter()
-            .enumerate()
-            .flat_map(|(i, s)| (0..s.parallelism).map(move |t| task_key(i, t)))
-            .collect();
-        if cp.tasks.keys().any(|k| !keys.contains(k)) || cp.tasks.len() != keys.len() {
+        let ops: usize = plan.stages.iter().map(|s| s.chain.len()).sum();
+        let unknown = cp.tasks.values().flatten().map(|(n, _)| n).find(|n| {
+            n.strip_prefix("op").and_then(|i| i.parse::<usize>().ok()).is_some_and(|i| i >= ops)
+        });
+        if let Some(n) = unknown {
             return Err(EngineError::State(format!(
-                "checkpoint {} was taken with another plan or parallelism; restoring at a different parallelism is not supported yet",
+                "checkpoint {} has state for {n}, which this job does not have: it was taken from another plan",
                 cp.id
             )));
         }
     }
+    let mut first_op = 0;
     let n = plan.stages.len();
     // receivers[stage][subtask]: the channels feeding that subtask.
     let mut receivers: Vec<Vec<Vec<mpsc::Receiver<Message>>>> = Vec::with_capacity(n);
@@ -254,22 +266,20 @@ fn build_tasks(
         for subtask in 0..stage.parallelism {
             let task_name = format!("stage {i} subtask {subtask}");
             let key = task_key(i, subtask);
-            let part = |name: &str| restored.and_then(|cp| cp.part(&key, name));
             let input = match &stage.input {
                 StageInput::Source(s) => {
                     let owned: Vec<usize> = (0..partitions.unwrap_or(0))
                         .filter(|p| p % stage.parallelism == subtask)
                         .collect();
-                    let snapshot = part("source");
-                    let resume = match snapshot {
-                        Some(bytes) => SourceDriver::positions_of(bytes)?,
-                        None => Positions::new(),
-                    };
-                    let reader = s.connector.open(owned, stage.parallelism, s.report_bad_records, &resume)?;
+                    // Partitions may have moved between subtasks: every old
+                    // subtask's positions are looked at.
+                    let snapshots = parts("source");
+                    let resume = SourceDriver::positions_of(&snapshots)?;
+                    let reader = s.connector.open(owned.clone(), stage.parallelism, s.report_bad_records, &resume)?;
                     let m = metrics.register(&format!("Source: {}", s.table), subtask);
                     let mut driver = SourceDriver::new(Arc::clone(s), reader, m, link.map(|l| l.trigger.clone()));
-                    if let Some(bytes) = snapshot {
-                        driver.restore(bytes)?;
+                    if !snapshots.is_empty() {
+                        driver.restore(&snapshots, &owned)?;
                     }
                     TaskInput::Source(driver)
                 }
@@ -283,16 +293,20 @@ fn build_tasks(
                 .iter()
                 .map(|op| instantiate(op, subtask, metrics))
                 .collect::<Result<_>>()?;
-            for (j, op) in chain.iter_mut().enumerate() {
-                if let Some(bytes) = part(&format!("op{j}")) {
-                    op.restore(bytes)?;
+            let parallelism = stage.parallelism;
+            let owns = move |group: usize| subtask_of_key_group(group, parallelism) == subtask;
+            let op_ids: Vec<usize> = (first_op..first_op + chain.len()).collect();
+            for (op, id) in chain.iter_mut().zip(&op_ids) {
+                let states = parts(&format!("op{id}"));
+                if !states.is_empty() {
+                    op.restore(&states, &owns)?;
                 }
             }
             let main = match (&stage.sink, &out_partitioning[i]) {
                 (Some(sink), None) => MainOutput::Sink(SinkOutput {
                     writer: {
-                        if link.is_some() {
-                            sink.connector.recover(job_id, subtask, part("sink"))?;
+                        if link.is_some() && subtask == 0 {
+                            recover_sink(sink.connector.as_ref(), job_id, stage.parallelism, restored, "sink")?;
                         }
                         sink.connector.open(job_id, subtask, stage.parallelism)?
                     },
@@ -313,8 +327,8 @@ fn build_tasks(
                 Some(sink) => Some(SinkOutput {
                     writer: {
                         let late_job = format!("{job_id}-late{i}");
-                        if link.is_some() {
-                            sink.connector.recover(&late_job, subtask, part("late"))?;
+                        if link.is_some() && subtask == 0 {
+                            recover_sink(sink.connector.as_ref(), &late_job, stage.parallelism, restored, &format!("late{i}"))?;
                         }
                         sink.connector.open(&late_job, subtask, stage.parallelism)?
                     },
@@ -335,9 +349,12 @@ fn build_tasks(
                     chain,
                     output,
                     checkpoint,
+                    op_ids,
+                    stage: i,
                 },
             ));
         }
+        first_op += stage.chain.len();
     }
     Ok(tasks)
 }
@@ -345,6 +362,39 @@ fn build_tasks(
 /// A task's name in checkpoints: stage and subtask.
 fn task_key(stage: usize, subtask: usize) -> String {
     format!("s{stage}-{subtask}")
+}
+
+/// The subtask of a task key.
+fn subtask_of(key: &str) -> Option<usize> {
+    key.rsplit('-').next()?.parse().ok()
+}
+
+/// Recovers a sink for every subtask it had and has: commits what each old
+/// subtask prepared in the checkpoint (the part named `part` of a task
+/// `s<stage>-<subtask>`), and discards every subtask's output no completed
+/// checkpoint covers.
+fn recover_sink(
+    sink: &dyn SinkConnector,
+    job_id: &str,
+    parallelism: usize,
+    restored: Option<&Checkpoint>,
+    part: &str,
+) -> Result<()> {
+    let mut prepared: BTreeMap<usize, &[u8]> = BTreeMap::new();
+    if let Some(cp) = restored {
+        for (key, parts) in &cp.tasks {
+            if let (Some(subtask), Some((_, bytes))) = (subtask_of(key), parts.iter().find(|(n, _)| n == part)) {
+                prepared.insert(subtask, bytes);
+            }
+        }
+    }
+    // Earlier runs may have had any parallelism (up to the key groups):
+    // every subtask's leftovers are looked for.
+    let last = prepared.keys().max().map_or(0, |m| m + 1).max(parallelism).max(KEY_GROUPS);
+    for subtask in 0..last {
+        sink.recover(job_id, subtask, prepared.get(&subtask).copied())?;
+    }
+    Ok(())
 }
 
 fn instantiate(op: &OperatorPlan, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {

@@ -106,6 +106,11 @@ pub(crate) struct Task {
     pub chain: Vec<Box<dyn Operator>>,
     pub output: TaskOutput,
     pub checkpoint: Option<TaskCheckpoint>,
+    /// Each chained operator's place in the whole plan (stages' chains one
+    /// after the other): its name in checkpoints, the same whether or not
+    /// the plan chains stages together at this parallelism.
+    pub op_ids: Vec<usize>,
+    pub stage: usize,
 }
 
 /// A task's link to the checkpoint coordinator.
@@ -165,9 +170,9 @@ impl Task {
         if let TaskInput::Source(driver) = &mut self.input {
             state.push(("source".to_string(), driver.take_snapshot(id)?));
         }
-        for (i, op) in self.chain.iter_mut().enumerate() {
+        for (op, id) in self.chain.iter_mut().zip(&self.op_ids) {
             if let Some(bytes) = op.snapshot()? {
-                state.push((format!("op{i}"), bytes));
+                state.push((format!("op{id}"), bytes));
             }
         }
         match &mut self.output.main {
@@ -175,7 +180,7 @@ impl Task {
             MainOutput::Exchange(r) => r.broadcast(Message::Barrier(id)).await?,
         }
         if let Some(late) = &mut self.output.late {
-            state.push(("late".to_string(), late.writer.prepare(id).await?));
+            state.push((format!("late{}", self.stage), late.writer.prepare(id).await?));
         }
         if let Some(link) = &self.checkpoint {
             // The coordinator may be gone (job ending): nothing to report to.

@@ -215,29 +215,48 @@ impl SourceDriver {
         }
     }
 
-    /// The partitions' positions in a snapshot, to reopen the reader there.
-    pub fn positions_of(state: &[u8]) -> Result<Positions> {
-        let mut d = Decoder::new(state);
-        let n = d.u64()?;
+    /// The partitions' positions in the snapshots of every subtask of a
+    /// checkpoint, to reopen the readers there.
+    pub fn positions_of(states: &[&[u8]]) -> Result<Positions> {
         let mut positions = Positions::new();
-        for _ in 0..n {
-            let p = d.u64()? as usize;
-            positions.insert(p, d.u64()?);
+        for state in states {
+            let mut d = Decoder::new(state);
+            for _ in 0..d.u64()? {
+                let p = d.u64()? as usize;
+                positions.insert(p, d.u64()?);
+            }
         }
         Ok(positions)
     }
 
-    /// Continues from a snapshot: positions, watermarks.
-    pub fn restore(&mut self, state: &[u8]) -> Result<()> {
-        let mut d = Decoder::new(state);
-        let n = d.u64()?;
-        for _ in 0..n {
-            let p = d.u64()? as usize;
-            self.positions.insert(p, d.u64()?);
+    /// Continues from the snapshots of a checkpoint (of every subtask: the
+    /// job may run at another parallelism now), for the partitions `owned`.
+    pub fn restore(&mut self, states: &[&[u8]], owned: &[usize]) -> Result<()> {
+        let mut combined = None::<EventTime>;
+        let mut emitted = None::<EventTime>;
+        for state in states {
+            let mut d = Decoder::new(state);
+            for _ in 0..d.u64()? {
+                let p = d.u64()? as usize;
+                let pos = d.u64()?;
+                if owned.contains(&p) {
+                    self.positions.insert(p, pos);
+                }
+            }
+            let w = PartitionWatermarks::decode(&mut d)?;
+            combined = Some(combined.map_or(w.combined(), |c| c.min(w.combined())));
+            self.watermarks.adopt(&w, owned);
+            let e = d.i64()?;
+            emitted = Some(emitted.map_or(e, |m| m.min(e)));
+            d.finish()?;
         }
-        self.watermarks = PartitionWatermarks::decode(&mut d)?;
-        self.emitted = d.i64()?;
-        d.finish()
+        if let Some(c) = combined {
+            self.watermarks.start_at(c);
+        }
+        if let Some(e) = emitted {
+            self.emitted = e;
+        }
+        Ok(())
     }
 
     /// Counts and logs records the reader could not decode, so that none

@@ -152,6 +152,22 @@ impl PartitionWatermarks {
         Ok(w)
     }
 
+    /// Takes over the watermarks of the partitions in `owned` from another
+    /// subtask's restored state.
+    pub fn adopt(&mut self, other: &PartitionWatermarks, owned: &[usize]) {
+        for (p, w) in &other.active {
+            if owned.contains(p) {
+                self.active.insert(*p, *w);
+                self.activity.insert(*p, Instant::now());
+            }
+        }
+    }
+
+    /// Sets the combined watermark a restored subtask continues from.
+    pub fn start_at(&mut self, combined: EventTime) {
+        self.combined = combined;
+    }
+
     /// A partition ended: it no longer holds the watermark back.
     pub fn end(&mut self, partition: usize) {
         self.active.remove(&partition);

@@ -375,6 +375,7 @@ impl Operator for WindowAggregate {
             }
         }
         e.u64(self.slices.len() as u64);
+        let mut hashes = Vec::new();
         for ((start, min_end), slice) in self.slices.iter_mut() {
             if !slice.live.is_empty() {
                 let state = slice.live.take_state().context(|| format!("{name}: checkpoint"))?;
@@ -382,37 +383,73 @@ impl Operator for WindowAggregate {
             }
             e.i64(*start);
             e.i64(*min_end);
-            e.u64(slice.flushed.len() as u64);
-            for state in &slice.flushed {
+            // Stored by key group, so that a restore at another parallelism
+            // gives each subtask the groups it now owns.
+            let parts: Vec<(usize, PartialState)> = slice
+                .flushed
+                .iter()
+                .map(|s| s.split_by_key_group(&mut hashes))
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .flatten()
+                .collect();
+            e.u64(parts.len() as u64);
+            for (group, state) in &parts {
+                e.u64(*group as u64);
                 state.encode(&mut e)?;
             }
         }
         Ok(Some(e.bytes))
     }
 
-    fn restore(&mut self, state: &[u8]) -> Result<()> {
-        let mut d = Decoder::new(state);
-        self.watermark = d.i64()?;
-        for set in [&mut self.pending, &mut self.kept] {
-            for _ in 0..d.u64()? {
-                set.insert(d.i64()?);
+    fn restore(&mut self, states: &[&[u8]], owns: &dyn Fn(usize) -> bool) -> Result<()> {
+        // The slowest subtask's watermark: no row is late that was not.
+        let mut watermark = None::<EventTime>;
+        for state in states {
+            let mut d = Decoder::new(state);
+            let w = d.i64()?;
+            watermark = Some(watermark.map_or(w, |m| m.min(w)));
+            for set in [&mut self.pending, &mut self.kept] {
+                for _ in 0..d.u64()? {
+                    set.insert(d.i64()?);
+                }
             }
-        }
-        for _ in 0..d.u64()? {
-            let key = (d.i64()?, d.i64()?);
-            let mut flushed = Vec::new();
             for _ in 0..d.u64()? {
-                flushed.push(PartialState::decode(&mut d)?);
+                let key = (d.i64()?, d.i64()?);
+                let mut flushed = Vec::new();
+                for _ in 0..d.u64()? {
+                    let group = d.u64()? as usize;
+                    let state = PartialState::decode(&mut d)?;
+                    if owns(group) {
+                        flushed.push(state);
+                    }
+                }
+                if flushed.is_empty() {
+                    continue;
+                }
+                if !self.slices.contains_key(&key) {
+                    let live = self
+                        .plan
+                        .aggregation
+                        .grouping
+                        .new_groups()
+                        .context(|| format!("{}: restoring", self.name))?;
+                    self.slices.insert(key, Slice { live, flushed: Vec::new() });
+                }
+                self.slices.get_mut(&key).expect("inserted above").flushed.extend(flushed);
             }
-            let live = self
-                .plan
-                .aggregation
-                .grouping
-                .new_groups()
-                .context(|| format!("{}: restoring", self.name))?;
-            self.slices.insert(key, Slice { live, flushed });
+            d.finish()?;
         }
-        d.finish()
+        if let Some(w) = watermark {
+            self.watermark = w;
+        }
+        // Kept windows the slowest watermark has not fired yet fire again.
+        let unfired: Vec<EventTime> = self.kept.iter().filter(|e| e.saturating_sub(1) > self.watermark).copied().collect();
+        for e in unfired {
+            self.kept.remove(&e);
+            self.pending.insert(e);
+        }
+        Ok(())
     }
 
     fn timer_interval(&self) -> Option<std::time::Duration> {

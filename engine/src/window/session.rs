@@ -24,6 +24,7 @@ use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator};
 use crate::window::aggregate::{OutputColumn, WindowedAggregation, evaluate_input};
 use crate::window::groups::EvaluatedInput;
+use crate::runtime::exchange::key_groups;
 use crate::window::late::LateRows;
 
 /// What a session aggregate subtask needs.
@@ -374,17 +375,31 @@ impl Operator for SessionAggregate {
         Ok(Some(e.bytes))
     }
 
-    fn restore(&mut self, state: &[u8]) -> Result<()> {
-        let mut d = Decoder::new(state);
-        let watermark = d.i64()?;
+    fn restore(&mut self, states: &[&[u8]], owns: &dyn Fn(usize) -> bool) -> Result<()> {
+        let mut watermark = None::<EventTime>;
         let mut out = Collector::default();
-        for _ in 0..d.u64()? {
-            let batch = d.batch()?;
-            // Replaying the rows in their order rebuilds the same sessions.
-            self.on_batch(StreamBatch::new(batch), &mut out)?;
+        let mut hashes = Vec::new();
+        for state in states {
+            let mut d = Decoder::new(state);
+            let w = d.i64()?;
+            watermark = Some(watermark.map_or(w, |m| m.min(w)));
+            for _ in 0..d.u64()? {
+                let batch = d.batch()?;
+                // This subtask's keys only (the job may run at another
+                // parallelism now); replaying the rows in their order
+                // rebuilds the same sessions.
+                let keys = evaluate_input(&self.plan.aggregation.grouping, &batch, &self.name)?.keys;
+                let groups = key_groups(&keys, batch.num_rows(), &mut hashes)?;
+                let mine: Vec<u32> = (0..batch.num_rows() as u32).filter(|i| owns(groups[*i as usize])).collect();
+                let batch = take_record_batch(&batch, &UInt32Array::from(mine)).context(|| format!("{}: restoring", self.name))?;
+                self.on_batch(StreamBatch::new(batch), &mut out)?;
+            }
+            d.finish()?;
         }
-        d.finish()?;
         // Sessions the watermark had passed fired before the checkpoint.
+        let Some(watermark) = watermark else {
+            return Ok(());
+        };
         self.watermark = watermark;
         let lateness = self.plan.aggregation.allowed_lateness;
         let fired: Vec<_> = self.pending.iter().filter(|(e, _, _)| e.saturating_sub(1) <= watermark).copied().collect();
