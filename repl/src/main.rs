@@ -48,5 +48,8 @@ fn main() -> ExitCode {
         Some(Command::Run { files }) => runtime.block_on(run::run_files(&files)),
         None => repl::run(&runtime),
     };
+    // Do not wait for blocking reads of stopped jobs (a named pipe nobody
+    // writes to): everything that matters has been waited for.
+    runtime.shutdown_background();
     if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }

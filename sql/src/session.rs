@@ -142,14 +142,26 @@ impl Session {
             }
             WeirStatement::Describe { name } => self.describe(name),
             WeirStatement::ShowJobs => Ok(Outcome::Table(vec![self.show_jobs()])),
-            WeirStatement::StopJob { id } => {
+            WeirStatement::StopJob { id, savepoint } => {
                 let job = self
                     .jobs
                     .iter()
                     .find(|j| j.id == *id)
                     .ok_or_else(|| SqlError::plan(format!("no job with id '{id}'"), None))?;
+                if job.status().is_done() {
+                    return Err(SqlError::plan(format!("job '{id}' has already ended ({:?})", job.status()), None));
+                }
+                let mut message = format!("Job '{id}' stopped.");
+                if *savepoint {
+                    let dir = self.settings.state_dir().join("savepoints");
+                    let path = dir.join(format!("{id}-{}", weir_engine::message::now_ms()));
+                    let checkpoint = job.savepoint(&path).await?;
+                    let path = std::path::absolute(&path).unwrap_or(path);
+                    message = format!("Job '{id}' stopped with savepoint '{}' (checkpoint {checkpoint}).", path.display());
+                }
                 job.cancel();
-                Ok(Outcome::Done(format!("Job '{id}' stopped.")))
+                job.wait().await;
+                Ok(Outcome::Done(message))
             }
             WeirStatement::Explain(inner) => {
                 let planned = match inner.as_ref() {
@@ -217,6 +229,7 @@ impl Session {
                             store: Arc::new(store),
                         },
                         dir,
+                        savepoint: self.settings.savepoint_path(),
                     })
                 }
                 None => None,

@@ -125,6 +125,12 @@ impl Settings {
         })
     }
 
+    /// `execution.savepoint.path`, when set.
+    pub fn savepoint_path(&self) -> Option<std::path::PathBuf> {
+        let p = self.get("execution.savepoint.path");
+        (!p.is_empty()).then(|| std::path::PathBuf::from(p))
+    }
+
     /// `state.dir`.
     pub fn state_dir(&self) -> std::path::PathBuf {
         std::path::PathBuf::from(self.get("state.dir"))

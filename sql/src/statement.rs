@@ -95,8 +95,8 @@ pub enum WeirStatement {
     Reset { key: Option<String> },
     ShowTables,
     ShowJobs,
-    /// `STOP JOB 'id'`
-    StopJob { id: String },
+    /// `STOP JOB 'id' [WITH SAVEPOINT]`
+    StopJob { id: String, savepoint: bool },
     /// `DESCRIBE t`
     Describe { name: ObjectName },
 }
@@ -216,11 +216,11 @@ fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
     if parse_word(p, "STOP") {
         expect_word(p, "JOB")?;
         let id = p.parse_literal_string()?;
-        if p.peek_keyword(Keyword::WITH) {
-            let t = p.peek_token();
-            return Err(SqlError::unsupported("STOP JOB … WITH SAVEPOINT", Position::of(t.span)));
+        let savepoint = p.parse_keyword(Keyword::WITH);
+        if savepoint {
+            p.expect_keyword(Keyword::SAVEPOINT)?;
         }
-        return Ok(WeirStatement::StopJob { id });
+        return Ok(WeirStatement::StopJob { id, savepoint });
     }
     if p.parse_keyword(Keyword::DESCRIBE) || p.parse_keyword(Keyword::DESC) {
         let name = p.parse_object_name(false)?;

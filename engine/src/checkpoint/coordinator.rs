@@ -3,6 +3,7 @@
 //! declares a checkpoint complete only when all tasks have acknowledged it
 //! and their state is durable — then, and only then, tells sinks to commit.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,10 @@ pub struct CheckpointConfig {
     pub store: Arc<StateStore>,
 }
 
+/// The checkpoint id of a task's last acknowledgement, sent when its input
+/// ended: its state then is final.
+pub const FINISHED: u64 = u64::MAX;
+
 /// A task's acknowledgement of a checkpoint, with its state.
 #[derive(Debug)]
 pub struct Ack {
@@ -29,6 +34,10 @@ pub struct Ack {
     pub task: String,
     pub state: TaskState,
 }
+
+/// A request for a checkpoint now (a savepoint); answered with its id once
+/// it is complete, or `None` if it could not complete.
+pub type CheckpointRequest = tokio::sync::oneshot::Sender<Option<u64>>;
 
 /// The ends of the coordinator's channels that tasks hold.
 #[derive(Clone)]
@@ -47,52 +56,84 @@ pub fn start(
     tasks: usize,
     last_id: u64,
     metrics: Arc<JobMetrics>,
-) -> (TaskLink, tokio::task::JoinHandle<()>) {
+) -> (TaskLink, mpsc::Sender<CheckpointRequest>, tokio::task::JoinHandle<()>) {
     let (trigger_tx, trigger) = watch::channel(last_id);
     let (committed_tx, committed) = watch::channel(last_id);
     let (acks, mut acks_rx) = mpsc::channel::<Ack>(tasks.max(1) * 2);
+    let (requests, mut requests_rx) = mpsc::channel::<CheckpointRequest>(4);
     let handle = tokio::spawn(async move {
         let mut id = last_id;
+        // Tasks whose input ended, with their final state: it belongs to
+        // every later checkpoint, so that a restore neither waits for them
+        // nor replays what they had finished.
+        let mut finished: BTreeMap<String, TaskState> = BTreeMap::new();
         loop {
-            tokio::time::sleep(config.interval.max(config.min_pause)).await;
+            let reply = loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(config.interval.max(config.min_pause)) => break None,
+                    Some(reply) = requests_rx.recv() => break Some(reply),
+                    ack = acks_rx.recv() => match ack {
+                        None => return,
+                        Some(ack) if ack.checkpoint == FINISHED => {
+                            finished.insert(ack.task, ack.state);
+                        }
+                        Some(_) => {}
+                    },
+                }
+            };
             id += 1;
             if trigger_tx.send(id).is_err() {
                 return;
             }
             let started = std::time::Instant::now();
-            let mut acked = 0;
-            let mut bytes = 0u64;
+            let mut acked: BTreeMap<String, TaskState> = BTreeMap::new();
             let deadline = tokio::time::sleep(config.timeout);
             tokio::pin!(deadline);
             let complete = loop {
+                if acked.len() + finished.keys().filter(|t| !acked.contains_key(*t)).count() == tasks {
+                    break true;
+                }
                 tokio::select! {
                     ack = acks_rx.recv() => match ack {
                         None => return,
                         Some(ack) if ack.checkpoint == id => {
-                            bytes += ack.state.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
-                            if let Err(e) = config.store.put(id, &ack.task, &ack.state) {
-                                tracing::warn!(checkpoint = id, error = %e, "checkpoint abandoned");
-                                break false;
-                            }
-                            acked += 1;
-                            if acked == tasks {
-                                break true;
-                            }
+                            acked.insert(ack.task, ack.state);
+                        }
+                        Some(ack) if ack.checkpoint == FINISHED => {
+                            finished.insert(ack.task, ack.state);
                         }
                         // A late acknowledgement of an abandoned checkpoint.
                         Some(_) => {}
                     },
                     _ = &mut deadline => {
-                        tracing::debug!(checkpoint = id, acked, tasks, "checkpoint timed out");
+                        tracing::debug!(checkpoint = id, acked = acked.len(), tasks, "checkpoint timed out");
                         break false;
                     }
                 }
             };
-            if !complete {
+            let mut bytes = 0u64;
+            let written = complete
+                && finished
+                    .iter()
+                    .filter(|(t, _)| !acked.contains_key(*t))
+                    .chain(acked.iter())
+                    .try_for_each(|(task, state)| {
+                        bytes += state.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
+                        config.store.put(id, task, state)
+                    })
+                    .map_err(|e| tracing::warn!(checkpoint = id, error = %e, "checkpoint abandoned"))
+                    .is_ok();
+            if !written {
+                if let Some(reply) = reply {
+                    let _ = reply.send(None);
+                }
                 continue;
             }
             match config.store.complete(id, tasks).await {
                 Ok(()) => {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Some(id));
+                    }
                     let duration_ms = started.elapsed().as_millis() as u64;
                     tracing::debug!(checkpoint = id, duration_ms, bytes, "checkpoint complete");
                     metrics.checkpoint_completed(CheckpointStats { id, duration_ms, bytes });
@@ -100,9 +141,14 @@ pub fn start(
                         return;
                     }
                 }
-                Err(e) => tracing::warn!(checkpoint = id, error = %e, "checkpoint could not be completed"),
+                Err(e) => {
+                    tracing::warn!(checkpoint = id, error = %e, "checkpoint could not be completed");
+                    if let Some(reply) = reply {
+                        let _ = reply.send(None);
+                    }
+                }
             }
         }
     });
-    (TaskLink { trigger, acks, committed }, handle)
+    (TaskLink { trigger, acks, committed }, requests, handle)
 }

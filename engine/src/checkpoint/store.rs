@@ -166,6 +166,17 @@ impl StateStore {
         Ok(Checkpoint { id, tasks })
     }
 
+    /// Copies complete checkpoint `id` into a new store in `dir`: a
+    /// savepoint, which outlives the job and can start another.
+    pub async fn export(&self, id: u64, dir: &Path) -> Result<()> {
+        let cp = self.read(id)?;
+        let target = StateStore::open(dir)?;
+        for (task, state) in &cp.tasks {
+            target.put(id, task, state)?;
+        }
+        target.complete(id, cp.tasks.len()).await
+    }
+
     /// Corrupts one stored task state of `checkpoint` (for tests of the
     /// fallback).
     #[cfg(test)]

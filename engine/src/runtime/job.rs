@@ -16,7 +16,8 @@ use crate::operators::project::Project;
 use crate::plan::{OperatorPlan, StageInput, StreamPlan};
 use crate::runtime::exchange::Router;
 use crate::runtime::input::ExchangeInput;
-use crate::checkpoint::coordinator::{self, CheckpointConfig, TaskLink};
+use crate::checkpoint::coordinator::{self, CheckpointConfig, CheckpointRequest, TaskLink};
+use crate::checkpoint::store::StateStore;
 use crate::checkpoint::store::Checkpoint;
 use crate::runtime::task::{MainOutput, SinkOutput, Task, TaskCheckpoint, TaskInput, TaskOutput};
 use crate::runtime::exchange::{KEY_GROUPS, subtask_of_key_group};
@@ -55,6 +56,8 @@ pub struct JobHandle {
     pub metrics: Arc<JobMetrics>,
     status: watch::Receiver<JobStatus>,
     cancel: mpsc::Sender<()>,
+    /// How to take a savepoint: the coordinator and the job's store.
+    savepoints: Option<(mpsc::Sender<CheckpointRequest>, Arc<StateStore>)>,
 }
 
 impl JobHandle {
@@ -76,6 +79,28 @@ impl JobHandle {
         }
     }
 
+    /// Takes a checkpoint now and copies it to `dir` as a savepoint, from
+    /// which `execution.savepoint.path` starts the job again (at any
+    /// parallelism).
+    pub async fn savepoint(&self, dir: &std::path::Path) -> Result<u64> {
+        let (requests, store) = self
+            .savepoints
+            .as_ref()
+            .ok_or_else(|| EngineError::State(format!("job {} does not checkpoint: no savepoint can be taken", self.id)))?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        requests
+            .send(reply)
+            .await
+            .map_err(|_| EngineError::State(format!("job {} has ended", self.id)))?;
+        let id = answer
+            .await
+            .ok()
+            .flatten()
+            .ok_or_else(|| EngineError::State(format!("job {}: the savepoint's checkpoint did not complete", self.id)))?;
+        store.export(id, dir).await?;
+        Ok(id)
+    }
+
     /// Stops the job's tasks; sinks' unfinished output stays invisible.
     pub fn cancel(&self) {
         let _ = self.cancel.try_send(());
@@ -89,6 +114,9 @@ pub struct Durability {
     /// The job's state directory: deleted when the job finishes, kept
     /// otherwise so that running the job again resumes it.
     pub dir: PathBuf,
+    /// `execution.savepoint.path`: start from this savepoint rather than
+    /// from the job's own latest checkpoint.
+    pub savepoint: Option<PathBuf>,
 }
 
 /// Instantiates every task of `plan` and starts them on the current tokio
@@ -104,6 +132,10 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
         }
     }
     let restored = match &durability {
+        Some(Durability { savepoint: Some(path), .. }) => {
+            let cp = StateStore::open(path)?.restore()?;
+            Some(cp.ok_or_else(|| EngineError::State(format!("no savepoint in {}", path.display())))?)
+        }
         Some(d) => d.config.store.restore()?,
         None => None,
     };
@@ -119,7 +151,11 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
             Arc::clone(&metrics),
         )
     });
-    let link = coordinator.as_ref().map(|(link, _)| link);
+    let link = coordinator.as_ref().map(|(link, _, _)| link);
+    let savepoints = coordinator
+        .as_ref()
+        .zip(durability.as_ref())
+        .map(|((_, requests, _), d)| (requests.clone(), Arc::clone(&d.config.store)));
     let tasks = build_tasks(&plan, &id, &metrics, link, restored.as_ref())?;
     let (status_tx, status_rx) = watch::channel(JobStatus::Running);
     let (cancel_tx, mut cancel_rx) = mpsc::channel(1);
@@ -158,10 +194,10 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
         };
         // Wait for aborted tasks to be gone before reporting.
         while set.join_next().await.is_some() {}
-        if let Some((link, handle)) = coordinator {
+        if let Some((link, requests, handle)) = coordinator {
             handle.abort();
             let _ = handle.await;
-            drop(link);
+            drop((link, requests));
         }
         if let (JobStatus::Finished, Some(d)) = (&status, durability) {
             // A finished job starts afresh when run again.
@@ -179,6 +215,7 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
         metrics,
         status: status_rx,
         cancel: cancel_tx,
+        savepoints,
     })
 }
 

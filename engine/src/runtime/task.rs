@@ -8,7 +8,7 @@ use datafusion::arrow::array::RecordBatch;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::checkpoint::coordinator::Ack;
+use crate::checkpoint::coordinator::{Ack, FINISHED};
 use crate::error::{EngineError, Result};
 use crate::message::Message;
 use crate::metrics::OperatorMetrics;
@@ -196,6 +196,32 @@ impl Task {
         Ok(())
     }
 
+    /// Tells the coordinator this task's input ended, with its final state
+    /// (its source's partitions all ended, its sinks committed).
+    async fn report_finished(&mut self) -> Result<()> {
+        let Some(link) = &self.checkpoint else {
+            return Ok(());
+        };
+        let mut state = Vec::new();
+        if let TaskInput::Source(driver) = &mut self.input {
+            state.push(("source".to_string(), driver.state()));
+        }
+        for (op, id) in self.chain.iter_mut().zip(&self.op_ids) {
+            if let Some(bytes) = op.snapshot()? {
+                state.push((format!("op{id}"), bytes));
+            }
+        }
+        let _ = link
+            .acks
+            .send(Ack {
+                checkpoint: FINISHED,
+                task: link.key.clone(),
+                state,
+            })
+            .await;
+        Ok(())
+    }
+
     pub async fn run(mut self) -> Result<()> {
         let mut emitted = Vec::new();
         // One processing-time cadence per task: the shortest any operator
@@ -250,7 +276,8 @@ impl Task {
                     for e in emitted.drain(..) {
                         self.output.emit(e).await?;
                     }
-                    return self.output.end().await;
+                    self.output.end().await?;
+                    return self.report_finished().await;
                 }
             }
             for e in emitted.drain(..) {

@@ -194,6 +194,13 @@ impl SourceDriver {
     /// Puts the barrier of checkpoint `id` after everything read so far,
     /// and records this subtask's state as of that point.
     fn begin_checkpoint(&mut self, id: u64) {
+        let state = self.state();
+        self.snapshot = Some((id, state));
+        self.queue.push_back(Message::Barrier(id));
+    }
+
+    /// This subtask's state as of the events handled so far.
+    pub fn state(&self) -> Vec<u8> {
         let mut e = Encoder::default();
         e.u64(self.positions.len() as u64);
         for (p, pos) in &self.positions {
@@ -202,8 +209,7 @@ impl SourceDriver {
         }
         self.watermarks.encode(&mut e);
         e.i64(self.emitted);
-        self.snapshot = Some((id, e.bytes));
-        self.queue.push_back(Message::Barrier(id));
+        e.bytes
     }
 
     /// This subtask's state for checkpoint `id` (taken when its barrier was
