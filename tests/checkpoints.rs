@@ -161,7 +161,7 @@ fn savepoints_resume_at_parallelism_one_four_two() {
     assert!(Command::new("mkfifo").arg(&pipe).status().unwrap().success());
 
     // One REPL session: start the job, stop it with a savepoint.
-    let stop_with_savepoint = |parallelism: usize, savepoint: Option<&str>| -> String {
+    let stop_with_savepoint = |parallelism: usize, savepoint: Option<&str>, wait_for_output: bool| -> String {
         let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
             .current_dir(dir.path())
             .stdin(Stdio::piped())
@@ -187,7 +187,13 @@ fn savepoints_resume_at_parallelism_one_four_two() {
         };
         stdin.write_all(statements(dir.path(), parallelism, savepoint).as_bytes()).unwrap();
         let id = wait_for("Job '").split('\'').next().unwrap().to_string();
-        std::thread::sleep(Duration::from_millis(800));
+        // Let the job commit something of its own before it is stopped.
+        let before = committed(dir.path()).len();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while wait_for_output && committed(dir.path()).len() == before && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(300));
         writeln!(stdin, "STOP JOB '{id}' WITH SAVEPOINT;").unwrap();
         let path = wait_for("stopped with savepoint '").split('\'').next().unwrap().to_string();
         writeln!(stdin, "\\q").unwrap();
@@ -195,10 +201,10 @@ fn savepoints_resume_at_parallelism_one_four_two() {
         assert!(child.wait().unwrap().success());
         path
     };
-    let first = stop_with_savepoint(1, None);
+    let first = stop_with_savepoint(1, None, true);
     let partial = committed(dir.path()).len();
     assert!(partial > 0 && partial < expected.len(), "{partial} of {}", expected.len());
-    let second = stop_with_savepoint(4, Some(&first));
+    let second = stop_with_savepoint(4, Some(&first), false);
     assert_ne!(first, second);
 
     // Resume at parallelism 2 and let the input end: close the pipe.
