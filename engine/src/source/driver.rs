@@ -440,13 +440,10 @@ mod tests {
         ]))
     }
 
-    /// Drives a source through `events` to its end.
-    async fn drive(
-        late_output: Option<Arc<LateOutputPlan>>,
-        events: Vec<SourceEvent>,
-    ) -> (Vec<Message>, Arc<OperatorMetrics>, Arc<JobMetrics>) {
+    /// A scan of `bids` (id, ts) with on-event watermarks `ts`.
+    fn source_plan(idle_timeout: Option<Duration>, late_output: Option<Arc<LateOutputPlan>>) -> Arc<SourcePlan> {
         let schema = source_schema();
-        let plan = Arc::new(SourcePlan {
+        Arc::new(SourcePlan {
             table: "bids".into(),
             connector: Arc::new(Unopened(Arc::clone(&schema))),
             computed: None,
@@ -456,13 +453,21 @@ mod tests {
                 display: "ts".into(),
                 on_event: true,
                 interval: Duration::ZERO,
-                idle_timeout: None,
+                idle_timeout,
                 validity: EventTimeValidity::default(),
             }),
             schema,
-            report_bad_records: true,
+            report_bad_records: late_output.is_some(),
             late_output,
-        });
+        })
+    }
+
+    /// Drives a source through `events` to its end.
+    async fn drive(
+        late_output: Option<Arc<LateOutputPlan>>,
+        events: Vec<SourceEvent>,
+    ) -> (Vec<Message>, Arc<OperatorMetrics>, Arc<JobMetrics>) {
+        let plan = source_plan(None, late_output);
         let job = Arc::new(JobMetrics::default());
         let metrics = job.register("Source: bids", 0);
         let mut driver = SourceDriver::new(plan, Box::new(Scripted(events.into())), Arc::clone(&metrics), None);
@@ -575,23 +580,7 @@ mod tests {
         for i in 1..=10 {
             events.push_back(event(1, rows(1_000 + i * 1_000)));
         }
-        let plan = Arc::new(SourcePlan {
-            table: "bids".into(),
-            connector: Arc::new(Unopened(Arc::clone(&schema))),
-            computed: None,
-            watermark: Some(WatermarkPlan {
-                time_column: 1,
-                expr: Arc::new(Column::new("ts", 1)),
-                display: "ts".into(),
-                on_event: true,
-                interval: Duration::ZERO,
-                idle_timeout: Some(Duration::from_millis(60)),
-                validity: EventTimeValidity::default(),
-            }),
-            schema: Arc::clone(&schema),
-            report_bad_records: false,
-            late_output: None,
-        });
+        let plan = source_plan(Some(Duration::from_millis(60)), None);
         let metrics = JobMetrics::default().register("Source: bids", 0);
         let mut driver = SourceDriver::new(plan, Box::new(Stalls(events)), metrics, None);
         let mut last = WATERMARK_MIN;

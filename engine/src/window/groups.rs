@@ -55,25 +55,18 @@ impl Grouping {
     /// Empty groups of this grouping's aggregates, keyed by columns the
     /// caller evaluates itself (`key_schema`), e.g. session bounds.
     pub fn new_groups_keyed_by(&self, key_schema: SchemaRef) -> DfResult<Groups> {
-        let accumulators = self
-            .aggregates
-            .iter()
-            .map(|call| new_accumulator(&call.function))
-            .collect::<DfResult<_>>()?;
-        Ok(Groups {
-            keys: Some(new_group_values(key_schema, &GroupOrdering::None)?),
-            global_len: 0,
-            accumulators,
-            indices: Vec::new(),
-        })
+        self.groups(Some(key_schema))
     }
 
     /// A fresh, empty set of groups.
     pub fn new_groups(&self) -> DfResult<Groups> {
-        let keys = if self.keys.is_empty() {
-            None
-        } else {
-            Some(new_group_values(self.key_schema.clone(), &GroupOrdering::None)?)
+        self.groups((!self.keys.is_empty()).then(|| self.key_schema.clone()))
+    }
+
+    fn groups(&self, key_schema: Option<SchemaRef>) -> DfResult<Groups> {
+        let keys = match key_schema {
+            Some(schema) => Some(new_group_values(schema, &GroupOrdering::None)?),
+            None => None,
         };
         let accumulators = self
             .aggregates
