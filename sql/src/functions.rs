@@ -53,12 +53,8 @@ impl ScalarUDFImpl for WallClock {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or_default();
         Ok(ColumnarValue::Array(Arc::new(TimestampMillisecondArray::from_value(
-            now,
+            weir_engine::message::now_ms(),
             args.number_rows,
         ))))
     }

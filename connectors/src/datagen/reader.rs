@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::SchemaRef;
@@ -119,9 +119,7 @@ impl DatagenReader {
     }
 
     fn generate(&mut self, part: &mut PartitionGen, rows: u64) -> Result<RecordBatch> {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
+        let now_ms = weir_engine::message::now_ms();
         let rows_usize = rows as usize;
         let columns = self
             .fields

@@ -339,8 +339,12 @@ impl Operator for WindowAggregate {
                 Some(min_end) => {
                     segment.push(i, (slice, min_end));
                     // A row for a window that already fired re-fires it at
-                    // once (per row, with per-row watermarks).
-                    if row_wm.is_some() && self.touches_fired_window((slice, min_end)) {
+                    // once (per row, with per-row watermarks). Without
+                    // allowed lateness no fired window takes rows.
+                    if row_wm.is_some()
+                        && self.plan.aggregation.allowed_lateness > 0
+                        && self.touches_fired_window((slice, min_end))
+                    {
                         self.flush(&batch.data, &mut segment, out)?;
                     }
                 }
