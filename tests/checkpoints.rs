@@ -224,3 +224,22 @@ fn savepoints_resume_at_parallelism_one_four_two() {
     assert_rows_eq(&committed(dir.path()), &expected, "after savepoints at 1, 4, 2");
     assert!(hidden_files(&dir.path().join("out")).is_empty());
 }
+
+/// A savepoint path that holds no savepoint is an error naming it, and
+/// leaves nothing behind there.
+#[test]
+fn a_missing_savepoint_is_an_error_that_creates_nothing() {
+    let dir = scratch();
+    input(dir.path());
+    let missing = dir.path().join("no-such-savepoint");
+    let sql = format!(
+        "SET 'execution.savepoint.path' = '{}';\n{}",
+        missing.display(),
+        job_sql(dir.path(), "100 ms", 1)
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(!run.ok);
+    assert!(run.stderr.contains(&format!("no savepoint in {}", missing.display())), "{}", run.stderr);
+    assert!(!missing.exists());
+    assert!(read_sink(&dir.path().join("out")).is_empty());
+}

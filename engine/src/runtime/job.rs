@@ -133,6 +133,10 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
     }
     let restored = match &durability {
         Some(Durability { savepoint: Some(path), .. }) => {
+            // Opening would create an empty store where none is.
+            if !path.is_dir() {
+                return Err(EngineError::State(format!("no savepoint in {}", path.display())));
+            }
             let cp = StateStore::open(path)?.restore()?;
             Some(cp.ok_or_else(|| EngineError::State(format!("no savepoint in {}", path.display())))?)
         }
