@@ -24,9 +24,18 @@ pub trait SinkConnector: Send + Sync + Debug {
     /// Recovery of subtask `subtask` of job `job_id` from a checkpoint:
     /// makes visible what `prepared` (the subtask's [`SinkWriter::prepare`]
     /// state in that checkpoint) lists, and discards the job's output that
-    /// no completed checkpoint covers. Sinks without two-phase commit have
-    /// nothing to do.
-    fn recover(&self, _job_id: &str, _subtask: usize, _prepared: Option<&[u8]>) -> Result<()> {
+    /// no completed checkpoint covers. With `withdraw_after`, newer
+    /// checkpoints than the restored one were damaged and are written
+    /// again: output their commits made visible is removed where the sink
+    /// can (a file can be deleted; a Kafka transaction cannot be undone).
+    /// Sinks without two-phase commit have nothing to do.
+    fn recover(
+        &self,
+        _job_id: &str,
+        _subtask: usize,
+        _prepared: Option<&[u8]>,
+        _withdraw_after: Option<u64>,
+    ) -> Result<()> {
         Ok(())
     }
 

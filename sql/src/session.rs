@@ -226,6 +226,7 @@ impl Session {
                             interval,
                             timeout,
                             min_pause,
+                            mode: self.settings.checkpoint_mode(),
                             store: Arc::new(store),
                         },
                         dir,

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use weir_engine::checkpoint::coordinator::CheckpointMode;
 use weir_engine::duration::parse_duration;
 
 use crate::error::{Result, SqlError};
@@ -41,8 +42,7 @@ fn boolean(v: &str) -> std::result::Result<(), String> {
 
 fn checkpoint_mode(v: &str) -> std::result::Result<(), String> {
     match v {
-        "EXACTLY_ONCE" => Ok(()),
-        "AT_LEAST_ONCE" => Err("AT_LEAST_ONCE (unaligned barriers) is not supported yet; use EXACTLY_ONCE".into()),
+        "EXACTLY_ONCE" | "AT_LEAST_ONCE" => Ok(()),
         _ => Err("expected EXACTLY_ONCE or AT_LEAST_ONCE".into()),
     }
 }
@@ -123,6 +123,14 @@ impl Settings {
                 d("execution.checkpointing.min-pause"),
             )
         })
+    }
+
+    /// `execution.checkpointing.mode`.
+    pub fn checkpoint_mode(&self) -> CheckpointMode {
+        match self.get("execution.checkpointing.mode").as_str() {
+            "AT_LEAST_ONCE" => CheckpointMode::AtLeastOnce,
+            _ => CheckpointMode::ExactlyOnce,
+        }
     }
 
     /// `execution.savepoint.path`, when set.

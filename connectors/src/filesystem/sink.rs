@@ -9,7 +9,11 @@
 //! - pending: closed and synced (by rolling or by a checkpoint's
 //!   `prepare`), waiting for a checkpoint to complete; the checkpoint's
 //!   state lists it;
-//! - committed: renamed to `part-<job>-<subtask>-<n>`, visible to readers.
+//! - committed: renamed to `part-<job>-<subtask>-<n>-ckpt<c>`, visible to
+//!   readers; `c` is the checkpoint whose completion committed it, so that
+//!   recovery from an older checkpoint (the newer ones damaged) can take
+//!   back what the newer ones committed. A bounded job's last parts,
+//!   committed when its input ends, are `part-<job>-<subtask>-<n>`.
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
@@ -29,7 +33,7 @@ use super::format::Format;
 
 /// Version of the state `prepare` returns, checked by `recover`: a
 /// checkpoint may be restored by a later Weir.
-const STATE_VERSION: u64 = 1;
+const STATE_VERSION: u64 = 2;
 
 /// Writes a filesystem table's directory, Flink-style: every subtask writes
 /// its own part files, invisible to readers until a checkpoint covering
@@ -76,16 +80,22 @@ impl SinkConnector for FileSink {
     /// checkpoint, which the restarted job writes again.
     ///
     /// Runs once before the job starts, hence `std::fs`.
-    fn recover(&self, job_id: &str, subtask: usize, prepared: Option<&[u8]>) -> Result<()> {
+    fn recover(
+        &self,
+        job_id: &str,
+        subtask: usize,
+        prepared: Option<&[u8]>,
+        withdraw_after: Option<u64>,
+    ) -> Result<()> {
         let names = PartNames::new(job_id, subtask);
         let to_commit = match prepared {
             Some(bytes) => decode_state(bytes, &names)?,
             None => Vec::new(),
         };
-        for &part in &to_commit {
+        for &(checkpoint, part) in &to_commit {
             let (hidden, visible) = (
                 self.dir.join(names.hidden(part)),
-                self.dir.join(names.visible(part)),
+                self.dir.join(names.visible(part, Some(checkpoint))),
             );
             match std::fs::rename(&hidden, &visible) {
                 Ok(()) => {}
@@ -112,10 +122,18 @@ impl SinkConnector for FileSink {
         for entry in entries {
             let entry = entry.map_err(|e| list_error(&self.dir, e))?;
             let name = entry.file_name();
-            if let Some(Part { hidden: true, .. }) = name.to_str().and_then(|n| names.parse(n)) {
-                let path = entry.path();
+            let Some(part) = name.to_str().and_then(|n| names.parse(n)) else {
+                continue;
+            };
+            let path = entry.path();
+            if part.hidden {
                 std::fs::remove_file(&path).context(|| describe_io("deleting", &path))?;
                 tracing::debug!(file = %path.display(), "uncommitted part file discarded");
+            } else if let (Some(after), Some(committed_by)) = (withdraw_after, part.checkpoint)
+                && committed_by > after
+            {
+                std::fs::remove_file(&path).context(|| describe_io("deleting", &path))?;
+                tracing::warn!(file = %path.display(), checkpoint = committed_by, "part file committed by a damaged checkpoint withdrawn; its rows are written again");
             }
         }
         Ok(())
@@ -172,6 +190,9 @@ struct PartNames {
 #[derive(Debug)]
 struct Part {
     number: u64,
+    /// The checkpoint that committed it (visible parts but a bounded
+    /// job's last).
+    checkpoint: Option<u64>,
     /// Not committed yet (in progress or pending).
     hidden: bool,
 }
@@ -183,9 +204,13 @@ impl PartNames {
         }
     }
 
-    /// The committed name of part `n`, which readers see.
-    fn visible(&self, n: u64) -> String {
-        format!("{}{n}", self.prefix)
+    /// The committed name of part `n`, which readers see: committed by
+    /// `checkpoint`, or when the input ended.
+    fn visible(&self, n: u64, checkpoint: Option<u64>) -> String {
+        match checkpoint {
+            Some(c) => format!("{}{n}-ckpt{c}", self.prefix),
+            None => format!("{}{n}", self.prefix),
+        }
     }
 
     /// The name of part `n` until committed: a leading `.` hides it from
@@ -196,23 +221,34 @@ impl PartNames {
 
     /// `name` as a part file of this subtask, or `None` for any other file.
     ///
-    /// The number must be all digits: job ids may contain `-`, so a mere
-    /// prefix match could take job `a`'s subtask 1 (`part-a-1-`) for job
-    /// `a-1`'s subtask 0 (`part-a-1-0-5`) and delete the other's files.
+    /// Numbers must be all digits (see [`number`]).
     fn parse(&self, name: &str) -> Option<Part> {
         let (rest, hidden) = match name.strip_prefix('.') {
             Some(hidden) => (hidden.strip_suffix(".inprogress")?, true),
             None => (name, false),
         };
-        let digits = rest.strip_prefix(&self.prefix)?;
-        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
+        let rest = rest.strip_prefix(&self.prefix)?;
+        let (digits, checkpoint) = match rest.split_once("-ckpt") {
+            Some((n, c)) if !hidden => (n, Some(number(c)?)),
+            Some(_) => return None,
+            None => (rest, None),
+        };
         Some(Part {
-            number: digits.parse().ok()?,
+            number: number(digits)?,
+            checkpoint,
             hidden,
         })
     }
+}
+
+/// All digits: job ids may contain `-`, so a mere prefix match could take
+/// job `a`'s subtask 1 (`part-a-1-`) for job `a-1`'s subtask 0
+/// (`part-a-1-0-5`) and delete the other's files.
+fn number(digits: &str) -> Option<u64> {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// The part file being written.
@@ -292,11 +328,12 @@ impl PartWriter {
         Ok(())
     }
 
-    /// Makes part `number` visible; a part already visible is fine, so that
-    /// committing again after a failure is harmless.
-    async fn commit_part(&self, number: u64) -> Result<()> {
+    /// Makes part `number` visible, as committed by `checkpoint`; a part
+    /// already visible is fine, so that committing again after a failure
+    /// is harmless.
+    async fn commit_part(&self, number: u64, checkpoint: Option<u64>) -> Result<()> {
         let hidden = self.dir.join(self.names.hidden(number));
-        let visible = self.dir.join(self.names.visible(number));
+        let visible = self.dir.join(self.names.visible(number, checkpoint));
         match tokio::fs::rename(&hidden, &visible).await {
             Ok(()) => {
                 tracing::debug!(file = %visible.display(), "part file committed");
@@ -332,7 +369,7 @@ impl PartWriter {
                     json!({
                         "checkpoint": checkpoint,
                         "file": self.names.hidden(n),
-                        "final": self.names.visible(n),
+                        "final": self.names.visible(n, Some(*checkpoint)),
                     })
                 })
             })
@@ -346,7 +383,7 @@ impl PartWriter {
 /// The part numbers a state from [`PartWriter::encode_state`] lists, each
 /// checked to be a part file of `names`' subtask, so that damaged or
 /// foreign state cannot make recovery rename arbitrary files.
-fn decode_state(bytes: &[u8], names: &PartNames) -> Result<Vec<u64>> {
+fn decode_state(bytes: &[u8], names: &PartNames) -> Result<Vec<(u64, u64)>> {
     let bad = |why: String| EngineError::State(format!("filesystem sink: {why}"));
     let state: Value = serde_json::from_slice(bytes)
         .map_err(|e| bad(format!("prepared output is not JSON: {e}")))?;
@@ -366,11 +403,16 @@ fn decode_state(bytes: &[u8], names: &PartNames) -> Result<Vec<u64>> {
         .map(|entry| {
             let field = |key: &str| entry.get(key).and_then(Value::as_str);
             let part = field("file").and_then(|file| names.parse(file));
-            match part {
-                Some(Part {
-                    number,
-                    hidden: true,
-                }) if field("final") == Some(names.visible(number).as_str()) => Ok(number),
+            let checkpoint = entry.get("checkpoint").and_then(Value::as_u64);
+            match (part, checkpoint) {
+                (
+                    Some(Part {
+                        number,
+                        hidden: true,
+                        ..
+                    }),
+                    Some(c),
+                ) if field("final") == Some(names.visible(number, Some(c)).as_str()) => Ok((c, number)),
                 _ => Err(bad(format!(
                     "prepared entry {entry} is not a part file of '{}*'",
                     names.prefix
@@ -433,7 +475,7 @@ impl SinkWriter for PartWriter {
             // Removed only once all its parts are committed: a failure
             // leaves it for recovery, and committing twice is harmless.
             for &part in parts {
-                self.commit_part(part).await?;
+                self.commit_part(part, Some(prepared_for)).await?;
             }
             self.pending.remove(&prepared_for);
         }
@@ -448,7 +490,7 @@ impl SinkWriter for PartWriter {
         let pending = std::mem::take(&mut self.pending);
         let closed = std::mem::take(&mut self.closed);
         for part in pending.into_values().flatten().chain(closed) {
-            self.commit_part(part).await?;
+            self.commit_part(part, None).await?;
         }
         Ok(())
     }

@@ -76,11 +76,11 @@ async fn prepared_files_stay_hidden_until_their_checkpoint_commits() {
     assert_eq!(
         state(&prepared),
         serde_json::json!({
-            "version": 1,
+            "version": 2,
             "pending": [{
                 "checkpoint": 1,
                 "file": ".part-job-0-0.inprogress",
-                "final": "part-job-0-0",
+                "final": "part-job-0-0-ckpt1",
             }],
         })
     );
@@ -93,9 +93,9 @@ async fn prepared_files_stay_hidden_until_their_checkpoint_commits() {
     writer.commit(1).await.unwrap();
     assert_eq!(
         files_in(out),
-        vec![".part-job-0-1.inprogress", "part-job-0-0"]
+        vec![".part-job-0-1.inprogress", "part-job-0-0-ckpt1"]
     );
-    assert_eq!(part(out, "part-job-0-0"), "{\"id\":1}\n{\"id\":2}\n");
+    assert_eq!(part(out, "part-job-0-0-ckpt1"), "{\"id\":1}\n{\"id\":2}\n");
     assert_eq!(visible_ids(out).await, vec![1, 2]);
     // Committing again is harmless.
     writer.commit(1).await.unwrap();
@@ -105,11 +105,11 @@ async fn prepared_files_stay_hidden_until_their_checkpoint_commits() {
         serde_json::json!([{
             "checkpoint": 2,
             "file": ".part-job-0-1.inprogress",
-            "final": "part-job-0-1",
+            "final": "part-job-0-1-ckpt2",
         }])
     );
     writer.commit(2).await.unwrap();
-    assert_eq!(files_in(out), vec!["part-job-0-0", "part-job-0-1"]);
+    assert_eq!(files_in(out), vec!["part-job-0-0-ckpt1", "part-job-0-1-ckpt2"]);
     assert_eq!(visible_ids(out).await, vec![1, 2, 3]);
 }
 
@@ -140,7 +140,7 @@ async fn a_commit_covers_earlier_checkpoints_but_not_later_ones() {
     writer.commit(2).await.unwrap();
     assert_eq!(
         files_in(out),
-        vec![".part-job-0-2.inprogress", "part-job-0-0", "part-job-0-1"]
+        vec![".part-job-0-2.inprogress", "part-job-0-0-ckpt1", "part-job-0-1-ckpt2"]
     );
     // A checkpoint without new rows lists what is still pending.
     let prepared = writer.prepare(4).await.unwrap();
@@ -178,7 +178,7 @@ async fn rolled_files_wait_for_the_next_checkpoint() {
     let prepared = writer.prepare(1).await.unwrap();
     assert_eq!(state(&prepared)["pending"].as_array().unwrap().len(), 2);
     writer.commit(1).await.unwrap();
-    assert_eq!(files_in(out), vec!["part-job-0-0", "part-job-0-1"]);
+    assert_eq!(files_in(out), vec!["part-job-0-0-ckpt1", "part-job-0-1-ckpt1"]);
 }
 
 /// What a job that died left behind: checkpoint 1 (part 0) committed;
@@ -201,7 +201,7 @@ async fn crashed_job(out: &Path) -> (Vec<u8>, Vec<u8>) {
             ".part-job-0-1.inprogress",
             ".part-job-0-2.inprogress",
             ".part-job-0-3.inprogress",
-            "part-job-0-0"
+            "part-job-0-0-ckpt1"
         ]
     );
     (first, second)
@@ -209,10 +209,11 @@ async fn crashed_job(out: &Path) -> (Vec<u8>, Vec<u8>) {
 
 /// Files of other jobs and subtasks, whose names share prefixes with the
 /// recovered subtask's: recovery must leave them alone.
-const NEIGHBOURS: [&str; 4] = [
+const NEIGHBOURS: [&str; 5] = [
     ".part-job-1-0.inprogress",
     ".part-job-0-1-0.inprogress",
     "part-job-0-1-7",
+    "part-job-0-1-7-ckpt9",
     ".part-job-late0-0-0.inprogress",
 ];
 
@@ -225,22 +226,22 @@ async fn recovery_commits_the_prepared_files_and_discards_the_rest() {
         std::fs::write(out.join(name), "{\"id\":99}\n").unwrap();
     }
     let connector = sink(out, None);
-    connector.recover("job", 0, Some(&second)).unwrap();
-    let mut expected = vec!["part-job-0-0", "part-job-0-1", "part-job-0-2"];
+    connector.recover("job", 0, Some(&second), None).unwrap();
+    let mut expected = vec!["part-job-0-0-ckpt1", "part-job-0-1-ckpt2", "part-job-0-2-ckpt2"];
     expected.extend(NEIGHBOURS);
     expected.sort_unstable();
     assert_eq!(files_in(out), expected);
-    assert_eq!(part(out, "part-job-0-1"), "{\"id\":2}\n{\"id\":3}\n");
-    assert_eq!(part(out, "part-job-0-2"), "{\"id\":4}\n");
+    assert_eq!(part(out, "part-job-0-1-ckpt2"), "{\"id\":2}\n{\"id\":3}\n");
+    assert_eq!(part(out, "part-job-0-2-ckpt2"), "{\"id\":4}\n");
     // Recovering again (the restarted job died too) changes nothing.
-    connector.recover("job", 0, Some(&second)).unwrap();
+    connector.recover("job", 0, Some(&second), None).unwrap();
     assert_eq!(files_in(out), expected);
     // The restarted writer numbers its files after every existing one.
     let mut writer = connector.open("job", 0, 1).unwrap();
     writer.write(ids(&[5])).await.unwrap();
     writer.finish().await.unwrap();
     assert_eq!(part(out, "part-job-0-3"), "{\"id\":5}\n");
-    assert_eq!(part(out, "part-job-0-1"), "{\"id\":2}\n{\"id\":3}\n");
+    assert_eq!(part(out, "part-job-0-1-ckpt2"), "{\"id\":2}\n{\"id\":3}\n");
 }
 
 #[tokio::test]
@@ -250,9 +251,35 @@ async fn recovery_from_an_older_checkpoint_discards_what_came_after() {
     let (first, _) = crashed_job(out).await;
     let connector = sink(out, None);
     // Checkpoint 1's file was committed before the crash: fine.
-    connector.recover("job", 0, Some(&first)).unwrap();
-    assert_eq!(files_in(out), vec!["part-job-0-0"]);
+    connector.recover("job", 0, Some(&first), None).unwrap();
+    assert_eq!(files_in(out), vec!["part-job-0-0-ckpt1"]);
     assert_eq!(visible_ids(out).await, vec![1]);
+}
+
+/// Checkpoint 2 committed its files, then was found damaged: the job
+/// resumes from checkpoint 1 and writes checkpoint 2's rows again, so the
+/// files checkpoint 2 committed are withdrawn. Files a finished run
+/// committed and other jobs' files stay.
+#[tokio::test]
+async fn recovery_past_a_damaged_checkpoint_withdraws_what_it_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path();
+    let (first, second) = crashed_job(out).await;
+    let connector = sink(out, None);
+    connector.recover("job", 0, Some(&second), None).unwrap();
+    std::fs::write(out.join("part-job-0-9"), "{\"id\":9}\n").unwrap();
+    for name in NEIGHBOURS {
+        std::fs::write(out.join(name), "{\"id\":99}\n").unwrap();
+    }
+    connector.recover("job", 0, Some(&first), Some(1)).unwrap();
+    let mut expected = vec!["part-job-0-0-ckpt1", "part-job-0-9"];
+    expected.extend(NEIGHBOURS);
+    expected.sort_unstable();
+    assert_eq!(files_in(out), expected);
+    // Every checkpoint damaged: all that checkpoints committed goes.
+    connector.recover("job", 0, None, Some(0)).unwrap();
+    assert!(!files_in(out).contains(&"part-job-0-0-ckpt1".to_string()));
+    assert!(files_in(out).contains(&"part-job-0-9".to_string()));
 }
 
 #[tokio::test]
@@ -261,11 +288,11 @@ async fn recovery_without_a_checkpoint_discards_every_hidden_file() {
     let out = dir.path();
     crashed_job(out).await;
     let connector = sink(out, None);
-    connector.recover("job", 0, None).unwrap();
-    assert_eq!(files_in(out), vec!["part-job-0-0"]);
+    connector.recover("job", 0, None, None).unwrap();
+    assert_eq!(files_in(out), vec!["part-job-0-0-ckpt1"]);
     // A directory that was never created has nothing to recover.
     sink(&out.join("never"), None)
-        .recover("job", 0, None)
+        .recover("job", 0, None, None)
         .unwrap();
 }
 
@@ -275,12 +302,13 @@ async fn a_new_writer_never_reuses_a_part_number() {
     let out = dir.path();
     std::fs::write(out.join("part-job-0-7"), "{\"id\":7}\n").unwrap();
     std::fs::write(out.join(".part-job-0-9.inprogress"), "").unwrap();
+    std::fs::write(out.join("part-job-0-11-ckpt4"), "").unwrap();
     std::fs::write(out.join("part-job-1-20"), "").unwrap();
     let mut writer = sink(out, None).open("job", 0, 1).unwrap();
     writer.write(ids(&[1])).await.unwrap();
     writer.prepare(1).await.unwrap();
     writer.commit(1).await.unwrap();
-    assert!(files_in(out).contains(&"part-job-0-10".to_string()));
+    assert!(files_in(out).contains(&"part-job-0-12-ckpt1".to_string()));
     assert_eq!(part(out, "part-job-0-7"), "{\"id\":7}\n");
 }
 
@@ -290,14 +318,14 @@ async fn recovery_refuses_state_naming_other_files() {
     let out = dir.path();
     let connector = sink(out, None);
     let foreign = serde_json::json!({
-        "version": 1,
+        "version": 2,
         "pending": [{"checkpoint": 1, "file": ".part-job-1-0.inprogress", "final": "part-job-1-0"}],
     });
     let escaping = serde_json::json!({
-        "version": 1,
+        "version": 2,
         "pending": [{"checkpoint": 1, "file": ".part-job-0-0.inprogress", "final": "../part-job-0-0"}],
     });
-    let newer = serde_json::json!({"version": 2, "pending": []});
+    let newer = serde_json::json!({"version": 3, "pending": []});
     for (state, error) in [
         (
             foreign.to_string(),
@@ -311,7 +339,7 @@ async fn recovery_refuses_state_naming_other_files() {
         ),
         (
             newer.to_string(),
-            "state: filesystem sink: prepared output has version 2, this Weir reads version 1",
+            "state: filesystem sink: prepared output has version 3, this Weir reads version 2",
         ),
         (
             "not json".to_string(),
@@ -319,7 +347,7 @@ async fn recovery_refuses_state_naming_other_files() {
         ),
     ] {
         let err = connector
-            .recover("job", 0, Some(state.as_bytes()))
+            .recover("job", 0, Some(state.as_bytes()), None)
             .unwrap_err();
         assert_eq!(err.to_string(), error);
     }

@@ -20,7 +20,21 @@ pub struct CheckpointConfig {
     pub timeout: Duration,
     /// Least time between the end of one checkpoint and the next trigger.
     pub min_pause: Duration,
+    pub mode: CheckpointMode,
     pub store: Arc<StateStore>,
+}
+
+/// `execution.checkpointing.mode`: whether tasks with several inputs align
+/// barriers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckpointMode {
+    /// An input that delivered the barrier waits for the others, so that a
+    /// checkpoint holds exactly the rows before it.
+    ExactlyOnce,
+    /// Inputs keep flowing: no input waits behind a slow one, but rows that
+    /// came after the barrier on a fast input are in the snapshot and are
+    /// read again after a restore (duplicates, never loss).
+    AtLeastOnce,
 }
 
 /// The checkpoint id of a task's last acknowledgement, sent when its input
@@ -47,6 +61,7 @@ pub struct TaskLink {
     pub acks: mpsc::Sender<Ack>,
     /// Sinks watch it: a new value is the latest complete checkpoint.
     pub committed: watch::Receiver<u64>,
+    pub mode: CheckpointMode,
 }
 
 /// Starts the coordinator of a job with `tasks` tasks; checkpoint ids
@@ -150,5 +165,6 @@ pub fn start(
             }
         }
     });
-    (TaskLink { trigger, acks, committed }, requests, handle)
+    let mode = config.mode;
+    (TaskLink { trigger, acks, committed, mode }, requests, handle)
 }

@@ -34,6 +34,14 @@ impl Checkpoint {
     }
 }
 
+/// What recovery found: the checkpoint to resume from, and the newer
+/// complete checkpoints that were skipped because they are damaged.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    pub checkpoint: Option<Checkpoint>,
+    pub damaged: Vec<u64>,
+}
+
 /// The checkpoints of one job.
 #[derive(Debug, Clone)]
 pub struct StateStore {
@@ -117,14 +125,38 @@ impl StateStore {
 
     /// The newest complete checkpoint that reads back intact; a torn or
     /// partial one is skipped, with a warning, for the one before it.
-    pub fn restore(&self) -> Result<Option<Checkpoint>> {
+    pub fn restore(&self) -> Result<Recovery> {
+        let mut damaged = Vec::new();
         for id in self.complete_ids()?.into_iter().rev() {
             match self.read(id) {
-                Ok(cp) => return Ok(Some(cp)),
-                Err(e) => tracing::warn!(checkpoint = id, error = %e, "checkpoint is damaged; falling back to the previous one"),
+                Ok(cp) => {
+                    return Ok(Recovery {
+                        checkpoint: Some(cp),
+                        damaged,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(checkpoint = id, error = %e, "checkpoint is damaged; falling back to the previous one");
+                    damaged.push(id);
+                }
             }
         }
-        Ok(None)
+        Ok(Recovery { checkpoint: None, damaged })
+    }
+
+    /// Deletes every checkpoint after `id`, complete or not: a job resumed
+    /// from `id` numbers its next checkpoints from there, and must not find
+    /// a stale task state of an earlier run under a reused number.
+    pub fn truncate_after(&self, id: u64) -> Result<()> {
+        let from = format!("{:020}", id + 1);
+        for key in self.complete.range(from.as_bytes()..).keys() {
+            self.complete.remove(key.map_err(err("truncating state"))?).map_err(err("truncating state"))?;
+        }
+        for key in self.states.range(from.as_bytes()..).keys() {
+            self.states.remove(key.map_err(err("truncating state"))?).map_err(err("truncating state"))?;
+        }
+        self.db.flush().map_err(err("flushing state"))?;
+        Ok(())
     }
 
     fn read(&self, id: u64) -> Result<Checkpoint> {
@@ -201,7 +233,7 @@ mod tests {
     async fn complete_checkpoints_read_back_and_damaged_ones_fall_back() {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::open(dir.path()).unwrap();
-        assert!(store.restore().unwrap().is_none());
+        assert!(store.restore().unwrap().checkpoint.is_none());
         for id in 1..=2 {
             store.put(id, "s0-0", &state(id as u8)).unwrap();
             store.put(id, "s1-0", &state(10 + id as u8)).unwrap();
@@ -209,13 +241,23 @@ mod tests {
         }
         // Checkpoint 3 never completes: it is never restored.
         store.put(3, "s0-0", &state(3)).unwrap();
-        let cp = store.restore().unwrap().unwrap();
+        let cp = store.restore().unwrap().checkpoint.unwrap();
         assert_eq!(cp.id, 2);
         assert_eq!(cp.part("s1-0", "op0"), Some(&[12u8, 9][..]));
         store.corrupt(2, "s1-0");
-        let cp = store.restore().unwrap().unwrap();
+        let recovery = store.restore().unwrap();
+        let cp = recovery.checkpoint.unwrap();
         assert_eq!(cp.id, 1, "a damaged checkpoint falls back to the previous one");
+        assert_eq!(recovery.damaged, vec![2]);
         assert_eq!(cp.part("s0-0", "source"), Some(&[1u8, 1, 1][..]));
+        // Resuming from 1 drops the damaged 2 and the stale states of 3: a
+        // new checkpoint 2 of other tasks is then whole.
+        store.truncate_after(1).unwrap();
+        store.put(2, "s9-0", &state(42)).unwrap();
+        store.complete(2, 1).await.unwrap();
+        let recovery = store.restore().unwrap();
+        assert!(recovery.damaged.is_empty());
+        assert_eq!(recovery.checkpoint.unwrap().part("s9-0", "op0"), Some(&[42u8, 9][..]));
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::StreamMap;
 use tokio_stream::wrappers::ReceiverStream;
 
+use crate::checkpoint::coordinator::CheckpointMode;
 use crate::error::{EngineError, Result};
 use crate::message::{EventTime, Message, StreamBatch, WATERMARK_END, WATERMARK_MIN};
 
@@ -21,12 +22,17 @@ pub struct ExchangeInput {
     /// alignment, so that the checkpoint holds exactly the rows before it).
     aligning: Option<u64>,
     blocked: Vec<(usize, ReceiverStream<Message>)>,
+    mode: CheckpointMode,
+    /// At least once: the last barrier each input delivered; a barrier goes
+    /// on once every open input has delivered it, and no input waits.
+    delivered: Vec<u64>,
+    forwarded: u64,
     combined: EventTime,
     task: String,
 }
 
 impl ExchangeInput {
-    pub fn new(receivers: Vec<tokio::sync::mpsc::Receiver<Message>>, task: String) -> Self {
+    pub fn new(receivers: Vec<tokio::sync::mpsc::Receiver<Message>>, task: String, mode: CheckpointMode) -> Self {
         let n = receivers.len();
         let mut channels = StreamMap::new();
         for (i, r) in receivers.into_iter().enumerate() {
@@ -39,6 +45,9 @@ impl ExchangeInput {
             idle: vec![false; n],
             aligning: None,
             blocked: Vec::new(),
+            mode,
+            delivered: vec![0; n],
+            forwarded: 0,
             combined: WATERMARK_MIN,
             task,
         }
@@ -77,6 +86,12 @@ impl ExchangeInput {
                 Message::Late(_) => {
                     return Err(EngineError::Plan("late rows cannot cross an exchange".into()));
                 }
+                Message::Barrier(id) if self.mode == CheckpointMode::AtLeastOnce => {
+                    self.delivered[input] = self.delivered[input].max(id);
+                    if let Some(b) = self.passed() {
+                        return Ok(b);
+                    }
+                }
                 Message::Barrier(id) => {
                     if self.aligning.is_some_and(|a| a != id) {
                         return Err(EngineError::State(format!(
@@ -99,12 +114,25 @@ impl ExchangeInput {
                     if let Some(w) = self.advance() {
                         return Ok(Message::Watermark(w));
                     }
-                    if let Some(b) = self.aligned() {
+                    if let Some(b) = self.aligned().or_else(|| self.passed()) {
                         return Ok(b);
                     }
                 }
             }
         }
+    }
+
+    /// At least once: the newest barrier every open input has delivered, if
+    /// not forwarded yet.
+    fn passed(&mut self) -> Option<Message> {
+        if self.mode != CheckpointMode::AtLeastOnce {
+            return None;
+        }
+        let id = (0..self.ended.len()).filter(|i| !self.ended[*i]).map(|i| self.delivered[i]).min()?;
+        (id > self.forwarded).then(|| {
+            self.forwarded = id;
+            Message::Barrier(id)
+        })
     }
 
     /// The barrier being aligned, once every input that has not ended has
@@ -172,7 +200,7 @@ mod tests {
     async fn an_idle_input_holds_nothing_back_until_it_speaks_again() {
         let (tx0, rx0) = mpsc::channel(8);
         let (tx1, rx1) = mpsc::channel(8);
-        let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into());
+        let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into(), CheckpointMode::ExactlyOnce);
         tx0.send(Message::Watermark(100)).await.unwrap();
         tx1.send(Message::Watermark(50)).await.unwrap();
         assert!(matches!(input.next().await.unwrap(), Message::Watermark(50)));
@@ -188,5 +216,34 @@ mod tests {
         // ...and it holds the next advance again.
         tx0.send(Message::Watermark(500)).await.unwrap();
         assert!(matches!(input.next().await.unwrap(), Message::Watermark(260)));
+    }
+
+    #[tokio::test]
+    async fn at_least_once_lets_rows_pass_a_barrier_that_exactly_once_holds_back() {
+        let quiet = |m: std::result::Result<Result<Message>, _>| m.is_err();
+        for mode in [CheckpointMode::ExactlyOnce, CheckpointMode::AtLeastOnce] {
+            let (tx0, rx0) = mpsc::channel(8);
+            let (tx1, rx1) = mpsc::channel(8);
+            let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into(), mode);
+            tx0.send(Message::Barrier(1)).await.unwrap();
+            tx0.send(Message::Watermark(10)).await.unwrap();
+            tx1.send(Message::Watermark(5)).await.unwrap();
+            let wait = std::time::Duration::from_millis(50);
+            match mode {
+                // Input 0's watermark came after its barrier: held back
+                // until input 1 delivers the barrier too.
+                CheckpointMode::ExactlyOnce => {
+                    assert!(quiet(tokio::time::timeout(wait, input.next()).await));
+                    tx1.send(Message::Barrier(1)).await.unwrap();
+                    assert!(matches!(input.next().await.unwrap(), Message::Barrier(1)));
+                    assert!(matches!(input.next().await.unwrap(), Message::Watermark(5)));
+                }
+                CheckpointMode::AtLeastOnce => {
+                    assert!(matches!(input.next().await.unwrap(), Message::Watermark(5)));
+                    tx1.send(Message::Barrier(1)).await.unwrap();
+                    assert!(matches!(input.next().await.unwrap(), Message::Barrier(1)));
+                }
+            }
+        }
     }
 }

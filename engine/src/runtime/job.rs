@@ -16,9 +16,9 @@ use crate::operators::project::Project;
 use crate::plan::{OperatorPlan, StageInput, StreamPlan};
 use crate::runtime::exchange::Router;
 use crate::runtime::input::ExchangeInput;
-use crate::checkpoint::coordinator::{self, CheckpointConfig, CheckpointRequest, TaskLink};
+use crate::checkpoint::coordinator::{self, CheckpointConfig, CheckpointMode, CheckpointRequest, TaskLink};
 use crate::checkpoint::store::StateStore;
-use crate::checkpoint::store::Checkpoint;
+use crate::checkpoint::store::{Checkpoint, Recovery};
 use crate::runtime::task::{MainOutput, SinkOutput, Task, TaskCheckpoint, TaskInput, TaskOutput};
 use crate::runtime::exchange::{KEY_GROUPS, subtask_of_key_group};
 use crate::sink::SinkConnector;
@@ -131,27 +131,38 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
             sink.connector.set_upsert_key(key);
         }
     }
-    let restored = match &durability {
+    let recovery = match &durability {
         Some(Durability { savepoint: Some(path), .. }) => {
             // Opening would create an empty store where none is.
             if !path.is_dir() {
                 return Err(EngineError::State(format!("no savepoint in {}", path.display())));
             }
-            let cp = StateStore::open(path)?.restore()?;
-            Some(cp.ok_or_else(|| EngineError::State(format!("no savepoint in {}", path.display())))?)
+            let checkpoint = StateStore::open(path)?.restore()?.checkpoint;
+            Recovery {
+                checkpoint: Some(checkpoint.ok_or_else(|| EngineError::State(format!("no intact savepoint in {}", path.display())))?),
+                damaged: Vec::new(),
+            }
         }
         Some(d) => d.config.store.restore()?,
-        None => None,
+        None => Recovery::default(),
     };
+    let restored = recovery.checkpoint;
+    let resumed_from = restored.as_ref().map_or(0, |c| c.id);
     if let Some(cp) = &restored {
         tracing::info!(job = %id, checkpoint = cp.id, "resuming from checkpoint");
     }
+    // Sinks committed the output of the damaged checkpoints; the job now
+    // writes it again from an older one, so what they committed goes.
+    let withdraw_after = (!recovery.damaged.is_empty()).then(|| {
+        tracing::warn!(job = %id, damaged = ?recovery.damaged, resumed_from, "withdrawing the output committed after the restored checkpoint");
+        resumed_from
+    });
     let task_count = plan.stages.iter().map(|s| s.parallelism).sum();
     let coordinator = durability.as_ref().map(|d| {
         coordinator::start(
             d.config.clone(),
             task_count,
-            restored.as_ref().map_or(0, |c| c.id),
+            resumed_from,
             Arc::clone(&metrics),
         )
     });
@@ -160,7 +171,10 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
         .as_ref()
         .zip(durability.as_ref())
         .map(|((_, requests, _), d)| (requests.clone(), Arc::clone(&d.config.store)));
-    let tasks = build_tasks(&plan, &id, &metrics, link, restored.as_ref())?;
+    let tasks = build_tasks(&plan, &id, &metrics, link, restored.as_ref(), withdraw_after)?;
+    if let Some(d) = &durability {
+        d.config.store.truncate_after(resumed_from)?;
+    }
     let (status_tx, status_rx) = watch::channel(JobStatus::Running);
     let (cancel_tx, mut cancel_rx) = mpsc::channel(1);
     let mut set = JoinSet::new();
@@ -236,6 +250,7 @@ fn build_tasks(
     metrics: &Arc<JobMetrics>,
     link: Option<&TaskLink>,
     restored: Option<&Checkpoint>,
+    withdraw_after: Option<u64>,
 ) -> Result<Vec<(String, Task)>> {
     // A named part of the state of every task of the checkpoint: the job
     // may run at another parallelism, and so with its stages chained
@@ -327,6 +342,7 @@ fn build_tasks(
                 StageInput::Exchange { .. } => TaskInput::Exchange(ExchangeInput::new(
                     stage_receivers.next().unwrap_or_default(),
                     task_name.clone(),
+                    link.map_or(CheckpointMode::ExactlyOnce, |l| l.mode),
                 )),
             };
             let mut chain: Vec<Box<dyn Operator>> = stage
@@ -347,7 +363,7 @@ fn build_tasks(
                 (Some(sink), None) => MainOutput::Sink(SinkOutput {
                     writer: {
                         if link.is_some() && subtask == 0 {
-                            recover_sink(sink.connector.as_ref(), job_id, stage.parallelism, restored, "sink")?;
+                            recover_sink(sink.connector.as_ref(), job_id, stage.parallelism, restored, withdraw_after, "sink")?;
                         }
                         sink.connector.open(job_id, subtask, stage.parallelism)?
                     },
@@ -369,7 +385,14 @@ fn build_tasks(
                     writer: {
                         let late_job = format!("{job_id}-late{i}");
                         if link.is_some() && subtask == 0 {
-                            recover_sink(sink.connector.as_ref(), &late_job, stage.parallelism, restored, &format!("late{i}"))?;
+                            recover_sink(
+                                sink.connector.as_ref(),
+                                &late_job,
+                                stage.parallelism,
+                                restored,
+                                withdraw_after,
+                                &format!("late{i}"),
+                            )?;
                         }
                         sink.connector.open(&late_job, subtask, stage.parallelism)?
                     },
@@ -419,6 +442,7 @@ fn recover_sink(
     job_id: &str,
     parallelism: usize,
     restored: Option<&Checkpoint>,
+    withdraw_after: Option<u64>,
     part: &str,
 ) -> Result<()> {
     let mut prepared: BTreeMap<usize, &[u8]> = BTreeMap::new();
@@ -433,7 +457,7 @@ fn recover_sink(
     // every subtask's leftovers are looked for.
     let last = prepared.keys().max().map_or(0, |m| m + 1).max(parallelism).max(KEY_GROUPS);
     for subtask in 0..last {
-        sink.recover(job_id, subtask, prepared.get(&subtask).copied())?;
+        sink.recover(job_id, subtask, prepared.get(&subtask).copied(), withdraw_after)?;
     }
     Ok(())
 }
