@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+mod restored;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
@@ -44,8 +46,26 @@ impl Run {
     }
 }
 
-/// Runs `weir run` on `sql`, written to a file in `dir`.
+/// Runs `weir run` on `sql`, written to a file in `dir`. A job whose
+/// output does not depend on timing also runs a second time, killed
+/// midway and restored from its checkpoint, and must commit the same
+/// output ([`restored`]).
 pub fn weir_run(dir: &Path, sql: &str) -> Run {
+    let twin = restored::deterministic(dir, sql).map(|paths| {
+        let copy = scratch();
+        restored::copy_tree(dir, copy.path());
+        (copy, paths)
+    });
+    let run = run_once(dir, sql);
+    if let Some((copy, paths)) = twin
+        && run.ok
+    {
+        restored::assert_same_after_kill(dir, copy.path(), sql, &paths, &run);
+    }
+    run
+}
+
+fn run_once(dir: &Path, sql: &str) -> Run {
     let file = dir.join("job.sql");
     std::fs::write(&file, sql).expect("write sql");
     let out: Output = Command::new(env!("CARGO_BIN_EXE_weir"))
