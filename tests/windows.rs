@@ -380,3 +380,29 @@ fn explain_shows_the_streaming_plan() {
     }
     assert!(!dir.path().join("out").exists(), "EXPLAIN must not run the job");
 }
+
+/// `INSERT INTO` matches columns by position, as Flink does: the table's
+/// names, not the query's, are what a JSON sink writes.
+#[test]
+fn insert_takes_the_tables_column_names() {
+    let dir = scratch();
+    let rows = rows_in_order(10, 2, 3);
+    write_json(&dir.path().join("in.json"), &rows);
+    let sql = format!(
+        "CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3)) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE out (key VARCHAR, doubled BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+INSERT INTO out SELECT k, v * 2 FROM src;",
+        dir.path().join("in.json").display(),
+        dir.path().join("out").display()
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let mut got: Vec<String> = read_sink(&dir.path().join("out")).iter().map(normalize_json).collect();
+    got.sort();
+    let mut expected: Vec<String> = rows
+        .iter()
+        .map(|r| normalize_json(&serde_json::json!({"key": r.k, "doubled": r.v.map(|v| v * 2)})))
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected);
+}

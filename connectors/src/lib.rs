@@ -9,6 +9,7 @@ mod blackhole;
 mod datagen;
 mod error;
 mod filesystem;
+mod kafka;
 mod memory;
 mod options;
 mod print;
@@ -28,7 +29,7 @@ pub use error::ConnectorError;
 use options::{CONNECTOR_KEY, Options};
 
 /// Names of all connectors (for error messages and completion).
-pub const CONNECTORS: &[&str] = &["blackhole", "datagen", "filesystem", "memory", "print"];
+pub const CONNECTORS: &[&str] = &["blackhole", "datagen", "filesystem", "kafka", "memory", "print"];
 
 /// The connectors of one table, built from its WITH options.
 #[derive(Debug, Clone)]
@@ -89,6 +90,10 @@ pub fn create_table(
         ),
         "filesystem" => {
             let (source, sink) = filesystem::create(&Options::new("filesystem", options), schema)?;
+            (Some(source), Some(sink))
+        }
+        "kafka" => {
+            let (source, sink) = kafka::create(&Options::new("kafka", options), schema)?;
             (Some(source), Some(sink))
         }
         "memory" => {

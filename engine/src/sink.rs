@@ -39,8 +39,31 @@ pub trait SinkConnector: Send + Sync + Debug {
         Ok(())
     }
 
+    /// For a sink whose commit is itself the commit point of a checkpoint
+    /// (a Kafka transaction that carries the checkpoint id): the checkpoint
+    /// whose output it committed last. Called before recovery, once per
+    /// job; it also fences the job's earlier incarnation, so that nothing
+    /// it left open can still commit. Recovery then resumes from that
+    /// checkpoint rather than from a newer one whose output never became
+    /// visible.
+    fn committed_checkpoint(&self, _job_id: &str) -> Result<Committed> {
+        Ok(Committed::WithTheStore)
+    }
+
     /// Opens the writer of one parallel subtask of job `job_id`.
     fn open(&self, job_id: &str, subtask: usize, parallelism: usize) -> Result<Box<dyn SinkWriter>>;
+}
+
+/// What a sink committed, as [`SinkConnector::committed_checkpoint`] tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// The sink commits when the store says a checkpoint is complete
+    /// (files, or nothing to commit): the store decides.
+    WithTheStore,
+    /// The sink has committed no checkpoint's output yet.
+    Nothing,
+    /// The output up to this checkpoint is committed.
+    Checkpoint(u64),
 }
 
 /// Writes the rows of one sink subtask.

@@ -46,7 +46,18 @@ impl LineChunk {
         self.numbers[i]
     }
 
-    fn clear(&mut self) {
+    /// Appends one record as a line numbered `number` (a Kafka message and
+    /// its offset), so that other line-less sources decode like files.
+    pub(crate) fn push(&mut self, record: &[u8], number: u64) {
+        self.bytes.extend_from_slice(record);
+        if record.last() != Some(&b'\n') {
+            self.bytes.push(b'\n');
+        }
+        self.ends.push(self.bytes.len());
+        self.numbers.push(number);
+    }
+
+    pub(crate) fn clear(&mut self) {
         self.bytes.clear();
         self.ends.clear();
         self.numbers.clear();

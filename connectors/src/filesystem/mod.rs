@@ -1,10 +1,10 @@
 //! The `filesystem` connector: a file or directory of JSON or CSV lines,
 //! read as a bounded source and written as Flink-style part files.
 
-mod decode;
-mod encode;
-mod format;
-mod lines;
+pub(crate) mod decode;
+pub(crate) mod encode;
+pub(crate) mod format;
+pub(crate) mod lines;
 mod listing;
 mod sink;
 mod source;

@@ -159,7 +159,8 @@ impl StateStore {
         Ok(())
     }
 
-    fn read(&self, id: u64) -> Result<Checkpoint> {
+    /// Complete checkpoint `id`, checked like [`Self::restore`]'s.
+    pub fn read(&self, id: u64) -> Result<Checkpoint> {
         let expected = self
             .complete
             .get(format!("{id:020}"))

@@ -21,7 +21,7 @@ use crate::checkpoint::store::StateStore;
 use crate::checkpoint::store::{Checkpoint, Recovery};
 use crate::runtime::task::{MainOutput, SinkOutput, Task, TaskCheckpoint, TaskInput, TaskOutput};
 use crate::runtime::exchange::{KEY_GROUPS, subtask_of_key_group};
-use crate::sink::SinkConnector;
+use crate::sink::{Committed, SinkConnector};
 use crate::source::driver::SourceDriver;
 use crate::window::aggregate::WindowAggregate;
 use crate::window::assign::WindowAssign;
@@ -146,14 +146,31 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
         Some(d) => d.config.store.restore()?,
         None => Recovery::default(),
     };
-    let restored = recovery.checkpoint;
+    let mut restored = recovery.checkpoint;
+    let mut rewound = !recovery.damaged.is_empty();
+    // A sink whose own commit is the commit point (a Kafka transaction)
+    // may not have committed the latest checkpoint's output: the job then
+    // resumes from the checkpoint it did commit, and writes the rest again.
+    if let Some(Durability { savepoint: None, config, .. }) = &durability
+        && let Some(committed) = sinks_committed(&plan, &id)?
+    {
+        let latest = restored.as_ref().map_or(0, |c| c.id);
+        if committed < latest {
+            tracing::warn!(job = %id, committed, latest, "a sink committed an older checkpoint's output than the latest; resuming from it");
+            restored = (committed > 0).then(|| config.store.read(committed)).transpose()?;
+            rewound = true;
+        } else if committed > latest {
+            tracing::warn!(job = %id, committed, latest, "a sink committed output of a checkpoint the state no longer has; rows after the restored checkpoint are written again");
+        }
+    }
     let resumed_from = restored.as_ref().map_or(0, |c| c.id);
     if let Some(cp) = &restored {
         tracing::info!(job = %id, checkpoint = cp.id, "resuming from checkpoint");
     }
-    // Sinks committed the output of the damaged checkpoints; the job now
-    // writes it again from an older one, so what they committed goes.
-    let withdraw_after = (!recovery.damaged.is_empty()).then(|| {
+    // Sinks committed the output of checkpoints after the one the job
+    // resumes from; it writes that output again, so what they committed
+    // goes where it can.
+    let withdraw_after = rewound.then(|| {
         tracing::warn!(job = %id, damaged = ?recovery.damaged, resumed_from, "withdrawing the output committed after the restored checkpoint");
         resumed_from
     });
@@ -437,6 +454,27 @@ fn subtask_of(key: &str) -> Option<usize> {
 /// subtask prepared in the checkpoint (the part named `part` of a task
 /// `s<stage>-<subtask>`), and discards every subtask's output no completed
 /// checkpoint covers.
+/// The oldest checkpoint whose output the job's self-committing sinks
+/// (main and late-data) committed, or `None` if all commit with the store.
+fn sinks_committed(plan: &StreamPlan, job_id: &str) -> Result<Option<u64>> {
+    let mut oldest: Option<u64> = None;
+    for (i, stage) in plan.stages.iter().enumerate() {
+        let sinks = [
+            stage.sink.as_ref().map(|s| (s, job_id.to_string())),
+            stage.late_sink.as_ref().map(|s| (s, format!("{job_id}-late{i}"))),
+        ];
+        for (sink, sink_job) in sinks.into_iter().flatten() {
+            let committed = match sink.connector.committed_checkpoint(&sink_job)? {
+                Committed::WithTheStore => continue,
+                Committed::Nothing => 0,
+                Committed::Checkpoint(c) => c,
+            };
+            oldest = Some(oldest.map_or(committed, |o| o.min(committed)));
+        }
+    }
+    Ok(oldest)
+}
+
 fn recover_sink(
     sink: &dyn SinkConnector,
     job_id: &str,

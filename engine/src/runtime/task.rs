@@ -162,10 +162,28 @@ async fn committed(link: &mut Option<TaskCheckpoint>) -> Option<u64> {
 }
 
 impl Task {
+    /// Checkpoint `id` is complete: sinks make its output visible.
+    async fn on_committed(&mut self, id: u64) -> Result<()> {
+        if let TaskInput::Source(driver) = &mut self.input {
+            driver.committed(id);
+        }
+        self.output.commit(id).await
+    }
+
     /// Takes this task's part of checkpoint `id` — the source's positions,
     /// each operator's state, the sinks' prepared output — acknowledges it,
     /// and passes the barrier on.
     async fn checkpoint(&mut self, id: u64) -> Result<()> {
+        // The previous checkpoint's completion is announced before this one
+        // starts: sinks commit it first, so that what they prepare now holds
+        // only what came after it (or, if it was abandoned, everything since
+        // the last commit).
+        if let Some(link) = &mut self.checkpoint
+            && link.committed.has_changed().unwrap_or(false)
+        {
+            let committed = *link.committed.borrow_and_update();
+            self.on_committed(committed).await?;
+        }
         let mut state = Vec::new();
         if let TaskInput::Source(driver) = &mut self.input {
             state.push(("source".to_string(), driver.take_snapshot(id)?));
@@ -252,7 +270,7 @@ impl Task {
                 }
                 committed = committed(&mut self.checkpoint) => {
                     match committed {
-                        Some(id) => self.output.commit(id).await?,
+                        Some(id) => self.on_committed(id).await?,
                         None => self.checkpoint = None,
                     }
                     continue;

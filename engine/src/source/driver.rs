@@ -40,6 +40,8 @@ pub struct SourceDriver {
     positions: Positions,
     /// State taken when the last barrier was queued.
     snapshot: Option<(u64, Vec<u8>)>,
+    /// Positions of checkpoints taken and not yet known complete.
+    uncommitted: VecDeque<(u64, Positions)>,
     /// When the driver started: a subtask whose partitions never have rows
     /// turns idle this long after it.
     started: Instant,
@@ -77,6 +79,7 @@ impl SourceDriver {
             trigger,
             positions: Positions::new(),
             snapshot: None,
+            uncommitted: VecDeque::new(),
             started: Instant::now(),
             emitted: WATERMARK_MIN,
             emitted_at: Instant::now(),
@@ -196,6 +199,7 @@ impl SourceDriver {
     fn begin_checkpoint(&mut self, id: u64) {
         let state = self.state();
         self.snapshot = Some((id, state));
+        self.uncommitted.push_back((id, self.positions.clone()));
         self.queue.push_back(Message::Barrier(id));
     }
 
@@ -218,6 +222,18 @@ impl SourceDriver {
         match self.snapshot.take() {
             Some((at, bytes)) if at == id => Ok(bytes),
             _ => Err(EngineError::State(format!("source {}: no state for checkpoint {id}", self.plan.table))),
+        }
+    }
+
+    /// Checkpoint `id` is complete: the connector learns the positions it
+    /// holds (Kafka commits them to the consumer group, for lag tools).
+    pub fn committed(&mut self, id: u64) {
+        let mut latest = None;
+        while self.uncommitted.front().is_some_and(|(at, _)| *at <= id) {
+            latest = self.uncommitted.pop_front().map(|(_, p)| p);
+        }
+        if let Some(positions) = latest {
+            self.plan.connector.checkpoint_committed(&positions);
         }
     }
 

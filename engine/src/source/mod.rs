@@ -30,6 +30,11 @@ pub trait SourceConnector: Send + Sync + Debug {
     /// Number of partitions when the job runs with `parallelism` subtasks.
     fn partitions(&self, parallelism: usize) -> Result<usize>;
 
+    /// A checkpoint holding `positions` (of one subtask's partitions) is
+    /// complete. Recovery never reads them back from the connector; this is
+    /// for the outside world, e.g. a Kafka consumer group's lag.
+    fn checkpoint_committed(&self, _positions: &Positions) {}
+
     /// Opens a reader over the given partitions.
     ///
     /// With `report_bad_records` (the query routes them to a side table),

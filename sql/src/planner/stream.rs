@@ -576,8 +576,8 @@ fn references_window(e: &Expr, schema: &DFSchema, rel: &WindowRelation) -> Resul
     Ok(false)
 }
 
-/// Casts a query's columns to the sink's types, matched by position as in
-/// Flink; `None` when they already match.
+/// Casts and renames a query's columns to the sink's, matched by position
+/// as in Flink; `None` when they already match.
 fn cast_to(query: &DFSchema, sink: &SchemaRef, table: &str) -> Result<Option<ProjectPlan>> {
     let q = query.as_arrow();
     if q.fields().len() != sink.fields().len() {
@@ -596,6 +596,8 @@ fn cast_to(query: &DFSchema, sink: &SchemaRef, table: &str) -> Result<Option<Pro
     for (i, (qf, sf)) in q.fields().iter().zip(sink.fields()).enumerate() {
         let col: Arc<dyn PhysicalExpr> = Arc::new(Column::new(qf.name(), i));
         if qf.data_type() == sf.data_type() {
+            // Sinks that write names (JSON) take them from the table.
+            same &= qf.name() == sf.name();
             exprs.push(col);
             continue;
         }

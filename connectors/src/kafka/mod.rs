@@ -1,0 +1,173 @@
+//! The `kafka` connector, with Flink's option names: a source that reads
+//! a topic's partitions from offsets kept in Weir's checkpoints, and a sink
+//! that writes in one Kafka transaction per checkpoint (see
+//! `docs/kafka.md` for the exactly-once protocol).
+
+mod context;
+mod sink;
+mod source;
+mod transaction;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use rdkafka::ClientConfig;
+use weir_engine::sink::SinkConnector;
+use weir_engine::source::SourceConnector;
+
+use crate::error::ConnectorError;
+use crate::filesystem::format::Format;
+use crate::options::Options;
+use crate::types;
+
+/// Options of the connector itself; `properties.*` and the format's own
+/// options come on top.
+const TABLE_OPTIONS: &[&str] = &[
+    "topic",
+    "format",
+    "scan.startup.mode",
+    "scan.startup.timestamp-millis",
+    "scan.bounded.mode",
+    "sink.delivery-guarantee",
+    "sink.transactional-id-prefix",
+    "key.fields",
+    "key.format",
+];
+
+/// How long a call to the broker may take before it is an error.
+pub(crate) const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a source starts reading a partition it has no checkpoint for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum StartupMode {
+    Earliest,
+    Latest,
+    /// The offsets committed for `properties.group.id`; earliest where none.
+    GroupOffsets,
+    Timestamp(i64),
+}
+
+/// `'sink.delivery-guarantee'`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Guarantee {
+    ExactlyOnce,
+    AtLeastOnce,
+    None,
+}
+
+/// Builds the two sides of a kafka table.
+pub(crate) fn create(
+    options: &Options,
+    schema: SchemaRef,
+) -> Result<(Arc<dyn SourceConnector>, Arc<dyn SinkConnector>), ConnectorError> {
+    let format = Format::from_options(options)?;
+    for (key, _) in options.entries() {
+        if !key.starts_with("properties.") && !TABLE_OPTIONS.contains(&key) && !format.option_keys().contains(&key) {
+            let allowed = TABLE_OPTIONS.iter().chain(format.option_keys()).copied().collect::<Vec<_>>().join(", ");
+            return Err(options.unknown(key, format!("{allowed}, properties.*")));
+        }
+    }
+    types::check_schema(options.connector(), &schema)?;
+    let topic = options.required("topic")?.to_string();
+    if topic.contains(';') {
+        return Err(ConnectorError::Unsupported {
+            connector: "kafka".into(),
+            what: format!("one topic per table ('topic' = '{topic}' lists several)"),
+        });
+    }
+    options.required("properties.bootstrap.servers")?;
+    if options.get("properties.transactional.id").is_some() {
+        return Err(ConnectorError::invalid(
+            "properties.transactional.id",
+            options.get("properties.transactional.id").unwrap_or_default(),
+            "set by Weir per job; use 'sink.transactional-id-prefix'",
+        ));
+    }
+    let config = client_config(options);
+    // Flink's default is the group's offsets; a table without a group (a
+    // sink, or a quick look at a topic) reads from the start instead.
+    let default_startup = if options.get("properties.group.id").is_some() { "group-offsets" } else { "earliest-offset" };
+    let startup = match options.get("scan.startup.mode").unwrap_or(default_startup) {
+        "earliest-offset" => StartupMode::Earliest,
+        "latest-offset" => StartupMode::Latest,
+        "group-offsets" => StartupMode::GroupOffsets,
+        "timestamp" => StartupMode::Timestamp(
+            options
+                .parse("scan.startup.timestamp-millis", |v| v.parse::<i64>().map_err(|_| "expected milliseconds since the epoch".to_string()))?
+                .ok_or_else(|| ConnectorError::MissingOption {
+                    connector: "kafka".into(),
+                    key: "scan.startup.timestamp-millis".into(),
+                })?,
+        ),
+        other => {
+            return Err(ConnectorError::invalid(
+                "scan.startup.mode",
+                other,
+                "expected 'earliest-offset', 'latest-offset', 'group-offsets' or 'timestamp'",
+            ));
+        }
+    };
+    if matches!(startup, StartupMode::GroupOffsets) && options.get("properties.group.id").is_none() {
+        return Err(ConnectorError::invalid(
+            "scan.startup.mode",
+            "group-offsets",
+            "needs 'properties.group.id' (or choose 'earliest-offset')",
+        ));
+    }
+    let bounded = match options.get("scan.bounded.mode").unwrap_or("unbounded") {
+        "unbounded" => false,
+        "latest-offset" => true,
+        other => return Err(ConnectorError::invalid("scan.bounded.mode", other, "expected 'unbounded' or 'latest-offset'")),
+    };
+    let guarantee = match options.get("sink.delivery-guarantee").unwrap_or("exactly-once") {
+        "exactly-once" => Guarantee::ExactlyOnce,
+        "at-least-once" => Guarantee::AtLeastOnce,
+        "none" => Guarantee::None,
+        other => {
+            return Err(ConnectorError::invalid(
+                "sink.delivery-guarantee",
+                other,
+                "expected 'exactly-once', 'at-least-once' or 'none'",
+            ));
+        }
+    };
+    let prefix = options.get("sink.transactional-id-prefix").unwrap_or("weir").to_string();
+    let key = match options.get("key.fields") {
+        None => None,
+        Some(fields) => {
+            let mut indices = Vec::new();
+            for name in fields.split(';').map(str::trim) {
+                let i = schema.index_of(name).map_err(|_| {
+                    ConnectorError::invalid("key.fields", fields, format!("the table has no column '{name}'"))
+                })?;
+                indices.push(i);
+            }
+            let key_format = match options.get("key.format") {
+                None => format.clone(),
+                Some(name @ ("json" | "csv")) => Format::with_defaults(name),
+                Some(other) => return Err(ConnectorError::invalid("key.format", other, "expected 'json' or 'csv'")),
+            };
+            Some((indices, key_format))
+        }
+    };
+    let source = source::KafkaSource::new(config.clone(), topic.clone(), format.clone(), schema.clone(), startup, bounded);
+    let sink = sink::KafkaSink::new(config, topic, format, schema, key, guarantee, prefix);
+    Ok((Arc::new(source), Arc::new(sink)))
+}
+
+/// librdkafka's settings: every `'properties.<key>'` as `<key>`.
+fn client_config(options: &Options) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    for (key, value) in options.entries() {
+        if let Some(key) = key.strip_prefix("properties.") {
+            config.set(key, value);
+        }
+    }
+    config
+}
+
+/// A Kafka error with what Weir was doing, for the user.
+pub(crate) fn kafka_error(context: impl std::fmt::Display, e: rdkafka::error::KafkaError) -> weir_engine::EngineError {
+    weir_engine::EngineError::Connector(format!("kafka: {context}: {e}"))
+}

@@ -1,0 +1,355 @@
+//! The Kafka source: a topic's partitions are the source's partitions;
+//! a reader is assigned its partitions at explicit offsets (from the
+//! checkpoint when there is one, else from `'scan.startup.mode'`), so the
+//! checkpoint, not the consumer group, decides where reading resumes.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::error::KafkaError;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use weir_engine::EngineError;
+use weir_engine::error::Result;
+use weir_engine::source::{PARTITION_ENDED, Positions, SourceConnector, SourceEvent, SourceReader};
+
+use super::context::Quiet;
+use super::{BROKER_TIMEOUT, StartupMode, kafka_error};
+use crate::filesystem::decode::RecordDecoder;
+use crate::filesystem::format::Format;
+use crate::filesystem::lines::LineChunk;
+
+/// Messages per batch at most.
+const BATCH_ROWS: usize = 4096;
+/// How long a batch that has rows waits for more.
+const LINGER: Duration = Duration::from_millis(5);
+
+pub(crate) struct KafkaSource {
+    config: ClientConfig,
+    topic: String,
+    format: Format,
+    schema: SchemaRef,
+    startup: StartupMode,
+    /// `'scan.bounded.mode' = 'latest-offset'`: stop at the offsets that
+    /// were the latest when the job started.
+    bounded: bool,
+    /// Commits completed checkpoints' offsets to `properties.group.id`.
+    committer: Mutex<Option<BaseConsumer<Quiet>>>,
+}
+
+impl std::fmt::Debug for KafkaSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl KafkaSource {
+    pub(crate) fn new(
+        config: ClientConfig,
+        topic: String,
+        format: Format,
+        schema: SchemaRef,
+        startup: StartupMode,
+        bounded: bool,
+    ) -> Self {
+        Self { config, topic, format, schema, startup, bounded, committer: Mutex::new(None) }
+    }
+
+    fn consumer(&self) -> Result<StreamConsumer<Quiet>> {
+        let mut config = self.config.clone();
+        if config.get("group.id").is_none() {
+            // librdkafka wants a group even for assigned partitions; offsets
+            // are never committed to it.
+            config.set("group.id", "weir");
+        }
+        // A bounded read ends a partition at its end-of-partition event too:
+        // a topic written in transactions ends in a commit marker, an offset
+        // no message has, so the last message is before the startup end.
+        config
+            .set("enable.auto.commit", "false")
+            .set("enable.partition.eof", if self.bounded { "true" } else { "false" });
+        config
+            .create_with_context(Quiet)
+            .map_err(|e| kafka_error(format!("connecting to read topic '{}'", self.topic), e))
+    }
+
+    /// The offset reading starts at in `partition` without a checkpoint.
+    fn start_offset(&self, consumer: &StreamConsumer<Quiet>, partition: i32, low: i64, high: i64) -> Result<i64> {
+        Ok(match self.startup {
+            StartupMode::Earliest => low,
+            StartupMode::Latest => high,
+            StartupMode::GroupOffsets => {
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition(&self.topic, partition);
+                let committed = consumer
+                    .committed_offsets(tpl, BROKER_TIMEOUT)
+                    .map_err(|e| kafka_error("reading the group's committed offsets", e))?;
+                match committed.elements().first().map(|e| e.offset()) {
+                    Some(Offset::Offset(n)) => n,
+                    _ => low,
+                }
+            }
+            StartupMode::Timestamp(ms) => {
+                let mut tpl = TopicPartitionList::new();
+                tpl.add_partition_offset(&self.topic, partition, Offset::Offset(ms))
+                    .map_err(|e| kafka_error("looking up offsets by time", e))?;
+                let found = consumer
+                    .offsets_for_times(tpl, BROKER_TIMEOUT)
+                    .map_err(|e| kafka_error("looking up offsets by time", e))?;
+                match found.elements().first().map(|e| e.offset()) {
+                    Some(Offset::Offset(n)) => n,
+                    _ => high,
+                }
+            }
+        })
+    }
+}
+
+impl SourceConnector for KafkaSource {
+    fn describe(&self) -> String {
+        format!("kafka topic={} format={}", self.topic, self.format.name())
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Offsets go to the group only once a checkpoint holds them, so the
+    /// group's lag is what a restart would read again; asynchronously, as
+    /// recovery never depends on them.
+    fn checkpoint_committed(&self, positions: &Positions) {
+        if self.config.get("group.id").is_none() {
+            return;
+        }
+        let mut committer = self.committer.lock().unwrap_or_else(|p| p.into_inner());
+        if committer.is_none() {
+            let mut config = self.config.clone();
+            config.set("enable.auto.commit", "false");
+            match config.create_with_context::<_, BaseConsumer<Quiet>>(Quiet) {
+                Ok(c) => *committer = Some(c),
+                Err(e) => {
+                    tracing::warn!(topic = %self.topic, error = %e, "cannot commit offsets to the consumer group");
+                    return;
+                }
+            }
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (&p, &position) in positions.iter().filter(|(_, pos)| **pos != PARTITION_ENDED) {
+            let _ = tpl.add_partition_offset(&self.topic, p as i32, Offset::Offset(position as i64));
+        }
+        if let Some(c) = committer.as_ref()
+            && tpl.count() > 0
+            && let Err(e) = c.commit(&tpl, CommitMode::Async)
+        {
+            tracing::warn!(topic = %self.topic, error = %e, "committing offsets to the consumer group failed");
+        }
+    }
+
+    fn partitions(&self, _parallelism: usize) -> Result<usize> {
+        let consumer = self.consumer()?;
+        let metadata = consumer
+            .fetch_metadata(Some(&self.topic), BROKER_TIMEOUT)
+            .map_err(|e| kafka_error(format!("reading the partitions of topic '{}'", self.topic), e))?;
+        let topic = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == self.topic)
+            .ok_or_else(|| EngineError::Connector(format!("kafka: topic '{}' does not exist", self.topic)))?;
+        if let Some(e) = topic.error() {
+            return Err(EngineError::Connector(format!(
+                "kafka: topic '{}': {}",
+                self.topic,
+                rdkafka::types::RDKafkaErrorCode::from(e)
+            )));
+        }
+        if topic.partitions().is_empty() {
+            return Err(EngineError::Connector(format!("kafka: topic '{}' has no partitions", self.topic)));
+        }
+        Ok(topic.partitions().len())
+    }
+
+    fn open(
+        &self,
+        partitions: Vec<usize>,
+        _parallelism: usize,
+        report_bad_records: bool,
+        resume: &Positions,
+    ) -> Result<Box<dyn SourceReader>> {
+        let consumer = self.consumer()?;
+        let mut assignment = TopicPartitionList::new();
+        let mut next = BTreeMap::new();
+        let mut ends = BTreeMap::new();
+        let mut ended = VecDeque::new();
+        for &p in &partitions {
+            let partition = p as i32;
+            let (low, high) = consumer
+                .fetch_watermarks(&self.topic, partition, BROKER_TIMEOUT)
+                .map_err(|e| kafka_error(format!("reading the offsets of '{}' partition {p}", self.topic), e))?;
+            let start = match resume.get(&p) {
+                Some(&PARTITION_ENDED) => {
+                    continue;
+                }
+                Some(&position) => position as i64,
+                None => self.start_offset(&consumer, partition, low, high)?,
+            };
+            if self.bounded && start >= high {
+                ended.push_back(p);
+                continue;
+            }
+            if self.bounded {
+                ends.insert(p, high);
+            }
+            next.insert(p, start);
+            assignment
+                .add_partition_offset(&self.topic, partition, Offset::Offset(start))
+                .map_err(|e| kafka_error("assigning partitions", e))?;
+        }
+        consumer
+            .assign(&assignment)
+            .map_err(|e| kafka_error(format!("assigning partitions of '{}'", self.topic), e))?;
+        Ok(Box::new(KafkaReader {
+            consumer,
+            topic: self.topic.clone(),
+            bounded: self.bounded,
+            ends,
+            next,
+            ended,
+            decoder: RecordDecoder::new(self.format.clone(), self.schema.clone()),
+            tolerant: report_bad_records || self.format.ignore_parse_errors(),
+            held: None,
+        }))
+    }
+}
+
+/// A message read while a batch of another partition was being built.
+struct Held {
+    partition: usize,
+    offset: i64,
+    payload: Option<Vec<u8>>,
+}
+
+struct KafkaReader {
+    consumer: StreamConsumer<Quiet>,
+    topic: String,
+    bounded: bool,
+    /// Bounded: per partition still read, the offset it ends before.
+    ends: BTreeMap<usize, i64>,
+    /// Per partition still read, the next offset.
+    next: BTreeMap<usize, i64>,
+    /// Partitions whose end is still to be reported.
+    ended: VecDeque<usize>,
+    decoder: RecordDecoder,
+    tolerant: bool,
+    held: Option<Held>,
+}
+
+impl KafkaReader {
+    /// Takes one message; false if it is past its partition's end (bounded).
+    fn take(&mut self, held: Held, chunk: &mut LineChunk) -> bool {
+        if let Some(end) = self.ends.get(&held.partition)
+            && held.offset >= *end
+        {
+            return false;
+        }
+        // A tombstone (no value) has no row, as in Flink's formats.
+        if let Some(payload) = &held.payload {
+            chunk.push(payload, held.offset as u64);
+        }
+        self.next.insert(held.partition, held.offset + 1);
+        if self.ends.get(&held.partition).is_some_and(|end| held.offset + 1 >= *end) {
+            self.end(held.partition);
+        }
+        true
+    }
+
+    /// Bounded: `partition` has nothing more to read.
+    fn end(&mut self, partition: usize) {
+        if self.next.remove(&partition).is_some() {
+            self.ends.remove(&partition);
+            self.ended.push_back(partition);
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&self.topic, partition as i32);
+            let _ = self.consumer.pause(&tpl);
+        }
+    }
+
+    fn held_of(message: &BorrowedMessage<'_>) -> Held {
+        Held {
+            partition: message.partition() as usize,
+            offset: message.offset(),
+            payload: message.payload().map(<[u8]>::to_vec),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SourceReader for KafkaReader {
+    async fn next(&mut self) -> Result<Option<SourceEvent>> {
+        if let Some(p) = self.ended.pop_front() {
+            return Ok(Some(SourceEvent::PartitionEnd(p)));
+        }
+        if self.next.is_empty() {
+            if self.bounded {
+                return Ok(None);
+            }
+            // No partitions: an unbounded source never ends.
+            std::future::pending::<()>().await;
+        }
+        let mut chunk = LineChunk::default();
+        let first = match self.held.take() {
+            Some(h) => h,
+            None => loop {
+                let received = self.consumer.recv().await;
+                let received = received.map(|m| Self::held_of(&m));
+                match received {
+                    Ok(h) if self.next.contains_key(&h.partition) => break h,
+                    Ok(_) => {}
+                    Err(KafkaError::PartitionEOF(p)) => {
+                        self.end(p as usize);
+                        if let Some(p) = self.ended.pop_front() {
+                            return Ok(Some(SourceEvent::PartitionEnd(p)));
+                        }
+                    }
+                    Err(e) => return Err(kafka_error(format!("reading topic '{}'", self.topic), e)),
+                }
+            },
+        };
+        let partition = first.partition;
+        let mut position = first.offset + 1;
+        self.take(first, &mut chunk);
+        while chunk.len() < BATCH_ROWS && self.next.contains_key(&partition) {
+            let Ok(received) = tokio::time::timeout(LINGER, self.consumer.recv()).await else { break };
+            let received = received.map(|m| Self::held_of(&m));
+            let h = match received {
+                Ok(h) => h,
+                Err(KafkaError::PartitionEOF(p)) => {
+                    self.end(p as usize);
+                    continue;
+                }
+                Err(e) => return Err(kafka_error(format!("reading topic '{}'", self.topic), e)),
+            };
+            if h.partition != partition {
+                if self.next.contains_key(&h.partition) {
+                    self.held = Some(h);
+                }
+                break;
+            }
+            let offset = h.offset;
+            if self.take(h, &mut chunk) {
+                position = offset + 1;
+            }
+        }
+        let path = PathBuf::from(format!("{}/{partition}", self.topic));
+        let decoded = self.decoder.decode(&chunk, &path, partition, self.tolerant)?;
+        Ok(Some(SourceEvent::Batch {
+            partition,
+            batch: decoded.batch,
+            bad_records: decoded.bad,
+            position: position as u64,
+        }))
+    }
+}
