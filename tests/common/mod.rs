@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod kafka;
 mod restored;
 
 use std::path::{Path, PathBuf};

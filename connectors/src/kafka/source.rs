@@ -149,6 +149,10 @@ impl SourceConnector for KafkaSource {
         }
     }
 
+    fn reads_partitions_together(&self) -> bool {
+        true
+    }
+
     fn partitions(&self, _parallelism: usize) -> Result<usize> {
         let consumer = self.consumer()?;
         let metadata = consumer

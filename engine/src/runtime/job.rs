@@ -354,6 +354,9 @@ fn build_tasks(
                     if !snapshots.is_empty() {
                         driver.restore(&snapshots, &owned)?;
                     }
+                    if s.connector.reads_partitions_together() {
+                        driver.hold_back(&owned);
+                    }
                     TaskInput::Source(driver)
                 }
                 StageInput::Exchange { .. } => TaskInput::Exchange(ExchangeInput::new(

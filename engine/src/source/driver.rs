@@ -286,6 +286,13 @@ impl SourceDriver {
         Ok(())
     }
 
+    /// Partitions of `owned` that have not ended hold the watermark back
+    /// from the start (see [`PartitionWatermarks::hold`]).
+    pub fn hold_back(&mut self, owned: &[usize]) {
+        let open = owned.iter().copied().filter(|p| self.positions.get(p) != Some(&PARTITION_ENDED));
+        self.watermarks.hold(open);
+    }
+
     /// Counts and logs records the reader could not decode, so that none
     /// vanishes silently, and routes them to the side table if there is one.
     fn on_bad_records(&mut self, records: &[BadRecord]) -> Result<()> {

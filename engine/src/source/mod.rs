@@ -35,6 +35,13 @@ pub trait SourceConnector: Send + Sync + Debug {
     /// for the outside world, e.g. a Kafka consumer group's lag.
     fn checkpoint_committed(&self, _positions: &Positions) {}
 
+    /// Whether a reader reads all its partitions at once (Kafka) rather
+    /// than one after another (files): then each holds the watermark back
+    /// from the start, not only once it has rows.
+    fn reads_partitions_together(&self) -> bool {
+        false
+    }
+
     /// Opens a reader over the given partitions.
     ///
     /// With `report_bad_records` (the query routes them to a side table),

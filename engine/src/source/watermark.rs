@@ -163,6 +163,18 @@ impl PartitionWatermarks {
         }
     }
 
+    /// Makes `partitions` hold the watermark back before their first rows:
+    /// for sources that read all their partitions at once (Kafka), where a
+    /// partition without rows yet must not let the others' watermark pass
+    /// its own future rows (as Flink registers every assigned split).
+    pub fn hold(&mut self, partitions: impl IntoIterator<Item = usize>) {
+        for p in partitions {
+            self.active.entry(p).or_insert(WATERMARK_MIN);
+            self.activity.entry(p).or_insert_with(Instant::now);
+        }
+        self.recombine();
+    }
+
     /// Sets the combined watermark a restored subtask continues from.
     pub fn start_at(&mut self, combined: EventTime) {
         self.combined = combined;
