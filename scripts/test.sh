@@ -21,4 +21,14 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
+# A Kafka-compatible broker for the Kafka tests (tests/common/kafka.rs
+# starts one per test on loopback): nisshi 0.7.0, the version whose
+# transactions and consumer-group offsets the tests were checked against.
+# Built once (about 15 minutes on 2 cores) and kept in ~/.cargo/bin.
+NISSHI_VERSION=0.7.0
+if ! "${CARGO_HOME:-$HOME/.cargo}/bin/nisshi" --version 2>/dev/null | grep -q "$NISSHI_VERSION"; then
+  cargo install nisshi --version "$NISSHI_VERSION" --locked --ignore-rust-version \
+    --no-default-features --features dynostore,libsql
+fi
+
 cargo test --workspace --locked "$@"

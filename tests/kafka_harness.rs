@@ -185,3 +185,41 @@ fn committed_offset(consumer: &BaseConsumer) -> Offset {
     let committed = consumer.committed_offsets(asked, TIMEOUT).expect("committed offsets");
     committed.find_partition("offsets-in", 0).expect("the partition asked for").offset()
 }
+
+/// The engine's recovery case: a producer crashes with a transaction open
+/// that carries the next marker; the restarted producer (same
+/// transactional id) fences it, which aborts that transaction, and the
+/// group's offset is still the last committed marker.
+#[test]
+fn a_fenced_transactions_offsets_do_not_replace_the_committed_ones() {
+    let broker = Broker::start();
+    broker.create_topic("fence-in", 1);
+    broker.create_topic("fence-out", 1);
+    let consumer = group_consumer(&broker, "fence-g");
+    let group = consumer.group_metadata().expect("group metadata");
+    let offsets = |offset: i64| {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("fence-in", 0, Offset::Offset(offset)).expect("an offset");
+        tpl
+    };
+    let zombie = transactional_producer(&broker, "harness-fence");
+    for marker in [3, 4] {
+        zombie.begin_transaction().expect("begin");
+        send(&zombie, "fence-out", "k", &format!("with-{marker}"));
+        zombie.send_offsets_to_transaction(&offsets(marker), &group, TIMEOUT).expect("send offsets");
+        zombie.commit_transaction(TIMEOUT).expect("commit");
+    }
+    zombie.begin_transaction().expect("begin");
+    send(&zombie, "fence-out", "k", "with-5");
+    zombie.flush(TIMEOUT).expect("flush");
+    zombie.send_offsets_to_transaction(&offsets(5), &group, TIMEOUT).expect("send offset 5");
+    // The crash: the zombie never ends its transaction.
+    let _restarted = transactional_producer(&broker, "harness-fence");
+    let fresh = group_consumer(&broker, "fence-g");
+    let mut asked = TopicPartitionList::new();
+    asked.add_partition("fence-in", 0);
+    let committed = fresh.committed_offsets(asked, TIMEOUT).expect("committed offsets");
+    assert_eq!(committed.find_partition("fence-in", 0).expect("partition").offset(), Offset::Offset(4));
+    assert_eq!(values(&broker.read_committed("fence-out")), ["with-3", "with-4"]);
+    std::mem::forget(zombie);
+}

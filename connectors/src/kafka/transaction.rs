@@ -80,6 +80,21 @@ impl Transaction {
         let producer: ThreadedProducer<Deliveries> = config
             .create_with_context(Deliveries::default())
             .map_err(|e| kafka_error(format!("creating a producer for topic '{topic}'"), e))?;
+        // The topic must exist before the first commit: the commit marker
+        // is an offset on its partition 0 (and a broker that creates topics
+        // on demand creates it now).
+        let metadata = producer
+            .client()
+            .fetch_metadata(Some(topic), BROKER_TIMEOUT)
+            .map_err(|e| kafka_error(format!("reading the metadata of topic '{topic}'"), e))?;
+        match metadata.topics().iter().find(|t| t.name() == topic) {
+            Some(t) if t.error().is_none() && !t.partitions().is_empty() => {}
+            _ => {
+                return Err(EngineError::Connector(format!(
+                    "kafka: topic '{topic}' does not exist (create it, or let the broker create topics)"
+                )));
+            }
+        }
         let marker = if guarantee == Guarantee::ExactlyOnce {
             producer
                 .init_transactions(BROKER_TIMEOUT)
@@ -117,6 +132,7 @@ impl Transaction {
         let offsets = marker
             .committed_offsets(tpl, BROKER_TIMEOUT)
             .map_err(|e| kafka_error("reading the last committed checkpoint", e))?;
+        tracing::debug!(topic = %self.topic, offsets = ?offsets, "commit marker read");
         let committed = match offsets.elements().first().map(|e| e.offset()) {
             Some(Offset::Offset(n)) if n > 0 => n as u64,
             _ => 0,
@@ -187,6 +203,7 @@ impl Transaction {
         if *committed >= checkpoint {
             return Ok(());
         }
+        let started = std::time::Instant::now();
         let mut offsets = TopicPartitionList::new();
         offsets
             .add_partition_offset(&self.topic, 0, Offset::Offset(checkpoint as i64))
@@ -201,6 +218,7 @@ impl Transaction {
             .commit_transaction(BROKER_TIMEOUT)
             .map_err(|e| kafka_error(format!("committing the transaction of checkpoint {checkpoint}"), e))?;
         self.check_deliveries()?;
+        tracing::debug!(topic = %self.topic, checkpoint, ms = started.elapsed().as_millis() as u64, "transaction committed");
         *committed = checkpoint;
         self.producer
             .begin_transaction()

@@ -1,0 +1,388 @@
+//! Kafka in and out against a real broker (nisshi, started per test on
+//! loopback): round trips in JSON and CSV, per-partition watermarks with a
+//! slow and an idle partition, and exactly-once under SIGKILL — the output
+//! topic, read by Kafka's read_committed rule (computed in the test from
+//! the log's commit and abort markers), holds exactly the uninterrupted
+//! run's rows.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::kafka::Broker;
+use common::*;
+
+/// Window rows of a TUMBLE of 10 s over `src`, with the columns the oracle
+/// computes (see `common::aggregate`).
+const WINDOW_QUERY: &str = "INSERT INTO out
+SELECT window_start, window_end, k, count(*) AS c, count(DISTINCT v) AS d,
+       sum(v) AS s, min(v) AS mn, max(v) AS mx, avg(v) AS a
+FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+GROUP BY window_start, window_end, k;";
+
+const TUMBLE: Shape = Shape::Tumble { size: 10_000, offset: 0 };
+/// The WATERMARK delay of the source tables.
+const DELAY: i64 = 2_000;
+
+/// Rows of one partition: event time advancing, out of order by less than
+/// the watermark delay, so that no row is late at any interleaving of
+/// partitions (the combined watermark is never ahead of a partition's own).
+fn partition_rows(seed: u64, n: usize, start: i64) -> Vec<Row> {
+    let mut g = Lcg(seed);
+    let mut ts = start;
+    (0..n)
+        .map(|_| {
+            ts += g.below(40) as i64;
+            Row { k: Some(format!("k{}", g.below(12))), v: Some(g.below(1000) as i64), ts: Some(ts - g.below(1_500) as i64) }
+        })
+        .collect()
+}
+
+fn json_record(r: &Row) -> Vec<u8> {
+    serde_json::json!({"k": r.k, "v": r.v, "ts": r.ts.map(sql_timestamp)}).to_string().into_bytes()
+}
+
+fn csv_record(r: &Row) -> Vec<u8> {
+    format!("{},{},{}", r.k.as_deref().unwrap_or(""), r.v.map(|v| v.to_string()).unwrap_or_default(), r.ts.map(sql_timestamp).unwrap_or_default())
+        .into_bytes()
+}
+
+/// Writes each partition's rows to `topic` (created with that many
+/// partitions).
+fn produce(broker: &Broker, topic: &str, partitions: &[Vec<Row>], encode: fn(&Row) -> Vec<u8>) {
+    broker.create_topic(topic, partitions.len() as i32);
+    for (p, rows) in partitions.iter().enumerate() {
+        for chunk in rows.chunks(5_000) {
+            let records: Vec<(Option<Vec<u8>>, Vec<u8>)> = chunk.iter().map(|r| (None, encode(r))).collect();
+            broker.produce(topic, p as i32, &records);
+        }
+    }
+}
+
+/// The oracle: DataFusion's aggregation of every row (none is late).
+async fn expected(partitions: &[Vec<Row>]) -> Vec<String> {
+    let mut assigned = Vec::new();
+    for rows in partitions {
+        let (a, late) = oracle_assign(rows, TUMBLE, DELAY);
+        assert_eq!(late, 0, "test input must have no late rows");
+        assigned.extend(a);
+    }
+    aggregate(&assigned, TUMBLE).await
+}
+
+/// The job's statements: a bounded read of `input` (to the offsets that
+/// were the latest at start), windows to `output`.
+fn job_sql(broker: &Broker, input: &str, output: &str, format: &str, settings: &str, sink_options: &str) -> String {
+    let servers = broker.bootstrap();
+    format!(
+        "{settings}
+CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) WITH (
+  'connector' = 'kafka', 'topic' = '{input}', 'properties.bootstrap.servers' = '{servers}',
+  'properties.group.id' = 'weir-test', 'scan.startup.mode' = 'earliest-offset',
+  'scan.bounded.mode' = 'latest-offset', 'format' = '{format}',
+  'scan.watermark.emit.strategy' = 'on-event');
+CREATE TABLE out (window_start TIMESTAMP(3), window_end TIMESTAMP(3), k VARCHAR,
+  c BIGINT, d BIGINT, s BIGINT, mn BIGINT, mx BIGINT, a DOUBLE) WITH (
+  'connector' = 'kafka', 'topic' = '{output}', 'properties.bootstrap.servers' = '{servers}',
+  'format' = 'json', 'key.fields' = 'k'{sink_options});
+{WINDOW_QUERY}"
+    )
+}
+
+/// The committed rows of `topic`, normalised and sorted.
+fn committed_rows(broker: &Broker, topic: &str) -> Vec<String> {
+    let mut rows: Vec<String> = broker
+        .read_committed(topic)
+        .iter()
+        .map(|r| normalize_json(&serde_json::from_slice(r.value.as_deref().expect("a value")).expect("JSON")))
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test]
+async fn json_and_csv_round_trips_equal_the_oracle() {
+    let broker = Broker::start();
+    let partitions: Vec<Vec<Row>> = (0..3).map(|p| partition_rows(10 + p, 3_000, T0)).collect();
+    let want = expected(&partitions).await;
+    for (format, encode) in [("json", json_record as fn(&Row) -> Vec<u8>), ("csv", csv_record)] {
+        let input = format!("in-{format}");
+        let output = format!("out-{format}");
+        produce(&broker, &input, &partitions, encode);
+        let dir = scratch();
+        let run = weir_run(dir.path(), &job_sql(&broker, &input, &output, format, "", ""));
+        assert!(run.ok, "{format}: {}", run.stderr);
+        assert_rows_eq(&committed_rows(&broker, &output), &want, format);
+        // Message keys come from 'key.fields'.
+        for record in broker.read_committed(&output) {
+            let value: serde_json::Value = serde_json::from_slice(record.value.as_deref().unwrap()).unwrap();
+            let key: serde_json::Value = serde_json::from_slice(record.key.as_deref().expect("a key")).unwrap();
+            assert_eq!(key, serde_json::json!({"k": value["k"]}));
+        }
+    }
+}
+
+/// One partition far behind the others in event time holds the watermark:
+/// nothing of it is late, and every window is exact.
+#[tokio::test]
+async fn a_slow_partition_holds_the_watermark() {
+    let broker = Broker::start();
+    let partitions = vec![
+        partition_rows(1, 4_000, T0 + 60_000),
+        partition_rows(2, 4_000, T0 + 60_000),
+        // Starts a minute earlier: read at the same time as the others, its
+        // rows would all be late if it did not hold the watermark back.
+        partition_rows(3, 4_000, T0),
+    ];
+    produce(&broker, "slow-in", &partitions, json_record);
+    let dir = scratch();
+    let run = weir_run(dir.path(), &job_sql(&broker, "slow-in", "slow-out", "json", "SET 'parallelism.default' = '2';", ""));
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(run.counted("late rows"), 0);
+    assert_rows_eq(&committed_rows(&broker, "slow-out"), &expected(&partitions).await, "slow partition");
+}
+
+/// An unbounded read with an empty partition: with 'source.idle-timeout'
+/// the empty partition stops holding the watermark, so windows fire while
+/// the job runs; every window the others' watermark has passed is out.
+#[tokio::test]
+async fn an_idle_partition_does_not_stall_windows() {
+    let broker = Broker::start();
+    let mut partitions = vec![partition_rows(4, 3_000, T0), partition_rows(5, 3_000, T0)];
+    partitions.push(Vec::new());
+    produce(&broker, "idle-in", &partitions, json_record);
+    broker.create_topic("idle-out", 1);
+    let sql = unbounded(job_sql(&broker, "idle-in", "idle-out", "json", "SET 'execution.checkpointing.interval' = '200 ms';", ""))
+        .replace("'properties.group.id'", "'source.idle-timeout' = '2 s', 'properties.group.id'");
+    // Windows that end at or before the slower partition's watermark.
+    let watermark = partitions[..2].iter().map(|rows| rows.iter().filter_map(|r| r.ts).max().unwrap() - DELAY).min().unwrap();
+    let want: Vec<String> = expected(&partitions)
+        .await
+        .into_iter()
+        .filter(|row| row.split('|').nth(1).unwrap().parse::<i64>().unwrap() <= watermark)
+        .collect();
+    let dir = scratch();
+    std::fs::write(dir.path().join("job.sql"), &sql).unwrap();
+    run_until_committed(dir.path(), &broker, "idle-out", want.len());
+    assert_rows_eq(&committed_rows(&broker, "idle-out"), &want, "windows before the watermark, with an idle partition");
+}
+
+/// The job reading without end (kills and restarts only end it).
+fn unbounded(sql: String) -> String {
+    sql.replace("'scan.bounded.mode' = 'latest-offset',", "")
+}
+
+/// Runs `job.sql` in `dir` until `topic` has `rows` committed rows (and
+/// half a second more, for any it should not add), then kills it. Returns
+/// when the first rows and all of them were committed.
+fn run_until_committed(dir: &std::path::Path, broker: &Broker, topic: &str, rows: usize) -> (Duration, Duration) {
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg("job.sql")
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = started + Duration::from_secs(120);
+    let mut first = None;
+    loop {
+        let committed = committed_rows(broker, topic).len();
+        if committed > 0 && first.is_none() {
+            first = Some(started.elapsed());
+        }
+        if committed >= rows || Instant::now() > deadline {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "an unbounded job ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let took = (first.unwrap_or_default(), started.elapsed());
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    took
+}
+
+/// Runs `job.sql` in `dir` and kills it with SIGKILL after `after`,
+/// calling `meanwhile` every few milliseconds; false if it finished first.
+/// Its log goes to `dir/run-<n>.log`.
+fn killed_after(dir: &std::path::Path, after: Duration, meanwhile: &mut dyn FnMut()) -> bool {
+    let n = std::fs::read_dir(dir).unwrap().count();
+    let log = std::fs::File::create(dir.join(format!("run-{n}.log"))).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg("job.sql")
+        .current_dir(dir)
+        .env("WEIR_LOG", "warn,weir_engine=info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let until = Instant::now() + after;
+    while Instant::now() < until {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "a run failed: {}", std::fs::read_to_string(dir.join(format!("run-{n}.log"))).unwrap());
+            return false;
+        }
+        meanwhile();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    true
+}
+
+/// A live input: each partition's rows appended a few at a time while
+/// the job runs, then a last row far ahead in event time that moves the
+/// watermark past every window.
+struct Feed {
+    partitions: Vec<Vec<Row>>,
+    sent: usize,
+    per_tick: usize,
+    last: Instant,
+}
+
+impl Feed {
+    fn tick(&mut self, broker: &Broker) {
+        if self.last.elapsed() < Duration::from_millis(50) || self.done() {
+            return;
+        }
+        self.last = Instant::now();
+        let n = self.partitions[0].len();
+        let to = (self.sent + self.per_tick).min(n);
+        for (p, rows) in self.partitions.iter().enumerate() {
+            let mut records: Vec<(Option<Vec<u8>>, Vec<u8>)> = rows[self.sent..to].iter().map(|r| (None, json_record(r))).collect();
+            if to == n {
+                // An hour past the input: within 'watermark.max-future'.
+                let last = rows.iter().filter_map(|r| r.ts).max().unwrap_or(T0);
+                let end = Row { k: Some("end".into()), v: Some(0), ts: Some(last + 3_600_000) };
+                records.push((None, json_record(&end)));
+            }
+            broker.produce("chaos-in", p as i32, &records);
+        }
+        self.sent = to;
+    }
+
+    fn done(&self) -> bool {
+        self.sent == self.partitions[0].len()
+    }
+}
+
+/// Kafka → TUMBLE → Kafka with checkpoints every 200 ms over a live input,
+/// killed with SIGKILL at random moments 20 times and restarted (at
+/// parallelism 1, 2 and 3 in turn, and once after the broker itself was
+/// killed and restarted): the committed output is exactly the oracle's
+/// (what an uninterrupted run gives: the round-trip tests check that), no
+/// row lost, none twice — while a plain reader of the topic also sees the
+/// rows of the transactions the kills aborted.
+#[tokio::test]
+async fn exactly_once_through_twenty_kills() {
+    let mut broker = Broker::start();
+    let partitions: Vec<Vec<Row>> = (0..4).map(|p| partition_rows(100 + p, 25_000, T0)).collect();
+    let want = expected(&partitions).await;
+    broker.create_topic("chaos-in", 4);
+    broker.create_topic("chaos-out", 3);
+    // About 25 s of input at 20 ticks a second.
+    let mut feed = Feed { partitions, sent: 0, per_tick: 50, last: Instant::now() };
+    let template = unbounded(job_sql(&broker, "chaos-in", "chaos-out", "json", "SET 'parallelism.default' = 'P';", ""));
+    let sql = |p: usize| format!("SET 'execution.checkpointing.interval' = '200 ms';\n{}", template.replace("= 'P'", &format!("= '{p}'")));
+
+    let dir = scratch();
+    let mut g = Lcg(2026);
+    let mut progress = Vec::new();
+    for kill in 0..20 {
+        std::fs::write(dir.path().join("job.sql"), sql(1 + kill % 3)).unwrap();
+        if kill == 10 {
+            broker.restart();
+        }
+        // Long enough for a restart to fence the previous producer, read
+        // the commit marker and commit again; short enough to fall while
+        // the job writes.
+        let after = Duration::from_millis(1_500 + g.below(1_500));
+        assert!(killed_after(dir.path(), after, &mut || feed.tick(&broker)));
+        progress.push(committed_rows(&broker, "chaos-out").len());
+    }
+    while !feed.done() {
+        feed.tick(&broker);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let logs: String = (0..100).filter_map(|n| std::fs::read_to_string(dir.path().join(format!("run-{n}.log"))).ok()).collect();
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    assert!(progress.iter().filter(|n| **n > 0 && **n < want.len()).count() >= 5, "too few kills fell while the job wrote: {progress:?}\n{logs}");
+    std::fs::write(dir.path().join("job.sql"), sql(2)).unwrap();
+    run_until_committed(dir.path(), &broker, "chaos-out", want.len());
+    assert_rows_eq(&committed_rows(&broker, "chaos-out"), &want, "after 20 kills");
+    let everything = broker.read_uncommitted("chaos-out").len();
+    eprintln!(
+        "progress {progress:?}; {everything} records written for {} committed; resumed {} times, {} of them from an older checkpoint than the latest",
+        want.len(),
+        logs.matches("resuming from checkpoint").count(),
+        logs.matches("committed an older checkpoint").count()
+    );
+    assert!(everything > want.len(), "no transaction was ever aborted: the kills missed");
+}
+
+/// 'sink.delivery-guarantee' = 'at-least-once': killed runs lose nothing;
+/// rows may come twice, and are counted.
+#[tokio::test]
+async fn at_least_once_loses_nothing() {
+    let broker = Broker::start();
+    let partitions: Vec<Vec<Row>> = (0..2).map(|p| partition_rows(200 + p, 30_000, T0)).collect();
+    produce(&broker, "alo-in", &partitions, json_record);
+    let want = expected(&partitions).await;
+    let dir = scratch();
+    let sql = job_sql(
+        &broker,
+        "alo-in",
+        "alo-out",
+        "json",
+        "SET 'execution.checkpointing.interval' = '200 ms';",
+        ", 'sink.delivery-guarantee' = 'at-least-once'",
+    );
+    std::fs::write(dir.path().join("job.sql"), &sql).unwrap();
+    let mut g = Lcg(7);
+    for _ in 0..5 {
+        if !killed_after(dir.path(), Duration::from_millis(300 + g.below(700)), &mut || {}) {
+            break;
+        }
+    }
+    let last = weir_run(dir.path(), &sql);
+    assert!(last.ok, "{}", last.stderr);
+    let got: Vec<String> = broker
+        .read_uncommitted("alo-out")
+        .iter()
+        .map(|r| normalize_json(&serde_json::from_slice(r.value.as_deref().unwrap()).unwrap()))
+        .collect();
+    let missing: Vec<&String> = want.iter().filter(|row| !got.contains(row)).collect();
+    assert!(missing.is_empty(), "at-least-once lost rows: {missing:?}");
+    eprintln!("at-least-once: {} rows for {} windows ({} duplicates)", got.len(), want.len(), got.len() - want.len());
+}
+
+/// Mistakes against the broker are errors that say what and where.
+#[test]
+fn broker_and_topic_errors_are_clear() {
+    let broker = Broker::start();
+    let dir = scratch();
+    // A topic that does not exist.
+    let run = weir_run(dir.path(), &job_sql(&broker, "no-such-topic", "x", "json", "", ""));
+    assert!(!run.ok);
+    assert!(run.stderr.contains("topic 'no-such-topic'"), "{}", run.stderr);
+    // No broker there.
+    let dead = job_sql(&broker, "t", "x", "json", "", "").replace(&broker.bootstrap(), "127.0.0.1:1");
+    let run = weir_run(dir.path(), &dead.replace("'properties.group.id'", "'properties.socket.timeout.ms' = '2000', 'properties.group.id'"));
+    assert!(!run.ok);
+    assert!(run.stderr.contains("kafka:"), "{}", run.stderr);
+    // Options.
+    for (bad, says) in [
+        ("'scan.startup.mode' = 'earliest-offset'", "'scan.startup.mode' = 'soon'"),
+        ("'format' = 'json'", "'format' = 'avro'"),
+    ] {
+        let sql = job_sql(&broker, "t", "x", "json", "", "").replacen(bad, says, 1);
+        let run = weir_run(dir.path(), &sql);
+        assert!(!run.ok);
+        assert!(run.stderr.contains("invalid value"), "{}", run.stderr);
+    }
+}
