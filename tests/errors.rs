@@ -72,6 +72,18 @@ fn bad_options_are_named() {
         "CREATE TABLE t (a BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen', 'scan.watermark.emit.strategy' = 'sometimes');",
         &["scan.watermark.emit.strategy", "sometimes"],
     );
+    fails_with(
+        "CREATE TABLE t (a BIGINT, o BIGINT METADATA FROM 'offset') WITH ('connector' = 'filesystem', 'path' = 'x', 'format' = 'json');",
+        &["connector 'filesystem': no METADATA columns (column 'o' asks for 'offset')"],
+    );
+    fails_with(
+        "CREATE TABLE t (a BIGINT, o BIGINT METADATA FROM 'headerz') WITH ('connector' = 'kafka', 'topic' = 't', 'properties.bootstrap.servers' = 'localhost:1', 'format' = 'json');",
+        &["column 'o': no METADATA 'headerz' (known: 'topic', 'partition', 'offset', 'timestamp', 'key')"],
+    );
+    fails_with(
+        "CREATE TABLE t (a BIGINT) WITH ('connector' = 'kafka', 'topic' = 't', 'properties.bootstrap.servers' = 'localhost:1', 'format' = 'json', 'sink.delivery-guarantee' = 'twice');",
+        &["sink.delivery-guarantee", "twice"],
+    );
     fails_with("SET 'parallelism.default' = 'lots';", &["parallelism.default", "lots"]);
     fails_with("SET 'no.such.key' = '1';", &["unknown setting 'no.such.key'"]);
 }

@@ -386,3 +386,46 @@ fn broker_and_topic_errors_are_clear() {
         assert!(run.stderr.contains("invalid value"), "{}", run.stderr);
     }
 }
+
+/// `METADATA` columns: each row carries its partition, offset and record
+/// timestamp (and a bad record is skipped without shifting them).
+#[test]
+fn metadata_columns_carry_partition_offset_and_timestamp() {
+    let broker = Broker::start();
+    broker.create_topic("meta-in", 2);
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    for p in 0..2 {
+        let mut records: Vec<(Option<Vec<u8>>, Vec<u8>)> =
+            (0..5).map(|i| (Some(format!("key{i}").into_bytes()), format!("{{\"v\": {}}}", p * 100 + i).into_bytes())).collect();
+        records[2].1 = b"not json".to_vec();
+        broker.produce("meta-in", p, &records);
+    }
+    let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let dir = scratch();
+    let sql = format!(
+        "CREATE TABLE src (v BIGINT, part INT METADATA FROM 'partition' VIRTUAL, `offset` BIGINT METADATA VIRTUAL,
+  kts TIMESTAMP(3) METADATA FROM 'timestamp', k VARCHAR METADATA FROM 'key') WITH (
+  'connector' = 'kafka', 'topic' = 'meta-in', 'properties.bootstrap.servers' = '{}',
+  'scan.startup.mode' = 'earliest-offset', 'scan.bounded.mode' = 'latest-offset',
+  'format' = 'json', 'json.ignore-parse-errors' = 'true');
+CREATE TABLE out (v BIGINT, part INT, o BIGINT, ms BIGINT, k VARCHAR) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+INSERT INTO out SELECT v, part, `offset`, CAST(kts AS BIGINT), k FROM src;",
+        broker.bootstrap(),
+        dir.path().join("out").display()
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let mut got: Vec<(i64, i64, i64, String)> = read_sink(&dir.path().join("out"))
+        .iter()
+        .map(|r| {
+            let ms = r["ms"].as_i64().unwrap();
+            assert!((before - 1000..=after + 1000).contains(&ms), "record timestamp {ms} outside [{before}, {after}]");
+            (r["v"].as_i64().unwrap(), r["part"].as_i64().unwrap(), r["o"].as_i64().unwrap(), r["k"].as_str().unwrap().to_string())
+        })
+        .collect();
+    got.sort();
+    let want: Vec<(i64, i64, i64, String)> = (0..2)
+        .flat_map(|p| [0, 1, 3, 4].map(|i| (p * 100 + i, p, i, format!("key{i}"))))
+        .collect();
+    assert_eq!(got, want);
+}

@@ -57,6 +57,14 @@ pub fn memory_table(schema: SchemaRef) -> ConnectorTable {
     }
 }
 
+/// A `METADATA` column: the connector fills column `index` of the table's
+/// connector schema with `key` of each record (Kafka's `offset`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataColumn {
+    pub index: usize,
+    pub key: String,
+}
+
 /// Validates `options` (the WITH (...) map, keys as written, including
 /// 'connector') for a table whose physical columns are `schema`, and builds
 /// its connectors, so that mistakes surface at CREATE TABLE rather than when
@@ -68,6 +76,7 @@ pub fn create_table(
     table: &str,
     options: &BTreeMap<String, String>,
     schema: SchemaRef,
+    metadata: &[MetadataColumn],
 ) -> Result<ConnectorTable, ConnectorError> {
     let known = || CONNECTORS.join(", ");
     let name = options
@@ -76,6 +85,14 @@ pub fn create_table(
             table: table.to_string(),
             known: known(),
         })?;
+    if name != "kafka"
+        && let Some(m) = metadata.first()
+    {
+        return Err(ConnectorError::Unsupported {
+            connector: name.clone(),
+            what: format!("no METADATA columns (column '{}' asks for '{}')", schema.field(m.index).name(), m.key),
+        });
+    }
     let (source, sink) = match name.as_str() {
         "blackhole" => (
             None,
@@ -93,7 +110,7 @@ pub fn create_table(
             (Some(source), Some(sink))
         }
         "kafka" => {
-            let (source, sink) = kafka::create(&Options::new("kafka", options), schema)?;
+            let (source, sink) = kafka::create(&Options::new("kafka", options), schema, metadata)?;
             (Some(source), Some(sink))
         }
         "memory" => {

@@ -32,6 +32,10 @@ pub enum ColumnKind {
     Physical { data_type: SqlType, not_null: bool },
     /// `name AS expr`
     Computed(Box<Expr>),
+    /// `name TYPE METADATA [FROM 'key'] [VIRTUAL]`: a value the connector
+    /// has about each record (a Kafka offset), `key` defaulting to the
+    /// column's name. A `VIRTUAL` one is only read, never written.
+    Metadata { data_type: SqlType, key: Option<String>, is_virtual: bool },
 }
 
 /// `WATERMARK FOR column AS expr`
@@ -365,7 +369,13 @@ fn parse_create_table(p: &mut Parser) -> Result<CreateTable> {
             } else {
                 let data_type = p.parse_data_type()?;
                 let mut not_null = false;
+                let mut metadata = None;
                 loop {
+                    if p.parse_keyword(Keyword::METADATA) {
+                        let key = if p.parse_keyword(Keyword::FROM) { Some(p.parse_literal_string()?) } else { None };
+                        metadata = Some((key, p.parse_keyword(Keyword::VIRTUAL)));
+                        break;
+                    }
                     if p.parse_keywords(&[Keyword::NOT, Keyword::NULL]) {
                         not_null = true;
                     } else if p.parse_keyword(Keyword::NULL) {
@@ -374,17 +384,14 @@ fn parse_create_table(p: &mut Parser) -> Result<CreateTable> {
                         p.expect_keyword(Keyword::KEY)?;
                         p.expect_keywords(&[Keyword::NOT, Keyword::ENFORCED])?;
                         primary_key = vec![name.clone()];
-                    } else if p.peek_keyword(Keyword::METADATA) {
-                        let t = p.peek_token();
-                        return Err(SqlError::unsupported(
-                            "METADATA columns (they come with the kafka connector)",
-                            Position::of(t.span),
-                        ));
                     } else {
                         break;
                     }
                 }
-                ColumnKind::Physical { data_type, not_null }
+                match metadata {
+                    Some((key, is_virtual)) => ColumnKind::Metadata { data_type, key, is_virtual },
+                    None => ColumnKind::Physical { data_type, not_null },
+                }
             };
             if p.parse_keyword(Keyword::COMMENT) {
                 p.parse_literal_string()?;
@@ -473,6 +480,24 @@ pub fn position_of(e: &impl Spanned) -> Option<Position> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_columns_with_and_without_from_and_virtual() {
+        let s = parse_script(
+            "CREATE TABLE t (v BIGINT, o BIGINT METADATA FROM 'offset' VIRTUAL, `timestamp` TIMESTAMP(3) METADATA, p INT METADATA FROM 'partition')",
+        )
+        .unwrap();
+        let WeirStatement::CreateTable(ct) = &s[0].statement else { panic!() };
+        let kinds: Vec<(Option<String>, bool)> = ct
+            .columns
+            .iter()
+            .filter_map(|c| match &c.kind {
+                ColumnKind::Metadata { key, is_virtual, .. } => Some((key.clone(), *is_virtual)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(kinds, vec![(Some("offset".into()), true), (None, false), (Some("partition".into()), false)]);
+    }
 
     #[test]
     fn flink_create_table_with_watermark_and_computed_column() {

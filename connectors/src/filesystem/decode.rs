@@ -28,12 +28,15 @@ pub(crate) struct DecodedChunk {
     pub(crate) batch: RecordBatch,
     /// The records that did not, in file order (only when tolerant).
     pub(crate) bad: Vec<BadRecord>,
+    /// The chunk's lines the batch's rows come from, when some were bad
+    /// (`None`: every line, in order).
+    pub(crate) kept: Option<Vec<usize>>,
 }
 
 /// Part of a chunk that failed to decode as a whole.
 enum Piece {
     /// Consecutive lines that decode together.
-    Rows(RecordBatch),
+    Rows(RecordBatch, Range<usize>),
     /// A line that cannot be decoded, or lines that decode alone but not
     /// together.
     Bad { lines: Range<usize>, reason: String },
@@ -98,6 +101,7 @@ impl RecordDecoder {
                 return Ok(DecodedChunk {
                     batch,
                     bad: Vec::new(),
+                    kept: None,
                 });
             }
             Err(e) => e,
@@ -105,11 +109,13 @@ impl RecordDecoder {
         let mut pieces = Vec::new();
         self.split(chunk, all, chunk_err, &mut pieces);
         let mut good = Vec::with_capacity(pieces.len());
+        let mut kept = Vec::new();
         let mut bad = Vec::new();
         for piece in pieces {
             let (lines, reason) = match piece {
-                Piece::Rows(batch) => {
+                Piece::Rows(batch, lines) => {
                     good.push(batch);
+                    kept.extend(lines);
                     continue;
                 }
                 Piece::Bad { lines, reason } => (lines, reason),
@@ -141,7 +147,7 @@ impl RecordDecoder {
             Err(good) => concat_batches(&self.schema, &good)
                 .context(|| format!("{}: joining the records that decoded", path.display()))?,
         };
-        Ok(DecodedChunk { batch, bad })
+        Ok(DecodedChunk { batch, bad, kept: Some(kept) })
     }
 
     /// Splits `lines`, which failed to decode together with `err`, into
@@ -161,13 +167,13 @@ impl RecordDecoder {
         let mid = lines.start + lines.len() / 2;
         for half in [lines.start..mid, mid..lines.end] {
             match self.decode_lines(chunk.lines(half.clone()), half.len()) {
-                Ok(batch) => out.push(Piece::Rows(batch)),
+                Ok(batch) => out.push(Piece::Rows(batch, half)),
                 Err(e) => self.split(chunk, half, e, out),
             }
         }
         // Every part decodes alone, so the lines only fail together (say, a
         // quoted CSV field spanning lines): none of them can be trusted.
-        if out[before..].iter().all(|p| matches!(p, Piece::Rows(_))) {
+        if out[before..].iter().all(|p| matches!(p, Piece::Rows(..))) {
             out.truncate(before);
             out.push(Piece::Bad {
                 lines,

@@ -4,6 +4,7 @@
 //! `docs/kafka.md` for the exactly-once protocol).
 
 mod context;
+mod metadata;
 mod sink;
 mod source;
 mod transaction;
@@ -20,6 +21,7 @@ use crate::error::ConnectorError;
 use crate::filesystem::format::Format;
 use crate::options::Options;
 use crate::types;
+use crate::MetadataColumn;
 
 /// Options of the connector itself; `properties.*` and the format's own
 /// options come on top.
@@ -60,6 +62,7 @@ pub(crate) enum Guarantee {
 pub(crate) fn create(
     options: &Options,
     schema: SchemaRef,
+    metadata: &[MetadataColumn],
 ) -> Result<(Arc<dyn SourceConnector>, Arc<dyn SinkConnector>), ConnectorError> {
     let format = Format::from_options(options)?;
     for (key, _) in options.entries() {
@@ -68,7 +71,10 @@ pub(crate) fn create(
             return Err(options.unknown(key, format!("{allowed}, properties.*")));
         }
     }
-    types::check_schema(options.connector(), &schema)?;
+    let metadata = metadata::Fields::new(&schema, metadata)?;
+    // The record's own columns: what the format reads and writes.
+    let values = metadata.values(&schema);
+    types::check_schema(options.connector(), &values)?;
     let topic = options.required("topic")?.to_string();
     if topic.contains(';') {
         return Err(ConnectorError::Unsupported {
@@ -138,7 +144,7 @@ pub(crate) fn create(
         Some(fields) => {
             let mut indices = Vec::new();
             for name in fields.split(';').map(str::trim) {
-                let i = schema.index_of(name).map_err(|_| {
+                let i = values.index_of(name).map_err(|_| {
                     ConnectorError::invalid("key.fields", fields, format!("the table has no column '{name}'"))
                 })?;
                 indices.push(i);
@@ -151,8 +157,8 @@ pub(crate) fn create(
             Some((indices, key_format))
         }
     };
-    let source = source::KafkaSource::new(config.clone(), topic.clone(), format.clone(), schema.clone(), startup, bounded);
-    let sink = sink::KafkaSink::new(config, topic, format, schema, key, guarantee, prefix);
+    let source = source::KafkaSource::new(config.clone(), topic.clone(), format.clone(), schema, metadata, startup, bounded);
+    let sink = sink::KafkaSink::new(config, topic, format, values, key, guarantee, prefix);
     Ok((Arc::new(source), Arc::new(sink)))
 }
 

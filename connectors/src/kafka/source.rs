@@ -18,6 +18,7 @@ use weir_engine::error::Result;
 use weir_engine::source::{PARTITION_ENDED, Positions, SourceConnector, SourceEvent, SourceReader};
 
 use super::context::Quiet;
+use super::metadata::{Collector, Fields};
 use super::{BROKER_TIMEOUT, StartupMode, kafka_error};
 use crate::filesystem::decode::RecordDecoder;
 use crate::filesystem::format::Format;
@@ -32,7 +33,10 @@ pub(crate) struct KafkaSource {
     config: ClientConfig,
     topic: String,
     format: Format,
+    /// The table's connector schema: the record's columns and the
+    /// metadata ones.
     schema: SchemaRef,
+    metadata: Fields,
     startup: StartupMode,
     /// `'scan.bounded.mode' = 'latest-offset'`: stop at the offsets that
     /// were the latest when the job started.
@@ -53,10 +57,11 @@ impl KafkaSource {
         topic: String,
         format: Format,
         schema: SchemaRef,
+        metadata: Fields,
         startup: StartupMode,
         bounded: bool,
     ) -> Self {
-        Self { config, topic, format, schema, startup, bounded, committer: Mutex::new(None) }
+        Self { config, topic, format, schema, metadata, startup, bounded, committer: Mutex::new(None) }
     }
 
     fn consumer(&self) -> Result<StreamConsumer<Quiet>> {
@@ -222,7 +227,9 @@ impl SourceConnector for KafkaSource {
             ends,
             next,
             ended,
-            decoder: RecordDecoder::new(self.format.clone(), self.schema.clone()),
+            decoder: RecordDecoder::new(self.format.clone(), self.metadata.values(&self.schema)),
+            schema: self.schema.clone(),
+            metadata: self.metadata.clone(),
             tolerant: report_bad_records || self.format.ignore_parse_errors(),
             held: None,
         }))
@@ -234,6 +241,8 @@ struct Held {
     partition: usize,
     offset: i64,
     payload: Option<Vec<u8>>,
+    timestamp: Option<i64>,
+    key: Option<Vec<u8>>,
 }
 
 struct KafkaReader {
@@ -247,13 +256,15 @@ struct KafkaReader {
     /// Partitions whose end is still to be reported.
     ended: VecDeque<usize>,
     decoder: RecordDecoder,
+    schema: SchemaRef,
+    metadata: Fields,
     tolerant: bool,
     held: Option<Held>,
 }
 
 impl KafkaReader {
     /// Takes one message; false if it is past its partition's end (bounded).
-    fn take(&mut self, held: Held, chunk: &mut LineChunk) -> bool {
+    fn take(&mut self, held: Held, chunk: &mut LineChunk, collected: &mut Collector) -> bool {
         if let Some(end) = self.ends.get(&held.partition)
             && held.offset >= *end
         {
@@ -262,6 +273,7 @@ impl KafkaReader {
         // A tombstone (no value) has no row, as in Flink's formats.
         if let Some(payload) = &held.payload {
             chunk.push(payload, held.offset as u64);
+            collected.push(held.offset, held.timestamp, held.key.as_deref());
         }
         self.next.insert(held.partition, held.offset + 1);
         if self.ends.get(&held.partition).is_some_and(|end| held.offset + 1 >= *end) {
@@ -281,11 +293,14 @@ impl KafkaReader {
         }
     }
 
-    fn held_of(message: &BorrowedMessage<'_>) -> Held {
+    fn held_of(&self, message: &BorrowedMessage<'_>) -> Held {
+        let metadata = !self.metadata.is_empty();
         Held {
             partition: message.partition() as usize,
             offset: message.offset(),
             payload: message.payload().map(<[u8]>::to_vec),
+            timestamp: if metadata { message.timestamp().to_millis() } else { None },
+            key: if metadata { message.key().map(<[u8]>::to_vec) } else { None },
         }
     }
 }
@@ -304,11 +319,12 @@ impl SourceReader for KafkaReader {
             std::future::pending::<()>().await;
         }
         let mut chunk = LineChunk::default();
+        let mut collected = self.metadata.collector();
         let first = match self.held.take() {
             Some(h) => h,
             None => loop {
                 let received = self.consumer.recv().await;
-                let received = received.map(|m| Self::held_of(&m));
+                let received = received.map(|m| self.held_of(&m));
                 match received {
                     Ok(h) if self.next.contains_key(&h.partition) => break h,
                     Ok(_) => {}
@@ -324,10 +340,10 @@ impl SourceReader for KafkaReader {
         };
         let partition = first.partition;
         let mut position = first.offset + 1;
-        self.take(first, &mut chunk);
+        self.take(first, &mut chunk, &mut collected);
         while chunk.len() < BATCH_ROWS && self.next.contains_key(&partition) {
             let Ok(received) = tokio::time::timeout(LINGER, self.consumer.recv()).await else { break };
-            let received = received.map(|m| Self::held_of(&m));
+            let received = received.map(|m| self.held_of(&m));
             let h = match received {
                 Ok(h) => h,
                 Err(KafkaError::PartitionEOF(p)) => {
@@ -343,15 +359,21 @@ impl SourceReader for KafkaReader {
                 break;
             }
             let offset = h.offset;
-            if self.take(h, &mut chunk) {
+            if self.take(h, &mut chunk, &mut collected) {
                 position = offset + 1;
             }
         }
         let path = PathBuf::from(format!("{}/{partition}", self.topic));
         let decoded = self.decoder.decode(&chunk, &path, partition, self.tolerant)?;
+        let batch = if self.metadata.is_empty() {
+            decoded.batch
+        } else {
+            let kept = decoded.kept.unwrap_or_else(|| (0..chunk.len()).collect());
+            self.metadata.assemble(&self.schema, decoded.batch, &self.topic, partition, collected, &kept)?
+        };
         Ok(Some(SourceEvent::Batch {
             partition,
-            batch: decoded.batch,
+            batch,
             bad_records: decoded.bad,
             position: position as u64,
         }))

@@ -53,14 +53,26 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
     }
     // Physical columns first: computed columns are planned against them.
     let mut physical_fields = Vec::new();
+    let mut metadata = Vec::new();
     let mut seen = BTreeMap::new();
     for c in &ct.columns {
         let cname = normalize(&c.name);
         if seen.insert(cname.clone(), ()).is_some() {
             return Err(SqlError::plan(format!("column '{cname}' is declared twice"), c.position));
         }
-        if let ColumnKind::Physical { data_type, not_null } = &c.kind {
-            physical_fields.push(Field::new(&cname, to_arrow(data_type, c.position)?, !not_null));
+        match &c.kind {
+            ColumnKind::Physical { data_type, not_null } => {
+                physical_fields.push(Field::new(&cname, to_arrow(data_type, c.position)?, !not_null));
+            }
+            // The connector produces metadata columns beside the record's.
+            ColumnKind::Metadata { data_type, key, .. } => {
+                metadata.push(weir_connectors::MetadataColumn {
+                    index: physical_fields.len(),
+                    key: key.clone().unwrap_or_else(|| cname.clone()),
+                });
+                physical_fields.push(Field::new(&cname, to_arrow(data_type, c.position)?, true));
+            }
+            ColumnKind::Computed(_) => {}
         }
     }
     let physical: SchemaRef = Arc::new(Schema::new(physical_fields));
@@ -71,7 +83,7 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
     for c in &ct.columns {
         let cname = normalize(&c.name);
         match &c.kind {
-            ColumnKind::Physical { .. } => {
+            ColumnKind::Physical { .. } | ColumnKind::Metadata { .. } => {
                 let idx = physical.index_of(&cname).map_err(|e| SqlError::plan(e.to_string(), c.position))?;
                 fields.push(physical.field(idx).clone());
                 exprs.push(Arc::new(Column::new(&cname, idx)));
@@ -167,7 +179,7 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
             })
         }
     };
-    let connector = weir_connectors::create_table(&name, &options, Arc::clone(&physical))
+    let connector = weir_connectors::create_table(&name, &options, Arc::clone(&physical), &metadata)
         .map_err(|source| SqlError::Connector { table: name.clone(), source })?;
     Ok(TableDef {
         name,
