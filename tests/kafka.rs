@@ -323,6 +323,32 @@ async fn exactly_once_through_twenty_kills() {
         logs.matches("committed an older checkpoint").count()
     );
     assert!(everything > want.len(), "no transaction was ever aborted: the kills missed");
+    // The group's offsets follow completed checkpoints (for lag tools):
+    // every record was read, the last one included.
+    assert_eq!(group_offsets(&broker, "weir-test", "chaos-in", 4), vec![25_001; 4]);
+}
+
+/// The offsets committed for `group` on each partition of `topic`.
+fn group_offsets(broker: &Broker, group: &str, topic: &str, partitions: i32) -> Vec<i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .set("group.id", group)
+        .create()
+        .expect("a consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
+    committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            rdkafka::Offset::Offset(n) => n,
+            other => panic!("partition {}: no committed offset ({other:?})", e.partition()),
+        })
+        .collect()
 }
 
 /// 'sink.delivery-guarantee' = 'at-least-once': killed runs lose nothing;
@@ -375,6 +401,20 @@ fn broker_and_topic_errors_are_clear() {
     let run = weir_run(dir.path(), &dead.replace("'properties.group.id'", "'properties.socket.timeout.ms' = '2000', 'properties.group.id'"));
     assert!(!run.ok);
     assert!(run.stderr.contains("kafka:"), "{}", run.stderr);
+    // A row larger than the producer takes: the job fails and says so.
+    broker.create_topic("big-out", 1);
+    let big = "x".repeat(2 << 20);
+    std::fs::write(dir.path().join("big.json"), format!("{{\"s\": \"{big}\"}}\n")).unwrap();
+    let sql = format!(
+        "CREATE TABLE src (s VARCHAR) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE big (s VARCHAR) WITH ('connector' = 'kafka', 'topic' = 'big-out', 'properties.bootstrap.servers' = '{}', 'format' = 'json');
+INSERT INTO big SELECT s FROM src;",
+        dir.path().join("big.json").display(),
+        broker.bootstrap()
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(!run.ok);
+    assert!(run.stderr.contains("is larger than the producer's 'message.max.bytes'"), "{}", run.stderr);
     // Options.
     for (bad, says) in [
         ("'scan.startup.mode' = 'earliest-offset'", "'scan.startup.mode' = 'soon'"),
