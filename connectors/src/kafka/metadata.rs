@@ -24,7 +24,8 @@ enum Key {
     Partition,
     Offset,
     Timestamp,
-    MessageKey,
+    /// The message key.
+    Message,
 }
 
 /// Which columns of a table are metadata, and of what.
@@ -43,7 +44,7 @@ impl Fields {
                 "partition" => Key::Partition,
                 "offset" => Key::Offset,
                 "timestamp" => Key::Timestamp,
-                "key" => Key::MessageKey,
+                "key" => Key::Message,
                 other => {
                     return Err(ConnectorError::Unsupported {
                         connector: "kafka".into(),
@@ -86,7 +87,7 @@ impl Fields {
         Collector {
             offsets: Vec::new(),
             timestamps: wants(Key::Timestamp).then(TimestampMillisecondBuilder::new),
-            keys: wants(Key::MessageKey).then(StringBuilder::new),
+            keys: wants(Key::Message).then(StringBuilder::new),
         }
     }
 
@@ -119,7 +120,7 @@ impl Fields {
                 Some(Key::Partition) => Arc::new(Int32Array::from(vec![partition as i32; n])),
                 Some(Key::Offset) => take(Arc::clone(&offsets))?,
                 Some(Key::Timestamp) => take(timestamps.clone().ok_or_else(|| EngineError::Connector("kafka: timestamps not collected".into()))?)?,
-                Some(Key::MessageKey) => take(keys.clone().ok_or_else(|| EngineError::Connector("kafka: keys not collected".into()))?)?,
+                Some(Key::Message) => take(keys.clone().ok_or_else(|| EngineError::Connector("kafka: keys not collected".into()))?)?,
             };
             let array = if array.data_type() == field.data_type() {
                 array
@@ -134,7 +135,7 @@ impl Fields {
 
 fn natural_type(key: Key) -> DataType {
     match key {
-        Key::Topic | Key::MessageKey => DataType::Utf8,
+        Key::Topic | Key::Message => DataType::Utf8,
         Key::Partition => DataType::Int32,
         Key::Offset => DataType::Int64,
         Key::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, None),

@@ -58,12 +58,15 @@ pub(crate) enum Guarantee {
     None,
 }
 
+/// The two sides of a kafka table.
+type SourceAndSink = (Arc<dyn SourceConnector>, Arc<dyn SinkConnector>);
+
 /// Builds the two sides of a kafka table.
 pub(crate) fn create(
     options: &Options,
     schema: SchemaRef,
     metadata: &[MetadataColumn],
-) -> Result<(Arc<dyn SourceConnector>, Arc<dyn SinkConnector>), ConnectorError> {
+) -> Result<SourceAndSink, ConnectorError> {
     let format = Format::from_options(options)?;
     for (key, _) in options.entries() {
         if !key.starts_with("properties.") && !TABLE_OPTIONS.contains(&key) && !format.option_keys().contains(&key) {
