@@ -68,30 +68,6 @@ fn committed(dir: &std::path::Path) -> Vec<String> {
     rows
 }
 
-/// Runs `weir run FILE` in `dir` and kills it with SIGKILL after `after`;
-/// false if it finished first (successfully: a failure fails the test).
-fn killed_after(dir: &std::path::Path, file: &std::path::Path, after: Duration, parallelism: usize) -> bool {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("run")
-        .arg(file)
-        .current_dir(dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let kill_at = std::time::Instant::now() + after;
-    while std::time::Instant::now() < kill_at {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "a restart failed at parallelism {parallelism}");
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    true
-}
-
 /// Also across parallelism 1 → 4 → 2 → … → 3: restores rescale.
 #[test]
 fn a_job_killed_ten_times_commits_exactly_the_uninterrupted_output() {
@@ -117,7 +93,7 @@ fn a_job_killed_ten_times_commits_exactly_the_uninterrupted_output() {
         let parallelism = [1, 4, 2][progress.len() % 3];
         std::fs::write(&sql_file, job_sql(dir.path(), "100 ms", parallelism)).unwrap();
         let after = Duration::from_millis(100 + g.below(budget));
-        if !killed_after(dir.path(), &sql_file, after, parallelism) {
+        if !killed_after(dir.path(), &sql_file, after, &mut || {}) {
             break;
         }
         progress.push(read_sink(&dir.path().join("out")).len());
@@ -287,7 +263,7 @@ fn damaged_checkpoints_fall_back_and_the_output_stays_exact() {
     // committed (a kill too early just runs again, resuming).
     let complete = loop {
         assert!(
-            killed_after(dir.path(), &sql_file, clean_duration / 3, 2),
+            killed_after(dir.path(), &sql_file, clean_duration / 3, &mut || {}),
             "the job finished before it could be killed"
         );
         let db = sled::open(job_store(dir.path())).unwrap();
@@ -367,7 +343,7 @@ fn at_least_once_loses_nothing_across_kills() {
     let mut g = Lcg(5);
     let budget = started_budget(&clean_duration);
     for _ in 0..4 {
-        if !killed_after(dir.path(), &sql_file, Duration::from_millis(100 + g.below(budget)), 2) {
+        if !killed_after(dir.path(), &sql_file, Duration::from_millis(100 + g.below(budget)), &mut || {}) {
             break;
         }
     }

@@ -206,35 +206,6 @@ fn run_until_committed(dir: &std::path::Path, broker: &Broker, topic: &str, rows
     took
 }
 
-/// Runs `job.sql` in `dir` and kills it with SIGKILL after `after`,
-/// calling `meanwhile` every few milliseconds; false if it finished first.
-/// Its log goes to `dir/run-<n>.log`.
-fn killed_after(dir: &std::path::Path, after: Duration, meanwhile: &mut dyn FnMut()) -> bool {
-    let n = std::fs::read_dir(dir).unwrap().count();
-    let log = std::fs::File::create(dir.join(format!("run-{n}.log"))).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("run")
-        .arg("job.sql")
-        .current_dir(dir)
-        .env("WEIR_LOG", "warn,weir_engine=info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let until = Instant::now() + after;
-    while Instant::now() < until {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "a run failed: {}", std::fs::read_to_string(dir.join(format!("run-{n}.log"))).unwrap());
-            return false;
-        }
-        meanwhile();
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    true
-}
-
 /// A live input: each partition's rows appended a few at a time while
 /// the job runs, then a last row far ahead in event time that moves the
 /// watermark past every window.
@@ -302,7 +273,7 @@ async fn exactly_once_through_twenty_kills() {
         // the commit marker and commit again; short enough to fall while
         // the job writes.
         let after = Duration::from_millis(1_500 + g.below(1_500));
-        assert!(killed_after(dir.path(), after, &mut || feed.tick(&broker)));
+        assert!(killed_after(dir.path(), &dir.path().join("job.sql"), after, &mut || feed.tick(&broker)));
         progress.push(committed_rows(&broker, "chaos-out").len());
     }
     while !feed.done() {
@@ -371,7 +342,7 @@ async fn at_least_once_loses_nothing() {
     std::fs::write(dir.path().join("job.sql"), &sql).unwrap();
     let mut g = Lcg(7);
     for _ in 0..5 {
-        if !killed_after(dir.path(), Duration::from_millis(300 + g.below(700)), &mut || {}) {
+        if !killed_after(dir.path(), &dir.path().join("job.sql"), Duration::from_millis(300 + g.below(700)), &mut || {}) {
             break;
         }
     }

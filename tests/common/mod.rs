@@ -66,6 +66,37 @@ pub fn weir_run(dir: &Path, sql: &str) -> Run {
     run
 }
 
+/// Runs `weir run FILE` in `dir` and kills it with SIGKILL after `after`,
+/// calling `meanwhile` every few milliseconds (to feed a live input);
+/// false if it finished first (successfully: a failure fails the test).
+/// Its log goes to `dir/run-<n>.log`.
+pub fn killed_after(dir: &Path, file: &Path, after: std::time::Duration, meanwhile: &mut dyn FnMut()) -> bool {
+    let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    let log_path = dir.join(format!("run-{n}.log"));
+    let log = std::fs::File::create(&log_path).expect("run log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg(file)
+        .current_dir(dir)
+        .env("WEIR_LOG", "warn,weir_engine=info")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start weir");
+    let until = std::time::Instant::now() + after;
+    while std::time::Instant::now() < until {
+        if let Some(status) = child.try_wait().expect("wait for weir") {
+            assert!(status.success(), "a run failed: {}", std::fs::read_to_string(&log_path).unwrap_or_default());
+            return false;
+        }
+        meanwhile();
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().expect("kill weir"); // SIGKILL
+    child.wait().expect("reap weir");
+    true
+}
+
 fn run_once(dir: &Path, sql: &str) -> Run {
     let file = dir.join("job.sql");
     std::fs::write(&file, sql).expect("write sql");
