@@ -363,3 +363,33 @@ fn at_least_once_loses_nothing_across_kills() {
     }
     eprintln!("at least once: {duplicated} of {} windows counted rows twice", expected.len());
 }
+
+/// A job is its statement over its tables' definitions: the same INSERT
+/// over a table redefined (another path) starts afresh instead of resuming
+/// the other's state, which is left alone.
+#[test]
+fn a_redefined_table_makes_a_new_job() {
+    let dir = scratch();
+    input(dir.path());
+    let sql_file = dir.path().join("job.sql");
+    std::fs::write(&sql_file, job_sql(dir.path(), "100 ms", 1)).unwrap();
+    let interrupted = killed_after(dir.path(), &sql_file, Duration::from_millis(800), &mut || {});
+    assert!(interrupted, "the job finished before it could be killed");
+    let old = job_store(dir.path());
+    std::fs::create_dir_all(dir.path().join("in2")).unwrap();
+    std::fs::copy(dir.path().join("in/part-0.json"), dir.path().join("in2/part-0.json")).unwrap();
+    let moved = job_sql(dir.path(), "100 ms", 1).replace(
+        &format!("'{}'", dir.path().join("in").display()),
+        &format!("'{}'", dir.path().join("in2").display()),
+    );
+    std::fs::write(&sql_file, moved).unwrap();
+    assert!(!killed_after(dir.path(), &sql_file, Duration::from_secs(60), &mut || {}));
+    let logs: String = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("run-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .collect();
+    assert!(!logs.contains("resuming from checkpoint"), "{logs}");
+    assert_eq!(job_store(dir.path()), old, "the first job's state is kept");
+}

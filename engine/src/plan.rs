@@ -74,6 +74,22 @@ pub struct SinkPlan {
     pub upsert_key: Option<Vec<usize>>,
 }
 
+impl StreamPlan {
+    /// The tables the plan reads and writes, in plan order.
+    pub fn tables(&self) -> impl Iterator<Item = &str> {
+        self.stages.iter().flat_map(|stage| {
+            let source = match &stage.input {
+                StageInput::Source(s) => Some(s.table.as_str()),
+                StageInput::Exchange { .. } => None,
+            };
+            source
+                .into_iter()
+                .chain(stage.sink.as_ref().map(|s| s.table.as_str()))
+                .chain(stage.late_sink.as_ref().map(|s| s.table.as_str()))
+        })
+    }
+}
+
 impl OperatorPlan {
     /// Name used for tasks, metrics and errors.
     pub fn name(&self) -> String {

@@ -213,7 +213,16 @@ impl Session {
     /// under `state.dir` and resumes from its latest checkpoint.
     fn start(&mut self, planned: Planned, text: &str, durable: bool) -> Result<JobHandle> {
         let (id, durability) = if durable {
-            let id = stable_job_id(text);
+            // The tables' definitions belong to the job: the same statement
+            // over another topic or path is another job, not a resumption.
+            let mut identity = text.to_string();
+            for table in planned.plan.tables() {
+                if let Some(def) = self.catalog.get(table) {
+                    identity.push('\n');
+                    identity.push_str(&def.ddl);
+                }
+            }
+            let id = stable_job_id(&identity);
             if self.jobs.iter().any(|j| j.id == id && !j.status().is_done()) {
                 return Err(SqlError::plan(format!("this statement already runs as job '{id}'"), None));
             }
@@ -504,9 +513,10 @@ fn string_table(names: &[&str], columns: Vec<Vec<String>>) -> RecordBatch {
     RecordBatch::try_new(schema, arrays).expect("columns match the schema")
 }
 
-/// The id of a durable job: the same statement gets the same id (FNV-1a),
-/// hence the same state and part-file names when it runs again — at any
-/// parallelism, since state is kept by key group.
+/// The id of a durable job: the same statement over the same table
+/// definitions gets the same id (FNV-1a), hence the same state and
+/// part-file names when it runs again — at any parallelism, since state is
+/// kept by key group.
 fn stable_job_id(statement: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in statement.bytes() {
