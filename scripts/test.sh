@@ -4,12 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages: a C toolchain for crates that build C code. Installed
-# only when missing, with Debian's packages (the project's machines are
-# Debian; other systems: install the equivalents yourself).
+# System packages: a C toolchain for crates that build C code, and the
+# Postgres clients of the pgwire tests (psql; Python with venv, for
+# psycopg). Installed only when missing, with Debian's packages (the
+# project's machines are Debian; other systems: install the equivalents
+# yourself).
 need=()
 command -v cc >/dev/null || need+=(build-essential)
 command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v psql >/dev/null || need+=(postgresql-client)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq

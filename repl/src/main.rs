@@ -1,9 +1,10 @@
-//! `weir`: the interactive SQL shell, `weir run FILE.sql`, and (later)
-//! `weir serve`.
+//! `weir`: the interactive SQL shell, `weir run FILE.sql`, and `weir
+//! serve` (pgwire).
 
 mod output;
 mod repl;
 mod run;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +27,25 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run the statements of SQL files, then answer Postgres clients
+    /// (psql, psycopg, Grafana) until SIGTERM or SIGINT.
+    Serve {
+        /// The port of the Postgres protocol.
+        #[arg(long, default_value_t = 5433)]
+        pg_port: u16,
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
+        /// The user clients log in as (with --password).
+        #[arg(long, default_value = "weir")]
+        user: String,
+        /// The password clients must give; without one, only loopback
+        /// clients are accepted.
+        #[arg(long, env = "WEIR_PG_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Files of `;`-separated statements, run in order first.
+        files: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +66,14 @@ fn main() -> ExitCode {
     };
     let ok = match cli.command {
         Some(Command::Run { files }) => runtime.block_on(run::run_files(&files)),
+        Some(Command::Serve { pg_port, bind, user, password, files }) => runtime.block_on(serve::serve(serve::Options {
+            bind,
+            port: pg_port,
+            user,
+            // An empty password (an empty WEIR_PG_PASSWORD) is none.
+            password: password.filter(|p| !p.is_empty()),
+            files,
+        })),
         None => repl::run(&runtime),
     };
     // Do not wait for blocking reads of stopped jobs (a named pipe nobody

@@ -1,6 +1,6 @@
 //! A session: the catalog, the settings and the jobs of one user, and the
-//! execution of their statements. The REPL, `weir run` and (later) the
-//! pgwire server are front doors over it.
+//! execution of their statements. The REPL, `weir run` and the pgwire
+//! server (`weir serve`) are front doors over it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,6 +88,25 @@ impl Session {
     /// Jobs started in this session, oldest first.
     pub fn jobs(&self) -> &[JobHandle] {
         &self.jobs
+    }
+
+    /// The DataFusion context the session's tables are registered in. A
+    /// clone shares its state, so the pgwire server answers batch queries
+    /// (memory tables, pg_catalog) from it without holding the session.
+    pub fn context(&self) -> SessionContext {
+        self.ctx.clone()
+    }
+
+    /// Does the query read a stream: a declared table that is not a memory
+    /// table, or a window TVF? Tables Weir does not know (DataFusion's own,
+    /// such as pg_catalog's) are not streams.
+    pub fn reads_streams(&self, query: &Query) -> Result<bool> {
+        let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(query.clone()))));
+        let (tables, _) = resolve_table_references(&statement, true)?;
+        let stream_table = tables
+            .iter()
+            .any(|t| self.catalog.get(t.table()).is_some_and(|def| def.connector.batch.is_none()));
+        Ok(stream_table || count_table_functions(query) > 0)
     }
 
     /// Runs one statement. Error positions are those of the parsed script.
@@ -204,6 +223,32 @@ impl Session {
                 let handle = self.start(planned, text, false)?;
                 Ok(Outcome::Stream { job: handle, schema, rows })
             }
+            WeirStatement::CreateMaterializedView { name, query, clauses } => {
+                let n = table_name(name);
+                if self.catalog.get(&n).is_some() {
+                    return Err(SqlError::plan(format!("table '{n}' already exists"), position_of(name)));
+                }
+                if self.reads_memory_tables(query)? {
+                    return Err(SqlError::unsupported(
+                        "a materialized view of memory tables (query them directly)",
+                        position_of(name),
+                    ));
+                }
+                let view = self.view_table(&n, query, text).await?;
+                let connector = view.connector.sink.clone().expect("a memory table can be written");
+                let sink = SinkPlan {
+                    table: n,
+                    connector,
+                    upsert_key: None,
+                };
+                let planned = self.plan_job(query, clauses, sink).await?;
+                // The view's rows live in this process only, so a checkpoint
+                // could not bring them back: the job is not durable and
+                // starts afresh each time.
+                let handle = self.start(planned, text, false)?;
+                self.register(view)?;
+                Ok(Outcome::JobStarted(handle))
+            }
         }
     }
 
@@ -254,6 +299,30 @@ impl Session {
         }
         self.jobs.push(handle.clone());
         Ok(handle)
+    }
+
+    /// The memory table of a materialized view: the query's columns, all
+    /// nullable (an aggregate over no rows, an outer join). The job's sink
+    /// makes it an upsert table by the query's key.
+    async fn view_table(&self, name: &str, query: &Query, text: &str) -> Result<TableDef> {
+        let (logical, _) = self.logical_plan(query).await?;
+        let fields: Vec<Field> = logical
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
+        let schema: SchemaRef = Arc::new(Schema::new(fields));
+        Ok(TableDef {
+            name: name.to_string(),
+            ddl: text.to_string(),
+            schema: Arc::clone(&schema),
+            physical: Arc::clone(&schema),
+            computed: None,
+            watermark: None,
+            connector: weir_connectors::memory_table(schema),
+            options: Default::default(),
+        })
     }
 
     /// Adds a table to the catalog and to DataFusion's: memory tables with

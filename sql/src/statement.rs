@@ -3,7 +3,8 @@
 //! Queries, INSERT and expressions are parsed by sqlparser (with
 //! [`WeirDialect`]); the statements Flink has and sqlparser lacks — `CREATE
 //! TABLE` with `WATERMARK FOR` and computed columns, `SET 'k' = 'v'`,
-//! `RESET`, `SHOW JOBS`, `STOP JOB` — are parsed here with sqlparser's own
+//! `RESET`, `SHOW JOBS`, `STOP JOB`, `CREATE MATERIALIZED VIEW … AS SELECT`
+//! with Weir's window clauses — are parsed here with sqlparser's own
 //! `Parser` primitives, on the same token stream.
 
 use std::collections::BTreeMap;
@@ -91,6 +92,13 @@ pub enum WeirStatement {
     },
     /// A plain query.
     Query { query: Box<Query>, clauses: WindowClauses },
+    /// `CREATE MATERIALIZED VIEW v AS SELECT …`: a continuous job whose
+    /// rows are kept in a memory table `v`, one row per key.
+    CreateMaterializedView {
+        name: ObjectName,
+        query: Box<Query>,
+        clauses: WindowClauses,
+    },
     /// `EXPLAIN <query or INSERT>`.
     Explain(Box<WeirStatement>),
     /// `SET 'key' = 'value'`, or `SET` alone to list settings.
@@ -176,6 +184,13 @@ fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
         let _ = p.parse_keyword(Keyword::TEMPORARY);
         if p.parse_keyword(Keyword::TABLE) {
             return parse_create_table(p).map(WeirStatement::CreateTable);
+        }
+        if p.parse_keywords(&[Keyword::MATERIALIZED, Keyword::VIEW]) {
+            let name = p.parse_object_name(false)?;
+            p.expect_keyword(Keyword::AS)?;
+            let query = p.parse_query()?;
+            let clauses = parse_window_clauses(p)?;
+            return Ok(WeirStatement::CreateMaterializedView { name, query, clauses });
         }
         let what = p.peek_token();
         return Err(SqlError::unsupported(format!("CREATE {}", what.token), Position::of(what.span)));
@@ -561,5 +576,17 @@ mod tests {
         assert_eq!(e.position().unwrap().line, 1);
         let e = parse_script("CREATE VIEW v AS SELECT 1").unwrap_err();
         assert!(e.to_string().contains("CREATE VIEW"), "{e}");
+    }
+
+    #[test]
+    fn materialized_view_takes_a_query_and_window_clauses() {
+        let sql = "CREATE MATERIALIZED VIEW v AS SELECT window_start, count(*) AS c FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end ALLOWED LATENESS INTERVAL '1' MINUTE;";
+        let s = parse_script(sql).unwrap();
+        let WeirStatement::CreateMaterializedView { name, query, clauses } = &s[0].statement else { panic!() };
+        assert_eq!(name.to_string(), "v");
+        assert!(query.to_string().starts_with("SELECT window_start"));
+        assert_eq!(clauses.allowed_lateness.as_ref().unwrap().to_string(), "INTERVAL '1' MINUTE");
+        let e = parse_script("CREATE MATERIALIZED VIEW v SELECT 1").unwrap_err();
+        assert!(matches!(e, SqlError::Syntax { .. }), "{e}");
     }
 }

@@ -83,10 +83,23 @@ impl JobHandle {
     /// which `execution.savepoint.path` starts the job again (at any
     /// parallelism).
     pub async fn savepoint(&self, dir: &std::path::Path) -> Result<u64> {
-        let (requests, store) = self
-            .savepoints
-            .as_ref()
+        let id = self
+            .checkpoint()
+            .await?
             .ok_or_else(|| EngineError::State(format!("job {} does not checkpoint: no savepoint can be taken", self.id)))?;
+        if let Some((_, store)) = &self.savepoints {
+            store.export(id, dir).await?;
+        }
+        Ok(id)
+    }
+
+    /// Takes a checkpoint now and waits until it is complete (a job being
+    /// stopped then resumes exactly there); `None` for a job without
+    /// checkpoints.
+    pub async fn checkpoint(&self) -> Result<Option<u64>> {
+        let Some((requests, _)) = &self.savepoints else {
+            return Ok(None);
+        };
         let (reply, answer) = tokio::sync::oneshot::channel();
         requests
             .send(reply)
@@ -96,9 +109,8 @@ impl JobHandle {
             .await
             .ok()
             .flatten()
-            .ok_or_else(|| EngineError::State(format!("job {}: the savepoint's checkpoint did not complete", self.id)))?;
-        store.export(id, dir).await?;
-        Ok(id)
+            .ok_or_else(|| EngineError::State(format!("job {}: the checkpoint did not complete", self.id)))?;
+        Ok(Some(id))
     }
 
     /// Stops the job's tasks; sinks' unfinished output stays invisible.

@@ -1,0 +1,306 @@
+//! Which engine answers a client's statement.
+//!
+//! Weir's statements (DDL, `INSERT INTO`, `SET 'k' = 'v'`, `SHOW JOBS`,
+//! `STOP JOB`, `CREATE MATERIALIZED VIEW`, …) run in the shared [`Session`],
+//! as in the REPL. Everything else — `SELECT`s over memory tables and
+//! views, pg_catalog and information_schema, a client's own `SET`, `SHOW`,
+//! `BEGIN` — goes to datafusion-postgres's [`DfSessionService`] over the
+//! session's DataFusion context. A `SELECT` over streams never ends, so it
+//! is refused with a hint to materialize it.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use datafusion_postgres::pgwire::api::portal::{Format, Portal};
+use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use datafusion_postgres::pgwire::api::results::{FieldInfo, Response};
+use datafusion_postgres::pgwire::api::stmt::QueryParser;
+use datafusion_postgres::pgwire::api::store::PortalStore;
+use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, Type};
+use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
+use datafusion_postgres::pgwire::types::format::FormatOptions;
+use datafusion_postgres::{DfSessionService, Parser};
+use futures::{Sink, SinkExt};
+use tokio::sync::Mutex;
+use weir_sql::{ParsedStatement, Session, WeirStatement, parse_script};
+
+use super::errors::{QueryError, refine};
+use super::response::{answer, rows_statement};
+
+/// A prepared statement as datafusion-postgres keeps it: the SQL and, for
+/// DataFusion's statements, their parsed form and plan. Weir's own are
+/// stored without a plan (`(sql, None)`), which DataFusion never does.
+type Prepared = <DfSessionService as ExtendedQueryHandler>::Statement;
+
+/// Where a statement runs.
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Weir,
+    DataFusion,
+}
+
+/// A client's SQL text, split.
+enum Script {
+    /// Statements Weir's parser takes (some of them still DataFusion's).
+    Weir(Vec<ParsedStatement>),
+    /// Text only PostgreSQL's dialect parses (`SET TIME ZONE 'UTC'`,
+    /// `BEGIN`, `SHOW search_path`, `DECLARE … CURSOR`): all DataFusion's.
+    Postgres,
+}
+
+/// Decides, for the simple and the extended protocol alike, where
+/// statements run.
+pub struct Router {
+    session: Arc<Mutex<Session>>,
+    postgres: PostgresCompatibilityParser,
+}
+
+impl Router {
+    pub fn new(session: Arc<Mutex<Session>>) -> Self {
+        Self {
+            session,
+            postgres: PostgresCompatibilityParser::new(),
+        }
+    }
+
+    /// Weir's statements if Weir parses `sql`; else the text is a Postgres
+    /// client's if PostgreSQL's dialect parses it; else Weir's error.
+    fn split(&self, sql: &str) -> Result<Script, QueryError> {
+        match parse_script(sql) {
+            Ok(statements) => Ok(Script::Weir(statements)),
+            Err(_) if self.postgres.parse(sql).is_ok() => Ok(Script::Postgres),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Where a statement Weir parsed runs. `SET`/`RESET` of a key without a
+    /// dot are a client's settings (`extra_float_digits`, `search_path`):
+    /// every Weir setting is a dotted Flink key.
+    async fn route(&self, statement: &WeirStatement) -> Result<Route, QueryError> {
+        match statement {
+            WeirStatement::Query { query, .. } => {
+                if self.session.lock().await.reads_streams(query)? {
+                    Err(QueryError::StreamingSelect)
+                } else {
+                    Ok(Route::DataFusion)
+                }
+            }
+            WeirStatement::Explain(inner) => match inner.as_ref() {
+                WeirStatement::Query { query, .. } if !self.session.lock().await.reads_streams(query)? => {
+                    Ok(Route::DataFusion)
+                }
+                _ => Ok(Route::Weir),
+            },
+            WeirStatement::Set { key: Some(key), .. } | WeirStatement::Reset { key: Some(key) }
+                if !key.contains('.') =>
+            {
+                Ok(Route::DataFusion)
+            }
+            _ => Ok(Route::Weir),
+        }
+    }
+
+    /// Runs one of Weir's statements; its message, if any, goes to the
+    /// client as a notice. Rows are encoded in `format`.
+    async fn execute<C>(&self, client: &mut C, s: &ParsedStatement, sql: &str, format: &Format) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let outcome = self
+            .session
+            .lock()
+            .await
+            .execute(s)
+            .await
+            .map_err(|e| QueryError::from(e).into_pg_error(sql))?;
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        let answer = answer(&s.statement, outcome, format, options)?;
+        if let Some(message) = answer.notice {
+            let notice = ErrorInfo::new("NOTICE".into(), "00000".into(), message);
+            client.feed(PgWireBackendMessage::NoticeResponse(notice.into())).await?;
+        }
+        Ok(answer.response)
+    }
+}
+
+/// The query handler of every connection.
+pub struct WeirHandler {
+    router: Arc<Router>,
+    datafusion: Arc<DfSessionService>,
+    parser: Arc<WeirQueryParser>,
+}
+
+impl WeirHandler {
+    /// Weir's statements run in `session`, the others in `datafusion`
+    /// (built over the session's context).
+    pub fn new(session: Arc<Mutex<Session>>, datafusion: Arc<DfSessionService>) -> Self {
+        let router = Arc::new(Router::new(session));
+        let parser = Arc::new(WeirQueryParser {
+            router: Arc::clone(&router),
+            datafusion: datafusion.query_parser(),
+        });
+        Self {
+            router,
+            datafusion,
+            parser,
+        }
+    }
+
+    /// One statement of a simple query: its responses, or the error that
+    /// stops the rest of the query.
+    async fn simple<C>(&self, client: &mut C, s: &ParsedStatement, sql: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match self.router.route(&s.statement).await.map_err(|e| e.into_pg_error(sql))? {
+            Route::DataFusion => SimpleQueryHandler::do_query(self.datafusion.as_ref(), client, &s.text).await,
+            Route::Weir => Ok(vec![self.router.execute(client, s, sql, &Format::UnifiedText).await?]),
+        }
+    }
+}
+
+#[async_trait]
+impl SimpleQueryHandler for WeirHandler {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let statements = match self.router.split(query).map_err(|e| e.into_pg_error(query))? {
+            Script::Postgres => return SimpleQueryHandler::do_query(self.datafusion.as_ref(), client, query).await,
+            Script::Weir(statements) => statements,
+        };
+        let mut responses = Vec::with_capacity(statements.len());
+        for s in &statements {
+            match self.simple(client, s, query).await {
+                Ok(r) => responses.extend(r),
+                // As in PostgreSQL, the statements after a failed one do
+                // not run; the ones before it did, and keep their results.
+                Err(e) => {
+                    responses.push(Response::Error(Box::new(ErrorInfo::from(refine(e)))));
+                    break;
+                }
+            }
+        }
+        Ok(responses)
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for WeirHandler {
+    type Statement = Prepared;
+    type QueryParser = WeirQueryParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        Arc::clone(&self.parser)
+    }
+
+    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Self::Statement>, max_rows: usize) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let (sql, None) = &portal.statement.statement else {
+            return ExtendedQueryHandler::do_query(self.datafusion.as_ref(), client, portal, max_rows).await;
+        };
+        // One of Weir's statements, checked when it was parsed.
+        let statements = parse_script(sql).map_err(|e| QueryError::from(e).into_pg_error(sql))?;
+        let Some(s) = statements.first() else {
+            return Ok(Response::EmptyQuery);
+        };
+        self.router.execute(client, s, sql, &portal.result_column_format).await
+    }
+}
+
+/// Parses the extended protocol's statements: Weir's that answer with a
+/// command tag are kept for Weir to run; DataFusion's are parsed and
+/// planned by datafusion-postgres.
+pub struct WeirQueryParser {
+    router: Arc<Router>,
+    datafusion: Arc<Parser>,
+}
+
+#[async_trait]
+impl QueryParser for WeirQueryParser {
+    type Statement = Prepared;
+
+    async fn parse_sql<C>(&self, client: &C, sql: &str, types: &[Option<Type>]) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let refuse = |e: QueryError| e.into_pg_error(sql);
+        let Script::Weir(statements) = self.router.split(sql).map_err(refuse)? else {
+            return self.datafusion.parse_sql(client, sql, types).await;
+        };
+        // No statement, or several: DataFusion's parser answers (an empty
+        // query; several statements are refused, as by PostgreSQL).
+        let [s] = statements.as_slice() else {
+            return self.datafusion.parse_sql(client, sql, types).await;
+        };
+        match self.router.route(&s.statement).await.map_err(refuse)? {
+            Route::DataFusion => self.datafusion.parse_sql(client, sql, types).await,
+            Route::Weir => match rows_statement(&s.statement) {
+                Some(name) => Err(refuse(QueryError::RowsOverExtendedProtocol(name.to_string()))),
+                None => Ok(Some((sql.to_string(), None))),
+            },
+        }
+    }
+
+    fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        self.datafusion.get_parameter_types(statement)
+    }
+
+    fn get_result_schema(&self, statement: &Self::Statement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
+        self.datafusion.get_result_schema(statement, format)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn router() -> Router {
+        let mut session = Session::new();
+        let ddl = "CREATE TABLE src (k VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen')";
+        for s in parse_script(ddl).unwrap() {
+            session.execute(&s).await.unwrap();
+        }
+        Router::new(Arc::new(Mutex::new(session)))
+    }
+
+    async fn route(router: &Router, sql: &str) -> Result<Route, QueryError> {
+        let Script::Weir(statements) = router.split(sql)? else { panic!("{sql}: not Weir's") };
+        router.route(&statements[0].statement).await
+    }
+
+    #[tokio::test]
+    async fn statements_go_where_they_can_be_answered() {
+        let r = router().await;
+        for sql in ["SELECT 1", "SELECT * FROM pg_catalog.pg_class", "SET extra_float_digits = 3", "EXPLAIN SELECT 1"] {
+            assert_eq!(route(&r, sql).await.unwrap(), Route::DataFusion, "{sql}");
+        }
+        for sql in ["SET 'parallelism.default' = '2'", "RESET 'state.dir'", "SET", "SHOW JOBS", "CREATE MATERIALIZED VIEW v AS SELECT k FROM src", "EXPLAIN SELECT k FROM src"] {
+            assert_eq!(route(&r, sql).await.unwrap(), Route::Weir, "{sql}");
+        }
+        let tumble = "SELECT count(*) FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end";
+        for sql in ["SELECT * FROM src", tumble] {
+            assert!(matches!(route(&r, sql).await, Err(QueryError::StreamingSelect)), "{sql}");
+        }
+        // PostgreSQL's own statements, which Weir's parser does not take.
+        for sql in ["SET TIME ZONE 'UTC'", "BEGIN", "SHOW search_path"] {
+            assert!(matches!(r.split(sql), Ok(Script::Postgres)), "{sql}");
+        }
+        assert!(matches!(r.split("SELEC 1"), Err(QueryError::Sql(weir_sql::SqlError::Syntax { .. }))));
+    }
+}

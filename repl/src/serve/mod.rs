@@ -1,0 +1,221 @@
+//! `weir serve`: runs the statements of SQL files, then answers Postgres
+//! clients (psql, psycopg, Grafana) over pgwire until SIGTERM or SIGINT,
+//! and stops the jobs that are still running.
+//!
+//! One [`Session`] serves every connection: a table created or a job
+//! started by one client is seen by all. datafusion-postgres speaks the
+//! protocol, with pg_catalog over the session's DataFusion context;
+//! [`handler`] decides which statements Weir runs.
+
+mod auth;
+mod errors;
+mod handler;
+mod response;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion_postgres::auth::AuthManager;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
+use datafusion_postgres::pgwire::api::auth::StartupHandler;
+use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use datafusion_postgres::pgwire::api::{ConnectionManager, ErrorHandler, PgWireServerHandlers};
+use datafusion_postgres::{DfSessionService, ServerOptions, serve_with_handlers};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::Mutex;
+use weir_engine::runtime::job::JobStatus;
+use weir_sql::{Outcome, Session, parse_script};
+
+use crate::output;
+use auth::Startup;
+use errors::{QueryError, SqlStates};
+use handler::WeirHandler;
+
+/// How to serve.
+pub struct Options {
+    pub bind: String,
+    pub port: u16,
+    pub user: String,
+    /// Without one, only loopback clients are accepted.
+    pub password: Option<String>,
+    /// Run, in order, before clients are served.
+    pub files: Vec<PathBuf>,
+}
+
+/// Serves until a signal; false if the files failed or the port could not
+/// be served.
+pub async fn serve(options: Options) -> bool {
+    let mut session = Session::new();
+    if !run_files(&mut session, &options.files).await {
+        stop_jobs(&session).await;
+        return false;
+    }
+    let session = Arc::new(Mutex::new(session));
+    let handlers = match Handlers::new(&session, options.user.clone(), options.password.clone()).await {
+        Ok(h) => Arc::new(h),
+        Err(e) => {
+            eprintln!("error: cannot set up the pg_catalog tables: {e}");
+            stop_jobs(&*session.lock().await).await;
+            return false;
+        }
+    };
+    let server = ServerOptions::new().with_host(options.bind.clone()).with_port(options.port);
+    let who = match &options.password {
+        Some(_) => format!("user '{}' with its password", options.user),
+        None => "loopback clients only, no password".to_string(),
+    };
+    eprintln!("Serving pgwire on {}:{} ({who}).", options.bind, options.port);
+    let ok = tokio::select! {
+        served = serve_with_handlers(handlers, &server) => {
+            // It returns only when it cannot listen.
+            if let Err(e) = served {
+                eprintln!("error: cannot serve on {}:{}: {e}", options.bind, options.port);
+            }
+            false
+        }
+        stop = shutdown_signal() => match stop {
+            Ok(name) => {
+                eprintln!("{name}: stopping.");
+                true
+            }
+            Err(e) => {
+                eprintln!("error: cannot wait for signals: {e}");
+                false
+            }
+        },
+    };
+    stop_jobs(&*session.lock().await).await;
+    ok
+}
+
+/// Runs the files' statements in `session`, printing what they produce as
+/// `weir run` does, without waiting for jobs to end. False at the first
+/// error.
+async fn run_files(session: &mut Session, files: &[PathBuf]) -> bool {
+    for path in files {
+        let origin = path.display().to_string();
+        let script = match tokio::fs::read_to_string(path).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{origin}: error: cannot read the file: {e}");
+                return false;
+            }
+        };
+        let statements = match parse_script(&script) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{}", output::error(&origin, &script, &e));
+                return false;
+            }
+        };
+        for s in &statements {
+            match session.execute(s).await {
+                Ok(Outcome::Done(msg)) => eprintln!("{msg}"),
+                Ok(Outcome::Table(batches)) => println!("{}", output::table(&batches)),
+                Ok(Outcome::Explain(plan)) => println!("{plan}"),
+                Ok(Outcome::JobStarted(job)) => eprintln!("Job '{}' started.", job.id),
+                // Nobody would read its rows: it would stall its job.
+                Ok(Outcome::Stream { job, .. }) => {
+                    job.cancel();
+                    let e = QueryError::StreamingSelect;
+                    let hint = e.hint().unwrap_or_default();
+                    eprintln!("{origin}:{}:{}: error: {e} ({hint})", s.start.line, s.start.column);
+                    return false;
+                }
+                Err(e) => {
+                    eprintln!("{}", output::error(&origin, &script, &e));
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
+/// Cancels the jobs still running and waits for them to stop. A durable
+/// job (an `INSERT` with checkpointing) resumes from its latest checkpoint
+/// when the same statement runs again.
+async fn stop_jobs(session: &Session) {
+    let running: Vec<_> = session.jobs().iter().filter(|j| !j.status().is_done()).collect();
+    // A last checkpoint first, so that serving again resumes each durable
+    // job where it stopped.
+    for job in &running {
+        match job.checkpoint().await {
+            Ok(Some(id)) => eprintln!("job {}: checkpoint {id} taken", job.id),
+            Ok(None) => {}
+            Err(e) => eprintln!("job {}: no last checkpoint: {e}", job.id),
+        }
+        job.cancel();
+    }
+    for job in running {
+        match job.wait().await {
+            JobStatus::Failed(why) => eprintln!("job {} failed: {why}", job.id),
+            _ => eprintln!("job {} stopped", job.id),
+        }
+    }
+}
+
+/// Resolves with the signal's name at SIGINT or SIGTERM.
+async fn shutdown_signal() -> std::io::Result<&'static str> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted.map(|()| "SIGINT"),
+        _ = terminate.recv() => Ok("SIGTERM"),
+    }
+}
+
+/// The handlers every connection shares.
+struct Handlers {
+    queries: Arc<WeirHandler>,
+    startup: Arc<Startup>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+impl Handlers {
+    /// Sets up pg_catalog and information_schema in the session's context
+    /// (what clients query on connect and for `\d`), and the handlers.
+    async fn new(
+        session: &Arc<Mutex<Session>>,
+        user: String,
+        password: Option<String>,
+    ) -> Result<Self, Box<datafusion::error::DataFusionError>> {
+        let ctx = session.lock().await.context();
+        let catalog = {
+            let state = ctx.state_ref();
+            let mut state = state.write();
+            state.config_mut().options_mut().catalog.information_schema = true;
+            state.config().options().catalog.default_catalog.clone()
+        };
+        setup_pg_catalog(&ctx, &catalog, Arc::new(AuthManager::new()))?;
+        let datafusion = Arc::new(DfSessionService::new(Arc::new(ctx)));
+        let connections = Arc::new(ConnectionManager::new());
+        Ok(Self {
+            queries: Arc::new(WeirHandler::new(Arc::clone(session), datafusion)),
+            startup: Arc::new(Startup::new(user, password, Arc::clone(&connections))),
+            cancel: Arc::new(DefaultCancelHandler::new(connections)),
+        })
+    }
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        Arc::clone(&self.queries)
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        Arc::clone(&self.queries)
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        Arc::clone(&self.startup)
+    }
+
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::new(SqlStates)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
+        Arc::clone(&self.cancel)
+    }
+}

@@ -1,0 +1,520 @@
+//! `weir serve` against real Postgres clients: psql (Debian's
+//! postgresql-client) and Python's psycopg 3 (in a venv made under the
+//! target directory) read a materialized view of a bounded file; the rows
+//! must equal DataFusion's batch computation of the same windows, also when
+//! ALLOWED LATENESS re-fires windows (the view keeps the last row of each).
+//! Also: Weir's statements and errors over pgwire, passwords and
+//! loopback-only serving, garbage on the socket, a client leaving
+//! mid-query, 50 clients at once, and stopping on SIGTERM.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const DELAY: i64 = 2_000;
+const TUMBLE: Shape = Shape::Tumble { size: 10_000, offset: 0 };
+
+/// The windows of `src` kept in the view `v`, with the columns
+/// `common::aggregate` computes.
+const VIEW: &str = "CREATE MATERIALIZED VIEW v AS
+SELECT window_start, window_end, k, count(*) AS c, count(DISTINCT v) AS d,
+       sum(v) AS s, min(v) AS mn, max(v) AS mx, avg(v) AS a
+FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+GROUP BY window_start, window_end, k";
+
+/// Rows mostly in order, some sent back beyond the watermark delay (late,
+/// dropped by the view as by the oracle).
+fn input_rows() -> Vec<Row> {
+    let mut g = Lcg(6);
+    let mut ts = T0;
+    let mut rows: Vec<Row> = (0..2_000)
+        .map(|_| {
+            ts += g.below(400) as i64;
+            Row { k: Some(format!("k{}", g.below(5))), v: Some(g.below(50) as i64), ts: Some(ts) }
+        })
+        .collect();
+    for i in (30..rows.len()).step_by(97) {
+        rows[i].ts = rows[i].ts.map(|t| t - 1_000 - g.below(20_000) as i64);
+    }
+    rows
+}
+
+/// The view's rows by the oracle, as `common::normalize_batches` lines.
+async fn expected(rows: &[Row]) -> Vec<String> {
+    let (assigned, _late) = oracle_assign(rows, TUMBLE, DELAY);
+    aggregate(&assigned, TUMBLE).await
+}
+
+/// Writes the input and the job file that defines `src` and `v`.
+fn job_file(dir: &Path, rows: &[Row]) -> PathBuf {
+    job_file_with(dir, rows, "")
+}
+
+/// [`job_file`], with window clauses after the view's GROUP BY.
+fn job_file_with(dir: &Path, rows: &[Row], clauses: &str) -> PathBuf {
+    write_json(&dir.join("in.json"), rows);
+    let sql = format!(
+        "CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json',
+        'scan.watermark.emit.strategy' = 'on-event');
+{VIEW} {clauses};",
+        dir.join("in.json").display()
+    );
+    let file = dir.join("job.sql");
+    std::fs::write(&file, sql).expect("write job");
+    file
+}
+
+/// A port nobody listens on now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+}
+
+/// A running `weir serve`; SIGTERM stops it when dropped.
+struct Server {
+    child: Option<Child>,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts `weir serve` in `dir` with `args` and waits until it accepts
+    /// connections.
+    fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let log = dir.join(format!("serve-{port}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("serve")
+            .args(["--pg-port", &port.to_string()])
+            .args(args)
+            .env_remove("WEIR_PG_PASSWORD")
+            .envs(envs.iter().copied())
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start weir serve");
+        let mut server = Server { child: Some(child), port, log };
+        let until = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().expect("wait")) {
+                panic!("weir serve exited ({status}):\n{}", server.log());
+            }
+            assert!(Instant::now() < until, "weir serve does not listen:\n{}", server.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM; the exit status and the log.
+    fn stop(mut self) -> (ExitStatus, String) {
+        let status = self.terminate();
+        (status, self.log())
+    }
+
+    fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > until {
+                let _ = child.kill();
+                return child.wait().expect("reap");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Polls until every job has ended; SHOW JOBS' lines.
+    fn wait_for_jobs(&self) -> String {
+        let until = Instant::now() + Duration::from_secs(120);
+        loop {
+            let jobs = psql_ok(self.port, "SHOW JOBS");
+            if !jobs.contains("|Running|") {
+                return jobs;
+            }
+            assert!(Instant::now() < until, "jobs still running:\n{jobs}\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.terminate();
+        }
+    }
+}
+
+/// Runs psql (unaligned, no headers, `|` between fields, NULL as `null`).
+fn psql(port: u16, sql: &str, password: Option<&str>) -> Output {
+    psql_at("127.0.0.1", port, sql, password)
+}
+
+/// [`psql`] to `host`.
+fn psql_at(host: &str, port: u16, sql: &str, password: Option<&str>) -> Output {
+    let mut cmd = Command::new("psql");
+    // -w: never prompt for a password.
+    cmd.args(["-X", "-w", "-h", host, "-p", &port.to_string(), "-U", "weir", "-d", "weir"])
+        .args(["-A", "-t", "-F", "|", "-P", "null=null", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose"])
+        .args(["-c", sql])
+        .env("PGCONNECT_TIMEOUT", "20")
+        .env_remove("PGPASSWORD");
+    if let Some(p) = password {
+        cmd.env("PGPASSWORD", p);
+    }
+    cmd.output().expect("run psql (Debian's postgresql-client; scripts/test.sh installs it)")
+}
+
+/// psql's output of a statement that must succeed.
+#[track_caller]
+fn psql_ok(port: u16, sql: &str) -> String {
+    let out = psql(port, sql, None);
+    assert!(out.status.success(), "psql -c {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// psql's error for a statement that must fail.
+#[track_caller]
+fn psql_err(port: u16, sql: &str) -> String {
+    let out = psql(port, sql, None);
+    assert!(!out.status.success(), "psql -c {sql:?} succeeded: {}", String::from_utf8_lossy(&out.stdout));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// psql's rows of the view, in the oracle's form: timestamps as epoch
+/// milliseconds, averages to 6 decimals.
+fn normalize_psql(out: &str) -> Vec<String> {
+    let mut rows: Vec<String> = out
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let mut cells: Vec<String> = l.split('|').map(str::to_string).collect();
+            for c in [0, 1] {
+                cells[c] = parse_timestamp(&cells[c]).to_string();
+            }
+            if cells[8] != "null" {
+                cells[8] = format!("{:.6}", cells[8].parse::<f64>().expect("avg"));
+            }
+            cells.join("|")
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test]
+async fn psql_reads_a_materialized_view_and_runs_weir_statements() {
+    let dir = scratch();
+    let rows = input_rows();
+    let file = job_file(dir.path(), &rows);
+    let server = Server::start(dir.path(), &[file.to_str().unwrap()], &[]);
+    let port = server.port;
+
+    assert_eq!(psql_ok(port, "SELECT 1").trim(), "1");
+    let jobs = server.wait_for_jobs();
+    assert!(jobs.contains("|Finished|") && jobs.contains("CREATE MATERIALIZED VIEW v"), "{jobs}");
+
+    let got = normalize_psql(&psql_ok(port, "SELECT * FROM v"));
+    assert_rows_eq(&got, &expected(&rows).await, "the view over psql");
+
+    // What a dashboard panel sends: filters, ORDER BY, LIMIT, aggregates.
+    let top = psql_ok(port, "SELECT k, sum(c) FROM v WHERE window_start >= TIMESTAMP '2026-01-01 00:01:00' GROUP BY k ORDER BY k LIMIT 2");
+    assert_eq!(top.lines().count(), 2, "{top}");
+    // psql's \d reads pg_catalog.
+    let described = psql_ok(port, "\\d v");
+    assert!(described.contains("window_start|timestamp without time zone"), "{described}");
+
+    // Weir's statements over pgwire, with the REPL's results.
+    let created = psql(port, "CREATE TABLE g (n BIGINT, ts AS TO_TIMESTAMP_LTZ(1767225600000 + n, 3), WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen', 'rows-per-second' = '100', 'fields.n.kind' = 'sequence', 'fields.n.start' = '0', 'fields.n.end' = '100000000')", None);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(String::from_utf8_lossy(&created.stderr).contains("Table 'g' created."));
+    psql_ok(port, "SET 'parallelism.default' = '1'");
+    psql_ok(port, "SET extra_float_digits = 3");
+    let started = psql(port, "CREATE MATERIALIZED VIEW per_second AS SELECT window_start, count(*) AS c FROM TABLE(TUMBLE(TABLE g, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end", None);
+    let notice = String::from_utf8_lossy(&started.stderr);
+    assert!(started.status.success(), "{notice}");
+    let id = notice.split('\'').nth(1).expect("the job's id in the notice").to_string();
+    assert!(psql_ok(port, "SHOW TABLES").lines().any(|l| l == "per_second"));
+    assert!(psql_ok(port, "SHOW JOBS").contains(&format!("{id}|Running|")));
+    let plan = psql_ok(port, "EXPLAIN SELECT k, count(*) FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end, k");
+    assert!(!plan.trim().is_empty());
+    psql_ok(port, &format!("STOP JOB '{id}'"));
+    assert!(psql_ok(port, "SHOW JOBS").contains(&format!("{id}|Cancelled|")));
+
+    // Errors carry SQLSTATEs (psql's verbose form: `ERROR:  CODE: message`).
+    assert!(psql_err(port, "SELECT * FROM nope").contains("42P01"));
+    assert!(psql_err(port, "SELEC 1").contains("42601"));
+    let streaming = psql_err(port, "SELECT * FROM src");
+    assert!(streaming.contains("0A000") && streaming.contains("CREATE MATERIALIZED VIEW"), "{streaming}");
+    assert!(psql_err(port, "CREATE TABLE x (a BIGINT) WITH ('connector' = 'nope')").contains("ERROR"));
+
+    // A job still running when the server stops is stopped with it, after
+    // a last checkpoint.
+    let started = psql(port, "INSERT INTO sink SELECT n FROM g", None);
+    assert!(!started.status.success(), "no table 'sink' yet");
+    psql_ok(port, "CREATE TABLE sink (n BIGINT) WITH ('connector' = 'blackhole')");
+    let started = psql(port, "INSERT INTO sink SELECT n FROM g", None);
+    let notice = String::from_utf8_lossy(&started.stderr);
+    assert!(started.status.success(), "{notice}");
+    let running = notice.split('\'').nth(1).expect("the job's id in the notice").to_string();
+    assert!(psql_ok(port, "SHOW JOBS").contains(&format!("{running}|Running|")));
+
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("SIGTERM: stopping."), "{log}");
+    assert!(log.contains(&format!("job {running}: checkpoint")), "{log}");
+    assert!(log.contains(&format!("job {running} stopped")), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[tokio::test]
+async fn re_fired_windows_replace_their_rows_in_the_view() {
+    let dir = scratch();
+    let rows = input_rows();
+    let lateness = 10_000;
+    let d = decide(&rows, TUMBLE, DELAY, lateness, (i64::MIN, i64::MAX));
+    let (_, late) = oracle_assign(&rows, TUMBLE, DELAY);
+    assert!(late > d.late.len() as u64, "some rows must be saved by the lateness");
+    let file = job_file_with(dir.path(), &rows, "ALLOWED LATENESS INTERVAL '10' SECOND");
+    let server = Server::start(dir.path(), &[file.to_str().unwrap()], &[]);
+    let jobs = server.wait_for_jobs();
+
+    let expected = aggregate(&d.assigned, TUMBLE).await;
+    let got = normalize_psql(&psql_ok(server.port, "SELECT * FROM v"));
+    assert_rows_eq(&got, &expected, "the view with re-fired windows");
+    // `job id|status|rows out|…`: more rows came out than the view keeps.
+    let rows_out: usize = jobs.split('|').nth(2).and_then(|n| n.parse().ok()).expect("rows out");
+    assert!(rows_out > expected.len(), "no window was re-fired: {jobs}");
+}
+
+/// A venv with psycopg 3, made once under the target directory and kept.
+fn python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let target = Path::new(env!("CARGO_BIN_EXE_weir")).ancestors().nth(2).expect("target dir");
+        let venv = target.join("pgwire-venv");
+        let python = venv.join("bin/python");
+        let ready = |p: &Path| Command::new(p).args(["-c", "import psycopg"]).status().is_ok_and(|s| s.success());
+        if !ready(&python) {
+            let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3");
+            assert!(made.success(), "python3 -m venv failed (Debian: python3-venv)");
+            let pip = Command::new(venv.join("bin/pip")).args(["install", "-q", "psycopg[binary]"]).status().expect("pip");
+            assert!(pip.success(), "pip install psycopg[binary] failed");
+            assert!(ready(&python), "psycopg does not import");
+        }
+        python
+    })
+}
+
+/// psycopg 3 reads `v WHERE c > threshold` with a bound parameter
+/// (extended protocol) and binary results, printing the column type OIDs
+/// and the rows in the oracle's form; then runs a Weir statement as a
+/// prepared statement and one that returns rows, which is refused.
+const PSYCOPG_CLIENT: &str = r#"
+import calendar, sys
+import psycopg
+
+def ms(t):
+    return calendar.timegm(t.timetuple()) * 1000 + t.microsecond // 1000
+
+def cell(x):
+    return "null" if x is None else str(x)
+
+port, threshold = sys.argv[1], int(sys.argv[2])
+with psycopg.connect(f"host=127.0.0.1 port={port} user=weir dbname=weir", autocommit=True) as conn:
+    cur = conn.cursor(binary=True)
+    cur.execute("SELECT * FROM v WHERE c > %s", (threshold,))
+    print("oids " + ",".join(str(d.type_code) for d in cur.description))
+    for ws, we, k, c, d, s, mn, mx, a in cur:
+        a = "null" if a is None else f"{a:.6f}"
+        print("row " + "|".join([str(ms(ws)), str(ms(we)), cell(k), cell(c), cell(d), cell(s), cell(mn), cell(mx), a]))
+    cur = conn.execute("CREATE TABLE t (a BIGINT) WITH ('connector' = 'blackhole')", prepare=True)
+    print("prepared " + cur.statusmessage)
+    print("tables " + ",".join(r[0] for r in conn.execute("SHOW TABLES")))
+    try:
+        conn.execute("SHOW JOBS", prepare=True)
+    except psycopg.errors.FeatureNotSupported as e:
+        print("refused " + e.sqlstate)
+"#;
+
+#[tokio::test]
+async fn psycopg_reads_the_view_with_parameters_and_binary_results() {
+    let dir = scratch();
+    let rows = input_rows();
+    let file = job_file(dir.path(), &rows);
+    let python = python();
+    let server = Server::start(dir.path(), &[file.to_str().unwrap()], &[]);
+    server.wait_for_jobs();
+
+    let script = dir.path().join("client.py");
+    std::fs::write(&script, PSYCOPG_CLIENT).expect("write client");
+    let threshold = 8;
+    let out = Command::new(python).arg(&script).arg(server.port.to_string()).arg(threshold.to_string()).output().expect("python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), server.log());
+    let said = |what: &str| -> Vec<String> {
+        stdout.lines().filter_map(|l| l.strip_prefix(what)).map(str::to_string).collect()
+    };
+    // timestamp, timestamp, text, int8 ×6, float8
+    assert_eq!(said("oids "), ["1114,1114,25,20,20,20,20,20,701"]);
+    let mut got = said("row ");
+    got.sort();
+    let expected: Vec<String> = expected(&rows)
+        .await
+        .into_iter()
+        .filter(|r| r.split('|').nth(3).and_then(|c| c.parse::<i64>().ok()).is_some_and(|c| c > threshold))
+        .collect();
+    assert!(!expected.is_empty() && expected.len() < 400, "the filter should keep some windows: {}", expected.len());
+    assert_rows_eq(&got, &expected, "the view over psycopg");
+    assert_eq!(said("prepared "), ["CREATE TABLE"]);
+    assert_eq!(said("tables "), ["src,t,v"]);
+    assert_eq!(said("refused "), ["0A000"]);
+}
+
+/// Sends a startup message as `weir` and reads until ReadyForQuery.
+fn raw_login(port: u16) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let mut body = 196_608u32.to_be_bytes().to_vec(); // protocol 3.0
+    for s in ["user", "weir", "database", "weir", ""] {
+        body.extend(s.as_bytes());
+        body.push(0);
+    }
+    let mut message = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    message.extend(body);
+    stream.write_all(&message).expect("startup");
+    loop {
+        let mut header = [0u8; 5];
+        stream.read_exact(&mut header).expect("a message");
+        let mut rest = vec![0u8; u32::from_be_bytes(header[1..].try_into().unwrap()) as usize - 4];
+        stream.read_exact(&mut rest).expect("its body");
+        if header[0] == b'Z' {
+            return stream;
+        }
+    }
+}
+
+/// Reads until the server closes the connection; false on a timeout.
+fn closed_by_server(mut stream: TcpStream) -> bool {
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_clients_affect_only_themselves_and_fifty_clients_are_served_at_once() {
+    let dir = scratch();
+    let rows = input_rows();
+    let file = job_file(dir.path(), &rows);
+    let server = Server::start(dir.path(), &[file.to_str().unwrap()], &[]);
+    server.wait_for_jobs();
+    let port = server.port;
+    let expected = expected(&rows).await;
+
+    // A malformed message ends that connection, and only it.
+    let mut bad = raw_login(port);
+    bad.write_all(&[0xff, 0, 0, 0, 9, 1, 2, 3, 4, 5]).expect("garbage");
+    let other = raw_login(port);
+    assert!(closed_by_server(bad), "a malformed message did not close the connection");
+    // Garbage instead of a startup message.
+    let mut junk = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    junk.set_read_timeout(Some(Duration::from_secs(90))).expect("timeout");
+    junk.write_all(b"\x00\x00\x00\x10GET / HTTP/1.1\r\n\r\n").expect("junk");
+    assert!(closed_by_server(junk), "garbage did not close the connection");
+    drop(other);
+
+    // A client that leaves while its query runs.
+    let mut leaving = raw_login(port);
+    let query = b"SELECT count(*) FROM v a, v b, v c\0";
+    let mut message = vec![b'Q'];
+    message.extend(((query.len() + 4) as u32).to_be_bytes());
+    message.extend(query);
+    leaving.write_all(&message).expect("query");
+    drop(leaving);
+
+    // 50 clients at once, each with its own question.
+    let keys: Vec<String> = (0..50).map(|i| format!("k{}", i % 5)).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = keys
+            .iter()
+            .map(|k| scope.spawn(move || (k, psql(port, &format!("SELECT * FROM v WHERE k = '{k}'"), None))))
+            .collect();
+        for h in handles {
+            let (k, out) = h.join().expect("client thread");
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            let want: Vec<String> = expected.iter().filter(|r| r.split('|').nth(2) == Some(k.as_str())).cloned().collect();
+            assert_rows_eq(&normalize_psql(&String::from_utf8_lossy(&out.stdout)), &want, k);
+        }
+    });
+
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+/// This machine's address on its default route, if it has one (a UDP
+/// "connect" sends nothing).
+fn non_loopback_address() -> Option<String> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("10.255.255.255:1").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then(|| ip.to_string())
+}
+
+#[test]
+fn without_a_password_only_loopback_clients_are_served() {
+    let Some(address) = non_loopback_address() else {
+        eprintln!("no non-loopback address: nothing to refuse");
+        return;
+    };
+    let dir = scratch();
+    let server = Server::start(dir.path(), &["--bind", "0.0.0.0"], &[]);
+    let refused = psql_at(&address, server.port, "SELECT 1", None);
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && why.contains("only loopback clients"), "{why}");
+    assert!(psql(server.port, "SELECT 1", None).status.success());
+    server.stop();
+    let server = Server::start(dir.path(), &["--bind", "0.0.0.0", "--password", "pw"], &[]);
+    let from_afar = psql_at(&address, server.port, "SELECT 1", Some("pw"));
+    assert!(from_afar.status.success(), "{}", String::from_utf8_lossy(&from_afar.stderr));
+}
+
+#[test]
+fn a_password_is_required_when_set() {
+    let dir = scratch();
+    for (args, env) in [(&["--password", "s3cret"][..], &[][..]), (&[][..], &[("WEIR_PG_PASSWORD", "s3cret")][..])] {
+        let server = Server::start(dir.path(), args, env);
+        let wrong = psql(server.port, "SELECT 1", Some("wrong"));
+        assert!(!wrong.status.success());
+        let why = String::from_utf8_lossy(&wrong.stderr).to_lowercase();
+        assert!(why.contains("password authentication failed for user \"weir\""), "{why}");
+        assert!(!psql(server.port, "SELECT 1", None).status.success(), "no password given");
+        let right = psql(server.port, "SELECT 1", Some("s3cret"));
+        assert!(right.status.success(), "{}", String::from_utf8_lossy(&right.stderr));
+        assert_eq!(String::from_utf8_lossy(&right.stdout).trim(), "1");
+        let (status, log) = server.stop();
+        assert!(status.success(), "{log}");
+    }
+}
