@@ -247,8 +247,8 @@ impl Feed {
 /// parallelism 1, 2 and 3 in turn, and once after the broker itself was
 /// killed and restarted): the committed output is exactly the oracle's
 /// (what an uninterrupted run gives: the round-trip tests check that), no
-/// row lost, none twice — while a plain reader of the topic also sees the
-/// rows of the transactions the kills aborted.
+/// row lost, none twice (a plain reader of the topic also sees the rows of
+/// the transactions the kills aborted, when a kill caught some).
 #[tokio::test]
 async fn exactly_once_through_twenty_kills() {
     let mut broker = Broker::start();
