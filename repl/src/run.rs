@@ -8,9 +8,20 @@ use weir_sql::{Outcome, Session, parse_script};
 
 use crate::output;
 
-/// Runs the files; returns whether everything succeeded.
-pub async fn run_files(files: &[PathBuf]) -> bool {
-    let mut session = Session::new();
+/// What a file's streaming `SELECT` (rows to show) does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Streams {
+    /// `weir run`: wait for its rows and print them.
+    Print,
+    /// `weir serve`: nobody would read them (the job would stall): refused,
+    /// with `hint`.
+    Refuse { hint: &'static str },
+}
+
+/// Runs the statements of `files` in order in `session`, printing what
+/// they produce; jobs keep running. False at the first error, printed with
+/// its file, line and column.
+pub async fn execute_files(session: &mut Session, files: &[PathBuf], streams: Streams) -> bool {
     for path in files {
         let origin = path.display().to_string();
         let script = match tokio::fs::read_to_string(path).await {
@@ -29,6 +40,16 @@ pub async fn run_files(files: &[PathBuf]) -> bool {
         };
         for s in &statements {
             match session.execute(s).await {
+                Ok(Outcome::Stream { job, .. }) if streams != Streams::Print => {
+                    job.cancel();
+                    if let Streams::Refuse { hint } = streams {
+                        eprintln!(
+                            "{origin}:{}:{}: error: a SELECT over a stream has nobody to read its rows ({hint})",
+                            s.start.line, s.start.column
+                        );
+                    }
+                    return false;
+                }
                 Ok(outcome) => {
                     if !report(outcome).await {
                         return false;
@@ -40,6 +61,15 @@ pub async fn run_files(files: &[PathBuf]) -> bool {
                 }
             }
         }
+    }
+    true
+}
+
+/// Runs the files; returns whether everything succeeded.
+pub async fn run_files(files: &[PathBuf]) -> bool {
+    let mut session = Session::new();
+    if !execute_files(&mut session, files, Streams::Print).await {
+        return false;
     }
     let mut ok = true;
     for job in session.jobs() {

@@ -25,9 +25,9 @@ use datafusion_postgres::{DfSessionService, ServerOptions, serve_with_handlers};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Mutex;
 use weir_engine::runtime::job::JobStatus;
-use weir_sql::{Outcome, Session, parse_script};
+use weir_sql::Session;
 
-use crate::output;
+use crate::run::{Streams, execute_files};
 use auth::Startup;
 use errors::{QueryError, SqlStates};
 use handler::WeirHandler;
@@ -47,7 +47,10 @@ pub struct Options {
 /// be served.
 pub async fn serve(options: Options) -> bool {
     let mut session = Session::new();
-    if !run_files(&mut session, &options.files).await {
+    let streams = Streams::Refuse {
+        hint: QueryError::StreamingSelect.hint().unwrap_or_default(),
+    };
+    if !execute_files(&mut session, &options.files, streams).await {
         stop_jobs(&session).await;
         return false;
     }
@@ -87,50 +90,6 @@ pub async fn serve(options: Options) -> bool {
     };
     stop_jobs(&*session.lock().await).await;
     ok
-}
-
-/// Runs the files' statements in `session`, printing what they produce as
-/// `weir run` does, without waiting for jobs to end. False at the first
-/// error.
-async fn run_files(session: &mut Session, files: &[PathBuf]) -> bool {
-    for path in files {
-        let origin = path.display().to_string();
-        let script = match tokio::fs::read_to_string(path).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{origin}: error: cannot read the file: {e}");
-                return false;
-            }
-        };
-        let statements = match parse_script(&script) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{}", output::error(&origin, &script, &e));
-                return false;
-            }
-        };
-        for s in &statements {
-            match session.execute(s).await {
-                Ok(Outcome::Done(msg)) => eprintln!("{msg}"),
-                Ok(Outcome::Table(batches)) => println!("{}", output::table(&batches)),
-                Ok(Outcome::Explain(plan)) => println!("{plan}"),
-                Ok(Outcome::JobStarted(job)) => eprintln!("Job '{}' started.", job.id),
-                // Nobody would read its rows: it would stall its job.
-                Ok(Outcome::Stream { job, .. }) => {
-                    job.cancel();
-                    let e = QueryError::StreamingSelect;
-                    let hint = e.hint().unwrap_or_default();
-                    eprintln!("{origin}:{}:{}: error: {e} ({hint})", s.start.line, s.start.column);
-                    return false;
-                }
-                Err(e) => {
-                    eprintln!("{}", output::error(&origin, &script, &e));
-                    return false;
-                }
-            }
-        }
-    }
-    true
 }
 
 /// Cancels the jobs still running and waits for them to stop. A durable
