@@ -32,16 +32,20 @@ pub struct ExchangeInput {
 }
 
 impl ExchangeInput {
-    pub fn new(receivers: Vec<tokio::sync::mpsc::Receiver<Message>>, task: String, mode: CheckpointMode) -> Self {
+    /// `silent` inputs (by index; missing ones are not) are known to send
+    /// no rows: they count as ended from the start, and what they send but
+    /// their end is ignored.
+    pub fn new(receivers: Vec<tokio::sync::mpsc::Receiver<Message>>, task: String, mode: CheckpointMode, silent: &[bool]) -> Self {
         let n = receivers.len();
+        let silent = |i: usize| silent.get(i).copied().unwrap_or(false);
         let mut channels = StreamMap::new();
         for (i, r) in receivers.into_iter().enumerate() {
             channels.insert(i, ReceiverStream::new(r));
         }
         Self {
             channels,
-            watermarks: vec![WATERMARK_MIN; n],
-            ended: vec![false; n],
+            watermarks: (0..n).map(|i| if silent(i) { WATERMARK_END } else { WATERMARK_MIN }).collect(),
+            ended: (0..n).map(silent).collect(),
             idle: vec![false; n],
             aligning: None,
             blocked: Vec::new(),
@@ -65,6 +69,13 @@ impl ExchangeInput {
                     Err(self.closed())
                 };
             };
+            if self.ended[input] {
+                // A silent input: only its end matters (its channel closes).
+                if matches!(msg, Message::End) {
+                    self.channels.remove(&input);
+                }
+                continue;
+            }
             match msg {
                 Message::Data(batch) => {
                     self.idle[input] = false;
@@ -200,7 +211,7 @@ mod tests {
     async fn an_idle_input_holds_nothing_back_until_it_speaks_again() {
         let (tx0, rx0) = mpsc::channel(8);
         let (tx1, rx1) = mpsc::channel(8);
-        let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into(), CheckpointMode::ExactlyOnce);
+        let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into(), CheckpointMode::ExactlyOnce, &[]);
         tx0.send(Message::Watermark(100)).await.unwrap();
         tx1.send(Message::Watermark(50)).await.unwrap();
         assert!(matches!(input.next().await.unwrap(), Message::Watermark(50)));
@@ -224,7 +235,7 @@ mod tests {
         for mode in [CheckpointMode::ExactlyOnce, CheckpointMode::AtLeastOnce] {
             let (tx0, rx0) = mpsc::channel(8);
             let (tx1, rx1) = mpsc::channel(8);
-            let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into(), mode);
+            let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into(), mode, &[]);
             tx0.send(Message::Barrier(1)).await.unwrap();
             tx0.send(Message::Watermark(10)).await.unwrap();
             tx1.send(Message::Watermark(5)).await.unwrap();
@@ -244,6 +255,27 @@ mod tests {
                     assert!(matches!(input.next().await.unwrap(), Message::Barrier(1)));
                 }
             }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_silent_input_holds_nothing_back_from_the_start() {
+        let (tx0, rx0) = mpsc::channel(8);
+        let (tx1, rx1) = mpsc::channel(8);
+        let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into(), CheckpointMode::ExactlyOnce, &[false, true]);
+        // Input 1 has not said anything yet: input 0's watermark passes.
+        tx0.send(Message::Watermark(100)).await.unwrap();
+        assert!(matches!(input.next().await.unwrap(), Message::Watermark(100)));
+        // Its barrier is not waited for, and neither blocks alignment.
+        tx1.send(Message::Barrier(1)).await.unwrap();
+        tx0.send(Message::Barrier(1)).await.unwrap();
+        assert!(matches!(input.next().await.unwrap(), Message::Barrier(1)));
+        tx1.send(Message::End).await.unwrap();
+        tx0.send(Message::End).await.unwrap();
+        drop((tx0, tx1));
+        let mut last = input.next().await.unwrap();
+        while !matches!(last, Message::End) {
+            last = input.next().await.unwrap();
         }
     }
 }

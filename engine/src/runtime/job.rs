@@ -22,6 +22,7 @@ use crate::checkpoint::store::{Checkpoint, Recovery};
 use crate::runtime::task::{MainOutput, SinkOutput, Task, TaskCheckpoint, TaskInput, TaskOutput};
 use crate::runtime::exchange::{KEY_GROUPS, subtask_of_key_group};
 use crate::sink::{Committed, SinkConnector};
+use crate::source::PARTITION_ENDED;
 use crate::source::driver::SourceDriver;
 use crate::window::aggregate::WindowAggregate;
 use crate::window::assign::WindowAssign;
@@ -341,6 +342,12 @@ fn build_tasks(
         }
     }
     let mut tasks = Vec::new();
+    // Per stage, the source subtasks that will send no row (no partition,
+    // or all theirs ended before a restore): their consumers do not wait
+    // for them, as Flink's idle readers hold nothing back. Otherwise a
+    // row could be late or not depending on whether such a subtask's end
+    // reached the consumer before it.
+    let mut silent: Vec<Vec<bool>> = vec![Vec::new(); n];
     for (i, stage) in plan.stages.iter().enumerate() {
         let mut stage_receivers = std::mem::take(&mut receivers[i]).into_iter();
         let mut stage_senders = std::mem::take(&mut senders[i]).into_iter();
@@ -360,6 +367,7 @@ fn build_tasks(
                     // subtask's positions are looked at.
                     let snapshots = parts("source");
                     let resume = SourceDriver::positions_of(&snapshots)?;
+                    silent[i].push(owned.iter().all(|p| resume.get(p) == Some(&PARTITION_ENDED)));
                     let reader = s.connector.open(owned.clone(), stage.parallelism, s.report_bad_records, &resume)?;
                     let m = metrics.register(&format!("Source: {}", s.table), subtask);
                     let mut driver = SourceDriver::new(Arc::clone(s), reader, m, link.map(|l| l.trigger.clone()));
@@ -371,10 +379,11 @@ fn build_tasks(
                     }
                     TaskInput::Source(driver)
                 }
-                StageInput::Exchange { .. } => TaskInput::Exchange(ExchangeInput::new(
+                StageInput::Exchange { from, .. } => TaskInput::Exchange(ExchangeInput::new(
                     stage_receivers.next().unwrap_or_default(),
                     task_name.clone(),
                     link.map_or(CheckpointMode::ExactlyOnce, |l| l.mode),
+                    &silent[*from],
                 )),
             };
             let mut chain: Vec<Box<dyn Operator>> = stage
