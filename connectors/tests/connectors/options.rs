@@ -46,7 +46,18 @@ fn builds_each_connector_with_the_right_sides() {
     assert_eq!(bh.sink.unwrap().describe(), "blackhole");
     let mem = table(&[("connector", "memory")], columns()).unwrap();
     assert!(mem.source.is_none() && mem.sink.is_some() && mem.batch.is_some());
-    assert_eq!(CONNECTORS, &["blackhole", "datagen", "filesystem", "memory", "print"]);
+    let kafka = table(
+        &[
+            ("connector", "kafka"),
+            ("topic", "t"),
+            ("properties.bootstrap.servers", "localhost:9092"),
+            ("format", "json"),
+        ],
+        columns(),
+    )
+    .unwrap();
+    assert!(kafka.source.is_some() && kafka.sink.is_some());
+    assert_eq!(CONNECTORS, &["blackhole", "datagen", "filesystem", "kafka", "memory", "print"]);
 }
 
 #[test]
@@ -55,12 +66,12 @@ fn unknown_and_missing_connector() {
     assert!(matches!(e, ConnectorError::UnknownConnector { .. }));
     assert_eq!(
         e.to_string(),
-        "unknown connector 'kafkaa' (known connectors: blackhole, datagen, filesystem, memory, print)"
+        "unknown connector 'kafkaa' (known connectors: blackhole, datagen, filesystem, kafka, memory, print)"
     );
     let e = error(&[("path", "/tmp")]);
     assert_eq!(
         e.to_string(),
-        "table 't' has no 'connector' option (known connectors: blackhole, datagen, filesystem, memory, print)"
+        "table 't' has no 'connector' option (known connectors: blackhole, datagen, filesystem, kafka, memory, print)"
     );
 }
 
