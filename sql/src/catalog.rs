@@ -29,6 +29,21 @@ pub struct TableDef {
 }
 
 impl TableDef {
+    /// A `memory` table Weir creates itself (a materialized view, an
+    /// undeclared `LATE DATA INTO` table), described by `ddl`.
+    pub fn memory(name: &str, ddl: String, schema: SchemaRef) -> Self {
+        Self {
+            name: name.to_string(),
+            ddl,
+            schema: Arc::clone(&schema),
+            physical: Arc::clone(&schema),
+            computed: None,
+            watermark: None,
+            connector: weir_connectors::memory_table(schema),
+            options: BTreeMap::new(),
+        }
+    }
+
     /// Name of the rowtime column, if the table declares a watermark.
     pub fn rowtime(&self) -> Option<&str> {
         self.watermark

@@ -312,17 +312,7 @@ impl Session {
             .iter()
             .map(|f| f.as_ref().clone().with_nullable(true))
             .collect();
-        let schema: SchemaRef = Arc::new(Schema::new(fields));
-        Ok(TableDef {
-            name: name.to_string(),
-            ddl: text.to_string(),
-            schema: Arc::clone(&schema),
-            physical: Arc::clone(&schema),
-            computed: None,
-            watermark: None,
-            connector: weir_connectors::memory_table(schema),
-            options: Default::default(),
-        })
+        Ok(TableDef::memory(name, text.to_string(), Arc::new(Schema::new(fields))))
     }
 
     /// Adds a table to the catalog and to DataFusion's: memory tables with

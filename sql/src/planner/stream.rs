@@ -479,17 +479,7 @@ impl<'a> StreamPlanner<'a> {
                     fields.push(Field::new(*n, t.clone(), true));
                 }
                 let schema: SchemaRef = Arc::new(Schema::new(fields));
-                let def = TableDef {
-                    name: name.clone(),
-                    ddl: format!("-- created by LATE DATA INTO {name}"),
-                    schema: Arc::clone(&schema),
-                    physical: Arc::clone(&schema),
-                    computed: None,
-                    watermark: None,
-                    connector: weir_connectors::memory_table(schema),
-                    options: Default::default(),
-                };
-                let def = Arc::new(def);
+                let def = Arc::new(TableDef::memory(&name, format!("-- created by LATE DATA INTO {name}"), schema));
                 self.created_late_table = Some(def.as_ref().clone());
                 def
             }
