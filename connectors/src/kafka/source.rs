@@ -3,7 +3,7 @@
 //! checkpoint when there is one, else from `'scan.startup.mode'`), so the
 //! checkpoint, not the consumer group, decides where reading resumes.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -190,7 +190,7 @@ impl SourceConnector for KafkaSource {
     ) -> Result<Box<dyn SourceReader>> {
         let consumer = self.consumer()?;
         let mut assignment = TopicPartitionList::new();
-        let mut next = BTreeMap::new();
+        let mut open = BTreeSet::new();
         let mut ends = BTreeMap::new();
         let mut ended = VecDeque::new();
         for &p in &partitions {
@@ -212,7 +212,7 @@ impl SourceConnector for KafkaSource {
             if self.bounded {
                 ends.insert(p, high);
             }
-            next.insert(p, start);
+            open.insert(p);
             assignment
                 .add_partition_offset(&self.topic, partition, Offset::Offset(start))
                 .map_err(|e| kafka_error("assigning partitions", e))?;
@@ -225,7 +225,7 @@ impl SourceConnector for KafkaSource {
             topic: self.topic.clone(),
             bounded: self.bounded,
             ends,
-            next,
+            open,
             ended,
             decoder: RecordDecoder::new(self.format.clone(), self.metadata.values(&self.schema)),
             schema: self.schema.clone(),
@@ -251,8 +251,8 @@ struct KafkaReader {
     bounded: bool,
     /// Bounded: per partition still read, the offset it ends before.
     ends: BTreeMap<usize, i64>,
-    /// Per partition still read, the next offset.
-    next: BTreeMap<usize, i64>,
+    /// The partitions still read.
+    open: BTreeSet<usize>,
     /// Partitions whose end is still to be reported.
     ended: VecDeque<usize>,
     decoder: RecordDecoder,
@@ -275,7 +275,6 @@ impl KafkaReader {
             chunk.push(payload, held.offset as u64);
             collected.push(held.offset, held.timestamp, held.key.as_deref());
         }
-        self.next.insert(held.partition, held.offset + 1);
         if self.ends.get(&held.partition).is_some_and(|end| held.offset + 1 >= *end) {
             self.end(held.partition);
         }
@@ -284,7 +283,7 @@ impl KafkaReader {
 
     /// Bounded: `partition` has nothing more to read.
     fn end(&mut self, partition: usize) {
-        if self.next.remove(&partition).is_some() {
+        if self.open.remove(&partition) {
             self.ends.remove(&partition);
             self.ended.push_back(partition);
             let mut tpl = TopicPartitionList::new();
@@ -311,7 +310,7 @@ impl SourceReader for KafkaReader {
         if let Some(p) = self.ended.pop_front() {
             return Ok(Some(SourceEvent::PartitionEnd(p)));
         }
-        if self.next.is_empty() {
+        if self.open.is_empty() {
             if self.bounded {
                 return Ok(None);
             }
@@ -326,7 +325,7 @@ impl SourceReader for KafkaReader {
                 let received = self.consumer.recv().await;
                 let received = received.map(|m| self.held_of(&m));
                 match received {
-                    Ok(h) if self.next.contains_key(&h.partition) => break h,
+                    Ok(h) if self.open.contains(&h.partition) => break h,
                     Ok(_) => {}
                     Err(KafkaError::PartitionEOF(p)) => {
                         self.end(p as usize);
@@ -341,7 +340,7 @@ impl SourceReader for KafkaReader {
         let partition = first.partition;
         let mut position = first.offset + 1;
         self.take(first, &mut chunk, &mut collected);
-        while chunk.len() < BATCH_ROWS && self.next.contains_key(&partition) {
+        while chunk.len() < BATCH_ROWS && self.open.contains(&partition) {
             let Ok(received) = tokio::time::timeout(LINGER, self.consumer.recv()).await else { break };
             let received = received.map(|m| self.held_of(&m));
             let h = match received {
@@ -353,7 +352,7 @@ impl SourceReader for KafkaReader {
                 Err(e) => return Err(kafka_error(format!("reading topic '{}'", self.topic), e)),
             };
             if h.partition != partition {
-                if self.next.contains_key(&h.partition) {
+                if self.open.contains(&h.partition) {
                     self.held = Some(h);
                 }
                 break;
