@@ -441,4 +441,11 @@ INSERT INTO out SELECT v, part, `offset`, CAST(kts AS BIGINT), k FROM src;",
         .flat_map(|p| [0, 1, 3, 4].map(|i| (p * 100 + i, p, i, format!("key{i}"))))
         .collect();
     assert_eq!(got, want);
+    // Without 'json.ignore-parse-errors' the bad record fails the job,
+    // named by topic, partition and offset, with its text.
+    let strict = sql.replace(", 'json.ignore-parse-errors' = 'true'", "").replace(&dir.path().join("out").display().to_string(), &dir.path().join("out2").display().to_string());
+    let run = weir_run(dir.path(), &strict);
+    assert!(!run.ok);
+    let located = ["meta-in/0:2: cannot decode record", "meta-in/1:2: cannot decode record"];
+    assert!(located.iter().any(|l| run.stderr.contains(l)) && run.stderr.contains("not json"), "{}", run.stderr);
 }
