@@ -3,6 +3,7 @@
 
 use datafusion::arrow::array::RecordBatch;
 
+use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::error::Result;
 use crate::message::{EventTime, StreamBatch};
 
@@ -72,17 +73,23 @@ pub trait Operator: Send {
         Ok(())
     }
 
-    /// The operator's state for a checkpoint (everything it processed so
-    /// far); `None` for stateless operators.
-    fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
+    /// The operator's state for checkpoint `checkpoint` (everything it
+    /// processed so far); `None` for stateless operators. Large state goes
+    /// into `chunks`: chunks a completed checkpoint already stored are
+    /// referenced, not written again.
+    fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
         Ok(None)
     }
+
+    /// Checkpoint `checkpoint` is complete: the chunks its snapshot wrote
+    /// are stored, and later snapshots may reference them.
+    fn checkpoint_complete(&mut self, _checkpoint: u64) {}
 
     /// Restores, before any input, what [`Operator::snapshot`] returned in
     /// the subtasks of a checkpoint — all of them, since the job may run at
     /// another parallelism now: the operator keeps the state of the key
     /// groups `owns` says are its own.
-    fn restore(&mut self, _states: &[&[u8]], _owns: &dyn Fn(usize) -> bool) -> Result<()> {
+    fn restore(&mut self, _states: &[&[u8]], _chunks: &ChunkMap, _owns: &dyn Fn(usize) -> bool) -> Result<()> {
         Ok(())
     }
 

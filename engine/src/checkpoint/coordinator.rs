@@ -133,7 +133,8 @@ pub fn start(
                     .filter(|(t, _)| !acked.contains_key(*t))
                     .chain(acked.iter())
                     .try_for_each(|(task, state)| {
-                        bytes += state.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
+                        bytes += state.parts.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
+                        bytes += state.chunks.new.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
                         config.store.put(id, task, state)
                     })
                     .map_err(|e| tracing::warn!(checkpoint = id, error = %e, "checkpoint abandoned"))

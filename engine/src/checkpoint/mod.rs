@@ -1,6 +1,7 @@
 //! Checkpoints: barriers from the sources, each task's state gathered by a
 //! coordinator, written to sled, restored after a crash.
 
+pub mod chunk;
 pub mod codec;
 pub mod coordinator;
 pub mod store;

@@ -1,11 +1,13 @@
 //! Where checkpoints are written: one sled database per job under
 //! `state.dir`. A checkpoint is the state of every task, then a completion
 //! record naming how many task states it has; only a completed, intact
-//! checkpoint is ever restored.
+//! checkpoint is ever restored. Large operator state lives in chunks
+//! (`checkpoint::chunk`), shared by the checkpoints that reference them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
+use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result};
 
@@ -13,14 +15,21 @@ use crate::error::{EngineError, Result};
 const RETAINED: usize = 3;
 
 /// The state one task wrote for one checkpoint: named parts (the source's
-/// positions, each operator, the sink's prepared output).
-pub type TaskState = Vec<(String, Vec<u8>)>;
+/// positions, each operator, the sink's prepared output) and the chunks
+/// they reference.
+#[derive(Debug, Default, Clone)]
+pub struct TaskState {
+    pub parts: Vec<(String, Vec<u8>)>,
+    pub chunks: ChunkWriter,
+}
 
-/// A checkpoint read back: the state of every task, by task key.
+/// A checkpoint read back: the state of every task, by task key, and the
+/// chunks they reference.
 #[derive(Debug, Default, Clone)]
 pub struct Checkpoint {
     pub id: u64,
     pub tasks: BTreeMap<String, TaskState>,
+    pub chunks: ChunkMap,
 }
 
 impl Checkpoint {
@@ -28,6 +37,7 @@ impl Checkpoint {
     pub fn part(&self, task: &str, name: &str) -> Option<&[u8]> {
         self.tasks
             .get(task)?
+            .parts
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, b)| b.as_slice())
@@ -47,6 +57,9 @@ pub struct Recovery {
 pub struct StateStore {
     db: sled::Db,
     states: sled::Tree,
+    /// Per state key: the chunks that task state references.
+    refs: sled::Tree,
+    chunks: sled::Tree,
     complete: sled::Tree,
 }
 
@@ -58,26 +71,59 @@ fn state_key(checkpoint: u64, task: &str) -> Vec<u8> {
     format!("{checkpoint:020}/{task}").into_bytes()
 }
 
+/// A value with its CRC32 in front.
+fn checked(body: &[u8]) -> Vec<u8> {
+    let mut value = crc32fast::hash(body).to_le_bytes().to_vec();
+    value.extend_from_slice(body);
+    value
+}
+
+/// The body of a [`checked`] value, if it is intact.
+fn verified(value: &[u8]) -> Option<&[u8]> {
+    let (sum, body) = value.split_at_checked(4)?;
+    (crc32fast::hash(body).to_le_bytes() == sum).then_some(body)
+}
+
+fn decode_refs(body: &[u8]) -> Vec<ChunkId> {
+    body.chunks_exact(16)
+        .map(|c| u128::from_le_bytes(c.try_into().expect("chunks_exact yields 16 bytes")))
+        .collect()
+}
+
 impl StateStore {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
         let db = sled::open(dir).map_err(|e| EngineError::State(format!("cannot open state in {}: {e}", dir.display())))?;
-        let states = db.open_tree("states").map_err(err("opening state"))?;
-        let complete = db.open_tree("complete").map_err(err("opening state"))?;
-        Ok(Self { db, states, complete })
+        let tree = |name: &str| db.open_tree(name).map_err(err("opening state"));
+        let (states, refs, chunks, complete) = (tree("states")?, tree("refs")?, tree("chunks")?, tree("complete")?);
+        Ok(Self {
+            db,
+            states,
+            refs,
+            chunks,
+            complete,
+        })
     }
 
-    /// Records one task's state for `checkpoint`, with a checksum.
+    /// Records one task's state for `checkpoint`, with checksums: its new
+    /// chunks, the ids of all chunks it references, then its parts.
     pub fn put(&self, checkpoint: u64, task: &str, state: &TaskState) -> Result<()> {
+        for (id, bytes) in &state.chunks.new {
+            self.chunks.insert(id.to_be_bytes(), checked(bytes)).map_err(err("writing state"))?;
+        }
+        let refs: Vec<u8> = state.chunks.refs.iter().flat_map(|id| id.to_le_bytes()).collect();
+        self.refs
+            .insert(state_key(checkpoint, task), checked(&refs))
+            .map_err(err("writing state"))?;
         let mut e = Encoder::default();
-        e.u64(state.len() as u64);
-        for (name, bytes) in state {
+        e.u64(state.parts.len() as u64);
+        for (name, bytes) in &state.parts {
             e.bytes(name.as_bytes());
             e.bytes(bytes);
         }
-        let mut value = crc32fast::hash(&e.bytes).to_le_bytes().to_vec();
-        value.extend_from_slice(&e.bytes);
-        self.states.insert(state_key(checkpoint, task), value).map_err(err("writing state"))?;
+        self.states
+            .insert(state_key(checkpoint, task), checked(&e.bytes))
+            .map_err(err("writing state"))?;
         Ok(())
     }
 
@@ -92,6 +138,8 @@ impl StateStore {
         self.prune(checkpoint)
     }
 
+    /// Deletes the checkpoints before the retained ones, then the chunks no
+    /// remaining checkpoint references (mark and sweep).
     fn prune(&self, latest: u64) -> Result<()> {
         let ids = self.complete_ids()?;
         let keep_from = ids.iter().rev().nth(RETAINED - 1).copied().unwrap_or(0);
@@ -100,9 +148,27 @@ impl StateStore {
         }
         // States of older checkpoints, complete or abandoned.
         let cutoff = format!("{:020}/", keep_from.min(latest));
-        for key in self.states.range(..cutoff.as_bytes()).keys() {
+        for tree in [&self.states, &self.refs] {
+            for key in tree.range(..cutoff.as_bytes()).keys() {
+                let key = key.map_err(err("pruning state"))?;
+                tree.remove(key).map_err(err("pruning state"))?;
+            }
+        }
+        let mut live = HashSet::new();
+        for value in self.refs.iter().values() {
+            let value = value.map_err(err("pruning state"))?;
+            // A damaged list keeps nothing alive; its checkpoint cannot be
+            // restored anyway.
+            if let Some(body) = verified(&value) {
+                live.extend(decode_refs(body));
+            }
+        }
+        for key in self.chunks.iter().keys() {
             let key = key.map_err(err("pruning state"))?;
-            self.states.remove(key).map_err(err("pruning state"))?;
+            let id = <[u8; 16]>::try_from(key.as_ref()).map(u128::from_be_bytes);
+            if !id.is_ok_and(|id| live.contains(&id)) {
+                self.chunks.remove(key).map_err(err("pruning state"))?;
+            }
         }
         Ok(())
     }
@@ -152,8 +218,10 @@ impl StateStore {
         for key in self.complete.range(from.as_bytes()..).keys() {
             self.complete.remove(key.map_err(err("truncating state"))?).map_err(err("truncating state"))?;
         }
-        for key in self.states.range(from.as_bytes()..).keys() {
-            self.states.remove(key.map_err(err("truncating state"))?).map_err(err("truncating state"))?;
+        for tree in [&self.states, &self.refs] {
+            for key in tree.range(from.as_bytes()..).keys() {
+                tree.remove(key.map_err(err("truncating state"))?).map_err(err("truncating state"))?;
+            }
         }
         self.db.flush().map_err(err("flushing state"))?;
         Ok(())
@@ -170,25 +238,38 @@ impl StateStore {
             .ok_or_else(|| EngineError::State(format!("checkpoint {id} has no valid completion record")))?;
         let prefix = format!("{id:020}/");
         let mut tasks = BTreeMap::new();
+        let mut chunks = HashMap::new();
         for entry in self.states.scan_prefix(prefix.as_bytes()) {
             let (key, value) = entry.map_err(err("reading state"))?;
             let task = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            if value.len() < 4 {
-                return Err(EngineError::State(format!("checkpoint {id}: state of {task} is truncated")));
-            }
-            let (sum, body) = value.split_at(4);
-            if crc32fast::hash(body).to_le_bytes() != sum {
-                return Err(EngineError::State(format!("checkpoint {id}: state of {task} fails its checksum")));
-            }
+            let body =
+                verified(&value).ok_or_else(|| EngineError::State(format!("checkpoint {id}: state of {task} fails its checksum")))?;
             let mut d = Decoder::new(body);
             let n = d.u64()?;
-            let mut state = Vec::new();
+            let mut parts = Vec::new();
             for _ in 0..n {
                 let name = String::from_utf8_lossy(d.bytes()?).into_owned();
-                state.push((name, d.bytes()?.to_vec()));
+                parts.push((name, d.bytes()?.to_vec()));
             }
             d.finish()?;
-            tasks.insert(task, state);
+            let refs = self.refs.get(&key).map_err(err("reading state"))?;
+            let refs = refs
+                .as_deref()
+                .and_then(verified)
+                .map(decode_refs)
+                .ok_or_else(|| EngineError::State(format!("checkpoint {id}: the chunk list of {task} is missing or damaged")))?;
+            for chunk in &refs {
+                if chunks.contains_key(chunk) {
+                    continue;
+                }
+                let value = self.chunks.get(chunk.to_be_bytes()).map_err(err("reading state"))?;
+                let body = value.as_deref().and_then(verified).ok_or_else(|| {
+                    EngineError::State(format!("checkpoint {id}: state chunk {chunk:032x} of {task} is missing or damaged"))
+                })?;
+                chunks.insert(*chunk, body.to_vec());
+            }
+            let chunks = ChunkWriter { new: Vec::new(), refs };
+            tasks.insert(task, TaskState { parts, chunks });
         }
         if tasks.len() as u64 != expected {
             return Err(EngineError::State(format!(
@@ -196,7 +277,11 @@ impl StateStore {
                 tasks.len()
             )));
         }
-        Ok(Checkpoint { id, tasks })
+        Ok(Checkpoint {
+            id,
+            tasks,
+            chunks: ChunkMap(chunks),
+        })
     }
 
     /// Copies complete checkpoint `id` into a new store in `dir`: a
@@ -205,7 +290,11 @@ impl StateStore {
         let cp = self.read(id)?;
         let target = StateStore::open(dir)?;
         for (task, state) in &cp.tasks {
-            target.put(id, task, state)?;
+            let mut state = state.clone();
+            for chunk in &state.chunks.refs {
+                state.chunks.new.push((*chunk, cp.chunks.get(*chunk)?.to_vec()));
+            }
+            target.put(id, task, &state)?;
         }
         target.complete(id, cp.tasks.len()).await
     }
@@ -227,7 +316,14 @@ mod tests {
     use super::*;
 
     fn state(tag: u8) -> TaskState {
-        vec![("source".into(), vec![tag; 3]), ("op0".into(), vec![tag, 9])]
+        TaskState {
+            parts: vec![("source".into(), vec![tag; 3]), ("op0".into(), vec![tag, 9])],
+            chunks: ChunkWriter::default(),
+        }
+    }
+
+    fn chunk_ids(store: &StateStore) -> Vec<ChunkId> {
+        store.chunks.iter().keys().map(|k| u128::from_be_bytes(k.unwrap().as_ref().try_into().unwrap())).collect()
     }
 
     #[tokio::test]
@@ -272,5 +368,62 @@ mod tests {
         assert_eq!(store.complete_ids().unwrap(), vec![4, 5, 6]);
         assert!(store.read(3).is_err());
         assert_eq!(store.read(4).unwrap().id, 4);
+    }
+
+    /// A chunk is written once, read back by every checkpoint that
+    /// references it, deleted when no retained checkpoint does; a missing
+    /// chunk makes its checkpoint damaged.
+    #[tokio::test]
+    async fn chunks_live_as_long_as_a_retained_checkpoint_references_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        let (old, new) = (crate::checkpoint::chunk::new_chunk_id(), crate::checkpoint::chunk::new_chunk_id());
+        let mut first = state(1);
+        first.chunks.write(old, b"old slice".to_vec());
+        store.put(1, "t", &first).unwrap();
+        store.complete(1, 1).await.unwrap();
+        // Checkpoints 2 and 3 reference `old` without writing it again.
+        for id in 2..=3 {
+            let mut s = state(id as u8);
+            s.chunks.reference(old);
+            if id == 3 {
+                s.chunks.write(new, b"new slice".to_vec());
+            }
+            store.put(id, "t", &s).unwrap();
+            store.complete(id, 1).await.unwrap();
+        }
+        let cp = store.read(2).unwrap();
+        assert_eq!(cp.chunks.get(old).unwrap(), b"old slice");
+        assert_eq!(cp.tasks["t"].chunks.refs, vec![old]);
+        assert_eq!(store.read(3).unwrap().chunks.get(new).unwrap(), b"new slice");
+        // Once no retained checkpoint (4, 5, 6) references `old`, it goes.
+        for id in 4..=6 {
+            let mut s = state(id as u8);
+            s.chunks.reference(new);
+            store.put(id, "t", &s).unwrap();
+            store.complete(id, 1).await.unwrap();
+        }
+        assert_eq!(chunk_ids(&store), vec![new]);
+        store.chunks.remove(new.to_be_bytes()).unwrap();
+        let recovery = store.restore().unwrap();
+        assert_eq!(recovery.damaged, vec![6, 5, 4], "every checkpoint that lost its chunk is damaged");
+        assert!(recovery.checkpoint.is_none());
+    }
+
+    /// A savepoint carries the chunks its checkpoint references.
+    #[tokio::test]
+    async fn an_export_copies_the_referenced_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(&dir.path().join("job")).unwrap();
+        let id = crate::checkpoint::chunk::new_chunk_id();
+        let mut s = state(7);
+        s.chunks.write(id, vec![1, 2, 3]);
+        store.put(1, "t", &s).unwrap();
+        store.complete(1, 1).await.unwrap();
+        store.export(1, &dir.path().join("savepoint")).await.unwrap();
+        let saved = StateStore::open(&dir.path().join("savepoint")).unwrap();
+        let cp = saved.restore().unwrap().checkpoint.unwrap();
+        assert_eq!(cp.chunks.get(id).unwrap(), &[1, 2, 3]);
+        assert_eq!(cp.part("t", "op0"), Some(&[7u8, 9][..]));
     }
 }

@@ -17,8 +17,8 @@ use crate::plan::{OperatorPlan, StageInput, StreamPlan};
 use crate::runtime::exchange::Router;
 use crate::runtime::input::ExchangeInput;
 use crate::checkpoint::coordinator::{self, CheckpointConfig, CheckpointMode, CheckpointRequest, TaskLink};
-use crate::checkpoint::store::StateStore;
-use crate::checkpoint::store::{Checkpoint, Recovery};
+use crate::checkpoint::chunk::ChunkMap;
+use crate::checkpoint::store::{Checkpoint, Recovery, StateStore};
 use crate::runtime::task::{MainOutput, SinkOutput, Task, TaskCheckpoint, TaskInput, TaskOutput};
 use crate::runtime::exchange::{KEY_GROUPS, subtask_of_key_group};
 use crate::sink::{Committed, SinkConnector};
@@ -289,13 +289,15 @@ fn build_tasks(
         restored.map_or(Vec::new(), |cp| {
             cp.tasks
                 .values()
-                .filter_map(|parts| parts.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_slice()))
+                .filter_map(|state| state.parts.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_slice()))
                 .collect()
         })
     };
+    let no_chunks = ChunkMap::default();
+    let chunks = restored.map_or(&no_chunks, |cp| &cp.chunks);
     if let Some(cp) = restored {
         let ops: usize = plan.stages.iter().map(|s| s.chain.len()).sum();
-        let unknown = cp.tasks.values().flatten().map(|(n, _)| n).find(|n| {
+        let unknown = cp.tasks.values().flat_map(|s| &s.parts).map(|(n, _)| n).find(|n| {
             n.strip_prefix("op").and_then(|i| i.parse::<usize>().ok()).is_some_and(|i| i >= ops)
         });
         if let Some(n) = unknown {
@@ -397,7 +399,7 @@ fn build_tasks(
             for (op, id) in chain.iter_mut().zip(&op_ids) {
                 let states = parts(&format!("op{id}"));
                 if !states.is_empty() {
-                    op.restore(&states, &owns)?;
+                    op.restore(&states, chunks, &owns)?;
                 }
             }
             let main = match (&stage.sink, &out_partitioning[i]) {
@@ -509,8 +511,8 @@ fn recover_sink(
 ) -> Result<()> {
     let mut prepared: BTreeMap<usize, &[u8]> = BTreeMap::new();
     if let Some(cp) = restored {
-        for (key, parts) in &cp.tasks {
-            if let (Some(subtask), Some((_, bytes))) = (subtask_of(key), parts.iter().find(|(n, _)| n == part)) {
+        for (key, state) in &cp.tasks {
+            if let (Some(subtask), Some((_, bytes))) = (subtask_of(key), state.parts.iter().find(|(n, _)| n == part)) {
                 prepared.insert(subtask, bytes);
             }
         }

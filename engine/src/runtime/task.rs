@@ -9,6 +9,7 @@ use datafusion::arrow::array::RecordBatch;
 use tokio::sync::{mpsc, watch};
 
 use crate::checkpoint::coordinator::{Ack, FINISHED};
+use crate::checkpoint::store::TaskState;
 use crate::error::{EngineError, Result};
 use crate::message::Message;
 use crate::metrics::OperatorMetrics;
@@ -167,6 +168,9 @@ impl Task {
         if let TaskInput::Source(driver) = &mut self.input {
             driver.committed(id);
         }
+        for op in &mut self.chain {
+            op.checkpoint_complete(id);
+        }
         self.output.commit(id).await
     }
 
@@ -184,21 +188,17 @@ impl Task {
             let committed = *link.committed.borrow_and_update();
             self.on_committed(committed).await?;
         }
-        let mut state = Vec::new();
+        let mut state = TaskState::default();
         if let TaskInput::Source(driver) = &mut self.input {
-            state.push(("source".to_string(), driver.take_snapshot(id)?));
+            state.parts.push(("source".to_string(), driver.take_snapshot(id)?));
         }
-        for (op, id) in self.chain.iter_mut().zip(&self.op_ids) {
-            if let Some(bytes) = op.snapshot()? {
-                state.push((format!("op{id}"), bytes));
-            }
-        }
+        self.snapshot_operators(id, &mut state)?;
         match &mut self.output.main {
-            MainOutput::Sink(s) => state.push(("sink".to_string(), s.writer.prepare(id).await?)),
+            MainOutput::Sink(s) => state.parts.push(("sink".to_string(), s.writer.prepare(id).await?)),
             MainOutput::Exchange(r) => r.broadcast(Message::Barrier(id)).await?,
         }
         if let Some(late) = &mut self.output.late {
-            state.push((format!("late{}", self.stage), late.writer.prepare(id).await?));
+            state.parts.push((format!("late{}", self.stage), late.writer.prepare(id).await?));
         }
         if let Some(link) = &self.checkpoint {
             // The coordinator may be gone (job ending): nothing to report to.
@@ -214,21 +214,30 @@ impl Task {
         Ok(())
     }
 
+    /// Adds each operator's state for checkpoint `id` to `state`.
+    fn snapshot_operators(&mut self, id: u64, state: &mut TaskState) -> Result<()> {
+        for (op, op_id) in self.chain.iter_mut().zip(&self.op_ids) {
+            if let Some(bytes) = op.snapshot(id, &mut state.chunks)? {
+                state.parts.push((format!("op{op_id}"), bytes));
+            }
+        }
+        Ok(())
+    }
+
     /// Tells the coordinator this task's input ended, with its final state
     /// (its source's partitions all ended, its sinks committed).
     async fn report_finished(&mut self) -> Result<()> {
+        if self.checkpoint.is_none() {
+            return Ok(());
+        }
+        let mut state = TaskState::default();
+        if let TaskInput::Source(driver) = &mut self.input {
+            state.parts.push(("source".to_string(), driver.state()));
+        }
+        self.snapshot_operators(FINISHED, &mut state)?;
         let Some(link) = &self.checkpoint else {
             return Ok(());
         };
-        let mut state = Vec::new();
-        if let TaskInput::Source(driver) = &mut self.input {
-            state.push(("source".to_string(), driver.state()));
-        }
-        for (op, id) in self.chain.iter_mut().zip(&self.op_ids) {
-            if let Some(bytes) = op.snapshot()? {
-                state.push((format!("op{id}"), bytes));
-            }
-        }
         let _ = link
             .acks
             .send(Ack {

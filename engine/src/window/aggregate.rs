@@ -21,13 +21,15 @@ use datafusion::arrow::array::{
 use datafusion::arrow::compute::{take, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
 
+use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::event_time::EventTimeValidity;
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator};
-use crate::window::groups::{EvaluatedInput, Groups, Grouping, PartialState};
+use crate::window::groups::{EvaluatedInput, Grouping};
+use crate::window::slice::Slice;
 use crate::window::late::{LateOutputPlan, LateRows};
 use crate::window::spec::WindowSpec;
 
@@ -77,13 +79,6 @@ pub struct WindowedAggregation {
 /// after some of their hopping windows had been purged get their own entry
 /// so they join only the windows still open for them.
 type SliceKey = (EventTime, EventTime);
-
-struct Slice {
-    live: Groups,
-    /// Partial states already taken out of `live` for a window that fired;
-    /// later (or re-fired) windows holding this slice merge them again.
-    flushed: Vec<PartialState>,
-}
 
 /// One subtask of a window aggregate.
 pub struct WindowAggregate {
@@ -163,10 +158,8 @@ impl WindowAggregate {
             }
         }
         if !self.slices.contains_key(&key) {
-            let live = self.plan.aggregation.grouping
-                .new_groups()
-                .context(|| format!("{}: creating accumulators", self.name))?;
-            self.slices.insert(key, Slice { live, flushed: Vec::new() });
+            let slice = Slice::new(&self.plan.aggregation.grouping, &self.name)?;
+            self.slices.insert(key, slice);
         }
         let name = &self.name;
         let slice = self.slices.get_mut(&key).expect("inserted above");
@@ -194,7 +187,7 @@ impl WindowAggregate {
         let (group_keys, values, rows) = if tumbling
             && !keep
             && keys.len() == 1
-            && self.slices.get(&keys[0]).is_some_and(|s| s.flushed.is_empty())
+            && self.slices.get(&keys[0]).is_some_and(Slice::is_only_live)
         {
             let mut slice = self.slices.remove(&keys[0]).expect("key from the map");
             slice.live.take_final().context(ctx)?
@@ -202,11 +195,7 @@ impl WindowAggregate {
             let mut window = self.plan.aggregation.grouping.new_groups().context(ctx)?;
             for k in &keys {
                 let slice = self.slices.get_mut(k).expect("key from the map");
-                if !slice.live.is_empty() {
-                    let state = slice.live.take_state().context(ctx)?;
-                    slice.flushed.push(state);
-                }
-                for state in &slice.flushed {
+                for state in slice.partial_states(&name)? {
                     window.merge(state).context(ctx)?;
                 }
             }
@@ -366,10 +355,10 @@ impl Operator for WindowAggregate {
         Ok(())
     }
 
-    /// The window state as partial aggregates (Arrow), never raw rows: live
-    /// groups are moved to their slice's partial states first.
-    fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
-        let name = self.name.clone();
+    /// The window state as partial aggregates (Arrow), never raw rows,
+    /// in chunks per slice and key group: only chunks a completed
+    /// checkpoint has not stored are written (`window/slice.rs`).
+    fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
         let mut e = Encoder::default();
         e.i64(self.watermark);
         for set in [&self.pending, &self.kept] {
@@ -381,32 +370,20 @@ impl Operator for WindowAggregate {
         e.u64(self.slices.len() as u64);
         let mut hashes = Vec::new();
         for ((start, min_end), slice) in self.slices.iter_mut() {
-            if !slice.live.is_empty() {
-                let state = slice.live.take_state().context(|| format!("{name}: checkpoint"))?;
-                slice.flushed.push(state);
-            }
             e.i64(*start);
             e.i64(*min_end);
-            // Stored by key group, so that a restore at another parallelism
-            // gives each subtask the groups it now owns.
-            let parts: Vec<(usize, PartialState)> = slice
-                .flushed
-                .iter()
-                .map(|s| s.split_by_key_group(&mut hashes))
-                .collect::<Result<Vec<_>>>()?
-                .into_iter()
-                .flatten()
-                .collect();
-            e.u64(parts.len() as u64);
-            for (group, state) in &parts {
-                e.u64(*group as u64);
-                state.encode(&mut e)?;
-            }
+            slice.snapshot(&self.plan.aggregation.grouping, &self.name, checkpoint, &mut e, chunks, &mut hashes)?;
         }
         Ok(Some(e.bytes))
     }
 
-    fn restore(&mut self, states: &[&[u8]], owns: &dyn Fn(usize) -> bool) -> Result<()> {
+    fn checkpoint_complete(&mut self, checkpoint: u64) {
+        for slice in self.slices.values_mut() {
+            slice.checkpoint_complete(checkpoint);
+        }
+    }
+
+    fn restore(&mut self, states: &[&[u8]], chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
         // The slowest subtask's watermark: no row is late that was not.
         let mut watermark = None::<EventTime>;
         for state in states {
@@ -420,30 +397,17 @@ impl Operator for WindowAggregate {
             }
             for _ in 0..d.u64()? {
                 let key = (d.i64()?, d.i64()?);
-                let mut flushed = Vec::new();
-                for _ in 0..d.u64()? {
-                    let group = d.u64()? as usize;
-                    let state = PartialState::decode(&mut d)?;
-                    if owns(group) {
-                        flushed.push(state);
-                    }
-                }
-                if flushed.is_empty() {
-                    continue;
-                }
                 if !self.slices.contains_key(&key) {
-                    let live = self
-                        .plan
-                        .aggregation
-                        .grouping
-                        .new_groups()
-                        .context(|| format!("{}: restoring", self.name))?;
-                    self.slices.insert(key, Slice { live, flushed: Vec::new() });
+                    let slice = Slice::new(&self.plan.aggregation.grouping, &self.name)?;
+                    self.slices.insert(key, slice);
                 }
-                self.slices.get_mut(&key).expect("inserted above").flushed.extend(flushed);
+                let slice = self.slices.get_mut(&key).expect("inserted above");
+                slice.restore(&mut d, chunks, owns)?;
             }
             d.finish()?;
         }
+        // Slices with none of this subtask's key groups.
+        self.slices.retain(|_, s| !s.is_only_live() || !s.live.is_empty());
         if let Some(w) = watermark {
             self.watermark = w;
         }
@@ -607,6 +571,7 @@ fn take_input(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
     use crate::metrics::JobMetrics;
     use crate::operator::Emitted;
     use crate::window::groups::AggregateCall;
@@ -663,6 +628,12 @@ mod tests {
     }
 
     fn rows(ts: &[i64], row_wm: Option<&[i64]>) -> StreamBatch {
+        let mut b = keyed(ts, &vec![1; ts.len()]);
+        b.row_watermarks = row_wm.map(|w| Int64Array::from(w.to_vec()));
+        b
+    }
+
+    fn keyed(ts: &[i64], keys: &[i64]) -> StreamBatch {
         let schema = Arc::new(Schema::new(vec![
             Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
             Field::new("k", DataType::Int64, true),
@@ -671,15 +642,88 @@ mod tests {
             schema,
             vec![
                 Arc::new(TimestampMillisecondArray::from(ts.to_vec())),
-                Arc::new(Int64Array::from(vec![1; ts.len()])),
+                Arc::new(Int64Array::from(keys.to_vec())),
             ],
         )
         .unwrap();
-        StreamBatch {
-            data,
-            row_watermarks: row_wm.map(|w| Int64Array::from(w.to_vec())),
-        }
+        StreamBatch::new(data)
     }
+
+    /// (key, count) of everything emitted, sorted.
+    fn counts(out: Collector) -> Vec<(i64, i64)> {
+        let mut v = Vec::new();
+        for e in out.out {
+            if let Emitted::Data(b) = e {
+                let k = b.data.column(2).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                let c = b.data.column(3).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                v.extend((0..b.num_rows()).map(|i| (k.value(i), c.value(i))));
+            }
+        }
+        v.sort();
+        v
+    }
+
+    fn new_bytes(w: &ChunkWriter) -> usize {
+        w.new.iter().map(|(_, b)| b.len()).sum()
+    }
+
+    /// A checkpoint writes only the groups updated since the last completed
+    /// one; a restore at another parallelism from the chunks of several
+    /// checkpoints gives the window the uninterrupted run gives.
+    #[test]
+    fn checkpoints_write_only_what_changed() {
+        let (mut op, _) = operator(WindowKind::Tumble { size: 1000 });
+        let mut out = Collector::default();
+        let all: Vec<i64> = (0..10_000).collect();
+        op.on_batch(keyed(&vec![1; all.len()], &all), &mut out).unwrap();
+        let mut stored = std::collections::HashMap::new();
+        let mut first = ChunkWriter::default();
+        op.snapshot(1, &mut first).unwrap().unwrap();
+        assert_eq!(first.new.len(), crate::runtime::exchange::KEY_GROUPS, "one chunk per key group");
+        stored.extend(first.new.iter().cloned());
+        op.checkpoint_complete(1);
+
+        op.on_batch(keyed(&[2, 3, 4], &[5, 6, 7]), &mut out).unwrap();
+        let mut second = ChunkWriter::default();
+        op.snapshot(2, &mut second).unwrap().unwrap();
+        assert!((1..=3).contains(&second.new.len()), "{} chunks", second.new.len());
+        assert!(new_bytes(&second) * 20 < new_bytes(&first), "{} vs {} bytes", new_bytes(&second), new_bytes(&first));
+        assert!(first.refs.iter().all(|id| second.refs.contains(id)), "unchanged chunks are referenced");
+        // Checkpoint 2 never completes: checkpoint 3 writes its chunks again.
+        let mut third = ChunkWriter::default();
+        let state = op.snapshot(3, &mut third).unwrap().unwrap();
+        assert_eq!(third.new.iter().map(|c| c.0).collect::<Vec<_>>(), second.new.iter().map(|c| c.0).collect::<Vec<_>>());
+        stored.extend(third.new.iter().cloned());
+
+        let mut expected: Vec<(i64, i64)> = all.iter().map(|k| (*k, if (5..=7).contains(k) { 2 } else { 1 })).collect();
+        expected.sort();
+        let chunks = ChunkMap(stored);
+        let mut restored = Vec::new();
+        for subtask in 0..3 {
+            let (mut r, _) = operator(WindowKind::Tumble { size: 1000 });
+            let owns = |g: usize| crate::runtime::exchange::subtask_of_key_group(g, 3) == subtask;
+            r.restore(&[&state], &chunks, &owns).unwrap();
+            let mut out = Collector::default();
+            r.on_watermark(2000, &mut out).unwrap();
+            restored.extend(counts(out));
+        }
+        restored.sort();
+        assert_eq!(restored, expected);
+
+        // Every key updated again: the new chunks are as large as the old,
+        // so each key group is merged into one chunk.
+        op.checkpoint_complete(3);
+        op.on_batch(keyed(&vec![5; all.len()], &all), &mut out).unwrap();
+        let mut fourth = ChunkWriter::default();
+        op.snapshot(4, &mut fourth).unwrap().unwrap();
+        assert_eq!(fourth.refs.len(), crate::runtime::exchange::KEY_GROUPS, "one merged chunk per key group");
+        assert_eq!(fourth.new.len(), fourth.refs.len());
+        let mut out = Collector::default();
+        op.on_watermark(2000, &mut out).unwrap();
+        let twice: Vec<(i64, i64)> = expected.iter().map(|(k, c)| (*k, c + 1)).collect();
+        assert_eq!(counts(out), twice);
+    }
+
 
     /// (window_start, window_end, count) of everything emitted.
     fn fired(out: Collector) -> Vec<(i64, i64, i64)> {

@@ -6,4 +6,5 @@ pub mod assign;
 pub mod groups;
 pub mod late;
 pub mod session;
+mod slice;
 pub mod spec;

@@ -17,6 +17,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit, TimestampM
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
+use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
@@ -359,8 +360,9 @@ impl Operator for SessionAggregate {
     }
 
     /// The rows of open (and kept) sessions, as Arrow; the sessions
-    /// themselves are rebuilt from them on restore.
-    fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
+    /// themselves are rebuilt from them on restore. Written whole at each
+    /// checkpoint: session buffers are short-lived.
+    fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
         let mut e = Encoder::default();
         e.i64(self.watermark);
         let mut parts = Vec::new();
@@ -375,7 +377,7 @@ impl Operator for SessionAggregate {
         Ok(Some(e.bytes))
     }
 
-    fn restore(&mut self, states: &[&[u8]], owns: &dyn Fn(usize) -> bool) -> Result<()> {
+    fn restore(&mut self, states: &[&[u8]], _chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
         let mut watermark = None::<EventTime>;
         let mut out = Collector::default();
         let mut hashes = Vec::new();

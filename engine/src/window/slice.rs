@@ -1,0 +1,193 @@
+//! One slice of a window aggregate and how it checkpoints incrementally.
+//!
+//! A slice folds rows into `live` groups. A checkpoint moves them out as
+//! partial states split by key group, each an immutable chunk: the next
+//! checkpoint writes only the chunks made since the last completed one (the
+//! groups updated since then) and references the others. Chunks of the same
+//! key group are merged again once the newer ones hold as many rows as the
+//! oldest (or there are many), so memory and the work of firing stay within
+//! about twice the state's size while unchanged state is never rewritten.
+
+use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, new_chunk_id};
+use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::error::{Result, ResultExt};
+use crate::window::groups::{Grouping, Groups, PartialState};
+
+/// More chunks than this in one key group of a slice are merged into one.
+const MAX_CHUNKS_PER_GROUP: usize = 8;
+
+/// Whether a part's chunk is in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    No,
+    /// Written with this checkpoint, which has not completed yet.
+    SentIn(u64),
+    Yes,
+}
+
+/// The key group and chunk of a part that a checkpoint split off.
+#[derive(Debug, Clone, Copy)]
+struct PartChunk {
+    group: usize,
+    id: ChunkId,
+    stored: Stored,
+}
+
+/// A partial state taken out of `live`.
+struct Part {
+    state: PartialState,
+    /// `None` until a checkpoint splits the part by key group.
+    chunk: Option<PartChunk>,
+}
+
+/// The groups of one slice.
+pub(crate) struct Slice {
+    pub live: Groups,
+    /// Partial states already taken out of `live` (for a window that fired,
+    /// or a checkpoint); windows holding this slice merge them again.
+    parts: Vec<Part>,
+}
+
+impl Slice {
+    pub fn new(grouping: &Grouping, name: &str) -> Result<Self> {
+        Ok(Self {
+            live: grouping.new_groups().context(|| format!("{name}: creating accumulators"))?,
+            parts: Vec::new(),
+        })
+    }
+
+    /// True when every group of the slice is still in `live`.
+    pub fn is_only_live(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Moves the live groups into the slice's parts.
+    pub fn flush(&mut self, name: &str) -> Result<()> {
+        if !self.live.is_empty() {
+            let state = self.live.take_state().context(|| format!("{name}: taking partial state"))?;
+            self.parts.push(Part { state, chunk: None });
+        }
+        Ok(())
+    }
+
+    /// Every group of the slice as partial states, to merge into a window.
+    pub fn partial_states(&mut self, name: &str) -> Result<impl Iterator<Item = &PartialState>> {
+        self.flush(name)?;
+        Ok(self.parts.iter().map(|p| &p.state))
+    }
+
+    /// Writes the slice's state for checkpoint `checkpoint`: the chunk ids
+    /// to `e`, the chunks not yet stored to `chunks`.
+    pub fn snapshot(
+        &mut self,
+        grouping: &Grouping,
+        name: &str,
+        checkpoint: u64,
+        e: &mut Encoder,
+        chunks: &mut ChunkWriter,
+        hashes: &mut Vec<u64>,
+    ) -> Result<()> {
+        self.flush(name)?;
+        let mut split = Vec::with_capacity(self.parts.len());
+        for part in std::mem::take(&mut self.parts) {
+            if part.chunk.is_some() {
+                split.push(part);
+                continue;
+            }
+            for (group, state) in part.state.split_by_key_group(hashes)? {
+                let chunk = PartChunk {
+                    group,
+                    id: new_chunk_id(),
+                    stored: Stored::No,
+                };
+                split.push(Part { state, chunk: Some(chunk) });
+            }
+        }
+        self.parts = compact(split, grouping, name)?;
+        e.u64(self.parts.len() as u64);
+        for part in &mut self.parts {
+            let chunk = part.chunk.as_mut().expect("split above");
+            e.u64(chunk.group as u64);
+            e.bytes(&chunk.id.to_le_bytes());
+            match chunk.stored {
+                Stored::Yes => chunks.reference(chunk.id),
+                Stored::No | Stored::SentIn(_) => {
+                    let mut bytes = Encoder::default();
+                    part.state.encode(&mut bytes)?;
+                    chunks.write(chunk.id, bytes.bytes);
+                    if chunk.stored == Stored::No {
+                        chunk.stored = Stored::SentIn(checkpoint);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checkpoint `checkpoint` completed: the chunks written with it (or
+    /// with an abandoned one before it, and written again since) are stored.
+    pub fn checkpoint_complete(&mut self, checkpoint: u64) {
+        for chunk in self.parts.iter_mut().filter_map(|p| p.chunk.as_mut()) {
+            if matches!(chunk.stored, Stored::SentIn(c) if c <= checkpoint) {
+                chunk.stored = Stored::Yes;
+            }
+        }
+    }
+
+    /// Reads what [`Slice::snapshot`] wrote, keeping the key groups `owns`
+    /// says are this subtask's. The chunks are written again at the next
+    /// checkpoint: they may come from a savepoint, outside the job's store.
+    pub fn restore(&mut self, d: &mut Decoder, chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
+        for _ in 0..d.u64()? {
+            let group = d.u64()? as usize;
+            let id_bytes = d.bytes()?;
+            let id = <[u8; 16]>::try_from(id_bytes)
+                .map(u128::from_le_bytes)
+                .map_err(|_| crate::error::EngineError::State("window state has a malformed chunk id".into()))?;
+            if !owns(group) {
+                continue;
+            }
+            let mut chunk = Decoder::new(chunks.get(id)?);
+            let state = PartialState::decode(&mut chunk)?;
+            chunk.finish()?;
+            self.parts.push(Part {
+                state,
+                chunk: Some(PartChunk {
+                    group,
+                    id,
+                    stored: Stored::No,
+                }),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Merges the chunks of a key group once the newer ones hold as many rows
+/// as the oldest, or there are too many: the merged chunk is new.
+fn compact(parts: Vec<Part>, grouping: &Grouping, name: &str) -> Result<Vec<Part>> {
+    let mut by_group: std::collections::BTreeMap<usize, Vec<Part>> = std::collections::BTreeMap::new();
+    for part in parts {
+        by_group.entry(part.chunk.expect("split before compaction").group).or_default().push(part);
+    }
+    let mut out = Vec::new();
+    for (group, parts) in by_group {
+        let newer: usize = parts.iter().skip(1).map(|p| p.state.rows).sum();
+        if parts.len() == 1 || (parts.len() <= MAX_CHUNKS_PER_GROUP && newer < parts[0].state.rows) {
+            out.extend(parts);
+            continue;
+        }
+        let mut merged = grouping.new_groups().context(|| format!("{name}: compacting window state"))?;
+        for part in &parts {
+            merged.merge(&part.state).context(|| format!("{name}: compacting window state"))?;
+        }
+        let state = merged.take_state().context(|| format!("{name}: compacting window state"))?;
+        let chunk = PartChunk {
+            group,
+            id: new_chunk_id(),
+            stored: Stored::No,
+        };
+        out.push(Part { state, chunk: Some(chunk) });
+    }
+    Ok(out)
+}
