@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::message::WATERMARK_MIN;
 
 /// Why a row did not reach its window (or, for a record that could not be
 /// decoded, any operator).
@@ -40,6 +42,9 @@ pub struct OperatorMetrics {
     pub invalid_time_rows: AtomicU64,
     /// Records the source could not decode (sources only).
     pub decode_errors: AtomicU64,
+    /// The latest watermark (ms) a source subtask emitted, `WATERMARK_MIN`
+    /// before its first, so that SHOW JOBS can tell how far event time got.
+    pub watermark: AtomicI64,
 }
 
 impl OperatorMetrics {
@@ -66,6 +71,9 @@ pub struct CheckpointStats {
     pub bytes: u64,
 }
 
+/// How the runtime names a source operator: `Source: <table>`.
+const SOURCE: &str = "Source: ";
+
 /// All counters of one job.
 #[derive(Debug, Default)]
 pub struct JobMetrics {
@@ -82,6 +90,8 @@ pub struct JobTotals {
     /// `LATE DATA INTO` table.
     pub decode_errors: u64,
     pub rows_to_sinks: u64,
+    /// Rows the sources read (the operators named `Source…`).
+    pub rows_from_sources: u64,
     /// Rows written to the `LATE DATA INTO` table.
     pub rows_to_late_table: u64,
 }
@@ -97,6 +107,7 @@ impl JobMetrics {
             late_rows: AtomicU64::new(0),
             invalid_time_rows: AtomicU64::new(0),
             decode_errors: AtomicU64::new(0),
+            watermark: AtomicI64::new(WATERMARK_MIN),
         });
         self.operators
             .lock()
@@ -120,6 +131,32 @@ impl JobMetrics {
         self.operators.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The job's watermark as its sources last emitted it: the least over
+    /// the source subtasks that have emitted one (a subtask that never
+    /// does, having no partition, holds nothing back). `None` before any.
+    pub fn watermark(&self) -> Option<i64> {
+        self.operators()
+            .iter()
+            .filter(|m| m.operator.starts_with(SOURCE))
+            .map(|m| m.watermark.load(Ordering::Relaxed))
+            .filter(|w| *w != WATERMARK_MIN)
+            .min()
+    }
+
+    /// The tables the job reads, once each, so that a front door can tell
+    /// how much of them is read (`weir run`'s progress).
+    pub fn source_tables(&self) -> Vec<String> {
+        let mut tables: Vec<String> = self
+            .operators()
+            .iter()
+            .filter_map(|m| m.operator.strip_prefix(SOURCE))
+            .map(str::to_string)
+            .collect();
+        tables.sort_unstable();
+        tables.dedup();
+        tables
+    }
+
     /// Sums over all subtasks; sinks are the operators named `Sink…`, side
     /// tables `Late data…`.
     pub fn totals(&self) -> JobTotals {
@@ -128,6 +165,9 @@ impl JobMetrics {
             t.late_rows += m.late_rows.load(Ordering::Relaxed);
             t.invalid_time_rows += m.invalid_time_rows.load(Ordering::Relaxed);
             t.decode_errors += m.decode_errors.load(Ordering::Relaxed);
+            if m.operator.starts_with(SOURCE) {
+                t.rows_from_sources += m.rows_out.load(Ordering::Relaxed);
+            }
             if m.operator.starts_with("Sink") {
                 t.rows_to_sinks += m.rows_in.load(Ordering::Relaxed);
             }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::TableProvider;
 use datafusion::catalog::empty::EmptyTable;
 use datafusion::sql::resolve::resolve_table_references;
@@ -50,6 +50,10 @@ pub enum Outcome {
         job: JobHandle,
         schema: SchemaRef,
         rows: mpsc::Receiver<RecordBatch>,
+        /// The columns that identify a row (group columns and window) when a
+        /// window can fire again (`ALLOWED LATENESS`, `EMIT EARLY`): a later
+        /// row with the same key replaces the earlier, as a live view shows.
+        key: Option<Vec<usize>>,
     },
 }
 
@@ -88,6 +92,12 @@ impl Session {
     /// Jobs started in this session, oldest first.
     pub fn jobs(&self) -> &[JobHandle] {
         &self.jobs
+    }
+
+    /// The tables declared so far, for the REPL's completion and `weir
+    /// run`'s progress (how many rows a bounded source holds).
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// The DataFusion context the session's tables are registered in. A
@@ -220,8 +230,9 @@ impl Session {
                     return self.batch_query(query).await;
                 }
                 let (planned, schema, rows) = self.plan_select(query, clauses).await?;
+                let key = planned.plan.stages.iter().find_map(|s| s.sink.as_ref()?.upsert_key.clone());
                 let handle = self.start(planned, text, false)?;
-                Ok(Outcome::Stream { job: handle, schema, rows })
+                Ok(Outcome::Stream { job: handle, schema, rows, key })
             }
             WeirStatement::CreateMaterializedView { name, query, clauses } => {
                 let n = table_name(name);
@@ -506,27 +517,35 @@ impl Session {
         let mut status = Vec::new();
         let mut statements = Vec::new();
         let mut rows_out = Vec::new();
+        let mut rows_in = Vec::new();
         let mut late = Vec::new();
+        let mut watermarks = Vec::new();
         for j in &self.jobs {
             ids.push(j.id.clone());
             status.push(format!("{:?}", j.status()));
             statements.push(j.statement.clone());
             let t = j.metrics.totals();
             rows_out.push(t.rows_to_sinks);
+            rows_in.push(t.rows_from_sources);
+            watermarks.push(j.metrics.watermark());
             late.push(t.late_rows + t.invalid_time_rows + t.decode_errors);
         }
         let schema = Arc::new(Schema::new(vec![
             Field::new("job id", DataType::Utf8, false),
             Field::new("status", DataType::Utf8, false),
             Field::new("rows out", DataType::UInt64, false),
+            Field::new("rows in", DataType::UInt64, false),
             Field::new("rows not used", DataType::UInt64, false),
+            Field::new("watermark", DataType::Timestamp(TimeUnit::Millisecond, None), true),
             Field::new("statement", DataType::Utf8, false),
         ]));
         let columns: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(ids)),
             Arc::new(StringArray::from(status)),
             Arc::new(UInt64Array::from(rows_out)),
+            Arc::new(UInt64Array::from(rows_in)),
             Arc::new(UInt64Array::from(late)),
+            Arc::new(TimestampMillisecondArray::from(watermarks)),
             Arc::new(StringArray::from(statements)),
         ];
         RecordBatch::try_new(schema, columns).expect("columns match the schema")

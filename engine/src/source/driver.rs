@@ -327,6 +327,7 @@ impl SourceDriver {
         if plan.on_event || self.emitted_at.elapsed() >= plan.interval || self.idle {
             self.emitted = wm;
             self.emitted_at = Instant::now();
+            self.metrics.watermark.store(wm, Ordering::Relaxed);
             self.queue.push_back(Message::Watermark(wm));
         }
     }
