@@ -392,6 +392,7 @@ INSERT INTO big SELECT s FROM src;",
     for (bad, says) in [
         ("'scan.startup.mode' = 'earliest-offset'", "'scan.startup.mode' = 'soon'"),
         ("'format' = 'json'", "'format' = 'avro'"),
+        ("'scan.startup.mode' = 'earliest-offset'", "'scan.topic-partition-discovery.interval' = 'often'"),
     ] {
         let sql = job_sql(&broker, "t", "x", "json", "", "").replacen(bad, says, 1);
         let run = weir_run(dir.path(), &sql);
@@ -448,4 +449,95 @@ INSERT INTO out SELECT v, part, `offset`, CAST(kts AS BIGINT), k FROM src;",
     assert!(!run.ok);
     let located = ["meta-in/0:2: cannot decode record", "meta-in/1:2: cannot decode record"];
     assert!(located.iter().any(|l| run.stderr.contains(l)) && run.stderr.contains("not json"), "{}", run.stderr);
+}
+
+/// Starts `weir run job.sql` in `dir`, its log (at info level) appended to
+/// `weir.log` there.
+fn spawn_logged(dir: &std::path::Path) -> std::process::Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(dir.join("weir.log")).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "job.sql"])
+        .current_dir(dir)
+        .env("WEIR_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits (at most a minute) until `done` holds.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Partitions added to the input topic while the job runs are found by
+/// 'scan.topic-partition-discovery.interval' and read from their
+/// beginning: by a subtask that had none (idle until then) and by one that
+/// had. From the moment they are found they hold the watermark back, so
+/// their rows are not late though the old partition ran an hour ahead
+/// before they had any; their offsets survive a SIGKILL and restart; the
+/// committed windows equal the oracle's over every partition.
+#[tokio::test]
+async fn partitions_added_while_running_are_read_and_hold_the_watermark() {
+    let broker = Broker::start();
+    broker.create_topic("grow-in", 1);
+    broker.create_topic("grow-out", 1);
+    let first = partition_rows(7, 1_500, T0);
+    let resume_at = first.iter().filter_map(|r| r.ts).max().unwrap() + DELAY + 2_000;
+    let later: Vec<Vec<Row>> = (0..3).map(|p| partition_rows(70 + p, 1_500, resume_at)).collect();
+    let send = |p: usize, rows: &[Row]| {
+        let records: Vec<(Option<Vec<u8>>, Vec<u8>)> = rows.iter().map(|r| (None, json_record(r))).collect();
+        broker.produce("grow-in", p as i32, &records);
+    };
+    // An hour past everything: moves each partition's watermark past every
+    // window of the test rows.
+    let last = later.iter().flatten().filter_map(|r| r.ts).max().unwrap();
+    let end = [Row { k: Some("end".into()), v: Some(0), ts: Some(last + 3_600_000) }];
+    send(0, &first);
+
+    let sql = unbounded(job_sql(
+        &broker,
+        "grow-in",
+        "grow-out",
+        "json",
+        "SET 'execution.checkpointing.interval' = '200 ms'; SET 'parallelism.default' = '2';",
+        "",
+    ))
+    .replace("'properties.group.id'", "'scan.topic-partition-discovery.interval' = '300 ms', 'properties.group.id'");
+    let dir = scratch();
+    std::fs::write(dir.path().join("job.sql"), &sql).unwrap();
+    let mut job = spawn_logged(dir.path());
+    wait_for("the first windows", || !committed_rows(&broker, "grow-out").is_empty());
+
+    broker.add_partitions("grow-in", 3);
+    let log = dir.path().join("weir.log");
+    wait_for("partitions 1 and 2 to be found", || {
+        std::fs::read_to_string(&log).unwrap_or_default().matches("reading a new partition").count() >= 2
+    });
+    // Partition 0 runs an hour ahead while the new ones have no rows yet.
+    send(0, &later[0]);
+    send(0, &end);
+    std::thread::sleep(Duration::from_secs(1));
+    send(1, &later[1]);
+    send(2, &later[2]);
+    std::thread::sleep(Duration::from_millis(1_500));
+    job.kill().unwrap();
+    job.wait().unwrap();
+
+    let mut job = spawn_logged(dir.path());
+    send(1, &end);
+    send(2, &end);
+    let partitions = vec![[first.clone(), later[0].clone()].concat(), later[1].clone(), later[2].clone()];
+    let want = expected(&partitions).await;
+    wait_for("every window", || committed_rows(&broker, "grow-out").len() >= want.len());
+    std::thread::sleep(Duration::from_millis(500));
+    job.kill().unwrap();
+    job.wait().unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains("late"), "no row may be late: {log}");
+    assert_rows_eq(&committed_rows(&broker, "grow-out"), &want, "windows over the old and the new partitions");
 }

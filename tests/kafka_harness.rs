@@ -223,3 +223,26 @@ fn a_fenced_transactions_offsets_do_not_replace_the_committed_ones() {
     assert_eq!(values(&broker.read_committed("fence-out")), ["with-3", "with-4"]);
     std::mem::forget(zombie);
 }
+
+/// Partitions added to a live topic (the harness's stand-in for
+/// CreatePartitions) show in the broker's metadata, take records and read
+/// back; the old partition keeps its records.
+#[test]
+fn partitions_added_to_a_live_topic_are_served() {
+    let broker = Broker::start();
+    broker.create_topic("growing", 1);
+    broker.produce("growing", 0, &[record(None, "p0-0")]);
+    broker.add_partitions("growing", 3);
+    broker.produce("growing", 2, &[record(None, "p2-0")]);
+    broker.produce("growing", 1, &[record(None, "p1-0")]);
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker.bootstrap())
+        .create()
+        .expect("consumer");
+    let metadata = consumer.fetch_metadata(Some("growing"), Duration::from_secs(10)).expect("metadata");
+    assert_eq!(metadata.topics()[0].partitions().len(), 3);
+    let got = broker.read_committed("growing");
+    let at: Vec<(i32, i64)> = got.iter().map(|r| (r.partition, r.offset)).collect();
+    assert_eq!(at, [(0, 0), (1, 0), (2, 0)]);
+    assert_eq!(values(&got), ["p0-0", "p1-0", "p2-0"]);
+}

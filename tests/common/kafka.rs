@@ -100,6 +100,35 @@ impl Broker {
         }
     }
 
+    /// Grows `topic` to `partitions` partitions. nisshi 0.7 answers no
+    /// CreatePartitions request, so this does in its SQLite store what its
+    /// own CreateTopics does for each partition (a `topition` row and its
+    /// `watermark` row) and raises the topic's count, which its Metadata
+    /// answers read afresh each time.
+    pub fn add_partitions(&self, topic: &str, partitions: i32) {
+        let script = r#"
+import sqlite3, sys
+db, topic, total = sys.argv[1], sys.argv[2], int(sys.argv[3])
+c = sqlite3.connect(db, timeout=30)
+(tid, current) = c.execute("select id, partitions from topic where name = ?", (topic,)).fetchone()
+assert total > current, f"topic has {current} partitions already"
+for p in range(current, total):
+    c.execute("insert into topition (topic, partition) values (?, ?)", (tid, p))
+    c.execute("insert into watermark (topition) select id from topition where topic = ? and partition = ?", (tid, p))
+c.execute("update topic set partitions = ? where id = ?", (total, tid))
+c.commit()
+"#;
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(self.dir.path().join(DB_FILE))
+            .arg(topic)
+            .arg(partitions.to_string())
+            .output()
+            .expect("run python3");
+        assert!(out.status.success(), "adding partitions to {topic}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// Appends plain (non-transactional) records, `(key, value)`, to one
     /// partition, as a test's input.
     pub fn produce(&self, topic: &str, partition: i32, records: &[(Option<Vec<u8>>, Vec<u8>)]) {

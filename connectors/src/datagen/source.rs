@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use weir_engine::error::Result;
-use weir_engine::source::{PARTITION_ENDED, Positions, SourceConnector, SourceReader};
+use weir_engine::source::{Assignment, PARTITION_ENDED, Positions, SourceConnector, SourceReader};
 
 use super::field::{FieldGen, Kind};
 use super::reader::{DatagenReader, PartitionGen};
@@ -76,14 +76,14 @@ impl SourceConnector for DatagenSource {
     /// the checkpoint left them; random columns just go on generating.
     fn open(
         &self,
-        partitions: Vec<usize>,
-        parallelism: usize,
+        assignment: Assignment,
         _report_bad_records: bool,
         resume: &Positions,
     ) -> Result<Box<dyn SourceReader>> {
-        let parts = parallelism.max(1);
+        let parts = assignment.parallelism.max(1);
         let rate = self.rows_per_second as f64 / parts as f64;
-        let generators = partitions
+        let generators = assignment
+            .partitions
             .into_iter()
             .filter_map(|p| {
                 let position = resume.get(&p).copied().unwrap_or(0);

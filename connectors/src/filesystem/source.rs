@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::datatypes::SchemaRef;
 use weir_engine::EngineError;
 use weir_engine::error::Result;
-use weir_engine::source::{PARTITION_ENDED, Positions, SourceConnector, SourceEvent, SourceReader};
+use weir_engine::source::{Assignment, PARTITION_ENDED, Positions, SourceConnector, SourceEvent, SourceReader};
 
 use super::decode::RecordDecoder;
 use super::format::Format;
@@ -77,13 +77,13 @@ impl SourceConnector for FileSource {
     /// reach a line, and it keeps line numbers those of the file.
     fn open(
         &self,
-        partitions: Vec<usize>,
-        _parallelism: usize,
+        assignment: Assignment,
         report_bad_records: bool,
         resume: &Positions,
     ) -> Result<Box<dyn SourceReader>> {
         let files = self.listing()?;
-        let queue = partitions
+        let queue = assignment
+            .partitions
             .into_iter()
             .filter_map(|partition| {
                 let skip = resume.get(&partition).copied().unwrap_or(0);

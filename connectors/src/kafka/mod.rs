@@ -31,11 +31,15 @@ const TABLE_OPTIONS: &[&str] = &[
     "scan.startup.mode",
     "scan.startup.timestamp-millis",
     "scan.bounded.mode",
+    "scan.topic-partition-discovery.interval",
     "sink.delivery-guarantee",
     "sink.transactional-id-prefix",
     "key.fields",
     "key.format",
 ];
+
+/// `'scan.topic-partition-discovery.interval'` when not set (Flink's).
+const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(300);
 
 /// How long a call to the broker may take before it is an error.
 pub(crate) const BROKER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -129,6 +133,12 @@ pub(crate) fn create(
         "latest-offset" => true,
         other => return Err(ConnectorError::invalid("scan.bounded.mode", other, "expected 'unbounded' or 'latest-offset'")),
     };
+    // Flink's default since FLIP-288: every 5 minutes; '0' turns it off. A
+    // bounded read stops at the partitions it started with.
+    let discovery = options
+        .parse("scan.topic-partition-discovery.interval", weir_engine::duration::parse_duration)?
+        .unwrap_or(DEFAULT_DISCOVERY_INTERVAL);
+    let discovery = (!discovery.is_zero() && !bounded).then_some(discovery);
     let guarantee = match options.get("sink.delivery-guarantee").unwrap_or("exactly-once") {
         "exactly-once" => Guarantee::ExactlyOnce,
         "at-least-once" => Guarantee::AtLeastOnce,
@@ -160,7 +170,14 @@ pub(crate) fn create(
             Some((indices, key_format))
         }
     };
-    let source = source::KafkaSource::new(config.clone(), topic.clone(), format.clone(), schema, metadata, startup, bounded);
+    let source = source::KafkaSource::new(
+        config.clone(),
+        topic.clone(),
+        format.clone(),
+        schema,
+        metadata,
+        source::Reading { startup, bounded, discovery },
+    );
     let sink = sink::KafkaSink::new(config, topic, format, values, key, guarantee, prefix);
     Ok((Arc::new(source), Arc::new(sink)))
 }

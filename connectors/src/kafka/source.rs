@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -15,7 +15,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use weir_engine::EngineError;
 use weir_engine::error::Result;
-use weir_engine::source::{PARTITION_ENDED, Positions, SourceConnector, SourceEvent, SourceReader};
+use weir_engine::source::{Assignment, PARTITION_ENDED, Positions, SourceConnector, SourceEvent, SourceReader};
 
 use super::context::Quiet;
 use super::metadata::{Collector, Fields};
@@ -29,6 +29,18 @@ const BATCH_ROWS: usize = 4096;
 /// How long a batch that has rows waits for more.
 const LINGER: Duration = Duration::from_millis(5);
 
+/// Where reading starts, where it ends, and whether it grows.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reading {
+    pub startup: StartupMode,
+    /// `'scan.bounded.mode' = 'latest-offset'`: stop at the offsets that
+    /// were the latest when the job started.
+    pub bounded: bool,
+    /// `'scan.topic-partition-discovery.interval'`, unless turned off (or
+    /// the read is bounded).
+    pub discovery: Option<Duration>,
+}
+
 pub(crate) struct KafkaSource {
     config: ClientConfig,
     topic: String,
@@ -37,10 +49,7 @@ pub(crate) struct KafkaSource {
     /// metadata ones.
     schema: SchemaRef,
     metadata: Fields,
-    startup: StartupMode,
-    /// `'scan.bounded.mode' = 'latest-offset'`: stop at the offsets that
-    /// were the latest when the job started.
-    bounded: bool,
+    reading: Reading,
     /// Commits completed checkpoints' offsets to `properties.group.id`.
     committer: Mutex<Option<BaseConsumer<Quiet>>>,
 }
@@ -58,10 +67,9 @@ impl KafkaSource {
         format: Format,
         schema: SchemaRef,
         metadata: Fields,
-        startup: StartupMode,
-        bounded: bool,
+        reading: Reading,
     ) -> Self {
-        Self { config, topic, format, schema, metadata, startup, bounded, committer: Mutex::new(None) }
+        Self { config, topic, format, schema, metadata, reading, committer: Mutex::new(None) }
     }
 
     fn consumer(&self) -> Result<StreamConsumer<Quiet>> {
@@ -76,7 +84,7 @@ impl KafkaSource {
         // no message has, so the last message is before the startup end.
         config
             .set("enable.auto.commit", "false")
-            .set("enable.partition.eof", if self.bounded { "true" } else { "false" });
+            .set("enable.partition.eof", if self.reading.bounded { "true" } else { "false" });
         config
             .create_with_context(Quiet)
             .map_err(|e| kafka_error(format!("connecting to read topic '{}'", self.topic), e))
@@ -84,7 +92,7 @@ impl KafkaSource {
 
     /// The offset reading starts at in `partition` without a checkpoint.
     fn start_offset(&self, consumer: &StreamConsumer<Quiet>, partition: i32, low: i64, high: i64) -> Result<i64> {
-        Ok(match self.startup {
+        Ok(match self.reading.startup {
             StartupMode::Earliest => low,
             StartupMode::Latest => high,
             StartupMode::GroupOffsets => {
@@ -158,42 +166,26 @@ impl SourceConnector for KafkaSource {
         true
     }
 
+    fn discovers_partitions(&self) -> bool {
+        self.reading.discovery.is_some()
+    }
+
     fn partitions(&self, _parallelism: usize) -> Result<usize> {
-        let consumer = self.consumer()?;
-        let metadata = consumer
-            .fetch_metadata(Some(&self.topic), BROKER_TIMEOUT)
-            .map_err(|e| kafka_error(format!("reading the partitions of topic '{}'", self.topic), e))?;
-        let topic = metadata
-            .topics()
-            .iter()
-            .find(|t| t.name() == self.topic)
-            .ok_or_else(|| EngineError::Connector(format!("kafka: topic '{}' does not exist", self.topic)))?;
-        if let Some(e) = topic.error() {
-            return Err(EngineError::Connector(format!(
-                "kafka: topic '{}': {}",
-                self.topic,
-                rdkafka::types::RDKafkaErrorCode::from(e)
-            )));
-        }
-        if topic.partitions().is_empty() {
-            return Err(EngineError::Connector(format!("kafka: topic '{}' has no partitions", self.topic)));
-        }
-        Ok(topic.partitions().len())
+        partition_count(&self.consumer()?, &self.topic)
     }
 
     fn open(
         &self,
-        partitions: Vec<usize>,
-        _parallelism: usize,
+        assignment: Assignment,
         report_bad_records: bool,
         resume: &Positions,
     ) -> Result<Box<dyn SourceReader>> {
         let consumer = self.consumer()?;
-        let mut assignment = TopicPartitionList::new();
+        let mut tpl = TopicPartitionList::new();
         let mut open = BTreeSet::new();
         let mut ends = BTreeMap::new();
         let mut ended = VecDeque::new();
-        for &p in &partitions {
+        for &p in &assignment.partitions {
             let partition = p as i32;
             let (low, high) = consumer
                 .fetch_watermarks(&self.topic, partition, BROKER_TIMEOUT)
@@ -205,25 +197,36 @@ impl SourceConnector for KafkaSource {
                 Some(&position) => position as i64,
                 None => self.start_offset(&consumer, partition, low, high)?,
             };
-            if self.bounded && start >= high {
+            if self.reading.bounded && start >= high {
                 ended.push_back(p);
                 continue;
             }
-            if self.bounded {
+            if self.reading.bounded {
                 ends.insert(p, high);
             }
             open.insert(p);
-            assignment
+            tpl
                 .add_partition_offset(&self.topic, partition, Offset::Offset(start))
                 .map_err(|e| kafka_error("assigning partitions", e))?;
         }
         consumer
-            .assign(&assignment)
+            .assign(&tpl)
             .map_err(|e| kafka_error(format!("assigning partitions of '{}'", self.topic), e))?;
+        let discovery = match self.reading.discovery {
+            Some(every) => Some(Discovery {
+                ticker: tokio::time::interval_at(tokio::time::Instant::now() + every, every),
+                subtask: assignment.subtask,
+                parallelism: assignment.parallelism,
+                known: assignment.total,
+            }),
+            None => None,
+        };
         Ok(Box::new(KafkaReader {
-            consumer,
+            consumer: Arc::new(consumer),
             topic: self.topic.clone(),
-            bounded: self.bounded,
+            bounded: self.reading.bounded,
+            discovery,
+            added: VecDeque::new(),
             ends,
             open,
             ended,
@@ -233,6 +236,48 @@ impl SourceConnector for KafkaSource {
             tolerant: report_bad_records || self.format.ignore_parse_errors(),
             held: None,
         }))
+    }
+}
+
+/// The number of partitions `topic` has now.
+fn partition_count(consumer: &StreamConsumer<Quiet>, topic: &str) -> Result<usize> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), BROKER_TIMEOUT)
+        .map_err(|e| kafka_error(format!("reading the partitions of topic '{topic}'"), e))?;
+    let found = metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .ok_or_else(|| EngineError::Connector(format!("kafka: topic '{topic}' does not exist")))?;
+    if let Some(e) = found.error() {
+        return Err(EngineError::Connector(format!(
+            "kafka: topic '{topic}': {}",
+            rdkafka::types::RDKafkaErrorCode::from(e)
+        )));
+    }
+    if found.partitions().is_empty() {
+        return Err(EngineError::Connector(format!("kafka: topic '{topic}' has no partitions")));
+    }
+    Ok(found.partitions().len())
+}
+
+/// Partition discovery of one reader: every `ticker` period it asks for
+/// the topic's partitions and reads the new ones that are its own.
+struct Discovery {
+    ticker: tokio::time::Interval,
+    subtask: usize,
+    parallelism: usize,
+    /// Partitions the topic had when last looked at.
+    known: usize,
+}
+
+/// The next discovery round; never, without discovery.
+async fn discovery_due(discovery: &mut Option<Discovery>) {
+    match discovery {
+        Some(d) => {
+            d.ticker.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -246,9 +291,14 @@ struct Held {
 }
 
 struct KafkaReader {
-    consumer: StreamConsumer<Quiet>,
+    /// Shared with discovery's metadata requests, which block and so run
+    /// on tokio's blocking threads.
+    consumer: Arc<StreamConsumer<Quiet>>,
     topic: String,
     bounded: bool,
+    discovery: Option<Discovery>,
+    /// Discovered partitions still to be announced.
+    added: VecDeque<usize>,
     /// Bounded: per partition still read, the offset it ends before.
     ends: BTreeMap<usize, i64>,
     /// The partitions still read.
@@ -292,6 +342,44 @@ impl KafkaReader {
         }
     }
 
+    /// Looks for new partitions of the topic; those of this subtask are
+    /// read from their beginning (as Flink reads discovered partitions).
+    /// A failed look is retried at the next round: the partitions already
+    /// read are not affected.
+    async fn discover(&mut self) -> Result<()> {
+        let Some(d) = &mut self.discovery else {
+            return Ok(());
+        };
+        let consumer = Arc::clone(&self.consumer);
+        let topic = self.topic.clone();
+        let count = match tokio::task::spawn_blocking(move || partition_count(&consumer, &topic)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                tracing::warn!(topic = %self.topic, error = %e, "partition discovery failed; retrying at the next interval");
+                return Ok(());
+            }
+            Err(e) => return Err(EngineError::Connector(format!("kafka: partition discovery of '{}' stopped: {e}", self.topic))),
+        };
+        if count <= d.known {
+            return Ok(());
+        }
+        let mut assignment = TopicPartitionList::new();
+        for p in (d.known..count).filter(|p| p % d.parallelism == d.subtask) {
+            assignment
+                .add_partition_offset(&self.topic, p as i32, Offset::Beginning)
+                .map_err(|e| kafka_error("assigning new partitions", e))?;
+            self.open.insert(p);
+            self.added.push_back(p);
+        }
+        d.known = count;
+        if assignment.count() > 0 {
+            self.consumer
+                .incremental_assign(&assignment)
+                .map_err(|e| kafka_error(format!("assigning new partitions of '{}'", self.topic), e))?;
+        }
+        Ok(())
+    }
+
     fn held_of(&self, message: &BorrowedMessage<'_>) -> Held {
         let metadata = !self.metadata.is_empty();
         Held {
@@ -310,20 +398,26 @@ impl SourceReader for KafkaReader {
         if let Some(p) = self.ended.pop_front() {
             return Ok(Some(SourceEvent::PartitionEnd(p)));
         }
-        if self.open.is_empty() {
-            if self.bounded {
-                return Ok(None);
-            }
-            // No partitions: an unbounded source never ends.
-            std::future::pending::<()>().await;
+        if self.open.is_empty() && self.bounded {
+            return Ok(None);
         }
         let mut chunk = LineChunk::default();
         let mut collected = self.metadata.collector();
         let first = match self.held.take() {
             Some(h) => h,
             None => loop {
-                let received = self.consumer.recv().await;
-                let received = received.map(|m| self.held_of(&m));
+                if let Some(p) = self.added.pop_front() {
+                    return Ok(Some(SourceEvent::PartitionAdded(p)));
+                }
+                // Without partitions (yet), an unbounded source waits for
+                // discovery, or forever.
+                let received = tokio::select! {
+                    m = self.consumer.recv(), if !self.open.is_empty() => m.map(|m| self.held_of(&m)),
+                    () = discovery_due(&mut self.discovery) => {
+                        self.discover().await?;
+                        continue;
+                    }
+                };
                 match received {
                     Ok(h) if self.open.contains(&h.partition) => break h,
                     Ok(_) => {}

@@ -189,7 +189,7 @@ async fn a_resumed_partition_continues_its_sequence_without_gap_or_duplicate() {
     let src = table(&options, columns).unwrap().source.unwrap();
     // Partition 1 of 2 holds 51..=100. Read two batches, as if a checkpoint
     // came then, and the job died.
-    let mut reader = src.open(vec![1], 2, false, &Positions::new()).unwrap();
+    let mut reader = src.open(crate::support::assignment(vec![1], 2), false, &Positions::new()).unwrap();
     let mut before = Vec::new();
     let mut position = 0;
     for _ in 0..2 {

@@ -399,7 +399,7 @@ async fn line_numbers_stay_exact_past_the_first_batch() {
     text.push_str("9000,later\n");
     std::fs::write(&file, &text).unwrap();
     let src = source(&file, "csv", &[], &[("id", DataType::Int64), ("ts", TS)]);
-    let mut reader = src.open(vec![0], 1, false, &Positions::new()).unwrap();
+    let mut reader = src.open(crate::support::assignment(vec![0], 1), false, &Positions::new()).unwrap();
     let first = reader.next().await.unwrap().unwrap();
     assert!(
         matches!(first, SourceEvent::Batch { partition: 0, ref batch, position: 8192, .. } if batch.num_rows() == 8192)

@@ -8,7 +8,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use weir_connectors::{ConnectorError, ConnectorTable, create_table};
-use weir_engine::source::{BadRecord, Positions, SourceConnector, SourceEvent};
+use weir_engine::source::{Assignment, BadRecord, Positions, SourceConnector, SourceEvent};
 
 /// A WITH map from pairs.
 pub fn with(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -37,6 +37,7 @@ pub enum Event {
     /// Partition, row count, number of bad records and position after it.
     Batch(usize, usize, usize, u64),
     End(usize),
+    Added(usize),
 }
 
 /// Everything one reader produced.
@@ -69,6 +70,17 @@ pub async fn read_reporting(
     read_resumed(source, partitions, parallelism, report_bad_records, &Positions::new()).await
 }
 
+/// The assignment of a reader of `partitions` (all of one subtask's) at
+/// `parallelism`.
+pub fn assignment(partitions: Vec<usize>, parallelism: usize) -> Assignment {
+    Assignment {
+        subtask: partitions.first().map_or(0, |p| p % parallelism.max(1)),
+        parallelism,
+        total: partitions.iter().max().map_or(0, |p| p + 1),
+        partitions,
+    }
+}
+
 /// Reads `partitions` with one reader resumed at `resume`, as after a
 /// restart from a checkpoint.
 pub async fn read_resumed(
@@ -78,7 +90,7 @@ pub async fn read_resumed(
     report_bad_records: bool,
     resume: &Positions,
 ) -> weir_engine::Result<Read> {
-    let mut reader = source.open(partitions, parallelism, report_bad_records, resume)?;
+    let mut reader = source.open(assignment(partitions, parallelism), report_bad_records, resume)?;
     let mut events = Vec::new();
     let mut batches = Vec::new();
     let mut bad = Vec::new();
@@ -100,6 +112,7 @@ pub async fn read_resumed(
                 bad.extend(bad_records);
             }
             SourceEvent::PartitionEnd(p) => events.push(Event::End(p)),
+            SourceEvent::PartitionAdded(p) => events.push(Event::Added(p)),
         }
     }
     let rows = concat_batches(&source.schema(), &batches).expect("batches share the source schema");

@@ -22,7 +22,7 @@ use crate::checkpoint::store::{Checkpoint, Recovery, StateStore};
 use crate::runtime::task::{MainOutput, SinkOutput, Task, TaskCheckpoint, TaskInput, TaskOutput};
 use crate::runtime::exchange::{KEY_GROUPS, subtask_of_key_group};
 use crate::sink::{Committed, SinkConnector};
-use crate::source::PARTITION_ENDED;
+use crate::source::{Assignment, PARTITION_ENDED};
 use crate::source::driver::SourceDriver;
 use crate::window::aggregate::WindowAggregate;
 use crate::window::assign::WindowAssign;
@@ -369,8 +369,16 @@ fn build_tasks(
                     // subtask's positions are looked at.
                     let snapshots = parts("source");
                     let resume = SourceDriver::positions_of(&snapshots)?;
-                    silent[i].push(owned.iter().all(|p| resume.get(p) == Some(&PARTITION_ENDED)));
-                    let reader = s.connector.open(owned.clone(), stage.parallelism, s.report_bad_records, &resume)?;
+                    let discovers = s.connector.discovers_partitions();
+                    let ended = owned.iter().all(|p| resume.get(p) == Some(&PARTITION_ENDED));
+                    silent[i].push(ended && !(discovers && owned.is_empty()));
+                    let assignment = Assignment {
+                        subtask,
+                        parallelism: stage.parallelism,
+                        total: partitions.unwrap_or(0),
+                        partitions: owned.clone(),
+                    };
+                    let reader = s.connector.open(assignment, s.report_bad_records, &resume)?;
                     let m = metrics.register(&format!("Source: {}", s.table), subtask);
                     let mut driver = SourceDriver::new(Arc::clone(s), reader, m, link.map(|l| l.trigger.clone()));
                     if !snapshots.is_empty() {
@@ -378,6 +386,9 @@ fn build_tasks(
                     }
                     if s.connector.reads_partitions_together() {
                         driver.hold_back(&owned);
+                    }
+                    if discovers && owned.is_empty() {
+                        driver.start_idle();
                     }
                     TaskInput::Source(driver)
                 }

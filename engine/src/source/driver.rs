@@ -190,6 +190,17 @@ impl SourceDriver {
                     self.watermarks.end(partition);
                     self.maybe_emit_watermark();
                 }
+                Some(SourceEvent::PartitionAdded(partition)) => {
+                    tracing::info!(table = %self.plan.table, partition, "reading a new partition");
+                    self.watermarks.hold([partition]);
+                    // An idle subtask speaks again at once, before the
+                    // partition's first rows: downstream must not let
+                    // another subtask's watermark pass them meanwhile.
+                    if self.idle {
+                        self.idle = false;
+                        self.queue.push_back(Message::Watermark(self.emitted));
+                    }
+                }
             }
         }
     }
@@ -293,6 +304,15 @@ impl SourceDriver {
         self.watermarks.hold(open);
     }
 
+    /// A subtask with no partition to read yet, of a source that discovers
+    /// partitions, is idle from the start (as a Flink reader without
+    /// splits): downstream does not wait for its watermark, and it is not
+    /// ended either, since a partition may come.
+    pub fn start_idle(&mut self) {
+        self.idle = true;
+        self.queue.push_back(Message::Idle);
+    }
+
     /// Counts and logs records the reader could not decode, so that none
     /// vanishes silently, and routes them to the side table if there is one.
     fn on_bad_records(&mut self, records: &[BadRecord]) -> Result<()> {
@@ -368,6 +388,7 @@ mod tests {
 
     use super::*;
     use crate::event_time::EventTimeValidity;
+    use crate::source::Assignment;
     use crate::metrics::JobMetrics;
     use crate::source::{SourceConnector, WatermarkPlan};
     use crate::window::late::{LateColumn, LateOutputPlan};
@@ -433,7 +454,7 @@ mod tests {
         fn partitions(&self, _parallelism: usize) -> Result<usize> {
             Ok(1)
         }
-        fn open(&self, _: Vec<usize>, _: usize, _: bool, _: &Positions) -> Result<Box<dyn SourceReader>> {
+        fn open(&self, _: Assignment, _: bool, _: &Positions) -> Result<Box<dyn SourceReader>> {
             Err(crate::EngineError::Plan("the test drives its own reader".into()))
         }
     }

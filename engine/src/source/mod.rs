@@ -42,7 +42,15 @@ pub trait SourceConnector: Send + Sync + Debug {
         false
     }
 
-    /// Opens a reader over the given partitions.
+    /// Whether readers find partitions that appear while the job runs
+    /// (Kafka partition discovery): then a subtask that owns no partition
+    /// yet may own one later, and is idle rather than ended.
+    fn discovers_partitions(&self) -> bool {
+        false
+    }
+
+    /// Opens the reader of one subtask over the partitions `assignment`
+    /// gives it.
     ///
     /// With `report_bad_records` (the query routes them to a side table),
     /// records that cannot be decoded are reported in
@@ -55,11 +63,24 @@ pub trait SourceConnector: Send + Sync + Debug {
     /// [`PARTITION_ENDED`]; other partitions start at their beginning.
     fn open(
         &self,
-        partitions: Vec<usize>,
-        parallelism: usize,
+        assignment: Assignment,
         report_bad_records: bool,
         resume: &Positions,
     ) -> Result<Box<dyn SourceReader>>;
+}
+
+/// The partitions one reader reads.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    /// Partition `p` belongs to subtask `p % parallelism`, partitions found
+    /// while the job runs too.
+    pub subtask: usize,
+    pub parallelism: usize,
+    /// How many partitions the source had when the job started
+    /// ([`SourceConnector::partitions`]): any beyond are new.
+    pub total: usize,
+    /// This subtask's partitions among them.
+    pub partitions: Vec<usize>,
 }
 
 /// Per partition, how far a reader got: an offset in the connector's own
@@ -94,6 +115,9 @@ pub enum SourceEvent {
     },
     /// A partition has no more rows: it stops holding the watermark back.
     PartitionEnd(usize),
+    /// The reader found a new partition and reads it from its beginning:
+    /// it holds the watermark back like the reader's first partitions.
+    PartitionAdded(usize),
 }
 
 /// A record a connector could not decode: enough for a user to find and fix
