@@ -256,3 +256,37 @@ fn backslash_commands() {
     let help = t.run("\\?", "(or Ctrl-D)");
     assert!(help.contains("\\timing") && help.contains("\\o"), "{help}");
 }
+
+/// `weir run` shows each job's rows read out of its bounded input on a
+/// terminal, and nothing of it when standard error is a pipe.
+#[test]
+fn weir_run_shows_progress_on_a_terminal_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let job = dir.path().join("job.sql");
+    std::fs::write(
+        &job,
+        "CREATE TABLE g (n BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '60', 'rows-per-second' = '20');
+CREATE TABLE out (n BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO out SELECT n FROM g;",
+    )
+    .expect("write job.sql");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
+    cmd.arg("run").arg(&job).current_dir(dir.path()).env("TERM", "xterm-256color");
+    let mut p = Session::spawn(cmd).expect("spawn weir run in a pty");
+    p.get_process_mut().set_window_size(150, 20).expect("window size");
+    p.set_expect_timeout(Some(Duration::from_secs(120)));
+    let bar = p.expect(Regex(r"(\d+)/60 rows \(\d+ rows/s")).expect("a progress bar");
+    let read: u64 = std::str::from_utf8(&bar[1]).ok().and_then(|n| n.parse().ok()).expect("rows read");
+    assert!(read < 60, "{read}");
+    p.expect("60 rows written").expect("the summary");
+
+    let piped = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg(&job)
+        .current_dir(dir.path())
+        .output()
+        .expect("weir run");
+    let err = String::from_utf8_lossy(&piped.stderr);
+    assert!(piped.status.success(), "{err}");
+    assert!(err.contains("60 rows written") && !err.contains("/60 rows") && !err.contains('\x1b'), "{err}");
+}

@@ -2,6 +2,7 @@
 //! serve` (pgwire).
 
 mod output;
+mod progress;
 mod repl;
 mod run;
 mod serve;

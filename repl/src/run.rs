@@ -1,5 +1,6 @@
 //! `weir run FILE.sql`: statements in order; INSERT jobs run in the
-//! background; the command ends when every job has ended.
+//! background, with progress bars on a terminal; the command ends when
+//! every job has ended.
 
 use std::path::PathBuf;
 
@@ -7,6 +8,7 @@ use weir_engine::runtime::job::JobStatus;
 use weir_sql::{Outcome, Session, parse_script};
 
 use crate::output;
+use crate::progress::Progress;
 
 /// What a file's streaming `SELECT` (rows to show) does.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -71,18 +73,23 @@ pub async fn run_files(files: &[PathBuf]) -> bool {
     if !execute_files(&mut session, files, Streams::Print).await {
         return false;
     }
+    let progress = Progress::start(&session);
+    let say = |line: String| match &progress {
+        Some(p) => p.println(&line),
+        None => eprintln!("{line}"),
+    };
     let mut ok = true;
     for job in session.jobs() {
         let status = job.wait().await;
         let t = job.metrics.totals();
         match status {
-            JobStatus::Finished => eprintln!(
+            JobStatus::Finished => say(format!(
                 "job {} finished: {} rows written, {} late rows, {} rows with an invalid event time, {} records that could not be decoded, {} rows to the late-data table",
                 job.id, t.rows_to_sinks, t.late_rows, t.invalid_time_rows, t.decode_errors, t.rows_to_late_table
-            ),
+            )),
             other => {
                 ok = false;
-                eprintln!("job {} {}", job.id, describe(&other));
+                say(format!("job {} {}", job.id, describe(&other)));
             }
         }
     }
