@@ -57,7 +57,7 @@ fn interactive(runtime: &Runtime, shell: &mut Shell) -> bool {
         .completion_type(CompletionType::List)
         .auto_add_history(false)
         .max_history_size(10_000)
-        .and_then(|b| Ok(b.build()));
+        .map(|b| b.build());
     let editor = config.and_then(Editor::<WeirHelper, FileHistory>::with_config);
     let mut editor = match editor {
         Ok(e) => e,
