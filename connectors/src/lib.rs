@@ -2,7 +2,8 @@
 //! name, built on the engine's `SourceConnector` and `SinkConnector`.
 //!
 //! Where things live: `filesystem/` (JSON and CSV files, both ways),
-//! `datagen/` (generated rows), `print.rs` and `blackhole.rs` (sinks);
+//! `datagen/` (generated rows), `nexmark/` (the Nexmark benchmark's
+//! events), `print.rs` and `blackhole.rs` (sinks);
 //! `options.rs` and `values.rs` read option values the way Flink does.
 
 mod blackhole;
@@ -11,6 +12,7 @@ mod error;
 mod filesystem;
 mod kafka;
 mod memory;
+mod nexmark;
 mod options;
 mod print;
 mod temporal;
@@ -29,7 +31,7 @@ pub use error::ConnectorError;
 use options::{CONNECTOR_KEY, Options};
 
 /// Names of all connectors (for error messages and completion).
-pub const CONNECTORS: &[&str] = &["blackhole", "datagen", "filesystem", "kafka", "memory", "print"];
+pub const CONNECTORS: &[&str] = &["blackhole", "datagen", "filesystem", "kafka", "memory", "nexmark", "print"];
 
 /// The connectors of one table, built from its WITH options.
 #[derive(Debug, Clone)]
@@ -117,6 +119,10 @@ pub fn create_table(
             Options::new("memory", options).check_keys(&[])?;
             return Ok(memory_table(schema));
         }
+        "nexmark" => (
+            Some(nexmark::create(&Options::new("nexmark", options), schema)?),
+            None,
+        ),
         "print" => (
             None,
             Some(print::create(&Options::new("print", options), schema)?),

@@ -1,0 +1,80 @@
+//! One batch: a run of a partition's events turned into the table's
+//! columns, by the builder of the table's kind.
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
+
+use super::auction::AuctionColumns;
+use super::bid::{BidColumns, Channels};
+use super::config::{Config, Kind};
+use super::person::PersonColumns;
+use super::timeline::Cursor;
+
+/// The rows of `config.kind` among `count` events of a partition's share,
+/// starting at event number `first` and `stride` apart, with the table's
+/// declared columns in its order.
+pub(crate) fn generate(
+    config: &Config,
+    channels: &Channels,
+    schema: &SchemaRef,
+    first: u64,
+    stride: u64,
+    count: u64,
+) -> Result<RecordBatch, ArrowError> {
+    let p = &config.proportions;
+    let range = p.range(config.kind);
+    // Rows expected, plus one run's worth for rounding.
+    let rows = (count * (range.end - range.start) / p.total + range.end) as usize;
+    let mut cursor = Cursor::new(config, first, stride);
+    // The kind is matched once per batch, so that each row loop is a
+    // straight call to one builder.
+    let columns = match config.kind {
+        Kind::Bid => {
+            let mut b = BidColumns::new(config, channels, rows);
+            for _ in 0..count {
+                let e = cursor.advance();
+                if range.contains(&e.offset) {
+                    b.push(&e);
+                }
+            }
+            b.finish()?
+        }
+        Kind::Auction => {
+            let mut b = AuctionColumns::new(config, rows);
+            for _ in 0..count {
+                let e = cursor.advance();
+                if range.contains(&e.offset) {
+                    b.push(&e);
+                }
+            }
+            b.finish()?
+        }
+        Kind::Person => {
+            let mut b = PersonColumns::new(config, rows);
+            for _ in 0..count {
+                let e = cursor.advance();
+                if range.contains(&e.offset) {
+                    b.push(&e);
+                }
+            }
+            b.finish()?
+        }
+    };
+    let mut columns: Vec<Option<ArrayRef>> = columns;
+    let declared = config
+        .columns
+        .iter()
+        .map(|&i| {
+            columns[i].take().ok_or_else(|| {
+                ArrowError::InvalidArgumentError(format!(
+                    "nexmark: column {} declared twice or not built",
+                    config.kind.columns()[i].0
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let num_rows = declared.first().map_or(0, |c| c.len());
+    let options = RecordBatchOptions::new().with_row_count(Some(num_rows));
+    RecordBatch::try_new_with_options(schema.clone(), declared, &options)
+}

@@ -1,0 +1,158 @@
+//! The columns of bid events, as Flink nexmark's `BidGenerator` makes them.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, TimestampMillisecondArray};
+use datafusion::arrow::error::ArrowError;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use super::config::Config;
+use super::random::{event_rng, extra, price, string};
+use super::text::Text;
+use super::timeline::{Event, FIRST_AUCTION_ID, FIRST_PERSON_ID};
+
+/// Bids go to the first of each run of this many auctions when hot
+/// (`HOT_AUCTION_RATIO`), and hot bidders are the second of each run of
+/// this many people (`HOT_BIDDER_RATIO`).
+const HOT_AUCTION_RUN: i64 = 100;
+const HOT_BIDDER_RUN: u64 = 100;
+
+/// Flink nexmark's `hotAuctionRatio` and `hotBiddersRatio` defaults: a bid
+/// is for a hot auction with probability 1 - 1/2, by a hot bidder 1 - 1/4.
+const HOT_AUCTION_RATIO: u32 = 2;
+const HOT_BIDDERS_RATIO: u32 = 4;
+
+/// Half the bids come through one of the hot channels
+/// (`HOT_CHANNELS_RATIO`), the rest through one of `CHANNELS_NUMBER`.
+const HOT_CHANNELS_RATIO: u32 = 2;
+const HOT_CHANNELS: [&str; 4] = ["Google", "Facebook", "Baidu", "Apple"];
+const CHANNELS_NUMBER: usize = 10_000;
+
+/// Flink nexmark's `avgBidByteSize`, and the bytes it counts for a bid's
+/// numbers before its `extra`.
+const AVERAGE_SIZE: usize = 100;
+const NUMBERS_SIZE: usize = 32;
+
+/// Every channel's name and URL, made once per table from its seed (Flink
+/// caches them per process, from an unseeded generator).
+#[derive(Debug)]
+pub(crate) struct Channels {
+    /// The hot channels first, then `channel-0` … `channel-9999`.
+    names: Vec<String>,
+    urls: Vec<String>,
+}
+
+impl Channels {
+    pub(crate) fn new(seed: u64) -> Self {
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x6368_616e_6e65_6c73);
+        let mut names: Vec<String> = HOT_CHANNELS.iter().map(|c| c.to_string()).collect();
+        let mut urls: Vec<String> = (0..HOT_CHANNELS.len()).map(|_| base_url(&mut rng)).collect();
+        for n in 0..CHANNELS_NUMBER {
+            names.push(format!("channel-{n}"));
+            let mut url = base_url(&mut rng);
+            if rng.random_range(0..10) > 0 {
+                let id = (n as i32).reverse_bits().unsigned_abs();
+                url.push_str(&format!("&channel_id={id}"));
+            }
+            urls.push(url);
+        }
+        Self { names, urls }
+    }
+}
+
+/// `getBaseUrl`: three random path segments.
+fn base_url(rng: &mut SmallRng) -> String {
+    let mut url = b"https://www.nexmark.com/".to_vec();
+    for _ in 0..3 {
+        string(rng, 5, b'_', &mut url);
+        url.push(b'/');
+    }
+    url.extend_from_slice(b"item.htm?query=1");
+    // Letters, '_' and ASCII punctuation only.
+    String::from_utf8_lossy(&url).into_owned()
+}
+
+/// The bid columns of one batch.
+pub(crate) struct BidColumns<'a> {
+    config: &'a Config,
+    channels: &'a Channels,
+    auction: Vec<i64>,
+    bidder: Vec<i64>,
+    price: Vec<i64>,
+    channel: Option<Text>,
+    url: Option<Text>,
+    date_time: Vec<i64>,
+    extra: Option<Text>,
+}
+
+impl<'a> BidColumns<'a> {
+    /// Room for `rows` bids; text columns the table does not declare are
+    /// not built (their random draws are still made, so that the other
+    /// columns do not depend on which are declared).
+    pub(crate) fn new(config: &'a Config, channels: &'a Channels, rows: usize) -> Self {
+        let text = |name: &str, bytes: usize| config.wants(name).then(|| Text::with_capacity(rows, bytes));
+        Self {
+            config,
+            channels,
+            auction: Vec::with_capacity(rows),
+            bidder: Vec::with_capacity(rows),
+            price: Vec::with_capacity(rows),
+            channel: text("channel", 10),
+            url: text("url", 70),
+            date_time: Vec::with_capacity(rows),
+            extra: text("extra", AVERAGE_SIZE - NUMBERS_SIZE),
+        }
+    }
+
+    /// Appends bid `e` (an event whose id makes it a bid).
+    #[inline]
+    pub(crate) fn push(&mut self, e: &Event) {
+        let p = &self.config.proportions;
+        let mut rng = event_rng(self.config.seed, e.id);
+        let auction = if rng.random_range(0..HOT_AUCTION_RATIO) > 0 {
+            (p.last_auction(e).max(0) / HOT_AUCTION_RUN) * HOT_AUCTION_RUN
+        } else {
+            p.random_auction(e, &mut rng) as i64
+        };
+        let bidder = if rng.random_range(0..HOT_BIDDERS_RATIO) > 0 {
+            (p.last_person(e) / HOT_BIDDER_RUN) * HOT_BIDDER_RUN + 1
+        } else {
+            p.random_person(e, &mut rng)
+        };
+        self.auction.push(auction + FIRST_AUCTION_ID);
+        self.bidder.push(bidder as i64 + FIRST_PERSON_ID);
+        self.price.push(price(&mut rng));
+        let channel = if rng.random_range(0..HOT_CHANNELS_RATIO) > 0 {
+            rng.random_range(0..HOT_CHANNELS.len())
+        } else {
+            HOT_CHANNELS.len() + rng.random_range(0..CHANNELS_NUMBER)
+        };
+        if let Some(c) = &mut self.channel {
+            c.push(self.channels.names[channel].as_bytes());
+        }
+        if let Some(u) = &mut self.url {
+            u.push(self.channels.urls[channel].as_bytes());
+        }
+        self.date_time.push(e.time);
+        if let Some(x) = &mut self.extra {
+            extra(&mut rng, NUMBERS_SIZE, AVERAGE_SIZE, &mut x.values);
+            x.end_value();
+        }
+    }
+
+    /// The columns, in the order of `Kind::Bid.columns()`; `None` for text
+    /// columns not built.
+    pub(crate) fn finish(self) -> Result<Vec<Option<ArrayRef>>, ArrowError> {
+        let ints = |v: Vec<i64>| Some(Arc::new(Int64Array::from(v)) as ArrayRef);
+        Ok(vec![
+            ints(self.auction),
+            ints(self.bidder),
+            ints(self.price),
+            self.channel.map(Text::finish).transpose()?,
+            self.url.map(Text::finish).transpose()?,
+            Some(Arc::new(TimestampMillisecondArray::from(self.date_time))),
+            self.extra.map(Text::finish).transpose()?,
+        ])
+    }
+}

@@ -1,0 +1,320 @@
+//! The nexmark connector's options: which of Nexmark's three tables a Weir
+//! table is, the event rate and count, the first event's time and the seed.
+
+use datafusion::arrow::array::{Array, AsArray, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit, TimestampMillisecondType};
+
+use crate::error::ConnectorError;
+use crate::options::Options;
+use crate::types::sql_name;
+use crate::values;
+
+/// Every key the connector reads.
+pub(crate) const KEYS: &[&str] = &[
+    TABLE_KEY,
+    "events-per-second",
+    "number-of-events",
+    "first-event-time",
+    "rate-limited",
+    "seed",
+    "person.proportion",
+    "auction.proportion",
+    "bid.proportion",
+];
+
+/// Which table: Weir has no ROW columns or views, so instead of Flink's one
+/// `nexmark` table with `person`, `auction` and `bid` ROWs and three views
+/// over it, each view is a table of its own, generated from the same event
+/// sequence so that ids agree across the three.
+const TABLE_KEY: &str = "nexmark.table";
+
+/// Flink nexmark's default `firstEventRate`.
+const DEFAULT_EVENTS_PER_SECOND: u64 = 10_000;
+
+/// Flink nexmark's default proportions of people, auctions and bids.
+const DEFAULT_PROPORTIONS: (u64, u64, u64) = (1, 3, 46);
+
+/// One of Flink nexmark's views `person`, `auction`, `bid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Person,
+    Auction,
+    Bid,
+}
+
+impl Kind {
+    /// The view's columns as Flink's `ddl.sql` declares them (the bid's
+    /// `channel` and `url` as in its newer versions).
+    pub(crate) fn columns(self) -> &'static [(&'static str, Type)] {
+        use Type::{Int, Text, Time};
+        match self {
+            Kind::Person => &[
+                ("id", Int),
+                ("name", Text),
+                ("emailAddress", Text),
+                ("creditCard", Text),
+                ("city", Text),
+                ("state", Text),
+                ("dateTime", Time),
+                ("extra", Text),
+            ],
+            Kind::Auction => &[
+                ("id", Int),
+                ("itemName", Text),
+                ("description", Text),
+                ("initialBid", Int),
+                ("reserve", Int),
+                ("dateTime", Time),
+                ("expires", Time),
+                ("seller", Int),
+                ("category", Int),
+                ("extra", Text),
+            ],
+            Kind::Bid => &[
+                ("auction", Int),
+                ("bidder", Int),
+                ("price", Int),
+                ("channel", Text),
+                ("url", Text),
+                ("dateTime", Time),
+                ("extra", Text),
+            ],
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Person => "person",
+            Kind::Auction => "auction",
+            Kind::Bid => "bid",
+        }
+    }
+}
+
+/// The SQL type of a Nexmark column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Type {
+    Int,
+    Text,
+    Time,
+}
+
+impl Type {
+    fn accepts(self, dt: &DataType) -> bool {
+        match self {
+            Type::Int => dt == &DataType::Int64,
+            Type::Text => dt == &DataType::Utf8,
+            Type::Time => dt == &DataType::Timestamp(TimeUnit::Millisecond, None),
+        }
+    }
+
+    fn sql(self) -> &'static str {
+        match self {
+            Type::Int => "BIGINT",
+            Type::Text => "VARCHAR",
+            Type::Time => "TIMESTAMP(3)",
+        }
+    }
+}
+
+/// Everything that decides the event sequence and its pace.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) kind: Kind,
+    /// Per column of the table, its index in [`Kind::columns`]: a table may
+    /// declare any of them, in any order.
+    pub(crate) columns: Vec<usize>,
+    /// Events (of all three kinds) per second, over all subtasks: both the
+    /// spacing of event times and, when rate limited, the pace.
+    pub(crate) events_per_second: u64,
+    /// Events of all three kinds; `None` when unbounded.
+    pub(crate) number_of_events: Option<u64>,
+    /// Event time of event 0, in epoch milliseconds.
+    pub(crate) first_event_time: i64,
+    /// Whether events are released when due rather than as fast as they
+    /// can be made (Flink nexmark's `isRateLimited`).
+    pub(crate) rate_limited: bool,
+    pub(crate) seed: u64,
+    pub(crate) proportions: Proportions,
+}
+
+/// Flink nexmark's person, auction and bid proportions: in every run of
+/// `total` event ids, the first `person` are people, the next `auction`
+/// auctions, the rest bids.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Proportions {
+    pub(crate) person: u64,
+    pub(crate) auction: u64,
+    pub(crate) total: u64,
+}
+
+impl Proportions {
+    /// The offsets (ids modulo `total`) of events of `kind`.
+    pub(crate) fn range(&self, kind: Kind) -> std::ops::Range<u64> {
+        match kind {
+            Kind::Person => 0..self.person,
+            Kind::Auction => self.person..self.person + self.auction,
+            Kind::Bid => self.person + self.auction..self.total,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the options of a table with columns `schema`; `now_ms` is the
+    /// first event's time unless `'first-event-time'` says otherwise, as
+    /// Flink nexmark's `baseTime` defaults to the current time.
+    pub(crate) fn from_options(
+        options: &Options,
+        schema: &Schema,
+        now_ms: i64,
+    ) -> Result<Self, ConnectorError> {
+        options.check_keys(KEYS)?;
+        let table = options.required(TABLE_KEY)?;
+        let kind = match table.trim().to_ascii_lowercase().as_str() {
+            "person" => Kind::Person,
+            "auction" => Kind::Auction,
+            "bid" => Kind::Bid,
+            _ => {
+                return Err(ConnectorError::invalid(
+                    TABLE_KEY,
+                    table,
+                    "expected 'person', 'auction' or 'bid'",
+                ));
+            }
+        };
+        let columns = columns(kind, schema)?;
+        let proportion = |key: &str, default: u64| {
+            options
+                .parse(key, values::non_negative_integer)
+                .map(|v| v.unwrap_or(default))
+        };
+        let (person, auction, bid) = (
+            proportion("person.proportion", DEFAULT_PROPORTIONS.0)?,
+            proportion("auction.proportion", DEFAULT_PROPORTIONS.1)?,
+            proportion("bid.proportion", DEFAULT_PROPORTIONS.2)?,
+        );
+        let total = person
+            .checked_add(auction)
+            .and_then(|t| t.checked_add(bid))
+            .filter(|&t| t > 0 && t <= u64::from(u32::MAX))
+            .ok_or_else(|| {
+                ConnectorError::invalid(
+                    "bid.proportion",
+                    options.get("bid.proportion").unwrap_or_default(),
+                    "the three proportions must add up to between 1 and 2^32 - 1",
+                )
+            })?;
+        // Auctions need a person to sell them and bids an auction to bid
+        // on, as the id arithmetic assumes.
+        for (key, value, needed) in [
+            ("person.proportion", person, auction + bid > 0),
+            ("auction.proportion", auction, bid > 0),
+        ] {
+            if value == 0 && needed {
+                return Err(ConnectorError::invalid(
+                    key,
+                    options.get(key).unwrap_or("0"),
+                    "must be positive while later kinds of event are generated",
+                ));
+            }
+        }
+        let own = match kind {
+            Kind::Person => ("person.proportion", person),
+            Kind::Auction => ("auction.proportion", auction),
+            Kind::Bid => ("bid.proportion", bid),
+        };
+        if own.1 == 0 {
+            return Err(ConnectorError::invalid(
+                own.0,
+                options.get(own.0).unwrap_or("0"),
+                format!("the {} table would never have a row", kind.name()),
+            ));
+        }
+        let first_event_time = options
+            .parse("first-event-time", |v| {
+                parse_timestamp(v).ok_or_else(|| {
+                    "expected a timestamp such as '2026-01-01 00:00:00' or epoch milliseconds"
+                        .to_string()
+                })
+            })?
+            .unwrap_or(now_ms);
+        Ok(Self {
+            kind,
+            columns,
+            events_per_second: options
+                .parse("events-per-second", values::positive_integer)?
+                .unwrap_or(DEFAULT_EVENTS_PER_SECOND),
+            number_of_events: options.parse("number-of-events", values::non_negative_integer)?,
+            first_event_time,
+            rate_limited: options.parse("rate-limited", values::boolean)?.unwrap_or(true),
+            seed: options.parse("seed", values::non_negative_integer)?.unwrap_or(0),
+            proportions: Proportions {
+                person,
+                auction,
+                total,
+            },
+        })
+    }
+
+    /// Whether the table declares column `name` of its kind.
+    pub(crate) fn wants(&self, name: &str) -> bool {
+        let all = self.kind.columns();
+        self.columns.iter().any(|&i| all[i].0 == name)
+    }
+}
+
+/// Maps each declared column to the kind's column of that name (ignoring
+/// case, as unquoted identifiers may have been folded), checking its type.
+fn columns(kind: Kind, schema: &Schema) -> Result<Vec<usize>, ConnectorError> {
+    let all = kind.columns();
+    let names = || {
+        all.iter()
+            .map(|(n, t)| format!("{n} {}", t.sql()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let index = all
+                .iter()
+                .position(|(n, _)| n.eq_ignore_ascii_case(f.name()))
+                .ok_or_else(|| ConnectorError::Unsupported {
+                    connector: "nexmark".into(),
+                    what: format!(
+                        "the {} table has no column '{}' (its columns: {})",
+                        kind.name(),
+                        f.name(),
+                        names()
+                    ),
+                })?;
+            let (name, ty) = all[index];
+            if !ty.accepts(f.data_type()) {
+                return Err(ConnectorError::Unsupported {
+                    connector: "nexmark".into(),
+                    what: format!(
+                        "column '{}' must be {} (declared {})",
+                        name,
+                        ty.sql(),
+                        sql_name(f.data_type())
+                    ),
+                });
+            }
+            Ok(index)
+        })
+        .collect()
+}
+
+/// Epoch milliseconds of `2026-01-01 00:00:00[.SSS]`, the ISO form, or a
+/// number of milliseconds, parsed by arrow's cast as table timestamps are.
+fn parse_timestamp(v: &str) -> Option<i64> {
+    if let Ok(ms) = v.trim().parse::<i64>() {
+        return Some(ms);
+    }
+    let text = StringArray::from(vec![v.trim()]);
+    let t = cast(&text, &DataType::Timestamp(TimeUnit::Millisecond, None)).ok()?;
+    let t = t.as_primitive_opt::<TimestampMillisecondType>()?;
+    t.is_valid(0).then(|| t.value(0))
+}

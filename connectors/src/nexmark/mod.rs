@@ -1,0 +1,106 @@
+//! The `nexmark` connector: the Nexmark benchmark's generator of people,
+//! auctions and bids (as Flink's nexmark repository makes them), each
+//! table one of its three kinds of event, for benchmarks and examples.
+//!
+//! `config.rs` reads the options; `timeline.rs` holds the id and time
+//! arithmetic; `random.rs` the per-event random draws; `person.rs`,
+//! `auction.rs`, `bid.rs` build each kind's columns; `batch.rs` turns a run
+//! of events into a batch; `reader.rs` paces a subtask's partitions.
+
+mod auction;
+mod batch;
+mod bid;
+mod config;
+mod person;
+mod random;
+mod reader;
+mod text;
+mod timeline;
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use weir_engine::error::Result;
+use weir_engine::source::{Assignment, PARTITION_ENDED, Positions, SourceConnector, SourceReader};
+
+use crate::error::ConnectorError;
+use crate::options::Options;
+use bid::Channels;
+use config::Config;
+use reader::{NexmarkReader, Partition};
+
+/// Builds the source of a `person`, `auction` or `bid` table from its
+/// options; the first event's time defaults to now.
+pub(crate) fn create(
+    options: &Options,
+    schema: SchemaRef,
+) -> Result<Arc<dyn SourceConnector>, ConnectorError> {
+    let config = Config::from_options(options, &schema, weir_engine::message::now_ms())?;
+    Ok(Arc::new(NexmarkSource {
+        channels: Arc::new(Channels::new(config.seed)),
+        config: Arc::new(config),
+        schema,
+    }))
+}
+
+/// A Nexmark table: one partition per subtask, each making every
+/// `parallelism`-th event.
+#[derive(Debug)]
+struct NexmarkSource {
+    config: Arc<Config>,
+    channels: Arc<Channels>,
+    schema: SchemaRef,
+}
+
+impl SourceConnector for NexmarkSource {
+    fn describe(&self) -> String {
+        let c = &self.config;
+        let mut s = format!(
+            "nexmark table={:?} events-per-second={}",
+            c.kind, c.events_per_second
+        )
+        .to_lowercase();
+        if let Some(n) = c.number_of_events {
+            s.push_str(&format!(" number-of-events={n}"));
+        }
+        if !c.rate_limited {
+            s.push_str(" rate-limited=false");
+        }
+        s
+    }
+
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn partitions(&self, parallelism: usize) -> Result<usize> {
+        Ok(parallelism.max(1))
+    }
+
+    /// A resumed partition continues right after the last event the
+    /// checkpoint covered: events depend on their number only.
+    fn open(
+        &self,
+        assignment: Assignment,
+        _report_bad_records: bool,
+        resume: &Positions,
+    ) -> Result<Box<dyn SourceReader>> {
+        let parts = assignment.parallelism.max(1);
+        let partitions = assignment
+            .partitions
+            .into_iter()
+            .filter_map(|p| {
+                let position = resume.get(&p).copied().unwrap_or(0);
+                (position != PARTITION_ENDED)
+                    .then(|| Partition::new(p, parts, position, self.config.number_of_events))
+            })
+            .collect();
+        Ok(Box::new(NexmarkReader::new(
+            Arc::clone(&self.config),
+            Arc::clone(&self.channels),
+            self.schema.clone(),
+            parts,
+            partitions,
+        )))
+    }
+}

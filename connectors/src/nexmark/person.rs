@@ -1,0 +1,128 @@
+//! The columns of person events, as Flink nexmark's `PersonGenerator`
+//! makes them.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, TimestampMillisecondArray};
+use datafusion::arrow::error::ArrowError;
+use rand::Rng;
+
+use super::config::Config;
+use super::random::{event_rng, extra, string};
+use super::text::Text;
+use super::timeline::{Event, FIRST_PERSON_ID};
+
+/// Few states and cities, so that queries grouping by them find results
+/// on small runs (Flink's lists).
+const US_STATES: [&str; 6] = ["AZ", "CA", "ID", "OR", "WA", "WY"];
+const US_CITIES: [&str; 10] = [
+    "Phoenix",
+    "Los Angeles",
+    "San Francisco",
+    "Boise",
+    "Portland",
+    "Bend",
+    "Redmond",
+    "Seattle",
+    "Kent",
+    "Cheyenne",
+];
+const FIRST_NAMES: [&str; 11] = [
+    "Peter", "Paul", "Luke", "John", "Saul", "Vicky", "Kate", "Julie", "Sarah", "Deiter", "Walter",
+];
+const LAST_NAMES: [&str; 9] = [
+    "Shultz", "Abrams", "Spencer", "White", "Bartels", "Walton", "Smith", "Jones", "Noris",
+];
+
+/// Flink nexmark's `avgPersonByteSize`.
+const AVERAGE_SIZE: usize = 200;
+
+/// The person columns of one batch. People are 1 event in 50, so every
+/// column is built whether declared or not.
+pub(crate) struct PersonColumns<'a> {
+    config: &'a Config,
+    id: Vec<i64>,
+    name: Text,
+    email: Text,
+    credit_card: Text,
+    city: Text,
+    state: Text,
+    date_time: Vec<i64>,
+    extra: Text,
+}
+
+impl<'a> PersonColumns<'a> {
+    pub(crate) fn new(config: &'a Config, rows: usize) -> Self {
+        Self {
+            config,
+            id: Vec::with_capacity(rows),
+            name: Text::with_capacity(rows, 12),
+            email: Text::with_capacity(rows, 14),
+            credit_card: Text::with_capacity(rows, 19),
+            city: Text::with_capacity(rows, 8),
+            state: Text::with_capacity(rows, 2),
+            date_time: Vec::with_capacity(rows),
+            extra: Text::with_capacity(rows, 150),
+        }
+    }
+
+    /// Appends person `e` (an event whose id makes it a person).
+    pub(crate) fn push(&mut self, e: &Event) {
+        let mut rng = event_rng(self.config.seed, e.id);
+        self.id.push(self.config.proportions.last_person(e) as i64 + FIRST_PERSON_ID);
+        let mut size = 8;
+        let name = &mut self.name.values;
+        let start = name.len();
+        name.extend_from_slice(FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())].as_bytes());
+        name.push(b' ');
+        name.extend_from_slice(LAST_NAMES[rng.random_range(0..LAST_NAMES.len())].as_bytes());
+        size += name.len() - start;
+        self.name.end_value();
+
+        let email = &mut self.email.values;
+        let start = email.len();
+        string(&mut rng, 7, b' ', email);
+        email.push(b'@');
+        string(&mut rng, 5, b' ', email);
+        email.extend_from_slice(b".com");
+        size += email.len() - start;
+        self.email.end_value();
+
+        let card = &mut self.credit_card.values;
+        for i in 0..4 {
+            if i > 0 {
+                card.push(b' ');
+            }
+            // Four digits, zero-padded, as Java's `%04d`.
+            let digits = rng.random_range(0..10_000u32);
+            for place in [1000, 100, 10, 1] {
+                card.push(b'0' + (digits / place % 10) as u8);
+            }
+        }
+        size += 19;
+        self.credit_card.end_value();
+
+        let city = US_CITIES[rng.random_range(0..US_CITIES.len())];
+        let state = US_STATES[rng.random_range(0..US_STATES.len())];
+        self.city.push(city.as_bytes());
+        self.state.push(state.as_bytes());
+        size += city.len() + state.len();
+        self.date_time.push(e.time);
+        extra(&mut rng, size, AVERAGE_SIZE, &mut self.extra.values);
+        self.extra.end_value();
+    }
+
+    /// The columns, in the order of `Kind::Person.columns()`.
+    pub(crate) fn finish(self) -> Result<Vec<Option<ArrayRef>>, ArrowError> {
+        Ok(vec![
+            Some(Arc::new(Int64Array::from(self.id))),
+            Some(self.name.finish()?),
+            Some(self.email.finish()?),
+            Some(self.credit_card.finish()?),
+            Some(self.city.finish()?),
+            Some(self.state.finish()?),
+            Some(Arc::new(TimestampMillisecondArray::from(self.date_time))),
+            Some(self.extra.finish()?),
+        ])
+    }
+}
