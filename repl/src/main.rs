@@ -1,6 +1,7 @@
-//! `weir`: the interactive SQL shell, `weir run FILE.sql`, and `weir
-//! serve` (pgwire).
+//! `weir`: the interactive SQL shell, `weir run FILE.sql`, `weir serve`
+//! (pgwire) and `weir bench` (throughput of query files).
 
+mod bench;
 mod output;
 mod progress;
 mod repl;
@@ -47,6 +48,22 @@ enum Command {
         /// Files of `;`-separated statements, run in order first.
         files: Vec<PathBuf>,
     },
+    /// Run each query file on generated input, each in a fresh process,
+    /// and print events/s, events/s per core and peak memory.
+    Bench {
+        /// Query files, or directories of them (e.g. queries/nexmark).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Events per run: the 'number-of-events' of every nexmark table.
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        /// Parallelisms to run each query at, e.g. 1,2.
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        parallelism: Vec<usize>,
+        /// Run one query in this process (what the benchmark starts).
+        #[arg(long, hide = true)]
+        child: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -75,6 +92,7 @@ fn main() -> ExitCode {
             password: password.filter(|p| !p.is_empty()),
             files,
         })),
+        Some(Command::Bench { paths, events, parallelism, child }) => bench::run(&bench::Options { paths, events, parallelism, child }),
         None => repl::run(&runtime),
     };
     // Do not wait for blocking reads of stopped jobs (a named pipe nobody

@@ -1,0 +1,252 @@
+//! `weir bench`: runs each query file on generated input, alone in a fresh
+//! child process so that its peak memory (VmHWM) is its own, and prints a
+//! table of throughput and memory.
+//!
+//! Nexmark tables (`'connector' = 'nexmark'`) get `'number-of-events'` set
+//! to `--events`, as Flink nexmark's scripts substitute `${EVENTS_NUM}`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use weir_engine::runtime::job::JobStatus;
+use weir_sql::{Outcome, Session, parse_script};
+
+/// What `weir bench` was asked to run.
+pub struct Options {
+    /// Query files, or directories whose `.sql` files (in name order) are
+    /// the queries.
+    pub paths: Vec<PathBuf>,
+    pub events: u64,
+    pub parallelism: Vec<usize>,
+    /// Set in the child process that runs one query at one parallelism.
+    pub child: bool,
+}
+
+/// Why a benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no .sql files in {0}")]
+    NoQueries(String),
+    #[error("cannot start a child process: {0}")]
+    Spawn(std::io::Error),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("{file}: {message}")]
+    Query { file: String, message: String },
+    #[error("the child process printed no result")]
+    NoResult,
+    #[error("{0} of the runs failed")]
+    Failed(usize),
+}
+
+/// Runs the benchmark; in a child, the one query it was given.
+pub fn run(options: &Options) -> bool {
+    let outcome = if options.child {
+        child(options)
+    } else {
+        parent(options)
+    };
+    match outcome {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
+        }
+    }
+}
+
+/// The line a child prints last: seconds, rows read and peak RSS in KiB.
+const RESULT: &str = "WEIR-BENCH-RESULT";
+
+fn parent(options: &Options) -> Result<(), BenchError> {
+    let files = query_files(&options.paths)?;
+    println!(
+        "{:<12} {:>4} {:>12} {:>12} {:>9} {:>14} {:>15} {:>13}",
+        "query", "par", "events", "rows read", "seconds", "events/s", "events/s/core", "peak RSS MiB"
+    );
+    let exe = std::env::current_exe().map_err(BenchError::Spawn)?;
+    let mut failures = 0;
+    for &p in &options.parallelism {
+        for file in &files {
+            let name = file.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+            let out = Command::new(&exe)
+                .arg("bench")
+                .arg("--child")
+                .args(["--events", &options.events.to_string()])
+                .args(["--parallelism", &p.to_string()])
+                .arg(file)
+                .output()
+                .map_err(BenchError::Spawn)?;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let Some(fields) = stdout.lines().find_map(|l| l.strip_prefix(RESULT)) else {
+                eprintln!("{name}: failed\n{}", String::from_utf8_lossy(&out.stderr).trim_end());
+                failures += 1;
+                continue;
+            };
+            let f: Vec<f64> = fields.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+            let [secs, rows, rss_kib] = f[..] else {
+                return Err(BenchError::NoResult);
+            };
+            let rate = options.events as f64 / secs;
+            println!(
+                "{:<12} {:>4} {:>12} {:>12} {:>9.3} {:>14.0} {:>15.0} {:>13.1}",
+                name,
+                p,
+                options.events,
+                rows,
+                secs,
+                rate,
+                rate / p as f64,
+                rss_kib / 1024.0
+            );
+        }
+    }
+    match failures {
+        0 => Ok(()),
+        n => Err(BenchError::Failed(n)),
+    }
+}
+
+/// The `.sql` files named, directories expanded.
+fn query_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, BenchError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let read = |e| BenchError::Read {
+                path: path.clone(),
+                source: e,
+            };
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(read)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+                .collect();
+            if found.is_empty() {
+                return Err(BenchError::NoQueries(path.display().to_string()));
+            }
+            found.sort_by_key(|p| query_order(p));
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// `q2` before `q10`: the number in a file's name, then the name.
+fn query_order(path: &Path) -> (u64, String) {
+    let name = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+    let digits: String = name.chars().filter(char::is_ascii_digit).collect();
+    (digits.parse().unwrap_or(u64::MAX), name)
+}
+
+/// Runs one query at one parallelism on as many runtime threads (so that a
+/// core per task is what is measured), then prints the result line.
+fn child(options: &Options) -> Result<(), BenchError> {
+    let (Some(file), Some(&parallelism)) = (options.paths.first(), options.parallelism.first()) else {
+        return Err(BenchError::NoResult);
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| BenchError::Read {
+        path: file.clone(),
+        source: e,
+    })?;
+    let state = std::env::temp_dir().join(format!("weir-bench-state-{}", std::process::id()));
+    let sql = format!(
+        "SET 'parallelism.default' = '{parallelism}';\nSET 'state.dir' = '{}';\n{}",
+        state.display(),
+        with_events(&text, options.events)
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(parallelism.max(1))
+        .enable_all()
+        .build()
+        .map_err(BenchError::Runtime)?;
+    let failed = |message: String| BenchError::Query {
+        file: file.display().to_string(),
+        message,
+    };
+    let result = runtime.block_on(async {
+        let statements = parse_script(&sql).map_err(|e| failed(e.to_string()))?;
+        let mut session = Session::new();
+        let start = Instant::now();
+        let mut rows = 0;
+        for s in &statements {
+            if let Outcome::JobStarted(job) = session.execute(s).await.map_err(|e| failed(e.to_string()))? {
+                let status = job.wait().await;
+                if status != JobStatus::Finished {
+                    return Err(failed(format!("the job ended {status:?}")));
+                }
+                rows += job.metrics.totals().rows_from_sources;
+            }
+        }
+        Ok((start.elapsed().as_secs_f64(), rows))
+    });
+    let _ = std::fs::remove_dir_all(&state);
+    let (secs, rows) = result?;
+    println!("{RESULT} {secs} {rows} {}", peak_rss_kib());
+    runtime.shutdown_background();
+    Ok(())
+}
+
+/// `sql` with the value of every `'number-of-events'` option set to
+/// `events`.
+fn with_events(sql: &str, events: u64) -> String {
+    const KEY: &str = "'number-of-events'";
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find(KEY) {
+        let after = at + KEY.len();
+        out.push_str(&rest[..after]);
+        rest = &rest[after..];
+        // `= '…'`: keep up to the opening quote, replace up to the closing.
+        let value = rest
+            .find('\'')
+            .and_then(|open| rest[open + 1..].find('\'').map(|close| (open, open + 1 + close)));
+        if let Some((open, close)) = value {
+            out.push_str(&rest[..=open]);
+            out.push_str(&events.to_string());
+            rest = &rest[close..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Peak resident set of this process, in KiB (Linux's VmHWM; 0 elsewhere).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_count_is_replaced() {
+        let sql = "WITH ('number-of-events' = '100', 'x' = '1'); WITH ('number-of-events'='7')";
+        assert_eq!(
+            with_events(sql, 5),
+            "WITH ('number-of-events' = '5', 'x' = '1'); WITH ('number-of-events'='5')"
+        );
+    }
+
+    #[test]
+    fn queries_sort_by_number() {
+        let mut v = vec![PathBuf::from("q10.sql"), PathBuf::from("q2.sql"), PathBuf::from("q0.sql")];
+        v.sort_by_key(|p| query_order(p));
+        assert_eq!(v, [PathBuf::from("q0.sql"), PathBuf::from("q2.sql"), PathBuf::from("q10.sql")]);
+    }
+}
