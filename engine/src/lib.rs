@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod duration;
 pub mod event_time;
 pub mod error;
+pub mod hot_keys;
 pub mod message;
 pub mod metrics;
 pub mod operator;

@@ -1,12 +1,20 @@
-//! Counters that operators keep per batch (never per row) and that the
-//! front doors read: rows in and out, and every row an operator dropped or a
-//! source could not decode, with the reason.
+//! Counters that operators and tasks keep per batch (never per row) and
+//! that the front doors read (SHOW JOBS, the `weir.*` system tables, the
+//! Prometheus endpoint): rows in and out, time spent busy, idle and
+//! backpressured, every row an operator dropped or a source could not
+//! decode with the reason, per-partition watermarks, hot keys, checkpoints.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Instant;
 
-use crate::message::WATERMARK_MIN;
+use tokio::sync::mpsc::WeakSender;
+
+use crate::hot_keys::HotKeys;
+use crate::message::{Message, WATERMARK_MIN};
+use crate::plan::{StageInput, StreamPlan};
 
 /// Why a row did not reach its window (or, for a record that could not be
 /// decoded, any operator).
@@ -45,6 +53,24 @@ pub struct OperatorMetrics {
     /// The latest watermark (ms) a source subtask emitted, `WATERMARK_MIN`
     /// before its first, so that SHOW JOBS can tell how far event time got.
     pub watermark: AtomicI64,
+    /// A source subtask's partitions as of its latest event or timer, for
+    /// `weir.watermarks` and `weir.kafka_lag` (empty for other operators).
+    pub partitions: Mutex<BTreeMap<usize, PartitionStatus>>,
+}
+
+/// Where one source partition stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionStatus {
+    /// The partition's own watermark (ms), `WATERMARK_MIN` before its first.
+    pub watermark: i64,
+    /// The greatest valid event time (ms) read from it, if any.
+    pub max_event_time: Option<i64>,
+    /// Silent for `'source.idle-timeout'`: it holds no watermark back.
+    pub idle: bool,
+    /// Where reading continues (the connector's unit: the next Kafka offset,
+    /// the next line), once anything was read; `PARTITION_ENDED` once it
+    /// ended.
+    pub position: Option<u64>,
 }
 
 impl OperatorMetrics {
@@ -61,14 +87,105 @@ impl OperatorMetrics {
     }
 }
 
-/// One completed checkpoint.
+/// One checkpoint the coordinator triggered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckpointStats {
     pub id: u64,
-    /// From the trigger to the durable completion record.
+    /// Whether it completed (else it was abandoned: timed out or not written).
+    pub completed: bool,
+    /// When it was triggered (ms since the epoch).
+    pub started_ms: i64,
+    /// From the trigger to the durable completion record (or abandonment).
     pub duration_ms: u64,
     /// State written, over all tasks.
     pub bytes: u64,
+}
+
+/// Checkpoints kept in a job's history: enough for any dashboard, bounded
+/// for a job that runs for months.
+const CHECKPOINT_HISTORY: usize = 10_000;
+
+/// Counters of one task (a stage's subtask, running its chain of operators),
+/// whose times tell where a job spends its time: a bottleneck task is busy,
+/// the tasks before it backpressured, the tasks after it idle.
+#[derive(Debug)]
+pub struct TaskMetrics {
+    pub stage: usize,
+    pub subtask: usize,
+    /// The chain it runs, e.g. `Source: bids -> WindowAggregate … -> Sink: out`.
+    pub name: String,
+    /// The key its output is hash-partitioned by (whose hot keys its sketch
+    /// counts), as EXPLAIN shows it; unset when it is not.
+    pub keyed_by: OnceLock<String>,
+    pub rows_in: AtomicU64,
+    pub rows_out: AtomicU64,
+    pub batches_in: AtomicU64,
+    pub batches_out: AtomicU64,
+    /// Waiting for input (a source task: for its reader, which decodes on
+    /// its own tokio task).
+    pub idle_ns: AtomicU64,
+    /// Waiting for room in a full channel to the next stage.
+    pub backpressured_ns: AtomicU64,
+    /// Bytes of its operators' state, as of its latest measurement.
+    pub state_bytes: AtomicU64,
+    started: Instant,
+    /// Its run time once it ended (0 while it runs).
+    ended_ns: AtomicU64,
+    /// Its output channels, to tell how many messages wait in them without
+    /// keeping them open.
+    outputs: Mutex<Vec<WeakSender<Message>>>,
+    /// Keys of the rows it sent through a hash exchange.
+    pub hot_keys: Mutex<HotKeys>,
+    /// Per checkpoint, the longest barrier alignment of any task of the job.
+    alignments: Arc<Mutex<BTreeMap<u64, u64>>>,
+}
+
+impl TaskMetrics {
+    /// Nanoseconds since the task started (until it ended, if it has).
+    pub fn elapsed_ns(&self) -> u64 {
+        match self.ended_ns.load(Ordering::Relaxed) {
+            0 => self.started.elapsed().as_nanos() as u64,
+            n => n,
+        }
+    }
+
+    /// Time neither idle nor backpressured: running operators and sinks.
+    pub fn busy_ns(&self) -> u64 {
+        self.elapsed_ns()
+            .saturating_sub(self.idle_ns.load(Ordering::Relaxed))
+            .saturating_sub(self.backpressured_ns.load(Ordering::Relaxed))
+    }
+
+    /// Messages waiting in the task's output channels now, and how many
+    /// they can hold (both 0 for a task that writes to a sink).
+    pub fn output_queue(&self) -> (u64, u64) {
+        let outputs = self.outputs.lock().unwrap_or_else(|p| p.into_inner());
+        outputs
+            .iter()
+            .filter_map(WeakSender::upgrade)
+            .map(|s| ((s.max_capacity() - s.capacity()) as u64, s.max_capacity() as u64))
+            .fold((0, 0), |(q, c), (dq, dc)| (q + dq, c + dc))
+    }
+
+    pub(crate) fn watch_outputs(&self, outputs: Vec<WeakSender<Message>>) {
+        *self.outputs.lock().unwrap_or_else(|p| p.into_inner()) = outputs;
+    }
+
+    pub(crate) fn ended(&self) {
+        let n = self.started.elapsed().as_nanos() as u64;
+        self.ended_ns.store(n.max(1), Ordering::Relaxed);
+    }
+
+    /// This task took `ns` to align the barriers of checkpoint `id`.
+    pub(crate) fn aligned(&self, id: u64, ns: u64) {
+        let mut a = self.alignments.lock().unwrap_or_else(|p| p.into_inner());
+        let longest = a.entry(id).or_insert(0);
+        *longest = (*longest).max(ns);
+        // Alignments of checkpoints long gone are of no interest.
+        while a.len() > CHECKPOINT_HISTORY {
+            a.pop_first();
+        }
+    }
 }
 
 /// How the runtime names a source operator: `Source: <table>`.
@@ -78,7 +195,9 @@ const SOURCE: &str = "Source: ";
 #[derive(Debug, Default)]
 pub struct JobMetrics {
     operators: Mutex<Vec<Arc<OperatorMetrics>>>,
-    checkpoints: Mutex<Vec<CheckpointStats>>,
+    tasks: Mutex<Vec<Arc<TaskMetrics>>>,
+    checkpoints: Mutex<std::collections::VecDeque<CheckpointStats>>,
+    alignments: Arc<Mutex<BTreeMap<u64, u64>>>,
 }
 
 /// Totals of a job, summed over subtasks.
@@ -108,6 +227,7 @@ impl JobMetrics {
             invalid_time_rows: AtomicU64::new(0),
             decode_errors: AtomicU64::new(0),
             watermark: AtomicI64::new(WATERMARK_MIN),
+            partitions: Mutex::new(BTreeMap::new()),
         });
         self.operators
             .lock()
@@ -116,14 +236,59 @@ impl JobMetrics {
         m
     }
 
-    /// Records a completed checkpoint.
-    pub fn checkpoint_completed(&self, stats: CheckpointStats) {
-        self.checkpoints.lock().unwrap_or_else(|p| p.into_inner()).push(stats);
+    /// Registers the counters of subtask `subtask` of stage `stage` of `plan`.
+    pub fn register_task(&self, plan: &StreamPlan, stage: usize, subtask: usize) -> Arc<TaskMetrics> {
+        let m = Arc::new(TaskMetrics {
+            stage,
+            subtask,
+            name: task_name(plan, stage),
+            keyed_by: OnceLock::new(),
+            rows_in: AtomicU64::new(0),
+            rows_out: AtomicU64::new(0),
+            batches_in: AtomicU64::new(0),
+            batches_out: AtomicU64::new(0),
+            idle_ns: AtomicU64::new(0),
+            backpressured_ns: AtomicU64::new(0),
+            state_bytes: AtomicU64::new(0),
+            started: Instant::now(),
+            ended_ns: AtomicU64::new(0),
+            outputs: Mutex::new(Vec::new()),
+            hot_keys: Mutex::new(HotKeys::default()),
+            alignments: Arc::clone(&self.alignments),
+        });
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::clone(&m));
+        m
     }
 
-    /// Every completed checkpoint of the job, oldest first.
+    /// Every task of the job, in the order they were started.
+    pub fn tasks(&self) -> Vec<Arc<TaskMetrics>> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Records a checkpoint that completed or was abandoned.
+    pub fn checkpoint_ended(&self, stats: CheckpointStats) {
+        let mut c = self.checkpoints.lock().unwrap_or_else(|p| p.into_inner());
+        c.push_back(stats);
+        if c.len() > CHECKPOINT_HISTORY {
+            c.pop_front();
+        }
+    }
+
+    /// Every completed checkpoint of the job (of the last
+    /// `CHECKPOINT_HISTORY` triggered), oldest first.
     pub fn checkpoints(&self) -> Vec<CheckpointStats> {
-        self.checkpoints.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.checkpoint_history().into_iter().filter(|c| c.completed).collect()
+    }
+
+    /// The checkpoints triggered, completed or not, oldest first.
+    pub fn checkpoint_history(&self) -> Vec<CheckpointStats> {
+        self.checkpoints.lock().unwrap_or_else(|p| p.into_inner()).iter().copied().collect()
+    }
+
+    /// The longest time (ns) any task waited aligning the barriers of
+    /// checkpoint `id` (exactly-once), if any task had to.
+    pub fn alignment_ns(&self, id: u64) -> Option<u64> {
+        self.alignments.lock().unwrap_or_else(|p| p.into_inner()).get(&id).copied()
     }
 
     /// Every registered operator subtask.
@@ -177,4 +342,24 @@ impl JobMetrics {
         }
         t
     }
+}
+
+/// How `weir.operators` names a task: its input, its operators and its
+/// output, as EXPLAIN lists them.
+fn task_name(plan: &StreamPlan, stage: usize) -> String {
+    let Some(s) = plan.stages.get(stage) else {
+        return format!("stage {stage}");
+    };
+    let mut parts = Vec::new();
+    if let StageInput::Source(src) = &s.input {
+        parts.push(format!("{SOURCE}{}", src.table));
+    }
+    parts.extend(s.chain.iter().map(|op| op.name()));
+    if let Some(sink) = &s.sink {
+        parts.push(format!("Sink: {}", sink.table));
+    }
+    if parts.is_empty() {
+        parts.push(format!("stage {stage}"));
+    }
+    parts.join(" -> ")
 }

@@ -97,4 +97,10 @@ pub trait Operator: Send {
     fn on_end(&mut self, _out: &mut Collector) -> Result<()> {
         Ok(())
     }
+
+    /// Bytes of state the operator holds now, for `weir.memory`; 0 for
+    /// stateless operators. Called every so many batches, not per batch.
+    fn state_bytes(&self) -> usize {
+        0
+    }
 }

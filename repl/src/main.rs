@@ -2,6 +2,7 @@
 //! (pgwire) and `weir bench` (throughput of query files).
 
 mod bench;
+mod metrics_http;
 mod output;
 mod progress;
 mod repl;
@@ -28,6 +29,9 @@ enum Command {
         /// Files of `;`-separated statements, run in order.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Serve Prometheus metrics at http://127.0.0.1:PORT/metrics.
+        #[arg(long)]
+        metrics_port: Option<u16>,
     },
     /// Run the statements of SQL files, then answer Postgres clients
     /// (psql, psycopg, Grafana) until SIGTERM or SIGINT.
@@ -45,6 +49,9 @@ enum Command {
         /// clients are accepted.
         #[arg(long, env = "WEIR_PG_PASSWORD", hide_env_values = true)]
         password: Option<String>,
+        /// Serve Prometheus metrics at http://BIND:PORT/metrics.
+        #[arg(long)]
+        metrics_port: Option<u16>,
         /// Files of `;`-separated statements, run in order first.
         files: Vec<PathBuf>,
     },
@@ -83,8 +90,9 @@ fn main() -> ExitCode {
         }
     };
     let ok = match cli.command {
-        Some(Command::Run { files }) => runtime.block_on(run::run_files(&files)),
-        Some(Command::Serve { pg_port, bind, user, password, files }) => runtime.block_on(serve::serve(serve::Options {
+        Some(Command::Run { files, metrics_port }) => runtime.block_on(run::run_files(&files, metrics_port)),
+        Some(Command::Serve { pg_port, bind, user, password, metrics_port, files }) => runtime.block_on(serve::serve(serve::Options {
+            metrics_port,
             bind,
             port: pg_port,
             user,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use weir_engine::runtime::job::JobStatus;
 use weir_sql::{Outcome, Session, parse_script};
 
+use crate::metrics_http;
 use crate::output;
 use crate::progress::Progress;
 
@@ -67,9 +68,15 @@ pub async fn execute_files(session: &mut Session, files: &[PathBuf], streams: St
     true
 }
 
-/// Runs the files; returns whether everything succeeded.
-pub async fn run_files(files: &[PathBuf]) -> bool {
+/// Runs the files; returns whether everything succeeded. With
+/// `metrics_port`, Prometheus can scrape the jobs while they run.
+pub async fn run_files(files: &[PathBuf], metrics_port: Option<u16>) -> bool {
     let mut session = Session::new();
+    if let Some(port) = metrics_port
+        && !start_metrics("127.0.0.1", port, &session).await
+    {
+        return false;
+    }
     if !execute_files(&mut session, files, Streams::Print).await {
         return false;
     }
@@ -94,6 +101,21 @@ pub async fn run_files(files: &[PathBuf]) -> bool {
         }
     }
     ok
+}
+
+/// Starts the `/metrics` endpoint over `session`'s jobs; false (said on
+/// stderr) if the port cannot be had.
+pub async fn start_metrics(bind: &str, port: u16, session: &Session) -> bool {
+    match metrics_http::start(bind, port, session.system()).await {
+        Ok(addr) => {
+            eprintln!("Prometheus metrics at http://{addr}/metrics");
+            true
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
+        }
+    }
 }
 
 fn describe(s: &JobStatus) -> String {

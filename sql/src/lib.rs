@@ -10,6 +10,7 @@ pub mod planner;
 pub mod session;
 pub mod settings;
 pub mod statement;
+pub mod system;
 pub mod types;
 
 pub use error::{Position, SqlError};

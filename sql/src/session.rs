@@ -17,7 +17,7 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{ObjectName, Query, Statement, TableFactor, Visit, Visitor};
 use std::ops::ControlFlow;
 use tokio::sync::mpsc;
-use weir_engine::plan::{SinkPlan, StreamPlan};
+use weir_engine::plan::{SinkPlan, StageInput, StreamPlan};
 use weir_engine::EngineError;
 use weir_engine::checkpoint::coordinator::CheckpointConfig;
 use weir_engine::checkpoint::store::StateStore;
@@ -32,6 +32,7 @@ use crate::planner::table::{create_table, normalize};
 use crate::planner::validate::check_streaming_query;
 use crate::planner::window_tvf;
 use crate::settings::Settings;
+use crate::system::{self, JobEntry, Registry};
 use crate::statement::{ParsedStatement, WeirStatement, WindowClauses, position_of};
 use crate::types::sql_name;
 
@@ -69,6 +70,9 @@ pub struct Session {
     catalog: Catalog,
     settings: Settings,
     jobs: Vec<JobHandle>,
+    /// The jobs again, with their sources, for the `weir.*` tables and the
+    /// metrics endpoint, which outlive a borrow of the session.
+    system: Arc<Registry>,
 }
 
 impl Default for Session {
@@ -81,12 +85,24 @@ impl Session {
     pub fn new() -> Self {
         let ctx = SessionContext::new();
         functions::register(&ctx);
+        let system = Arc::new(Registry::default());
+        if let Err(e) = system::register(&ctx, &system) {
+            // Only a clash with a schema of the same name can fail this.
+            tracing::warn!(error = %e, "the weir.* system tables are not available");
+        }
         Self {
             ctx,
             catalog: Catalog::default(),
             settings: Settings::default(),
             jobs: Vec::new(),
+            system,
         }
+    }
+
+    /// The session's jobs as the system tables and the Prometheus
+    /// endpoint see them.
+    pub fn system(&self) -> Arc<Registry> {
+        Arc::clone(&self.system)
     }
 
     /// Jobs started in this session, oldest first.
@@ -113,9 +129,9 @@ impl Session {
     pub fn reads_streams(&self, query: &Query) -> Result<bool> {
         let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(query.clone()))));
         let (tables, _) = resolve_table_references(&statement, true)?;
-        let stream_table = tables
-            .iter()
-            .any(|t| self.catalog.get(t.table()).is_some_and(|def| def.connector.batch.is_none()));
+        let stream_table = tables.iter().any(|t| {
+            !system::is_system(t.schema()) && self.catalog.get(t.table()).is_some_and(|def| def.connector.batch.is_none())
+        });
         Ok(stream_table || count_table_functions(query) > 0)
     }
 
@@ -304,7 +320,17 @@ impl Session {
         } else {
             (new_job_id(), None)
         };
+        let sources = planned
+            .plan
+            .stages
+            .iter()
+            .filter_map(|s| match &s.input {
+                StageInput::Source(src) => Some((src.table.clone(), Arc::clone(&src.connector))),
+                _ => None,
+            })
+            .collect();
         let handle = job::start(planned.plan, id, text.to_string(), durability)?;
+        self.system.add(JobEntry { handle: handle.clone(), sources });
         if let Some(table) = planned.created_table {
             self.register(table)?;
         }
@@ -346,6 +372,10 @@ impl Session {
         let mut memory = 0;
         let mut streams = 0;
         for t in &tables {
+            if system::is_system(t.schema()) {
+                memory += 1;
+                continue;
+            }
             match self.catalog.get(t.table()) {
                 Some(def) if def.connector.batch.is_some() => memory += 1,
                 _ => streams += 1,

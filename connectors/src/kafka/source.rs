@@ -15,7 +15,7 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use weir_engine::EngineError;
 use weir_engine::error::Result;
-use weir_engine::source::{Assignment, PARTITION_ENDED, Positions, SourceConnector, SourceEvent, SourceReader};
+use weir_engine::source::{Assignment, BrokerOffsets, PARTITION_ENDED, Positions, SourceConnector, SourceEvent, SourceReader};
 
 use super::context::Quiet;
 use super::metadata::{Collector, Fields};
@@ -52,6 +52,9 @@ pub(crate) struct KafkaSource {
     reading: Reading,
     /// Commits completed checkpoints' offsets to `properties.group.id`.
     committer: Mutex<Option<BaseConsumer<Quiet>>>,
+    /// Asks the broker for offsets (`weir.kafka_lag`), kept between queries
+    /// so that a Prometheus scrape does not connect anew.
+    inspector: Mutex<Option<BaseConsumer<Quiet>>>,
 }
 
 impl std::fmt::Debug for KafkaSource {
@@ -69,7 +72,7 @@ impl KafkaSource {
         metadata: Fields,
         reading: Reading,
     ) -> Self {
-        Self { config, topic, format, schema, metadata, reading, committer: Mutex::new(None) }
+        Self { config, topic, format, schema, metadata, reading, committer: Mutex::new(None), inspector: Mutex::new(None) }
     }
 
     fn consumer(&self) -> Result<StreamConsumer<Quiet>> {
@@ -166,6 +169,52 @@ impl SourceConnector for KafkaSource {
         true
     }
 
+    fn broker_offsets(&self) -> Result<Vec<BrokerOffsets>> {
+        let mut inspector = self.inspector.lock().unwrap_or_else(|p| p.into_inner());
+        if inspector.is_none() {
+            let mut config = self.config.clone();
+            config.set("enable.auto.commit", "false");
+            if config.get("group.id").is_none() {
+                config.set("group.id", "weir");
+            }
+            let c: BaseConsumer<Quiet> = config
+                .create_with_context(Quiet)
+                .map_err(|e| kafka_error(format!("connecting to read the offsets of '{}'", self.topic), e))?;
+            *inspector = Some(c);
+        }
+        let Some(consumer) = inspector.as_ref() else {
+            return Ok(Vec::new());
+        };
+        let partitions = partition_count(consumer, &self.topic)?;
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(&self.topic, p as i32);
+        }
+        // Without a group of its own the job commits nowhere.
+        let committed = match self.config.get("group.id") {
+            Some(_) => Some(
+                consumer
+                    .committed_offsets(tpl, BROKER_TIMEOUT)
+                    .map_err(|e| kafka_error("reading the group's committed offsets", e))?,
+            ),
+            None => None,
+        };
+        (0..partitions)
+            .map(|p| {
+                let (_, high) = consumer
+                    .fetch_watermarks(&self.topic, p as i32, BROKER_TIMEOUT)
+                    .map_err(|e| kafka_error(format!("reading the offsets of '{}' partition {p}", self.topic), e))?;
+                let committed = committed.as_ref().and_then(|c| {
+                    c.find_partition(&self.topic, p as i32).and_then(|e| match e.offset() {
+                        Offset::Offset(n) => u64::try_from(n).ok(),
+                        _ => None,
+                    })
+                });
+                Ok(BrokerOffsets { topic: self.topic.clone(), partition: p, high_watermark: u64::try_from(high).unwrap_or(0), committed })
+            })
+            .collect()
+    }
+
     fn discovers_partitions(&self) -> bool {
         self.reading.discovery.is_some()
     }
@@ -240,7 +289,7 @@ impl SourceConnector for KafkaSource {
 }
 
 /// The number of partitions `topic` has now.
-fn partition_count(consumer: &StreamConsumer<Quiet>, topic: &str) -> Result<usize> {
+fn partition_count<C: Consumer<Quiet>>(consumer: &C, topic: &str) -> Result<usize> {
     let metadata = consumer
         .fetch_metadata(Some(topic), BROKER_TIMEOUT)
         .map_err(|e| kafka_error(format!("reading the partitions of topic '{topic}'"), e))?;
@@ -352,7 +401,7 @@ impl KafkaReader {
         };
         let consumer = Arc::clone(&self.consumer);
         let topic = self.topic.clone();
-        let count = match tokio::task::spawn_blocking(move || partition_count(&consumer, &topic)).await {
+        let count = match tokio::task::spawn_blocking(move || partition_count(consumer.as_ref(), &topic)).await {
             Ok(Ok(n)) => n,
             Ok(Err(e)) => {
                 tracing::warn!(topic = %self.topic, error = %e, "partition discovery failed; retrying at the next interval");

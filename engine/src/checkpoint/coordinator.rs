@@ -101,6 +101,14 @@ pub fn start(
                 return;
             }
             let started = std::time::Instant::now();
+            let started_ms = crate::message::now_ms();
+            let ended = |completed: bool, bytes: u64| CheckpointStats {
+                id,
+                completed,
+                started_ms,
+                duration_ms: started.elapsed().as_millis() as u64,
+                bytes,
+            };
             let mut acked: BTreeMap<String, TaskState> = BTreeMap::new();
             let deadline = tokio::time::sleep(config.timeout);
             tokio::pin!(deadline);
@@ -140,6 +148,7 @@ pub fn start(
                     .map_err(|e| tracing::warn!(checkpoint = id, error = %e, "checkpoint abandoned"))
                     .is_ok();
             if !written {
+                metrics.checkpoint_ended(ended(false, 0));
                 if let Some(reply) = reply {
                     let _ = reply.send(None);
                 }
@@ -150,15 +159,16 @@ pub fn start(
                     if let Some(reply) = reply {
                         let _ = reply.send(Some(id));
                     }
-                    let duration_ms = started.elapsed().as_millis() as u64;
-                    tracing::debug!(checkpoint = id, duration_ms, bytes, "checkpoint complete");
-                    metrics.checkpoint_completed(CheckpointStats { id, duration_ms, bytes });
+                    let stats = ended(true, bytes);
+                    tracing::debug!(checkpoint = id, duration_ms = stats.duration_ms, bytes, "checkpoint complete");
+                    metrics.checkpoint_ended(stats);
                     if committed_tx.send(id).is_err() {
                         return;
                     }
                 }
                 Err(e) => {
                     tracing::warn!(checkpoint = id, error = %e, "checkpoint could not be completed");
+                    metrics.checkpoint_ended(ended(false, bytes));
                     if let Some(reply) = reply {
                         let _ = reply.send(None);
                     }

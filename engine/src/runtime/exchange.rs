@@ -2,13 +2,19 @@
 //! single subtask, or hash-partitioned by key group.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
-use datafusion::arrow::array::UInt32Array;
+use datafusion::arrow::array::{ArrayRef, UInt32Array};
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::physical_plan::PhysicalExpr;
-use tokio::sync::mpsc::Sender;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::mpsc::{Sender, WeakSender};
 
 use crate::error::{EngineError, Result, ResultExt};
+use crate::hot_keys::SAMPLE;
+use crate::metrics::TaskMetrics;
 use crate::message::{Message, StreamBatch};
 use crate::plan::Partitioning;
 
@@ -42,6 +48,8 @@ pub struct Router {
     /// This task's subtask index (for forward routing).
     subtask: usize,
     hashes: Vec<u64>,
+    /// The sending task's counters: backpressure and hot keys.
+    metrics: Option<Arc<TaskMetrics>>,
 }
 
 impl Router {
@@ -51,17 +59,72 @@ impl Router {
             partitioning,
             subtask,
             hashes: Vec::new(),
+            metrics: None,
         }
     }
 
+    /// Counts this router's waits and keys in `metrics`.
+    pub(crate) fn attach(&mut self, metrics: Arc<TaskMetrics>) {
+        metrics.watch_outputs(self.senders.iter().map(Sender::downgrade).collect::<Vec<WeakSender<Message>>>());
+        if let Partitioning::Hash(keys) = &self.partitioning {
+            let _ = metrics.keyed_by.set(keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "));
+        }
+        self.metrics = Some(metrics);
+    }
+
     async fn send_to(&self, target: usize, msg: Message) -> Result<()> {
-        self.senders[target]
-            .send(msg)
-            .await
-            .map_err(|_| EngineError::Task {
-                task: format!("exchange to subtask {target}"),
-                message: "the downstream task stopped".into(),
-            })
+        let stopped = || EngineError::Task {
+            task: format!("exchange to subtask {target}"),
+            message: "the downstream task stopped".into(),
+        };
+        // Only a full channel is timed: the common case reads no clock.
+        match self.senders[target].try_send(msg) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(_)) => Err(stopped()),
+            Err(TrySendError::Full(msg)) => {
+                let waiting = Instant::now();
+                let sent = self.senders[target].send(msg).await.map_err(|_| stopped());
+                if let Some(m) = &self.metrics {
+                    m.backpressured_ns.fetch_add(waiting.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                }
+                sent
+            }
+        }
+    }
+
+    /// Feeds a few evenly spaced rows of a batch to the hot-key sketch,
+    /// hashing them only when the exchange did not (one subtask downstream).
+    fn sample_keys(&mut self, arrays: &[ArrayRef], rows: usize, hashed: bool) -> Result<()> {
+        let Some(metrics) = &self.metrics else {
+            return Ok(());
+        };
+        if rows == 0 {
+            return Ok(());
+        }
+        let step = rows.div_ceil(SAMPLE);
+        let picked: Vec<usize> = (0..rows).step_by(step).collect();
+        let hashes: Vec<u64> = if hashed {
+            picked.iter().map(|i| self.hashes[*i]).collect()
+        } else {
+            let mut h = vec![0; picked.len()];
+            let idx = UInt32Array::from_iter_values(picked.iter().map(|i| *i as u32));
+            let taken = arrays
+                .iter()
+                .map(|a| datafusion::arrow::compute::take(a, &idx, None))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .context(|| "sampling keys".into())?;
+            create_hashes(&taken, &RandomState::with_seed(0), &mut h).context(|| "hashing keys".into())?;
+            h
+        };
+        let weight = (rows / picked.len()) as u64;
+        let mut sketch = metrics.hot_keys.lock().unwrap_or_else(|p| p.into_inner());
+        sketch.add_rows(rows as u64);
+        for (k, (row, hash)) in picked.iter().zip(hashes).enumerate() {
+            // The rows the division left over go to the first samples.
+            let extra = u64::from(k < rows % picked.len());
+            sketch.offer(hash, weight + extra, || render_key(arrays, *row));
+        }
+        Ok(())
     }
 
     /// Sends rows to the subtasks that own them.
@@ -74,10 +137,15 @@ impl Router {
         let n = batch.num_rows();
         let parallelism = self.senders.len();
         if parallelism == 1 {
+            if self.metrics.is_some() {
+                let arrays = eval_keys(keys, &batch)?;
+                self.sample_keys(&arrays, n, false)?;
+            }
             return self.send_to(0, Message::Data(batch)).await;
         }
         let arrays = eval_keys(keys, &batch)?;
         let groups = key_groups(&arrays, n, &mut self.hashes)?;
+        self.sample_keys(&arrays, n, !arrays.is_empty())?;
         let mut targets: Vec<Vec<u32>> = vec![Vec::new(); parallelism];
         for (i, g) in groups.iter().enumerate() {
             targets[subtask_of_key_group(*g, parallelism)].push(i as u32);
@@ -103,6 +171,16 @@ impl Router {
         }
         Ok(())
     }
+}
+
+/// A key as `weir.hot_keys` shows it: its columns as text, `, `-separated.
+fn render_key(arrays: &[ArrayRef], row: usize) -> String {
+    let options = FormatOptions::default().with_null("NULL");
+    arrays
+        .iter()
+        .map(|a| ArrayFormatter::try_new(a.as_ref(), &options).map_or_else(|e| e.to_string(), |f| f.value(row).to_string()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn eval_keys(

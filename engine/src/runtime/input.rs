@@ -22,6 +22,10 @@ pub struct ExchangeInput {
     /// alignment, so that the checkpoint holds exactly the rows before it).
     aligning: Option<u64>,
     blocked: Vec<(usize, ReceiverStream<Message>)>,
+    /// When the first barrier of the checkpoint being aligned arrived, and
+    /// how long the last alignment held inputs back (`weir.checkpoints`).
+    aligning_since: Option<std::time::Instant>,
+    last_alignment: Option<std::time::Duration>,
     mode: CheckpointMode,
     /// At least once: the last barrier each input delivered; a barrier goes
     /// on once every open input has delivered it, and no input waits.
@@ -49,6 +53,8 @@ impl ExchangeInput {
             idle: vec![false; n],
             aligning: None,
             blocked: Vec::new(),
+            aligning_since: None,
+            last_alignment: None,
             mode,
             delivered: vec![0; n],
             forwarded: 0,
@@ -111,6 +117,7 @@ impl ExchangeInput {
                         )));
                     }
                     self.aligning = Some(id);
+                    self.aligning_since.get_or_insert_with(std::time::Instant::now);
                     if let Some(stream) = self.channels.remove(&input) {
                         self.blocked.push((input, stream));
                     }
@@ -158,7 +165,13 @@ impl ExchangeInput {
             self.channels.insert(input, stream);
         }
         self.aligning = None;
+        self.last_alignment = self.aligning_since.take().map(|t| t.elapsed());
         Some(Message::Barrier(id))
+    }
+
+    /// How long the barrier just returned waited for alignment, once.
+    pub fn take_alignment(&mut self) -> Option<std::time::Duration> {
+        self.last_alignment.take()
     }
 
     fn closed(&self) -> EngineError {

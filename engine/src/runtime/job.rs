@@ -469,6 +469,7 @@ fn build_tasks(
                     checkpoint,
                     op_ids,
                     stage: i,
+                    metrics: metrics.register_task(plan, i, subtask),
                 },
             ));
         }

@@ -12,7 +12,7 @@ use crate::checkpoint::coordinator::{Ack, FINISHED};
 use crate::checkpoint::store::TaskState;
 use crate::error::{EngineError, Result};
 use crate::message::Message;
-use crate::metrics::OperatorMetrics;
+use crate::metrics::{OperatorMetrics, TaskMetrics};
 use crate::operator::{Collector, Emitted, Operator};
 use crate::runtime::exchange::Router;
 use crate::runtime::input::ExchangeInput;
@@ -112,7 +112,11 @@ pub(crate) struct Task {
     /// the plan chains stages together at this parallelism.
     pub op_ids: Vec<usize>,
     pub stage: usize,
+    pub metrics: Arc<TaskMetrics>,
 }
+
+/// Batches between two measurements of the operators' state size.
+const STATE_SIZE_EVERY: u64 = 64;
 
 /// A task's link to the checkpoint coordinator.
 pub(crate) struct TaskCheckpoint {
@@ -250,6 +254,34 @@ impl Task {
     }
 
     pub async fn run(mut self) -> Result<()> {
+        let metrics = Arc::clone(&self.metrics);
+        let ran = self.run_counted().await;
+        metrics.ended();
+        ran
+    }
+
+    /// Hands what the chain emitted to the output, counting its batches.
+    async fn flush(&mut self, emitted: &mut Vec<Emitted>) -> Result<()> {
+        for e in emitted.drain(..) {
+            if let Emitted::Data(b) = &e {
+                self.metrics.batches_out.fetch_add(1, Ordering::Relaxed);
+                self.metrics.rows_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+            }
+            self.output.emit(e).await?;
+        }
+        Ok(())
+    }
+
+    /// Measures the operators' state for `weir.memory`.
+    fn measure_state(&self) {
+        let bytes: usize = self.chain.iter().map(|op| op.state_bytes()).sum();
+        self.metrics.state_bytes.store(bytes as u64, Ordering::Relaxed);
+    }
+
+    async fn run_counted(&mut self) -> Result<()> {
+        if let MainOutput::Exchange(r) = &mut self.output.main {
+            r.attach(Arc::clone(&self.metrics));
+        }
         let mut emitted = Vec::new();
         // One processing-time cadence per task: the shortest any operator
         // asks for (a chain has at most one windowed operator).
@@ -259,6 +291,7 @@ impl Task {
             t
         });
         loop {
+            let waiting = std::time::Instant::now();
             // Inputs are cancel-safe: a tick or a commit never loses a message.
             let message = tokio::select! {
                 m = self.input.next() => m?,
@@ -272,9 +305,8 @@ impl Task {
                             }
                         }
                     }
-                    for e in emitted.drain(..) {
-                        self.output.emit(e).await?;
-                    }
+                    self.flush(&mut emitted).await?;
+                    self.measure_state();
                     continue;
                 }
                 committed = committed(&mut self.checkpoint) => {
@@ -285,13 +317,29 @@ impl Task {
                     continue;
                 }
             };
+            self.metrics.idle_ns.fetch_add(waiting.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            if let Message::Data(b) = &message {
+                let batches = self.metrics.batches_in.fetch_add(1, Ordering::Relaxed) + 1;
+                self.metrics.rows_in.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                if batches % STATE_SIZE_EVERY == 0 {
+                    self.measure_state();
+                }
+            }
             match message {
                 Message::Data(b) => push(&mut self.chain, Emitted::Data(b), &mut emitted)?,
                 Message::Watermark(w) => push(&mut self.chain, Emitted::Watermark(w), &mut emitted)?,
                 // A source's side-table rows skip the chain, as operators' do.
                 Message::Late(b) => emitted.push(Emitted::Late(b)),
                 Message::Idle => self.output.idle().await?,
-                Message::Barrier(id) => self.checkpoint(id).await?,
+                Message::Barrier(id) => {
+                    if let TaskInput::Exchange(e) = &mut self.input
+                        && let Some(waited) = e.take_alignment()
+                    {
+                        self.metrics.aligned(id, waited.as_nanos() as u64);
+                    }
+                    self.measure_state();
+                    self.checkpoint(id).await?
+                }
                 Message::End => {
                     for i in 0..self.chain.len() {
                         let mut c = Collector::default();
@@ -300,16 +348,13 @@ impl Task {
                             push(&mut self.chain[i + 1..], e, &mut emitted)?;
                         }
                     }
-                    for e in emitted.drain(..) {
-                        self.output.emit(e).await?;
-                    }
+                    self.flush(&mut emitted).await?;
+                    self.measure_state();
                     self.output.end().await?;
                     return self.report_finished().await;
                 }
             }
-            for e in emitted.drain(..) {
-                self.output.emit(e).await?;
-            }
+            self.flush(&mut emitted).await?;
         }
     }
 }

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::error::{EngineError, Result};
 use crate::message::{EventTime, Message, StreamBatch, WATERMARK_END, WATERMARK_MIN, now_ms};
-use crate::metrics::{DropReason, OperatorMetrics};
+use crate::metrics::{DropReason, OperatorMetrics, PartitionStatus};
 use crate::source::watermark::PartitionWatermarks;
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::source::{BadRecord, PARTITION_ENDED, Positions, SourceEvent, SourcePlan, SourceReader};
@@ -105,6 +105,22 @@ impl SourceDriver {
         }
     }
 
+    /// Shows where each partition stands in `weir.watermarks`: after every
+    /// event and timer, so per batch at most.
+    fn publish(&self) {
+        let mut shown = self.metrics.partitions.lock().unwrap_or_else(|p| p.into_inner());
+        shown.clear();
+        for (p, pos) in &self.positions {
+            shown.insert(*p, PartitionStatus { watermark: WATERMARK_MIN, max_event_time: None, idle: false, position: Some(*pos) });
+        }
+        for v in self.watermarks.view() {
+            let s = shown.entry(v.partition).or_insert(PartitionStatus { watermark: WATERMARK_MIN, max_event_time: None, idle: false, position: None });
+            s.watermark = v.watermark;
+            s.max_event_time = v.max_event_time;
+            s.idle = v.idle || self.idle;
+        }
+    }
+
     /// Partitions silent for `'source.idle-timeout'` stop holding the
     /// watermark back; when all are, downstream is told this subtask is idle.
     fn on_timer(&mut self) {
@@ -143,6 +159,7 @@ impl SourceDriver {
                 e = self.events.recv() => e,
                 _ = sleep_until(timer) => {
                     self.on_timer();
+                    self.publish();
                     continue;
                 }
             };
@@ -202,6 +219,7 @@ impl SourceDriver {
                     }
                 }
             }
+            self.publish();
         }
     }
 

@@ -35,6 +35,13 @@ pub trait SourceConnector: Send + Sync + Debug {
     /// for the outside world, e.g. a Kafka consumer group's lag.
     fn checkpoint_committed(&self, _positions: &Positions) {}
 
+    /// Per partition, the broker's latest offset and the consumer group's
+    /// committed one (`weir.kafka_lag`); empty for sources without a broker.
+    /// Blocking: it asks the broker.
+    fn broker_offsets(&self) -> Result<Vec<BrokerOffsets>> {
+        Ok(Vec::new())
+    }
+
     /// Whether a reader reads all its partitions at once (Kafka) rather
     /// than one after another (files): then each holds the watermark back
     /// from the start, not only once it has rows.
@@ -81,6 +88,17 @@ pub struct Assignment {
     pub total: usize,
     /// This subtask's partitions among them.
     pub partitions: Vec<usize>,
+}
+
+/// Where one partition of a broker's topic stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerOffsets {
+    pub topic: String,
+    pub partition: usize,
+    /// The offset the next record written will get.
+    pub high_watermark: u64,
+    /// The group's committed offset (the next to read), if it has one.
+    pub committed: Option<u64>,
 }
 
 /// Per partition, how far a reader got: an offset in the connector's own

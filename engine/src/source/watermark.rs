@@ -49,6 +49,18 @@ pub struct PartitionWatermarks {
     idle: BTreeSet<usize>,
     /// The combined watermark, as last computed (only ever forward).
     combined: EventTime,
+    /// Per partition, the greatest valid event time read (for
+    /// `weir.watermarks`: how far behind the wall clock it is).
+    max_times: BTreeMap<usize, EventTime>,
+}
+
+/// One partition as `weir.watermarks` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionView {
+    pub partition: usize,
+    pub watermark: EventTime,
+    pub max_event_time: Option<EventTime>,
+    pub idle: bool,
 }
 
 impl Default for PartitionWatermarks {
@@ -58,6 +70,7 @@ impl Default for PartitionWatermarks {
             activity: BTreeMap::new(),
             idle: BTreeSet::new(),
             combined: WATERMARK_MIN,
+            max_times: BTreeMap::new(),
         }
     }
 }
@@ -110,6 +123,7 @@ impl PartitionWatermarks {
             .min()
             .unwrap_or(EventTime::MAX);
         let mut running = own;
+        let mut max_time = self.max_times.get(&partition).copied().unwrap_or(WATERMARK_MIN);
         let mut out = per_row.then(|| Vec::with_capacity(n));
         for i in 0..n {
             if let Some(out) = &mut out {
@@ -117,10 +131,14 @@ impl PartitionWatermarks {
             }
             if valid(i) {
                 running = running.max(values.value(i));
+                max_time = max_time.max(times.value(i));
             }
         }
         let row_watermarks = out.map(Int64Array::from);
         self.active.insert(partition, running);
+        if max_time != WATERMARK_MIN {
+            self.max_times.insert(partition, max_time);
+        }
         self.recombine();
         Ok(row_watermarks)
     }
@@ -186,6 +204,17 @@ impl PartitionWatermarks {
         self.activity.remove(&partition);
         self.idle.remove(&partition);
         self.recombine();
+    }
+
+    /// Every partition that has not ended, with its watermark, the greatest
+    /// event time read from it and whether it is idle.
+    pub fn view(&self) -> impl Iterator<Item = PartitionView> + '_ {
+        self.active.iter().map(|(p, w)| PartitionView {
+            partition: *p,
+            watermark: *w,
+            max_event_time: self.max_times.get(p).copied(),
+            idle: self.idle.contains(p),
+        })
     }
 
     /// When the longest-silent partition that is not idle yet last had rows.

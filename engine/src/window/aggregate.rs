@@ -358,6 +358,10 @@ impl Operator for WindowAggregate {
     /// The window state as partial aggregates (Arrow), never raw rows,
     /// in chunks per slice and key group: only chunks a completed
     /// checkpoint has not stored are written (`window/slice.rs`).
+    fn state_bytes(&self) -> usize {
+        self.slices.values().map(Slice::size).sum()
+    }
+
     fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
         let mut e = Encoder::default();
         e.i64(self.watermark);

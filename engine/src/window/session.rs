@@ -362,6 +362,11 @@ impl Operator for SessionAggregate {
     /// The rows of open (and kept) sessions, as Arrow; the sessions
     /// themselves are rebuilt from them on restore. Written whole at each
     /// checkpoint: session buffers are short-lived.
+    fn state_bytes(&self) -> usize {
+        self.buffer.iter().map(|b| b.data.get_array_memory_size() + b.keys.len() * 4 + b.times.len() * 8).sum::<usize>()
+            + self.key_ids.as_ref().map_or(0, |k| k.size())
+    }
+
     fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
         let mut e = Encoder::default();
         e.i64(self.watermark);

@@ -49,6 +49,14 @@ pub(crate) struct Slice {
 }
 
 impl Slice {
+    /// Bytes held: the live groups and the partial states taken out.
+    pub fn size(&self) -> usize {
+        let arrays = |p: &Part| {
+            p.state.keys.iter().chain(p.state.states.iter().flatten()).map(|a| a.get_array_memory_size()).sum::<usize>()
+        };
+        self.live.size() + self.parts.iter().map(arrays).sum::<usize>()
+    }
+
     pub fn new(grouping: &Grouping, name: &str) -> Result<Self> {
         Ok(Self {
             live: grouping.new_groups().context(|| format!("{name}: creating accumulators"))?,

@@ -27,7 +27,7 @@ use tokio::sync::Mutex;
 use weir_engine::runtime::job::JobStatus;
 use weir_sql::Session;
 
-use crate::run::{Streams, execute_files};
+use crate::run::{Streams, execute_files, start_metrics};
 use auth::Startup;
 use errors::{QueryError, SqlStates};
 use handler::WeirHandler;
@@ -41,12 +41,19 @@ pub struct Options {
     pub password: Option<String>,
     /// Run, in order, before clients are served.
     pub files: Vec<PathBuf>,
+    /// Where Prometheus scrapes `/metrics` (on `bind`), if anywhere.
+    pub metrics_port: Option<u16>,
 }
 
 /// Serves until a signal; false if the files failed or the port could not
 /// be served.
 pub async fn serve(options: Options) -> bool {
     let mut session = Session::new();
+    if let Some(port) = options.metrics_port
+        && !start_metrics(&options.bind, port, &session).await
+    {
+        return false;
+    }
     let streams = Streams::Refuse {
         hint: QueryError::StreamingSelect.hint().unwrap_or_default(),
     };
