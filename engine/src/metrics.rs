@@ -122,10 +122,13 @@ pub struct TaskMetrics {
     pub batches_in: AtomicU64,
     pub batches_out: AtomicU64,
     /// Waiting for input (a source task: for its reader, which decodes on
-    /// its own tokio task).
-    pub idle_ns: AtomicU64,
-    /// Waiting for room in a full channel to the next stage.
-    pub backpressured_ns: AtomicU64,
+    /// its own tokio task), and since when (ns after `started`, plus one; 0
+    /// when not waiting), so that a task stuck waiting shows it at once.
+    idle_ns: AtomicU64,
+    idle_since: AtomicU64,
+    /// Waiting for room in a full channel to the next stage, and since when.
+    backpressured_ns: AtomicU64,
+    backpressured_since: AtomicU64,
     /// Bytes of its operators' state, as of its latest measurement.
     pub state_bytes: AtomicU64,
     started: Instant,
@@ -151,9 +154,55 @@ impl TaskMetrics {
 
     /// Time neither idle nor backpressured: running operators and sinks.
     pub fn busy_ns(&self) -> u64 {
-        self.elapsed_ns()
-            .saturating_sub(self.idle_ns.load(Ordering::Relaxed))
-            .saturating_sub(self.backpressured_ns.load(Ordering::Relaxed))
+        self.elapsed_ns().saturating_sub(self.idle_ns()).saturating_sub(self.backpressured_ns())
+    }
+
+    /// Time spent waiting for input, the current wait included.
+    pub fn idle_ns(&self) -> u64 {
+        self.waited(&self.idle_ns, &self.idle_since)
+    }
+
+    /// Time spent waiting for room downstream, the current wait included.
+    pub fn backpressured_ns(&self) -> u64 {
+        self.waited(&self.backpressured_ns, &self.backpressured_since)
+    }
+
+    fn waited(&self, total: &AtomicU64, since: &AtomicU64) -> u64 {
+        let done = total.load(Ordering::Relaxed);
+        match since.load(Ordering::Relaxed) {
+            0 => done,
+            s => done + (self.started.elapsed().as_nanos() as u64).saturating_sub(s - 1),
+        }
+    }
+
+    /// A wait for input begins; pass what it returns to [`Self::idle_ends`].
+    pub(crate) fn idle_begins(&self) -> Instant {
+        self.begin(&self.idle_since)
+    }
+
+    pub(crate) fn idle_ends(&self, began: Instant) {
+        self.end(&self.idle_ns, &self.idle_since, began);
+    }
+
+    /// A wait for room downstream begins.
+    pub(crate) fn backpressure_begins(&self) -> Instant {
+        self.begin(&self.backpressured_since)
+    }
+
+    pub(crate) fn backpressure_ends(&self, began: Instant) {
+        self.end(&self.backpressured_ns, &self.backpressured_since, began);
+    }
+
+    fn begin(&self, since: &AtomicU64) -> Instant {
+        let now = Instant::now();
+        since.store(now.duration_since(self.started).as_nanos() as u64 + 1, Ordering::Relaxed);
+        now
+    }
+
+    fn end(&self, total: &AtomicU64, since: &AtomicU64, began: Instant) {
+        // Cleared first: a reader in between sees the wait at most once.
+        since.store(0, Ordering::Relaxed);
+        total.fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
     }
 
     /// Messages waiting in the task's output channels now, and how many
@@ -248,7 +297,9 @@ impl JobMetrics {
             batches_in: AtomicU64::new(0),
             batches_out: AtomicU64::new(0),
             idle_ns: AtomicU64::new(0),
+            idle_since: AtomicU64::new(0),
             backpressured_ns: AtomicU64::new(0),
+            backpressured_since: AtomicU64::new(0),
             state_bytes: AtomicU64::new(0),
             started: Instant::now(),
             ended_ns: AtomicU64::new(0),

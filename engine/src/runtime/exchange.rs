@@ -2,8 +2,6 @@
 //! single subtask, or hash-partitioned by key group.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use datafusion::arrow::array::{ArrayRef, UInt32Array};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -82,10 +80,10 @@ impl Router {
             Ok(()) => Ok(()),
             Err(TrySendError::Closed(_)) => Err(stopped()),
             Err(TrySendError::Full(msg)) => {
-                let waiting = Instant::now();
+                let began = self.metrics.as_ref().map(|m| m.backpressure_begins());
                 let sent = self.senders[target].send(msg).await.map_err(|_| stopped());
-                if let Some(m) = &self.metrics {
-                    m.backpressured_ns.fetch_add(waiting.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                if let (Some(m), Some(began)) = (&self.metrics, began) {
+                    m.backpressure_ends(began);
                 }
                 sent
             }

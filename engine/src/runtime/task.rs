@@ -291,11 +291,12 @@ impl Task {
             t
         });
         loop {
-            let waiting = std::time::Instant::now();
+            let waiting = self.metrics.idle_begins();
             // Inputs are cancel-safe: a tick or a commit never loses a message.
             let message = tokio::select! {
                 m = self.input.next() => m?,
                 _ = tick(&mut ticker) => {
+                    self.metrics.idle_ends(waiting);
                     for i in 0..self.chain.len() {
                         if self.chain[i].timer_interval().is_some() {
                             let mut c = Collector::default();
@@ -310,6 +311,7 @@ impl Task {
                     continue;
                 }
                 committed = committed(&mut self.checkpoint) => {
+                    self.metrics.idle_ends(waiting);
                     match committed {
                         Some(id) => self.on_committed(id).await?,
                         None => self.checkpoint = None,
@@ -317,7 +319,7 @@ impl Task {
                     continue;
                 }
             };
-            self.metrics.idle_ns.fetch_add(waiting.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            self.metrics.idle_ends(waiting);
             if let Message::Data(b) = &message {
                 let batches = self.metrics.batches_in.fetch_add(1, Ordering::Relaxed) + 1;
                 self.metrics.rows_in.fetch_add(b.num_rows() as u64, Ordering::Relaxed);

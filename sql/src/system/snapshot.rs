@@ -194,8 +194,8 @@ pub fn operators(registry: &Registry) -> Vec<OperatorRow> {
                 queue_depth,
                 queue_capacity,
                 busy_ns: t.busy_ns(),
-                idle_ns: t.idle_ns.load(Ordering::Relaxed),
-                backpressured_ns: t.backpressured_ns.load(Ordering::Relaxed),
+                idle_ns: t.idle_ns(),
+                backpressured_ns: t.backpressured_ns(),
                 elapsed_ns: t.elapsed_ns(),
             });
         }
