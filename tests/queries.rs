@@ -1,5 +1,6 @@
-//! Every example under `queries/` runs to completion, and the quickstart
-//! prints the windows it promises.
+//! Every example under `queries/` (subdirectories such as `nexmark/`
+//! included) runs to completion, and the quickstart prints the windows it
+//! promises.
 
 mod common;
 
@@ -25,18 +26,29 @@ fn queries_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../queries")
 }
 
-#[test]
-fn every_example_query_runs() {
-    let mut n = 0;
-    for entry in std::fs::read_dir(queries_dir()).expect("queries/") {
+/// The `.sql` files under `dir`, at any depth.
+fn sql_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("queries/") {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "sql") {
-            let (ok, _, stderr) = run(&path);
-            assert!(ok, "{} failed:\n{stderr}", path.display());
-            n += 1;
+        if path.is_dir() {
+            files.extend(sql_files(&path));
+        } else if path.extension().is_some_and(|e| e == "sql") {
+            files.push(path);
         }
     }
-    assert!(n > 0, "no example queries found");
+    files
+}
+
+#[test]
+fn every_example_query_runs() {
+    let files = sql_files(&queries_dir());
+    assert!(files.iter().any(|f| f.parent() != Some(&queries_dir())), "no example queries in subdirectories");
+    for path in &files {
+        let (ok, _, stderr) = run(path);
+        assert!(ok, "{} failed:\n{stderr}", path.display());
+    }
+    assert!(!files.is_empty(), "no example queries found");
 }
 
 /// The quickstart: 100 000 rows at 10 ms apart are 1 000 s of event time,

@@ -6,8 +6,9 @@
 //! to `--events`, as Flink nexmark's scripts substitute `${EVENTS_NUM}`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Instant;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use weir_engine::runtime::job::JobStatus;
 use weir_sql::{Outcome, Session, parse_script};
@@ -19,6 +20,9 @@ pub struct Options {
     pub paths: Vec<PathBuf>,
     pub events: u64,
     pub parallelism: Vec<usize>,
+    /// A run taking longer is stopped and reported, so that one slow query
+    /// does not hold up the rest.
+    pub timeout: Duration,
     /// Set in the child process that runs one query at one parallelism.
     pub child: bool,
 }
@@ -75,17 +79,49 @@ fn parent(options: &Options) -> Result<(), BenchError> {
     for &p in &options.parallelism {
         for file in &files {
             let name = file.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-            let out = Command::new(&exe)
+            // The child's log goes to a file, which unlike a pipe never
+            // fills up and blocks it while this loop waits.
+            let log_path = std::env::temp_dir().join(format!("weir-bench-{}-{name}-{p}.log", std::process::id()));
+            let log = std::fs::File::create(&log_path).map_err(|e| BenchError::Read {
+                path: log_path.clone(),
+                source: e,
+            })?;
+            let mut child = Command::new(&exe)
                 .arg("bench")
                 .arg("--child")
                 .args(["--events", &options.events.to_string()])
                 .args(["--parallelism", &p.to_string()])
                 .arg(file)
-                .output()
+                .stdout(Stdio::piped())
+                .stderr(log)
+                .spawn()
                 .map_err(BenchError::Spawn)?;
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let Some(fields) = stdout.lines().find_map(|l| l.strip_prefix(RESULT)) else {
-                eprintln!("{name}: failed\n{}", String::from_utf8_lossy(&out.stderr).trim_end());
+            let started = Instant::now();
+            let finished = loop {
+                match child.try_wait().map_err(BenchError::Spawn)? {
+                    Some(_) => break true,
+                    None if started.elapsed() > options.timeout => {
+                        // Ours to stop: the child this loop started.
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break false;
+                    }
+                    None => std::thread::sleep(Duration::from_millis(50)),
+                }
+            };
+            let mut stdout = String::new();
+            if let Some(mut out) = child.stdout.take() {
+                let _ = out.read_to_string(&mut stdout);
+            }
+            let stderr = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let _ = std::fs::remove_file(&log_path);
+            let result = stdout.lines().find_map(|l| l.strip_prefix(RESULT));
+            let Some(fields) = result.filter(|_| finished) else {
+                if finished {
+                    eprintln!("{name}: failed\n{}", stderr.trim_end());
+                } else {
+                    eprintln!("{name} at parallelism {p}: stopped after {:?}", options.timeout);
+                }
                 failures += 1;
                 continue;
             };

@@ -67,6 +67,9 @@ enum Command {
         /// Parallelisms to run each query at, e.g. 1,2.
         #[arg(long, value_delimiter = ',', default_value = "1")]
         parallelism: Vec<usize>,
+        /// Seconds after which a run is stopped and reported as such.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
         /// Run one query in this process (what the benchmark starts).
         #[arg(long, hide = true)]
         child: bool,
@@ -100,7 +103,13 @@ fn main() -> ExitCode {
             password: password.filter(|p| !p.is_empty()),
             files,
         })),
-        Some(Command::Bench { paths, events, parallelism, child }) => bench::run(&bench::Options { paths, events, parallelism, child }),
+        Some(Command::Bench { paths, events, parallelism, timeout, child }) => bench::run(&bench::Options {
+            paths,
+            events,
+            parallelism,
+            timeout: std::time::Duration::from_secs(timeout),
+            child,
+        }),
         None => repl::run(&runtime),
     };
     // Do not wait for blocking reads of stopped jobs (a named pipe nobody

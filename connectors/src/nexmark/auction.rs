@@ -8,7 +8,7 @@ use datafusion::arrow::error::ArrowError;
 use rand::Rng;
 
 use super::config::Config;
-use super::random::{event_rng, extra, price, string};
+use super::random::{Filler, event_rng, price, string};
 use super::text::Text;
 use super::timeline::{Event, FIRST_AUCTION_ID, FIRST_CATEGORY_ID, FIRST_PERSON_ID, Timeline};
 
@@ -29,6 +29,7 @@ const AVERAGE_SIZE: usize = 500;
 /// column is built whether declared or not.
 pub(crate) struct AuctionColumns<'a> {
     config: &'a Config,
+    filler: &'a Filler,
     timeline: Timeline,
     /// Events it takes to make the in-flight auctions: auctions last about
     /// twice as long.
@@ -46,9 +47,10 @@ pub(crate) struct AuctionColumns<'a> {
 }
 
 impl<'a> AuctionColumns<'a> {
-    pub(crate) fn new(config: &'a Config, rows: usize) -> Self {
+    pub(crate) fn new(config: &'a Config, filler: &'a Filler, rows: usize) -> Self {
         Self {
             config,
+            filler,
             timeline: Timeline::new(config),
             horizon_events: config.proportions.events_for_in_flight_auctions(),
             id: Vec::with_capacity(rows),
@@ -89,7 +91,7 @@ impl<'a> AuctionColumns<'a> {
         self.description.end_value();
         let texts = self.item_name.values.len() + self.description.values.len() - before;
         self.reserve.push(initial_bid + price(&mut rng));
-        extra(&mut rng, 8 + texts + 40, AVERAGE_SIZE, &mut self.extra.values);
+        self.filler.extra(&mut rng, 8 + texts + 40, AVERAGE_SIZE, &mut self.extra.values);
         self.extra.end_value();
     }
 

@@ -9,6 +9,7 @@ use super::auction::AuctionColumns;
 use super::bid::{BidColumns, Channels};
 use super::config::{Config, Kind};
 use super::person::PersonColumns;
+use super::random::Filler;
 use super::timeline::Cursor;
 
 /// The rows of `config.kind` among `count` events of a partition's share,
@@ -17,6 +18,7 @@ use super::timeline::Cursor;
 pub(crate) fn generate(
     config: &Config,
     channels: &Channels,
+    filler: &Filler,
     schema: &SchemaRef,
     first: u64,
     stride: u64,
@@ -31,7 +33,7 @@ pub(crate) fn generate(
     // straight call to one builder.
     let columns = match config.kind {
         Kind::Bid => {
-            let mut b = BidColumns::new(config, channels, rows);
+            let mut b = BidColumns::new(config, channels, filler, rows);
             for _ in 0..count {
                 let e = cursor.advance();
                 if range.contains(&e.offset) {
@@ -41,7 +43,7 @@ pub(crate) fn generate(
             b.finish()?
         }
         Kind::Auction => {
-            let mut b = AuctionColumns::new(config, rows);
+            let mut b = AuctionColumns::new(config, filler, rows);
             for _ in 0..count {
                 let e = cursor.advance();
                 if range.contains(&e.offset) {
@@ -51,7 +53,7 @@ pub(crate) fn generate(
             b.finish()?
         }
         Kind::Person => {
-            let mut b = PersonColumns::new(config, rows);
+            let mut b = PersonColumns::new(config, filler, rows);
             for _ in 0..count {
                 let e = cursor.advance();
                 if range.contains(&e.offset) {

@@ -8,7 +8,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use super::config::Config;
-use super::random::{event_rng, extra, price, string};
+use super::random::{Filler, event_rng, price, string};
 use super::text::Text;
 use super::timeline::{Event, FIRST_AUCTION_ID, FIRST_PERSON_ID};
 
@@ -77,6 +77,7 @@ fn base_url(rng: &mut SmallRng) -> String {
 pub(crate) struct BidColumns<'a> {
     config: &'a Config,
     channels: &'a Channels,
+    filler: &'a Filler,
     auction: Vec<i64>,
     bidder: Vec<i64>,
     price: Vec<i64>,
@@ -90,18 +91,20 @@ impl<'a> BidColumns<'a> {
     /// Room for `rows` bids; text columns the table does not declare are
     /// not built (their random draws are still made, so that the other
     /// columns do not depend on which are declared).
-    pub(crate) fn new(config: &'a Config, channels: &'a Channels, rows: usize) -> Self {
+    pub(crate) fn new(config: &'a Config, channels: &'a Channels, filler: &'a Filler, rows: usize) -> Self {
         let text = |name: &str, bytes: usize| config.wants(name).then(|| Text::with_capacity(rows, bytes));
         Self {
             config,
             channels,
+            filler,
             auction: Vec::with_capacity(rows),
             bidder: Vec::with_capacity(rows),
             price: Vec::with_capacity(rows),
-            channel: text("channel", 10),
-            url: text("url", 70),
+            // The longest values, so that a batch's text never moves.
+            channel: text("channel", 12),
+            url: text("url", 76),
             date_time: Vec::with_capacity(rows),
-            extra: text("extra", AVERAGE_SIZE - NUMBERS_SIZE),
+            extra: text("extra", (AVERAGE_SIZE - NUMBERS_SIZE) * 6 / 5),
         }
     }
 
@@ -136,7 +139,7 @@ impl<'a> BidColumns<'a> {
         }
         self.date_time.push(e.time);
         if let Some(x) = &mut self.extra {
-            extra(&mut rng, NUMBERS_SIZE, AVERAGE_SIZE, &mut x.values);
+            self.filler.extra(&mut rng, NUMBERS_SIZE, AVERAGE_SIZE, &mut x.values);
             x.end_value();
         }
     }

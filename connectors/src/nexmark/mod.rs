@@ -27,6 +27,7 @@ use crate::error::ConnectorError;
 use crate::options::Options;
 use bid::Channels;
 use config::Config;
+use random::Filler;
 use reader::{NexmarkReader, Partition};
 
 /// Builds the source of a `person`, `auction` or `bid` table from its
@@ -38,6 +39,7 @@ pub(crate) fn create(
     let config = Config::from_options(options, &schema, weir_engine::message::now_ms())?;
     Ok(Arc::new(NexmarkSource {
         channels: Arc::new(Channels::new(config.seed)),
+        filler: Arc::new(Filler::new(config.seed)),
         config: Arc::new(config),
         schema,
     }))
@@ -49,6 +51,8 @@ pub(crate) fn create(
 struct NexmarkSource {
     config: Arc<Config>,
     channels: Arc<Channels>,
+    /// The letters `extra` columns are cut from.
+    filler: Arc<Filler>,
     schema: SchemaRef,
 }
 
@@ -98,6 +102,7 @@ impl SourceConnector for NexmarkSource {
         Ok(Box::new(NexmarkReader::new(
             Arc::clone(&self.config),
             Arc::clone(&self.channels),
+            Arc::clone(&self.filler),
             self.schema.clone(),
             parts,
             partitions,

@@ -8,7 +8,7 @@ use datafusion::arrow::error::ArrowError;
 use rand::Rng;
 
 use super::config::Config;
-use super::random::{event_rng, extra, string};
+use super::random::{Filler, event_rng, string};
 use super::text::Text;
 use super::timeline::{Event, FIRST_PERSON_ID};
 
@@ -41,6 +41,7 @@ const AVERAGE_SIZE: usize = 200;
 /// column is built whether declared or not.
 pub(crate) struct PersonColumns<'a> {
     config: &'a Config,
+    filler: &'a Filler,
     id: Vec<i64>,
     name: Text,
     email: Text,
@@ -52,9 +53,10 @@ pub(crate) struct PersonColumns<'a> {
 }
 
 impl<'a> PersonColumns<'a> {
-    pub(crate) fn new(config: &'a Config, rows: usize) -> Self {
+    pub(crate) fn new(config: &'a Config, filler: &'a Filler, rows: usize) -> Self {
         Self {
             config,
+            filler,
             id: Vec::with_capacity(rows),
             name: Text::with_capacity(rows, 12),
             email: Text::with_capacity(rows, 14),
@@ -108,7 +110,7 @@ impl<'a> PersonColumns<'a> {
         self.state.push(state.as_bytes());
         size += city.len() + state.len();
         self.date_time.push(e.time);
-        extra(&mut rng, size, AVERAGE_SIZE, &mut self.extra.values);
+        self.filler.extra(&mut rng, size, AVERAGE_SIZE, &mut self.extra.values);
         self.extra.end_value();
     }
 

@@ -6,7 +6,7 @@
 //! and the restore from a checkpoint exact.
 
 use rand::rngs::SmallRng;
-use rand::{Rng, RngCore, SeedableRng};
+use rand::{Rng, SeedableRng};
 
 /// Flink's `StringsGenerator.MIN_STRING_LENGTH`.
 const MIN_STRING_LENGTH: u32 = 3;
@@ -50,30 +50,38 @@ pub(crate) fn string(rng: &mut SmallRng, max_length: u32, space: u8, out: &mut V
     }
 }
 
-/// `StringsGenerator.nextExtra`: letters that bring an event of
-/// `current_size` bytes to `average_size` on average (±20 %), appended to
-/// `out`. This filler is most of a bid's bytes, so it is made 8 letters per
-/// random word (each byte scaled to 0..26: a bias of under 1 in 25 between
-/// letters, which nothing reads).
-#[inline]
-pub(crate) fn extra(rng: &mut SmallRng, current_size: usize, average_size: usize, out: &mut Vec<u8>) {
-    if current_size > average_size {
-        return;
+/// Random lowercase letters that `extra` columns are cut from: 1 MiB,
+/// made once per table from its seed.
+#[derive(Debug)]
+pub(crate) struct Filler(Vec<u8>);
+
+impl Filler {
+    const SIZE: usize = 1 << 20;
+
+    pub(crate) fn new(seed: u64) -> Self {
+        let mut rng = SmallRng::seed_from_u64(seed ^ 0x6669_6c6c_6572);
+        Self((0..Self::SIZE).map(|_| b'a' + rng.random_range(0..26u8)).collect())
     }
-    let wanted = average_size - current_size;
-    let delta = (wanted as f64 * 0.2).round() as usize;
-    let size = wanted - delta
-        + if delta == 0 {
-            0
-        } else {
-            rng.random_range(0..2 * delta)
-        };
-    let start = out.len();
-    out.resize(start + size, 0);
-    for chunk in out[start..].chunks_mut(8) {
-        let word = rng.next_u64().to_le_bytes();
-        for (b, r) in chunk.iter_mut().zip(word) {
-            *b = b'a' + ((u16::from(r) * 26) >> 8) as u8;
+
+    /// `StringsGenerator.nextExtra`: letters that bring an event of
+    /// `current_size` bytes to `average_size` on average (±20 %), appended
+    /// to `out`. This filler is most of a bid's bytes, so rather than a
+    /// random letter at a time (as Flink) it is a random window of the
+    /// pool: a copy, with one draw.
+    #[inline]
+    pub(crate) fn extra(&self, rng: &mut SmallRng, current_size: usize, average_size: usize, out: &mut Vec<u8>) {
+        if current_size > average_size {
+            return;
         }
+        let wanted = average_size - current_size;
+        let delta = (wanted as f64 * 0.2).round() as usize;
+        let size = wanted - delta
+            + if delta == 0 {
+                0
+            } else {
+                rng.random_range(0..2 * delta)
+            };
+        let start = rng.random_range(0..Self::SIZE - size.min(Self::SIZE));
+        out.extend_from_slice(&self.0[start..start + size]);
     }
 }

@@ -14,6 +14,7 @@ use weir_engine::source::{SourceEvent, SourceReader};
 use super::batch::generate;
 use super::bid::Channels;
 use super::config::Config;
+use super::random::Filler;
 
 /// Rows of the table's kind a batch holds at most.
 const MAX_ROWS: u64 = 8192;
@@ -60,6 +61,7 @@ impl Partition {
 pub(crate) struct NexmarkReader {
     config: Arc<Config>,
     channels: Arc<Channels>,
+    filler: Arc<Filler>,
     schema: SchemaRef,
     parts: u64,
     /// Round robin: the front partition makes the next batch.
@@ -76,6 +78,7 @@ impl NexmarkReader {
     pub(crate) fn new(
         config: Arc<Config>,
         channels: Arc<Channels>,
+        filler: Arc<Filler>,
         schema: SchemaRef,
         parts: usize,
         partitions: Vec<Partition>,
@@ -92,6 +95,7 @@ impl NexmarkReader {
         Self {
             config,
             channels,
+            filler,
             schema,
             parts: parts.max(1) as u64,
             partitions: partitions.into(),
@@ -134,7 +138,7 @@ impl NexmarkReader {
 
     fn generate(&self, part: &mut Partition, events: u64) -> Result<RecordBatch> {
         let first = part.index as u64 + part.position * self.parts;
-        let batch = generate(&self.config, &self.channels, &self.schema, first, self.parts, events)
+        let batch = generate(&self.config, &self.channels, &self.filler, &self.schema, first, self.parts, events)
             .context(|| "nexmark: generating events".into())?;
         part.position += events;
         part.produced += events;
