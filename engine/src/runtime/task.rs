@@ -323,7 +323,7 @@ impl Task {
             if let Message::Data(b) = &message {
                 let batches = self.metrics.batches_in.fetch_add(1, Ordering::Relaxed) + 1;
                 self.metrics.rows_in.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
-                if batches % STATE_SIZE_EVERY == 0 {
+                if batches.is_multiple_of(STATE_SIZE_EVERY) {
                     self.measure_state();
                 }
             }
