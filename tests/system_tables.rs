@@ -101,15 +101,9 @@ impl Server {
         }
     }
 
-    /// A scrape of `/metrics` (with curl), parsed by Prometheus's Python
-    /// client: every sample as (name, labels, value).
+    /// A scrape of `/metrics`, parsed by Prometheus's Python client.
     fn scrape(&self) -> Vec<Sample> {
-        let out = Command::new("curl")
-            .args(["-sS", "--fail", "--max-time", "60", &format!("http://127.0.0.1:{}/metrics", self.metrics)])
-            .output()
-            .expect("run curl");
-        assert!(out.status.success(), "GET /metrics: {}", String::from_utf8_lossy(&out.stderr));
-        parse_prometheus(&out.stdout)
+        scrape(&format!("http://127.0.0.1:{}/metrics", self.metrics))
     }
 }
 
@@ -147,26 +141,21 @@ fn python() -> &'static Path {
     })
 }
 
-/// Parses Prometheus text with `prometheus_client.parser`.
-fn parse_prometheus(text: &[u8]) -> Vec<Sample> {
-    const SCRIPT: &str = "import sys, json
+/// GETs `url` (Python's urllib) and parses the Prometheus text with
+/// `prometheus_client.parser`: every sample as (name, labels, value).
+fn scrape(url: &str) -> Vec<Sample> {
+    const SCRIPT: &str = "import sys, json, urllib.request
 from prometheus_client.parser import text_string_to_metric_families
+with urllib.request.urlopen(sys.argv[1], timeout=60) as r:
+    assert r.status == 200 and r.headers['Content-Type'].startswith('text/plain'), (r.status, r.headers)
+    text = r.read().decode('utf-8')
 out = []
-for fam in text_string_to_metric_families(sys.stdin.read()):
+for fam in text_string_to_metric_families(text):
     for s in fam.samples:
         out.append([s.name, s.labels, s.value])
 json.dump(out, sys.stdout)";
-    let mut child = Command::new(python())
-        .args(["-c", SCRIPT])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python");
-    use std::io::Write;
-    child.stdin.take().expect("stdin").write_all(text).expect("feed the parser");
-    let out = child.wait_with_output().expect("parser");
-    assert!(out.status.success(), "Prometheus's parser rejects the scrape: {}\n{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(text));
+    let out = Command::new(python()).args(["-c", SCRIPT, url]).output().expect("python");
+    assert!(out.status.success(), "scraping {url}: {}", String::from_utf8_lossy(&out.stderr));
     let parsed: Vec<(String, BTreeMap<String, String>, f64)> = serde_json::from_slice(&out.stdout).expect("parser output");
     parsed.into_iter().map(|(name, labels, value)| Sample { name, labels, value }).collect()
 }

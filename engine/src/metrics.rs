@@ -414,3 +414,36 @@ fn task_name(plan: &StreamPlan, stage: usize) -> String {
     }
     parts.join(" -> ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_wait_counts_while_it_lasts_and_busy_time_is_the_rest() {
+        let job = JobMetrics::default();
+        let t = job.register_task(&StreamPlan { stages: Vec::new() }, 0, 0);
+        assert_eq!(t.name, "stage 0");
+        let began = t.backpressure_begins();
+        std::thread::sleep(Duration::from_millis(30));
+        // Still waiting: already shown.
+        let during = t.backpressured_ns();
+        assert!(during >= 30_000_000, "{during}");
+        t.backpressure_ends(began);
+        let after = t.backpressured_ns();
+        assert!(after >= during);
+        std::thread::sleep(Duration::from_millis(10));
+        // Ended: it no longer grows.
+        assert_eq!(t.backpressured_ns(), after);
+        let idle = t.idle_begins();
+        t.idle_ends(idle);
+        t.ended();
+        let elapsed = t.elapsed_ns();
+        assert_eq!(t.busy_ns(), elapsed - t.idle_ns() - after);
+        assert!(t.busy_ns() >= 10_000_000);
+        // The task ended: its times stay put.
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(t.elapsed_ns(), elapsed);
+    }
+}
