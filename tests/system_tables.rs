@@ -2,8 +2,9 @@
 //! against a job whose behaviour the test knows independently: a key the
 //! input gives half the rows shows on top of `weir.hot_keys`; the late rows
 //! the row-by-row oracle finds are `weir.late_events`' count; a print sink
-//! whose stdout nobody reads backpressures the tasks before it (and the
-//! same job with a drained stdout does not); a Kafka partition nothing is
+//! whose stdout nobody reads backpressures the tasks before it and its
+//! checkpoints time out (the same job with a drained stdout neither
+//! backpressures nor fails a checkpoint); a Kafka partition nothing is
 //! written to is idle in `weir.watermarks`, and `weir.kafka_lag` agrees
 //! with the offsets produced; a scrape of `/metrics`, parsed by Prometheus's
 //! own Python parser, agrees with the tables. Tables are read with psql
@@ -288,13 +289,15 @@ GROUP BY window_start, window_end, k;",
 }
 
 /// A job whose print sink writes `rows-per-second` rows of windows to
-/// stdout, after a keyed exchange.
+/// stdout, after a keyed exchange; it checkpoints often, giving up on a
+/// checkpoint after 1 s.
 fn print_job(dir: &Path) -> PathBuf {
     let file = dir.join("print.sql");
     std::fs::write(
         &file,
         "SET 'parallelism.default' = '2';
-SET 'execution.checkpointing.interval' = '0';
+SET 'execution.checkpointing.interval' = '300 ms';
+SET 'execution.checkpointing.timeout' = '1 s';
 CREATE TABLE ev (seq BIGINT, k BIGINT, ts AS TO_TIMESTAMP_LTZ(1767225600000 + seq, 3),
   WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
   WITH ('connector' = 'datagen', 'rows-per-second' = '20000',
@@ -337,6 +340,13 @@ fn a_slow_sink_backpressures_the_tasks_before_it() {
         assert_eq!(bp.len(), 1, "{bp:?}");
         assert!(bp[0].value >= num(&r[1]) / 1000.0 && bp[0].value > 0.0, "{bp:?} after {shown:?}");
     }
+    // A barrier cannot pass the stuck sink: checkpoints time out.
+    let failed = stalled.poll(
+        "SELECT duration_ms FROM weir.checkpoints WHERE status = 'FAILED'",
+        "no checkpoint fails",
+        |r| !r.is_empty(),
+    );
+    assert!(failed.iter().all(|r| num(&r[0]) >= 1_000.0), "{failed:?}");
     drop(stalled);
 
     // The same job with its output thrown away: the sources wait for the
@@ -347,6 +357,13 @@ fn a_slow_sink_backpressures_the_tasks_before_it() {
     std::thread::sleep(Duration::from_secs(3));
     let pressure = drained.psql(SOURCE_PRESSURE);
     assert!(pressure.iter().all(|x| num(&x[0]) < 0.2), "{pressure:?}\n{}", drained.log());
+    // Its checkpoints complete, well within the timeout.
+    let done = drained.poll(
+        "SELECT duration_ms, bytes FROM weir.checkpoints WHERE status = 'COMPLETED'",
+        "no checkpoint completes",
+        |r| r.len() >= 2,
+    );
+    assert!(done.iter().all(|r| num(&r[0]) < 1_000.0 && num(&r[1]) > 0.0), "{done:?}");
 }
 
 #[test]

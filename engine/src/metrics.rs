@@ -110,6 +110,7 @@ const CHECKPOINT_HISTORY: usize = 10_000;
 /// the tasks before it backpressured, the tasks after it idle.
 #[derive(Debug)]
 pub struct TaskMetrics {
+    /// Where the task sits in the plan, as EXPLAIN numbers stages.
     pub stage: usize,
     pub subtask: usize,
     /// The chain it runs, e.g. `Source: bids -> WindowAggregate … -> Sink: out`.
@@ -117,6 +118,8 @@ pub struct TaskMetrics {
     /// The key its output is hash-partitioned by (whose hot keys its sketch
     /// counts), as EXPLAIN shows it; unset when it is not.
     pub keyed_by: OnceLock<String>,
+    /// Rows and batches through the task (from its input, to its output or
+    /// sink): rows per batch tell whether batches are too small to pay off.
     pub rows_in: AtomicU64,
     pub rows_out: AtomicU64,
     pub batches_in: AtomicU64,

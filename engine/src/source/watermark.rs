@@ -58,8 +58,11 @@ pub struct PartitionWatermarks {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionView {
     pub partition: usize,
+    /// The partition's own watermark (before combining with the others).
     pub watermark: EventTime,
+    /// The greatest valid event time read from it, once it had rows.
     pub max_event_time: Option<EventTime>,
+    /// Silent for the idle timeout: it holds nothing back.
     pub idle: bool,
 }
 
