@@ -231,7 +231,8 @@ fn child(options: &Options) -> Result<(), BenchError> {
 }
 
 /// `sql` with the value of every `'number-of-events'` option set to
-/// `events`.
+/// `events`: the key, `=` and a quoted value (the key elsewhere, as in a
+/// comment, is left alone).
 fn with_events(sql: &str, events: u64) -> String {
     const KEY: &str = "'number-of-events'";
     let mut out = String::with_capacity(sql.len());
@@ -240,14 +241,15 @@ fn with_events(sql: &str, events: u64) -> String {
         let after = at + KEY.len();
         out.push_str(&rest[..after]);
         rest = &rest[after..];
-        // `= '…'`: keep up to the opening quote, replace up to the closing.
-        let value = rest
-            .find('\'')
-            .and_then(|open| rest[open + 1..].find('\'').map(|close| (open, open + 1 + close)));
-        if let Some((open, close)) = value {
-            out.push_str(&rest[..=open]);
+        let value = rest.trim_start().strip_prefix('=').map(str::trim_start);
+        if let Some(quoted) = value.and_then(|v| v.strip_prefix('\''))
+            && let Some(close) = quoted.find('\'')
+        {
+            // Keep `= '`, then the new value from the closing quote on.
+            let open = rest.len() - quoted.len();
+            out.push_str(&rest[..open]);
             out.push_str(&events.to_string());
-            rest = &rest[close..];
+            rest = &quoted[close..];
         }
     }
     out.push_str(rest);
@@ -272,10 +274,10 @@ mod tests {
 
     #[test]
     fn every_event_count_is_replaced() {
-        let sql = "WITH ('number-of-events' = '100', 'x' = '1'); WITH ('number-of-events'='7')";
+        let sql = "-- sets 'number-of-events' to N.\nWITH ('number-of-events' = '100', 'x' = '1'); WITH ('number-of-events'='7')";
         assert_eq!(
             with_events(sql, 5),
-            "WITH ('number-of-events' = '5', 'x' = '1'); WITH ('number-of-events'='5')"
+            "-- sets 'number-of-events' to N.\nWITH ('number-of-events' = '5', 'x' = '1'); WITH ('number-of-events'='5')"
         );
     }
 

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Int64Array, TimestampMillisecondArray};
-use datafusion::arrow::error::ArrowError;
 use rand::Rng;
 
 use super::config::Config;
@@ -44,6 +43,8 @@ pub(crate) struct AuctionColumns<'a> {
     seller: Vec<i64>,
     category: Vec<i64>,
     extra: Text,
+    /// Where a random string is made before it is trimmed.
+    scratch: String,
 }
 
 impl<'a> AuctionColumns<'a> {
@@ -63,6 +64,7 @@ impl<'a> AuctionColumns<'a> {
             seller: Vec::with_capacity(rows),
             category: Vec::with_capacity(rows),
             extra: Text::with_capacity(rows, 400),
+            scratch: String::new(),
         }
     }
 
@@ -84,32 +86,32 @@ impl<'a> AuctionColumns<'a> {
         let length = 1 + rng.random_range(0..(horizon * 2).max(1));
         self.date_time.push(e.time);
         self.expires.push(e.time + length);
-        let before = self.item_name.values.len() + self.description.values.len();
-        string(&mut rng, 20, b' ', &mut self.item_name.values);
-        self.item_name.end_value();
-        string(&mut rng, 100, b' ', &mut self.description.values);
-        self.description.end_value();
-        let texts = self.item_name.values.len() + self.description.values.len() - before;
+        let s = &mut self.scratch;
+        string(&mut rng, 20, ' ', s);
+        self.item_name.push(s.trim());
+        let mut texts = s.trim().len();
+        string(&mut rng, 100, ' ', s);
+        self.description.push(s.trim());
+        texts += s.trim().len();
         self.reserve.push(initial_bid + price(&mut rng));
-        self.filler.extra(&mut rng, 8 + texts + 40, AVERAGE_SIZE, &mut self.extra.values);
-        self.extra.end_value();
+        self.extra.push(self.filler.extra(&mut rng, 8 + texts + 40, AVERAGE_SIZE));
     }
 
     /// The columns, in the order of `Kind::Auction.columns()`.
-    pub(crate) fn finish(self) -> Result<Vec<Option<ArrayRef>>, ArrowError> {
+    pub(crate) fn finish(self) -> Vec<Option<ArrayRef>> {
         let ints = |v: Vec<i64>| Some(Arc::new(Int64Array::from(v)) as ArrayRef);
         let times = |v: Vec<i64>| Some(Arc::new(TimestampMillisecondArray::from(v)) as ArrayRef);
-        Ok(vec![
+        vec![
             ints(self.id),
-            Some(self.item_name.finish()?),
-            Some(self.description.finish()?),
+            Some(self.item_name.finish()),
+            Some(self.description.finish()),
             ints(self.initial_bid),
             ints(self.reserve),
             times(self.date_time),
             times(self.expires),
             ints(self.seller),
             ints(self.category),
-            Some(self.extra.finish()?),
-        ])
+            Some(self.extra.finish()),
+        ]
     }
 }

@@ -40,7 +40,7 @@ pub(crate) fn generate(
                     b.push(&e);
                 }
             }
-            b.finish()?
+            b.finish()
         }
         Kind::Auction => {
             let mut b = AuctionColumns::new(config, filler, rows);
@@ -50,7 +50,7 @@ pub(crate) fn generate(
                     b.push(&e);
                 }
             }
-            b.finish()?
+            b.finish()
         }
         Kind::Person => {
             let mut b = PersonColumns::new(config, filler, rows);
@@ -60,7 +60,7 @@ pub(crate) fn generate(
                     b.push(&e);
                 }
             }
-            b.finish()?
+            b.finish()
         }
     };
     let mut columns: Vec<Option<ArrayRef>> = columns;

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Int64Array, TimestampMillisecondArray};
-use datafusion::arrow::error::ArrowError;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -63,14 +62,15 @@ impl Channels {
 
 /// `getBaseUrl`: three random path segments.
 fn base_url(rng: &mut SmallRng) -> String {
-    let mut url = b"https://www.nexmark.com/".to_vec();
+    let mut url = String::from("https://www.nexmark.com/");
+    let mut segment = String::new();
     for _ in 0..3 {
-        string(rng, 5, b'_', &mut url);
-        url.push(b'/');
+        string(rng, 5, '_', &mut segment);
+        url.push_str(&segment);
+        url.push('/');
     }
-    url.extend_from_slice(b"item.htm?query=1");
-    // Letters, '_' and ASCII punctuation only.
-    String::from_utf8_lossy(&url).into_owned()
+    url.push_str("item.htm?query=1");
+    url
 }
 
 /// The bid columns of one batch.
@@ -132,30 +132,29 @@ impl<'a> BidColumns<'a> {
             HOT_CHANNELS.len() + rng.random_range(0..CHANNELS_NUMBER)
         };
         if let Some(c) = &mut self.channel {
-            c.push(self.channels.names[channel].as_bytes());
+            c.push(&self.channels.names[channel]);
         }
         if let Some(u) = &mut self.url {
-            u.push(self.channels.urls[channel].as_bytes());
+            u.push(&self.channels.urls[channel]);
         }
         self.date_time.push(e.time);
         if let Some(x) = &mut self.extra {
-            self.filler.extra(&mut rng, NUMBERS_SIZE, AVERAGE_SIZE, &mut x.values);
-            x.end_value();
+            x.push(self.filler.extra(&mut rng, NUMBERS_SIZE, AVERAGE_SIZE));
         }
     }
 
     /// The columns, in the order of `Kind::Bid.columns()`; `None` for text
     /// columns not built.
-    pub(crate) fn finish(self) -> Result<Vec<Option<ArrayRef>>, ArrowError> {
+    pub(crate) fn finish(self) -> Vec<Option<ArrayRef>> {
         let ints = |v: Vec<i64>| Some(Arc::new(Int64Array::from(v)) as ArrayRef);
-        Ok(vec![
+        vec![
             ints(self.auction),
             ints(self.bidder),
             ints(self.price),
-            self.channel.map(Text::finish).transpose()?,
-            self.url.map(Text::finish).transpose()?,
+            self.channel.map(Text::finish),
+            self.url.map(Text::finish),
             Some(Arc::new(TimestampMillisecondArray::from(self.date_time))),
-            self.extra.map(Text::finish).transpose()?,
-        ])
+            self.extra.map(Text::finish),
+        ]
     }
 }

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Int64Array, TimestampMillisecondArray};
-use datafusion::arrow::error::ArrowError;
 use rand::Rng;
 
 use super::config::Config;
@@ -50,6 +49,8 @@ pub(crate) struct PersonColumns<'a> {
     state: Text,
     date_time: Vec<i64>,
     extra: Text,
+    /// Where a random string is made before it is trimmed.
+    scratch: String,
 }
 
 impl<'a> PersonColumns<'a> {
@@ -65,6 +66,7 @@ impl<'a> PersonColumns<'a> {
             state: Text::with_capacity(rows, 2),
             date_time: Vec::with_capacity(rows),
             extra: Text::with_capacity(rows, 150),
+            scratch: String::new(),
         }
     }
 
@@ -72,59 +74,59 @@ impl<'a> PersonColumns<'a> {
     pub(crate) fn push(&mut self, e: &Event) {
         let mut rng = event_rng(self.config.seed, e.id);
         self.id.push(self.config.proportions.last_person(e) as i64 + FIRST_PERSON_ID);
-        let mut size = 8;
-        let name = &mut self.name.values;
-        let start = name.len();
-        name.extend_from_slice(FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())].as_bytes());
-        name.push(b' ');
-        name.extend_from_slice(LAST_NAMES[rng.random_range(0..LAST_NAMES.len())].as_bytes());
-        size += name.len() - start;
+        let first = FIRST_NAMES[rng.random_range(0..FIRST_NAMES.len())];
+        let last = LAST_NAMES[rng.random_range(0..LAST_NAMES.len())];
+        self.name.write(first);
+        self.name.write(" ");
+        self.name.write(last);
         self.name.end_value();
+        let mut size = 8 + first.len() + 1 + last.len();
 
-        let email = &mut self.email.values;
-        let start = email.len();
-        string(&mut rng, 7, b' ', email);
-        email.push(b'@');
-        string(&mut rng, 5, b' ', email);
-        email.extend_from_slice(b".com");
-        size += email.len() - start;
+        let s = &mut self.scratch;
+        string(&mut rng, 7, ' ', s);
+        self.email.write(s.trim());
+        size += s.trim().len() + 1;
+        string(&mut rng, 5, ' ', s);
+        self.email.write("@");
+        self.email.write(s.trim());
+        self.email.write(".com");
         self.email.end_value();
+        size += s.trim().len() + 4;
 
-        let card = &mut self.credit_card.values;
+        s.clear();
         for i in 0..4 {
             if i > 0 {
-                card.push(b' ');
+                s.push(' ');
             }
             // Four digits, zero-padded, as Java's `%04d`.
             let digits = rng.random_range(0..10_000u32);
             for place in [1000, 100, 10, 1] {
-                card.push(b'0' + (digits / place % 10) as u8);
+                s.push(char::from(b'0' + (digits / place % 10) as u8));
             }
         }
-        size += 19;
-        self.credit_card.end_value();
+        self.credit_card.push(s);
+        size += s.len();
 
         let city = US_CITIES[rng.random_range(0..US_CITIES.len())];
         let state = US_STATES[rng.random_range(0..US_STATES.len())];
-        self.city.push(city.as_bytes());
-        self.state.push(state.as_bytes());
+        self.city.push(city);
+        self.state.push(state);
         size += city.len() + state.len();
         self.date_time.push(e.time);
-        self.filler.extra(&mut rng, size, AVERAGE_SIZE, &mut self.extra.values);
-        self.extra.end_value();
+        self.extra.push(self.filler.extra(&mut rng, size, AVERAGE_SIZE));
     }
 
     /// The columns, in the order of `Kind::Person.columns()`.
-    pub(crate) fn finish(self) -> Result<Vec<Option<ArrayRef>>, ArrowError> {
-        Ok(vec![
+    pub(crate) fn finish(self) -> Vec<Option<ArrayRef>> {
+        vec![
             Some(Arc::new(Int64Array::from(self.id))),
-            Some(self.name.finish()?),
-            Some(self.email.finish()?),
-            Some(self.credit_card.finish()?),
-            Some(self.city.finish()?),
-            Some(self.state.finish()?),
+            Some(self.name.finish()),
+            Some(self.email.finish()),
+            Some(self.credit_card.finish()),
+            Some(self.city.finish()),
+            Some(self.state.finish()),
             Some(Arc::new(TimestampMillisecondArray::from(self.date_time))),
-            Some(self.extra.finish()?),
-        ])
+            Some(self.extra.finish()),
+        ]
     }
 }

@@ -27,51 +27,41 @@ pub(crate) fn price(rng: &mut SmallRng) -> i64 {
 }
 
 /// `StringsGenerator.nextString`: 3 to `max_length - 1` lowercase letters,
-/// about one in 13 replaced by `space`, trimmed of spaces; appended to `out`.
-pub(crate) fn string(rng: &mut SmallRng, max_length: u32, space: u8, out: &mut Vec<u8>) {
+/// about one in 13 replaced by `space`; into `out`, which is cleared first
+/// (a buffer reused from row to row). Flink trims spaces off the ends.
+pub(crate) fn string(rng: &mut SmallRng, max_length: u32, space: char, out: &mut String) {
+    out.clear();
     let len = MIN_STRING_LENGTH + rng.random_range(0..max_length - MIN_STRING_LENGTH);
-    let start = out.len();
     for _ in 0..len {
         if rng.random_ratio(1, 13) {
             out.push(space);
         } else {
-            out.push(b'a' + rng.random_range(0..26u8));
+            out.push(char::from(b'a' + rng.random_range(0..26u8)));
         }
-    }
-    if space == b' ' {
-        let text = &out[start..];
-        let (lead, trail) = (
-            text.iter().take_while(|&&b| b == b' ').count(),
-            text.iter().rev().take_while(|&&b| b == b' ').count(),
-        );
-        let kept = text.len().saturating_sub(lead + trail);
-        out.copy_within(start + lead..start + lead + kept, start);
-        out.truncate(start + kept);
     }
 }
 
 /// Random lowercase letters that `extra` columns are cut from: 1 MiB,
 /// made once per table from its seed.
 #[derive(Debug)]
-pub(crate) struct Filler(Vec<u8>);
+pub(crate) struct Filler(String);
 
 impl Filler {
     const SIZE: usize = 1 << 20;
 
     pub(crate) fn new(seed: u64) -> Self {
         let mut rng = SmallRng::seed_from_u64(seed ^ 0x6669_6c6c_6572);
-        Self((0..Self::SIZE).map(|_| b'a' + rng.random_range(0..26u8)).collect())
+        Self((0..Self::SIZE).map(|_| char::from(b'a' + rng.random_range(0..26u8))).collect())
     }
 
     /// `StringsGenerator.nextExtra`: letters that bring an event of
-    /// `current_size` bytes to `average_size` on average (±20 %), appended
-    /// to `out`. This filler is most of a bid's bytes, so rather than a
+    /// `current_size` bytes to `average_size` on average (±20 %). This filler is most of a bid's bytes, so rather than a
     /// random letter at a time (as Flink) it is a random window of the
     /// pool: a copy, with one draw.
     #[inline]
-    pub(crate) fn extra(&self, rng: &mut SmallRng, current_size: usize, average_size: usize, out: &mut Vec<u8>) {
+    pub(crate) fn extra(&self, rng: &mut SmallRng, current_size: usize, average_size: usize) -> &str {
         if current_size > average_size {
-            return;
+            return "";
         }
         let wanted = average_size - current_size;
         let delta = (wanted as f64 * 0.2).round() as usize;
@@ -82,6 +72,7 @@ impl Filler {
                 rng.random_range(0..2 * delta)
             };
         let start = rng.random_range(0..Self::SIZE - size.min(Self::SIZE));
-        out.extend_from_slice(&self.0[start..start + size]);
+        // ASCII: every index is a character boundary.
+        &self.0[start..start + size]
     }
 }
