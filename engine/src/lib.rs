@@ -11,6 +11,7 @@ pub mod duration;
 pub mod event_time;
 pub mod error;
 pub mod hot_keys;
+pub mod join;
 pub mod message;
 pub mod metrics;
 pub mod operator;

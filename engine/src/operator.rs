@@ -56,6 +56,13 @@ pub trait Operator: Send {
     /// Handles a batch of rows.
     fn on_batch(&mut self, batch: StreamBatch, out: &mut Collector) -> Result<()>;
 
+    /// Handles a batch from input `input` of an operator that reads two
+    /// streams (a join: 0 is the left side, 1 the right). Other operators
+    /// have one input: the default hands the batch to `on_batch`.
+    fn on_input(&mut self, _input: usize, batch: StreamBatch, out: &mut Collector) -> Result<()> {
+        self.on_batch(batch, out)
+    }
+
     /// Handles a watermark advance. The default forwards it.
     fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
         out.watermark(watermark);

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_plan::PhysicalExpr;
 
+use crate::join::interval::IntervalJoinPlan;
+use crate::join::window::WindowJoinPlan;
 use crate::operators::project::ProjectPlan;
 use crate::sink::SinkConnector;
 use crate::source::SourcePlan;
@@ -40,7 +42,16 @@ pub struct Stage {
 #[derive(Debug)]
 pub enum StageInput {
     Source(Arc<SourcePlan>),
-    Exchange { from: usize, partitioning: Partitioning },
+    /// Earlier stages through exchanges: one, or two for a join (its left
+    /// side first; the join sees each row's input by this order).
+    Exchange(Vec<Upstream>),
+}
+
+/// An earlier stage a stage reads, and how its rows are spread.
+#[derive(Debug)]
+pub struct Upstream {
+    pub from: usize,
+    pub partitioning: Partitioning,
 }
 
 /// How rows of an upstream stage are spread over a stage's subtasks.
@@ -62,6 +73,8 @@ pub enum OperatorPlan {
     WindowAggregate(Arc<WindowAggregatePlan>),
     SessionAggregate(Arc<SessionAggregatePlan>),
     WindowAssign(Arc<WindowAssignPlan>),
+    WindowJoin(Arc<WindowJoinPlan>),
+    IntervalJoin(Arc<IntervalJoinPlan>),
 }
 
 /// The sink that ends the last stage.
@@ -80,7 +93,7 @@ impl StreamPlan {
         self.stages.iter().flat_map(|stage| {
             let source = match &stage.input {
                 StageInput::Source(s) => Some(s.table.as_str()),
-                StageInput::Exchange { .. } => None,
+                StageInput::Exchange(_) => None,
             };
             source
                 .into_iter()
@@ -99,6 +112,8 @@ impl OperatorPlan {
             OperatorPlan::WindowAggregate(p) => format!("WindowAggregate {}", p.window),
             OperatorPlan::SessionAggregate(p) => format!("SessionAggregate gap {}", Millis(p.gap)),
             OperatorPlan::WindowAssign(p) => format!("WindowAssign {}", p.window),
+            OperatorPlan::WindowJoin(p) => format!("WindowJoin {:?}", p.spec.join_type),
+            OperatorPlan::IntervalJoin(p) => format!("IntervalJoin {:?}", p.spec.join_type),
         }
     }
 }
@@ -137,6 +152,15 @@ fn fmt_aggregation(f: &mut fmt::Formatter<'_>, a: &WindowedAggregation) -> fmt::
     writeln!(f, "    emits: [{}] when watermark >= window_end - 1 ms", out.join(", "))
 }
 
+fn fmt_join(f: &mut fmt::Formatter<'_>, spec: &crate::join::JoinSpec) -> fmt::Result {
+    let on: Vec<String> = spec.on.iter().map(|(l, r)| format!("{l} = {r}")).collect();
+    writeln!(f, "    on: [{}]", on.join(", "))?;
+    if let Some(filter) = &spec.filter {
+        writeln!(f, "    filter: {}", filter.expression())?;
+    }
+    Ok(())
+}
+
 impl fmt::Display for StreamPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, stage) in self.stages.iter().enumerate() {
@@ -159,13 +183,17 @@ impl fmt::Display for StreamPlan {
                         )?;
                     }
                 }
-                StageInput::Exchange { from, partitioning } => match partitioning {
-                    Partitioning::Forward => writeln!(f, "  Exchange: forward from stage {from}")?,
-                    Partitioning::Single => writeln!(f, "  Exchange: single from stage {from}")?,
-                    Partitioning::Hash(keys) => {
-                        writeln!(f, "  Exchange: hash [{}] from stage {from}", exprs(keys))?
+                StageInput::Exchange(upstreams) => {
+                    for Upstream { from, partitioning } in upstreams {
+                        match partitioning {
+                            Partitioning::Forward => writeln!(f, "  Exchange: forward from stage {from}")?,
+                            Partitioning::Single => writeln!(f, "  Exchange: single from stage {from}")?,
+                            Partitioning::Hash(keys) => {
+                                writeln!(f, "  Exchange: hash [{}] from stage {from}", exprs(keys))?
+                            }
+                        }
                     }
-                },
+                }
             }
             for op in &stage.chain {
                 match op {
@@ -179,6 +207,22 @@ impl fmt::Display for StreamPlan {
                     OperatorPlan::SessionAggregate(p) => {
                         writeln!(f, "  SessionAggregate: SESSION(gap {})", Millis(p.gap))?;
                         fmt_aggregation(f, &p.aggregation)?;
+                    }
+                    OperatorPlan::WindowJoin(p) => {
+                        writeln!(f, "  WindowJoin: {:?}", p.spec.join_type)?;
+                        fmt_join(f, &p.spec)?;
+                        writeln!(f, "    emits when watermark >= window_end - 1 ms")?;
+                    }
+                    OperatorPlan::IntervalJoin(p) => {
+                        writeln!(f, "  IntervalJoin: {:?}", p.spec.join_type)?;
+                        fmt_join(f, &p.spec)?;
+                        writeln!(
+                            f,
+                            "    right time - left time within [{}, {}]; watermark held back {}",
+                            Millis(p.lower),
+                            Millis(p.upper),
+                            Millis(p.delay())
+                        )?;
                     }
                 }
             }

@@ -82,6 +82,16 @@ impl SqlError {
         }
     }
 
+    /// The error placed at `at` if it has no place yet.
+    pub fn or_at(mut self, at: Option<Position>) -> Self {
+        if let SqlError::Syntax { position, .. } | SqlError::Unsupported { position, .. } | SqlError::Plan { position, .. } = &mut self
+            && position.is_none()
+        {
+            *position = at;
+        }
+        self
+    }
+
     pub fn plan(message: impl Into<String>, position: Option<Position>) -> Self {
         SqlError::Plan {
             message: message.into(),

@@ -443,6 +443,7 @@ impl Session {
         let (logical, windows) = self.logical_plan(query).await?;
         let state = self.ctx.state();
         let mut planner = StreamPlanner::new(&state, &self.catalog, &windows, &self.settings);
+        planner.join_position = crate::planner::validate::first_join(query);
         if !clauses.is_empty() {
             planner = planner.with_clauses(self.resolve_clauses(clauses)?);
         }

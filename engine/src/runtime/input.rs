@@ -33,13 +33,25 @@ pub struct ExchangeInput {
     forwarded: u64,
     combined: EventTime,
     task: String,
+    /// Per input: the side (of a join) its upstream stage is.
+    sides: Vec<usize>,
+    /// The side of the last data message returned.
+    side: usize,
 }
 
 impl ExchangeInput {
     /// `silent` inputs (by index; missing ones are not) are known to send
     /// no rows: they count as ended from the start, and what they send but
     /// their end is ignored.
-    pub fn new(receivers: Vec<tokio::sync::mpsc::Receiver<Message>>, task: String, mode: CheckpointMode, silent: &[bool]) -> Self {
+    ///
+    /// `sides` gives each input's side for a join (empty: all are side 0).
+    pub fn new(
+        receivers: Vec<tokio::sync::mpsc::Receiver<Message>>,
+        task: String,
+        mode: CheckpointMode,
+        silent: &[bool],
+        sides: Vec<usize>,
+    ) -> Self {
         let n = receivers.len();
         let silent = |i: usize| silent.get(i).copied().unwrap_or(false);
         let mut channels = StreamMap::new();
@@ -60,7 +72,14 @@ impl ExchangeInput {
             forwarded: 0,
             combined: WATERMARK_MIN,
             task,
+            sides,
+            side: 0,
         }
+    }
+
+    /// The side (input of a join) the last data message came from.
+    pub fn side(&self) -> usize {
+        self.side
     }
 
     /// The next merged message; `Message::End` when every input has ended.
@@ -85,6 +104,7 @@ impl ExchangeInput {
             match msg {
                 Message::Data(batch) => {
                     self.idle[input] = false;
+                    self.side = self.sides.get(input).copied().unwrap_or(0);
                     return Ok(Message::Data(self.effective(input, batch)));
                 }
                 Message::Watermark(w) => {
@@ -224,7 +244,7 @@ mod tests {
     async fn an_idle_input_holds_nothing_back_until_it_speaks_again() {
         let (tx0, rx0) = mpsc::channel(8);
         let (tx1, rx1) = mpsc::channel(8);
-        let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into(), CheckpointMode::ExactlyOnce, &[]);
+        let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into(), CheckpointMode::ExactlyOnce, &[], Vec::new());
         tx0.send(Message::Watermark(100)).await.unwrap();
         tx1.send(Message::Watermark(50)).await.unwrap();
         assert!(matches!(input.next().await.unwrap(), Message::Watermark(50)));
@@ -248,7 +268,7 @@ mod tests {
         for mode in [CheckpointMode::ExactlyOnce, CheckpointMode::AtLeastOnce] {
             let (tx0, rx0) = mpsc::channel(8);
             let (tx1, rx1) = mpsc::channel(8);
-            let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into(), mode, &[]);
+            let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into(), mode, &[], Vec::new());
             tx0.send(Message::Barrier(1)).await.unwrap();
             tx0.send(Message::Watermark(10)).await.unwrap();
             tx1.send(Message::Watermark(5)).await.unwrap();
@@ -275,7 +295,7 @@ mod tests {
     async fn a_silent_input_holds_nothing_back_from_the_start() {
         let (tx0, rx0) = mpsc::channel(8);
         let (tx1, rx1) = mpsc::channel(8);
-        let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into(), CheckpointMode::ExactlyOnce, &[false, true]);
+        let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into(), CheckpointMode::ExactlyOnce, &[false, true], Vec::new());
         // Input 1 has not said anything yet: input 0's watermark passes.
         tx0.send(Message::Watermark(100)).await.unwrap();
         assert!(matches!(input.next().await.unwrap(), Message::Watermark(100)));

@@ -13,7 +13,9 @@ use crate::metrics::JobMetrics;
 use crate::operator::Operator;
 use crate::operators::filter::Filter;
 use crate::operators::project::Project;
-use crate::plan::{OperatorPlan, StageInput, StreamPlan};
+use crate::join::interval::IntervalJoin;
+use crate::join::window::WindowJoin;
+use crate::plan::{OperatorPlan, StageInput, StreamPlan, Upstream};
 use crate::runtime::exchange::Router;
 use crate::runtime::input::ExchangeInput;
 use crate::checkpoint::coordinator::{self, CheckpointConfig, CheckpointMode, CheckpointRequest, TaskLink};
@@ -319,18 +321,21 @@ fn build_tasks(
         .collect();
     for (i, stage) in plan.stages.iter().enumerate() {
         let mut rx: Vec<Vec<mpsc::Receiver<Message>>> = (0..stage.parallelism).map(|_| Vec::new()).collect();
-        if let StageInput::Exchange { from, .. } = &stage.input {
-            let from = *from;
-            if from >= i {
-                return Err(EngineError::Plan(format!("stage {i} reads from later stage {from}")));
-            }
-            // Every upstream subtask feeds every downstream one, in
-            // subtask order: senders[from][up][down] pairs with rx[down][up].
-            for up_senders in senders[from].iter_mut() {
-                for r in rx.iter_mut() {
-                    let (tx, rcv) = mpsc::channel(CHANNEL_CAPACITY);
-                    up_senders.push(tx);
-                    r.push(rcv);
+        if let StageInput::Exchange(upstreams) = &stage.input {
+            for Upstream { from, .. } in upstreams {
+                let from = *from;
+                if from >= i {
+                    return Err(EngineError::Plan(format!("stage {i} reads from later stage {from}")));
+                }
+                // Every upstream subtask feeds every downstream one, in
+                // subtask order (upstream stages one after the other):
+                // senders[from][up][down] pairs with rx[down][up].
+                for up_senders in senders[from].iter_mut() {
+                    for r in rx.iter_mut() {
+                        let (tx, rcv) = mpsc::channel(CHANNEL_CAPACITY);
+                        up_senders.push(tx);
+                        r.push(rcv);
+                    }
                 }
             }
         }
@@ -339,8 +344,10 @@ fn build_tasks(
     // The partitioning of each stage's output is declared by its consumer.
     let mut out_partitioning = vec![None; n];
     for stage in &plan.stages {
-        if let StageInput::Exchange { from, partitioning } = &stage.input {
-            out_partitioning[*from] = Some(partitioning.clone());
+        if let StageInput::Exchange(upstreams) = &stage.input {
+            for u in upstreams {
+                out_partitioning[u.from] = Some(u.partitioning.clone());
+            }
         }
     }
     let mut tasks = Vec::new();
@@ -355,7 +362,7 @@ fn build_tasks(
         let mut stage_senders = std::mem::take(&mut senders[i]).into_iter();
         let partitions = match &stage.input {
             StageInput::Source(s) => Some(s.connector.partitions(stage.parallelism)?),
-            StageInput::Exchange { .. } => None,
+            StageInput::Exchange(_) => None,
         };
         for subtask in 0..stage.parallelism {
             let task_name = format!("stage {i} subtask {subtask}");
@@ -392,12 +399,26 @@ fn build_tasks(
                     }
                     TaskInput::Source(driver)
                 }
-                StageInput::Exchange { from, .. } => TaskInput::Exchange(ExchangeInput::new(
-                    stage_receivers.next().unwrap_or_default(),
-                    task_name.clone(),
-                    link.map_or(CheckpointMode::ExactlyOnce, |l| l.mode),
-                    &silent[*from],
-                )),
+                StageInput::Exchange(upstreams) => {
+                    // Inputs in the order the channels were made: each
+                    // upstream stage's subtasks, one stage after the other.
+                    let quiet: Vec<bool> = upstreams
+                        .iter()
+                        .flat_map(|u| (0..plan.stages[u.from].parallelism).map(|k| silent[u.from].get(k).copied().unwrap_or(false)))
+                        .collect();
+                    let sides: Vec<usize> = upstreams
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(side, u)| std::iter::repeat_n(side, plan.stages[u.from].parallelism))
+                        .collect();
+                    TaskInput::Exchange(ExchangeInput::new(
+                        stage_receivers.next().unwrap_or_default(),
+                        task_name.clone(),
+                        link.map_or(CheckpointMode::ExactlyOnce, |l| l.mode),
+                        &quiet,
+                        sides,
+                    ))
+                }
             };
             let mut chain: Vec<Box<dyn Operator>> = stage
                 .chain
@@ -552,5 +573,13 @@ fn instantiate(op: &OperatorPlan, subtask: usize, metrics: &Arc<JobMetrics>) -> 
             Box::new(SessionAggregate::new(Arc::clone(p), name, m)?)
         }
         OperatorPlan::WindowAssign(p) => Box::new(WindowAssign::new(Arc::clone(p), name)),
+        OperatorPlan::WindowJoin(p) => {
+            let m = metrics.register(&name, subtask);
+            Box::new(WindowJoin::new(Arc::clone(p), name, m))
+        }
+        OperatorPlan::IntervalJoin(p) => {
+            let m = metrics.register(&name, subtask);
+            Box::new(IntervalJoin::new(Arc::clone(p), name, m))
+        }
     })
 }

@@ -31,6 +31,14 @@ impl TaskInput {
             TaskInput::Exchange(e) => e.next().await,
         }
     }
+
+    /// The input (side of a join) the last data message came from.
+    fn side(&self) -> usize {
+        match self {
+            TaskInput::Source(_) => 0,
+            TaskInput::Exchange(e) => e.side(),
+        }
+    }
 }
 
 /// A sink writer with the counters of its rows.
@@ -127,15 +135,16 @@ pub(crate) struct TaskCheckpoint {
 }
 
 /// Passes one item through the chain from `chain[0]`, collecting what falls
-/// out of the last operator.
-fn push(chain: &mut [Box<dyn Operator>], item: Emitted, out: &mut Vec<Emitted>) -> Result<()> {
+/// out of the last operator; `input` is the side of a join it came from
+/// (for the chain's first operator).
+fn push(chain: &mut [Box<dyn Operator>], input: usize, item: Emitted, out: &mut Vec<Emitted>) -> Result<()> {
     let Some((op, rest)) = chain.split_first_mut() else {
         out.push(item);
         return Ok(());
     };
     let mut c = Collector::default();
     match item {
-        Emitted::Data(b) => op.on_batch(b, &mut c)?,
+        Emitted::Data(b) => op.on_input(input, b, &mut c)?,
         Emitted::Watermark(w) => op.on_watermark(w, &mut c)?,
         late @ Emitted::Late(_) => {
             out.push(late);
@@ -143,7 +152,7 @@ fn push(chain: &mut [Box<dyn Operator>], item: Emitted, out: &mut Vec<Emitted>) 
         }
     }
     for e in c.out {
-        push(rest, e, out)?;
+        push(rest, 0, e, out)?;
     }
     Ok(())
 }
@@ -302,7 +311,7 @@ impl Task {
                             let mut c = Collector::default();
                             self.chain[i].on_timer(&mut c)?;
                             for e in c.out {
-                                push(&mut self.chain[i + 1..], e, &mut emitted)?;
+                                push(&mut self.chain[i + 1..], 0, e, &mut emitted)?;
                             }
                         }
                     }
@@ -328,8 +337,8 @@ impl Task {
                 }
             }
             match message {
-                Message::Data(b) => push(&mut self.chain, Emitted::Data(b), &mut emitted)?,
-                Message::Watermark(w) => push(&mut self.chain, Emitted::Watermark(w), &mut emitted)?,
+                Message::Data(b) => push(&mut self.chain, self.input.side(), Emitted::Data(b), &mut emitted)?,
+                Message::Watermark(w) => push(&mut self.chain, 0, Emitted::Watermark(w), &mut emitted)?,
                 // A source's side-table rows skip the chain, as operators' do.
                 Message::Late(b) => emitted.push(Emitted::Late(b)),
                 Message::Idle => self.output.idle().await?,
@@ -347,7 +356,7 @@ impl Task {
                         let mut c = Collector::default();
                         self.chain[i].on_end(&mut c)?;
                         for e in c.out {
-                            push(&mut self.chain[i + 1..], e, &mut emitted)?;
+                            push(&mut self.chain[i + 1..], 0, e, &mut emitted)?;
                         }
                     }
                     self.flush(&mut emitted).await?;

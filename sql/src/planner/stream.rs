@@ -12,25 +12,31 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{Column as LColumn, DFSchema};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::common::JoinType;
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
 use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_expr::expressions::{CastExpr, Column};
 use datafusion::physical_plan::PhysicalExpr;
 use weir_engine::operators::project::ProjectPlan;
-use weir_engine::plan::{OperatorPlan, Partitioning, SinkPlan, Stage, StageInput, StreamPlan};
+use weir_engine::plan::{OperatorPlan, Partitioning, SinkPlan, Stage, StageInput, StreamPlan, Upstream};
 use weir_engine::source::SourcePlan;
 use weir_engine::window::aggregate::{OutputColumn, WindowAggregatePlan, WindowedAggregation};
 use weir_engine::window::session::SessionAggregatePlan;
 use weir_engine::window::assign::WindowAssignPlan;
 use weir_engine::window::groups::{AggregateCall, Grouping};
 use weir_engine::window::late::{LateColumn, LateOutputPlan};
+use weir_engine::window::spec::WindowSpec;
 
 use crate::catalog::{Catalog, TableDef};
 use crate::error::{Result, SqlError};
 use crate::planner::window_tvf::{WindowRelation, Windows};
 use crate::settings::Settings;
 use crate::types::{TIMESTAMP_MS, sql_name};
+
+mod join;
 
 /// The `ALLOWED LATENESS` and `LATE DATA INTO` of a query, resolved.
 #[derive(Debug, Default)]
@@ -55,8 +61,8 @@ pub enum LateTarget {
 }
 
 /// The stage being built: where its rows come from and its chain so far.
-struct Flow {
-    input: StageInput,
+pub(super) struct Flow {
+    pub(super) input: StageInput,
     parallelism: usize,
     chain: Vec<OperatorPlan>,
     late_sink: Option<SinkPlan>,
@@ -66,6 +72,42 @@ struct Flow {
     /// A window TVF whose window columns have not been computed yet: an
     /// aggregate right above it becomes a window aggregate.
     window: Option<WindowRelation>,
+    /// The rowtime column (the table's WATERMARK column) while it passes
+    /// through unchanged: what an interval join bounds.
+    pub(super) time: Option<usize>,
+    /// The window columns a window TVF computed, while they pass through:
+    /// what a window join matches.
+    pub(super) windowed: Option<Windowed>,
+}
+
+/// Where the columns of a computed window are.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Windowed {
+    pub(super) spec: WindowSpec,
+    pub(super) start: usize,
+    pub(super) end: usize,
+}
+
+impl Flow {
+    /// Follows the tracked columns through a projection: `passthrough[i]`
+    /// is the input column output `i` is, if it is one unchanged.
+    fn remap(&mut self, passthrough: &[Option<usize>]) {
+        let to = |from: usize| passthrough.iter().position(|p| *p == Some(from));
+        self.key = self.key.take().and_then(|key| {
+            let moved: Vec<usize> = (0..passthrough.len())
+                .filter(|i| passthrough[*i].is_some_and(|p| key.contains(&p)))
+                .collect();
+            (!moved.is_empty()).then_some(moved)
+        });
+        self.time = self.time.and_then(to);
+        self.windowed = self.windowed.and_then(|w| {
+            Some(Windowed {
+                spec: w.spec,
+                start: to(w.start)?,
+                end: to(w.end)?,
+            })
+        });
+    }
 }
 
 /// Builds the stages of one streaming query.
@@ -78,6 +120,8 @@ pub struct StreamPlanner<'a> {
     clauses: Option<LateClauses>,
     /// A memory table created for `LATE DATA INTO`, for the catalog.
     pub created_late_table: Option<TableDef>,
+    /// Where the query's first JOIN is, for errors about joins.
+    pub join_position: Option<crate::error::Position>,
 }
 
 impl<'a> StreamPlanner<'a> {
@@ -95,6 +139,7 @@ impl<'a> StreamPlanner<'a> {
             stages: Vec::new(),
             clauses: None,
             created_late_table: None,
+            join_position: None,
         }
     }
 
@@ -159,11 +204,15 @@ impl<'a> StreamPlanner<'a> {
                     late_sink: None,
                     key: None,
                     window,
+                    time: table.watermark.as_ref().map(|w| w.time_column),
+                    windowed: None,
                 };
                 if let Some(projection) = &scan.projection {
                     if let Some(rel) = flow.window.take() {
                         self.materialize(&mut flow, rel)?;
                     }
+                    let passthrough: Vec<Option<usize>> = projection.iter().map(|i| Some(*i)).collect();
+                    flow.remap(&passthrough);
                     let input = scan.source.schema();
                     let exprs = projection
                         .iter()
@@ -177,7 +226,16 @@ impl<'a> StreamPlanner<'a> {
                 Ok(flow)
             }
             LogicalPlan::SubqueryAlias(a) => self.plan(&a.input),
+            LogicalPlan::Join(join) => self.join(join, None),
             LogicalPlan::Filter(f) => {
+                // A WHERE over an inner join restricts which rows meet, as
+                // part of its condition (so a time bound there makes it an
+                // interval join).
+                if let LogicalPlan::Join(join) = f.input.as_ref()
+                    && join.join_type == JoinType::Inner
+                {
+                    return self.join(join, Some(&f.predicate));
+                }
                 let mut flow = self.plan(&f.input)?;
                 if let Some(rel) = &flow.window
                     && references_window(&f.predicate, f.input.schema(), rel)?
@@ -199,23 +257,18 @@ impl<'a> StreamPlanner<'a> {
                     .iter()
                     .map(|e| self.physical(e, p.input.schema()))
                     .collect::<Result<_>>()?;
-                // The key follows the columns the projection passes through.
+                // The key, rowtime and window columns follow the columns the
+                // projection passes through.
                 let input = p.input.schema();
-                flow.key = flow.key.take().and_then(|key| {
-                    let moved: Vec<usize> = p
-                        .expr
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, e)| {
-                            let idx = match e.clone().unalias() {
-                                Expr::Column(c) => input.index_of_column(&c).ok()?,
-                                _ => return None,
-                            };
-                            key.contains(&idx).then_some(i)
-                        })
-                        .collect();
-                    (!moved.is_empty()).then_some(moved)
-                });
+                let passthrough: Vec<Option<usize>> = p
+                    .expr
+                    .iter()
+                    .map(|e| match e.clone().unalias() {
+                        Expr::Column(c) => input.index_of_column(&c).ok(),
+                        _ => None,
+                    })
+                    .collect();
+                flow.remap(&passthrough);
                 flow.chain.push(OperatorPlan::Project(Arc::new(ProjectPlan {
                     exprs,
                     schema: Arc::new(p.schema.as_arrow().clone()),
@@ -273,12 +326,22 @@ impl<'a> StreamPlanner<'a> {
             time_column,
             schema: Arc::clone(&rel.schema),
         })));
+        let start = rel.first_window_column();
+        flow.windowed = Some(Windowed { spec: window, start, end: start + 1 });
         Ok(())
     }
 
+    /// `e` as a physical expression over rows of `schema`, simplified first
+    /// as DataFusion's optimizer would (some functions, e.g. COALESCE, exist
+    /// only in simplified form at execution).
     fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
+        let info = SimplifyContext::builder()
+            .with_schema(Arc::new(schema.clone()))
+            .with_config_options(Arc::new(self.state.config_options().as_ref().clone()))
+            .build();
+        let simplified = ExprSimplifier::new(info).simplify(e.clone())?;
         Ok(create_physical_expr(
-            e,
+            &simplified,
             schema,
             self.state.execution_props(),
             &PhysicalPlanningContext::default(),
@@ -296,15 +359,17 @@ impl<'a> StreamPlanner<'a> {
             late_sink: flow.late_sink,
         });
         Flow {
-            input: StageInput::Exchange {
+            input: StageInput::Exchange(vec![Upstream {
                 from: self.stages.len() - 1,
                 partitioning,
-            },
+            }]),
             parallelism,
             chain: Vec::new(),
             late_sink: None,
             key: flow.key,
             window: None,
+            time: flow.time,
+            windowed: flow.windowed,
         }
     }
 

@@ -67,15 +67,46 @@ fn check_select(select: &Select) -> Result<()> {
     Ok(())
 }
 
+/// Joined relations are checked like the first; whether a join itself can
+/// run on streams the streaming planner decides (it needs a window or a
+/// time bound).
 fn check_from(twj: &TableWithJoins) -> Result<()> {
-    if let Some(j) = twj.joins.first() {
-        return Err(SqlError::unsupported("JOIN", Position::of(j.relation.span())));
+    check_factor(&twj.relation)?;
+    for j in &twj.joins {
+        check_factor(&j.relation)?;
     }
-    match &twj.relation {
+    Ok(())
+}
+
+fn check_factor(f: &TableFactor) -> Result<()> {
+    match f {
         TableFactor::Derived { subquery, .. } => check_streaming_query(subquery),
         TableFactor::NestedJoin { table_with_joins, .. } => check_from(table_with_joins),
         _ => Ok(()),
     }
+}
+
+/// Where the query's first JOIN is (its joined relation), for errors about
+/// the join that the streaming planner finds.
+pub fn first_join(q: &Query) -> Option<Position> {
+    fn in_set(s: &SetExpr) -> Option<Position> {
+        match s {
+            SetExpr::Select(select) => select.from.iter().find_map(in_from),
+            SetExpr::Query(q) => first_join(q),
+            _ => None,
+        }
+    }
+    fn in_from(twj: &TableWithJoins) -> Option<Position> {
+        if let Some(j) = twj.joins.first() {
+            return Position::of(j.relation.span());
+        }
+        match &twj.relation {
+            TableFactor::Derived { subquery, .. } => first_join(subquery),
+            TableFactor::NestedJoin { table_with_joins, .. } => in_from(table_with_joins),
+            _ => None,
+        }
+    }
+    in_set(&q.body)
 }
 
 /// The position of the first window function (`… OVER (…)`) in `e`.

@@ -331,6 +331,18 @@ fn descriptor_argument(e: &Expr, usage: &str) -> Result<String> {
     ))
 }
 
+/// A literal interval of DataFusion's in milliseconds; `None` for other
+/// expressions and for intervals with months (they have no fixed length).
+pub fn literal_interval_ms(e: &LExpr) -> Option<i64> {
+    match e {
+        LExpr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => Some(v.days as i64 * 86_400_000 + v.milliseconds as i64),
+        LExpr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {
+            Some(v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000)
+        }
+        _ => None,
+    }
+}
+
 /// A constant `INTERVAL …` in milliseconds (months are refused: they have
 /// no fixed length).
 pub fn interval_ms(e: &Expr, state: &SessionState) -> Result<i64> {
@@ -344,16 +356,7 @@ pub fn interval_ms(e: &Expr, state: &SessionState) -> Result<i64> {
             &DFSchema::empty(),
         )
         .map_err(|err| SqlError::plan(format!("expected an INTERVAL, found {e}: {err}"), pos))?;
-    let ms = match logical {
-        LExpr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => {
-            Some(v.days as i64 * 86_400_000 + v.milliseconds as i64)
-        }
-        LExpr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {
-            Some(v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000)
-        }
-        _ => None,
-    };
-    ms.ok_or_else(|| {
+    literal_interval_ms(&logical).ok_or_else(|| {
         SqlError::plan(
             format!("expected a constant INTERVAL of days, hours, minutes, seconds or milliseconds, found {e}"),
             pos,

@@ -1,0 +1,72 @@
+//! One join of two sets of rows, run by DataFusion's join operators: the
+//! streaming joins decide *which* rows meet (a window's, or a new batch and
+//! the other side's buffer); DataFusion does the per-row work and the
+//! semantics of every join type, NULL keys and residual filters.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::{JoinType, NullEquality};
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::joins::utils::JoinFilter;
+use datafusion::physical_plan::joins::{HashJoinExec, NestedLoopJoinExec, PartitionMode};
+use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
+
+use crate::error::{Result, ResultExt};
+
+/// A join condition, resolved against the two sides' schemas.
+#[derive(Debug)]
+pub struct JoinSpec {
+    pub join_type: JoinType,
+    pub left_schema: SchemaRef,
+    pub right_schema: SchemaRef,
+    /// Equi-join keys, left expression then right; empty for a join on a
+    /// condition only.
+    pub on: Vec<(Arc<dyn PhysicalExpr>, Arc<dyn PhysicalExpr>)>,
+    /// The rest of the ON condition.
+    pub filter: Option<JoinFilter>,
+    /// The left columns then the right ones.
+    pub output_schema: SchemaRef,
+}
+
+impl JoinSpec {
+    /// Joins `left` with `right`. The left side is the hash table's build
+    /// side, so callers put the smaller set there when the join type allows.
+    pub fn run(&self, left: Vec<RecordBatch>, right: Vec<RecordBatch>, name: &str) -> Result<Vec<RecordBatch>> {
+        let ctx = || format!("{name}: joining");
+        let l = MemorySourceConfig::try_new_exec(&[left], Arc::clone(&self.left_schema), None).context(ctx)?;
+        let r = MemorySourceConfig::try_new_exec(&[right], Arc::clone(&self.right_schema), None).context(ctx)?;
+        let plan: Arc<dyn ExecutionPlan> = if self.on.is_empty() {
+            Arc::new(NestedLoopJoinExec::try_new(l, r, self.filter.clone(), &self.join_type, None).context(ctx)?)
+        } else {
+            Arc::new(
+                HashJoinExec::try_new(
+                    l,
+                    r,
+                    self.on.clone(),
+                    self.filter.clone(),
+                    &self.join_type,
+                    None,
+                    PartitionMode::CollectLeft,
+                    NullEquality::NullEqualsNothing,
+                    false,
+                )
+                .context(ctx)?,
+            )
+        };
+        // Both inputs are in memory and the plan has one partition: the
+        // future completes without waiting on anything but its own polling.
+        // Out of tokio's cooperative budget: DataFusion's streams yield when
+        // it runs out, and tokio would hold that wake-up until this worker
+        // returns to its scheduler, which it does not while blocked here.
+        let collect = datafusion::physical_plan::collect(plan, Arc::new(TaskContext::default()));
+        let batches = futures::executor::block_on(tokio::task::unconstrained(collect)).context(ctx)?;
+        batches
+            .into_iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| b.with_schema(Arc::clone(&self.output_schema)).context(ctx))
+            .collect()
+    }
+}

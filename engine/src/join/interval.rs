@@ -1,0 +1,159 @@
+//! The interval join: `a JOIN b ON … AND b.ts BETWEEN a.ts - X AND a.ts +
+//! Y`. Each row is joined, when it arrives, with the rows of the other side
+//! held so far; it is then held itself while a row of the other side that
+//! is not late could still match it, so every pair is emitted exactly once,
+//! by the later of its two rows.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use datafusion::arrow::array::BooleanArray;
+use datafusion::arrow::compute::filter_record_batch;
+
+use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
+use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::error::{EngineError, Result, ResultExt};
+use crate::join::exec::JoinSpec;
+use crate::join::sides::{SideRows, times, usable};
+use crate::message::{EventTime, StreamBatch, WATERMARK_END, WATERMARK_MIN};
+use crate::metrics::{DropReason, OperatorMetrics};
+use crate::operator::{Collector, Operator};
+
+/// An inner join whose condition bounds `right.time - left.time`.
+#[derive(Debug)]
+pub struct IntervalJoinPlan {
+    pub spec: JoinSpec,
+    /// The rowtime column of each side's rows (left, right).
+    pub time: [usize; 2],
+    /// `right.time - left.time` is within `[lower, upper]` for every pair.
+    pub lower: i64,
+    pub upper: i64,
+}
+
+impl IntervalJoinPlan {
+    /// How far behind the input watermark a joined row's times can be: the
+    /// output watermark is held back by this much.
+    pub fn delay(&self) -> i64 {
+        self.upper.max(-self.lower).max(0)
+    }
+}
+
+/// One subtask of an interval join.
+pub struct IntervalJoin {
+    plan: Arc<IntervalJoinPlan>,
+    name: String,
+    watermark: EventTime,
+    sides: [SideRows; 2],
+    metrics: Arc<OperatorMetrics>,
+}
+
+impl IntervalJoin {
+    pub fn new(plan: Arc<IntervalJoinPlan>, name: String, metrics: Arc<OperatorMetrics>) -> Self {
+        Self {
+            plan,
+            name,
+            watermark: WATERMARK_MIN,
+            sides: [SideRows::default(), SideRows::default()],
+            metrics,
+        }
+    }
+
+    /// How far after its own time a row of `side` can still meet a row of
+    /// the other side that is not late (whose time is after the watermark).
+    fn reach(&self, side: usize) -> i64 {
+        if side == 0 { self.plan.upper } else { -self.plan.lower }
+    }
+
+    /// Drops the rows no row to come can match.
+    fn evict(&mut self) -> Result<()> {
+        for side in 0..2 {
+            let (column, reach) = (self.plan.time[side], self.reach(side));
+            let mut kept = Vec::new();
+            for batch in std::mem::take(&mut self.sides[side].batches) {
+                let t = times(&batch, column, &self.name)?;
+                let keep: BooleanArray = t.iter().map(|t| Some(t.is_some_and(|t| t.saturating_add(reach) > self.watermark))).collect();
+                let batch = filter_record_batch(&batch, &keep).context(|| format!("{}: expiring rows", self.name))?;
+                if batch.num_rows() > 0 {
+                    kept.push(batch);
+                }
+            }
+            self.sides[side].batches = kept;
+        }
+        Ok(())
+    }
+}
+
+impl Operator for IntervalJoin {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_batch(&mut self, _batch: StreamBatch, _out: &mut Collector) -> Result<()> {
+        Err(EngineError::Plan(format!("{}: a join's rows must come with their side", self.name)))
+    }
+
+    fn on_input(&mut self, input: usize, batch: StreamBatch, out: &mut Collector) -> Result<()> {
+        let rows = batch.num_rows();
+        self.metrics.rows_in.fetch_add(rows as u64, Ordering::Relaxed);
+        // A row at or behind the watermark is late: the rows it could have
+        // met may be gone.
+        let keep = usable(&batch, self.plan.time[input], 0, self.watermark, &self.name)?;
+        let batch = filter_record_batch(&batch.data, &keep).context(|| format!("{}: late rows", self.name))?;
+        self.metrics.add_dropped(DropReason::Late, (rows - batch.num_rows()) as u64);
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let other = &self.sides[1 - input];
+        if !other.batches.is_empty() {
+            let joined = if input == 0 {
+                self.plan.spec.run(vec![batch.clone()], other.batches.clone(), &self.name)?
+            } else {
+                self.plan.spec.run(other.batches.clone(), vec![batch.clone()], &self.name)?
+            };
+            for b in joined {
+                self.metrics.rows_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+                out.batch(StreamBatch::new(b));
+            }
+        }
+        self.sides[input].batches.push(batch);
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
+        if watermark > self.watermark {
+            self.watermark = watermark;
+            self.evict()?;
+        }
+        // The end of a bounded input stays the end: it fires everything.
+        out.watermark(if watermark == WATERMARK_END { watermark } else { watermark.saturating_sub(self.plan.delay()) });
+        Ok(())
+    }
+
+    fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
+        let mut e = Encoder::default();
+        let mut hashes = Vec::new();
+        e.i64(self.watermark);
+        for side in 0..2 {
+            let keys: Vec<_> = self.plan.spec.on.iter().map(|(l, r)| Arc::clone(if side == 0 { l } else { r })).collect();
+            self.sides[side].encode(&keys, &mut e, &mut hashes)?;
+        }
+        Ok(Some(e.bytes))
+    }
+
+    fn restore(&mut self, states: &[&[u8]], _chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
+        let mut watermark = None::<EventTime>;
+        for state in states {
+            let mut d = Decoder::new(state);
+            let w = d.i64()?;
+            watermark = Some(watermark.map_or(w, |m| m.min(w)));
+            for side in self.sides.iter_mut() {
+                side.decode(&mut d, owns)?;
+            }
+            d.finish()?;
+        }
+        if let Some(w) = watermark {
+            self.watermark = w;
+        }
+        Ok(())
+    }
+}

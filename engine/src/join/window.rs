@@ -1,0 +1,152 @@
+//! The window join: rows of both sides that fall in the same window (of the
+//! same TUMBLE or HOP) are joined when the watermark closes the window, as
+//! Flink's window join; the window's rows are dropped then.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use datafusion::arrow::array::{Scalar, TimestampMillisecondArray};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::compute::kernels::cmp::eq;
+
+use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
+use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::error::{EngineError, Result, ResultExt};
+use crate::join::exec::JoinSpec;
+use crate::join::sides::{SideRows, times, usable};
+use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
+use crate::metrics::{DropReason, OperatorMetrics};
+use crate::operator::{Collector, Operator};
+
+/// A window join of two windowed relations.
+#[derive(Debug)]
+pub struct WindowJoinPlan {
+    pub spec: JoinSpec,
+    /// The `window_end` column of each side's rows (left, right).
+    pub window_end: [usize; 2],
+}
+
+/// One subtask of a window join.
+pub struct WindowJoin {
+    plan: Arc<WindowJoinPlan>,
+    name: String,
+    watermark: EventTime,
+    /// Per window end: the rows of each side.
+    windows: BTreeMap<EventTime, [SideRows; 2]>,
+    metrics: Arc<OperatorMetrics>,
+}
+
+impl WindowJoin {
+    pub fn new(plan: Arc<WindowJoinPlan>, name: String, metrics: Arc<OperatorMetrics>) -> Self {
+        Self {
+            plan,
+            name,
+            watermark: WATERMARK_MIN,
+            windows: BTreeMap::new(),
+            metrics,
+        }
+    }
+
+    fn fire_until(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
+        while let Some(entry) = self.windows.first_entry() {
+            if entry.key().saturating_sub(1) > watermark {
+                break;
+            }
+            let [left, right] = entry.remove();
+            for batch in self.plan.spec.run(left.batches, right.batches, &self.name)? {
+                self.metrics.rows_out.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                out.batch(StreamBatch::new(batch));
+            }
+        }
+        Ok(())
+    }
+
+    fn side_keys(&self, side: usize) -> Vec<Arc<dyn datafusion::physical_plan::PhysicalExpr>> {
+        self.plan.spec.on.iter().map(|(l, r)| Arc::clone(if side == 0 { l } else { r })).collect()
+    }
+}
+
+impl Operator for WindowJoin {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_batch(&mut self, _batch: StreamBatch, _out: &mut Collector) -> Result<()> {
+        Err(EngineError::Plan(format!("{}: a join's rows must come with their side", self.name)))
+    }
+
+    /// Keeps each row in its window; a row whose window has closed (its end
+    /// is not after the watermark) is late and counted.
+    fn on_input(&mut self, input: usize, batch: StreamBatch, _out: &mut Collector) -> Result<()> {
+        let rows = batch.num_rows();
+        self.metrics.rows_in.fetch_add(rows as u64, Ordering::Relaxed);
+        let column = self.plan.window_end[input];
+        // A window ending at `e` takes rows while the watermark is before `e - 1`.
+        let keep = usable(&batch, column, -1, self.watermark, &self.name)?;
+        let kept = filter_record_batch(&batch.data, &keep).context(|| format!("{}: late rows", self.name))?;
+        self.metrics.add_dropped(DropReason::Late, (rows - kept.num_rows()) as u64);
+        let ends = times(&kept, column, &self.name)?;
+        let mut distinct: Vec<EventTime> = ends.values().to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for end in distinct {
+            let rows = if ends.len() == 1 || ends.values().iter().all(|e| *e == end) {
+                kept.clone()
+            } else {
+                let mask = eq(ends, &Scalar::new(TimestampMillisecondArray::from(vec![end])))
+                    .context(|| format!("{}: windows", self.name))?;
+                filter_record_batch(&kept, &mask).context(|| format!("{}: windows", self.name))?
+            };
+            self.windows.entry(end).or_default()[input].batches.push(rows);
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
+        if watermark > self.watermark {
+            self.watermark = watermark;
+            self.fire_until(watermark, out)?;
+        }
+        out.watermark(watermark);
+        Ok(())
+    }
+
+    /// The rows of every open window, by side and key group.
+    fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
+        let mut e = Encoder::default();
+        let mut hashes = Vec::new();
+        e.i64(self.watermark);
+        e.u64(self.windows.len() as u64);
+        let keys = [self.side_keys(0), self.side_keys(1)];
+        for (end, sides) in &self.windows {
+            e.i64(*end);
+            for (side, rows) in sides.iter().enumerate() {
+                rows.encode(&keys[side], &mut e, &mut hashes)?;
+            }
+        }
+        Ok(Some(e.bytes))
+    }
+
+    fn restore(&mut self, states: &[&[u8]], _chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
+        let mut watermark = None::<EventTime>;
+        for state in states {
+            let mut d = Decoder::new(state);
+            let w = d.i64()?;
+            watermark = Some(watermark.map_or(w, |m| m.min(w)));
+            for _ in 0..d.u64()? {
+                let end = d.i64()?;
+                let sides = self.windows.entry(end).or_default();
+                for rows in sides.iter_mut() {
+                    rows.decode(&mut d, owns)?;
+                }
+            }
+            d.finish()?;
+        }
+        self.windows.retain(|_, [l, r]| l.rows() + r.rows() > 0);
+        if let Some(w) = watermark {
+            self.watermark = w;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,289 @@
+//! Joins of two streams. Which kind the condition makes: equal windows of
+//! the same window TVF on both sides make a window join; bounds on the
+//! difference of the two rowtimes make an interval join. Anything else
+//! would keep every row forever, and is refused.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::Schema;
+use datafusion::common::DFSchema;
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
+use datafusion::logical_expr::{Between, BinaryExpr, Expr, Join, JoinType, Operator};
+use datafusion::physical_plan::PhysicalExpr;
+use datafusion::physical_plan::joins::utils::JoinFilter;
+use weir_engine::join::JoinSpec;
+use weir_engine::join::interval::IntervalJoinPlan;
+use weir_engine::join::window::WindowJoinPlan;
+use weir_engine::plan::{OperatorPlan, Partitioning, Stage, StageInput, Upstream};
+
+use super::{Flow, StreamPlanner, Windowed};
+use crate::error::{Result, SqlError};
+use crate::planner::window_tvf::literal_interval_ms;
+
+/// Which side of the join an expression's columns are on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Left,
+    Right,
+}
+
+impl StreamPlanner<'_> {
+    /// Plans `join`, whose condition is its own and, over an inner join,
+    /// the WHERE predicate `also` right above it.
+    pub(super) fn join(&mut self, join: &Join, also: Option<&Expr>) -> Result<Flow> {
+        let mut left = self.plan(&join.left)?;
+        let mut right = self.plan(&join.right)?;
+        for flow in [&mut left, &mut right] {
+            if let Some(rel) = flow.window.take() {
+                self.materialize(flow, rel)?;
+            }
+        }
+        let (ls, rs) = (join.left.schema().as_ref(), join.right.schema().as_ref());
+        let mut conjuncts: Vec<Expr> = join.on.iter().map(|(l, r)| l.clone().eq(r.clone())).collect();
+        for e in join.filter.iter().chain(also) {
+            conjuncts.extend(split_conjunction(e).into_iter().cloned());
+        }
+        let mut on = Vec::new();
+        let mut rest = Vec::new();
+        for c in conjuncts {
+            match equi_pair(&c, ls, rs) {
+                Some(pair) => on.push(pair),
+                None => rest.push(c),
+            }
+        }
+        let windows = window_pairs(&mut on, left.windowed, right.windowed, ls, rs).map_err(|e| e.or_at(self.join_position))?;
+        let bounds = match (windows, left.time, right.time) {
+            (None, Some(lt), Some(rt)) => Some((lt, rt, time_bounds(&rest, ls, rs, lt, rt))),
+            _ => None,
+        };
+        let physical_on = on
+            .iter()
+            .map(|(l, r)| Ok((self.physical(l, ls)?, self.physical(r, rs)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let filter = conjunction(rest).map(|f| self.join_filter(&f, ls, rs)).transpose()?;
+        let spec = JoinSpec {
+            join_type: join.join_type,
+            left_schema: Arc::new(ls.as_arrow().clone()),
+            right_schema: Arc::new(rs.as_arrow().clone()),
+            on: physical_on,
+            filter,
+            output_schema: Arc::new(join.schema.as_arrow().clone()),
+        };
+        let (operator, time, windowed) = match (windows, bounds) {
+            (Some((lw, rw)), _) => {
+                let plan = WindowJoinPlan { spec, window_end: [lw.end, rw.end] };
+                // The left side's window columns lead the output; with an
+                // inner join they are every row's window.
+                let windowed = (join.join_type == JoinType::Inner).then_some(lw);
+                (OperatorPlan::WindowJoin(Arc::new(plan)), None, windowed)
+            }
+            (None, Some((lt, rt, (Some(lower), Some(upper))))) => {
+                if join.join_type != JoinType::Inner {
+                    return Err(SqlError::unsupported(
+                        format!("{} interval joins (only inner interval joins are supported)", join.join_type),
+                        self.join_position,
+                    ));
+                }
+                if lower > upper {
+                    return Err(SqlError::plan(
+                        format!("the join's time bounds leave no interval: right minus left time within [{lower}, {upper}] ms"),
+                        self.join_position,
+                    ));
+                }
+                let plan = IntervalJoinPlan { spec, time: [lt, rt], lower, upper };
+                (OperatorPlan::IntervalJoin(Arc::new(plan)), Some(lt), None)
+            }
+            _ => {
+                return Err(SqlError::Unsupported {
+                    construct: "a join of two streams without a window or a time bound".into(),
+                    detail: Some(
+                        "join rows of the same window (both sides from the same TUMBLE or HOP, ON l.window_start = r.window_start AND l.window_end = r.window_end), or bound their rowtimes both ways (r.ts BETWEEN l.ts - INTERVAL … AND l.ts + INTERVAL …)"
+                            .into(),
+                    ),
+                    position: self.join_position,
+                });
+            }
+        };
+        let (lk, rk): (Vec<_>, Vec<_>) = spec_keys(&operator).into_iter().unzip();
+        let (lp, rp, parallelism) = if lk.is_empty() {
+            (Partitioning::Single, Partitioning::Single, 1)
+        } else {
+            (Partitioning::Hash(lk), Partitioning::Hash(rk), self.parallelism())
+        };
+        let from_left = self.end_stage(left);
+        let from_right = self.end_stage(right);
+        Ok(Flow {
+            input: StageInput::Exchange(vec![
+                Upstream { from: from_left, partitioning: lp },
+                Upstream { from: from_right, partitioning: rp },
+            ]),
+            parallelism,
+            chain: vec![operator],
+            late_sink: None,
+            key: None,
+            window: None,
+            time,
+            windowed,
+        })
+    }
+
+    /// Ends `flow` as a stage that a later one reads; returns its index.
+    fn end_stage(&mut self, flow: Flow) -> usize {
+        self.stages.push(Stage {
+            parallelism: flow.parallelism,
+            input: flow.input,
+            chain: flow.chain,
+            sink: None,
+            late_sink: flow.late_sink,
+        });
+        self.stages.len() - 1
+    }
+
+    /// The non-equi part of the condition over the columns it uses, as
+    /// DataFusion's physical planner builds it.
+    fn join_filter(&self, filter: &Expr, ls: &DFSchema, rs: &DFSchema) -> Result<JoinFilter> {
+        let columns = filter.column_refs();
+        let indices = |schema: &DFSchema| -> Vec<usize> {
+            let mut v: Vec<usize> = columns.iter().filter_map(|c| schema.index_of_column(c).ok()).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let (li, ri) = (indices(ls), indices(rs));
+        let fields: Vec<_> = li
+            .iter()
+            .map(|i| ls.qualified_field(*i))
+            .chain(ri.iter().map(|i| rs.qualified_field(*i)))
+            .map(|(q, f)| (q.cloned(), Arc::clone(f)))
+            .collect();
+        let intermediate = DFSchema::new_with_metadata(fields, HashMap::new())?;
+        let expression = self.physical(filter, &intermediate)?;
+        let schema = Arc::new(Schema::new(intermediate.fields().clone()));
+        Ok(JoinFilter::new(expression, JoinFilter::build_column_indices(li, ri), schema))
+    }
+}
+
+/// The equi-join keys of a join operator, left then right.
+fn spec_keys(op: &OperatorPlan) -> Vec<(Arc<dyn PhysicalExpr>, Arc<dyn PhysicalExpr>)> {
+    match op {
+        OperatorPlan::WindowJoin(p) => p.spec.on.clone(),
+        OperatorPlan::IntervalJoin(p) => p.spec.on.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// The side all of `e`'s columns are on, if one.
+fn side_of(e: &Expr, ls: &DFSchema, rs: &DFSchema) -> Option<Side> {
+    let columns = e.column_refs();
+    if columns.is_empty() {
+        return None;
+    }
+    if columns.iter().all(|c| ls.has_column(c)) {
+        Some(Side::Left)
+    } else if columns.iter().all(|c| rs.has_column(c)) {
+        Some(Side::Right)
+    } else {
+        None
+    }
+}
+
+/// `l = r` with one side's columns on each side of `=`: an equi-join key,
+/// left expression first.
+fn equi_pair(e: &Expr, ls: &DFSchema, rs: &DFSchema) -> Option<(Expr, Expr)> {
+    let Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) = e else {
+        return None;
+    };
+    match (side_of(left, ls, rs)?, side_of(right, ls, rs)?) {
+        (Side::Left, Side::Right) => Some((left.as_ref().clone(), right.as_ref().clone())),
+        (Side::Right, Side::Left) => Some((right.as_ref().clone(), left.as_ref().clone())),
+        _ => None,
+    }
+}
+
+/// Whether `e` is the column at `index` of `schema`.
+fn is_column(e: &Expr, schema: &DFSchema, index: usize) -> bool {
+    matches!(e, Expr::Column(c) if schema.index_of_column(c).ok() == Some(index))
+}
+
+/// With both sides windowed and `window_start` and `window_end` equal in
+/// the condition: the window join's windows (those two pairs are taken out
+/// of `on`, the windows match by construction).
+fn window_pairs(
+    on: &mut Vec<(Expr, Expr)>,
+    left: Option<Windowed>,
+    right: Option<Windowed>,
+    ls: &DFSchema,
+    rs: &DFSchema,
+) -> Result<Option<(Windowed, Windowed)>> {
+    let (Some(lw), Some(rw)) = (left, right) else {
+        return Ok(None);
+    };
+    let find = |on: &[(Expr, Expr)], l: usize, r: usize| on.iter().position(|(a, b)| is_column(a, ls, l) && is_column(b, rs, r));
+    let (Some(start), Some(end)) = (find(on, lw.start, rw.start), find(on, lw.end, rw.end)) else {
+        return Ok(None);
+    };
+    if lw.spec != rw.spec {
+        return Err(SqlError::plan(
+            format!("a window join needs the same windows on both sides: {} and {}", lw.spec, rw.spec),
+            None,
+        ));
+    }
+    for i in [start.max(end), start.min(end)] {
+        on.remove(i);
+    }
+    Ok(Some((lw, rw)))
+}
+
+/// `e` as a rowtime plus a constant: the side whose rowtime it is, and the
+/// constant in milliseconds.
+fn time_term(e: &Expr, ls: &DFSchema, rs: &DFSchema, lt: usize, rt: usize) -> Option<(Side, i64)> {
+    match e {
+        Expr::Column(_) if is_column(e, ls, lt) => Some((Side::Left, 0)),
+        Expr::Column(_) if is_column(e, rs, rt) => Some((Side::Right, 0)),
+        Expr::BinaryExpr(BinaryExpr { left, op: op @ (Operator::Plus | Operator::Minus), right }) => {
+            let (side, base) = time_term(left, ls, rs, lt, rt)?;
+            let ms = literal_interval_ms(right)?;
+            Some((side, if *op == Operator::Plus { base + ms } else { base - ms }))
+        }
+        Expr::Cast(c) => time_term(&c.expr, ls, rs, lt, rt),
+        _ => None,
+    }
+}
+
+/// The bounds `[lower, upper]` that the conjuncts put on `right time - left
+/// time` (each `None` when unbounded that way). The conjuncts stay in the
+/// join's filter: the bounds only say how long rows are kept.
+fn time_bounds(conjuncts: &[Expr], ls: &DFSchema, rs: &DFSchema, lt: usize, rt: usize) -> (Option<i64>, Option<i64>) {
+    let mut lower: Option<i64> = None;
+    let mut upper: Option<i64> = None;
+    let mut compare = |a: &Expr, op: Operator, b: &Expr| {
+        let (Some((sa, oa)), Some((sb, ob))) = (time_term(a, ls, rs, lt, rt), time_term(b, ls, rs, lt, rt)) else {
+            return;
+        };
+        // As `right - left  op  c`.
+        let (op, c) = match (sa, sb) {
+            (Side::Right, Side::Left) => (op, ob - oa),
+            (Side::Left, Side::Right) => (op.swap().unwrap_or(op), oa - ob),
+            _ => return,
+        };
+        match op {
+            Operator::GtEq => lower = Some(lower.map_or(c, |l| l.max(c))),
+            Operator::Gt => lower = Some(lower.map_or(c + 1, |l| l.max(c + 1))),
+            Operator::LtEq => upper = Some(upper.map_or(c, |u| u.min(c))),
+            Operator::Lt => upper = Some(upper.map_or(c - 1, |u| u.min(c - 1))),
+            _ => {}
+        }
+    };
+    for e in conjuncts {
+        match e {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => compare(left, *op, right),
+            Expr::Between(Between { expr, negated: false, low, high }) => {
+                compare(expr, Operator::GtEq, low);
+                compare(expr, Operator::LtEq, high);
+            }
+            _ => {}
+        }
+    }
+    (lower, upper)
+}

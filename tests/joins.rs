@@ -1,0 +1,258 @@
+//! Joins of two streams end to end: the `weir` binary reads two JSON files,
+//! joins them (window joins of every join type, interval joins) and writes
+//! JSON part files; the rows must equal DataFusion running the same join as
+//! a batch query over the same rows (with the windows computed here), with
+//! both inputs out of order within the watermark delay. Every run also goes
+//! through a kill and restore midway (`common::restored`), so join state is
+//! checkpointed and restored too.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+
+const DELAY: i64 = 2_000;
+
+/// Rows every ~200 ms over `n` rows, keys `k{first}`..`k{first + keys - 1}`,
+/// moved back by less than the watermark delay (out of order, never late).
+fn side_rows(n: usize, first: u64, keys: u64, seed: u64) -> Vec<Row> {
+    let mut g = Lcg(seed);
+    let mut ts = T0;
+    let mut rows: Vec<(i64, Row)> = (0..n)
+        .map(|_| {
+            ts += g.below(400) as i64;
+            let row = Row { k: Some(format!("k{}", first + g.below(keys))), v: Some(g.below(100) as i64), ts: Some(ts) };
+            (ts + g.below((DELAY / 2) as u64) as i64, row)
+        })
+        .collect();
+    rows.sort_by_key(|(at, _)| *at);
+    rows.into_iter().map(|(_, r)| r).collect()
+}
+
+fn tables(dir: &std::path::Path, out_columns: &str) -> String {
+    let table = |name: &str| {
+        format!(
+            "CREATE TABLE {name} (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json', 'scan.watermark.emit.strategy' = 'on-event');\n",
+            dir.join(name).display()
+        )
+    };
+    format!(
+        "{}{}CREATE TABLE out ({out_columns}) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\n",
+        table("l"),
+        table("r"),
+        dir.join("out").display()
+    )
+}
+
+/// Runs `sql` over `left` and `right` (written to `l/` and `r/`); returns
+/// the output rows as lines of `columns`.
+fn run_join(left: &[Row], right: &[Row], sql: &str, columns: &[&str]) -> (Vec<String>, Run) {
+    let dir = scratch();
+    for (name, rows) in [("l", left), ("r", right)] {
+        std::fs::create_dir_all(dir.path().join(name)).unwrap();
+        write_json(&dir.path().join(name).join("part-0.json"), rows);
+    }
+    let run = weir_run(dir.path(), &sql.replace("DIR", &dir.path().display().to_string()));
+    assert!(run.ok, "weir failed:\n{}", run.stderr);
+    let mut got: Vec<String> = read_sink(&dir.path().join("out"))
+        .iter()
+        .map(|row| {
+            columns
+                .iter()
+                .map(|c| match row.get(*c).unwrap_or(&serde_json::Value::Null) {
+                    serde_json::Value::Null => "null".to_string(),
+                    serde_json::Value::String(s) if c.ends_with("ts") || c.starts_with('w') => parse_timestamp(s).to_string(),
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect();
+    got.sort();
+    (got, run)
+}
+
+/// The windows `[start, end)` of a row at `ts`: TUMBLE of `size` or HOP of
+/// `slide`/`size`.
+fn windows_of(ts: i64, slide: i64, size: i64) -> Vec<(i64, i64)> {
+    let last = ts - ts.rem_euclid(slide);
+    let mut out = Vec::new();
+    let mut start = last;
+    while start > ts - size {
+        out.push((start, start + size));
+        start -= slide;
+    }
+    out
+}
+
+/// A table of the oracle: the rows, with their windows when `windows` is
+/// given (one row per window, as the window TVF gives).
+fn oracle_table(rows: &[Row], windows: Option<(i64, i64)>) -> MemTable {
+    let ts_type = DataType::Timestamp(TimeUnit::Millisecond, None);
+    let mut fields = vec![Field::new("k", DataType::Utf8, true), Field::new("v", DataType::Int64, true), Field::new("ts", ts_type.clone(), true)];
+    let mut expanded: Vec<(&Row, Option<(i64, i64)>)> = Vec::new();
+    for r in rows {
+        match windows {
+            Some((slide, size)) => expanded.extend(windows_of(r.ts.unwrap(), slide, size).into_iter().map(|w| (r, Some(w)))),
+            None => expanded.push((r, None)),
+        }
+    }
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(expanded.iter().map(|(r, _)| r.k.clone()).collect::<Vec<_>>())),
+        Arc::new(Int64Array::from(expanded.iter().map(|(r, _)| r.v).collect::<Vec<_>>())),
+        Arc::new(TimestampMillisecondArray::from(expanded.iter().map(|(r, _)| r.ts).collect::<Vec<_>>())),
+    ];
+    if windows.is_some() {
+        fields.push(Field::new("window_start", ts_type.clone(), false));
+        fields.push(Field::new("window_end", ts_type, false));
+        columns.push(Arc::new(TimestampMillisecondArray::from(expanded.iter().map(|(_, w)| w.unwrap().0).collect::<Vec<_>>())));
+        columns.push(Arc::new(TimestampMillisecondArray::from(expanded.iter().map(|(_, w)| w.unwrap().1).collect::<Vec<_>>())));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    MemTable::try_new(schema, vec![vec![batch]]).unwrap()
+}
+
+/// DataFusion's answer to `query` over tables `lw`, `rw` (with windows)
+/// or `l`, `r`, as lines (timestamps in epoch milliseconds).
+async fn oracle(left: &[Row], right: &[Row], windows: Option<(i64, i64)>, query: &str) -> Vec<String> {
+    let ctx = SessionContext::new();
+    let (ln, rn) = if windows.is_some() { ("lw", "rw") } else { ("l", "r") };
+    ctx.register_table(ln, Arc::new(oracle_table(left, windows))).unwrap();
+    ctx.register_table(rn, Arc::new(oracle_table(right, windows))).unwrap();
+    let batches = ctx.sql(query).await.unwrap().collect().await.unwrap();
+    let mut lines = Vec::new();
+    for b in &batches {
+        let columns: Vec<ArrayRef> = b
+            .columns()
+            .iter()
+            .map(|c| match c.data_type() {
+                DataType::Timestamp(..) => cast(c, &DataType::Int64).unwrap(),
+                _ => Arc::clone(c),
+            })
+            .collect();
+        for row in 0..b.num_rows() {
+            let cells: Vec<String> = columns
+                .iter()
+                .map(|c| {
+                    if c.is_null(row) {
+                        "null".to_string()
+                    } else if let Some(s) = c.as_any().downcast_ref::<StringArray>() {
+                        s.value(row).to_string()
+                    } else {
+                        c.as_any().downcast_ref::<Int64Array>().unwrap().value(row).to_string()
+                    }
+                })
+                .collect();
+            lines.push(cells.join("|"));
+        }
+    }
+    lines.sort();
+    lines
+}
+
+const WINDOW_OUT: &str = "lk VARCHAR, lv BIGINT, lts TIMESTAMP(3), rk VARCHAR, rv BIGINT, rts TIMESTAMP(3), ws TIMESTAMP(3), we TIMESTAMP(3)";
+const WINDOW_COLUMNS: [&str; 8] = ["lk", "lv", "lts", "rk", "rv", "rts", "ws", "we"];
+const SELECT_WINDOW: &str = "SELECT L.k, L.v, L.ts, R.k, R.v, R.ts, COALESCE(L.window_start, R.window_start), COALESCE(L.window_end, R.window_end)";
+
+/// A window join of each type over TUMBLE (and an inner one over HOP)
+/// equals the batch join of the rows' windows; keys k0–k5 on the left and
+/// k3–k8 on the right leave rows without a partner on both sides.
+#[tokio::test]
+async fn window_joins_of_every_type_equal_the_batch_join() {
+    let left = side_rows(900, 0, 6, 1);
+    let right = side_rows(900, 3, 6, 2);
+    let cases = [
+        ("JOIN", "TUMBLE", (10_000, 10_000)),
+        ("LEFT JOIN", "TUMBLE", (10_000, 10_000)),
+        ("RIGHT JOIN", "TUMBLE", (10_000, 10_000)),
+        ("FULL JOIN", "TUMBLE", (10_000, 10_000)),
+        ("JOIN", "HOP", (5_000, 15_000)),
+    ];
+    for (join, tvf, (slide, size)) in cases {
+        let args = if tvf == "TUMBLE" {
+            format!("INTERVAL '{}' SECOND", size / 1000)
+        } else {
+            format!("INTERVAL '{}' SECOND, INTERVAL '{}' SECOND", slide / 1000, size / 1000)
+        };
+        let on = "ON L.k = R.k AND L.window_start = R.window_start AND L.window_end = R.window_end";
+        let sql = format!(
+            "{}SET 'parallelism.default' = '2';
+INSERT INTO out {SELECT_WINDOW}
+FROM (SELECT * FROM TABLE({tvf}(TABLE l, DESCRIPTOR(ts), {args}))) L
+{join} (SELECT * FROM TABLE({tvf}(TABLE r, DESCRIPTOR(ts), {args}))) R
+{on};",
+            tables(std::path::Path::new("DIR"), WINDOW_OUT)
+        );
+        let want = oracle(&left, &right, Some((slide, size)), &format!("{SELECT_WINDOW} FROM lw L {join} rw R {on}")).await;
+        let (got, run) = run_join(&left, &right, &sql, &WINDOW_COLUMNS);
+        assert!(want.len() > 1_000, "{join} {tvf}: too few rows to be a test: {}", want.len());
+        assert_rows_eq(&got, &want, &format!("{join} over {tvf}"));
+        assert_eq!(run.counted("late rows"), 0, "{join} {tvf}");
+        if join != "JOIN" {
+            assert!(want.iter().any(|r| r.contains("null")), "{join}: the test must have rows without a partner");
+        }
+    }
+}
+
+const INTERVAL_OUT: &str = "lk VARCHAR, lv BIGINT, lts TIMESTAMP(3), rk VARCHAR, rv BIGINT, rts TIMESTAMP(3)";
+const INTERVAL_COLUMNS: [&str; 6] = ["lk", "lv", "lts", "rk", "rv", "rts"];
+
+/// Interval joins, bounds written as BETWEEN in ON or as strict and
+/// non-strict comparisons in WHERE, equal the batch join of the same rows.
+#[tokio::test]
+async fn interval_joins_equal_the_batch_join() {
+    let left = side_rows(1_500, 0, 4, 3);
+    let right = side_rows(1_500, 0, 4, 4);
+    let select = "SELECT L.k, L.v, L.ts, R.k, R.v, R.ts";
+    for (from, settings) in [
+        ("FROM l L JOIN r R ON L.k = R.k AND R.ts BETWEEN L.ts - INTERVAL '1' SECOND AND L.ts + INTERVAL '2' SECOND", "SET 'parallelism.default' = '2';"),
+        ("FROM l L, r R WHERE L.k = R.k AND R.ts > L.ts - INTERVAL '500' MILLISECOND AND L.ts + INTERVAL '1' SECOND >= R.ts", ""),
+        ("FROM l L JOIN r R ON R.ts BETWEEN L.ts AND L.ts + INTERVAL '300' MILLISECOND", ""),
+    ] {
+        let sql = format!("{}{settings}\nINSERT INTO out {select} {from};", tables(std::path::Path::new("DIR"), INTERVAL_OUT));
+        let want = oracle(&left, &right, None, &format!("{select} {from}")).await;
+        let (got, run) = run_join(&left, &right, &sql, &INTERVAL_COLUMNS);
+        assert!(want.len() > 1_000, "too few rows to be a test: {}", want.len());
+        assert_rows_eq(&got, &want, from);
+        assert_eq!(run.counted("late rows"), 0, "{from}");
+    }
+}
+
+/// Joins that would keep rows forever, or that mix windows, are refused
+/// with errors that say what to write instead.
+#[test]
+fn unbounded_and_mismatched_joins_are_refused() {
+    let dir = scratch();
+    let base = tables(dir.path(), INTERVAL_OUT);
+    for (query, says) in [
+        ("INSERT INTO out SELECT L.k, L.v, L.ts, R.k, R.v, R.ts FROM l L JOIN r R ON L.k = R.k;", "without a window or a time bound"),
+        (
+            "INSERT INTO out SELECT L.k, L.v, L.ts, R.k, R.v, R.ts FROM l L JOIN r R ON L.k = R.k AND R.ts >= L.ts;",
+            "without a window or a time bound",
+        ),
+        (
+            "INSERT INTO out SELECT L.k, L.v, L.ts, R.k, R.v, R.ts FROM l L LEFT JOIN r R ON L.k = R.k AND R.ts BETWEEN L.ts AND L.ts + INTERVAL '1' SECOND;",
+            "only inner interval joins",
+        ),
+        (
+            "INSERT INTO out SELECT L.k, L.v, L.ts, R.k, R.v, R.ts
+FROM (SELECT * FROM TABLE(TUMBLE(TABLE l, DESCRIPTOR(ts), INTERVAL '10' SECOND))) L
+JOIN (SELECT * FROM TABLE(TUMBLE(TABLE r, DESCRIPTOR(ts), INTERVAL '5' SECOND))) R
+ON L.k = R.k AND L.window_start = R.window_start AND L.window_end = R.window_end;",
+            "the same windows on both sides",
+        ),
+    ] {
+        let run = weir_run(dir.path(), &format!("{base}{query}"));
+        assert!(!run.ok, "{query}");
+        assert!(run.stderr.contains(says), "{query}: {}", run.stderr);
+    }
+}
