@@ -40,7 +40,7 @@ pub(crate) fn generate(
                     b.push(&e);
                 }
             }
-            b.finish()
+            b.finish()?
         }
         Kind::Auction => {
             let mut b = AuctionColumns::new(config, filler, rows);

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Int64Array, TimestampMillisecondArray};
+use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray, UInt32Array};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::error::ArrowError;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
@@ -37,9 +39,10 @@ const NUMBERS_SIZE: usize = 32;
 /// caches them per process, from an unseeded generator).
 #[derive(Debug)]
 pub(crate) struct Channels {
-    /// The hot channels first, then `channel-0` … `channel-9999`.
-    names: Vec<String>,
-    urls: Vec<String>,
+    /// The hot channels first, then `channel-0` … `channel-9999`: columns
+    /// a batch's channels are taken from by index.
+    names: StringArray,
+    urls: StringArray,
 }
 
 impl Channels {
@@ -56,7 +59,10 @@ impl Channels {
             }
             urls.push(url);
         }
-        Self { names, urls }
+        Self {
+            names: StringArray::from(names),
+            urls: StringArray::from(urls),
+        }
     }
 }
 
@@ -81,8 +87,9 @@ pub(crate) struct BidColumns<'a> {
     auction: Vec<i64>,
     bidder: Vec<i64>,
     price: Vec<i64>,
-    channel: Option<Text>,
-    url: Option<Text>,
+    /// Each bid's channel, by index in `Channels`, when the table declares
+    /// `channel` or `url`.
+    channel: Option<Vec<u32>>,
     date_time: Vec<i64>,
     extra: Option<Text>,
 }
@@ -100,9 +107,7 @@ impl<'a> BidColumns<'a> {
             auction: Vec::with_capacity(rows),
             bidder: Vec::with_capacity(rows),
             price: Vec::with_capacity(rows),
-            // The longest values, so that a batch's text never moves.
-            channel: text("channel", 12),
-            url: text("url", 76),
+            channel: (config.wants("channel") || config.wants("url")).then(|| Vec::with_capacity(rows)),
             date_time: Vec::with_capacity(rows),
             extra: text("extra", (AVERAGE_SIZE - NUMBERS_SIZE) * 6 / 5),
         }
@@ -132,10 +137,7 @@ impl<'a> BidColumns<'a> {
             HOT_CHANNELS.len() + rng.random_range(0..CHANNELS_NUMBER)
         };
         if let Some(c) = &mut self.channel {
-            c.push(&self.channels.names[channel]);
-        }
-        if let Some(u) = &mut self.url {
-            u.push(&self.channels.urls[channel]);
+            c.push(channel as u32);
         }
         self.date_time.push(e.time);
         if let Some(x) = &mut self.extra {
@@ -145,16 +147,28 @@ impl<'a> BidColumns<'a> {
 
     /// The columns, in the order of `Kind::Bid.columns()`; `None` for text
     /// columns not built.
-    pub(crate) fn finish(self) -> Vec<Option<ArrayRef>> {
+    /// Channels and URLs are copied from `Channels` by arrow's `take`, one
+    /// pass per column.
+    pub(crate) fn finish(self) -> Result<Vec<Option<ArrayRef>>, ArrowError> {
         let ints = |v: Vec<i64>| Some(Arc::new(Int64Array::from(v)) as ArrayRef);
-        vec![
+        let (names, urls) = match self.channel {
+            Some(indices) => {
+                let indices = UInt32Array::from(indices);
+                let wanted = |name: &str, from: &StringArray| {
+                    self.config.wants(name).then(|| take(from, &indices, None)).transpose()
+                };
+                (wanted("channel", &self.channels.names)?, wanted("url", &self.channels.urls)?)
+            }
+            None => (None, None),
+        };
+        Ok(vec![
             ints(self.auction),
             ints(self.bidder),
             ints(self.price),
-            self.channel.map(Text::finish),
-            self.url.map(Text::finish),
+            names,
+            urls,
             Some(Arc::new(TimestampMillisecondArray::from(self.date_time))),
             self.extra.map(Text::finish),
-        ]
+        ])
     }
 }
