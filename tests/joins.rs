@@ -121,13 +121,17 @@ fn oracle_table(rows: &[Row], windows: Option<(i64, i64)>) -> MemTable {
     MemTable::try_new(schema, vec![vec![batch]]).unwrap()
 }
 
-/// DataFusion's answer to `query` over tables `lw`, `rw` (with windows)
-/// or `l`, `r`, as lines (timestamps in epoch milliseconds).
+/// DataFusion's answer to `query` over tables `l`, `r` and, with
+/// `windows`, `lw`, `rw` (the rows with their windows), as lines
+/// (timestamps in epoch milliseconds).
 async fn oracle(left: &[Row], right: &[Row], windows: Option<(i64, i64)>, query: &str) -> Vec<String> {
     let ctx = SessionContext::new();
-    let (ln, rn) = if windows.is_some() { ("lw", "rw") } else { ("l", "r") };
-    ctx.register_table(ln, Arc::new(oracle_table(left, windows))).unwrap();
-    ctx.register_table(rn, Arc::new(oracle_table(right, windows))).unwrap();
+    ctx.register_table("l", Arc::new(oracle_table(left, None))).unwrap();
+    ctx.register_table("r", Arc::new(oracle_table(right, None))).unwrap();
+    if windows.is_some() {
+        ctx.register_table("lw", Arc::new(oracle_table(left, windows))).unwrap();
+        ctx.register_table("rw", Arc::new(oracle_table(right, windows))).unwrap();
+    }
     let batches = ctx.sql(query).await.unwrap().collect().await.unwrap();
     let mut lines = Vec::new();
     for b in &batches {
@@ -225,6 +229,27 @@ async fn interval_joins_equal_the_batch_join() {
         assert_rows_eq(&got, &want, from);
         assert_eq!(run.counted("late rows"), 0, "{from}");
     }
+}
+
+/// A stream joined with its own windowed aggregate, as Nexmark q7 does:
+/// the rows whose value is their window's maximum. The aggregate's
+/// `window_end` is its rowtime, bounded against the stream's in WHERE.
+#[tokio::test]
+async fn a_stream_joins_its_windowed_aggregate() {
+    let left = side_rows(2_000, 0, 4, 5);
+    let maxima = "SELECT MAX(v) AS mx, window_end AS we FROM {W} GROUP BY window_start, window_end";
+    let join = "ON L.v = R.mx WHERE L.ts BETWEEN R.we - INTERVAL '10' SECOND AND R.we";
+    let select = "SELECT L.k, L.v, L.ts, R.mx, R.we";
+    let sql = format!(
+        "{}SET 'parallelism.default' = '2';\nINSERT INTO out {select} FROM l L JOIN ({}) R {join};",
+        tables(std::path::Path::new("DIR"), "lk VARCHAR, lv BIGINT, lts TIMESTAMP(3), mx BIGINT, we TIMESTAMP(3)"),
+        maxima.replace("{W}", "TABLE(TUMBLE(TABLE l, DESCRIPTOR(ts), INTERVAL '10' SECOND))")
+    );
+    let want = oracle(&left, &[], Some((10_000, 10_000)), &format!("{select} FROM l L JOIN ({}) R {join}", maxima.replace("{W}", "lw"))).await;
+    let (got, run) = run_join(&left, &[], &sql, &["lk", "lv", "lts", "mx", "we"]);
+    assert!(want.len() > 30, "too few rows to be a test: {}", want.len());
+    assert_rows_eq(&got, &want, "rows that are their window's maximum");
+    assert_eq!(run.counted("late rows"), 0);
 }
 
 /// Joins that would keep rows forever, or that mix windows, are refused

@@ -59,7 +59,8 @@ impl IntervalJoin {
     }
 
     /// How far after its own time a row of `side` can still meet a row of
-    /// the other side that is not late (whose time is after the watermark).
+    /// the other side that is not late (whose time is not before the
+    /// watermark).
     fn reach(&self, side: usize) -> i64 {
         if side == 0 { self.plan.upper } else { -self.plan.lower }
     }
@@ -71,7 +72,7 @@ impl IntervalJoin {
             let mut kept = Vec::new();
             for batch in std::mem::take(&mut self.sides[side].batches) {
                 let t = times(&batch, column, &self.name)?;
-                let keep: BooleanArray = t.iter().map(|t| Some(t.is_some_and(|t| t.saturating_add(reach) > self.watermark))).collect();
+                let keep: BooleanArray = t.iter().map(|t| Some(t.is_some_and(|t| t.saturating_add(reach) >= self.watermark))).collect();
                 let batch = filter_record_batch(&batch, &keep).context(|| format!("{}: expiring rows", self.name))?;
                 if batch.num_rows() > 0 {
                     kept.push(batch);
@@ -95,9 +96,10 @@ impl Operator for IntervalJoin {
     fn on_input(&mut self, input: usize, batch: StreamBatch, out: &mut Collector) -> Result<()> {
         let rows = batch.num_rows();
         self.metrics.rows_in.fetch_add(rows as u64, Ordering::Relaxed);
-        // A row at or behind the watermark is late: the rows it could have
-        // met may be gone.
-        let keep = usable(&batch, self.plan.time[input], 0, self.watermark, &self.name)?;
+        // A row behind the watermark is late, as in Flink's interval join:
+        // the rows it could have met may be gone. (A row at the watermark,
+        // e.g. a window result with its window_time, is not.)
+        let keep = usable(&batch, self.plan.time[input], 1, self.watermark, &self.name)?;
         let batch = filter_record_batch(&batch.data, &keep).context(|| format!("{}: late rows", self.name))?;
         self.metrics.add_dropped(DropReason::Late, (rows - batch.num_rows()) as u64);
         if batch.num_rows() == 0 {

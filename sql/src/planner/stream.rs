@@ -514,9 +514,15 @@ impl<'a> StreamPlanner<'a> {
             (_, true) => self.exchange(flow, Partitioning::Single, 1),
             (_, false) => self.exchange(flow, Partitioning::Hash(keys), p),
         };
-        flow.key = Some(
-            aggregation_key(&layout_of(&operator)),
-        );
+        let layout = layout_of(&operator);
+        flow.key = Some(aggregation_key(&layout));
+        // A window's result row is never behind the watermark that fired it:
+        // its window_time (else its window_end) is a rowtime for a join.
+        flow.time = layout
+            .iter()
+            .position(|c| *c == OutputColumn::WindowTime)
+            .or_else(|| layout.iter().position(|c| *c == OutputColumn::WindowEnd));
+        flow.windowed = None;
         flow.chain.push(operator);
         flow.late_sink = late_sink;
         Ok(flow)
