@@ -7,6 +7,7 @@ pub mod dialect;
 pub mod error;
 pub mod functions;
 pub mod planner;
+pub mod results;
 pub mod session;
 pub mod settings;
 pub mod statement;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::catalog::empty::EmptyTable;
 use datafusion::sql::resolve::resolve_table_references;
@@ -31,6 +31,7 @@ use crate::planner::stream::{LateClauses, LateTarget, StreamPlanner};
 use crate::planner::table::{create_table, normalize};
 use crate::planner::validate::check_streaming_query;
 use crate::planner::window_tvf;
+use crate::results;
 use crate::settings::Settings;
 use crate::system::{self, JobEntry, Registry};
 use crate::statement::{ParsedStatement, WeirStatement, WindowClauses, position_of};
@@ -172,7 +173,7 @@ impl Session {
             }
             WeirStatement::Set { .. } => {
                 let (keys, values): (Vec<String>, Vec<String>) = self.settings.all().into_iter().unzip();
-                Ok(Outcome::Table(vec![string_table(&["key", "value"], vec![keys, values])]))
+                Ok(Outcome::Table(vec![string_table(results::settings(), vec![keys, values])]))
             }
             WeirStatement::Reset { key } => {
                 self.settings.reset(key.as_deref())?;
@@ -183,7 +184,7 @@ impl Session {
             }
             WeirStatement::ShowTables => {
                 let names = self.catalog.tables().map(|t| t.name.clone()).collect();
-                Ok(Outcome::Table(vec![string_table(&["table name"], vec![names])]))
+                Ok(Outcome::Table(vec![string_table(results::tables(), vec![names])]))
             }
             WeirStatement::Describe { name } => self.describe(name),
             WeirStatement::ShowJobs => Ok(Outcome::Table(vec![self.show_jobs()])),
@@ -537,10 +538,7 @@ impl Session {
             }
             extras.push(extra.join(", "));
         }
-        Ok(Outcome::Table(vec![string_table(
-            &["name", "type", "null", "extras"],
-            vec![names, types, nulls, extras],
-        )]))
+        Ok(Outcome::Table(vec![string_table(results::describe(), vec![names, types, nulls, extras])]))
     }
 
     fn show_jobs(&self) -> RecordBatch {
@@ -561,15 +559,7 @@ impl Session {
             watermarks.push(j.metrics.watermark());
             late.push(t.late_rows + t.invalid_time_rows + t.decode_errors);
         }
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("job id", DataType::Utf8, false),
-            Field::new("status", DataType::Utf8, false),
-            Field::new("rows out", DataType::UInt64, false),
-            Field::new("rows in", DataType::UInt64, false),
-            Field::new("rows not used", DataType::UInt64, false),
-            Field::new("watermark", DataType::Timestamp(TimeUnit::Millisecond, None), true),
-            Field::new("statement", DataType::Utf8, false),
-        ]));
+        let schema = results::jobs();
         let columns: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(ids)),
             Arc::new(StringArray::from(status)),
@@ -608,13 +598,7 @@ fn table_name(name: &ObjectName) -> String {
         .unwrap_or_default()
 }
 
-fn string_table(names: &[&str], columns: Vec<Vec<String>>) -> RecordBatch {
-    let schema = Arc::new(Schema::new(
-        names
-            .iter()
-            .map(|n| Field::new(*n, DataType::Utf8, false))
-            .collect::<Vec<_>>(),
-    ));
+fn string_table(schema: SchemaRef, columns: Vec<Vec<String>>) -> RecordBatch {
     let arrays: Vec<ArrayRef> = columns
         .into_iter()
         .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)

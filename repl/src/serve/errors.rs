@@ -25,10 +25,6 @@ pub enum QueryError {
     /// its result.
     #[error("a SELECT over streams runs until it is stopped, so it cannot be answered over pgwire")]
     StreamingSelect,
-    /// Weir statements that return rows know their columns only once run,
-    /// too late for the extended protocol's Describe.
-    #[error("{0} is not supported over the extended query protocol")]
-    RowsOverExtendedProtocol(String),
 }
 
 impl QueryError {
@@ -42,7 +38,7 @@ impl QueryError {
     fn into_error_info(self, sql: &str) -> ErrorInfo {
         let (code, position) = match &self {
             QueryError::Sql(e) => (sql_state(e), e.position().and_then(|p| char_position(sql, p))),
-            QueryError::StreamingSelect | QueryError::RowsOverExtendedProtocol(_) => (FEATURE_NOT_SUPPORTED, None),
+            QueryError::StreamingSelect => (FEATURE_NOT_SUPPORTED, None),
         };
         let mut info = ErrorInfo::new("ERROR".into(), code.into(), self.to_string());
         info.position = position.map(|p| p.to_string());
@@ -56,7 +52,6 @@ impl QueryError {
             QueryError::StreamingSelect => Some(
                 "keep its results in a view and query that: CREATE MATERIALIZED VIEW v AS SELECT …; SELECT * FROM v",
             ),
-            QueryError::RowsOverExtendedProtocol(_) => Some("send it as a simple query (psycopg: without parameters)"),
             QueryError::Sql(_) => None,
         }
     }

@@ -22,13 +22,14 @@ use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::pgwire::types::format::FormatOptions;
+use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion_postgres::{DfSessionService, Parser};
 use futures::{Sink, SinkExt};
 use tokio::sync::Mutex;
 use weir_sql::{ParsedStatement, Session, WeirStatement, parse_script};
 
 use super::errors::{QueryError, refine};
-use super::response::{answer, rows_statement};
+use super::response::answer;
 
 /// A prepared statement as datafusion-postgres keeps it: the SQL and, for
 /// DataFusion's statements, their parsed form and plan. Weir's own are
@@ -250,19 +251,28 @@ impl QueryParser for WeirQueryParser {
         };
         match self.router.route(&s.statement).await.map_err(refuse)? {
             Route::DataFusion => self.datafusion.parse_sql(client, sql, types).await,
-            Route::Weir => match rows_statement(&s.statement) {
-                Some(name) => Err(refuse(QueryError::RowsOverExtendedProtocol(name.to_string()))),
-                None => Ok(Some((sql.to_string(), None))),
-            },
+            Route::Weir => Ok(Some((sql.to_string(), None))),
         }
     }
 
     fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
-        self.datafusion.get_parameter_types(statement)
+        match statement {
+            (_, None) => Ok(Vec::new()),
+            _ => self.datafusion.get_parameter_types(statement),
+        }
     }
 
+    /// A Weir statement's columns are fixed (`weir_sql::results`), so a
+    /// client can have them described before it runs the statement.
     fn get_result_schema(&self, statement: &Self::Statement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
-        self.datafusion.get_result_schema(statement, format)
+        let (sql, None) = statement else {
+            return self.datafusion.get_result_schema(statement, format);
+        };
+        let parsed = parse_script(sql).map_err(|e| QueryError::from(e).into_pg_error(sql))?;
+        match parsed.first().and_then(|s| weir_sql::results::of(&s.statement)) {
+            Some(schema) => arrow_schema_to_pg_fields(&schema, format.unwrap_or(&Format::UnifiedText), None),
+            None => Ok(Vec::new()),
+        }
     }
 }
 

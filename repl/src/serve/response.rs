@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::Schema;
 use datafusion_postgres::arrow_pg::datatypes::{arrow_schema_to_pg_fields, encode_recordbatch};
 use datafusion_postgres::pgwire::api::portal::Format;
 use datafusion_postgres::pgwire::api::results::{QueryResponse, Response, Tag};
@@ -65,20 +65,6 @@ fn tag(statement: &WeirStatement) -> Tag {
     }
 }
 
-/// The name of a statement that answers with rows (whose columns are
-/// known only once it has run); `None` for the others.
-pub fn rows_statement(statement: &WeirStatement) -> Option<&'static str> {
-    match statement {
-        WeirStatement::Query { .. } => Some("SELECT"),
-        WeirStatement::Explain(_) => Some("EXPLAIN"),
-        WeirStatement::ShowTables => Some("SHOW TABLES"),
-        WeirStatement::ShowJobs => Some("SHOW JOBS"),
-        WeirStatement::Describe { .. } => Some("DESCRIBE"),
-        WeirStatement::Set { key: None, .. } => Some("SET (listing the settings)"),
-        _ => None,
-    }
-}
-
 /// Rows of batches that share one schema (an empty list has no columns).
 fn rows(batches: Vec<RecordBatch>, format: &Format, options: Arc<FormatOptions>) -> PgWireResult<QueryResponse> {
     let schema = batches.first().map(|b| b.schema()).unwrap_or_else(|| Arc::new(Schema::empty()));
@@ -92,7 +78,7 @@ fn rows(batches: Vec<RecordBatch>, format: &Format, options: Arc<FormatOptions>)
 
 /// EXPLAIN's plan as PostgreSQL shows one: a `QUERY PLAN` row per line.
 fn query_plan(plan: &str) -> PgWireResult<RecordBatch> {
-    let schema = Arc::new(Schema::new(vec![Field::new("QUERY PLAN", DataType::Utf8, false)]));
+    let schema = weir_sql::results::explain();
     let lines = StringArray::from(plan.lines().collect::<Vec<_>>());
     RecordBatch::try_new(schema, vec![Arc::new(lines)]).map_err(|e| PgWireError::ApiError(Box::new(e)))
 }
@@ -122,7 +108,5 @@ mod tests {
         let a = answer(&create, Outcome::Done("Table 't' created.".into()), &Format::UnifiedText, Arc::default()).unwrap();
         assert!(matches!(&a.response, Response::Execution(tag) if *tag == Tag::new("CREATE TABLE")));
         assert_eq!(a.notice.as_deref(), Some("Table 't' created."));
-        assert_eq!(rows_statement(&statement("SHOW JOBS")), Some("SHOW JOBS"));
-        assert_eq!(rows_statement(&statement("SET 'parallelism.default' = '2'")), None);
     }
 }
