@@ -328,6 +328,7 @@ fn python() -> &'static Path {
 /// prepared statement and one that returns rows, which is refused.
 const PSYCOPG_CLIENT: &str = r#"
 import calendar, sys
+from decimal import Decimal
 import psycopg
 
 def ms(t):
@@ -353,6 +354,23 @@ with psycopg.connect(f"host=127.0.0.1 port={port} user=weir dbname=weir", autoco
         print("job " + row[0] + "|" + row[1])
     print("describe " + ",".join(r[0] + ":" + r[1] for r in conn.execute("DESCRIBE v", prepare=True)))
     print("explain " + str(len(conn.execute("EXPLAIN INSERT INTO t SELECT v FROM src", prepare=True).fetchall()) > 0))
+    # Decimals, in binary.
+    cur = conn.cursor(binary=True)
+    cur.execute("SELECT CAST(s AS DECIMAL(12, 2)) / 4 AS q, s FROM v WHERE c > %s", (threshold,))
+    print("decimal oid " + str(cur.description[0].type_code))
+    print("decimal exact " + str(all(q == Decimal(s) / 4 for q, s in cur)))
+    # Grafana's PostgreSQL data source: a time series panel's query with its
+    # macros expanded ($__timeGroupAlias, $__timeFilter), and the query
+    # builder's catalog queries.
+    since, until = "2026-01-01T00:00:00Z", "2026-01-01T00:10:00Z"
+    series = conn.execute(f"""SELECT floor(extract(epoch from window_start)/60)*60 AS "time", k AS metric, sum(c) AS value
+        FROM v WHERE window_start BETWEEN '{since}' AND '{until}' GROUP BY 1, 2 ORDER BY 1""").fetchall()
+    direct = conn.execute(f"SELECT sum(c) FROM v WHERE window_start BETWEEN '{since}' AND '{until}'").fetchone()[0]
+    print("grafana series " + str(len(series) > 1 and sum(r[2] for r in series) == direct))
+    tables = [r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name")]
+    print("grafana has v " + str("v" in tables))
+    columns = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position", ("v",))
+    print("grafana columns " + ",".join(r[0] for r in columns))
 "#;
 
 #[tokio::test]
@@ -407,6 +425,11 @@ async fn psycopg_reads_the_view_with_parameters_and_binary_results() {
         ["window_start:TIMESTAMP(3),window_end:TIMESTAMP(3),k:VARCHAR,c:BIGINT,d:BIGINT,s:BIGINT,mn:BIGINT,mx:BIGINT,a:DOUBLE"]
     );
     assert_eq!(said("explain "), ["True"]);
+    assert_eq!(said("decimal oid "), ["1700"]);
+    assert_eq!(said("decimal exact "), ["True"]);
+    assert_eq!(said("grafana series "), ["True"]);
+    assert_eq!(said("grafana has v "), ["True"]);
+    assert_eq!(said("grafana columns "), ["window_start,window_end,k,c,d,s,mn,mx,a"]);
 }
 
 /// Sends a startup message as `weir` and reads until ReadyForQuery.
