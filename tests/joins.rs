@@ -252,6 +252,32 @@ async fn a_stream_joins_its_windowed_aggregate() {
     assert_eq!(run.counted("late rows"), 0);
 }
 
+/// Two windowed aggregates joined on their windows, as Nexmark q8 does
+/// (people and their auctions of the same 10 s): a window join whose rows
+/// are the windows' results.
+#[tokio::test]
+async fn windowed_aggregates_join_on_their_windows() {
+    let left = side_rows(1_500, 0, 6, 6);
+    let right = side_rows(1_500, 3, 6, 7);
+    let counts = "SELECT k, count(*) AS c, window_start AS ws, window_end AS we FROM {L} GROUP BY k, window_start, window_end";
+    let maxima = "SELECT k, max(v) AS mx, window_start AS ws, window_end AS we FROM {R} GROUP BY k, window_start, window_end";
+    let tumble = |t: &str| format!("TABLE(TUMBLE(TABLE {t}, DESCRIPTOR(ts), INTERVAL '10' SECOND))");
+    let select = "SELECT P.k, P.c, A.mx, P.ws, P.we";
+    let on = "ON P.k = A.k AND P.ws = A.ws AND P.we = A.we";
+    let sql = format!(
+        "{}SET 'parallelism.default' = '2';\nINSERT INTO out {select} FROM ({}) P JOIN ({}) A {on};",
+        tables(std::path::Path::new("DIR"), "k VARCHAR, c BIGINT, mx BIGINT, ws TIMESTAMP(3), we TIMESTAMP(3)"),
+        counts.replace("{L}", &tumble("l")),
+        maxima.replace("{R}", &tumble("r"))
+    );
+    let query = format!("{select} FROM ({}) P JOIN ({}) A {on}", counts.replace("{L}", "lw"), maxima.replace("{R}", "rw"));
+    let want = oracle(&left, &right, Some((10_000, 10_000)), &query).await;
+    let (got, run) = run_join(&left, &right, &sql, &["k", "c", "mx", "ws", "we"]);
+    assert!(want.len() > 50, "too few rows to be a test: {}", want.len());
+    assert_rows_eq(&got, &want, "windows of both aggregates");
+    assert_eq!(run.counted("late rows"), 0);
+}
+
 /// Joins that would keep rows forever, or that mix windows, are refused
 /// with errors that say what to write instead.
 #[test]

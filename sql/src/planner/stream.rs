@@ -522,7 +522,18 @@ impl<'a> StreamPlanner<'a> {
             .iter()
             .position(|c| *c == OutputColumn::WindowTime)
             .or_else(|| layout.iter().position(|c| *c == OutputColumn::WindowEnd));
-        flow.windowed = None;
+        // Results of TUMBLE/HOP windows can be joined with another's by
+        // window (Nexmark q8): their window columns lead to the window join.
+        flow.windowed = match &operator {
+            OperatorPlan::WindowAggregate(p) => {
+                let at = |c: OutputColumn| layout.iter().position(|l| *l == c);
+                match (at(OutputColumn::WindowStart), at(OutputColumn::WindowEnd)) {
+                    (Some(start), Some(end)) => Some(Windowed { spec: p.window, start, end }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
         flow.chain.push(operator);
         flow.late_sink = late_sink;
         Ok(flow)
