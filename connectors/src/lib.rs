@@ -14,6 +14,7 @@ mod kafka;
 mod memory;
 mod nexmark;
 mod options;
+mod postgres;
 mod print;
 mod temporal;
 mod types;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
+use weir_engine::lookup::LookupSource;
 use weir_engine::sink::SinkConnector;
 use weir_engine::source::SourceConnector;
 
@@ -31,7 +33,7 @@ pub use error::ConnectorError;
 use options::{CONNECTOR_KEY, Options};
 
 /// Names of all connectors (for error messages and completion).
-pub const CONNECTORS: &[&str] = &["blackhole", "datagen", "filesystem", "kafka", "memory", "nexmark", "print"];
+pub const CONNECTORS: &[&str] = &["blackhole", "datagen", "filesystem", "kafka", "memory", "nexmark", "postgres", "print"];
 
 /// The connectors of one table, built from its WITH options.
 #[derive(Debug, Clone)]
@@ -45,6 +47,9 @@ pub struct ConnectorTable {
     /// `Some` for tables a plain `SELECT` reads at once, as a batch query
     /// (memory tables), rather than as a stream.
     pub batch: Option<Arc<dyn TableProvider>>,
+    /// `Some` for tables a stream can only look rows up in, by key, in a
+    /// lookup join (`postgres`).
+    pub lookup: Option<Arc<dyn LookupSource>>,
 }
 
 /// A memory table with `schema`, for `LATE DATA INTO` tables that were not
@@ -56,6 +61,7 @@ pub fn memory_table(schema: SchemaRef) -> ConnectorTable {
         source: None,
         sink: Some(t.clone()),
         batch: Some(t),
+        lookup: None,
     }
 }
 
@@ -123,6 +129,15 @@ pub fn create_table(
             Some(nexmark::create(&Options::new("nexmark", options), schema)?),
             None,
         ),
+        "postgres" => {
+            return Ok(ConnectorTable {
+                connector: name.clone(),
+                source: None,
+                sink: None,
+                batch: None,
+                lookup: Some(postgres::create(&Options::new("postgres", options), schema)?),
+            });
+        }
         "print" => (
             None,
             Some(print::create(&Options::new("print", options), schema)?),
@@ -139,5 +154,6 @@ pub fn create_table(
         source,
         sink,
         batch: None,
+        lookup: None,
     })
 }

@@ -12,6 +12,7 @@ pub mod event_time;
 pub mod error;
 pub mod hot_keys;
 pub mod join;
+pub mod lookup;
 pub mod message;
 pub mod metrics;
 pub mod operator;

@@ -1,6 +1,8 @@
 //! The operator contract: small structs that turn input messages into output
 //! messages, chained inside a task.
 
+use std::task::{Context, Poll};
+
 use datafusion::arrow::array::RecordBatch;
 
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
@@ -103,6 +105,33 @@ pub trait Operator: Send {
     /// Called once when every input has ended, after the final watermark.
     fn on_end(&mut self, _out: &mut Collector) -> Result<()> {
         Ok(())
+    }
+
+    /// Whether the task may hand the operator more input now. An operator
+    /// waiting on I/O (a lookup join) says no while its limit of requests in
+    /// flight is reached: input then waits in its channel, which
+    /// backpressures upstream, and the task only polls
+    /// [`Operator::poll_progress`] until room frees up.
+    fn accepts_input(&self) -> bool {
+        true
+    }
+
+    /// Whether work is in flight that will still emit rows (lookups awaiting
+    /// answers). At the end of input the task polls
+    /// [`Operator::poll_progress`] until there is none before it calls
+    /// [`Operator::on_end`], so no row is dropped.
+    fn in_flight(&self) -> bool {
+        false
+    }
+
+    /// Polls the operator's work in flight: `Ready` when it made progress
+    /// (emitted into `out`, or freed room for input), `Pending` after
+    /// registering `cx`'s waker. The task selects on this alongside its
+    /// input, so asynchronous operators need no thread or timer of their
+    /// own and the stream never blocks on one slow request. The default has
+    /// nothing in flight.
+    fn poll_progress(&mut self, _cx: &mut Context<'_>, _out: &mut Collector) -> Poll<Result<()>> {
+        Poll::Pending
     }
 
     /// Bytes of state the operator holds now, for `weir.memory`; 0 for

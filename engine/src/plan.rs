@@ -12,6 +12,7 @@ use datafusion::physical_plan::PhysicalExpr;
 
 use crate::join::interval::IntervalJoinPlan;
 use crate::join::window::WindowJoinPlan;
+use crate::lookup::LookupJoinPlan;
 use crate::operators::project::ProjectPlan;
 use crate::sink::SinkConnector;
 use crate::source::SourcePlan;
@@ -75,6 +76,7 @@ pub enum OperatorPlan {
     WindowAssign(Arc<WindowAssignPlan>),
     WindowJoin(Arc<WindowJoinPlan>),
     IntervalJoin(Arc<IntervalJoinPlan>),
+    LookupJoin(Arc<LookupJoinPlan>),
 }
 
 /// The sink that ends the last stage.
@@ -114,6 +116,7 @@ impl OperatorPlan {
             OperatorPlan::WindowAssign(p) => format!("WindowAssign {}", p.window),
             OperatorPlan::WindowJoin(p) => format!("WindowJoin {:?}", p.spec.join_type),
             OperatorPlan::IntervalJoin(p) => format!("IntervalJoin {:?}", p.spec.join_type),
+            OperatorPlan::LookupJoin(p) => format!("LookupJoin {:?} {}", p.spec.join_type, p.table),
         }
     }
 }
@@ -222,6 +225,18 @@ impl fmt::Display for StreamPlan {
                             Millis(p.lower),
                             Millis(p.upper),
                             Millis(p.delay())
+                        )?;
+                    }
+                    OperatorPlan::LookupJoin(p) => {
+                        writeln!(f, "  LookupJoin: {:?} {}", p.spec.join_type, p.source.describe())?;
+                        fmt_join(f, &p.spec)?;
+                        let o = p.source.options();
+                        writeln!(
+                            f,
+                            "    {} lookups in flight, {} output, cache of {} keys",
+                            o.max_concurrent,
+                            if o.ordered { "ordered" } else { "unordered" },
+                            o.cache_max_rows
                         )?;
                     }
                 }

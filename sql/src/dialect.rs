@@ -48,6 +48,11 @@ impl Dialect for WeirDialect {
         true
     }
 
+    /// For lookup joins: `JOIN dim FOR SYSTEM_TIME AS OF s.proc_time`.
+    fn supports_table_versioning(&self) -> bool {
+        true
+    }
+
     fn is_select_item_alias(&self, explicit: bool, kw: &Keyword, parser: &mut Parser) -> bool {
         explicit || (self.generic.is_column_alias(kw, parser) && !starts_window_clause(parser))
     }

@@ -494,6 +494,7 @@ impl Session {
         check_streaming_query(query)?;
         let mut query = query.clone();
         let state = self.ctx.state();
+        crate::planner::lookup::rewrite(&mut query, &self.catalog)?;
         let windows = window_tvf::rewrite(&mut query, &self.catalog, &state)?;
         // The relations standing for TVF calls exist only while this query
         // is planned.

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod kafka;
+pub mod postgres;
 mod restored;
 
 use std::path::{Path, PathBuf};

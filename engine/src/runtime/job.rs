@@ -15,6 +15,7 @@ use crate::operators::filter::Filter;
 use crate::operators::project::Project;
 use crate::join::interval::IntervalJoin;
 use crate::join::window::WindowJoin;
+use crate::lookup::LookupJoin;
 use crate::plan::{OperatorPlan, StageInput, StreamPlan, Upstream};
 use crate::runtime::exchange::Router;
 use crate::runtime::input::ExchangeInput;
@@ -581,5 +582,6 @@ fn instantiate(op: &OperatorPlan, subtask: usize, metrics: &Arc<JobMetrics>) -> 
             let m = metrics.register(&name, subtask);
             Box::new(IntervalJoin::new(Arc::clone(p), name, m))
         }
+        OperatorPlan::LookupJoin(p) => Box::new(LookupJoin::new(Arc::clone(p), name)?),
     })
 }

@@ -167,6 +167,21 @@ async fn tick(ticker: &mut Option<tokio::time::Interval>) {
     }
 }
 
+/// The first operator of `chain` that made progress on work in flight
+/// ([`Operator::poll_progress`]): its index and what it emitted.
+async fn progress(chain: &mut [Box<dyn Operator>]) -> (usize, Result<Collector>) {
+    std::future::poll_fn(|cx| {
+        for (i, op) in chain.iter_mut().enumerate() {
+            let mut c = Collector::default();
+            if let std::task::Poll::Ready(r) = op.poll_progress(cx, &mut c) {
+                return std::task::Poll::Ready((i, r.map(|()| c)));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
 /// The next completed checkpoint; `None` once the coordinator is gone.
 async fn committed(link: &mut Option<TaskCheckpoint>) -> Option<u64> {
     match link {
@@ -301,9 +316,20 @@ impl Task {
         });
         loop {
             let waiting = self.metrics.idle_begins();
+            // An operator with its limit of requests in flight holds the
+            // input back until one completes.
+            let accepting = self.chain.iter().all(|op| op.accepts_input());
             // Inputs are cancel-safe: a tick or a commit never loses a message.
             let message = tokio::select! {
-                m = self.input.next() => m?,
+                m = self.input.next(), if accepting => m?,
+                (i, emitted_by) = progress(&mut self.chain) => {
+                    self.metrics.idle_ends(waiting);
+                    for e in emitted_by?.out {
+                        push(&mut self.chain[i + 1..], 0, e, &mut emitted)?;
+                    }
+                    self.flush(&mut emitted).await?;
+                    continue;
+                }
                 _ = tick(&mut ticker) => {
                     self.metrics.idle_ends(waiting);
                     for i in 0..self.chain.len() {
@@ -353,6 +379,16 @@ impl Task {
                 }
                 Message::End => {
                     for i in 0..self.chain.len() {
+                        // Work in flight finishes before the operator ends
+                        // (and before what it emits reaches the next one).
+                        while self.chain[i].in_flight() {
+                            let (j, emitted_by) = progress(&mut self.chain[i..=i]).await;
+                            debug_assert_eq!(j, 0);
+                            for e in emitted_by?.out {
+                                push(&mut self.chain[i + 1..], 0, e, &mut emitted)?;
+                            }
+                            self.flush(&mut emitted).await?;
+                        }
                         let mut c = Collector::default();
                         self.chain[i].on_end(&mut c)?;
                         for e in c.out {

@@ -37,6 +37,7 @@ use crate::settings::Settings;
 use crate::types::{TIMESTAMP_MS, sql_name};
 
 mod join;
+mod lookup;
 
 /// The `ALLOWED LATENESS` and `LATE DATA INTO` of a query, resolved.
 #[derive(Debug, Default)]
@@ -226,13 +227,17 @@ impl<'a> StreamPlanner<'a> {
                 Ok(flow)
             }
             LogicalPlan::SubqueryAlias(a) => self.plan(&a.input),
-            LogicalPlan::Join(join) => self.join(join, None),
+            LogicalPlan::Join(join) => match self.lookup_table(&join.right) {
+                Some(table) => self.lookup_join(join, table),
+                None => self.join(join, None),
+            },
             LogicalPlan::Filter(f) => {
                 // A WHERE over an inner join restricts which rows meet, as
                 // part of its condition (so a time bound there makes it an
                 // interval join).
                 if let LogicalPlan::Join(join) = f.input.as_ref()
                     && join.join_type == JoinType::Inner
+                    && self.lookup_table(&join.right).is_none()
                 {
                     return self.join(join, Some(&f.predicate));
                 }

@@ -142,7 +142,7 @@ impl StreamPlanner<'_> {
 
     /// The non-equi part of the condition over the columns it uses, as
     /// DataFusion's physical planner builds it.
-    fn join_filter(&self, filter: &Expr, ls: &DFSchema, rs: &DFSchema) -> Result<JoinFilter> {
+    pub(super) fn join_filter(&self, filter: &Expr, ls: &DFSchema, rs: &DFSchema) -> Result<JoinFilter> {
         let columns = filter.column_refs();
         let indices = |schema: &DFSchema| -> Vec<usize> {
             let mut v: Vec<usize> = columns.iter().filter_map(|c| schema.index_of_column(c).ok()).collect();
@@ -190,7 +190,7 @@ fn side_of(e: &Expr, ls: &DFSchema, rs: &DFSchema) -> Option<Side> {
 
 /// `l = r` with one side's columns on each side of `=`: an equi-join key,
 /// left expression first.
-fn equi_pair(e: &Expr, ls: &DFSchema, rs: &DFSchema) -> Option<(Expr, Expr)> {
+pub(super) fn equi_pair(e: &Expr, ls: &DFSchema, rs: &DFSchema) -> Option<(Expr, Expr)> {
     let Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) = e else {
         return None;
     };

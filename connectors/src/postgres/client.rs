@@ -1,0 +1,156 @@
+//! Lookups against one PostgreSQL table for one subtask: a pool of as many
+//! connections as lookups may be in flight (deadpool replaces a connection
+//! the server dropped), one prepared statement per connection, the table's
+//! rate limit, and retries with exponential back-off.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ScalarValue;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use governor::DefaultDirectRateLimiter;
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use weir_engine::error::{EngineError, Result};
+use weir_engine::lookup::LookupClient;
+
+use super::types;
+
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// What a client is built from.
+pub(super) struct Setup {
+    pub config: tokio_postgres::Config,
+    /// `host:port`, for errors.
+    pub server: String,
+    pub table: String,
+    pub schema: SchemaRef,
+    pub keys: Vec<usize>,
+    pub connections: usize,
+    pub max_retries: u32,
+    pub first_backoff: Duration,
+    pub rate_limit: Option<Arc<DefaultDirectRateLimiter>>,
+}
+
+pub(super) struct PostgresLookup {
+    pool: Pool,
+    /// `SELECT cols FROM table WHERE key = $1 AND …`.
+    query: String,
+    setup: Setup,
+}
+
+/// A quoted SQL identifier: column and table names are used as declared.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+impl PostgresLookup {
+    pub(super) fn new(setup: Setup) -> Result<Self> {
+        let cast = |i: usize| {
+            let f = setup.schema.field(i);
+            types::pg_type(f.data_type())
+                .ok_or_else(|| EngineError::Plan(format!("postgres table {}: column '{}' cannot be read", setup.table, f.name())))
+        };
+        let columns = (0..setup.schema.fields().len())
+            .map(|i| Ok(format!("{}::{}", ident(setup.schema.field(i).name()), cast(i)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let conditions = setup
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(n, k)| Ok(format!("{} = ${}::{}", ident(setup.schema.field(*k).name()), n + 1, cast(*k)?)))
+            .collect::<Result<Vec<_>>>()?;
+        // A dotted name is schema-qualified.
+        let table = setup.table.split('.').map(ident).collect::<Vec<_>>().join(".");
+        let query = format!("SELECT {} FROM {table} WHERE {}", columns.join(", "), conditions.join(" AND "));
+        let manager = Manager::from_config(
+            setup.config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(setup.connections)
+            .build()
+            .map_err(|e| EngineError::Connector(format!("postgres table {}: {e}", setup.table)))?;
+        Ok(Self { pool, query, setup })
+    }
+
+    /// One attempt at a lookup.
+    async fn attempt(&self, params: &[&(dyn ToSql + Sync)]) -> std::result::Result<RecordBatch, Failure> {
+        let client = self.pool.get().await.map_err(|e| Failure::Transient(format!("cannot connect to {}: {e}", self.setup.server)))?;
+        let statement = client.prepare_cached(&self.query).await.map_err(classify)?;
+        let rows = client.query(&statement, params).await.map_err(classify)?;
+        types::batch(&self.setup.schema, &rows).map_err(Failure::Final)
+    }
+}
+
+/// Why an attempt failed.
+enum Failure {
+    /// The server is down, restarting or overloaded: worth another try.
+    Transient(String),
+    /// The query itself is wrong (no such table or column, a value that
+    /// does not convert): retrying cannot help.
+    Final(String),
+}
+
+fn classify(e: tokio_postgres::Error) -> Failure {
+    let message = match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    };
+    match e.code() {
+        // Class 42 (syntax error or access rule violation: undefined table
+        // or column) and class 22 (data exception).
+        Some(code) if code.code().starts_with("42") || code.code().starts_with("22") => Failure::Final(message),
+        Some(code) if *code == SqlState::INSUFFICIENT_PRIVILEGE => Failure::Final(message),
+        _ => Failure::Transient(message),
+    }
+}
+
+#[async_trait::async_trait]
+impl LookupClient for PostgresLookup {
+    async fn lookup(&self, key: Vec<ScalarValue>) -> Result<RecordBatch> {
+        let s = &self.setup;
+        let boxed = key
+            .iter()
+            .map(|v| {
+                types::param(v).ok_or_else(|| EngineError::Plan(format!("postgres table {}: a key of type {} cannot be looked up", s.table, v.data_type())))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let params: Vec<&(dyn ToSql + Sync)> = boxed.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect();
+        let mut backoff = s.first_backoff;
+        let mut attempt = 0;
+        loop {
+            if let Some(limit) = &s.rate_limit {
+                limit.until_ready().await;
+            }
+            match self.attempt(&params).await {
+                Ok(batch) => return Ok(batch),
+                Err(Failure::Final(m)) => {
+                    return Err(EngineError::Connector(format!("lookup in postgres table {} at {}: {m}", s.table, s.server)));
+                }
+                Err(Failure::Transient(m)) if attempt >= s.max_retries => {
+                    return Err(EngineError::Connector(format!(
+                        "lookup in postgres table {} at {} failed after {} attempts ('lookup.max-retries' = {}): {m}",
+                        s.table,
+                        s.server,
+                        attempt + 1,
+                        s.max_retries
+                    )));
+                }
+                Err(Failure::Transient(m)) => {
+                    tracing::warn!(table = %s.table, attempt, "lookup failed, retrying in {backoff:?}: {m}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}

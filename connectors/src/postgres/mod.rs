@@ -1,0 +1,166 @@
+//! The `postgres` connector: a table of a PostgreSQL database used as the
+//! dimension of a lookup join (`JOIN users FOR SYSTEM_TIME AS OF
+//! s.proc_time AS u ON …`). It is neither a source nor a sink: each key a
+//! stream row needs is looked up when the row goes by.
+//!
+//! `options` reads the WITH options, `client` runs the lookups (a pool of
+//! connections, rate limit, retries), `types` maps column types.
+
+mod client;
+mod types;
+
+use std::num::NonZeroU32;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use weir_engine::duration::parse_duration;
+use weir_engine::error::Result;
+use weir_engine::lookup::{LookupClient, LookupOptions, LookupSource};
+
+use crate::error::ConnectorError;
+use crate::options::Options;
+use crate::values::{non_negative_integer, positive_integer};
+
+const KEYS: &[&str] = &[
+    "url",
+    "table",
+    "lookup.cache.max-rows",
+    "lookup.cache.ttl",
+    "lookup.max-concurrent",
+    "lookup.output-mode",
+    "lookup.rate-limit",
+    "lookup.max-retries",
+];
+
+/// Builds the lookup table from its options; nothing connects yet (the
+/// first lookup does, and reports a server it cannot reach).
+pub(crate) fn create(options: &Options, schema: SchemaRef) -> Result<Arc<dyn LookupSource>, ConnectorError> {
+    options.check_keys(KEYS)?;
+    let url = options.required("url")?;
+    let config = tokio_postgres::Config::from_str(url).map_err(|e| {
+        // The URL may hold a password: the error does not repeat it.
+        ConnectorError::invalid("url", "…", format!("not a PostgreSQL connection string or URL: {e}"))
+    })?;
+    let table = options.required("table")?.to_string();
+    types::check(&schema)?;
+    let max_concurrent = options
+        .parse("lookup.max-concurrent", positive_integer)?
+        .map_or(16, |n| n as usize);
+    let ordered = match options.get("lookup.output-mode") {
+        None | Some("ordered") => true,
+        Some("unordered") => false,
+        Some(other) => return Err(ConnectorError::invalid("lookup.output-mode", other, "expected 'ordered' or 'unordered'")),
+    };
+    let cache_max_rows = options
+        .parse("lookup.cache.max-rows", non_negative_integer)?
+        .map_or(0, |n| n as usize);
+    let cache_ttl = options.parse("lookup.cache.ttl", parse_duration)?;
+    let max_retries = options.parse("lookup.max-retries", non_negative_integer)?.unwrap_or(3) as u32;
+    let rate_limit = options.parse("lookup.rate-limit", rate)?.map(|q| Arc::new(RateLimiter::direct(q)));
+    Ok(Arc::new(PostgresTable {
+        config,
+        table,
+        schema,
+        options: LookupOptions {
+            max_concurrent,
+            ordered,
+            cache_max_rows,
+            cache_ttl,
+        },
+        max_retries,
+        rate_limit,
+    }))
+}
+
+/// `'1000/s'`, `'60/min'`, `'3600/h'`: lookups allowed per period.
+fn rate(s: &str) -> Result<Quota, String> {
+    let err = || "expected a rate like '1000/s', '600/min' or '3600/h'".to_string();
+    let (n, per) = s.split_once('/').ok_or_else(err)?;
+    let n = n.trim().parse::<u32>().ok().and_then(NonZeroU32::new).ok_or_else(err)?;
+    Ok(match per.trim() {
+        "s" | "sec" | "second" => Quota::per_second(n),
+        "m" | "min" | "minute" => Quota::per_minute(n),
+        "h" | "hour" => Quota::per_hour(n),
+        _ => return Err(err()),
+    })
+}
+
+/// A PostgreSQL table rows are looked up in.
+pub(crate) struct PostgresTable {
+    config: tokio_postgres::Config,
+    table: String,
+    schema: SchemaRef,
+    options: LookupOptions,
+    /// Attempts after the first before a lookup fails the job.
+    max_retries: u32,
+    /// Shared by every join of the table in this process, so that the
+    /// database sees the rate the option says.
+    rate_limit: Option<Arc<DefaultDirectRateLimiter>>,
+}
+
+impl std::fmt::Debug for PostgresTable {
+    // The connection settings may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PostgresTable({})", self.table)
+    }
+}
+
+impl PostgresTable {
+    /// Where the server is, for errors (without the credentials).
+    fn server(&self) -> String {
+        let host = match self.config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            #[cfg(unix)]
+            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = self.config.get_ports().first().copied().unwrap_or(5432);
+        format!("{host}:{port}")
+    }
+}
+
+impl LookupSource for PostgresTable {
+    fn describe(&self) -> String {
+        format!("postgres table {} at {}", self.table, self.server())
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn options(&self) -> &LookupOptions {
+        &self.options
+    }
+
+    fn open(&self, keys: &[usize]) -> Result<Arc<dyn LookupClient>> {
+        let client = client::PostgresLookup::new(client::Setup {
+            config: self.config.clone(),
+            server: self.server(),
+            table: self.table.clone(),
+            schema: Arc::clone(&self.schema),
+            keys: keys.to_vec(),
+            connections: self.options.max_concurrent,
+            max_retries: self.max_retries,
+            first_backoff: Duration::from_millis(100),
+            rate_limit: self.rate_limit.clone(),
+        })?;
+        Ok(Arc::new(client))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!(rate("1000/s"), Ok(Quota::per_second(NonZeroU32::new(1000).unwrap())));
+        assert_eq!(rate("60/min"), Ok(Quota::per_minute(NonZeroU32::new(60).unwrap())));
+        assert!(rate("0/s").is_err());
+        assert!(rate("1000").is_err());
+        assert!(rate("10/week").is_err());
+    }
+}

@@ -1,0 +1,140 @@
+//! `JOIN dim FOR SYSTEM_TIME AS OF s.proc_time AS d ON …`: lookup joins in
+//! the AST. DataFusion does not plan table versions, so the version is
+//! checked here and taken out; DataFusion then plans an ordinary join, and
+//! the streaming planner recognises its lookup table by the table's
+//! connector (`stream/lookup.rs`). A lookup table anywhere else is refused
+//! here, where the error can point at it.
+
+use datafusion::physical_expr::ScalarFunctionExpr;
+use datafusion::sql::sqlparser::ast::{Expr, Query, SetExpr, TableFactor, TableVersion, TableWithJoins};
+
+use crate::catalog::{Catalog, TableDef};
+use crate::error::{Result, SqlError};
+use crate::planner::table::normalize;
+use crate::statement::position_of;
+
+/// Checks and strips the `FOR SYSTEM_TIME AS OF` of every lookup join in
+/// `query`.
+pub fn rewrite(query: &mut Query, catalog: &Catalog) -> Result<()> {
+    if let Some(with) = &mut query.with {
+        for cte in &mut with.cte_tables {
+            rewrite(&mut cte.query, catalog)?;
+        }
+    }
+    rewrite_set_expr(&mut query.body, catalog)
+}
+
+fn rewrite_set_expr(s: &mut SetExpr, catalog: &Catalog) -> Result<()> {
+    match s {
+        SetExpr::Select(select) => {
+            for twj in &mut select.from {
+                rewrite_from(twj, catalog)?;
+            }
+            Ok(())
+        }
+        SetExpr::Query(q) => rewrite(q, catalog),
+        SetExpr::SetOperation { left, right, .. } => {
+            rewrite_set_expr(left, catalog)?;
+            rewrite_set_expr(right, catalog)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A table of the FROM clause: its catalog entry and the name its columns
+/// are qualified with.
+struct Relation<'a> {
+    table: &'a TableDef,
+    qualifier: String,
+}
+
+fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog) -> Result<()> {
+    let mut before: Vec<Relation> = Vec::new();
+    let mut factors = std::iter::once(&mut t.relation).chain(t.joins.iter_mut().map(|j| &mut j.relation));
+    let mut first = true;
+    while let Some(factor) = factors.next() {
+        let joined = !std::mem::replace(&mut first, false);
+        match factor {
+            TableFactor::Derived { subquery, .. } => rewrite(subquery, catalog)?,
+            TableFactor::Table { name, alias, version, .. } => {
+                let Some(table_name) = name.0.last().and_then(|p| p.as_ident()).map(normalize) else {
+                    continue;
+                };
+                let table = catalog.get(&table_name).map(|t| t.as_ref());
+                let is_lookup = table.is_some_and(|t| t.connector.lookup.is_some());
+                let at = position_of(name);
+                match (is_lookup, version.take()) {
+                    (false, None) => {}
+                    (false, Some(_)) => {
+                        return Err(SqlError::plan(
+                            format!(
+                                "FOR SYSTEM_TIME AS OF is for lookup tables (connector 'postgres'); '{table_name}' is {}",
+                                table.map_or("not a table".to_string(), |t| format!("a '{}' table", t.connector.connector))
+                            ),
+                            at,
+                        ));
+                    }
+                    (true, None) => {
+                        return Err(SqlError::plan(
+                            format!(
+                                "table '{table_name}' (connector 'postgres') can only be joined as a lookup table: JOIN {table_name} FOR SYSTEM_TIME AS OF <stream>.<PROCTIME() column> AS … ON …"
+                            ),
+                            at,
+                        ));
+                    }
+                    (true, Some(TableVersion::ForSystemTimeAsOf(e))) => {
+                        if !joined {
+                            return Err(SqlError::plan(
+                                format!("lookup table '{table_name}' must be on the right of its JOIN, after the stream"),
+                                at,
+                            ));
+                        }
+                        check_proctime(&e, &before)?;
+                    }
+                    (true, Some(_)) => {
+                        return Err(SqlError::plan(
+                            format!("lookup table '{table_name}' takes FOR SYSTEM_TIME AS OF <stream>.<PROCTIME() column>"),
+                            at,
+                        ));
+                    }
+                }
+                if let Some(table) = table {
+                    let qualifier = alias.as_ref().map_or(table_name, |a| normalize(&a.name));
+                    before.push(Relation { table, qualifier });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `e` must name a `PROCTIME()` column of a table joined before: lookups
+/// happen as rows go by, so only processing time makes sense.
+fn check_proctime(e: &Expr, before: &[Relation]) -> Result<()> {
+    let (qualifier, column) = match e {
+        Expr::Identifier(c) => (None, normalize(c)),
+        Expr::CompoundIdentifier(parts) if parts.len() == 2 => (Some(normalize(&parts[0])), normalize(&parts[1])),
+        _ => (None, String::new()),
+    };
+    let is_proctime = |r: &Relation| {
+        let Ok(i) = r.table.schema.index_of(&column) else {
+            return false;
+        };
+        r.table.computed.as_ref().is_some_and(|c| {
+            <dyn datafusion::physical_plan::PhysicalExpr>::downcast_ref::<ScalarFunctionExpr>(c.exprs[i].as_ref())
+                .is_some_and(|f| f.name() == "proctime")
+        })
+    };
+    let found = before
+        .iter()
+        .filter(|r| qualifier.as_ref().is_none_or(|q| *q == r.qualifier))
+        .any(is_proctime);
+    if found {
+        return Ok(());
+    }
+    Err(SqlError::plan(
+        format!("FOR SYSTEM_TIME AS OF {e}: a lookup join needs a PROCTIME() column of the stream it joins (declare one: proc_time AS PROCTIME())"),
+        position_of(e),
+    ))
+}
