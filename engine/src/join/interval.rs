@@ -14,9 +14,9 @@ use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::join::exec::JoinSpec;
-use crate::join::sides::{SideRows, times, usable};
+use crate::join::sides::{SideRows, drop_late, times};
 use crate::message::{EventTime, StreamBatch, WATERMARK_END, WATERMARK_MIN};
-use crate::metrics::{DropReason, OperatorMetrics};
+use crate::metrics::OperatorMetrics;
 use crate::operator::{Collector, Operator};
 
 /// An inner join whose condition bounds `right.time - left.time`.
@@ -94,14 +94,10 @@ impl Operator for IntervalJoin {
     }
 
     fn on_input(&mut self, input: usize, batch: StreamBatch, out: &mut Collector) -> Result<()> {
-        let rows = batch.num_rows();
-        self.metrics.rows_in.fetch_add(rows as u64, Ordering::Relaxed);
         // A row behind the watermark is late, as in Flink's interval join:
         // the rows it could have met may be gone. (A row at the watermark,
         // e.g. a window result with its window_time, is not.)
-        let keep = usable(&batch, self.plan.time[input], 1, self.watermark, &self.name)?;
-        let batch = filter_record_batch(&batch.data, &keep).context(|| format!("{}: late rows", self.name))?;
-        self.metrics.add_dropped(DropReason::Late, (rows - batch.num_rows()) as u64);
+        let batch = drop_late(&batch, self.plan.time[input], 1, self.watermark, &self.name, &self.metrics)?;
         if batch.num_rows() == 0 {
             return Ok(());
         }

@@ -4,13 +4,16 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::take_record_batch;
+use std::sync::atomic::Ordering;
+
+use datafusion::arrow::compute::{filter_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::TimestampMillisecondType;
 use datafusion::physical_plan::PhysicalExpr;
 
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch};
+use crate::metrics::{DropReason, OperatorMetrics};
 use crate::runtime::exchange::key_groups;
 
 /// The event-time column `column` of `batch`, as milliseconds.
@@ -35,6 +38,24 @@ pub(crate) fn usable(batch: &StreamBatch, column: usize, offset: i64, watermark:
             .map(|i| Some(t.is_valid(i) && t.value(i).saturating_add(offset) > watermark))
             .collect(),
     })
+}
+
+/// Counts `batch` in and keeps its [`usable`] rows; the others are counted
+/// as late and dropped.
+pub(crate) fn drop_late(
+    batch: &StreamBatch,
+    column: usize,
+    offset: i64,
+    watermark: EventTime,
+    name: &str,
+    metrics: &OperatorMetrics,
+) -> Result<RecordBatch> {
+    let rows = batch.num_rows();
+    metrics.rows_in.fetch_add(rows as u64, Ordering::Relaxed);
+    let keep = usable(batch, column, offset, watermark, name)?;
+    let kept = filter_record_batch(&batch.data, &keep).context(|| format!("{name}: late rows"))?;
+    metrics.add_dropped(DropReason::Late, (rows - kept.num_rows()) as u64);
+    Ok(kept)
 }
 
 /// Rows of one side of a join, held until they can no longer match.

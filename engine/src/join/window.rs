@@ -14,9 +14,9 @@ use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::join::exec::JoinSpec;
-use crate::join::sides::{SideRows, times, usable};
+use crate::join::sides::{SideRows, drop_late, times};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
-use crate::metrics::{DropReason, OperatorMetrics};
+use crate::metrics::OperatorMetrics;
 use crate::operator::{Collector, Operator};
 
 /// A window join of two windowed relations.
@@ -79,13 +79,9 @@ impl Operator for WindowJoin {
     /// Keeps each row in its window; a row whose window has closed (its end
     /// is not after the watermark) is late and counted.
     fn on_input(&mut self, input: usize, batch: StreamBatch, _out: &mut Collector) -> Result<()> {
-        let rows = batch.num_rows();
-        self.metrics.rows_in.fetch_add(rows as u64, Ordering::Relaxed);
         let column = self.plan.window_end[input];
         // A window ending at `e` takes rows while the watermark is before `e - 1`.
-        let keep = usable(&batch, column, -1, self.watermark, &self.name)?;
-        let kept = filter_record_batch(&batch.data, &keep).context(|| format!("{}: late rows", self.name))?;
-        self.metrics.add_dropped(DropReason::Late, (rows - kept.num_rows()) as u64);
+        let kept = drop_late(&batch, column, -1, self.watermark, &self.name, &self.metrics)?;
         let ends = times(&kept, column, &self.name)?;
         let mut distinct: Vec<EventTime> = ends.values().to_vec();
         distinct.sort_unstable();

@@ -353,9 +353,8 @@ impl<'a> StreamPlanner<'a> {
         )?)
     }
 
-    /// Ends the current stage and starts one that reads it through an
-    /// exchange.
-    fn exchange(&mut self, flow: Flow, partitioning: Partitioning, parallelism: usize) -> Flow {
+    /// Ends `flow` as a stage that a later one reads; returns its index.
+    fn end_stage(&mut self, flow: Flow) -> usize {
         self.stages.push(Stage {
             parallelism: flow.parallelism,
             input: flow.input,
@@ -363,18 +362,25 @@ impl<'a> StreamPlanner<'a> {
             sink: None,
             late_sink: flow.late_sink,
         });
+        self.stages.len() - 1
+    }
+
+    /// Ends the current stage and starts one that reads it through an
+    /// exchange.
+    fn exchange(&mut self, flow: Flow, partitioning: Partitioning, parallelism: usize) -> Flow {
+        let (key, time, windowed) = (flow.key.clone(), flow.time, flow.windowed);
         Flow {
             input: StageInput::Exchange(vec![Upstream {
-                from: self.stages.len() - 1,
+                from: self.end_stage(flow),
                 partitioning,
             }]),
             parallelism,
             chain: Vec::new(),
             late_sink: None,
-            key: flow.key,
+            key,
             window: None,
-            time: flow.time,
-            windowed: flow.windowed,
+            time,
+            windowed,
         }
     }
 

@@ -15,7 +15,7 @@ use datafusion::physical_plan::joins::utils::JoinFilter;
 use weir_engine::join::JoinSpec;
 use weir_engine::join::interval::IntervalJoinPlan;
 use weir_engine::join::window::WindowJoinPlan;
-use weir_engine::plan::{OperatorPlan, Partitioning, Stage, StageInput, Upstream};
+use weir_engine::plan::{OperatorPlan, Partitioning, StageInput, Upstream};
 
 use super::{Flow, StreamPlanner, Windowed};
 use crate::error::{Result, SqlError};
@@ -126,18 +126,6 @@ impl StreamPlanner<'_> {
             time,
             windowed,
         })
-    }
-
-    /// Ends `flow` as a stage that a later one reads; returns its index.
-    fn end_stage(&mut self, flow: Flow) -> usize {
-        self.stages.push(Stage {
-            parallelism: flow.parallelism,
-            input: flow.input,
-            chain: flow.chain,
-            sink: None,
-            late_sink: flow.late_sink,
-        });
-        self.stages.len() - 1
     }
 
     /// The non-equi part of the condition over the columns it uses, as
