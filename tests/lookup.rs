@@ -231,6 +231,35 @@ fn cache_looks_each_key_up_once() {
     assert_eq!(pg.calls("FROM \"users\""), distinct, "lookups with a cache");
 }
 
+/// `'lookup.rate-limit'`: Postgres records when each lookup reached it;
+/// with 10 per second (and the limiter's burst of as many), no second
+/// holds more than twice the rate and the 40 lookups span at least the
+/// 3 s the limit implies. The output is still exact.
+#[test]
+fn the_rate_limit_spaces_lookups() {
+    let pg = Postgres::start();
+    dimension(&pg);
+    pg.psql("CREATE TABLE calls (at timestamptz)");
+    pg.psql("CREATE FUNCTION note_call() RETURNS int LANGUAGE sql VOLATILE AS $$ INSERT INTO calls VALUES (clock_timestamp()) RETURNING 1 $$");
+    pg.psql("CREATE VIEW users_noted AS SELECT u.* FROM users u, LATERAL (SELECT note_call()) c");
+    let rows: Vec<(i64, i64)> = (0..KEYS).map(|k| (k, k)).collect();
+    let dir = scratch();
+    write_stream(dir.path(), &rows);
+    let options = ", 'lookup.rate-limit' = '10/s', 'lookup.max-concurrent' = '8', 'lookup.cache.max-rows' = '0'";
+    run(dir.path(), &job(dir.path(), &pg, "users_noted", "JOIN", options, ""));
+    assert_rows_eq(&sorted(output(dir.path())), &oracle(&rows, "JOIN"), "rate-limited");
+    let calls: Vec<f64> = pg
+        .psql("SELECT extract(epoch FROM at) FROM calls ORDER BY at")
+        .lines()
+        .map(|l| l.trim().parse().expect("an epoch"))
+        .collect();
+    assert_eq!(calls.len() as i64, KEYS, "one lookup per key");
+    let span = calls[calls.len() - 1] - calls[0];
+    assert!(span >= 2.9, "40 lookups at 10/s after a burst of 10 take 3 s, took {span:.2} s");
+    let busiest = calls.iter().map(|t| calls.iter().filter(|u| **u >= *t && **u < t + 1.0).count()).max().unwrap();
+    assert!(busiest <= 20, "{busiest} lookups within one second");
+}
+
 /// Postgres stops mid-stream and comes back: lookups retry with back-off
 /// and the output is complete and exact.
 #[test]
