@@ -278,6 +278,32 @@ async fn windowed_aggregates_join_on_their_windows() {
     assert_eq!(run.counted("late rows"), 0);
 }
 
+/// Nexmark q5's shape: the keys with the most rows in each HOP window —
+/// per-key counts joined back with the maximum count of their window (an
+/// aggregation of the counts grouped by their windows).
+#[tokio::test]
+async fn the_busiest_keys_of_each_window() {
+    let left = side_rows(2_000, 0, 5, 8);
+    let counts = "SELECT k, count(*) AS num, window_start AS ws, window_end AS we FROM {W} GROUP BY k, window_start, window_end";
+    let maxima = "SELECT max(num) AS maxn, ws, we FROM ({C}) C GROUP BY ws, we";
+    let select = "SELECT A.k, A.num, A.ws, A.we";
+    let on = "ON A.ws = M.ws AND A.we = M.we AND A.num >= M.maxn";
+    let query = |w: &str| {
+        let c = counts.replace("{W}", w);
+        format!("{select} FROM ({c}) A JOIN ({}) M {on}", maxima.replace("{C}", &c))
+    };
+    let sql = format!(
+        "{}SET 'parallelism.default' = '2';\nINSERT INTO out {};",
+        tables(std::path::Path::new("DIR"), "k VARCHAR, num BIGINT, ws TIMESTAMP(3), we TIMESTAMP(3)"),
+        query("TABLE(HOP(TABLE l, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '10' SECOND))")
+    );
+    let want = oracle(&left, &[], Some((2_000, 10_000)), &query("lw")).await;
+    let (got, run) = run_join(&left, &[], &sql, &["k", "num", "ws", "we"]);
+    assert!(want.len() > 100, "too few rows to be a test: {}", want.len());
+    assert_rows_eq(&got, &want, "the busiest keys of each window");
+    assert_eq!(run.counted("late rows"), 0);
+}
+
 /// Joins that would keep rows forever, or that mix windows, are refused
 /// with errors that say what to write instead.
 #[test]

@@ -37,6 +37,7 @@ use crate::settings::Settings;
 use crate::types::{TIMESTAMP_MS, sql_name};
 
 mod join;
+mod window_results;
 mod lookup;
 
 /// The `ALLOWED LATENESS` and `LATE DATA INTO` of a query, resolved.
@@ -384,8 +385,39 @@ impl<'a> StreamPlanner<'a> {
         }
     }
 
+    /// The aggregate calls of `agg`, lowered by DataFusion; their outputs
+    /// follow `layout`.
+    fn aggregate_calls(&self, agg: &Aggregate, layout: &mut Vec<OutputColumn>) -> Result<Vec<AggregateCall>> {
+        let input = agg.input.schema();
+        let mut aggregates = Vec::new();
+        for (i, e) in agg.aggr_expr.iter().enumerate() {
+            let lowered = LoweredAggregateBuilder::new(
+                e,
+                input,
+                input.as_arrow(),
+                self.state.execution_props(),
+                &PhysicalPlanningContext::default(),
+            )
+            .build()?;
+            if !lowered.order_bys.is_empty() {
+                return Err(SqlError::unsupported(format!("ORDER BY inside aggregate {e}"), None));
+            }
+            aggregates.push(AggregateCall {
+                function: lowered.aggregate,
+                filter: lowered.filter,
+            });
+            layout.push(OutputColumn::Aggregate(i));
+        }
+        Ok(aggregates)
+    }
+
     fn aggregate(&mut self, agg: &Aggregate) -> Result<Flow> {
         let mut flow = self.plan(&agg.input)?;
+        if flow.window.is_none()
+            && let Some(windows) = flow.windowed
+        {
+            return self.aggregate_window_results(agg, flow, windows);
+        }
         let Some(rel) = flow.window.take() else {
             return Err(SqlError::Unsupported {
                 construct: "GROUP BY without a window over a stream".into(),
@@ -433,32 +465,15 @@ impl<'a> StreamPlanner<'a> {
                 None,
             ));
         }
-        let input_arrow = input.as_arrow();
-        let mut aggregates = Vec::new();
-        for (i, e) in agg.aggr_expr.iter().enumerate() {
+        for e in &agg.aggr_expr {
             if references_window(e, input, &rel)? {
                 return Err(SqlError::plan(
                     format!("{e}: window columns can only appear in GROUP BY"),
                     None,
                 ));
             }
-            let lowered = LoweredAggregateBuilder::new(
-                e,
-                input,
-                input_arrow,
-                self.state.execution_props(),
-                &PhysicalPlanningContext::default(),
-            )
-            .build()?;
-            if !lowered.order_bys.is_empty() {
-                return Err(SqlError::unsupported(format!("ORDER BY inside aggregate {e}"), None));
-            }
-            aggregates.push(AggregateCall {
-                function: lowered.aggregate,
-                filter: lowered.filter,
-            });
-            layout.push(OutputColumn::Aggregate(i));
         }
+        let aggregates = self.aggregate_calls(agg, &mut layout)?;
         let watermark = rel
             .table
             .watermark
