@@ -7,8 +7,10 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use datafusion::arrow::array::BooleanArray;
+use datafusion::arrow::array::{RecordBatch, Scalar, TimestampMillisecondArray};
 use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::compute::kernels::aggregate::{max, min};
+use datafusion::arrow::compute::kernels::cmp::gt_eq;
 
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
@@ -44,6 +46,10 @@ pub struct IntervalJoin {
     name: String,
     watermark: EventTime,
     sides: [SideRows; 2],
+    /// The earliest and latest time of each held batch, side by side with
+    /// `sides`: most batches are wholly kept or wholly dropped at a
+    /// watermark, without looking at their rows.
+    bounds: [Vec<(EventTime, EventTime)>; 2],
     metrics: Arc<OperatorMetrics>,
 }
 
@@ -54,6 +60,7 @@ impl IntervalJoin {
             name,
             watermark: WATERMARK_MIN,
             sides: [SideRows::default(), SideRows::default()],
+            bounds: [Vec::new(), Vec::new()],
             metrics,
         }
     }
@@ -69,18 +76,35 @@ impl IntervalJoin {
     fn evict(&mut self) -> Result<()> {
         for side in 0..2 {
             let (column, reach) = (self.plan.time[side], self.reach(side));
-            let mut kept = Vec::new();
-            for batch in std::mem::take(&mut self.sides[side].batches) {
-                let t = times(&batch, column, &self.name)?;
-                let keep: BooleanArray = t.iter().map(|t| Some(t.is_some_and(|t| t.saturating_add(reach) >= self.watermark))).collect();
-                let batch = filter_record_batch(&batch, &keep).context(|| format!("{}: expiring rows", self.name))?;
-                if batch.num_rows() > 0 {
-                    kept.push(batch);
+            let batches = std::mem::take(&mut self.sides[side].batches);
+            let bounds = std::mem::take(&mut self.bounds[side]);
+            for (batch, (first, last)) in batches.into_iter().zip(bounds) {
+                if first.saturating_add(reach) >= self.watermark {
+                    self.hold(side, batch, (first, last));
+                } else if last.saturating_add(reach) >= self.watermark {
+                    let t = times(&batch, column, &self.name)?;
+                    let keep = gt_eq(t, &Scalar::new(TimestampMillisecondArray::from(vec![self.watermark.saturating_sub(reach)])))
+                        .context(|| format!("{}: expiring rows", self.name))?;
+                    let batch = filter_record_batch(&batch, &keep).context(|| format!("{}: expiring rows", self.name))?;
+                    self.add(side, batch)?;
                 }
             }
-            self.sides[side].batches = kept;
         }
         Ok(())
+    }
+
+    /// Holds `batch` on `side`, with its time bounds.
+    fn add(&mut self, side: usize, batch: RecordBatch) -> Result<()> {
+        let t = times(&batch, self.plan.time[side], &self.name)?;
+        if let (Some(first), Some(last)) = (min(t), max(t)) {
+            self.hold(side, batch, (first, last));
+        }
+        Ok(())
+    }
+
+    fn hold(&mut self, side: usize, batch: RecordBatch, bounds: (EventTime, EventTime)) {
+        self.sides[side].batches.push(batch);
+        self.bounds[side].push(bounds);
     }
 }
 
@@ -113,8 +137,7 @@ impl Operator for IntervalJoin {
                 out.batch(StreamBatch::new(b));
             }
         }
-        self.sides[input].batches.push(batch);
-        Ok(())
+        self.add(input, batch)
     }
 
     fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
@@ -148,6 +171,12 @@ impl Operator for IntervalJoin {
                 side.decode(&mut d, owns)?;
             }
             d.finish()?;
+        }
+        for side in 0..2 {
+            self.bounds[side].clear();
+            for batch in std::mem::take(&mut self.sides[side].batches) {
+                self.add(side, batch)?;
+            }
         }
         if let Some(w) = watermark {
             self.watermark = w;
