@@ -32,29 +32,31 @@ pub struct JoinSpec {
 }
 
 impl JoinSpec {
-    /// Joins `left` with `right`. The left side is the hash table's build
-    /// side, so callers put the smaller set there when the join type allows.
+    /// Joins `left` with `right`. The hash table is built over the smaller
+    /// of the two (DataFusion swaps the inputs and restores the columns'
+    /// order), so a new batch meets a large held side by probing it.
     pub fn run(&self, left: Vec<RecordBatch>, right: Vec<RecordBatch>, name: &str) -> Result<Vec<RecordBatch>> {
         let ctx = || format!("{name}: joining");
+        let rows = |b: &[RecordBatch]| b.iter().map(RecordBatch::num_rows).sum::<usize>();
+        let swap = rows(&left) > rows(&right);
         let l = MemorySourceConfig::try_new_exec(&[left], Arc::clone(&self.left_schema), None).context(ctx)?;
         let r = MemorySourceConfig::try_new_exec(&[right], Arc::clone(&self.right_schema), None).context(ctx)?;
         let plan: Arc<dyn ExecutionPlan> = if self.on.is_empty() {
             Arc::new(NestedLoopJoinExec::try_new(l, r, self.filter.clone(), &self.join_type, None).context(ctx)?)
         } else {
-            Arc::new(
-                HashJoinExec::try_new(
-                    l,
-                    r,
-                    self.on.clone(),
-                    self.filter.clone(),
-                    &self.join_type,
-                    None,
-                    PartitionMode::CollectLeft,
-                    NullEquality::NullEqualsNothing,
-                    false,
-                )
-                .context(ctx)?,
+            let join = HashJoinExec::try_new(
+                l,
+                r,
+                self.on.clone(),
+                self.filter.clone(),
+                &self.join_type,
+                None,
+                PartitionMode::CollectLeft,
+                NullEquality::NullEqualsNothing,
+                false,
             )
+            .context(ctx)?;
+            if swap { join.swap_inputs(PartitionMode::CollectLeft).context(ctx)? } else { Arc::new(join) }
         };
         // Both inputs are in memory and the plan has one partition: the
         // future completes without waiting on anything but its own polling.
