@@ -35,8 +35,8 @@ fn syntax_error_has_file_line_column_and_caret() {
 fn unsupported_constructs_are_named_with_their_place() {
     let sql = format!("{SOURCE}INSERT INTO sink\nSELECT k, v FROM src ORDER BY v;");
     fails_with(&sql, &["job.sql:9:", "ORDER BY on a streaming query is not supported"]);
-    let sql = format!("{SOURCE}INSERT INTO sink\nSELECT a.k, b.v FROM src a JOIN src b ON a.k = b.k;");
-    fails_with(&sql, &["job.sql:9:", "a join of two streams without a window or a time bound is not supported"]);
+    let sql = format!("{SOURCE}INSERT INTO sink\nSELECT a.k, b.v FROM src a LEFT JOIN src b ON a.k = b.k;");
+    fails_with(&sql, &["job.sql:9:", "a LEFT join of two streams without a window or a time bound is not supported"]);
     let sql = format!("{SOURCE}INSERT INTO sink SELECT k, count(*) FROM src GROUP BY k;");
     fails_with(&sql, &["GROUP BY without a window over a stream is not supported"]);
     let sql = format!(

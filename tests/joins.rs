@@ -304,17 +304,46 @@ async fn the_busiest_keys_of_each_window() {
     assert_eq!(run.counted("late rows"), 0);
 }
 
-/// Joins that would keep rows forever, or that mix windows, are refused
+/// A regular inner join (Nexmark q3's kind): no window, no time bound —
+/// every row is kept and met by every later row of the other side; the
+/// output equals the batch join, and a one-sided time condition is just a
+/// filter.
+#[tokio::test]
+async fn regular_inner_joins_equal_the_batch_join() {
+    let left = side_rows(1_500, 0, 4, 9);
+    let right = side_rows(1_500, 2, 4, 10);
+    let select = "SELECT L.k, L.v, L.ts, R.k, R.v, R.ts";
+    for from in [
+        "FROM l L JOIN r R ON L.k = R.k AND L.v = R.v",
+        "FROM l L, r R WHERE L.v = R.v AND R.ts >= L.ts AND L.k IN ('k2', 'k3')",
+    ] {
+        let sql = format!(
+            "{}SET 'parallelism.default' = '2';\nINSERT INTO out {select} {from};",
+            tables(std::path::Path::new("DIR"), INTERVAL_OUT)
+        );
+        let want = oracle(&left, &right, None, &format!("{select} {from}")).await;
+        let (got, run) = run_join(&left, &right, &sql, &INTERVAL_COLUMNS);
+        assert!(want.len() > 500, "too few rows to be a test: {}", want.len());
+        assert_rows_eq(&got, &want, from);
+        assert_eq!(run.counted("late rows"), 0, "{from}");
+    }
+}
+
+/// Outer joins without a window or bounds, outer interval joins and
+/// joins that mix windows are refused
 /// with errors that say what to write instead.
 #[test]
 fn unbounded_and_mismatched_joins_are_refused() {
     let dir = scratch();
     let base = tables(dir.path(), INTERVAL_OUT);
     for (query, says) in [
-        ("INSERT INTO out SELECT L.k, L.v, L.ts, R.k, R.v, R.ts FROM l L JOIN r R ON L.k = R.k;", "without a window or a time bound"),
         (
-            "INSERT INTO out SELECT L.k, L.v, L.ts, R.k, R.v, R.ts FROM l L JOIN r R ON L.k = R.k AND R.ts >= L.ts;",
-            "without a window or a time bound",
+            "INSERT INTO out SELECT L.k, L.v, L.ts, R.k, R.v, R.ts FROM l L LEFT JOIN r R ON L.k = R.k;",
+            "a LEFT join of two streams without a window or a time bound",
+        ),
+        (
+            "INSERT INTO out SELECT L.k, L.v, L.ts, R.k, R.v, R.ts FROM l L FULL JOIN r R ON L.k = R.k AND R.ts >= L.ts;",
+            "a FULL join of two streams without a window or a time bound",
         ),
         (
             "INSERT INTO out SELECT L.k, L.v, L.ts, R.k, R.v, R.ts FROM l L LEFT JOIN r R ON L.k = R.k AND R.ts BETWEEN L.ts AND L.ts + INTERVAL '1' SECOND;",

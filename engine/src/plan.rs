@@ -115,6 +115,7 @@ impl OperatorPlan {
             OperatorPlan::SessionAggregate(p) => format!("SessionAggregate gap {}", Millis(p.gap)),
             OperatorPlan::WindowAssign(p) => format!("WindowAssign {}", p.window),
             OperatorPlan::WindowJoin(p) => format!("WindowJoin {:?}", p.spec.join_type),
+            OperatorPlan::IntervalJoin(p) if p.bounds.is_none() => format!("RegularJoin {:?}", p.spec.join_type),
             OperatorPlan::IntervalJoin(p) => format!("IntervalJoin {:?}", p.spec.join_type),
             OperatorPlan::LookupJoin(p) => format!("LookupJoin {:?} {}", p.spec.join_type, p.table),
         }
@@ -217,15 +218,19 @@ impl fmt::Display for StreamPlan {
                         writeln!(f, "    emits when watermark >= window_end - 1 ms")?;
                     }
                     OperatorPlan::IntervalJoin(p) => {
-                        writeln!(f, "  IntervalJoin: {:?}", p.spec.join_type)?;
+                        let kind = if p.bounds.is_some() { "IntervalJoin" } else { "RegularJoin" };
+                        writeln!(f, "  {kind}: {:?}", p.spec.join_type)?;
                         fmt_join(f, &p.spec)?;
-                        writeln!(
-                            f,
-                            "    right time - left time within [{}, {}]; watermark held back {}",
-                            Millis(p.lower),
-                            Millis(p.upper),
-                            Millis(p.delay())
-                        )?;
+                        match &p.bounds {
+                            Some(b) => writeln!(
+                                f,
+                                "    right time - left time within [{}, {}]; watermark held back {}",
+                                Millis(b.lower),
+                                Millis(b.upper),
+                                Millis(p.delay())
+                            )?,
+                            None => writeln!(f, "    regular join: every row is kept")?,
+                        }
                     }
                     OperatorPlan::LookupJoin(p) => {
                         writeln!(f, "  LookupJoin: {:?} {}", p.spec.join_type, p.source.describe())?;

@@ -21,10 +21,17 @@ use crate::message::{EventTime, StreamBatch, WATERMARK_END, WATERMARK_MIN};
 use crate::metrics::OperatorMetrics;
 use crate::operator::{Collector, Operator};
 
-/// An inner join whose condition bounds `right.time - left.time`.
+/// An inner join whose condition bounds `right.time - left.time`, or,
+/// without bounds, a regular inner join (Flink's), which keeps every row.
 #[derive(Debug)]
 pub struct IntervalJoinPlan {
     pub spec: JoinSpec,
+    pub bounds: Option<TimeBounds>,
+}
+
+/// How the rows' times bound an interval join.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeBounds {
     /// The rowtime column of each side's rows (left, right).
     pub time: [usize; 2],
     /// `right.time - left.time` is within `[lower, upper]` for every pair.
@@ -34,9 +41,10 @@ pub struct IntervalJoinPlan {
 
 impl IntervalJoinPlan {
     /// How far behind the input watermark a joined row's times can be: the
-    /// output watermark is held back by this much.
+    /// output watermark is held back by this much (without bounds, any:
+    /// a regular join's output has no watermark but the end of input).
     pub fn delay(&self) -> i64 {
-        self.upper.max(-self.lower).max(0)
+        self.bounds.map_or(i64::MAX, |b| b.upper.max(-b.lower).max(0))
     }
 }
 
@@ -68,14 +76,17 @@ impl IntervalJoin {
     /// How far after its own time a row of `side` can still meet a row of
     /// the other side that is not late (whose time is not before the
     /// watermark).
-    fn reach(&self, side: usize) -> i64 {
-        if side == 0 { self.plan.upper } else { -self.plan.lower }
+    fn reach(bounds: &TimeBounds, side: usize) -> i64 {
+        if side == 0 { bounds.upper } else { -bounds.lower }
     }
 
     /// Drops the rows no row to come can match.
     fn evict(&mut self) -> Result<()> {
+        let Some(b) = self.plan.bounds else {
+            return Ok(());
+        };
         for side in 0..2 {
-            let (column, reach) = (self.plan.time[side], self.reach(side));
+            let (column, reach) = (b.time[side], Self::reach(&b, side));
             let batches = std::mem::take(&mut self.sides[side].batches);
             let bounds = std::mem::take(&mut self.bounds[side]);
             for (batch, (first, last)) in batches.into_iter().zip(bounds) {
@@ -95,7 +106,11 @@ impl IntervalJoin {
 
     /// Holds `batch` on `side`, with its time bounds.
     fn add(&mut self, side: usize, batch: RecordBatch) -> Result<()> {
-        let t = times(&batch, self.plan.time[side], &self.name)?;
+        let Some(b) = self.plan.bounds else {
+            self.hold(side, batch, (EventTime::MIN, EventTime::MAX));
+            return Ok(());
+        };
+        let t = times(&batch, b.time[side], &self.name)?;
         if let (Some(first), Some(last)) = (min(t), max(t)) {
             self.hold(side, batch, (first, last));
         }
@@ -120,8 +135,15 @@ impl Operator for IntervalJoin {
     fn on_input(&mut self, input: usize, batch: StreamBatch, out: &mut Collector) -> Result<()> {
         // A row behind the watermark is late, as in Flink's interval join:
         // the rows it could have met may be gone. (A row at the watermark,
-        // e.g. a window result with its window_time, is not.)
-        let batch = drop_late(&batch, self.plan.time[input], 1, self.watermark, &self.name, &self.metrics)?;
+        // e.g. a window result with its window_time, is not.) A regular
+        // join keeps every row: none is late.
+        let batch = match self.plan.bounds {
+            Some(b) => drop_late(&batch, b.time[input], 1, self.watermark, &self.name, &self.metrics)?,
+            None => {
+                self.metrics.rows_in.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                batch.data
+            }
+        };
         if batch.num_rows() == 0 {
             return Ok(());
         }

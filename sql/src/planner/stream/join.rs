@@ -13,7 +13,7 @@ use datafusion::logical_expr::{Between, BinaryExpr, Expr, Join, JoinType, Operat
 use datafusion::physical_plan::PhysicalExpr;
 use datafusion::physical_plan::joins::utils::JoinFilter;
 use weir_engine::join::JoinSpec;
-use weir_engine::join::interval::IntervalJoinPlan;
+use weir_engine::join::interval::{IntervalJoinPlan, TimeBounds};
 use weir_engine::join::window::WindowJoinPlan;
 use weir_engine::plan::{OperatorPlan, Partitioning, StageInput, Upstream};
 
@@ -81,7 +81,10 @@ impl StreamPlanner<'_> {
             (None, Some((lt, rt, (Some(lower), Some(upper))))) => {
                 if join.join_type != JoinType::Inner {
                     return Err(SqlError::unsupported(
-                        format!("{} interval joins (only inner interval joins are supported)", join.join_type),
+                        format!(
+                            "{} interval joins (only inner interval joins are supported)",
+                            join.join_type.to_string().to_uppercase()
+                        ),
                         self.join_position,
                     ));
                 }
@@ -91,14 +94,24 @@ impl StreamPlanner<'_> {
                         self.join_position,
                     ));
                 }
-                let plan = IntervalJoinPlan { spec, time: [lt, rt], lower, upper };
+                let bounds = TimeBounds { time: [lt, rt], lower, upper };
+                let plan = IntervalJoinPlan { spec, bounds: Some(bounds) };
                 (OperatorPlan::IntervalJoin(Arc::new(plan)), Some(lt), None)
+            }
+            // A regular inner join (Flink's): every row is kept, and each is
+            // joined with the other side's rows so far. Over append-only
+            // streams its output only appends.
+            _ if join.join_type == JoinType::Inner => {
+                (OperatorPlan::IntervalJoin(Arc::new(IntervalJoinPlan { spec, bounds: None })), None, None)
             }
             _ => {
                 return Err(SqlError::Unsupported {
-                    construct: "a join of two streams without a window or a time bound".into(),
+                    construct: format!(
+                        "a {} join of two streams without a window or a time bound",
+                        join.join_type.to_string().to_uppercase()
+                    ),
                     detail: Some(
-                        "join rows of the same window (both sides from the same TUMBLE or HOP, ON l.window_start = r.window_start AND l.window_end = r.window_end), or bound their rowtimes both ways (r.ts BETWEEN l.ts - INTERVAL … AND l.ts + INTERVAL …)"
+                        "its rows without a partner would have to be taken back when one comes; join rows of the same window (both sides from the same TUMBLE or HOP, ON l.window_start = r.window_start AND l.window_end = r.window_end), bound their rowtimes both ways (r.ts BETWEEN l.ts - INTERVAL … AND l.ts + INTERVAL …), or use an inner join"
                             .into(),
                     ),
                     position: self.join_position,
