@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use std::sync::atomic::Ordering;
 
 use datafusion::arrow::compute::{filter_record_batch, take_record_batch};
@@ -14,7 +14,7 @@ use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch};
 use crate::metrics::{DropReason, OperatorMetrics};
-use crate::runtime::exchange::key_groups;
+use crate::runtime::exchange::{key_groups, rows_by_key_group};
 
 /// The event-time column `column` of `batch`, as milliseconds.
 pub(crate) fn times<'a>(batch: &'a RecordBatch, column: usize, name: &str) -> Result<&'a datafusion::arrow::array::PrimitiveArray<TimestampMillisecondType>> {
@@ -80,15 +80,8 @@ impl SideRows {
                 .collect::<datafusion::error::Result<_>>()
                 .context(|| "join state: evaluating keys".into())?;
             let groups = key_groups(&key_columns, batch.num_rows(), hashes)?;
-            let mut order: Vec<u32> = (0..batch.num_rows() as u32).collect();
-            order.sort_by_key(|i| groups[*i as usize]);
-            let mut start = 0;
-            while start < order.len() {
-                let g = groups[order[start] as usize];
-                let end = start + order[start..].iter().take_while(|i| groups[**i as usize] == g).count();
-                let idx = UInt32Array::from(order[start..end].to_vec());
+            for (g, idx) in rows_by_key_group(&groups) {
                 parts.push((g, take_record_batch(batch, &idx).context(|| "join state: splitting".into())?));
-                start = end;
             }
         }
         e.u64(parts.len() as u64);

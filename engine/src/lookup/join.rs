@@ -24,7 +24,7 @@ use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch};
 use crate::operator::{Collector, Operator};
-use crate::runtime::exchange::key_groups;
+use crate::runtime::exchange::{key_groups, rows_by_key_group};
 
 /// A lookup's answer: the key and the table's rows for it.
 type Answer = (OwnedRow, Result<RecordBatch>);
@@ -359,12 +359,8 @@ impl Operator for LookupJoin {
         for batch in waiting {
             let keys = self.key_arrays(&batch)?;
             let groups = key_groups(&keys, batch.num_rows(), &mut self.hashes)?;
-            let mut by_group: HashMap<usize, Vec<u32>> = HashMap::new();
-            for (i, g) in groups.iter().enumerate() {
-                by_group.entry(*g).or_default().push(i as u32);
-            }
-            for (g, rows) in by_group {
-                let part = take_record_batch(&batch, &UInt32Array::from(rows)).context(|| format!("{}: state", self.name))?;
+            for (g, rows) in rows_by_key_group(&groups) {
+                let part = take_record_batch(&batch, &rows).context(|| format!("{}: state", self.name))?;
                 parts.push((g, part));
             }
         }

@@ -27,6 +27,18 @@ pub fn subtask_of_key_group(key_group: usize, parallelism: usize) -> usize {
     key_group * parallelism / KEY_GROUPS
 }
 
+/// The rows of each key group among `groups` (a row's key group, as
+/// [`key_groups`] gives them), in row order: how state is split by key group
+/// for checkpoints, whatever form the state has.
+pub fn rows_by_key_group(groups: &[usize]) -> Vec<(usize, datafusion::arrow::array::UInt32Array)> {
+    let mut order: Vec<u32> = (0..groups.len() as u32).collect();
+    order.sort_by_key(|i| groups[*i as usize]);
+    order
+        .chunk_by(|a, b| groups[*a as usize] == groups[*b as usize])
+        .map(|run| (groups[run[0] as usize], datafusion::arrow::array::UInt32Array::from(run.to_vec())))
+        .collect()
+}
+
 /// The key group of every row of `keys` (all in group 0 without keys), as
 /// the exchange routes them and as state is split for rescaling.
 pub fn key_groups(keys: &[datafusion::arrow::array::ArrayRef], rows: usize, hashes: &mut Vec<u64>) -> Result<Vec<usize>> {

@@ -7,13 +7,13 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions, UInt32Array};
+use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
-use crate::runtime::exchange::key_groups;
+use crate::runtime::exchange::{key_groups, rows_by_key_group};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use datafusion::physical_expr::GroupsAccumulatorAdapter;
@@ -237,17 +237,8 @@ impl PartialState {
     /// Splits the state by the key group of each group's keys.
     pub fn split_by_key_group(&self, hashes: &mut Vec<u64>) -> Result<Vec<(usize, PartialState)>> {
         let groups = key_groups(&self.keys, self.rows, hashes)?;
-        let mut order: Vec<u32> = (0..self.rows as u32).collect();
-        order.sort_by_key(|i| groups[*i as usize]);
         let mut out = Vec::new();
-        let mut start = 0;
-        while start < order.len() {
-            let g = groups[order[start] as usize];
-            let mut end = start + 1;
-            while end < order.len() && groups[order[end] as usize] == g {
-                end += 1;
-            }
-            let idx = UInt32Array::from(order[start..end].to_vec());
+        for (g, idx) in rows_by_key_group(&groups) {
             let t = |a: &ArrayRef| take(a.as_ref(), &idx, None).context(|| "splitting window state".into());
             out.push((
                 g,
@@ -258,10 +249,9 @@ impl PartialState {
                         .iter()
                         .map(|cols| cols.iter().map(t).collect::<Result<_>>())
                         .collect::<Result<_>>()?,
-                    rows: end - start,
+                    rows: idx.len(),
                 },
             ));
-            start = end;
         }
         Ok(out)
     }
