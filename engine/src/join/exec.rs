@@ -32,6 +32,12 @@ pub struct JoinSpec {
 }
 
 impl JoinSpec {
+    /// The join keys of one side (0 left, 1 right): how its rows are
+    /// partitioned, and split by key group in checkpoints.
+    pub fn keys(&self, side: usize) -> Vec<Arc<dyn PhysicalExpr>> {
+        self.on.iter().map(|(l, r)| Arc::clone(if side == 0 { l } else { r })).collect()
+    }
+
     /// Joins `left` with `right`. The hash table is built over the smaller
     /// of the two (DataFusion swaps the inputs and restores the columns'
     /// order), so a new batch meets a large held side by probing it.

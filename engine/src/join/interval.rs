@@ -177,8 +177,7 @@ impl Operator for IntervalJoin {
         let mut hashes = Vec::new();
         e.i64(self.watermark);
         for side in 0..2 {
-            let keys: Vec<_> = self.plan.spec.on.iter().map(|(l, r)| Arc::clone(if side == 0 { l } else { r })).collect();
-            self.sides[side].encode(&keys, &mut e, &mut hashes)?;
+            self.sides[side].encode(&self.plan.spec.keys(side), &mut e, &mut hashes)?;
         }
         Ok(Some(e.bytes))
     }

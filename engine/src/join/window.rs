@@ -61,10 +61,6 @@ impl WindowJoin {
         }
         Ok(())
     }
-
-    fn side_keys(&self, side: usize) -> Vec<Arc<dyn datafusion::physical_plan::PhysicalExpr>> {
-        self.plan.spec.on.iter().map(|(l, r)| Arc::clone(if side == 0 { l } else { r })).collect()
-    }
 }
 
 impl Operator for WindowJoin {
@@ -114,7 +110,7 @@ impl Operator for WindowJoin {
         let mut hashes = Vec::new();
         e.i64(self.watermark);
         e.u64(self.windows.len() as u64);
-        let keys = [self.side_keys(0), self.side_keys(1)];
+        let keys = [self.plan.spec.keys(0), self.plan.spec.keys(1)];
         for (end, sides) in &self.windows {
             e.i64(*end);
             for (side, rows) in sides.iter().enumerate() {

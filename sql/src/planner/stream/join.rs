@@ -10,7 +10,6 @@ use datafusion::arrow::datatypes::Schema;
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Join, JoinType, Operator};
-use datafusion::physical_plan::PhysicalExpr;
 use datafusion::physical_plan::joins::utils::JoinFilter;
 use weir_engine::join::JoinSpec;
 use weir_engine::join::interval::{IntervalJoinPlan, TimeBounds};
@@ -62,6 +61,8 @@ impl StreamPlanner<'_> {
             .map(|(l, r)| Ok((self.physical(l, ls)?, self.physical(r, rs)?)))
             .collect::<Result<Vec<_>>>()?;
         let filter = conjunction(rest).map(|f| self.join_filter(&f, ls, rs)).transpose()?;
+        // Both sides are partitioned by their join keys.
+        let (lk, rk): (Vec<_>, Vec<_>) = physical_on.iter().cloned().unzip();
         let spec = JoinSpec {
             join_type: join.join_type,
             left_schema: Arc::new(ls.as_arrow().clone()),
@@ -118,7 +119,6 @@ impl StreamPlanner<'_> {
                 });
             }
         };
-        let (lk, rk): (Vec<_>, Vec<_>) = spec_keys(&operator).into_iter().unzip();
         let (lp, rp, parallelism) = if lk.is_empty() {
             (Partitioning::Single, Partitioning::Single, 1)
         } else {
@@ -162,15 +162,6 @@ impl StreamPlanner<'_> {
         let expression = self.physical(filter, &intermediate)?;
         let schema = Arc::new(Schema::new(intermediate.fields().clone()));
         Ok(JoinFilter::new(expression, JoinFilter::build_column_indices(li, ri), schema))
-    }
-}
-
-/// The equi-join keys of a join operator, left then right.
-fn spec_keys(op: &OperatorPlan) -> Vec<(Arc<dyn PhysicalExpr>, Arc<dyn PhysicalExpr>)> {
-    match op {
-        OperatorPlan::WindowJoin(p) => p.spec.on.clone(),
-        OperatorPlan::IntervalJoin(p) => p.spec.on.clone(),
-        _ => Vec::new(),
     }
 }
 
