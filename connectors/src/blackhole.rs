@@ -31,6 +31,10 @@ impl SinkConnector for BlackholeSink {
         "blackhole".into()
     }
 
+    fn accepts_changes(&self) -> bool {
+        true
+    }
+
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }

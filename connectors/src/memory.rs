@@ -1,19 +1,18 @@
 //! The `memory` connector: an in-process table. Jobs append to it; a plain
 //! `SELECT` reads what it holds at that moment as a DataFusion batch query.
-//! It is the default table of `LATE DATA INTO` when none was declared.
+//! It is the default table of `LATE DATA INTO` when none was declared, and
+//! the table of a materialized view, where a changelog's changes apply.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::interleave_record_batch;
-use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::Result as DfResult;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
+use weir_engine::changelog;
 use weir_engine::error::Result;
 use weir_engine::sink::{SinkConnector, SinkWriter};
 
@@ -38,43 +37,25 @@ impl MemoryTable {
         }
     }
 
-    /// The rows held now: with a key, the latest row of each key.
+    /// The rows held now: with a key, the latest row of each key; the
+    /// changes of a changelog applied.
     pub fn snapshot(&self) -> DfResult<Vec<RecordBatch>> {
         let batches = self.batches.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let key = self.key.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match key {
-            Some(key) if !batches.is_empty() => Ok(vec![latest_per_key(&self.schema, &batches, &key)?]),
-            _ => Ok(batches),
+        if batches.is_empty() {
+            return Ok(batches);
         }
+        Ok(vec![changelog::materialize(&self.schema, &batches, key.as_deref())?])
     }
-}
-
-/// Keeps the last row of every key, in the order the keys first came.
-fn latest_per_key(schema: &SchemaRef, batches: &[RecordBatch], key: &[usize]) -> DfResult<RecordBatch> {
-    let fields: Vec<SortField> = key.iter().map(|k| SortField::new(schema.field(*k).data_type().clone())).collect();
-    let converter = RowConverter::new(fields)?;
-    let mut slot: HashMap<Vec<u8>, usize> = HashMap::new();
-    let mut winners: Vec<(usize, usize)> = Vec::new();
-    for (b, batch) in batches.iter().enumerate() {
-        let columns: Vec<_> = key.iter().map(|k| Arc::clone(batch.column(*k))).collect();
-        let rows = converter.convert_columns(&columns)?;
-        for (r, row) in rows.iter().enumerate() {
-            match slot.get(row.as_ref()) {
-                Some(i) => winners[*i] = (b, r),
-                None => {
-                    slot.insert(row.as_ref().to_vec(), winners.len());
-                    winners.push((b, r));
-                }
-            }
-        }
-    }
-    let refs: Vec<&RecordBatch> = batches.iter().collect();
-    Ok(interleave_record_batch(&refs, &winners)?)
 }
 
 impl SinkConnector for MemoryTable {
     fn describe(&self) -> String {
         "memory".into()
+    }
+
+    fn accepts_changes(&self) -> bool {
+        true
     }
 
     fn set_upsert_key(&self, key: &[usize]) {

@@ -8,6 +8,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use weir_engine::changelog::{self, RowKind};
 use weir_engine::error::{Result, ResultExt};
 use weir_engine::sink::{SinkConnector, SinkWriter};
 
@@ -56,6 +57,11 @@ impl SinkConnector for PrintSink {
         self.schema.clone()
     }
 
+    /// Prints each row's kind (`+I`, `-U`, `+U`, `-D`) as Flink does.
+    fn accepts_changes(&self) -> bool {
+        true
+    }
+
     fn open(
         &self,
         _job_id: &str,
@@ -91,11 +97,13 @@ fn line_prefix(identifier: Option<&str>, subtask: usize, parallelism: usize) -> 
     prefix
 }
 
-/// Appends one `<prefix>+I[v1, v2, …]` line per row of `batch` to `out`,
-/// with NULL as `null` like Flink's row printing.
+/// Appends one `<prefix>+I[v1, v2, …]` line per row of `batch` to `out`
+/// (the row's kind for a changelog batch), with NULL as `null` like Flink's
+/// row printing.
 fn format_rows(batch: &RecordBatch, prefix: &str, out: &mut String) -> Result<(), ArrowError> {
     let options = FormatOptions::default().with_null("null");
-    let batch = &format_timestamps(batch, Layout::JavaLocal)?;
+    let (batch, kinds) = changelog::split(batch);
+    let batch = &format_timestamps(&batch, Layout::JavaLocal)?;
     let columns = batch
         .columns()
         .iter()
@@ -103,7 +111,8 @@ fn format_rows(batch: &RecordBatch, prefix: &str, out: &mut String) -> Result<()
         .collect::<Result<Vec<_>, _>>()?;
     for row in 0..batch.num_rows() {
         out.push_str(prefix);
-        out.push_str("+I[");
+        out.push_str(kinds.as_ref().map_or(RowKind::Insert, |k| k.get(row)).short());
+        out.push('[');
         for (i, column) in columns.iter().enumerate() {
             if i > 0 {
                 out.push_str(", ");

@@ -2,14 +2,18 @@
 //! tokio tasks joined by bounded channels.
 //!
 //! Where things live: `source/` reads partitions and makes watermarks,
-//! `window/` assigns, aggregates and fires windows, `operators/` holds the
+//! `window/` assigns, aggregates and fires windows, `group_aggregate.rs`
+//! keeps GROUP BY results without windows up to date (`changelog.rs`: the
+//! rows they emit), `operators/` holds the
 //! stateless operators, `runtime/` runs tasks and exchanges, `plan.rs` is
 //! the streaming plan that the SQL planner builds.
 
+pub mod changelog;
 pub mod checkpoint;
 pub mod duration;
 pub mod event_time;
 pub mod error;
+pub mod group_aggregate;
 pub mod hot_keys;
 pub mod join;
 pub mod lookup;

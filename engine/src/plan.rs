@@ -10,6 +10,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_plan::PhysicalExpr;
 
+use crate::group_aggregate::GroupAggregatePlan;
 use crate::join::interval::IntervalJoinPlan;
 use crate::join::window::WindowJoinPlan;
 use crate::lookup::LookupJoinPlan;
@@ -73,6 +74,8 @@ pub enum OperatorPlan {
     Filter(Arc<dyn PhysicalExpr>),
     WindowAggregate(Arc<WindowAggregatePlan>),
     SessionAggregate(Arc<SessionAggregatePlan>),
+    /// GROUP BY without a window: emits a changelog.
+    GroupAggregate(Arc<GroupAggregatePlan>),
     WindowAssign(Arc<WindowAssignPlan>),
     WindowJoin(Arc<WindowJoinPlan>),
     IntervalJoin(Arc<IntervalJoinPlan>),
@@ -113,6 +116,7 @@ impl OperatorPlan {
             OperatorPlan::Filter(_) => "Filter".into(),
             OperatorPlan::WindowAggregate(p) => format!("WindowAggregate {}", p.window),
             OperatorPlan::SessionAggregate(p) => format!("SessionAggregate gap {}", Millis(p.gap)),
+            OperatorPlan::GroupAggregate(_) => "GroupAggregate".into(),
             OperatorPlan::WindowAssign(p) => format!("WindowAssign {}", p.window),
             OperatorPlan::WindowJoin(p) => format!("WindowJoin {:?}", p.spec.join_type),
             OperatorPlan::IntervalJoin(p) if p.bounds.is_none() => format!("RegularJoin {:?}", p.spec.join_type),
@@ -211,6 +215,14 @@ impl fmt::Display for StreamPlan {
                     OperatorPlan::SessionAggregate(p) => {
                         writeln!(f, "  SessionAggregate: SESSION(gap {})", Millis(p.gap))?;
                         fmt_aggregation(f, &p.aggregation)?;
+                    }
+                    OperatorPlan::GroupAggregate(p) => {
+                        writeln!(f, "  GroupAggregate:")?;
+                        writeln!(f, "    keys: [{}]", exprs(&p.grouping.keys))?;
+                        let aggs: Vec<String> = p.grouping.aggregates.iter().map(|c| c.function.name().to_string()).collect();
+                        writeln!(f, "    aggregates: [{}]", aggs.join(", "))?;
+                        let input = if p.retracting { "a changelog (retracted)" } else { "appends" };
+                        writeln!(f, "    input: {input}; emits +I/-U/+U/-D per batch")?;
                     }
                     OperatorPlan::WindowJoin(p) => {
                         writeln!(f, "  WindowJoin: {:?}", p.spec.join_type)?;

@@ -21,6 +21,13 @@ pub trait SinkConnector: Send + Sync + Debug {
     /// latest row per key.
     fn set_upsert_key(&self, _key: &[usize]) {}
 
+    /// Whether the sink applies a changelog (`crate::changelog`): its
+    /// writers then get batches with the changelog column last. Sinks that
+    /// can only append refuse queries whose results change.
+    fn accepts_changes(&self) -> bool {
+        false
+    }
+
     /// Recovery of subtask `subtask` of job `job_id` from a checkpoint:
     /// makes visible what `prepared` (the subtask's [`SinkWriter::prepare`]
     /// state in that checkpoint) lists, and discards the job's output that

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use weir_engine::changelog;
 use weir_engine::runtime::job::JobStatus;
 use weir_sql::{Outcome, Session, parse_script};
 
@@ -134,15 +135,21 @@ async fn report(outcome: Outcome) -> bool {
         Outcome::Table(batches) => println!("{}", output::table(&batches)),
         Outcome::Explain(plan) => println!("{plan}"),
         Outcome::JobStarted(job) => eprintln!("Job '{}' started.", job.id),
-        Outcome::Stream { job, mut rows, .. } => {
+        Outcome::Stream { job, mut rows, schema, key } => {
             let mut batches = Vec::new();
             while let Some(b) = rows.recv().await {
                 batches.push(b);
             }
             match job.wait().await {
                 JobStatus::Finished => {
-                    if !batches.is_empty() {
-                        println!("{}", output::table(&batches));
+                    // The final rows: re-fired windows and changes applied.
+                    match changelog::materialize(&schema, &batches, key.as_deref()) {
+                        Ok(b) if b.num_rows() > 0 => println!("{}", output::table(&[b])),
+                        Ok(_) => {}
+                        Err(e) => {
+                            eprintln!("error: cannot display the rows: {e}");
+                            return false;
+                        }
                     }
                 }
                 other => {

@@ -34,6 +34,11 @@ impl SinkConnector for CollectSink {
         self.schema.clone()
     }
 
+    /// The client applies the changes (the REPL's live table).
+    fn accepts_changes(&self) -> bool {
+        true
+    }
+
     fn open(&self, _job: &str, _subtask: usize, _parallelism: usize) -> Result<Box<dyn SinkWriter>> {
         Ok(Box::new(CollectWriter { tx: self.tx.clone() }))
     }

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use rdkafka::ClientConfig;
+use weir_engine::changelog::{self, RowKind};
 use weir_engine::EngineError;
 use weir_engine::error::Result;
 use weir_engine::sink::{Committed, SinkConnector, SinkWriter};
@@ -72,6 +73,13 @@ impl SinkConnector for KafkaSink {
         self.schema.clone()
     }
 
+    /// With `'key.fields'` the topic is an upsert topic (Flink's
+    /// upsert-kafka): a row's latest value is its key's message, `-D` a
+    /// tombstone; `-U` is not written (its `+U` follows).
+    fn accepts_changes(&self) -> bool {
+        self.key.is_some()
+    }
+
     fn committed_checkpoint(&self, job_id: &str) -> Result<Committed> {
         if self.guarantee != Guarantee::ExactlyOnce {
             return Ok(Committed::WithTheStore);
@@ -123,8 +131,11 @@ struct KafkaWriter {
 }
 
 impl KafkaWriter {
-    /// Sends a batch's rows, one message per row: the encoded lines.
+    /// Sends a batch's rows, one message per row: the encoded lines; of a
+    /// changelog, `-D` as a tombstone of its key and no `-U`.
     async fn send(&self, batch: &RecordBatch) -> Result<()> {
+        let (visible, kinds) = changelog::split(batch);
+        let batch = &visible;
         let encode = |encoder: &BatchEncoder, batch: &RecordBatch| {
             encoder
                 .encode(batch)
@@ -141,9 +152,13 @@ impl KafkaWriter {
             None => None,
         };
         let mut key_lines = keys.as_deref().map(|k| k.split(|b| *b == b'\n'));
-        for value in values.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        for (row, value) in values.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
             let key = key_lines.as_mut().and_then(|k| k.next());
-            self.transaction.send(key, value).await?;
+            match kinds.as_ref().map(|k| k.get(row)) {
+                Some(RowKind::UpdateBefore) => {}
+                Some(RowKind::Delete) => self.transaction.send(key, None).await?,
+                _ => self.transaction.send(key, Some(value)).await?,
+            }
         }
         Ok(())
     }

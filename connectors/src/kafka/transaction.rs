@@ -149,10 +149,14 @@ impl Transaction {
         self.open_writers.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Sends one record; waits while librdkafka's queue is full.
-    pub(crate) async fn send(&self, key: Option<&[u8]>, value: &[u8]) -> Result<()> {
+    /// Sends one record (without a value: a tombstone); waits while
+    /// librdkafka's queue is full.
+    pub(crate) async fn send(&self, key: Option<&[u8]>, value: Option<&[u8]>) -> Result<()> {
         loop {
-            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic).payload(value);
+            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&self.topic);
+            if let Some(value) = value {
+                record = record.payload(value);
+            }
             if let Some(key) = key {
                 record = record.key(key);
             }
@@ -165,8 +169,8 @@ impl Transaction {
                     return Err(EngineError::Connector(format!(
                         "kafka: a row of {} bytes is larger than the producer's 'message.max.bytes' \
                          (set 'properties.message.max.bytes' and the topic's 'max.message.bytes'): {}",
-                        value.len(),
-                        String::from_utf8_lossy(&value[..value.len().min(200)])
+                        value.map_or(0, <[u8]>::len),
+                        String::from_utf8_lossy(&value.unwrap_or_default()[..value.map_or(0, |v| v.len().min(200))])
                     )));
                 }
                 Err((e, _)) => return Err(kafka_error(format!("sending to topic '{}'", self.topic), e)),

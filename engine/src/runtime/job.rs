@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::error::{EngineError, Result};
+use crate::group_aggregate::GroupAggregate;
 use crate::message::Message;
 use crate::metrics::JobMetrics;
 use crate::operator::Operator;
@@ -573,6 +574,7 @@ fn instantiate(op: &OperatorPlan, subtask: usize, metrics: &Arc<JobMetrics>) -> 
             let m = metrics.register(&name, subtask);
             Box::new(SessionAggregate::new(Arc::clone(p), name, m)?)
         }
+        OperatorPlan::GroupAggregate(p) => Box::new(GroupAggregate::new(Arc::clone(p), name)?),
         OperatorPlan::WindowAssign(p) => Box::new(WindowAssign::new(Arc::clone(p), name)),
         OperatorPlan::WindowJoin(p) => {
             let m = metrics.register(&name, subtask);

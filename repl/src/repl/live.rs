@@ -13,6 +13,7 @@ use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::temporal_conversions::timestamp_ms_to_datetime;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::mpsc;
+use weir_engine::changelog::{self, RowKind};
 use weir_engine::runtime::job::{JobHandle, JobStatus};
 
 use crate::output::{self, Expanded, Layout};
@@ -43,13 +44,39 @@ impl Rows {
     }
 
     /// Adds the batch's rows; a row whose key is known replaces the old.
+    /// A changelog's `-D` removes its key's row (without a key, `-U` and
+    /// `-D` remove an equal row); with a key, `-U` is followed by its `+U`.
     fn apply(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
-        for row in output::rows_of(batch)? {
+        let (visible, kinds) = changelog::split(batch);
+        for (r, row) in output::rows_of(&visible)?.into_iter().enumerate() {
+            let kind = kinds.as_ref().map_or(RowKind::Insert, |k| k.get(r));
             let Some(key) = &self.key else {
-                self.rows.push(row);
+                if kind.retracts() {
+                    if let Some(i) = self.rows.iter().rposition(|x| *x == row) {
+                        self.rows.remove(i);
+                        self.updated += 1;
+                    }
+                } else {
+                    self.rows.push(row);
+                }
                 continue;
             };
             let k: Vec<String> = key.iter().filter_map(|i| row.get(*i).cloned()).collect();
+            if kind == RowKind::UpdateBefore {
+                continue;
+            }
+            if kind == RowKind::Delete {
+                if let Some(i) = self.by_key.remove(&k) {
+                    self.rows.remove(i);
+                    for at in self.by_key.values_mut() {
+                        if *at > i {
+                            *at -= 1;
+                        }
+                    }
+                    self.updated += 1;
+                }
+                continue;
+            }
             match self.by_key.get(&k) {
                 Some(i) => {
                     self.rows[*i] = row;
@@ -76,7 +103,7 @@ impl Rows {
         let n = self.rows.len();
         let mut s = format!("({n} row{})", if n == 1 { "" } else { "s" });
         if self.updated > 0 {
-            s.push_str(&format!(", {} updated by windows that fired again", self.updated));
+            s.push_str(&format!(", {} updated", self.updated));
         }
         s
     }
@@ -125,8 +152,8 @@ pub async fn show(
                     match &bar {
                         Some(bar) => redraw(bar, &rows, job, &layout),
                         None => {
-                            let fresh = output::rows_of(&b).unwrap_or_default();
-                            if let Err(e) = dest.line(&output::render(&rows.header, &fresh, &layout)) {
+                            let (header, fresh) = log_rows(&rows.header, &b);
+                            if let Err(e) = dest.line(&output::render(&header, &fresh, &layout)) {
                                 eprintln!("error: cannot write the results: {e}");
                             }
                         }
@@ -155,6 +182,24 @@ pub async fn show(
         JobStatus::Cancelled => Ended::Cancelled,
         JobStatus::Finished | JobStatus::Running => Ended::Finished,
     }
+}
+
+/// The rows of a batch as a log prints them: a changelog's with their kind
+/// (`+I`, `-U`, `+U`, `-D`) in a first column `op`, as Flink's SQL client
+/// shows changes.
+fn log_rows(header: &[String], batch: &RecordBatch) -> (Vec<String>, Vec<Vec<String>>) {
+    let (visible, kinds) = changelog::split(batch);
+    let rows = output::rows_of(&visible).unwrap_or_default();
+    let Some(kinds) = kinds else {
+        return (header.to_vec(), rows);
+    };
+    let header = std::iter::once("op".to_string()).chain(header.iter().cloned()).collect();
+    let rows = rows
+        .into_iter()
+        .enumerate()
+        .map(|(r, row)| std::iter::once(kinds.get(r).short().to_string()).chain(row).collect())
+        .collect();
+    (header, rows)
 }
 
 /// Redraws the newest rows and the status line.

@@ -36,6 +36,7 @@ use crate::planner::window_tvf::{WindowRelation, Windows};
 use crate::settings::Settings;
 use crate::types::{TIMESTAMP_MS, sql_name};
 
+mod group_aggregate;
 mod join;
 mod window_results;
 mod lookup;
@@ -80,6 +81,9 @@ pub(super) struct Flow {
     /// The window columns a window TVF computed, while they pass through:
     /// what a window join matches.
     pub(super) windowed: Option<Windowed>,
+    /// The rows are a changelog (results of a GROUP BY without a window):
+    /// each batch carries the changelog column after its visible columns.
+    pub(super) updating: bool,
 }
 
 /// Where the columns of a computed window are.
@@ -91,10 +95,30 @@ pub(super) struct Windowed {
 }
 
 impl Flow {
+    /// Refuses `what` over a changelog: its rows would need retracting.
+    pub(super) fn refuse_changelog(&self, what: &str, at: Option<crate::error::Position>) -> Result<()> {
+        if !self.updating {
+            return Ok(());
+        }
+        Err(SqlError::Unsupported {
+            construct: format!("{what} over the results of a GROUP BY without a window"),
+            detail: Some("those results change as rows arrive; aggregate over a window to get final rows".into()),
+            position: at,
+        })
+    }
+
     /// Follows the tracked columns through a projection: `passthrough[i]`
     /// is the input column output `i` is, if it is one unchanged.
     fn remap(&mut self, passthrough: &[Option<usize>]) {
         let to = |from: usize| passthrough.iter().position(|p| *p == Some(from));
+        // A changelog's rows are told apart by their whole key: without
+        // part of it, a sink keeps them as a multiset instead.
+        if self.updating
+            && let Some(key) = &self.key
+            && !key.iter().all(|k| to(*k).is_some())
+        {
+            self.key = None;
+        }
         self.key = self.key.take().and_then(|key| {
             let moved: Vec<usize> = (0..passthrough.len())
                 .filter(|i| passthrough[*i].is_some_and(|p| key.contains(&p)))
@@ -167,7 +191,19 @@ impl<'a> StreamPlanner<'a> {
             self.materialize(&mut flow, rel)?;
         }
         let target = sink.connector.schema();
-        if let Some(cast) = cast_to(plan.schema(), &target, &sink.table)? {
+        if flow.updating && !sink.connector.accepts_changes() {
+            return Err(SqlError::plan(
+                format!(
+                    "INSERT INTO {}: the query's results change as rows arrive (a GROUP BY without a window), \
+                     but connector '{}' can only append rows; write them to a table that applies changes \
+                     (memory, print, blackhole, or kafka with 'key.fields') or aggregate over a window",
+                    sink.table,
+                    sink.connector.describe()
+                ),
+                None,
+            ));
+        }
+        if let Some(cast) = cast_to(plan.schema(), &target, &sink.table, flow.updating)? {
             flow.chain.push(OperatorPlan::Project(Arc::new(cast)));
         }
         sink.upsert_key = flow.key;
@@ -208,6 +244,7 @@ impl<'a> StreamPlanner<'a> {
                     window,
                     time: table.watermark.as_ref().map(|w| w.time_column),
                     windowed: None,
+                    updating: false,
                 };
                 if let Some(projection) = &scan.projection {
                     if let Some(rel) = flow.window.take() {
@@ -275,9 +312,17 @@ impl<'a> StreamPlanner<'a> {
                     })
                     .collect();
                 flow.remap(&passthrough);
+                let mut exprs = exprs;
+                let mut schema = p.schema.as_arrow().clone();
+                if flow.updating {
+                    exprs.push(group_aggregate::op_passthrough(input.fields().len()));
+                    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+                    fields.push(weir_engine::changelog::op_field());
+                    schema = Schema::new(fields);
+                }
                 flow.chain.push(OperatorPlan::Project(Arc::new(ProjectPlan {
                     exprs,
-                    schema: Arc::new(p.schema.as_arrow().clone()),
+                    schema: Arc::new(schema),
                 })));
                 Ok(flow)
             }
@@ -369,7 +414,7 @@ impl<'a> StreamPlanner<'a> {
     /// Ends the current stage and starts one that reads it through an
     /// exchange.
     fn exchange(&mut self, flow: Flow, partitioning: Partitioning, parallelism: usize) -> Flow {
-        let (key, time, windowed) = (flow.key.clone(), flow.time, flow.windowed);
+        let (key, time, windowed, updating) = (flow.key.clone(), flow.time, flow.windowed, flow.updating);
         Flow {
             input: StageInput::Exchange(vec![Upstream {
                 from: self.end_stage(flow),
@@ -382,6 +427,7 @@ impl<'a> StreamPlanner<'a> {
             window: None,
             time,
             windowed,
+            updating,
         }
     }
 
@@ -419,13 +465,7 @@ impl<'a> StreamPlanner<'a> {
             return self.aggregate_window_results(agg, flow, windows);
         }
         let Some(rel) = flow.window.take() else {
-            return Err(SqlError::Unsupported {
-                construct: "GROUP BY without a window over a stream".into(),
-                detail: Some(
-                    "group by window_start, window_end of a TUMBLE or HOP table function".into(),
-                ),
-                position: None,
-            });
+            return self.group_aggregate(agg, flow);
         };
         let input = agg.input.schema();
         let base = rel.first_window_column();
@@ -676,7 +716,8 @@ fn references_window(e: &Expr, schema: &DFSchema, rel: &WindowRelation) -> Resul
 
 /// Casts and renames a query's columns to the sink's, matched by position
 /// as in Flink; `None` when they already match.
-fn cast_to(query: &DFSchema, sink: &SchemaRef, table: &str) -> Result<Option<ProjectPlan>> {
+/// A changelog keeps its changelog column after the sink's columns.
+fn cast_to(query: &DFSchema, sink: &SchemaRef, table: &str, updating: bool) -> Result<Option<ProjectPlan>> {
     let q = query.as_arrow();
     if q.fields().len() != sink.fields().len() {
         return Err(SqlError::plan(
@@ -714,9 +755,18 @@ fn cast_to(query: &DFSchema, sink: &SchemaRef, table: &str) -> Result<Option<Pro
         same = false;
         exprs.push(Arc::new(CastExpr::new(col, sf.data_type().clone(), None)));
     }
-    Ok((!same).then(|| ProjectPlan {
+    if same {
+        return Ok(None);
+    }
+    if !updating {
+        return Ok(Some(ProjectPlan { exprs, schema: Arc::clone(sink) }));
+    }
+    exprs.push(group_aggregate::op_passthrough(q.fields().len()));
+    let mut fields: Vec<Field> = sink.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(weir_engine::changelog::op_field());
+    Ok(Some(ProjectPlan {
         exprs,
-        schema: Arc::clone(sink),
+        schema: Arc::new(Schema::new(fields)),
     }))
 }
 

@@ -34,6 +34,7 @@ impl StreamPlanner<'_> {
         let mut left = self.plan(&join.left)?;
         let mut right = self.plan(&join.right)?;
         for flow in [&mut left, &mut right] {
+            flow.refuse_changelog("JOIN", self.join_position)?;
             if let Some(rel) = flow.window.take() {
                 self.materialize(flow, rel)?;
             }
@@ -138,6 +139,7 @@ impl StreamPlanner<'_> {
             window: None,
             time,
             windowed,
+            updating: false,
         })
     }
 

@@ -46,6 +46,7 @@ impl StreamPlanner<'_> {
             ));
         }
         let mut flow = self.plan(&join.left)?;
+        flow.refuse_changelog("a lookup JOIN", self.join_position)?;
         if let Some(rel) = flow.window.take() {
             self.materialize(&mut flow, rel)?;
         }

@@ -1,0 +1,508 @@
+//! GROUP BY without a window: results that change as rows arrive.
+//!
+//! Flink's group aggregation. Every group's result is kept up to date and
+//! each input batch emits the changes it caused (Flink's mini-batch): `+I`
+//! for a new group, `-U`/`+U` for a changed result (nothing when the result
+//! did not change), `-D` when retractions emptied a group. The output is a
+//! changelog stream ([`crate::changelog`]).
+//!
+//! The input may itself be a changelog (an aggregate of an aggregate,
+//! Nexmark q4): its `-U`/`-D` rows are retracted from the accumulators,
+//! which is why such a query only takes aggregates whose retraction does
+//! not depend on order (COUNT, SUM, AVG — the planner checks).
+//!
+//! Per-row work is DataFusion's: keys are encoded by arrow's row format,
+//! values folded by DataFusion's `Accumulator`s, one per group, each fed
+//! the group's rows of a batch as one slice.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::take;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::row::{RowConverter, SortField};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::Accumulator;
+
+use crate::changelog::{self, RowKind};
+use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
+use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::error::{EngineError, Result, ResultExt};
+use crate::message::StreamBatch;
+use crate::operator::{Collector, Operator};
+use crate::runtime::exchange::{key_groups, rows_by_key_group};
+use crate::window::aggregate::{OutputColumn, evaluate_input};
+use crate::window::groups::Grouping;
+
+/// A GROUP BY without a window, shared by its subtasks.
+#[derive(Debug)]
+pub struct GroupAggregatePlan {
+    pub grouping: Grouping,
+    /// Group keys and aggregates, in the order DataFusion's `Aggregate`
+    /// gives them.
+    pub output: Vec<OutputColumn>,
+    /// The visible output columns followed by the changelog column.
+    pub output_schema: SchemaRef,
+    /// The input is a changelog: accumulators must retract.
+    pub retracting: bool,
+}
+
+/// One group's running aggregates.
+struct Group {
+    accumulators: Vec<Box<dyn Accumulator>>,
+    /// Input rows added minus rows retracted: the group is gone at 0.
+    rows: i64,
+    /// Whether its result has been emitted (so a change is `-U`/`+U`).
+    emitted: bool,
+}
+
+/// One subtask of a group aggregation.
+pub struct GroupAggregate {
+    plan: Arc<GroupAggregatePlan>,
+    name: String,
+    converter: RowConverter,
+    /// Encoded group key → index in `groups`.
+    index: HashMap<Box<[u8]>, u32>,
+    groups: Vec<Option<Group>>,
+    free: Vec<u32>,
+    /// Per group: the batch in which it was last touched, and where it is
+    /// in that batch's list of touched groups.
+    touched_in: Vec<(u64, u32)>,
+    batch_no: u64,
+}
+
+/// A group a batch touched.
+struct Touched {
+    group: u32,
+    /// A row of the batch with the group's key (its key columns in the
+    /// output come from there).
+    first_row: u32,
+    existed: bool,
+}
+
+impl GroupAggregate {
+    pub fn new(plan: Arc<GroupAggregatePlan>, name: String) -> Result<Self> {
+        let fields = plan
+            .grouping
+            .key_schema
+            .fields()
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect();
+        let converter = RowConverter::new(fields).context(|| format!("{name}: group keys"))?;
+        Ok(Self {
+            plan,
+            name,
+            converter,
+            index: HashMap::new(),
+            groups: Vec::new(),
+            free: Vec::new(),
+            touched_in: Vec::new(),
+            batch_no: 0,
+        })
+    }
+
+    fn new_group(&mut self) -> Result<u32> {
+        let accumulators = self
+            .plan
+            .grouping
+            .aggregates
+            .iter()
+            .map(|call| {
+                if self.plan.retracting {
+                    call.function.create_sliding_accumulator()
+                } else {
+                    call.function.create_accumulator()
+                }
+            })
+            .collect::<datafusion::error::Result<Vec<_>>>()
+            .context(|| format!("{}: creating accumulators", self.name))?;
+        let group = Group {
+            accumulators,
+            rows: 0,
+            emitted: false,
+        };
+        Ok(match self.free.pop() {
+            Some(i) => {
+                self.groups[i as usize] = Some(group);
+                i
+            }
+            None => {
+                self.groups.push(Some(group));
+                self.touched_in.push((0, 0));
+                (self.groups.len() - 1) as u32
+            }
+        })
+    }
+
+    fn group(&mut self, i: u32) -> &mut Group {
+        self.groups[i as usize].as_mut().expect("indexed groups exist")
+    }
+
+    /// The current results of some groups, one column per aggregate.
+    fn evaluate(&mut self, groups: &[u32]) -> Result<Vec<Vec<ScalarValue>>> {
+        let n = self.plan.grouping.aggregates.len();
+        let mut values: Vec<Vec<ScalarValue>> = (0..n).map(|_| Vec::with_capacity(groups.len())).collect();
+        let name = &self.name;
+        for g in groups {
+            let group = self.groups[*g as usize].as_mut().expect("indexed groups exist");
+            for (a, acc) in group.accumulators.iter_mut().enumerate() {
+                values[a].push(acc.evaluate().context(|| format!("{name}: evaluating"))?);
+            }
+        }
+        Ok(values)
+    }
+
+    /// Folds the rows `order` lists (grouped by touched group, `bounds[t]..
+    /// bounds[t + 1]` for the t-th) into aggregate `a` of each touched group.
+    fn fold(&mut self, a: usize, args: &[ArrayRef], order: &UInt32Array, bounds: &[usize], touched: &[Touched], retract: bool) -> Result<()> {
+        if order.is_empty() {
+            return Ok(());
+        }
+        let name = self.name.clone();
+        let taken: Vec<ArrayRef> = args
+            .iter()
+            .map(|c| take(c.as_ref(), order, None))
+            .collect::<std::result::Result<_, _>>()
+            .context(|| format!("{name}: grouping rows"))?;
+        for (t, touch) in touched.iter().enumerate() {
+            let (from, to) = (bounds[t], bounds[t + 1]);
+            if from == to {
+                continue;
+            }
+            let slices: Vec<ArrayRef> = taken.iter().map(|c| c.slice(from, to - from)).collect();
+            let acc = &mut self.group(touch.group).accumulators[a];
+            if retract {
+                acc.retract_batch(&slices)
+            } else {
+                acc.update_batch(&slices)
+            }
+            .context(|| format!("{name}: aggregating"))?;
+        }
+        Ok(())
+    }
+
+    fn output(&self, input: &[ArrayRef], rows: &[u32], values: Vec<Vec<ScalarValue>>, kinds: Vec<i8>) -> Result<RecordBatch> {
+        let picks = UInt32Array::from(rows.to_vec());
+        let ctx = || format!("{}: building results", self.name);
+        let mut aggregates = Vec::with_capacity(values.len());
+        for (a, v) in values.into_iter().enumerate() {
+            let want = self.plan.output_schema.field(self.aggregate_column(a)).data_type();
+            let array = ScalarValue::iter_to_array(v).context(ctx)?;
+            aggregates.push(if array.data_type() == want {
+                array
+            } else {
+                datafusion::arrow::compute::cast(&array, want).context(ctx)?
+            });
+        }
+        let mut columns = Vec::with_capacity(self.plan.output.len() + 1);
+        for c in &self.plan.output {
+            columns.push(match c {
+                OutputColumn::Key(k) => take(input[*k].as_ref(), &picks, None).context(ctx)?,
+                OutputColumn::Aggregate(a) => Arc::clone(&aggregates[*a]),
+                other => return Err(EngineError::Plan(format!("{}: a group aggregation has no {other:?} column", self.name))),
+            });
+        }
+        columns.push(Arc::new(datafusion::arrow::array::Int8Array::from(kinds)));
+        RecordBatch::try_new(Arc::clone(&self.plan.output_schema), columns).context(ctx)
+    }
+
+    fn aggregate_column(&self, a: usize) -> usize {
+        self.plan
+            .output
+            .iter()
+            .position(|c| *c == OutputColumn::Aggregate(a))
+            .expect("every aggregate is an output column")
+    }
+}
+
+/// Rows of `rows` (where `keep` says) ordered by their touched group,
+/// stable; and where each group's rows start.
+fn grouped_order(touched_of: &[u32], groups: usize, keep: impl Fn(usize) -> bool) -> (UInt32Array, Vec<usize>) {
+    let mut bounds = vec![0usize; groups + 1];
+    for (r, t) in touched_of.iter().enumerate() {
+        if keep(r) {
+            bounds[*t as usize + 1] += 1;
+        }
+    }
+    for i in 0..groups {
+        bounds[i + 1] += bounds[i];
+    }
+    let mut next = bounds.clone();
+    let mut order = vec![0u32; bounds[groups]];
+    for (r, t) in touched_of.iter().enumerate() {
+        if keep(r) {
+            order[next[*t as usize]] = r as u32;
+            next[*t as usize] += 1;
+        }
+    }
+    (UInt32Array::from(order), bounds)
+}
+
+fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
+    filter.is_none_or(|f| f.is_valid(row) && f.value(row))
+}
+
+impl Operator for GroupAggregate {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_batch(&mut self, batch: StreamBatch, out: &mut Collector) -> Result<()> {
+        let (data, kinds) = changelog::split(&batch.data);
+        let n = data.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let input = evaluate_input(&self.plan.grouping, &data, &self.name)?;
+        let keyed = !input.keys.is_empty();
+        let rows = if keyed {
+            Some(self.converter.convert_columns(&input.keys).context(|| format!("{}: group keys", self.name))?)
+        } else {
+            None
+        };
+        self.batch_no += 1;
+        let mut touched: Vec<Touched> = Vec::new();
+        let mut touched_of = Vec::with_capacity(n);
+        for r in 0..n {
+            let key: &[u8] = rows.as_ref().map_or(&[], |rows| rows.row(r).data());
+            let (group, existed) = match self.index.get(key) {
+                Some(g) => (*g, true),
+                None => {
+                    let g = self.new_group()?;
+                    self.index.insert(key.into(), g);
+                    (g, false)
+                }
+            };
+            let seen = &mut self.touched_in[group as usize];
+            if seen.0 != self.batch_no {
+                *seen = (self.batch_no, touched.len() as u32);
+                touched.push(Touched {
+                    group,
+                    first_row: r as u32,
+                    existed,
+                });
+            }
+            touched_of.push(seen.1);
+        }
+        let retracts = |r: usize| kinds.as_ref().is_some_and(|k| k.get(r).retracts());
+        // Results before this batch, for the -U/-D rows.
+        let before: Vec<u32> = touched
+            .iter()
+            .filter(|t| t.existed && self.groups[t.group as usize].as_ref().is_some_and(|g| g.emitted))
+            .map(|t| t.group)
+            .collect();
+        let old = self.evaluate(&before)?;
+        for (a, args) in input.args.iter().enumerate() {
+            let filter = input.filters[a].as_ref();
+            let (order, bounds) = grouped_order(&touched_of, touched.len(), |r| !retracts(r) && passes(filter, r));
+            self.fold(a, args, &order, &bounds, &touched, false)?;
+            if kinds.is_some() {
+                let (order, bounds) = grouped_order(&touched_of, touched.len(), |r| retracts(r) && passes(filter, r));
+                self.fold(a, args, &order, &bounds, &touched, true)?;
+            }
+        }
+        let mut counts = vec![0i64; touched.len()];
+        for (r, t) in touched_of.iter().enumerate() {
+            counts[*t as usize] += if retracts(r) { -1 } else { 1 };
+        }
+        for (t, c) in touched.iter().zip(&counts) {
+            self.group(t.group).rows += c;
+        }
+
+        // The changes: retractions of old results first, so that a sink
+        // applying them in order ends with the new ones.
+        let live: Vec<u32> = touched
+            .iter()
+            .filter(|t| self.groups[t.group as usize].as_ref().is_some_and(|g| g.rows > 0))
+            .map(|t| t.group)
+            .collect();
+        let new = self.evaluate(&live)?;
+        let aggregates = self.plan.grouping.aggregates.len();
+        let mut out_rows: Vec<u32> = Vec::new();
+        let mut out_kinds: Vec<i8> = Vec::new();
+        let mut out_values: Vec<Vec<ScalarValue>> = (0..aggregates).map(|_| Vec::new()).collect();
+        let mut after_rows: Vec<u32> = Vec::new();
+        let mut after_kinds: Vec<i8> = Vec::new();
+        let mut after_values: Vec<Vec<ScalarValue>> = (0..aggregates).map(|_| Vec::new()).collect();
+        let (mut b, mut l) = (0, 0);
+        for t in &touched {
+            let group = t.group;
+            let had = before.get(b) == Some(&group);
+            let alive = live.get(l) == Some(&group);
+            let changed = match (had, alive) {
+                (true, true) => (0..aggregates).any(|a| old[a][b] != new[a][l]),
+                _ => true,
+            };
+            if had && changed {
+                out_rows.push(t.first_row);
+                out_kinds.push(if alive { RowKind::UpdateBefore } else { RowKind::Delete } as i8);
+                for (a, v) in out_values.iter_mut().enumerate() {
+                    v.push(old[a][b].clone());
+                }
+            }
+            if alive && changed {
+                after_rows.push(t.first_row);
+                after_kinds.push(if had { RowKind::UpdateAfter } else { RowKind::Insert } as i8);
+                for (a, v) in after_values.iter_mut().enumerate() {
+                    v.push(new[a][l].clone());
+                }
+                self.group(group).emitted = true;
+            }
+            if !alive {
+                let key: &[u8] = rows.as_ref().map_or(&[], |rows| rows.row(t.first_row as usize).data());
+                self.index.remove(key);
+                self.groups[group as usize] = None;
+                self.free.push(group);
+            }
+            b += had as usize;
+            l += alive as usize;
+        }
+        out_rows.extend(after_rows);
+        out_kinds.extend(after_kinds);
+        for (v, after) in out_values.iter_mut().zip(after_values) {
+            v.extend(after);
+        }
+        if !out_rows.is_empty() {
+            let result = self.output(&input.keys, &out_rows, out_values, out_kinds)?;
+            out.batch(StreamBatch::new(result));
+        }
+        Ok(())
+    }
+
+    fn state_bytes(&self) -> usize {
+        let accumulators: usize = self
+            .groups
+            .iter()
+            .flatten()
+            .flat_map(|g| g.accumulators.iter().map(|a| a.size()))
+            .sum();
+        accumulators + self.index.keys().map(|k| k.len() + 16).sum::<usize>()
+    }
+
+    /// Every group's key, accumulator states, row count and whether it was
+    /// emitted, as one Arrow batch per key group.
+    fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
+        let ctx = || format!("{}: snapshot", self.name);
+        let mut e = Encoder::default();
+        let entries: Vec<(&[u8], u32)> = self.index.iter().map(|(k, g)| (k.as_ref(), *g)).collect();
+        if entries.is_empty() {
+            e.u64(0);
+            return Ok(Some(e.bytes));
+        }
+        let keyed = self.plan.grouping.key_schema.fields().len() > 0;
+        let keys = if keyed {
+            let parser = self.converter.parser();
+            self.converter
+                .convert_rows(entries.iter().map(|(k, _)| parser.parse(k)))
+                .context(ctx)?
+        } else {
+            Vec::new()
+        };
+        let mut fields: Vec<Field> = self
+            .plan
+            .grouping
+            .key_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect();
+        let mut columns: Vec<ArrayRef> = keys.clone();
+        let aggregates = self.plan.grouping.aggregates.len();
+        let mut states: Vec<Vec<Vec<ScalarValue>>> = vec![Vec::new(); aggregates];
+        for (_, g) in &entries {
+            let group = self.groups[*g as usize].as_mut().expect("indexed groups exist");
+            for (a, acc) in group.accumulators.iter_mut().enumerate() {
+                let s = acc.state().context(ctx)?;
+                if states[a].is_empty() {
+                    states[a] = vec![Vec::with_capacity(entries.len()); s.len()];
+                }
+                for (j, v) in s.into_iter().enumerate() {
+                    states[a][j].push(v);
+                }
+            }
+        }
+        for (a, cols) in states.into_iter().enumerate() {
+            for (j, values) in cols.into_iter().enumerate() {
+                let array = ScalarValue::iter_to_array(values).context(ctx)?;
+                fields.push(Field::new(format!("a{a}_{j}"), array.data_type().clone(), true));
+                columns.push(array);
+            }
+        }
+        let groups: Vec<&Group> = entries
+            .iter()
+            .map(|(_, g)| self.groups[*g as usize].as_ref().expect("indexed groups exist"))
+            .collect();
+        fields.push(Field::new("rows", DataType::Int64, false));
+        columns.push(Arc::new(Int64Array::from_iter_values(groups.iter().map(|g| g.rows))));
+        fields.push(Field::new("emitted", DataType::Boolean, false));
+        columns.push(Arc::new(BooleanArray::from_iter(groups.iter().map(|g| Some(g.emitted)))));
+        let all = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)?;
+        let mut hashes = Vec::new();
+        let by_group = rows_by_key_group(&key_groups(&keys, entries.len(), &mut hashes)?);
+        e.u64(by_group.len() as u64);
+        for (key_group, rows) in by_group {
+            e.u64(key_group as u64);
+            let part = datafusion::arrow::compute::take_record_batch(&all, &rows).context(ctx)?;
+            e.batch(&part)?;
+        }
+        Ok(Some(e.bytes))
+    }
+
+    fn restore(&mut self, states: &[&[u8]], _chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
+        let n_keys = self.plan.grouping.key_schema.fields().len();
+        for state in states {
+            let mut d = Decoder::new(state);
+            for _ in 0..d.u64()? {
+                let key_group = d.u64()? as usize;
+                let batch = d.batch()?;
+                if !owns(key_group) {
+                    continue;
+                }
+                self.restore_groups(&batch, n_keys)?;
+            }
+            d.finish()?;
+        }
+        Ok(())
+    }
+}
+
+impl GroupAggregate {
+    fn restore_groups(&mut self, batch: &RecordBatch, n_keys: usize) -> Result<()> {
+        let ctx = || format!("{}: restoring", self.name);
+        let width = batch.num_columns();
+        if width < n_keys + 2 {
+            return Err(EngineError::State(format!("{}: group state has {width} columns", self.name)));
+        }
+        let keys: Vec<ArrayRef> = batch.columns()[..n_keys].to_vec();
+        let rows = if n_keys > 0 {
+            Some(self.converter.convert_columns(&keys).context(ctx)?)
+        } else {
+            None
+        };
+        let state_columns = &batch.columns()[n_keys..width - 2];
+        let counts = batch.column(width - 2).as_any().downcast_ref::<Int64Array>().cloned();
+        let emitted = batch.column(width - 1).as_any().downcast_ref::<BooleanArray>().cloned();
+        let (Some(counts), Some(emitted)) = (counts, emitted) else {
+            return Err(EngineError::State(format!("{}: group state has the wrong types", self.name)));
+        };
+        for r in 0..batch.num_rows() {
+            let g = self.new_group()?;
+            let name = self.name.clone();
+            let group = self.group(g);
+            let mut at = 0;
+            for acc in group.accumulators.iter_mut() {
+                let width = acc.state().context(|| format!("{name}: restoring"))?.len();
+                let slices: Vec<ArrayRef> = state_columns[at..at + width].iter().map(|c| c.slice(r, 1)).collect();
+                acc.merge_batch(&slices).context(|| format!("{name}: restoring"))?;
+                at += width;
+            }
+            group.rows = counts.value(r);
+            group.emitted = emitted.value(r);
+            let key: &[u8] = rows.as_ref().map_or(&[], |rows| rows.row(r).data());
+            self.index.insert(key.into(), g);
+        }
+        Ok(())
+    }
+}

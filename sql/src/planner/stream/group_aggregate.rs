@@ -1,0 +1,86 @@
+//! GROUP BY without a window (Flink's group aggregation): results that
+//! change as rows arrive, emitted as a changelog (`weir_engine::changelog`).
+//!
+//! Its input may be another such aggregation (Nexmark q4: the average of
+//! each category's auction maxima): the earlier results it withdraws are
+//! retracted, which only COUNT, SUM and AVG can do whatever the order.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::logical_expr::{Aggregate, Expr};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_plan::PhysicalExpr;
+use weir_engine::changelog::{OP_COLUMN, op_field};
+use weir_engine::group_aggregate::GroupAggregatePlan;
+use weir_engine::plan::{OperatorPlan, Partitioning};
+use weir_engine::window::aggregate::OutputColumn;
+use weir_engine::window::groups::Grouping;
+
+use super::{Flow, StreamPlanner, aggregation_key};
+use crate::error::{Result, SqlError};
+
+/// Aggregates whose retraction does not depend on the order rows came in.
+const RETRACTABLE: [&str; 3] = ["count", "sum", "avg"];
+
+impl StreamPlanner<'_> {
+    /// Plans `agg` over `flow`, which has no window.
+    pub(super) fn group_aggregate(&mut self, agg: &Aggregate, flow: Flow) -> Result<Flow> {
+        let input = agg.input.schema();
+        let mut layout = Vec::new();
+        let mut keys: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
+        let mut key_fields = Vec::new();
+        for (i, g) in agg.group_expr.iter().enumerate() {
+            if matches!(g, Expr::GroupingSet(_)) {
+                return Err(SqlError::unsupported("GROUPING SETS, CUBE and ROLLUP", None));
+            }
+            let field = agg.schema.field(i);
+            key_fields.push(Field::new(field.name(), field.data_type().clone(), true));
+            layout.push(OutputColumn::Key(keys.len()));
+            keys.push(self.physical(g, input)?);
+        }
+        let aggregates = self.aggregate_calls(agg, &mut layout)?;
+        if flow.updating {
+            for (call, e) in aggregates.iter().zip(&agg.aggr_expr) {
+                let name = call.function.fun().name().to_ascii_lowercase();
+                if !RETRACTABLE.contains(&name.as_str()) {
+                    return Err(SqlError::Unsupported {
+                        construct: format!("{e} over the results of a GROUP BY without a window"),
+                        detail: Some(
+                            "those results change, and only COUNT, SUM and AVG can take back an earlier value; \
+                             aggregate over a window instead"
+                                .into(),
+                        ),
+                        position: None,
+                    });
+                }
+            }
+        }
+        let mut fields: Vec<Field> = agg.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(op_field());
+        let plan = GroupAggregatePlan {
+            grouping: Grouping::new(keys.clone(), key_fields, aggregates),
+            output: layout.clone(),
+            output_schema: Arc::new(Schema::new(fields)),
+            retracting: flow.updating,
+        };
+        let p = self.parallelism();
+        let mut flow = match (p, keys.is_empty()) {
+            (1, _) => flow,
+            (_, true) => self.exchange(flow, Partitioning::Single, 1),
+            (_, false) => self.exchange(flow, Partitioning::Hash(keys), p),
+        };
+        flow.key = Some(aggregation_key(&layout));
+        flow.updating = true;
+        flow.time = None;
+        flow.windowed = None;
+        flow.chain.push(OperatorPlan::GroupAggregate(Arc::new(plan)));
+        Ok(flow)
+    }
+}
+
+/// The changelog column of a batch whose visible columns are `width`, as
+/// a projection passes it on.
+pub(super) fn op_passthrough(width: usize) -> Arc<dyn PhysicalExpr> {
+    Arc::new(Column::new(OP_COLUMN, width))
+}

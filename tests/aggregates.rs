@@ -1,0 +1,239 @@
+//! GROUP BY without a window end to end: the `weir` binary aggregates a
+//! JSON file and prints its changelog (`+I`, `-U`, `+U`, `-D`, as Flink's
+//! print connector does). The changelog must be well formed (a key's `-U`
+//! withdraws exactly its current row, `+I` only for a new key), and, applied
+//! in order, must end in what DataFusion computes as a batch query over the
+//! same rows.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use common::*;
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::datasource::MemTable;
+use datafusion::prelude::SessionContext;
+
+/// 3 000 rows over 40 keys, some without a key or value.
+fn input_rows() -> Vec<Row> {
+    let mut g = Lcg(7);
+    (0..3000)
+        .map(|i| Row {
+            k: (g.below(50) != 0).then(|| format!("k{}", g.below(40))),
+            v: (g.below(30) != 0).then(|| g.below(1000) as i64 - 100),
+            ts: Some(T0 + i * 10),
+        })
+        .collect()
+}
+
+fn job(dir: &std::path::Path, parallelism: usize, sink_columns: &str, query: &str) -> String {
+    format!(
+        "SET 'parallelism.default' = '{parallelism}';
+CREATE TABLE t (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE out ({sink_columns}) WITH ('connector' = 'print');
+INSERT INTO out {query};
+",
+        dir.join("in").display()
+    )
+}
+
+/// Writes `rows` as files of 100 rows each: batches of their own, so
+/// that results change between them.
+fn write_input(dir: &std::path::Path, rows: &[Row]) {
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    for (i, chunk) in rows.chunks(100).enumerate() {
+        write_json(&dir.join("in").join(format!("part-{i:03}.json")), chunk);
+    }
+}
+
+fn run(rows: &[Row], parallelism: usize, sink_columns: &str, query: &str) -> Run {
+    let dir = scratch();
+    write_input(dir.path(), rows);
+    let run = weir_run(dir.path(), &job(dir.path(), parallelism, sink_columns, query));
+    assert!(run.ok, "weir failed:\n{}", run.stderr);
+    run
+}
+
+/// Applies printed changes in order, checking each against the rows so far;
+/// a row is identified by its first `key_len` values. Returns the final
+/// rows (`a|b|…`, sorted) and how many of each kind there were.
+fn apply_changelog(stdout: &str, key_len: usize) -> (Vec<String>, BTreeMap<String, usize>) {
+    let mut rows: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
+    let mut kinds = BTreeMap::new();
+    for line in stdout.lines() {
+        // `2> +U[k1, 3]`: the subtask prefix, the kind, the values.
+        let line = line.split_once("> ").map_or(line, |(_, rest)| rest);
+        let (kind, values) = line.split_at(2);
+        let values: Vec<String> = values
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(", ")
+            .map(String::from)
+            .collect();
+        *kinds.entry(kind.to_string()).or_insert(0) += 1;
+        let key = values[..key_len].to_vec();
+        match kind {
+            "+I" | "+U" => {
+                let before = rows.insert(key, values.clone());
+                assert!(before.is_none(), "{line}: the key already has row {before:?}");
+            }
+            "-U" | "-D" => {
+                let current = rows.remove(&key);
+                assert_eq!(current.as_ref(), Some(&values), "{line} withdraws a row that is not the key's current one");
+            }
+            other => panic!("not a change: {other} in {line}"),
+        }
+    }
+    let mut out: Vec<String> = rows.into_values().map(|v| v.join("|")).collect();
+    out.sort();
+    (out, kinds)
+}
+
+/// DataFusion's answer to `query` over table `t` of `rows`, as sorted
+/// `a|b|…` lines (NULL as `null`, floats with 6 decimals).
+async fn oracle(rows: &[Row], query: &str) -> Vec<String> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, true),
+        Field::new("v", DataType::Int64, true),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(rows.iter().map(|r| r.k.clone()).collect::<Vec<_>>())),
+        Arc::new(Int64Array::from(rows.iter().map(|r| r.v).collect::<Vec<_>>())),
+        Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.ts).collect::<Vec<_>>())),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let ctx = SessionContext::new();
+    ctx.register_table("t", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())).unwrap();
+    let batches = ctx.sql(query).await.unwrap().collect().await.unwrap();
+    let mut lines = Vec::new();
+    let opts = datafusion::arrow::util::display::FormatOptions::default().with_null("null");
+    for b in &batches {
+        let fmts: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| datafusion::arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+            .collect();
+        for r in 0..b.num_rows() {
+            lines.push(fmts.iter().map(|f| f.value(r).to_string()).collect::<Vec<_>>().join("|"));
+        }
+    }
+    lines.sort();
+    lines
+}
+
+/// Floats to 6 decimals, so that printed and batch averages compare.
+fn rounded(lines: Vec<String>, column: usize) -> Vec<String> {
+    let mut out: Vec<String> = lines
+        .into_iter()
+        .map(|l| {
+            let mut cells: Vec<String> = l.split('|').map(String::from).collect();
+            if let Ok(f) = cells[column].parse::<f64>() {
+                cells[column] = format!("{f:.6}");
+            }
+            cells.join("|")
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// COUNT, SUM, MIN, MAX, AVG and a FILTER per key (NULL keys included), at
+/// parallelism 1 and 2.
+#[tokio::test]
+async fn group_by_without_a_window_ends_in_the_batch_result() {
+    let rows = input_rows();
+    let query = "SELECT k, count(*) AS n, count(v) AS nv, sum(v) AS s, min(v) AS lo, max(v) AS hi, avg(v) AS a, \
+                 count(*) FILTER (WHERE v > 500) AS big FROM t GROUP BY k";
+    let want = rounded(oracle(&rows, query).await, 6);
+    for parallelism in [1, 2] {
+        let run = run(
+            &rows,
+            parallelism,
+            "k VARCHAR, n BIGINT, nv BIGINT, s BIGINT, lo BIGINT, hi BIGINT, a DOUBLE, big BIGINT",
+            query,
+        );
+        let (got, kinds) = apply_changelog(&run.stdout, 1);
+        assert_rows_eq(&rounded(got, 6), &want, &format!("parallelism {parallelism}"));
+        // 41 keys, each inserted once; the rest are updates, in pairs.
+        assert_eq!(kinds.get("+I"), Some(&41), "{kinds:?}");
+        assert_eq!(kinds.get("-U"), kinds.get("+U"), "{kinds:?}");
+        assert!(kinds.get("-D").is_none(), "nothing is deleted from an append-only input: {kinds:?}");
+    }
+}
+
+/// An aggregate of an aggregate (Nexmark q4's shape): a key's maximum moves
+/// between buckets as it grows, so the outer aggregation must take it back
+/// from its old bucket — and a bucket left empty is deleted.
+#[tokio::test]
+async fn an_aggregate_of_an_aggregate_retracts_what_changed() {
+    let rows = input_rows();
+    let query = "SELECT hi % 7 AS bucket, count(*) AS keys, sum(hi) AS total, avg(hi) AS mean \
+                 FROM (SELECT k, max(v) AS hi FROM t WHERE k IS NOT NULL GROUP BY k) GROUP BY hi % 7";
+    let want = rounded(oracle(&rows, query).await, 3);
+    for parallelism in [1, 2] {
+        let run = run(&rows, parallelism, "bucket BIGINT, keys BIGINT, total BIGINT, mean DOUBLE", query);
+        let (got, kinds) = apply_changelog(&run.stdout, 1);
+        assert_rows_eq(&rounded(got, 3), &want, &format!("parallelism {parallelism}"));
+        assert!(kinds.get("-U").is_some_and(|n| *n > 0), "maxima moved: {kinds:?}");
+    }
+}
+
+/// A bucket whose last key leaves it is deleted (`-D`), and comes back as
+/// `+I` when a key enters it again.
+#[tokio::test]
+async fn an_emptied_group_is_deleted() {
+    // One key whose maximum climbs 1, 2, 3: buckets hi % 2 alternate.
+    let rows: Vec<Row> = (1..=3)
+        .map(|i| Row { k: Some("a".into()), v: Some(i), ts: Some(T0 + i * 1000) })
+        .collect();
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    // One file per row, read in order, so each is its own batch.
+    for (i, r) in rows.iter().enumerate() {
+        write_json(&dir.path().join("in").join(format!("part-{i}.json")), std::slice::from_ref(r));
+    }
+    let query = "SELECT hi % 2 AS odd, count(*) AS keys FROM (SELECT k, max(v) AS hi FROM t GROUP BY k) GROUP BY hi % 2";
+    let run = weir_run(dir.path(), &job(dir.path(), 1, "odd BIGINT, keys BIGINT", query));
+    assert!(run.ok, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines, ["+I[1, 1]", "-D[1, 1]", "+I[0, 1]", "-D[0, 1]", "+I[1, 1]"], "{}", run.stdout);
+}
+
+/// What cannot run says why.
+#[test]
+fn what_an_updating_result_cannot_feed_is_refused_with_the_reason() {
+    let rows = input_rows();
+    let dir = scratch();
+    write_input(dir.path(), &rows);
+    let cases = [
+        (
+            "k VARCHAR, lo BIGINT",
+            "SELECT k, min(n) FROM (SELECT k, count(*) AS n FROM t GROUP BY k) GROUP BY k",
+            "only COUNT, SUM and AVG can take back an earlier value",
+        ),
+        (
+            "k VARCHAR, n BIGINT",
+            "SELECT a.k, a.n FROM (SELECT k, count(*) AS n FROM t GROUP BY k) a JOIN t ON a.k = t.k",
+            "JOIN over the results of a GROUP BY without a window",
+        ),
+    ];
+    for (columns, query, why) in cases {
+        let out = run_failing(dir.path(), &job(dir.path(), 1, columns, query));
+        assert!(out.contains(why), "{query}: {out}");
+    }
+    // A filesystem sink can only append.
+    let sql = job(dir.path(), 1, "k VARCHAR, n BIGINT", "SELECT k, count(*) FROM t GROUP BY k")
+        .replace("'connector' = 'print'", &format!("'connector' = 'filesystem', 'path' = '{}', 'format' = 'json'", dir.path().join("out").display()));
+    let out = run_failing(dir.path(), &sql);
+    assert!(out.contains("can only append rows") && out.contains("'key.fields'"), "{out}");
+}
+
+fn run_failing(dir: &std::path::Path, sql: &str) -> String {
+    let run = weir_run(dir, sql);
+    assert!(!run.ok, "expected an error, got:\n{}", run.stdout);
+    run.stderr
+}
