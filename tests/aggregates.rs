@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use common::*;
@@ -55,41 +54,6 @@ fn run(rows: &[Row], parallelism: usize, sink_columns: &str, query: &str) -> Run
     let run = weir_run(dir.path(), &job(dir.path(), parallelism, sink_columns, query));
     assert!(run.ok, "weir failed:\n{}", run.stderr);
     run
-}
-
-/// Applies printed changes in order, checking each against the rows so far;
-/// a row is identified by its first `key_len` values. Returns the final
-/// rows (`a|b|…`, sorted) and how many of each kind there were.
-fn apply_changelog(stdout: &str, key_len: usize) -> (Vec<String>, BTreeMap<String, usize>) {
-    let mut rows: BTreeMap<Vec<String>, Vec<String>> = BTreeMap::new();
-    let mut kinds = BTreeMap::new();
-    for line in stdout.lines() {
-        // `2> +U[k1, 3]`: the subtask prefix, the kind, the values.
-        let line = line.split_once("> ").map_or(line, |(_, rest)| rest);
-        let (kind, values) = line.split_at(2);
-        let values: Vec<String> = values
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .split(", ")
-            .map(String::from)
-            .collect();
-        *kinds.entry(kind.to_string()).or_insert(0) += 1;
-        let key = values[..key_len].to_vec();
-        match kind {
-            "+I" | "+U" => {
-                let before = rows.insert(key, values.clone());
-                assert!(before.is_none(), "{line}: the key already has row {before:?}");
-            }
-            "-U" | "-D" => {
-                let current = rows.remove(&key);
-                assert_eq!(current.as_ref(), Some(&values), "{line} withdraws a row that is not the key's current one");
-            }
-            other => panic!("not a change: {other} in {line}"),
-        }
-    }
-    let mut out: Vec<String> = rows.into_values().map(|v| v.join("|")).collect();
-    out.sort();
-    (out, kinds)
 }
 
 /// DataFusion's answer to `query` over table `t` of `rows`, as sorted

@@ -488,3 +488,41 @@ pub fn decide_sessions(rows: &[Row], gap: i64, delay: i64) -> (Vec<(i64, i64, Ro
     }
     (done, late)
 }
+
+/// Applies the changes the `print` connector wrote to standard output
+/// (`+I[…]`, `-U[…]`, …, after a `n> ` subtask prefix) in order, checking
+/// each against the rows so far;
+/// a row is identified by its first `key_len` values. Returns the final
+/// rows (`a|b|…`, sorted) and how many of each kind there were.
+pub fn apply_changelog(stdout: &str, key_len: usize) -> (Vec<String>, std::collections::BTreeMap<String, usize>) {
+    let mut rows: std::collections::BTreeMap<Vec<String>, Vec<String>> = std::collections::BTreeMap::new();
+    let mut kinds = std::collections::BTreeMap::new();
+    for line in stdout.lines() {
+        // `2> +U[k1, 3]`: the subtask prefix, the kind, the values.
+        let line = line.split_once("> ").map_or(line, |(_, rest)| rest);
+        let (kind, values) = line.split_at(2);
+        let values: Vec<String> = values
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .split(", ")
+            .map(String::from)
+            .collect();
+        *kinds.entry(kind.to_string()).or_insert(0) += 1;
+        let key = values[..key_len].to_vec();
+        match kind {
+            "+I" | "+U" => {
+                let before = rows.insert(key, values.clone());
+                assert!(before.is_none(), "{line}: the key already has row {before:?}");
+            }
+            "-U" | "-D" => {
+                let current = rows.remove(&key);
+                assert_eq!(current.as_ref(), Some(&values), "{line} withdraws a row that is not the key's current one");
+            }
+            other => panic!("not a change: {other} in {line}"),
+        }
+    }
+    let mut out: Vec<String> = rows.into_values().map(|v| v.join("|")).collect();
+    out.sort();
+    (out, kinds)
+}
+
