@@ -563,3 +563,59 @@ fn a_password_is_required_when_set() {
         assert!(status.success(), "{log}");
     }
 }
+
+/// Views of GROUP BY without a window, read over psql: one row per key,
+/// kept current as rows arrive (the job's changes applied), equal to
+/// DataFusion's batch answer; an aggregate of such results, and a view
+/// that drops the key (its rows then kept as a multiset, each change
+/// withdrawing one equal row).
+#[tokio::test]
+async fn views_of_group_by_without_a_window_hold_the_current_results() {
+    let dir = scratch();
+    let rows = input_rows();
+    let file = job_file(dir.path(), &rows);
+    let server = Server::start(dir.path(), &[file.to_str().unwrap()], &[]);
+    let port = server.port;
+    let views = [
+        ("per_key", "SELECT k, count(*) AS c, sum(v) AS s, max(v) AS mx FROM src GROUP BY k", "SELECT * FROM per_key ORDER BY k"),
+        (
+            "buckets",
+            "SELECT mx % 4 AS b, count(*) AS keys, sum(c) AS rows FROM (SELECT k, count(*) AS c, max(v) AS mx FROM src GROUP BY k) GROUP BY mx % 4",
+            "SELECT * FROM buckets ORDER BY b",
+        ),
+        ("counts", "SELECT c FROM (SELECT k, count(*) AS c FROM src GROUP BY k)", "SELECT * FROM counts ORDER BY c"),
+    ];
+    for (name, query, _) in &views {
+        let out = psql(port, &format!("CREATE MATERIALIZED VIEW {name} AS {query}"), None);
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    server.wait_for_jobs();
+    let ctx = datafusion::prelude::SessionContext::new();
+    let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+        datafusion::arrow::datatypes::Field::new("k", datafusion::arrow::datatypes::DataType::Utf8, true),
+        datafusion::arrow::datatypes::Field::new("v", datafusion::arrow::datatypes::DataType::Int64, true),
+    ]));
+    let batch = datafusion::arrow::array::RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            std::sync::Arc::new(datafusion::arrow::array::StringArray::from(rows.iter().map(|r| r.k.clone()).collect::<Vec<_>>())),
+            std::sync::Arc::new(datafusion::arrow::array::Int64Array::from(rows.iter().map(|r| r.v).collect::<Vec<_>>())),
+        ],
+    )
+    .unwrap();
+    ctx.register_batch("src", batch).unwrap();
+    for (name, query, read) in &views {
+        let ordered = format!("SELECT * FROM ({query}) ORDER BY 1");
+        let batches = ctx.sql(&ordered).await.unwrap().collect().await.unwrap();
+        let want: Vec<String> = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string()
+            .lines()
+            .filter(|l| l.starts_with("| "))
+            .skip(1)
+            .map(|l| l.trim_matches(|c| c == '|' || c == ' ').split('|').map(str::trim).collect::<Vec<_>>().join("|"))
+            .collect();
+        let got: Vec<String> = psql_ok(port, read).lines().filter(|l| !l.is_empty()).map(String::from).collect();
+        assert_eq!(got, want, "{name}");
+    }
+}

@@ -75,7 +75,8 @@ impl SinkConnector for KafkaSink {
 
     /// With `'key.fields'` the topic is an upsert topic (Flink's
     /// upsert-kafka): a row's latest value is its key's message, `-D` a
-    /// tombstone; `-U` is not written (its `+U` follows).
+    /// tombstone; `-U` is not written when its `+U` follows in the batch,
+    /// and is a tombstone when a filter dropped that.
     fn accepts_changes(&self) -> bool {
         self.key.is_some()
     }
@@ -132,7 +133,8 @@ struct KafkaWriter {
 
 impl KafkaWriter {
     /// Sends a batch's rows, one message per row: the encoded lines; of a
-    /// changelog, `-D` as a tombstone of its key and no `-U`.
+    /// changelog, `-D` as a tombstone of its key, `-U` only as a tombstone
+    /// when no `+U` of its key follows.
     async fn send(&self, batch: &RecordBatch) -> Result<()> {
         let (visible, kinds) = changelog::split(batch);
         let batch = &visible;
@@ -151,12 +153,19 @@ impl KafkaWriter {
             }
             None => None,
         };
-        let mut key_lines = keys.as_deref().map(|k| k.split(|b| *b == b'\n'));
+        let key_list: Vec<&[u8]> = keys.as_deref().map(|k| k.split(|b| *b == b'\n').collect()).unwrap_or_default();
+        let updated: std::collections::HashSet<&[u8]> = match &kinds {
+            Some(k) => (0..batch.num_rows())
+                .filter(|r| k.get(*r) == RowKind::UpdateAfter)
+                .filter_map(|r| key_list.get(r).copied())
+                .collect(),
+            None => Default::default(),
+        };
         for (row, value) in values.split(|b| *b == b'\n').filter(|l| !l.is_empty()).enumerate() {
-            let key = key_lines.as_mut().and_then(|k| k.next());
+            let key = key_list.get(row).copied();
             match kinds.as_ref().map(|k| k.get(row)) {
-                Some(RowKind::UpdateBefore) => {}
-                Some(RowKind::Delete) => self.transaction.send(key, None).await?,
+                Some(RowKind::UpdateBefore) if key.is_some_and(|k| updated.contains(k)) => {}
+                Some(RowKind::UpdateBefore | RowKind::Delete) => self.transaction.send(key, None).await?,
                 _ => self.transaction.send(key, Some(value)).await?,
             }
         }

@@ -87,11 +87,12 @@ impl IntervalJoin {
         };
         for side in 0..2 {
             let (column, reach) = (b.time[side], Self::reach(&b, side));
-            let batches = std::mem::take(&mut self.sides[side].batches);
+            let batches = self.sides[side].take();
             let bounds = std::mem::take(&mut self.bounds[side]);
-            for (batch, (first, last)) in batches.into_iter().zip(bounds) {
+            for ((batch, chunk), (first, last)) in batches.into_iter().zip(bounds) {
                 if first.saturating_add(reach) >= self.watermark {
-                    self.hold(side, batch, (first, last));
+                    self.sides[side].push_held(batch, chunk);
+                    self.bounds[side].push((first, last));
                 } else if last.saturating_add(reach) >= self.watermark {
                     let t = times(&batch, column, &self.name)?;
                     let keep = gt_eq(t, &Scalar::new(TimestampMillisecondArray::from(vec![self.watermark.saturating_sub(reach)])))
@@ -118,7 +119,7 @@ impl IntervalJoin {
     }
 
     fn hold(&mut self, side: usize, batch: RecordBatch, bounds: (EventTime, EventTime)) {
-        self.sides[side].batches.push(batch);
+        self.sides[side].push(batch);
         self.bounds[side].push(bounds);
     }
 }
@@ -172,30 +173,39 @@ impl Operator for IntervalJoin {
         Ok(())
     }
 
-    fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
+    /// Held rows go to chunks once (a regular join holds every row for
+    /// good): later checkpoints reference them.
+    fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
         let mut e = Encoder::default();
         let mut hashes = Vec::new();
         e.i64(self.watermark);
         for side in 0..2 {
-            self.sides[side].encode(&self.plan.spec.keys(side), &mut e, &mut hashes)?;
+            let keys = self.plan.spec.keys(side);
+            self.sides[side].snapshot(&keys, checkpoint, chunks, &mut e, &mut hashes)?;
         }
         Ok(Some(e.bytes))
     }
 
-    fn restore(&mut self, states: &[&[u8]], _chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
+    fn checkpoint_complete(&mut self, checkpoint: u64) {
+        for side in self.sides.iter_mut() {
+            side.checkpoint_complete(checkpoint);
+        }
+    }
+
+    fn restore(&mut self, states: &[&[u8]], chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
         let mut watermark = None::<EventTime>;
         for state in states {
             let mut d = Decoder::new(state);
             let w = d.i64()?;
             watermark = Some(watermark.map_or(w, |m| m.min(w)));
             for side in self.sides.iter_mut() {
-                side.decode(&mut d, owns)?;
+                side.restore(&mut d, chunks, owns)?;
             }
             d.finish()?;
         }
         for side in 0..2 {
             self.bounds[side].clear();
-            for batch in std::mem::take(&mut self.sides[side].batches) {
+            for (batch, _) in self.sides[side].take() {
                 self.add(side, batch)?;
             }
         }

@@ -10,6 +10,7 @@ use datafusion::arrow::compute::{filter_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::TimestampMillisecondType;
 use datafusion::physical_plan::PhysicalExpr;
 
+use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch};
@@ -62,11 +63,105 @@ pub(crate) fn drop_late(
 #[derive(Default)]
 pub(crate) struct SideRows {
     pub batches: Vec<RecordBatch>,
+    /// Per batch: the checkpoint chunk that holds it, once one was written
+    /// (regular and interval joins hold batches across many checkpoints,
+    /// which then reference the chunk instead of writing the rows again).
+    chunks: Vec<Option<Held>>,
+}
+
+/// The chunk a held batch was written to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Held {
+    id: ChunkId,
+    /// The checkpoint that wrote it, until that checkpoint completes.
+    pending: Option<u64>,
 }
 
 impl SideRows {
     pub fn rows(&self) -> usize {
         self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// Holds a batch not written to any checkpoint yet.
+    pub fn push(&mut self, batch: RecordBatch) {
+        self.push_held(batch, None);
+    }
+
+    /// Holds a batch again, with the chunk it was written to (from
+    /// [`SideRows::take`]); `None` when its rows changed.
+    pub fn push_held(&mut self, batch: RecordBatch, chunk: Option<Held>) {
+        self.chunks.resize(self.batches.len(), None);
+        self.batches.push(batch);
+        self.chunks.push(chunk);
+    }
+
+    /// Empties the side: its batches with their chunks.
+    pub fn take(&mut self) -> Vec<(RecordBatch, Option<Held>)> {
+        let mut chunks = std::mem::take(&mut self.chunks);
+        chunks.resize(self.batches.len(), None);
+        std::mem::take(&mut self.batches).into_iter().zip(chunks).collect()
+    }
+
+    /// Writes the side for checkpoint `checkpoint` incrementally: batches
+    /// that a completed checkpoint stored are referenced; the others go
+    /// into one new chunk (split by key group, as [`SideRows::encode`]).
+    /// `e` gets the ids of the chunks the side is made of.
+    pub fn snapshot(&mut self, keys: &[Arc<dyn PhysicalExpr>], checkpoint: u64, chunks: &mut ChunkWriter, e: &mut Encoder, hashes: &mut Vec<u64>) -> Result<()> {
+        self.chunks.resize(self.batches.len(), None);
+        let fresh: Vec<usize> = (0..self.batches.len())
+            .filter(|i| !matches!(self.chunks[*i], Some(Held { pending: None, .. })))
+            .collect();
+        let mut ids: Vec<ChunkId> = Vec::new();
+        for held in self.chunks.iter().flatten() {
+            if held.pending.is_none() && !ids.contains(&held.id) {
+                ids.push(held.id);
+                chunks.reference(held.id);
+            }
+        }
+        if !fresh.is_empty() {
+            let id = new_chunk_id();
+            let side = SideRows {
+                batches: fresh.iter().map(|i| self.batches[*i].clone()).collect(),
+                chunks: Vec::new(),
+            };
+            let mut bytes = Encoder::default();
+            side.encode(keys, &mut bytes, hashes)?;
+            chunks.write(id, bytes.bytes);
+            ids.push(id);
+            for i in fresh {
+                self.chunks[i] = Some(Held { id, pending: Some(checkpoint) });
+            }
+        }
+        e.u64(ids.len() as u64);
+        for id in ids {
+            e.bytes(&id.to_le_bytes());
+        }
+        Ok(())
+    }
+
+    /// Checkpoint `checkpoint` completed: the chunks it wrote are stored.
+    pub fn checkpoint_complete(&mut self, checkpoint: u64) {
+        for held in self.chunks.iter_mut().flatten() {
+            if held.pending.is_some_and(|c| c <= checkpoint) {
+                held.pending = None;
+            }
+        }
+    }
+
+    /// Adds the rows of the chunks [`SideRows::snapshot`] listed, for the
+    /// key groups `owns` keeps.
+    pub fn restore(&mut self, d: &mut Decoder, chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
+        for _ in 0..d.u64()? {
+            let id = ChunkId::from_le_bytes(
+                d.bytes()?
+                    .try_into()
+                    .map_err(|_| EngineError::State("join state: a chunk id is not 16 bytes".into()))?,
+            );
+            let mut chunk = Decoder::new(chunks.get(id)?);
+            self.decode(&mut chunk, owns)?;
+            chunk.finish()?;
+        }
+        Ok(())
     }
 
     /// Writes the rows split by the key group of `keys` (evaluated on each
@@ -99,7 +194,7 @@ impl SideRows {
             let group = d.u64()? as usize;
             let batch = d.batch()?;
             if owns(group) {
-                self.batches.push(batch);
+                self.push(batch);
             }
         }
         Ok(())

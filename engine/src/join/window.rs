@@ -90,7 +90,7 @@ impl Operator for WindowJoin {
                     .context(|| format!("{}: windows", self.name))?;
                 filter_record_batch(&kept, &mask).context(|| format!("{}: windows", self.name))?
             };
-            self.windows.entry(end).or_default()[input].batches.push(rows);
+            self.windows.entry(end).or_default()[input].push(rows);
         }
         Ok(())
     }

@@ -44,10 +44,12 @@ impl Rows {
     }
 
     /// Adds the batch's rows; a row whose key is known replaces the old.
-    /// A changelog's `-D` removes its key's row (without a key, `-U` and
-    /// `-D` remove an equal row); with a key, `-U` is followed by its `+U`.
+    /// A changelog's `-D` removes its key's row, and so does a `-U` whose
+    /// `+U` does not follow in the batch (a filter dropped it); without a
+    /// key, `-U` and `-D` remove an equal row.
     fn apply(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
         let (visible, kinds) = changelog::split(batch);
+        let mut withdrawn: Vec<Vec<String>> = Vec::new();
         for (r, row) in output::rows_of(&visible)?.into_iter().enumerate() {
             let kind = kinds.as_ref().map_or(RowKind::Insert, |k| k.get(r));
             let Some(key) = &self.key else {
@@ -62,21 +64,11 @@ impl Rows {
                 continue;
             };
             let k: Vec<String> = key.iter().filter_map(|i| row.get(*i).cloned()).collect();
-            if kind == RowKind::UpdateBefore {
+            if kind.retracts() {
+                withdrawn.push(k);
                 continue;
             }
-            if kind == RowKind::Delete {
-                if let Some(i) = self.by_key.remove(&k) {
-                    self.rows.remove(i);
-                    for at in self.by_key.values_mut() {
-                        if *at > i {
-                            *at -= 1;
-                        }
-                    }
-                    self.updated += 1;
-                }
-                continue;
-            }
+            withdrawn.retain(|w| *w != k);
             match self.by_key.get(&k) {
                 Some(i) => {
                     self.rows[*i] = row;
@@ -86,6 +78,17 @@ impl Rows {
                     self.by_key.insert(k, self.rows.len());
                     self.rows.push(row);
                 }
+            }
+        }
+        for k in withdrawn {
+            if let Some(i) = self.by_key.remove(&k) {
+                self.rows.remove(i);
+                for at in self.by_key.values_mut() {
+                    if *at > i {
+                        *at -= 1;
+                    }
+                }
+                self.updated += 1;
             }
         }
         Ok(())
