@@ -201,3 +201,17 @@ fn run_failing(dir: &std::path::Path, sql: &str) -> String {
     assert!(!run.ok, "expected an error, got:\n{}", run.stdout);
     run.stderr
 }
+
+/// A HAVING over changing results: a key whose sum leaves the range is
+/// withdrawn (its `-U` passes, its `+U` does not), one that enters it is
+/// inserted — the applied changes end in the batch HAVING.
+#[tokio::test]
+async fn having_withdraws_groups_that_stop_passing() {
+    let rows = input_rows();
+    let query = "SELECT k, sum(v) AS s FROM t GROUP BY k HAVING sum(v) < 6000";
+    let want = oracle(&rows, query).await;
+    let run = run(&rows, 2, "k VARCHAR, s BIGINT", query);
+    let (got, kinds) = apply_changelog(&run.stdout, 1);
+    assert_rows_eq(&got, &want, "HAVING");
+    assert!(kinds.get("-U") > kinds.get("+U"), "some groups left the range: {kinds:?}");
+}
