@@ -52,9 +52,9 @@ pub struct GroupAggregatePlan {
 struct Group {
     accumulators: Vec<Box<dyn Accumulator>>,
     /// Input rows added minus rows retracted: the group is gone at 0.
+    /// A group that outlives the batch that made it has had its result
+    /// emitted, so its changes are `-U`/`+U`.
     rows: i64,
-    /// Whether its result has been emitted (so a change is `-U`/`+U`).
-    emitted: bool,
 }
 
 /// One subtask of a group aggregation.
@@ -103,8 +103,10 @@ impl GroupAggregate {
         })
     }
 
-    fn new_group(&mut self) -> Result<u32> {
-        let accumulators = self
+    /// Fresh accumulators of the plan's aggregates (retracting ones over a
+    /// changelog).
+    fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
+        self
             .plan
             .grouping
             .aggregates
@@ -117,12 +119,11 @@ impl GroupAggregate {
                 }
             })
             .collect::<datafusion::error::Result<Vec<_>>>()
-            .context(|| format!("{}: creating accumulators", self.name))?;
-        let group = Group {
-            accumulators,
-            rows: 0,
-            emitted: false,
-        };
+            .context(|| format!("{}: creating accumulators", self.name))
+    }
+
+    fn new_group(&mut self) -> Result<u32> {
+        let group = Group { accumulators: self.accumulators()?, rows: 0 };
         Ok(match self.free.pop() {
             Some(i) => {
                 self.groups[i as usize] = Some(group);
@@ -160,7 +161,7 @@ impl GroupAggregate {
         if order.is_empty() {
             return Ok(());
         }
-        let name = self.name.clone();
+        let name = &self.name;
         let taken: Vec<ArrayRef> = args
             .iter()
             .map(|c| take(c.as_ref(), order, None))
@@ -172,7 +173,7 @@ impl GroupAggregate {
                 continue;
             }
             let slices: Vec<ArrayRef> = taken.iter().map(|c| c.slice(from, to - from)).collect();
-            let acc = &mut self.group(touch.group).accumulators[a];
+            let acc = &mut self.groups[touch.group as usize].as_mut().expect("indexed groups exist").accumulators[a];
             if retract {
                 acc.retract_batch(&slices)
             } else {
@@ -256,8 +257,7 @@ impl Operator for GroupAggregate {
             return Ok(());
         }
         let input = evaluate_input(&self.plan.grouping, &data, &self.name)?;
-        let keyed = !input.keys.is_empty();
-        let rows = if keyed {
+        let rows = if !input.keys.is_empty() {
             Some(self.converter.convert_columns(&input.keys).context(|| format!("{}: group keys", self.name))?)
         } else {
             None
@@ -288,11 +288,7 @@ impl Operator for GroupAggregate {
         }
         let retracts = |r: usize| kinds.as_ref().is_some_and(|k| k.get(r).retracts());
         // Results before this batch, for the -U/-D rows.
-        let before: Vec<u32> = touched
-            .iter()
-            .filter(|t| t.existed && self.groups[t.group as usize].as_ref().is_some_and(|g| g.emitted))
-            .map(|t| t.group)
-            .collect();
+        let before: Vec<u32> = touched.iter().filter(|t| t.existed).map(|t| t.group).collect();
         let old = self.evaluate(&before)?;
         for (a, args) in input.args.iter().enumerate() {
             let filter = input.filters[a].as_ref();
@@ -320,50 +316,37 @@ impl Operator for GroupAggregate {
             .collect();
         let new = self.evaluate(&live)?;
         let aggregates = self.plan.grouping.aggregates.len();
-        let mut out_rows: Vec<u32> = Vec::new();
-        let mut out_kinds: Vec<i8> = Vec::new();
-        let mut out_values: Vec<Vec<ScalarValue>> = (0..aggregates).map(|_| Vec::new()).collect();
-        let mut after_rows: Vec<u32> = Vec::new();
-        let mut after_kinds: Vec<i8> = Vec::new();
-        let mut after_values: Vec<Vec<ScalarValue>> = (0..aggregates).map(|_| Vec::new()).collect();
+        // (row with the key, kind, index into `old` or `new`).
+        let mut withdrawn: Vec<(u32, RowKind, usize)> = Vec::new();
+        let mut current: Vec<(u32, RowKind, usize)> = Vec::new();
         let (mut b, mut l) = (0, 0);
         for t in &touched {
-            let group = t.group;
-            let had = before.get(b) == Some(&group);
-            let alive = live.get(l) == Some(&group);
-            let changed = match (had, alive) {
-                (true, true) => (0..aggregates).any(|a| old[a][b] != new[a][l]),
-                _ => true,
-            };
+            let had = before.get(b) == Some(&t.group);
+            let alive = live.get(l) == Some(&t.group);
+            let changed = !(had && alive) || (0..aggregates).any(|a| old[a][b] != new[a][l]);
             if had && changed {
-                out_rows.push(t.first_row);
-                out_kinds.push(if alive { RowKind::UpdateBefore } else { RowKind::Delete } as i8);
-                for (a, v) in out_values.iter_mut().enumerate() {
-                    v.push(old[a][b].clone());
-                }
+                withdrawn.push((t.first_row, if alive { RowKind::UpdateBefore } else { RowKind::Delete }, b));
             }
             if alive && changed {
-                after_rows.push(t.first_row);
-                after_kinds.push(if had { RowKind::UpdateAfter } else { RowKind::Insert } as i8);
-                for (a, v) in after_values.iter_mut().enumerate() {
-                    v.push(new[a][l].clone());
-                }
-                self.group(group).emitted = true;
+                current.push((t.first_row, if had { RowKind::UpdateAfter } else { RowKind::Insert }, l));
             }
             if !alive {
                 let key: &[u8] = rows.as_ref().map_or(&[], |rows| rows.row(t.first_row as usize).data());
                 self.index.remove(key);
-                self.groups[group as usize] = None;
-                self.free.push(group);
+                self.groups[t.group as usize] = None;
+                self.free.push(t.group);
             }
             b += had as usize;
             l += alive as usize;
         }
-        out_rows.extend(after_rows);
-        out_kinds.extend(after_kinds);
-        for (v, after) in out_values.iter_mut().zip(after_values) {
-            v.extend(after);
-        }
+        let out_rows: Vec<u32> = withdrawn.iter().chain(&current).map(|c| c.0).collect();
+        let out_kinds: Vec<i8> = withdrawn.iter().chain(&current).map(|c| c.1 as i8).collect();
+        let out_values: Vec<Vec<ScalarValue>> = (0..aggregates)
+            .map(|a| {
+                let before = withdrawn.iter().map(|c| old[a][c.2].clone());
+                before.chain(current.iter().map(|c| new[a][c.2].clone())).collect()
+            })
+            .collect();
         if !out_rows.is_empty() {
             let result = self.output(&input.keys, &out_rows, out_values, out_kinds)?;
             out.batch(StreamBatch::new(result));
@@ -381,8 +364,8 @@ impl Operator for GroupAggregate {
         accumulators + self.index.keys().map(|k| k.len() + 16).sum::<usize>()
     }
 
-    /// Every group's key, accumulator states, row count and whether it was
-    /// emitted, as one Arrow batch per key group.
+    /// Every group's key, accumulator states and row count, as one Arrow
+    /// batch per key group.
     fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
         let ctx = || format!("{}: snapshot", self.name);
         let mut e = Encoder::default();
@@ -436,8 +419,6 @@ impl Operator for GroupAggregate {
             .collect();
         fields.push(Field::new("rows", DataType::Int64, false));
         columns.push(Arc::new(Int64Array::from_iter_values(groups.iter().map(|g| g.rows))));
-        fields.push(Field::new("emitted", DataType::Boolean, false));
-        columns.push(Arc::new(BooleanArray::from_iter(groups.iter().map(|g| Some(g.emitted)))));
         let all = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)?;
         let mut hashes = Vec::new();
         let by_group = rows_by_key_group(&key_groups(&keys, entries.len(), &mut hashes)?);
@@ -470,10 +451,11 @@ impl Operator for GroupAggregate {
 
 impl GroupAggregate {
     fn restore_groups(&mut self, batch: &RecordBatch, n_keys: usize) -> Result<()> {
-        let ctx = || format!("{}: restoring", self.name);
+        let name = self.name.clone();
+        let ctx = || format!("{name}: restoring");
         let width = batch.num_columns();
-        if width < n_keys + 2 {
-            return Err(EngineError::State(format!("{}: group state has {width} columns", self.name)));
+        if width < n_keys + 1 {
+            return Err(EngineError::State(format!("{name}: group state has {width} columns")));
         }
         let keys: Vec<ArrayRef> = batch.columns()[..n_keys].to_vec();
         let rows = if n_keys > 0 {
@@ -481,25 +463,31 @@ impl GroupAggregate {
         } else {
             None
         };
-        let state_columns = &batch.columns()[n_keys..width - 2];
-        let counts = batch.column(width - 2).as_any().downcast_ref::<Int64Array>().cloned();
-        let emitted = batch.column(width - 1).as_any().downcast_ref::<BooleanArray>().cloned();
-        let (Some(counts), Some(emitted)) = (counts, emitted) else {
-            return Err(EngineError::State(format!("{}: group state has the wrong types", self.name)));
+        let state_columns = &batch.columns()[n_keys..width - 1];
+        let Some(counts) = batch.column(width - 1).as_any().downcast_ref::<Int64Array>().cloned() else {
+            return Err(EngineError::State(format!("{name}: group state has the wrong types")));
         };
+        // A fresh accumulator's state has as many columns as a stored one.
+        let widths: Vec<usize> = self
+            .accumulators()?
+            .iter_mut()
+            .map(|a| a.state().map(|s| s.len()))
+            .collect::<datafusion::error::Result<_>>()
+            .context(ctx)?;
+        if widths.iter().sum::<usize>() != state_columns.len() {
+            return Err(EngineError::State(format!("{name}: group state has {} aggregate columns", state_columns.len())));
+        }
         for r in 0..batch.num_rows() {
             let g = self.new_group()?;
-            let name = self.name.clone();
             let group = self.group(g);
             let mut at = 0;
-            for acc in group.accumulators.iter_mut() {
-                let width = acc.state().context(|| format!("{name}: restoring"))?.len();
+            for (acc, width) in group.accumulators.iter_mut().zip(&widths) {
+                let width = *width;
                 let slices: Vec<ArrayRef> = state_columns[at..at + width].iter().map(|c| c.slice(r, 1)).collect();
-                acc.merge_batch(&slices).context(|| format!("{name}: restoring"))?;
+                acc.merge_batch(&slices).context(ctx)?;
                 at += width;
             }
             group.rows = counts.value(r);
-            group.emitted = emitted.value(r);
             let key: &[u8] = rows.as_ref().map_or(&[], |rows| rows.row(r).data());
             self.index.insert(key.into(), g);
         }

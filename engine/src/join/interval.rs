@@ -149,11 +149,11 @@ impl Operator for IntervalJoin {
             return Ok(());
         }
         let other = &self.sides[1 - input];
-        if !other.batches.is_empty() {
+        if !other.batches().is_empty() {
             let joined = if input == 0 {
-                self.plan.spec.run(vec![batch.clone()], other.batches.clone(), &self.name)?
+                self.plan.spec.run(vec![batch.clone()], other.batches().to_vec(), &self.name)?
             } else {
-                self.plan.spec.run(other.batches.clone(), vec![batch.clone()], &self.name)?
+                self.plan.spec.run(other.batches().to_vec(), vec![batch.clone()], &self.name)?
             };
             for b in joined {
                 self.metrics.rows_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);

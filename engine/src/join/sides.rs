@@ -62,8 +62,8 @@ pub(crate) fn drop_late(
 /// Rows of one side of a join, held until they can no longer match.
 #[derive(Default)]
 pub(crate) struct SideRows {
-    pub batches: Vec<RecordBatch>,
-    /// Per batch: the checkpoint chunk that holds it, once one was written
+    batches: Vec<RecordBatch>,
+    /// Per batch (always as long as `batches`): the checkpoint chunk that holds it, once one was written
     /// (regular and interval joins hold batches across many checkpoints,
     /// which then reference the chunk instead of writing the rows again).
     chunks: Vec<Option<Held>>,
@@ -82,6 +82,16 @@ impl SideRows {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
 
+    /// The rows held.
+    pub fn batches(&self) -> &[RecordBatch] {
+        &self.batches
+    }
+
+    /// The rows held, for a join that is done with them.
+    pub fn into_batches(self) -> Vec<RecordBatch> {
+        self.batches
+    }
+
     /// Holds a batch not written to any checkpoint yet.
     pub fn push(&mut self, batch: RecordBatch) {
         self.push_held(batch, None);
@@ -90,16 +100,13 @@ impl SideRows {
     /// Holds a batch again, with the chunk it was written to (from
     /// [`SideRows::take`]); `None` when its rows changed.
     pub fn push_held(&mut self, batch: RecordBatch, chunk: Option<Held>) {
-        self.chunks.resize(self.batches.len(), None);
         self.batches.push(batch);
         self.chunks.push(chunk);
     }
 
     /// Empties the side: its batches with their chunks.
     pub fn take(&mut self) -> Vec<(RecordBatch, Option<Held>)> {
-        let mut chunks = std::mem::take(&mut self.chunks);
-        chunks.resize(self.batches.len(), None);
-        std::mem::take(&mut self.batches).into_iter().zip(chunks).collect()
+        std::mem::take(&mut self.batches).into_iter().zip(std::mem::take(&mut self.chunks)).collect()
     }
 
     /// Writes the side for checkpoint `checkpoint` incrementally: batches
@@ -107,7 +114,6 @@ impl SideRows {
     /// into one new chunk (split by key group, as [`SideRows::encode`]).
     /// `e` gets the ids of the chunks the side is made of.
     pub fn snapshot(&mut self, keys: &[Arc<dyn PhysicalExpr>], checkpoint: u64, chunks: &mut ChunkWriter, e: &mut Encoder, hashes: &mut Vec<u64>) -> Result<()> {
-        self.chunks.resize(self.batches.len(), None);
         let fresh: Vec<usize> = (0..self.batches.len())
             .filter(|i| !matches!(self.chunks[*i], Some(Held { pending: None, .. })))
             .collect();

@@ -54,7 +54,7 @@ impl WindowJoin {
                 break;
             }
             let [left, right] = entry.remove();
-            for batch in self.plan.spec.run(left.batches, right.batches, &self.name)? {
+            for batch in self.plan.spec.run(left.into_batches(), right.into_batches(), &self.name)? {
                 self.metrics.rows_out.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
                 out.batch(StreamBatch::new(batch));
             }

@@ -194,11 +194,11 @@ impl<'a> StreamPlanner<'a> {
         if flow.updating && !sink.connector.accepts_changes() {
             return Err(SqlError::plan(
                 format!(
-                    "INSERT INTO {}: the query's results change as rows arrive (a GROUP BY without a window), \
-                     but connector '{}' can only append rows; write them to a table that applies changes \
+                    "INSERT INTO {table}: the query's results change as rows arrive (a GROUP BY without a window), \
+                     but table '{table}' ({}) can only append rows; write them to a table that applies changes \
                      (memory, print, blackhole, or kafka with 'key.fields') or aggregate over a window",
-                    sink.table,
-                    sink.connector.describe()
+                    sink.connector.describe(),
+                    table = sink.table,
                 ),
                 None,
             ));
@@ -431,6 +431,17 @@ impl<'a> StreamPlanner<'a> {
         }
     }
 
+    /// Brings the rows of each key of an aggregation to one subtask: by key
+    /// hash at the query's parallelism, or all to one subtask when there is
+    /// no key; as they are at parallelism 1.
+    fn exchange_by_keys(&mut self, flow: Flow, keys: Vec<Arc<dyn PhysicalExpr>>) -> Flow {
+        match (self.parallelism(), keys.is_empty()) {
+            (1, _) => flow,
+            (_, true) => self.exchange(flow, Partitioning::Single, 1),
+            (p, false) => self.exchange(flow, Partitioning::Hash(keys), p),
+        }
+    }
+
     /// The aggregate calls of `agg`, lowered by DataFusion; their outputs
     /// follow `layout`.
     fn aggregate_calls(&self, agg: &Aggregate, layout: &mut Vec<OutputColumn>) -> Result<Vec<AggregateCall>> {
@@ -574,12 +585,7 @@ impl<'a> StreamPlanner<'a> {
                 OperatorPlan::SessionAggregate(Arc::new(SessionAggregatePlan { gap, aggregation }))
             }
         };
-        let p = self.parallelism();
-        let mut flow = match (p, keys.is_empty()) {
-            (1, _) => flow,
-            (_, true) => self.exchange(flow, Partitioning::Single, 1),
-            (_, false) => self.exchange(flow, Partitioning::Hash(keys), p),
-        };
+        let mut flow = self.exchange_by_keys(flow, keys);
         let layout = layout_of(&operator);
         flow.key = Some(aggregation_key(&layout));
         // A window's result row is never behind the watermark that fired it:

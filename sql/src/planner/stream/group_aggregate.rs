@@ -13,7 +13,7 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::PhysicalExpr;
 use weir_engine::changelog::{OP_COLUMN, op_field};
 use weir_engine::group_aggregate::GroupAggregatePlan;
-use weir_engine::plan::{OperatorPlan, Partitioning};
+use weir_engine::plan::OperatorPlan;
 use weir_engine::window::aggregate::OutputColumn;
 use weir_engine::window::groups::Grouping;
 
@@ -64,12 +64,7 @@ impl StreamPlanner<'_> {
             output_schema: Arc::new(Schema::new(fields)),
             retracting: flow.updating,
         };
-        let p = self.parallelism();
-        let mut flow = match (p, keys.is_empty()) {
-            (1, _) => flow,
-            (_, true) => self.exchange(flow, Partitioning::Single, 1),
-            (_, false) => self.exchange(flow, Partitioning::Hash(keys), p),
-        };
+        let mut flow = self.exchange_by_keys(flow, keys);
         flow.key = Some(aggregation_key(&layout));
         flow.updating = true;
         flow.time = None;

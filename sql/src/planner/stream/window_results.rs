@@ -13,7 +13,7 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::PhysicalExpr;
 use weir_engine::event_time::EventTimeValidity;
 use weir_engine::operators::project::ProjectPlan;
-use weir_engine::plan::{OperatorPlan, Partitioning};
+use weir_engine::plan::OperatorPlan;
 use weir_engine::window::aggregate::{OutputColumn, WindowAggregatePlan, WindowedAggregation};
 use weir_engine::window::groups::Grouping;
 use weir_engine::window::spec::{WindowKind, WindowSpec};
@@ -108,12 +108,7 @@ impl StreamPlanner<'_> {
             late_output: None,
             emit_early: None,
         };
-        let p = self.parallelism();
-        let mut flow = match (p, keys.is_empty()) {
-            (1, _) => flow,
-            (_, true) => self.exchange(flow, Partitioning::Single, 1),
-            (_, false) => self.exchange(flow, Partitioning::Hash(keys), p),
-        };
+        let mut flow = self.exchange_by_keys(flow, keys);
         flow.key = Some(aggregation_key(&layout));
         flow.time = Some(end);
         // The results keep the input's windows: they join with others of
