@@ -40,6 +40,9 @@ mod group_aggregate;
 mod join;
 mod window_results;
 mod lookup;
+mod narrow;
+
+use narrow::Narrowing;
 
 /// The `ALLOWED LATENESS` and `LATE DATA INTO` of a query, resolved.
 #[derive(Debug, Default)]
@@ -547,8 +550,20 @@ impl<'a> StreamPlanner<'a> {
                 (Some(plan), Some(sink))
             }
         };
+        // The late-data side table takes whole rows; otherwise only what
+        // the aggregation reads crosses the exchange.
+        let mut time_column = watermark.time_column;
+        let (mut keys, mut aggregates) = (keys, aggregates);
+        if late_output.is_none()
+            && let Some(n) = Narrowing::of(&rel.table.schema, &keys, &aggregates, &[time_column])
+        {
+            flow.chain.push(n.project(&rel.table.schema)?);
+            keys = keys.iter().map(|k| n.expr(k)).collect::<Result<_>>()?;
+            aggregates = aggregates.iter().map(|a| n.call(a)).collect::<Result<_>>()?;
+            time_column = n.index(time_column)?;
+        }
         let aggregation = WindowedAggregation {
-            time_column: watermark.time_column,
+            time_column,
             grouping: Grouping::new(keys.clone(), key_fields, aggregates),
             output: layout,
             output_schema: Arc::new(agg.schema.as_arrow().clone()),

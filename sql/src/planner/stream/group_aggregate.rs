@@ -17,6 +17,7 @@ use weir_engine::plan::OperatorPlan;
 use weir_engine::window::aggregate::OutputColumn;
 use weir_engine::window::groups::Grouping;
 
+use super::narrow::Narrowing;
 use super::{Flow, StreamPlanner, aggregation_key};
 use crate::error::{Result, SqlError};
 
@@ -25,7 +26,7 @@ const RETRACTABLE: [&str; 3] = ["count", "sum", "avg"];
 
 impl StreamPlanner<'_> {
     /// Plans `agg` over `flow`, which has no window.
-    pub(super) fn group_aggregate(&mut self, agg: &Aggregate, flow: Flow) -> Result<Flow> {
+    pub(super) fn group_aggregate(&mut self, agg: &Aggregate, mut flow: Flow) -> Result<Flow> {
         let input = agg.input.schema();
         let mut layout = Vec::new();
         let mut keys: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
@@ -55,6 +56,20 @@ impl StreamPlanner<'_> {
                     });
                 }
             }
+        }
+        // Only what the aggregation reads (and the changelog column, last)
+        // crosses the exchange.
+        let (mut keys, mut aggregates) = (keys, aggregates);
+        let mut row: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        if flow.updating {
+            row.push(op_field());
+        }
+        let row = Schema::new(row);
+        let op = flow.updating.then_some(input.fields().len());
+        if let Some(n) = Narrowing::of(&row, &keys, &aggregates, op.as_slice()) {
+            flow.chain.push(n.project(&row)?);
+            keys = keys.iter().map(|k| n.expr(k)).collect::<Result<_>>()?;
+            aggregates = aggregates.iter().map(|a| n.call(a)).collect::<Result<_>>()?;
         }
         let mut fields: Vec<Field> = agg.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(op_field());
