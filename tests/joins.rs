@@ -329,6 +329,68 @@ async fn regular_inner_joins_equal_the_batch_join() {
     }
 }
 
+/// Joins keep and move only the columns read above them and by their
+/// condition, and a condition on one side alone drops that side's rows
+/// before the exchange (in ON or an inner join's WHERE), except on the side
+/// an outer join preserves, which keeps its rows whatever ON says of them. Each query
+/// equals the batch join, and the plan shows what was dropped.
+#[tokio::test]
+async fn joins_keep_only_the_rows_and_columns_they_need() {
+    let left = side_rows(1_500, 0, 4, 11);
+    let right = side_rows(1_500, 2, 4, 12);
+    let cases = [
+        (
+            "SELECT L.k, R.ts",
+            "FROM l L JOIN r R ON L.k = R.k AND L.v = R.v WHERE R.v > 30 AND L.k <> 'k3'",
+            "lk VARCHAR, rts TIMESTAMP(3)",
+            vec!["lk", "rts"],
+            "  Filter: k@0 != k3\n  Project: k@0, v@1\n",
+        ),
+        (
+            "SELECT L.v, R.v",
+            "FROM l L JOIN r R ON L.k = R.k AND R.ts BETWEEN L.ts AND L.ts + INTERVAL '1' SECOND AND L.v < 20",
+            "lv BIGINT, rv BIGINT",
+            vec!["lv", "rv"],
+            "  Filter: v@1 < 20\nStage 1 (parallelism 2)\n",
+        ),
+        (
+            "SELECT L.k, L.v, R.v, L.window_start",
+            "FROM (SELECT * FROM TABLE(TUMBLE(TABLE l, DESCRIPTOR(ts), INTERVAL '10' SECOND))) L
+             LEFT JOIN (SELECT * FROM TABLE(TUMBLE(TABLE r, DESCRIPTOR(ts), INTERVAL '10' SECOND))) R
+             ON L.k = R.k AND L.window_start = R.window_start AND L.window_end = R.window_end AND L.v > 50 AND R.v < 50",
+            "lk VARCHAR, lv BIGINT, rv BIGINT, ws TIMESTAMP(3)",
+            vec!["lk", "lv", "rv", "ws"],
+            "  Filter: v@1 < 50\n  Project: k@0, v@1, window_start@3, window_end@4\n",
+        ),
+    ];
+    for (select, from, out, columns, plan) in cases {
+        let sql = format!(
+            "{}SET 'parallelism.default' = '2';\nINSERT INTO out {select} {from};",
+            tables(std::path::Path::new("DIR"), out)
+        );
+        let windows = from.contains("TUMBLE").then_some((10_000, 10_000));
+        let batch_from = from
+            .replace("(SELECT * FROM TABLE(TUMBLE(TABLE l, DESCRIPTOR(ts), INTERVAL '10' SECOND)))", "lw")
+            .replace("(SELECT * FROM TABLE(TUMBLE(TABLE r, DESCRIPTOR(ts), INTERVAL '10' SECOND)))", "rw");
+        let want = oracle(&left, &right, windows, &format!("{select} {batch_from}")).await;
+        let (got, run) = run_join(&left, &right, &sql, &columns);
+        assert!(want.len() > 100, "too few rows to be a test: {}", want.len());
+        assert_rows_eq(&got, &want, from);
+        assert_eq!(run.counted("late rows"), 0, "{from}");
+        let explain = run_explain(&sql.replace("INSERT INTO", "EXPLAIN INSERT INTO"));
+        assert!(explain.contains(plan), "{from}: no {plan:?} in:\n{explain}");
+        assert!(!explain.contains("v@1 > 50"), "{from}: the preserved side was filtered:\n{explain}");
+    }
+}
+
+/// EXPLAIN's output for `sql` over empty inputs.
+fn run_explain(sql: &str) -> String {
+    let dir = scratch();
+    let run = weir_run(dir.path(), &sql.replace("DIR", &dir.path().display().to_string()));
+    assert!(run.ok, "weir failed:\n{}", run.stderr);
+    run.stdout
+}
+
 /// Outer joins without a window or bounds, outer interval joins and
 /// joins that mix windows are refused
 /// with errors that say what to write instead.

@@ -5,7 +5,7 @@
 //! rows must be re-partitioned by key, and refuses what cannot run on an
 //! unbounded stream.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -270,7 +270,7 @@ impl<'a> StreamPlanner<'a> {
             LogicalPlan::SubqueryAlias(a) => self.plan(&a.input),
             LogicalPlan::Join(join) => match self.lookup_table(&join.right) {
                 Some(table) => self.lookup_join(join, table),
-                None => self.join(join, None),
+                None => Ok(self.join(join, None, None)?.0),
             },
             LogicalPlan::Filter(f) => {
                 // A WHERE over an inner join restricts which rows meet, as
@@ -280,7 +280,7 @@ impl<'a> StreamPlanner<'a> {
                     && join.join_type == JoinType::Inner
                     && self.lookup_table(&join.right).is_none()
                 {
-                    return self.join(join, Some(&f.predicate));
+                    return Ok(self.join(join, Some(&f.predicate), None)?.0);
                 }
                 let mut flow = self.plan(&f.input)?;
                 if let Some(rel) = &flow.window
@@ -294,18 +294,15 @@ impl<'a> StreamPlanner<'a> {
                 Ok(flow)
             }
             LogicalPlan::Projection(p) => {
-                let mut flow = self.plan(&p.input)?;
+                let needed = columns_read(&p.expr, p.input.schema());
+                let (mut flow, input) = self.plan_reading(&p.input, &needed)?;
                 if let Some(rel) = flow.window.take() {
                     self.materialize(&mut flow, rel)?;
                 }
-                let exprs: Vec<Arc<dyn PhysicalExpr>> = p
-                    .expr
-                    .iter()
-                    .map(|e| self.physical(e, p.input.schema()))
-                    .collect::<Result<_>>()?;
+                let exprs: Vec<Arc<dyn PhysicalExpr>> =
+                    p.expr.iter().map(|e| self.physical(e, &input)).collect::<Result<_>>()?;
                 // The key, rowtime and window columns follow the columns the
                 // projection passes through.
-                let input = p.input.schema();
                 let passthrough: Vec<Option<usize>> = p
                     .expr
                     .iter()
@@ -447,8 +444,7 @@ impl<'a> StreamPlanner<'a> {
 
     /// The aggregate calls of `agg`, lowered by DataFusion; their outputs
     /// follow `layout`.
-    fn aggregate_calls(&self, agg: &Aggregate, layout: &mut Vec<OutputColumn>) -> Result<Vec<AggregateCall>> {
-        let input = agg.input.schema();
+    fn aggregate_calls(&self, agg: &Aggregate, input: &DFSchema, layout: &mut Vec<OutputColumn>) -> Result<Vec<AggregateCall>> {
         let mut aggregates = Vec::new();
         for (i, e) in agg.aggr_expr.iter().enumerate() {
             let lowered = LoweredAggregateBuilder::new(
@@ -472,16 +468,17 @@ impl<'a> StreamPlanner<'a> {
     }
 
     fn aggregate(&mut self, agg: &Aggregate) -> Result<Flow> {
-        let mut flow = self.plan(&agg.input)?;
+        let needed = columns_read(agg.group_expr.iter().chain(&agg.aggr_expr), agg.input.schema());
+        let (mut flow, input) = self.plan_reading(&agg.input, &needed)?;
         if flow.window.is_none()
             && let Some(windows) = flow.windowed
         {
-            return self.aggregate_window_results(agg, flow, windows);
+            return self.aggregate_window_results(agg, &input, flow, windows);
         }
         let Some(rel) = flow.window.take() else {
-            return self.group_aggregate(agg, flow);
+            return self.group_aggregate(agg, &input, flow);
         };
-        let input = agg.input.schema();
+        let input = input.as_ref();
         let base = rel.first_window_column();
         let mut layout = Vec::new();
         let mut keys = Vec::new();
@@ -527,7 +524,7 @@ impl<'a> StreamPlanner<'a> {
                 ));
             }
         }
-        let aggregates = self.aggregate_calls(agg, &mut layout)?;
+        let aggregates = self.aggregate_calls(agg, input, &mut layout)?;
         let watermark = rel
             .table
             .watermark
@@ -720,6 +717,15 @@ fn aggregation_key(layout: &[OutputColumn]) -> Vec<usize> {
         .enumerate()
         .filter(|(_, c)| !matches!(c, OutputColumn::Aggregate(_)))
         .map(|(i, _)| i)
+        .collect()
+}
+
+/// Indices in `schema` of the columns `exprs` read.
+fn columns_read<'e>(exprs: impl IntoIterator<Item = &'e Expr>, schema: &DFSchema) -> BTreeSet<usize> {
+    exprs
+        .into_iter()
+        .flat_map(|e| e.column_refs())
+        .filter_map(|c| schema.index_of_column(c).ok())
         .collect()
 }
 

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::common::DFSchema;
 use datafusion::logical_expr::{Aggregate, Expr};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::PhysicalExpr;
@@ -26,8 +27,7 @@ const RETRACTABLE: [&str; 3] = ["count", "sum", "avg"];
 
 impl StreamPlanner<'_> {
     /// Plans `agg` over `flow`, which has no window.
-    pub(super) fn group_aggregate(&mut self, agg: &Aggregate, mut flow: Flow) -> Result<Flow> {
-        let input = agg.input.schema();
+    pub(super) fn group_aggregate(&mut self, agg: &Aggregate, input: &DFSchema, mut flow: Flow) -> Result<Flow> {
         let mut layout = Vec::new();
         let mut keys: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
         let mut key_fields = Vec::new();
@@ -40,7 +40,7 @@ impl StreamPlanner<'_> {
             layout.push(OutputColumn::Key(keys.len()));
             keys.push(self.physical(g, input)?);
         }
-        let aggregates = self.aggregate_calls(agg, &mut layout)?;
+        let aggregates = self.aggregate_calls(agg, input, &mut layout)?;
         if flow.updating {
             for (call, e) in aggregates.iter().zip(&agg.aggr_expr) {
                 let name = call.function.fun().name().to_ascii_lowercase();

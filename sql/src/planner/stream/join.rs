@@ -3,13 +3,16 @@
 //! difference of the two rowtimes make an interval join. Anything else
 //! would keep every row forever, and is refused.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::Schema;
-use datafusion::common::DFSchema;
+use datafusion::common::{DFSchema, DFSchemaRef};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
-use datafusion::logical_expr::{Between, BinaryExpr, Expr, Join, JoinType, Operator};
+use datafusion::logical_expr::{Between, BinaryExpr, Expr, Join, JoinType, LogicalPlan, Operator};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_plan::PhysicalExpr;
+use weir_engine::operators::project::ProjectPlan;
 use datafusion::physical_plan::joins::utils::JoinFilter;
 use weir_engine::join::JoinSpec;
 use weir_engine::join::interval::{IntervalJoinPlan, TimeBounds};
@@ -30,7 +33,16 @@ enum Side {
 impl StreamPlanner<'_> {
     /// Plans `join`, whose condition is its own and, over an inner join,
     /// the WHERE predicate `also` right above it.
-    pub(super) fn join(&mut self, join: &Join, also: Option<&Expr>) -> Result<Flow> {
+    ///
+    /// With `needed`, the consumer reads only those columns of the join's
+    /// output: each side keeps and moves only them and what the condition
+    /// reads, and the returned schema is of the columns kept.
+    pub(super) fn join(
+        &mut self,
+        join: &Join,
+        also: Option<&Expr>,
+        needed: Option<&BTreeSet<usize>>,
+    ) -> Result<(Flow, DFSchemaRef)> {
         let mut left = self.plan(&join.left)?;
         let mut right = self.plan(&join.right)?;
         for flow in [&mut left, &mut right] {
@@ -52,6 +64,45 @@ impl StreamPlanner<'_> {
                 None => rest.push(c),
             }
         }
+        // A condition on one side alone decides which of its rows can join
+        // at all: the others are dropped before they are moved and kept
+        // (Nexmark q3 keeps category 10's auctions only), except on the
+        // side an outer join preserves, whose every row is output.
+        let (left_filtered, right_filtered) = match join.join_type {
+            JoinType::Inner => (true, true),
+            JoinType::Left => (false, true),
+            JoinType::Right => (true, false),
+            _ => (false, false),
+        };
+        let mut kept = Vec::new();
+        for c in rest {
+            match side_of(&c, ls, rs) {
+                Some(Side::Left) if left_filtered => left.chain.push(OperatorPlan::Filter(self.physical(&c, ls)?)),
+                Some(Side::Right) if right_filtered => right.chain.push(OperatorPlan::Filter(self.physical(&c, rs)?)),
+                _ => kept.push(c),
+            }
+        }
+        let rest = kept;
+        let (ls, rs, output) = match needed {
+            None => (Arc::clone(join.left.schema()), Arc::clone(join.right.schema()), Arc::clone(&join.schema)),
+            Some(needed) => {
+                // Rowtimes and windows matter to the join only as its
+                // condition reads them.
+                let mut used = needed.clone();
+                let width = ls.fields().len();
+                for c in on.iter().flat_map(|(l, r)| [l, r]).chain(&rest).flat_map(|e| e.column_refs()) {
+                    used.extend(ls.index_of_column(c).ok());
+                    used.extend(rs.index_of_column(c).ok().map(|i| width + i));
+                }
+                let (lkeep, rkeep): (Vec<usize>, Vec<usize>) = used.iter().partition(|i| **i < width);
+                let rkeep: Vec<usize> = rkeep.iter().map(|i| i - width).collect();
+                let ls = keep_columns(&mut left, join.left.schema(), &lkeep)?;
+                let rs = keep_columns(&mut right, join.right.schema(), &rkeep)?;
+                let output = kept_schema(&join.schema, used.iter().copied())?;
+                (ls, rs, output)
+            }
+        };
+        let (ls, rs) = (ls.as_ref(), rs.as_ref());
         let windows = window_pairs(&mut on, left.windowed, right.windowed, ls, rs).map_err(|e| e.or_at(self.join_position))?;
         let bounds = match (windows, left.time, right.time) {
             (None, Some(lt), Some(rt)) => Some((lt, rt, time_bounds(&rest, ls, rs, lt, rt))),
@@ -70,7 +121,7 @@ impl StreamPlanner<'_> {
             right_schema: Arc::new(rs.as_arrow().clone()),
             on: physical_on,
             filter,
-            output_schema: Arc::new(join.schema.as_arrow().clone()),
+            output_schema: Arc::new(output.as_arrow().clone()),
         };
         let (operator, time, windowed) = match (windows, bounds) {
             (Some((lw, rw)), _) => {
@@ -127,7 +178,7 @@ impl StreamPlanner<'_> {
         };
         let from_left = self.end_stage(left);
         let from_right = self.end_stage(right);
-        Ok(Flow {
+        let flow = Flow {
             input: StageInput::Exchange(vec![
                 Upstream { from: from_left, partitioning: lp },
                 Upstream { from: from_right, partitioning: rp },
@@ -140,7 +191,26 @@ impl StreamPlanner<'_> {
             time,
             windowed,
             updating: false,
-        })
+        };
+        Ok((flow, output))
+    }
+
+    /// Plans `plan` for a consumer that reads only the columns `needed` of
+    /// its output, and returns the schema of the rows it yields: a join
+    /// (with the WHERE right above it) drops the others before they are
+    /// moved and kept.
+    pub(super) fn plan_reading(&mut self, plan: &LogicalPlan, needed: &BTreeSet<usize>) -> Result<(Flow, DFSchemaRef)> {
+        match plan {
+            LogicalPlan::Join(join) if self.lookup_table(&join.right).is_none() => self.join(join, None, Some(needed)),
+            LogicalPlan::Filter(f)
+                if let LogicalPlan::Join(join) = f.input.as_ref()
+                    && join.join_type == JoinType::Inner
+                    && self.lookup_table(&join.right).is_none() =>
+            {
+                self.join(join, Some(&f.predicate), Some(needed))
+            }
+            _ => Ok((self.plan(plan)?, Arc::clone(plan.schema()))),
+        }
     }
 
     /// The non-equi part of the condition over the columns it uses, as
@@ -165,6 +235,37 @@ impl StreamPlanner<'_> {
         let schema = Arc::new(Schema::new(intermediate.fields().clone()));
         Ok(JoinFilter::new(expression, JoinFilter::build_column_indices(li, ri), schema))
     }
+}
+
+/// Keeps only the columns `keep` of `flow`'s rows (of `schema`); returns
+/// the schema of what it keeps.
+fn keep_columns(flow: &mut Flow, schema: &DFSchemaRef, keep: &[usize]) -> Result<DFSchemaRef> {
+    if keep.len() == schema.fields().len() {
+        return Ok(Arc::clone(schema));
+    }
+    let kept = kept_schema(schema, keep.iter().copied())?;
+    let exprs = keep
+        .iter()
+        .map(|i| Arc::new(Column::new(schema.field(*i).name(), *i)) as Arc<dyn PhysicalExpr>)
+        .collect();
+    flow.chain.push(OperatorPlan::Project(Arc::new(ProjectPlan {
+        exprs,
+        schema: Arc::new(kept.as_arrow().clone()),
+    })));
+    let passthrough: Vec<Option<usize>> = keep.iter().map(|i| Some(*i)).collect();
+    flow.remap(&passthrough);
+    Ok(kept)
+}
+
+/// The columns `keep` of `schema`, with their qualifiers.
+fn kept_schema(schema: &DFSchema, keep: impl Iterator<Item = usize>) -> Result<DFSchemaRef> {
+    let fields = keep
+        .map(|i| {
+            let (q, f) = schema.qualified_field(i);
+            (q.cloned(), Arc::clone(f))
+        })
+        .collect();
+    Ok(Arc::new(DFSchema::new_with_metadata(fields, HashMap::new())?))
 }
 
 /// The side all of `e`'s columns are on, if one.

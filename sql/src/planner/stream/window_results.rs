@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{Field, Schema};
-use datafusion::common::ScalarValue;
+use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::logical_expr::{Aggregate, Expr};
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::PhysicalExpr;
@@ -25,14 +25,19 @@ use crate::types::TIMESTAMP_MS;
 impl StreamPlanner<'_> {
     /// Plans `agg` over `flow`, whose rows are window results with their
     /// window columns where `windows` says.
-    pub(super) fn aggregate_window_results(&mut self, agg: &Aggregate, mut flow: Flow, windows: Windowed) -> Result<Flow> {
+    pub(super) fn aggregate_window_results(
+        &mut self,
+        agg: &Aggregate,
+        input: &DFSchema,
+        mut flow: Flow,
+        windows: Windowed,
+    ) -> Result<Flow> {
         if self.clauses.is_some() {
             return Err(SqlError::unsupported(
                 "EMIT EARLY, ALLOWED LATENESS or LATE DATA INTO on an aggregation of window results",
                 None,
             ));
         }
-        let input = agg.input.schema();
         let is = |e: &Expr, index: usize| matches!(e, Expr::Column(c) if input.index_of_column(c).ok() == Some(index));
         let (mut start, mut end) = (None, None);
         let mut layout = Vec::new();
@@ -63,7 +68,7 @@ impl StreamPlanner<'_> {
                 None,
             ));
         };
-        let aggregates = self.aggregate_calls(agg, &mut layout)?;
+        let aggregates = self.aggregate_calls(agg, input, &mut layout)?;
         // Each row's time is its window's last millisecond (its window_time),
         // appended as a last column.
         let time_column = input.fields().len();
