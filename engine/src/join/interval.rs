@@ -16,6 +16,7 @@ use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::join::exec::JoinSpec;
+use crate::join::index::KeyIndex;
 use crate::join::sides::{SideRows, drop_late, times};
 use crate::message::{EventTime, StreamBatch, WATERMARK_END, WATERMARK_MIN};
 use crate::metrics::OperatorMetrics;
@@ -58,6 +59,9 @@ pub struct IntervalJoin {
     /// `sides`: most batches are wholly kept or wholly dropped at a
     /// watermark, without looking at their rows.
     bounds: [Vec<(EventTime, EventTime)>; 2],
+    /// Each side's held rows by key, when the join has keys (without, every
+    /// pair is a candidate and DataFusion's nested-loop join runs).
+    index: [KeyIndex; 2],
     metrics: Arc<OperatorMetrics>,
 }
 
@@ -69,8 +73,13 @@ impl IntervalJoin {
             watermark: WATERMARK_MIN,
             sides: [SideRows::default(), SideRows::default()],
             bounds: [Vec::new(), Vec::new()],
+            index: [KeyIndex::default(), KeyIndex::default()],
             metrics,
         }
+    }
+
+    fn keyed(&self) -> bool {
+        !self.plan.spec.on.is_empty()
     }
 
     /// How far after its own time a row of `side` can still meet a row of
@@ -87,6 +96,11 @@ impl IntervalJoin {
         };
         for side in 0..2 {
             let (column, reach) = (b.time[side], Self::reach(&b, side));
+            if self.bounds[side].iter().all(|(first, _)| first.saturating_add(reach) >= self.watermark) {
+                continue;
+            }
+            // Rows go: the side is indexed again at its next probe.
+            self.index[side].clear();
             let batches = self.sides[side].take();
             let bounds = std::mem::take(&mut self.bounds[side]);
             for ((batch, chunk), (first, last)) in batches.into_iter().zip(bounds) {
@@ -150,7 +164,10 @@ impl Operator for IntervalJoin {
         }
         let other = &self.sides[1 - input];
         if !other.batches().is_empty() {
-            let joined = if input == 0 {
+            let joined = if self.keyed() {
+                let index = &mut self.index[1 - input];
+                index.join(&self.plan.spec, input, &batch, other.batches(), &self.name)?.into_iter().collect()
+            } else if input == 0 {
                 self.plan.spec.run(vec![batch.clone()], other.batches().to_vec(), &self.name)?
             } else {
                 self.plan.spec.run(other.batches().to_vec(), vec![batch.clone()], &self.name)?
@@ -205,6 +222,7 @@ impl Operator for IntervalJoin {
         }
         for side in 0..2 {
             self.bounds[side].clear();
+            self.index[side].clear();
             for (batch, _) in self.sides[side].take() {
                 self.add(side, batch)?;
             }

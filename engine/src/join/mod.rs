@@ -5,6 +5,7 @@
 //! 0 is the left side, input 1 the right.
 
 pub mod exec;
+mod index;
 pub mod interval;
 mod sides;
 pub mod window;
