@@ -99,9 +99,9 @@ impl KeyIndex {
         Ok(())
     }
 
-    /// The pairs (probe row, held row as batch and row in it) whose key
-    /// hashes are equal, for a batch with key columns `keys`.
-    fn candidates(&mut self, keys: &[ArrayRef], rows: usize, name: &str) -> Result<(Vec<u32>, Vec<(usize, usize)>)> {
+    /// The pairs of a probe row and a held row whose key hashes are equal,
+    /// for a batch with key columns `keys`.
+    fn candidates(&mut self, keys: &[ArrayRef], rows: usize, name: &str) -> Result<Candidates> {
         let valid = hash(keys, rows, &mut self.hashes, name)?;
         let (mut probe, mut held) = (Vec::new(), Vec::new());
         for (i, &h) in self.hashes.iter().enumerate() {
@@ -119,7 +119,7 @@ impl KeyIndex {
                 row = self.chain[at as usize];
             }
         }
-        Ok((probe, held))
+        Ok(Candidates { probe, held })
     }
 
     /// Joins `batch`, arriving on `side` (0 left, 1 right), with the rows
@@ -136,7 +136,7 @@ impl KeyIndex {
         let ctx = || format!("{name}: joining");
         self.catch_up(&spec.keys(1 - side), held, name)?;
         let keys = evaluate(&spec.keys(side), batch, name)?;
-        let (probe, pairs) = self.candidates(&keys, batch.num_rows(), name)?;
+        let Candidates { probe, held: pairs } = self.candidates(&keys, batch.num_rows(), name)?;
         if probe.is_empty() {
             return Ok(None);
         }
@@ -182,6 +182,13 @@ impl KeyIndex {
         };
         Ok((joined.num_rows() > 0).then_some(joined))
     }
+}
+
+/// Pairs that may join: the probe batch's rows, and the held rows as
+/// (batch, row in it), side by side.
+struct Candidates {
+    probe: Vec<u32>,
+    held: Vec<(usize, usize)>,
 }
 
 /// The values of `exprs` for the rows of `batch`.
