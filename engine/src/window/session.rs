@@ -137,10 +137,7 @@ impl SessionAggregate {
         if fire.is_empty() {
             return Ok(());
         }
-        let by_key: HashMap<u32, Vec<(EventTime, EventTime)>> = fire.iter().fold(HashMap::new(), |mut m, (e, k, s)| {
-            m.entry(*k).or_insert_with(Vec::new).push((*s, *e));
-            m
-        });
+        let by_key = by_key(fire);
         let g = &self.plan.aggregation.grouping;
         let ctx = || format!("{}: firing sessions", self.name);
         // Groups keyed by (session start, session end, keys…).
@@ -158,12 +155,10 @@ impl SessionAggregate {
                 if !b.live[i] {
                     continue;
                 }
-                if let Some(list) = by_key.get(&b.keys[i])
-                    && let Some((s, e)) = list.iter().find(|(s, e)| *s <= b.times[i] && b.times[i] < *e)
-                {
+                if let Some((s, e)) = in_session(&by_key, b.keys[i], b.times[i]) {
                     rows.push(i as u32);
-                    starts.push(*s);
-                    ends.push(*e);
+                    starts.push(s);
+                    ends.push(e);
                 }
             }
             if rows.is_empty() {
@@ -226,9 +221,10 @@ impl SessionAggregate {
                 }
             }
         }
+        let by_key = by_key(gone);
         for b in &mut self.buffer {
             for i in 0..b.data.num_rows() {
-                if b.live[i] && gone.iter().any(|(e, k, s)| *k == b.keys[i] && *s <= b.times[i] && b.times[i] < *e) {
+                if b.live[i] && in_session(&by_key, b.keys[i], b.times[i]).is_some() {
                     b.live[i] = false;
                     b.live_rows -= 1;
                 }
@@ -269,6 +265,28 @@ impl SessionAggregate {
         self.purge(&due);
         Ok(())
     }
+}
+
+/// Sessions given as (end, key, start), by key: (start, end) in order.
+fn by_key(sessions: &BTreeSet<(EventTime, u32, EventTime)>) -> HashMap<u32, Vec<(EventTime, EventTime)>> {
+    let mut m: HashMap<u32, Vec<(EventTime, EventTime)>> = HashMap::new();
+    for (e, k, s) in sessions {
+        m.entry(*k).or_default().push((*s, *e));
+    }
+    for list in m.values_mut() {
+        list.sort_unstable();
+    }
+    m
+}
+
+/// The session of `key` among `by_key` that a row at `ts` is in, if one.
+/// A key's sessions are disjoint and sorted: the one starting last at or
+/// before `ts` is the only candidate.
+fn in_session(by_key: &HashMap<u32, Vec<(EventTime, EventTime)>>, key: u32, ts: EventTime) -> Option<(EventTime, EventTime)> {
+    let list = by_key.get(&key)?;
+    let at = list.partition_point(|(s, _)| *s <= ts).checked_sub(1)?;
+    let (s, e) = list[at];
+    (ts < e).then_some((s, e))
 }
 
 impl Operator for SessionAggregate {
