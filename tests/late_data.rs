@@ -228,14 +228,11 @@ async fn an_undeclared_side_table_is_a_memory_table() {
 #[test]
 fn late_data_clauses_are_checked() {
     let dir = scratch();
-    let bad_column = format!(
-        "{}",
-        sql(
-            dir.path(),
-            TUMBLE_10S,
-            "CREATE TABLE late_rows (nope BIGINT) WITH ('connector' = 'blackhole');",
-            "LATE DATA INTO late_rows"
-        )
+    let bad_column = sql(
+        dir.path(),
+        TUMBLE_10S,
+        "CREATE TABLE late_rows (nope BIGINT) WITH ('connector' = 'blackhole');",
+        "LATE DATA INTO late_rows",
     );
     std::fs::write(dir.path().join("in.json"), "").unwrap();
     let run = weir_run(dir.path(), &bad_column);

@@ -144,7 +144,7 @@ async fn sessions_equal_the_merging_oracle() {
     let expected = aggregate(&assigned, Shape::Session).await;
     assert!(late > 3 && expected.len() > 50, "late {late}, sessions {}", expected.len());
     let window = "SESSION(TABLE src PARTITION BY k, DESCRIPTOR(ts), INTERVAL '3' SECOND)";
-    let (got, run) = run_windows(&[rows.clone()], window, "");
+    let (got, run) = run_windows(std::slice::from_ref(&rows), window, "");
     assert_rows_eq(&got, &expected, "sessions");
     assert_eq!(run.counted("late rows"), late);
     let (p3, _) = run_windows(&[rows], window, "SET 'parallelism.default' = '3';");
@@ -164,8 +164,8 @@ async fn disorder_within_the_delay_changes_nothing() {
         (TUMBLE_10S, Shape::Tumble { size: 10_000, offset: 0 }),
         (HOP_5S_15S, Shape::Hop { slide: 5_000, size: 15_000 }),
     ] {
-        let (in_order, _) = run_windows(&[rows.clone()], window, "");
-        let (disordered, run) = run_windows(&[shuffled.clone()], window, "");
+        let (in_order, _) = run_windows(std::slice::from_ref(&rows), window, "");
+        let (disordered, run) = run_windows(std::slice::from_ref(&shuffled), window, "");
         assert_rows_eq(&disordered, &in_order, window);
         let (expected, late) = oracle_results(&shuffled, shape, DELAY).await;
         assert_eq!(late, 0);
@@ -192,7 +192,7 @@ async fn late_rows_are_dropped_and_counted_exactly() {
     ] {
         let (expected, late) = oracle_results(&rows, shape, DELAY).await;
         assert!(late > 5, "the input must contain late rows ({late})");
-        let (got, run) = run_windows(&[rows.clone()], window, "");
+        let (got, run) = run_windows(std::slice::from_ref(&rows), window, "");
         assert_rows_eq(&got, &expected, window);
         assert_eq!(run.counted("late rows"), late, "{window}");
     }
@@ -278,7 +278,7 @@ async fn empty_windows_emit_nothing() {
         Row { k: Some("a".into()), v: Some(1), ts: Some(T0 + 1_000) },
         Row { k: Some("a".into()), v: Some(2), ts: Some(T0 + 95_000) },
     ];
-    let (got, _) = run_windows(&[rows.clone()], TUMBLE_10S, "");
+    let (got, _) = run_windows(std::slice::from_ref(&rows), TUMBLE_10S, "");
     let (expected, _) = oracle_results(&rows, Shape::Tumble { size: 10_000, offset: 0 }, DELAY).await;
     assert_eq!(got.len(), 2);
     assert_rows_eq(&got, &expected, "got");

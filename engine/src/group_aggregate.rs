@@ -371,7 +371,7 @@ impl Operator for GroupAggregate {
             (n + 1, b + g.accumulators.iter().map(|a| a.size()).sum::<usize>())
         });
         let keys: usize = self.index.keys().take(SAMPLE).map(|k| k.len() + 16).sum();
-        let (n, k) = (n.max(1), self.index.len().min(SAMPLE).max(1));
+        let (n, k) = (n.max(1), self.index.len().clamp(1, SAMPLE));
         bytes * groups / n + keys * groups / k
     }
 
@@ -385,7 +385,7 @@ impl Operator for GroupAggregate {
             e.u64(0);
             return Ok(Some(e.bytes));
         }
-        let keyed = self.plan.grouping.key_schema.fields().len() > 0;
+        let keyed = !self.plan.grouping.key_schema.fields().is_empty();
         let keys = if keyed {
             let parser = self.converter.parser();
             self.converter

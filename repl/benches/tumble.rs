@@ -73,8 +73,8 @@ fn main() {
     let checkpoints: Vec<String> = flag("--checkpoint", "none").split(',').map(str::to_string).collect();
     let window = flag("--window", "10");
     println!(
-        "{:<8} {:>4} {:>9} {:>6} {:>12} {:>9} {:>14} {:>16} {:>12}  {}",
-        "path", "par", "keys", "ckpt", "events", "seconds", "events/s", "events/s/core", "peak RSS MiB", "checkpoints (n / mean ms / mean bytes)"
+        "{:<8} {:>4} {:>9} {:>6} {:>12} {:>9} {:>14} {:>16} {:>12}  checkpoints (n / mean ms / mean bytes)",
+        "path", "par", "keys", "ckpt", "events", "seconds", "events/s", "events/s/core", "peak RSS MiB"
     );
     let mut cases = Vec::new();
     for &p in &parallelism {

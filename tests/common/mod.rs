@@ -450,7 +450,8 @@ pub fn assert_rows_eq(got: &[String], expected: &[String], what: &str) {
 pub fn decide_sessions(rows: &[Row], gap: i64, delay: i64) -> (Vec<(i64, i64, Row)>, u64) {
     use std::collections::HashMap;
     let mut wm = i64::MIN;
-    let mut open: HashMap<Option<String>, Vec<(i64, i64, Vec<Row>)>> = HashMap::new();
+    type Sessions = Vec<(i64, i64, Vec<Row>)>;
+    let mut open: HashMap<Option<String>, Sessions> = HashMap::new();
     let mut done: Vec<(i64, i64, Row)> = Vec::new();
     let mut late = 0;
     for r in rows {

@@ -50,9 +50,9 @@ struct Relation<'a> {
 
 fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog) -> Result<()> {
     let mut before: Vec<Relation> = Vec::new();
-    let mut factors = std::iter::once(&mut t.relation).chain(t.joins.iter_mut().map(|j| &mut j.relation));
+    let factors = std::iter::once(&mut t.relation).chain(t.joins.iter_mut().map(|j| &mut j.relation));
     let mut first = true;
-    while let Some(factor) = factors.next() {
+    for factor in factors {
         let joined = !std::mem::replace(&mut first, false);
         match factor {
             TableFactor::Derived { subquery, .. } => rewrite(subquery, catalog)?,

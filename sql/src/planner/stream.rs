@@ -255,15 +255,7 @@ impl<'a> StreamPlanner<'a> {
                     }
                     let passthrough: Vec<Option<usize>> = projection.iter().map(|i| Some(*i)).collect();
                     flow.remap(&passthrough);
-                    let input = scan.source.schema();
-                    let exprs = projection
-                        .iter()
-                        .map(|i| Arc::new(Column::new(input.field(*i).name(), *i)) as Arc<dyn PhysicalExpr>)
-                        .collect();
-                    flow.chain.push(OperatorPlan::Project(Arc::new(ProjectPlan {
-                        exprs,
-                        schema: Arc::new(scan.projected_schema.as_arrow().clone()),
-                    })));
+                    flow.chain.push(narrow::select(scan.source.schema().as_ref(), projection)?);
                 }
                 Ok(flow)
             }
@@ -645,7 +637,7 @@ impl<'a> StreamPlanner<'a> {
                     fields.push(Field::new(*n, t.clone(), true));
                 }
                 let schema: SchemaRef = Arc::new(Schema::new(fields));
-                let def = Arc::new(TableDef::memory(&name, format!("-- created by LATE DATA INTO {name}"), schema));
+                let def = Arc::new(TableDef::memory(name, format!("-- created by LATE DATA INTO {name}"), schema));
                 self.created_late_table = Some(def.as_ref().clone());
                 def
             }

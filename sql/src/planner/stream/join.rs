@@ -10,15 +10,13 @@ use datafusion::arrow::datatypes::Schema;
 use datafusion::common::{DFSchema, DFSchemaRef};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Join, JoinType, LogicalPlan, Operator};
-use datafusion::physical_expr::expressions::Column;
-use datafusion::physical_plan::PhysicalExpr;
-use weir_engine::operators::project::ProjectPlan;
 use datafusion::physical_plan::joins::utils::JoinFilter;
 use weir_engine::join::JoinSpec;
 use weir_engine::join::interval::{IntervalJoinPlan, TimeBounds};
 use weir_engine::join::window::WindowJoinPlan;
 use weir_engine::plan::{OperatorPlan, Partitioning, StageInput, Upstream};
 
+use super::narrow::select;
 use super::{Flow, StreamPlanner, Windowed};
 use crate::error::{Result, SqlError};
 use crate::planner::window_tvf::literal_interval_ms;
@@ -244,14 +242,7 @@ fn keep_columns(flow: &mut Flow, schema: &DFSchemaRef, keep: &[usize]) -> Result
         return Ok(Arc::clone(schema));
     }
     let kept = kept_schema(schema, keep.iter().copied())?;
-    let exprs = keep
-        .iter()
-        .map(|i| Arc::new(Column::new(schema.field(*i).name(), *i)) as Arc<dyn PhysicalExpr>)
-        .collect();
-    flow.chain.push(OperatorPlan::Project(Arc::new(ProjectPlan {
-        exprs,
-        schema: Arc::new(kept.as_arrow().clone()),
-    })));
+    flow.chain.push(select(schema.as_arrow(), keep)?);
     let passthrough: Vec<Option<usize>> = keep.iter().map(|i| Some(*i)).collect();
     flow.remap(&passthrough);
     Ok(kept)

@@ -22,6 +22,17 @@ use weir_engine::window::groups::AggregateCall;
 
 use crate::error::{Result, SqlError};
 
+/// The projection that keeps the columns `keep` of rows of `input`, in
+/// that order.
+pub(super) fn select(input: &Schema, keep: &[usize]) -> Result<OperatorPlan> {
+    let schema: SchemaRef = Arc::new(input.project(keep).map_err(DataFusionError::from)?);
+    let exprs = keep
+        .iter()
+        .map(|i| Arc::new(Column::new(input.field(*i).name(), *i)) as Arc<dyn PhysicalExpr>)
+        .collect();
+    Ok(OperatorPlan::Project(Arc::new(ProjectPlan { exprs, schema })))
+}
+
 /// The columns of a row an operator reads, in their order in the row.
 pub(super) struct Narrowing {
     keep: Vec<usize>,
@@ -49,13 +60,7 @@ impl Narrowing {
 
     /// The projection that keeps only the columns read.
     pub(super) fn project(&self, input: &Schema) -> Result<OperatorPlan> {
-        let schema: SchemaRef = Arc::new(input.project(&self.keep).map_err(DataFusionError::from)?);
-        let exprs = self
-            .keep
-            .iter()
-            .map(|i| Arc::new(Column::new(input.field(*i).name(), *i)) as Arc<dyn PhysicalExpr>)
-            .collect();
-        Ok(OperatorPlan::Project(Arc::new(ProjectPlan { exprs, schema })))
+        select(input, &self.keep)
     }
 
     /// Where input column `i` is after the projection.
