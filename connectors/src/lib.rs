@@ -14,6 +14,7 @@ mod kafka;
 mod memory;
 mod nexmark;
 mod options;
+mod paced;
 mod postgres;
 mod print;
 mod temporal;

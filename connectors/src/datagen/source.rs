@@ -7,7 +7,8 @@ use weir_engine::error::Result;
 use weir_engine::source::{Assignment, PARTITION_ENDED, Positions, SourceConnector, SourceReader};
 
 use super::field::{FieldGen, Kind};
-use super::reader::{DatagenReader, PartitionGen};
+use super::reader::{DatagenRows, MAX_BATCH, PartitionGen};
+use crate::paced::PacedReader;
 use super::split::share;
 
 /// Generates rows at a steady rate; bounded by `'number-of-rows'` or by
@@ -48,7 +49,7 @@ impl DatagenSource {
                 Kind::Random(_) => 0,
             })
             .collect();
-        PartitionGen::new(index, next, position, limit)
+        PartitionGen::new(index, position, limit, next)
     }
 }
 
@@ -90,11 +91,11 @@ impl SourceConnector for DatagenSource {
                 (position != PARTITION_ENDED).then(|| self.partition(p, parts, position))
             })
             .collect();
-        Ok(Box::new(DatagenReader::new(
-            self.schema.clone(),
-            Arc::clone(&self.fields),
+        Ok(Box::new(PacedReader::new(
+            DatagenRows::new(self.schema.clone(), Arc::clone(&self.fields)),
             generators,
-            rate,
+            Some(rate),
+            MAX_BATCH,
         )))
     }
 }

@@ -28,7 +28,6 @@ use crate::options::Options;
 use bid::Channels;
 use config::Config;
 use random::Filler;
-use reader::{NexmarkReader, Partition};
 
 /// Builds the source of a `person`, `auction` or `bid` table from its
 /// options; the first event's time defaults to now.
@@ -95,11 +94,10 @@ impl SourceConnector for NexmarkSource {
             .into_iter()
             .filter_map(|p| {
                 let position = resume.get(&p).copied().unwrap_or(0);
-                (position != PARTITION_ENDED)
-                    .then(|| Partition::new(p, parts, position, self.config.number_of_events))
+                (position != PARTITION_ENDED).then(|| reader::partition(p, parts, position, self.config.number_of_events))
             })
             .collect();
-        Ok(Box::new(NexmarkReader::new(
+        Ok(Box::new(reader::reader(
             Arc::clone(&self.config),
             Arc::clone(&self.channels),
             Arc::clone(&self.filler),
