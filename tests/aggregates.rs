@@ -129,6 +129,22 @@ async fn group_by_without_a_window_ends_in_the_batch_result() {
     }
 }
 
+/// A global `count(*)` reads no column: only the row count crosses the
+/// exchange (a projection to zero columns), and the one result row is
+/// updated in place.
+#[tokio::test]
+async fn a_global_count_reads_no_column() {
+    let rows = input_rows();
+    let query = "SELECT count(*) AS n FROM t";
+    let want = oracle(&rows, query).await;
+    for parallelism in [1, 2] {
+        let run = run(&rows, parallelism, "n BIGINT", query);
+        let (got, kinds) = apply_changelog(&run.stdout, 0);
+        assert_rows_eq(&got, &want, &format!("parallelism {parallelism}"));
+        assert_eq!(kinds.get("+I"), Some(&1), "{kinds:?}");
+    }
+}
+
 /// An aggregate of an aggregate (Nexmark q4's shape): a key's maximum moves
 /// between buckets as it grows, so the outer aggregation must take it back
 /// from its old bucket — and a bucket left empty is deleted.

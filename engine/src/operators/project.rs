@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_plan::PhysicalExpr;
 
@@ -28,7 +28,11 @@ impl ProjectPlan {
             .map(|e| e.evaluate(batch).and_then(|v| v.into_array(n)))
             .collect::<std::result::Result<Vec<_>, _>>()
             .context(|| format!("{name}: evaluating"))?;
-        RecordBatch::try_new(Arc::clone(&self.schema), columns).context(|| format!("{name}: building batch"))
+        // Zero columns is a projection too (a global COUNT(*) reads none):
+        // the row count must survive it.
+        let options = RecordBatchOptions::new().with_row_count(Some(n));
+        RecordBatch::try_new_with_options(Arc::clone(&self.schema), columns, &options)
+            .context(|| format!("{name}: building batch"))
     }
 }
 
