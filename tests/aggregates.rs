@@ -201,15 +201,16 @@ fn what_an_updating_result_cannot_feed_is_refused_with_the_reason() {
             "JOIN over the results of a GROUP BY without a window",
         ),
     ];
+    // Each names where: the query's line and column, at least.
     for (columns, query, why) in cases {
         let out = run_failing(dir.path(), &job(dir.path(), 1, columns, query));
-        assert!(out.contains(why), "{query}: {out}");
+        assert!(out.contains(why) && out.contains("job.sql:5:"), "{query}: {out}");
     }
     // A filesystem sink can only append.
     let sql = job(dir.path(), 1, "k VARCHAR, n BIGINT", "SELECT k, count(*) FROM t GROUP BY k")
         .replace("'connector' = 'print'", &format!("'connector' = 'filesystem', 'path' = '{}', 'format' = 'json'", dir.path().join("out").display()));
     let out = run_failing(dir.path(), &sql);
-    assert!(out.contains("can only append rows") && out.contains("'key.fields'"), "{out}");
+    assert!(out.contains("job.sql:5:17") && out.contains("can only append rows") && out.contains("'key.fields'"), "{out}");
 }
 
 fn run_failing(dir: &std::path::Path, sql: &str) -> String {

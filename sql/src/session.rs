@@ -448,7 +448,10 @@ impl Session {
         if !clauses.is_empty() {
             planner = planner.with_clauses(self.resolve_clauses(clauses)?);
         }
-        let (plan, created_table) = planner.plan_into_sink(&logical, sink)?;
+        // What the planner cannot place more precisely is at the query.
+        let (plan, created_table) = planner
+            .plan_into_sink(&logical, sink)
+            .map_err(|e| e.or_at(position_of(query)))?;
         Ok(Planned { plan, created_table })
     }
 
