@@ -43,9 +43,11 @@ const SEED: u64 = 0x6a6f_696e_5f69_6478;
 pub(crate) struct KeyIndex {
     /// Key hash → 1 + the last held row with that hash.
     heads: HashTable<(u64, u32)>,
-    /// Per held row: 1 + the previous held row with the same hash (0 ends
-    /// the chain). Rows are numbered across the held batches, in order.
+    /// Per row: 1 + the previous row with the same hash (0 ends the
+    /// chain). Rows are numbered across the batches, in order; the rows
+    /// before `base` were dropped (a chain, newest first, ends there).
     chain: Vec<u32>,
+    base: u32,
     /// The number of the first row of each held batch.
     starts: Vec<u32>,
     /// Scratch for a batch's hashes.
@@ -59,6 +61,22 @@ impl KeyIndex {
         self.heads.clear();
         self.chain.clear();
         self.starts.clear();
+        self.base = 0;
+    }
+
+    /// Forgets the first `batches` held batches (an interval join's
+    /// expired rows) in place; once most of the numbered rows are gone,
+    /// forgets everything, to be indexed afresh at the next probe.
+    pub(crate) fn drop_front(&mut self, batches: usize) {
+        if batches >= self.starts.len() {
+            self.clear();
+            return;
+        }
+        self.base = self.starts[batches];
+        self.starts.drain(..batches);
+        if self.base as usize > self.chain.len() / 2 {
+            self.clear();
+        }
     }
 
     /// Indexes the held batches not indexed yet, by their keys `keys`.
@@ -111,7 +129,7 @@ impl KeyIndex {
             let Some(&(_, mut row)) = self.heads.find(h, |(x, _)| *x == h) else {
                 continue;
             };
-            while row != 0 {
+            while row > self.base {
                 let at = row - 1;
                 let batch = self.starts.partition_point(|s| *s <= at) - 1;
                 probe.push(i as u32);
@@ -268,6 +286,28 @@ mod tests {
         let mut lines: Vec<String> = text.lines().filter(|l| l.starts_with('|')).skip(1).map(String::from).collect();
         lines.sort();
         lines
+    }
+
+    /// After the oldest batches are dropped in place, a probe meets only
+    /// the batches still held, as DataFusion's join of those would; a
+    /// batch held later is numbered after them.
+    #[test]
+    fn dropping_the_oldest_batches_keeps_the_rest_findable() {
+        let spec = spec();
+        let mut g = SmallRng::seed_from_u64(5);
+        let mut held: Vec<RecordBatch> = (0..4).map(|_| rows("r", 50, &mut g)).collect();
+        let probe = rows("l", 60, &mut g);
+        let mut index = KeyIndex::default();
+        let _ = index.join(&spec, 0, &probe, &held, "test").unwrap();
+        index.drop_front(1);
+        held.remove(0);
+        held.push(rows("r", 50, &mut g));
+        let got: Vec<RecordBatch> = index.join(&spec, 0, &probe, &held, "test").unwrap().into_iter().collect();
+        let want = spec.run(vec![probe.clone()], held.clone(), "test").unwrap();
+        assert!(index.base > 0, "dropped in place, not rebuilt");
+        let (got, want) = (sorted_lines(&got), sorted_lines(&want));
+        assert!(want.len() > 20, "too few rows to be a test: {}", want.len());
+        assert_eq!(got, want);
     }
 
     /// Struct keys (hashed and compared as nested values) join as in

@@ -7,14 +7,12 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use datafusion::arrow::array::{RecordBatch, Scalar, TimestampMillisecondArray};
-use datafusion::arrow::compute::filter_record_batch;
-use datafusion::arrow::compute::kernels::aggregate::{max, min};
-use datafusion::arrow::compute::kernels::cmp::gt_eq;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::kernels::aggregate::max;
 
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
-use crate::error::{EngineError, Result, ResultExt};
+use crate::error::{EngineError, Result};
 use crate::join::exec::JoinSpec;
 use crate::join::index::KeyIndex;
 use crate::join::sides::{SideRows, drop_late, times};
@@ -55,10 +53,9 @@ pub struct IntervalJoin {
     name: String,
     watermark: EventTime,
     sides: [SideRows; 2],
-    /// The earliest and latest time of each held batch, side by side with
-    /// `sides`: most batches are wholly kept or wholly dropped at a
-    /// watermark, without looking at their rows.
-    bounds: [Vec<(EventTime, EventTime)>; 2],
+    /// The latest time of each held batch, side by side with `sides`:
+    /// batches are dropped whole, without looking at their rows.
+    latest: [Vec<EventTime>; 2],
     /// Each side's held rows by key, when the join has keys (without, every
     /// pair is a candidate and DataFusion's nested-loop join runs).
     index: [KeyIndex; 2],
@@ -72,7 +69,7 @@ impl IntervalJoin {
             name,
             watermark: WATERMARK_MIN,
             sides: [SideRows::default(), SideRows::default()],
-            bounds: [Vec::new(), Vec::new()],
+            latest: [Vec::new(), Vec::new()],
             index: [KeyIndex::default(), KeyIndex::default()],
             metrics,
         }
@@ -89,52 +86,43 @@ impl IntervalJoin {
         if side == 0 { bounds.upper } else { -bounds.lower }
     }
 
-    /// Drops the rows no row to come can match.
-    fn evict(&mut self) -> Result<()> {
+    /// Drops the oldest held batches once none of their rows can meet a
+    /// row to come. Only whole batches from the front go, so that the
+    /// index drops them in place; a row kept past its time fails the join's
+    /// time condition meanwhile (and goes with its batch).
+    fn evict(&mut self) {
         let Some(b) = self.plan.bounds else {
-            return Ok(());
+            return;
         };
         for side in 0..2 {
-            let (column, reach) = (b.time[side], Self::reach(&b, side));
-            if self.bounds[side].iter().all(|(first, _)| first.saturating_add(reach) >= self.watermark) {
+            let reach = Self::reach(&b, side);
+            let gone = self.latest[side].iter().take_while(|last| last.saturating_add(reach) < self.watermark).count();
+            if gone == 0 {
                 continue;
             }
-            // Rows go: the side is indexed again at its next probe.
-            self.index[side].clear();
-            let batches = self.sides[side].take();
-            let bounds = std::mem::take(&mut self.bounds[side]);
-            for ((batch, chunk), (first, last)) in batches.into_iter().zip(bounds) {
-                if first.saturating_add(reach) >= self.watermark {
-                    self.sides[side].push_held(batch, chunk);
-                    self.bounds[side].push((first, last));
-                } else if last.saturating_add(reach) >= self.watermark {
-                    let t = times(&batch, column, &self.name)?;
-                    let keep = gt_eq(t, &Scalar::new(TimestampMillisecondArray::from(vec![self.watermark.saturating_sub(reach)])))
-                        .context(|| format!("{}: expiring rows", self.name))?;
-                    let batch = filter_record_batch(&batch, &keep).context(|| format!("{}: expiring rows", self.name))?;
-                    self.add(side, batch)?;
-                }
+            self.index[side].drop_front(gone);
+            self.latest[side].drain(..gone);
+            for (batch, chunk) in self.sides[side].take().into_iter().skip(gone) {
+                self.sides[side].push_held(batch, chunk);
             }
         }
-        Ok(())
     }
 
     /// Holds `batch` on `side`, with its time bounds.
     fn add(&mut self, side: usize, batch: RecordBatch) -> Result<()> {
         let Some(b) = self.plan.bounds else {
-            self.hold(side, batch, (EventTime::MIN, EventTime::MAX));
+            self.hold(side, batch, EventTime::MAX);
             return Ok(());
         };
-        let t = times(&batch, b.time[side], &self.name)?;
-        if let (Some(first), Some(last)) = (min(t), max(t)) {
-            self.hold(side, batch, (first, last));
+        if let Some(last) = max(times(&batch, b.time[side], &self.name)?) {
+            self.hold(side, batch, last);
         }
         Ok(())
     }
 
-    fn hold(&mut self, side: usize, batch: RecordBatch, bounds: (EventTime, EventTime)) {
+    fn hold(&mut self, side: usize, batch: RecordBatch, latest: EventTime) {
         self.sides[side].push(batch);
-        self.bounds[side].push(bounds);
+        self.latest[side].push(latest);
     }
 }
 
@@ -183,7 +171,7 @@ impl Operator for IntervalJoin {
     fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
         if watermark > self.watermark {
             self.watermark = watermark;
-            self.evict()?;
+            self.evict();
         }
         // The end of a bounded input stays the end: it fires everything.
         out.watermark(if watermark == WATERMARK_END { watermark } else { watermark.saturating_sub(self.plan.delay()) });
@@ -221,7 +209,7 @@ impl Operator for IntervalJoin {
             d.finish()?;
         }
         for side in 0..2 {
-            self.bounds[side].clear();
+            self.latest[side].clear();
             self.index[side].clear();
             for (batch, _) in self.sides[side].take() {
                 self.add(side, batch)?;
