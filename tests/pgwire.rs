@@ -391,8 +391,9 @@ async fn psycopg_reads_the_view_with_parameters_and_binary_results() {
     let said = |what: &str| -> Vec<String> {
         stdout.lines().filter_map(|l| l.strip_prefix(what)).map(str::to_string).collect()
     };
-    // timestamp, timestamp, text, int8 ×6, float8
-    assert_eq!(said("oids "), ["1114,1114,25,20,20,20,20,20,701"]);
+    // timestamp, timestamp, text, int8 ×6 (AVG of a BIGINT is a BIGINT,
+    // as in Flink)
+    assert_eq!(said("oids "), ["1114,1114,25,20,20,20,20,20,20"]);
     let mut got = said("row ");
     got.sort();
     let expected: Vec<String> = expected(&rows)
@@ -422,7 +423,7 @@ async fn psycopg_reads_the_view_with_parameters_and_binary_results() {
     assert_eq!(prepared, simple);
     assert_eq!(
         said("describe "),
-        ["window_start:TIMESTAMP(3),window_end:TIMESTAMP(3),k:VARCHAR,c:BIGINT,d:BIGINT,s:BIGINT,mn:BIGINT,mx:BIGINT,a:DOUBLE"]
+        ["window_start:TIMESTAMP(3),window_end:TIMESTAMP(3),k:VARCHAR,c:BIGINT,d:BIGINT,s:BIGINT,mn:BIGINT,mx:BIGINT,a:BIGINT"]
     );
     assert_eq!(said("explain "), ["True"]);
     assert_eq!(said("decimal oid "), ["1700"]);

@@ -9,17 +9,20 @@ use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 
 use crate::types::TIMESTAMP_MS;
+
+mod avg;
 
 /// Registers Weir's extra functions with a DataFusion context.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(ToTimestampLtz::new()));
     ctx.register_udf(ScalarUDF::from(WallClock::new("localtimestamp")));
     ctx.register_udf(ScalarUDF::from(WallClock::new("proctime")));
+    ctx.register_udaf(AggregateUDF::from(avg::FlinkAvg::new()));
 }
 
 /// `LOCALTIMESTAMP` and `PROCTIME()`: the wall clock as a `TIMESTAMP(3)`

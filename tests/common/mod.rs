@@ -413,7 +413,9 @@ pub async fn aggregate(assigned: &[(i64, i64, Row)], shape: Shape) -> Vec<String
     let ctx = SessionContext::new();
     ctx.register_table("t", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).expect("mem table")))
         .expect("register");
-    let aggs = "count(*) AS c, count(DISTINCT v) AS d, sum(v) AS s, min(v) AS mn, max(v) AS mx, avg(v) AS a";
+    // Flink's AVG of a BIGINT: the sum divided by the count, truncated.
+    let aggs = "count(*) AS c, count(DISTINCT v) AS d, sum(v) AS s, min(v) AS mn, max(v) AS mx, \
+                CAST(sum(v) / NULLIF(count(v), 0) AS DOUBLE) AS a";
     let sql = match shape {
         Shape::Tumble { size, offset } => format!(
             "SELECT CAST(arrow_cast(date_bin(INTERVAL '{size} milliseconds', ts, to_timestamp_millis({offset})), 'Timestamp(Millisecond, None)') AS BIGINT) AS window_start,
