@@ -33,6 +33,7 @@ use hashbrown::hash_table::Entry;
 
 use crate::error::{EngineError, Result, ResultExt};
 use crate::join::exec::JoinSpec;
+use crate::operators::evaluate::columns;
 
 /// Not the exchange's seed: the rows of one subtask share the low bits of
 /// their exchange hash, which would crowd a table keyed by the same hash.
@@ -212,11 +213,7 @@ struct Candidates {
 
 /// The values of `exprs` for the rows of `batch`.
 fn evaluate(exprs: &[Arc<dyn PhysicalExpr>], batch: &RecordBatch, name: &str) -> Result<Vec<ArrayRef>> {
-    exprs
-        .iter()
-        .map(|e| e.evaluate(batch).and_then(|v| v.into_array(batch.num_rows())))
-        .collect::<std::result::Result<_, _>>()
-        .context(|| format!("{name}: join keys"))
+    columns(exprs, batch).context(|| format!("{name}: join keys"))
 }
 
 /// Hashes the rows' keys into `hashes`; returns which rows have no NULL

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use std::sync::atomic::Ordering;
 
 use datafusion::arrow::compute::{filter_record_batch, take_record_batch};
@@ -16,6 +16,7 @@ use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::runtime::exchange::{key_groups, rows_by_key_group};
+use crate::operators::evaluate::columns;
 
 /// The event-time column `column` of `batch`, as milliseconds.
 pub(crate) fn times<'a>(batch: &'a RecordBatch, column: usize, name: &str) -> Result<&'a datafusion::arrow::array::PrimitiveArray<TimestampMillisecondType>> {
@@ -175,11 +176,7 @@ impl SideRows {
     pub fn encode(&self, keys: &[Arc<dyn PhysicalExpr>], e: &mut Encoder, hashes: &mut Vec<u64>) -> Result<()> {
         let mut parts = Vec::new();
         for batch in &self.batches {
-            let key_columns: Vec<ArrayRef> = keys
-                .iter()
-                .map(|k| k.evaluate(batch).and_then(|v| v.into_array(batch.num_rows())))
-                .collect::<datafusion::error::Result<_>>()
-                .context(|| "join state: evaluating keys".into())?;
+            let key_columns = columns(keys, batch).context(|| "join state: evaluating keys".into())?;
             let groups = key_groups(&key_columns, batch.num_rows(), hashes)?;
             for (g, idx) in rows_by_key_group(&groups) {
                 parts.push((g, take_record_batch(batch, &idx).context(|| "join state: splitting".into())?));

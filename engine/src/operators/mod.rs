@@ -1,4 +1,5 @@
 //! Stateless operators, evaluated with DataFusion physical expressions.
 
+pub mod evaluate;
 pub mod filter;
 pub mod project;

@@ -22,12 +22,7 @@ impl ProjectPlan {
     /// Evaluates the projection on one batch.
     pub fn apply(&self, batch: &RecordBatch, name: &str) -> Result<RecordBatch> {
         let n = batch.num_rows();
-        let columns = self
-            .exprs
-            .iter()
-            .map(|e| e.evaluate(batch).and_then(|v| v.into_array(n)))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .context(|| format!("{name}: evaluating"))?;
+        let columns = super::evaluate::columns(&self.exprs, batch).context(|| format!("{name}: evaluating"))?;
         // Zero columns is a projection too (a global COUNT(*) reads none):
         // the row count must survive it.
         let options = RecordBatchOptions::new().with_row_count(Some(n));

@@ -15,6 +15,7 @@ use crate::hot_keys::SAMPLE;
 use crate::metrics::TaskMetrics;
 use crate::message::{Message, StreamBatch};
 use crate::plan::Partitioning;
+use crate::operators::evaluate::columns;
 
 /// Keys hash into this many key groups; a subtask owns a contiguous range of
 /// them. State is organised by key group so that a job can be restored at a
@@ -197,9 +198,5 @@ fn eval_keys(
     keys: &[Arc<dyn PhysicalExpr>],
     batch: &StreamBatch,
 ) -> Result<Vec<datafusion::arrow::array::ArrayRef>> {
-    let n = batch.num_rows();
-    keys.iter()
-        .map(|k| k.evaluate(&batch.data).and_then(|v| v.into_array(n)))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .context(|| "evaluating partition keys".into())
+    columns(keys, &batch.data).context(|| "evaluating partition keys".into())
 }

@@ -32,6 +32,7 @@ use crate::window::groups::{EvaluatedInput, Grouping};
 use crate::window::slice::Slice;
 use crate::window::late::{LateOutputPlan, LateRows};
 use crate::window::spec::WindowSpec;
+use crate::operators::evaluate::columns;
 
 /// Where each output column of a window aggregate comes from; the order is
 /// the one DataFusion's `Aggregate` node gives (group columns, then
@@ -253,23 +254,11 @@ fn time_column(value: EventTime, rows: usize, dt: &DataType) -> ArrayRef {
 pub(crate) fn evaluate_input(g: &Grouping, batch: &RecordBatch, name: &str) -> Result<EvaluatedInput> {
     let n = batch.num_rows();
     let ctx = || format!("{name}: evaluating");
-    let keys = g
-        .keys
-        .iter()
-        .map(|k| k.evaluate(batch).and_then(|v| v.into_array(n)))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .context(ctx)?;
+    let keys = columns(&g.keys, batch).context(ctx)?;
     let mut args = Vec::with_capacity(g.aggregates.len());
     let mut filters = Vec::with_capacity(g.aggregates.len());
     for call in &g.aggregates {
-        let a = call
-            .function
-            .expressions()
-            .iter()
-            .map(|e| e.evaluate(batch).and_then(|v| v.into_array(n)))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .context(ctx)?;
-        args.push(a);
+        args.push(columns(&call.function.expressions(), batch).context(ctx)?);
         let f = match &call.filter {
             Some(f) => {
                 let v = f.evaluate(batch).and_then(|v| v.into_array(n)).context(ctx)?;

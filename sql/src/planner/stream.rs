@@ -12,7 +12,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::{Column as LColumn, DFSchema};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
-use datafusion::common::JoinType;
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
@@ -260,20 +259,9 @@ impl<'a> StreamPlanner<'a> {
                 Ok(flow)
             }
             LogicalPlan::SubqueryAlias(a) => self.plan(&a.input),
-            LogicalPlan::Join(join) => match self.lookup_table(&join.right) {
-                Some(table) => self.lookup_join(join, table),
-                None => Ok(self.join(join, None, None)?.0),
-            },
+            _ if let Some((join, also)) = self.stream_join(plan) => Ok(self.join(join, also, None)?.0),
+            LogicalPlan::Join(join) if let Some(table) = self.lookup_table(&join.right) => self.lookup_join(join, table),
             LogicalPlan::Filter(f) => {
-                // A WHERE over an inner join restricts which rows meet, as
-                // part of its condition (so a time bound there makes it an
-                // interval join).
-                if let LogicalPlan::Join(join) = f.input.as_ref()
-                    && join.join_type == JoinType::Inner
-                    && self.lookup_table(&join.right).is_none()
-                {
-                    return Ok(self.join(join, Some(&f.predicate), None)?.0);
-                }
                 let mut flow = self.plan(&f.input)?;
                 if let Some(rel) = &flow.window
                     && references_window(&f.predicate, f.input.schema(), rel)?
@@ -544,11 +532,8 @@ impl<'a> StreamPlanner<'a> {
         let mut time_column = watermark.time_column;
         let (mut keys, mut aggregates) = (keys, aggregates);
         if late_output.is_none()
-            && let Some(n) = Narrowing::of(&rel.table.schema, &keys, &aggregates, &[time_column])
+            && let Some(n) = Narrowing::apply(&mut flow.chain, &rel.table.schema, &mut keys, &mut aggregates, &[time_column])?
         {
-            flow.chain.push(n.project(&rel.table.schema)?);
-            keys = keys.iter().map(|k| n.expr(k)).collect::<Result<_>>()?;
-            aggregates = aggregates.iter().map(|a| n.call(a)).collect::<Result<_>>()?;
             time_column = n.index(time_column)?;
         }
         let aggregation = WindowedAggregation {

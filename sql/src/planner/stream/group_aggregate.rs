@@ -66,11 +66,7 @@ impl StreamPlanner<'_> {
         }
         let row = Schema::new(row);
         let op = flow.updating.then_some(input.fields().len());
-        if let Some(n) = Narrowing::of(&row, &keys, &aggregates, op.as_slice()) {
-            flow.chain.push(n.project(&row)?);
-            keys = keys.iter().map(|k| n.expr(k)).collect::<Result<_>>()?;
-            aggregates = aggregates.iter().map(|a| n.call(a)).collect::<Result<_>>()?;
-        }
+        Narrowing::apply(&mut flow.chain, &row, &mut keys, &mut aggregates, op.as_slice())?;
         let mut fields: Vec<Field> = agg.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(op_field());
         let plan = GroupAggregatePlan {

@@ -198,16 +198,27 @@ impl StreamPlanner<'_> {
     /// (with the WHERE right above it) drops the others before they are
     /// moved and kept.
     pub(super) fn plan_reading(&mut self, plan: &LogicalPlan, needed: &BTreeSet<usize>) -> Result<(Flow, DFSchemaRef)> {
+        match self.stream_join(plan) {
+            Some((join, also)) => self.join(join, also, Some(needed)),
+            None => Ok((self.plan(plan)?, Arc::clone(plan.schema()))),
+        }
+    }
+
+    /// `plan` as a join of two streams: a join that is not a lookup join,
+    /// or the WHERE right over an inner one, whose predicate restricts
+    /// which rows meet as part of the condition (so a time bound there
+    /// makes it an interval join).
+    pub(super) fn stream_join<'p>(&self, plan: &'p LogicalPlan) -> Option<(&'p Join, Option<&'p Expr>)> {
         match plan {
-            LogicalPlan::Join(join) if self.lookup_table(&join.right).is_none() => self.join(join, None, Some(needed)),
+            LogicalPlan::Join(join) if self.lookup_table(&join.right).is_none() => Some((join, None)),
             LogicalPlan::Filter(f)
                 if let LogicalPlan::Join(join) = f.input.as_ref()
                     && join.join_type == JoinType::Inner
                     && self.lookup_table(&join.right).is_none() =>
             {
-                self.join(join, Some(&f.predicate), Some(needed))
+                Some((join, Some(&f.predicate)))
             }
-            _ => Ok((self.plan(plan)?, Arc::clone(plan.schema()))),
+            _ => None,
         }
     }
 

@@ -42,7 +42,7 @@ impl Narrowing {
     /// The columns `exprs` and `calls` read, plus `also` (e.g. the
     /// rowtime); `None` when that is every column of `input`, so there is
     /// nothing to drop.
-    pub(super) fn of(
+    fn of(
         input: &Schema,
         exprs: &[Arc<dyn PhysicalExpr>],
         calls: &[AggregateCall],
@@ -58,9 +58,23 @@ impl Narrowing {
         (used.len() < input.fields().len()).then(|| Self { keep: used.into_iter().collect() })
     }
 
-    /// The projection that keeps only the columns read.
-    pub(super) fn project(&self, input: &Schema) -> Result<OperatorPlan> {
-        select(input, &self.keep)
+    /// Moves an aggregation's `keys` and `calls` over rows of `input` onto
+    /// the columns they and `also` read, behind a projection at the end of
+    /// `chain`; the narrowing, when a column went.
+    pub(super) fn apply(
+        chain: &mut Vec<OperatorPlan>,
+        input: &Schema,
+        keys: &mut Vec<Arc<dyn PhysicalExpr>>,
+        calls: &mut Vec<AggregateCall>,
+        also: &[usize],
+    ) -> Result<Option<Self>> {
+        let Some(n) = Self::of(input, keys, calls, also) else {
+            return Ok(None);
+        };
+        chain.push(select(input, &n.keep)?);
+        *keys = keys.iter().map(|k| n.expr(k)).collect::<Result<_>>()?;
+        *calls = calls.iter().map(|c| n.call(c)).collect::<Result<_>>()?;
+        Ok(Some(n))
     }
 
     /// Where input column `i` is after the projection.
@@ -71,7 +85,7 @@ impl Narrowing {
     }
 
     /// `e` reading the projected row.
-    pub(super) fn expr(&self, e: &Arc<dyn PhysicalExpr>) -> Result<Arc<dyn PhysicalExpr>> {
+    fn expr(&self, e: &Arc<dyn PhysicalExpr>) -> Result<Arc<dyn PhysicalExpr>> {
         let moved = Arc::clone(e).transform(|node| {
             let Some(c) = node.downcast_ref::<Column>() else {
                 return Ok(Transformed::no(node));
@@ -85,7 +99,7 @@ impl Narrowing {
     }
 
     /// `call` with its arguments and filter reading the projected row.
-    pub(super) fn call(&self, call: &AggregateCall) -> Result<AggregateCall> {
+    fn call(&self, call: &AggregateCall) -> Result<AggregateCall> {
         let args = call.function.expressions().iter().map(|e| self.expr(e)).collect::<Result<_>>()?;
         let order_by = call
             .function
