@@ -38,11 +38,14 @@ fn unsupported_constructs_are_named_with_their_place() {
     let sql = format!("{SOURCE}INSERT INTO sink\nSELECT a.k, b.v FROM src a LEFT JOIN src b ON a.k = b.k;");
     fails_with(&sql, &["job.sql:9:", "a LEFT join of two streams without a window or a time bound is not supported"]);
     let sql = format!("{SOURCE}INSERT INTO sink SELECT k, min(n) FROM (SELECT k, count(*) AS n FROM src GROUP BY k) GROUP BY k;");
-    fails_with(&sql, &["over the results of a GROUP BY without a window is not supported", "only COUNT, SUM and AVG"]);
+    fails_with(&sql, &["job.sql:8:", "over the results of a GROUP BY without a window is not supported", "only COUNT, SUM and AVG"]);
     let sql = format!(
         "{SOURCE}INSERT INTO sink SELECT k, count(*) FROM TABLE(\n  SESSION(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY k, window_start, window_end;"
     );
-    fails_with(&sql, &["SESSION window aggregation must group by window_start, window_end and exactly its PARTITION BY columns"]);
+    fails_with(&sql, &["job.sql:8:", "SESSION window aggregation must group by window_start, window_end and exactly its PARTITION BY columns"]);
+    // DataFusion's own errors that name no place are placed at the query.
+    let sql = format!("{SOURCE}INSERT INTO sink SELECT a.k, b.nope FROM src a JOIN src b ON a.k = b.k;");
+    fails_with(&sql, &["job.sql:8:", "No field named b.nope"]);
     let sql = format!(
         "{SOURCE}INSERT INTO sink SELECT k, count(*) FROM TABLE(\n  TUMBLE(TABLE src PARTITION BY k, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY k, window_start, window_end;"
     );

@@ -495,6 +495,8 @@ impl Session {
         query: &Query,
     ) -> Result<(LogicalPlan, std::collections::HashMap<String, window_tvf::WindowRelation>)> {
         check_streaming_query(query)?;
+        // DataFusion's errors that name no place are at the query.
+        let at = |e: datafusion::error::DataFusionError| SqlError::from(e).or_at(position_of(query));
         let mut query = query.clone();
         let state = self.ctx.state();
         crate::planner::lookup::rewrite(&mut query, &self.catalog)?;
@@ -513,7 +515,8 @@ impl Session {
         }
         let plan = state
             .analyzer()
-            .execute_and_check(plan?, state.config_options(), |_, _| {})?;
+            .execute_and_check(plan.map_err(at)?, state.config_options(), |_, _| {})
+            .map_err(at)?;
         Ok((plan, windows))
     }
 
