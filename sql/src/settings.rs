@@ -40,6 +40,20 @@ fn boolean(v: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// How deep an expression or query may nest: planning recurses over it,
+/// and a limit turns a stack overflow (which would end the process) into
+/// an error.
+fn expression_depth(v: &str) -> std::result::Result<(), String> {
+    match v.parse::<usize>() {
+        Ok(n) if (1..=MAX_EXPRESSION_DEPTH).contains(&n) => Ok(()),
+        _ => Err(format!("expected an integer from 1 to {MAX_EXPRESSION_DEPTH}")),
+    }
+}
+
+/// The deepest `table.planner.max-expression-depth` may allow: what the
+/// planning thread's stack holds (`crate::deep`).
+pub const MAX_EXPRESSION_DEPTH: usize = 5_000;
+
 fn checkpoint_mode(v: &str) -> std::result::Result<(), String> {
     match v {
         "EXACTLY_ONCE" | "AT_LEAST_ONCE" => Ok(()),
@@ -63,6 +77,8 @@ const KNOWN: &[Known] = &[
     Known { key: "execution.checkpointing.timeout", default: "2 min", check: duration },
     Known { key: "execution.checkpointing.min-pause", default: "0 ms", check: duration },
     Known { key: "execution.savepoint.path", default: "", check: any },
+    Known { key: "execution.state-recovery.allow-fresh-start", default: "false", check: boolean },
+    Known { key: "table.planner.max-expression-depth", default: "500", check: expression_depth },
     Known { key: "state.dir", default: "./weir-state", check: any },
     Known { key: "table.dml-sync", default: "false", check: boolean },
 ];
@@ -137,6 +153,18 @@ impl Settings {
     pub fn savepoint_path(&self) -> Option<std::path::PathBuf> {
         let p = self.get("execution.savepoint.path");
         (!p.is_empty()).then(|| std::path::PathBuf::from(p))
+    }
+
+    /// `execution.state-recovery.allow-fresh-start`: whether a job whose
+    /// state is lost or unreadable, while its sinks hold output it
+    /// committed, may start again from nothing.
+    pub fn allow_fresh_start(&self) -> bool {
+        self.get("execution.state-recovery.allow-fresh-start").eq_ignore_ascii_case("true")
+    }
+
+    /// `table.planner.max-expression-depth`.
+    pub fn max_expression_depth(&self) -> usize {
+        self.get("table.planner.max-expression-depth").parse().unwrap_or(500)
     }
 
     /// `state.dir`.
