@@ -31,10 +31,12 @@ pub trait SinkConnector: Send + Sync + Debug {
     /// Recovery of subtask `subtask` of job `job_id` from a checkpoint:
     /// makes visible what `prepared` (the subtask's [`SinkWriter::prepare`]
     /// state in that checkpoint) lists, and discards the job's output that
-    /// no completed checkpoint covers. With `withdraw_after`, newer
-    /// checkpoints than the restored one were damaged and are written
-    /// again: output their commits made visible is removed where the sink
-    /// can (a file can be deleted; a Kafka transaction cannot be undone).
+    /// no completed checkpoint covers. With `withdraw_after`, the job
+    /// resumes from that checkpoint although the sink committed output of
+    /// newer ones (they were damaged or lost): that output is written again,
+    /// so the sink removes what those commits made visible (a file can be
+    /// deleted; a Kafka transaction cannot be undone, see
+    /// [`Committed::Through`]).
     /// Sinks without two-phase commit have nothing to do.
     fn recover(
         &self,
@@ -46,15 +48,13 @@ pub trait SinkConnector: Send + Sync + Debug {
         Ok(())
     }
 
-    /// For a sink whose commit is itself the commit point of a checkpoint
-    /// (a Kafka transaction that carries the checkpoint id): the checkpoint
-    /// whose output it committed last. Called before recovery, once per
-    /// job; it also fences the job's earlier incarnation, so that nothing
-    /// it left open can still commit. Recovery then resumes from that
-    /// checkpoint rather than from a newer one whose output never became
-    /// visible.
+    /// What output of job `job_id` the sink has already committed, so that
+    /// a job whose state fell back (damaged, lost, or a savepoint) knows
+    /// what it would write twice. Called before recovery, once per job; for
+    /// a Kafka sink it also fences the job's earlier incarnation, so that
+    /// nothing it left open can still commit.
     fn committed_checkpoint(&self, _job_id: &str) -> Result<Committed> {
-        Ok(Committed::WithTheStore)
+        Ok(Committed::Untracked)
     }
 
     /// Opens the writer of one parallel subtask of job `job_id`.
@@ -64,13 +64,29 @@ pub trait SinkConnector: Send + Sync + Debug {
 /// What a sink committed, as [`SinkConnector::committed_checkpoint`] tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Committed {
-    /// The sink commits when the store says a checkpoint is complete
-    /// (files, or nothing to commit): the store decides.
-    WithTheStore,
-    /// The sink has committed no checkpoint's output yet.
-    Nothing,
-    /// The output up to this checkpoint is committed.
-    Checkpoint(u64),
+    /// The sink keeps no record of checkpoints (it has no two-phase
+    /// commit): the store alone decides.
+    Untracked,
+    /// The sink's own commit is the commit point of a checkpoint (a Kafka
+    /// transaction carrying its id): its output up to this checkpoint is
+    /// committed (0: none) and cannot be taken back. A job whose store is
+    /// newer resumes from here; one whose store is older would repeat it.
+    Through(u64),
+    /// The sink commits after the store (files renamed once a checkpoint
+    /// is complete): the newest checkpoint whose output is visible (0:
+    /// none). Output newer than the restored checkpoint is withdrawn by
+    /// [`SinkConnector::recover`].
+    Withdrawable(u64),
+}
+
+impl Committed {
+    /// The checkpoint up to which output is committed, if the sink tracks it.
+    pub fn checkpoint(self) -> Option<u64> {
+        match self {
+            Committed::Untracked => None,
+            Committed::Through(c) | Committed::Withdrawable(c) => Some(c),
+        }
+    }
 }
 
 /// Writes the rows of one sink subtask.

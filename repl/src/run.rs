@@ -134,7 +134,7 @@ async fn report(outcome: Outcome) -> bool {
         Outcome::Done(msg) => eprintln!("{msg}"),
         Outcome::Table(batches) => println!("{}", output::table(&batches)),
         Outcome::Explain(plan) => println!("{plan}"),
-        Outcome::JobStarted(job) => eprintln!("Job '{}' started.", job.id),
+        Outcome::JobStarted(job) => eprintln!("{}", job.started_message()),
         Outcome::Stream { job, mut rows, schema, key } => {
             let mut batches = Vec::new();
             while let Some(b) = rows.recv().await {

@@ -20,7 +20,6 @@ use tokio::sync::mpsc;
 use weir_engine::plan::{SinkPlan, StageInput, StreamPlan};
 use weir_engine::EngineError;
 use weir_engine::checkpoint::coordinator::CheckpointConfig;
-use weir_engine::checkpoint::store::StateStore;
 use weir_engine::runtime::job::{self, Durability, JobHandle, JobStatus};
 
 use crate::catalog::{Catalog, TableDef};
@@ -301,18 +300,16 @@ impl Session {
             }
             let durability = match self.settings.checkpointing() {
                 Some((interval, timeout, min_pause)) => {
-                    let dir = self.settings.state_dir().join(&id);
-                    let store = StateStore::open(&dir)?;
                     Some(Durability {
                         config: CheckpointConfig {
                             interval,
                             timeout,
                             min_pause,
                             mode: self.settings.checkpoint_mode(),
-                            store: Arc::new(store),
                         },
-                        dir,
+                        dir: self.settings.state_dir().join(&id),
                         savepoint: self.settings.savepoint_path(),
+                        allow_fresh_start: self.settings.allow_fresh_start(),
                     })
                 }
                 None => None,

@@ -26,7 +26,7 @@ use tokio::fs::File;
 use tokio::io::AsyncWriteExt;
 use weir_engine::EngineError;
 use weir_engine::error::{Result, ResultExt};
-use weir_engine::sink::{SinkConnector, SinkWriter};
+use weir_engine::sink::{Committed, SinkConnector, SinkWriter};
 
 use super::encode::BatchEncoder;
 use super::format::Format;
@@ -59,6 +59,51 @@ impl FileSink {
             roll_bytes,
         }
     }
+}
+
+impl FileSink {
+    /// Every part file of job `job_id` in the directory, visible or hidden,
+    /// with its subtask. Blocking: recovery runs before the job starts.
+    fn job_parts(&self, job_id: &str) -> Result<Vec<(usize, PathBuf, Part)>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            // Nothing was ever written.
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(list_error(&self.dir, e)),
+        };
+        let prefix = format!("part-{job_id}-");
+        let mut parts = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| list_error(&self.dir, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(subtask) = name
+                .trim_start_matches('.')
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.split_once('-'))
+                .and_then(|(digits, _)| number(digits))
+                .and_then(|n| usize::try_from(n).ok())
+            else {
+                continue;
+            };
+            if let Some(part) = PartNames::new(job_id, subtask).parse(name) {
+                parts.push((subtask, entry.path(), part));
+            }
+        }
+        Ok(parts)
+    }
+}
+
+/// The first part number of a subtask's current run: after its last final
+/// part (committed when a bounded run finished). Running a finished job
+/// again is a new run whose output joins the old; only the current run's
+/// checkpointed output is ever withdrawn.
+fn current_run_start<'a>(parts: impl Iterator<Item = &'a Part>) -> u64 {
+    parts
+        .filter(|p| !p.hidden && p.checkpoint.is_none())
+        .map(|p| p.number.saturating_add(1))
+        .max()
+        .unwrap_or(0)
 }
 
 impl SinkConnector for FileSink {
@@ -113,30 +158,49 @@ impl SinkConnector for FileSink {
                 Err(e) => return Err(rename_error(&hidden, &visible, e)),
             }
         }
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            // Nothing was ever written.
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(list_error(&self.dir, e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| list_error(&self.dir, e))?;
-            let name = entry.file_name();
-            let Some(part) = name.to_str().and_then(|n| names.parse(n)) else {
-                continue;
-            };
-            let path = entry.path();
+        let parts: Vec<(PathBuf, Part)> = self
+            .job_parts(job_id)?
+            .into_iter()
+            .filter(|(s, _, _)| *s == subtask)
+            .map(|(_, path, part)| (path, part))
+            .collect();
+        let run_start = current_run_start(parts.iter().map(|(_, p)| p));
+        for (path, part) in parts {
+            let withdrawn = matches!(
+                (withdraw_after, part.checkpoint),
+                (Some(after), Some(by)) if by > after && part.number >= run_start
+            );
             if part.hidden {
                 std::fs::remove_file(&path).context(|| describe_io("deleting", &path))?;
                 tracing::debug!(file = %path.display(), "uncommitted part file discarded");
-            } else if let (Some(after), Some(committed_by)) = (withdraw_after, part.checkpoint)
-                && committed_by > after
-            {
+            } else if withdrawn {
                 std::fs::remove_file(&path).context(|| describe_io("deleting", &path))?;
-                tracing::warn!(file = %path.display(), checkpoint = committed_by, "part file committed by a damaged checkpoint withdrawn; its rows are written again");
+                tracing::warn!(file = %path.display(), checkpoint = ?part.checkpoint, "part file committed after the checkpoint the job resumes from withdrawn; its rows are written again");
             }
         }
         Ok(())
+    }
+
+    /// The newest checkpoint that committed a part file of the job's
+    /// current run (see [`current_run_start`]), so that a job whose state
+    /// fell back or was lost knows it has output to withdraw.
+    fn committed_checkpoint(&self, job_id: &str) -> Result<Committed> {
+        let parts = self.job_parts(job_id)?;
+        let mut subtasks: BTreeMap<usize, Vec<&Part>> = BTreeMap::new();
+        for (subtask, _, part) in &parts {
+            subtasks.entry(*subtask).or_default().push(part);
+        }
+        let newest = subtasks
+            .values()
+            .flat_map(|parts| {
+                let start = current_run_start(parts.iter().copied());
+                parts
+                    .iter()
+                    .filter(move |p| !p.hidden && p.number >= start)
+                    .filter_map(|p| p.checkpoint)
+            })
+            .max();
+        Ok(Committed::Withdrawable(newest.unwrap_or(0)))
     }
 
     /// Numbers the writer's part files after every part file of this job

@@ -83,7 +83,7 @@ impl SinkConnector for KafkaSink {
 
     fn committed_checkpoint(&self, job_id: &str) -> Result<Committed> {
         if self.guarantee != Guarantee::ExactlyOnce {
-            return Ok(Committed::WithTheStore);
+            return Ok(Committed::Untracked);
         }
         let transaction = self.start(job_id)?;
         let committed = transaction.committed_checkpoint()?;
@@ -91,7 +91,7 @@ impl SinkConnector for KafkaSink {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(job_id.to_string(), Slot { transaction, taken: false });
-        Ok(if committed == 0 { Committed::Nothing } else { Committed::Checkpoint(committed) })
+        Ok(Committed::Through(committed))
     }
 
     fn open(&self, job_id: &str, subtask: usize, _parallelism: usize) -> Result<Box<dyn SinkWriter>> {

@@ -21,7 +21,6 @@ pub struct CheckpointConfig {
     /// Least time between the end of one checkpoint and the next trigger.
     pub min_pause: Duration,
     pub mode: CheckpointMode,
-    pub store: Arc<StateStore>,
 }
 
 /// `execution.checkpointing.mode`: whether tasks with several inputs align
@@ -64,10 +63,12 @@ pub struct TaskLink {
     pub mode: CheckpointMode,
 }
 
-/// Starts the coordinator of a job with `tasks` tasks; checkpoint ids
-/// continue after `last_id` (the restored checkpoint, or 0).
+/// Starts the coordinator of a job with `tasks` tasks, writing into
+/// `store`; checkpoint ids continue after `last_id` (the restored
+/// checkpoint, or later: see `runtime::recovery`).
 pub fn start(
     config: CheckpointConfig,
+    store: Arc<StateStore>,
     tasks: usize,
     last_id: u64,
     metrics: Arc<JobMetrics>,
@@ -143,7 +144,7 @@ pub fn start(
                     .try_for_each(|(task, state)| {
                         bytes += state.parts.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
                         bytes += state.chunks.new.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
-                        config.store.put(id, task, state)
+                        store.put(id, task, state)
                     })
                     .map_err(|e| tracing::warn!(checkpoint = id, error = %e, "checkpoint abandoned"))
                     .is_ok();
@@ -154,7 +155,7 @@ pub fn start(
                 }
                 continue;
             }
-            match config.store.complete(id, tasks).await {
+            match store.complete(id, tasks).await {
                 Ok(()) => {
                     if let Some(reply) = reply {
                         let _ = reply.send(Some(id));

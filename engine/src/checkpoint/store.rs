@@ -192,8 +192,14 @@ impl StateStore {
     /// The newest complete checkpoint that reads back intact; a torn or
     /// partial one is skipped, with a warning, for the one before it.
     pub fn restore(&self) -> Result<Recovery> {
+        self.restore_before(u64::MAX)
+    }
+
+    /// [`Self::restore`] among the checkpoints older than `id`: the state
+    /// of checkpoint `id` read back but could not be decoded.
+    pub fn restore_before(&self, id: u64) -> Result<Recovery> {
         let mut damaged = Vec::new();
-        for id in self.complete_ids()?.into_iter().rev() {
+        for id in self.complete_ids()?.into_iter().rev().filter(|c| *c < id) {
             match self.read(id) {
                 Ok(cp) => {
                     return Ok(Recovery {

@@ -22,10 +22,11 @@ use crate::runtime::exchange::Router;
 use crate::runtime::input::ExchangeInput;
 use crate::checkpoint::coordinator::{self, CheckpointConfig, CheckpointMode, CheckpointRequest, TaskLink};
 use crate::checkpoint::chunk::ChunkMap;
-use crate::checkpoint::store::{Checkpoint, Recovery, StateStore};
+use crate::checkpoint::store::{Checkpoint, StateStore};
+use crate::runtime::recovery;
 use crate::runtime::task::{MainOutput, SinkOutput, Task, TaskCheckpoint, TaskInput, TaskOutput};
 use crate::runtime::exchange::{KEY_GROUPS, subtask_of_key_group};
-use crate::sink::{Committed, SinkConnector};
+use crate::sink::SinkConnector;
 use crate::source::{Assignment, PARTITION_ENDED};
 use crate::source::driver::SourceDriver;
 use crate::window::aggregate::WindowAggregate;
@@ -59,6 +60,9 @@ pub struct JobHandle {
     /// The statement that started it.
     pub statement: String,
     pub metrics: Arc<JobMetrics>,
+    /// How the job started when it had earlier state: the checkpoint it
+    /// resumed from, or why it started afresh.
+    pub resumed: Option<String>,
     status: watch::Receiver<JobStatus>,
     cancel: mpsc::Sender<()>,
     /// How to take a savepoint: the coordinator and the job's store.
@@ -118,6 +122,15 @@ impl JobHandle {
         Ok(Some(id))
     }
 
+    /// What front ends print when the job starts: its id, and where it
+    /// resumed or why it started afresh when it had earlier state.
+    pub fn started_message(&self) -> String {
+        match &self.resumed {
+            Some(how) => format!("Job '{}' started: {how}.", self.id),
+            None => format!("Job '{}' started.", self.id),
+        }
+    }
+
     /// Stops the job's tasks; sinks' unfinished output stays invisible.
     pub fn cancel(&self) {
         let _ = self.cancel.try_send(());
@@ -134,13 +147,16 @@ pub struct Durability {
     /// `execution.savepoint.path`: start from this savepoint rather than
     /// from the job's own latest checkpoint.
     pub savepoint: Option<PathBuf>,
+    /// `execution.state-recovery.allow-fresh-start`: start afresh (or
+    /// repeat output that cannot be withdrawn) when the state is lost or
+    /// older than what the sinks committed, rather than refuse.
+    pub allow_fresh_start: bool,
 }
 
 /// Instantiates every task of `plan` and starts them on the current tokio
 /// runtime. With `durability`, the job resumes from its latest complete
 /// checkpoint, if any, and takes checkpoints as it runs.
 pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option<Durability>) -> Result<JobHandle> {
-    let metrics = Arc::new(JobMetrics::default());
     for stage in &plan.stages {
         if let Some(sink) = &stage.sink
             && let Some(key) = &sink.upsert_key
@@ -148,67 +164,37 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
             sink.connector.set_upsert_key(key);
         }
     }
-    let recovery = match &durability {
-        Some(Durability { savepoint: Some(path), .. }) => {
-            // Opening would create an empty store where none is.
-            if !path.is_dir() {
-                return Err(EngineError::State(format!("no savepoint in {}", path.display())));
-            }
-            let checkpoint = StateStore::open(path)?.restore()?.checkpoint;
-            Recovery {
-                checkpoint: Some(checkpoint.ok_or_else(|| EngineError::State(format!("no intact savepoint in {}", path.display())))?),
-                damaged: Vec::new(),
-            }
+    let (resume, Restored { chains, metrics }) = match &durability {
+        Some(d) => {
+            let (resume, restored) = recovery::resume(&plan, &id, d, |cp| restore_chains(&plan, cp))?;
+            (Some(resume), restored)
         }
-        Some(d) => d.config.store.restore()?,
-        None => Recovery::default(),
+        None => (None, restore_chains(&plan, None)?),
     };
-    let mut restored = recovery.checkpoint;
-    let mut rewound = !recovery.damaged.is_empty();
-    // A sink whose own commit is the commit point (a Kafka transaction)
-    // may not have committed the latest checkpoint's output: the job then
-    // resumes from the checkpoint it did commit, and writes the rest again.
-    if let Some(Durability { savepoint: None, config, .. }) = &durability
-        && let Some(committed) = sinks_committed(&plan, &id)?
-    {
-        let latest = restored.as_ref().map_or(0, |c| c.id);
-        if committed < latest {
-            tracing::warn!(job = %id, committed, latest, "a sink committed an older checkpoint's output than the latest; resuming from it");
-            restored = (committed > 0).then(|| config.store.read(committed)).transpose()?;
-            rewound = true;
-        } else if committed > latest {
-            tracing::warn!(job = %id, committed, latest, "a sink committed output of a checkpoint the state no longer has; rows after the restored checkpoint are written again");
-        }
-    }
-    let resumed_from = restored.as_ref().map_or(0, |c| c.id);
-    if let Some(cp) = &restored {
-        tracing::info!(job = %id, checkpoint = cp.id, "resuming from checkpoint");
-    }
-    // Sinks committed the output of checkpoints after the one the job
-    // resumes from; it writes that output again, so what they committed
-    // goes where it can.
-    let withdraw_after = rewound.then(|| {
-        tracing::warn!(job = %id, damaged = ?recovery.damaged, resumed_from, "withdrawing the output committed after the restored checkpoint");
-        resumed_from
-    });
+    let restored = resume.as_ref().and_then(|r| r.checkpoint.as_ref());
+    let resumed_from = restored.map_or(0, |c| c.id);
+    let withdraw_after = resume.as_ref().and_then(|r| r.withdraw_after);
     let task_count = plan.stages.iter().map(|s| s.parallelism).sum();
-    let coordinator = durability.as_ref().map(|d| {
+    let coordinator = durability.as_ref().zip(resume.as_ref()).map(|(d, r)| {
         coordinator::start(
             d.config.clone(),
+            Arc::clone(&r.store),
             task_count,
-            resumed_from,
+            r.last_id,
             Arc::clone(&metrics),
         )
     });
     let link = coordinator.as_ref().map(|(link, _, _)| link);
     let savepoints = coordinator
         .as_ref()
-        .zip(durability.as_ref())
-        .map(|((_, requests, _), d)| (requests.clone(), Arc::clone(&d.config.store)));
-    let tasks = build_tasks(&plan, &id, &metrics, link, restored.as_ref(), withdraw_after)?;
-    if let Some(d) = &durability {
-        d.config.store.truncate_after(resumed_from)?;
+        .zip(resume.as_ref())
+        .map(|((_, requests, _), r)| (requests.clone(), Arc::clone(&r.store)));
+    let tasks = build_tasks(&plan, &id, &metrics, chains, link, restored, withdraw_after)?;
+    if let Some(r) = &resume {
+        r.store.truncate_after(resumed_from)?;
     }
+    let note = resume.as_ref().and_then(|r| r.note.clone());
+    let finished = resume.map(|r| (r.store, r.last_id));
     let (status_tx, status_rx) = watch::channel(JobStatus::Running);
     let (cancel_tx, mut cancel_rx) = mpsc::channel(1);
     let mut set = JoinSet::new();
@@ -251,12 +237,13 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
             let _ = handle.await;
             drop((link, requests));
         }
-        if let (JobStatus::Finished, Some(d)) = (&status, durability) {
-            // A finished job starts afresh when run again.
-            let dir = d.dir.clone();
-            drop(d);
-            if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
-                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the state of a finished job");
+        if let (JobStatus::Finished, Some(d), Some((store, first))) = (&status, durability, finished) {
+            // A finished job starts afresh when run again, numbering its
+            // checkpoints after this run's.
+            let last = store.latest_id().ok().flatten().unwrap_or(0).max(first);
+            drop(store);
+            if let Err(e) = recovery::finish(&d.dir, last).await {
+                tracing::warn!(dir = %d.dir.display(), error = %e, "cannot remove the state of a finished job");
             }
         }
         let _ = status_tx.send(status);
@@ -264,6 +251,7 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
     Ok(JobHandle {
         id,
         statement,
+        resumed: note,
         metrics,
         status: status_rx,
         cancel: cancel_tx,
@@ -278,25 +266,20 @@ fn root_cause(e: EngineError) -> String {
     e.to_string()
 }
 
-fn build_tasks(
-    plan: &StreamPlan,
-    job_id: &str,
-    metrics: &Arc<JobMetrics>,
-    link: Option<&TaskLink>,
-    restored: Option<&Checkpoint>,
-    withdraw_after: Option<u64>,
-) -> Result<Vec<(String, Task)>> {
-    // A named part of the state of every task of the checkpoint: the job
-    // may run at another parallelism, and so with its stages chained
-    // differently; operators are named by their place in the whole plan.
-    let parts = |name: &str| -> Vec<&[u8]> {
-        restored.map_or(Vec::new(), |cp| {
-            cp.tasks
-                .values()
-                .filter_map(|state| state.parts.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_slice()))
-                .collect()
-        })
-    };
+/// The operators of every task, in task order (stages, then subtasks), with
+/// their state restored from `restored`; and the job's metrics they report
+/// to. Nothing outside the job is touched, so that a checkpoint whose state
+/// cannot be decoded can be given up for an older one.
+pub(crate) struct Restored {
+    chains: Vec<Vec<Box<dyn Operator>>>,
+    metrics: Arc<JobMetrics>,
+}
+
+/// Builds [`Restored`]; fails if any operator's or source's state in
+/// `restored` cannot be decoded (a damaged checkpoint, or one of another
+/// plan).
+pub(crate) fn restore_chains(plan: &StreamPlan, restored: Option<&Checkpoint>) -> Result<Restored> {
+    let metrics = Arc::new(JobMetrics::default());
     let no_chunks = ChunkMap::default();
     let chunks = restored.map_or(&no_chunks, |cp| &cp.chunks);
     if let Some(cp) = restored {
@@ -310,7 +293,54 @@ fn build_tasks(
                 cp.id
             )));
         }
+        SourceDriver::positions_of(&parts(restored, "source"))?;
     }
+    let mut chains = Vec::new();
+    let mut first_op = 0;
+    for stage in &plan.stages {
+        for subtask in 0..stage.parallelism {
+            let mut chain: Vec<Box<dyn Operator>> = stage
+                .chain
+                .iter()
+                .map(|op| instantiate(op, subtask, &metrics))
+                .collect::<Result<_>>()?;
+            let parallelism = stage.parallelism;
+            let owns = move |group: usize| subtask_of_key_group(group, parallelism) == subtask;
+            for (op, id) in chain.iter_mut().zip(first_op..) {
+                let states = parts(restored, &format!("op{id}"));
+                if !states.is_empty() {
+                    op.restore(&states, chunks, &owns)?;
+                }
+            }
+            chains.push(chain);
+        }
+        first_op += stage.chain.len();
+    }
+    Ok(Restored { chains, metrics })
+}
+
+/// A named part of the state of every task of the checkpoint: the job may
+/// run at another parallelism, and so with its stages chained differently;
+/// operators are named by their place in the whole plan.
+fn parts<'a>(restored: Option<&'a Checkpoint>, name: &str) -> Vec<&'a [u8]> {
+    restored.map_or(Vec::new(), |cp| {
+        cp.tasks
+            .values()
+            .filter_map(|state| state.parts.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_slice()))
+            .collect()
+    })
+}
+
+fn build_tasks(
+    plan: &StreamPlan,
+    job_id: &str,
+    metrics: &Arc<JobMetrics>,
+    chains: Vec<Vec<Box<dyn Operator>>>,
+    link: Option<&TaskLink>,
+    restored: Option<&Checkpoint>,
+    withdraw_after: Option<u64>,
+) -> Result<Vec<(String, Task)>> {
+    let mut chains = chains.into_iter();
     let mut first_op = 0;
     let n = plan.stages.len();
     // receivers[stage][subtask]: the channels feeding that subtask.
@@ -376,7 +406,7 @@ fn build_tasks(
                         .collect();
                     // Partitions may have moved between subtasks: every old
                     // subtask's positions are looked at.
-                    let snapshots = parts("source");
+                    let snapshots = parts(restored, "source");
                     let resume = SourceDriver::positions_of(&snapshots)?;
                     let discovers = s.connector.discovers_partitions();
                     let ended = owned.iter().all(|p| resume.get(p) == Some(&PARTITION_ENDED));
@@ -422,20 +452,8 @@ fn build_tasks(
                     ))
                 }
             };
-            let mut chain: Vec<Box<dyn Operator>> = stage
-                .chain
-                .iter()
-                .map(|op| instantiate(op, subtask, metrics))
-                .collect::<Result<_>>()?;
-            let parallelism = stage.parallelism;
-            let owns = move |group: usize| subtask_of_key_group(group, parallelism) == subtask;
+            let chain = chains.next().ok_or_else(|| EngineError::Plan(format!("no operators built for {task_name}")))?;
             let op_ids: Vec<usize> = (first_op..first_op + chain.len()).collect();
-            for (op, id) in chain.iter_mut().zip(&op_ids) {
-                let states = parts(&format!("op{id}"));
-                if !states.is_empty() {
-                    op.restore(&states, chunks, &owns)?;
-                }
-            }
             let main = match (&stage.sink, &out_partitioning[i]) {
                 (Some(sink), None) => MainOutput::Sink(SinkOutput {
                     writer: {
@@ -515,27 +533,6 @@ fn subtask_of(key: &str) -> Option<usize> {
 /// subtask prepared in the checkpoint (the part named `part` of a task
 /// `s<stage>-<subtask>`), and discards every subtask's output no completed
 /// checkpoint covers.
-/// The oldest checkpoint whose output the job's self-committing sinks
-/// (main and late-data) committed, or `None` if all commit with the store.
-fn sinks_committed(plan: &StreamPlan, job_id: &str) -> Result<Option<u64>> {
-    let mut oldest: Option<u64> = None;
-    for (i, stage) in plan.stages.iter().enumerate() {
-        let sinks = [
-            stage.sink.as_ref().map(|s| (s, job_id.to_string())),
-            stage.late_sink.as_ref().map(|s| (s, format!("{job_id}-late{i}"))),
-        ];
-        for (sink, sink_job) in sinks.into_iter().flatten() {
-            let committed = match sink.connector.committed_checkpoint(&sink_job)? {
-                Committed::WithTheStore => continue,
-                Committed::Nothing => 0,
-                Committed::Checkpoint(c) => c,
-            };
-            oldest = Some(oldest.map_or(committed, |o| o.min(committed)));
-        }
-    }
-    Ok(oldest)
-}
-
 fn recover_sink(
     sink: &dyn SinkConnector,
     job_id: &str,

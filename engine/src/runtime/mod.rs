@@ -4,4 +4,5 @@
 pub mod exchange;
 pub mod input;
 pub mod job;
+mod recovery;
 pub(crate) mod task;

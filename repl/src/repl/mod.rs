@@ -210,7 +210,7 @@ impl Shell {
         let ok = match outcome {
             Ok(Outcome::Done(msg)) => self.print(&msg),
             Ok(Outcome::Explain(plan)) => self.print(&plan),
-            Ok(Outcome::JobStarted(job)) => self.print(&format!("Job '{}' started.", job.id)),
+            Ok(Outcome::JobStarted(job)) => self.print(&job.started_message()),
             Ok(Outcome::Table(batches)) => {
                 let text = match batches.first() {
                     Some(first) => match output::cells(&first.schema(), &batches) {
