@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray};
+use datafusion::error::DataFusionError;
 use datafusion::arrow::datatypes::TimestampMillisecondType;
 use datafusion::physical_plan::PhysicalExpr;
 
-use crate::error::{EngineError, Result, ResultExt};
+use crate::error::{EngineError, Result};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::event_time::EventTimeValidity;
 use crate::message::{EventTime, WATERMARK_MIN};
@@ -93,20 +94,10 @@ impl PartitionWatermarks {
         per_row: bool,
     ) -> Result<Option<Int64Array>> {
         let n = batch.num_rows();
-        let values = plan
-            .expr
-            .evaluate(batch)
-            .and_then(|v| v.into_array(n))
-            .context(|| "evaluating the WATERMARK expression".to_string())?;
-        let values = values
-            .as_primitive_opt::<TimestampMillisecondType>()
-            .ok_or_else(|| {
-                EngineError::Plan(format!(
-                    "WATERMARK expression {} has type {}, expected TIMESTAMP(3)",
-                    plan.display,
-                    values.data_type()
-                ))
-            })?;
+        let values = match plan.expr.evaluate(batch).and_then(|v| v.into_array(n)) {
+            Ok(values) => timestamps(plan, &values)?.clone(),
+            Err(e) => row_by_row(plan, batch, &e)?,
+        };
         let times = batch.column(plan.time_column);
         let times = times.as_primitive_opt::<TimestampMillisecondType>().ok_or_else(|| {
             EngineError::Plan(format!("rowtime column has type {}, expected TIMESTAMP(3)", times.data_type()))
@@ -264,6 +255,42 @@ impl PartitionWatermarks {
     }
 }
 
+/// The values of the WATERMARK expression, which must be TIMESTAMP(3).
+fn timestamps<'a>(plan: &WatermarkPlan, values: &'a ArrayRef) -> Result<&'a TimestampMillisecondArray> {
+    values.as_primitive_opt::<TimestampMillisecondType>().ok_or_else(|| {
+        EngineError::Plan(format!(
+            "WATERMARK expression {} has type {}, expected TIMESTAMP(3)",
+            plan.display,
+            values.data_type()
+        ))
+    })
+}
+
+/// The WATERMARK expression row by row, after it failed on the whole
+/// batch (`failed`): a row it cannot be computed for (an event time so far
+/// off that subtracting the delay overflows) gets none, so that it neither
+/// moves nor holds the watermark, as an invalid event time, instead of one
+/// record failing the job. Only on this rare path is the cost per row.
+fn row_by_row(plan: &WatermarkPlan, batch: &RecordBatch, failed: &DataFusionError) -> Result<TimestampMillisecondArray> {
+    let mut unusable = 0;
+    let values = (0..batch.num_rows())
+        .map(|i| match plan.expr.evaluate(&batch.slice(i, 1)).and_then(|v| v.into_array(1)) {
+            Ok(value) => Ok(timestamps(plan, &value)?.iter().next().flatten()),
+            Err(_) => {
+                unusable += 1;
+                Ok(None)
+            }
+        })
+        .collect::<Result<TimestampMillisecondArray>>()?;
+    tracing::warn!(
+        expression = %plan.display,
+        rows = unusable,
+        error = %failed,
+        "rows whose watermark cannot be computed do not move the watermark"
+    );
+    Ok(values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,5 +373,33 @@ mod tests {
         let rows = w.observe(&p, 0, &batch(&[Some(60), Some(10), Some(i64::MAX / 2), None, Some(70)]), true).unwrap().unwrap();
         assert_eq!(rows.values().to_vec(), vec![WATERMARK_MIN, 60, 60, 60, 60]);
         assert_eq!(w.combined(), 70);
+    }
+
+    /// `ts - INTERVAL '5' SECOND` overflows for an event time near the
+    /// smallest timestamp: that row is left out as an invalid one would
+    /// be, and the others still move the watermark.
+    #[test]
+    fn a_row_whose_watermark_overflows_does_not_fail_the_batch() {
+        use datafusion::logical_expr::Operator;
+        use datafusion::physical_expr::expressions::{BinaryExpr, Literal};
+        use datafusion::scalar::ScalarValue;
+        const DELAY: i64 = 5_000;
+        let mut p = plan();
+        p.expr = Arc::new(BinaryExpr::new(
+            Arc::new(Column::new("ts", 0)),
+            Operator::Minus,
+            Arc::new(Literal::new(ScalarValue::DurationMillisecond(Some(DELAY)))),
+        ));
+        p.validity.min_valid = i64::MIN;
+        let times = [Some(70_000), Some(i64::MIN + 1), Some(90_000), None, Some(80_000)];
+        assert!(p.expr.evaluate(&batch(&times)).is_err(), "the batch as a whole must overflow");
+        let mut w = PartitionWatermarks::default();
+        let rows = w.observe(&p, 0, &batch(&times), true).unwrap().unwrap();
+        let expected = |upto: usize| {
+            times[..upto].iter().flatten().filter_map(|t| t.checked_sub(DELAY)).max().unwrap_or(WATERMARK_MIN)
+        };
+        let per_row: Vec<i64> = (0..times.len()).map(expected).collect();
+        assert_eq!(rows.values().to_vec(), per_row);
+        assert_eq!(w.combined(), expected(times.len()));
     }
 }
