@@ -13,6 +13,9 @@ pub mod checkpoint;
 pub mod duration;
 pub mod event_time;
 pub mod error;
+/// Entry points of the fuzz targets in `fuzz/`; not Weir's API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod group_aggregate;
 pub mod hot_keys;
 pub mod join;
