@@ -10,6 +10,9 @@ mod blackhole;
 mod datagen;
 mod error;
 mod filesystem;
+/// Entry points of the fuzz targets in `fuzz/`; not Weir's API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod kafka;
 mod memory;
 mod nexmark;
