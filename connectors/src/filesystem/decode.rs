@@ -15,6 +15,7 @@ use weir_engine::EngineError;
 use weir_engine::error::ResultExt;
 use weir_engine::source::BadRecord;
 
+use super::MAX_RECORD_OPTION;
 use super::format::{CsvFormat, Format};
 use super::lines::LineChunk;
 use super::timestamp::{TIMESTAMP_MS, parse_timestamps};
@@ -94,6 +95,48 @@ impl RecordDecoder {
         partition: usize,
         tolerant: bool,
     ) -> Result<DecodedChunk, EngineError> {
+        let mut decoded = self.decode_lines_of(chunk, path, partition, tolerant)?;
+        // The oversized line comes after every other line of the chunk.
+        if let Some(line) = chunk.oversized() {
+            let location = format!("{}:{}", path.display(), line.number);
+            let reason = format!(
+                "the record is longer than {} bytes ('{MAX_RECORD_OPTION}'); the rest of the line is skipped",
+                line.limit
+            );
+            let text = cut_excerpt(&line.prefix);
+            if !tolerant {
+                return Err(EngineError::Connector(format!(
+                    "{location}: cannot decode record: the record is longer than {} bytes \
+                     (raise '{MAX_RECORD_OPTION}' if such records are expected): {text}",
+                    line.limit
+                )));
+            }
+            decoded.bad.push(BadRecord {
+                partition,
+                location,
+                text,
+                error: reason,
+            });
+        }
+        Ok(decoded)
+    }
+
+    /// Decodes the lines of `chunk` (not its oversized line), as
+    /// [`RecordDecoder::decode`] says.
+    fn decode_lines_of(
+        &self,
+        chunk: &LineChunk,
+        path: &Path,
+        partition: usize,
+        tolerant: bool,
+    ) -> Result<DecodedChunk, EngineError> {
+        if chunk.len() == 0 {
+            return Ok(DecodedChunk {
+                batch: RecordBatch::new_empty(self.schema.clone()),
+                bad: Vec::new(),
+                kept: None,
+            });
+        }
         let all = 0..chunk.len();
         // The common case stays a single vectorised pass.
         let chunk_err = match self.decode_lines(chunk.lines(all.clone()), chunk.len()) {
@@ -299,4 +342,13 @@ fn excerpt(line: &[u8]) -> String {
         Some((cut, _)) => format!("{}...", &text[..cut]),
         None => text.to_string(),
     }
+}
+
+/// The excerpt of a line that was cut, from its first bytes: always ends
+/// in `...`, since the line goes on.
+fn cut_excerpt(prefix: &[u8]) -> String {
+    let text = String::from_utf8_lossy(prefix);
+    let text = text.trim_end_matches(['\r', '\n']);
+    let end = text.char_indices().nth(EXCERPT_CHARS).map_or(text.len(), |(i, _)| i);
+    format!("{}...", &text[..end])
 }

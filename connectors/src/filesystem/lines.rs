@@ -1,14 +1,33 @@
-//! Reading a file as chunks of whole lines, without blocking the runtime.
+//! Reading a file as chunks of whole lines, without blocking the runtime
+//! and without ever holding more than a bounded number of bytes: a line
+//! longer than the table's maximum record size is cut and reported, never
+//! read into memory whole (a file with no line end, such as `/dev/zero`,
+//! would otherwise grow one line without end).
 
 use std::ops::Range;
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
 use tokio::fs::File;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::net::unix::pipe;
 
 /// Large reads keep the number of blocking-pool round trips of `tokio::fs`
 /// low; each refill is one of them.
 const READ_BUFFER: usize = 1 << 20;
+
+/// A chunk stops taking lines once it holds this many bytes, whatever its
+/// line count: with long lines, a batch's worth of them could otherwise
+/// hold gigabytes.
+const CHUNK_BYTES: usize = 16 << 20;
+
+/// Bytes of an oversized line kept for its error message: enough for the
+/// 200 characters an excerpt quotes, even of 4-byte characters.
+const OVERSIZED_PREFIX: usize = 800;
+
+/// The default `'source.max-record-size'`: it holds any sane JSON or CSV
+/// record while bounding what one line can cost.
+pub(crate) const DEFAULT_MAX_RECORD: usize = 16 << 20;
 
 /// Up to a batch's worth of non-blank lines of one file, kept contiguous so
 /// that a decoder can take the whole chunk in one call.
@@ -20,6 +39,20 @@ pub(crate) struct LineChunk {
     ends: Vec<usize>,
     /// 1-based line number of every line in its file (blank lines count).
     numbers: Vec<u64>,
+    /// A line after the others that was too long to read: it ends the
+    /// chunk, so that it is reported in file order.
+    oversized: Option<Oversized>,
+}
+
+/// A line longer than the maximum record size: only its start is kept.
+#[derive(Debug)]
+pub(crate) struct Oversized {
+    /// 1-based line number in its file.
+    pub(crate) number: u64,
+    /// The line's first bytes, for the error message.
+    pub(crate) prefix: Vec<u8>,
+    /// The maximum it exceeded, in bytes.
+    pub(crate) limit: usize,
 }
 
 impl LineChunk {
@@ -27,8 +60,15 @@ impl LineChunk {
         self.ends.len()
     }
 
+    /// Whether the chunk holds nothing at all: no line and no oversized
+    /// line (the end of the file, for a chunk filled from one).
     pub(crate) fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.ends.is_empty() && self.oversized.is_none()
+    }
+
+    /// The line after the chunk's lines that was too long to read, if any.
+    pub(crate) fn oversized(&self) -> Option<&Oversized> {
+        self.oversized.as_ref()
     }
 
     /// Lines `range` of the chunk, contiguous, each with its `\n`, so that
@@ -61,25 +101,57 @@ impl LineChunk {
         self.bytes.clear();
         self.ends.clear();
         self.numbers.clear();
+        self.oversized = None;
     }
 }
+
+/// What reading one line found.
+enum LineRead {
+    /// A whole line (the last of a file may lack its `\n`).
+    Line,
+    /// The end of the input: nothing was read.
+    End,
+    /// A line longer than the maximum; `ended` says whether its end was
+    /// consumed too (else the rest is still to skip).
+    TooLong { ended: bool },
+}
+
+/// The bytes of a file, a named pipe or a device.
+type Input = Box<dyn AsyncRead + Send + Unpin>;
 
 /// An open file being read line by line.
 pub(crate) struct LineReader {
-    inner: BufReader<File>,
+    inner: BufReader<Input>,
     /// Lines read so far, blank ones included.
     line: u64,
+    /// The longest line kept, in bytes without its line end.
+    max_record: usize,
+    /// Within a line that was too long: what is left of it is skipped
+    /// before the next line is read.
+    skipping: bool,
 }
 
 impl LineReader {
-    pub(crate) async fn open(path: &Path) -> std::io::Result<Self> {
-        let file = File::open(path).await?;
+    /// Opens `path`; lines longer than `max_record` bytes are cut.
+    ///
+    /// A named pipe is read through the reactor rather than the blocking
+    /// pool: opening one blocks until a writer comes, and reading one until
+    /// it writes, possibly never; a blocking thread in either would outlive
+    /// a stopped job and, repeated, exhaust the pool. The pipe then lasts
+    /// until its writers have come and gone, as it would read blocking.
+    pub(crate) async fn open(path: &Path, max_record: usize) -> std::io::Result<Self> {
+        let input: Input = if tokio::fs::metadata(path).await?.file_type().is_fifo() {
+            Box::new(pipe::OpenOptions::new().open_receiver(path)?)
+        } else {
+            Box::new(File::open(path).await?)
+        };
         Ok(Self {
-            inner: BufReader::with_capacity(READ_BUFFER, file),
+            inner: BufReader::with_capacity(READ_BUFFER, input),
             line: 0,
+            max_record,
+            skipping: false,
         })
     }
-
     /// Lines consumed so far, blank and bad ones included: reopening the
     /// file and skipping this many lines continues right after them.
     pub(crate) fn position(&self) -> u64 {
@@ -125,17 +197,34 @@ impl LineReader {
 
     /// Replaces `chunk` with the next (up to) `max_lines` non-blank lines;
     /// an empty chunk means the end of the file. Blank lines are skipped
-    /// because Flink's line formats skip them.
+    /// because Flink's line formats skip them. A line longer than the
+    /// maximum record size ends the chunk as its oversized line.
     pub(crate) async fn fill(
         &mut self,
         chunk: &mut LineChunk,
         max_lines: usize,
     ) -> std::io::Result<()> {
         chunk.clear();
-        while chunk.len() < max_lines {
+        self.skip_rest_of_line().await?;
+        while chunk.len() < max_lines && chunk.bytes.len() < CHUNK_BYTES {
             let start = chunk.bytes.len();
-            if self.inner.read_until(b'\n', &mut chunk.bytes).await? == 0 {
-                break;
+            match self.read_line(&mut chunk.bytes).await? {
+                LineRead::End => break,
+                LineRead::TooLong { ended } => {
+                    self.line += 1;
+                    let prefix = chunk.bytes[start..].iter().take(OVERSIZED_PREFIX).copied().collect();
+                    chunk.bytes.truncate(start);
+                    chunk.oversized = Some(Oversized {
+                        number: self.line,
+                        prefix,
+                        limit: self.max_record,
+                    });
+                    // Reported before the rest is skipped: the rest of a
+                    // line may never end (`/dev/zero`).
+                    self.skipping = !ended;
+                    break;
+                }
+                LineRead::Line => {}
             }
             self.line += 1;
             if chunk.bytes[start..].iter().all(u8::is_ascii_whitespace) {
@@ -149,6 +238,51 @@ impl LineReader {
             }
             chunk.ends.push(chunk.bytes.len());
             chunk.numbers.push(self.line);
+        }
+        Ok(())
+    }
+
+    /// Appends the next line to `out`, with its `\n` if it has one, unless
+    /// it is longer than the maximum: then `out` gets only its first bytes
+    /// (at most the maximum), and as much of it is consumed as was looked
+    /// at.
+    async fn read_line(&mut self, out: &mut Vec<u8>) -> std::io::Result<LineRead> {
+        let start = out.len();
+        loop {
+            let buf = self.inner.fill_buf().await?;
+            if buf.is_empty() {
+                return Ok(if out.len() > start { LineRead::Line } else { LineRead::End });
+            }
+            let (len, ended) = match memchr::memchr(b'\n', buf) {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            };
+            // The line end is not part of the record.
+            let record = out.len() - start + len - usize::from(ended);
+            if record > self.max_record {
+                let wanted = OVERSIZED_PREFIX.saturating_sub(out.len() - start).min(len);
+                out.extend_from_slice(&buf[..wanted]);
+                self.inner.consume(len);
+                return Ok(LineRead::TooLong { ended });
+            }
+            out.extend_from_slice(&buf[..len]);
+            self.inner.consume(len);
+            if ended {
+                return Ok(LineRead::Line);
+            }
+        }
+    }
+
+    /// Consumes what is left of an oversized line, up to and with its end.
+    async fn skip_rest_of_line(&mut self) -> std::io::Result<()> {
+        while self.skipping {
+            let buf = self.inner.fill_buf().await?;
+            let (len, ended) = match memchr::memchr(b'\n', buf) {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), buf.is_empty()),
+            };
+            self.inner.consume(len);
+            self.skipping = !ended;
         }
         Ok(())
     }

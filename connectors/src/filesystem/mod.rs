@@ -27,8 +27,18 @@ const TABLE_OPTIONS: &[&str] = &[
     "path",
     "format",
     "source.monitor-interval",
+    MAX_RECORD_OPTION,
     "sink.rolling-policy.file-size",
 ];
+
+/// The longest line (record) a source reads, in Flink's memory-size
+/// notation: a longer one is a record that cannot be decoded, so that a
+/// line that never ends cannot take all memory.
+pub(crate) const MAX_RECORD_OPTION: &str = "source.max-record-size";
+
+/// The largest `'source.max-record-size'`: arrow's strings hold at most
+/// 2 GiB, and a chunk of records is decoded in memory at once.
+const MAX_MAX_RECORD: u64 = 1 << 30;
 
 /// The two sides of a filesystem table.
 type SourceAndSink = (Arc<dyn SourceConnector>, Arc<dyn SinkConnector>);
@@ -71,9 +81,15 @@ pub(crate) fn create(
     let roll_bytes = options
         .parse("sink.rolling-policy.file-size", values::memory_size)?
         .unwrap_or(DEFAULT_ROLL_BYTES);
+    let max_record = options
+        .parse(MAX_RECORD_OPTION, |v| match values::memory_size(v)? {
+            n if n <= MAX_MAX_RECORD => Ok(n as usize),
+            _ => Err(format!("expected at most {} MiB", MAX_MAX_RECORD >> 20)),
+        })?
+        .unwrap_or(lines::DEFAULT_MAX_RECORD);
     types::check_schema(options.connector(), &schema)?;
     let path = PathBuf::from(path);
-    let source = source::FileSource::new(path.clone(), format.clone(), schema.clone());
+    let source = source::FileSource::new(path.clone(), format.clone(), schema.clone(), max_record);
     let sink = sink::FileSink::new(path, format, schema, roll_bytes);
     Ok((Arc::new(source), Arc::new(sink)))
 }

@@ -23,6 +23,8 @@ pub(crate) struct FileSource {
     path: PathBuf,
     format: Format,
     schema: SchemaRef,
+    /// `'source.max-record-size'`, in bytes.
+    max_record: usize,
     /// The files listed by the latest `partitions()`: `open()` must map
     /// partition numbers to the same files even if the directory changes
     /// in between.
@@ -30,11 +32,12 @@ pub(crate) struct FileSource {
 }
 
 impl FileSource {
-    pub(crate) fn new(path: PathBuf, format: Format, schema: SchemaRef) -> Self {
+    pub(crate) fn new(path: PathBuf, format: Format, schema: SchemaRef, max_record: usize) -> Self {
         Self {
             path,
             format,
             schema,
+            max_record,
             listing: Mutex::new(None),
         }
     }
@@ -94,6 +97,7 @@ impl SourceConnector for FileSource {
                     partition,
                     path: file.clone(),
                     skip,
+                    max_record: self.max_record,
                 }),
                 None => Err(EngineError::Plan(format!(
                     "filesystem source '{}' has {} files, no partition {partition}",
@@ -118,6 +122,8 @@ struct QueuedFile {
     path: PathBuf,
     /// Lines already consumed before a restart (0 for a fresh read).
     skip: u64,
+    /// `'source.max-record-size'`, in bytes.
+    max_record: usize,
 }
 
 /// The file being read and its partition number.
@@ -148,8 +154,9 @@ impl FileReader {
             partition,
             path,
             skip,
+            max_record,
         } = queued;
-        let mut lines = LineReader::open(&path)
+        let mut lines = LineReader::open(&path, max_record)
             .await
             .map_err(|e| io_error(&path, e))?;
         let found = lines.skip(skip).await.map_err(|e| io_error(&path, e))?;

@@ -2,6 +2,7 @@
 
 mod datagen;
 mod filesystem;
+mod limits;
 mod nexmark;
 mod options;
 mod part_files;

@@ -89,7 +89,7 @@ fn unknown_option_lists_the_allowed_ones() {
     assert_eq!(
         e.to_string(),
         "unknown option 'paht' for connector 'filesystem' (allowed: path, format, source.monitor-interval, \
-         sink.rolling-policy.file-size, json.timestamp-format.standard, json.ignore-parse-errors, format.ignore-parse-errors)"
+         source.max-record-size, sink.rolling-policy.file-size, json.timestamp-format.standard, json.ignore-parse-errors, format.ignore-parse-errors)"
     );
     // Another format's options are unknown too.
     let e = error(&[
