@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod duration;
 pub mod event_time;
 pub mod error;
+pub mod failpoints;
 /// Entry points of the fuzz targets in `fuzz/`; not Weir's API.
 #[doc(hidden)]
 pub mod fuzzing;

@@ -85,7 +85,34 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    if let Err(e) = weir_engine::failpoints::configure_from_env() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+    // Planning and evaluating a query recurse over its expressions: the
+    // work runs on stacks sized for the deepest statement a session may
+    // allow (`weir_sql::depth`), the runtime's workers included.
+    let main = std::thread::Builder::new()
+        .name("weir-main".into())
+        .stack_size(weir_sql::depth::THREAD_STACK)
+        .spawn(move || run(cli));
+    match main.map(|t| t.join()) {
+        Ok(Ok(code)) => code,
+        Ok(Err(_)) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: cannot start the main thread: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the command line's command on a runtime of its own.
+fn run(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(weir_sql::depth::THREAD_STACK)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");

@@ -146,18 +146,38 @@ pub fn error(origin: &str, script: &str, e: &SqlError) -> String {
     match e.position() {
         Some(p) => {
             let mut s = format!("{origin}:{}:{}: error: {e}", p.line, p.column);
-            if let Some(line) = script.lines().nth(p.line as usize - 1) {
-                let indent: String = line
-                    .chars()
-                    .take(p.column as usize - 1)
-                    .map(|c| if c == '\t' { '\t' } else { ' ' })
-                    .collect();
-                s.push_str(&format!("\n  {line}\n  {indent}^"));
+            let line = usize::try_from(p.line).ok().and_then(|l| script.lines().nth(l.checked_sub(1)?));
+            if let Some(line) = line {
+                let (shown, caret) = around(line, usize::try_from(p.column).unwrap_or(1).saturating_sub(1));
+                let indent: String = shown.chars().take(caret).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+                s.push_str(&format!("\n  {shown}\n  {indent}^"));
             }
             s
         }
         None => format!("{origin}: error: {e}"),
     }
+}
+
+/// Characters of a quoted line shown on each side of the caret: a
+/// generated statement can be one line of megabytes.
+const QUOTED_CHARS: usize = 60;
+
+/// The part of `line` shown under an error, `…` where cut, and the
+/// caret's character position in it.
+fn around(line: &str, column: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    let from = column.saturating_sub(QUOTED_CHARS);
+    let to = chars.len().min(column.saturating_add(QUOTED_CHARS));
+    let mut shown: String = chars.get(from..to).unwrap_or_default().iter().collect();
+    let mut caret = column - from;
+    if from > 0 {
+        shown.insert(0, '…');
+        caret += 1;
+    }
+    if to < chars.len() {
+        shown.push('…');
+    }
+    (shown, caret)
 }
 
 #[cfg(test)]
@@ -169,6 +189,17 @@ mod tests {
             vec!["channel".into(), "total".into()],
             vec![vec!["web".into(), "250".into()], vec!["store".into(), "1000".into()]],
         )
+    }
+
+    #[test]
+    fn errors_quote_a_window_of_long_lines() {
+        let line = format!("{}x{}", "a".repeat(1000), "b".repeat(1000));
+        let (shown, caret) = around(&line, 1000);
+        assert_eq!(shown.chars().nth(caret), Some('x'));
+        assert_eq!(shown.chars().count(), 2 * QUOTED_CHARS + 2);
+        assert!(shown.starts_with('…') && shown.ends_with('…'));
+        let (shown, caret) = around("SELECT x", 7);
+        assert_eq!((shown.as_str(), caret), ("SELECT x", 7));
     }
 
     #[test]

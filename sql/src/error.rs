@@ -59,6 +59,21 @@ pub enum SqlError {
         message: String,
         position: Option<Position>,
     },
+    /// A statement beyond one of the limits that keep a hostile or
+    /// generated statement from exhausting the process (how deep it nests,
+    /// how long a script is); names the limit and how to change it.
+    #[error("{message}")]
+    Limit {
+        message: String,
+        position: Option<Position>,
+    },
+    /// Planning or starting the statement panicked: a bug, reported for
+    /// this statement alone.
+    #[error("internal error: the statement panicked: {message}")]
+    Panicked {
+        message: String,
+        position: Option<Position>,
+    },
     /// A bad `WITH (…)` option.
     #[error("table '{table}': {source}")]
     Connector {
@@ -77,7 +92,9 @@ impl SqlError {
         match self {
             SqlError::Syntax { position, .. }
             | SqlError::Unsupported { position, .. }
-            | SqlError::Plan { position, .. } => *position,
+            | SqlError::Plan { position, .. }
+            | SqlError::Limit { position, .. }
+            | SqlError::Panicked { position, .. } => *position,
             _ => None,
         }
     }
@@ -108,11 +125,23 @@ impl SqlError {
     }
 }
 
+/// The text a panic carried (`panic!` with a literal or a format).
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
+
 impl From<ParserError> for SqlError {
     fn from(e: ParserError) -> Self {
         let text = match e {
             ParserError::TokenizerError(s) | ParserError::ParserError(s) => s,
-            ParserError::RecursionLimitExceeded => "statement nested too deeply".to_string(),
+            ParserError::RecursionLimitExceeded => format!(
+                "statement nested too deeply: more than {} levels of parentheses, subqueries or prefix operators",
+                crate::depth::PARSER_RECURSION_LIMIT
+            ),
         };
         // sqlparser appends " at Line: L, Column: C"; keep the place apart.
         match text.rsplit_once(" at Line: ") {

@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod collect;
+pub mod depth;
 pub mod dialect;
 pub mod error;
 pub mod functions;

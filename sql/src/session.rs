@@ -2,6 +2,7 @@
 //! execution of their statements. The REPL, `weir run` and the pgwire
 //! server (`weir serve`) are front doors over it.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,6 +18,7 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{ObjectName, Query, Statement, TableFactor, Visit, Visitor};
 use std::ops::ControlFlow;
 use tokio::sync::mpsc;
+use futures::FutureExt;
 use weir_engine::plan::{SinkPlan, StageInput, StreamPlan};
 use weir_engine::EngineError;
 use weir_engine::checkpoint::coordinator::CheckpointConfig;
@@ -116,6 +118,13 @@ impl Session {
         &self.catalog
     }
 
+    /// Refuses a statement beyond the session's limits
+    /// (`table.planner.max-expression-depth`): checked by `execute`, and by
+    /// front ends before they hand a statement to another planner.
+    pub fn check_limits(&self, s: &ParsedStatement) -> Result<()> {
+        crate::depth::check(&s.statement, self.settings.max_expression_depth(), s.start)
+    }
+
     /// The DataFusion context the session's tables are registered in. A
     /// clone shares its state, so the pgwire server answers batch queries
     /// (memory tables, pg_catalog) from it without holding the session.
@@ -136,7 +145,23 @@ impl Session {
     }
 
     /// Runs one statement. Error positions are those of the parsed script.
+    ///
+    /// A panic while planning or starting it (a bug, in Weir or a library)
+    /// fails this statement only, as an internal error: the REPL, `weir run`
+    /// and every pgwire connection go on.
     pub async fn execute(&mut self, s: &ParsedStatement) -> Result<Outcome> {
+        self.check_limits(s)?;
+        match AssertUnwindSafe(self.run(s)).catch_unwind().await {
+            Ok(outcome) => outcome,
+            Err(panic) => {
+                let message = crate::error::panic_message(panic.as_ref());
+                tracing::error!(statement = %s.text, panic = %message, "a statement panicked");
+                Err(SqlError::Panicked { message, position: Some(s.start) })
+            }
+        }
+    }
+
+    async fn run(&mut self, s: &ParsedStatement) -> Result<Outcome> {
         let text = s.text.as_str();
         match &s.statement {
             WeirStatement::CreateTable(ct) => {
@@ -633,3 +658,4 @@ fn new_job_id() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{:016x}", nanos ^ n.rotate_right(16) ^ (std::process::id() as u64).rotate_left(40))
 }
+

@@ -51,7 +51,7 @@ fn expression_depth(v: &str) -> std::result::Result<(), String> {
 }
 
 /// The deepest `table.planner.max-expression-depth` may allow: what the
-/// planning thread's stack holds (`crate::deep`).
+/// stacks Weir runs on hold (`crate::depth::THREAD_STACK`).
 pub const MAX_EXPRESSION_DEPTH: usize = 5_000;
 
 fn checkpoint_mode(v: &str) -> std::result::Result<(), String> {
@@ -78,7 +78,7 @@ const KNOWN: &[Known] = &[
     Known { key: "execution.checkpointing.min-pause", default: "0 ms", check: duration },
     Known { key: "execution.savepoint.path", default: "", check: any },
     Known { key: "execution.state-recovery.allow-fresh-start", default: "false", check: boolean },
-    Known { key: "table.planner.max-expression-depth", default: "500", check: expression_depth },
+    Known { key: "table.planner.max-expression-depth", default: "1000", check: expression_depth },
     Known { key: "state.dir", default: "./weir-state", check: any },
     Known { key: "table.dml-sync", default: "false", check: boolean },
 ];
@@ -164,7 +164,9 @@ impl Settings {
 
     /// `table.planner.max-expression-depth`.
     pub fn max_expression_depth(&self) -> usize {
-        self.get("table.planner.max-expression-depth").parse().unwrap_or(500)
+        self.get("table.planner.max-expression-depth")
+            .parse()
+            .unwrap_or(crate::depth::DEFAULT_EXPRESSION_DEPTH)
     }
 
     /// `state.dir`.

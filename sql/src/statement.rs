@@ -122,59 +122,84 @@ pub struct ParsedStatement {
     pub start: Position,
 }
 
-/// Parses a script of `;`-separated statements.
+/// Parses a script of `;`-separated statements, in time linear in its
+/// length, on a stack that any tree it makes fits (`crate::depth`).
+/// Statements nesting deeper than any session may allow
+/// ([`MAX_EXPRESSION_DEPTH`](crate::settings::MAX_EXPRESSION_DEPTH)) are
+/// refused here, so that no caller ever holds one; a session refuses those
+/// deeper than its own `table.planner.max-expression-depth`.
 pub fn parse_script(sql: &str) -> Result<Vec<ParsedStatement>> {
-    let dialect = WeirDialect::default();
-    let mut parser = Parser::new(&dialect).try_with_sql(sql)?;
-    let mut out = Vec::new();
-    loop {
-        while parser.consume_token(&Token::SemiColon) {}
-        let first = parser.peek_token();
-        if first.token == Token::EOF {
-            break;
+    crate::depth::on_parsing_stack(sql, || {
+        let dialect = WeirDialect::default();
+        let mut parser = Parser::new(&dialect)
+            .with_recursion_limit(crate::depth::PARSER_RECURSION_LIMIT)
+            .try_with_sql(sql)?;
+        let mut texts = Offsets::new(sql);
+        let mut out = Vec::new();
+        loop {
+            while parser.consume_token(&Token::SemiColon) {}
+            let first = parser.peek_token();
+            if first.token == Token::EOF {
+                break;
+            }
+            let start = first.span.start;
+            let at = Position::at(start).unwrap_or(Position { line: 1, column: 1 });
+            let statement = parse_statement(&mut parser)?;
+            crate::depth::check(&statement, crate::settings::MAX_EXPRESSION_DEPTH, at)?;
+            let end = parser.peek_token();
+            if !matches!(end.token, Token::SemiColon | Token::EOF) {
+                return Err(SqlError::Syntax {
+                    message: format!("expected ';' or end of input after the statement, found {}", end.token),
+                    position: Position::of(end.span),
+                });
+            }
+            let (from, to) = (texts.offset(start), texts.offset(end.span.start));
+            let text = sql.get(from..to.max(from)).unwrap_or_default().trim().to_string();
+            out.push(ParsedStatement { statement, text, start: at });
         }
-        let start = first.span.start;
-        let statement = parse_statement(&mut parser)?;
-        let end = parser.peek_token();
-        if !matches!(end.token, Token::SemiColon | Token::EOF) {
-            return Err(SqlError::Syntax {
-                message: format!("expected ';' or end of input after the statement, found {}", end.token),
-                position: Position::of(end.span),
-            });
-        }
-        let text = slice(sql, start, end.span.start).trim().to_string();
-        out.push(ParsedStatement {
-            statement,
-            text,
-            start: Position::at(start).unwrap_or(Position { line: 1, column: 1 }),
-        });
-    }
-    Ok(out)
+        Ok(out)
+    })
 }
 
-/// The text between two locations (1-based lines and character columns).
-fn slice(sql: &str, from: Location, to: Location) -> &str {
-    let offset = |l: Location| -> usize {
+/// Byte offsets of sqlparser's locations (1-based lines and character
+/// columns) in a script, found by walking forward from the previous one:
+/// statements come in order, so a whole script is walked once.
+struct Offsets<'a> {
+    sql: &'a str,
+    /// The byte offset, line and column reached.
+    at: usize,
+    line: u64,
+    column: u64,
+}
+
+impl<'a> Offsets<'a> {
+    fn new(sql: &'a str) -> Self {
+        Self { sql, at: 0, line: 1, column: 1 }
+    }
+
+    /// The byte offset of `l`; the end of the script for the end of input
+    /// (line 0).
+    fn offset(&mut self, l: Location) -> usize {
         if l.line == 0 {
-            return sql.len();
+            return self.sql.len();
         }
-        let mut line = 1;
-        let mut col = 1;
-        for (i, c) in sql.char_indices() {
-            if line == l.line && col == l.column {
-                return i;
+        if (l.line, l.column) < (self.line, self.column) {
+            *self = Self::new(self.sql);
+        }
+        for c in self.sql[self.at..].chars() {
+            if (self.line, self.column) == (l.line, l.column) {
+                break;
             }
+            self.at += c.len_utf8();
             if c == '\n' {
-                line += 1;
-                col = 1;
+                self.line += 1;
+                self.column = 1;
             } else {
-                col += 1;
+                self.column += 1;
             }
         }
-        sql.len()
-    };
-    let (a, b) = (offset(from), offset(to));
-    if a <= b { &sql[a..b] } else { "" }
+        self.at
+    }
 }
 
 fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
@@ -214,6 +239,10 @@ fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
         return Ok(WeirStatement::Reset { key });
     }
     if p.parse_keyword(Keyword::EXPLAIN) {
+        // Checked before recursing: `EXPLAIN EXPLAIN …` must not nest.
+        if p.peek_keyword(Keyword::EXPLAIN) {
+            return Err(SqlError::unsupported("EXPLAIN of EXPLAIN (explain a query or an INSERT)", pos));
+        }
         let inner = parse_statement(p)?;
         return match inner {
             WeirStatement::Query { .. } | WeirStatement::Insert { .. } => {

@@ -90,10 +90,13 @@ pub(crate) fn resume<T>(
             _ => None,
         })
         .min();
+    // Going back to no checkpoint for that reason is not lost state.
+    let mut rewound = false;
     if let Some((committed, table)) = oldest_through
         && committed < latest
     {
         checkpoint = (committed > finished).then(|| store.read(committed)).transpose()?;
+        rewound = true;
         notes.push(format!("table '{table}' committed the output of checkpoint {committed} only"));
     }
     let loaded = loop {
@@ -120,7 +123,7 @@ pub(crate) fn resume<T>(
     let withdraw_after = if ahead.is_empty() {
         None
     } else {
-        if checkpoint.is_none() && !d.allow_fresh_start {
+        if checkpoint.is_none() && !rewound && !d.allow_fresh_start {
             let why = match notes.is_empty() {
                 true => "it holds no intact checkpoint".to_string(),
                 false => notes.join("; "),
@@ -134,7 +137,7 @@ pub(crate) fn resume<T>(
                 consequences(&ahead),
             )));
         }
-        refuse_repeats(job_id, from, &ahead, d.allow_fresh_start)?;
+        refuse_repeats(job_id, from, latest, &ahead, d.allow_fresh_start)?;
         Some(from)
     };
     if withdraw_after.is_some() {
@@ -228,25 +231,33 @@ fn set_aside(dir: &Path, error: String, commits: &[SinkCommit], finished: u64, a
     StateStore::open(dir)
 }
 
-/// Refuses output that cannot be withdrawn and would be written twice.
-fn refuse_repeats(job_id: &str, from: u64, ahead: &[&SinkCommit], allowed: bool) -> Result<()> {
+/// Refuses output that cannot be withdrawn and would be written twice
+/// because the store lost it: a Kafka sink committed a checkpoint newer
+/// than the store's `latest`. (One that committed a checkpoint the store
+/// has, while another sink of the job had not yet, is the timing of a
+/// crash between two commits: its output is repeated, with a warning.)
+fn refuse_repeats(job_id: &str, from: u64, latest: u64, ahead: &[&SinkCommit], allowed: bool) -> Result<()> {
     let repeated: Vec<&SinkCommit> = ahead
         .iter()
         .copied()
         .filter(|c| matches!(c.committed, Committed::Through(_)))
         .collect();
-    if repeated.is_empty() {
-        return Ok(());
-    }
-    if !allowed {
+    let lost: Vec<&SinkCommit> = repeated
+        .iter()
+        .copied()
+        .filter(|c| c.committed.checkpoint().is_some_and(|n| n > latest))
+        .collect();
+    if !lost.is_empty() && !allowed {
         return Err(EngineError::State(format!(
             "job {job_id}: its state goes back to checkpoint {from}, but {} committed output of later checkpoints, \
              which cannot be taken back: resuming would write it again. Restore the state directory, or {ALLOW} \
              to resume and repeat that output",
-            describe(&repeated),
+            describe(&lost),
         )));
     }
-    tracing::warn!(job = %job_id, resumed_from = from, "{} committed output after the restored checkpoint: it is written again", describe(&repeated));
+    if !repeated.is_empty() {
+        tracing::warn!(job = %job_id, resumed_from = from, "{} committed output after the restored checkpoint: it is written again", describe(&repeated));
+    }
     Ok(())
 }
 

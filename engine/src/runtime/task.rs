@@ -50,6 +50,7 @@ pub(crate) struct SinkOutput {
 impl SinkOutput {
     async fn write(&mut self, batch: RecordBatch) -> Result<()> {
         self.metrics.rows_in.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        crate::failpoints::sink_write(&self.metrics.operator);
         self.writer.write(batch).await
     }
 }

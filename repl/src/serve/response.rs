@@ -31,7 +31,7 @@ pub fn answer(
 ) -> PgWireResult<Answer> {
     let (response, notice) = match outcome {
         Outcome::Done(message) => (Response::Execution(tag(statement)), Some(message)),
-        Outcome::JobStarted(job) => (Response::Execution(tag(statement)), Some(format!("Job '{}' started.", job.id))),
+        Outcome::JobStarted(job) => (Response::Execution(tag(statement)), Some(job.started_message())),
         Outcome::Table(batches) => (Response::Query(rows(batches, format, options)?), None),
         Outcome::Explain(plan) => (Response::Query(rows(vec![query_plan(&plan)?], format, options)?), None),
         // The handler keeps SELECTs over streams away from the session;
