@@ -11,10 +11,12 @@ pub mod planner;
 pub mod results;
 pub mod session;
 pub mod settings;
+pub mod script;
 pub mod statement;
 pub mod system;
 pub mod types;
 
 pub use error::{Position, SqlError};
 pub use session::{Outcome, Session};
-pub use statement::{ParsedStatement, WeirStatement, parse_script};
+pub use script::{ParsedStatement, parse_script};
+pub use statement::WeirStatement;

@@ -35,7 +35,8 @@ use crate::planner::window_tvf;
 use crate::results;
 use crate::settings::Settings;
 use crate::system::{self, JobEntry, Registry};
-use crate::statement::{ParsedStatement, WeirStatement, WindowClauses, position_of};
+use crate::script::ParsedStatement;
+use crate::statement::{WeirStatement, WindowClauses, position_of};
 use crate::types::sql_name;
 
 /// What a statement produced.

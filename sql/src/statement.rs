@@ -14,9 +14,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
-use datafusion::sql::sqlparser::tokenizer::{Location, Token};
+use datafusion::sql::sqlparser::tokenizer::Token;
 
-use crate::dialect::WeirDialect;
 use crate::error::{Position, Result, SqlError};
 
 /// One column of `CREATE TABLE`.
@@ -113,96 +112,8 @@ pub enum WeirStatement {
     Describe { name: ObjectName },
 }
 
-/// A statement with its text and where it starts in the script.
-#[derive(Debug, Clone)]
-pub struct ParsedStatement {
-    pub statement: WeirStatement,
-    /// The statement's own text, without the closing `;`.
-    pub text: String,
-    pub start: Position,
-}
-
-/// Parses a script of `;`-separated statements, in time linear in its
-/// length, on a stack that any tree it makes fits (`crate::depth`).
-/// Statements nesting deeper than any session may allow
-/// ([`MAX_EXPRESSION_DEPTH`](crate::settings::MAX_EXPRESSION_DEPTH)) are
-/// refused here, so that no caller ever holds one; a session refuses those
-/// deeper than its own `table.planner.max-expression-depth`.
-pub fn parse_script(sql: &str) -> Result<Vec<ParsedStatement>> {
-    crate::depth::on_parsing_stack(sql, || {
-        let dialect = WeirDialect::default();
-        let mut parser = Parser::new(&dialect)
-            .with_recursion_limit(crate::depth::PARSER_RECURSION_LIMIT)
-            .try_with_sql(sql)?;
-        let mut texts = Offsets::new(sql);
-        let mut out = Vec::new();
-        loop {
-            while parser.consume_token(&Token::SemiColon) {}
-            let first = parser.peek_token();
-            if first.token == Token::EOF {
-                break;
-            }
-            let start = first.span.start;
-            let at = Position::at(start).unwrap_or(Position { line: 1, column: 1 });
-            let statement = parse_statement(&mut parser)?;
-            crate::depth::check(&statement, crate::settings::MAX_EXPRESSION_DEPTH, at)?;
-            let end = parser.peek_token();
-            if !matches!(end.token, Token::SemiColon | Token::EOF) {
-                return Err(SqlError::Syntax {
-                    message: format!("expected ';' or end of input after the statement, found {}", end.token),
-                    position: Position::of(end.span),
-                });
-            }
-            let (from, to) = (texts.offset(start), texts.offset(end.span.start));
-            let text = sql.get(from..to.max(from)).unwrap_or_default().trim().to_string();
-            out.push(ParsedStatement { statement, text, start: at });
-        }
-        Ok(out)
-    })
-}
-
-/// Byte offsets of sqlparser's locations (1-based lines and character
-/// columns) in a script, found by walking forward from the previous one:
-/// statements come in order, so a whole script is walked once.
-struct Offsets<'a> {
-    sql: &'a str,
-    /// The byte offset, line and column reached.
-    at: usize,
-    line: u64,
-    column: u64,
-}
-
-impl<'a> Offsets<'a> {
-    fn new(sql: &'a str) -> Self {
-        Self { sql, at: 0, line: 1, column: 1 }
-    }
-
-    /// The byte offset of `l`; the end of the script for the end of input
-    /// (line 0).
-    fn offset(&mut self, l: Location) -> usize {
-        if l.line == 0 {
-            return self.sql.len();
-        }
-        if (l.line, l.column) < (self.line, self.column) {
-            *self = Self::new(self.sql);
-        }
-        for c in self.sql[self.at..].chars() {
-            if (self.line, self.column) == (l.line, l.column) {
-                break;
-            }
-            self.at += c.len_utf8();
-            if c == '\n' {
-                self.line += 1;
-                self.column = 1;
-            } else {
-                self.column += 1;
-            }
-        }
-        self.at
-    }
-}
-
-fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
+/// One statement at the parser's position (without its `;`).
+pub(crate) fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
     let tok = p.peek_token();
     let pos = Position::of(tok.span);
     if p.parse_keyword(Keyword::CREATE) {
@@ -524,6 +435,7 @@ pub fn position_of(e: &impl Spanned) -> Option<Position> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::script::parse_script;
 
     #[test]
     fn metadata_columns_with_and_without_from_and_virtual() {
@@ -594,6 +506,20 @@ mod tests {
         assert!(matches!(&s[0].statement, WeirStatement::Set { key: Some(k), value: Some(v) } if k == "parallelism.default" && v == "4"));
         assert!(matches!(&s[1].statement, WeirStatement::Reset { key: Some(_) }));
         assert_eq!(s[2].start, Position { line: 3, column: 3 });
+    }
+
+    /// Each statement's text, wherever it starts: several on one line,
+    /// over lines, after multi-byte characters.
+    #[test]
+    fn statement_texts_are_cut_where_they_start_and_end() {
+        let sql = "SELECT 'é' AS a; SELECT 2;\n  SELECT\n 3 ;;SELECT 'ü€' AS b";
+        let texts: Vec<String> = parse_script(sql).unwrap().into_iter().map(|s| s.text).collect();
+        assert_eq!(texts, ["SELECT 'é' AS a", "SELECT 2", "SELECT\n 3", "SELECT 'ü€' AS b"]);
+        let many = "SELECT 1;".repeat(30_000);
+        let parsed = parse_script(&many).unwrap();
+        assert_eq!(parsed.len(), 30_000);
+        assert!(parsed.iter().all(|s| s.text == "SELECT 1"));
+        assert_eq!(parsed[29_999].start, Position { line: 1, column: 29_999 * 9 + 1 });
     }
 
     #[test]
