@@ -29,6 +29,30 @@ fn duration(v: &str) -> std::result::Result<(), String> {
     parse_duration(v).map(|_| ())
 }
 
+/// Flink's least checkpoint interval and timeout
+/// (`CheckpointCoordinatorConfiguration.MINIMAL_CHECKPOINT_TIME`): a
+/// checkpoint writes and syncs every task's state, so more often than this
+/// the job would do little but checkpoint, and a shorter timeout would
+/// abort every checkpoint. A Flink job's settings are accepted unchanged.
+pub const MIN_CHECKPOINT_TIME: Duration = Duration::from_millis(10);
+
+fn checkpoint_interval(v: &str) -> std::result::Result<(), String> {
+    match parse_duration(v)? {
+        d if d.is_zero() || d >= MIN_CHECKPOINT_TIME => Ok(()),
+        _ => Err(format!(
+            "expected 0 (checkpointing off) or at least {} ms, Flink's minimum",
+            MIN_CHECKPOINT_TIME.as_millis()
+        )),
+    }
+}
+
+fn checkpoint_timeout(v: &str) -> std::result::Result<(), String> {
+    match parse_duration(v)? {
+        d if d >= MIN_CHECKPOINT_TIME => Ok(()),
+        _ => Err(format!("expected at least {} ms, Flink's minimum", MIN_CHECKPOINT_TIME.as_millis())),
+    }
+}
+
 fn any(_: &str) -> std::result::Result<(), String> {
     Ok(())
 }
@@ -72,9 +96,9 @@ const KNOWN: &[Known] = &[
     Known { key: "parallelism.default", default: "1", check: positive_int },
     Known { key: "pipeline.auto-watermark-interval", default: "200 ms", check: duration },
     Known { key: "execution.runtime-mode", default: "streaming", check: runtime_mode },
-    Known { key: "execution.checkpointing.interval", default: "10 s", check: duration },
+    Known { key: "execution.checkpointing.interval", default: "10 s", check: checkpoint_interval },
     Known { key: "execution.checkpointing.mode", default: "EXACTLY_ONCE", check: checkpoint_mode },
-    Known { key: "execution.checkpointing.timeout", default: "2 min", check: duration },
+    Known { key: "execution.checkpointing.timeout", default: "2 min", check: checkpoint_timeout },
     Known { key: "execution.checkpointing.min-pause", default: "0 ms", check: duration },
     Known { key: "execution.savepoint.path", default: "", check: any },
     Known { key: "execution.state-recovery.allow-fresh-start", default: "false", check: boolean },
@@ -216,5 +240,25 @@ mod tests {
         assert_eq!(s.watermark_interval(), Duration::from_millis(50));
         s.reset(None).unwrap();
         assert_eq!(s.parallelism(), 1);
+    }
+
+    #[test]
+    fn checkpoint_times_have_flinks_minimum_and_durations_do_not_overflow() {
+        let mut s = Settings::default();
+        for (key, value) in [
+            ("execution.checkpointing.interval", "9 ms"),
+            ("execution.checkpointing.interval", "1 ns"),
+            ("execution.checkpointing.timeout", "0"),
+        ] {
+            let e = s.set(key, value).unwrap_err().to_string();
+            assert!(e.contains("at least 10 ms"), "{e}");
+        }
+        s.set("execution.checkpointing.interval", "0").unwrap();
+        assert_eq!(s.checkpointing(), None);
+        s.set("execution.checkpointing.interval", "10 ms").unwrap();
+        assert_eq!(s.checkpointing().map(|c| c.0), Some(MIN_CHECKPOINT_TIME));
+        let e = s.set("execution.checkpointing.interval", "999999999999 d").unwrap_err().to_string();
+        assert!(e.contains("too long"), "{e}");
+        assert_eq!(s.checkpointing().map(|c| c.0), Some(MIN_CHECKPOINT_TIME));
     }
 }
