@@ -608,3 +608,39 @@ INSERT INTO out SELECT k, count(*), sum(v), max(v) FROM src GROUP BY k;"
     }
     assert_eq!(latest, want, "{killed} kills; {before_last} records committed before the last run");
 }
+
+/// A Kafka transaction cannot be taken back: a job whose state is gone
+/// while its topic holds output it committed refuses to start afresh
+/// (it would write that output twice), saying how to allow it; allowed,
+/// it starts from the beginning and says so.
+#[tokio::test]
+async fn lost_state_over_committed_kafka_output_is_refused() {
+    let broker = Broker::start();
+    let partitions: Vec<Vec<Row>> = (0..2).map(|p| partition_rows(400 + p, 20_000, T0)).collect();
+    produce(&broker, "lost-in", &partitions, json_record);
+    broker.create_topic("lost-out", 1);
+    let sql = unbounded(job_sql(&broker, "lost-in", "lost-out", "json", "SET 'execution.checkpointing.interval' = '100 ms';", ""));
+    let dir = scratch();
+    let file = dir.path().join("job.sql");
+    std::fs::write(&file, &sql).unwrap();
+    let mut committed = 0;
+    while committed == 0 {
+        assert!(killed_after(dir.path(), &file, Duration::from_secs(3), &mut || {}), "an unbounded job finished");
+        committed = broker.read_committed("lost-out").len();
+    }
+    std::fs::remove_dir_all(dir.path().join("weir-state")).unwrap();
+    let refused = weir_run(dir.path(), &sql);
+    assert!(!refused.ok, "a job without its state started afresh over committed Kafka output");
+    assert!(
+        refused.stderr.contains("table 'out' (up to checkpoint")
+            && refused.stderr.contains("execution.state-recovery.allow-fresh-start")
+            && refused.stderr.contains("Kafka output is written a second time"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(broker.read_committed("lost-out").len(), committed, "the refused run wrote output");
+    std::fs::write(&file, format!("SET 'execution.state-recovery.allow-fresh-start' = 'true';\n{sql}")).unwrap();
+    assert!(killed_after(dir.path(), &file, Duration::from_secs(3), &mut || {}), "an unbounded job finished");
+    let log: String = (0..100).filter_map(|n| std::fs::read_to_string(dir.path().join(format!("run-{n}.log"))).ok()).collect();
+    assert!(log.contains("started afresh"), "{log}");
+}
