@@ -85,7 +85,8 @@ impl<'a> AuctionColumns<'a> {
         let horizon = self.timeline.time(e.id + self.horizon_events) - e.time;
         let length = 1 + rng.random_range(0..(horizon * 2).max(1));
         self.date_time.push(e.time);
-        self.expires.push(e.time + length);
+        // Event times saturate at the end of time rather than wrap.
+        self.expires.push(e.time.saturating_add(length));
         let s = &mut self.scratch;
         string(&mut rng, 20, ' ', s);
         self.item_name.push(s.trim());

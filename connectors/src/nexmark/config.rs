@@ -32,6 +32,11 @@ const TABLE_KEY: &str = "nexmark.table";
 /// Flink nexmark's default `firstEventRate`.
 const DEFAULT_EVENTS_PER_SECOND: u64 = 10_000;
 
+/// `'first-event-time'` in epoch milliseconds: Flink's TIMESTAMP(3), from
+/// 0000-01-01 to 9999-12-31, so that event times stay far from the ends of
+/// the 64-bit range their arithmetic works in.
+const FIRST_EVENT_TIMES: std::ops::RangeInclusive<i64> = -62_167_219_200_000..=253_402_300_799_999;
+
 /// Flink nexmark's default proportions of people, auctions and bids.
 const DEFAULT_PROPORTIONS: (u64, u64, u64) = (1, 3, 46);
 
@@ -233,10 +238,11 @@ impl Config {
         }
         let first_event_time = options
             .parse("first-event-time", |v| {
-                parse_timestamp(v).ok_or_else(|| {
-                    "expected a timestamp such as '2026-01-01 00:00:00' or epoch milliseconds"
-                        .to_string()
-                })
+                match parse_timestamp(v) {
+                    Some(ms) if FIRST_EVENT_TIMES.contains(&ms) => Ok(ms),
+                    Some(_) => Err("expected a time from 0000-01-01 to 9999-12-31, the range of TIMESTAMP(3)".to_string()),
+                    None => Err("expected a timestamp such as '2026-01-01 00:00:00' or epoch milliseconds".to_string()),
+                }
             })?
             .unwrap_or(now_ms);
         Ok(Self {

@@ -1,5 +1,6 @@
 //! Tests of the connectors through the public API the SQL layer uses.
 
+mod bounds;
 mod datagen;
 mod filesystem;
 mod limits;
