@@ -478,15 +478,21 @@ impl GroupAggregate {
         let Some(counts) = batch.column(width - 1).as_any().downcast_ref::<Int64Array>().cloned() else {
             return Err(EngineError::State(format!("{name}: group state has the wrong types")));
         };
-        // A fresh accumulator's state has as many columns as a stored one.
-        let widths: Vec<usize> = self
+        // A fresh accumulator's state has the columns of a stored one, of
+        // the same types: accumulators downcast what they merge, and would
+        // panic on damaged state of other types.
+        let types: Vec<Vec<DataType>> = self
             .accumulators()?
             .iter_mut()
-            .map(|a| a.state().map(|s| s.len()))
+            .map(|a| a.state().map(|s| s.iter().map(ScalarValue::data_type).collect()))
             .collect::<datafusion::error::Result<_>>()
             .context(ctx)?;
+        let widths: Vec<usize> = types.iter().map(Vec::len).collect();
         if widths.iter().sum::<usize>() != state_columns.len() {
             return Err(EngineError::State(format!("{name}: group state has {} aggregate columns", state_columns.len())));
+        }
+        if !types.iter().flatten().zip(state_columns).all(|(t, c)| t.equals_datatype(c.data_type())) {
+            return Err(EngineError::State(format!("{name}: group state has the wrong types")));
         }
         for r in 0..batch.num_rows() {
             let g = self.new_group()?;
@@ -650,6 +656,31 @@ mod tests {
             t
         });
         assert_eq!(got, truth);
+    }
+
+    /// Stored state whose aggregate columns have other types than the
+    /// query's accumulators (damaged, or from another plan) is refused as
+    /// damaged rather than handed to an accumulator, which would panic.
+    #[test]
+    fn state_of_other_types_is_damaged() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("a0_0", DataType::Utf8, true),
+            Field::new("a1_0", DataType::Int64, true),
+            Field::new("rows", DataType::Int64, false),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![1])),
+            Arc::new(datafusion::arrow::array::StringArray::from(vec!["x"])),
+            Arc::new(Int64Array::from(vec![2])),
+            Arc::new(Int64Array::from(vec![1])),
+        ];
+        let mut e = Encoder::default();
+        e.u64(1);
+        e.u64(0);
+        e.batch(&RecordBatch::try_new(schema, columns).unwrap()).unwrap();
+        let err = operator().restore(&[&e.bytes], &ChunkMap::default(), &|_| true).err();
+        assert!(matches!(err, Some(EngineError::State(_))), "{err:?}");
     }
 
     /// A batch that changes nothing a group shows emits nothing for it.

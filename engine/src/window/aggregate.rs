@@ -395,7 +395,7 @@ impl Operator for WindowAggregate {
                     self.slices.insert(key, slice);
                 }
                 let slice = self.slices.get_mut(&key).expect("inserted above");
-                slice.restore(&mut d, chunks, owns)?;
+                slice.restore(&self.plan.aggregation.grouping, &mut d, chunks, owns)?;
             }
             d.finish()?;
         }

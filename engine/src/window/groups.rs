@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::compute::take;
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
@@ -79,6 +79,28 @@ impl Grouping {
             accumulators,
             indices: Vec::new(),
         })
+    }
+
+    /// Refuses partial state read back from a checkpoint unless its
+    /// columns have the types of this grouping's keys and of its
+    /// aggregates' state fields (which DataFusion's partial aggregation
+    /// also holds them to): accumulators downcast what they merge and would
+    /// panic on columns of another type.
+    pub fn check_state(&self, state: &PartialState) -> Result<()> {
+        let same = |a: &DataType, b: &DataType| a.equals_datatype(b);
+        let keys = state.keys.len() == self.key_schema.fields().len()
+            && self.key_schema.fields().iter().zip(&state.keys).all(|(f, k)| same(f.data_type(), k.data_type()));
+        let mut aggregates = state.states.len() == self.aggregates.len();
+        for (call, columns) in self.aggregates.iter().zip(&state.states) {
+            let fields = call.function.state_fields().context(|| "checking window state".into())?;
+            aggregates &= fields.len() == columns.len()
+                && fields.iter().zip(columns).all(|(f, c)| same(f.data_type(), c.data_type()));
+        }
+        if keys && aggregates {
+            Ok(())
+        } else {
+            Err(EngineError::State("window state has columns of other types than the query's".into()))
+        }
     }
 }
 
@@ -259,19 +281,86 @@ impl PartialState {
     /// Reads what [`PartialState::encode`] wrote.
     pub fn decode(d: &mut Decoder) -> Result<Self> {
         let n_keys = d.u64()? as usize;
-        let n_aggs = d.u64()? as usize;
-        let mut widths = Vec::with_capacity(n_aggs);
+        // Counts come from the stored bytes, which may be damaged: nothing
+        // is allocated or summed from them before they are checked.
+        let n_aggs = d.u64()?;
+        let mut widths = Vec::new();
         for _ in 0..n_aggs {
             widths.push(d.u64()? as usize);
         }
         let rows = d.u64()? as usize;
         let batch = d.batch()?;
-        if batch.num_columns() != n_keys + widths.iter().sum::<usize>() {
+        let columns = widths.iter().try_fold(n_keys, |n, w| n.checked_add(*w));
+        if columns != Some(batch.num_columns()) {
             return Err(EngineError::State("window state has the wrong number of columns".into()));
+        }
+        if rows != batch.num_rows() {
+            return Err(EngineError::State("window state has the wrong number of rows".into()));
         }
         let mut columns = batch.columns().iter().cloned();
         let keys = columns.by_ref().take(n_keys).collect();
         let states = widths.iter().map(|w| columns.by_ref().take(*w).collect()).collect();
         Ok(Self { keys, states, rows })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Partial state whose columns have other types than the query's keys
+    /// and aggregate states is refused before DataFusion's group values and
+    /// accumulators, which downcast, see it.
+    #[test]
+    fn state_of_other_types_is_refused() {
+        use datafusion::arrow::array::{Int64Array, StringArray};
+        use datafusion::functions_aggregate::count::count_udaf;
+        use datafusion::physical_expr::aggregate::AggregateExprBuilder;
+        use datafusion::physical_expr::expressions::Column;
+        let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, true)]));
+        let k: Arc<dyn PhysicalExpr> = Arc::new(Column::new("k", 0));
+        let count = AggregateExprBuilder::new(count_udaf(), vec![Arc::clone(&k)]).schema(schema).alias("c").build().unwrap();
+        let call = AggregateCall { function: Arc::new(count), filter: None };
+        let grouping = Grouping::new(vec![k], vec![Field::new("k", DataType::Int64, true)], vec![call]);
+        let good = PartialState {
+            keys: vec![Arc::new(Int64Array::from(vec![1]))],
+            states: vec![vec![Arc::new(Int64Array::from(vec![3]))]],
+            rows: 1,
+        };
+        grouping.check_state(&good).unwrap();
+        let key = PartialState { keys: vec![Arc::new(StringArray::from(vec!["1"]))], ..good.clone() };
+        assert!(grouping.check_state(&key).is_err(), "a key of another type");
+        let aggregate = PartialState { states: vec![vec![Arc::new(StringArray::from(vec!["3"]))]], ..good.clone() };
+        assert!(grouping.check_state(&aggregate).is_err(), "an aggregate state of another type");
+        let missing = PartialState { states: vec![], ..good };
+        assert!(grouping.check_state(&missing).is_err(), "an aggregate missing");
+    }
+
+    /// Counts read from damaged state are checked before anything is
+    /// allocated or summed from them (a huge aggregate count made
+    /// `Vec::with_capacity` panic, a huge width overflowed the sum).
+    #[test]
+    fn damaged_counts_are_errors() {
+        for (n_keys, widths) in [(0, vec![u64::MAX]), (u64::MAX, vec![2]), (1, vec![u64::MAX, u64::MAX])] {
+            let mut e = Encoder::default();
+            e.u64(n_keys);
+            e.u64(widths.len() as u64);
+            for w in &widths {
+                e.u64(*w);
+            }
+            e.u64(0);
+            let batch = RecordBatch::try_new_with_options(
+                Arc::new(Schema::empty()),
+                vec![],
+                &RecordBatchOptions::new().with_row_count(Some(0)),
+            )
+            .unwrap();
+            e.batch(&batch).unwrap();
+            assert!(PartialState::decode(&mut Decoder::new(&e.bytes)).is_err());
+        }
+        let mut e = Encoder::default();
+        e.u64(0);
+        e.u64(u64::MAX);
+        assert!(PartialState::decode(&mut Decoder::new(&e.bytes)).is_err(), "a count beyond the bytes");
     }
 }

@@ -145,7 +145,13 @@ impl Slice {
     /// Reads what [`Slice::snapshot`] wrote, keeping the key groups `owns`
     /// says are this subtask's. The chunks are written again at the next
     /// checkpoint: they may come from a savepoint, outside the job's store.
-    pub fn restore(&mut self, d: &mut Decoder, chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
+    pub fn restore(
+        &mut self,
+        grouping: &Grouping,
+        d: &mut Decoder,
+        chunks: &ChunkMap,
+        owns: &dyn Fn(usize) -> bool,
+    ) -> Result<()> {
         for _ in 0..d.u64()? {
             let group = d.u64()? as usize;
             let id_bytes = d.bytes()?;
@@ -158,6 +164,7 @@ impl Slice {
             let mut chunk = Decoder::new(chunks.get(id)?);
             let state = PartialState::decode(&mut chunk)?;
             chunk.finish()?;
+            grouping.check_state(&state)?;
             self.parts.push(Part {
                 state,
                 chunk: Some(PartChunk {
