@@ -41,6 +41,18 @@ fn statements_span_lines_and_results_are_tables() {
     assert!(!out.contains("weir>"), "{out}");
 }
 
+/// A statement nested far too deep, or a panic while planning one, is an
+/// error for that statement: the session goes on.
+#[test]
+fn a_statement_nested_too_deep_is_an_error_and_the_session_goes_on() {
+    let deep = vec!["1"; 2_000].join("+");
+    let (ok, out, err) = repl(&format!("SELECT {deep} AS s;\nSELECT {}1{} AS p;\nSELECT 6 * 7 AS answer;\n", "(".repeat(10_000), ")".repeat(10_000)));
+    assert!(ok, "{err}");
+    assert!(err.contains("nests more than 1000 levels deep"), "{err}");
+    assert!(err.contains("nested too deeply"), "{err}");
+    assert!(out.contains("| answer |") && out.contains("| 42     |"), "{out}");
+}
+
 #[test]
 fn a_bounded_query_prints_its_windows_and_errors_do_not_end_the_session() {
     let (ok, out, err) = repl(

@@ -130,10 +130,14 @@ pub fn check(statement: &WeirStatement, limit: usize, at: Position) -> Result<()
     if !stopped {
         return Ok(());
     }
+    let why = match limit {
+        MAX_EXPRESSION_DEPTH => format!("the most Weir plans ('table.planner.max-expression-depth' is at most {MAX_EXPRESSION_DEPTH})"),
+        _ => format!("the limit is 'table.planner.max-expression-depth' (at most {MAX_EXPRESSION_DEPTH})"),
+    };
     Err(SqlError::Limit {
         message: format!(
             "the statement nests more than {limit} levels deep (operators, function calls and subqueries within one \
-             another); the limit is 'table.planner.max-expression-depth' (at most {MAX_EXPRESSION_DEPTH})"
+             another); {why}"
         ),
         position: Some(at),
     })
