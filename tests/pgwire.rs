@@ -5,18 +5,20 @@
 //! ALLOWED LATENESS re-fires windows (the view keeps the last row of each).
 //! Also: Weir's statements and errors over pgwire, passwords and
 //! loopback-only serving, garbage on the socket, a client leaving
-//! mid-query, 50 clients at once, and stopping on SIGTERM.
+//! mid-query, 50 clients at once, and stopping on SIGTERM. The limits on
+//! clients are tested in `pgwire_limits.rs`.
 
 mod common;
+mod pgwire_common;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::*;
+use pgwire_common::*;
 
 const DELAY: i64 = 2_000;
 const TUMBLE: Shape = Shape::Tumble { size: 10_000, offset: 0 };
@@ -70,131 +72,6 @@ fn job_file_with(dir: &Path, rows: &[Row], clauses: &str) -> PathBuf {
     let file = dir.join("job.sql");
     std::fs::write(&file, sql).expect("write job");
     file
-}
-
-/// A port nobody listens on now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
-}
-
-/// A running `weir serve`; SIGTERM stops it when dropped.
-struct Server {
-    child: Option<Child>,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Server {
-    /// Starts `weir serve` in `dir` with `args` and waits until it accepts
-    /// connections.
-    fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
-        let port = free_port();
-        let log = dir.join(format!("serve-{port}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .arg("serve")
-            .args(["--pg-port", &port.to_string()])
-            .args(args)
-            .env_remove("WEIR_PG_PASSWORD")
-            .envs(envs.iter().copied())
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("start weir serve");
-        let mut server = Server { child: Some(child), port, log };
-        let until = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().expect("wait")) {
-                panic!("weir serve exited ({status}):\n{}", server.log());
-            }
-            assert!(Instant::now() < until, "weir serve does not listen:\n{}", server.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        server
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM; the exit status and the log.
-    fn stop(mut self) -> (ExitStatus, String) {
-        let status = self.terminate();
-        (status, self.log())
-    }
-
-    fn terminate(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("running");
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let until = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                return status;
-            }
-            if Instant::now() > until {
-                let _ = child.kill();
-                return child.wait().expect("reap");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Polls until every job has ended; SHOW JOBS' lines.
-    fn wait_for_jobs(&self) -> String {
-        let until = Instant::now() + Duration::from_secs(120);
-        loop {
-            let jobs = psql_ok(self.port, "SHOW JOBS");
-            if !jobs.contains("|Running|") {
-                return jobs;
-            }
-            assert!(Instant::now() < until, "jobs still running:\n{jobs}\n{}", self.log());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            self.terminate();
-        }
-    }
-}
-
-/// Runs psql (unaligned, no headers, `|` between fields, NULL as `null`).
-fn psql(port: u16, sql: &str, password: Option<&str>) -> Output {
-    psql_at("127.0.0.1", port, sql, password)
-}
-
-/// [`psql`] to `host`.
-fn psql_at(host: &str, port: u16, sql: &str, password: Option<&str>) -> Output {
-    let mut cmd = Command::new("psql");
-    // -w: never prompt for a password.
-    cmd.args(["-X", "-w", "-h", host, "-p", &port.to_string(), "-U", "weir", "-d", "weir"])
-        .args(["-A", "-t", "-F", "|", "-P", "null=null", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose"])
-        .args(["-c", sql])
-        .env("PGCONNECT_TIMEOUT", "20")
-        .env_remove("PGPASSWORD");
-    if let Some(p) = password {
-        cmd.env("PGPASSWORD", p);
-    }
-    cmd.output().expect("run psql (Debian's postgresql-client; scripts/test.sh installs it)")
-}
-
-/// psql's output of a statement that must succeed.
-#[track_caller]
-fn psql_ok(port: u16, sql: &str) -> String {
-    let out = psql(port, sql, None);
-    assert!(out.status.success(), "psql -c {sql:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// psql's error for a statement that must fail.
-#[track_caller]
-fn psql_err(port: u16, sql: &str) -> String {
-    let out = psql(port, sql, None);
-    assert!(!out.status.success(), "psql -c {sql:?} succeeded: {}", String::from_utf8_lossy(&out.stdout));
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// psql's rows of the view, in the oracle's form: timestamps as epoch
@@ -301,25 +178,6 @@ async fn re_fired_windows_replace_their_rows_in_the_view() {
     // `job id|status|rows out|…`: more rows came out than the view keeps.
     let rows_out: usize = jobs.split('|').nth(2).and_then(|n| n.parse().ok()).expect("rows out");
     assert!(rows_out > expected.len(), "no window was re-fired: {jobs}");
-}
-
-/// A venv with psycopg 3, made once under the target directory and kept.
-fn python() -> &'static Path {
-    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(|| {
-        let target = Path::new(env!("CARGO_BIN_EXE_weir")).ancestors().nth(2).expect("target dir");
-        let venv = target.join("pgwire-venv");
-        let python = venv.join("bin/python");
-        let ready = |p: &Path| Command::new(p).args(["-c", "import psycopg"]).status().is_ok_and(|s| s.success());
-        if !ready(&python) {
-            let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3");
-            assert!(made.success(), "python3 -m venv failed (Debian: python3-venv)");
-            let pip = Command::new(venv.join("bin/pip")).args(["install", "-q", "psycopg[binary]"]).status().expect("pip");
-            assert!(pip.success(), "pip install psycopg[binary] failed");
-            assert!(ready(&python), "psycopg does not import");
-        }
-        python
-    })
 }
 
 /// psycopg 3 reads `v WHERE c > threshold` with a bound parameter
@@ -431,42 +289,6 @@ async fn psycopg_reads_the_view_with_parameters_and_binary_results() {
     assert_eq!(said("grafana series "), ["True"]);
     assert_eq!(said("grafana has v "), ["True"]);
     assert_eq!(said("grafana columns "), ["window_start,window_end,k,c,d,s,mn,mx,a"]);
-}
-
-/// Sends a startup message as `weir` and reads until ReadyForQuery.
-fn raw_login(port: u16) -> TcpStream {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    let mut body = 196_608u32.to_be_bytes().to_vec(); // protocol 3.0
-    for s in ["user", "weir", "database", "weir", ""] {
-        body.extend(s.as_bytes());
-        body.push(0);
-    }
-    let mut message = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-    message.extend(body);
-    stream.write_all(&message).expect("startup");
-    loop {
-        let mut header = [0u8; 5];
-        stream.read_exact(&mut header).expect("a message");
-        let mut rest = vec![0u8; u32::from_be_bytes(header[1..].try_into().unwrap()) as usize - 4];
-        stream.read_exact(&mut rest).expect("its body");
-        if header[0] == b'Z' {
-            return stream;
-        }
-    }
-}
-
-/// Reads until the server closes the connection; false on a timeout.
-fn closed_by_server(mut stream: TcpStream) -> bool {
-    let mut buf = [0u8; 1024];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(_) => return false,
-        }
-    }
 }
 
 #[tokio::test]

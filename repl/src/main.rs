@@ -52,6 +52,37 @@ enum Command {
         /// Serve Prometheus metrics at http://BIND:PORT/metrics.
         #[arg(long)]
         metrics_port: Option<u16>,
+        /// Connections served at once; more are refused (53300).
+        #[arg(long, default_value_t = serve::limits::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..))]
+        max_connections: u32,
+        /// Bytes of SQL in one query or Parse message (54000 beyond).
+        #[arg(long, default_value_t = serve::limits::DEFAULT_MAX_STATEMENT_BYTES, value_parser = clap::value_parser!(u32).range(1..=(1 << 30)))]
+        max_statement_bytes: u32,
+        /// Statements in one query message (54000 beyond).
+        #[arg(long, default_value_t = serve::limits::DEFAULT_MAX_STATEMENTS, value_parser = clap::value_parser!(u32).range(1..))]
+        max_statements: u32,
+        /// Rows one query returns without a cursor (54000 beyond).
+        #[arg(long, default_value_t = serve::limits::DEFAULT_MAX_RESULT_ROWS, value_parser = clap::value_parser!(u32).range(1..))]
+        max_result_rows: u32,
+        /// Bytes of one value made by repeat, lpad or rpad (54000 beyond;
+        /// at most 1 GiB, PostgreSQL's own bound).
+        #[arg(long, default_value_t = serve::limits::DEFAULT_MAX_VALUE_BYTES, value_parser = clap::value_parser!(u32).range(1..=i64::from(serve::limits::MAX_VALUE_BYTES)))]
+        max_value_bytes: u32,
+        /// Each connection's statement_timeout until it sets its own, e.g.
+        /// '30 s' (57014 when it passes); none by default.
+        #[arg(long, value_parser = weir_engine::duration::parse_duration)]
+        statement_timeout: Option<std::time::Duration>,
+        /// Close a connection that sends nothing for this long, e.g.
+        /// '10 min' (57P05); none by default.
+        #[arg(long, value_parser = weir_engine::duration::parse_duration)]
+        idle_timeout: Option<std::time::Duration>,
+        /// A PEM certificate chain: clients asking for TLS (sslmode=require)
+        /// get it. With --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
         /// Files of `;`-separated statements, run in order first.
         files: Vec<PathBuf>,
     },
@@ -121,7 +152,23 @@ fn run(cli: Cli) -> ExitCode {
     };
     let ok = match cli.command {
         Some(Command::Run { files, metrics_port }) => runtime.block_on(run::run_files(&files, metrics_port)),
-        Some(Command::Serve { pg_port, bind, user, password, metrics_port, files }) => runtime.block_on(serve::serve(serve::Options {
+        Some(Command::Serve {
+            pg_port,
+            bind,
+            user,
+            password,
+            metrics_port,
+            max_connections,
+            max_statement_bytes,
+            max_statements,
+            max_result_rows,
+            max_value_bytes,
+            statement_timeout,
+            idle_timeout,
+            tls_cert,
+            tls_key,
+            files,
+        }) => runtime.block_on(serve::serve(serve::Options {
             metrics_port,
             bind,
             port: pg_port,
@@ -129,6 +176,18 @@ fn run(cli: Cli) -> ExitCode {
             // An empty password (an empty WEIR_PG_PASSWORD) is none.
             password: password.filter(|p| !p.is_empty()),
             files,
+            // (u32 fits a usize on every platform Weir builds for.)
+            limits: serve::limits::Limits {
+                max_connections: max_connections as usize,
+                max_statement_bytes: max_statement_bytes as usize,
+                max_statements: max_statements as usize,
+                max_result_rows: max_result_rows as usize,
+                max_value_bytes: max_value_bytes as usize,
+                // 0 means none, as PostgreSQL reads it.
+                statement_timeout: statement_timeout.filter(|t| !t.is_zero()),
+                idle_timeout: idle_timeout.filter(|t| !t.is_zero()),
+            },
+            tls: tls_cert.zip(tls_key),
         })),
         Some(Command::Bench { paths, events, parallelism, timeout, child }) => bench::run(&bench::Options {
             paths,

@@ -1,9 +1,10 @@
 //! Who may connect: with a password, whoever gives it (as the one user);
-//! without one, only clients on this machine.
+//! without one, only clients on this machine. A wrong password is answered
+//! only after a delay, and logged with the client's address.
 
 use std::fmt::Debug;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion_postgres::pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler;
@@ -11,13 +12,18 @@ use datafusion_postgres::pgwire::api::auth::noop::NoopStartupHandler;
 use datafusion_postgres::pgwire::api::auth::{
     AuthSource, DefaultServerParameterProvider, LoginInfo, Password, StartupHandler,
 };
-use datafusion_postgres::pgwire::api::{ClientInfo, ConnectionManager};
+use datafusion_postgres::pgwire::api::ClientInfo;
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use futures::Sink;
 
 /// `invalid_authorization_specification`
 const INVALID_AUTHORIZATION: &str = "28000";
+
+/// How long a wrong password waits for its answer, as PostgreSQL's
+/// `auth_delay`: guessing takes a second a try on each connection, and
+/// connections are bounded (`--max-connections`).
+const FAILED_LOGIN_DELAY: Duration = Duration::from_secs(1);
 
 /// The startup phase of a connection.
 pub enum Startup {
@@ -31,18 +37,14 @@ pub enum Startup {
 
 impl Startup {
     /// With `password`, clients must log in as `user` with it; without,
-    /// only loopback clients are accepted. Connections are registered with
-    /// `connections` so that cancel requests find them.
-    pub fn new(user: String, password: Option<String>, connections: Arc<ConnectionManager>) -> Self {
+    /// only loopback clients are accepted.
+    pub fn new(user: String, password: Option<String>) -> Self {
         match password {
-            Some(password) => Startup::Password(Box::new(
-                CleartextPasswordAuthStartupHandler::new(
-                    Credentials { user, password },
-                    DefaultServerParameterProvider::default(),
-                )
-                .with_connection_manager(connections),
-            )),
-            None => Startup::LoopbackOnly(Trusted { connections }),
+            Some(password) => Startup::Password(Box::new(CleartextPasswordAuthStartupHandler::new(
+                Credentials { user, password },
+                DefaultServerParameterProvider::default(),
+            ))),
+            None => Startup::LoopbackOnly(Trusted),
         }
     }
 }
@@ -56,7 +58,16 @@ impl StartupHandler for Startup {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         match self {
-            Startup::Password(handler) => handler.on_startup(client, message).await,
+            Startup::Password(handler) => {
+                let answered = handler.on_startup(client, message).await;
+                if let Err(PgWireError::InvalidPassword(user)) = &answered {
+                    // The name as Debug: it is the client's text, and must
+                    // not forge log lines. The password is never logged.
+                    tracing::warn!(client = %client.socket_addr(), user = ?user, "failed login: wrong password or unknown user");
+                    tokio::time::sleep(FAILED_LOGIN_DELAY).await;
+                }
+                answered
+            }
             Startup::LoopbackOnly(handler) => {
                 let ip = client.socket_addr().ip();
                 if !is_loopback(ip) {
@@ -83,16 +94,11 @@ fn is_loopback(ip: IpAddr) -> bool {
     }
 }
 
-/// Lets every client in, registered for cancel requests.
-pub struct Trusted {
-    connections: Arc<ConnectionManager>,
-}
+/// Lets every client in (the connection loop registers it for cancel
+/// requests once it has logged in).
+pub struct Trusted;
 
-impl NoopStartupHandler for Trusted {
-    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
-        Some(Arc::clone(&self.connections))
-    }
-}
+impl NoopStartupHandler for Trusted {}
 
 /// The one user and their password.
 pub struct Credentials {

@@ -6,12 +6,17 @@ use datafusion_postgres::pgwire::api::{ClientInfo, ErrorHandler};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError};
 use weir_sql::{Position, SqlError};
 
+use super::value_size::ValueTooLarge;
+
 /// `syntax_error`
 const SYNTAX_ERROR: &str = "42601";
 /// `undefined_table`
 const UNDEFINED_TABLE: &str = "42P01";
 /// `feature_not_supported`
 const FEATURE_NOT_SUPPORTED: &str = "0A000";
+/// `program_limit_exceeded`: a statement beyond one of Weir's limits
+/// (nesting, script length).
+const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
 /// `internal_error`: any other failure (planning, connectors, the engine).
 const INTERNAL_ERROR: &str = "XX000";
 
@@ -63,6 +68,7 @@ fn sql_state(e: &SqlError) -> &'static str {
         SqlError::Syntax { .. } => SYNTAX_ERROR,
         SqlError::Unsupported { .. } => FEATURE_NOT_SUPPORTED,
         SqlError::Plan { message, .. } if is_unknown_table(message) => UNDEFINED_TABLE,
+        SqlError::Limit { .. } => PROGRAM_LIMIT_EXCEEDED,
         _ => INTERNAL_ERROR,
     }
 }
@@ -102,6 +108,10 @@ pub fn refine(error: PgWireError) -> PgWireError {
     match error {
         PgWireError::ApiError(source) => match source.downcast::<DataFusionError>() {
             Ok(e) => {
+                if let Some(too_large) = ValueTooLarge::find(&e) {
+                    let message = too_large.to_string();
+                    return PgWireError::UserError(Box::new(ErrorInfo::new("ERROR".into(), PROGRAM_LIMIT_EXCEEDED.into(), message)));
+                }
                 let code = match e.find_root() {
                     DataFusionError::SQL(..) => SYNTAX_ERROR,
                     DataFusionError::NotImplemented(_) => FEATURE_NOT_SUPPORTED,

@@ -7,6 +7,10 @@
 //! `BEGIN` — goes to datafusion-postgres's [`DfSessionService`] over the
 //! session's DataFusion context. A `SELECT` over streams never ends, so it
 //! is refused with a hint to materialize it.
+//!
+//! Parsing, and Weir's statements (which plan as they run), happen on
+//! blocking threads, never on the runtime's workers that every connection
+//! and job shares; each message is held to the server's [`Limits`].
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -25,11 +29,14 @@ use datafusion_postgres::pgwire::types::format::FormatOptions;
 use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion_postgres::{DfSessionService, Parser};
 use futures::{Sink, SinkExt};
+use tokio::runtime::Handle;
 use tokio::sync::Mutex;
-use weir_sql::{ParsedStatement, Session, WeirStatement, parse_script};
+use weir_sql::{Outcome, ParsedStatement, Session, WeirStatement, parse_script};
 
 use super::errors::{QueryError, refine};
+use super::limits::Limits;
 use super::response::answer;
+use super::result_rows;
 
 /// A prepared statement as datafusion-postgres keeps it: the SQL and, for
 /// DataFusion's statements, their parsed form and plan. Weir's own are
@@ -56,25 +63,49 @@ enum Script {
 /// statements run.
 pub struct Router {
     session: Arc<Mutex<Session>>,
-    postgres: PostgresCompatibilityParser,
+    postgres: Arc<PostgresCompatibilityParser>,
+    limits: Arc<Limits>,
 }
 
 impl Router {
-    pub fn new(session: Arc<Mutex<Session>>) -> Self {
+    pub fn new(session: Arc<Mutex<Session>>, limits: Arc<Limits>) -> Self {
         Self {
             session,
-            postgres: PostgresCompatibilityParser::new(),
+            postgres: Arc::new(PostgresCompatibilityParser::new()),
+            limits,
         }
     }
 
     /// Weir's statements if Weir parses `sql`; else the text is a Postgres
-    /// client's if PostgreSQL's dialect parses it; else Weir's error.
-    fn split(&self, sql: &str) -> Result<Script, QueryError> {
-        match parse_script(sql) {
-            Ok(statements) => Ok(Script::Weir(statements)),
-            Err(_) if self.postgres.parse(sql).is_ok() => Ok(Script::Postgres),
-            Err(e) => Err(e.into()),
-        }
+    /// client's if PostgreSQL's dialect parses it; else Weir's error. Text
+    /// beyond the limits is refused before it is parsed; the parse runs on
+    /// a blocking thread.
+    async fn split(&self, sql: &str) -> PgWireResult<Script> {
+        self.limits.check_statement_bytes(sql)?;
+        self.limits.check_separators(sql)?;
+        let text = sql.to_string();
+        let postgres = Arc::clone(&self.postgres);
+        let (script, count) = tokio::task::spawn_blocking(move || match parse_script(&text) {
+            Ok(statements) => {
+                let count = statements.len();
+                Ok((Script::Weir(statements), count))
+            }
+            Err(e) => match postgres.parse(&text) {
+                Ok(statements) => Ok((Script::Postgres, statements.len())),
+                Err(_) => Err(QueryError::from(e)),
+            },
+        })
+        .await
+        .map_err(|e| PgWireError::ApiError(Box::new(e)))?
+        .map_err(|e| e.into_pg_error(sql))?;
+        self.limits.check_statements(count)?;
+        Ok(script)
+    }
+
+    /// Refuses a statement beyond the session's limits (how deep it nests)
+    /// before any planner, Weir's or DataFusion's, walks it.
+    async fn check(&self, s: &ParsedStatement) -> Result<(), QueryError> {
+        Ok(self.session.lock().await.check_limits(s)?)
     }
 
     /// Where a statement Weir parsed runs. `SET`/`RESET` of a key without a
@@ -111,13 +142,7 @@ impl Router {
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let outcome = self
-            .session
-            .lock()
-            .await
-            .execute(s)
-            .await
-            .map_err(|e| QueryError::from(e).into_pg_error(sql))?;
+        let outcome = self.run(s).await?.map_err(|e| QueryError::from(e).into_pg_error(sql))?;
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
         let answer = answer(&s.statement, outcome, format, options)?;
         if let Some(message) = answer.notice {
@@ -125,6 +150,20 @@ impl Router {
             client.feed(PgWireBackendMessage::NoticeResponse(notice.into())).await?;
         }
         Ok(answer.response)
+    }
+
+    /// Runs `s` in the session on a blocking thread: planning is CPU work
+    /// the runtime's workers must not wait on. Once started it runs to its
+    /// end even if the client stops waiting (a cancel, the statement
+    /// timeout, a client that leaves): Weir's statements change the session
+    /// and the jobs, which cannot be left half done.
+    async fn run(&self, s: &ParsedStatement) -> PgWireResult<weir_sql::error::Result<Outcome>> {
+        let session = Arc::clone(&self.session);
+        let statement = s.clone();
+        let runtime = Handle::current();
+        tokio::task::spawn_blocking(move || runtime.block_on(async { session.lock().await.execute(&statement).await }))
+            .await
+            .map_err(|e| PgWireError::ApiError(Box::new(e)))
     }
 }
 
@@ -137,9 +176,9 @@ pub struct WeirHandler {
 
 impl WeirHandler {
     /// Weir's statements run in `session`, the others in `datafusion`
-    /// (built over the session's context).
-    pub fn new(session: Arc<Mutex<Session>>, datafusion: Arc<DfSessionService>) -> Self {
-        let router = Arc::new(Router::new(session));
+    /// (built over the session's context), within `limits`.
+    pub fn new(session: Arc<Mutex<Session>>, datafusion: Arc<DfSessionService>, limits: Arc<Limits>) -> Self {
+        let router = Arc::new(Router::new(session, limits));
         let parser = Arc::new(WeirQueryParser {
             router: Arc::clone(&router),
             datafusion: datafusion.query_parser(),
@@ -160,10 +199,19 @@ impl WeirHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        match self.router.route(&s.statement).await.map_err(|e| e.into_pg_error(sql))? {
-            Route::DataFusion => SimpleQueryHandler::do_query(self.datafusion.as_ref(), client, &s.text).await,
-            Route::Weir => Ok(vec![self.router.execute(client, s, sql, &Format::UnifiedText).await?]),
-        }
+        self.router.check(s).await.map_err(|e| e.into_pg_error(sql))?;
+        let responses = match self.router.route(&s.statement).await.map_err(|e| e.into_pg_error(sql))? {
+            Route::DataFusion => SimpleQueryHandler::do_query(self.datafusion.as_ref(), client, &s.text).await?,
+            Route::Weir => vec![self.router.execute(client, s, sql, &Format::UnifiedText).await?],
+        };
+        Ok(responses.into_iter().map(|r| self.at_most_rows(r)).collect())
+    }
+
+    /// `response`, refused past the rows one query may send without a
+    /// cursor.
+    fn at_most_rows(&self, response: Response) -> Response {
+        let limits = Arc::clone(&self.router.limits);
+        result_rows::at_most(response, limits.max_result_rows, move || limits.too_many_rows())
     }
 }
 
@@ -176,8 +224,12 @@ impl SimpleQueryHandler for WeirHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let statements = match self.router.split(query).map_err(|e| e.into_pg_error(query))? {
-            Script::Postgres => return SimpleQueryHandler::do_query(self.datafusion.as_ref(), client, query).await,
+        failpoint(query);
+        let statements = match self.router.split(query).await? {
+            Script::Postgres => {
+                let responses = SimpleQueryHandler::do_query(self.datafusion.as_ref(), client, query).await?;
+                return Ok(responses.into_iter().map(|r| self.at_most_rows(r)).collect());
+            }
             Script::Weir(statements) => statements,
         };
         let mut responses = Vec::with_capacity(statements.len());
@@ -212,15 +264,35 @@ impl ExtendedQueryHandler for WeirHandler {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        let (sql, None) = &portal.statement.statement else {
-            return ExtendedQueryHandler::do_query(self.datafusion.as_ref(), client, portal, max_rows).await;
+        let response = match &portal.statement.statement {
+            (sql, None) => {
+                // One of Weir's statements, checked when it was parsed.
+                let Script::Weir(statements) = self.router.split(sql).await? else {
+                    return Ok(Response::EmptyQuery);
+                };
+                let Some(s) = statements.first() else {
+                    return Ok(Response::EmptyQuery);
+                };
+                self.router.execute(client, s, sql, &portal.result_column_format).await?
+            }
+            _ => ExtendedQueryHandler::do_query(self.datafusion.as_ref(), client, portal, max_rows).await?,
         };
-        // One of Weir's statements, checked when it was parsed.
-        let statements = parse_script(sql).map_err(|e| QueryError::from(e).into_pg_error(sql))?;
-        let Some(s) = statements.first() else {
-            return Ok(Response::EmptyQuery);
-        };
-        self.router.execute(client, s, sql, &portal.result_column_format).await
+        // An Execute that asks for some rows at a time reads a portal as a
+        // cursor: only one that asks for all of them is bounded.
+        Ok(if max_rows == 0 { self.at_most_rows(response) } else { response })
+    }
+}
+
+/// The point `weir::pgwire::query` (see `weir_engine::failpoints`):
+/// answering a simple query whose text holds the point's value panics, so
+/// that tests can check that a panic fails that statement alone.
+fn failpoint(query: &str) {
+    let victim = || -> Option<String> {
+        fail::fail_point!("weir::pgwire::query", |victim| victim);
+        None
+    };
+    if victim().is_some_and(|v| query.contains(&v)) {
+        panic!("failpoint weir::pgwire::query: a panic injected into answering a query");
     }
 }
 
@@ -241,7 +313,7 @@ impl QueryParser for WeirQueryParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         let refuse = |e: QueryError| e.into_pg_error(sql);
-        let Script::Weir(statements) = self.router.split(sql).map_err(refuse)? else {
+        let Script::Weir(statements) = self.router.split(sql).await? else {
             return self.datafusion.parse_sql(client, sql, types).await;
         };
         // No statement, or several: DataFusion's parser answers (an empty
@@ -249,6 +321,7 @@ impl QueryParser for WeirQueryParser {
         let [s] = statements.as_slice() else {
             return self.datafusion.parse_sql(client, sql, types).await;
         };
+        self.router.check(s).await.map_err(refuse)?;
         match self.router.route(&s.statement).await.map_err(refuse)? {
             Route::DataFusion => self.datafusion.parse_sql(client, sql, types).await,
             Route::Weir => Ok(Some((sql.to_string(), None))),
@@ -286,11 +359,11 @@ mod tests {
         for s in parse_script(ddl).unwrap() {
             session.execute(&s).await.unwrap();
         }
-        Router::new(Arc::new(Mutex::new(session)))
+        Router::new(Arc::new(Mutex::new(session)), Arc::default())
     }
 
     async fn route(router: &Router, sql: &str) -> Result<Route, QueryError> {
-        let Script::Weir(statements) = router.split(sql)? else { panic!("{sql}: not Weir's") };
+        let Ok(Script::Weir(statements)) = router.split(sql).await else { panic!("{sql}: not Weir's") };
         router.route(&statements[0].statement).await
     }
 
@@ -309,8 +382,9 @@ mod tests {
         }
         // PostgreSQL's own statements, which Weir's parser does not take.
         for sql in ["SET TIME ZONE 'UTC'", "BEGIN", "SHOW search_path"] {
-            assert!(matches!(r.split(sql), Ok(Script::Postgres)), "{sql}");
+            assert!(matches!(r.split(sql).await, Ok(Script::Postgres)), "{sql}");
         }
-        assert!(matches!(r.split("SELEC 1"), Err(QueryError::Sql(weir_sql::SqlError::Syntax { .. }))));
+        let Err(PgWireError::UserError(syntax)) = r.split("SELEC 1").await else { panic!("SELEC 1 parsed") };
+        assert_eq!(syntax.code, "42601");
     }
 }

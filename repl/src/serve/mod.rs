@@ -3,14 +3,23 @@
 //! and stops the jobs that are still running.
 //!
 //! One [`Session`] serves every connection: a table created or a job
-//! started by one client is seen by all. datafusion-postgres speaks the
-//! protocol, with pg_catalog over the session's DataFusion context;
-//! [`handler`] decides which statements Weir runs.
+//! started by one client is seen by all. pgwire speaks the protocol and
+//! datafusion-postgres answers DataFusion's queries, with pg_catalog over
+//! the session's DataFusion context; [`handler`] decides which statements
+//! Weir runs; [`listener`] and [`connection`] hold clients to the
+//! [`limits`] (docs/pgwire.md).
 
 mod auth;
+mod cancel;
+mod connection;
 mod errors;
 mod handler;
+pub mod limits;
+mod listener;
 mod response;
+mod result_rows;
+mod tls;
+mod value_size;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,10 +27,11 @@ use std::sync::Arc;
 use datafusion_postgres::auth::AuthManager;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
 use datafusion_postgres::pgwire::api::auth::StartupHandler;
-use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use datafusion_postgres::pgwire::api::cancel::CancelHandler;
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use datafusion_postgres::pgwire::api::{ConnectionManager, ErrorHandler, PgWireServerHandlers};
-use datafusion_postgres::{DfSessionService, ServerOptions, serve_with_handlers};
+use datafusion_postgres::pgwire::api::{ErrorHandler, PgWireServerHandlers};
+use datafusion_postgres::DfSessionService;
+use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Mutex;
 use weir_engine::runtime::job::JobStatus;
@@ -29,8 +39,10 @@ use weir_sql::Session;
 
 use crate::run::{Streams, execute_files, start_metrics};
 use auth::Startup;
+use cancel::Cancels;
 use errors::{QueryError, SqlStates};
 use handler::WeirHandler;
+use limits::Limits;
 
 /// How to serve.
 pub struct Options {
@@ -43,11 +55,26 @@ pub struct Options {
     pub files: Vec<PathBuf>,
     /// Where Prometheus scrapes `/metrics` (on `bind`), if anywhere.
     pub metrics_port: Option<u16>,
+    /// What one client may ask of the server.
+    pub limits: Limits,
+    /// The PEM certificate chain and private key to offer TLS with.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// Serves until a signal; false if the files failed or the port could not
 /// be served.
 pub async fn serve(options: Options) -> bool {
+    // Checked first: a server meant to encrypt must not start in the clear.
+    let tls = match &options.tls {
+        Some((cert, key)) => match tls::acceptor(cert, key) {
+            Ok(acceptor) => Some(acceptor),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return false;
+            }
+        },
+        None => None,
+    };
     let mut session = Session::new();
     if let Some(port) = options.metrics_port
         && !start_metrics(&options.bind, port, &session).await
@@ -62,7 +89,7 @@ pub async fn serve(options: Options) -> bool {
         return false;
     }
     let session = Arc::new(Mutex::new(session));
-    let handlers = match Handlers::new(&session, options.user.clone(), options.password.clone()).await {
+    let handlers = match Handlers::new(&session, &options).await {
         Ok(h) => Arc::new(h),
         Err(e) => {
             eprintln!("error: cannot set up the pg_catalog tables: {e}");
@@ -70,20 +97,22 @@ pub async fn serve(options: Options) -> bool {
             return false;
         }
     };
-    let server = ServerOptions::new().with_host(options.bind.clone()).with_port(options.port);
+    let listener = match TcpListener::bind((options.bind.as_str(), options.port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot serve on {}:{}: {e}", options.bind, options.port);
+            stop_jobs(&*session.lock().await).await;
+            return false;
+        }
+    };
     let who = match &options.password {
         Some(_) => format!("user '{}' with its password", options.user),
         None => "loopback clients only, no password".to_string(),
     };
-    eprintln!("Serving pgwire on {}:{} ({who}).", options.bind, options.port);
+    let encrypted = if tls.is_some() { ", TLS offered" } else { "" };
+    eprintln!("Serving pgwire on {}:{} ({who}{encrypted}).", options.bind, options.port);
     let ok = tokio::select! {
-        served = serve_with_handlers(handlers, &server) => {
-            // It returns only when it cannot listen.
-            if let Err(e) = served {
-                eprintln!("error: cannot serve on {}:{}: {e}", options.bind, options.port);
-            }
-            false
-        }
+        never = listener::accept(listener, tls, handlers) => match never {},
         stop = shutdown_signal() => match stop {
             Ok(name) => {
                 eprintln!("{name}: stopping.");
@@ -131,21 +160,19 @@ async fn shutdown_signal() -> std::io::Result<&'static str> {
     }
 }
 
-/// The handlers every connection shares.
+/// The handlers every connection shares, and the limits they keep.
 struct Handlers {
     queries: Arc<WeirHandler>,
     startup: Arc<Startup>,
-    cancel: Arc<DefaultCancelHandler>,
+    cancels: Arc<Cancels>,
+    limits: Arc<Limits>,
 }
 
 impl Handlers {
     /// Sets up pg_catalog and information_schema in the session's context
-    /// (what clients query on connect and for `\d`), and the handlers.
-    async fn new(
-        session: &Arc<Mutex<Session>>,
-        user: String,
-        password: Option<String>,
-    ) -> Result<Self, Box<datafusion::error::DataFusionError>> {
+    /// (what clients query on connect and for `\d`), the functions whose
+    /// values' size is checked, and the handlers.
+    async fn new(session: &Arc<Mutex<Session>>, options: &Options) -> Result<Self, Box<datafusion::error::DataFusionError>> {
         let ctx = session.lock().await.context();
         let catalog = {
             let state = ctx.state_ref();
@@ -154,12 +181,14 @@ impl Handlers {
             state.config().options().catalog.default_catalog.clone()
         };
         setup_pg_catalog(&ctx, &catalog, Arc::new(AuthManager::new()))?;
+        value_size::register(&ctx, options.limits.max_value_bytes);
         let datafusion = Arc::new(DfSessionService::new(Arc::new(ctx)));
-        let connections = Arc::new(ConnectionManager::new());
+        let limits = Arc::new(options.limits.clone());
         Ok(Self {
-            queries: Arc::new(WeirHandler::new(Arc::clone(session), datafusion)),
-            startup: Arc::new(Startup::new(user, password, Arc::clone(&connections))),
-            cancel: Arc::new(DefaultCancelHandler::new(connections)),
+            queries: Arc::new(WeirHandler::new(Arc::clone(session), datafusion, Arc::clone(&limits))),
+            startup: Arc::new(Startup::new(options.user.clone(), options.password.clone())),
+            cancels: Arc::new(Cancels::default()),
+            limits,
         })
     }
 }
@@ -182,6 +211,6 @@ impl PgWireServerHandlers for Handlers {
     }
 
     fn cancel_handler(&self) -> Arc<impl CancelHandler> {
-        Arc::clone(&self.cancel)
+        Arc::clone(&self.cancels)
     }
 }
