@@ -140,10 +140,18 @@ impl LineReader {
     /// a stopped job and, repeated, exhaust the pool. The pipe then lasts
     /// until its writers have come and gone, as it would read blocking.
     pub(crate) async fn open(path: &Path, max_record: usize) -> std::io::Result<Self> {
-        let input: Input = if tokio::fs::metadata(path).await?.file_type().is_fifo() {
-            Box::new(pipe::OpenOptions::new().open_receiver(path)?)
-        } else {
-            Box::new(File::open(path).await?)
+        // One trip to the blocking pool per file, not two: a directory of
+        // many small files costs a round trip or so each.
+        let owned = path.to_path_buf();
+        let file = tokio::task::spawn_blocking(move || match std::fs::metadata(&owned)?.file_type().is_fifo() {
+            true => Ok(None),
+            false => std::fs::File::open(&owned).map(Some),
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        let input: Input = match file {
+            Some(file) => Box::new(File::from_std(file)),
+            None => Box::new(pipe::OpenOptions::new().open_receiver(path)?),
         };
         Ok(Self {
             inner: BufReader::with_capacity(READ_BUFFER, input),

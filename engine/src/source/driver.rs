@@ -34,6 +34,10 @@ pub struct SourceDriver {
     watermarks: PartitionWatermarks,
     /// Whether downstream was told this subtask is idle.
     idle: bool,
+    /// `idle` as `weir.watermarks` last showed it for every partition.
+    published_idle: bool,
+    /// Every partition must be shown afresh at the next publish.
+    republish: bool,
     /// Checkpoints to take, from the coordinator (none without checkpoints).
     trigger: Option<watch::Receiver<u64>>,
     /// Where each partition stands, as of the events handled so far.
@@ -76,6 +80,8 @@ impl SourceDriver {
             reader,
             watermarks: PartitionWatermarks::default(),
             idle: false,
+            published_idle: false,
+            republish: true,
             trigger,
             positions: Positions::new(),
             snapshot: None,
@@ -105,20 +111,47 @@ impl SourceDriver {
         }
     }
 
-    /// Shows where each partition stands in `weir.watermarks`: after every
-    /// event and timer, so per batch at most.
-    fn publish(&self) {
+    /// Shows where each partition stands in `weir.watermarks`: every
+    /// partition after a timer (idleness may have changed for any) or when
+    /// the subtask turned idle or active, else only `touched`, the
+    /// partition of the event just handled. Refreshing every partition per
+    /// event would make reading a directory of n files cost n² steps.
+    fn publish(&mut self, touched: Option<usize>) {
         let mut shown = self.metrics.partitions.lock().unwrap_or_else(|p| p.into_inner());
-        shown.clear();
-        for (p, pos) in &self.positions {
-            shown.insert(*p, PartitionStatus { watermark: WATERMARK_MIN, max_event_time: None, idle: false, position: Some(*pos) });
+        let everything = self.republish || self.idle != self.published_idle;
+        match touched {
+            Some(p) if !everything => match self.status(p) {
+                Some(status) => {
+                    shown.insert(p, status);
+                }
+                None => {
+                    shown.remove(&p);
+                }
+            },
+            _ => {
+                shown.clear();
+                let partitions = self.positions.keys().copied().chain(self.watermarks.view().map(|v| v.partition));
+                for p in partitions {
+                    if let Some(status) = self.status(p) {
+                        shown.insert(p, status);
+                    }
+                }
+                self.republish = false;
+                self.published_idle = self.idle;
+            }
         }
-        for v in self.watermarks.view() {
-            let s = shown.entry(v.partition).or_insert(PartitionStatus { watermark: WATERMARK_MIN, max_event_time: None, idle: false, position: None });
-            s.watermark = v.watermark;
-            s.max_event_time = v.max_event_time;
-            s.idle = v.idle || self.idle;
-        }
+    }
+
+    /// How partition `p` is shown in `weir.watermarks`, if it was read.
+    fn status(&self, p: usize) -> Option<PartitionStatus> {
+        let position = self.positions.get(&p).copied();
+        let view = self.watermarks.view_of(p);
+        (position.is_some() || view.is_some()).then(|| PartitionStatus {
+            watermark: view.map_or(WATERMARK_MIN, |v| v.watermark),
+            max_event_time: view.and_then(|v| v.max_event_time),
+            idle: view.is_some_and(|v| v.idle || self.idle),
+            position,
+        })
     }
 
     /// Partitions silent for `'source.idle-timeout'` stop holding the
@@ -159,7 +192,8 @@ impl SourceDriver {
                 e = self.events.recv() => e,
                 _ = sleep_until(timer) => {
                     self.on_timer();
-                    self.publish();
+                    self.republish = true;
+                    self.publish(None);
                     continue;
                 }
             };
@@ -167,6 +201,10 @@ impl SourceDriver {
                 task: format!("source {}", self.plan.table),
                 message: "the reader stopped without ending its input".into(),
             })??;
+            let touched = match &event {
+                Some(SourceEvent::Batch { partition, .. } | SourceEvent::PartitionEnd(partition) | SourceEvent::PartitionAdded(partition)) => Some(*partition),
+                None => None,
+            };
             match event {
                 None => {
                     self.done = true;
@@ -182,6 +220,7 @@ impl SourceDriver {
                     self.positions.insert(partition, position);
                     self.on_bad_records(&bad_records)?;
                     if batch.num_rows() == 0 {
+                        self.publish(touched);
                         continue;
                     }
                     self.idle = false;
@@ -219,7 +258,7 @@ impl SourceDriver {
                     }
                 }
             }
-            self.publish();
+            self.publish(touched);
         }
     }
 

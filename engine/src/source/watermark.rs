@@ -203,11 +203,17 @@ impl PartitionWatermarks {
     /// Every partition that has not ended, with its watermark, the greatest
     /// event time read from it and whether it is idle.
     pub fn view(&self) -> impl Iterator<Item = PartitionView> + '_ {
-        self.active.iter().map(|(p, w)| PartitionView {
-            partition: *p,
+        self.active.keys().filter_map(|p| self.view_of(*p))
+    }
+
+    /// Partition `partition` as [`PartitionWatermarks::view`] shows it, if
+    /// it has not ended.
+    pub fn view_of(&self, partition: usize) -> Option<PartitionView> {
+        self.active.get(&partition).map(|w| PartitionView {
+            partition,
             watermark: *w,
-            max_event_time: self.max_times.get(p).copied(),
-            idle: self.idle.contains(p),
+            max_event_time: self.max_times.get(&partition).copied(),
+            idle: self.idle.contains(&partition),
         })
     }
 
