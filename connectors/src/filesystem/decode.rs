@@ -339,8 +339,8 @@ fn excerpt(line: &[u8]) -> String {
     let text = String::from_utf8_lossy(line);
     let text = text.trim_end_matches(['\r', '\n']);
     match text.char_indices().nth(EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.to_string(),
+        Some((cut, _)) => format!("{}...", printable(&text[..cut])),
+        None => printable(text),
     }
 }
 
@@ -350,5 +350,20 @@ fn cut_excerpt(prefix: &[u8]) -> String {
     let text = String::from_utf8_lossy(prefix);
     let text = text.trim_end_matches(['\r', '\n']);
     let end = text.char_indices().nth(EXCERPT_CHARS).map_or(text.len(), |(i, _)| i);
-    format!("{}...", &text[..end])
+    format!("{}...", printable(&text[..end]))
+}
+
+/// `text` with control characters but tabs escaped (`\0`, `\u{1b}`): an
+/// excerpt goes to terminals and logs, where a line of NUL bytes would
+/// show as blanks and escape sequences would act.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

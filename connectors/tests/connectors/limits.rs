@@ -129,6 +129,8 @@ async fn dev_zero_is_one_oversized_record_read_in_bounded_memory() {
     let strict = source(zero, "json", &[]);
     let message = read_all(&strict).await.expect_err("a line that never ends").to_string();
     assert!(message.starts_with("/dev/zero:1: cannot decode record: the record is longer than 16777216 bytes"), "{message}");
+    // The excerpt shows the NUL bytes, escaped.
+    assert!(message.ends_with(&format!(": {}...", "\\0".repeat(200))), "{message}");
 
     let src = source(zero, "json", &[("json.ignore-parse-errors", "true")]);
     let mut reader = src.open(assignment(vec![0], 1), false, &Positions::new()).unwrap();
