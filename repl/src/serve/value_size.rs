@@ -228,7 +228,7 @@ mod tests {
         let ctx = SessionContext::new();
         register(&ctx, MAX_VALUE_BYTES as usize);
         // 8 rows of 200 MB each: each allowed, together too many.
-        let rows = vec!["('x')"; 8].join(", ");
+        let rows = ["('x')"; 8].join(", ");
         let e = run(&ctx, &format!("SELECT repeat(s, 200000000) FROM (VALUES {rows}) AS t(s)")).await.unwrap_err();
         assert!(ValueTooLarge::find(&e).is_some_and(|r| r.what == "values"), "{e}");
     }
