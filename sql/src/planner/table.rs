@@ -4,11 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMillisecondArray, new_null_array,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMillisecondType};
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::{DFSchema, DataFusionError, ScalarValue};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use datafusion::execution::SessionState;
 use datafusion::physical_expr::expressions::Column;
@@ -171,6 +173,7 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
                     position_of(&wm.expr),
                 ));
             }
+            check_watermark_computable(&expr, &schema, idx, &validity, &wm.expr)?;
             Some(WatermarkPlan {
                 time_column: idx,
                 expr,
@@ -263,6 +266,46 @@ fn fixed_intervals_as_durations(e: Expr) -> datafusion::error::Result<Expr> {
         })
     })
     .map(|t| t.data)
+}
+
+/// Refuses a WATERMARK expression that cannot be computed for valid
+/// event times, such as `ts - INTERVAL '300000' YEAR`, which leaves the
+/// range of timestamps: each row's watermark would fail, and the watermark
+/// would never move. Tried on the earliest valid event time and on now,
+/// every other column NULL.
+fn check_watermark_computable(
+    expr: &Arc<dyn PhysicalExpr>,
+    schema: &SchemaRef,
+    time_column: usize,
+    validity: &EventTimeValidity,
+    written: &SqlExpr,
+) -> Result<()> {
+    let probes = [validity.min_valid, weir_engine::message::now_ms()];
+    let fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+    let columns = fields
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match i == time_column {
+            true => Arc::new(TimestampMillisecondArray::from(probes.to_vec())) as ArrayRef,
+            false => new_null_array(f.data_type(), probes.len()),
+        })
+        .collect();
+    let probe = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(DataFusionError::from)?;
+    for i in 0..probes.len() {
+        let row = probe.slice(i, 1);
+        if let Err(e) = expr.evaluate(&row).and_then(|v| v.into_array(1)) {
+            let time = cast(row.column(time_column), &DataType::Utf8).map_err(DataFusionError::from)?;
+            return Err(SqlError::plan(
+                format!(
+                    "WATERMARK expression {written} cannot be computed for the event time {}: {}",
+                    time.as_string::<i32>().value(0),
+                    e.strip_backtrace()
+                ),
+                position_of(written),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn with_position(e: SqlError, position: Option<Position>) -> SqlError {
