@@ -4,11 +4,13 @@
 //! started before such a statement is not damaged by it.
 
 mod common;
+mod pgwire_common;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use common::*;
+use pgwire_common::{Server, psql_err, psql_ok};
 
 fn weir_run_files(dir: &Path, files: &[(&str, String)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
@@ -31,6 +33,33 @@ fn refused(dir: &Path, sql: String, says: &[&str]) {
         assert!(stderr.contains(s), "no '{s}' in: {}", &stderr[..stderr.len().min(2000)]);
     }
     assert!(stderr.len() < 4000, "the error quotes the whole statement: {} bytes", stderr.len());
+}
+
+/// Per table of `sinks`, a job counting and summing its own input
+/// `in-<sink>.json` in one-second windows per key, checkpointing every
+/// `interval`.
+fn windowed_jobs(dir: &Path, interval: &str, sinks: &[&str]) -> String {
+    let mut sql = format!("SET 'execution.checkpointing.interval' = '{interval}';\n");
+    for sink in sinks {
+        sql.push_str(&format!(
+            "CREATE TABLE src_{sink} (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json', 'scan.watermark.emit.strategy' = 'on-event');
+CREATE TABLE {sink} (window_start TIMESTAMP(3), k VARCHAR, c BIGINT, s BIGINT)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+INSERT INTO {sink} SELECT window_start, k, count(*), sum(v)
+FROM TABLE(TUMBLE(TABLE src_{sink}, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end, k;\n",
+            dir.join(format!("in-{sink}.json")).display(),
+            dir.join(sink).display()
+        ));
+    }
+    sql
+}
+
+/// What the filesystem table `sink` in `dir` committed, sorted.
+fn sink_rows(dir: &Path, sink: &str) -> Vec<String> {
+    let mut rows: Vec<String> = read_sink(&dir.join(sink)).iter().map(normalize_json).collect();
+    rows.sort();
+    rows
 }
 
 fn chain(term: &str, op: &str, n: usize) -> String {
@@ -91,119 +120,23 @@ fn statements_within_the_limit_run() {
 #[test]
 fn a_refused_statement_leaves_a_running_job_s_output_exact() {
     let rows: Vec<Row> = (0..50_000).map(|i| Row { k: Some(format!("k{}", i % 7)), v: Some(i), ts: Some(T0 + i * 10) }).collect();
-    let job = |dir: &Path| {
-        format!(
-            "SET 'execution.checkpointing.interval' = '100 ms';
-CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
-  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json', 'scan.watermark.emit.strategy' = 'on-event');
-CREATE TABLE out (window_start TIMESTAMP(3), k VARCHAR, c BIGINT, s BIGINT)
-  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
-INSERT INTO out SELECT window_start, k, count(*), sum(v)
-FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end, k;",
-            dir.join("in.json").display(),
-            dir.join("out").display()
-        )
-    };
-    let committed = |dir: &Path| {
-        let mut rows: Vec<String> = read_sink(&dir.join("out")).iter().map(normalize_json).collect();
-        rows.sort();
-        rows
-    };
+    let job = |dir: &Path| windowed_jobs(dir, "100 ms", &["out"]);
+    let committed = |dir: &Path| sink_rows(dir, "out");
     let clean = scratch();
-    write_json(&clean.path().join("in.json"), &rows);
+    write_json(&clean.path().join("in-out.json"), &rows);
     let out = weir_run_files(clean.path(), &[("job.sql", job(clean.path()))]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let expected = committed(clean.path());
     assert!(expected.len() > 100);
 
     let dir = scratch();
-    write_json(&dir.path().join("in.json"), &rows);
+    write_json(&dir.path().join("in-out.json"), &rows);
     let deep = format!("SELECT {} AS s;", chain("1", "+", 10_000));
     let out = weir_run_files(dir.path(), &[("job.sql", job(dir.path())), ("deep.sql", deep)]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let out = weir_run_files(dir.path(), &[("job.sql", job(dir.path()))]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_rows_eq(&committed(dir.path()), &expected, "after a refused statement");
-}
-
-/// A running `weir serve`; SIGKILLed when dropped (tests stop it with
-/// SIGTERM themselves when they check how it ends).
-struct Serve {
-    child: std::process::Child,
-    port: u16,
-    log: std::path::PathBuf,
-}
-
-impl Serve {
-    fn start(dir: &Path, files: &[&Path], envs: &[(&str, &str)]) -> Serve {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let log = dir.join(format!("serve-{port}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .arg("serve")
-            .args(["--pg-port", &port.to_string()])
-            .args(files)
-            .env_remove("WEIR_PG_PASSWORD")
-            .envs(envs.iter().copied())
-            .current_dir(dir)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut serve = Serve { child, port, log };
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(serve.child.try_wait().unwrap().is_none(), "weir serve exited:\n{}", serve.log());
-            assert!(std::time::Instant::now() < until, "weir serve does not listen:\n{}", serve.log());
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        serve
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// psql with `sql` as its input (a statement may be longer than a
-    /// command line): success, standard output, standard error.
-    fn psql(&self, sql: &str) -> (bool, String, String) {
-        let mut child = Command::new("psql")
-            .args(["-X", "-w", "-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "weir", "-d", "weir"])
-            .args(["-A", "-t", "-F", "|", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", "-f", "-"])
-            .env("PGCONNECT_TIMEOUT", "20")
-            .env_remove("PGPASSWORD")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("psql (scripts/test.sh installs it)");
-        let mut stdin = child.stdin.take().unwrap();
-        let input = format!("{sql};\n");
-        let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, input.as_bytes()));
-        let out = child.wait_with_output().unwrap();
-        let _ = writer.join();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-
-    /// Polls SHOW JOBS until no job runs; its lines.
-    fn jobs_ended(&self) -> String {
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        loop {
-            let (ok, jobs, err) = self.psql("SHOW JOBS");
-            assert!(ok, "{err}");
-            if !jobs.contains("|Running|") {
-                return jobs;
-            }
-            assert!(std::time::Instant::now() < until, "jobs still running:\n{jobs}\n{}", self.log());
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Two jobs over the same input in one `weir serve`, one of them writing
@@ -214,45 +147,25 @@ impl Drop for Serve {
 #[test]
 fn a_panicking_job_and_hostile_statements_leave_the_server_and_other_jobs_working() {
     let rows: Vec<Row> = (0..20_000).map(|i| Row { k: Some(format!("k{}", i % 5)), v: Some(i), ts: Some(T0 + i * 20) }).collect();
-    let jobs = |dir: &Path| {
-        format!(
-            "SET 'execution.checkpointing.interval' = '0';
-CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
-  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json', 'scan.watermark.emit.strategy' = 'on-event');
-CREATE TABLE good (window_start TIMESTAMP(3), k VARCHAR, c BIGINT, s BIGINT)
-  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
-CREATE TABLE bad (window_start TIMESTAMP(3), k VARCHAR, c BIGINT)
-  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
-INSERT INTO bad SELECT window_start, k, count(*)
-FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end, k;
-INSERT INTO good SELECT window_start, k, count(*), sum(v)
-FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end, k;",
-            dir.join("in.json").display(),
-            dir.join("good").display(),
-            dir.join("bad").display(),
-        )
-    };
-    let good = |dir: &Path| {
-        let mut rows: Vec<String> = read_sink(&dir.join("good")).iter().map(normalize_json).collect();
-        rows.sort();
-        rows
-    };
+    let jobs = |dir: &Path| windowed_jobs(dir, "0", &["bad", "good"]);
+    let good = |dir: &Path| sink_rows(dir, "good");
     // The oracle: the good job alone, in `weir run`.
     let alone = scratch();
-    write_json(&alone.path().join("in.json"), &rows);
-    let only_good: String = jobs(alone.path()).split(";\n").filter(|s| !s.starts_with("INSERT INTO bad")).collect::<Vec<_>>().join(";\n");
-    let out = weir_run_files(alone.path(), &[("good.sql", only_good)]);
+    write_json(&alone.path().join("in-good.json"), &rows);
+    let out = weir_run_files(alone.path(), &[("good.sql", windowed_jobs(alone.path(), "0", &["good"]))]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let expected = good(alone.path());
     assert!(expected.len() > 100);
 
     let dir = scratch();
-    // The input stays open (a named pipe) until the hostile statements
-    // are answered: the jobs run meanwhile.
-    let input = dir.path().join("in.json");
+    // The good job's input stays open (a named pipe) until the hostile
+    // statements are answered: it runs meanwhile.
+    write_json(&dir.path().join("in-bad.json"), &rows);
+    let input = dir.path().join("in-good.json");
     assert!(Command::new("mkfifo").arg(&input).status().unwrap().success());
     std::fs::write(dir.path().join("jobs.sql"), jobs(dir.path())).unwrap();
-    let serve = Serve::start(dir.path(), &[&dir.path().join("jobs.sql")], &[("FAILPOINTS", "weir::sink::write=return(bad)")]);
+    let jobs_file = dir.path().join("jobs.sql").display().to_string();
+    let serve = Server::start(dir.path(), &[&jobs_file], &[("FAILPOINTS", "weir::sink::write=return(bad)")]);
     let text = {
         let s = scratch();
         write_json(&s.path().join("rows.json"), &rows);
@@ -269,22 +182,19 @@ FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY wind
         std::io::Write::write_all(&mut pipe, second.as_bytes()).unwrap();
     });
 
-    let (ok, _, err) = serve.psql(&format!("SELECT {} AS s", chain("1", "+", 2_000)));
-    assert!(!ok && err.contains("nests more than") && err.contains("54000"), "{err}");
-    let (ok, _, err) = serve.psql(&format!("SELECT {}1{} AS s", "(".repeat(100_000), ")".repeat(100_000)));
-    assert!(!ok && err.contains("nested too deeply"), "{err}");
-    let (ok, out, err) = serve.psql("SELECT 40 + 2");
-    assert!(ok, "the port stopped answering: {err}\n{}", serve.log());
-    assert_eq!(out.trim(), "42");
+    let err = psql_err(serve.port, &format!("SELECT {} AS s", chain("1", "+", 2_000)));
+    assert!(err.contains("nests more than") && err.contains("54000"), "{err}");
+    let err = psql_err(serve.port, &format!("SELECT {}1{} AS s", "(".repeat(20_000), ")".repeat(20_000)));
+    assert!(err.contains("nested too deeply"), "{err}");
+    assert_eq!(psql_ok(serve.port, "SELECT 40 + 2").trim(), "42", "{}", serve.log());
     go_on.send(()).unwrap();
     feeder.join().unwrap();
 
-    let jobs = serve.jobs_ended();
+    let jobs = serve.wait_for_jobs();
     let bad = jobs.lines().find(|l| l.contains("INSERT INTO bad")).unwrap_or_else(|| panic!("{jobs}"));
     assert!(bad.contains("Failed") && bad.contains("a panic injected into the sink of table 'bad'"), "{bad}");
     let good_job = jobs.lines().find(|l| l.contains("INSERT INTO good")).unwrap_or_else(|| panic!("{jobs}"));
     assert!(good_job.contains("Finished"), "{good_job}");
     assert_rows_eq(&good(dir.path()), &expected, "the other job's output");
-    let (ok, out, err) = serve.psql("SELECT 1");
-    assert!(ok && out.trim() == "1", "{err}");
+    assert_eq!(psql_ok(serve.port, "SELECT 1").trim(), "1");
 }
