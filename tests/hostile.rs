@@ -85,6 +85,10 @@ fn deeply_nested_statements_end_with_an_error_naming_the_limit() {
     refused(dir.path(), format!("SELECT {}1{} AS s;", "CASE WHEN true THEN ".repeat(10_000), " END".repeat(10_000)), &["syntax error"]);
     refused(dir.path(), format!("{}SELECT 1;", "EXPLAIN ".repeat(100_000)), &["EXPLAIN of EXPLAIN"]);
     refused(dir.path(), format!("SELECT {};", "1+".repeat(3_000_000)), &["bytes long", "at most"]);
+    // A value of gigabytes, made while planning (constant folding) or
+    // running: refused before it is allocated.
+    refused(dir.path(), "SELECT repeat('x', 2000000000) AS huge;".into(), &["requested length too large", "at most 67108864"]);
+    refused(dir.path(), "SELECT lpad('x', 2000000000) AS huge;".into(), &["requested length too large"]);
 }
 
 /// Below the limit, the same shapes run and give the right answer; the

@@ -5,9 +5,9 @@
 //!
 //! - `weir::sink::write=return(t)`: writing a batch to table `t` panics, so
 //!   that tests can check that a panic in one job stops that job alone.
-//! - `weir::pgwire::query=return(…)`: `weir serve` panics while answering
-//!   a query (`repl/src/serve/handler.rs`), so that tests can check that
-//!   the panic fails that statement alone.
+//! - `weir::pgwire::query=return(s)`: `weir serve` panics while answering
+//!   a simple query whose text contains `s` (`repl/src/serve/handler.rs`),
+//!   so that tests can check that the panic fails that statement alone.
 
 /// Configures the points `FAILPOINTS` names; an error says which entry is
 /// malformed. (`fail::FailScenario::setup` would panic instead.)

@@ -16,6 +16,7 @@ use datafusion::prelude::SessionContext;
 use crate::types::TIMESTAMP_MS;
 
 mod avg;
+pub mod value_size;
 
 /// Registers Weir's extra functions with a DataFusion context.
 pub fn register(ctx: &SessionContext) {
@@ -23,6 +24,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(WallClock::new("localtimestamp")));
     ctx.register_udf(ScalarUDF::from(WallClock::new("proctime")));
     ctx.register_udaf(AggregateUDF::from(avg::FlinkAvg::new()));
+    value_size::register(ctx, value_size::DEFAULT_MAX_VALUE_BYTES as usize);
 }
 
 /// `LOCALTIMESTAMP` and `PROCTIME()`: the wall clock as a `TIMESTAMP(3)`

@@ -6,7 +6,7 @@ use datafusion_postgres::pgwire::api::{ClientInfo, ErrorHandler};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError};
 use weir_sql::{Position, SqlError};
 
-use super::value_size::ValueTooLarge;
+use weir_sql::functions::value_size::ValueTooLarge;
 
 /// `syntax_error`
 const SYNTAX_ERROR: &str = "42601";

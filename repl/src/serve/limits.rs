@@ -25,14 +25,9 @@ pub const DEFAULT_MAX_STATEMENTS: u32 = 10_000;
 /// Rows one query sends without a cursor; beyond a million a client wants
 /// `LIMIT`, or a cursor that fetches in parts.
 pub const DEFAULT_MAX_RESULT_ROWS: u32 = 1_000_000;
-/// The size of one value a function such as `repeat` may make. Each value
-/// is copied about three times on its way to a client (the Arrow array,
-/// the text encoding, the message buffer), so 64 MiB costs a query some
-/// 200 MiB at most.
-pub const DEFAULT_MAX_VALUE_BYTES: u32 = 64 << 20;
-/// PostgreSQL's own bound on one value (`MaxAllocSize`): no client expects
-/// a larger one.
-pub const MAX_VALUE_BYTES: u32 = (1 << 30) - 1;
+/// The size of one value a function such as `repeat` may make, and its
+/// bound (the checked functions live with the session's functions).
+pub use weir_sql::functions::value_size::{DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_BYTES};
 
 /// `too_many_connections`
 pub const TOO_MANY_CONNECTIONS: &str = "53300";

@@ -19,7 +19,6 @@ mod listener;
 mod response;
 mod result_rows;
 mod tls;
-mod value_size;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -181,7 +180,7 @@ impl Handlers {
             state.config().options().catalog.default_catalog.clone()
         };
         setup_pg_catalog(&ctx, &catalog, Arc::new(AuthManager::new()))?;
-        value_size::register(&ctx, options.limits.max_value_bytes);
+        weir_sql::functions::value_size::register(&ctx, options.limits.max_value_bytes);
         let datafusion = Arc::new(DfSessionService::new(Arc::new(ctx)));
         let limits = Arc::new(options.limits.clone());
         Ok(Self {

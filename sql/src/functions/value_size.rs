@@ -6,7 +6,9 @@
 //! still.
 //!
 //! The checked functions wrap DataFusion's, under the same names, so that
-//! every query of the session (pgwire's, and the jobs it starts) uses them.
+//! every query of a session (batch queries, the jobs it starts, constant
+//! folding while planning) uses them: in `weir run` and the REPL with
+//! [`DEFAULT_MAX_VALUE_BYTES`], in `weir serve` with `--max-value-bytes`.
 
 use std::error::Error;
 use std::sync::Arc;
@@ -21,12 +23,19 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-use super::limits::MAX_VALUE_BYTES;
+/// The size of one value a function such as `repeat` may make. Each value
+/// is copied about three times on its way to a client (the Arrow array,
+/// the text encoding, the message buffer), so 64 MiB costs a query some
+/// 200 MiB at most.
+pub const DEFAULT_MAX_VALUE_BYTES: u32 = 64 << 20;
+/// PostgreSQL's own bound on one value (`MaxAllocSize`): no client expects
+/// a larger one.
+pub const MAX_VALUE_BYTES: u32 = (1 << 30) - 1;
 
 /// A value a function was asked to make beyond the limit (`54000`).
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "requested length too large: {function} would make {what} of {size} bytes, at most {limit} (weir serve --max-value-bytes)"
+    "requested length too large: {function} would make {what} of {size} bytes, at most {limit} (weir serve --max-value-bytes; 64 MiB in weir run and the REPL)"
 )]
 pub struct ValueTooLarge {
     function: String,
