@@ -38,3 +38,7 @@ if ! "${CARGO_HOME:-$HOME/.cargo}/bin/nisshi" --version 2>/dev/null | grep -q "$
 fi
 
 cargo test --workspace --locked "$@"
+
+# A short, repeatable run of every fuzz target from its seeds (built without
+# optimisation: a few minutes; docs/fuzzing.md has the longer runs).
+FUZZ_PROFILE=dev FUZZ_SEED=1 scripts/fuzz.sh 30
