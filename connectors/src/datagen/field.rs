@@ -88,6 +88,19 @@ fn applies(option: &str, sequence: bool, dt: &DataType) -> Result<(), &'static s
 }
 
 impl FieldGen {
+    /// Bytes a value of this column takes in a batch, at most: what bounds
+    /// a batch of long strings.
+    pub(crate) fn value_bytes(&self) -> usize {
+        match &self.kind {
+            // The text and its offset.
+            Kind::Random(Random::Text { length }) => length + 4,
+            // A sequence as text: at most 20 digits and a sign.
+            Kind::Sequence { .. } if self.data_type == DataType::Utf8 => 21 + 4,
+            // The widest primitive, DECIMAL's 128 bits.
+            _ => 16,
+        }
+    }
+
     /// Reads the options of `field` (all of which are `fields.<column>.*`).
     pub(crate) fn from_options(
         field: &Field,

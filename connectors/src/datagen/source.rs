@@ -11,6 +11,10 @@ use super::reader::{DatagenRows, MAX_BATCH, PartitionGen};
 use crate::paced::PacedReader;
 use super::split::share;
 
+/// The most bytes of values a generated batch holds (a row wider than
+/// this still makes a batch of one).
+const BATCH_BYTES: usize = 16 << 20;
+
 /// Generates rows at a steady rate; bounded by `'number-of-rows'` or by
 /// its sequences.
 #[derive(Debug)]
@@ -50,6 +54,14 @@ impl DatagenSource {
             })
             .collect();
         PartitionGen::new(index, position, limit, next)
+    }
+
+    /// Rows per batch at most: [`MAX_BATCH`], fewer when rows are wide, so
+    /// that a batch stays within [`BATCH_BYTES`] (8192 rows of 64 KiB
+    /// strings would be half a gigabyte, and several are in flight).
+    fn max_batch_rows(&self) -> u64 {
+        let row_bytes: usize = self.fields.iter().map(FieldGen::value_bytes).sum();
+        (BATCH_BYTES / row_bytes.max(1)).clamp(1, MAX_BATCH as usize) as u64
     }
 }
 
@@ -95,7 +107,7 @@ impl SourceConnector for DatagenSource {
             DatagenRows::new(self.schema.clone(), Arc::clone(&self.fields)),
             generators,
             Some(rate),
-            MAX_BATCH,
+            self.max_batch_rows(),
         )))
     }
 }

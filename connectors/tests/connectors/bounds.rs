@@ -90,6 +90,26 @@ async fn datagen_sequences_at_the_ends_of_bigint_are_exact() {
     assert_eq!(ids, (0..ids.len() as i64).map(|i| i64::MIN + i).collect::<Vec<_>>());
 }
 
+/// Batches of the longest strings stay small: 8192 rows of 64 KiB would
+/// be half a gigabyte each.
+#[tokio::test]
+async fn datagen_batches_of_long_strings_stay_within_sixteen_mib() {
+    let src = source(
+        &[("connector", "datagen"), ("number-of-rows", "2000"), ("rows-per-second", "100000000"), ("fields.s.length", "65536")],
+        &[("s", DataType::Utf8)],
+    );
+    let mut reader = src.open(assignment(vec![0], 1), false, &Positions::new()).unwrap();
+    let mut rows = 0;
+    while let Some(event) = reader.next().await.unwrap() {
+        if let SourceEvent::Batch { batch, .. } = event {
+            assert!(batch.get_array_memory_size() <= 17 << 20, "{} bytes", batch.get_array_memory_size());
+            assert!(batch.column(0).as_string::<i32>().iter().all(|s| s.is_some_and(|s| s.len() == 65536)));
+            rows += batch.num_rows();
+        }
+    }
+    assert_eq!(rows, 2000);
+}
+
 /// The longest `max-past` a duration can say (213 503 days) reaches back
 /// to about 560 BC from now: every time stays within it.
 #[tokio::test]
