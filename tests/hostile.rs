@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use common::*;
-use pgwire_common::{Server, psql_err, psql_ok};
+use pgwire_common::{Server, closed_by_server, errors, psql_err, psql_ok, raw_login, read_until_ready, send_query};
 
 fn weir_run_files(dir: &Path, files: &[(&str, String)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir"));
@@ -201,4 +201,28 @@ fn a_panicking_job_and_hostile_statements_leave_the_server_and_other_jobs_workin
     assert!(good_job.contains("Finished"), "{good_job}");
     assert_rows_eq(&good(dir.path()), &expected, "the other job's output");
     assert_eq!(psql_ok(serve.port, "SELECT 1").trim(), "1");
+}
+
+/// A Bind message whose parameter runs past its end makes pgwire's decoder
+/// panic (found by the pgwire fuzz target; upstream): that connection
+/// closes, while another connection, open before, and new ones are served.
+#[test]
+fn a_message_that_panics_the_decoder_ends_only_its_connection() {
+    let dir = scratch();
+    let server = Server::start(dir.path(), &[], &[]);
+    let mut bystander = raw_login(server.port);
+    let mut victim = raw_login(server.port);
+    // Portal and statement unnamed, no format codes, one parameter of
+    // 1000 bytes of which none follow.
+    let body = [0u8, 0, 0, 0, 0, 1, 0, 0, 3, 232];
+    let mut bind = vec![b'B'];
+    bind.extend(((body.len() + 4) as u32).to_be_bytes());
+    bind.extend(body);
+    std::io::Write::write_all(&mut victim, &bind).unwrap();
+    assert!(closed_by_server(victim), "the connection of the malformed message stays open");
+    send_query(&mut bystander, "SELECT 6 * 7");
+    let answer = read_until_ready(&mut bystander);
+    assert!(errors(&answer).is_empty(), "{:?}", errors(&answer));
+    assert!(answer.iter().any(|(kind, body)| *kind == b'D' && body.ends_with(b"42")), "{answer:?}");
+    assert_eq!(psql_ok(server.port, "SELECT 1").trim(), "1", "{}", server.log());
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Int64Type};
-use weir_engine::sink::SinkConnector;
+use weir_engine::sink::{Committed, SinkConnector};
 
 use crate::support::{files_in, read_all, schema, table};
 
@@ -258,8 +258,9 @@ async fn recovery_from_an_older_checkpoint_discards_what_came_after() {
 
 /// Checkpoint 2 committed its files, then was found damaged: the job
 /// resumes from checkpoint 1 and writes checkpoint 2's rows again, so the
-/// files checkpoint 2 committed are withdrawn. Files a finished run
-/// committed and other jobs' files stay.
+/// files checkpoint 2 committed are withdrawn; other jobs' files stay.
+/// Files numbered before a finished run's last part belong to that earlier
+/// run, whose output a later run's recovery never withdraws.
 #[tokio::test]
 async fn recovery_past_a_damaged_checkpoint_withdraws_what_it_committed() {
     let dir = tempfile::tempdir().unwrap();
@@ -267,19 +268,27 @@ async fn recovery_past_a_damaged_checkpoint_withdraws_what_it_committed() {
     let (first, second) = crashed_job(out).await;
     let connector = sink(out, None);
     connector.recover("job", 0, Some(&second), None).unwrap();
-    std::fs::write(out.join("part-job-0-9"), "{\"id\":9}\n").unwrap();
     for name in NEIGHBOURS {
         std::fs::write(out.join(name), "{\"id\":99}\n").unwrap();
     }
+    assert_eq!(connector.committed_checkpoint("job").unwrap(), Committed::Withdrawable(2));
     connector.recover("job", 0, Some(&first), Some(1)).unwrap();
-    let mut expected = vec!["part-job-0-0-ckpt1", "part-job-0-9"];
+    let mut expected = vec!["part-job-0-0-ckpt1"];
     expected.extend(NEIGHBOURS);
     expected.sort_unstable();
     assert_eq!(files_in(out), expected);
     // Every checkpoint damaged: all that checkpoints committed goes.
     connector.recover("job", 0, None, Some(0)).unwrap();
     assert!(!files_in(out).contains(&"part-job-0-0-ckpt1".to_string()));
-    assert!(files_in(out).contains(&"part-job-0-9".to_string()));
+    assert_eq!(connector.committed_checkpoint("job").unwrap(), Committed::Withdrawable(0));
+    // A finished run (its last part unstamped) after a checkpointed part:
+    // both are that run's, and stay when the next run starts from nothing.
+    std::fs::write(out.join("part-job-0-5-ckpt3"), "{\"id\":5}\n").unwrap();
+    std::fs::write(out.join("part-job-0-6"), "{\"id\":6}\n").unwrap();
+    assert_eq!(connector.committed_checkpoint("job").unwrap(), Committed::Withdrawable(0));
+    connector.recover("job", 0, None, Some(0)).unwrap();
+    assert!(files_in(out).contains(&"part-job-0-5-ckpt3".to_string()));
+    assert!(files_in(out).contains(&"part-job-0-6".to_string()));
 }
 
 #[tokio::test]
