@@ -201,7 +201,7 @@ impl WeirHandler {
     {
         self.router.check(s).await.map_err(|e| e.into_pg_error(sql))?;
         let responses = match self.router.route(&s.statement).await.map_err(|e| e.into_pg_error(sql))? {
-            Route::DataFusion => SimpleQueryHandler::do_query(self.datafusion.as_ref(), client, &s.text).await?,
+            Route::DataFusion => off_the_workers(SimpleQueryHandler::do_query(self.datafusion.as_ref(), client, &s.text))?,
             Route::Weir => vec![self.router.execute(client, s, sql, &Format::UnifiedText).await?],
         };
         Ok(responses.into_iter().map(|r| self.at_most_rows(r)).collect())
@@ -227,7 +227,7 @@ impl SimpleQueryHandler for WeirHandler {
         failpoint(query);
         let statements = match self.router.split(query).await? {
             Script::Postgres => {
-                let responses = SimpleQueryHandler::do_query(self.datafusion.as_ref(), client, query).await?;
+                let responses = off_the_workers(SimpleQueryHandler::do_query(self.datafusion.as_ref(), client, query))?;
                 return Ok(responses.into_iter().map(|r| self.at_most_rows(r)).collect());
             }
             Script::Weir(statements) => statements,
@@ -275,12 +275,21 @@ impl ExtendedQueryHandler for WeirHandler {
                 };
                 self.router.execute(client, s, sql, &portal.result_column_format).await?
             }
-            _ => ExtendedQueryHandler::do_query(self.datafusion.as_ref(), client, portal, max_rows).await?,
+            _ => off_the_workers(ExtendedQueryHandler::do_query(self.datafusion.as_ref(), client, portal, max_rows))?,
         };
         // An Execute that asks for some rows at a time reads a portal as a
         // cursor: only one that asks for all of them is bounded.
         Ok(if max_rows == 0 { self.at_most_rows(response) } else { response })
     }
+}
+
+/// Runs `work` — DataFusion's parsing and planning of a query, inside
+/// datafusion-postgres, which Weir cannot split from it — after handing
+/// this worker thread back to the runtime: a long plan then stalls neither
+/// other connections nor jobs, as Weir's own statements already run on the
+/// blocking pool.
+fn off_the_workers<F: std::future::Future>(work: F) -> F::Output {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(work))
 }
 
 /// The point `weir::pgwire::query` (see `weir_engine::failpoints`):
@@ -314,16 +323,16 @@ impl QueryParser for WeirQueryParser {
     {
         let refuse = |e: QueryError| e.into_pg_error(sql);
         let Script::Weir(statements) = self.router.split(sql).await? else {
-            return self.datafusion.parse_sql(client, sql, types).await;
+            return off_the_workers(self.datafusion.parse_sql(client, sql, types));
         };
         // No statement, or several: DataFusion's parser answers (an empty
         // query; several statements are refused, as by PostgreSQL).
         let [s] = statements.as_slice() else {
-            return self.datafusion.parse_sql(client, sql, types).await;
+            return off_the_workers(self.datafusion.parse_sql(client, sql, types));
         };
         self.router.check(s).await.map_err(refuse)?;
         match self.router.route(&s.statement).await.map_err(refuse)? {
-            Route::DataFusion => self.datafusion.parse_sql(client, sql, types).await,
+            Route::DataFusion => off_the_workers(self.datafusion.parse_sql(client, sql, types)),
             Route::Weir => Ok(Some((sql.to_string(), None))),
         }
     }
