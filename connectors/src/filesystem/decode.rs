@@ -16,6 +16,7 @@ use weir_engine::error::ResultExt;
 use weir_engine::source::BadRecord;
 
 use super::MAX_RECORD_OPTION;
+use super::depth::{MAX_JSON_DEPTH, too_deep};
 use super::format::{CsvFormat, Format};
 use super::lines::LineChunk;
 use super::timestamp::{TIMESTAMP_MS, parse_timestamps};
@@ -138,19 +139,34 @@ impl RecordDecoder {
             });
         }
         let all = 0..chunk.len();
-        // The common case stays a single vectorised pass.
-        let chunk_err = match self.decode_lines(chunk.lines(all.clone()), chunk.len()) {
-            Ok(batch) => {
-                return Ok(DecodedChunk {
-                    batch,
-                    bad: Vec::new(),
-                    kept: None,
-                });
-            }
-            Err(e) => e,
-        };
+        let deep = self.too_deep(chunk);
         let mut pieces = Vec::new();
-        self.split(chunk, all, chunk_err, &mut pieces);
+        if deep.is_empty() {
+            // The common case stays a single vectorised pass.
+            match self.decode_lines(chunk.lines(all.clone()), chunk.len()) {
+                Ok(batch) => {
+                    return Ok(DecodedChunk {
+                        batch,
+                        bad: Vec::new(),
+                        kept: None,
+                    });
+                }
+                Err(e) => self.split(chunk, all, e, &mut pieces),
+            }
+        } else {
+            // The records between too deep ones decode as usual.
+            let mut start = 0;
+            for line in deep.iter().copied().chain([chunk.len()]) {
+                self.decode_run(chunk, start..line, &mut pieces);
+                if line < chunk.len() {
+                    pieces.push(Piece::Bad {
+                        lines: line..line + 1,
+                        reason: format!("nested deeper than {MAX_JSON_DEPTH} levels"),
+                    });
+                }
+                start = line + 1;
+            }
+        }
         let mut good = Vec::with_capacity(pieces.len());
         let mut kept = Vec::new();
         let mut bad = Vec::new();
@@ -193,6 +209,26 @@ impl RecordDecoder {
         Ok(DecodedChunk { batch, bad, kept: Some(kept) })
     }
 
+    /// The lines of `chunk` too deeply nested for arrow's JSON decoder to
+    /// report safely ([`super::depth`]); none for CSV.
+    fn too_deep(&self, chunk: &LineChunk) -> Vec<usize> {
+        match self.format {
+            Format::Json(_) => (0..chunk.len()).filter(|&i| too_deep(chunk.lines(i..i + 1))).collect(),
+            Format::Csv(_) => Vec::new(),
+        }
+    }
+
+    /// Decodes the run `lines` of `chunk` into pieces (none if empty).
+    fn decode_run(&self, chunk: &LineChunk, lines: Range<usize>, out: &mut Vec<Piece>) {
+        if lines.is_empty() {
+            return;
+        }
+        match self.decode_lines(chunk.lines(lines.clone()), lines.len()) {
+            Ok(batch) => out.push(Piece::Rows(batch, lines)),
+            Err(e) => self.split(chunk, lines, e, out),
+        }
+    }
+
     /// Splits `lines`, which failed to decode together with `err`, into
     /// runs that decode and records that do not, in order.
     ///
@@ -209,10 +245,7 @@ impl RecordDecoder {
         let before = out.len();
         let mid = lines.start + lines.len() / 2;
         for half in [lines.start..mid, mid..lines.end] {
-            match self.decode_lines(chunk.lines(half.clone()), half.len()) {
-                Ok(batch) => out.push(Piece::Rows(batch, half)),
-                Err(e) => self.split(chunk, half, e, out),
-            }
+            self.decode_run(chunk, half, out);
         }
         // Every part decodes alone, so the lines only fail together (say, a
         // quoted CSV field spanning lines): none of them can be trusted.

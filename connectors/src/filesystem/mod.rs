@@ -2,6 +2,7 @@
 //! read as a bounded source and written as Flink-style part files.
 
 pub(crate) mod decode;
+mod depth;
 pub(crate) mod encode;
 pub(crate) mod format;
 pub(crate) mod lines;

@@ -194,3 +194,49 @@ async fn long_lines_come_in_batches_of_bounded_bytes() {
         }
     }
 }
+
+/// JSON nested 100 000 deep, in a column the table declares or not, is a
+/// bad record naming its line (arrow's decoder would overflow the stack
+/// describing it), as Jackson refuses more than 1000 levels; 1000 levels
+/// are decoded; the next line is read.
+#[tokio::test]
+async fn deeply_nested_json_is_a_bad_record_not_a_stack_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.json");
+    let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let lines = [
+        format!(r#"{{"id": 1, "other": {}}}"#, nested(100_000)),
+        format!(r#"{{"id": 2, "pad": {}}}"#, nested(100_000)),
+        format!(r#"{{"id": 3, "pad": "{}", "x": {}"#, "[".repeat(5000), "[".repeat(100_000)),
+        format!(r#"{{"id": 4, "other": {}}}"#, nested(999)),
+        r#"{"id": 5, "pad": "x"}"#.to_string(),
+        format!(r#"{{"id": 6, "pad": {}}}"#, nested(999)),
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let src = source(&file, "json", &[("json.ignore-parse-errors", "true")]);
+    let read = read_reporting(&src, vec![0], 1, false).await.unwrap();
+    let ids: Vec<i64> = read.rows.column(0).as_primitive::<Int64Type>().values().to_vec();
+    assert_eq!(ids, vec![4, 5]);
+    let bad: Vec<(&str, &str)> = read.bad.iter().map(|b| (b.location.rsplit(':').next().unwrap(), b.error.as_str())).collect();
+    let deep = "nested deeper than 1000 levels";
+    assert_eq!(bad[..3], [("1", deep), ("2", deep), ("3", deep)]);
+    // A nested value where a VARCHAR is due is a bad record of its own.
+    assert_eq!(bad.len(), 4, "{bad:?}");
+    assert_eq!(bad[3].0, "6");
+}
+
+/// A CSV line of a million fields is one bad record, refused for its field
+/// count; the next line is read.
+#[tokio::test]
+async fn a_csv_line_of_a_million_fields_is_one_bad_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.csv");
+    let wide = format!("1,{}", vec!["7"; 1_000_000].join(","));
+    std::fs::write(&file, format!("{wide}\n2,x\n")).unwrap();
+    let src = source(&file, "csv", &[("csv.ignore-parse-errors", "true")]);
+    let read = read_reporting(&src, vec![0], 1, false).await.unwrap();
+    let ids: Vec<i64> = read.rows.column(0).as_primitive::<Int64Type>().values().to_vec();
+    assert_eq!(ids, vec![2]);
+    assert_eq!(read.bad.len(), 1);
+    assert!(read.bad[0].location.ends_with(":1") && read.bad[0].error.contains("incorrect number of fields"), "{:?}", read.bad[0]);
+}
