@@ -131,7 +131,7 @@ impl RecordDecoder {
         partition: usize,
         tolerant: bool,
     ) -> Result<DecodedChunk, EngineError> {
-        if chunk.len() == 0 {
+        if chunk.is_empty() {
             return Ok(DecodedChunk {
                 batch: RecordBatch::new_empty(self.schema.clone()),
                 bad: Vec::new(),

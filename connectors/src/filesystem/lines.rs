@@ -60,10 +60,14 @@ impl LineChunk {
         self.ends.len()
     }
 
-    /// Whether the chunk holds nothing at all: no line and no oversized
-    /// line (the end of the file, for a chunk filled from one).
     pub(crate) fn is_empty(&self) -> bool {
-        self.ends.is_empty() && self.oversized.is_none()
+        self.ends.is_empty()
+    }
+
+    /// Whether a chunk filled from a file found its end: no line, not even
+    /// an oversized one.
+    pub(crate) fn at_end(&self) -> bool {
+        self.is_empty() && self.oversized.is_none()
     }
 
     /// The line after the chunk's lines that was too long to read, if any.
@@ -204,7 +208,7 @@ impl LineReader {
     }
 
     /// Replaces `chunk` with the next (up to) `max_lines` non-blank lines;
-    /// an empty chunk means the end of the file. Blank lines are skipped
+    /// a chunk [`LineChunk::at_end`] means the end of the file. Blank lines are skipped
     /// because Flink's line formats skip them. A line longer than the
     /// maximum record size ends the chunk as its oversized line.
     pub(crate) async fn fill(

@@ -193,7 +193,7 @@ impl SourceReader for FileReader {
             .await
             .map_err(|e| io_error(&file.path, e))?;
         let partition = file.partition;
-        if self.chunk.is_empty() {
+        if self.chunk.at_end() {
             self.current = None;
             return Ok(Some(SourceEvent::PartitionEnd(partition)));
         }

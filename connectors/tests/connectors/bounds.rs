@@ -16,7 +16,7 @@ fn source(pairs: &[(&str, &str)], columns: &[(&str, DataType)]) -> std::sync::Ar
 }
 
 fn refused(pairs: &[(&str, &str)], columns: &[(&str, DataType)]) -> String {
-    table(pairs, schema(columns)).err().expect("the options must be refused").to_string()
+    table(pairs, schema(columns)).expect_err("the options must be refused").to_string()
 }
 
 /// The first batch of an unbounded (or very long) source, and the

@@ -113,8 +113,7 @@ fn the_maximum_record_size_is_checked() {
             &[("connector", "filesystem"), ("path", &path), ("format", "json"), ("source.max-record-size", value)],
             schema(&[("id", DataType::Int64)]),
         )
-        .err()
-        .expect("refused")
+        .expect_err("refused")
         .to_string();
         assert!(err.contains("'source.max-record-size'") && err.contains(reason), "{value}: {err}");
     }
