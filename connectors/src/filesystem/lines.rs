@@ -141,15 +141,18 @@ impl LineReader {
     /// A named pipe is read through the reactor rather than the blocking
     /// pool: opening one blocks until a writer comes, and reading one until
     /// it writes, possibly never; a blocking thread in either would outlive
-    /// a stopped job and, repeated, exhaust the pool. The pipe then lasts
-    /// until its writers have come and gone, as it would read blocking.
+    /// a stopped job and, repeated, exhaust the pool. The pipe lasts until
+    /// its writers have come and gone, as it does read blocking.
     pub(crate) async fn open(path: &Path, max_record: usize) -> std::io::Result<Self> {
         // One trip to the blocking pool per file, not two: a directory of
         // many small files costs a round trip or so each.
         let owned = path.to_path_buf();
-        let file = tokio::task::spawn_blocking(move || match std::fs::metadata(&owned)?.file_type().is_fifo() {
-            true => Ok(None),
-            false => std::fs::File::open(&owned).map(Some),
+        let file = tokio::task::spawn_blocking(move || {
+            if std::fs::metadata(&owned)?.file_type().is_fifo() {
+                Ok(None)
+            } else {
+                std::fs::File::open(&owned).map(Some)
+            }
         })
         .await
         .map_err(std::io::Error::other)??;
@@ -164,6 +167,7 @@ impl LineReader {
             skipping: false,
         })
     }
+
     /// Lines consumed so far, blank and bad ones included: reopening the
     /// file and skipping this many lines continues right after them.
     pub(crate) fn position(&self) -> u64 {
