@@ -31,6 +31,17 @@ fn syntax_error_has_file_line_column_and_caret() {
     assert!(run.stderr.contains("  SELEC k FROM src;\n  ^"), "{}", run.stderr);
 }
 
+/// Errors that concern a whole statement (a refused setting, an unknown
+/// job) point at that statement.
+#[test]
+fn statement_errors_point_at_their_statement() {
+    fails_with(
+        "SELECT 1;\n  SET 'execution.checkpointing.interval' = '1 ms';",
+        &["job.sql:2:3: error: invalid value '1 ms' for 'execution.checkpointing.interval'"],
+    );
+    fails_with("SELECT 1;\nSTOP JOB 'nope';", &["job.sql:2:1: error: no job with id 'nope'"]);
+}
+
 #[test]
 fn unsupported_constructs_are_named_with_their_place() {
     let sql = format!("{SOURCE}INSERT INTO sink\nSELECT k, v FROM src ORDER BY v;");

@@ -153,7 +153,9 @@ impl Session {
     pub async fn execute(&mut self, s: &ParsedStatement) -> Result<Outcome> {
         self.check_limits(s)?;
         match AssertUnwindSafe(self.run(s)).catch_unwind().await {
-            Ok(outcome) => outcome,
+            // An error with no place of its own (a refused setting, an
+            // unknown job) points at its statement.
+            Ok(outcome) => outcome.map_err(|e| e.or_at(Some(s.start))),
             Err(panic) => {
                 let message = crate::error::panic_message(panic.as_ref());
                 tracing::error!(statement = %s.text, panic = %message, "a statement panicked");
