@@ -116,10 +116,7 @@ pub(crate) fn resume<T>(
         notes.push(format!("{} damaged", plural_checkpoints(&damaged)));
     }
     let from = checkpoint.as_ref().map_or(finished, |c| c.id);
-    let ahead: Vec<&SinkCommit> = commits
-        .iter()
-        .filter(|c| c.committed.checkpoint().is_some_and(|n| n > from))
-        .collect();
+    let ahead = ahead_of(commits.iter(), from);
     let withdraw_after = if ahead.is_empty() {
         None
     } else {
@@ -203,10 +200,7 @@ fn from_savepoint(path: &Path, d: &Durability, commits: &[SinkCommit], seen: u64
 /// unless sinks hold output a fresh start would repeat and the user has not
 /// allowed it.
 fn set_aside(dir: &Path, error: String, commits: &[SinkCommit], finished: u64, allowed: bool) -> Result<StateStore> {
-    let ahead: Vec<&SinkCommit> = commits
-        .iter()
-        .filter(|c| c.committed.checkpoint().is_some_and(|n| n > finished))
-        .collect();
+    let ahead = ahead_of(commits.iter(), finished);
     if !ahead.is_empty() && !allowed {
         return Err(EngineError::State(format!(
             "the job's state in {} cannot be read ({error}), but {} already holds output it committed: starting \
@@ -242,11 +236,7 @@ fn refuse_repeats(job_id: &str, from: u64, latest: u64, ahead: &[&SinkCommit], a
         .copied()
         .filter(|c| matches!(c.committed, Committed::Through(_)))
         .collect();
-    let lost: Vec<&SinkCommit> = repeated
-        .iter()
-        .copied()
-        .filter(|c| c.committed.checkpoint().is_some_and(|n| n > latest))
-        .collect();
+    let lost = ahead_of(repeated.iter().copied(), latest);
     if !lost.is_empty() && !allowed {
         return Err(EngineError::State(format!(
             "job {job_id}: its state goes back to checkpoint {from}, but {} committed output of later checkpoints, \
@@ -259,6 +249,12 @@ fn refuse_repeats(job_id: &str, from: u64, latest: u64, ahead: &[&SinkCommit], a
         tracing::warn!(job = %job_id, resumed_from = from, "{} committed output after the restored checkpoint: it is written again", describe(&repeated));
     }
     Ok(())
+}
+
+/// The sinks of `commits` that committed output of checkpoints after
+/// `checkpoint`.
+fn ahead_of<'a>(commits: impl Iterator<Item = &'a SinkCommit>, checkpoint: u64) -> Vec<&'a SinkCommit> {
+    commits.filter(|c| c.committed.checkpoint().is_some_and(|n| n > checkpoint)).collect()
 }
 
 /// The sinks in `commits`, for a message.
