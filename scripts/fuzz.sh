@@ -6,7 +6,9 @@
 # Usage: scripts/fuzz.sh [SECONDS] [TARGET…]
 # FUZZ_PROFILE=dev builds the targets without optimisation (CI: a build of
 # about a quarter of the time; fewer executions a second), and
-# FUZZ_SEED=N makes a run repeat itself exactly (libFuzzer's -seed).
+# FUZZ_SEED=N with FUZZ_RUNS=N (libFuzzer's -seed and -runs: that many
+# executions, SECONDS only a cap) makes a run repeat itself exactly; a run
+# of so many seconds does not, as it gets further on a faster machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +37,9 @@ seed=()
 if [ -n "${FUZZ_SEED:-}" ]; then
   seed=(-seed="$FUZZ_SEED")
 fi
+if [ -n "${FUZZ_RUNS:-}" ]; then
+  seed+=(-runs="$FUZZ_RUNS")
+fi
 cargo fuzz build "${build[@]}"
 
 failed=()
@@ -43,7 +48,7 @@ for target in "${targets[@]}"; do
   corpus=fuzz/corpus/$target
   mkdir -p "$corpus"
   log=fuzz/target/$target.log
-  echo "fuzzing $target for ${seconds}s"
+  echo "fuzzing $target for ${seconds}s${FUZZ_RUNS:+ or $FUZZ_RUNS executions}"
   if ! cargo fuzz run "${build[@]}" "$target" "$corpus" "fuzz/seeds/$target" -- \
       -max_total_time="$seconds" -max_len=4096 -timeout=20 -rss_limit_mb=4096 \
       -print_final_stats=1 "${seed[@]}" >"$log" 2>&1; then

@@ -43,6 +43,11 @@ pub enum EngineError {
     /// The plan cannot be run as given (a bug in planning, or a bad setting).
     #[error("invalid plan: {0}")]
     Plan(String),
+    /// Intact saved state that does not fit the job (written by another
+    /// query, another Weir, or another state format): refused, never
+    /// misread, and never a reason to fall back to an older checkpoint.
+    #[error("{0}")]
+    Incompatible(String),
 }
 
 /// Attach a human context to DataFusion and Arrow results.

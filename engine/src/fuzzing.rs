@@ -267,7 +267,7 @@ fn operator(part: Part) -> Result<Box<dyn Operator>> {
             Box::new(WindowAggregate::new(Arc::new(plan), name, metrics))
         }
         Part::SessionAggregate => {
-            let plan = SessionAggregatePlan { gap: 3_000, aggregation: windowed()? };
+            let plan = SessionAggregatePlan { gap: 3_000, aggregation: windowed()?, input_schema: input_schema() };
             Box::new(SessionAggregate::new(Arc::new(plan), name, metrics)?)
         }
         Part::GroupAggregate => {
@@ -391,5 +391,57 @@ mod tests {
         for (part, input) in seeds {
             restore(&input).unwrap_or_else(|e| panic!("{part:?}: {e}"));
         }
+    }
+
+    /// Stored rows of other types than the operator reads (the fuzzer's
+    /// find: a session's key column decoded as another type panicked in
+    /// DataFusion's group values) are damaged state, for every part that
+    /// stores rows.
+    #[test]
+    fn stored_rows_of_other_types_are_an_error() {
+        use datafusion::arrow::array::StringArray;
+        let utf8 = |name: &str| Field::new(name, DataType::Utf8, true);
+        let strings = || Arc::new(StringArray::from(vec!["a"])) as ArrayRef;
+        let times = || Arc::new(TimestampMillisecondArray::from(vec![1_000])) as ArrayRef;
+        let wrong_input = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+                utf8("k"),
+                Field::new("v", DataType::Float64, true),
+            ])),
+            vec![times(), strings(), Arc::new(Float64Array::from(vec![1.0]))],
+        )
+        .unwrap();
+        let wrong_side = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![utf8("k"), Field::new("t", DataType::Timestamp(TimeUnit::Millisecond, None), false)])),
+            vec![strings(), times()],
+        )
+        .unwrap();
+        let framed = |part: Part, state: Vec<u8>| {
+            let mut e = Encoder::default();
+            e.bytes(&state);
+            let index = PARTS.iter().position(|p| *p == part).unwrap();
+            [vec![index as u8], e.bytes].concat()
+        };
+        // A session: its watermark, then its buffered input rows.
+        let mut session = Encoder::default();
+        session.i64(0);
+        session.u64(1);
+        session.batch(&wrong_input).unwrap();
+        let err = restore(&framed(Part::SessionAggregate, session.bytes)).unwrap_err();
+        assert!(err.to_string().contains("does not have the operator's columns"), "{err}");
+        // A window join: its watermark, one window, then each side's rows
+        // by key group.
+        let mut join = Encoder::default();
+        join.i64(0);
+        join.u64(1);
+        join.i64(5_000);
+        for _ in 0..2 {
+            join.u64(1);
+            join.u64(0);
+            join.batch(&wrong_side).unwrap();
+        }
+        let err = restore(&framed(Part::WindowJoin, join.bytes)).unwrap_err();
+        assert!(err.to_string().contains("does not have the operator's columns"), "{err}");
     }
 }

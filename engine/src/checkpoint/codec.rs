@@ -4,8 +4,9 @@
 //! re-aggregated rows.
 
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::buffer::Buffer;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::ipc::reader::StreamDecoder;
 use datafusion::arrow::ipc::writer::StreamWriter;
 
@@ -96,6 +97,19 @@ impl<'a> Decoder<'a> {
             }
         });
         read.unwrap_or_else(|_| Err(EngineError::State("a state batch is malformed".into())))
+    }
+
+    /// A batch with the columns of `schema`: damaged state whose batch
+    /// decodes to other columns or types is refused here, rather than
+    /// panicking in the operator that reads it (kernels and accumulators
+    /// downcast their input). Nested field names are not compared.
+    pub fn batch_of(&mut self, schema: &SchemaRef) -> Result<RecordBatch> {
+        let batch = self.batch()?;
+        let options = RecordBatchOptions::new()
+            .with_row_count(Some(batch.num_rows()))
+            .with_match_field_names(false);
+        RecordBatch::try_new_with_options(std::sync::Arc::clone(schema), batch.columns().to_vec(), &options)
+            .map_err(|e| EngineError::State(format!("a state batch does not have the operator's columns: {e}")))
     }
 
     /// Whether everything was read (a shorter read means a format mismatch).

@@ -203,8 +203,9 @@ impl Operator for IntervalJoin {
             let mut d = Decoder::new(state);
             let w = d.i64()?;
             watermark = Some(watermark.map_or(w, |m| m.min(w)));
-            for side in self.sides.iter_mut() {
-                side.restore(&mut d, chunks, owns)?;
+            let schemas = [&self.plan.spec.left_schema, &self.plan.spec.right_schema];
+            for (side, schema) in self.sides.iter_mut().zip(schemas) {
+                side.restore(&mut d, chunks, schema, owns)?;
             }
             d.finish()?;
         }

@@ -7,7 +7,7 @@ use datafusion::arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use std::sync::atomic::Ordering;
 
 use datafusion::arrow::compute::{filter_record_batch, take_record_batch};
-use datafusion::arrow::datatypes::TimestampMillisecondType;
+use datafusion::arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use datafusion::physical_plan::PhysicalExpr;
 
 use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, new_chunk_id};
@@ -156,8 +156,14 @@ impl SideRows {
     }
 
     /// Adds the rows of the chunks [`SideRows::snapshot`] listed, for the
-    /// key groups `owns` keeps.
-    pub fn restore(&mut self, d: &mut Decoder, chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
+    /// key groups `owns` keeps; rows of the side's `schema`.
+    pub fn restore(
+        &mut self,
+        d: &mut Decoder,
+        chunks: &ChunkMap,
+        schema: &SchemaRef,
+        owns: &dyn Fn(usize) -> bool,
+    ) -> Result<()> {
         for _ in 0..d.u64()? {
             let id = ChunkId::from_le_bytes(
                 d.bytes()?
@@ -165,7 +171,7 @@ impl SideRows {
                     .map_err(|_| EngineError::State("join state: a chunk id is not 16 bytes".into()))?,
             );
             let mut chunk = Decoder::new(chunks.get(id)?);
-            self.decode(&mut chunk, owns)?;
+            self.decode(&mut chunk, schema, owns)?;
             chunk.finish()?;
         }
         Ok(())
@@ -191,11 +197,11 @@ impl SideRows {
     }
 
     /// Adds the rows [`SideRows::encode`] wrote for the key groups `owns`
-    /// keeps.
-    pub fn decode(&mut self, d: &mut Decoder, owns: &dyn Fn(usize) -> bool) -> Result<()> {
+    /// keeps; rows of the side's `schema`.
+    pub fn decode(&mut self, d: &mut Decoder, schema: &SchemaRef, owns: &dyn Fn(usize) -> bool) -> Result<()> {
         for _ in 0..d.u64()? {
             let group = d.u64()? as usize;
-            let batch = d.batch()?;
+            let batch = d.batch_of(schema)?;
             if owns(group) {
                 self.push(batch);
             }

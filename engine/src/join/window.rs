@@ -129,8 +129,9 @@ impl Operator for WindowJoin {
             for _ in 0..d.u64()? {
                 let end = d.i64()?;
                 let sides = self.windows.entry(end).or_default();
-                for rows in sides.iter_mut() {
-                    rows.decode(&mut d, owns)?;
+                let schemas = [&self.plan.spec.left_schema, &self.plan.spec.right_schema];
+                for (rows, schema) in sides.iter_mut().zip(schemas) {
+                    rows.decode(&mut d, schema, owns)?;
                 }
             }
             d.finish()?;

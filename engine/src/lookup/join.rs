@@ -374,11 +374,15 @@ impl Operator for LookupJoin {
     }
 
     fn restore(&mut self, states: &[&[u8]], _chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
+        // The stream's rows: the join's left side without its row number.
+        let left = &self.plan.spec.left_schema;
+        let stream: Vec<usize> = (0..left.fields().len().saturating_sub(1)).collect();
+        let schema = Arc::new(left.project(&stream).context(|| format!("{}: restoring", self.name))?);
         for state in states {
             let mut d = Decoder::new(state);
             for _ in 0..d.u64()? {
                 let group = d.u64()? as usize;
-                let batch = d.batch()?;
+                let batch = d.batch_of(&schema)?;
                 if owns(group) {
                     self.restored.push(batch);
                 }

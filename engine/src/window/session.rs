@@ -13,7 +13,7 @@ use datafusion::arrow::array::{
     ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array,
 };
 use datafusion::arrow::compute::take_record_batch;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit, TimestampMillisecondType};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
@@ -34,6 +34,9 @@ pub struct SessionAggregatePlan {
     /// Largest gap, in milliseconds, between rows of one session.
     pub gap: i64,
     pub aggregation: WindowedAggregation,
+    /// The rows the aggregation reads: a checkpoint stores open sessions
+    /// as these rows, and a restore refuses others.
+    pub input_schema: SchemaRef,
 }
 
 /// Rows of one input batch that joined a session.
@@ -409,7 +412,7 @@ impl Operator for SessionAggregate {
             let w = d.i64()?;
             watermark = Some(watermark.map_or(w, |m| m.min(w)));
             for _ in 0..d.u64()? {
-                let batch = d.batch()?;
+                let batch = d.batch_of(&self.plan.input_schema)?;
                 // This subtask's keys only (the job may run at another
                 // parallelism now); replaying the rows in their order
                 // rebuilds the same sessions.

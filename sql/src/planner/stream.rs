@@ -530,11 +530,13 @@ impl<'a> StreamPlanner<'a> {
         // The late-data side table takes whole rows; otherwise only what
         // the aggregation reads crosses the exchange.
         let mut time_column = watermark.time_column;
+        let mut input_schema = Arc::clone(&rel.table.schema);
         let (mut keys, mut aggregates) = (keys, aggregates);
         if late_output.is_none()
             && let Some(n) = Narrowing::apply(&mut flow.chain, &rel.table.schema, &mut keys, &mut aggregates, &[time_column])?
         {
             time_column = n.index(time_column)?;
+            input_schema = n.schema(&rel.table.schema)?;
         }
         let aggregation = WindowedAggregation {
             time_column,
@@ -571,7 +573,7 @@ impl<'a> StreamPlanner<'a> {
                         None,
                     ));
                 }
-                OperatorPlan::SessionAggregate(Arc::new(SessionAggregatePlan { gap, aggregation }))
+                OperatorPlan::SessionAggregate(Arc::new(SessionAggregatePlan { gap, aggregation, input_schema }))
             }
         };
         let mut flow = self.exchange_by_keys(flow, keys);

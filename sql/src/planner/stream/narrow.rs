@@ -25,12 +25,17 @@ use crate::error::{Result, SqlError};
 /// The projection that keeps the columns `keep` of rows of `input`, in
 /// that order.
 pub(super) fn select(input: &Schema, keep: &[usize]) -> Result<OperatorPlan> {
-    let schema: SchemaRef = Arc::new(input.project(keep).map_err(DataFusionError::from)?);
+    let schema = projected(input, keep)?;
     let exprs = keep
         .iter()
         .map(|i| Arc::new(Column::new(input.field(*i).name(), *i)) as Arc<dyn PhysicalExpr>)
         .collect();
     Ok(OperatorPlan::Project(Arc::new(ProjectPlan { exprs, schema })))
+}
+
+/// The columns `keep` of `input`.
+fn projected(input: &Schema, keep: &[usize]) -> Result<SchemaRef> {
+    Ok(Arc::new(input.project(keep).map_err(DataFusionError::from)?))
 }
 
 /// The columns of a row an operator reads, in their order in the row.
@@ -75,6 +80,11 @@ impl Narrowing {
         *keys = keys.iter().map(|k| n.expr(k)).collect::<Result<_>>()?;
         *calls = calls.iter().map(|c| n.call(c)).collect::<Result<_>>()?;
         Ok(Some(n))
+    }
+
+    /// The row after the projection, of a row of `input`.
+    pub(super) fn schema(&self, input: &Schema) -> Result<SchemaRef> {
+        projected(input, &self.keep)
     }
 
     /// Where input column `i` is after the projection.
