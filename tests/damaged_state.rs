@@ -233,7 +233,9 @@ fn random_bytes_as_operator_state_fall_back_to_the_previous_checkpoint() {
             let parts = decode_parts(&value[4..]);
             let garbled: Vec<(String, Vec<u8>)> = parts
                 .into_iter()
-                .map(|(name, bytes)| match name.starts_with("op") {
+                // Operators' parts are named by their state id
+                // (`WindowAggregate#0`); the source's is `Source#0`.
+                .map(|(name, bytes)| match name.contains('#') && !name.starts_with("Source") {
                     true => {
                         replaced += 1;
                         (name, (0..bytes.len().max(16)).map(|_| g.below(256) as u8).collect())
@@ -255,6 +257,60 @@ fn random_bytes_as_operator_state_fall_back_to_the_previous_checkpoint() {
     assert!(stderr.contains("cannot be decoded: damaged"), "{stderr}");
     assert!(stderr.contains("resumed from checkpoint"), "{stderr}");
     assert_rows_eq(&committed(dir.path()), &expected, "after random operator state");
+}
+
+/// State of another shape never reaches an operator: a savepoint of the
+/// job, restored by a query that aggregates otherwise, is refused naming
+/// the operator whose state does not fit, and the output stays as it was.
+#[test]
+fn a_savepoint_of_another_query_is_refused_naming_the_operator() {
+    let dir = scratch();
+    killed_midway(dir.path(), &input_lines());
+    let savepoint = job_store(dir.path());
+    let before = committed(dir.path());
+    let other = job_sql(dir.path(), false).replace("sum(v) AS s", "max(v) AS s").replace(
+        "SET 'parallelism.default'",
+        &format!("SET 'execution.savepoint.path' = '{}';\nSET 'parallelism.default'", savepoint.display()),
+    );
+    let file = dir.path().join("other.sql");
+    std::fs::write(&file, other).unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_weir")).arg("run").arg(&file).current_dir(dir.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "a query of another shape started from the savepoint: {stderr}");
+    assert!(
+        stderr.contains("cannot be restored by this job")
+            && stderr.contains("the state of WindowAggregate#0 was saved as")
+            && stderr.contains("sum(")
+            && stderr.contains("max("),
+        "{stderr}"
+    );
+    assert_eq!(committed(dir.path()), before, "the refused start changed the output");
+}
+
+/// A checkpoint written before state identity (its completion record the
+/// task count alone, its operators named by position) is refused, not
+/// misread, and not skipped for a fresh start: the output stays as it was.
+#[test]
+fn a_checkpoint_of_state_format_1_is_refused() {
+    let dir = scratch();
+    killed_midway(dir.path(), &input_lines());
+    let before = committed(dir.path());
+    {
+        let db = sled::open(job_store(dir.path())).unwrap();
+        let complete = db.open_tree("complete").unwrap();
+        for entry in complete.iter() {
+            let (key, record) = entry.unwrap();
+            // Checksum, then the task count, then the manifest.
+            let tasks: [u8; 8] = record[4..12].try_into().unwrap();
+            complete.insert(key, &tasks).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let run = weir(dir.path(), false);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "a format-1 checkpoint was restored: {stderr}");
+    assert!(stderr.contains("state format 1") && stderr.contains("cannot be restored by this job"), "{stderr}");
+    assert_eq!(committed(dir.path()), before, "the refused start changed the output");
 }
 
 /// A task state's parts as the store writes them (engine/src/checkpoint/

@@ -254,18 +254,20 @@ fn join_spec() -> JoinSpec {
     }
 }
 
+/// A 5-second tumbling window of `count(v), sum(v), avg(v)` by `k`.
+pub(crate) fn window_aggregate() -> Result<WindowAggregatePlan> {
+    Ok(WindowAggregatePlan {
+        window: WindowSpec::new(WindowKind::Tumble { size: 5_000 }, 0).map_err(EngineError::Plan)?,
+        aggregation: windowed()?,
+    })
+}
+
 /// A fresh subtask of `part` (not [`Part::Source`], which is no operator).
 fn operator(part: Part) -> Result<Box<dyn Operator>> {
     let name = format!("{part:?}");
     let metrics = JobMetrics::default().register(&name, 0);
     Ok(match part {
-        Part::WindowAggregate => {
-            let plan = WindowAggregatePlan {
-                window: WindowSpec::new(WindowKind::Tumble { size: 5_000 }, 0).map_err(EngineError::Plan)?,
-                aggregation: windowed()?,
-            };
-            Box::new(WindowAggregate::new(Arc::new(plan), name, metrics))
-        }
+        Part::WindowAggregate => Box::new(WindowAggregate::new(Arc::new(window_aggregate()?), name, metrics)),
         Part::SessionAggregate => {
             let plan = SessionAggregatePlan { gap: 3_000, aggregation: windowed()?, input_schema: input_schema() };
             Box::new(SessionAggregate::new(Arc::new(plan), name, metrics)?)

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use crate::checkpoint::identity::Manifest;
 use crate::checkpoint::store::{StateStore, TaskState};
 use crate::metrics::{CheckpointStats, JobMetrics};
 
@@ -64,14 +65,15 @@ pub struct TaskLink {
 }
 
 /// Starts the coordinator of a job with `tasks` tasks, writing into
-/// `store`; checkpoint ids continue after `last_id` (the restored
-/// checkpoint, or later: see `runtime::recovery`).
+/// `store` with the job's `manifest`; checkpoint ids continue after
+/// `last_id` (the restored checkpoint, or later: see `runtime::recovery`).
 pub fn start(
     config: CheckpointConfig,
     store: Arc<StateStore>,
     tasks: usize,
     last_id: u64,
     metrics: Arc<JobMetrics>,
+    manifest: Manifest,
 ) -> (TaskLink, mpsc::Sender<CheckpointRequest>, tokio::task::JoinHandle<()>) {
     let (trigger_tx, trigger) = watch::channel(last_id);
     let (committed_tx, committed) = watch::channel(last_id);
@@ -155,7 +157,7 @@ pub fn start(
                 }
                 continue;
             }
-            match store.complete(id, tasks).await {
+            match store.complete(id, tasks, &manifest).await {
                 Ok(()) => {
                     if let Some(reply) = reply {
                         let _ = reply.send(Some(id));

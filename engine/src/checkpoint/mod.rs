@@ -4,4 +4,5 @@
 pub mod chunk;
 pub mod codec;
 pub mod coordinator;
+pub mod identity;
 pub mod store;

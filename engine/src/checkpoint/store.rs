@@ -1,7 +1,7 @@
 //! Where checkpoints are written: one sled database per job under
 //! `state.dir`. A checkpoint is the state of every task, then a completion
-//! record naming how many task states it has; only a completed, intact
-//! checkpoint is ever restored. Large operator state lives in chunks
+//! record naming how many task states it has, with the job's state
+//! [`Manifest`]; only a completed, intact checkpoint is ever restored. Large operator state lives in chunks
 //! (`checkpoint::chunk`), shared by the checkpoints that reference them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -9,6 +9,7 @@ use std::path::Path;
 
 use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::checkpoint::identity::Manifest;
 use crate::error::{EngineError, Result};
 
 /// Complete checkpoints kept; older ones are deleted.
@@ -30,6 +31,9 @@ pub struct Checkpoint {
     pub id: u64,
     pub tasks: BTreeMap<String, TaskState>,
     pub chunks: ChunkMap,
+    /// What wrote the state; `None` for a checkpoint of state format 1,
+    /// whose completion record held the task count only.
+    pub manifest: Option<Manifest>,
 }
 
 impl Checkpoint {
@@ -84,6 +88,23 @@ fn verified(value: &[u8]) -> Option<&[u8]> {
     (crc32fast::hash(body).to_le_bytes() == sum).then_some(body)
 }
 
+/// The task count and manifest of a completion record; `None` when it is
+/// damaged. A record of exactly 8 bytes is format 1's (the task count
+/// alone, unchecked): its checkpoint has no manifest.
+fn completion(value: &[u8]) -> Option<Result<(u64, Option<Manifest>)>> {
+    if let Ok(legacy) = <[u8; 8]>::try_from(value) {
+        return Some(Ok((u64::from_le_bytes(legacy), None)));
+    }
+    let mut d = Decoder::new(verified(value)?);
+    let read = (|| {
+        let tasks = d.u64()?;
+        let manifest = Manifest::decode(d.bytes()?)?;
+        d.finish()?;
+        Ok((tasks, Some(manifest)))
+    })();
+    Some(read)
+}
+
 fn decode_refs(body: &[u8]) -> Vec<ChunkId> {
     body.chunks_exact(16)
         .map(|c| u128::from_le_bytes(c.try_into().expect("chunks_exact yields 16 bytes")))
@@ -127,12 +148,16 @@ impl StateStore {
         Ok(())
     }
 
-    /// Marks `checkpoint` complete once its `tasks` states are durable, and
-    /// deletes checkpoints no longer needed.
-    pub async fn complete(&self, checkpoint: u64, tasks: usize) -> Result<()> {
+    /// Marks `checkpoint` complete once its `tasks` states are durable,
+    /// recording the `manifest` of the job that wrote them, and deletes
+    /// checkpoints no longer needed.
+    pub async fn complete(&self, checkpoint: u64, tasks: usize, manifest: &Manifest) -> Result<()> {
         self.db.flush_async().await.map_err(err("flushing state"))?;
+        let mut record = Encoder::default();
+        record.u64(tasks as u64);
+        record.bytes(&manifest.encode());
         self.complete
-            .insert(format!("{checkpoint:020}"), &(tasks as u64).to_le_bytes())
+            .insert(format!("{checkpoint:020}"), checked(&record.bytes))
             .map_err(err("completing a checkpoint"))?;
         self.db.flush_async().await.map_err(err("flushing state"))?;
         self.prune(checkpoint)
@@ -235,12 +260,11 @@ impl StateStore {
 
     /// Complete checkpoint `id`, checked like [`Self::restore`]'s.
     pub fn read(&self, id: u64) -> Result<Checkpoint> {
-        let expected = self
-            .complete
-            .get(format!("{id:020}"))
-            .map_err(err("reading state"))?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map(u64::from_le_bytes)
+        let record = self.complete.get(format!("{id:020}")).map_err(err("reading state"))?;
+        let (expected, manifest) = record
+            .as_deref()
+            .and_then(completion)
+            .transpose()?
             .ok_or_else(|| EngineError::State(format!("checkpoint {id} has no valid completion record")))?;
         let prefix = format!("{id:020}/");
         let mut tasks = BTreeMap::new();
@@ -287,6 +311,7 @@ impl StateStore {
             id,
             tasks,
             chunks: ChunkMap(chunks),
+            manifest,
         })
     }
 
@@ -294,6 +319,9 @@ impl StateStore {
     /// savepoint, which outlives the job and can start another.
     pub async fn export(&self, id: u64, dir: &Path) -> Result<()> {
         let cp = self.read(id)?;
+        let manifest = cp.manifest.as_ref().ok_or_else(|| {
+            EngineError::Incompatible(format!("checkpoint {id} is of state format 1: it cannot be saved for a newer Weir"))
+        })?;
         let target = StateStore::open(dir)?;
         for (task, state) in &cp.tasks {
             let mut state = state.clone();
@@ -302,7 +330,7 @@ impl StateStore {
             }
             target.put(id, task, &state)?;
         }
-        target.complete(id, cp.tasks.len()).await
+        target.complete(id, cp.tasks.len(), manifest).await
     }
 
     /// Corrupts one stored task state of `checkpoint` (for tests of the
@@ -328,6 +356,10 @@ mod tests {
         }
     }
 
+    fn manifest() -> Manifest {
+        Manifest::decode(&Manifest::of(&crate::plan::StreamPlan { stages: Vec::new() }).encode()).unwrap()
+    }
+
     fn chunk_ids(store: &StateStore) -> Vec<ChunkId> {
         store.chunks.iter().keys().map(|k| u128::from_be_bytes(k.unwrap().as_ref().try_into().unwrap())).collect()
     }
@@ -340,7 +372,7 @@ mod tests {
         for id in 1..=2 {
             store.put(id, "s0-0", &state(id as u8)).unwrap();
             store.put(id, "s1-0", &state(10 + id as u8)).unwrap();
-            store.complete(id, 2).await.unwrap();
+            store.complete(id, 2, &manifest()).await.unwrap();
         }
         // Checkpoint 3 never completes: it is never restored.
         store.put(3, "s0-0", &state(3)).unwrap();
@@ -357,7 +389,7 @@ mod tests {
         // new checkpoint 2 of other tasks is then whole.
         store.truncate_after(1).unwrap();
         store.put(2, "s9-0", &state(42)).unwrap();
-        store.complete(2, 1).await.unwrap();
+        store.complete(2, 1, &manifest()).await.unwrap();
         let recovery = store.restore().unwrap();
         assert!(recovery.damaged.is_empty());
         assert_eq!(recovery.checkpoint.unwrap().part("s9-0", "op0"), Some(&[42u8, 9][..]));
@@ -369,7 +401,7 @@ mod tests {
         let store = StateStore::open(dir.path()).unwrap();
         for id in 1..=6 {
             store.put(id, "t", &state(id as u8)).unwrap();
-            store.complete(id, 1).await.unwrap();
+            store.complete(id, 1, &manifest()).await.unwrap();
         }
         assert_eq!(store.complete_ids().unwrap(), vec![4, 5, 6]);
         assert!(store.read(3).is_err());
@@ -387,7 +419,7 @@ mod tests {
         let mut first = state(1);
         first.chunks.write(old, b"old slice".to_vec());
         store.put(1, "t", &first).unwrap();
-        store.complete(1, 1).await.unwrap();
+        store.complete(1, 1, &manifest()).await.unwrap();
         // Checkpoints 2 and 3 reference `old` without writing it again.
         for id in 2..=3 {
             let mut s = state(id as u8);
@@ -396,7 +428,7 @@ mod tests {
                 s.chunks.write(new, b"new slice".to_vec());
             }
             store.put(id, "t", &s).unwrap();
-            store.complete(id, 1).await.unwrap();
+            store.complete(id, 1, &manifest()).await.unwrap();
         }
         let cp = store.read(2).unwrap();
         assert_eq!(cp.chunks.get(old).unwrap(), b"old slice");
@@ -407,7 +439,7 @@ mod tests {
             let mut s = state(id as u8);
             s.chunks.reference(new);
             store.put(id, "t", &s).unwrap();
-            store.complete(id, 1).await.unwrap();
+            store.complete(id, 1, &manifest()).await.unwrap();
         }
         assert_eq!(chunk_ids(&store), vec![new]);
         store.chunks.remove(new.to_be_bytes()).unwrap();
@@ -425,11 +457,33 @@ mod tests {
         let mut s = state(7);
         s.chunks.write(id, vec![1, 2, 3]);
         store.put(1, "t", &s).unwrap();
-        store.complete(1, 1).await.unwrap();
+        store.complete(1, 1, &manifest()).await.unwrap();
         store.export(1, &dir.path().join("savepoint")).await.unwrap();
         let saved = StateStore::open(&dir.path().join("savepoint")).unwrap();
         let cp = saved.restore().unwrap().checkpoint.unwrap();
         assert_eq!(cp.chunks.get(id).unwrap(), &[1, 2, 3]);
         assert_eq!(cp.part("t", "op0"), Some(&[7u8, 9][..]));
+    }
+
+    /// A checkpoint of state format 1 (its completion record the task
+    /// count alone) reads back without a manifest, for the restore to
+    /// refuse; the manifest of a newer one reads back as written.
+    #[tokio::test]
+    async fn completion_records_carry_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path()).unwrap();
+        store.put(1, "t", &state(1)).unwrap();
+        store.complete(1, 1, &manifest()).await.unwrap();
+        assert_eq!(store.read(1).unwrap().manifest, Some(manifest()));
+        store.put(2, "t", &state(2)).unwrap();
+        store.complete.insert(format!("{:020}", 2), &1u64.to_le_bytes()).unwrap();
+        let cp = store.read(2).unwrap();
+        assert_eq!((cp.id, cp.manifest), (2, None));
+        // A damaged record is a damaged checkpoint, not a format-1 one.
+        let mut record = store.complete.get(format!("{:020}", 1)).unwrap().unwrap().to_vec();
+        let last = record.len() - 1;
+        record[last] ^= 1;
+        store.complete.insert(format!("{:020}", 1), record).unwrap();
+        assert!(store.read(1).is_err());
     }
 }

@@ -22,6 +22,7 @@ use crate::runtime::exchange::Router;
 use crate::runtime::input::ExchangeInput;
 use crate::checkpoint::coordinator::{self, CheckpointConfig, CheckpointMode, CheckpointRequest, TaskLink};
 use crate::checkpoint::chunk::ChunkMap;
+use crate::checkpoint::identity::{Manifest, StateId, state_ids};
 use crate::checkpoint::store::{Checkpoint, StateStore};
 use crate::runtime::recovery;
 use crate::runtime::task::{MainOutput, SinkOutput, Task, TaskCheckpoint, TaskInput, TaskOutput};
@@ -182,6 +183,7 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
             task_count,
             r.last_id,
             Arc::clone(&metrics),
+            Manifest::of(&plan),
         )
     });
     let link = coordinator.as_ref().map(|(link, _, _)| link);
@@ -275,29 +277,23 @@ pub(crate) struct Restored {
     metrics: Arc<JobMetrics>,
 }
 
-/// Builds [`Restored`]; fails if any operator's or source's state in
-/// `restored` cannot be decoded (a damaged checkpoint, or one of another
-/// plan).
+/// Builds [`Restored`]; fails with [`EngineError::Incompatible`] if
+/// `restored` is the state of another query or Weir (its manifest differs
+/// from this plan's), and with another error if any operator's or source's
+/// state cannot be decoded (a damaged checkpoint).
 pub(crate) fn restore_chains(plan: &StreamPlan, restored: Option<&Checkpoint>) -> Result<Restored> {
     let metrics = Arc::new(JobMetrics::default());
     let no_chunks = ChunkMap::default();
     let chunks = restored.map_or(&no_chunks, |cp| &cp.chunks);
+    let (ids, _) = state_ids(plan);
     if let Some(cp) = restored {
-        let ops: usize = plan.stages.iter().map(|s| s.chain.len()).sum();
-        let unknown = cp.tasks.values().flat_map(|s| &s.parts).map(|(n, _)| n).find(|n| {
-            n.strip_prefix("op").and_then(|i| i.parse::<usize>().ok()).is_some_and(|i| i >= ops)
-        });
-        if let Some(n) = unknown {
-            return Err(EngineError::State(format!(
-                "checkpoint {} has state for {n}, which this job does not have: it was taken from another plan",
-                cp.id
-            )));
+        Manifest::of(plan).check_restore(cp.id, cp.manifest.as_ref())?;
+        for source in ids.iter().filter_map(|s| s.source.as_ref()) {
+            SourceDriver::positions_of(&parts(restored, source))?;
         }
-        SourceDriver::positions_of(&parts(restored, "source"))?;
     }
     let mut chains = Vec::new();
-    let mut first_op = 0;
-    for stage in &plan.stages {
+    for (stage, stage_ids) in plan.stages.iter().zip(&ids) {
         for subtask in 0..stage.parallelism {
             let mut chain: Vec<Box<dyn Operator>> = stage
                 .chain
@@ -306,27 +302,27 @@ pub(crate) fn restore_chains(plan: &StreamPlan, restored: Option<&Checkpoint>) -
                 .collect::<Result<_>>()?;
             let parallelism = stage.parallelism;
             let owns = move |group: usize| subtask_of_key_group(group, parallelism) == subtask;
-            for (op, id) in chain.iter_mut().zip(first_op..) {
-                let states = parts(restored, &format!("op{id}"));
+            for (op, id) in chain.iter_mut().zip(&stage_ids.operators) {
+                let Some(id) = id else { continue };
+                let states = parts(restored, id);
                 if !states.is_empty() {
                     op.restore(&states, chunks, &owns)?;
                 }
             }
             chains.push(chain);
         }
-        first_op += stage.chain.len();
     }
     Ok(Restored { chains, metrics })
 }
 
-/// A named part of the state of every task of the checkpoint: the job may
-/// run at another parallelism, and so with its stages chained differently;
-/// operators are named by their place in the whole plan.
-fn parts<'a>(restored: Option<&'a Checkpoint>, name: &str) -> Vec<&'a [u8]> {
+/// The state of part `id` in every task of the checkpoint: the job may run
+/// at another parallelism, and so with its stages chained differently;
+/// parts are named by their state id (`checkpoint::identity`).
+fn parts<'a>(restored: Option<&'a Checkpoint>, id: &StateId) -> Vec<&'a [u8]> {
     restored.map_or(Vec::new(), |cp| {
         cp.tasks
             .values()
-            .filter_map(|state| state.parts.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_slice()))
+            .filter_map(|state| state.parts.iter().find(|(n, _)| n == id.as_str()).map(|(_, b)| b.as_slice()))
             .collect()
     })
 }
@@ -341,7 +337,7 @@ fn build_tasks(
     withdraw_after: Option<u64>,
 ) -> Result<Vec<(String, Task)>> {
     let mut chains = chains.into_iter();
-    let mut first_op = 0;
+    let (ids, _) = state_ids(plan);
     let n = plan.stages.len();
     // receivers[stage][subtask]: the channels feeding that subtask.
     let mut receivers: Vec<Vec<Vec<mpsc::Receiver<Message>>>> = Vec::with_capacity(n);
@@ -406,7 +402,10 @@ fn build_tasks(
                         .collect();
                     // Partitions may have moved between subtasks: every old
                     // subtask's positions are looked at.
-                    let snapshots = parts(restored, "source");
+                    let source_id = ids[i].source.as_ref().ok_or_else(|| {
+                        EngineError::Plan(format!("stage {i} reads a source that has no state id"))
+                    })?;
+                    let snapshots = parts(restored, source_id);
                     let resume = SourceDriver::positions_of(&snapshots)?;
                     let discovers = s.connector.discovers_partitions();
                     let ended = owned.iter().all(|p| resume.get(p) == Some(&PARTITION_ENDED));
@@ -453,7 +452,7 @@ fn build_tasks(
                 }
             };
             let chain = chains.next().ok_or_else(|| EngineError::Plan(format!("no operators built for {task_name}")))?;
-            let op_ids: Vec<usize> = (first_op..first_op + chain.len()).collect();
+            let state_ids = ids[i].clone();
             let main = match (&stage.sink, &out_partitioning[i]) {
                 (Some(sink), None) => MainOutput::Sink(SinkOutput {
                     writer: {
@@ -508,13 +507,12 @@ fn build_tasks(
                     chain,
                     output,
                     checkpoint,
-                    op_ids,
+                    state_ids,
                     stage: i,
                     metrics: metrics.register_task(plan, i, subtask),
                 },
             ));
         }
-        first_op += stage.chain.len();
     }
     Ok(tasks)
 }

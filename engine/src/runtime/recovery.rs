@@ -64,8 +64,13 @@ pub(crate) fn resume<T>(
     let finished = finished_run(&d.dir);
     if let Some(path) = &d.savepoint {
         let resume = from_savepoint(path, d, &commits, newest_commit.max(finished))?;
-        let loaded = load(resume.checkpoint.as_ref())
-            .map_err(|e| EngineError::State(format!("the savepoint in {} cannot be restored: {e}", path.display())))?;
+        let loaded = load(resume.checkpoint.as_ref()).map_err(|e| {
+            let why = format!("the savepoint in {} cannot be restored: {e}", path.display());
+            match e {
+                EngineError::Incompatible(_) => EngineError::Incompatible(why),
+                _ => EngineError::State(why),
+            }
+        })?;
         return Ok((resume, loaded));
     }
     let (store, unreadable) = match StateStore::open(&d.dir) {
@@ -102,6 +107,11 @@ pub(crate) fn resume<T>(
     let loaded = loop {
         match load(checkpoint.as_ref()) {
             Ok(loaded) => break loaded,
+            // Intact state of another query or Weir: an older checkpoint
+            // is of the same, and starting without state loses it.
+            Err(EngineError::Incompatible(why)) => {
+                return Err(EngineError::Incompatible(format!("job {job_id}: {why}")));
+            }
             Err(e) => {
                 let Some(cp) = &checkpoint else { return Err(e) };
                 tracing::warn!(checkpoint = cp.id, error = %e, "checkpoint cannot be decoded: damaged; falling back to the previous one");

@@ -9,6 +9,7 @@ use datafusion::arrow::array::RecordBatch;
 use tokio::sync::{mpsc, watch};
 
 use crate::checkpoint::coordinator::{Ack, FINISHED};
+use crate::checkpoint::identity::StageStates;
 use crate::checkpoint::store::TaskState;
 use crate::error::{EngineError, Result};
 use crate::message::Message;
@@ -116,10 +117,9 @@ pub(crate) struct Task {
     pub chain: Vec<Box<dyn Operator>>,
     pub output: TaskOutput,
     pub checkpoint: Option<TaskCheckpoint>,
-    /// Each chained operator's place in the whole plan (stages' chains one
-    /// after the other): its name in checkpoints, the same whether or not
-    /// the plan chains stages together at this parallelism.
-    pub op_ids: Vec<usize>,
+    /// The state ids of the stage's source and operators: the names their
+    /// state is saved under.
+    pub state_ids: StageStates,
     pub stage: usize,
     pub metrics: Arc<TaskMetrics>,
 }
@@ -219,7 +219,7 @@ impl Task {
         }
         let mut state = TaskState::default();
         if let TaskInput::Source(driver) = &mut self.input {
-            state.parts.push(("source".to_string(), driver.take_snapshot(id)?));
+            state.parts.push((source_part(&self.state_ids, self.stage)?, driver.take_snapshot(id)?));
         }
         self.snapshot_operators(id, &mut state)?;
         match &mut self.output.main {
@@ -245,9 +245,12 @@ impl Task {
 
     /// Adds each operator's state for checkpoint `id` to `state`.
     fn snapshot_operators(&mut self, id: u64, state: &mut TaskState) -> Result<()> {
-        for (op, op_id) in self.chain.iter_mut().zip(&self.op_ids) {
+        for (op, state_id) in self.chain.iter_mut().zip(&self.state_ids.operators) {
             if let Some(bytes) = op.snapshot(id, &mut state.chunks)? {
-                state.parts.push((format!("op{op_id}"), bytes));
+                let state_id = state_id.as_ref().ok_or_else(|| {
+                    EngineError::Plan(format!("{} keeps state but has no state id", op.name()))
+                })?;
+                state.parts.push((state_id.to_string(), bytes));
             }
         }
         Ok(())
@@ -261,7 +264,7 @@ impl Task {
         }
         let mut state = TaskState::default();
         if let TaskInput::Source(driver) = &mut self.input {
-            state.parts.push(("source".to_string(), driver.state()));
+            state.parts.push((source_part(&self.state_ids, self.stage)?, driver.state()));
         }
         self.snapshot_operators(FINISHED, &mut state)?;
         let Some(link) = &self.checkpoint else {
@@ -405,4 +408,12 @@ impl Task {
             self.flush(&mut emitted).await?;
         }
     }
+}
+
+/// The name the positions of the source of `stage` are saved under.
+fn source_part(ids: &StageStates, stage: usize) -> Result<String> {
+    ids.source
+        .as_ref()
+        .map(|id| id.to_string())
+        .ok_or_else(|| EngineError::Plan(format!("the source of stage {stage} has no state id")))
 }
