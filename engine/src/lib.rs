@@ -2,11 +2,13 @@
 //! tokio tasks joined by bounded channels.
 //!
 //! Where things live: `source/` reads partitions and makes watermarks,
-//! `window/` assigns, aggregates and fires windows, `group_aggregate.rs`
+//! `window/` assigns, aggregates and fires windows, `group_aggregate/`
 //! keeps GROUP BY results without windows up to date (`changelog.rs`: the
 //! rows they emit), `operators/` holds the
-//! stateless operators, `runtime/` runs tasks and exchanges, `plan.rs` is
-//! the streaming plan that the SQL planner builds.
+//! stateless operators, `runtime/` runs tasks and exchanges, `plan/` is
+//! the streaming plan that the SQL planner builds (each operator's plan
+//! implements `plan::OperatorSpec`), `checkpoint/` writes and restores
+//! state (`identity.rs`: which state belongs to which operator).
 
 pub mod changelog;
 pub mod checkpoint;

@@ -21,10 +21,9 @@ use datafusion::arrow::datatypes::Schema;
 
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result};
-use crate::plan::{OperatorPlan, StageInput, StreamPlan};
+use crate::plan::{StageInput, StateShape, StreamPlan};
 /// The key hash the exchange spreads keys with (`DataFusion`'s, seeded 0).
 const KEY_HASH_VERSION: u32 = 1;
-use crate::window::groups::Grouping;
 
 /// The layout of saved state. Raised whenever a part's encoding, the
 /// checkpoint layout or the key-group assignment changes; a checkpoint of
@@ -82,63 +81,10 @@ pub struct Manifest {
     pub parts: Vec<StatefulPart>,
 }
 
-/// The kind and signature of a stateful operator; `None` when it keeps no
-/// state.
-fn operator_shape(op: &OperatorPlan) -> Option<(&'static str, String)> {
-    Some(match op {
-        OperatorPlan::Project(_) | OperatorPlan::Filter(_) | OperatorPlan::WindowAssign(_) => return None,
-        OperatorPlan::WindowAggregate(p) => ("WindowAggregate", format!("{}; {}", p.window, grouping(&p.aggregation.grouping))),
-        OperatorPlan::SessionAggregate(p) => (
-            "SessionAggregate",
-            format!("gap {} ms; rows {}; {}", p.gap, columns(&p.input_schema), grouping(&p.aggregation.grouping)),
-        ),
-        OperatorPlan::GroupAggregate(p) => (
-            "GroupAggregate",
-            format!("{}; {}", grouping(&p.grouping), if p.retracting { "retracting" } else { "appending" }),
-        ),
-        OperatorPlan::WindowJoin(p) => ("WindowJoin", join(&p.spec)),
-        OperatorPlan::IntervalJoin(p) if p.bounds.is_none() => ("RegularJoin", join(&p.spec)),
-        OperatorPlan::IntervalJoin(p) => ("IntervalJoin", join(&p.spec)),
-        OperatorPlan::LookupJoin(p) => ("LookupJoin", format!("{}; table {}", join(&p.spec), p.table)),
-    })
-}
-
-/// Column names and types, in order.
-fn columns(schema: &Schema) -> String {
+/// Column names and types, in order: how signatures name rows.
+pub fn typed_columns(schema: &Schema) -> String {
     let fields: Vec<String> = schema.fields().iter().map(|f| format!("{} {}", f.name(), f.data_type())).collect();
     format!("[{}]", fields.join(", "))
-}
-
-/// Keys and the state columns of each aggregate: what partial aggregates
-/// are stored as.
-fn grouping(g: &Grouping) -> String {
-    let aggregates: Vec<String> = g
-        .aggregates
-        .iter()
-        .map(|c| {
-            let state = c
-                .function
-                .state_fields()
-                .map(|fields| fields.iter().map(|f| f.data_type().to_string()).collect::<Vec<_>>().join(", "))
-                .unwrap_or_else(|e| format!("unknown state: {e}"));
-            // The function, not its alias: renaming an output column
-            // keeps the state.
-            format!("{}({state})", c.function.fun().name())
-        })
-        .collect();
-    format!("keys {}; aggregates [{}]", columns(&g.key_schema), aggregates.join(", "))
-}
-
-/// The rows each side keeps and how they are keyed.
-fn join(spec: &crate::join::JoinSpec) -> String {
-    let on: Vec<String> = spec.on.iter().map(|(l, r)| format!("{l} = {r}")).collect();
-    format!(
-        "{:?}; left {}; right {}; on [{}]",
-        spec.join_type,
-        columns(&spec.left_schema),
-        columns(&spec.right_schema),
-        on.join(", ")
-    )
 }
 
 /// The state ids of every stage of `plan`, and its stateful parts in plan
@@ -158,7 +104,7 @@ pub fn state_ids(plan: &StreamPlan) -> (Vec<StageStates>, Vec<StatefulPart>) {
             let source = match &stage.input {
                 StageInput::Source(s) => {
                     let id = next("Source");
-                    let signature = format!("table {}; columns {}", s.table, columns(&s.schema));
+                    let signature = format!("table {}; columns {}", s.table, typed_columns(&s.schema));
                     parts.push(StatefulPart { id: id.clone(), signature });
                     Some(id)
                 }
@@ -168,7 +114,7 @@ pub fn state_ids(plan: &StreamPlan) -> (Vec<StageStates>, Vec<StatefulPart>) {
                 .chain
                 .iter()
                 .map(|op| {
-                    let (kind, signature) = operator_shape(op)?;
+                    let StateShape { kind, signature } = op.state()?;
                     let id = next(kind);
                     parts.push(StatefulPart { id: id.clone(), signature });
                     Some(id)
@@ -309,18 +255,17 @@ mod tests {
     /// an aggregate (as a Weir upgrade or a narrowing may) moves no state.
     #[test]
     fn stateless_operators_move_no_state() {
-        use std::sync::Arc;
-
         use datafusion::physical_expr::expressions::lit;
 
-        use crate::plan::Stage;
+        use crate::plan::{OperatorPlan, Stage};
 
-        let aggregate = || OperatorPlan::WindowAggregate(Arc::new(crate::fuzzing::window_aggregate().unwrap()));
+        let aggregate = || OperatorPlan::new(crate::fuzzing::window_aggregate().unwrap());
         let plan = |chain: Vec<OperatorPlan>| StreamPlan {
             stages: vec![Stage { parallelism: 1, input: StageInput::Exchange(Vec::new()), chain, sink: None, late_sink: None }],
         };
         let (before, parts) = state_ids(&plan(vec![aggregate()]));
-        let (after, moved) = state_ids(&plan(vec![OperatorPlan::Filter(lit(true)), aggregate()]));
+        let filter = OperatorPlan::new(crate::operators::filter::FilterPlan { predicate: lit(true) });
+        let (after, moved) = state_ids(&plan(vec![filter, aggregate()]));
         assert_eq!(parts, moved);
         assert_eq!(parts[0].id.as_str(), "WindowAggregate#0");
         assert!(parts[0].signature.contains("TUMBLE") && parts[0].signature.contains("avg(UInt64, Float64)"), "{}", parts[0].signature);

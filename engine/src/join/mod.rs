@@ -7,6 +7,7 @@
 pub mod exec;
 mod index;
 pub mod interval;
+mod plan;
 mod sides;
 pub mod window;
 

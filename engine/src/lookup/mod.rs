@@ -10,6 +10,7 @@
 //! or Postgres.
 
 mod join;
+mod plan;
 
 use std::fmt::Debug;
 use std::sync::Arc;

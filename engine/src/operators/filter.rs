@@ -7,7 +7,33 @@ use datafusion::physical_plan::PhysicalExpr;
 
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::StreamBatch;
+use crate::metrics::JobMetrics;
 use crate::operator::{Collector, Operator};
+use crate::plan::OperatorSpec;
+
+/// A `WHERE` predicate over the rows of a chain.
+#[derive(Debug)]
+pub struct FilterPlan {
+    pub predicate: Arc<dyn PhysicalExpr>,
+}
+
+impl OperatorSpec for FilterPlan {
+    fn name(&self) -> String {
+        "Filter".into()
+    }
+
+    fn explain(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "  Filter: {}", self.predicate)
+    }
+
+    fn instantiate(self: Arc<Self>, name: String, _subtask: usize, _metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
+        Ok(Box::new(Filter::new(Arc::clone(&self.predicate), name)))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
 
 /// A filter subtask: keeps the rows where the predicate is true (not NULL).
 pub struct Filter {

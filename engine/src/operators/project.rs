@@ -9,13 +9,33 @@ use datafusion::physical_plan::PhysicalExpr;
 
 use crate::error::{Result, ResultExt};
 use crate::message::StreamBatch;
+use crate::metrics::JobMetrics;
 use crate::operator::{Collector, Operator};
+use crate::plan::{OperatorSpec, exprs};
 
 /// The expressions of a projection and the schema they produce.
 #[derive(Debug)]
 pub struct ProjectPlan {
     pub exprs: Vec<Arc<dyn PhysicalExpr>>,
     pub schema: SchemaRef,
+}
+
+impl OperatorSpec for ProjectPlan {
+    fn name(&self) -> String {
+        "Project".into()
+    }
+
+    fn explain(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "  Project: {}", exprs(&self.exprs))
+    }
+
+    fn instantiate(self: Arc<Self>, name: String, _subtask: usize, _metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
+        Ok(Box::new(Project::new(self, name)))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }
 
 impl ProjectPlan {

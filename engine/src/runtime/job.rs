@@ -8,16 +8,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::error::{EngineError, Result};
-use crate::group_aggregate::GroupAggregate;
 use crate::message::Message;
 use crate::metrics::JobMetrics;
 use crate::operator::Operator;
-use crate::operators::filter::Filter;
-use crate::operators::project::Project;
-use crate::join::interval::IntervalJoin;
-use crate::join::window::WindowJoin;
-use crate::lookup::LookupJoin;
-use crate::plan::{OperatorPlan, StageInput, StreamPlan, Upstream};
+use crate::plan::{StageInput, StreamPlan, Upstream};
 use crate::runtime::exchange::Router;
 use crate::runtime::input::ExchangeInput;
 use crate::checkpoint::coordinator::{self, CheckpointConfig, CheckpointMode, CheckpointRequest, TaskLink};
@@ -30,9 +24,6 @@ use crate::runtime::exchange::{KEY_GROUPS, subtask_of_key_group};
 use crate::sink::SinkConnector;
 use crate::source::{Assignment, PARTITION_ENDED};
 use crate::source::driver::SourceDriver;
-use crate::window::aggregate::WindowAggregate;
-use crate::window::assign::WindowAssign;
-use crate::window::session::SessionAggregate;
 
 /// Messages buffered per channel before the sender waits: the bound that
 /// turns a slow consumer into backpressure on its producers.
@@ -298,7 +289,7 @@ pub(crate) fn restore_chains(plan: &StreamPlan, restored: Option<&Checkpoint>) -
             let mut chain: Vec<Box<dyn Operator>> = stage
                 .chain
                 .iter()
-                .map(|op| instantiate(op, subtask, &metrics))
+                .map(|op| op.instantiate(subtask, &metrics))
                 .collect::<Result<_>>()?;
             let parallelism = stage.parallelism;
             let owns = move |group: usize| subtask_of_key_group(group, parallelism) == subtask;
@@ -556,29 +547,3 @@ fn recover_sink(
     Ok(())
 }
 
-fn instantiate(op: &OperatorPlan, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
-    let name = op.name();
-    Ok(match op {
-        OperatorPlan::Project(p) => Box::new(Project::new(Arc::clone(p), name)),
-        OperatorPlan::Filter(p) => Box::new(Filter::new(Arc::clone(p), name)),
-        OperatorPlan::WindowAggregate(p) => {
-            let m = metrics.register(&name, subtask);
-            Box::new(WindowAggregate::new(Arc::clone(p), name, m))
-        }
-        OperatorPlan::SessionAggregate(p) => {
-            let m = metrics.register(&name, subtask);
-            Box::new(SessionAggregate::new(Arc::clone(p), name, m)?)
-        }
-        OperatorPlan::GroupAggregate(p) => Box::new(GroupAggregate::new(Arc::clone(p), name)?),
-        OperatorPlan::WindowAssign(p) => Box::new(WindowAssign::new(Arc::clone(p), name)),
-        OperatorPlan::WindowJoin(p) => {
-            let m = metrics.register(&name, subtask);
-            Box::new(WindowJoin::new(Arc::clone(p), name, m))
-        }
-        OperatorPlan::IntervalJoin(p) => {
-            let m = metrics.register(&name, subtask);
-            Box::new(IntervalJoin::new(Arc::clone(p), name, m))
-        }
-        OperatorPlan::LookupJoin(p) => Box::new(LookupJoin::new(Arc::clone(p), name)?),
-    })
-}

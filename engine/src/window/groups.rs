@@ -11,6 +11,8 @@ use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchO
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
+use crate::checkpoint::identity::typed_columns;
+
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::runtime::exchange::{key_groups, rows_by_key_group};
@@ -50,6 +52,25 @@ impl Grouping {
             key_schema: Arc::new(Schema::new(key_fields)),
             aggregates,
         }
+    }
+
+    /// What partial aggregates are stored as: the key columns and each
+    /// aggregate function with the types of its state (not its alias:
+    /// renaming an output column keeps the state).
+    pub fn state_signature(&self) -> String {
+        let aggregates: Vec<String> = self
+            .aggregates
+            .iter()
+            .map(|c| {
+                let state = c
+                    .function
+                    .state_fields()
+                    .map(|fields| fields.iter().map(|f| f.data_type().to_string()).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_else(|e| format!("unknown state: {e}"));
+                format!("{}({state})", c.function.fun().name())
+            })
+            .collect();
+        format!("keys {}; aggregates [{}]", typed_columns(&self.key_schema), aggregates.join(", "))
     }
 
     /// Empty groups of this grouping's aggregates, keyed by columns the

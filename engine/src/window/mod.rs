@@ -5,6 +5,7 @@ pub mod aggregate;
 pub mod assign;
 pub mod groups;
 pub mod late;
+mod plan;
 pub mod session;
 mod slice;
 pub mod spec;

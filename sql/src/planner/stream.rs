@@ -20,6 +20,7 @@ use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_expr::expressions::{CastExpr, Column};
 use datafusion::physical_plan::PhysicalExpr;
 use weir_engine::operators::project::ProjectPlan;
+use weir_engine::operators::filter::FilterPlan;
 use weir_engine::plan::{OperatorPlan, Partitioning, SinkPlan, Stage, StageInput, StreamPlan, Upstream};
 use weir_engine::source::SourcePlan;
 use weir_engine::window::aggregate::{OutputColumn, WindowAggregatePlan, WindowedAggregation};
@@ -206,7 +207,7 @@ impl<'a> StreamPlanner<'a> {
             ));
         }
         if let Some(cast) = cast_to(plan.schema(), &target, &sink.table, flow.updating)? {
-            flow.chain.push(OperatorPlan::Project(Arc::new(cast)));
+            flow.chain.push(OperatorPlan::new(cast));
         }
         sink.upsert_key = flow.key;
         self.stages.push(Stage {
@@ -270,7 +271,7 @@ impl<'a> StreamPlanner<'a> {
                     self.materialize(&mut flow, rel)?;
                 }
                 let predicate = self.physical(&f.predicate, f.input.schema())?;
-                flow.chain.push(OperatorPlan::Filter(predicate));
+                flow.chain.push(OperatorPlan::new(FilterPlan { predicate }));
                 Ok(flow)
             }
             LogicalPlan::Projection(p) => {
@@ -300,10 +301,10 @@ impl<'a> StreamPlanner<'a> {
                     fields.push(weir_engine::changelog::op_field());
                     schema = Schema::new(fields);
                 }
-                flow.chain.push(OperatorPlan::Project(Arc::new(ProjectPlan {
+                flow.chain.push(OperatorPlan::new(ProjectPlan {
                     exprs,
                     schema: Arc::new(schema),
-                })));
+                }));
                 Ok(flow)
             }
             LogicalPlan::Aggregate(agg) => self.aggregate(agg),
@@ -352,11 +353,11 @@ impl<'a> StreamPlanner<'a> {
             .as_ref()
             .map(|w| w.time_column)
             .unwrap_or_default();
-        flow.chain.push(OperatorPlan::WindowAssign(Arc::new(WindowAssignPlan {
+        flow.chain.push(OperatorPlan::new(WindowAssignPlan {
             window,
             time_column,
             schema: Arc::clone(&rel.schema),
-        })));
+        }));
         let start = rel.first_window_column();
         flow.windowed = Some(Windowed { spec: window, start, end: start + 1 });
         Ok(())
@@ -549,7 +550,7 @@ impl<'a> StreamPlanner<'a> {
             emit_early: clauses.emit_early,
         };
         let operator = match rel.windows {
-            Windows::Sliced(window) => OperatorPlan::WindowAggregate(Arc::new(WindowAggregatePlan { window, aggregation })),
+            Windows::Sliced(window) => OperatorPlan::new(WindowAggregatePlan { window, aggregation }),
             Windows::Session { gap, partition } => {
                 let mut grouped: Vec<String> = agg
                     .group_expr
@@ -573,7 +574,7 @@ impl<'a> StreamPlanner<'a> {
                         None,
                     ));
                 }
-                OperatorPlan::SessionAggregate(Arc::new(SessionAggregatePlan { gap, aggregation, input_schema }))
+                OperatorPlan::new(SessionAggregatePlan { gap, aggregation, input_schema })
             }
         };
         let mut flow = self.exchange_by_keys(flow, keys);
@@ -587,16 +588,13 @@ impl<'a> StreamPlanner<'a> {
             .or_else(|| layout.iter().position(|c| *c == OutputColumn::WindowEnd));
         // Results of TUMBLE/HOP windows can be joined with another's by
         // window (Nexmark q8): their window columns lead to the window join.
-        flow.windowed = match &operator {
-            OperatorPlan::WindowAggregate(p) => {
-                let at = |c: OutputColumn| layout.iter().position(|l| *l == c);
-                match (at(OutputColumn::WindowStart), at(OutputColumn::WindowEnd)) {
-                    (Some(start), Some(end)) => Some(Windowed { spec: p.window, start, end }),
-                    _ => None,
-                }
+        flow.windowed = operator.downcast::<WindowAggregatePlan>().and_then(|p| {
+            let at = |c: OutputColumn| layout.iter().position(|l| *l == c);
+            match (at(OutputColumn::WindowStart), at(OutputColumn::WindowEnd)) {
+                (Some(start), Some(end)) => Some(Windowed { spec: p.window, start, end }),
+                _ => None,
             }
-            _ => None,
-        };
+        });
         flow.chain.push(operator);
         flow.late_sink = late_sink;
         Ok(flow)
@@ -681,11 +679,11 @@ impl<'a> StreamPlanner<'a> {
 
 /// The output layout of a windowed aggregation operator.
 fn layout_of(op: &OperatorPlan) -> Vec<OutputColumn> {
-    match op {
-        OperatorPlan::WindowAggregate(p) => p.aggregation.output.clone(),
-        OperatorPlan::SessionAggregate(p) => p.aggregation.output.clone(),
-        _ => Vec::new(),
-    }
+    let aggregation = op
+        .downcast::<WindowAggregatePlan>()
+        .map(|p| &p.aggregation)
+        .or_else(|| op.downcast::<SessionAggregatePlan>().map(|p| &p.aggregation));
+    aggregation.map_or_else(Vec::new, |a| a.output.clone())
 }
 
 /// Positions of the group columns (window and keys) in an aggregation's

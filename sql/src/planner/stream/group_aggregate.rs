@@ -80,7 +80,7 @@ impl StreamPlanner<'_> {
         flow.updating = true;
         flow.time = None;
         flow.windowed = None;
-        flow.chain.push(OperatorPlan::GroupAggregate(Arc::new(plan)));
+        flow.chain.push(OperatorPlan::new(plan));
         Ok(flow)
     }
 }

@@ -14,6 +14,7 @@ use datafusion::physical_plan::joins::utils::JoinFilter;
 use weir_engine::join::JoinSpec;
 use weir_engine::join::interval::{IntervalJoinPlan, TimeBounds};
 use weir_engine::join::window::WindowJoinPlan;
+use weir_engine::operators::filter::FilterPlan;
 use weir_engine::plan::{OperatorPlan, Partitioning, StageInput, Upstream};
 
 use super::narrow::select;
@@ -75,8 +76,8 @@ impl StreamPlanner<'_> {
         let mut kept = Vec::new();
         for c in rest {
             match side_of(&c, ls, rs) {
-                Some(Side::Left) if left_filtered => left.chain.push(OperatorPlan::Filter(self.physical(&c, ls)?)),
-                Some(Side::Right) if right_filtered => right.chain.push(OperatorPlan::Filter(self.physical(&c, rs)?)),
+                Some(Side::Left) if left_filtered => left.chain.push(OperatorPlan::new(FilterPlan { predicate: self.physical(&c, ls)? })),
+                Some(Side::Right) if right_filtered => right.chain.push(OperatorPlan::new(FilterPlan { predicate: self.physical(&c, rs)? })),
                 _ => kept.push(c),
             }
         }
@@ -127,7 +128,7 @@ impl StreamPlanner<'_> {
                 // The left side's window columns lead the output; with an
                 // inner join they are every row's window.
                 let windowed = (join.join_type == JoinType::Inner).then_some(lw);
-                (OperatorPlan::WindowJoin(Arc::new(plan)), None, windowed)
+                (OperatorPlan::new(plan), None, windowed)
             }
             (None, Some((lt, rt, (Some(lower), Some(upper))))) => {
                 if join.join_type != JoinType::Inner {
@@ -147,13 +148,13 @@ impl StreamPlanner<'_> {
                 }
                 let bounds = TimeBounds { time: [lt, rt], lower, upper };
                 let plan = IntervalJoinPlan { spec, bounds: Some(bounds) };
-                (OperatorPlan::IntervalJoin(Arc::new(plan)), Some(lt), None)
+                (OperatorPlan::new(plan), Some(lt), None)
             }
             // A regular inner join (Flink's): every row is kept, and each is
             // joined with the other side's rows so far. Over append-only
             // streams its output only appends.
             _ if join.join_type == JoinType::Inner => {
-                (OperatorPlan::IntervalJoin(Arc::new(IntervalJoinPlan { spec, bounds: None })), None, None)
+                (OperatorPlan::new(IntervalJoinPlan { spec, bounds: None }), None, None)
             }
             _ => {
                 return Err(SqlError::Unsupported {

@@ -105,13 +105,13 @@ impl StreamPlanner<'_> {
             filter,
             output_schema: Arc::new(Schema::new(output)),
         };
-        flow.chain.push(OperatorPlan::LookupJoin(Arc::new(LookupJoinPlan {
+        flow.chain.push(OperatorPlan::new(LookupJoinPlan {
             spec,
             keys,
             key_columns,
             source,
             table: table.name.clone(),
-        })));
+        }));
         // A stream row may meet several rows of the table: whatever
         // identified an output row before does no longer. The stream's
         // columns keep their places, so its rowtime and windows stay.

@@ -30,7 +30,7 @@ pub(super) fn select(input: &Schema, keep: &[usize]) -> Result<OperatorPlan> {
         .iter()
         .map(|i| Arc::new(Column::new(input.field(*i).name(), *i)) as Arc<dyn PhysicalExpr>)
         .collect();
-    Ok(OperatorPlan::Project(Arc::new(ProjectPlan { exprs, schema })))
+    Ok(OperatorPlan::new(ProjectPlan { exprs, schema }))
 }
 
 /// The columns `keep` of `input`.

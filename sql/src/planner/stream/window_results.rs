@@ -89,10 +89,10 @@ impl StreamPlanner<'_> {
         exprs.push(window_time);
         let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(Field::new("window_time", TIMESTAMP_MS, false));
-        flow.chain.push(OperatorPlan::Project(Arc::new(ProjectPlan {
+        flow.chain.push(OperatorPlan::new(ProjectPlan {
             exprs,
             schema: Arc::new(Schema::new(fields)),
-        })));
+        }));
         // Tumbling windows one slide long end where the input's windows end,
         // one for each of them.
         let spec = windows.spec;
@@ -119,7 +119,7 @@ impl StreamPlanner<'_> {
         // The results keep the input's windows: they join with others of
         // them (Nexmark q5 joins them back).
         flow.windowed = Some(Windowed { spec, start, end });
-        flow.chain.push(OperatorPlan::WindowAggregate(Arc::new(WindowAggregatePlan { window, aggregation })));
+        flow.chain.push(OperatorPlan::new(WindowAggregatePlan { window, aggregation }));
         Ok(flow)
     }
 }

@@ -37,6 +37,8 @@ use crate::runtime::exchange::{key_groups, rows_by_key_group};
 use crate::window::aggregate::{OutputColumn, evaluate_input};
 use crate::window::groups::Grouping;
 
+mod plan;
+
 /// A GROUP BY without a window, shared by its subtasks.
 #[derive(Debug)]
 pub struct GroupAggregatePlan {

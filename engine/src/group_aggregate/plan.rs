@@ -1,0 +1,40 @@
+//! The group aggregate as a plan node ([`OperatorSpec`]).
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use super::{GroupAggregate, GroupAggregatePlan};
+use crate::error::Result;
+use crate::metrics::JobMetrics;
+use crate::operator::Operator;
+use crate::plan::{OperatorSpec, StateShape, exprs};
+
+impl OperatorSpec for GroupAggregatePlan {
+    fn name(&self) -> String {
+        "GroupAggregate".into()
+    }
+
+    fn explain(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  GroupAggregate:")?;
+        writeln!(f, "    keys: [{}]", exprs(&self.grouping.keys))?;
+        let aggs: Vec<String> = self.grouping.aggregates.iter().map(|c| c.function.name().to_string()).collect();
+        writeln!(f, "    aggregates: [{}]", aggs.join(", "))?;
+        let input = if self.retracting { "a changelog (retracted)" } else { "appends" };
+        writeln!(f, "    input: {input}; emits +I/-U/+U/-D per batch")
+    }
+
+    fn instantiate(self: Arc<Self>, name: String, _subtask: usize, _metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
+        Ok(Box::new(GroupAggregate::new(self, name)?))
+    }
+
+    /// Every group's accumulators, and whether they retract.
+    fn state(&self) -> Option<StateShape> {
+        let retracting = if self.retracting { "retracting" } else { "appending" };
+        Some(StateShape { kind: "GroupAggregate", signature: format!("{}; {retracting}", self.grouping.state_signature()) })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

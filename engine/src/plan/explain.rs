@@ -1,0 +1,69 @@
+//! `EXPLAIN`: a plan's stages, each with its input, its operators (each
+//! explains itself: [`super::OperatorSpec::explain`]) and its sinks.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::Schema;
+use datafusion::physical_plan::PhysicalExpr;
+
+use super::{Partitioning, StageInput, StreamPlan, Upstream};
+use crate::window::spec::Millis;
+
+/// Expressions, comma-separated, as `EXPLAIN` lists them.
+pub fn exprs(list: &[Arc<dyn PhysicalExpr>]) -> String {
+    list.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Column names, comma-separated.
+pub fn columns(schema: &Schema) -> String {
+    schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+}
+
+impl fmt::Display for StreamPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, stage) in self.stages.iter().enumerate() {
+            writeln!(f, "Stage {i} (parallelism {})", stage.parallelism)?;
+            match &stage.input {
+                StageInput::Source(s) => {
+                    writeln!(f, "  Source: {} [{}]", s.table, s.connector.describe())?;
+                    writeln!(f, "    columns: {}", columns(&s.schema))?;
+                    if let Some(w) = &s.watermark {
+                        let emit = if w.on_event {
+                            "on-event".to_string()
+                        } else {
+                            format!("every {}", Millis(w.interval.as_millis() as i64))
+                        };
+                        writeln!(
+                            f,
+                            "    watermark: {} AS {} (per partition, {emit})",
+                            s.schema.field(w.time_column).name(),
+                            w.display
+                        )?;
+                    }
+                }
+                StageInput::Exchange(upstreams) => {
+                    for Upstream { from, partitioning } in upstreams {
+                        match partitioning {
+                            Partitioning::Forward => writeln!(f, "  Exchange: forward from stage {from}")?,
+                            Partitioning::Single => writeln!(f, "  Exchange: single from stage {from}")?,
+                            Partitioning::Hash(keys) => {
+                                writeln!(f, "  Exchange: hash [{}] from stage {from}", exprs(keys))?
+                            }
+                        }
+                    }
+                }
+            }
+            for op in &stage.chain {
+                write!(f, "{op}")?;
+            }
+            if let Some(s) = &stage.sink {
+                writeln!(f, "  Sink: {} [{}]", s.table, s.connector.describe())?;
+            }
+            if let Some(s) = &stage.late_sink {
+                writeln!(f, "  Late data: {} [{}]", s.table, s.connector.describe())?;
+            }
+        }
+        Ok(())
+    }
+}

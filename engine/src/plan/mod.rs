@@ -1,0 +1,90 @@
+//! The streaming plan: stages of chained operators joined by exchanges.
+//!
+//! The SQL planner builds it from DataFusion's logical plan; the runtime
+//! instantiates one task per stage and parallel subtask. `Display`
+//! (`explain.rs`) is what `EXPLAIN` prints; each operator is an
+//! [`OperatorSpec`] (`operator.rs`) defined next to the operator.
+
+use std::sync::Arc;
+
+use datafusion::physical_plan::PhysicalExpr;
+
+use crate::sink::SinkConnector;
+use crate::source::SourcePlan;
+
+mod explain;
+mod operator;
+
+pub use explain::{columns, exprs};
+pub use operator::{OperatorPlan, OperatorSpec, StateShape};
+
+/// A job: stages in topological order (inputs before their consumers).
+#[derive(Debug)]
+pub struct StreamPlan {
+    pub stages: Vec<Stage>,
+}
+
+/// A set of identical parallel tasks, each running the same operator chain.
+#[derive(Debug)]
+pub struct Stage {
+    pub parallelism: usize,
+    pub input: StageInput,
+    pub chain: Vec<OperatorPlan>,
+    /// `None` when a later stage reads this one through an exchange.
+    pub sink: Option<SinkPlan>,
+    /// `LATE DATA INTO`: the side table of the stage's window aggregate.
+    pub late_sink: Option<SinkPlan>,
+}
+
+/// Where a stage's rows come from.
+#[derive(Debug)]
+pub enum StageInput {
+    Source(Arc<SourcePlan>),
+    /// Earlier stages through exchanges: one, or two for a join (its left
+    /// side first; the join sees each row's input by this order).
+    Exchange(Vec<Upstream>),
+}
+
+/// An earlier stage a stage reads, and how its rows are spread.
+#[derive(Debug)]
+pub struct Upstream {
+    pub from: usize,
+    pub partitioning: Partitioning,
+}
+
+/// How rows of an upstream stage are spread over a stage's subtasks.
+#[derive(Debug, Clone)]
+pub enum Partitioning {
+    /// Subtask i feeds subtask i (same parallelism).
+    Forward,
+    /// By key: every row with the same key reaches the same subtask.
+    Hash(Vec<Arc<dyn PhysicalExpr>>),
+    /// Everything to one subtask.
+    Single,
+}
+
+/// The sink that ends the last stage.
+#[derive(Debug, Clone)]
+pub struct SinkPlan {
+    pub table: String,
+    pub connector: Arc<dyn SinkConnector>,
+    /// Columns of the sink's row that identify it (group columns and window
+    /// of a windowed aggregation), for upsert sinks.
+    pub upsert_key: Option<Vec<usize>>,
+}
+
+impl StreamPlan {
+    /// The tables the plan reads and writes, in plan order.
+    pub fn tables(&self) -> impl Iterator<Item = &str> {
+        self.stages.iter().flat_map(|stage| {
+            let source = match &stage.input {
+                StageInput::Source(s) => Some(s.table.as_str()),
+                StageInput::Exchange(_) => None,
+            };
+            source
+                .into_iter()
+                .chain(stage.sink.as_ref().map(|s| s.table.as_str()))
+                .chain(stage.late_sink.as_ref().map(|s| s.table.as_str()))
+        })
+    }
+}

@@ -1,0 +1,80 @@
+//! One operator of a chain, as the planner builds it: a plan struct in the
+//! operator's own file implements [`OperatorSpec`], which is everything the
+//! runtime, `EXPLAIN` and checkpoints need of it. A new operator is its
+//! file and its planner rule; nothing else lists the operators.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::Result;
+use crate::metrics::JobMetrics;
+use crate::operator::Operator;
+
+/// The kind and signature of what an operator keeps in checkpoints (see
+/// `checkpoint::identity`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateShape {
+    /// The first half of its state id, e.g. `WindowAggregate`.
+    pub kind: &'static str,
+    /// What it stores, without column positions or output names: a restore
+    /// whose signature differs is refused.
+    pub signature: String,
+}
+
+/// What an operator is, for the parts of Weir that are not the operator
+/// itself.
+pub trait OperatorSpec: fmt::Debug + Send + Sync + 'static {
+    /// Name used for tasks, metrics and errors.
+    fn name(&self) -> String;
+
+    /// Its lines of `EXPLAIN`: the first `  Kind: …`, details indented by
+    /// four spaces.
+    fn explain(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+
+    /// A subtask of it. `name` is [`OperatorSpec::name`]; operators that
+    /// count late or dropped rows register with `metrics`.
+    fn instantiate(self: Arc<Self>, name: String, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>>;
+
+    /// What it keeps in checkpoints; `None` when it keeps nothing.
+    fn state(&self) -> Option<StateShape> {
+        None
+    }
+
+    /// For the planner, which looks at the operator it just built.
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// One operator of a chain.
+#[derive(Debug, Clone)]
+pub struct OperatorPlan(Arc<dyn OperatorSpec>);
+
+impl OperatorPlan {
+    pub fn new(spec: impl OperatorSpec) -> Self {
+        Self(Arc::new(spec))
+    }
+
+    /// The plan struct, if it is a `T`.
+    pub fn downcast<T: OperatorSpec>(&self) -> Option<&T> {
+        self.0.as_any().downcast_ref::<T>()
+    }
+
+    pub fn name(&self) -> String {
+        self.0.name()
+    }
+
+    pub fn state(&self) -> Option<StateShape> {
+        self.0.state()
+    }
+
+    /// A subtask of the operator.
+    pub fn instantiate(&self, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
+        Arc::clone(&self.0).instantiate(self.0.name(), subtask, metrics)
+    }
+}
+
+impl fmt::Display for OperatorPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.explain(f)
+    }
+}
