@@ -442,3 +442,21 @@ async fn views_of_group_by_without_a_window_hold_the_current_results() {
         assert_eq!(got, want, "{name}");
     }
 }
+
+/// The SQLSTATE of an error comes from its kind and type: a division by
+/// zero while a batch query runs is the user's data (`22012`), a bad
+/// connector option a bad parameter (`22023`), a table Weir's own
+/// statement names and cannot find `42P01`.
+#[test]
+fn runtime_errors_have_the_sqlstate_of_their_kind() {
+    let dir = scratch();
+    let server = Server::start(dir.path(), &[], &[]);
+    let divided = psql_err(server.port, "SELECT a / 0 FROM (VALUES (1), (2)) AS t(a)");
+    assert!(divided.contains("22012") && divided.contains("Divide by zero"), "{divided}");
+    let option = psql_err(server.port, "CREATE TABLE x (a BIGINT) WITH ('connector' = 'nope')");
+    assert!(option.contains("22023") && option.contains("unknown connector 'nope'"), "{option}");
+    let dropped = psql_err(server.port, "DROP TABLE nope");
+    assert!(dropped.contains("42P01"), "{dropped}");
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+}

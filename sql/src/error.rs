@@ -6,6 +6,9 @@ use std::fmt;
 use datafusion::error::DataFusionError;
 use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion::sql::sqlparser::tokenizer::{Location, Span};
+use weir_engine::error::{ErrorKind, datafusion_kind};
+
+use crate::functions::value_size::ValueTooLarge;
 
 /// Result alias for the SQL layer.
 pub type Result<T, E = SqlError> = std::result::Result<T, E>;
@@ -59,6 +62,24 @@ pub enum SqlError {
         message: String,
         position: Option<Position>,
     },
+    /// A table the statement names does not exist: a client may create
+    /// it (pgwire's `undefined_table`), so it is told apart from other
+    /// planning errors by type.
+    #[error("table '{table}' not found")]
+    UnknownTable {
+        table: String,
+        position: Option<Position>,
+    },
+    /// DataFusion failed on something other than the statement's text:
+    /// a value of the user's (a division by zero, a cast that fails) while
+    /// a batch query ran or constants were folded, a system outside Weir
+    /// (a file), or a bug. Kept whole so that [`SqlError::kind`] reads the
+    /// cause; says what its innermost error says.
+    #[error("{}", source.find_root())]
+    DataFusion {
+        source: DataFusionError,
+        position: Option<Position>,
+    },
     /// A statement beyond one of the limits that keep a hostile or
     /// generated statement from exhausting the process (how deep it nests,
     /// how long a script is); names the limit and how to change it.
@@ -94,14 +115,43 @@ impl SqlError {
             | SqlError::Unsupported { position, .. }
             | SqlError::Plan { position, .. }
             | SqlError::Limit { position, .. }
-            | SqlError::Panicked { position, .. } => *position,
+            | SqlError::Panicked { position, .. }
+            | SqlError::UnknownTable { position, .. }
+            | SqlError::DataFusion { position, .. } => *position,
             _ => None,
         }
     }
 
+    /// Whose problem this is (see [`ErrorKind`]): what pgwire's SQLSTATE
+    /// is picked from, read from the variant and the engine's or
+    /// DataFusion's error inside, never from the message.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SqlError::Syntax { .. }
+            | SqlError::Unsupported { .. }
+            | SqlError::Plan { .. }
+            | SqlError::UnknownTable { .. }
+            | SqlError::Limit { .. }
+            | SqlError::Connector { .. } => ErrorKind::User,
+            SqlError::Panicked { .. } => ErrorKind::Internal,
+            SqlError::DataFusion { source, .. } => datafusion_kind(source),
+            SqlError::Engine(e) => e.kind(),
+        }
+    }
+
+    /// Whether running the same statement again may succeed (a system
+    /// outside Weir failed).
+    pub fn retryable(&self) -> bool {
+        self.kind().retryable()
+    }
+
     /// The error placed at `at` if it has no place yet.
     pub fn or_at(mut self, at: Option<Position>) -> Self {
-        if let SqlError::Syntax { position, .. } | SqlError::Unsupported { position, .. } | SqlError::Plan { position, .. } = &mut self
+        if let SqlError::Syntax { position, .. }
+        | SqlError::Unsupported { position, .. }
+        | SqlError::Plan { position, .. }
+        | SqlError::UnknownTable { position, .. }
+        | SqlError::DataFusion { position, .. } = &mut self
             && position.is_none()
         {
             *position = at;
@@ -109,9 +159,22 @@ impl SqlError {
         self
     }
 
+    /// A planning error saying `message`. Until the planner's own "table
+    /// not found" errors are made with [`SqlError::unknown_table`], the
+    /// message that says so is typed here, in the one place that reads it
+    /// (see [`unknown_table_in`]).
     pub fn plan(message: impl Into<String>, position: Option<Position>) -> Self {
-        SqlError::Plan {
-            message: message.into(),
+        let message = message.into();
+        match unknown_table_in(&message) {
+            Some(table) => Self::unknown_table(table, position),
+            None => SqlError::Plan { message, position },
+        }
+    }
+
+    /// The table `table` does not exist.
+    pub fn unknown_table(table: impl Into<String>, position: Option<Position>) -> Self {
+        SqlError::UnknownTable {
+            table: table.into(),
             position,
         }
     }
@@ -174,10 +237,108 @@ impl From<DataFusionError> for SqlError {
                 column: s.start.column,
             })
         });
+        if let Some(too_large) = ValueTooLarge::find(&e) {
+            return SqlError::Limit {
+                message: too_large.to_string(),
+                position,
+            };
+        }
         let message = match e.find_root() {
-            DataFusionError::Plan(m) | DataFusionError::NotImplemented(m) => m.clone(),
-            root => root.to_string(),
+            DataFusionError::Plan(m) => match unknown_table_in(m) {
+                Some(table) => return SqlError::unknown_table(table, position),
+                None => m.clone(),
+            },
+            DataFusionError::NotImplemented(m) => m.clone(),
+            // What the statement says: kept a planning error (which the
+            // planner places at the expression it compiled).
+            root @ (DataFusionError::SQL(..) | DataFusionError::SchemaError(..) | DataFusionError::Configuration(_)) => {
+                root.to_string()
+            }
+            _ => return SqlError::DataFusion { source: e, position },
         };
         SqlError::Plan { message, position }
+    }
+}
+
+/// The table an unknown-table message names. DataFusion has no typed
+/// "table not found" (it is a `Plan` error saying `table '…' not found`),
+/// so its text is read here, where a DataFusion error becomes Weir's, and
+/// nowhere else.
+fn unknown_table_in(message: &str) -> Option<&str> {
+    message.strip_prefix("table '")?.strip_suffix("' not found")
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::prelude::SessionContext;
+    use weir_connectors::ConnectorError;
+    use weir_engine::EngineError;
+
+    use super::*;
+
+    /// What DataFusion says when it runs `sql`, as Weir's error.
+    async fn failed(ctx: &SessionContext, sql: &str) -> SqlError {
+        let result = match ctx.sql(sql).await {
+            Ok(frame) => frame.collect().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        SqlError::from(result.expect_err(sql))
+    }
+
+    #[test]
+    fn every_variant_has_a_kind() {
+        let user = [
+            SqlError::Syntax { message: "x".into(), position: None },
+            SqlError::unsupported("LATERAL", None),
+            SqlError::plan("no such column", None),
+            SqlError::unknown_table("t", None),
+            SqlError::Limit { message: "too deep".into(), position: None },
+            SqlError::Connector {
+                table: "t".into(),
+                source: ConnectorError::UnknownConnector { name: "x".into(), known: "datagen".into() },
+            },
+            SqlError::Engine(EngineError::Incompatible("another query's state".into())),
+        ];
+        for e in user {
+            assert_eq!((e.kind(), e.retryable()), (ErrorKind::User, false), "{e}");
+        }
+        let broker = SqlError::Engine(EngineError::Connector("kafka: broker down".into()));
+        assert_eq!((broker.kind(), broker.retryable()), (ErrorKind::External, true));
+        let panicked = SqlError::Panicked { message: "oops".into(), position: None };
+        assert_eq!((panicked.kind(), panicked.retryable()), (ErrorKind::Internal, false));
+    }
+
+    #[test]
+    fn unknown_tables_are_typed_with_their_message_unchanged() {
+        // DataFusion's own, and the planner's (until it makes them typed).
+        for (e, table) in [
+            (SqlError::from(DataFusionError::Plan("table 'datafusion.public.nope' not found".into())), "datafusion.public.nope"),
+            (SqlError::plan("table 'nope' not found", None), "nope"),
+        ] {
+            assert!(matches!(&e, SqlError::UnknownTable { table: t, .. } if t == table), "{e:?}");
+            assert_eq!(e.to_string(), format!("table '{table}' not found"));
+        }
+        let other = SqlError::plan("table 'nope' already exists", None);
+        assert!(matches!(other, SqlError::Plan { .. }), "{other:?}");
+    }
+
+    #[tokio::test]
+    async fn datafusion_errors_keep_their_kind() {
+        let ctx = SessionContext::new();
+        crate::functions::value_size::register(&ctx, 1000);
+        let divided = failed(&ctx, "SELECT a / 0 FROM (VALUES (1)) AS t(a)").await;
+        assert!(matches!(divided, SqlError::DataFusion { .. }), "{divided:?}");
+        assert_eq!(divided.kind(), ErrorKind::User);
+        assert!(divided.to_string().contains("Divide by zero"), "{divided}");
+        let unknown = failed(&ctx, "SELECT * FROM nope").await;
+        assert!(matches!(unknown, SqlError::UnknownTable { .. }), "{unknown:?}");
+        let column = failed(&ctx, "SELECT nope FROM (VALUES (1)) AS t(a)").await;
+        assert!(matches!(column, SqlError::Plan { .. }), "{column:?}");
+        let huge = failed(&ctx, "SELECT repeat(a, 2000) FROM (VALUES ('x')) AS t(a)").await;
+        assert!(matches!(&huge, SqlError::Limit { message, .. } if message.starts_with("requested length too large")), "{huge:?}");
+        let io = SqlError::from(DataFusionError::IoError(std::io::Error::other("disk gone")));
+        assert_eq!((io.kind(), io.retryable()), (ErrorKind::External, true));
+        let bug = SqlError::from(DataFusionError::Internal("invariant".into()));
+        assert_eq!(bug.kind(), ErrorKind::Internal);
     }
 }
