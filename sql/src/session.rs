@@ -542,6 +542,7 @@ impl Session {
             .analyzer()
             .execute_and_check(plan.map_err(at)?, state.config_options(), |_, _| {})
             .map_err(at)?;
+        let plan = crate::planner::optimize::optimize(plan, &state).map_err(at)?;
         Ok((plan, windows))
     }
 

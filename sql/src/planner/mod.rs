@@ -2,6 +2,7 @@
 //! planned by DataFusion, then mapped to stages of streaming operators.
 
 pub mod lookup;
+pub mod optimize;
 pub mod stream;
 pub mod table;
 pub mod validate;

@@ -260,7 +260,7 @@ impl<'a> StreamPlanner<'a> {
                 Ok(flow)
             }
             LogicalPlan::SubqueryAlias(a) => self.plan(&a.input),
-            _ if let Some((join, also)) = self.stream_join(plan) => Ok(self.join(join, also, None)?.0),
+            _ if let Some(join) = self.stream_join(plan) => Ok(self.join(join, None)?.0),
             LogicalPlan::Join(join) if let Some(table) = self.lookup_table(&join.right) => self.lookup_join(join, table),
             LogicalPlan::Filter(f) => {
                 let mut flow = self.plan(&f.input)?;

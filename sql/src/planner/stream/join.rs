@@ -14,7 +14,6 @@ use datafusion::physical_plan::joins::utils::JoinFilter;
 use weir_engine::join::JoinSpec;
 use weir_engine::join::interval::{IntervalJoinPlan, TimeBounds};
 use weir_engine::join::window::WindowJoinPlan;
-use weir_engine::operators::filter::FilterPlan;
 use weir_engine::plan::{OperatorPlan, Partitioning, StageInput, Upstream};
 
 use super::narrow::select;
@@ -30,8 +29,9 @@ enum Side {
 }
 
 impl StreamPlanner<'_> {
-    /// Plans `join`, whose condition is its own and, over an inner join,
-    /// the WHERE predicate `also` right above it.
+    /// Plans `join`. DataFusion's optimizer (`planner/optimize.rs`) has
+    /// already moved a WHERE over it into its condition, and a condition on
+    /// one side alone below it, onto that side's rows.
     ///
     /// With `needed`, the consumer reads only those columns of the join's
     /// output: each side keeps and moves only them and what the condition
@@ -39,7 +39,6 @@ impl StreamPlanner<'_> {
     pub(super) fn join(
         &mut self,
         join: &Join,
-        also: Option<&Expr>,
         needed: Option<&BTreeSet<usize>>,
     ) -> Result<(Flow, DFSchemaRef)> {
         let mut left = self.plan(&join.left)?;
@@ -52,7 +51,7 @@ impl StreamPlanner<'_> {
         }
         let (ls, rs) = (join.left.schema().as_ref(), join.right.schema().as_ref());
         let mut conjuncts: Vec<Expr> = join.on.iter().map(|(l, r)| l.clone().eq(r.clone())).collect();
-        for e in join.filter.iter().chain(also) {
+        if let Some(e) = &join.filter {
             conjuncts.extend(split_conjunction(e).into_iter().cloned());
         }
         let mut on = Vec::new();
@@ -63,25 +62,6 @@ impl StreamPlanner<'_> {
                 None => rest.push(c),
             }
         }
-        // A condition on one side alone decides which of its rows can join
-        // at all: the others are dropped before they are moved and kept
-        // (Nexmark q3 keeps category 10's auctions only), except on the
-        // side an outer join preserves, whose every row is output.
-        let (left_filtered, right_filtered) = match join.join_type {
-            JoinType::Inner => (true, true),
-            JoinType::Left => (false, true),
-            JoinType::Right => (true, false),
-            _ => (false, false),
-        };
-        let mut kept = Vec::new();
-        for c in rest {
-            match side_of(&c, ls, rs) {
-                Some(Side::Left) if left_filtered => left.chain.push(OperatorPlan::new(FilterPlan { predicate: self.physical(&c, ls)? })),
-                Some(Side::Right) if right_filtered => right.chain.push(OperatorPlan::new(FilterPlan { predicate: self.physical(&c, rs)? })),
-                _ => kept.push(c),
-            }
-        }
-        let rest = kept;
         let (ls, rs, output) = match needed {
             None => (Arc::clone(join.left.schema()), Arc::clone(join.right.schema()), Arc::clone(&join.schema)),
             Some(needed) => {
@@ -196,29 +176,18 @@ impl StreamPlanner<'_> {
 
     /// Plans `plan` for a consumer that reads only the columns `needed` of
     /// its output, and returns the schema of the rows it yields: a join
-    /// (with the WHERE right above it) drops the others before they are
-    /// moved and kept.
+    /// drops the others before they are moved and kept.
     pub(super) fn plan_reading(&mut self, plan: &LogicalPlan, needed: &BTreeSet<usize>) -> Result<(Flow, DFSchemaRef)> {
         match self.stream_join(plan) {
-            Some((join, also)) => self.join(join, also, Some(needed)),
+            Some(join) => self.join(join, Some(needed)),
             None => Ok((self.plan(plan)?, Arc::clone(plan.schema()))),
         }
     }
 
-    /// `plan` as a join of two streams: a join that is not a lookup join,
-    /// or the WHERE right over an inner one, whose predicate restricts
-    /// which rows meet as part of the condition (so a time bound there
-    /// makes it an interval join).
-    pub(super) fn stream_join<'p>(&self, plan: &'p LogicalPlan) -> Option<(&'p Join, Option<&'p Expr>)> {
+    /// `plan` as a join of two streams: a join that is not a lookup join.
+    pub(super) fn stream_join<'p>(&self, plan: &'p LogicalPlan) -> Option<&'p Join> {
         match plan {
-            LogicalPlan::Join(join) if self.lookup_table(&join.right).is_none() => Some((join, None)),
-            LogicalPlan::Filter(f)
-                if let LogicalPlan::Join(join) = f.input.as_ref()
-                    && join.join_type == JoinType::Inner
-                    && self.lookup_table(&join.right).is_none() =>
-            {
-                Some((join, Some(&f.predicate)))
-            }
+            LogicalPlan::Join(join) if self.lookup_table(&join.right).is_none() => Some(join),
             _ => None,
         }
     }
