@@ -457,6 +457,17 @@ fn runtime_errors_have_the_sqlstate_of_their_kind() {
     assert!(option.contains("22023") && option.contains("unknown connector 'nope'"), "{option}");
     let dropped = psql_err(server.port, "DROP TABLE nope");
     assert!(dropped.contains("42P01"), "{dropped}");
+    // A streaming job's failure keeps its cause's kind (a user's data:
+    // class 22) through the task that raised it, not the exact cause:
+    // with 'table.dml-sync' the INSERT waits for it.
+    let streamed = psql_err(
+        server.port,
+        "SET 'table.dml-sync' = 'true';
+         CREATE TABLE g (a BIGINT) WITH ('connector' = 'datagen', 'number-of-rows' = '5');
+         CREATE TABLE sink (a BIGINT) WITH ('connector' = 'blackhole');
+         INSERT INTO sink SELECT a / 0 FROM g;",
+    );
+    assert!(streamed.contains("ERROR:  22000") && streamed.contains("Divide by zero"), "{streamed}");
     let (status, log) = server.stop();
     assert!(status.success(), "{log}");
 }

@@ -34,9 +34,11 @@ pub enum EngineError {
         #[source]
         source: std::io::Error,
     },
-    /// A task of the job ended abnormally (panic or cancellation).
+    /// A task of the job ended abnormally: its own error (whose `kind`
+    /// it keeps, for the job's status and restarts), a panic, or a task
+    /// it depends on stopping.
     #[error("task {task} failed: {message}")]
-    Task { task: String, message: String },
+    Task { task: String, message: String, kind: ErrorKind },
     /// Checkpointed state cannot be written or read back.
     #[error("state: {0}")]
     State(String),
@@ -94,10 +96,9 @@ impl EngineError {
             // The state store (the disk under it) failed, or what it gave
             // back is damaged: recovery and restarts deal with both.
             EngineError::State(_) => ErrorKind::External,
-            // A task panicked or was cut off. (The job runner also wraps
-            // every task's failure into this variant as text, which loses
-            // the cause's kind: see `runtime/job.rs`.)
-            EngineError::Task { .. } => ErrorKind::Internal,
+            // The job runner wraps a task's failure with the cause's kind;
+            // a panic or a stopped neighbour is internal.
+            EngineError::Task { kind, .. } => *kind,
             // The planner should have refused whatever the engine cannot
             // run.
             EngineError::Plan(_) => ErrorKind::Internal,
@@ -323,6 +324,7 @@ mod tests {
                 EngineError::Task {
                     task: "source s".into(),
                     message: "panicked".into(),
+                    kind: ErrorKind::Internal,
                 },
                 ErrorKind::Internal,
             ),
@@ -417,6 +419,7 @@ mod tests {
         let task = EngineError::Task {
             task: "source clicks".into(),
             message: "stopped".into(),
+            kind: ErrorKind::Internal,
         };
         assert_eq!(task.operator(), Some("source clicks"));
         let io = EngineError::Io {

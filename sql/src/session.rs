@@ -259,7 +259,8 @@ impl Session {
                         JobStatus::Finished => Ok(Outcome::Done(format!("Job '{}' finished.", handle.id))),
                         JobStatus::Failed(why) => Err(SqlError::Engine(EngineError::Task {
                             task: format!("job {}", handle.id),
-                            message: why,
+                            message: why.message,
+                            kind: why.kind,
                         })),
                         other => Ok(Outcome::Done(format!("Job '{}' ended: {other:?}.", handle.id))),
                     };

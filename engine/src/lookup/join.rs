@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use super::{LookupClient, LookupJoinPlan};
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
-use crate::error::{EngineError, Result, ResultExt};
+use crate::error::{EngineError, ErrorKind, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch};
 use crate::operator::{Collector, Operator};
 use crate::runtime::exchange::{key_groups, rows_by_key_group};
@@ -282,6 +282,7 @@ impl LookupJoin {
         let (key, rows) = answer.map_err(|e| EngineError::Task {
             task: self.name.clone(),
             message: format!("lookup in table '{}': {e}", self.plan.table),
+            kind: ErrorKind::Internal,
         })?;
         let rows = rows?;
         if let Some(cache) = &mut self.cache {

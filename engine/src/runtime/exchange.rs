@@ -10,7 +10,7 @@ use datafusion::physical_plan::PhysicalExpr;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::{Sender, WeakSender};
 
-use crate::error::{EngineError, Result, ResultExt};
+use crate::error::{EngineError, ErrorKind, Result, ResultExt};
 use crate::hot_keys::SAMPLE;
 use crate::metrics::TaskMetrics;
 use crate::message::{Message, StreamBatch};
@@ -87,6 +87,7 @@ impl Router {
         let stopped = || EngineError::Task {
             task: format!("exchange to subtask {target}"),
             message: "the downstream task stopped".into(),
+            kind: ErrorKind::Internal,
         };
         // Only a full channel is timed: the common case reads no clock.
         match self.senders[target].try_send(msg) {

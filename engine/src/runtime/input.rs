@@ -7,7 +7,7 @@ use tokio_stream::StreamMap;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::checkpoint::coordinator::CheckpointMode;
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, ErrorKind, Result};
 use crate::message::{EventTime, Message, StreamBatch, WATERMARK_END, WATERMARK_MIN};
 
 /// All input channels of one task.
@@ -198,6 +198,7 @@ impl ExchangeInput {
         EngineError::Task {
             task: self.task.clone(),
             message: "an upstream task stopped before its input ended".into(),
+            kind: ErrorKind::Internal,
         }
     }
 

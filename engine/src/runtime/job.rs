@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, ErrorKind, Result};
 use crate::message::Message;
 use crate::metrics::JobMetrics;
 use crate::operator::Operator;
@@ -35,8 +35,22 @@ pub enum JobStatus {
     Running,
     /// Every input ended and every sink finished.
     Finished,
-    Failed(String),
+    Failed(JobFailure),
     Cancelled,
+}
+
+/// Why a job failed: the message of its first failing task, and the kind
+/// of that error (what a restart could do about it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailure {
+    pub message: String,
+    pub kind: ErrorKind,
+}
+
+impl std::fmt::Display for JobFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
 }
 
 impl JobStatus {
@@ -197,6 +211,7 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
                 e @ EngineError::Task { .. } => e,
                 e => EngineError::Task {
                     task: name,
+                    kind: e.kind(),
                     message: e.to_string(),
                 },
             })
@@ -214,11 +229,12 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
                     Some(Ok(Ok(()))) => {}
                     Some(Ok(Err(e))) => {
                         set.abort_all();
-                        break JobStatus::Failed(root_cause(e));
+                        break JobStatus::Failed(JobFailure { kind: e.kind(), message: root_cause(e) });
                     }
                     Some(Err(join)) => {
                         set.abort_all();
-                        break JobStatus::Failed(format!("a task panicked: {join}"));
+                        let message = format!("a task panicked: {join}");
+                        break JobStatus::Failed(JobFailure { message, kind: ErrorKind::Internal });
                     }
                 }
             }

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, ErrorKind, Result};
 use crate::message::{EventTime, Message, StreamBatch, WATERMARK_END, WATERMARK_MIN, now_ms};
 use crate::metrics::{DropReason, OperatorMetrics, PartitionStatus};
 use crate::source::watermark::PartitionWatermarks;
@@ -200,6 +200,7 @@ impl SourceDriver {
             let event = event.ok_or_else(|| EngineError::Task {
                 task: format!("source {}", self.plan.table),
                 message: "the reader stopped without ending its input".into(),
+                kind: ErrorKind::Internal,
             })??;
             let touched = match &event {
                 Some(SourceEvent::Batch { partition, .. } | SourceEvent::PartitionEnd(partition) | SourceEvent::PartitionAdded(partition)) => Some(*partition),

@@ -181,7 +181,7 @@ pub async fn show(
     }
     match status {
         _ if cancelled => Ended::Cancelled,
-        JobStatus::Failed(why) => Ended::Failed(why),
+        JobStatus::Failed(why) => Ended::Failed(why.message),
         JobStatus::Cancelled => Ended::Cancelled,
         JobStatus::Finished | JobStatus::Running => Ended::Finished,
     }

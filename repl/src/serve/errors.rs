@@ -309,7 +309,7 @@ mod tests {
             // Weir's bugs.
             (SqlError::Panicked { message: "oops".into(), position: None }, INTERNAL_ERROR),
             (SqlError::Engine(EngineError::Plan("stage 1 reads from later stage 2".into())), INTERNAL_ERROR),
-            (SqlError::Engine(EngineError::Task { task: "source s".into(), message: "panicked".into() }), INTERNAL_ERROR),
+            (SqlError::Engine(EngineError::Task { task: "source s".into(), message: "panicked".into(), kind: weir_engine::error::ErrorKind::Internal }), INTERNAL_ERROR),
             (SqlError::from(DataFusionError::Internal("invariant".into())), INTERNAL_ERROR),
         ];
         for (e, code) in cases {
