@@ -29,6 +29,8 @@ struct Measured {
 fn run_measured(dir: &Path, sql: &str) -> Measured {
     let file = dir.join("job.sql");
     std::fs::write(&file, sql).unwrap();
+    // Reaped by wait4 below, which also gives its peak memory.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_weir"))
         .arg("run")
         .arg(&file)

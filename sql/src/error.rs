@@ -159,16 +159,9 @@ impl SqlError {
         self
     }
 
-    /// A planning error saying `message`. Until the planner's own "table
-    /// not found" errors are made with [`SqlError::unknown_table`], the
-    /// message that says so is typed here, in the one place that reads it
-    /// (see [`unknown_table_in`]).
+    /// A planning error saying `message`.
     pub fn plan(message: impl Into<String>, position: Option<Position>) -> Self {
-        let message = message.into();
-        match unknown_table_in(&message) {
-            Some(table) => Self::unknown_table(table, position),
-            None => SqlError::Plan { message, position },
-        }
+        SqlError::Plan { message: message.into(), position }
     }
 
     /// The table `table` does not exist.
@@ -313,7 +306,7 @@ mod tests {
         // DataFusion's own, and the planner's (until it makes them typed).
         for (e, table) in [
             (SqlError::from(DataFusionError::Plan("table 'datafusion.public.nope' not found".into())), "datafusion.public.nope"),
-            (SqlError::plan("table 'nope' not found", None), "nope"),
+            (SqlError::unknown_table("nope", None), "nope"),
         ] {
             assert!(matches!(&e, SqlError::UnknownTable { table: t, .. } if t == table), "{e:?}");
             assert_eq!(e.to_string(), format!("table '{table}' not found"));

@@ -189,7 +189,7 @@ impl Session {
                     if *if_exists {
                         return Ok(Outcome::Done(format!("Table '{n}' does not exist.")));
                     }
-                    return Err(SqlError::plan(format!("table '{n}' not found"), position_of(name)));
+                    return Err(SqlError::unknown_table(n, position_of(name)));
                 }
                 self.ctx.deregister_table(n.as_str())?;
                 Ok(Outcome::Done(format!("Table '{n}' dropped.")))
@@ -430,7 +430,7 @@ impl Session {
         let def = self
             .catalog
             .get(&name)
-            .ok_or_else(|| SqlError::plan(format!("table '{name}' not found"), position_of(table)))?;
+            .ok_or_else(|| SqlError::unknown_table(name.clone(), position_of(table)))?;
         let connector = def.connector.sink.clone().ok_or_else(|| {
             SqlError::plan(
                 format!(
@@ -552,7 +552,7 @@ impl Session {
         let t = self
             .catalog
             .get(&n)
-            .ok_or_else(|| SqlError::plan(format!("table '{n}' not found"), position_of(name)))?;
+            .ok_or_else(|| SqlError::unknown_table(n, position_of(name)))?;
         let mut names = Vec::new();
         let mut types = Vec::new();
         let mut nulls = Vec::new();

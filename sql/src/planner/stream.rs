@@ -234,7 +234,7 @@ impl<'a> StreamPlanner<'a> {
                         let t = self
                             .catalog
                             .get(name)
-                            .ok_or_else(|| SqlError::plan(format!("table '{name}' not found"), None))?;
+                            .ok_or_else(|| SqlError::unknown_table(name, None))?;
                         (Arc::clone(t), None)
                     }
                 };

@@ -295,7 +295,7 @@ fn table_argument(e: &Expr, catalog: &Catalog, usage: &str) -> Result<(Arc<Table
     let def = catalog
         .get(&name)
         .cloned()
-        .ok_or_else(|| SqlError::plan(format!("table '{name}' not found"), position_of(e)))?;
+        .ok_or_else(|| SqlError::unknown_table(name, position_of(e)))?;
     let columns = match partition {
         None => vec![],
         Some(Expr::Identifier(c)) => vec![normalize(c)],
