@@ -7,7 +7,7 @@ use datafusion::sql::sqlparser::ast::{Expr, Ident};
 use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::Token;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
 /// The keyword that marks a table argument in the AST: `TABLE bids` parses
 /// to `Expr::Prefixed { prefix: TABLE, value: bids }`.
@@ -98,4 +98,24 @@ fn starts_window_clause(parser: &Parser) -> bool {
         matches!(&parser.peek_nth_token_ref(n).token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
     };
     word(0, "LATENESS") || (word(0, "DATA") && word(1, "INTO")) || (word(0, "EARLY") && word(1, "EVERY"))
+}
+
+/// Makes `TOP` an ordinary identifier unless a row count follows it
+/// (`TOP 10`, `TOP (10)`): sqlparser reads SQL Server's `SELECT TOP n` in
+/// every dialect and has no switch for it, while Flink and PostgreSQL take
+/// `top` as a column name (`max(price) AS top`, `SELECT top FROM v`).
+pub fn unreserve_top(tokens: &mut [TokenWithSpan]) {
+    for i in 0..tokens.len() {
+        let Token::Word(w) = &tokens[i].token else { continue };
+        if w.keyword != Keyword::TOP || w.quote_style.is_some() {
+            continue;
+        }
+        let next = tokens[i + 1..].iter().map(|t| &t.token).find(|t| !matches!(t, Token::Whitespace(_)));
+        if matches!(next, Some(Token::Number(..) | Token::LParen)) {
+            continue;
+        }
+        if let Token::Word(w) = &mut tokens[i].token {
+            w.keyword = Keyword::NoKeyword;
+        }
+    }
 }

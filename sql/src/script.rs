@@ -4,10 +4,10 @@
 //! statements nor a statement nested thousands deep stalls or crashes the
 //! process.
 
-use datafusion::sql::sqlparser::parser::Parser;
-use datafusion::sql::sqlparser::tokenizer::{Location, Token};
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 
-use crate::dialect::WeirDialect;
+use crate::dialect::{WeirDialect, unreserve_top};
 use crate::error::{Position, Result, SqlError};
 use crate::statement::{WeirStatement, parse_statement};
 
@@ -29,9 +29,14 @@ pub struct ParsedStatement {
 pub fn parse_script(sql: &str) -> Result<Vec<ParsedStatement>> {
     crate::depth::on_parsing_stack(sql, || {
         let dialect = WeirDialect::default();
+        let mut tokens = Tokenizer::new(&dialect, sql)
+            .with_unescape(true)
+            .tokenize_with_location()
+            .map_err(ParserError::from)?;
+        unreserve_top(&mut tokens);
         let mut parser = Parser::new(&dialect)
             .with_recursion_limit(crate::depth::PARSER_RECURSION_LIMIT)
-            .try_with_sql(sql)?;
+            .with_tokens_with_locations(tokens);
         let mut texts = Offsets::new(sql);
         let mut out = Vec::new();
         loop {

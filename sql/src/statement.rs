@@ -533,6 +533,25 @@ mod tests {
         assert!(e.to_string().contains("CREATE VIEW"), "{e}");
     }
 
+    /// `top` is a column name, as in Flink and PostgreSQL; `TOP n` keeps
+    /// the meaning sqlparser gives it.
+    #[test]
+    fn top_is_a_column_name() {
+        for sql in [
+            "SELECT max(price) AS top FROM bids",
+            "SELECT top FROM counts",
+            "SELECT window_start, top FROM counts",
+            "SELECT c.top, top + 1 FROM counts c WHERE top > 3",
+        ] {
+            let s = parse_script(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let WeirStatement::Query { query, .. } = &s[0].statement else { panic!("{sql}") };
+            assert_eq!(query.to_string(), sql, "{sql}");
+        }
+        let s = parse_script("SELECT TOP 3 a FROM t").unwrap();
+        let WeirStatement::Query { query, .. } = &s[0].statement else { panic!() };
+        assert!(query.to_string().contains("TOP 3"), "{query}");
+    }
+
     #[test]
     fn materialized_view_takes_a_query_and_window_clauses() {
         let sql = "CREATE MATERIALIZED VIEW v AS SELECT window_start, count(*) AS c FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end ALLOWED LATENESS INTERVAL '1' MINUTE;";
