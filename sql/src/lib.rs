@@ -15,6 +15,7 @@ pub mod script;
 pub mod statement;
 pub mod system;
 pub mod types;
+pub mod views;
 
 pub use error::{Position, SqlError};
 pub use session::{Outcome, Session};

@@ -23,6 +23,11 @@ pub fn tables() -> SchemaRef {
     text(&["table name"])
 }
 
+/// `SHOW VIEWS`: a row per view.
+pub fn views() -> SchemaRef {
+    text(&["view name"])
+}
+
 /// `DESCRIBE t`: a row per column.
 pub fn describe() -> SchemaRef {
     text(&["name", "type", "null", "extras"])

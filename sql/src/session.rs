@@ -38,6 +38,9 @@ use crate::system::{self, JobEntry, Registry};
 use crate::script::ParsedStatement;
 use crate::statement::{WeirStatement, WindowClauses, position_of};
 use crate::types::sql_name;
+use crate::views::Views;
+
+mod views;
 
 /// What a statement produced.
 pub enum Outcome {
@@ -72,6 +75,8 @@ pub struct Session {
     ctx: SessionContext,
     catalog: Catalog,
     settings: Settings,
+    /// `CREATE VIEW`s, expanded into the statements that read them.
+    views: Views,
     jobs: Vec<JobHandle>,
     /// The jobs again, with their sources, for the `weir.*` tables and the
     /// metrics endpoint, which outlive a borrow of the session.
@@ -97,6 +102,7 @@ impl Session {
             ctx,
             catalog: Catalog::default(),
             settings: Settings::default(),
+            views: Views::default(),
             jobs: Vec::new(),
             system,
         }
@@ -166,7 +172,8 @@ impl Session {
 
     async fn run(&mut self, s: &ParsedStatement) -> Result<Outcome> {
         let text = s.text.as_str();
-        match &s.statement {
+        let statement = self.expand_views(&s.statement)?;
+        match statement.as_ref() {
             WeirStatement::CreateTable(ct) => {
                 let state = self.ctx.state();
                 let table = create_table(&state, ct, text, &self.settings)?;
@@ -209,6 +216,11 @@ impl Session {
                     None => "All settings reset.".into(),
                 }))
             }
+            WeirStatement::CreateView { name, columns, query, if_not_exists } => {
+                self.create_view(name, columns, query, *if_not_exists, text)
+            }
+            WeirStatement::DropView { name, if_exists } => self.drop_view(name, *if_exists),
+            WeirStatement::ShowViews => Ok(self.show_views()),
             WeirStatement::ShowTables => {
                 let names = self.catalog.tables().map(|t| t.name.clone()).collect();
                 Ok(Outcome::Table(vec![string_table(results::tables(), vec![names])]))
@@ -253,7 +265,9 @@ impl Session {
             }
             WeirStatement::Insert { table, query, clauses } => {
                 let planned = self.plan_insert(table, query, clauses).await?;
-                let handle = self.start(planned, text, true)?;
+                // The views it reads belong to the job as its tables do.
+                let identity = format!("{text}{}", self.view_ddls(&s.statement));
+                let handle = self.start(planned, &identity, true)?;
                 if self.settings.dml_sync() {
                     return match handle.wait().await {
                         JobStatus::Finished => Ok(Outcome::Done(format!("Job '{}' finished.", handle.id))),

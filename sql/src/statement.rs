@@ -104,7 +104,16 @@ pub enum WeirStatement {
     Set { key: Option<String>, value: Option<String> },
     /// `RESET 'key'`, or `RESET` alone for all.
     Reset { key: Option<String> },
+    /// `CREATE [TEMPORARY] VIEW [IF NOT EXISTS] v [(columns)] AS query`
+    CreateView {
+        name: ObjectName,
+        columns: Vec<Ident>,
+        query: Box<Query>,
+        if_not_exists: bool,
+    },
+    DropView { name: ObjectName, if_exists: bool },
     ShowTables,
+    ShowViews,
     ShowJobs,
     /// `STOP JOB 'id' [WITH SAVEPOINT]`
     StopJob { id: String, savepoint: bool },
@@ -128,11 +137,31 @@ pub(crate) fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
             let clauses = parse_window_clauses(p)?;
             return Ok(WeirStatement::CreateMaterializedView { name, query, clauses });
         }
+        if p.parse_keyword(Keyword::VIEW) {
+            let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+            let name = p.parse_object_name(false)?;
+            let columns = match p.consume_token(&Token::LParen) {
+                true => {
+                    let columns = p.parse_comma_separated(|p| p.parse_identifier())?;
+                    p.expect_token(&Token::RParen)?;
+                    columns
+                }
+                false => Vec::new(),
+            };
+            p.expect_keyword(Keyword::AS)?;
+            let query = p.parse_query()?;
+            return Ok(WeirStatement::CreateView { name, columns, query, if_not_exists });
+        }
         let what = p.peek_token();
         return Err(SqlError::unsupported(format!("CREATE {}", what.token), Position::of(what.span)));
     }
     if p.parse_keyword(Keyword::DROP) {
         let _ = p.parse_keyword(Keyword::TEMPORARY);
+        if p.parse_keyword(Keyword::VIEW) {
+            let if_exists = p.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
+            let name = p.parse_object_name(false)?;
+            return Ok(WeirStatement::DropView { name, if_exists });
+        }
         p.expect_keyword(Keyword::TABLE)?;
         let if_exists = p.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
         let name = p.parse_object_name(false)?;
@@ -165,6 +194,9 @@ pub(crate) fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
     if p.parse_keyword(Keyword::SHOW) {
         if p.parse_keyword(Keyword::TABLES) {
             return Ok(WeirStatement::ShowTables);
+        }
+        if p.parse_keyword(Keyword::VIEWS) {
+            return Ok(WeirStatement::ShowViews);
         }
         if parse_word(p, "JOBS") {
             return Ok(WeirStatement::ShowJobs);
@@ -529,8 +561,8 @@ mod tests {
         let e = parse_script("CREATE TABLE t (a BIGINT, WATERMARK ts AS ts)").unwrap_err();
         assert!(matches!(e, SqlError::Syntax { .. }), "{e}");
         assert_eq!(e.position().unwrap().line, 1);
-        let e = parse_script("CREATE VIEW v AS SELECT 1").unwrap_err();
-        assert!(e.to_string().contains("CREATE VIEW"), "{e}");
+        let e = parse_script("CREATE FUNCTION f AS 'x'").unwrap_err();
+        assert!(e.to_string().contains("CREATE FUNCTION"), "{e}");
     }
 
     /// `top` is a column name, as in Flink and PostgreSQL; `TOP n` keeps

@@ -213,7 +213,7 @@ mod tests {
         let info = QueryError::from(e).into_error_info(sql);
         assert_eq!(info.code, SYNTAX_ERROR);
         assert_eq!(info.position.as_deref(), Some("11"), "{info:?}");
-        let info = QueryError::from(SqlError::plan("table 'nope' not found", None)).into_error_info("");
+        let info = QueryError::from(SqlError::unknown_table("nope", None)).into_error_info("");
         assert_eq!(info.code, UNDEFINED_TABLE);
         let info = QueryError::StreamingSelect.into_error_info("");
         assert_eq!(info.code, FEATURE_NOT_SUPPORTED);

@@ -114,7 +114,13 @@ impl Router {
     async fn route(&self, statement: &WeirStatement) -> Result<Route, QueryError> {
         match statement {
             WeirStatement::Query { query, .. } => {
-                if self.session.lock().await.reads_streams(query)? {
+                let session = self.session.lock().await;
+                if session.reads_views(query) {
+                    // DataFusion alone knows no views: Weir expands them.
+                    // (A view over a stream then fails as a streaming
+                    // SELECT does, naming the alternative.)
+                    Ok(Route::Weir)
+                } else if session.reads_streams(query)? {
                     Err(QueryError::StreamingSelect)
                 } else {
                     Ok(Route::DataFusion)

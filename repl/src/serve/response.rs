@@ -54,12 +54,15 @@ fn tag(statement: &WeirStatement) -> Tag {
         // count is known, as for Flink's INSERT.
         WeirStatement::Insert { .. } => Tag::new("INSERT").with_oid(0).with_rows(0),
         WeirStatement::CreateMaterializedView { .. } => Tag::new("CREATE MATERIALIZED VIEW"),
+        WeirStatement::CreateView { .. } => Tag::new("CREATE VIEW"),
+        WeirStatement::DropView { .. } => Tag::new("DROP VIEW"),
         WeirStatement::Set { .. } => Tag::new("SET"),
         WeirStatement::Reset { .. } => Tag::new("RESET"),
         WeirStatement::StopJob { .. } => Tag::new("STOP JOB"),
         WeirStatement::Query { .. }
         | WeirStatement::Explain(_)
         | WeirStatement::ShowTables
+        | WeirStatement::ShowViews
         | WeirStatement::ShowJobs
         | WeirStatement::Describe { .. } => Tag::new("SELECT"),
     }

@@ -1,0 +1,110 @@
+//! The statements about views, and their expansion into the statements
+//! that read them (`crate::views`).
+
+use std::borrow::Cow;
+
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::resolve::resolve_table_references;
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName, Query, Statement};
+
+use super::{Outcome, Session, string_table, table_name};
+use crate::error::{Result, SqlError};
+use crate::results;
+use crate::statement::{WeirStatement, position_of};
+use crate::views::ViewDef;
+
+impl Session {
+    /// `CREATE VIEW`: every table and view it reads must exist; its query
+    /// is checked again, as part of each statement that reads it.
+    pub(super) fn create_view(
+        &mut self,
+        name: &ObjectName,
+        columns: &[Ident],
+        query: &Query,
+        if_not_exists: bool,
+        ddl: &str,
+    ) -> Result<Outcome> {
+        let n = table_name(name);
+        if self.views.get(&n).is_some() {
+            if if_not_exists {
+                return Ok(Outcome::Done(format!("View '{n}' already exists.")));
+            }
+            return Err(SqlError::plan(format!("view '{n}' already exists"), position_of(name)));
+        }
+        if self.catalog.get(&n).is_some() {
+            return Err(SqlError::plan(format!("a table named '{n}' already exists"), position_of(name)));
+        }
+        let mut expanded = query.clone();
+        self.views.expand(&mut expanded)?;
+        let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(expanded))));
+        let (tables, _) = resolve_table_references(&statement, true)?;
+        for t in &tables {
+            if !crate::system::is_system(t.schema()) && self.catalog.get(t.table()).is_none() {
+                return Err(SqlError::unknown_table(t.table(), position_of(query)));
+            }
+        }
+        self.views.insert(ViewDef { name: n.clone(), columns: columns.to_vec(), query: query.clone(), ddl: ddl.to_string() });
+        Ok(Outcome::Done(format!("View '{n}' created.")))
+    }
+
+    pub(super) fn drop_view(&mut self, name: &ObjectName, if_exists: bool) -> Result<Outcome> {
+        let n = table_name(name);
+        match self.views.remove(&n) {
+            Some(_) => Ok(Outcome::Done(format!("View '{n}' dropped."))),
+            None if if_exists => Ok(Outcome::Done(format!("View '{n}' does not exist."))),
+            None => Err(SqlError::plan(format!("view '{n}' not found"), position_of(name))),
+        }
+    }
+
+    pub(super) fn show_views(&self) -> Outcome {
+        let names = self.views.names().cloned().collect();
+        Outcome::Table(vec![string_table(results::views(), vec![names])])
+    }
+
+    /// `statement` with the views its queries read expanded; borrowed as
+    /// it is when the session has none.
+    pub(super) fn expand_views<'s>(&self, statement: &'s WeirStatement) -> Result<Cow<'s, WeirStatement>> {
+        if self.views.names().next().is_none() {
+            return Ok(Cow::Borrowed(statement));
+        }
+        let mut expanded = statement.clone();
+        let query = match &mut expanded {
+            WeirStatement::Query { query, .. }
+            | WeirStatement::Insert { query, .. }
+            | WeirStatement::CreateMaterializedView { query, .. } => query,
+            WeirStatement::Explain(inner) => match inner.as_mut() {
+                WeirStatement::Query { query, .. } | WeirStatement::Insert { query, .. } => query,
+                _ => return Ok(Cow::Borrowed(statement)),
+            },
+            _ => return Ok(Cow::Borrowed(statement)),
+        };
+        self.views.expand(query)?;
+        Ok(Cow::Owned(expanded))
+    }
+
+    /// The `CREATE VIEW` statements of the views `statement` reads,
+    /// directly or through other views, one per line after a newline each.
+    pub(super) fn view_ddls(&self, statement: &WeirStatement) -> String {
+        let WeirStatement::Insert { query, .. } = statement else { return String::new() };
+        let mut seen = std::collections::BTreeMap::new();
+        let mut pending = vec![query.as_ref().clone()];
+        while let Some(query) = pending.pop() {
+            let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(query))));
+            let Ok((tables, _)) = resolve_table_references(&statement, true) else { continue };
+            for view in tables.iter().filter_map(|t| self.views.get(t.table())) {
+                if seen.insert(view.name.clone(), view.ddl.clone()).is_none() {
+                    pending.push(view.query.clone());
+                }
+            }
+        }
+        seen.values().map(|ddl| format!("\n{ddl}")).collect()
+    }
+
+    /// Whether `query` reads a view: it is then Weir's to run, not
+    /// DataFusion's alone (which knows no views).
+    pub fn reads_views(&self, query: &Query) -> bool {
+        let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(query.clone()))));
+        resolve_table_references(&statement, true)
+            .is_ok_and(|(tables, _)| tables.iter().any(|t| self.views.get(t.table()).is_some()))
+    }
+}

@@ -1,0 +1,115 @@
+//! Views (`CREATE [TEMPORARY] VIEW`), as Flink has them: a view is
+//! expanded into each statement that reads it, so a job over views writes
+//! exactly what the same query written out writes — window TVFs inside a
+//! view, views over views, a view's column list, joins of views.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+fn tables(dir: &Path, sink: &str) -> String {
+    format!(
+        "CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'json', 'scan.watermark.emit.strategy' = 'on-event');
+CREATE TABLE out ({sink}) WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'json');
+",
+        input = dir.join("in").display(),
+        out = dir.join("out").display()
+    )
+}
+
+/// Rows in event-time order within the watermark delay: none is late.
+fn input(dir: &Path) {
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    let mut g = Lcg(11);
+    let rows: Vec<Row> = (0..4_000)
+        .map(|i| Row { k: Some(format!("k{}", g.below(7))), v: Some(g.below(100) as i64), ts: Some(T0 + i * 7) })
+        .collect();
+    write_json(&dir.join("in/part-0.json"), &rows);
+}
+
+fn committed(dir: &Path) -> Vec<String> {
+    let mut rows: Vec<String> = read_sink(&dir.join("out")).iter().map(normalize_json).collect();
+    rows.sort();
+    rows
+}
+
+/// Runs `statements` after the tables, in a fresh directory.
+fn run(sink: &str, statements: &str) -> Vec<String> {
+    let dir = scratch();
+    input(dir.path());
+    let run = weir_run(dir.path(), &format!("{}{statements}", tables(dir.path(), sink)));
+    assert!(run.ok, "{}", run.stderr);
+    committed(dir.path())
+}
+
+#[test]
+fn jobs_over_views_write_what_the_query_written_out_writes() {
+    let cases = [
+        (
+            "ws TIMESTAMP(3), k VARCHAR, n BIGINT, top BIGINT",
+            "CREATE TEMPORARY VIEW big AS SELECT k, v, ts FROM src WHERE v > 20;
+             CREATE VIEW counts (ws, k, n, top) AS
+               SELECT window_start, k, count(*), max(v)
+               FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '2' SECOND)) GROUP BY window_start, window_end, k;
+             CREATE VIEW busy AS SELECT * FROM counts WHERE n > 30;
+             INSERT INTO out SELECT ws, k, n, top FROM busy;",
+            "INSERT INTO out SELECT ws, k, n, top FROM (
+               SELECT window_start AS ws, k, count(*) AS n, max(v) AS top
+               FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '2' SECOND)) GROUP BY window_start, window_end, k
+             ) WHERE n > 30;",
+        ),
+        (
+            "k VARCHAR, a BIGINT, b BIGINT",
+            "CREATE VIEW low AS SELECT k, v, ts FROM src WHERE v < 10;
+             CREATE VIEW high AS SELECT k, v, ts FROM src WHERE v > 90;
+             INSERT INTO out SELECT l.k, l.v, h.v FROM low l JOIN high h
+               ON l.k = h.k AND h.ts BETWEEN l.ts AND l.ts + INTERVAL '1' SECOND;",
+            "INSERT INTO out SELECT l.k, l.v, h.v FROM src l JOIN src h
+               ON l.k = h.k AND h.ts BETWEEN l.ts AND l.ts + INTERVAL '1' SECOND WHERE l.v < 10 AND h.v > 90;",
+        ),
+    ];
+    for (sink, through_views, written_out) in cases {
+        let got = run(sink, through_views);
+        let want = run(sink, written_out);
+        assert!(want.len() > 20, "too few rows to be a test: {}", want.len());
+        assert_rows_eq(&got, &want, through_views);
+    }
+}
+
+/// SHOW VIEWS, DROP VIEW and what is refused, each at its place.
+#[test]
+fn view_statements_and_their_errors() {
+    let dir = scratch();
+    input(dir.path());
+    let base = format!(
+        "{}CREATE VIEW a AS SELECT k, v, ts FROM src;\nCREATE VIEW b AS SELECT k FROM a;\n",
+        tables(dir.path(), "k VARCHAR")
+    );
+    let shown = weir_run(dir.path(), &format!("{base}SHOW VIEWS;\nDROP VIEW b;\nDROP VIEW IF EXISTS b;\nSHOW VIEWS;\n"));
+    assert!(shown.ok, "{}", shown.stderr);
+    assert!(shown.stdout.contains("| a ") && shown.stdout.contains("| b "), "{}", shown.stdout);
+    // Messages go to stderr, results to stdout.
+    let said = &shown.stderr;
+    assert!(said.contains("View 'b' dropped.") && said.contains("View 'b' does not exist."), "{said}");
+    assert_eq!(shown.stdout.matches("| b ").count(), 1, "b is dropped: {}", shown.stdout);
+    // The statement is line 6 of job.sql.
+    let refusals = [
+        ("CREATE VIEW a AS SELECT 1;", "view 'a' already exists", "6:"),
+        ("CREATE VIEW src AS SELECT 1;", "a table named 'src' already exists", "6:"),
+        ("CREATE VIEW c AS SELECT * FROM nope;", "table 'nope' not found", "6:"),
+        ("DROP VIEW nope;", "view 'nope' not found", "6:"),
+        (
+            "INSERT INTO out SELECT k FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), INTERVAL '1' SECOND));",
+            "TUMBLE(TABLE a, …) over a view is not supported",
+            "6:",
+        ),
+    ];
+    for (statement, why, at) in refusals {
+        let run = weir_run(dir.path(), &format!("{base}{statement}\n"));
+        assert!(!run.ok, "{statement} succeeded");
+        assert!(run.stderr.contains(why) && run.stderr.contains(&format!("job.sql:{at}")), "{statement}: {}", run.stderr);
+    }
+}
