@@ -40,6 +40,7 @@ use crate::statement::{WeirStatement, WindowClauses, position_of};
 use crate::types::sql_name;
 use crate::views::Views;
 
+mod statement_set;
 mod views;
 
 /// What a statement produced.
@@ -67,7 +68,8 @@ pub enum Outcome {
 /// A job ready to start, and the table its `LATE DATA INTO` created.
 struct Planned {
     plan: StreamPlan,
-    created_table: Option<TableDef>,
+    /// Tables `LATE DATA INTO` named without declaring them.
+    created_tables: Vec<TableDef>,
 }
 
 /// One user's catalog, settings and jobs.
@@ -77,6 +79,8 @@ pub struct Session {
     settings: Settings,
     /// `CREATE VIEW`s, expanded into the statements that read them.
     views: Views,
+    /// The INSERTs of a `BEGIN STATEMENT SET;` not yet ended.
+    statement_set: Option<Vec<ParsedStatement>>,
     jobs: Vec<JobHandle>,
     /// The jobs again, with their sources, for the `weir.*` tables and the
     /// metrics endpoint, which outlive a borrow of the session.
@@ -103,6 +107,7 @@ impl Session {
             catalog: Catalog::default(),
             settings: Settings::default(),
             views: Views::default(),
+            statement_set: None,
             jobs: Vec::new(),
             system,
         }
@@ -172,6 +177,9 @@ impl Session {
 
     async fn run(&mut self, s: &ParsedStatement) -> Result<Outcome> {
         let text = s.text.as_str();
+        if let Some(outcome) = self.collect_into_statement_set(s)? {
+            return Ok(outcome);
+        }
         let statement = self.expand_views(&s.statement)?;
         match statement.as_ref() {
             WeirStatement::CreateTable(ct) => {
@@ -220,6 +228,11 @@ impl Session {
                 self.create_view(name, columns, query, *if_not_exists, text)
             }
             WeirStatement::DropView { name, if_exists } => self.drop_view(name, *if_exists),
+            WeirStatement::StatementSet(inserts) => self.run_statement_set(inserts, text).await,
+            WeirStatement::EndStatementSet => self.end_statement_set().await,
+            WeirStatement::BeginStatementSet => {
+                Err(SqlError::plan("a statement set is already open: END it first", None))
+            }
             WeirStatement::ShowViews => Ok(self.show_views()),
             WeirStatement::ShowTables => {
                 let names = self.catalog.tables().map(|t| t.name.clone()).collect();
@@ -372,7 +385,7 @@ impl Session {
             .collect();
         let handle = job::start(planned.plan, id, text.to_string(), durability)?;
         self.system.add(JobEntry { handle: handle.clone(), sources });
-        if let Some(table) = planned.created_table {
+        for table in planned.created_tables {
             self.register(table)?;
         }
         self.jobs.push(handle.clone());
@@ -492,7 +505,7 @@ impl Session {
         let (plan, created_table) = planner
             .plan_into_sink(&logical, sink)
             .map_err(|e| e.or_at(position_of(query)))?;
-        Ok(Planned { plan, created_table })
+        Ok(Planned { plan, created_tables: created_table.into_iter().collect() })
     }
 
     fn resolve_clauses(&self, c: &WindowClauses) -> Result<LateClauses> {

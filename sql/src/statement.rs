@@ -112,6 +112,12 @@ pub enum WeirStatement {
         if_not_exists: bool,
     },
     DropView { name: ObjectName, if_exists: bool },
+    /// `EXECUTE STATEMENT SET BEGIN INSERT …; INSERT …; END`: one job.
+    StatementSet(Vec<WeirStatement>),
+    /// `BEGIN STATEMENT SET`: the INSERTs up to `END` are one job (Flink's
+    /// SQL client form).
+    BeginStatementSet,
+    EndStatementSet,
     ShowTables,
     ShowViews,
     ShowJobs,
@@ -169,6 +175,38 @@ pub(crate) fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
     }
     if p.parse_keyword(Keyword::SET) {
         return parse_set(p);
+    }
+    if parse_word(p, "EXECUTE") {
+        expect_word(p, "STATEMENT")?;
+        p.expect_keyword(Keyword::SET)?;
+        p.expect_keyword(Keyword::BEGIN)?;
+        let mut inserts = Vec::new();
+        loop {
+            while p.consume_token(&Token::SemiColon) {}
+            if p.parse_keyword(Keyword::END) {
+                break;
+            }
+            if !p.peek_keyword(Keyword::INSERT) {
+                let t = p.peek_token();
+                return Err(SqlError::Syntax {
+                    message: format!("a statement set holds INSERT statements up to END, found {}", t.token),
+                    position: Position::of(t.span),
+                });
+            }
+            inserts.push(parse_insert(p)?);
+        }
+        if inserts.is_empty() {
+            return Err(SqlError::plan("a statement set needs at least one INSERT", pos));
+        }
+        return Ok(WeirStatement::StatementSet(inserts));
+    }
+    if p.parse_keyword(Keyword::BEGIN) {
+        expect_word(p, "STATEMENT")?;
+        p.expect_keyword(Keyword::SET)?;
+        return Ok(WeirStatement::BeginStatementSet);
+    }
+    if p.parse_keyword(Keyword::END) {
+        return Ok(WeirStatement::EndStatementSet);
     }
     if p.parse_keyword(Keyword::RESET) {
         let key = if matches!(p.peek_token().token, Token::SemiColon | Token::EOF) {

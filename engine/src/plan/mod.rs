@@ -74,6 +74,22 @@ pub struct SinkPlan {
 }
 
 impl StreamPlan {
+    /// The name the sink of stage `stage` writes under for job `job_id`
+    /// (its file names, its Kafka transactional ids), and the name of its
+    /// prepared output in checkpoints: the job's id and `sink` for the last
+    /// sink, as a job of one INSERT has; for the other sinks of a statement
+    /// set, their ordinal among the plan's sinks (stage numbers change with
+    /// parallelism, which chains stages differently), so that two sinks
+    /// never share a name.
+    pub fn sink_job(&self, job_id: &str, stage: usize) -> (String, String) {
+        let sinks = self.stages.iter().filter(|s| s.sink.is_some()).count();
+        let ordinal = self.stages[..stage.min(self.stages.len())].iter().filter(|s| s.sink.is_some()).count();
+        match ordinal + 1 >= sinks {
+            true => (job_id.to_string(), "sink".to_string()),
+            false => (format!("{job_id}-sink{ordinal}"), format!("sink{ordinal}")),
+        }
+    }
+
     /// The tables the plan reads and writes, in plan order.
     pub fn tables(&self) -> impl Iterator<Item = &str> {
         self.stages.iter().flat_map(|stage| {

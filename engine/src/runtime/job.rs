@@ -461,15 +461,17 @@ fn build_tasks(
             let chain = chains.next().ok_or_else(|| EngineError::Plan(format!("no operators built for {task_name}")))?;
             let state_ids = ids[i].clone();
             let main = match (&stage.sink, &out_partitioning[i]) {
-                (Some(sink), None) => MainOutput::Sink(SinkOutput {
-                    writer: {
-                        if link.is_some() && subtask == 0 {
-                            recover_sink(sink.connector.as_ref(), job_id, stage.parallelism, restored, withdraw_after, "sink")?;
-                        }
-                        sink.connector.open(job_id, subtask, stage.parallelism)?
-                    },
-                    metrics: metrics.register(&format!("Sink: {}", sink.table), subtask),
-                }),
+                (Some(sink), None) => {
+                    let (sink_job, part) = plan.sink_job(job_id, i);
+                    if link.is_some() && subtask == 0 {
+                        recover_sink(sink.connector.as_ref(), &sink_job, stage.parallelism, restored, withdraw_after, &part)?;
+                    }
+                    MainOutput::Sink(SinkOutput {
+                        writer: sink.connector.open(&sink_job, subtask, stage.parallelism)?,
+                        metrics: metrics.register(&format!("Sink: {}", sink.table), subtask),
+                        part,
+                    })
+                }
                 (None, Some(p)) => MainOutput::Exchange(Router::new(
                     stage_senders.next().unwrap_or_default(),
                     p.clone(),
@@ -498,6 +500,7 @@ fn build_tasks(
                         sink.connector.open(&late_job, subtask, stage.parallelism)?
                     },
                     metrics: metrics.register(&format!("Late data: {}", sink.table), subtask),
+                    part: format!("late{i}"),
                 }),
                 None => None,
             };

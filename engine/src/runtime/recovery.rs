@@ -316,7 +316,7 @@ fn sink_commits(plan: &StreamPlan, job_id: &str) -> Result<Vec<SinkCommit>> {
     let mut commits = Vec::new();
     for (i, stage) in plan.stages.iter().enumerate() {
         let sinks = [
-            stage.sink.as_ref().map(|s| (s, job_id.to_string())),
+            stage.sink.as_ref().map(|s| (s, plan.sink_job(job_id, i).0)),
             stage.late_sink.as_ref().map(|s| (s, format!("{job_id}-late{i}"))),
         ];
         for (sink, sink_job) in sinks.into_iter().flatten() {

@@ -46,6 +46,8 @@ impl TaskInput {
 pub(crate) struct SinkOutput {
     pub writer: Box<dyn SinkWriter>,
     pub metrics: Arc<OperatorMetrics>,
+    /// The name of its prepared output in checkpoints.
+    pub part: String,
 }
 
 impl SinkOutput {
@@ -223,11 +225,11 @@ impl Task {
         }
         self.snapshot_operators(id, &mut state)?;
         match &mut self.output.main {
-            MainOutput::Sink(s) => state.parts.push(("sink".to_string(), s.writer.prepare(id).await?)),
+            MainOutput::Sink(s) => state.parts.push((s.part.clone(), s.writer.prepare(id).await?)),
             MainOutput::Exchange(r) => r.broadcast(Message::Barrier(id)).await?,
         }
         if let Some(late) = &mut self.output.late {
-            state.parts.push((format!("late{}", self.stage), late.writer.prepare(id).await?));
+            state.parts.push((late.part.clone(), late.writer.prepare(id).await?));
         }
         if let Some(link) = &self.checkpoint {
             // The coordinator may be gone (job ending): nothing to report to.

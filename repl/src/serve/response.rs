@@ -56,6 +56,8 @@ fn tag(statement: &WeirStatement) -> Tag {
         WeirStatement::CreateMaterializedView { .. } => Tag::new("CREATE MATERIALIZED VIEW"),
         WeirStatement::CreateView { .. } => Tag::new("CREATE VIEW"),
         WeirStatement::DropView { .. } => Tag::new("DROP VIEW"),
+        WeirStatement::StatementSet(_) | WeirStatement::EndStatementSet => Tag::new("INSERT").with_oid(0).with_rows(0),
+        WeirStatement::BeginStatementSet => Tag::new("BEGIN STATEMENT SET"),
         WeirStatement::Set { .. } => Tag::new("SET"),
         WeirStatement::Reset { .. } => Tag::new("RESET"),
         WeirStatement::StopJob { .. } => Tag::new("STOP JOB"),
