@@ -15,7 +15,17 @@ use datafusion::prelude::SessionContext;
 
 use crate::types::TIMESTAMP_MS;
 
+mod arithmetic;
 mod avg;
+mod conditional;
+mod date_format;
+mod extract;
+mod java_pattern;
+mod regexp;
+mod strings;
+#[cfg(test)]
+mod testing;
+mod unix_timestamp;
 pub mod value_size;
 
 /// Registers Weir's extra functions with a DataFusion context.
@@ -25,6 +35,20 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(WallClock::new("proctime")));
     ctx.register_udaf(AggregateUDF::from(avg::FlinkAvg::new()));
     value_size::register(ctx, value_size::DEFAULT_MAX_VALUE_BYTES as usize);
+    // Flink's built-in scalar functions where DataFusion lacks them or
+    // means something else by the name (docs/functions.md).
+    ctx.register_udf(ScalarUDF::from(date_format::DateFormat::new()));
+    ctx.register_udf(ScalarUDF::from(date_format::FromUnixtime::new()));
+    ctx.register_udf(ScalarUDF::from(unix_timestamp::UnixTimestamp::new()));
+    ctx.register_udf(ScalarUDF::from(regexp::RegexpExtract::new()));
+    ctx.register_udf(ScalarUDF::from(regexp::RegexpReplace::new()));
+    ctx.register_udf(ScalarUDF::from(strings::SplitIndex::new()));
+    ctx.register_udf(ScalarUDF::from(strings::HashCode::new()));
+    ctx.register_udf(ScalarUDF::from(conditional::If::new()));
+    ctx.register_udf(ScalarUDF::from(arithmetic::Mod::new()));
+    for f in extract::functions() {
+        ctx.register_udf(f);
+    }
 }
 
 /// `LOCALTIMESTAMP` and `PROCTIME()`: the wall clock as a `TIMESTAMP(3)`
