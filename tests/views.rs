@@ -31,7 +31,8 @@ fn input(dir: &Path) {
 }
 
 fn committed(dir: &Path) -> Vec<String> {
-    let mut rows: Vec<String> = read_sink(&dir.join("out")).iter().map(normalize_json).collect();
+    // Whole rows (serde_json orders an object's keys).
+    let mut rows: Vec<String> = read_sink(&dir.join("out")).iter().map(|r| r.to_string()).collect();
     rows.sort();
     rows
 }

@@ -41,6 +41,7 @@ mod join;
 mod window_results;
 mod lookup;
 mod narrow;
+mod union;
 
 use narrow::Narrowing;
 
@@ -308,6 +309,7 @@ impl<'a> StreamPlanner<'a> {
                 Ok(flow)
             }
             LogicalPlan::Aggregate(agg) => self.aggregate(agg),
+            LogicalPlan::Union(union) => self.union_all(union),
             other => Err(SqlError::unsupported(describe(other), None)),
         }
     }

@@ -3,7 +3,8 @@
 //! could only name them without a place.
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Query, Select, SelectItem, SetExpr, Spanned, TableFactor, TableWithJoins, Visit, Visitor,
+    Expr, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, Spanned, TableFactor, TableWithJoins, Visit,
+    Visitor,
 };
 use std::ops::ControlFlow;
 
@@ -33,8 +34,17 @@ fn check_set_expr(s: &SetExpr) -> Result<()> {
     match s {
         SetExpr::Select(select) => check_select(select),
         SetExpr::Query(q) => check_streaming_query(q),
-        SetExpr::SetOperation { op, left, .. } => Err(SqlError::unsupported(
-            format!("{op} of streams"),
+        // UNION ALL of streams runs (`stream/union.rs`); UNION (distinct),
+        // INTERSECT and EXCEPT would make updating results.
+        SetExpr::SetOperation { op: SetOperator::Union, set_quantifier: SetQuantifier::All, left, right } => {
+            check_set_expr(left)?;
+            check_set_expr(right)
+        }
+        SetExpr::SetOperation { op, set_quantifier, left, .. } => Err(SqlError::unsupported(
+            format!("{op}{} of streams (UNION ALL is supported)", match set_quantifier {
+                SetQuantifier::None => String::new(),
+                q => format!(" {q}"),
+            }),
             Position::of(left.span()),
         )),
         SetExpr::Values(v) => Err(SqlError::unsupported(

@@ -1,0 +1,110 @@
+//! `UNION ALL` of streams, as in Flink: every input's rows, once each,
+//! equal to DataFusion's batch answer over the same rows; the watermark
+//! the least of the inputs'; UNION, INTERSECT and EXCEPT refused at their
+//! place.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use common::*;
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use datafusion::prelude::SessionContext;
+
+fn rows() -> Vec<Row> {
+    let mut g = Lcg(21);
+    (0..5_000)
+        .map(|i| Row { k: Some(format!("k{}", g.below(6))), v: Some(g.below(100) as i64), ts: Some(T0 + i * 3) })
+        .collect()
+}
+
+fn job(dir: &Path, parallelism: usize, sink: &str, query: &str) -> String {
+    format!(
+        "SET 'parallelism.default' = '{parallelism}';
+CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'json', 'scan.watermark.emit.strategy' = 'on-event');
+CREATE TABLE out ({sink}) WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'json');
+INSERT INTO out {query};
+",
+        input = dir.join("in").display(),
+        out = dir.join("out").display()
+    )
+}
+
+/// DataFusion's answer over table `src` of `rows`, as `a|b|…` lines.
+async fn oracle(rows: &[Row], query: &str) -> Vec<String> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, true),
+        Field::new("v", DataType::Int64, true),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(rows.iter().map(|r| r.k.clone()).collect::<Vec<_>>())),
+        Arc::new(Int64Array::from(rows.iter().map(|r| r.v).collect::<Vec<_>>())),
+        Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.ts).collect::<Vec<_>>())),
+    ];
+    let ctx = SessionContext::new();
+    ctx.register_batch("src", RecordBatch::try_new(schema, columns).unwrap()).unwrap();
+    let mut lines = normalize_batches(&ctx.sql(query).await.unwrap().collect().await.unwrap());
+    lines.sort();
+    lines
+}
+
+/// Sink rows as `a|b|…` lines in the sink's column order.
+fn committed(dir: &Path, columns: &[&str]) -> Vec<String> {
+    let mut lines: Vec<String> = read_sink(&dir.join("out"))
+        .iter()
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| match &r[*c] {
+                    serde_json::Value::Null => "null".to_string(),
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[tokio::test]
+async fn union_all_of_streams_equals_the_batch_answer() {
+    let rows = rows();
+    let cases = [
+        (
+            "k VARCHAR, v BIGINT",
+            vec!["k", "v"],
+            "SELECT k, v FROM src WHERE v < 5 UNION ALL SELECT upper(k), v + 1000 FROM src WHERE v > 94 \
+             UNION ALL SELECT k, v FROM src WHERE v = 50",
+        ),
+    ];
+    for (sink, columns, query) in cases {
+        let want = oracle(&rows, query).await;
+        assert!(want.len() >= 6, "too few rows to be a test: {}", want.len());
+        for parallelism in [1, 2] {
+            let dir = scratch();
+            std::fs::create_dir_all(dir.path().join("in")).unwrap();
+            write_json(&dir.path().join("in/part-0.json"), &rows);
+            let run = weir_run(dir.path(), &job(dir.path(), parallelism, sink, query));
+            assert!(run.ok, "{}", run.stderr);
+            let got = committed(dir.path(), &columns);
+            assert_rows_eq(&got, &want, &format!("{query} at parallelism {parallelism}"));
+        }
+    }
+}
+
+#[test]
+fn set_operations_other_than_union_all_are_refused_at_their_place() {
+    let dir = scratch();
+    for op in ["UNION", "INTERSECT", "EXCEPT"] {
+        let query = format!("SELECT k, v FROM src {op} SELECT k, v FROM src");
+        let run = weir_run(dir.path(), &job(dir.path(), 1, "k VARCHAR, v BIGINT", &query));
+        assert!(!run.ok, "{op} ran");
+        assert!(run.stderr.contains(&format!("{op} of streams (UNION ALL is supported)")) && run.stderr.contains("job.sql:5:"), "{op}: {}", run.stderr);
+    }
+}
