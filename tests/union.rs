@@ -1,7 +1,7 @@
 //! `UNION ALL` of streams, as in Flink: every input's rows, once each,
 //! equal to DataFusion's batch answer over the same rows; the watermark
-//! the least of the inputs'; UNION, INTERSECT and EXCEPT refused at their
-//! place.
+//! the least of the inputs'; `UNION` and `SELECT DISTINCT` as updating
+//! results; INTERSECT and EXCEPT refused at their place.
 
 mod common;
 
@@ -101,10 +101,37 @@ async fn union_all_of_streams_equals_the_batch_answer() {
 #[test]
 fn set_operations_other_than_union_all_are_refused_at_their_place() {
     let dir = scratch();
-    for op in ["UNION", "INTERSECT", "EXCEPT"] {
+    for op in ["INTERSECT", "EXCEPT"] {
         let query = format!("SELECT k, v FROM src {op} SELECT k, v FROM src");
         let run = weir_run(dir.path(), &job(dir.path(), 1, "k VARCHAR, v BIGINT", &query));
         assert!(!run.ok, "{op} ran");
         assert!(run.stderr.contains(&format!("{op} of streams (UNION ALL is supported)")) && run.stderr.contains("job.sql:5:"), "{op}: {}", run.stderr);
+    }
+}
+
+/// `SELECT DISTINCT` and `UNION` as Flink runs them: a GROUP BY of every
+/// column, an updating result that emits each distinct row once (`+I`)
+/// and never again, ending in DataFusion's batch answer.
+#[tokio::test]
+async fn distinct_and_union_emit_each_distinct_row_once() {
+    let rows = rows();
+    for query in [
+        "SELECT DISTINCT k, v / 25 AS b FROM src",
+        "SELECT k, v / 25 AS b FROM src WHERE v < 10 UNION SELECT k, v / 25 AS b FROM src WHERE v > 90",
+    ] {
+        let want = oracle(&rows, query).await;
+        assert!(want.len() >= 10, "too few rows to be a test: {}", want.len());
+        for parallelism in [1, 2] {
+            let dir = scratch();
+            std::fs::create_dir_all(dir.path().join("in")).unwrap();
+            write_json(&dir.path().join("in/part-0.json"), &rows);
+            let sql = job(dir.path(), parallelism, "k VARCHAR, b BIGINT", query)
+                .replace(&format!("'connector' = 'filesystem', 'path' = '{}', 'format' = 'json'", dir.path().join("out").display()), "'connector' = 'print'");
+            let run = weir_run(dir.path(), &sql);
+            assert!(run.ok, "{}", run.stderr);
+            let (got, kinds) = apply_changelog(&run.stdout, 2);
+            assert_rows_eq(&got, &want, &format!("{query} at parallelism {parallelism}"));
+            assert_eq!(kinds.get("+I"), Some(&want.len()), "{query}: only first sightings are emitted: {kinds:?}");
+        }
     }
 }

@@ -23,10 +23,14 @@
 //!   `DecorrelateLateralJoin`, `EliminateJoin`: make semi, anti and
 //!   lateral joins, which the stream planner does not run (the subqueries
 //!   are refused as unsupported instead of as joins).
-//! - `RewriteSetComparison`, `UnionsToFilter`, `ReplaceDistinctWithAggregate`,
-//!   `EliminateGroupByConstant`: rewrite set operations and DISTINCT, which
-//!   the stream planner refuses as written; the rewrites would plan them
-//!   with other semantics than Flink's changelog ones.
+//! - `RewriteSetComparison`, `UnionsToFilter`, `EliminateGroupByConstant`:
+//!   rewrite set operations and constant keys into forms whose streaming
+//!   meaning differs (a filter for a UNION of one input keeps no
+//!   distinctness; a constant key's group is Flink's too).
+//!
+//! `ReplaceDistinctWithAggregate` is kept: `SELECT DISTINCT` and `UNION`
+//! become a GROUP BY of every column, which is how Flink runs them (an
+//! updating result that emits a row the first time it is seen).
 
 use std::sync::Arc;
 
@@ -39,6 +43,7 @@ use datafusion::optimizer::extract_equijoin_predicate::ExtractEquijoinPredicate;
 use datafusion::optimizer::filter_null_join_keys::FilterNullJoinKeys;
 use datafusion::optimizer::optimize_unions::OptimizeUnions;
 use datafusion::optimizer::push_down_filter::PushDownFilter;
+use datafusion::optimizer::replace_distinct_aggregate::ReplaceDistinctWithAggregate;
 use datafusion::optimizer::simplify_expressions::SimplifyExpressions;
 use datafusion::optimizer::{Optimizer, OptimizerRule};
 
@@ -49,6 +54,7 @@ fn rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
     vec![
         Arc::new(OptimizeUnions::new()),
         Arc::new(SimplifyExpressions::new()),
+        Arc::new(ReplaceDistinctWithAggregate::new()),
         Arc::new(ExtractEquijoinPredicate::new()),
         Arc::new(EliminateDuplicatedExpr::new()),
         Arc::new(EliminateCrossJoin::new()),

@@ -3,7 +3,7 @@
 //! could only name them without a place.
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, Spanned, TableFactor, TableWithJoins, Visit,
+    Distinct, Expr, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, Spanned, TableFactor, TableWithJoins, Visit,
     Visitor,
 };
 use std::ops::ControlFlow;
@@ -34,9 +34,15 @@ fn check_set_expr(s: &SetExpr) -> Result<()> {
     match s {
         SetExpr::Select(select) => check_select(select),
         SetExpr::Query(q) => check_streaming_query(q),
-        // UNION ALL of streams runs (`stream/union.rs`); UNION (distinct),
-        // INTERSECT and EXCEPT would make updating results.
-        SetExpr::SetOperation { op: SetOperator::Union, set_quantifier: SetQuantifier::All, left, right } => {
+        // UNION ALL of streams runs (`stream/union.rs`), UNION as a
+        // DISTINCT of it (an updating result, as in Flink); INTERSECT and
+        // EXCEPT would be semi and anti joins of streams.
+        SetExpr::SetOperation {
+            op: SetOperator::Union,
+            set_quantifier: SetQuantifier::All | SetQuantifier::None | SetQuantifier::Distinct,
+            left,
+            right,
+        } => {
             check_set_expr(left)?;
             check_set_expr(right)
         }
@@ -56,9 +62,11 @@ fn check_set_expr(s: &SetExpr) -> Result<()> {
 }
 
 fn check_select(select: &Select) -> Result<()> {
-    if select.distinct.is_some() {
+    // SELECT DISTINCT runs as a GROUP BY of every column (an updating
+    // result, as in Flink); DISTINCT ON has no Flink form.
+    if let Some(Distinct::On(_)) = &select.distinct {
         return Err(SqlError::unsupported(
-            "SELECT DISTINCT on a stream",
+            "SELECT DISTINCT ON on a stream",
             Position::of(select.select_token.0.span),
         ));
     }
