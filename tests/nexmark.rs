@@ -212,7 +212,7 @@ GROUP BY window_start, window_end, auction;",
     );
     let explain = weir_run(dir.path(), &sql.replace("INSERT INTO", "EXPLAIN INSERT INTO"));
     assert!(explain.ok, "{}", explain.stderr);
-    let project = "Project: auction@0, price@2, channel@3, datetime@5\nStage 1 (parallelism 2)\n  Exchange: hash [auction@0]";
+    let project = "Project: auction@0, price@2, channel@3, dateTime@5\nStage 1 (parallelism 2)\n  Exchange: hash [auction@0]";
     assert!(explain.stdout.contains(project), "no {project:?} in:\n{}", explain.stdout);
     let run = weir_run(dir.path(), &sql);
     assert!(run.ok, "{}", run.stderr);

@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
+use datafusion::common::TableReference;
 use datafusion::catalog::empty::EmptyTable;
 use datafusion::sql::resolve::resolve_table_references;
 use datafusion::logical_expr::LogicalPlan;
@@ -95,7 +96,10 @@ impl Default for Session {
 
 impl Session {
     pub fn new() -> Self {
-        let ctx = SessionContext::new();
+        // Flink keeps an identifier's case and matches it exactly
+        // (`dateTime` is not `datetime`), quoted or not.
+        let config = datafusion::prelude::SessionConfig::new().set_bool("datafusion.sql_parser.enable_ident_normalization", false);
+        let ctx = SessionContext::new_with_config(config);
         functions::register(&ctx);
         let system = Arc::new(Registry::default());
         if let Err(e) = system::register(&ctx, &system) {
@@ -206,7 +210,7 @@ impl Session {
                     }
                     return Err(SqlError::unknown_table(n, position_of(name)));
                 }
-                self.ctx.deregister_table(n.as_str())?;
+                self.ctx.deregister_table(TableReference::bare(n.as_str()))?;
                 Ok(Outcome::Done(format!("Table '{n}' dropped.")))
             }
             WeirStatement::Set { key: Some(k), value: Some(v) } => {
@@ -413,7 +417,9 @@ impl Session {
             Some(p) => Arc::clone(p),
             None => Arc::new(EmptyTable::new(Arc::clone(&table.schema))),
         };
-        self.ctx.register_table(table.name.as_str(), provider)?;
+        // As written (`bare`): Flink matches names exactly, and DataFusion's
+        // parse of a name would fold its case.
+        self.ctx.register_table(TableReference::bare(table.name.as_str()), provider)?;
         self.catalog.insert(table);
         Ok(())
     }
@@ -558,13 +564,13 @@ impl Session {
         // is planned.
         for rel in windows.values() {
             self.ctx
-                .register_table(rel.name.as_str(), Arc::new(EmptyTable::new(Arc::clone(&rel.schema))))?;
+                .register_table(TableReference::bare(rel.name.as_str()), Arc::new(EmptyTable::new(Arc::clone(&rel.schema))))?;
         }
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(Box::new(query)))))
             .await;
         for rel in windows.values() {
-            self.ctx.deregister_table(rel.name.as_str())?;
+            self.ctx.deregister_table(TableReference::bare(rel.name.as_str()))?;
         }
         let plan = state
             .analyzer()

@@ -34,14 +34,10 @@ const MIN_VALID: &str = "watermark.min-valid-time";
 const MAX_FUTURE: &str = "watermark.max-future";
 const IDLE_TIMEOUT: &str = "source.idle-timeout";
 
-/// Normalises an identifier as DataFusion does: unquoted names fold to
-/// lower case, quoted names are kept as written.
+/// An identifier as Flink takes it: as written, quoted or not (the
+/// session's DataFusion does not fold case either).
 pub fn normalize(ident: &Ident) -> String {
-    if ident.quote_style.is_some() {
-        ident.value.clone()
-    } else {
-        ident.value.to_lowercase()
-    }
+    ident.value.clone()
 }
 
 /// Builds a catalog entry from `CREATE TABLE`.
