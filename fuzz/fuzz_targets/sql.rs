@@ -54,6 +54,11 @@ fn planning_only(s: ParsedStatement) -> ParsedStatement {
         WeirStatement::CreateMaterializedView { query, clauses, .. } => {
             WeirStatement::Explain(Box::new(WeirStatement::Query { query, clauses }))
         }
+        // A statement set would start its job: its first INSERT is planned.
+        WeirStatement::StatementSet(inserts) => match inserts.into_iter().next() {
+            Some(insert) => WeirStatement::Explain(Box::new(insert)),
+            None => WeirStatement::ShowTables,
+        },
         other => other,
     };
     ParsedStatement { statement, ..s }
