@@ -7,13 +7,7 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use common::*;
-use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use datafusion::datasource::MemTable;
-use datafusion::prelude::SessionContext;
 
 /// 3 000 rows over 40 keys, some without a key or value.
 fn input_rows() -> Vec<Row> {
@@ -59,19 +53,7 @@ fn run(rows: &[Row], parallelism: usize, sink_columns: &str, query: &str) -> Run
 /// DataFusion's answer to `query` over table `t` of `rows`, as sorted
 /// `a|b|…` lines (NULL as `null`, floats with 6 decimals).
 async fn oracle(rows: &[Row], query: &str) -> Vec<String> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Utf8, true),
-        Field::new("v", DataType::Int64, true),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
-    ]));
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(rows.iter().map(|r| r.k.clone()).collect::<Vec<_>>())),
-        Arc::new(Int64Array::from(rows.iter().map(|r| r.v).collect::<Vec<_>>())),
-        Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.ts).collect::<Vec<_>>())),
-    ];
-    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
-    let ctx = SessionContext::new();
-    ctx.register_table("t", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())).unwrap();
+    let ctx = rows_table("t", rows);
     let batches = ctx.sql(query).await.unwrap().collect().await.unwrap();
     let mut lines = Vec::new();
     let opts = datafusion::arrow::util::display::FormatOptions::default().with_null("null");

@@ -6,12 +6,8 @@
 mod common;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use common::*;
-use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use datafusion::prelude::SessionContext;
 
 fn rows() -> Vec<Row> {
     let mut g = Lcg(21);
@@ -35,18 +31,7 @@ INSERT INTO out {query};
 
 /// DataFusion's answer over table `src` of `rows`, as `a|b|…` lines.
 async fn oracle(rows: &[Row], query: &str) -> Vec<String> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Utf8, true),
-        Field::new("v", DataType::Int64, true),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
-    ]));
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from(rows.iter().map(|r| r.k.clone()).collect::<Vec<_>>())),
-        Arc::new(Int64Array::from(rows.iter().map(|r| r.v).collect::<Vec<_>>())),
-        Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.ts).collect::<Vec<_>>())),
-    ];
-    let ctx = SessionContext::new();
-    ctx.register_batch("src", RecordBatch::try_new(schema, columns).unwrap()).unwrap();
+    let ctx = rows_table("src", rows);
     let mut lines = normalize_batches(&ctx.sql(query).await.unwrap().collect().await.unwrap());
     lines.sort();
     lines

@@ -393,6 +393,24 @@ pub async fn oracle_results(rows: &[Row], shape: Shape, delay: i64) -> (Vec<Stri
     (aggregate(&assigned, shape).await, late)
 }
 
+/// A DataFusion context holding `rows` as table `name` (`k`, `v`, `ts`),
+/// for an oracle's batch query over the rows a job read.
+pub fn rows_table(name: &str, rows: &[Row]) -> SessionContext {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, true),
+        Field::new("v", DataType::Int64, true),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+    ]));
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(rows.iter().map(|r| r.k.clone()).collect::<Vec<_>>())),
+        Arc::new(Int64Array::from(rows.iter().map(|r| r.v).collect::<Vec<_>>())),
+        Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.ts).collect::<Vec<_>>())),
+    ];
+    let ctx = SessionContext::new();
+    ctx.register_batch(name, RecordBatch::try_new(schema, columns).expect("rows batch")).expect("register");
+    ctx
+}
+
 /// DataFusion's batch aggregation of (window, row) pairs.
 pub async fn aggregate(assigned: &[(i64, i64, Row)], shape: Shape) -> Vec<String> {
     let schema = Arc::new(Schema::new(vec![

@@ -99,6 +99,22 @@ pub(super) struct Windowed {
 }
 
 impl Flow {
+    /// A stage that reads earlier ones through exchanges, with nothing of
+    /// its rows known yet (no key, rowtime or window columns tracked).
+    pub(super) fn reading(upstreams: Vec<Upstream>, parallelism: usize) -> Self {
+        Flow {
+            input: StageInput::Exchange(upstreams),
+            parallelism,
+            chain: Vec::new(),
+            late_sink: None,
+            key: None,
+            window: None,
+            time: None,
+            windowed: None,
+            updating: false,
+        }
+    }
+
     /// Refuses `what` over a changelog: its rows would need retracting.
     pub(super) fn refuse_changelog(&self, what: &str, at: Option<crate::error::Position>) -> Result<()> {
         if !self.updating {
@@ -398,19 +414,13 @@ impl<'a> StreamPlanner<'a> {
     /// exchange.
     fn exchange(&mut self, flow: Flow, partitioning: Partitioning, parallelism: usize) -> Flow {
         let (key, time, windowed, updating) = (flow.key.clone(), flow.time, flow.windowed, flow.updating);
+        let from = self.end_stage(flow);
         Flow {
-            input: StageInput::Exchange(vec![Upstream {
-                from: self.end_stage(flow),
-                partitioning,
-            }]),
-            parallelism,
-            chain: Vec::new(),
-            late_sink: None,
             key,
-            window: None,
             time,
             windowed,
             updating,
+            ..Flow::reading(vec![Upstream { from, partitioning }], parallelism)
         }
     }
 

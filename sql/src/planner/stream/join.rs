@@ -14,7 +14,7 @@ use datafusion::physical_plan::joins::utils::JoinFilter;
 use weir_engine::join::JoinSpec;
 use weir_engine::join::interval::{IntervalJoinPlan, TimeBounds};
 use weir_engine::join::window::WindowJoinPlan;
-use weir_engine::plan::{OperatorPlan, Partitioning, StageInput, Upstream};
+use weir_engine::plan::{OperatorPlan, Partitioning, Upstream};
 
 use super::narrow::select;
 use super::{Flow, StreamPlanner, Windowed};
@@ -157,20 +157,11 @@ impl StreamPlanner<'_> {
         };
         let from_left = self.end_stage(left);
         let from_right = self.end_stage(right);
-        let flow = Flow {
-            input: StageInput::Exchange(vec![
-                Upstream { from: from_left, partitioning: lp },
-                Upstream { from: from_right, partitioning: rp },
-            ]),
-            parallelism,
-            chain: vec![operator],
-            late_sink: None,
-            key: None,
-            window: None,
-            time,
-            windowed,
-            updating: false,
-        };
+        let upstreams = vec![
+            Upstream { from: from_left, partitioning: lp },
+            Upstream { from: from_right, partitioning: rp },
+        ];
+        let flow = Flow { chain: vec![operator], time, windowed, ..Flow::reading(upstreams, parallelism) };
         Ok((flow, output))
     }
 

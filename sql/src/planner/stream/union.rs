@@ -4,7 +4,7 @@
 //! input, as a join's do.
 
 use datafusion::logical_expr::Union;
-use weir_engine::plan::{Partitioning, StageInput, Upstream};
+use weir_engine::plan::{Partitioning, Upstream};
 
 use super::{Flow, StreamPlanner};
 use crate::error::{Result, SqlError};
@@ -39,16 +39,6 @@ impl StreamPlanner<'_> {
             .into_iter()
             .map(|flow| Upstream { from: self.end_stage(flow), partitioning: partitioning.clone() })
             .collect();
-        Ok(Flow {
-            input: StageInput::Exchange(upstreams),
-            parallelism,
-            chain: Vec::new(),
-            late_sink: None,
-            key: None,
-            window: None,
-            time,
-            windowed,
-            updating: false,
-        })
+        Ok(Flow { time, windowed, ..Flow::reading(upstreams, parallelism) })
     }
 }
