@@ -27,12 +27,14 @@ mod strings;
 mod testing;
 mod unix_timestamp;
 pub mod value_size;
+mod wall_clock;
 
 /// Registers Weir's extra functions with a DataFusion context.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(ToTimestampLtz::new()));
-    ctx.register_udf(ScalarUDF::from(WallClock::new("localtimestamp")));
-    ctx.register_udf(ScalarUDF::from(WallClock::new("proctime")));
+    for f in wall_clock::functions() {
+        ctx.register_udf(f);
+    }
     ctx.register_udaf(AggregateUDF::from(avg::FlinkAvg::new()));
     value_size::register(ctx, value_size::DEFAULT_MAX_VALUE_BYTES as usize);
     // Flink's built-in scalar functions where DataFusion lacks them or
@@ -48,44 +50,6 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(arithmetic::Mod::new()));
     for f in extract::functions() {
         ctx.register_udf(f);
-    }
-}
-
-/// `LOCALTIMESTAMP` and `PROCTIME()`: the wall clock as a `TIMESTAMP(3)`
-/// (UTC), read once per batch.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct WallClock {
-    name: &'static str,
-    signature: Signature,
-}
-
-impl WallClock {
-    fn new(name: &'static str) -> Self {
-        Self {
-            name,
-            signature: Signature::nullary(Volatility::Volatile),
-        }
-    }
-}
-
-impl ScalarUDFImpl for WallClock {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(TIMESTAMP_MS)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        Ok(ColumnarValue::Array(Arc::new(TimestampMillisecondArray::from_value(
-            weir_engine::message::now_ms(),
-            args.number_rows,
-        ))))
     }
 }
 

@@ -1,0 +1,109 @@
+//! The wall clock: `CURRENT_TIMESTAMP` / `NOW()`, `LOCALTIMESTAMP`,
+//! `PROCTIME()` (a `TIMESTAMP(3)`, UTC) and `CURRENT_DATE`, read once per
+//! batch.
+//!
+//! DataFusion's own `now()` and `current_date()` are stable functions: its
+//! optimizer folds them into the time the query was planned, so a
+//! streaming job would stamp every row of its life with its start time.
+//! Flink evaluates them per record in a streaming query; these are
+//! volatile, and never folded.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Date32Array, TimestampMillisecondArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::error::Result;
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+
+use crate::types::TIMESTAMP_MS;
+
+const MS_PER_DAY: i64 = 86_400_000;
+
+/// What the clock is read as.
+#[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
+enum Reading {
+    Timestamp,
+    Date,
+}
+
+/// One name of the wall clock.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct WallClock {
+    name: &'static str,
+    aliases: Vec<String>,
+    reading: Reading,
+    signature: Signature,
+}
+
+/// Every wall-clock function, to register (replacing DataFusion's `now`,
+/// `current_timestamp` and `current_date`).
+pub(super) fn functions() -> Vec<ScalarUDF> {
+    let clock = |name, aliases: &[&str], reading| {
+        let aliases = aliases.iter().map(|a| a.to_string()).collect();
+        ScalarUDF::from(WallClock { name, aliases, reading, signature: Signature::nullary(Volatility::Volatile) })
+    };
+    vec![
+        clock("now", &["current_timestamp"], Reading::Timestamp),
+        clock("localtimestamp", &[], Reading::Timestamp),
+        clock("proctime", &[], Reading::Timestamp),
+        clock("current_date", &[], Reading::Date),
+    ]
+}
+
+impl ScalarUDFImpl for WallClock {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn aliases(&self) -> &[String] {
+        &self.aliases
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(match self.reading {
+            Reading::Timestamp => TIMESTAMP_MS,
+            Reading::Date => DataType::Date32,
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let now = weir_engine::message::now_ms();
+        Ok(ColumnarValue::Array(match self.reading {
+            Reading::Timestamp => Arc::new(TimestampMillisecondArray::from_value(now, args.number_rows)),
+            Reading::Date => {
+                let day = i32::try_from(now.div_euclid(MS_PER_DAY)).unwrap_or(i32::MAX);
+                Arc::new(Date32Array::from_value(day, args.number_rows))
+            }
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::prelude::SessionContext;
+
+    /// The optimizer keeps the clock a call, to be read as rows come:
+    /// DataFusion's `now()` would be folded into the planning time.
+    #[tokio::test]
+    async fn the_clock_is_never_folded_into_a_constant() {
+        let ctx = SessionContext::new();
+        crate::functions::register(&ctx);
+        for (sql, call) in [
+            ("SELECT CURRENT_TIMESTAMP", "Projection: now()"),
+            ("SELECT NOW()", "Projection: now()"),
+            ("SELECT CURRENT_DATE", "Projection: current_date()"),
+            ("SELECT LOCALTIMESTAMP", "Projection: localtimestamp()"),
+        ] {
+            let plan = ctx.state().create_logical_plan(sql).await.unwrap();
+            let optimized = crate::planner::optimize::optimize(plan, &ctx.state()).unwrap();
+            let shown = optimized.display_indent().to_string();
+            assert!(shown.starts_with(call), "{sql} was folded: {shown}");
+            let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+            assert_eq!(batches[0].num_rows(), 1, "{sql}");
+        }
+    }
+}
