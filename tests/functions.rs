@@ -102,3 +102,60 @@ FROM t;
         assert_eq!(got.get(k), Some(want), "row {k}");
     }
 }
+
+/// `CURRENT_TIMESTAMP` and `CURRENT_DATE` in a streaming job are the wall
+/// clock as rows go by (Flink evaluates them per record), not the time the
+/// job was planned: rows that come a second after the job started carry a
+/// time at least a second after its start, within the run.
+#[test]
+fn the_wall_clock_is_read_as_rows_go_by() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    let dir = scratch();
+    let input = dir.path().join("in.json");
+    assert!(Command::new("mkfifo").arg(&input).status().unwrap().success());
+    let sql = format!(
+        "CREATE TABLE src (k VARCHAR) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE out (k VARCHAR, t TIMESTAMP(3), d DATE) WITH ('connector' = 'print');
+INSERT INTO out SELECT k, CURRENT_TIMESTAMP, CURRENT_DATE FROM src;
+",
+        input.display()
+    );
+    std::fs::write(dir.path().join("job.sql"), sql).unwrap();
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let before = now();
+    let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg("job.sql")
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = std::fs::OpenOptions::new().write(true).open(&input).unwrap();
+    // The job is planned and running; its rows come a second later.
+    std::thread::sleep(std::time::Duration::from_millis(1_200));
+    pipe.write_all(b"{\"k\": \"first\"}\n{\"k\": \"second\"}\n").unwrap();
+    drop(pipe);
+    let out = child.wait_with_output().unwrap();
+    let after = now();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stamps: BTreeMap<String, (i64, String)> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("+I[")?.strip_suffix(']').map(str::to_string))
+        .map(|l| {
+            let cells: Vec<&str> = l.split(", ").collect();
+            (cells[0].to_string(), (parse_timestamp(&cells[1].replace('T', " ")), cells[2].to_string()))
+        })
+        .collect();
+    assert_eq!(stamps.len(), 2, "{stdout}");
+    for (k, (t, d)) in &stamps {
+        assert!((before..=after).contains(t), "{k}: {t} not within the run [{before}, {after}]");
+        let midnight = parse_timestamp(&format!("{d} 00:00:00"));
+        assert!((midnight..midnight + 86_400_000).contains(t), "{k}: CURRENT_DATE {d} is not the day of {t}");
+    }
+    let late = stamps["first"].0 - before;
+    assert!(late >= 1_000, "the rows' time is {late} ms after the job started: the clock was read when it was planned");
+}
