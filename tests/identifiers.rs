@@ -1,7 +1,7 @@
 //! Identifiers as Flink takes them: case kept and matched exactly, quoted
 //! (backticks or double quotes) or not — `A.dateTime` finds a column
 //! declared `` `dateTime` ``, output columns keep their case, and
-//! `datetime` is another name.
+//! `datetime` is another name. (The sink's path is Flink's `file://` URL.)
 
 mod common;
 
@@ -17,7 +17,7 @@ fn identifiers_keep_their_case_and_match_exactly() {
         "CREATE TABLE Bids (k VARCHAR, v BIGINT, ts TIMESTAMP(3))
   WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'json');
 CREATE TABLE `Out` (Key VARCHAR, bidValue BIGINT)
-  WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'json');
+  WITH ('connector' = 'filesystem', 'path' = 'file://{out}', 'format' = 'json');
 ",
         input = dir.path().join("in").display(),
         out = dir.path().join("out").display()

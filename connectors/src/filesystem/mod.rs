@@ -89,8 +89,45 @@ pub(crate) fn create(
         })?
         .unwrap_or(lines::DEFAULT_MAX_RECORD);
     types::check_schema(options.connector(), &schema)?;
-    let path = PathBuf::from(path);
+    let path = local_path(path)?;
     let source = source::FileSource::new(path.clone(), format.clone(), schema.clone(), max_record);
     let sink = sink::FileSink::new(path, format, schema, roll_bytes);
     Ok((Arc::new(source), Arc::new(sink)))
+}
+
+/// `path` as a local path: as written, or from a `file://` URL (Flink
+/// writes paths as URLs). Other schemes (`s3://`, `hdfs://`) are refused:
+/// this connector reads and writes the local filesystem.
+fn local_path(path: &str) -> Result<PathBuf, ConnectorError> {
+    let Some((scheme, _)) = path.split_once("://") else {
+        return Ok(PathBuf::from(path));
+    };
+    if !scheme.eq_ignore_ascii_case("file") {
+        return Err(ConnectorError::invalid(
+            "path",
+            path,
+            "expected a local path or a file:// URL (object storage is not supported yet)",
+        ));
+    }
+    url::Url::parse(path)
+        .ok()
+        .and_then(|u| u.to_file_path().ok())
+        .ok_or_else(|| ConnectorError::invalid("path", path, "expected a file:// URL of an absolute local path"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_file_urls_are_local_paths() {
+        assert_eq!(local_path("/tmp/in").unwrap(), PathBuf::from("/tmp/in"));
+        assert_eq!(local_path("in/part-0.json").unwrap(), PathBuf::from("in/part-0.json"));
+        assert_eq!(local_path("file:///tmp/a%20b/in").unwrap(), PathBuf::from("/tmp/a b/in"));
+        assert_eq!(local_path("FILE:///tmp/in").unwrap(), PathBuf::from("/tmp/in"));
+        for bad in ["s3://bucket/in", "hdfs://nn/in", "file://relative/in"] {
+            let e = local_path(bad).unwrap_err().to_string();
+            assert!(e.contains("'path'") && e.contains(bad), "{bad}: {e}");
+        }
+    }
 }
