@@ -1,7 +1,9 @@
-//! Views (`CREATE [TEMPORARY] VIEW`), as Flink has them: a view is
-//! expanded into each statement that reads it, so a job over views writes
-//! exactly what the same query written out writes — window TVFs inside a
-//! view, views over views, a view's column list, joins of views.
+//! Flink SQL that Weir writes out before planning, checked against the
+//! query written out: views (`CREATE [TEMPORARY] VIEW`, expanded into each
+//! statement that reads them — window TVFs inside a view, views over
+//! views, a view's column list, joins of views), and Flink's legacy group
+//! windows (`GROUP BY TUMBLE(ts, …)` with `TUMBLE_START(…)`), which write
+//! what the window TVFs write.
 
 mod common;
 
@@ -112,5 +114,31 @@ fn view_statements_and_their_errors() {
         let run = weir_run(dir.path(), &format!("{base}{statement}\n"));
         assert!(!run.ok, "{statement} succeeded");
         assert!(run.stderr.contains(why) && run.stderr.contains(&format!("job.sql:{at}")), "{statement}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn legacy_group_windows_write_what_window_tvfs_write() {
+    let cases = [
+        (
+            "ws TIMESTAMP(3), we TIMESTAMP(3), k VARCHAR, n BIGINT",
+            "INSERT INTO out SELECT TUMBLE_START(ts, INTERVAL '2' SECOND), TUMBLE_END(ts, INTERVAL '2' SECOND), k, count(*)
+             FROM src WHERE v > 10 GROUP BY TUMBLE(ts, INTERVAL '2' SECOND), k;",
+            "INSERT INTO out SELECT window_start, window_end, k, count(*)
+             FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '2' SECOND)) WHERE v > 10 GROUP BY window_start, window_end, k;",
+        ),
+        (
+            "wt TIMESTAMP(3), s BIGINT",
+            "INSERT INTO out SELECT HOP_ROWTIME(s.ts, INTERVAL '1' SECOND, INTERVAL '3' SECOND), sum(s.v)
+             FROM src s GROUP BY HOP(s.ts, INTERVAL '1' SECOND, INTERVAL '3' SECOND);",
+            "INSERT INTO out SELECT window_time, sum(v)
+             FROM TABLE(HOP(TABLE src, DESCRIPTOR(ts), INTERVAL '1' SECOND, INTERVAL '3' SECOND)) GROUP BY window_start, window_end, window_time;",
+        ),
+    ];
+    for (sink, legacy, tvf) in cases {
+        let got = run(sink, legacy);
+        let want = run(sink, tvf);
+        assert!(want.len() > 5, "too few rows to be a test: {}", want.len());
+        assert_rows_eq(&got, &want, legacy);
     }
 }

@@ -61,12 +61,10 @@ impl Session {
         Outcome::Table(vec![string_table(results::views(), vec![names])])
     }
 
-    /// `statement` with the views its queries read expanded; borrowed as
-    /// it is when the session has none.
+    /// `statement` with the views its queries read expanded and Flink's
+    /// legacy group windows written as window TVFs
+    /// (`planner::legacy_windows`); borrowed as it is when it has no query.
     pub(super) fn expand_views<'s>(&self, statement: &'s WeirStatement) -> Result<Cow<'s, WeirStatement>> {
-        if self.views.names().next().is_none() {
-            return Ok(Cow::Borrowed(statement));
-        }
         let mut expanded = statement.clone();
         let query = match &mut expanded {
             WeirStatement::Query { query, .. }
@@ -79,6 +77,7 @@ impl Session {
             _ => return Ok(Cow::Borrowed(statement)),
         };
         self.views.expand(query)?;
+        crate::planner::legacy_windows::rewrite(query)?;
         Ok(Cow::Owned(expanded))
     }
 
