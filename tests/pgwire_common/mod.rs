@@ -27,12 +27,17 @@ pub struct Server {
 impl Server {
     /// Starts `weir serve` in `dir` with `args` and waits until it accepts
     /// connections.
+    ///
+    /// Its port is the one it bound (`--pg-port 0`), read from its log: a
+    /// port found free and passed in can be taken by another test's server
+    /// in between, whose clients would then be this test's.
     pub fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
-        let port = free_port();
-        let log = dir.join(format!("serve-{port}.log"));
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = dir.join(format!("serve-{}-{n}.log", std::process::id()));
         let child = Command::new(env!("CARGO_BIN_EXE_weir"))
             .arg("serve")
-            .args(["--pg-port", &port.to_string()])
+            .args(["--pg-port", "0"])
             .args(args)
             .env_remove("WEIR_PG_PASSWORD")
             .envs(envs.iter().copied())
@@ -41,8 +46,21 @@ impl Server {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start weir serve");
-        let mut server = Server { child: Some(child), port, log };
+        let mut server = Server { child: Some(child), port: 0, log };
         let until = Instant::now() + Duration::from_secs(60);
+        let bound = |log: &str| {
+            let rest = log.split("Serving pgwire on ").nth(1)?;
+            rest.split(' ').next()?.rsplit(':').next()?.parse::<u16>().ok()
+        };
+        while bound(&server.log()).is_none() {
+            if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().expect("wait")) {
+                panic!("weir serve exited ({status}):\n{}", server.log());
+            }
+            assert!(Instant::now() < until, "weir serve does not listen:\n{}", server.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server.port = bound(&server.log()).expect("read above");
+        let port = server.port;
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().expect("wait")) {
                 panic!("weir serve exited ({status}):\n{}", server.log());

@@ -109,7 +109,9 @@ pub async fn serve(options: Options) -> bool {
         None => "loopback clients only, no password".to_string(),
     };
     let encrypted = if tls.is_some() { ", TLS offered" } else { "" };
-    eprintln!("Serving pgwire on {}:{} ({who}{encrypted}).", options.bind, options.port);
+    // The port bound, which `--pg-port 0` leaves to the system.
+    let port = listener.local_addr().map_or(options.port, |a| a.port());
+    eprintln!("Serving pgwire on {}:{port} ({who}{encrypted}).", options.bind);
     let ok = tokio::select! {
         never = listener::accept(listener, tls, handlers) => match never {},
         stop = shutdown_signal() => match stop {
