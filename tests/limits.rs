@@ -109,16 +109,6 @@ INSERT INTO o SELECT id FROM t;",
     assert_eq!(run.counted("records that could not be decoded") as usize, lines.len() - expected.len());
 }
 
-/// The pid of the `weir serve` listening on `port`.
-fn serve_pid(port: u16) -> u32 {
-    let flag = format!("--pg-port\0{port}\0");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .find(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&flag)))
-        .expect("the weir serve process")
-}
-
 /// `VmRSS` of `pid`, in bytes.
 fn resident(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -166,7 +156,7 @@ fn an_endless_line_that_is_skipped_leaves_the_server_responsive() {
     // It goes on skipping the rest of the line: still one record, and the
     // memory stays bounded.
     std::thread::sleep(Duration::from_secs(2));
-    let rss = resident(serve_pid(port));
+    let rss = resident(server.pid());
     assert!(rss < MEMORY_CEILING, "RSS {rss} bytes while skipping");
     wait_for(port, "SELECT sum(rows) FROM weir.late_events WHERE reason = 'decode_error'", "1");
     let id = running_job(port);
@@ -223,7 +213,7 @@ fn jobs_on_a_pipe_nobody_writes_to_stop_and_leave_nothing_behind() {
         &format!("CREATE TABLE t (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json')", pipe.display()),
     );
     psql_ok(port, "CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole')");
-    let pid = serve_pid(port);
+    let pid = server.pid();
     for round in 0..5 {
         psql_ok(port, &format!("INSERT INTO o SELECT id + {round} FROM t"));
         let id = running_job(port);
