@@ -184,7 +184,7 @@ impl Session {
         if let Some(outcome) = self.collect_into_statement_set(s)? {
             return Ok(outcome);
         }
-        let statement = self.expand_views(&s.statement)?;
+        let statement = self.written_out(&s.statement)?;
         match statement.as_ref() {
             WeirStatement::CreateTable(ct) => {
                 let state = self.ctx.state();

@@ -56,7 +56,7 @@ impl Session {
         let mut created_tables = Vec::new();
         let mut identity = text.to_string();
         for insert in inserts {
-            let statement = self.expand_views(insert)?;
+            let statement = self.written_out(insert)?;
             let WeirStatement::Insert { table, query, clauses } = statement.as_ref() else {
                 return Err(SqlError::plan("a statement set holds INSERT statements only", None));
             };

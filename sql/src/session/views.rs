@@ -64,7 +64,7 @@ impl Session {
     /// `statement` with the views its queries read expanded and Flink's
     /// legacy group windows written as window TVFs
     /// (`planner::legacy_windows`); borrowed as it is when it has no query.
-    pub(super) fn expand_views<'s>(&self, statement: &'s WeirStatement) -> Result<Cow<'s, WeirStatement>> {
+    pub(super) fn written_out<'s>(&self, statement: &'s WeirStatement) -> Result<Cow<'s, WeirStatement>> {
         let mut expanded = statement.clone();
         let query = match &mut expanded {
             WeirStatement::Query { query, .. }
