@@ -22,8 +22,7 @@ use datafusion::arrow::datatypes::Schema;
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result};
 use crate::plan::{StageInput, StateShape, StreamPlan};
-/// The key hash the exchange spreads keys with (`DataFusion`'s, seeded 0).
-const KEY_HASH_VERSION: u32 = 1;
+use crate::runtime::key_hash::KEY_HASH_VERSION;
 
 /// The layout of saved state. Raised whenever a part's encoding, the
 /// checkpoint layout or the key-group assignment changes; a checkpoint of

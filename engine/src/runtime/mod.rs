@@ -4,5 +4,6 @@
 pub mod exchange;
 pub mod input;
 pub mod job;
+pub mod key_hash;
 mod recovery;
 pub(crate) mod task;
