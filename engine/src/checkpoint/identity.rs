@@ -113,7 +113,7 @@ pub fn state_ids(plan: &StreamPlan) -> (Vec<StageStates>, Vec<StatefulPart>) {
                 .chain
                 .iter()
                 .map(|op| {
-                    let StateShape { kind, signature } = op.state()?;
+                    let StateShape { kind, signature, .. } = op.state()?;
                     let id = next(kind);
                     parts.push(StatefulPart { id: id.clone(), signature });
                     Some(id)

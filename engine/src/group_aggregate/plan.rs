@@ -8,7 +8,7 @@ use super::{GroupAggregate, GroupAggregatePlan};
 use crate::error::Result;
 use crate::metrics::JobMetrics;
 use crate::operator::Operator;
-use crate::plan::{OperatorSpec, StateShape, exprs};
+use crate::plan::{OperatorSpec, StateGrowth, StateShape, exprs};
 
 impl OperatorSpec for GroupAggregatePlan {
     fn name(&self) -> String {
@@ -31,7 +31,11 @@ impl OperatorSpec for GroupAggregatePlan {
     /// Every group's accumulators, and whether they retract.
     fn state(&self) -> Option<StateShape> {
         let retracting = if self.retracting { "retracting" } else { "appending" };
-        Some(StateShape { kind: "GroupAggregate", signature: format!("{}; {retracting}", self.grouping.state_signature()) })
+        Some(StateShape {
+            kind: "GroupAggregate",
+            signature: format!("{}; {retracting}", self.grouping.state_signature()),
+            growth: StateGrowth::Unbounded,
+        })
     }
 
     fn as_any(&self) -> &dyn Any {

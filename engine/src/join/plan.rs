@@ -12,7 +12,7 @@ use crate::join::interval::{IntervalJoin, IntervalJoinPlan};
 use crate::join::window::{WindowJoin, WindowJoinPlan};
 use crate::metrics::JobMetrics;
 use crate::operator::Operator;
-use crate::plan::{OperatorSpec, StateShape};
+use crate::plan::{OperatorSpec, StateGrowth, StateShape};
 use crate::window::spec::Millis;
 
 impl JoinSpec {
@@ -56,7 +56,7 @@ impl OperatorSpec for WindowJoinPlan {
     }
 
     fn state(&self) -> Option<StateShape> {
-        Some(StateShape { kind: "WindowJoin", signature: self.spec.state_signature() })
+        Some(StateShape { kind: "WindowJoin", signature: self.spec.state_signature(), growth: StateGrowth::Bounded })
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -97,7 +97,13 @@ impl OperatorSpec for IntervalJoinPlan {
     }
 
     fn state(&self) -> Option<StateShape> {
-        Some(StateShape { kind: self.kind(), signature: self.spec.state_signature() })
+        Some(StateShape {
+            kind: self.kind(),
+            signature: self.spec.state_signature(),
+            // A regular join keeps every row; an interval join frees them
+            // as the watermark passes their bound.
+            growth: if self.bounds.is_some() { StateGrowth::Bounded } else { StateGrowth::Unbounded },
+        })
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -8,7 +8,7 @@ use super::{LookupJoin, LookupJoinPlan};
 use crate::error::Result;
 use crate::metrics::JobMetrics;
 use crate::operator::Operator;
-use crate::plan::{OperatorSpec, StateShape};
+use crate::plan::{OperatorSpec, StateGrowth, StateShape};
 
 impl OperatorSpec for LookupJoinPlan {
     fn name(&self) -> String {
@@ -35,7 +35,7 @@ impl OperatorSpec for LookupJoinPlan {
     /// The stream's rows still waiting for their lookups.
     fn state(&self) -> Option<StateShape> {
         let signature = format!("{}; table {}", self.spec.state_signature(), self.table);
-        Some(StateShape { kind: "LookupJoin", signature })
+        Some(StateShape { kind: "LookupJoin", signature, growth: StateGrowth::Bounded })
     }
 
     fn as_any(&self) -> &dyn Any {

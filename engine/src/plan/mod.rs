@@ -1,7 +1,8 @@
 //! The streaming plan: stages of chained operators joined by exchanges.
 //!
-//! The SQL planner builds it from DataFusion's logical plan; the runtime
-//! instantiates one task per stage and parallel subtask. `Display`
+//! The SQL planner builds a tree of stream nodes from DataFusion's logical
+//! plan (`node.rs`); one pass splits it into stages (`stages.rs`); the
+//! runtime instantiates one task per stage and parallel subtask. `Display`
 //! (`explain.rs`) is what `EXPLAIN` prints; each operator is an
 //! [`OperatorSpec`] (`operator.rs`) defined next to the operator.
 
@@ -13,10 +14,14 @@ use crate::sink::SinkConnector;
 use crate::source::SourcePlan;
 
 mod explain;
+pub mod node;
 mod operator;
+mod stages;
 
 pub use explain::{columns, exprs};
+pub use node::{Distribution, NodeOp, Properties, StateGrowth, StreamNode, WindowColumns};
 pub use operator::{OperatorPlan, OperatorSpec, StateShape};
+pub use stages::split;
 
 /// A job: stages in topological order (inputs before their consumers).
 #[derive(Debug)]

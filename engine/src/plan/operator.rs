@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::error::Result;
 use crate::metrics::JobMetrics;
 use crate::operator::Operator;
+use crate::plan::StateGrowth;
 
 /// The kind and signature of what an operator keeps in checkpoints (see
 /// `checkpoint::identity`).
@@ -20,6 +21,8 @@ pub struct StateShape {
     /// What it stores, without column positions or output names: a restore
     /// whose signature differs is refused.
     pub signature: String,
+    /// Whether the watermark frees it.
+    pub growth: StateGrowth,
 }
 
 /// What an operator is, for the parts of Weir that are not the operator

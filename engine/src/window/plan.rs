@@ -9,7 +9,7 @@ use crate::checkpoint::identity::typed_columns;
 use crate::error::Result;
 use crate::metrics::JobMetrics;
 use crate::operator::Operator;
-use crate::plan::{OperatorSpec, StateShape, exprs};
+use crate::plan::{OperatorSpec, StateGrowth, StateShape, exprs};
 use crate::window::aggregate::{OutputColumn, WindowAggregate, WindowAggregatePlan, WindowedAggregation};
 use crate::window::assign::{WindowAssign, WindowAssignPlan};
 use crate::window::session::{SessionAggregate, SessionAggregatePlan};
@@ -76,7 +76,7 @@ impl OperatorSpec for WindowAggregatePlan {
     /// aggregate's state columns.
     fn state(&self) -> Option<StateShape> {
         let signature = format!("{}; {}", self.window, self.aggregation.grouping.state_signature());
-        Some(StateShape { kind: "WindowAggregate", signature })
+        Some(StateShape { kind: "WindowAggregate", signature, growth: StateGrowth::Bounded })
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -107,7 +107,7 @@ impl OperatorSpec for SessionAggregatePlan {
             typed_columns(&self.input_schema),
             self.aggregation.grouping.state_signature()
         );
-        Some(StateShape { kind: "SessionAggregate", signature })
+        Some(StateShape { kind: "SessionAggregate", signature, growth: StateGrowth::Bounded })
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -21,14 +21,15 @@ use datafusion::physical_expr::expressions::{CastExpr, Column};
 use datafusion::physical_plan::PhysicalExpr;
 use weir_engine::operators::project::ProjectPlan;
 use weir_engine::operators::filter::FilterPlan;
-use weir_engine::plan::{OperatorPlan, Partitioning, SinkPlan, Stage, StageInput, StreamPlan, Upstream};
+use weir_engine::plan::{
+    Distribution, NodeOp, OperatorPlan, Properties, SinkPlan, StreamNode, StreamPlan, WindowColumns, split,
+};
 use weir_engine::source::SourcePlan;
 use weir_engine::window::aggregate::{OutputColumn, WindowAggregatePlan, WindowedAggregation};
 use weir_engine::window::session::SessionAggregatePlan;
 use weir_engine::window::assign::WindowAssignPlan;
 use weir_engine::window::groups::{AggregateCall, Grouping};
 use weir_engine::window::late::{LateColumn, LateOutputPlan};
-use weir_engine::window::spec::WindowSpec;
 
 use crate::catalog::{Catalog, TableDef};
 use crate::error::{Result, SqlError};
@@ -67,57 +68,43 @@ pub enum LateTarget {
     New(String),
 }
 
-/// The stage being built: where its rows come from and its chain so far.
+/// The plan built so far for a part of the query: the stream node that
+/// yields its rows, and a window TVF whose window columns are not computed
+/// yet (an aggregate right above it becomes a window aggregate).
 pub(super) struct Flow {
-    pub(super) input: StageInput,
-    parallelism: usize,
-    chain: Vec<OperatorPlan>,
-    late_sink: Option<SinkPlan>,
-    /// Output columns that identify a row of a windowed aggregation (its
-    /// group columns and window), for upsert sinks.
-    key: Option<Vec<usize>>,
-    /// A window TVF whose window columns have not been computed yet: an
-    /// aggregate right above it becomes a window aggregate.
+    pub(super) node: StreamNode,
     window: Option<WindowRelation>,
-    /// The rowtime column (the table's WATERMARK column) while it passes
-    /// through unchanged: what an interval join bounds.
-    pub(super) time: Option<usize>,
-    /// The window columns a window TVF computed, while they pass through:
-    /// what a window join matches.
-    pub(super) windowed: Option<Windowed>,
-    /// The rows are a changelog (results of a GROUP BY without a window):
-    /// each batch carries the changelog column after its visible columns.
-    pub(super) updating: bool,
-}
-
-/// Where the columns of a computed window are.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Windowed {
-    pub(super) spec: WindowSpec,
-    pub(super) start: usize,
-    pub(super) end: usize,
 }
 
 impl Flow {
-    /// A stage that reads earlier ones through exchanges, with nothing of
-    /// its rows known yet (no key, rowtime or window columns tracked).
-    pub(super) fn reading(upstreams: Vec<Upstream>, parallelism: usize) -> Self {
-        Flow {
-            input: StageInput::Exchange(upstreams),
-            parallelism,
-            chain: Vec::new(),
-            late_sink: None,
-            key: None,
-            window: None,
-            time: None,
-            windowed: None,
-            updating: false,
-        }
+    pub(super) fn new(node: StreamNode) -> Self {
+        Self { node, window: None }
+    }
+
+    pub(super) fn props(&self) -> &Properties {
+        &self.node.properties
+    }
+
+    pub(super) fn props_mut(&mut self) -> &mut Properties {
+        &mut self.node.properties
+    }
+
+    /// `op` over the rows as they are.
+    pub(super) fn push(&mut self, op: OperatorPlan) {
+        self.then(op, Distribution::Any);
+    }
+
+    /// `op` over the rows spread as `distribution`: the new node keeps the
+    /// rows' properties until the caller sets its own.
+    pub(super) fn then(&mut self, op: OperatorPlan, distribution: Distribution) {
+        let placeholder = StreamNode::over(NodeOp::Union, Vec::new(), Properties::default());
+        let input = std::mem::replace(&mut self.node, placeholder);
+        self.node = input.then(op, distribution);
     }
 
     /// Refuses `what` over a changelog: its rows would need retracting.
     pub(super) fn refuse_changelog(&self, what: &str, at: Option<crate::error::Position>) -> Result<()> {
-        if !self.updating {
+        if !self.props().changelog {
             return Ok(());
         }
         Err(SqlError::Unsupported {
@@ -125,34 +112,6 @@ impl Flow {
             detail: Some("those results change as rows arrive; aggregate over a window to get final rows".into()),
             position: at,
         })
-    }
-
-    /// Follows the tracked columns through a projection: `passthrough[i]`
-    /// is the input column output `i` is, if it is one unchanged.
-    fn remap(&mut self, passthrough: &[Option<usize>]) {
-        let to = |from: usize| passthrough.iter().position(|p| *p == Some(from));
-        // A changelog's rows are told apart by their whole key: without
-        // part of it, a sink keeps them as a multiset instead.
-        if self.updating
-            && let Some(key) = &self.key
-            && !key.iter().all(|k| to(*k).is_some())
-        {
-            self.key = None;
-        }
-        self.key = self.key.take().and_then(|key| {
-            let moved: Vec<usize> = (0..passthrough.len())
-                .filter(|i| passthrough[*i].is_some_and(|p| key.contains(&p)))
-                .collect();
-            (!moved.is_empty()).then_some(moved)
-        });
-        self.time = self.time.and_then(to);
-        self.windowed = self.windowed.and_then(|w| {
-            Some(Windowed {
-                spec: w.spec,
-                start: to(w.start)?,
-                end: to(w.end)?,
-            })
-        });
     }
 }
 
@@ -162,7 +121,6 @@ pub struct StreamPlanner<'a> {
     pub catalog: &'a Catalog,
     pub windows: &'a HashMap<String, WindowRelation>,
     pub settings: &'a Settings,
-    stages: Vec<Stage>,
     clauses: Option<LateClauses>,
     /// A memory table created for `LATE DATA INTO`, for the catalog.
     pub created_late_table: Option<TableDef>,
@@ -182,7 +140,6 @@ impl<'a> StreamPlanner<'a> {
             catalog,
             windows,
             settings,
-            stages: Vec::new(),
             clauses: None,
             created_late_table: None,
             join_position: None,
@@ -196,9 +153,9 @@ impl<'a> StreamPlanner<'a> {
         self
     }
 
-    /// Plans `plan` and ends it in `sink` (whose columns it is cast to).
-    /// Returns the plan and, when `LATE DATA INTO` named a new table, that
-    /// table.
+    /// Plans `plan` and ends it in `sink` (whose columns it is cast to),
+    /// then splits the tree into stages. Returns the plan and, when
+    /// `LATE DATA INTO` named a new table, that table.
     pub fn plan_into_sink(mut self, plan: &LogicalPlan, mut sink: SinkPlan) -> Result<(StreamPlan, Option<TableDef>)> {
         let mut flow = self.plan(plan)?;
         if let Some(c) = &self.clauses {
@@ -207,11 +164,9 @@ impl<'a> StreamPlanner<'a> {
                 c.position,
             ));
         }
-        if let Some(rel) = flow.window.take() {
-            self.materialize(&mut flow, rel)?;
-        }
+        self.materialize(&mut flow)?;
         let target = sink.connector.schema();
-        if flow.updating && !sink.connector.accepts_changes() {
+        if flow.props().changelog && !sink.connector.accepts_changes() {
             return Err(SqlError::plan(
                 format!(
                     "INSERT INTO {table}: the query's results change as rows arrive (a GROUP BY without a window), \
@@ -223,18 +178,13 @@ impl<'a> StreamPlanner<'a> {
                 None,
             ));
         }
-        if let Some(cast) = cast_to(plan.schema(), &target, &sink.table, flow.updating)? {
-            flow.chain.push(OperatorPlan::new(cast));
+        if let Some(cast) = cast_to(plan.schema(), &target, &sink.table, flow.props().changelog)? {
+            flow.push(OperatorPlan::new(cast));
         }
-        sink.upsert_key = flow.key;
-        self.stages.push(Stage {
-            parallelism: flow.parallelism,
-            input: flow.input,
-            chain: flow.chain,
-            sink: Some(sink),
-            late_sink: flow.late_sink,
-        });
-        Ok((StreamPlan { stages: self.stages }, self.created_late_table))
+        sink.upsert_key = flow.props().unique_key.clone();
+        let properties = flow.props().clone();
+        let root = StreamNode::over(NodeOp::Sink(sink), vec![(flow.node, Distribution::Any)], properties);
+        Ok((split(root, self.parallelism())?, self.created_late_table))
     }
 
     fn parallelism(&self) -> usize {
@@ -255,24 +205,12 @@ impl<'a> StreamPlanner<'a> {
                         (Arc::clone(t), None)
                     }
                 };
-                let mut flow = Flow {
-                    input: StageInput::Source(self.source(&table)?),
-                    parallelism: self.parallelism(),
-                    chain: Vec::new(),
-                    late_sink: None,
-                    key: None,
-                    window,
-                    time: table.watermark.as_ref().map(|w| w.time_column),
-                    windowed: None,
-                    updating: false,
-                };
+                let mut flow = Flow { node: StreamNode::source(self.source(&table)?), window };
                 if let Some(projection) = &scan.projection {
-                    if let Some(rel) = flow.window.take() {
-                        self.materialize(&mut flow, rel)?;
-                    }
+                    self.materialize(&mut flow)?;
                     let passthrough: Vec<Option<usize>> = projection.iter().map(|i| Some(*i)).collect();
-                    flow.remap(&passthrough);
-                    flow.chain.push(narrow::select(scan.source.schema().as_ref(), projection)?);
+                    flow.push(narrow::select(scan.source.schema().as_ref(), projection)?);
+                    flow.props_mut().remap(&passthrough);
                 }
                 Ok(flow)
             }
@@ -284,19 +222,16 @@ impl<'a> StreamPlanner<'a> {
                 if let Some(rel) = &flow.window
                     && references_window(&f.predicate, f.input.schema(), rel)?
                 {
-                    let rel = flow.window.take().expect("checked above");
-                    self.materialize(&mut flow, rel)?;
+                    self.materialize(&mut flow)?;
                 }
                 let predicate = self.physical(&f.predicate, f.input.schema())?;
-                flow.chain.push(OperatorPlan::new(FilterPlan { predicate }));
+                flow.push(OperatorPlan::new(FilterPlan { predicate }));
                 Ok(flow)
             }
             LogicalPlan::Projection(p) => {
                 let needed = columns_read(&p.expr, p.input.schema());
                 let (mut flow, input) = self.plan_reading(&p.input, &needed)?;
-                if let Some(rel) = flow.window.take() {
-                    self.materialize(&mut flow, rel)?;
-                }
+                self.materialize(&mut flow)?;
                 let exprs: Vec<Arc<dyn PhysicalExpr>> =
                     p.expr.iter().map(|e| self.physical(e, &input)).collect::<Result<_>>()?;
                 // The key, rowtime and window columns follow the columns the
@@ -309,19 +244,19 @@ impl<'a> StreamPlanner<'a> {
                         _ => None,
                     })
                     .collect();
-                flow.remap(&passthrough);
                 let mut exprs = exprs;
                 let mut schema = p.schema.as_arrow().clone();
-                if flow.updating {
+                if flow.props().changelog {
                     exprs.push(group_aggregate::op_passthrough(input.fields().len()));
                     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
                     fields.push(weir_engine::changelog::op_field());
                     schema = Schema::new(fields);
                 }
-                flow.chain.push(OperatorPlan::new(ProjectPlan {
+                flow.push(OperatorPlan::new(ProjectPlan {
                     exprs,
                     schema: Arc::new(schema),
                 }));
+                flow.props_mut().remap(&passthrough);
                 Ok(flow)
             }
             LogicalPlan::Aggregate(agg) => self.aggregate(agg),
@@ -356,8 +291,12 @@ impl<'a> StreamPlanner<'a> {
         }))
     }
 
-    /// Computes the window columns of a TVF whose rows are used directly.
-    fn materialize(&self, flow: &mut Flow, rel: WindowRelation) -> Result<()> {
+    /// Computes the window columns of a window TVF under `flow` whose rows
+    /// are used directly (not aggregated); nothing when there is none.
+    fn materialize(&self, flow: &mut Flow) -> Result<()> {
+        let Some(rel) = flow.window.take() else {
+            return Ok(());
+        };
         let Windows::Sliced(window) = rel.windows else {
             return Err(SqlError::Unsupported {
                 construct: "SESSION windows without aggregation".into(),
@@ -371,13 +310,13 @@ impl<'a> StreamPlanner<'a> {
             .as_ref()
             .map(|w| w.time_column)
             .unwrap_or_default();
-        flow.chain.push(OperatorPlan::new(WindowAssignPlan {
+        flow.push(OperatorPlan::new(WindowAssignPlan {
             window,
             time_column,
             schema: Arc::clone(&rel.schema),
         }));
         let start = rel.first_window_column();
-        flow.windowed = Some(Windowed { spec: window, start, end: start + 1 });
+        flow.props_mut().window = Some(WindowColumns { spec: window, start, end: start + 1 });
         Ok(())
     }
 
@@ -396,43 +335,6 @@ impl<'a> StreamPlanner<'a> {
             self.state.execution_props(),
             &PhysicalPlanningContext::default(),
         )?)
-    }
-
-    /// Ends `flow` as a stage that a later one reads; returns its index.
-    fn end_stage(&mut self, flow: Flow) -> usize {
-        self.stages.push(Stage {
-            parallelism: flow.parallelism,
-            input: flow.input,
-            chain: flow.chain,
-            sink: None,
-            late_sink: flow.late_sink,
-        });
-        self.stages.len() - 1
-    }
-
-    /// Ends the current stage and starts one that reads it through an
-    /// exchange.
-    fn exchange(&mut self, flow: Flow, partitioning: Partitioning, parallelism: usize) -> Flow {
-        let (key, time, windowed, updating) = (flow.key.clone(), flow.time, flow.windowed, flow.updating);
-        let from = self.end_stage(flow);
-        Flow {
-            key,
-            time,
-            windowed,
-            updating,
-            ..Flow::reading(vec![Upstream { from, partitioning }], parallelism)
-        }
-    }
-
-    /// Brings the rows of each key of an aggregation to one subtask: by key
-    /// hash at the query's parallelism, or all to one subtask when there is
-    /// no key; as they are at parallelism 1.
-    fn exchange_by_keys(&mut self, flow: Flow, keys: Vec<Arc<dyn PhysicalExpr>>) -> Flow {
-        match (self.parallelism(), keys.is_empty()) {
-            (1, _) => flow,
-            (_, true) => self.exchange(flow, Partitioning::Single, 1),
-            (p, false) => self.exchange(flow, Partitioning::Hash(keys), p),
-        }
     }
 
     /// The aggregate calls of `agg`, lowered by DataFusion; their outputs
@@ -464,7 +366,7 @@ impl<'a> StreamPlanner<'a> {
         let needed = columns_read(agg.group_expr.iter().chain(&agg.aggr_expr), agg.input.schema());
         let (mut flow, input) = self.plan_reading(&agg.input, &needed)?;
         if flow.window.is_none()
-            && let Some(windows) = flow.windowed
+            && let Some(windows) = flow.props().window
         {
             return self.aggregate_window_results(agg, &input, flow, windows);
         }
@@ -530,12 +432,14 @@ impl<'a> StreamPlanner<'a> {
                 let (plan, sink) = self.late_output(target, &rel.table, clauses.position)?;
                 let plan = Arc::new(plan);
                 // Records the source cannot decode go to the side table too.
-                if let StageInput::Source(source) = &flow.input {
-                    let mut source = source.as_ref().clone();
-                    source.report_bad_records = true;
-                    source.late_output = Some(Arc::clone(&plan));
-                    flow.input = StageInput::Source(Arc::new(source));
-                    flow.late_sink = Some(sink.clone());
+                if let Some(node) = flow.node.chained_source_mut()
+                    && let NodeOp::Source(source) = &mut node.op
+                {
+                    let mut read = source.as_ref().clone();
+                    read.report_bad_records = true;
+                    read.late_output = Some(Arc::clone(&plan));
+                    *source = Arc::new(read);
+                    node.late_sink = Some(sink.clone());
                 }
                 (Some(plan), Some(sink))
             }
@@ -546,7 +450,7 @@ impl<'a> StreamPlanner<'a> {
         let mut input_schema = Arc::clone(&rel.table.schema);
         let (mut keys, mut aggregates) = (keys, aggregates);
         if late_output.is_none()
-            && let Some(n) = Narrowing::apply(&mut flow.chain, &rel.table.schema, &mut keys, &mut aggregates, &[time_column])?
+            && let Some(n) = Narrowing::apply(&mut flow, &rel.table.schema, &mut keys, &mut aggregates, &[time_column])?
         {
             time_column = n.index(time_column)?;
             input_schema = n.schema(&rel.table.schema)?;
@@ -589,26 +493,27 @@ impl<'a> StreamPlanner<'a> {
                 OperatorPlan::new(SessionAggregatePlan { gap, aggregation, input_schema })
             }
         };
-        let mut flow = self.exchange_by_keys(flow, keys);
         let layout = layout_of(&operator);
-        flow.key = Some(aggregation_key(&layout));
+        let windowed = operator.downcast::<WindowAggregatePlan>().map(|p| p.window);
+        flow.then(operator, Distribution::Hash(keys));
+        flow.node.late_sink = late_sink;
+        let props = flow.props_mut();
+        props.unique_key = Some(aggregation_key(&layout));
         // A window's result row is never behind the watermark that fired it:
         // its window_time (else its window_end) is a rowtime for a join.
-        flow.time = layout
+        props.rowtime = layout
             .iter()
             .position(|c| *c == OutputColumn::WindowTime)
             .or_else(|| layout.iter().position(|c| *c == OutputColumn::WindowEnd));
         // Results of TUMBLE/HOP windows can be joined with another's by
         // window (Nexmark q8): their window columns lead to the window join.
-        flow.windowed = operator.downcast::<WindowAggregatePlan>().and_then(|p| {
+        props.window = windowed.and_then(|spec| {
             let at = |c: OutputColumn| layout.iter().position(|l| *l == c);
             match (at(OutputColumn::WindowStart), at(OutputColumn::WindowEnd)) {
-                (Some(start), Some(end)) => Some(Windowed { spec: p.window, start, end }),
+                (Some(start), Some(end)) => Some(WindowColumns { spec, start, end }),
                 _ => None,
             }
         });
-        flow.chain.push(operator);
-        flow.late_sink = late_sink;
         Ok(flow)
     }
 

@@ -14,7 +14,7 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::PhysicalExpr;
 use weir_engine::changelog::{OP_COLUMN, op_field};
 use weir_engine::group_aggregate::GroupAggregatePlan;
-use weir_engine::plan::OperatorPlan;
+use weir_engine::plan::{Distribution, OperatorPlan, Properties};
 use weir_engine::window::aggregate::OutputColumn;
 use weir_engine::window::groups::Grouping;
 
@@ -41,7 +41,7 @@ impl StreamPlanner<'_> {
             keys.push(self.physical(g, input)?);
         }
         let aggregates = self.aggregate_calls(agg, input, &mut layout)?;
-        if flow.updating {
+        if flow.props().changelog {
             for (call, e) in aggregates.iter().zip(&agg.aggr_expr) {
                 let name = call.function.fun().name().to_ascii_lowercase();
                 if !RETRACTABLE.contains(&name.as_str()) {
@@ -61,26 +61,27 @@ impl StreamPlanner<'_> {
         // crosses the exchange.
         let (mut keys, mut aggregates) = (keys, aggregates);
         let mut row: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
-        if flow.updating {
+        if flow.props().changelog {
             row.push(op_field());
         }
         let row = Schema::new(row);
-        let op = flow.updating.then_some(input.fields().len());
-        Narrowing::apply(&mut flow.chain, &row, &mut keys, &mut aggregates, op.as_slice())?;
+        let op = flow.props().changelog.then_some(input.fields().len());
+        Narrowing::apply(&mut flow, &row, &mut keys, &mut aggregates, op.as_slice())?;
         let mut fields: Vec<Field> = agg.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(op_field());
         let plan = GroupAggregatePlan {
             grouping: Grouping::new(keys.clone(), key_fields, aggregates),
             output: layout.clone(),
             output_schema: Arc::new(Schema::new(fields)),
-            retracting: flow.updating,
+            retracting: flow.props().changelog,
         };
-        let mut flow = self.exchange_by_keys(flow, keys);
-        flow.key = Some(aggregation_key(&layout));
-        flow.updating = true;
-        flow.time = None;
-        flow.windowed = None;
-        flow.chain.push(OperatorPlan::new(plan));
+        flow.then(OperatorPlan::new(plan), Distribution::Hash(keys));
+        *flow.props_mut() = Properties {
+            changelog: true,
+            unique_key: Some(aggregation_key(&layout)),
+            rowtime: None,
+            window: None,
+        };
         Ok(flow)
     }
 }

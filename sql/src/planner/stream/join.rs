@@ -14,10 +14,10 @@ use datafusion::physical_plan::joins::utils::JoinFilter;
 use weir_engine::join::JoinSpec;
 use weir_engine::join::interval::{IntervalJoinPlan, TimeBounds};
 use weir_engine::join::window::WindowJoinPlan;
-use weir_engine::plan::{OperatorPlan, Partitioning, Upstream};
+use weir_engine::plan::{Distribution, NodeOp, OperatorPlan, Properties, StreamNode, WindowColumns};
 
 use super::narrow::select;
-use super::{Flow, StreamPlanner, Windowed};
+use super::{Flow, StreamPlanner};
 use crate::error::{Result, SqlError};
 use crate::planner::window_tvf::literal_interval_ms;
 
@@ -45,9 +45,7 @@ impl StreamPlanner<'_> {
         let mut right = self.plan(&join.right)?;
         for flow in [&mut left, &mut right] {
             flow.refuse_changelog("JOIN", self.join_position)?;
-            if let Some(rel) = flow.window.take() {
-                self.materialize(flow, rel)?;
-            }
+            self.materialize(flow)?;
         }
         let (ls, rs) = (join.left.schema().as_ref(), join.right.schema().as_ref());
         let mut conjuncts: Vec<Expr> = join.on.iter().map(|(l, r)| l.clone().eq(r.clone())).collect();
@@ -82,8 +80,8 @@ impl StreamPlanner<'_> {
             }
         };
         let (ls, rs) = (ls.as_ref(), rs.as_ref());
-        let windows = window_pairs(&mut on, left.windowed, right.windowed, ls, rs).map_err(|e| e.or_at(self.join_position))?;
-        let bounds = match (windows, left.time, right.time) {
+        let windows = window_pairs(&mut on, left.props().window, right.props().window, ls, rs).map_err(|e| e.or_at(self.join_position))?;
+        let bounds = match (windows, left.props().rowtime, right.props().rowtime) {
             (None, Some(lt), Some(rt)) => Some((lt, rt, time_bounds(&rest, ls, rs, lt, rt))),
             _ => None,
         };
@@ -150,18 +148,13 @@ impl StreamPlanner<'_> {
                 });
             }
         };
-        let (lp, rp, parallelism) = if lk.is_empty() {
-            (Partitioning::Single, Partitioning::Single, 1)
-        } else {
-            (Partitioning::Hash(lk), Partitioning::Hash(rk), self.parallelism())
+        let (ld, rd) = match lk.is_empty() {
+            true => (Distribution::Single, Distribution::Single),
+            false => (Distribution::Hash(lk), Distribution::Hash(rk)),
         };
-        let from_left = self.end_stage(left);
-        let from_right = self.end_stage(right);
-        let upstreams = vec![
-            Upstream { from: from_left, partitioning: lp },
-            Upstream { from: from_right, partitioning: rp },
-        ];
-        let flow = Flow { chain: vec![operator], time, windowed, ..Flow::reading(upstreams, parallelism) };
+        let properties = Properties { rowtime: time, window: windowed, ..Properties::default() };
+        let node = StreamNode::over(NodeOp::Operator(operator), vec![(left.node, ld), (right.node, rd)], properties);
+        let flow = Flow::new(node);
         Ok((flow, output))
     }
 
@@ -214,9 +207,9 @@ fn keep_columns(flow: &mut Flow, schema: &DFSchemaRef, keep: &[usize]) -> Result
         return Ok(Arc::clone(schema));
     }
     let kept = kept_schema(schema, keep.iter().copied())?;
-    flow.chain.push(select(schema.as_arrow(), keep)?);
+    flow.push(select(schema.as_arrow(), keep)?);
     let passthrough: Vec<Option<usize>> = keep.iter().map(|i| Some(*i)).collect();
-    flow.remap(&passthrough);
+    flow.props_mut().remap(&passthrough);
     Ok(kept)
 }
 
@@ -269,11 +262,11 @@ fn is_column(e: &Expr, schema: &DFSchema, index: usize) -> bool {
 /// of `on`, the windows match by construction).
 fn window_pairs(
     on: &mut Vec<(Expr, Expr)>,
-    left: Option<Windowed>,
-    right: Option<Windowed>,
+    left: Option<WindowColumns>,
+    right: Option<WindowColumns>,
     ls: &DFSchema,
     rs: &DFSchema,
-) -> Result<Option<(Windowed, Windowed)>> {
+) -> Result<Option<(WindowColumns, WindowColumns)>> {
     let (Some(lw), Some(rw)) = (left, right) else {
         return Ok(None);
     };

@@ -47,9 +47,7 @@ impl StreamPlanner<'_> {
         }
         let mut flow = self.plan(&join.left)?;
         flow.refuse_changelog("a lookup JOIN", self.join_position)?;
-        if let Some(rel) = flow.window.take() {
-            self.materialize(&mut flow, rel)?;
-        }
+        self.materialize(&mut flow)?;
         let (ls, rs) = (join.left.schema().as_ref(), join.right.schema().as_ref());
         if rs.fields().len() != source.schema().fields().len() {
             return Err(SqlError::plan(
@@ -105,7 +103,7 @@ impl StreamPlanner<'_> {
             filter,
             output_schema: Arc::new(Schema::new(output)),
         };
-        flow.chain.push(OperatorPlan::new(LookupJoinPlan {
+        flow.push(OperatorPlan::new(LookupJoinPlan {
             spec,
             keys,
             key_columns,
@@ -115,7 +113,7 @@ impl StreamPlanner<'_> {
         // A stream row may meet several rows of the table: whatever
         // identified an output row before does no longer. The stream's
         // columns keep their places, so its rowtime and windows stay.
-        flow.key = None;
+        flow.props_mut().unique_key = None;
         Ok(flow)
     }
 }

@@ -20,6 +20,7 @@ use weir_engine::operators::project::ProjectPlan;
 use weir_engine::plan::OperatorPlan;
 use weir_engine::window::groups::AggregateCall;
 
+use super::Flow;
 use crate::error::{Result, SqlError};
 
 /// The projection that keeps the columns `keep` of rows of `input`, in
@@ -64,10 +65,10 @@ impl Narrowing {
     }
 
     /// Moves an aggregation's `keys` and `calls` over rows of `input` onto
-    /// the columns they and `also` read, behind a projection at the end of
-    /// `chain`; the narrowing, when a column went.
+    /// the columns they and `also` read, behind a projection over `flow`'s
+    /// rows; the narrowing, when a column went.
     pub(super) fn apply(
-        chain: &mut Vec<OperatorPlan>,
+        flow: &mut Flow,
         input: &Schema,
         keys: &mut Vec<Arc<dyn PhysicalExpr>>,
         calls: &mut Vec<AggregateCall>,
@@ -76,7 +77,7 @@ impl Narrowing {
         let Some(n) = Self::of(input, keys, calls, also) else {
             return Ok(None);
         };
-        chain.push(select(input, &n.keep)?);
+        flow.push(select(input, &n.keep)?);
         *keys = keys.iter().map(|k| n.expr(k)).collect::<Result<_>>()?;
         *calls = calls.iter().map(|c| n.call(c)).collect::<Result<_>>()?;
         Ok(Some(n))

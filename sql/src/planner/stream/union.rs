@@ -4,7 +4,7 @@
 //! input, as a join's do.
 
 use datafusion::logical_expr::Union;
-use weir_engine::plan::{Partitioning, Upstream};
+use weir_engine::plan::{Distribution, NodeOp, Properties, StreamNode};
 
 use super::{Flow, StreamPlanner};
 use crate::error::{Result, SqlError};
@@ -15,30 +15,19 @@ impl StreamPlanner<'_> {
         for input in &union.inputs {
             let mut flow = self.plan(input)?;
             flow.refuse_changelog("UNION ALL", None)?;
-            if let Some(rel) = flow.window.take() {
-                self.materialize(&mut flow, rel)?;
-            }
+            self.materialize(&mut flow)?;
             inputs.push(flow);
         }
         let Some(first) = inputs.first() else {
             return Err(SqlError::plan("UNION ALL of no input", None));
         };
         // The rowtime and window columns stay where every input has them.
-        let time = first.time.filter(|t| inputs.iter().all(|f| f.time == Some(*t)));
-        let windowed = first.windowed.filter(|w| {
-            inputs.iter().all(|f| f.windowed.is_some_and(|o| o.spec == w.spec && o.start == w.start && o.end == w.end))
-        });
+        let rowtime = first.props().rowtime.filter(|t| inputs.iter().all(|f| f.props().rowtime == Some(*t)));
+        let window = first.props().window.filter(|w| inputs.iter().all(|f| f.props().window == Some(*w)));
+        let properties = Properties { rowtime, window, ..Properties::default() };
         // Subtask i of each input feeds subtask i when they run alike;
         // otherwise everything meets in one subtask.
-        let parallelism = first.parallelism;
-        let (partitioning, parallelism) = match inputs.iter().all(|f| f.parallelism == parallelism) {
-            true => (Partitioning::Forward, parallelism),
-            false => (Partitioning::Single, 1),
-        };
-        let upstreams = inputs
-            .into_iter()
-            .map(|flow| Upstream { from: self.end_stage(flow), partitioning: partitioning.clone() })
-            .collect();
-        Ok(Flow { time, windowed, ..Flow::reading(upstreams, parallelism) })
+        let inputs = inputs.into_iter().map(|flow| (flow.node, Distribution::Aligned)).collect();
+        Ok(Flow::new(StreamNode::over(NodeOp::Union, inputs, properties)))
     }
 }

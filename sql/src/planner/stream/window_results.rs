@@ -13,12 +13,12 @@ use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::PhysicalExpr;
 use weir_engine::event_time::EventTimeValidity;
 use weir_engine::operators::project::ProjectPlan;
-use weir_engine::plan::OperatorPlan;
+use weir_engine::plan::{Distribution, OperatorPlan, WindowColumns};
 use weir_engine::window::aggregate::{OutputColumn, WindowAggregatePlan, WindowedAggregation};
 use weir_engine::window::groups::Grouping;
 use weir_engine::window::spec::{WindowKind, WindowSpec};
 
-use super::{Flow, StreamPlanner, Windowed, aggregation_key};
+use super::{Flow, StreamPlanner, aggregation_key};
 use crate::error::{Result, SqlError};
 use crate::types::TIMESTAMP_MS;
 
@@ -30,7 +30,7 @@ impl StreamPlanner<'_> {
         agg: &Aggregate,
         input: &DFSchema,
         mut flow: Flow,
-        windows: Windowed,
+        windows: WindowColumns,
     ) -> Result<Flow> {
         if self.clauses.is_some() {
             return Err(SqlError::unsupported(
@@ -89,7 +89,7 @@ impl StreamPlanner<'_> {
         exprs.push(window_time);
         let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(Field::new("window_time", TIMESTAMP_MS, false));
-        flow.chain.push(OperatorPlan::new(ProjectPlan {
+        flow.push(OperatorPlan::new(ProjectPlan {
             exprs,
             schema: Arc::new(Schema::new(fields)),
         }));
@@ -113,13 +113,13 @@ impl StreamPlanner<'_> {
             late_output: None,
             emit_early: None,
         };
-        let mut flow = self.exchange_by_keys(flow, keys);
-        flow.key = Some(aggregation_key(&layout));
-        flow.time = Some(end);
+        flow.then(OperatorPlan::new(WindowAggregatePlan { window, aggregation }), Distribution::Hash(keys));
+        let props = flow.props_mut();
+        props.unique_key = Some(aggregation_key(&layout));
+        props.rowtime = Some(end);
         // The results keep the input's windows: they join with others of
         // them (Nexmark q5 joins them back).
-        flow.windowed = Some(Windowed { spec, start, end });
-        flow.chain.push(OperatorPlan::new(WindowAggregatePlan { window, aggregation }));
+        props.window = Some(WindowColumns { spec, start, end });
         Ok(flow)
     }
 }
