@@ -559,7 +559,17 @@ impl Session {
         let mut query = query.clone();
         let state = self.ctx.state();
         crate::planner::lookup::rewrite(&mut query, &self.catalog)?;
-        let windows = window_tvf::rewrite(&mut query, &self.catalog, &state)?;
+        // Views windowed by a TVF are planned first: the TVF windows their
+        // rows, and their own TVFs' relations join this query's.
+        let mut windows = std::collections::HashMap::new();
+        let mut views = std::collections::HashMap::new();
+        for (name, view_query) in self.views.windowed(&query)? {
+            let (plan, inner) = Box::pin(self.logical_plan(&view_query)).await?;
+            windows.extend(inner);
+            views.insert(name, Arc::new(plan));
+        }
+        let inputs = window_tvf::Inputs { catalog: &self.catalog, views: &views };
+        windows.extend(window_tvf::rewrite(&mut query, &inputs, &state)?);
         // The relations standing for TVF calls exist only while this query
         // is planned.
         for rel in windows.values() {

@@ -7,20 +7,21 @@
 //! the rest of Weir — the stream planner, window TVFs inside the view,
 //! joins of views, jobs that read several views — only ever sees tables.
 //! A view over a stream thus runs inside each job that reads it, as in
-//! Flink.
+//! Flink. A view named as a window TVF's table (`TUMBLE(TABLE v, …)`) is
+//! left in place: the TVF windows the rows of the view's query
+//! ([`Views::windowed`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, Query, TableAlias, TableAliasColumnDef,
-    TableFactor, VisitMut, VisitorMut,
+    TableFactor, Visit, VisitMut, Visitor, VisitorMut,
 };
 
 use crate::dialect::TABLE_ARGUMENT;
 use crate::error::{Result, SqlError};
 use crate::planner::table::normalize;
-use crate::statement::position_of;
 
 /// How deep views may read views: deeper is a cycle (a view dropped and
 /// created again over one that reads it) or a mistake.
@@ -58,6 +59,29 @@ impl Views {
 
     pub fn names(&self) -> impl Iterator<Item = &String> {
         self.views.keys()
+    }
+
+    /// The views `query` names as window TVF tables, each as the expanded
+    /// query `SELECT * FROM view` (its column list applied), in order of
+    /// name. `query` is expanded already: the views of views are found too.
+    pub fn windowed(&self, query: &Query) -> Result<Vec<(String, Query)>> {
+        let mut finder = TvfTables { views: self, found: BTreeSet::new() };
+        let _ = query.visit(&mut finder);
+        finder
+            .found
+            .into_iter()
+            .map(|name| {
+                let mut q = crate::script::parse_script(&format!("SELECT * FROM {}", Ident::with_quote('`', &name)))?
+                    .into_iter()
+                    .find_map(|s| match s.statement {
+                        crate::statement::WeirStatement::Query { query, .. } => Some(*query),
+                        _ => None,
+                    })
+                    .ok_or_else(|| SqlError::plan(format!("view '{name}' cannot be read"), None))?;
+                self.expand(&mut q)?;
+                Ok((name, q))
+            })
+            .collect()
     }
 
     /// `query` with every view it reads replaced by the view's query.
@@ -120,14 +144,6 @@ impl VisitorMut for Expander<'_> {
                 };
                 self.expanded += 1;
             }
-            TableFactor::TableFunction { expr, .. } => self.refuse_view_arguments(expr),
-            TableFactor::Function { args, .. } => {
-                for arg in args.iter() {
-                    if let FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) | FunctionArg::Named { arg: FunctionArgExpr::Expr(e), .. } = arg {
-                        self.refuse_view_arguments(e);
-                    }
-                }
-            }
             _ => {}
         }
         if self.error.is_some() {
@@ -143,34 +159,44 @@ impl<'a> Expander<'a> {
         self.views.get(&normalize(last))
     }
 
-    /// A window TVF's `TABLE v` must name a table with a watermark: a
-    /// view's rows have no declared rowtime (yet).
-    fn refuse_view_arguments(&mut self, e: &Expr) {
-        let Expr::Function(f) = e else { return };
-        let FunctionArguments::List(list) = &f.args else { return };
-        for arg in &list.args {
-            let (FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Prefixed { prefix, value }))
-            | FunctionArg::Named { arg: FunctionArgExpr::Expr(Expr::Prefixed { prefix, value }), .. }) = arg
-            else {
-                continue;
-            };
-            if !prefix.value.eq_ignore_ascii_case(TABLE_ARGUMENT) {
-                continue;
-            }
-            // `TABLE v`, or `TABLE v PARTITION BY k` (a tuple of both).
-            let table = match value.as_ref() {
-                Expr::Tuple(parts) => parts.first(),
-                other => Some(other),
-            };
-            let Some(Expr::CompoundIdentifier(parts)) = table else { continue };
-            let Some(name) = parts.last() else { continue };
-            if self.views.get(&normalize(name)).is_some() {
-                self.error = Some(SqlError::unsupported(
-                    format!("{}(TABLE {name}, …) over a view", f.name),
-                    position_of(&ObjectName::from(vec![name.clone()])),
-                ));
+}
+
+/// Finds the views named by window TVFs' `TABLE v` arguments.
+struct TvfTables<'a> {
+    views: &'a Views,
+    found: BTreeSet<String>,
+}
+
+impl Visitor for TvfTables<'_> {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        if let TableFactor::TableFunction { expr: Expr::Function(f), .. } = factor
+            && let FunctionArguments::List(list) = &f.args
+        {
+            for arg in &list.args {
+                let (FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Prefixed { prefix, value }))
+                | FunctionArg::Named { arg: FunctionArgExpr::Expr(Expr::Prefixed { prefix, value }), .. }) = arg
+                else {
+                    continue;
+                };
+                if !prefix.value.eq_ignore_ascii_case(TABLE_ARGUMENT) {
+                    continue;
+                }
+                // `TABLE v`, or `TABLE v PARTITION BY k` (a tuple of both).
+                let table = match value.as_ref() {
+                    Expr::Tuple(parts) => parts.first(),
+                    other => Some(other),
+                };
+                if let Some(Expr::CompoundIdentifier(parts)) = table
+                    && let Some(name) = parts.last()
+                    && self.views.get(&normalize(name)).is_some()
+                {
+                    self.found.insert(normalize(name));
+                }
             }
         }
+        ControlFlow::Continue(())
     }
 }
 
@@ -215,12 +241,19 @@ mod tests {
         assert_eq!(untouched.to_string(), "SELECT * FROM t");
     }
 
+    /// A view named as a TVF's table stays in place; its rows are the
+    /// expanded `SELECT * FROM view`, views of views included.
     #[test]
-    fn a_view_as_a_window_tvf_table_is_refused() {
+    fn a_view_as_a_window_tvf_table_is_found_not_expanded() {
         let mut views = Views::default();
-        views.insert(view("a", &[], "SELECT k, ts FROM t"));
-        let mut q = query("SELECT * FROM TABLE(SESSION(TABLE a PARTITION BY k, DESCRIPTOR(ts), INTERVAL '1' SECOND))");
-        let e = views.expand(&mut q).unwrap_err();
-        assert!(e.to_string().contains("SESSION(TABLE a, …) over a view"), "{e}");
+        views.insert(view("a", &["key", "time"], "SELECT k, ts FROM t"));
+        views.insert(view("b", &[], "SELECT * FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(time), INTERVAL '1' SECOND))"));
+        let mut q = query("SELECT * FROM TABLE(SESSION(TABLE a PARTITION BY key, DESCRIPTOR(time), INTERVAL '1' SECOND)), b");
+        views.expand(&mut q).unwrap();
+        assert!(q.to_string().starts_with("SELECT * FROM TABLE(SESSION(TABLE (a, key)"), "{q}");
+        let windowed = views.windowed(&q).unwrap();
+        assert_eq!(windowed.len(), 1);
+        assert_eq!(windowed[0].0, "a");
+        assert_eq!(windowed[0].1.to_string(), "SELECT * FROM (SELECT k, ts FROM t) AS a (key, time)");
     }
 }

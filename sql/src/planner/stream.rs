@@ -33,7 +33,7 @@ use weir_engine::window::late::{LateColumn, LateOutputPlan};
 
 use crate::catalog::{Catalog, TableDef};
 use crate::error::{Result, SqlError};
-use crate::planner::window_tvf::{WindowRelation, Windows};
+use crate::planner::window_tvf::{WindowInput, WindowRelation, Windows};
 use crate::settings::Settings;
 use crate::types::{TIMESTAMP_MS, sql_name};
 
@@ -195,17 +195,16 @@ impl<'a> StreamPlanner<'a> {
         match plan {
             LogicalPlan::TableScan(scan) => {
                 let name = scan.table_name.table();
-                let (table, window) = match self.windows.get(name) {
-                    Some(rel) => (Arc::clone(&rel.table), Some(rel.clone())),
+                let mut flow = match self.windows.get(name) {
+                    Some(rel) => self.windowed(rel)?,
                     None => {
                         let t = self
                             .catalog
                             .get(name)
                             .ok_or_else(|| SqlError::unknown_table(name, None))?;
-                        (Arc::clone(t), None)
+                        Flow::new(StreamNode::source(self.source(t)?))
                     }
                 };
-                let mut flow = Flow { node: StreamNode::source(self.source(&table)?), window };
                 if let Some(projection) = &scan.projection {
                     self.materialize(&mut flow)?;
                     let passthrough: Vec<Option<usize>> = projection.iter().map(|i| Some(*i)).collect();
@@ -265,6 +264,32 @@ impl<'a> StreamPlanner<'a> {
         }
     }
 
+    /// The rows a window TVF windows, with the TVF pending over them: a
+    /// table's source, or a view's query, whose DESCRIPTOR column must be
+    /// a rowtime passed through unchanged.
+    fn windowed(&mut self, rel: &WindowRelation) -> Result<Flow> {
+        let mut flow = match &rel.input {
+            WindowInput::Table(table) => Flow::new(StreamNode::source(self.source(table)?)),
+            WindowInput::View { name, plan } => {
+                let mut flow = self.plan(plan)?;
+                self.materialize(&mut flow)?;
+                if flow.props().rowtime != Some(rel.time_column) {
+                    let column = rel.row.field(rel.time_column).name();
+                    return Err(SqlError::plan(
+                        format!(
+                            "DESCRIPTOR({column}): column '{column}' of view '{name}' is not a time attribute: \
+                             a window TVF over a view needs the rowtime (WATERMARK) column of its table, selected unchanged"
+                        ),
+                        None,
+                    ));
+                }
+                flow
+            }
+        };
+        flow.window = Some(rel.clone());
+        Ok(flow)
+    }
+
     fn source(&self, table: &TableDef) -> Result<Arc<SourcePlan>> {
         let connector = table.connector.source.clone().ok_or_else(|| {
             SqlError::plan(
@@ -304,15 +329,9 @@ impl<'a> StreamPlanner<'a> {
                 position: None,
             });
         };
-        let time_column = rel
-            .table
-            .watermark
-            .as_ref()
-            .map(|w| w.time_column)
-            .unwrap_or_default();
         flow.push(OperatorPlan::new(WindowAssignPlan {
             window,
-            time_column,
+            time_column: rel.time_column,
             schema: Arc::clone(&rel.schema),
         }));
         let start = rel.first_window_column();
@@ -420,19 +439,16 @@ impl<'a> StreamPlanner<'a> {
             }
         }
         let aggregates = self.aggregate_calls(agg, input, &mut layout)?;
-        let watermark = rel
-            .table
-            .watermark
-            .as_ref()
-            .ok_or_else(|| SqlError::plan(format!("table '{}' has no watermark", rel.table.name), None))?;
         let clauses = self.clauses.take().unwrap_or_default();
         let (late_output, late_sink) = match &clauses.late_data_into {
             None => (None, None),
             Some(target) => {
-                let (plan, sink) = self.late_output(target, &rel.table, clauses.position)?;
+                let (plan, sink) = self.late_output(target, &rel.row, clauses.position)?;
                 let plan = Arc::new(plan);
-                // Records the source cannot decode go to the side table too.
-                if let Some(node) = flow.node.chained_source_mut()
+                // Records the source cannot decode go to the side table too
+                // (when the rows are the table's: a view's are not).
+                if matches!(rel.input, WindowInput::Table(_))
+                    && let Some(node) = flow.node.chained_source_mut()
                     && let NodeOp::Source(source) = &mut node.op
                 {
                     let mut read = source.as_ref().clone();
@@ -446,14 +462,14 @@ impl<'a> StreamPlanner<'a> {
         };
         // The late-data side table takes whole rows; otherwise only what
         // the aggregation reads crosses the exchange.
-        let mut time_column = watermark.time_column;
-        let mut input_schema = Arc::clone(&rel.table.schema);
+        let mut time_column = rel.time_column;
+        let mut input_schema = Arc::clone(&rel.row);
         let (mut keys, mut aggregates) = (keys, aggregates);
         if late_output.is_none()
-            && let Some(n) = Narrowing::apply(&mut flow, &rel.table.schema, &mut keys, &mut aggregates, &[time_column])?
+            && let Some(n) = Narrowing::apply(&mut flow, &rel.row, &mut keys, &mut aggregates, &[time_column])?
         {
             time_column = n.index(time_column)?;
-            input_schema = n.schema(&rel.table.schema)?;
+            input_schema = n.schema(&rel.row)?;
         }
         let aggregation = WindowedAggregation {
             time_column,
@@ -461,7 +477,7 @@ impl<'a> StreamPlanner<'a> {
             output: layout,
             output_schema: Arc::new(agg.schema.as_arrow().clone()),
             allowed_lateness: clauses.allowed_lateness,
-            validity: watermark.validity,
+            validity: rel.validity,
             late_output,
             emit_early: clauses.emit_early,
         };
@@ -522,10 +538,9 @@ impl<'a> StreamPlanner<'a> {
     fn late_output(
         &mut self,
         target: &LateTarget,
-        table: &TableDef,
+        row: &SchemaRef,
         position: Option<crate::error::Position>,
     ) -> Result<(LateOutputPlan, SinkPlan)> {
-        let row = &table.schema;
         let extra = [
             ("reason", DataType::Utf8, LateColumn::Reason),
             ("watermark", TIMESTAMP_MS, LateColumn::Watermark),

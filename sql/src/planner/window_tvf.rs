@@ -5,6 +5,11 @@
 //! in the AST by a reference to a relation that has the table's columns plus
 //! `window_start`, `window_end` and `window_time`. The streaming planner
 //! recognises that relation and plans the window operator for it.
+//!
+//! The table may be a view (Nexmark's `bid` is one): the TVF windows the
+//! rows of the view's query, whose DESCRIPTOR column must carry its
+//! table's rowtime unchanged (checked by the stream planner, which knows
+//! where rowtimes go).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,11 +18,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::execution::SessionState;
-use datafusion::logical_expr::Expr as LExpr;
+use datafusion::logical_expr::{Expr as LExpr, LogicalPlan};
 use datafusion::sql::sqlparser::ast::{
     Expr, ExprWithAlias, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
     ObjectNamePart, Query, SetExpr, TableAlias, TableFactor, TableWithJoins,
 };
+use weir_engine::event_time::EventTimeValidity;
 use weir_engine::window::spec::{WindowKind, WindowSpec};
 
 use crate::catalog::{Catalog, TableDef};
@@ -49,61 +55,89 @@ pub enum Windows {
     },
 }
 
+/// What a window TVF windows.
+#[derive(Debug, Clone)]
+pub enum WindowInput {
+    /// A table's rows, straight from its source.
+    Table(Arc<TableDef>),
+    /// The rows of a view's query, as DataFusion planned it.
+    View { name: String, plan: Arc<LogicalPlan> },
+}
+
 /// A window TVF call, replaced by the relation `name`.
 #[derive(Debug, Clone)]
 pub struct WindowRelation {
     pub name: String,
-    pub table: Arc<TableDef>,
+    pub input: WindowInput,
     pub windows: Windows,
-    /// The table's row plus the three window columns.
+    /// The input's row.
+    pub row: SchemaRef,
+    /// The DESCRIPTOR column in `row`.
+    pub time_column: usize,
+    /// Which times are valid (the table's watermark's; the defaults for a
+    /// view).
+    pub validity: EventTimeValidity,
+    /// The input's row plus the three window columns.
     pub schema: SchemaRef,
 }
 
 impl WindowRelation {
-    /// Index of the first window column: the table's columns come before.
+    /// Index of the first window column: the input's columns come before.
     pub fn first_window_column(&self) -> usize {
-        self.table.schema.fields().len()
+        self.row.fields().len()
+    }
+
+    /// The table or view windowed, for messages and default aliases.
+    pub fn input_name(&self) -> &str {
+        self.input.name()
     }
 }
 
+/// The tables and views a TVF may window: views by name with the plan of
+/// their rows.
+pub struct Inputs<'a> {
+    pub catalog: &'a Catalog,
+    pub views: &'a HashMap<String, Arc<LogicalPlan>>,
+}
+
 /// Rewrites every window TVF in `query`, returning the relations to register.
-pub fn rewrite(query: &mut Query, catalog: &Catalog, state: &SessionState) -> Result<HashMap<String, WindowRelation>> {
+pub fn rewrite(query: &mut Query, inputs: &Inputs<'_>, state: &SessionState) -> Result<HashMap<String, WindowRelation>> {
     let mut found = HashMap::new();
-    rewrite_query(query, catalog, state, &mut found)?;
+    rewrite_query(query, inputs, state, &mut found)?;
     Ok(found)
 }
 
 fn rewrite_query(
     q: &mut Query,
-    catalog: &Catalog,
+    inputs: &Inputs<'_>,
     state: &SessionState,
     found: &mut HashMap<String, WindowRelation>,
 ) -> Result<()> {
     if let Some(with) = &mut q.with {
         for cte in &mut with.cte_tables {
-            rewrite_query(&mut cte.query, catalog, state, found)?;
+            rewrite_query(&mut cte.query, inputs, state, found)?;
         }
     }
-    rewrite_set_expr(&mut q.body, catalog, state, found)
+    rewrite_set_expr(&mut q.body, inputs, state, found)
 }
 
 fn rewrite_set_expr(
     s: &mut SetExpr,
-    catalog: &Catalog,
+    inputs: &Inputs<'_>,
     state: &SessionState,
     found: &mut HashMap<String, WindowRelation>,
 ) -> Result<()> {
     match s {
         SetExpr::Select(select) => {
             for twj in &mut select.from {
-                rewrite_table_with_joins(twj, catalog, state, found)?;
+                rewrite_table_with_joins(twj, inputs, state, found)?;
             }
             Ok(())
         }
-        SetExpr::Query(q) => rewrite_query(q, catalog, state, found),
+        SetExpr::Query(q) => rewrite_query(q, inputs, state, found),
         SetExpr::SetOperation { left, right, .. } => {
-            rewrite_set_expr(left, catalog, state, found)?;
-            rewrite_set_expr(right, catalog, state, found)
+            rewrite_set_expr(left, inputs, state, found)?;
+            rewrite_set_expr(right, inputs, state, found)
         }
         _ => Ok(()),
     }
@@ -111,37 +145,37 @@ fn rewrite_set_expr(
 
 fn rewrite_table_with_joins(
     t: &mut TableWithJoins,
-    catalog: &Catalog,
+    inputs: &Inputs<'_>,
     state: &SessionState,
     found: &mut HashMap<String, WindowRelation>,
 ) -> Result<()> {
-    rewrite_factor(&mut t.relation, catalog, state, found)?;
+    rewrite_factor(&mut t.relation, inputs, state, found)?;
     for j in &mut t.joins {
-        rewrite_factor(&mut j.relation, catalog, state, found)?;
+        rewrite_factor(&mut j.relation, inputs, state, found)?;
     }
     Ok(())
 }
 
 fn rewrite_factor(
     f: &mut TableFactor,
-    catalog: &Catalog,
+    inputs: &Inputs<'_>,
     state: &SessionState,
     found: &mut HashMap<String, WindowRelation>,
 ) -> Result<()> {
     match f {
-        TableFactor::Derived { subquery, .. } => rewrite_query(subquery, catalog, state, found),
+        TableFactor::Derived { subquery, .. } => rewrite_query(subquery, inputs, state, found),
         TableFactor::NestedJoin { table_with_joins, .. } => {
-            rewrite_table_with_joins(table_with_joins, catalog, state, found)
+            rewrite_table_with_joins(table_with_joins, inputs, state, found)
         }
         TableFactor::TableFunction { expr, alias } => {
             let name = format!("__window_{}", NEXT_RELATION.fetch_add(1, Ordering::Relaxed));
-            let rel = window_call(expr, &name, catalog, state)?;
+            let rel = window_call(expr, &name, inputs, state)?;
             // Without an alias, columns are named after the table, not the
             // internal relation: `max(bids.price)`.
             let alias = alias.take().or_else(|| {
                 Some(TableAlias {
                     explicit: true,
-                    name: Ident::new(rel.table.name.clone()),
+                    name: Ident::new(rel.input_name()),
                     columns: vec![],
                     at: None,
                 })
@@ -165,7 +199,7 @@ fn rewrite_factor(
     }
 }
 
-fn window_call(expr: &Expr, name: &str, catalog: &Catalog, state: &SessionState) -> Result<WindowRelation> {
+fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionState) -> Result<WindowRelation> {
     let pos = position_of(expr);
     let Expr::Function(func) = expr else {
         return Err(SqlError::unsupported(format!("table function {expr}"), pos));
@@ -200,29 +234,42 @@ fn window_call(expr: &Expr, name: &str, catalog: &Catalog, state: &SessionState)
     if args.len() < min || args.len() > max {
         return Err(SqlError::plan(format!("{fname} takes {min} to {max} arguments: {usage}"), pos));
     }
-    let (table, partition) = table_argument(args[0], catalog, usage)?;
+    let (input, partition) = table_argument(args[0], inputs, usage)?;
     if !partition.is_empty() && fname != "SESSION" {
         return Err(SqlError::plan(format!("PARTITION BY is for SESSION windows, not {fname}"), position_of(args[0])));
     }
     let time_col = descriptor_argument(args[1], usage)?;
-    let rowtime = table.rowtime().ok_or_else(|| {
-        SqlError::plan(
-            format!(
-                "table '{}' has no event-time column: declare WATERMARK FOR {time_col} AS … in its CREATE TABLE",
-                table.name
-            ),
-            position_of(args[1]),
-        )
-    })?;
-    if rowtime != time_col {
-        return Err(SqlError::plan(
-            format!(
-                "DESCRIPTOR({time_col}) must name the rowtime column of '{}', which is '{rowtime}'",
-                table.name
-            ),
-            position_of(args[1]),
-        ));
-    }
+    let (row, time_column, validity) = match &input {
+        WindowInput::Table(table) => {
+            let rowtime = table.rowtime().ok_or_else(|| {
+                SqlError::plan(
+                    format!(
+                        "table '{}' has no event-time column: declare WATERMARK FOR {time_col} AS … in its CREATE TABLE",
+                        table.name
+                    ),
+                    position_of(args[1]),
+                )
+            })?;
+            if rowtime != time_col {
+                return Err(SqlError::plan(
+                    format!(
+                        "DESCRIPTOR({time_col}) must name the rowtime column of '{}', which is '{rowtime}'",
+                        table.name
+                    ),
+                    position_of(args[1]),
+                ));
+            }
+            let watermark = table.watermark.as_ref().ok_or_else(|| SqlError::plan(format!("table '{}' has no watermark", table.name), pos))?;
+            (Arc::clone(&table.schema), watermark.time_column, watermark.validity)
+        }
+        WindowInput::View { name, plan } => {
+            let row: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+            let time_column = row.index_of(&time_col).map_err(|_| {
+                SqlError::plan(format!("DESCRIPTOR({time_col}): view '{name}' has no such column"), position_of(args[1]))
+            })?;
+            (row, time_column, EventTimeValidity::default())
+        }
+    };
     let ms = |i: usize| interval_ms(args[i], state);
     let windows = match fname.as_str() {
         "SESSION" => {
@@ -231,9 +278,9 @@ fn window_call(expr: &Expr, name: &str, catalog: &Catalog, state: &SessionState)
                 return Err(SqlError::plan("SESSION gap must be positive", position_of(args[2])));
             }
             for p in &partition {
-                if table.schema.index_of(p).is_err() {
+                if row.index_of(p).is_err() {
                     return Err(SqlError::plan(
-                        format!("PARTITION BY {p}: no such column in table '{}'", table.name),
+                        format!("PARTITION BY {p}: no such column in '{}'", input.name()),
                         position_of(args[0]),
                     ));
                 }
@@ -256,11 +303,11 @@ fn window_call(expr: &Expr, name: &str, catalog: &Catalog, state: &SessionState)
             Windows::Sliced(WindowSpec::new(kind, offset).map_err(|m| SqlError::plan(m, pos))?)
         }
     };
-    let mut fields: Vec<Field> = table.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = row.fields().iter().map(|f| f.as_ref().clone()).collect();
     for c in [WINDOW_START, WINDOW_END, WINDOW_TIME] {
         if fields.iter().any(|f| f.name() == c) {
             return Err(SqlError::plan(
-                format!("table '{}' already has a column named {c}, which {fname} adds", table.name),
+                format!("'{}' already has a column named {c}, which {fname} adds", input.name()),
                 pos,
             ));
         }
@@ -268,15 +315,28 @@ fn window_call(expr: &Expr, name: &str, catalog: &Catalog, state: &SessionState)
     }
     Ok(WindowRelation {
         name: name.to_string(),
-        table,
+        input,
         windows,
+        row,
+        time_column,
+        validity,
         schema: Arc::new(Schema::new(fields)),
     })
 }
 
-/// `TABLE t [PARTITION BY k | (k1, k2)]`: the table and the partition
-/// columns.
-fn table_argument(e: &Expr, catalog: &Catalog, usage: &str) -> Result<(Arc<TableDef>, Vec<String>)> {
+impl WindowInput {
+    /// The table's or view's name.
+    pub fn name(&self) -> &str {
+        match self {
+            WindowInput::Table(t) => &t.name,
+            WindowInput::View { name, .. } => name,
+        }
+    }
+}
+
+/// `TABLE t [PARTITION BY k | (k1, k2)]`: the table or view and the
+/// partition columns.
+fn table_argument(e: &Expr, inputs: &Inputs<'_>, usage: &str) -> Result<(WindowInput, Vec<String>)> {
     let bad = || SqlError::plan(format!("the first argument must be TABLE name, found {e}: {usage}"), position_of(e));
     let Expr::Prefixed { prefix, value } = e else {
         return Err(bad());
@@ -292,10 +352,11 @@ fn table_argument(e: &Expr, catalog: &Catalog, usage: &str) -> Result<(Arc<Table
         return Err(bad());
     };
     let name = parts.last().map(normalize).unwrap_or_default();
-    let def = catalog
-        .get(&name)
-        .cloned()
-        .ok_or_else(|| SqlError::unknown_table(name, position_of(e)))?;
+    let def = match (inputs.catalog.get(&name), inputs.views.get(&name)) {
+        (Some(table), _) => WindowInput::Table(Arc::clone(table)),
+        (None, Some(plan)) => WindowInput::View { name, plan: Arc::clone(plan) },
+        (None, None) => return Err(SqlError::unknown_table(name, position_of(e))),
+    };
     let columns = match partition {
         None => vec![],
         Some(Expr::Identifier(c)) => vec![normalize(c)],
