@@ -79,6 +79,7 @@ impl Views {
                     })
                     .ok_or_else(|| SqlError::plan(format!("view '{name}' cannot be read"), None))?;
                 self.expand(&mut q)?;
+                crate::planner::field_names::rewrite(&mut q);
                 Ok((name, q))
             })
             .collect()

@@ -7,14 +7,15 @@ use datafusion::arrow::error::ArrowError;
 
 use super::auction::AuctionColumns;
 use super::bid::{BidColumns, Channels};
-use super::config::{Config, Kind};
+use super::config::{Config, Kind, Table};
+use super::events;
 use super::person::PersonColumns;
 use super::random::Filler;
 use super::timeline::Cursor;
 
-/// The rows of `config.kind` among `count` events of a partition's share,
-/// starting at event number `first` and `stride` apart, with the table's
-/// declared columns in its order.
+/// The table's rows among `count` events of a partition's share, starting
+/// at event number `first` and `stride` apart, with the table's declared
+/// columns in its order.
 pub(crate) fn generate(
     config: &Config,
     channels: &Channels,
@@ -24,14 +25,20 @@ pub(crate) fn generate(
     stride: u64,
     count: u64,
 ) -> Result<RecordBatch, ArrowError> {
+    let (kind, declared) = match &config.table {
+        Table::Kind { kind, columns } => (*kind, columns),
+        Table::Events(columns) => {
+            return events::generate(config, columns, channels, filler, schema, (first, stride, count));
+        }
+    };
     let p = &config.proportions;
-    let range = p.range(config.kind);
+    let range = p.range(kind);
     // Rows expected, plus one run's worth for rounding.
     let rows = (count * (range.end - range.start) / p.total + range.end) as usize;
     let mut cursor = Cursor::new(config, first, stride);
     // The kind is matched once per batch, so that each row loop is a
     // straight call to one builder.
-    let columns = match config.kind {
+    let columns = match kind {
         Kind::Bid => {
             let mut b = BidColumns::new(config, channels, filler, rows);
             for _ in 0..count {
@@ -64,14 +71,13 @@ pub(crate) fn generate(
         }
     };
     let mut columns: Vec<Option<ArrayRef>> = columns;
-    let declared = config
-        .columns
+    let declared = declared
         .iter()
         .map(|&i| {
             columns[i].take().ok_or_else(|| {
                 ArrowError::InvalidArgumentError(format!(
                     "nexmark: column {} declared twice or not built",
-                    config.kind.columns()[i].0
+                    kind.columns()[i].0
                 ))
             })
         })

@@ -1,10 +1,13 @@
-//! The nexmark connector's options: which of Nexmark's three tables a Weir
-//! table is, the event rate and count, the first event's time and the seed.
+//! The nexmark connector's options: which of Nexmark's tables a Weir table
+//! is, the event rate and count, the first event's time and the seed —
+//! under Weir's names or Flink nexmark's (`first-event.rate`, `events.num`,
+//! `rate.limited`, …), so that Flink nexmark's `ddl_gen.sql` runs as written.
 
 use datafusion::arrow::array::{Array, AsArray, StringArray};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Schema, TimeUnit, TimestampMillisecondType};
 
+use super::events::EventColumn;
 use crate::error::ConnectorError;
 use crate::options::Options;
 use crate::types::sql_name;
@@ -21,13 +24,38 @@ pub(crate) const KEYS: &[&str] = &[
     "person.proportion",
     "auction.proportion",
     "bid.proportion",
+    "first-event.rate",
+    "next-event.rate",
+    "events.num",
+    "rate.limited",
+    "rate.shape",
+    "rate.period",
+    "person.avg-size",
+    "auction.avg-size",
+    "bid.avg-size",
+    "bid.hot-ratio.auctions",
+    "bid.hot-ratio.bidders",
+    "auction.hot-ratio.sellers",
+    "keep-alive",
 ];
 
-/// Which table: Weir has no ROW columns or views, so instead of Flink's one
-/// `nexmark` table with `person`, `auction` and `bid` ROWs and three views
-/// over it, each view is a table of its own, generated from the same event
-/// sequence so that ids agree across the three.
+/// Which table: without it, Flink nexmark's one table of every event
+/// (`event_type` and `person`, `auction`, `bid` ROWs, `events.rs`); with
+/// it, one of the three views over it (`'person'`, `'auction'`, `'bid'`)
+/// as a table of its own, generated from the same event sequence so that
+/// ids agree across the three.
 const TABLE_KEY: &str = "nexmark.table";
+
+/// Flink nexmark's options Weir reads only at their defaults (it makes
+/// Flink's default event sizes and hot ratios), with those defaults.
+const FIXED_AT_DEFAULT: &[(&str, u64)] = &[
+    ("person.avg-size", 200),
+    ("auction.avg-size", 500),
+    ("bid.avg-size", 100),
+    ("bid.hot-ratio.auctions", 2),
+    ("bid.hot-ratio.bidders", 4),
+    ("auction.hot-ratio.sellers", 4),
+];
 
 /// Flink nexmark's default `firstEventRate`.
 const DEFAULT_EVENTS_PER_SECOND: u64 = 10_000;
@@ -88,7 +116,7 @@ impl Kind {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Person => "person",
             Kind::Auction => "auction",
@@ -123,13 +151,20 @@ impl Type {
     }
 }
 
+/// Which rows a table has and how its columns are laid out.
+#[derive(Debug, Clone)]
+pub(crate) enum Table {
+    /// One kind's rows. Per column of the table, its index in
+    /// [`Kind::columns`]: a table may declare any of them, in any order.
+    Kind { kind: Kind, columns: Vec<usize> },
+    /// Every event, as Flink nexmark's one table.
+    Events(Vec<EventColumn>),
+}
+
 /// Everything that decides the event sequence and its pace.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
-    pub(crate) kind: Kind,
-    /// Per column of the table, its index in [`Kind::columns`]: a table may
-    /// declare any of them, in any order.
-    pub(crate) columns: Vec<usize>,
+    pub(crate) table: Table,
     /// Events (of all three kinds) per second, over all subtasks: both the
     /// spacing of event times and, when rate limited, the pace.
     pub(crate) events_per_second: u64,
@@ -155,6 +190,16 @@ pub(crate) struct Proportions {
 }
 
 impl Proportions {
+    /// The kind of the event at `offset` (its id modulo `total`).
+    #[inline]
+    pub(crate) fn kind(&self, offset: u64) -> Kind {
+        match offset {
+            o if o < self.person => Kind::Person,
+            o if o < self.person + self.auction => Kind::Auction,
+            _ => Kind::Bid,
+        }
+    }
+
     /// The offsets (ids modulo `total`) of events of `kind`.
     pub(crate) fn range(&self, kind: Kind) -> std::ops::Range<u64> {
         match kind {
@@ -175,20 +220,21 @@ impl Config {
         now_ms: i64,
     ) -> Result<Self, ConnectorError> {
         options.check_keys(KEYS)?;
-        let table = options.required(TABLE_KEY)?;
-        let kind = match table.trim().to_ascii_lowercase().as_str() {
-            "person" => Kind::Person,
-            "auction" => Kind::Auction,
-            "bid" => Kind::Bid,
-            _ => {
-                return Err(ConnectorError::invalid(
-                    TABLE_KEY,
-                    table,
-                    "expected 'person', 'auction' or 'bid'",
-                ));
+        let table = match options.get(TABLE_KEY) {
+            None => Table::Events(super::events::layout(schema)?),
+            Some(name) => {
+                let kind = match name.trim().to_ascii_lowercase().as_str() {
+                    "person" => Kind::Person,
+                    "auction" => Kind::Auction,
+                    "bid" => Kind::Bid,
+                    _ => {
+                        return Err(ConnectorError::invalid(TABLE_KEY, name, "expected 'person', 'auction' or 'bid'"));
+                    }
+                };
+                Table::Kind { kind, columns: columns(kind, schema)? }
             }
         };
-        let columns = columns(kind, schema)?;
+        fixed_options(options)?;
         let proportion = |key: &str, default: u64| {
             options
                 .parse(key, values::non_negative_integer)
@@ -224,17 +270,19 @@ impl Config {
                 ));
             }
         }
-        let own = match kind {
-            Kind::Person => ("person.proportion", person),
-            Kind::Auction => ("auction.proportion", auction),
-            Kind::Bid => ("bid.proportion", bid),
-        };
-        if own.1 == 0 {
-            return Err(ConnectorError::invalid(
-                own.0,
-                options.get(own.0).unwrap_or("0"),
-                format!("the {} table would never have a row", kind.name()),
-            ));
+        if let Table::Kind { kind, .. } = &table {
+            let own = match kind {
+                Kind::Person => ("person.proportion", person),
+                Kind::Auction => ("auction.proportion", auction),
+                Kind::Bid => ("bid.proportion", bid),
+            };
+            if own.1 == 0 {
+                return Err(ConnectorError::invalid(
+                    own.0,
+                    options.get(own.0).unwrap_or("0"),
+                    format!("the {} table would never have a row", kind.name()),
+                ));
+            }
         }
         let first_event_time = options
             .parse("first-event-time", |v| {
@@ -245,15 +293,32 @@ impl Config {
                 }
             })?
             .unwrap_or(now_ms);
+        let events_per_second = either(options, "events-per-second", "first-event.rate", values::positive_integer)?
+            .unwrap_or(DEFAULT_EVENTS_PER_SECOND);
+        if let Some(next) = options.parse("next-event.rate", values::positive_integer)?
+            && next != events_per_second
+        {
+            return Err(ConnectorError::invalid(
+                "next-event.rate",
+                options.get("next-event.rate").unwrap_or_default(),
+                format!("Weir's generator keeps one rate: set it equal to first-event.rate ({events_per_second})"),
+            ));
+        }
+        // Flink nexmark's `events.num` = 0 means no end.
+        let number_of_events = match options.get("events.num") {
+            Some(_) => either(options, "number-of-events", "events.num", values::non_negative_integer)?.filter(|n| *n > 0),
+            None => options.parse("number-of-events", values::non_negative_integer)?,
+        };
+        // Flink nexmark's table makes events as fast as it can unless told
+        // otherwise; Weir's per-kind tables keep to their rate.
+        let rate_limited = either(options, "rate-limited", "rate.limited", values::boolean)?
+            .unwrap_or(matches!(table, Table::Kind { .. }));
         Ok(Self {
-            kind,
-            columns,
-            events_per_second: options
-                .parse("events-per-second", values::positive_integer)?
-                .unwrap_or(DEFAULT_EVENTS_PER_SECOND),
-            number_of_events: options.parse("number-of-events", values::non_negative_integer)?,
+            table,
+            events_per_second,
+            number_of_events,
             first_event_time,
-            rate_limited: options.parse("rate-limited", values::boolean)?.unwrap_or(true),
+            rate_limited,
             seed: options.parse("seed", values::non_negative_integer)?.unwrap_or(0),
             proportions: Proportions {
                 person,
@@ -263,16 +328,88 @@ impl Config {
         })
     }
 
-    /// Whether the table declares column `name` of its kind.
+    /// Whether the table declares bid column `name` (the bid builder skips
+    /// the text columns nobody reads).
     pub(crate) fn wants(&self, name: &str) -> bool {
-        let all = self.kind.columns();
-        self.columns.iter().any(|&i| all[i].0 == name)
+        let all = Kind::Bid.columns();
+        let declares = |columns: &[usize]| columns.iter().any(|&i| all[i].0 == name);
+        match &self.table {
+            Table::Kind { kind: Kind::Bid, columns } => declares(columns),
+            Table::Kind { .. } => false,
+            Table::Events(columns) => columns.iter().any(|c| match c {
+                EventColumn::Row { kind: Kind::Bid, fields, .. } => declares(fields),
+                _ => false,
+            }),
+        }
     }
+
+    /// The offsets (event ids modulo the proportions' total) of the events
+    /// that are rows of this table.
+    pub(crate) fn rows(&self) -> std::ops::Range<u64> {
+        match &self.table {
+            Table::Kind { kind, .. } => self.proportions.range(*kind),
+            Table::Events(_) => 0..self.proportions.total,
+        }
+    }
+
+    /// The table's name in `EXPLAIN`.
+    pub(crate) fn table_name(&self) -> &'static str {
+        match &self.table {
+            Table::Kind { kind, .. } => kind.name(),
+            Table::Events(_) => "events",
+        }
+    }
+}
+
+/// `weir` or `flink`, the same option under Weir's and Flink nexmark's
+/// names; giving both is an error.
+fn either<T>(
+    options: &Options,
+    weir: &str,
+    flink: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, ConnectorError> {
+    match (options.get(weir), options.get(flink)) {
+        (Some(_), Some(v)) => Err(ConnectorError::invalid(flink, v, format!("'{weir}' is set too: give one of them"))),
+        (Some(_), None) => options.parse(weir, parse),
+        (None, _) => options.parse(flink, parse),
+    }
+}
+
+/// Flink nexmark's options Weir accepts only as Flink's defaults behave:
+/// sizes and hot ratios at their defaults, a rate shape and period (they
+/// change nothing while the rate is one), and `keep-alive` off.
+fn fixed_options(options: &Options) -> Result<(), ConnectorError> {
+    for (key, default) in FIXED_AT_DEFAULT {
+        let parse = if key.ends_with("avg-size") { values::memory_size } else { values::positive_integer };
+        if let Some(v) = options.parse(key, parse)?
+            && v != *default
+        {
+            return Err(ConnectorError::invalid(
+                key,
+                options.get(key).unwrap_or_default(),
+                format!("Weir's generator makes Flink nexmark's default ({default}) only"),
+            ));
+        }
+    }
+    options.parse("rate.shape", |v| match v.trim().to_ascii_lowercase().as_str() {
+        "square" | "sine" => Ok(()),
+        _ => Err("expected 'square' or 'sine'".to_string()),
+    })?;
+    options.parse("rate.period", weir_engine::duration::parse_duration)?;
+    if options.parse("keep-alive", values::boolean)? == Some(true) {
+        return Err(ConnectorError::invalid(
+            "keep-alive",
+            options.get("keep-alive").unwrap_or_default(),
+            "a nexmark table ends after its events in Weir; leave 'events.num' unset for an unbounded one",
+        ));
+    }
+    Ok(())
 }
 
 /// Maps each declared column to the kind's column of that name (ignoring
 /// case, as unquoted identifiers may have been folded), checking its type.
-fn columns(kind: Kind, schema: &Schema) -> Result<Vec<usize>, ConnectorError> {
+pub(crate) fn columns(kind: Kind, schema: &Schema) -> Result<Vec<usize>, ConnectorError> {
     let all = kind.columns();
     let names = || {
         all.iter()

@@ -1,6 +1,7 @@
 //! The `nexmark` connector: the Nexmark benchmark's generator of people,
-//! auctions and bids (as Flink's nexmark repository makes them), each
-//! table one of its three kinds of event, for benchmarks and examples.
+//! auctions and bids (as Flink's nexmark repository makes them): Flink
+//! nexmark's one table of every event with a ROW per kind (`events.rs`),
+//! or one kind's rows as a table of its own, for benchmarks and examples.
 //!
 //! `config.rs` reads the options; `timeline.rs` holds the id and time
 //! arithmetic; `random.rs` the per-event random draws; `person.rs`,
@@ -11,6 +12,7 @@ mod auction;
 mod batch;
 mod bid;
 mod config;
+mod events;
 mod person;
 mod random;
 mod reader;
@@ -29,8 +31,8 @@ use bid::Channels;
 use config::Config;
 use random::Filler;
 
-/// Builds the source of a `person`, `auction` or `bid` table from its
-/// options; the first event's time defaults to now.
+/// Builds the source of a nexmark table from its options; the first
+/// event's time defaults to now.
 pub(crate) fn create(
     options: &Options,
     schema: SchemaRef,
@@ -58,11 +60,7 @@ struct NexmarkSource {
 impl SourceConnector for NexmarkSource {
     fn describe(&self) -> String {
         let c = &self.config;
-        let mut s = format!(
-            "nexmark table={:?} events-per-second={}",
-            c.kind, c.events_per_second
-        )
-        .to_lowercase();
+        let mut s = format!("nexmark table={} events-per-second={}", c.table_name(), c.events_per_second);
         if let Some(n) = c.number_of_events {
             s.push_str(&format!(" number-of-events={n}"));
         }

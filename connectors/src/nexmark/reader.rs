@@ -59,7 +59,7 @@ pub(crate) fn reader(
     partitions: Vec<Partition>,
 ) -> PacedReader<NexmarkEvents> {
     let p = &config.proportions;
-    let range = p.range(config.kind);
+    let range = config.rows();
     let max_events = (MAX_ROWS * p.total).div_ceil(range.end - range.start);
     let rate = config.rate_limited.then(|| config.events_per_second as f64 / parts.max(1) as f64);
     let events = NexmarkEvents { config, channels, filler, schema, parts: parts.max(1) as u64 };

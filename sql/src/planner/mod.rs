@@ -1,6 +1,7 @@
 //! From SQL to a streaming plan: window TVFs rewritten in the AST, the query
 //! planned by DataFusion, then mapped to stages of streaming operators.
 
+pub mod field_names;
 pub mod legacy_windows;
 pub mod lookup;
 pub mod optimize;

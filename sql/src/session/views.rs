@@ -61,9 +61,10 @@ impl Session {
         Outcome::Table(vec![string_table(results::views(), vec![names])])
     }
 
-    /// `statement` with the views its queries read expanded and Flink's
-    /// legacy group windows written as window TVFs
-    /// (`planner::legacy_windows`); borrowed as it is when it has no query.
+    /// `statement` with the views its queries read expanded, Flink's legacy
+    /// group windows written as window TVFs (`planner::legacy_windows`) and
+    /// selected ROW fields named as Flink names them
+    /// (`planner::field_names`); borrowed as it is when it has no query.
     pub(super) fn written_out<'s>(&self, statement: &'s WeirStatement) -> Result<Cow<'s, WeirStatement>> {
         let mut expanded = statement.clone();
         let query = match &mut expanded {
@@ -78,6 +79,7 @@ impl Session {
         };
         self.views.expand(query)?;
         crate::planner::legacy_windows::rewrite(query)?;
+        crate::planner::field_names::rewrite(query);
         Ok(Cow::Owned(expanded))
     }
 
