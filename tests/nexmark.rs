@@ -265,16 +265,12 @@ fn q4_ends_in_the_batch_average_of_winning_bids() {
     assert!(kinds.get("-U").is_some_and(|n| *n > 0), "the averages changed as bids came: {kinds:?}");
 }
 
-/// Flink nexmark's `ddl_gen.sql` and `ddl_views.sql` as written (one table
-/// of every event with `person`, `auction` and `bid` ROWs, a computed
-/// rowtime, and three views over it; only the WITH values filled in, plus
-/// Weir's `first-event-time` and `seed` so that the oracle makes the same
-/// events), then windowed bid counts over the `bid` view — a window TVF
-/// over a view — at parallelism 1 and 2, against DataFusion over the bids
-/// the per-kind table makes from the same events.
-#[test]
-fn flink_nexmark_ddl_and_views_run_as_written() {
-    let ddl = format!(
+/// Flink nexmark's table of every event and its three views, as its
+/// `ddl_gen.sql` and `ddl_views.sql` declare them (WITH values filled in,
+/// plus Weir's `first-event-time` and `seed`): the same events as
+/// [`options`] make.
+fn flink_ddl() -> String {
+    format!(
         "CREATE TABLE datagen (
     event_type int,
     person ROW<
@@ -358,7 +354,19 @@ SELECT
     bid.extra
 FROM datagen WHERE event_type = 2;
 "
-    );
+    )
+}
+
+/// Flink nexmark's `ddl_gen.sql` and `ddl_views.sql` as written (one table
+/// of every event with `person`, `auction` and `bid` ROWs, a computed
+/// rowtime, and three views over it; only the WITH values filled in, plus
+/// Weir's `first-event-time` and `seed` so that the oracle makes the same
+/// events), then windowed bid counts over the `bid` view — a window TVF
+/// over a view — at parallelism 1 and 2, against DataFusion over the bids
+/// the per-kind table makes from the same events.
+#[test]
+fn flink_nexmark_ddl_and_views_run_as_written() {
+    let ddl = flink_ddl();
     let columns = ["window_start", "auction", "bids", "top"];
     let expected = batch_rows(
         "SELECT date_bin(INTERVAL '10 seconds', \"dateTime\", TIMESTAMP '1970-01-01 00:00:00') AS window_start,
@@ -384,4 +392,50 @@ GROUP BY window_start, window_end, auction;",
         assert!(run.ok, "{}", run.stderr);
         assert_eq!(sink_rows(&out, &columns), expected, "parallelism {parallelism}");
     }
+}
+
+/// Nexmark q11 as Flink nexmark writes it — a legacy SESSION group window
+/// over the `bid` view, with a table alias — writes what the window TVF
+/// form over the per-kind bid table writes (`queries/nexmark/q11.sql`).
+#[test]
+fn legacy_session_windows_over_the_bid_view_match_the_session_tvf() {
+    let columns = ["bidder", "bid_count", "starttime", "endtime"];
+    let sink = |dir: &std::path::Path| {
+        format!(
+            "CREATE TABLE q11 (bidder BIGINT, bid_count BIGINT, starttime TIMESTAMP(3), endtime TIMESTAMP(3))
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\n",
+            dir.join("out").display()
+        )
+    };
+    let legacy = scratch();
+    let run = weir_run(
+        legacy.path(),
+        &format!(
+            "SET 'parallelism.default' = '2';\n{}{}INSERT INTO q11
+SELECT B.bidder, count(*) as bid_count,
+    SESSION_START(B.`dateTime`, INTERVAL '10' SECOND) as starttime,
+    SESSION_END(B.`dateTime`, INTERVAL '10' SECOND) as endtime
+FROM bid B
+GROUP BY B.bidder, SESSION(B.`dateTime`, INTERVAL '10' SECOND);",
+            flink_ddl(),
+            sink(legacy.path())
+        ),
+    );
+    assert!(run.ok, "{}", run.stderr);
+    let tvf = scratch();
+    let run = weir_run(
+        tvf.path(),
+        &format!(
+            "{}{}INSERT INTO q11
+SELECT bidder, count(*), window_start, window_end
+FROM TABLE(SESSION(TABLE bid PARTITION BY bidder, DESCRIPTOR(dateTime), INTERVAL '10' SECOND))
+GROUP BY bidder, window_start, window_end;",
+            bid_sql(1),
+            sink(tvf.path())
+        ),
+    );
+    assert!(run.ok, "{}", run.stderr);
+    let want = sink_rows(&tvf.path().join("out"), &columns);
+    assert!(want.len() > 100, "too few sessions: {}", want.len());
+    assert_eq!(sink_rows(&legacy.path().join("out"), &columns), want);
 }

@@ -357,23 +357,18 @@ fn table_argument(e: &Expr, inputs: &Inputs<'_>, usage: &str) -> Result<(WindowI
         (None, Some(plan)) => WindowInput::View { name, plan: Arc::clone(plan) },
         (None, None) => return Err(SqlError::unknown_table(name, position_of(e))),
     };
+    // A column, or one qualified by the table (`t.k`, as Flink's legacy
+    // SESSION group windows write it).
+    let column = |c: &Expr| match c {
+        Expr::Identifier(c) => Ok(normalize(c)),
+        Expr::CompoundIdentifier(parts) if let Some(c) = parts.last() => Ok(normalize(c)),
+        other => Err(SqlError::unsupported(format!("PARTITION BY {other} (partition by columns)"), position_of(e))),
+    };
     let columns = match partition {
         None => vec![],
-        Some(Expr::Identifier(c)) => vec![normalize(c)],
-        Some(Expr::Nested(inner)) => match inner.as_ref() {
-            Expr::Identifier(c) => vec![normalize(c)],
-            other => return Err(SqlError::unsupported(format!("PARTITION BY {other} (partition by columns)"), position_of(e))),
-        },
-        Some(Expr::Tuple(cols)) => cols
-            .iter()
-            .map(|c| match c {
-                Expr::Identifier(c) => Ok(normalize(c)),
-                other => Err(SqlError::unsupported(format!("PARTITION BY {other} (partition by columns)"), position_of(e))),
-            })
-            .collect::<Result<_>>()?,
-        Some(other) => {
-            return Err(SqlError::unsupported(format!("PARTITION BY {other} (partition by columns)"), position_of(e)));
-        }
+        Some(Expr::Nested(inner)) => vec![column(inner)?],
+        Some(Expr::Tuple(cols)) => cols.iter().map(column).collect::<Result<_>>()?,
+        Some(other) => vec![column(other)?],
     };
     Ok((def, columns))
 }

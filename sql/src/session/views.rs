@@ -77,6 +77,10 @@ impl Session {
             },
             _ => return Ok(Cow::Borrowed(statement)),
         };
+        // Group windows over a view become window TVFs over the view (the
+        // view is not expanded under a TVF); those inside views' queries are
+        // rewritten once the views are expanded.
+        crate::planner::legacy_windows::rewrite(query)?;
         self.views.expand(query)?;
         crate::planner::legacy_windows::rewrite(query)?;
         crate::planner::field_names::rewrite(query);
