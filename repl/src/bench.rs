@@ -2,8 +2,9 @@
 //! child process so that its peak memory (VmHWM) is its own, and prints a
 //! table of throughput and memory.
 //!
-//! Nexmark tables (`'connector' = 'nexmark'`) get `'number-of-events'` set
-//! to `--events`, as Flink nexmark's scripts substitute `${EVENTS_NUM}`.
+//! Nexmark tables (`'connector' = 'nexmark'`) get `'number-of-events'` (or
+//! Flink nexmark's `'events.num'`) set to `--events`, as Flink nexmark's
+//! scripts substitute `${EVENTS_NUM}`.
 
 use std::path::{Path, PathBuf};
 use std::io::Read;
@@ -230,25 +231,31 @@ fn child(options: &Options) -> Result<(), BenchError> {
     Ok(())
 }
 
-/// `sql` with the value of every `'number-of-events'` option set to
-/// `events`: the key, `=` and a quoted value (the key elsewhere, as in a
-/// comment, is left alone).
+/// `sql` with the value of every `'number-of-events'` option (and of its
+/// Flink nexmark name, `'events.num'`) set to `events`: the key, `=` and a
+/// quoted value (the key elsewhere, as in a comment, is left alone).
 fn with_events(sql: &str, events: u64) -> String {
-    const KEY: &str = "'number-of-events'";
+    ["'number-of-events'", "'events.num'"]
+        .iter()
+        .fold(sql.to_string(), |sql, key| with_option(&sql, key, &events.to_string()))
+}
+
+/// `sql` with every `key = '…'` given `value`.
+fn with_option(sql: &str, key: &str, value: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut rest = sql;
-    while let Some(at) = rest.find(KEY) {
-        let after = at + KEY.len();
+    while let Some(at) = rest.find(key) {
+        let after = at + key.len();
         out.push_str(&rest[..after]);
         rest = &rest[after..];
-        let value = rest.trim_start().strip_prefix('=').map(str::trim_start);
-        if let Some(quoted) = value.and_then(|v| v.strip_prefix('\''))
+        let given = rest.trim_start().strip_prefix('=').map(str::trim_start);
+        if let Some(quoted) = given.and_then(|v| v.strip_prefix('\''))
             && let Some(close) = quoted.find('\'')
         {
             // Keep `= '`, then the new value from the closing quote on.
             let open = rest.len() - quoted.len();
             out.push_str(&rest[..open]);
-            out.push_str(&events.to_string());
+            out.push_str(value);
             rest = &quoted[close..];
         }
     }
@@ -274,10 +281,10 @@ mod tests {
 
     #[test]
     fn every_event_count_is_replaced() {
-        let sql = "-- sets 'number-of-events' to N.\nWITH ('number-of-events' = '100', 'x' = '1'); WITH ('number-of-events'='7')";
+        let sql = "-- sets 'number-of-events' to N.\nWITH ('number-of-events' = '100', 'x' = '1'); WITH ('number-of-events'='7', 'events.num' = '9')";
         assert_eq!(
             with_events(sql, 5),
-            "-- sets 'number-of-events' to N.\nWITH ('number-of-events' = '5', 'x' = '1'); WITH ('number-of-events'='5')"
+            "-- sets 'number-of-events' to N.\nWITH ('number-of-events' = '5', 'x' = '1'); WITH ('number-of-events'='5', 'events.num' = '5')"
         );
     }
 
