@@ -225,6 +225,44 @@ async fn day_windows_with_an_offset() {
     }
 }
 
+/// Flink's named TVF arguments, in any order, mean what their positions
+/// mean: TUMBLE with an OFFSET, HOP and CUMULATE against the oracle.
+#[tokio::test]
+async fn named_tvf_arguments_equal_the_oracle() {
+    let rows = rows_in_order(1500, 5, 17);
+    let cases = [
+        (
+            "TUMBLE(DATA => TABLE src, SIZE => INTERVAL '10' SECOND, TIMECOL => DESCRIPTOR(ts), OFFSET => INTERVAL '3' SECOND)",
+            Shape::Tumble { size: 10_000, offset: 3_000 },
+        ),
+        (
+            "HOP(TIMECOL => DESCRIPTOR(ts), DATA => TABLE src, SLIDE => INTERVAL '5' SECOND, SIZE => INTERVAL '15' SECOND)",
+            Shape::Hop { slide: 5_000, size: 15_000 },
+        ),
+        (
+            "CUMULATE(DATA => TABLE src, TIMECOL => DESCRIPTOR(ts), STEP => INTERVAL '5' SECOND, SIZE => INTERVAL '20' SECOND)",
+            Shape::Cumulate { step: 5_000, max: 20_000 },
+        ),
+    ];
+    for (window, shape) in cases {
+        let (expected, late) = oracle_results(&rows, shape, DELAY).await;
+        assert_eq!(late, 0);
+        let (got, _) = run_windows(&[rows.clone()], window, "");
+        assert!(expected.len() > 50, "too few windows: {}", expected.len());
+        assert_rows_eq(&got, &expected, window);
+    }
+    let refused = [
+        ("TUMBLE(DATA => TABLE src, TIMECOL => DESCRIPTOR(ts))", "TUMBLE: parameter SIZE is missing"),
+        ("TUMBLE(DATA => TABLE src, TIMECOL => DESCRIPTOR(ts), WIDTH => INTERVAL '1' SECOND)", "TUMBLE has no parameter WIDTH"),
+        ("TUMBLE(TABLE src, TIMECOL => DESCRIPTOR(ts), SIZE => INTERVAL '1' SECOND)", "pass every argument by name or none"),
+    ];
+    for (window, why) in refused {
+        let dir = scratch();
+        let run = weir_run(dir.path(), &window_sql(dir.path(), window, ""));
+        assert!(!run.ok && run.stderr.contains(why), "{window}: {}", run.stderr);
+    }
+}
+
 /// Parallelism 4 (hash-partitioned window aggregate, four source subtasks
 /// over four files) gives the same results as parallelism 1.
 #[tokio::test]

@@ -205,20 +205,6 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
         return Err(SqlError::unsupported(format!("table function {expr}"), pos));
     };
     let fname = func.name.to_string().to_uppercase();
-    let args: Vec<&Expr> = match &func.args {
-        FunctionArguments::List(list) => list
-            .args
-            .iter()
-            .map(|a| match a {
-                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
-                other => Err(SqlError::unsupported(
-                    format!("argument {other} of {fname} (pass arguments by position)"),
-                    pos,
-                )),
-            })
-            .collect::<Result<_>>()?,
-        _ => vec![],
-    };
     let usage = match fname.as_str() {
         "TUMBLE" => "TUMBLE(TABLE t, DESCRIPTOR(ts), size [, offset])",
         "HOP" => "HOP(TABLE t, DESCRIPTOR(ts), slide, size [, offset])",
@@ -226,6 +212,7 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
         "SESSION" => "SESSION(TABLE t [PARTITION BY k], DESCRIPTOR(ts), gap)",
         _ => return Err(SqlError::unsupported(format!("table function {fname}"), pos)),
     };
+    let args = arguments(func, &fname, usage, pos)?;
     let (min, max) = match fname.as_str() {
         "TUMBLE" => (3, 4),
         "SESSION" => (3, 3),
@@ -332,6 +319,68 @@ impl WindowInput {
             WindowInput::View { name, .. } => name,
         }
     }
+}
+
+/// Flink's parameter names of each window TVF, in position order.
+fn parameters(fname: &str) -> &'static [&'static str] {
+    match fname {
+        "TUMBLE" => &["DATA", "TIMECOL", "SIZE", "OFFSET"],
+        "HOP" => &["DATA", "TIMECOL", "SLIDE", "SIZE", "OFFSET"],
+        "CUMULATE" => &["DATA", "TIMECOL", "STEP", "SIZE", "OFFSET"],
+        _ => &["DATA", "TIMECOL", "GAP"],
+    }
+}
+
+/// The call's arguments in position order: given by position, or all by
+/// Flink's names (`TUMBLE(DATA => TABLE t, TIMECOL => DESCRIPTOR(ts), SIZE
+/// => INTERVAL '1' MINUTE)`), in any order.
+fn arguments<'f>(
+    func: &'f datafusion::sql::sqlparser::ast::Function,
+    fname: &str,
+    usage: &str,
+    pos: Option<crate::error::Position>,
+) -> Result<Vec<&'f Expr>> {
+    let FunctionArguments::List(list) = &func.args else {
+        return Ok(vec![]);
+    };
+    let names = parameters(fname);
+    let named = list.args.iter().any(|a| matches!(a, FunctionArg::Named { .. } | FunctionArg::ExprNamed { .. }));
+    if !named {
+        return list
+            .args
+            .iter()
+            .map(|a| match a {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
+                other => Err(SqlError::unsupported(format!("argument {other} of {fname}: {usage}"), pos)),
+            })
+            .collect();
+    }
+    let mut by_place: Vec<Option<&Expr>> = vec![None; names.len()];
+    for a in &list.args {
+        let (FunctionArg::Named { name, arg: FunctionArgExpr::Expr(e), .. }) = a else {
+            return Err(SqlError::plan(
+                format!("{fname}: pass every argument by name or none (found {a}): {usage}"),
+                pos,
+            ));
+        };
+        let place = names.iter().position(|n| n.eq_ignore_ascii_case(&name.value)).ok_or_else(|| {
+            SqlError::plan(
+                format!("{fname} has no parameter {}; its parameters are {}", name.value, names.join(", ")),
+                pos,
+            )
+        })?;
+        if by_place[place].replace(e).is_some() {
+            return Err(SqlError::plan(format!("{fname}: parameter {} given twice", names[place]), pos));
+        }
+    }
+    // The optional OFFSET may be left out; nothing before it may.
+    let required = names.len() - usize::from(names.last() == Some(&"OFFSET"));
+    let given = by_place.iter().rposition(Option::is_some).map_or(0, |i| i + 1).max(required);
+    by_place[..given]
+        .iter()
+        .zip(names)
+        .map(|(e, n)| e.ok_or_else(|| SqlError::plan(format!("{fname}: parameter {n} is missing: {usage}"), pos)))
+        .collect()
 }
 
 /// `TABLE t [PARTITION BY k | (k1, k2)]`: the table or view and the
