@@ -1,5 +1,6 @@
 //! Weir's SQL dialect: DataFusion's generic dialect plus Flink's
-//! `TABLE t` argument of window table-valued functions.
+//! `TABLE t` argument of window table-valued functions and Flink's nested
+//! column types (`ROW<…>`, `ARRAY<…>`, `MAP<…, …>`).
 
 use std::any::TypeId;
 
@@ -7,7 +8,9 @@ use datafusion::sql::sqlparser::ast::{Expr, Ident};
 use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
-use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
+use datafusion::sql::sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan};
+
+use crate::error::{Position, Result, SqlError};
 
 /// The keyword that marks a table argument in the AST: `TABLE bids` parses
 /// to `Expr::Prefixed { prefix: TABLE, value: bids }`.
@@ -50,6 +53,18 @@ impl Dialect for WeirDialect {
 
     /// For lookup joins: `JOIN dim FOR SYSTEM_TIME AS OF s.proc_time`.
     fn supports_table_versioning(&self) -> bool {
+        true
+    }
+
+    /// As in the generic dialect: `STRUCT<name TYPE, …>` is a type, and
+    /// Flink's `ROW<…>` is rewritten to it ([`row_types_as_structs`]).
+    fn supports_struct_literal(&self) -> bool {
+        true
+    }
+
+    /// Flink's `MAP<K, V>` type (the generic dialect only reads
+    /// ClickHouse's `Map(K, V)`).
+    fn supports_map_literal_with_angle_brackets(&self) -> bool {
         true
     }
 
@@ -117,5 +132,223 @@ pub fn unreserve_top(tokens: &mut [TokenWithSpan]) {
         if let Token::Word(w) = &mut tokens[i].token {
             w.keyword = Keyword::NoKeyword;
         }
+    }
+}
+
+/// How deep types may nest (`ARRAY<ARRAY<…>>`): as deep as a JSON record
+/// may (Jackson's default, which Weir's JSON reader keeps too), since a
+/// deeper value could never be read. sqlparser parses types recursively
+/// without a limit, so a deeper type is refused before it is parsed.
+pub const MAX_TYPE_DEPTH: usize = 1_000;
+
+/// Rewrites the tokens of Flink's nested types into what sqlparser reads:
+/// `ROW` types as `STRUCT` ([`row_types_as_structs`]), and an empty `<>`
+/// after `ARRAY`, `MAP` or `ROW` as `<` and `>`, so that `ARRAY<>` is
+/// reported as a missing type rather than as a misplaced `<>` operator.
+/// Types nested deeper than [`MAX_TYPE_DEPTH`] are an error.
+pub fn nested_types(tokens: &mut Vec<TokenWithSpan>) -> Result<()> {
+    split_empty_type_brackets(tokens);
+    row_types_as_structs(tokens);
+    check_type_depth(tokens)
+}
+
+/// Refuses a type nested deeper than [`MAX_TYPE_DEPTH`], at its first
+/// `<` too many: one that follows a nested type's name opens a level, and
+/// `>` (`>>`: two) closes one.
+fn check_type_depth(tokens: &[TokenWithSpan]) -> Result<()> {
+    let mut depth = 0usize;
+    let mut previous_is_type = false;
+    for t in tokens {
+        match &t.token {
+            Token::Whitespace(_) => continue,
+            Token::Lt if previous_is_type => {
+                depth += 1;
+                if depth > MAX_TYPE_DEPTH {
+                    return Err(SqlError::Limit {
+                        message: format!("a type nests deeper than {MAX_TYPE_DEPTH} levels"),
+                        position: Position::of(t.span),
+                    });
+                }
+            }
+            Token::Gt => depth = depth.saturating_sub(1),
+            Token::ShiftRight => depth = depth.saturating_sub(2),
+            _ => {}
+        }
+        previous_is_type = names_nested_type(&t.token);
+    }
+    Ok(())
+}
+
+/// Whether `token` is the name of a nested type: `ARRAY`, `MAP`, `ROW` (or
+/// `STRUCT`), unquoted.
+fn names_nested_type(token: &Token) -> bool {
+    matches!(token, Token::Word(w) if w.quote_style.is_none()
+        && ["ARRAY", "MAP", "ROW", "STRUCT"].iter().any(|n| w.value.eq_ignore_ascii_case(n)))
+}
+
+/// Splits every `<>` token that follows a nested type's name into `<` and
+/// `>`, each at its own column.
+fn split_empty_type_brackets(tokens: &mut Vec<TokenWithSpan>) {
+    let mut previous_is_type = false;
+    let mut out = Vec::with_capacity(tokens.len());
+    for t in tokens.drain(..) {
+        if matches!(t.token, Token::Whitespace(_)) {
+            out.push(t);
+            continue;
+        }
+        if previous_is_type && t.token == Token::Neq {
+            let (start, end) = (t.span.start, t.span.end);
+            let middle = Location::new(start.line, start.column + 1);
+            out.push(TokenWithSpan::new(Token::Lt, Span::new(start, middle)));
+            out.push(TokenWithSpan::new(Token::Gt, Span::new(middle, end)));
+            previous_is_type = false;
+            continue;
+        }
+        previous_is_type = names_nested_type(&t.token);
+        out.push(t);
+    }
+    *tokens = out;
+}
+
+/// Makes Flink's `ROW` types sqlparser's `STRUCT` types, which it parses
+/// into the same tree: `ROW<name TYPE, …>` always (the word `ROW` followed
+/// by `<` is no expression), and `ROW(name TYPE, …)` when what follows the
+/// parenthesis reads as a field declaration — a name then a type name —
+/// since `ROW(a, b)` is Flink's row constructor and must stay a call.
+/// A quoted `` `row` `` is a column name and left alone.
+fn row_types_as_structs(tokens: &mut [TokenWithSpan]) {
+    // Found once for the whole script, so that nested `ROW(…)` types stay
+    // linear in its length.
+    let mut closing: Option<Vec<Option<usize>>> = None;
+    for i in 0..tokens.len() {
+        let Token::Word(w) = &tokens[i].token else { continue };
+        if w.keyword != Keyword::ROW || w.quote_style.is_some() {
+            continue;
+        }
+        let Some(open) = next_significant(tokens, i + 1) else { continue };
+        match tokens[open].token {
+            Token::Lt => make_struct(&mut tokens[i]),
+            Token::LParen if declares_fields(tokens, open) => {
+                let close = closing.get_or_insert_with(|| matching_parens(tokens))[open];
+                if let Some(close) = close {
+                    make_struct(&mut tokens[i]);
+                    tokens[open].token = Token::Lt;
+                    tokens[close].token = Token::Gt;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The index of the first token from `from` on that is not whitespace
+/// (comments are whitespace tokens).
+fn next_significant(tokens: &[TokenWithSpan], from: usize) -> Option<usize> {
+    (from..tokens.len()).find(|&i| !matches!(tokens[i].token, Token::Whitespace(_)))
+}
+
+/// Whether the parenthesis at `open` starts `name TYPE`: a word, then an
+/// unquoted word naming a type. No expression starts so (`ROW(a, b)`,
+/// `ROW(a IS NULL)`, `ROW(DATE '2026-01-01')`, `ROW(CAST(…))` do not);
+/// `NOT` is excluded for `ROW(NOT flag)` over a column named like a type.
+fn declares_fields(tokens: &[TokenWithSpan], open: usize) -> bool {
+    let Some(name) = next_significant(tokens, open + 1) else { return false };
+    let Token::Word(name_word) = &tokens[name].token else { return false };
+    if name_word.quote_style.is_none() && name_word.keyword == Keyword::NOT {
+        return false;
+    }
+    let Some(ty) = next_significant(tokens, name + 1) else { return false };
+    matches!(&tokens[ty].token, Token::Word(w) if w.quote_style.is_none() && names_a_type(&w.value))
+}
+
+/// The first word of every column type Weir declares (`crate::types`).
+const TYPE_WORDS: &[&str] = &[
+    "TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT", "INT2", "INT4", "INT8", "INT16", "INT32", "INT64",
+    "FLOAT", "REAL", "DOUBLE", "FLOAT4", "FLOAT8", "FLOAT32", "FLOAT64", "DECIMAL", "DEC", "NUMERIC",
+    "BOOLEAN", "BOOL", "STRING", "VARCHAR", "CHAR", "CHARACTER", "TEXT", "BYTES", "BINARY", "VARBINARY",
+    "BYTEA", "DATE", "TIMESTAMP", "TIMESTAMP_LTZ", "ROW", "ARRAY", "MAP", "STRUCT",
+];
+
+/// Whether `word` starts a column type.
+fn names_a_type(word: &str) -> bool {
+    TYPE_WORDS.iter().any(|t| t.eq_ignore_ascii_case(word))
+}
+
+/// For every `(`, the index of the `)` closing it, if the script has it.
+fn matching_parens(tokens: &[TokenWithSpan]) -> Vec<Option<usize>> {
+    let mut closing = vec![None; tokens.len()];
+    let mut open = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        match t.token {
+            Token::LParen => open.push(i),
+            Token::RParen => {
+                if let Some(o) = open.pop() {
+                    closing[o] = Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    closing
+}
+
+/// Makes the word `ROW` the keyword `STRUCT`, keeping its text for
+/// messages.
+fn make_struct(token: &mut TokenWithSpan) {
+    if let Token::Word(w) = &mut token.token {
+        w.keyword = Keyword::STRUCT;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::sql::sqlparser::tokenizer::Tokenizer;
+
+    use super::*;
+
+    /// The significant tokens of `sql` after the rewrite, as text.
+    fn rewritten(sql: &str) -> String {
+        let mut tokens = Tokenizer::new(&WeirDialect::default(), sql).tokenize_with_location().expect("tokens");
+        nested_types(&mut tokens).expect("not too deep");
+        let words: Vec<String> = tokens
+            .iter()
+            .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+            .map(|t| match &t.token {
+                Token::Word(w) if w.keyword == Keyword::STRUCT => "STRUCT".to_string(),
+                other => other.to_string(),
+            })
+            .collect();
+        words.join(" ")
+    }
+
+    #[test]
+    fn row_types_become_structs_and_row_constructors_stay() {
+        assert_eq!(rewritten("r ROW<a INT>"), "r STRUCT < a INT >");
+        assert_eq!(rewritten("r ROW(a INT, b ROW(c DECIMAL(10, 2)))"), "r STRUCT < a INT , b STRUCT < c DECIMAL ( 10 , 2 ) > >");
+        for expression in ["ROW(a, b)", "ROW(a IS NULL)", "ROW(DATE '2026-01-01')", "ROW(CAST(a AS INT))", "ROW(NOT INT)"] {
+            assert!(rewritten(expression).starts_with("ROW ("), "{expression}: {}", rewritten(expression));
+        }
+        // A quoted `row` is a name; an unclosed ROW( is left to the parser.
+        assert_eq!(rewritten("`row` < 5"), "`row` < 5");
+        assert_eq!(rewritten("ROW(a INT"), "ROW ( a INT");
+        // `<>` is an empty type, not "not equal", after a nested type's name.
+        assert_eq!(rewritten("ARRAY<>"), "ARRAY < >");
+        assert_eq!(rewritten("ROW <>"), "STRUCT < >");
+        assert_eq!(rewritten("a <> b"), "a <> b");
+    }
+
+    #[test]
+    fn types_nest_at_most_max_type_depth_levels() {
+        let nested = |depth: usize, open: &str| format!("{}INT{}", open.repeat(depth), ">".repeat(depth));
+        let tokens = |sql: &str| Tokenizer::new(&WeirDialect::default(), sql).tokenize_with_location().expect("tokens");
+        for open in ["ARRAY<", "ROW<a ", "MAP<STRING, "] {
+            assert!(nested_types(&mut tokens(&nested(MAX_TYPE_DEPTH, open))).is_ok(), "{open}");
+            let e = nested_types(&mut tokens(&nested(MAX_TYPE_DEPTH + 1, open))).unwrap_err();
+            assert!(e.to_string().contains("deeper than 1000 levels"), "{open}: {e}");
+        }
+        // Siblings do not add up, and comparisons are no types.
+        let wide = format!("ROW<{}>", vec!["a ARRAY<INT>"; 5_000].join(", "));
+        assert!(nested_types(&mut tokens(&wide)).is_ok());
+        assert!(nested_types(&mut tokens(&"a < b AND ".repeat(5_000))).is_ok());
     }
 }

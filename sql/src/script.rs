@@ -7,7 +7,7 @@
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 
-use crate::dialect::{WeirDialect, unreserve_top};
+use crate::dialect::{WeirDialect, nested_types, unreserve_top};
 use crate::error::{Position, Result, SqlError};
 use crate::statement::{WeirStatement, parse_statement};
 
@@ -34,6 +34,7 @@ pub fn parse_script(sql: &str) -> Result<Vec<ParsedStatement>> {
             .tokenize_with_location()
             .map_err(ParserError::from)?;
         unreserve_top(&mut tokens);
+        nested_types(&mut tokens)?;
         let mut parser = Parser::new(&dialect)
             .with_recursion_limit(crate::depth::PARSER_RECURSION_LIMIT)
             .with_tokens_with_locations(tokens);

@@ -19,6 +19,7 @@ use super::MAX_RECORD_OPTION;
 use super::depth::{MAX_JSON_DEPTH, too_deep};
 use super::format::{CsvFormat, Format};
 use super::lines::LineChunk;
+use super::nested::{parse_nested_timestamps, timestamps_as_text};
 use super::timestamp::{TIMESTAMP_MS, parse_timestamps};
 
 /// Longest excerpt of a bad line quoted in an error.
@@ -50,9 +51,10 @@ pub(crate) struct RecordDecoder {
     format: Format,
     /// The table's columns: what batches leave with.
     schema: SchemaRef,
-    /// What arrow's decoder produces: TIMESTAMP columns (JSON) or all
-    /// columns (CSV) as nullable Utf8, converted afterwards with cast kernels
-    /// that accept more forms than the decoders do.
+    /// What arrow's decoder produces: TIMESTAMP values, also inside ROW,
+    /// ARRAY and MAP columns (JSON) or all columns (CSV) as nullable Utf8,
+    /// converted afterwards with cast kernels that accept more forms than
+    /// the decoders do.
     text_schema: SchemaRef,
 }
 
@@ -62,14 +64,9 @@ impl RecordDecoder {
             .fields()
             .iter()
             .map(|f| {
-                let as_text = match format {
-                    Format::Json(_) => f.data_type() == &TIMESTAMP_MS,
-                    Format::Csv(_) => true,
-                };
-                let dt = if as_text {
-                    DataType::Utf8
-                } else {
-                    f.data_type().clone()
+                let dt = match format {
+                    Format::Json(_) => timestamps_as_text(f.data_type()),
+                    Format::Csv(_) => DataType::Utf8,
                 };
                 // NOT NULL is checked against the table's schema at the end,
                 // with a clearer message than the decoders give.
@@ -290,10 +287,7 @@ impl RecordDecoder {
             .fields()
             .iter()
             .zip(batch.columns())
-            .map(|(field, column)| match field.data_type() {
-                dt if dt == &TIMESTAMP_MS => parse_timestamps(column, field.name()),
-                _ => Ok(Arc::clone(column)),
-            })
+            .map(|(field, column)| parse_nested_timestamps(column, field.data_type(), field.name()))
             .collect()
     }
 

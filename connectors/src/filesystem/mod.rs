@@ -7,6 +7,7 @@ pub(crate) mod encode;
 pub(crate) mod format;
 pub(crate) mod lines;
 mod listing;
+mod nested;
 mod sink;
 mod source;
 mod timestamp;
@@ -88,7 +89,7 @@ pub(crate) fn create(
             _ => Err(format!("expected at most {} MiB", MAX_MAX_RECORD >> 20)),
         })?
         .unwrap_or(lines::DEFAULT_MAX_RECORD);
-    types::check_schema(options.connector(), &schema)?;
+    types::check_format_schema(options.connector(), format.name(), &schema)?;
     let path = local_path(path)?;
     let source = source::FileSource::new(path.clone(), format.clone(), schema.clone(), max_record);
     let sink = sink::FileSink::new(path, format, schema, roll_bytes);

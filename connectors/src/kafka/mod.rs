@@ -12,7 +12,7 @@ mod transaction;
 use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use rdkafka::ClientConfig;
 use weir_engine::sink::SinkConnector;
 use weir_engine::source::SourceConnector;
@@ -81,7 +81,7 @@ pub(crate) fn create(
     let metadata = metadata::Fields::new(&schema, metadata)?;
     // The record's own columns: what the format reads and writes.
     let values = metadata.values(&schema);
-    types::check_schema(options.connector(), &values)?;
+    types::check_format_schema(options.connector(), format.name(), &values)?;
     let topic = options.required("topic")?.to_string();
     if topic.contains(';') {
         return Err(ConnectorError::Unsupported {
@@ -167,6 +167,8 @@ pub(crate) fn create(
                 Some(name @ ("json" | "csv")) => Format::with_defaults(name),
                 Some(other) => return Err(ConnectorError::invalid("key.format", other, "expected 'json' or 'csv'")),
             };
+            let key_columns = Schema::new(indices.iter().map(|&i| values.field(i).clone()).collect::<Vec<_>>());
+            types::check_format_schema(options.connector(), key_format.name(), &key_columns)?;
             Some((indices, key_format))
         }
     };
