@@ -65,6 +65,12 @@ fn unsupported_constructs_are_named_with_their_place() {
         "{SOURCE}INSERT INTO sink SELECT k, count(*) FROM TABLE(\n  CUMULATE(TABLE src, DESCRIPTOR(ts), INTERVAL '7' SECOND, INTERVAL '1' MINUTE)) GROUP BY k, window_start, window_end;"
     );
     fails_with(&sql, &["job.sql:9:3", "max size a multiple of the step"]);
+    // Subqueries in expressions are named, not planner internals.
+    let sql = format!("{SOURCE}INSERT INTO sink SELECT k, v FROM src WHERE k NOT IN (SELECT k FROM src WHERE v > 3);");
+    let run = fails_with(&sql, &["job.sql:8:", "NOT IN (SELECT …) in a streaming query is not supported"]);
+    assert!(!run.stderr.contains("InSubquery"), "{}", run.stderr);
+    let sql = format!("{SOURCE}INSERT INTO sink SELECT k, v FROM src s WHERE EXISTS (SELECT 1 FROM src t WHERE t.k = s.k);");
+    fails_with(&sql, &["job.sql:8:", "EXISTS (SELECT …) in a streaming query is not supported"]);
 }
 
 #[test]

@@ -343,6 +343,7 @@ impl<'a> StreamPlanner<'a> {
     /// as DataFusion's optimizer would (some functions, e.g. COALESCE, exist
     /// only in simplified form at execution).
     fn physical(&self, e: &Expr, schema: &DFSchema) -> Result<Arc<dyn PhysicalExpr>> {
+        refuse_subqueries(e)?;
         let info = SimplifyContext::builder()
             .with_schema(Arc::new(schema.clone()))
             .with_config_options(Arc::new(self.state.config_options().as_ref().clone()))
@@ -648,6 +649,34 @@ fn references_window(e: &Expr, schema: &DFSchema, rel: &WindowRelation) -> Resul
         }
     }
     Ok(false)
+}
+
+/// Refuses a subquery inside an expression (`IN (SELECT …)`, `EXISTS`, a
+/// scalar subquery): on a stream each would be a join whose result changes
+/// as the other side's rows arrive, which Weir does not run yet.
+fn refuse_subqueries(e: &Expr) -> Result<()> {
+    use datafusion::common::tree_node::TreeNode;
+    let mut found = None;
+    e.apply(|x| {
+        found = match x {
+            Expr::InSubquery(s) => Some(if s.negated { "NOT IN (SELECT …)" } else { "IN (SELECT …)" }),
+            Expr::Exists(s) => Some(if s.negated { "NOT EXISTS (SELECT …)" } else { "EXISTS (SELECT …)" }),
+            Expr::ScalarSubquery(_) => Some("a scalar subquery"),
+            _ => None,
+        };
+        Ok(match found {
+            Some(_) => datafusion::common::tree_node::TreeNodeRecursion::Stop,
+            None => datafusion::common::tree_node::TreeNodeRecursion::Continue,
+        })
+    })?;
+    match found {
+        None => Ok(()),
+        Some(what) => Err(SqlError::Unsupported {
+            construct: format!("{what} in a streaming query"),
+            detail: Some("write it as a JOIN of the two tables".into()),
+            position: None,
+        }),
+    }
 }
 
 /// Casts and renames a query's columns to the sink's, matched by position

@@ -357,7 +357,7 @@ fn arguments<'f>(
     }
     let mut by_place: Vec<Option<&Expr>> = vec![None; names.len()];
     for a in &list.args {
-        let (FunctionArg::Named { name, arg: FunctionArgExpr::Expr(e), .. }) = a else {
+        let FunctionArg::Named { name, arg: FunctionArgExpr::Expr(e), .. } = a else {
             return Err(SqlError::plan(
                 format!("{fname}: pass every argument by name or none (found {a}): {usage}"),
                 pos,
