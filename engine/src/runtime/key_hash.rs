@@ -15,12 +15,14 @@
 //! unscaled integer), floats as the bits of the value with `-0.0` read as
 //! `0.0` and every NaN as one NaN (`f16` widened to `f32`), booleans as one
 //! byte, strings and binaries as their bytes, a dictionary as its value, a
-//! struct as its fields in order. A NULL folds in as
-//! `xxh3_64(seed = h ^ NULL_SEED, [])`.
+//! struct as its fields in order; a list (or a map, as its list of
+//! entries) as its length, a `u64` little-endian, then the hash of each
+//! element as `u64` little-endian, each element hashed alone from 0. A NULL
+//! folds in as `xxh3_64(seed = h ^ NULL_SEED, [])`.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayAccessor, ArrayRef, AsArray};
+use datafusion::arrow::array::{Array, ArrayAccessor, ArrayRef, AsArray, GenericListArray, OffsetSizeTrait};
 use datafusion::arrow::datatypes::*;
 use twox_hash::XxHash3_64;
 
@@ -155,12 +157,46 @@ fn fold_column(array: &ArrayRef, hashes: &mut [u64]) -> Result<()> {
                 }
             }
         }
+        DataType::List(_) => fold_lists(array.as_list::<i32>(), hashes)?,
+        DataType::LargeList(_) => fold_lists(array.as_list::<i64>(), hashes)?,
+        DataType::Map(..) => {
+            let map = array.as_map();
+            let entries: ArrayRef = Arc::new(map.entries().clone());
+            let lists = GenericListArray::<i32>::try_new(
+                Arc::new(Field::new("entries", entries.data_type().clone(), false)),
+                map.offsets().clone(),
+                entries,
+                map.nulls().cloned(),
+            )
+            .context(|| "hashing a map key".into())?;
+            fold_lists(&lists, hashes)?;
+        }
         other => {
             return Err(EngineError::Task {
                 task: "key exchange".into(),
                 message: format!("cannot partition rows by a key of type {other}: key by a column of a scalar type"),
                 kind: ErrorKind::User,
             });
+        }
+    }
+    Ok(())
+}
+
+/// Folds every list of `lists` into its row's hash: its length, then its
+/// elements' own hashes.
+fn fold_lists<O: OffsetSizeTrait>(lists: &GenericListArray<O>, hashes: &mut [u64]) -> Result<()> {
+    let mut elements = vec![0; lists.values().len()];
+    hash_keys(std::slice::from_ref(lists.values()), &mut elements)?;
+    let offsets = lists.value_offsets();
+    for (i, h) in hashes.iter_mut().enumerate() {
+        if lists.is_null(i) {
+            *h = null(*h);
+            continue;
+        }
+        let (start, end) = (offsets[i].as_usize(), offsets[i + 1].as_usize());
+        *h = XxHash3_64::oneshot_with_seed(*h, &((end - start) as u64).to_le_bytes());
+        for e in &elements[start..end] {
+            *h = XxHash3_64::oneshot_with_seed(*h, &e.to_le_bytes());
         }
     }
     Ok(())
@@ -237,12 +273,37 @@ mod tests {
         assert_eq!(h[1], null(0));
     }
 
+    /// A list is its length, then its elements' own hashes: computed here
+    /// from the definition.
     #[test]
-    fn nested_lists_are_refused_with_their_type() {
+    fn a_list_folds_its_length_and_elements() {
         let list: ArrayRef = Arc::new(datafusion::arrow::array::ListArray::from_iter_primitive::<Int64Type, _, _>(vec![
-            Some(vec![Some(1)]),
+            Some(vec![Some(1), Some(2)]),
+            Some(vec![]),
+            None,
         ]));
-        let err = hash_keys(&[list], &mut [0]).expect_err("lists are not keys");
-        assert!(err.to_string().contains("cannot partition rows by a key of type List"), "{err}");
+        let element = |v: i64| XxHash3_64::oneshot_with_seed(0, &v.to_le_bytes());
+        let mut row0 = XxHash3_64::oneshot_with_seed(0, &2u64.to_le_bytes());
+        for v in [1, 2] {
+            row0 = XxHash3_64::oneshot_with_seed(row0, &element(v).to_le_bytes());
+        }
+        let row1 = XxHash3_64::oneshot_with_seed(0, &0u64.to_le_bytes());
+        assert_eq!(hashes(vec![list]), vec![row0, row1, null(0)]);
+    }
+
+    #[test]
+    fn unions_are_refused_with_their_type() {
+        let fields = UnionFields::try_new(vec![0], vec![Field::new("a", DataType::Int64, true)]).expect("union fields");
+        let union: ArrayRef = Arc::new(
+            datafusion::arrow::array::UnionArray::try_new(
+                fields,
+                vec![0].into(),
+                None,
+                vec![Arc::new(Int64Array::from(vec![1])) as ArrayRef],
+            )
+            .expect("a union"),
+        );
+        let err = hash_keys(&[union], &mut [0]).expect_err("unions are not keys");
+        assert!(err.to_string().contains("cannot partition rows by a key of type Union"), "{err}");
     }
 }
