@@ -110,13 +110,11 @@ impl StreamPlanner<'_> {
             }
             (None, Some((lt, rt, (Some(lower), Some(upper))))) => {
                 if join.join_type != JoinType::Inner {
-                    return Err(SqlError::unsupported(
-                        format!(
-                            "{} interval joins (only inner interval joins are supported)",
-                            join.join_type.to_string().to_uppercase()
-                        ),
-                        self.join_position,
-                    ));
+                    return Err(SqlError::Unsupported {
+                        construct: format!("a {} interval join", join.join_type.to_string().to_uppercase()),
+                        detail: Some("only inner interval joins run; use an inner join, or a window join".into()),
+                        position: self.join_position,
+                    });
                 }
                 if lower > upper {
                     return Err(SqlError::plan(

@@ -1,0 +1,47 @@
+-- What the stream planner refuses, each with its message.
+CREATE TABLE a (k BIGINT, v BIGINT, s VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
+CREATE TABLE b (k BIGINT, v BIGINT, s VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
+CREATE TABLE nowm (k BIGINT, ts TIMESTAMP(3)) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
+CREATE TABLE kv (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');
+CREATE TABLE kwv (k BIGINT, w TIMESTAMP(3), n BIGINT) WITH ('connector' = 'blackhole');
+CREATE TABLE appendonly (k BIGINT, n BIGINT) WITH ('connector' = 'filesystem', 'path' = '/tmp/weir-plans-never-written', 'format' = 'json');
+CREATE TABLE flags (k BIGINT, flag BOOLEAN) WITH ('connector' = 'blackhole');
+CREATE VIEW shifted AS SELECT k, ts + INTERVAL '1' SECOND AS t2 FROM a;
+-- fail
+INSERT INTO kv SELECT k, v FROM a ORDER BY v;
+-- fail
+INSERT INTO kv SELECT k, v FROM a LIMIT 3;
+-- fail
+INSERT INTO kv SELECT k, sum(v) OVER (PARTITION BY k ORDER BY ts) FROM a;
+-- fail
+INSERT INTO kv SELECT k, v FROM a INTERSECT SELECT k, v FROM b;
+-- fail
+INSERT INTO kv SELECT k, v FROM a WHERE k IN (SELECT k FROM b);
+-- fail
+INSERT INTO kv SELECT k, v FROM a WHERE NOT EXISTS (SELECT 1 FROM b WHERE b.k = a.k);
+-- fail
+INSERT INTO kv SELECT 1, 2;
+-- fail
+INSERT INTO kv SELECT k FROM a;
+-- fail
+INSERT INTO flags SELECT k, ts FROM a;
+-- fail
+INSERT INTO appendonly SELECT k, count(*) FROM a GROUP BY k;
+-- fail
+INSERT INTO kv SELECT k, min(n) FROM (SELECT k, count(*) AS n FROM a GROUP BY k) GROUP BY k;
+-- fail
+INSERT INTO kv SELECT a.k, n FROM a JOIN (SELECT k, count(*) AS n FROM b GROUP BY k) c ON a.k = c.k;
+-- fail
+INSERT INTO kv SELECT a.k, b.v FROM a LEFT JOIN b ON a.k = b.k;
+-- fail
+INSERT INTO kv SELECT a.k, b.v FROM a LEFT JOIN b ON a.k = b.k AND b.ts BETWEEN a.ts AND a.ts + INTERVAL '1' SECOND;
+-- fail
+INSERT INTO kv SELECT a.k, b.v FROM a JOIN b ON a.k = b.k AND b.ts BETWEEN a.ts + INTERVAL '2' SECOND AND a.ts + INTERVAL '1' SECOND;
+-- fail
+INSERT INTO kv SELECT k, count(*) FROM a GROUP BY GROUPING SETS ((k), ());
+-- fail
+INSERT INTO kv SELECT k, v FROM a EMIT EARLY EVERY INTERVAL '1' SECOND;
+-- fail
+INSERT INTO kv SELECT k, v FROM a ALLOWED LATENESS INTERVAL '1' SECOND;
+-- fail
+INSERT INTO kv SELECT k, string_agg(s, ',' ORDER BY v) FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY k, window_start, window_end;
