@@ -3,7 +3,8 @@
 //!
 //! Where things live: `filesystem/` (JSON and CSV files, both ways),
 //! `datagen/` (generated rows), `nexmark/` (the Nexmark benchmark's
-//! events), `print.rs` and `blackhole.rs` (sinks);
+//! events), `rows.rs` (a query's `VALUES` as a bounded stream), `print.rs`
+//! and `blackhole.rs` (sinks);
 //! `options.rs` and `values.rs` read option values the way Flink does.
 
 mod blackhole;
@@ -20,6 +21,7 @@ mod options;
 mod paced;
 mod postgres;
 mod print;
+pub mod rows;
 mod temporal;
 mod types;
 mod values;

@@ -43,6 +43,7 @@ mod window_results;
 mod lookup;
 mod narrow;
 mod union;
+mod values;
 
 use narrow::Narrowing;
 
@@ -260,6 +261,7 @@ impl<'a> StreamPlanner<'a> {
             }
             LogicalPlan::Aggregate(agg) => self.aggregate(agg),
             LogicalPlan::Union(union) => self.union_all(union),
+            LogicalPlan::Values(values) => self.values(values),
             other => Err(SqlError::unsupported(describe(other), None)),
         }
     }
@@ -744,7 +746,7 @@ fn describe(plan: &LogicalPlan) -> String {
         LogicalPlan::Union(_) => "UNION".into(),
         LogicalPlan::Distinct(_) => "SELECT DISTINCT on a stream".into(),
         LogicalPlan::Window(_) => "OVER windows".into(),
-        LogicalPlan::Values(_) | LogicalPlan::EmptyRelation(_) => "a query without a streaming source".into(),
+        LogicalPlan::EmptyRelation(_) => "a query without a streaming source".into(),
         LogicalPlan::Subquery(_) => "subqueries in expressions".into(),
         other => format!("{} in a streaming query", other.display().to_string().split(':').next().unwrap_or("this plan node")),
     }

@@ -53,10 +53,7 @@ fn check_set_expr(s: &SetExpr) -> Result<()> {
             }),
             Position::of(left.span()),
         )),
-        SetExpr::Values(v) => Err(SqlError::unsupported(
-            "VALUES as a stream",
-            Position::of(v.span()),
-        )),
+        // VALUES is a bounded stream of its rows, as in Flink.
         _ => Ok(()),
     }
 }
