@@ -81,3 +81,47 @@ INSERT INTO big SELECT k, v FROM (VALUES {list}) AS t(k, v) WHERE v > 500;",
     assert_eq!(read("out"), all);
     assert_eq!(read("big"), big);
 }
+
+/// `GROUPING SETS`, `ROLLUP` and `CUBE` in a GROUP BY without a window
+/// (the examples of Flink's Group Aggregation page take this form): the
+/// changelog ends in DataFusion's batch answer over the same VALUES, with
+/// `GROUPING(c)`, at parallelism 1 and 2.
+#[tokio::test]
+async fn grouping_sets_end_in_the_batch_answer() {
+    let mut g = Lcg(8);
+    let list = (0..200)
+        .map(|_| format!("('k{}', 'c{}', {})", g.below(4), g.below(3), g.below(100)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for grouping in ["GROUPING SETS ((k, c), (k), ())", "ROLLUP (k, c)", "CUBE (k, c)"] {
+        let query = format!("SELECT k, c, count(*) AS n, sum(v) AS total, GROUPING(c) AS gc FROM (VALUES {list}) AS t(k, c, v) GROUP BY {grouping}");
+        let ctx = datafusion::prelude::SessionContext::new();
+        let batches = ctx.sql(&query).await.expect("plans").collect().await.expect("runs");
+        let opts = datafusion::arrow::util::display::FormatOptions::default().with_null("null");
+        let mut want = Vec::new();
+        for b in &batches {
+            let fmts: Vec<_> = b
+                .columns()
+                .iter()
+                .map(|c| datafusion::arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &opts).expect("formats"))
+                .collect();
+            for r in 0..b.num_rows() {
+                want.push(fmts.iter().map(|f| f.value(r).to_string()).collect::<Vec<_>>().join("|"));
+            }
+        }
+        want.sort();
+        assert!(want.len() > 10, "{grouping}: too few groups");
+        for parallelism in [1, 2] {
+            let dir = scratch();
+            let sql = format!(
+                "SET 'parallelism.default' = '{parallelism}';
+CREATE TABLE totals (k VARCHAR, c VARCHAR, n BIGINT, total BIGINT, gc INT) WITH ('connector' = 'print');
+INSERT INTO totals {query};"
+            );
+            let run = weir_run(dir.path(), &sql);
+            assert!(run.ok, "{}", run.stderr);
+            let (got, _) = apply_changelog(&run.stdout, 2);
+            assert_rows_eq(&got, &want, grouping);
+        }
+    }
+}

@@ -22,7 +22,8 @@ pub struct RowsSource {
 }
 
 impl RowsSource {
-    pub fn new(rows: RecordBatch) -> Arc<dyn SourceConnector> {
+    /// A source of `rows`.
+    pub fn connector(rows: RecordBatch) -> Arc<dyn SourceConnector> {
         Arc::new(Self { rows })
     }
 }
@@ -84,7 +85,7 @@ mod tests {
     async fn rows_are_replayed_once_from_the_position() {
         let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
         let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![5, 6, 7]))]).expect("a batch");
-        let source = RowsSource::new(batch);
+        let source = RowsSource::connector(batch);
         for (from, want) in [(0, vec![5, 6, 7]), (2, vec![7])] {
             let assignment = Assignment { subtask: 0, parallelism: 1, total: 1, partitions: vec![0] };
             let mut resume = Positions::new();

@@ -91,11 +91,8 @@ impl Views {
             return Ok(());
         }
         for depth in 0..=MAX_VIEW_DEPTH {
-            let mut expander = Expander { views: self, expanded: 0, error: None };
+            let mut expander = Expander { views: self, expanded: 0 };
             let _ = query.visit(&mut expander);
-            if let Some(e) = expander.error {
-                return Err(e);
-            }
             if expander.expanded == 0 {
                 return Ok(());
             }
@@ -114,41 +111,34 @@ impl Views {
 struct Expander<'a> {
     views: &'a Views,
     expanded: usize,
-    error: Option<SqlError>,
 }
 
 impl VisitorMut for Expander<'_> {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
-        match factor {
-            TableFactor::Table { name, alias, args: None, version: None, .. } => {
-                let Some(view) = self.view(name) else { return ControlFlow::Continue(()) };
-                let alias = alias.clone().unwrap_or_else(|| TableAlias {
-                    explicit: true,
-                    name: Ident::new(view.name.clone()),
-                    columns: Vec::new(),
-                    at: None,
-                });
-                let alias = TableAlias {
-                    columns: match alias.columns.is_empty() {
-                        true => view.columns.iter().map(|c| TableAliasColumnDef { name: c.clone(), data_type: None }).collect(),
-                        false => alias.columns,
-                    },
-                    ..alias
-                };
-                *factor = TableFactor::Derived {
-                    lateral: false,
-                    subquery: Box::new(view.query.clone()),
-                    alias: Some(alias),
-                    sample: None,
-                };
-                self.expanded += 1;
-            }
-            _ => {}
-        }
-        if self.error.is_some() {
-            return ControlFlow::Break(());
+        if let TableFactor::Table { name, alias, args: None, version: None, .. } = factor {
+            let Some(view) = self.view(name) else { return ControlFlow::Continue(()) };
+            let alias = alias.clone().unwrap_or_else(|| TableAlias {
+                explicit: true,
+                name: Ident::new(view.name.clone()),
+                columns: Vec::new(),
+                at: None,
+            });
+            let alias = TableAlias {
+                columns: match alias.columns.is_empty() {
+                    true => view.columns.iter().map(|c| TableAliasColumnDef { name: c.clone(), data_type: None }).collect(),
+                    false => alias.columns,
+                },
+                ..alias
+            };
+            *factor = TableFactor::Derived {
+                lateral: false,
+                subquery: Box::new(view.query.clone()),
+                alias: Some(alias),
+                sample: None,
+            };
+            self.expanded += 1;
         }
         ControlFlow::Continue(())
     }

@@ -1,5 +1,6 @@
 //! Stateless operators, evaluated with DataFusion physical expressions.
 
 pub mod evaluate;
+pub mod expand;
 pub mod filter;
 pub mod project;

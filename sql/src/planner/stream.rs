@@ -38,6 +38,7 @@ use crate::settings::Settings;
 use crate::types::{TIMESTAMP_MS, sql_name};
 
 mod group_aggregate;
+mod grouping_sets;
 mod join;
 mod window_results;
 mod lookup;
@@ -413,7 +414,7 @@ impl<'a> StreamPlanner<'a> {
                 }
             }
             if matches!(g, Expr::GroupingSet(_)) {
-                return Err(SqlError::unsupported("GROUPING SETS, CUBE and ROLLUP", None));
+                return Err(SqlError::unsupported("GROUPING SETS, CUBE and ROLLUP in a window aggregation (they run in a GROUP BY without a window)", None));
             }
             if references_window(g, input, &rel)? {
                 return Err(SqlError::plan(

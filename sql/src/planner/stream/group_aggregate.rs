@@ -31,14 +31,22 @@ impl StreamPlanner<'_> {
         let mut layout = Vec::new();
         let mut keys: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
         let mut key_fields = Vec::new();
-        for (i, g) in agg.group_expr.iter().enumerate() {
-            if matches!(g, Expr::GroupingSet(_)) {
-                return Err(SqlError::unsupported("GROUPING SETS, CUBE and ROLLUP", None));
+        // The row the aggregation reads: the input's, or the Expand's.
+        let mut row: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        if let [Expr::GroupingSet(gs)] = agg.group_expr.as_slice() {
+            let expanded = self.expand_grouping_sets(agg, gs, input, &mut flow)?;
+            layout.extend((0..expanded.keys.len()).map(OutputColumn::Key));
+            (keys, key_fields, row) = (expanded.keys, expanded.key_fields, expanded.row);
+        } else {
+            for (i, g) in agg.group_expr.iter().enumerate() {
+                if matches!(g, Expr::GroupingSet(_)) {
+                    return Err(SqlError::unsupported("GROUPING SETS mixed with other GROUP BY items", None));
+                }
+                let field = agg.schema.field(i);
+                key_fields.push(Field::new(field.name(), field.data_type().clone(), true));
+                layout.push(OutputColumn::Key(keys.len()));
+                keys.push(self.physical(g, input)?);
             }
-            let field = agg.schema.field(i);
-            key_fields.push(Field::new(field.name(), field.data_type().clone(), true));
-            layout.push(OutputColumn::Key(keys.len()));
-            keys.push(self.physical(g, input)?);
         }
         let aggregates = self.aggregate_calls(agg, input, &mut layout)?;
         if flow.props().changelog {
@@ -60,12 +68,12 @@ impl StreamPlanner<'_> {
         // Only what the aggregation reads (and the changelog column, last)
         // crosses the exchange.
         let (mut keys, mut aggregates) = (keys, aggregates);
-        let mut row: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let width = row.len();
         if flow.props().changelog {
             row.push(op_field());
         }
         let row = Schema::new(row);
-        let op = flow.props().changelog.then_some(input.fields().len());
+        let op = flow.props().changelog.then_some(width);
         Narrowing::apply(&mut flow, &row, &mut keys, &mut aggregates, op.as_slice())?;
         let mut fields: Vec<Field> = agg.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(op_field());

@@ -56,7 +56,7 @@ impl StreamPlanner<'_> {
         let rows = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(DataFusionError::from)?;
         let source = SourcePlan {
             table: VALUES.into(),
-            connector: RowsSource::new(rows),
+            connector: RowsSource::connector(rows),
             computed: None,
             watermark: None,
             schema,

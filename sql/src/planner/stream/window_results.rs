@@ -45,7 +45,7 @@ impl StreamPlanner<'_> {
         let mut key_fields = Vec::new();
         for (i, g) in agg.group_expr.iter().enumerate() {
             if matches!(g, Expr::GroupingSet(_)) {
-                return Err(SqlError::unsupported("GROUPING SETS, CUBE and ROLLUP", None));
+                return Err(SqlError::unsupported("GROUPING SETS, CUBE and ROLLUP in a window aggregation (they run in a GROUP BY without a window)", None));
             }
             if is(g, windows.end) {
                 end = Some(i);

@@ -38,7 +38,7 @@ INSERT INTO kv SELECT a.k, b.v FROM a LEFT JOIN b ON a.k = b.k AND b.ts BETWEEN 
 -- fail
 INSERT INTO kv SELECT a.k, b.v FROM a JOIN b ON a.k = b.k AND b.ts BETWEEN a.ts + INTERVAL '2' SECOND AND a.ts + INTERVAL '1' SECOND;
 -- fail
-INSERT INTO kv SELECT k, count(*) FROM a GROUP BY GROUPING SETS ((k), ());
+INSERT INTO kv SELECT k, count(*) FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end, GROUPING SETS ((k), ());
 -- fail
 INSERT INTO kv SELECT k, v FROM a EMIT EARLY EVERY INTERVAL '1' SECOND;
 -- fail
