@@ -195,3 +195,36 @@ fn window_tvfs_over_views_window_the_views_rows() {
         assert_rows_eq(&got, &want, &statements);
     }
 }
+
+/// Flink's `CREATE TABLE … LIKE`: a table declared as `src` plus a
+/// computed column reads `src`'s rows with its watermark (the same window
+/// results as the column computed in the query), DESCRIBE shows the merged
+/// columns, and a clash is refused at its statement.
+#[test]
+fn tables_declared_like_another() {
+    let sink = "ws TIMESTAMP(3), k VARCHAR, n BIGINT, total BIGINT";
+    let window = |table: &str, total: &str| {
+        format!(
+            "INSERT INTO out SELECT window_start, k, count(*), sum({total})
+             FROM TABLE(TUMBLE(TABLE {table}, DESCRIPTOR(ts), INTERVAL '2' SECOND)) GROUP BY window_start, window_end, k;"
+        )
+    };
+    let like = "CREATE TABLE src2 (big AS v * 10) WITH ('json.ignore-parse-errors' = 'true') LIKE src;\n";
+    let got = run(sink, &format!("{like}{}", window("src2", "big")));
+    let want = run(sink, &window("src", "v * 10"));
+    assert!(want.len() > 20, "too few rows to be a test: {}", want.len());
+    assert_rows_eq(&got, &want, "LIKE src");
+    let dir = scratch();
+    input(dir.path());
+    let described = weir_run(dir.path(), &format!("{}{like}DESCRIBE src2;", tables(dir.path(), sink)));
+    assert!(described.ok, "{}", described.stderr);
+    for column in ["| k ", "| v ", "| ts ", "| big "] {
+        assert!(described.stdout.contains(column), "{column}: {}", described.stdout);
+    }
+    assert!(described.stdout.contains("WATERMARK AS"), "{}", described.stdout);
+    let clash = weir_run(
+        dir.path(),
+        &format!("{}CREATE TABLE src3 (WATERMARK FOR ts AS ts) WITH () LIKE src;", tables(dir.path(), sink)),
+    );
+    assert!(!clash.ok && clash.stderr.contains("job.sql:4:") && clash.stderr.contains("OVERWRITING WATERMARKS"), "{}", clash.stderr);
+}

@@ -26,6 +26,9 @@ pub struct TableDef {
     pub connector: ConnectorTable,
     /// `WITH (…)` as written.
     pub options: BTreeMap<String, String>,
+    /// The declaration (LIKE merged in), for tables declared `LIKE` this
+    /// one; `None` for tables Weir creates itself.
+    pub declared: Option<Arc<crate::statement::CreateTable>>,
 }
 
 impl TableDef {
@@ -41,6 +44,7 @@ impl TableDef {
             watermark: None,
             connector: weir_connectors::memory_table(schema),
             options: BTreeMap::new(),
+            declared: None,
         }
     }
 

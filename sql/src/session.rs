@@ -188,7 +188,18 @@ impl Session {
         match statement.as_ref() {
             WeirStatement::CreateTable(ct) => {
                 let state = self.ctx.state();
-                let table = create_table(&state, ct, text, &self.settings)?;
+                let merged = match &ct.like {
+                    None => None,
+                    Some(like) => {
+                        let name = table_name(&like.source);
+                        let source = self.catalog.get(&name).ok_or_else(|| SqlError::unknown_table(name.clone(), like.position))?;
+                        let declared = source.declared.as_ref().ok_or_else(|| {
+                            SqlError::plan(format!("table '{name}' was not declared by CREATE TABLE: nothing to be LIKE"), like.position)
+                        })?;
+                        Some(crate::planner::table_like::merge(ct, like, declared)?)
+                    }
+                };
+                let table = create_table(&state, merged.as_ref().unwrap_or(ct), text, &self.settings)?;
                 let name = table.name.clone();
                 if self.catalog.get(&name).is_some() {
                     if ct.if_not_exists {

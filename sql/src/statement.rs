@@ -18,6 +18,9 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 
 use crate::error::{Position, Result, SqlError};
 
+mod like;
+pub use like::{LikeClause, LikeFeature, LikeMode};
+
 /// One column of `CREATE TABLE`.
 #[derive(Debug, Clone)]
 pub struct ColumnSpec {
@@ -57,6 +60,8 @@ pub struct CreateTable {
     pub primary_key: Vec<Ident>,
     /// `WITH (…)`, keys as written.
     pub options: BTreeMap<String, String>,
+    /// `LIKE source (…)`: declared as another table with changes.
+    pub like: Option<LikeClause>,
 }
 
 /// Clauses Weir adds after a windowed `GROUP BY` (SQL.md, "Late data" and
@@ -363,11 +368,15 @@ fn parse_value(p: &mut Parser) -> Result<String> {
 fn parse_create_table(p: &mut Parser) -> Result<CreateTable> {
     let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
     let name = p.parse_object_name(false)?;
-    p.expect_token(&Token::LParen)?;
     let mut columns = Vec::new();
     let mut watermark = None;
     let mut primary_key = Vec::new();
+    // A table declared LIKE another may leave its column list out.
+    let listed = p.consume_token(&Token::LParen);
     loop {
+        if !listed {
+            break;
+        }
         let tok = p.peek_token();
         let pos = Position::of(tok.span);
         let watermark_clause = matches!(&p.peek_token_ref().token, Token::Word(w) if w.value.eq_ignore_ascii_case("WATERMARK"))
@@ -456,6 +465,12 @@ fn parse_create_table(p: &mut Parser) -> Result<CreateTable> {
             }
         }
     }
+    let like_at = Position::of(p.peek_token().span);
+    let like = match p.parse_keyword(Keyword::LIKE) {
+        true => Some(like::parse_like(p, like_at)?),
+        false if !listed => return Err(SqlError::plan("CREATE TABLE needs its columns in parentheses (or LIKE another table)", like_at)),
+        false => None,
+    };
     Ok(CreateTable {
         name,
         if_not_exists,
@@ -463,6 +478,7 @@ fn parse_create_table(p: &mut Parser) -> Result<CreateTable> {
         watermark,
         primary_key,
         options,
+        like,
     })
 }
 

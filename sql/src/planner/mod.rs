@@ -7,5 +7,6 @@ pub mod lookup;
 pub mod optimize;
 pub mod stream;
 pub mod table;
+pub mod table_like;
 pub mod validate;
 pub mod window_tvf;

@@ -192,6 +192,7 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
         watermark,
         connector,
         options: ct.options.clone(),
+        declared: Some(Arc::new(ct.clone())),
     })
 }
 
