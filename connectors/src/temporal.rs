@@ -62,20 +62,8 @@ pub(crate) fn format_timestamps(batch: &RecordBatch, layout: Layout) -> Result<R
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
         match field.data_type() {
             DataType::Timestamp(TimeUnit::Millisecond, _) => {
-                let times = column.as_primitive::<TimestampMillisecondType>();
-                let mut text = StringBuilder::with_capacity(times.len(), times.len() * 24);
-                let mut scratch = String::with_capacity(32);
-                for i in 0..times.len() {
-                    if times.is_null(i) {
-                        text.append_null();
-                    } else {
-                        scratch.clear();
-                        write_timestamp(&mut scratch, times.value(i), layout);
-                        text.append_value(&scratch);
-                    }
-                }
                 fields.push(Field::new(field.name(), DataType::Utf8, field.is_nullable()));
-                columns.push(Arc::new(text.finish()));
+                columns.push(timestamp_text(column, layout));
             }
             _ => {
                 fields.push(field.as_ref().clone());
@@ -84,6 +72,24 @@ pub(crate) fn format_timestamps(batch: &RecordBatch, layout: Layout) -> Result<R
         }
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}
+
+/// The text of every timestamp of `times` (a TIMESTAMP(3) column) in
+/// `layout`; NULL stays NULL.
+pub(crate) fn timestamp_text(times: &ArrayRef, layout: Layout) -> ArrayRef {
+    let times = times.as_primitive::<TimestampMillisecondType>();
+    let mut text = StringBuilder::with_capacity(times.len(), times.len() * 24);
+    let mut scratch = String::with_capacity(32);
+    for i in 0..times.len() {
+        if times.is_null(i) {
+            text.append_null();
+        } else {
+            scratch.clear();
+            write_timestamp(&mut scratch, times.value(i), layout);
+            text.append_value(&scratch);
+        }
+    }
+    Arc::new(text.finish())
 }
 
 /// Year, month, day of days since 1970-01-01 (Howard Hinnant's algorithm).

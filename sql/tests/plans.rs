@@ -7,8 +7,12 @@
 //! Every INSERT and SELECT of a script is planned as `EXPLAIN`; other
 //! statements (CREATE, SET, views) run as they are. A statement right after
 //! a line `-- fail` must be refused, and its error is what is pinned; any
-//! other must plan. `WEIR_BLESS=1 cargo test -p weir-sql --test plans`
-//! writes the golden files anew.
+//! other must plan. The cases and refusals first run
+//! `sql/tests/plans/tables.sql` (the tables they read); a line
+//! `-- parallelism: 1 4` plans a case at each parallelism, pinned as
+//! `name.p1.explain`, `name.p4.explain`.
+//! `WEIR_BLESS=1 cargo test -p weir-sql --test plans` writes the golden
+//! files anew.
 
 use std::path::{Path, PathBuf};
 
@@ -18,13 +22,30 @@ use weir_sql::statement::WeirStatement;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
-/// The text pinned for `script`: each planned statement's first line and
-/// its plan or error.
-async fn plans_of(script: &Path) -> String {
+/// Runs the statements of `path` as they are, for what they create.
+async fn prepare(session: &mut Session, path: &Path) {
+    let source = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for s in parse_script(&source).unwrap_or_else(|e| panic!("{}: {e}", path.display())) {
+        if let Err(e) = session.execute(&s).await {
+            panic!("{}: {e}", path.display());
+        }
+    }
+}
+
+/// The text pinned for `script`, after `prelude` and at `parallelism`:
+/// each planned statement's first line and its plan or error.
+async fn plans_of(script: &Path, prelude: Option<&Path>, parallelism: Option<usize>) -> String {
     let source = std::fs::read_to_string(script).unwrap_or_else(|e| panic!("{}: {e}", script.display()));
     let lines: Vec<&str> = source.lines().collect();
     let statements = parse_script(&source).unwrap_or_else(|e| panic!("{}: {e}", script.display()));
     let mut session = Session::new();
+    if let Some(prelude) = prelude {
+        prepare(&mut session, prelude).await;
+    }
+    if let Some(p) = parallelism {
+        let set = parse_script(&format!("SET 'parallelism.default' = '{p}'")).expect("a SET").remove(0);
+        session.execute(&set).await.expect("parallelism is set");
+    }
     let mut out = String::new();
     for s in statements {
         let line = s.start.line as usize;
@@ -67,15 +88,37 @@ fn scripts(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Compares (or with `WEIR_BLESS`, writes) the golden file of each script.
-async fn check(dir: &Path, golden_dir: impl Fn(&Path) -> PathBuf) {
+/// The parallelisms a script's `-- parallelism: …` line names, if any.
+fn parallelisms(script: &Path) -> Vec<usize> {
+    let source = std::fs::read_to_string(script).unwrap_or_default();
+    source
+        .lines()
+        .find_map(|l| l.strip_prefix("-- parallelism:"))
+        .map(|list| list.split_whitespace().map(|p| p.parse().expect("a parallelism")).collect())
+        .unwrap_or_default()
+}
+
+/// Compares (or with `WEIR_BLESS`, writes) the golden files of each script,
+/// planned after `prelude`.
+async fn check(dir: &Path, prelude: Option<&Path>, golden_dir: impl Fn(&Path) -> PathBuf) {
     let bless = std::env::var_os("WEIR_BLESS").is_some();
     let mut failures = Vec::new();
     let found = scripts(dir);
     assert!(!found.is_empty(), "no scripts under {}", dir.display());
-    for script in found {
-        let got = plans_of(&script).await;
-        let golden = golden_dir(&script);
+    let runs = found.iter().flat_map(|script| {
+        let ps = parallelisms(script);
+        let runs: Vec<(PathBuf, Option<usize>)> = match ps.is_empty() {
+            true => vec![(script.clone(), None)],
+            false => ps.into_iter().map(|p| (script.clone(), Some(p))).collect(),
+        };
+        runs
+    });
+    for (script, parallelism) in runs.collect::<Vec<_>>() {
+        let got = plans_of(&script, prelude, parallelism).await;
+        let golden = match parallelism {
+            None => golden_dir(&script),
+            Some(p) => golden_dir(&script).with_extension(format!("p{p}.explain")),
+        };
         if bless {
             std::fs::create_dir_all(golden.parent().expect("a parent")).expect("golden directory");
             std::fs::write(&golden, &got).expect("write golden");
@@ -104,13 +147,14 @@ async fn query_scripts_plan_as_pinned() {
         let relative = script.strip_prefix(&queries).expect("under queries/").with_extension("explain");
         Path::new(ROOT).join("sql/tests/plans/queries").join(relative)
     };
-    check(&queries, golden).await;
+    check(&queries, None, golden).await;
 }
 
 #[tokio::test]
 async fn focused_cases_plan_as_pinned() {
+    let plans = Path::new(ROOT).join("sql/tests/plans");
+    let tables = plans.join("tables.sql");
     for group in ["cases", "fail"] {
-        let dir = Path::new(ROOT).join("sql/tests/plans").join(group);
-        check(&dir, |script: &Path| script.with_extension("explain")).await;
+        check(&plans.join(group), Some(&tables), |script: &Path| script.with_extension("explain")).await;
     }
 }

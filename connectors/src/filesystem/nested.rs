@@ -7,15 +7,15 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, ListArray, MapArray, StringBuilder, StructArray,
+    Array, ArrayRef, AsArray, ListArray, MapArray, StructArray,
 };
 use datafusion::arrow::datatypes::{
-    DataType, Field, FieldRef, Fields, TimeUnit, TimestampMillisecondType,
+    DataType, Field, FieldRef, Fields, TimeUnit,
 };
 use datafusion::arrow::error::ArrowError;
 
 use super::timestamp::parse_timestamps;
-use crate::temporal::{Layout, write_timestamp};
+use crate::temporal::{Layout, timestamp_text};
 
 /// Whether a value of `dt` is, or holds, a TIMESTAMP(3).
 fn has_timestamp(dt: &DataType) -> bool {
@@ -81,22 +81,6 @@ pub(crate) fn format_nested_timestamps(
     })
 }
 
-/// The text of every timestamp of `times` in `layout`; NULL stays NULL.
-fn timestamp_text(times: &ArrayRef, layout: Layout) -> ArrayRef {
-    let times = times.as_primitive::<TimestampMillisecondType>();
-    let mut text = StringBuilder::with_capacity(times.len(), times.len() * 24);
-    let mut scratch = String::with_capacity(32);
-    for i in 0..times.len() {
-        if times.is_null(i) {
-            text.append_null();
-        } else {
-            scratch.clear();
-            write_timestamp(&mut scratch, times.value(i), layout);
-            text.append_value(&scratch);
-        }
-    }
-    Arc::new(text.finish())
-}
 
 /// What [`rebuild`] does to each array that is not a ROW, ARRAY or MAP:
 /// given it, the type the schema wants there, and its path.
@@ -198,6 +182,7 @@ mod tests {
     use datafusion::arrow::array::{
         MapBuilder, StringBuilder as Strings, TimestampMillisecondArray,
     };
+    use datafusion::arrow::datatypes::TimestampMillisecondType;
 
     use super::*;
 

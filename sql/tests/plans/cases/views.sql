@@ -1,10 +1,5 @@
 -- Views, a window TVF over a view, and Flink nexmark's events table.
-SET 'parallelism.default' = '2';
-CREATE TABLE a (k BIGINT, v BIGINT, s VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
-CREATE TABLE b (k BIGINT, v BIGINT, s VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
-CREATE TABLE kv (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');
-CREATE TABLE kwv (k BIGINT, w TIMESTAMP(3), n BIGINT) WITH ('connector' = 'blackhole');
-CREATE TABLE changes (k BIGINT, n BIGINT) WITH ('connector' = 'print');
+-- parallelism: 2
 CREATE VIEW big (key, amount, t) AS SELECT k, v, ts FROM a WHERE v > 20;
 INSERT INTO kwv SELECT key, window_start, sum(amount) FROM TABLE(TUMBLE(TABLE big, DESCRIPTOR(t), INTERVAL '10' SECOND)) GROUP BY key, window_start, window_end;
 INSERT INTO kwv SELECT key, window_start, count(*) FROM TABLE(TUMBLE(DATA => TABLE big, TIMECOL => DESCRIPTOR(t), SIZE => INTERVAL '10' SECOND)) GROUP BY key, window_start, window_end;

@@ -1,10 +1,4 @@
 -- Window TVFs the planner refuses, each with its message.
-CREATE TABLE a (k BIGINT, v BIGINT, s VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
-CREATE TABLE b (k BIGINT, v BIGINT, s VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
-CREATE TABLE nowm (k BIGINT, ts TIMESTAMP(3)) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
-CREATE TABLE kv (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');
-CREATE TABLE kwv (k BIGINT, w TIMESTAMP(3), n BIGINT) WITH ('connector' = 'blackhole');
-CREATE TABLE appendonly (k BIGINT, n BIGINT) WITH ('connector' = 'filesystem', 'path' = '/tmp/weir-plans-never-written', 'format' = 'json');
 CREATE VIEW shifted AS SELECT k, ts + INTERVAL '1' SECOND AS t2 FROM a;
 -- fail
 INSERT INTO kwv SELECT k, window_start, count(*) FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY k, window_start;

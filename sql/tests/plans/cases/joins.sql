@@ -1,10 +1,5 @@
--- Joins at parallelism 1.
-SET 'parallelism.default' = '1';
-CREATE TABLE a (k BIGINT, v BIGINT, s VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
-CREATE TABLE b (k BIGINT, v BIGINT, s VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
-CREATE TABLE kv (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');
-CREATE TABLE kwv (k BIGINT, w TIMESTAMP(3), n BIGINT) WITH ('connector' = 'blackhole');
-CREATE TABLE changes (k BIGINT, n BIGINT) WITH ('connector' = 'print');
+-- Joins.
+-- parallelism: 1 4
 INSERT INTO kv SELECT a.k, b.v FROM a JOIN b ON a.k = b.k AND b.ts BETWEEN a.ts - INTERVAL '1' SECOND AND a.ts + INTERVAL '1' SECOND;
 INSERT INTO kv SELECT a.k, b.v FROM a JOIN b ON a.k = b.k WHERE a.v > 2 AND b.s = 'x';
 INSERT INTO kv SELECT a.k, b.v FROM a, b WHERE a.v < b.v AND b.ts BETWEEN a.ts AND a.ts + INTERVAL '1' SECOND;

@@ -1,10 +1,5 @@
--- Window aggregations at parallelism 1.
-SET 'parallelism.default' = '1';
-CREATE TABLE a (k BIGINT, v BIGINT, s VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
-CREATE TABLE b (k BIGINT, v BIGINT, s VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND) WITH ('connector' = 'datagen', 'number-of-rows' = '10');
-CREATE TABLE kv (k BIGINT, n BIGINT) WITH ('connector' = 'blackhole');
-CREATE TABLE kwv (k BIGINT, w TIMESTAMP(3), n BIGINT) WITH ('connector' = 'blackhole');
-CREATE TABLE changes (k BIGINT, n BIGINT) WITH ('connector' = 'print');
+-- Window aggregations.
+-- parallelism: 1 4
 INSERT INTO kwv SELECT k, window_start, count(*) FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY k, window_start, window_end;
 INSERT INTO kwv SELECT k, window_end, sum(v) FROM TABLE(HOP(TABLE a, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '10' SECOND)) WHERE v > 3 GROUP BY k, window_start, window_end;
 INSERT INTO kwv SELECT k, window_start, max(v) FROM TABLE(CUMULATE(TABLE a, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '20' SECOND)) GROUP BY k, window_start, window_end;
