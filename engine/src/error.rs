@@ -79,7 +79,20 @@ impl ErrorKind {
     }
 }
 
+/// What a task fails with when the task it reads from stopped: a
+/// consequence of that task's own failure.
+pub(crate) const UPSTREAM_STOPPED: &str = "an upstream task stopped before its input ended";
+
+/// What a task fails with when the task it sends to stopped.
+pub(crate) const DOWNSTREAM_STOPPED: &str = "the downstream task stopped";
+
 impl EngineError {
+    /// Whether this is only another task's failure seen from a neighbour
+    /// (its channel closed), not a cause of its own.
+    pub fn is_consequence(&self) -> bool {
+        matches!(self, EngineError::Task { message, .. } if message == UPSTREAM_STOPPED || message == DOWNSTREAM_STOPPED)
+    }
+
     /// Whose problem this is (see [`ErrorKind`]), so that pgwire picks a
     /// SQLSTATE and a restart strategy decides what to retry without
     /// reading the message.

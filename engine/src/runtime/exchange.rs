@@ -87,7 +87,7 @@ impl Router {
     async fn send_to(&self, target: usize, msg: Message) -> Result<()> {
         let stopped = || EngineError::Task {
             task: format!("exchange to subtask {target}"),
-            message: "the downstream task stopped".into(),
+            message: crate::error::DOWNSTREAM_STOPPED.into(),
             kind: ErrorKind::Internal,
         };
         // Only a full channel is timed: the common case reads no clock.

@@ -197,7 +197,7 @@ impl ExchangeInput {
     fn closed(&self) -> EngineError {
         EngineError::Task {
             task: self.task.clone(),
-            message: "an upstream task stopped before its input ended".into(),
+            message: crate::error::UPSTREAM_STOPPED.into(),
             kind: ErrorKind::Internal,
         }
     }

@@ -228,8 +228,12 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
                     None => break JobStatus::Finished,
                     Some(Ok(Ok(()))) => {}
                     Some(Ok(Err(e))) => {
+                        let failure = match e.is_consequence() {
+                            true => cause(&mut set, e).await,
+                            false => JobFailure { kind: e.kind(), message: e.to_string() },
+                        };
                         set.abort_all();
-                        break JobStatus::Failed(JobFailure { kind: e.kind(), message: root_cause(e) });
+                        break JobStatus::Failed(failure);
                     }
                     Some(Err(join)) => {
                         set.abort_all();
@@ -268,11 +272,26 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
     })
 }
 
-/// Downstream tasks fail with "upstream stopped" when the real error is
-/// upstream; the supervisor reports the first error it sees, which is the
-/// cause in all but rare races.
-fn root_cause(e: EngineError) -> String {
-    e.to_string()
+/// How long the job waits, after a task failed only because a neighbour
+/// stopped, for the neighbour's own error to arrive.
+const CAUSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The failure to report when the first task to fail only saw a
+/// neighbour stop (`first`): the neighbour's own error or panic, if it
+/// arrives in [`CAUSE_WAIT`] — the channels close before the failed task's
+/// result is in — else `first`.
+async fn cause(set: &mut JoinSet<Result<()>>, first: EngineError) -> JobFailure {
+    let deadline = tokio::time::Instant::now() + CAUSE_WAIT;
+    while let Ok(Some(next)) = tokio::time::timeout_at(deadline, set.join_next()).await {
+        match next {
+            Ok(Err(e)) if !e.is_consequence() => return JobFailure { kind: e.kind(), message: e.to_string() },
+            Err(join) if join.is_panic() => {
+                return JobFailure { message: format!("a task panicked: {join}"), kind: ErrorKind::Internal };
+            }
+            _ => {}
+        }
+    }
+    JobFailure { kind: first.kind(), message: first.to_string() }
 }
 
 /// The operators of every task, in task order (stages, then subtasks), with
@@ -566,3 +585,38 @@ fn recover_sink(
     Ok(())
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task_error(message: &str, kind: ErrorKind) -> EngineError {
+        EngineError::Task { task: "t".into(), message: message.into(), kind }
+    }
+
+    /// A task that failed only because its neighbour stopped is not what the
+    /// job reports when the neighbour's own error comes in after it.
+    #[tokio::test]
+    async fn the_cause_is_reported_over_a_consequence() {
+        let mut set: JoinSet<Result<()>> = JoinSet::new();
+        set.spawn(async { Ok(()) });
+        set.spawn(async {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            Err(task_error("disk full", ErrorKind::External))
+        });
+        let first = task_error(crate::error::DOWNSTREAM_STOPPED, ErrorKind::Internal);
+        assert!(first.is_consequence());
+        let failure = cause(&mut set, first).await;
+        assert!(failure.message.contains("disk full"), "{}", failure.message);
+        assert_eq!(failure.kind, ErrorKind::External);
+
+        let mut panicking: JoinSet<Result<()>> = JoinSet::new();
+        panicking.spawn(async { panic!("boom") });
+        let failure = cause(&mut panicking, task_error(crate::error::UPSTREAM_STOPPED, ErrorKind::Internal)).await;
+        assert!(failure.message.contains("a task panicked"), "{}", failure.message);
+
+        let mut quiet: JoinSet<Result<()>> = JoinSet::new();
+        let failure = cause(&mut quiet, task_error(crate::error::UPSTREAM_STOPPED, ErrorKind::Internal)).await;
+        assert!(failure.message.contains(crate::error::UPSTREAM_STOPPED), "{}", failure.message);
+    }
+}
