@@ -159,3 +159,106 @@ INSERT INTO out SELECT k, CURRENT_TIMESTAMP, CURRENT_DATE FROM src;
     let late = stamps["first"].0 - before;
     assert!(late >= 1_000, "the rows' time is {late} ms after the job started: the clock was read when it was planned");
 }
+
+/// Known digests (RFC 1321's MD5 suite, FIPS 180-4's examples) of the
+/// texts the next job hashes: (text, MD5, SHA-1, SHA-256).
+const DIGESTS: [(&str, &str, &str, &str); 2] = [
+    (
+        "abc",
+        "900150983cd24fb0d6963f7d28e17f72",
+        "a9993e364706816aba3e25717850c26c9cd0d89d",
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+    ),
+    (
+        "",
+        "d41d8cd98f00b204e9800998ecf8427e",
+        "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    ),
+];
+
+/// Where Flink and DataFusion share a name, a streaming job gets Flink's
+/// meaning: CONCAT, GREATEST and LEAST are NULL when an argument is, CHR
+/// takes the code modulo 256, MD5/SHA1/SHA256/SHA2 are hex strings, and
+/// TO_DATE/TO_TIMESTAMP read Java patterns. Each value is computed here
+/// from the definitions.
+#[test]
+fn flinks_meaning_of_shared_names_wins() {
+    let dir = scratch();
+    let mut g = Lcg(23);
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let mut lines = String::new();
+    let mut want: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for i in 0..50 {
+        let k = format!("k{i}");
+        let b = (g.below(4) != 0).then(|| format!("b{}", g.below(100)));
+        let n = (g.below(5) != 0).then(|| g.below(700) as i64 - 50);
+        let m = (g.below(5) != 0).then(|| g.below(700) as i64 - 50);
+        let (h, md5, sha1, sha256) = DIGESTS[g.below(2) as usize];
+        // A time in Java's patterns' pieces: dd/MM/yyyy, HH:mm:ss.SSS.
+        let ts = T0 + g.below(400 * 86_400_000) as i64;
+        let text = sql_timestamp(ts); // yyyy-MM-dd HH:mm:ss.SSS
+        let (y, mo, d) = (&text[..4], &text[5..7], &text[8..10]);
+        let date_text = format!("{d}/{mo}/{y}");
+        let time_text = format!("{d}.{mo}.{y} {}", &text[11..]);
+        let json_opt = |v: &Option<String>| v.as_ref().map_or("null".to_string(), |v| format!("\"{v}\""));
+        let num_opt = |v: Option<i64>| v.map_or("null".to_string(), |v| v.to_string());
+        lines.push_str(&format!(
+            "{{\"k\": \"{k}\", \"b\": {}, \"n\": {}, \"m\": {}, \"h\": \"{h}\", \"d\": \"{date_text}\", \"t\": \"{time_text}\"}}\n",
+            json_opt(&b),
+            num_opt(n),
+            num_opt(m)
+        ));
+        want.insert(
+            k.clone(),
+            serde_json::json!({
+                "k": k,
+                "c": b.as_ref().map(|b| format!("{k}-{b}")),
+                "g": n.zip(m).map(|(n, m)| n.max(m)),
+                "l": n.zip(m).map(|(n, m)| n.min(m)),
+                // Java's (char) (code & 0xFF), "" for a negative code.
+                "ch": n.map(|n| if n < 0 { String::new() } else { char::from((n & 0xff) as u8).to_string() }),
+                "md5": md5,
+                "sha1": sha1,
+                "sha256": sha256,
+                "sha2": sha256,
+                "day": &text[..10],
+                "time": text,
+            }),
+        );
+    }
+    std::fs::write(dir.path().join("in/part-0.json"), lines).unwrap();
+    let sql = format!(
+        "CREATE TABLE t (k VARCHAR, b VARCHAR, n BIGINT, m BIGINT, h VARCHAR, d VARCHAR, t VARCHAR)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE out (k VARCHAR, c VARCHAR, g BIGINT, l BIGINT, ch VARCHAR, md5 VARCHAR, sha1 VARCHAR,
+                  sha256 VARCHAR, sha2 VARCHAR, `day` VARCHAR, `time` VARCHAR)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+INSERT INTO out
+SELECT k,
+       CONCAT(k, '-', b),
+       GREATEST(n, m),
+       LEAST(n, m),
+       CHR(n),
+       MD5(h),
+       SHA1(h),
+       SHA256(h),
+       SHA2(h, 256),
+       DATE_FORMAT(TO_DATE(d, 'dd/MM/yyyy'), 'yyyy-MM-dd'),
+       DATE_FORMAT(TO_TIMESTAMP(t, 'dd.MM.yyyy HH:mm:ss.SSS'), 'yyyy-MM-dd HH:mm:ss.SSS')
+FROM t;
+",
+        dir.path().join("in").display(),
+        dir.path().join("out").display()
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let got: BTreeMap<String, serde_json::Value> = read_sink(&dir.path().join("out"))
+        .into_iter()
+        .map(|row| (row["k"].as_str().expect("k").to_string(), row))
+        .collect();
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+    for (k, want) in &want {
+        assert_eq!(got.get(k), Some(want), "row {k}");
+    }
+}

@@ -17,14 +17,17 @@ use crate::types::TIMESTAMP_MS;
 
 mod arithmetic;
 mod avg;
+mod comparison;
 mod conditional;
 mod date_format;
 mod extract;
+mod hashes;
 mod java_pattern;
 mod regexp;
 mod strings;
 #[cfg(test)]
 mod testing;
+mod to_time;
 mod unix_timestamp;
 pub mod value_size;
 mod wall_clock;
@@ -51,6 +54,14 @@ pub fn register(ctx: &SessionContext) {
     for f in extract::functions() {
         ctx.register_udf(f);
     }
+    // Where Flink's meaning of a name DataFusion also has differs, Flink's
+    // replaces DataFusion's.
+    ctx.register_udf(ScalarUDF::from(strings::Concat::new()));
+    ctx.register_udf(ScalarUDF::from(strings::Chr::new()));
+    for f in comparison::functions().into_iter().chain(to_time::functions()).chain(hashes::functions()) {
+        ctx.register_udf(f);
+    }
+    ctx.register_udf(ScalarUDF::from(strings::Locate::new()));
 }
 
 /// `TO_TIMESTAMP_LTZ(epoch, precision)`: epoch seconds (precision 0) or

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use chrono::NaiveDateTime;
 use chrono::format::{Item, Parsed, parse_and_remainder};
 use datafusion::arrow::array::{Array, AsArray, Int64Array, Int64Builder};
 use datafusion::arrow::compute::cast;
@@ -103,6 +104,14 @@ impl ScalarUDFImpl for UnixTimestamp {
 fn seconds(text: &str, items: &[Item<'static>]) -> Option<i64> {
     let mut parsed = Parsed::new();
     parse_and_remainder(&mut parsed, text, items.iter()).ok()?;
+    let (local, offset) = completed(parsed)?;
+    Some(local.and_utc().timestamp() - i64::from(offset.unwrap_or(0)))
+}
+
+/// The wall-clock time of `parsed` with what the pattern left out set to
+/// Java's default (1970-01-01, midnight, AM), and the offset the text gave,
+/// if any; `None` when the fields do not make a time.
+pub(super) fn completed(mut parsed: Parsed) -> Option<(NaiveDateTime, Option<i32>)> {
     if parsed.year().is_none() && parsed.year_mod_100().is_none() {
         parsed.set_year(1970).ok()?;
     }
@@ -124,9 +133,9 @@ fn seconds(text: &str, items: &[Item<'static>]) -> Option<i64> {
     if parsed.second().is_none() {
         parsed.set_second(0).ok()?;
     }
-    let offset = parsed.offset().unwrap_or(0);
-    let local = parsed.to_naive_datetime_with_offset(offset).ok()?;
-    Some(local.and_utc().timestamp() - i64::from(offset))
+    let offset = parsed.offset();
+    let local = parsed.to_naive_datetime_with_offset(offset.unwrap_or(0)).ok()?;
+    Some((local, offset))
 }
 
 #[cfg(test)]
