@@ -262,3 +262,129 @@ FROM t;
         assert_eq!(got.get(k), Some(want), "row {k}");
     }
 }
+
+/// Standard Base64 (RFC 4648), padded: the oracle of TO_BASE64.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Flink's string, JSON, URL and number functions that DataFusion lacks
+/// run in a streaming job: STR_TO_MAP, JSON_VALUE, JSON_QUERY, JSON_EXISTS,
+/// PARSE_URL, LOCATE, REGEXP, TO_BASE64/FROM_BASE64, BIN, HEX, TRUNCATE,
+/// IS_ALPHA/IS_DIGIT/IS_DECIMAL and RAND_INTEGER. Each value is computed
+/// here from Flink's documented semantics.
+#[test]
+fn flinks_string_json_and_number_functions_run_in_a_streaming_job() {
+    let dir = scratch();
+    let mut g = Lcg(31);
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let mut lines = String::new();
+    let mut want: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let words = ["abc", "123", "-4.5e2", "x1", "", "Zz"];
+    for i in 0..60 {
+        let k = format!("{}-{i}", ["alpha", "beta", "gamma"][g.below(3) as usize]);
+        // Pairs `p<j>=<v>`, sometimes a key twice (the last value wins).
+        let pairs: Vec<(String, u64)> = (0..1 + g.below(4)).map(|_| (format!("p{}", g.below(3)), g.below(100))).collect();
+        let kv = pairs.iter().map(|(p, v)| format!("{p}={v}")).collect::<Vec<_>>().join(",");
+        let p1 = pairs.iter().rev().find(|(p, _)| p == "p1").map(|(_, v)| v.to_string());
+        let tags: Vec<String> = (0..g.below(3)).map(|t| format!("t{t}{}", g.below(9))).collect();
+        let opt = g.below(2) == 0;
+        let mut doc = serde_json::Map::new();
+        doc.insert("name".into(), serde_json::json!(k));
+        doc.insert("tags".into(), serde_json::json!(tags));
+        if opt {
+            doc.insert("opt".into(), serde_json::Value::Null);
+        }
+        let doc = serde_json::Value::Object(doc).to_string();
+        let id = g.below(1000);
+        let url = format!("https://h{}.example.com/p/{i}?id={id}&x=y#f", g.below(5));
+        let n = g.below(100_000) as i64 - 50_000;
+        let milli = g.below(2_000_000) as i64 - 1_000_000;
+        let word = words[g.below(words.len() as u64) as usize];
+        let row = serde_json::json!({"k": k, "kv": kv, "doc": doc, "url": url, "n": n, "x": milli as f64 / 1000.0, "w": word});
+        lines.push_str(&format!("{row}\n"));
+        // TRUNCATE(x, 1): the decimal text cut after one place.
+        let x = format!("{:.3}", milli as f64 / 1000.0);
+        let x1: f64 = x[..x.len() - 2].parse().unwrap();
+        want.insert(
+            k.clone(),
+            serde_json::json!({
+                "k": k,
+                "p1": p1,
+                "name": k,
+                "tag0": tags.first(),
+                "tags": if tags.is_empty() { "[]".to_string() } else { serde_json::json!(tags).to_string() },
+                "has_opt": opt,
+                "host": url[8..].split('/').next(),
+                "id": id.to_string(),
+                "dash": k.find('-').map_or(0, |p| p + 1),
+                "is_alpha": k.starts_with("al"),
+                "b64": base64(k.as_bytes()),
+                "back": k,
+                "bin": format!("{:b}", n as u64),
+                "hex": format!("{:X}", n as u64),
+                "x1": if x1 == 0.0 { 0.0 } else { x1 },
+                "alpha": !word.is_empty() && word.chars().all(|c| c.is_ascii_alphabetic()),
+                "digit": !word.is_empty() && word.chars().all(|c| c.is_ascii_digit()),
+                "dec": word.parse::<f64>().is_ok(),
+                "r_ok": true,
+            }),
+        );
+    }
+    std::fs::write(dir.path().join("in/part-0.json"), lines).unwrap();
+    let sql = format!(
+        "CREATE TABLE t (k VARCHAR, kv VARCHAR, doc VARCHAR, url VARCHAR, n BIGINT, x DOUBLE, w VARCHAR)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE out (k VARCHAR, p1 VARCHAR, name VARCHAR, tag0 VARCHAR, tags VARCHAR, has_opt BOOLEAN,
+                  host VARCHAR, id VARCHAR, dash INT, is_alpha BOOLEAN, b64 VARCHAR, back VARCHAR,
+                  bin VARCHAR, hex VARCHAR, x1 DOUBLE, alpha BOOLEAN, digit BOOLEAN, dec BOOLEAN,
+                  r_ok BOOLEAN)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+INSERT INTO out
+SELECT k,
+       STR_TO_MAP(kv)['p1'],
+       JSON_VALUE(doc, '$.name'),
+       JSON_VALUE(doc, '$.tags[0]'),
+       COALESCE(JSON_QUERY(doc, '$.tags'), 'none'),
+       JSON_EXISTS(doc, 'lax $.opt'),
+       PARSE_URL(url, 'HOST'),
+       PARSE_URL(url, 'QUERY', 'id'),
+       LOCATE('-', k),
+       REGEXP(k, '^al'),
+       TO_BASE64(k),
+       FROM_BASE64(TO_BASE64(k)),
+       BIN(n),
+       HEX(n),
+       TRUNCATE(x, 1),
+       IS_ALPHA(w),
+       IS_DIGIT(w),
+       IS_DECIMAL(w),
+       RAND_INTEGER(10) BETWEEN 0 AND 9
+FROM t;
+",
+        dir.path().join("in").display(),
+        dir.path().join("out").display()
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let got: BTreeMap<String, serde_json::Value> = read_sink(&dir.path().join("out"))
+        .into_iter()
+        .map(|row| (row["k"].as_str().expect("k").to_string(), row))
+        .collect();
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+    for (k, want) in &want {
+        assert_eq!(got.get(k), Some(want), "row {k}");
+    }
+}

@@ -20,15 +20,22 @@ mod avg;
 mod comparison;
 mod conditional;
 mod date_format;
+mod encoding;
 mod extract;
 mod hashes;
 mod java_pattern;
+mod json;
+mod json_path;
+mod predicates;
+mod random;
 mod regexp;
+mod str_to_map;
 mod strings;
 #[cfg(test)]
 mod testing;
 mod to_time;
 mod unix_timestamp;
+mod url;
 pub mod value_size;
 mod wall_clock;
 
@@ -62,6 +69,14 @@ pub fn register(ctx: &SessionContext) {
         ctx.register_udf(f);
     }
     ctx.register_udf(ScalarUDF::from(strings::Locate::new()));
+    ctx.register_udf(ScalarUDF::from(regexp::Regexp::new()));
+    ctx.register_udf(ScalarUDF::from(arithmetic::Truncate::new()));
+    ctx.register_udf(ScalarUDF::from(url::ParseUrl::new()));
+    ctx.register_udf(ScalarUDF::from(str_to_map::StrToMap::new()));
+    ctx.register_udf(ScalarUDF::from(random::RandInteger::new()));
+    for f in encoding::functions().into_iter().chain(predicates::functions()).chain(json::functions()) {
+        ctx.register_udf(f);
+    }
 }
 
 /// `TO_TIMESTAMP_LTZ(epoch, precision)`: epoch seconds (precision 0) or

@@ -1,5 +1,6 @@
 //! Flink's regular-expression functions: `REGEXP_EXTRACT(text, regex[,
-//! group])`, which DataFusion lacks, and `REGEXP_REPLACE(text, regex,
+//! group])` and `REGEXP(text, regex)`, which DataFusion lacks, and
+//! `REGEXP_REPLACE(text, regex,
 //! replacement)`, whose DataFusion namesake replaces only the first match
 //! (PostgreSQL's, without the `'g'` flag) where Flink's replaces all, and
 //! reads groups as `\1` where Java's replacement reads `$1`.
@@ -13,7 +14,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, StringArray, StringBuilder};
+use datafusion::arrow::array::{Array, AsArray, BooleanBuilder, StringArray, StringBuilder};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::{DataFusionError, ScalarValue, exec_err, plan_err};
@@ -26,13 +27,13 @@ use regex::Regex;
 use super::date_format::is_text;
 
 /// One string argument: a constant for the batch or a column.
-enum Texts {
+pub(super) enum Texts {
     One(Option<String>),
     Rows(StringArray),
 }
 
 impl Texts {
-    fn new(value: &ColumnarValue) -> Result<Self> {
+    pub(super) fn new(value: &ColumnarValue) -> Result<Self> {
         Ok(match value {
             ColumnarValue::Scalar(s) if s.is_null() => Texts::One(None),
             ColumnarValue::Scalar(
@@ -45,7 +46,7 @@ impl Texts {
         })
     }
 
-    fn get(&self, row: usize) -> Option<&str> {
+    pub(super) fn get(&self, row: usize) -> Option<&str> {
         match self {
             Texts::One(v) => v.as_deref(),
             Texts::Rows(a) => (!a.is_null(row)).then(|| a.value(row)),
@@ -55,22 +56,29 @@ impl Texts {
 
 /// Compiles each row's expression, reusing the last one while the text
 /// repeats (a constant compiles once).
-struct Compiled {
+pub(super) struct Compiled {
     function: &'static str,
+    argument: usize,
     last: Option<(String, Regex)>,
 }
 
 impl Compiled {
+    /// For argument 2 of `function`.
     fn new(function: &'static str) -> Self {
-        Self { function, last: None }
+        Self::of_argument(function, 2)
     }
 
-    fn get(&mut self, pattern: &str) -> Result<&Regex> {
+    /// For argument number `argument` of `function` (for messages).
+    pub(super) fn of_argument(function: &'static str, argument: usize) -> Self {
+        Self { function, argument, last: None }
+    }
+
+    pub(super) fn get(&mut self, pattern: &str) -> Result<&Regex> {
         if self.last.as_ref().is_none_or(|(p, _)| p != pattern) {
             let re = Regex::new(pattern).map_err(|e| {
                 DataFusionError::Execution(format!(
-                    "{}: invalid regular expression (argument 2) '{pattern}': {e}",
-                    self.function
+                    "{}: invalid regular expression (argument {}) '{pattern}': {e}",
+                    self.function, self.argument
                 ))
             })?;
             self.last = Some((pattern.to_string(), re));
@@ -212,6 +220,55 @@ impl ScalarUDFImpl for RegexpReplace {
     }
 }
 
+/// `REGEXP(text, regex)`: whether any part of the text (possibly empty)
+/// matches; NULL when either is NULL. An empty expression is FALSE, as in
+/// Flink.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(super) struct Regexp {
+    signature: Signature,
+}
+
+impl Regexp {
+    pub(super) fn new() -> Self {
+        Self { signature: Signature::any(2, Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for Regexp {
+    fn name(&self) -> &str {
+        "regexp"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        for (i, t) in args.iter().enumerate() {
+            if !is_text(t) {
+                return plan_err!("REGEXP takes a string (argument {}), not {t}", i + 1);
+            }
+        }
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let texts = Texts::new(&args.args[0])?;
+        let patterns = Texts::new(&args.args[1])?;
+        let mut compiled = Compiled::new("REGEXP");
+        let mut out = BooleanBuilder::with_capacity(rows);
+        for row in 0..rows {
+            match (texts.get(row), patterns.get(row)) {
+                (Some(_), Some("")) => out.append_value(false),
+                (Some(text), Some(pattern)) => out.append_value(compiled.get(pattern)?.is_match(text)),
+                _ => out.append_null(),
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
 /// A Java replacement string as the `regex` crate's: `$n` takes as many
 /// digits as name a group of the expression (`groups` of them), `${name}`
 /// a named group, `\c` the character `c`; a literal `$` is `$$`.
@@ -321,5 +378,22 @@ mod tests {
         assert_eq!(java_replacement("\\$\\\\${name}", 0).unwrap(), "$$\\${name}");
         assert!(java_replacement("$", 1).is_err());
         assert!(java_replacement("a\\", 1).is_err());
+    }
+
+    /// Flink's docs: REGEXP "Returns TRUE if any (possibly empty) substring
+    /// of string1 matches the Java regular expression string2, otherwise
+    /// FALSE. Returns NULL if any of arguments is NULL."
+    #[tokio::test]
+    async fn regexp_finds_a_match_anywhere() {
+        assert_eq!(
+            query("SELECT REGEXP(s, '[0-9]+') FROM (VALUES ('abc123'), ('abc'), (NULL)) t(s)").await,
+            ["true", "false", "NULL"]
+        );
+        assert_eq!(query("SELECT REGEXP('abc', '^b')").await, ["false"]);
+        assert_eq!(query("SELECT REGEXP('abc', 'x*')").await, ["true"]);
+        assert_eq!(query("SELECT REGEXP('abc', '')").await, ["false"]);
+        assert_eq!(query("SELECT REGEXP('abc', CAST(NULL AS VARCHAR))").await, ["NULL"]);
+        let e = query_err("SELECT REGEXP('abc', '(')").await;
+        assert!(e.contains("REGEXP") && e.contains("argument 2"), "{e}");
     }
 }
