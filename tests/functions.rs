@@ -388,3 +388,102 @@ FROM t;
         assert_eq!(got.get(k), Some(want), "row {k}");
     }
 }
+
+/// `ts` plus `n` calendar months, the day clamped to the month's last (the
+/// oracle of TIMESTAMPADD(MONTH, …)), in epoch milliseconds.
+fn plus_months(ts: i64, n: i64) -> i64 {
+    let text = sql_timestamp(ts);
+    let (y, m, d): (i64, i64, i64) = (text[..4].parse().unwrap(), text[5..7].parse().unwrap(), text[8..10].parse().unwrap());
+    let total = y * 12 + (m - 1) + n;
+    let (y, m) = (total.div_euclid(12), total.rem_euclid(12) + 1);
+    let first = |y: i64, m: i64| parse_timestamp(&format!("{y:04}-{m:02}-01 00:00:00"));
+    let next = if m == 12 { first(y + 1, 1) } else { first(y, m + 1) };
+    let days_in_month = (next - first(y, m)) / 86_400_000;
+    parse_timestamp(&format!("{y:04}-{m:02}-{:02} {}", d.min(days_in_month), &text[11..]))
+}
+
+/// The most whole months that can be added to `a` without passing `b`
+/// (negative when `b` is earlier): the oracle of TIMESTAMPDIFF(MONTH, …).
+fn months_between(a: i64, b: i64) -> i64 {
+    if b < a {
+        return -months_between(b, a);
+    }
+    let mut m = 0;
+    while plus_months(a, m + 1) <= b {
+        m += 1;
+    }
+    m
+}
+
+/// Flink's TIMESTAMPADD and TIMESTAMPDIFF with their unit keywords, and
+/// JSON_VALUE … RETURNING, run unchanged in a streaming job (the planner
+/// writes the keywords and the clause as DataFusion takes them); each value
+/// is computed here by calendar arithmetic.
+#[test]
+fn timestampadd_timestampdiff_and_json_returning_run_unchanged() {
+    let dir = scratch();
+    let mut g = Lcg(41);
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let mut lines = String::new();
+    let mut want: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for i in 0..50 {
+        let k = format!("k{i}");
+        // Month ends are the interesting days: some rows start on them.
+        let ts = if g.below(3) == 0 {
+            parse_timestamp(&format!("2026-{:02}-31 10:20:30.456", [1, 3, 5, 8, 10, 12][g.below(6) as usize]))
+        } else {
+            T0 + g.below(400 * 86_400_000) as i64
+        };
+        let ts2 = ts + g.below(200 * 86_400_000) as i64 - 100 * 86_400_000;
+        let (h, m, w) = (g.below(100) as i64 - 50, g.below(30) as i64 - 15, g.below(10) as i64 - 5);
+        let (doc, v) = match g.below(3) {
+            0 => (format!("{{\"v\": {}}}", 1000 + i), Some(1000 + i)),
+            1 => (format!("{{\"v\": {}.{}}}", 7 + i, g.below(10)), Some(7 + i)),
+            _ => ("{\"v\": \"word\"}".to_string(), None),
+        };
+        let row = serde_json::json!({"k": k, "ts": sql_timestamp(ts), "ts2": sql_timestamp(ts2), "h": h, "m": m, "w": w, "doc": doc});
+        lines.push_str(&format!("{row}\n"));
+        let day = ts.div_euclid(86_400_000) * 86_400_000;
+        want.insert(
+            k.clone(),
+            serde_json::json!({
+                "k": k,
+                "plus_h": sql_timestamp(ts + h * 3_600_000),
+                "plus_m": sql_timestamp(plus_months(ts, m)),
+                "plus_w": &sql_timestamp(day + w * 7 * 86_400_000)[..10],
+                "minutes": (ts2 - ts) / 60_000,
+                "months": months_between(ts, ts2),
+                "v": v,
+            }),
+        );
+    }
+    std::fs::write(dir.path().join("in/part-0.json"), lines).unwrap();
+    let sql = format!(
+        "CREATE TABLE t (k VARCHAR, ts TIMESTAMP(3), ts2 TIMESTAMP(3), h INT, m INT, w INT, doc VARCHAR)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE out (k VARCHAR, plus_h VARCHAR, plus_m VARCHAR, plus_w VARCHAR, minutes INT, months INT, v INT)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+INSERT INTO out
+SELECT k,
+       DATE_FORMAT(TIMESTAMPADD(HOUR, h, ts), 'yyyy-MM-dd HH:mm:ss.SSS'),
+       DATE_FORMAT(TIMESTAMPADD(MONTH, m, ts), 'yyyy-MM-dd HH:mm:ss.SSS'),
+       DATE_FORMAT(TIMESTAMPADD(WEEK, w, CAST(ts AS DATE)), 'yyyy-MM-dd'),
+       TIMESTAMPDIFF(MINUTE, ts, ts2),
+       TIMESTAMPDIFF(MONTH, ts, ts2),
+       JSON_VALUE(doc, '$.v' RETURNING INT)
+FROM t;
+",
+        dir.path().join("in").display(),
+        dir.path().join("out").display()
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let got: BTreeMap<String, serde_json::Value> = read_sink(&dir.path().join("out"))
+        .into_iter()
+        .map(|row| (row["k"].as_str().expect("k").to_string(), row))
+        .collect();
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+    for (k, want) in &want {
+        assert_eq!(got.get(k), Some(want), "row {k}");
+    }
+}

@@ -33,6 +33,7 @@ mod str_to_map;
 mod strings;
 #[cfg(test)]
 mod testing;
+mod timestamp_arith;
 mod to_time;
 mod unix_timestamp;
 mod url;
@@ -74,6 +75,9 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(url::ParseUrl::new()));
     ctx.register_udf(ScalarUDF::from(str_to_map::StrToMap::new()));
     ctx.register_udf(ScalarUDF::from(random::RandInteger::new()));
+    for f in timestamp_arith::functions() {
+        ctx.register_udf(f);
+    }
     for f in encoding::functions().into_iter().chain(predicates::functions()).chain(json::functions()) {
         ctx.register_udf(f);
     }

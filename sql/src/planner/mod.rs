@@ -2,6 +2,7 @@
 //! planned by DataFusion, then mapped to stages of streaming operators.
 
 pub mod field_names;
+pub mod flink_calls;
 pub mod legacy_windows;
 pub mod lookup;
 pub mod optimize;

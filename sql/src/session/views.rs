@@ -84,6 +84,7 @@ impl Session {
         self.views.expand(query)?;
         crate::planner::legacy_windows::rewrite(query)?;
         crate::planner::field_names::rewrite(query);
+        crate::planner::flink_calls::rewrite(query);
         Ok(Cow::Owned(expanded))
     }
 

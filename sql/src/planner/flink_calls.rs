@@ -1,0 +1,131 @@
+//! Flink function calls whose syntax DataFusion's planner does not take,
+//! written as calls it does (the functions are in `crate::functions`):
+//!
+//! - `TIMESTAMPADD(DAY, 1, ts)` and `TIMESTAMPDIFF(MONTH, a, b)`: the unit
+//!   is a keyword, which sqlparser gives as a column name that DataFusion
+//!   fails to resolve; it becomes the string `'DAY'`.
+//! - `JSON_VALUE(json, path RETURNING INT)`: sqlparser keeps `RETURNING
+//!   type` as a clause of the call, which DataFusion's planner refuses; it
+//!   becomes a third argument, `CAST(NULL AS INT)`, whose type the function
+//!   returns.
+//!
+//! Every expression of the query is visited: select lists, filters, joins'
+//! conditions, subqueries.
+
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    CastKind, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, Query, Value,
+    VisitMut, VisitorMut,
+};
+
+/// Rewrites the Flink calls of `query`.
+pub fn rewrite(query: &mut Query) {
+    let _ = query.visit(&mut FlinkCalls);
+}
+
+struct FlinkCalls;
+
+impl VisitorMut for FlinkCalls {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let Expr::Function(f) = expr else { return ControlFlow::Continue(()) };
+        let Some(name) = f.name.0.last().and_then(|part| part.as_ident()).map(|i| i.value.to_uppercase()) else {
+            return ControlFlow::Continue(());
+        };
+        let FunctionArguments::List(list) = &mut f.args else { return ControlFlow::Continue(()) };
+        match name.as_str() {
+            "TIMESTAMPADD" | "TIMESTAMPDIFF" => {
+                if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(unit))) = list.args.first_mut()
+                    && let Expr::Identifier(id) = unit
+                    && id.quote_style.is_none()
+                {
+                    *unit = Expr::value(Value::SingleQuotedString(id.value.to_uppercase()));
+                }
+            }
+            "JSON_VALUE" => {
+                let returning = list.clauses.iter().position(|c| matches!(c, FunctionArgumentClause::JsonReturningClause(_)));
+                if let Some(i) = returning
+                    && let FunctionArgumentClause::JsonReturningClause(clause) = list.clauses.remove(i)
+                {
+                    list.args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Cast {
+                        kind: CastKind::Cast,
+                        expr: Box::new(Expr::value(Value::Null)),
+                        data_type: clause.data_type,
+                        array: false,
+                        format: None,
+                    })));
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+    use crate::script::parse_script;
+    use crate::statement::WeirStatement;
+
+    fn rewritten(sql: &str) -> String {
+        let WeirStatement::Query { mut query, .. } = parse_script(sql).expect("parses").remove(0).statement else {
+            panic!("not a query")
+        };
+        rewrite(&mut query);
+        query.to_string()
+    }
+
+    /// The first value `sql` gives once rewritten, run by DataFusion with
+    /// Weir's functions.
+    async fn value(sql: &str) -> String {
+        let ctx = SessionContext::new();
+        crate::functions::register(&ctx);
+        let batches = ctx.sql(&rewritten(sql)).await.expect("plans").collect().await.expect("runs");
+        let options = FormatOptions::default().with_null("NULL");
+        ArrayFormatter::try_new(batches[0].column(0).as_ref(), &options).expect("formats").value(0).to_string()
+    }
+
+    #[test]
+    fn flink_functions_units_and_returning_are_rewritten() {
+        assert_eq!(
+            rewritten("SELECT TIMESTAMPADD(DAY, 1, ts), timestampdiff(month, a, b) FROM t"),
+            "SELECT TIMESTAMPADD('DAY', 1, ts), timestampdiff('MONTH', a, b) FROM t"
+        );
+        assert_eq!(
+            rewritten("SELECT * FROM t WHERE TIMESTAMPDIFF(SECOND, a, (SELECT MAX(b) FROM u)) > 0"),
+            "SELECT * FROM t WHERE TIMESTAMPDIFF('SECOND', a, (SELECT MAX(b) FROM u)) > 0"
+        );
+        assert_eq!(
+            rewritten("SELECT JSON_VALUE(j, '$.a' RETURNING INT), JSON_VALUE(j, '$.b') FROM t"),
+            "SELECT JSON_VALUE(j, '$.a', CAST(NULL AS INT)), JSON_VALUE(j, '$.b') FROM t"
+        );
+        // A quoted name is a column, left alone.
+        assert_eq!(rewritten("SELECT TIMESTAMPADD(`DAY`, 1, ts) FROM t"), "SELECT TIMESTAMPADD(`DAY`, 1, ts) FROM t");
+    }
+
+    /// Flink's docs: "TIMESTAMPADD(WEEK, 1, DATE '2003-01-02') returns
+    /// 2003-01-09", "TIMESTAMPDIFF(DAY, TIMESTAMP '2003-01-02 10:00:00',
+    /// TIMESTAMP '2003-01-03 10:00:00') leads to 1", "JSON_VALUE('{"a":
+    /// true}', '$.a' RETURNING BOOLEAN)" is TRUE, and `0.998` RETURNING
+    /// DOUBLE.
+    #[tokio::test]
+    async fn flink_functions_documented_examples_run() {
+        assert_eq!(value("SELECT TIMESTAMPADD(WEEK, 1, DATE '2003-01-02')").await, "2003-01-09");
+        assert_eq!(
+            value("SELECT TIMESTAMPDIFF(DAY, TIMESTAMP '2003-01-02 10:00:00', TIMESTAMP '2003-01-03 10:00:00')").await,
+            "1"
+        );
+        assert_eq!(value(r#"SELECT JSON_VALUE('{"a": true}', '$.a' RETURNING BOOLEAN) AND TRUE"#).await, "true");
+        assert_eq!(
+            value(r#"SELECT JSON_VALUE('{"a.b": [0.998,0.996]}', '$.["a.b"][0]' RETURNING DOUBLE) + 1"#).await,
+            "1.998"
+        );
+        assert_eq!(value(r#"SELECT JSON_VALUE('{"a": 42}', '$.a' RETURNING BIGINT) * 2"#).await, "84");
+    }
+}
