@@ -296,7 +296,8 @@ fn flinks_string_json_and_number_functions_run_in_a_streaming_job() {
     for i in 0..60 {
         let k = format!("{}-{i}", ["alpha", "beta", "gamma"][g.below(3) as usize]);
         // Pairs `p<j>=<v>`, sometimes a key twice (the last value wins).
-        let pairs: Vec<(String, u64)> = (0..1 + g.below(4)).map(|_| (format!("p{}", g.below(3)), g.below(100))).collect();
+        let pairs: Vec<(String, u64)> =
+            (0..1 + g.below(4)).map(|_| (format!("p{}", g.below(3)), g.below(100))).collect();
         let kv = pairs.iter().map(|(p, v)| format!("{p}={v}")).collect::<Vec<_>>().join(",");
         let p1 = pairs.iter().rev().find(|(p, _)| p == "p1").map(|(_, v)| v.to_string());
         let tags: Vec<String> = (0..g.below(3)).map(|t| format!("t{t}{}", g.below(9))).collect();
@@ -393,7 +394,8 @@ FROM t;
 /// oracle of TIMESTAMPADD(MONTH, …)), in epoch milliseconds.
 fn plus_months(ts: i64, n: i64) -> i64 {
     let text = sql_timestamp(ts);
-    let (y, m, d): (i64, i64, i64) = (text[..4].parse().unwrap(), text[5..7].parse().unwrap(), text[8..10].parse().unwrap());
+    let (y, m, d): (i64, i64, i64) =
+        (text[..4].parse().unwrap(), text[5..7].parse().unwrap(), text[8..10].parse().unwrap());
     let total = y * 12 + (m - 1) + n;
     let (y, m) = (total.div_euclid(12), total.rem_euclid(12) + 1);
     let first = |y: i64, m: i64| parse_timestamp(&format!("{y:04}-{m:02}-01 00:00:00"));

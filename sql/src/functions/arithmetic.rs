@@ -279,7 +279,10 @@ mod tests {
         assert_eq!(query("SELECT TRUNCATE(42.324, 2)").await, ["42.32"]);
         assert_eq!(query("SELECT TRUNCATE(42.324)").await, ["42.0"]);
         assert_eq!(query("SELECT TRUNCATE(CAST(42.324 AS DECIMAL(5, 3)), 2)").await, ["42.32"]);
-        assert_eq!(query("SELECT arrow_typeof(TRUNCATE(CAST(42.324 AS DECIMAL(5, 3)), 2))").await, ["Decimal128(5, 2)"]);
+        assert_eq!(
+            query("SELECT arrow_typeof(TRUNCATE(CAST(42.324 AS DECIMAL(5, 3)), 2))").await,
+            ["Decimal128(5, 2)"]
+        );
         assert_eq!(query("SELECT TRUNCATE(CAST(-42.329 AS DECIMAL(5, 3)), 1)").await, ["-42.3"]);
         assert_eq!(query("SELECT TRUNCATE(CAST(1234.5 AS DECIMAL(6, 1)), -2)").await, ["1200"]);
         assert_eq!(query("SELECT TRUNCATE(1234, -2)").await, ["1200"]);

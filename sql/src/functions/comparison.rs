@@ -91,7 +91,9 @@ impl ScalarUDFImpl for Extreme {
             let better = if self.greatest { gt(next, &best)? } else { lt(next, &best)? };
             best = zip(&better, next, &best)?;
         }
-        let nulls = values.iter().fold(None, |acc: Option<NullBuffer>, v| NullBuffer::union(acc.as_ref(), v.logical_nulls().as_ref()));
+        let nulls = values
+            .iter()
+            .fold(None, |acc: Option<NullBuffer>, v| NullBuffer::union(acc.as_ref(), v.logical_nulls().as_ref()));
         let Some(nulls) = nulls else { return Ok(ColumnarValue::Array(best)) };
         let data = best.to_data().into_builder().nulls(Some(nulls)).build()?;
         Ok(ColumnarValue::Array(make_array(data)))

@@ -67,7 +67,9 @@ fn hex(digest: &[u8], out: &mut StringBuilder) -> std::fmt::Result {
 
 /// The functions of one algorithm each, to register.
 pub(super) fn functions() -> Vec<ScalarUDF> {
-    let fixed = |name, algorithm| ScalarUDF::from(Hash { name, algorithm, signature: Signature::any(1, Volatility::Immutable) });
+    let fixed = |name, algorithm| {
+        ScalarUDF::from(Hash { name, algorithm, signature: Signature::any(1, Volatility::Immutable) })
+    };
     vec![
         fixed("md5", Algorithm::Md5),
         fixed("sha1", Algorithm::Sha1),

@@ -21,8 +21,7 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{DataFusionError, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
-    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
-    Volatility,
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 
 use super::date_format::is_text;
@@ -40,10 +39,15 @@ enum Kind {
 /// `JSON_VALUE`, `JSON_QUERY` and `JSON_EXISTS`, to register.
 pub(super) fn functions() -> Vec<ScalarUDF> {
     let f = |name, kind, arities: &[usize]| {
-        let signature = Signature::one_of(arities.iter().map(|n| TypeSignature::Any(*n)).collect(), Volatility::Immutable);
+        let signature =
+            Signature::one_of(arities.iter().map(|n| TypeSignature::Any(*n)).collect(), Volatility::Immutable);
         ScalarUDF::from(JsonFunction { name, kind, signature })
     };
-    vec![f("json_value", Kind::Value, &[2, 3]), f("json_query", Kind::Query, &[2]), f("json_exists", Kind::Exists, &[2])]
+    vec![
+        f("json_value", Kind::Value, &[2, 3]),
+        f("json_query", Kind::Query, &[2]),
+        f("json_exists", Kind::Exists, &[2]),
+    ]
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -157,11 +161,7 @@ impl ScalarUDFImpl for JsonFunction {
                 }
                 Kind::Query => {
                     let written = if path.is_indefinite() {
-                        if found.is_empty() {
-                            None
-                        } else {
-                            Some(Json::Array(found.into_iter().cloned().collect()))
-                        }
+                        if found.is_empty() { None } else { Some(Json::Array(found.into_iter().cloned().collect())) }
                     } else {
                         match found.as_slice() {
                             [one @ (Json::Array(_) | Json::Object(_))] => Some((*one).clone()),
@@ -294,7 +294,10 @@ mod tests {
         assert_eq!(query(r#"SELECT JSON_QUERY('{ "a": "[1,2]", "b": [1,2]}', '$.b')"#).await, ["[1,2]"]);
         assert_eq!(query("SELECT JSON_QUERY('{}', 'lax $.invalid')").await, ["NULL"]);
         // Keys keep their order.
-        assert_eq!(query(r#"SELECT JSON_QUERY('{"z": 1, "a": [true, null]}', '$')"#).await, [r#"{"z":1,"a":[true,null]}"#]);
+        assert_eq!(
+            query(r#"SELECT JSON_QUERY('{"z": 1, "a": [true, null]}', '$')"#).await,
+            [r#"{"z":1,"a":[true,null]}"#]
+        );
     }
 
     /// Flink's docs (JSON_EXISTS): TRUE for `'$.a'` of `{"a": true}`, FALSE

@@ -147,7 +147,11 @@ impl ScalarUDFImpl for RandInteger {
             }
             match i32::try_from(bounds.value(row)) {
                 Ok(b) if b > 0 => Ok(Some(b)),
-                _ => exec_err!("RAND_INTEGER: the bound (argument {}) must be positive, not {}", args.args.len(), bounds.value(row)),
+                _ => exec_err!(
+                    "RAND_INTEGER: the bound (argument {}) must be positive, not {}",
+                    args.args.len(),
+                    bounds.value(row)
+                ),
             }
         };
         if !seeded {

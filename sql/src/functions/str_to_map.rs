@@ -27,7 +27,8 @@ use super::regexp::{Compiled, Texts};
 
 /// `MAP<STRING, STRING>` as Weir declares maps (`types::map_type`).
 fn map_of_strings() -> DataType {
-    let entries = Fields::from(vec![Field::new("key", DataType::Utf8, false), Field::new("value", DataType::Utf8, true)]);
+    let entries =
+        Fields::from(vec![Field::new("key", DataType::Utf8, false), Field::new("value", DataType::Utf8, true)]);
     DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false)
 }
 

@@ -383,10 +383,7 @@ mod tests {
     async fn chr_takes_the_code_modulo_256() {
         assert_eq!(query("SELECT CHR(97)").await, ["a"]);
         assert_eq!(query("SELECT CHR(353)").await, ["a"]);
-        assert_eq!(
-            query("SELECT CHR(c) FROM (VALUES (65), (-1), (233), (NULL)) t(c)").await,
-            ["A", "", "é", "NULL"]
-        );
+        assert_eq!(query("SELECT CHR(c) FROM (VALUES (65), (-1), (233), (NULL)) t(c)").await, ["A", "", "é", "NULL"]);
         assert_eq!(query("SELECT CHAR_LENGTH(CHR(0))").await, ["1"]);
     }
 

@@ -279,7 +279,8 @@ mod tests {
     async fn as_flinks_docs_say() {
         assert_eq!(query("SELECT TIMESTAMPADD('WEEK', 1, DATE '2003-01-02')").await, ["2003-01-09"]);
         assert_eq!(
-            query("SELECT TIMESTAMPDIFF('DAY', TIMESTAMP '2003-01-02 10:00:00', TIMESTAMP '2003-01-03 10:00:00')").await,
+            query("SELECT TIMESTAMPDIFF('DAY', TIMESTAMP '2003-01-02 10:00:00', TIMESTAMP '2003-01-03 10:00:00')")
+                .await,
             ["1"]
         );
     }
@@ -311,9 +312,8 @@ mod tests {
     /// 31 is February 28).
     #[tokio::test]
     async fn differences_are_whole_units() {
-        let diff = |unit: &str, a: &str, b: &str| {
-            format!("SELECT TIMESTAMPDIFF('{unit}', TIMESTAMP '{a}', TIMESTAMP '{b}')")
-        };
+        let diff =
+            |unit: &str, a: &str, b: &str| format!("SELECT TIMESTAMPDIFF('{unit}', TIMESTAMP '{a}', TIMESTAMP '{b}')");
         assert_eq!(query(&diff("HOUR", "2026-01-01 00:00:00", "2026-01-01 05:59:59")).await, ["5"]);
         assert_eq!(query(&diff("HOUR", "2026-01-01 05:59:59", "2026-01-01 00:00:00")).await, ["-5"]);
         assert_eq!(query(&diff("SECOND", "2026-01-01 00:00:00", "2026-01-01 00:01:00.9")).await, ["60"]);
@@ -324,9 +324,15 @@ mod tests {
         assert_eq!(query(&diff("MONTH", "2026-03-15 00:00:00", "2026-01-15 00:00:00")).await, ["-2"]);
         assert_eq!(query(&diff("YEAR", "2015-12-31 23:59:59", "2017-01-01 00:00:00")).await, ["1"]);
         assert_eq!(query(&diff("QUARTER", "2019-06-01 07:01:11", "2020-06-01 07:01:11")).await, ["4"]);
-        assert_eq!(query("SELECT TIMESTAMPDIFF('DAY', DATE '2026-01-01', TIMESTAMP '2026-01-03 12:00:00')").await, ["2"]);
+        assert_eq!(
+            query("SELECT TIMESTAMPDIFF('DAY', DATE '2026-01-01', TIMESTAMP '2026-01-03 12:00:00')").await,
+            ["2"]
+        );
         assert_eq!(query("SELECT TIMESTAMPDIFF('DAY', DATE '2026-01-01', CAST(NULL AS DATE))").await, ["NULL"]);
-        assert_eq!(query("SELECT arrow_typeof(TIMESTAMPDIFF('DAY', DATE '2026-01-01', DATE '2026-01-02'))").await, ["Int32"]);
+        assert_eq!(
+            query("SELECT arrow_typeof(TIMESTAMPDIFF('DAY', DATE '2026-01-01', DATE '2026-01-02'))").await,
+            ["Int32"]
+        );
     }
 
     #[tokio::test]

@@ -140,7 +140,10 @@ impl ScalarUDFImpl for ParseUrl {
         &self.signature
     }
 
-    fn return_type(&self, args: &[datafusion::arrow::datatypes::DataType]) -> Result<datafusion::arrow::datatypes::DataType> {
+    fn return_type(
+        &self,
+        args: &[datafusion::arrow::datatypes::DataType],
+    ) -> Result<datafusion::arrow::datatypes::DataType> {
         for (i, t) in args.iter().enumerate() {
             if !is_text(t) {
                 return plan_err!("PARSE_URL takes a string (argument {}), not {t}", i + 1);

@@ -15,8 +15,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, Query, Value,
-    VisitMut, VisitorMut,
+    CastKind, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, Query, Value, VisitMut,
+    VisitorMut,
 };
 
 /// Rewrites the Flink calls of `query`.
@@ -45,7 +45,8 @@ impl VisitorMut for FlinkCalls {
                 }
             }
             "JSON_VALUE" => {
-                let returning = list.clauses.iter().position(|c| matches!(c, FunctionArgumentClause::JsonReturningClause(_)));
+                let returning =
+                    list.clauses.iter().position(|c| matches!(c, FunctionArgumentClause::JsonReturningClause(_)));
                 if let Some(i) = returning
                     && let FunctionArgumentClause::JsonReturningClause(clause) = list.clauses.remove(i)
                 {
