@@ -13,7 +13,6 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-use crate::types::TIMESTAMP_MS;
 
 mod arithmetic;
 mod avg;
@@ -38,14 +37,11 @@ mod to_time;
 mod unix_timestamp;
 mod url;
 pub mod value_size;
-mod wall_clock;
+pub(crate) mod wall_clock;
 
 /// Registers Weir's extra functions with a DataFusion context.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(ToTimestampLtz::new()));
-    for f in wall_clock::functions() {
-        ctx.register_udf(f);
-    }
     ctx.register_udaf(AggregateUDF::from(avg::FlinkAvg::new()));
     value_size::register(ctx, value_size::DEFAULT_MAX_VALUE_BYTES as usize);
     // Flink's built-in scalar functions where DataFusion lacks them or
@@ -84,7 +80,7 @@ pub fn register(ctx: &SessionContext) {
 }
 
 /// `TO_TIMESTAMP_LTZ(epoch, precision)`: epoch seconds (precision 0) or
-/// milliseconds (precision 3) to a `TIMESTAMP(3)`.
+/// milliseconds (precision 3) to a `TIMESTAMP_LTZ(3)`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ToTimestampLtz {
     signature: Signature,
@@ -111,7 +107,7 @@ impl ScalarUDFImpl for ToTimestampLtz {
         if !args[0].is_integer() {
             return plan_err!("TO_TIMESTAMP_LTZ takes an integer epoch value, not {}", args[0]);
         }
-        Ok(TIMESTAMP_MS)
+        Ok(crate::time_zone::ltz_type())
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -137,7 +133,8 @@ impl ScalarUDFImpl for ToTimestampLtz {
             mul(&values, &f)?
         };
         let millis = millis.as_primitive::<Int64Type>();
-        let out = TimestampMillisecondArray::new(millis.values().clone(), millis.nulls().cloned());
+        let out = TimestampMillisecondArray::new(millis.values().clone(), millis.nulls().cloned())
+            .with_timezone(crate::time_zone::LTZ_LABEL);
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }

@@ -14,6 +14,7 @@ pub mod settings;
 pub mod script;
 pub mod statement;
 pub mod system;
+pub mod time_zone;
 pub mod types;
 pub mod views;
 

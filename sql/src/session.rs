@@ -43,6 +43,7 @@ use crate::views::Views;
 
 mod statement_set;
 mod views;
+mod zone;
 
 /// What a statement produced.
 pub enum Outcome {
@@ -101,6 +102,7 @@ impl Session {
         let config = datafusion::prelude::SessionConfig::new().set_bool("datafusion.sql_parser.enable_ident_normalization", false);
         let ctx = SessionContext::new_with_config(config);
         functions::register(&ctx);
+        crate::time_zone::register(&ctx, &Default::default());
         let system = Arc::new(Registry::default());
         if let Err(e) = system::register(&ctx, &system) {
             // Only a clash with a schema of the same name can fail this.
@@ -170,7 +172,7 @@ impl Session {
         match AssertUnwindSafe(self.run(s)).catch_unwind().await {
             // An error with no place of its own (a refused setting, an
             // unknown job) points at its statement.
-            Ok(outcome) => outcome.map_err(|e| e.or_at(Some(s.start))),
+            Ok(outcome) => outcome.and_then(|o| self.shown(o)).map_err(|e| e.or_at(Some(s.start))),
             Err(panic) => {
                 let message = crate::error::panic_message(panic.as_ref());
                 tracing::error!(statement = %s.text, panic = %message, "a statement panicked");
@@ -226,6 +228,9 @@ impl Session {
             }
             WeirStatement::Set { key: Some(k), value: Some(v) } => {
                 self.settings.set(k, v)?;
+                if k == crate::settings::LOCAL_TIME_ZONE {
+                    crate::time_zone::register(&self.ctx, &self.settings.local_zone());
+                }
                 Ok(Outcome::Done(format!("'{k}' set to '{v}'.")))
             }
             WeirStatement::Set { .. } => {
@@ -234,6 +239,7 @@ impl Session {
             }
             WeirStatement::Reset { key } => {
                 self.settings.reset(key.as_deref())?;
+                crate::time_zone::register(&self.ctx, &self.settings.local_zone());
                 Ok(Outcome::Done(match key {
                     Some(k) => format!("'{k}' reset."),
                     None => "All settings reset.".into(),
@@ -339,7 +345,7 @@ impl Session {
                     connector,
                     upsert_key: None,
                 };
-                let planned = self.plan_job(query, clauses, sink).await?;
+                let planned = self.plan_job(query, clauses, sink, None).await?;
                 // The view's rows live in this process only, so a checkpoint
                 // could not bring them back: the job is not durable and
                 // starts afresh each time.
@@ -465,6 +471,9 @@ impl Session {
         let plan = state
             .statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(Box::new(query.clone())))))
             .await?;
+        // Analysed first, so that implicit casts are there to localise.
+        let plan = state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {})?;
+        let plan = self.localize(plan)?;
         let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
         Ok(Outcome::Table(batches))
     }
@@ -489,7 +498,8 @@ impl Session {
             connector,
             upsert_key: None,
         };
-        self.plan_job(query, clauses, sink).await
+        let declared = Arc::clone(&def.schema);
+        self.plan_job(query, clauses, sink, Some(&declared)).await
     }
 
     async fn plan_select(
@@ -507,11 +517,24 @@ impl Session {
             connector: Arc::new(collect),
             upsert_key: None,
         };
-        Ok((self.plan_job(query, clauses, sink).await?, schema, rows))
+        Ok((self.plan_job(query, clauses, sink, None).await?, schema, rows))
     }
 
-    async fn plan_job(&self, query: &Query, clauses: &WindowClauses, sink: SinkPlan) -> Result<Planned> {
+    /// Plans a job of `query` into `sink`; `declared` is the sink table's
+    /// schema as declared, whose instants and wall-clock times the query's
+    /// are converted to in the session's zone.
+    async fn plan_job(
+        &self,
+        query: &Query,
+        clauses: &WindowClauses,
+        sink: SinkPlan,
+        declared: Option<&SchemaRef>,
+    ) -> Result<Planned> {
         let (logical, windows) = self.logical_plan(query).await?;
+        let logical = match declared {
+            Some(d) => self.to_declared_times(logical, d)?,
+            None => logical,
+        };
         let state = self.ctx.state();
         let mut planner = StreamPlanner::new(&state, &self.catalog, &windows, &self.settings);
         planner.join_position = crate::planner::validate::first_join(query);
@@ -579,7 +602,8 @@ impl Session {
             windows.extend(inner);
             views.insert(name, Arc::new(plan));
         }
-        let inputs = window_tvf::Inputs { catalog: &self.catalog, views: &views };
+        let zone = self.settings.local_zone();
+        let inputs = window_tvf::Inputs { catalog: &self.catalog, views: &views, zone: &zone };
         windows.extend(window_tvf::rewrite(&mut query, &inputs, &state)?);
         // The relations standing for TVF calls exist only while this query
         // is planned.
@@ -597,6 +621,7 @@ impl Session {
             .analyzer()
             .execute_and_check(plan.map_err(at)?, state.config_options(), |_, _| {})
             .map_err(at)?;
+        let plan = self.localize(plan)?;
         let plan = crate::planner::optimize::optimize(plan, &state).map_err(at)?;
         Ok((plan, windows))
     }

@@ -92,6 +92,10 @@ fn runtime_mode(v: &str) -> std::result::Result<(), String> {
     }
 }
 
+fn time_zone(v: &str) -> std::result::Result<(), String> {
+    crate::time_zone::LocalZone::parse(v).map(|_| ())
+}
+
 const KNOWN: &[Known] = &[
     Known { key: "parallelism.default", default: "1", check: positive_int },
     Known { key: "pipeline.auto-watermark-interval", default: "200 ms", check: duration },
@@ -105,7 +109,11 @@ const KNOWN: &[Known] = &[
     Known { key: "table.planner.max-expression-depth", default: "1000", check: expression_depth },
     Known { key: "state.dir", default: "./weir-state", check: any },
     Known { key: "table.dml-sync", default: "false", check: boolean },
+    Known { key: LOCAL_TIME_ZONE, default: "UTC", check: time_zone },
 ];
+
+/// Flink's key of the session's time zone.
+pub const LOCAL_TIME_ZONE: &str = "table.local-time-zone";
 
 /// The current settings of a session.
 #[derive(Debug, Clone, Default)]
@@ -191,6 +199,11 @@ impl Settings {
         self.get("table.planner.max-expression-depth")
             .parse()
             .unwrap_or(crate::depth::DEFAULT_EXPRESSION_DEPTH)
+    }
+
+    /// `table.local-time-zone`: where instants become wall-clock times.
+    pub fn local_zone(&self) -> crate::time_zone::LocalZone {
+        crate::time_zone::LocalZone::parse(&self.get(LOCAL_TIME_ZONE)).unwrap_or_default()
     }
 
     /// `state.dir`.

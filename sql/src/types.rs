@@ -60,7 +60,8 @@ pub fn to_arrow(t: &SqlType, position: Option<Position>) -> Result<DataType> {
                 [p] => Some(p.parse::<u64>().map_err(|_| unsupported())?),
                 _ => return Err(unsupported()),
             };
-            timestamp(p, t, position)?
+            timestamp(p, t, position)?;
+            crate::time_zone::ltz_type()
         }
         SqlType::Custom(name, args) if is_name(name, "STRING") && args.is_empty() => DataType::Utf8,
         // `ROW` without its fields (with them it is a STRUCT by now).

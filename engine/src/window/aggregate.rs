@@ -212,8 +212,8 @@ impl WindowAggregate {
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.plan.aggregation.output.len());
         for (i, c) in self.plan.aggregation.output.iter().enumerate() {
             let col = match *c {
-                OutputColumn::WindowStart => time_column(start, rows, schema.field(i).data_type()),
-                OutputColumn::WindowEnd => time_column(end, rows, schema.field(i).data_type()),
+                OutputColumn::WindowStart => time_column(start + w.local_shift, rows, schema.field(i).data_type()),
+                OutputColumn::WindowEnd => time_column(end + w.local_shift, rows, schema.field(i).data_type()),
                 OutputColumn::WindowTime => time_column(end - 1, rows, schema.field(i).data_type()),
                 OutputColumn::Key(k) => Arc::clone(&group_keys[k]),
                 OutputColumn::Aggregate(a) => Arc::clone(&values[a]),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray, UInt32Array};
-use datafusion::arrow::datatypes::{SchemaRef, TimestampMillisecondType};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimestampMillisecondType};
 
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::StreamBatch;
@@ -60,9 +60,18 @@ impl Operator for WindowAssign {
             }
         }
         let expanded = batch.take(&UInt32Array::from(rows))?;
-        let start = TimestampMillisecondArray::from(starts);
         let end = TimestampMillisecondArray::from(ends);
-        let time: TimestampMillisecondArray = end.unary(|e| e - 1);
+        // The window's time is an instant; its bounds are shown on the
+        // clock the windows are aligned to.
+        let tz = match self.plan.schema.fields().last().map(|f| f.data_type()) {
+            Some(DataType::Timestamp(_, tz)) => tz.clone(),
+            _ => None,
+        };
+        let time = end.unary::<_, TimestampMillisecondType>(|e| e - 1).with_timezone_opt(tz);
+        let (start, end) = match w.local_shift {
+            0 => (TimestampMillisecondArray::from(starts), end),
+            shift => (TimestampMillisecondArray::from(starts).unary(|s| s + shift), end.unary(|e| e + shift)),
+        };
         let mut columns: Vec<ArrayRef> = expanded.data.columns().to_vec();
         columns.push(Arc::new(start));
         columns.push(Arc::new(end));

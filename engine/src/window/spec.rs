@@ -30,6 +30,12 @@ pub struct WindowSpec {
     pub kind: WindowKind,
     /// Windows start at `offset + k * slide` (Flink's optional offset).
     pub offset: i64,
+    /// What a window's bounds are shown as, added to them: the session
+    /// zone's offset for windows over a `TIMESTAMP_LTZ` rowtime, whose
+    /// `window_start` and `window_end` are wall-clock times there (Flink's
+    /// `TIMESTAMP(3)`); 0 otherwise. Windows are aligned to that zone's
+    /// clock (`offset` includes it) and fire by the instant they end.
+    pub local_shift: i64,
 }
 
 impl WindowSpec {
@@ -57,7 +63,7 @@ impl WindowSpec {
             }
             _ => {}
         }
-        let spec = Self { kind, offset };
+        let spec = Self { kind, offset, local_shift: 0 };
         if offset.abs() >= spec.size() {
             return Err(format!(
                 "window offset ({offset} ms) must be smaller than the window size ({} ms)",
@@ -65,6 +71,14 @@ impl WindowSpec {
             ));
         }
         Ok(spec)
+    }
+
+    /// The same windows on the wall clock of a zone `zone_offset` ms ahead
+    /// of UTC: a day starts at the zone's midnight, and the bounds are
+    /// shown in the zone's time.
+    pub fn in_zone(self, zone_offset: i64) -> Self {
+        let offset = (self.offset - zone_offset).rem_euclid(self.slide());
+        Self { offset, local_shift: zone_offset, ..self }
     }
 
     /// Length of the longest window.
@@ -201,7 +215,14 @@ impl fmt::Display for WindowSpec {
                 write!(f, "CUMULATE(step {}, max size {})", Millis(step), Millis(max_size))?
             }
         }
-        if self.offset != 0 {
+        if self.local_shift != 0 {
+            let sign = if self.local_shift < 0 { "-" } else { "+" };
+            write!(f, " on the clock of UTC{sign}{}", Millis(self.local_shift.abs()))?;
+            let declared = (self.offset + self.local_shift).rem_euclid(self.slide());
+            if declared != 0 {
+                write!(f, " offset {}", Millis(declared))?;
+            }
+        } else if self.offset != 0 {
             write!(f, " offset {}", Millis(self.offset))?;
         }
         Ok(())

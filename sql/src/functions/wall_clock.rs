@@ -1,6 +1,6 @@
-//! The wall clock: `CURRENT_TIMESTAMP` / `NOW()`, `LOCALTIMESTAMP`,
-//! `PROCTIME()` (a `TIMESTAMP(3)`, UTC) and `CURRENT_DATE`, read once per
-//! batch.
+//! The wall clock: `CURRENT_TIMESTAMP` / `NOW()` and `PROCTIME()` (an
+//! instant, `TIMESTAMP_LTZ(3)`), `LOCALTIMESTAMP` (a `TIMESTAMP(3)`) and
+//! `CURRENT_DATE`, the last two in the session's zone; read once per batch.
 //!
 //! DataFusion's own `now()` and `current_date()` are stable functions: its
 //! optimizer folds them into the time the query was planned, so a
@@ -15,6 +15,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
+use crate::time_zone::{LTZ_LABEL, LocalZone, ltz_type};
 use crate::types::TIMESTAMP_MS;
 
 const MS_PER_DAY: i64 = 86_400_000;
@@ -22,7 +23,8 @@ const MS_PER_DAY: i64 = 86_400_000;
 /// What the clock is read as.
 #[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
 enum Reading {
-    Timestamp,
+    Instant,
+    LocalTimestamp,
     Date,
 }
 
@@ -32,20 +34,22 @@ struct WallClock {
     name: &'static str,
     aliases: Vec<String>,
     reading: Reading,
+    zone: LocalZone,
     signature: Signature,
 }
 
 /// Every wall-clock function, to register (replacing DataFusion's `now`,
-/// `current_timestamp` and `current_date`).
-pub(super) fn functions() -> Vec<ScalarUDF> {
+/// `current_timestamp` and `current_date`), reading local times in `zone`.
+pub fn functions(zone: &LocalZone) -> Vec<ScalarUDF> {
     let clock = |name, aliases: &[&str], reading| {
         let aliases = aliases.iter().map(|a| a.to_string()).collect();
-        ScalarUDF::from(WallClock { name, aliases, reading, signature: Signature::nullary(Volatility::Volatile) })
+        let signature = Signature::nullary(Volatility::Volatile);
+        ScalarUDF::from(WallClock { name, aliases, reading, zone: zone.clone(), signature })
     };
     vec![
-        clock("now", &["current_timestamp"], Reading::Timestamp),
-        clock("localtimestamp", &[], Reading::Timestamp),
-        clock("proctime", &[], Reading::Timestamp),
+        clock("now", &["current_timestamp"], Reading::Instant),
+        clock("localtimestamp", &[], Reading::LocalTimestamp),
+        clock("proctime", &[], Reading::Instant),
         clock("current_date", &[], Reading::Date),
     ]
 }
@@ -65,7 +69,8 @@ impl ScalarUDFImpl for WallClock {
 
     fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
         Ok(match self.reading {
-            Reading::Timestamp => TIMESTAMP_MS,
+            Reading::Instant => ltz_type(),
+            Reading::LocalTimestamp => TIMESTAMP_MS,
             Reading::Date => DataType::Date32,
         })
     }
@@ -73,9 +78,15 @@ impl ScalarUDFImpl for WallClock {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let now = weir_engine::message::now_ms();
         Ok(ColumnarValue::Array(match self.reading {
-            Reading::Timestamp => Arc::new(TimestampMillisecondArray::from_value(now, args.number_rows)),
+            Reading::Instant => {
+                Arc::new(TimestampMillisecondArray::from_value(now, args.number_rows).with_timezone(LTZ_LABEL))
+            }
+            Reading::LocalTimestamp => {
+                Arc::new(TimestampMillisecondArray::from_value(self.zone.to_local(now), args.number_rows))
+            }
             Reading::Date => {
-                let day = i32::try_from(now.div_euclid(MS_PER_DAY)).unwrap_or(i32::MAX);
+                let local = self.zone.to_local(now);
+                let day = i32::try_from(local.div_euclid(MS_PER_DAY)).unwrap_or(i32::MAX);
                 Arc::new(Date32Array::from_value(day, args.number_rows))
             }
         }))
@@ -92,6 +103,7 @@ mod tests {
     async fn the_clock_is_never_folded_into_a_constant() {
         let ctx = SessionContext::new();
         crate::functions::register(&ctx);
+        crate::time_zone::register(&ctx, &Default::default());
         for (sql, call) in [
             ("SELECT CURRENT_TIMESTAMP", "Projection: now()"),
             ("SELECT NOW()", "Projection: now()"),

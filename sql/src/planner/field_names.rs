@@ -5,6 +5,12 @@
 //! qualified column `t.c` that is the name it has anyway — unless another
 //! item of the same list has that name (Flink would rename one of them;
 //! they keep DataFusion's names instead).
+//!
+//! Flink also takes a select list that names a column twice (`SELECT ts,
+//! ts`, or `ts` beside `CAST(ts AS STRING)`, which DataFusion names alike):
+//! as Calcite, the later ones are renamed, a column to `ts0`, `ts1`, … and
+//! an expression to `EXPR$i` (`i` its position), where DataFusion would
+//! refuse the query.
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -64,6 +70,43 @@ fn name_select(select: &mut Select) {
         let expr = Expr::CompoundIdentifier(std::mem::take(parts));
         *item = SelectItem::ExprWithAlias { expr, alias: last };
     }
+    uniquify(select);
+}
+
+/// The name DataFusion gives an unaliased item, as far as clashes go: a
+/// cast is named after what it casts.
+fn datafusion_name(expr: &Expr) -> String {
+    match expr {
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => datafusion_name(expr),
+        Expr::Identifier(i) => i.value.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Renames the later items of a select list whose names clash.
+fn uniquify(select: &mut Select) {
+    let mut taken: HashMap<String, usize> = HashMap::new();
+    for item in &select.projection {
+        if let SelectItem::ExprWithAlias { alias, .. } = item {
+            taken.insert(alias.value.clone(), 1);
+        }
+    }
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let SelectItem::UnnamedExpr(expr) = item else { continue };
+        let name = datafusion_name(expr);
+        let seen = taken.entry(name.clone()).or_default();
+        *seen += 1;
+        if *seen == 1 {
+            continue;
+        }
+        let alias = match expr {
+            Expr::Identifier(_) => (0..).map(|n| format!("{name}{n}")).find(|c| !taken.contains_key(c)).unwrap_or(name),
+            _ => format!("EXPR${i}"),
+        };
+        taken.insert(alias.clone(), 1);
+        let expr = std::mem::replace(expr, Expr::value(datafusion::sql::sqlparser::ast::Value::Null));
+        *item = SelectItem::ExprWithAlias { expr, alias: datafusion::sql::sqlparser::ast::Ident::new(alias) };
+    }
 }
 
 #[cfg(test)]
@@ -87,6 +130,10 @@ mod tests {
             "SELECT bid.auction AS auction, t.bid.price AS price, `dateTime`, x AS y FROM datagen"
         );
         assert_eq!(named("SELECT a.id, b.id FROM a JOIN b ON a.k = b.k"), "SELECT a.id, b.id FROM a JOIN b ON a.k = b.k");
+        assert_eq!(
+            named("SELECT ts, ts, CAST(ts AS STRING), ts AS ts0, ts FROM t"),
+            "SELECT ts, ts AS ts1, CAST(ts AS STRING) AS EXPR$2, ts AS ts0, ts AS ts2 FROM t"
+        );
         assert_eq!(
             named("SELECT * FROM (SELECT r.k FROM t UNION ALL SELECT s.k FROM u)"),
             "SELECT * FROM (SELECT r.k AS k FROM t UNION ALL SELECT s.k AS k FROM u)"

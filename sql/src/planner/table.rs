@@ -13,7 +13,7 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{DFSchema, DataFusionError, ScalarValue};
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
 use datafusion::execution::SessionState;
-use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::expressions::{CastExpr, Column};
 use datafusion::physical_plan::PhysicalExpr;
 use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, ExprWithAlias, Ident};
 use weir_engine::duration::parse_duration;
@@ -63,7 +63,7 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
         }
         match &c.kind {
             ColumnKind::Physical { data_type, not_null } => {
-                physical_fields.push(Field::new(&cname, to_arrow(data_type, c.position)?, !not_null));
+                physical_fields.push(Field::new(&cname, stored(to_arrow(data_type, c.position)?), !not_null));
             }
             // The connector produces metadata columns beside the record's.
             ColumnKind::Metadata { data_type, key, .. } => {
@@ -71,7 +71,7 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
                     index: physical_fields.len(),
                     key: key.clone().unwrap_or_else(|| cname.clone()),
                 });
-                physical_fields.push(Field::new(&cname, to_arrow(data_type, c.position)?, true));
+                physical_fields.push(Field::new(&cname, stored(to_arrow(data_type, c.position)?), true));
             }
             ColumnKind::Computed(_) => {}
         }
@@ -84,10 +84,19 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
     for c in &ct.columns {
         let cname = normalize(&c.name);
         match &c.kind {
-            ColumnKind::Physical { .. } | ColumnKind::Metadata { .. } => {
+            ColumnKind::Physical { data_type, .. } | ColumnKind::Metadata { data_type, .. } => {
                 let idx = physical.index_of(&cname).map_err(|e| SqlError::plan(e.to_string(), c.position))?;
-                fields.push(physical.field(idx).clone());
-                exprs.push(Arc::new(Column::new(&cname, idx)));
+                let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(&cname, idx));
+                let declared = to_arrow(data_type, c.position)?;
+                if crate::time_zone::is_ltz(&declared) {
+                    // Connectors read an instant as a TIMESTAMP(3) of UTC.
+                    has_computed = true;
+                    fields.push(physical.field(idx).clone().with_data_type(declared.clone()));
+                    exprs.push(Arc::new(CastExpr::new(column, declared, None)));
+                } else {
+                    fields.push(physical.field(idx).clone());
+                    exprs.push(column);
+                }
             }
             ColumnKind::Computed(expr) => {
                 has_computed = true;
@@ -151,7 +160,7 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
                 SqlError::plan(format!("WATERMARK FOR '{col}': no such column in table '{name}'"), wm.position)
             })?;
             let dt = schema.field(idx).data_type();
-            if *dt != TIMESTAMP_MS {
+            if *dt != TIMESTAMP_MS && !crate::time_zone::is_ltz(dt) {
                 return Err(SqlError::plan(
                     format!(
                         "WATERMARK FOR '{col}': the rowtime column must be TIMESTAMP(3) or TIMESTAMP_LTZ(3), not {}",
@@ -194,6 +203,12 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
         options: ct.options.clone(),
         declared: Some(Arc::new(ct.clone())),
     })
+}
+
+/// The type a connector reads a declared column as: a `TIMESTAMP_LTZ`
+/// as the `TIMESTAMP(3)` of its UTC time (connectors know no zones).
+fn stored(declared: DataType) -> DataType {
+    if crate::time_zone::is_ltz(&declared) { TIMESTAMP_MS } else { declared }
 }
 
 /// Epoch milliseconds of `2000-01-01 00:00:00[.SSS]`, the ISO form, or a
@@ -283,7 +298,13 @@ fn check_watermark_computable(
         .iter()
         .enumerate()
         .map(|(i, f)| match i == time_column {
-            true => Arc::new(TimestampMillisecondArray::from(probes.to_vec())) as ArrayRef,
+            true => {
+                let tz = match f.data_type() {
+                    DataType::Timestamp(_, tz) => tz.clone(),
+                    _ => None,
+                };
+                Arc::new(TimestampMillisecondArray::from(probes.to_vec()).with_timezone_opt(tz)) as ArrayRef
+            }
             false => new_null_array(f.data_type(), probes.len()),
         })
         .collect();

@@ -31,6 +31,7 @@ use crate::dialect::TABLE_ARGUMENT;
 use crate::error::{Result, SqlError};
 use crate::planner::table::normalize;
 use crate::statement::position_of;
+use crate::time_zone::LocalZone;
 use crate::types::TIMESTAMP_MS;
 
 /// Names of the columns a window TVF adds.
@@ -98,6 +99,9 @@ impl WindowRelation {
 pub struct Inputs<'a> {
     pub catalog: &'a Catalog,
     pub views: &'a HashMap<String, Arc<LogicalPlan>>,
+    /// The session's zone: windows over a `TIMESTAMP_LTZ` rowtime align
+    /// to its clock.
+    pub zone: &'a LocalZone,
 }
 
 /// Rewrites every window TVF in `query`, returning the relations to register.
@@ -290,6 +294,20 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
             Windows::Sliced(WindowSpec::new(kind, offset).map_err(|m| SqlError::plan(m, pos))?)
         }
     };
+    let rowtime_type = row.field(time_column).data_type().clone();
+    let windows = match (windows, zone_offset(&rowtime_type, inputs.zone, pos)?) {
+        (Windows::Sliced(spec), Some(offset)) => Windows::Sliced(spec.in_zone(offset)),
+        (Windows::Session { .. }, Some(_)) => {
+            return Err(SqlError::unsupported(
+                format!(
+                    "SESSION windows over a TIMESTAMP_LTZ rowtime in time zone '{}' (only in UTC)",
+                    inputs.zone.name()
+                ),
+                pos,
+            ));
+        }
+        (windows, _) => windows,
+    };
     let mut fields: Vec<Field> = row.fields().iter().map(|f| f.as_ref().clone()).collect();
     for c in [WINDOW_START, WINDOW_END, WINDOW_TIME] {
         if fields.iter().any(|f| f.name() == c) {
@@ -298,7 +316,10 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
                 pos,
             ));
         }
-        fields.push(Field::new(c, TIMESTAMP_MS, false));
+        // Bounds are wall-clock times; the window's time is an instant
+        // when its rowtime is one (Flink's types).
+        let data_type = if c == WINDOW_TIME { rowtime_type.clone() } else { TIMESTAMP_MS };
+        fields.push(Field::new(c, data_type, false));
     }
     Ok(WindowRelation {
         name: name.to_string(),
@@ -309,6 +330,25 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
         validity,
         schema: Arc::new(Schema::new(fields)),
     })
+}
+
+/// The zone's offset when windows over a rowtime of type `rowtime` align
+/// to its clock: a `TIMESTAMP_LTZ` rowtime in a zone other than UTC.
+fn zone_offset(rowtime: &datafusion::arrow::datatypes::DataType, zone: &LocalZone, pos: Option<crate::error::Position>) -> Result<Option<i64>> {
+    if !crate::time_zone::is_ltz(rowtime) {
+        return Ok(None);
+    }
+    match zone.fixed_offset_ms() {
+        Some(0) => Ok(None),
+        Some(offset) => Ok(Some(offset)),
+        None => Err(SqlError::unsupported(
+            format!(
+                "windows over a TIMESTAMP_LTZ rowtime in time zone '{}', which has daylight saving time; set 'table.local-time-zone' to its fixed offset (such as 'GMT-08:00')",
+                zone.name()
+            ),
+            pos,
+        )),
+    }
 }
 
 impl WindowInput {

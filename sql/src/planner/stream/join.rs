@@ -272,6 +272,12 @@ fn window_pairs(
     let (Some(start), Some(end)) = (find(on, lw.start, rw.start), find(on, lw.end, rw.end)) else {
         return Ok(None);
     };
+    if lw.spec.local_shift != 0 {
+        return Err(SqlError::unsupported(
+            "a window join of windows over a TIMESTAMP_LTZ rowtime in a time zone other than UTC",
+            None,
+        ));
+    }
     if lw.spec != rw.spec {
         return Err(SqlError::plan(
             format!("a window join needs the same windows on both sides: {} and {}", lw.spec, rw.spec),

@@ -76,8 +76,11 @@ impl StreamPlanner<'_> {
             Expr::Column(c) => Expr::Column(c.clone()),
             other => other.clone(),
         };
+        // The end is a wall-clock time when the windows are on a zone's
+        // clock: the instant is that much earlier.
+        let before_end = 1 + windows.spec.local_shift;
         let window_time = self.physical(
-            &(end_expr - Expr::Literal(ScalarValue::DurationMillisecond(Some(1)), None)),
+            &(end_expr - Expr::Literal(ScalarValue::DurationMillisecond(Some(before_end)), None)),
             input,
         )?;
         let mut exprs: Vec<Arc<dyn PhysicalExpr>> = input
@@ -101,7 +104,10 @@ impl StreamPlanner<'_> {
             WindowKind::Hop { slide, size } => (slide, (spec.offset + size).rem_euclid(slide)),
             WindowKind::Cumulate { step, .. } => (step, spec.offset.rem_euclid(step)),
         };
-        let window = WindowSpec::new(WindowKind::Tumble { size }, offset).map_err(|e| SqlError::plan(e, None))?;
+        let window = WindowSpec {
+            local_shift: spec.local_shift,
+            ..WindowSpec::new(WindowKind::Tumble { size }, offset).map_err(|e| SqlError::plan(e, None))?
+        };
         let aggregation = WindowedAggregation {
             time_column,
             grouping: Grouping::new(keys.clone(), key_fields, aggregates),
