@@ -119,7 +119,7 @@ fn planning_errors_name_the_problem() {
         "CREATE TABLE t (a BIGINT, ts TIMESTAMP(3)) WITH ('connector' = 'datagen', 'number-of-rows' = '1');
          CREATE TABLE s (a BIGINT) WITH ('connector' = 'blackhole');
          INSERT INTO s SELECT count(*) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end;",
-        &["has no event-time column", "WATERMARK FOR ts"],
+        &["has no time attribute", "WATERMARK FOR ts"],
     );
 }
 

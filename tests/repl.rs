@@ -68,7 +68,7 @@ SELECT window_start, count(*) AS c FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), IN
     for start in ["2026-01-01T00:00:00", "2026-01-01T00:00:10", "2026-01-01T00:00:20"] {
         assert!(out.contains(&format!("| {start} | 10 |")), "{out}");
     }
-    assert!(out.contains("| ts   | TIMESTAMP(3) |"), "{out}");
+    assert!(out.contains("| ts   | TIMESTAMP_LTZ(3) |"), "{out}");
 }
 
 /// `weir` in a pseudo-terminal, in its own directory and with its own

@@ -48,6 +48,21 @@ impl TableDef {
         }
     }
 
+    /// Name of the first column declared `AS PROCTIME()`: the table's
+    /// processing-time attribute.
+    pub fn proctime(&self) -> Option<&str> {
+        let declared = self.declared.as_ref()?;
+        declared.columns.iter().find_map(|c| {
+            let crate::statement::ColumnKind::Computed(e) = &c.kind else { return None };
+            let datafusion::sql::sqlparser::ast::Expr::Function(f) = e.as_ref() else { return None };
+            if !f.name.to_string().eq_ignore_ascii_case("PROCTIME") {
+                return None;
+            }
+            let name = crate::planner::table::normalize(&c.name);
+            self.schema.fields().iter().find(|field| field.name() == &name).map(|f| f.name().as_str())
+        })
+    }
+
     /// Name of the rowtime column, if the table declares a watermark.
     pub fn rowtime(&self) -> Option<&str> {
         self.watermark

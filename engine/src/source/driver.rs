@@ -99,6 +99,9 @@ impl SourceDriver {
     /// watermark, or the moment a partition turns idle.
     fn next_timer(&self) -> Option<Instant> {
         let plan = self.plan.watermark.as_ref()?;
+        if plan.processing_time {
+            return Some(self.emitted_at + plan.interval);
+        }
         let emit = (!plan.on_event && self.watermarks.combined() > self.emitted).then(|| self.emitted_at + plan.interval);
         let idle = plan.idle_timeout.and_then(|t| match self.watermarks.oldest_activity() {
             Some(at) => Some(at + t),
@@ -233,7 +236,9 @@ impl SourceDriver {
                         None => batch,
                     };
                     let mut batch = StreamBatch::new(data);
-                    if let Some(wm) = &self.plan.watermark {
+                    if let Some(wm) = &self.plan.watermark
+                        && !wm.processing_time
+                    {
                         batch.row_watermarks =
                             self.watermarks.observe(wm, partition, &batch.data, wm.on_event)?;
                     }
@@ -398,7 +403,10 @@ impl SourceDriver {
         let Some(plan) = &self.plan.watermark else {
             return;
         };
-        let wm = self.watermarks.combined();
+        let wm = match plan.processing_time {
+            true => crate::message::now_ms(),
+            false => self.watermarks.combined(),
+        };
         if wm <= self.emitted {
             return;
         }
@@ -558,6 +566,7 @@ mod tests {
                 interval: Duration::ZERO,
                 idle_timeout,
                 validity: EventTimeValidity::default(),
+                processing_time: false,
             }),
             schema,
             report_bad_records: late_output.is_some(),

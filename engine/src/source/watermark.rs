@@ -37,6 +37,11 @@ pub struct WatermarkPlan {
     /// Rows whose rowtime is outside this range neither move nor hold back
     /// the watermark.
     pub validity: EventTimeValidity,
+    /// Processing time (windows over a `PROCTIME()` column): the watermark
+    /// is the wall clock, every `interval`, rows or not; the time column
+    /// was read from the same clock as the rows were read, so no row is
+    /// ever behind it.
+    pub processing_time: bool,
 }
 
 /// Watermarks of the partitions one source subtask reads.
@@ -313,6 +318,7 @@ mod tests {
             interval: Duration::ZERO,
             idle_timeout: None,
             validity: EventTimeValidity { min_valid: 0, max_future_ms: i64::MAX / 4 },
+            processing_time: false,
         }
     }
 

@@ -24,7 +24,8 @@ use weir_engine::operators::filter::FilterPlan;
 use weir_engine::plan::{
     Distribution, NodeOp, OperatorPlan, Properties, SinkPlan, StreamNode, StreamPlan, WindowColumns, split,
 };
-use weir_engine::source::SourcePlan;
+use weir_engine::event_time::EventTimeValidity;
+use weir_engine::source::{SourcePlan, WatermarkPlan};
 use weir_engine::window::aggregate::{OutputColumn, WindowAggregatePlan, WindowedAggregation};
 use weir_engine::window::session::SessionAggregatePlan;
 use weir_engine::window::assign::WindowAssignPlan;
@@ -272,6 +273,9 @@ impl<'a> StreamPlanner<'a> {
     /// a rowtime passed through unchanged.
     fn windowed(&mut self, rel: &WindowRelation) -> Result<Flow> {
         let mut flow = match &rel.input {
+            WindowInput::Table(table) if rel.processing_time => {
+                Flow::new(StreamNode::source(self.processing_time_source(table, rel.time_column)?))
+            }
             WindowInput::Table(table) => Flow::new(StreamNode::source(self.source(table)?)),
             WindowInput::View { name, plan } => {
                 let mut flow = self.plan(plan)?;
@@ -291,6 +295,24 @@ impl<'a> StreamPlanner<'a> {
         };
         flow.window = Some(rel.clone());
         Ok(flow)
+    }
+
+    /// The table's source for windows over its `PROCTIME()` column at
+    /// `time_column`: its watermark is the wall clock.
+    fn processing_time_source(&self, table: &TableDef, time_column: usize) -> Result<Arc<SourcePlan>> {
+        let mut plan = self.source(table)?.as_ref().clone();
+        let name = table.schema.field(time_column).name();
+        plan.watermark = Some(WatermarkPlan {
+            time_column,
+            expr: Arc::new(Column::new(name, time_column)),
+            display: "PROCTIME() (processing time: the wall clock)".into(),
+            on_event: false,
+            interval: self.settings.watermark_interval().max(std::time::Duration::from_millis(1)),
+            idle_timeout: None,
+            validity: EventTimeValidity::default(),
+            processing_time: true,
+        });
+        Ok(Arc::new(plan))
     }
 
     fn source(&self, table: &TableDef) -> Result<Arc<SourcePlan>> {

@@ -187,6 +187,7 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
                 interval: settings.watermark_interval(),
                 idle_timeout,
                 validity,
+                processing_time: false,
             })
         }
     };

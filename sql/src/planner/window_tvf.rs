@@ -78,6 +78,9 @@ pub struct WindowRelation {
     /// Which times are valid (the table's watermark's; the defaults for a
     /// view).
     pub validity: EventTimeValidity,
+    /// Windows over the table's `PROCTIME()` column: they fire by the wall
+    /// clock, and the table's source emits it as its watermark.
+    pub processing_time: bool,
     /// The input's row plus the three window columns.
     pub schema: SchemaRef,
 }
@@ -230,12 +233,18 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
         return Err(SqlError::plan(format!("PARTITION BY is for SESSION windows, not {fname}"), position_of(args[0])));
     }
     let time_col = descriptor_argument(args[1], usage)?;
+    let mut processing_time = false;
     let (row, time_column, validity) = match &input {
+        WindowInput::Table(table) if table.proctime() == Some(time_col.as_str()) && table.rowtime() != Some(time_col.as_str()) => {
+            processing_time = true;
+            let idx = table.schema.index_of(&time_col).map_err(|e| SqlError::plan(e.to_string(), pos))?;
+            (Arc::clone(&table.schema), idx, EventTimeValidity::default())
+        }
         WindowInput::Table(table) => {
             let rowtime = table.rowtime().ok_or_else(|| {
                 SqlError::plan(
                     format!(
-                        "table '{}' has no event-time column: declare WATERMARK FOR {time_col} AS … in its CREATE TABLE",
+                        "table '{}' has no time attribute: declare WATERMARK FOR {time_col} AS … (event time) or a column AS PROCTIME() (processing time) in its CREATE TABLE",
                         table.name
                     ),
                     position_of(args[1]),
@@ -244,8 +253,9 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
             if rowtime != time_col {
                 return Err(SqlError::plan(
                     format!(
-                        "DESCRIPTOR({time_col}) must name the rowtime column of '{}', which is '{rowtime}'",
-                        table.name
+                        "DESCRIPTOR({time_col}) must name a time attribute of '{}': its rowtime column '{rowtime}'{}",
+                        table.name,
+                        table.proctime().map(|p| format!(" or its PROCTIME() column '{p}'")).unwrap_or_default()
                     ),
                     position_of(args[1]),
                 ));
@@ -328,6 +338,7 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
         row,
         time_column,
         validity,
+        processing_time,
         schema: Arc::new(Schema::new(fields)),
     })
 }
