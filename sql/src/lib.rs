@@ -7,6 +7,7 @@ pub mod depth;
 pub mod dialect;
 pub mod error;
 pub mod functions;
+pub mod hints;
 pub mod planner;
 pub mod results;
 pub mod session;

@@ -9,6 +9,7 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 
 use crate::dialect::{WeirDialect, nested_types, unreserve_top};
 use crate::error::{Position, Result, SqlError};
+use crate::hints::{TableHint, table_hints};
 use crate::statement::{WeirStatement, parse_statement};
 
 /// A statement with its text and where it starts in the script.
@@ -18,6 +19,8 @@ pub struct ParsedStatement {
     /// The statement's own text, without the closing `;`.
     pub text: String,
     pub start: Position,
+    /// `/*+ OPTIONS(…) */` hints of its tables (`crate::hints`).
+    pub hints: Vec<TableHint>,
 }
 
 /// Parses a script of `;`-separated statements, in time linear in its
@@ -35,6 +38,7 @@ pub fn parse_script(sql: &str) -> Result<Vec<ParsedStatement>> {
             .map_err(ParserError::from)?;
         unreserve_top(&mut tokens);
         nested_types(&mut tokens)?;
+        let mut hints = table_hints(&tokens)?.into_iter().peekable();
         let mut parser = Parser::new(&dialect)
             .with_recursion_limit(crate::depth::PARSER_RECURSION_LIMIT)
             .with_tokens_with_locations(tokens);
@@ -59,7 +63,12 @@ pub fn parse_script(sql: &str) -> Result<Vec<ParsedStatement>> {
             }
             let (from, to) = (texts.offset(start), texts.offset(end.span.start));
             let text = sql.get(from..to.max(from)).unwrap_or_default().trim().to_string();
-            out.push(ParsedStatement { statement, text, start: at });
+            let before_end = |l: Location| end.token == Token::EOF || (l.line, l.column) < (end.span.start.line, end.span.start.column);
+            let mut own = Vec::new();
+            while let Some(h) = hints.next_if(|h| before_end(h.table_at)) {
+                own.push(h);
+            }
+            out.push(ParsedStatement { statement, text, start: at, hints: own });
         }
         Ok(out)
     })

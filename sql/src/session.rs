@@ -42,6 +42,7 @@ use crate::types::sql_name;
 use crate::views::Views;
 
 mod statement_set;
+mod hints;
 mod views;
 mod zone;
 
@@ -185,6 +186,13 @@ impl Session {
         let text = s.text.as_str();
         if let Some(outcome) = self.collect_into_statement_set(s)? {
             return Ok(outcome);
+        }
+        if !s.hints.is_empty() {
+            let (statement, copies) = self.hinted(&s.statement, &s.hints)?;
+            let plain = ParsedStatement { statement, hints: Vec::new(), ..s.clone() };
+            let outcome = Box::pin(self.run(&plain)).await;
+            self.drop_hinted(copies);
+            return outcome;
         }
         let statement = self.written_out(&s.statement)?;
         match statement.as_ref() {

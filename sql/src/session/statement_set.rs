@@ -45,8 +45,23 @@ impl Session {
             return Err(SqlError::plan("a statement set needs at least one INSERT", None));
         }
         let text: Vec<&str> = set.iter().map(|s| s.text.as_str()).collect();
-        let inserts: Vec<WeirStatement> = set.iter().map(|s| s.statement.clone()).collect();
-        self.run_statement_set(&inserts, &text.join(";\n")).await
+        let mut inserts = Vec::new();
+        let mut copies = Vec::new();
+        for s in &set {
+            match self.hinted(&s.statement, &s.hints) {
+                Ok((insert, names)) => {
+                    inserts.push(insert);
+                    copies.extend(names);
+                }
+                Err(e) => {
+                    self.drop_hinted(copies);
+                    return Err(e);
+                }
+            }
+        }
+        let outcome = self.run_statement_set(&inserts, &text.join(";\n")).await;
+        self.drop_hinted(copies);
+        outcome
     }
 
     /// Plans every INSERT of `inserts` and starts them as one job, whose
