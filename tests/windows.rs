@@ -444,3 +444,52 @@ INSERT INTO out SELECT k, v * 2 FROM src;",
     expected.sort();
     assert_eq!(got, expected);
 }
+
+/// `GROUPING SETS`, `ROLLUP` and `CUBE` in a window aggregation (Flink's
+/// Window Aggregation page): every set's groups of every window equal
+/// DataFusion's batch answer over the same rows, windows by `date_bin`,
+/// with `GROUPING(k)`; at parallelism 1 and 3.
+#[tokio::test]
+async fn grouping_sets_in_windows_equal_the_batch_answer() {
+    let rows: Vec<Row> = rows_in_order(1500, 4, 41)
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| Row { k: (i % 9 != 0).then_some(r.k.unwrap()), ..r })
+        .collect();
+    let ctx = rows_table("src", &rows);
+    for (grouping, parallelism) in [("CUBE (k)", 1), ("ROLLUP (k)", 3), ("GROUPING SETS ((k), ())", 2)] {
+        let bin = "date_bin(INTERVAL '10 seconds', ts, TIMESTAMP '1970-01-01 00:00:00')";
+        let query = format!(
+            "SELECT CAST({bin} AS BIGINT) AS ws, k, count(*) AS c, sum(v) AS s, GROUPING(k) AS g FROM src GROUP BY {bin}, {grouping}"
+        );
+        let batches = ctx.sql(&query).await.unwrap().collect().await.unwrap();
+        let mut want = normalize_batches(&batches);
+        want.sort();
+        let dir = scratch();
+        std::fs::create_dir_all(dir.path().join("in")).unwrap();
+        write_json(&dir.path().join("in/part-00.json"), &rows);
+        let sql = format!(
+            "SET 'parallelism.default' = '{parallelism}';
+CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'json', 'scan.watermark.emit.strategy' = 'on-event');
+CREATE TABLE out (ws TIMESTAMP(3), k VARCHAR, c BIGINT, s BIGINT, g INT)
+  WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'json');
+INSERT INTO out SELECT window_start, k, count(*), sum(v), GROUPING(k)
+FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end, {grouping};",
+            input = dir.path().join("in").display(),
+            out = dir.path().join("out").display()
+        );
+        let run = weir_run(dir.path(), &sql);
+        assert!(run.ok, "{grouping}: {}", run.stderr);
+        let mut got: Vec<String> = read_sink(&dir.path().join("out"))
+            .iter()
+            .map(|r| {
+                let k = r["k"].as_str().map_or("null".to_string(), str::to_string);
+                format!("{}|{k}|{}|{}|{}", parse_timestamp(r["ws"].as_str().unwrap()), r["c"], r["s"], r["g"])
+            })
+            .collect();
+        got.sort();
+        assert!(want.len() > 100, "{grouping}: too few groups");
+        assert_rows_eq(&got, &want, grouping);
+    }
+}

@@ -76,6 +76,16 @@ impl StreamBatch {
         })
     }
 
+    /// `data`, whose row `i` comes from this batch's row `from[i]`: each
+    /// row keeps the watermark of the row it comes from.
+    pub fn derived(&self, data: RecordBatch, from: &UInt32Array) -> Result<Self> {
+        let row_watermarks = match &self.row_watermarks {
+            Some(w) => Some(downcast_i64(take(w, from, None).context(|| "take".into())?)),
+            None => None,
+        };
+        Ok(Self { data, row_watermarks })
+    }
+
     /// Replaces the row data (same number of rows), keeping the watermarks.
     pub fn with_data(&self, data: RecordBatch) -> Self {
         debug_assert_eq!(data.num_rows(), self.data.num_rows());

@@ -5,10 +5,12 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::{RecordBatch, UInt32Array};
+use datafusion::arrow::compute::interleave_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_plan::PhysicalExpr;
 
-use crate::error::Result;
+use crate::error::{Result, ResultExt};
 use crate::message::StreamBatch;
 use crate::metrics::JobMetrics;
 use crate::operator::{Collector, Operator};
@@ -64,10 +66,24 @@ impl Operator for Expand {
     }
 
     fn on_batch(&mut self, batch: StreamBatch, out: &mut Collector) -> Result<()> {
-        for set in &self.plan.sets {
-            let data = set.apply(&batch.data, &self.name)?;
-            out.batch(batch.with_data(data));
+        if batch.row_watermarks.is_none() {
+            for set in &self.plan.sets {
+                let data = set.apply(&batch.data, &self.name)?;
+                out.batch(batch.with_data(data));
+            }
+            return Ok(());
         }
+        // With a watermark after every row (on-event), a row's copies stay
+        // together before the next row's watermark: a window downstream
+        // must not fire between one set's copy of a row and another's.
+        let copies: Vec<RecordBatch> =
+            self.plan.sets.iter().map(|set| set.apply(&batch.data, &self.name)).collect::<Result<_>>()?;
+        let rows = batch.num_rows();
+        let order: Vec<(usize, usize)> = (0..rows).flat_map(|r| (0..copies.len()).map(move |s| (s, r))).collect();
+        let refs: Vec<&RecordBatch> = copies.iter().collect();
+        let data = interleave_record_batch(&refs, &order).context(|| format!("{}: expanding", self.name))?;
+        let repeated = UInt32Array::from_iter_values(order.iter().map(|&(_, r)| r as u32));
+        out.batch(batch.derived(data, &repeated)?);
         Ok(())
     }
 }

@@ -423,7 +423,20 @@ impl<'a> StreamPlanner<'a> {
         let mut layout = Vec::new();
         let mut keys = Vec::new();
         let mut key_fields = Vec::new();
-        for (i, g) in agg.group_expr.iter().enumerate() {
+        // The rows the aggregation reads, when an Expand makes them.
+        let mut expanded: Option<SchemaRef> = None;
+        if let [Expr::GroupingSet(gs)] = agg.group_expr.as_slice() {
+            if !matches!(rel.windows, Windows::Sliced(_)) {
+                return Err(SqlError::unsupported("GROUPING SETS, CUBE and ROLLUP in a SESSION window aggregation", None));
+            }
+            if self.clauses.as_ref().is_some_and(|c| c.late_data_into.is_some()) {
+                return Err(SqlError::unsupported("LATE DATA INTO with GROUPING SETS, CUBE or ROLLUP", None));
+            }
+            let e = self.expand_grouping_sets(agg, gs, input, Some(base), &mut flow)?;
+            (layout, keys, key_fields) = (e.layout, e.keys, e.key_fields);
+            expanded = Some(Arc::new(Schema::new(e.row)));
+        }
+        for (i, g) in agg.group_expr.iter().enumerate().filter(|_| expanded.is_none()) {
             if let Expr::Column(c) = g {
                 let idx = input.index_of_column(c)?;
                 if idx >= base {
@@ -436,7 +449,7 @@ impl<'a> StreamPlanner<'a> {
                 }
             }
             if matches!(g, Expr::GroupingSet(_)) {
-                return Err(SqlError::unsupported("GROUPING SETS, CUBE and ROLLUP in a window aggregation (they run in a GROUP BY without a window)", None));
+                return Err(SqlError::unsupported("GROUPING SETS mixed with other GROUP BY items", None));
             }
             if references_window(g, input, &rel)? {
                 return Err(SqlError::plan(
@@ -489,9 +502,10 @@ impl<'a> StreamPlanner<'a> {
         // The late-data side table takes whole rows; otherwise only what
         // the aggregation reads crosses the exchange.
         let mut time_column = rel.time_column;
-        let mut input_schema = Arc::clone(&rel.row);
+        let mut input_schema = expanded.clone().unwrap_or_else(|| Arc::clone(&rel.row));
         let (mut keys, mut aggregates) = (keys, aggregates);
         if late_output.is_none()
+            && expanded.is_none()
             && let Some(n) = Narrowing::apply(&mut flow, &rel.row, &mut keys, &mut aggregates, &[time_column])?
         {
             time_column = n.index(time_column)?;

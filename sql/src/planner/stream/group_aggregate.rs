@@ -34,9 +34,8 @@ impl StreamPlanner<'_> {
         // The row the aggregation reads: the input's, or the Expand's.
         let mut row: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
         if let [Expr::GroupingSet(gs)] = agg.group_expr.as_slice() {
-            let expanded = self.expand_grouping_sets(agg, gs, input, &mut flow)?;
-            layout.extend((0..expanded.keys.len()).map(OutputColumn::Key));
-            (keys, key_fields, row) = (expanded.keys, expanded.key_fields, expanded.row);
+            let expanded = self.expand_grouping_sets(agg, gs, input, None, &mut flow)?;
+            (keys, key_fields, row, layout) = (expanded.keys, expanded.key_fields, expanded.row, expanded.layout);
         } else {
             for (i, g) in agg.group_expr.iter().enumerate() {
                 if matches!(g, Expr::GroupingSet(_)) {

@@ -6,6 +6,13 @@
 //! NULL. The id is DataFusion's (`__grouping_id`: a bit per key, set when
 //! the key is not in the set, above them the ordinal of a repeated set),
 //! so `GROUPING(k)` reads it as DataFusion defines it.
+//!
+//! In a window aggregation (`GROUP BY window_start, window_end, GROUPING
+//! SETS ((k), ())`, which DataFusion folds into one set list with the
+//! window columns in every set) the Expand runs before the windows are
+//! assigned: it passes the rows' own columns (the rowtime among them)
+//! through, and the window columns, which every set must group by, come
+//! from the window aggregation as usual.
 
 use std::sync::Arc;
 
@@ -17,6 +24,7 @@ use datafusion::physical_plan::PhysicalExpr;
 use weir_engine::changelog::op_field;
 use weir_engine::operators::expand::ExpandPlan;
 use weir_engine::plan::OperatorPlan;
+use weir_engine::window::aggregate::OutputColumn;
 
 use super::group_aggregate::op_passthrough;
 use super::{Flow, StreamPlanner};
@@ -31,6 +39,8 @@ pub(super) struct Expanded {
     pub(super) keys: Vec<Arc<dyn PhysicalExpr>>,
     pub(super) key_fields: Vec<Field>,
     pub(super) row: Vec<Field>,
+    /// Where each group column of the aggregate's output comes from.
+    pub(super) layout: Vec<OutputColumn>,
 }
 
 /// The sets of `gs`, each as the expressions it groups by.
@@ -46,12 +56,15 @@ fn sets(gs: &GroupingSet) -> Vec<Vec<Expr>> {
 }
 
 impl StreamPlanner<'_> {
-    /// Puts the Expand of `gs` over `flow` (rows of `input`).
+    /// Puts the Expand of `gs` over `flow` (rows of `input`). With a
+    /// window pending, `window` is where its columns start in `input`: the
+    /// rows have only the columns before.
     pub(super) fn expand_grouping_sets(
         &self,
         agg: &Aggregate,
         gs: &GroupingSet,
         input: &DFSchema,
+        window: Option<usize>,
         flow: &mut Flow,
     ) -> Result<Expanded> {
         let distinct = gs.distinct_expr();
@@ -60,11 +73,40 @@ impl StreamPlanner<'_> {
             return Err(SqlError::plan(format!("GROUP BY expands to {} grouping sets; at most {MAX_SETS}", sets.len()), None));
         }
         let n = distinct.len();
-        // The aggregate's output: the keys, the grouping id, the aggregates.
-        let key_fields: Vec<Field> =
-            (0..=n).map(|i| Field::new(agg.schema.field(i).name(), agg.schema.field(i).data_type().clone(), true)).collect();
-        let id_type = key_fields[n].data_type().clone();
-        let width = input.fields().len();
+        let width = window.unwrap_or(input.fields().len());
+        // Which distinct expression is which window column.
+        let window_column = |e: &Expr| match (e, window) {
+            (Expr::Column(c), Some(base)) => input.index_of_column(c).ok().filter(|i| *i >= base).map(|i| i - base),
+            _ => None,
+        };
+        let mut layout = Vec::with_capacity(n + 1);
+        let mut key_fields = Vec::new();
+        for (i, e) in distinct.iter().enumerate() {
+            let field = agg.schema.field(i);
+            match window_column(e) {
+                Some(w) => {
+                    if sets.iter().any(|set| !set.contains(e)) {
+                        return Err(SqlError::plan(
+                            format!("every grouping set of a window aggregation must group by {e}"),
+                            None,
+                        ));
+                    }
+                    layout.push(match w {
+                        0 => OutputColumn::WindowStart,
+                        1 => OutputColumn::WindowEnd,
+                        _ => OutputColumn::WindowTime,
+                    });
+                }
+                None => {
+                    layout.push(OutputColumn::Key(key_fields.len()));
+                    key_fields.push(Field::new(field.name(), field.data_type().clone(), true));
+                }
+            }
+        }
+        // The grouping id, the last key.
+        layout.push(OutputColumn::Key(key_fields.len()));
+        key_fields.push(Field::new(agg.schema.field(n).name(), agg.schema.field(n).data_type().clone(), true));
+        let id_type = agg.schema.field(n).data_type().clone();
         let changelog = flow.props().changelog;
         let mut projections = Vec::with_capacity(sets.len());
         for (s, set) in sets.iter().enumerate() {
@@ -74,9 +116,12 @@ impl StreamPlanner<'_> {
             for (i, e) in distinct.iter().enumerate() {
                 let present = set.contains(e);
                 id = (id << 1) | u64::from(!present);
+                if window_column(e).is_some() {
+                    continue;
+                }
                 exprs.push(match present {
                     true => self.physical(e, input)?,
-                    false => Arc::new(Literal::new(ScalarValue::try_from(key_fields[i].data_type())?)),
+                    false => Arc::new(Literal::new(ScalarValue::try_from(agg.schema.field(i).data_type())?)),
                 });
             }
             let ordinal = sets[..s].iter().filter(|earlier| *earlier == set).count() as u64;
@@ -87,16 +132,18 @@ impl StreamPlanner<'_> {
             }
             projections.push(exprs);
         }
-        let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+        let mut fields: Vec<Field> = input.fields().iter().take(width).map(|f| f.as_ref().clone()).collect();
         fields.extend(key_fields.iter().cloned());
         let row = fields.clone();
         if changelog {
             fields.push(op_field());
         }
         flow.push(OperatorPlan::new(ExpandPlan::new(projections, Arc::new(Schema::new(fields)))));
-        let keys = (0..=n)
-            .map(|i| Arc::new(Column::new(key_fields[i].name(), width + i)) as Arc<dyn PhysicalExpr>)
+        let keys = key_fields
+            .iter()
+            .enumerate()
+            .map(|(i, f)| Arc::new(Column::new(f.name(), width + i)) as Arc<dyn PhysicalExpr>)
             .collect();
-        Ok(Expanded { keys, key_fields, row })
+        Ok(Expanded { keys, key_fields, row, layout })
     }
 }

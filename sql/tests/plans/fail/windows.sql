@@ -30,3 +30,5 @@ INSERT INTO kwv SELECT k, window_start, count(*) FROM TABLE(TUMBLE(DATA => TABLE
 INSERT INTO kwv SELECT k, window_start, count(*) FROM TABLE(TUMBLE(TABLE shifted, DESCRIPTOR(t2), INTERVAL '1' SECOND)) GROUP BY k, window_start, window_end;
 -- fail
 INSERT INTO kwv SELECT k, window_start, count(*) FROM TABLE(FOO(TABLE a, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY k, window_start, window_end;
+-- fail
+SELECT k, count(*) FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY GROUPING SETS ((window_start, window_end, k), (k));
