@@ -4,3 +4,4 @@ pub mod evaluate;
 pub mod expand;
 pub mod filter;
 pub mod project;
+pub mod unnest;

@@ -45,6 +45,7 @@ mod window_results;
 mod lookup;
 mod narrow;
 mod union;
+pub mod unnest;
 mod values;
 
 use narrow::Narrowing;
@@ -217,6 +218,7 @@ impl<'a> StreamPlanner<'a> {
                 Ok(flow)
             }
             LogicalPlan::SubqueryAlias(a) => self.plan(&a.input),
+            _ if let Some(join) = unnest::lateral(plan) => Ok(self.unnest_join(join, None)?.0),
             _ if let Some(join) = self.stream_join(plan) => Ok(self.join(join, None)?.0),
             LogicalPlan::Join(join) if let Some(table) = self.lookup_table(&join.right) => self.lookup_join(join, table),
             LogicalPlan::Filter(f) => {
@@ -785,6 +787,7 @@ fn describe(plan: &LogicalPlan) -> String {
         LogicalPlan::Window(_) => "OVER windows".into(),
         LogicalPlan::EmptyRelation(_) => "a query without a streaming source".into(),
         LogicalPlan::Subquery(_) => "subqueries in expressions".into(),
+        LogicalPlan::Unnest(_) => "UNNEST in SELECT (expand an ARRAY or a MAP with CROSS JOIN UNNEST(…) AS t(…))".into(),
         other => format!("{} in a streaming query", other.display().to_string().split(':').next().unwrap_or("this plan node")),
     }
 }

@@ -160,6 +160,9 @@ impl StreamPlanner<'_> {
     /// its output, and returns the schema of the rows it yields: a join
     /// drops the others before they are moved and kept.
     pub(super) fn plan_reading(&mut self, plan: &LogicalPlan, needed: &BTreeSet<usize>) -> Result<(Flow, DFSchemaRef)> {
+        if let Some(join) = super::unnest::lateral(plan) {
+            return self.unnest_join(join, Some(needed));
+        }
         match self.stream_join(plan) {
             Some(join) => self.join(join, Some(needed)),
             None => Ok((self.plan(plan)?, Arc::clone(plan.schema()))),
