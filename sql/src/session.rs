@@ -619,12 +619,14 @@ impl Session {
             self.ctx
                 .register_table(TableReference::bare(rel.name.as_str()), Arc::new(EmptyTable::new(Arc::clone(&rel.schema))))?;
         }
-        let plan = state
-            .statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(Box::new(query)))))
-            .await;
+        let plan = match crate::planner::set_operations::rewrite(&mut query, &state).await {
+            Ok(()) => Ok(state.statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(Box::new(query))))).await),
+            Err(e) => Err(e),
+        };
         for rel in windows.values() {
             self.ctx.deregister_table(TableReference::bare(rel.name.as_str()))?;
         }
+        let plan = plan?;
         let plan = state
             .analyzer()
             .execute_and_check(plan.map_err(at)?, state.config_options(), |_, _| {})

@@ -6,6 +6,7 @@ pub mod flink_calls;
 pub mod legacy_windows;
 pub mod lookup;
 pub mod optimize;
+pub mod set_operations;
 pub mod stream;
 pub mod table;
 pub mod table_like;

@@ -35,11 +35,17 @@ fn check_set_expr(s: &SetExpr) -> Result<()> {
         SetExpr::Select(select) => check_select(select),
         SetExpr::Query(q) => check_streaming_query(q),
         // UNION ALL of streams runs (`stream/union.rs`), UNION as a
-        // DISTINCT of it (an updating result, as in Flink); INTERSECT and
-        // EXCEPT would be semi and anti joins of streams.
+        // DISTINCT of it, INTERSECT and EXCEPT as a group aggregation over
+        // it (`planner/set_operations.rs`): updating results, as in Flink.
         SetExpr::SetOperation {
             op: SetOperator::Union,
             set_quantifier: SetQuantifier::All | SetQuantifier::None | SetQuantifier::Distinct,
+            left,
+            right,
+        }
+        | SetExpr::SetOperation {
+            op: SetOperator::Intersect | SetOperator::Except,
+            set_quantifier: SetQuantifier::None | SetQuantifier::Distinct,
             left,
             right,
         } => {
@@ -47,7 +53,7 @@ fn check_set_expr(s: &SetExpr) -> Result<()> {
             check_set_expr(right)
         }
         SetExpr::SetOperation { op, set_quantifier, left, .. } => Err(SqlError::unsupported(
-            format!("{op}{} of streams (UNION ALL is supported)", match set_quantifier {
+            format!("{op}{} of streams (UNION [ALL], INTERSECT and EXCEPT are supported)", match set_quantifier {
                 SetQuantifier::None => String::new(),
                 q => format!(" {q}"),
             }),
