@@ -44,7 +44,9 @@ pub struct UnnestPlan {
     /// Rows whose arrays are all NULL or empty are kept once, with NULL
     /// elements (`LEFT JOIN UNNEST … ON TRUE`), instead of dropped.
     pub keep_empty: bool,
+    /// The rows it reads.
     pub input: SchemaRef,
+    /// The rows it yields: the input's, expanded columns in their places.
     pub schema: SchemaRef,
 }
 
@@ -131,6 +133,8 @@ pub struct Unnest {
 }
 
 impl Unnest {
+    /// A subtask of `plan`, with DataFusion's unnest prepared for batches
+    /// with and without per-row watermarks.
     pub fn new(plan: Arc<UnnestPlan>, name: String) -> Result<Self> {
         let context = || format!("{name}: preparing");
         let plain = Prepared {
@@ -218,5 +222,87 @@ impl Operator for Unnest {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{AsArray, Int32Array, ListArray};
+    use datafusion::arrow::datatypes::Int32Type;
+
+    use super::*;
+    use crate::operator::Emitted;
+
+    /// Rows `id`, `tags`: `[1, 2]`, NULL, `[]`, `[3, NULL]`, with per-row
+    /// watermarks 10‥40, through an unnest of `tags`.
+    fn run(keep_empty: bool) -> (Vec<i64>, Vec<Option<i32>>, Vec<i64>) {
+        let tags = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+            Some(vec![Some(1), Some(2)]),
+            None,
+            Some(vec![]),
+            Some(vec![Some(3), None]),
+        ]);
+        let input = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("tags", tags.data_type().clone(), true),
+        ]));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("tag", DataType::Int32, true),
+        ]));
+        let plan = Arc::new(UnnestPlan {
+            lists: vec![1],
+            structs: vec![],
+            keep_empty,
+            input: Arc::clone(&input),
+            schema,
+        });
+        let mut op = Unnest::new(plan, "unnest".into()).expect("prepared");
+        let data = RecordBatch::try_new(
+            input,
+            vec![Arc::new(Int64Array::from(vec![0, 1, 2, 3])), Arc::new(tags)],
+        )
+        .expect("batch");
+        let batch = StreamBatch {
+            data,
+            row_watermarks: Some(Int64Array::from(vec![10, 20, 30, 40])),
+        };
+        let mut out = Collector::default();
+        op.on_batch(batch, &mut out).expect("unnested");
+        let (mut ids, mut tags, mut watermarks) = (Vec::new(), Vec::new(), Vec::new());
+        for e in out.out {
+            let Emitted::Data(b) = e else { continue };
+            ids.extend(
+                b.data
+                    .column(0)
+                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                    .values(),
+            );
+            let t = b
+                .data
+                .column(1)
+                .as_any()
+                .downcast_ref::<Int32Array>()
+                .expect("INT tags");
+            tags.extend(t.iter());
+            watermarks.extend(b.row_watermarks.expect("watermarks kept").values().iter().copied());
+        }
+        (ids, tags, watermarks)
+    }
+
+    #[test]
+    fn elements_become_rows_with_their_rows_watermark() {
+        let (ids, tags, watermarks) = run(false);
+        assert_eq!(ids, vec![0, 0, 3, 3]);
+        assert_eq!(tags, vec![Some(1), Some(2), Some(3), None]);
+        assert_eq!(watermarks, vec![10, 10, 40, 40]);
+    }
+
+    #[test]
+    fn rows_without_elements_stay_once_when_kept() {
+        let (ids, tags, watermarks) = run(true);
+        assert_eq!(ids, vec![0, 0, 1, 2, 3, 3]);
+        assert_eq!(tags, vec![Some(1), Some(2), None, None, Some(3), None]);
+        assert_eq!(watermarks, vec![10, 10, 20, 30, 40, 40]);
     }
 }

@@ -43,6 +43,8 @@ pub(super) struct Step {
 }
 
 impl<'p, 'a> Expansion<'p, 'a> {
+    /// The expansion of rows of `outer`; `keep_empty` for a LEFT JOIN,
+    /// `at` the join, for errors.
     pub(super) fn new(
         planner: &'p StreamPlanner<'a>,
         outer: &'p DFSchema,
@@ -293,6 +295,7 @@ fn outer_columns(e: &Expr) -> Result<Vec<(FieldRef, LColumn)>> {
     Ok(refs)
 }
 
+/// An outer reference to a column the rows no longer carry (a planning bug).
 fn missing(c: &LColumn) -> DataFusionError {
     DataFusionError::Plan(format!("UNNEST: outer column {c} is not in the rows that read it"))
 }
