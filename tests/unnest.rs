@@ -293,7 +293,6 @@ GROUP BY window_start, window_end;",
 /// `UNNEST(items)` over an ARRAY of ROWs gives the ROW's fields, a MAP its
 /// key and value, `WITH ORDINALITY` the 1-based position after them.
 #[test]
-#[ignore = "needs weir_sql::planner::stream::unnest::register(&ctx) in Session::new (sql/src/session.rs)"]
 fn unnest_of_rows_and_maps_gives_their_fields() {
     let dir = scratch();
     let recs = records(5, 2_500);
@@ -404,7 +403,6 @@ fn unnests_that_cannot_run_are_clear_errors() {
 }
 
 #[test]
-#[ignore = "needs weir_sql::planner::stream::unnest::register(&ctx) in Session::new (sql/src/session.rs)"]
 fn bad_unnest_arguments_and_aliases_are_placed() {
     // Not an ARRAY or a MAP: the argument is named and placed.
     let e = fails("INSERT INTO out SELECT o.id, 1 FROM orders o CROSS JOIN\n  UNNEST(o.id) AS t(x);");

@@ -104,6 +104,10 @@ impl Session {
         let ctx = SessionContext::new_with_config(config);
         functions::register(&ctx);
         crate::time_zone::register(&ctx, &Default::default());
+        // Flink's UNNEST forms (an ARRAY of ROWs, a MAP, WITH ORDINALITY).
+        if let Err(e) = crate::planner::stream::unnest::register(&ctx) {
+            tracing::warn!(error = %e, "Flink's UNNEST forms are not available");
+        }
         let system = Arc::new(Registry::default());
         if let Err(e) = system::register(&ctx, &system) {
             // Only a clash with a schema of the same name can fail this.
