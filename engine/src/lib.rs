@@ -30,6 +30,7 @@ pub mod operators;
 pub mod plan;
 pub mod runtime;
 pub mod sink;
+pub mod sort;
 pub mod source;
 pub mod window;
 

@@ -44,6 +44,7 @@ mod join;
 mod window_results;
 mod lookup;
 mod narrow;
+mod time_sort;
 mod union;
 pub mod unnest;
 mod values;
@@ -265,6 +266,7 @@ impl<'a> StreamPlanner<'a> {
             }
             LogicalPlan::Aggregate(agg) => self.aggregate(agg),
             LogicalPlan::Union(union) => self.union_all(union),
+            LogicalPlan::Sort(sort) if sort.fetch.is_none() => self.time_sort(sort),
             LogicalPlan::Values(values) => self.values(values),
             other => Err(SqlError::unsupported(describe(other), None)),
         }
