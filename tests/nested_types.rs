@@ -457,3 +457,48 @@ CREATE TABLE dst (k BIGINT, r {R_TYPE}, arr ARRAY<INT>, m MAP<STRING, BIGINT>) W
     ));
     assert!(e.contains("column 'r'") && e.contains("'csv' format cannot hold"), "{e}");
 }
+
+/// A ROW written into a ROW column takes its fields by position, as in
+/// Flink's INSERT (`ROW(k, 'x')` has fields `c0`, `c1`), also inside an
+/// ARRAY; a ROW of another number of fields is refused before the job
+/// starts, naming both.
+#[test]
+fn rows_are_written_into_row_columns_by_position() {
+    let dir = scratch();
+    let input = dir.path().join("in.json");
+    std::fs::write(&input, (1..=30).map(|k| format!("{{\"k\": {k}}}\n")).collect::<String>()).unwrap();
+    let out = dir.path().join("out");
+    let sql = format!(
+        "CREATE TABLE t (k INT) WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'json');
+CREATE TABLE r (id INT, p ROW<a BIGINT, b STRING>, ps ARRAY<ROW<n INT, half DOUBLE>>)
+  WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'json');
+INSERT INTO r SELECT k, ROW(k * 10, CONCAT('v', CAST(k AS STRING))), ARRAY[ROW(k, k / 2.0), ROW(-k, 0.5)] FROM t;",
+        input = input.display(),
+        out = out.display()
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let mut got: Vec<String> = read_sink(&out).iter().map(normalize_json).collect();
+    got.sort();
+    let mut want: Vec<String> = (1..=30)
+        .map(|k| {
+            normalize_json(&serde_json::json!({
+                "id": k,
+                "p": {"a": k * 10, "b": format!("v{k}")},
+                "ps": [{"n": k, "half": k as f64 / 2.0}, {"n": -k, "half": 0.5}],
+            }))
+        })
+        .collect();
+    want.sort();
+    assert_rows_eq(&got, &want, "ROWs by position");
+
+    let bad = sql.replace("ROW(k * 10, CONCAT('v', CAST(k AS STRING)))", "ROW(k, 'x', 'y')");
+    let run = weir_run(dir.path(), &bad);
+    assert!(!run.ok);
+    assert!(
+        run.stderr.contains("column 2 ('p')")
+            && run.stderr.contains("a ROW of 3 fields (c0, c1, c2) cannot be written as one of 2 (a, b)"),
+        "{}",
+        run.stderr
+    );
+}

@@ -3,5 +3,6 @@
 pub mod evaluate;
 pub mod expand;
 pub mod filter;
+pub mod positional_cast;
 pub mod project;
 pub mod unnest;

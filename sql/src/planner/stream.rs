@@ -17,10 +17,11 @@ use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::logical_expr::{Aggregate, Expr, LogicalPlan};
 use datafusion::physical_expr::aggregate::LoweredAggregateBuilder;
 use datafusion::physical_expr::create_physical_expr;
-use datafusion::physical_expr::expressions::{CastExpr, Column};
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::PhysicalExpr;
 use weir_engine::operators::project::ProjectPlan;
 use weir_engine::operators::filter::FilterPlan;
+use weir_engine::operators::positional_cast::PositionalCast;
 use weir_engine::plan::{
     Distribution, NodeOp, OperatorPlan, Properties, SinkPlan, StreamNode, StreamPlan, WindowColumns, split,
 };
@@ -748,20 +749,21 @@ fn cast_to(query: &DFSchema, sink: &SchemaRef, table: &str, updating: bool) -> R
             exprs.push(col);
             continue;
         }
-        if !datafusion::arrow::compute::can_cast_types(qf.data_type(), sf.data_type()) {
-            return Err(SqlError::plan(
+        // ROW fields are matched by position, as Flink does.
+        let cast = PositionalCast::new(col, qf.data_type(), sf.data_type().clone()).map_err(|why| {
+            SqlError::plan(
                 format!(
-                    "INSERT INTO {table}: column {} ('{}') is {} in the query but {} in the table",
+                    "INSERT INTO {table}: column {} ('{}') is {} in the query but {} in the table: {why}",
                     i + 1,
                     sf.name(),
                     sql_name(qf.data_type()),
                     sql_name(sf.data_type())
                 ),
                 None,
-            ));
-        }
+            )
+        })?;
         same = false;
-        exprs.push(Arc::new(CastExpr::new(col, sf.data_type().clone(), None)));
+        exprs.push(Arc::new(cast));
     }
     if same {
         return Ok(None);
