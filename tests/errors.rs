@@ -45,7 +45,7 @@ fn statement_errors_point_at_their_statement() {
 #[test]
 fn unsupported_constructs_are_named_with_their_place() {
     let sql = format!("{SOURCE}INSERT INTO sink\nSELECT k, v FROM src ORDER BY v;");
-    fails_with(&sql, &["job.sql:9:", "ORDER BY on a streaming query is not supported"]);
+    fails_with(&sql, &["job.sql:9:", "ORDER BY on a stream that does not start with its time attribute ascending is not supported"]);
     let sql = format!("{SOURCE}INSERT INTO sink\nSELECT a.k, b.v FROM src a LEFT JOIN src b ON a.k = b.k;");
     fails_with(&sql, &["job.sql:9:", "a LEFT join of two streams without a window or a time bound is not supported"]);
     let sql = format!("{SOURCE}INSERT INTO sink SELECT k, min(n) FROM (SELECT k, count(*) AS n FROM src GROUP BY k) GROUP BY k;");
