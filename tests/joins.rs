@@ -207,6 +207,37 @@ FROM (SELECT * FROM TABLE({tvf}(TABLE l, DESCRIPTOR(ts), {args}))) L
     }
 }
 
+/// Flink's window semi and anti joins, written as `IN` / `EXISTS` /
+/// `NOT EXISTS` subqueries correlated on the window: the left rows of each
+/// window that have (or lack) a partner in the same window, once each,
+/// equal DataFusion's answer to the same subqueries over the rows' windows.
+#[tokio::test]
+async fn window_semi_and_anti_joins_equal_the_batch_answer() {
+    let left = side_rows(900, 0, 6, 5);
+    let right = side_rows(300, 3, 6, 6);
+    let same_window = "L.window_start = R.window_start AND L.window_end = R.window_end";
+    let tumble = |t: &str| format!("TABLE(TUMBLE(TABLE {t}, DESCRIPTOR(ts), INTERVAL '10' SECOND))");
+    for condition in [
+        format!("L.k IN (SELECT R.k FROM {{R}} R WHERE {same_window})"),
+        format!("EXISTS (SELECT * FROM {{R}} R WHERE L.k = R.k AND {same_window})"),
+        format!("NOT EXISTS (SELECT * FROM {{R}} R WHERE L.k = R.k AND {same_window})"),
+    ] {
+        let select = "SELECT L.k, L.v, L.ts, L.window_start, L.window_end FROM {L} L WHERE ";
+        let sql = format!(
+            "{}SET 'parallelism.default' = '2';\nINSERT INTO out {}{};",
+            tables(std::path::Path::new("DIR"), "k VARCHAR, v BIGINT, ts TIMESTAMP(3), ws TIMESTAMP(3), we TIMESTAMP(3)"),
+            select.replace("{L}", &tumble("l")),
+            condition.replace("{R}", &tumble("r"))
+        );
+        let query = format!("{}{}", select.replace("{L}", "lw"), condition.replace("{R}", "rw"));
+        let want = oracle(&left, &right, Some((10_000, 10_000)), &query).await;
+        let (got, run) = run_join(&left, &right, &sql, &["k", "v", "ts", "ws", "we"]);
+        assert!(want.len() > 100 && want.len() < left.len(), "{condition}: not a test: {} rows", want.len());
+        assert_rows_eq(&got, &want, &condition);
+        assert_eq!(run.counted("late rows"), 0, "{condition}");
+    }
+}
+
 const INTERVAL_OUT: &str = "lk VARCHAR, lv BIGINT, lts TIMESTAMP(3), rk VARCHAR, rv BIGINT, rts TIMESTAMP(3)";
 const INTERVAL_COLUMNS: [&str; 6] = ["lk", "lv", "lts", "rk", "rv", "rts"];
 
@@ -444,6 +475,17 @@ FROM (SELECT * FROM TABLE(TUMBLE(TABLE l, DESCRIPTOR(ts), INTERVAL '10' SECOND))
 JOIN (SELECT * FROM TABLE(TUMBLE(TABLE r, DESCRIPTOR(ts), INTERVAL '5' SECOND))) R
 ON L.k = R.k AND L.window_start = R.window_start AND L.window_end = R.window_end;",
             "the same windows on both sides",
+        ),
+        (
+            "INSERT INTO out SELECT L.k, L.v, L.ts, L.k, L.v, L.ts FROM l L WHERE L.k IN (SELECT R.k FROM r R);",
+            "an IN / EXISTS subquery over streams outside a window is not supported",
+        ),
+        (
+            "INSERT INTO out SELECT L.k, L.v, L.ts, L.k, L.v, L.ts
+FROM (SELECT * FROM TABLE(TUMBLE(TABLE l, DESCRIPTOR(ts), INTERVAL '10' SECOND))) L
+WHERE L.k NOT IN (SELECT R.k FROM TABLE(TUMBLE(TABLE r, DESCRIPTOR(ts), INTERVAL '10' SECOND)) R
+  WHERE L.window_start = R.window_start AND L.window_end = R.window_end);",
+            "NOT IN (subquery) over streams is not supported: write NOT EXISTS",
         ),
     ] {
         let run = weir_run(dir.path(), &format!("{base}{query}"));

@@ -19,10 +19,13 @@
 //! - `EliminateFilter`, `PropagateEmptyRelation`, `EliminateLimit`,
 //!   `PushDownLimit`: make empty relations and limits, which have no
 //!   source on a stream; `WHERE FALSE` stays a filter that drops every row.
-//! - `DecorrelatePredicateSubquery`, `ScalarSubqueryToJoin`,
-//!   `DecorrelateLateralJoin`, `EliminateJoin`: make semi, anti and
-//!   lateral joins, which the stream planner does not run (the subqueries
-//!   are refused as unsupported instead of as joins).
+//! - `ScalarSubqueryToJoin`, `DecorrelateLateralJoin`, `EliminateJoin`:
+//!   make joins the stream planner does not run (the subqueries are
+//!   refused as unsupported instead of as joins).
+//!
+//! `DecorrelatePredicateSubquery` is kept: `IN` / `EXISTS` subqueries
+//! become semi and anti joins, which run as window joins (Flink's window
+//! semi and anti joins) and are refused by name otherwise.
 //! - `RewriteSetComparison`, `UnionsToFilter`, `EliminateGroupByConstant`:
 //!   rewrite set operations and constant keys into forms whose streaming
 //!   meaning differs (a filter for a UNION of one input keeps no
@@ -36,6 +39,7 @@ use std::sync::Arc;
 
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::optimizer::decorrelate_predicate_subquery::DecorrelatePredicateSubquery;
 use datafusion::optimizer::eliminate_cross_join::EliminateCrossJoin;
 use datafusion::optimizer::eliminate_duplicated_expr::EliminateDuplicatedExpr;
 use datafusion::optimizer::eliminate_outer_join::EliminateOuterJoin;
@@ -55,6 +59,7 @@ fn rules() -> Vec<Arc<dyn OptimizerRule + Send + Sync>> {
         Arc::new(OptimizeUnions::new()),
         Arc::new(SimplifyExpressions::new()),
         Arc::new(ReplaceDistinctWithAggregate::new()),
+        Arc::new(DecorrelatePredicateSubquery::new()),
         Arc::new(ExtractEquijoinPredicate::new()),
         Arc::new(EliminateDuplicatedExpr::new()),
         Arc::new(EliminateCrossJoin::new()),

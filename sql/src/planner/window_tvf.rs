@@ -12,6 +12,7 @@
 //! where rowtimes go).
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -20,8 +21,8 @@ use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr as LExpr, LogicalPlan};
 use datafusion::sql::sqlparser::ast::{
-    Expr, ExprWithAlias, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
-    ObjectNamePart, Query, SetExpr, TableAlias, TableFactor, TableWithJoins,
+    Expr, ExprWithAlias, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query,
+    SetExpr, TableAlias, TableFactor, TableWithJoins, visit_expressions_mut,
 };
 use weir_engine::event_time::EventTimeValidity;
 use weir_engine::window::spec::{WindowKind, WindowSpec};
@@ -108,7 +109,11 @@ pub struct Inputs<'a> {
 }
 
 /// Rewrites every window TVF in `query`, returning the relations to register.
-pub fn rewrite(query: &mut Query, inputs: &Inputs<'_>, state: &SessionState) -> Result<HashMap<String, WindowRelation>> {
+pub fn rewrite(
+    query: &mut Query,
+    inputs: &Inputs<'_>,
+    state: &SessionState,
+) -> Result<HashMap<String, WindowRelation>> {
     let mut found = HashMap::new();
     rewrite_query(query, inputs, state, &mut found)?;
     Ok(found)
@@ -138,6 +143,28 @@ fn rewrite_set_expr(
         SetExpr::Select(select) => {
             for twj in &mut select.from {
                 rewrite_table_with_joins(twj, inputs, state, found)?;
+            }
+            // Subqueries in WHERE (`IN` / `EXISTS` over a window TVF: Flink's
+            // window semi and anti joins).
+            if let Some(selection) = &mut select.selection {
+                let mut failed = None;
+                let _ = visit_expressions_mut(selection, |e| {
+                    let query = match e {
+                        Expr::InSubquery { subquery, .. } => subquery.as_mut(),
+                        Expr::Exists { subquery, .. } | Expr::Subquery(subquery) => subquery.as_mut(),
+                        _ => return ControlFlow::Continue(()),
+                    };
+                    match rewrite_query(query, inputs, state, found) {
+                        Ok(()) => ControlFlow::Continue(()),
+                        Err(err) => {
+                            failed = Some(err);
+                            ControlFlow::Break(())
+                        }
+                    }
+                });
+                if let Some(err) = failed {
+                    return Err(err);
+                }
             }
             Ok(())
         }
@@ -226,18 +253,29 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
         _ => (4, 5),
     };
     if args.len() < min || args.len() > max {
-        return Err(SqlError::plan(format!("{fname} takes {min} to {max} arguments: {usage}"), pos));
+        return Err(SqlError::plan(
+            format!("{fname} takes {min} to {max} arguments: {usage}"),
+            pos,
+        ));
     }
     let (input, partition) = table_argument(args[0], inputs, usage)?;
     if !partition.is_empty() && fname != "SESSION" {
-        return Err(SqlError::plan(format!("PARTITION BY is for SESSION windows, not {fname}"), position_of(args[0])));
+        return Err(SqlError::plan(
+            format!("PARTITION BY is for SESSION windows, not {fname}"),
+            position_of(args[0]),
+        ));
     }
     let time_col = descriptor_argument(args[1], usage)?;
     let mut processing_time = false;
     let (row, time_column, validity) = match &input {
-        WindowInput::Table(table) if table.proctime() == Some(time_col.as_str()) && table.rowtime() != Some(time_col.as_str()) => {
+        WindowInput::Table(table)
+            if table.proctime() == Some(time_col.as_str()) && table.rowtime() != Some(time_col.as_str()) =>
+        {
             processing_time = true;
-            let idx = table.schema.index_of(&time_col).map_err(|e| SqlError::plan(e.to_string(), pos))?;
+            let idx = table
+                .schema
+                .index_of(&time_col)
+                .map_err(|e| SqlError::plan(e.to_string(), pos))?;
             (Arc::clone(&table.schema), idx, EventTimeValidity::default())
         }
         WindowInput::Table(table) => {
@@ -255,18 +293,27 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
                     format!(
                         "DESCRIPTOR({time_col}) must name a time attribute of '{}': its rowtime column '{rowtime}'{}",
                         table.name,
-                        table.proctime().map(|p| format!(" or its PROCTIME() column '{p}'")).unwrap_or_default()
+                        table
+                            .proctime()
+                            .map(|p| format!(" or its PROCTIME() column '{p}'"))
+                            .unwrap_or_default()
                     ),
                     position_of(args[1]),
                 ));
             }
-            let watermark = table.watermark.as_ref().ok_or_else(|| SqlError::plan(format!("table '{}' has no watermark", table.name), pos))?;
+            let watermark = table
+                .watermark
+                .as_ref()
+                .ok_or_else(|| SqlError::plan(format!("table '{}' has no watermark", table.name), pos))?;
             (Arc::clone(&table.schema), watermark.time_column, watermark.validity)
         }
         WindowInput::View { name, plan } => {
             let row: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
             let time_column = row.index_of(&time_col).map_err(|_| {
-                SqlError::plan(format!("DESCRIPTOR({time_col}): view '{name}' has no such column"), position_of(args[1]))
+                SqlError::plan(
+                    format!("DESCRIPTOR({time_col}): view '{name}' has no such column"),
+                    position_of(args[1]),
+                )
             })?;
             (row, time_column, EventTimeValidity::default())
         }
@@ -295,11 +342,17 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
             } else if fname == "HOP" {
                 let slide = ms(2)?;
                 let size = ms(3)?;
-                (WindowKind::Hop { slide, size }, if args.len() == 5 { ms(4)? } else { 0 })
+                (
+                    WindowKind::Hop { slide, size },
+                    if args.len() == 5 { ms(4)? } else { 0 },
+                )
             } else {
                 let step = ms(2)?;
                 let max_size = ms(3)?;
-                (WindowKind::Cumulate { step, max_size }, if args.len() == 5 { ms(4)? } else { 0 })
+                (
+                    WindowKind::Cumulate { step, max_size },
+                    if args.len() == 5 { ms(4)? } else { 0 },
+                )
             };
             Windows::Sliced(WindowSpec::new(kind, offset).map_err(|m| SqlError::plan(m, pos))?)
         }
@@ -328,7 +381,11 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
         }
         // Bounds are wall-clock times; the window's time is an instant
         // when its rowtime is one (Flink's types).
-        let data_type = if c == WINDOW_TIME { rowtime_type.clone() } else { TIMESTAMP_MS };
+        let data_type = if c == WINDOW_TIME {
+            rowtime_type.clone()
+        } else {
+            TIMESTAMP_MS
+        };
         fields.push(Field::new(c, data_type, false));
     }
     Ok(WindowRelation {
@@ -345,7 +402,11 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
 
 /// The zone's offset when windows over a rowtime of type `rowtime` align
 /// to its clock: a `TIMESTAMP_LTZ` rowtime in a zone other than UTC.
-fn zone_offset(rowtime: &datafusion::arrow::datatypes::DataType, zone: &LocalZone, pos: Option<crate::error::Position>) -> Result<Option<i64>> {
+fn zone_offset(
+    rowtime: &datafusion::arrow::datatypes::DataType,
+    zone: &LocalZone,
+    pos: Option<crate::error::Position>,
+) -> Result<Option<i64>> {
     if !crate::time_zone::is_ltz(rowtime) {
         return Ok(None);
     }
@@ -395,38 +456,63 @@ fn arguments<'f>(
         return Ok(vec![]);
     };
     let names = parameters(fname);
-    let named = list.args.iter().any(|a| matches!(a, FunctionArg::Named { .. } | FunctionArg::ExprNamed { .. }));
+    let named = list
+        .args
+        .iter()
+        .any(|a| matches!(a, FunctionArg::Named { .. } | FunctionArg::ExprNamed { .. }));
     if !named {
         return list
             .args
             .iter()
             .map(|a| match a {
                 FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Ok(e),
-                other => Err(SqlError::unsupported(format!("argument {other} of {fname}: {usage}"), pos)),
+                other => Err(SqlError::unsupported(
+                    format!("argument {other} of {fname}: {usage}"),
+                    pos,
+                )),
             })
             .collect();
     }
     let mut by_place: Vec<Option<&Expr>> = vec![None; names.len()];
     for a in &list.args {
-        let FunctionArg::Named { name, arg: FunctionArgExpr::Expr(e), .. } = a else {
+        let FunctionArg::Named {
+            name,
+            arg: FunctionArgExpr::Expr(e),
+            ..
+        } = a
+        else {
             return Err(SqlError::plan(
                 format!("{fname}: pass every argument by name or none (found {a}): {usage}"),
                 pos,
             ));
         };
-        let place = names.iter().position(|n| n.eq_ignore_ascii_case(&name.value)).ok_or_else(|| {
-            SqlError::plan(
-                format!("{fname} has no parameter {}; its parameters are {}", name.value, names.join(", ")),
-                pos,
-            )
-        })?;
+        let place = names
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(&name.value))
+            .ok_or_else(|| {
+                SqlError::plan(
+                    format!(
+                        "{fname} has no parameter {}; its parameters are {}",
+                        name.value,
+                        names.join(", ")
+                    ),
+                    pos,
+                )
+            })?;
         if by_place[place].replace(e).is_some() {
-            return Err(SqlError::plan(format!("{fname}: parameter {} given twice", names[place]), pos));
+            return Err(SqlError::plan(
+                format!("{fname}: parameter {} given twice", names[place]),
+                pos,
+            ));
         }
     }
     // The optional OFFSET may be left out; nothing before it may.
     let required = names.len() - usize::from(names.last() == Some(&"OFFSET"));
-    let given = by_place.iter().rposition(Option::is_some).map_or(0, |i| i + 1).max(required);
+    let given = by_place
+        .iter()
+        .rposition(Option::is_some)
+        .map_or(0, |i| i + 1)
+        .max(required);
     by_place[..given]
         .iter()
         .zip(names)
@@ -437,7 +523,12 @@ fn arguments<'f>(
 /// `TABLE t [PARTITION BY k | (k1, k2)]`: the table or view and the
 /// partition columns.
 fn table_argument(e: &Expr, inputs: &Inputs<'_>, usage: &str) -> Result<(WindowInput, Vec<String>)> {
-    let bad = || SqlError::plan(format!("the first argument must be TABLE name, found {e}: {usage}"), position_of(e));
+    let bad = || {
+        SqlError::plan(
+            format!("the first argument must be TABLE name, found {e}: {usage}"),
+            position_of(e),
+        )
+    };
     let Expr::Prefixed { prefix, value } = e else {
         return Err(bad());
     };
@@ -454,7 +545,10 @@ fn table_argument(e: &Expr, inputs: &Inputs<'_>, usage: &str) -> Result<(WindowI
     let name = parts.last().map(normalize).unwrap_or_default();
     let def = match (inputs.catalog.get(&name), inputs.views.get(&name)) {
         (Some(table), _) => WindowInput::Table(Arc::clone(table)),
-        (None, Some(plan)) => WindowInput::View { name, plan: Arc::clone(plan) },
+        (None, Some(plan)) => WindowInput::View {
+            name,
+            plan: Arc::clone(plan),
+        },
         (None, None) => return Err(SqlError::unknown_table(name, position_of(e))),
     };
     // A column, or one qualified by the table (`t.k`, as Flink's legacy
@@ -462,7 +556,10 @@ fn table_argument(e: &Expr, inputs: &Inputs<'_>, usage: &str) -> Result<(WindowI
     let column = |c: &Expr| match c {
         Expr::Identifier(c) => Ok(normalize(c)),
         Expr::CompoundIdentifier(parts) if let Some(c) = parts.last() => Ok(normalize(c)),
-        other => Err(SqlError::unsupported(format!("PARTITION BY {other} (partition by columns)"), position_of(e))),
+        other => Err(SqlError::unsupported(
+            format!("PARTITION BY {other} (partition by columns)"),
+            position_of(e),
+        )),
     };
     let columns = match partition {
         None => vec![],
@@ -491,7 +588,9 @@ fn descriptor_argument(e: &Expr, usage: &str) -> Result<String> {
 /// expressions and for intervals with months (they have no fixed length).
 pub fn literal_interval_ms(e: &LExpr) -> Option<i64> {
     match e {
-        LExpr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => Some(v.days as i64 * 86_400_000 + v.milliseconds as i64),
+        LExpr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => {
+            Some(v.days as i64 * 86_400_000 + v.milliseconds as i64)
+        }
         LExpr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {
             Some(v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000)
         }

@@ -36,11 +36,21 @@ impl StreamPlanner<'_> {
     /// With `needed`, the consumer reads only those columns of the join's
     /// output: each side keeps and moves only them and what the condition
     /// reads, and the returned schema is of the columns kept.
-    pub(super) fn join(
-        &mut self,
-        join: &Join,
-        needed: Option<&BTreeSet<usize>>,
-    ) -> Result<(Flow, DFSchemaRef)> {
+    pub(super) fn join(&mut self, join: &Join, needed: Option<&BTreeSet<usize>>) -> Result<(Flow, DFSchemaRef)> {
+        // `NOT IN` is null-aware: one NULL on the right anywhere empties the
+        // answer, which no partitioned join can know.
+        if join.null_aware {
+            return Err(SqlError::Unsupported {
+                construct: "NOT IN (subquery) over streams".into(),
+                detail: Some("write NOT EXISTS (… WHERE … = …), which treats NULLs row by row".into()),
+                position: self.join_position,
+            });
+        }
+        // A semi or anti join (IN / EXISTS) yields the left side's columns.
+        let needed = match join.join_type {
+            JoinType::LeftSemi | JoinType::LeftAnti => None,
+            _ => needed,
+        };
         let mut left = self.plan(&join.left)?;
         let mut right = self.plan(&join.right)?;
         for flow in [&mut left, &mut right] {
@@ -61,13 +71,22 @@ impl StreamPlanner<'_> {
             }
         }
         let (ls, rs, output) = match needed {
-            None => (Arc::clone(join.left.schema()), Arc::clone(join.right.schema()), Arc::clone(&join.schema)),
+            None => (
+                Arc::clone(join.left.schema()),
+                Arc::clone(join.right.schema()),
+                Arc::clone(&join.schema),
+            ),
             Some(needed) => {
                 // Rowtimes and windows matter to the join only as its
                 // condition reads them.
                 let mut used = needed.clone();
                 let width = ls.fields().len();
-                for c in on.iter().flat_map(|(l, r)| [l, r]).chain(&rest).flat_map(|e| e.column_refs()) {
+                for c in on
+                    .iter()
+                    .flat_map(|(l, r)| [l, r])
+                    .chain(&rest)
+                    .flat_map(|e| e.column_refs())
+                {
                     used.extend(ls.index_of_column(c).ok());
                     used.extend(rs.index_of_column(c).ok().map(|i| width + i));
                 }
@@ -80,7 +99,8 @@ impl StreamPlanner<'_> {
             }
         };
         let (ls, rs) = (ls.as_ref(), rs.as_ref());
-        let windows = window_pairs(&mut on, left.props().window, right.props().window, ls, rs).map_err(|e| e.or_at(self.join_position))?;
+        let windows = window_pairs(&mut on, left.props().window, right.props().window, ls, rs)
+            .map_err(|e| e.or_at(self.join_position))?;
         let bounds = match (windows, left.props().rowtime, right.props().rowtime) {
             (None, Some(lt), Some(rt)) => Some((lt, rt, time_bounds(&rest, ls, rs, lt, rt))),
             _ => None,
@@ -102,10 +122,17 @@ impl StreamPlanner<'_> {
         };
         let (operator, time, windowed) = match (windows, bounds) {
             (Some((lw, rw)), _) => {
-                let plan = WindowJoinPlan { spec, window_end: [lw.end, rw.end] };
+                let plan = WindowJoinPlan {
+                    spec,
+                    window_end: [lw.end, rw.end],
+                };
                 // The left side's window columns lead the output; with an
-                // inner join they are every row's window.
-                let windowed = (join.join_type == JoinType::Inner).then_some(lw);
+                // inner, semi or anti join they are every row's window.
+                let windowed = matches!(
+                    join.join_type,
+                    JoinType::Inner | JoinType::LeftSemi | JoinType::LeftAnti
+                )
+                .then_some(lw);
                 (OperatorPlan::new(plan), None, windowed)
             }
             (None, Some((lt, rt, (Some(lower), Some(upper))))) => {
@@ -118,12 +145,21 @@ impl StreamPlanner<'_> {
                 }
                 if lower > upper {
                     return Err(SqlError::plan(
-                        format!("the join's time bounds leave no interval: right minus left time within [{lower}, {upper}] ms"),
+                        format!(
+                            "the join's time bounds leave no interval: right minus left time within [{lower}, {upper}] ms"
+                        ),
                         self.join_position,
                     ));
                 }
-                let bounds = TimeBounds { time: [lt, rt], lower, upper };
-                let plan = IntervalJoinPlan { spec, bounds: Some(bounds) };
+                let bounds = TimeBounds {
+                    time: [lt, rt],
+                    lower,
+                    upper,
+                };
+                let plan = IntervalJoinPlan {
+                    spec,
+                    bounds: Some(bounds),
+                };
                 (OperatorPlan::new(plan), Some(lt), None)
             }
             // A regular inner join (Flink's): every row is kept, and each is
@@ -131,6 +167,17 @@ impl StreamPlanner<'_> {
             // streams its output only appends.
             _ if join.join_type == JoinType::Inner => {
                 (OperatorPlan::new(IntervalJoinPlan { spec, bounds: None }), None, None)
+            }
+            _ if matches!(join.join_type, JoinType::LeftSemi | JoinType::LeftAnti) => {
+                return Err(SqlError::Unsupported {
+                    construct: "an IN / EXISTS subquery over streams outside a window".into(),
+                    detail: Some(
+                        "as in Flink, it runs as a window semi or anti join: both sides from the same TUMBLE or HOP, \
+                         the subquery correlated on L.window_start = R.window_start AND L.window_end = R.window_end"
+                            .into(),
+                    ),
+                    position: self.join_position,
+                });
             }
             _ => {
                 return Err(SqlError::Unsupported {
@@ -150,8 +197,16 @@ impl StreamPlanner<'_> {
             true => (Distribution::Single, Distribution::Single),
             false => (Distribution::Hash(lk), Distribution::Hash(rk)),
         };
-        let properties = Properties { rowtime: time, window: windowed, ..Properties::default() };
-        let node = StreamNode::over(NodeOp::Operator(operator), vec![(left.node, ld), (right.node, rd)], properties);
+        let properties = Properties {
+            rowtime: time,
+            window: windowed,
+            ..Properties::default()
+        };
+        let node = StreamNode::over(
+            NodeOp::Operator(operator),
+            vec![(left.node, ld), (right.node, rd)],
+            properties,
+        );
         let flow = Flow::new(node);
         Ok((flow, output))
     }
@@ -197,7 +252,11 @@ impl StreamPlanner<'_> {
         let intermediate = DFSchema::new_with_metadata(fields, HashMap::new())?;
         let expression = self.physical(filter, &intermediate)?;
         let schema = Arc::new(Schema::new(intermediate.fields().clone()));
-        Ok(JoinFilter::new(expression, JoinFilter::build_column_indices(li, ri), schema))
+        Ok(JoinFilter::new(
+            expression,
+            JoinFilter::build_column_indices(li, ri),
+            schema,
+        ))
     }
 }
 
@@ -243,7 +302,12 @@ fn side_of(e: &Expr, ls: &DFSchema, rs: &DFSchema) -> Option<Side> {
 /// `l = r` with one side's columns on each side of `=`: an equi-join key,
 /// left expression first.
 pub(super) fn equi_pair(e: &Expr, ls: &DFSchema, rs: &DFSchema) -> Option<(Expr, Expr)> {
-    let Expr::BinaryExpr(BinaryExpr { left, op: Operator::Eq, right }) = e else {
+    let Expr::BinaryExpr(BinaryExpr {
+        left,
+        op: Operator::Eq,
+        right,
+    }) = e
+    else {
         return None;
     };
     match (side_of(left, ls, rs)?, side_of(right, ls, rs)?) {
@@ -271,7 +335,9 @@ fn window_pairs(
     let (Some(lw), Some(rw)) = (left, right) else {
         return Ok(None);
     };
-    let find = |on: &[(Expr, Expr)], l: usize, r: usize| on.iter().position(|(a, b)| is_column(a, ls, l) && is_column(b, rs, r));
+    let find = |on: &[(Expr, Expr)], l: usize, r: usize| {
+        on.iter().position(|(a, b)| is_column(a, ls, l) && is_column(b, rs, r))
+    };
     let (Some(start), Some(end)) = (find(on, lw.start, rw.start), find(on, lw.end, rw.end)) else {
         return Ok(None);
     };
@@ -283,7 +349,10 @@ fn window_pairs(
     }
     if lw.spec != rw.spec {
         return Err(SqlError::plan(
-            format!("a window join needs the same windows on both sides: {} and {}", lw.spec, rw.spec),
+            format!(
+                "a window join needs the same windows on both sides: {} and {}",
+                lw.spec, rw.spec
+            ),
             None,
         ));
     }
@@ -299,7 +368,11 @@ fn time_term(e: &Expr, ls: &DFSchema, rs: &DFSchema, lt: usize, rt: usize) -> Op
     match e {
         Expr::Column(_) if is_column(e, ls, lt) => Some((Side::Left, 0)),
         Expr::Column(_) if is_column(e, rs, rt) => Some((Side::Right, 0)),
-        Expr::BinaryExpr(BinaryExpr { left, op: op @ (Operator::Plus | Operator::Minus), right }) => {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: op @ (Operator::Plus | Operator::Minus),
+            right,
+        }) => {
             let (side, base) = time_term(left, ls, rs, lt, rt)?;
             let ms = literal_interval_ms(right)?;
             Some((side, if *op == Operator::Plus { base + ms } else { base - ms }))
@@ -336,7 +409,12 @@ fn time_bounds(conjuncts: &[Expr], ls: &DFSchema, rs: &DFSchema, lt: usize, rt: 
     for e in conjuncts {
         match e {
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => compare(left, *op, right),
-            Expr::Between(Between { expr, negated: false, low, high }) => {
+            Expr::Between(Between {
+                expr,
+                negated: false,
+                low,
+                high,
+            }) => {
                 compare(expr, Operator::GtEq, low);
                 compare(expr, Operator::LtEq, high);
             }
