@@ -63,3 +63,28 @@ fn quickstart_prints_every_window() {
     // Each window of each channel holds 1 000 / 4 = 250 orders.
     assert!(rows.iter().all(|r| r.contains(", 250, ")), "{}", rows[0]);
 }
+
+/// Each Flink-form Nexmark query (`queries/nexmark-flink/`: one table of
+/// every event, views, ROW access) writes as many rows as the same query
+/// over the per-kind tables (`queries/nexmark/`): the two read the same
+/// events, so `weir bench` compares like with like.
+#[test]
+fn flink_form_nexmark_queries_write_what_the_per_kind_ones_write() {
+    let written = |stderr: &str| -> u64 {
+        let line = stderr.lines().find(|l| l.contains("finished:")).unwrap_or_else(|| panic!("no summary: {stderr}"));
+        let count = line.split("finished: ").nth(1).and_then(|r| r.split(' ').next()).expect("a count");
+        count.parse().expect("a number")
+    };
+    let files = sql_files(&queries_dir().join("nexmark-flink"));
+    assert!(files.len() >= 5, "{files:?}");
+    for flink in files {
+        let per_kind = queries_dir().join("nexmark").join(flink.file_name().unwrap());
+        let (ok, _, flink_err) = run(&flink);
+        assert!(ok, "{}: {flink_err}", flink.display());
+        let (ok, _, kind_err) = run(&per_kind);
+        assert!(ok, "{}: {kind_err}", per_kind.display());
+        let n = written(&flink_err);
+        assert!(n > 0, "{}: nothing written", flink.display());
+        assert_eq!(n, written(&kind_err), "{}", flink.display());
+    }
+}

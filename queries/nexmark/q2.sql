@@ -26,7 +26,5 @@ CREATE TABLE nexmark_q2 (
   price   BIGINT
 ) WITH ('connector' = 'blackhole');
 
--- Flink's query says MOD(auction, 123); Weir has no MOD function yet, and
--- `%` is the same on these non-negative ids.
 INSERT INTO nexmark_q2
-SELECT auction, price FROM bid WHERE auction % 123 = 0;
+SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0;
