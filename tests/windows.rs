@@ -493,3 +493,57 @@ FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY win
         assert_rows_eq(&got, &want, grouping);
     }
 }
+
+/// The rows of a SESSION TVF used without an aggregation (Flink's
+/// `SELECT * FROM TABLE(SESSION(…))`): each row is emitted once, when its
+/// session closes, with the session's bounds — the on-event oracle's
+/// sessions, late rows left out — at parallelism 1 and 3.
+#[test]
+fn session_rows_carry_their_sessions_bounds() {
+    let mut g = Lcg(12);
+    let mut ts = T0;
+    let mut rows: Vec<Row> = (0..1500)
+        .map(|_| {
+            ts += if g.below(10) == 0 { 2_000 + g.below(6_000) as i64 } else { g.below(300) as i64 };
+            Row { k: Some(format!("k{}", g.below(5))), v: Some(g.below(40) as i64), ts: Some(ts) }
+        })
+        .collect();
+    for i in (30..rows.len()).step_by(29) {
+        rows[i].ts = rows[i].ts.map(|t| t - g.below(9_000) as i64);
+    }
+    let (assigned, late) = decide_sessions(&rows, 3_000, DELAY);
+    let mut want: Vec<String> = assigned
+        .iter()
+        .map(|(s, e, r)| format!("{}|{}|{}|{s}|{e}|{}", r.k.as_ref().unwrap(), r.v.unwrap(), r.ts.unwrap(), e - 1))
+        .collect();
+    want.sort();
+    assert!(late > 3 && want.len() > 1000, "late {late}, rows {}", want.len());
+    for parallelism in [1, 3] {
+        let dir = scratch();
+        std::fs::create_dir_all(dir.path().join("in")).unwrap();
+        write_json(&dir.path().join("in/part-00.json"), &rows);
+        let sql = format!(
+            "SET 'parallelism.default' = '{parallelism}';
+CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'json', 'scan.watermark.emit.strategy' = 'on-event');
+CREATE TABLE out (k VARCHAR, v BIGINT, ts TIMESTAMP(3), ws TIMESTAMP(3), we TIMESTAMP(3), wt TIMESTAMP(3))
+  WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'json');
+INSERT INTO out SELECT * FROM TABLE(SESSION(TABLE src PARTITION BY k, DESCRIPTOR(ts), INTERVAL '3' SECOND));",
+            input = dir.path().join("in").display(),
+            out = dir.path().join("out").display()
+        );
+        let run = weir_run(dir.path(), &sql);
+        assert!(run.ok, "{}", run.stderr);
+        let t = |r: &serde_json::Value, c: &str| parse_timestamp(r[c].as_str().unwrap());
+        let mut got: Vec<String> = read_sink(&dir.path().join("out"))
+            .iter()
+            .map(|r| {
+                let k = r["k"].as_str().unwrap();
+                format!("{k}|{}|{}|{}|{}|{}", r["v"], t(r, "ts"), t(r, "ws"), t(r, "we"), t(r, "wt"))
+            })
+            .collect();
+        got.sort();
+        assert_rows_eq(&got, &want, &format!("session rows at parallelism {parallelism}"));
+        assert_eq!(run.counted("late rows"), late);
+    }
+}

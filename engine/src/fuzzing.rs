@@ -269,7 +269,7 @@ fn operator(part: Part) -> Result<Box<dyn Operator>> {
     Ok(match part {
         Part::WindowAggregate => Box::new(WindowAggregate::new(Arc::new(window_aggregate()?), name, metrics)),
         Part::SessionAggregate => {
-            let plan = SessionAggregatePlan { gap: 3_000, aggregation: windowed()?, input_schema: input_schema() };
+            let plan = SessionAggregatePlan { gap: 3_000, aggregation: windowed()?, input_schema: input_schema(), emit_rows: None };
             Box::new(SessionAggregate::new(Arc::new(plan), name, metrics)?)
         }
         Part::GroupAggregate => {

@@ -90,6 +90,10 @@ impl OperatorSpec for SessionAggregatePlan {
     }
 
     fn explain(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.emit_rows.is_some() {
+            writeln!(f, "  SessionWindow: SESSION(gap {}) emits each row of a closed session", Millis(self.gap))?;
+            return writeln!(f, "    partition by: [{}]", crate::plan::exprs(&self.aggregation.grouping.keys));
+        }
         writeln!(f, "  SessionAggregate: SESSION(gap {})", Millis(self.gap))?;
         self.aggregation.explain(f)
     }
@@ -102,10 +106,11 @@ impl OperatorSpec for SessionAggregatePlan {
     /// Open sessions' input rows, replayed on restore.
     fn state(&self) -> Option<StateShape> {
         let signature = format!(
-            "gap {} ms; rows {}; {}",
+            "gap {} ms; rows {}; {}{}",
             self.gap,
             typed_columns(&self.input_schema),
-            self.aggregation.grouping.state_signature()
+            self.aggregation.grouping.state_signature(),
+            if self.emit_rows.is_some() { "; emits rows" } else { "" }
         );
         Some(StateShape { kind: "SessionAggregate", signature, growth: StateGrowth::Bounded })
     }

@@ -37,6 +37,12 @@ pub struct SessionAggregatePlan {
     /// The rows the aggregation reads: a checkpoint stores open sessions
     /// as these rows, and a restore refuses others.
     pub input_schema: SchemaRef,
+    /// The SESSION TVF's rows themselves, not aggregated (Flink's
+    /// `SELECT * FROM TABLE(SESSION(…))`): each row of a closed session is
+    /// emitted with its window columns, rows plus `window_start`,
+    /// `window_end`, `window_time` of this schema. The aggregation then has
+    /// the partition keys and no aggregates.
+    pub emit_rows: Option<SchemaRef>,
 }
 
 /// Rows of one input batch that joined a session.
@@ -141,6 +147,9 @@ impl SessionAggregate {
             return Ok(());
         }
         let by_key = by_key(fire);
+        if let Some(schema) = &self.plan.emit_rows {
+            return self.fire_rows(&by_key, schema, out);
+        }
         let g = &self.plan.aggregation.grouping;
         let ctx = || format!("{}: firing sessions", self.name);
         // Groups keyed by (session start, session end, keys…).
@@ -206,6 +215,44 @@ impl SessionAggregate {
         let batch = RecordBatch::try_new(Arc::clone(schema), columns).context(ctx)?;
         self.metrics.rows_out.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         out.batch(StreamBatch::new(batch));
+        Ok(())
+    }
+
+    /// Emits the rows of the sessions in `by_key`, each with its session's
+    /// window columns (typed as `schema`'s last three).
+    fn fire_rows(&self, by_key: &HashMap<u32, Vec<(EventTime, EventTime)>>, schema: &SchemaRef, out: &mut Collector) -> Result<()> {
+        let ctx = || format!("{}: firing sessions", self.name);
+        let n = schema.fields().len();
+        let tz = |i: usize| match schema.field(i).data_type() {
+            DataType::Timestamp(TimeUnit::Millisecond, tz) => tz.clone(),
+            _ => None,
+        };
+        for b in &self.buffer {
+            let mut rows: Vec<u32> = Vec::new();
+            let mut starts: Vec<i64> = Vec::new();
+            let mut ends: Vec<i64> = Vec::new();
+            for i in 0..b.data.num_rows() {
+                if b.live[i]
+                    && let Some((s, e)) = in_session(by_key, b.keys[i], b.times[i])
+                {
+                    rows.push(i as u32);
+                    starts.push(s);
+                    ends.push(e);
+                }
+            }
+            if rows.is_empty() {
+                continue;
+            }
+            let data = take_record_batch(&b.data, &UInt32Array::from(rows)).context(ctx)?;
+            let times: Vec<i64> = ends.iter().map(|e| e - 1).collect();
+            let mut columns = data.columns().to_vec();
+            columns.push(Arc::new(TimestampMillisecondArray::from(starts).with_timezone_opt(tz(n - 3))));
+            columns.push(Arc::new(TimestampMillisecondArray::from(ends).with_timezone_opt(tz(n - 2))));
+            columns.push(Arc::new(TimestampMillisecondArray::from(times).with_timezone_opt(tz(n - 1))));
+            let batch = RecordBatch::try_new(Arc::clone(schema), columns).context(ctx)?;
+            self.metrics.rows_out.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            out.batch(StreamBatch::new(batch));
+        }
         Ok(())
     }
 

@@ -352,12 +352,9 @@ impl<'a> StreamPlanner<'a> {
         let Some(rel) = flow.window.take() else {
             return Ok(());
         };
-        let Windows::Sliced(window) = rel.windows else {
-            return Err(SqlError::Unsupported {
-                construct: "SESSION windows without aggregation".into(),
-                detail: Some("group by window_start, window_end and the PARTITION BY columns".into()),
-                position: None,
-            });
+        let window = match &rel.windows {
+            Windows::Sliced(window) => *window,
+            Windows::Session { gap, partition } => return self.session_rows(flow, &rel, *gap, partition),
         };
         flow.push(OperatorPlan::new(WindowAssignPlan {
             window,
@@ -366,6 +363,39 @@ impl<'a> StreamPlanner<'a> {
         }));
         let start = rel.first_window_column();
         flow.props_mut().window = Some(WindowColumns { spec: window, start, end: start + 1 });
+        Ok(())
+    }
+
+    /// The rows of a SESSION TVF used as they are: each row leaves when
+    /// its session closes, with the session's window columns.
+    fn session_rows(&self, flow: &mut Flow, rel: &WindowRelation, gap: i64, partition: &[String]) -> Result<()> {
+        let mut keys: Vec<Arc<dyn PhysicalExpr>> = Vec::new();
+        let mut key_fields = Vec::new();
+        for p in partition {
+            let i = rel.row.index_of(p).map_err(|e| SqlError::plan(e.to_string(), None))?;
+            keys.push(Arc::new(Column::new(p, i)));
+            key_fields.push(rel.row.field(i).clone().with_nullable(true));
+        }
+        let aggregation = WindowedAggregation {
+            time_column: rel.time_column,
+            grouping: Grouping::new(keys.clone(), key_fields, Vec::new()),
+            output: Vec::new(),
+            output_schema: Arc::clone(&rel.schema),
+            allowed_lateness: 0,
+            validity: rel.validity,
+            late_output: None,
+            emit_early: None,
+        };
+        let plan = SessionAggregatePlan {
+            gap,
+            aggregation,
+            input_schema: Arc::clone(&rel.row),
+            emit_rows: Some(Arc::clone(&rel.schema)),
+        };
+        let distribution = if keys.is_empty() { Distribution::Single } else { Distribution::Hash(keys) };
+        flow.then(OperatorPlan::new(plan), distribution);
+        // The rows' time attribute is now their session's window_time.
+        flow.props_mut().rowtime = Some(rel.first_window_column() + 2);
         Ok(())
     }
 
@@ -551,7 +581,7 @@ impl<'a> StreamPlanner<'a> {
                         None,
                     ));
                 }
-                OperatorPlan::new(SessionAggregatePlan { gap, aggregation, input_schema })
+                OperatorPlan::new(SessionAggregatePlan { gap, aggregation, input_schema, emit_rows: None })
             }
         };
         let layout = layout_of(&operator);

@@ -19,8 +19,6 @@ INSERT INTO kwv SELECT k, window_start, count(*) FROM TABLE(SESSION(TABLE a, DES
 -- fail
 INSERT INTO kwv SELECT k, window_start, count(*) FROM TABLE(SESSION(TABLE a PARTITION BY k, DESCRIPTOR(ts), INTERVAL '0' SECOND)) GROUP BY k, window_start, window_end;
 -- fail
-INSERT INTO kwv SELECT k, window_start, 1 FROM TABLE(SESSION(TABLE a PARTITION BY k, DESCRIPTOR(ts), INTERVAL '1' SECOND));
--- fail
 INSERT INTO kwv SELECT k, window_start, count(*) FROM TABLE(CUMULATE(TABLE a, DESCRIPTOR(ts), INTERVAL '7' SECOND, INTERVAL '1' MINUTE)) GROUP BY k, window_start, window_end;
 -- fail
 INSERT INTO kwv SELECT k, window_start, count(*) FROM TABLE(HOP(TABLE a, DESCRIPTOR(ts), INTERVAL '1' MONTH, INTERVAL '2' MONTH)) GROUP BY k, window_start, window_end;
