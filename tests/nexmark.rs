@@ -439,3 +439,37 @@ GROUP BY bidder, window_start, window_end;",
     assert!(want.len() > 100, "too few sessions: {}", want.len());
     assert_eq!(sink_rows(&legacy.path().join("out"), &columns), want);
 }
+
+/// A query of one kind of event from Flink nexmark's table of every event
+/// (its `bid` view: `WHERE event_type = 2`) makes only those events at the
+/// source (EXPLAIN says `only=bid events`), and writes exactly what the
+/// same filter written so that it cannot be pushed down writes, at
+/// parallelism 1 and 3.
+#[test]
+fn a_query_of_one_kind_makes_only_that_kind() {
+    let columns = ["auction", "bidder", "price", "dt"];
+    let run = |filter: &str, parallelism: usize| {
+        let dir = scratch();
+        let out = dir.path().join("out");
+        let sql = format!(
+            "SET 'parallelism.default' = '{parallelism}';
+{}CREATE TABLE o (auction BIGINT, bidder BIGINT, price BIGINT, dt TIMESTAMP(3))
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+EXPLAIN INSERT INTO o SELECT bid.auction, bid.bidder, bid.price, `dateTime` FROM datagen WHERE {filter};
+INSERT INTO o SELECT bid.auction, bid.bidder, bid.price, `dateTime` FROM datagen WHERE {filter};",
+            flink_ddl(),
+            out.display()
+        );
+        let run = weir_run(dir.path(), &sql);
+        assert!(run.ok, "{}", run.stderr);
+        (sink_rows(&out, &columns), run.stdout.contains("only=bid events"))
+    };
+    let (all_made, pushed) = run("event_type + 0 = 2", 1);
+    assert!(!pushed, "an expression is not pushed to the source");
+    assert!(all_made.len() > 10_000, "too few bids: {}", all_made.len());
+    for parallelism in [1, 3] {
+        let (bids_only, pushed) = run("event_type = 2", parallelism);
+        assert!(pushed, "event_type = 2 is made at the source");
+        assert_eq!(bids_only, all_made, "parallelism {parallelism}");
+    }
+}

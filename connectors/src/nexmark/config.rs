@@ -177,6 +177,10 @@ pub(crate) struct Config {
     pub(crate) rate_limited: bool,
     pub(crate) seed: u64,
     pub(crate) proportions: Proportions,
+    /// The events table made for a query that keeps one kind's events
+    /// only (Flink nexmark's `bid` view filters `event_type = 2`): the
+    /// others are skipped where they would be made, not made and dropped.
+    pub(crate) only: Option<Kind>,
 }
 
 /// Flink nexmark's person, auction and bid proportions: in every run of
@@ -214,11 +218,7 @@ impl Config {
     /// Reads the options of a table with columns `schema`; `now_ms` is the
     /// first event's time unless `'first-event-time'` says otherwise, as
     /// Flink nexmark's `baseTime` defaults to the current time.
-    pub(crate) fn from_options(
-        options: &Options,
-        schema: &Schema,
-        now_ms: i64,
-    ) -> Result<Self, ConnectorError> {
+    pub(crate) fn from_options(options: &Options, schema: &Schema, now_ms: i64) -> Result<Self, ConnectorError> {
         options.check_keys(KEYS)?;
         let table = match options.get(TABLE_KEY) {
             None => Table::Events(super::events::layout(schema)?),
@@ -228,10 +228,17 @@ impl Config {
                     "auction" => Kind::Auction,
                     "bid" => Kind::Bid,
                     _ => {
-                        return Err(ConnectorError::invalid(TABLE_KEY, name, "expected 'person', 'auction' or 'bid'"));
+                        return Err(ConnectorError::invalid(
+                            TABLE_KEY,
+                            name,
+                            "expected 'person', 'auction' or 'bid'",
+                        ));
                     }
                 };
-                Table::Kind { kind, columns: columns(kind, schema)? }
+                Table::Kind {
+                    kind,
+                    columns: columns(kind, schema)?,
+                }
             }
         };
         fixed_options(options)?;
@@ -285,16 +292,19 @@ impl Config {
             }
         }
         let first_event_time = options
-            .parse("first-event-time", |v| {
-                match parse_timestamp(v) {
-                    Some(ms) if FIRST_EVENT_TIMES.contains(&ms) => Ok(ms),
-                    Some(_) => Err("expected a time from 0000-01-01 to 9999-12-31, the range of TIMESTAMP(3)".to_string()),
-                    None => Err("expected a timestamp such as '2026-01-01 00:00:00' or epoch milliseconds".to_string()),
-                }
+            .parse("first-event-time", |v| match parse_timestamp(v) {
+                Some(ms) if FIRST_EVENT_TIMES.contains(&ms) => Ok(ms),
+                Some(_) => Err("expected a time from 0000-01-01 to 9999-12-31, the range of TIMESTAMP(3)".to_string()),
+                None => Err("expected a timestamp such as '2026-01-01 00:00:00' or epoch milliseconds".to_string()),
             })?
             .unwrap_or(now_ms);
-        let events_per_second = either(options, "events-per-second", "first-event.rate", values::positive_integer)?
-            .unwrap_or(DEFAULT_EVENTS_PER_SECOND);
+        let events_per_second = either(
+            options,
+            "events-per-second",
+            "first-event.rate",
+            values::positive_integer,
+        )?
+        .unwrap_or(DEFAULT_EVENTS_PER_SECOND);
         if let Some(next) = options.parse("next-event.rate", values::positive_integer)?
             && next != events_per_second
         {
@@ -306,7 +316,9 @@ impl Config {
         }
         // Flink nexmark's `events.num` = 0 means no end.
         let number_of_events = match options.get("events.num") {
-            Some(_) => either(options, "number-of-events", "events.num", values::non_negative_integer)?.filter(|n| *n > 0),
+            Some(_) => {
+                either(options, "number-of-events", "events.num", values::non_negative_integer)?.filter(|n| *n > 0)
+            }
             None => options.parse("number-of-events", values::non_negative_integer)?,
         };
         // Flink nexmark's table makes events as fast as it can unless told
@@ -320,11 +332,8 @@ impl Config {
             first_event_time,
             rate_limited,
             seed: options.parse("seed", values::non_negative_integer)?.unwrap_or(0),
-            proportions: Proportions {
-                person,
-                auction,
-                total,
-            },
+            proportions: Proportions { person, auction, total },
+            only: None,
         })
     }
 
@@ -334,10 +343,17 @@ impl Config {
         let all = Kind::Bid.columns();
         let declares = |columns: &[usize]| columns.iter().any(|&i| all[i].0 == name);
         match &self.table {
-            Table::Kind { kind: Kind::Bid, columns } => declares(columns),
+            Table::Kind {
+                kind: Kind::Bid,
+                columns,
+            } => declares(columns),
             Table::Kind { .. } => false,
             Table::Events(columns) => columns.iter().any(|c| match c {
-                EventColumn::Row { kind: Kind::Bid, fields, .. } => declares(fields),
+                EventColumn::Row {
+                    kind: Kind::Bid,
+                    fields,
+                    ..
+                } => declares(fields),
                 _ => false,
             }),
         }
@@ -370,7 +386,11 @@ fn either<T>(
     parse: impl Fn(&str) -> Result<T, String>,
 ) -> Result<Option<T>, ConnectorError> {
     match (options.get(weir), options.get(flink)) {
-        (Some(_), Some(v)) => Err(ConnectorError::invalid(flink, v, format!("'{weir}' is set too: give one of them"))),
+        (Some(_), Some(v)) => Err(ConnectorError::invalid(
+            flink,
+            v,
+            format!("'{weir}' is set too: give one of them"),
+        )),
         (Some(_), None) => options.parse(weir, parse),
         (None, _) => options.parse(flink, parse),
     }
@@ -381,7 +401,11 @@ fn either<T>(
 /// change nothing while the rate is one), and `keep-alive` off.
 fn fixed_options(options: &Options) -> Result<(), ConnectorError> {
     for (key, default) in FIXED_AT_DEFAULT {
-        let parse = if key.ends_with("avg-size") { values::memory_size } else { values::positive_integer };
+        let parse = if key.ends_with("avg-size") {
+            values::memory_size
+        } else {
+            values::positive_integer
+        };
         if let Some(v) = options.parse(key, parse)?
             && v != *default
         {

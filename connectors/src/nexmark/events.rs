@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, Int32Array, RecordBatch, RecordBatchOptions, StructArray, UInt32Array};
+use datafusion::arrow::array::{
+    ArrayRef, Int32Array, RecordBatch, RecordBatchOptions, StructArray, UInt32Array, new_null_array,
+};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Fields, Schema, SchemaRef};
@@ -27,7 +29,21 @@ pub(crate) enum EventColumn {
     /// `event_type INT`.
     EventType,
     /// A kind's ROW: per declared field, its index in [`Kind::columns`].
-    Row { kind: Kind, fields: Vec<usize>, declared: Fields },
+    Row {
+        kind: Kind,
+        fields: Vec<usize>,
+        declared: Fields,
+    },
+}
+
+/// The kind of an `event_type` code.
+pub(crate) fn kind_of(code: i64) -> Option<Kind> {
+    match code {
+        0 => Some(Kind::Person),
+        1 => Some(Kind::Auction),
+        2 => Some(Kind::Bid),
+        _ => None,
+    }
 }
 
 /// The `event_type` code of a kind, as Flink nexmark numbers them.
@@ -42,7 +58,10 @@ fn code(kind: Kind) -> i32 {
 /// The events table's declared columns, each checked: `event_type INT`,
 /// and `person`, `auction`, `bid` ROWs of any of their kind's fields.
 pub(crate) fn layout(schema: &Schema) -> Result<Vec<EventColumn>, ConnectorError> {
-    let unsupported = |what: String| ConnectorError::Unsupported { connector: "nexmark".into(), what };
+    let unsupported = |what: String| ConnectorError::Unsupported {
+        connector: "nexmark".into(),
+        what,
+    };
     schema
         .fields()
         .iter()
@@ -50,7 +69,10 @@ pub(crate) fn layout(schema: &Schema) -> Result<Vec<EventColumn>, ConnectorError
             let kind = match f.name().to_ascii_lowercase().as_str() {
                 "event_type" if f.data_type() == &DataType::Int32 => return Ok(EventColumn::EventType),
                 "event_type" => {
-                    return Err(unsupported(format!("column 'event_type' must be INT (declared {})", sql_name(f.data_type()))));
+                    return Err(unsupported(format!(
+                        "column 'event_type' must be INT (declared {})",
+                        sql_name(f.data_type())
+                    )));
                 }
                 "person" => Kind::Person,
                 "auction" => Kind::Auction,
@@ -72,7 +94,11 @@ pub(crate) fn layout(schema: &Schema) -> Result<Vec<EventColumn>, ConnectorError
                 )));
             };
             let fields = columns(kind, &Schema::new(declared.clone()))?;
-            Ok(EventColumn::Row { kind, fields, declared: declared.clone() })
+            Ok(EventColumn::Row {
+                kind,
+                fields,
+                declared: declared.clone(),
+            })
         })
         .collect()
 }
@@ -88,7 +114,13 @@ pub(crate) fn generate(
     (first, stride, count): (u64, u64, u64),
 ) -> Result<RecordBatch, ArrowError> {
     let p = &config.proportions;
-    let declares = |kind: Kind| columns.iter().any(|c| matches!(c, EventColumn::Row { kind: k, .. } if *k == kind));
+    let wanted = |kind: Kind| config.only.is_none_or(|only| only == kind);
+    let declares = |kind: Kind| {
+        wanted(kind)
+            && columns
+                .iter()
+                .any(|c| matches!(c, EventColumn::Row { kind: k, .. } if *k == kind))
+    };
     let share = |kind: Kind| {
         let r = p.range(kind);
         (count * (r.end - r.start) / p.total + r.end) as usize
@@ -101,6 +133,9 @@ pub(crate) fn generate(
     for _ in 0..count {
         let e = cursor.advance();
         let kind = p.kind(e.offset);
+        if !wanted(kind) {
+            continue;
+        }
         kinds.push(code(kind));
         match kind {
             Kind::Person => people.as_mut().map(|b| b.push(&e)),
@@ -117,6 +152,9 @@ pub(crate) fn generate(
         .iter()
         .map(|c| match c {
             EventColumn::EventType => Ok(Arc::new(Int32Array::from(kinds.clone())) as ArrayRef),
+            EventColumn::Row { kind, declared, .. } if !wanted(*kind) => {
+                Ok(new_null_array(&DataType::Struct(declared.clone()), kinds.len()))
+            }
             EventColumn::Row { kind, fields, declared } => {
                 let dense = built[code(*kind) as usize].as_mut().ok_or_else(|| missing(*kind))?;
                 row(&kinds, code(*kind), dense, fields, declared)
@@ -136,6 +174,15 @@ fn row(
     fields: &[usize],
     declared: &Fields,
 ) -> Result<ArrayRef, ArrowError> {
+    // Every event of this kind (a query of one kind's events): the
+    // columns as they were made.
+    if kinds.iter().all(|k| *k == code) {
+        let children = fields
+            .iter()
+            .map(|&i| dense[i].clone().ok_or_else(|| missing_field(i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Arc::new(StructArray::try_new(declared.clone(), children, None)?));
+    }
     let mut next = 0u32;
     let indices: UInt32Array = kinds
         .iter()

@@ -22,6 +22,7 @@ mod timeline;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ScalarValue;
 use weir_engine::error::Result;
 use weir_engine::source::{Assignment, PARTITION_ENDED, Positions, SourceConnector, SourceReader};
 
@@ -33,10 +34,7 @@ use random::Filler;
 
 /// Builds the source of a nexmark table from its options; the first
 /// event's time defaults to now.
-pub(crate) fn create(
-    options: &Options,
-    schema: SchemaRef,
-) -> Result<Arc<dyn SourceConnector>, ConnectorError> {
+pub(crate) fn create(options: &Options, schema: SchemaRef) -> Result<Arc<dyn SourceConnector>, ConnectorError> {
     let config = Config::from_options(options, &schema, weir_engine::message::now_ms())?;
     Ok(Arc::new(NexmarkSource {
         channels: Arc::new(Channels::new(config.seed)),
@@ -60,12 +58,19 @@ struct NexmarkSource {
 impl SourceConnector for NexmarkSource {
     fn describe(&self) -> String {
         let c = &self.config;
-        let mut s = format!("nexmark table={} events-per-second={}", c.table_name(), c.events_per_second);
+        let mut s = format!(
+            "nexmark table={} events-per-second={}",
+            c.table_name(),
+            c.events_per_second
+        );
         if let Some(n) = c.number_of_events {
             s.push_str(&format!(" number-of-events={n}"));
         }
         if !c.rate_limited {
             s.push_str(" rate-limited=false");
+        }
+        if let Some(only) = c.only {
+            s.push_str(&format!(" only={} events", only.name()));
         }
         s
     }
@@ -76,6 +81,33 @@ impl SourceConnector for NexmarkSource {
 
     fn partitions(&self, parallelism: usize) -> Result<usize> {
         Ok(parallelism.max(1))
+    }
+
+    /// `event_type = k` over the events table: only kind `k`'s events are
+    /// made (event numbers, times and positions are those of all events).
+    fn only_rows_where(&self, column: usize, value: &ScalarValue) -> Option<Arc<dyn SourceConnector>> {
+        if !matches!(self.config.table, config::Table::Events(_)) || self.config.only.is_some() {
+            return None;
+        }
+        let field = self.schema.fields().get(column)?;
+        if field.name() != "event_type" {
+            return None;
+        }
+        let code = match value {
+            ScalarValue::Int32(Some(v)) => i64::from(*v),
+            ScalarValue::Int64(Some(v)) => *v,
+            _ => return None,
+        };
+        let only = events::kind_of(code)?;
+        Some(Arc::new(NexmarkSource {
+            config: Arc::new(Config {
+                only: Some(only),
+                ..self.config.as_ref().clone()
+            }),
+            channels: Arc::clone(&self.channels),
+            filler: Arc::clone(&self.filler),
+            schema: self.schema.clone(),
+        }))
     }
 
     /// A resumed partition continues right after the last event the
@@ -92,7 +124,8 @@ impl SourceConnector for NexmarkSource {
             .into_iter()
             .filter_map(|p| {
                 let position = resume.get(&p).copied().unwrap_or(0);
-                (position != PARTITION_ENDED).then(|| reader::partition(p, parts, position, self.config.number_of_events))
+                (position != PARTITION_ENDED)
+                    .then(|| reader::partition(p, parts, position, self.config.number_of_events))
             })
             .collect();
         Ok(Box::new(reader::reader(

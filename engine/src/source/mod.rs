@@ -56,6 +56,19 @@ pub trait SourceConnector: Send + Sync + Debug {
         false
     }
 
+    /// This source making only the rows whose column `column` (of
+    /// [`SourceConnector::schema`]) equals `value`, when it can skip the
+    /// others where they are made (the nexmark events table makes one
+    /// kind's events only); `None` when it cannot. The query's filter
+    /// still runs above it.
+    fn only_rows_where(
+        &self,
+        _column: usize,
+        _value: &datafusion::common::ScalarValue,
+    ) -> Option<Arc<dyn SourceConnector>> {
+        None
+    }
+
     /// Opens the reader of one subtask over the partitions `assignment`
     /// gives it.
     ///
