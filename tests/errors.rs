@@ -67,10 +67,10 @@ fn unsupported_constructs_are_named_with_their_place() {
     fails_with(&sql, &["job.sql:9:3", "max size a multiple of the step"]);
     // Subqueries in expressions are named, not planner internals.
     let sql = format!("{SOURCE}INSERT INTO sink SELECT k, v FROM src WHERE k NOT IN (SELECT k FROM src WHERE v > 3);");
-    let run = fails_with(&sql, &["job.sql:8:", "NOT IN (SELECT …) in a streaming query is not supported"]);
+    let run = fails_with(&sql, &["job.sql:8:", "NOT IN (subquery) over streams is not supported: write NOT EXISTS"]);
     assert!(!run.stderr.contains("InSubquery"), "{}", run.stderr);
     let sql = format!("{SOURCE}INSERT INTO sink SELECT k, v FROM src s WHERE EXISTS (SELECT 1 FROM src t WHERE t.k = s.k);");
-    fails_with(&sql, &["job.sql:8:", "EXISTS (SELECT …) in a streaming query is not supported"]);
+    fails_with(&sql, &["job.sql:8:", "an IN / EXISTS subquery over streams outside a window is not supported"]);
 }
 
 #[test]

@@ -9,7 +9,9 @@ use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, GenericListArray, MapArray, RecordBatch, StructArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, GenericListArray, MapArray, OffsetSizeTrait, RecordBatch, StructArray,
+};
 use datafusion::arrow::compute::{CastOptions, can_cast_types, cast_with_options};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema};
 use datafusion::common::{Result, exec_err};
@@ -99,28 +101,8 @@ fn rename(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
                 .collect();
             Arc::new(StructArray::try_new(fields, columns, s.nulls().cloned())?)
         }
-        (DataType::List(f), DataType::List(t)) => {
-            let l = array.as_list::<i32>();
-            let values = rename(l.values(), t.data_type())?;
-            let field = Arc::new(Field::new(t.name(), values.data_type().clone(), f.is_nullable()));
-            Arc::new(GenericListArray::try_new(
-                field,
-                l.offsets().clone(),
-                values,
-                l.nulls().cloned(),
-            )?)
-        }
-        (DataType::LargeList(f), DataType::LargeList(t)) => {
-            let l = array.as_list::<i64>();
-            let values = rename(l.values(), t.data_type())?;
-            let field = Arc::new(Field::new(t.name(), values.data_type().clone(), f.is_nullable()));
-            Arc::new(GenericListArray::try_new(
-                field,
-                l.offsets().clone(),
-                values,
-                l.nulls().cloned(),
-            )?)
-        }
+        (DataType::List(f), DataType::List(t)) => rename_list(array.as_list::<i32>(), f, t)?,
+        (DataType::LargeList(f), DataType::LargeList(t)) => rename_list(array.as_list::<i64>(), f, t)?,
         (DataType::Map(_, sorted), DataType::Map(t, _)) => {
             let m = array.as_map();
             let entries: ArrayRef = Arc::new(m.entries().clone());
@@ -136,6 +118,13 @@ fn rename(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
         }
         _ => Arc::clone(array),
     })
+}
+
+/// A list whose elements are renamed as `to`'s.
+fn rename_list<O: OffsetSizeTrait>(list: &GenericListArray<O>, from: &FieldRef, to: &FieldRef) -> Result<ArrayRef> {
+    let values = rename(list.values(), to.data_type())?;
+    let field = Arc::new(Field::new(to.name(), values.data_type().clone(), from.is_nullable()));
+    Ok(Arc::new(GenericListArray::try_new(field, list.offsets().clone(), values, list.nulls().cloned())?))
 }
 
 impl fmt::Display for PositionalCast {

@@ -56,6 +56,32 @@ struct Buffered {
     live_rows: usize,
 }
 
+impl Buffered {
+    /// Its live rows that belong to the sessions `by_key`, with each row's
+    /// session start and end; `None` when there are none.
+    fn rows_in(
+        &self,
+        by_key: &HashMap<u32, Vec<(EventTime, EventTime)>>,
+    ) -> std::result::Result<Option<(RecordBatch, Vec<i64>, Vec<i64>)>, datafusion::arrow::error::ArrowError> {
+        let mut rows: Vec<u32> = Vec::new();
+        let mut starts: Vec<i64> = Vec::new();
+        let mut ends: Vec<i64> = Vec::new();
+        for i in 0..self.data.num_rows() {
+            if self.live[i]
+                && let Some((s, e)) = in_session(by_key, self.keys[i], self.times[i])
+            {
+                rows.push(i as u32);
+                starts.push(s);
+                ends.push(e);
+            }
+        }
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((take_record_batch(&self.data, &UInt32Array::from(rows))?, starts, ends)))
+    }
+}
+
 /// One subtask of a session window aggregate.
 pub struct SessionAggregate {
     plan: Arc<SessionAggregatePlan>,
@@ -160,23 +186,7 @@ impl SessionAggregate {
         fields.extend(g.key_schema.fields().iter().map(|f| f.as_ref().clone()));
         let mut groups = g.new_groups_keyed_by(Arc::new(Schema::new(fields))).context(ctx)?;
         for b in &self.buffer {
-            let mut rows: Vec<u32> = Vec::new();
-            let mut starts: Vec<i64> = Vec::new();
-            let mut ends: Vec<i64> = Vec::new();
-            for i in 0..b.data.num_rows() {
-                if !b.live[i] {
-                    continue;
-                }
-                if let Some((s, e)) = in_session(&by_key, b.keys[i], b.times[i]) {
-                    rows.push(i as u32);
-                    starts.push(s);
-                    ends.push(e);
-                }
-            }
-            if rows.is_empty() {
-                continue;
-            }
-            let data = take_record_batch(&b.data, &UInt32Array::from(rows)).context(ctx)?;
+            let Some((data, starts, ends)) = b.rows_in(&by_key).context(ctx)? else { continue };
             let input = evaluate_input(g, &data, &self.name)?;
             let mut keys: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(starts)), Arc::new(Int64Array::from(ends))];
             keys.extend(input.keys);
@@ -228,22 +238,7 @@ impl SessionAggregate {
             _ => None,
         };
         for b in &self.buffer {
-            let mut rows: Vec<u32> = Vec::new();
-            let mut starts: Vec<i64> = Vec::new();
-            let mut ends: Vec<i64> = Vec::new();
-            for i in 0..b.data.num_rows() {
-                if b.live[i]
-                    && let Some((s, e)) = in_session(by_key, b.keys[i], b.times[i])
-                {
-                    rows.push(i as u32);
-                    starts.push(s);
-                    ends.push(e);
-                }
-            }
-            if rows.is_empty() {
-                continue;
-            }
-            let data = take_record_batch(&b.data, &UInt32Array::from(rows)).context(ctx)?;
+            let Some((data, starts, ends)) = b.rows_in(by_key).context(ctx)? else { continue };
             let times: Vec<i64> = ends.iter().map(|e| e - 1).collect();
             let mut columns = data.columns().to_vec();
             columns.push(Arc::new(TimestampMillisecondArray::from(starts).with_timezone_opt(tz(n - 3))));
