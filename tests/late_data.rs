@@ -430,3 +430,51 @@ GROUP BY window_start, window_end;",
     let status = child.wait().unwrap();
     assert!(status.success());
 }
+
+/// Flink's `CURRENT_WATERMARK(ts)`, as its docs use it to keep late rows
+/// apart: each row sees the watermark in force before it (on-event), so
+/// `ts > CURRENT_WATERMARK(ts)` keeps exactly the rows an oracle of the
+/// watermark rule keeps, and the rest are exactly its late ones; NULL
+/// before the first watermark.
+#[test]
+fn current_watermark_splits_rows_as_the_watermark_rule_does() {
+    let mut g = Lcg(91);
+    let mut t = T0;
+    let rows: Vec<(i64, i64)> = (0..3000)
+        .map(|id| {
+            t += g.below(40) as i64;
+            (id, t - g.below(1_500) as i64)
+        })
+        .collect();
+    let (mut on_time, mut late) = (Vec::new(), Vec::new());
+    let mut max = i64::MIN;
+    for &(id, ts) in &rows {
+        if max != i64::MIN && ts <= max - 1_000 { late.push(id) } else { on_time.push(id) }
+        max = max.max(ts);
+    }
+    assert!(late.len() > 50 && on_time.len() > 2000, "late {}", late.len());
+    let dir = scratch();
+    let input = dir.path().join("in.json");
+    std::fs::write(&input, rows.iter().map(|(id, ts)| format!("{{\"id\": {id}, \"ts\": {ts}}}\n")).collect::<String>()).unwrap();
+    let (ok_dir, late_dir) = (dir.path().join("on_time"), dir.path().join("late"));
+    let sql = format!(
+        "CREATE TABLE s (id BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'json', 'scan.watermark.emit.strategy' = 'on-event');
+CREATE TABLE on_time (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{ok}', 'format' = 'json');
+CREATE TABLE late (id BIGINT, wm TIMESTAMP(3)) WITH ('connector' = 'filesystem', 'path' = '{late}', 'format' = 'json');
+INSERT INTO on_time SELECT id FROM s WHERE CURRENT_WATERMARK(ts) IS NULL OR ts > CURRENT_WATERMARK(ts);
+INSERT INTO late SELECT id, CURRENT_WATERMARK(ts) FROM s WHERE ts <= CURRENT_WATERMARK(ts);",
+        input = input.display(),
+        ok = ok_dir.display(),
+        late = late_dir.display()
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let ids = |d: &std::path::Path| {
+        let mut v: Vec<i64> = read_sink(d).iter().map(|r| r["id"].as_i64().unwrap()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&ok_dir), on_time);
+    assert_eq!(ids(&late_dir), late);
+}

@@ -12,6 +12,7 @@
 
 pub mod changelog;
 pub mod checkpoint;
+pub mod current_watermark;
 pub mod duration;
 pub mod event_time;
 pub mod error;

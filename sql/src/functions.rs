@@ -18,6 +18,7 @@ mod arithmetic;
 mod avg;
 mod comparison;
 mod conditional;
+mod current_watermark;
 mod date_format;
 mod encoding;
 mod extract;
@@ -42,6 +43,7 @@ pub(crate) mod wall_clock;
 /// Registers Weir's extra functions with a DataFusion context.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(ToTimestampLtz::new()));
+    ctx.register_udf(ScalarUDF::from(current_watermark::CurrentWatermark::new()));
     ctx.register_udaf(AggregateUDF::from(avg::FlinkAvg::new()));
     value_size::register(ctx, value_size::DEFAULT_MAX_VALUE_BYTES as usize);
     // Flink's built-in scalar functions where DataFusion lacks them or

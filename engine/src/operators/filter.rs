@@ -5,8 +5,9 @@ use std::sync::Arc;
 use datafusion::arrow::array::AsArray;
 use datafusion::physical_plan::PhysicalExpr;
 
+use crate::current_watermark::with_watermark;
 use crate::error::{EngineError, Result, ResultExt};
-use crate::message::StreamBatch;
+use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::JobMetrics;
 use crate::operator::{Collector, Operator};
 use crate::plan::OperatorSpec;
@@ -26,7 +27,12 @@ impl OperatorSpec for FilterPlan {
         writeln!(f, "  Filter: {}", self.predicate)
     }
 
-    fn instantiate(self: Arc<Self>, name: String, _subtask: usize, _metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
+    fn instantiate(
+        self: Arc<Self>,
+        name: String,
+        _subtask: usize,
+        _metrics: &Arc<JobMetrics>,
+    ) -> Result<Box<dyn Operator>> {
         Ok(Box::new(Filter::new(Arc::clone(&self.predicate), name)))
     }
 
@@ -39,11 +45,17 @@ impl OperatorSpec for FilterPlan {
 pub struct Filter {
     predicate: Arc<dyn PhysicalExpr>,
     name: String,
+    /// The last watermark passed on, for `CURRENT_WATERMARK`.
+    watermark: EventTime,
 }
 
 impl Filter {
     pub fn new(predicate: Arc<dyn PhysicalExpr>, name: String) -> Self {
-        Self { predicate, name }
+        Self {
+            predicate,
+            name,
+            watermark: WATERMARK_MIN,
+        }
     }
 }
 
@@ -54,11 +66,10 @@ impl Operator for Filter {
 
     fn on_batch(&mut self, batch: StreamBatch, out: &mut Collector) -> Result<()> {
         let n = batch.num_rows();
-        let mask = self
-            .predicate
-            .evaluate(&batch.data)
-            .and_then(|v| v.into_array(n))
-            .context(|| format!("{}: evaluating", self.name))?;
+        let mask = with_watermark(self.watermark, batch.row_watermarks.as_ref(), || {
+            self.predicate.evaluate(&batch.data).and_then(|v| v.into_array(n))
+        })
+        .context(|| format!("{}: evaluating", self.name))?;
         let mask = mask
             .as_boolean_opt()
             .ok_or_else(|| EngineError::Plan(format!("{}: predicate is not boolean", self.name)))?;
@@ -67,6 +78,12 @@ impl Operator for Filter {
         } else {
             out.batch(batch.filter(mask)?);
         }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
+        self.watermark = self.watermark.max(watermark);
+        out.watermark(watermark);
         Ok(())
     }
 }

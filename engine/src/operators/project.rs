@@ -7,8 +7,9 @@ use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_plan::PhysicalExpr;
 
+use crate::current_watermark::with_watermark;
 use crate::error::{Result, ResultExt};
-use crate::message::StreamBatch;
+use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::JobMetrics;
 use crate::operator::{Collector, Operator};
 use crate::plan::{OperatorSpec, exprs};
@@ -29,7 +30,12 @@ impl OperatorSpec for ProjectPlan {
         writeln!(f, "  Project: {}", exprs(&self.exprs))
     }
 
-    fn instantiate(self: Arc<Self>, name: String, _subtask: usize, _metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
+    fn instantiate(
+        self: Arc<Self>,
+        name: String,
+        _subtask: usize,
+        _metrics: &Arc<JobMetrics>,
+    ) -> Result<Box<dyn Operator>> {
         Ok(Box::new(Project::new(self, name)))
     }
 
@@ -55,11 +61,17 @@ impl ProjectPlan {
 pub struct Project {
     plan: Arc<ProjectPlan>,
     name: String,
+    /// The last watermark passed on, for `CURRENT_WATERMARK`.
+    watermark: EventTime,
 }
 
 impl Project {
     pub fn new(plan: Arc<ProjectPlan>, name: String) -> Self {
-        Self { plan, name }
+        Self {
+            plan,
+            name,
+            watermark: WATERMARK_MIN,
+        }
     }
 }
 
@@ -69,8 +81,16 @@ impl Operator for Project {
     }
 
     fn on_batch(&mut self, batch: StreamBatch, out: &mut Collector) -> Result<()> {
-        let data = self.plan.apply(&batch.data, &self.name)?;
+        let data = with_watermark(self.watermark, batch.row_watermarks.as_ref(), || {
+            self.plan.apply(&batch.data, &self.name)
+        })?;
         out.batch(batch.with_data(data));
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
+        self.watermark = self.watermark.max(watermark);
+        out.watermark(watermark);
         Ok(())
     }
 }
