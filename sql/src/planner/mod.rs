@@ -3,6 +3,7 @@
 
 pub mod field_names;
 pub mod flink_calls;
+pub mod floor_ceil;
 pub mod legacy_windows;
 pub mod lookup;
 pub mod optimize;

@@ -85,6 +85,7 @@ impl Session {
         crate::planner::legacy_windows::rewrite(query)?;
         crate::planner::field_names::rewrite(query);
         crate::planner::flink_calls::rewrite(query);
+        crate::planner::floor_ceil::rewrite(query);
         crate::time_zone::rewrite::rewrite_casts(query);
         Ok(Cow::Owned(expanded))
     }
