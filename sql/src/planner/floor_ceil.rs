@@ -37,11 +37,19 @@ impl VisitorMut for FloorCeil {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let (inner, field, ceil) = match expr {
-            Expr::Floor { expr: inner, field: CeilFloorKind::DateTimeField(f) } => (inner, f, false),
-            Expr::Ceil { expr: inner, field: CeilFloorKind::DateTimeField(f) } => (inner, f, true),
+            Expr::Floor {
+                expr: inner,
+                field: CeilFloorKind::DateTimeField(f),
+            } => (inner, f, false),
+            Expr::Ceil {
+                expr: inner,
+                field: CeilFloorKind::DateTimeField(f),
+            } => (inner, f, true),
             _ => return ControlFlow::Continue(()),
         };
-        let Some(unit) = unit(field) else { return ControlFlow::Continue(()) };
+        let Some(unit) = unit(field) else {
+            return ControlFlow::Continue(());
+        };
         // A quarter is three months: INTERVAL '1' QUARTER is not SQL.
         let (n, step) = if unit == "QUARTER" { (3, "MONTH") } else { (1, unit) };
         let floor = format!("date_trunc('{}', {inner})", unit.to_lowercase());
@@ -49,7 +57,10 @@ impl VisitorMut for FloorCeil {
             false => floor,
             true => format!("CASE WHEN {floor} = {inner} THEN {inner} ELSE {floor} + INTERVAL '{n}' {step} END"),
         };
-        if let Ok(new) = Parser::new(&WeirDialect::default()).try_with_sql(&text).and_then(|mut p| p.parse_expr()) {
+        if let Ok(new) = Parser::new(&WeirDialect::default())
+            .try_with_sql(&text)
+            .and_then(|mut p| p.parse_expr())
+        {
             *expr = new;
         }
         ControlFlow::Continue(())
@@ -71,9 +82,10 @@ mod tests {
                    CAST(CEIL(TIMESTAMP '2024-05-17 12:00:00' TO HOUR) AS STRING) AS c, \
                    CAST(FLOOR(TIMESTAMP '2024-05-17 12:44:31' TO QUARTER) AS STRING) AS d, \
                    CAST(CEIL(TIMESTAMP '2024-05-17 12:44:31' TO YEAR) AS STRING) AS e";
-                   CAST(FLOOR(DATE '2024-05-17' TO MONTH) AS STRING) AS f";
         let statement = parse_script(sql).unwrap().remove(0);
-        let Outcome::Table(batches) = s.execute(&statement).await.unwrap() else { panic!("not a table") };
+        let Outcome::Table(batches) = s.execute(&statement).await.unwrap() else {
+            panic!("not a table")
+        };
         let b = &batches[0];
         let got: Vec<String> = (0..b.num_columns())
             .map(|i| {
