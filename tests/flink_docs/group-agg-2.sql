@@ -1,0 +1,19 @@
+-- Flink's documentation: docs/content/docs/dev/table/sql/queries/group-agg.md
+-- ROLLUP (the page: equivalent to the GROUPING SETS query, whose result it shows).
+-- The page's input as a CSV file (or its VALUES), its query as written, into a print sink.
+
+CREATE TABLE Result (
+  supplier_id STRING,
+  rating INT,
+  total BIGINT
+) WITH ('connector' = 'print');
+
+INSERT INTO Result
+SELECT supplier_id, rating, COUNT(*)
+FROM (VALUES
+    ('supplier1', 'product1', 4),
+    ('supplier1', 'product2', 3),
+    ('supplier2', 'product3', 3),
+    ('supplier2', 'product4', 4))
+AS Products(supplier_id, product_id, rating)
+GROUP BY ROLLUP (supplier_id, rating);

@@ -1,0 +1,31 @@
+-- Flink's documentation: docs/content/docs/sql/reference/queries/window-tvf.md
+-- SESSION: the windowed rows without partition keys, with the named params.
+-- The page's input as a CSV file (or its VALUES), its query as written, into a print sink.
+-- Pending (Weir cannot run it yet): a window TVF called without TABLE(...), with named params (SESSION).
+
+CREATE TABLE Bid (
+  bidtime TIMESTAMP(3),
+  price DECIMAL(10, 2),
+  item STRING,
+  WATERMARK FOR bidtime AS bidtime - INTERVAL '1' SECOND
+) WITH (
+  'connector' = 'filesystem',
+  'path' = '${DATA}/bid_session.csv',
+  'format' = 'csv',
+  'scan.watermark.emit.strategy' = 'on-event'
+);
+CREATE TABLE Result (
+  bidtime TIMESTAMP(3),
+  price DECIMAL(10, 2),
+  item STRING,
+  window_start TIMESTAMP(3),
+  window_end TIMESTAMP(3),
+  window_time TIMESTAMP(3)
+) WITH ('connector' = 'print');
+
+INSERT INTO Result
+SELECT * FROM 
+    SESSION(
+      DATA => TABLE Bid,
+      TIMECOL => DESCRIPTOR(bidtime),
+      GAP => INTERVAL '5' MINUTES);

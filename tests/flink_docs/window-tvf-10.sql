@@ -1,0 +1,27 @@
+-- Flink's documentation: docs/content/docs/dev/table/sql/queries/window-tvf.md
+-- Window Offset: the windowed rows.
+-- The page's input as a CSV file (or its VALUES), its query as written, into a print sink.
+
+CREATE TABLE Bid (
+  bidtime TIMESTAMP(3),
+  price DECIMAL(10, 2),
+  item STRING,
+  WATERMARK FOR bidtime AS bidtime - INTERVAL '1' SECOND
+) WITH (
+  'connector' = 'filesystem',
+  'path' = '${DATA}/bid.csv',
+  'format' = 'csv',
+  'scan.watermark.emit.strategy' = 'on-event'
+);
+CREATE TABLE Result (
+  bidtime TIMESTAMP(3),
+  price DECIMAL(10, 2),
+  item STRING,
+  window_start TIMESTAMP(3),
+  window_end TIMESTAMP(3),
+  window_time TIMESTAMP(3)
+) WITH ('connector' = 'print');
+
+INSERT INTO Result
+SELECT * FROM TABLE(
+   TUMBLE(TABLE Bid, DESCRIPTOR(bidtime), INTERVAL '10' MINUTES, INTERVAL '1' MINUTES));

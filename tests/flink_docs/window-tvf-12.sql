@@ -1,0 +1,26 @@
+-- Flink's documentation: docs/content/docs/dev/table/sql/queries/window-tvf.md
+-- Window Offset: aggregation on the tumbling windowed table.
+-- The page's input as a CSV file (or its VALUES), its query as written, into a print sink.
+
+CREATE TABLE Bid (
+  bidtime TIMESTAMP(3),
+  price DECIMAL(10, 2),
+  item STRING,
+  WATERMARK FOR bidtime AS bidtime - INTERVAL '1' SECOND
+) WITH (
+  'connector' = 'filesystem',
+  'path' = '${DATA}/bid.csv',
+  'format' = 'csv',
+  'scan.watermark.emit.strategy' = 'on-event'
+);
+CREATE TABLE Result (
+  window_start TIMESTAMP(3),
+  window_end TIMESTAMP(3),
+  price DECIMAL(38, 2)
+) WITH ('connector' = 'print');
+
+INSERT INTO Result
+SELECT window_start, window_end, SUM(price)
+  FROM TABLE(
+    TUMBLE(TABLE Bid, DESCRIPTOR(bidtime), INTERVAL '10' MINUTES, INTERVAL '1' MINUTES))
+  GROUP BY window_start, window_end;

@@ -1,0 +1,27 @@
+-- Flink's documentation: docs/content/docs/sql/reference/queries/window-tvf.md
+-- SESSION: the windowed rows with partition keys; the same example written FROM TABLE(SESSION(...)), as the Flink 1.x pages (docs/content/docs/dev/table/sql/queries/window-tvf.md) write window TVFs.
+-- The page's input as a CSV file (or its VALUES), its query as written, into a print sink.
+
+CREATE TABLE Bid (
+  bidtime TIMESTAMP(3),
+  price DECIMAL(10, 2),
+  item STRING,
+  WATERMARK FOR bidtime AS bidtime - INTERVAL '1' SECOND
+) WITH (
+  'connector' = 'filesystem',
+  'path' = '${DATA}/bid_session.csv',
+  'format' = 'csv',
+  'scan.watermark.emit.strategy' = 'on-event'
+);
+CREATE TABLE Result (
+  bidtime TIMESTAMP(3),
+  price DECIMAL(10, 2),
+  item STRING,
+  window_start TIMESTAMP(3),
+  window_end TIMESTAMP(3),
+  window_time TIMESTAMP(3)
+) WITH ('connector' = 'print');
+
+INSERT INTO Result
+SELECT * FROM TABLE(
+    SESSION(TABLE Bid PARTITION BY item, DESCRIPTOR(bidtime), INTERVAL '5' MINUTES));
