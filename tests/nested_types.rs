@@ -502,3 +502,29 @@ INSERT INTO r SELECT k, ROW(k * 10, CONCAT('v', CAST(k AS STRING))), ARRAY[ROW(k
         run.stderr
     );
 }
+
+/// Flink's map constructor `MAP[k1, v1, k2, v2]` in a streaming query,
+/// written into a MAP column: each row's map holds its pairs.
+#[test]
+fn map_constructors_make_the_maps_they_list() {
+    let dir = scratch();
+    let input = dir.path().join("in.json");
+    std::fs::write(&input, (1..=20).map(|k| format!("{{\"k\": {k}}}\n")).collect::<String>()).unwrap();
+    let out = dir.path().join("out");
+    let sql = format!(
+        "CREATE TABLE t (k INT) WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'json');
+CREATE TABLE m (k INT, tags MAP<STRING, INT>, third INT) WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'json');
+INSERT INTO m SELECT k, MAP['double', k * 2, 'square', k * k], MAP['a', k, 'b', 3][ 'b'] FROM t;",
+        input = input.display(),
+        out = out.display()
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let mut got: Vec<String> = read_sink(&out).iter().map(normalize_json).collect();
+    got.sort();
+    let mut want: Vec<String> = (1..=20)
+        .map(|k| normalize_json(&serde_json::json!({"k": k, "tags": {"double": k * 2, "square": k * k}, "third": 3})))
+        .collect();
+    want.sort();
+    assert_rows_eq(&got, &want, "MAP[…]");
+}

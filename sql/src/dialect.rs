@@ -149,6 +149,7 @@ pub const MAX_TYPE_DEPTH: usize = 1_000;
 pub fn nested_types(tokens: &mut Vec<TokenWithSpan>) -> Result<()> {
     split_empty_type_brackets(tokens);
     row_types_as_structs(tokens);
+    map_constructors(tokens);
     check_type_depth(tokens)
 }
 
@@ -294,6 +295,36 @@ fn matching_parens(tokens: &[TokenWithSpan]) -> Vec<Option<usize>> {
 
 /// Makes the word `ROW` the keyword `STRUCT`, keeping its text for
 /// messages.
+/// Flink's map constructor `MAP['a', 1, 'b', 2]` as DataFusion's
+/// `make_map('a', 1, 'b', 2)`: the word becomes the function's name and
+/// its brackets parentheses (`MAP<K, V>`, the type, is left alone).
+fn map_constructors(tokens: &mut [TokenWithSpan]) {
+    for i in 0..tokens.len() {
+        let Token::Word(w) = &tokens[i].token else { continue };
+        if w.keyword != Keyword::MAP || w.quote_style.is_some() {
+            continue;
+        }
+        let Some(open) = next_significant(tokens, i + 1) else { continue };
+        if tokens[open].token != Token::LBracket {
+            continue;
+        }
+        let mut depth = 0usize;
+        let Some(close) = (open..tokens.len()).find(|&j| {
+            match tokens[j].token {
+                Token::LBracket => depth += 1,
+                Token::RBracket => depth -= 1,
+                _ => {}
+            }
+            depth == 0
+        }) else {
+            continue;
+        };
+        tokens[i].token = Token::make_word("make_map", None);
+        tokens[open].token = Token::LParen;
+        tokens[close].token = Token::RParen;
+    }
+}
+
 fn make_struct(token: &mut TokenWithSpan) {
     if let Token::Word(w) = &mut token.token {
         w.keyword = Keyword::STRUCT;
