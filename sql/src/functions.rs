@@ -19,7 +19,7 @@ mod avg;
 mod comparison;
 mod conditional;
 mod current_watermark;
-mod date_format;
+pub(crate) mod date_format;
 mod encoding;
 mod extract;
 mod hashes;
@@ -35,7 +35,7 @@ mod strings;
 mod testing;
 mod timestamp_arith;
 mod to_time;
-mod unix_timestamp;
+pub(crate) mod unix_timestamp;
 mod url;
 pub mod value_size;
 pub(crate) mod wall_clock;
@@ -49,8 +49,6 @@ pub fn register(ctx: &SessionContext) {
     // Flink's built-in scalar functions where DataFusion lacks them or
     // means something else by the name (docs/functions.md).
     ctx.register_udf(ScalarUDF::from(date_format::DateFormat::new()));
-    ctx.register_udf(ScalarUDF::from(date_format::FromUnixtime::new()));
-    ctx.register_udf(ScalarUDF::from(unix_timestamp::UnixTimestamp::new()));
     ctx.register_udf(ScalarUDF::from(regexp::RegexpExtract::new()));
     ctx.register_udf(ScalarUDF::from(regexp::RegexpReplace::new()));
     ctx.register_udf(ScalarUDF::from(strings::SplitIndex::new()));

@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use crate::time_zone::LocalZone;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
 use datafusion::arrow::compute::cast;
@@ -53,13 +55,23 @@ impl Patterns {
             }
             ColumnarValue::Array(a) => PatternSource::Rows(cast(a, &DataType::Utf8)?.as_string::<i32>().clone()),
         };
-        Ok(Self { function, argument, source, last: None })
+        Ok(Self {
+            function,
+            argument,
+            source,
+            last: None,
+        })
     }
 
     /// The default pattern, for calls without a pattern argument.
     pub(super) fn default_pattern(function: &'static str) -> Result<Self> {
         let pattern = read(function, 2, DEFAULT_PATTERN)?;
-        Ok(Self { function, argument: 2, source: PatternSource::One(Some(pattern)), last: None })
+        Ok(Self {
+            function,
+            argument: 2,
+            source: PatternSource::One(Some(pattern)),
+            last: None,
+        })
     }
 
     /// The pattern of `row`, `None` when it is NULL.
@@ -83,7 +95,9 @@ impl Patterns {
 /// Reads a pattern, or says which function's which argument is wrong.
 fn read(function: &str, argument: usize, text: &str) -> Result<JavaPattern> {
     JavaPattern::new(text).map_err(|why| {
-        DataFusionError::Execution(format!("{function}: invalid date-time pattern (argument {argument}): {why}"))
+        DataFusionError::Execution(format!(
+            "{function}: invalid date-time pattern (argument {argument}): {why}"
+        ))
     })
 }
 
@@ -97,7 +111,9 @@ pub(super) struct DateFormat {
 
 impl DateFormat {
     pub(super) fn new() -> Self {
-        Self { signature: Signature::any(2, Volatility::Immutable) }
+        Self {
+            signature: Signature::any(2, Volatility::Immutable),
+        }
     }
 }
 
@@ -112,7 +128,10 @@ impl ScalarUDFImpl for DateFormat {
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         if !(is_time(&args[0]) || is_text(&args[0])) {
-            return plan_err!("DATE_FORMAT takes a timestamp, date or string (argument 1), not {}", args[0]);
+            return plan_err!(
+                "DATE_FORMAT takes a timestamp, date or string (argument 1), not {}",
+                args[0]
+            );
         }
         if !is_text(&args[1]) {
             return plan_err!("DATE_FORMAT takes a string pattern (argument 2), not {}", args[1]);
@@ -128,16 +147,24 @@ impl ScalarUDFImpl for DateFormat {
     }
 }
 
-/// `FROM_UNIXTIME(seconds[, pattern])`: epoch seconds as UTC wall-clock
-/// text, `yyyy-MM-dd HH:mm:ss` by default; a STRING.
+/// `FROM_UNIXTIME(seconds[, pattern])`: epoch seconds as the session
+/// zone's wall-clock text, `yyyy-MM-dd HH:mm:ss` by default; a STRING.
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub(super) struct FromUnixtime {
+pub struct FromUnixtime {
     signature: Signature,
+    zone: LocalZone,
 }
 
 impl FromUnixtime {
-    pub(super) fn new() -> Self {
-        Self { signature: Signature::one_of(vec![TypeSignature::Any(1), TypeSignature::Any(2)], Volatility::Immutable) }
+    /// The function writing times in `zone`.
+    pub fn new(zone: &LocalZone) -> Self {
+        Self {
+            signature: Signature::one_of(
+                vec![TypeSignature::Any(1), TypeSignature::Any(2)],
+                Volatility::Immutable,
+            ),
+            zone: zone.clone(),
+        }
     }
 }
 
@@ -152,7 +179,10 @@ impl ScalarUDFImpl for FromUnixtime {
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         if !(args[0].is_numeric() || args[0] == DataType::Null) {
-            return plan_err!("FROM_UNIXTIME takes epoch seconds, a number (argument 1), not {}", args[0]);
+            return plan_err!(
+                "FROM_UNIXTIME takes epoch seconds, a number (argument 1), not {}",
+                args[0]
+            );
         }
         if let Some(p) = args.get(1)
             && !is_text(p)
@@ -170,7 +200,15 @@ impl ScalarUDFImpl for FromUnixtime {
         let seconds = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Int64)?;
         let seconds = seconds.as_primitive::<Int64Type>();
         // Seconds beyond what a timestamp holds are NULL, as are NULLs.
-        let micros: Vec<Option<i64>> = seconds.iter().map(|s| s.and_then(|s| s.checked_mul(1_000_000))).collect();
+        let zone = &self.zone;
+        let micros: Vec<Option<i64>> = seconds
+            .iter()
+            .map(|s| {
+                s.and_then(|s| s.checked_mul(1_000))
+                    .map(|ms| zone.to_local(ms))
+                    .and_then(|ms| ms.checked_mul(1_000))
+            })
+            .collect();
         let micros = datafusion::arrow::array::TimestampMicrosecondArray::from(micros);
         format_all(&micros, &mut patterns).map(ColumnarValue::Array)
     }
@@ -183,7 +221,11 @@ fn format_all(
 ) -> Result<ArrayRef> {
     let mut out = StringBuilder::with_capacity(micros.len(), micros.len() * 20);
     for row in 0..micros.len() {
-        let time = if micros.is_null(row) { None } else { to_datetime(micros.value(row)) };
+        let time = if micros.is_null(row) {
+            None
+        } else {
+            to_datetime(micros.value(row))
+        };
         match (time, patterns.get(row)?) {
             (Some(t), Some(pattern)) => {
                 // Written straight into the builder's buffer: no row allocates.
@@ -212,11 +254,16 @@ fn timestamps(values: &ArrayRef) -> Result<datafusion::arrow::array::TimestampMi
         let parsed: Vec<Option<i64>> = texts
             .as_string::<i32>()
             .iter()
-            .map(|t| t.and_then(parse_flink_timestamp).map(|t| t.and_utc().timestamp_micros()))
+            .map(|t| {
+                t.and_then(parse_flink_timestamp)
+                    .map(|t| t.and_utc().timestamp_micros())
+            })
             .collect();
         return Ok(parsed.into());
     }
-    Ok(cast(values, &target)?.as_primitive::<TimestampMicrosecondType>().clone())
+    Ok(cast(values, &target)?
+        .as_primitive::<TimestampMicrosecondType>()
+        .clone())
 }
 
 /// A timestamp string as Flink reads one for `DATE_FORMAT`: `yyyy-MM-dd
@@ -227,17 +274,27 @@ pub(super) fn parse_flink_timestamp(text: &str) -> Option<NaiveDateTime> {
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f"))
         .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M"))
         .ok()
-        .or_else(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+        .or_else(|| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
 }
 
 /// A type DATE_FORMAT formats directly.
 fn is_time(t: &DataType) -> bool {
-    matches!(t, DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 | DataType::Null)
+    matches!(
+        t,
+        DataType::Timestamp(..) | DataType::Date32 | DataType::Date64 | DataType::Null
+    )
 }
 
 /// A string type (or an untyped NULL).
 pub(super) fn is_text(t: &DataType) -> bool {
-    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null)
+    matches!(
+        t,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
+    )
 }
 
 #[cfg(test)]
@@ -264,23 +321,41 @@ mod tests {
             query("SELECT DATE_FORMAT(TIMESTAMP '2026-01-02 03:04:05', 'yyyy-MM-dd''T''HH:mm')").await,
             ["2026-01-02T03:04"]
         );
-        assert_eq!(query("SELECT DATE_FORMAT(DATE '1994-09-27', 'yyyy/MM/dd HH')").await, ["1994/09/27 00"]);
+        assert_eq!(
+            query("SELECT DATE_FORMAT(DATE '1994-09-27', 'yyyy/MM/dd HH')").await,
+            ["1994/09/27 00"]
+        );
         // The type is a STRING.
-        assert_eq!(query("SELECT arrow_typeof(DATE_FORMAT(TIMESTAMP '2026-01-02 03:04:05', 'yyyy'))").await, ["Utf8"]);
+        assert_eq!(
+            query("SELECT arrow_typeof(DATE_FORMAT(TIMESTAMP '2026-01-02 03:04:05', 'yyyy'))").await,
+            ["Utf8"]
+        );
     }
 
     /// Flink also formats a timestamp string; one that is not is NULL.
     #[tokio::test]
     async fn formats_timestamp_strings() {
-        assert_eq!(query("SELECT DATE_FORMAT('2026-01-02 03:04:05', 'dd.MM.yyyy HH:mm')").await, ["02.01.2026 03:04"]);
-        assert_eq!(query("SELECT DATE_FORMAT('2026-01-02', 'yyyyMMdd')").await, ["20260102"]);
+        assert_eq!(
+            query("SELECT DATE_FORMAT('2026-01-02 03:04:05', 'dd.MM.yyyy HH:mm')").await,
+            ["02.01.2026 03:04"]
+        );
+        assert_eq!(
+            query("SELECT DATE_FORMAT('2026-01-02', 'yyyyMMdd')").await,
+            ["20260102"]
+        );
         assert_eq!(query("SELECT DATE_FORMAT('not a time', 'yyyy')").await, ["NULL"]);
     }
 
     #[tokio::test]
     async fn nulls_and_column_patterns() {
-        assert_eq!(query("SELECT DATE_FORMAT(CAST(NULL AS TIMESTAMP), 'yyyy')").await, ["NULL"]);
-        assert_eq!(query("SELECT DATE_FORMAT(TIMESTAMP '2026-01-02 03:04:05', CAST(NULL AS VARCHAR))").await, ["NULL"]);
+        assert_eq!(
+            query("SELECT DATE_FORMAT(CAST(NULL AS TIMESTAMP), 'yyyy')").await,
+            ["NULL"]
+        );
+        assert_eq!(
+            query("SELECT DATE_FORMAT(TIMESTAMP '2026-01-02 03:04:05', CAST(NULL AS VARCHAR))").await,
+            ["NULL"]
+        );
         assert_eq!(
             query(
                 "SELECT DATE_FORMAT(t, p) FROM (VALUES (TIMESTAMP '2026-01-02 03:04:05', 'yyyy'), \
@@ -294,7 +369,10 @@ mod tests {
     #[tokio::test]
     async fn a_bad_pattern_is_an_error_naming_the_argument() {
         let e = query_err("SELECT DATE_FORMAT(TIMESTAMP '2026-01-02 03:04:05', 'yyyy-qq')").await;
-        assert!(e.contains("DATE_FORMAT") && e.contains("argument 2") && e.contains("'q'"), "{e}");
+        assert!(
+            e.contains("DATE_FORMAT") && e.contains("argument 2") && e.contains("'q'"),
+            "{e}"
+        );
         let e = query_err("SELECT DATE_FORMAT(42, 'yyyy')").await;
         assert!(e.contains("DATE_FORMAT") && e.contains("argument 1"), "{e}");
     }
@@ -304,7 +382,10 @@ mod tests {
     #[tokio::test]
     async fn from_unixtime_is_text() {
         assert_eq!(query("SELECT FROM_UNIXTIME(44)").await, ["1970-01-01 00:00:44"]);
-        assert_eq!(query("SELECT FROM_UNIXTIME(1767323045, 'yyyy-MM-dd''T''HH:mm')").await, ["2026-01-02T03:04"]);
+        assert_eq!(
+            query("SELECT FROM_UNIXTIME(1767323045, 'yyyy-MM-dd''T''HH:mm')").await,
+            ["2026-01-02T03:04"]
+        );
         assert_eq!(query("SELECT FROM_UNIXTIME(CAST(NULL AS BIGINT))").await, ["NULL"]);
         let e = query_err("SELECT FROM_UNIXTIME(44, 'yyyy ''x')").await;
         assert!(e.contains("FROM_UNIXTIME") && e.contains("argument 2"), "{e}");

@@ -8,6 +8,7 @@ use datafusion::prelude::SessionContext;
 fn session() -> SessionContext {
     let ctx = SessionContext::new();
     crate::functions::register(&ctx);
+    crate::time_zone::register(&ctx, &Default::default());
     ctx
 }
 

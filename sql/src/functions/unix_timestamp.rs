@@ -10,6 +10,8 @@
 
 use std::sync::Arc;
 
+use crate::time_zone::LocalZone;
+
 use chrono::NaiveDateTime;
 use chrono::format::{Item, Parsed, parse_and_remainder};
 use datafusion::arrow::array::{Array, AsArray, Int64Array, Int64Builder};
@@ -29,13 +31,17 @@ const UNPARSED: i64 = i64::MIN;
 
 /// `UNIX_TIMESTAMP([text[, pattern]])`.
 #[derive(Debug, PartialEq, Eq, Hash)]
-pub(super) struct UnixTimestamp {
+pub struct UnixTimestamp {
     signature: Signature,
+    /// The session's zone: a text without an offset is its wall-clock time.
+    zone: LocalZone,
 }
 
 impl UnixTimestamp {
-    pub(super) fn new() -> Self {
+    /// The function reading times without an offset in `zone`.
+    pub fn new(zone: &LocalZone) -> Self {
         Self {
+            zone: zone.clone(),
             // Volatile for the clock of the form without arguments.
             signature: Signature::one_of(
                 vec![TypeSignature::Nullary, TypeSignature::Any(1), TypeSignature::Any(2)],
@@ -67,7 +73,10 @@ impl ScalarUDFImpl for UnixTimestamp {
         let Some(text) = args.args.first() else {
             // The clock, read once per batch.
             let now = weir_engine::message::now_ms().div_euclid(1000);
-            return Ok(ColumnarValue::Array(Arc::new(Int64Array::from_value(now, args.number_rows))));
+            return Ok(ColumnarValue::Array(Arc::new(Int64Array::from_value(
+                now,
+                args.number_rows,
+            ))));
         };
         let mut patterns = match args.args.get(1) {
             Some(p) => Patterns::new("UNIX_TIMESTAMP", 2, p)?,
@@ -92,20 +101,23 @@ impl ScalarUDFImpl for UnixTimestamp {
             let Some((_, parse)) = &items else {
                 return exec_err!("UNIX_TIMESTAMP: no pattern");
             };
-            out.append_value(seconds(text, parse).unwrap_or(UNPARSED));
+            out.append_value(seconds(text, parse, &self.zone).unwrap_or(UNPARSED));
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }
 }
 
 /// The epoch seconds of the time at the start of `text`; what the pattern
-/// leaves out is Java's default (1970-01-01, midnight, AM), the offset UTC
-/// unless the text has one.
-fn seconds(text: &str, items: &[Item<'static>]) -> Option<i64> {
+/// leaves out is Java's default (1970-01-01, midnight, AM); a time without
+/// an offset is `zone`'s wall-clock time, as Flink reads it.
+fn seconds(text: &str, items: &[Item<'static>], zone: &LocalZone) -> Option<i64> {
     let mut parsed = Parsed::new();
     parse_and_remainder(&mut parsed, text, items.iter()).ok()?;
     let (local, offset) = completed(parsed)?;
-    Some(local.and_utc().timestamp() - i64::from(offset.unwrap_or(0)))
+    match offset {
+        Some(offset) => Some(local.and_utc().timestamp() - i64::from(offset)),
+        None => Some(zone.to_utc(local.and_utc().timestamp_millis()).div_euclid(1000)),
+    }
 }
 
 /// The wall-clock time of `parsed` with what the pattern left out set to
@@ -170,8 +182,14 @@ mod tests {
 
     #[tokio::test]
     async fn default_pattern_nulls_and_the_clock() {
-        assert_eq!(query("SELECT UNIX_TIMESTAMP('2026-01-02 03:04:05')").await, ["1767323045"]);
-        assert_eq!(query("SELECT UNIX_TIMESTAMP('02/01/2026', 'dd/MM/yyyy')").await, ["1767312000"]);
+        assert_eq!(
+            query("SELECT UNIX_TIMESTAMP('2026-01-02 03:04:05')").await,
+            ["1767323045"]
+        );
+        assert_eq!(
+            query("SELECT UNIX_TIMESTAMP('02/01/2026', 'dd/MM/yyyy')").await,
+            ["1767312000"]
+        );
         assert_eq!(query("SELECT UNIX_TIMESTAMP(CAST(NULL AS VARCHAR))").await, ["NULL"]);
         let now: i64 = query("SELECT UNIX_TIMESTAMP()").await[0].parse().unwrap();
         // After this test was written, and in seconds rather than millis.

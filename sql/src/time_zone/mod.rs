@@ -21,6 +21,7 @@ use std::sync::Arc;
 use chrono::{DateTime, LocalResult, NaiveDateTime, Offset, TimeZone};
 use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::logical_expr::ScalarUDF;
 use datafusion::prelude::SessionContext;
 
 /// The label of every `TIMESTAMP_LTZ` value's type: instants are UTC.
@@ -37,7 +38,7 @@ pub fn is_ltz(dt: &DataType) -> bool {
 }
 
 /// Registers the functions that read the zone: the conversions the
-/// planner inserts and the wall clock. Registering again (after a `SET`)
+/// planner inserts, the wall clock, `FROM_UNIXTIME` and `UNIX_TIMESTAMP`. Registering again (after a `SET`)
 /// replaces them; jobs already planned keep the zone they were planned in.
 pub fn register(ctx: &SessionContext, zone: &LocalZone) {
     for f in convert::functions(zone)
@@ -46,6 +47,10 @@ pub fn register(ctx: &SessionContext, zone: &LocalZone) {
     {
         ctx.register_udf(f);
     }
+    ctx.register_udf(ScalarUDF::from(crate::functions::date_format::FromUnixtime::new(zone)));
+    ctx.register_udf(ScalarUDF::from(crate::functions::unix_timestamp::UnixTimestamp::new(
+        zone,
+    )));
 }
 
 /// A session's time zone: an IANA name (`Asia/Shanghai`) or a fixed

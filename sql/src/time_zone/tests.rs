@@ -89,3 +89,17 @@ async fn the_clock_reads_local_time() {
     );
     assert_eq!(r[1..], ["Timestamp(ms, \"UTC\")", "Timestamp(ms)"]);
 }
+
+/// Flink's docs: in `Asia/Shanghai`, `UNIX_TIMESTAMP('1970-01-01
+/// 08:00:01.001', 'yyyy-MM-dd HH:mm:ss.SSS')` is 1 and `FROM_UNIXTIME(0)`
+/// is `1970-01-01 08:00:00`; an offset in the text wins over the zone.
+#[tokio::test]
+async fn unix_time_functions_read_and_write_the_session_zone() {
+    let mut s = Session::new();
+    run(&mut s, "SET 'table.local-time-zone' = 'Asia/Shanghai'").await;
+    let q = "SELECT UNIX_TIMESTAMP('1970-01-01 08:00:01.001', 'yyyy-MM-dd HH:mm:ss.SSS') AS a, FROM_UNIXTIME(0) AS b, \
+             UNIX_TIMESTAMP('1970-01-01 00:00:05 +0000', 'yyyy-MM-dd HH:mm:ss Z') AS c";
+    assert_eq!(row(&mut s, q).await, ["1", "1970-01-01 08:00:00", "5"]);
+    run(&mut s, "RESET 'table.local-time-zone'").await;
+    assert_eq!(row(&mut s, q).await, ["28801", "1970-01-01 00:00:00", "5"]);
+}
