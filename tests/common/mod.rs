@@ -485,7 +485,7 @@ pub fn decide_sessions(rows: &[Row], gap: i64, delay: i64) -> (Vec<(i64, i64, Ro
         let Some(ts) = r.ts else { continue };
         let sessions = open.entry(r.k.clone()).or_default();
         let (mut start, mut end) = (ts, ts + gap);
-        let (touching, rest): (Vec<_>, Vec<_>) = std::mem::take(sessions).into_iter().partition(|s| s.0 < end && s.1 > start);
+        let (touching, rest): (Vec<_>, Vec<_>) = std::mem::take(sessions).into_iter().partition(|s| s.0 <= end && s.1 >= start);
         for s in &touching {
             start = start.min(s.0);
             end = end.max(s.1);

@@ -134,13 +134,15 @@ impl SessionAggregate {
         let lateness = self.plan.aggregation.allowed_lateness;
         let sessions = self.sessions.entry(key).or_default();
         let (mut start, mut end) = (ts, ts.saturating_add(gap));
-        // Sessions overlapping [ts, ts + gap).
-        // Sessions are disjoint and sorted: the ones overlapping
-        // [ts, ts + gap) are the last ones starting before its end.
+        // Sessions overlapping or touching [ts, ts + gap): as Flink's
+        // `TimeWindow.intersects`, a session ending where this row's window
+        // starts (or starting where it ends) merges with it. Sessions are
+        // disjoint and sorted: those are the last ones starting no later
+        // than its end.
         let touching: Vec<(EventTime, EventTime)> = sessions
-            .range(..end)
+            .range(..=end)
             .rev()
-            .take_while(|(_, e)| **e > start)
+            .take_while(|(_, e)| **e >= start)
             .map(|(s, e)| (*s, *e))
             .collect();
         for (s, e) in &touching {

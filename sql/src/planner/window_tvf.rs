@@ -21,8 +21,8 @@ use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr as LExpr, LogicalPlan};
 use datafusion::sql::sqlparser::ast::{
-    Expr, ExprWithAlias, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query,
-    SetExpr, TableAlias, TableFactor, TableWithJoins, visit_expressions_mut,
+    Expr, ExprWithAlias, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident,
+    ObjectName, ObjectNamePart, Query, SetExpr, TableAlias, TableFactor, TableWithJoins, visit_expressions_mut,
 };
 use weir_engine::event_time::EventTimeValidity;
 use weir_engine::window::spec::{WindowKind, WindowSpec};
@@ -39,6 +39,9 @@ use crate::types::TIMESTAMP_MS;
 pub const WINDOW_START: &str = "window_start";
 pub const WINDOW_END: &str = "window_end";
 pub const WINDOW_TIME: &str = "window_time";
+
+/// The window table-valued functions.
+const WINDOW_FUNCTIONS: &[&str] = &["TUMBLE", "HOP", "CUMULATE", "SESSION"];
 
 /// Numbers the relations standing for TVF calls, unique in the process so
 /// that plans never see each other's.
@@ -200,6 +203,37 @@ fn rewrite_factor(
         TableFactor::Derived { subquery, .. } => rewrite_query(subquery, inputs, state, found),
         TableFactor::NestedJoin { table_with_joins, .. } => {
             rewrite_table_with_joins(table_with_joins, inputs, state, found)
+        }
+        // Flink's newer form, without `TABLE(…)` around the call:
+        // `FROM TUMBLE(TABLE Bid, DESCRIPTOR(bidtime), INTERVAL '10' MINUTES)`.
+        TableFactor::Table {
+            name,
+            args: Some(args),
+            alias,
+            ..
+        } if name.0.last().and_then(|p| p.as_ident()).is_some_and(|i| {
+            i.quote_style.is_none() && WINDOW_FUNCTIONS.contains(&i.value.to_uppercase().as_str())
+        }) =>
+        {
+            let call = Expr::Function(Function {
+                name: name.clone(),
+                uses_odbc_syntax: false,
+                parameters: FunctionArguments::None,
+                args: FunctionArguments::List(FunctionArgumentList {
+                    duplicate_treatment: None,
+                    args: args.args.clone(),
+                    clauses: vec![],
+                }),
+                filter: None,
+                null_treatment: None,
+                over: None,
+                within_group: vec![],
+            });
+            *f = TableFactor::TableFunction {
+                expr: call,
+                alias: alias.take(),
+            };
+            rewrite_factor(f, inputs, state, found)
         }
         TableFactor::TableFunction { expr, alias } => {
             let name = format!("__window_{}", NEXT_RELATION.fetch_add(1, Ordering::Relaxed));
