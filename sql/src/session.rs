@@ -160,7 +160,7 @@ impl Session {
     /// such as pg_catalog's) are not streams.
     pub fn reads_streams(&self, query: &Query) -> Result<bool> {
         let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(query.clone()))));
-        let (tables, _) = resolve_table_references(&statement, true)?;
+        let (tables, _) = resolve_table_references(&statement, false)?;
         let stream_table = tables.iter().any(|t| {
             !system::is_system(t.schema()) && self.catalog.get(t.table()).is_some_and(|def| def.connector.batch.is_none())
         });
@@ -457,7 +457,7 @@ impl Session {
     /// as a batch query), rather than streams? Mixing both is an error.
     fn reads_memory_tables(&self, query: &Query) -> Result<bool> {
         let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(query.clone()))));
-        let (tables, _) = resolve_table_references(&statement, true)?;
+        let (tables, _) = resolve_table_references(&statement, false)?;
         let mut memory = 0;
         let mut streams = 0;
         for t in &tables {

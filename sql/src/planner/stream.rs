@@ -273,6 +273,7 @@ impl<'a> StreamPlanner<'a> {
             LogicalPlan::Union(union) => self.union_all(union),
             LogicalPlan::Sort(sort) if sort.fetch.is_none() => self.time_sort(sort),
             LogicalPlan::Values(values) => self.values(values),
+            LogicalPlan::EmptyRelation(e) if e.produce_one_row => self.one_row(),
             other => Err(SqlError::unsupported(describe(other), None)),
         }
     }

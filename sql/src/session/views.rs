@@ -37,7 +37,7 @@ impl Session {
         let mut expanded = query.clone();
         self.views.expand(&mut expanded)?;
         let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(expanded))));
-        let (tables, _) = resolve_table_references(&statement, true)?;
+        let (tables, _) = resolve_table_references(&statement, false)?;
         for t in &tables {
             if !crate::system::is_system(t.schema()) && self.catalog.get(t.table()).is_none() {
                 return Err(SqlError::unknown_table(t.table(), position_of(query)));
@@ -98,7 +98,7 @@ impl Session {
         let mut pending = vec![query.as_ref().clone()];
         while let Some(query) = pending.pop() {
             let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(query))));
-            let Ok((tables, _)) = resolve_table_references(&statement, true) else { continue };
+            let Ok((tables, _)) = resolve_table_references(&statement, false) else { continue };
             for view in tables.iter().filter_map(|t| self.views.get(t.table())) {
                 if seen.insert(view.name.clone(), view.ddl.clone()).is_none() {
                     pending.push(view.query.clone());
@@ -112,7 +112,7 @@ impl Session {
     /// DataFusion's alone (which knows no views).
     pub fn reads_views(&self, query: &Query) -> bool {
         let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(query.clone()))));
-        resolve_table_references(&statement, true)
+        resolve_table_references(&statement, false)
             .is_ok_and(|(tables, _)| tables.iter().any(|t| self.views.get(t.table()).is_some()))
     }
 }

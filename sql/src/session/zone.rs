@@ -53,13 +53,18 @@ impl Session {
     pub(super) fn localize(&self, plan: LogicalPlan) -> Result<LogicalPlan> {
         use crate::time_zone::convert::{TO_INSTANT, TO_LOCAL};
         let state = self.ctx.state();
-        let (Some(to_local), Some(to_instant)) = (
-            state.scalar_functions().get(TO_LOCAL),
-            state.scalar_functions().get(TO_INSTANT),
-        ) else {
+        let get = |name: &str| state.scalar_functions().get(name).cloned();
+        let (Some(to_local), Some(to_instant), Some(date_format)) =
+            (get(TO_LOCAL), get(TO_INSTANT), get("date_format"))
+        else {
             return Ok(plan);
         };
-        Ok(crate::time_zone::rewrite::localize(plan, to_local, to_instant)?)
+        let functions = crate::time_zone::rewrite::ZoneFunctions {
+            to_local,
+            to_instant,
+            date_format,
+        };
+        Ok(crate::time_zone::rewrite::localize(plan, &functions)?)
     }
 
     /// `plan` with each column that is an instant where the sink declares

@@ -108,7 +108,7 @@ impl VisitorMut for LtzCasts {
 
 /// The plan with the zone's conversions inserted (`to_local` and
 /// `to_instant` are the session's two conversion functions).
-pub fn localize(plan: LogicalPlan, to_local: &Arc<ScalarUDF>, to_instant: &Arc<ScalarUDF>) -> Result<LogicalPlan> {
+pub fn localize(plan: LogicalPlan, functions: &ZoneFunctions) -> Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| {
         let mut schema = DFSchema::empty();
         for input in node.inputs() {
@@ -117,19 +117,50 @@ pub fn localize(plan: LogicalPlan, to_local: &Arc<ScalarUDF>, to_instant: &Arc<S
         if node.inputs().is_empty() {
             schema.merge(node.schema());
         }
-        node.map_expressions(|e| e.transform_up(|e| localize_expr(e, &schema, to_local, to_instant)))
+        node.map_expressions(|e| e.transform_up(|e| localize_expr(e, &schema, functions)))
     })
     .map(|t| t.data)
 }
 
-fn localize_expr(
-    e: Expr,
-    schema: &DFSchema,
-    to_local: &Arc<ScalarUDF>,
-    to_instant: &Arc<ScalarUDF>,
-) -> Result<Transformed<Expr>> {
+/// The session's functions the rewrite inserts.
+pub struct ZoneFunctions {
+    pub to_local: Arc<ScalarUDF>,
+    pub to_instant: Arc<ScalarUDF>,
+    /// Flink's `DATE_FORMAT`, for a timestamp cast to a string.
+    pub date_format: Arc<ScalarUDF>,
+}
+
+/// Flink's text of a `TIMESTAMP(3)`: `CAST(ts AS STRING)`.
+const TIMESTAMP_TEXT: &str = "yyyy-MM-dd HH:mm:ss.SSS";
+
+fn localize_expr(e: Expr, schema: &DFSchema, functions: &ZoneFunctions) -> Result<Transformed<Expr>> {
+    let (to_local, to_instant) = (&functions.to_local, &functions.to_instant);
     let call = |f: &Arc<ScalarUDF>, arg: Expr| Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(f), vec![arg]));
     let type_of = |e: &Expr| e.get_type(schema).ok();
+    // A timestamp as text is Flink's `yyyy-MM-dd HH:mm:ss.SSS` (an instant
+    // read in the zone), not Arrow's ISO form.
+    if let Expr::Cast(Cast { expr, field }) = &e
+        && let Some(from @ DataType::Timestamp(..)) = type_of(expr)
+        && matches!(
+            field.data_type(),
+            DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+        )
+    {
+        let value = if is_ltz(&from) {
+            call(to_local, expr.as_ref().clone())
+        } else {
+            expr.as_ref().clone()
+        };
+        let pattern = Expr::Literal(datafusion::common::ScalarValue::Utf8(Some(TIMESTAMP_TEXT.into())), None);
+        let text = Expr::ScalarFunction(ScalarFunction::new_udf(
+            Arc::clone(&functions.date_format),
+            vec![value, pattern],
+        ));
+        return Ok(Transformed::yes(match field.data_type() {
+            DataType::Utf8 => text,
+            other => Expr::Cast(Cast::new(Box::new(text), other.clone())),
+        }));
+    }
     Ok(match e {
         Expr::Cast(Cast { expr, field }) => match conversion(type_of(&expr), field.data_type()) {
             Some(Conversion::ToLocal) => Transformed::yes(Expr::Cast(Cast {

@@ -21,6 +21,16 @@ use crate::error::Result;
 const VALUES: &str = "VALUES";
 
 impl StreamPlanner<'_> {
+    /// `SELECT <constants>` without FROM: Flink runs it as a bounded stream
+    /// of one row, like `VALUES` of one row.
+    pub(super) fn one_row(&self) -> Result<Flow> {
+        let schema = Arc::new(datafusion::arrow::datatypes::Schema::empty());
+        let options = datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(1));
+        let rows =
+            RecordBatch::try_new_with_options(Arc::clone(&schema), vec![], &options).map_err(DataFusionError::from)?;
+        Ok(Flow::new(StreamNode::source(Arc::new(rows_source(rows, schema)))))
+    }
+
     pub(super) fn values(&self, values: &Values) -> Result<Flow> {
         let schema = Arc::new(values.schema.as_arrow().clone());
         // Each value is a constant expression: evaluated over one empty row.
@@ -54,15 +64,19 @@ impl StreamPlanner<'_> {
             });
         }
         let rows = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(DataFusionError::from)?;
-        let source = SourcePlan {
-            table: VALUES.into(),
-            connector: RowsSource::connector(rows),
-            computed: None,
-            watermark: None,
-            schema,
-            report_bad_records: false,
-            late_output: None,
-        };
-        Ok(Flow::new(StreamNode::source(Arc::new(source))))
+        Ok(Flow::new(StreamNode::source(Arc::new(rows_source(rows, schema)))))
+    }
+}
+
+/// The source of the bounded stream `rows`.
+fn rows_source(rows: RecordBatch, schema: datafusion::arrow::datatypes::SchemaRef) -> SourcePlan {
+    SourcePlan {
+        table: VALUES.into(),
+        connector: RowsSource::connector(rows),
+        computed: None,
+        watermark: None,
+        schema,
+        report_bad_records: false,
+        late_output: None,
     }
 }
