@@ -13,8 +13,6 @@ INSERT INTO kv SELECT k, v FROM a WHERE k IN (SELECT k FROM b);
 -- fail
 INSERT INTO kv SELECT k, v FROM a WHERE NOT EXISTS (SELECT 1 FROM b WHERE b.k = a.k);
 -- fail
-INSERT INTO kv SELECT 1, 2;
--- fail
 INSERT INTO kv SELECT k FROM a;
 -- fail
 INSERT INTO flags SELECT k, ts FROM a;
