@@ -305,6 +305,7 @@ impl Session {
                         }
                         self.plan_select(query, clauses).await?.0
                     }
+                    WeirStatement::StatementSet(inserts) => self.plan_statement_set(inserts).await?.0,
                     _ => return Err(SqlError::unsupported("EXPLAIN of this statement", None)),
                 };
                 Ok(Outcome::Explain(planned.plan.to_string()))

@@ -228,10 +228,13 @@ pub(crate) fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
         }
         let inner = parse_statement(p)?;
         return match inner {
-            WeirStatement::Query { .. } | WeirStatement::Insert { .. } => {
+            WeirStatement::Query { .. } | WeirStatement::Insert { .. } | WeirStatement::StatementSet(_) => {
                 Ok(WeirStatement::Explain(Box::new(inner)))
             }
-            _ => Err(SqlError::unsupported("EXPLAIN of this statement (explain a query or an INSERT)", pos)),
+            _ => Err(SqlError::unsupported(
+                "EXPLAIN of this statement (explain a query, an INSERT or EXECUTE STATEMENT SET)",
+                pos,
+            )),
         };
     }
     if p.parse_keyword(Keyword::SHOW) {

@@ -63,6 +63,13 @@ impl fmt::Display for StreamPlan {
             if let Some(s) = &stage.late_sink {
                 writeln!(f, "  Late data: {} [{}]", s.table, s.connector.describe())?;
             }
+            // Only a stage several stages read says so: the text of every
+            // other plan, and so its fingerprint, stays as it was.
+            let consumers = self.consumers(i);
+            if consumers.len() > 1 {
+                let list = consumers.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ");
+                writeln!(f, "  Shared: read by stages {list}")?;
+            }
         }
         Ok(())
     }

@@ -17,11 +17,13 @@ mod explain;
 pub mod node;
 mod operator;
 mod stages;
+mod statement_set;
 
 pub use explain::{columns, exprs};
 pub use node::{Distribution, NodeOp, Properties, StateGrowth, StreamNode, WindowColumns};
 pub use operator::{OperatorPlan, OperatorSpec, StateShape};
 pub use stages::split;
+pub use statement_set::join;
 
 /// A job: stages in topological order (inputs before their consumers).
 #[derive(Debug)]
@@ -93,6 +95,18 @@ impl StreamPlan {
             true => (job_id.to_string(), "sink".to_string()),
             false => (format!("{job_id}-sink{ordinal}"), format!("sink{ordinal}")),
         }
+    }
+
+    /// The stages that read stage `stage` through exchanges, in stage
+    /// order: one, or several for a source a statement set's INSERTs share.
+    pub fn consumers(&self, stage: usize) -> Vec<usize> {
+        let reads = |s: &Stage| matches!(&s.input, StageInput::Exchange(ups) if ups.iter().any(|u| u.from == stage));
+        self.stages
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| reads(s))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// The tables the plan reads and writes, in plan order.

@@ -62,6 +62,8 @@ pub struct Router {
     hashes: Vec<u64>,
     /// The sending task's counters: backpressure and hot keys.
     metrics: Option<Arc<TaskMetrics>>,
+    /// Whether this router feeds the hot-key sketch.
+    samples: bool,
 }
 
 impl Router {
@@ -72,15 +74,24 @@ impl Router {
             subtask,
             hashes: Vec::new(),
             metrics: None,
+            samples: false,
         }
     }
 
-    /// Counts this router's waits and keys in `metrics`.
-    pub(crate) fn attach(&mut self, metrics: Arc<TaskMetrics>) {
-        metrics.watch_outputs(self.senders.iter().map(Sender::downgrade).collect::<Vec<WeakSender<Message>>>());
-        if let Partitioning::Hash(keys) = &self.partitioning {
+    /// This router's channels, for `metrics` to watch their fill.
+    pub(crate) fn outputs(&self) -> impl Iterator<Item = WeakSender<Message>> + '_ {
+        self.senders.iter().map(Sender::downgrade)
+    }
+
+    /// Counts this router's waits in `metrics`, and its keys when
+    /// `samples` (of a task's several routers, one counts the rows).
+    pub(crate) fn attach(&mut self, metrics: Arc<TaskMetrics>, samples: bool) {
+        if let Partitioning::Hash(keys) = &self.partitioning
+            && samples
+        {
             let _ = metrics.keyed_by.set(keys.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", "));
         }
+        self.samples = samples;
         self.metrics = Some(metrics);
     }
 
@@ -111,7 +122,7 @@ impl Router {
         let Some(metrics) = &self.metrics else {
             return Ok(());
         };
-        if rows == 0 {
+        if rows == 0 || !self.samples {
             return Ok(());
         }
         let step = rows.div_ceil(SAMPLE);
@@ -150,7 +161,7 @@ impl Router {
         let n = batch.num_rows();
         let parallelism = self.senders.len();
         if parallelism == 1 {
-            if self.metrics.is_some() {
+            if self.metrics.is_some() && self.samples {
                 let arrays = eval_keys(keys, &batch)?;
                 self.sample_keys(&arrays, n, false)?;
             }

@@ -11,8 +11,8 @@ use crate::error::{EngineError, ErrorKind, Result};
 use crate::message::Message;
 use crate::metrics::JobMetrics;
 use crate::operator::Operator;
-use crate::plan::{StageInput, StreamPlan, Upstream};
-use crate::runtime::exchange::Router;
+use crate::plan::{Partitioning, StageInput, StreamPlan, Upstream};
+use crate::runtime::fanout::FanOut;
 use crate::runtime::input::ExchangeInput;
 use crate::checkpoint::coordinator::{self, CheckpointConfig, CheckpointMode, CheckpointRequest, TaskLink};
 use crate::checkpoint::chunk::ChunkMap;
@@ -395,12 +395,14 @@ fn build_tasks(
         }
         receivers.push(rx);
     }
-    // The partitioning of each stage's output is declared by its consumer.
-    let mut out_partitioning = vec![None; n];
+    // The partitioning of each stage's output is declared by its readers,
+    // in the order their channels were made (several for a source a
+    // statement set's INSERTs share).
+    let mut readers: Vec<Vec<(Partitioning, usize)>> = vec![Vec::new(); n];
     for stage in &plan.stages {
         if let StageInput::Exchange(upstreams) = &stage.input {
             for u in upstreams {
-                out_partitioning[u.from] = Some(u.partitioning.clone());
+                readers[u.from].push((u.partitioning.clone(), stage.parallelism));
             }
         }
     }
@@ -479,8 +481,8 @@ fn build_tasks(
             };
             let chain = chains.next().ok_or_else(|| EngineError::Plan(format!("no operators built for {task_name}")))?;
             let state_ids = ids[i].clone();
-            let main = match (&stage.sink, &out_partitioning[i]) {
-                (Some(sink), None) => {
+            let main = match (&stage.sink, readers[i].as_slice()) {
+                (Some(sink), []) => {
                     let (sink_job, part) = plan.sink_job(job_id, i);
                     if link.is_some() && subtask == 0 {
                         recover_sink(sink.connector.as_ref(), &sink_job, stage.parallelism, restored, withdraw_after, &part)?;
@@ -491,9 +493,9 @@ fn build_tasks(
                         part,
                     })
                 }
-                (None, Some(p)) => MainOutput::Exchange(Router::new(
+                (None, [_, ..]) => MainOutput::Exchange(FanOut::new(
                     stage_senders.next().unwrap_or_default(),
-                    p.clone(),
+                    &readers[i],
                     subtask,
                 )),
                 _ => {

@@ -2,6 +2,7 @@
 //! (which are the backpressure).
 
 pub mod exchange;
+pub mod fanout;
 pub mod input;
 pub mod job;
 pub mod key_hash;

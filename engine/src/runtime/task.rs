@@ -15,7 +15,7 @@ use crate::error::{EngineError, Result};
 use crate::message::Message;
 use crate::metrics::{OperatorMetrics, TaskMetrics};
 use crate::operator::{Collector, Emitted, Operator};
-use crate::runtime::exchange::Router;
+use crate::runtime::fanout::FanOut;
 use crate::runtime::input::ExchangeInput;
 use crate::sink::SinkWriter;
 use crate::source::driver::SourceDriver;
@@ -66,7 +66,7 @@ pub(crate) struct TaskOutput {
 }
 
 pub(crate) enum MainOutput {
-    Exchange(Router),
+    Exchange(FanOut),
     Sink(SinkOutput),
 }
 

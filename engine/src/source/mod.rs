@@ -185,3 +185,13 @@ pub struct SourcePlan {
     /// there (with `reason = 'decode_error'`).
     pub late_output: Option<Arc<LateOutputPlan>>,
 }
+
+impl SourcePlan {
+    /// Whether `other` reads exactly what this plan reads — the same
+    /// connector of the same table, with the same columns, computed
+    /// columns, watermark and handling of bad records — so that one reader
+    /// can feed both (a statement set's INSERTs sharing a source).
+    pub fn same_reading(&self, other: &SourcePlan) -> bool {
+        Arc::ptr_eq(&self.connector, &other.connector) && format!("{self:?}") == format!("{other:?}")
+    }
+}

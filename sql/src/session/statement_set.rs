@@ -1,11 +1,11 @@
 //! Statement sets: several INSERTs run as one job (Flink's `EXECUTE
 //! STATEMENT SET BEGIN … END`, and the SQL client's `BEGIN STATEMENT SET;`
 //! … `END;`). The job's plans are joined into one: its sinks commit at the
-//! same checkpoints, and a restart resumes them all from the same one.
-//! (Each INSERT still reads its sources itself; Flink reads a source the
-//! INSERTs share once.)
+//! same checkpoints, and a restart resumes them all from the same one. A
+//! table several INSERTs read alike is read once, as Flink does, its rows
+//! fed to each of them (`weir_engine::plan::join`).
 
-use weir_engine::plan::{StageInput, StreamPlan};
+use weir_engine::plan::join;
 
 use super::{Outcome, Planned, Session};
 use crate::error::{Result, SqlError};
@@ -67,31 +67,28 @@ impl Session {
     /// Plans every INSERT of `inserts` and starts them as one job, whose
     /// identity is the set's `text` and the DDL of what it reads.
     pub(super) async fn run_statement_set(&mut self, inserts: &[WeirStatement], text: &str) -> Result<Outcome> {
-        let mut stages = Vec::new();
+        let (planned, views) = self.plan_statement_set(inserts).await?;
+        let handle = self.start(planned, &format!("{text}{views}"), true)?;
+        Ok(Outcome::JobStarted(handle))
+    }
+
+    /// The one plan of every INSERT of `inserts` (a source they read alike
+    /// read once, [`weir_engine::plan::join`]), and the DDL of the views
+    /// they read.
+    pub(super) async fn plan_statement_set(&mut self, inserts: &[WeirStatement]) -> Result<(Planned, String)> {
+        let mut plans = Vec::new();
         let mut created_tables = Vec::new();
-        let mut identity = text.to_string();
+        let mut views = String::new();
         for insert in inserts {
             let statement = self.written_out(insert)?;
             let WeirStatement::Insert { table, query, clauses } = statement.as_ref() else {
                 return Err(SqlError::plan("a statement set holds INSERT statements only", None));
             };
-            identity.push_str(&self.view_ddls(insert));
+            views.push_str(&self.view_ddls(insert));
             let planned = self.plan_insert(table, query, clauses).await?;
-            // The stages of each INSERT follow the earlier ones': the
-            // exchanges between them move by as many stages.
-            let offset = stages.len();
-            for mut stage in planned.plan.stages {
-                if let StageInput::Exchange(upstreams) = &mut stage.input {
-                    for u in upstreams {
-                        u.from += offset;
-                    }
-                }
-                stages.push(stage);
-            }
+            plans.push(planned.plan);
             created_tables.extend(planned.created_tables);
         }
-        let planned = Planned { plan: StreamPlan { stages }, created_tables };
-        let handle = self.start(planned, &identity, true)?;
-        Ok(Outcome::JobStarted(handle))
+        Ok((Planned { plan: join(plans), created_tables }, views))
     }
 }
