@@ -1,6 +1,7 @@
 //! Weir's SQL dialect: DataFusion's generic dialect plus Flink's
 //! `TABLE t` argument of window table-valued functions and Flink's nested
-//! column types (`ROW<…>`, `ARRAY<…>`, `MAP<…, …>`).
+//! column types (`ROW<…>`, `ARRAY<…>`, `MAP<…, …>`), and its JSON
+//! constructors and `IS JSON` predicate (`dialect/json.rs`).
 
 use std::any::TypeId;
 
@@ -11,6 +12,8 @@ use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan};
 
 use crate::error::{Position, Result, SqlError};
+
+mod json;
 
 /// The keyword that marks a table argument in the AST: `TABLE bids` parses
 /// to `Expr::Prefixed { prefix: TABLE, value: bids }`.
@@ -77,6 +80,9 @@ impl Dialect for WeirDialect {
     }
 
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+        if let Some(constructor) = json::parse_constructor(parser) {
+            return Some(constructor);
+        }
         // `TABLE` followed by a name (not `TABLE(`, which is a table
         // function in FROM).
         if !parser.peek_keyword(Keyword::TABLE) {
@@ -87,6 +93,11 @@ impl Dialect for WeirDialect {
         }
         parser.next_token();
         Some(parse_table_argument(parser))
+    }
+
+    /// Flink's `x IS [NOT] JSON [kind]`.
+    fn parse_infix(&self, parser: &mut Parser, expr: &Expr, _precedence: u8) -> Option<Result<Expr, ParserError>> {
+        json::parse_is_json(parser, expr)
     }
 }
 
@@ -109,9 +120,7 @@ fn parse_table_argument(parser: &mut Parser) -> Result<Expr, ParserError> {
 /// Called with a candidate alias just consumed: is it rather the first
 /// word of `ALLOWED LATENESS`, `LATE DATA INTO` or `EMIT EARLY EVERY`?
 fn starts_window_clause(parser: &Parser) -> bool {
-    let word = |n: usize, w: &str| {
-        matches!(&parser.peek_nth_token_ref(n).token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
-    };
+    let word = |n: usize, w: &str| matches!(&parser.peek_nth_token_ref(n).token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w));
     word(0, "LATENESS") || (word(0, "DATA") && word(1, "INTO")) || (word(0, "EARLY") && word(1, "EVERY"))
 }
 
@@ -125,7 +134,10 @@ pub fn unreserve_top(tokens: &mut [TokenWithSpan]) {
         if w.keyword != Keyword::TOP || w.quote_style.is_some() {
             continue;
         }
-        let next = tokens[i + 1..].iter().map(|t| &t.token).find(|t| !matches!(t, Token::Whitespace(_)));
+        let next = tokens[i + 1..]
+            .iter()
+            .map(|t| &t.token)
+            .find(|t| !matches!(t, Token::Whitespace(_)));
         if matches!(next, Some(Token::Number(..) | Token::LParen)) {
             continue;
         }
@@ -226,7 +238,9 @@ fn row_types_as_structs(tokens: &mut [TokenWithSpan]) {
         if w.keyword != Keyword::ROW || w.quote_style.is_some() {
             continue;
         }
-        let Some(open) = next_significant(tokens, i + 1) else { continue };
+        let Some(open) = next_significant(tokens, i + 1) else {
+            continue;
+        };
         match tokens[open].token {
             Token::Lt => make_struct(&mut tokens[i]),
             Token::LParen if declares_fields(tokens, open) => {
@@ -253,21 +267,62 @@ fn next_significant(tokens: &[TokenWithSpan], from: usize) -> Option<usize> {
 /// `ROW(a IS NULL)`, `ROW(DATE '2026-01-01')`, `ROW(CAST(…))` do not);
 /// `NOT` is excluded for `ROW(NOT flag)` over a column named like a type.
 fn declares_fields(tokens: &[TokenWithSpan], open: usize) -> bool {
-    let Some(name) = next_significant(tokens, open + 1) else { return false };
-    let Token::Word(name_word) = &tokens[name].token else { return false };
+    let Some(name) = next_significant(tokens, open + 1) else {
+        return false;
+    };
+    let Token::Word(name_word) = &tokens[name].token else {
+        return false;
+    };
     if name_word.quote_style.is_none() && name_word.keyword == Keyword::NOT {
         return false;
     }
-    let Some(ty) = next_significant(tokens, name + 1) else { return false };
+    let Some(ty) = next_significant(tokens, name + 1) else {
+        return false;
+    };
     matches!(&tokens[ty].token, Token::Word(w) if w.quote_style.is_none() && names_a_type(&w.value))
 }
 
 /// The first word of every column type Weir declares (`crate::types`).
 const TYPE_WORDS: &[&str] = &[
-    "TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT", "INT2", "INT4", "INT8", "INT16", "INT32", "INT64",
-    "FLOAT", "REAL", "DOUBLE", "FLOAT4", "FLOAT8", "FLOAT32", "FLOAT64", "DECIMAL", "DEC", "NUMERIC",
-    "BOOLEAN", "BOOL", "STRING", "VARCHAR", "CHAR", "CHARACTER", "TEXT", "BYTES", "BINARY", "VARBINARY",
-    "BYTEA", "DATE", "TIMESTAMP", "TIMESTAMP_LTZ", "ROW", "ARRAY", "MAP", "STRUCT",
+    "TINYINT",
+    "SMALLINT",
+    "INT",
+    "INTEGER",
+    "BIGINT",
+    "INT2",
+    "INT4",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FLOAT",
+    "REAL",
+    "DOUBLE",
+    "FLOAT4",
+    "FLOAT8",
+    "FLOAT32",
+    "FLOAT64",
+    "DECIMAL",
+    "DEC",
+    "NUMERIC",
+    "BOOLEAN",
+    "BOOL",
+    "STRING",
+    "VARCHAR",
+    "CHAR",
+    "CHARACTER",
+    "TEXT",
+    "BYTES",
+    "BINARY",
+    "VARBINARY",
+    "BYTEA",
+    "DATE",
+    "TIMESTAMP",
+    "TIMESTAMP_LTZ",
+    "ROW",
+    "ARRAY",
+    "MAP",
+    "STRUCT",
 ];
 
 /// Whether `word` starts a column type.
@@ -304,7 +359,9 @@ fn map_constructors(tokens: &mut [TokenWithSpan]) {
         if w.keyword != Keyword::MAP || w.quote_style.is_some() {
             continue;
         }
-        let Some(open) = next_significant(tokens, i + 1) else { continue };
+        let Some(open) = next_significant(tokens, i + 1) else {
+            continue;
+        };
         if tokens[open].token != Token::LBracket {
             continue;
         }
@@ -339,7 +396,9 @@ mod tests {
 
     /// The significant tokens of `sql` after the rewrite, as text.
     fn rewritten(sql: &str) -> String {
-        let mut tokens = Tokenizer::new(&WeirDialect::default(), sql).tokenize_with_location().expect("tokens");
+        let mut tokens = Tokenizer::new(&WeirDialect::default(), sql)
+            .tokenize_with_location()
+            .expect("tokens");
         nested_types(&mut tokens).expect("not too deep");
         let words: Vec<String> = tokens
             .iter()
@@ -355,9 +414,22 @@ mod tests {
     #[test]
     fn row_types_become_structs_and_row_constructors_stay() {
         assert_eq!(rewritten("r ROW<a INT>"), "r STRUCT < a INT >");
-        assert_eq!(rewritten("r ROW(a INT, b ROW(c DECIMAL(10, 2)))"), "r STRUCT < a INT , b STRUCT < c DECIMAL ( 10 , 2 ) > >");
-        for expression in ["ROW(a, b)", "ROW(a IS NULL)", "ROW(DATE '2026-01-01')", "ROW(CAST(a AS INT))", "ROW(NOT INT)"] {
-            assert!(rewritten(expression).starts_with("ROW ("), "{expression}: {}", rewritten(expression));
+        assert_eq!(
+            rewritten("r ROW(a INT, b ROW(c DECIMAL(10, 2)))"),
+            "r STRUCT < a INT , b STRUCT < c DECIMAL ( 10 , 2 ) > >"
+        );
+        for expression in [
+            "ROW(a, b)",
+            "ROW(a IS NULL)",
+            "ROW(DATE '2026-01-01')",
+            "ROW(CAST(a AS INT))",
+            "ROW(NOT INT)",
+        ] {
+            assert!(
+                rewritten(expression).starts_with("ROW ("),
+                "{expression}: {}",
+                rewritten(expression)
+            );
         }
         // A quoted `row` is a name; an unclosed ROW( is left to the parser.
         assert_eq!(rewritten("`row` < 5"), "`row` < 5");
@@ -371,9 +443,16 @@ mod tests {
     #[test]
     fn types_nest_at_most_max_type_depth_levels() {
         let nested = |depth: usize, open: &str| format!("{}INT{}", open.repeat(depth), ">".repeat(depth));
-        let tokens = |sql: &str| Tokenizer::new(&WeirDialect::default(), sql).tokenize_with_location().expect("tokens");
+        let tokens = |sql: &str| {
+            Tokenizer::new(&WeirDialect::default(), sql)
+                .tokenize_with_location()
+                .expect("tokens")
+        };
         for open in ["ARRAY<", "ROW<a ", "MAP<STRING, "] {
-            assert!(nested_types(&mut tokens(&nested(MAX_TYPE_DEPTH, open))).is_ok(), "{open}");
+            assert!(
+                nested_types(&mut tokens(&nested(MAX_TYPE_DEPTH, open))).is_ok(),
+                "{open}"
+            );
             let e = nested_types(&mut tokens(&nested(MAX_TYPE_DEPTH + 1, open))).unwrap_err();
             assert!(e.to_string().contains("deeper than 1000 levels"), "{open}: {e}");
         }

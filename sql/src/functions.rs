@@ -3,28 +3,32 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray};
-use datafusion::arrow::compute::kernels::numeric::mul;
 use datafusion::arrow::compute::cast;
+use datafusion::arrow::compute::kernels::numeric::mul;
 use datafusion::arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
+use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{
     AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 
-
 mod arithmetic;
 mod avg;
+mod charset;
 mod comparison;
 mod conditional;
+mod convert_tz;
 mod current_watermark;
 pub(crate) mod date_format;
+mod element;
 mod encoding;
 mod extract;
 mod hashes;
 mod java_pattern;
 mod json;
+mod json_build;
 mod json_path;
 mod predicates;
 mod random;
@@ -35,6 +39,7 @@ mod strings;
 mod testing;
 mod timestamp_arith;
 mod to_time;
+mod type_of;
 pub(crate) mod unix_timestamp;
 mod url;
 pub mod value_size;
@@ -62,7 +67,11 @@ pub fn register(ctx: &SessionContext) {
     // replaces DataFusion's.
     ctx.register_udf(ScalarUDF::from(strings::Concat::new()));
     ctx.register_udf(ScalarUDF::from(strings::Chr::new()));
-    for f in comparison::functions().into_iter().chain(to_time::functions()).chain(hashes::functions()) {
+    for f in comparison::functions()
+        .into_iter()
+        .chain(to_time::functions())
+        .chain(hashes::functions())
+    {
         ctx.register_udf(f);
     }
     ctx.register_udf(ScalarUDF::from(strings::Locate::new()));
@@ -74,8 +83,25 @@ pub fn register(ctx: &SessionContext) {
     for f in timestamp_arith::functions() {
         ctx.register_udf(f);
     }
-    for f in encoding::functions().into_iter().chain(predicates::functions()).chain(json::functions()) {
+    for f in encoding::functions()
+        .into_iter()
+        .chain(predicates::functions())
+        .chain(json::functions())
+        .chain(json_build::functions())
+        .chain(charset::functions())
+    {
         ctx.register_udf(f);
+    }
+    ctx.register_udf(ScalarUDF::from(convert_tz::ConvertTz::new()));
+    ctx.register_udf(ScalarUDF::from(type_of::TypeOf::new()));
+    ctx.register_udf(ScalarUDF::from(element::Element::new()));
+    // Flink's MAP_FROM_ARRAYS(keys, values) is DataFusion's map(keys,
+    // values); Flink's ARRAY_REMOVE removes every equal element, as
+    // DataFusion's array_remove_all (its array_remove only the first).
+    for (function, alias) in [("map", "map_from_arrays"), ("array_remove_all", "array_remove")] {
+        if let Ok(f) = ctx.udf(function) {
+            ctx.register_udf(f.as_ref().clone().with_aliases([alias]));
+        }
     }
 }
 

@@ -70,7 +70,11 @@ impl Compiled {
 
     /// For argument number `argument` of `function` (for messages).
     pub(super) fn of_argument(function: &'static str, argument: usize) -> Self {
-        Self { function, argument, last: None }
+        Self {
+            function,
+            argument,
+            last: None,
+        }
     }
 
     pub(super) fn get(&mut self, pattern: &str) -> Result<&Regex> {
@@ -90,8 +94,8 @@ impl Compiled {
     }
 }
 
-/// `REGEXP_EXTRACT(text, regex[, group])`: the group (default 1; 0 the
-/// whole match) of the first match; NULL when an argument is NULL, nothing
+/// `REGEXP_EXTRACT(text, regex[, group])`: the group (default 0, the
+/// whole match, as Flink's two-argument `regexpExtract`; 1 the first group) of the first match; NULL when an argument is NULL, nothing
 /// matches, the group does not exist or took no part in the match.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(super) struct RegexpExtract {
@@ -100,7 +104,12 @@ pub(super) struct RegexpExtract {
 
 impl RegexpExtract {
     pub(super) fn new() -> Self {
-        Self { signature: Signature::one_of(vec![TypeSignature::Any(2), TypeSignature::Any(3)], Volatility::Immutable) }
+        Self {
+            signature: Signature::one_of(
+                vec![TypeSignature::Any(2), TypeSignature::Any(3)],
+                Volatility::Immutable,
+            ),
+        }
     }
 }
 
@@ -140,7 +149,7 @@ impl ScalarUDFImpl for RegexpExtract {
         let mut out = StringBuilder::with_capacity(rows, 0);
         for row in 0..rows {
             let group = match groups {
-                None => Some(1),
+                None => Some(0),
                 Some(g) => (!g.is_null(row)).then(|| g.value(row)),
             };
             let (Some(text), Some(pattern), Some(group)) = (texts.get(row), patterns.get(row), group) else {
@@ -148,8 +157,10 @@ impl ScalarUDFImpl for RegexpExtract {
                 continue;
             };
             let re = compiled.get(pattern)?;
-            let found =
-                usize::try_from(group).ok().and_then(|g| re.captures(text).and_then(|c| c.get(g))).map(|m| m.as_str());
+            let found = usize::try_from(group)
+                .ok()
+                .and_then(|g| re.captures(text).and_then(|c| c.get(g)))
+                .map(|m| m.as_str());
             out.append_option(found);
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
@@ -166,7 +177,9 @@ pub(super) struct RegexpReplace {
 
 impl RegexpReplace {
     pub(super) fn new() -> Self {
-        Self { signature: Signature::any(3, Volatility::Immutable) }
+        Self {
+            signature: Signature::any(3, Volatility::Immutable),
+        }
     }
 }
 
@@ -207,7 +220,10 @@ impl ScalarUDFImpl for RegexpReplace {
             };
             let re = compiled.get(pattern)?;
             let groups = re.captures_len() - 1;
-            if translated.as_ref().is_none_or(|(r, g, _)| r != replacement || *g != groups) {
+            if translated
+                .as_ref()
+                .is_none_or(|(r, g, _)| r != replacement || *g != groups)
+            {
                 translated = Some((replacement.to_string(), groups, java_replacement(replacement, groups)?));
             }
             let Some((_, _, rust)) = &translated else {
@@ -230,7 +246,9 @@ pub(super) struct Regexp {
 
 impl Regexp {
     pub(super) fn new() -> Self {
-        Self { signature: Signature::any(2, Volatility::Immutable) }
+        Self {
+            signature: Signature::any(2, Volatility::Immutable),
+        }
     }
 }
 
@@ -274,7 +292,9 @@ impl ScalarUDFImpl for Regexp {
 /// a named group, `\c` the character `c`; a literal `$` is `$$`.
 fn java_replacement(java: &str, groups: usize) -> Result<String> {
     let bad = |why: &str| {
-        DataFusionError::Execution(format!("REGEXP_REPLACE: invalid replacement (argument 3) '{java}': {why}"))
+        DataFusionError::Execution(format!(
+            "REGEXP_REPLACE: invalid replacement (argument 3) '{java}': {why}"
+        ))
     };
     let mut out = String::with_capacity(java.len() + 4);
     let mut chars = java.chars().peekable();
@@ -315,7 +335,11 @@ fn java_replacement(java: &str, groups: usize) -> Result<String> {
                     }
                     out.push_str(&format!("${{{group}}}"));
                 }
-                _ => return Err(bad("'$' must be followed by a group number or {name}; write \\$ for a dollar")),
+                _ => {
+                    return Err(bad(
+                        "'$' must be followed by a group number or {name}; write \\$ for a dollar",
+                    ));
+                }
             },
             other => out.push(other),
         }
@@ -332,14 +356,38 @@ mod tests {
     /// 'foo(.*?)(bar)', 2) returns "bar"".
     #[tokio::test]
     async fn extract_as_flinks_docs_say() {
-        assert_eq!(query("SELECT REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', 2)").await, ["bar"]);
-        assert_eq!(query("SELECT REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)')").await, ["the"]);
-        assert_eq!(query("SELECT REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', 0)").await, ["foothebar"]);
+        assert_eq!(
+            query("SELECT REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', 2)").await,
+            ["bar"]
+        );
+        // Without a group, the whole match (Flink's SqlFunctionUtils
+        // regexpExtract(str, regex) is regexpExtract(str, regex, 0)).
+        assert_eq!(
+            query("SELECT REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)')").await,
+            ["foothebar"]
+        );
+        assert_eq!(
+            query("SELECT REGEXP_EXTRACT('Mozilla/5.0', '[^/]+')").await,
+            ["Mozilla"]
+        );
+        assert_eq!(
+            query("SELECT REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', 0)").await,
+            ["foothebar"]
+        );
         // No match, a group beyond the expression's, a NULL: NULL.
         assert_eq!(query("SELECT REGEXP_EXTRACT('foothebar', 'x(y)')").await, ["NULL"]);
-        assert_eq!(query("SELECT REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', 3)").await, ["NULL"]);
-        assert_eq!(query("SELECT REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', -1)").await, ["NULL"]);
-        assert_eq!(query("SELECT REGEXP_EXTRACT(CAST(NULL AS VARCHAR), 'a')").await, ["NULL"]);
+        assert_eq!(
+            query("SELECT REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', 3)").await,
+            ["NULL"]
+        );
+        assert_eq!(
+            query("SELECT REGEXP_EXTRACT('foothebar', 'foo(.*?)(bar)', -1)").await,
+            ["NULL"]
+        );
+        assert_eq!(
+            query("SELECT REGEXP_EXTRACT(CAST(NULL AS VARCHAR), 'a')").await,
+            ["NULL"]
+        );
         assert_eq!(
             query("SELECT REGEXP_EXTRACT(s, '(\\d+)') FROM (VALUES ('a12b'), ('none'), (NULL), ('7')) t(s)").await,
             ["12", "NULL", "NULL", "7"]
@@ -356,15 +404,24 @@ mod tests {
             ["02.01.2026"]
         );
         assert_eq!(query("SELECT REGEXP_REPLACE('a.b', '\\.', '\\$')").await, ["a$b"]);
-        assert_eq!(query("SELECT REGEXP_REPLACE(CAST(NULL AS VARCHAR), 'a', 'b')").await, ["NULL"]);
+        assert_eq!(
+            query("SELECT REGEXP_REPLACE(CAST(NULL AS VARCHAR), 'a', 'b')").await,
+            ["NULL"]
+        );
     }
 
     #[tokio::test]
     async fn bad_expressions_are_errors_naming_the_argument() {
         let e = query_err("SELECT REGEXP_EXTRACT('abc', '(a')").await;
-        assert!(e.contains("REGEXP_EXTRACT") && e.contains("argument 2") && e.contains("'(a'"), "{e}");
+        assert!(
+            e.contains("REGEXP_EXTRACT") && e.contains("argument 2") && e.contains("'(a'"),
+            "{e}"
+        );
         let e = query_err("SELECT REGEXP_REPLACE('abc', 'a', '$2')").await;
-        assert!(e.contains("REGEXP_REPLACE") && e.contains("argument 3") && e.contains("no group 2"), "{e}");
+        assert!(
+            e.contains("REGEXP_REPLACE") && e.contains("argument 3") && e.contains("no group 2"),
+            "{e}"
+        );
         let e = query_err("SELECT REGEXP_EXTRACT(1, 'a')").await;
         assert!(e.contains("REGEXP_EXTRACT") && e.contains("argument 1"), "{e}");
     }

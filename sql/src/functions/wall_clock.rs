@@ -1,4 +1,5 @@
-//! The wall clock: `CURRENT_TIMESTAMP` / `NOW()` and `PROCTIME()` (an
+//! The wall clock: `CURRENT_TIMESTAMP` / `NOW()` /
+//! `CURRENT_ROW_TIMESTAMP()` and `PROCTIME()` (an
 //! instant, `TIMESTAMP_LTZ(3)`), `LOCALTIMESTAMP` (a `TIMESTAMP(3)`) and
 //! `CURRENT_DATE`, the last two in the session's zone; read once per batch.
 //!
@@ -44,10 +45,16 @@ pub fn functions(zone: &LocalZone) -> Vec<ScalarUDF> {
     let clock = |name, aliases: &[&str], reading| {
         let aliases = aliases.iter().map(|a| a.to_string()).collect();
         let signature = Signature::nullary(Volatility::Volatile);
-        ScalarUDF::from(WallClock { name, aliases, reading, zone: zone.clone(), signature })
+        ScalarUDF::from(WallClock {
+            name,
+            aliases,
+            reading,
+            zone: zone.clone(),
+            signature,
+        })
     };
     vec![
-        clock("now", &["current_timestamp"], Reading::Instant),
+        clock("now", &["current_timestamp", "current_row_timestamp"], Reading::Instant),
         clock("localtimestamp", &[], Reading::LocalTimestamp),
         clock("proctime", &[], Reading::Instant),
         clock("current_date", &[], Reading::Date),
@@ -81,9 +88,10 @@ impl ScalarUDFImpl for WallClock {
             Reading::Instant => {
                 Arc::new(TimestampMillisecondArray::from_value(now, args.number_rows).with_timezone(LTZ_LABEL))
             }
-            Reading::LocalTimestamp => {
-                Arc::new(TimestampMillisecondArray::from_value(self.zone.to_local(now), args.number_rows))
-            }
+            Reading::LocalTimestamp => Arc::new(TimestampMillisecondArray::from_value(
+                self.zone.to_local(now),
+                args.number_rows,
+            )),
             Reading::Date => {
                 let local = self.zone.to_local(now);
                 let day = i32::try_from(local.div_euclid(MS_PER_DAY)).unwrap_or(i32::MAX);

@@ -113,6 +113,32 @@ impl LocalZone {
         })
     }
 
+    /// Reads a zone as Java's `TimeZone.getTimeZone` does, for functions
+    /// that take a zone as an argument (`CONVERT_TZ`): what [`Self::parse`]
+    /// reads, any tz database name (`EST`, `Japan`), and Java's three-letter
+    /// IDs (`PST` is Los Angeles), which Flink's session zone refuses but its
+    /// functions take. Java reads an unknown ID as GMT; Weir refuses it.
+    pub fn java_id(value: &str) -> Result<Self, String> {
+        if let Ok(zone) = Self::parse(value) {
+            return Ok(zone);
+        }
+        let v = value.trim();
+        let name = JAVA_SHORT_IDS
+            .iter()
+            .find(|(id, _)| *id == v)
+            .map_or(v, |(_, name)| *name);
+        let tz = Tz::from_str(name).map_err(|_| {
+            format!(
+                "unknown time zone '{value}': expected a full name such as 'America/Los_Angeles', an abbreviation such as 'PST', or an offset such as 'GMT-08:00'"
+            )
+        })?;
+        Ok(Self {
+            name: v.to_string(),
+            fixed: fixed_offset(&tz),
+            tz,
+        })
+    }
+
     /// The zone as the user wrote it.
     pub fn name(&self) -> &str {
         &self.name
@@ -164,6 +190,36 @@ impl LocalZone {
         }
     }
 }
+
+/// Java's three-letter zone IDs (`java.time.ZoneId.SHORT_IDS`, which
+/// `java.util.TimeZone` also reads) that are not tz database names.
+const JAVA_SHORT_IDS: [(&str, &str); 25] = [
+    ("ACT", "Australia/Darwin"),
+    ("AET", "Australia/Sydney"),
+    ("AGT", "America/Argentina/Buenos_Aires"),
+    ("ART", "Africa/Cairo"),
+    ("AST", "America/Anchorage"),
+    ("BET", "America/Sao_Paulo"),
+    ("BST", "Asia/Dhaka"),
+    ("CAT", "Africa/Harare"),
+    ("CNT", "America/St_Johns"),
+    ("CST", "America/Chicago"),
+    ("CTT", "Asia/Shanghai"),
+    ("EAT", "Africa/Addis_Ababa"),
+    ("ECT", "Europe/Paris"),
+    ("IET", "America/Indiana/Indianapolis"),
+    ("IST", "Asia/Kolkata"),
+    ("JST", "Asia/Tokyo"),
+    ("MIT", "Pacific/Apia"),
+    ("NET", "Asia/Yerevan"),
+    ("NST", "Pacific/Auckland"),
+    ("PLT", "Asia/Karachi"),
+    ("PNT", "America/Phoenix"),
+    ("PRT", "America/Puerto_Rico"),
+    ("PST", "America/Los_Angeles"),
+    ("SST", "Pacific/Guadalcanal"),
+    ("VST", "Asia/Ho_Chi_Minh"),
+];
 
 /// `+08:00` out of `GMT+8`, `UTC+08:00`, `UT-0530` or `+08:00`.
 fn offset_after_prefix(v: &str) -> Option<String> {

@@ -1,0 +1,208 @@
+//! Flink's JSON syntax that is no plain function call, read into calls of
+//! Weir's functions (`functions::json_build`):
+//!
+//! - `JSON_OBJECT([KEY] k VALUE v, … [{NULL | ABSENT} ON NULL])` becomes
+//!   `json_object('NULL:…', k, v, …)`;
+//! - `JSON_ARRAY(v, … [{NULL | ABSENT} ON NULL])` becomes
+//!   `json_array('ABSENT:…', v, …)`;
+//! - `x IS [NOT] JSON [VALUE | SCALAR | ARRAY | OBJECT]` becomes
+//!   `[NOT] is_json(x, 'VALUE')`.
+//!
+//! The first argument of the constructors carries what the SQL says
+//! around the values: the `ON NULL` behaviour (Flink's defaults: `NULL` for
+//! objects, `ABSENT` for arrays), then one letter a value, `J` where the
+//! value is itself a JSON constructor (inserted as JSON, not as a string,
+//! as Flink does) and `V` otherwise.
+
+use datafusion::sql::sqlparser::ast::{
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName,
+    UnaryOperator, Value,
+};
+use datafusion::sql::sqlparser::parser::{Parser, ParserError};
+use datafusion::sql::sqlparser::tokenizer::Token;
+
+/// The names the constructors are planned as.
+pub const JSON_OBJECT: &str = "json_object";
+pub const JSON_ARRAY: &str = "json_array";
+pub const IS_JSON: &str = "is_json";
+
+/// Is token `n` ahead the unquoted word `w` (any case)?
+fn word(parser: &Parser, n: usize, w: &str) -> bool {
+    matches!(&parser.peek_nth_token_ref(n).token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
+}
+
+/// `JSON_OBJECT(…)` or `JSON_ARRAY(…)` at the parser's position, if there.
+pub(super) fn parse_constructor(parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+    if parser.peek_nth_token_ref(1).token != Token::LParen {
+        return None;
+    }
+    let object = if word(parser, 0, "JSON_OBJECT") {
+        true
+    } else if word(parser, 0, "JSON_ARRAY") {
+        false
+    } else {
+        return None;
+    };
+    parser.next_token();
+    parser.next_token();
+    Some(constructor_arguments(parser, object))
+}
+
+/// The arguments of a constructor up to its `)`, as the call Weir plans.
+fn constructor_arguments(parser: &mut Parser, object: bool) -> Result<Expr, ParserError> {
+    let mut on_null = if object { "NULL" } else { "ABSENT" };
+    let mut kinds = String::new();
+    let mut args = Vec::new();
+    loop {
+        if parser.consume_token(&Token::RParen) {
+            break;
+        }
+        if (word(parser, 0, "NULL") || word(parser, 0, "ABSENT")) && word(parser, 1, "ON") && word(parser, 2, "NULL") {
+            on_null = if word(parser, 0, "NULL") { "NULL" } else { "ABSENT" };
+            parser.next_token();
+            parser.next_token();
+            parser.next_token();
+            parser.expect_token(&Token::RParen)?;
+            break;
+        }
+        if !args.is_empty() {
+            parser.expect_token(&Token::Comma)?;
+        }
+        if object {
+            // `KEY` is a keyword unless it is the key itself (a column
+            // named key: `JSON_OBJECT(key VALUE v)`).
+            if word(parser, 0, "KEY") && !word(parser, 1, "VALUE") {
+                parser.next_token();
+            }
+            args.push(parser.parse_expr()?);
+            if !word(parser, 0, "VALUE") {
+                return parser.expected("VALUE after a JSON_OBJECT key", parser.peek_token());
+            }
+            parser.next_token();
+        }
+        let value = parser.parse_expr()?;
+        kinds.push(if is_constructor(&value) { 'J' } else { 'V' });
+        args.push(value);
+    }
+    let flags = Expr::Value(Value::SingleQuotedString(format!("{on_null}:{kinds}")).into());
+    Ok(call(
+        if object { JSON_OBJECT } else { JSON_ARRAY },
+        std::iter::once(flags).chain(args).collect(),
+    ))
+}
+
+/// Is `e` a call of a JSON constructor, whose text is JSON to insert?
+fn is_constructor(e: &Expr) -> bool {
+    match e {
+        Expr::Function(f) => {
+            let name = f.name.to_string();
+            name == JSON_OBJECT || name == JSON_ARRAY
+        }
+        Expr::Nested(inner) => is_constructor(inner),
+        _ => false,
+    }
+}
+
+/// `IS [NOT] JSON [kind]` after `expr`, if that is what follows.
+pub(super) fn parse_is_json(parser: &mut Parser, expr: &Expr) -> Option<Result<Expr, ParserError>> {
+    if !word(parser, 0, "IS") {
+        return None;
+    }
+    let negated = word(parser, 1, "NOT");
+    let at = if negated { 2 } else { 1 };
+    if !word(parser, at, "JSON") {
+        return None;
+    }
+    for _ in 0..=at {
+        parser.next_token();
+    }
+    let kind = ["VALUE", "SCALAR", "ARRAY", "OBJECT"]
+        .into_iter()
+        .find(|k| word(parser, 0, k))
+        .inspect(|_| {
+            parser.next_token();
+        })
+        .unwrap_or("VALUE");
+    let test = call(
+        IS_JSON,
+        vec![expr.clone(), Expr::Value(Value::SingleQuotedString(kind.into()).into())],
+    );
+    Some(Ok(if negated {
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr: Box::new(Expr::Nested(Box::new(test))),
+        }
+    } else {
+        test
+    }))
+}
+
+/// A plain call `name(args)`.
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    use crate::dialect::WeirDialect;
+
+    fn parsed(sql: &str) -> String {
+        Parser::new(&WeirDialect::default())
+            .try_with_sql(sql)
+            .and_then(|mut p| p.parse_expr())
+            .map(|e| e.to_string())
+            .unwrap_or_else(|e| format!("error: {e}"))
+    }
+
+    #[test]
+    fn constructors_become_calls() {
+        assert_eq!(parsed("JSON_OBJECT()"), "json_object('NULL:')");
+        assert_eq!(
+            parsed("JSON_OBJECT('K1' VALUE 'V1', KEY 'K2' VALUE x)"),
+            "json_object('NULL:VV', 'K1', 'V1', 'K2', x)"
+        );
+        assert_eq!(
+            parsed("JSON_OBJECT(key VALUE 1 ABSENT ON NULL)"),
+            "json_object('ABSENT:V', key, 1)"
+        );
+        assert_eq!(
+            parsed("json_object(KEY 'K1' VALUE JSON_ARRAY(1, NULL NULL ON NULL))"),
+            "json_object('NULL:J', 'K1', json_array('NULL:VV', 1, NULL))"
+        );
+        assert_eq!(parsed("JSON_ARRAY()"), "json_array('ABSENT:')");
+        assert!(
+            parsed("JSON_OBJECT('k' 1)").starts_with("error: "),
+            "{}",
+            parsed("JSON_OBJECT('k' 1)")
+        );
+    }
+
+    #[test]
+    fn is_json_becomes_a_call() {
+        assert_eq!(parsed("s IS JSON"), "is_json(s, 'VALUE')");
+        assert_eq!(parsed("s IS NOT JSON OBJECT"), "NOT (is_json(s, 'OBJECT'))");
+        assert_eq!(
+            parsed("s IS JSON SCALAR AND t IS NULL"),
+            "is_json(s, 'SCALAR') AND t IS NULL"
+        );
+        assert_eq!(parsed("s IS NOT NULL"), "s IS NOT NULL");
+    }
+}
