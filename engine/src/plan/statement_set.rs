@@ -111,3 +111,110 @@ fn share(stages: Vec<Stage>, groups: &[Vec<usize>]) -> StreamPlan {
     }
     StreamPlan { stages: out }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+    use datafusion::physical_expr::expressions::lit;
+
+    use super::*;
+    use crate::error::{EngineError, Result};
+    use crate::operators::filter::FilterPlan;
+    use crate::plan::OperatorPlan;
+    use crate::source::{Assignment, Positions, SourceConnector, SourcePlan, SourceReader};
+
+    /// A connector the plans name and no test opens.
+    #[derive(Debug)]
+    struct Unread;
+
+    impl SourceConnector for Unread {
+        fn describe(&self) -> String {
+            "unread".into()
+        }
+
+        fn schema(&self) -> SchemaRef {
+            Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]))
+        }
+
+        fn partitions(&self, _parallelism: usize) -> Result<usize> {
+            Ok(1)
+        }
+
+        fn open(&self, _assignment: Assignment, _report: bool, _resume: &Positions) -> Result<Box<dyn SourceReader>> {
+            Err(EngineError::Plan("not opened in these tests".into()))
+        }
+    }
+
+    fn source(connector: &Arc<dyn SourceConnector>) -> StageInput {
+        StageInput::Source(Arc::new(SourcePlan {
+            table: "t".into(),
+            connector: Arc::clone(connector),
+            computed: None,
+            watermark: None,
+            schema: connector.schema(),
+            report_bad_records: false,
+            late_output: None,
+        }))
+    }
+
+    fn stage(input: StageInput, chain: Vec<OperatorPlan>) -> Stage {
+        Stage { parallelism: 2, input, chain, sink: None, late_sink: None }
+    }
+
+    fn filter() -> OperatorPlan {
+        OperatorPlan::new(FilterPlan { predicate: lit(true) })
+    }
+
+    fn reads(plan: &StreamPlan, stage: usize) -> Vec<usize> {
+        match &plan.stages[stage].input {
+            StageInput::Exchange(ups) => ups.iter().map(|u| u.from).collect(),
+            StageInput::Source(_) => Vec::new(),
+        }
+    }
+
+    /// An INSERT whose source runs in its own tasks, and one whose source
+    /// stage only feeds an exchange.
+    fn two_inserts(a: &Arc<dyn SourceConnector>, b: &Arc<dyn SourceConnector>) -> Vec<StreamPlan> {
+        let single = |from| StageInput::Exchange(vec![Upstream { from, partitioning: Partitioning::Single }]);
+        vec![
+            StreamPlan { stages: vec![stage(source(a), vec![filter()])] },
+            StreamPlan { stages: vec![stage(source(b), Vec::new()), stage(single(0), vec![filter()])] },
+        ]
+    }
+
+    #[test]
+    fn a_source_two_inserts_read_alike_is_one_stage_both_read() {
+        let connector: Arc<dyn SourceConnector> = Arc::new(Unread);
+        let plan = join(two_inserts(&connector, &connector));
+        assert_eq!(plan.stages.len(), 3, "{plan}");
+        assert!(matches!(plan.stages[0].input, StageInput::Source(_)) && plan.stages[0].chain.is_empty());
+        assert_eq!((reads(&plan, 1), reads(&plan, 2)), (vec![0], vec![0]));
+        assert_eq!(plan.consumers(0), vec![1, 2]);
+        let text = plan.to_string();
+        assert_eq!(text.matches("Source: t").count(), 1, "{text}");
+        assert!(text.contains("Shared: read by stages 1, 2"), "{text}");
+    }
+
+    #[test]
+    fn sources_read_otherwise_stay_apart() {
+        let (a, b): (Arc<dyn SourceConnector>, Arc<dyn SourceConnector>) = (Arc::new(Unread), Arc::new(Unread));
+        let plan = join(two_inserts(&a, &b));
+        assert_eq!(plan.stages.len(), 3);
+        assert_eq!((reads(&plan, 1), reads(&plan, 2)), (vec![], vec![1]));
+        assert!(!plan.to_string().contains("Shared"));
+    }
+
+    /// A self-join's second read keeps its own source, as outside a set.
+    #[test]
+    fn one_insert_reading_a_table_twice_shares_its_first_read_only() {
+        let connector: Arc<dyn SourceConnector> = Arc::new(Unread);
+        let twice = StreamPlan {
+            stages: vec![stage(source(&connector), vec![filter()]), stage(source(&connector), vec![filter()])],
+        };
+        let once = StreamPlan { stages: vec![stage(source(&connector), vec![filter()])] };
+        let plan = join(vec![twice, once]);
+        assert_eq!(plan.stages.len(), 4, "{plan}");
+        assert_eq!(plan.consumers(0), vec![1, 3]);
+        assert!(matches!(plan.stages[2].input, StageInput::Source(_)));
+    }
+}
