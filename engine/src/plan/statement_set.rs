@@ -158,7 +158,13 @@ mod tests {
     }
 
     fn stage(input: StageInput, chain: Vec<OperatorPlan>) -> Stage {
-        Stage { parallelism: 2, input, chain, sink: None, late_sink: None }
+        Stage {
+            parallelism: 2,
+            input,
+            chain,
+            sink: None,
+            late_sink: None,
+        }
     }
 
     fn filter() -> OperatorPlan {
@@ -175,10 +181,19 @@ mod tests {
     /// An INSERT whose source runs in its own tasks, and one whose source
     /// stage only feeds an exchange.
     fn two_inserts(a: &Arc<dyn SourceConnector>, b: &Arc<dyn SourceConnector>) -> Vec<StreamPlan> {
-        let single = |from| StageInput::Exchange(vec![Upstream { from, partitioning: Partitioning::Single }]);
+        let single = |from| {
+            StageInput::Exchange(vec![Upstream {
+                from,
+                partitioning: Partitioning::Single,
+            }])
+        };
         vec![
-            StreamPlan { stages: vec![stage(source(a), vec![filter()])] },
-            StreamPlan { stages: vec![stage(source(b), Vec::new()), stage(single(0), vec![filter()])] },
+            StreamPlan {
+                stages: vec![stage(source(a), vec![filter()])],
+            },
+            StreamPlan {
+                stages: vec![stage(source(b), Vec::new()), stage(single(0), vec![filter()])],
+            },
         ]
     }
 
@@ -209,9 +224,14 @@ mod tests {
     fn one_insert_reading_a_table_twice_shares_its_first_read_only() {
         let connector: Arc<dyn SourceConnector> = Arc::new(Unread);
         let twice = StreamPlan {
-            stages: vec![stage(source(&connector), vec![filter()]), stage(source(&connector), vec![filter()])],
+            stages: vec![
+                stage(source(&connector), vec![filter()]),
+                stage(source(&connector), vec![filter()]),
+            ],
         };
-        let once = StreamPlan { stages: vec![stage(source(&connector), vec![filter()])] };
+        let once = StreamPlan {
+            stages: vec![stage(source(&connector), vec![filter()])],
+        };
         let plan = join(vec![twice, once]);
         assert_eq!(plan.stages.len(), 4, "{plan}");
         assert_eq!(plan.consumers(0), vec![1, 3]);
