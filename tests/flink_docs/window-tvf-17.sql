@@ -1,7 +1,6 @@
 -- Flink's documentation: docs/content/docs/sql/reference/queries/window-tvf.md
 -- CUMULATE: aggregation with emit-only-on-update mode.
 -- The page's input as a CSV file (or its VALUES), its query as written, into a print sink.
--- Pending (Weir cannot run it yet): a window TVF called without TABLE(...); CUMULATE's emitOnlyOnUpdate argument.
 
 CREATE TABLE Bid (
   bidtime TIMESTAMP(3),

@@ -15,9 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray, UInt32Array,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray, UInt32Array};
 use datafusion::arrow::compute::{take, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
 
@@ -28,11 +26,11 @@ use crate::event_time::EventTimeValidity;
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator};
-use crate::window::groups::{EvaluatedInput, Grouping};
-use crate::window::slice::Slice;
-use crate::window::late::{LateOutputPlan, LateRows};
-use crate::window::spec::WindowSpec;
 use crate::operators::evaluate::columns;
+use crate::window::groups::{EvaluatedInput, Grouping};
+use crate::window::late::{LateOutputPlan, LateRows};
+use crate::window::slice::Slice;
+use crate::window::spec::WindowSpec;
 
 /// Where each output column of a window aggregate comes from; the order is
 /// the one DataFusion's `Aggregate` node gives (group columns, then
@@ -121,7 +119,9 @@ impl WindowAggregate {
             return Some(first);
         }
         // Windows ending at or before `closed` no longer take rows.
-        let closed = wm.saturating_sub(self.plan.aggregation.allowed_lateness).saturating_add(1);
+        let closed = wm
+            .saturating_sub(self.plan.aggregation.allowed_lateness)
+            .saturating_add(1);
         if w.last_window_end(ts) <= closed {
             return None;
         }
@@ -164,7 +164,10 @@ impl WindowAggregate {
         }
         let name = &self.name;
         let slice = self.slices.get_mut(&key).expect("inserted above");
-        slice.live.update(input, rows).context(|| format!("{name}: aggregating"))
+        slice
+            .live
+            .update(input, rows)
+            .context(|| format!("{name}: aggregating"))
     }
 
     /// Emits the window ending at `end`. An `early` emission (EMIT EARLY)
@@ -177,34 +180,48 @@ impl WindowAggregate {
         let start = w.window_start(end);
         let name = self.name.clone();
         let ctx = || format!("{name}: firing window [{start}, {end})");
-        let keys: Vec<SliceKey> = self
+        let mut keys: Vec<SliceKey> = self
             .slices
             .range((start, EventTime::MIN)..(end, EventTime::MIN))
             .filter(|(k, _)| k.1 <= end)
             .map(|(k, _)| *k)
             .collect();
+        // emitOnlyOnUpdate: the last slice merges first, so that the groups
+        // it updated are the window's first groups, the only ones emitted.
+        let last_slice = end - w.slice_size();
+        let only_updated = w.emit_only_on_update && !early;
+        if only_updated {
+            keys.sort_by_key(|k| k.0 != last_slice);
+        }
         let tumbling = matches!(w.kind, crate::window::spec::WindowKind::Tumble { .. });
         let keep = early || self.plan.aggregation.allowed_lateness > 0;
-        let (group_keys, values, rows) = if tumbling
-            && !keep
-            && keys.len() == 1
-            && self.slices.get(&keys[0]).is_some_and(Slice::is_only_live)
-        {
-            let mut slice = self.slices.remove(&keys[0]).expect("key from the map");
-            slice.live.take_final().context(ctx)?
-        } else {
-            let mut window = self.plan.aggregation.grouping.new_groups().context(ctx)?;
-            for k in &keys {
-                let slice = self.slices.get_mut(k).expect("key from the map");
-                for state in slice.partial_states(&name)? {
-                    window.merge(state).context(ctx)?;
+        let (group_keys, values, rows) =
+            if tumbling && !keep && keys.len() == 1 && self.slices.get(&keys[0]).is_some_and(Slice::is_only_live) {
+                let mut slice = self.slices.remove(&keys[0]).expect("key from the map");
+                slice.live.take_final().context(ctx)?
+            } else {
+                let mut window = self.plan.aggregation.grouping.new_groups().context(ctx)?;
+                let mut updated = 0;
+                for k in &keys {
+                    let slice = self.slices.get_mut(k).expect("key from the map");
+                    for state in slice.partial_states(&name)? {
+                        window.merge(state).context(ctx)?;
+                    }
+                    if k.0 == last_slice {
+                        updated = window.len();
+                    }
                 }
-            }
-            if !keep {
-                self.drop_slices_before(end);
-            }
-            window.take_final().context(ctx)?
-        };
+                if !keep {
+                    self.drop_slices_before(end);
+                }
+                let (group_keys, values, rows) = window.take_final().context(ctx)?;
+                if only_updated && updated < rows {
+                    let first = |c: Vec<ArrayRef>| c.iter().map(|a| a.slice(0, updated)).collect::<Vec<_>>();
+                    (first(group_keys), first(values), updated)
+                } else {
+                    (group_keys, values, rows)
+                }
+            };
         if rows == 0 {
             return Ok(());
         }
@@ -271,7 +288,6 @@ pub(crate) fn evaluate_input(g: &Grouping, batch: &RecordBatch, name: &str) -> R
     Ok(EvaluatedInput { keys, args, filters })
 }
 
-
 impl Operator for WindowAggregate {
     fn name(&self) -> &str {
         &self.name
@@ -281,15 +297,13 @@ impl Operator for WindowAggregate {
         let n = batch.num_rows();
         self.metrics.rows_in.fetch_add(n as u64, Ordering::Relaxed);
         let times = batch.data.column(self.plan.aggregation.time_column);
-        let times = times
-            .as_primitive_opt::<TimestampMillisecondType>()
-            .ok_or_else(|| {
-                EngineError::Plan(format!(
-                    "{}: event-time column has type {}, expected TIMESTAMP(3)",
-                    self.name,
-                    times.data_type()
-                ))
-            })?;
+        let times = times.as_primitive_opt::<TimestampMillisecondType>().ok_or_else(|| {
+            EngineError::Plan(format!(
+                "{}: event-time column has type {}, expected TIMESTAMP(3)",
+                self.name,
+                times.data_type()
+            ))
+        })?;
         let (min_valid, max_valid) = self.plan.aggregation.validity.bounds_now();
         let mut segment = Segment::default();
         let mut unusable = LateRows::default();
@@ -327,12 +341,17 @@ impl Operator for WindowAggregate {
                     }
                 }
                 None => {
-                        unusable.push(i, DropReason::Late, wm);
+                    unusable.push(i, DropReason::Late, wm);
                 }
             }
         }
         self.flush(&batch.data, &mut segment, out)?;
-        unusable.report(self.plan.aggregation.late_output.as_deref(), &self.metrics, &batch.data, out)
+        unusable.report(
+            self.plan.aggregation.late_output.as_deref(),
+            &self.metrics,
+            &batch.data,
+            out,
+        )
     }
 
     fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
@@ -365,7 +384,14 @@ impl Operator for WindowAggregate {
         for ((start, min_end), slice) in self.slices.iter_mut() {
             e.i64(*start);
             e.i64(*min_end);
-            slice.snapshot(&self.plan.aggregation.grouping, &self.name, checkpoint, &mut e, chunks, &mut hashes)?;
+            slice.snapshot(
+                &self.plan.aggregation.grouping,
+                &self.name,
+                checkpoint,
+                &mut e,
+                chunks,
+                &mut hashes,
+            )?;
         }
         Ok(Some(e.bytes))
     }
@@ -405,7 +431,12 @@ impl Operator for WindowAggregate {
             self.watermark = w;
         }
         // Kept windows the slowest watermark has not fired yet fire again.
-        let unfired: Vec<EventTime> = self.kept.iter().filter(|e| e.saturating_sub(1) > self.watermark).copied().collect();
+        let unfired: Vec<EventTime> = self
+            .kept
+            .iter()
+            .filter(|e| e.saturating_sub(1) > self.watermark)
+            .copied()
+            .collect();
         for e in unfired {
             self.kept.remove(&e);
             self.pending.insert(e);
@@ -454,10 +485,11 @@ impl WindowAggregate {
         }
         let fires = self.pending.first().is_some_and(|e| e.saturating_sub(1) <= w)
             || segment.first_end.is_some_and(|e| e.saturating_sub(1) <= w);
-        let purges = self
-            .kept
-            .first()
-            .is_some_and(|e| e.saturating_sub(1).saturating_add(self.plan.aggregation.allowed_lateness) <= w);
+        let purges = self.kept.first().is_some_and(|e| {
+            e.saturating_sub(1)
+                .saturating_add(self.plan.aggregation.allowed_lateness)
+                <= w
+        });
         fires || purges
     }
 
@@ -597,27 +629,36 @@ mod tests {
         let plan = WindowAggregatePlan {
             window: WindowSpec::new(kind, 0).unwrap(),
             aggregation: WindowedAggregation {
-            time_column: 0,
-            grouping: Grouping::new(
-                vec![k],
-                vec![Field::new("k", DataType::Int64, true)],
-                vec![AggregateCall { function: Arc::new(count), filter: None }],
-            ),
-            output: vec![
-                OutputColumn::WindowStart,
-                OutputColumn::WindowEnd,
-                OutputColumn::Key(0),
-                OutputColumn::Aggregate(0),
-            ],
-            output_schema: output,
-            allowed_lateness: 0,
-            validity: EventTimeValidity { min_valid: i64::MIN, max_future_ms: i64::MAX / 4 },
-            late_output: None,
-            emit_early: None,
+                time_column: 0,
+                grouping: Grouping::new(
+                    vec![k],
+                    vec![Field::new("k", DataType::Int64, true)],
+                    vec![AggregateCall {
+                        function: Arc::new(count),
+                        filter: None,
+                    }],
+                ),
+                output: vec![
+                    OutputColumn::WindowStart,
+                    OutputColumn::WindowEnd,
+                    OutputColumn::Key(0),
+                    OutputColumn::Aggregate(0),
+                ],
+                output_schema: output,
+                allowed_lateness: 0,
+                validity: EventTimeValidity {
+                    min_valid: i64::MIN,
+                    max_future_ms: i64::MAX / 4,
+                },
+                late_output: None,
+                emit_early: None,
             },
         };
         let metrics = JobMetrics::default().register("w", 0);
-        (WindowAggregate::new(Arc::new(plan), "w".into(), Arc::clone(&metrics)), metrics)
+        (
+            WindowAggregate::new(Arc::new(plan), "w".into(), Arc::clone(&metrics)),
+            metrics,
+        )
     }
 
     fn rows(ts: &[i64], row_wm: Option<&[i64]>) -> StreamBatch {
@@ -647,8 +688,14 @@ mod tests {
         let mut v = Vec::new();
         for e in out.out {
             if let Emitted::Data(b) = e {
-                let k = b.data.column(2).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-                let c = b.data.column(3).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                let k = b
+                    .data
+                    .column(2)
+                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                let c = b
+                    .data
+                    .column(3)
+                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
                 v.extend((0..b.num_rows()).map(|i| (k.value(i), c.value(i))));
             }
         }
@@ -672,7 +719,11 @@ mod tests {
         let mut stored = std::collections::HashMap::new();
         let mut first = ChunkWriter::default();
         op.snapshot(1, &mut first).unwrap().unwrap();
-        assert_eq!(first.new.len(), crate::runtime::exchange::KEY_GROUPS, "one chunk per key group");
+        assert_eq!(
+            first.new.len(),
+            crate::runtime::exchange::KEY_GROUPS,
+            "one chunk per key group"
+        );
         stored.extend(first.new.iter().cloned());
         op.checkpoint_complete(1);
 
@@ -680,15 +731,29 @@ mod tests {
         let mut second = ChunkWriter::default();
         op.snapshot(2, &mut second).unwrap().unwrap();
         assert!((1..=3).contains(&second.new.len()), "{} chunks", second.new.len());
-        assert!(new_bytes(&second) * 20 < new_bytes(&first), "{} vs {} bytes", new_bytes(&second), new_bytes(&first));
-        assert!(first.refs.iter().all(|id| second.refs.contains(id)), "unchanged chunks are referenced");
+        assert!(
+            new_bytes(&second) * 20 < new_bytes(&first),
+            "{} vs {} bytes",
+            new_bytes(&second),
+            new_bytes(&first)
+        );
+        assert!(
+            first.refs.iter().all(|id| second.refs.contains(id)),
+            "unchanged chunks are referenced"
+        );
         // Checkpoint 2 never completes: checkpoint 3 writes its chunks again.
         let mut third = ChunkWriter::default();
         let state = op.snapshot(3, &mut third).unwrap().unwrap();
-        assert_eq!(third.new.iter().map(|c| c.0).collect::<Vec<_>>(), second.new.iter().map(|c| c.0).collect::<Vec<_>>());
+        assert_eq!(
+            third.new.iter().map(|c| c.0).collect::<Vec<_>>(),
+            second.new.iter().map(|c| c.0).collect::<Vec<_>>()
+        );
         stored.extend(third.new.iter().cloned());
 
-        let mut expected: Vec<(i64, i64)> = all.iter().map(|k| (*k, if (5..=7).contains(k) { 2 } else { 1 })).collect();
+        let mut expected: Vec<(i64, i64)> = all
+            .iter()
+            .map(|k| (*k, if (5..=7).contains(k) { 2 } else { 1 }))
+            .collect();
         expected.sort();
         let chunks = ChunkMap(stored);
         let mut restored = Vec::new();
@@ -709,14 +774,17 @@ mod tests {
         op.on_batch(keyed(&vec![5; all.len()], &all), &mut out).unwrap();
         let mut fourth = ChunkWriter::default();
         op.snapshot(4, &mut fourth).unwrap().unwrap();
-        assert_eq!(fourth.refs.len(), crate::runtime::exchange::KEY_GROUPS, "one merged chunk per key group");
+        assert_eq!(
+            fourth.refs.len(),
+            crate::runtime::exchange::KEY_GROUPS,
+            "one merged chunk per key group"
+        );
         assert_eq!(fourth.new.len(), fourth.refs.len());
         let mut out = Collector::default();
         op.on_watermark(2000, &mut out).unwrap();
         let twice: Vec<(i64, i64)> = expected.iter().map(|(k, c)| (*k, c + 1)).collect();
         assert_eq!(counts(out), twice);
     }
-
 
     /// (window_start, window_end, count) of everything emitted.
     fn fired(out: Collector) -> Vec<(i64, i64, i64)> {
@@ -725,7 +793,10 @@ mod tests {
             if let Emitted::Data(b) = e {
                 let s = b.data.column(0).as_primitive::<TimestampMillisecondType>();
                 let e = b.data.column(1).as_primitive::<TimestampMillisecondType>();
-                let c = b.data.column(3).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                let c = b
+                    .data
+                    .column(3)
+                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
                 for i in 0..b.num_rows() {
                     v.push((s.value(i), e.value(i), c.value(i)));
                 }
@@ -759,7 +830,8 @@ mod tests {
         let mut out = Collector::default();
         // The third row arrives after the watermark reached 9: late, though
         // the operator hears of watermark 9 only after the batch.
-        op.on_batch(rows(&[5, 12, 7], Some(&[i64::MIN, 4, 9])), &mut out).unwrap();
+        op.on_batch(rows(&[5, 12, 7], Some(&[i64::MIN, 4, 9])), &mut out)
+            .unwrap();
         op.on_watermark(9, &mut out).unwrap();
         assert_eq!(fired(out), vec![(0, 10, 1)]);
         assert_eq!(metrics.late_rows.load(std::sync::atomic::Ordering::Relaxed), 1);

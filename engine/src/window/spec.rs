@@ -36,6 +36,10 @@ pub struct WindowSpec {
     /// `TIMESTAMP(3)`); 0 otherwise. Windows are aligned to that zone's
     /// clock (`offset` includes it) and fire by the instant they end.
     pub local_shift: i64,
+    /// CUMULATE's `emitOnlyOnUpdate` (Flink): a window fires only for the
+    /// groups that received rows in its last step, so a group's total is
+    /// not repeated unchanged at every step of the cycle.
+    pub emit_only_on_update: bool,
 }
 
 impl WindowSpec {
@@ -63,7 +67,12 @@ impl WindowSpec {
             }
             _ => {}
         }
-        let spec = Self { kind, offset, local_shift: 0 };
+        let spec = Self {
+            kind,
+            offset,
+            local_shift: 0,
+            emit_only_on_update: false,
+        };
         if offset.abs() >= spec.size() {
             return Err(format!(
                 "window offset ({offset} ms) must be smaller than the window size ({} ms)",
@@ -78,7 +87,21 @@ impl WindowSpec {
     /// shown in the zone's time.
     pub fn in_zone(self, zone_offset: i64) -> Self {
         let offset = (self.offset - zone_offset).rem_euclid(self.slide());
-        Self { offset, local_shift: zone_offset, ..self }
+        Self {
+            offset,
+            local_shift: zone_offset,
+            ..self
+        }
+    }
+
+    /// The same windows, each fired only for the groups its last slice
+    /// updated (CUMULATE's `emitOnlyOnUpdate`; a window of one slice fires
+    /// as always).
+    pub fn emitting_only_updates(self) -> Self {
+        Self {
+            emit_only_on_update: true,
+            ..self
+        }
     }
 
     /// Length of the longest window.
@@ -208,9 +231,7 @@ impl fmt::Display for WindowSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind {
             WindowKind::Tumble { size } => write!(f, "TUMBLE(size {})", Millis(size))?,
-            WindowKind::Hop { slide, size } => {
-                write!(f, "HOP(slide {}, size {})", Millis(slide), Millis(size))?
-            }
+            WindowKind::Hop { slide, size } => write!(f, "HOP(slide {}, size {})", Millis(slide), Millis(size))?,
             WindowKind::Cumulate { step, max_size } => {
                 write!(f, "CUMULATE(step {}, max size {})", Millis(step), Millis(max_size))?
             }
@@ -224,6 +245,9 @@ impl fmt::Display for WindowSpec {
             }
         } else if self.offset != 0 {
             write!(f, " offset {}", Millis(self.offset))?;
+        }
+        if self.emit_only_on_update {
+            write!(f, " emitting updated windows only")?;
         }
         Ok(())
     }

@@ -276,7 +276,7 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
     let usage = match fname.as_str() {
         "TUMBLE" => "TUMBLE(TABLE t, DESCRIPTOR(ts), size [, offset])",
         "HOP" => "HOP(TABLE t, DESCRIPTOR(ts), slide, size [, offset])",
-        "CUMULATE" => "CUMULATE(TABLE t, DESCRIPTOR(ts), step, max_size [, offset])",
+        "CUMULATE" => "CUMULATE(TABLE t, DESCRIPTOR(ts), step, max_size [, offset [, emitOnlyOnUpdate]])",
         "SESSION" => "SESSION(TABLE t [PARTITION BY k], DESCRIPTOR(ts), gap)",
         _ => return Err(SqlError::unsupported(format!("table function {fname}"), pos)),
     };
@@ -284,6 +284,7 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
     let (min, max) = match fname.as_str() {
         "TUMBLE" => (3, 4),
         "SESSION" => (3, 3),
+        "CUMULATE" => (4, 6),
         _ => (4, 5),
     };
     if args.len() < min || args.len() > max {
@@ -385,10 +386,14 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
                 let max_size = ms(3)?;
                 (
                     WindowKind::Cumulate { step, max_size },
-                    if args.len() == 5 { ms(4)? } else { 0 },
+                    if args.len() >= 5 { ms(4)? } else { 0 },
                 )
             };
-            Windows::Sliced(WindowSpec::new(kind, offset).map_err(|m| SqlError::plan(m, pos))?)
+            let spec = WindowSpec::new(kind, offset).map_err(|m| SqlError::plan(m, pos))?;
+            match args.get(5) {
+                Some(flag) if emit_only_on_update(flag)? => Windows::Sliced(spec.emitting_only_updates()),
+                _ => Windows::Sliced(spec),
+            }
         }
     };
     let rowtime_type = row.field(time_column).data_type().clone();
@@ -467,12 +472,42 @@ impl WindowInput {
     }
 }
 
+/// CUMULATE's `emitOnlyOnUpdate` argument: TRUE or FALSE.
+fn emit_only_on_update(e: &Expr) -> Result<bool> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            datafusion::sql::sqlparser::ast::Value::Boolean(b) => Ok(*b),
+            _ => Err(SqlError::plan(
+                format!("CUMULATE: emitOnlyOnUpdate is TRUE or FALSE, not {e}"),
+                position_of(e),
+            )),
+        },
+        _ => Err(SqlError::plan(
+            format!("CUMULATE: emitOnlyOnUpdate is TRUE or FALSE, not {e}"),
+            position_of(e),
+        )),
+    }
+}
+
+/// The OFFSET of a call that names a later parameter but not it.
+static NO_OFFSET: std::sync::LazyLock<Expr> = std::sync::LazyLock::new(|| {
+    Expr::Interval(datafusion::sql::sqlparser::ast::Interval {
+        value: Box::new(Expr::Value(
+            datafusion::sql::sqlparser::ast::Value::SingleQuotedString("0".into()).into(),
+        )),
+        leading_field: Some(datafusion::sql::sqlparser::ast::DateTimeField::Second),
+        leading_precision: None,
+        last_field: None,
+        fractional_seconds_precision: None,
+    })
+});
+
 /// Flink's parameter names of each window TVF, in position order.
 fn parameters(fname: &str) -> &'static [&'static str] {
     match fname {
         "TUMBLE" => &["DATA", "TIMECOL", "SIZE", "OFFSET"],
         "HOP" => &["DATA", "TIMECOL", "SLIDE", "SIZE", "OFFSET"],
-        "CUMULATE" => &["DATA", "TIMECOL", "STEP", "SIZE", "OFFSET"],
+        "CUMULATE" => &["DATA", "TIMECOL", "STEP", "SIZE", "OFFSET", "EMITONLYONUPDATE"],
         _ => &["DATA", "TIMECOL", "GAP"],
     }
 }
@@ -540,8 +575,9 @@ fn arguments<'f>(
             ));
         }
     }
-    // The optional OFFSET may be left out; nothing before it may.
-    let required = names.len() - usize::from(names.last() == Some(&"OFFSET"));
+    // The optional OFFSET and what follows it may be left out; nothing
+    // before it may. A missing OFFSET before a given later parameter is 0.
+    let required = names.iter().position(|n| *n == "OFFSET").unwrap_or(names.len());
     let given = by_place
         .iter()
         .rposition(Option::is_some)
@@ -550,7 +586,14 @@ fn arguments<'f>(
     by_place[..given]
         .iter()
         .zip(names)
-        .map(|(e, n)| e.ok_or_else(|| SqlError::plan(format!("{fname}: parameter {n} is missing: {usage}"), pos)))
+        .map(|(e, n)| match (e, *n) {
+            (Some(e), _) => Ok(*e),
+            (None, "OFFSET") => Ok(&*NO_OFFSET),
+            (None, n) => Err(SqlError::plan(
+                format!("{fname}: parameter {n} is missing: {usage}"),
+                pos,
+            )),
+        })
         .collect()
 }
 
