@@ -4,8 +4,8 @@
 //! that a change of plan shows as a reviewable diff. They plan without
 //! running anything, in milliseconds, without the `weir` binary.
 //!
-//! Every INSERT and SELECT of a script is planned as `EXPLAIN`; other
-//! statements (CREATE, SET, views) run as they are. A statement right after
+//! Every INSERT, SELECT and statement set of a script is planned as
+//! `EXPLAIN`; other statements (CREATE, SET, views) run as they are. A statement right after
 //! a line `-- fail` must be refused, and its error is what is pinned; any
 //! other must plan. The cases and refusals first run
 //! `sql/tests/plans/tables.sql` (the tables they read); a line
@@ -50,7 +50,10 @@ async fn plans_of(script: &Path, prelude: Option<&Path>, parallelism: Option<usi
     for s in statements {
         let line = s.start.line as usize;
         let must_fail = line >= 2 && lines.get(line - 2).is_some_and(|l| l.trim() == "-- fail");
-        let planned = matches!(s.statement, WeirStatement::Insert { .. } | WeirStatement::Query { .. });
+        let planned = matches!(
+            s.statement,
+            WeirStatement::Insert { .. } | WeirStatement::Query { .. } | WeirStatement::StatementSet(_)
+        );
         let statement = match planned {
             true => parse_script(&format!("EXPLAIN {}", s.text))
                 .unwrap_or_else(|e| panic!("{}:{line}: {e}", script.display()))
