@@ -31,7 +31,11 @@ fn inputs() -> Vec<Input> {
             ts: Some(T0 + g.below(10 * 86_400_000) as i64),
         })
         .collect();
-    rows.push(Input { k: "nulls-60".into(), v: None, ts: None });
+    rows.push(Input {
+        k: "nulls-60".into(),
+        v: None,
+        ts: None,
+    });
     rows
 }
 
@@ -123,7 +127,12 @@ INSERT INTO out SELECT k, CURRENT_TIMESTAMP, CURRENT_DATE FROM src;
         input.display()
     );
     std::fs::write(dir.path().join("job.sql"), sql).unwrap();
-    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
     let before = now();
     let child = Command::new(env!("CARGO_BIN_EXE_weir"))
         .arg("run")
@@ -147,17 +156,29 @@ INSERT INTO out SELECT k, CURRENT_TIMESTAMP, CURRENT_DATE FROM src;
         .filter_map(|l| l.strip_prefix("+I[")?.strip_suffix(']').map(str::to_string))
         .map(|l| {
             let cells: Vec<&str> = l.split(", ").collect();
-            (cells[0].to_string(), (parse_timestamp(&cells[1].replace('T', " ")), cells[2].to_string()))
+            (
+                cells[0].to_string(),
+                (parse_timestamp(&cells[1].replace('T', " ")), cells[2].to_string()),
+            )
         })
         .collect();
     assert_eq!(stamps.len(), 2, "{stdout}");
     for (k, (t, d)) in &stamps {
-        assert!((before..=after).contains(t), "{k}: {t} not within the run [{before}, {after}]");
+        assert!(
+            (before..=after).contains(t),
+            "{k}: {t} not within the run [{before}, {after}]"
+        );
         let midnight = parse_timestamp(&format!("{d} 00:00:00"));
-        assert!((midnight..midnight + 86_400_000).contains(t), "{k}: CURRENT_DATE {d} is not the day of {t}");
+        assert!(
+            (midnight..midnight + 86_400_000).contains(t),
+            "{k}: CURRENT_DATE {d} is not the day of {t}"
+        );
     }
     let late = stamps["first"].0 - before;
-    assert!(late >= 1_000, "the rows' time is {late} ms after the job started: the clock was read when it was planned");
+    assert!(
+        late >= 1_000,
+        "the rows' time is {late} ms after the job started: the clock was read when it was planned"
+    );
 }
 
 /// Known digests (RFC 1321's MD5 suite, FIPS 180-4's examples) of the
@@ -268,7 +289,10 @@ fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
         for i in 0..4 {
             if i <= chunk.len() {
                 out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
@@ -296,9 +320,14 @@ fn flinks_string_json_and_number_functions_run_in_a_streaming_job() {
     for i in 0..60 {
         let k = format!("{}-{i}", ["alpha", "beta", "gamma"][g.below(3) as usize]);
         // Pairs `p<j>=<v>`, sometimes a key twice (the last value wins).
-        let pairs: Vec<(String, u64)> =
-            (0..1 + g.below(4)).map(|_| (format!("p{}", g.below(3)), g.below(100))).collect();
-        let kv = pairs.iter().map(|(p, v)| format!("{p}={v}")).collect::<Vec<_>>().join(",");
+        let pairs: Vec<(String, u64)> = (0..1 + g.below(4))
+            .map(|_| (format!("p{}", g.below(3)), g.below(100)))
+            .collect();
+        let kv = pairs
+            .iter()
+            .map(|(p, v)| format!("{p}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
         let p1 = pairs.iter().rev().find(|(p, _)| p == "p1").map(|(_, v)| v.to_string());
         let tags: Vec<String> = (0..g.below(3)).map(|t| format!("t{t}{}", g.below(9))).collect();
         let opt = g.below(2) == 0;
@@ -394,8 +423,11 @@ FROM t;
 /// oracle of TIMESTAMPADD(MONTH, …)), in epoch milliseconds.
 fn plus_months(ts: i64, n: i64) -> i64 {
     let text = sql_timestamp(ts);
-    let (y, m, d): (i64, i64, i64) =
-        (text[..4].parse().unwrap(), text[5..7].parse().unwrap(), text[8..10].parse().unwrap());
+    let (y, m, d): (i64, i64, i64) = (
+        text[..4].parse().unwrap(),
+        text[5..7].parse().unwrap(),
+        text[8..10].parse().unwrap(),
+    );
     let total = y * 12 + (m - 1) + n;
     let (y, m) = (total.div_euclid(12), total.rem_euclid(12) + 1);
     let first = |y: i64, m: i64| parse_timestamp(&format!("{y:04}-{m:02}-01 00:00:00"));
@@ -432,12 +464,19 @@ fn timestampadd_timestampdiff_and_json_returning_run_unchanged() {
         let k = format!("k{i}");
         // Month ends are the interesting days: some rows start on them.
         let ts = if g.below(3) == 0 {
-            parse_timestamp(&format!("2026-{:02}-31 10:20:30.456", [1, 3, 5, 8, 10, 12][g.below(6) as usize]))
+            parse_timestamp(&format!(
+                "2026-{:02}-31 10:20:30.456",
+                [1, 3, 5, 8, 10, 12][g.below(6) as usize]
+            ))
         } else {
             T0 + g.below(400 * 86_400_000) as i64
         };
         let ts2 = ts + g.below(200 * 86_400_000) as i64 - 100 * 86_400_000;
-        let (h, m, w) = (g.below(100) as i64 - 50, g.below(30) as i64 - 15, g.below(10) as i64 - 5);
+        let (h, m, w) = (
+            g.below(100) as i64 - 50,
+            g.below(30) as i64 - 15,
+            g.below(10) as i64 - 5,
+        );
         let (doc, v) = match g.below(3) {
             0 => (format!("{{\"v\": {}}}", 1000 + i), Some(1000 + i)),
             1 => (format!("{{\"v\": {}.{}}}", 7 + i, g.below(10)), Some(7 + i)),
@@ -487,5 +526,87 @@ FROM t;
     assert_eq!(got.len(), want.len(), "{got:#?}");
     for (k, want) in &want {
         assert_eq!(got.get(k), Some(want), "row {k}");
+    }
+}
+
+/// Flink's JSON constructors and predicate (read by Weir's dialect),
+/// CONVERT_TZ, ELEMENT and TYPEOF in a streaming job through the binary:
+/// each value equals one built here with serde_json and by hand.
+#[test]
+fn json_constructors_and_zone_conversion_run_unchanged() {
+    let dir = scratch();
+    let rows = inputs();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let mut lines = String::new();
+    for r in &rows {
+        let ts = r.ts.map_or("null".to_string(), |t| format!("\"{}\"", sql_timestamp(t)));
+        let v = r.v.map_or("null".to_string(), |v| v.to_string());
+        lines.push_str(&format!("{{\"k\": \"{}\", \"v\": {v}, \"ts\": {ts}}}\n", r.k));
+    }
+    std::fs::write(dir.path().join("in/part-0.json"), lines).unwrap();
+    let sql = format!(
+        "CREATE TABLE t (k VARCHAR, v BIGINT, ts TIMESTAMP(3))
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE out (k VARCHAR, obj VARCHAR, arr VARCHAR, is_obj BOOLEAN, not_json BOOLEAN, la VARCHAR,
+                  one BIGINT, ty VARCHAR)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+INSERT INTO out
+SELECT k,
+       JSON_OBJECT(KEY 'k' VALUE k, 'v' VALUE v, 'inner' VALUE JSON_ARRAY(v, k) ABSENT ON NULL),
+       JSON_ARRAY(v, 'x' NULL ON NULL),
+       JSON_OBJECT('k' VALUE k) IS JSON OBJECT,
+       k IS NOT JSON,
+       CONVERT_TZ(DATE_FORMAT(ts, 'yyyy-MM-dd HH:mm:ss'), 'UTC', 'PST'),
+       ELEMENT(ARRAY[v]),
+       TYPEOF(v)
+FROM t;
+",
+        dir.path().join("in").display(),
+        dir.path().join("out").display()
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let got: BTreeMap<String, serde_json::Value> = read_sink(&dir.path().join("out"))
+        .into_iter()
+        .map(|row| (row["k"].as_str().expect("k").to_string(), row))
+        .collect();
+    assert_eq!(got.len(), rows.len(), "{got:#?}");
+    for r in &rows {
+        let v = r.v.map_or(serde_json::Value::Null, serde_json::Value::from);
+        // ABSENT ON NULL leaves a NULL value out; the inner array leaves
+        // out its NULLs (JSON_ARRAY's default) and is JSON, not a string.
+        let mut obj = serde_json::Map::new();
+        obj.insert("k".into(), r.k.clone().into());
+        if r.v.is_some() {
+            obj.insert("v".into(), v.clone());
+        }
+        let inner: Vec<serde_json::Value> = [v.clone(), r.k.clone().into()]
+            .into_iter()
+            .filter(|x| !x.is_null())
+            .collect();
+        obj.insert("inner".into(), inner.into());
+        // Los Angeles in the ten days after 2026-01-01: UTC-8 (standard
+        // time until 8 March).
+        let la = r.ts.map(|t| {
+            assert!(t < T0 + 60 * 86_400_000, "an input time in summer time");
+            let local = t - 8 * 3_600_000;
+            sql_timestamp(local)[..19].to_string()
+        });
+        let want = serde_json::json!({
+            "k": r.k,
+            "obj": serde_json::Value::Object(obj),
+            "arr": serde_json::Value::from(vec![v.clone(), "x".into()]).to_string(),
+            "is_obj": true,
+            "not_json": true,
+            "la": la,
+            "one": r.v,
+            "ty": "BIGINT",
+        });
+        // Keys in the order written (serde_json's map sorts them).
+        let mut row = got.get(&r.k).cloned().expect("every key written");
+        let text = row["obj"].as_str().expect("obj is text").to_string();
+        assert!(text.starts_with(&format!("{{\"k\":\"{}\"", r.k)), "{text}");
+        row["obj"] = serde_json::from_str(&text).expect("obj is JSON");
+        assert_eq!(row, want, "row {}", r.k);
     }
 }
