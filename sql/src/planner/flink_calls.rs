@@ -24,6 +24,12 @@ pub fn rewrite(query: &mut Query) {
     let _ = query.visit(&mut FlinkCalls);
 }
 
+/// Rewrites the Flink calls of one expression (a computed column's, a
+/// watermark's).
+pub fn rewrite_expr(expr: &mut Expr) {
+    let _ = expr.visit(&mut FlinkCalls);
+}
+
 struct FlinkCalls;
 
 impl VisitorMut for FlinkCalls {

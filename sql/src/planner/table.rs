@@ -243,10 +243,13 @@ fn compile_with(
     position: Option<Position>,
     rewrite: fn(Expr) -> datafusion::error::Result<Expr>,
 ) -> Result<Arc<dyn PhysicalExpr>> {
+    // Flink's calls DataFusion cannot plan as written (TIMESTAMPADD's unit).
+    let mut expr = expr.clone();
+    crate::planner::flink_calls::rewrite_expr(&mut expr);
     let logical = state
         .create_logical_expr_from_sql_expr(
             ExprWithAlias {
-                expr: expr.clone(),
+                expr,
                 alias: None,
             },
             schema,
