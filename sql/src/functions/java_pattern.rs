@@ -58,6 +58,11 @@ enum Field {
     OffsetZ,
     /// `Z`/`x`: the offset as "+0000".
     Offset,
+    /// `Y`: the year of the week (US weeks: a week starts on Sunday, and
+    /// week 1 is the one holding January 1); `YY` its last two digits.
+    WeekYear,
+    /// `w`: the week of that year (1–53).
+    WeekOfYear,
 }
 
 /// One piece of a pattern.
@@ -122,7 +127,9 @@ impl JavaPattern {
                 tokens.push(Token::Field { field, width });
             } else if matches!(c, '[' | ']' | '{' | '}' | '#') {
                 // Java reserves these (optional sections, future use).
-                return Err(format!("'{c}' is not supported in pattern '{pattern}'; quote it as '''{c}'''"));
+                return Err(format!(
+                    "'{c}' is not supported in pattern '{pattern}'; quote it as '''{c}'''"
+                ));
             } else {
                 literal.push(c);
             }
@@ -148,6 +155,9 @@ impl JavaPattern {
             match field {
                 Field::Year if width == 2 => write_padded(out, i64::from(t.year()).rem_euclid(100), 2)?,
                 Field::Year => number(out, i64::from(t.year()))?,
+                Field::WeekYear if width == 2 => write_padded(out, i64::from(us_week(t).0).rem_euclid(100), 2)?,
+                Field::WeekYear => number(out, i64::from(us_week(t).0))?,
+                Field::WeekOfYear => number(out, i64::from(us_week(t).1))?,
                 Field::Month => number(out, i64::from(t.month()))?,
                 Field::MonthShort => out.write_str(&MONTHS[t.month0() as usize][..3])?,
                 Field::MonthLong => out.write_str(MONTHS[t.month0() as usize])?,
@@ -159,7 +169,10 @@ impl JavaPattern {
                 Field::Hour => number(out, i64::from(t.hour()))?,
                 Field::HourFrom1 => number(out, i64::from(if t.hour() == 0 { 24 } else { t.hour() }))?,
                 Field::Hour12From0 => number(out, i64::from(t.hour() % 12))?,
-                Field::Hour12 => number(out, i64::from(if t.hour().is_multiple_of(12) { 12 } else { t.hour() % 12 }))?,
+                Field::Hour12 => number(
+                    out,
+                    i64::from(if t.hour().is_multiple_of(12) { 12 } else { t.hour() % 12 }),
+                )?,
                 Field::Minute => number(out, i64::from(t.minute()))?,
                 Field::Second => number(out, i64::from(t.second()))?,
                 Field::Fraction => {
@@ -225,8 +238,11 @@ impl JavaPattern {
                     }
                     Field::OffsetZ => Item::Fixed(Fixed::TimezoneOffsetZ),
                     Field::Offset => Item::Fixed(Fixed::TimezoneOffset),
-                    Field::Fraction | Field::HourFrom1 | Field::Hour12From0 => {
-                        return Err(format!("pattern letter run of {width} '{}' cannot be parsed", letter_of(*field)));
+                    Field::Fraction | Field::HourFrom1 | Field::Hour12From0 | Field::WeekYear | Field::WeekOfYear => {
+                        return Err(format!(
+                            "pattern letter run of {width} '{}' cannot be parsed",
+                            letter_of(*field)
+                        ));
                     }
                 }),
             }
@@ -258,6 +274,8 @@ fn field_of(c: char, width: usize) -> Option<Field> {
         'S' if width <= 9 => Field::Fraction,
         'X' if width <= 3 => Field::OffsetZ,
         'Z' | 'x' if width <= 3 => Field::Offset,
+        'Y' => Field::WeekYear,
+        'w' if width <= 2 => Field::WeekOfYear,
         _ => return None,
     })
 }
@@ -267,13 +285,34 @@ fn letter_of(field: Field) -> char {
     match field {
         Field::HourFrom1 => 'k',
         Field::Hour12From0 => 'K',
+        Field::WeekYear => 'Y',
+        Field::WeekOfYear => 'w',
         _ => 'S',
     }
 }
 
+/// The week-based year and week of `t` in the US locale (the JVM's
+/// default locale, as Flink's `DateTimeFormatter` uses it): weeks start on
+/// Sunday and week 1 holds January 1, so the last days of December can be
+/// week 1 of the next year.
+fn us_week(t: &NaiveDateTime) -> (i32, u32) {
+    let from_sunday = t.weekday().num_days_from_sunday();
+    let saturday = t.date() + chrono::Days::new(u64::from(6 - from_sunday));
+    if saturday.year() > t.year() {
+        return (t.year() + 1, 1);
+    }
+    let january_first = t.date() - chrono::Days::new(u64::from(t.ordinal0()));
+    let offset = january_first.weekday().num_days_from_sunday();
+    (t.year(), (t.ordinal0() + offset) / 7 + 1)
+}
+
 /// `n` in at least `width` digits (a sign before a negative year).
 fn write_padded(out: &mut impl Write, n: i64, width: usize) -> std::fmt::Result {
-    if n < 0 { write!(out, "-{:0width$}", n.unsigned_abs()) } else { write!(out, "{n:0width$}") }
+    if n < 0 {
+        write!(out, "-{:0width$}", n.unsigned_abs())
+    } else {
+        write!(out, "{n:0width$}")
+    }
 }
 
 const MONTHS: [&str; 12] = [
@@ -291,7 +330,15 @@ const MONTHS: [&str; 12] = [
     "December",
 ];
 
-const WEEKDAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const WEEKDAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
 
 #[cfg(test)]
 mod tests {
@@ -318,6 +365,36 @@ mod tests {
         assert_eq!(fmt("h a k K", "2026-01-02 00:30:00"), "12 AM 24 0");
         assert_eq!(fmt("'o''clock' ''", t), "o'clock '");
         assert_eq!(fmt("SSSSSS", t), "678000");
+    }
+
+    /// Java's week fields in the US locale: a week starts on Sunday and
+    /// week 1 holds January 1. Each day of 2015–2030 against the weeks
+    /// counted from the Sunday on or before that year's January 1.
+    #[test]
+    fn week_fields_as_in_the_us_locale() {
+        assert_eq!(fmt("YYYYww", "2019-12-29 00:00:00"), "202001");
+        assert_eq!(fmt("YYYY-w", "2020-01-05 00:00:00"), "2020-2");
+        assert_eq!(fmt("YY w", "2020-12-26 00:00:00"), "20 52");
+        let mut day = chrono::NaiveDate::from_ymd_opt(2015, 1, 1).unwrap();
+        while day.year() <= 2030 {
+            let week_start = day - chrono::Days::new(u64::from(day.weekday().num_days_from_sunday()));
+            let week_end = week_start + chrono::Days::new(6);
+            let year = if week_end.year() != week_start.year() {
+                week_end.year()
+            } else {
+                day.year()
+            };
+            let january_first = chrono::NaiveDate::from_ymd_opt(year, 1, 1).unwrap();
+            let first_week =
+                january_first - chrono::Days::new(u64::from(january_first.weekday().num_days_from_sunday()));
+            let week = (week_start - first_week).num_days() / 7 + 1;
+            let t = day.and_hms_opt(12, 0, 0).unwrap();
+            let mut out = String::new();
+            JavaPattern::new("YYYY ww").unwrap().format(&t, &mut out).unwrap();
+            assert_eq!(out, format!("{year} {week:02}"), "{day}");
+            day = day.succ_opt().unwrap();
+        }
+        assert!(JavaPattern::new("YYYY").unwrap().parse_items().is_err());
     }
 
     #[test]
