@@ -21,6 +21,9 @@ use datafusion::sql::sqlparser::ast::{
     TableFactor, VisitMut, VisitorMut,
 };
 
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+
 use crate::error::{Position, Result, SqlError};
 use crate::script::parse_script;
 use crate::statement::WeirStatement;
@@ -59,7 +62,9 @@ fn group_window(e: &Expr) -> Option<(&'static str, Vec<&Expr>)> {
     let Expr::Function(f) = e else { return None };
     let name = f.name.0.last()?.as_ident()?.value.to_uppercase();
     let kind = KINDS.iter().find(|k| **k == name)?;
-    let FunctionArguments::List(list) = &f.args else { return None };
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
     let args: Vec<&Expr> = list
         .args
         .iter()
@@ -76,23 +81,47 @@ fn unsupported(what: String, at: &impl Spanned) -> SqlError {
 }
 
 fn rewrite_select(select: &mut Select) -> Result<()> {
-    let GroupByExpr::Expressions(keys, _) = &select.group_by else { return Ok(()) };
-    let windows: Vec<usize> = keys.iter().enumerate().filter(|(_, k)| group_window(k).is_some()).map(|(i, _)| i).collect();
+    let GroupByExpr::Expressions(keys, _) = &select.group_by else {
+        return Ok(());
+    };
+    let windows: Vec<usize> = keys
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| group_window(k).is_some())
+        .map(|(i, _)| i)
+        .collect();
     let Some(&at) = windows.first() else { return Ok(()) };
     if windows.len() > 1 {
-        return Err(unsupported("more than one group window in a GROUP BY".into(), &keys[windows[1]]));
+        return Err(unsupported(
+            "more than one group window in a GROUP BY".into(),
+            &keys[windows[1]],
+        ));
     }
     let window = keys[at].clone();
     let (kind, args) = group_window(&window).expect("found above");
     let time = match args.first() {
         Some(Expr::Identifier(column)) => column.clone(),
         Some(Expr::CompoundIdentifier(parts)) if !parts.is_empty() => parts[parts.len() - 1].clone(),
-        _ => return Err(unsupported(format!("{kind}(…) whose first argument is not the rowtime column"), &window)),
+        _ => {
+            return Err(unsupported(
+                format!("{kind}(…) whose first argument is not the rowtime column"),
+                &window,
+            ));
+        }
     };
     let [from] = select.from.as_slice() else {
-        return Err(unsupported(format!("a {kind} group window over more than one table"), &window));
+        return Err(unsupported(
+            format!("a {kind} group window over more than one table"),
+            &window,
+        ));
     };
-    let TableFactor::Table { name, alias, args: None, .. } = &from.relation else {
+    let TableFactor::Table {
+        name,
+        alias,
+        args: None,
+        ..
+    } = &from.relation
+    else {
         return Err(unsupported(
             format!("a {kind} group window over a subquery (use a window TVF over the table)"),
             &window,
@@ -101,11 +130,19 @@ fn rewrite_select(select: &mut Select) -> Result<()> {
     if !from.joins.is_empty() {
         return Err(unsupported(format!("a {kind} group window over a join"), &window));
     }
-    let others: Vec<Expr> = keys.iter().enumerate().filter(|(i, _)| *i != at).map(|(_, k)| k.clone()).collect();
+    let others: Vec<Expr> = keys
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != at)
+        .map(|(_, k)| k.clone())
+        .collect();
     let partition = match (kind, others.as_slice()) {
         ("SESSION", [key]) => format!(" PARTITION BY {key}"),
         ("SESSION", _) => {
-            return Err(unsupported("a SESSION group window grouped by other than exactly one key".into(), &window));
+            return Err(unsupported(
+                "a SESSION group window grouped by other than exactly one key".into(),
+                &window,
+            ));
         }
         _ => String::new(),
     };
@@ -124,7 +161,11 @@ fn rewrite_select(select: &mut Select) -> Result<()> {
     }
     .ok_or_else(|| SqlError::plan(format!("{kind} group window: cannot write it as a window TVF"), None))?;
     select.from[0].relation = factor;
-    let mut columns = WindowColumns { kind, rowtime: false, error: None };
+    let mut columns = WindowColumns {
+        kind,
+        rowtime: false,
+        error: None,
+    };
     for item in &mut select.projection {
         let _ = item.visit(&mut columns);
     }
@@ -134,7 +175,10 @@ fn rewrite_select(select: &mut Select) -> Result<()> {
     if let Some(e) = columns.error {
         return Err(e);
     }
-    let mut keys = vec![Expr::Identifier(Ident::new("window_start")), Expr::Identifier(Ident::new("window_end"))];
+    let mut keys = vec![
+        Expr::Identifier(Ident::new("window_start")),
+        Expr::Identifier(Ident::new("window_end")),
+    ];
     // `*_ROWTIME` reads the window's time, a column of its own.
     if columns.rowtime {
         keys.push(Expr::Identifier(Ident::new("window_time")));
@@ -156,11 +200,22 @@ impl VisitorMut for WindowColumns {
     type Break = ();
 
     fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-        let Expr::Function(f) = &*e else { return ControlFlow::Continue(()) };
-        let Some(name) = f.name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.to_uppercase()) else {
+        let Expr::Function(f) = &*e else {
             return ControlFlow::Continue(());
         };
-        let Some(suffix) = KINDS.iter().find_map(|k| name.strip_prefix(k).and_then(|s| s.strip_prefix('_'))) else {
+        let Some(name) = f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(|i| i.value.to_uppercase())
+        else {
+            return ControlFlow::Continue(());
+        };
+        let Some(suffix) = KINDS
+            .iter()
+            .find_map(|k| name.strip_prefix(k).and_then(|s| s.strip_prefix('_')))
+        else {
             return ControlFlow::Continue(());
         };
         if !name.starts_with(self.kind) {
@@ -173,6 +228,21 @@ impl VisitorMut for WindowColumns {
             "ROWTIME" => {
                 self.rowtime = true;
                 "window_time"
+            }
+            // A processing-time attribute of the window's rows (Flink's
+            // `*_PROCTIME`): the wall clock when the window fires.
+            "PROCTIME" => {
+                let clock = Parser::new(&GenericDialect {})
+                    .try_with_sql("PROCTIME()")
+                    .and_then(|mut p| p.parse_expr());
+                match clock {
+                    Ok(clock) => *e = clock,
+                    Err(err) => {
+                        self.error = Some(SqlError::plan(format!("{name}: {err}"), None));
+                        return ControlFlow::Break(());
+                    }
+                }
+                return ControlFlow::Continue(());
             }
             _ => {
                 self.error = Some(unsupported(format!("{name}(…) (processing-time windows)"), &*e));
@@ -189,7 +259,9 @@ mod tests {
     use super::*;
 
     fn rewritten(sql: &str) -> Result<String> {
-        let WeirStatement::Query { mut query, .. } = parse_script(sql).unwrap().remove(0).statement else { panic!() };
+        let WeirStatement::Query { mut query, .. } = parse_script(sql).unwrap().remove(0).statement else {
+            panic!()
+        };
         rewrite(&mut query)?;
         Ok(query.to_string())
     }
@@ -211,24 +283,51 @@ mod tests {
             "SELECT window_time, sum(v) FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '5' MINUTE)) b GROUP BY window_start, window_end, window_time"
         );
         assert_eq!(
-            rewritten("SELECT k, SESSION_END(ts, INTERVAL '10' SECOND) FROM t GROUP BY SESSION(ts, INTERVAL '10' SECOND), k").unwrap(),
+            rewritten(
+                "SELECT k, SESSION_END(ts, INTERVAL '10' SECOND) FROM t GROUP BY SESSION(ts, INTERVAL '10' SECOND), k"
+            )
+            .unwrap(),
             // (`TABLE t PARTITION BY k` is held, and shown, as a tuple.)
             "SELECT k, window_end FROM TABLE(SESSION(TABLE (t, k), DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end, k"
         );
         // Window TVFs and plain GROUP BYs are left as they are.
         let tvf = "SELECT window_start, count(*) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' HOUR)) GROUP BY window_start, window_end";
         assert_eq!(rewritten(tvf).unwrap(), tvf);
-        assert_eq!(rewritten("SELECT k, count(*) FROM t GROUP BY k").unwrap(), "SELECT k, count(*) FROM t GROUP BY k");
+        assert_eq!(
+            rewritten("SELECT k, count(*) FROM t GROUP BY k").unwrap(),
+            "SELECT k, count(*) FROM t GROUP BY k"
+        );
+    }
+
+    /// `TUMBLE_PROCTIME` is the wall clock when the window fires.
+    #[test]
+    fn proctime_of_a_window_is_the_clock() {
+        assert_eq!(
+            rewritten("SELECT TUMBLE_PROCTIME(pt, INTERVAL '1' MINUTE), count(*) FROM t GROUP BY TUMBLE(pt, INTERVAL '1' MINUTE)")
+                .unwrap(),
+            "SELECT PROCTIME(), count(*) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(pt), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end"
+        );
     }
 
     #[test]
     fn what_cannot_be_rewritten_is_refused() {
         for (sql, why) in [
-            ("SELECT count(*) FROM a, b GROUP BY TUMBLE(ts, INTERVAL '1' HOUR)", "over more than one table"),
-            ("SELECT count(*) FROM a JOIN b ON a.k = b.k GROUP BY TUMBLE(ts, INTERVAL '1' HOUR)", "over a join"),
-            ("SELECT TUMBLE_PROCTIME(ts, INTERVAL '1' HOUR) FROM t GROUP BY TUMBLE(ts, INTERVAL '1' HOUR)", "processing-time"),
-            ("SELECT HOP_START(ts, INTERVAL '1' HOUR, INTERVAL '2' HOUR) FROM t GROUP BY TUMBLE(ts, INTERVAL '1' HOUR)", "with a TUMBLE group window"),
-            ("SELECT count(*) FROM t GROUP BY SESSION(ts, INTERVAL '1' HOUR), a, b", "exactly one key"),
+            (
+                "SELECT count(*) FROM a, b GROUP BY TUMBLE(ts, INTERVAL '1' HOUR)",
+                "over more than one table",
+            ),
+            (
+                "SELECT count(*) FROM a JOIN b ON a.k = b.k GROUP BY TUMBLE(ts, INTERVAL '1' HOUR)",
+                "over a join",
+            ),
+            (
+                "SELECT HOP_START(ts, INTERVAL '1' HOUR, INTERVAL '2' HOUR) FROM t GROUP BY TUMBLE(ts, INTERVAL '1' HOUR)",
+                "with a TUMBLE group window",
+            ),
+            (
+                "SELECT count(*) FROM t GROUP BY SESSION(ts, INTERVAL '1' HOUR), a, b",
+                "exactly one key",
+            ),
         ] {
             let e = rewritten(sql).unwrap_err().to_string();
             assert!(e.contains(why), "{sql}: {e}");
