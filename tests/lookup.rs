@@ -193,6 +193,27 @@ fn ordered_output_keeps_input_order() {
     }
 }
 
+/// The stream's PROCTIME() passed through a subquery or a view is still
+/// its processing time (the cookbook's expanding-arrays recipe joins so):
+/// the same rows as DataFusion's join.
+#[test]
+fn proctime_through_a_subquery_or_view() {
+    let pg = Postgres::start();
+    dimension(&pg);
+    let rows = stream(200, 7);
+    for (view, from) in [
+        ("", "FROM (SELECT k, v, proc_time FROM s WHERE v >= 0) AS s JOIN"),
+        ("CREATE VIEW sv AS SELECT k, v, proc_time FROM s;\n", "FROM sv AS s JOIN"),
+    ] {
+        let dir = scratch();
+        write_stream(dir.path(), &rows);
+        let sql = job(dir.path(), &pg, "users", "JOIN", "", "").replace("FROM s JOIN", from);
+        let sql = sql.replace("INSERT INTO out", &format!("{view}INSERT INTO out"));
+        run(dir.path(), &sql);
+        assert_rows_eq(&sorted(output(dir.path())), &oracle(&rows, "JOIN"), from);
+    }
+}
+
 /// Unordered output emits rows of fast keys while the slow key's lookup is
 /// pending: the same rows as DataFusion's join, but the slow key's rows
 /// come after rows that followed them in the input.

@@ -50,13 +50,22 @@ struct Relation<'a> {
 
 fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog) -> Result<()> {
     let mut before: Vec<Relation> = Vec::new();
+    // Subqueries and views joined before (by alias): their columns' origin
+    // is not known here, so a time attribute they pass through is trusted,
+    // as Flink keeps PROCTIME() a time attribute through a projection.
+    let mut derived: Vec<Option<String>> = Vec::new();
     let factors = std::iter::once(&mut t.relation).chain(t.joins.iter_mut().map(|j| &mut j.relation));
     let mut first = true;
     for factor in factors {
         let joined = !std::mem::replace(&mut first, false);
         match factor {
-            TableFactor::Derived { subquery, .. } => rewrite(subquery, catalog)?,
-            TableFactor::Table { name, alias, version, .. } => {
+            TableFactor::Derived { subquery, alias, .. } => {
+                rewrite(subquery, catalog)?;
+                derived.push(alias.as_ref().map(|a| normalize(&a.name)));
+            }
+            TableFactor::Table {
+                name, alias, version, ..
+            } => {
                 let Some(table_name) = name.0.last().and_then(|p| p.as_ident()).map(normalize) else {
                     continue;
                 };
@@ -69,7 +78,10 @@ fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog) -> Result<()> {
                         return Err(SqlError::plan(
                             format!(
                                 "FOR SYSTEM_TIME AS OF is for lookup tables (connector 'postgres'); '{table_name}' is {}",
-                                table.map_or("not a table".to_string(), |t| format!("a '{}' table", t.connector.connector))
+                                table.map_or("not a table".to_string(), |t| format!(
+                                    "a '{}' table",
+                                    t.connector.connector
+                                ))
                             ),
                             at,
                         ));
@@ -85,22 +97,28 @@ fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog) -> Result<()> {
                     (true, Some(TableVersion::ForSystemTimeAsOf(e))) => {
                         if !joined {
                             return Err(SqlError::plan(
-                                format!("lookup table '{table_name}' must be on the right of its JOIN, after the stream"),
+                                format!(
+                                    "lookup table '{table_name}' must be on the right of its JOIN, after the stream"
+                                ),
                                 at,
                             ));
                         }
-                        check_proctime(&e, &before)?;
+                        check_proctime(&e, &before, &derived)?;
                     }
                     (true, Some(_)) => {
                         return Err(SqlError::plan(
-                            format!("lookup table '{table_name}' takes FOR SYSTEM_TIME AS OF <stream>.<PROCTIME() column>"),
+                            format!(
+                                "lookup table '{table_name}' takes FOR SYSTEM_TIME AS OF <stream>.<PROCTIME() column>"
+                            ),
                             at,
                         ));
                     }
                 }
-                if let Some(table) = table {
-                    let qualifier = alias.as_ref().map_or(table_name, |a| normalize(&a.name));
-                    before.push(Relation { table, qualifier });
+                let qualifier = alias.as_ref().map_or(table_name, |a| normalize(&a.name));
+                match table {
+                    Some(table) => before.push(Relation { table, qualifier }),
+                    // A view, expanded later.
+                    None => derived.push(Some(qualifier)),
                 }
             }
             _ => {}
@@ -109,9 +127,11 @@ fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog) -> Result<()> {
     Ok(())
 }
 
-/// `e` must name a `PROCTIME()` column of a table joined before: lookups
-/// happen as rows go by, so only processing time makes sense.
-fn check_proctime(e: &Expr, before: &[Relation]) -> Result<()> {
+/// `e` must name a `PROCTIME()` column of a table joined before (or a
+/// column of a view or subquery joined before, which may pass one
+/// through): lookups happen as rows go by, so only processing time makes
+/// sense.
+fn check_proctime(e: &Expr, before: &[Relation], derived: &[Option<String>]) -> Result<()> {
     let (qualifier, column) = match e {
         Expr::Identifier(c) => (None, normalize(c)),
         Expr::CompoundIdentifier(parts) if parts.len() == 2 => (Some(normalize(&parts[0])), normalize(&parts[1])),
@@ -130,11 +150,17 @@ fn check_proctime(e: &Expr, before: &[Relation]) -> Result<()> {
         .iter()
         .filter(|r| qualifier.as_ref().is_none_or(|q| *q == r.qualifier))
         .any(is_proctime);
-    if found {
+    let through_derived = match &qualifier {
+        Some(q) => derived.iter().any(|d| d.as_ref() == Some(q)),
+        None => !derived.is_empty(),
+    };
+    if found || through_derived {
         return Ok(());
     }
     Err(SqlError::plan(
-        format!("FOR SYSTEM_TIME AS OF {e}: a lookup join needs a PROCTIME() column of the stream it joins (declare one: proc_time AS PROCTIME())"),
+        format!(
+            "FOR SYSTEM_TIME AS OF {e}: a lookup join needs a PROCTIME() column of the stream it joins (declare one: proc_time AS PROCTIME())"
+        ),
         position_of(e),
     ))
 }
