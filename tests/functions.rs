@@ -39,6 +39,18 @@ fn inputs() -> Vec<Input> {
     rows
 }
 
+/// Writes `rows` as the JSON lines of `dir/in`.
+fn write_inputs(dir: &std::path::Path, rows: &[Input]) {
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    let mut lines = String::new();
+    for r in rows {
+        let ts = r.ts.map_or("null".to_string(), |t| format!("\"{}\"", sql_timestamp(t)));
+        let v = r.v.map_or("null".to_string(), |v| v.to_string());
+        lines.push_str(&format!("{{\"k\": \"{}\", \"v\": {v}, \"ts\": {ts}}}\n", r.k));
+    }
+    std::fs::write(dir.join("in/part-0.json"), lines).unwrap();
+}
+
 /// The sink row expected for `r`, as the JSON the sink writes.
 fn expected(r: &Input) -> serde_json::Value {
     let text = r.ts.map(sql_timestamp); // yyyy-MM-dd HH:mm:ss.SSS
@@ -64,14 +76,7 @@ fn expected(r: &Input) -> serde_json::Value {
 fn flink_functions_run_unchanged_in_a_streaming_job() {
     let dir = scratch();
     let rows = inputs();
-    std::fs::create_dir_all(dir.path().join("in")).unwrap();
-    let mut lines = String::new();
-    for r in &rows {
-        let ts = r.ts.map_or("null".to_string(), |t| format!("\"{}\"", sql_timestamp(t)));
-        let v = r.v.map_or("null".to_string(), |v| v.to_string());
-        lines.push_str(&format!("{{\"k\": \"{}\", \"v\": {v}, \"ts\": {ts}}}\n", r.k));
-    }
-    std::fs::write(dir.path().join("in/part-0.json"), lines).unwrap();
+    write_inputs(dir.path(), &rows);
     let sql = format!(
         "CREATE TABLE t (k VARCHAR, v BIGINT, ts TIMESTAMP(3))
   WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
@@ -536,14 +541,7 @@ FROM t;
 fn json_constructors_and_zone_conversion_run_unchanged() {
     let dir = scratch();
     let rows = inputs();
-    std::fs::create_dir_all(dir.path().join("in")).unwrap();
-    let mut lines = String::new();
-    for r in &rows {
-        let ts = r.ts.map_or("null".to_string(), |t| format!("\"{}\"", sql_timestamp(t)));
-        let v = r.v.map_or("null".to_string(), |v| v.to_string());
-        lines.push_str(&format!("{{\"k\": \"{}\", \"v\": {v}, \"ts\": {ts}}}\n", r.k));
-    }
-    std::fs::write(dir.path().join("in/part-0.json"), lines).unwrap();
+    write_inputs(dir.path(), &rows);
     let sql = format!(
         "CREATE TABLE t (k VARCHAR, v BIGINT, ts TIMESTAMP(3))
   WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');

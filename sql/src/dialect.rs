@@ -15,6 +15,8 @@ use crate::error::{Position, Result, SqlError};
 
 mod json;
 
+pub(crate) use json::call;
+
 /// The keyword that marks a table argument in the AST: `TABLE bids` parses
 /// to `Expr::Prefixed { prefix: TABLE, value: bids }`.
 pub const TABLE_ARGUMENT: &str = "TABLE";

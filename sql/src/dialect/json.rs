@@ -137,8 +137,8 @@ pub(super) fn parse_is_json(parser: &mut Parser, expr: &Expr) -> Option<Result<E
     }))
 }
 
-/// A plain call `name(args)`.
-fn call(name: &str, args: Vec<Expr>) -> Expr {
+/// A plain call `name(args)`, as the SQL readers write Flink's forms.
+pub(crate) fn call(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(Function {
         name: ObjectName::from(vec![Ident::new(name)]),
         uses_odbc_syntax: false,

@@ -22,9 +22,11 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DateTimeField, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArgumentList,
-    FunctionArguments, Ident, ObjectName, Query, Value, VisitMut, VisitorMut,
+    CastKind, DateTimeField, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, Ident,
+    ObjectName, Query, Value, VisitMut, VisitorMut,
 };
+
+use crate::dialect::call;
 
 /// Rewrites the Flink calls of `query`.
 pub fn rewrite(query: &mut Query) {
@@ -112,27 +114,6 @@ impl VisitorMut for FlinkCalls {
         }
         ControlFlow::Continue(())
     }
-}
-
-/// A plain call `name(args)`.
-fn call(name: &str, args: Vec<Expr>) -> Expr {
-    Expr::Function(datafusion::sql::sqlparser::ast::Function {
-        name: ObjectName::from(vec![Ident::new(name)]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args
-                .into_iter()
-                .map(|e| FunctionArg::Unnamed(FunctionArgExpr::Expr(e)))
-                .collect(),
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    })
 }
 
 #[cfg(test)]
