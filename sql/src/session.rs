@@ -99,8 +99,12 @@ impl Default for Session {
 impl Session {
     pub fn new() -> Self {
         // Flink keeps an identifier's case and matches it exactly
-        // (`dateTime` is not `datetime`), quoted or not.
-        let config = datafusion::prelude::SessionConfig::new().set_bool("datafusion.sql_parser.enable_ident_normalization", false);
+        // (`dateTime` is not `datetime`), quoted or not; and it types a
+        // literal with a point as an exact DECIMAL (`1.5` is DECIMAL(2, 1),
+        // so `0.1 + 0.2` is 0.3), not a DOUBLE.
+        let config = datafusion::prelude::SessionConfig::new()
+            .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
+            .set_bool("datafusion.sql_parser.parse_float_as_decimal", true);
         let ctx = SessionContext::new_with_config(config);
         functions::register(&ctx);
         crate::time_zone::register(&ctx, &Default::default());
