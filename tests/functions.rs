@@ -619,7 +619,11 @@ fn timestampadd_in_a_computed_column() {
     std::fs::create_dir_all(dir.path().join("in")).unwrap();
     let mut lines = String::new();
     for r in rows.iter().filter(|r| r.ts.is_some()) {
-        lines.push_str(&format!("{{\"k\": \"{}\", \"ts\": \"{}\"}}\n", r.k, sql_timestamp(r.ts.unwrap())));
+        lines.push_str(&format!(
+            "{{\"k\": \"{}\", \"ts\": \"{}\"}}\n",
+            r.k,
+            sql_timestamp(r.ts.unwrap())
+        ));
     }
     std::fs::write(dir.path().join("in/part-0.json"), lines).unwrap();
     let sql = format!(
@@ -639,7 +643,10 @@ INSERT INTO out SELECT k, later FROM t;
             // The json format writes milliseconds without trailing zeros.
             let t = row["later"].as_str().expect("later").to_string();
             let (whole, fraction) = t.split_once('.').unwrap_or((&t, ""));
-            (row["k"].as_str().expect("k").to_string(), format!("{whole}.{fraction:0<3}").into())
+            (
+                row["k"].as_str().expect("k").to_string(),
+                format!("{whole}.{fraction:0<3}").into(),
+            )
         })
         .collect();
     let want: BTreeMap<String, serde_json::Value> = rows
@@ -647,4 +654,127 @@ INSERT INTO out SELECT k, later FROM t;
         .filter_map(|r| r.ts.map(|t| (r.k.clone(), sql_timestamp(t + 26 * 3_600_000).into())))
         .collect();
     assert_eq!(got, want);
+}
+
+/// SQL's three-valued AND and OR, the oracle of the predicates below.
+fn and3(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    match (a, b) {
+        (Some(false), _) | (_, Some(false)) => Some(false),
+        (Some(true), Some(true)) => Some(true),
+        _ => None,
+    }
+}
+
+fn or3(a: Option<bool>, b: Option<bool>) -> Option<bool> {
+    match (a, b) {
+        (Some(true), _) | (_, Some(true)) => Some(true),
+        (Some(false), Some(false)) => Some(false),
+        _ => None,
+    }
+}
+
+/// `x BETWEEN lo AND hi` in three-valued logic.
+fn between3(x: Option<i64>, lo: Option<i64>, hi: Option<i64>) -> Option<bool> {
+    let ge = |a: Option<i64>, b: Option<i64>| a.zip(b).map(|(a, b)| a >= b);
+    and3(ge(x, lo), ge(hi, x))
+}
+
+/// Flink's standard SQL forms that sqlparser did not read run in a
+/// streaming job: `BETWEEN [A]SYMMETRIC` (Flink's docs: "12 BETWEEN
+/// SYMMETRIC 15 AND 12 returns TRUE", NULL bounds UNKNOWN), a simple
+/// `CASE` with a list of values per `WHEN`, interval literals with range
+/// qualifiers (`DAY TO SECOND`, `YEAR TO MONTH`, `HOUR TO MINUTE`) and
+/// `OVERLAPS` of a period given by its length. Each value is computed here
+/// from the standard's definitions and calendar arithmetic.
+#[test]
+fn between_symmetric_case_lists_interval_ranges_and_overlaps_run_unchanged() {
+    let dir = scratch();
+    let mut g = Lcg(53);
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let mut lines = String::new();
+    let mut want: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let opt = |g: &mut Lcg| (g.below(6) != 0).then(|| g.below(10) as i64);
+    for i in 0..60 {
+        let k = format!("k{i}");
+        let (x, a, b) = (opt(&mut g), opt(&mut g), opt(&mut g));
+        let ts = T0 + g.below(400 * 86_400_000) as i64;
+        let ts2 = ts + g.below(4 * 3_600_000) as i64 - 2 * 3_600_000;
+        let num = |v: Option<i64>| v.map_or(serde_json::Value::Null, serde_json::Value::from);
+        let row = serde_json::json!({"k": k, "x": num(x), "a": num(a), "b": num(b),
+            "ts": sql_timestamp(ts), "ts2": sql_timestamp(ts2)});
+        lines.push_str(&format!("{row}\n"));
+        let symmetric = or3(between3(x, a, b), between3(x, b, a));
+        want.insert(
+            k.clone(),
+            serde_json::json!({
+                "k": k,
+                "sym": symmetric,
+                "nsym": symmetric.map(|s| !s),
+                "asym": between3(x, a, b),
+                "nasym": between3(x, a, b).map(|s| !s),
+                "cs": match x { Some(1 | 2) => "low", Some(3) => "three", _ => "other" },
+                "dts": sql_timestamp(ts + 86_400_000 + 2 * 3_600_000 + 3 * 60_000 + 4_005),
+                "ym": sql_timestamp(plus_months(ts, 14)),
+                "hm": sql_timestamp(ts - 90 * 60_000),
+                "ov": ts + 3_600_000 >= ts2 && ts2 + 30 * 60_000 >= ts,
+            }),
+        );
+    }
+    std::fs::write(dir.path().join("in/part-0.json"), lines).unwrap();
+    let sql = format!(
+        "CREATE TABLE t (k VARCHAR, x BIGINT, a BIGINT, b BIGINT, ts TIMESTAMP(3), ts2 TIMESTAMP(3))
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE out (k VARCHAR, sym BOOLEAN, nsym BOOLEAN, asym BOOLEAN, nasym BOOLEAN, cs VARCHAR,
+                  dts VARCHAR, ym VARCHAR, hm VARCHAR, ov BOOLEAN)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+INSERT INTO out
+SELECT k,
+       x BETWEEN SYMMETRIC a AND b,
+       x NOT BETWEEN SYMMETRIC a AND b,
+       x BETWEEN ASYMMETRIC a AND b,
+       x NOT BETWEEN ASYMMETRIC a AND b,
+       CASE x WHEN 1, 2 THEN 'low' WHEN 3 THEN 'three' ELSE 'other' END,
+       DATE_FORMAT(ts + INTERVAL '1 02:03:04.005' DAY TO SECOND, 'yyyy-MM-dd HH:mm:ss.SSS'),
+       DATE_FORMAT(ts + INTERVAL '1-2' YEAR TO MONTH, 'yyyy-MM-dd HH:mm:ss.SSS'),
+       DATE_FORMAT(ts - INTERVAL '1:30' HOUR TO MINUTE, 'yyyy-MM-dd HH:mm:ss.SSS'),
+       (ts, INTERVAL '1' HOUR) OVERLAPS (ts2, INTERVAL '30' MINUTE)
+FROM t;
+",
+        dir.path().join("in").display(),
+        dir.path().join("out").display()
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let got: BTreeMap<String, serde_json::Value> = read_sink(&dir.path().join("out"))
+        .into_iter()
+        .map(|row| (row["k"].as_str().expect("k").to_string(), row))
+        .collect();
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+    for (k, want) in &want {
+        assert_eq!(got.get(k), Some(want), "row {k}");
+    }
+}
+
+/// What a query Weir cannot run says: `weir run`'s message, with the
+/// statement's line and column, for a script holding `SELECT <expr>`.
+fn refused(expr: &str) -> String {
+    let dir = scratch();
+    let run = weir_run(dir.path(), &format!("SELECT 1;\nSELECT {expr} AS r;\n"));
+    assert!(!run.ok, "{expr} ran: {}", run.stdout);
+    run.stderr
+}
+
+/// Bad interval texts and qualifiers are errors at the literal, saying
+/// what the qualifier expects.
+#[test]
+fn bad_interval_ranges_are_errors_at_the_literal() {
+    let e = refused("INTERVAL '10' DAY TO SECOND");
+    assert!(
+        e.contains(":2:17:") && e.contains("expected '[+|-]d h:m:s[.fff]'"),
+        "{e}"
+    );
+    let e = refused("INTERVAL '1:60' HOUR TO MINUTE");
+    assert!(e.contains(":2:17:") && e.contains("MINUTE 60 is out of range"), "{e}");
+    let e = refused("INTERVAL '1-2' YEAR TO DAY");
+    assert!(e.contains(":2:17:") && e.contains("YEAR TO DAY"), "{e}");
 }

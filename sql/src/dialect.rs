@@ -1,7 +1,9 @@
 //! Weir's SQL dialect: DataFusion's generic dialect plus Flink's
 //! `TABLE t` argument of window table-valued functions and Flink's nested
-//! column types (`ROW<…>`, `ARRAY<…>`, `MAP<…, …>`), and its JSON
-//! constructors and `IS JSON` predicate (`dialect/json.rs`).
+//! column types (`ROW<…>`, `ARRAY<…>`, `MAP<…, …>`), its JSON
+//! constructors and `IS JSON` predicate (`dialect/json.rs`), interval
+//! range qualifiers (`dialect/interval.rs`), `BETWEEN SYMMETRIC`, `CASE`
+//! value lists and `OVERLAPS` (`dialect/predicates.rs`).
 
 use std::any::TypeId;
 
@@ -13,7 +15,9 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan
 
 use crate::error::{Position, Result, SqlError};
 
+mod interval;
 mod json;
+mod predicates;
 
 pub(crate) use json::call;
 
@@ -85,6 +89,12 @@ impl Dialect for WeirDialect {
         if let Some(constructor) = json::parse_constructor(parser) {
             return Some(constructor);
         }
+        if let Some(interval) = interval::parse_interval(parser) {
+            return Some(interval);
+        }
+        if let Some(case) = predicates::parse_case(parser) {
+            return Some(case);
+        }
         // `TABLE` followed by a name (not `TABLE(`, which is a table
         // function in FROM).
         if !parser.peek_keyword(Keyword::TABLE) {
@@ -97,9 +107,12 @@ impl Dialect for WeirDialect {
         Some(parse_table_argument(parser))
     }
 
-    /// Flink's `x IS [NOT] JSON [kind]`.
+    /// Flink's `x IS [NOT] JSON [kind]`, `x [NOT] BETWEEN [A]SYMMETRIC a
+    /// AND b` and `(s, e) OVERLAPS (s, e)`.
     fn parse_infix(&self, parser: &mut Parser, expr: &Expr, _precedence: u8) -> Option<Result<Expr, ParserError>> {
         json::parse_is_json(parser, expr)
+            .or_else(|| predicates::parse_between(self, parser, expr))
+            .or_else(|| predicates::parse_overlaps(self, parser, expr))
     }
 }
 

@@ -27,7 +27,7 @@ pub const JSON_ARRAY: &str = "json_array";
 pub const IS_JSON: &str = "is_json";
 
 /// Is token `n` ahead the unquoted word `w` (any case)?
-fn word(parser: &Parser, n: usize, w: &str) -> bool {
+pub(super) fn word(parser: &Parser, n: usize, w: &str) -> bool {
     matches!(&parser.peek_nth_token_ref(n).token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
 }
 
