@@ -65,7 +65,10 @@ impl Views {
     /// query `SELECT * FROM view` (its column list applied), in order of
     /// name. `query` is expanded already: the views of views are found too.
     pub fn windowed(&self, query: &Query) -> Result<Vec<(String, Query)>> {
-        let mut finder = TvfTables { views: self, found: BTreeSet::new() };
+        let mut finder = TvfTables {
+            views: self,
+            found: BTreeSet::new(),
+        };
         let _ = query.visit(&mut finder);
         finder
             .found
@@ -79,7 +82,7 @@ impl Views {
                     })
                     .ok_or_else(|| SqlError::plan(format!("view '{name}' cannot be read"), None))?;
                 self.expand(&mut q)?;
-                crate::planner::field_names::rewrite(&mut q);
+                crate::planner::rewrite_flink_forms(&mut q)?;
                 Ok((name, q))
             })
             .collect()
@@ -91,7 +94,10 @@ impl Views {
             return Ok(());
         }
         for depth in 0..=MAX_VIEW_DEPTH {
-            let mut expander = Expander { views: self, expanded: 0 };
+            let mut expander = Expander {
+                views: self,
+                expanded: 0,
+            };
             let _ = query.visit(&mut expander);
             if expander.expanded == 0 {
                 return Ok(());
@@ -117,8 +123,17 @@ impl VisitorMut for Expander<'_> {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
-        if let TableFactor::Table { name, alias, args: None, version: None, .. } = factor {
-            let Some(view) = self.view(name) else { return ControlFlow::Continue(()) };
+        if let TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            version: None,
+            ..
+        } = factor
+        {
+            let Some(view) = self.view(name) else {
+                return ControlFlow::Continue(());
+            };
             let alias = alias.clone().unwrap_or_else(|| TableAlias {
                 explicit: true,
                 name: Ident::new(view.name.clone()),
@@ -127,7 +142,14 @@ impl VisitorMut for Expander<'_> {
             });
             let alias = TableAlias {
                 columns: match alias.columns.is_empty() {
-                    true => view.columns.iter().map(|c| TableAliasColumnDef { name: c.clone(), data_type: None }).collect(),
+                    true => view
+                        .columns
+                        .iter()
+                        .map(|c| TableAliasColumnDef {
+                            name: c.clone(),
+                            data_type: None,
+                        })
+                        .collect(),
                     false => alias.columns,
                 },
                 ..alias
@@ -149,7 +171,6 @@ impl<'a> Expander<'a> {
         let last = name.0.last()?.as_ident()?;
         self.views.get(&normalize(last))
     }
-
 }
 
 /// Finds the views named by window TVFs' `TABLE v` arguments.
@@ -162,12 +183,18 @@ impl Visitor for TvfTables<'_> {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
-        if let TableFactor::TableFunction { expr: Expr::Function(f), .. } = factor
+        if let TableFactor::TableFunction {
+            expr: Expr::Function(f),
+            ..
+        } = factor
             && let FunctionArguments::List(list) = &f.args
         {
             for arg in &list.args {
                 let (FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Prefixed { prefix, value }))
-                | FunctionArg::Named { arg: FunctionArgExpr::Expr(Expr::Prefixed { prefix, value }), .. }) = arg
+                | FunctionArg::Named {
+                    arg: FunctionArgExpr::Expr(Expr::Prefixed { prefix, value }),
+                    ..
+                }) = arg
                 else {
                     continue;
                 };
@@ -238,13 +265,24 @@ mod tests {
     fn a_view_as_a_window_tvf_table_is_found_not_expanded() {
         let mut views = Views::default();
         views.insert(view("a", &["key", "time"], "SELECT k, ts FROM t"));
-        views.insert(view("b", &[], "SELECT * FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(time), INTERVAL '1' SECOND))"));
-        let mut q = query("SELECT * FROM TABLE(SESSION(TABLE a PARTITION BY key, DESCRIPTOR(time), INTERVAL '1' SECOND)), b");
+        views.insert(view(
+            "b",
+            &[],
+            "SELECT * FROM TABLE(TUMBLE(TABLE a, DESCRIPTOR(time), INTERVAL '1' SECOND))",
+        ));
+        let mut q =
+            query("SELECT * FROM TABLE(SESSION(TABLE a PARTITION BY key, DESCRIPTOR(time), INTERVAL '1' SECOND)), b");
         views.expand(&mut q).unwrap();
-        assert!(q.to_string().starts_with("SELECT * FROM TABLE(SESSION(TABLE (a, key)"), "{q}");
+        assert!(
+            q.to_string().starts_with("SELECT * FROM TABLE(SESSION(TABLE (a, key)"),
+            "{q}"
+        );
         let windowed = views.windowed(&q).unwrap();
         assert_eq!(windowed.len(), 1);
         assert_eq!(windowed[0].0, "a");
-        assert_eq!(windowed[0].1.to_string(), "SELECT * FROM (SELECT k, ts FROM t) AS a (key, time)");
+        assert_eq!(
+            windowed[0].1.to_string(),
+            "SELECT * FROM (SELECT k, ts FROM t) AS a (key, time)"
+        );
     }
 }

@@ -13,6 +13,9 @@
 //! so that they run exactly as window TVFs do (late data, checkpoints,
 //! EXPLAIN). `*_START` is the window's start, `*_END` its (exclusive) end,
 //! `*_ROWTIME` its last millisecond (`window_time`), as Flink defines them.
+//! The TVF is named with `window_tvf::LEGACY_PREFIX`, so that columns of its
+//! input named like the window's (a view of an earlier window) are hidden
+//! rather than refused: a group window adds no columns.
 
 use std::ops::ControlFlow;
 
@@ -149,7 +152,8 @@ fn rewrite_select(select: &mut Select) -> Result<()> {
     let rest: Vec<String> = args[1..].iter().map(|a| a.to_string()).collect();
     let alias = alias.as_ref().map(|a| format!(" {a}")).unwrap_or_default();
     let tvf = format!(
-        "SELECT 1 FROM TABLE({kind}(TABLE {name}{partition}, DESCRIPTOR({time}), {})){alias}",
+        "SELECT 1 FROM TABLE({}{kind}(TABLE {name}{partition}, DESCRIPTOR({time}), {})){alias}",
+        super::window_tvf::LEGACY_PREFIX,
         rest.join(", ")
     );
     let factor = match parse_script(&tvf)?.pop().map(|s| s.statement) {
@@ -275,12 +279,12 @@ mod tests {
             )
             .unwrap(),
             "SELECT k, window_start AS ws, window_end, count(*) \
-             FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' HOUR)) WHERE v > 1 \
+             FROM TABLE(__LEGACY_TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' HOUR)) WHERE v > 1 \
              GROUP BY window_start, window_end, k HAVING count(*) > 2"
         );
         assert_eq!(
             rewritten("SELECT HOP_ROWTIME(b.ts, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE), sum(v) FROM bids b GROUP BY HOP(b.ts, INTERVAL '1' MINUTE, INTERVAL '5' MINUTE)").unwrap(),
-            "SELECT window_time, sum(v) FROM TABLE(HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '5' MINUTE)) b GROUP BY window_start, window_end, window_time"
+            "SELECT window_time, sum(v) FROM TABLE(__LEGACY_HOP(TABLE bids, DESCRIPTOR(ts), INTERVAL '1' MINUTE, INTERVAL '5' MINUTE)) b GROUP BY window_start, window_end, window_time"
         );
         assert_eq!(
             rewritten(
@@ -288,7 +292,7 @@ mod tests {
             )
             .unwrap(),
             // (`TABLE t PARTITION BY k` is held, and shown, as a tuple.)
-            "SELECT k, window_end FROM TABLE(SESSION(TABLE (t, k), DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end, k"
+            "SELECT k, window_end FROM TABLE(__LEGACY_SESSION(TABLE (t, k), DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end, k"
         );
         // Window TVFs and plain GROUP BYs are left as they are.
         let tvf = "SELECT window_start, count(*) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' HOUR)) GROUP BY window_start, window_end";
@@ -305,7 +309,7 @@ mod tests {
         assert_eq!(
             rewritten("SELECT TUMBLE_PROCTIME(pt, INTERVAL '1' MINUTE), count(*) FROM t GROUP BY TUMBLE(pt, INTERVAL '1' MINUTE)")
                 .unwrap(),
-            "SELECT PROCTIME(), count(*) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(pt), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end"
+            "SELECT PROCTIME(), count(*) FROM TABLE(__LEGACY_TUMBLE(TABLE t, DESCRIPTOR(pt), INTERVAL '1' MINUTE)) GROUP BY window_start, window_end"
         );
     }
 

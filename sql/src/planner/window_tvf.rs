@@ -43,6 +43,13 @@ pub const WINDOW_TIME: &str = "window_time";
 /// The window table-valued functions.
 const WINDOW_FUNCTIONS: &[&str] = &["TUMBLE", "HOP", "CUMULATE", "SESSION"];
 
+/// The prefix of a window TVF written by `legacy_windows` for a group
+/// window (`__LEGACY_TUMBLE(TABLE v, …)`). A group window adds no columns
+/// to its input, so its input may have columns named `window_start` … (a
+/// view of an earlier window: Flink's chained windows); those are hidden
+/// behind the window's own, where a window TVF the user wrote refuses them.
+pub const LEGACY_PREFIX: &str = "__LEGACY_";
+
 /// Numbers the relations standing for TVF calls, unique in the process so
 /// that plans never see each other's.
 static NEXT_RELATION: AtomicUsize = AtomicUsize::new(0);
@@ -273,6 +280,10 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
         return Err(SqlError::unsupported(format!("table function {expr}"), pos));
     };
     let fname = func.name.to_string().to_uppercase();
+    let (fname, legacy) = match fname.strip_prefix(LEGACY_PREFIX) {
+        Some(kind) => (kind.to_string(), true),
+        None => (fname, false),
+    };
     let usage = match fname.as_str() {
         "TUMBLE" => "TUMBLE(TABLE t, DESCRIPTOR(ts), size [, offset])",
         "HOP" => "HOP(TABLE t, DESCRIPTOR(ts), slide, size [, offset])",
@@ -412,6 +423,9 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
     };
     let mut fields: Vec<Field> = row.fields().iter().map(|f| f.as_ref().clone()).collect();
     for c in [WINDOW_START, WINDOW_END, WINDOW_TIME] {
+        if legacy && let Some(shadowed) = fields.iter_mut().find(|f| f.name() == c) {
+            *shadowed = shadowed.clone().with_name(format!("{c}$shadowed"));
+        }
         if fields.iter().any(|f| f.name() == c) {
             return Err(SqlError::plan(
                 format!("'{}' already has a column named {c}, which {fname} adds", input.name()),

@@ -32,18 +32,33 @@ impl Session {
             return Err(SqlError::plan(format!("view '{n}' already exists"), position_of(name)));
         }
         if self.catalog.get(&n).is_some() {
-            return Err(SqlError::plan(format!("a table named '{n}' already exists"), position_of(name)));
+            return Err(SqlError::plan(
+                format!("a table named '{n}' already exists"),
+                position_of(name),
+            ));
         }
+        // Its legacy group windows become window TVFs now, over the tables
+        // and views it names: once expanded, a view read by another view's
+        // group window would be a subquery, which a group window cannot
+        // read (Flink's chained windows: a TUMBLE over a view's
+        // TUMBLE_ROWTIME).
+        let mut query = query.clone();
+        crate::planner::legacy_windows::rewrite(&mut query)?;
         let mut expanded = query.clone();
         self.views.expand(&mut expanded)?;
         let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(expanded))));
         let (tables, _) = resolve_table_references(&statement, false)?;
         for t in &tables {
             if !crate::system::is_system(t.schema()) && self.catalog.get(t.table()).is_none() {
-                return Err(SqlError::unknown_table(t.table(), position_of(query)));
+                return Err(SqlError::unknown_table(t.table(), position_of(&query)));
             }
         }
-        self.views.insert(ViewDef { name: n.clone(), columns: columns.to_vec(), query: query.clone(), ddl: ddl.to_string() });
+        self.views.insert(ViewDef {
+            name: n.clone(),
+            columns: columns.to_vec(),
+            query,
+            ddl: ddl.to_string(),
+        });
         Ok(Outcome::Done(format!("View '{n}' created.")))
     }
 
@@ -82,23 +97,23 @@ impl Session {
         // rewritten once the views are expanded.
         crate::planner::legacy_windows::rewrite(query)?;
         self.views.expand(query)?;
-        crate::planner::legacy_windows::rewrite(query)?;
-        crate::planner::field_names::rewrite(query);
-        crate::planner::flink_calls::rewrite(query);
-        crate::planner::floor_ceil::rewrite(query);
-        crate::time_zone::rewrite::rewrite_casts(query);
+        crate::planner::rewrite_flink_forms(query)?;
         Ok(Cow::Owned(expanded))
     }
 
     /// The `CREATE VIEW` statements of the views `statement` reads,
     /// directly or through other views, one per line after a newline each.
     pub(super) fn view_ddls(&self, statement: &WeirStatement) -> String {
-        let WeirStatement::Insert { query, .. } = statement else { return String::new() };
+        let WeirStatement::Insert { query, .. } = statement else {
+            return String::new();
+        };
         let mut seen = std::collections::BTreeMap::new();
         let mut pending = vec![query.as_ref().clone()];
         while let Some(query) = pending.pop() {
             let statement = DfStatement::Statement(Box::new(Statement::Query(Box::new(query))));
-            let Ok((tables, _)) = resolve_table_references(&statement, false) else { continue };
+            let Ok((tables, _)) = resolve_table_references(&statement, false) else {
+                continue;
+            };
             for view in tables.iter().filter_map(|t| self.views.get(t.table())) {
                 if seen.insert(view.name.clone(), view.ddl.clone()).is_none() {
                     pending.push(view.query.clone());
