@@ -778,3 +778,88 @@ fn bad_interval_ranges_are_errors_at_the_literal() {
     let e = refused("INTERVAL '1-2' YEAR TO DAY");
     assert!(e.contains(":2:17:") && e.contains("YEAR TO DAY"), "{e}");
 }
+
+/// `java.util.Random(seed)`'s `nextDouble()` sequence, by its Javadoc's
+/// definition: the oracle of `RAND(seed)`.
+fn java_doubles(seed: i64, n: usize) -> Vec<f64> {
+    const MULTIPLIER: u64 = 0x5_DEEC_E66D;
+    const MASK: u64 = (1 << 48) - 1;
+    let mut state = (seed as u64 ^ MULTIPLIER) & MASK;
+    let mut next = |bits: u32| {
+        state = state.wrapping_mul(MULTIPLIER).wrapping_add(0xB) & MASK;
+        (state >> (48 - bits)) as i64
+    };
+    (0..n)
+        .map(|_| {
+            let high = next(26) << 27;
+            ((high + next(27)) as f64) / (1u64 << 53) as f64
+        })
+        .collect()
+}
+
+/// `RAND(seed)` is the JVM's sequence of that seed, row after row;
+/// `CURRENT_DATABASE()` and `CURRENT_CATALOG()` are Flink's default names;
+/// `U&'…'` strings read their escapes (also with `UESCAPE`); `LOCALTIME`
+/// is the wall clock's time of day, whole seconds, in the session's zone
+/// (Tokyo, nine hours ahead of UTC), read while the job runs.
+#[test]
+fn seeded_rand_catalog_names_unicode_strings_and_localtime() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let keys: Vec<String> = (0..20).map(|i| format!("k{i:02}")).collect();
+    let lines: String = keys.iter().map(|k| format!("{{\"k\": \"{k}\"}}\n")).collect();
+    std::fs::write(dir.path().join("in/part-0.json"), lines).unwrap();
+    let sql = format!(
+        "SET 'table.local-time-zone' = 'Asia/Tokyo';
+CREATE TABLE t (k VARCHAR) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE out (k VARCHAR, r DOUBLE, db VARCHAR, cat VARCHAR, u VARCHAR, ue VARCHAR, lt VARCHAR, lts VARCHAR)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+INSERT INTO out
+SELECT k, RAND(42), CURRENT_DATABASE(), CURRENT_CATALOG(), U&'\\0041\\0042', U&'#0043##' UESCAPE '#',
+       CAST(LOCALTIME AS VARCHAR), DATE_FORMAT(LOCALTIMESTAMP, 'HH:mm:ss')
+FROM t;
+",
+        dir.path().join("in").display(),
+        dir.path().join("out").display()
+    );
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let before = now();
+    let run = weir_run(dir.path(), &sql);
+    let after = now();
+    assert!(run.ok, "{}", run.stderr);
+    let rows = read_sink(&dir.path().join("out"));
+    assert_eq!(rows.len(), keys.len(), "{rows:#?}");
+    let doubles = java_doubles(42, keys.len());
+    // Tokyo's second of the day at `t` (no summer time there).
+    let tokyo = |t: i64| (t + 9 * 3_600).rem_euclid(86_400);
+    let (lo, hi) = (tokyo(before), tokyo(after));
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!(row["k"], keys[i].as_str(), "rows in input order");
+        // serde_json reads decimals to within an ulp.
+        let r = row["r"].as_f64().expect("r");
+        assert!((r - doubles[i]).abs() < 1e-15, "row {i}: {r} is not {}", doubles[i]);
+        assert_eq!(row["db"], "default_database");
+        assert_eq!(row["cat"], "default_catalog");
+        assert_eq!(row["u"], "AB");
+        assert_eq!(row["ue"], "C#");
+        let lt = row["lt"].as_str().expect("lt");
+        let parts: Vec<i64> = lt.split(':').map(|p| p.parse().expect("whole seconds")).collect();
+        let second = parts[0] * 3_600 + parts[1] * 60 + parts[2];
+        let within = if lo <= hi {
+            (lo..=hi).contains(&second)
+        } else {
+            second >= lo || second <= hi
+        };
+        assert!(within, "LOCALTIME {lt} is not Tokyo's time during the run");
+        let lts = row["lts"].as_str().expect("lts");
+        assert!(
+            lts[..5] == lt[..5] || lo > hi || hi - lo > 60,
+            "LOCALTIME {lt} vs LOCALTIMESTAMP {lts}"
+        );
+    }
+}

@@ -7,7 +7,7 @@
 
 use std::any::TypeId;
 
-use datafusion::sql::sqlparser::ast::{Expr, Ident};
+use datafusion::sql::sqlparser::ast::{Expr, Ident, Value};
 use datafusion::sql::sqlparser::dialect::{Dialect, GenericDialect};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
@@ -71,6 +71,12 @@ impl Dialect for WeirDialect {
         true
     }
 
+    /// Flink's (Calcite's) `U&'\0041'` strings of Unicode escapes
+    /// (`UESCAPE` is read by [`unicode_escape`]).
+    fn supports_unicode_string_literal(&self) -> bool {
+        true
+    }
+
     /// Flink's `MAP<K, V>` type (the generic dialect only reads
     /// ClickHouse's `Map(K, V)`).
     fn supports_map_literal_with_angle_brackets(&self) -> bool {
@@ -95,6 +101,20 @@ impl Dialect for WeirDialect {
         if let Some(case) = predicates::parse_case(parser) {
             return Some(case);
         }
+        if let Some(text) = unicode_string(parser) {
+            return Some(text);
+        }
+        // `CURRENT_CATALOG()`: sqlparser reads the word as a niladic
+        // keyword and then refuses the parentheses.
+        if json::word(parser, 0, "CURRENT_CATALOG")
+            && parser.peek_nth_token_ref(1).token == Token::LParen
+            && parser.peek_nth_token_ref(2).token == Token::RParen
+        {
+            for _ in 0..3 {
+                parser.next_token();
+            }
+            return Some(Ok(call("current_catalog", vec![])));
+        }
         // `TABLE` followed by a name (not `TABLE(`, which is a table
         // function in FROM).
         if !parser.peek_keyword(Keyword::TABLE) {
@@ -114,6 +134,74 @@ impl Dialect for WeirDialect {
             .or_else(|| predicates::parse_between(self, parser, expr))
             .or_else(|| predicates::parse_overlaps(self, parser, expr))
     }
+}
+
+/// A `U&'…'` string (already read with `\` escapes by the tokenizer), as
+/// the plain string DataFusion plans; with `UESCAPE 'c'`, `c` is the escape
+/// character instead (`cXXXX`, `c+XXXXXX`, `cc`). A backslash escape in
+/// the text is then already read (the tokenizer has no other way): only
+/// `U&'…'` strings without backslashes are exact under `UESCAPE`.
+fn unicode_string(parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+    let Token::UnicodeStringLiteral(text) = &parser.peek_token_ref().token else {
+        return None;
+    };
+    let text = text.clone();
+    parser.next_token();
+    if !json::word(parser, 0, "UESCAPE") {
+        return Some(Ok(Expr::value(Value::SingleQuotedString(text))));
+    }
+    parser.next_token();
+    let at = parser.peek_token_ref().span.start;
+    let error = |m: String| ParserError::ParserError(format!("{m} at Line: {}, Column: {}", at.line, at.column));
+    let escape = match &parser.next_token().token {
+        Token::SingleQuotedString(e) => {
+            let mut chars = e.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if !c.is_ascii_hexdigit() && !"+'\"".contains(c) && !c.is_whitespace() => c,
+                _ => {
+                    return Some(Err(error(format!(
+                        "UESCAPE takes one character other than a hex digit, +, a quote or a space, not '{e}'"
+                    ))));
+                }
+            }
+        }
+        other => {
+            return Some(Err(error(format!(
+                "UESCAPE takes a string of one character, found {other}"
+            ))));
+        }
+    };
+    Some(
+        with_escape(&text, escape)
+            .map(|s| Expr::value(Value::SingleQuotedString(s)))
+            .map_err(error),
+    )
+}
+
+/// `text` with its `escape` sequences read.
+fn with_escape(text: &str, escape: char) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != escape {
+            out.push(c);
+            continue;
+        }
+        if chars.next_if_eq(&escape).is_some() {
+            out.push(escape);
+            continue;
+        }
+        let digits = if chars.next_if_eq(&'+').is_some() { 6 } else { 4 };
+        let hex: String = (0..digits).filter_map(|_| chars.next()).collect();
+        let code = u32::from_str_radix(&hex, 16)
+            .ok()
+            .filter(|_| hex.len() == digits)
+            .ok_or_else(|| format!("invalid Unicode escape {escape}{hex}: {digits} hex digits expected"))?;
+        out.push(
+            char::from_u32(code).ok_or_else(|| format!("invalid Unicode escape {escape}{hex}: no such character"))?,
+        );
+    }
+    Ok(out)
 }
 
 /// `t` or `t PARTITION BY k` after `TABLE`: the table alone, or a tuple of
@@ -453,6 +541,25 @@ mod tests {
         assert_eq!(rewritten("ARRAY<>"), "ARRAY < >");
         assert_eq!(rewritten("ROW <>"), "STRUCT < >");
         assert_eq!(rewritten("a <> b"), "a <> b");
+    }
+
+    /// Calcite's `U&` strings: four or six hex digits after the escape
+    /// character, which `UESCAPE` may change.
+    #[test]
+    fn unicode_strings_are_read() {
+        let parsed = |sql: &str| {
+            Parser::new(&WeirDialect::default())
+                .try_with_sql(sql)
+                .and_then(|mut p| p.parse_expr())
+                .map(|e| e.to_string())
+                .unwrap_or_else(|e| format!("error: {e}"))
+        };
+        assert_eq!(parsed(r"U&'\0041\0042'"), "'AB'");
+        assert_eq!(parsed(r"u&'x\+01F600'"), "'x\u{1F600}'");
+        assert_eq!(parsed("U&'#0041##' UESCAPE '#'"), "'A#'");
+        assert!(parsed("U&'#00' UESCAPE '#'").contains("4 hex digits expected"));
+        assert!(parsed("U&'a' UESCAPE 'ab'").contains("UESCAPE takes one character"));
+        assert_eq!(parsed("u & 'x'"), "u & 'x'");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use datafusion::prelude::SessionContext;
 
 mod arithmetic;
 mod avg;
+mod catalog;
 mod charset;
 mod comparison;
 mod conditional;
@@ -80,6 +81,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(url::ParseUrl::new()));
     ctx.register_udf(ScalarUDF::from(str_to_map::StrToMap::new()));
     ctx.register_udf(ScalarUDF::from(random::RandInteger::new()));
+    // Replaces DataFusion's `rand` (its `random()`), which takes no seed.
+    ctx.register_udf(ScalarUDF::from(random::Rand::new()));
     for f in timestamp_arith::functions() {
         ctx.register_udf(f);
     }
@@ -89,6 +92,7 @@ pub fn register(ctx: &SessionContext) {
         .chain(json::functions())
         .chain(json_build::functions())
         .chain(charset::functions())
+        .chain(catalog::functions())
     {
         ctx.register_udf(f);
     }

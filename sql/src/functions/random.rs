@@ -1,5 +1,7 @@
 //! Flink's `RAND_INTEGER(bound)` and `RAND_INTEGER(seed, bound)`, which
-//! DataFusion lacks: a pseudorandom INT in `[0, bound)`.
+//! DataFusion lacks: a pseudorandom INT in `[0, bound)`; and `RAND(seed)`,
+//! a DOUBLE in `[0, 1)` (DataFusion's `rand` is `random()`, which takes no
+//! seed), in `random/double.rs`.
 //!
 //! With a seed, Flink's docs promise that "two RAND_INTEGER functions will
 //! return identical sequences of numbers if they have the same initial
@@ -36,12 +38,21 @@ const MASK: u64 = (1 << 48) - 1;
 
 impl JavaRandom {
     pub(super) fn new(seed: i64) -> Self {
-        Self { seed: (seed as u64 ^ MULTIPLIER) & MASK }
+        Self {
+            seed: (seed as u64 ^ MULTIPLIER) & MASK,
+        }
     }
 
     fn next(&mut self, bits: u32) -> i32 {
         self.seed = (self.seed.wrapping_mul(MULTIPLIER).wrapping_add(0xB)) & MASK;
         (self.seed >> (48 - bits)) as i32
+    }
+
+    /// `nextDouble()`: 53 random bits over 2^53.
+    pub(super) fn next_double(&mut self) -> f64 {
+        let high = i64::from(self.next(26)) << 27;
+        let low = i64::from(self.next(27));
+        (high + low) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// `nextInt(bound)` for a positive bound.
@@ -62,6 +73,10 @@ impl JavaRandom {
         }
     }
 }
+
+mod double;
+
+pub(super) use double::Rand;
 
 /// Call sites told apart (for equality, so that two are never merged).
 static CALL_SITES: AtomicU64 = AtomicU64::new(1);
@@ -129,10 +144,9 @@ impl ScalarUDFImpl for RandInteger {
             return Ok(ExprSimplifyResult::Original(args));
         }
         let own = RandInteger::at(CALL_SITES.fetch_add(1, Ordering::Relaxed));
-        Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(ScalarFunction::new_udf(
-            Arc::new(ScalarUDF::new_from_impl(own)),
-            args,
-        ))))
+        Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
+            ScalarFunction::new_udf(Arc::new(ScalarUDF::new_from_impl(own)), args),
+        )))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -214,6 +228,12 @@ mod tests {
         assert_eq!(JavaRandom::new(0).next_int(100), 60);
         let mut r = JavaRandom::new(42);
         assert_eq!((r.next_int(16), r.next_int(16)), (11, 0));
+        // `new Random(42).nextDouble()`, twice, on the JVM.
+        let mut r = JavaRandom::new(42);
+        assert_eq!(
+            (r.next_double(), r.next_double()),
+            (0.7275636800328681, 0.6832234717598454)
+        );
     }
 
     /// Flink's docs: "Returns a pseudorandom integer value in the range [0,
@@ -222,7 +242,10 @@ mod tests {
     #[tokio::test]
     async fn within_the_bound_and_seeded_sequences_repeat() {
         let got = query("SELECT RAND_INTEGER(10) FROM generate_series(1, 200)").await;
-        assert!(got.iter().all(|v| (0..10).contains(&v.parse::<i32>().unwrap())), "{got:?}");
+        assert!(
+            got.iter().all(|v| (0..10).contains(&v.parse::<i32>().unwrap())),
+            "{got:?}"
+        );
         let a = query("SELECT RAND_INTEGER(42, 10) FROM generate_series(1, 5)").await;
         assert_eq!(a, ["0", "3", "8", "4", "0"]);
         // Two call sites: two generators, the same sequence.

@@ -1,9 +1,12 @@
 //! The wall clock: `CURRENT_TIMESTAMP` / `NOW()` /
 //! `CURRENT_ROW_TIMESTAMP()` and `PROCTIME()` (an
-//! instant, `TIMESTAMP_LTZ(3)`), `LOCALTIMESTAMP` (a `TIMESTAMP(3)`) and
-//! `CURRENT_DATE`, the last two in the session's zone; read once per batch.
+//! instant, `TIMESTAMP_LTZ(3)`), `LOCALTIMESTAMP` (a `TIMESTAMP(3)`),
+//! `LOCALTIME` / `CURRENT_TIME` (a `TIME(0)`, whole seconds) and
+//! `CURRENT_DATE`, the last three in the session's zone; read once per
+//! batch.
 //!
-//! DataFusion's own `now()` and `current_date()` are stable functions: its
+//! DataFusion's own `now()`, `current_time()` and `current_date()` are
+//! stable functions (and its `current_time()` is UTC's): its
 //! optimizer folds them into the time the query was planned, so a
 //! streaming job would stamp every row of its life with its start time.
 //! Flink evaluates them per record in a streaming query; these are
@@ -11,8 +14,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Date32Array, TimestampMillisecondArray};
+use datafusion::arrow::array::{Date32Array, Time64NanosecondArray, TimestampMillisecondArray};
 use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::TimeUnit;
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
@@ -26,6 +30,7 @@ const MS_PER_DAY: i64 = 86_400_000;
 enum Reading {
     Instant,
     LocalTimestamp,
+    LocalTime,
     Date,
 }
 
@@ -40,7 +45,8 @@ struct WallClock {
 }
 
 /// Every wall-clock function, to register (replacing DataFusion's `now`,
-/// `current_timestamp` and `current_date`), reading local times in `zone`.
+/// `current_timestamp`, `current_time` and `current_date`), reading local
+/// times in `zone`.
 pub fn functions(zone: &LocalZone) -> Vec<ScalarUDF> {
     let clock = |name, aliases: &[&str], reading| {
         let aliases = aliases.iter().map(|a| a.to_string()).collect();
@@ -56,6 +62,7 @@ pub fn functions(zone: &LocalZone) -> Vec<ScalarUDF> {
     vec![
         clock("now", &["current_timestamp", "current_row_timestamp"], Reading::Instant),
         clock("localtimestamp", &[], Reading::LocalTimestamp),
+        clock("localtime", &["current_time"], Reading::LocalTime),
         clock("proctime", &[], Reading::Instant),
         clock("current_date", &[], Reading::Date),
     ]
@@ -78,6 +85,8 @@ impl ScalarUDFImpl for WallClock {
         Ok(match self.reading {
             Reading::Instant => ltz_type(),
             Reading::LocalTimestamp => TIMESTAMP_MS,
+            // TIME literals are nanoseconds in DataFusion; comparable so.
+            Reading::LocalTime => DataType::Time64(TimeUnit::Nanosecond),
             Reading::Date => DataType::Date32,
         })
     }
@@ -92,6 +101,14 @@ impl ScalarUDFImpl for WallClock {
                 self.zone.to_local(now),
                 args.number_rows,
             )),
+            Reading::LocalTime => {
+                // Flink's TIME(0): the second of the day.
+                let second = self.zone.to_local(now).div_euclid(1000).rem_euclid(MS_PER_DAY / 1000);
+                Arc::new(Time64NanosecondArray::from_value(
+                    second * 1_000_000_000,
+                    args.number_rows,
+                ))
+            }
             Reading::Date => {
                 let local = self.zone.to_local(now);
                 let day = i32::try_from(local.div_euclid(MS_PER_DAY)).unwrap_or(i32::MAX);
@@ -117,6 +134,8 @@ mod tests {
             ("SELECT NOW()", "Projection: now()"),
             ("SELECT CURRENT_DATE", "Projection: current_date()"),
             ("SELECT LOCALTIMESTAMP", "Projection: localtimestamp()"),
+            ("SELECT LOCALTIME", "Projection: localtime()"),
+            ("SELECT CURRENT_TIME", "Projection: localtime()"),
         ] {
             let plan = ctx.state().create_logical_plan(sql).await.unwrap();
             let optimized = crate::planner::optimize::optimize(plan, &ctx.state()).unwrap();
