@@ -4,7 +4,6 @@
 -- as Flink does when both rows come before a (periodic) watermark: so the sources keep the default periodic
 -- watermark, not 'on-event', under which L3 would be late.
 -- The page's input as a CSV file (or its VALUES), its query as written, into a print sink.
--- Pending (Weir cannot run it yet): NOT IN (subquery) over streams.
 
 CREATE TABLE LeftTable (
   row_time TIMESTAMP(3),
