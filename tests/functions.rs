@@ -340,7 +340,8 @@ fn flinks_string_json_and_number_functions_run_in_a_streaming_job() {
         doc.insert("name".into(), serde_json::json!(k));
         doc.insert("tags".into(), serde_json::json!(tags));
         if opt {
-            doc.insert("opt".into(), serde_json::Value::Null);
+            // A value: JSON null would be no value to JSON_EXISTS.
+            doc.insert("opt".into(), serde_json::json!(1));
         }
         let doc = serde_json::Value::Object(doc).to_string();
         let id = g.below(1000);
@@ -862,4 +863,139 @@ FROM t;
             "LOCALTIME {lt} vs LOCALTIMESTAMP {lts}"
         );
     }
+}
+
+/// Flink's JSON function clauses in a streaming job: `JSON_EXISTS … ON
+/// ERROR`, `JSON_VALUE … RETURNING … ON EMPTY / ON ERROR` with defaults,
+/// `JSON_QUERY`'s wrappers and `EMPTY ARRAY` / `EMPTY OBJECT` behaviours,
+/// over documents where the path finds a number, a word, nothing, an
+/// array, JSON null, or the text is not JSON. Each expected value is
+/// worked out here from Flink's rules: no mode is strict; strict mode makes
+/// a missing member or bad text an error, lax mode makes them empty; JSON
+/// null is empty.
+#[test]
+fn json_function_clauses_run_unchanged() {
+    let dir = scratch();
+    let mut g = Lcg(61);
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let mut lines = String::new();
+    let mut want: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    for i in 0..60 {
+        let k = format!("k{i}");
+        let n = g.below(1000) as i64;
+        let shape = g.below(6);
+        let doc = match shape {
+            0 => format!("{{\"b\": {n}}}"),
+            1 => "{\"b\": \"word\"}".to_string(),
+            2 => "{}".to_string(),
+            3 => format!("{{\"b\": [{n}, {}]}}", n + 1),
+            4 => "oops".to_string(),
+            _ => "{\"b\": null}".to_string(),
+        };
+        lines.push_str(&format!("{}\n", serde_json::json!({"k": k, "doc": doc})));
+        let pair = format!("[{n},{}]", n + 1);
+        let (ex_true, ex_unknown, v_def, v_strict, q_wrap, q_uncond, q_plain) = match shape {
+            0 => (
+                Some(true),
+                Some(true),
+                Some(n),
+                Some(n.to_string()),
+                Some(format!("[{n}]")),
+                Some(format!("[{n}]")),
+                Some("[]".to_string()),
+            ),
+            1 => (
+                Some(true),
+                Some(true),
+                None,
+                Some("word".into()),
+                Some("[\"word\"]".into()),
+                Some("[\"word\"]".into()),
+                Some("[]".into()),
+            ),
+            2 => (
+                Some(true),
+                None,
+                Some(-1),
+                Some("bad".into()),
+                None,
+                Some("[]".into()),
+                Some("[]".into()),
+            ),
+            3 => (
+                Some(true),
+                Some(true),
+                Some(-1),
+                Some("bad".into()),
+                Some(pair.clone()),
+                Some(format!("[{pair}]")),
+                Some(pair),
+            ),
+            4 => (
+                Some(true),
+                None,
+                Some(-1),
+                Some("bad".into()),
+                None,
+                Some("[]".into()),
+                Some("[]".into()),
+            ),
+            _ => (
+                Some(false),
+                Some(false),
+                Some(-1),
+                Some("none".into()),
+                None,
+                Some("{}".into()),
+                None,
+            ),
+        };
+        want.insert(
+            k.clone(),
+            serde_json::json!({"k": k, "ex_true": ex_true, "ex_unknown": ex_unknown, "v_def": v_def,
+                "v_strict": v_strict, "q_wrap": q_wrap, "q_uncond": q_uncond, "q_plain": q_plain}),
+        );
+    }
+    std::fs::write(dir.path().join("in/part-0.json"), lines).unwrap();
+    let sql = format!(
+        "CREATE TABLE t (k VARCHAR, doc VARCHAR) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE out (k VARCHAR, ex_true BOOLEAN, ex_unknown BOOLEAN, v_def INT, v_strict VARCHAR, q_wrap VARCHAR,
+                  q_uncond VARCHAR, q_plain VARCHAR)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+INSERT INTO out
+SELECT k,
+       JSON_EXISTS(doc, 'strict $.b' TRUE ON ERROR),
+       JSON_EXISTS(doc, 'strict $.b' UNKNOWN ON ERROR),
+       JSON_VALUE(doc, 'lax $.b' RETURNING INT DEFAULT -1 ON EMPTY DEFAULT -2 ON ERROR),
+       JSON_VALUE(doc, '$.b' DEFAULT 'none' ON EMPTY DEFAULT 'bad' ON ERROR),
+       JSON_QUERY(doc, 'lax $.b' WITH CONDITIONAL ARRAY WRAPPER),
+       JSON_QUERY(doc, '$.b' WITH UNCONDITIONAL ARRAY WRAPPER EMPTY OBJECT ON EMPTY EMPTY ARRAY ON ERROR),
+       JSON_QUERY(doc, 'strict $.b' EMPTY ARRAY ON ERROR)
+FROM t;
+",
+        dir.path().join("in").display(),
+        dir.path().join("out").display()
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let got: BTreeMap<String, serde_json::Value> = read_sink(&dir.path().join("out"))
+        .into_iter()
+        .map(|row| (row["k"].as_str().expect("k").to_string(), row))
+        .collect();
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+    for (k, want) in &want {
+        assert_eq!(got.get(k), Some(want), "row {k}");
+    }
+}
+
+/// A misplaced JSON clause is a syntax error at it; `ERROR ON ERROR`
+/// fails the job naming the function and what went wrong.
+#[test]
+fn json_clause_errors_are_clear() {
+    let e = refused("JSON_VALUE('{}', '$.b' ON ERROR)");
+    assert!(e.contains(":2:31:") && e.contains("ON EMPTY, ON ERROR or )"), "{e}");
+    let e = refused("JSON_QUERY('{}', '$' WITH ARRAY)");
+    assert!(e.contains(":2:39:") && e.contains("WRAPPER"), "{e}");
+    let e = refused("JSON_VALUE('{\"a\": 1}', 'strict $.b' ERROR ON ERROR)");
+    assert!(e.contains("JSON_VALUE: no value at 'strict $.b'"), "{e}");
 }

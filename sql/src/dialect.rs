@@ -1,7 +1,8 @@
 //! Weir's SQL dialect: DataFusion's generic dialect plus Flink's
 //! `TABLE t` argument of window table-valued functions and Flink's nested
 //! column types (`ROW<…>`, `ARRAY<…>`, `MAP<…, …>`), its JSON
-//! constructors and `IS JSON` predicate (`dialect/json.rs`), interval
+//! constructors and `IS JSON` predicate (`dialect/json.rs`), the clauses
+//! of its JSON query functions (`dialect/json_query.rs`), interval
 //! range qualifiers (`dialect/interval.rs`), `BETWEEN SYMMETRIC`, `CASE`
 //! value lists and `OVERLAPS` (`dialect/predicates.rs`).
 
@@ -17,6 +18,7 @@ use crate::error::{Position, Result, SqlError};
 
 mod interval;
 mod json;
+mod json_query;
 mod predicates;
 
 pub(crate) use json::call;
@@ -94,6 +96,9 @@ impl Dialect for WeirDialect {
     fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
         if let Some(constructor) = json::parse_constructor(parser) {
             return Some(constructor);
+        }
+        if let Some(query) = json_query::parse_query_function(parser) {
+            return Some(query);
         }
         if let Some(interval) = interval::parse_interval(parser) {
             return Some(interval);

@@ -31,6 +31,7 @@ mod java_pattern;
 mod json;
 mod json_build;
 mod json_path;
+mod json_sql;
 mod predicates;
 mod random;
 mod regexp;

@@ -1,24 +1,27 @@
 //! Flink's JSON query functions, which DataFusion lacks:
-//! `JSON_VALUE(json, path [RETURNING type])`, `JSON_QUERY(json, path)` and
-//! `JSON_EXISTS(json, path)`, with Flink's default behaviours (`NULL ON
-//! EMPTY`, `NULL ON ERROR`, `WITHOUT ARRAY WRAPPER`, `FALSE ON ERROR`):
-//! text that is not JSON, a path that finds nothing and a value of the
-//! wrong kind are NULL (FALSE for `JSON_EXISTS`), never errors. A path
+//! `JSON_VALUE(json, path [RETURNING type] [… ON EMPTY] [… ON ERROR])`,
+//! `JSON_QUERY(json, path [… WRAPPER] [… ON EMPTY] [… ON ERROR])` and
+//! `JSON_EXISTS(json, path [… ON ERROR])`. What each returns for what the
+//! path finds, with Flink's defaults (`NULL ON EMPTY`, `NULL ON ERROR`,
+//! `WITHOUT ARRAY WRAPPER`, `FALSE ON ERROR`), is in `json_sql.rs`. A path
 //! Weir cannot read (`[1:2]` slices, `?(…)` filters) is an error naming the
 //! function and argument.
 //!
-//! `RETURNING type` arrives as a third argument, a NULL of that type
-//! (`planner::flink_calls` writes the clause that way, as DataFusion's
-//! planner refuses clauses); the value is converted as Flink converts it:
-//! a number to an integer type is truncated towards zero, and what does
-//! not convert (a word to INT, a value out of range) is NULL.
+//! The clauses arrive as constant arguments (the dialect,
+//! `dialect/json_query.rs`, writes them so, as DataFusion's planner refuses
+//! clauses): `RETURNING type` as a third argument, a NULL of that type,
+//! then `JSON_VALUE`'s behaviours and defaults; `JSON_QUERY`'s wrapper and
+//! behaviours; `JSON_EXISTS`'s behaviour. `JSON_VALUE`'s value is converted
+//! as Flink converts it: a number to an integer type is truncated towards
+//! zero, and what does not convert (a word to INT, a value out of range) is
+//! NULL; a `DEFAULT` is cast to the type.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanBuilder, StringArray, StringBuilder};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::{Array, ArrayRef, BooleanBuilder, StringArray, StringBuilder};
+use datafusion::arrow::compute::{cast, interleave};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
-use datafusion::common::{DataFusionError, exec_err, plan_err};
+use datafusion::common::{DataFusionError, ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::logical_expr::{
     ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
@@ -26,6 +29,7 @@ use datafusion::logical_expr::{
 
 use super::date_format::is_text;
 use super::json_path::{Json, JsonPath, parse};
+use super::json_sql::{self, Behaviour, Outcome, Wrapper};
 use super::regexp::Texts;
 
 /// Which function.
@@ -39,14 +43,16 @@ enum Kind {
 /// `JSON_VALUE`, `JSON_QUERY` and `JSON_EXISTS`, to register.
 pub(super) fn functions() -> Vec<ScalarUDF> {
     let f = |name, kind, arities: &[usize]| {
-        let signature =
-            Signature::one_of(arities.iter().map(|n| TypeSignature::Any(*n)).collect(), Volatility::Immutable);
+        let signature = Signature::one_of(
+            arities.iter().map(|n| TypeSignature::Any(*n)).collect(),
+            Volatility::Immutable,
+        );
         ScalarUDF::from(JsonFunction { name, kind, signature })
     };
     vec![
-        f("json_value", Kind::Value, &[2, 3]),
-        f("json_query", Kind::Query, &[2]),
-        f("json_exists", Kind::Exists, &[2]),
+        f("json_value", Kind::Value, &[2, 3, 7]),
+        f("json_query", Kind::Query, &[2, 5]),
+        f("json_exists", Kind::Exists, &[2, 3]),
     ]
 }
 
@@ -123,6 +129,7 @@ impl ScalarUDFImpl for JsonFunction {
             Kind::Query => "JSON_QUERY",
             Kind::Exists => "JSON_EXISTS",
         };
+        let clauses = Clauses::read(self.kind, function, &args.args)?;
         let docs = Texts::new(&args.args[0])?;
         let path_texts = Texts::new(&args.args[1])?;
         let mut paths = Paths { function, last: None };
@@ -131,52 +138,55 @@ impl ScalarUDFImpl for JsonFunction {
         let mut last_doc: Option<(usize, Option<Json>)> = None;
         let mut strings = StringBuilder::with_capacity(rows, rows * 8);
         let mut booleans = BooleanBuilder::with_capacity(if self.kind == Kind::Exists { rows } else { 0 });
+        // JSON_VALUE: where each row's value comes from (0: the text, 1:
+        // the default on empty, 2: the default on error).
+        let mut sources: Vec<(usize, usize)> = Vec::with_capacity(if self.kind == Kind::Value { rows } else { 0 });
+        let failed = |e: String| DataFusionError::Execution(format!("{function}: {e}"));
         for row in 0..rows {
-            let (Some(text), Some(path)) = (docs.get(row), path_texts.get(row)) else {
+            let (Some(text), Some(path_text)) = (docs.get(row), path_texts.get(row)) else {
                 strings.append_null();
                 booleans.append_null();
+                sources.push((0, row));
                 continue;
             };
-            let path = paths.get(path)?;
+            let path = paths.get(path_text)?;
             let reuse = matches!(&docs, Texts::One(_)) && last_doc.as_ref().is_some_and(|(r, _)| *r == 0);
             if !reuse {
                 last_doc = Some((row, parse(text)));
             }
-            let Some((_, doc)) = &last_doc else { return exec_err!("{function}: no document") };
-            let Some(doc) = doc else {
-                // Not JSON: the error behaviour.
-                strings.append_null();
-                booleans.append_value(false);
-                continue;
+            let Some((_, doc)) = &last_doc else {
+                return exec_err!("{function}: no document");
             };
-            let found = path.select(doc);
+            let found = json_sql::find(doc.as_ref(), path, path_text);
             match self.kind {
-                Kind::Exists => booleans.append_value(!found.is_empty()),
+                Kind::Exists => booleans.append_option(json_sql::exists(found, clauses.on_error).map_err(failed)?),
                 Kind::Value => {
-                    let value = match found.as_slice() {
-                        [one] if !path.is_indefinite() => one.scalar_text(),
-                        _ => None,
-                    };
-                    strings.append_option(value);
-                }
-                Kind::Query => {
-                    let written = if path.is_indefinite() {
-                        if found.is_empty() { None } else { Some(Json::Array(found.into_iter().cloned().collect())) }
-                    } else {
-                        match found.as_slice() {
-                            [one @ (Json::Array(_) | Json::Object(_))] => Some((*one).clone()),
-                            _ => None,
+                    let source = match json_sql::value(found, path.strict, clauses.on_empty, clauses.on_error)
+                        .map_err(failed)?
+                    {
+                        Outcome::Text(t) => {
+                            strings.append_value(t);
+                            0
+                        }
+                        Outcome::Null => {
+                            strings.append_null();
+                            0
+                        }
+                        Outcome::DefaultOnEmpty => {
+                            strings.append_null();
+                            1
+                        }
+                        Outcome::DefaultOnError => {
+                            strings.append_null();
+                            2
                         }
                     };
-                    match written {
-                        Some(v) => {
-                            v.write(&mut strings)
-                                .map_err(|e| DataFusionError::Execution(format!("{function}: {e}")))?;
-                            strings.append_value("");
-                        }
-                        None => strings.append_null(),
-                    }
+                    sources.push((source, row));
                 }
+                Kind::Query => strings.append_option(
+                    json_sql::query(found, path.strict, clauses.wrapper, clauses.on_empty, clauses.on_error)
+                        .map_err(failed)?,
+                ),
             }
         }
         if self.kind == Kind::Exists {
@@ -184,7 +194,72 @@ impl ScalarUDFImpl for JsonFunction {
         }
         let texts = strings.finish();
         let target = args.return_field.data_type();
-        Ok(ColumnarValue::Array(if *target == DataType::Utf8 { Arc::new(texts) } else { convert(texts, target)? }))
+        let values = if *target == DataType::Utf8 {
+            Arc::new(texts)
+        } else {
+            convert(texts, target)?
+        };
+        if sources.iter().all(|(source, _)| *source == 0) {
+            return Ok(ColumnarValue::Array(values));
+        }
+        // The defaults, in the returned type.
+        let default = |i: usize| -> Result<ArrayRef> { Ok(cast(&args.args[i].to_array(rows)?, target)?) };
+        let (on_empty, on_error) = (default(4)?, default(6)?);
+        let arrays: [&dyn Array; 3] = [values.as_ref(), on_empty.as_ref(), on_error.as_ref()];
+        Ok(ColumnarValue::Array(interleave(&arrays, &sources)?))
+    }
+}
+
+/// The clauses of a call, read from its constant arguments.
+struct Clauses {
+    wrapper: Wrapper,
+    on_empty: Behaviour,
+    on_error: Behaviour,
+}
+
+impl Clauses {
+    fn read(kind: Kind, function: &str, args: &[ColumnarValue]) -> Result<Self> {
+        let constant = |i: usize| -> Result<Option<String>> {
+            match args.get(i) {
+                None => Ok(None),
+                Some(ColumnarValue::Scalar(
+                    ScalarValue::Utf8(Some(t)) | ScalarValue::LargeUtf8(Some(t)) | ScalarValue::Utf8View(Some(t)),
+                )) => Ok(Some(t.clone())),
+                Some(_) => exec_err!("{function}: argument {} must be a constant behaviour", i + 1),
+            }
+        };
+        let behaviour = |i: usize, default: Behaviour| -> Result<Behaviour> {
+            match constant(i)? {
+                None => Ok(default),
+                Some(t) => match Behaviour::named(&t) {
+                    Some(b) => Ok(b),
+                    None => exec_err!("{function}: unknown behaviour '{t}' (argument {})", i + 1),
+                },
+            }
+        };
+        Ok(match kind {
+            Kind::Exists => Clauses {
+                wrapper: Wrapper::Without,
+                on_empty: Behaviour::Null,
+                on_error: behaviour(2, Behaviour::False)?,
+            },
+            Kind::Value => Clauses {
+                wrapper: Wrapper::Without,
+                on_empty: behaviour(3, Behaviour::Null)?,
+                on_error: behaviour(5, Behaviour::Null)?,
+            },
+            Kind::Query => Clauses {
+                wrapper: match constant(2)? {
+                    None => Wrapper::Without,
+                    Some(t) => match Wrapper::named(&t) {
+                        Some(w) => w,
+                        None => return exec_err!("{function}: unknown wrapper '{t}' (argument 3)"),
+                    },
+                },
+                on_empty: behaviour(3, Behaviour::Null)?,
+                on_error: behaviour(4, Behaviour::Null)?,
+            },
+        })
     }
 }
 
@@ -222,12 +297,18 @@ mod tests {
     #[tokio::test]
     async fn json_value_as_flinks_docs_say() {
         assert_eq!(query(r#"SELECT JSON_VALUE('{"a": true}', '$.a')"#).await, ["true"]);
-        assert_eq!(query(r#"SELECT JSON_VALUE('{"a.b": [0.998,0.996]}', '$.["a.b"][0]')"#).await, ["0.998"]);
+        assert_eq!(
+            query(r#"SELECT JSON_VALUE('{"a.b": [0.998,0.996]}', '$.["a.b"][0]')"#).await,
+            ["0.998"]
+        );
         assert_eq!(
             query(r#"SELECT JSON_VALUE('{"contains blank": "right"}', 'strict $.[''contains blank'']')"#).await,
             ["right"]
         );
-        assert_eq!(query(r#"SELECT JSON_VALUE('{"n": 123456789.987654321}', '$.n')"#).await, ["123456789.987654321"]);
+        assert_eq!(
+            query(r#"SELECT JSON_VALUE('{"n": 123456789.987654321}', '$.n')"#).await,
+            ["123456789.987654321"]
+        );
         assert_eq!(query(r#"SELECT JSON_VALUE('{"a": {"b": "x"}}', '$.a.b')"#).await, ["x"]);
         assert_eq!(query(r#"SELECT JSON_VALUE('{"a": [7, 8]}', '$.a[0]')"#).await, ["7"]);
         // Nothing there, JSON null, not a scalar, many values, not JSON,
@@ -239,9 +320,16 @@ mod tests {
             (r#"{"a": [1, 2]}"#, "$.a[*]"),
             ("not json", "$.a"),
         ] {
-            assert_eq!(query(&format!("SELECT JSON_VALUE('{doc}', '{path}')")).await, ["NULL"], "{doc} {path}");
+            assert_eq!(
+                query(&format!("SELECT JSON_VALUE('{doc}', '{path}')")).await,
+                ["NULL"],
+                "{doc} {path}"
+            );
         }
-        assert_eq!(query("SELECT JSON_VALUE(CAST(NULL AS VARCHAR), 'lax $')").await, ["NULL"]);
+        assert_eq!(
+            query("SELECT JSON_VALUE(CAST(NULL AS VARCHAR), 'lax $')").await,
+            ["NULL"]
+        );
         assert_eq!(
             query(r#"SELECT JSON_VALUE(j, '$.k') FROM (VALUES ('{"k": "v1"}'), ('{"k": 2}'), ('{}'), (NULL)) t(j)"#)
                 .await,
@@ -255,7 +343,10 @@ mod tests {
     /// 13, a word RETURNING INT and 9999999999 RETURNING INT are NULL.
     #[tokio::test]
     async fn json_value_returning_a_type() {
-        assert_eq!(query(r#"SELECT JSON_VALUE('{"a": true}', '$.a', CAST(NULL AS BOOLEAN))"#).await, ["true"]);
+        assert_eq!(
+            query(r#"SELECT JSON_VALUE('{"a": true}', '$.a', CAST(NULL AS BOOLEAN))"#).await,
+            ["true"]
+        );
         assert_eq!(
             query(r#"SELECT arrow_typeof(JSON_VALUE('{"a": true}', '$.a', CAST(NULL AS BOOLEAN)))"#).await,
             ["Boolean"]
@@ -282,7 +373,10 @@ mod tests {
     /// NULL without a wrapper.
     #[tokio::test]
     async fn json_query_as_flinks_docs_say() {
-        assert_eq!(query(r#"SELECT JSON_QUERY('{ "a": { "b": 1 } }', '$.a')"#).await, [r#"{"b":1}"#]);
+        assert_eq!(
+            query(r#"SELECT JSON_QUERY('{ "a": { "b": 1 } }', '$.a')"#).await,
+            [r#"{"b":1}"#]
+        );
         assert_eq!(query("SELECT JSON_QUERY('[1, 2]', '$')").await, ["[1,2]"]);
         assert_eq!(query("SELECT JSON_QUERY(CAST(NULL AS VARCHAR), '$')").await, ["NULL"]);
         assert_eq!(
@@ -290,8 +384,14 @@ mod tests {
             [r#"["c1","c2"]"#]
         );
         assert_eq!(query("SELECT JSON_QUERY('1', '$')").await, ["NULL"]);
-        assert_eq!(query(r#"SELECT JSON_QUERY('{ "a": "[1,2]", "b": [1,2]}', '$.a')"#).await, ["NULL"]);
-        assert_eq!(query(r#"SELECT JSON_QUERY('{ "a": "[1,2]", "b": [1,2]}', '$.b')"#).await, ["[1,2]"]);
+        assert_eq!(
+            query(r#"SELECT JSON_QUERY('{ "a": "[1,2]", "b": [1,2]}', '$.a')"#).await,
+            ["NULL"]
+        );
+        assert_eq!(
+            query(r#"SELECT JSON_QUERY('{ "a": "[1,2]", "b": [1,2]}', '$.b')"#).await,
+            ["[1,2]"]
+        );
         assert_eq!(query("SELECT JSON_QUERY('{}', 'lax $.invalid')").await, ["NULL"]);
         // Keys keep their order.
         assert_eq!(
@@ -307,12 +407,28 @@ mod tests {
     async fn json_exists_as_flinks_docs_say() {
         assert_eq!(query(r#"SELECT JSON_EXISTS('{"a": true}', '$.a')"#).await, ["true"]);
         assert_eq!(query(r#"SELECT JSON_EXISTS('{"a": true}', '$.b')"#).await, ["false"]);
-        assert_eq!(query(r#"SELECT JSON_EXISTS('{"a": [{ "b": 1 }]}', '$.a[0].b')"#).await, ["true"]);
-        assert_eq!(query(r#"SELECT JSON_EXISTS('{"a": true}', 'strict $.b')"#).await, ["false"]);
-        assert_eq!(query("SELECT JSON_EXISTS(CAST(NULL AS VARCHAR), 'lax $')").await, ["NULL"]);
+        assert_eq!(
+            query(r#"SELECT JSON_EXISTS('{"a": [{ "b": 1 }]}', '$.a[0].b')"#).await,
+            ["true"]
+        );
+        assert_eq!(
+            query(r#"SELECT JSON_EXISTS('{"a": true}', 'strict $.b')"#).await,
+            ["false"]
+        );
+        assert_eq!(
+            query("SELECT JSON_EXISTS(CAST(NULL AS VARCHAR), 'lax $')").await,
+            ["NULL"]
+        );
         assert_eq!(query("SELECT JSON_EXISTS('not json', '$')").await, ["false"]);
-        assert_eq!(query(r#"SELECT JSON_EXISTS('{"a": null}', '$.a')"#).await, ["true"]);
-        assert_eq!(query(r#"SELECT JSON_EXISTS('{"t": []}', '$.t[*]')"#).await, ["false"]);
+        // As Flink's SqlJsonUtils decides: JSON null is no value, and a
+        // wildcard path finds an array (of nothing), which is one.
+        assert_eq!(query(r#"SELECT JSON_EXISTS('{"a": null}', '$.a')"#).await, ["false"]);
+        assert_eq!(query(r#"SELECT JSON_EXISTS('{"t": []}', '$.t[*]')"#).await, ["true"]);
+        // The clauses, as the dialect writes them.
+        assert_eq!(query(r#"SELECT JSON_EXISTS('{"a": true}', 'strict $.b', 'TRUE')"#).await, ["true"]);
+        assert_eq!(query(r#"SELECT JSON_EXISTS('{"a": true}', 'strict $.b', 'UNKNOWN')"#).await, ["NULL"]);
+        let e = query_err(r#"SELECT JSON_EXISTS('{"a": true}', 'strict $.b', 'ERROR')"#).await;
+        assert!(e.contains("JSON_EXISTS: no value at 'strict $.b'"), "{e}");
     }
 
     #[tokio::test]
@@ -321,5 +437,7 @@ mod tests {
         assert!(e.contains("JSON_VALUE") && e.contains("argument 2"), "{e}");
         let e = query_err("SELECT JSON_QUERY(1, '$')").await;
         assert!(e.contains("JSON_QUERY") && e.contains("argument 1"), "{e}");
+        let e = query_err("SELECT JSON_QUERY('[]', '$', 'SIDEWAYS', 'NULL', 'NULL')").await;
+        assert!(e.contains("JSON_QUERY: unknown wrapper 'SIDEWAYS'"), "{e}");
     }
 }

@@ -330,6 +330,9 @@ enum Step {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct JsonPath {
     steps: Vec<Step>,
+    /// `strict` mode (Calcite's default when the path names no mode): a
+    /// step that finds nothing is an error, not an empty result.
+    pub(super) strict: bool,
 }
 
 impl JsonPath {
@@ -339,16 +342,20 @@ impl JsonPath {
         let bad = |why: &str| format!("invalid JSON path '{text}': {why}");
         let trimmed = text.trim_start();
         let mut path = trimmed;
+        let mut strict = true;
         for mode in ["lax", "strict"] {
             if trimmed.len() > mode.len()
                 && trimmed[..mode.len()].eq_ignore_ascii_case(mode)
                 && trimmed[mode.len()..].starts_with(char::is_whitespace)
             {
                 path = trimmed[mode.len()..].trim_start();
+                strict = mode == "strict";
             }
         }
         let path = path.trim_end();
-        let Some(mut rest) = path.strip_prefix('$') else { return Err(bad("it must start with '$'")) };
+        let Some(mut rest) = path.strip_prefix('$') else {
+            return Err(bad("it must start with '$'"));
+        };
         let mut steps = Vec::new();
         while !rest.is_empty() {
             if let Some(after) = rest.strip_prefix("..") {
@@ -381,7 +388,28 @@ impl JsonPath {
                 return Err(bad(&format!("unexpected '{rest}'")));
             }
         }
-        Ok(Self { steps })
+        Ok(Self { steps, strict })
+    }
+
+    /// The one value a definite path (no wildcard, no `..`) selects, or
+    /// `None` when a step finds nothing: a missing member, an index past
+    /// the end, a member of a non-object or an element of a non-array.
+    pub(super) fn find<'v, 'a>(&self, doc: &'v Json<'a>) -> Option<&'v Json<'a>> {
+        let mut current = doc;
+        for step in &self.steps {
+            current = match (step, current) {
+                (Step::Member(name), Json::Object(members)) => {
+                    members.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v)?
+                }
+                (Step::Element(i), Json::Array(items)) => {
+                    let len = items.len() as i64;
+                    let at = if *i < 0 { len + i } else { *i };
+                    usize::try_from(at).ok().and_then(|at| items.get(at))?
+                }
+                _ => return None,
+            };
+        }
+        Some(current)
     }
 
     /// Whether the path can select more than one value (a wildcard or
@@ -469,7 +497,9 @@ fn bracket(text: &str) -> Result<(Step, &str), String> {
     let inside = text[..end].trim();
     match inside.parse::<i64>() {
         Ok(i) => Ok((Step::Element(i), &text[end + 1..])),
-        Err(_) => Err(format!("'[{inside}]' is not supported (an index, '*' or a quoted name)")),
+        Err(_) => Err(format!(
+            "'[{inside}]' is not supported (an index, '*' or a quoted name)"
+        )),
     }
 }
 
@@ -497,7 +527,18 @@ mod tests {
         let mut s = String::new();
         parse(doc).unwrap().write(&mut s).unwrap();
         assert_eq!(s, r#"{"b":[1,2.50,-3e2],"a":{"x":"y\"é\n"},"t":true,"n":null}"#);
-        for bad in ["", "{", "[1,]", "{'a': 1}", "01", "1.", "\"a\u{1}\"", "[1] x", "tru", "{\"a\" 1}"] {
+        for bad in [
+            "",
+            "{",
+            "[1,]",
+            "{'a': 1}",
+            "01",
+            "1.",
+            "\"a\u{1}\"",
+            "[1] x",
+            "tru",
+            "{\"a\" 1}",
+        ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
         assert_eq!(parse("\"\\ud83d\\ude00\""), Some(Json::String("😀".into())));

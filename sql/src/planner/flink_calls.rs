@@ -4,11 +4,9 @@
 //! - `TIMESTAMPADD(DAY, 1, ts)` and `TIMESTAMPDIFF(MONTH, a, b)`: the unit
 //!   is a keyword, which sqlparser gives as a column name that DataFusion
 //!   fails to resolve; it becomes the string `'DAY'`.
-//! - `JSON_VALUE(json, path RETURNING INT)`: sqlparser keeps `RETURNING
-//!   type` as a clause of the call, which DataFusion's planner refuses; it
-//!   becomes a third argument, `CAST(NULL AS INT)`, whose type the function
-//!   returns.
 //!
+//! (`JSON_VALUE(json, path RETURNING INT …)` and the other JSON clauses are
+//! written as arguments by the dialect, `dialect/json_query.rs`.)
 //! - `EXTRACT(DOW FROM d)`: Flink counts Sunday as 1 (DataFusion as 0);
 //!   it becomes `DAYOFWEEK(d)`, which does.
 //! - `LEFT(s, n)` / `RIGHT(s, n)` with a negative `n` are `''` in Flink
@@ -22,8 +20,8 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DateTimeField, Expr, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, Ident,
-    ObjectName, Query, Value, VisitMut, VisitorMut,
+    DateTimeField, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, Query, Value, VisitMut,
+    VisitorMut,
 };
 
 use crate::dialect::call;
@@ -91,23 +89,6 @@ impl VisitorMut for FlinkCalls {
                     && id.quote_style.is_none()
                 {
                     *unit = Expr::value(Value::SingleQuotedString(id.value.to_uppercase()));
-                }
-            }
-            "JSON_VALUE" => {
-                let returning = list
-                    .clauses
-                    .iter()
-                    .position(|c| matches!(c, FunctionArgumentClause::JsonReturningClause(_)));
-                if let Some(i) = returning
-                    && let FunctionArgumentClause::JsonReturningClause(clause) = list.clauses.remove(i)
-                {
-                    list.args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Cast {
-                        kind: CastKind::Cast,
-                        expr: Box::new(Expr::value(Value::Null)),
-                        data_type: clause.data_type,
-                        array: false,
-                        format: None,
-                    })));
                 }
             }
             _ => {}
