@@ -547,3 +547,35 @@ pub fn apply_changelog(stdout: &str, key_len: usize) -> (Vec<String>, std::colle
     (out, kinds)
 }
 
+/// Applies the changes the `print` connector wrote (`+I[…]`, `-U[…]`, …,
+/// after a `n> ` subtask prefix) in order to a multiset of rows, for a
+/// changelog without a key (rows may repeat): an insert adds one copy, a
+/// retraction takes away one copy, which must be there. Returns the rows
+/// left (`a|b|…`, sorted, each as many times as it is there) and how many
+/// changes of each kind there were.
+pub fn apply_multiset_changelog(stdout: &str) -> (Vec<String>, std::collections::BTreeMap<String, usize>) {
+    let mut rows: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let mut kinds = std::collections::BTreeMap::new();
+    for line in stdout.lines() {
+        let change = match line.split_once("> ") {
+            Some((subtask, rest)) if !subtask.is_empty() && subtask.chars().all(|c| c.is_ascii_digit()) => rest,
+            _ => line,
+        };
+        let (kind, values) = change.split_at(2);
+        let row = values.trim_start_matches('[').trim_end_matches(']').replace(", ", "|");
+        *kinds.entry(kind.to_string()).or_insert(0) += 1;
+        match kind {
+            "+I" | "+U" => *rows.entry(row).or_insert(0) += 1,
+            "-U" | "-D" => match rows.get_mut(&row) {
+                Some(n) if *n > 1 => *n -= 1,
+                Some(_) => {
+                    rows.remove(&row);
+                }
+                None => panic!("{line} withdraws a row that is not there"),
+            },
+            other => panic!("not a change: {other} in {line}"),
+        }
+    }
+    let out = rows.into_iter().flat_map(|(row, n)| std::iter::repeat_n(row, n)).collect();
+    (out, kinds)
+}

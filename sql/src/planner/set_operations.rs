@@ -12,8 +12,13 @@
 //! A row of the right side arriving later withdraws an `EXCEPT` group (the
 //! aggregation's `HAVING` retracts it), and GROUP BY treats NULLs as equal,
 //! as set operations do. The column names are the left side's, read from
-//! DataFusion's plan of it. `INTERSECT ALL` / `EXCEPT ALL` are refused
-//! (`planner/validate.rs`).
+//! DataFusion's plan of it.
+//!
+//! `INTERSECT ALL` keeps each row as many times as the fewer of its sides
+//! has it, `EXCEPT ALL` as many times as the left side has it more than the
+//! right: the same aggregation computes that count, and an UNNEST of that
+//! many elements repeats the row. Over the aggregation's changelog, a
+//! count that changes withdraws the row's old copies and adds the new.
 
 use datafusion::execution::SessionState;
 use datafusion::sql::parser::Statement as DfStatement;
@@ -41,9 +46,11 @@ async fn rewrite_set_expr(body: &mut SetExpr, with: &Option<With>, state: &Sessi
         } => {
             Box::pin(rewrite_set_expr(left, with, state)).await?;
             Box::pin(rewrite_set_expr(right, with, state)).await?;
-            let keep = match (&*op, &*set_quantifier) {
-                (SetOperator::Intersect, SetQuantifier::None | SetQuantifier::Distinct) => "> 0",
-                (SetOperator::Except, SetQuantifier::None | SetQuantifier::Distinct) => "= 0",
+            let (keep, copies) = match (&*op, &*set_quantifier) {
+                (SetOperator::Intersect, SetQuantifier::None | SetQuantifier::Distinct) => ("> 0", None),
+                (SetOperator::Except, SetQuantifier::None | SetQuantifier::Distinct) => ("= 0", None),
+                (SetOperator::Intersect, SetQuantifier::All) => ("> 0", Some("LEAST(sum(`$left`), sum(`$right`))")),
+                (SetOperator::Except, SetQuantifier::All) => ("< sum(`$left`)", Some("sum(`$left`) - sum(`$right`)")),
                 _ => return Ok(()),
             };
             let names = column_names(left, with, state).await?;
@@ -54,13 +61,22 @@ async fn rewrite_set_expr(body: &mut SetExpr, with: &Option<With>, state: &Sessi
                 .enumerate()
                 .map(|(i, n)| format!("`$c{i}` AS {}", Ident::with_quote('`', n.replace('`', "``"))))
                 .collect();
-            let sql = format!(
-                "SELECT {outs} FROM (\
-                 SELECT *, 1 AS `$left`, 0 AS `$right` FROM ({left}) AS `$l`({cols}) \
-                 UNION ALL SELECT *, 0 AS `$left`, 1 AS `$right` FROM ({right}) AS `$r`({cols})) AS `$sides` \
-                 GROUP BY {cols} HAVING sum(`$left`) > 0 AND sum(`$right`) {keep}",
-                outs = outs.join(", ")
+            let sides = format!(
+                "SELECT *, 1 AS `$left`, 0 AS `$right` FROM ({left}) AS `$l`({cols}) \
+                 UNION ALL SELECT *, 0 AS `$left`, 1 AS `$right` FROM ({right}) AS `$r`({cols})"
             );
+            let having = format!("sum(`$left`) > 0 AND sum(`$right`) {keep}");
+            let outs = outs.join(", ");
+            let sql = match copies {
+                None => format!("SELECT {outs} FROM ({sides}) AS `$sides` GROUP BY {cols} HAVING {having}"),
+                // Each row as many times as it is in the answer: a change of
+                // its count withdraws the old copies and adds the new ones.
+                Some(copies) => format!(
+                    "SELECT {outs} FROM (SELECT {cols}, {copies} AS `$copies` FROM ({sides}) AS `$sides` \
+                     GROUP BY {cols} HAVING {having}) AS `$counted` \
+                     CROSS JOIN UNNEST(array_repeat(0, CAST(`$copies` AS BIGINT))) AS `$copy`(`$n`)"
+                ),
+            };
             let mut parsed = parse_script(&sql)?;
             let Some(WeirStatement::Query { query, .. }) = parsed.pop().map(|s| s.statement) else {
                 return Err(SqlError::plan(format!("{op} could not be rewritten"), None));

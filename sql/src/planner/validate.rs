@@ -3,8 +3,8 @@
 //! could only name them without a place.
 
 use datafusion::sql::sqlparser::ast::{
-    Distinct, Expr, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, Spanned, TableFactor, TableWithJoins, Visit,
-    Visitor,
+    Distinct, Expr, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, Spanned, TableFactor,
+    TableWithJoins, Visit, Visitor,
 };
 use std::ops::ControlFlow;
 
@@ -15,10 +15,16 @@ pub fn check_streaming_query(q: &Query) -> Result<()> {
     // ORDER BY runs when it starts with the time attribute ascending
     // (`planner/stream/time_sort.rs`); LIMIT does not.
     if let Some(limit) = &q.limit_clause {
-        return Err(SqlError::unsupported("LIMIT on a streaming query", Position::of(limit.span())));
+        return Err(SqlError::unsupported(
+            "LIMIT on a streaming query",
+            Position::of(limit.span()),
+        ));
     }
     if let Some(fetch) = &q.fetch {
-        return Err(SqlError::unsupported("FETCH on a streaming query", Position::of(fetch.span())));
+        return Err(SqlError::unsupported(
+            "FETCH on a streaming query",
+            Position::of(fetch.span()),
+        ));
     }
     check_set_expr(&q.body)?;
     if let Some(with) = &q.with {
@@ -44,18 +50,26 @@ fn check_set_expr(s: &SetExpr) -> Result<()> {
         }
         | SetExpr::SetOperation {
             op: SetOperator::Intersect | SetOperator::Except,
-            set_quantifier: SetQuantifier::None | SetQuantifier::Distinct,
+            set_quantifier: SetQuantifier::All | SetQuantifier::None | SetQuantifier::Distinct,
             left,
             right,
         } => {
             check_set_expr(left)?;
             check_set_expr(right)
         }
-        SetExpr::SetOperation { op, set_quantifier, left, .. } => Err(SqlError::unsupported(
-            format!("{op}{} of streams (UNION [ALL], INTERSECT and EXCEPT are supported)", match set_quantifier {
-                SetQuantifier::None => String::new(),
-                q => format!(" {q}"),
-            }),
+        SetExpr::SetOperation {
+            op,
+            set_quantifier,
+            left,
+            ..
+        } => Err(SqlError::unsupported(
+            format!(
+                "{op}{} of streams (UNION, INTERSECT and EXCEPT, each with or without ALL, are supported)",
+                match set_quantifier {
+                    SetQuantifier::None => String::new(),
+                    q => format!(" {q}"),
+                }
+            ),
             Position::of(left.span()),
         )),
         // VALUES is a bounded stream of its rows, as in Flink.

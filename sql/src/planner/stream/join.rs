@@ -46,6 +46,19 @@ impl StreamPlanner<'_> {
                 position: self.join_position,
             });
         }
+        // A subquery under OR or NOT marks each row with whether it has a
+        // partner, which no window join computes.
+        if matches!(join.join_type, JoinType::LeftMark | JoinType::RightMark) {
+            return Err(SqlError::Unsupported {
+                construct: "an IN / EXISTS subquery inside OR or NOT over streams".into(),
+                detail: Some(
+                    "as in Flink, such a subquery runs as a window semi or anti join: make it a condition of its own, \
+                     ANDed with the rest of the WHERE"
+                        .into(),
+                ),
+                position: self.join_position,
+            });
+        }
         // A semi or anti join (IN / EXISTS) yields the left side's columns.
         let needed = match join.join_type {
             JoinType::LeftSemi | JoinType::LeftAnti => None,

@@ -15,7 +15,8 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use datafusion::common::{DFSchema, DFSchemaRef, ScalarValue};
+use datafusion::arrow::datatypes::{Field, FieldRef, Schema};
+use datafusion::common::{DFSchema, DFSchemaRef, ScalarValue, TableReference};
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, Join, JoinType, LogicalPlan};
 use weir_engine::operators::filter::FilterPlan;
@@ -85,8 +86,12 @@ impl StreamPlanner<'_> {
             }
         };
         let mut flow = self.plan(&join.left)?;
-        flow.refuse_changelog("UNNEST", at)?;
         self.materialize(&mut flow)?;
+        // Over a changelog each change expands into as many changes of its
+        // kind (a retraction withdraws every row its row expanded into):
+        // the kind column rides through as one more outer column and ends
+        // up last again.
+        let changelog = flow.props().changelog;
         let mut conjuncts: Vec<Expr> = join.on.iter().map(|(l, r)| l.clone().eq(r.clone())).collect();
         conjuncts.extend(join.filter.clone().filter(|f| !is_true(f)));
         let left = join.left.schema();
@@ -105,16 +110,33 @@ impl StreamPlanner<'_> {
         };
         // The expansion's first projection drops the others, before its
         // `Unnest` would repeat them for every element.
-        let expansion = Expansion::new(self, left, keep_empty, at);
+        let with_kind;
+        let (outer, kind) = match changelog {
+            true => {
+                let mut fields: Vec<(Option<TableReference>, FieldRef)> =
+                    left.iter().map(|(q, f)| (q.cloned(), Arc::clone(f))).collect();
+                fields.push((None, Arc::new(weir_engine::changelog::op_field())));
+                with_kind = DFSchema::new_with_metadata(fields, HashMap::new())?;
+                (&with_kind, Some(width))
+            }
+            false => (left.as_ref(), None),
+        };
+        let expansion = Expansion::new(self, outer, keep_empty, at);
         let kept: Vec<usize> = keep.iter().copied().collect();
-        let step = expansion.of(&join.right, &keep)?;
+        let step = expansion.of(&join.right, &keep.iter().copied().chain(kind).collect())?;
         // The join's own names and nullability (a LEFT join's right side
         // may be NULL), for the columns kept.
         let output = kept_schema(
             &join.schema,
             keep.iter().copied().chain(width..join.schema.fields().len()),
         )?;
-        for op in step.finish(&kept, Arc::new(output.as_arrow().clone()))? {
+        let mut rows = output.as_arrow().clone();
+        if changelog {
+            let mut fields: Vec<Field> = rows.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.push(weir_engine::changelog::op_field());
+            rows = Schema::new(fields);
+        }
+        for op in step.finish(&kept, kind, Arc::new(rows))? {
             flow.push(op);
         }
         let right = join.schema.fields().len() - width;

@@ -6,5 +6,3 @@ INSERT INTO kv SELECT o.id, t.tag FROM orders o LEFT JOIN UNNEST(o.tags) AS t(ta
 INSERT INTO kv SELECT id, unnest(tags) FROM orders;
 -- fail
 INSERT INTO kv SELECT o.id, t.tag FROM orders o RIGHT JOIN UNNEST(o.tags) AS t(tag) ON TRUE;
--- fail
-INSERT INTO kv SELECT n, t.tag FROM (SELECT id, count(*) AS n, max(tags) AS tags FROM orders GROUP BY id) CROSS JOIN UNNEST(tags) AS t(tag);

