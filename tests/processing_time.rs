@@ -1,7 +1,7 @@
 //! Windows over a `PROCTIME()` column (Flink's processing-time windows):
 //! they fire by the wall clock while the job runs, every row lands in
 //! exactly one tumbling window, and the windows are whole seconds of the
-//! clock the rows were read by.
+//! clock the rows were read by; also over a view's `PROCTIME()` column.
 
 mod common;
 
@@ -35,19 +35,39 @@ fn window(line: &str) -> (i64, i64, u64, u64) {
 
 #[test]
 fn processing_time_windows_fire_by_the_clock_and_count_every_row_once() {
-    let dir = scratch();
-    let file = dir.path().join("job.sql");
-    std::fs::write(
-        &file,
-        format!(
-            "CREATE TABLE g (n BIGINT, pt AS PROCTIME()) WITH ('connector' = 'datagen', 'rows-per-second' = '100',
+    fire_by_the_clock(&format!(
+        "CREATE TABLE g (n BIGINT, pt AS PROCTIME()) WITH ('connector' = 'datagen', 'rows-per-second' = '100',
   'number-of-rows' = '{ROWS}', 'fields.n.kind' = 'sequence', 'fields.n.start' = '1', 'fields.n.end' = '{ROWS}');
 CREATE TABLE o (ws TIMESTAMP(3), we TIMESTAMP(3), c BIGINT, s BIGINT) WITH ('connector' = 'print');
 INSERT INTO o SELECT window_start, window_end, count(*), sum(n)
   FROM TABLE(TUMBLE(TABLE g, DESCRIPTOR(pt), INTERVAL '1' SECOND)) GROUP BY window_start, window_end;"
-        ),
-    )
-    .unwrap();
+    ));
+}
+
+/// Nexmark q12's form: `PROCTIME()` selected in a view over a table with
+/// an event-time watermark (random times here, which would fire windows
+/// at random) is a processing-time attribute: windows over it fire by the
+/// clock.
+#[test]
+fn a_views_proctime_column_is_a_processing_time_attribute() {
+    fire_by_the_clock(&format!(
+        "CREATE TABLE g (n BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen',
+  'rows-per-second' = '100', 'number-of-rows' = '{ROWS}', 'fields.n.kind' = 'sequence', 'fields.n.start' = '1',
+  'fields.n.end' = '{ROWS}');
+CREATE VIEW v AS SELECT *, PROCTIME() AS p_time FROM g WHERE n > 0;
+CREATE TABLE o (ws TIMESTAMP(3), we TIMESTAMP(3), c BIGINT, s BIGINT) WITH ('connector' = 'print');
+INSERT INTO o SELECT window_start, window_end, count(*), sum(n)
+  FROM TABLE(TUMBLE(TABLE v, DESCRIPTOR(p_time), INTERVAL '1' SECOND)) GROUP BY window_start, window_end;"
+    ));
+}
+
+/// Runs `sql`, whose print sink writes `+I[start, end, count, sum]` of 1 s
+/// processing-time windows over rows 1..=ROWS read at 100 a second, and
+/// checks that the windows fire by the clock and count every row once.
+fn fire_by_the_clock(sql: &str) {
+    let dir = scratch();
+    let file = dir.path().join("job.sql");
+    std::fs::write(&file, sql).unwrap();
     let started = now_ms();
     let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
         .arg("run")
@@ -92,6 +112,28 @@ INSERT INTO o SELECT window_start, window_end, count(*), sum(n)
     let mut starts: Vec<i64> = lines.iter().map(|w| w.0).collect();
     starts.dedup();
     assert_eq!(starts.len(), lines.len(), "each window fires once: {lines:?}");
+}
+
+/// A view whose results depend on event time cannot be windowed by its
+/// `PROCTIME()` column: its sources' watermark would have to be both.
+#[test]
+fn a_proctime_window_over_an_aggregating_view_is_refused() {
+    let dir = scratch();
+    let run = weir_run(
+        dir.path(),
+        "CREATE TABLE g (n BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen');
+CREATE VIEW v AS SELECT n, count(*) AS c, PROCTIME() AS p FROM g GROUP BY n;
+SELECT window_start, count(*) FROM TABLE(TUMBLE(TABLE v, DESCRIPTOR(p), INTERVAL '1' SECOND)) GROUP BY window_start, window_end;",
+    );
+    assert!(!run.ok);
+    assert!(
+        run.stderr.contains("3:")
+            && run
+                .stderr
+                .contains("a window over the PROCTIME() column 'p' of view 'v', which has an aggregation"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

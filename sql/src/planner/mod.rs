@@ -8,6 +8,7 @@ pub mod legacy_windows;
 pub mod lookup;
 pub mod not_in;
 pub mod optimize;
+pub mod proctime_view;
 pub mod set_operations;
 pub mod stream;
 pub mod table;

@@ -133,6 +133,9 @@ pub struct StreamPlanner<'a> {
     pub created_late_table: Option<TableDef>,
     /// Where the query's first JOIN is, for errors about joins.
     pub join_position: Option<crate::error::Position>,
+    /// Sources planned now carry the wall clock as their watermark (under
+    /// a window over a view's `PROCTIME()` column).
+    processing_time_sources: bool,
 }
 
 impl<'a> StreamPlanner<'a> {
@@ -150,6 +153,7 @@ impl<'a> StreamPlanner<'a> {
             clauses: None,
             created_late_table: None,
             join_position: None,
+            processing_time_sources: false,
         }
     }
 
@@ -287,6 +291,17 @@ impl<'a> StreamPlanner<'a> {
                 Flow::new(StreamNode::source(self.processing_time_source(table, rel.time_column)?))
             }
             WindowInput::Table(table) => Flow::new(StreamNode::source(self.source(table)?)),
+            // A view's PROCTIME() column (`planner/proctime_view.rs`): its
+            // sources' watermark is the wall clock.
+            WindowInput::View { plan, .. } if rel.processing_time => {
+                let event_time = std::mem::replace(&mut self.processing_time_sources, true);
+                let planned = self.plan(plan);
+                self.processing_time_sources = event_time;
+                let mut flow = planned?;
+                self.materialize(&mut flow)?;
+                flow.props_mut().rowtime = Some(rel.time_column);
+                flow
+            }
             WindowInput::View { name, plan } => {
                 let mut flow = self.plan(plan)?;
                 self.materialize(&mut flow)?;
@@ -310,7 +325,7 @@ impl<'a> StreamPlanner<'a> {
     /// The table's source for windows over its `PROCTIME()` column at
     /// `time_column`: its watermark is the wall clock.
     fn processing_time_source(&self, table: &TableDef, time_column: usize) -> Result<Arc<SourcePlan>> {
-        let mut plan = self.source(table)?.as_ref().clone();
+        let mut plan = self.event_time_source(table)?;
         let name = table.schema.field(time_column).name();
         plan.watermark = Some(WatermarkPlan {
             time_column,
@@ -328,7 +343,19 @@ impl<'a> StreamPlanner<'a> {
         Ok(Arc::new(plan))
     }
 
+    /// The table's source: with its WATERMARK, or, under a window over a
+    /// view's `PROCTIME()`, the wall clock.
     fn source(&self, table: &TableDef) -> Result<Arc<SourcePlan>> {
+        match self.processing_time_sources {
+            true => {
+                let time_column = table.watermark.as_ref().map_or(0, |w| w.time_column);
+                self.processing_time_source(table, time_column)
+            }
+            false => Ok(Arc::new(self.event_time_source(table)?)),
+        }
+    }
+
+    fn event_time_source(&self, table: &TableDef) -> Result<SourcePlan> {
         let connector = table.connector.source.clone().ok_or_else(|| {
             SqlError::plan(
                 format!(
@@ -343,7 +370,7 @@ impl<'a> StreamPlanner<'a> {
             w.on_event |= w.interval.is_zero();
             w
         });
-        Ok(Arc::new(SourcePlan {
+        Ok(SourcePlan {
             table: table.name.clone(),
             connector,
             computed: table.computed.clone(),
@@ -351,7 +378,7 @@ impl<'a> StreamPlanner<'a> {
             schema: Arc::clone(&table.schema),
             report_bad_records: false,
             late_output: None,
-        }))
+        })
     }
 
     /// Computes the window columns of a window TVF under `flow` whose rows

@@ -50,6 +50,9 @@ const WINDOW_FUNCTIONS: &[&str] = &["TUMBLE", "HOP", "CUMULATE", "SESSION"];
 /// behind the window's own, where a window TVF the user wrote refuses them.
 pub const LEGACY_PREFIX: &str = "__LEGACY_";
 
+/// The prefix of the name a window TVF's relation is planned under.
+pub const WINDOW_RELATION: &str = "__window_";
+
 /// Numbers the relations standing for TVF calls, unique in the process so
 /// that plans never see each other's.
 static NEXT_RELATION: AtomicUsize = AtomicUsize::new(0);
@@ -243,7 +246,7 @@ fn rewrite_factor(
             rewrite_factor(f, inputs, state, found)
         }
         TableFactor::TableFunction { expr, alias } => {
-            let name = format!("__window_{}", NEXT_RELATION.fetch_add(1, Ordering::Relaxed));
+            let name = format!("{WINDOW_RELATION}{}", NEXT_RELATION.fetch_add(1, Ordering::Relaxed));
             let rel = window_call(expr, &name, inputs, state)?;
             // Without an alias, columns are named after the table, not the
             // internal relation: `max(bids.price)`.
@@ -361,6 +364,15 @@ fn window_call(expr: &Expr, name: &str, inputs: &Inputs<'_>, state: &SessionStat
                     position_of(args[1]),
                 )
             })?;
+            if super::proctime_view::is_proctime(plan, time_column, inputs.catalog) {
+                if let Some(node) = super::proctime_view::event_time_node(plan) {
+                    return Err(SqlError::unsupported(
+                        format!("a window over the PROCTIME() column '{time_col}' of view '{name}', which has {node}"),
+                        position_of(args[1]),
+                    ));
+                }
+                processing_time = true;
+            }
             (row, time_column, EventTimeValidity::default())
         }
     };
