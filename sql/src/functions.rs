@@ -35,10 +35,13 @@ mod json_sql;
 mod predicates;
 mod random;
 mod regexp;
+mod regexp_all;
+mod split;
 mod str_to_map;
 mod strings;
 #[cfg(test)]
 mod testing;
+mod text_codecs;
 mod timestamp_arith;
 mod to_time;
 mod type_of;
@@ -94,12 +97,15 @@ pub fn register(ctx: &SessionContext) {
         .chain(json_build::functions())
         .chain(charset::functions())
         .chain(catalog::functions())
+        .chain(regexp_all::functions())
+        .chain(text_codecs::functions())
     {
         ctx.register_udf(f);
     }
     ctx.register_udf(ScalarUDF::from(convert_tz::ConvertTz::new()));
     ctx.register_udf(ScalarUDF::from(type_of::TypeOf::new()));
     ctx.register_udf(ScalarUDF::from(element::Element::new()));
+    ctx.register_udf(ScalarUDF::from(split::Split::new()));
     // Flink's MAP_FROM_ARRAYS(keys, values) is DataFusion's map(keys,
     // values); Flink's ARRAY_REMOVE removes every equal element, as
     // DataFusion's array_remove_all (its array_remove only the first).

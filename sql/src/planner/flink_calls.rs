@@ -12,7 +12,17 @@
 //! - `LEFT(s, n)` / `RIGHT(s, n)` with a negative `n` are `''` in Flink
 //!   (DataFusion cuts from the other end): `n` becomes `GREATEST(n, 0)`.
 //! - `CEILING(x)`, `SIGN(x)` and `E()`: DataFusion's `ceil`, `signum` and
-//!   `exp(1)`.
+//!   `exp(1)`; `STARTSWITH` and `ENDSWITH`: its `starts_with`, `ends_with`.
+//! - `ELT(i, a, b, …)`: `CASE i WHEN 1 THEN a WHEN 2 THEN b … END` (NULL for
+//!   an index out of range, as Flink).
+//! - `ARRAY_APPEND(array, x)`, `ARRAY_PREPEND(array, x)` and
+//!   `ARRAY_CONCAT(a, b, …)` are NULL when an array is (DataFusion's take a
+//!   NULL array as empty), and `ARRAY_PREPEND` takes the array first
+//!   (DataFusion's the element); `ARRAY_SLICE(array, from)` runs to the end.
+//! - `s [NOT] SIMILAR TO 'pattern'`: DataFusion matches the pattern as an
+//!   unanchored regular expression (`'abc' SIMILAR TO 'b'` is TRUE); it
+//!   becomes `REGEXP(s, '^(?:…)$')` with `%` as `.*`, `_` as `.` and `.`,
+//!   `^`, `$`, `\` literal, as SQL's patterns mean.
 //!
 //! Every expression of the query is visited: select lists, filters, joins'
 //! conditions, subqueries.
@@ -20,9 +30,11 @@
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    DateTimeField, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, Query, Value, VisitMut,
-    VisitorMut,
+    BinaryOperator, CaseWhen, DateTimeField, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName,
+    Query, UnaryOperator, Value, VisitMut, VisitorMut,
 };
+
+use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
 
 use crate::dialect::call;
 
@@ -52,6 +64,27 @@ impl VisitorMut for FlinkCalls {
             *expr = call("dayofweek", vec![(**inner).clone()]);
             return ControlFlow::Continue(());
         }
+        if let Expr::SimilarTo {
+            negated,
+            expr: inner,
+            pattern,
+            escape_char: None,
+        } = expr
+            && let Expr::Value(v) = pattern.as_ref()
+            && let Value::SingleQuotedString(p) = &v.value
+        {
+            let regex = Expr::value(Value::SingleQuotedString(similar_regex(p)));
+            let test = call("regexp", vec![(**inner).clone(), regex]);
+            *expr = if *negated {
+                Expr::UnaryOp {
+                    op: UnaryOperator::Not,
+                    expr: Box::new(Expr::Nested(Box::new(test))),
+                }
+            } else {
+                test
+            };
+            return ControlFlow::Continue(());
+        }
         let Expr::Function(f) = expr else {
             return ControlFlow::Continue(());
         };
@@ -67,6 +100,8 @@ impl VisitorMut for FlinkCalls {
         match (name.as_str(), &f.args) {
             ("CEILING", _) => f.name = ObjectName::from(vec![Ident::new("ceil")]),
             ("SIGN", _) => f.name = ObjectName::from(vec![Ident::new("signum")]),
+            ("STARTSWITH", _) => f.name = ObjectName::from(vec![Ident::new("starts_with")]),
+            ("ENDSWITH", _) => f.name = ObjectName::from(vec![Ident::new("ends_with")]),
             ("E", FunctionArguments::List(l)) if l.args.is_empty() => {
                 *expr = call("exp", vec![Expr::value(Value::Number("1.0".into(), false))]);
                 return ControlFlow::Continue(());
@@ -76,6 +111,45 @@ impl VisitorMut for FlinkCalls {
         let FunctionArguments::List(list) = &mut f.args else {
             return ControlFlow::Continue(());
         };
+        if let Some(args) = plain_args(&list.args) {
+            let rewritten = match (name.as_str(), args.as_slice()) {
+                ("ELT", [index, values @ ..]) if !values.is_empty() => Some(Expr::Case {
+                    case_token: AttachedToken::empty(),
+                    end_token: AttachedToken::empty(),
+                    operand: Some(Box::new(index.clone())),
+                    conditions: values
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| CaseWhen {
+                            condition: Expr::value(Value::Number((i + 1).to_string(), false)),
+                            result: v.clone(),
+                        })
+                        .collect(),
+                    else_result: None,
+                }),
+                ("ARRAY_APPEND", [array, x]) => Some(null_if_null(
+                    &[array],
+                    call("array_push_back", vec![array.clone(), x.clone()]),
+                )),
+                ("ARRAY_PREPEND", [array, x]) => Some(null_if_null(
+                    &[array],
+                    call("array_push_front", vec![x.clone(), array.clone()]),
+                )),
+                ("ARRAY_CONCAT", arrays) if !arrays.is_empty() => Some(null_if_null(
+                    &arrays.iter().collect::<Vec<_>>(),
+                    call("array_cat", arrays.to_vec()),
+                )),
+                ("ARRAY_SLICE", [array, from]) => {
+                    let end = Expr::value(Value::Number("-1".into(), false));
+                    Some(call("array_slice", vec![array.clone(), from.clone(), end]))
+                }
+                _ => None,
+            };
+            if let Some(rewritten) = rewritten {
+                *expr = rewritten;
+                return ControlFlow::Continue(());
+            }
+        }
         match name.as_str() {
             "LEFT" | "RIGHT" => {
                 if let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(n))) = list.args.get_mut(1) {
@@ -95,6 +169,73 @@ impl VisitorMut for FlinkCalls {
         }
         ControlFlow::Continue(())
     }
+}
+
+/// The arguments of a call, if all are plain expressions.
+fn plain_args(args: &[FunctionArg]) -> Option<Vec<Expr>> {
+    args.iter()
+        .map(|a| match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `CASE WHEN a IS NULL OR … THEN NULL ELSE then END`.
+fn null_if_null(values: &[&Expr], then: Expr) -> Expr {
+    let condition = values
+        .iter()
+        .map(|v| Expr::IsNull(Box::new((*v).clone())))
+        .reduce(|a, b| Expr::BinaryOp {
+            left: Box::new(a),
+            op: BinaryOperator::Or,
+            right: Box::new(b),
+        })
+        .unwrap_or(Expr::value(Value::Boolean(false)));
+    Expr::Case {
+        case_token: AttachedToken::empty(),
+        end_token: AttachedToken::empty(),
+        operand: None,
+        conditions: vec![CaseWhen {
+            condition,
+            result: Expr::value(Value::Null),
+        }],
+        else_result: Some(Box::new(then)),
+    }
+}
+
+/// A SQL `SIMILAR TO` pattern as an anchored regular expression: `%` any
+/// text, `_` any character, `.`, `^`, `$` and `\` themselves; `|`, `*`,
+/// `+`, `?`, `{…}`, `(…)` and `[…]` as in regular expressions.
+fn similar_regex(pattern: &str) -> String {
+    let mut out = String::from("^(?:");
+    let mut in_class = false;
+    for c in pattern.chars() {
+        match c {
+            _ if in_class => {
+                if c == ']' {
+                    in_class = false;
+                }
+                if c == '\\' {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
+            '%' => out.push_str(".*"),
+            '_' => out.push('.'),
+            '[' => {
+                in_class = true;
+                out.push(c);
+            }
+            '.' | '^' | '$' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push_str(")$");
+    out
 }
 
 #[cfg(test)]
@@ -199,5 +340,35 @@ mod tests {
         assert_eq!(value("SELECT CEILING(1.2)").await, "2.0");
         assert_eq!(value("SELECT SIGN(-4.5)").await, "-1.0");
         assert_eq!(value("SELECT E()").await, std::f64::consts::E.to_string());
+    }
+
+    /// Flink's docs: "ELT(2, 'scala-1', 'java-2', 'go-3')" is `java-2`
+    /// (NULL out of range); ARRAY_APPEND / ARRAY_PREPEND / ARRAY_CONCAT of
+    /// a NULL array are NULL, ARRAY_PREPEND puts the element first;
+    /// ARRAY_SLICE without an end runs to the end; SIMILAR TO matches the
+    /// whole text with `%` and `_`; STARTSWITH / ENDSWITH.
+    #[tokio::test]
+    async fn flink_collection_and_pattern_calls() {
+        assert_eq!(value("SELECT ELT(2, 'scala-1', 'java-2', 'go-3')").await, "java-2");
+        assert_eq!(value("SELECT ELT(0, 'a') IS NULL").await, "true");
+        assert_eq!(value("SELECT ARRAY_PREPEND(ARRAY[1, 2], 0)").await, "[0, 1, 2]");
+        assert_eq!(
+            value("SELECT ARRAY_APPEND(CAST(NULL AS ARRAY<INT>), 3) IS NULL").await,
+            "true"
+        );
+        assert_eq!(
+            value("SELECT ARRAY_CONCAT(ARRAY[1], CAST(NULL AS ARRAY<INT>)) IS NULL").await,
+            "true"
+        );
+        assert_eq!(value("SELECT ARRAY_CONCAT(ARRAY[1], ARRAY[2, 3])").await, "[1, 2, 3]");
+        assert_eq!(value("SELECT ARRAY_SLICE(ARRAY[1, 2, 3, 4], 2)").await, "[2, 3, 4]");
+        assert_eq!(value("SELECT 'abc' SIMILAR TO 'b'").await, "false");
+        assert_eq!(value("SELECT 'abc' SIMILAR TO '(a|z)_c%'").await, "true");
+        assert_eq!(value("SELECT 'a$c' NOT SIMILAR TO 'a$c'").await, "false");
+        assert_eq!(
+            value("SELECT STARTSWITH('flink', 'fl') AND ENDSWITH('flink', 'nk')").await,
+            "true"
+        );
+        assert_eq!(super::similar_regex("a.%[x.]_"), "^(?:a\\..*[x.].)$");
     }
 }
