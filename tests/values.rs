@@ -12,11 +12,17 @@ use common::*;
 /// Generated rows `(k, v)`, some `v` NULL, and their VALUES list.
 fn rows() -> (Vec<(String, Option<i64>)>, String) {
     let mut g = Lcg(5);
-    let rows: Vec<(String, Option<i64>)> =
-        (0..300).map(|i| (format!("k{}", g.below(9)), (i % 17 != 0).then(|| g.below(1000) as i64))).collect();
+    let rows: Vec<(String, Option<i64>)> = (0..300)
+        .map(|i| (format!("k{}", g.below(9)), (i % 17 != 0).then(|| g.below(1000) as i64)))
+        .collect();
     let list = rows
         .iter()
-        .map(|(k, v)| format!("('{k}', {})", v.map_or("CAST(NULL AS BIGINT)".to_string(), |v| v.to_string())))
+        .map(|(k, v)| {
+            format!(
+                "('{k}', {})",
+                v.map_or("CAST(NULL AS BIGINT)".to_string(), |v| v.to_string())
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ");
     (rows, list)
@@ -75,11 +81,71 @@ INSERT INTO big SELECT k, v FROM (VALUES {list}) AS t(k, v) WHERE v > 500;",
     };
     let mut all: Vec<String> = rows.iter().map(|(k, v)| line(k, *v)).collect();
     all.sort();
-    let mut big: Vec<String> = rows.iter().filter(|(_, v)| v.is_some_and(|v| v > 500)).map(|(k, v)| line(k, *v)).collect();
+    let mut big: Vec<String> = rows
+        .iter()
+        .filter(|(_, v)| v.is_some_and(|v| v > 500))
+        .map(|(k, v)| line(k, *v))
+        .collect();
     big.sort();
     assert!(big.len() > 50, "too few rows to be a test: {}", big.len());
     assert_eq!(read("out"), all);
     assert_eq!(read("big"), big);
+}
+
+/// `INSERT INTO t (c, …)`, as in Flink: the query's columns go to the
+/// listed columns in the list's order, the others are NULL; from a table
+/// and from VALUES. A list naming an unknown column, one twice, or more
+/// or fewer columns than the query's is an error at its place.
+#[test]
+fn an_insert_column_list_places_the_query_and_nulls_the_rest() {
+    let (rows, list) = rows();
+    let dir = scratch();
+    let sql = format!(
+        "CREATE TABLE src (k VARCHAR, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{src}', 'format' = 'json');
+CREATE TABLE out (v BIGINT, note VARCHAR, k VARCHAR) WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'json');
+CREATE TABLE notes (v BIGINT, note VARCHAR, k VARCHAR) WITH ('connector' = 'filesystem', 'path' = '{notes}', 'format' = 'json');
+INSERT INTO src VALUES {list};
+INSERT INTO out (k, v) SELECT k, v * 2 FROM src;
+INSERT INTO notes (note) VALUES ('x'), ('y');",
+        src = dir.path().join("src").display(),
+        out = dir.path().join("out").display(),
+        notes = dir.path().join("notes").display(),
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let line = |r: &serde_json::Value| format!("{}|{}|{}", r["k"], r["v"], r["note"]);
+    let read = |name: &str| {
+        let mut got: Vec<String> = read_sink(&dir.path().join(name)).iter().map(line).collect();
+        got.sort();
+        got
+    };
+    let mut want: Vec<String> = rows
+        .iter()
+        .map(|(k, v)| format!("\"{k}\"|{}|null", v.map_or("null".into(), |v| (v * 2).to_string())))
+        .collect();
+    want.sort();
+    assert_eq!(read("out"), want);
+    assert_eq!(read("notes"), vec!["null|null|\"x\"", "null|null|\"y\""]);
+
+    let table = "CREATE TABLE t (a BIGINT, b VARCHAR) WITH ('connector' = 'print');\n";
+    for (insert, says) in [
+        (
+            "INSERT INTO t (a, c) VALUES (1, 'x');",
+            "2:19: error: INSERT INTO t: no column 'c' (its columns: a, b)",
+        ),
+        (
+            "INSERT INTO t (a, a) VALUES (1, 2);",
+            "2:19: error: INSERT INTO t: column 'a' is listed twice",
+        ),
+        (
+            "INSERT INTO t (a, b) SELECT 1;",
+            "2:22: error: INSERT INTO t: the query produces 1 columns but 2 are listed (a, b)",
+        ),
+    ] {
+        let run = weir_run(dir.path(), &format!("{table}{insert}"));
+        assert!(!run.ok, "{insert}");
+        assert!(run.stderr.contains(says), "{insert}: {}", run.stderr);
+    }
 }
 
 /// `GROUPING SETS`, `ROLLUP` and `CUBE` in a GROUP BY without a window
@@ -94,7 +160,9 @@ async fn grouping_sets_end_in_the_batch_answer() {
         .collect::<Vec<_>>()
         .join(", ");
     for grouping in ["GROUPING SETS ((k, c), (k), ())", "ROLLUP (k, c)", "CUBE (k, c)"] {
-        let query = format!("SELECT k, c, count(*) AS n, sum(v) AS total, GROUPING(c) AS gc FROM (VALUES {list}) AS t(k, c, v) GROUP BY {grouping}");
+        let query = format!(
+            "SELECT k, c, count(*) AS n, sum(v) AS total, GROUPING(c) AS gc FROM (VALUES {list}) AS t(k, c, v) GROUP BY {grouping}"
+        );
         let ctx = datafusion::prelude::SessionContext::new();
         let batches = ctx.sql(&query).await.expect("plans").collect().await.expect("runs");
         let opts = datafusion::arrow::util::display::FormatOptions::default().with_null("null");
@@ -106,7 +174,12 @@ async fn grouping_sets_end_in_the_batch_answer() {
                 .map(|c| datafusion::arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &opts).expect("formats"))
                 .collect();
             for r in 0..b.num_rows() {
-                want.push(fmts.iter().map(|f| f.value(r).to_string()).collect::<Vec<_>>().join("|"));
+                want.push(
+                    fmts.iter()
+                        .map(|f| f.value(r).to_string())
+                        .collect::<Vec<_>>()
+                        .join("|"),
+                );
             }
         }
         want.sort();

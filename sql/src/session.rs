@@ -300,7 +300,7 @@ impl Session {
             }
             WeirStatement::Explain(inner) => {
                 let planned = match inner.as_ref() {
-                    WeirStatement::Insert { table, query, clauses } => {
+                    WeirStatement::Insert { table, query, clauses, .. } => {
                         self.plan_insert(table, query, clauses).await?
                     }
                     WeirStatement::Query { query, clauses } => {
@@ -314,7 +314,7 @@ impl Session {
                 };
                 Ok(Outcome::Explain(planned.plan.to_string()))
             }
-            WeirStatement::Insert { table, query, clauses } => {
+            WeirStatement::Insert { table, query, clauses, .. } => {
                 let planned = self.plan_insert(table, query, clauses).await?;
                 // The views it reads belong to the job as its tables do.
                 let identity = format!("{text}{}", self.view_ddls(&s.statement));

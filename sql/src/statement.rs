@@ -88,9 +88,12 @@ impl WindowClauses {
 pub enum WeirStatement {
     CreateTable(CreateTable),
     DropTable { name: ObjectName, if_exists: bool },
-    /// `INSERT INTO sink SELECT …`: a continuous job.
+    /// `INSERT INTO sink [(col, …)] SELECT …`: a continuous job.
     Insert {
         table: ObjectName,
+        /// The column list: the query's columns go to these, the others
+        /// are NULL; empty for every column in order.
+        columns: Vec<Ident>,
         query: Box<Query>,
         clauses: WindowClauses,
     },
@@ -291,9 +294,6 @@ fn parse_insert(p: &mut Parser) -> Result<WeirStatement> {
             if insert.overwrite {
                 return Err(SqlError::unsupported("INSERT OVERWRITE", pos));
             }
-            if !insert.columns.is_empty() {
-                return Err(SqlError::unsupported("a column list in INSERT INTO", pos));
-            }
             let table = match insert.table {
                 TableObject::TableName(name) => name,
                 _ => return Err(SqlError::unsupported("INSERT INTO anything but a table name", pos)),
@@ -302,7 +302,18 @@ fn parse_insert(p: &mut Parser) -> Result<WeirStatement> {
                 return Err(SqlError::plan("INSERT INTO needs a query", pos));
             };
             let clauses = parse_window_clauses(p)?;
-            Ok(WeirStatement::Insert { table, query, clauses })
+            let columns = insert
+                .columns
+                .iter()
+                .map(|c| match c.0.as_slice() {
+                    [part] => part
+                        .as_ident()
+                        .cloned()
+                        .ok_or_else(|| SqlError::plan(format!("{c} is not a column name"), position_of(c))),
+                    _ => Err(SqlError::plan(format!("{c} is not a column name of the table"), position_of(c))),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(WeirStatement::Insert { table, columns, query, clauses })
         }
         _ => Err(SqlError::unsupported("this form of INSERT", pos)),
     }

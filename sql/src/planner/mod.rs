@@ -4,6 +4,7 @@
 pub mod field_names;
 pub mod flink_calls;
 pub mod floor_ceil;
+pub mod insert_columns;
 pub mod legacy_windows;
 pub mod lookup;
 pub mod not_in;

@@ -81,7 +81,7 @@ impl Session {
         let mut views = String::new();
         for insert in inserts {
             let statement = self.written_out(insert)?;
-            let WeirStatement::Insert { table, query, clauses } = statement.as_ref() else {
+            let WeirStatement::Insert { table, query, clauses, .. } = statement.as_ref() else {
                 return Err(SqlError::plan("a statement set holds INSERT statements only", None));
             };
             views.push_str(&self.view_ddls(insert));

@@ -83,11 +83,21 @@ impl Session {
     pub(super) fn written_out<'s>(&self, statement: &'s WeirStatement) -> Result<Cow<'s, WeirStatement>> {
         let mut expanded = statement.clone();
         let query = match &mut expanded {
-            WeirStatement::Query { query, .. }
-            | WeirStatement::Insert { query, .. }
-            | WeirStatement::CreateMaterializedView { query, .. } => query,
+            WeirStatement::Insert {
+                table, columns, query, ..
+            } => {
+                self.fill_insert_columns(table, columns, query)?;
+                query
+            }
+            WeirStatement::Query { query, .. } | WeirStatement::CreateMaterializedView { query, .. } => query,
             WeirStatement::Explain(inner) => match inner.as_mut() {
-                WeirStatement::Query { query, .. } | WeirStatement::Insert { query, .. } => query,
+                WeirStatement::Insert {
+                    table, columns, query, ..
+                } => {
+                    self.fill_insert_columns(table, columns, query)?;
+                    query
+                }
+                WeirStatement::Query { query, .. } => query,
                 _ => return Ok(Cow::Borrowed(statement)),
             },
             _ => return Ok(Cow::Borrowed(statement)),
@@ -99,6 +109,21 @@ impl Session {
         self.views.expand(query)?;
         crate::planner::rewrite_flink_forms(query)?;
         Ok(Cow::Owned(expanded))
+    }
+
+    /// An INSERT's column list written into its query (all the table's
+    /// columns, the unlisted NULL: `planner::insert_columns`); an unknown
+    /// table is left to the INSERT's planner to name.
+    fn fill_insert_columns(&self, table: &ObjectName, columns: &mut Vec<Ident>, query: &mut Box<Query>) -> Result<()> {
+        if columns.is_empty() {
+            return Ok(());
+        }
+        let Some(def) = self.catalog.get(&table_name(table)) else {
+            return Ok(());
+        };
+        **query = crate::planner::insert_columns::fill(&def.name, &def.physical, columns, query.as_ref().clone())?;
+        columns.clear();
+        Ok(())
     }
 
     /// The `CREATE VIEW` statements of the views `statement` reads,
