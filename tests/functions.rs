@@ -1015,7 +1015,7 @@ fn form_encoded(s: &str) -> String {
 /// Flink's newer string and collection functions in a streaming job:
 /// SPLIT, ELT, STARTSWITH, URL_ENCODE / URL_DECODE, JSON_QUOTE /
 /// JSON_UNQUOTE, REGEXP_EXTRACT_ALL, REGEXP_SUBSTR, ARRAY_PREPEND,
-/// ARRAY_SLICE and SIMILAR TO; each value is computed here from Flink's
+/// ARRAY_SLICE, ARRAY_SORT (descending) and SIMILAR TO; each value is computed here from Flink's
 /// documented meaning.
 #[test]
 fn newer_string_and_collection_functions_run_unchanged() {
@@ -1038,6 +1038,8 @@ fn newer_string_and_collection_functions_run_unchanged() {
         let n = g.below(5) as i64;
         let a = words[g.below(words.len() as u64) as usize];
         lines.push_str(&format!("{}\n", serde_json::json!({"k": k, "s": s, "n": n, "a": a})));
+        let mut descending = pieces.clone();
+        descending.sort_by(|a, b| b.cmp(a));
         let elt = ["one", "two", "three"].get((n as usize).wrapping_sub(1)).copied();
         let digits: Vec<&str> = pieces
             .iter()
@@ -1061,6 +1063,7 @@ fn newer_string_and_collection_functions_run_unchanged() {
                 "pre": format!("first|{}", pieces.join("|")),
                 "tail": pieces[1..].join("|"),
                 "gap": s.contains(",,"),
+                "desc": descending.join("|"),
             }),
         );
     }
@@ -1069,7 +1072,8 @@ fn newer_string_and_collection_functions_run_unchanged() {
         "CREATE TABLE t (k VARCHAR, s VARCHAR, n INT, a VARCHAR)
   WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
 CREATE TABLE out (k VARCHAR, parts VARCHAR, cnt INT, elt VARCHAR, sw BOOLEAN, enc VARCHAR, dec VARCHAR,
-                  quoted VARCHAR, unq VARCHAR, nums VARCHAR, `first` VARCHAR, pre VARCHAR, tail VARCHAR, gap BOOLEAN)
+                  quoted VARCHAR, unq VARCHAR, nums VARCHAR, `first` VARCHAR, pre VARCHAR, tail VARCHAR, gap BOOLEAN,
+                  `desc` VARCHAR)
   WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
 INSERT INTO out
 SELECT k,
@@ -1085,7 +1089,8 @@ SELECT k,
        REGEXP_SUBSTR(s, '[0-9]+'),
        ARRAY_JOIN(ARRAY_PREPEND(SPLIT(s, ','), 'first'), '|'),
        ARRAY_JOIN(ARRAY_SLICE(SPLIT(s, ','), 2), '|'),
-       s SIMILAR TO '%,,%'
+       s SIMILAR TO '%,,%',
+       ARRAY_JOIN(ARRAY_SORT(SPLIT(s, ','), FALSE), '|')
 FROM t;
 ",
         dir.path().join("in").display(),

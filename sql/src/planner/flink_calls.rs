@@ -18,7 +18,9 @@
 //! - `ARRAY_APPEND(array, x)`, `ARRAY_PREPEND(array, x)` and
 //!   `ARRAY_CONCAT(a, b, …)` are NULL when an array is (DataFusion's take a
 //!   NULL array as empty), and `ARRAY_PREPEND` takes the array first
-//!   (DataFusion's the element); `ARRAY_SLICE(array, from)` runs to the end.
+//!   (DataFusion's the element); `ARRAY_SLICE(array, from)` runs to the end;
+//!   `ARRAY_SORT(array, ascending[, nulls_first])` takes booleans (see
+//!   [`array_sort`]).
 //! - `s [NOT] SIMILAR TO 'pattern'`: DataFusion matches the pattern as an
 //!   unanchored regular expression (`'abc' SIMILAR TO 'b'` is TRUE); it
 //!   becomes `REGEXP(s, '^(?:…)$')` with `%` as `.*`, `_` as `.` and `.`,
@@ -139,6 +141,9 @@ impl VisitorMut for FlinkCalls {
                     &arrays.iter().collect::<Vec<_>>(),
                     call("array_cat", arrays.to_vec()),
                 )),
+                ("ARRAY_SORT", [array, ascending, rest @ ..]) if rest.len() <= 1 => {
+                    Some(array_sort(array, ascending, rest.first()))
+                }
                 ("ARRAY_SLICE", [array, from]) => {
                     let end = Expr::value(Value::Number("-1".into(), false));
                     Some(call("array_slice", vec![array.clone(), from.clone(), end]))
@@ -179,6 +184,49 @@ fn plain_args(args: &[FunctionArg]) -> Option<Vec<Expr>> {
             _ => None,
         })
         .collect()
+}
+
+/// Flink's `ARRAY_SORT(array, ascending[, nulls_first])` (booleans; NULLs
+/// first exactly when ascending unless told) as DataFusion's
+/// `array_sort(array, 'ASC' | 'DESC', 'NULLS FIRST' | 'NULLS LAST')`
+/// (by its alias `list_sort`, which this rewrite leaves alone); NULL when a
+/// flag is NULL.
+fn array_sort(array: &Expr, ascending: &Expr, nulls_first: Option<&Expr>) -> Expr {
+    let sort = |order: &str, nulls: &str| {
+        let text = |t: &str| Expr::value(Value::SingleQuotedString(t.into()));
+        call("list_sort", vec![array.clone(), text(order), text(nulls)])
+    };
+    let when = |condition: Expr, result: Expr| CaseWhen { condition, result };
+    let and = |a: &Expr, b: &Expr| Expr::BinaryOp {
+        left: Box::new(a.clone()),
+        op: BinaryOperator::And,
+        right: Box::new(b.clone()),
+    };
+    let (conditions, otherwise) = match nulls_first {
+        None => (
+            vec![when(ascending.clone(), sort("ASC", "NULLS FIRST"))],
+            sort("DESC", "NULLS LAST"),
+        ),
+        Some(first) => (
+            vec![
+                when(and(ascending, first), sort("ASC", "NULLS FIRST")),
+                when(ascending.clone(), sort("ASC", "NULLS LAST")),
+                when(first.clone(), sort("DESC", "NULLS FIRST")),
+            ],
+            sort("DESC", "NULLS LAST"),
+        ),
+    };
+    let flags: Vec<&Expr> = std::iter::once(ascending).chain(nulls_first).collect();
+    null_if_null(
+        &flags,
+        Expr::Case {
+            case_token: AttachedToken::empty(),
+            end_token: AttachedToken::empty(),
+            operand: None,
+            conditions,
+            else_result: Some(Box::new(otherwise)),
+        },
+    )
 }
 
 /// `CASE WHEN a IS NULL OR … THEN NULL ELSE then END`.
@@ -362,6 +410,21 @@ mod tests {
         );
         assert_eq!(value("SELECT ARRAY_CONCAT(ARRAY[1], ARRAY[2, 3])").await, "[1, 2, 3]");
         assert_eq!(value("SELECT ARRAY_SLICE(ARRAY[1, 2, 3, 4], 2)").await, "[2, 3, 4]");
+        // Flink's docs: descending puts NULLs last unless told otherwise.
+        assert_eq!(value("SELECT ARRAY_SORT(ARRAY[3, NULL, 1])").await, "[NULL, 1, 3]");
+        assert_eq!(value("SELECT ARRAY_SORT(ARRAY[3, NULL, 1], FALSE)").await, "[3, 1, NULL]");
+        assert_eq!(
+            value("SELECT ARRAY_SORT(ARRAY[3, NULL, 1], TRUE, FALSE)").await,
+            "[1, 3, NULL]"
+        );
+        assert_eq!(
+            value("SELECT ARRAY_SORT(ARRAY[3, NULL, 1], FALSE, TRUE)").await,
+            "[NULL, 3, 1]"
+        );
+        assert_eq!(
+            value("SELECT ARRAY_SORT(ARRAY[3, 1], CAST(NULL AS BOOLEAN)) IS NULL").await,
+            "true"
+        );
         assert_eq!(value("SELECT 'abc' SIMILAR TO 'b'").await, "false");
         assert_eq!(value("SELECT 'abc' SIMILAR TO '(a|z)_c%'").await, "true");
         assert_eq!(value("SELECT 'a$c' NOT SIMILAR TO 'a$c'").await, "false");
