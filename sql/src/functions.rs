@@ -10,7 +10,7 @@ use datafusion::common::{ScalarValue, exec_err, plan_err};
 use datafusion::error::Result;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{
-    AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    AggregateUDF, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 
@@ -116,8 +116,8 @@ pub fn register(ctx: &SessionContext) {
     }
 }
 
-/// `TO_TIMESTAMP_LTZ(epoch, precision)`: epoch seconds (precision 0) or
-/// milliseconds (precision 3) to a `TIMESTAMP_LTZ(3)`.
+/// `TO_TIMESTAMP_LTZ(epoch[, precision])`: epoch seconds (precision 0) or
+/// milliseconds (precision 3, the default) to a `TIMESTAMP_LTZ(3)`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ToTimestampLtz {
     signature: Signature,
@@ -126,7 +126,10 @@ struct ToTimestampLtz {
 impl ToTimestampLtz {
     fn new() -> Self {
         Self {
-            signature: Signature::any(2, Volatility::Immutable),
+            signature: Signature::one_of(
+                vec![TypeSignature::Any(1), TypeSignature::Any(2)],
+                Volatility::Immutable,
+            ),
         }
     }
 }
@@ -148,7 +151,11 @@ impl ScalarUDFImpl for ToTimestampLtz {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let precision = match &args.args[1] {
+        let precision = match args
+            .args
+            .get(1)
+            .unwrap_or(&ColumnarValue::Scalar(ScalarValue::Int64(Some(3))))
+        {
             ColumnarValue::Scalar(s) => match s {
                 ScalarValue::Int64(Some(p)) => *p,
                 ScalarValue::Int32(Some(p)) => *p as i64,
@@ -173,5 +180,24 @@ impl ScalarUDFImpl for ToTimestampLtz {
         let out = TimestampMillisecondArray::new(millis.values().clone(), millis.nulls().cloned())
             .with_timezone(crate::time_zone::LTZ_LABEL);
         Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::query;
+
+    /// Flink's docs: "TO_TIMESTAMP_LTZ(numeric[, precision]) … If no
+    /// precision is provided, the default precision is 3" (milliseconds).
+    #[tokio::test]
+    async fn to_timestamp_ltz_defaults_to_milliseconds() {
+        assert_eq!(
+            query("SELECT CAST(TO_TIMESTAMP_LTZ(1500) AS BIGINT) = CAST(TO_TIMESTAMP_LTZ(1500, 3) AS BIGINT)").await,
+            ["true"]
+        );
+        assert_eq!(
+            query("SELECT TO_TIMESTAMP_LTZ(2, 0) > TO_TIMESTAMP_LTZ(1999)").await,
+            ["true"]
+        );
     }
 }
