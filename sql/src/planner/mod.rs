@@ -2,6 +2,7 @@
 //! planned by DataFusion, then mapped to stages of streaming operators.
 
 pub mod field_names;
+pub mod flink_aggregates;
 pub mod flink_calls;
 pub mod floor_ceil;
 pub mod insert_columns;
@@ -19,13 +20,15 @@ pub mod window_tvf;
 
 /// Rewrites Flink's forms that DataFusion does not plan in `query`, whose
 /// views are expanded already, into forms it does: legacy group windows,
-/// ROW field names, Flink's calls, `NOT IN` subqueries, `FLOOR`/`CEIL …
-/// TO`, and casts in the session's time zone. One place, so that a statement and a view
-/// read by a window TVF (planned apart) are written alike.
+/// ROW field names, Flink's calls and aggregates, `NOT IN` subqueries,
+/// `FLOOR`/`CEIL … TO`, and casts in the session's time zone. One place, so
+/// that a statement and a view read by a window TVF (planned apart) are
+/// written alike.
 pub fn rewrite_flink_forms(query: &mut datafusion::sql::sqlparser::ast::Query) -> crate::error::Result<()> {
     legacy_windows::rewrite(query)?;
     field_names::rewrite(query);
     flink_calls::rewrite(query);
+    flink_aggregates::rewrite(query);
     not_in::rewrite(query);
     floor_ceil::rewrite(query);
     crate::time_zone::rewrite::rewrite_casts(query);
