@@ -1107,3 +1107,60 @@ FROM t;
         assert_eq!(got.get(k), Some(want), "row {k}");
     }
 }
+
+/// MAP_UNION in a streaming job: a key of the second map takes its value
+/// there, other keys keep the first map's (Flink's docs); computed here by
+/// reading the pairs in order.
+#[test]
+fn map_union_runs_unchanged() {
+    let dir = scratch();
+    let mut g = Lcg(71);
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let mut lines = String::new();
+    let mut want: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    let pairs = |g: &mut Lcg| -> Vec<(String, u64)> {
+        (0..1 + g.below(3))
+            .map(|_| (format!("p{}", g.below(3)), g.below(100)))
+            .collect()
+    };
+    for i in 0..40 {
+        let k = format!("k{i}");
+        let (a, b) = (pairs(&mut g), pairs(&mut g));
+        let text = |p: &[(String, u64)]| p.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+        lines.push_str(&format!(
+            "{}\n",
+            serde_json::json!({"k": k, "a": text(&a), "b": text(&b)})
+        ));
+        let last = |key: &str| {
+            b.iter()
+                .rev()
+                .chain(a.iter().rev())
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.to_string())
+        };
+        want.insert(
+            k.clone(),
+            serde_json::json!({"k": k, "p0": last("p0"), "p1": last("p1"), "p2": last("p2")}),
+        );
+    }
+    std::fs::write(dir.path().join("in/part-0.json"), lines).unwrap();
+    let sql = format!(
+        "CREATE TABLE t (k VARCHAR, a VARCHAR, b VARCHAR)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE out (k VARCHAR, p0 VARCHAR, p1 VARCHAR, p2 VARCHAR)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+INSERT INTO out
+SELECT k, m['p0'], m['p1'], m['p2']
+FROM (SELECT k, MAP_UNION(STR_TO_MAP(a), STR_TO_MAP(b)) AS m FROM t);
+",
+        dir.path().join("in").display(),
+        dir.path().join("out").display()
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let got: BTreeMap<String, serde_json::Value> = read_sink(&dir.path().join("out"))
+        .into_iter()
+        .map(|row| (row["k"].as_str().expect("k").to_string(), row))
+        .collect();
+    assert_eq!(got, want);
+}

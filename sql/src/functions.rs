@@ -32,6 +32,7 @@ mod json;
 mod json_build;
 mod json_path;
 mod json_sql;
+mod map_union;
 mod predicates;
 mod random;
 mod regexp;
@@ -106,6 +107,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(type_of::TypeOf::new()));
     ctx.register_udf(ScalarUDF::from(element::Element::new()));
     ctx.register_udf(ScalarUDF::from(split::Split::new()));
+    ctx.register_udf(ScalarUDF::from(map_union::MapUnion::new()));
     // Flink's MAP_FROM_ARRAYS(keys, values) is DataFusion's map(keys,
     // values); Flink's ARRAY_REMOVE removes every equal element, as
     // DataFusion's array_remove_all (its array_remove only the first).
