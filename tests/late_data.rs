@@ -378,6 +378,18 @@ async fn a_memory_sink_keeps_the_latest_row_of_a_refired_window() {
 /// still fire. Closing the pipe ends the job.
 #[test]
 fn an_idle_partition_does_not_stall_windows() {
+    idle_partition_does_not_stall("", ", 'source.idle-timeout' = '300 ms'");
+}
+
+/// The same with Flink's session-wide `table.exec.source.idle-timeout`.
+#[test]
+fn the_sessions_idle_timeout_is_every_sources() {
+    idle_partition_does_not_stall("SET 'table.exec.source.idle-timeout' = '300 ms';", "");
+}
+
+/// Runs the idle-partition job with `set` before it and `option` among the
+/// source's options.
+fn idle_partition_does_not_stall(set: &str, option: &str) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let dir = scratch();
@@ -388,9 +400,9 @@ fn an_idle_partition_does_not_stall_windows() {
     let fifo = input.join("b.pipe");
     assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     let text = format!(
-        "SET 'parallelism.default' = '2';
+        "SET 'parallelism.default' = '2';{set}
 CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
-  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json', 'source.idle-timeout' = '300 ms');
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json'{option});
 CREATE TABLE out (ws TIMESTAMP(3), c BIGINT) WITH ('connector' = 'print');
 INSERT INTO out SELECT window_start, count(*) FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND))
 GROUP BY window_start, window_end;",

@@ -243,11 +243,14 @@ impl Session {
                 Ok(Outcome::Done(format!("Table '{n}' dropped.")))
             }
             WeirStatement::Set { key: Some(k), value: Some(v) } => {
-                self.settings.set(k, v)?;
+                let no_effect = self.settings.set(k, v)?;
                 if k == crate::settings::LOCAL_TIME_ZONE {
                     crate::time_zone::register(&self.ctx, &self.settings.local_zone());
                 }
-                Ok(Outcome::Done(format!("'{k}' set to '{v}'.")))
+                Ok(Outcome::Done(match no_effect {
+                    Some(why) => format!("'{k}' set to '{v}' (no effect: {why})."),
+                    None => format!("'{k}' set to '{v}'."),
+                }))
             }
             WeirStatement::Set { .. } => {
                 let (keys, values): (Vec<String>, Vec<String>) = self.settings.all().into_iter().unzip();

@@ -8,6 +8,8 @@ use weir_engine::duration::parse_duration;
 
 use crate::error::{Result, SqlError};
 
+mod flink_only;
+
 /// A setting Weir knows: its key, default and how its value is checked.
 struct Known {
     key: &'static str,
@@ -110,7 +112,24 @@ const KNOWN: &[Known] = &[
     Known { key: "state.dir", default: "./weir-state", check: any },
     Known { key: "table.dml-sync", default: "false", check: boolean },
     Known { key: LOCAL_TIME_ZONE, default: "UTC", check: time_zone },
+    Known { key: SOURCE_IDLE_TIMEOUT, default: "0 ms", check: duration },
+    Known { key: TABLE_PARALLELISM, default: "-1", check: table_parallelism },
 ];
+
+/// Flink's idle timeout of every source without its own
+/// `'source.idle-timeout'`: `0 ms` is none.
+pub const SOURCE_IDLE_TIMEOUT: &str = "table.exec.source.idle-timeout";
+
+/// Flink's parallelism of a query's operators, over
+/// `parallelism.default` unless -1.
+const TABLE_PARALLELISM: &str = "table.exec.resource.default-parallelism";
+
+fn table_parallelism(v: &str) -> std::result::Result<(), String> {
+    match v {
+        "-1" => Ok(()),
+        _ => positive_int(v).map_err(|e| format!("{e}, or -1 for parallelism.default")),
+    }
+}
 
 /// Flink's key of the session's time zone.
 pub const LOCAL_TIME_ZONE: &str = "table.local-time-zone";
@@ -122,21 +141,35 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Sets `key`, checking both the key and the value.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
+    /// Sets `key`, checking both the key and the value. A Flink setting
+    /// that changes nothing in Weir is taken, and why it changes nothing
+    /// returned.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<Option<&'static str>> {
+        if let Some(setting) = flink_only::no_effect(key) {
+            if !setting.values.is_empty() && !setting.values.iter().any(|v| v.eq_ignore_ascii_case(value)) {
+                return Err(SqlError::plan(
+                    format!("invalid value '{value}' for '{key}': expected one of {}", setting.values.join(", ")),
+                    None,
+                ));
+            }
+            self.overrides.insert(key.to_string(), value.to_string());
+            return Ok(Some(setting.why));
+        }
         let known = find(key)?;
         (known.check)(value).map_err(|why| {
             SqlError::plan(format!("invalid value '{value}' for '{key}': {why}"), None)
         })?;
         self.overrides.insert(key.to_string(), value.to_string());
-        Ok(())
+        Ok(None)
     }
 
     /// Resets one key (or all) to the default.
     pub fn reset(&mut self, key: Option<&str>) -> Result<()> {
         match key {
             Some(k) => {
-                find(k)?;
+                if flink_only::no_effect(k).is_none() {
+                    find(k)?;
+                }
                 self.overrides.remove(k);
             }
             None => self.overrides.clear(),
@@ -144,9 +177,10 @@ impl Settings {
         Ok(())
     }
 
-    /// Every key with its current value.
+    /// Every key with its current value, and the no-effect ones set.
     pub fn all(&self) -> Vec<(String, String)> {
-        KNOWN.iter().map(|k| (k.key.to_string(), self.get(k.key))).collect()
+        let set = flink_only::NO_EFFECT.iter().filter_map(|s| Some((s.key.to_string(), self.overrides.get(s.key)?.clone())));
+        KNOWN.iter().map(|k| (k.key.to_string(), self.get(k.key))).chain(set).collect()
     }
 
     fn get(&self, key: &str) -> String {
@@ -211,9 +245,18 @@ impl Settings {
         std::path::PathBuf::from(self.get("state.dir"))
     }
 
+    /// `table.exec.resource.default-parallelism`, or else
     /// `parallelism.default`.
     pub fn parallelism(&self) -> usize {
-        self.get("parallelism.default").parse().unwrap_or(1)
+        match self.get(TABLE_PARALLELISM).parse::<usize>() {
+            Ok(n) => n,
+            Err(_) => self.get("parallelism.default").parse().unwrap_or(1),
+        }
+    }
+
+    /// `table.exec.source.idle-timeout`, when set (not 0).
+    pub fn source_idle_timeout(&self) -> Option<Duration> {
+        parse_duration(&self.get(SOURCE_IDLE_TIMEOUT)).ok().filter(|d| !d.is_zero())
     }
 
     /// `table.dml-sync`: whether `INSERT INTO` waits for its job to end
@@ -229,6 +272,9 @@ impl Settings {
 }
 
 fn find(key: &str) -> Result<&'static Known> {
+    if let Some(why) = flink_only::not_yet(key) {
+        return Err(SqlError::unsupported(format!("'{key}': {why}"), None));
+    }
     KNOWN.iter().find(|k| k.key == key).ok_or_else(|| {
         let keys: Vec<&str> = KNOWN.iter().map(|k| k.key).collect();
         SqlError::plan(format!("unknown setting '{key}' (known: {})", keys.join(", ")), None)
@@ -253,6 +299,35 @@ mod tests {
         assert_eq!(s.watermark_interval(), Duration::from_millis(50));
         s.reset(None).unwrap();
         assert_eq!(s.parallelism(), 1);
+    }
+
+    #[test]
+    fn flinks_settings_without_effect_are_taken_and_say_why() {
+        let mut s = Settings::default();
+        let why = s.set("table.exec.mini-batch.enabled", "true").unwrap();
+        assert!(why.is_some_and(|w| w.contains("whole batches")), "{why:?}");
+        assert!(s.all().contains(&("table.exec.mini-batch.enabled".into(), "true".into())));
+        let e = s.set("sql-client.execution.result-mode", "pretty").unwrap_err().to_string();
+        assert!(e.contains("expected one of table, changelog, tableau"), "{e}");
+        assert!(s.set("sql-client.execution.result-mode", "TABLEAU").unwrap().is_some());
+        let e = s.set("table.exec.state.ttl", "1 h").unwrap_err().to_string();
+        assert!(e.contains("a state TTL is not supported yet"), "{e}");
+        s.reset(Some("table.exec.mini-batch.enabled")).unwrap();
+        assert!(!s.all().iter().any(|(k, _)| k == "table.exec.mini-batch.enabled"));
+    }
+
+    #[test]
+    fn table_parallelism_and_idle_timeout_are_flinks() {
+        let mut s = Settings::default();
+        s.set("parallelism.default", "2").unwrap();
+        s.set("table.exec.resource.default-parallelism", "3").unwrap();
+        assert_eq!(s.parallelism(), 3);
+        s.set("table.exec.resource.default-parallelism", "-1").unwrap();
+        assert_eq!(s.parallelism(), 2);
+        assert!(s.set("table.exec.resource.default-parallelism", "0").is_err());
+        assert_eq!(s.source_idle_timeout(), None);
+        s.set("table.exec.source.idle-timeout", "5 s").unwrap();
+        assert_eq!(s.source_idle_timeout(), Some(Duration::from_secs(5)));
     }
 
     #[test]

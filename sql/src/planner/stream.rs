@@ -368,6 +368,8 @@ impl<'a> StreamPlanner<'a> {
         let watermark = table.watermark.clone().map(|mut w| {
             w.interval = self.settings.watermark_interval();
             w.on_event |= w.interval.is_zero();
+            // The table's own 'source.idle-timeout' wins over the session's.
+            w.idle_timeout = w.idle_timeout.or(self.settings.source_idle_timeout());
             w
         });
         Ok(SourcePlan {
