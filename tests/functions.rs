@@ -1015,7 +1015,7 @@ fn form_encoded(s: &str) -> String {
 /// Flink's newer string and collection functions in a streaming job:
 /// SPLIT, ELT, STARTSWITH, URL_ENCODE / URL_DECODE, JSON_QUOTE /
 /// JSON_UNQUOTE, REGEXP_EXTRACT_ALL, REGEXP_SUBSTR, ARRAY_PREPEND,
-/// ARRAY_SLICE, ARRAY_SORT (descending) and SIMILAR TO; each value is computed here from Flink's
+/// ARRAY_SLICE, ARRAY_SORT (descending), UNHEX and SIMILAR TO; each value is computed here from Flink's
 /// documented meaning.
 #[test]
 fn newer_string_and_collection_functions_run_unchanged() {
@@ -1064,6 +1064,7 @@ fn newer_string_and_collection_functions_run_unchanged() {
                 "tail": pieces[1..].join("|"),
                 "gap": s.contains(",,"),
                 "desc": descending.join("|"),
+                "rt": a,
             }),
         );
     }
@@ -1073,7 +1074,7 @@ fn newer_string_and_collection_functions_run_unchanged() {
   WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
 CREATE TABLE out (k VARCHAR, parts VARCHAR, cnt INT, elt VARCHAR, sw BOOLEAN, enc VARCHAR, dec VARCHAR,
                   quoted VARCHAR, unq VARCHAR, nums VARCHAR, `first` VARCHAR, pre VARCHAR, tail VARCHAR, gap BOOLEAN,
-                  `desc` VARCHAR)
+                  `desc` VARCHAR, rt VARCHAR)
   WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
 INSERT INTO out
 SELECT k,
@@ -1090,7 +1091,8 @@ SELECT k,
        ARRAY_JOIN(ARRAY_PREPEND(SPLIT(s, ','), 'first'), '|'),
        ARRAY_JOIN(ARRAY_SLICE(SPLIT(s, ','), 2), '|'),
        s SIMILAR TO '%,,%',
-       ARRAY_JOIN(ARRAY_SORT(SPLIT(s, ','), FALSE), '|')
+       ARRAY_JOIN(ARRAY_SORT(SPLIT(s, ','), FALSE), '|'),
+       DECODE(UNHEX(HEX(a)), 'UTF-8')
 FROM t;
 ",
         dir.path().join("in").display(),

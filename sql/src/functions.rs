@@ -46,6 +46,7 @@ mod text_codecs;
 mod timestamp_arith;
 mod to_time;
 mod type_of;
+mod unhex;
 pub(crate) mod unix_timestamp;
 mod url;
 pub mod value_size;
@@ -108,6 +109,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(element::Element::new()));
     ctx.register_udf(ScalarUDF::from(split::Split::new()));
     ctx.register_udf(ScalarUDF::from(map_union::MapUnion::new()));
+    ctx.register_udf(ScalarUDF::from(unhex::Unhex::new()));
     // Flink's MAP_FROM_ARRAYS(keys, values) is DataFusion's map(keys,
     // values); Flink's ARRAY_REMOVE removes every equal element, as
     // DataFusion's array_remove_all (its array_remove only the first).
