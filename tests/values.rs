@@ -148,6 +148,67 @@ INSERT INTO notes (note) VALUES ('x'), ('y');",
     }
 }
 
+/// Flink's CTAS, `CREATE TABLE t WITH (…) AS SELECT …`: the table takes the
+/// query's column names and types (DESCRIBE shows them) and the job writes
+/// the query's rows into it; `CREATE OR REPLACE TABLE … AS` replaces a
+/// table of that name. Refused: a name taken (without OR REPLACE), columns
+/// declared beside AS, OR REPLACE without AS.
+#[test]
+fn create_table_as_select_declares_the_querys_columns_and_writes_its_rows() {
+    let (rows, list) = rows();
+    let dir = scratch();
+    let sql = format!(
+        "CREATE TABLE src (k VARCHAR, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{src}', 'format' = 'json');
+INSERT INTO src VALUES {list};
+CREATE TABLE big WITH ('connector' = 'filesystem', 'path' = '{big}', 'format' = 'json')
+  AS SELECT upper(k) AS key, v * 3 AS tripled FROM src WHERE v > 500;
+DESCRIBE big;
+CREATE OR REPLACE TABLE big WITH ('connector' = 'filesystem', 'path' = '{small}', 'format' = 'json')
+  AS SELECT k, v FROM src WHERE v < 100;
+DESCRIBE big;",
+        src = dir.path().join("src").display(),
+        big = dir.path().join("big").display(),
+        small = dir.path().join("small").display(),
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let described: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("| ") && !l.contains(" name ")).collect();
+    let columns: Vec<String> =
+        described.iter().map(|l| l.split('|').map(str::trim).filter(|c| !c.is_empty()).take(2).collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(columns, ["key VARCHAR", "tripled BIGINT", "k VARCHAR", "v BIGINT"], "{}", run.stdout);
+    let read = |name: &str, a: &str, b: &str| {
+        let mut got: Vec<String> =
+            read_sink(&dir.path().join(name)).iter().map(|r| format!("{}|{}", r[a].as_str().unwrap_or_default(), r[b])).collect();
+        got.sort();
+        got
+    };
+    let mut big: Vec<String> = rows
+        .iter()
+        .filter_map(|(k, v)| v.filter(|v| *v > 500).map(|v| format!("{}|{}", k.to_uppercase(), v * 3)))
+        .collect();
+    big.sort();
+    let mut small: Vec<String> =
+        rows.iter().filter_map(|(k, v)| v.filter(|v| *v < 100).map(|v| format!("{k}|{v}"))).collect();
+    small.sort();
+    assert!(big.len() > 50 && small.len() > 10, "too few rows to be a test");
+    assert_eq!(read("big", "key", "tripled"), big);
+    assert_eq!(read("small", "k", "v"), small);
+
+    let table = "CREATE TABLE t (a BIGINT) WITH ('connector' = 'print');\n";
+    for (statement, says) in [
+        ("CREATE TABLE t WITH ('connector' = 'print') AS SELECT 1 AS a;", "2:14: error: table 't' already exists"),
+        (
+            "CREATE TABLE u (a BIGINT) WITH ('connector' = 'print') AS SELECT 1 AS a;",
+            "2:14: error: columns, a WATERMARK, a PRIMARY KEY or LIKE in CREATE TABLE … AS SELECT",
+        ),
+        ("CREATE OR REPLACE TABLE u (a BIGINT) WITH ('connector' = 'print');", "2:8: error: CREATE OR REPLACE TABLE needs AS SELECT"),
+    ] {
+        let run = weir_run(dir.path(), &format!("{table}{statement}"));
+        assert!(!run.ok, "{statement}");
+        assert!(run.stderr.contains(says), "{statement}: {}", run.stderr);
+    }
+}
+
 /// `GROUPING SETS`, `ROLLUP` and `CUBE` in a GROUP BY without a window
 /// (the examples of Flink's Group Aggregation page take this form): the
 /// changelog ends in DataFusion's batch answer over the same VALUES, with

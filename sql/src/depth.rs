@@ -124,6 +124,7 @@ pub fn check(statement: &WeirStatement, limit: usize, at: Position) -> Result<()
             });
             computed.chain(table.watermark.as_ref().map(|w| &w.expr)).any(|e| e.visit(&mut nesting).is_break())
         }
+        WeirStatement::CreateTableAs { query, .. } => query.visit(&mut nesting).is_break(),
         WeirStatement::Explain(inner) => return check(inner, limit, at),
         _ => false,
     };

@@ -43,6 +43,7 @@ use crate::views::Views;
 
 mod statement_set;
 mod hints;
+mod create_table_as;
 mod views;
 mod zone;
 
@@ -230,6 +231,9 @@ impl Session {
                 }
                 self.register(table)?;
                 Ok(Outcome::Done(format!("Table '{name}' created.")))
+            }
+            WeirStatement::CreateTableAs { create, query, replace } => {
+                self.create_table_as(create, query, *replace, s).await
             }
             WeirStatement::DropTable { name, if_exists } => {
                 let n = table_name(name);

@@ -88,6 +88,14 @@ impl WindowClauses {
 pub enum WeirStatement {
     CreateTable(CreateTable),
     DropTable { name: ObjectName, if_exists: bool },
+    /// `CREATE [OR REPLACE] TABLE t WITH (…) AS SELECT …` (Flink's CTAS
+    /// and RTAS): a table of the query's columns, and the job writing it.
+    CreateTableAs {
+        create: CreateTable,
+        query: Box<Query>,
+        /// `OR REPLACE`: a table of that name is dropped first.
+        replace: bool,
+    },
     /// `INSERT INTO sink [(col, …)] SELECT …`: a continuous job.
     Insert {
         table: ObjectName,
@@ -140,9 +148,22 @@ pub(crate) fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
     let tok = p.peek_token();
     let pos = Position::of(tok.span);
     if p.parse_keyword(Keyword::CREATE) {
+        let replace_at = Position::of(p.peek_token().span);
+        let replace = p.parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
         let _ = p.parse_keyword(Keyword::TEMPORARY);
         if p.parse_keyword(Keyword::TABLE) {
-            return parse_create_table(p).map(WeirStatement::CreateTable);
+            let create = parse_create_table(p)?;
+            if p.parse_keyword(Keyword::AS) {
+                let query = p.parse_query()?;
+                return Ok(WeirStatement::CreateTableAs { create, query, replace });
+            }
+            if replace {
+                return Err(SqlError::plan("CREATE OR REPLACE TABLE needs AS SELECT …", replace_at));
+            }
+            return Ok(WeirStatement::CreateTable(create));
+        }
+        if replace {
+            return Err(SqlError::unsupported("CREATE OR REPLACE of anything but a TABLE … AS SELECT", replace_at));
         }
         if p.parse_keywords(&[Keyword::MATERIALIZED, Keyword::VIEW]) {
             let name = p.parse_object_name(false)?;
@@ -482,7 +503,13 @@ fn parse_create_table(p: &mut Parser) -> Result<CreateTable> {
     let like_at = Position::of(p.peek_token().span);
     let like = match p.parse_keyword(Keyword::LIKE) {
         true => Some(like::parse_like(p, like_at)?),
-        false if !listed => return Err(SqlError::plan("CREATE TABLE needs its columns in parentheses (or LIKE another table)", like_at)),
+        // `CREATE TABLE t WITH (…) AS SELECT …` takes the query's columns.
+        false if !listed && !p.peek_keyword(Keyword::AS) => {
+            return Err(SqlError::plan(
+                "CREATE TABLE needs its columns in parentheses (or LIKE another table, or AS SELECT …)",
+                like_at,
+            ));
+        }
         false => None,
     };
     Ok(CreateTable {

@@ -53,6 +53,9 @@ fn tag(statement: &WeirStatement) -> Tag {
         // The job has started (or, with `table.dml-sync`, ended): no row
         // count is known, as for Flink's INSERT.
         WeirStatement::Insert { .. } => Tag::new("INSERT").with_oid(0).with_rows(0),
+        // PostgreSQL tags CREATE TABLE … AS with the rows it wrote; the
+        // job has just started.
+        WeirStatement::CreateTableAs { .. } => Tag::new("SELECT").with_rows(0),
         WeirStatement::CreateMaterializedView { .. } => Tag::new("CREATE MATERIALIZED VIEW"),
         WeirStatement::CreateView { .. } => Tag::new("CREATE VIEW"),
         WeirStatement::DropView { .. } => Tag::new("DROP VIEW"),

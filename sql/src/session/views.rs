@@ -89,7 +89,9 @@ impl Session {
                 self.fill_insert_columns(table, columns, query)?;
                 query
             }
-            WeirStatement::Query { query, .. } | WeirStatement::CreateMaterializedView { query, .. } => query,
+            WeirStatement::Query { query, .. }
+            | WeirStatement::CreateMaterializedView { query, .. }
+            | WeirStatement::CreateTableAs { query, .. } => query,
             WeirStatement::Explain(inner) => match inner.as_mut() {
                 WeirStatement::Insert {
                     table, columns, query, ..
