@@ -1015,7 +1015,7 @@ fn form_encoded(s: &str) -> String {
 /// Flink's newer string and collection functions in a streaming job:
 /// SPLIT, ELT, STARTSWITH, URL_ENCODE / URL_DECODE, JSON_QUOTE /
 /// JSON_UNQUOTE, REGEXP_EXTRACT_ALL, REGEXP_SUBSTR, ARRAY_PREPEND,
-/// ARRAY_SLICE, ARRAY_SORT (descending), UNHEX and SIMILAR TO; each value is computed here from Flink's
+/// ARRAY_SLICE, ARRAY_SORT (descending), UNHEX, PRINTF and SIMILAR TO; each value is computed here from Flink's
 /// documented meaning.
 #[test]
 fn newer_string_and_collection_functions_run_unchanged() {
@@ -1065,6 +1065,7 @@ fn newer_string_and_collection_functions_run_unchanged() {
                 "gap": s.contains(",,"),
                 "desc": descending.join("|"),
                 "rt": a,
+                "pf": format!("{a}={n:03}|{:>6}", format!("{n}.3")),
             }),
         );
     }
@@ -1074,7 +1075,7 @@ fn newer_string_and_collection_functions_run_unchanged() {
   WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
 CREATE TABLE out (k VARCHAR, parts VARCHAR, cnt INT, elt VARCHAR, sw BOOLEAN, enc VARCHAR, dec VARCHAR,
                   quoted VARCHAR, unq VARCHAR, nums VARCHAR, `first` VARCHAR, pre VARCHAR, tail VARCHAR, gap BOOLEAN,
-                  `desc` VARCHAR, rt VARCHAR)
+                  `desc` VARCHAR, rt VARCHAR, pf VARCHAR)
   WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
 INSERT INTO out
 SELECT k,
@@ -1092,7 +1093,8 @@ SELECT k,
        ARRAY_JOIN(ARRAY_SLICE(SPLIT(s, ','), 2), '|'),
        s SIMILAR TO '%,,%',
        ARRAY_JOIN(ARRAY_SORT(SPLIT(s, ','), FALSE), '|'),
-       DECODE(UNHEX(HEX(a)), 'UTF-8')
+       DECODE(UNHEX(HEX(a)), 'UTF-8'),
+       PRINTF('%s=%03d|%6.1f', a, n, n + 0.3)
 FROM t;
 ",
         dir.path().join("in").display(),

@@ -34,6 +34,7 @@ mod json_path;
 mod json_sql;
 mod map_union;
 mod predicates;
+mod printf;
 mod random;
 mod regexp;
 mod regexp_all;
@@ -110,6 +111,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(split::Split::new()));
     ctx.register_udf(ScalarUDF::from(map_union::MapUnion::new()));
     ctx.register_udf(ScalarUDF::from(unhex::Unhex::new()));
+    ctx.register_udf(ScalarUDF::from(printf::Printf::new()));
     // Flink's MAP_FROM_ARRAYS(keys, values) is DataFusion's map(keys,
     // values); Flink's ARRAY_REMOVE removes every equal element, as
     // DataFusion's array_remove_all (its array_remove only the first).
