@@ -1168,3 +1168,64 @@ FROM (SELECT k, MAP_UNION(STR_TO_MAP(a), STR_TO_MAP(b)) AS m FROM t);
         .collect();
     assert_eq!(got, want);
 }
+
+/// Interval range qualifiers wherever Flink takes an interval: a
+/// watermark's delay (`MINUTE TO SECOND`), an interval join's bound (`DAY
+/// TO MINUTE`) and a HOP window's slide and size (`HOUR TO MINUTE`). The
+/// rows are few and the answers worked out by hand: `x` meets its match
+/// 30 minutes later, `y`'s comes two hours later, outside the hour; the
+/// two 10:00 rows fall in the hop windows starting 9:30 and 10:00.
+#[test]
+fn interval_ranges_in_watermarks_joins_and_windows() {
+    let dir = scratch();
+    for (table, rows) in [
+        ("a", ["x 2026-01-01 10:00:00", "y 2026-01-01 10:00:00"]),
+        ("b", ["x 2026-01-01 10:30:00", "y 2026-01-01 12:00:00"]),
+    ] {
+        std::fs::create_dir_all(dir.path().join(table)).unwrap();
+        let lines: String = rows
+            .iter()
+            .map(|r| {
+                let (k, ts) = r.split_once(' ').unwrap();
+                format!("{}\n", serde_json::json!({"k": k, "ts": ts}))
+            })
+            .collect();
+        std::fs::write(dir.path().join(table).join("part-0.json"), lines).unwrap();
+    }
+    let path = |p: &str| dir.path().join(p).display().to_string();
+    let sql = format!(
+        "CREATE TABLE a (k VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '0:05' MINUTE TO SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE b (k VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE joined (k VARCHAR, t VARCHAR) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE hops (ws VARCHAR, n BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+INSERT INTO joined
+SELECT a.k, DATE_FORMAT(b.ts, 'HH:mm') FROM a JOIN b
+  ON a.k = b.k AND b.ts BETWEEN a.ts AND a.ts + INTERVAL '0 01:00' DAY TO MINUTE;
+INSERT INTO hops
+SELECT DATE_FORMAT(window_start, 'HH:mm'), COUNT(*)
+FROM TABLE(HOP(TABLE a, DESCRIPTOR(ts), INTERVAL '0:30' HOUR TO MINUTE, INTERVAL '1:00' HOUR TO MINUTE))
+GROUP BY window_start, window_end;
+",
+        path("a"),
+        path("b"),
+        path("joined"),
+        path("hops")
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(
+        read_sink(&dir.path().join("joined")),
+        [serde_json::json!({"k": "x", "t": "10:30"})]
+    );
+    let mut hops = read_sink(&dir.path().join("hops"));
+    hops.sort_by_key(|r| r["ws"].as_str().map(str::to_string));
+    assert_eq!(
+        hops,
+        [
+            serde_json::json!({"ws": "09:30", "n": 2}),
+            serde_json::json!({"ws": "10:00", "n": 2})
+        ]
+    );
+}
