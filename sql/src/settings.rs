@@ -273,7 +273,7 @@ impl Settings {
 
 fn find(key: &str) -> Result<&'static Known> {
     if let Some(why) = flink_only::not_yet(key) {
-        return Err(SqlError::unsupported(format!("'{key}': {why}"), None));
+        return Err(SqlError::plan(format!("setting '{key}' is not supported: {why}"), None));
     }
     KNOWN.iter().find(|k| k.key == key).ok_or_else(|| {
         let keys: Vec<&str> = KNOWN.iter().map(|k| k.key).collect();
@@ -311,7 +311,7 @@ mod tests {
         assert!(e.contains("expected one of table, changelog, tableau"), "{e}");
         assert!(s.set("sql-client.execution.result-mode", "TABLEAU").unwrap().is_some());
         let e = s.set("table.exec.state.ttl", "1 h").unwrap_err().to_string();
-        assert!(e.contains("a state TTL is not supported yet"), "{e}");
+        assert!(e.contains("setting 'table.exec.state.ttl' is not supported: no state TTL yet"), "{e}");
         s.reset(Some("table.exec.mini-batch.enabled")).unwrap();
         assert!(!s.all().iter().any(|(k, _)| k == "table.exec.mini-batch.enabled"));
     }

@@ -39,9 +39,9 @@ pub(super) const NO_EFFECT: &[NoEffect] = &[
 pub(super) const NOT_YET: &[(&str, &str)] = &[
     (
         "table.exec.state.ttl",
-        "a state TTL is not supported yet: the state of a GROUP BY or a join without a window is kept while the job runs",
+        "no state TTL yet: the state of a GROUP BY or a join without a window is kept while the job runs",
     ),
-    ("table.exec.emit.early-fire.enabled", "early-firing windows are not supported: a window emits once, when it closes"),
+    ("table.exec.emit.early-fire.enabled", "a window emits once, when it closes (no early firing)"),
     ("table.exec.emit.late-fire.enabled", "Weir takes late rows with ALLOWED LATENESS and LATE DATA INTO (docs)"),
 ];
 
