@@ -19,6 +19,24 @@ use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 
 use super::json::word;
 
+/// How long (as SQL text) the operands these forms repeat may be: each
+/// nested `BETWEEN SYMMETRIC` or `OVERLAPS` would otherwise double the
+/// statement. No query Flink users write comes near it.
+const MAX_REPEATED: usize = 64 * 1024;
+
+/// An error at `at` unless `operands` are short enough to repeat.
+fn repeatable(parser: &Parser, what: &str, operands: &[&Expr]) -> Result<(), ParserError> {
+    let length: usize = operands.iter().map(|e| e.to_string().len()).sum();
+    if length <= MAX_REPEATED {
+        return Ok(());
+    }
+    let at = parser.peek_token_ref().span.start;
+    Err(ParserError::ParserError(format!(
+        "{what}: its operands are {length} characters long, more than the {MAX_REPEATED} Weir repeats at Line: {}, Column: {}",
+        at.line, at.column
+    )))
+}
+
 /// `[NOT] BETWEEN [A]SYMMETRIC …` after `expr`, if that is what follows.
 pub(super) fn parse_between(
     dialect: &dyn Dialect,
@@ -60,6 +78,7 @@ fn between(
     if !symmetric {
         return Ok(plain(&low, &high, negated));
     }
+    repeatable(parser, "BETWEEN SYMMETRIC", &[expr, &low, &high])?;
     let either = Expr::Nested(Box::new(Expr::BinaryOp {
         left: Box::new(plain(&low, &high, false)),
         op: BinaryOperator::Or,
@@ -106,6 +125,9 @@ fn simple_case(parser: &mut Parser) -> Result<Expr, ParserError> {
     };
     let end_token = AttachedToken(parser.expect_keyword(Keyword::END)?);
     let lists = branches.iter().any(|(values, _)| values.len() > 1);
+    if lists {
+        repeatable(parser, "CASE", &vec![&operand; branches.len()])?;
+    }
     let conditions = branches
         .into_iter()
         .map(|(mut values, result)| {
@@ -160,6 +182,9 @@ pub(super) fn parse_overlaps(
             at.line, at.column
         ))));
     };
+    if let Err(e) = repeatable(parser, "OVERLAPS", &[&s1, &e1, &s2, &e2]) {
+        return Some(Err(e));
+    }
     let (s1, e1) = ordered(s1, e1);
     let (s2, e2) = ordered(s2, e2);
     let ge = |a: Expr, b: Expr| Expr::BinaryOp {

@@ -129,21 +129,6 @@ impl VisitorMut for FlinkCalls {
                         .collect(),
                     else_result: None,
                 }),
-                ("ARRAY_APPEND", [array, x]) => Some(null_if_null(
-                    &[array],
-                    call("array_push_back", vec![array.clone(), x.clone()]),
-                )),
-                ("ARRAY_PREPEND", [array, x]) => Some(null_if_null(
-                    &[array],
-                    call("array_push_front", vec![x.clone(), array.clone()]),
-                )),
-                ("ARRAY_CONCAT", arrays) if !arrays.is_empty() => Some(null_if_null(
-                    &arrays.iter().collect::<Vec<_>>(),
-                    call("array_cat", arrays.to_vec()),
-                )),
-                ("ARRAY_SORT", [array, ascending, rest @ ..]) if rest.len() <= 1 => {
-                    Some(array_sort(array, ascending, rest.first()))
-                }
                 ("ARRAY_SLICE", [array, from]) => {
                     let end = Expr::value(Value::Number("-1".into(), false));
                     Some(call("array_slice", vec![array.clone(), from.clone(), end]))
@@ -174,6 +159,77 @@ impl VisitorMut for FlinkCalls {
         }
         ControlFlow::Continue(())
     }
+
+    /// The rewrites that repeat an argument, done once the arguments are
+    /// rewritten, so that [`MAX_REPEATED`] bounds what nesting them makes.
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Some(rewritten) = collection_call(expr) {
+            *expr = rewritten;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// How long (as SQL text) an argument a rewrite repeats may be: nested
+/// calls would otherwise double the query at each level. Past it the NULL
+/// guard is left out (DataFusion's meaning: a NULL array as empty).
+const MAX_REPEATED: usize = 16 * 1024;
+
+/// Whether `values` are short enough to repeat.
+fn repeatable(values: &[&Expr]) -> bool {
+    values.iter().map(|v| v.to_string().len()).sum::<usize>() <= MAX_REPEATED
+}
+
+/// Flink's `ARRAY_APPEND`, `ARRAY_PREPEND`, `ARRAY_CONCAT` and
+/// `ARRAY_SORT` with flags as DataFusion's calls, if `expr` is one.
+fn collection_call(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = expr else { return None };
+    let name = f.name.0.last()?.as_ident()?.value.to_uppercase();
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let args = plain_args(&list.args)?;
+    let guarded = |values: &[&Expr], then: Expr| {
+        if repeatable(values) {
+            null_if_null(values, then)
+        } else {
+            then
+        }
+    };
+    Some(match (name.as_str(), args.as_slice()) {
+        ("ARRAY_APPEND", [array, x]) => guarded(&[array], call("array_push_back", vec![array.clone(), x.clone()])),
+        ("ARRAY_PREPEND", [array, x]) => guarded(&[array], call("array_push_front", vec![x.clone(), array.clone()])),
+        ("ARRAY_CONCAT", arrays) if !arrays.is_empty() => {
+            guarded(&arrays.iter().collect::<Vec<_>>(), call("array_cat", arrays.to_vec()))
+        }
+        ("ARRAY_SORT", [array, ascending, rest @ ..]) if rest.len() <= 1 => {
+            let flag = |e: &Expr| match e {
+                Expr::Value(v) => match v.value {
+                    Value::Boolean(b) => Some(b),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let text = |t: &str| Expr::value(Value::SingleQuotedString(t.into()));
+            match (flag(ascending), rest.first().map(flag)) {
+                // Constant flags: one call.
+                (Some(up), None | Some(Some(_))) => {
+                    let first = rest.first().and_then(flag).unwrap_or(up);
+                    call(
+                        "list_sort",
+                        vec![
+                            array.clone(),
+                            text(if up { "ASC" } else { "DESC" }),
+                            text(if first { "NULLS FIRST" } else { "NULLS LAST" }),
+                        ],
+                    )
+                }
+                _ if repeatable(&[array]) => array_sort(array, ascending, rest.first()),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
 }
 
 /// The arguments of a call, if all are plain expressions.
@@ -412,7 +468,10 @@ mod tests {
         assert_eq!(value("SELECT ARRAY_SLICE(ARRAY[1, 2, 3, 4], 2)").await, "[2, 3, 4]");
         // Flink's docs: descending puts NULLs last unless told otherwise.
         assert_eq!(value("SELECT ARRAY_SORT(ARRAY[3, NULL, 1])").await, "[NULL, 1, 3]");
-        assert_eq!(value("SELECT ARRAY_SORT(ARRAY[3, NULL, 1], FALSE)").await, "[3, 1, NULL]");
+        assert_eq!(
+            value("SELECT ARRAY_SORT(ARRAY[3, NULL, 1], FALSE)").await,
+            "[3, 1, NULL]"
+        );
         assert_eq!(
             value("SELECT ARRAY_SORT(ARRAY[3, NULL, 1], TRUE, FALSE)").await,
             "[1, 3, NULL]"
@@ -433,5 +492,16 @@ mod tests {
             "true"
         );
         assert_eq!(super::similar_regex("a.%[x.]_"), "^(?:a\\..*[x.].)$");
+    }
+
+    /// Calls that repeat an argument nest without doubling the query at
+    /// each level: past [`MAX_REPEATED`](super::MAX_REPEATED) the NULL
+    /// guard is left out.
+    #[test]
+    fn nested_guards_stay_bounded() {
+        let nested = format!("SELECT {}ARRAY[1]{}", "ARRAY_APPEND(".repeat(45), ", 1)".repeat(45));
+        let out = rewritten(&nested);
+        assert!(out.len() < 200_000, "{} characters", out.len());
+        assert!(out.contains("CASE WHEN ARRAY[1] IS NULL THEN NULL"), "{}", &out[..300]);
     }
 }
