@@ -5,7 +5,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use crate::error::ConnectorError;
 
 /// SQL names of the supported types, for error messages.
-const SUPPORTED: &str = "TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, BOOLEAN, VARCHAR, \
+pub(crate) const SUPPORTED: &str = "TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, BOOLEAN, VARCHAR, \
                          DECIMAL(p, s), DATE, TIMESTAMP(3), TIMESTAMP_LTZ(3)";
 
 /// Whether connectors can encode and decode values of `dt`.

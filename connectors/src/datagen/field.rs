@@ -56,8 +56,23 @@ pub(crate) enum Random {
         scale: i8,
     },
     Boolean,
-    /// Hexadecimal text of a fixed length, as Flink generates.
+    /// Hexadecimal text of `length` characters, as Flink generates; of a
+    /// random length from 1 to `length` with `'var-len'`.
     Text {
+        length: usize,
+        var_len: bool,
+    },
+    /// A ROW: each field from its own generator (`fields.<column>.<field>.*`).
+    Row(Vec<FieldGen>),
+    /// An ARRAY of `length` elements (`fields.<column>.element.*`).
+    List {
+        element: Box<FieldGen>,
+        length: usize,
+    },
+    /// A MAP of `length` entries (`fields.<column>.key.*`, `.value.*`).
+    Map {
+        key: Box<FieldGen>,
+        value: Box<FieldGen>,
         length: usize,
     },
     /// TIMESTAMP and DATE: now, minus a uniform amount of milliseconds up
@@ -81,11 +96,22 @@ fn applies(option: &str, sequence: bool, dt: &DataType) -> Result<(), &'static s
         "min" | "max" => Err("applies only to numeric fields"),
         "max-past" if temporal => Ok(()),
         "max-past" => Err("applies only to TIMESTAMP and DATE fields"),
-        "length" if dt == &DataType::Utf8 => Ok(()),
-        "length" => Err("applies only to VARCHAR fields"),
+        "length" if dt == &DataType::Utf8 || nested(dt) && !matches!(dt, DataType::Struct(_)) => Ok(()),
+        "length" => Err("applies only to VARCHAR, ARRAY and MAP fields"),
+        "var-len" if dt == &DataType::Utf8 => Ok(()),
+        "var-len" => Err("applies only to VARCHAR fields"),
         _ => Err("is not a datagen field option"),
     }
 }
+
+/// Whether values of `dt` are made of other values, each from a generator
+/// of its own.
+fn nested(dt: &DataType) -> bool {
+    matches!(dt, DataType::Struct(_) | DataType::List(_) | DataType::Map(..))
+}
+
+/// The collection size when `'length'` is not set (Flink's).
+const DEFAULT_COLLECTION_LENGTH: usize = 3;
 
 impl FieldGen {
     /// Bytes a value of this column takes in a batch, at most: what bounds
@@ -93,7 +119,10 @@ impl FieldGen {
     pub(crate) fn value_bytes(&self) -> usize {
         match &self.kind {
             // The text and its offset.
-            Kind::Random(Random::Text { length }) => length + 4,
+            Kind::Random(Random::Text { length, .. }) => length + 4,
+            Kind::Random(Random::Row(fields)) => fields.iter().map(FieldGen::value_bytes).sum(),
+            Kind::Random(Random::List { element, length }) => length * element.value_bytes() + 4,
+            Kind::Random(Random::Map { key, value, length }) => length * (key.value_bytes() + value.value_bytes()) + 4,
             // A sequence as text: at most 20 digits and a sign.
             Kind::Sequence { .. } if self.data_type == DataType::Utf8 => 21 + 4,
             // The widest primitive, DECIMAL's 128 bits.
@@ -102,11 +131,11 @@ impl FieldGen {
     }
 
     /// Reads the options of `field` (all of which are `fields.<column>.*`).
-    pub(crate) fn from_options(
-        field: &Field,
-        options: &FieldOptions,
-    ) -> Result<Self, ConnectorError> {
+    pub(crate) fn from_options(field: &Field, options: &FieldOptions) -> Result<Self, ConnectorError> {
         let dt = field.data_type();
+        if nested(dt) {
+            return Self::nested_from_options(field, options);
+        }
         let get = |option: &str| options.get(option).copied();
         // The `kind` option when it asks for a sequence.
         let sequence = match get("kind") {
@@ -114,11 +143,7 @@ impl FieldGen {
             Some((_, v)) if v.eq_ignore_ascii_case("random") => None,
             Some(entry @ (_, v)) if v.eq_ignore_ascii_case("sequence") => Some(entry),
             Some((key, v)) => {
-                return Err(ConnectorError::invalid(
-                    key,
-                    v,
-                    "expected 'random' or 'sequence'",
-                ));
+                return Err(ConnectorError::invalid(key, v, "expected 'random' or 'sequence'"));
             }
         };
         for (option, (key, value)) in options {
@@ -130,33 +155,7 @@ impl FieldGen {
                 )
             })?;
         }
-        let null_rate = match get("null-rate") {
-            Some((key, v)) => {
-                let rate = v
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-                    .and_then(|r| Bernoulli::new(r).ok().map(|b| (r, b)));
-                match rate {
-                    None => {
-                        return Err(ConnectorError::invalid(
-                            key,
-                            v,
-                            "expected a number from 0 to 1",
-                        ));
-                    }
-                    Some((r, _)) if r > 0.0 && !field.is_nullable() => {
-                        return Err(ConnectorError::invalid(
-                            key,
-                            v,
-                            format!("column '{}' is NOT NULL", field.name()),
-                        ));
-                    }
-                    Some((r, b)) => (r > 0.0).then_some(b),
-                }
-            }
-            None => None,
-        };
+        let null_rate = null_rate(field, get("null-rate"))?;
         let kind = match sequence {
             Some(kind) => sequence_kind(field, kind, get("start"), get("end"))?,
             None => Kind::Random(random(field, &get)?),
@@ -166,6 +165,124 @@ impl FieldGen {
             kind,
             null_rate,
         })
+    }
+}
+
+impl FieldGen {
+    /// A ROW, ARRAY or MAP column (or field): its own options (`length`,
+    /// `null-rate`) and its parts', by the part's name before a dot, as
+    /// Flink names them (`buyer.first_name.length`, `tags.element.min`).
+    fn nested_from_options(field: &Field, options: &FieldOptions) -> Result<Self, ConnectorError> {
+        let dt = field.data_type();
+        let parts: Vec<&Field> = match dt {
+            DataType::Struct(fields) => fields.iter().map(|f| f.as_ref()).collect(),
+            DataType::List(element) => vec![element.as_ref()],
+            DataType::Map(entries, _) => match entries.data_type() {
+                DataType::Struct(kv) => kv.iter().map(|f| f.as_ref()).collect(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        let part_name = |i: usize, f: &Field| match dt {
+            DataType::List(_) => "element".to_string(),
+            DataType::Map(..) if i == 0 => "key".to_string(),
+            DataType::Map(..) => "value".to_string(),
+            _ => f.name().clone(),
+        };
+        let mut own = FieldOptions::new();
+        let mut per_part: Vec<FieldOptions> = vec![FieldOptions::new(); parts.len()];
+        for (option, entry @ (key, value)) in options {
+            let part = option.split_once('.').and_then(|(name, rest)| {
+                let i = parts.iter().enumerate().position(|(i, f)| part_name(i, f) == name)?;
+                Some((i, rest))
+            });
+            match part {
+                Some((i, rest)) => {
+                    per_part[i].insert(rest, *entry);
+                }
+                None if option.contains('.') => {
+                    let names: Vec<String> = parts.iter().enumerate().map(|(i, f)| part_name(i, f)).collect();
+                    return Err(ConnectorError::invalid(
+                        key,
+                        value,
+                        format!(
+                            "'{}' has no part named so (its parts: {})",
+                            field.name(),
+                            names.join(", ")
+                        ),
+                    ));
+                }
+                None => {
+                    applies(option, false, dt).map_err(|reason| {
+                        ConnectorError::invalid(
+                            key,
+                            value,
+                            format!("{reason} (column '{}' is {})", field.name(), sql_name(dt)),
+                        )
+                    })?;
+                    own.insert(option, *entry);
+                }
+            }
+        }
+        let generators = parts
+            .iter()
+            .zip(&per_part)
+            .map(|(part, opts)| FieldGen::from_options(part, opts))
+            .collect::<Result<Vec<_>, _>>()?;
+        let length = match own.get("length") {
+            None => DEFAULT_COLLECTION_LENGTH,
+            Some((key, v)) => length_option(key, v)?,
+        };
+        let kind = match (dt, generators.len()) {
+            (DataType::List(_), 1) => Random::List {
+                element: Box::new(generators[0].clone()),
+                length,
+            },
+            (DataType::Map(..), 2) => Random::Map {
+                key: Box::new(generators[0].clone()),
+                value: Box::new(generators[1].clone()),
+                length,
+            },
+            _ => Random::Row(generators),
+        };
+        let null_rate = null_rate(field, own.get("null-rate").copied())?;
+        Ok(Self {
+            data_type: dt.clone(),
+            kind: Kind::Random(kind),
+            null_rate,
+        })
+    }
+}
+
+/// `'null-rate'`: a Bernoulli of that rate when above zero; a NOT NULL
+/// column takes none.
+fn null_rate(field: &Field, entry: Entry) -> Result<Option<Bernoulli>, ConnectorError> {
+    let Some((key, v)) = entry else { return Ok(None) };
+    let rate = v
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .and_then(|r| Bernoulli::new(r).ok().map(|b| (r, b)));
+    match rate {
+        None => Err(ConnectorError::invalid(key, v, "expected a number from 0 to 1")),
+        Some((r, _)) if r > 0.0 && !field.is_nullable() => Err(ConnectorError::invalid(
+            key,
+            v,
+            format!("column '{}' is NOT NULL", field.name()),
+        )),
+        Some((r, b)) => Ok((r > 0.0).then_some(b)),
+    }
+}
+
+/// A `'length'` value: at most [`MAX_LENGTH`].
+fn length_option(key: &str, v: &str) -> Result<usize, ConnectorError> {
+    match v.trim().parse::<usize>() {
+        Ok(n) if n <= MAX_LENGTH => Ok(n),
+        _ => Err(ConnectorError::invalid(
+            key,
+            v,
+            format!("expected an integer from 0 to {MAX_LENGTH}"),
+        )),
     }
 }
 
@@ -194,21 +311,20 @@ fn sequence_kind<'a>(
             ));
         }
     };
-    let bound =
-        |entry: Entry<'a>, option: &str| -> Result<(i64, &'a str, &'a str), ConnectorError> {
-            let (key, v) = entry.ok_or_else(|| ConnectorError::MissingOption {
-                connector: "datagen".into(),
-                key: format!("fields.{}.{option}", field.name()),
-            })?;
-            match v.trim().parse::<i64>() {
-                Ok(n) if (lo..=hi).contains(&n) => Ok((n, key, v)),
-                _ => Err(ConnectorError::invalid(
-                    key,
-                    v,
-                    format!("expected an integer from {lo} to {hi}"),
-                )),
-            }
-        };
+    let bound = |entry: Entry<'a>, option: &str| -> Result<(i64, &'a str, &'a str), ConnectorError> {
+        let (key, v) = entry.ok_or_else(|| ConnectorError::MissingOption {
+            connector: "datagen".into(),
+            key: format!("fields.{}.{option}", field.name()),
+        })?;
+        match v.trim().parse::<i64>() {
+            Ok(n) if (lo..=hi).contains(&n) => Ok((n, key, v)),
+            _ => Err(ConnectorError::invalid(
+                key,
+                v,
+                format!("expected an integer from {lo} to {hi}"),
+            )),
+        }
+    };
     let (first, _, _) = bound(start, "start")?;
     let (last, key, v) = bound(end, "end")?;
     if last < first {
@@ -238,14 +354,13 @@ fn random<'a>(field: &Field, get: &dyn Fn(&str) -> Entry<'a>) -> Result<Random, 
             let largest = 10_i128.pow(u32::from(*precision)) - 1;
             let parse = |entry: Entry, default: i128| match entry {
                 None => Ok(default),
-                Some((key, v)) => parse_decimal::<Decimal128Type>(v.trim(), *precision, *scale)
-                    .map_err(|_| {
-                        ConnectorError::invalid(
-                            key,
-                            v,
-                            format!("expected a number that fits DECIMAL({precision}, {scale})"),
-                        )
-                    }),
+                Some((key, v)) => parse_decimal::<Decimal128Type>(v.trim(), *precision, *scale).map_err(|_| {
+                    ConnectorError::invalid(
+                        key,
+                        v,
+                        format!("expected a number that fits DECIMAL({precision}, {scale})"),
+                    )
+                }),
             };
             let (min, max) = (parse(get("min"), -largest)?, parse(get("max"), largest)?);
             Random::Decimal {
@@ -258,18 +373,15 @@ fn random<'a>(field: &Field, get: &dyn Fn(&str) -> Entry<'a>) -> Result<Random, 
         DataType::Utf8 => {
             let length = match get("length") {
                 None => DEFAULT_LENGTH,
-                Some((key, v)) => match v.trim().parse::<usize>() {
-                    Ok(n) if n <= MAX_LENGTH => n,
-                    _ => {
-                        return Err(ConnectorError::invalid(
-                            key,
-                            v,
-                            format!("expected an integer from 0 to {MAX_LENGTH}"),
-                        ));
-                    }
-                },
+                Some((key, v)) => length_option(key, v)?,
             };
-            Random::Text { length }
+            let var_len = match get("var-len") {
+                None => false,
+                Some((_, v)) if v.trim().eq_ignore_ascii_case("true") => true,
+                Some((_, v)) if v.trim().eq_ignore_ascii_case("false") => false,
+                Some((key, v)) => return Err(ConnectorError::invalid(key, v, "expected 'true' or 'false'")),
+            };
+            Random::Text { length, var_len }
         }
         DataType::Timestamp(..) | DataType::Date32 => {
             let past_ms = match get("max-past") {
@@ -300,9 +412,10 @@ where
 {
     let parse = |entry: Entry, default: T| match entry {
         None => Ok(default),
-        Some((key, v)) => v.trim().parse::<T>().map_err(|_| {
-            ConnectorError::invalid(key, v, format!("expected an integer from {lo} to {hi}"))
-        }),
+        Some((key, v)) => v
+            .trim()
+            .parse::<T>()
+            .map_err(|_| ConnectorError::invalid(key, v, format!("expected an integer from {lo} to {hi}"))),
     };
     uniform_inclusive(parse(min, lo)?, parse(max, hi)?, max.or(min))
 }
@@ -331,11 +444,7 @@ where
 
 /// `blame` is the option reported if the range is unusable: the max when
 /// set (it is what makes a range empty), else the min.
-fn uniform_inclusive<T: SampleUniform>(
-    min: T,
-    max: T,
-    blame: Entry,
-) -> Result<Uniform<T>, ConnectorError> {
+fn uniform_inclusive<T: SampleUniform>(min: T, max: T, blame: Entry) -> Result<Uniform<T>, ConnectorError> {
     Uniform::new_inclusive(min, max).map_err(|e| range_error(blame, e))
 }
 

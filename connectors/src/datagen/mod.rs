@@ -9,7 +9,7 @@ mod split;
 
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use weir_engine::source::SourceConnector;
 
 use crate::error::ConnectorError;
@@ -25,6 +25,7 @@ const FIELD_OPTIONS: &[&str] = &[
     "max",
     "max-past",
     "length",
+    "var-len",
     "start",
     "end",
     "null-rate",
@@ -35,23 +36,31 @@ const DEFAULT_ROWS_PER_SECOND: u64 = 10_000;
 
 /// Builds the source from `'rows-per-second'`, `'number-of-rows'` and the
 /// `'fields.<column>.<option>'` keys, whose columns must exist.
-pub(crate) fn create(
-    options: &Options,
-    schema: SchemaRef,
-) -> Result<Arc<dyn SourceConnector>, ConnectorError> {
-    types::check_schema(options.connector(), &schema)?;
+pub(crate) fn create(options: &Options, schema: SchemaRef) -> Result<Arc<dyn SourceConnector>, ConnectorError> {
+    check_types(options.connector(), &schema)?;
     let mut per_field: Vec<FieldOptions> = vec![FieldOptions::new(); schema.fields().len()];
     for (key, value) in options.entries() {
         if TABLE_OPTIONS.contains(&key) {
             continue;
         }
-        let (column, option) = key
+        let (path, _) = key
             .strip_prefix("fields.")
             .and_then(|rest| rest.rsplit_once('.'))
             .filter(|(_, option)| FIELD_OPTIONS.contains(option))
             .ok_or_else(|| options.unknown(key, allowed(&schema)))?;
-        let index =
-            column_index(&schema, column).ok_or_else(|| options.unknown(key, allowed(&schema)))?;
+        // `fields.<column>.<option>`, or `fields.<column>.<part>….<option>`
+        // for the parts of a ROW, ARRAY or MAP column.
+        let rest = &key["fields.".len()..];
+        let (index, option) = match column_index(&schema, path) {
+            Some(i) => (i, &rest[path.len() + 1..]),
+            None => {
+                let (column, _) = path
+                    .split_once('.')
+                    .ok_or_else(|| options.unknown(key, allowed(&schema)))?;
+                let i = column_index(&schema, column).ok_or_else(|| options.unknown(key, allowed(&schema)))?;
+                (i, &rest[column.len() + 1..])
+            }
+        };
         per_field[index].insert(option, (key, value));
     }
     let fields = schema
@@ -85,6 +94,31 @@ fn column_index(schema: &Schema, column: &str) -> Option<usize> {
             _ => None,
         }
     })
+}
+
+/// Refuses a column whose values datagen cannot make: of a type no
+/// connector reads, or holding one (in a ROW, ARRAY or MAP).
+fn check_types(connector: &str, schema: &Schema) -> Result<(), ConnectorError> {
+    fn makes(dt: &DataType) -> bool {
+        match dt {
+            DataType::Struct(fields) => fields.iter().all(|f| makes(f.data_type())),
+            DataType::List(element) => makes(element.data_type()),
+            DataType::Map(entries, _) => makes(entries.data_type()),
+            other => types::is_supported(other),
+        }
+    }
+    match schema.fields().iter().find(|f| !makes(f.data_type())) {
+        Some(f) => Err(ConnectorError::Unsupported {
+            connector: connector.to_string(),
+            what: format!(
+                "column '{}' has type {}, which is not supported (supported: {}, and ROW, ARRAY and MAP of them)",
+                f.name(),
+                types::sql_name(f.data_type()),
+                types::SUPPORTED
+            ),
+        }),
+        None => Ok(()),
+    }
 }
 
 fn allowed(schema: &Schema) -> String {

@@ -259,3 +259,72 @@ async fn a_resumed_partition_makes_only_the_rest_of_its_rows() {
         .unwrap();
     assert_eq!(read.events, vec![Event::End(2)]);
 }
+
+/// ROW, ARRAY and MAP columns, as Flink's datagen makes them: each part
+/// from its own options (`fields.<column>.<field>.*`, `.element.*`,
+/// `.key.*`, `.value.*`), collections of `'length'` elements (3 by
+/// default), and `'var-len'` strings from 1 to `'length'` characters.
+#[tokio::test]
+async fn row_array_and_map_columns_follow_their_parts_options() {
+    use std::sync::Arc;
+
+    use datafusion::arrow::datatypes::{Field, Fields};
+    let buyer = DataType::Struct(Fields::from(vec![
+        Field::new("age", DataType::Int32, true),
+        Field::new("name", DataType::Utf8, true),
+    ]));
+    let tags = DataType::List(Arc::new(Field::new("item", DataType::Int64, true)));
+    let entries = Field::new(
+        "entries",
+        DataType::Struct(Fields::from(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("value", DataType::Int32, true),
+        ])),
+        false,
+    );
+    let attrs = DataType::Map(Arc::new(entries), false);
+    let columns = schema(&[("buyer", buyer), ("tags", tags), ("attrs", attrs), ("note", DataType::Utf8)]);
+    let options = [
+        ("connector", "datagen"),
+        ("rows-per-second", "100000000"),
+        ("number-of-rows", "500"),
+        ("fields.buyer.age.min", "18"),
+        ("fields.buyer.age.max", "30"),
+        ("fields.buyer.name.length", "5"),
+        ("fields.tags.length", "4"),
+        ("fields.tags.element.min", "-3"),
+        ("fields.tags.element.max", "3"),
+        ("fields.attrs.key.length", "2"),
+        ("fields.attrs.value.min", "7"),
+        ("fields.attrs.value.max", "7"),
+        ("fields.note.length", "40"),
+        ("fields.note.var-len", "true"),
+    ];
+    let src = table(&options, columns.clone()).unwrap().source.unwrap();
+    let (_, batch) = read(&src, vec![0], 1).await.unwrap();
+    assert_eq!(batch.num_rows(), 500);
+    let buyer = batch.column(0).as_struct();
+    let ages = buyer.column(0).as_primitive::<Int32Type>();
+    assert!(ages.values().iter().all(|a| (18..=30).contains(a)), "ages out of range");
+    let names = buyer.column(1).as_string::<i32>();
+    assert!(names.iter().all(|n| n.is_some_and(|n| n.len() == 5)), "names of another length");
+    let tags = batch.column(1).as_list::<i32>();
+    assert!((0..tags.len()).all(|r| tags.value_length(r) == 4), "arrays of another length");
+    let elements = tags.values().as_primitive::<Int64Type>();
+    assert!(elements.values().iter().all(|e| (-3..=3).contains(e)), "elements out of range");
+    let attrs = batch.column(2).as_map();
+    assert!((0..attrs.len()).all(|r| attrs.value_length(r) == 3), "maps of other than 3 entries by default");
+    assert!(attrs.keys().as_string::<i32>().iter().all(|k| k.is_some_and(|k| k.len() == 2)));
+    assert!(attrs.values().as_primitive::<Int32Type>().values().iter().all(|v| *v == 7));
+    let notes = batch.column(3).as_string::<i32>();
+    let lengths: std::collections::BTreeSet<usize> = notes.iter().map(|n| n.map_or(0, str::len)).collect();
+    assert!(lengths.iter().all(|l| (1..=40).contains(l)) && lengths.len() > 10, "var-len lengths: {lengths:?}");
+
+    // A part that is not there, and an option of the wrong kind, are named.
+    let wrong = [("connector", "datagen"), ("fields.buyer.height.min", "1")];
+    let e = table(&wrong, columns.clone()).unwrap_err().to_string();
+    assert!(e.contains("fields.buyer.height.min") && e.contains("its parts: age, name"), "{e}");
+    let wrong = [("connector", "datagen"), ("fields.tags.var-len", "true")];
+    let e = table(&wrong, columns).unwrap_err().to_string();
+    assert!(e.contains("fields.tags.var-len") && e.contains("applies only to VARCHAR fields"), "{e}");
+}

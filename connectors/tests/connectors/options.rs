@@ -228,7 +228,7 @@ fn invalid_values_say_what_is_expected() {
         ),
         (
             &[("connector", "datagen"), ("fields.id.length", "10")],
-            "invalid value '10' for option 'fields.id.length': applies only to VARCHAR fields (column 'id' is BIGINT)",
+            "invalid value '10' for option 'fields.id.length': applies only to VARCHAR, ARRAY and MAP fields (column 'id' is BIGINT)",
         ),
         (
             &[("connector", "datagen"), ("fields.ts.kind", "sequence")],
