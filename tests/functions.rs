@@ -952,7 +952,8 @@ fn json_function_clauses_run_unchanged() {
         };
         want.insert(
             k.clone(),
-            serde_json::json!({"k": k, "ex_true": ex_true, "ex_unknown": ex_unknown, "v_def": v_def,
+            serde_json::json!({"k": k, "arr": if shape == 3 { format!("{n}|{}", n + 1) } else { String::new() },
+                "ex_true": ex_true, "ex_unknown": ex_unknown, "v_def": v_def,
                 "v_strict": v_strict, "q_wrap": q_wrap, "q_uncond": q_uncond, "q_plain": q_plain}),
         );
     }
@@ -960,7 +961,7 @@ fn json_function_clauses_run_unchanged() {
     let sql = format!(
         "CREATE TABLE t (k VARCHAR, doc VARCHAR) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
 CREATE TABLE out (k VARCHAR, ex_true BOOLEAN, ex_unknown BOOLEAN, v_def INT, v_strict VARCHAR, q_wrap VARCHAR,
-                  q_uncond VARCHAR, q_plain VARCHAR)
+                  q_uncond VARCHAR, q_plain VARCHAR, arr VARCHAR)
   WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
 INSERT INTO out
 SELECT k,
@@ -970,7 +971,8 @@ SELECT k,
        JSON_VALUE(doc, '$.b' DEFAULT 'none' ON EMPTY DEFAULT 'bad' ON ERROR),
        JSON_QUERY(doc, 'lax $.b' WITH CONDITIONAL ARRAY WRAPPER),
        JSON_QUERY(doc, '$.b' WITH UNCONDITIONAL ARRAY WRAPPER EMPTY OBJECT ON EMPTY EMPTY ARRAY ON ERROR),
-       JSON_QUERY(doc, 'strict $.b' EMPTY ARRAY ON ERROR)
+       JSON_QUERY(doc, 'strict $.b' EMPTY ARRAY ON ERROR),
+       ARRAY_JOIN(JSON_QUERY(doc, 'lax $.b' RETURNING ARRAY<STRING> EMPTY ARRAY ON EMPTY), '|')
 FROM t;
 ",
         dir.path().join("in").display(),

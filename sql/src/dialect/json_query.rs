@@ -10,14 +10,15 @@
 //! - `JSON_QUERY(j, path [{WITHOUT | WITH [CONDITIONAL | UNCONDITIONAL]}
 //!   [ARRAY] WRAPPER] [{NULL | ERROR | EMPTY ARRAY | EMPTY OBJECT} ON EMPTY]
 //!   [… ON ERROR])` becomes `JSON_QUERY(j, path, 'WITHOUT', 'NULL',
-//!   'NULL')` when a clause is given;
+//!   'NULL')` when a clause is given, with a sixth argument `'ARRAY'` for
+//!   `RETURNING ARRAY<STRING>`;
 //! - `JSON_EXISTS(j, path [{TRUE | FALSE | UNKNOWN | ERROR} ON ERROR])`
 //!   becomes `JSON_EXISTS(j, path, 'FALSE')` when the clause is given.
 //!
 //! Without clauses the call is the plain two-argument one. A clause out of
 //! place or misspelled is a syntax error at it.
 
-use datafusion::sql::sqlparser::ast::{CastKind, DataType, Expr, Value};
+use datafusion::sql::sqlparser::ast::{ArrayElemTypeDef, CastKind, DataType, Expr, Value};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -114,12 +115,19 @@ fn arguments(parser: &mut Parser, kind: Kind, name: &str) -> Result<Expr, Parser
             }
         }
         Kind::Query => {
+            let text_type = |t: &DataType| matches!(t, DataType::String(_) | DataType::Varchar(_));
+            let mut array = false;
             if parser.parse_keyword(Keyword::RETURNING) {
                 let at = parser.peek_token();
                 let data_type = parser.parse_data_type()?;
-                if !matches!(data_type, DataType::String(_) | DataType::Varchar(_)) {
-                    return parser.expected("RETURNING STRING (JSON_QUERY returns only strings in Weir)", at);
-                }
+                array =
+                    match &data_type {
+                        t if text_type(t) => false,
+                        DataType::Array(
+                            ArrayElemTypeDef::AngleBracket(t) | ArrayElemTypeDef::SquareBracket(t, None),
+                        ) if text_type(t) => true,
+                        _ => return parser.expected("RETURNING STRING or ARRAY<STRING> in JSON_QUERY", at),
+                    };
             }
             let wrapper = if words(parser, &["WITHOUT"]) {
                 Some("WITHOUT")
@@ -141,10 +149,13 @@ fn arguments(parser: &mut Parser, kind: Kind, name: &str) -> Result<Expr, Parser
             }
             let on_empty = query_behaviour(parser, "EMPTY");
             let on_error = query_behaviour(parser, "ERROR");
-            if wrapper.is_some() || on_empty.is_some() || on_error.is_some() {
+            if array || wrapper.is_some() || on_empty.is_some() || on_error.is_some() {
                 args.push(text(wrapper.unwrap_or("WITHOUT")));
                 args.push(text(on_empty.unwrap_or("NULL")));
                 args.push(text(on_error.unwrap_or("NULL")));
+            }
+            if array {
+                args.push(text("ARRAY"));
             }
         }
     }
@@ -269,6 +280,15 @@ mod tests {
             parsed("JSON_QUERY(j, '$' WITHOUT ARRAY WRAPPER)"),
             "JSON_QUERY(j, '$', 'WITHOUT', 'NULL', 'NULL')"
         );
+    }
+
+    #[test]
+    fn json_query_returning_an_array() {
+        assert_eq!(
+            parsed("JSON_QUERY(j, 'lax $.a[*]' RETURNING ARRAY<STRING> EMPTY ARRAY ON EMPTY)"),
+            "JSON_QUERY(j, 'lax $.a[*]', 'WITHOUT', 'EMPTY ARRAY', 'NULL', 'ARRAY')"
+        );
+        assert_eq!(parsed("JSON_QUERY(j, '$' RETURNING STRING)"), "JSON_QUERY(j, '$')");
     }
 
     #[test]

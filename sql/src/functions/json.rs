@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanBuilder, StringArray, StringBuilder};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanBuilder, ListBuilder, StringArray, StringBuilder};
 use datafusion::arrow::compute::{cast, interleave};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{DataFusionError, ScalarValue, exec_err, plan_err};
@@ -51,7 +51,7 @@ pub(super) fn functions() -> Vec<ScalarUDF> {
     };
     vec![
         f("json_value", Kind::Value, &[2, 3, 7]),
-        f("json_query", Kind::Query, &[2, 5]),
+        f("json_query", Kind::Query, &[2, 5, 6]),
         f("json_exists", Kind::Exists, &[2, 3]),
     ]
 }
@@ -101,6 +101,9 @@ impl ScalarUDFImpl for JsonFunction {
         Ok(match (self.kind, args.get(2)) {
             (Kind::Exists, _) => DataType::Boolean,
             (Kind::Value, Some(t)) => t.clone(),
+            (Kind::Query, _) if args.len() == 6 => {
+                DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
+            }
             _ => DataType::Utf8,
         })
     }
@@ -137,6 +140,9 @@ impl ScalarUDFImpl for JsonFunction {
         // constant is parsed once).
         let mut last_doc: Option<(usize, Option<Json>)> = None;
         let mut strings = StringBuilder::with_capacity(rows, rows * 8);
+        // JSON_QUERY … RETURNING ARRAY<STRING>.
+        let returns_array = self.kind == Kind::Query && args.args.len() == 6;
+        let mut lists = ListBuilder::new(StringBuilder::new());
         let mut booleans = BooleanBuilder::with_capacity(if self.kind == Kind::Exists { rows } else { 0 });
         // JSON_VALUE: where each row's value comes from (0: the text, 1:
         // the default on empty, 2: the default on error).
@@ -146,6 +152,7 @@ impl ScalarUDFImpl for JsonFunction {
             let (Some(text), Some(path_text)) = (docs.get(row), path_texts.get(row)) else {
                 strings.append_null();
                 booleans.append_null();
+                lists.append_null();
                 sources.push((0, row));
                 continue;
             };
@@ -183,6 +190,19 @@ impl ScalarUDFImpl for JsonFunction {
                     };
                     sources.push((source, row));
                 }
+                Kind::Query if returns_array => {
+                    match json_sql::query_array(found, path.strict, clauses.wrapper, clauses.on_empty, clauses.on_error)
+                        .map_err(failed)?
+                    {
+                        Some(items) => {
+                            for item in items {
+                                lists.values().append_option(item);
+                            }
+                            lists.append(true);
+                        }
+                        None => lists.append_null(),
+                    }
+                }
                 Kind::Query => strings.append_option(
                     json_sql::query(found, path.strict, clauses.wrapper, clauses.on_empty, clauses.on_error)
                         .map_err(failed)?,
@@ -191,6 +211,9 @@ impl ScalarUDFImpl for JsonFunction {
         }
         if self.kind == Kind::Exists {
             return Ok(ColumnarValue::Array(Arc::new(booleans.finish())));
+        }
+        if returns_array {
+            return Ok(ColumnarValue::Array(Arc::new(lists.finish())));
         }
         let texts = strings.finish();
         let target = args.return_field.data_type();
@@ -425,8 +448,14 @@ mod tests {
         assert_eq!(query(r#"SELECT JSON_EXISTS('{"a": null}', '$.a')"#).await, ["false"]);
         assert_eq!(query(r#"SELECT JSON_EXISTS('{"t": []}', '$.t[*]')"#).await, ["true"]);
         // The clauses, as the dialect writes them.
-        assert_eq!(query(r#"SELECT JSON_EXISTS('{"a": true}', 'strict $.b', 'TRUE')"#).await, ["true"]);
-        assert_eq!(query(r#"SELECT JSON_EXISTS('{"a": true}', 'strict $.b', 'UNKNOWN')"#).await, ["NULL"]);
+        assert_eq!(
+            query(r#"SELECT JSON_EXISTS('{"a": true}', 'strict $.b', 'TRUE')"#).await,
+            ["true"]
+        );
+        assert_eq!(
+            query(r#"SELECT JSON_EXISTS('{"a": true}', 'strict $.b', 'UNKNOWN')"#).await,
+            ["NULL"]
+        );
         let e = query_err(r#"SELECT JSON_EXISTS('{"a": true}', 'strict $.b', 'ERROR')"#).await;
         assert!(e.contains("JSON_EXISTS: no value at 'strict $.b'"), "{e}");
     }

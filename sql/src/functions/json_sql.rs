@@ -203,6 +203,57 @@ pub(super) fn query(
     }
 }
 
+/// `JSON_QUERY … RETURNING ARRAY<STRING>`: the elements of the array
+/// found (after the wrapper) as strings, a scalar as its text, an array or
+/// object as JSON, JSON null as NULL; `None` is NULL. Something other than
+/// an array is an error; `EMPTY OBJECT` cannot be an array and is one too.
+pub(super) fn query_array(
+    found: Found,
+    strict: bool,
+    wrapper: Wrapper,
+    on_empty: Behaviour,
+    on_error: Behaviour,
+) -> Result<Option<Vec<Option<String>>>, String> {
+    let instead = |b: Behaviour, e: String| match b {
+        Behaviour::Error => Err(e),
+        Behaviour::EmptyArray => Ok(Some(Vec::new())),
+        Behaviour::EmptyObject => Err("EMPTY OBJECT cannot be returned as an ARRAY".into()),
+        _ => Ok(None),
+    };
+    let value = match found {
+        Found::Error(e) => return instead(on_error, e),
+        Found::Empty => None,
+        Found::One(v) => Some(v.clone()),
+        Found::Many(items) => Some(Json::Array(items.into_iter().cloned().collect())),
+    };
+    let wrapped = value.map(|v| match (wrapper, v) {
+        (Wrapper::Without, v) | (Wrapper::Conditional, v @ Json::Array(_)) => v,
+        (_, v) => Json::Array(vec![v]),
+    });
+    let as_text = |v: &Json| match v {
+        Json::Null => None,
+        Json::Array(_) | Json::Object(_) => {
+            let mut text = String::new();
+            let _ = v.write(&mut text);
+            Some(text)
+        }
+        scalar => scalar.scalar_text().map(str::to_string),
+    };
+    match wrapped {
+        None => instead(on_empty, "the path found nothing (ERROR ON EMPTY)".into()),
+        Some(Json::Array(items)) => Ok(Some(items.iter().map(as_text).collect())),
+        Some(Json::Object(_)) => instead(on_error, "an object cannot be returned as an ARRAY".into()),
+        Some(scalar) if strict => instead(
+            on_error,
+            format!(
+                "strict mode requires an array or object, found {}",
+                as_text(&scalar).unwrap_or_default()
+            ),
+        ),
+        Some(_) => instead(on_empty, "the path found a scalar (ERROR ON EMPTY)".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::json_path::parse;
@@ -253,6 +304,30 @@ mod tests {
         );
         assert!(run_query("{}", "strict $.invalid", Wrapper::Without, Null, Error).is_err());
         assert!(run_query("{}", "lax $.invalid", Wrapper::Without, Error, Null).is_err());
+    }
+
+    /// Flink's docs: `JSON_QUERY('{"a":[{"c":"c1"},{"c":"c2"}]}', 'lax
+    /// $.a[*].c' RETURNING ARRAY<STRING>)` is `['c1', 'c2']`.
+    #[test]
+    fn query_returning_an_array() {
+        use Behaviour::*;
+        let run = |doc: &str, path: &str, on_empty| {
+            let p = JsonPath::new(path).unwrap();
+            let doc = parse(doc);
+            query_array(find(doc.as_ref(), &p, path), p.strict, Wrapper::Without, on_empty, Null)
+        };
+        let texts = |v: &[Option<&str>]| Ok(Some(v.iter().map(|t| t.map(str::to_string)).collect()));
+        assert_eq!(
+            run(r#"{"a":[{"c":"c1"},{"c":"c2"}]}"#, "lax $.a[*].c", Null),
+            texts(&[Some("c1"), Some("c2")])
+        );
+        assert_eq!(
+            run(r#"[1, null, {"b": true}]"#, "$", Null),
+            texts(&[Some("1"), None, Some(r#"{"b":true}"#)])
+        );
+        assert_eq!(run("{}", "lax $.x", EmptyArray), Ok(Some(vec![])));
+        assert_eq!(run(r#"{"a": {}}"#, "$.a", Null), Ok(None));
+        assert!(run("{}", "lax $.x", EmptyObject).is_err());
     }
 
     fn run_value(doc: &str, path: &str, on_empty: Behaviour, on_error: Behaviour) -> Result<Outcome, String> {
