@@ -23,6 +23,7 @@ pub mod fuzzing;
 pub mod group_aggregate;
 pub mod hot_keys;
 pub mod join;
+pub mod limit;
 pub mod lookup;
 pub mod message;
 pub mod metrics;

@@ -43,6 +43,7 @@ use crate::types::{TIMESTAMP_MS, sql_name};
 mod group_aggregate;
 mod grouping_sets;
 mod join;
+mod limit;
 mod lookup;
 mod narrow;
 mod time_sort;
@@ -275,7 +276,11 @@ impl<'a> StreamPlanner<'a> {
             }
             LogicalPlan::Aggregate(agg) => self.aggregate(agg),
             LogicalPlan::Union(union) => self.union_all(union),
-            LogicalPlan::Sort(sort) if sort.fetch.is_none() => self.time_sort(sort),
+            LogicalPlan::Sort(sort) => match sort.fetch {
+                None => self.time_sort(sort),
+                Some(fetch) => self.sorted_limit(sort, fetch),
+            },
+            LogicalPlan::Limit(limit) => self.limit(limit),
             LogicalPlan::Values(values) => self.values(values),
             LogicalPlan::EmptyRelation(e) if e.produce_one_row => self.one_row(),
             other => Err(SqlError::unsupported(describe(other), None)),
@@ -943,7 +948,6 @@ fn cast_to(query: &DFSchema, sink: &SchemaRef, table: &str, updating: bool) -> R
 fn describe(plan: &LogicalPlan) -> String {
     match plan {
         LogicalPlan::Sort(_) => "ORDER BY on a streaming query".into(),
-        LogicalPlan::Limit(_) => "LIMIT on a streaming query".into(),
         LogicalPlan::Join(_) => "JOIN".into(),
         LogicalPlan::Union(_) => "UNION".into(),
         LogicalPlan::Distinct(_) => "SELECT DISTINCT on a stream".into(),

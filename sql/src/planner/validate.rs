@@ -13,13 +13,8 @@ use crate::error::{Position, Result, SqlError};
 /// Checks a query that reads streams.
 pub fn check_streaming_query(q: &Query) -> Result<()> {
     // ORDER BY runs when it starts with the time attribute ascending
-    // (`planner/stream/time_sort.rs`); LIMIT does not.
-    if let Some(limit) = &q.limit_clause {
-        return Err(SqlError::unsupported(
-            "LIMIT on a streaming query",
-            Position::of(limit.span()),
-        ));
-    }
+    // (`planner/stream/time_sort.rs`), LIMIT as the first rows to arrive
+    // (`planner/stream/limit.rs`).
     if let Some(fetch) = &q.fetch {
         return Err(SqlError::unsupported(
             "FETCH on a streaming query",
