@@ -101,7 +101,8 @@ fn an_insert_column_list_places_the_query_and_nulls_the_rest() {
     let (rows, list) = rows();
     let dir = scratch();
     let sql = format!(
-        "CREATE TABLE src (k VARCHAR, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{src}', 'format' = 'json');
+        "SET 'table.dml-sync' = 'true';
+CREATE TABLE src (k VARCHAR, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{src}', 'format' = 'json');
 CREATE TABLE out (v BIGINT, note VARCHAR, k VARCHAR) WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'json');
 CREATE TABLE notes (v BIGINT, note VARCHAR, k VARCHAR) WITH ('connector' = 'filesystem', 'path' = '{notes}', 'format' = 'json');
 INSERT INTO src VALUES {list};
@@ -158,7 +159,8 @@ fn create_table_as_select_declares_the_querys_columns_and_writes_its_rows() {
     let (rows, list) = rows();
     let dir = scratch();
     let sql = format!(
-        "CREATE TABLE src (k VARCHAR, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{src}', 'format' = 'json');
+        "SET 'table.dml-sync' = 'true';
+CREATE TABLE src (k VARCHAR, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{src}', 'format' = 'json');
 INSERT INTO src VALUES {list};
 CREATE TABLE big WITH ('connector' = 'filesystem', 'path' = '{big}', 'format' = 'json')
   AS SELECT upper(k) AS key, v * 3 AS tripled FROM src WHERE v > 500;

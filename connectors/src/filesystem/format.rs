@@ -139,23 +139,6 @@ impl Format {
         }
     }
 
-    /// `name` ('json' or anything else for 'csv') with every option at its
-    /// default: a Kafka key's format.
-    pub(crate) fn with_defaults(name: &str) -> Self {
-        match name {
-            "json" => Self::Json(JsonFormat {
-                timestamp_standard: TimestampStandard::Sql,
-                ignore_parse_errors: false,
-            }),
-            _ => Self::Csv(CsvFormat {
-                delimiter: b',',
-                quote: b'"',
-                null_literal: None,
-                ignore_parse_errors: false,
-            }),
-        }
-    }
-
     /// The option keys this format accepts.
     pub(crate) fn option_keys(&self) -> &'static [&'static str] {
         match self {

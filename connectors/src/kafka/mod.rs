@@ -4,6 +4,8 @@
 //! `docs/kafka.md` for the exactly-once protocol).
 
 mod context;
+mod key_columns;
+mod layout;
 mod metadata;
 mod sink;
 mod source;
@@ -12,30 +14,27 @@ mod transaction;
 use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use rdkafka::ClientConfig;
 use weir_engine::sink::SinkConnector;
 use weir_engine::source::SourceConnector;
 
 use crate::error::ConnectorError;
-use crate::filesystem::format::Format;
 use crate::options::Options;
-use crate::types;
 use crate::MetadataColumn;
+use layout::{LAYOUT_OPTIONS, RecordLayout};
 
 /// Options of the connector itself; `properties.*` and the format's own
 /// options come on top.
 const TABLE_OPTIONS: &[&str] = &[
     "topic",
-    "format",
     "scan.startup.mode",
     "scan.startup.timestamp-millis",
     "scan.bounded.mode",
     "scan.topic-partition-discovery.interval",
     "sink.delivery-guarantee",
     "sink.transactional-id-prefix",
-    "key.fields",
-    "key.format",
+    "sink.partitioner",
 ];
 
 /// `'scan.topic-partition-discovery.interval'` when not set (Flink's).
@@ -71,17 +70,34 @@ pub(crate) fn create(
     schema: SchemaRef,
     metadata: &[MetadataColumn],
 ) -> Result<SourceAndSink, ConnectorError> {
-    let format = Format::from_options(options)?;
+    let metadata = metadata::Fields::new(&schema, metadata)?;
+    // The record's own columns: what the key and value formats hold.
+    let values = metadata.values(&schema);
+    let (layout, format_keys) = RecordLayout::from_options(options, &values)?;
     for (key, _) in options.entries() {
-        if !key.starts_with("properties.") && !TABLE_OPTIONS.contains(&key) && !format.option_keys().contains(&key) {
-            let allowed = TABLE_OPTIONS.iter().chain(format.option_keys()).copied().collect::<Vec<_>>().join(", ");
-            return Err(options.unknown(key, format!("{allowed}, properties.*")));
+        let known = TABLE_OPTIONS.contains(&key) || LAYOUT_OPTIONS.contains(&key) || format_keys.iter().any(|k| k == key);
+        if !key.starts_with("properties.") && !known {
+            let allowed: Vec<&str> = TABLE_OPTIONS
+                .iter()
+                .chain(LAYOUT_OPTIONS)
+                .copied()
+                .chain(format_keys.iter().map(String::as_str))
+                .collect();
+            return Err(options.unknown(key, format!("{}, properties.*", allowed.join(", "))));
         }
     }
-    let metadata = metadata::Fields::new(&schema, metadata)?;
-    // The record's own columns: what the format reads and writes.
-    let values = metadata.values(&schema);
-    types::check_format_schema(options.connector(), format.name(), &values)?;
+    // Flink's partitioners; Weir sends keyed records by their key's hash
+    // and others as librdkafka spreads them, which none of these contradict.
+    match options.get("sink.partitioner") {
+        None | Some("default" | "fixed" | "round-robin") => {}
+        Some(other) => {
+            return Err(ConnectorError::invalid(
+                "sink.partitioner",
+                other,
+                "expected 'default', 'fixed' or 'round-robin' (partitioner classes are Java)",
+            ));
+        }
+    }
     let topic = options.required("topic")?.to_string();
     if topic.contains(';') {
         return Err(ConnectorError::Unsupported {
@@ -152,35 +168,15 @@ pub(crate) fn create(
         }
     };
     let prefix = options.get("sink.transactional-id-prefix").unwrap_or("weir").to_string();
-    let key = match options.get("key.fields") {
-        None => None,
-        Some(fields) => {
-            let mut indices = Vec::new();
-            for name in fields.split(';').map(str::trim) {
-                let i = values.index_of(name).map_err(|_| {
-                    ConnectorError::invalid("key.fields", fields, format!("the table has no column '{name}'"))
-                })?;
-                indices.push(i);
-            }
-            let key_format = match options.get("key.format") {
-                None => format.clone(),
-                Some(name @ ("json" | "csv")) => Format::with_defaults(name),
-                Some(other) => return Err(ConnectorError::invalid("key.format", other, "expected 'json' or 'csv'")),
-            };
-            let key_columns = Schema::new(indices.iter().map(|&i| values.field(i).clone()).collect::<Vec<_>>());
-            types::check_format_schema(options.connector(), key_format.name(), &key_columns)?;
-            Some((indices, key_format))
-        }
-    };
     let source = source::KafkaSource::new(
         config.clone(),
         topic.clone(),
-        format.clone(),
+        layout.clone(),
         schema,
         metadata,
         source::Reading { startup, bounded, discovery },
     );
-    let sink = sink::KafkaSink::new(config, topic, format, values, key, guarantee, prefix);
+    let sink = sink::KafkaSink::new(config, topic, layout, values, guarantee, prefix);
     Ok((Arc::new(source), Arc::new(sink)))
 }
 

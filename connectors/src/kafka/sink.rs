@@ -18,8 +18,8 @@ use weir_engine::sink::{Committed, SinkConnector, SinkWriter};
 
 use super::transaction::Transaction;
 use super::Guarantee;
+use super::layout::RecordLayout;
 use crate::filesystem::encode::BatchEncoder;
-use crate::filesystem::format::Format;
 
 /// A job's transaction, and whether subtask 0 of the current run has
 /// taken it (a later run of the same job needs a new one).
@@ -31,9 +31,8 @@ struct Slot {
 pub(crate) struct KafkaSink {
     config: ClientConfig,
     topic: String,
-    format: Format,
+    layout: RecordLayout,
     schema: SchemaRef,
-    key: Option<(Vec<usize>, Format)>,
     guarantee: Guarantee,
     prefix: String,
     transactions: Mutex<BTreeMap<String, Slot>>,
@@ -49,13 +48,12 @@ impl KafkaSink {
     pub(crate) fn new(
         config: ClientConfig,
         topic: String,
-        format: Format,
+        layout: RecordLayout,
         schema: SchemaRef,
-        key: Option<(Vec<usize>, Format)>,
         guarantee: Guarantee,
         prefix: String,
     ) -> Self {
-        Self { config, topic, format, schema, key, guarantee, prefix, transactions: Mutex::new(BTreeMap::new()) }
+        Self { config, topic, layout, schema, guarantee, prefix, transactions: Mutex::new(BTreeMap::new()) }
     }
 
     fn start(&self, job_id: &str) -> Result<Arc<Transaction>> {
@@ -66,7 +64,7 @@ impl KafkaSink {
 
 impl SinkConnector for KafkaSink {
     fn describe(&self) -> String {
-        format!("kafka topic={} format={} delivery={:?}", self.topic, self.format.name(), self.guarantee)
+        format!("kafka topic={} format={} delivery={:?}", self.topic, self.layout.value_format.name(), self.guarantee)
     }
 
     fn schema(&self) -> SchemaRef {
@@ -78,7 +76,7 @@ impl SinkConnector for KafkaSink {
     /// tombstone; `-U` is not written when its `+U` follows in the batch,
     /// and is a tombstone when a filter dropped that.
     fn accepts_changes(&self) -> bool {
-        self.key.is_some()
+        self.layout.key.is_some()
     }
 
     fn committed_checkpoint(&self, job_id: &str) -> Result<Committed> {
@@ -112,8 +110,11 @@ impl SinkConnector for KafkaSink {
         slot.transaction.writer_opened();
         Ok(Box::new(KafkaWriter {
             transaction: Arc::clone(&slot.transaction),
-            encoder: BatchEncoder::new(self.format.clone()),
-            key: self.key.as_ref().map(|(cols, f)| (cols.clone(), BatchEncoder::new(f.clone()))),
+            encoder: BatchEncoder::new(self.layout.value_format.clone()),
+            value_columns: (!self.layout.value_is_whole(&self.schema)).then(|| self.layout.value_columns.clone()),
+            key: self.layout.key.as_ref().map(|k| {
+                (k.columns.clone(), Arc::new(k.schema.clone()), BatchEncoder::new(k.format.clone()))
+            }),
             frozen_at: None,
             held: Vec::new(),
         }))
@@ -124,7 +125,11 @@ impl SinkConnector for KafkaSink {
 struct KafkaWriter {
     transaction: Arc<Transaction>,
     encoder: BatchEncoder,
-    key: Option<(Vec<usize>, BatchEncoder)>,
+    /// The columns the value holds, when not all (`EXCEPT_KEY`).
+    value_columns: Option<Vec<usize>>,
+    /// The key's columns, its schema (named without `'key.fields-prefix'`)
+    /// and encoder.
+    key: Option<(Vec<usize>, SchemaRef, BatchEncoder)>,
     /// Exactly once: the checkpoint whose barrier this writer passed and
     /// whose transaction has not committed yet; rows wait in `held`.
     frozen_at: Option<u64>,
@@ -143,11 +148,19 @@ impl KafkaWriter {
                 .encode(batch)
                 .map_err(|e| EngineError::Connector(format!("kafka: encoding rows: {e}")))
         };
-        let values = encode(&self.encoder, batch)?;
+        let values = match &self.value_columns {
+            None => encode(&self.encoder, batch)?,
+            Some(cols) => {
+                let projected =
+                    batch.project(cols).map_err(|e| EngineError::Connector(format!("kafka: value columns: {e}")))?;
+                encode(&self.encoder, &projected)?
+            }
+        };
         let keys = match &self.key {
-            Some((cols, encoder)) => {
+            Some((cols, schema, encoder)) => {
                 let projected = batch
                     .project(cols)
+                    .and_then(|b| RecordBatch::try_new(Arc::clone(schema), b.columns().to_vec()))
                     .map_err(|e| EngineError::Connector(format!("kafka: key columns: {e}")))?;
                 Some(encode(encoder, &projected)?)
             }

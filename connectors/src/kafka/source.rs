@@ -20,8 +20,9 @@ use weir_engine::source::{Assignment, BrokerOffsets, PARTITION_ENDED, Positions,
 use super::context::Quiet;
 use super::metadata::{Collector, Fields};
 use super::{BROKER_TIMEOUT, StartupMode, kafka_error};
+use super::key_columns::KeyColumns;
+use super::layout::RecordLayout;
 use crate::filesystem::decode::RecordDecoder;
-use crate::filesystem::format::Format;
 use crate::filesystem::lines::LineChunk;
 
 /// Messages per batch at most.
@@ -44,7 +45,7 @@ pub(crate) struct Reading {
 pub(crate) struct KafkaSource {
     config: ClientConfig,
     topic: String,
-    format: Format,
+    layout: RecordLayout,
     /// The table's connector schema: the record's columns and the
     /// metadata ones.
     schema: SchemaRef,
@@ -67,12 +68,12 @@ impl KafkaSource {
     pub(crate) fn new(
         config: ClientConfig,
         topic: String,
-        format: Format,
+        layout: RecordLayout,
         schema: SchemaRef,
         metadata: Fields,
         reading: Reading,
     ) -> Self {
-        Self { config, topic, format, schema, metadata, reading, committer: Mutex::new(None), inspector: Mutex::new(None) }
+        Self { config, topic, layout, schema, metadata, reading, committer: Mutex::new(None), inspector: Mutex::new(None) }
     }
 
     fn consumer(&self) -> Result<StreamConsumer<Quiet>> {
@@ -127,7 +128,7 @@ impl KafkaSource {
 
 impl SourceConnector for KafkaSource {
     fn describe(&self) -> String {
-        format!("kafka topic={} format={}", self.topic, self.format.name())
+        format!("kafka topic={} format={}", self.topic, self.layout.value_format.name())
     }
 
     fn schema(&self) -> SchemaRef {
@@ -270,6 +271,12 @@ impl SourceConnector for KafkaSource {
             }),
             None => None,
         };
+        let record = self.metadata.values(&self.schema);
+        let value_schema = Arc::new(
+            record
+                .project(&self.layout.value_columns)
+                .map_err(|e| EngineError::Connector(format!("kafka: the value's columns: {e}")))?,
+        );
         Ok(Box::new(KafkaReader {
             consumer: Arc::new(consumer),
             topic: self.topic.clone(),
@@ -279,10 +286,11 @@ impl SourceConnector for KafkaSource {
             ends,
             open,
             ended,
-            decoder: RecordDecoder::new(self.format.clone(), self.metadata.values(&self.schema)),
+            decoder: RecordDecoder::new(self.layout.value_format.clone(), value_schema),
+            keys: KeyColumns::new(&self.layout, record, report_bad_records),
             schema: self.schema.clone(),
             metadata: self.metadata.clone(),
-            tolerant: report_bad_records || self.format.ignore_parse_errors(),
+            tolerant: report_bad_records || self.layout.value_format.ignore_parse_errors(),
             held: None,
         }))
     }
@@ -355,6 +363,8 @@ struct KafkaReader {
     /// Partitions whose end is still to be reported.
     ended: VecDeque<usize>,
     decoder: RecordDecoder,
+    /// With `EXCEPT_KEY`: the key's columns, read from the records' keys.
+    keys: Option<KeyColumns>,
     schema: SchemaRef,
     metadata: Fields,
     tolerant: bool,
@@ -363,7 +373,7 @@ struct KafkaReader {
 
 impl KafkaReader {
     /// Takes one message; false if it is past its partition's end (bounded).
-    fn take(&mut self, held: Held, chunk: &mut LineChunk, collected: &mut Collector) -> bool {
+    fn take(&mut self, held: Held, chunk: &mut LineChunk, keys: &mut LineChunk, collected: &mut Collector) -> bool {
         if let Some(end) = self.ends.get(&held.partition)
             && held.offset >= *end
         {
@@ -372,6 +382,9 @@ impl KafkaReader {
         // A tombstone (no value) has no row, as in Flink's formats.
         if let Some(payload) = &held.payload {
             chunk.push(payload, held.offset as u64);
+            if let Some(k) = &self.keys {
+                k.push(keys, held.key.as_deref(), held.offset as u64);
+            }
             collected.push(held.offset, held.timestamp, held.key.as_deref());
         }
         if self.ends.get(&held.partition).is_some_and(|end| held.offset + 1 >= *end) {
@@ -431,12 +444,13 @@ impl KafkaReader {
 
     fn held_of(&self, message: &BorrowedMessage<'_>) -> Held {
         let metadata = !self.metadata.is_empty();
+        let key = metadata || self.keys.is_some();
         Held {
             partition: message.partition() as usize,
             offset: message.offset(),
             payload: message.payload().map(<[u8]>::to_vec),
             timestamp: if metadata { message.timestamp().to_millis() } else { None },
-            key: if metadata { message.key().map(<[u8]>::to_vec) } else { None },
+            key: if key { message.key().map(<[u8]>::to_vec) } else { None },
         }
     }
 }
@@ -451,6 +465,7 @@ impl SourceReader for KafkaReader {
             return Ok(None);
         }
         let mut chunk = LineChunk::default();
+        let mut keys = LineChunk::default();
         let mut collected = self.metadata.collector();
         let first = match self.held.take() {
             Some(h) => h,
@@ -482,7 +497,7 @@ impl SourceReader for KafkaReader {
         };
         let partition = first.partition;
         let mut position = first.offset + 1;
-        self.take(first, &mut chunk, &mut collected);
+        self.take(first, &mut chunk, &mut keys, &mut collected);
         while chunk.len() < BATCH_ROWS && self.open.contains(&partition) {
             let Ok(received) = tokio::time::timeout(LINGER, self.consumer.recv()).await else { break };
             let received = received.map(|m| self.held_of(&m));
@@ -501,12 +516,15 @@ impl SourceReader for KafkaReader {
                 break;
             }
             let offset = h.offset;
-            if self.take(h, &mut chunk, &mut collected) {
+            if self.take(h, &mut chunk, &mut keys, &mut collected) {
                 position = offset + 1;
             }
         }
         let path = PathBuf::from(format!("{}/{partition}", self.topic));
-        let decoded = self.decoder.decode(&chunk, &path, partition, self.tolerant)?;
+        let mut decoded = self.decoder.decode(&chunk, &path, partition, self.tolerant)?;
+        if let Some(k) = &self.keys {
+            decoded = k.merge(decoded, &keys, &path, partition)?;
+        }
         let batch = if self.metadata.is_empty() {
             decoded.batch
         } else {
