@@ -107,6 +107,8 @@ impl Splitter {
         let (partitioning, parallelism) = match distribution {
             Distribution::Any => return open,
             _ if self.parallelism == 1 => return open,
+            // A stage of one task holds every row already.
+            Distribution::Single if open.parallelism == 1 => return open,
             Distribution::Hash(keys) if !keys.is_empty() => (Partitioning::Hash(keys), self.parallelism),
             Distribution::Hash(_) | Distribution::Single => (Partitioning::Single, 1),
             Distribution::Aligned => (Partitioning::Forward, open.parallelism),
