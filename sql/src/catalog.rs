@@ -94,3 +94,5 @@ impl Catalog {
         self.tables.values()
     }
 }
+
+pub mod names;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-use crate::statement::WeirStatement;
+use crate::statement::{Show, WeirStatement};
 
 /// Text columns named `names`.
 fn text(names: &[&str]) -> SchemaRef {
@@ -33,6 +33,27 @@ pub fn describe() -> SchemaRef {
     text(&["name", "type", "null", "extras"])
 }
 
+/// Flink's `SHOW …` statements, with the columns Flink names.
+pub fn show(s: &Show) -> SchemaRef {
+    match s {
+        Show::Catalogs { .. } => text(&["catalog name"]),
+        Show::CurrentCatalog => text(&["current catalog name"]),
+        Show::Databases { .. } => text(&["database name"]),
+        Show::CurrentDatabase => text(&["current database name"]),
+        Show::Tables { .. } => tables(),
+        Show::Views { .. } => views(),
+        Show::Columns { .. } => describe(),
+        Show::CreateTable(_) | Show::CreateView(_) => text(&["result"]),
+        Show::Functions { .. } => text(&["function name"]),
+        Show::Modules { full: false } => text(&["module name"]),
+        Show::Modules { full: true } => Arc::new(Schema::new(vec![
+            Field::new("module name", DataType::Utf8, false),
+            Field::new("used", DataType::Boolean, false),
+        ])),
+        Show::Jars => text(&["jars"]),
+    }
+}
+
 /// `EXPLAIN`: a row per line of the streaming plan, as PostgreSQL's.
 pub fn explain() -> SchemaRef {
     text(&["QUERY PLAN"])
@@ -56,7 +77,7 @@ pub fn jobs() -> SchemaRef {
 pub fn of(statement: &WeirStatement) -> Option<SchemaRef> {
     match statement {
         WeirStatement::Set { value: None, .. } => Some(settings()),
-        WeirStatement::ShowTables => Some(tables()),
+        WeirStatement::Show(s) => Some(show(s)),
         WeirStatement::Describe { .. } => Some(describe()),
         WeirStatement::Explain(_) => Some(explain()),
         WeirStatement::ShowJobs => Some(jobs()),

@@ -38,12 +38,15 @@ use crate::settings::Settings;
 use crate::system::{self, JobEntry, Registry};
 use crate::script::ParsedStatement;
 use crate::statement::{WeirStatement, WindowClauses, position_of};
-use crate::types::sql_name;
 use crate::views::Views;
 
 mod statement_set;
 mod hints;
+mod alter;
 mod create_table_as;
+mod ddl;
+mod describe;
+mod show;
 mod views;
 mod zone;
 
@@ -236,7 +239,7 @@ impl Session {
                 self.create_table_as(create, query, *replace, s).await
             }
             WeirStatement::DropTable { name, if_exists } => {
-                let n = table_name(name);
+                let n = crate::catalog::names::table_part(name)?;
                 if self.catalog.remove(&n).is_none() {
                     if *if_exists {
                         return Ok(Outcome::Done(format!("Table '{n}' does not exist.")));
@@ -277,12 +280,11 @@ impl Session {
             WeirStatement::BeginStatementSet => {
                 Err(SqlError::plan("a statement set is already open: END it first", None))
             }
-            WeirStatement::ShowViews => Ok(self.show_views()),
-            WeirStatement::ShowTables => {
-                let names = self.catalog.tables().map(|t| t.name.clone()).collect();
-                Ok(Outcome::Table(vec![string_table(results::tables(), vec![names])]))
-            }
-            WeirStatement::Describe { name } => self.describe(name),
+            WeirStatement::Show(show) => self.show(show).await,
+            WeirStatement::Catalog(c) => self.catalog_statement(c),
+            WeirStatement::AlterTable(alter) => self.alter_table(alter),
+            WeirStatement::AlterView(alter) => self.alter_view(alter),
+            WeirStatement::Describe { name } => self.describe(name).await,
             WeirStatement::ShowJobs => Ok(Outcome::Table(vec![self.show_jobs()])),
             WeirStatement::StopJob { id, savepoint } => {
                 let job = self
@@ -650,34 +652,6 @@ impl Session {
         let plan = self.localize(plan)?;
         let plan = crate::planner::optimize::optimize(plan, &state).map_err(at)?;
         Ok((plan, windows))
-    }
-
-    fn describe(&self, name: &ObjectName) -> Result<Outcome> {
-        let n = table_name(name);
-        let t = self
-            .catalog
-            .get(&n)
-            .ok_or_else(|| SqlError::unknown_table(n, position_of(name)))?;
-        let mut names = Vec::new();
-        let mut types = Vec::new();
-        let mut nulls = Vec::new();
-        let mut extras = Vec::new();
-        for (i, f) in t.schema.fields().iter().enumerate() {
-            names.push(f.name().clone());
-            types.push(sql_name(f.data_type()));
-            nulls.push(if f.is_nullable() { "YES" } else { "NO" }.to_string());
-            let mut extra = Vec::new();
-            if t.physical.index_of(f.name()).is_err() {
-                extra.push("computed".to_string());
-            }
-            if let Some(w) = &t.watermark
-                && w.time_column == i
-            {
-                extra.push(format!("WATERMARK AS {}", w.display));
-            }
-            extras.push(extra.join(", "));
-        }
-        Ok(Outcome::Table(vec![string_table(results::describe(), vec![names, types, nulls, extras])]))
     }
 
     fn show_jobs(&self) -> RecordBatch {

@@ -18,8 +18,16 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 
 use crate::error::{Position, Result, SqlError};
 
+mod alter;
+mod catalog;
+mod explain;
 mod like;
+mod show;
+mod statement_set;
+pub use alter::{AlterAction, AlterTable, AlterView, AlterViewAction, Component, Place};
+pub use catalog::CatalogStatement;
 pub use like::{LikeClause, LikeFeature, LikeMode};
+pub use show::{LikeFilter, Show};
 
 /// One column of `CREATE TABLE`.
 #[derive(Debug, Clone)]
@@ -134,12 +142,19 @@ pub enum WeirStatement {
     /// SQL client form).
     BeginStatementSet,
     EndStatementSet,
-    ShowTables,
-    ShowViews,
+    /// Flink's `SHOW …` of the catalog, its tables, views, columns,
+    /// functions and modules.
+    Show(Show),
     ShowJobs,
+    /// `USE …` and `CREATE DATABASE`, against Weir's one catalog.
+    Catalog(CatalogStatement),
+    /// `ALTER TABLE t …`
+    AlterTable(AlterTable),
+    /// `ALTER VIEW v …`
+    AlterView(AlterView),
     /// `STOP JOB 'id' [WITH SAVEPOINT]`
     StopJob { id: String, savepoint: bool },
-    /// `DESCRIBE t`
+    /// `DESCRIBE [EXTENDED] t` (a table or a view)
     Describe { name: ObjectName },
 }
 
@@ -183,15 +198,22 @@ pub(crate) fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
                 }
                 false => Vec::new(),
             };
+            if p.parse_keyword(Keyword::COMMENT) {
+                p.parse_literal_string()?;
+            }
             p.expect_keyword(Keyword::AS)?;
             let query = p.parse_query()?;
             return Ok(WeirStatement::CreateView { name, columns, query, if_not_exists });
+        }
+        if let Some(statement) = catalog::parse_create(p)? {
+            return Ok(statement);
         }
         let what = p.peek_token();
         return Err(SqlError::unsupported(format!("CREATE {}", what.token), Position::of(what.span)));
     }
     if p.parse_keyword(Keyword::DROP) {
         let _ = p.parse_keyword(Keyword::TEMPORARY);
+        catalog::refuse_drop(p)?;
         if p.parse_keyword(Keyword::VIEW) {
             let if_exists = p.parse_keywords(&[Keyword::IF, Keyword::EXISTS]);
             let name = p.parse_object_name(false)?;
@@ -208,26 +230,7 @@ pub(crate) fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
     if parse_word(p, "EXECUTE") {
         expect_word(p, "STATEMENT")?;
         p.expect_keyword(Keyword::SET)?;
-        p.expect_keyword(Keyword::BEGIN)?;
-        let mut inserts = Vec::new();
-        loop {
-            while p.consume_token(&Token::SemiColon) {}
-            if p.parse_keyword(Keyword::END) {
-                break;
-            }
-            if !p.peek_keyword(Keyword::INSERT) {
-                let t = p.peek_token();
-                return Err(SqlError::Syntax {
-                    message: format!("a statement set holds INSERT statements up to END, found {}", t.token),
-                    position: Position::of(t.span),
-                });
-            }
-            inserts.push(parse_insert(p)?);
-        }
-        if inserts.is_empty() {
-            return Err(SqlError::plan("a statement set needs at least one INSERT", pos));
-        }
-        return Ok(WeirStatement::StatementSet(inserts));
+        return statement_set::parse_body(p, pos);
     }
     if p.parse_keyword(Keyword::BEGIN) {
         expect_word(p, "STATEMENT")?;
@@ -246,34 +249,18 @@ pub(crate) fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
         return Ok(WeirStatement::Reset { key });
     }
     if p.parse_keyword(Keyword::EXPLAIN) {
-        // Checked before recursing: `EXPLAIN EXPLAIN …` must not nest.
-        if p.peek_keyword(Keyword::EXPLAIN) {
-            return Err(SqlError::unsupported("EXPLAIN of EXPLAIN (explain a query or an INSERT)", pos));
-        }
-        let inner = parse_statement(p)?;
-        return match inner {
-            WeirStatement::Query { .. } | WeirStatement::Insert { .. } | WeirStatement::StatementSet(_) => {
-                Ok(WeirStatement::Explain(Box::new(inner)))
-            }
-            _ => Err(SqlError::unsupported(
-                "EXPLAIN of this statement (explain a query, an INSERT or EXECUTE STATEMENT SET)",
-                pos,
-            )),
-        };
+        return explain::parse_explain(p, pos);
     }
     if p.parse_keyword(Keyword::SHOW) {
-        if p.parse_keyword(Keyword::TABLES) {
-            return Ok(WeirStatement::ShowTables);
-        }
-        if p.parse_keyword(Keyword::VIEWS) {
-            return Ok(WeirStatement::ShowViews);
-        }
-        if parse_word(p, "JOBS") {
-            return Ok(WeirStatement::ShowJobs);
-        }
-        let what = p.peek_token();
-        return Err(SqlError::unsupported(format!("SHOW {}", what.token), Position::of(what.span)));
+        return show::parse_show(p);
     }
+    if p.parse_keyword(Keyword::USE) {
+        return catalog::parse_use(p);
+    }
+    if p.parse_keyword(Keyword::ALTER) {
+        return alter::parse_alter(p);
+    }
+    catalog::refuse_modules(p)?;
     if parse_word(p, "STOP") {
         expect_word(p, "JOB")?;
         let id = p.parse_literal_string()?;
@@ -284,6 +271,8 @@ pub(crate) fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
         return Ok(WeirStatement::StopJob { id, savepoint });
     }
     if p.parse_keyword(Keyword::DESCRIBE) || p.parse_keyword(Keyword::DESC) {
+        // Flink's EXTENDED adds nothing Weir keeps.
+        let _ = p.parse_keyword(Keyword::EXTENDED);
         let name = p.parse_object_name(false)?;
         return Ok(WeirStatement::Describe { name });
     }

@@ -11,6 +11,7 @@ use datafusion_postgres::pgwire::api::portal::Format;
 use datafusion_postgres::pgwire::api::results::{QueryResponse, Response, Tag};
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::types::format::FormatOptions;
+use weir_sql::statement::CatalogStatement;
 use weir_sql::{Outcome, WeirStatement};
 
 use super::errors::QueryError;
@@ -64,10 +65,13 @@ fn tag(statement: &WeirStatement) -> Tag {
         WeirStatement::Set { .. } => Tag::new("SET"),
         WeirStatement::Reset { .. } => Tag::new("RESET"),
         WeirStatement::StopJob { .. } => Tag::new("STOP JOB"),
+        WeirStatement::Catalog(CatalogStatement::CreateDatabase { .. }) => Tag::new("CREATE DATABASE"),
+        WeirStatement::Catalog(_) => Tag::new("USE"),
+        WeirStatement::AlterTable(_) => Tag::new("ALTER TABLE"),
+        WeirStatement::AlterView(_) => Tag::new("ALTER VIEW"),
         WeirStatement::Query { .. }
         | WeirStatement::Explain(_)
-        | WeirStatement::ShowTables
-        | WeirStatement::ShowViews
+        | WeirStatement::Show(_)
         | WeirStatement::ShowJobs
         | WeirStatement::Describe { .. } => Tag::new("SELECT"),
     }

@@ -7,9 +7,8 @@ use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::resolve::resolve_table_references;
 use datafusion::sql::sqlparser::ast::{Ident, ObjectName, Query, Statement};
 
-use super::{Outcome, Session, string_table, table_name};
+use super::{Outcome, Session, table_name};
 use crate::error::{Result, SqlError};
-use crate::results;
 use crate::statement::{WeirStatement, position_of};
 use crate::views::ViewDef;
 
@@ -69,11 +68,6 @@ impl Session {
             None if if_exists => Ok(Outcome::Done(format!("View '{n}' does not exist."))),
             None => Err(SqlError::plan(format!("view '{n}' not found"), position_of(name))),
         }
-    }
-
-    pub(super) fn show_views(&self) -> Outcome {
-        let names = self.views.names().cloned().collect();
-        Outcome::Table(vec![string_table(results::views(), vec![names])])
     }
 
     /// `statement` with the views its queries read expanded, Flink's legacy
