@@ -176,6 +176,10 @@ DESCRIBE priced;
 DESC EXTENDED renamed;
 DESCRIBE counts;
 SHOW COLUMNS FROM priced LIKE 's%';
+CREATE TABLE k (v BIGINT, o BIGINT METADATA FROM 'offset' VIRTUAL, `partition` INT METADATA VIRTUAL,
+  t TIMESTAMP(3) METADATA FROM 'timestamp', PRIMARY KEY (v) NOT ENFORCED)
+  WITH ('connector' = 'kafka', 'topic' = 't', 'properties.bootstrap.servers' = 'localhost:1', 'format' = 'json');
+DESCRIBE k;
 ";
     let run = run_ok(dir.path(), sql);
     let t = shown(&run.stdout);
@@ -188,6 +192,17 @@ SHOW COLUMNS FROM priced LIKE 's%';
     assert_eq!(name_type(&t[1]), expect(&[("a", "BIGINT"), ("b", "VARCHAR")]));
     assert_eq!(name_type(&t[2]), expect(&[("window_start", "TIMESTAMP(3)"), ("n", "BIGINT")]));
     assert_eq!(name_type(&t[3]), expect(&[("shout", "VARCHAR"), ("small", "INT")]));
+    // Flink's extras: how each column is made.
+    let extras: Vec<(String, String)> = t[4].rows.iter().map(|r| (r[0].clone(), r[3].clone())).collect();
+    assert_eq!(
+        extras,
+        expect(&[
+            ("v", "PRIMARY KEY"),
+            ("o", "METADATA FROM 'offset' VIRTUAL"),
+            ("partition", "METADATA VIRTUAL"),
+            ("t", "METADATA FROM 'timestamp'"),
+        ])
+    );
 }
 
 /// Flink's EXPLAIN forms all show Weir's plan of the statement.
@@ -339,6 +354,9 @@ CREATE VIEW v AS SELECT a FROM src;
         ("ALTER TABLE v RENAME TO w", "job.sql:4:13: error: 'v' is a view: ALTER VIEW v"),
         ("ALTER VIEW nope RENAME TO w", "job.sql:4:12: error: view 'nope' not found"),
         ("ALTER VIEW v AS SELECT x FROM nope", "job.sql:4:17: error: table 'nope' not found"),
+        ("CREATE TABLE other_db.t (a INT) WITH ('connector' = 'blackhole')", "job.sql:4:14: error: database 'other_db' does not exist"),
+        ("INSERT INTO other_db.src SELECT * FROM src", "job.sql:4:13: error: database 'other_db' does not exist"),
+        ("CREATE VIEW hive.default_database.w AS SELECT 1", "job.sql:4:13: error: catalog 'hive' does not exist"),
         ("EXPLAIN CHANGELOG_MODE, SELECT 1", "job.sql:4:25: error: syntax error: expected an EXPLAIN detail"),
         ("SHOW TABLES NOT 'x'", "job.sql:4:17: error: syntax error: expected LIKE or ILIKE"),
     ] {
@@ -348,6 +366,35 @@ CREATE VIEW v AS SELECT a FROM src;
         assert!(run.stderr.contains(needle), "{statement}: stderr lacks {needle:?}:\n{}", run.stderr);
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     }
+}
+
+/// Names qualified with Flink's default catalog and database are the
+/// tables of Weir's one database, in DDL, INSERT and queries.
+#[test]
+fn qualified_names_are_the_one_database() {
+    let dir = scratch();
+    let d = dir.path();
+    let rows = [(1, "x"), (2, "y"), (3, "z")];
+    json_lines(&d.join("in"), &rows);
+    let sql = format!(
+        "SET 'table.dml-sync' = 'true';
+CREATE TABLE default_catalog.default_database.src (a BIGINT, b STRING) WITH ('connector' = 'filesystem', 'path' = '{i}', 'format' = 'json');
+CREATE TABLE default_database.out (a BIGINT, b STRING) WITH ('connector' = 'filesystem', 'path' = '{o}', 'format' = 'json');
+INSERT INTO default_catalog.default_database.out SELECT a, b FROM default_database.src WHERE a > 1;
+SELECT count(*) AS n FROM default_catalog.default_database.src;
+CREATE VIEW default_database.big AS SELECT a FROM default_catalog.default_database.src WHERE a > 2;
+SELECT a FROM default_database.big;
+",
+        i = d.join("in").display(),
+        o = d.join("out").display(),
+    );
+    let run = run_ok(d, &sql);
+    let mut expected: Vec<String> =
+        rows.iter().filter(|(a, _)| *a > 1).map(|(a, b)| serde_json::json!({"a": a, "b": b}).to_string()).collect();
+    expected.sort();
+    assert_eq!(sorted_rows(&d.join("out")), expected);
+    assert_eq!(shown(&run.stdout)[0].rows, [["3"]]);
+    assert_eq!(shown(&run.stdout)[1].rows, [["3"]]);
 }
 
 /// `ALTER TABLE IF EXISTS` of no table alters nothing, quietly.

@@ -209,6 +209,8 @@ impl Session {
         let statement = self.written_out(&s.statement)?;
         match statement.as_ref() {
             WeirStatement::CreateTable(ct) => {
+                // A name qualified with another catalog or database is refused.
+                crate::catalog::names::table_part(&ct.name)?;
                 let state = self.ctx.state();
                 let merged = match &ct.like {
                     None => None,
@@ -505,7 +507,7 @@ impl Session {
     }
 
     async fn plan_insert(&self, table: &ObjectName, query: &Query, clauses: &WindowClauses) -> Result<Planned> {
-        let name = table_name(table);
+        let name = crate::catalog::names::table_part(table)?;
         let def = self
             .catalog
             .get(&name)

@@ -3,7 +3,9 @@
 //! is `t`; any other catalog or database is an error rather than a silent
 //! fall-back to `t`.
 
-use datafusion::sql::sqlparser::ast::{Ident, ObjectName};
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{Ident, ObjectName, Query, visit_relations_mut};
 
 use crate::error::{Position, Result, SqlError};
 use crate::planner::table::normalize;
@@ -19,6 +21,28 @@ pub const ONE_CATALOG: &str = "Weir has one catalog and database (default_catalo
 
 fn at(ident: &Ident) -> Option<Position> {
     Position::of(ident.span)
+}
+
+/// `query` with the tables it names as `default_catalog.default_database.t`
+/// or `default_database.t` named `t`, as the session's DataFusion holds
+/// them. Other qualified names (`weir.jobs`, `pg_catalog.…`) are left to
+/// DataFusion, which knows them or says it does not. (Registering Flink's
+/// names as DataFusion schemas would list every table three times in
+/// `information_schema`, which clients such as Grafana read.)
+pub fn unqualify(query: &mut Query) {
+    let _ = visit_relations_mut(query, |name| {
+        let idents: Option<Vec<&Ident>> = name.0.iter().map(|p| p.as_ident()).collect();
+        if let Some(idents) = idents
+            && let Some((last, qualifiers)) = idents.split_last()
+            && !qualifiers.is_empty()
+        {
+            let qualifiers: Vec<Ident> = qualifiers.iter().map(|i| (*i).clone()).collect();
+            if check_database(&qualifiers, name).is_ok() {
+                *name = ObjectName::from(vec![(*last).clone()]);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 /// `name` must be the one catalog.

@@ -23,7 +23,7 @@ impl Session {
         if_not_exists: bool,
         ddl: &str,
     ) -> Result<Outcome> {
-        let n = table_name(name);
+        let n = crate::catalog::names::table_part(name)?;
         if self.views.get(&n).is_some() {
             if if_not_exists {
                 return Ok(Outcome::Done(format!("View '{n}' already exists.")));
@@ -62,7 +62,7 @@ impl Session {
     }
 
     pub(super) fn drop_view(&mut self, name: &ObjectName, if_exists: bool) -> Result<Outcome> {
-        let n = table_name(name);
+        let n = crate::catalog::names::table_part(name)?;
         match self.views.remove(&n) {
             Some(_) => Ok(Outcome::Done(format!("View '{n}' dropped."))),
             None if if_exists => Ok(Outcome::Done(format!("View '{n}' does not exist."))),
@@ -101,8 +101,11 @@ impl Session {
         // Group windows over a view become window TVFs over the view (the
         // view is not expanded under a TVF); those inside views' queries are
         // rewritten once the views are expanded.
+        crate::catalog::names::unqualify(query);
         crate::planner::legacy_windows::rewrite(query)?;
         self.views.expand(query)?;
+        // Views' own queries may qualify names too.
+        crate::catalog::names::unqualify(query);
         crate::planner::rewrite_flink_forms(query)?;
         Ok(Cow::Owned(expanded))
     }
