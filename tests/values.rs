@@ -149,6 +149,43 @@ INSERT INTO notes (note) VALUES ('x'), ('y');",
     }
 }
 
+/// `INSERT INTO t PARTITION (col = value, …) SELECT …` (Flink's static
+/// partition): the clause's columns take its values, the query gives the
+/// others in the table's order (all, or those of a column list).
+#[test]
+fn a_static_partition_gives_its_columns() {
+    let (rows, list) = rows();
+    let dir = scratch();
+    let sql = format!(
+        "CREATE TABLE out (k VARCHAR, `date` VARCHAR, v BIGINT, country VARCHAR)
+  WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'json');
+INSERT INTO out PARTITION (`date` = '2019-08-30', country = 'China') SELECT k, v FROM (VALUES {list}) AS t(k, v);",
+        out = dir.path().join("out").display(),
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let mut got: Vec<String> = read_sink(&dir.path().join("out"))
+        .iter()
+        .map(|r| format!("{}|{}|{}|{}", r["k"], r["v"], r["date"], r["country"]))
+        .collect();
+    got.sort();
+    let mut want: Vec<String> = rows
+        .iter()
+        .map(|(k, v)| format!("\"{k}\"|{}|\"2019-08-30\"|\"China\"", v.map_or("null".into(), |v| v.to_string())))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+    let table = "CREATE TABLE t (a BIGINT, b VARCHAR) WITH ('connector' = 'print');\n";
+    for (insert, says) in [
+        ("INSERT INTO t PARTITION (b = 'x') (b) SELECT 'y';", "column 'b' is both listed and given by PARTITION"),
+        ("INSERT INTO t PARTITION (c = 'x') SELECT 1;", "INSERT INTO t: no column 'c'"),
+        ("INSERT INTO t PARTITION (b = 'x') SELECT 1, 2;", "the query produces 2 columns but 1 are listed (a)"),
+    ] {
+        let run = weir_run(dir.path(), &format!("{table}{insert}"));
+        assert!(!run.ok && run.stderr.contains(says), "{insert}: {}", run.stderr);
+    }
+}
+
 /// Flink's CTAS, `CREATE TABLE t WITH (…) AS SELECT …`: the table takes the
 /// query's column names and types (DESCRIBE shows them) and the job writes
 /// the query's rows into it; `CREATE OR REPLACE TABLE … AS` replaces a

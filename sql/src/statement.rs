@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use datafusion::sql::sqlparser::ast::{
-    DataType as SqlType, Expr, Ident, ObjectName, Query, Spanned, Statement, TableObject,
+    DataType as SqlType, Expr, Ident, ObjectName, Query, Spanned,
 };
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -21,12 +21,14 @@ use crate::error::{Position, Result, SqlError};
 mod alter;
 mod catalog;
 mod explain;
+mod insert;
 mod like;
 mod show;
 mod statement_set;
 pub use alter::{AlterAction, AlterTable, AlterView, AlterViewAction, Component, Place};
 pub use catalog::CatalogStatement;
 pub use like::{LikeClause, LikeFeature, LikeMode};
+use insert::parse_insert;
 pub use show::{LikeFilter, Show};
 
 /// One column of `CREATE TABLE`.
@@ -110,6 +112,9 @@ pub enum WeirStatement {
         /// The column list: the query's columns go to these, the others
         /// are NULL; empty for every column in order.
         columns: Vec<Ident>,
+        /// `PARTITION (col = value, …)`: columns given a value for every
+        /// row, which the query does not produce.
+        partition: Vec<(Ident, Expr)>,
         query: Box<Query>,
         clauses: WindowClauses,
     },
@@ -295,38 +300,6 @@ pub(crate) fn parse_statement(p: &mut Parser) -> Result<WeirStatement> {
         ),
         position: pos,
     })
-}
-
-fn parse_insert(p: &mut Parser) -> Result<WeirStatement> {
-    let pos = Position::of(p.peek_token().span);
-    match p.parse_statement()? {
-        Statement::Insert(insert) => {
-            if insert.overwrite {
-                return Err(SqlError::unsupported("INSERT OVERWRITE", pos));
-            }
-            let table = match insert.table {
-                TableObject::TableName(name) => name,
-                _ => return Err(SqlError::unsupported("INSERT INTO anything but a table name", pos)),
-            };
-            let Some(query) = insert.source else {
-                return Err(SqlError::plan("INSERT INTO needs a query", pos));
-            };
-            let clauses = parse_window_clauses(p)?;
-            let columns = insert
-                .columns
-                .iter()
-                .map(|c| match c.0.as_slice() {
-                    [part] => part
-                        .as_ident()
-                        .cloned()
-                        .ok_or_else(|| SqlError::plan(format!("{c} is not a column name"), position_of(c))),
-                    _ => Err(SqlError::plan(format!("{c} is not a column name of the table"), position_of(c))),
-                })
-                .collect::<Result<Vec<_>>>()?;
-            Ok(WeirStatement::Insert { table, columns, query, clauses })
-        }
-        _ => Err(SqlError::unsupported("this form of INSERT", pos)),
-    }
 }
 
 /// `[EMIT EARLY EVERY i] [ALLOWED LATENESS i] [LATE DATA INTO t]` after a

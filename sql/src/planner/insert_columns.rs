@@ -1,27 +1,37 @@
-//! `INSERT INTO t (c, a) SELECT …`: the query's columns go to the listed
-//! columns of `t`, in the list's order, and every other column of `t` is
+//! `INSERT INTO t (c, a) SELECT …` and `INSERT INTO t PARTITION (dt =
+//! '…') SELECT …`: the query's columns go to the listed columns of `t` (by
+//! default, those the PARTITION clause does not give), in order; the
+//! PARTITION clause's columns take its values; every other column of `t` is
 //! NULL, as in Flink. Written as the query of every column in the table's
 //! order, which the INSERT planner takes as it takes any query:
 //!
 //! ```sql
-//! SELECT `$c1` AS a, NULL AS b, `$c0` AS c FROM (<query>) AS `$insert`(`$c0`, `$c1`)
+//! SELECT `$c1` AS a, NULL AS b, `$c0` AS c, '2019-08-30' AS dt FROM (<query>) AS `$insert`(`$c0`, `$c1`)
 //! ```
 
 use std::collections::BTreeMap;
 
 use datafusion::arrow::datatypes::Schema;
-use datafusion::sql::sqlparser::ast::{Ident, Query, SelectItem, SetExpr, TableFactor};
+use datafusion::sql::sqlparser::ast::{Expr, Ident, Query, SelectItem, SetExpr, TableFactor};
 
 use crate::error::{Position, Result, SqlError};
 use crate::planner::table::normalize;
 use crate::script::parse_script;
 use crate::statement::{WeirStatement, position_of};
 
-/// `query`, written to the columns `listed` of a table whose written
+/// What an INSERT says about its table's columns.
+pub struct Given<'a> {
+    /// The column list (empty: every column the PARTITION clause does not
+    /// give, in the table's order).
+    pub listed: &'a [Ident],
+    /// `PARTITION (col = value, …)`.
+    pub fixed: &'a [(Ident, Expr)],
+}
+
+/// `query`, written to the columns `given` of a table whose written
 /// columns are `physical`, as a query of all of them in order.
-pub fn fill(table: &str, physical: &Schema, listed: &[Ident], query: Query) -> Result<Query> {
-    let mut places: BTreeMap<String, usize> = BTreeMap::new();
-    for (i, column) in listed.iter().enumerate() {
+pub fn fill(table: &str, physical: &Schema, given: &Given, query: Query) -> Result<Query> {
+    let known = |column: &Ident| -> Result<String> {
         let name = normalize(column);
         if physical.index_of(&name).is_err() {
             let columns: Vec<&str> = physical.fields().iter().map(|f| f.name().as_str()).collect();
@@ -30,6 +40,38 @@ pub fn fill(table: &str, physical: &Schema, listed: &[Ident], query: Query) -> R
                     "INSERT INTO {table}: no column '{name}' (its columns: {})",
                     columns.join(", ")
                 ),
+                Position::of(column.span),
+            ));
+        }
+        Ok(name)
+    };
+    let mut fixed: BTreeMap<String, &Expr> = BTreeMap::new();
+    for (column, value) in given.fixed {
+        if fixed.insert(known(column)?, value).is_some() {
+            return Err(SqlError::plan(
+                format!(
+                    "INSERT INTO {table}: PARTITION gives column '{}' twice",
+                    normalize(column)
+                ),
+                Position::of(column.span),
+            ));
+        }
+    }
+    let listed: Vec<Ident> = match given.listed.is_empty() {
+        true => physical
+            .fields()
+            .iter()
+            .filter(|f| !fixed.contains_key(f.name()))
+            .map(|f| Ident::new(f.name()))
+            .collect(),
+        false => given.listed.to_vec(),
+    };
+    let mut places: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, column) in listed.iter().enumerate() {
+        let name = known(column)?;
+        if fixed.contains_key(&name) {
+            return Err(SqlError::plan(
+                format!("INSERT INTO {table}: column '{name}' is both listed and given by PARTITION"),
                 Position::of(column.span),
             ));
         }
@@ -58,9 +100,10 @@ pub fn fill(table: &str, physical: &Schema, listed: &[Ident], query: Query) -> R
         .iter()
         .map(|f| {
             let target = Ident::with_quote('`', f.name().replace('`', "``"));
-            match places.get(f.name()) {
-                Some(i) => format!("`$c{i}` AS {target}"),
-                None => format!("NULL AS {target}"),
+            match (places.get(f.name()), fixed.get(f.name())) {
+                (Some(i), _) => format!("`$c{i}` AS {target}"),
+                (None, Some(value)) => format!("{value} AS {target}"),
+                (None, None) => format!("NULL AS {target}"),
             }
         })
         .collect();
@@ -126,6 +169,51 @@ mod tests {
         }
     }
 
+    fn listed(columns: &[Ident]) -> Given<'_> {
+        Given {
+            listed: columns,
+            fixed: &[],
+        }
+    }
+
+    #[test]
+    fn a_static_partition_gives_its_columns_and_the_query_the_others() {
+        let fixed = [(
+            Ident::new("b"),
+            Expr::value(datafusion::sql::sqlparser::ast::Value::SingleQuotedString("x".into())),
+        )];
+        let given = Given {
+            listed: &[],
+            fixed: &fixed,
+        };
+        assert_eq!(
+            fill("t", &table(), &given, query("SELECT p, q FROM s"))
+                .unwrap()
+                .to_string(),
+            "SELECT `$c0` AS `a`, 'x' AS `b`, `$c1` AS `c` FROM (SELECT p, q FROM s) AS `$insert` (`$c0`, `$c1`)"
+        );
+        let e = fill("t", &table(), &given, query("SELECT p FROM s"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the query produces 1 columns but 2 are listed (a, c)"),
+            "{e}"
+        );
+        let both = [Ident::new("b")];
+        let e = fill(
+            "t",
+            &table(),
+            &Given {
+                listed: &both,
+                fixed: &fixed,
+            },
+            query("SELECT 1"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("column 'b' is both listed and given by PARTITION"), "{e}");
+    }
+
     fn table() -> Schema {
         Schema::new(vec![
             Field::new("a", DataType::Int64, true),
@@ -139,7 +227,7 @@ mod tests {
         let filled = fill(
             "t",
             &table(),
-            &[Ident::new("c"), Ident::new("a")],
+            &listed(&[Ident::new("c"), Ident::new("a")]),
             query("SELECT x, y FROM s"),
         )
         .unwrap();
@@ -151,17 +239,27 @@ mod tests {
 
     #[test]
     fn unknown_and_repeated_columns_are_named() {
-        let e = fill("t", &table(), &[Ident::new("z")], query("SELECT 1"))
+        let e = fill("t", &table(), &listed(&[Ident::new("z")]), query("SELECT 1"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("INSERT INTO t: no column 'z' (its columns: a, b, c)"), "{e}");
-        let e = fill("t", &table(), &[Ident::new("a"), Ident::new("a")], query("SELECT 1, 2"))
-            .unwrap_err()
-            .to_string();
+        let e = fill(
+            "t",
+            &table(),
+            &listed(&[Ident::new("a"), Ident::new("a")]),
+            query("SELECT 1, 2"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("column 'a' is listed twice"), "{e}");
-        let e = fill("t", &table(), &[Ident::new("a"), Ident::new("b")], query("SELECT 1"))
-            .unwrap_err()
-            .to_string();
+        let e = fill(
+            "t",
+            &table(),
+            &listed(&[Ident::new("a"), Ident::new("b")]),
+            query("SELECT 1"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             e.contains("the query produces 1 columns but 2 are listed (a, b)"),
             "{e}"

@@ -71,6 +71,7 @@ impl Session {
             statement: WeirStatement::Insert {
                 table: create.name.clone(),
                 columns: Vec::new(),
+                partition: Vec::new(),
                 query: written,
                 clauses: WindowClauses::default(),
             },

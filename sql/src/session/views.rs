@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::resolve::resolve_table_references;
-use datafusion::sql::sqlparser::ast::{Ident, ObjectName, Query, Statement};
+use datafusion::sql::sqlparser::ast::{Expr, Ident, ObjectName, Query, Statement};
 
 use super::{Outcome, Session, table_name};
 use crate::error::{Result, SqlError};
@@ -78,9 +78,13 @@ impl Session {
         let mut expanded = statement.clone();
         let query = match &mut expanded {
             WeirStatement::Insert {
-                table, columns, query, ..
+                table,
+                columns,
+                partition,
+                query,
+                ..
             } => {
-                self.fill_insert_columns(table, columns, query)?;
+                self.fill_insert_columns(table, columns, partition, query)?;
                 query
             }
             WeirStatement::Query { query, .. }
@@ -88,9 +92,13 @@ impl Session {
             | WeirStatement::CreateTableAs { query, .. } => query,
             WeirStatement::Explain(inner) => match inner.as_mut() {
                 WeirStatement::Insert {
-                    table, columns, query, ..
+                    table,
+                    columns,
+                    partition,
+                    query,
+                    ..
                 } => {
-                    self.fill_insert_columns(table, columns, query)?;
+                    self.fill_insert_columns(table, columns, partition, query)?;
                     query
                 }
                 WeirStatement::Query { query, .. } => query,
@@ -110,18 +118,27 @@ impl Session {
         Ok(Cow::Owned(expanded))
     }
 
-    /// An INSERT's column list written into its query (all the table's
-    /// columns, the unlisted NULL: `planner::insert_columns`); an unknown
-    /// table is left to the INSERT's planner to name.
-    fn fill_insert_columns(&self, table: &ObjectName, columns: &mut Vec<Ident>, query: &mut Box<Query>) -> Result<()> {
-        if columns.is_empty() {
+    /// An INSERT's column list and static partition written into its query
+    /// (all the table's columns, the unlisted NULL:
+    /// `planner::insert_columns`); an unknown table is left to the INSERT's
+    /// planner to name.
+    fn fill_insert_columns(
+        &self,
+        table: &ObjectName,
+        columns: &mut Vec<Ident>,
+        partition: &mut Vec<(Ident, Expr)>,
+        query: &mut Box<Query>,
+    ) -> Result<()> {
+        if columns.is_empty() && partition.is_empty() {
             return Ok(());
         }
         let Some(def) = self.catalog.get(&table_name(table)) else {
             return Ok(());
         };
-        **query = crate::planner::insert_columns::fill(&def.name, &def.physical, columns, query.as_ref().clone())?;
+        let given = crate::planner::insert_columns::Given { listed: columns, fixed: partition };
+        **query = crate::planner::insert_columns::fill(&def.name, &def.physical, &given, query.as_ref().clone())?;
         columns.clear();
+        partition.clear();
         Ok(())
     }
 
