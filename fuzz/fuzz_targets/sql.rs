@@ -54,10 +54,14 @@ fn planning_only(s: ParsedStatement) -> ParsedStatement {
         WeirStatement::CreateMaterializedView { query, clauses, .. } => {
             WeirStatement::Explain(Box::new(WeirStatement::Query { query, clauses }))
         }
+        // CREATE TABLE … AS would start its job: its query is planned.
+        WeirStatement::CreateTableAs { query, .. } => {
+            WeirStatement::Explain(Box::new(WeirStatement::Query { query, clauses: Default::default() }))
+        }
         // A statement set would start its job: its first INSERT is planned.
         WeirStatement::StatementSet(inserts) => match inserts.into_iter().next() {
             Some(insert) => WeirStatement::Explain(Box::new(insert)),
-            None => WeirStatement::ShowTables,
+            None => WeirStatement::Show(weir_sql::statement::Show::Tables { from: None, like: None }),
         },
         other => other,
     };
