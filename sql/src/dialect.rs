@@ -496,6 +496,17 @@ fn make_struct(token: &mut TokenWithSpan) {
     }
 }
 
+/// An expression parsed with Weir's dialect, as text (or the error):
+/// what the dialect's hooks make of it, for their tests.
+#[cfg(test)]
+pub(crate) fn parsed_expr(sql: &str) -> String {
+    Parser::new(&WeirDialect::default())
+        .try_with_sql(sql)
+        .and_then(|mut p| p.parse_expr())
+        .map(|e| e.to_string())
+        .unwrap_or_else(|e| format!("error: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use datafusion::sql::sqlparser::tokenizer::Tokenizer;

@@ -229,17 +229,7 @@ fn query_behaviour(parser: &mut Parser, what: &str) -> Option<&'static str> {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::sqlparser::parser::Parser;
-
-    use crate::dialect::WeirDialect;
-
-    fn parsed(sql: &str) -> String {
-        Parser::new(&WeirDialect::default())
-            .try_with_sql(sql)
-            .and_then(|mut p| p.parse_expr())
-            .map(|e| e.to_string())
-            .unwrap_or_else(|e| format!("error: {e}"))
-    }
+    use crate::dialect::parsed_expr as parsed;
 
     #[test]
     fn clauses_become_arguments() {

@@ -247,17 +247,7 @@ fn ordered(start: Expr, end: Expr) -> (Expr, Expr) {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::sqlparser::parser::Parser;
-
-    use crate::dialect::WeirDialect;
-
-    fn parsed(sql: &str) -> String {
-        Parser::new(&WeirDialect::default())
-            .try_with_sql(sql)
-            .and_then(|mut p| p.parse_expr())
-            .map(|e| e.to_string())
-            .unwrap_or_else(|e| format!("error: {e}"))
-    }
+    use crate::dialect::parsed_expr as parsed;
 
     #[test]
     fn between_symmetric_is_either_order() {
