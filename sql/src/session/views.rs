@@ -76,7 +76,16 @@ impl Session {
     /// (`planner::field_names`); borrowed as it is when it has no query.
     pub(super) fn written_out<'s>(&self, statement: &'s WeirStatement) -> Result<Cow<'s, WeirStatement>> {
         let mut expanded = statement.clone();
-        let query = match &mut expanded {
+        // An EXPLAIN of an INSERT or a query is written out as they are.
+        let target = match &mut expanded {
+            WeirStatement::Explain(inner)
+                if matches!(**inner, WeirStatement::Insert { .. } | WeirStatement::Query { .. }) =>
+            {
+                inner.as_mut()
+            }
+            other => other,
+        };
+        let query = match target {
             WeirStatement::Insert {
                 table,
                 columns,
@@ -90,20 +99,6 @@ impl Session {
             WeirStatement::Query { query, .. }
             | WeirStatement::CreateMaterializedView { query, .. }
             | WeirStatement::CreateTableAs { query, .. } => query,
-            WeirStatement::Explain(inner) => match inner.as_mut() {
-                WeirStatement::Insert {
-                    table,
-                    columns,
-                    partition,
-                    query,
-                    ..
-                } => {
-                    self.fill_insert_columns(table, columns, partition, query)?;
-                    query
-                }
-                WeirStatement::Query { query, .. } => query,
-                _ => return Ok(Cow::Borrowed(statement)),
-            },
             _ => return Ok(Cow::Borrowed(statement)),
         };
         // Group windows over a view become window TVFs over the view (the
