@@ -86,11 +86,15 @@ pub struct MetadataColumn {
 ///
 /// Unknown connector, unknown option key, missing required option or
 /// invalid value: an error naming the option, the value and what is allowed.
+/// A table declared `PARTITIONED BY (partition_keys)` (columns of
+/// `schema`) must be a `filesystem` one (as in Flink, where a Kafka table
+/// refuses it): its files lie in one directory per value.
 pub fn create_table(
     table: &str,
     options: &BTreeMap<String, String>,
     schema: SchemaRef,
     metadata: &[MetadataColumn],
+    partition_keys: &[String],
 ) -> Result<ConnectorTable, ConnectorError> {
     let known = || CONNECTORS.join(", ");
     let name = options
@@ -107,6 +111,12 @@ pub fn create_table(
             what: format!("no METADATA columns (column '{}' asks for '{}')", schema.field(m.index).name(), m.key),
         });
     }
+    if name != "filesystem" && !partition_keys.is_empty() {
+        return Err(ConnectorError::Unsupported {
+            connector: name.clone(),
+            what: "PARTITIONED BY (only 'filesystem' tables are partitioned)".into(),
+        });
+    }
     let (source, sink) = match name.as_str() {
         "blackhole" => (
             None,
@@ -120,7 +130,7 @@ pub fn create_table(
             None,
         ),
         "filesystem" => {
-            let (source, sink) = filesystem::create(&Options::new("filesystem", options), schema)?;
+            let (source, sink) = filesystem::create(&Options::new("filesystem", options), schema, partition_keys)?;
             (Some(source), Some(sink))
         }
         "kafka" => {

@@ -6,6 +6,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 
 use crate::error::Result;
+use crate::message::EventTime;
 
 /// A sink connector as declared by `CREATE TABLE … WITH (…)`.
 pub trait SinkConnector: Send + Sync + Debug {
@@ -93,6 +94,12 @@ impl Committed {
 #[async_trait::async_trait]
 pub trait SinkWriter: Send {
     async fn write(&mut self, batch: RecordBatch) -> Result<()>;
+
+    /// The watermark after the rows written so far: a sink whose output
+    /// depends on event time (a partitioned filesystem sink committing a
+    /// partition once the watermark passes its time) keeps it; others
+    /// ignore it.
+    fn watermark(&mut self, _watermark: EventTime) {}
 
     /// Checkpoint `checkpoint` is taken: make everything written so far
     /// durable but not yet visible, and return what recovery needs to make

@@ -23,12 +23,14 @@ mod catalog;
 mod explain;
 mod insert;
 mod like;
+mod partitioned;
 mod show;
 mod statement_set;
 pub use alter::{AlterAction, AlterTable, AlterView, AlterViewAction, Component, Place};
 pub use catalog::CatalogStatement;
 pub use like::{LikeClause, LikeFeature, LikeMode};
 use insert::parse_insert;
+pub use partitioned::PartitionedBy;
 pub use show::{LikeFilter, Show};
 
 /// One column of `CREATE TABLE`.
@@ -68,6 +70,8 @@ pub struct CreateTable {
     pub watermark: Option<WatermarkSpec>,
     /// `PRIMARY KEY (…) NOT ENFORCED` columns.
     pub primary_key: Vec<Ident>,
+    /// `PARTITIONED BY (…)`.
+    pub partitioned_by: Option<PartitionedBy>,
     /// `WITH (…)`, keys as written.
     pub options: BTreeMap<String, String>,
     /// `LIKE source (…)`: declared as another table with changes.
@@ -438,10 +442,7 @@ fn parse_create_table(p: &mut Parser) -> Result<CreateTable> {
     if p.parse_keyword(Keyword::COMMENT) {
         p.parse_literal_string()?;
     }
-    if p.peek_keyword(Keyword::PARTITIONED) {
-        let t = p.peek_token();
-        return Err(SqlError::unsupported("PARTITIONED BY", Position::of(t.span)));
-    }
+    let partitioned_by = partitioned::parse_partitioned_by(p)?;
     let mut options = BTreeMap::new();
     if p.parse_keyword(Keyword::WITH) {
         p.expect_token(&Token::LParen)?;
@@ -480,6 +481,7 @@ fn parse_create_table(p: &mut Parser) -> Result<CreateTable> {
         columns,
         watermark,
         primary_key,
+        partitioned_by,
         options,
         like,
     })

@@ -133,6 +133,9 @@ pub(crate) struct LineReader {
     /// Within a line that was too long: what is left of it is skipped
     /// before the next line is read.
     skipping: bool,
+    /// A named pipe: a chunk ends when the pipe has nothing more to give
+    /// now, since its writer may hold it open and write the rest later.
+    pipe: bool,
 }
 
 impl LineReader {
@@ -156,6 +159,7 @@ impl LineReader {
         })
         .await
         .map_err(std::io::Error::other)??;
+        let pipe = file.is_none();
         let input: Input = match file {
             Some(file) => Box::new(File::from_std(file)),
             None => Box::new(pipe::OpenOptions::new().open_receiver(path)?),
@@ -165,6 +169,7 @@ impl LineReader {
             line: 0,
             max_record,
             skipping: false,
+            pipe,
         })
     }
 
@@ -223,6 +228,9 @@ impl LineReader {
         chunk.clear();
         self.skip_rest_of_line().await?;
         while chunk.len() < max_lines && chunk.bytes.len() < CHUNK_BYTES {
+            if self.pipe && !chunk.is_empty() && self.inner.buffer().is_empty() {
+                break;
+            }
             let start = chunk.bytes.len();
             match self.read_line(&mut chunk.bytes).await? {
                 LineRead::End => break,

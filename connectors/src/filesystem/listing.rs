@@ -5,6 +5,18 @@ use std::path::{Path, PathBuf};
 
 use weir_engine::EngineError;
 
+use super::partition::PartitionLayout;
+use super::partition::columns::PartitionValues;
+use super::partition::tree::partition_dirs;
+
+/// A file a source reads, with the values of its partition columns when
+/// the table is partitioned.
+#[derive(Debug, Clone)]
+pub(crate) struct ListedFile {
+    pub(crate) path: PathBuf,
+    pub(crate) partition: Option<PartitionValues>,
+}
+
 /// The files under `path`: the path itself if it is a file, else the
 /// directory's regular files and named pipes, visible ones, in name order.
 /// Names starting with `.` or `_` are skipped as Flink skips them: they are
@@ -12,20 +24,47 @@ use weir_engine::EngineError;
 /// partition that lasts until its writer closes it: while it has no rows it
 /// can turn idle (`'source.idle-timeout'`).
 ///
+/// With a partition layout, the files are those of every partition
+/// directory (`key=value` per partition column, see
+/// [`partition_dirs`]), in path order, each with its directory's values.
+///
 /// Runs once at job start, from the synchronous `partitions()`, hence
 /// `std::fs`.
-pub(crate) fn list_files(path: &Path) -> Result<Vec<PathBuf>, EngineError> {
-    let io_err = |p: &Path| {
-        let context = format!("filesystem source '{}'", p.display());
-        move |source| EngineError::Io { context, source }
-    };
+pub(crate) fn list_files(path: &Path, layout: Option<&PartitionLayout>) -> Result<Vec<ListedFile>, EngineError> {
     let meta = std::fs::metadata(path).map_err(io_err(path))?;
+    let Some(layout) = layout else {
+        if !meta.is_dir() {
+            return Ok(vec![ListedFile { path: path.to_path_buf(), partition: None }]);
+        }
+        let files = files_in(path)?.into_iter().map(|path| ListedFile { path, partition: None }).collect();
+        return Ok(files);
+    };
     if !meta.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
+        return Err(EngineError::Connector(format!(
+            "filesystem source '{}': a partitioned table's path is a directory of partition directories, not a file",
+            path.display()
+        )));
     }
     let mut files = Vec::new();
-    for entry in std::fs::read_dir(path).map_err(io_err(path))? {
-        let entry = entry.map_err(io_err(path))?;
+    for dir in partition_dirs(path, Some(layout))? {
+        let texts = layout.values_of(&dir.rel).ok_or_else(|| {
+            EngineError::Connector(format!("filesystem source: '{}' is not a partition directory", dir.path.display()))
+        })?;
+        let values = PartitionValues::parse(layout, &texts, &dir.path)?;
+        for file in files_in(&dir.path)? {
+            files.push(ListedFile { path: file, partition: Some(values.clone()) });
+        }
+    }
+    tracing::debug!(path = %path.display(), files = files.len(), "partitioned filesystem source listed");
+    Ok(files)
+}
+
+/// The visible regular files and named pipes of directory `dir`, in name
+/// order.
+fn files_in(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
         let name = entry.file_name();
         let hidden = name.to_string_lossy().starts_with(['.', '_']);
         let file = entry.path();
@@ -36,6 +75,10 @@ pub(crate) fn list_files(path: &Path) -> Result<Vec<PathBuf>, EngineError> {
         }
     }
     files.sort();
-    tracing::debug!(path = %path.display(), files = files.len(), "filesystem source listed");
+    tracing::debug!(path = %dir.display(), files = files.len(), "filesystem source listed");
     Ok(files)
+}
+
+fn io_err(p: &Path) -> impl Fn(std::io::Error) -> EngineError + '_ {
+    move |source| EngineError::Io { context: format!("filesystem source '{}'", p.display()), source }
 }

@@ -1,5 +1,7 @@
 //! The `filesystem` connector: a file or directory of JSON or CSV lines,
-//! read as a bounded source and written as Flink-style part files.
+//! read as a bounded source and written as Flink-style part files; a
+//! partitioned table (`PARTITIONED BY`) in Hive-style `key=value`
+//! directories (`partition/`).
 
 pub(crate) mod decode;
 mod depth;
@@ -8,6 +10,7 @@ pub(crate) mod format;
 pub(crate) mod lines;
 mod listing;
 mod nested;
+mod partition;
 mod sink;
 mod source;
 mod timestamp;
@@ -24,14 +27,31 @@ use crate::options::Options;
 use crate::{types, values};
 use format::Format;
 
-/// Options of the connector itself; the format adds its own.
+/// Options of the connector itself; the format and partition commits
+/// ([`partition::COMMIT_OPTIONS`]) add their own.
 const TABLE_OPTIONS: &[&str] = &[
     "path",
     "format",
     "source.monitor-interval",
     MAX_RECORD_OPTION,
     "sink.rolling-policy.file-size",
+    ROLLOVER_INTERVAL,
+    CHECK_INTERVAL,
+    DEFAULT_NAME_OPTION,
+    SHUFFLE_BY_PARTITION,
 ];
+
+/// `'sink.rolling-policy.rollover-interval'`: how long a part file may stay
+/// open (checked when rows are written to it).
+const ROLLOVER_INTERVAL: &str = "sink.rolling-policy.rollover-interval";
+/// `'sink.rolling-policy.check-interval'`: accepted for Flink's DDL; Weir
+/// checks the rollover interval at each write instead of on a timer.
+const CHECK_INTERVAL: &str = "sink.rolling-policy.check-interval";
+/// `'partition.default-name'`.
+const DEFAULT_NAME_OPTION: &str = "partition.default-name";
+/// `'sink.shuffle-by-partition.enable'`: accepted for Flink's DDL; Weir
+/// does not reroute rows by partition before its sink.
+const SHUFFLE_BY_PARTITION: &str = "sink.shuffle-by-partition.enable";
 
 /// The longest line (record) a source reads, in Flink's memory-size
 /// notation: a longer one is a record that cannot be decoded, so that a
@@ -49,15 +69,18 @@ type SourceAndSink = (Arc<dyn SourceConnector>, Arc<dyn SinkConnector>);
 const DEFAULT_ROLL_BYTES: u64 = 128 << 20;
 
 /// Builds both sides of a filesystem table: any such table can be read and
-/// written.
+/// written. `partition_keys` are its `PARTITIONED BY` columns (none: an
+/// unpartitioned table).
 pub(crate) fn create(
     options: &Options,
     schema: SchemaRef,
+    partition_keys: &[String],
 ) -> Result<SourceAndSink, ConnectorError> {
     let format = Format::from_options(options)?;
     let allowed: Vec<&str> = TABLE_OPTIONS
         .iter()
         .chain(format.option_keys())
+        .chain(partition::COMMIT_OPTIONS)
         .copied()
         .collect();
     options.check_keys(&allowed)?;
@@ -80,19 +103,32 @@ pub(crate) fn create(
                     .into(),
         });
     }
-    let roll_bytes = options
-        .parse("sink.rolling-policy.file-size", values::memory_size)?
-        .unwrap_or(DEFAULT_ROLL_BYTES);
+    let roll = sink::RollPolicy {
+        bytes: options.parse("sink.rolling-policy.file-size", values::memory_size)?.unwrap_or(DEFAULT_ROLL_BYTES),
+        interval: options.parse(ROLLOVER_INTERVAL, weir_engine::duration::parse_duration)?.filter(|d| !d.is_zero()),
+    };
+    options.parse(CHECK_INTERVAL, weir_engine::duration::parse_duration)?;
+    options.parse(SHUFFLE_BY_PARTITION, values::boolean)?;
+    let policy = partition::CommitPolicy::from_options(options)?.map(Arc::new);
+    let layout = match partition_keys {
+        [] => None,
+        keys => {
+            let default_name = options.get(DEFAULT_NAME_OPTION).unwrap_or(partition::DEFAULT_PARTITION_NAME);
+            Some(Arc::new(partition::PartitionLayout::new(&schema, keys, default_name.to_string())?))
+        }
+    };
     let max_record = options
         .parse(MAX_RECORD_OPTION, |v| match values::memory_size(v)? {
             n if n <= MAX_MAX_RECORD => Ok(n as usize),
             _ => Err(format!("expected at most {} MiB", MAX_MAX_RECORD >> 20)),
         })?
         .unwrap_or(lines::DEFAULT_MAX_RECORD);
-    types::check_format_schema(options.connector(), format.name(), &schema)?;
+    // The files hold the columns that are not partition columns.
+    let file_schema = layout.as_ref().map_or(&schema, |l| l.data_schema());
+    types::check_format_schema(options.connector(), format.name(), file_schema)?;
     let path = local_path(path)?;
-    let source = source::FileSource::new(path.clone(), format.clone(), schema.clone(), max_record);
-    let sink = sink::FileSink::new(path, format, schema, roll_bytes);
+    let source = source::FileSource::new(path.clone(), format.clone(), schema.clone(), max_record, layout.clone());
+    let sink = sink::FileSink::new(path, format, schema, roll, layout, policy);
     Ok((Arc::new(source), Arc::new(sink)))
 }
 

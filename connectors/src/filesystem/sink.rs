@@ -1,6 +1,8 @@
 //! The filesystem sink: part files made visible by a two-phase commit tied
 //! to checkpoints, as Flink's FileSink makes them, so that a job restarted
-//! from a checkpoint neither loses nor duplicates rows in its output.
+//! from a checkpoint neither loses nor duplicates rows in its output; for
+//! a partitioned table, in one `key=value` directory per partition, with
+//! partitions committed as Flink's partition commit options say.
 //!
 //! A part file goes through three states, all under the same hidden name
 //! `.part-<job>-<subtask>-<n>.inprogress` until the last (as in Flink's
@@ -8,32 +10,51 @@
 //! - in progress: rows are appended to it;
 //! - pending: closed and synced (by rolling or by a checkpoint's
 //!   `prepare`), waiting for a checkpoint to complete; the checkpoint's
-//!   state lists it;
+//!   state lists it (with its partition directory);
 //! - committed: renamed to `part-<job>-<subtask>-<n>-ckpt<c>`, visible to
 //!   readers; `c` is the checkpoint whose completion committed it, so that
 //!   recovery from an older checkpoint (the newer ones damaged) can take
 //!   back what the newer ones committed. A bounded job's last parts,
 //!   committed when its input ends, are `part-<job>-<subtask>-<n>`.
+//!
+//! `names.rs` (file names), `parts.rs` (a job's files in every partition
+//! directory), `state.rs` (what a checkpoint holds), `writer.rs` (a
+//! subtask's writer).
 
-use std::collections::BTreeMap;
+mod names;
+mod parts;
+mod state;
+mod writer;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
-use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use serde_json::{Value, json};
-use tokio::fs::File;
-use tokio::io::AsyncWriteExt;
 use weir_engine::EngineError;
 use weir_engine::error::{Result, ResultExt};
 use weir_engine::sink::{Committed, SinkConnector, SinkWriter};
 
 use super::encode::BatchEncoder;
 use super::format::Format;
+use super::partition::committer::Committer;
+use super::partition::tracker::CommitTracker;
+use super::partition::{CommitPolicy, PartitionLayout};
+use names::{Part, PartNames};
+use parts::{JobPart, current_run_start, job_parts};
+use writer::{Commits, PartWriter, dir_under};
 
-/// Version of the state `prepare` returns, checked by `recover`: a
-/// checkpoint may be restored by a later Weir.
-const STATE_VERSION: u64 = 2;
+/// When a part file is closed and the next rows start another.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RollPolicy {
+    /// `'sink.rolling-policy.file-size'`.
+    pub(crate) bytes: u64,
+    /// `'sink.rolling-policy.rollover-interval'`: a part file open this
+    /// long is closed after the next batch written to it.
+    pub(crate) interval: Option<Duration>,
+}
 
 /// Writes a filesystem table's directory, Flink-style: every subtask writes
 /// its own part files, invisible to readers until a checkpoint covering
@@ -43,76 +64,90 @@ pub(crate) struct FileSink {
     dir: PathBuf,
     format: Format,
     schema: SchemaRef,
-    /// `'sink.rolling-policy.file-size'`: a part file this large is closed
-    /// and the next batch starts a new one.
-    roll_bytes: u64,
+    roll: RollPolicy,
+    /// `PARTITIONED BY`: the directories rows go to.
+    layout: Option<Arc<PartitionLayout>>,
+    /// How partitions are committed, with a policy and partitions.
+    policy: Option<Arc<CommitPolicy>>,
+    shared: Mutex<Shared>,
+}
+
+/// What the sink's calls for one job share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Each running job's partition committer, held by its writers.
+    committers: HashMap<String, Weak<Mutex<Committer>>>,
+    /// Partitions the checkpoint a job is restored from still had to
+    /// commit, gathered by `recover` for the job's committer.
+    recovered: HashMap<String, BTreeMap<String, i64>>,
+    /// The job's part files, listed once for all of `recover`'s calls (one
+    /// per subtask a job may have had: walking every partition directory
+    /// each time would be slow).
+    listing: Option<(String, Arc<Vec<JobPart>>)>,
 }
 
 impl FileSink {
-    /// A sink writing `format` part files into `dir`, rolling them at
-    /// `roll_bytes`.
-    pub(crate) fn new(dir: PathBuf, format: Format, schema: SchemaRef, roll_bytes: u64) -> Self {
-        Self {
-            dir,
-            format,
-            schema,
-            roll_bytes,
-        }
+    /// A sink writing `format` part files into `dir`, in partition
+    /// directories of `layout` if given, committing partitions as `policy`
+    /// says.
+    pub(crate) fn new(
+        dir: PathBuf,
+        format: Format,
+        schema: SchemaRef,
+        roll: RollPolicy,
+        layout: Option<Arc<PartitionLayout>>,
+        policy: Option<Arc<CommitPolicy>>,
+    ) -> Self {
+        // Partition commits need partitions.
+        let policy = policy.filter(|_| layout.is_some());
+        Self { dir, format, schema, roll, layout, policy, shared: Mutex::new(Shared::default()) }
     }
-}
 
-impl FileSink {
-    /// Every part file of job `job_id` in the directory, visible or hidden,
-    /// with its subtask. Blocking: recovery runs before the job starts.
-    fn job_parts(&self, job_id: &str) -> Result<Vec<(usize, PathBuf, Part)>> {
-        let entries = match std::fs::read_dir(&self.dir) {
-            Ok(entries) => entries,
-            // Nothing was ever written.
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(list_error(&self.dir, e)),
-        };
-        let prefix = format!("part-{job_id}-");
-        let mut parts = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| list_error(&self.dir, e))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            let Some(subtask) = name
-                .trim_start_matches('.')
-                .strip_prefix(&prefix)
-                .and_then(|rest| rest.split_once('-'))
-                .and_then(|(digits, _)| number(digits))
-                .and_then(|n| usize::try_from(n).ok())
-            else {
-                continue;
-            };
-            if let Some(part) = PartNames::new(job_id, subtask).parse(name) {
-                parts.push((subtask, entry.path(), part));
-            }
+    fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Every part file of job `job_id`: listed afresh by
+    /// `committed_checkpoint` (called once as the job starts) and reused
+    /// by the `recover` calls after it.
+    fn listing(&self, job_id: &str, fresh: bool) -> Result<Arc<Vec<JobPart>>> {
+        if !fresh
+            && let Some((job, parts)) = &self.shared().listing
+            && job == job_id
+        {
+            return Ok(Arc::clone(parts));
         }
+        let parts = Arc::new(job_parts(&self.dir, self.layout.as_deref(), job_id)?);
+        self.shared().listing = Some((job_id.to_string(), Arc::clone(&parts)));
         Ok(parts)
     }
-}
 
-/// The first part number of a subtask's current run: after its last final
-/// part (committed when a bounded run finished). Running a finished job
-/// again is a new run whose output joins the old; only the current run's
-/// checkpointed output is ever withdrawn.
-fn current_run_start<'a>(parts: impl Iterator<Item = &'a Part>) -> u64 {
-    parts
-        .filter(|p| !p.hidden && p.checkpoint.is_none())
-        .map(|p| p.number.saturating_add(1))
-        .max()
-        .unwrap_or(0)
+    /// The committer job `job_id`'s writers share: subtask 0, opened first
+    /// by the engine, starts a new one (with the partitions recovery
+    /// found); the others join it.
+    fn committer(&self, job_id: &str, subtask: usize, parallelism: usize) -> Option<Arc<Mutex<Committer>>> {
+        let (policy, layout) = (self.policy.as_ref()?, self.layout.as_ref()?);
+        let mut shared = self.shared();
+        shared.committers.retain(|_, c| c.strong_count() > 0);
+        if subtask != 0
+            && let Some(existing) = shared.committers.get(job_id).and_then(Weak::upgrade)
+        {
+            return Some(existing);
+        }
+        let restored = shared.recovered.remove(job_id).unwrap_or_default();
+        let committer = Arc::new(Mutex::new(Committer::new(Arc::clone(policy), Arc::clone(layout), parallelism, restored)));
+        shared.committers.insert(job_id.to_string(), Arc::downgrade(&committer));
+        Some(committer)
+    }
 }
 
 impl SinkConnector for FileSink {
     fn describe(&self) -> String {
-        format!(
-            "filesystem path={} format={}",
-            self.dir.display(),
-            self.format.name()
-        )
+        let partitioned = match &self.layout {
+            Some(l) => format!(" partitioned by ({})", l.keys().iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")),
+            None => String::new(),
+        };
+        format!("filesystem path={} format={}{partitioned}", self.dir.display(), self.format.name())
     }
 
     fn schema(&self) -> SchemaRef {
@@ -121,33 +156,26 @@ impl SinkConnector for FileSink {
 
     /// Commits the part files `prepared` lists (their checkpoint completed,
     /// but the job may have died before committing them), then deletes
-    /// every other hidden part file of this subtask: rows written after the
-    /// checkpoint, which the restarted job writes again.
+    /// every other hidden part file of this subtask, in every partition
+    /// directory: rows written after the checkpoint, which the restarted
+    /// job writes again. Partitions the checkpoint still had to commit are
+    /// kept for the job's committer.
     ///
     /// Runs once before the job starts, hence `std::fs`.
-    fn recover(
-        &self,
-        job_id: &str,
-        subtask: usize,
-        prepared: Option<&[u8]>,
-        withdraw_after: Option<u64>,
-    ) -> Result<()> {
+    fn recover(&self, job_id: &str, subtask: usize, prepared: Option<&[u8]>, withdraw_after: Option<u64>) -> Result<()> {
         let names = PartNames::new(job_id, subtask);
-        let to_commit = match prepared {
-            Some(bytes) => decode_state(bytes, &names)?,
-            None => Vec::new(),
+        let restored = match prepared {
+            Some(bytes) => state::decode(bytes, &names, self.layout.as_deref())?,
+            None => state::SinkState::default(),
         };
-        for &(checkpoint, part) in &to_commit {
-            let (hidden, visible) = (
-                self.dir.join(names.hidden(part)),
-                self.dir.join(names.visible(part, Some(checkpoint))),
-            );
+        let mut committed_now = HashSet::new();
+        for p in &restored.pending {
+            let at = dir_under(&self.dir, &p.dir);
+            let (hidden, visible) = (at.join(names.hidden(p.number)), at.join(names.visible(p.number, Some(p.checkpoint))));
             match std::fs::rename(&hidden, &visible) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {
-                    let committed = visible
-                        .try_exists()
-                        .context(|| describe_io("checking", &visible))?;
+                    let committed = visible.try_exists().context(|| describe_io("checking", &visible))?;
                     // Not committed before the crash either: someone removed
                     // the output since the checkpoint. As in Flink, that must
                     // not keep the job from ever restarting.
@@ -157,25 +185,48 @@ impl SinkConnector for FileSink {
                 }
                 Err(e) => return Err(rename_error(&hidden, &visible, e)),
             }
+            committed_now.insert(p.number);
         }
-        let parts: Vec<(PathBuf, Part)> = self
-            .job_parts(job_id)?
-            .into_iter()
-            .filter(|(s, _, _)| *s == subtask)
-            .map(|(_, path, part)| (path, part))
-            .collect();
-        let run_start = current_run_start(parts.iter().map(|(_, p)| p));
-        for (path, part) in parts {
+        if !restored.partitions.is_empty() {
+            let mut shared = self.shared();
+            let into = shared.recovered.entry(job_id.to_string()).or_default();
+            for (dir, created) in restored.partitions {
+                let at = into.entry(dir).or_insert(created);
+                *at = (*at).min(created);
+            }
+        }
+        let listing = self.listing(job_id, false)?;
+        let parts: Vec<&JobPart> = listing.iter().filter(|p| p.subtask == subtask).collect();
+        let run_start = current_run_start(parts.iter().map(|p| &p.part));
+        let mut withdrawn_from = BTreeMap::new();
+        for JobPart { dir, path, part, .. } in parts {
             let withdrawn = matches!(
                 (withdraw_after, part.checkpoint),
                 (Some(after), Some(by)) if by > after && part.number >= run_start
             );
             if part.hidden {
-                std::fs::remove_file(&path).context(|| describe_io("deleting", &path))?;
+                // Committed just above: the listing predates the rename.
+                if committed_now.contains(&part.number) {
+                    continue;
+                }
+                remove(path)?;
                 tracing::debug!(file = %path.display(), "uncommitted part file discarded");
             } else if withdrawn {
-                std::fs::remove_file(&path).context(|| describe_io("deleting", &path))?;
+                remove(path)?;
                 tracing::warn!(file = %path.display(), checkpoint = ?part.checkpoint, "part file committed after the checkpoint the job resumes from withdrawn; its rows are written again");
+                withdrawn_from.insert(dir.clone(), ());
+            }
+        }
+        // A partition whose committed rows were withdrawn is not complete
+        // any more: its success file goes until it is committed again.
+        if let Some(policy) = &self.policy {
+            for dir in withdrawn_from.into_keys() {
+                let marker = dir_under(&self.dir, &dir).join(&policy.success_file);
+                match std::fs::remove_file(&marker) {
+                    Ok(()) => tracing::warn!(partition = %dir, "partition commit withdrawn with its part files"),
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    Err(e) => return Err(EngineError::Io { context: describe_io("deleting", &marker), source: e }),
+                }
             }
         }
         Ok(())
@@ -185,378 +236,60 @@ impl SinkConnector for FileSink {
     /// current run (see [`current_run_start`]), so that a job whose state
     /// fell back or was lost knows it has output to withdraw.
     fn committed_checkpoint(&self, job_id: &str) -> Result<Committed> {
-        let parts = self.job_parts(job_id)?;
+        let parts = self.listing(job_id, true)?;
         let mut subtasks: BTreeMap<usize, Vec<&Part>> = BTreeMap::new();
-        for (subtask, _, part) in &parts {
-            subtasks.entry(*subtask).or_default().push(part);
+        for p in parts.iter() {
+            subtasks.entry(p.subtask).or_default().push(&p.part);
         }
         let newest = subtasks
             .values()
             .flat_map(|parts| {
                 let start = current_run_start(parts.iter().copied());
-                parts
-                    .iter()
-                    .filter(move |p| !p.hidden && p.number >= start)
-                    .filter_map(|p| p.checkpoint)
+                parts.iter().filter(move |p| !p.hidden && p.number >= start).filter_map(|p| p.checkpoint)
             })
             .max();
         Ok(Committed::Withdrawable(newest.unwrap_or(0)))
     }
 
     /// Numbers the writer's part files after every part file of this job
-    /// and subtask already in the directory, visible or hidden, so that a
-    /// restarted job never overwrites one.
+    /// and subtask already in the table's directories, visible or hidden,
+    /// so that a restarted job never overwrites one.
     ///
     /// Runs once at job start, hence `std::fs`.
-    fn open(
-        &self,
-        job_id: &str,
-        subtask: usize,
-        _parallelism: usize,
-    ) -> Result<Box<dyn SinkWriter>> {
-        let names = PartNames::new(job_id, subtask);
-        let next_part = match std::fs::read_dir(&self.dir) {
-            Ok(entries) => {
-                let mut next = 0;
-                for entry in entries {
-                    let entry = entry.map_err(|e| list_error(&self.dir, e))?;
-                    if let Some(part) = entry.file_name().to_str().and_then(|n| names.parse(n)) {
-                        next = next.max(part.number.saturating_add(1));
-                    }
-                }
-                next
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => 0,
-            Err(e) => return Err(list_error(&self.dir, e)),
-        };
-        Ok(Box::new(PartWriter {
-            dir: self.dir.clone(),
-            names,
-            encoder: BatchEncoder::new(self.format.clone()),
-            roll_bytes: self.roll_bytes,
-            next_part,
-            current: None,
-            closed: Vec::new(),
-            pending: BTreeMap::new(),
-            dir_created: false,
-        }))
-    }
-}
-
-/// The file names of one subtask's part files.
-#[derive(Debug)]
-struct PartNames {
-    /// `part-<job>-<subtask>-`.
-    prefix: String,
-}
-
-/// A part file name, parsed.
-#[derive(Debug)]
-struct Part {
-    number: u64,
-    /// The checkpoint that committed it (visible parts but a bounded
-    /// job's last).
-    checkpoint: Option<u64>,
-    /// Not committed yet (in progress or pending).
-    hidden: bool,
-}
-
-impl PartNames {
-    fn new(job_id: &str, subtask: usize) -> Self {
-        Self {
-            prefix: format!("part-{job_id}-{subtask}-"),
+    fn open(&self, job_id: &str, subtask: usize, parallelism: usize) -> Result<Box<dyn SinkWriter>> {
+        // Recovery is over: the next start lists afresh.
+        if subtask == 0 {
+            self.shared().listing = None;
         }
-    }
-
-    /// The committed name of part `n`, which readers see: committed by
-    /// `checkpoint`, or when the input ended.
-    fn visible(&self, n: u64, checkpoint: Option<u64>) -> String {
-        match checkpoint {
-            Some(c) => format!("{}{n}-ckpt{c}", self.prefix),
-            None => format!("{}{n}", self.prefix),
-        }
-    }
-
-    /// The name of part `n` until committed: a leading `.` hides it from
-    /// readers (Weir's and Flink's).
-    fn hidden(&self, n: u64) -> String {
-        format!(".{}{n}.inprogress", self.prefix)
-    }
-
-    /// `name` as a part file of this subtask, or `None` for any other file.
-    ///
-    /// Numbers must be all digits (see [`number`]).
-    fn parse(&self, name: &str) -> Option<Part> {
-        let (rest, hidden) = match name.strip_prefix('.') {
-            Some(hidden) => (hidden.strip_suffix(".inprogress")?, true),
-            None => (name, false),
-        };
-        let rest = rest.strip_prefix(&self.prefix)?;
-        let (digits, checkpoint) = match rest.split_once("-ckpt") {
-            Some((n, c)) if !hidden => (n, Some(number(c)?)),
-            Some(_) => return None,
-            None => (rest, None),
-        };
-        Some(Part {
-            number: number(digits)?,
-            checkpoint,
-            hidden,
-        })
-    }
-}
-
-/// All digits: job ids may contain `-`, so a mere prefix match could take
-/// job `a`'s subtask 1 (`part-a-1-`) for job `a-1`'s subtask 0
-/// (`part-a-1-0-5`) and delete the other's files.
-fn number(digits: &str) -> Option<u64> {
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// The part file being written.
-struct InProgress {
-    file: File,
-    number: u64,
-    /// Its path, for errors.
-    path: PathBuf,
-    bytes: u64,
-}
-
-/// Writes the part files of one subtask. A part file is only opened for
-/// rows, so a subtask without rows leaves no file (as in Flink).
-struct PartWriter {
-    dir: PathBuf,
-    names: PartNames,
-    encoder: BatchEncoder,
-    roll_bytes: u64,
-    next_part: u64,
-    current: Option<InProgress>,
-    /// Parts closed by rolling since the last checkpoint: the next
-    /// checkpoint makes them pending.
-    closed: Vec<u64>,
-    /// Per checkpoint, the parts it made pending and that are not committed
-    /// yet (its completion may not have been announced).
-    pending: BTreeMap<u64, Vec<u64>>,
-    dir_created: bool,
-}
-
-impl PartWriter {
-    async fn create_dir(&mut self) -> Result<()> {
-        if !self.dir_created {
-            tokio::fs::create_dir_all(&self.dir).await.context(|| {
-                format!(
-                    "creating filesystem sink directory '{}'",
-                    self.dir.display()
-                )
-            })?;
-            self.dir_created = true;
-        }
-        Ok(())
-    }
-
-    async fn start_part(&mut self) -> Result<InProgress> {
-        self.create_dir().await?;
-        let number = self.next_part;
-        self.next_part += 1;
-        let path = self.dir.join(self.names.hidden(number));
-        let file = File::create(&path)
-            .await
-            .context(|| describe_io("creating", &path))?;
-        Ok(InProgress {
-            file,
-            number,
-            path,
-            bytes: 0,
-        })
-    }
-
-    /// Closes the current part file, durable, and adds it to `closed`.
-    async fn close_part(&mut self) -> Result<()> {
-        let Some(mut part) = self.current.take() else {
-            return Ok(());
-        };
-        // Durable before a checkpoint lists it: committing after a crash
-        // must never publish a truncated file.
-        part.file
-            .flush()
-            .await
-            .context(|| describe_io("writing", &part.path))?;
-        part.file
-            .sync_all()
-            .await
-            .context(|| describe_io("syncing", &part.path))?;
-        tracing::debug!(file = %part.path.display(), bytes = part.bytes, "part file closed");
-        self.closed.push(part.number);
-        Ok(())
-    }
-
-    /// Makes part `number` visible, as committed by `checkpoint`; a part
-    /// already visible is fine, so that committing again after a failure
-    /// is harmless.
-    async fn commit_part(&self, number: u64, checkpoint: Option<u64>) -> Result<()> {
-        let hidden = self.dir.join(self.names.hidden(number));
-        let visible = self.dir.join(self.names.visible(number, checkpoint));
-        match tokio::fs::rename(&hidden, &visible).await {
-            Ok(()) => {
-                tracing::debug!(file = %visible.display(), "part file committed");
-                Ok(())
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                let committed = tokio::fs::try_exists(&visible)
-                    .await
-                    .context(|| describe_io("checking", &visible))?;
-                // This writer closed the file: its loss while the job runs
-                // is worth failing for (recovery then goes on without it).
-                if committed {
-                    Ok(())
-                } else {
-                    Err(EngineError::Connector(format!(
-                        "part file '{}' vanished before it was committed",
-                        hidden.display()
-                    )))
-                }
-            }
-            Err(e) => Err(rename_error(&hidden, &visible, e)),
-        }
-    }
-
-    /// The state of a checkpoint: every pending part, so that recovery can
-    /// commit those whose commit the crash prevented.
-    fn encode_state(&self) -> Vec<u8> {
-        let pending: Vec<Value> = self
-            .pending
+        let next_part = job_parts(&self.dir, self.layout.as_deref(), job_id)?
             .iter()
-            .flat_map(|(checkpoint, parts)| {
-                parts.iter().map(move |&n| {
-                    json!({
-                        "checkpoint": checkpoint,
-                        "file": self.names.hidden(n),
-                        "final": self.names.visible(n, Some(*checkpoint)),
-                    })
-                })
-            })
-            .collect();
-        json!({ "version": STATE_VERSION, "pending": pending })
-            .to_string()
-            .into_bytes()
+            .filter(|p| p.subtask == subtask)
+            .map(|p| p.part.number.saturating_add(1))
+            .max()
+            .unwrap_or(0);
+        let commits = self.committer(job_id, subtask, parallelism).zip(self.policy.as_ref()).map(|(committer, policy)| Commits {
+            tracker: CommitTracker::new(committer, subtask),
+            success_file: policy.success_file.clone(),
+        });
+        Ok(Box::new(PartWriter::new(
+            self.dir.clone(),
+            self.layout.clone(),
+            PartNames::new(job_id, subtask),
+            BatchEncoder::new(self.format.clone()),
+            self.roll,
+            next_part,
+            commits,
+        )))
     }
 }
 
-/// The part numbers a state from [`PartWriter::encode_state`] lists, each
-/// checked to be a part file of `names`' subtask, so that damaged or
-/// foreign state cannot make recovery rename arbitrary files.
-fn decode_state(bytes: &[u8], names: &PartNames) -> Result<Vec<(u64, u64)>> {
-    let bad = |why: String| EngineError::State(format!("filesystem sink: {why}"));
-    let state: Value = serde_json::from_slice(bytes)
-        .map_err(|e| bad(format!("prepared output is not JSON: {e}")))?;
-    let version = state.get("version");
-    if version.and_then(Value::as_u64) != Some(STATE_VERSION) {
-        return Err(bad(format!(
-            "prepared output has version {}, this Weir reads version {STATE_VERSION}",
-            version.unwrap_or(&Value::Null)
-        )));
-    }
-    let pending = state
-        .get("pending")
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad("prepared output has no 'pending' list".into()))?;
-    pending
-        .iter()
-        .map(|entry| {
-            let field = |key: &str| entry.get(key).and_then(Value::as_str);
-            let part = field("file").and_then(|file| names.parse(file));
-            let checkpoint = entry.get("checkpoint").and_then(Value::as_u64);
-            match (part, checkpoint) {
-                (
-                    Some(Part {
-                        number,
-                        hidden: true,
-                        ..
-                    }),
-                    Some(c),
-                ) if field("final") == Some(names.visible(number, Some(c)).as_str()) => Ok((c, number)),
-                _ => Err(bad(format!(
-                    "prepared entry {entry} is not a part file of '{}*'",
-                    names.prefix
-                ))),
-            }
-        })
-        .collect()
-}
-
-#[async_trait::async_trait]
-impl SinkWriter for PartWriter {
-    async fn write(&mut self, batch: RecordBatch) -> Result<()> {
-        if batch.num_rows() == 0 {
-            return Ok(());
-        }
-        let bytes = self
-            .encoder
-            .encode(&batch)
-            .context(|| format!("encoding rows for '{}'", self.dir.display()))?;
-        let part = match &mut self.current {
-            Some(part) => part,
-            None => {
-                let part = self.start_part().await?;
-                self.current.insert(part)
-            }
-        };
-        part.file
-            .write_all(&bytes)
-            .await
-            .context(|| describe_io("writing", &part.path))?;
-        part.bytes += bytes.len() as u64;
-        // Checked per batch: a part file exceeds the limit by at most one batch.
-        if part.bytes >= self.roll_bytes {
-            self.close_part().await?;
-        }
-        Ok(())
-    }
-
-    /// Closes the current part file; it and the parts rolled since the last
-    /// checkpoint become pending for `checkpoint`. The next rows start a new
-    /// part file.
-    async fn prepare(&mut self, checkpoint: u64) -> Result<Vec<u8>> {
-        self.close_part().await?;
-        if !self.closed.is_empty() {
-            self.pending
-                .entry(checkpoint)
-                .or_default()
-                .append(&mut self.closed);
-        }
-        Ok(self.encode_state())
-    }
-
-    /// Commits the parts pending for `checkpoint` and earlier ones (whose
-    /// completion may have been announced late or not at all).
-    async fn commit(&mut self, checkpoint: u64) -> Result<()> {
-        while let Some((&prepared_for, parts)) = self.pending.first_key_value() {
-            if prepared_for > checkpoint {
-                break;
-            }
-            // Removed only once all its parts are committed: a failure
-            // leaves it for recovery, and committing twice is harmless.
-            for &part in parts {
-                self.commit_part(part, Some(prepared_for)).await?;
-            }
-            self.pending.remove(&prepared_for);
-        }
-        Ok(())
-    }
-
-    /// Commits everything written: a bounded job's output is complete.
-    async fn finish(&mut self) -> Result<()> {
-        // The directory exists after a job even when it wrote no rows.
-        self.create_dir().await?;
-        self.close_part().await?;
-        let pending = std::mem::take(&mut self.pending);
-        let closed = std::mem::take(&mut self.closed);
-        for part in pending.into_values().flatten().chain(closed) {
-            self.commit_part(part, None).await?;
-        }
-        Ok(())
+/// Deletes `path`; one already gone is as good (recovery run again after
+/// a crash during recovery, or a listing shared by the subtasks' recoveries
+/// taken before another deleted it).
+fn remove(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        other => other.context(|| describe_io("deleting", path)),
     }
 }
 
@@ -565,15 +298,5 @@ fn describe_io(action: &str, path: &Path) -> String {
 }
 
 fn rename_error(from: &Path, to: &Path, source: std::io::Error) -> EngineError {
-    EngineError::Io {
-        context: format!("renaming '{}' to '{}'", from.display(), to.display()),
-        source,
-    }
-}
-
-fn list_error(dir: &Path, source: std::io::Error) -> EngineError {
-    EngineError::Io {
-        context: format!("listing filesystem sink directory '{}'", dir.display()),
-        source,
-    }
+    EngineError::Io { context: format!("renaming '{}' to '{}'", from.display(), to.display()), source }
 }

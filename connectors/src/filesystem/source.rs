@@ -1,4 +1,6 @@
-//! The filesystem source: one partition per file.
+//! The filesystem source: one partition per file; for a partitioned table,
+//! the files of every partition directory, each row completed with the
+//! partition columns its directory's name gives.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -12,7 +14,9 @@ use weir_engine::source::{Assignment, PARTITION_ENDED, Positions, SourceConnecto
 use super::decode::RecordDecoder;
 use super::format::Format;
 use super::lines::{LineChunk, LineReader};
-use super::listing::list_files;
+use super::listing::{ListedFile, list_files};
+use super::partition::PartitionLayout;
+use super::partition::columns::PartitionValues;
 
 /// Rows per batch, and so lines per decoded chunk.
 const BATCH_ROWS: usize = 8192;
@@ -25,29 +29,39 @@ pub(crate) struct FileSource {
     schema: SchemaRef,
     /// `'source.max-record-size'`, in bytes.
     max_record: usize,
+    /// `PARTITIONED BY`: the files are in partition directories and hold
+    /// the other columns.
+    layout: Option<Arc<PartitionLayout>>,
     /// The files listed by the latest `partitions()`: `open()` must map
     /// partition numbers to the same files even if the directory changes
     /// in between.
-    listing: Mutex<Option<Arc<[PathBuf]>>>,
+    listing: Mutex<Option<Arc<[ListedFile]>>>,
 }
 
 impl FileSource {
-    pub(crate) fn new(path: PathBuf, format: Format, schema: SchemaRef, max_record: usize) -> Self {
+    pub(crate) fn new(
+        path: PathBuf,
+        format: Format,
+        schema: SchemaRef,
+        max_record: usize,
+        layout: Option<Arc<PartitionLayout>>,
+    ) -> Self {
         Self {
             path,
             format,
             schema,
             max_record,
+            layout,
             listing: Mutex::new(None),
         }
     }
 
-    fn listing(&self) -> Result<Arc<[PathBuf]>> {
+    fn listing(&self) -> Result<Arc<[ListedFile]>> {
         let mut cached = self.listing.lock().unwrap_or_else(|e| e.into_inner());
         match &*cached {
             Some(files) => Ok(Arc::clone(files)),
             None => {
-                let files: Arc<[PathBuf]> = list_files(&self.path)?.into();
+                let files: Arc<[ListedFile]> = list_files(&self.path, self.layout.as_deref())?.into();
                 *cached = Some(Arc::clone(&files));
                 Ok(files)
             }
@@ -57,11 +71,11 @@ impl FileSource {
 
 impl SourceConnector for FileSource {
     fn describe(&self) -> String {
-        format!(
-            "filesystem path={} format={}",
-            self.path.display(),
-            self.format.name()
-        )
+        let partitioned = match &self.layout {
+            Some(l) => format!(" partitioned by ({})", l.keys().iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")),
+            None => String::new(),
+        };
+        format!("filesystem path={} format={}{partitioned}", self.path.display(), self.format.name())
     }
 
     fn schema(&self) -> SchemaRef {
@@ -69,7 +83,7 @@ impl SourceConnector for FileSource {
     }
 
     fn partitions(&self, _parallelism: usize) -> Result<usize> {
-        let files: Arc<[PathBuf]> = list_files(&self.path)?.into();
+        let files: Arc<[ListedFile]> = list_files(&self.path, self.layout.as_deref())?.into();
         let n = files.len();
         *self.listing.lock().unwrap_or_else(|e| e.into_inner()) = Some(files);
         Ok(n)
@@ -95,7 +109,8 @@ impl SourceConnector for FileSource {
             .map(|(partition, skip)| match files.get(partition) {
                 Some(file) => Ok(QueuedFile {
                     partition,
-                    path: file.clone(),
+                    path: file.path.clone(),
+                    values: file.partition.clone(),
                     skip,
                     max_record: self.max_record,
                 }),
@@ -106,12 +121,19 @@ impl SourceConnector for FileSource {
                 ))),
             })
             .collect::<Result<VecDeque<_>>>()?;
+        // A partitioned table's files hold the other columns.
+        let file_schema = match &self.layout {
+            Some(layout) => Arc::clone(layout.data_schema()),
+            None => self.schema.clone(),
+        };
         Ok(Box::new(FileReader {
             queue,
             current: None,
             chunk: LineChunk::default(),
-            decoder: RecordDecoder::new(self.format.clone(), self.schema.clone()),
+            decoder: RecordDecoder::new(self.format.clone(), file_schema),
             tolerant: report_bad_records || self.format.ignore_parse_errors(),
+            layout: self.layout.clone(),
+            schema: self.schema.clone(),
         }))
     }
 }
@@ -120,6 +142,8 @@ impl SourceConnector for FileSource {
 struct QueuedFile {
     partition: usize,
     path: PathBuf,
+    /// Its partition directory's values (partitioned tables).
+    values: Option<PartitionValues>,
     /// Lines already consumed before a restart (0 for a fresh read).
     skip: u64,
     /// `'source.max-record-size'`, in bytes.
@@ -130,6 +154,7 @@ struct QueuedFile {
 struct OpenFile {
     partition: usize,
     path: PathBuf,
+    values: Option<PartitionValues>,
     lines: LineReader,
 }
 
@@ -145,6 +170,10 @@ struct FileReader {
     decoder: RecordDecoder,
     /// Report undecodable records rather than fail on the first.
     tolerant: bool,
+    /// The table's partitioning, to complete the rows of its files.
+    layout: Option<Arc<PartitionLayout>>,
+    /// The table's columns.
+    schema: SchemaRef,
 }
 
 impl FileReader {
@@ -153,6 +182,7 @@ impl FileReader {
         let QueuedFile {
             partition,
             path,
+            values,
             skip,
             max_record,
         } = queued;
@@ -173,6 +203,7 @@ impl FileReader {
         Ok(OpenFile {
             partition,
             path,
+            values,
             lines,
         })
     }
@@ -200,11 +231,15 @@ impl SourceReader for FileReader {
         let decoded = self
             .decoder
             .decode(&self.chunk, &file.path, partition, self.tolerant)?;
+        let batch = match (&self.layout, &file.values) {
+            (Some(layout), Some(values)) => values.complete(layout, &self.schema, decoded.batch)?,
+            _ => decoded.batch,
+        };
         // Sent even without rows (a chunk of bad lines only), so that the
         // position moves past those lines.
         Ok(Some(SourceEvent::Batch {
             partition,
-            batch: decoded.batch,
+            batch,
             bad_records: decoded.bad,
             position: file.lines.position(),
         }))

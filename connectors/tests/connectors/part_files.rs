@@ -334,7 +334,7 @@ async fn recovery_refuses_state_naming_other_files() {
         "version": 2,
         "pending": [{"checkpoint": 1, "file": ".part-job-0-0.inprogress", "final": "../part-job-0-0"}],
     });
-    let newer = serde_json::json!({"version": 3, "pending": []});
+    let newer = serde_json::json!({"version": 4, "pending": []});
     for (state, error) in [
         (
             foreign.to_string(),
@@ -348,7 +348,7 @@ async fn recovery_refuses_state_naming_other_files() {
         ),
         (
             newer.to_string(),
-            "state: filesystem sink: prepared output has version 3, this Weir reads version 2",
+            "state: filesystem sink: prepared output has version 4, this Weir reads versions 2 and 3",
         ),
         (
             "not json".to_string(),

@@ -76,7 +76,10 @@ impl TaskOutput {
             (MainOutput::Exchange(r), Emitted::Data(b)) => r.send_batch(b).await,
             (MainOutput::Exchange(r), Emitted::Watermark(w)) => r.broadcast(Message::Watermark(w)).await,
             (MainOutput::Sink(s), Emitted::Data(b)) => s.write(b.data).await,
-            (MainOutput::Sink(_), Emitted::Watermark(_)) => Ok(()),
+            (MainOutput::Sink(s), Emitted::Watermark(w)) => {
+                s.writer.watermark(w);
+                Ok(())
+            }
             (_, Emitted::Late(b)) => match &mut self.late {
                 Some(late) => late.write(b).await,
                 None => Err(EngineError::Plan("late rows were routed but the query has no LATE DATA table".into())),

@@ -15,6 +15,7 @@ pub mod set_operations;
 pub mod stream;
 pub mod table;
 pub mod table_like;
+pub mod table_partitions;
 pub mod validate;
 pub mod window_tvf;
 

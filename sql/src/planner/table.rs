@@ -191,7 +191,8 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
             })
         }
     };
-    let connector = weir_connectors::create_table(&name, &options, Arc::clone(&physical), &metadata)
+    let partition_keys = crate::planner::table_partitions::partition_keys(ct, &name)?;
+    let connector = weir_connectors::create_table(&name, &options, Arc::clone(&physical), &metadata, &partition_keys)
         .map_err(|source| SqlError::Connector { table: name.clone(), source })?;
     Ok(TableDef {
         name,

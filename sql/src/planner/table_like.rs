@@ -14,6 +14,7 @@ use crate::statement::{ColumnKind, CreateTable, LikeClause, LikeFeature, LikeMod
 /// What each feature does, after the like options.
 struct Modes {
     constraints: LikeMode,
+    partitions: LikeMode,
     generated: LikeMode,
     options: LikeMode,
     watermarks: LikeMode,
@@ -24,6 +25,7 @@ impl Modes {
     fn of(like: &LikeClause) -> Self {
         let mut m = Modes {
             constraints: LikeMode::Including,
+            partitions: LikeMode::Including,
             generated: LikeMode::Including,
             options: LikeMode::Overwriting,
             watermarks: LikeMode::Including,
@@ -33,10 +35,17 @@ impl Modes {
             let mode = *mode;
             match feature {
                 LikeFeature::All => {
-                    m = Modes { constraints: mode, generated: mode, options: mode, watermarks: mode, metadata: mode };
+                    m = Modes {
+                        constraints: mode,
+                        partitions: mode,
+                        generated: mode,
+                        options: mode,
+                        watermarks: mode,
+                        metadata: mode,
+                    };
                 }
                 LikeFeature::Constraints => m.constraints = mode,
-                LikeFeature::Partitions => {}
+                LikeFeature::Partitions => m.partitions = mode,
                 LikeFeature::Generated => m.generated = mode,
                 LikeFeature::Options => m.options = mode,
                 LikeFeature::Watermarks => m.watermarks = mode,
@@ -100,6 +109,19 @@ pub fn merge(ct: &CreateTable, like: &LikeClause, source: &CreateTable) -> Resul
         (true, LikeMode::Excluding) => Vec::new(),
         (true, _) => source.primary_key.clone(),
     };
+    // As Flink: the source's PARTITIONED BY is kept unless excluded, and a
+    // table that declares its own must exclude the source's.
+    let partitioned_by = match (&ct.partitioned_by, &source.partitioned_by, modes.partitions) {
+        (Some(_), Some(_), LikeMode::Including) => {
+            return Err(SqlError::plan(
+                format!("PARTITIONED BY is declared both here and in '{source_name}': say EXCLUDING PARTITIONS to keep this one"),
+                at,
+            ));
+        }
+        (Some(p), _, _) => Some(p.clone()),
+        (None, _, LikeMode::Excluding) => None,
+        (None, p, _) => p.clone(),
+    };
     let mut options: BTreeMap<String, String> = match modes.options {
         LikeMode::Excluding => BTreeMap::new(),
         _ => source.options.clone(),
@@ -116,6 +138,7 @@ pub fn merge(ct: &CreateTable, like: &LikeClause, source: &CreateTable) -> Resul
         columns,
         watermark,
         primary_key,
+        partitioned_by,
         options,
         like: None,
     })
@@ -177,6 +200,23 @@ mod tests {
         assert!(e.to_string().contains("OVERWRITING GENERATED"), "{e}");
         let e = merged(SOURCE, "CREATE TABLE o2 WITH ('connector' = 'x') LIKE orders (INCLUDING OPTIONS)").expect_err("an option twice");
         assert!(e.to_string().contains("option 'connector'"), "{e}");
+    }
+
+    /// Flink's PARTITIONS like option: kept by default, dropped by
+    /// EXCLUDING, and a second PARTITIONED BY only with EXCLUDING.
+    #[test]
+    fn partitions_are_included_unless_excluded() {
+        let source = "CREATE TABLE fs (v BIGINT, dt STRING, hm STRING) PARTITIONED BY (dt, hm) \
+            WITH ('connector' = 'filesystem', 'path' = '/tmp/x', 'format' = 'json')";
+        let keys = |t: &CreateTable| t.partitioned_by.as_ref().map(|p| p.columns.iter().map(|c| c.value.clone()).collect::<Vec<_>>());
+        let t = merged(source, "CREATE TABLE fs2 WITH ('path' = '/tmp/y') LIKE fs").expect("merges");
+        assert_eq!(keys(&t), Some(vec!["dt".to_string(), "hm".to_string()]));
+        let t = merged(source, "CREATE TABLE fs2 WITH () LIKE fs (EXCLUDING PARTITIONS)").expect("merges");
+        assert_eq!(keys(&t), None);
+        let e = merged(source, "CREATE TABLE fs2 (x INT) PARTITIONED BY (x) WITH () LIKE fs").expect_err("twice");
+        assert!(e.to_string().contains("EXCLUDING PARTITIONS"), "{e}");
+        let t = merged(source, "CREATE TABLE fs2 (x INT) PARTITIONED BY (x) WITH () LIKE fs (EXCLUDING PARTITIONS)").expect("merges");
+        assert_eq!(keys(&t), Some(vec!["x".to_string()]));
     }
 
     #[test]

@@ -180,6 +180,12 @@ fn apply(ct: &mut CreateTable, action: &AlterAction, table: &str) -> Result<()> 
             if let Some(r) = reader(ct, &old) {
                 return Err(SqlError::plan(format!("column '{old}' cannot be renamed: {r} reads it"), at(from)));
             }
+            if partitions_by(ct, &old) {
+                return Err(SqlError::plan(
+                    format!("column '{old}' cannot be renamed: it is a partition key, the name of its directories"),
+                    at(from),
+                ));
+            }
             ct.columns[i].name = to.clone();
             for k in ct.primary_key.iter_mut().filter(|k| normalize(k) == old) {
                 *k = to.clone();
@@ -194,6 +200,9 @@ fn apply(ct: &mut CreateTable, action: &AlterAction, table: &str) -> Result<()> 
                 }
                 if ct.primary_key.iter().any(|k| normalize(k) == n) {
                     return Err(SqlError::plan(format!("column '{n}' cannot be dropped: it is in the PRIMARY KEY"), at(name)));
+                }
+                if partitions_by(ct, &n) {
+                    return Err(SqlError::plan(format!("column '{n}' cannot be dropped: it is a partition key"), at(name)));
                 }
                 ct.columns.remove(i);
             }
@@ -211,6 +220,12 @@ fn apply(ct: &mut CreateTable, action: &AlterAction, table: &str) -> Result<()> 
         }
     }
     Ok(())
+}
+
+/// Whether the table is `PARTITIONED BY` the column `name`: its files
+/// lie in directories named after it, so it stays as it is.
+fn partitions_by(ct: &CreateTable, name: &str) -> bool {
+    ct.partitioned_by.as_ref().is_some_and(|p| p.columns.iter().any(|k| normalize(k) == name))
 }
 
 fn add(ct: &mut CreateTable, c: &Component, table: &str) -> Result<()> {
@@ -355,5 +370,25 @@ mod tests {
         assert_eq!(ddl::create_table(&again), ddl);
         assert_eq!(again.options["x"], "it's");
         assert_eq!(columns(&again), ["a", "o", "c", "ts"]);
+    }
+
+    #[test]
+    fn a_partitioned_table_keeps_its_partition_keys() {
+        let ct = table("CREATE TABLE t (a INT, dt STRING, hm STRING) PARTITIONED BY (dt, hm) WITH ('connector' = 'filesystem')");
+        let set = altered(&ct, "ALTER TABLE t SET ('format' = 'csv')").unwrap();
+        let again = table(&ddl::create_table(&set));
+        let keys = |ct: &CreateTable| -> Vec<String> {
+            ct.partitioned_by.iter().flat_map(|p| p.columns.iter().map(|k| k.value.clone())).collect()
+        };
+        assert_eq!(keys(&again), ["dt", "hm"]);
+        assert_eq!(columns(&altered(&ct, "ALTER TABLE t ADD b INT").unwrap()), ["a", "dt", "hm", "b"]);
+        for (sql, needle, column) in [
+            ("ALTER TABLE t DROP hm", "column 'hm' cannot be dropped: it is a partition key", 20),
+            ("ALTER TABLE t RENAME dt TO day", "column 'dt' cannot be renamed: it is a partition key", 22),
+        ] {
+            let e = altered(&ct, sql).unwrap_err();
+            assert!(e.to_string().contains(needle), "{sql}: {e}");
+            assert_eq!(e.position().map(|p| p.column), Some(column), "{sql}: {e}");
+        }
     }
 }

@@ -40,6 +40,10 @@ pub(super) fn create_table(ct: &CreateTable) -> String {
         parts.push(format!("PRIMARY KEY ({}) NOT ENFORCED", keys.join(", ")));
     }
     let mut ddl = format!("CREATE TABLE {} (\n  {}\n)", ct.name, parts.join(",\n  "));
+    if let Some(p) = &ct.partitioned_by {
+        let keys: Vec<String> = p.columns.iter().map(|k| k.to_string()).collect();
+        let _ = write!(ddl, " PARTITIONED BY ({})", keys.join(", "));
+    }
     if !ct.options.is_empty() {
         let options: Vec<String> = ct.options.iter().map(|(k, v)| format!("{} = {}", quoted(k), quoted(v))).collect();
         let _ = write!(ddl, " WITH (\n  {}\n)", options.join(",\n  "));
