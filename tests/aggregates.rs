@@ -299,3 +299,44 @@ async fn flink_aggregates_that_datafusion_names_otherwise() {
     assert!(want.len() > 20, "too few windows to be a test: {}", want.len());
     assert_rows_eq(&got, &want, "COUNT(DISTINCT k, v)");
 }
+
+/// `GROUPING(k)`, `GROUPING_ID(k, m)` and `GROUP_ID()` over `CUBE (k, m)`
+/// without a window (an updating result) and per window, against Flink's
+/// definition computed here: each row counts in the four grouping sets,
+/// `GROUPING_ID` the bits of the columns a set leaves out (k the high
+/// bit), `GROUPING(k)` k's bit, `GROUP_ID()` 0 (no set repeats). A NULL
+/// key of the input and a key a set leaves out print alike; the bits tell
+/// them apart.
+#[tokio::test]
+async fn grouping_functions_tell_the_grouping_sets_apart() {
+    let rows = input_rows();
+    let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "null".into());
+    let mut counts: std::collections::BTreeMap<(String, String, u8), i64> = std::collections::BTreeMap::new();
+    for r in &rows {
+        let (k, m) = (text(&r.k), text(&r.v.map(|v| (v % 3).to_string())));
+        for gid in 0u8..4 {
+            let k = if gid & 2 == 0 { k.clone() } else { "null".into() };
+            let m = if gid & 1 == 0 { m.clone() } else { "null".into() };
+            *counts.entry((k, m, gid)).or_default() += 1;
+        }
+    }
+    let mut want: Vec<String> =
+        counts.iter().map(|((k, m, gid), n)| format!("{k}|{m}|{}|{gid}|0|{n}", gid >> 1)).collect();
+    want.sort();
+    let query = "SELECT k, m, GROUPING(k), GROUPING_ID(k, m), GROUP_ID(), COUNT(*) \
+                 FROM (SELECT k, MOD(v, 3) AS m FROM t) GROUP BY CUBE (k, m)";
+    let grouped = run(&rows, 2, "k VARCHAR, m BIGINT, g BIGINT, gi BIGINT, gid BIGINT, n BIGINT", query);
+    let (got, _) = apply_changelog(&grouped.stdout, 4);
+    assert!(want.len() > 100, "too few groups to be a test: {}", want.len());
+    assert_rows_eq(&got, &want, "GROUPING, GROUPING_ID, GROUP_ID over CUBE");
+
+    // The same per 10-minute window (all rows are in the first one).
+    assert!(rows.iter().all(|r| r.ts.is_some_and(|ts| ts - T0 < 600_000)));
+    let query = "SELECT k, MOD(v, 3), GROUPING(k), GROUPING_ID(k, MOD(v, 3)), GROUP_ID(), COUNT(*) \
+                 FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' MINUTE)) \
+                 GROUP BY window_start, window_end, CUBE (k, MOD(v, 3))";
+    let windowed = run(&rows, 2, "k VARCHAR, m BIGINT, g BIGINT, gi BIGINT, gid BIGINT, n BIGINT", query);
+    let (got, kinds) = apply_changelog(&windowed.stdout, 4);
+    assert_eq!(kinds.keys().collect::<Vec<_>>(), ["+I"], "a window appends");
+    assert_rows_eq(&got, &want, "per window");
+}

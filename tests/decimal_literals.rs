@@ -91,3 +91,32 @@ fn decimal_literals_are_exact_in_projections_and_window_sums() {
     assert!(expected.len() > 20, "too few windows to be a test: {}", expected.len());
     assert_rows_eq(&sink_lines(&dir.path().join("sums")), &expected, "window sums");
 }
+
+/// A literal with an exponent is a DOUBLE in Flink (`1.5e3`, `2E-1`), one
+/// with only a point a DECIMAL: a view's DESCRIBE shows both types, and
+/// the DOUBLE's arithmetic is floating point (`2E-1 * 3` is the DOUBLE
+/// product `0.6000000000000001`, where the DECIMAL `0.2 * 3` is `0.6`).
+#[test]
+fn literals_with_an_exponent_are_doubles() {
+    let dir = scratch();
+    let sql = "CREATE VIEW v AS SELECT 1.5e3 AS d, 2E-1 * 3 AS p, 0.2 * 3 AS q FROM (VALUES (1)) AS t(a);
+DESCRIBE v;
+SELECT CAST(d AS STRING) AS d, CAST(p AS STRING) AS p, CAST(q AS STRING) AS q FROM v;
+";
+    let run = weir_run(dir.path(), sql);
+    assert!(run.ok, "{}", run.stderr);
+    let row = |name: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.split('|').nth(1).map(str::trim) == Some(name))
+            .unwrap_or_else(|| panic!("no {name} in {}", run.stdout))
+            .to_string()
+    };
+    assert!(row("d").contains("DOUBLE") && row("p").contains("DOUBLE"), "{}", run.stdout);
+    assert!(row("q").contains("DECIMAL"), "{}", run.stdout);
+    let product = (0.2f64 * 3.0).to_string();
+    assert_ne!(product, "0.6");
+    let values = run.stdout.lines().find(|l| l.contains("1500")).unwrap_or_else(|| panic!("{}", run.stdout));
+    let cells: Vec<&str> = values.split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(cells, ["1500.0", product.as_str(), "0.6"], "{values}");
+}

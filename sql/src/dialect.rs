@@ -21,7 +21,7 @@ mod json;
 mod json_query;
 mod predicates;
 
-pub(crate) use json::call;
+pub(crate) use json::{call, cast};
 
 /// The keyword that marks a table argument in the AST: `TABLE bids` parses
 /// to `Expr::Prefixed { prefix: TABLE, value: bids }`.

@@ -25,6 +25,12 @@ const CHUNK_BYTES: usize = 16 << 20;
 /// 200 characters an excerpt quotes, even of 4-byte characters.
 const OVERSIZED_PREFIX: usize = 800;
 
+/// How long a named pipe may stay quiet before the lines read from it so
+/// far are handed on: rows written to a pipe held open come through within
+/// this, while a writer that keeps writing fills whole chunks (and keeps
+/// the pipe from other readers of the same file between its lines).
+const PIPE_QUIET: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The default `'source.max-record-size'`: it holds any sane JSON or CSV
 /// record while bounding what one line can cost.
 pub(crate) const DEFAULT_MAX_RECORD: usize = 16 << 20;
@@ -133,8 +139,9 @@ pub(crate) struct LineReader {
     /// Within a line that was too long: what is left of it is skipped
     /// before the next line is read.
     skipping: bool,
-    /// A named pipe: a chunk ends when the pipe has nothing more to give
-    /// now, since its writer may hold it open and write the rest later.
+    /// A named pipe: a chunk ends when the pipe stays quiet for
+    /// [`PIPE_QUIET`], since its writer may hold it open and write the rest
+    /// much later.
     pipe: bool,
 }
 
@@ -229,7 +236,13 @@ impl LineReader {
         self.skip_rest_of_line().await?;
         while chunk.len() < max_lines && chunk.bytes.len() < CHUNK_BYTES {
             if self.pipe && !chunk.is_empty() && self.inner.buffer().is_empty() {
-                break;
+                // Cancel-safe: a timed-out `fill_buf` has read nothing.
+                match tokio::time::timeout(PIPE_QUIET, self.inner.fill_buf()).await {
+                    Err(_) => break,
+                    Ok(read) => {
+                        read?;
+                    }
+                }
             }
             let start = chunk.bytes.len();
             match self.read_line(&mut chunk.bytes).await? {

@@ -16,12 +16,14 @@ use crate::source::SourcePlan;
 mod explain;
 pub mod node;
 mod operator;
+mod reuse_sources;
 mod stages;
 mod statement_set;
 
 pub use explain::{columns, exprs};
 pub use node::{Distribution, NodeOp, Properties, StateGrowth, StreamNode, WindowColumns};
 pub use operator::{OperatorPlan, OperatorSpec, StateShape};
+pub use reuse_sources::reuse_sources;
 pub use stages::split;
 pub use statement_set::join;
 
@@ -98,7 +100,7 @@ impl StreamPlan {
     }
 
     /// The stages that read stage `stage` through exchanges, in stage
-    /// order: one, or several for a source a statement set's INSERTs share.
+    /// order: one, or several for a source read several times alike.
     pub fn consumers(&self, stage: usize) -> Vec<usize> {
         let reads = |s: &Stage| matches!(&s.input, StageInput::Exchange(ups) if ups.iter().any(|u| u.from == stage));
         self.stages

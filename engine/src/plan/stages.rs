@@ -17,7 +17,8 @@ struct Open {
 
 /// The stages of the plan whose root is `root` (a sink), at `parallelism`:
 /// inputs before their consumers; a join's (or union's) inputs' stages in
-/// input order, each input's own earlier stages first.
+/// input order, each input's own earlier stages first; a table read alike
+/// several times read once ([`super::reuse_sources`]).
 pub fn split(root: StreamNode, parallelism: usize) -> Result<StreamPlan> {
     let mut splitter = Splitter { stages: Vec::new(), parallelism };
     let StreamNode { op: NodeOp::Sink(sink), inputs, late_sink, .. } = root else {
@@ -36,7 +37,7 @@ pub fn split(root: StreamNode, parallelism: usize) -> Result<StreamPlan> {
         sink: Some(sink),
         late_sink: open.late_sink,
     });
-    Ok(StreamPlan { stages: splitter.stages })
+    Ok(super::reuse_sources(StreamPlan { stages: splitter.stages }))
 }
 
 struct Splitter {

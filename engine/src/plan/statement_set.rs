@@ -1,23 +1,15 @@
 //! A statement set's plans joined into one job's: each INSERT's stages
 //! follow the earlier INSERTs', and a table that several INSERTs read with
-//! the same source plan is read once, by one source stage whose output
-//! every one of them reads (as Flink reuses a source its INSERTs share).
-//! Only identical source plans are shared (same table, same connector,
-//! same columns, watermark and computed columns); a source reporting
-//! undecodable records to a `LATE DATA INTO` table stays its INSERT's own.
+//! the same source plan is read once ([`super::reuse_sources`]).
 
-use std::sync::Arc;
+use super::{StageInput, StreamPlan};
 
-use super::{Partitioning, Stage, StageInput, StreamPlan, Upstream};
-
-/// The plans of a statement set's INSERTs, in order, as one plan. Without
-/// a source two INSERTs share, the stages are the plans' one after the
-/// other, exchanges renumbered; a shared source becomes one stage placed
-/// before the first INSERT's stages that read it.
+/// The plans of a statement set's INSERTs, in order, as one plan: the
+/// stages are the plans' one after the other, exchanges renumbered, and a
+/// source several of them read alike is one stage they all read.
 pub fn join(plans: Vec<StreamPlan>) -> StreamPlan {
     let mut stages = Vec::new();
-    let mut insert_of = Vec::new();
-    for (insert, plan) in plans.into_iter().enumerate() {
+    for plan in plans {
         let offset = stages.len();
         for mut stage in plan.stages {
             if let StageInput::Exchange(upstreams) = &mut stage.input {
@@ -26,90 +18,9 @@ pub fn join(plans: Vec<StreamPlan>) -> StreamPlan {
                 }
             }
             stages.push(stage);
-            insert_of.push(insert);
         }
     }
-    let groups = shared_sources(&stages, &insert_of);
-    match groups.is_empty() {
-        true => StreamPlan { stages },
-        false => share(stages, &groups),
-    }
-}
-
-/// Source stages of several INSERTs that read the same way, each group in
-/// stage order: of each INSERT, only the first stage reading so (a second
-/// read in one INSERT, as a self-join's, keeps its own source, as it does
-/// outside a statement set).
-fn shared_sources(stages: &[Stage], insert_of: &[usize]) -> Vec<Vec<usize>> {
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for (i, stage) in stages.iter().enumerate() {
-        let StageInput::Source(plan) = &stage.input else {
-            continue;
-        };
-        if plan.report_bad_records || plan.late_output.is_some() {
-            continue;
-        }
-        let same = |group: &Vec<usize>| {
-            let first = &stages[group[0]];
-            matches!(&first.input, StageInput::Source(p) if p.same_reading(plan))
-                && first.parallelism == stage.parallelism
-        };
-        match groups.iter_mut().find(|g| same(g)) {
-            Some(group) if group.iter().all(|m| insert_of[*m] != insert_of[i]) => group.push(i),
-            Some(_) => {}
-            None => groups.push(vec![i]),
-        }
-    }
-    groups.retain(|g| g.len() > 1);
-    groups
-}
-
-/// `stages` with one source stage per group of `groups`: each member then
-/// reads it forward, or, when the member only passed the source's rows on
-/// to exchanges, is dropped and its readers read the shared stage.
-fn share(stages: Vec<Stage>, groups: &[Vec<usize>]) -> StreamPlan {
-    let mut out: Vec<Stage> = Vec::with_capacity(stages.len() + groups.len());
-    // Where each stage of `stages` went (or the stage that replaces it).
-    let mut moved = vec![0; stages.len()];
-    let mut readers: Vec<Option<usize>> = vec![None; groups.len()];
-    for (i, mut stage) in stages.into_iter().enumerate() {
-        if let StageInput::Exchange(upstreams) = &mut stage.input {
-            for u in upstreams {
-                u.from = moved[u.from];
-            }
-        }
-        let group = groups.iter().position(|g| g.contains(&i));
-        let source = match &stage.input {
-            StageInput::Source(source) => Some(Arc::clone(source)),
-            StageInput::Exchange(_) => None,
-        };
-        let (Some(group), Some(source)) = (group, source) else {
-            moved[i] = out.len();
-            out.push(stage);
-            continue;
-        };
-        let from = *readers[group].get_or_insert_with(|| {
-            out.push(Stage {
-                parallelism: stage.parallelism,
-                input: StageInput::Source(source),
-                chain: Vec::new(),
-                sink: None,
-                late_sink: None,
-            });
-            out.len() - 1
-        });
-        if stage.chain.is_empty() && stage.sink.is_none() && stage.late_sink.is_none() {
-            moved[i] = from;
-            continue;
-        }
-        stage.input = StageInput::Exchange(vec![Upstream {
-            from,
-            partitioning: Partitioning::Forward,
-        }]);
-        moved[i] = out.len();
-        out.push(stage);
-    }
-    StreamPlan { stages: out }
+    super::reuse_sources(StreamPlan { stages })
 }
 
 #[cfg(test)]
@@ -117,8 +28,11 @@ mod tests {
     use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
     use datafusion::physical_expr::expressions::lit;
 
+    use std::sync::Arc;
+
     use super::*;
     use crate::error::{EngineError, Result};
+    use crate::plan::{Partitioning, Stage, Upstream};
     use crate::operators::filter::FilterPlan;
     use crate::plan::OperatorPlan;
     use crate::source::{Assignment, Positions, SourceConnector, SourcePlan, SourceReader};
@@ -219,9 +133,9 @@ mod tests {
         assert!(!plan.to_string().contains("Shared"));
     }
 
-    /// A self-join's second read keeps its own source, as outside a set.
+    /// A self-join's second read shares the first's source too.
     #[test]
-    fn one_insert_reading_a_table_twice_shares_its_first_read_only() {
+    fn one_insert_reading_a_table_twice_reads_it_once() {
         let connector: Arc<dyn SourceConnector> = Arc::new(Unread);
         let twice = StreamPlan {
             stages: vec![
@@ -234,7 +148,7 @@ mod tests {
         };
         let plan = join(vec![twice, once]);
         assert_eq!(plan.stages.len(), 4, "{plan}");
-        assert_eq!(plan.consumers(0), vec![1, 3]);
-        assert!(matches!(plan.stages[2].input, StageInput::Source(_)));
+        assert_eq!(plan.consumers(0), vec![1, 2, 3]);
+        assert_eq!(plan.to_string().matches("Source: t").count(), 1, "{plan}");
     }
 }

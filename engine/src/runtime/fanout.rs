@@ -1,6 +1,7 @@
 //! A task's output to every stage that reads it: one router per reading
 //! stage, each with that stage's partitioning. Most stages have one reader;
-//! a source that a statement set's INSERTs share has one per INSERT.
+//! a source read several times alike has one per read
+//! (`plan/reuse_sources.rs`).
 
 use std::sync::Arc;
 

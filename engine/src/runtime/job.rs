@@ -396,8 +396,8 @@ fn build_tasks(
         receivers.push(rx);
     }
     // The partitioning of each stage's output is declared by its readers,
-    // in the order their channels were made (several for a source a
-    // statement set's INSERTs share).
+    // in the order their channels were made (several for a source read
+    // several times alike).
     let mut readers: Vec<Vec<(Partitioning, usize)>> = vec![Vec::new(); n];
     for stage in &plan.stages {
         if let StageInput::Exchange(upstreams) = &stage.input {

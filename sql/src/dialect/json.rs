@@ -137,6 +137,17 @@ pub(super) fn parse_is_json(parser: &mut Parser, expr: &Expr) -> Option<Result<E
     }))
 }
 
+/// `CAST(expr AS data_type)`, as the SQL readers write Flink's forms.
+pub(crate) fn cast(expr: Expr, data_type: datafusion::sql::sqlparser::ast::DataType) -> Expr {
+    Expr::Cast {
+        kind: datafusion::sql::sqlparser::ast::CastKind::Cast,
+        expr: Box::new(expr),
+        data_type,
+        array: false,
+        format: None,
+    }
+}
+
 /// A plain call `name(args)`, as the SQL readers write Flink's forms.
 pub(crate) fn call(name: &str, args: Vec<Expr>) -> Expr {
     Expr::Function(Function {

@@ -18,7 +18,7 @@
 //! Without clauses the call is the plain two-argument one. A clause out of
 //! place or misspelled is a syntax error at it.
 
-use datafusion::sql::sqlparser::ast::{ArrayElemTypeDef, CastKind, DataType, Expr, Value};
+use datafusion::sql::sqlparser::ast::{ArrayElemTypeDef, DataType, Expr, Value};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
@@ -72,13 +72,7 @@ fn text(s: &str) -> Expr {
 }
 
 fn null_of(data_type: DataType) -> Expr {
-    Expr::Cast {
-        kind: CastKind::Cast,
-        expr: Box::new(Expr::value(Value::Null)),
-        data_type,
-        array: false,
-        format: None,
-    }
+    super::json::cast(Expr::value(Value::Null), data_type)
 }
 
 /// The arguments after `(` up to the closing `)`, as the call Weir plans.

@@ -6,6 +6,12 @@
 //! item of the same list has that name (Flink would rename one of them;
 //! they keep DataFusion's names instead).
 //!
+//! Every other unaliased expression is named `EXPR$i` (`i` its position in
+//! the select list), as Calcite names it for Flink: `SELECT a + 1, COUNT(*)`
+//! has columns `EXPR$0` and `EXPR$1` where DataFusion would say `t.a +
+//! Int64(1)` and `count(*)`. After a `*`, whose width the AST does not
+//! know, expressions keep DataFusion's names.
+//!
 //! Flink also takes a select list that names a column twice (`SELECT ts,
 //! ts`, or `ts` beside `CAST(ts AS STRING)`, which DataFusion names alike):
 //! as Calcite, the later ones are renamed, a column to `ts0`, `ts1`, … and
@@ -70,7 +76,32 @@ fn name_select(select: &mut Select) {
         let expr = Expr::CompoundIdentifier(std::mem::take(parts));
         *item = SelectItem::ExprWithAlias { expr, alias: last };
     }
+    name_expressions(select);
     uniquify(select);
+}
+
+/// Whether Calcite names the column of `expr` after `expr` itself: a
+/// column, possibly qualified or in parentheses.
+fn is_column(expr: &Expr) -> bool {
+    match expr {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => true,
+        Expr::Nested(inner) => is_column(inner),
+        _ => false,
+    }
+}
+
+/// `EXPR$i` for each unaliased expression that is not a column, up to the
+/// first wildcard.
+fn name_expressions(select: &mut Select) {
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let expr = match item {
+            SelectItem::UnnamedExpr(expr) if !is_column(expr) => expr,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => return,
+            _ => continue,
+        };
+        let expr = std::mem::replace(expr, Expr::value(datafusion::sql::sqlparser::ast::Value::Null));
+        *item = SelectItem::ExprWithAlias { expr, alias: datafusion::sql::sqlparser::ast::Ident::new(format!("EXPR${i}")) };
+    }
 }
 
 /// The name DataFusion gives an unaliased item, as far as clashes go: a
@@ -134,6 +165,11 @@ mod tests {
             named("SELECT ts, ts, CAST(ts AS STRING), ts AS ts0, ts FROM t"),
             "SELECT ts, ts AS ts1, CAST(ts AS STRING) AS EXPR$2, ts AS ts0, ts AS ts2 FROM t"
         );
+        assert_eq!(
+            named("SELECT a + 1, COUNT(*), (b), `x`, UPPER(s) AS u, arr[1] FROM t GROUP BY a"),
+            "SELECT a + 1 AS EXPR$0, COUNT(*) AS EXPR$1, (b), `x`, UPPER(s) AS u, arr[1] AS EXPR$5 FROM t GROUP BY a"
+        );
+        assert_eq!(named("SELECT a + 1, *, b + 1 FROM t"), "SELECT a + 1 AS EXPR$0, *, b + 1 FROM t");
         assert_eq!(
             named("SELECT * FROM (SELECT r.k FROM t UNION ALL SELECT s.k FROM u)"),
             "SELECT * FROM (SELECT r.k AS k FROM t UNION ALL SELECT s.k AS k FROM u)"

@@ -25,6 +25,10 @@
 //!   unanchored regular expression (`'abc' SIMILAR TO 'b'` is TRUE); it
 //!   becomes `REGEXP(s, '^(?:…)$')` with `%` as `.*`, `_` as `.` and `.`,
 //!   `^`, `$`, `\` literal, as SQL's patterns mean.
+//! - A numeric literal with an exponent (`1.5e3`) is a DOUBLE in Flink;
+//!   DataFusion, told to read literals with a point as DECIMAL (Flink's
+//!   type for those), would read it as one too: it becomes
+//!   `CAST('1.5e3' AS DOUBLE)`.
 //!
 //! Every expression of the query is visited: select lists, filters, joins'
 //! conditions, subqueries.
@@ -57,6 +61,16 @@ impl VisitorMut for FlinkCalls {
     type Break = ();
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Value(v) = expr
+            && let Value::Number(n, _) = &v.value
+            && n.contains(['e', 'E'])
+        {
+            let double = datafusion::sql::sqlparser::ast::DataType::Double(
+                datafusion::sql::sqlparser::ast::ExactNumberInfo::None,
+            );
+            *expr = crate::dialect::cast(Expr::value(Value::SingleQuotedString(n.clone())), double);
+            return ControlFlow::Continue(());
+        }
         if let Expr::Extract {
             field: DateTimeField::Dow,
             expr: inner,

@@ -29,7 +29,7 @@ pub fn rewrite_flink_forms(query: &mut datafusion::sql::sqlparser::ast::Query) -
     legacy_windows::rewrite(query)?;
     field_names::rewrite(query);
     flink_calls::rewrite(query);
-    flink_aggregates::rewrite(query);
+    flink_aggregates::rewrite(query)?;
     not_in::rewrite(query);
     floor_ceil::rewrite(query);
     crate::time_zone::rewrite::rewrite_casts(query);
