@@ -512,13 +512,13 @@ fn flink_query_file(name: &str) -> String {
 /// wait under `queries/nexmark-flink/held/` (as `.sql.held`, so that
 /// `tests/queries.rs` does not pick them up): its test of the Flink-form
 /// files runs each with a twin of the same name under `queries/nexmark/`
-/// and wants both to write as many rows. q10, q12, q15, q16, q17, q20 and
-/// q22 have no such twin (q10 writes its files under `/tmp/nexmark`, q12's
-/// windows follow the wall clock); q4
+/// and wants both to write as many rows. q10, q12, q13, q15, q16, q17, q20
+/// and q22 have no such twin (q10 writes its files under `/tmp/nexmark`,
+/// q12's windows follow the wall clock, q13 reads under `/tmp/flink`); q4
 /// has one, but the number of changes it writes depends on how the
 /// auctions and bids interleave, so counts differ from run to run (its
 /// final rows do not).
-const HELD: [&str; 8] = ["q4", "q10", "q12", "q15", "q16", "q17", "q20", "q22"];
+const HELD: [&str; 9] = ["q4", "q10", "q12", "q13", "q15", "q16", "q17", "q20", "q22"];
 
 /// Events of every Flink-form file (`'events.num'`).
 const FLINK_EVENTS: u64 = 100_000;
@@ -1095,6 +1095,31 @@ fn flink_q12_as_written() {
         *got.entry(bidder).or_default() += fields[1].parse::<i64>().expect("bid_count");
     }
     assert_eq!(got, expected, "bids per bidder over all windows");
+}
+
+/// q13 (each bid joined with a bounded side input, Flink nexmark's
+/// `side_input.txt` of the 10 000 lines `i,i`, declared with Flink's legacy
+/// `'connector.type'` options and looked up `FOR SYSTEM_TIME AS OF` a
+/// `PROCTIME()` by `mod(auction, 10000)`): every bid with its key's value.
+#[test]
+fn flink_q13_as_written() {
+    let events = Events::at_rate(10_000_000);
+    let expected = events.datafusion(
+        r#"SELECT auction, bidder, price, "dateTime", CAST(auction % 10000 AS VARCHAR) FROM bid"#,
+    );
+    assert!(expected.len() > 90_000, "{} bids", expected.len());
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("data")).expect("data/");
+    let side: String = (0..10_000).map(|i| format!("{i},{i}\n")).collect();
+    std::fs::write(dir.path().join("data/side_input.txt"), side).expect("side_input.txt");
+    let file = flink_query_file("q13");
+    let file = replace_once(&file, "'connector' = 'blackhole'", "'connector' = 'print'");
+    let file = replace_once(&file, "'file:///tmp/flink/", &format!("'file://{}/", dir.path().display()));
+    let run = weir_run(dir.path(), &format!("SET 'parallelism.default' = '2';\n{file}"));
+    assert!(run.ok, "q13: {}", run.stderr);
+    let (got, kinds) = changelog_result(&run.stdout);
+    assert_eq!(kinds.keys().collect::<Vec<_>>(), ["+I"], "a lookup join appends");
+    assert!(got == expected, "q13: {} rows, expected {}; first: {:?} / {:?}", got.len(), expected.len(), got.first(), expected.first());
 }
 
 /// Milliseconds since the epoch now (UTC, as the printed windows are when

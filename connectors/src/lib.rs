@@ -15,6 +15,7 @@ mod filesystem;
 #[doc(hidden)]
 pub mod fuzzing;
 mod kafka;
+mod legacy_options;
 mod memory;
 mod nexmark;
 mod options;
@@ -53,8 +54,8 @@ pub struct ConnectorTable {
     /// `Some` for tables a plain `SELECT` reads at once, as a batch query
     /// (memory tables), rather than as a stream.
     pub batch: Option<Arc<dyn TableProvider>>,
-    /// `Some` for tables a stream can only look rows up in, by key, in a
-    /// lookup join (`postgres`).
+    /// `Some` for tables rows can be looked up in, by key, in a lookup join
+    /// (`postgres`, only so; `filesystem`, also read as a stream).
     pub lookup: Option<Arc<dyn LookupSource>>,
 }
 
@@ -97,6 +98,8 @@ pub fn create_table(
     partition_keys: &[String],
 ) -> Result<ConnectorTable, ConnectorError> {
     let known = || CONNECTORS.join(", ");
+    let options = legacy_options::translate(options)?;
+    let options = options.as_ref();
     let name = options
         .get(CONNECTOR_KEY)
         .ok_or_else(|| ConnectorError::MissingConnector {
@@ -130,8 +133,15 @@ pub fn create_table(
             None,
         ),
         "filesystem" => {
-            let (source, sink) = filesystem::create(&Options::new("filesystem", options), schema, partition_keys)?;
-            (Some(source), Some(sink))
+            let (source, sink, lookup) =
+                filesystem::create(&Options::new("filesystem", options), schema, partition_keys)?;
+            return Ok(ConnectorTable {
+                connector: name.clone(),
+                source: Some(source),
+                sink: Some(sink),
+                batch: None,
+                lookup: Some(lookup),
+            });
         }
         "kafka" => {
             let (source, sink) = kafka::create(&Options::new("kafka", options), schema, metadata)?;

@@ -620,7 +620,7 @@ impl Session {
         let at = |e: datafusion::error::DataFusionError| SqlError::from(e).or_at(position_of(query));
         let mut query = query.clone();
         let state = self.ctx.state();
-        crate::planner::lookup::rewrite(&mut query, &self.catalog)?;
+        let twins = crate::planner::lookup::rewrite(&mut query, &self.catalog)?;
         // Views windowed by a TVF are planned first: the TVF windows their
         // rows, and their own TVFs' relations join this query's.
         let mut windows = std::collections::HashMap::new();
@@ -639,12 +639,22 @@ impl Session {
             self.ctx
                 .register_table(TableReference::bare(rel.name.as_str()), Arc::new(EmptyTable::new(Arc::clone(&rel.schema))))?;
         }
+        let twin_names: Vec<String> =
+            twins.iter().map(|t| format!("{}{}", crate::planner::lookup::LOOKUP_TWIN, t.name)).collect();
+        for (twin, name) in twins.iter().zip(&twin_names) {
+            if let Some(lookup) = &twin.connector.lookup {
+                self.ctx.register_table(TableReference::bare(name.as_str()), Arc::new(EmptyTable::new(lookup.schema())))?;
+            }
+        }
         let plan = match crate::planner::set_operations::rewrite(&mut query, &state).await {
             Ok(()) => Ok(state.statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(Box::new(query))))).await),
             Err(e) => Err(e),
         };
         for rel in windows.values() {
             self.ctx.deregister_table(TableReference::bare(rel.name.as_str()))?;
+        }
+        for name in &twin_names {
+            self.ctx.deregister_table(TableReference::bare(name.as_str()))?;
         }
         let plan = plan?;
         let plan = state

@@ -9,6 +9,7 @@ pub(crate) mod encode;
 pub(crate) mod format;
 pub(crate) mod lines;
 mod listing;
+mod lookup;
 mod nested;
 mod partition;
 mod sink;
@@ -19,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
+use weir_engine::lookup::LookupSource;
 use weir_engine::sink::SinkConnector;
 use weir_engine::source::SourceConnector;
 
@@ -39,6 +41,7 @@ const TABLE_OPTIONS: &[&str] = &[
     CHECK_INTERVAL,
     DEFAULT_NAME_OPTION,
     SHUFFLE_BY_PARTITION,
+    lookup::CACHE_TTL,
 ];
 
 /// `'sink.rolling-policy.rollover-interval'`: how long a part file may stay
@@ -62,20 +65,17 @@ pub(crate) const MAX_RECORD_OPTION: &str = "source.max-record-size";
 /// 2 GiB, and a chunk of records is decoded in memory at once.
 const MAX_MAX_RECORD: u64 = 1 << 30;
 
-/// The two sides of a filesystem table.
-type SourceAndSink = (Arc<dyn SourceConnector>, Arc<dyn SinkConnector>);
+/// The sides of a filesystem table: read as a stream, written, and looked
+/// up in.
+type Sides = (Arc<dyn SourceConnector>, Arc<dyn SinkConnector>, Arc<dyn LookupSource>);
 
 /// Flink's default `'sink.rolling-policy.file-size'`.
 const DEFAULT_ROLL_BYTES: u64 = 128 << 20;
 
-/// Builds both sides of a filesystem table: any such table can be read and
-/// written. `partition_keys` are its `PARTITIONED BY` columns (none: an
-/// unpartitioned table).
-pub(crate) fn create(
-    options: &Options,
-    schema: SchemaRef,
-    partition_keys: &[String],
-) -> Result<SourceAndSink, ConnectorError> {
+/// Builds the sides of a filesystem table: any such table can be read,
+/// written and looked up in. `partition_keys` are its `PARTITIONED BY`
+/// columns (none: an unpartitioned table).
+pub(crate) fn create(options: &Options, schema: SchemaRef, partition_keys: &[String]) -> Result<Sides, ConnectorError> {
     let format = Format::from_options(options)?;
     let allowed: Vec<&str> = TABLE_OPTIONS
         .iter()
@@ -126,10 +126,15 @@ pub(crate) fn create(
     // The files hold the columns that are not partition columns.
     let file_schema = layout.as_ref().map_or(&schema, |l| l.data_schema());
     types::check_format_schema(options.connector(), format.name(), file_schema)?;
+    let ttl = options.parse(lookup::CACHE_TTL, weir_engine::duration::parse_duration)?;
     let path = local_path(path)?;
     let source = source::FileSource::new(path.clone(), format.clone(), schema.clone(), max_record, layout.clone());
+    let lookup = lookup::FileLookup::new(
+        source::FileSource::new(path.clone(), format.clone(), schema.clone(), max_record, layout.clone()),
+        ttl,
+    );
     let sink = sink::FileSink::new(path, format, schema, roll, layout, policy);
-    Ok((Arc::new(source), Arc::new(sink)))
+    Ok((Arc::new(source), Arc::new(sink), Arc::new(lookup)))
 }
 
 /// `path` as a local path: as written, or from a `file://` URL (Flink

@@ -91,7 +91,7 @@ fn unknown_option_lists_the_allowed_ones() {
         "unknown option 'paht' for connector 'filesystem' (allowed: path, format, source.monitor-interval, \
          source.max-record-size, sink.rolling-policy.file-size, sink.rolling-policy.rollover-interval, \
          sink.rolling-policy.check-interval, partition.default-name, sink.shuffle-by-partition.enable, \
-         json.timestamp-format.standard, json.ignore-parse-errors, format.ignore-parse-errors, \
+         lookup.join.cache.ttl, json.timestamp-format.standard, json.ignore-parse-errors, format.ignore-parse-errors, \
          sink.partition-commit.trigger, sink.partition-commit.delay, sink.partition-commit.policy.kind, \
          sink.partition-commit.policy.class, sink.partition-commit.success-file.name, \
          sink.partition-commit.watermark-time-zone, partition.time-extractor.kind, partition.time-extractor.class, \

@@ -2,40 +2,59 @@
 //! the AST. DataFusion does not plan table versions, so the version is
 //! checked here and taken out; DataFusion then plans an ordinary join, and
 //! the streaming planner recognises its lookup table by the table's
-//! connector (`stream/lookup.rs`). A lookup table anywhere else is refused
-//! here, where the error can point at it.
+//! connector (`stream/lookup.rs`). A table that can only be looked up in
+//! (`postgres`) anywhere else is refused here, where the error can point at
+//! it. A table that is also read as a stream (`filesystem`) is looked up in
+//! under its lookup twin's name ([`LOOKUP_TWIN`]), which tells the
+//! streaming planner which of its reads is a lookup.
+
+use std::sync::Arc;
 
 use datafusion::physical_expr::ScalarFunctionExpr;
-use datafusion::sql::sqlparser::ast::{Expr, Query, SetExpr, TableFactor, TableVersion, TableWithJoins};
+use datafusion::sql::sqlparser::ast::{
+    Expr, Ident, ObjectName, Query, SetExpr, TableAlias, TableFactor, TableVersion, TableWithJoins,
+};
 
 use crate::catalog::{Catalog, TableDef};
 use crate::error::{Result, SqlError};
 use crate::planner::table::normalize;
 use crate::statement::position_of;
 
+/// The prefix of the name a table that is also read as a stream is looked
+/// up in under: `__weir_lookup__side_input` is `side_input` looked up in.
+/// The name exists while the query is planned (a table of the table's
+/// columns), and only in lookup joins.
+pub const LOOKUP_TWIN: &str = "__weir_lookup__";
+
 /// Checks and strips the `FOR SYSTEM_TIME AS OF` of every lookup join in
-/// `query`.
-pub fn rewrite(query: &mut Query, catalog: &Catalog) -> Result<()> {
-    if let Some(with) = &mut query.with {
-        for cte in &mut with.cte_tables {
-            rewrite(&mut cte.query, catalog)?;
-        }
-    }
-    rewrite_set_expr(&mut query.body, catalog)
+/// `query`; returns the tables looked up in under their twin's name.
+pub fn rewrite(query: &mut Query, catalog: &Catalog) -> Result<Vec<Arc<TableDef>>> {
+    let mut twins = Vec::new();
+    rewrite_query(query, catalog, &mut twins)?;
+    Ok(twins)
 }
 
-fn rewrite_set_expr(s: &mut SetExpr, catalog: &Catalog) -> Result<()> {
+fn rewrite_query(query: &mut Query, catalog: &Catalog, twins: &mut Vec<Arc<TableDef>>) -> Result<()> {
+    if let Some(with) = &mut query.with {
+        for cte in &mut with.cte_tables {
+            rewrite_query(&mut cte.query, catalog, twins)?;
+        }
+    }
+    rewrite_set_expr(&mut query.body, catalog, twins)
+}
+
+fn rewrite_set_expr(s: &mut SetExpr, catalog: &Catalog, twins: &mut Vec<Arc<TableDef>>) -> Result<()> {
     match s {
         SetExpr::Select(select) => {
             for twj in &mut select.from {
-                rewrite_from(twj, catalog)?;
+                rewrite_from(twj, catalog, twins)?;
             }
             Ok(())
         }
-        SetExpr::Query(q) => rewrite(q, catalog),
+        SetExpr::Query(q) => rewrite_query(q, catalog, twins),
         SetExpr::SetOperation { left, right, .. } => {
-            rewrite_set_expr(left, catalog)?;
-            rewrite_set_expr(right, catalog)
+            rewrite_set_expr(left, catalog, twins)?;
+            rewrite_set_expr(right, catalog, twins)
         }
         _ => Ok(()),
     }
@@ -48,7 +67,7 @@ struct Relation<'a> {
     qualifier: String,
 }
 
-fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog) -> Result<()> {
+fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog, twins: &mut Vec<Arc<TableDef>>) -> Result<()> {
     let mut before: Vec<Relation> = Vec::new();
     // Subqueries and views joined before (by alias): their columns' origin
     // is not known here, so a time attribute they pass through is trusted,
@@ -60,7 +79,7 @@ fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog) -> Result<()> {
         let joined = !std::mem::replace(&mut first, false);
         match factor {
             TableFactor::Derived { subquery, alias, .. } => {
-                rewrite(subquery, catalog)?;
+                rewrite_query(subquery, catalog, twins)?;
                 derived.push(alias.as_ref().map(|a| normalize(&a.name)));
             }
             TableFactor::Table {
@@ -71,13 +90,15 @@ fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog) -> Result<()> {
                 };
                 let table = catalog.get(&table_name).map(|t| t.as_ref());
                 let is_lookup = table.is_some_and(|t| t.connector.lookup.is_some());
+                let also_stream = table.is_some_and(|t| t.connector.source.is_some());
                 let at = position_of(name);
                 match (is_lookup, version.take()) {
                     (false, None) => {}
+                    (true, None) if also_stream => {}
                     (false, Some(_)) => {
                         return Err(SqlError::plan(
                             format!(
-                                "FOR SYSTEM_TIME AS OF is for lookup tables (connector 'postgres'); '{table_name}' is {}",
+                                "FOR SYSTEM_TIME AS OF is for lookup tables (connectors 'postgres' and 'filesystem'); '{table_name}' is {}",
                                 table.map_or("not a table".to_string(), |t| format!(
                                     "a '{}' table",
                                     t.connector.connector
@@ -104,6 +125,13 @@ fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog) -> Result<()> {
                             ));
                         }
                         check_proctime(&e, &before, &derived)?;
+                        if let Some(def) = catalog.get(&table_name).filter(|_| also_stream) {
+                            if alias.is_none() {
+                                *alias = Some(TableAlias { explicit: true, name: Ident::new(table_name.clone()), columns: Vec::new(), at: None });
+                            }
+                            *name = ObjectName::from(vec![Ident::new(format!("{LOOKUP_TWIN}{table_name}"))]);
+                            twins.push(Arc::clone(def));
+                        }
                     }
                     (true, Some(_)) => {
                         return Err(SqlError::plan(

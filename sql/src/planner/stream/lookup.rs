@@ -1,6 +1,7 @@
-//! Lookup joins: a join whose right side is a table that rows can only be
-//! looked up in (a `postgres` table, named with `FOR SYSTEM_TIME AS OF`;
-//! see `planner/lookup.rs` for the rewrite that lets DataFusion plan it).
+//! Lookup joins: a join whose right side is a table that rows are looked
+//! up in (a `postgres` table, or a `filesystem` table under its lookup
+//! twin's name, named with `FOR SYSTEM_TIME AS OF`; see
+//! `planner/lookup.rs` for the rewrite that lets DataFusion plan it).
 //! It becomes one operator chained after the stream side, with the
 //! logical join's output: no second input, no exchange.
 
@@ -28,8 +29,12 @@ impl StreamPlanner<'_> {
         match plan {
             LogicalPlan::SubqueryAlias(a) => self.lookup_table(&a.input),
             LogicalPlan::TableScan(scan) => {
-                let table = self.catalog.get(scan.table_name.table())?;
-                table.connector.lookup.is_some().then(|| Arc::clone(table))
+                let name = scan.table_name.table();
+                if let Some(base) = name.strip_prefix(crate::planner::lookup::LOOKUP_TWIN) {
+                    return self.catalog.get(base).filter(|t| t.connector.lookup.is_some()).cloned();
+                }
+                let table = self.catalog.get(name)?;
+                (table.connector.lookup.is_some() && table.connector.source.is_none()).then(|| Arc::clone(table))
             }
             _ => None,
         }
