@@ -197,7 +197,7 @@ fn what_an_updating_result_cannot_feed_is_refused_with_the_reason() {
         (
             "k VARCHAR, lo BIGINT",
             "SELECT k, min(n) FROM (SELECT k, count(*) AS n FROM t GROUP BY k) GROUP BY k",
-            "only COUNT, SUM and AVG can take back an earlier value",
+            "only COUNT, SUM, AVG and COLLECT can take back an earlier value",
         ),
         (
             "k VARCHAR, n BIGINT",
@@ -339,4 +339,212 @@ async fn grouping_functions_tell_the_grouping_sets_apart() {
     let (got, kinds) = apply_changelog(&windowed.stdout, 4);
     assert_eq!(kinds.keys().collect::<Vec<_>>(), ["+I"], "a window appends");
     assert_rows_eq(&got, &want, "per window");
+}
+
+/// Flink's MULTISET as the print sink shows the `MAP<T, INT>` Weir holds it
+/// in: `{value: count, …}` sorted by value, with the `, ` that
+/// `apply_changelog` splits cells at turned into `|`.
+fn printed_multiset<T: std::fmt::Display>(counts: &std::collections::BTreeMap<T, i64>) -> String {
+    counts.iter().map(|(v, n)| format!("{v}: {n}")).collect::<Vec<_>>().join("|")
+}
+
+/// `COLLECT(v % 7)` per key without a window (an updating result, NULL keys
+/// and values included), at parallelism 1 and 2: applied in order, the
+/// changes end in each key's multiset of its values that are not NULL,
+/// counted here from the input rows (a key with only NULL values has the
+/// empty multiset).
+#[tokio::test]
+async fn collect_per_key_ends_in_each_keys_multiset() {
+    let rows = input_rows();
+    let mut per_key: std::collections::BTreeMap<String, std::collections::BTreeMap<i64, i64>> = Default::default();
+    for r in &rows {
+        let counts = per_key.entry(r.k.clone().unwrap_or_else(|| "null".into())).or_default();
+        if let Some(v) = r.v {
+            *counts.entry(v % 7).or_default() += 1;
+        }
+    }
+    let mut want: Vec<String> = per_key.iter().map(|(k, c)| format!("{k}|{{{}}}", printed_multiset(c))).collect();
+    want.sort();
+    let query = "SELECT k, COLLECT(v % 7) AS c FROM t GROUP BY k";
+    for parallelism in [1, 2] {
+        let run = run(&rows, parallelism, "k VARCHAR, c MAP<BIGINT, INT>", query);
+        let (got, kinds) = apply_changelog(&run.stdout, 1);
+        assert_rows_eq(&got, &want, &format!("COLLECT at parallelism {parallelism}"));
+        assert_eq!(kinds.get("+I"), Some(&41), "{kinds:?}");
+        assert!(kinds.get("+U").is_some_and(|n| *n > 0), "multisets grew: {kinds:?}");
+    }
+}
+
+/// `COLLECT` over an updating result retracts: each key's maximum moves
+/// between buckets as it grows, so a bucket's multiset of keys loses the
+/// key (its count back to 0, the element gone) when the key leaves it.
+/// Against the final maxima computed here.
+#[tokio::test]
+async fn collect_over_an_updating_result_takes_back_what_left() {
+    let rows = input_rows();
+    let mut maxima: std::collections::BTreeMap<String, i64> = Default::default();
+    for r in &rows {
+        if let (Some(k), Some(v)) = (&r.k, r.v) {
+            let m = maxima.entry(k.clone()).or_insert(v);
+            *m = (*m).max(v);
+        }
+    }
+    let mut buckets: std::collections::BTreeMap<i64, std::collections::BTreeMap<String, i64>> = Default::default();
+    for (k, hi) in &maxima {
+        *buckets.entry(hi % 3).or_default().entry(k.clone()).or_default() += 1;
+    }
+    let mut want: Vec<String> = buckets.iter().map(|(b, ks)| format!("{b}|{{{}}}", printed_multiset(ks))).collect();
+    want.sort();
+    let query = "SELECT hi % 3 AS bucket, COLLECT(k) AS ks \
+                 FROM (SELECT k, max(v) AS hi FROM t WHERE k IS NOT NULL GROUP BY k) GROUP BY hi % 3";
+    for parallelism in [1, 2] {
+        let run = run(&rows, parallelism, "bucket BIGINT, ks MAP<STRING, INT>", query);
+        let (got, kinds) = apply_changelog(&run.stdout, 1);
+        assert_rows_eq(&got, &want, &format!("COLLECT over changes at parallelism {parallelism}"));
+        assert!(kinds.get("-U").is_some_and(|n| *n > 0), "maxima moved: {kinds:?}");
+    }
+}
+
+/// A window job over `t` into a JSON file sink `out` (watermarks per
+/// event, so the suite also runs it killed midway and restored from its
+/// checkpoint, which holds the aggregates' state).
+fn window_job(dir: &std::path::Path, parallelism: usize, sink_columns: &str, query: &str) -> String {
+    format!(
+        "SET 'parallelism.default' = '{parallelism}';
+CREATE TABLE t (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json', 'scan.watermark.emit.strategy' = 'on-event');
+CREATE TABLE out ({sink_columns}) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+INSERT INTO out {query};
+",
+        dir.join("in").display(),
+        dir.join("out").display()
+    )
+}
+
+/// Runs `query` per window over `rows` and returns the sink's rows.
+fn run_window(rows: &[Row], parallelism: usize, sink_columns: &str, query: &str) -> Vec<serde_json::Value> {
+    let dir = scratch();
+    write_input(dir.path(), rows);
+    let run = weir_run(dir.path(), &window_job(dir.path(), parallelism, sink_columns, query));
+    assert!(run.ok, "weir failed:\n{}", run.stderr);
+    read_sink(&dir.path().join("out"))
+}
+
+/// `COLLECT(k)` per 1-second TUMBLE window and `v % 3` (NULL keys skipped,
+/// NULL values a group of their own), at parallelism 2, written as JSON
+/// (Flink's JSON of a multiset: an object of element → count): each
+/// window's multiset of keys, counted here from the input rows.
+#[tokio::test]
+async fn collect_per_window_is_each_windows_multiset() {
+    let rows = input_rows();
+    type Multiset = std::collections::BTreeMap<String, i64>;
+    let mut per_window: std::collections::BTreeMap<(i64, Option<i64>), Multiset> = Default::default();
+    for r in &rows {
+        let ts = r.ts.expect("every row has a time");
+        let counts = per_window.entry((ts - ts.rem_euclid(1000), r.v.map(|v| v % 3))).or_default();
+        if let Some(k) = &r.k {
+            *counts.entry(k.clone()).or_default() += 1;
+        }
+    }
+    let mut want: Vec<String> = per_window.iter().map(|((ws, m), c)| format!("{ws}|{m:?}|{c:?}")).collect();
+    want.sort();
+    let query = "SELECT window_start, v % 3 AS m, COLLECT(k) AS ks FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' SECOND)) \
+                 GROUP BY window_start, window_end, v % 3";
+    let out = run_window(&rows, 2, "window_start TIMESTAMP(3), m BIGINT, ks MAP<STRING, INT>", query);
+    let mut got: Vec<String> = out
+        .iter()
+        .map(|r| {
+            let ws = parse_timestamp(r["window_start"].as_str().expect("a window start"));
+            let ks: Multiset = serde_json::from_value(r["ks"].clone()).expect("an object of counts");
+            format!("{ws}|{:?}|{ks:?}", r["m"].as_i64())
+        })
+        .collect();
+    got.sort();
+    assert!(want.len() > 60, "too few windows to be a test: {}", want.len());
+    assert_rows_eq(&got, &want, "COLLECT per window");
+}
+
+/// `JSON_ARRAYAGG` (NULLs absent by default, `null` with `NULL ON NULL`,
+/// with a FILTER) and `JSON_OBJECTAGG` (NULL values `null` by default) per 1-second
+/// TUMBLE window and key, at parallelism 1 (a key's rows arrive in time
+/// order, the order of the array): built here from the input rows.
+#[tokio::test]
+async fn json_aggregates_per_window_as_flinks() {
+    let rows = input_rows();
+    type Parts = (Vec<String>, Vec<String>, Vec<String>, Vec<String>);
+    let mut per_window: std::collections::BTreeMap<(i64, String), Parts> = Default::default();
+    for r in &rows {
+        let ts = r.ts.expect("every row has a time");
+        let key = (ts - ts.rem_euclid(1000), r.k.clone().unwrap_or_else(|| "null".into()));
+        let (absent, nulls, object, big) = per_window.entry(key).or_default();
+        let v = r.v.map_or("null".to_string(), |v| v.to_string());
+        if r.v.is_some() {
+            absent.push(v.clone());
+        }
+        if r.v.is_some_and(|v| v > 500) {
+            big.push(v.clone());
+        }
+        nulls.push(v.clone());
+        let ms = ts - T0;
+        object.push(format!("\"{:02}:{:02}:{:02}.{:03}\":{v}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000));
+    }
+    let want: Vec<String> = per_window
+        .iter()
+        .map(|((ws, k), (absent, nulls, object, big))| {
+            format!("{ws}|{k}|[{}]|[{}]|{{{}}}|[{}]", absent.join(","), nulls.join(","), object.join(","), big.join(","))
+        })
+        .collect();
+    let query = "SELECT window_start, k, JSON_ARRAYAGG(v) AS a, JSON_ARRAYAGG(v NULL ON NULL) AS an, \
+                 JSON_OBJECTAGG(KEY DATE_FORMAT(ts, 'HH:mm:ss.SSS') VALUE v) AS o, \
+                 JSON_ARRAYAGG(v) FILTER (WHERE v > 500) AS big \
+                 FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end, k";
+    let out = run_window(&rows, 1, "window_start TIMESTAMP(3), k VARCHAR, a STRING, an STRING, o STRING, big STRING", query);
+    let text = |v: &serde_json::Value| v.as_str().map_or("null".to_string(), String::from);
+    let mut got: Vec<String> = out
+        .iter()
+        .map(|r| {
+            let ws = parse_timestamp(r["window_start"].as_str().expect("a window start"));
+            format!("{ws}|{}|{}|{}|{}|{}", text(&r["k"]), text(&r["a"]), text(&r["an"]), text(&r["o"]), text(&r["big"]))
+        })
+        .collect();
+    got.sort();
+    let mut want = want;
+    want.sort();
+    assert!(want.len() > 600, "too few groups to be a test: {}", want.len());
+    assert_rows_eq(&got, &want, "JSON_ARRAYAGG and JSON_OBJECTAGG per window");
+}
+
+/// `JSON_OBJECTAGG` without a window (an updating result), and a key that
+/// comes twice failing the job as Flink's does.
+#[tokio::test]
+async fn json_objectagg_per_key_and_its_repeated_keys() {
+    let rows = input_rows();
+    let mut per_key: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in &rows {
+        let ms = r.ts.expect("every row has a time") - T0;
+        let v = r.v.map_or("null".to_string(), |v| v.to_string());
+        if r.v.is_some() {
+            per_key.entry(r.k.clone().unwrap_or_else(|| "null".into())).or_default().push(format!(
+                "\"{:02}:{:02}:{:02}.{:03}\":{v}",
+                ms / 3_600_000,
+                ms / 60_000 % 60,
+                ms / 1000 % 60,
+                ms % 1000
+            ));
+        } else {
+            per_key.entry(r.k.clone().unwrap_or_else(|| "null".into())).or_default();
+        }
+    }
+    // The print sink's cells split at `, `; JSON has none.
+    let mut want: Vec<String> = per_key.iter().map(|(k, o)| format!("{k}|{{{}}}", o.join(","))).collect();
+    want.sort();
+    let query = "SELECT k, JSON_OBJECTAGG(KEY DATE_FORMAT(ts, 'HH:mm:ss.SSS') VALUE v ABSENT ON NULL) AS o FROM t GROUP BY k";
+    let run = run(&rows, 2, "k VARCHAR, o STRING", query);
+    let (got, _) = apply_changelog(&run.stdout, 1);
+    assert_rows_eq(&got, &want, "JSON_OBJECTAGG per key");
+
+    let dir = scratch();
+    write_input(dir.path(), &rows);
+    let out = run_failing(dir.path(), &job(dir.path(), 1, "o STRING", "SELECT JSON_OBJECTAGG(KEY 'same' VALUE v) FROM t"));
+    assert!(out.contains("occurs more than once"), "{out}");
 }

@@ -71,7 +71,7 @@ fn unsupported_constructs_are_named_with_their_place() {
         &[
             "job.sql:8:",
             "over the results of a GROUP BY without a window is not supported",
-            "only COUNT, SUM and AVG",
+            "only COUNT, SUM, AVG and COLLECT",
         ],
     );
     let sql = format!(

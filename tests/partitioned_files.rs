@@ -8,6 +8,8 @@
 //! default partition as NULL). Partition commits (`_SUCCESS`) follow the
 //! watermark with the partition-time trigger; a job killed with SIGKILL and
 //! restored loses and duplicates nothing; mistakes are errors with a place.
+//! Jobs run once (`common::run_once`): the suite's kill-and-restore twin
+//! reads flat sink directories; the kill test here is this file's own.
 
 mod common;
 
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Lcg, Run, T0, assert_rows_eq, killed_after, parse_timestamp, scratch, sql_timestamp};
+use common::{Lcg, T0, assert_rows_eq, killed_after, parse_timestamp, run_once, scratch, sql_timestamp};
 
 /// One generated input row.
 #[derive(Debug, Clone)]
@@ -216,25 +218,6 @@ fn data_of(line: &str, format: &str, keys: &[&str]) -> String {
     )
 }
 
-/// Runs `sql` with `weir run` in `dir` (without the suite's automatic
-/// kill-and-restore twin of `common::weir_run`, which reads flat sink
-/// directories; the kill test below is this file's own).
-fn run(dir: &Path, sql: &str) -> Run {
-    let file = dir.join("job.sql");
-    std::fs::write(&file, sql).expect("write sql");
-    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("run")
-        .arg(&file)
-        .current_dir(dir)
-        .output()
-        .expect("start weir");
-    Run {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
 /// The partitioned table's DDL: partition columns between data columns,
 /// so that the files' column order (table order less the partition
 /// columns) matters.
@@ -309,7 +292,7 @@ fn partitions_hold_their_rows_and_read_back() {
                 source_ddl(&dir.path().join("in"), ""),
                 table_ddl("parted", &table, keys, format, "")
             );
-            let written = run(dir.path(), &sql);
+            let written = run_once(dir.path(), &sql);
             assert!(written.ok, "{what}: {}", written.stderr);
             assert!(
                 written.stderr.contains(&format!("{} rows written", rows.len())),
@@ -351,7 +334,7 @@ fn partitions_hold_their_rows_and_read_back() {
                 back("day2"),
                 back("nodt")
             );
-            let read = run(dir.path(), &sql);
+            let read = run_once(dir.path(), &sql);
             assert!(read.ok, "{what}: reading back: {}", read.stderr);
             let mut want: Vec<String> = rows.iter().map(expected_back).collect();
             want.sort();
@@ -533,7 +516,7 @@ fn killed_and_restored_loses_and_duplicates_nothing() {
     let clean = scratch();
     write_inputs(&clean.path().join("in"), &rows, 2);
     let started = Instant::now();
-    let ran = run(clean.path(), &job(clean.path()));
+    let ran = run_once(clean.path(), &job(clean.path()));
     let took = started.elapsed();
     assert!(ran.ok, "{}", ran.stderr);
     let expected = grouped(&rows, &["dt", "hm"]);
@@ -561,7 +544,7 @@ fn killed_and_restored_loses_and_duplicates_nothing() {
         kills += 1;
     }
     assert!(kills > 0, "the job finished before the first kill");
-    let last = run(dir.path(), &job(dir.path()));
+    let last = run_once(dir.path(), &job(dir.path()));
     assert!(last.ok, "{}", last.stderr);
     let found = read_table(&dir.path().join("parted"), &["dt", "hm"], "json");
     assert_eq!(
@@ -650,7 +633,7 @@ fn mistakes_are_errors_with_a_place() {
     ];
     for (sql, place, message) in cases {
         let dir = scratch();
-        let ran = run(dir.path(), &sql);
+        let ran = run_once(dir.path(), &sql);
         assert!(!ran.ok, "{sql}: accepted");
         assert!(!ran.stderr.contains("panicked"), "{sql}: {}", ran.stderr);
         assert!(

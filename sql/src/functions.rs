@@ -18,6 +18,7 @@ mod arithmetic;
 mod avg;
 mod catalog;
 mod charset;
+mod collect;
 mod comparison;
 mod conditional;
 mod convert_tz;
@@ -29,6 +30,7 @@ mod extract;
 mod hashes;
 mod java_pattern;
 mod json;
+mod json_agg;
 mod json_build;
 mod json_path;
 mod json_sql;
@@ -58,6 +60,10 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(ToTimestampLtz::new()));
     ctx.register_udf(ScalarUDF::from(current_watermark::CurrentWatermark::new()));
     ctx.register_udaf(AggregateUDF::from(avg::FlinkAvg::new()));
+    ctx.register_udaf(AggregateUDF::from(collect::Collect::new()));
+    for f in json_agg::functions() {
+        ctx.register_udaf(f);
+    }
     value_size::register(ctx, value_size::DEFAULT_MAX_VALUE_BYTES as usize);
     // Flink's built-in scalar functions where DataFusion lacks them or
     // means something else by the name (docs/functions.md).

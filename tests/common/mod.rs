@@ -98,7 +98,9 @@ pub fn killed_after(dir: &Path, file: &Path, after: std::time::Duration, meanwhi
     true
 }
 
-fn run_once(dir: &Path, sql: &str) -> Run {
+/// Runs `sql` with `weir run` in `dir` once, without the kill-and-restore
+/// twin [`weir_run`] adds.
+pub fn run_once(dir: &Path, sql: &str) -> Run {
     let file = dir.join("job.sql");
     std::fs::write(&file, sql).expect("write sql");
     let out: Output = Command::new(env!("CARGO_BIN_EXE_weir"))

@@ -5,14 +5,17 @@
 //!   `json_object('NULL:…', k, v, …)`;
 //! - `JSON_ARRAY(v, … [{NULL | ABSENT} ON NULL])` becomes
 //!   `json_array('ABSENT:…', v, …)`;
+//! - the aggregates `JSON_OBJECTAGG([KEY] k VALUE v [… ON NULL])` and
+//!   `JSON_ARRAYAGG(v [… ON NULL])` become `json_objectagg('NULL:…', k, v)`
+//!   and `json_arrayagg('ABSENT:…', v)` (`functions::json_agg`);
 //! - `x IS [NOT] JSON [VALUE | SCALAR | ARRAY | OBJECT]` becomes
 //!   `[NOT] is_json(x, 'VALUE')`.
 //!
-//! The first argument of the constructors carries what the SQL says
-//! around the values: the `ON NULL` behaviour (Flink's defaults: `NULL` for
-//! objects, `ABSENT` for arrays), then one letter a value, `J` where the
-//! value is itself a JSON constructor (inserted as JSON, not as a string,
-//! as Flink does) and `V` otherwise.
+//! The first argument of the constructors and aggregates carries what the
+//! SQL says around the values: the `ON NULL` behaviour (Flink's defaults:
+//! `NULL` for objects, `ABSENT` for arrays), then one letter a value, `J`
+//! where the value is itself a JSON constructor or aggregate (inserted as
+//! JSON, not as a string, as Flink does) and `V` otherwise.
 
 use datafusion::sql::sqlparser::ast::{
     Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList, FunctionArguments, Ident, ObjectName,
@@ -24,6 +27,8 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 /// The names the constructors are planned as.
 pub const JSON_OBJECT: &str = "json_object";
 pub const JSON_ARRAY: &str = "json_array";
+pub const JSON_OBJECTAGG: &str = "json_objectagg";
+pub const JSON_ARRAYAGG: &str = "json_arrayagg";
 pub const IS_JSON: &str = "is_json";
 
 /// Is token `n` ahead the unquoted word `w` (any case)?
@@ -31,25 +36,53 @@ pub(super) fn word(parser: &Parser, n: usize, w: &str) -> bool {
     matches!(&parser.peek_nth_token_ref(n).token, Token::Word(x) if x.quote_style.is_none() && x.value.eq_ignore_ascii_case(w))
 }
 
-/// `JSON_OBJECT(…)` or `JSON_ARRAY(…)` at the parser's position, if there.
+/// The calls read here: (SQL name, planned name, of keys and values,
+/// aggregate).
+const CALLS: [(&str, &str, bool, bool); 4] = [
+    ("JSON_OBJECT", JSON_OBJECT, true, false),
+    ("JSON_ARRAY", JSON_ARRAY, false, false),
+    ("JSON_OBJECTAGG", JSON_OBJECTAGG, true, true),
+    ("JSON_ARRAYAGG", JSON_ARRAYAGG, false, true),
+];
+
+/// `JSON_OBJECT(…)`, `JSON_ARRAY(…)`, `JSON_OBJECTAGG(…)` or
+/// `JSON_ARRAYAGG(…)` at the parser's position, if there.
 pub(super) fn parse_constructor(parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
     if parser.peek_nth_token_ref(1).token != Token::LParen {
         return None;
     }
-    let object = if word(parser, 0, "JSON_OBJECT") {
-        true
-    } else if word(parser, 0, "JSON_ARRAY") {
-        false
-    } else {
-        return None;
-    };
+    let (sql_name, name, object, aggregate) = CALLS.into_iter().find(|c| word(parser, 0, c.0))?;
     parser.next_token();
     parser.next_token();
-    Some(constructor_arguments(parser, object))
+    Some(constructor_arguments(parser, object, name).and_then(|mut call| {
+        if !aggregate {
+            return Ok(call);
+        }
+        let Expr::Function(f) = &mut call else { return Ok(call) };
+        // An aggregate takes one item, or one key and value.
+        let values = match &f.args {
+            FunctionArguments::List(l) => l.args.len() - 1,
+            _ => 0,
+        };
+        if values != if object { 2 } else { 1 } {
+            let what = if object { "one KEY k VALUE v" } else { "one item" };
+            return Err(ParserError::ParserError(format!("{sql_name} takes {what}")));
+        }
+        // As any aggregate call: `FILTER (WHERE condition)` after it.
+        if word(parser, 0, "FILTER") && parser.peek_nth_token_ref(1).token == Token::LParen && word(parser, 2, "WHERE") {
+            for _ in 0..3 {
+                parser.next_token();
+            }
+            f.filter = Some(Box::new(parser.parse_expr()?));
+            parser.expect_token(&Token::RParen)?;
+        }
+        Ok(call)
+    }))
 }
 
-/// The arguments of a constructor up to its `)`, as the call Weir plans.
-fn constructor_arguments(parser: &mut Parser, object: bool) -> Result<Expr, ParserError> {
+/// The arguments of a constructor or aggregate up to its `)`, as the call
+/// Weir plans.
+fn constructor_arguments(parser: &mut Parser, object: bool, name: &str) -> Result<Expr, ParserError> {
     let mut on_null = if object { "NULL" } else { "ABSENT" };
     let mut kinds = String::new();
     let mut args = Vec::new();
@@ -85,18 +118,16 @@ fn constructor_arguments(parser: &mut Parser, object: bool) -> Result<Expr, Pars
         args.push(value);
     }
     let flags = Expr::Value(Value::SingleQuotedString(format!("{on_null}:{kinds}")).into());
-    Ok(call(
-        if object { JSON_OBJECT } else { JSON_ARRAY },
-        std::iter::once(flags).chain(args).collect(),
-    ))
+    Ok(call(name, std::iter::once(flags).chain(args).collect()))
 }
 
-/// Is `e` a call of a JSON constructor, whose text is JSON to insert?
+/// Is `e` a call of a JSON constructor or aggregate, whose text is JSON to
+/// insert?
 fn is_constructor(e: &Expr) -> bool {
     match e {
         Expr::Function(f) => {
             let name = f.name.to_string();
-            name == JSON_OBJECT || name == JSON_ARRAY
+            CALLS.iter().any(|c| c.1 == name)
         }
         Expr::Nested(inner) => is_constructor(inner),
         _ => false,
@@ -189,6 +220,25 @@ mod tests {
             "json_object('NULL:J', 'K1', json_array('NULL:VV', 1, NULL))"
         );
         assert_eq!(parsed("JSON_ARRAY()"), "json_array('ABSENT:')");
+        assert_eq!(parsed("JSON_ARRAYAGG(x)"), "json_arrayagg('ABSENT:V', x)");
+        assert_eq!(parsed("json_arrayagg(x NULL ON NULL)"), "json_arrayagg('NULL:V', x)");
+        assert_eq!(
+            parsed("JSON_ARRAYAGG(JSON_OBJECT(KEY 'k' VALUE x))"),
+            "json_arrayagg('ABSENT:J', json_object('NULL:V', 'k', x))"
+        );
+        assert_eq!(parsed("JSON_OBJECTAGG(KEY k VALUE v)"), "json_objectagg('NULL:V', k, v)");
+        assert_eq!(parsed("JSON_OBJECTAGG(k VALUE v ABSENT ON NULL)"), "json_objectagg('ABSENT:V', k, v)");
+        assert_eq!(
+            parsed("JSON_OBJECT('a' VALUE JSON_ARRAYAGG(x))"),
+            "json_object('NULL:J', 'a', json_arrayagg('ABSENT:V', x))"
+        );
+        assert_eq!(
+            parsed("JSON_ARRAYAGG(x) FILTER (WHERE x > 1) + 1"),
+            "json_arrayagg('ABSENT:V', x) FILTER (WHERE x > 1) + 1"
+        );
+        for wrong in ["JSON_ARRAYAGG()", "JSON_ARRAYAGG(a, b)", "JSON_OBJECTAGG(KEY 'a' VALUE 1, KEY 'b' VALUE 2)"] {
+            assert!(parsed(wrong).contains("takes one"), "{wrong}: {}", parsed(wrong));
+        }
         assert!(
             parsed("JSON_OBJECT('k' 1)").starts_with("error: "),
             "{}",

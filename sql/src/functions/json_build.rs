@@ -138,6 +138,31 @@ fn json_string(values: &ArrayRef) -> Result<StringArray> {
     Ok(out.finish())
 }
 
+/// Each value of `values` as the JSON text a constructor writes for it
+/// (`None` for NULL); with `json`, text values are JSON an inner
+/// constructor made, taken as they are. The JSON aggregates
+/// (`json_agg.rs`) write their items so, as `JSON_ARRAY` would.
+pub(super) fn value_texts(values: &ArrayRef, json: bool) -> Result<Vec<Option<String>>> {
+    if json && is_text(values.data_type()) {
+        let texts = cast(values, &DataType::Utf8)?;
+        return Ok(texts.as_string::<i32>().iter().map(|t| t.map(String::from)).collect());
+    }
+    let field = field_of(values);
+    let options = options();
+    let mut encoder = make_encoder(&field, values.as_ref(), &options)?;
+    let mut buf = Vec::new();
+    (0..values.len())
+        .map(|row| {
+            if encoder.is_null(row) {
+                return Ok(None);
+            }
+            buf.clear();
+            encoder.encode(row, &mut buf);
+            text(&buf).map(|t| Some(t.to_string()))
+        })
+        .collect()
+}
+
 /// What a value is to a constructor.
 enum Part<'a> {
     /// Written by its encoder.
