@@ -474,6 +474,27 @@ INSERT INTO o SELECT bid.auction, bid.bidder, bid.price, `dateTime` FROM datagen
     }
 }
 
+/// q7 as written reads the `bid` view twice (the bids and their windows'
+/// maxima): both reads make the same events, so the events table is read
+/// once and shared (`Shared: read by stages …`); q3's `person` and
+/// `auction` views make different events and keep a source each.
+#[test]
+fn reads_of_one_view_share_their_source() {
+    let explain = |name: &str| {
+        let file = flink_query_file(name).replace("INSERT INTO nexmark_", "EXPLAIN INSERT INTO nexmark_");
+        let dir = scratch();
+        let run = weir_run(dir.path(), &file);
+        assert!(run.ok, "{name}: {}", run.stderr);
+        run.stdout
+    };
+    let q7 = explain("q7");
+    assert_eq!(q7.matches("Source: datagen").count(), 1, "{q7}");
+    assert!(q7.contains("Shared: read by stages"), "{q7}");
+    let q3 = explain("q3");
+    assert_eq!(q3.matches("Source: datagen").count(), 2, "{q3}");
+    assert!(q3.contains("only=person events") && q3.contains("only=auction events"), "{q3}");
+}
+
 // ---------------------------------------------------------------------------
 // Flink nexmark's query files as written (`queries/nexmark-flink/`).
 //

@@ -37,13 +37,14 @@ mod tests {
     use crate::plan::OperatorPlan;
     use crate::source::{Assignment, Positions, SourceConnector, SourcePlan, SourceReader};
 
-    /// A connector the plans name and no test opens.
+    /// A connector the plans name and no test opens; connectors of other
+    /// names read otherwise.
     #[derive(Debug)]
-    struct Unread;
+    struct Unread(&'static str);
 
     impl SourceConnector for Unread {
         fn describe(&self) -> String {
-            "unread".into()
+            format!("unread {}", self.0)
         }
 
         fn schema(&self) -> SchemaRef {
@@ -113,7 +114,7 @@ mod tests {
 
     #[test]
     fn a_source_two_inserts_read_alike_is_one_stage_both_read() {
-        let connector: Arc<dyn SourceConnector> = Arc::new(Unread);
+        let connector: Arc<dyn SourceConnector> = Arc::new(Unread("t"));
         let plan = join(two_inserts(&connector, &connector));
         assert_eq!(plan.stages.len(), 3, "{plan}");
         assert!(matches!(plan.stages[0].input, StageInput::Source(_)) && plan.stages[0].chain.is_empty());
@@ -126,7 +127,7 @@ mod tests {
 
     #[test]
     fn sources_read_otherwise_stay_apart() {
-        let (a, b): (Arc<dyn SourceConnector>, Arc<dyn SourceConnector>) = (Arc::new(Unread), Arc::new(Unread));
+        let (a, b): (Arc<dyn SourceConnector>, Arc<dyn SourceConnector>) = (Arc::new(Unread("a")), Arc::new(Unread("b")));
         let plan = join(two_inserts(&a, &b));
         assert_eq!(plan.stages.len(), 3);
         assert_eq!((reads(&plan, 1), reads(&plan, 2)), (vec![], vec![1]));
@@ -136,7 +137,7 @@ mod tests {
     /// A self-join's second read shares the first's source too.
     #[test]
     fn one_insert_reading_a_table_twice_reads_it_once() {
-        let connector: Arc<dyn SourceConnector> = Arc::new(Unread);
+        let connector: Arc<dyn SourceConnector> = Arc::new(Unread("t"));
         let twice = StreamPlan {
             stages: vec![
                 stage(source(&connector), vec![filter()]),

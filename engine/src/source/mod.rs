@@ -190,8 +190,13 @@ impl SourcePlan {
     /// Whether `other` reads exactly what this plan reads — the same
     /// connector of the same table, with the same columns, computed
     /// columns, watermark and handling of bad records — so that one reader
-    /// can feed both (a statement set's INSERTs sharing a source).
+    /// can feed both (`plan/reuse_sources.rs`). A connector narrowed by a
+    /// filter (`SourceConnector::only_rows_where`: each read of Flink
+    /// nexmark's `bid` view makes its own) is the same when it says and
+    /// holds the same.
     pub fn same_reading(&self, other: &SourcePlan) -> bool {
-        Arc::ptr_eq(&self.connector, &other.connector) && format!("{self:?}") == format!("{other:?}")
+        let same_connector = Arc::ptr_eq(&self.connector, &other.connector)
+            || self.connector.describe() == other.connector.describe();
+        same_connector && format!("{self:?}") == format!("{other:?}")
     }
 }
