@@ -342,10 +342,10 @@ async fn grouping_functions_tell_the_grouping_sets_apart() {
 }
 
 /// Flink's MULTISET as the print sink shows the `MAP<T, INT>` Weir holds it
-/// in: `{value: count, …}` sorted by value, with the `, ` that
-/// `apply_changelog` splits cells at turned into `|`.
+/// in, as Flink prints a map: `{value=count, …}` sorted by value, with the
+/// `, ` that `apply_changelog` splits cells at turned into `|`.
 fn printed_multiset<T: std::fmt::Display>(counts: &std::collections::BTreeMap<T, i64>) -> String {
-    counts.iter().map(|(v, n)| format!("{v}: {n}")).collect::<Vec<_>>().join("|")
+    counts.iter().map(|(v, n)| format!("{v}={n}")).collect::<Vec<_>>().join("|")
 }
 
 /// `COLLECT(v % 7)` per key without a window (an updating result, NULL keys

@@ -1,5 +1,8 @@
 //! The `print` connector: one line a row on standard output (or error), as
-//! Flink's print sink writes them, for watching a query's results.
+//! Flink's print sink writes them, for watching a query's results; nested
+//! values as Flink writes them (`nested.rs`).
+
+mod nested;
 
 use std::sync::Arc;
 
@@ -104,10 +107,14 @@ fn format_rows(batch: &RecordBatch, prefix: &str, out: &mut String) -> Result<()
     let options = FormatOptions::default().with_null("null");
     let (batch, kinds) = changelog::split(batch);
     let batch = &format_timestamps(&batch, Layout::JavaLocal)?;
+    // Nested columns are written value by value; others by arrow.
     let columns = batch
         .columns()
         .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .map(|c| match nested::is_nested(c.data_type()) {
+            true => Ok(None),
+            false => ArrayFormatter::try_new(c.as_ref(), &options).map(Some),
+        })
         .collect::<Result<Vec<_>, _>>()?;
     for row in 0..batch.num_rows() {
         out.push_str(prefix);
@@ -117,7 +124,10 @@ fn format_rows(batch: &RecordBatch, prefix: &str, out: &mut String) -> Result<()
             if i > 0 {
                 out.push_str(", ");
             }
-            column.value(row).write(out)?;
+            match column {
+                Some(formatter) => formatter.value(row).write(out)?,
+                None => nested::write(batch.column(i), row, &options, out)?,
+            }
         }
         out.push_str("]\n");
     }
@@ -195,6 +205,41 @@ mod tests {
         assert_eq!(
             out,
             "2> +I[1, a b, 1.50, 2026-01-01T00:00:10]\n2> +I[null, null, null, 2026-01-01T00:00:10.123]\n"
+        );
+    }
+
+    /// ROW as a nested `+I[…]`, MAP as `{k=v}`, ARRAY as `[…]`, a
+    /// timestamp inside them as at the top, NULLs as `null` at every level.
+    #[test]
+    fn nested_values_print_like_flink() {
+        use datafusion::arrow::array::{Array, Int32Array, ListArray, MapArray, StructArray};
+        use datafusion::arrow::buffer::OffsetBuffer;
+        use datafusion::arrow::datatypes::{Fields, Int32Type};
+        let row = StructArray::from(vec![
+            (Arc::new(Field::new("a", DataType::Int32, true)), Arc::new(Int32Array::from(vec![Some(1), None])) as ArrayRef),
+            (
+                Arc::new(Field::new("t", DataType::Timestamp(TimeUnit::Millisecond, None), true)),
+                Arc::new(TimestampMillisecondArray::from(vec![Some(1_767_225_600_000), None])) as ArrayRef,
+            ),
+        ]);
+        let list = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![Some(vec![Some(1), None, Some(3)]), None]);
+        let entries = StructArray::from(vec![
+            (Arc::new(Field::new("key", DataType::Utf8, false)), Arc::new(StringArray::from(vec!["k", "j"])) as ArrayRef),
+            (Arc::new(Field::new("value", DataType::Int32, true)), Arc::new(Int32Array::from(vec![Some(2), None])) as ArrayRef),
+        ]);
+        let entries_field = Arc::new(Field::new("entries", DataType::Struct(Fields::from(entries.fields().to_vec())), false));
+        let map = MapArray::new(entries_field, OffsetBuffer::new(vec![0, 2, 2].into()), entries, None, false);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("r", row.data_type().clone(), true),
+            Field::new("l", list.data_type().clone(), true),
+            Field::new("m", map.data_type().clone(), true),
+        ]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(row), Arc::new(list), Arc::new(map)]).unwrap();
+        let mut out = String::new();
+        format_rows(&batch, "", &mut out).unwrap();
+        assert_eq!(
+            out,
+            "+I[+I[1, 2026-01-01T00:00], [1, null, 3], {k=2, j=null}]\n+I[+I[null, null], null, {}]\n"
         );
     }
 }
