@@ -138,6 +138,11 @@ fn view_statements_and_their_errors() {
             "DESCRIPTOR(nope): view 'a' has no such column",
             "6:",
         ),
+        ("INSERT INTO a SELECT k, v, ts FROM src;", "'a' is a view: INSERT INTO a table", "6:13"),
+        ("INSERT INTO out SELECT nosuchfn(k) FROM a;", "Invalid function 'nosuchfn'", "6:24"),
+        // A view read by a view cannot be made to read it back: the
+        // expansion finds no view of that name while it is being created.
+        ("DROP VIEW a;\nCREATE VIEW a AS SELECT k FROM b;", "table 'a' not found", "7:"),
     ];
     for (statement, why, at) in refusals {
         let run = weir_run(dir.path(), &format!("{base}{statement}\n"));

@@ -508,10 +508,11 @@ impl Session {
 
     async fn plan_insert(&self, table: &ObjectName, query: &Query, clauses: &WindowClauses) -> Result<Planned> {
         let name = crate::catalog::names::table_part(table)?;
-        let def = self
-            .catalog
-            .get(&name)
-            .ok_or_else(|| SqlError::unknown_table(name.clone(), position_of(table)))?;
+        let def = self.catalog.get(&name).ok_or_else(|| match self.views.get(&name) {
+            // As in Flink, a view is read, never written.
+            Some(_) => SqlError::plan(format!("'{name}' is a view: INSERT INTO a table"), position_of(table)),
+            None => SqlError::unknown_table(name.clone(), position_of(table)),
+        })?;
         let connector = def.connector.sink.clone().ok_or_else(|| {
             SqlError::plan(
                 format!(
