@@ -59,15 +59,11 @@ impl Server {
             assert!(Instant::now() < until, "weir serve does not listen:\n{}", server.log());
             std::thread::sleep(Duration::from_millis(20));
         }
+        // The line is printed once the port is bound: connections queue
+        // from then on. No probe connection: it would hold one of the
+        // server's connection slots until the server sees it closed, and
+        // tests of `--max-connections` count those slots.
         server.port = bound(&server.log()).expect("read above");
-        let port = server.port;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().expect("wait")) {
-                panic!("weir serve exited ({status}):\n{}", server.log());
-            }
-            assert!(Instant::now() < until, "weir serve does not listen:\n{}", server.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
         server
     }
 
