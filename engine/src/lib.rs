@@ -4,7 +4,7 @@
 //! Where things live: `source/` reads partitions and makes watermarks,
 //! `window/` assigns, aggregates and fires windows, `group_aggregate/`
 //! keeps GROUP BY results without windows up to date (`changelog.rs`: the
-//! rows they emit), `operators/` holds the
+//! rows they emit), `rank/` keeps Top-N and deduplication, `operators/` holds the
 //! stateless operators, `runtime/` runs tasks and exchanges, `plan/` is
 //! the streaming plan that the SQL planner builds (each operator's plan
 //! implements `plan::OperatorSpec`), `checkpoint/` writes and restores
@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod operator;
 pub mod operators;
 pub mod plan;
+pub mod rank;
 pub mod runtime;
 pub mod sink;
 pub mod sort;

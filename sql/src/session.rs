@@ -105,10 +105,13 @@ impl Session {
         // Flink keeps an identifier's case and matches it exactly
         // (`dateTime` is not `datetime`), quoted or not; and it types a
         // literal with a point as an exact DECIMAL (`1.5` is DECIMAL(2, 1),
-        // so `0.1 + 0.2` is 0.3), not a DOUBLE.
+        // so `0.1 + 0.2` is 0.3), not a DOUBLE. NULL sorts as the lowest
+        // value (Calcite's `NullCollation.LOW`, Flink's default): first
+        // ascending, last descending — a Top-N by price DESC ranks NULL last.
         let config = datafusion::prelude::SessionConfig::new()
             .set_bool("datafusion.sql_parser.enable_ident_normalization", false)
-            .set_bool("datafusion.sql_parser.parse_float_as_decimal", true);
+            .set_bool("datafusion.sql_parser.parse_float_as_decimal", true)
+            .set_str("datafusion.sql_parser.default_null_ordering", "nulls_min");
         let ctx = SessionContext::new_with_config(config);
         functions::register(&ctx);
         crate::time_zone::register(&ctx, &Default::default());

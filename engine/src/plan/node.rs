@@ -71,6 +71,9 @@ pub struct Properties {
     /// The rowtime column while it passes through unchanged: what an
     /// interval join bounds.
     pub rowtime: Option<usize>,
+    /// The `PROCTIME()` column while it passes through unchanged: what a
+    /// deduplication by arrival orders by.
+    pub proctime: Option<usize>,
     pub window: Option<WindowColumns>,
     /// Columns that identify a row (a windowed aggregation's group columns
     /// and window), for upsert sinks.
@@ -97,6 +100,7 @@ impl Properties {
             (!moved.is_empty()).then_some(moved)
         });
         self.rowtime = self.rowtime.and_then(to);
+        self.proctime = self.proctime.and_then(to);
         self.window = self.window.and_then(|w| {
             Some(WindowColumns {
                 spec: w.spec,
@@ -121,13 +125,21 @@ pub struct StreamNode {
 
 impl StreamNode {
     /// A source: append-only rows whose rowtime is the table's watermark
-    /// column.
+    /// column, and whose processing time its `PROCTIME()` column.
     pub fn source(plan: Arc<SourcePlan>) -> Self {
         let rowtime = plan.watermark.as_ref().map(|w| w.time_column);
+        let proctime = plan.computed.as_ref().and_then(|c| {
+            c.exprs.iter().position(|e| {
+                <dyn datafusion::physical_plan::PhysicalExpr>::downcast_ref::<datafusion::physical_expr::ScalarFunctionExpr>(
+                    e.as_ref(),
+                )
+                .is_some_and(|f| f.name() == "proctime")
+            })
+        });
         Self {
             op: NodeOp::Source(plan),
             inputs: Vec::new(),
-            properties: Properties { rowtime, ..Properties::default() },
+            properties: Properties { rowtime, proctime, ..Properties::default() },
             late_sink: None,
         }
     }

@@ -46,6 +46,7 @@ mod join;
 mod limit;
 mod lookup;
 mod narrow;
+mod rank;
 mod time_sort;
 mod union;
 pub mod unnest;
@@ -137,6 +138,8 @@ pub struct StreamPlanner<'a> {
     /// Sources planned now carry the wall clock as their watermark (under
     /// a window over a view's `PROCTIME()` column).
     processing_time_sources: bool,
+    /// The `ROW_NUMBER()` columns the query's result uses (`rank.rs`).
+    rank_numbers: std::collections::HashSet<String>,
 }
 
 impl<'a> StreamPlanner<'a> {
@@ -155,6 +158,7 @@ impl<'a> StreamPlanner<'a> {
             created_late_table: None,
             join_position: None,
             processing_time_sources: false,
+            rank_numbers: Default::default(),
         }
     }
 
@@ -169,6 +173,7 @@ impl<'a> StreamPlanner<'a> {
     /// then splits the tree into stages. Returns the plan and, when
     /// `LATE DATA INTO` named a new table, that table.
     pub fn plan_into_sink(mut self, plan: &LogicalPlan, mut sink: SinkPlan) -> Result<(StreamPlan, Option<TableDef>)> {
+        self.rank_numbers = rank::numbers_used(plan);
         let mut flow = self.plan(plan)?;
         if let Some(c) = &self.clauses {
             return Err(SqlError::plan(
@@ -181,9 +186,9 @@ impl<'a> StreamPlanner<'a> {
         if flow.props().changelog && !sink.connector.accepts_changes() {
             return Err(SqlError::plan(
                 format!(
-                    "INSERT INTO {table}: the query's results change as rows arrive (a GROUP BY without a window), \
-                     but table '{table}' ({}) can only append rows; write them to a table that applies changes \
-                     (memory, print, blackhole, or kafka with 'key.fields') or aggregate over a window",
+                    "INSERT INTO {table}: the query's results change as rows arrive (a GROUP BY without a window, \
+                     or a Top-N), but table '{table}' ({}) can only append rows; write them to a table that applies \
+                     changes (memory, print, blackhole, or kafka with 'key.fields') or aggregate and rank over a window",
                     sink.connector.describe(),
                     table = sink.table,
                 ),
@@ -231,6 +236,7 @@ impl<'a> StreamPlanner<'a> {
             LogicalPlan::Join(join) if let Some(table) = self.lookup_table(&join.right) => {
                 self.lookup_join(join, table)
             }
+            LogicalPlan::Filter(f) if let Some(flow) = self.top_n(f)? => Ok(flow),
             LogicalPlan::Filter(f) => {
                 let mut flow = self.plan(&f.input)?;
                 narrow_source(&mut flow, &f.predicate);
@@ -245,34 +251,8 @@ impl<'a> StreamPlanner<'a> {
             }
             LogicalPlan::Projection(p) => {
                 let needed = columns_read(&p.expr, p.input.schema());
-                let (mut flow, input) = self.plan_reading(&p.input, &needed)?;
-                self.materialize(&mut flow)?;
-                let exprs: Vec<Arc<dyn PhysicalExpr>> =
-                    p.expr.iter().map(|e| self.physical(e, &input)).collect::<Result<_>>()?;
-                // The key, rowtime and window columns follow the columns the
-                // projection passes through.
-                let passthrough: Vec<Option<usize>> = p
-                    .expr
-                    .iter()
-                    .map(|e| match e.clone().unalias() {
-                        Expr::Column(c) => input.index_of_column(&c).ok(),
-                        _ => None,
-                    })
-                    .collect();
-                let mut exprs = exprs;
-                let mut schema = p.schema.as_arrow().clone();
-                if flow.props().changelog {
-                    exprs.push(group_aggregate::op_passthrough(input.fields().len()));
-                    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-                    fields.push(weir_engine::changelog::op_field());
-                    schema = Schema::new(fields);
-                }
-                flow.push(OperatorPlan::new(ProjectPlan {
-                    exprs,
-                    schema: Arc::new(schema),
-                }));
-                flow.props_mut().remap(&passthrough);
-                Ok(flow)
+                let (flow, input) = self.plan_reading(&p.input, &needed)?;
+                self.project(p, flow, &input)
             }
             LogicalPlan::Aggregate(agg) => self.aggregate(agg),
             LogicalPlan::Union(union) => self.union_all(union),
@@ -281,10 +261,40 @@ impl<'a> StreamPlanner<'a> {
                 Some(fetch) => self.sorted_limit(sort, fetch),
             },
             LogicalPlan::Limit(limit) => self.limit(limit),
+            LogicalPlan::Window(w) => Err(rank::unbounded(w)),
             LogicalPlan::Values(values) => self.values(values),
             LogicalPlan::EmptyRelation(e) if e.produce_one_row => self.one_row(),
             other => Err(SqlError::unsupported(describe(other), None)),
         }
+    }
+
+    /// `p` over `flow`, whose rows are `input`'s: the key, rowtime and
+    /// window columns follow the columns it passes through.
+    fn project(&mut self, p: &datafusion::logical_expr::Projection, mut flow: Flow, input: &DFSchema) -> Result<Flow> {
+        self.materialize(&mut flow)?;
+        let mut exprs: Vec<Arc<dyn PhysicalExpr>> =
+            p.expr.iter().map(|e| self.physical(e, input)).collect::<Result<_>>()?;
+        let passthrough: Vec<Option<usize>> = p
+            .expr
+            .iter()
+            .map(|e| match e.clone().unalias() {
+                Expr::Column(c) => input.index_of_column(&c).ok(),
+                _ => None,
+            })
+            .collect();
+        let mut schema = p.schema.as_arrow().clone();
+        if flow.props().changelog {
+            exprs.push(group_aggregate::op_passthrough(input.fields().len()));
+            let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.push(weir_engine::changelog::op_field());
+            schema = Schema::new(fields);
+        }
+        flow.push(OperatorPlan::new(ProjectPlan {
+            exprs,
+            schema: Arc::new(schema),
+        }));
+        flow.props_mut().remap(&passthrough);
+        Ok(flow)
     }
 
     /// The rows a window TVF windows, with the TVF pending over them: a

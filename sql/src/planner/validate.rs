@@ -3,7 +3,7 @@
 //! could only name them without a place.
 
 use datafusion::sql::sqlparser::ast::{
-    Distinct, Expr, Query, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, Spanned, TableFactor,
+    Distinct, Expr, Query, WindowType, Select, SelectItem, SetExpr, SetOperator, SetQuantifier, Spanned, TableFactor,
     TableWithJoins, Visit, Visitor,
 };
 use std::ops::ControlFlow;
@@ -89,9 +89,7 @@ fn check_select(select: &Select) -> Result<()> {
             SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
             _ => continue,
         };
-        if let Some(pos) = find_over(e) {
-            return Err(SqlError::unsupported("OVER windows", pos));
-        }
+        check_over(e)?;
     }
     Ok(())
 }
@@ -138,22 +136,50 @@ pub fn first_join(q: &Query) -> Option<Position> {
     in_set(&q.body)
 }
 
-/// The position of the first window function (`… OVER (…)`) in `e`.
-fn find_over(e: &Expr) -> Option<Option<Position>> {
-    struct FindOver(Option<Option<Position>>);
-    impl Visitor for FindOver {
+/// Checks the window functions (`… OVER (…)`) of `e`: `ROW_NUMBER()`
+/// runs as a Top-N or a deduplication (`planner/stream/rank.rs`) and needs
+/// an ORDER BY; OVER aggregation does not run yet.
+fn check_over(e: &Expr) -> Result<()> {
+    struct Over(Result<()>);
+    impl Visitor for Over {
         type Break = ();
         fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
-            if let Expr::Function(f) = e
-                && f.over.is_some()
-            {
-                self.0 = Some(Position::of(e.span()));
-                return ControlFlow::Break(());
+            let Expr::Function(f) = e else {
+                return ControlFlow::Continue(());
+            };
+            let Some(over) = &f.over else {
+                return ControlFlow::Continue(());
+            };
+            let pos = Position::of(e.span());
+            let name = f.name.to_string().to_ascii_uppercase();
+            let ordered = match over {
+                WindowType::WindowSpec(spec) => !spec.order_by.is_empty(),
+                WindowType::NamedWindow(_) => true,
+            };
+            self.0 = if !ordered {
+                Err(SqlError::plan(
+                    format!(
+                        "{name}() OVER (…) needs ORDER BY in a streaming query: {}",
+                        if name == "ROW_NUMBER" {
+                            "the time attribute for a deduplication, any columns for a Top-N"
+                        } else {
+                            "its time attribute, ascending"
+                        }
+                    ),
+                    pos,
+                ))
+            } else if name == "ROW_NUMBER" {
+                Ok(())
+            } else {
+                Err(SqlError::unsupported(format!("{name}() OVER (…): OVER aggregation"), pos))
+            };
+            match self.0 {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
             }
-            ControlFlow::Continue(())
         }
     }
-    let mut v = FindOver(None);
+    let mut v = Over(Ok(()));
     let _ = e.visit(&mut v);
     v.0
 }

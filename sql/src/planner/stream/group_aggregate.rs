@@ -88,6 +88,7 @@ impl StreamPlanner<'_> {
             changelog: true,
             unique_key: Some(aggregation_key(&layout)),
             rowtime: None,
+            proctime: None,
             window: None,
         };
         Ok(flow)

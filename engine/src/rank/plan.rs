@@ -1,0 +1,110 @@
+//! The ranking as a plan node ([`OperatorSpec`]).
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use super::{Rank, RankMode, RankPlan};
+use crate::checkpoint::identity::typed_columns;
+use crate::error::Result;
+use crate::metrics::JobMetrics;
+use crate::operator::Operator;
+use crate::plan::{OperatorSpec, StateGrowth, StateShape, exprs};
+
+impl RankPlan {
+    fn kind(&self) -> &'static str {
+        match self.mode {
+            RankMode::Updating { .. } if self.last == 1 && self.partition.is_empty() => "TopN",
+            RankMode::Updating { .. } if self.last == 1 => "Deduplicate",
+            RankMode::Updating { .. } => "TopN",
+            RankMode::Window { .. } if self.last == 1 => "WindowDeduplicate",
+            RankMode::Window { .. } => "WindowTopN",
+            RankMode::FirstByEventTime { .. } => "Deduplicate",
+        }
+    }
+
+    fn order(&self) -> String {
+        match self.order.is_empty() {
+            true => "arrival".into(),
+            false => self.order.iter().map(|o| o.to_string()).collect::<Vec<_>>().join(", "),
+        }
+    }
+}
+
+impl OperatorSpec for RankPlan {
+    fn name(&self) -> String {
+        self.kind().into()
+    }
+
+    fn explain(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  {}:", self.kind())?;
+        writeln!(f, "    partition by: [{}]", exprs(&self.partition))?;
+        let ties = if self.later_wins_ties {
+            "the later row first"
+        } else {
+            "the earlier row first"
+        };
+        writeln!(f, "    order by: [{}], ties {ties}", self.order())?;
+        let number = if self.number {
+            ", changes per rank (the number is used)"
+        } else {
+            ""
+        };
+        writeln!(f, "    ranks: {}..={}{number}", self.first, self.last)?;
+        match self.mode {
+            RankMode::Updating { changelog: true } => {
+                let input = if self.retracting {
+                    "a changelog (every row kept)"
+                } else {
+                    "appends"
+                };
+                writeln!(f, "    input: {input}; emits the changed ranks per batch (+I/-U/+U/-D)")
+            }
+            RankMode::Updating { changelog: false } => writeln!(f, "    emits each key's first row as it arrives"),
+            RankMode::Window { .. } => writeln!(
+                f,
+                "    emits each window's ranks once, when the watermark passes its end"
+            ),
+            RankMode::FirstByEventTime { .. } => {
+                writeln!(f, "    emits each key's earliest row once the watermark passes it")
+            }
+        }
+    }
+
+    fn instantiate(
+        self: Arc<Self>,
+        name: String,
+        subtask: usize,
+        metrics: &Arc<JobMetrics>,
+    ) -> Result<Box<dyn Operator>> {
+        let metrics = metrics.register(&name, subtask);
+        Ok(Box::new(Rank::new(self, name, metrics)?))
+    }
+
+    /// The rows each partition ranks, and the keys already deduplicated.
+    fn state(&self) -> Option<StateShape> {
+        let signature = format!(
+            "rows {}; partition [{}]; order [{}]; ranks {}..={}; mode {:?}; retracting {}",
+            typed_columns(&self.input_schema),
+            exprs(&self.partition),
+            self.order(),
+            self.first,
+            self.last,
+            self.mode,
+            self.retracting,
+        );
+        let growth = match self.mode {
+            RankMode::Window { .. } => StateGrowth::Bounded,
+            _ => StateGrowth::Unbounded,
+        };
+        Some(StateShape {
+            kind: self.kind(),
+            signature,
+            growth,
+        })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

@@ -1,0 +1,185 @@
+//! A ranking restored at another parallelism goes on as the uninterrupted
+//! one: each subtask keeps the partitions of its key groups.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray};
+use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit, UInt64Type};
+use datafusion::physical_expr::PhysicalSortExpr;
+use datafusion::physical_expr::expressions::Column;
+
+use super::{Rank, RankMode, RankPlan};
+use crate::changelog::{self, RowKind};
+use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
+use crate::message::StreamBatch;
+use crate::metrics::JobMetrics;
+use crate::operator::{Collector, Emitted, Operator};
+use crate::runtime::exchange::{key_groups, subtask_of_key_group};
+
+fn input() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, true),
+        Field::new("v", DataType::Int64, true),
+        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+    ]))
+}
+
+/// `ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC) <= 3`, or per
+/// window (`ts` standing for the window end, part of the partition).
+fn operator(mode: RankMode) -> Rank {
+    let mut fields: Vec<Field> = input().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("rn", DataType::UInt64, false));
+    if let RankMode::Updating { changelog: true } = mode {
+        fields.push(changelog::op_field());
+    }
+    let mut partition: Vec<Arc<dyn datafusion::physical_plan::PhysicalExpr>> = vec![Arc::new(Column::new("k", 0))];
+    if let RankMode::Window { .. } = mode {
+        partition.push(Arc::new(Column::new("ts", 2)));
+    }
+    let plan = RankPlan {
+        partition,
+        order: vec![PhysicalSortExpr {
+            expr: Arc::new(Column::new("v", 1)),
+            options: SortOptions {
+                descending: true,
+                nulls_first: false,
+            },
+        }],
+        first: 1,
+        last: 3,
+        later_wins_ties: false,
+        number: true,
+        input_schema: input(),
+        output_schema: Arc::new(Schema::new(fields)),
+        retracting: false,
+        mode,
+    };
+    let metrics = Arc::new(JobMetrics::default());
+    Rank::new(Arc::new(plan), "rank".into(), metrics.register("rank", 0)).unwrap()
+}
+
+fn batch(rows: &[(i64, i64, i64)]) -> StreamBatch {
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+        Arc::new(TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.2))),
+    ];
+    StreamBatch::new(RecordBatch::try_new(input(), columns).unwrap())
+}
+
+/// Rows of part `part`: 300 rows over 31 keys, values unique, window ends
+/// 1000 apart.
+fn part(part: i64) -> Vec<(i64, i64, i64)> {
+    (0..300)
+        .map(|i| {
+            (
+                (i * 7 + part) % 31,
+                (i * 7919 + part * 3001) % 100_003,
+                1000 * (part + 1),
+            )
+        })
+        .collect()
+}
+
+/// Applies emitted changes to `table` ((k, end, rank) → v), checking that
+/// each `-U`/`-D` withdraws the rank's current row.
+fn apply(out: Collector, table: &mut BTreeMap<(i64, i64, u64), i64>) {
+    for e in out.out {
+        let Emitted::Data(b) = e else { continue };
+        let (rows, kinds) = changelog::split(&b.data);
+        let (k, v) = (
+            rows.column(0).as_primitive::<Int64Type>(),
+            rows.column(1).as_primitive::<Int64Type>(),
+        );
+        let end = rows
+            .column(2)
+            .as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
+        let rank = rows.column(3).as_primitive::<UInt64Type>();
+        for r in 0..rows.num_rows() {
+            let key = (k.value(r), end.value(r), rank.value(r));
+            match kinds.as_ref().map_or(RowKind::Insert, |k| k.get(r)) {
+                RowKind::Insert | RowKind::UpdateAfter => assert!(table.insert(key, v.value(r)).is_none()),
+                RowKind::UpdateBefore | RowKind::Delete => assert_eq!(table.remove(&key), Some(v.value(r))),
+            }
+        }
+    }
+}
+
+/// Runs parts 0..3, checkpoints, restores into 3 subtasks, and runs parts
+/// 3..6 through both, then the end watermark.
+fn restored_goes_on(mode: RankMode) -> BTreeMap<(i64, i64, u64), i64> {
+    let mut whole = operator(mode);
+    let (mut expected, mut got) = (BTreeMap::new(), BTreeMap::new());
+    for p in 0..3 {
+        let mut out = Collector::default();
+        whole.on_batch(batch(&part(p)), &mut out).unwrap();
+        whole.on_watermark(1000 * p, &mut out).unwrap();
+        apply(out, &mut expected);
+    }
+    got.clone_from(&expected);
+    let state = whole.snapshot(1, &mut ChunkWriter::default()).unwrap().unwrap();
+    let mut restored: Vec<Rank> = (0..3)
+        .map(|i| {
+            let mut op = operator(mode);
+            op.restore(&[&state], &ChunkMap::default(), &|g| subtask_of_key_group(g, 3) == i)
+                .unwrap();
+            op
+        })
+        .collect();
+    let mut hashes = Vec::new();
+    for p in 3..7 {
+        let rows = if p < 6 { part(p) } else { Vec::new() };
+        let wm = if p < 6 { 1000 * p } else { i64::MAX };
+        let mut out = Collector::default();
+        whole.on_batch(batch(&rows), &mut out).unwrap();
+        whole.on_watermark(wm, &mut out).unwrap();
+        apply(out, &mut expected);
+        let b = batch(&rows);
+        let keys: Vec<ArrayRef> = match mode {
+            RankMode::Window { .. } => vec![Arc::clone(b.data.column(0)), Arc::clone(b.data.column(2))],
+            _ => vec![Arc::clone(b.data.column(0))],
+        };
+        let groups = key_groups(&keys, rows.len(), &mut hashes).unwrap();
+        for (i, op) in restored.iter_mut().enumerate() {
+            let mine: Vec<(i64, i64, i64)> = rows
+                .iter()
+                .zip(&groups)
+                .filter(|(_, g)| subtask_of_key_group(**g, 3) == i)
+                .map(|(r, _)| *r)
+                .collect();
+            let mut out = Collector::default();
+            op.on_batch(batch(&mine), &mut out).unwrap();
+            op.on_watermark(wm, &mut out).unwrap();
+            apply(out, &mut got);
+        }
+    }
+    assert_eq!(got, expected);
+    got
+}
+
+#[test]
+fn an_updating_top_n_restored_at_another_parallelism_goes_on() {
+    let got = restored_goes_on(RankMode::Updating { changelog: true });
+    // The truth: the three largest values per key over every part.
+    let mut truth: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for (k, v, _) in (0..6).flat_map(part) {
+        truth.entry(k).or_default().push(v);
+    }
+    let mut want = BTreeMap::new();
+    for (k, mut vs) in truth {
+        vs.sort_by(|a, b| b.cmp(a));
+        for (i, v) in vs.into_iter().take(3).enumerate() {
+            want.insert((k, 0, i as u64 + 1), v);
+        }
+    }
+    let got: BTreeMap<(i64, i64, u64), i64> = got.into_iter().map(|((k, _, r), v)| ((k, 0, r), v)).collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_window_top_n_restored_at_another_parallelism_goes_on() {
+    let got = restored_goes_on(RankMode::Window { end_column: 2 });
+    assert_eq!(got.len(), 6 * 31 * 3, "three ranks per key and window");
+}

@@ -1,0 +1,420 @@
+//! Top-N, window Top-N and deduplication (`ROW_NUMBER() OVER (…)` bounded
+//! by a filter), end to end through the `weir` binary on disordered input,
+//! at parallelism 1 and 4, against DataFusion's batch answer over the same
+//! rows (its `ROW_NUMBER()` computes the ranks directly). Values are unique
+//! so that ranks do not depend on arrival order. Append-only results go
+//! to files, and so also run killed and restored from their checkpoint.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// 3 000 rows over 40 keys; `v` is unique (a permutation), `ts` unique
+/// and shuffled within each file of 100 rows (disorder under 1 s).
+fn rows() -> Vec<Row> {
+    let mut g = Lcg(41);
+    let mut rows: Vec<Row> = (0..3000)
+        .map(|i| Row {
+            k: Some(format!("k{}", g.below(40))),
+            v: Some((i * 7919) % 3000),
+            ts: Some(T0 + i * 10),
+        })
+        .collect();
+    for chunk in rows.chunks_mut(100) {
+        for i in (1..chunk.len()).rev() {
+            let j = g.below(i as u64 + 1) as usize;
+            let (a, b) = (chunk[i].ts, chunk[j].ts);
+            chunk[i].ts = b;
+            chunk[j].ts = a;
+        }
+    }
+    rows
+}
+
+fn write_input(dir: &Path, rows: &[Row]) {
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    for (i, chunk) in rows.chunks(100).enumerate() {
+        write_json(&dir.join("in").join(format!("part-{i:03}.json")), chunk);
+    }
+}
+
+/// A job of `query` from table `t` into `out`: `print` (a changelog) or
+/// files.
+fn job(dir: &Path, parallelism: usize, sink: &str, connector: &str, query: &str) -> String {
+    let with = match connector {
+        "print" => "'connector' = 'print'".to_string(),
+        _ => format!(
+            "'connector' = 'filesystem', 'path' = '{}', 'format' = 'json'",
+            dir.join("out").display()
+        ),
+    };
+    format!(
+        "SET 'parallelism.default' = '{parallelism}';
+CREATE TABLE t (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json', 'scan.watermark.emit.strategy' = 'on-event');
+CREATE TABLE out ({sink}) WITH ({with});
+INSERT INTO out {query};
+",
+        dir.join("in").display()
+    )
+}
+
+fn run(rows: &[Row], parallelism: usize, sink: &str, connector: &str, query: &str) -> (tempfile::TempDir, Run) {
+    let dir = scratch();
+    write_input(dir.path(), rows);
+    let run = weir_run(dir.path(), &job(dir.path(), parallelism, sink, connector, query));
+    assert!(run.ok, "weir failed:\n{}", run.stderr);
+    (dir, run)
+}
+
+/// DataFusion's answer to `query` over table `t` of `rows`, sorted lines.
+async fn oracle(rows: &[Row], query: &str) -> Vec<String> {
+    let ctx = rows_table("t", rows);
+    let mut lines = normalize_batches(&ctx.sql(query).await.unwrap().collect().await.unwrap());
+    lines.sort();
+    lines
+}
+
+/// The sink's files as sorted `a|b|…` lines of `columns`; timestamps as
+/// epoch milliseconds.
+fn committed(dir: &Path, columns: &[&str]) -> Vec<String> {
+    let mut lines: Vec<String> = read_sink(&dir.join("out"))
+        .iter()
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| match &r[*c] {
+                    serde_json::Value::Null => "null".to_string(),
+                    serde_json::Value::String(s) if s.starts_with("20") => parse_timestamp(s).to_string(),
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Flink's NULL order in DataFusion's terms (Calcite's LOW collation).
+const DESC: &str = "DESC NULLS LAST";
+
+#[tokio::test]
+async fn top_n_per_key_ends_in_the_batch_ranking() {
+    let rows = rows();
+    let expected = oracle(
+        &rows,
+        &format!("SELECT k, rn, v FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v {DESC}) AS rn FROM t) WHERE rn <= 3"),
+    )
+    .await;
+    for parallelism in [1, 4] {
+        let (_dir, run) = run(
+            &rows,
+            parallelism,
+            "k VARCHAR, rn BIGINT, v BIGINT",
+            "print",
+            "SELECT k, rn, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC) AS rn FROM t) WHERE rn <= 3",
+        );
+        // A row is its key and rank: each rank's row is updated in place.
+        let (got, kinds) = apply_changelog(&run.stdout, 2);
+        assert_rows_eq(&got, &expected, &format!("top 3 per key at parallelism {parallelism}"));
+        assert!(
+            kinds.get("-U").copied().unwrap_or(0) > 0,
+            "ranks moved as better rows came: {kinds:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn top_n_without_the_number_inserts_and_deletes_rows() {
+    let rows = rows();
+    let expected = oracle(
+        &rows,
+        &format!("SELECT k, v FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v {DESC}) AS rn FROM t) WHERE rn <= 2"),
+    )
+    .await;
+    for parallelism in [1, 4] {
+        let (_dir, run) = run(
+            &rows,
+            parallelism,
+            "k VARCHAR, v BIGINT",
+            "print",
+            "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC) AS rn FROM t) WHERE rn <= 2",
+        );
+        let (got, kinds) = apply_multiset_changelog(&run.stdout);
+        let mut got = got;
+        got.sort();
+        assert_rows_eq(&got, &expected, &format!("top 2 per key at parallelism {parallelism}"));
+        // Flink's Top-N without the number: rows enter and leave.
+        assert!(kinds.keys().all(|k| k == "+I" || k == "-D"), "{kinds:?}");
+        assert!(kinds.get("-D").copied().unwrap_or(0) > 0, "{kinds:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_global_top_n_and_a_range_of_ranks() {
+    let rows = rows();
+    let expected = oracle(
+        &rows,
+        &format!("SELECT rn, k, v FROM (SELECT k, v, ROW_NUMBER() OVER (ORDER BY v {DESC}, k) AS rn FROM t) WHERE rn > 2 AND rn <= 5"),
+    )
+    .await;
+    let (_dir, run) = run(
+        &rows,
+        2,
+        "rn BIGINT, k VARCHAR, v BIGINT",
+        "print",
+        "SELECT rn, k, v FROM (SELECT *, ROW_NUMBER() OVER (ORDER BY v DESC, k) AS rn FROM t) WHERE 5 >= rn AND rn > 2",
+    );
+    let (got, _) = apply_changelog(&run.stdout, 1);
+    assert_rows_eq(&got, &expected, "ranks 3 to 5 of all rows");
+}
+
+/// Over an updating input (a GROUP BY's results) a rank's row can leave
+/// and the next one move up: every row is kept, retractions take back.
+#[tokio::test]
+async fn top_n_over_an_updating_result() {
+    let rows = rows();
+    let expected = oracle(
+        &rows,
+        &format!(
+            "SELECT rn, k, n FROM (SELECT k, n, ROW_NUMBER() OVER (ORDER BY n {DESC}, k) AS rn
+               FROM (SELECT k, SUM(v) - 1500 * COUNT(*) AS n FROM t GROUP BY k)) WHERE rn <= 3"
+        ),
+    )
+    .await;
+    for parallelism in [1, 4] {
+        let (_dir, run) = run(
+            &rows,
+            parallelism,
+            "rn BIGINT, k VARCHAR, n BIGINT",
+            "print",
+            "SELECT rn, k, n FROM (SELECT *, ROW_NUMBER() OVER (ORDER BY n DESC, k) AS rn
+               FROM (SELECT k, SUM(v) - 1500 * COUNT(*) AS n FROM t GROUP BY k)) WHERE rn <= 3",
+        );
+        let (got, kinds) = apply_changelog(&run.stdout, 1);
+        assert_rows_eq(&got, &expected, &format!("top 3 sums at parallelism {parallelism}"));
+        assert!(kinds.get("-U").copied().unwrap_or(0) > 0, "{kinds:?}");
+    }
+}
+
+#[tokio::test]
+async fn keep_last_by_event_time_is_an_updating_result() {
+    let rows = rows();
+    let expected = oracle(
+        &rows,
+        "SELECT k, v FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC) AS rn FROM t) WHERE rn = 1",
+    )
+    .await;
+    for parallelism in [1, 4] {
+        let (_dir, run) = run(
+            &rows,
+            parallelism,
+            "k VARCHAR, v BIGINT",
+            "print",
+            "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC) AS rn FROM t) WHERE rn = 1",
+        );
+        let (got, kinds) = apply_changelog(&run.stdout, 1);
+        assert_rows_eq(
+            &got,
+            &expected,
+            &format!("last row per key at parallelism {parallelism}"),
+        );
+        // Replacing a key's row is an update, as Flink's deduplication.
+        assert!(
+            kinds.get("+U").copied().unwrap_or(0) > 0 && !kinds.contains_key("-D"),
+            "{kinds:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn keep_first_by_event_time_is_append_only_and_survives_a_kill() {
+    let rows = rows();
+    let expected = oracle(
+        &rows,
+        "SELECT k, v, CAST(ts AS BIGINT), rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts) AS rn FROM t) WHERE rn = 1",
+    )
+    .await;
+    for parallelism in [1, 4] {
+        let (dir, run) = run(
+            &rows,
+            parallelism,
+            "k VARCHAR, v BIGINT, ts TIMESTAMP(3), rn BIGINT",
+            "files",
+            "SELECT k, v, ts, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts ASC) AS rn FROM t) WHERE rn <= 1",
+        );
+        assert_rows_eq(
+            &committed(dir.path(), &["k", "v", "ts", "rn"]),
+            &expected,
+            &format!("first row per key at parallelism {parallelism}"),
+        );
+        assert_eq!(run.counted("late rows"), 0);
+    }
+}
+
+/// A row earlier than its key's emitted first row, behind the watermark,
+/// is late (counted); a later one is a duplicate (dropped silently).
+#[test]
+fn keep_first_counts_an_earlier_row_behind_the_watermark_as_late() {
+    let dir = scratch();
+    let row = |k: &str, v: i64, s: i64| Row {
+        k: Some(k.into()),
+        v: Some(v),
+        ts: Some(T0 + s * 1000),
+    };
+    let rows = [
+        row("a", 1, 10),
+        row("a", 2, 12),
+        row("b", 3, 20),
+        row("a", 4, 9),
+        row("a", 5, 30),
+    ];
+    write_input(dir.path(), &rows);
+    let run = weir_run(
+        dir.path(),
+        &job(
+            dir.path(),
+            1,
+            "k VARCHAR, v BIGINT",
+            "files",
+            "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts) AS rn FROM t) WHERE rn = 1",
+        ),
+    );
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(committed(dir.path(), &["k", "v"]), vec!["a|1", "b|3"]);
+    assert_eq!(run.counted("late rows"), 1, "{}", run.stderr);
+}
+
+fn window_start_sql(size_ms: i64) -> String {
+    format!(
+        "CAST(arrow_cast(date_bin(INTERVAL '{size_ms} milliseconds', ts, to_timestamp_millis(0)), 'Timestamp(Millisecond, None)') AS BIGINT)"
+    )
+}
+
+#[tokio::test]
+async fn window_top_n_over_a_window_tvf_fires_once_per_window() {
+    let rows = rows();
+    let ws = window_start_sql(2000);
+    let expected = oracle(
+        &rows,
+        &format!(
+            "SELECT ws, ws + 2000, k, v, rn FROM (SELECT {ws} AS ws, k, v, ROW_NUMBER() OVER (PARTITION BY {ws} ORDER BY v {DESC}) AS rn FROM t) WHERE rn <= 3"
+        ),
+    )
+    .await;
+    for parallelism in [1, 4] {
+        let (dir, run) = run(
+            &rows,
+            parallelism,
+            "window_start TIMESTAMP(3), window_end TIMESTAMP(3), k VARCHAR, v BIGINT, rn BIGINT",
+            "files",
+            "SELECT window_start, window_end, k, v, rn FROM (
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY v DESC) AS rn
+               FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '2' SECOND))) WHERE rn <= 3",
+        );
+        assert_rows_eq(
+            &committed(dir.path(), &["window_start", "window_end", "k", "v", "rn"]),
+            &expected,
+            &format!("top 3 per window at parallelism {parallelism}"),
+        );
+        assert_eq!(run.counted("late rows"), 0);
+    }
+}
+
+#[tokio::test]
+async fn window_top_n_over_a_window_aggregation() {
+    let rows = rows();
+    let ws = window_start_sql(5000);
+    let expected = oracle(
+        &rows,
+        &format!(
+            "SELECT ws, k, s, rn FROM (SELECT ws, k, s, ROW_NUMBER() OVER (PARTITION BY ws ORDER BY s {DESC}, k) AS rn
+               FROM (SELECT {ws} AS ws, k, SUM(v) AS s FROM t GROUP BY 1, k)) WHERE rn <= 2"
+        ),
+    )
+    .await;
+    for parallelism in [1, 4] {
+        let (dir, _run) = run(
+            &rows,
+            parallelism,
+            "window_start TIMESTAMP(3), k VARCHAR, s BIGINT, rn BIGINT",
+            "files",
+            "SELECT window_start, k, s, rn FROM (
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY s DESC, k) AS rn FROM (
+                 SELECT window_start, window_end, k, SUM(v) AS s
+                 FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '5' SECOND))
+                 GROUP BY window_start, window_end, k)) WHERE rn <= 2",
+        );
+        assert_rows_eq(
+            &committed(dir.path(), &["window_start", "k", "s", "rn"]),
+            &expected,
+            &format!("top 2 keys per window at parallelism {parallelism}"),
+        );
+    }
+}
+
+/// NULL ranks as Flink's default collation puts it: last descending,
+/// first ascending.
+#[test]
+fn null_ranks_last_descending_and_first_ascending() {
+    let rows = [
+        Row {
+            k: Some("a".into()),
+            v: None,
+            ts: Some(T0),
+        },
+        Row {
+            k: Some("a".into()),
+            v: Some(1),
+            ts: Some(T0 + 1),
+        },
+    ];
+    for (order, first) in [("DESC", "a|1"), ("ASC", "a|null")] {
+        let dir = scratch();
+        write_input(dir.path(), &rows);
+        let query = format!(
+            "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v {order}) AS rn FROM t) WHERE rn = 1"
+        );
+        let run = weir_run(dir.path(), &job(dir.path(), 1, "k VARCHAR, v BIGINT", "print", &query));
+        assert!(run.ok, "{}", run.stderr);
+        let (got, _) = apply_changelog(&run.stdout, 1);
+        assert_eq!(got, vec![first], "ORDER BY v {order}: {}", run.stdout);
+    }
+}
+
+fn failing(query: &str) -> String {
+    let dir = scratch();
+    write_input(dir.path(), &rows()[..10]);
+    let run = run_once(dir.path(), &job(dir.path(), 1, "k VARCHAR, v BIGINT", "print", query));
+    assert!(!run.ok, "{query} ran");
+    run.stderr
+}
+
+#[test]
+fn what_a_ranking_cannot_be_is_refused_with_the_place() {
+    // Where the function is: line 5 (the INSERT), its column.
+    let at = |query: &str, what: &str| {
+        format!(
+            "job.sql:5:{}:",
+            "INSERT INTO out ".len() + query.find(what).unwrap() + 1
+        )
+    };
+    let q = "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k) AS rn FROM t) WHERE rn = 1";
+    let e = failing(q);
+    assert!(e.contains(&at(q, "ROW_NUMBER")) && e.contains("needs ORDER BY"), "{e}");
+    let e = failing("SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v) AS rn FROM t)");
+    assert!(e.contains("must be bounded by a filter"), "{e}");
+    let e =
+        failing("SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v) AS rn FROM t) WHERE rn > 2");
+    assert!(e.contains("needs an upper bound"), "{e}");
+    let q = "SELECT k, SUM(v) OVER (PARTITION BY k) FROM t";
+    let e = failing(q);
+    assert!(
+        e.contains(&at(q, "SUM")) && e.contains("needs ORDER BY in a streaming query: its time attribute"),
+        "{e}"
+    );
+}
