@@ -7,96 +7,11 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
 
-/// 3 000 rows over 40 keys; `v` is unique (a permutation), `ts` unique
-/// and shuffled within each file of 100 rows (disorder under 1 s).
+/// 3 000 rows over 40 keys, values and times unique, disordered.
 fn rows() -> Vec<Row> {
-    let mut g = Lcg(41);
-    let mut rows: Vec<Row> = (0..3000)
-        .map(|i| Row {
-            k: Some(format!("k{}", g.below(40))),
-            v: Some((i * 7919) % 3000),
-            ts: Some(T0 + i * 10),
-        })
-        .collect();
-    for chunk in rows.chunks_mut(100) {
-        for i in (1..chunk.len()).rev() {
-            let j = g.below(i as u64 + 1) as usize;
-            let (a, b) = (chunk[i].ts, chunk[j].ts);
-            chunk[i].ts = b;
-            chunk[j].ts = a;
-        }
-    }
-    rows
-}
-
-fn write_input(dir: &Path, rows: &[Row]) {
-    std::fs::create_dir_all(dir.join("in")).unwrap();
-    for (i, chunk) in rows.chunks(100).enumerate() {
-        write_json(&dir.join("in").join(format!("part-{i:03}.json")), chunk);
-    }
-}
-
-/// A job of `query` from table `t` into `out`: `print` (a changelog) or
-/// files.
-fn job(dir: &Path, parallelism: usize, sink: &str, connector: &str, query: &str) -> String {
-    let with = match connector {
-        "print" => "'connector' = 'print'".to_string(),
-        _ => format!(
-            "'connector' = 'filesystem', 'path' = '{}', 'format' = 'json'",
-            dir.join("out").display()
-        ),
-    };
-    format!(
-        "SET 'parallelism.default' = '{parallelism}';
-CREATE TABLE t (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
-  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json', 'scan.watermark.emit.strategy' = 'on-event');
-CREATE TABLE out ({sink}) WITH ({with});
-INSERT INTO out {query};
-",
-        dir.join("in").display()
-    )
-}
-
-fn run(rows: &[Row], parallelism: usize, sink: &str, connector: &str, query: &str) -> (tempfile::TempDir, Run) {
-    let dir = scratch();
-    write_input(dir.path(), rows);
-    let run = weir_run(dir.path(), &job(dir.path(), parallelism, sink, connector, query));
-    assert!(run.ok, "weir failed:\n{}", run.stderr);
-    (dir, run)
-}
-
-/// DataFusion's answer to `query` over table `t` of `rows`, sorted lines.
-async fn oracle(rows: &[Row], query: &str) -> Vec<String> {
-    let ctx = rows_table("t", rows);
-    let mut lines = normalize_batches(&ctx.sql(query).await.unwrap().collect().await.unwrap());
-    lines.sort();
-    lines
-}
-
-/// The sink's files as sorted `a|b|…` lines of `columns`; timestamps as
-/// epoch milliseconds.
-fn committed(dir: &Path, columns: &[&str]) -> Vec<String> {
-    let mut lines: Vec<String> = read_sink(&dir.join("out"))
-        .iter()
-        .map(|r| {
-            columns
-                .iter()
-                .map(|c| match &r[*c] {
-                    serde_json::Value::Null => "null".to_string(),
-                    serde_json::Value::String(s) if s.starts_with("20") => parse_timestamp(s).to_string(),
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                })
-                .collect::<Vec<_>>()
-                .join("|")
-        })
-        .collect();
-    lines.sort();
-    lines
+    disordered_rows(41, 3000, 40)
 }
 
 /// Flink's NULL order in DataFusion's terms (Calcite's LOW collation).
@@ -105,13 +20,13 @@ const DESC: &str = "DESC NULLS LAST";
 #[tokio::test]
 async fn top_n_per_key_ends_in_the_batch_ranking() {
     let rows = rows();
-    let expected = oracle(
+    let expected = oracle_lines(
         &rows,
         &format!("SELECT k, rn, v FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v {DESC}) AS rn FROM t) WHERE rn <= 3"),
     )
     .await;
     for parallelism in [1, 4] {
-        let (_dir, run) = run(
+        let (_dir, run) = run_kvt(
             &rows,
             parallelism,
             "k VARCHAR, rn BIGINT, v BIGINT",
@@ -131,13 +46,13 @@ async fn top_n_per_key_ends_in_the_batch_ranking() {
 #[tokio::test]
 async fn top_n_without_the_number_inserts_and_deletes_rows() {
     let rows = rows();
-    let expected = oracle(
+    let expected = oracle_lines(
         &rows,
         &format!("SELECT k, v FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v {DESC}) AS rn FROM t) WHERE rn <= 2"),
     )
     .await;
     for parallelism in [1, 4] {
-        let (_dir, run) = run(
+        let (_dir, run) = run_kvt(
             &rows,
             parallelism,
             "k VARCHAR, v BIGINT",
@@ -157,12 +72,12 @@ async fn top_n_without_the_number_inserts_and_deletes_rows() {
 #[tokio::test]
 async fn a_global_top_n_and_a_range_of_ranks() {
     let rows = rows();
-    let expected = oracle(
+    let expected = oracle_lines(
         &rows,
         &format!("SELECT rn, k, v FROM (SELECT k, v, ROW_NUMBER() OVER (ORDER BY v {DESC}, k) AS rn FROM t) WHERE rn > 2 AND rn <= 5"),
     )
     .await;
-    let (_dir, run) = run(
+    let (_dir, run) = run_kvt(
         &rows,
         2,
         "rn BIGINT, k VARCHAR, v BIGINT",
@@ -178,7 +93,7 @@ async fn a_global_top_n_and_a_range_of_ranks() {
 #[tokio::test]
 async fn top_n_over_an_updating_result() {
     let rows = rows();
-    let expected = oracle(
+    let expected = oracle_lines(
         &rows,
         &format!(
             "SELECT rn, k, n FROM (SELECT k, n, ROW_NUMBER() OVER (ORDER BY n {DESC}, k) AS rn
@@ -187,7 +102,7 @@ async fn top_n_over_an_updating_result() {
     )
     .await;
     for parallelism in [1, 4] {
-        let (_dir, run) = run(
+        let (_dir, run) = run_kvt(
             &rows,
             parallelism,
             "rn BIGINT, k VARCHAR, n BIGINT",
@@ -204,13 +119,13 @@ async fn top_n_over_an_updating_result() {
 #[tokio::test]
 async fn keep_last_by_event_time_is_an_updating_result() {
     let rows = rows();
-    let expected = oracle(
+    let expected = oracle_lines(
         &rows,
         "SELECT k, v FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC) AS rn FROM t) WHERE rn = 1",
     )
     .await;
     for parallelism in [1, 4] {
-        let (_dir, run) = run(
+        let (_dir, run) = run_kvt(
             &rows,
             parallelism,
             "k VARCHAR, v BIGINT",
@@ -234,13 +149,13 @@ async fn keep_last_by_event_time_is_an_updating_result() {
 #[tokio::test]
 async fn keep_first_by_event_time_is_append_only_and_survives_a_kill() {
     let rows = rows();
-    let expected = oracle(
+    let expected = oracle_lines(
         &rows,
         "SELECT k, v, CAST(ts AS BIGINT), rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts) AS rn FROM t) WHERE rn = 1",
     )
     .await;
     for parallelism in [1, 4] {
-        let (dir, run) = run(
+        let (dir, run) = run_kvt(
             &rows,
             parallelism,
             "k VARCHAR, v BIGINT, ts TIMESTAMP(3), rn BIGINT",
@@ -248,7 +163,7 @@ async fn keep_first_by_event_time_is_append_only_and_survives_a_kill() {
             "SELECT k, v, ts, rn FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts ASC) AS rn FROM t) WHERE rn <= 1",
         );
         assert_rows_eq(
-            &committed(dir.path(), &["k", "v", "ts", "rn"]),
+            &committed_lines(dir.path(), &["k", "v", "ts", "rn"]),
             &expected,
             &format!("first row per key at parallelism {parallelism}"),
         );
@@ -273,10 +188,10 @@ fn keep_first_counts_an_earlier_row_behind_the_watermark_as_late() {
         row("a", 4, 9),
         row("a", 5, 30),
     ];
-    write_input(dir.path(), &rows);
+    write_input_files(dir.path(), &rows);
     let run = weir_run(
         dir.path(),
-        &job(
+        &kvt_job(
             dir.path(),
             1,
             "k VARCHAR, v BIGINT",
@@ -285,7 +200,7 @@ fn keep_first_counts_an_earlier_row_behind_the_watermark_as_late() {
         ),
     );
     assert!(run.ok, "{}", run.stderr);
-    assert_eq!(committed(dir.path(), &["k", "v"]), vec!["a|1", "b|3"]);
+    assert_eq!(committed_lines(dir.path(), &["k", "v"]), vec!["a|1", "b|3"]);
     assert_eq!(run.counted("late rows"), 1, "{}", run.stderr);
 }
 
@@ -299,7 +214,7 @@ fn window_start_sql(size_ms: i64) -> String {
 async fn window_top_n_over_a_window_tvf_fires_once_per_window() {
     let rows = rows();
     let ws = window_start_sql(2000);
-    let expected = oracle(
+    let expected = oracle_lines(
         &rows,
         &format!(
             "SELECT ws, ws + 2000, k, v, rn FROM (SELECT {ws} AS ws, k, v, ROW_NUMBER() OVER (PARTITION BY {ws} ORDER BY v {DESC}) AS rn FROM t) WHERE rn <= 3"
@@ -307,7 +222,7 @@ async fn window_top_n_over_a_window_tvf_fires_once_per_window() {
     )
     .await;
     for parallelism in [1, 4] {
-        let (dir, run) = run(
+        let (dir, run) = run_kvt(
             &rows,
             parallelism,
             "window_start TIMESTAMP(3), window_end TIMESTAMP(3), k VARCHAR, v BIGINT, rn BIGINT",
@@ -317,7 +232,7 @@ async fn window_top_n_over_a_window_tvf_fires_once_per_window() {
                FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '2' SECOND))) WHERE rn <= 3",
         );
         assert_rows_eq(
-            &committed(dir.path(), &["window_start", "window_end", "k", "v", "rn"]),
+            &committed_lines(dir.path(), &["window_start", "window_end", "k", "v", "rn"]),
             &expected,
             &format!("top 3 per window at parallelism {parallelism}"),
         );
@@ -329,7 +244,7 @@ async fn window_top_n_over_a_window_tvf_fires_once_per_window() {
 async fn window_top_n_over_a_window_aggregation() {
     let rows = rows();
     let ws = window_start_sql(5000);
-    let expected = oracle(
+    let expected = oracle_lines(
         &rows,
         &format!(
             "SELECT ws, k, s, rn FROM (SELECT ws, k, s, ROW_NUMBER() OVER (PARTITION BY ws ORDER BY s {DESC}, k) AS rn
@@ -338,7 +253,7 @@ async fn window_top_n_over_a_window_aggregation() {
     )
     .await;
     for parallelism in [1, 4] {
-        let (dir, _run) = run(
+        let (dir, _run) = run_kvt(
             &rows,
             parallelism,
             "window_start TIMESTAMP(3), k VARCHAR, s BIGINT, rn BIGINT",
@@ -350,7 +265,7 @@ async fn window_top_n_over_a_window_aggregation() {
                  GROUP BY window_start, window_end, k)) WHERE rn <= 2",
         );
         assert_rows_eq(
-            &committed(dir.path(), &["window_start", "k", "s", "rn"]),
+            &committed_lines(dir.path(), &["window_start", "k", "s", "rn"]),
             &expected,
             &format!("top 2 keys per window at parallelism {parallelism}"),
         );
@@ -375,11 +290,11 @@ fn null_ranks_last_descending_and_first_ascending() {
     ];
     for (order, first) in [("DESC", "a|1"), ("ASC", "a|null")] {
         let dir = scratch();
-        write_input(dir.path(), &rows);
+        write_input_files(dir.path(), &rows);
         let query = format!(
             "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v {order}) AS rn FROM t) WHERE rn = 1"
         );
-        let run = weir_run(dir.path(), &job(dir.path(), 1, "k VARCHAR, v BIGINT", "print", &query));
+        let run = weir_run(dir.path(), &kvt_job(dir.path(), 1, "k VARCHAR, v BIGINT", "print", &query));
         assert!(run.ok, "{}", run.stderr);
         let (got, _) = apply_changelog(&run.stdout, 1);
         assert_eq!(got, vec![first], "ORDER BY v {order}: {}", run.stdout);
@@ -388,8 +303,8 @@ fn null_ranks_last_descending_and_first_ascending() {
 
 fn failing(query: &str) -> String {
     let dir = scratch();
-    write_input(dir.path(), &rows()[..10]);
-    let run = run_once(dir.path(), &job(dir.path(), 1, "k VARCHAR, v BIGINT", "print", query));
+    write_input_files(dir.path(), &rows()[..10]);
+    let run = run_once(dir.path(), &kvt_job(dir.path(), 1, "k VARCHAR, v BIGINT", "print", query));
     assert!(!run.ok, "{query} ran");
     run.stderr
 }

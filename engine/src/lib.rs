@@ -4,7 +4,8 @@
 //! Where things live: `source/` reads partitions and makes watermarks,
 //! `window/` assigns, aggregates and fires windows, `group_aggregate/`
 //! keeps GROUP BY results without windows up to date (`changelog.rs`: the
-//! rows they emit), `rank/` keeps Top-N and deduplication, `operators/` holds the
+//! rows they emit), `rank/` keeps Top-N and deduplication, `over/`
+//! computes OVER windows, `operators/` holds the
 //! stateless operators, `runtime/` runs tasks and exchanges, `plan/` is
 //! the streaming plan that the SQL planner builds (each operator's plan
 //! implements `plan::OperatorSpec`), `checkpoint/` writes and restores
@@ -29,6 +30,7 @@ pub mod message;
 pub mod metrics;
 pub mod operator;
 pub mod operators;
+pub mod over;
 pub mod plan;
 pub mod rank;
 pub mod runtime;

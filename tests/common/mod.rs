@@ -137,6 +137,95 @@ impl Lcg {
     }
 }
 
+/// `n` rows over `keys` keys; `v` unique (a permutation of `0..n`), `ts`
+/// `T0 + 10 ms * i` shuffled within each run of 100 rows (a file of them
+/// is disordered by under a second, and no two rows share a time).
+pub fn disordered_rows(seed: u64, n: i64, keys: u64) -> Vec<Row> {
+    let mut g = Lcg(seed);
+    let mut rows: Vec<Row> = (0..n)
+        .map(|i| Row { k: Some(format!("k{}", g.below(keys))), v: Some((i * 7919) % n), ts: Some(T0 + i * 10) })
+        .collect();
+    for chunk in rows.chunks_mut(100) {
+        for i in (1..chunk.len()).rev() {
+            let j = g.below(i as u64 + 1) as usize;
+            let (a, b) = (chunk[i].ts, chunk[j].ts);
+            chunk[i].ts = b;
+            chunk[j].ts = a;
+        }
+    }
+    rows
+}
+
+/// Writes `rows` under `dir/in` as JSON files of 100 rows each.
+pub fn write_input_files(dir: &Path, rows: &[Row]) {
+    std::fs::create_dir_all(dir.join("in")).expect("input dir");
+    for (i, chunk) in rows.chunks(100).enumerate() {
+        write_json(&dir.join("in").join(format!("part-{i:03}.json")), chunk);
+    }
+}
+
+/// The files of the sink at `dir/out` as sorted `a|b|…` lines of
+/// `columns`, timestamps as epoch milliseconds.
+pub fn committed_lines(dir: &Path, columns: &[&str]) -> Vec<String> {
+    let mut lines: Vec<String> = read_sink(&dir.join("out"))
+        .iter()
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| match &r[*c] {
+                    serde_json::Value::Null => "null".to_string(),
+                    serde_json::Value::String(s) if s.starts_with("20") => parse_timestamp(s).to_string(),
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// A job of `query` from table `t` (`k`, `v`, `ts`: JSON files under
+/// `dir/in`, a watermark 2 s behind, per row) into `out` of columns `sink`:
+/// `print` (a changelog) or files under `dir/out`.
+pub fn kvt_job(dir: &Path, parallelism: usize, sink: &str, connector: &str, query: &str) -> String {
+    let with = match connector {
+        "print" => "'connector' = 'print'".to_string(),
+        _ => format!(
+            "'connector' = 'filesystem', 'path' = '{}', 'format' = 'json'",
+            dir.join("out").display()
+        ),
+    };
+    format!(
+        "SET 'parallelism.default' = '{parallelism}';
+CREATE TABLE t (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json', 'scan.watermark.emit.strategy' = 'on-event');
+CREATE TABLE out ({sink}) WITH ({with});
+INSERT INTO out {query};
+",
+        dir.join("in").display()
+    )
+}
+
+/// Runs [`kvt_job`] over `rows` (with the kill-and-restore twin) in a new
+/// directory, which it returns with the run.
+pub fn run_kvt(rows: &[Row], parallelism: usize, sink: &str, connector: &str, query: &str) -> (tempfile::TempDir, Run) {
+    let dir = scratch();
+    write_input_files(dir.path(), rows);
+    let run = weir_run(dir.path(), &kvt_job(dir.path(), parallelism, sink, connector, query));
+    assert!(run.ok, "weir failed:\n{}", run.stderr);
+    (dir, run)
+}
+
+/// DataFusion's answer to `query` over table `t` of `rows`, sorted lines.
+pub async fn oracle_lines(rows: &[Row], query: &str) -> Vec<String> {
+    let ctx = rows_table("t", rows);
+    let mut lines = normalize_batches(&ctx.sql(query).await.unwrap().collect().await.unwrap());
+    lines.sort();
+    lines
+}
+
 /// 2026-01-01T00:00:00Z in milliseconds.
 pub const T0: i64 = 1_767_225_600_000;
 

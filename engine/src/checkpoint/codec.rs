@@ -32,6 +32,30 @@ impl Encoder {
         self.bytes.extend_from_slice(b);
     }
 
+    /// `batch` as one batch per key group of `keys` (its rows' keys, as
+    /// the exchange hashes them), preceded by their count: how keyed state
+    /// is written so that a job restores at another parallelism.
+    pub fn batches_by_key_group(&mut self, batch: &RecordBatch, keys: &[datafusion::arrow::array::ArrayRef]) -> Result<()> {
+        if batch.num_rows() == 0 {
+            self.u64(0);
+            return Ok(());
+        }
+        let mut hashes = Vec::new();
+        let groups = crate::runtime::exchange::rows_by_key_group(&crate::runtime::exchange::key_groups(
+            keys,
+            batch.num_rows(),
+            &mut hashes,
+        )?);
+        self.u64(groups.len() as u64);
+        for (key_group, rows) in groups {
+            self.u64(key_group as u64);
+            let part = datafusion::arrow::compute::take_record_batch(batch, &rows)
+                .context(|| "splitting state by key group".into())?;
+            self.batch(&part)?;
+        }
+        Ok(())
+    }
+
     /// A batch as an Arrow IPC stream.
     pub fn batch(&mut self, batch: &RecordBatch) -> Result<()> {
         let mut buf = Vec::new();

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt64Array};
-use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, UInt64Type};
 
 use super::RankMode;
@@ -15,7 +14,6 @@ use super::operator::Rank;
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, WATERMARK_MIN};
-use crate::runtime::exchange::{key_groups, rows_by_key_group};
 
 impl Rank {
     pub(super) fn encode_state(&mut self) -> Result<Vec<u8>> {
@@ -52,7 +50,7 @@ impl Rank {
         fields.push(Field::new("arrival", DataType::UInt64, false));
         let kept = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)?;
         let keys = self.partition_columns(&kept)?;
-        write_by_key_group(&mut e, &kept, &keys)?;
+        e.batches_by_key_group(&kept, &keys)?;
         // The keys whose first row has left.
         let (key_columns, mut fields) = match &self.keys {
             Some(c) => {
@@ -71,7 +69,7 @@ impl Rank {
         let mut columns = key_columns.clone();
         columns.push(Arc::new(Int64Array::from_iter_values(done.iter().map(|(_, t)| *t))));
         let done = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)?;
-        write_by_key_group(&mut e, &done, &key_columns)?;
+        e.batches_by_key_group(&done, &key_columns)?;
         Ok(e.bytes)
     }
 
@@ -190,20 +188,4 @@ impl Rank {
         }
         Ok(())
     }
-}
-
-/// Writes `batch` as one batch per key group of `keys` (its rows' keys).
-fn write_by_key_group(e: &mut Encoder, batch: &RecordBatch, keys: &[ArrayRef]) -> Result<()> {
-    if batch.num_rows() == 0 {
-        e.u64(0);
-        return Ok(());
-    }
-    let mut hashes = Vec::new();
-    let groups = rows_by_key_group(&key_groups(keys, batch.num_rows(), &mut hashes)?);
-    e.u64(groups.len() as u64);
-    for (key_group, rows) in groups {
-        e.u64(key_group as u64);
-        e.batch(&take_record_batch(batch, &rows).context(|| "splitting state by key group".into())?)?;
-    }
-    Ok(())
 }

@@ -46,6 +46,7 @@ mod join;
 mod limit;
 mod lookup;
 mod narrow;
+mod over;
 mod rank;
 mod time_sort;
 mod union;
@@ -261,7 +262,7 @@ impl<'a> StreamPlanner<'a> {
                 Some(fetch) => self.sorted_limit(sort, fetch),
             },
             LogicalPlan::Limit(limit) => self.limit(limit),
-            LogicalPlan::Window(w) => Err(rank::unbounded(w)),
+            LogicalPlan::Window(w) => self.over(w),
             LogicalPlan::Values(values) => self.values(values),
             LogicalPlan::EmptyRelation(e) if e.produce_one_row => self.one_row(),
             other => Err(SqlError::unsupported(describe(other), None)),

@@ -137,8 +137,9 @@ pub fn first_join(q: &Query) -> Option<Position> {
 }
 
 /// Checks the window functions (`… OVER (…)`) of `e`: `ROW_NUMBER()`
-/// runs as a Top-N or a deduplication (`planner/stream/rank.rs`) and needs
-/// an ORDER BY; OVER aggregation does not run yet.
+/// runs as a Top-N or a deduplication (`planner/stream/rank.rs`), other
+/// functions as OVER aggregation (`planner/stream/over.rs`): both need an
+/// ORDER BY, which the planner only finds without a place.
 fn check_over(e: &Expr) -> Result<()> {
     struct Over(Result<()>);
     impl Visitor for Over {
@@ -168,10 +169,8 @@ fn check_over(e: &Expr) -> Result<()> {
                     ),
                     pos,
                 ))
-            } else if name == "ROW_NUMBER" {
-                Ok(())
             } else {
-                Err(SqlError::unsupported(format!("{name}() OVER (…): OVER aggregation"), pos))
+                Ok(())
             };
             match self.0 {
                 Ok(()) => ControlFlow::Continue(()),

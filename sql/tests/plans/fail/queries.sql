@@ -3,7 +3,7 @@ CREATE VIEW shifted AS SELECT k, ts + INTERVAL '1' SECOND AS t2 FROM a;
 -- fail
 INSERT INTO kv SELECT k, v FROM a ORDER BY v;
 -- fail
-INSERT INTO kv SELECT k, sum(v) OVER (PARTITION BY k ORDER BY ts) FROM a;
+INSERT INTO kv SELECT k, sum(v) OVER (PARTITION BY k ORDER BY v) FROM a;
 -- fail
 INSERT INTO kv SELECT k, v FROM a WHERE k IN (SELECT k FROM b);
 -- fail

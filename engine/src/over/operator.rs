@@ -1,0 +1,264 @@
+//! One subtask of an OVER aggregation: rows wait for the watermark, then
+//! leave in each key's time order with their window's values.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{concat, concat_batches, filter_record_batch, not, take_record_batch};
+use datafusion::arrow::datatypes::TimestampMillisecondType;
+use datafusion::arrow::row::{RowConverter, Rows, SortField};
+use datafusion::common::hash_utils::RandomState;
+
+use super::OverPlan;
+use super::frames::{KeyState, compute};
+use crate::error::{EngineError, Result, ResultExt};
+use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
+use crate::metrics::{DropReason, OperatorMetrics};
+use crate::operator::{Collector, Operator};
+use crate::window::late::LateRows;
+
+/// Not the exchange's seed, whose hashes the keys of one subtask share
+/// bits of.
+const SEED: u64 = 0x6f76_6572_5f6b_6579;
+
+/// A subtask of an OVER aggregation.
+pub struct Over {
+    pub(super) plan: Arc<OverPlan>,
+    pub(super) name: String,
+    metrics: Arc<OperatorMetrics>,
+    /// Encodes partition keys; none without PARTITION BY.
+    pub(super) keys: Option<RowConverter>,
+    pub(super) index: HashMap<Box<[u8]>, u32, RandomState>,
+    pub(super) states: Vec<KeyState>,
+    /// Rows waiting for the watermark to pass them.
+    pub(super) pending: Vec<RecordBatch>,
+    pub(super) watermark: EventTime,
+}
+
+impl Over {
+    pub fn new(plan: Arc<OverPlan>, name: String, metrics: Arc<OperatorMetrics>) -> Result<Self> {
+        let keys = match plan.partition.is_empty() {
+            true => None,
+            false => {
+                let ctx = || format!("{name}: partition keys");
+                let fields = plan
+                    .partition
+                    .iter()
+                    .map(|e| e.data_type(&plan.input_schema).map(SortField::new))
+                    .collect::<datafusion::error::Result<Vec<_>>>()
+                    .context(ctx)?;
+                Some(RowConverter::new(fields).context(ctx)?)
+            }
+        };
+        Ok(Self {
+            plan,
+            name,
+            metrics,
+            keys,
+            index: HashMap::with_hasher(RandomState::with_seed(SEED)),
+            states: Vec::new(),
+            pending: Vec::new(),
+            watermark: WATERMARK_MIN,
+        })
+    }
+
+    /// The encoded partition keys of `data`'s rows.
+    pub(super) fn encode_keys(&self, data: &RecordBatch) -> Result<Option<Rows>> {
+        let Some(converter) = &self.keys else { return Ok(None) };
+        let ctx = || format!("{}: partition keys", self.name);
+        let columns: Vec<ArrayRef> = self
+            .plan
+            .partition
+            .iter()
+            .map(|e| e.evaluate(data).and_then(|v| v.into_array(data.num_rows())))
+            .collect::<datafusion::error::Result<_>>()
+            .context(ctx)?;
+        Ok(Some(converter.convert_columns(&columns).context(ctx)?))
+    }
+
+    /// The key's state, made if new.
+    pub(super) fn state_of(&mut self, key: &[u8]) -> u32 {
+        if let Some(s) = self.index.get(key) {
+            return *s;
+        }
+        let s = self.states.len() as u32;
+        self.states.push(KeyState::new(key, self.plan.functions.len()));
+        self.index.insert(key.into(), s);
+        s
+    }
+
+    pub(super) fn times<'b>(
+        &self,
+        data: &'b RecordBatch,
+    ) -> Result<&'b datafusion::arrow::array::TimestampMillisecondArray> {
+        let c = data.column(self.plan.time_column);
+        c.as_primitive_opt::<TimestampMillisecondType>().ok_or_else(|| {
+            EngineError::Plan(format!(
+                "{}: time column has type {}, expected TIMESTAMP(3)",
+                self.name,
+                c.data_type()
+            ))
+        })
+    }
+
+    /// Computes and emits `ready`'s rows, each key's in time order.
+    fn process(&mut self, ready: &RecordBatch, out: &mut Collector) -> Result<()> {
+        let n = ready.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let name = self.name.clone();
+        let ctx = || format!("{name}: ordering rows");
+        let keys = self.encode_keys(ready)?;
+        let times = self.times(ready)?.values().clone();
+        let key = |i: usize| keys.as_ref().map_or(&[][..], |k| k.row(i).data());
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        // Stable: rows of equal key and time stay in arrival order.
+        order.sort_by(|a, b| {
+            let (a, b) = (*a as usize, *b as usize);
+            key(a).cmp(key(b)).then(times[a].cmp(&times[b]))
+        });
+        let sorted = take_record_batch(ready, &UInt32Array::from(order.clone())).context(ctx)?;
+        let mut columns: Vec<Vec<ArrayRef>> = vec![Vec::new(); self.plan.functions.len()];
+        let mut i = 0;
+        while i < n {
+            let k = key(order[i] as usize);
+            let j = i + order[i..].iter().take_while(|o| key(**o as usize) == k).count();
+            let s = self.state_of(k) as usize;
+            let run = sorted.slice(i, j - i);
+            let state = &mut self.states[s];
+            let (frame, new) = match state.retained.take() {
+                Some(kept) => {
+                    let new = kept.num_rows();
+                    (concat_batches(&sorted.schema(), [&kept, &run]).context(ctx)?, new)
+                }
+                None => (run, 0),
+            };
+            let frame_times = frame
+                .column(self.plan.time_column)
+                .as_primitive::<TimestampMillisecondType>()
+                .values()
+                .clone();
+            let values = compute(&self.plan, state, &frame, new, &frame_times, &self.name)?;
+            for (f, v) in values.into_iter().enumerate() {
+                columns[f].push(v);
+            }
+            i = j;
+        }
+        let mut output = sorted.columns().to_vec();
+        for parts in columns {
+            let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+            output.push(concat(&refs).context(ctx)?);
+        }
+        let batch = RecordBatch::try_new(Arc::clone(&self.plan.output_schema), output)
+            .context(|| format!("{}: building results", self.name))?;
+        self.metrics.rows_out.fetch_add(n as u64, Ordering::Relaxed);
+        out.batch(StreamBatch::new(batch));
+        Ok(())
+    }
+
+    /// Takes the waiting rows the watermark `wm` passed.
+    fn ready(&mut self, wm: EventTime) -> Result<RecordBatch> {
+        let ctx = || format!("{}: waiting rows", self.name);
+        let waiting = concat_batches(&self.plan.input_schema, &std::mem::take(&mut self.pending)).context(ctx)?;
+        let times = self.times(&waiting)?;
+        let passed: BooleanArray = times.iter().map(|t| Some(t.is_some_and(|t| t <= wm))).collect();
+        let rest = filter_record_batch(&waiting, &not(&passed).context(ctx)?).context(ctx)?;
+        if rest.num_rows() > 0 {
+            self.pending.push(rest);
+        }
+        filter_record_batch(&waiting, &passed).context(ctx)
+    }
+}
+
+impl Operator for Over {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn on_batch(&mut self, batch: StreamBatch, out: &mut Collector) -> Result<()> {
+        let data = &batch.data;
+        let n = data.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        self.metrics.rows_in.fetch_add(n as u64, Ordering::Relaxed);
+        if self.plan.processing_time {
+            return self.process(data, out);
+        }
+        let times = self.times(data)?;
+        let row_wm = batch.row_watermarks.as_ref().map(|w| w.values());
+        let mut late = LateRows::default();
+        let mut keep = Vec::with_capacity(n);
+        for r in 0..n {
+            let wm = row_wm.map_or(self.watermark, |w| w[r].max(self.watermark));
+            let usable = match times.is_null(r) {
+                true => {
+                    late.push(r, DropReason::InvalidEventTime, wm);
+                    false
+                }
+                false if wm != WATERMARK_MIN && times.value(r) <= wm => {
+                    late.push(r, DropReason::Late, wm);
+                    false
+                }
+                false => true,
+            };
+            keep.push(usable);
+        }
+        let kept =
+            filter_record_batch(data, &BooleanArray::from(keep)).context(|| format!("{}: late rows", self.name))?;
+        if kept.num_rows() > 0 {
+            self.pending.push(kept);
+        }
+        late.report(None, &self.metrics, data, out)
+    }
+
+    fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
+        if watermark > self.watermark {
+            self.watermark = watermark;
+            if !self.pending.is_empty() {
+                let ready = self.ready(watermark)?;
+                self.process(&ready, out)?;
+            }
+        }
+        out.watermark(watermark);
+        Ok(())
+    }
+
+    /// The waiting rows, and each key's kept rows and accumulators
+    /// estimated from a sample of keys, as the group aggregate does.
+    fn state_bytes(&self) -> usize {
+        const SAMPLE: usize = 64;
+        let pending: usize = self.pending.iter().map(|b| b.get_array_memory_size()).sum();
+        let sampled: usize = self
+            .states
+            .iter()
+            .take(SAMPLE)
+            .map(|s| {
+                let rows = s.retained.as_ref().map_or(0, |b| b.get_array_memory_size());
+                let accs: usize = s.accumulators.iter().flatten().map(|a| a.size()).sum();
+                rows + accs + s.key.len() * 2 + 64
+            })
+            .sum();
+        pending + sampled * self.states.len() / self.states.len().clamp(1, SAMPLE)
+    }
+
+    fn snapshot(
+        &mut self,
+        _checkpoint: u64,
+        _chunks: &mut crate::checkpoint::chunk::ChunkWriter,
+    ) -> Result<Option<Vec<u8>>> {
+        self.encode_state().map(Some)
+    }
+
+    fn restore(
+        &mut self,
+        states: &[&[u8]],
+        _chunks: &crate::checkpoint::chunk::ChunkMap,
+        owns: &dyn Fn(usize) -> bool,
+    ) -> Result<()> {
+        self.decode_state(states, owns)
+    }
+}
