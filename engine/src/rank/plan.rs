@@ -12,12 +12,13 @@ use crate::operator::Operator;
 use crate::plan::{OperatorSpec, StateGrowth, StateShape, exprs};
 
 impl RankPlan {
+    /// Flink's name for it: a deduplication keeps a key's first or last row
+    /// by a time attribute (or arrival), anything else ranks.
     fn kind(&self) -> &'static str {
+        let by_time = self.order.is_empty() || self.later_wins_ties;
         match self.mode {
-            RankMode::Updating { .. } if self.last == 1 && self.partition.is_empty() => "TopN",
-            RankMode::Updating { .. } if self.last == 1 => "Deduplicate",
+            RankMode::Updating { .. } if by_time => "Deduplicate",
             RankMode::Updating { .. } => "TopN",
-            RankMode::Window { .. } if self.last == 1 => "WindowDeduplicate",
             RankMode::Window { .. } => "WindowTopN",
             RankMode::FirstByEventTime { .. } => "Deduplicate",
         }
