@@ -4,7 +4,8 @@
 //! Where things live: `source/` reads partitions and makes watermarks,
 //! `window/` assigns, aggregates and fires windows, `group_aggregate/`
 //! keeps GROUP BY results without windows up to date (`changelog.rs`: the
-//! rows they emit), `rank/` keeps Top-N and deduplication, `over/`
+//! rows they emit), `rank/` keeps Top-N and deduplication, `temporal_join/` joins
+//! rows with a versioned table's version at their event time, `over/`
 //! computes OVER windows, `operators/` holds the
 //! stateless operators, `runtime/` runs tasks and exchanges, `plan/` is
 //! the streaming plan that the SQL planner builds (each operator's plan
@@ -37,6 +38,7 @@ pub mod runtime;
 pub mod sink;
 pub mod sort;
 pub mod source;
+pub mod temporal_join;
 pub mod window;
 
 pub use error::{EngineError, Result};

@@ -3,7 +3,6 @@
 -- The page shows the result (order_time as 12:00:00 and 12:06:00) but not the input rows: these are chosen to give it
 -- (a Debezium/Kafka versioned table in the page; update_time is a plain column of the file here, not Kafka metadata).
 -- The page's input as a CSV file (or its VALUES), its query as written, into a print sink.
--- Pending (Weir cannot run it yet): an event-time temporal join (FOR SYSTEM_TIME AS OF a rowtime) against a versioned table.
 
 CREATE TABLE orders (
     order_id    STRING,

@@ -7,16 +7,24 @@
 //! it. A table that is also read as a stream (`filesystem`) is looked up in
 //! under its lookup twin's name ([`LOOKUP_TWIN`]), which tells the
 //! streaming planner which of its reads is a lookup.
+//!
+//! `FOR SYSTEM_TIME AS OF` the rowtime of the left side is Flink's
+//! event-time temporal join against a versioned table (a stream with a
+//! PRIMARY KEY and a WATERMARK): checked here, then its table is wrapped
+//! in a subquery whose inner alias ([`TEMPORAL`]) tells the streaming
+//! planner, which runs the join as a temporal join.
 
 use std::sync::Arc;
 
 use datafusion::physical_expr::ScalarFunctionExpr;
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, ObjectName, Query, SetExpr, TableAlias, TableFactor, TableVersion, TableWithJoins,
+    Expr, Ident, JoinOperator, ObjectName, Query, SetExpr, TableAlias, TableFactor, TableVersion, TableWithJoins,
 };
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 
 use crate::catalog::{Catalog, TableDef};
-use crate::error::{Result, SqlError};
+use crate::error::{Position, Result, SqlError};
 use crate::planner::table::normalize;
 use crate::statement::position_of;
 
@@ -25,6 +33,14 @@ use crate::statement::position_of;
 /// The name exists while the query is planned (a table of the table's
 /// columns), and only in lookup joins.
 pub const LOOKUP_TWIN: &str = "__weir_lookup__";
+
+/// The prefix of the alias that marks the versioned table of an event-time
+/// temporal join: `JOIN rates FOR SYSTEM_TIME AS OF o.order_time AS r`
+/// becomes `JOIN (SELECT * FROM rates AS "__weir_temporal__order_time") AS
+/// r`, which DataFusion plans as an ordinary join, and the streaming planner
+/// (`stream/temporal_join.rs`) plans as a temporal join AS OF the left
+/// side's `order_time`.
+pub const TEMPORAL: &str = "__weir_temporal__";
 
 /// Checks and strips the `FOR SYSTEM_TIME AS OF` of every lookup join in
 /// `query`; returns the tables looked up in under their twin's name.
@@ -73,10 +89,11 @@ fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog, twins: &mut Vec<Arc<T
     // is not known here, so a time attribute they pass through is trusted,
     // as Flink keeps PROCTIME() a time attribute through a projection.
     let mut derived: Vec<Option<String>> = Vec::new();
-    let factors = std::iter::once(&mut t.relation).chain(t.joins.iter_mut().map(|j| &mut j.relation));
-    let mut first = true;
-    for factor in factors {
-        let joined = !std::mem::replace(&mut first, false);
+    let factors = std::iter::once((&mut t.relation, None))
+        .chain(t.joins.iter_mut().map(|j| (&mut j.relation, Some(&j.join_operator))));
+    for (factor, operator) in factors {
+        let joined = operator.is_some();
+        let mut versioned = None;
         match factor {
             TableFactor::Derived { subquery, alias, .. } => {
                 rewrite_query(subquery, catalog, twins)?;
@@ -95,10 +112,26 @@ fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog, twins: &mut Vec<Arc<T
                 match (is_lookup, version.take()) {
                     (false, None) => {}
                     (true, None) if also_stream => {}
-                    (false, Some(_)) => {
+                    // FOR SYSTEM_TIME AS OF a rowtime of the left side: an
+                    // event-time temporal join (a lookup table is looked up
+                    // in at a PROCTIME() column only).
+                    (_, Some(TableVersion::ForSystemTimeAsOf(e)))
+                        if let Some(t) = table
+                            && let Some(column) = as_of_rowtime(&e, &before, &derived, is_lookup) =>
+                    {
+                        check_temporal(t, &e, operator, at)?;
+                        versioned = Some((name.clone(), alias.take(), column));
+                    }
+                    (false, Some(v)) => {
+                        let not_rowtime = match (&v, table) {
+                            (TableVersion::ForSystemTimeAsOf(e), Some(_)) => {
+                                format!(", and {e} is not the rowtime of a table joined before it")
+                            }
+                            _ => String::new(),
+                        };
                         return Err(SqlError::plan(
                             format!(
-                                "FOR SYSTEM_TIME AS OF is for lookup tables (connectors 'postgres' and 'filesystem'); '{table_name}' is {}",
+                                "FOR SYSTEM_TIME AS OF is for lookup tables (connectors 'postgres' and 'filesystem') AS OF a PROCTIME() column, and for versioned tables (PRIMARY KEY and WATERMARK) AS OF the rowtime (WATERMARK column) of the table joined on the left; '{table_name}' is {}{not_rowtime}",
                                 table.map_or("not a table".to_string(), |t| format!(
                                     "a '{}' table",
                                     t.connector.connector
@@ -124,7 +157,7 @@ fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog, twins: &mut Vec<Arc<T
                                 at,
                             ));
                         }
-                        check_proctime(&e, &before, &derived)?;
+                        check_proctime(&e, &before, &derived, also_stream)?;
                         if let Some(def) = catalog.get(&table_name).filter(|_| also_stream) {
                             if alias.is_none() {
                                 *alias = Some(TableAlias { explicit: true, name: Ident::new(table_name.clone()), columns: Vec::new(), at: None });
@@ -142,7 +175,10 @@ fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog, twins: &mut Vec<Arc<T
                         ));
                     }
                 }
-                let qualifier = alias.as_ref().map_or(table_name, |a| normalize(&a.name));
+                let qualifier = match (&versioned, alias.as_ref()) {
+                    (Some((_, Some(a), _)), _) | (None, Some(a)) => normalize(&a.name),
+                    _ => table_name,
+                };
                 match table {
                     Some(table) => before.push(Relation { table, qualifier }),
                     // A view, expanded later.
@@ -150,6 +186,9 @@ fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog, twins: &mut Vec<Arc<T
                 }
             }
             _ => {}
+        }
+        if let Some((name, alias, column)) = versioned {
+            *factor = versioned_table(name, alias, &column)?;
         }
     }
     Ok(())
@@ -159,7 +198,7 @@ fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog, twins: &mut Vec<Arc<T
 /// column of a view or subquery joined before, which may pass one
 /// through): lookups happen as rows go by, so only processing time makes
 /// sense.
-fn check_proctime(e: &Expr, before: &[Relation], derived: &[Option<String>]) -> Result<()> {
+fn check_proctime(e: &Expr, before: &[Relation], derived: &[Option<String>], also_stream: bool) -> Result<()> {
     let (qualifier, column) = match e {
         Expr::Identifier(c) => (None, normalize(c)),
         Expr::CompoundIdentifier(parts) if parts.len() == 2 => (Some(normalize(&parts[0])), normalize(&parts[1])),
@@ -187,8 +226,108 @@ fn check_proctime(e: &Expr, before: &[Relation], derived: &[Option<String>]) -> 
     }
     Err(SqlError::plan(
         format!(
-            "FOR SYSTEM_TIME AS OF {e}: a lookup join needs a PROCTIME() column of the stream it joins (declare one: proc_time AS PROCTIME())"
+            "FOR SYSTEM_TIME AS OF {e}: a lookup join needs a PROCTIME() column of the stream it joins (declare one: proc_time AS PROCTIME()){}",
+            if also_stream { "; an event-time temporal join needs the rowtime (WATERMARK column) of the table joined on the left" } else { "" }
         ),
         position_of(e),
     ))
+}
+
+/// The column `e` names when it is the rowtime (WATERMARK column) of a
+/// table joined before, or of a view or subquery joined before (trusted
+/// here, checked by the streaming planner) unless the joined table is a
+/// lookup table, which a view's column rather looks up in.
+fn as_of_rowtime(e: &Expr, before: &[Relation], derived: &[Option<String>], is_lookup: bool) -> Option<String> {
+    let (qualifier, column) = match e {
+        Expr::Identifier(c) => (None, normalize(c)),
+        Expr::CompoundIdentifier(parts) if parts.len() == 2 => (Some(normalize(&parts[0])), normalize(&parts[1])),
+        _ => return None,
+    };
+    let found = before
+        .iter()
+        .filter(|r| qualifier.as_ref().is_none_or(|q| *q == r.qualifier))
+        .any(|r| r.table.rowtime() == Some(column.as_str()));
+    let through_derived = match &qualifier {
+        Some(q) => derived.iter().any(|d| d.as_ref() == Some(q)),
+        None => !derived.is_empty(),
+    };
+    (found || (through_derived && !is_lookup)).then_some(column)
+}
+
+/// An event-time temporal join needs the versioned table on the right of
+/// an INNER or LEFT join, readable as a stream, with a primary key and a
+/// watermark (its versions' times), as in Flink.
+fn check_temporal(table: &TableDef, e: &Expr, operator: Option<&JoinOperator>, at: Option<Position>) -> Result<()> {
+    let name = &table.name;
+    match operator {
+        None => {
+            return Err(SqlError::plan(
+                format!("versioned table '{name}' must be on the right of its JOIN, after the table joined AS OF its rowtime"),
+                at,
+            ));
+        }
+        Some(JoinOperator::Join(_) | JoinOperator::Inner(_) | JoinOperator::Left(_) | JoinOperator::LeftOuter(_)) => {}
+        Some(op) => {
+            let kind = match op {
+                JoinOperator::Right(_) | JoinOperator::RightOuter(_) => "a RIGHT",
+                JoinOperator::FullOuter(_) => "a FULL",
+                _ => "this kind of",
+            };
+            return Err(SqlError::Unsupported {
+                construct: format!("{kind} temporal join (FOR SYSTEM_TIME AS OF {e})"),
+                detail: Some("as in Flink, an event-time temporal join is INNER or LEFT, with the versioned table on the right".into()),
+                position: at,
+            });
+        }
+    }
+    if table.connector.source.is_none() {
+        return Err(SqlError::plan(
+            format!(
+                "'{name}' (connector '{}') cannot be read as a stream: FOR SYSTEM_TIME AS OF {e} joins the versions of a table read as a stream",
+                table.connector.connector
+            ),
+            at,
+        ));
+    }
+    let key = table.declared.as_ref().map(|d| d.primary_key.as_slice()).unwrap_or_default();
+    let missing = match (key.is_empty(), table.rowtime()) {
+        (true, _) => "it has no PRIMARY KEY",
+        (false, None) => "it has no WATERMARK",
+        (false, Some(_)) => return Ok(()),
+    };
+    let key = match key.is_empty() {
+        true => "…".to_string(),
+        false => key.iter().map(normalize).collect::<Vec<_>>().join(", "),
+    };
+    Err(SqlError::plan(
+        format!(
+            "FOR SYSTEM_TIME AS OF {e}: an event-time temporal join needs a versioned table: declare PRIMARY KEY ({key}) NOT ENFORCED and a WATERMARK on '{name}' ({missing})"
+        ),
+        at,
+    ))
+}
+
+/// `name AS alias` as the versioned table of a temporal join AS OF the left
+/// side's `column`: `(SELECT * FROM name AS "__weir_temporal__column") AS
+/// alias`, the alias defaulting to the table's name.
+fn versioned_table(name: ObjectName, alias: Option<TableAlias>, column: &str) -> Result<TableFactor> {
+    let marker = Ident::with_quote('"', format!("{TEMPORAL}{column}"));
+    let sql = format!("SELECT * FROM versioned AS {marker}");
+    let mut subquery = Parser::new(&GenericDialect {})
+        .try_with_sql(&sql)
+        .and_then(|mut p| p.parse_query())
+        .map_err(|e| SqlError::plan(format!("a temporal join's versioned table: {e}"), position_of(&name)))?;
+    let outer = match alias {
+        Some(a) => a,
+        None => {
+            let last = name.0.last().and_then(|p| p.as_ident()).cloned().unwrap_or_else(|| Ident::new("versioned"));
+            TableAlias { explicit: true, name: last, columns: Vec::new(), at: None }
+        }
+    };
+    if let SetExpr::Select(select) = subquery.body.as_mut()
+        && let Some(TableFactor::Table { name: inner, .. }) = select.from.first_mut().map(|f| &mut f.relation)
+    {
+        *inner = name;
+    }
+    Ok(TableFactor::Derived { lateral: false, subquery, alias: Some(outer), sample: None })
 }

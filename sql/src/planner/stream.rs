@@ -48,6 +48,7 @@ mod lookup;
 mod narrow;
 mod over;
 mod rank;
+mod temporal_join;
 mod time_sort;
 mod union;
 pub mod unnest;

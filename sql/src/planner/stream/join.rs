@@ -1,7 +1,9 @@
 //! Joins of two streams. Which kind the condition makes: equal windows of
 //! the same window TVF on both sides make a window join; bounds on the
-//! difference of the two rowtimes make an interval join. Anything else
-//! would keep every row forever, and is refused.
+//! difference of the two rowtimes make an interval join; a versioned table
+//! joined `FOR SYSTEM_TIME AS OF` the left rowtime makes a temporal join
+//! (`temporal_join.rs`). Anything else would keep every row forever, and
+//! is refused.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -37,6 +39,9 @@ impl StreamPlanner<'_> {
     /// output: each side keeps and moves only them and what the condition
     /// reads, and the returned schema is of the columns kept.
     pub(super) fn join(&mut self, join: &Join, needed: Option<&BTreeSet<usize>>) -> Result<(Flow, DFSchemaRef)> {
+        if let Some((table, column)) = self.versioned(&join.right) {
+            return self.temporal_join(join, table, &column);
+        }
         // `NOT IN` is null-aware: one NULL on the right anywhere empties the
         // answer, which no partitioned join can know.
         if join.null_aware {
