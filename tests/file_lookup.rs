@@ -140,11 +140,23 @@ INSERT INTO names SELECT name FROM dims;
     assert_eq!(names, want, "the same table read as a stream");
 }
 
-/// With `'lookup.join.cache.ttl'` short, rows that come after the file
-/// changed and the TTL passed see the new rows; rows before, the old ones.
-/// The stream is a named pipe held open between its two halves.
+/// With a short reload interval — the filesystem connector's
+/// `'lookup.join.cache.ttl'`, or Flink's FULL cache options — rows that
+/// come after the file changed and the interval passed see the new rows;
+/// rows before, the old ones. The stream is a named pipe held open
+/// between its two halves.
 #[test]
-fn the_table_is_read_again_after_its_ttl() {
+fn the_table_is_read_again_on_its_schedule() {
+    for reload in [
+        "'lookup.join.cache.ttl' = '200 ms'",
+        "'lookup.cache' = 'FULL', 'lookup.full-cache.reload-strategy' = 'PERIODIC', \
+         'lookup.full-cache.periodic-reload.interval' = '200 ms'",
+    ] {
+        read_again(reload);
+    }
+}
+
+fn read_again(reload: &str) {
     let dir = scratch();
     std::fs::create_dir_all(dir.path().join("in")).unwrap();
     let fifo = dir.path().join("in/part-0.json");
@@ -153,10 +165,7 @@ fn the_table_is_read_again_after_its_ttl() {
     let before = vec![(1, "old".to_string(), 1), (2, "two".to_string(), 2)];
     let after = vec![(1, "new".to_string(), 10), (3, "three".to_string(), 3)];
     write_dims(&dims_path, &before);
-    let options = format!(
-        "'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', 'lookup.join.cache.ttl' = '200 ms'",
-        dims_path.display()
-    );
+    let options = format!("'connector' = 'filesystem', 'path' = '{}', 'format' = 'csv', {reload}", dims_path.display());
     let sql = format!(
         "SET 'execution.checkpointing.interval' = '100 ms';\n{}INSERT INTO out SELECT s.v, s.k, d.name, d.x FROM s LEFT JOIN dims FOR SYSTEM_TIME AS OF s.proc AS d ON s.k = d.id;\n",
         tables(dir.path(), &options)
@@ -186,7 +195,7 @@ fn the_table_is_read_again_after_its_ttl() {
     let mut want = oracle(&first, &before, true);
     want.extend(oracle(&second, &after, true));
     want.sort();
-    assert_rows_eq(&output(dir.path()), &want, "before and after the file changed");
+    assert_rows_eq(&output(dir.path()), &want, &format!("before and after the file changed ({reload})"));
 }
 
 #[test]
@@ -199,6 +208,13 @@ fn mistakes_are_named() {
         ("'connector.type' = 'kafka', 'connector.topic' = 't'".to_string(), "JOIN", "'connector.type' = 'kafka'"),
         ("'connector.type' = 'filesystem', 'connector.path' = '/x', 'format.type' = 'csv', 'format.fields.0.name' = 'a'".to_string(), "JOIN", "'format.fields.0.name'"),
         (format!("{fs}, 'lookup.join.cache.ttl' = 'soon'"), "JOIN", "'lookup.join.cache.ttl'"),
+        (format!("{fs}, 'lookup.cache' = 'PARTIAL'"), "JOIN", "looked up whole: 'FULL'"),
+        (
+            format!("{fs}, 'lookup.full-cache.reload-strategy' = 'TIMED', 'lookup.full-cache.timed-reload.at-time' = '25:00'"),
+            "JOIN",
+            "'lookup.full-cache.timed-reload.at-time'",
+        ),
+        (format!("{fs}, 'lookup.full-cache.reload-strategy' = 'TIMED'"), "JOIN", "lookup.full-cache.timed-reload.at-time"),
         ("'connector' = 'datagen'".to_string(), "JOIN", "FOR SYSTEM_TIME AS OF is for lookup tables"),
     ] {
         let sql = format!(

@@ -252,6 +252,21 @@ fn cache_looks_each_key_up_once() {
     assert_eq!(pg.calls("FROM \"users\""), distinct, "lookups with a cache");
 }
 
+/// `'lookup.cache' = 'FULL'` (Flink's full cache): the table is read
+/// whole once and every lookup is answered from memory.
+#[test]
+fn a_full_cache_reads_the_table_once() {
+    let pg = Postgres::start();
+    dimension(&pg);
+    let rows = stream(2000, 5);
+    let dir = scratch();
+    write_stream(dir.path(), &rows);
+    let options = ", 'lookup.cache' = 'FULL', 'lookup.full-cache.periodic-reload.interval' = '1 h'";
+    run(dir.path(), &job(dir.path(), &pg, "users", "LEFT JOIN", options, ""));
+    assert_rows_eq(&sorted(output(dir.path())), &oracle(&rows, "LEFT JOIN"), "from the full cache");
+    assert_eq!(pg.calls("FROM \"users\""), 1, "one read of the whole table");
+}
+
 /// `'lookup.rate-limit'`: Postgres records when each lookup reached it;
 /// with 10 per second (and the limiter's burst of as many), no second
 /// holds more than twice the rate and the 40 lookups span at least the

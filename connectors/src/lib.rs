@@ -11,6 +11,7 @@ mod blackhole;
 mod datagen;
 mod error;
 mod filesystem;
+mod full_cache;
 /// Entry points of the fuzz targets in `fuzz/`; not Weir's API.
 #[doc(hidden)]
 pub mod fuzzing;

@@ -81,6 +81,7 @@ pub(crate) fn create(options: &Options, schema: SchemaRef, partition_keys: &[Str
         .iter()
         .chain(format.option_keys())
         .chain(partition::COMMIT_OPTIONS)
+        .chain(crate::full_cache::OPTIONS)
         .copied()
         .collect();
     options.check_keys(&allowed)?;
@@ -127,12 +128,17 @@ pub(crate) fn create(options: &Options, schema: SchemaRef, partition_keys: &[Str
     let file_schema = layout.as_ref().map_or(&schema, |l| l.data_schema());
     types::check_format_schema(options.connector(), format.name(), file_schema)?;
     let ttl = options.parse(lookup::CACHE_TTL, weir_engine::duration::parse_duration)?;
+    let reload = crate::full_cache::reload(options, ttl)?;
     let path = local_path(path)?;
     let source = source::FileSource::new(path.clone(), format.clone(), schema.clone(), max_record, layout.clone());
-    let lookup = lookup::FileLookup::new(
-        source::FileSource::new(path.clone(), format.clone(), schema.clone(), max_record, layout.clone()),
-        ttl,
-    );
+    let loader = lookup::FileLoader::new(source::FileSource::new(
+        path.clone(),
+        format.clone(),
+        schema.clone(),
+        max_record,
+        layout.clone(),
+    ));
+    let lookup = crate::full_cache::FullCache::new(Arc::new(loader), reload);
     let sink = sink::FileSink::new(path, format, schema, roll, layout, policy);
     Ok((Arc::new(source), Arc::new(sink), Arc::new(lookup)))
 }

@@ -48,25 +48,50 @@ fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// The type column `i` is read as.
+fn cast(table: &str, schema: &SchemaRef, i: usize) -> Result<&'static str> {
+    let f = schema.field(i);
+    types::pg_type(f.data_type())
+        .ok_or_else(|| EngineError::Plan(format!("postgres table {table}: column '{}' cannot be read", f.name())))
+}
+
+/// `SELECT cols FROM table`, each column cast to the type it is read as.
+fn select(table: &str, schema: &SchemaRef) -> Result<String> {
+    let columns = (0..schema.fields().len())
+        .map(|i| Ok(format!("{}::{}", ident(schema.field(i).name()), cast(table, schema, i)?)))
+        .collect::<Result<Vec<_>>>()?;
+    // A dotted name is schema-qualified.
+    let quoted = table.split('.').map(ident).collect::<Vec<_>>().join(".");
+    Ok(format!("SELECT {} FROM {quoted}", columns.join(", ")))
+}
+
+/// Every row of `table` (for the FULL cache), over a connection of its own.
+pub(super) async fn load_all(config: &tokio_postgres::Config, server: &str, table: &str, schema: &SchemaRef) -> Result<RecordBatch> {
+    let query = select(table, schema)?;
+    let fail = |e: tokio_postgres::Error| {
+        let m = match classify(e) {
+            Failure::Transient(m) | Failure::Final(m) => m,
+        };
+        EngineError::Connector(format!("reading postgres table {table} at {server} whole: {m}"))
+    };
+    let (client, connection) = config.connect(NoTls).await.map_err(fail)?;
+    let driver = tokio::spawn(connection);
+    let rows = client.query(&query, &[]).await.map_err(fail);
+    drop(client);
+    driver.abort();
+    types::batch(schema, &rows?).map_err(|m| EngineError::Connector(format!("postgres table {table} at {server}: {m}")))
+}
+
 impl PostgresLookup {
     pub(super) fn new(setup: Setup) -> Result<Self> {
-        let cast = |i: usize| {
-            let f = setup.schema.field(i);
-            types::pg_type(f.data_type())
-                .ok_or_else(|| EngineError::Plan(format!("postgres table {}: column '{}' cannot be read", setup.table, f.name())))
-        };
-        let columns = (0..setup.schema.fields().len())
-            .map(|i| Ok(format!("{}::{}", ident(setup.schema.field(i).name()), cast(i)?)))
-            .collect::<Result<Vec<_>>>()?;
+        let cast = |i: usize| cast(&setup.table, &setup.schema, i);
         let conditions = setup
             .keys
             .iter()
             .enumerate()
             .map(|(n, k)| Ok(format!("{} = ${}::{}", ident(setup.schema.field(*k).name()), n + 1, cast(*k)?)))
             .collect::<Result<Vec<_>>>()?;
-        // A dotted name is schema-qualified.
-        let table = setup.table.split('.').map(ident).collect::<Vec<_>>().join(".");
-        let query = format!("SELECT {} FROM {table} WHERE {}", columns.join(", "), conditions.join(" AND "));
+        let query = format!("{} WHERE {}", select(&setup.table, &setup.schema)?, conditions.join(" AND "));
         let manager = Manager::from_config(
             setup.config.clone(),
             NoTls,

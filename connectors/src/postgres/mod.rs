@@ -4,7 +4,9 @@
 //! stream row needs is looked up when the row goes by.
 //!
 //! `options` reads the WITH options, `client` runs the lookups (a pool of
-//! connections, rate limit, retries), `types` maps column types.
+//! connections, rate limit, retries), `types` maps column types. With
+//! `'lookup.cache' = 'FULL'` the table is read whole instead and probed in
+//! memory (`full_cache.rs`).
 
 mod client;
 mod types;
@@ -14,6 +16,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use weir_engine::duration::parse_duration;
@@ -21,6 +24,7 @@ use weir_engine::error::Result;
 use weir_engine::lookup::{LookupClient, LookupOptions, LookupSource};
 
 use crate::error::ConnectorError;
+use crate::full_cache::{self, FullCache, Loader};
 use crate::options::Options;
 use crate::values::{non_negative_integer, positive_integer};
 
@@ -35,10 +39,30 @@ const KEYS: &[&str] = &[
     "lookup.max-retries",
 ];
 
+/// Reads a PostgreSQL table whole, for the FULL cache.
+#[derive(Debug)]
+struct PostgresLoader(PostgresTable);
+
+#[async_trait::async_trait]
+impl Loader for PostgresLoader {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.0.schema)
+    }
+
+    async fn load(&self) -> Result<RecordBatch> {
+        client::load_all(&self.0.config, &self.0.server(), &self.0.table, &self.0.schema).await
+    }
+}
+
 /// Builds the lookup table from its options; nothing connects yet (the
 /// first lookup does, and reports a server it cannot reach).
 pub(crate) fn create(options: &Options, schema: SchemaRef) -> Result<Arc<dyn LookupSource>, ConnectorError> {
-    options.check_keys(KEYS)?;
+    let keys: Vec<&str> = KEYS.iter().chain(full_cache::OPTIONS).copied().collect();
+    options.check_keys(&keys)?;
     let url = options.required("url")?;
     let config = tokio_postgres::Config::from_str(url).map_err(|e| {
         // The URL may hold a password: the error does not repeat it.
@@ -60,7 +84,7 @@ pub(crate) fn create(options: &Options, schema: SchemaRef) -> Result<Arc<dyn Loo
     let cache_ttl = options.parse("lookup.cache.ttl", parse_duration)?;
     let max_retries = options.parse("lookup.max-retries", non_negative_integer)?.unwrap_or(3) as u32;
     let rate_limit = options.parse("lookup.rate-limit", rate)?.map(|q| Arc::new(RateLimiter::direct(q)));
-    Ok(Arc::new(PostgresTable {
+    let table = PostgresTable {
         config,
         table,
         schema,
@@ -72,7 +96,12 @@ pub(crate) fn create(options: &Options, schema: SchemaRef) -> Result<Arc<dyn Loo
         },
         max_retries,
         rate_limit,
-    }))
+    };
+    // `'lookup.cache' = 'FULL'`: the table read whole, then probed in memory.
+    Ok(match full_cache::requested(options, false, None)? {
+        Some(reload) => Arc::new(FullCache::new(Arc::new(PostgresLoader(table)), reload)),
+        None => Arc::new(table),
+    })
 }
 
 /// `'1000/s'`, `'60/min'`, `'3600/h'`: lookups allowed per period.
