@@ -12,6 +12,7 @@
 //! implements `plan::OperatorSpec`), `checkpoint/` writes and restores
 //! state (`identity.rs`: which state belongs to which operator).
 
+pub mod cep;
 pub mod changelog;
 pub mod checkpoint;
 pub mod current_watermark;
