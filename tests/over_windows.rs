@@ -82,29 +82,34 @@ async fn range_peers_share_their_values_and_a_global_window_runs_on_one_subtask(
 }
 
 /// A row behind the watermark when it arrives cannot be put in order: it
-/// is late, counted and left out, as Flink does.
+/// is late, counted and left out, as Flink does — and with `LATE DATA
+/// INTO`, written to the side table with the reason.
 #[test]
 fn a_row_behind_the_watermark_is_late() {
     let dir = scratch();
-    let row = |v: i64, s: i64| Row {
-        k: Some("a".into()),
-        v: Some(v),
-        ts: Some(T0 + s * 1000),
-    };
+    let row = |v: i64, s: i64| Row { k: Some("a".into()), v: Some(v), ts: Some(T0 + s * 1000) };
     write_input_files(dir.path(), &[row(1, 10), row(2, 20), row(3, 11), row(4, 30)]);
-    let run = weir_run(
+    let late = dir.path().join("late");
+    let sql = kvt_job(
         dir.path(),
-        &kvt_job(
-            dir.path(),
-            1,
-            "v BIGINT, s BIGINT",
-            "files",
-            "SELECT v, SUM(v) OVER (PARTITION BY k ORDER BY ts) FROM t",
+        1,
+        "v BIGINT, s BIGINT",
+        "files",
+        "SELECT v, SUM(v) OVER (PARTITION BY k ORDER BY ts) FROM t LATE DATA INTO late_rows",
+    )
+    .replace(
+        "INSERT INTO out",
+        &format!(
+            "CREATE TABLE late_rows (v BIGINT, reason VARCHAR) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\nINSERT INTO out",
+            late.display()
         ),
     );
+    let run = weir_run(dir.path(), &sql);
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(committed_lines(dir.path(), &["v", "s"]), vec!["1|1", "2|3", "4|7"]);
     assert_eq!(run.counted("late rows"), 1);
+    let side: Vec<String> = read_sink(&late).iter().map(|r| format!("{}|{}", r["v"], r["reason"])).collect();
+    assert_eq!(side, vec!["3|\"late\""]);
 }
 
 fn failing(query: &str) -> String {

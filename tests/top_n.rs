@@ -172,7 +172,8 @@ async fn keep_first_by_event_time_is_append_only_and_survives_a_kill() {
 }
 
 /// A row earlier than its key's emitted first row, behind the watermark,
-/// is late (counted); a later one is a duplicate (dropped silently).
+/// is late (counted, and sent to `LATE DATA INTO`); a later one is a
+/// duplicate (dropped silently).
 #[test]
 fn keep_first_counts_an_earlier_row_behind_the_watermark_as_late() {
     let dir = scratch();
@@ -189,19 +190,28 @@ fn keep_first_counts_an_earlier_row_behind_the_watermark_as_late() {
         row("a", 5, 30),
     ];
     write_input_files(dir.path(), &rows);
-    let run = weir_run(
+    let late = dir.path().join("late");
+    let sql = kvt_job(
         dir.path(),
-        &kvt_job(
-            dir.path(),
-            1,
-            "k VARCHAR, v BIGINT",
-            "files",
-            "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts) AS rn FROM t) WHERE rn = 1",
+        1,
+        "k VARCHAR, v BIGINT",
+        "files",
+        "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts) AS rn FROM t) WHERE rn = 1
+         LATE DATA INTO late_rows",
+    )
+    .replace(
+        "INSERT INTO out",
+        &format!(
+            "CREATE TABLE late_rows (k VARCHAR, v BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\nINSERT INTO out",
+            late.display()
         ),
     );
+    let run = weir_run(dir.path(), &sql);
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(committed_lines(dir.path(), &["k", "v"]), vec!["a|1", "b|3"]);
     assert_eq!(run.counted("late rows"), 1, "{}", run.stderr);
+    let side: Vec<String> = read_sink(&late).iter().map(|r| format!("{}|{}", r["k"], r["v"])).collect();
+    assert_eq!(side, vec!["\"a\"|4"], "the late row in the side table");
 }
 
 fn window_start_sql(size_ms: i64) -> String {

@@ -28,6 +28,7 @@ use crate::error::Result;
 use crate::metrics::JobMetrics;
 use crate::operator::Operator;
 use crate::plan::{OperatorSpec, StateGrowth, StateShape, exprs};
+use crate::window::late::LateOutputPlan;
 
 mod frames;
 mod operator;
@@ -50,6 +51,8 @@ pub struct OverPlan {
     pub input_schema: SchemaRef,
     /// The input's columns, then one per function.
     pub output_schema: SchemaRef,
+    /// `LATE DATA INTO`: where rows behind the watermark go.
+    pub late_output: Option<Arc<LateOutputPlan>>,
 }
 
 /// One function of the window.

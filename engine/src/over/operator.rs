@@ -212,7 +212,7 @@ impl Operator for Over {
         if kept.num_rows() > 0 {
             self.pending.push(kept);
         }
-        late.report(None, &self.metrics, data, out)
+        late.report(self.plan.late_output.as_deref(), &self.metrics, data, out)
     }
 
     fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {

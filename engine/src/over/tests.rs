@@ -59,6 +59,7 @@ fn operator() -> Over {
         ],
         input_schema: input(),
         output_schema: Arc::new(Schema::new(fields)),
+        late_output: None,
     };
     let metrics = Arc::new(JobMetrics::default());
     Over::new(Arc::new(plan), "over".into(), metrics.register("over", 0)).unwrap()

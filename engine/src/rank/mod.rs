@@ -26,6 +26,8 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::physical_expr::PhysicalSortExpr;
 use datafusion::physical_plan::PhysicalExpr;
 
+use crate::window::late::LateOutputPlan;
+
 mod operator;
 mod plan;
 mod ranked;
@@ -63,6 +65,9 @@ pub struct RankPlan {
     /// The input is a changelog: its `-U`/`-D` rows leave the ranking.
     pub retracting: bool,
     pub mode: RankMode,
+    /// `LATE DATA INTO`: where rows behind the watermark go (the modes
+    /// that wait for it).
+    pub late_output: Option<Arc<LateOutputPlan>>,
 }
 
 /// When ranked rows leave the operator.

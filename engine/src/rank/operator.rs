@@ -338,7 +338,7 @@ impl Rank {
                 ranked.insert(sort, seq, Arc::from(rows.row(r).data()), capacity);
             }
         }
-        late.report(None, &self.metrics, data, out)
+        late.report(self.plan.late_output.as_deref(), &self.metrics, data, out)
     }
 
     fn on_first_batch(&mut self, batch: &StreamBatch, time: usize, out: &mut Collector) -> Result<()> {
@@ -391,7 +391,7 @@ impl Rank {
             }
         }
         self.emit(now, out)?;
-        late.report(None, &self.metrics, data, out)
+        late.report(self.plan.late_output.as_deref(), &self.metrics, data, out)
     }
 
     /// Emits a partition's first row and keeps only its time.

@@ -55,6 +55,7 @@ fn operator(mode: RankMode) -> Rank {
         output_schema: Arc::new(Schema::new(fields)),
         retracting: false,
         mode,
+        late_output: None,
     };
     let metrics = Arc::new(JobMetrics::default());
     Rank::new(Arc::new(plan), "rank".into(), metrics.register("rank", 0)).unwrap()

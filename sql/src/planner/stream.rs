@@ -43,6 +43,7 @@ use crate::types::{TIMESTAMP_MS, sql_name};
 mod group_aggregate;
 mod grouping_sets;
 mod join;
+mod late;
 mod limit;
 mod lookup;
 mod narrow;
@@ -179,7 +180,8 @@ impl<'a> StreamPlanner<'a> {
         let mut flow = self.plan(plan)?;
         if let Some(c) = &self.clauses {
             return Err(SqlError::plan(
-                "EMIT EARLY, ALLOWED LATENESS and LATE DATA INTO need a windowed GROUP BY",
+                "EMIT EARLY, ALLOWED LATENESS and LATE DATA INTO need a windowed GROUP BY \
+                 (LATE DATA INTO alone also takes the late rows of an OVER window, a window Top-N or a deduplication)",
                 c.position,
             ));
         }

@@ -82,13 +82,19 @@ impl StreamPlanner<'_> {
             .iter()
             .map(|e| self.physical(e, input))
             .collect::<Result<_>>()?;
+        let input_schema = Arc::new(input.as_arrow().clone());
+        let late = match processing_time {
+            true => None,
+            false => self.take_late_data(&input_schema)?,
+        };
         let plan = OverPlan {
             partition: partition.clone(),
             time_column,
             processing_time,
             functions,
-            input_schema: Arc::new(input.as_arrow().clone()),
+            input_schema,
             output_schema: Arc::new(w.schema.as_arrow().clone()),
+            late_output: late.as_ref().map(|(plan, _)| Arc::clone(plan)),
         };
         let distribution = match partition.is_empty() {
             true => Distribution::Single,
@@ -97,6 +103,7 @@ impl StreamPlanner<'_> {
         // The input's columns stay where they were; rows leave in time
         // order behind the watermark, so the rowtime stays one.
         flow.then(OperatorPlan::new(plan), distribution);
+        flow.node.late_sink = late.map(|(_, sink)| sink);
         *flow.props_mut() = props;
         Ok(flow)
     }

@@ -178,6 +178,12 @@ impl StreamPlanner<'_> {
         let mode = match (window_end, single) {
             (Some(wc), _) => {
                 flow.refuse_changelog("a window Top-N", None)?;
+                if refires(&flow.node) {
+                    return Err(SqlError::unsupported(
+                        "a window Top-N over a window aggregation with ALLOWED LATENESS",
+                        None,
+                    ));
+                }
                 RankMode::Window { end_column: wc.end }
             }
             (None, Some((t, true))) if dedup && !props.changelog && Some(t) == props.rowtime => {
@@ -204,7 +210,12 @@ impl StreamPlanner<'_> {
         if changelog {
             fields.push(weir_engine::changelog::op_field());
         }
+        let late = match mode {
+            RankMode::Window { .. } | RankMode::FirstByEventTime { .. } => self.take_late_data(&visible)?,
+            RankMode::Updating { .. } => None,
+        };
         let plan = RankPlan {
+            late_output: late.as_ref().map(|(plan, _)| Arc::clone(plan)),
             partition: partition.clone(),
             order,
             first,
@@ -221,6 +232,7 @@ impl StreamPlanner<'_> {
             false => Distribution::Hash(partition),
         };
         flow.then(OperatorPlan::new(plan), distribution);
+        flow.node.late_sink = late.map(|(_, sink)| sink);
         let rank_column = input.fields().len();
         let keys: Option<Vec<usize>> = partition_columns.iter().copied().collect();
         let unique_key = match (keys, number, last) {
@@ -240,6 +252,21 @@ impl StreamPlanner<'_> {
             false => Properties { unique_key, ..props },
         };
         Ok(flow)
+    }
+}
+
+/// Whether `node`'s rows come from a window aggregation that re-fires
+/// windows for late rows (`ALLOWED LATENESS`): a window Top-N would have to
+/// replace the rows it ranked, which it does not do yet.
+fn refires(node: &weir_engine::plan::StreamNode) -> bool {
+    if let Some(op) = node.operator()
+        && let Some(agg) = op.downcast::<weir_engine::window::aggregate::WindowAggregatePlan>()
+    {
+        return agg.aggregation.allowed_lateness > 0;
+    }
+    match node.inputs.as_slice() {
+        [(input, Distribution::Any)] => refires(input),
+        _ => false,
     }
 }
 
