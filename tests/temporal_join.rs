@@ -133,6 +133,30 @@ fn a_left_temporal_join_keeps_orders_without_a_rate() {
 }
 
 #[test]
+fn a_view_of_the_orders_joins_as_of_its_rowtime() {
+    let dir = scratch();
+    write_table(dir.path(), "orders", &orders());
+    write_table(dir.path(), "rates", &rates());
+    let sql = format!(
+        "{}CREATE VIEW doubled AS SELECT k, v * 2 AS v2, ts AS t FROM orders;
+CREATE TABLE out (k VARCHAR, v BIGINT, ts TIMESTAMP(3), rate BIGINT)
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+INSERT INTO out SELECT d.k, d.v2 / 2, d.t, r.v FROM doubled AS d LEFT JOIN rates FOR SYSTEM_TIME AS OF d.t AS r ON r.k = d.k;
+",
+        tables(dir.path(), 2),
+        dir.path().join("out").display()
+    );
+    let run = weir_run(dir.path(), &sql);
+    assert!(run.ok, "weir failed:\n{}", run.stderr);
+    let expected = oracle(&orders(), &rates(), true);
+    assert_rows_eq(
+        &committed_lines(dir.path(), &["k", "v", "ts", "rate"]),
+        &expected,
+        "through a view",
+    );
+}
+
+#[test]
 fn an_order_behind_the_watermark_is_counted_late_and_dropped() {
     let dir = scratch();
     // The late order comes last, 10 s behind the others (the watermark

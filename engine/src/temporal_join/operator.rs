@@ -145,9 +145,9 @@ impl TemporalJoin {
             .rows
             .convert_columns(data.columns())
             .context(|| format!("{}: encoding versions", self.name))?;
-        for r in 0..data.num_rows() {
+        for (r, null) in null.into_iter().enumerate() {
             let Some(deleted) = deleted(r) else { continue };
-            if null[r] || times.is_null(r) {
+            if null || times.is_null(r) {
                 continue;
             }
             self.versions
@@ -201,8 +201,8 @@ impl TemporalJoin {
         let mut left_rows: Vec<u32> = Vec::with_capacity(left.num_rows());
         let mut right_rows: Vec<Option<u32>> = Vec::with_capacity(left.num_rows());
         let mut found: Vec<&[u8]> = Vec::with_capacity(left.num_rows());
-        for r in 0..left.num_rows() {
-            let version = match null[r] {
+        for (r, null) in null.into_iter().enumerate() {
+            let version = match null {
                 true => None,
                 false => self.versions.at(keys.row(r).data(), times.value(r)),
             };

@@ -18,7 +18,8 @@ use std::sync::Arc;
 
 use datafusion::physical_expr::ScalarFunctionExpr;
 use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, JoinOperator, ObjectName, Query, SetExpr, TableAlias, TableFactor, TableVersion, TableWithJoins,
+    Expr, Ident, JoinOperator, ObjectName, Query, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, TableAlias,
+    TableFactor, TableVersion, TableWithJoins,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -83,12 +84,19 @@ struct Relation<'a> {
     qualifier: String,
 }
 
+/// A subquery or view of the FROM clause (by alias) and its rowtime
+/// columns, as far as its SELECT tells ([`rowtimes`]).
+type DerivedTimes = (Option<String>, Vec<String>);
+
 fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog, twins: &mut Vec<Arc<TableDef>>) -> Result<()> {
     let mut before: Vec<Relation> = Vec::new();
     // Subqueries and views joined before (by alias): their columns' origin
     // is not known here, so a time attribute they pass through is trusted,
     // as Flink keeps PROCTIME() a time attribute through a projection.
     let mut derived: Vec<Option<String>> = Vec::new();
+    // Their rowtime columns, as far as their SELECT tells (for temporal
+    // joins AS OF a view's rowtime).
+    let mut derived_times: Vec<DerivedTimes> = Vec::new();
     let factors = std::iter::once((&mut t.relation, None))
         .chain(t.joins.iter_mut().map(|j| (&mut j.relation, Some(&j.join_operator))));
     for (factor, operator) in factors {
@@ -96,6 +104,7 @@ fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog, twins: &mut Vec<Arc<T
         let mut versioned = None;
         match factor {
             TableFactor::Derived { subquery, alias, .. } => {
+                derived_times.push((alias.as_ref().map(|a| normalize(&a.name)), rowtimes(subquery, catalog)));
                 rewrite_query(subquery, catalog, twins)?;
                 derived.push(alias.as_ref().map(|a| normalize(&a.name)));
             }
@@ -117,7 +126,7 @@ fn rewrite_from(t: &mut TableWithJoins, catalog: &Catalog, twins: &mut Vec<Arc<T
                     // in at a PROCTIME() column only).
                     (_, Some(TableVersion::ForSystemTimeAsOf(e)))
                         if let Some(t) = table
-                            && let Some(column) = as_of_rowtime(&e, &before, &derived, is_lookup) =>
+                            && let Some(column) = as_of_rowtime(&e, &before, &derived, &derived_times, is_lookup) =>
                     {
                         check_temporal(t, &e, operator, at)?;
                         versioned = Some((name.clone(), alias.take(), column));
@@ -237,7 +246,13 @@ fn check_proctime(e: &Expr, before: &[Relation], derived: &[Option<String>], als
 /// table joined before, or of a view or subquery joined before (trusted
 /// here, checked by the streaming planner) unless the joined table is a
 /// lookup table, which a view's column rather looks up in.
-fn as_of_rowtime(e: &Expr, before: &[Relation], derived: &[Option<String>], is_lookup: bool) -> Option<String> {
+fn as_of_rowtime(
+    e: &Expr,
+    before: &[Relation],
+    derived: &[Option<String>],
+    derived_times: &[DerivedTimes],
+    is_lookup: bool,
+) -> Option<String> {
     let (qualifier, column) = match e {
         Expr::Identifier(c) => (None, normalize(c)),
         Expr::CompoundIdentifier(parts) if parts.len() == 2 => (Some(normalize(&parts[0])), normalize(&parts[1])),
@@ -246,12 +261,73 @@ fn as_of_rowtime(e: &Expr, before: &[Relation], derived: &[Option<String>], is_l
     let found = before
         .iter()
         .filter(|r| qualifier.as_ref().is_none_or(|q| *q == r.qualifier))
-        .any(|r| r.table.rowtime() == Some(column.as_str()));
+        .any(|r| r.table.rowtime() == Some(column.as_str()))
+        || derived_times
+            .iter()
+            .filter(|(alias, _)| qualifier.is_none() || *alias == qualifier)
+            .any(|(_, times)| times.contains(&column));
     let through_derived = match &qualifier {
         Some(q) => derived.iter().any(|d| d.as_ref() == Some(q)),
         None => !derived.is_empty(),
     };
     (found || (through_derived && !is_lookup)).then_some(column)
+}
+
+/// The columns of `query`'s rows that are a table's rowtime selected
+/// unchanged (by name, `*`, or under an alias), through subqueries: what a
+/// view can be joined AS OF. Anything it cannot tell is left out.
+fn rowtimes(query: &Query, catalog: &Catalog) -> Vec<String> {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return match query.body.as_ref() {
+            SetExpr::Query(q) => rowtimes(q, catalog),
+            _ => Vec::new(),
+        };
+    };
+    // The rowtimes of its FROM, with the names they are qualified by.
+    let mut from: Vec<(String, String)> = Vec::new();
+    for twj in &select.from {
+        for factor in std::iter::once(&twj.relation).chain(twj.joins.iter().map(|j| &j.relation)) {
+            match factor {
+                TableFactor::Table { name, alias, .. } => {
+                    let Some(table) = name.0.last().and_then(|p| p.as_ident()).map(normalize) else {
+                        continue;
+                    };
+                    let qualifier = alias.as_ref().map_or(table.clone(), |a| normalize(&a.name));
+                    if let Some(t) = catalog.get(&table).and_then(|t| t.rowtime()) {
+                        from.push((qualifier, t.to_string()));
+                    }
+                }
+                TableFactor::Derived { subquery, alias: Some(a), .. } => {
+                    from.extend(rowtimes(subquery, catalog).into_iter().map(|t| (normalize(&a.name), t)));
+                }
+                _ => {}
+            }
+        }
+    }
+    let rowtime = |e: &Expr| -> Option<String> {
+        let (qualifier, column) = match e {
+            Expr::Identifier(c) => (None, normalize(c)),
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => (Some(normalize(&parts[0])), normalize(&parts[1])),
+            _ => return None,
+        };
+        from.iter()
+            .any(|(q, t)| *t == column && qualifier.as_ref().is_none_or(|want| want == q))
+            .then_some(column)
+    };
+    let mut times = Vec::new();
+    for item in &select.projection {
+        match item {
+            SelectItem::Wildcard(_) => times.extend(from.iter().map(|(_, t)| t.clone())),
+            SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), _) => {
+                let q = name.0.last().and_then(|p| p.as_ident()).map(normalize);
+                times.extend(from.iter().filter(|(f, _)| q.as_ref() == Some(f)).map(|(_, t)| t.clone()));
+            }
+            SelectItem::UnnamedExpr(e) => times.extend(rowtime(e)),
+            SelectItem::ExprWithAlias { expr, alias } if rowtime(expr).is_some() => times.push(normalize(alias)),
+            _ => {}
+        }
+    }
+    times
 }
 
 /// An event-time temporal join needs the versioned table on the right of
