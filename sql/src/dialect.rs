@@ -85,6 +85,12 @@ impl Dialect for WeirDialect {
         true
     }
 
+    /// Flink's `MATCH_RECOGNIZE` (its `WITHIN` after `PATTERN (…)` is moved
+    /// into `DEFINE` first: `planner::match_recognize::move_within`).
+    fn supports_match_recognize(&self) -> bool {
+        true
+    }
+
     fn is_select_item_alias(&self, explicit: bool, kw: &Keyword, parser: &mut Parser) -> bool {
         explicit || (self.generic.is_column_alias(kw, parser) && !starts_window_clause(parser))
     }

@@ -38,6 +38,7 @@ pub fn parse_script(sql: &str) -> Result<Vec<ParsedStatement>> {
             .map_err(ParserError::from)?;
         unreserve_top(&mut tokens);
         nested_types(&mut tokens)?;
+        crate::planner::match_recognize::move_within(&mut tokens);
         let mut hints = table_hints(&tokens)?.into_iter().peekable();
         let mut parser = Parser::new(&dialect)
             .with_recursion_limit(crate::depth::PARSER_RECURSION_LIMIT)

@@ -637,6 +637,16 @@ impl Session {
         let zone = self.settings.local_zone();
         let inputs = window_tvf::Inputs { catalog: &self.catalog, views: &views, zone: &zone };
         windows.extend(window_tvf::rewrite(&mut query, &inputs, &state)?);
+        // MATCH_RECOGNIZE inputs are planned first, as views under a TVF.
+        let mut matches = Vec::new();
+        for pending in crate::planner::match_recognize::rewrite(&mut query)? {
+            let (input, inner) = Box::pin(self.logical_plan(&pending.input)).await?;
+            windows.extend(inner);
+            matches.push(pending.plan(input, &state)?);
+        }
+        for m in &matches {
+            self.ctx.register_table(TableReference::bare(m.name.as_str()), crate::planner::match_recognize::table(m))?;
+        }
         // The relations standing for TVF calls exist only while this query
         // is planned.
         for rel in windows.values() {
@@ -659,6 +669,9 @@ impl Session {
         }
         for name in &twin_names {
             self.ctx.deregister_table(TableReference::bare(name.as_str()))?;
+        }
+        for m in &matches {
+            self.ctx.deregister_table(TableReference::bare(m.name.as_str()))?;
         }
         let plan = plan?;
         let plan = state

@@ -33,7 +33,7 @@ pub type Step = (Arc<Row>, usize);
 /// A value taken from the matched rows. `var: None` is every row of the
 /// match (Flink's universal pattern variable); `slot` indexes
 /// [`Row::values`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Navigation {
     /// `LAST(v.x, n)` (and `v.x` itself, n = 0): the n-th row of `v`
     /// counting back from its last.
@@ -62,7 +62,7 @@ pub enum Navigation {
 
 /// An expression over a match: its navigations, the one-row schema they
 /// fill (column `i` is navigation `i`) and the expression over it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Condition {
     pub navigations: Vec<Navigation>,
     pub schema: SchemaRef,

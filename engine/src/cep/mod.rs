@@ -55,7 +55,7 @@ pub enum AfterMatch {
 }
 
 /// A `MATCH_RECOGNIZE` clause over a stream, shared by its subtasks.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MatchPlan {
     /// `PARTITION BY` columns of the input (empty: one subtask).
     pub partition: Vec<usize>,

@@ -8,6 +8,7 @@ pub mod floor_ceil;
 pub mod insert_columns;
 pub mod legacy_windows;
 pub mod lookup;
+pub mod match_recognize;
 pub mod not_in;
 pub mod optimize;
 pub mod proctime_view;

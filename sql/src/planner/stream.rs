@@ -46,6 +46,7 @@ mod join;
 mod late;
 mod limit;
 mod lookup;
+mod match_recognize;
 mod narrow;
 mod over;
 mod rank;
@@ -214,6 +215,9 @@ impl<'a> StreamPlanner<'a> {
 
     fn plan(&mut self, plan: &LogicalPlan) -> Result<Flow> {
         match plan {
+            LogicalPlan::TableScan(scan) if let Some(rel) = crate::planner::match_recognize::relation(scan) => {
+                self.match_recognize(&rel, scan)
+            }
             LogicalPlan::TableScan(scan) => {
                 let name = scan.table_name.table();
                 let mut flow = match self.windows.get(name) {
