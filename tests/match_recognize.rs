@@ -289,3 +289,97 @@ fn clauses_flink_refuses_are_refused_with_their_reasons() {
     );
     assert!(empty.contains("can match no rows"), "{empty}");
 }
+
+/// Rows behind the watermark when they arrive are counted and left out:
+/// the matches are those of the other rows.
+#[test]
+fn late_rows_are_counted_and_left_out() {
+    // One key, a row a second, values going down and up; every tenth row
+    // is followed by one 5 s older (the watermark is 2 s behind).
+    let mut rows = Vec::new();
+    let mut on_time = Vec::new();
+    for i in 0..90i64 {
+        let row = Row {
+            k: Some("a".into()),
+            v: Some((i * 37) % 11),
+            ts: Some(T0 + i * 1000),
+        };
+        on_time.push(row.clone());
+        rows.push(row);
+        if i % 10 == 9 {
+            rows.push(Row {
+                k: Some("a".into()),
+                v: Some(100),
+                ts: Some(T0 + i * 1000 - 5000),
+            });
+        }
+    }
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("in")).expect("input dir");
+    write_json(&dir.path().join("in").join("part-000.json"), &rows);
+    let run = weir_run(
+        dir.path(),
+        &kvt_job(
+            dir.path(),
+            1,
+            "k VARCHAR, start_ts TIMESTAMP(3), bottom BIGINT, end_ts TIMESTAMP(3), drops BIGINT",
+            "files",
+            "SELECT * FROM t MATCH_RECOGNIZE (
+               PARTITION BY k ORDER BY ts
+               MEASURES A.ts AS start_ts, LAST(B.v) AS bottom, C.ts AS end_ts, COUNT(*) - 2 AS drops
+               PATTERN (A B+ C)
+               DEFINE B AS B.v < PREV(B.v), C AS C.v > PREV(C.v)
+             )",
+        ),
+    );
+    assert!(run.ok, "weir failed:\n{}", run.stderr);
+    assert_eq!(run.counted("late rows"), 9);
+    assert_rows_eq(
+        &committed_lines(dir.path(), &["k", "start_ts", "bottom", "end_ts", "drops"]),
+        &v_shapes(&on_time),
+        "V-shapes without the late rows",
+    );
+}
+
+/// MATCH_ROWTIME() is the matches' rowtime: a window TVF over a view of
+/// them counts each match in the window of its last row.
+#[test]
+fn matches_are_windowed_by_their_match_rowtime() {
+    let rows = rows();
+    let mut expected: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    for (_, rows) in by_key(&rows) {
+        for w in rows.windows(2) {
+            if w[1].1 > w[0].1 {
+                let e = expected.entry(w[1].0 - w[1].0.rem_euclid(1000)).or_default();
+                e.0 += 1;
+                e.1 += w[0].1;
+            }
+        }
+    }
+    let expected: Vec<String> = expected.iter().map(|(w, (n, s))| format!("{w}|{n}|{s}")).collect();
+    let dir = scratch();
+    write_input_files(dir.path(), &rows);
+    let job = kvt_job(
+        dir.path(),
+        4,
+        "w TIMESTAMP(3), n BIGINT, s BIGINT",
+        "files",
+        "SELECT window_start, COUNT(*), SUM(p) FROM TABLE(TUMBLE(TABLE rises, DESCRIPTOR(mt), INTERVAL '1' SECOND))
+         GROUP BY window_start, window_end",
+    )
+    .replace(
+        "INSERT INTO",
+        "CREATE VIEW rises AS SELECT * FROM t MATCH_RECOGNIZE (PARTITION BY k ORDER BY ts
+           MEASURES MATCH_ROWTIME() AS mt, A.v AS p AFTER MATCH SKIP TO NEXT ROW
+           PATTERN (A B) DEFINE B AS B.v > A.v);
+         INSERT INTO",
+    );
+    let run = weir_run(dir.path(), &job);
+    assert!(run.ok, "weir failed:\n{}", run.stderr);
+    assert_eq!(run.counted("late rows"), 0);
+    assert_rows_eq(
+        &committed_lines(dir.path(), &["w", "n", "s"]),
+        &expected,
+        "rises per second",
+    );
+}
