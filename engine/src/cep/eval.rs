@@ -22,7 +22,9 @@ use crate::error::{Result, ResultExt};
 /// values.
 #[derive(Debug, PartialEq)]
 pub struct Row {
+    /// Its place in its partition's order: how checkpoints name it.
     pub seq: u64,
+    /// Its rowtime, for `WITHIN`.
     pub time: i64,
     pub values: Vec<ScalarValue>,
 }

@@ -49,6 +49,8 @@ pub struct KeyMatcher {
 }
 
 impl KeyMatcher {
+    /// A partition seen for the first time (or again, after its attempts
+    /// all ended: its rows' places start over, nothing holds the old ones).
     pub fn new(key: &[u8]) -> Self {
         Self {
             key: key.into(),
@@ -183,4 +185,74 @@ fn step(plan: &MatchPlan, attempt: &mut Attempt, row: &Arc<Row>) -> Result<()> {
     }
     attempt.threads = next;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    use super::*;
+    use crate::cep::{Nfa, Pattern};
+
+    /// `PATTERN (A B+? C)` where every row is any variable, skipping as
+    /// `after`, over rows 1 s apart: the first rows of the matches.
+    fn starts(after: AfterMatch, rows: u64) -> Vec<u64> {
+        let reluctant = Pattern::Repeat {
+            inner: Box::new(Pattern::Var(1)),
+            min: 1,
+            max: None,
+            greedy: false,
+        };
+        let pattern = Pattern::Concat(vec![Pattern::Var(0), reluctant, Pattern::Var(2)]);
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Millisecond, None),
+            true,
+        )]));
+        let plan = MatchPlan {
+            partition: Vec::new(),
+            time_column: 0,
+            derived: Vec::new(),
+            variables: vec!["A".into(), "B".into(), "C".into()],
+            nfa: Nfa::compile(&pattern).unwrap(),
+            pattern_text: "A B+? C".into(),
+            defines: vec![None, None, None],
+            measures: Vec::new(),
+            after_match: after,
+            within: None,
+            input_schema: Arc::clone(&schema),
+            output_schema: schema,
+        };
+        let mut m = KeyMatcher::new(&[]);
+        let mut found = Vec::new();
+        for i in 0..rows {
+            let row = Row {
+                seq: 0,
+                time: i as i64 * 1000,
+                values: Vec::new(),
+            };
+            found.extend(m.feed(&plan, row).unwrap());
+        }
+        found.extend(m.expire(&plan, i64::MAX));
+        for f in &found {
+            assert_eq!(
+                f.iter().map(|s| s.1).collect::<Vec<_>>(),
+                vec![0, 1, 2],
+                "the shortest match"
+            );
+        }
+        found.iter().map(|f| f[0].0.seq).collect()
+    }
+
+    #[test]
+    fn after_match_skip_picks_where_the_next_match_starts() {
+        assert_eq!(starts(AfterMatch::PastLastRow, 7), vec![0, 3]);
+        assert_eq!(starts(AfterMatch::ToNextRow, 5), vec![0, 1, 2]);
+        assert_eq!(starts(AfterMatch::ToFirst(1), 5), vec![0, 1, 2]);
+        assert_eq!(starts(AfterMatch::ToLast(2), 7), vec![0, 2, 4]);
+        // The match's own first row: the next row instead.
+        assert_eq!(starts(AfterMatch::ToFirst(0), 5), vec![0, 1, 2]);
+    }
 }

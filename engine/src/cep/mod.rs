@@ -74,10 +74,12 @@ pub struct MatchPlan {
     pub defines: Vec<Option<Condition>>,
     /// `MEASURES`, evaluated over a whole match.
     pub measures: Vec<Condition>,
+    /// Where matching goes on after a match.
     pub after_match: AfterMatch,
     /// `WITHIN`: a match's last row is less than this many milliseconds
     /// after its first.
     pub within: Option<i64>,
+    /// The rows matched.
     pub input_schema: SchemaRef,
     /// The partition columns, then one per measure.
     pub output_schema: SchemaRef,

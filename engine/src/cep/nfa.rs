@@ -37,7 +37,9 @@ pub enum State {
 /// The compiled pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Nfa {
+    /// State 0 is the one `Accept`.
     pub states: Vec<State>,
+    /// Where every attempt begins (before the closure).
     pub start: usize,
 }
 

@@ -47,6 +47,7 @@ pub struct MatchRecognize {
 }
 
 impl MatchRecognize {
+    /// A subtask of `plan`, reporting to `metrics` as `name`.
     pub fn new(plan: Arc<MatchPlan>, name: String, metrics: Arc<OperatorMetrics>) -> Result<Self> {
         let keys = match plan.partition.is_empty() {
             true => None,

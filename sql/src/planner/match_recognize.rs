@@ -112,6 +112,7 @@ pub fn move_within(tokens: &mut Vec<TokenWithSpan>) {
 
 /// A `MATCH_RECOGNIZE` clause cut out of a query, its input still to plan.
 pub struct PendingMatch {
+    /// The placeholder's name.
     pub name: String,
     /// `SELECT * FROM <the clause's table>`.
     pub input: Query,
@@ -187,6 +188,7 @@ fn select_all_from(table: &TableFactor) -> Result<Query> {
 /// A `MATCH_RECOGNIZE` clause, planned: its input and its operator.
 #[derive(Debug)]
 pub struct MatchRelation {
+    /// The placeholder's name, registered while the query is planned.
     pub name: String,
     /// The rows matched, as DataFusion planned them.
     pub input: Arc<LogicalPlan>,
