@@ -115,6 +115,7 @@ fn restored_at_another_parallelism_it_goes_on_where_it_was() {
         rows_of(out, &mut expected);
     }
     got.clone_from(&expected);
+    assert!(whole.state_bytes() > 0, "weir.memory sees the waiting and kept rows");
     let state = whole.snapshot(1, &mut ChunkWriter::default()).unwrap().unwrap();
     let mut restored: Vec<Over> = (0..3)
         .map(|i| {

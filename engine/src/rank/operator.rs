@@ -142,6 +142,16 @@ impl Rank {
 
     /// Encoded partition keys, sort keys and whole rows of `data`.
     pub(super) fn encode(&self, data: &RecordBatch) -> Result<(Option<Rows>, Option<Rows>, Rows)> {
+        let (keys, sorts) = self.encode_keys(data)?;
+        let rows = self
+            .rows
+            .convert_columns(data.columns())
+            .context(|| format!("{}: encoding rows", self.name))?;
+        Ok((keys, sorts, rows))
+    }
+
+    /// Encoded partition and sort keys of `data`.
+    fn encode_keys(&self, data: &RecordBatch) -> Result<(Option<Rows>, Option<Rows>)> {
         let ctx = || format!("{}: encoding rows", self.name);
         let evaluate = |e: &Arc<dyn datafusion::physical_plan::PhysicalExpr>| -> Result<ArrayRef> {
             e.evaluate(data)
@@ -167,8 +177,28 @@ impl Rank {
             }
             None => None,
         };
-        let rows = self.rows.convert_columns(data.columns()).context(ctx)?;
-        Ok((keys, sorts, rows))
+        Ok((keys, sorts))
+    }
+
+    /// Encodes the rows a batch inserted (`(partition, arrival, row)`, kept
+    /// with empty bytes while the batch ranked them) that are still kept:
+    /// most rows of a Top-N never enter, or leave within their batch.
+    fn fill(&mut self, data: &RecordBatch, sorts: Option<&Rows>, inserted: &[(u32, u64, u32)]) -> Result<()> {
+        if inserted.is_empty() {
+            return Ok(());
+        }
+        let ctx = || format!("{}: encoding rows", self.name);
+        let picks = datafusion::arrow::array::UInt32Array::from_iter_values(inserted.iter().map(|i| i.2));
+        let taken = datafusion::arrow::compute::take_record_batch(data, &picks).context(ctx)?;
+        let rows = self.rows.convert_columns(taken.columns()).context(ctx)?;
+        for (j, (p, seq, r)) in inserted.iter().enumerate() {
+            let sort = sorts.map_or(&[][..], |s| s.row(*r as usize).data());
+            let row: Arc<[u8]> = Arc::from(rows.row(j).data());
+            if let Some(part) = self.partitions[*p as usize].as_mut() {
+                part.ranked.fill(sort, *seq, &row);
+            }
+        }
+        Ok(())
     }
 
     /// The partition of `key`, made if new.
@@ -215,35 +245,57 @@ impl Rank {
 
     fn on_updating_batch(&mut self, batch: &StreamBatch, out: &mut Collector) -> Result<()> {
         let (data, kinds) = changelog::split(&batch.data);
-        let (keys, sorts, rows) = self.encode(&data)?;
+        // Over appends, only the rows still kept after the batch are
+        // encoded whole; a changelog's retractions compare whole rows.
+        let (keys, sorts) = self.encode_keys(&data)?;
+        let rows = match kinds {
+            Some(_) => Some(
+                self.rows
+                    .convert_columns(data.columns())
+                    .context(|| format!("{}: encoding rows", self.name))?,
+            ),
+            None => None,
+        };
         let capacity = self.plan.capacity();
         let last = self.plan.last as usize;
         self.batch_no += 1;
         let mut touched: Vec<(u32, Vec<Entry>)> = Vec::new();
+        let mut inserted: Vec<(u32, u64, u32)> = Vec::new();
+        let placeholder: Arc<[u8]> = Arc::from(Vec::new());
         for r in 0..data.num_rows() {
             let p = self.partition_of(keys.as_ref().map_or(&[], |k| k.row(r).data()));
             let batch_no = self.batch_no;
             let part = self.partition(p);
             if part.touched != batch_no {
                 part.touched = batch_no;
-                let before = part.ranked.top(last).collect();
+                let before = part.ranked.top(last);
                 touched.push((p, before));
             }
             let sort = sorts.as_ref().map_or(&[][..], |s| s.row(r).data());
-            if kinds.as_ref().is_some_and(|k| k.get(r).retracts()) {
+            if let (Some(kinds), Some(rows)) = (&kinds, &rows)
+                && kinds.get(r).retracts()
+            {
                 self.partition(p).ranked.retract(sort, rows.row(r).data());
                 continue;
             }
             let seq = self.next_arrival();
             let ranked = &mut self.partition(p).ranked;
-            if ranked.enters(sort, seq, capacity) {
-                ranked.insert(sort, seq, Arc::from(rows.row(r).data()), capacity);
+            if !ranked.enters(sort, seq, capacity) {
+                continue;
+            }
+            match &rows {
+                Some(rows) => ranked.insert(sort, seq, Arc::from(rows.row(r).data()), capacity),
+                None => {
+                    ranked.insert(sort, seq, Arc::clone(&placeholder), capacity);
+                    inserted.push((p, seq, r as u32));
+                }
             }
         }
+        self.fill(&data, sorts.as_ref(), &inserted)?;
         let mut withdrawn = Changes::default();
         let mut added = Changes::default();
         for (p, before) in touched {
-            let after: Vec<Entry> = self.partition(p).ranked.top(last).collect();
+            let after: Vec<Entry> = self.partition(p).ranked.top(last);
             self.diff(&before, &after, &mut withdrawn, &mut added);
             if self.partition(p).ranked.is_empty() {
                 self.drop_partition(p);
@@ -312,8 +364,10 @@ impl Rank {
     fn on_window_batch(&mut self, batch: &StreamBatch, end_column: usize, out: &mut Collector) -> Result<()> {
         let data = &batch.data;
         let ends = time_column(data, end_column, &self.name)?;
-        let (keys, sorts, rows) = self.encode(data)?;
+        let (keys, sorts) = self.encode_keys(data)?;
         let capacity = self.plan.capacity();
+        let mut inserted: Vec<(u32, u64, u32)> = Vec::new();
+        let placeholder: Arc<[u8]> = Arc::from(Vec::new());
         let row_wm = batch.row_watermarks.as_ref().map(|w| w.values());
         let mut late = LateRows::default();
         for r in 0..data.num_rows() {
@@ -335,9 +389,11 @@ impl Rank {
             let seq = self.next_arrival();
             let ranked = &mut self.partition(p).ranked;
             if ranked.enters(sort, seq, capacity) {
-                ranked.insert(sort, seq, Arc::from(rows.row(r).data()), capacity);
+                ranked.insert(sort, seq, Arc::clone(&placeholder), capacity);
+                inserted.push((p, seq, r as u32));
             }
         }
+        self.fill(data, sorts.as_ref(), &inserted)?;
         late.report(self.plan.late_output.as_deref(), &self.metrics, data, out)
     }
 
@@ -397,7 +453,7 @@ impl Rank {
     /// Emits a partition's first row and keeps only its time.
     fn fire_first(&mut self, p: u32, now: &mut Changes) {
         let part = self.partition(p);
-        if let Some((_, row)) = part.ranked.top(1).next() {
+        if let Some((_, row)) = part.ranked.top(1).first() {
             now.push(&row, 1, RowKind::Insert);
         }
         part.emitted = part.pending.take();
@@ -418,7 +474,7 @@ impl Rank {
             self.timers.pop_first();
             match self.plan.mode {
                 RankMode::Window { .. } => {
-                    let top: Vec<Entry> = self.partition(p).ranked.top(kept.end).collect();
+                    let top: Vec<Entry> = self.partition(p).ranked.top(kept.end);
                     for (k, (_, row)) in top.iter().enumerate().skip(kept.start) {
                         now.push(row, k as u64 + 1, RowKind::Insert);
                     }

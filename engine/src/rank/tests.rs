@@ -120,6 +120,7 @@ fn restored_goes_on(mode: RankMode) -> BTreeMap<(i64, i64, u64), i64> {
         apply(out, &mut expected);
     }
     got.clone_from(&expected);
+    assert!(whole.state_bytes() > 0, "weir.memory sees the ranked rows");
     let state = whole.snapshot(1, &mut ChunkWriter::default()).unwrap().unwrap();
     let mut restored: Vec<Rank> = (0..3)
         .map(|i| {
