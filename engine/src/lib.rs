@@ -40,6 +40,7 @@ pub mod sink;
 pub mod sort;
 pub mod source;
 pub mod temporal_join;
+pub mod waiting;
 pub mod window;
 
 pub use error::{EngineError, Result};

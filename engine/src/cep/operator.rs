@@ -6,9 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch, not, take_record_batch};
-use datafusion::arrow::datatypes::TimestampMillisecondType;
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{cast, take_record_batch};
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::common::hash_utils::RandomState;
@@ -16,10 +15,11 @@ use datafusion::common::hash_utils::RandomState;
 use super::MatchPlan;
 use super::eval::{Matched, Row, Step};
 use super::matcher::KeyMatcher;
-use crate::error::{EngineError, Result, ResultExt};
+use crate::error::{Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
-use crate::metrics::{DropReason, OperatorMetrics};
+use crate::metrics::OperatorMetrics;
 use crate::operator::{Collector, Operator};
+use crate::waiting::WaitingRows;
 use crate::window::late::LateRows;
 
 /// Not the exchange's seed, whose hashes the keys of one subtask share
@@ -38,7 +38,7 @@ pub struct MatchRecognize {
     /// theirs is needed again).
     pub(super) partitions: Vec<KeyMatcher>,
     /// Rows waiting for the watermark to pass them.
-    pub(super) pending: Vec<RecordBatch>,
+    pub(super) pending: WaitingRows,
     pub(super) watermark: EventTime,
     /// The watermark sent on: held behind the first row of every open
     /// attempt, so that no match leaves behind it (its rows would be late
@@ -60,6 +60,7 @@ impl MatchRecognize {
                 Some(RowConverter::new(fields).context(|| format!("{name}: partition keys"))?)
             }
         };
+        let pending = WaitingRows::new(Arc::clone(&plan.input_schema), plan.time_column);
         Ok(Self {
             plan,
             name,
@@ -67,7 +68,7 @@ impl MatchRecognize {
             keys,
             index: HashMap::with_hasher(RandomState::with_seed(SEED)),
             partitions: Vec::new(),
-            pending: Vec::new(),
+            pending,
             watermark: WATERMARK_MIN,
             forwarded: WATERMARK_MIN,
         })
@@ -105,20 +106,6 @@ impl MatchRecognize {
         s
     }
 
-    pub(super) fn times<'b>(
-        &self,
-        data: &'b RecordBatch,
-    ) -> Result<&'b datafusion::arrow::array::TimestampMillisecondArray> {
-        let c = data.column(self.plan.time_column);
-        c.as_primitive_opt::<TimestampMillisecondType>().ok_or_else(|| {
-            EngineError::Plan(format!(
-                "{}: time column has type {}, expected TIMESTAMP(3)",
-                self.name,
-                c.data_type()
-            ))
-        })
-    }
-
     /// `data`'s rows as the matcher reads them: their columns, then the
     /// derived values (`seq` is set when a matcher takes them).
     pub(super) fn rows(&self, data: &RecordBatch) -> Result<Vec<Row>> {
@@ -128,7 +115,7 @@ impl MatchRecognize {
         for e in &self.plan.derived {
             columns.push(e.evaluate(data).and_then(|v| v.into_array(n)).context(ctx)?);
         }
-        let times = self.times(data)?;
+        let times = self.pending.times(data, &self.name)?;
         (0..n)
             .map(|r| {
                 let values = columns
@@ -153,7 +140,7 @@ impl MatchRecognize {
             return Ok(Vec::new());
         }
         let keys = self.encode_keys(ready)?;
-        let times = self.times(ready)?.values().clone();
+        let times = self.pending.times(ready, &self.name)?.values().clone();
         let key = |i: usize| keys.as_ref().map_or(&[][..], |k| k.row(i).data());
         let mut order: Vec<u32> = (0..n as u32).collect();
         // Stable: rows of equal key and time stay in arrival order.
@@ -220,19 +207,6 @@ impl MatchRecognize {
         Ok(())
     }
 
-    /// Takes the waiting rows the watermark `wm` passed.
-    fn ready(&mut self, wm: EventTime) -> Result<RecordBatch> {
-        let ctx = || format!("{}: waiting rows", self.name);
-        let waiting = concat_batches(&self.plan.input_schema, &std::mem::take(&mut self.pending)).context(ctx)?;
-        let times = self.times(&waiting)?;
-        let passed: BooleanArray = times.iter().map(|t| Some(t.is_some_and(|t| t <= wm))).collect();
-        let rest = filter_record_batch(&waiting, &not(&passed).context(ctx)?).context(ctx)?;
-        if rest.num_rows() > 0 {
-            self.pending.push(rest);
-        }
-        filter_record_batch(&waiting, &passed).context(ctx)
-    }
-
     /// Drops the partitions without open attempts.
     fn compact(&mut self) {
         if self.partitions.iter().all(|p| !p.attempts.is_empty()) {
@@ -258,30 +232,8 @@ impl Operator for MatchRecognize {
             return Ok(());
         }
         self.metrics.rows_in.fetch_add(n as u64, Ordering::Relaxed);
-        let times = self.times(data)?;
-        let row_wm = batch.row_watermarks.as_ref().map(|w| w.values());
         let mut late = LateRows::default();
-        let mut keep = Vec::with_capacity(n);
-        for r in 0..n {
-            let wm = row_wm.map_or(self.watermark, |w| w[r].max(self.watermark));
-            let usable = match times.is_null(r) {
-                true => {
-                    late.push(r, DropReason::InvalidEventTime, wm);
-                    false
-                }
-                false if wm != WATERMARK_MIN && times.value(r) <= wm => {
-                    late.push(r, DropReason::Late, wm);
-                    false
-                }
-                false => true,
-            };
-            keep.push(usable);
-        }
-        let kept =
-            filter_record_batch(data, &BooleanArray::from(keep)).context(|| format!("{}: late rows", self.name))?;
-        if kept.num_rows() > 0 {
-            self.pending.push(kept);
-        }
+        self.pending.admit(&batch, self.watermark, &mut late, &self.name)?;
         late.report(None, &self.metrics, data, out)
     }
 
@@ -291,7 +243,7 @@ impl Operator for MatchRecognize {
             let mut matches = match self.pending.is_empty() {
                 true => Vec::new(),
                 false => {
-                    let ready = self.ready(watermark)?;
+                    let ready = self.pending.ready(watermark, &self.name)?;
                     self.process(&ready)?
                 }
             };
@@ -314,7 +266,7 @@ impl Operator for MatchRecognize {
     /// The waiting rows, and the rows each open attempt holds (a row
     /// shared by several threads is counted for each).
     fn state_bytes(&self) -> usize {
-        let pending: usize = self.pending.iter().map(|b| b.get_array_memory_size()).sum();
+        let pending = self.pending.bytes();
         let held: usize = self
             .partitions
             .iter()

@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BinaryArray, RecordBatch, UInt64Array};
-use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, UInt64Type};
 use datafusion::common::ScalarValue;
 
@@ -25,7 +24,7 @@ impl MatchRecognize {
         let ctx = || format!("{}: snapshot", self.name);
         let mut e = Encoder::default();
         e.i64(self.watermark);
-        let pending = concat_batches(&self.plan.input_schema, &self.pending).context(ctx)?;
+        let pending = self.pending.all(&self.name)?;
         e.batches_by_key_group(&pending, &self.partition_columns(&pending))?;
         // The rows the attempts hold, each once per partition.
         let mut held: Vec<&Arc<Row>> = Vec::new();

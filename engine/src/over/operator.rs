@@ -5,18 +5,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::{concat, concat_batches, filter_record_batch, not, take_record_batch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{concat, concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::TimestampMillisecondType;
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::common::hash_utils::RandomState;
 
 use super::OverPlan;
 use super::frames::{KeyState, compute};
-use crate::error::{EngineError, Result, ResultExt};
+use crate::error::{Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
-use crate::metrics::{DropReason, OperatorMetrics};
+use crate::metrics::OperatorMetrics;
 use crate::operator::{Collector, Operator};
+use crate::waiting::WaitingRows;
 use crate::window::late::LateRows;
 
 /// Not the exchange's seed, whose hashes the keys of one subtask share
@@ -33,7 +34,7 @@ pub struct Over {
     pub(super) index: HashMap<Box<[u8]>, u32, RandomState>,
     pub(super) states: Vec<KeyState>,
     /// Rows waiting for the watermark to pass them.
-    pub(super) pending: Vec<RecordBatch>,
+    pub(super) pending: WaitingRows,
     pub(super) watermark: EventTime,
 }
 
@@ -52,6 +53,7 @@ impl Over {
                 Some(RowConverter::new(fields).context(ctx)?)
             }
         };
+        let pending = WaitingRows::new(Arc::clone(&plan.input_schema), plan.time_column);
         Ok(Self {
             plan,
             name,
@@ -59,7 +61,7 @@ impl Over {
             keys,
             index: HashMap::with_hasher(RandomState::with_seed(SEED)),
             states: Vec::new(),
-            pending: Vec::new(),
+            pending,
             watermark: WATERMARK_MIN,
         })
     }
@@ -89,20 +91,6 @@ impl Over {
         s
     }
 
-    pub(super) fn times<'b>(
-        &self,
-        data: &'b RecordBatch,
-    ) -> Result<&'b datafusion::arrow::array::TimestampMillisecondArray> {
-        let c = data.column(self.plan.time_column);
-        c.as_primitive_opt::<TimestampMillisecondType>().ok_or_else(|| {
-            EngineError::Plan(format!(
-                "{}: time column has type {}, expected TIMESTAMP(3)",
-                self.name,
-                c.data_type()
-            ))
-        })
-    }
-
     /// Computes and emits `ready`'s rows, each key's in time order.
     fn process(&mut self, ready: &RecordBatch, out: &mut Collector) -> Result<()> {
         let n = ready.num_rows();
@@ -112,7 +100,7 @@ impl Over {
         let name = self.name.clone();
         let ctx = || format!("{name}: ordering rows");
         let keys = self.encode_keys(ready)?;
-        let times = self.times(ready)?.values().clone();
+        let times = self.pending.times(ready, &self.name)?.values().clone();
         let key = |i: usize| keys.as_ref().map_or(&[][..], |k| k.row(i).data());
         let mut order: Vec<u32> = (0..n as u32).collect();
         // Stable: rows of equal key and time stay in arrival order.
@@ -158,19 +146,6 @@ impl Over {
         out.batch(StreamBatch::new(batch));
         Ok(())
     }
-
-    /// Takes the waiting rows the watermark `wm` passed.
-    fn ready(&mut self, wm: EventTime) -> Result<RecordBatch> {
-        let ctx = || format!("{}: waiting rows", self.name);
-        let waiting = concat_batches(&self.plan.input_schema, &std::mem::take(&mut self.pending)).context(ctx)?;
-        let times = self.times(&waiting)?;
-        let passed: BooleanArray = times.iter().map(|t| Some(t.is_some_and(|t| t <= wm))).collect();
-        let rest = filter_record_batch(&waiting, &not(&passed).context(ctx)?).context(ctx)?;
-        if rest.num_rows() > 0 {
-            self.pending.push(rest);
-        }
-        filter_record_batch(&waiting, &passed).context(ctx)
-    }
 }
 
 impl Operator for Over {
@@ -188,30 +163,8 @@ impl Operator for Over {
         if self.plan.processing_time {
             return self.process(data, out);
         }
-        let times = self.times(data)?;
-        let row_wm = batch.row_watermarks.as_ref().map(|w| w.values());
         let mut late = LateRows::default();
-        let mut keep = Vec::with_capacity(n);
-        for r in 0..n {
-            let wm = row_wm.map_or(self.watermark, |w| w[r].max(self.watermark));
-            let usable = match times.is_null(r) {
-                true => {
-                    late.push(r, DropReason::InvalidEventTime, wm);
-                    false
-                }
-                false if wm != WATERMARK_MIN && times.value(r) <= wm => {
-                    late.push(r, DropReason::Late, wm);
-                    false
-                }
-                false => true,
-            };
-            keep.push(usable);
-        }
-        let kept =
-            filter_record_batch(data, &BooleanArray::from(keep)).context(|| format!("{}: late rows", self.name))?;
-        if kept.num_rows() > 0 {
-            self.pending.push(kept);
-        }
+        self.pending.admit(&batch, self.watermark, &mut late, &self.name)?;
         late.report(self.plan.late_output.as_deref(), &self.metrics, data, out)
     }
 
@@ -219,7 +172,7 @@ impl Operator for Over {
         if watermark > self.watermark {
             self.watermark = watermark;
             if !self.pending.is_empty() {
-                let ready = self.ready(watermark)?;
+                let ready = self.pending.ready(watermark, &self.name)?;
                 self.process(&ready, out)?;
             }
         }
@@ -231,7 +184,7 @@ impl Operator for Over {
     /// estimated from a sample of keys, as the group aggregate does.
     fn state_bytes(&self) -> usize {
         const SAMPLE: usize = 64;
-        let pending: usize = self.pending.iter().map(|b| b.get_array_memory_size()).sum();
+        let pending = self.pending.bytes();
         let sampled: usize = self
             .states
             .iter()

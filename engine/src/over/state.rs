@@ -34,7 +34,7 @@ impl Over {
         let mut e = Encoder::default();
         e.i64(self.watermark);
         let schema = Arc::clone(&self.plan.input_schema);
-        let pending = concat_batches(&schema, &self.pending).context(ctx)?;
+        let pending = self.pending.all(&self.name)?;
         let keys = self.partition_columns(&pending)?;
         e.batches_by_key_group(&pending, &keys)?;
         let retained: Vec<&RecordBatch> = self.states.iter().filter_map(|s| s.retained.as_ref()).collect();
