@@ -40,6 +40,8 @@ pub mod sink;
 pub mod sort;
 pub mod source;
 pub mod temporal_join;
+#[cfg(test)]
+mod testing;
 pub mod waiting;
 pub mod window;
 

@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray};
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
+use datafusion::arrow::array::{ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit, TimestampMillisecondType};
 use datafusion::functions_aggregate::count::count_udaf;
 use datafusion::logical_expr::Operator as Op;
 use datafusion::physical_expr::aggregate::AggregateExprBuilder;
@@ -14,19 +14,10 @@ use datafusion::physical_expr::expressions::{BinaryExpr, Column};
 use datafusion::physical_plan::PhysicalExpr;
 
 use super::{AfterMatch, Condition, MatchPlan, MatchRecognize, Navigation, Nfa, Pattern};
-use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::message::StreamBatch;
 use crate::metrics::JobMetrics;
-use crate::operator::{Collector, Emitted, Operator};
-use crate::runtime::exchange::{key_groups, subtask_of_key_group};
-
-fn input() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Int64, true),
-        Field::new("v", DataType::Int64, true),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
-    ]))
-}
+use crate::operator::{Collector, Emitted};
+use crate::testing::{Part, kvt_schema, whole_and_restored};
 
 /// `current <op> previous` over `v`.
 fn compare(op: Op) -> Condition {
@@ -123,7 +114,7 @@ fn operator() -> MatchRecognize {
         ],
         after_match: AfterMatch::PastLastRow,
         within: Some(2000),
-        input_schema: input(),
+        input_schema: kvt_schema(),
         output_schema: Arc::new(Schema::new(vec![
             Field::new("k", DataType::Int64, true),
             Field::new("a", DataType::Int64, true),
@@ -133,15 +124,6 @@ fn operator() -> MatchRecognize {
     };
     let metrics = Arc::new(JobMetrics::default());
     MatchRecognize::new(Arc::new(plan), "match".into(), metrics.register("match", 0)).unwrap()
-}
-
-fn batch(rows: &[(i64, i64, i64)]) -> StreamBatch {
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
-        Arc::new(TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.2))),
-    ];
-    StreamBatch::new(RecordBatch::try_new(input(), columns).unwrap())
 }
 
 /// Part `p`: 200 rows over 7 keys at distinct times `1000 p ..`,
@@ -176,49 +158,13 @@ fn matches_of(out: Collector, into: &mut BTreeSet<[i64; 4]>) {
 
 #[test]
 fn restored_at_another_parallelism_it_goes_on_where_it_was() {
-    let mut whole = operator();
+    let mut parts: Vec<Part> = (0..6).map(|p| (part(p), 1000 * p + 500)).collect();
+    parts.push((Vec::new(), i64::MAX));
+    let key = |b: &StreamBatch| -> Vec<ArrayRef> { vec![Arc::clone(b.data.column(0))] };
+    let (whole, restored) = whole_and_restored(operator, &parts, 3, 3, key);
     let (mut expected, mut got) = (BTreeSet::new(), BTreeSet::new());
-    for p in 0..3 {
-        let mut out = Collector::default();
-        whole.on_batch(batch(&part(p)), &mut out).unwrap();
-        // Part p's rows wait until part p + 1's watermark; attempts stay
-        // open across it.
-        whole.on_watermark(1000 * p + 500, &mut out).unwrap();
-        matches_of(out, &mut expected);
-    }
-    got.clone_from(&expected);
-    let state = whole.snapshot(1, &mut ChunkWriter::default()).unwrap().unwrap();
-    let mut restored: Vec<MatchRecognize> = (0..3)
-        .map(|i| {
-            let mut op = operator();
-            op.restore(&[&state], &ChunkMap::default(), &|g| subtask_of_key_group(g, 3) == i)
-                .unwrap();
-            op
-        })
-        .collect();
-    let mut hashes = Vec::new();
-    for p in 3..7 {
-        let rows = if p < 6 { part(p) } else { Vec::new() };
-        let wm = if p < 6 { 1000 * p + 500 } else { i64::MAX };
-        let mut out = Collector::default();
-        whole.on_batch(batch(&rows), &mut out).unwrap();
-        whole.on_watermark(wm, &mut out).unwrap();
-        matches_of(out, &mut expected);
-        let keys: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0)))];
-        let groups = key_groups(&keys, rows.len(), &mut hashes).unwrap();
-        for (i, op) in restored.iter_mut().enumerate() {
-            let mine: Vec<(i64, i64, i64)> = rows
-                .iter()
-                .zip(&groups)
-                .filter(|(_, g)| subtask_of_key_group(**g, 3) == i)
-                .map(|(r, _)| *r)
-                .collect();
-            let mut out = Collector::default();
-            op.on_batch(batch(&mine), &mut out).unwrap();
-            op.on_watermark(wm, &mut out).unwrap();
-            matches_of(out, &mut got);
-        }
-    }
+    whole.into_iter().for_each(|out| matches_of(out, &mut expected));
+    restored.into_iter().for_each(|out| matches_of(out, &mut got));
     assert!(expected.len() > 50, "the data has V-shapes: {}", expected.len());
     assert_eq!(got, expected);
     // The truth for one key: V-shapes found scanning its rows in order.

@@ -70,13 +70,7 @@ impl Over {
     pub(super) fn encode_keys(&self, data: &RecordBatch) -> Result<Option<Rows>> {
         let Some(converter) = &self.keys else { return Ok(None) };
         let ctx = || format!("{}: partition keys", self.name);
-        let columns: Vec<ArrayRef> = self
-            .plan
-            .partition
-            .iter()
-            .map(|e| e.evaluate(data).and_then(|v| v.into_array(data.num_rows())))
-            .collect::<datafusion::error::Result<_>>()
-            .context(ctx)?;
+        let columns = crate::operators::evaluate::columns(&self.plan.partition, data).context(ctx)?;
         Ok(Some(converter.convert_columns(&columns).context(ctx)?))
     }
 

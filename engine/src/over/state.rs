@@ -92,11 +92,8 @@ impl Over {
             e.u64(0);
         } else {
             fields.push(Field::new("present", DataType::Boolean, false));
-            columns.push(Arc::new(datafusion::arrow::array::BooleanArray::from(vec![
-                true;
-                holders
-                    .len()
-            ])));
+            let present = datafusion::arrow::array::BooleanArray::from(vec![true; holders.len()]);
+            columns.push(Arc::new(present));
             let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)?;
             e.batches_by_key_group(&batch, &key_columns)?;
         }
@@ -104,16 +101,8 @@ impl Over {
     }
 
     fn partition_columns(&self, rows: &RecordBatch) -> Result<Vec<ArrayRef>> {
-        let ctx = || format!("{}: partition keys", self.name);
-        self.plan
-            .partition
-            .iter()
-            .map(|e| {
-                e.evaluate(rows)
-                    .and_then(|v| v.into_array(rows.num_rows()))
-                    .context(ctx)
-            })
-            .collect()
+        crate::operators::evaluate::columns(&self.plan.partition, rows)
+            .context(|| format!("{}: partition keys", self.name))
     }
 
     pub(super) fn decode_state(&mut self, states: &[&[u8]], owns: &dyn Fn(usize) -> bool) -> Result<()> {

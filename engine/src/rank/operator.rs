@@ -160,7 +160,7 @@ impl Rank {
         };
         let keys = match &self.keys {
             Some(c) => {
-                let cols = self.plan.partition.iter().map(evaluate).collect::<Result<Vec<_>>>()?;
+                let cols = crate::operators::evaluate::columns(&self.plan.partition, data).context(ctx)?;
                 Some(c.convert_columns(&cols).context(ctx)?)
             }
             None => None,
@@ -454,7 +454,7 @@ impl Rank {
     fn fire_first(&mut self, p: u32, now: &mut Changes) {
         let part = self.partition(p);
         if let Some((_, row)) = part.ranked.top(1).first() {
-            now.push(&row, 1, RowKind::Insert);
+            now.push(row, 1, RowKind::Insert);
         }
         part.emitted = part.pending.take();
         part.ranked = Ranked::default();

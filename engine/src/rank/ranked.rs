@@ -31,9 +31,15 @@ pub(super) struct Ranked {
     bytes: usize,
 }
 
+/// A row kept: its sort key, arrival number and encoded columns.
+type Kept = (Box<[u8]>, u64, Arc<[u8]>);
+
+/// Where a kept row is in a large partition: its sort key and arrival.
+type Place = (Box<[u8]>, u64);
+
 enum Store {
-    Small(Vec<(Box<[u8]>, u64, Arc<[u8]>)>),
-    Large(BTreeMap<(Box<[u8]>, u64), Arc<[u8]>>),
+    Small(Vec<Kept>),
+    Large(BTreeMap<Place, Arc<[u8]>>),
 }
 
 impl Default for Store {
@@ -130,8 +136,8 @@ impl Ranked {
                 .map(|i| v.remove(i))
                 .map(|(s, _, r)| (s, r)),
             Store::Large(m) => {
-                let from: (Box<[u8]>, u64) = (sort.into(), 0);
-                let to: (Box<[u8]>, u64) = (sort.into(), u64::MAX);
+                let from: Place = (sort.into(), 0);
+                let to: Place = (sort.into(), u64::MAX);
                 let found = m
                     .range(from..=to)
                     .find(|(_, r)| r.as_ref() == row)

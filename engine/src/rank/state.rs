@@ -76,16 +76,8 @@ impl Rank {
     /// The partition expressions over rows of the input's columns (and
     /// more after them).
     fn partition_columns(&self, rows: &RecordBatch) -> Result<Vec<ArrayRef>> {
-        let ctx = || format!("{}: partition keys", self.name);
-        self.plan
-            .partition
-            .iter()
-            .map(|e| {
-                e.evaluate(rows)
-                    .and_then(|v| v.into_array(rows.num_rows()))
-                    .context(ctx)
-            })
-            .collect()
+        crate::operators::evaluate::columns(&self.plan.partition, rows)
+            .context(|| format!("{}: partition keys", self.name))
     }
 
     pub(super) fn decode_state(&mut self, states: &[&[u8]], owns: &dyn Fn(usize) -> bool) -> Result<()> {

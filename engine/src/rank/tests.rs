@@ -4,32 +4,23 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray};
+use datafusion::arrow::array::{ArrayRef, AsArray};
 use datafusion::arrow::compute::SortOptions;
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit, UInt64Type};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, UInt64Type};
 use datafusion::physical_expr::PhysicalSortExpr;
 use datafusion::physical_expr::expressions::Column;
 
 use super::{Rank, RankMode, RankPlan};
 use crate::changelog::{self, RowKind};
-use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::message::StreamBatch;
 use crate::metrics::JobMetrics;
-use crate::operator::{Collector, Emitted, Operator};
-use crate::runtime::exchange::{key_groups, subtask_of_key_group};
-
-fn input() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Int64, true),
-        Field::new("v", DataType::Int64, true),
-        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
-    ]))
-}
+use crate::operator::{Collector, Emitted};
+use crate::testing::{Part, kvt_schema, whole_and_restored};
 
 /// `ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC) <= 3`, or per
 /// window (`ts` standing for the window end, part of the partition).
 fn operator(mode: RankMode) -> Rank {
-    let mut fields: Vec<Field> = input().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = kvt_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new("rn", DataType::UInt64, false));
     if let RankMode::Updating { changelog: true } = mode {
         fields.push(changelog::op_field());
@@ -51,7 +42,7 @@ fn operator(mode: RankMode) -> Rank {
         last: 3,
         later_wins_ties: false,
         number: true,
-        input_schema: input(),
+        input_schema: kvt_schema(),
         output_schema: Arc::new(Schema::new(fields)),
         retracting: false,
         mode,
@@ -59,15 +50,6 @@ fn operator(mode: RankMode) -> Rank {
     };
     let metrics = Arc::new(JobMetrics::default());
     Rank::new(Arc::new(plan), "rank".into(), metrics.register("rank", 0)).unwrap()
-}
-
-fn batch(rows: &[(i64, i64, i64)]) -> StreamBatch {
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
-        Arc::new(TimestampMillisecondArray::from_iter_values(rows.iter().map(|r| r.2))),
-    ];
-    StreamBatch::new(RecordBatch::try_new(input(), columns).unwrap())
 }
 
 /// Rows of part `part`: 300 rows over 31 keys, values unique, window ends
@@ -111,52 +93,18 @@ fn apply(out: Collector, table: &mut BTreeMap<(i64, i64, u64), i64>) {
 /// Runs parts 0..3, checkpoints, restores into 3 subtasks, and runs parts
 /// 3..6 through both, then the end watermark.
 fn restored_goes_on(mode: RankMode) -> BTreeMap<(i64, i64, u64), i64> {
-    let mut whole = operator(mode);
-    let (mut expected, mut got) = (BTreeMap::new(), BTreeMap::new());
-    for p in 0..3 {
-        let mut out = Collector::default();
-        whole.on_batch(batch(&part(p)), &mut out).unwrap();
-        whole.on_watermark(1000 * p, &mut out).unwrap();
-        apply(out, &mut expected);
-    }
-    got.clone_from(&expected);
-    assert!(whole.state_bytes() > 0, "weir.memory sees the ranked rows");
-    let state = whole.snapshot(1, &mut ChunkWriter::default()).unwrap().unwrap();
-    let mut restored: Vec<Rank> = (0..3)
-        .map(|i| {
-            let mut op = operator(mode);
-            op.restore(&[&state], &ChunkMap::default(), &|g| subtask_of_key_group(g, 3) == i)
-                .unwrap();
-            op
-        })
-        .collect();
-    let mut hashes = Vec::new();
-    for p in 3..7 {
-        let rows = if p < 6 { part(p) } else { Vec::new() };
-        let wm = if p < 6 { 1000 * p } else { i64::MAX };
-        let mut out = Collector::default();
-        whole.on_batch(batch(&rows), &mut out).unwrap();
-        whole.on_watermark(wm, &mut out).unwrap();
-        apply(out, &mut expected);
-        let b = batch(&rows);
-        let keys: Vec<ArrayRef> = match mode {
+    let mut parts: Vec<Part> = (0..6).map(|p| (part(p), 1000 * p)).collect();
+    parts.push((Vec::new(), i64::MAX));
+    let keys = |b: &StreamBatch| -> Vec<ArrayRef> {
+        match mode {
             RankMode::Window { .. } => vec![Arc::clone(b.data.column(0)), Arc::clone(b.data.column(2))],
             _ => vec![Arc::clone(b.data.column(0))],
-        };
-        let groups = key_groups(&keys, rows.len(), &mut hashes).unwrap();
-        for (i, op) in restored.iter_mut().enumerate() {
-            let mine: Vec<(i64, i64, i64)> = rows
-                .iter()
-                .zip(&groups)
-                .filter(|(_, g)| subtask_of_key_group(**g, 3) == i)
-                .map(|(r, _)| *r)
-                .collect();
-            let mut out = Collector::default();
-            op.on_batch(batch(&mine), &mut out).unwrap();
-            op.on_watermark(wm, &mut out).unwrap();
-            apply(out, &mut got);
         }
-    }
+    };
+    let (whole, restored) = whole_and_restored(|| operator(mode), &parts, 3, 3, keys);
+    let (mut expected, mut got) = (BTreeMap::new(), BTreeMap::new());
+    whole.into_iter().for_each(|out| apply(out, &mut expected));
+    restored.into_iter().for_each(|out| apply(out, &mut got));
     assert_eq!(got, expected);
     got
 }
