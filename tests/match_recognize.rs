@@ -293,7 +293,7 @@ fn clauses_flink_refuses_are_refused_with_their_reasons() {
 /// Rows behind the watermark when they arrive are counted and left out:
 /// the matches are those of the other rows.
 #[test]
-fn late_rows_are_counted_and_left_out() {
+fn late_rows_are_counted_left_out_and_sent_to_late_data_into() {
     // One key, a row a second, values going down and up; every tenth row
     // is followed by one 5 s older (the watermark is 2 s behind).
     let mut rows = Vec::new();
@@ -317,23 +317,34 @@ fn late_rows_are_counted_and_left_out() {
     let dir = scratch();
     std::fs::create_dir_all(dir.path().join("in")).expect("input dir");
     write_json(&dir.path().join("in").join("part-000.json"), &rows);
-    let run = weir_run(
+    let late = dir.path().join("late");
+    let sql = kvt_job(
         dir.path(),
-        &kvt_job(
-            dir.path(),
-            1,
-            "k VARCHAR, start_ts TIMESTAMP(3), bottom BIGINT, end_ts TIMESTAMP(3), drops BIGINT",
-            "files",
-            "SELECT * FROM t MATCH_RECOGNIZE (
-               PARTITION BY k ORDER BY ts
-               MEASURES A.ts AS start_ts, LAST(B.v) AS bottom, C.ts AS end_ts, COUNT(*) - 2 AS drops
-               PATTERN (A B+ C)
-               DEFINE B AS B.v < PREV(B.v), C AS C.v > PREV(C.v)
-             )",
+        1,
+        "k VARCHAR, start_ts TIMESTAMP(3), bottom BIGINT, end_ts TIMESTAMP(3), drops BIGINT",
+        "files",
+        "SELECT * FROM t MATCH_RECOGNIZE (
+           PARTITION BY k ORDER BY ts
+           MEASURES A.ts AS start_ts, LAST(B.v) AS bottom, C.ts AS end_ts, COUNT(*) - 2 AS drops
+           PATTERN (A B+ C)
+           DEFINE B AS B.v < PREV(B.v), C AS C.v > PREV(C.v)
+         ) LATE DATA INTO late_rows",
+    )
+    .replace(
+        "INSERT INTO out",
+        &format!(
+            "CREATE TABLE late_rows (v BIGINT, reason VARCHAR) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');\nINSERT INTO out",
+            late.display()
         ),
     );
+    let run = weir_run(dir.path(), &sql);
     assert!(run.ok, "weir failed:\n{}", run.stderr);
     assert_eq!(run.counted("late rows"), 9);
+    let side: Vec<String> = read_sink(&late)
+        .iter()
+        .map(|r| format!("{}|{}", r["v"], r["reason"]))
+        .collect();
+    assert_eq!(side, vec!["100|\"late\""; 9], "the late rows in LATE DATA INTO's table");
     assert_rows_eq(
         &committed_lines(dir.path(), &["k", "start_ts", "bottom", "end_ts", "drops"]),
         &v_shapes(&on_time),

@@ -224,6 +224,7 @@ mod tests {
             within: None,
             input_schema: Arc::clone(&schema),
             output_schema: schema,
+            late_output: None,
         };
         let mut m = KeyMatcher::new(&[]);
         let mut found = Vec::new();

@@ -83,6 +83,8 @@ pub struct MatchPlan {
     pub input_schema: SchemaRef,
     /// The partition columns, then one per measure.
     pub output_schema: SchemaRef,
+    /// `LATE DATA INTO`: where rows behind the watermark go.
+    pub late_output: Option<Arc<crate::window::late::LateOutputPlan>>,
 }
 
 impl MatchPlan {

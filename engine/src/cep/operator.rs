@@ -234,7 +234,7 @@ impl Operator for MatchRecognize {
         self.metrics.rows_in.fetch_add(n as u64, Ordering::Relaxed);
         let mut late = LateRows::default();
         self.pending.admit(&batch, self.watermark, &mut late, &self.name)?;
-        late.report(None, &self.metrics, data, out)
+        late.report(self.plan.late_output.as_deref(), &self.metrics, data, out)
     }
 
     fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {

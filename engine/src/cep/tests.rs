@@ -121,6 +121,7 @@ fn operator() -> MatchRecognize {
             Field::new("t", timestamp, true),
             Field::new("n", DataType::Int64, true),
         ])),
+        late_output: None,
     };
     let metrics = Arc::new(JobMetrics::default());
     MatchRecognize::new(Arc::new(plan), "match".into(), metrics.register("match", 0)).unwrap()

@@ -284,6 +284,7 @@ impl PendingMatch {
             within,
             input_schema: Arc::clone(&row),
             output_schema: Arc::new(Schema::new(fields)),
+            late_output: None,
         };
         Ok(Arc::new(MatchRelation {
             name: self.name,

@@ -50,7 +50,11 @@ impl StreamPlanner<'_> {
             true => Distribution::Single,
             false => Distribution::Hash(keys),
         };
-        flow.then(OperatorPlan::new(plan.clone()), distribution);
+        let late = self.take_late_data(&plan.input_schema)?;
+        let mut plan = plan.clone();
+        plan.late_output = late.as_ref().map(|(side, _)| Arc::clone(side));
+        flow.then(OperatorPlan::new(plan), distribution);
+        flow.node.late_sink = late.map(|(_, sink)| sink);
         // Matches are appended; they have no key of their own.
         *flow.props_mut() = Properties {
             rowtime: rel.rowtime,
