@@ -391,7 +391,7 @@ fn a_password_is_required_when_set() {
 /// kept current as rows arrive (the job's changes applied), equal to
 /// DataFusion's batch answer; an aggregate of such results, and a view
 /// that drops the key (its rows then kept as a multiset, each change
-/// withdrawing one equal row).
+/// withdrawing one equal row); a Top-N, upserted by key and rank.
 #[tokio::test]
 async fn views_of_group_by_without_a_window_hold_the_current_results() {
     let dir = scratch();
@@ -399,16 +399,26 @@ async fn views_of_group_by_without_a_window_hold_the_current_results() {
     let file = job_file(dir.path(), &rows);
     let server = Server::start(dir.path(), &[file.to_str().unwrap()], &[]);
     let port = server.port;
+    // (name, query, read over psql, the oracle's order).
     let views = [
-        ("per_key", "SELECT k, count(*) AS c, sum(v) AS s, max(v) AS mx FROM src GROUP BY k", "SELECT * FROM per_key ORDER BY k"),
+        ("per_key", "SELECT k, count(*) AS c, sum(v) AS s, max(v) AS mx FROM src GROUP BY k", "SELECT * FROM per_key ORDER BY k", "1"),
         (
             "buckets",
             "SELECT mx % 4 AS b, count(*) AS keys, sum(c) AS rows FROM (SELECT k, count(*) AS c, max(v) AS mx FROM src GROUP BY k) GROUP BY mx % 4",
             "SELECT * FROM buckets ORDER BY b",
+            "1",
         ),
-        ("counts", "SELECT c FROM (SELECT k, count(*) AS c FROM src GROUP BY k)", "SELECT * FROM counts ORDER BY c"),
+        ("counts", "SELECT c FROM (SELECT k, count(*) AS c FROM src GROUP BY k)", "SELECT * FROM counts ORDER BY c", "1"),
+        // A Top-N: each key's three largest values, a rank's row replaced
+        // as larger ones come (ties have equal rows).
+        (
+            "top3",
+            "SELECT k, v, rn FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC) AS rn FROM src) WHERE rn <= 3",
+            "SELECT * FROM top3 ORDER BY k, rn",
+            "1, 3",
+        ),
     ];
-    for (name, query, _) in &views {
+    for (name, query, _, _) in &views {
         let out = psql(port, &format!("CREATE MATERIALIZED VIEW {name} AS {query}"), None);
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -427,8 +437,8 @@ async fn views_of_group_by_without_a_window_hold_the_current_results() {
     )
     .unwrap();
     ctx.register_batch("src", batch).unwrap();
-    for (name, query, read) in &views {
-        let ordered = format!("SELECT * FROM ({query}) ORDER BY 1");
+    for (name, query, read, order) in &views {
+        let ordered = format!("SELECT * FROM ({query}) ORDER BY {order}");
         let batches = ctx.sql(&ordered).await.unwrap().collect().await.unwrap();
         let want: Vec<String> = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
             .unwrap()
