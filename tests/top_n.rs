@@ -210,7 +210,10 @@ fn keep_first_counts_an_earlier_row_behind_the_watermark_as_late() {
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(committed_lines(dir.path(), &["k", "v"]), vec!["a|1", "b|3"]);
     assert_eq!(run.counted("late rows"), 1, "{}", run.stderr);
-    let side: Vec<String> = read_sink(&late).iter().map(|r| format!("{}|{}", r["k"], r["v"])).collect();
+    let side: Vec<String> = read_sink(&late)
+        .iter()
+        .map(|r| format!("{}|{}", r["k"], r["v"]))
+        .collect();
     assert_eq!(side, vec!["\"a\"|4"], "the late row in the side table");
 }
 
@@ -282,6 +285,101 @@ async fn window_top_n_over_a_window_aggregation() {
     }
 }
 
+/// Over a window aggregation with `ALLOWED LATENESS`, a late row within
+/// the lateness re-fires its window's result, which replaces its group's
+/// row in the ranking; the changed ranks leave as updates. Applied in
+/// order, the changes end in the batch ranking of the final results (rows
+/// later than the lateness left out, as the window aggregation does).
+#[tokio::test]
+async fn window_top_n_follows_re_fired_windows_within_their_lateness() {
+    let mut g = Lcg(47);
+    let mut rows: Vec<Row> = (0..900)
+        .map(|i| Row {
+            k: Some(format!("k{}", g.below(6))),
+            v: Some(g.below(1000) as i64),
+            ts: Some(T0 + i * 20),
+        })
+        .collect();
+    // Every 13th row comes 2.5 to 9 s late: some within the 3 s of lateness
+    // past the 2 s delay, some beyond.
+    for i in (40..rows.len()).step_by(13) {
+        rows[i].ts = rows[i].ts.map(|t| t - 2_500 - g.below(6_500) as i64);
+    }
+    let shape = Shape::Tumble { size: 2_000, offset: 0 };
+    let decided = decide(&rows, shape, 2_000, 3_000, (i64::MIN, i64::MAX));
+    assert!(decided.late.len() > 3, "some rows are beyond the lateness");
+    let ctx = datafusion::prelude::SessionContext::new();
+    let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+        datafusion::arrow::datatypes::Field::new("ws", datafusion::arrow::datatypes::DataType::Int64, false),
+        datafusion::arrow::datatypes::Field::new("k", datafusion::arrow::datatypes::DataType::Utf8, true),
+        datafusion::arrow::datatypes::Field::new("v", datafusion::arrow::datatypes::DataType::Int64, true),
+    ]));
+    let columns: Vec<datafusion::arrow::array::ArrayRef> = vec![
+        std::sync::Arc::new(datafusion::arrow::array::Int64Array::from_iter_values(
+            decided.assigned.iter().map(|a| a.0),
+        )),
+        std::sync::Arc::new(datafusion::arrow::array::StringArray::from_iter(
+            decided.assigned.iter().map(|a| a.2.k.clone()),
+        )),
+        std::sync::Arc::new(datafusion::arrow::array::Int64Array::from_iter(
+            decided.assigned.iter().map(|a| a.2.v),
+        )),
+    ];
+    ctx.register_batch(
+        "w",
+        datafusion::arrow::array::RecordBatch::try_new(schema, columns).unwrap(),
+    )
+    .unwrap();
+    let batches = ctx
+        .sql(&format!(
+            "SELECT ws, rn, k, s FROM (SELECT ws, k, s, ROW_NUMBER() OVER (PARTITION BY ws ORDER BY s {DESC}, k) AS rn
+               FROM (SELECT ws, k, SUM(v) AS s FROM w GROUP BY ws, k)) WHERE rn <= 2"
+        ))
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let mut expected = normalize_batches(&batches);
+    expected.sort();
+    // Files of 100 rows, read one after the other: the job's watermark
+    // moves between them, so windows fire and re-fire as the rows come.
+    let dir = scratch();
+    write_input_files(dir.path(), &rows);
+    let run = weir_run(
+        dir.path(),
+        &kvt_job(
+            dir.path(),
+            1,
+            "window_start TIMESTAMP(3), rn BIGINT, k VARCHAR, s BIGINT",
+            "print",
+            "SELECT window_start, rn, k, s FROM (
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY s DESC, k) AS rn FROM (
+                 SELECT window_start, window_end, k, SUM(v) AS s
+                 FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '2' SECOND))
+                 GROUP BY window_start, window_end, k)) WHERE rn <= 2
+             ALLOWED LATENESS INTERVAL '3' SECOND",
+        ),
+    );
+    assert!(run.ok, "{}", run.stderr);
+    // Rows are told apart by their window and rank.
+    let (got, kinds) = apply_changelog(&run.stdout, 2);
+    let mut got: Vec<String> = got
+        .iter()
+        .map(|l| {
+            let (ws, rest) = l.split_once('|').unwrap();
+            format!("{}|{rest}", parse_timestamp(ws))
+        })
+        .collect();
+    got.sort();
+    assert_rows_eq(&got, &expected, "the top 2 per window after re-fires");
+    assert!(
+        kinds.get("+U").copied().unwrap_or(0) > 0,
+        "re-fires changed ranks: {kinds:?}"
+    );
+    assert_eq!(run.counted("late rows"), decided.late.len() as u64);
+}
+
 /// NULL ranks as Flink's default collation puts it: last descending,
 /// first ascending.
 #[test]
@@ -304,7 +402,10 @@ fn null_ranks_last_descending_and_first_ascending() {
         let query = format!(
             "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v {order}) AS rn FROM t) WHERE rn = 1"
         );
-        let run = weir_run(dir.path(), &kvt_job(dir.path(), 1, "k VARCHAR, v BIGINT", "print", &query));
+        let run = weir_run(
+            dir.path(),
+            &kvt_job(dir.path(), 1, "k VARCHAR, v BIGINT", "print", &query),
+        );
         assert!(run.ok, "{}", run.stderr);
         let (got, _) = apply_changelog(&run.stdout, 1);
         assert_eq!(got, vec![first], "ORDER BY v {order}: {}", run.stdout);
@@ -314,7 +415,10 @@ fn null_ranks_last_descending_and_first_ascending() {
 fn failing(query: &str) -> String {
     let dir = scratch();
     write_input_files(dir.path(), &rows()[..10]);
-    let run = run_once(dir.path(), &kvt_job(dir.path(), 1, "k VARCHAR, v BIGINT", "print", query));
+    let run = run_once(
+        dir.path(),
+        &kvt_job(dir.path(), 1, "k VARCHAR, v BIGINT", "print", query),
+    );
     assert!(!run.ok, "{query} ran");
     run.stderr
 }

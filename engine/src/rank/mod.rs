@@ -28,12 +28,15 @@ use datafusion::physical_plan::PhysicalExpr;
 
 use crate::window::late::LateOutputPlan;
 
+mod first;
 mod operator;
 mod plan;
 mod ranked;
 mod state;
 #[cfg(test)]
 mod tests;
+mod updating;
+mod window;
 
 pub use operator::Rank;
 
@@ -65,6 +68,9 @@ pub struct RankPlan {
     /// The input is a changelog: its `-U`/`-D` rows leave the ranking.
     pub retracting: bool,
     pub mode: RankMode,
+    /// Window Top-N with lateness: the input columns that identify a row
+    /// (its group's, with the window), whose re-fired result replaces it.
+    pub upsert_key: Vec<usize>,
     /// `LATE DATA INTO`: where rows behind the watermark go (the modes
     /// that wait for it).
     pub late_output: Option<Arc<LateOutputPlan>>,
@@ -77,8 +83,10 @@ pub enum RankMode {
     /// ranking can never change a row it emitted: keep-first by arrival).
     Updating { changelog: bool },
     /// A window's rows, once, when the watermark passes the end in column
-    /// `end_column` (part of the partition).
-    Window { end_column: usize },
+    /// `end_column` (part of the partition); with `lateness` (the window
+    /// aggregation's `ALLOWED LATENESS` under it, ms), the changes its
+    /// re-fired results make, until the lateness has passed too.
+    Window { end_column: usize, lateness: i64 },
     /// A partition's first row by the rowtime in `time_column`, once the
     /// watermark passes it (`first` = `last` = 1).
     FirstByEventTime { time_column: usize },
@@ -88,6 +96,16 @@ impl RankPlan {
     /// How many rows a partition's ranking must hold: every row when rows
     /// can be retracted (the next one moves up), else the last rank.
     fn capacity(&self) -> Option<usize> {
-        (!self.retracting).then_some(self.last as usize)
+        let refires = matches!(self.mode, RankMode::Window { lateness, .. } if lateness > 0);
+        (!self.retracting && !refires).then_some(self.last as usize)
+    }
+
+    /// Whether the output is a changelog (updates of rows emitted before).
+    pub fn changelog_out(&self) -> bool {
+        match self.mode {
+            RankMode::Updating { changelog } => changelog,
+            RankMode::Window { lateness, .. } => lateness > 0,
+            RankMode::FirstByEventTime { .. } => false,
+        }
     }
 }

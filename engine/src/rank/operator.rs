@@ -11,14 +11,13 @@ use datafusion::arrow::datatypes::TimestampMillisecondType;
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::common::hash_utils::RandomState;
 
-use super::ranked::{Entry, Ranked};
+use super::ranked::Ranked;
 use super::{RankMode, RankPlan};
-use crate::changelog::{self, RowKind};
+use crate::changelog::RowKind;
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
-use crate::metrics::{DropReason, OperatorMetrics};
+use crate::metrics::OperatorMetrics;
 use crate::operator::{Collector, Operator};
-use crate::window::late::LateRows;
 
 /// Not the exchange's seed, whose hashes the keys of one subtask share
 /// bits of.
@@ -30,7 +29,13 @@ pub(super) struct Partition {
     pub(super) ranked: Ranked,
     /// The batch that last touched it, to take its ranks before the
     /// batch's changes once.
-    touched: u64,
+    pub(super) touched: u64,
+    /// Window Top-N with lateness: the window's ranks have left; rows
+    /// that come now are re-fired results.
+    pub(super) fired: bool,
+    /// Window Top-N with lateness: each row's key (its group's) to where
+    /// the row ranks, so that a re-fired result replaces it.
+    pub(super) by_key: HashMap<Box<[u8]>, (Box<[u8]>, u64)>,
     /// First by event time: the time of the row waiting for the watermark,
     /// and of the row emitted (the key then takes no other).
     pub(super) pending: Option<EventTime>,
@@ -41,11 +46,13 @@ pub(super) struct Partition {
 pub struct Rank {
     pub(super) plan: Arc<RankPlan>,
     pub(super) name: String,
-    metrics: Arc<OperatorMetrics>,
+    pub(super) metrics: Arc<OperatorMetrics>,
     /// Encoders of partition keys (none without PARTITION BY), sort keys
     /// (none without ORDER BY) and whole rows.
     pub(super) keys: Option<RowConverter>,
     sorts: Option<RowConverter>,
+    /// Encodes the rows' own keys, for window Top-N with lateness.
+    upserts: Option<RowConverter>,
     pub(super) rows: RowConverter,
     pub(super) index: HashMap<Box<[u8]>, u32, RandomState>,
     pub(super) partitions: Vec<Option<Partition>>,
@@ -55,22 +62,31 @@ pub struct Rank {
     pub(super) watermark: EventTime,
     /// When partitions fire: window ends, or first rows' times.
     pub(super) timers: BTreeSet<(EventTime, u32)>,
+    /// When fired windows kept for lateness are dropped.
+    pub(super) expiry: BTreeSet<(EventTime, u32)>,
     batch_no: u64,
 }
 
 /// Rows leaving the operator, built into one batch.
 #[derive(Default)]
-struct Changes {
+pub(super) struct Changes {
     rows: Vec<Arc<[u8]>>,
     ranks: Vec<u64>,
     kinds: Vec<i8>,
 }
 
 impl Changes {
-    fn push(&mut self, row: &Arc<[u8]>, rank: u64, kind: RowKind) {
+    pub(super) fn push(&mut self, row: &Arc<[u8]>, rank: u64, kind: RowKind) {
         self.rows.push(Arc::clone(row));
         self.ranks.push(rank);
         self.kinds.push(kind as i8);
+    }
+
+    /// `more` after these.
+    pub(super) fn append(&mut self, mut more: Changes) {
+        self.rows.append(&mut more.rows);
+        self.ranks.append(&mut more.ranks);
+        self.kinds.append(&mut more.kinds);
     }
 }
 
@@ -113,12 +129,24 @@ impl Rank {
             .collect();
         let rows = RowConverter::new(fields)
             .map_err(|e| EngineError::Plan(format!("{name}: the ranked rows' columns cannot be kept ({e})")))?;
+        let upserts = match plan.upsert_key.is_empty() {
+            true => None,
+            false => {
+                let fields = plan
+                    .upsert_key
+                    .iter()
+                    .map(|c| SortField::new(input.field(*c).data_type().clone()))
+                    .collect();
+                Some(RowConverter::new(fields).context(ctx)?)
+            }
+        };
         Ok(Self {
             plan,
             name,
             metrics,
             keys,
             sorts,
+            upserts,
             rows,
             index: HashMap::with_hasher(RandomState::with_seed(SEED)),
             partitions: Vec::new(),
@@ -126,6 +154,7 @@ impl Rank {
             arrivals: 0,
             watermark: WATERMARK_MIN,
             timers: BTreeSet::new(),
+            expiry: BTreeSet::new(),
             batch_no: 0,
         })
     }
@@ -151,7 +180,7 @@ impl Rank {
     }
 
     /// Encoded partition and sort keys of `data`.
-    fn encode_keys(&self, data: &RecordBatch) -> Result<(Option<Rows>, Option<Rows>)> {
+    pub(super) fn encode_keys(&self, data: &RecordBatch) -> Result<(Option<Rows>, Option<Rows>)> {
         let ctx = || format!("{}: encoding rows", self.name);
         let evaluate = |e: &Arc<dyn datafusion::physical_plan::PhysicalExpr>| -> Result<ArrayRef> {
             e.evaluate(data)
@@ -183,7 +212,12 @@ impl Rank {
     /// Encodes the rows a batch inserted (`(partition, arrival, row)`, kept
     /// with empty bytes while the batch ranked them) that are still kept:
     /// most rows of a Top-N never enter, or leave within their batch.
-    fn fill(&mut self, data: &RecordBatch, sorts: Option<&Rows>, inserted: &[(u32, u64, u32)]) -> Result<()> {
+    pub(super) fn fill(
+        &mut self,
+        data: &RecordBatch,
+        sorts: Option<&Rows>,
+        inserted: &[(u32, u64, u32)],
+    ) -> Result<()> {
         if inserted.is_empty() {
             return Ok(());
         }
@@ -210,6 +244,8 @@ impl Rank {
             key: key.into(),
             ranked: Ranked::default(),
             touched: 0,
+            fired: false,
+            by_key: HashMap::new(),
             pending: None,
             emitted: None,
         };
@@ -227,11 +263,31 @@ impl Rank {
         p
     }
 
+    /// The number of a new batch, by which partitions tell whether the
+    /// batch touched them yet.
+    pub(super) fn next_batch(&mut self) -> u64 {
+        self.batch_no += 1;
+        self.batch_no
+    }
+
+    /// The rows' own keys (window Top-N with lateness), encoded.
+    pub(super) fn encode_upserts(&self, data: &RecordBatch) -> Result<Option<Rows>> {
+        let Some(c) = &self.upserts else { return Ok(None) };
+        let ctx = || format!("{}: encoding row keys", self.name);
+        let columns: Vec<ArrayRef> = self
+            .plan
+            .upsert_key
+            .iter()
+            .map(|k| Arc::clone(data.column(*k)))
+            .collect();
+        Ok(Some(c.convert_columns(&columns).context(ctx)?))
+    }
+
     pub(super) fn partition(&mut self, p: u32) -> &mut Partition {
         self.partitions[p as usize].as_mut().expect("indexed partitions exist")
     }
 
-    fn drop_partition(&mut self, p: u32) {
+    pub(super) fn drop_partition(&mut self, p: u32) {
         if let Some(part) = self.partitions[p as usize].take() {
             self.index.remove(&part.key);
             self.free.push(p);
@@ -239,230 +295,12 @@ impl Rank {
     }
 
     /// The ranks kept, as indices into a ranking.
-    fn kept(&self) -> std::ops::Range<usize> {
+    pub(super) fn kept(&self) -> std::ops::Range<usize> {
         (self.plan.first as usize - 1)..self.plan.last as usize
     }
 
-    fn on_updating_batch(&mut self, batch: &StreamBatch, out: &mut Collector) -> Result<()> {
-        let (data, kinds) = changelog::split(&batch.data);
-        // Over appends, only the rows still kept after the batch are
-        // encoded whole; a changelog's retractions compare whole rows.
-        let (keys, sorts) = self.encode_keys(&data)?;
-        let rows = match kinds {
-            Some(_) => Some(
-                self.rows
-                    .convert_columns(data.columns())
-                    .context(|| format!("{}: encoding rows", self.name))?,
-            ),
-            None => None,
-        };
-        let capacity = self.plan.capacity();
-        let last = self.plan.last as usize;
-        self.batch_no += 1;
-        let mut touched: Vec<(u32, Vec<Entry>)> = Vec::new();
-        let mut inserted: Vec<(u32, u64, u32)> = Vec::new();
-        let placeholder: Arc<[u8]> = Arc::from(Vec::new());
-        for r in 0..data.num_rows() {
-            let p = self.partition_of(keys.as_ref().map_or(&[], |k| k.row(r).data()));
-            let batch_no = self.batch_no;
-            let part = self.partition(p);
-            if part.touched != batch_no {
-                part.touched = batch_no;
-                let before = part.ranked.top(last);
-                touched.push((p, before));
-            }
-            let sort = sorts.as_ref().map_or(&[][..], |s| s.row(r).data());
-            if let (Some(kinds), Some(rows)) = (&kinds, &rows)
-                && kinds.get(r).retracts()
-            {
-                self.partition(p).ranked.retract(sort, rows.row(r).data());
-                continue;
-            }
-            let seq = self.next_arrival();
-            let ranked = &mut self.partition(p).ranked;
-            if !ranked.enters(sort, seq, capacity) {
-                continue;
-            }
-            match &rows {
-                Some(rows) => ranked.insert(sort, seq, Arc::from(rows.row(r).data()), capacity),
-                None => {
-                    ranked.insert(sort, seq, Arc::clone(&placeholder), capacity);
-                    inserted.push((p, seq, r as u32));
-                }
-            }
-        }
-        self.fill(&data, sorts.as_ref(), &inserted)?;
-        let mut withdrawn = Changes::default();
-        let mut added = Changes::default();
-        for (p, before) in touched {
-            let after: Vec<Entry> = self.partition(p).ranked.top(last);
-            self.diff(&before, &after, &mut withdrawn, &mut added);
-            if self.partition(p).ranked.is_empty() {
-                self.drop_partition(p);
-            }
-        }
-        withdrawn.rows.append(&mut added.rows);
-        withdrawn.ranks.append(&mut added.ranks);
-        withdrawn.kinds.append(&mut added.kinds);
-        self.emit(withdrawn, out)
-    }
-
-    /// The changes from a partition's kept ranks `before` to `after`.
-    fn diff(&self, before: &[Entry], after: &[Entry], withdrawn: &mut Changes, added: &mut Changes) {
-        let kept = self.kept();
-        fn at(rows: &[Entry], k: usize) -> Option<(u64, &Arc<[u8]>)> {
-            rows.get(k).map(|(seq, row)| (*seq, row))
-        }
-        if self.plan.number {
-            for k in kept {
-                let rank = k as u64 + 1;
-                match (at(before, k), at(after, k)) {
-                    (Some((b, _)), Some((a, _))) if a == b => {}
-                    (Some((_, b)), Some((_, a))) => {
-                        withdrawn.push(b, rank, RowKind::UpdateBefore);
-                        added.push(a, rank, RowKind::UpdateAfter);
-                    }
-                    (Some((_, b)), None) => withdrawn.push(b, rank, RowKind::Delete),
-                    (None, Some((_, a))) => added.push(a, rank, RowKind::Insert),
-                    (None, None) => {}
-                }
-            }
-            return;
-        }
-        let range = |rows: &'_ [Entry]| -> Vec<Entry> {
-            rows.get(kept.start..kept.end.min(rows.len())).unwrap_or(&[]).to_vec()
-        };
-        let (before, after) = (range(before), range(after));
-        let gone: Vec<&Entry> = before.iter().filter(|b| !after.iter().any(|a| a.0 == b.0)).collect();
-        let new: Vec<&Entry> = after.iter().filter(|a| !before.iter().any(|b| a.0 == b.0)).collect();
-        // A Top-1 replaces its row: an update, as Flink's deduplication.
-        let replaced = kept.len() == 1 && gone.len() == 1 && new.len() == 1;
-        for (_, row) in gone {
-            withdrawn.push(
-                row,
-                kept.start as u64 + 1,
-                if replaced {
-                    RowKind::UpdateBefore
-                } else {
-                    RowKind::Delete
-                },
-            );
-        }
-        for (_, row) in new {
-            added.push(
-                row,
-                kept.start as u64 + 1,
-                if replaced {
-                    RowKind::UpdateAfter
-                } else {
-                    RowKind::Insert
-                },
-            );
-        }
-    }
-
-    fn on_window_batch(&mut self, batch: &StreamBatch, end_column: usize, out: &mut Collector) -> Result<()> {
-        let data = &batch.data;
-        let ends = time_column(data, end_column, &self.name)?;
-        let (keys, sorts) = self.encode_keys(data)?;
-        let capacity = self.plan.capacity();
-        let mut inserted: Vec<(u32, u64, u32)> = Vec::new();
-        let placeholder: Arc<[u8]> = Arc::from(Vec::new());
-        let row_wm = batch.row_watermarks.as_ref().map(|w| w.values());
-        let mut late = LateRows::default();
-        for r in 0..data.num_rows() {
-            let wm = row_wm.map_or(self.watermark, |w| w[r].max(self.watermark));
-            if ends.is_null(r) {
-                late.push(r, DropReason::InvalidEventTime, wm);
-                continue;
-            }
-            let end = ends.value(r);
-            if wm != WATERMARK_MIN && end.saturating_sub(1) <= wm {
-                late.push(r, DropReason::Late, wm);
-                continue;
-            }
-            let p = self.partition_of(keys.as_ref().map_or(&[], |k| k.row(r).data()));
-            if self.partition(p).ranked.is_empty() {
-                self.timers.insert((end, p));
-            }
-            let sort = sorts.as_ref().map_or(&[][..], |s| s.row(r).data());
-            let seq = self.next_arrival();
-            let ranked = &mut self.partition(p).ranked;
-            if ranked.enters(sort, seq, capacity) {
-                ranked.insert(sort, seq, Arc::clone(&placeholder), capacity);
-                inserted.push((p, seq, r as u32));
-            }
-        }
-        self.fill(data, sorts.as_ref(), &inserted)?;
-        late.report(self.plan.late_output.as_deref(), &self.metrics, data, out)
-    }
-
-    fn on_first_batch(&mut self, batch: &StreamBatch, time: usize, out: &mut Collector) -> Result<()> {
-        let data = &batch.data;
-        let times = time_column(data, time, &self.name)?;
-        let (keys, sorts, rows) = self.encode(data)?;
-        let row_wm = batch.row_watermarks.as_ref().map(|w| w.values());
-        let mut late = LateRows::default();
-        let mut now = Changes::default();
-        for r in 0..data.num_rows() {
-            // With per-row watermarks, first rows leave between the rows
-            // that pass them, as Flink's on-event watermarks would.
-            if let Some(w) = row_wm
-                && w[r] > self.watermark
-            {
-                self.watermark = w[r];
-                self.fire(w[r], &mut now);
-            }
-            let wm = self.watermark;
-            if times.is_null(r) {
-                late.push(r, DropReason::InvalidEventTime, wm);
-                continue;
-            }
-            let t = times.value(r);
-            let p = self.partition_of(keys.as_ref().map_or(&[], |k| k.row(r).data()));
-            if let Some(first) = self.partition(p).emitted {
-                // A later row of the key is a duplicate; an earlier one
-                // came after the watermark made the first row final.
-                if t < first {
-                    late.push(r, DropReason::Late, wm);
-                }
-                continue;
-            }
-            let sort = sorts.as_ref().map_or(&[][..], |s| s.row(r).data());
-            let seq = self.next_arrival();
-            let part = self.partition(p);
-            if !part.ranked.enters(sort, seq, Some(1)) {
-                continue;
-            }
-            part.ranked.insert(sort, seq, Arc::from(rows.row(r).data()), Some(1));
-            let before = part.pending.replace(t);
-            if let Some(b) = before {
-                self.timers.remove(&(b, p));
-            }
-            // Behind the watermark nothing earlier can come: it is final.
-            if wm != WATERMARK_MIN && t <= wm {
-                self.fire_first(p, &mut now);
-            } else {
-                self.timers.insert((t, p));
-            }
-        }
-        self.emit(now, out)?;
-        late.report(self.plan.late_output.as_deref(), &self.metrics, data, out)
-    }
-
-    /// Emits a partition's first row and keeps only its time.
-    fn fire_first(&mut self, p: u32, now: &mut Changes) {
-        let part = self.partition(p);
-        if let Some((_, row)) = part.ranked.top(1).first() {
-            now.push(row, 1, RowKind::Insert);
-        }
-        part.emitted = part.pending.take();
-        part.ranked = Ranked::default();
-    }
-
     /// Fires what the watermark `wm` passed into `now`.
-    fn fire(&mut self, wm: EventTime, now: &mut Changes) {
-        let kept = self.kept();
+    pub(super) fn fire(&mut self, wm: EventTime, now: &mut Changes) {
         while let Some(&(at, p)) = self.timers.first() {
             let due = match self.plan.mode {
                 RankMode::Window { .. } => at.saturating_sub(1) <= wm,
@@ -473,20 +311,14 @@ impl Rank {
             }
             self.timers.pop_first();
             match self.plan.mode {
-                RankMode::Window { .. } => {
-                    let top: Vec<Entry> = self.partition(p).ranked.top(kept.end);
-                    for (k, (_, row)) in top.iter().enumerate().skip(kept.start) {
-                        now.push(row, k as u64 + 1, RowKind::Insert);
-                    }
-                    self.drop_partition(p);
-                }
+                RankMode::Window { lateness, .. } => self.fire_window(p, at, lateness, now),
                 _ => self.fire_first(p, now),
             }
         }
     }
 
     /// Builds the output batch of `changes`.
-    fn emit(&mut self, changes: Changes, out: &mut Collector) -> Result<()> {
+    pub(super) fn emit(&mut self, changes: Changes, out: &mut Collector) -> Result<()> {
         if changes.rows.is_empty() {
             return Ok(());
         }
@@ -506,7 +338,7 @@ impl Rank {
                 cast(&ranks, want).context(ctx)?
             });
         }
-        if matches!(self.plan.mode, RankMode::Updating { changelog: true }) {
+        if self.plan.changelog_out() {
             columns.push(Arc::new(Int8Array::from(changes.kinds)));
         }
         let n = changes.rows.len();
@@ -517,7 +349,7 @@ impl Rank {
 }
 
 /// A TIMESTAMP(3) column of the input.
-fn time_column<'b>(
+pub(super) fn time_column<'b>(
     data: &'b RecordBatch,
     column: usize,
     name: &str,
@@ -545,7 +377,7 @@ impl Operator for Rank {
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         match self.plan.mode {
             RankMode::Updating { .. } => self.on_updating_batch(&batch, out),
-            RankMode::Window { end_column } => self.on_window_batch(&batch, end_column, out),
+            RankMode::Window { end_column, lateness } => self.on_window_batch(&batch, end_column, lateness, out),
             RankMode::FirstByEventTime { time_column } => self.on_first_batch(&batch, time_column, out),
         }
     }
@@ -557,6 +389,7 @@ impl Operator for Rank {
             self.watermark = watermark;
             let mut now = Changes::default();
             self.fire(watermark, &mut now);
+            self.expire_windows(watermark);
             self.emit(now, out)?;
         }
         out.watermark(watermark);

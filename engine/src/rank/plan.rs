@@ -62,9 +62,16 @@ impl OperatorSpec for RankPlan {
                 writeln!(f, "    input: {input}; emits the changed ranks per batch (+I/-U/+U/-D)")
             }
             RankMode::Updating { changelog: false } => writeln!(f, "    emits each key's first row as it arrives"),
-            RankMode::Window { .. } => writeln!(
+            RankMode::Window { lateness: 0, .. } => {
+                writeln!(
+                    f,
+                    "    emits each window's ranks once, when the watermark passes its end"
+                )
+            }
+            RankMode::Window { lateness, .. } => writeln!(
                 f,
-                "    emits each window's ranks once, when the watermark passes its end"
+                "    emits each window's ranks when the watermark passes its end, then for {lateness} ms the changes \
+                 re-fired results make (-U/+U/-D/+I)"
             ),
             RankMode::FirstByEventTime { .. } => {
                 writeln!(f, "    emits each key's earliest row once the watermark passes it")

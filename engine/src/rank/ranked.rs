@@ -126,6 +126,25 @@ impl Ranked {
         }
     }
 
+    /// Takes away the row `(sort, seq)` (a re-fired result's old row).
+    pub(super) fn remove(&mut self, sort: &[u8], seq: u64) -> bool {
+        let removed = match &mut self.store {
+            Store::Small(v) => v
+                .iter()
+                .position(|(s, q, _)| *q == seq && s.as_ref() == sort)
+                .map(|i| v.remove(i))
+                .map(|(s, _, r)| (s, r)),
+            Store::Large(m) => m.remove_entry(&(Box::from(sort), seq)).map(|((s, _), r)| (s, r)),
+        };
+        match removed {
+            Some((s, r)) => {
+                self.bytes -= s.len() + r.len() + ENTRY_OVERHEAD;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Takes away one row equal to `row` (sorted at `sort`); false when
     /// there is none.
     pub(super) fn retract(&mut self, sort: &[u8], row: &[u8]) -> bool {

@@ -105,6 +105,23 @@ impl Rank {
             d.finish()?;
         }
         self.watermark = watermark.unwrap_or(WATERMARK_MIN);
+        // Windows the watermark has fired wait out their lateness.
+        if let RankMode::Window { lateness, .. } = self.plan.mode
+            && lateness > 0
+        {
+            let wm = self.watermark;
+            let fired: Vec<(EventTime, u32)> = self
+                .timers
+                .iter()
+                .copied()
+                .filter(|(end, _)| wm != WATERMARK_MIN && end.saturating_sub(1) <= wm)
+                .collect();
+            for (end, p) in fired {
+                self.timers.remove(&(end, p));
+                self.partition(p).fired = true;
+                self.expiry.insert((end.saturating_add(lateness), p));
+            }
+        }
         Ok(())
     }
 
@@ -129,8 +146,9 @@ impl Rank {
             .clone();
         let data = RecordBatch::try_new(input, batch.columns()[..width].to_vec()).map_err(|_| damaged())?;
         let (keys, sorts, rows) = self.encode(&data)?;
+        let upserts = self.encode_upserts(&data)?;
         let times = match self.plan.mode {
-            RankMode::Window { end_column: c } | RankMode::FirstByEventTime { time_column: c } => Some(
+            RankMode::Window { end_column: c, .. } | RankMode::FirstByEventTime { time_column: c } => Some(
                 data.column(c)
                     .as_primitive_opt::<datafusion::arrow::datatypes::TimestampMillisecondType>()
                     .ok_or_else(damaged)?
@@ -145,6 +163,11 @@ impl Rank {
             self.partition(p)
                 .ranked
                 .insert(sort, seqs.value(r), Arc::from(rows.row(r).data()), None);
+            if let Some(upserts) = &upserts {
+                self.partition(p)
+                    .by_key
+                    .insert(upserts.row(r).data().into(), (sort.into(), seqs.value(r)));
+            }
             let Some(times) = &times else { continue };
             if times.is_null(r) {
                 return Err(damaged());

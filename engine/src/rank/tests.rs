@@ -22,7 +22,8 @@ use crate::testing::{Part, kvt_schema, whole_and_restored};
 fn operator(mode: RankMode) -> Rank {
     let mut fields: Vec<Field> = kvt_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new("rn", DataType::UInt64, false));
-    if let RankMode::Updating { changelog: true } = mode {
+    let refires = matches!(mode, RankMode::Window { lateness, .. } if lateness > 0);
+    if matches!(mode, RankMode::Updating { changelog: true }) || refires {
         fields.push(changelog::op_field());
     }
     let mut partition: Vec<Arc<dyn datafusion::physical_plan::PhysicalExpr>> = vec![Arc::new(Column::new("k", 0))];
@@ -46,6 +47,8 @@ fn operator(mode: RankMode) -> Rank {
         output_schema: Arc::new(Schema::new(fields)),
         retracting: false,
         mode,
+        // With lateness a row is replaced by a re-fired one of equal `v`.
+        upsert_key: if refires { vec![1] } else { Vec::new() },
         late_output: None,
     };
     let metrics = Arc::new(JobMetrics::default());
@@ -94,6 +97,16 @@ fn apply(out: Collector, table: &mut BTreeMap<(i64, i64, u64), i64>) {
 /// 3..6 through both, then the end watermark.
 fn restored_goes_on(mode: RankMode) -> BTreeMap<(i64, i64, u64), i64> {
     let mut parts: Vec<Part> = (0..6).map(|p| (part(p), 1000 * p)).collect();
+    // With lateness, each part also has rows for the window that fired
+    // before it: re-fires within the lateness.
+    if let RankMode::Window { lateness, .. } = mode
+        && lateness > 0
+    {
+        for (p, (rows, _)) in parts.iter_mut().enumerate().skip(2) {
+            let p = p as i64;
+            rows.extend((0..50).map(|i| ((i * 3 + p) % 31, 200_000 + i * 13 + p, 1000 * (p - 1))));
+        }
+    }
     parts.push((Vec::new(), i64::MAX));
     let keys = |b: &StreamBatch| -> Vec<ArrayRef> {
         match mode {
@@ -128,8 +141,25 @@ fn an_updating_top_n_restored_at_another_parallelism_goes_on() {
     assert_eq!(got, want);
 }
 
+/// Windows kept for lateness after they fired: the restored subtasks know
+/// which fired (from the watermark) and update their ranks as the
+/// uninterrupted one does.
+#[test]
+fn a_window_top_n_with_lateness_restored_at_another_parallelism_goes_on() {
+    let got = restored_goes_on(RankMode::Window {
+        end_column: 2,
+        lateness: 1500,
+    });
+    assert_eq!(got.len(), 6 * 31 * 3, "three ranks per key and window");
+    // The late rows' values are the largest: a re-fired window ranks them.
+    assert!(got.values().filter(|v| **v >= 200_000).count() > 50);
+}
+
 #[test]
 fn a_window_top_n_restored_at_another_parallelism_goes_on() {
-    let got = restored_goes_on(RankMode::Window { end_column: 2 });
+    let got = restored_goes_on(RankMode::Window {
+        end_column: 2,
+        lateness: 0,
+    });
     assert_eq!(got.len(), 6 * 31 * 3, "three ranks per key and window");
 }

@@ -175,16 +175,24 @@ impl StreamPlanner<'_> {
             .filter(|wc| partition_columns.contains(&Some(wc.start)) && partition_columns.contains(&Some(wc.end)));
         let dedup = first == 1 && last == 1;
         let mut later_wins_ties = false;
+        let mut upsert_key = Vec::new();
         let mode = match (window_end, single) {
             (Some(wc), _) => {
                 flow.refuse_changelog("a window Top-N", None)?;
-                if refires(&flow.node) {
-                    return Err(SqlError::unsupported(
-                        "a window Top-N over a window aggregation with ALLOWED LATENESS",
-                        None,
-                    ));
+                let lateness = refires(&flow.node).unwrap_or(0);
+                if lateness > 0 {
+                    // A re-fired result replaces the row of its group.
+                    upsert_key = props.unique_key.clone().ok_or_else(|| {
+                        SqlError::unsupported(
+                            "a window Top-N over a window aggregation with ALLOWED LATENESS whose group columns are not all selected",
+                            None,
+                        )
+                    })?;
                 }
-                RankMode::Window { end_column: wc.end }
+                RankMode::Window {
+                    end_column: wc.end,
+                    lateness,
+                }
             }
             (None, Some((t, true))) if dedup && !props.changelog && Some(t) == props.rowtime => {
                 RankMode::FirstByEventTime { time_column: t }
@@ -206,7 +214,11 @@ impl StreamPlanner<'_> {
         let number = self.rank_numbers.contains(column);
         let visible = Arc::new(input.as_arrow().clone());
         let mut fields: Vec<Field> = w.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        let changelog = matches!(mode, RankMode::Updating { changelog: true });
+        let changelog = match mode {
+            RankMode::Updating { changelog } => changelog,
+            RankMode::Window { lateness, .. } => lateness > 0,
+            RankMode::FirstByEventTime { .. } => false,
+        };
         if changelog {
             fields.push(weir_engine::changelog::op_field());
         }
@@ -216,6 +228,7 @@ impl StreamPlanner<'_> {
         };
         let plan = RankPlan {
             late_output: late.as_ref().map(|(plan, _)| Arc::clone(plan)),
+            upsert_key,
             partition: partition.clone(),
             order,
             first,
@@ -255,18 +268,18 @@ impl StreamPlanner<'_> {
     }
 }
 
-/// Whether `node`'s rows come from a window aggregation that re-fires
-/// windows for late rows (`ALLOWED LATENESS`): a window Top-N would have to
-/// replace the rows it ranked, which it does not do yet.
-fn refires(node: &weir_engine::plan::StreamNode) -> bool {
+/// The `ALLOWED LATENESS` of the window aggregation `node`'s rows come
+/// from, if they do: within it the aggregation re-fires windows for late
+/// rows, and a window Top-N replaces the rows it ranked.
+fn refires(node: &weir_engine::plan::StreamNode) -> Option<i64> {
     if let Some(op) = node.operator()
         && let Some(agg) = op.downcast::<weir_engine::window::aggregate::WindowAggregatePlan>()
     {
-        return agg.aggregation.allowed_lateness > 0;
+        return Some(agg.aggregation.allowed_lateness);
     }
     match node.inputs.as_slice() {
         [(input, Distribution::Any)] => refires(input),
-        _ => false,
+        _ => None,
     }
 }
 
