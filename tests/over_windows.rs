@@ -87,7 +87,11 @@ async fn range_peers_share_their_values_and_a_global_window_runs_on_one_subtask(
 #[test]
 fn a_row_behind_the_watermark_is_late() {
     let dir = scratch();
-    let row = |v: i64, s: i64| Row { k: Some("a".into()), v: Some(v), ts: Some(T0 + s * 1000) };
+    let row = |v: i64, s: i64| Row {
+        k: Some("a".into()),
+        v: Some(v),
+        ts: Some(T0 + s * 1000),
+    };
     write_input_files(dir.path(), &[row(1, 10), row(2, 20), row(3, 11), row(4, 30)]);
     let late = dir.path().join("late");
     let sql = kvt_job(
@@ -108,33 +112,30 @@ fn a_row_behind_the_watermark_is_late() {
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(committed_lines(dir.path(), &["v", "s"]), vec!["1|1", "2|3", "4|7"]);
     assert_eq!(run.counted("late rows"), 1);
-    let side: Vec<String> = read_sink(&late).iter().map(|r| format!("{}|{}", r["v"], r["reason"])).collect();
+    let side: Vec<String> = read_sink(&late)
+        .iter()
+        .map(|r| format!("{}|{}", r["v"], r["reason"]))
+        .collect();
     assert_eq!(side, vec!["3|\"late\""]);
-}
-
-fn failing(query: &str) -> String {
-    let dir = scratch();
-    write_input_files(dir.path(), &rows()[..10]);
-    let run = run_once(
-        dir.path(),
-        &kvt_job(dir.path(), 1, "k VARCHAR, v BIGINT", "print", query),
-    );
-    assert!(!run.ok, "{query} ran");
-    run.stderr
 }
 
 #[test]
 fn what_an_over_window_cannot_be_is_refused() {
-    let e = failing("SELECT k, SUM(v) OVER (PARTITION BY k ORDER BY v) FROM t");
+    let e = kvt_failing(&rows(), "SELECT k, SUM(v) OVER (PARTITION BY k ORDER BY v) FROM t");
     assert!(
         e.contains("not ordered by a time attribute") && e.contains("('ts')"),
         "{e}"
     );
-    let e =
-        failing("SELECT k, SUM(v) OVER (PARTITION BY k ORDER BY ts ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) FROM t");
+    let e = kvt_failing(
+        &rows(),
+        "SELECT k, SUM(v) OVER (PARTITION BY k ORDER BY ts ROWS BETWEEN 1 PRECEDING AND 1 FOLLOWING) FROM t",
+    );
     assert!(e.contains("ends at CURRENT ROW"), "{e}");
-    let e = failing("SELECT k, LEAD(v) OVER (PARTITION BY k ORDER BY ts) FROM t");
+    let e = kvt_failing(&rows(), "SELECT k, LEAD(v) OVER (PARTITION BY k ORDER BY ts) FROM t");
     assert!(e.contains("LEAD over a stream"), "{e}");
-    let e = failing("SELECT k, SUM(v) OVER (PARTITION BY k ORDER BY ts DESC) FROM t");
+    let e = kvt_failing(
+        &rows(),
+        "SELECT k, SUM(v) OVER (PARTITION BY k ORDER BY ts DESC) FROM t",
+    );
     assert!(e.contains("not ordered by a time attribute ascending"), "{e}");
 }

@@ -7,6 +7,8 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+
 use common::*;
 
 /// 3 000 rows over 40 keys, values and times unique, disordered.
@@ -17,133 +19,121 @@ fn rows() -> Vec<Row> {
 /// Flink's NULL order in DataFusion's terms (Calcite's LOW collation).
 const DESC: &str = "DESC NULLS LAST";
 
-#[tokio::test]
-async fn top_n_per_key_ends_in_the_batch_ranking() {
+/// Runs `query` into a print table of columns `sink` at each parallelism
+/// and applies the changes it prints — rows told apart by their first
+/// `key_len` values, or a multiset with 0 — checking they end in
+/// DataFusion's answer to `oracle`; returns the kinds of change of each run.
+async fn ends_in(
+    oracle: &str,
+    sink: &str,
+    query: &str,
+    key_len: usize,
+    parallelism: &[usize],
+) -> Vec<BTreeMap<String, usize>> {
     let rows = rows();
-    let expected = oracle_lines(
-        &rows,
-        &format!("SELECT k, rn, v FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v {DESC}) AS rn FROM t) WHERE rn <= 3"),
-    )
-    .await;
-    for parallelism in [1, 4] {
-        let (_dir, run) = run_kvt(
-            &rows,
-            parallelism,
-            "k VARCHAR, rn BIGINT, v BIGINT",
-            "print",
-            "SELECT k, rn, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC) AS rn FROM t) WHERE rn <= 3",
-        );
-        // A row is its key and rank: each rank's row is updated in place.
-        let (got, kinds) = apply_changelog(&run.stdout, 2);
-        assert_rows_eq(&got, &expected, &format!("top 3 per key at parallelism {parallelism}"));
-        assert!(
-            kinds.get("-U").copied().unwrap_or(0) > 0,
-            "ranks moved as better rows came: {kinds:?}"
-        );
+    let expected = oracle_lines(&rows, oracle).await;
+    let mut kinds = Vec::new();
+    for p in parallelism {
+        let (_dir, run) = run_kvt(&rows, *p, sink, "print", query);
+        let (mut got, k) = match key_len {
+            0 => apply_multiset_changelog(&run.stdout),
+            n => apply_changelog(&run.stdout, n),
+        };
+        got.sort();
+        assert_rows_eq(&got, &expected, &format!("{query} at parallelism {p}"));
+        kinds.push(k);
     }
+    kinds
 }
 
+fn count(kinds: &BTreeMap<String, usize>, kind: &str) -> usize {
+    kinds.get(kind).copied().unwrap_or(0)
+}
+
+/// Each rank of a key is a row (key and rank), updated in place as better
+/// rows come.
 #[tokio::test]
-async fn top_n_without_the_number_inserts_and_deletes_rows() {
-    let rows = rows();
-    let expected = oracle_lines(
-        &rows,
-        &format!("SELECT k, v FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v {DESC}) AS rn FROM t) WHERE rn <= 2"),
+async fn top_n_per_key_ends_in_the_batch_ranking() {
+    let kinds = ends_in(
+        &format!("SELECT k, rn, v FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v {DESC}) AS rn FROM t) WHERE rn <= 3"),
+        "k VARCHAR, rn BIGINT, v BIGINT",
+        "SELECT k, rn, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC) AS rn FROM t) WHERE rn <= 3",
+        2,
+        &[1, 4],
     )
     .await;
-    for parallelism in [1, 4] {
-        let (_dir, run) = run_kvt(
-            &rows,
-            parallelism,
-            "k VARCHAR, v BIGINT",
-            "print",
-            "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC) AS rn FROM t) WHERE rn <= 2",
-        );
-        let (got, kinds) = apply_multiset_changelog(&run.stdout);
-        let mut got = got;
-        got.sort();
-        assert_rows_eq(&got, &expected, &format!("top 2 per key at parallelism {parallelism}"));
-        // Flink's Top-N without the number: rows enter and leave.
-        assert!(kinds.keys().all(|k| k == "+I" || k == "-D"), "{kinds:?}");
-        assert!(kinds.get("-D").copied().unwrap_or(0) > 0, "{kinds:?}");
-    }
+    assert!(
+        kinds.iter().all(|k| count(k, "-U") > 0),
+        "ranks moved as better rows came: {kinds:?}"
+    );
+}
+
+/// Without the number (Flink's Top-N without rank number), rows enter as
+/// `+I` and leave as `-D`.
+#[tokio::test]
+async fn top_n_without_the_number_inserts_and_deletes_rows() {
+    let kinds = ends_in(
+        &format!("SELECT k, v FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v {DESC}) AS rn FROM t) WHERE rn <= 2"),
+        "k VARCHAR, v BIGINT",
+        "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC) AS rn FROM t) WHERE rn <= 2",
+        0,
+        &[1, 4],
+    )
+    .await;
+    assert!(
+        kinds
+            .iter()
+            .all(|k| k.keys().all(|k| k == "+I" || k == "-D") && count(k, "-D") > 0),
+        "{kinds:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_global_top_n_and_a_range_of_ranks() {
-    let rows = rows();
-    let expected = oracle_lines(
-        &rows,
+    ends_in(
         &format!("SELECT rn, k, v FROM (SELECT k, v, ROW_NUMBER() OVER (ORDER BY v {DESC}, k) AS rn FROM t) WHERE rn > 2 AND rn <= 5"),
+        "rn BIGINT, k VARCHAR, v BIGINT",
+        "SELECT rn, k, v FROM (SELECT *, ROW_NUMBER() OVER (ORDER BY v DESC, k) AS rn FROM t) WHERE 5 >= rn AND rn > 2",
+        1,
+        &[2],
     )
     .await;
-    let (_dir, run) = run_kvt(
-        &rows,
-        2,
-        "rn BIGINT, k VARCHAR, v BIGINT",
-        "print",
-        "SELECT rn, k, v FROM (SELECT *, ROW_NUMBER() OVER (ORDER BY v DESC, k) AS rn FROM t) WHERE 5 >= rn AND rn > 2",
-    );
-    let (got, _) = apply_changelog(&run.stdout, 1);
-    assert_rows_eq(&got, &expected, "ranks 3 to 5 of all rows");
 }
 
 /// Over an updating input (a GROUP BY's results) a rank's row can leave
 /// and the next one move up: every row is kept, retractions take back.
 #[tokio::test]
 async fn top_n_over_an_updating_result() {
-    let rows = rows();
-    let expected = oracle_lines(
-        &rows,
+    let kinds = ends_in(
         &format!(
             "SELECT rn, k, n FROM (SELECT k, n, ROW_NUMBER() OVER (ORDER BY n {DESC}, k) AS rn
                FROM (SELECT k, SUM(v) - 1500 * COUNT(*) AS n FROM t GROUP BY k)) WHERE rn <= 3"
         ),
+        "rn BIGINT, k VARCHAR, n BIGINT",
+        "SELECT rn, k, n FROM (SELECT *, ROW_NUMBER() OVER (ORDER BY n DESC, k) AS rn
+           FROM (SELECT k, SUM(v) - 1500 * COUNT(*) AS n FROM t GROUP BY k)) WHERE rn <= 3",
+        1,
+        &[1, 4],
     )
     .await;
-    for parallelism in [1, 4] {
-        let (_dir, run) = run_kvt(
-            &rows,
-            parallelism,
-            "rn BIGINT, k VARCHAR, n BIGINT",
-            "print",
-            "SELECT rn, k, n FROM (SELECT *, ROW_NUMBER() OVER (ORDER BY n DESC, k) AS rn
-               FROM (SELECT k, SUM(v) - 1500 * COUNT(*) AS n FROM t GROUP BY k)) WHERE rn <= 3",
-        );
-        let (got, kinds) = apply_changelog(&run.stdout, 1);
-        assert_rows_eq(&got, &expected, &format!("top 3 sums at parallelism {parallelism}"));
-        assert!(kinds.get("-U").copied().unwrap_or(0) > 0, "{kinds:?}");
-    }
+    assert!(kinds.iter().all(|k| count(k, "-U") > 0), "{kinds:?}");
 }
 
+/// Replacing a key's row is an update, as Flink's deduplication.
 #[tokio::test]
 async fn keep_last_by_event_time_is_an_updating_result() {
-    let rows = rows();
-    let expected = oracle_lines(
-        &rows,
+    let kinds = ends_in(
         "SELECT k, v FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC) AS rn FROM t) WHERE rn = 1",
+        "k VARCHAR, v BIGINT",
+        "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC) AS rn FROM t) WHERE rn = 1",
+        1,
+        &[1, 4],
     )
     .await;
-    for parallelism in [1, 4] {
-        let (_dir, run) = run_kvt(
-            &rows,
-            parallelism,
-            "k VARCHAR, v BIGINT",
-            "print",
-            "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC) AS rn FROM t) WHERE rn = 1",
-        );
-        let (got, kinds) = apply_changelog(&run.stdout, 1);
-        assert_rows_eq(
-            &got,
-            &expected,
-            &format!("last row per key at parallelism {parallelism}"),
-        );
-        // Replacing a key's row is an update, as Flink's deduplication.
-        assert!(
-            kinds.get("+U").copied().unwrap_or(0) > 0 && !kinds.contains_key("-D"),
-            "{kinds:?}"
-        );
-    }
+    assert!(
+        kinds.iter().all(|k| count(k, "+U") > 0 && count(k, "-D") == 0),
+        "{kinds:?}"
+    );
 }
 
 #[tokio::test]
@@ -412,17 +402,6 @@ fn null_ranks_last_descending_and_first_ascending() {
     }
 }
 
-fn failing(query: &str) -> String {
-    let dir = scratch();
-    write_input_files(dir.path(), &rows()[..10]);
-    let run = run_once(
-        dir.path(),
-        &kvt_job(dir.path(), 1, "k VARCHAR, v BIGINT", "print", query),
-    );
-    assert!(!run.ok, "{query} ran");
-    run.stderr
-}
-
 #[test]
 fn what_a_ranking_cannot_be_is_refused_with_the_place() {
     // Where the function is: line 5 (the INSERT), its column.
@@ -433,15 +412,20 @@ fn what_a_ranking_cannot_be_is_refused_with_the_place() {
         )
     };
     let q = "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k) AS rn FROM t) WHERE rn = 1";
-    let e = failing(q);
+    let e = kvt_failing(&rows(), q);
     assert!(e.contains(&at(q, "ROW_NUMBER")) && e.contains("needs ORDER BY"), "{e}");
-    let e = failing("SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v) AS rn FROM t)");
+    let e = kvt_failing(
+        &rows(),
+        "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v) AS rn FROM t)",
+    );
     assert!(e.contains("must be bounded by a filter"), "{e}");
-    let e =
-        failing("SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v) AS rn FROM t) WHERE rn > 2");
+    let e = kvt_failing(
+        &rows(),
+        "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v) AS rn FROM t) WHERE rn > 2",
+    );
     assert!(e.contains("needs an upper bound"), "{e}");
     let q = "SELECT k, SUM(v) OVER (PARTITION BY k) FROM t";
-    let e = failing(q);
+    let e = kvt_failing(&rows(), q);
     assert!(
         e.contains(&at(q, "SUM")) && e.contains("needs ORDER BY in a streaming query: its time attribute"),
         "{e}"

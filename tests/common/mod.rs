@@ -226,6 +226,16 @@ pub async fn oracle_lines(rows: &[Row], query: &str) -> Vec<String> {
     lines
 }
 
+/// The error output of [`kvt_job`] over the first rows of `rows` when it
+/// must fail (`query` into a print table `k VARCHAR, v BIGINT`).
+pub fn kvt_failing(rows: &[Row], query: &str) -> String {
+    let dir = scratch();
+    write_input_files(dir.path(), &rows[..rows.len().min(10)]);
+    let run = run_once(dir.path(), &kvt_job(dir.path(), 1, "k VARCHAR, v BIGINT", "print", query));
+    assert!(!run.ok, "{query} ran");
+    run.stderr
+}
+
 /// 2026-01-01T00:00:00Z in milliseconds.
 pub const T0: i64 = 1_767_225_600_000;
 

@@ -95,7 +95,9 @@ fn unknown_option_lists_the_allowed_ones() {
          sink.partition-commit.trigger, sink.partition-commit.delay, sink.partition-commit.policy.kind, \
          sink.partition-commit.policy.class, sink.partition-commit.success-file.name, \
          sink.partition-commit.watermark-time-zone, partition.time-extractor.kind, partition.time-extractor.class, \
-         partition.time-extractor.timestamp-pattern, partition.time-extractor.timestamp-formatter)"
+         partition.time-extractor.timestamp-pattern, partition.time-extractor.timestamp-formatter, lookup.cache, lookup.full-cache.reload-strategy, \
+         lookup.full-cache.periodic-reload.interval, lookup.full-cache.periodic-reload.schedule-mode, \
+         lookup.full-cache.timed-reload.at-time, lookup.full-cache.timed-reload.interval-in-days)"
     );
     // Another format's options are unknown too.
     let e = error(&[

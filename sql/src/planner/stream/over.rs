@@ -171,7 +171,7 @@ impl StreamPlanner<'_> {
             WindowFunctionDefinition::WindowUDF(udf) if udf.name() == "lead" => Err(SqlError::Unsupported {
                 construct: "LEAD over a stream".into(),
                 detail: Some(
-                    "a row's result would wait for rows after it; as in Flink, use LAG ordered the other way".into(),
+                    "a row's result would wait for the rows after it (Flink refuses LEAD in stream mode too); LAG takes a row before".into(),
                 ),
                 position: None,
             }),
