@@ -3,8 +3,8 @@
 //!
 //! Its input may be another such aggregation (Nexmark q4: the average of
 //! each category's auction maxima): the earlier results it withdraws are
-//! retracted, which only COUNT, SUM, AVG and COLLECT can do whatever the
-//! order.
+//! retracted, which only COUNT, SUM, AVG, COLLECT, MIN and MAX can do
+//! whatever the order.
 
 use std::sync::Arc;
 
@@ -23,8 +23,9 @@ use super::narrow::Narrowing;
 use super::{Flow, StreamPlanner, aggregation_key};
 use crate::error::{Result, SqlError};
 
-/// Aggregates whose retraction does not depend on the order rows came in.
-const RETRACTABLE: [&str; 4] = ["count", "sum", "avg", "collect"];
+/// Aggregates whose retraction does not depend on the order rows came in
+/// (MIN and MAX keep a count per value: `weir_engine::group_aggregate`).
+const RETRACTABLE: [&str; 6] = ["count", "sum", "avg", "collect", "min", "max"];
 
 impl StreamPlanner<'_> {
     /// Plans `agg` over `flow`, which has no window.
@@ -56,7 +57,7 @@ impl StreamPlanner<'_> {
                     return Err(SqlError::Unsupported {
                         construct: format!("{e} over the results of a GROUP BY without a window"),
                         detail: Some(
-                            "those results change, and only COUNT, SUM, AVG and COLLECT can take back an earlier value; \
+                            "those results change, and only COUNT, SUM, AVG, COLLECT, MIN and MAX can take back an earlier value; \
                              aggregate over a window instead"
                                 .into(),
                         ),

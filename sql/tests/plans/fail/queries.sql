@@ -15,7 +15,7 @@ INSERT INTO flags SELECT k, ts FROM a;
 -- fail
 INSERT INTO appendonly SELECT k, count(*) FROM a GROUP BY k;
 -- fail
-INSERT INTO kv SELECT k, min(n) FROM (SELECT k, count(*) AS n FROM a GROUP BY k) GROUP BY k;
+INSERT INTO kv SELECT k, median(n) FROM (SELECT k, count(*) AS n FROM a GROUP BY k) GROUP BY k;
 -- fail
 INSERT INTO kv SELECT a.k, n FROM a JOIN (SELECT k, count(*) AS n FROM b GROUP BY k) c ON a.k = c.k;
 -- fail
