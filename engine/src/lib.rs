@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod operator;
 pub mod operators;
 pub mod over;
+pub mod partition_keys;
 pub mod plan;
 pub mod rank;
 pub mod runtime;

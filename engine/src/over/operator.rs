@@ -8,7 +8,6 @@ use std::sync::atomic::Ordering;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{concat, concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::TimestampMillisecondType;
-use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::common::hash_utils::RandomState;
 
 use super::OverPlan;
@@ -17,6 +16,7 @@ use crate::error::{Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::OperatorMetrics;
 use crate::operator::{Collector, Operator};
+use crate::partition_keys::PartitionKeys;
 use crate::waiting::WaitingRows;
 use crate::window::late::LateRows;
 
@@ -29,8 +29,7 @@ pub struct Over {
     pub(super) plan: Arc<OverPlan>,
     pub(super) name: String,
     metrics: Arc<OperatorMetrics>,
-    /// Encodes partition keys; none without PARTITION BY.
-    pub(super) keys: Option<RowConverter>,
+    pub(super) keys: PartitionKeys,
     pub(super) index: HashMap<Box<[u8]>, u32, RandomState>,
     pub(super) states: Vec<KeyState>,
     /// Rows waiting for the watermark to pass them.
@@ -40,19 +39,7 @@ pub struct Over {
 
 impl Over {
     pub fn new(plan: Arc<OverPlan>, name: String, metrics: Arc<OperatorMetrics>) -> Result<Self> {
-        let keys = match plan.partition.is_empty() {
-            true => None,
-            false => {
-                let ctx = || format!("{name}: partition keys");
-                let fields = plan
-                    .partition
-                    .iter()
-                    .map(|e| e.data_type(&plan.input_schema).map(SortField::new))
-                    .collect::<datafusion::error::Result<Vec<_>>>()
-                    .context(ctx)?;
-                Some(RowConverter::new(fields).context(ctx)?)
-            }
-        };
+        let keys = PartitionKeys::new(&plan.partition, &plan.input_schema, &name)?;
         let pending = WaitingRows::new(Arc::clone(&plan.input_schema), plan.time_column);
         Ok(Self {
             plan,
@@ -64,14 +51,6 @@ impl Over {
             pending,
             watermark: WATERMARK_MIN,
         })
-    }
-
-    /// The encoded partition keys of `data`'s rows.
-    pub(super) fn encode_keys(&self, data: &RecordBatch) -> Result<Option<Rows>> {
-        let Some(converter) = &self.keys else { return Ok(None) };
-        let ctx = || format!("{}: partition keys", self.name);
-        let columns = crate::operators::evaluate::columns(&self.plan.partition, data).context(ctx)?;
-        Ok(Some(converter.convert_columns(&columns).context(ctx)?))
     }
 
     /// The key's state, made if new.
@@ -93,7 +72,7 @@ impl Over {
         }
         let name = self.name.clone();
         let ctx = || format!("{name}: ordering rows");
-        let keys = self.encode_keys(ready)?;
+        let keys = self.keys.encode(ready)?;
         let times = self.pending.times(ready, &self.name)?.values().clone();
         let key = |i: usize| keys.as_ref().map_or(&[][..], |k| k.row(i).data());
         let mut order: Vec<u32> = (0..n as u32).collect();

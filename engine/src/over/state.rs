@@ -35,11 +35,11 @@ impl Over {
         e.i64(self.watermark);
         let schema = Arc::clone(&self.plan.input_schema);
         let pending = self.pending.all(&self.name)?;
-        let keys = self.partition_columns(&pending)?;
+        let keys = self.keys.columns(&pending)?;
         e.batches_by_key_group(&pending, &keys)?;
         let retained: Vec<&RecordBatch> = self.states.iter().filter_map(|s| s.retained.as_ref()).collect();
         let retained = concat_batches(&schema, retained).context(ctx)?;
-        let keys = self.partition_columns(&retained)?;
+        let keys = self.keys.columns(&retained)?;
         e.batches_by_key_group(&retained, &keys)?;
         // Unbounded accumulators, one row per key.
         let functions = unbounded(&self.plan);
@@ -49,19 +49,7 @@ impl Over {
                 .filter(|s| self.states[*s].accumulators.iter().any(Option::is_some))
                 .collect(),
         };
-        let key_columns = match &self.keys {
-            Some(c) => {
-                let parser = c.parser();
-                c.convert_rows(holders.iter().map(|s| parser.parse(&self.states[*s].key)))
-                    .context(ctx)?
-            }
-            None => Vec::new(),
-        };
-        let mut fields: Vec<Field> = key_columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Field::new(format!("k{i}"), c.data_type().clone(), true))
-            .collect();
+        let (key_columns, mut fields) = self.keys.decode(holders.iter().map(|s| self.states[*s].key.as_ref()))?;
         let mut columns = key_columns.clone();
         for f in &functions {
             let OverFunction::Aggregate { function, .. } = &self.plan.functions[*f] else {
@@ -98,11 +86,6 @@ impl Over {
             e.batches_by_key_group(&batch, &key_columns)?;
         }
         Ok(e.bytes)
-    }
-
-    fn partition_columns(&self, rows: &RecordBatch) -> Result<Vec<ArrayRef>> {
-        crate::operators::evaluate::columns(&self.plan.partition, rows)
-            .context(|| format!("{}: partition keys", self.name))
     }
 
     pub(super) fn decode_state(&mut self, states: &[&[u8]], owns: &dyn Fn(usize) -> bool) -> Result<()> {
@@ -161,7 +144,7 @@ impl Over {
 
     fn restore_retained(&mut self, batch: &RecordBatch) -> Result<()> {
         let rows = self.input_rows(batch)?;
-        let keys = self.encode_keys(&rows)?;
+        let keys = self.keys.encode(&rows)?;
         // Each key's rows, in their order (a key's rows were written together).
         let mut per_key: Vec<(u32, Vec<u32>)> = Vec::new();
         let mut at: HashMap<u32, usize> = HashMap::new();
@@ -187,13 +170,13 @@ impl Over {
         let ctx = || format!("{name}: restoring accumulators");
         let n_keys = self.plan.partition.len();
         let functions = unbounded(&self.plan);
-        let keys = match &self.keys {
-            Some(c) if batch.num_columns() > n_keys => {
-                Some(c.convert_columns(&batch.columns()[..n_keys]).map_err(|_| damaged())?)
-            }
-            Some(_) => return Err(damaged()),
-            None => None,
-        };
+        if batch.num_columns() <= n_keys {
+            return Err(damaged());
+        }
+        let keys = self
+            .keys
+            .encode_columns(&batch.columns()[..n_keys])
+            .map_err(|_| damaged())?;
         let mut at = n_keys;
         let mut per_function = Vec::new();
         for f in &functions {

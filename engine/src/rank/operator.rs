@@ -18,6 +18,7 @@ use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::OperatorMetrics;
 use crate::operator::{Collector, Operator};
+use crate::partition_keys::PartitionKeys;
 
 /// Not the exchange's seed, whose hashes the keys of one subtask share
 /// bits of.
@@ -49,7 +50,7 @@ pub struct Rank {
     pub(super) metrics: Arc<OperatorMetrics>,
     /// Encoders of partition keys (none without PARTITION BY), sort keys
     /// (none without ORDER BY) and whole rows.
-    pub(super) keys: Option<RowConverter>,
+    pub(super) keys: PartitionKeys,
     sorts: Option<RowConverter>,
     /// Encodes the rows' own keys, for window Top-N with lateness.
     upserts: Option<RowConverter>,
@@ -94,18 +95,7 @@ impl Rank {
     pub fn new(plan: Arc<RankPlan>, name: String, metrics: Arc<OperatorMetrics>) -> Result<Self> {
         let ctx = || format!("{name}: encoding rows");
         let input = &plan.input_schema;
-        let keys = match plan.partition.is_empty() {
-            true => None,
-            false => {
-                let fields = plan
-                    .partition
-                    .iter()
-                    .map(|e| e.data_type(input).map(SortField::new))
-                    .collect::<datafusion::error::Result<Vec<_>>>()
-                    .context(ctx)?;
-                Some(RowConverter::new(fields).context(ctx)?)
-            }
-        };
+        let keys = PartitionKeys::new(&plan.partition, input, &name)?;
         let sorts = match plan.order.is_empty() {
             true => None,
             false => {
@@ -187,13 +177,7 @@ impl Rank {
                 .and_then(|v| v.into_array(data.num_rows()))
                 .context(ctx)
         };
-        let keys = match &self.keys {
-            Some(c) => {
-                let cols = crate::operators::evaluate::columns(&self.plan.partition, data).context(ctx)?;
-                Some(c.convert_columns(&cols).context(ctx)?)
-            }
-            None => None,
-        };
+        let keys = self.keys.encode(data)?;
         let sorts = match &self.sorts {
             Some(c) => {
                 let cols = self

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, UInt64Array};
+use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, UInt64Type};
 
 use super::RankMode;
@@ -49,35 +49,16 @@ impl Rank {
             .collect();
         fields.push(Field::new("arrival", DataType::UInt64, false));
         let kept = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)?;
-        let keys = self.partition_columns(&kept)?;
+        let keys = self.keys.columns(&kept)?;
         e.batches_by_key_group(&kept, &keys)?;
         // The keys whose first row has left.
-        let (key_columns, mut fields) = match &self.keys {
-            Some(c) => {
-                let parser = c.parser();
-                let cols = c.convert_rows(done.iter().map(|(k, _)| parser.parse(k))).context(ctx)?;
-                let fields: Vec<Field> = cols
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| Field::new(format!("k{i}"), c.data_type().clone(), true))
-                    .collect();
-                (cols, fields)
-            }
-            None => (Vec::new(), Vec::new()),
-        };
+        let (key_columns, mut fields) = self.keys.decode(done.iter().map(|(k, _)| *k))?;
         fields.push(Field::new("emitted", DataType::Int64, false));
         let mut columns = key_columns.clone();
         columns.push(Arc::new(Int64Array::from_iter_values(done.iter().map(|(_, t)| *t))));
         let done = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)?;
         e.batches_by_key_group(&done, &key_columns)?;
         Ok(e.bytes)
-    }
-
-    /// The partition expressions over rows of the input's columns (and
-    /// more after them).
-    fn partition_columns(&self, rows: &RecordBatch) -> Result<Vec<ArrayRef>> {
-        crate::operators::evaluate::columns(&self.plan.partition, rows)
-            .context(|| format!("{}: partition keys", self.name))
     }
 
     pub(super) fn decode_state(&mut self, states: &[&[u8]], owns: &dyn Fn(usize) -> bool) -> Result<()> {
@@ -192,11 +173,13 @@ impl Rank {
             .as_primitive_opt::<Int64Type>()
             .ok_or_else(damaged)?
             .clone();
-        let keys = match &self.keys {
-            Some(c) => Some(c.convert_columns(&batch.columns()[..n - 1]).map_err(|_| damaged())?),
-            None if n == 1 => None,
-            None => return Err(damaged()),
-        };
+        if n != self.keys.len() + 1 {
+            return Err(damaged());
+        }
+        let keys = self
+            .keys
+            .encode_columns(&batch.columns()[..n - 1])
+            .map_err(|_| damaged())?;
         for r in 0..batch.num_rows() {
             let p = self.partition_of(keys.as_ref().map_or(&[], |k| k.row(r).data()));
             self.partition(p).emitted = Some(times.value(r));
