@@ -21,6 +21,18 @@ pub struct ProjectPlan {
     pub schema: SchemaRef,
 }
 
+impl ProjectPlan {
+    /// Whether output column `column` is `PROCTIME()`: a table's
+    /// computed columns are a projection, and its processing-time
+    /// attribute is the column that calls it.
+    pub fn is_proctime(&self, column: usize) -> bool {
+        self.exprs.get(column).is_some_and(|e| {
+            <dyn PhysicalExpr>::downcast_ref::<datafusion::physical_expr::ScalarFunctionExpr>(e.as_ref())
+                .is_some_and(|f| f.name() == "proctime")
+        })
+    }
+}
+
 impl OperatorSpec for ProjectPlan {
     fn name(&self) -> String {
         "Project".into()

@@ -128,14 +128,7 @@ impl StreamNode {
     /// column, and whose processing time its `PROCTIME()` column.
     pub fn source(plan: Arc<SourcePlan>) -> Self {
         let rowtime = plan.watermark.as_ref().map(|w| w.time_column);
-        let proctime = plan.computed.as_ref().and_then(|c| {
-            c.exprs.iter().position(|e| {
-                <dyn datafusion::physical_plan::PhysicalExpr>::downcast_ref::<datafusion::physical_expr::ScalarFunctionExpr>(
-                    e.as_ref(),
-                )
-                .is_some_and(|f| f.name() == "proctime")
-            })
-        });
+        let proctime = plan.computed.as_ref().and_then(|c| (0..c.exprs.len()).find(|i| c.is_proctime(*i)));
         Self {
             op: NodeOp::Source(plan),
             inputs: Vec::new(),

@@ -16,7 +16,6 @@
 
 use std::sync::Arc;
 
-use datafusion::physical_expr::ScalarFunctionExpr;
 use datafusion::sql::sqlparser::ast::{
     Expr, Ident, JoinOperator, ObjectName, Query, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, TableAlias,
     TableFactor, TableVersion, TableWithJoins,
@@ -217,10 +216,7 @@ fn check_proctime(e: &Expr, before: &[Relation], derived: &[Option<String>], als
         let Ok(i) = r.table.schema.index_of(&column) else {
             return false;
         };
-        r.table.computed.as_ref().is_some_and(|c| {
-            <dyn datafusion::physical_plan::PhysicalExpr>::downcast_ref::<ScalarFunctionExpr>(c.exprs[i].as_ref())
-                .is_some_and(|f| f.name() == "proctime")
-        })
+        r.table.computed.as_ref().is_some_and(|c| c.is_proctime(i))
     };
     let found = before
         .iter()
