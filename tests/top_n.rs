@@ -370,6 +370,44 @@ async fn window_top_n_follows_re_fired_windows_within_their_lateness() {
     assert_eq!(run.counted("late rows"), decided.late.len() as u64);
 }
 
+/// Ordered by a `PROCTIME()` column, a deduplication goes by arrival: the
+/// first row of each key stays (append-only: only `+I`), or the latest
+/// replaces it (`-U`/`+U`). At parallelism 1 the files are read one after
+/// the other, each a batch: rows arrive in file order.
+#[test]
+fn deduplication_by_arrival_keeps_the_first_or_the_latest_row() {
+    let rows = rows();
+    let mut first: BTreeMap<String, i64> = BTreeMap::new();
+    let mut last: BTreeMap<String, i64> = BTreeMap::new();
+    for r in &rows {
+        let (k, v) = (r.k.clone().unwrap(), r.v.unwrap());
+        first.entry(k.clone()).or_insert(v);
+        last.insert(k, v);
+    }
+    for (order, want) in [("ASC", &first), ("DESC", &last)] {
+        let dir = scratch();
+        write_input_files(dir.path(), &rows);
+        let sql = format!(
+            "CREATE TABLE t (k VARCHAR, v BIGINT, ts TIMESTAMP(3), proc AS PROCTIME())
+               WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+             CREATE TABLE out (k VARCHAR, v BIGINT) WITH ('connector' = 'print');
+             INSERT INTO out SELECT k, v FROM (
+               SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY proc {order}) AS rn FROM t) WHERE rn = 1;",
+            dir.path().join("in").display()
+        );
+        let run = weir_run(dir.path(), &sql);
+        assert!(run.ok, "{}", run.stderr);
+        let (got, kinds) = apply_changelog(&run.stdout, 1);
+        let mut want: Vec<String> = want.iter().map(|(k, v)| format!("{k}|{v}")).collect();
+        want.sort();
+        assert_eq!(got, want, "ORDER BY proc {order}");
+        match order {
+            "ASC" => assert_eq!(kinds.keys().collect::<Vec<_>>(), ["+I"], "keep-first appends"),
+            _ => assert!(count(&kinds, "+U") > 0, "keep-last updates: {kinds:?}"),
+        }
+    }
+}
+
 /// NULL ranks as Flink's default collation puts it: last descending,
 /// first ascending.
 #[test]
