@@ -217,11 +217,6 @@ fn what_an_updating_result_cannot_feed_is_refused_with_the_reason() {
             "SELECT k, median(n) FROM (SELECT k, count(*) AS n FROM t GROUP BY k) GROUP BY k",
             "only COUNT, SUM, AVG, COLLECT, MIN and MAX can take back an earlier value",
         ),
-        (
-            "k VARCHAR, n BIGINT",
-            "SELECT a.k, a.n FROM (SELECT k, count(*) AS n FROM t GROUP BY k) a JOIN t ON a.k = t.k",
-            "JOIN over the results of a GROUP BY without a window",
-        ),
     ];
     // Each names where: the query's line and column, at least.
     for (columns, query, why) in cases {

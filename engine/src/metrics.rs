@@ -26,6 +26,10 @@ pub enum DropReason {
     InvalidEventTime,
     /// A source could not decode the record.
     DecodeError,
+    /// The row needed state the operator no longer holds: a retraction of
+    /// a row it does not hold (dropped by state TTL, or inserted before
+    /// the job began reading), or a row meeting state TTL had dropped.
+    ExpiredState,
 }
 
 impl DropReason {
@@ -35,6 +39,7 @@ impl DropReason {
             DropReason::Late => "late",
             DropReason::InvalidEventTime => "invalid_event_time",
             DropReason::DecodeError => "decode_error",
+            DropReason::ExpiredState => "expired_state",
         }
     }
 }
@@ -50,6 +55,9 @@ pub struct OperatorMetrics {
     pub invalid_time_rows: AtomicU64,
     /// Records the source could not decode (sources only).
     pub decode_errors: AtomicU64,
+    /// Rows that met state the operator no longer holds
+    /// ([`DropReason::ExpiredState`]).
+    pub expired_state_rows: AtomicU64,
     /// The latest watermark (ms) a source subtask emitted, `WATERMARK_MIN`
     /// before its first, so that SHOW JOBS can tell how far event time got.
     pub watermark: AtomicI64,
@@ -82,6 +90,7 @@ impl OperatorMetrics {
             DropReason::Late => &self.late_rows,
             DropReason::InvalidEventTime => &self.invalid_time_rows,
             DropReason::DecodeError => &self.decode_errors,
+            DropReason::ExpiredState => &self.expired_state_rows,
         };
         c.fetch_add(rows, Ordering::Relaxed);
     }
@@ -260,6 +269,8 @@ pub struct JobTotals {
     /// Records the sources could not decode, whether or not they reached the
     /// `LATE DATA INTO` table.
     pub decode_errors: u64,
+    /// Rows that met state the operators no longer hold.
+    pub expired_state_rows: u64,
     pub rows_to_sinks: u64,
     /// Rows the sources read (the operators named `Source…`).
     pub rows_from_sources: u64,
@@ -278,6 +289,7 @@ impl JobMetrics {
             late_rows: AtomicU64::new(0),
             invalid_time_rows: AtomicU64::new(0),
             decode_errors: AtomicU64::new(0),
+            expired_state_rows: AtomicU64::new(0),
             watermark: AtomicI64::new(WATERMARK_MIN),
             partitions: Mutex::new(BTreeMap::new()),
         });
@@ -384,6 +396,7 @@ impl JobMetrics {
             t.late_rows += m.late_rows.load(Ordering::Relaxed);
             t.invalid_time_rows += m.invalid_time_rows.load(Ordering::Relaxed);
             t.decode_errors += m.decode_errors.load(Ordering::Relaxed);
+            t.expired_state_rows += m.expired_state_rows.load(Ordering::Relaxed);
             if m.operator.starts_with(SOURCE) {
                 t.rows_from_sources += m.rows_out.load(Ordering::Relaxed);
             }

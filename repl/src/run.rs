@@ -91,10 +91,18 @@ pub async fn run_files(files: &[PathBuf], metrics_port: Option<u16>) -> bool {
         let status = job.wait().await;
         let t = job.metrics.totals();
         match status {
-            JobStatus::Finished => say(format!(
-                "job {} finished: {} rows written, {} late rows, {} rows with an invalid event time, {} records that could not be decoded, {} rows to the late-data table",
-                job.id, t.rows_to_sinks, t.late_rows, t.invalid_time_rows, t.decode_errors, t.rows_to_late_table
-            )),
+            JobStatus::Finished => {
+                // Only state TTL (or a changelog retracting what the job
+                // never saw) makes rows meet missing state: said when so.
+                let expired = match t.expired_state_rows {
+                    0 => String::new(),
+                    n => format!(", {n} rows that met expired state"),
+                };
+                say(format!(
+                    "job {} finished: {} rows written, {} late rows, {} rows with an invalid event time, {} records that could not be decoded, {} rows to the late-data table{expired}",
+                    job.id, t.rows_to_sinks, t.late_rows, t.invalid_time_rows, t.decode_errors, t.rows_to_late_table
+                ))
+            }
             other => {
                 ok = false;
                 say(format!("job {} {}", job.id, describe(&other)));

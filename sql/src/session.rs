@@ -699,7 +699,7 @@ impl Session {
             rows_out.push(t.rows_to_sinks);
             rows_in.push(t.rows_from_sources);
             watermarks.push(j.metrics.watermark());
-            late.push(t.late_rows + t.invalid_time_rows + t.decode_errors);
+            late.push(t.late_rows + t.invalid_time_rows + t.decode_errors + t.expired_state_rows);
         }
         let schema = results::jobs();
         let columns: Vec<ArrayRef> = vec![

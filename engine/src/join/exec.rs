@@ -5,16 +5,16 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::common::{JoinType, NullEquality};
+use datafusion::common::{JoinSide, JoinType, NullEquality};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::joins::utils::JoinFilter;
 use datafusion::physical_plan::joins::{HashJoinExec, NestedLoopJoinExec, PartitionMode};
 use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr};
 
-use crate::error::{Result, ResultExt};
+use crate::error::{EngineError, Result, ResultExt};
 
 /// A join condition, resolved against the two sides' schemas.
 #[derive(Debug)]
@@ -36,6 +36,36 @@ impl JoinSpec {
     /// partitioned, and split by key group in checkpoints.
     pub fn keys(&self, side: usize) -> Vec<Arc<dyn PhysicalExpr>> {
         self.on.iter().map(|(l, r)| Arc::clone(if side == 0 { l } else { r })).collect()
+    }
+
+    /// Whether each pair of rows (`left` row `i` with `right` row `i`)
+    /// passes the non-equi part of the condition (`None`: there is none).
+    /// A NULL result is not a pass, as in SQL.
+    pub fn filter_pairs(&self, left: &RecordBatch, right: &RecordBatch, name: &str) -> Result<Option<BooleanArray>> {
+        let Some(filter) = &self.filter else {
+            return Ok(None);
+        };
+        let ctx = || format!("{name}: join condition");
+        let columns = filter
+            .column_indices()
+            .iter()
+            .map(|c| match c.side {
+                JoinSide::Left => Ok(Arc::clone(left.column(c.index))),
+                JoinSide::Right => Ok(Arc::clone(right.column(c.index))),
+                JoinSide::None => Err(EngineError::Plan(format!("{name}: a join filter column of neither side"))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let input = RecordBatch::try_new_with_options(
+            Arc::clone(filter.schema()),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(left.num_rows())),
+        )
+        .context(ctx)?;
+        let value = filter.expression().evaluate(&input).and_then(|v| v.into_array(input.num_rows())).context(ctx)?;
+        let value = value
+            .as_boolean_opt()
+            .ok_or_else(|| EngineError::Plan(format!("{name}: the join filter is not a boolean")))?;
+        Ok(Some(value.clone()))
     }
 
     /// Joins `left` with `right`. The hash table is built over the smaller

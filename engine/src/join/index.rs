@@ -20,11 +20,10 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::compute::kernels::boolean::and;
 use datafusion::arrow::compute::{filter_record_batch, interleave_record_batch, take_record_batch};
-use datafusion::common::JoinSide;
 use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::physical_expr_common::datum::compare_with_eq;
 use datafusion::physical_plan::PhysicalExpr;
@@ -176,22 +175,8 @@ impl KeyIndex {
             // As DataFusion's hash join compares keys: nested types too.
             also(compare_with_eq(&l[0], &r[0], l[0].data_type().is_nested()).context(ctx)?)?;
         }
-        if let Some(filter) = &spec.filter {
-            let columns = filter
-                .column_indices()
-                .iter()
-                .map(|c| match c.side {
-                    JoinSide::Left => Ok(Arc::clone(left.column(c.index))),
-                    JoinSide::Right => Ok(Arc::clone(right.column(c.index))),
-                    JoinSide::None => Err(EngineError::Plan(format!("{name}: a join filter column of neither side"))),
-                })
-                .collect::<Result<Vec<_>>>()?;
-            let input = RecordBatch::try_new(Arc::clone(filter.schema()), columns).context(ctx)?;
-            let value = filter.expression().evaluate(&input).and_then(|v| v.into_array(input.num_rows())).context(ctx)?;
-            let value = value
-                .as_boolean_opt()
-                .ok_or_else(|| EngineError::Plan(format!("{name}: the join filter is not a boolean")))?;
-            also(value.clone())?;
+        if let Some(value) = spec.filter_pairs(&left, &right, name)? {
+            also(value)?;
         }
         let mut columns = left.columns().to_vec();
         columns.extend(right.columns().iter().cloned());
@@ -231,7 +216,7 @@ mod tests {
     use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use datafusion::arrow::util::pretty::pretty_format_batches;
-    use datafusion::common::JoinType;
+    use datafusion::common::{JoinSide, JoinType};
     use datafusion::logical_expr::Operator;
     use datafusion::physical_expr::expressions::{BinaryExpr, Column};
     use datafusion::physical_plan::joins::utils::{ColumnIndex, JoinFilter};

@@ -9,6 +9,7 @@ use crate::checkpoint::identity::typed_columns;
 use crate::error::Result;
 use crate::join::exec::JoinSpec;
 use crate::join::interval::{IntervalJoin, IntervalJoinPlan};
+use crate::join::updating::{UpdatingJoin, UpdatingJoinPlan};
 use crate::join::window::{WindowJoin, WindowJoinPlan};
 use crate::metrics::JobMetrics;
 use crate::operator::Operator;
@@ -103,6 +104,35 @@ impl OperatorSpec for IntervalJoinPlan {
             // A regular join keeps every row; an interval join frees them
             // as the watermark passes their bound.
             growth: if self.bounds.is_some() { StateGrowth::Bounded } else { StateGrowth::Unbounded },
+        })
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl OperatorSpec for UpdatingJoinPlan {
+    fn name(&self) -> String {
+        format!("UpdatingJoin {:?}", self.spec.join_type)
+    }
+
+    fn explain(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  UpdatingJoin: {:?}", self.spec.join_type)?;
+        self.spec.explain(f)?;
+        writeln!(f, "    regular join over changelogs: every row is kept; emits a changelog")
+    }
+
+    fn instantiate(self: Arc<Self>, name: String, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
+        let m = metrics.register(&name, subtask);
+        Ok(Box::new(UpdatingJoin::new(self, name, m)?))
+    }
+
+    fn state(&self) -> Option<StateShape> {
+        Some(StateShape {
+            kind: "UpdatingJoin",
+            signature: self.spec.state_signature(),
+            growth: StateGrowth::Unbounded,
         })
     }
 

@@ -168,7 +168,7 @@ pub fn jobs(registry: &Registry) -> Vec<JobRow> {
                 statement: h.statement.clone(),
                 rows_in: t.rows_from_sources,
                 rows_out: t.rows_to_sinks,
-                rows_dropped: t.late_rows + t.invalid_time_rows + t.decode_errors,
+                rows_dropped: t.late_rows + t.invalid_time_rows + t.decode_errors + t.expired_state_rows,
                 watermark: h.metrics.watermark().and_then(shown),
                 checkpoints_completed: h.metrics.checkpoints().len() as u64,
             }
@@ -307,6 +307,7 @@ pub fn late_events(registry: &Registry) -> Vec<LateRow> {
                 &[
                     ("late", m.late_rows.load(Ordering::Relaxed)),
                     ("invalid_event_time", m.invalid_time_rows.load(Ordering::Relaxed)),
+                    ("expired_state", m.expired_state_rows.load(Ordering::Relaxed)),
                 ]
             };
             for (reason, n) in reasons {

@@ -2,19 +2,21 @@
 //! the same window TVF on both sides make a window join; bounds on the
 //! difference of the two rowtimes make an interval join; a versioned table
 //! joined `FOR SYSTEM_TIME AS OF` the left rowtime makes a temporal join
-//! (`temporal_join.rs`). Anything else would keep every row forever, and
-//! is refused.
+//! (`temporal_join.rs`). Anything else is a regular join, which keeps every
+//! row: an inner join of append-only streams appends; over changelogs, or
+//! outer, it is the updating join, whose output is a changelog.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use datafusion::arrow::datatypes::Schema;
+use datafusion::arrow::datatypes::{Field, Schema};
 use datafusion::common::{DFSchema, DFSchemaRef};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Join, JoinType, LogicalPlan, Operator};
 use datafusion::physical_plan::joins::utils::JoinFilter;
 use weir_engine::join::JoinSpec;
 use weir_engine::join::interval::{IntervalJoinPlan, TimeBounds};
+use weir_engine::join::updating::UpdatingJoinPlan;
 use weir_engine::join::window::WindowJoinPlan;
 use weir_engine::plan::{Distribution, NodeOp, OperatorPlan, Properties, StreamNode, WindowColumns};
 
@@ -72,9 +74,21 @@ impl StreamPlanner<'_> {
         let mut left = self.plan(&join.left)?;
         let mut right = self.plan(&join.right)?;
         for flow in [&mut left, &mut right] {
-            flow.refuse_changelog("JOIN", self.join_position)?;
             self.materialize(flow)?;
         }
+        // A changelog side (a GROUP BY's results, a CDC source) needs the
+        // updating join, which takes rows back as they are.
+        let updating = left.props().changelog || right.props().changelog;
+        let refuse_updating = |what: &str| match updating {
+            true => Err(SqlError::Unsupported {
+                construct: format!("a {what} over the results of a GROUP BY without a window or a changelog source"),
+                detail: Some(
+                    "its rows must be final; join them with a regular join (no window, no time bound on the rowtimes)".into(),
+                ),
+                position: self.join_position,
+            }),
+            false => Ok(()),
+        };
         let (ls, rs) = (join.left.schema().as_ref(), join.right.schema().as_ref());
         let mut conjuncts: Vec<Expr> = join.on.iter().map(|(l, r)| l.clone().eq(r.clone())).collect();
         if let Some(e) = &join.filter {
@@ -140,6 +154,7 @@ impl StreamPlanner<'_> {
         };
         let (operator, time, windowed) = match (windows, bounds) {
             (Some((lw, rw)), _) => {
+                refuse_updating("window join")?;
                 let plan = WindowJoinPlan {
                     spec,
                     window_end: [lw.end, rw.end],
@@ -154,6 +169,7 @@ impl StreamPlanner<'_> {
                 (OperatorPlan::new(plan), None, windowed)
             }
             (None, Some((lt, rt, (Some(lower), Some(upper))))) => {
+                refuse_updating("interval join")?;
                 if join.join_type != JoinType::Inner {
                     return Err(SqlError::Unsupported {
                         construct: format!("a {} interval join", join.join_type.to_string().to_uppercase()),
@@ -183,8 +199,25 @@ impl StreamPlanner<'_> {
             // A regular inner join (Flink's): every row is kept, and each is
             // joined with the other side's rows so far. Over append-only
             // streams its output only appends.
-            _ if join.join_type == JoinType::Inner => {
+            _ if join.join_type == JoinType::Inner && !updating => {
                 (OperatorPlan::new(IntervalJoinPlan { spec, bounds: None }), None, None)
+            }
+            // Over changelogs, or outer: rows are taken back as partners
+            // come and go (Flink's regular join), so the output is a
+            // changelog too.
+            _ if matches!(join.join_type, JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full) => {
+                let plan = UpdatingJoinPlan { spec };
+                let (ld, rd) = distributions(lk, rk);
+                let properties = Properties {
+                    changelog: true,
+                    ..Properties::default()
+                };
+                let node = StreamNode::over(
+                    NodeOp::Operator(OperatorPlan::new(plan)),
+                    vec![(left.node, ld), (right.node, rd)],
+                    properties,
+                );
+                return Ok((Flow::new(node), output));
             }
             _ if matches!(join.join_type, JoinType::LeftSemi | JoinType::LeftAnti) => {
                 return Err(SqlError::Unsupported {
@@ -203,18 +236,12 @@ impl StreamPlanner<'_> {
                         "a {} join of two streams without a window or a time bound",
                         join.join_type.to_string().to_uppercase()
                     ),
-                    detail: Some(
-                        "its rows without a partner would have to be taken back when one comes; join rows of the same window (both sides from the same TUMBLE or HOP, ON l.window_start = r.window_start AND l.window_end = r.window_end), bound their rowtimes both ways (r.ts BETWEEN l.ts - INTERVAL … AND l.ts + INTERVAL …), or use an inner join"
-                            .into(),
-                    ),
+                    detail: Some("Flink runs it only as a window join, or over a window's final rows".into()),
                     position: self.join_position,
                 });
             }
         };
-        let (ld, rd) = match lk.is_empty() {
-            true => (Distribution::Single, Distribution::Single),
-            false => (Distribution::Hash(lk), Distribution::Hash(rk)),
-        };
+        let (ld, rd) = distributions(lk, rk);
         let properties = Properties {
             rowtime: time,
             window: windowed,
@@ -278,14 +305,35 @@ impl StreamPlanner<'_> {
     }
 }
 
-/// Keeps only the columns `keep` of `flow`'s rows (of `schema`); returns
-/// the schema of what it keeps.
+/// Both sides hashed by their join keys; without keys, all rows in one
+/// subtask.
+fn distributions(
+    lk: Vec<Arc<dyn datafusion::physical_plan::PhysicalExpr>>,
+    rk: Vec<Arc<dyn datafusion::physical_plan::PhysicalExpr>>,
+) -> (Distribution, Distribution) {
+    match lk.is_empty() {
+        true => (Distribution::Single, Distribution::Single),
+        false => (Distribution::Hash(lk), Distribution::Hash(rk)),
+    }
+}
+
+/// Keeps only the columns `keep` of `flow`'s rows (of `schema`), and a
+/// changelog's kind column; returns the schema of what it keeps.
 fn keep_columns(flow: &mut Flow, schema: &DFSchemaRef, keep: &[usize]) -> Result<DFSchemaRef> {
     if keep.len() == schema.fields().len() {
         return Ok(Arc::clone(schema));
     }
     let kept = kept_schema(schema, keep.iter().copied())?;
-    flow.push(select(schema.as_arrow(), keep)?);
+    match flow.props().changelog {
+        true => {
+            let width = schema.fields().len();
+            let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.push(weir_engine::changelog::op_field());
+            let keep: Vec<usize> = keep.iter().copied().chain([width]).collect();
+            flow.push(select(&Schema::new(fields), &keep)?);
+        }
+        false => flow.push(select(schema.as_arrow(), keep)?),
+    }
     let passthrough: Vec<Option<usize>> = keep.iter().map(|i| Some(*i)).collect();
     flow.props_mut().remap(&passthrough);
     Ok(kept)

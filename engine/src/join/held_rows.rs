@@ -1,0 +1,241 @@
+//! The rows one side of an updating join holds: per join key, each distinct
+//! row with how many copies of it are held and how many rows of the other
+//! side it meets (Flink's `OuterJoinRecordStateView`). The count of
+//! partners is what an outer join needs: a row that meets none went out
+//! padded with NULLs, and that row is taken back when its first partner
+//! comes (and sent again when its last partner leaves).
+//!
+//! Rows and keys are kept in arrow's row format: a retraction finds its
+//! row by comparing bytes, and a checkpoint converts them back into Arrow
+//! batches split by key group.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt64Array};
+use datafusion::arrow::buffer::NullBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
+use datafusion::arrow::row::{RowConverter, Rows, SortField};
+use datafusion::physical_plan::PhysicalExpr;
+use hashbrown::HashMap;
+
+use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::error::{EngineError, Result, ResultExt};
+use crate::partition_keys::PartitionKeys;
+
+/// One distinct held row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Held {
+    /// How many equal rows are held (a multiset: a changelog may insert a
+    /// row twice).
+    pub copies: u64,
+    /// How many rows of the other side it meets (kept for every row; only
+    /// an outer side reads it).
+    pub partners: u64,
+}
+
+/// The rows of one side, by join key.
+pub(crate) struct HeldRows {
+    /// Join key → row → its copies and partners.
+    by_key: HashMap<Vec<u8>, HashMap<Vec<u8>, Held>>,
+    rows: RowConverter,
+    keys: PartitionKeys,
+    schema: SchemaRef,
+    name: String,
+    /// About the memory the rows take, for `weir.memory`.
+    bytes: usize,
+}
+
+/// What one distinct held row costs besides its bytes and key (two map
+/// entries' share, the boxes' headers).
+const ROW_OVERHEAD: usize = 64;
+
+/// A batch's rows and join keys, encoded.
+pub(crate) struct Encoded {
+    pub rows: Rows,
+    /// `None` when the join has no equi-keys: every row has the empty key.
+    pub keys: Option<Rows>,
+    /// Which rows have a NULL in their key (they meet nothing).
+    pub null_keys: Option<NullBuffer>,
+}
+
+impl Encoded {
+    pub fn key(&self, row: usize) -> &[u8] {
+        self.keys.as_ref().map_or(&[], |k| k.row(row).data())
+    }
+
+    pub fn row(&self, row: usize) -> &[u8] {
+        self.rows.row(row).data()
+    }
+
+    pub fn meets_nothing(&self, row: usize) -> bool {
+        self.null_keys.as_ref().is_some_and(|n| n.is_null(row))
+    }
+}
+
+impl HeldRows {
+    /// The rows of a side with columns `schema`, joined on `keys`.
+    pub fn new(schema: &SchemaRef, keys: &[Arc<dyn PhysicalExpr>], name: &str) -> Result<Self> {
+        let fields = schema
+            .fields()
+            .iter()
+            .map(|f| SortField::new(f.data_type().clone()))
+            .collect();
+        Ok(Self {
+            by_key: HashMap::new(),
+            rows: RowConverter::new(fields).context(|| format!("{name}: join rows"))?,
+            keys: PartitionKeys::new(keys, schema, name)?,
+            schema: Arc::clone(schema),
+            name: name.to_string(),
+            bytes: 0,
+        })
+    }
+
+    /// Encodes the rows and keys of `batch` (rows of this side).
+    pub fn encode(&self, batch: &RecordBatch) -> Result<Encoded> {
+        let key_columns = self.keys.columns(batch)?;
+        let null_keys = key_columns.iter().fold(None, |acc, k| {
+            NullBuffer::union(acc.as_ref(), k.logical_nulls().as_ref())
+        });
+        Ok(Encoded {
+            rows: self
+                .rows
+                .convert_columns(batch.columns())
+                .context(|| format!("{}: join rows", self.name))?,
+            keys: self.keys.encode_columns(&key_columns)?,
+            null_keys,
+        })
+    }
+
+    /// The distinct rows held with `key`.
+    pub fn with_key(&self, key: &[u8]) -> impl Iterator<Item = (&[u8], &Held)> {
+        self.by_key
+            .get(key)
+            .into_iter()
+            .flat_map(|rows| rows.iter().map(|(r, h)| (r.as_ref(), h)))
+    }
+
+    /// The held row `row` with `key`, to change its partners.
+    pub fn get_mut(&mut self, key: &[u8], row: &[u8]) -> Option<&mut Held> {
+        self.by_key.get_mut(key)?.get_mut(row)
+    }
+
+    /// Holds one more copy of `row`, which meets `partners` rows of the
+    /// other side.
+    pub fn add(&mut self, key: &[u8], row: &[u8], partners: u64) {
+        self.add_copies(key, row, Held { copies: 1, partners });
+    }
+
+    fn add_copies(&mut self, key: &[u8], row: &[u8], held: Held) {
+        let rows = self.by_key.entry_ref(key).or_default();
+        let entry = rows.entry_ref(row).or_insert_with(|| {
+            self.bytes += key.len() + row.len() + ROW_OVERHEAD;
+            Held {
+                copies: 0,
+                partners: held.partners,
+            }
+        });
+        entry.copies += held.copies;
+        entry.partners = held.partners;
+    }
+
+    /// Takes back one copy of `row`; `false` when none is held.
+    pub fn retract(&mut self, key: &[u8], row: &[u8]) -> bool {
+        let Some(rows) = self.by_key.get_mut(key) else {
+            return false;
+        };
+        let Some(held) = rows.get_mut(row) else {
+            return false;
+        };
+        held.copies -= 1;
+        if held.copies == 0 {
+            rows.remove(row);
+            self.bytes -= key.len() + row.len() + ROW_OVERHEAD;
+            if rows.is_empty() {
+                self.by_key.remove(key);
+            }
+        }
+        true
+    }
+
+    /// About the memory the held rows take.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Rows in row format as columns of this side.
+    pub fn columns<'r>(&self, rows: impl Iterator<Item = &'r [u8]>) -> Result<Vec<ArrayRef>> {
+        let parser = self.rows.parser();
+        self.rows
+            .convert_rows(rows.map(|r| parser.parse(r)))
+            .context(|| format!("{}: join rows", self.name))
+    }
+
+    /// The side's columns, then `copies` and `partners`.
+    fn stored_schema(&self) -> SchemaRef {
+        let mut fields: Vec<Field> = self.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("copies", DataType::UInt64, false));
+        fields.push(Field::new("partners", DataType::UInt64, false));
+        Arc::new(Schema::new(fields))
+    }
+
+    /// Writes every held row with its copies and partners, split by key
+    /// group so that a restore at another parallelism takes its own.
+    pub fn encode_state(&self, e: &mut Encoder) -> Result<()> {
+        let ctx = || format!("{}: snapshot", self.name);
+        let held: Vec<(&[u8], &Held)> = self
+            .by_key
+            .values()
+            .flat_map(|rows| rows.iter().map(|(r, h)| (r.as_ref(), h)))
+            .collect();
+        let mut columns = self.columns(held.iter().map(|(r, _)| *r))?;
+        columns.push(Arc::new(UInt64Array::from_iter_values(
+            held.iter().map(|(_, h)| h.copies),
+        )));
+        columns.push(Arc::new(UInt64Array::from_iter_values(
+            held.iter().map(|(_, h)| h.partners),
+        )));
+        let batch = RecordBatch::try_new(self.stored_schema(), columns).context(ctx)?;
+        let keys = self.keys.columns(&batch)?;
+        e.batches_by_key_group(&batch, &keys)
+    }
+
+    /// Adds the rows [`HeldRows::encode_state`] wrote for the key groups
+    /// `owns` keeps.
+    pub fn decode_state(&mut self, d: &mut Decoder, owns: &dyn Fn(usize) -> bool) -> Result<()> {
+        let schema = self.stored_schema();
+        for _ in 0..d.u64()? {
+            let group = d.u64()? as usize;
+            let batch = d.batch()?;
+            if !owns(group) {
+                continue;
+            }
+            if batch.num_columns() != schema.fields().len()
+                || !schema
+                    .fields()
+                    .iter()
+                    .zip(batch.columns())
+                    .all(|(f, c)| f.data_type().equals_datatype(c.data_type()))
+            {
+                return Err(EngineError::State(format!(
+                    "{}: held join rows have other columns than the query's",
+                    self.name
+                )));
+            }
+            let width = self.schema.fields().len();
+            let visible = batch
+                .project(&(0..width).collect::<Vec<_>>())
+                .context(|| format!("{}: restore", self.name))?;
+            let encoded = self.encode(&visible)?;
+            let copies = batch.column(width).as_primitive::<UInt64Type>();
+            let partners = batch.column(width + 1).as_primitive::<UInt64Type>();
+            for i in 0..batch.num_rows() {
+                let held = Held {
+                    copies: copies.value(i),
+                    partners: partners.value(i),
+                };
+                self.add_copies(encoded.key(i), encoded.row(i), held);
+            }
+        }
+        Ok(())
+    }
+}
