@@ -8,6 +8,7 @@
 //! `options.rs` and `values.rs` read option values the way Flink does.
 
 mod blackhole;
+mod changelog;
 mod datagen;
 mod error;
 mod filesystem;
@@ -141,7 +142,7 @@ pub fn create_table(
                 source: Some(source),
                 sink: Some(sink),
                 batch: None,
-                lookup: Some(lookup),
+                lookup,
             });
         }
         "kafka" => {

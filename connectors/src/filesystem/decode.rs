@@ -18,6 +18,7 @@ use weir_engine::source::BadRecord;
 use super::MAX_RECORD_OPTION;
 use super::depth::{MAX_JSON_DEPTH, too_deep};
 use super::format::{CsvFormat, Format};
+use crate::changelog::expand::Expander;
 use super::lines::LineChunk;
 use super::nested::{parse_nested_timestamps, timestamps_as_text};
 use super::timestamp::{TIMESTAMP_MS, parse_timestamps};
@@ -56,16 +57,25 @@ pub(crate) struct RecordDecoder {
     /// converted afterwards with cast kernels that accept more forms than
     /// the decoders do.
     text_schema: SchemaRef,
+    /// A changelog format: `schema` is its envelope's, and the envelopes
+    /// are turned into the table's rows once decoded.
+    changelog: Option<Arc<Expander>>,
 }
 
 impl RecordDecoder {
     pub(crate) fn new(format: Format, schema: SchemaRef) -> Self {
+        if let Format::Changelog(changelog) = &format {
+            let expander = Expander::new(changelog.clone(), &schema);
+            let mut envelopes = Self::new(Format::Json(changelog.json()), expander.envelope_schema());
+            envelopes.changelog = Some(Arc::new(expander));
+            return envelopes;
+        }
         let text_fields: Vec<Field> = schema
             .fields()
             .iter()
             .map(|f| {
                 let dt = match format {
-                    Format::Json(_) => timestamps_as_text(f.data_type()),
+                    Format::Json(_) | Format::Changelog(_) => timestamps_as_text(f.data_type()),
                     Format::Csv(_) => DataType::Utf8,
                 };
                 // NOT NULL is checked against the table's schema at the end,
@@ -77,6 +87,7 @@ impl RecordDecoder {
             format,
             schema,
             text_schema: Arc::new(Schema::new(text_fields)),
+            changelog: None,
         }
     }
 
@@ -116,7 +127,10 @@ impl RecordDecoder {
                 error: reason,
             });
         }
-        Ok(decoded)
+        match &self.changelog {
+            Some(expander) => expand(expander, decoded, chunk, path, partition, tolerant),
+            None => Ok(decoded),
+        }
     }
 
     /// Decodes the lines of `chunk` (not its oversized line), as
@@ -210,7 +224,9 @@ impl RecordDecoder {
     /// report safely ([`super::depth`]); none for CSV.
     fn too_deep(&self, chunk: &LineChunk) -> Vec<usize> {
         match self.format {
-            Format::Json(_) => (0..chunk.len()).filter(|&i| too_deep(chunk.lines(i..i + 1))).collect(),
+            Format::Json(_) | Format::Changelog(_) => {
+                (0..chunk.len()).filter(|&i| too_deep(chunk.lines(i..i + 1))).collect()
+            }
             Format::Csv(_) => Vec::new(),
         }
     }
@@ -258,7 +274,7 @@ impl RecordDecoder {
     /// Decodes `bytes`, which must hold exactly `lines` records.
     fn decode_lines(&self, bytes: &[u8], lines: usize) -> Result<RecordBatch, ArrowError> {
         let columns = match &self.format {
-            Format::Json(_) => self.decode_json(bytes, lines)?,
+            Format::Json(_) | Format::Changelog(_) => self.decode_json(bytes, lines)?,
             Format::Csv(csv) => self.decode_csv(csv, bytes, lines)?,
         };
         RecordBatch::try_new(self.schema.clone(), columns)
@@ -337,6 +353,36 @@ impl RecordDecoder {
             })
             .collect()
     }
+}
+
+/// The rows of the envelopes `decoded` holds (lines of `chunk`): the
+/// rows' lines become those of their envelopes, and an envelope that is no
+/// change (an unknown operation, a missing before image) is a bad record
+/// of its line.
+fn expand(
+    expander: &Expander,
+    decoded: DecodedChunk,
+    chunk: &LineChunk,
+    path: &Path,
+    partition: usize,
+    tolerant: bool,
+) -> Result<DecodedChunk, EngineError> {
+    let lines = decoded.kept.unwrap_or_else(|| (0..decoded.batch.num_rows()).collect());
+    let expanded = expander
+        .expand(&decoded.batch)
+        .map_err(|e| EngineError::Connector(format!("{}: decoding changes: {}", path.display(), reason(&e))))?;
+    let mut bad = decoded.bad;
+    for (envelope, why) in expanded.invalid {
+        let line = lines[envelope];
+        let location = format!("{}:{}", path.display(), chunk.number(line));
+        let text = excerpt(chunk.lines(line..line + 1));
+        if !tolerant {
+            return Err(EngineError::Connector(format!("{location}: cannot decode record: {why}: {text}")));
+        }
+        bad.push(BadRecord { partition, location, text, error: why });
+    }
+    let kept = expanded.envelopes.iter().map(|e| lines[*e as usize]).collect();
+    Ok(DecodedChunk { batch: expanded.batch, bad, kept: Some(kept) })
 }
 
 /// An arrow error's message without its "Xxx error: " prefix, which says

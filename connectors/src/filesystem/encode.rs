@@ -51,6 +51,10 @@ impl BatchEncoder {
                 writer.write(&timestamps_as_text(batch, Layout::Sql)?)?;
                 Ok(writer.into_inner())
             }
+            Format::Changelog(c) => Err(ArrowError::NotYetImplemented(format!(
+                "writing format '{}' (Weir reads the changelog formats only; write 'json' or use an upsert sink)",
+                c.protocol.name()
+            ))),
         }
     }
 }

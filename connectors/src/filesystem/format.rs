@@ -1,5 +1,6 @@
 //! The `'format'` option of a filesystem table and the options it brings.
 
+use crate::changelog::{ChangelogFormat, Protocol};
 use crate::error::ConnectorError;
 use crate::temporal::Layout;
 use crate::options::Options;
@@ -11,6 +12,9 @@ pub(crate) enum Format {
     Json(JsonFormat),
     /// Flink's `csv`: no header, columns by position.
     Csv(CsvFormat),
+    /// Flink's `debezium-json`, `canal-json` and `maxwell-json`: one CDC
+    /// record per line, read as a changelog (`crate::changelog`).
+    Changelog(ChangelogFormat),
 }
 
 /// Options of the `json` format.
@@ -54,7 +58,7 @@ pub(crate) struct CsvFormat {
     pub(crate) ignore_parse_errors: bool,
 }
 
-const FORMATS: &str = "'json', 'csv'";
+const FORMATS: &str = "'json', 'csv', 'debezium-json', 'canal-json', 'maxwell-json'";
 /// SQL.md's name for `'<format>.ignore-parse-errors'`, accepted for either
 /// format.
 const ANY_FORMAT_IGNORE: &str = "format.ignore-parse-errors";
@@ -131,11 +135,13 @@ impl Format {
                     ignore_parse_errors,
                 }))
             }
-            other => Err(ConnectorError::invalid(
-                "format",
-                other,
-                format!("expected one of {FORMATS}"),
-            )),
+            other => match Protocol::named(other) {
+                Some(protocol) => {
+                    let ignore = ignore_parse_errors(options, &format!("{other}.ignore-parse-errors"))?;
+                    Ok(Self::Changelog(ChangelogFormat::from_options(options, protocol, ignore)?))
+                }
+                None => Err(ConnectorError::invalid("format", other, format!("expected one of {FORMATS}"))),
+            },
         }
     }
 
@@ -144,6 +150,7 @@ impl Format {
         match self {
             Self::Json(_) => JSON_OPTIONS,
             Self::Csv(_) => CSV_OPTIONS,
+            Self::Changelog(c) => c.protocol.option_keys(),
         }
     }
 
@@ -153,6 +160,7 @@ impl Format {
         match self {
             Self::Json(json) => json.ignore_parse_errors,
             Self::Csv(csv) => csv.ignore_parse_errors,
+            Self::Changelog(c) => c.ignore_parse_errors,
         }
     }
 
@@ -160,6 +168,22 @@ impl Format {
         match self {
             Self::Json(_) => "json",
             Self::Csv(_) => "csv",
+            Self::Changelog(c) => c.protocol.name(),
         }
+    }
+
+    /// The format whose column types it holds: the changelog formats hold
+    /// JSON values.
+    pub(crate) fn family(&self) -> &'static str {
+        match self {
+            Self::Csv(_) => "csv",
+            Self::Json(_) | Self::Changelog(_) => "json",
+        }
+    }
+
+    /// Whether its records are changes (`+I`/`-U`/`+U`/`-D`) rather
+    /// than rows to append.
+    pub(crate) fn is_changelog(&self) -> bool {
+        matches!(self, Self::Changelog(_))
     }
 }

@@ -67,7 +67,7 @@ const MAX_MAX_RECORD: u64 = 1 << 30;
 
 /// The sides of a filesystem table: read as a stream, written, and looked
 /// up in.
-type Sides = (Arc<dyn SourceConnector>, Arc<dyn SinkConnector>, Arc<dyn LookupSource>);
+type Sides = (Arc<dyn SourceConnector>, Arc<dyn SinkConnector>, Option<Arc<dyn LookupSource>>);
 
 /// Flink's default `'sink.rolling-policy.file-size'`.
 const DEFAULT_ROLL_BYTES: u64 = 128 << 20;
@@ -111,6 +111,12 @@ pub(crate) fn create(options: &Options, schema: SchemaRef, partition_keys: &[Str
     options.parse(CHECK_INTERVAL, weir_engine::duration::parse_duration)?;
     options.parse(SHUFFLE_BY_PARTITION, values::boolean)?;
     let policy = partition::CommitPolicy::from_options(options)?.map(Arc::new);
+    if format.is_changelog() && !partition_keys.is_empty() {
+        return Err(ConnectorError::Unsupported {
+            connector: options.connector().to_string(),
+            what: format!("PARTITIONED BY with format '{}' (not yet)", format.name()),
+        });
+    }
     let layout = match partition_keys {
         [] => None,
         keys => {
@@ -126,7 +132,7 @@ pub(crate) fn create(options: &Options, schema: SchemaRef, partition_keys: &[Str
         .unwrap_or(lines::DEFAULT_MAX_RECORD);
     // The files hold the columns that are not partition columns.
     let file_schema = layout.as_ref().map_or(&schema, |l| l.data_schema());
-    types::check_format_schema(options.connector(), format.name(), file_schema)?;
+    types::check_format_schema(options.connector(), format.family(), file_schema)?;
     let ttl = options.parse(lookup::CACHE_TTL, weir_engine::duration::parse_duration)?;
     let reload = crate::full_cache::reload(options, ttl)?;
     let path = local_path(path)?;
@@ -138,9 +144,11 @@ pub(crate) fn create(options: &Options, schema: SchemaRef, partition_keys: &[Str
         max_record,
         layout.clone(),
     ));
-    let lookup = crate::full_cache::FullCache::new(Arc::new(loader), reload);
+    // A changelog's rows are changes, not a table to look rows up in.
+    let lookup: Option<Arc<dyn LookupSource>> =
+        (!format.is_changelog()).then(|| Arc::new(crate::full_cache::FullCache::new(Arc::new(loader), reload)) as _);
     let sink = sink::FileSink::new(path, format, schema, roll, layout, policy);
-    Ok((Arc::new(source), Arc::new(sink), Arc::new(lookup)))
+    Ok((Arc::new(source), Arc::new(sink), lookup))
 }
 
 /// `path` as a local path: as written, or from a `file://` URL (Flink

@@ -82,6 +82,10 @@ impl SourceConnector for FileSource {
         self.schema.clone()
     }
 
+    fn changelog(&self) -> bool {
+        self.format.is_changelog()
+    }
+
     fn partitions(&self, _parallelism: usize) -> Result<usize> {
         let files: Arc<[ListedFile]> = list_files(&self.path, self.layout.as_deref())?.into();
         let n = files.len();

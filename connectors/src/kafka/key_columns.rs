@@ -45,7 +45,7 @@ impl KeyColumns {
             return None;
         }
         let missing = match &key.format {
-            Format::Json(_) => b"{}".to_vec(),
+            Format::Json(_) | Format::Changelog(_) => b"{}".to_vec(),
             Format::Csv(csv) => vec![csv.delimiter; key.columns.len().saturating_sub(1)],
         };
         Some(Self {

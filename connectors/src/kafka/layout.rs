@@ -122,7 +122,14 @@ impl RecordLayout {
                     }
                 };
                 let schema = Schema::new(named);
-                types::check_format_schema(options.connector(), format.name(), &schema)?;
+                if format.is_changelog() {
+                    return Err(ConnectorError::invalid(
+                        "key.format",
+                        format.name(),
+                        "a key holds columns, not changes: use 'json' or 'csv'",
+                    ));
+                }
+                types::check_format_schema(options.connector(), format.family(), &schema)?;
                 Some(KeyLayout {
                     columns,
                     format,
@@ -139,7 +146,13 @@ impl RecordLayout {
                 connector: options.connector().into(),
                 what: format!("the value's columns: {e}"),
             })?;
-        types::check_format_schema(options.connector(), value_format.name(), &value_schema)?;
+        if except_key && value_format.is_changelog() {
+            return Err(ConnectorError::Unsupported {
+                connector: options.connector().into(),
+                what: format!("'value.fields-include' = 'EXCEPT_KEY' with format '{}' (not yet)", value_format.name()),
+            });
+        }
+        types::check_format_schema(options.connector(), value_format.family(), &value_schema)?;
         Ok((
             RecordLayout {
                 value_format,

@@ -129,7 +129,17 @@ impl Fields {
             };
             columns.push(array);
         }
-        RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| EngineError::Connector(format!("kafka: {e}")))
+        // A changelog format's kinds stay last.
+        let schema = match value_columns.next() {
+            None => Arc::clone(schema),
+            Some(kinds) => {
+                columns.push(Arc::clone(kinds));
+                let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+                fields.push(Arc::new(weir_engine::changelog::op_field()));
+                Arc::new(Schema::new(fields))
+            }
+        };
+        RecordBatch::try_new(schema, columns).map_err(|e| EngineError::Connector(format!("kafka: {e}")))
     }
 }
 

@@ -70,10 +70,14 @@ pub(crate) fn create(
     schema: SchemaRef,
     metadata: &[MetadataColumn],
 ) -> Result<SourceAndSink, ConnectorError> {
-    let metadata = metadata::Fields::new(&schema, metadata)?;
+    // `value.*` keys are the value format's metadata (Flink's prefix).
+    let (of_format, of_record): (Vec<MetadataColumn>, Vec<MetadataColumn>) =
+        metadata.iter().cloned().partition(|m| m.key.starts_with(FORMAT_METADATA_PREFIX));
+    let metadata = metadata::Fields::new(&schema, &of_record)?;
     // The record's own columns: what the key and value formats hold.
     let values = metadata.values(&schema);
-    let (layout, format_keys) = RecordLayout::from_options(options, &values)?;
+    let (mut layout, format_keys) = RecordLayout::from_options(options, &values)?;
+    format_metadata(&mut layout, &schema, &of_record, &of_format)?;
     for (key, _) in options.entries() {
         let known = TABLE_OPTIONS.contains(&key) || LAYOUT_OPTIONS.contains(&key) || format_keys.iter().any(|k| k == key);
         if !key.starts_with("properties.") && !known {
@@ -178,6 +182,58 @@ pub(crate) fn create(
     );
     let sink = sink::KafkaSink::new(config, topic, layout, values, guarantee, prefix);
     Ok((Arc::new(source), Arc::new(sink)))
+}
+
+/// The prefix of the value format's `METADATA` keys (`value.source.table`).
+const FORMAT_METADATA_PREFIX: &str = "value.";
+
+/// Gives the value format the `METADATA` columns it fills (`of_format`,
+/// columns of `schema`), at their places among the record's columns (all
+/// but `of_record`); only the changelog formats have such keys.
+fn format_metadata(
+    layout: &mut RecordLayout,
+    schema: &datafusion::arrow::datatypes::Schema,
+    of_record: &[MetadataColumn],
+    of_format: &[MetadataColumn],
+) -> Result<(), ConnectorError> {
+    let Some(first) = of_format.first() else {
+        return Ok(());
+    };
+    let name = |m: &MetadataColumn| schema.field(m.index).name().clone();
+    let crate::filesystem::format::Format::Changelog(format) = &mut layout.value_format else {
+        return Err(ConnectorError::Unsupported {
+            connector: "kafka".into(),
+            what: format!(
+                "column '{}': no METADATA '{}' (the value's metadata are those of the changelog formats: \
+                 'debezium-json', 'canal-json', 'maxwell-json')",
+                name(first),
+                first.key
+            ),
+        });
+    };
+    for m in of_format {
+        let key = &m.key[FORMAT_METADATA_PREFIX.len()..];
+        let parsed = crate::changelog::metadata::MetadataKey::parse(format.protocol, key).map_err(|known| {
+            ConnectorError::Unsupported {
+                connector: "kafka".into(),
+                what: format!(
+                    "column '{}': format '{}' has no METADATA '{key}' (known, after 'value.': {known})",
+                    name(m),
+                    format.protocol.name()
+                ),
+            }
+        })?;
+        let declared = schema.field(m.index).data_type();
+        if !datafusion::arrow::compute::can_cast_types(&parsed.data_type(), declared) {
+            return Err(ConnectorError::Unsupported {
+                connector: "kafka".into(),
+                what: format!("column '{}': METADATA '{}' cannot be {declared}", name(m), m.key),
+            });
+        }
+        let place = m.index - of_record.iter().filter(|r| r.index < m.index).count();
+        format.metadata.push((place, parsed));
+    }
+    Ok(())
 }
 
 /// librdkafka's settings: every `'properties.<key>'` as `<key>`.

@@ -166,6 +166,10 @@ impl SourceConnector for KafkaSource {
         }
     }
 
+    fn changelog(&self) -> bool {
+        self.layout.value_format.is_changelog()
+    }
+
     fn reads_partitions_together(&self) -> bool {
         true
     }

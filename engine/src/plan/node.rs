@@ -129,10 +129,11 @@ impl StreamNode {
     pub fn source(plan: Arc<SourcePlan>) -> Self {
         let rowtime = plan.watermark.as_ref().map(|w| w.time_column);
         let proctime = plan.computed.as_ref().and_then(|c| (0..c.exprs.len()).find(|i| c.is_proctime(*i)));
+        let changelog = plan.connector.changelog();
         Self {
             op: NodeOp::Source(plan),
             inputs: Vec::new(),
-            properties: Properties { rowtime, proctime, ..Properties::default() },
+            properties: Properties { rowtime, proctime, changelog, ..Properties::default() },
             late_sink: None,
         }
     }

@@ -6,11 +6,14 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::Schema;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::error::{EngineError, ErrorKind, Result};
+use crate::operators::project::ProjectPlan;
 use crate::message::{EventTime, Message, StreamBatch, WATERMARK_END, WATERMARK_MIN, now_ms};
 use crate::metrics::{DropReason, OperatorMetrics, PartitionStatus};
 use crate::source::watermark::PartitionWatermarks;
@@ -232,7 +235,7 @@ impl SourceDriver {
                         .rows_out
                         .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
                     let data = match &self.plan.computed {
-                        Some(p) => p.apply(&batch, "computed columns")?,
+                        Some(p) => computed_columns(p, &batch)?,
                         None => batch,
                     };
                     let mut batch = StreamBatch::new(data);
@@ -420,6 +423,23 @@ impl SourceDriver {
 }
 
 /// The next checkpoint to start; `None` once the coordinator is gone.
+/// The table's full rows from a connector's batch: computed columns are
+/// written over the visible columns, and a changelog batch's kinds stay
+/// after them (the watermark reads only the visible columns, by index).
+fn computed_columns(plan: &ProjectPlan, batch: &RecordBatch) -> Result<RecordBatch> {
+    let (visible, kinds) = crate::changelog::split(batch);
+    let rows = plan.apply(&visible, "computed columns")?;
+    let Some(kinds) = kinds else {
+        return Ok(rows);
+    };
+    let mut fields: Vec<_> = rows.schema().fields().iter().cloned().collect();
+    fields.push(Arc::new(crate::changelog::op_field()));
+    let mut columns = rows.columns().to_vec();
+    columns.push(Arc::new(kinds.array().clone()));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        .map_err(|e| EngineError::Plan(format!("computed columns of a changelog: {e}")))
+}
+
 async fn checkpoint_triggered(trigger: &mut Option<watch::Receiver<u64>>) -> Option<u64> {
     match trigger {
         Some(t) => t.changed().await.ok().map(|()| *t.borrow_and_update()),

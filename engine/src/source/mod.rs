@@ -49,6 +49,14 @@ pub trait SourceConnector: Send + Sync + Debug {
         false
     }
 
+    /// Whether the rows are a changelog (a CDC format, an upsert topic):
+    /// each batch then carries [`crate::changelog::OP_COLUMN`] after the
+    /// columns of [`SourceConnector::schema`], so that the planner knows
+    /// which operators must take rows back.
+    fn changelog(&self) -> bool {
+        false
+    }
+
     /// Whether readers find partitions that appear while the job runs
     /// (Kafka partition discovery): then a subtask that owns no partition
     /// yet may own one later, and is idle rather than ended.

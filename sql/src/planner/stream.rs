@@ -227,13 +227,22 @@ impl<'a> StreamPlanner<'a> {
                             .catalog
                             .get(name)
                             .ok_or_else(|| SqlError::unknown_table(name, None))?;
-                        Flow::new(StreamNode::source(self.source(t)?))
+                        self.scan(t)?
                     }
                 };
                 if let Some(projection) = &scan.projection {
                     self.materialize(&mut flow)?;
                     let passthrough: Vec<Option<usize>> = projection.iter().map(|i| Some(*i)).collect();
-                    flow.push(narrow::select(scan.source.schema().as_ref(), projection)?);
+                    let input = scan.source.schema();
+                    if flow.props().changelog {
+                        // The kinds stay after the columns read.
+                        let mut with_op: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+                        with_op.push(weir_engine::changelog::op_field());
+                        let keep: Vec<usize> = projection.iter().copied().chain([input.fields().len()]).collect();
+                        flow.push(narrow::select(&Schema::new(with_op), &keep)?);
+                    } else {
+                        flow.push(narrow::select(input.as_ref(), projection)?);
+                    }
                     flow.props_mut().remap(&passthrough);
                 }
                 Ok(flow)
@@ -313,7 +322,21 @@ impl<'a> StreamPlanner<'a> {
             WindowInput::Table(table) if rel.processing_time => {
                 Flow::new(StreamNode::source(self.processing_time_source(table, rel.time_column)?))
             }
-            WindowInput::Table(table) => Flow::new(StreamNode::source(self.source(table)?)),
+            WindowInput::Table(table) => {
+                let flow = Flow::new(StreamNode::source(self.source(table)?));
+                if flow.props().changelog {
+                    return Err(SqlError::Unsupported {
+                        construct: format!("a window TVF over table '{}', whose rows are a changelog", table.name),
+                        detail: Some(
+                            "its rows are updated and deleted (a changelog format or an upsert topic), \
+                             while a window's result is final once it fires; aggregate with a GROUP BY without a window"
+                                .into(),
+                        ),
+                        position: None,
+                    });
+                }
+                flow
+            }
             // A view's PROCTIME() column (`planner/proctime_view.rs`): its
             // sources' watermark is the wall clock.
             WindowInput::View { plan, .. } if rel.processing_time => {
@@ -364,6 +387,22 @@ impl<'a> StreamPlanner<'a> {
             processing_time: true,
         });
         Ok(Arc::new(plan))
+    }
+
+    /// A scan of `table`: a changelog source's rows are told apart by the
+    /// table's `PRIMARY KEY` (upsert sinks key by it), as in Flink.
+    fn scan(&self, table: &TableDef) -> Result<Flow> {
+        let mut flow = Flow::new(StreamNode::source(self.source(table)?));
+        if flow.props().changelog {
+            let key: Option<Vec<usize>> = table.declared.as_ref().map(|d| {
+                d.primary_key
+                    .iter()
+                    .filter_map(|k| table.schema.index_of(&crate::planner::table::normalize(k)).ok())
+                    .collect()
+            });
+            flow.props_mut().unique_key = key.filter(|k| !k.is_empty());
+        }
+        Ok(flow)
     }
 
     /// The table's source: with its WATERMARK, or, under a window over a
