@@ -394,6 +394,32 @@ async fn interval_joins_equal_the_batch_join() {
     }
 }
 
+/// Outer interval joins: a row of an outer side that met no partner goes
+/// out once, padded with NULLs, when the watermark passes its bound; the
+/// output only appends, and equals the batch outer join of the same rows
+/// (also killed and restored from a checkpoint, through the files sink).
+#[tokio::test]
+async fn outer_interval_joins_pad_rows_without_partners() {
+    let left = side_rows(1_500, 0, 6, 13);
+    let right = side_rows(1_500, 2, 6, 14);
+    let select = "SELECT L.k, L.v, L.ts, R.k, R.v, R.ts";
+    for (join, settings) in [("LEFT", "SET 'parallelism.default' = '2';"), ("RIGHT", ""), ("FULL", "SET 'parallelism.default' = '3';")] {
+        let from = format!(
+            "FROM l L {join} JOIN r R ON L.k = R.k AND L.v < R.v AND R.ts BETWEEN L.ts - INTERVAL '300' MILLISECOND AND L.ts + INTERVAL '1' SECOND"
+        );
+        let sql = format!(
+            "{}{settings}\nINSERT INTO out {select} {from};",
+            tables(std::path::Path::new("DIR"), INTERVAL_OUT)
+        );
+        let want = oracle(&left, &right, None, &format!("{select} {from}")).await;
+        let (got, run) = run_join(&left, &right, &sql, &INTERVAL_COLUMNS);
+        let padded = want.iter().filter(|r| r.contains("null")).count();
+        assert!(want.len() > 1_000 && padded > 100, "too few rows to be a test: {} ({padded} padded)", want.len());
+        assert_rows_eq(&got, &want, &from);
+        assert_eq!(run.counted("late rows"), 0, "{from}");
+    }
+}
+
 /// A stream joined with its own windowed aggregate, as Nexmark q7 does:
 /// the rows whose value is their window's maximum. The aggregate's
 /// `window_end` is its rowtime, bounded against the stream's in WHERE.
@@ -625,8 +651,8 @@ fn unbounded_and_mismatched_joins_are_refused() {
             "can only append rows",
         ),
         (
-            "INSERT INTO out SELECT L.k, L.v, L.ts, R.k, R.v, R.ts FROM l L LEFT JOIN r R ON L.k = R.k AND R.ts BETWEEN L.ts AND L.ts + INTERVAL '1' SECOND;",
-            "only inner interval joins",
+            "INSERT INTO out SELECT L.k, L.v, L.ts, R.k, R.v, R.ts FROM l L LEFT JOIN r R ON R.ts BETWEEN L.ts AND L.ts + INTERVAL '1' SECOND;",
+            "a LEFT interval join without an equality of the two sides' columns",
         ),
         (
             "INSERT INTO out SELECT L.k, L.v, L.ts, R.k, R.v, R.ts

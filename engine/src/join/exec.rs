@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, RecordBatchOptions, new_null_array};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::{JoinSide, JoinType, NullEquality};
 use datafusion::datasource::memory::MemorySourceConfig;
@@ -32,10 +32,46 @@ pub struct JoinSpec {
 }
 
 impl JoinSpec {
+    /// Whether rows of `side` (0 left, 1 right) without a partner are
+    /// kept, padded with NULLs (the preserved side of an outer join).
+    pub fn outer(&self, side: usize) -> bool {
+        match self.join_type {
+            JoinType::Left => side == 0,
+            JoinType::Right => side == 1,
+            JoinType::Full => true,
+            _ => false,
+        }
+    }
+
+    /// A row of `side`'s columns `columns`, and NULLs for the other side's:
+    /// the output of rows of an outer side that met no partner.
+    pub fn padded(&self, side: usize, columns: Vec<ArrayRef>, name: &str) -> Result<Vec<ArrayRef>> {
+        let rows = columns.first().map_or(0, |c| c.len());
+        let other = if side == 0 {
+            &self.right_schema
+        } else {
+            &self.left_schema
+        };
+        let nulls = other.fields().iter().map(|f| new_null_array(f.data_type(), rows));
+        let out: Vec<ArrayRef> = match side {
+            0 => columns.into_iter().chain(nulls).collect(),
+            _ => nulls.chain(columns).collect(),
+        };
+        if out.len() != self.output_schema.fields().len() {
+            return Err(EngineError::Plan(format!(
+                "{name}: padded rows do not have the join's columns"
+            )));
+        }
+        Ok(out)
+    }
+
     /// The join keys of one side (0 left, 1 right): how its rows are
     /// partitioned, and split by key group in checkpoints.
     pub fn keys(&self, side: usize) -> Vec<Arc<dyn PhysicalExpr>> {
-        self.on.iter().map(|(l, r)| Arc::clone(if side == 0 { l } else { r })).collect()
+        self.on
+            .iter()
+            .map(|(l, r)| Arc::clone(if side == 0 { l } else { r }))
+            .collect()
     }
 
     /// Whether each pair of rows (`left` row `i` with `right` row `i`)
@@ -52,7 +88,9 @@ impl JoinSpec {
             .map(|c| match c.side {
                 JoinSide::Left => Ok(Arc::clone(left.column(c.index))),
                 JoinSide::Right => Ok(Arc::clone(right.column(c.index))),
-                JoinSide::None => Err(EngineError::Plan(format!("{name}: a join filter column of neither side"))),
+                JoinSide::None => Err(EngineError::Plan(format!(
+                    "{name}: a join filter column of neither side"
+                ))),
             })
             .collect::<Result<Vec<_>>>()?;
         let input = RecordBatch::try_new_with_options(
@@ -61,7 +99,11 @@ impl JoinSpec {
             &RecordBatchOptions::new().with_row_count(Some(left.num_rows())),
         )
         .context(ctx)?;
-        let value = filter.expression().evaluate(&input).and_then(|v| v.into_array(input.num_rows())).context(ctx)?;
+        let value = filter
+            .expression()
+            .evaluate(&input)
+            .and_then(|v| v.into_array(input.num_rows()))
+            .context(ctx)?;
         let value = value
             .as_boolean_opt()
             .ok_or_else(|| EngineError::Plan(format!("{name}: the join filter is not a boolean")))?;
@@ -92,7 +134,11 @@ impl JoinSpec {
                 false,
             )
             .context(ctx)?;
-            if swap { join.swap_inputs(PartitionMode::CollectLeft).context(ctx)? } else { Arc::new(join) }
+            if swap {
+                join.swap_inputs(PartitionMode::CollectLeft).context(ctx)?
+            } else {
+                Arc::new(join)
+            }
         };
         // Both inputs are in memory and the plan has one partition: the
         // future completes without waiting on anything but its own polling.

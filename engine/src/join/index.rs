@@ -92,7 +92,10 @@ impl KeyIndex {
     fn push(&mut self, keys: &[ArrayRef], rows: usize, name: &str) -> Result<()> {
         let first = self.chain.len();
         if first + rows >= u32::MAX as usize {
-            return Err(EngineError::Plan(format!("{name}: a join subtask can hold at most {} rows", u32::MAX - 1)));
+            return Err(EngineError::Plan(format!(
+                "{name}: a join subtask can hold at most {} rows",
+                u32::MAX - 1
+            )));
         }
         let valid = hash(keys, rows, &mut self.hashes, name)?;
         self.starts.push(first as u32);
@@ -143,6 +146,7 @@ impl KeyIndex {
     /// Joins `batch`, arriving on `side` (0 left, 1 right), with the rows
     /// the other side holds (`held`, whose first batches are those this
     /// index has seen): the rows of the inner join `spec`, if any.
+    #[cfg(test)]
     pub(crate) fn join(
         &mut self,
         spec: &JoinSpec,
@@ -151,6 +155,19 @@ impl KeyIndex {
         held: &[RecordBatch],
         name: &str,
     ) -> Result<Option<RecordBatch>> {
+        Ok(self.join_pairs(spec, side, batch, held, name)?.map(|j| j.rows))
+    }
+
+    /// As [`KeyIndex::join`], with which rows met: what an outer interval
+    /// join marks as matched.
+    pub(crate) fn join_pairs(
+        &mut self,
+        spec: &JoinSpec,
+        side: usize,
+        batch: &RecordBatch,
+        held: &[RecordBatch],
+        name: &str,
+    ) -> Result<Option<Joined>> {
         let ctx = || format!("{name}: joining");
         self.catch_up(&spec.keys(1 - side), held, name)?;
         let keys = evaluate(&spec.keys(side), batch, name)?;
@@ -158,7 +175,7 @@ impl KeyIndex {
         if probe.is_empty() {
             return Ok(None);
         }
-        let mine = take_record_batch(batch, &UInt32Array::from(probe)).context(ctx)?;
+        let mine = take_record_batch(batch, &UInt32Array::from(probe.clone())).context(ctx)?;
         let held: Vec<&RecordBatch> = held.iter().collect();
         let theirs = interleave_record_batch(&held, &pairs).context(ctx)?;
         let (left, right) = if side == 0 { (mine, theirs) } else { (theirs, mine) };
@@ -171,7 +188,10 @@ impl KeyIndex {
             Ok(())
         };
         for (l, r) in &spec.on {
-            let (l, r) = (evaluate(std::slice::from_ref(l), &left, name)?, evaluate(std::slice::from_ref(r), &right, name)?);
+            let (l, r) = (
+                evaluate(std::slice::from_ref(l), &left, name)?,
+                evaluate(std::slice::from_ref(r), &right, name)?,
+            );
             // As DataFusion's hash join compares keys: nested types too.
             also(compare_with_eq(&l[0], &r[0], l[0].data_type().is_nested()).context(ctx)?)?;
         }
@@ -181,12 +201,25 @@ impl KeyIndex {
         let mut columns = left.columns().to_vec();
         columns.extend(right.columns().iter().cloned());
         let joined = RecordBatch::try_new(Arc::clone(&spec.output_schema), columns).context(ctx)?;
-        let joined = match keep {
-            Some(k) => filter_record_batch(&joined, &k).context(ctx)?,
-            None => joined,
+        let (rows, probe, held) = match keep {
+            Some(k) => {
+                let met = |i: &usize| k.is_valid(*i) && k.value(*i);
+                let probe = (0..probe.len()).filter(met).map(|i| probe[i]).collect();
+                let held = (0..pairs.len()).filter(met).map(|i| pairs[i]).collect();
+                (filter_record_batch(&joined, &k).context(ctx)?, probe, held)
+            }
+            None => (joined, probe, pairs),
         };
-        Ok((joined.num_rows() > 0).then_some(joined))
+        Ok((rows.num_rows() > 0).then_some(Joined { rows, probe, held }))
     }
+}
+
+/// The rows a probe joined, and which rows met: per joined row, the probe
+/// row and the held row (batch, row in it).
+pub(crate) struct Joined {
+    pub rows: RecordBatch,
+    pub probe: Vec<u32>,
+    pub held: Vec<(usize, usize)>,
 }
 
 /// Pairs that may join: the probe batch's rows, and the held rows as
@@ -207,7 +240,9 @@ fn hash(keys: &[ArrayRef], rows: usize, hashes: &mut Vec<u64>, name: &str) -> Re
     hashes.clear();
     hashes.resize(rows, 0);
     create_hashes(keys, &RandomState::with_seed(SEED), hashes).context(|| format!("{name}: hashing join keys"))?;
-    Ok(keys.iter().fold(None, |acc, k| NullBuffer::union(acc.as_ref(), k.logical_nulls().as_ref())))
+    Ok(keys.iter().fold(None, |acc, k| {
+        NullBuffer::union(acc.as_ref(), k.logical_nulls().as_ref())
+    }))
 }
 
 #[cfg(test)]
@@ -236,10 +271,23 @@ mod tests {
         let (l, r) = (schema("l"), schema("r"));
         let output = Arc::new(Schema::new([l.fields().to_vec(), r.fields().to_vec()].concat()));
         let filter_schema = Arc::new(Schema::new(vec![l.field(2).clone(), r.field(2).clone()]));
-        let lt = Arc::new(BinaryExpr::new(Arc::new(Column::new("lv", 0)), Operator::Lt, Arc::new(Column::new("rv", 1))));
+        let lt = Arc::new(BinaryExpr::new(
+            Arc::new(Column::new("lv", 0)),
+            Operator::Lt,
+            Arc::new(Column::new("rv", 1)),
+        ));
         let filter = JoinFilter::new(
             lt,
-            vec![ColumnIndex { index: 2, side: JoinSide::Left }, ColumnIndex { index: 2, side: JoinSide::Right }],
+            vec![
+                ColumnIndex {
+                    index: 2,
+                    side: JoinSide::Left,
+                },
+                ColumnIndex {
+                    index: 2,
+                    side: JoinSide::Right,
+                },
+            ],
             filter_schema,
         );
         JoinSpec {
@@ -257,15 +305,24 @@ mod tests {
 
     /// Few distinct keys (long chains), about one NULL in eight per key.
     fn rows(side: &str, n: usize, g: &mut SmallRng) -> RecordBatch {
-        let k: Int64Array = (0..n).map(|_| (g.random_range(0..8) != 0).then(|| g.random_range(0..5))).collect();
-        let s: StringArray = (0..n).map(|_| (g.random_range(0..8) != 0).then(|| ["a", "b"][g.random_range(0..2)])).collect();
+        let k: Int64Array = (0..n)
+            .map(|_| (g.random_range(0..8) != 0).then(|| g.random_range(0..5)))
+            .collect();
+        let s: StringArray = (0..n)
+            .map(|_| (g.random_range(0..8) != 0).then(|| ["a", "b"][g.random_range(0..2)]))
+            .collect();
         let v: Int64Array = (0..n).map(|_| Some(g.random_range(0..100))).collect();
         RecordBatch::try_new(schema(side), vec![Arc::new(k), Arc::new(s), Arc::new(v)]).unwrap()
     }
 
     fn sorted_lines(batches: &[RecordBatch]) -> Vec<String> {
         let text = pretty_format_batches(batches).unwrap().to_string();
-        let mut lines: Vec<String> = text.lines().filter(|l| l.starts_with('|')).skip(1).map(String::from).collect();
+        let mut lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .skip(1)
+            .map(String::from)
+            .collect();
         lines.sort();
         lines
     }
@@ -284,7 +341,11 @@ mod tests {
         index.drop_front(1);
         held.remove(0);
         held.push(rows("r", 50, &mut g));
-        let got: Vec<RecordBatch> = index.join(&spec, 0, &probe, &held, "test").unwrap().into_iter().collect();
+        let got: Vec<RecordBatch> = index
+            .join(&spec, 0, &probe, &held, "test")
+            .unwrap()
+            .into_iter()
+            .collect();
         let want = spec.run(vec![probe.clone()], held.clone(), "test").unwrap();
         assert!(index.base > 0, "dropped in place, not rebuilt");
         let (got, want) = (sorted_lines(&got), sorted_lines(&want));
@@ -297,13 +358,22 @@ mod tests {
     #[test]
     fn struct_keys_join() {
         use datafusion::arrow::array::StructArray;
-        let field = |side: &str| Field::new(format!("{side}k"), DataType::Struct(vec![Field::new("a", DataType::Int64, true)].into()), true);
+        let field = |side: &str| {
+            Field::new(
+                format!("{side}k"),
+                DataType::Struct(vec![Field::new("a", DataType::Int64, true)].into()),
+                true,
+            )
+        };
         let batch = |side: &str, keys: Vec<Option<i64>>| {
             let a: ArrayRef = Arc::new(Int64Array::from(keys));
             let k = StructArray::from(vec![(Arc::new(Field::new("a", DataType::Int64, true)), a)]);
             RecordBatch::try_new(Arc::new(Schema::new(vec![field(side)])), vec![Arc::new(k)]).unwrap()
         };
-        let (l, r) = (batch("l", vec![Some(1), Some(2), None, Some(2)]), batch("r", vec![Some(2), Some(3), None]));
+        let (l, r) = (
+            batch("l", vec![Some(1), Some(2), None, Some(2)]),
+            batch("r", vec![Some(2), Some(3), None]),
+        );
         let spec = JoinSpec {
             join_type: JoinType::Inner,
             left_schema: l.schema(),
@@ -313,7 +383,11 @@ mod tests {
             output_schema: Arc::new(Schema::new(vec![field("l"), field("r")])),
         };
         let mut index = KeyIndex::default();
-        let got: Vec<RecordBatch> = index.join(&spec, 1, &r, std::slice::from_ref(&l), "test").unwrap().into_iter().collect();
+        let got: Vec<RecordBatch> = index
+            .join(&spec, 1, &r, std::slice::from_ref(&l), "test")
+            .unwrap()
+            .into_iter()
+            .collect();
         let want = spec.run(vec![l], vec![r], "test").unwrap();
         assert_eq!(sorted_lines(&got), sorted_lines(&want));
         // {a: 2} twice on the left and once on the right; {a: NULL} is a
@@ -329,12 +403,18 @@ mod tests {
         let spec = spec();
         let mut g = SmallRng::seed_from_u64(3);
         for side in 0..2 {
-            let held: Vec<RecordBatch> = (0..4).map(|_| rows(if side == 0 { "r" } else { "l" }, 50, &mut g)).collect();
+            let held: Vec<RecordBatch> = (0..4)
+                .map(|_| rows(if side == 0 { "r" } else { "l" }, 50, &mut g))
+                .collect();
             let mut index = KeyIndex::default();
             let probe = rows(if side == 0 { "l" } else { "r" }, 60, &mut g);
             // Indexed in two steps, as batches are held between probes.
             let _ = index.join(&spec, side, &probe, &held[..2], "test").unwrap();
-            let got: Vec<RecordBatch> = index.join(&spec, side, &probe, &held, "test").unwrap().into_iter().collect();
+            let got: Vec<RecordBatch> = index
+                .join(&spec, side, &probe, &held, "test")
+                .unwrap()
+                .into_iter()
+                .collect();
             let want = if side == 0 {
                 spec.run(vec![probe.clone()], held.clone(), "test").unwrap()
             } else {

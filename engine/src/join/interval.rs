@@ -3,16 +3,24 @@
 //! held so far; it is then held itself while a row of the other side that
 //! is not late could still match it, so every pair is emitted exactly once,
 //! by the later of its two rows.
+//!
+//! An outer interval join (LEFT, RIGHT, FULL) also remembers which held
+//! rows of its outer sides met a partner; one that met none goes out padded
+//! with NULLs once no partner can come (the watermark passed its time plus
+//! the bound), as Flink's `TimeIntervalJoin` does. Its output only appends:
+//! a padded row is sent once, when it is final.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::kernels::aggregate::max;
+use datafusion::arrow::compute::take_record_batch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, Result, ResultExt};
 use crate::join::exec::JoinSpec;
 use crate::join::index::KeyIndex;
 use crate::join::sides::{SideRows, drop_late, times};
@@ -59,6 +67,12 @@ pub struct IntervalJoin {
     /// Each side's held rows by key, when the join has keys (without, every
     /// pair is a candidate and DataFusion's nested-loop join runs).
     index: [KeyIndex; 2],
+    /// On an outer side, side by side with its held batches: which rows
+    /// met a partner (or went out padded already), and the earliest time
+    /// of a row that did not (`EventTime::MAX`: none), below which a
+    /// watermark need not look.
+    matched: [Vec<Vec<bool>>; 2],
+    due: [Vec<EventTime>; 2],
     metrics: Arc<OperatorMetrics>,
 }
 
@@ -71,7 +85,17 @@ impl IntervalJoin {
             sides: [SideRows::default(), SideRows::default()],
             latest: [Vec::new(), Vec::new()],
             index: [KeyIndex::default(), KeyIndex::default()],
+            matched: [Vec::new(), Vec::new()],
+            due: [Vec::new(), Vec::new()],
             metrics,
+        }
+    }
+
+    fn side_schema(&self, side: usize) -> &SchemaRef {
+        if side == 0 {
+            &self.plan.spec.left_schema
+        } else {
+            &self.plan.spec.right_schema
         }
     }
 
@@ -96,33 +120,109 @@ impl IntervalJoin {
         };
         for side in 0..2 {
             let reach = Self::reach(&b, side);
-            let gone = self.latest[side].iter().take_while(|last| last.saturating_add(reach) < self.watermark).count();
+            let gone = self.latest[side]
+                .iter()
+                .take_while(|last| last.saturating_add(reach) < self.watermark)
+                .count();
             if gone == 0 {
                 continue;
             }
             self.index[side].drop_front(gone);
             self.latest[side].drain(..gone);
+            if self.plan.spec.outer(side) {
+                self.matched[side].drain(..gone);
+                self.due[side].drain(..gone);
+            }
             for (batch, chunk) in self.sides[side].take().into_iter().skip(gone) {
                 self.sides[side].push_held(batch, chunk);
             }
         }
     }
 
-    /// Holds `batch` on `side`, with its time bounds.
-    fn add(&mut self, side: usize, batch: RecordBatch) -> Result<()> {
+    /// Holds `batch` on `side`, with its time bounds and, on an outer
+    /// side, which of its rows met a partner.
+    fn add(&mut self, side: usize, batch: RecordBatch, matched: Vec<bool>) -> Result<()> {
         let Some(b) = self.plan.bounds else {
-            self.hold(side, batch, EventTime::MAX);
+            self.sides[side].push(batch);
+            self.latest[side].push(EventTime::MAX);
             return Ok(());
         };
-        if let Some(last) = max(times(&batch, b.time[side], &self.name)?) {
-            self.hold(side, batch, last);
+        let t = times(&batch, b.time[side], &self.name)?;
+        let Some(last) = max(t) else {
+            return Ok(());
+        };
+        if self.plan.spec.outer(side) {
+            let due = (0..t.len())
+                .filter(|i| !matched[*i])
+                .map(|i| t.value(i))
+                .min()
+                .unwrap_or(EventTime::MAX);
+            self.matched[side].push(matched);
+            self.due[side].push(due);
+        }
+        self.sides[side].push(batch);
+        self.latest[side].push(last);
+        Ok(())
+    }
+
+    /// Sends, padded with NULLs, the rows of outer sides that met no
+    /// partner and can meet none now: their time plus their reach is
+    /// before the watermark. Before the watermark goes on, so that they
+    /// are not late downstream (their time is at or after the watermark
+    /// sent before this one).
+    fn pad_unmatched(&mut self, out: &mut Collector) -> Result<()> {
+        let Some(b) = self.plan.bounds else {
+            return Ok(());
+        };
+        for side in (0..2).filter(|s| self.plan.spec.outer(*s)) {
+            let reach = Self::reach(&b, side);
+            for i in 0..self.due[side].len() {
+                if self.due[side][i].saturating_add(reach) >= self.watermark {
+                    continue;
+                }
+                let batch = &self.sides[side].batches()[i];
+                let t = times(batch, b.time[side], &self.name)?;
+                let matched = &mut self.matched[side][i];
+                let mut due = Vec::new();
+                let mut next = EventTime::MAX;
+                for (r, met) in matched.iter_mut().enumerate() {
+                    match (*met, t.value(r).saturating_add(reach) < self.watermark) {
+                        (true, _) => {}
+                        (false, true) => {
+                            *met = true;
+                            due.push(r as u32);
+                        }
+                        (false, false) => next = next.min(t.value(r)),
+                    }
+                }
+                self.due[side][i] = next;
+                let rows =
+                    take_record_batch(batch, &UInt32Array::from(due)).context(|| format!("{}: padding", self.name))?;
+                let columns = self.plan.spec.padded(side, rows.columns().to_vec(), &self.name)?;
+                let padded = RecordBatch::try_new(Arc::clone(&self.plan.spec.output_schema), columns)
+                    .context(|| format!("{}: padding", self.name))?;
+                self.metrics
+                    .rows_out
+                    .fetch_add(padded.num_rows() as u64, Ordering::Relaxed);
+                out.batch(StreamBatch::new(padded));
+            }
         }
         Ok(())
     }
 
-    fn hold(&mut self, side: usize, batch: RecordBatch, latest: EventTime) {
-        self.sides[side].push(batch);
-        self.latest[side].push(latest);
+    /// A held batch of an outer side with whether each row met a partner,
+    /// as a checkpoint writes it.
+    fn with_matched(batch: &RecordBatch, matched: &[bool], schema: &SchemaRef, name: &str) -> Result<RecordBatch> {
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(BooleanArray::from(matched.to_vec())));
+        RecordBatch::try_new(Arc::clone(schema), columns).context(|| format!("{name}: snapshot"))
+    }
+
+    /// A side's columns and `matched`.
+    fn matched_schema(side: &SchemaRef) -> SchemaRef {
+        let mut fields: Vec<Field> = side.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("matched", DataType::Boolean, false));
+        Arc::new(Schema::new(fields))
     }
 }
 
@@ -132,7 +232,10 @@ impl Operator for IntervalJoin {
     }
 
     fn on_batch(&mut self, _batch: StreamBatch, _out: &mut Collector) -> Result<()> {
-        Err(EngineError::Plan(format!("{}: a join's rows must come with their side", self.name)))
+        Err(EngineError::Plan(format!(
+            "{}: a join's rows must come with their side",
+            self.name
+        )))
     }
 
     fn on_input(&mut self, input: usize, batch: StreamBatch, out: &mut Collector) -> Result<()> {
@@ -143,7 +246,9 @@ impl Operator for IntervalJoin {
         let batch = match self.plan.bounds {
             Some(b) => drop_late(&batch, b.time[input], 1, self.watermark, &self.name, &self.metrics)?,
             None => {
-                self.metrics.rows_in.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                self.metrics
+                    .rows_in
+                    .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
                 batch.data
             }
         };
@@ -151,42 +256,83 @@ impl Operator for IntervalJoin {
             return Ok(());
         }
         let other = &self.sides[1 - input];
+        let mut matched = vec![
+            false;
+            if self.plan.spec.outer(input) {
+                batch.num_rows()
+            } else {
+                0
+            }
+        ];
         if !other.batches().is_empty() {
             let joined = if self.keyed() {
                 let index = &mut self.index[1 - input];
-                index.join(&self.plan.spec, input, &batch, other.batches(), &self.name)?.into_iter().collect()
+                let joined = index.join_pairs(&self.plan.spec, input, &batch, other.batches(), &self.name)?;
+                if let Some(j) = &joined {
+                    for p in &j.probe {
+                        if let Some(m) = matched.get_mut(*p as usize) {
+                            *m = true;
+                        }
+                    }
+                    if self.plan.spec.outer(1 - input) {
+                        for (b, r) in &j.held {
+                            self.matched[1 - input][*b][*r] = true;
+                        }
+                    }
+                }
+                joined.map(|j| j.rows).into_iter().collect()
             } else if input == 0 {
-                self.plan.spec.run(vec![batch.clone()], other.batches().to_vec(), &self.name)?
+                self.plan
+                    .spec
+                    .run(vec![batch.clone()], other.batches().to_vec(), &self.name)?
             } else {
-                self.plan.spec.run(other.batches().to_vec(), vec![batch.clone()], &self.name)?
+                self.plan
+                    .spec
+                    .run(other.batches().to_vec(), vec![batch.clone()], &self.name)?
             };
             for b in joined {
                 self.metrics.rows_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
                 out.batch(StreamBatch::new(b));
             }
         }
-        self.add(input, batch)
+        self.add(input, batch, matched)
     }
 
     fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
         if watermark > self.watermark {
             self.watermark = watermark;
+            self.pad_unmatched(out)?;
             self.evict();
         }
         // The end of a bounded input stays the end: it fires everything.
-        out.watermark(if watermark == WATERMARK_END { watermark } else { watermark.saturating_sub(self.plan.delay()) });
+        out.watermark(if watermark == WATERMARK_END {
+            watermark
+        } else {
+            watermark.saturating_sub(self.plan.delay())
+        });
         Ok(())
     }
 
     /// Held rows go to chunks once (a regular join holds every row for
-    /// good): later checkpoints reference them.
+    /// good): later checkpoints reference them. The rows of an outer side
+    /// are written whole with whether they met a partner, which changes
+    /// after they were held.
     fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
         let mut e = Encoder::default();
         let mut hashes = Vec::new();
         e.i64(self.watermark);
         for side in 0..2 {
             let keys = self.plan.spec.keys(side);
-            self.sides[side].snapshot(&keys, checkpoint, chunks, &mut e, &mut hashes)?;
+            if !self.plan.spec.outer(side) {
+                self.sides[side].snapshot(&keys, checkpoint, chunks, &mut e, &mut hashes)?;
+                continue;
+            }
+            let schema = Self::matched_schema(self.side_schema(side));
+            let mut rows = SideRows::default();
+            for (batch, matched) in self.sides[side].batches().iter().zip(&self.matched[side]) {
+                rows.push(Self::with_matched(batch, matched, &schema, &self.name)?);
+            }
+            rows.encode(&keys, &mut e, &mut hashes)?;
         }
         Ok(Some(e.bytes))
     }
@@ -199,21 +345,43 @@ impl Operator for IntervalJoin {
 
     fn restore(&mut self, states: &[&[u8]], chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
         let mut watermark = None::<EventTime>;
+        // An outer side's rows come with whether they met a partner.
+        let mut matched: [Vec<Vec<bool>>; 2] = [Vec::new(), Vec::new()];
         for state in states {
             let mut d = Decoder::new(state);
             let w = d.i64()?;
             watermark = Some(watermark.map_or(w, |m| m.min(w)));
-            let schemas = [&self.plan.spec.left_schema, &self.plan.spec.right_schema];
-            for (side, schema) in self.sides.iter_mut().zip(schemas) {
-                side.restore(&mut d, chunks, schema, owns)?;
+            for side in 0..2 {
+                let schema = Arc::clone(self.side_schema(side));
+                if !self.plan.spec.outer(side) {
+                    self.sides[side].restore(&mut d, chunks, &schema, owns)?;
+                    continue;
+                }
+                let mut rows = SideRows::default();
+                rows.decode(&mut d, &Self::matched_schema(&schema), owns)?;
+                let width = schema.fields().len();
+                for b in rows.into_batches() {
+                    let met = b.column(width).as_boolean_opt().ok_or_else(|| {
+                        EngineError::State(format!("{}: held rows without whether they met a partner", self.name))
+                    })?;
+                    matched[side].push(met.iter().map(|m| m == Some(true)).collect());
+                    let visible = b
+                        .project(&(0..width).collect::<Vec<_>>())
+                        .context(|| format!("{}: restore", self.name))?;
+                    self.sides[side].push(visible);
+                }
             }
             d.finish()?;
         }
         for side in 0..2 {
             self.latest[side].clear();
             self.index[side].clear();
+            self.matched[side].clear();
+            self.due[side].clear();
+            let mut flags = std::mem::take(&mut matched[side]).into_iter();
             for (batch, _) in self.sides[side].take() {
-                self.add(side, batch)?;
+                let met = flags.next().unwrap_or_default();
+                self.add(side, batch, met)?;
             }
         }
         if let Some(w) = watermark {

@@ -17,10 +17,9 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array, new_null_array};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::{take, take_record_batch};
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
-use datafusion::common::JoinType;
 
 use crate::changelog::{self, RowKind};
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
@@ -41,17 +40,6 @@ pub struct UpdatingJoinPlan {
 }
 
 impl UpdatingJoinPlan {
-    /// Whether rows of `side` (0 left, 1 right) without partners are kept,
-    /// padded with NULLs.
-    pub fn outer(&self, side: usize) -> bool {
-        match self.spec.join_type {
-            JoinType::Left => side == 0,
-            JoinType::Right => side == 1,
-            JoinType::Full => true,
-            _ => false,
-        }
-    }
-
     /// The joined columns, then the changelog column.
     pub fn output_schema(&self) -> SchemaRef {
         let mut fields: Vec<_> = self
@@ -187,7 +175,7 @@ impl UpdatingJoin {
         rows: &Encoded,
         pairs: &Pairs,
     ) -> Output {
-        let (mine_outer, theirs_outer) = (self.plan.outer(side), self.plan.outer(1 - side));
+        let (mine_outer, theirs_outer) = (self.plan.spec.outer(side), self.plan.spec.outer(1 - side));
         let mut out = Output::default();
         let mut next = 0;
         let mut missing = 0u64;
@@ -261,7 +249,6 @@ impl UpdatingJoin {
     /// The rows `out` lists, as a changelog batch of the join's output.
     fn build(&self, side: usize, data: &RecordBatch, pairs: &Pairs, out: Output) -> Result<RecordBatch> {
         let ctx = || format!("{}: joined rows", self.name);
-        let n = out.kinds.len();
         let mine_at = UInt32Array::from(out.mine);
         let theirs_at = UInt32Array::from(out.theirs);
         let mut mine: Vec<ArrayRef> = data
@@ -270,35 +257,26 @@ impl UpdatingJoin {
             .map(|c| take(c, &mine_at, None))
             .collect::<std::result::Result<_, _>>()
             .context(ctx)?;
-        let mut theirs: Vec<ArrayRef> = match pairs.probe.is_empty() {
+        let mut columns = match pairs.probe.is_empty() {
             // No partners: every row of the other side is NULL.
-            true => {
-                let schema = if side == 0 {
-                    &self.plan.spec.right_schema
-                } else {
-                    &self.plan.spec.left_schema
-                };
-                schema
-                    .fields()
+            true => self.plan.spec.padded(side, mine, &self.name)?,
+            false => {
+                let mut theirs: Vec<ArrayRef> = pairs
+                    .columns
                     .iter()
-                    .map(|f| new_null_array(f.data_type(), n))
-                    .collect()
-            }
-            false => pairs
-                .columns
-                .iter()
-                .map(|c| take(c, &theirs_at, None))
-                .collect::<std::result::Result<_, _>>()
-                .context(ctx)?,
-        };
-        let mut columns = match side {
-            0 => {
-                mine.append(&mut theirs);
-                mine
-            }
-            _ => {
-                theirs.append(&mut mine);
-                theirs
+                    .map(|c| take(c, &theirs_at, None))
+                    .collect::<std::result::Result<_, _>>()
+                    .context(ctx)?;
+                match side {
+                    0 => {
+                        mine.append(&mut theirs);
+                        mine
+                    }
+                    _ => {
+                        theirs.append(&mut mine);
+                        theirs
+                    }
+                }
             }
         };
         columns.push(Arc::new(datafusion::arrow::array::Int8Array::from(out.kinds)));

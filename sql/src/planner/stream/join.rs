@@ -170,10 +170,17 @@ impl StreamPlanner<'_> {
             }
             (None, Some((lt, rt, (Some(lower), Some(upper))))) => {
                 refuse_updating("interval join")?;
-                if join.join_type != JoinType::Inner {
+                let outer = matches!(join.join_type, JoinType::Left | JoinType::Right | JoinType::Full);
+                if join.join_type != JoinType::Inner && !(outer && !lk.is_empty()) {
                     return Err(SqlError::Unsupported {
-                        construct: format!("a {} interval join", join.join_type.to_string().to_uppercase()),
-                        detail: Some("only inner interval joins run; use an inner join, or a window join".into()),
+                        construct: format!(
+                            "a {} interval join{}",
+                            join.join_type.to_string().to_uppercase(),
+                            if outer { " without an equality of the two sides' columns" } else { "" }
+                        ),
+                        detail: Some(
+                            "inner interval joins run, and outer ones on a key (ON l.k = r.k AND r.ts BETWEEN …)".into(),
+                        ),
                         position: self.join_position,
                     });
                 }
@@ -190,11 +197,17 @@ impl StreamPlanner<'_> {
                     lower,
                     upper,
                 };
+                // The rowtime of the rows that always have one.
+                let time = match join.join_type {
+                    JoinType::Inner | JoinType::Left => Some(lt),
+                    JoinType::Right => Some(ls.fields().len() + rt),
+                    _ => None,
+                };
                 let plan = IntervalJoinPlan {
                     spec,
                     bounds: Some(bounds),
                 };
-                (OperatorPlan::new(plan), Some(lt), None)
+                (OperatorPlan::new(plan), time, None)
             }
             // A regular inner join (Flink's): every row is kept, and each is
             // joined with the other side's rows so far. Over append-only
