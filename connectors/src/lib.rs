@@ -42,7 +42,8 @@ pub use error::ConnectorError;
 use options::{CONNECTOR_KEY, Options};
 
 /// Names of all connectors (for error messages and completion).
-pub const CONNECTORS: &[&str] = &["blackhole", "datagen", "filesystem", "kafka", "memory", "nexmark", "postgres", "print"];
+pub const CONNECTORS: &[&str] =
+    &["blackhole", "datagen", "filesystem", "jdbc", "kafka", "memory", "nexmark", "postgres", "print"];
 
 /// The connectors of one table, built from its WITH options.
 #[derive(Debug, Clone)]
@@ -57,7 +58,7 @@ pub struct ConnectorTable {
     /// (memory tables), rather than as a stream.
     pub batch: Option<Arc<dyn TableProvider>>,
     /// `Some` for tables rows can be looked up in, by key, in a lookup join
-    /// (`postgres`, only so; `filesystem`, also read as a stream).
+    /// (`postgres`, never read as a stream; `filesystem`, also read as one).
     pub lookup: Option<Arc<dyn LookupSource>>,
 }
 
@@ -91,13 +92,16 @@ pub struct MetadataColumn {
 /// invalid value: an error naming the option, the value and what is allowed.
 /// A table declared `PARTITIONED BY (partition_keys)` (columns of
 /// `schema`) must be a `filesystem` one (as in Flink, where a Kafka table
-/// refuses it): its files lie in one directory per value.
+/// refuses it): its files lie in one directory per value. The table's
+/// `PRIMARY KEY (…) NOT ENFORCED` (`primary_key`, columns of `schema`) is
+/// the key a `postgres` sink upserts on.
 pub fn create_table(
     table: &str,
     options: &BTreeMap<String, String>,
     schema: SchemaRef,
     metadata: &[MetadataColumn],
     partition_keys: &[String],
+    primary_key: &[String],
 ) -> Result<ConnectorTable, ConnectorError> {
     let known = || CONNECTORS.join(", ");
     let options = legacy_options::translate(options)?;
@@ -157,13 +161,16 @@ pub fn create_table(
             Some(nexmark::create(&Options::new("nexmark", options), schema)?),
             None,
         ),
-        "postgres" => {
+        // Flink's JDBC connector, for PostgreSQL URLs: the same table.
+        "postgres" | "jdbc" => {
+            let connector = if name == "jdbc" { "jdbc" } else { "postgres" };
+            let (lookup, sink) = postgres::create(&Options::new(connector, options), schema, primary_key)?;
             return Ok(ConnectorTable {
                 connector: name.clone(),
                 source: None,
-                sink: None,
+                sink: Some(sink),
                 batch: None,
-                lookup: Some(postgres::create(&Options::new("postgres", options), schema)?),
+                lookup: Some(lookup),
             });
         }
         "print" => (

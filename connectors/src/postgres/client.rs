@@ -12,11 +12,12 @@ use datafusion::common::ScalarValue;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use governor::DefaultDirectRateLimiter;
 use tokio_postgres::NoTls;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use weir_engine::error::{EngineError, Result};
 use weir_engine::lookup::LookupClient;
 
+use super::failure::{Failure, classify};
+use super::options::ident;
 use super::types;
 
 /// The longest wait between two attempts.
@@ -43,16 +44,18 @@ pub(super) struct PostgresLookup {
     setup: Setup,
 }
 
-/// A quoted SQL identifier: column and table names are used as declared.
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// The type column `i` is read as.
 fn cast(table: &str, schema: &SchemaRef, i: usize) -> Result<&'static str> {
     let f = schema.field(i);
     types::pg_type(f.data_type())
-        .ok_or_else(|| EngineError::Plan(format!("postgres table {table}: column '{}' cannot be read", f.name())))
+        .ok_or_else(|| {
+            EngineError::Plan(format!(
+                "postgres table {table}: column '{}' has type {}, which lookups cannot read (they read BOOLEAN, \
+                 SMALLINT, INT, BIGINT, FLOAT, DOUBLE, VARCHAR, TIMESTAMP(3))",
+                f.name(),
+                crate::types::sql_name(f.data_type())
+            ))
+        })
 }
 
 /// `SELECT cols FROM table`, each column cast to the type it is read as.
@@ -69,10 +72,7 @@ fn select(table: &str, schema: &SchemaRef) -> Result<String> {
 pub(super) async fn load_all(config: &tokio_postgres::Config, server: &str, table: &str, schema: &SchemaRef) -> Result<RecordBatch> {
     let query = select(table, schema)?;
     let fail = |e: tokio_postgres::Error| {
-        let m = match classify(e) {
-            Failure::Transient(m) | Failure::Final(m) => m,
-        };
-        EngineError::Connector(format!("reading postgres table {table} at {server} whole: {m}"))
+        EngineError::Connector(format!("reading postgres table {table} at {server} whole: {}", classify(e).message()))
     };
     let (client, connection) = config.connect(NoTls).await.map_err(fail)?;
     let driver = tokio::spawn(connection);
@@ -112,29 +112,6 @@ impl PostgresLookup {
         let statement = client.prepare_cached(&self.query).await.map_err(classify)?;
         let rows = client.query(&statement, params).await.map_err(classify)?;
         types::batch(&self.setup.schema, &rows).map_err(Failure::Final)
-    }
-}
-
-/// Why an attempt failed.
-enum Failure {
-    /// The server is down, restarting or overloaded: worth another try.
-    Transient(String),
-    /// The query itself is wrong (no such table or column, a value that
-    /// does not convert): retrying cannot help.
-    Final(String),
-}
-
-fn classify(e: tokio_postgres::Error) -> Failure {
-    let message = match e.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => e.to_string(),
-    };
-    match e.code() {
-        // Class 42 (syntax error or access rule violation: undefined table
-        // or column) and class 22 (data exception).
-        Some(code) if code.code().starts_with("42") || code.code().starts_with("22") => Failure::Final(message),
-        Some(code) if *code == SqlState::INSUFFICIENT_PRIVILEGE => Failure::Final(message),
-        _ => Failure::Transient(message),
     }
 }
 

@@ -1,18 +1,31 @@
-//! The `postgres` connector: a table of a PostgreSQL database used as the
-//! dimension of a lookup join (`JOIN users FOR SYSTEM_TIME AS OF
-//! s.proc_time AS u ON …`). It is neither a source nor a sink: each key a
-//! stream row needs is looked up when the row goes by.
+//! The `postgres` connector (also Flink's `jdbc` with a PostgreSQL URL): a
+//! table of a PostgreSQL database, used as the dimension of a lookup join
+//! (`JOIN users FOR SYSTEM_TIME AS OF s.proc_time AS u ON …`: each key a
+//! stream row needs is looked up when the row goes by) and as a sink
+//! (appends, or upserts and deletes on the table's primary key, exactly
+//! once: docs/postgres.md). It is not read as a stream.
 //!
-//! `options` reads the WITH options, `client` runs the lookups (a pool of
-//! connections, rate limit, retries), `types` maps column types. With
-//! `'lookup.cache' = 'FULL'` the table is read whole instead and probed in
-//! memory (`full_cache.rs`).
+//! `options` reads the WITH options of both sides. Lookups: `client` runs
+//! them (a pool of connections, rate limit, retries), `types` maps column
+//! types; with `'lookup.cache' = 'FULL'` the table is read whole instead
+//! and probed in memory (`full_cache.rs`). Sink: `sink` (the writers),
+//! `collapse` (each key's last change), `params` and `statements` (rows as
+//! array parameters of one statement), `session` (the transaction of a
+//! checkpoint), `marker` (what each subtask committed). `failure` sorts
+//! errors into retried and final ones.
 
 mod client;
+mod collapse;
+mod failure;
+mod marker;
+mod options;
+mod params;
+mod session;
+mod sink;
+mod statements;
 mod types;
 
 use std::num::NonZeroU32;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,22 +35,12 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use weir_engine::duration::parse_duration;
 use weir_engine::error::Result;
 use weir_engine::lookup::{LookupClient, LookupOptions, LookupSource};
+use weir_engine::sink::SinkConnector;
 
 use crate::error::ConnectorError;
 use crate::full_cache::{self, FullCache, Loader};
 use crate::options::Options;
 use crate::values::{non_negative_integer, positive_integer};
-
-const KEYS: &[&str] = &[
-    "url",
-    "table",
-    "lookup.cache.max-rows",
-    "lookup.cache.ttl",
-    "lookup.max-concurrent",
-    "lookup.output-mode",
-    "lookup.rate-limit",
-    "lookup.max-retries",
-];
 
 /// Reads a PostgreSQL table whole, for the FULL cache.
 #[derive(Debug)]
@@ -54,22 +57,46 @@ impl Loader for PostgresLoader {
     }
 
     async fn load(&self) -> Result<RecordBatch> {
-        client::load_all(&self.0.config, &self.0.server(), &self.0.table, &self.0.schema).await
+        let c = &self.0.connection;
+        client::load_all(&c.config, &c.server(), &c.table, &self.0.schema).await
     }
 }
 
-/// Builds the lookup table from its options; nothing connects yet (the
-/// first lookup does, and reports a server it cannot reach).
-pub(crate) fn create(options: &Options, schema: SchemaRef) -> Result<Arc<dyn LookupSource>, ConnectorError> {
-    let keys: Vec<&str> = KEYS.iter().chain(full_cache::OPTIONS).copied().collect();
-    options.check_keys(&keys)?;
-    let url = options.required("url")?;
-    let config = tokio_postgres::Config::from_str(url).map_err(|e| {
-        // The URL may hold a password: the error does not repeat it.
-        ConnectorError::invalid("url", "…", format!("not a PostgreSQL connection string or URL: {e}"))
-    })?;
-    let table = options.required("table")?.to_string();
-    types::check(&schema)?;
+/// Builds the table's two sides from its options: the lookup table and
+/// the sink, which upserts on `primary_key` (column names; none: append
+/// only). Nothing connects yet (the first lookup does, and a job writing
+/// the table at its start).
+pub(crate) fn create(
+    options: &Options,
+    schema: SchemaRef,
+    primary_key: &[String],
+) -> Result<(Arc<dyn LookupSource>, Arc<dyn SinkConnector>), ConnectorError> {
+    let connection = options::connection(options)?;
+    params::check(options.connector(), &schema)?;
+    let key = primary_key
+        .iter()
+        .map(|k| {
+            schema.index_of(k).map_err(|_| ConnectorError::Unsupported {
+                connector: options.connector().into(),
+                what: format!("the primary key column '{k}' is not a physical column of the table"),
+            })
+        })
+        .collect::<Result<Vec<usize>, _>>()?;
+    let target = session::Target {
+        statements: statements::Statements::new(&connection, &schema, &key),
+        options: options::sink(options)?,
+        connection: connection.clone(),
+    };
+    let sink = Arc::new(sink::PostgresSink::new(target, Arc::clone(&schema)));
+    Ok((lookup(options, connection, schema)?, sink))
+}
+
+/// The lookup side.
+fn lookup(
+    options: &Options,
+    connection: options::Connection,
+    schema: SchemaRef,
+) -> Result<Arc<dyn LookupSource>, ConnectorError> {
     let max_concurrent = options
         .parse("lookup.max-concurrent", positive_integer)?
         .map_or(16, |n| n as usize);
@@ -85,8 +112,7 @@ pub(crate) fn create(options: &Options, schema: SchemaRef) -> Result<Arc<dyn Loo
     let max_retries = options.parse("lookup.max-retries", non_negative_integer)?.unwrap_or(3) as u32;
     let rate_limit = options.parse("lookup.rate-limit", rate)?.map(|q| Arc::new(RateLimiter::direct(q)));
     let table = PostgresTable {
-        config,
-        table,
+        connection,
         schema,
         options: LookupOptions {
             max_concurrent,
@@ -119,8 +145,7 @@ fn rate(s: &str) -> Result<Quota, String> {
 
 /// A PostgreSQL table rows are looked up in.
 pub(crate) struct PostgresTable {
-    config: tokio_postgres::Config,
-    table: String,
+    connection: options::Connection,
     schema: SchemaRef,
     options: LookupOptions,
     /// Attempts after the first before a lookup fails the job.
@@ -133,27 +158,13 @@ pub(crate) struct PostgresTable {
 impl std::fmt::Debug for PostgresTable {
     // The connection settings may hold a password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PostgresTable({})", self.table)
-    }
-}
-
-impl PostgresTable {
-    /// Where the server is, for errors (without the credentials).
-    fn server(&self) -> String {
-        let host = match self.config.get_hosts().first() {
-            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
-            #[cfg(unix)]
-            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
-            None => "localhost".into(),
-        };
-        let port = self.config.get_ports().first().copied().unwrap_or(5432);
-        format!("{host}:{port}")
+        write!(f, "PostgresTable({})", self.connection.table)
     }
 }
 
 impl LookupSource for PostgresTable {
     fn describe(&self) -> String {
-        format!("postgres table {} at {}", self.table, self.server())
+        format!("postgres table {} at {}", self.connection.table, self.connection.server())
     }
 
     fn schema(&self) -> SchemaRef {
@@ -166,9 +177,9 @@ impl LookupSource for PostgresTable {
 
     fn open(&self, keys: &[usize]) -> Result<Arc<dyn LookupClient>> {
         let client = client::PostgresLookup::new(client::Setup {
-            config: self.config.clone(),
-            server: self.server(),
-            table: self.table.clone(),
+            config: self.connection.config.clone(),
+            server: self.connection.server(),
+            table: self.connection.table.clone(),
             schema: Arc::clone(&self.schema),
             keys: keys.to_vec(),
             connections: self.options.max_concurrent,

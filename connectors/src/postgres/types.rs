@@ -10,13 +10,11 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, RecordBatch, StringArray,
     TimestampMillisecondArray,
 };
-use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use datafusion::common::ScalarValue;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-use crate::error::ConnectorError;
-use crate::types::sql_name;
 
 /// The PostgreSQL type a column of `dt` is read as, if Weir can map it.
 pub(super) fn pg_type(dt: &DataType) -> Option<&'static str> {
@@ -31,23 +29,6 @@ pub(super) fn pg_type(dt: &DataType) -> Option<&'static str> {
         DataType::Timestamp(TimeUnit::Millisecond, None) => "timestamp",
         _ => return None,
     })
-}
-
-/// Refuses, at CREATE TABLE, a column whose type lookups cannot read.
-pub(super) fn check(schema: &Schema) -> Result<(), ConnectorError> {
-    for f in schema.fields() {
-        if pg_type(f.data_type()).is_none() {
-            return Err(ConnectorError::Unsupported {
-                connector: "postgres".into(),
-                what: format!(
-                    "column '{}' has type {}, which lookups cannot read (supported: BOOLEAN, SMALLINT, INT, BIGINT, REAL, DOUBLE, VARCHAR, TIMESTAMP(3))",
-                    f.name(),
-                    sql_name(f.data_type())
-                ),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// A key value as a query parameter (typed as its column, see

@@ -59,7 +59,7 @@ fn builds_each_connector_with_the_right_sides() {
     assert!(kafka.source.is_some() && kafka.sink.is_some());
     assert_eq!(
         CONNECTORS,
-        &["blackhole", "datagen", "filesystem", "kafka", "memory", "nexmark", "postgres", "print"]
+        &["blackhole", "datagen", "filesystem", "jdbc", "kafka", "memory", "nexmark", "postgres", "print"]
     );
 }
 
@@ -69,12 +69,12 @@ fn unknown_and_missing_connector() {
     assert!(matches!(e, ConnectorError::UnknownConnector { .. }));
     assert_eq!(
         e.to_string(),
-        "unknown connector 'kafkaa' (known connectors: blackhole, datagen, filesystem, kafka, memory, nexmark, postgres, print)"
+        "unknown connector 'kafkaa' (known connectors: blackhole, datagen, filesystem, jdbc, kafka, memory, nexmark, postgres, print)"
     );
     let e = error(&[("path", "/tmp")]);
     assert_eq!(
         e.to_string(),
-        "table 't' has no 'connector' option (known connectors: blackhole, datagen, filesystem, kafka, memory, nexmark, postgres, print)"
+        "table 't' has no 'connector' option (known connectors: blackhole, datagen, filesystem, jdbc, kafka, memory, nexmark, postgres, print)"
     );
 }
 

@@ -28,7 +28,7 @@ pub fn schema(fields: &[(&str, DataType)]) -> SchemaRef {
 }
 
 pub fn table(pairs: &[(&str, &str)], schema: SchemaRef) -> Result<ConnectorTable, ConnectorError> {
-    create_table("t", &with(pairs), schema, &[], &[])
+    create_table("t", &with(pairs), schema, &[], &[], &[])
 }
 
 /// What one reader produced, in order.

@@ -384,7 +384,7 @@ mod tests {
                 }
                 options.entry(key.to_string()).or_insert_with(|| "x".into());
                 if let Err(weir_connectors::ConnectorError::UnknownOption { .. }) =
-                    weir_connectors::create_table("t", &options, Arc::clone(&schema), &[], &[])
+                    weir_connectors::create_table("t", &options, Arc::clone(&schema), &[], &[], &[])
                 {
                     panic!("{connector} does not know '{key}'");
                 }

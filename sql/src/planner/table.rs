@@ -192,8 +192,10 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
         }
     };
     let partition_keys = crate::planner::table_partitions::partition_keys(ct, &name)?;
-    let connector = weir_connectors::create_table(&name, &options, Arc::clone(&physical), &metadata, &partition_keys)
-        .map_err(|source| SqlError::Connector { table: name.clone(), source })?;
+    let primary_key: Vec<String> = ct.primary_key.iter().map(normalize).collect();
+    let connector =
+        weir_connectors::create_table(&name, &options, Arc::clone(&physical), &metadata, &partition_keys, &primary_key)
+            .map_err(|source| SqlError::Connector { table: name.clone(), source })?;
     Ok(TableDef {
         name,
         ddl: ddl.to_string(),

@@ -1,0 +1,518 @@
+//! The PostgreSQL sink against a real server (`common::postgres`): the
+//! `weir` binary reads JSON files and writes Postgres tables — appends,
+//! upserts and deletes on a primary key — and what the tables hold at the
+//! end must equal DataFusion's batch answer to the same query over the same
+//! rows (or, for appended rows, the input itself). On top: twenty SIGKILLs
+//! at random moments, some exactly between a checkpoint's completion and
+//! its transaction (the failpoint `weir::postgres::commit`), the server
+//! restarted under a running job, and errors (a constraint violation, an
+//! updating query into a table without a key, unsupported types and URLs).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::postgres::Postgres;
+use common::*;
+
+/// Flink's JDBC URL of the server, the user as a URL parameter.
+fn url(pg: &Postgres) -> String {
+    format!("jdbc:postgresql://127.0.0.1:{}/postgres?user=postgres", pg.port)
+}
+
+/// Rows with unique `v`, `keys` keys and ordered times.
+fn rows(seed: u64, n: i64, keys: u64) -> Vec<Row> {
+    disordered_rows(seed, n, keys)
+}
+
+/// The input table `t` (`k`, `v`, `ts`) over `dir/in`.
+fn source(dir: &Path) -> String {
+    format!(
+        "CREATE TABLE t (k VARCHAR, v BIGINT, ts TIMESTAMP(3))
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');",
+        dir.join("in").display()
+    )
+}
+
+/// Writes `rows` as JSON files of `per_file` rows.
+fn input(dir: &Path, rows: &[Row], per_file: usize) {
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    for (i, chunk) in rows.chunks(per_file).enumerate() {
+        write_json(&dir.join("in").join(format!("part-{i:04}.json")), chunk);
+    }
+}
+
+/// A Postgres query's rows as sorted `a|b|…` lines.
+fn table_lines(pg: &Postgres, query: &str) -> Vec<String> {
+    let mut lines: Vec<String> = pg.psql(query).lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+/// DataFusion's answer to `query` over `t` of `rows`.
+fn oracle(rows: &[Row], query: &str) -> Vec<String> {
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(oracle_lines(rows, query))
+}
+
+/// How many rows Postgres deleted from `table` (its statistics lag a
+/// little behind the commits: waits for them).
+fn deleted(pg: &Postgres, table: &str) -> i64 {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        let n: i64 = pg
+            .psql(&format!(
+                "SELECT n_tup_del FROM pg_stat_user_tables WHERE relname = '{table}'"
+            ))
+            .trim()
+            .parse()
+            .unwrap_or(0);
+        if n > 0 || Instant::now() > until {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const HISTOGRAM: &str = "SELECT n, count(*) AS keys FROM (SELECT k, count(*) AS n FROM t GROUP BY k) GROUP BY n";
+const SMALL: &str = "SELECT k, count(*) AS c, sum(v) AS s FROM t GROUP BY k HAVING count(*) < 60";
+
+/// A GROUP BY of a GROUP BY (buckets empty as keys move on: `-D`) and a
+/// HAVING (a key that passes the bound leaves as a `-U` alone) written to
+/// tables with primary keys, with checkpoints (exactly once, rows written
+/// per checkpoint) and without (written as they come, in batches of
+/// `'sink.buffer-flush.max-rows'`): the tables equal the batch answers.
+#[test]
+fn upserts_and_deletes_equal_the_oracle() {
+    let pg = Postgres::start();
+    let data = rows(3, 3000, 50);
+    for (i, interval) in ["100 ms", "0"].iter().enumerate() {
+        let (hist, small) = (format!("hist{i}"), format!("small{i}"));
+        pg.psql(&format!(
+            "CREATE TABLE {hist} (n bigint PRIMARY KEY, keys bigint NOT NULL)"
+        ));
+        pg.psql(&format!(
+            "CREATE TABLE {small} (k text PRIMARY KEY, c bigint, s bigint)"
+        ));
+        let dir = scratch();
+        input(dir.path(), &data, 100);
+        let sql = format!(
+            "SET 'execution.checkpointing.interval' = '{interval}';
+SET 'parallelism.default' = '2';
+{source}
+CREATE TABLE {hist} (n BIGINT, keys BIGINT, PRIMARY KEY (n) NOT ENFORCED)
+  WITH ('connector' = 'jdbc', 'url' = '{url}', 'table-name' = '{hist}', 'username' = 'postgres',
+        'sink.buffer-flush.max-rows' = '7');
+CREATE TABLE {small} (k VARCHAR, c BIGINT, s BIGINT, PRIMARY KEY (k) NOT ENFORCED)
+  WITH ('connector' = 'postgres', 'url' = 'postgres://postgres@127.0.0.1:{port}/postgres', 'table' = '{small}');
+EXECUTE STATEMENT SET BEGIN
+INSERT INTO {hist} {HISTOGRAM};
+INSERT INTO {small} {SMALL};
+END;
+",
+            source = source(dir.path()),
+            url = url(&pg),
+            port = pg.port,
+        );
+        let run = run_once(dir.path(), &sql);
+        assert!(run.ok, "{}", run.stderr);
+        assert_rows_eq(
+            &table_lines(&pg, &format!("SELECT n, keys FROM {hist}")),
+            &oracle(&data, HISTOGRAM),
+            &hist,
+        );
+        assert_rows_eq(
+            &table_lines(&pg, &format!("SELECT k, c, s FROM {small}")),
+            &oracle(&data, SMALL),
+            &small,
+        );
+        // Without checkpoints the sink writes every 7 rows, so buckets and
+        // keys were in the table when their `-D` came. (With checkpoints,
+        // the whole input may fall into one checkpoint: a key's changes
+        // then collapse to its last.)
+        if *interval == "0" {
+            assert!(deleted(&pg, &hist) > 0, "{hist}: no bucket was ever deleted");
+            assert!(deleted(&pg, &small) > 0, "{small}: no key was ever deleted");
+        }
+    }
+}
+
+/// Every type Weir has, appended to a table without a primary key, reads
+/// back from Postgres as the values written (formatted here as Postgres
+/// prints them).
+#[test]
+fn appends_every_type() {
+    let pg = Postgres::start();
+    pg.psql(
+        "CREATE TABLE typed (id bigint, ti smallint, si smallint, i integer, d double precision, f real, \
+         dec numeric(12, 3), s text, b boolean, dt date, ts timestamp(3), ltz timestamptz)",
+    );
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let n = 500i64;
+    let mut lines = String::new();
+    let mut expected = Vec::new();
+    for id in 0..n {
+        let ms = T0 + id * 86_400_123;
+        let (ts, day) = (sql_timestamp(ms), &sql_timestamp(ms)[..10]);
+        let null = id % 17 == 0;
+        let s = if null {
+            "null".to_string()
+        } else {
+            format!("\"name '{id}' \\\"q\\\"\"")
+        };
+        lines.push_str(&format!(
+            "{{\"id\": {id}, \"ti\": {}, \"si\": {}, \"i\": {}, \"d\": {}, \"f\": {}, \"dec\": {}.{:03}, \"s\": {s}, \
+             \"b\": {}, \"dt\": \"{day}\", \"ts\": \"{ts}\", \"ltz\": \"{ts}\"}}\n",
+            id % 100 - 50,
+            id * 3 - 700,
+            id * 100_000,
+            id as f64 / 4.0,
+            id as f32 / 2.0,
+            id - 250,
+            id % 1000,
+            id % 2 == 0,
+        ));
+        let dec = format!("{}.{:03}", id - 250, id % 1000);
+        expected.push(format!(
+            "{id}|{}|{}|{}|{}|{}|{dec}|{}|{}|{day}|{ts}|{ts}+00",
+            id % 100 - 50,
+            id * 3 - 700,
+            id * 100_000,
+            id as f64 / 4.0,
+            id as f32 / 2.0,
+            if null {
+                "null".to_string()
+            } else {
+                format!("name '{id}' \"q\"")
+            },
+            if id % 2 == 0 { "t" } else { "f" },
+        ));
+    }
+    std::fs::write(dir.path().join("in/rows.json"), lines).unwrap();
+    let columns = "id BIGINT, ti TINYINT, si SMALLINT, i INT, d DOUBLE, f FLOAT, dec DECIMAL(12, 3), s VARCHAR, \
+                   b BOOLEAN, dt DATE, ts TIMESTAMP(3), ltz TIMESTAMP_LTZ(3)";
+    let sql = format!(
+        "SET 'execution.checkpointing.interval' = '200 ms';
+CREATE TABLE src ({columns}) WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'json');
+CREATE TABLE typed ({columns}) WITH ('connector' = 'jdbc', 'url' = '{url}', 'table-name' = 'typed',
+  'username' = 'postgres', 'password' = 'unused');
+INSERT INTO typed SELECT * FROM src;
+",
+        input = dir.path().join("in").display(),
+        url = url(&pg),
+    );
+    let run = run_once(dir.path(), &sql);
+    assert!(run.ok, "{}", run.stderr);
+    let got = table_lines(
+        &pg,
+        "SELECT id, ti, si, i, d, f, dec, coalesce(s, 'null'), b, dt, to_char(ts, 'YYYY-MM-DD HH24:MI:SS.MS'), \
+         to_char(ltz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') || '+00' FROM typed",
+    );
+    expected.sort();
+    assert_rows_eq(&got, &expected, "typed");
+}
+
+/// Refusals, each naming what is wrong: an updating query into a table
+/// without a primary key (as Flink refuses it), a type Postgres tables
+/// cannot hold, another database's JDBC URL, `'sink.parallelism'`.
+#[test]
+fn refusals_are_clear() {
+    let pg = Postgres::start();
+    pg.psql("CREATE TABLE plain (k text, c bigint)");
+    let dir = scratch();
+    input(dir.path(), &rows(1, 10, 3), 100);
+    let job = |table: &str, with: &str, query: &str| {
+        format!(
+            "{}\nCREATE TABLE {table} WITH ('connector' = 'jdbc', 'url' = '{}', 'table-name' = 'plain'{with});\nINSERT INTO {query};\n",
+            source(dir.path()),
+            url(&pg)
+        )
+    };
+    let cases = [
+        (
+            job(
+                "plain (k VARCHAR, c BIGINT)",
+                "",
+                "plain SELECT k, count(*) FROM t GROUP BY k",
+            ),
+            "can only append rows",
+        ),
+        (
+            job("plain (k VARCHAR, c ARRAY<INT>)", "", "plain SELECT k, ARRAY[1] FROM t"),
+            "column 'c' has type ARRAY<INT>, which PostgreSQL tables cannot hold",
+        ),
+        (
+            job("plain (k VARCHAR, c BIGINT)", "", "plain SELECT k, v FROM t")
+                .replace("jdbc:postgresql://", "jdbc:mysql://"),
+            "Weir writes and looks up PostgreSQL only",
+        ),
+        (
+            job(
+                "plain (k VARCHAR, c BIGINT)",
+                ", 'sink.parallelism' = '2'",
+                "plain SELECT k, v FROM t",
+            ),
+            "'sink.parallelism' = '2': a sink runs at its query's parallelism",
+        ),
+    ];
+    for (sql, message) in cases {
+        let run = run_once(dir.path(), &sql);
+        assert!(
+            !run.ok && run.stderr.contains(message),
+            "expected '{message}' in:\n{}",
+            run.stderr
+        );
+    }
+}
+
+/// A row that breaks a CHECK constraint, and one that breaks NOT NULL,
+/// fail the job with Postgres's message and the table's name; the rows of
+/// the failed checkpoint are not in the table.
+#[test]
+fn a_constraint_violation_fails_the_job_naming_the_table() {
+    let pg = Postgres::start();
+    pg.psql("CREATE TABLE capped (k text PRIMARY KEY, c bigint CHECK (c < 5))");
+    pg.psql("CREATE TABLE named (k text PRIMARY KEY, c bigint NOT NULL)");
+    let dir = scratch();
+    input(dir.path(), &rows(2, 200, 3), 100);
+    for (table, query, message) in [
+        (
+            "capped",
+            "SELECT k, count(*) FROM t GROUP BY k",
+            "violates check constraint \"capped_c_check\"",
+        ),
+        (
+            "named",
+            "SELECT k, CAST(NULL AS BIGINT) FROM t GROUP BY k",
+            "violates not-null constraint",
+        ),
+    ] {
+        let sql = format!(
+            "SET 'execution.checkpointing.interval' = '100 ms';
+{}
+CREATE TABLE {table} (k VARCHAR, c BIGINT, PRIMARY KEY (k) NOT ENFORCED)
+  WITH ('connector' = 'postgres', 'url' = '{}', 'table-name' = '{table}');
+INSERT INTO {table} {query};
+",
+            source(dir.path()),
+            url(&pg)
+        );
+        let run = run_once(dir.path(), &sql);
+        assert!(!run.ok, "{table}: the job succeeded");
+        assert!(
+            run.stderr
+                .contains(&format!("postgres table {table} at 127.0.0.1:{}", pg.port))
+                && run.stderr.contains(message),
+            "{table}: expected the table and '{message}' in:\n{}",
+            run.stderr
+        );
+        // Nothing half-written: every row the table holds is below the cap.
+        assert_eq!(
+            pg.psql(&format!("SELECT count(*) FROM {table} WHERE c >= 5 OR c IS NULL"))
+                .trim(),
+            "0"
+        );
+    }
+}
+
+/// `weir run` of `file` in `dir` with `FAILPOINTS` set to `failpoints`,
+/// killed with SIGKILL after `after` unless it ends first. Returns how it
+/// ended and its log.
+fn run_killed(dir: &Path, file: &Path, after: Duration, failpoints: &str) -> (Ended, String) {
+    let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+    let log_path = dir.join(format!("run-{n}.log"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg(file)
+        .current_dir(dir)
+        .env("WEIR_LOG", "warn,weir_engine=info")
+        .env("FAILPOINTS", failpoints)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .expect("start weir");
+    let until = Instant::now() + after;
+    let ended = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break if status.success() {
+                Ended::Finished
+            } else {
+                Ended::Crashed
+            };
+        }
+        if Instant::now() >= until {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            break Ended::Killed;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    (ended, std::fs::read_to_string(&log_path).unwrap_or_default())
+}
+
+#[derive(Debug, PartialEq)]
+enum Ended {
+    Finished,
+    Killed,
+    /// Failed or aborted (the failpoint).
+    Crashed,
+}
+
+/// Appended rows read back as `k|v|epoch ms` lines.
+fn log_lines(pg: &Postgres, table: &str) -> Vec<String> {
+    table_lines(
+        pg,
+        &format!("SELECT k, v, (extract(epoch FROM ts) * 1000)::bigint FROM {table}"),
+    )
+}
+
+/// The input rows as [`log_lines`] reads them.
+fn input_lines(rows: &[Row]) -> Vec<String> {
+    let mut lines: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{}|{}|{}", r.k.as_ref().unwrap(), r.v.unwrap(), r.ts.unwrap()))
+        .collect();
+    lines.sort();
+    lines
+}
+
+const TOTALS: &str = "SELECT k, count(*) AS n, sum(v) AS total FROM t GROUP BY k";
+
+/// The chaos job: every row appended to `log` (no key: a repeated row
+/// would show), per key totals upserted into `totals`.
+fn chaos_job(dir: &Path, pg: &Postgres, parallelism: usize) -> String {
+    format!(
+        "SET 'execution.checkpointing.interval' = '100 ms';
+SET 'parallelism.default' = '{parallelism}';
+{source}
+CREATE TABLE log (k VARCHAR, v BIGINT, ts TIMESTAMP(3))
+  WITH ('connector' = 'jdbc', 'url' = '{url}', 'table-name' = 'log', 'sink.buffer-flush.max-rows' = '500');
+CREATE TABLE totals (k VARCHAR, n BIGINT, total BIGINT, PRIMARY KEY (k) NOT ENFORCED)
+  WITH ('connector' = 'jdbc', 'url' = '{url}', 'table-name' = 'totals');
+EXECUTE STATEMENT SET BEGIN
+INSERT INTO log SELECT k, v, ts FROM t;
+INSERT INTO totals {TOTALS};
+END;
+",
+        source = source(dir),
+        url = url(pg),
+    )
+}
+
+/// Twenty SIGKILLs at random moments, at parallelism 1, 2 and 3 in turn;
+/// every fourth run instead dies at a random commit, between "checkpoint
+/// durable" and its transaction (the failpoint). Then a run to the end:
+/// `log` holds every input row exactly once and `totals` equals the batch
+/// aggregation.
+#[test]
+fn exactly_once_through_twenty_kills() {
+    let pg = Postgres::start();
+    pg.psql("CREATE TABLE log (k text, v bigint, ts timestamp(3))");
+    pg.psql("CREATE TABLE totals (k text PRIMARY KEY, n bigint, total bigint)");
+    let data = rows(11, 60_000, 40);
+    let dir = scratch();
+    input(dir.path(), &data, 500);
+    let file = dir.path().join("job.sql");
+    let mut g = Lcg(2026);
+    let mut progress = Vec::new();
+    let mut at_commit = 0;
+    for kill in 0..20 {
+        std::fs::write(&file, chaos_job(dir.path(), &pg, 1 + kill % 3)).unwrap();
+        let failpoint = match kill % 4 {
+            3 => format!("weir::postgres::commit={}*off->return", g.below(6)),
+            _ => String::new(),
+        };
+        let after = Duration::from_millis(300 + g.below(1200));
+        let (ended, log) = run_killed(dir.path(), &file, after, &failpoint);
+        match ended {
+            Ended::Finished => panic!("run {kill} finished before its kill: the input is too small\n{log}"),
+            Ended::Crashed => {
+                assert!(
+                    log.contains("failpoint weir::postgres::commit"),
+                    "run {kill} failed:\n{log}"
+                );
+                at_commit += 1;
+            }
+            Ended::Killed => {}
+        }
+        progress.push(pg.psql("SELECT count(*) FROM log").trim().parse::<usize>().unwrap());
+    }
+    assert!(at_commit >= 3, "too few runs died at a commit: {at_commit}");
+    assert!(
+        progress.windows(2).all(|w| w[0] <= w[1]),
+        "committed rows went back: {progress:?}"
+    );
+    assert!(
+        progress.iter().filter(|n| **n > 0).count() >= 5,
+        "too few runs committed: {progress:?}"
+    );
+    assert!(
+        *progress.last().unwrap() < data.len(),
+        "the kills came after the end: {progress:?}"
+    );
+    std::fs::write(&file, chaos_job(dir.path(), &pg, 2)).unwrap();
+    let (ended, log) = run_killed(dir.path(), &file, Duration::from_secs(120), "");
+    assert_eq!(ended, Ended::Finished, "{log}");
+    assert_rows_eq(&log_lines(&pg, "log"), &input_lines(&data), "log after 20 kills");
+    assert_rows_eq(
+        &table_lines(&pg, "SELECT k, n, total FROM totals"),
+        &oracle(&data, TOTALS),
+        "totals after 20 kills",
+    );
+}
+
+/// The server stopped (immediately: connections dropped) and started again
+/// under a running job: the sink retries its commit, or the job fails and
+/// its next run recovers; the tables end as the oracle says.
+#[test]
+fn postgres_restarted_mid_run() {
+    let pg = Postgres::start();
+    pg.psql("CREATE TABLE log (k text, v bigint, ts timestamp(3))");
+    pg.psql("CREATE TABLE totals (k text PRIMARY KEY, n bigint, total bigint)");
+    let data = rows(12, 60_000, 40);
+    let dir = scratch();
+    input(dir.path(), &data, 500);
+    let file = dir.path().join("job.sql");
+    std::fs::write(&file, chaos_job(dir.path(), &pg, 2)).unwrap();
+    let log_path = dir.path().join("restart.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg(&file)
+        .current_dir(dir.path())
+        .env("WEIR_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    // Once rows are committed, the server goes away for a moment.
+    let until = Instant::now() + Duration::from_secs(30);
+    while pg.psql("SELECT count(*) FROM log").trim() == "0" {
+        assert!(Instant::now() < until, "nothing committed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    pg.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    pg.run();
+    let status = child.wait().unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("retrying"), "the sink did not retry:\n{log}");
+    if !status.success() {
+        // Retries ran out: the next run recovers.
+        let (ended, again) = run_killed(dir.path(), &file, Duration::from_secs(120), "");
+        assert_eq!(ended, Ended::Finished, "{log}\n{again}");
+    }
+    assert_rows_eq(
+        &log_lines(&pg, "log"),
+        &input_lines(&data),
+        "log after a server restart",
+    );
+    assert_rows_eq(
+        &table_lines(&pg, "SELECT k, n, total FROM totals"),
+        &oracle(&data, TOTALS),
+        "totals after a server restart",
+    );
+}
