@@ -285,8 +285,9 @@ fn operator(part: Part) -> Result<Box<dyn Operator>> {
                 ],
                 output_schema: Arc::new(Schema::new(output)),
                 retracting: false,
+                ttl: None,
             };
-            Box::new(GroupAggregate::new(Arc::new(plan), name)?)
+            Box::new(GroupAggregate::new(Arc::new(plan), name, metrics)?)
         }
         Part::IntervalJoin | Part::RegularJoin => {
             let bounds = (part == Part::IntervalJoin).then_some(TimeBounds { time: [1, 1], lower: -2_000, upper: 2_000 });

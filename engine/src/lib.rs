@@ -39,6 +39,7 @@ pub mod rank;
 pub mod runtime;
 pub mod sink;
 pub mod sort;
+pub mod state_ttl;
 pub mod source;
 pub mod temporal_join;
 #[cfg(test)]

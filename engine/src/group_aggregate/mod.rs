@@ -33,13 +33,16 @@ use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::StreamBatch;
+use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator};
+use crate::state_ttl::Expiry;
 use crate::runtime::exchange::{key_groups, rows_by_key_group};
 use crate::window::aggregate::{OutputColumn, evaluate_input};
 use crate::window::groups::Grouping;
 
 mod min_max;
 mod plan;
+mod ttl;
 
 use min_max::RetractableMinMax;
 
@@ -54,6 +57,8 @@ pub struct GroupAggregatePlan {
     pub output_schema: SchemaRef,
     /// The input is a changelog: accumulators must retract.
     pub retracting: bool,
+    /// Groups nothing wrote for this long are dropped (state TTL).
+    pub ttl: Option<std::time::Duration>,
 }
 
 /// One group's running aggregates.
@@ -63,6 +68,9 @@ struct Group {
     /// A group that outlives the batch that made it has had its result
     /// emitted, so its changes are `-U`/`+U`.
     rows: i64,
+    /// The group's key, kept only under a state TTL: what expiry removes
+    /// from the index.
+    key: Option<Box<[u8]>>,
 }
 
 /// Not the exchange's seed, whose hashes the keys of one subtask share
@@ -83,6 +91,9 @@ pub struct GroupAggregate {
     /// in that batch's list of touched groups.
     touched_in: Vec<(u64, u32)>,
     batch_no: u64,
+    /// Idle groups, under a state TTL.
+    expiry: Option<Expiry>,
+    metrics: Arc<OperatorMetrics>,
 }
 
 /// A group a batch touched.
@@ -95,7 +106,7 @@ struct Touched {
 }
 
 impl GroupAggregate {
-    pub fn new(plan: Arc<GroupAggregatePlan>, name: String) -> Result<Self> {
+    pub fn new(plan: Arc<GroupAggregatePlan>, name: String, metrics: Arc<OperatorMetrics>) -> Result<Self> {
         let fields = plan
             .grouping
             .key_schema
@@ -105,7 +116,6 @@ impl GroupAggregate {
             .collect();
         let converter = RowConverter::new(fields).context(|| format!("{name}: group keys"))?;
         Ok(Self {
-            plan,
             name,
             converter,
             index: HashMap::with_hasher(RandomState::with_seed(SEED)),
@@ -113,6 +123,9 @@ impl GroupAggregate {
             free: Vec::new(),
             touched_in: Vec::new(),
             batch_no: 0,
+            expiry: plan.ttl.map(Expiry::new),
+            metrics,
+            plan,
         })
     }
 
@@ -138,7 +151,7 @@ impl GroupAggregate {
     }
 
     fn new_group(&mut self) -> Result<u32> {
-        let group = Group { accumulators: self.accumulators()?, rows: 0 };
+        let group = Group { accumulators: self.accumulators()?, rows: 0, key: None };
         Ok(match self.free.pop() {
             Some(i) => {
                 self.groups[i as usize] = Some(group);
@@ -280,16 +293,31 @@ impl Operator for GroupAggregate {
         self.batch_no += 1;
         let mut touched: Vec<Touched> = Vec::new();
         let mut touched_of = Vec::with_capacity(n);
+        let now = self.expiry.as_ref().map(Expiry::now);
+        let mut met_missing = 0;
+        // Per touched group, its rows so far; the retractions taking back
+        // nothing, in order.
+        let mut running: Vec<i64> = Vec::new();
+        let mut skipped: Vec<u32> = Vec::new();
         for r in 0..n {
             let key: &[u8] = rows.as_ref().map_or(&[], |rows| rows.row(r).data());
             let (group, existed) = match self.index.get(key) {
                 Some(g) => (*g, true),
                 None => {
+                    // A row of a group state TTL dropped meets missing
+                    // state (a retraction is counted below).
+                    if self.met_expired(key) && !kinds.as_ref().is_some_and(|k| k.get(r).retracts()) {
+                        met_missing += 1;
+                    }
                     let g = self.new_group()?;
                     self.index.insert(key.into(), g);
+                    self.keep_key(g, key);
                     (g, false)
                 }
             };
+            if let (Some(e), Some(now)) = (&mut self.expiry, now) {
+                e.touch(group, now);
+            }
             let seen = &mut self.touched_in[group as usize];
             if seen.0 != self.batch_no {
                 *seen = (self.batch_no, touched.len() as u32);
@@ -300,14 +328,35 @@ impl Operator for GroupAggregate {
                 });
             }
             touched_of.push(seen.1);
+            // A retraction of more rows than its group holds (of a group
+            // that is not there: its insertion came before the job began
+            // reading, or state TTL dropped it) takes back nothing, as in
+            // Flink, and is counted.
+            let t = seen.1 as usize;
+            if running.len() == t {
+                running.push(self.group(group).rows);
+            }
+            if kinds.as_ref().is_some_and(|k| k.get(r).retracts()) {
+                if running[t] <= 0 {
+                    skipped.push(r as u32);
+                    met_missing += 1;
+                } else {
+                    running[t] -= 1;
+                }
+            } else {
+                running[t] += 1;
+            }
         }
-        let retracts = |r: usize| kinds.as_ref().is_some_and(|k| k.get(r).retracts());
+        let retracts =
+            |r: usize| kinds.as_ref().is_some_and(|k| k.get(r).retracts()) && skipped.binary_search(&(r as u32)).is_err();
+        let skip = |r: usize| skipped.binary_search(&(r as u32)).is_ok();
         // Results before this batch, for the -U/-D rows.
         let before: Vec<u32> = touched.iter().filter(|t| t.existed).map(|t| t.group).collect();
         let old = self.evaluate(&before)?;
         for (a, args) in input.args.iter().enumerate() {
             let filter = input.filters[a].as_ref();
-            let (order, bounds) = grouped_order(&touched_of, touched.len(), |r| !retracts(r) && passes(filter, r));
+            let (order, bounds) =
+                grouped_order(&touched_of, touched.len(), |r| !retracts(r) && !skip(r) && passes(filter, r));
             self.fold(a, args, &order, &bounds, &touched, false)?;
             if kinds.is_some() {
                 let (order, bounds) = grouped_order(&touched_of, touched.len(), |r| retracts(r) && passes(filter, r));
@@ -315,7 +364,7 @@ impl Operator for GroupAggregate {
             }
         }
         let mut counts = vec![0i64; touched.len()];
-        for (r, t) in touched_of.iter().enumerate() {
+        for (r, t) in touched_of.iter().enumerate().filter(|(r, _)| !skip(*r)) {
             counts[*t as usize] += if retracts(r) { -1 } else { 1 };
         }
         for (t, c) in touched.iter().zip(&counts) {
@@ -350,6 +399,9 @@ impl Operator for GroupAggregate {
                 self.index.remove(key);
                 self.groups[t.group as usize] = None;
                 self.free.push(t.group);
+                if let Some(e) = &mut self.expiry {
+                    e.vacate(t.group);
+                }
             }
             b += had as usize;
             l += alive as usize;
@@ -366,6 +418,16 @@ impl Operator for GroupAggregate {
             let result = self.output(&input.keys, &out_rows, out_values, out_kinds)?;
             out.batch(StreamBatch::new(result));
         }
+        self.metrics.add_dropped(DropReason::ExpiredState, met_missing);
+        Ok(())
+    }
+
+    fn timer_interval(&self) -> Option<std::time::Duration> {
+        self.expiry.as_ref().map(Expiry::check_every)
+    }
+
+    fn on_timer(&mut self, _out: &mut Collector) -> Result<()> {
+        self.expire();
         Ok(())
     }
 
@@ -515,6 +577,12 @@ impl GroupAggregate {
             group.rows = counts.value(r);
             let key: &[u8] = rows.as_ref().map_or(&[], |rows| rows.row(r).data());
             self.index.insert(key.into(), g);
+            // A restored group's idle time starts again.
+            self.keep_key(g, key);
+            if let Some(e) = &mut self.expiry {
+                let now = e.now();
+                e.touch(g, now);
+            }
         }
         Ok(())
     }

@@ -21,11 +21,16 @@ impl OperatorSpec for GroupAggregatePlan {
         let aggs: Vec<String> = self.grouping.aggregates.iter().map(|c| c.function.name().to_string()).collect();
         writeln!(f, "    aggregates: [{}]", aggs.join(", "))?;
         let input = if self.retracting { "a changelog (retracted)" } else { "appends" };
-        writeln!(f, "    input: {input}; emits +I/-U/+U/-D per batch")
+        writeln!(f, "    input: {input}; emits +I/-U/+U/-D per batch")?;
+        match self.ttl {
+            Some(ttl) => writeln!(f, "    state TTL: {} idle (processing time)", crate::window::spec::Millis(ttl.as_millis() as i64)),
+            None => Ok(()),
+        }
     }
 
-    fn instantiate(self: Arc<Self>, name: String, _subtask: usize, _metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
-        Ok(Box::new(GroupAggregate::new(self, name)?))
+    fn instantiate(self: Arc<Self>, name: String, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
+        let m = metrics.register(&name, subtask);
+        Ok(Box::new(GroupAggregate::new(self, name, m)?))
     }
 
     /// Every group's accumulators, and whether they retract.
@@ -34,7 +39,7 @@ impl OperatorSpec for GroupAggregatePlan {
         Some(StateShape {
             kind: "GroupAggregate",
             signature: format!("{}; {retracting}", self.grouping.state_signature()),
-            growth: StateGrowth::Unbounded,
+            growth: if self.ttl.is_some() { StateGrowth::Bounded } else { StateGrowth::Unbounded },
         })
     }
 

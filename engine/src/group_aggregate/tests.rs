@@ -20,6 +20,11 @@ fn operator() -> GroupAggregate {
 
 /// [`operator`]'s aggregation, over appends or over a changelog.
 fn aggregation(retracting: bool) -> GroupAggregate {
+    aggregation_with_ttl(retracting, None)
+}
+
+/// [`aggregation`] under a state TTL.
+fn aggregation_with_ttl(retracting: bool, ttl: Option<std::time::Duration>) -> GroupAggregate {
     let input = Arc::new(Schema::new(vec![
         Field::new("k", DataType::Int64, true),
         Field::new("v", DataType::Int64, true),
@@ -55,8 +60,10 @@ fn aggregation(retracting: bool) -> GroupAggregate {
         ],
         output_schema: output,
         retracting,
+        ttl,
     };
-    GroupAggregate::new(Arc::new(plan), "g".into()).unwrap()
+    let metrics = crate::metrics::JobMetrics::default().register("g", 0);
+    GroupAggregate::new(Arc::new(plan), "g".into(), metrics).unwrap()
 }
 
 fn batch(rows: &[(i64, i64)]) -> StreamBatch {
@@ -241,4 +248,44 @@ fn max_over_a_changelog_takes_back_any_value_across_a_restore() {
         BTreeMap::from([(1, (12, 7))]),
         "9 taken back: 7 is the largest left"
     );
+}
+
+/// Under a state TTL, a group nothing wrote for the TTL is dropped without
+/// output; its next row starts it afresh (`+I`) and is counted, as is a
+/// retraction of a dropped group, which sends nothing.
+#[test]
+fn idle_groups_expire_and_a_row_meeting_one_is_counted() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let clock = Arc::new(AtomicI64::new(0));
+    let mut g = aggregation_with_ttl(true, Some(std::time::Duration::from_millis(100)));
+    g.expiry = g.expiry.take().map(|e| e.with_clock(Arc::clone(&clock)));
+    let changes = |rows: &[(i64, i64, RowKind)]| {
+        let plain = batch(&rows.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>()).data;
+        StreamBatch::new(changelog::with_kinds(&plain, rows.iter().map(|r| r.2 as i8).collect()).unwrap())
+    };
+    let mut table = BTreeMap::new();
+    let step = |g: &mut GroupAggregate, at: i64, rows: &[(i64, i64, RowKind)], table: &mut BTreeMap<i64, (i64, i64)>| {
+        clock.store(at, Ordering::Relaxed);
+        let mut out = Collector::default();
+        g.on_timer(&mut out).unwrap();
+        assert!(out.out.is_empty(), "expiry sends nothing");
+        g.on_batch(changes(rows), &mut out).unwrap();
+        apply(out, table);
+    };
+    step(&mut g, 0, &[(1, 10, RowKind::Insert), (2, 20, RowKind::Insert)], &mut table);
+    step(&mut g, 60, &[(1, 5, RowKind::Insert)], &mut table);
+    assert_eq!(table, BTreeMap::from([(1, (15, 10)), (2, (20, 20))]));
+    // Group 2 idled for 100 ms: dropped. Its next row starts it again; the
+    // sink still holds its old row, so the test's table is cleared first.
+    table.remove(&2);
+    step(&mut g, 120, &[(2, 7, RowKind::Insert)], &mut table);
+    assert_eq!(table.get(&2), Some(&(7, 7)));
+    assert_eq!(g.metrics.expired_state_rows.load(Ordering::Relaxed), 1);
+    // Group 1 (written at 60) is dropped at 160; a retraction of it sends
+    // nothing and is counted.
+    table.remove(&1);
+    step(&mut g, 170, &[(1, 5, RowKind::Delete)], &mut table);
+    assert!(!table.contains_key(&1));
+    assert_eq!(g.metrics.expired_state_rows.load(Ordering::Relaxed), 2);
+    assert_eq!(g.index.len(), 1, "only group 2 is held");
 }

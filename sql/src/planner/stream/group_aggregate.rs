@@ -83,6 +83,7 @@ impl StreamPlanner<'_> {
             output: layout.clone(),
             output_schema: Arc::new(Schema::new(fields)),
             retracting: flow.props().changelog,
+            ttl: None,
         };
         flow.then(OperatorPlan::new(plan), Distribution::Hash(keys));
         *flow.props_mut() = Properties {
