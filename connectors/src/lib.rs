@@ -43,7 +43,7 @@ use options::{CONNECTOR_KEY, Options};
 
 /// Names of all connectors (for error messages and completion).
 pub const CONNECTORS: &[&str] =
-    &["blackhole", "datagen", "filesystem", "jdbc", "kafka", "memory", "nexmark", "postgres", "print"];
+    &["blackhole", "datagen", "filesystem", "jdbc", "kafka", "memory", "nexmark", "postgres", "print", "upsert-kafka"];
 
 /// The connectors of one table, built from its WITH options.
 #[derive(Debug, Clone)]
@@ -113,6 +113,7 @@ pub fn create_table(
             known: known(),
         })?;
     if name != "kafka"
+        && name != "upsert-kafka"
         && let Some(m) = metadata.first()
     {
         return Err(ConnectorError::Unsupported {
@@ -151,6 +152,11 @@ pub fn create_table(
         }
         "kafka" => {
             let (source, sink) = kafka::create(&Options::new("kafka", options), schema, metadata)?;
+            (Some(source), Some(sink))
+        }
+        "upsert-kafka" => {
+            let (source, sink) =
+                kafka::create_upsert(&Options::new("upsert-kafka", options), schema, metadata, primary_key)?;
             (Some(source), Some(sink))
         }
         "memory" => {

@@ -10,6 +10,8 @@ mod metadata;
 mod sink;
 mod source;
 mod transaction;
+mod upsert;
+mod upsert_options;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,6 +71,19 @@ pub(crate) fn create(
     options: &Options,
     schema: SchemaRef,
     metadata: &[MetadataColumn],
+) -> Result<SourceAndSink, ConnectorError> {
+    build(options, schema, metadata, false)
+}
+
+pub(crate) use upsert_options::create_upsert;
+
+/// The two sides of a kafka table; with `upsert`, of an `upsert-kafka`
+/// one (whose options were translated to the kafka connector's).
+fn build(
+    options: &Options,
+    schema: SchemaRef,
+    metadata: &[MetadataColumn],
+    upsert: bool,
 ) -> Result<SourceAndSink, ConnectorError> {
     // `value.*` keys are the value format's metadata (Flink's prefix).
     let (of_format, of_record): (Vec<MetadataColumn>, Vec<MetadataColumn>) =
@@ -179,6 +194,7 @@ pub(crate) fn create(
         schema,
         metadata,
         source::Reading { startup, bounded, discovery },
+        upsert,
     );
     let sink = sink::KafkaSink::new(config, topic, layout, values, guarantee, prefix);
     Ok((Arc::new(source), Arc::new(sink)))

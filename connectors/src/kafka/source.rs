@@ -22,6 +22,7 @@ use super::metadata::{Collector, Fields};
 use super::{BROKER_TIMEOUT, StartupMode, kafka_error};
 use super::key_columns::KeyColumns;
 use super::layout::RecordLayout;
+use super::upsert::{Normalizer, Upsert};
 use crate::filesystem::decode::RecordDecoder;
 use crate::filesystem::lines::LineChunk;
 
@@ -51,6 +52,9 @@ pub(crate) struct KafkaSource {
     schema: SchemaRef,
     metadata: Fields,
     reading: Reading,
+    /// `upsert-kafka`: messages are upserts and tombstones of their keys,
+    /// read as a changelog (`upsert.rs`).
+    upsert: bool,
     /// Commits completed checkpoints' offsets to `properties.group.id`.
     committer: Mutex<Option<BaseConsumer<Quiet>>>,
     /// Asks the broker for offsets (`weir.kafka_lag`), kept between queries
@@ -72,8 +76,19 @@ impl KafkaSource {
         schema: SchemaRef,
         metadata: Fields,
         reading: Reading,
+        upsert: bool,
     ) -> Self {
-        Self { config, topic, layout, schema, metadata, reading, committer: Mutex::new(None), inspector: Mutex::new(None) }
+        Self {
+            config,
+            topic,
+            layout,
+            schema,
+            metadata,
+            reading,
+            upsert,
+            committer: Mutex::new(None),
+            inspector: Mutex::new(None),
+        }
     }
 
     fn consumer(&self) -> Result<StreamConsumer<Quiet>> {
@@ -167,7 +182,7 @@ impl SourceConnector for KafkaSource {
     }
 
     fn changelog(&self) -> bool {
-        self.layout.value_format.is_changelog()
+        self.upsert || self.layout.value_format.is_changelog()
     }
 
     fn reads_partitions_together(&self) -> bool {
@@ -239,6 +254,7 @@ impl SourceConnector for KafkaSource {
         let mut open = BTreeSet::new();
         let mut ends = BTreeMap::new();
         let mut ended = VecDeque::new();
+        let mut replay = BTreeMap::new();
         for &p in &assignment.partitions {
             let partition = p as i32;
             let (low, high) = consumer
@@ -255,6 +271,14 @@ impl SourceConnector for KafkaSource {
                 ended.push_back(p);
                 continue;
             }
+            // An upsert topic's rows are rebuilt from its beginning.
+            let start = match resume.get(&p) {
+                Some(_) if self.upsert && start > low => {
+                    replay.insert(p, start);
+                    low
+                }
+                _ => start,
+            };
             if self.reading.bounded {
                 ends.insert(p, high);
             }
@@ -296,6 +320,10 @@ impl SourceConnector for KafkaSource {
             metadata: self.metadata.clone(),
             tolerant: report_bad_records || self.layout.value_format.ignore_parse_errors(),
             held: None,
+            normalizer: match self.upsert {
+                true => Some(Normalizer::new(&self.schema, replay)?),
+                false => None,
+            },
         }))
     }
 }
@@ -373,15 +401,28 @@ struct KafkaReader {
     metadata: Fields,
     tolerant: bool,
     held: Option<Held>,
+    /// `upsert-kafka`: the latest row of each key.
+    normalizer: Option<Normalizer>,
 }
 
 impl KafkaReader {
     /// Takes one message; false if it is past its partition's end (bounded).
-    fn take(&mut self, held: Held, chunk: &mut LineChunk, keys: &mut LineChunk, collected: &mut Collector) -> bool {
+    fn take(
+        &mut self,
+        held: Held,
+        chunk: &mut LineChunk,
+        keys: &mut LineChunk,
+        collected: &mut Collector,
+        messages: &mut Vec<Upsert>,
+    ) -> bool {
         if let Some(end) = self.ends.get(&held.partition)
             && held.offset >= *end
         {
             return false;
+        }
+        if self.normalizer.is_some() {
+            let line = held.payload.is_some().then(|| chunk.len());
+            messages.push(Upsert { offset: held.offset, key: held.key.clone(), line });
         }
         // A tombstone (no value) has no row, as in Flink's formats.
         if let Some(payload) = &held.payload {
@@ -448,7 +489,7 @@ impl KafkaReader {
 
     fn held_of(&self, message: &BorrowedMessage<'_>) -> Held {
         let metadata = !self.metadata.is_empty();
-        let key = metadata || self.keys.is_some();
+        let key = metadata || self.keys.is_some() || self.normalizer.is_some();
         Held {
             partition: message.partition() as usize,
             offset: message.offset(),
@@ -471,6 +512,7 @@ impl SourceReader for KafkaReader {
         let mut chunk = LineChunk::default();
         let mut keys = LineChunk::default();
         let mut collected = self.metadata.collector();
+        let mut messages = Vec::new();
         let first = match self.held.take() {
             Some(h) => h,
             None => loop {
@@ -501,7 +543,7 @@ impl SourceReader for KafkaReader {
         };
         let partition = first.partition;
         let mut position = first.offset + 1;
-        self.take(first, &mut chunk, &mut keys, &mut collected);
+        self.take(first, &mut chunk, &mut keys, &mut collected, &mut messages);
         while chunk.len() < BATCH_ROWS && self.open.contains(&partition) {
             let Ok(received) = tokio::time::timeout(LINGER, self.consumer.recv()).await else { break };
             let received = received.map(|m| self.held_of(&m));
@@ -520,7 +562,7 @@ impl SourceReader for KafkaReader {
                 break;
             }
             let offset = h.offset;
-            if self.take(h, &mut chunk, &mut keys, &mut collected) {
+            if self.take(h, &mut chunk, &mut keys, &mut collected, &mut messages) {
                 position = offset + 1;
             }
         }
@@ -529,12 +571,18 @@ impl SourceReader for KafkaReader {
         if let Some(k) = &self.keys {
             decoded = k.merge(decoded, &keys, &path, partition)?;
         }
-        let batch = if self.metadata.is_empty() {
+        let kept = decoded.kept.unwrap_or_else(|| (0..chunk.len()).collect());
+        let mut batch = if self.metadata.is_empty() {
             decoded.batch
         } else {
-            let kept = decoded.kept.unwrap_or_else(|| (0..chunk.len()).collect());
             self.metadata.assemble(&self.schema, decoded.batch, &self.topic, partition, collected, &kept)?
         };
+        if let Some(normalizer) = &mut self.normalizer {
+            // Replayed messages were emitted before the checkpoint: the
+            // position stays at the checkpoint's until they are passed.
+            position = position.max(normalizer.replays_until(partition).unwrap_or(0));
+            batch = normalizer.changes(partition, &batch, &kept, &messages)?;
+        }
         Ok(Some(SourceEvent::Batch {
             partition,
             batch,

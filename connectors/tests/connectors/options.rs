@@ -59,7 +59,7 @@ fn builds_each_connector_with_the_right_sides() {
     assert!(kafka.source.is_some() && kafka.sink.is_some());
     assert_eq!(
         CONNECTORS,
-        &["blackhole", "datagen", "filesystem", "jdbc", "kafka", "memory", "nexmark", "postgres", "print"]
+        &["blackhole", "datagen", "filesystem", "jdbc", "kafka", "memory", "nexmark", "postgres", "print", "upsert-kafka"]
     );
 }
 
@@ -69,12 +69,12 @@ fn unknown_and_missing_connector() {
     assert!(matches!(e, ConnectorError::UnknownConnector { .. }));
     assert_eq!(
         e.to_string(),
-        "unknown connector 'kafkaa' (known connectors: blackhole, datagen, filesystem, jdbc, kafka, memory, nexmark, postgres, print)"
+        "unknown connector 'kafkaa' (known connectors: blackhole, datagen, filesystem, jdbc, kafka, memory, nexmark, postgres, print, upsert-kafka)"
     );
     let e = error(&[("path", "/tmp")]);
     assert_eq!(
         e.to_string(),
-        "table 't' has no 'connector' option (known connectors: blackhole, datagen, filesystem, jdbc, kafka, memory, nexmark, postgres, print)"
+        "table 't' has no 'connector' option (known connectors: blackhole, datagen, filesystem, jdbc, kafka, memory, nexmark, postgres, print, upsert-kafka)"
     );
 }
 
@@ -139,6 +139,57 @@ fn unknown_option_lists_the_allowed_ones() {
     );
 }
 
+/// The changelog formats' options are Flink's, and only the chosen
+/// format's; `upsert-kafka` lists its own.
+#[test]
+fn changelog_format_and_upsert_kafka_options() {
+    for (format, keys) in [
+        (
+            "debezium-json",
+            "debezium-json.schema-include, debezium-json.ignore-parse-errors, debezium-json.timestamp-format.standard",
+        ),
+        (
+            "canal-json",
+            "canal-json.ignore-parse-errors, canal-json.timestamp-format.standard, canal-json.database.include, \
+             canal-json.table.include",
+        ),
+        ("maxwell-json", "maxwell-json.ignore-parse-errors, maxwell-json.timestamp-format.standard"),
+    ] {
+        let e = error(&[("connector", "filesystem"), ("path", "/tmp"), ("format", format), ("json.ignore-parse-errors", "true")]);
+        assert!(e.to_string().contains(keys), "{e}");
+    }
+    let e = error(&[
+        ("connector", "filesystem"),
+        ("path", "/tmp"),
+        ("format", "canal-json"),
+        ("canal-json.table.include", "prod(ucts"),
+    ]);
+    assert!(e.to_string().contains("'canal-json.table.include'"), "{e}");
+    let upsert = |extra: &[(&str, &str)], key: &[String]| {
+        let mut pairs = vec![
+            ("connector", "upsert-kafka"),
+            ("topic", "t"),
+            ("properties.bootstrap.servers", "localhost:9092"),
+            ("key.format", "json"),
+            ("value.format", "json"),
+        ];
+        pairs.extend_from_slice(extra);
+        weir_connectors::create_table("t", &crate::support::with(&pairs), columns(), &[], &[], key)
+    };
+    let key = ["id".to_string()];
+    let t = upsert(&[("sink.buffer-flush.max-rows", "100"), ("sink.buffer-flush.interval", "1 s")], &key).unwrap();
+    assert!(t.source.is_some_and(|s| s.changelog()) && t.sink.is_some_and(|s| s.accepts_changes()));
+    let e = upsert(&[("scan.startup.mode", "latest-offset")], &key).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "unknown option 'scan.startup.mode' for connector 'upsert-kafka' (allowed: topic, key.format, value.format, \
+         key.fields-prefix, value.fields-include, scan.bounded.mode, sink.buffer-flush.max-rows, \
+         sink.buffer-flush.interval, sink.delivery-guarantee, sink.transactional-id-prefix, properties.*, \
+         key.json.*, value.json.*)"
+    );
+    assert!(upsert(&[], &[]).unwrap_err().to_string().contains("require to define a PRIMARY KEY"));
+}
+
 #[test]
 fn missing_required_options() {
     let e = error(&[("connector", "filesystem"), ("format", "csv")]);
@@ -175,7 +226,7 @@ fn invalid_values_say_what_is_expected() {
                 ("path", "/tmp"),
                 ("format", "xml"),
             ],
-            "invalid value 'xml' for option 'format': expected one of 'json', 'csv'",
+            "invalid value 'xml' for option 'format': expected one of 'json', 'csv', 'debezium-json', 'canal-json', 'maxwell-json'",
         ),
         (
             &[
