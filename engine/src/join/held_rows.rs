@@ -17,10 +17,13 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Typ
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 use datafusion::physical_plan::PhysicalExpr;
 use hashbrown::HashMap;
+use std::hash::BuildHasher;
+use std::time::Duration;
 
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::partition_keys::PartitionKeys;
+use crate::state_ttl::Expiry;
 
 /// One distinct held row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,10 +36,32 @@ pub(crate) struct Held {
     pub partners: u64,
 }
 
+/// The rows held with one join key.
+#[derive(Default)]
+struct Bucket {
+    /// Row → its copies and partners.
+    rows: HashMap<Vec<u8>, Held>,
+    /// Its slot under a state TTL.
+    slot: u32,
+}
+
+/// Under a state TTL: the keys' slots and when each was last written
+/// (`crate::state_ttl`). A key's rows expire together, when no row with
+/// the key was written (added, taken back, or its partners changed) for
+/// the TTL.
+struct KeyTtl {
+    expiry: Expiry,
+    /// Per slot, the key it holds.
+    keys: Vec<Vec<u8>>,
+    free: Vec<u32>,
+    now: i64,
+}
+
 /// The rows of one side, by join key.
 pub(crate) struct HeldRows {
-    /// Join key → row → its copies and partners.
-    by_key: HashMap<Vec<u8>, HashMap<Vec<u8>, Held>>,
+    /// Join key → its rows.
+    by_key: HashMap<Vec<u8>, Bucket>,
+    ttl: Option<KeyTtl>,
     rows: RowConverter,
     keys: PartitionKeys,
     schema: SchemaRef,
@@ -73,8 +98,9 @@ impl Encoded {
 }
 
 impl HeldRows {
-    /// The rows of a side with columns `schema`, joined on `keys`.
-    pub fn new(schema: &SchemaRef, keys: &[Arc<dyn PhysicalExpr>], name: &str) -> Result<Self> {
+    /// The rows of a side with columns `schema`, joined on `keys`, kept
+    /// while written within `ttl` (if any).
+    pub fn new(schema: &SchemaRef, keys: &[Arc<dyn PhysicalExpr>], ttl: Option<Duration>, name: &str) -> Result<Self> {
         let fields = schema
             .fields()
             .iter()
@@ -82,6 +108,12 @@ impl HeldRows {
             .collect();
         Ok(Self {
             by_key: HashMap::new(),
+            ttl: ttl.map(|t| KeyTtl {
+                expiry: Expiry::new(t),
+                keys: Vec::new(),
+                free: Vec::new(),
+                now: 0,
+            }),
             rows: RowConverter::new(fields).context(|| format!("{name}: join rows"))?,
             keys: PartitionKeys::new(keys, schema, name)?,
             schema: Arc::clone(schema),
@@ -111,12 +143,16 @@ impl HeldRows {
         self.by_key
             .get(key)
             .into_iter()
-            .flat_map(|rows| rows.iter().map(|(r, h)| (r.as_ref(), h)))
+            .flat_map(|b| b.rows.iter().map(|(r, h)| (r.as_ref(), h)))
     }
 
-    /// The held row `row` with `key`, to change its partners.
+    /// The held row `row` with `key`, to change its partners (a write).
     pub fn get_mut(&mut self, key: &[u8], row: &[u8]) -> Option<&mut Held> {
-        self.by_key.get_mut(key)?.get_mut(row)
+        let bucket = self.by_key.get_mut(key)?;
+        if let Some(t) = &mut self.ttl {
+            t.expiry.touch(bucket.slot, t.now);
+        }
+        bucket.rows.get_mut(row)
     }
 
     /// Holds one more copy of `row`, which meets `partners` rows of the
@@ -126,8 +162,29 @@ impl HeldRows {
     }
 
     fn add_copies(&mut self, key: &[u8], row: &[u8], held: Held) {
-        let rows = self.by_key.entry_ref(key).or_default();
-        let entry = rows.entry_ref(row).or_insert_with(|| {
+        let bucket = self.by_key.entry_ref(key).or_insert_with(|| {
+            let slot = match &mut self.ttl {
+                Some(t) => match t.free.pop() {
+                    Some(s) => {
+                        t.keys[s as usize] = key.to_vec();
+                        s
+                    }
+                    None => {
+                        t.keys.push(key.to_vec());
+                        (t.keys.len() - 1) as u32
+                    }
+                },
+                None => 0,
+            };
+            Bucket {
+                rows: HashMap::new(),
+                slot,
+            }
+        });
+        if let Some(t) = &mut self.ttl {
+            t.expiry.touch(bucket.slot, t.now);
+        }
+        let entry = bucket.rows.entry_ref(row).or_insert_with(|| {
             self.bytes += key.len() + row.len() + ROW_OVERHEAD;
             Held {
                 copies: 0,
@@ -140,21 +197,76 @@ impl HeldRows {
 
     /// Takes back one copy of `row`; `false` when none is held.
     pub fn retract(&mut self, key: &[u8], row: &[u8]) -> bool {
-        let Some(rows) = self.by_key.get_mut(key) else {
+        let Some(bucket) = self.by_key.get_mut(key) else {
             return false;
         };
-        let Some(held) = rows.get_mut(row) else {
+        let Some(held) = bucket.rows.get_mut(row) else {
             return false;
         };
         held.copies -= 1;
+        if let Some(t) = &mut self.ttl {
+            t.expiry.touch(bucket.slot, t.now);
+        }
         if held.copies == 0 {
-            rows.remove(row);
+            bucket.rows.remove(row);
             self.bytes -= key.len() + row.len() + ROW_OVERHEAD;
-            if rows.is_empty() {
+            if bucket.rows.is_empty() {
+                let slot = bucket.slot;
                 self.by_key.remove(key);
+                if let Some(t) = &mut self.ttl {
+                    t.expiry.vacate(slot);
+                    t.free.push(slot);
+                }
             }
         }
         true
+    }
+
+    /// Reads the clock for the writes of a batch; `None` without a TTL.
+    pub fn start_batch(&mut self) -> Option<i64> {
+        let t = self.ttl.as_mut()?;
+        t.now = t.expiry.now();
+        Some(t.now)
+    }
+
+    /// Tests set the TTL's clock by hand.
+    #[cfg(test)]
+    pub(crate) fn set_clock(&mut self, clock: std::sync::Arc<std::sync::atomic::AtomicI64>) {
+        if let Some(t) = self.ttl.take() {
+            self.ttl = Some(KeyTtl {
+                expiry: t.expiry.with_clock(clock),
+                ..t
+            });
+        }
+    }
+
+    /// How often to look for expired keys, under a TTL.
+    pub fn check_every(&self) -> Option<Duration> {
+        self.ttl.as_ref().map(|t| t.expiry.check_every())
+    }
+
+    /// Whether `key`'s rows were dropped by the TTL lately (a row meeting
+    /// them is counted, once).
+    pub fn met_expired(&mut self, key: &[u8]) -> bool {
+        let hash = self.by_key.hasher().hash_one(key);
+        self.ttl.as_mut().is_some_and(|t| t.expiry.met_expired(hash))
+    }
+
+    /// Drops the rows of keys nothing wrote for the TTL.
+    pub fn expire(&mut self) {
+        let Some(t) = &mut self.ttl else {
+            return;
+        };
+        let now = t.expiry.now();
+        for slot in t.expiry.due(now) {
+            let key = std::mem::take(&mut t.keys[slot as usize]);
+            if let Some(bucket) = self.by_key.remove(&key) {
+                let freed: usize = bucket.rows.keys().map(|r| key.len() + r.len() + ROW_OVERHEAD).sum();
+                self.bytes -= freed;
+                t.expiry.dropped(self.by_key.hasher().hash_one(&key[..]), now);
+            }
+            t.free.push(slot);
+        }
     }
 
     /// About the memory the held rows take.
@@ -185,7 +297,7 @@ impl HeldRows {
         let held: Vec<(&[u8], &Held)> = self
             .by_key
             .values()
-            .flat_map(|rows| rows.iter().map(|(r, h)| (r.as_ref(), h)))
+            .flat_map(|b| b.rows.iter().map(|(r, h)| (r.as_ref(), h)))
             .collect();
         let mut columns = self.columns(held.iter().map(|(r, _)| *r))?;
         columns.push(Arc::new(UInt64Array::from_iter_values(
@@ -202,6 +314,8 @@ impl HeldRows {
     /// Adds the rows [`HeldRows::encode_state`] wrote for the key groups
     /// `owns` keeps.
     pub fn decode_state(&mut self, d: &mut Decoder, owns: &dyn Fn(usize) -> bool) -> Result<()> {
+        // Restored rows' idle time starts again.
+        self.start_batch();
         let schema = self.stored_schema();
         for _ in 0..d.u64()? {
             let group = d.u64()? as usize;

@@ -120,7 +120,14 @@ impl OperatorSpec for UpdatingJoinPlan {
     fn explain(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "  UpdatingJoin: {:?}", self.spec.join_type)?;
         self.spec.explain(f)?;
-        writeln!(f, "    regular join over changelogs: every row is kept; emits a changelog")
+        writeln!(f, "    regular join over changelogs: every row is kept; emits a changelog")?;
+        for (side, ttl) in ["left", "right"].iter().zip(self.ttl) {
+            if let Some(ttl) = ttl {
+                let ms = crate::window::spec::Millis(ttl.as_millis() as i64);
+                writeln!(f, "    {side} state TTL: {ms} idle (processing time)")?;
+            }
+        }
+        Ok(())
     }
 
     fn instantiate(self: Arc<Self>, name: String, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
@@ -132,7 +139,7 @@ impl OperatorSpec for UpdatingJoinPlan {
         Some(StateShape {
             kind: "UpdatingJoin",
             signature: self.spec.state_signature(),
-            growth: StateGrowth::Unbounded,
+            growth: if self.ttl.iter().all(Option::is_some) { StateGrowth::Bounded } else { StateGrowth::Unbounded },
         })
     }
 

@@ -37,6 +37,9 @@ pub struct UpdatingJoinPlan {
     /// The condition over the two sides' visible columns (a changelog's
     /// kind column, last in its batches, is not part of them).
     pub spec: JoinSpec,
+    /// Each side's state TTL (left, right): a key whose rows nothing wrote
+    /// for this long is dropped.
+    pub ttl: [Option<std::time::Duration>; 2],
 }
 
 impl UpdatingJoinPlan {
@@ -98,8 +101,8 @@ impl UpdatingJoin {
     pub fn new(plan: Arc<UpdatingJoinPlan>, name: String, metrics: Arc<OperatorMetrics>) -> Result<Self> {
         let spec = &plan.spec;
         let sides = [
-            HeldRows::new(&spec.left_schema, &spec.keys(0), &name)?,
-            HeldRows::new(&spec.right_schema, &spec.keys(1), &name)?,
+            HeldRows::new(&spec.left_schema, &spec.keys(0), plan.ttl[0], &name)?,
+            HeldRows::new(&spec.right_schema, &spec.keys(1), plan.ttl[1], &name)?,
         ];
         let output = plan.output_schema();
         Ok(Self {
@@ -187,6 +190,10 @@ impl UpdatingJoin {
             }
             let (key, row) = (rows.key(i), rows.row(i));
             let at = Some(i as u32);
+            // Partners state TTL dropped are missing from this row's joins.
+            if self.sides[1 - side].met_expired(key) {
+                missing += 1;
+            }
             if !kind.retracts() {
                 let mut partners = 0;
                 for p in start..next {
@@ -305,6 +312,9 @@ impl Operator for UpdatingJoin {
             return Ok(());
         }
         let rows = self.sides[input].encode(&data)?;
+        for side in self.sides.iter_mut() {
+            side.start_batch();
+        }
         let pairs = self.pairs(input, &data, &rows)?;
         let sent = self.apply(input, &data, kinds.as_ref(), &rows, &pairs);
         if sent.kinds.is_empty() {
@@ -339,6 +349,17 @@ impl Operator for UpdatingJoin {
 
     fn state_bytes(&self) -> usize {
         self.sides.iter().map(HeldRows::bytes).sum()
+    }
+
+    fn timer_interval(&self) -> Option<std::time::Duration> {
+        self.sides.iter().filter_map(HeldRows::check_every).min()
+    }
+
+    fn on_timer(&mut self, _out: &mut Collector) -> Result<()> {
+        for side in self.sides.iter_mut() {
+            side.expire();
+        }
+        Ok(())
     }
 
     fn restore(&mut self, states: &[&[u8]], _chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {

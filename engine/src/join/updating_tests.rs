@@ -72,8 +72,13 @@ fn spec(join_type: JoinType, filtered: bool) -> JoinSpec {
 }
 
 fn join(join_type: JoinType, filtered: bool) -> UpdatingJoin {
+    join_with_ttl(join_type, filtered, [None, None])
+}
+
+fn join_with_ttl(join_type: JoinType, filtered: bool, ttl: [Option<std::time::Duration>; 2]) -> UpdatingJoin {
     let plan = Arc::new(UpdatingJoinPlan {
         spec: spec(join_type, filtered),
+        ttl,
     });
     let metrics = JobMetrics::default().register("join", 0);
     UpdatingJoin::new(plan, "join".into(), metrics).unwrap()
@@ -234,4 +239,53 @@ fn a_restore_at_another_parallelism_goes_on_as_before() {
     let spec = &whole.plan.spec;
     check(&expected, &held, spec, "uninterrupted");
     check(&got, &held, spec, "restored");
+}
+
+/// Under a state TTL on the right side, a right key nothing wrote for the
+/// TTL is dropped without output; a left row that would have met it is
+/// counted and goes out padded with NULLs, as in Flink; a key written
+/// within the TTL stays.
+#[test]
+fn keys_idle_for_the_ttl_are_dropped_and_counted_when_met() {
+    use std::sync::atomic::AtomicI64;
+    let clock = Arc::new(AtomicI64::new(0));
+    let mut op = join_with_ttl(
+        JoinType::Left,
+        false,
+        [None, Some(std::time::Duration::from_millis(100))],
+    );
+    op.sides[1].set_clock(Arc::clone(&clock));
+    let mut emitted = Vec::new();
+    let mut step = |op: &mut UpdatingJoin, at: i64, side: usize, rows: &[(Row, RowKind)]| {
+        clock.store(at, Ordering::Relaxed);
+        let mut out = Collector::default();
+        op.on_timer(&mut out).unwrap();
+        op.on_input(side, changes(side, rows), &mut out).unwrap();
+        emitted.extend(data(out));
+    };
+    step(
+        &mut op,
+        0,
+        1,
+        &[((Some(1), 10), RowKind::Insert), ((Some(2), 20), RowKind::Insert)],
+    );
+    step(&mut op, 60, 1, &[((Some(2), 21), RowKind::Insert)]);
+    // Right key 1 idled 100 ms at 120: dropped; key 2 (written at 60) stays.
+    step(
+        &mut op,
+        120,
+        0,
+        &[((Some(1), 1), RowKind::Insert), ((Some(2), 2), RowKind::Insert)],
+    );
+    let spec = &op.plan.spec;
+    let got = changelog::materialize(&spec.output_schema, &emitted, None).unwrap();
+    let want = spec
+        .run(
+            vec![plain(0, &[(Some(1), 1), (Some(2), 2)])],
+            vec![plain(1, &[(Some(2), 20), (Some(2), 21)])],
+            "test",
+        )
+        .unwrap();
+    assert_eq!(sorted_lines(&[got]), sorted_lines(&want));
+    assert_eq!(op.metrics.expired_state_rows.load(Ordering::Relaxed), 1);
 }

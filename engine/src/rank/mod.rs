@@ -35,6 +35,7 @@ mod ranked;
 mod state;
 #[cfg(test)]
 mod tests;
+mod ttl;
 mod updating;
 mod window;
 
@@ -74,6 +75,9 @@ pub struct RankPlan {
     /// `LATE DATA INTO`: where rows behind the watermark go (the modes
     /// that wait for it).
     pub late_output: Option<Arc<LateOutputPlan>>,
+    /// Partitions nothing wrote for this long are dropped (state TTL; not
+    /// for window Top-N, whose windows bound its state).
+    pub ttl: Option<std::time::Duration>,
 }
 
 /// When ranked rows leave the operator.

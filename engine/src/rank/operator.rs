@@ -57,7 +57,7 @@ pub struct Rank {
     pub(super) rows: RowConverter,
     pub(super) index: HashMap<Box<[u8]>, u32, RandomState>,
     pub(super) partitions: Vec<Option<Partition>>,
-    free: Vec<u32>,
+    pub(super) free: Vec<u32>,
     /// Arrival numbers handed out so far.
     pub(super) arrivals: u64,
     pub(super) watermark: EventTime,
@@ -66,6 +66,10 @@ pub struct Rank {
     /// When fired windows kept for lateness are dropped.
     pub(super) expiry: BTreeSet<(EventTime, u32)>,
     batch_no: u64,
+    /// Idle partitions, under a state TTL (`ttl.rs`), and the time of the
+    /// batch's writes.
+    pub(super) idle: Option<crate::state_ttl::Expiry>,
+    pub(super) idle_now: i64,
 }
 
 /// Rows leaving the operator, built into one batch.
@@ -130,6 +134,10 @@ impl Rank {
                 Some(RowConverter::new(fields).context(ctx)?)
             }
         };
+        let idle = match plan.mode {
+            RankMode::Window { .. } => None,
+            _ => plan.ttl.map(crate::state_ttl::Expiry::new),
+        };
         Ok(Self {
             plan,
             name,
@@ -146,6 +154,8 @@ impl Rank {
             timers: BTreeSet::new(),
             expiry: BTreeSet::new(),
             batch_no: 0,
+            idle,
+            idle_now: 0,
         })
     }
 
@@ -222,8 +232,11 @@ impl Rank {
     /// The partition of `key`, made if new.
     pub(super) fn partition_of(&mut self, key: &[u8]) -> u32 {
         if let Some(p) = self.index.get(key) {
-            return *p;
+            let p = *p;
+            self.written(p);
+            return p;
         }
+        self.created(key);
         let partition = Partition {
             key: key.into(),
             ranked: Ranked::default(),
@@ -244,6 +257,7 @@ impl Rank {
             }
         };
         self.index.insert(key.into(), p);
+        self.written(p);
         p
     }
 
@@ -275,6 +289,9 @@ impl Rank {
         if let Some(part) = self.partitions[p as usize].take() {
             self.index.remove(&part.key);
             self.free.push(p);
+            if let Some(idle) = &mut self.idle {
+                idle.vacate(p);
+            }
         }
     }
 
@@ -359,6 +376,7 @@ impl Operator for Rank {
         self.metrics
             .rows_in
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        self.start_batch();
         match self.plan.mode {
             RankMode::Updating { .. } => self.on_updating_batch(&batch, out),
             RankMode::Window { end_column, lateness } => self.on_window_batch(&batch, end_column, lateness, out),
@@ -377,6 +395,15 @@ impl Operator for Rank {
             self.emit(now, out)?;
         }
         out.watermark(watermark);
+        Ok(())
+    }
+
+    fn timer_interval(&self) -> Option<std::time::Duration> {
+        self.idle.as_ref().map(crate::state_ttl::Expiry::check_every)
+    }
+
+    fn on_timer(&mut self, _out: &mut Collector) -> Result<()> {
+        self.expire_idle();
         Ok(())
     }
 
@@ -408,6 +435,8 @@ impl Operator for Rank {
         _chunks: &crate::checkpoint::chunk::ChunkMap,
         owns: &dyn Fn(usize) -> bool,
     ) -> Result<()> {
+        // Restored partitions' idle time starts again.
+        self.start_batch();
         self.decode_state(states, owns)
     }
 }

@@ -76,6 +76,14 @@ impl OperatorSpec for RankPlan {
             RankMode::FirstByEventTime { .. } => {
                 writeln!(f, "    emits each key's earliest row once the watermark passes it")
             }
+        }?;
+        match (self.ttl, self.mode) {
+            (Some(ttl), RankMode::Updating { .. } | RankMode::FirstByEventTime { .. }) => writeln!(
+                f,
+                "    state TTL: {} idle (processing time)",
+                crate::window::spec::Millis(ttl.as_millis() as i64)
+            ),
+            _ => Ok(()),
         }
     }
 
@@ -101,8 +109,8 @@ impl OperatorSpec for RankPlan {
             self.mode,
             self.retracting,
         );
-        let growth = match self.mode {
-            RankMode::Window { .. } => StateGrowth::Bounded,
+        let growth = match (self.mode, self.ttl) {
+            (RankMode::Window { .. }, _) | (_, Some(_)) => StateGrowth::Bounded,
             _ => StateGrowth::Unbounded,
         };
         Some(StateShape {

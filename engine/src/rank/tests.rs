@@ -50,6 +50,7 @@ fn operator(mode: RankMode) -> Rank {
         // With lateness a row is replaced by a re-fired one of equal `v`.
         upsert_key: if refires { vec![1] } else { Vec::new() },
         late_output: None,
+        ttl: None,
     };
     let metrics = Arc::new(JobMetrics::default());
     Rank::new(Arc::new(plan), "rank".into(), metrics.register("rank", 0)).unwrap()
@@ -162,4 +163,35 @@ fn a_window_top_n_restored_at_another_parallelism_goes_on() {
         lateness: 0,
     });
     assert_eq!(got.len(), 6 * 31 * 3, "three ranks per key and window");
+}
+
+/// Under a state TTL, an updating Top-N drops a partition nothing wrote
+/// for the TTL, without output; the key's next row ranks afresh (rank 1
+/// again, although the sink still holds its old ranks) and is counted.
+#[test]
+fn an_idle_partition_expires_and_its_next_row_ranks_afresh() {
+    use crate::testing::kvt_batch;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let clock = Arc::new(AtomicI64::new(0));
+    let mut op = operator(RankMode::Updating { changelog: true });
+    op.idle = Some(crate::state_ttl::Expiry::new(std::time::Duration::from_millis(100)).with_clock(Arc::clone(&clock)));
+    let mut table = BTreeMap::new();
+    let step = |op: &mut Rank, at: i64, rows: &[(i64, i64, i64)], table: &mut BTreeMap<(i64, i64, u64), i64>| {
+        clock.store(at, Ordering::Relaxed);
+        let mut out = Collector::default();
+        crate::operator::Operator::on_timer(op, &mut out).unwrap();
+        assert!(out.out.is_empty(), "expiry sends nothing");
+        crate::operator::Operator::on_batch(op, kvt_batch(rows), &mut out).unwrap();
+        apply(out, table);
+    };
+    step(&mut op, 0, &[(1, 50, 0), (1, 40, 0), (2, 10, 0)], &mut table);
+    step(&mut op, 60, &[(2, 20, 0)], &mut table);
+    // Key 1 idled 100 ms: its next row is rank 1 of a new partition (the
+    // test's table, a sink, forgets the old ranks first).
+    table.retain(|(k, _, _), _| *k != 1);
+    step(&mut op, 120, &[(1, 5, 0), (2, 30, 0)], &mut table);
+    let want = BTreeMap::from([((1, 0, 1), 5), ((2, 0, 1), 30), ((2, 0, 2), 20), ((2, 0, 3), 10)]);
+    assert_eq!(table, want);
+    assert_eq!(op.metrics.expired_state_rows.load(Ordering::Relaxed), 1);
+    assert_eq!(op.index.len(), 2);
 }

@@ -31,6 +31,7 @@ impl Rank {
         let mut touched: Vec<(u32, Vec<Entry>)> = Vec::new();
         let mut inserted: Vec<(u32, u64, u32)> = Vec::new();
         let placeholder: Arc<[u8]> = Arc::from(Vec::new());
+        let mut missing = 0;
         for r in 0..data.num_rows() {
             let p = self.partition_of(keys.as_ref().map_or(&[], |k| k.row(r).data()));
             let part = self.partition(p);
@@ -43,7 +44,11 @@ impl Rank {
             if let (Some(kinds), Some(rows)) = (&kinds, &rows)
                 && kinds.get(r).retracts()
             {
-                self.partition(p).ranked.retract(sort, rows.row(r).data());
+                // A row it does not rank (never came, or state TTL dropped
+                // its partition) takes back nothing, and is counted.
+                if !self.partition(p).ranked.retract(sort, rows.row(r).data()) {
+                    missing += 1;
+                }
                 continue;
             }
             let seq = self.next_arrival();
@@ -70,6 +75,7 @@ impl Rank {
             }
         }
         withdrawn.append(added);
+        self.metrics.add_dropped(crate::metrics::DropReason::ExpiredState, missing);
         self.emit(withdrawn, out)
     }
 

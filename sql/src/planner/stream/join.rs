@@ -219,7 +219,7 @@ impl StreamPlanner<'_> {
             // come and go (Flink's regular join), so the output is a
             // changelog too.
             _ if matches!(join.join_type, JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full) => {
-                let plan = UpdatingJoinPlan { spec };
+                let plan = UpdatingJoinPlan { spec, ttl: [None, None] };
                 let (ld, rd) = distributions(lk, rk);
                 let properties = Properties {
                     changelog: true,
