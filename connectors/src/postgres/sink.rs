@@ -106,9 +106,13 @@ impl SinkConnector for PostgresSink {
     }
 
     /// Fences the job's earlier run, then reads its markers: the newest
-    /// checkpoint any subtask committed. A restored checkpoint newer than
-    /// that was never written; one up to it is, per subtask, written by
-    /// [`SinkConnector::recover`] where its marker is older.
+    /// checkpoint any subtask committed. Reported as output that recovery
+    /// deals with ([`Committed::Withdrawable`]), not as a commit point the
+    /// job must go back to ([`Committed::Through`]): a restored checkpoint
+    /// that some subtask did not commit is rolled forward from the state by
+    /// [`SinkConnector::recover`], so the job never resumes from an older
+    /// one (which would repeat the rows of the subtasks, and of other
+    /// sinks, that had committed it).
     fn committed_checkpoint(&self, job_id: &str) -> Result<Committed> {
         let markers = on_own_thread(async {
             let session = Session::connect(&self.target, job_id)
@@ -130,11 +134,14 @@ impl SinkConnector for PostgresSink {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(job_id.to_string(), markers);
-        Ok(Committed::Through(newest))
+        Ok(Committed::Withdrawable(newest))
     }
 
     /// Writes the rows subtask `subtask` prepared in the restored
     /// checkpoint, unless its marker says they are in the table already.
+    /// Rows committed after `withdraw_after` (a savepoint, or checkpoints
+    /// the store lost) cannot be taken back: they are written again, which
+    /// an upsert table absorbs and an append table repeats.
     fn recover(
         &self,
         job_id: &str,
@@ -142,16 +149,6 @@ impl SinkConnector for PostgresSink {
         prepared: Option<&[u8]>,
         withdraw_after: Option<u64>,
     ) -> Result<()> {
-        if let Some(after) = withdraw_after
-            && subtask == 0
-        {
-            tracing::warn!(
-                table = %self.target.connection.table,
-                "rows committed after checkpoint {after} cannot be taken back from a postgres table: they are written again"
-            );
-        }
-        let Some(bytes) = prepared else { return Ok(()) };
-        let (checkpoint, changes) = decode(bytes, &self.held)?;
         let committed = self
             .jobs
             .lock()
@@ -159,6 +156,18 @@ impl SinkConnector for PostgresSink {
             .get(job_id)
             .and_then(|m| m.get(&subtask).copied())
             .unwrap_or(0);
+        if let Some(after) = withdraw_after
+            && committed > after
+        {
+            tracing::warn!(
+                table = %self.target.connection.table,
+                subtask,
+                "rows committed up to checkpoint {committed} cannot be taken back from a postgres table: those after \
+                 checkpoint {after} are written again"
+            );
+        }
+        let Some(bytes) = prepared else { return Ok(()) };
+        let (checkpoint, changes) = decode(bytes, &self.held)?;
         if committed >= checkpoint {
             return Ok(());
         }
