@@ -143,7 +143,8 @@ impl KafkaSource {
 
 impl SourceConnector for KafkaSource {
     fn describe(&self) -> String {
-        format!("kafka topic={} format={}", self.topic, self.layout.value_format.name())
+        let connector = if self.upsert { "upsert-kafka" } else { "kafka" };
+        format!("{connector} topic={} format={}", self.topic, self.layout.value_format.name())
     }
 
     fn schema(&self) -> SchemaRef {

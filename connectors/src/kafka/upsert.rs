@@ -144,3 +144,91 @@ impl Normalizer {
         RecordBatch::try_new(Arc::clone(&self.output), columns).map_err(error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{AsArray, Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Int64Type};
+    use weir_engine::changelog::split;
+
+    use super::*;
+
+    fn schema() -> Schema {
+        Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new("v", DataType::Int64, true),
+        ])
+    }
+
+    /// Messages of keys and values (`None`: a tombstone) at offsets 0, 1,
+    /// …, and the rows the values decode to.
+    fn batch(messages: &[(&str, Option<i64>)]) -> (RecordBatch, Vec<usize>, Vec<Upsert>) {
+        let values: Vec<(usize, &str, i64)> = messages
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (k, v))| v.map(|v| (i, *k, v)))
+            .collect();
+        let rows = RecordBatch::try_new(
+            Arc::new(schema()),
+            vec![
+                Arc::new(StringArray::from_iter_values(values.iter().map(|v| v.1))),
+                Arc::new(Int64Array::from_iter_values(values.iter().map(|v| v.2))),
+            ],
+        )
+        .unwrap();
+        let mut lines = Vec::new();
+        let upserts = messages
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| Upsert {
+                offset: i as i64,
+                key: Some(k.as_bytes().to_vec()),
+                line: v.map(|_| {
+                    lines.push(lines.len());
+                    lines.len() - 1
+                }),
+            })
+            .collect();
+        (rows, lines, upserts)
+    }
+
+    fn changes(batch: &RecordBatch) -> Vec<String> {
+        let (visible, kinds) = split(batch);
+        let kinds = kinds.unwrap();
+        let keys = visible.column(0).as_string::<i32>();
+        let values = visible.column(1).as_primitive::<Int64Type>();
+        (0..visible.num_rows())
+            .map(|i| format!("{}{}={}", kinds.get(i).short(), keys.value(i), values.value(i)))
+            .collect()
+    }
+
+    #[test]
+    fn upserts_and_tombstones_become_the_changes_they_make() {
+        let messages = [
+            ("a", Some(1)),
+            ("b", Some(2)),
+            ("a", Some(1)),
+            ("a", Some(3)),
+            ("b", None),
+            ("c", None),
+        ];
+        let (rows, lines, upserts) = batch(&messages);
+        let mut n = Normalizer::new(&schema(), BTreeMap::new()).unwrap();
+        let out = n.changes(0, &rows, &lines, &upserts).unwrap();
+        // a new key, another, the same row again (nothing), a new row of a
+        // known key, a tombstone of a known key, of an unknown one (nothing).
+        assert_eq!(changes(&out), ["+Ia=1", "+Ib=2", "-Ua=1", "+Ua=3", "-Db=2"]);
+    }
+
+    #[test]
+    fn a_resumed_reader_rebuilds_its_rows_without_emitting_them() {
+        let messages = [("a", Some(1)), ("b", Some(2)), ("a", Some(5)), ("b", None), ("a", None)];
+        let (rows, lines, upserts) = batch(&messages);
+        // The checkpoint covered offsets 0..3.
+        let mut n = Normalizer::new(&schema(), BTreeMap::from([(0, 3)])).unwrap();
+        assert_eq!(n.replays_until(0), Some(3));
+        let out = n.changes(0, &rows, &lines, &upserts).unwrap();
+        assert_eq!(changes(&out), ["-Db=2", "-Da=5"]);
+        assert_eq!(n.replays_until(0), None);
+    }
+}
