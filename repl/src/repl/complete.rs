@@ -61,6 +61,26 @@ const CONNECTOR_KEYS: &[(&str, &[&str])] = &[
     ("print", &["print-identifier", "standard-error"]),
     ("blackhole", &[]),
     ("memory", &[]),
+    ("postgres", POSTGRES_KEYS),
+    ("jdbc", POSTGRES_KEYS),
+];
+
+/// Keys of a `postgres` table, or a `jdbc` one (the same connector).
+const POSTGRES_KEYS: &[&str] = &[
+    "url",
+    "table-name",
+    "username",
+    "password",
+    "sink.buffer-flush.max-rows",
+    "sink.buffer-flush.interval",
+    "sink.max-retries",
+    "lookup.cache",
+    "lookup.cache.max-rows",
+    "lookup.cache.ttl",
+    "lookup.max-concurrent",
+    "lookup.output-mode",
+    "lookup.rate-limit",
+    "lookup.max-retries",
 ];
 
 /// Keys of any source, read by the SQL layer rather than the connector.
