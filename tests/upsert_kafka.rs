@@ -59,15 +59,10 @@ fn debezium_topic_with_value_metadata() {
         dir.path(),
         &format!(
             "SET 'parallelism.default' = '2';
-CREATE TABLE products (id BIGINT, name VARCHAR, category VARCHAR, weight BIGINT, updated TIMESTAMP(3),
-  origin VARCHAR METADATA FROM 'value.source.table' VIRTUAL,
-  db VARCHAR METADATA FROM 'value.source.database' VIRTUAL,
-  PRIMARY KEY (id) NOT ENFORCED)
- WITH ('connector' = 'kafka', 'topic' = 'cdc', 'properties.bootstrap.servers' = '{servers}',
-       'scan.bounded.mode' = 'latest-offset', 'format' = 'debezium-json',
-       'debezium-json.ignore-parse-errors' = 'true');
+{}
 CREATE TABLE out (category VARCHAR, origin VARCHAR, n BIGINT, w BIGINT) WITH ('connector' = 'print');
-INSERT INTO out SELECT category, db || '.' || origin, COUNT(*), SUM(weight) FROM products GROUP BY category, db || '.' || origin;"
+INSERT INTO out SELECT category, db || '.' || origin, COUNT(*), SUM(weight) FROM products GROUP BY category, db || '.' || origin;",
+            run_sql_ddl(&servers)
         ),
     );
     assert!(run.ok, "{}", run.stderr);
@@ -81,6 +76,28 @@ INSERT INTO out SELECT category, db || '.' || origin, COUNT(*), SUM(weight) FROM
         .collect();
     assert_eq!(got, want);
     assert_eq!(run.counted("records that could not be decoded"), 1, "{}", run.stderr);
+
+    // Each row's Kafka metadata is its record's (a `-U` too: its record is
+    // the update's, as in Flink): a live row's offset is that of the last
+    // change of its id.
+    let ddl = run_sql_ddl(&servers);
+    let run = run_once(
+        dir.path(),
+        &format!(
+            "{ddl}\nCREATE TABLE out3 (id BIGINT, off BIGINT) WITH ('connector' = 'print');\nINSERT INTO out3 SELECT id, off FROM products;"
+        ),
+    );
+    assert!(run.ok, "{}", run.stderr);
+    let mut last: BTreeMap<i64, usize> = BTreeMap::new();
+    for (offset, c) in changes.iter().enumerate() {
+        let id = match c {
+            Change::Snapshot(p) | Change::Insert(p) | Change::Delete(p) | Change::Update(_, p) => p.id,
+        };
+        last.insert(id, offset);
+    }
+    let mut want: Vec<String> = table.keys().map(|id| format!("{id}|{}", last[id])).collect();
+    want.sort();
+    assert_eq!(upserted_by_first_column(&run.stdout), want);
 
     // Without ignore-parse-errors the job fails naming topic, partition
     // and offset.
@@ -104,6 +121,45 @@ INSERT INTO out SELECT category, db || '.' || origin, COUNT(*), SUM(weight) FROM
     );
 }
 
+/// The rows the `print` changes leave when applied by their first
+/// column, as an upsert sink keyed by it applies them (a retraction's
+/// other columns are not compared), as sorted `a|b|…` lines.
+fn upserted_by_first_column(stdout: &str) -> Vec<String> {
+    let mut rows: BTreeMap<String, String> = BTreeMap::new();
+    for line in stdout.lines() {
+        let line = line.split_once("> ").map_or(line, |(_, rest)| rest);
+        let (kind, values) = line.split_at(2);
+        let values = values.trim_start_matches('[').trim_end_matches(']').replace(", ", "|");
+        let key = values.split('|').next().unwrap_or_default().to_string();
+        match kind {
+            "+I" | "+U" => {
+                rows.insert(key, values);
+            }
+            _ => {
+                rows.remove(&key);
+            }
+        }
+    }
+    let mut rows: Vec<String> = rows.into_values().collect();
+    rows.sort();
+    rows
+}
+
+/// The Debezium topic `cdc` as a table with the value's and Kafka's
+/// metadata.
+fn run_sql_ddl(servers: &str) -> String {
+    format!(
+        "CREATE TABLE products (id BIGINT, name VARCHAR, category VARCHAR, weight BIGINT, updated TIMESTAMP(3),
+  origin VARCHAR METADATA FROM 'value.source.table' VIRTUAL,
+  db VARCHAR METADATA FROM 'value.source.database' VIRTUAL,
+  off BIGINT METADATA FROM 'offset' VIRTUAL,
+  PRIMARY KEY (id) NOT ENFORCED)
+ WITH ('connector' = 'kafka', 'topic' = 'cdc', 'properties.bootstrap.servers' = '{servers}',
+       'scan.bounded.mode' = 'latest-offset', 'format' = 'debezium-json',
+       'debezium-json.ignore-parse-errors' = 'true');"
+    )
+}
+
 /// The committed messages of an upsert topic applied in order (a value
 /// upserts its key, a tombstone deletes it): the table a compacted topic
 /// ends as, as sorted `id|name|category|weight` lines.
@@ -117,9 +173,11 @@ fn compacted(broker: &Broker, topic: &str) -> Vec<String> {
             }
             Some(v) => {
                 let v: serde_json::Value = serde_json::from_slice(&v).unwrap();
+                // With EXCEPT_KEY the id is in the key only.
+                let k: serde_json::Value = serde_json::from_str(&key).unwrap();
                 let line = format!(
                     "{}|{}|{}|{}",
-                    v["id"],
+                    k["id"],
                     v["name"].as_str().unwrap(),
                     v["category"].as_str().unwrap(),
                     v["weight"]
@@ -140,15 +198,32 @@ fn upsert_with(servers: &str, topic: &str, extra: &str) -> String {
     )
 }
 
-/// A CDC history into an upsert topic (keys and tombstones), and back.
+/// A CDC history into an upsert topic (keys and tombstones), and back;
+/// the value holding every column, and only the others (`EXCEPT_KEY`).
 #[test]
 fn upsert_kafka_round_trip() {
     let broker = Broker::start();
     let servers = broker.bootstrap();
     let (changes, table) = history(41, 400);
+    for (topic, layout) in [
+        ("products", ""),
+        ("products_except_key", ", 'value.fields-include' = 'EXCEPT_KEY'"),
+    ] {
+        round_trip(&broker, &servers, &changes, &table, topic, layout);
+    }
+}
+
+fn round_trip(
+    broker: &Broker,
+    servers: &str,
+    changes: &[Change],
+    table: &BTreeMap<i64, history::Product>,
+    topic: &str,
+    layout: &str,
+) {
     let dir = scratch();
-    std::fs::write(dir.path().join("cdc.json"), debezium(&changes)).unwrap();
-    broker.create_topic("products", 2);
+    std::fs::write(dir.path().join("cdc.json"), debezium(changes)).unwrap();
+    broker.create_topic(topic, 2);
     let run = run_once(
         dir.path(),
         &format!(
@@ -160,18 +235,22 @@ fn upsert_kafka_round_trip() {
                     dir.path().join("cdc.json").display()
                 )
             ),
-            products_ddl("products_upsert", &upsert_with(&servers, "products", ""))
+            products_ddl("products_upsert", &upsert_with(servers, topic, layout))
         ),
     );
     assert!(run.ok, "{}", run.stderr);
-    assert_eq!(compacted(&broker, "products"), final_rows(&table));
-    // Keys are the primary key's columns.
-    for r in broker.read_committed("products") {
+    assert_eq!(compacted(broker, topic), final_rows(table), "{topic}");
+    // Keys are the primary key's columns; with EXCEPT_KEY values are not.
+    for r in broker.read_committed(topic) {
         let key: serde_json::Value = serde_json::from_slice(&r.key.unwrap()).unwrap();
         assert!(
             key.as_object().is_some_and(|k| k.len() == 1 && k["id"].is_i64()),
             "{key}"
         );
+        if let Some(v) = r.value {
+            let v: serde_json::Value = serde_json::from_slice(&v).unwrap();
+            assert_eq!(v.get("id").is_some(), layout.is_empty(), "{v}");
+        }
     }
     // Read back: the table, and a GROUP BY over it.
     let read = |sink: &str, query: &str, key_len: usize| {
@@ -181,7 +260,11 @@ fn upsert_kafka_round_trip() {
                 "SET 'parallelism.default' = '2';\n{}\nCREATE TABLE out ({sink}) WITH ('connector' = 'print');\nINSERT INTO out {query};",
                 products_ddl(
                     "back",
-                    &upsert_with(&servers, "products", ", 'scan.bounded.mode' = 'latest-offset'")
+                    &upsert_with(
+                        servers,
+                        topic,
+                        &format!("{layout}, 'scan.bounded.mode' = 'latest-offset'")
+                    )
                 )
             ),
         );
@@ -193,13 +276,13 @@ fn upsert_kafka_round_trip() {
         "SELECT id, name, category, weight FROM back",
         1,
     );
-    assert_eq!(rows, final_rows(&table));
+    assert_eq!(rows, final_rows(table), "{topic}");
     let (groups, kinds) = read(
         "category VARCHAR, n BIGINT, w BIGINT",
         "SELECT category, COUNT(*), SUM(weight) FROM back GROUP BY category",
         1,
     );
-    assert_eq!(groups, per_category(&table));
+    assert_eq!(groups, per_category(table), "{topic}");
     assert!(kinds.contains_key("-U"), "{kinds:?}");
 }
 
