@@ -271,3 +271,58 @@ fn metadata_comes_from_each_rows_record() {
         .as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
     assert_eq!(ingested.values().to_vec(), [1000, 1589362330904, 1589362330904]);
 }
+
+/// Canal's `ts` and `es` are milliseconds, Maxwell's `ts` seconds (Flink
+/// multiplies it by 1000); `database` and `table` are the record's.
+#[test]
+fn canal_and_maxwell_metadata() {
+    let ms = |v: &RecordBatch, c: usize| {
+        v.column(c)
+            .as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>()
+            .values()
+            .to_vec()
+    };
+    for (name, record, keys, want_ms) in [
+        (
+            "canal-json",
+            r#"{"data": [{"id": "1"}, {"id": "2"}], "database": "inventory", "table": "products", "ts": 1589373515477,
+                "es": 1589373515000, "isDdl": false, "type": "INSERT"}"#,
+            [
+                MetadataKey::Database,
+                MetadataKey::IngestionTimestamp,
+                MetadataKey::SourceTimestamp,
+            ],
+            vec![1589373515477, 1589373515477],
+        ),
+        (
+            "maxwell-json",
+            r#"{"database": "test", "table": "e", "type": "insert", "ts": 1477053217, "data": {"id": 1}}"#,
+            [
+                MetadataKey::Database,
+                MetadataKey::IngestionTimestamp,
+                MetadataKey::Table,
+            ],
+            vec![1477053217000],
+        ),
+    ] {
+        let Format::Changelog(mut changelog) = format(&[("format", name)]) else {
+            unreachable!()
+        };
+        let mut fields: Vec<Field> = products().fields().iter().map(|f| f.as_ref().clone()).collect();
+        for (i, key) in keys.iter().enumerate() {
+            fields.push(Field::new(format!("m{i}"), key.data_type(), true));
+            changelog.metadata.push((4 + i, *key));
+        }
+        let decoder = RecordDecoder::new(Format::Changelog(changelog), Arc::new(Schema::new(fields)));
+        let decoded = decoder
+            .decode(&chunk(&[record]), Path::new("cdc.json"), 0, false)
+            .unwrap();
+        let (visible, _) = split(&decoded.batch);
+        let database = visible.column(4).as_string::<i32>();
+        assert!(
+            (0..visible.num_rows())
+                .all(|i| database.value(i) == if name == "canal-json" { "inventory" } else { "test" })
+        );
+        assert_eq!(ms(&visible, 5), want_ms, "{name}");
+    }
+}
