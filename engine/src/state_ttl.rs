@@ -6,8 +6,9 @@
 //! As in Flink, the TTL is processing time (the wall clock), state is
 //! refreshed when written (created or updated, not when only read), and
 //! expired state is never used: a row whose key's state expired starts
-//! afresh. Unlike Flink, Weir never does so silently: it remembers the
-//! keys it dropped for one more TTL, and a row that meets one is counted
+//! afresh. Unlike Flink, Weir does not do so silently: it remembers the
+//! hashes of the last [`REMEMBERED`] keys it dropped (a bounded memory, a
+//! few MB, whatever the key space), and a row that meets one is counted
 //! (`weir.late_events`, reason `expired_state`).
 //!
 //! An operator numbers its keyed state in slots (a group, a partition, a
@@ -25,6 +26,10 @@ use crate::message::now_ms;
 /// When a slot is vacant.
 const VACANT: i64 = i64::MIN;
 
+/// How many dropped keys an operator subtask remembers, to count the rows
+/// that meet them: the most recent ones.
+pub const REMEMBERED: usize = 1 << 18;
+
 /// The idle times of an operator's keyed state, and what is due.
 pub struct Expiry {
     ttl: i64,
@@ -33,9 +38,11 @@ pub struct Expiry {
     /// Per slot: whether the heap holds an entry for it.
     queued: Vec<bool>,
     heap: BinaryHeap<Reverse<(i64, u32)>>,
-    /// Hashes of keys whose state expired, with when, for one more TTL.
-    dropped: HashMap<u64, i64>,
-    dropped_order: VecDeque<(i64, u64)>,
+    /// Hashes of the keys whose state expired last (at most
+    /// [`REMEMBERED`]), each with the number of its drop, oldest first.
+    dropped: HashMap<u64, u64>,
+    dropped_order: VecDeque<(u64, u64)>,
+    drops: u64,
     #[cfg(test)]
     clock: Option<std::sync::Arc<std::sync::atomic::AtomicI64>>,
 }
@@ -50,6 +57,7 @@ impl Expiry {
             heap: BinaryHeap::new(),
             dropped: HashMap::new(),
             dropped_order: VecDeque::new(),
+            drops: 0,
             #[cfg(test)]
             clock: None,
         }
@@ -117,33 +125,27 @@ impl Expiry {
                 last => self.heap.push(Reverse((last, slot))),
             }
         }
-        self.forget_old(now);
         due
     }
 
-    /// The state of the key hashing to `key` expired at `now`.
-    pub fn dropped(&mut self, key: u64, now: i64) {
-        self.dropped.insert(key, now);
-        self.dropped_order.push_back((now, key));
-    }
-
-    /// Whether the key hashing to `key` had state that expired (within the
-    /// last TTL): a row that meets it is counted, once.
-    pub fn met_expired(&mut self, key: u64) -> bool {
-        self.dropped.remove(&key).is_some()
-    }
-
-    /// Forgets the keys dropped more than a TTL ago.
-    fn forget_old(&mut self, now: i64) {
-        while let Some((at, key)) = self.dropped_order.front().copied() {
-            if at.saturating_add(self.ttl) > now {
-                break;
-            }
-            self.dropped_order.pop_front();
-            if self.dropped.get(&key) == Some(&at) {
-                self.dropped.remove(&key);
+    /// The state of the key hashing to `key` expired.
+    pub fn dropped(&mut self, key: u64) {
+        self.drops += 1;
+        self.dropped.insert(key, self.drops);
+        self.dropped_order.push_back((self.drops, key));
+        while self.dropped_order.len() > REMEMBERED {
+            if let Some((at, old)) = self.dropped_order.pop_front()
+                && self.dropped.get(&old) == Some(&at)
+            {
+                self.dropped.remove(&old);
             }
         }
+    }
+
+    /// Whether the key hashing to `key` had state that expired (one of the
+    /// last [`REMEMBERED`]): a row that meets it is counted, once.
+    pub fn met_expired(&mut self, key: u64) -> bool {
+        self.dropped.remove(&key).is_some()
     }
 }
 
@@ -172,11 +174,14 @@ mod tests {
         // A slot reused after it expired is queued again.
         e.touch(0, 300);
         assert_eq!(e.due(400), vec![0]);
-        e.dropped(7, 400);
-        e.dropped(8, 400);
+        e.dropped(7);
+        e.dropped(8);
         assert!(e.met_expired(7));
         assert!(!e.met_expired(7));
-        e.due(500);
-        assert!(!e.met_expired(8), "forgotten a TTL after it expired");
+        for k in 100..100 + REMEMBERED as u64 {
+            e.dropped(k);
+        }
+        assert!(!e.met_expired(8), "forgotten once as many later keys were dropped");
+        assert!(e.met_expired(100));
     }
 }

@@ -7,9 +7,11 @@
 //! The statement keeps the hints with the place of the name they follow;
 //! the session plans the statement against a copy of the table with the
 //! options merged in, checked as `WITH` is (an unknown key is an error).
-//! Other hints (`BROADCAST`, `LOOKUP`, `STATE_TTL`, …) are planner advice
-//! Weir has no use for and are left alone, as Flink leaves hints it does
-//! not know.
+//! `STATE_TTL('t' = '1d', …)` after a `SELECT` (Flink's query hint) sets
+//! the state TTL of the regular joins and group aggregations reading `t`
+//! in that statement ([`state_ttl_hints`]; the planner matches the names).
+//! Other hints (`BROADCAST`, `LOOKUP`, …) are planner advice Weir has no
+//! use for and are left alone, as Flink leaves hints it does not know.
 
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, TokenWithSpan, Tokenizer, Whitespace};
 
@@ -37,7 +39,7 @@ pub fn table_hints(tokens: &[TokenWithSpan]) -> Result<Vec<TableHint>> {
         match &t.token {
             Token::Whitespace(Whitespace::MultiLineComment(text)) if text.starts_with('+') => {
                 let position = Position::of(t.span);
-                match (options_of(&text[1..], position)?, name_start) {
+                match (hint_pairs(&text[1..], "OPTIONS", position)?, name_start) {
                     (None, _) => {}
                     (Some(options), Some(table_at)) => hints.push(TableHint {
                         table_at,
@@ -69,11 +71,46 @@ pub fn table_hints(tokens: &[TokenWithSpan]) -> Result<Vec<TableHint>> {
     Ok(hints)
 }
 
-/// The options of the `OPTIONS(…)` among a comment's hints; `None` when it
-/// has none.
-fn options_of(text: &str, position: Option<Position>) -> Result<Option<Vec<(String, String)>>> {
+/// `STATE_TTL(…)` in a statement: per table name or alias, its state
+/// TTL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateTtlHint {
+    /// Where the hint is, for errors.
+    pub position: Option<Position>,
+    pub ttls: Vec<(String, std::time::Duration)>,
+}
+
+/// Every `STATE_TTL` hint in `tokens`, their durations checked.
+pub fn state_ttl_hints(tokens: &[TokenWithSpan]) -> Result<Vec<StateTtlHint>> {
+    let mut hints = Vec::new();
+    for t in tokens {
+        let Token::Whitespace(Whitespace::MultiLineComment(text)) = &t.token else {
+            continue;
+        };
+        let Some(body) = text.strip_prefix('+') else {
+            continue;
+        };
+        let position = Position::of(t.span);
+        let Some(pairs) = hint_pairs(body, "STATE_TTL", position)? else {
+            continue;
+        };
+        let ttls = pairs
+            .into_iter()
+            .map(|(name, value)| match weir_engine::duration::parse_duration(&value) {
+                Ok(d) => Ok((name, d)),
+                Err(why) => Err(SqlError::plan(format!("STATE_TTL('{name}' = '{value}'): {why}"), position)),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        hints.push(StateTtlHint { position, ttls });
+    }
+    Ok(hints)
+}
+
+/// The key-value pairs of the hint `name(…)` among a comment's hints;
+/// `None` when it has none.
+fn hint_pairs(text: &str, name: &str, position: Option<Position>) -> Result<Option<Vec<(String, String)>>> {
     let bad = |why: &str| SqlError::Syntax {
-        message: format!("hint /*+{text}*/: {why}; expected OPTIONS('key' = 'value', …)"),
+        message: format!("hint /*+{text}*/: {why}; expected {name}('key' = 'value', …)"),
         position,
     };
     let tokens = Tokenizer::new(&WeirDialect::default(), text)
@@ -86,14 +123,14 @@ fn options_of(text: &str, position: Option<Position>) -> Result<Option<Vec<(Stri
         .collect();
     let Some(start) = tokens
         .iter()
-        .position(|t| matches!(t, Token::Word(w) if w.value.eq_ignore_ascii_case("OPTIONS")))
+        .position(|t| matches!(t, Token::Word(w) if w.value.eq_ignore_ascii_case(name)))
     else {
         return Ok(None);
     };
     let mut options = Vec::new();
     let mut rest = tokens[start + 1..].iter();
     if rest.next() != Some(&Token::LParen) {
-        return Err(bad("no '(' after OPTIONS"));
+        return Err(bad(&format!("no '(' after {name}")));
     }
     loop {
         let key = match rest.next() {
@@ -153,6 +190,27 @@ mod tests {
             hints("SELECT /*+ BROADCAST(t) */ * FROM t /* a note */").unwrap(),
             vec![]
         );
+    }
+
+    #[test]
+    fn state_ttl_hints_name_tables_and_durations() {
+        let tokens = |sql: &str| Tokenizer::new(&WeirDialect::default(), sql).tokenize_with_location().unwrap();
+        let hints = state_ttl_hints(&tokens(
+            "SELECT /*+ STATE_TTL('o' = '1d', 'Customers' = '12 h'), BROADCAST(c) */ * FROM o JOIN Customers c ON true",
+        ))
+        .unwrap();
+        assert_eq!(
+            hints[0].ttls,
+            vec![
+                ("o".to_string(), std::time::Duration::from_secs(86_400)),
+                ("Customers".to_string(), std::time::Duration::from_secs(43_200))
+            ]
+        );
+        assert_eq!(hints[0].position, Some(Position { line: 1, column: 8 }));
+        let e = state_ttl_hints(&tokens("SELECT /*+ STATE_TTL('o' = 'soon') */ 1")).unwrap_err();
+        assert!(e.to_string().contains("STATE_TTL('o' = 'soon')"), "{e}");
+        let e = state_ttl_hints(&tokens("SELECT /*+ STATE_TTL(o = '1d') */ 1")).unwrap_err();
+        assert!(e.to_string().contains("expected STATE_TTL('key' = 'value'"), "{e}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 
 use crate::dialect::{WeirDialect, nested_types, unreserve_top};
 use crate::error::{Position, Result, SqlError};
-use crate::hints::{TableHint, table_hints};
+use crate::hints::{StateTtlHint, TableHint, state_ttl_hints, table_hints};
 use crate::statement::{WeirStatement, parse_statement};
 
 /// A statement with its text and where it starts in the script.
@@ -21,6 +21,8 @@ pub struct ParsedStatement {
     pub start: Position,
     /// `/*+ OPTIONS(…) */` hints of its tables (`crate::hints`).
     pub hints: Vec<TableHint>,
+    /// `/*+ STATE_TTL(…) */` hints of its queries.
+    pub state_ttl: Vec<StateTtlHint>,
 }
 
 /// Parses a script of `;`-separated statements, in time linear in its
@@ -40,6 +42,7 @@ pub fn parse_script(sql: &str) -> Result<Vec<ParsedStatement>> {
         nested_types(&mut tokens)?;
         crate::planner::match_recognize::move_within(&mut tokens);
         let mut hints = table_hints(&tokens)?.into_iter().peekable();
+        let mut ttl_hints = state_ttl_hints(&tokens)?.into_iter().peekable();
         let mut parser = Parser::new(&dialect)
             .with_recursion_limit(crate::depth::PARSER_RECURSION_LIMIT)
             .with_tokens_with_locations(tokens);
@@ -69,7 +72,13 @@ pub fn parse_script(sql: &str) -> Result<Vec<ParsedStatement>> {
             while let Some(h) = hints.next_if(|h| before_end(h.table_at)) {
                 own.push(h);
             }
-            out.push(ParsedStatement { statement, text, start: at, hints: own });
+            let mut state_ttl = Vec::new();
+            while let Some(h) = ttl_hints.next_if(|h| {
+                h.position.is_none_or(|p| before_end(Location { line: p.line, column: p.column }))
+            }) {
+                state_ttl.push(h);
+            }
+            out.push(ParsedStatement { statement, text, start: at, hints: own, state_ttl });
         }
         Ok(out)
     })

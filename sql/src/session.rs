@@ -88,6 +88,12 @@ pub struct Session {
     views: Views,
     /// The INSERTs of a `BEGIN STATEMENT SET;` not yet ended.
     statement_set: Option<Vec<ParsedStatement>>,
+    /// The `STATE_TTL` hints of the statement being run (of every INSERT
+    /// of a statement set being ended), for its jobs' planner.
+    state_ttl: Vec<crate::hints::StateTtlHint>,
+    /// Those hints are a statement set's: one may name another INSERT's
+    /// tables.
+    state_ttl_in_set: bool,
     jobs: Vec<JobHandle>,
     /// The jobs again, with their sources, for the `weir.*` tables and the
     /// metrics endpoint, which outlive a borrow of the session.
@@ -130,6 +136,8 @@ impl Session {
             settings: Settings::default(),
             views: Views::default(),
             statement_set: None,
+            state_ttl: Vec::new(),
+            state_ttl_in_set: false,
             jobs: Vec::new(),
             system,
         }
@@ -199,6 +207,8 @@ impl Session {
 
     async fn run(&mut self, s: &ParsedStatement) -> Result<Outcome> {
         let text = s.text.as_str();
+        self.state_ttl.clone_from(&s.state_ttl);
+        self.state_ttl_in_set = false;
         if let Some(outcome) = self.collect_into_statement_set(s)? {
             return Ok(outcome);
         }
@@ -570,6 +580,7 @@ impl Session {
         let state = self.ctx.state();
         let mut planner = StreamPlanner::new(&state, &self.catalog, &windows, &self.settings);
         planner.join_position = crate::planner::validate::first_join(query);
+        planner.state_ttl.set_hints(&self.state_ttl, !self.state_ttl_in_set);
         if !clauses.is_empty() {
             planner = planner.with_clauses(self.resolve_clauses(clauses)?);
         }

@@ -113,12 +113,18 @@ const KNOWN: &[Known] = &[
     Known { key: "table.dml-sync", default: "false", check: boolean },
     Known { key: LOCAL_TIME_ZONE, default: "UTC", check: time_zone },
     Known { key: SOURCE_IDLE_TIMEOUT, default: "0 ms", check: duration },
+    Known { key: STATE_TTL, default: "0 ms", check: duration },
     Known { key: TABLE_PARALLELISM, default: "-1", check: table_parallelism },
 ];
 
 /// Flink's idle timeout of every source without its own
 /// `'source.idle-timeout'`: `0 ms` is none.
 pub const SOURCE_IDLE_TIMEOUT: &str = "table.exec.source.idle-timeout";
+
+/// Flink's state TTL: keyed state of a GROUP BY, a regular join, a Top-N
+/// or a deduplication that nothing wrote for this long is dropped (`0 ms`
+/// keeps it for good).
+pub const STATE_TTL: &str = "table.exec.state.ttl";
 
 /// Flink's parallelism of a query's operators, over
 /// `parallelism.default` unless -1.
@@ -259,6 +265,11 @@ impl Settings {
         parse_duration(&self.get(SOURCE_IDLE_TIMEOUT)).ok().filter(|d| !d.is_zero())
     }
 
+    /// `table.exec.state.ttl`, when set (not 0).
+    pub fn state_ttl(&self) -> Option<Duration> {
+        parse_duration(&self.get(STATE_TTL)).ok().filter(|d| !d.is_zero())
+    }
+
     /// `table.dml-sync`: whether `INSERT INTO` waits for its job to end
     /// (Flink's option; useful in scripts that read what a job wrote).
     pub fn dml_sync(&self) -> bool {
@@ -310,8 +321,12 @@ mod tests {
         let e = s.set("sql-client.execution.result-mode", "pretty").unwrap_err().to_string();
         assert!(e.contains("expected one of table, changelog, tableau"), "{e}");
         assert!(s.set("sql-client.execution.result-mode", "TABLEAU").unwrap().is_some());
-        let e = s.set("table.exec.state.ttl", "1 h").unwrap_err().to_string();
-        assert!(e.contains("setting 'table.exec.state.ttl' is not supported: no state TTL yet"), "{e}");
+        let e = s.set("table.exec.emit.early-fire.enabled", "true").unwrap_err().to_string();
+        assert!(e.contains("setting 'table.exec.emit.early-fire.enabled' is not supported: a window emits once"), "{e}");
+        assert_eq!(s.state_ttl(), None);
+        s.set("table.exec.state.ttl", "1 h").unwrap();
+        assert_eq!(s.state_ttl(), Some(Duration::from_secs(3600)));
+        assert!(s.set("table.exec.state.ttl", "soon").is_err());
         s.reset(Some("table.exec.mini-batch.enabled")).unwrap();
         assert!(!s.all().iter().any(|(k, _)| k == "table.exec.mini-batch.enabled"));
     }

@@ -33,7 +33,7 @@ impl GroupAggregate {
             if let Some(key) = group.key {
                 let hash = self.index.hasher().hash_one(&key[..]);
                 self.index.remove(&key);
-                expiry.dropped(hash, now);
+                expiry.dropped(hash);
             }
             self.free.push(g);
         }

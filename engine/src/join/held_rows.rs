@@ -263,7 +263,7 @@ impl HeldRows {
             if let Some(bucket) = self.by_key.remove(&key) {
                 let freed: usize = bucket.rows.keys().map(|r| key.len() + r.len() + ROW_OVERHEAD).sum();
                 self.bytes -= freed;
-                t.expiry.dropped(self.by_key.hasher().hash_one(&key[..]), now);
+                t.expiry.dropped(self.by_key.hasher().hash_one(&key[..]));
             }
             t.free.push(slot);
         }

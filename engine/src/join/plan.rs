@@ -120,7 +120,10 @@ impl OperatorSpec for UpdatingJoinPlan {
     fn explain(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "  UpdatingJoin: {:?}", self.spec.join_type)?;
         self.spec.explain(f)?;
-        writeln!(f, "    regular join over changelogs: every row is kept; emits a changelog")?;
+        match self.changelog {
+            true => writeln!(f, "    regular join: every row is kept, per key with its partners; emits a changelog")?,
+            false => writeln!(f, "    regular join of appends, held for its state TTL; only inserts")?,
+        }
         for (side, ttl) in ["left", "right"].iter().zip(self.ttl) {
             if let Some(ttl) = ttl {
                 let ms = crate::window::spec::Millis(ttl.as_millis() as i64);

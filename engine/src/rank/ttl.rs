@@ -47,7 +47,7 @@ impl Rank {
                 idle.touch(p, now);
                 continue;
             }
-            idle.dropped(self.index.hasher().hash_one(&part.key[..]), now);
+            idle.dropped(self.index.hasher().hash_one(&part.key[..]));
             if let Some(part) = self.partitions[p as usize].take() {
                 self.index.remove(&part.key);
                 self.free.push(p);

@@ -50,6 +50,7 @@ mod match_recognize;
 mod narrow;
 mod over;
 mod rank;
+pub(crate) mod state_ttl;
 mod temporal_join;
 mod time_sort;
 mod union;
@@ -144,6 +145,8 @@ pub struct StreamPlanner<'a> {
     processing_time_sources: bool,
     /// The `ROW_NUMBER()` columns the query's result uses (`rank.rs`).
     rank_numbers: std::collections::HashSet<String>,
+    /// The state TTLs the query asks for (`state_ttl.rs`).
+    pub(crate) state_ttl: state_ttl::StateTtls,
 }
 
 impl<'a> StreamPlanner<'a> {
@@ -163,6 +166,7 @@ impl<'a> StreamPlanner<'a> {
             join_position: None,
             processing_time_sources: false,
             rank_numbers: Default::default(),
+            state_ttl: state_ttl::StateTtls::new(settings.state_ttl()),
         }
     }
 
@@ -179,6 +183,7 @@ impl<'a> StreamPlanner<'a> {
     pub fn plan_into_sink(mut self, plan: &LogicalPlan, mut sink: SinkPlan) -> Result<(StreamPlan, Option<TableDef>)> {
         self.rank_numbers = rank::numbers_used(plan);
         let mut flow = self.plan(plan)?;
+        self.state_ttl.check_used()?;
         if let Some(c) = &self.clauses {
             return Err(SqlError::plan(
                 "EMIT EARLY, ALLOWED LATENESS and LATE DATA INTO need a windowed GROUP BY \
@@ -192,7 +197,7 @@ impl<'a> StreamPlanner<'a> {
             return Err(SqlError::plan(
                 format!(
                     "INSERT INTO {table}: the query's results change as rows arrive (a GROUP BY without a window, \
-                     or a Top-N), but table '{table}' ({}) can only append rows; write them to a table that applies \
+                     a Top-N, an outer join without a time bound, a changelog source), but table '{table}' ({}) can only append rows; write them to a table that applies \
                      changes (memory, print, blackhole, or kafka with 'key.fields') or aggregate and rank over a window",
                     sink.connector.describe(),
                     table = sink.table,

@@ -78,6 +78,7 @@ impl Session {
             text: s.text.clone(),
             start: s.start,
             hints: s.hints.clone(),
+            state_ttl: s.state_ttl.clone(),
         };
         let outcome = Box::pin(self.run(&insert)).await;
         if outcome.is_err() {

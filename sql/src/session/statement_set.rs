@@ -45,6 +45,8 @@ impl Session {
             return Err(SqlError::plan("a statement set needs at least one INSERT", None));
         }
         let text: Vec<&str> = set.iter().map(|s| s.text.as_str()).collect();
+        self.state_ttl = set.iter().flat_map(|s| s.state_ttl.clone()).collect();
+        self.state_ttl_in_set = true;
         let mut inserts = Vec::new();
         let mut copies = Vec::new();
         for s in &set {

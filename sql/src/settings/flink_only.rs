@@ -37,10 +37,6 @@ pub(super) const NO_EFFECT: &[NoEffect] = &[
 
 /// Flink settings whose meaning Weir does not have yet, with why.
 pub(super) const NOT_YET: &[(&str, &str)] = &[
-    (
-        "table.exec.state.ttl",
-        "no state TTL yet: the state of a GROUP BY or a join without a window is kept while the job runs",
-    ),
     ("table.exec.emit.early-fire.enabled", "a window emits once, when it closes (no early firing)"),
     ("table.exec.emit.late-fire.enabled", "Weir takes late rows with ALLOWED LATENESS and LATE DATA INTO (docs)"),
 ];

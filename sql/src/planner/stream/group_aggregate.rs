@@ -83,7 +83,7 @@ impl StreamPlanner<'_> {
             output: layout.clone(),
             output_schema: Arc::new(Schema::new(fields)),
             retracting: flow.props().changelog,
-            ttl: None,
+            ttl: self.state_ttl.of_input(&agg.input),
         };
         flow.then(OperatorPlan::new(plan), Distribution::Hash(keys));
         *flow.props_mut() = Properties {

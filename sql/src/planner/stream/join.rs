@@ -73,6 +73,7 @@ impl StreamPlanner<'_> {
         };
         let mut left = self.plan(&join.left)?;
         let mut right = self.plan(&join.right)?;
+        let ttl = [self.state_ttl.of_input(&join.left), self.state_ttl.of_input(&join.right)];
         for flow in [&mut left, &mut right] {
             self.materialize(flow)?;
         }
@@ -212,17 +213,20 @@ impl StreamPlanner<'_> {
             // A regular inner join (Flink's): every row is kept, and each is
             // joined with the other side's rows so far. Over append-only
             // streams its output only appends.
-            _ if join.join_type == JoinType::Inner && !updating => {
+            _ if join.join_type == JoinType::Inner && !updating && ttl.iter().all(Option::is_none) => {
                 (OperatorPlan::new(IntervalJoinPlan { spec, bounds: None }), None, None)
             }
             // Over changelogs, or outer: rows are taken back as partners
             // come and go (Flink's regular join), so the output is a
             // changelog too.
             _ if matches!(join.join_type, JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full) => {
-                let plan = UpdatingJoinPlan { spec, ttl: [None, None] };
+                // An inner join of appends (held by the updating join for
+                // its state TTL) only inserts.
+                let changelog = updating || join.join_type != JoinType::Inner;
+                let plan = UpdatingJoinPlan { spec, ttl, changelog };
                 let (ld, rd) = distributions(lk, rk);
                 let properties = Properties {
-                    changelog: true,
+                    changelog,
                     ..Properties::default()
                 };
                 let node = StreamNode::over(

@@ -239,7 +239,7 @@ impl StreamPlanner<'_> {
             output_schema: Arc::new(Schema::new(fields)),
             retracting: props.changelog,
             mode,
-            ttl: None,
+            ttl: self.state_ttl.unhinted(),
         };
         let distribution = match partition.is_empty() {
             true => Distribution::Single,

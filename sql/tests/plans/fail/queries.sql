@@ -17,11 +17,9 @@ INSERT INTO appendonly SELECT k, count(*) FROM a GROUP BY k;
 -- fail
 INSERT INTO kv SELECT k, median(n) FROM (SELECT k, count(*) AS n FROM a GROUP BY k) GROUP BY k;
 -- fail
-INSERT INTO kv SELECT a.k, n FROM a JOIN (SELECT k, count(*) AS n FROM b GROUP BY k) c ON a.k = c.k;
+INSERT INTO appendonly SELECT a.k, b.v FROM a LEFT JOIN b ON a.k = b.k;
 -- fail
-INSERT INTO kv SELECT a.k, b.v FROM a LEFT JOIN b ON a.k = b.k;
--- fail
-INSERT INTO kv SELECT a.k, b.v FROM a LEFT JOIN b ON a.k = b.k AND b.ts BETWEEN a.ts AND a.ts + INTERVAL '1' SECOND;
+INSERT INTO kv SELECT a.k, b.v FROM a LEFT JOIN b ON b.ts BETWEEN a.ts AND a.ts + INTERVAL '1' SECOND;
 -- fail
 INSERT INTO kv SELECT a.k, b.v FROM a JOIN b ON a.k = b.k AND b.ts BETWEEN a.ts + INTERVAL '2' SECOND AND a.ts + INTERVAL '1' SECOND;
 -- fail
