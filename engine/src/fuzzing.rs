@@ -28,6 +28,7 @@ use crate::group_aggregate::{GroupAggregate, GroupAggregatePlan};
 use crate::join::JoinSpec;
 use crate::join::interval::{IntervalJoin, IntervalJoinPlan, TimeBounds};
 use crate::join::window::{WindowJoin, WindowJoinPlan};
+use crate::join::updating::{UpdatingJoin, UpdatingJoinPlan};
 use crate::message::{StreamBatch, WATERMARK_END};
 use crate::metrics::JobMetrics;
 use crate::operator::{Collector, Operator};
@@ -48,12 +49,14 @@ pub enum Part {
     /// An interval join without time bounds (a regular join).
     RegularJoin,
     WindowJoin,
+    /// A regular FULL join over changelogs: rows with copies and partners.
+    UpdatingJoin,
     /// A source subtask's partition positions and watermarks.
     Source,
 }
 
 /// Every part, in the order the first byte of a fuzz input picks them.
-pub const PARTS: [Part; 7] = [
+pub const PARTS: [Part; 8] = [
     Part::WindowAggregate,
     Part::SessionAggregate,
     Part::GroupAggregate,
@@ -61,6 +64,7 @@ pub const PARTS: [Part; 7] = [
     Part::RegularJoin,
     Part::WindowJoin,
     Part::Source,
+    Part::UpdatingJoin,
 ];
 
 /// Restores the part the first byte of `input` picks from the rest, then
@@ -177,7 +181,7 @@ fn inputs(part: Part) -> Result<Vec<(usize, StreamBatch)>> {
         Part::WindowAggregate | Part::SessionAggregate | Part::GroupAggregate => {
             vec![(0, batch(input_schema(), vec![times(), k(), Arc::new(Float64Array::from(vec![5.0, 7.5, 11.0, 13.25]))])?)]
         }
-        Part::IntervalJoin | Part::RegularJoin | Part::WindowJoin => vec![
+        Part::IntervalJoin | Part::RegularJoin | Part::WindowJoin | Part::UpdatingJoin => vec![
             (0, batch(side_schema("l"), vec![k(), times()])?),
             (1, batch(side_schema("r"), vec![k(), times()])?),
         ],
@@ -297,6 +301,14 @@ fn operator(part: Part) -> Result<Box<dyn Operator>> {
         Part::WindowJoin => {
             let plan = WindowJoinPlan { spec: join_spec(), window_end: [1, 1] };
             Box::new(WindowJoin::new(Arc::new(plan), name, metrics))
+        }
+        Part::UpdatingJoin => {
+            // Either side may be padded with NULLs.
+            let spec = join_spec();
+            let nullable: Vec<Field> = spec.output_schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+            let spec = JoinSpec { join_type: JoinType::Full, output_schema: Arc::new(Schema::new(nullable)), ..spec };
+            let plan = UpdatingJoinPlan { spec, ttl: [None, None], changelog: true };
+            Box::new(UpdatingJoin::new(Arc::new(plan), name, metrics)?)
         }
         Part::Source => return Err(EngineError::Plan("a source is no operator".into())),
     })

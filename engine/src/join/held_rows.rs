@@ -342,6 +342,9 @@ impl HeldRows {
             let encoded = self.encode(&visible)?;
             let copies = batch.column(width).as_primitive::<UInt64Type>();
             let partners = batch.column(width + 1).as_primitive::<UInt64Type>();
+            if copies.null_count() > 0 || partners.null_count() > 0 || copies.values().contains(&0) {
+                return Err(EngineError::State(format!("{}: held join rows without copies", self.name)));
+            }
             for i in 0..batch.num_rows() {
                 let held = Held {
                     copies: copies.value(i),
