@@ -77,13 +77,18 @@ impl Expander {
         Arc::clone(&self.envelope)
     }
 
-    /// The rows of `envelopes` (decoded with [`Self::envelope_schema`]).
-    pub(crate) fn expand(&self, envelopes: &RecordBatch) -> Result<Expanded, ArrowError> {
+    /// The rows of `envelopes` (decoded with [`Self::envelope_schema`]),
+    /// whose raw records `raw` gives (Maxwell's explicit nulls need them).
+    pub(crate) fn expand<'a>(
+        &self,
+        envelopes: &RecordBatch,
+        raw: &dyn Fn(usize) -> &'a [u8],
+    ) -> Result<Expanded, ArrowError> {
         let mut root = StructArray::from(envelopes.clone());
         if self.format.protocol == Protocol::Debezium && self.format.schema_include {
             root = child(&root, "payload")?.as_struct().clone();
         }
-        let images = self.images(&root)?;
+        let images = self.images(&root, raw)?;
         let mut plan = Plan::default();
         for r in 0..root.len() {
             if let Err(why) = self.plan_record(&root, &images, r, &mut plan) {
@@ -116,7 +121,7 @@ impl Expander {
 
     /// The before and after images of every row the envelopes hold, and
     /// which of them belong to each envelope.
-    fn images(&self, root: &StructArray) -> Result<Images, ArrowError> {
+    fn images<'a>(&self, root: &StructArray, raw: &dyn Fn(usize) -> &'a [u8]) -> Result<Images, ArrowError> {
         match self.format.protocol {
             Protocol::Debezium => Ok(Images {
                 before: child(root, "before")?.as_struct().clone(),
@@ -124,11 +129,12 @@ impl Expander {
                 rows: None,
             }),
             // `old` holds the changed columns only: the others are the
-            // after image's (a column `old` sets to null counts as
-            // unchanged, as in Flink).
+            // after image's; one `old` sets to null was NULL (`old_nulls.rs`).
             Protocol::Maxwell => {
                 let after = child(root, "data")?.as_struct().clone();
                 let before = overlay(child(root, "old")?.as_struct(), &after)?;
+                let updates = (0..root.len()).filter(|r| text(root, "type", *r) == Some("update"));
+                let before = super::old_nulls::apply(before, updates, raw)?;
                 Ok(Images {
                     before,
                     after,

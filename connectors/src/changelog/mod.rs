@@ -14,6 +14,7 @@
 mod envelope;
 pub(crate) mod expand;
 pub(crate) mod metadata;
+mod old_nulls;
 #[cfg(test)]
 mod tests;
 

@@ -218,6 +218,9 @@ fn maxwell_updates_take_unchanged_columns_from_data() {
         r#"{"database": "test", "table": "e", "type": "delete", "ts": 1477053219,
             "data": {"id": 111, "name": "scooter", "description": "Big 2-wheel scooter", "weight": 5.15}}"#,
         r#"{"database": "test", "table": "e", "type": "table-create", "ts": 1477053220}"#,
+        // A column changed from NULL: the before image has it NULL.
+        r#"{"database": "test", "table": "e", "type": "update", "ts": 1477053221,
+            "data": {"id": 112, "name": null, "description": "new", "weight": 1.5}, "old": {"weight": null}}"#,
     ];
     let decoder = RecordDecoder::new(
         format(&[("format", "maxwell-json"), ("maxwell-json.ignore-parse-errors", "true")]),
@@ -232,7 +235,9 @@ fn maxwell_updates_take_unchanged_columns_from_data() {
             ("+I", 111, Some(5.18)),
             ("-U", 111, Some(5.18)),
             ("+U", 111, Some(5.15)),
-            ("-D", 111, Some(5.15))
+            ("-D", 111, Some(5.15)),
+            ("-U", 112, None),
+            ("+U", 112, Some(1.5))
         ]
     );
     assert_eq!(decoded.bad.len(), 1);

@@ -368,8 +368,9 @@ fn expand(
     tolerant: bool,
 ) -> Result<DecodedChunk, EngineError> {
     let lines = decoded.kept.unwrap_or_else(|| (0..decoded.batch.num_rows()).collect());
+    let raw = |envelope: usize| chunk.lines(lines[envelope]..lines[envelope] + 1);
     let expanded = expander
-        .expand(&decoded.batch)
+        .expand(&decoded.batch, &raw)
         .map_err(|e| EngineError::Connector(format!("{}: decoding changes: {}", path.display(), reason(&e))))?;
     let mut bad = decoded.bad;
     for (envelope, why) in expanded.invalid {
