@@ -295,7 +295,7 @@ fn operator(part: Part) -> Result<Box<dyn Operator>> {
         }
         Part::IntervalJoin | Part::RegularJoin => {
             let bounds = (part == Part::IntervalJoin).then_some(TimeBounds { time: [1, 1], lower: -2_000, upper: 2_000 });
-            let plan = IntervalJoinPlan { spec: join_spec(), bounds };
+            let plan = IntervalJoinPlan { spec: join_spec(), bounds, ttl: [None, None] };
             Box::new(IntervalJoin::new(Arc::new(plan), name, metrics))
         }
         Part::WindowJoin => {
@@ -307,7 +307,7 @@ fn operator(part: Part) -> Result<Box<dyn Operator>> {
             let spec = join_spec();
             let nullable: Vec<Field> = spec.output_schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
             let spec = JoinSpec { join_type: JoinType::Full, output_schema: Arc::new(Schema::new(nullable)), ..spec };
-            let plan = UpdatingJoinPlan { spec, ttl: [None, None], changelog: true };
+            let plan = UpdatingJoinPlan { spec, ttl: [None, None] };
             Box::new(UpdatingJoin::new(Arc::new(plan), name, metrics)?)
         }
         Part::Source => return Err(EngineError::Plan("a source is no operator".into())),

@@ -38,11 +38,7 @@ pub struct Expiry {
     /// Per slot: whether the heap holds an entry for it.
     queued: Vec<bool>,
     heap: BinaryHeap<Reverse<(i64, u32)>>,
-    /// Hashes of the keys whose state expired last (at most
-    /// [`REMEMBERED`]), each with the number of its drop, oldest first.
-    dropped: HashMap<u64, u64>,
-    dropped_order: VecDeque<(u64, u64)>,
-    drops: u64,
+    dropped: DroppedKeys,
     #[cfg(test)]
     clock: Option<std::sync::Arc<std::sync::atomic::AtomicI64>>,
 }
@@ -55,9 +51,7 @@ impl Expiry {
             last: Vec::new(),
             queued: Vec::new(),
             heap: BinaryHeap::new(),
-            dropped: HashMap::new(),
-            dropped_order: VecDeque::new(),
-            drops: 0,
+            dropped: DroppedKeys::default(),
             #[cfg(test)]
             clock: None,
         }
@@ -130,22 +124,49 @@ impl Expiry {
 
     /// The state of the key hashing to `key` expired.
     pub fn dropped(&mut self, key: u64) {
-        self.drops += 1;
-        self.dropped.insert(key, self.drops);
-        self.dropped_order.push_back((self.drops, key));
-        while self.dropped_order.len() > REMEMBERED {
-            if let Some((at, old)) = self.dropped_order.pop_front()
-                && self.dropped.get(&old) == Some(&at)
-            {
-                self.dropped.remove(&old);
-            }
-        }
+        self.dropped.insert(key);
     }
 
     /// Whether the key hashing to `key` had state that expired (one of the
     /// last [`REMEMBERED`]): a row that meets it is counted, once.
     pub fn met_expired(&mut self, key: u64) -> bool {
-        self.dropped.remove(&key).is_some()
+        self.dropped.met(key)
+    }
+}
+
+/// The hashes of the keys whose state expired last (at most
+/// [`REMEMBERED`]): what a row meeting expired state is told by.
+#[derive(Default)]
+pub struct DroppedKeys {
+    /// Hash → the number of its latest drop.
+    at: HashMap<u64, u64>,
+    /// (drop number, hash), oldest first.
+    order: VecDeque<(u64, u64)>,
+    drops: u64,
+}
+
+impl DroppedKeys {
+    /// The state of the key hashing to `key` expired.
+    pub fn insert(&mut self, key: u64) {
+        self.drops += 1;
+        self.at.insert(key, self.drops);
+        self.order.push_back((self.drops, key));
+        while self.order.len() > REMEMBERED {
+            if let Some((n, old)) = self.order.pop_front()
+                && self.at.get(&old) == Some(&n)
+            {
+                self.at.remove(&old);
+            }
+        }
+    }
+
+    /// Whether `key` is one of them; a key is met once.
+    pub fn met(&mut self, key: u64) -> bool {
+        self.at.remove(&key).is_some()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.at.is_empty()
     }
 }
 

@@ -21,11 +21,12 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
+use crate::join::arrival_ttl::ArrivalTtl;
 use crate::join::exec::JoinSpec;
 use crate::join::index::KeyIndex;
 use crate::join::sides::{SideRows, drop_late, times};
 use crate::message::{EventTime, StreamBatch, WATERMARK_END, WATERMARK_MIN};
-use crate::metrics::OperatorMetrics;
+use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator};
 
 /// An inner join whose condition bounds `right.time - left.time`, or,
@@ -34,6 +35,9 @@ use crate::operator::{Collector, Operator};
 pub struct IntervalJoinPlan {
     pub spec: JoinSpec,
     pub bounds: Option<TimeBounds>,
+    /// A regular join's state TTL per side (left, right): a held row
+    /// expires this long after it came (`arrival_ttl.rs`).
+    pub ttl: [Option<std::time::Duration>; 2],
 }
 
 /// How the rows' times bound an interval join.
@@ -73,13 +77,14 @@ pub struct IntervalJoin {
     /// watermark need not look.
     matched: [Vec<Vec<bool>>; 2],
     due: [Vec<EventTime>; 2],
+    /// A regular join under a state TTL: when its held batches came.
+    arrivals: Option<ArrivalTtl>,
     metrics: Arc<OperatorMetrics>,
 }
 
 impl IntervalJoin {
     pub fn new(plan: Arc<IntervalJoinPlan>, name: String, metrics: Arc<OperatorMetrics>) -> Self {
         Self {
-            plan,
             name,
             watermark: WATERMARK_MIN,
             sides: [SideRows::default(), SideRows::default()],
@@ -87,7 +92,12 @@ impl IntervalJoin {
             index: [KeyIndex::default(), KeyIndex::default()],
             matched: [Vec::new(), Vec::new()],
             due: [Vec::new(), Vec::new()],
+            arrivals: match plan.bounds {
+                None => ArrivalTtl::new(plan.ttl),
+                Some(_) => None,
+            },
             metrics,
+            plan,
         }
     }
 
@@ -124,19 +134,43 @@ impl IntervalJoin {
                 .iter()
                 .take_while(|last| last.saturating_add(reach) < self.watermark)
                 .count();
-            if gone == 0 {
-                continue;
-            }
-            self.index[side].drop_front(gone);
-            self.latest[side].drain(..gone);
-            if self.plan.spec.outer(side) {
-                self.matched[side].drain(..gone);
-                self.due[side].drain(..gone);
-            }
-            for (batch, chunk) in self.sides[side].take().into_iter().skip(gone) {
-                self.sides[side].push_held(batch, chunk);
+            self.drop_front(side, gone);
+        }
+    }
+
+    /// Drops the first `gone` held batches of `side`; returns them.
+    fn drop_front(&mut self, side: usize, gone: usize) -> Vec<RecordBatch> {
+        if gone == 0 {
+            return Vec::new();
+        }
+        self.index[side].drop_front(gone);
+        self.latest[side].drain(..gone);
+        if self.plan.spec.outer(side) {
+            self.matched[side].drain(..gone);
+            self.due[side].drain(..gone);
+        }
+        let mut dropped = Vec::with_capacity(gone);
+        for (i, (batch, chunk)) in self.sides[side].take().into_iter().enumerate() {
+            match i < gone {
+                true => dropped.push(batch),
+                false => self.sides[side].push_held(batch, chunk),
             }
         }
+        dropped
+    }
+
+    /// Under a state TTL, drops the held batches that came a TTL ago.
+    fn expire(&mut self) -> Result<()> {
+        for side in 0..2 {
+            let Some(gone) = self.arrivals.as_ref().map(|a| a.due(side)) else {
+                return Ok(());
+            };
+            let dropped = self.drop_front(side, gone);
+            if let Some(a) = &mut self.arrivals {
+                a.dropped(side, &dropped, &self.plan.spec.keys(side), &self.name)?;
+            }
+        }
+        Ok(())
     }
 
     /// Holds `batch` on `side`, with its time bounds and, on an outer
@@ -145,6 +179,9 @@ impl IntervalJoin {
         let Some(b) = self.plan.bounds else {
             self.sides[side].push(batch);
             self.latest[side].push(EventTime::MAX);
+            if let Some(a) = &mut self.arrivals {
+                a.held(side);
+            }
             return Ok(());
         };
         let t = times(&batch, b.time[side], &self.name)?;
@@ -255,6 +292,10 @@ impl Operator for IntervalJoin {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        if let Some(a) = &mut self.arrivals {
+            let met = a.met(input, &batch, &self.plan.spec.keys(input), &self.name)?;
+            self.metrics.add_dropped(DropReason::ExpiredState, met);
+        }
         let other = &self.sides[1 - input];
         let mut matched = vec![
             false;
@@ -296,6 +337,14 @@ impl Operator for IntervalJoin {
             }
         }
         self.add(input, batch, matched)
+    }
+
+    fn timer_interval(&self) -> Option<std::time::Duration> {
+        self.arrivals.as_ref().map(ArrivalTtl::check_every)
+    }
+
+    fn on_timer(&mut self, _out: &mut Collector) -> Result<()> {
+        self.expire()
     }
 
     fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
@@ -378,6 +427,9 @@ impl Operator for IntervalJoin {
             self.index[side].clear();
             self.matched[side].clear();
             self.due[side].clear();
+            if let Some(a) = &mut self.arrivals {
+                a.clear(side);
+            }
             let mut flags = std::mem::take(&mut matched[side]).into_iter();
             for (batch, _) in self.sides[side].take() {
                 let met = flags.next().unwrap_or_default();

@@ -5,6 +5,7 @@
 //! A join is the first operator of a stage that reads two exchanges: input
 //! 0 is the left side, input 1 the right.
 
+mod arrival_ttl;
 pub mod exec;
 mod held_rows;
 mod index;

@@ -88,7 +88,18 @@ impl OperatorSpec for IntervalJoinPlan {
                 Millis(b.upper),
                 Millis(self.delay())
             ),
-            None => writeln!(f, "    regular join: every row is kept"),
+            None => {
+                if self.ttl.iter().all(Option::is_none) {
+                    writeln!(f, "    regular join: every row is kept")?;
+                }
+                for (side, ttl) in ["left", "right"].iter().zip(self.ttl) {
+                    if let Some(ttl) = ttl {
+                        let ms = Millis(ttl.as_millis() as i64);
+                        writeln!(f, "    {side} state TTL: a row expires {ms} after it came (processing time)")?;
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
@@ -103,7 +114,7 @@ impl OperatorSpec for IntervalJoinPlan {
             signature: self.spec.state_signature(),
             // A regular join keeps every row; an interval join frees them
             // as the watermark passes their bound.
-            growth: if self.bounds.is_some() { StateGrowth::Bounded } else { StateGrowth::Unbounded },
+            growth: if self.bounds.is_some() || self.ttl.iter().all(Option::is_some) { StateGrowth::Bounded } else { StateGrowth::Unbounded },
         })
     }
 
@@ -120,10 +131,7 @@ impl OperatorSpec for UpdatingJoinPlan {
     fn explain(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "  UpdatingJoin: {:?}", self.spec.join_type)?;
         self.spec.explain(f)?;
-        match self.changelog {
-            true => writeln!(f, "    regular join: every row is kept, per key with its partners; emits a changelog")?,
-            false => writeln!(f, "    regular join of appends, held for its state TTL; only inserts")?,
-        }
+        writeln!(f, "    regular join: every row is kept, per key with its partners; emits a changelog")?;
         for (side, ttl) in ["left", "right"].iter().zip(self.ttl) {
             if let Some(ttl) = ttl {
                 let ms = crate::window::spec::Millis(ttl.as_millis() as i64);

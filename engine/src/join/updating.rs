@@ -40,17 +40,11 @@ pub struct UpdatingJoinPlan {
     /// Each side's state TTL (left, right): a key whose rows nothing wrote
     /// for this long is dropped.
     pub ttl: [Option<std::time::Duration>; 2],
-    /// The output carries the changelog column: false only for an inner
-    /// join of appends, which only inserts (held here for its state TTL).
-    pub changelog: bool,
 }
 
 impl UpdatingJoinPlan {
-    /// The joined columns, then the changelog column if it has one.
+    /// The joined columns, then the changelog column.
     pub fn output_schema(&self) -> SchemaRef {
-        if !self.changelog {
-            return Arc::clone(&self.spec.output_schema);
-        }
         let mut fields: Vec<_> = self
             .spec
             .output_schema
@@ -292,9 +286,7 @@ impl UpdatingJoin {
                 }
             }
         };
-        if self.plan.changelog {
-            columns.push(Arc::new(datafusion::arrow::array::Int8Array::from(out.kinds)));
-        }
+        columns.push(Arc::new(datafusion::arrow::array::Int8Array::from(out.kinds)));
         RecordBatch::try_new(Arc::clone(&self.output), columns).context(ctx)
     }
 }

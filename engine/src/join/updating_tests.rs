@@ -79,7 +79,6 @@ fn join_with_ttl(join_type: JoinType, filtered: bool, ttl: [Option<std::time::Du
     let plan = Arc::new(UpdatingJoinPlan {
         spec: spec(join_type, filtered),
         ttl,
-        changelog: true,
     });
     let metrics = JobMetrics::default().register("join", 0);
     UpdatingJoin::new(plan, "join".into(), metrics).unwrap()

@@ -207,26 +207,24 @@ impl StreamPlanner<'_> {
                 let plan = IntervalJoinPlan {
                     spec,
                     bounds: Some(bounds),
+                    ttl: [None, None],
                 };
                 (OperatorPlan::new(plan), time, None)
             }
             // A regular inner join (Flink's): every row is kept, and each is
             // joined with the other side's rows so far. Over append-only
             // streams its output only appends.
-            _ if join.join_type == JoinType::Inner && !updating && ttl.iter().all(Option::is_none) => {
-                (OperatorPlan::new(IntervalJoinPlan { spec, bounds: None }), None, None)
+            _ if join.join_type == JoinType::Inner && !updating => {
+                (OperatorPlan::new(IntervalJoinPlan { spec, bounds: None, ttl }), None, None)
             }
             // Over changelogs, or outer: rows are taken back as partners
             // come and go (Flink's regular join), so the output is a
             // changelog too.
             _ if matches!(join.join_type, JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full) => {
-                // An inner join of appends (held by the updating join for
-                // its state TTL) only inserts.
-                let changelog = updating || join.join_type != JoinType::Inner;
-                let plan = UpdatingJoinPlan { spec, ttl, changelog };
+                let plan = UpdatingJoinPlan { spec, ttl };
                 let (ld, rd) = distributions(lk, rk);
                 let properties = Properties {
-                    changelog,
+                    changelog: true,
                     ..Properties::default()
                 };
                 let node = StreamNode::over(
