@@ -99,7 +99,7 @@ SELECT k, count(*) FROM src GROUP BY k LIMIT 3;",
     assert!(!run.ok);
     assert!(
         run.stderr
-            .contains("LIMIT over the results of a GROUP BY without a window is not supported"),
+            .contains("LIMIT over the results of a GROUP BY without a window (or another updating result"),
         "{}",
         run.stderr
     );

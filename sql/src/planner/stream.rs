@@ -122,7 +122,10 @@ impl Flow {
             return Ok(());
         }
         Err(SqlError::Unsupported {
-            construct: format!("{what} over the results of a GROUP BY without a window"),
+            construct: format!(
+                "{what} over the results of a GROUP BY without a window (or another updating result: a Top-N, \
+                 a regular outer join, a changelog source)"
+            ),
             detail: Some("those results change as rows arrive; aggregate over a window to get final rows".into()),
             position: at,
         })
@@ -197,8 +200,9 @@ impl<'a> StreamPlanner<'a> {
             return Err(SqlError::plan(
                 format!(
                     "INSERT INTO {table}: the query's results change as rows arrive (a GROUP BY without a window, \
-                     a Top-N, an outer join without a time bound, a changelog source), but table '{table}' ({}) can only append rows; write them to a table that applies \
-                     changes (memory, print, blackhole, or kafka with 'key.fields') or aggregate and rank over a window",
+                     a Top-N, an outer join without a time bound, a changelog source), but table '{table}' ({}) can only \
+                     append rows; write them to a table that applies changes (memory, print, blackhole, kafka with \
+                     'key.fields', upsert-kafka, or postgres / jdbc with a PRIMARY KEY) or aggregate and rank over a window",
                     sink.connector.describe(),
                     table = sink.table,
                 ),
