@@ -16,23 +16,10 @@ fn rows() -> Vec<Row> {
     disordered_rows(43, 3000, 40)
 }
 
-/// Runs `query` into a print table of columns `sink` at parallelism 1 and
-/// 4, applies the changes it prints as a multiset, and checks they end in
-/// DataFusion's answer to `oracle` (by default `query`); returns the kinds
-/// of change of each run.
+/// The changes `query` prints at parallelism 1 and 4, applied as a
+/// multiset, end in DataFusion's answer to `oracle` ([`changes_end_in`]).
 async fn ends_in(oracle: &str, sink: &str, query: &str) -> Vec<BTreeMap<String, usize>> {
-    let rows = rows();
-    let expected = oracle_lines(&rows, oracle).await;
-    assert!(expected.len() > 5, "too few rows to be a test: {expected:?}");
-    let mut kinds = Vec::new();
-    for p in [1, 4] {
-        let (_dir, run) = run_kvt(&rows, p, sink, "print", query);
-        let (mut got, k) = apply_multiset_changelog(&run.stdout);
-        got.sort();
-        assert_rows_eq(&got, &expected, &format!("{query} at parallelism {p}"));
-        kinds.push(k);
-    }
-    kinds
+    changes_end_in(&rows(), oracle, sink, query, 0, &[1, 4]).await
 }
 
 fn count(kinds: &BTreeMap<String, usize>, kind: &str) -> usize {

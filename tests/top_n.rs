@@ -19,10 +19,7 @@ fn rows() -> Vec<Row> {
 /// Flink's NULL order in DataFusion's terms (Calcite's LOW collation).
 const DESC: &str = "DESC NULLS LAST";
 
-/// Runs `query` into a print table of columns `sink` at each parallelism
-/// and applies the changes it prints — rows told apart by their first
-/// `key_len` values, or a multiset with 0 — checking they end in
-/// DataFusion's answer to `oracle`; returns the kinds of change of each run.
+/// [`changes_end_in`] over [`rows`].
 async fn ends_in(
     oracle: &str,
     sink: &str,
@@ -30,20 +27,7 @@ async fn ends_in(
     key_len: usize,
     parallelism: &[usize],
 ) -> Vec<BTreeMap<String, usize>> {
-    let rows = rows();
-    let expected = oracle_lines(&rows, oracle).await;
-    let mut kinds = Vec::new();
-    for p in parallelism {
-        let (_dir, run) = run_kvt(&rows, *p, sink, "print", query);
-        let (mut got, k) = match key_len {
-            0 => apply_multiset_changelog(&run.stdout),
-            n => apply_changelog(&run.stdout, n),
-        };
-        got.sort();
-        assert_rows_eq(&got, &expected, &format!("{query} at parallelism {p}"));
-        kinds.push(k);
-    }
-    kinds
+    changes_end_in(&rows(), oracle, sink, query, key_len, parallelism).await
 }
 
 fn count(kinds: &BTreeMap<String, usize>, kind: &str) -> usize {

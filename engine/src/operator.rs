@@ -45,6 +45,12 @@ impl Collector {
     }
 }
 
+/// The error of an operator that reads two inputs (a join) handed a
+/// batch without saying which input it came from.
+pub fn side_required(name: &str) -> crate::error::EngineError {
+    crate::error::EngineError::Plan(format!("{name}: a join's rows must come with their side"))
+}
+
 /// A streaming operator: one instance per parallel subtask, owned by the task
 /// that runs it, so it needs no locking.
 ///

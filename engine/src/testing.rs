@@ -106,3 +106,12 @@ fn clone_emitted(e: &crate::operator::Emitted) -> crate::operator::Emitted {
         Emitted::Late(b) => Emitted::Late(b.clone()),
     }
 }
+
+/// The rows of `batches` as sorted lines of a pretty-printed table: a
+/// multiset to compare with another operator's (or DataFusion's) output.
+pub(crate) fn sorted_lines(batches: &[RecordBatch]) -> Vec<String> {
+    let text = datafusion::arrow::util::pretty::pretty_format_batches(batches).expect("printable batches").to_string();
+    let mut lines: Vec<String> = text.lines().filter(|l| l.starts_with('|')).skip(1).map(String::from).collect();
+    lines.sort();
+    lines
+}

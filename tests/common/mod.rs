@@ -680,3 +680,32 @@ pub fn apply_multiset_changelog(stdout: &str) -> (Vec<String>, std::collections:
     let out = rows.into_iter().flat_map(|(row, n)| std::iter::repeat_n(row, n)).collect();
     (out, kinds)
 }
+
+/// Runs `query` over `rows` (as [`run_kvt`]) into a print table of columns
+/// `sink` at each parallelism and applies the changes it prints — rows
+/// told apart by their first `key_len` values, or a multiset with 0 —
+/// checking they end in DataFusion's answer to `oracle`; returns the kinds
+/// of change of each run.
+pub async fn changes_end_in(
+    rows: &[Row],
+    oracle: &str,
+    sink: &str,
+    query: &str,
+    key_len: usize,
+    parallelism: &[usize],
+) -> Vec<std::collections::BTreeMap<String, usize>> {
+    let expected = oracle_lines(rows, oracle).await;
+    assert!(!expected.is_empty(), "no rows to compare: {oracle}");
+    let mut kinds = Vec::new();
+    for p in parallelism {
+        let (_dir, run) = run_kvt(rows, *p, sink, "print", query);
+        let (mut got, k) = match key_len {
+            0 => apply_multiset_changelog(&run.stdout),
+            n => apply_changelog(&run.stdout, n),
+        };
+        got.sort();
+        assert_rows_eq(&got, &expected, &format!("{query} at parallelism {p}"));
+        kinds.push(k);
+    }
+    kinds
+}

@@ -250,7 +250,7 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::arrow::util::pretty::pretty_format_batches;
+    use crate::testing::sorted_lines;
     use datafusion::common::{JoinSide, JoinType};
     use datafusion::logical_expr::Operator;
     use datafusion::physical_expr::expressions::{BinaryExpr, Column};
@@ -315,17 +315,6 @@ mod tests {
         RecordBatch::try_new(schema(side), vec![Arc::new(k), Arc::new(s), Arc::new(v)]).unwrap()
     }
 
-    fn sorted_lines(batches: &[RecordBatch]) -> Vec<String> {
-        let text = pretty_format_batches(batches).unwrap().to_string();
-        let mut lines: Vec<String> = text
-            .lines()
-            .filter(|l| l.starts_with('|'))
-            .skip(1)
-            .map(String::from)
-            .collect();
-        lines.sort();
-        lines
-    }
 
     /// After the oldest batches are dropped in place, a probe meets only
     /// the batches still held, as DataFusion's join of those would; a

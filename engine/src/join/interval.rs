@@ -269,10 +269,7 @@ impl Operator for IntervalJoin {
     }
 
     fn on_batch(&mut self, _batch: StreamBatch, _out: &mut Collector) -> Result<()> {
-        Err(EngineError::Plan(format!(
-            "{}: a join's rows must come with their side",
-            self.name
-        )))
+        Err(crate::operator::side_required(&self.name))
     }
 
     fn on_input(&mut self, input: usize, batch: StreamBatch, out: &mut Collector) -> Result<()> {

@@ -24,7 +24,7 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use crate::changelog::{self, RowKind};
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
-use crate::error::{EngineError, Result, ResultExt};
+use crate::error::{Result, ResultExt};
 use crate::join::exec::JoinSpec;
 use crate::join::held_rows::{Encoded, HeldRows};
 use crate::message::{EventTime, StreamBatch, WATERMARK_END, WATERMARK_MIN};
@@ -297,10 +297,7 @@ impl Operator for UpdatingJoin {
     }
 
     fn on_batch(&mut self, _batch: StreamBatch, _out: &mut Collector) -> Result<()> {
-        Err(EngineError::Plan(format!(
-            "{}: a join's rows must come with their side",
-            self.name
-        )))
+        Err(crate::operator::side_required(&self.name))
     }
 
     fn on_input(&mut self, input: usize, batch: StreamBatch, out: &mut Collector) -> Result<()> {

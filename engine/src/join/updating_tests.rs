@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::util::pretty::pretty_format_batches;
+use crate::testing::sorted_lines;
 use datafusion::common::{JoinSide, JoinType};
 use datafusion::logical_expr::Operator as BinaryOp;
 use datafusion::physical_expr::expressions::{BinaryExpr, Column};
@@ -124,17 +124,6 @@ fn step(g: &mut SmallRng, held: &mut Vec<Row>) -> Vec<(Row, RowKind)> {
     out
 }
 
-fn sorted_lines(batches: &[RecordBatch]) -> Vec<String> {
-    let text = pretty_format_batches(batches).unwrap().to_string();
-    let mut lines: Vec<String> = text
-        .lines()
-        .filter(|l| l.starts_with('|'))
-        .skip(1)
-        .map(String::from)
-        .collect();
-    lines.sort();
-    lines
-}
 
 fn data(out: Collector) -> Vec<RecordBatch> {
     out.out

@@ -12,7 +12,7 @@ use datafusion::arrow::compute::kernels::cmp::eq;
 
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
-use crate::error::{EngineError, Result, ResultExt};
+use crate::error::{Result, ResultExt};
 use crate::join::exec::JoinSpec;
 use crate::join::sides::{SideRows, drop_late, times};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
@@ -69,7 +69,7 @@ impl Operator for WindowJoin {
     }
 
     fn on_batch(&mut self, _batch: StreamBatch, _out: &mut Collector) -> Result<()> {
-        Err(EngineError::Plan(format!("{}: a join's rows must come with their side", self.name)))
+        Err(crate::operator::side_required(&self.name))
     }
 
     /// Keeps each row in its window; a row whose window has closed (its end
