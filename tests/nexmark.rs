@@ -84,7 +84,7 @@ fn generated_bids() -> RecordBatch {
 fn generated(name: &str, schema: Arc<Schema>, options: Vec<(&'static str, String)>) -> RecordBatch {
     let mut with: BTreeMap<String, String> = options.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     with.insert("nexmark.table".into(), name.into());
-    let table = weir_connectors::create_table(name, &with, schema.clone(), &[], &[]).expect("nexmark table");
+    let table = weir_connectors::create_table(name, &with, schema.clone(), &[], &[], &[]).expect("nexmark table");
     let source = table.source.expect("a source");
     let assignment = Assignment {
         subtask: 0,
