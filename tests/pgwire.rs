@@ -74,27 +74,6 @@ fn job_file_with(dir: &Path, rows: &[Row], clauses: &str) -> PathBuf {
     file
 }
 
-/// psql's rows of the view, in the oracle's form: timestamps as epoch
-/// milliseconds, averages to 6 decimals.
-fn normalize_psql(out: &str) -> Vec<String> {
-    let mut rows: Vec<String> = out
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let mut cells: Vec<String> = l.split('|').map(str::to_string).collect();
-            for c in [0, 1] {
-                cells[c] = parse_timestamp(&cells[c]).to_string();
-            }
-            if cells[8] != "null" {
-                cells[8] = format!("{:.6}", cells[8].parse::<f64>().expect("avg"));
-            }
-            cells.join("|")
-        })
-        .collect();
-    rows.sort();
-    rows
-}
-
 #[tokio::test]
 async fn psql_reads_a_materialized_view_and_runs_weir_statements() {
     let dir = scratch();

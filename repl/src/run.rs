@@ -12,20 +12,10 @@ use crate::metrics_http;
 use crate::output;
 use crate::progress::Progress;
 
-/// What a file's streaming `SELECT` (rows to show) does.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Streams {
-    /// `weir run`: wait for its rows and print them.
-    Print,
-    /// `weir serve`: nobody would read them (the job would stall): refused,
-    /// with `hint`.
-    Refuse { hint: &'static str },
-}
-
 /// Runs the statements of `files` in order in `session`, printing what
 /// they produce; jobs keep running. False at the first error, printed with
 /// its file, line and column.
-pub async fn execute_files(session: &mut Session, files: &[PathBuf], streams: Streams) -> bool {
+pub async fn execute_files(session: &mut Session, files: &[PathBuf]) -> bool {
     for path in files {
         let origin = path.display().to_string();
         let script = match tokio::fs::read_to_string(path).await {
@@ -44,16 +34,6 @@ pub async fn execute_files(session: &mut Session, files: &[PathBuf], streams: St
         };
         for s in &statements {
             match session.execute(s).await {
-                Ok(Outcome::Stream { job, .. }) if streams != Streams::Print => {
-                    job.cancel();
-                    if let Streams::Refuse { hint } = streams {
-                        eprintln!(
-                            "{origin}:{}:{}: error: a SELECT over a stream has nobody to read its rows ({hint})",
-                            s.start.line, s.start.column
-                        );
-                    }
-                    return false;
-                }
                 Ok(outcome) => {
                     if !report(outcome).await {
                         return false;
@@ -78,7 +58,7 @@ pub async fn run_files(files: &[PathBuf], metrics_port: Option<u16>) -> bool {
     {
         return false;
     }
-    if !execute_files(&mut session, files, Streams::Print).await {
+    if !execute_files(&mut session, files).await {
         return false;
     }
     let progress = Progress::start(&session);
@@ -94,10 +74,16 @@ pub async fn run_files(files: &[PathBuf], metrics_port: Option<u16>) -> bool {
             JobStatus::Finished => {
                 // Only state TTL (or a changelog retracting what the job
                 // never saw) makes rows meet missing state: said when so.
-                let expired = match t.expired_state_rows {
+                let mut expired = match t.expired_state_rows {
                     0 => String::new(),
                     n => format!(", {n} rows that met expired state"),
                 };
+                // Counts are the last attempt's, from its checkpoint on.
+                match job.metrics.restarts() {
+                    0 => {}
+                    1 => expired.push_str("; restarted once from its checkpoint"),
+                    n => expired.push_str(&format!("; restarted {n} times from its checkpoints")),
+                }
                 say(format!(
                     "job {} finished: {} rows written, {} late rows, {} rows with an invalid event time, {} records that could not be decoded, {} rows to the late-data table{expired}",
                     job.id, t.rows_to_sinks, t.late_rows, t.invalid_time_rows, t.decode_errors, t.rows_to_late_table
@@ -131,13 +117,13 @@ fn describe(s: &JobStatus) -> String {
     match s {
         JobStatus::Failed(why) => format!("failed: {why}"),
         JobStatus::Cancelled => "was cancelled".into(),
-        JobStatus::Running => "is still running".into(),
+        JobStatus::Running | JobStatus::Restarting => "is still running".into(),
         JobStatus::Finished => "finished".into(),
     }
 }
 
 /// Prints what a statement produced; waits for the rows of a SELECT.
-async fn report(outcome: Outcome) -> bool {
+pub(crate) async fn report(outcome: Outcome) -> bool {
     match outcome {
         Outcome::Done(msg) => eprintln!("{msg}"),
         Outcome::Table(batches) => println!("{}", output::table(&batches)),

@@ -49,6 +49,7 @@ mod describe;
 mod show;
 mod views;
 mod zone;
+mod persist;
 
 /// What a statement produced.
 pub enum Outcome {

@@ -156,6 +156,28 @@ pub fn psql_err(port: u16, sql: &str) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// psql's rows of a window view (`window_start, window_end, k, c, d, s,
+/// mn, mx, a`) in `common::aggregate`'s form: timestamps as epoch
+/// milliseconds, averages to 6 decimals.
+pub fn normalize_psql(out: &str) -> Vec<String> {
+    let mut rows: Vec<String> = out
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let mut cells: Vec<String> = l.split('|').map(str::to_string).collect();
+            for c in [0, 1] {
+                cells[c] = crate::common::parse_timestamp(&cells[c]).to_string();
+            }
+            if cells[8] != "null" {
+                cells[8] = format!("{:.6}", cells[8].parse::<f64>().expect("avg"));
+            }
+            cells.join("|")
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
 /// A venv with psycopg 3, made once under the target directory and kept.
 pub fn python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();

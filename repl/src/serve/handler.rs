@@ -35,6 +35,7 @@ use weir_sql::{Outcome, ParsedStatement, Session, WeirStatement, parse_script};
 
 use super::errors::{QueryError, refine};
 use super::limits::Limits;
+use super::persist::Store;
 use super::response::answer;
 use super::result_rows;
 
@@ -65,14 +66,17 @@ pub struct Router {
     session: Arc<Mutex<Session>>,
     postgres: Arc<PostgresCompatibilityParser>,
     limits: Arc<Limits>,
+    /// The catalog that outlives the server, if it keeps one.
+    store: Option<Arc<Store>>,
 }
 
 impl Router {
-    pub fn new(session: Arc<Mutex<Session>>, limits: Arc<Limits>) -> Self {
+    pub fn new(session: Arc<Mutex<Session>>, limits: Arc<Limits>, store: Option<Arc<Store>>) -> Self {
         Self {
             session,
             postgres: Arc::new(PostgresCompatibilityParser::new()),
             limits,
+            store,
         }
     }
 
@@ -165,9 +169,18 @@ impl Router {
     /// and the jobs, which cannot be left half done.
     async fn run(&self, s: &ParsedStatement) -> PgWireResult<weir_sql::error::Result<Outcome>> {
         let session = Arc::clone(&self.session);
+        let store = self.store.clone();
         let statement = s.clone();
         let runtime = Handle::current();
-        tokio::task::spawn_blocking(move || runtime.block_on(async { session.lock().await.execute(&statement).await }))
+        tokio::task::spawn_blocking(move || {
+            runtime.block_on(async {
+                let mut session = session.lock().await;
+                match &store {
+                    Some(store) => store.execute(&mut session, &statement).await,
+                    None => session.execute(&statement).await,
+                }
+            })
+        })
             .await
             .map_err(|e| PgWireError::ApiError(Box::new(e)))
     }
@@ -182,9 +195,15 @@ pub struct WeirHandler {
 
 impl WeirHandler {
     /// Weir's statements run in `session`, the others in `datafusion`
-    /// (built over the session's context), within `limits`.
-    pub fn new(session: Arc<Mutex<Session>>, datafusion: Arc<DfSessionService>, limits: Arc<Limits>) -> Self {
-        let router = Arc::new(Router::new(session, limits));
+    /// (built over the session's context), within `limits`; what they
+    /// change is kept in `store`.
+    pub fn new(
+        session: Arc<Mutex<Session>>,
+        datafusion: Arc<DfSessionService>,
+        limits: Arc<Limits>,
+        store: Option<Arc<Store>>,
+    ) -> Self {
+        let router = Arc::new(Router::new(session, limits, store));
         let parser = Arc::new(WeirQueryParser {
             router: Arc::clone(&router),
             datafusion: datafusion.query_parser(),
@@ -374,7 +393,7 @@ mod tests {
         for s in parse_script(ddl).unwrap() {
             session.execute(&s).await.unwrap();
         }
-        Router::new(Arc::new(Mutex::new(session)), Arc::default())
+        Router::new(Arc::new(Mutex::new(session)), Arc::default(), None)
     }
 
     async fn route(router: &Router, sql: &str) -> Result<Route, QueryError> {

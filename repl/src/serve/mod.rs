@@ -7,7 +7,9 @@
 //! datafusion-postgres answers DataFusion's queries, with pg_catalog over
 //! the session's DataFusion context; [`handler`] decides which statements
 //! Weir runs; [`listener`] and [`connection`] hold clients to the
-//! [`limits`] (docs/pgwire.md).
+//! [`limits`] (docs/pgwire.md). What the session holds is kept in a
+//! catalog under `state.dir` ([`persist`]) and rebuilt when the server
+//! starts again ([`restore`], docs/serve.md).
 
 mod auth;
 mod cancel;
@@ -16,7 +18,9 @@ mod errors;
 mod handler;
 pub mod limits;
 mod listener;
+mod persist;
 mod response;
+mod restore;
 mod result_rows;
 mod tls;
 
@@ -35,13 +39,15 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::Mutex;
 use weir_engine::runtime::job::JobStatus;
 use weir_sql::Session;
+use weir_sql::settings::Settings;
 
-use crate::run::{Streams, execute_files, start_metrics};
+use crate::run::start_metrics;
 use auth::Startup;
 use cancel::Cancels;
 use errors::{QueryError, SqlStates};
 use handler::WeirHandler;
 use limits::Limits;
+use persist::Store;
 
 /// How to serve.
 pub struct Options {
@@ -80,15 +86,31 @@ pub async fn serve(options: Options) -> bool {
     {
         return false;
     }
-    let streams = Streams::Refuse {
-        hint: QueryError::StreamingSelect.hint().unwrap_or_default(),
+    // The catalog of earlier runs first: the files may declare again what
+    // it holds.
+    let path = Settings::default().state_dir().join("serve").join("catalog.json");
+    let (store, saved) = match Store::open(path) {
+        Ok(opened) => opened,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return false;
+        }
     };
-    if !execute_files(&mut session, &options.files, streams).await {
+    let restored = match restore::restore(&store, &mut session, saved).await {
+        Ok(restored) => restored,
+        Err(e) => {
+            eprintln!("error: {e}");
+            stop_jobs(&session).await;
+            return false;
+        }
+    };
+    let hint = QueryError::StreamingSelect.hint().unwrap_or_default();
+    if !restore::execute_files(&store, &mut session, &options.files, &restored, &hint).await {
         stop_jobs(&session).await;
         return false;
     }
     let session = Arc::new(Mutex::new(session));
-    let handlers = match Handlers::new(&session, &options).await {
+    let handlers = match Handlers::new(&session, &options, store).await {
         Ok(h) => Arc::new(h),
         Err(e) => {
             eprintln!("error: cannot set up the pg_catalog tables: {e}");
@@ -173,7 +195,11 @@ impl Handlers {
     /// Sets up pg_catalog and information_schema in the session's context
     /// (what clients query on connect and for `\d`), the functions whose
     /// values' size is checked, and the handlers.
-    async fn new(session: &Arc<Mutex<Session>>, options: &Options) -> Result<Self, Box<datafusion::error::DataFusionError>> {
+    async fn new(
+        session: &Arc<Mutex<Session>>,
+        options: &Options,
+        store: Arc<Store>,
+    ) -> Result<Self, Box<datafusion::error::DataFusionError>> {
         let ctx = session.lock().await.context();
         let catalog = {
             let state = ctx.state_ref();
@@ -186,7 +212,7 @@ impl Handlers {
         let datafusion = Arc::new(DfSessionService::new(Arc::new(ctx)));
         let limits = Arc::new(options.limits.clone());
         Ok(Self {
-            queries: Arc::new(WeirHandler::new(Arc::clone(session), datafusion, Arc::clone(&limits))),
+            queries: Arc::new(WeirHandler::new(Arc::clone(session), datafusion, Arc::clone(&limits), Some(store))),
             startup: Arc::new(Startup::new(options.user.clone(), options.password.clone())),
             cancels: Arc::new(Cancels::default()),
             limits,

@@ -1,0 +1,328 @@
+//! `weir serve` keeps its catalog under `state.dir` (docs/serve.md): a
+//! Kafka → TUMBLE → Kafka exactly-once job and a materialized view over
+//! the same live topic, the server SIGKILLed and started again 5 times with
+//! no SQL run by hand after the first start; the committed output and the
+//! view read with psql equal DataFusion's batch computation of the input.
+//! Also: tables, views and settings through a SIGTERM restart, a stopped
+//! job not restarted, a dropped table not restored, a setup file that
+//! declares again what was restored, and a damaged catalog refused.
+
+mod common;
+mod pgwire_common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::kafka::Broker;
+use common::*;
+use pgwire_common::*;
+
+const TUMBLE: Shape = Shape::Tumble {
+    size: 10_000,
+    offset: 0,
+};
+/// The WATERMARK delay of `src`.
+const DELAY: i64 = 2_000;
+
+const WINDOWS: &str = "SELECT window_start, window_end, k, count(*) AS c, count(DISTINCT v) AS d,
+       sum(v) AS s, min(v) AS mn, max(v) AS mx, avg(v) AS a
+FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+GROUP BY window_start, window_end, k";
+
+/// Event time advancing, out of order by less than the watermark delay:
+/// no row is late, so the oracle is every row's window.
+fn input_rows(n: usize) -> Vec<Row> {
+    let mut g = Lcg(22);
+    let mut ts = T0;
+    (0..n)
+        .map(|_| {
+            ts += g.below(40) as i64;
+            Row {
+                k: Some(format!("k{}", g.below(12))),
+                v: Some(g.below(1000) as i64),
+                ts: Some(ts - g.below(1_500) as i64),
+            }
+        })
+        .collect()
+}
+
+fn json_record(r: &Row) -> (Option<Vec<u8>>, Vec<u8>) {
+    (
+        None,
+        serde_json::json!({"k": r.k, "v": r.v, "ts": r.ts.map(sql_timestamp)})
+            .to_string()
+            .into_bytes(),
+    )
+}
+
+fn setup_sql(broker: &Broker) -> String {
+    let servers = broker.bootstrap();
+    format!(
+        "SET 'execution.checkpointing.interval' = '200 ms';
+CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND) WITH (
+  'connector' = 'kafka', 'topic' = 'in', 'properties.bootstrap.servers' = '{servers}',
+  'properties.group.id' = 'weir-serve', 'scan.startup.mode' = 'earliest-offset', 'format' = 'json',
+  'scan.watermark.emit.strategy' = 'on-event');
+CREATE TABLE out (window_start TIMESTAMP(3), window_end TIMESTAMP(3), k VARCHAR,
+  c BIGINT, d BIGINT, s BIGINT, mn BIGINT, mx BIGINT, a DOUBLE) WITH (
+  'connector' = 'kafka', 'topic' = 'out', 'properties.bootstrap.servers' = '{servers}',
+  'format' = 'json', 'key.fields' = 'k', 'sink.delivery-guarantee' = 'exactly-once');
+INSERT INTO out {WINDOWS};
+CREATE MATERIALIZED VIEW v AS {WINDOWS};"
+    )
+}
+
+/// The committed rows of `topic` in `common::aggregate`'s form, sorted.
+fn committed_rows(broker: &Broker, topic: &str) -> Vec<String> {
+    let mut rows: Vec<String> = broker
+        .read_committed(topic)
+        .iter()
+        .map(|r| normalize_json(&serde_json::from_slice(r.value.as_deref().expect("a value")).expect("JSON")))
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// The input, appended a few rows at a time while the server runs, and at
+/// its end a row an hour ahead that moves the watermark past every window.
+struct Feed {
+    rows: Vec<Row>,
+    sent: usize,
+}
+
+impl Feed {
+    fn tick(&mut self, broker: &Broker) {
+        if self.done() {
+            return;
+        }
+        let to = (self.sent + 40).min(self.rows.len());
+        let mut records: Vec<_> = self.rows[self.sent..to].iter().map(json_record).collect();
+        if to == self.rows.len() {
+            let last = self.rows.iter().filter_map(|r| r.ts).max().unwrap_or(T0);
+            records.push(json_record(&Row {
+                k: Some("end".into()),
+                v: Some(0),
+                ts: Some(last + 3_600_000),
+            }));
+        }
+        broker.produce("in", 0, &records);
+        self.sent = to;
+    }
+
+    fn done(&self) -> bool {
+        self.sent == self.rows.len()
+    }
+
+    /// Feeds for `how_long`.
+    fn run_for(&mut self, broker: &Broker, how_long: Duration) {
+        let until = Instant::now() + how_long;
+        while Instant::now() < until {
+            self.tick(broker);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn sigkill(server: Server) -> String {
+    let _ = Command::new("kill").args(["-KILL", &server.pid().to_string()]).status();
+    // Dropping reaps it (its SIGTERM finds it dead).
+    let log = server.log();
+    drop(server);
+    log
+}
+
+#[tokio::test]
+async fn a_kafka_job_and_a_view_survive_five_sigkills() {
+    let broker = Broker::start();
+    broker.create_topic("in", 1);
+    broker.create_topic("out", 1);
+    let rows = input_rows(30_000);
+    let (assigned, late) = oracle_assign(&rows, TUMBLE, DELAY);
+    assert_eq!(late, 0, "the input has no late rows");
+    let want = aggregate(&assigned, TUMBLE).await;
+    // Most of the input is there from the start, the rest comes live.
+    let backlog = 20_000;
+    for chunk in rows[..backlog].chunks(5_000) {
+        broker.produce("in", 0, &chunk.iter().map(json_record).collect::<Vec<_>>());
+    }
+    let mut feed = Feed { rows, sent: backlog };
+
+    let dir = scratch();
+    let setup = dir.path().join("setup.sql");
+    std::fs::write(&setup, setup_sql(&broker)).unwrap();
+    let setup_arg = setup.to_str().unwrap();
+    let mut logs = String::new();
+    let mut g = Lcg(5);
+    let mut progress = Vec::new();
+    for start in 0..6 {
+        // Started again with the setup file on some restarts, as a user
+        // would, and without on the others: no SQL by hand either way.
+        let args: &[&str] = if start == 0 || start % 2 == 1 {
+            &[setup_arg]
+        } else {
+            &[]
+        };
+        let server = Server::start(dir.path(), args, &[]);
+        if start == 5 {
+            while !feed.done() {
+                feed.run_for(&broker, Duration::from_millis(200));
+            }
+            let until = Instant::now() + Duration::from_secs(180);
+            while committed_rows(&broker, "out").len() < want.len() && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            // Anything it should not add would come within a checkpoint.
+            std::thread::sleep(Duration::from_millis(1_000));
+            assert_rows_eq(
+                &committed_rows(&broker, "out"),
+                &want,
+                "the committed output after 5 SIGKILLs",
+            );
+            let until = Instant::now() + Duration::from_secs(180);
+            let view = loop {
+                let view = normalize_psql(&psql_ok(server.port, "SELECT * FROM v"));
+                if view == want || Instant::now() > until {
+                    break view;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            };
+            assert_rows_eq(&view, &want, "the materialized view over psql after 5 SIGKILLs");
+            logs.push_str(&server.log());
+            break;
+        }
+        feed.run_for(&broker, Duration::from_millis(2_000 + g.below(2_000)));
+        logs.push_str(&sigkill(server));
+        progress.push(committed_rows(&broker, "out").len());
+    }
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    // Every restart restored both jobs, the durable one from a checkpoint.
+    assert_eq!(logs.matches("restored: resumed from checkpoint").count(), 5, "{logs}");
+    assert!(
+        logs.matches("already restored: not started again").count() >= 2 * 2,
+        "{logs}"
+    );
+    assert!(!logs.contains("not restored"), "{logs}");
+}
+
+/// The catalog of `dir`'s server.
+fn catalog(dir: &Path) -> std::path::PathBuf {
+    dir.join("weir-state").join("serve").join("catalog.json")
+}
+
+const GEN: &str =
+    "CREATE TABLE gen (id BIGINT, name VARCHAR) WITH ('connector' = 'datagen', 'rows-per-second' = '100')";
+
+#[tokio::test]
+async fn tables_views_settings_and_jobs_survive_a_sigterm() {
+    let dir = scratch();
+    let server = Server::start(dir.path(), &[], &[]);
+    let port = server.port;
+    psql_ok(port, GEN);
+    psql_ok(port, "CREATE TABLE sink1 (id BIGINT) WITH ('connector' = 'blackhole')");
+    psql_ok(
+        port,
+        "CREATE TABLE sink2 (name VARCHAR) WITH ('connector' = 'blackhole')",
+    );
+    psql_ok(
+        port,
+        "CREATE TABLE dropped (id BIGINT) WITH ('connector' = 'blackhole')",
+    );
+    psql_ok(port, "DROP TABLE dropped");
+    psql_ok(port, "CREATE VIEW named AS SELECT name FROM gen WHERE id > 0");
+    psql_ok(port, "SET 'table.local-time-zone' = 'Asia/Tokyo'");
+    psql_ok(port, "INSERT INTO sink1 SELECT id FROM gen");
+    psql_ok(port, "INSERT INTO sink2 SELECT name FROM named");
+    let jobs_before = psql_ok(port, "SHOW JOBS");
+    // A statement's lines after its first hold the DDL of the views it reads.
+    let ids: Vec<String> = jobs_before
+        .lines()
+        .filter(|l| l.contains("|Running|"))
+        .filter_map(|l| Some(l.split('|').next()?.to_string()))
+        .collect();
+    assert_eq!(ids.len(), 2, "{jobs_before}");
+    psql_ok(port, &format!("STOP JOB '{}'", ids[0]));
+    let tables_before = psql_ok(port, "SHOW TABLES");
+    let views_before = psql_ok(port, "SHOW VIEWS");
+    let settings_before = psql_ok(port, "SET");
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+
+    let server = Server::start(dir.path(), &[], &[]);
+    let port = server.port;
+    assert_eq!(psql_ok(port, "SHOW TABLES"), tables_before);
+    assert!(!tables_before.contains("dropped"), "{tables_before}");
+    assert_eq!(psql_ok(port, "SHOW VIEWS"), views_before);
+    assert_eq!(psql_ok(port, "SET"), settings_before);
+    assert!(
+        settings_before.contains("table.local-time-zone|Asia/Tokyo"),
+        "{settings_before}"
+    );
+    // The stopped job stays stopped; the other runs again, with its id.
+    let jobs = psql_ok(port, "SHOW JOBS");
+    assert_eq!(jobs.matches("|Running|").count(), 1, "{jobs}");
+    assert!(
+        jobs.starts_with(&format!("{}|Running|", ids[1])),
+        "{jobs}\n{}",
+        server.log()
+    );
+    assert!(
+        server.log().contains(&format!("Job '{}' restored", ids[1])),
+        "{}",
+        server.log()
+    );
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+
+    // A setup file declaring again what was restored: the same declaration
+    // is skipped, another one refused with the conflict named.
+    let same = dir.path().join("same.sql");
+    std::fs::write(&same, format!("{GEN};\nINSERT INTO sink2 SELECT name FROM named;")).unwrap();
+    let server = Server::start(dir.path(), &[same.to_str().unwrap()], &[]);
+    assert!(
+        server.log().contains("Table 'gen' already restored."),
+        "{}",
+        server.log()
+    );
+    assert!(
+        server.log().contains(&format!("Job '{}' already restored", ids[1])),
+        "{}",
+        server.log()
+    );
+    assert_eq!(psql_ok(server.port, "SHOW JOBS").matches("|Running|").count(), 1);
+    drop(server);
+    let other = dir.path().join("other.sql");
+    std::fs::write(&other, GEN.replace("'100'", "'5'")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["serve", "--pg-port", "0", other.to_str().unwrap()])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("table 'gen' was restored from") && stderr.contains("another declaration"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_damaged_catalog_is_refused_and_kept() {
+    let dir = scratch();
+    let file = catalog(dir.path());
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let damaged = b"{\"version\": 1, \"settings\": [], \"tables\": [{\"name\": \"t\"";
+    std::fs::write(&file, damaged).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["serve", "--pg-port", "0"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("catalog.json: the catalog of weir serve is damaged"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), damaged);
+}
