@@ -313,11 +313,18 @@ impl Session {
                 }
                 let mut message = format!("Job '{id}' stopped.");
                 if *savepoint {
-                    let dir = self.settings.state_dir().join("savepoints");
-                    let path = dir.join(format!("{id}-{}", weir_engine::message::now_ms()));
-                    let checkpoint = job.savepoint(&path).await?;
-                    let path = std::path::absolute(&path).unwrap_or(path);
-                    message = format!("Job '{id}' stopped with savepoint '{}' (checkpoint {checkpoint}).", path.display());
+                    let dir = self.settings.savepoints_dir().unwrap_or_else(|| {
+                        weir_engine::checkpoint::store::Location::Local(self.settings.state_dir().join("savepoints"))
+                    });
+                    let target = dir.join(&format!("{id}-{}", weir_engine::message::now_ms()));
+                    let checkpoint = job.savepoint(&target.to_path_buf()).await?;
+                    let shown = match target {
+                        weir_engine::checkpoint::store::Location::Local(path) => {
+                            std::path::absolute(&path).unwrap_or(path).display().to_string()
+                        }
+                        url => url.to_string(),
+                    };
+                    message = format!("Job '{id}' stopped with savepoint '{shown}' (checkpoint {checkpoint}).");
                 }
                 job.cancel();
                 job.wait().await;
@@ -428,6 +435,7 @@ impl Session {
                         },
                         dir: self.settings.state_dir().join(&id),
                         savepoint: self.settings.savepoint_path(),
+                        checkpoints: self.settings.checkpoints_dir(),
                         allow_fresh_start: self.settings.allow_fresh_start(),
                     })
                 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use weir_engine::checkpoint::coordinator::CheckpointMode;
+use weir_engine::checkpoint::store::Location;
 use weir_engine::duration::parse_duration;
 
 use crate::error::{Result, SqlError};
@@ -80,6 +81,22 @@ fn expression_depth(v: &str) -> std::result::Result<(), String> {
 /// stacks Weir runs on hold (`crate::depth::THREAD_STACK`).
 pub const MAX_EXPRESSION_DEPTH: usize = 5_000;
 
+/// A savepoint's place: a local path or an object store's URL.
+fn state_location(v: &str) -> std::result::Result<(), String> {
+    match v {
+        "" => Ok(()),
+        v => Location::parse(v).map(|_| ()),
+    }
+}
+
+/// Checkpoints on object storage: a URL (empty: sled under `state.dir`).
+fn checkpoints_dir(v: &str) -> std::result::Result<(), String> {
+    match v {
+        "" => Ok(()),
+        v => weir_engine::checkpoint::store::location::parse_url(v).map(|_| ()),
+    }
+}
+
 fn checkpoint_mode(v: &str) -> std::result::Result<(), String> {
     match v {
         "EXACTLY_ONCE" | "AT_LEAST_ONCE" => Ok(()),
@@ -106,7 +123,9 @@ const KNOWN: &[Known] = &[
     Known { key: "execution.checkpointing.mode", default: "EXACTLY_ONCE", check: checkpoint_mode },
     Known { key: "execution.checkpointing.timeout", default: "2 min", check: checkpoint_timeout },
     Known { key: "execution.checkpointing.min-pause", default: "0 ms", check: duration },
-    Known { key: "execution.savepoint.path", default: "", check: any },
+    Known { key: "execution.savepoint.path", default: "", check: state_location },
+    Known { key: "state.checkpoints.dir", default: "", check: checkpoints_dir },
+    Known { key: "state.savepoints.dir", default: "", check: state_location },
     Known { key: "execution.state-recovery.allow-fresh-start", default: "false", check: boolean },
     Known { key: "table.planner.max-expression-depth", default: "1000", check: expression_depth },
     Known { key: "state.dir", default: "./weir-state", check: any },
@@ -225,6 +244,19 @@ impl Settings {
     pub fn savepoint_path(&self) -> Option<std::path::PathBuf> {
         let p = self.get("execution.savepoint.path");
         (!p.is_empty()).then(|| std::path::PathBuf::from(p))
+    }
+
+    /// `state.checkpoints.dir`: where durable jobs checkpoint, when on
+    /// object storage (`None`: sled under `state.dir`).
+    pub fn checkpoints_dir(&self) -> Option<Location> {
+        Location::parse(&self.get("state.checkpoints.dir")).ok().filter(Location::is_url)
+    }
+
+    /// `state.savepoints.dir`: where `STOP JOB … WITH SAVEPOINT` writes,
+    /// when set.
+    pub fn savepoints_dir(&self) -> Option<Location> {
+        let v = self.get("state.savepoints.dir");
+        (!v.is_empty()).then(|| Location::parse(&v).ok()).flatten()
     }
 
     /// `execution.state-recovery.allow-fresh-start`: whether a job whose

@@ -7,6 +7,7 @@
 pub mod kafka;
 pub mod postgres;
 mod restored;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -72,6 +73,18 @@ pub fn weir_run(dir: &Path, sql: &str) -> Run {
 /// false if it finished first (successfully: a failure fails the test).
 /// Its log goes to `dir/run-<n>.log`.
 pub fn killed_after(dir: &Path, file: &Path, after: std::time::Duration, meanwhile: &mut dyn FnMut()) -> bool {
+    killed_after_with(dir, file, after, &[], meanwhile)
+}
+
+/// [`killed_after`] with `env` set for the run (an object store's
+/// endpoint and keys).
+pub fn killed_after_with(
+    dir: &Path,
+    file: &Path,
+    after: std::time::Duration,
+    env: &[(String, String)],
+    meanwhile: &mut dyn FnMut(),
+) -> bool {
     let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
     let log_path = dir.join(format!("run-{n}.log"));
     let log = std::fs::File::create(&log_path).expect("run log");
@@ -80,6 +93,7 @@ pub fn killed_after(dir: &Path, file: &Path, after: std::time::Duration, meanwhi
         .arg(file)
         .current_dir(dir)
         .env("WEIR_LOG", "warn,weir_engine=info")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
@@ -101,12 +115,18 @@ pub fn killed_after(dir: &Path, file: &Path, after: std::time::Duration, meanwhi
 /// Runs `sql` with `weir run` in `dir` once, without the kill-and-restore
 /// twin [`weir_run`] adds.
 pub fn run_once(dir: &Path, sql: &str) -> Run {
+    run_once_with(dir, sql, &[])
+}
+
+/// [`run_once`] with `env` set for the run.
+pub fn run_once_with(dir: &Path, sql: &str, env: &[(String, String)]) -> Run {
     let file = dir.join("job.sql");
     std::fs::write(&file, sql).expect("write sql");
     let out: Output = Command::new(env!("CARGO_BIN_EXE_weir"))
         .arg("run")
         .arg(&file)
         .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("start weir");
     Run {

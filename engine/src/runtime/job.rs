@@ -153,6 +153,9 @@ pub struct Durability {
     /// `execution.savepoint.path`: start from this savepoint rather than
     /// from the job's own latest checkpoint.
     pub savepoint: Option<PathBuf>,
+    /// `state.checkpoints.dir`: the job's checkpoints on object storage,
+    /// under this URL and the job's id (`None`: sled in `dir`).
+    pub checkpoints: Option<crate::checkpoint::store::Location>,
     /// `execution.state-recovery.allow-fresh-start`: start afresh (or
     /// repeat output that cannot be withdrawn) when the state is lost or
     /// older than what the sinks committed, rather than refuse.

@@ -14,7 +14,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::checkpoint::store::{Checkpoint, StateStore};
+use crate::checkpoint::store::object::ObjectStateStore;
+use crate::checkpoint::store::{Checkpoint, Location, StateStore};
 use crate::error::{EngineError, Result};
 use crate::plan::StreamPlan;
 use crate::runtime::job::Durability;
@@ -25,6 +26,14 @@ use crate::sink::Committed;
 /// checkpoints are numbered after it, so that output the earlier run
 /// committed is never taken for output of the new one.
 const FINISHED: &str = "finished";
+
+/// The file naming where a job's checkpoints are on object storage, in its
+/// local state directory: [`finish`] deletes them there.
+const OBJECTS: &str = "checkpoints-url";
+
+/// How long a finished job may take to delete its checkpoints on object
+/// storage before it reports that it finished.
+const CLEAR_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The setting that lets a job start afresh over committed output.
 const ALLOW: &str = "SET 'execution.state-recovery.allow-fresh-start' = 'true'";
@@ -63,7 +72,7 @@ pub(crate) fn resume<T>(
     let newest_commit = commits.iter().filter_map(|c| c.committed.checkpoint()).max().unwrap_or(0);
     let finished = finished_run(&d.dir);
     if let Some(path) = &d.savepoint {
-        let resume = from_savepoint(path, d, &commits, newest_commit.max(finished))?;
+        let resume = from_savepoint(path, job_id, d, &commits, newest_commit.max(finished))?;
         let loaded = load(resume.checkpoint.as_ref()).map_err(|e| {
             let why = format!("the savepoint in {} cannot be restored: {e}", path.display());
             match e {
@@ -73,9 +82,14 @@ pub(crate) fn resume<T>(
         })?;
         return Ok((resume, loaded));
     }
-    let (store, unreadable) = match StateStore::open(&d.dir) {
-        Ok(store) => (store, None),
-        Err(e) => (set_aside(&d.dir, e.to_string(), &commits, finished, d.allow_fresh_start)?, Some(e)),
+    let (store, unreadable) = match &d.checkpoints {
+        // Objects that cannot be reached are not set aside: the job fails
+        // to start, and starts when run again with the store back.
+        Some(location) => (object_store(location, job_id, d, finished)?, None),
+        None => match StateStore::open(&d.dir) {
+            Ok(store) => (store, None),
+            Err(e) => (set_aside(&d.dir, e.to_string(), &commits, finished, d.allow_fresh_start)?, Some(e)),
+        },
     };
     let recovery = store.restore()?;
     let mut checkpoint = recovery.checkpoint;
@@ -139,7 +153,7 @@ pub(crate) fn resume<T>(
                 "job {job_id}: its state in {} cannot be resumed ({why}), but {} already holds output it committed: \
                  starting afresh would write that output again. Restore the state directory, or {ALLOW} to start \
                  afresh{}",
-                d.dir.display(),
+                state_place(job_id, d),
                 describe(&ahead),
                 consequences(&ahead),
             )));
@@ -178,17 +192,53 @@ pub(crate) fn resume<T>(
     Ok((resume, loaded))
 }
 
-/// The job starts from the savepoint at `path`: going back in time, so
-/// what sinks committed after it is withdrawn (or written again).
-fn from_savepoint(path: &Path, d: &Durability, commits: &[SinkCommit], seen: u64) -> Result<Resume> {
+/// The job's own store on object storage (`state.checkpoints.dir`), under
+/// the job's id. The local state directory stays, for the record a
+/// finished run leaves ([`FINISHED`]); that run's checkpoints, which
+/// [`finish`] cannot delete from there, are deleted here so that running
+/// the job again starts afresh, as with sled.
+fn object_store(location: &Location, job_id: &str, d: &Durability, finished: u64) -> Result<StateStore> {
+    std::fs::create_dir_all(&d.dir).map_err(|e| EngineError::Io {
+        context: format!("creating the job's state directory {}", d.dir.display()),
+        source: e,
+    })?;
+    let location = location.join(job_id);
+    std::fs::write(d.dir.join(OBJECTS), location.to_string()).map_err(|e| EngineError::Io {
+        context: format!("recording where the job's checkpoints are in {}", d.dir.display()),
+        source: e,
+    })?;
+    let store = StateStore::open_at(&location, d.config.timeout)?;
+    if let StateStore::Object(objects) = &store
+        && finished > 0
+    {
+        objects.discard_through_blocking(finished)?;
+    }
+    Ok(store)
+}
+
+/// Where the job's checkpoints are, for a message.
+fn state_place(job_id: &str, d: &Durability) -> String {
+    match &d.checkpoints {
+        Some(location) => location.join(job_id).to_string(),
+        None => d.dir.display().to_string(),
+    }
+}
+
+/// The job starts from the savepoint at `path` (a directory, or a URL:
+/// `execution.savepoint.path` takes both): going back in time, so what
+/// sinks committed after it is withdrawn (or written again).
+fn from_savepoint(path: &Path, job_id: &str, d: &Durability, commits: &[SinkCommit], seen: u64) -> Result<Resume> {
+    let location = Location::from_path(path)?;
     // Opening would create an empty store where none is.
-    if !path.is_dir() {
+    if let Location::Local(dir) = &location
+        && !dir.is_dir()
+    {
         return Err(EngineError::State(format!("no savepoint in {}", path.display())));
     }
-    let checkpoint = StateStore::open(path)?
+    let checkpoint = StateStore::open_at(&location, d.config.timeout)?
         .restore()?
         .checkpoint
-        .ok_or_else(|| EngineError::State(format!("no intact savepoint in {}", path.display())))?;
+        .ok_or_else(|| EngineError::State(format!("no intact savepoint in {location}")))?;
     let id = checkpoint.id;
     for c in commits {
         if let Committed::Through(n) = c.committed
@@ -197,9 +247,13 @@ fn from_savepoint(path: &Path, d: &Durability, commits: &[SinkCommit], seen: u64
             tracing::warn!(table = %c.table, committed = n, savepoint = id, "the sink committed output after the savepoint; it is written again");
         }
     }
+    let store = match &d.checkpoints {
+        Some(location) => object_store(location, job_id, d, finished_run(&d.dir))?,
+        None => StateStore::open(&d.dir)?,
+    };
     Ok(Resume {
         last_id: id.max(seen),
-        store: Arc::new(StateStore::open(&d.dir)?),
+        store: Arc::new(store),
         withdraw_after: Some(id),
         note: Some(format!("resumed from savepoint {} (checkpoint {id})", path.display())),
         checkpoint: Some(checkpoint),
@@ -221,9 +275,7 @@ fn set_aside(dir: &Path, error: String, commits: &[SinkCommit], finished: u64, a
             consequences(&ahead),
         )));
     }
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let mut aside = dir.as_os_str().to_owned();
     aside.push(format!(".unreadable-{stamp}"));
     let aside = PathBuf::from(aside);
@@ -241,11 +293,8 @@ fn set_aside(dir: &Path, error: String, commits: &[SinkCommit], finished: u64, a
 /// has, while another sink of the job had not yet, is the timing of a
 /// crash between two commits: its output is repeated, with a warning.)
 fn refuse_repeats(job_id: &str, from: u64, latest: u64, ahead: &[&SinkCommit], allowed: bool) -> Result<()> {
-    let repeated: Vec<&SinkCommit> = ahead
-        .iter()
-        .copied()
-        .filter(|c| matches!(c.committed, Committed::Through(_)))
-        .collect();
+    let repeated: Vec<&SinkCommit> =
+        ahead.iter().copied().filter(|c| matches!(c.committed, Committed::Through(_))).collect();
     let lost = ahead_of(repeated.iter().copied(), latest);
     if !lost.is_empty() && !allowed {
         return Err(EngineError::State(format!(
@@ -331,15 +380,29 @@ fn sink_commits(plan: &StreamPlan, job_id: &str) -> Result<Vec<SinkCommit>> {
 
 /// The last checkpoint id of the job's earlier, finished run (0: none).
 fn finished_run(dir: &Path) -> u64 {
-    std::fs::read_to_string(dir.join(FINISHED))
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0)
+    std::fs::read_to_string(dir.join(FINISHED)).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
 }
 
-/// A job finished: its state goes, and a record of its last checkpoint id
-/// stays (see [`FINISHED`]).
+/// A job finished: its state goes (on object storage too), and a record
+/// of its last checkpoint id stays (see [`FINISHED`]).
 pub(crate) async fn finish(dir: &Path, last_id: u64) -> std::io::Result<()> {
+    if let Ok(url) = tokio::fs::read_to_string(dir.join(OBJECTS)).await {
+        // Objects left behind are deleted when the job runs again.
+        let cleared = match Location::parse(url.trim()) {
+            Ok(Location::Url(url)) => match ObjectStateStore::open(&url, CLEAR_DEADLINE) {
+                Ok(objects) => tokio::time::timeout(CLEAR_DEADLINE, objects.clear()).await.unwrap_or_else(|_| {
+                    Err(EngineError::State(format!("deleting took longer than {CLEAR_DEADLINE:?}")))
+                }),
+                Err(e) => Err(e),
+            },
+            // Only URLs are recorded.
+            Ok(Location::Local(_)) => Ok(()),
+            Err(e) => Err(EngineError::State(e)),
+        };
+        if let Err(e) = cleared {
+            tracing::warn!(location = %url.trim(), error = %e, "cannot delete the checkpoints of a finished job");
+        }
+    }
     tokio::fs::remove_dir_all(dir).await?;
     tokio::fs::create_dir_all(dir).await?;
     tokio::fs::write(dir.join(FINISHED), format!("{last_id}\n")).await

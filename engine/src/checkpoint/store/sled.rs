@@ -1,0 +1,288 @@
+//! Checkpoints in one sled database per job under `state.dir`: the
+//! default store. Task states, their chunk lists and the chunks are trees
+//! keyed by checkpoint and task; a completion record (task count and
+//! manifest, CRC32-checked) marks a checkpoint complete once the states
+//! are flushed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use super::{
+    Checkpoint, RETAINED, Recovery, TaskState, checked, decode_parts, decode_refs, encode_parts, encode_refs, verified,
+};
+use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
+use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::checkpoint::identity::Manifest;
+use crate::error::{EngineError, Result};
+
+fn err(context: &str) -> impl FnOnce(sled::Error) -> EngineError + '_ {
+    move |e| EngineError::State(format!("{context}: {e}"))
+}
+
+fn state_key(checkpoint: u64, task: &str) -> Vec<u8> {
+    format!("{checkpoint:020}/{task}").into_bytes()
+}
+
+/// The task count and manifest of a completion record; `None` when it is
+/// damaged. A record of exactly 8 bytes is format 1's (the task count
+/// alone, unchecked): its checkpoint has no manifest.
+fn completion(value: &[u8]) -> Option<Result<(u64, Option<Manifest>)>> {
+    if let Ok(legacy) = <[u8; 8]>::try_from(value) {
+        return Some(Ok((u64::from_le_bytes(legacy), None)));
+    }
+    let mut d = Decoder::new(verified(value)?);
+    let read = (|| {
+        let tasks = d.u64()?;
+        let manifest = Manifest::decode(d.bytes()?)?;
+        d.finish()?;
+        Ok((tasks, Some(manifest)))
+    })();
+    Some(read)
+}
+
+/// The checkpoints of one job in sled.
+#[derive(Debug, Clone)]
+pub struct SledStore {
+    db: sled::Db,
+    states: sled::Tree,
+    /// Per state key: the chunks that task state references.
+    refs: sled::Tree,
+    chunks: sled::Tree,
+    complete: sled::Tree,
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Self> {
+        let db =
+            sled::open(dir).map_err(|e| EngineError::State(format!("cannot open state in {}: {e}", dir.display())))?;
+        let tree = |name: &str| db.open_tree(name).map_err(err("opening state"));
+        let (states, refs, chunks, complete) = (tree("states")?, tree("refs")?, tree("chunks")?, tree("complete")?);
+        Ok(Self { db, states, refs, chunks, complete })
+    }
+
+    /// Records one task's state for `checkpoint`, with checksums: its new
+    /// chunks, the ids of all chunks it references, then its parts.
+    pub fn put(&self, checkpoint: u64, task: &str, state: &TaskState) -> Result<()> {
+        for (id, bytes) in &state.chunks.new {
+            self.chunks.insert(id.to_be_bytes(), checked(bytes)).map_err(err("writing state"))?;
+        }
+        self.refs
+            .insert(state_key(checkpoint, task), checked(&encode_refs(&state.chunks.refs)))
+            .map_err(err("writing state"))?;
+        let mut e = Encoder::default();
+        encode_parts(&mut e, &state.parts);
+        self.states.insert(state_key(checkpoint, task), checked(&e.bytes)).map_err(err("writing state"))?;
+        Ok(())
+    }
+
+    /// Marks `checkpoint` complete once its `tasks` states are durable,
+    /// recording the `manifest` of the job that wrote them, and deletes
+    /// checkpoints no longer needed.
+    pub async fn complete(&self, checkpoint: u64, tasks: usize, manifest: &Manifest) -> Result<()> {
+        self.db.flush_async().await.map_err(err("flushing state"))?;
+        let mut record = Encoder::default();
+        record.u64(tasks as u64);
+        record.bytes(&manifest.encode());
+        self.complete
+            .insert(format!("{checkpoint:020}"), checked(&record.bytes))
+            .map_err(err("completing a checkpoint"))?;
+        self.db.flush_async().await.map_err(err("flushing state"))?;
+        self.prune(checkpoint)
+    }
+
+    /// Deletes the checkpoints before the retained ones, then the chunks no
+    /// remaining checkpoint references (mark and sweep).
+    fn prune(&self, latest: u64) -> Result<()> {
+        let ids = self.complete_ids()?;
+        let keep_from = ids.iter().rev().nth(RETAINED - 1).copied().unwrap_or(0);
+        for id in ids.iter().filter(|id| **id < keep_from) {
+            self.complete.remove(format!("{id:020}")).map_err(err("pruning state"))?;
+        }
+        // States of older checkpoints, complete or abandoned.
+        let cutoff = format!("{:020}/", keep_from.min(latest));
+        for tree in [&self.states, &self.refs] {
+            for key in tree.range(..cutoff.as_bytes()).keys() {
+                let key = key.map_err(err("pruning state"))?;
+                tree.remove(key).map_err(err("pruning state"))?;
+            }
+        }
+        let mut live = HashSet::new();
+        for value in self.refs.iter().values() {
+            let value = value.map_err(err("pruning state"))?;
+            // A damaged list keeps nothing alive; its checkpoint cannot be
+            // restored anyway.
+            if let Some(refs) = verified(&value).and_then(decode_refs) {
+                live.extend(refs);
+            }
+        }
+        for key in self.chunks.iter().keys() {
+            let key = key.map_err(err("pruning state"))?;
+            let id = <[u8; 16]>::try_from(key.as_ref()).map(u128::from_be_bytes);
+            if !id.is_ok_and(|id| live.contains(&id)) {
+                self.chunks.remove(key).map_err(err("pruning state"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn complete_ids(&self) -> Result<Vec<u64>> {
+        let mut ids = Vec::new();
+        for key in self.complete.iter().keys() {
+            let key = key.map_err(err("reading state"))?;
+            if let Some(id) = std::str::from_utf8(&key).ok().and_then(|k| k.parse().ok()) {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The newest complete checkpoint, or `None`.
+    pub fn latest_id(&self) -> Result<Option<u64>> {
+        Ok(self.complete_ids()?.last().copied())
+    }
+
+    /// The newest complete checkpoint older than `id` that reads back
+    /// intact; a torn or partial one is skipped, with a warning.
+    pub fn restore_before(&self, id: u64) -> Result<Recovery> {
+        let mut damaged = Vec::new();
+        for id in self.complete_ids()?.into_iter().rev().filter(|c| *c < id) {
+            match self.read(id) {
+                Ok(cp) => {
+                    return Ok(Recovery { checkpoint: Some(cp), damaged });
+                }
+                Err(e) => {
+                    tracing::warn!(checkpoint = id, error = %e, "checkpoint is damaged; falling back to the previous one");
+                    damaged.push(id);
+                }
+            }
+        }
+        Ok(Recovery { checkpoint: None, damaged })
+    }
+
+    /// Deletes every checkpoint after `id`, complete or not: a job resumed
+    /// from `id` numbers its next checkpoints from there, and must not find
+    /// a stale task state of an earlier run under a reused number.
+    pub fn truncate_after(&self, id: u64) -> Result<()> {
+        let from = format!("{:020}", id + 1);
+        for key in self.complete.range(from.as_bytes()..).keys() {
+            self.complete.remove(key.map_err(err("truncating state"))?).map_err(err("truncating state"))?;
+        }
+        for tree in [&self.states, &self.refs] {
+            for key in tree.range(from.as_bytes()..).keys() {
+                tree.remove(key.map_err(err("truncating state"))?).map_err(err("truncating state"))?;
+            }
+        }
+        self.db.flush().map_err(err("flushing state"))?;
+        Ok(())
+    }
+
+    /// Complete checkpoint `id`, checked like [`Self::restore_before`]'s.
+    pub fn read(&self, id: u64) -> Result<Checkpoint> {
+        let record = self.complete.get(format!("{id:020}")).map_err(err("reading state"))?;
+        let (expected, manifest) = record
+            .as_deref()
+            .and_then(completion)
+            .transpose()?
+            .ok_or_else(|| EngineError::State(format!("checkpoint {id} has no valid completion record")))?;
+        let prefix = format!("{id:020}/");
+        let mut tasks = BTreeMap::new();
+        let mut chunks = HashMap::new();
+        for entry in self.states.scan_prefix(prefix.as_bytes()) {
+            let (key, value) = entry.map_err(err("reading state"))?;
+            let task = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+            let body = verified(&value)
+                .ok_or_else(|| EngineError::State(format!("checkpoint {id}: state of {task} fails its checksum")))?;
+            let mut d = Decoder::new(body);
+            let parts = decode_parts(&mut d)?;
+            d.finish()?;
+            let refs = self.refs.get(&key).map_err(err("reading state"))?;
+            let refs = refs.as_deref().and_then(verified).and_then(decode_refs).ok_or_else(|| {
+                EngineError::State(format!("checkpoint {id}: the chunk list of {task} is missing or damaged"))
+            })?;
+            for chunk in &refs {
+                if chunks.contains_key(chunk) {
+                    continue;
+                }
+                let value = self.chunks.get(chunk.to_be_bytes()).map_err(err("reading state"))?;
+                let body = value.as_deref().and_then(verified).ok_or_else(|| {
+                    EngineError::State(format!(
+                        "checkpoint {id}: state chunk {chunk:032x} of {task} is missing or damaged"
+                    ))
+                })?;
+                chunks.insert(*chunk, body.to_vec());
+            }
+            let chunks = ChunkWriter { new: Vec::new(), refs };
+            tasks.insert(task, TaskState { parts, chunks });
+        }
+        if tasks.len() as u64 != expected {
+            return Err(EngineError::State(format!(
+                "checkpoint {id} has {} task states, its completion record says {expected}",
+                tasks.len()
+            )));
+        }
+        Ok(Checkpoint { id, tasks, chunks: ChunkMap(chunks), manifest })
+    }
+}
+
+/// What the store-agnostic tests (`store::tests`) need to reach inside.
+#[cfg(test)]
+impl SledStore {
+    pub(super) fn test_corrupt(&self, checkpoint: u64, task: &str) {
+        let key = state_key(checkpoint, task);
+        let mut v = self.states.get(&key).unwrap().unwrap().to_vec();
+        let last = v.len() - 1;
+        v[last] ^= 0xff;
+        self.states.insert(key, v).unwrap();
+    }
+
+    pub(super) fn test_chunk_ids(&self) -> Vec<crate::checkpoint::chunk::ChunkId> {
+        self.chunks.iter().keys().map(|k| u128::from_be_bytes(k.unwrap().as_ref().try_into().unwrap())).collect()
+    }
+
+    pub(super) fn test_remove_chunk(&self, id: crate::checkpoint::chunk::ChunkId) {
+        self.chunks.remove(id.to_be_bytes()).unwrap();
+    }
+
+    pub(super) fn test_complete_ids(&self) -> Vec<u64> {
+        self.complete_ids().unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(tag: u8) -> TaskState {
+        TaskState {
+            parts: vec![("source".into(), vec![tag; 3]), ("op0".into(), vec![tag, 9])],
+            chunks: ChunkWriter::default(),
+        }
+    }
+
+    fn manifest() -> Manifest {
+        Manifest::decode(&Manifest::of(&crate::plan::StreamPlan { stages: Vec::new() }).encode()).unwrap()
+    }
+
+    /// A checkpoint of state format 1 (its completion record the task
+    /// count alone) reads back without a manifest, for the restore to
+    /// refuse; the manifest of a newer one reads back as written.
+    #[tokio::test]
+    async fn completion_records_carry_the_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        store.put(1, "t", &state(1)).unwrap();
+        store.complete(1, 1, &manifest()).await.unwrap();
+        assert_eq!(store.read(1).unwrap().manifest, Some(manifest()));
+        store.put(2, "t", &state(2)).unwrap();
+        store.complete.insert(format!("{:020}", 2), &1u64.to_le_bytes()).unwrap();
+        let cp = store.read(2).unwrap();
+        assert_eq!((cp.id, cp.manifest), (2, None));
+        // A damaged record is a damaged checkpoint, not a format-1 one.
+        let mut record = store.complete.get(format!("{:020}", 1)).unwrap().unwrap().to_vec();
+        let last = record.len() - 1;
+        record[last] ^= 1;
+        store.complete.insert(format!("{:020}", 1), record).unwrap();
+        assert!(store.read(1).is_err());
+    }
+}
