@@ -210,6 +210,22 @@ fn catalog(dir: &Path) -> std::path::PathBuf {
     dir.join("weir-state").join("serve").join("catalog.json")
 }
 
+const SEQ_END: i64 = 1_000;
+const SEQ: &str = "CREATE TABLE seq (id BIGINT) WITH ('connector' = 'datagen',
+  'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '1000')";
+
+/// psql's answer to `sql` once it is `want`, or the last one after a minute.
+fn poll(port: u16, sql: &str, want: &str) -> String {
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = psql_ok(port, sql);
+        if got == want || Instant::now() > until {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 const GEN: &str =
     "CREATE TABLE gen (id BIGINT, name VARCHAR) WITH ('connector' = 'datagen', 'rows-per-second' = '100')";
 
@@ -231,6 +247,15 @@ async fn tables_views_settings_and_jobs_survive_a_sigterm() {
     psql_ok(port, "DROP TABLE dropped");
     psql_ok(port, "CREATE VIEW named AS SELECT name FROM gen WHERE id > 0");
     psql_ok(port, "SET 'table.local-time-zone' = 'Asia/Tokyo'");
+    // A view of a bounded source: its job finishes, and the view is served
+    // again after the restart.
+    psql_ok(port, SEQ);
+    psql_ok(
+        port,
+        "CREATE MATERIALIZED VIEW total AS SELECT count(*) AS n, sum(id) AS s FROM seq",
+    );
+    let total = format!("{SEQ_END}|{}\n", (1..=SEQ_END).sum::<i64>());
+    assert_eq!(poll(port, "SELECT * FROM total", &total), total);
     psql_ok(port, "INSERT INTO sink1 SELECT id FROM gen");
     psql_ok(port, "INSERT INTO sink2 SELECT name FROM named");
     let jobs_before = psql_ok(port, "SHOW JOBS");
@@ -262,7 +287,7 @@ async fn tables_views_settings_and_jobs_survive_a_sigterm() {
     let jobs = psql_ok(port, "SHOW JOBS");
     assert_eq!(jobs.matches("|Running|").count(), 1, "{jobs}");
     assert!(
-        jobs.starts_with(&format!("{}|Running|", ids[1])),
+        jobs.contains(&format!("{}|Running|", ids[1])) && !jobs.contains(&ids[0]),
         "{jobs}\n{}",
         server.log()
     );
@@ -271,6 +296,7 @@ async fn tables_views_settings_and_jobs_survive_a_sigterm() {
         "{}",
         server.log()
     );
+    assert_eq!(poll(port, "SELECT * FROM total", &total), total);
     let (status, log) = server.stop();
     assert!(status.success(), "{log}");
 
@@ -325,4 +351,53 @@ async fn a_damaged_catalog_is_refused_and_kept() {
         "{stderr}"
     );
     assert_eq!(std::fs::read(&file).unwrap(), damaged);
+}
+
+#[tokio::test]
+async fn an_entry_that_cannot_be_restored_is_reported_and_the_others_go_on() {
+    let dir = scratch();
+    let server = Server::start(dir.path(), &[], &[]);
+    psql_ok(
+        server.port,
+        "CREATE TABLE a (id BIGINT) WITH ('connector' = 'blackhole')",
+    );
+    psql_ok(
+        server.port,
+        "CREATE TABLE b (id BIGINT) WITH ('connector' = 'blackhole')",
+    );
+    let (status, log) = server.stop();
+    assert!(status.success(), "{log}");
+    // Table a's declaration as a later build might refuse it.
+    let file = catalog(dir.path());
+    let mut saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(saved["tables"][0]["name"], "a", "{saved}");
+    saved["tables"][0]["ddl"] = "CREATE TABLE a (id NOSUCHTYPE) WITH ('connector' = 'blackhole')".into();
+    let damaged = serde_json::to_vec(&saved).unwrap();
+    std::fs::write(&file, &damaged).unwrap();
+
+    let server = Server::start(dir.path(), &[], &[]);
+    let log = server.log();
+    assert!(
+        log.contains("catalog.json (table 'a')") && log.contains("NOSUCHTYPE"),
+        "{log}"
+    );
+    let tables = psql_ok(server.port, "SHOW TABLES");
+    let names: Vec<&str> = tables
+        .lines()
+        .map(|l| l.split('|').next().unwrap_or_default())
+        .collect();
+    assert!(names.contains(&"b") && !names.contains(&"a"), "{tables}");
+    // The catalog as it was is kept beside the one now written.
+    let kept: Vec<_> = std::fs::read_dir(file.parent().unwrap())
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("catalog.json."))
+        })
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}\n{log}");
+    assert_eq!(std::fs::read(&kept[0]).unwrap(), damaged);
+    let name = kept[0].file_name().unwrap_or_default().to_string_lossy().into_owned();
+    assert!(log.contains(&format!("is kept in ./weir-state/serve/{name}.")), "{log}");
 }
