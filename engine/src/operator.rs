@@ -108,6 +108,23 @@ pub trait Operator: Send {
         Ok(())
     }
 
+    /// [`Operator::restore`] of state saved by a query with fewer
+    /// aggregates (a savepoint restored into a query that added aggregate
+    /// columns, `checkpoint::evolution`): `saved[i]` is the saved aggregate
+    /// that aggregate `i` restores, `None` for a new one, which starts from
+    /// its empty state. Only aggregating operators can.
+    fn restore_adding_aggregates(
+        &mut self,
+        _states: &[&[u8]],
+        _chunks: &ChunkMap,
+        _owns: &dyn Fn(usize) -> bool,
+        _saved: &[Option<usize>],
+    ) -> Result<()> {
+        Err(crate::error::EngineError::Incompatible(
+            "this operator keeps no aggregates: its state cannot gain aggregate columns".into(),
+        ))
+    }
+
     /// Called once when every input has ended, after the final watermark.
     fn on_end(&mut self, _out: &mut Collector) -> Result<()> {
         Ok(())

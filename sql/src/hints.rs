@@ -106,6 +106,31 @@ pub fn state_ttl_hints(tokens: &[TokenWithSpan]) -> Result<Vec<StateTtlHint>> {
     Ok(hints)
 }
 
+/// `UID('GroupAggregate' = 'clicks', …)` in a statement: the state ids
+/// the user gives its stateful operators (`crate::planner::stream::uid`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UidHint {
+    /// Where the hint is, for errors.
+    pub position: Option<Position>,
+    /// Per operator (a kind, or a derived id as `EXPLAIN` shows it), its
+    /// state id.
+    pub uids: Vec<(String, String)>,
+}
+
+/// Every `UID` hint in `tokens`.
+pub fn uid_hints(tokens: &[TokenWithSpan]) -> Result<Vec<UidHint>> {
+    let mut hints = Vec::new();
+    for t in tokens {
+        if let Token::Whitespace(Whitespace::MultiLineComment(text)) = &t.token
+            && let Some(body) = text.strip_prefix('+')
+            && let Some(uids) = hint_pairs(body, "UID", Position::of(t.span))?
+        {
+            hints.push(UidHint { position: Position::of(t.span), uids });
+        }
+    }
+    Ok(hints)
+}
+
 /// The key-value pairs of the hint `name(…)` among a comment's hints;
 /// `None` when it has none.
 fn hint_pairs(text: &str, name: &str, position: Option<Position>) -> Result<Option<Vec<(String, String)>>> {

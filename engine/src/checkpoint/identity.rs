@@ -1,8 +1,10 @@
 //! Which saved state belongs to which part of a job.
 //!
 //! Every part of a plan that keeps state — a source's positions, a window
-//! or group aggregate, a join — has a [`StateId`]: its kind and its ordinal
-//! among the parts of that kind, in plan order. Stateless operators
+//! or group aggregate, a join — has a [`StateId`]: the one the user set
+//! with the `UID` hint, or else its kind and its ordinal among the parts of
+//! that kind, in plan order (a part with a user-set id takes its ordinal
+//! too, so setting one renumbers nothing else). Stateless operators
 //! (projections, filters) take none, so a query or a Weir version that adds
 //! one does not move any state. Each stateful part also has a *signature*:
 //! the shape of what it stores (key and aggregate types, buffered rows'
@@ -13,7 +15,8 @@
 //! signature of every stateful part. A restore compares it with the job's
 //! own: a part that is missing on either side, or whose signature differs,
 //! refuses the restore with [`EngineError::Incompatible`] naming the part —
-//! state is never handed to another operator, nor silently dropped.
+//! state is never handed to another operator, nor silently dropped. A
+//! savepoint restored into a changed query is looser (`evolution`).
 
 use std::fmt;
 
@@ -37,6 +40,18 @@ pub struct StateId(String);
 impl StateId {
     fn new(kind: &str, ordinal: usize) -> Self {
         Self(format!("{kind}#{ordinal}"))
+    }
+
+    /// An id the user set. Derived ids hold a `#`, which
+    /// [`check_uid`] refuses in a user's, so the two never meet.
+    fn user(uid: &str) -> Self {
+        Self(uid.to_string())
+    }
+
+    /// An id as a test spells it.
+    #[cfg(test)]
+    pub(crate) fn parse(id: &str) -> Self {
+        Self(id.to_string())
     }
 
     /// The id as a checkpoint part name.
@@ -78,6 +93,10 @@ pub struct Manifest {
     /// glance, though only the stateful parts decide a restore.
     pub plan_fingerprint: String,
     pub parts: Vec<StatefulPart>,
+    /// The job that wrote it (`None` in manifests written before Weir
+    /// recorded it): a savepoint restored by another job (a changed query)
+    /// hands its sinks' prepared output back to that job's names.
+    pub job: Option<String>,
 }
 
 /// Column names and types, in order: how signatures name rows.
@@ -86,8 +105,37 @@ pub fn typed_columns(schema: &Schema) -> String {
     format!("[{}]", fields.join(", "))
 }
 
+/// Refuses an id the user set that could be mistaken for another part's:
+/// empty, longer than 128 bytes, or holding `#` (derived ids do).
+pub fn check_uid(uid: &str) -> std::result::Result<(), String> {
+    if uid.trim().is_empty() || uid.len() > 128 || uid.contains('#') {
+        return Err(format!(
+            "'{uid}' cannot be a state id: a UID is 1 to 128 characters without '#' (derived ids such as \
+             'GroupAggregate#0' hold one)"
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a plan in which two stateful parts were given one id: their
+/// state would be saved under one name.
+pub fn check_unique_ids(plan: &StreamPlan) -> Result<()> {
+    let (_, parts) = state_ids(plan);
+    let mut seen = std::collections::HashSet::new();
+    for part in &parts {
+        if !seen.insert(&part.id) {
+            return Err(EngineError::Plan(format!(
+                "the state id '{}' is given to two stateful operators of this job (UID hints must differ)",
+                part.id
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The state ids of every stage of `plan`, and its stateful parts in plan
-/// order.
+/// order. A part with a user-set id still takes its ordinal, so that
+/// setting one renumbers no other part.
 pub fn state_ids(plan: &StreamPlan) -> (Vec<StageStates>, Vec<StatefulPart>) {
     let mut ordinals = std::collections::HashMap::<&'static str, usize>::new();
     let mut next = |kind: &'static str| {
@@ -114,7 +162,8 @@ pub fn state_ids(plan: &StreamPlan) -> (Vec<StageStates>, Vec<StatefulPart>) {
                 .iter()
                 .map(|op| {
                     let StateShape { kind, signature, .. } = op.state()?;
-                    let id = next(kind);
+                    let derived = next(kind);
+                    let id = op.uid().map_or(derived, StateId::user);
                     parts.push(StatefulPart { id: id.clone(), signature });
                     Some(id)
                 })
@@ -135,7 +184,13 @@ impl Manifest {
             key_hash: KEY_HASH_VERSION,
             plan_fingerprint: format!("{:08x}", crc32fast::hash(explain.as_bytes())),
             parts: state_ids(plan).1,
+            job: None,
         }
+    }
+
+    /// The manifest job `job` writes with its checkpoints.
+    pub fn of_job(plan: &StreamPlan, job: &str) -> Self {
+        Self { job: Some(job.to_string()), ..Self::of(plan) }
     }
 
     /// The manifest as the completion record of a checkpoint holds it.
@@ -149,6 +204,10 @@ impl Manifest {
         for part in &self.parts {
             e.bytes(part.id.0.as_bytes());
             e.bytes(part.signature.as_bytes());
+        }
+        // Last, so that a manifest without it reads as before.
+        if let Some(job) = &self.job {
+            e.bytes(job.as_bytes());
         }
         e.bytes
     }
@@ -168,8 +227,12 @@ impl Manifest {
             let id = StateId(text(d.bytes()?)?);
             parts.push(StatefulPart { id, signature: text(d.bytes()?)? });
         }
+        let job = match d.finish() {
+            Ok(()) => None,
+            Err(_) => Some(text(d.bytes()?)?),
+        };
         d.finish()?;
-        Ok(Self { weir_version, format, key_hash, plan_fingerprint, parts })
+        Ok(Self { weir_version, format, key_hash, plan_fingerprint, parts, job })
     }
 
     /// Whether this job's state can be restored from checkpoint
@@ -240,6 +303,7 @@ mod tests {
                 .iter()
                 .map(|(id, signature)| StatefulPart { id: StateId(id.to_string()), signature: signature.to_string() })
                 .collect(),
+            job: None,
         }
     }
 
@@ -279,6 +343,8 @@ mod tests {
     fn manifests_read_back_as_written() {
         let m = manifest(&[("Source#0", "table t; columns [k Utf8]"), ("WindowAggregate#0", "TUMBLE(1 s); keys [k Utf8]")]);
         assert_eq!(Manifest::decode(&m.encode()).unwrap(), m);
+        let of_job = Manifest { job: Some("4c12eb18877ec942".into()), ..m.clone() };
+        assert_eq!(Manifest::decode(&of_job.encode()).unwrap(), of_job);
         let mut bytes = m.encode();
         bytes.truncate(bytes.len() - 3);
         assert!(Manifest::decode(&bytes).is_err(), "a cut manifest is damaged");

@@ -4,5 +4,6 @@
 pub mod chunk;
 pub mod codec;
 pub mod coordinator;
+pub mod evolution;
 pub mod identity;
 pub mod store;

@@ -513,6 +513,27 @@ impl Operator for GroupAggregate {
     }
 
     fn restore(&mut self, states: &[&[u8]], _chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
+        let all: Vec<Option<usize>> = (0..self.plan.grouping.aggregates.len()).map(Some).collect();
+        self.restore_mapped(states, owns, &all)
+    }
+
+    fn restore_adding_aggregates(
+        &mut self,
+        states: &[&[u8]],
+        _chunks: &ChunkMap,
+        owns: &dyn Fn(usize) -> bool,
+        saved: &[Option<usize>],
+    ) -> Result<()> {
+        self.restore_mapped(states, owns, saved)
+    }
+}
+
+impl GroupAggregate {
+    /// Restores every subtask's groups of the key groups `owns` says are
+    /// this subtask's; `saved[i]` is the stored aggregate that aggregate `i`
+    /// restores (`None`: an aggregate added since the savepoint, which starts
+    /// empty for every restored group).
+    fn restore_mapped(&mut self, states: &[&[u8]], owns: &dyn Fn(usize) -> bool, saved: &[Option<usize>]) -> Result<()> {
         let n_keys = self.plan.grouping.key_schema.fields().len();
         for state in states {
             let mut d = Decoder::new(state);
@@ -522,16 +543,14 @@ impl Operator for GroupAggregate {
                 if !owns(key_group) {
                     continue;
                 }
-                self.restore_groups(&batch, n_keys)?;
+                self.restore_groups(&batch, n_keys, saved)?;
             }
             d.finish()?;
         }
         Ok(())
     }
-}
 
-impl GroupAggregate {
-    fn restore_groups(&mut self, batch: &RecordBatch, n_keys: usize) -> Result<()> {
+    fn restore_groups(&mut self, batch: &RecordBatch, n_keys: usize, saved: &[Option<usize>]) -> Result<()> {
         let name = self.name.clone();
         let ctx = || format!("{name}: restoring");
         let width = batch.num_columns();
@@ -557,22 +576,31 @@ impl GroupAggregate {
             .map(|a| a.state().map(|s| s.iter().map(ScalarValue::data_type).collect()))
             .collect::<datafusion::error::Result<_>>()
             .context(ctx)?;
-        let widths: Vec<usize> = types.iter().map(Vec::len).collect();
-        if widths.iter().sum::<usize>() != state_columns.len() {
+        // The stored aggregates, in their order: each restored one's types.
+        let mut stored: Vec<Option<&Vec<DataType>>> = vec![None; saved.iter().flatten().count()];
+        for (t, from) in types.iter().zip(saved) {
+            if let Some(slot) = from.and_then(|i| stored.get_mut(i)) {
+                *slot = Some(t);
+            }
+        }
+        let Some(stored) = stored.into_iter().collect::<Option<Vec<&Vec<DataType>>>>() else {
+            return Err(EngineError::State(format!("{name}: the savepoint's aggregates do not map to this query's")));
+        };
+        if stored.iter().map(|t| t.len()).sum::<usize>() != state_columns.len() {
             return Err(EngineError::State(format!("{name}: group state has {} aggregate columns", state_columns.len())));
         }
-        if !types.iter().flatten().zip(state_columns).all(|(t, c)| t.equals_datatype(c.data_type())) {
+        if !stored.iter().copied().flatten().zip(state_columns).all(|(t, c)| t.equals_datatype(c.data_type())) {
             return Err(EngineError::State(format!("{name}: group state has the wrong types")));
         }
+        // Where each stored aggregate's columns start.
+        let starts: Vec<usize> = stored.iter().scan(0, |at, t| Some(std::mem::replace(at, *at + t.len()))).collect();
         for r in 0..batch.num_rows() {
             let g = self.new_group()?;
             let group = self.group(g);
-            let mut at = 0;
-            for (acc, width) in group.accumulators.iter_mut().zip(&widths) {
-                let width = *width;
-                let slices: Vec<ArrayRef> = state_columns[at..at + width].iter().map(|c| c.slice(r, 1)).collect();
+            for ((acc, from), t) in group.accumulators.iter_mut().zip(saved).zip(&types) {
+                let Some(at) = from.and_then(|i| starts.get(i).copied()) else { continue };
+                let slices: Vec<ArrayRef> = state_columns[at..at + t.len()].iter().map(|c| c.slice(r, 1)).collect();
                 acc.merge_batch(&slices).context(ctx)?;
-                at += width;
             }
             group.rows = counts.value(r);
             let key: &[u8] = rows.as_ref().map_or(&[], |rows| rows.row(r).data());

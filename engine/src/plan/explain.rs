@@ -8,6 +8,7 @@ use datafusion::arrow::datatypes::Schema;
 use datafusion::physical_plan::PhysicalExpr;
 
 use super::{Partitioning, StageInput, StreamPlan, Upstream};
+use crate::checkpoint::identity::state_ids;
 use crate::window::spec::Millis;
 
 /// Expressions, comma-separated, as `EXPLAIN` lists them.
@@ -22,7 +23,10 @@ pub fn columns(schema: &Schema) -> String {
 
 impl fmt::Display for StreamPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, stage) in self.stages.iter().enumerate() {
+        // Every stateful part shows the id its state is saved under, so
+        // that a UID hint is written against what EXPLAIN says.
+        let (ids, _) = state_ids(self);
+        for ((i, stage), ids) in self.stages.iter().enumerate().zip(&ids) {
             writeln!(f, "Stage {i} (parallelism {})", stage.parallelism)?;
             match &stage.input {
                 StageInput::Source(s) => {
@@ -41,6 +45,9 @@ impl fmt::Display for StreamPlan {
                             w.display
                         )?;
                     }
+                    if let Some(id) = &ids.source {
+                        writeln!(f, "    state id: {id}")?;
+                    }
                 }
                 StageInput::Exchange(upstreams) => {
                     for Upstream { from, partitioning } in upstreams {
@@ -54,8 +61,11 @@ impl fmt::Display for StreamPlan {
                     }
                 }
             }
-            for op in &stage.chain {
+            for (op, id) in stage.chain.iter().zip(&ids.operators) {
                 write!(f, "{op}")?;
+                if let Some(id) = id {
+                    writeln!(f, "    state id: {id}")?;
+                }
             }
             if let Some(s) = &stage.sink {
                 writeln!(f, "  Sink: {} [{}]", s.table, s.connector.describe())?;

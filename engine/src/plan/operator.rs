@@ -50,34 +50,50 @@ pub trait OperatorSpec: fmt::Debug + Send + Sync + 'static {
 
 /// One operator of a chain.
 #[derive(Debug, Clone)]
-pub struct OperatorPlan(Arc<dyn OperatorSpec>);
+pub struct OperatorPlan {
+    spec: Arc<dyn OperatorSpec>,
+    /// The state id the user set (the `UID` hint), which replaces the
+    /// derived one so that its state follows the operator wherever a
+    /// changed query puts it.
+    uid: Option<Arc<str>>,
+}
 
 impl OperatorPlan {
     pub fn new(spec: impl OperatorSpec) -> Self {
-        Self(Arc::new(spec))
+        Self { spec: Arc::new(spec), uid: None }
+    }
+
+    /// The operator with the state id `uid` (see `checkpoint::identity`).
+    pub fn with_uid(self, uid: &str) -> Self {
+        Self { uid: Some(uid.into()), ..self }
+    }
+
+    /// The state id the user set, if any.
+    pub fn uid(&self) -> Option<&str> {
+        self.uid.as_deref()
     }
 
     /// The plan struct, if it is a `T`.
     pub fn downcast<T: OperatorSpec>(&self) -> Option<&T> {
-        self.0.as_any().downcast_ref::<T>()
+        self.spec.as_any().downcast_ref::<T>()
     }
 
     pub fn name(&self) -> String {
-        self.0.name()
+        self.spec.name()
     }
 
     pub fn state(&self) -> Option<StateShape> {
-        self.0.state()
+        self.spec.state()
     }
 
     /// A subtask of the operator.
     pub fn instantiate(&self, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
-        Arc::clone(&self.0).instantiate(self.0.name(), subtask, metrics)
+        Arc::clone(&self.spec).instantiate(self.spec.name(), subtask, metrics)
     }
 }
 
 impl fmt::Display for OperatorPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.explain(f)
+        self.spec.explain(f)
     }
 }

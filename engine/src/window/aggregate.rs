@@ -95,6 +95,57 @@ pub struct WindowAggregate {
 }
 
 impl WindowAggregate {
+    /// Restores the slices of every subtask's state (see
+    /// [`Operator::restore`]); with `added`, state of a query with fewer
+    /// aggregates (`Grouping::adding_aggregates`).
+    fn restore_slices(
+        &mut self,
+        states: &[&[u8]],
+        chunks: &ChunkMap,
+        owns: &dyn Fn(usize) -> bool,
+        added: Option<&[Option<usize>]>,
+    ) -> Result<()> {
+        // The slowest subtask's watermark: no row is late that was not.
+        let mut watermark = None::<EventTime>;
+        for state in states {
+            let mut d = Decoder::new(state);
+            let w = d.i64()?;
+            watermark = Some(watermark.map_or(w, |m| m.min(w)));
+            for set in [&mut self.pending, &mut self.kept] {
+                for _ in 0..d.u64()? {
+                    set.insert(d.i64()?);
+                }
+            }
+            for _ in 0..d.u64()? {
+                let key = (d.i64()?, d.i64()?);
+                if !self.slices.contains_key(&key) {
+                    let slice = Slice::new(&self.plan.aggregation.grouping, &self.name)?;
+                    self.slices.insert(key, slice);
+                }
+                let slice = self.slices.get_mut(&key).expect("inserted above");
+                slice.restore(&self.plan.aggregation.grouping, &mut d, chunks, owns, added)?;
+            }
+            d.finish()?;
+        }
+        // Slices with none of this subtask's key groups.
+        self.slices.retain(|_, s| !s.is_only_live() || !s.live.is_empty());
+        if let Some(w) = watermark {
+            self.watermark = w;
+        }
+        // Kept windows the slowest watermark has not fired yet fire again.
+        let unfired: Vec<EventTime> = self
+            .kept
+            .iter()
+            .filter(|e| e.saturating_sub(1) > self.watermark)
+            .copied()
+            .collect();
+        for e in unfired {
+            self.kept.remove(&e);
+            self.pending.insert(e);
+        }
+        Ok(())
+    }
+
     pub fn new(plan: Arc<WindowAggregatePlan>, name: String, metrics: Arc<OperatorMetrics>) -> Self {
         Self {
             plan,
@@ -403,45 +454,17 @@ impl Operator for WindowAggregate {
     }
 
     fn restore(&mut self, states: &[&[u8]], chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
-        // The slowest subtask's watermark: no row is late that was not.
-        let mut watermark = None::<EventTime>;
-        for state in states {
-            let mut d = Decoder::new(state);
-            let w = d.i64()?;
-            watermark = Some(watermark.map_or(w, |m| m.min(w)));
-            for set in [&mut self.pending, &mut self.kept] {
-                for _ in 0..d.u64()? {
-                    set.insert(d.i64()?);
-                }
-            }
-            for _ in 0..d.u64()? {
-                let key = (d.i64()?, d.i64()?);
-                if !self.slices.contains_key(&key) {
-                    let slice = Slice::new(&self.plan.aggregation.grouping, &self.name)?;
-                    self.slices.insert(key, slice);
-                }
-                let slice = self.slices.get_mut(&key).expect("inserted above");
-                slice.restore(&self.plan.aggregation.grouping, &mut d, chunks, owns)?;
-            }
-            d.finish()?;
-        }
-        // Slices with none of this subtask's key groups.
-        self.slices.retain(|_, s| !s.is_only_live() || !s.live.is_empty());
-        if let Some(w) = watermark {
-            self.watermark = w;
-        }
-        // Kept windows the slowest watermark has not fired yet fire again.
-        let unfired: Vec<EventTime> = self
-            .kept
-            .iter()
-            .filter(|e| e.saturating_sub(1) > self.watermark)
-            .copied()
-            .collect();
-        for e in unfired {
-            self.kept.remove(&e);
-            self.pending.insert(e);
-        }
-        Ok(())
+        self.restore_slices(states, chunks, owns, None)
+    }
+
+    fn restore_adding_aggregates(
+        &mut self,
+        states: &[&[u8]],
+        chunks: &ChunkMap,
+        owns: &dyn Fn(usize) -> bool,
+        saved: &[Option<usize>],
+    ) -> Result<()> {
+        self.restore_slices(states, chunks, owns, Some(saved))
     }
 
     fn timer_interval(&self) -> Option<std::time::Duration> {

@@ -125,6 +125,46 @@ impl Grouping {
     }
 }
 
+impl Grouping {
+    /// `state`, saved by a query whose aggregates were those of this
+    /// grouping that `saved` maps to (`saved[i]`: the saved aggregate that
+    /// aggregate `i` restores), with each new aggregate's empty state for
+    /// every group: a savepoint restored into a query that added aggregate
+    /// columns (`checkpoint::evolution`).
+    pub fn adding_aggregates(&self, state: PartialState, saved: &[Option<usize>]) -> Result<PartialState> {
+        let mut old: Vec<Option<Vec<ArrayRef>>> = state.states.into_iter().map(Some).collect();
+        let expected = saved.iter().flatten().count();
+        if saved.len() != self.aggregates.len() || old.len() != expected {
+            return Err(EngineError::State(format!(
+                "window state has {} aggregates, the savepoint's manifest {expected}",
+                old.len()
+            )));
+        }
+        let states = self
+            .aggregates
+            .iter()
+            .zip(saved)
+            .map(|(call, from)| match from {
+                Some(i) => old
+                    .get_mut(*i)
+                    .and_then(Option::take)
+                    .ok_or_else(|| EngineError::State(format!("window state has no aggregate {i}"))),
+                None => empty_states(&call.function, state.rows),
+            })
+            .collect::<Result<_>>()?;
+        Ok(PartialState { keys: state.keys, states, rows: state.rows })
+    }
+}
+
+/// The state columns of `function` for `rows` groups that saw no row: what
+/// an aggregate added to a restored query starts from.
+pub fn empty_states(function: &AggregateFunctionExpr, rows: usize) -> Result<Vec<ArrayRef>> {
+    let ctx = || format!("the empty state of {}", function.fun().name());
+    let mut accumulator = function.create_accumulator().context(ctx)?;
+    let values = accumulator.state().context(ctx)?;
+    values.iter().map(|v| v.to_array_of_size(rows).context(ctx)).collect()
+}
+
 fn new_accumulator(f: &Arc<AggregateFunctionExpr>) -> DfResult<Box<dyn GroupsAccumulator>> {
     if f.groups_accumulator_supported() {
         f.create_groups_accumulator()

@@ -144,13 +144,16 @@ impl Slice {
 
     /// Reads what [`Slice::snapshot`] wrote, keeping the key groups `owns`
     /// says are this subtask's. The chunks are written again at the next
-    /// checkpoint: they may come from a savepoint, outside the job's store.
+    /// checkpoint: they may come from a savepoint, outside the job's store
+    /// (or, with `added` — see [`Grouping::adding_aggregates`] — of a query
+    /// with fewer aggregates).
     pub fn restore(
         &mut self,
         grouping: &Grouping,
         d: &mut Decoder,
         chunks: &ChunkMap,
         owns: &dyn Fn(usize) -> bool,
+        added: Option<&[Option<usize>]>,
     ) -> Result<()> {
         for _ in 0..d.u64()? {
             let group = d.u64()? as usize;
@@ -162,8 +165,11 @@ impl Slice {
                 continue;
             }
             let mut chunk = Decoder::new(chunks.get(id)?);
-            let state = PartialState::decode(&mut chunk)?;
+            let mut state = PartialState::decode(&mut chunk)?;
             chunk.finish()?;
+            if let Some(saved) = added {
+                state = grouping.adding_aggregates(state, saved)?;
+            }
             grouping.check_state(&state)?;
             self.parts.push(Part {
                 state,

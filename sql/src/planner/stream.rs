@@ -51,6 +51,7 @@ mod narrow;
 mod over;
 mod rank;
 pub(crate) mod state_ttl;
+pub(crate) mod uid;
 mod temporal_join;
 mod time_sort;
 mod union;

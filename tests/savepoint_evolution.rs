@@ -1,0 +1,498 @@
+//! A savepoint restored into a changed query (docs/checkpoints.md, "State
+//! identity"): a tumbling-window job runs over the first part of its input
+//! (JSON files, then a named pipe that keeps it running), is stopped with
+//! `STOP JOB … WITH SAVEPOINT` once it has read every one of those rows,
+//! and an edited query starts from the savepoint on the rest (files named
+//! after the pipe). The windows the first run fired (end at most its last
+//! watermark) hold the old query's rows; every later window the edited
+//! query's, computed by DataFusion over the whole input — an added
+//! aggregate column over the rows after the savepoint only. Unsafe edits
+//! are refused before anything runs, naming the operator and the
+//! difference.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::prelude::SessionContext;
+
+use common::*;
+
+/// Rows, one every 250 ms, keys a/b/c; the first `SPLIT` are read before
+/// the savepoint (the last of them mid-window, so that the open windows'
+/// state carries over).
+const ROWS: i64 = 240;
+const SPLIT: i64 = 130;
+const STEP: i64 = 250;
+const SIZE: i64 = 10_000;
+const DELAY: i64 = 2_000;
+
+fn rows() -> Vec<Row> {
+    (0..ROWS)
+        .map(|i| Row {
+            k: Some(["a", "b", "c"][(i % 3) as usize].to_string()),
+            v: Some(i % 7 + 1),
+            ts: Some(T0 + i * STEP),
+        })
+        .collect()
+}
+
+/// Windows whose end is at most this fired before the savepoint: the
+/// watermark had reached the first part's last time minus the delay.
+fn fired_before(window_start: i64) -> bool {
+    window_start + SIZE - 1 <= T0 + (SPLIT - 1) * STEP - DELAY
+}
+
+/// The job's input directory: the first part, the pipe, and (before the
+/// second run) the rest.
+fn first_part(dir: &Path) {
+    let rows = rows();
+    std::fs::create_dir_all(dir.join("in")).unwrap();
+    write_json(&dir.join("in/a.json"), &rows[..SPLIT as usize]);
+    assert!(
+        Command::new("mkfifo")
+            .arg(dir.join("in/m.pipe"))
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+fn second_part(dir: &Path) {
+    write_json(&dir.join("in/z.json"), &rows()[SPLIT as usize..]);
+}
+
+/// Settings, the source table and `body` (sink tables and INSERTs).
+fn job(dir: &Path, settings: &str, body: &str) -> String {
+    format!(
+        "SET 'execution.checkpointing.interval' = '100 ms';
+{settings}
+CREATE TABLE t (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'json', 'scan.watermark.emit.strategy' = 'on-event');
+{body}
+",
+        input = dir.join("in").display()
+    )
+    .replace("$DIR", &dir.display().to_string())
+}
+
+/// A filesystem sink table `name` of `columns` under `dir/name`.
+fn sink(name: &str, columns: &str) -> String {
+    format!(
+        "CREATE TABLE {name} ({columns}) WITH ('connector' = 'filesystem', 'path' = '$DIR/{name}', 'format' = 'json');"
+    )
+}
+
+const OUT: &str = "window_start TIMESTAMP(3), k VARCHAR, c BIGINT, s BIGINT";
+
+/// The windowed aggregation of the first run, with `select` as its SELECT
+/// list (after `SELECT`, hints included).
+fn aggregation(select: &str) -> String {
+    format!(
+        "SELECT {select} FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end, k"
+    )
+}
+
+fn base() -> String {
+    format!(
+        "{}\nINSERT INTO out {};",
+        sink("out", OUT),
+        aggregation("window_start, k, count(*) AS c, sum(v) AS s")
+    )
+}
+
+/// Runs `sql` in a REPL until the job has read the first part, stops it
+/// with a savepoint and returns the savepoint's path.
+fn savepoint(dir: &Path, sql: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let wait_for = |prefix: &str| -> String {
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("no line with {prefix:?}"));
+            if let Some(i) = line.find(prefix) {
+                return line[i + prefix.len()..].to_string();
+            }
+        }
+    };
+    stdin.write_all(sql.as_bytes()).unwrap();
+    let id = wait_for("Job '").split('\'').next().unwrap().to_string();
+    // Every row before the pipe read: the savepoint's state holds them all.
+    loop {
+        writeln!(
+            stdin,
+            "SELECT concat('READ ', CAST(rows_in AS VARCHAR)) AS r FROM weir.jobs WHERE job_id = '{id}';"
+        )
+        .unwrap();
+        let read = wait_for("READ ");
+        let read: i64 = read.split_whitespace().next().unwrap_or_default().parse().unwrap();
+        assert!(read <= SPLIT, "{read} rows read of {SPLIT}");
+        if read == SPLIT {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    writeln!(stdin, "STOP JOB '{id}' WITH SAVEPOINT;").unwrap();
+    let path = wait_for("stopped with savepoint '")
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_string();
+    writeln!(stdin, "\\q").unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    path
+}
+
+/// Runs `sql` (from a savepoint) over the rest of the input to its end:
+/// once the job has opened the pipe, the pipe is closed.
+fn resume(dir: &Path, sql: &str) -> std::process::Output {
+    second_part(dir);
+    run_to_end(dir, sql)
+}
+
+/// `weir run` of `sql`, ending the pipe's input once the job reads it (or
+/// leaving it alone if the job ends first, refused).
+fn run_to_end(dir: &Path, sql: &str) -> std::process::Output {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::write(dir.join("second.sql"), sql).unwrap();
+    let mut job = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .arg("run")
+        .arg(dir.join("second.sql"))
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Opening a pipe to write without waiting fails until it has a reader.
+    let pipe = dir.join("in/m.pipe");
+    while job.try_wait().unwrap().is_none() {
+        if let Ok(writer) = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&pipe)
+        {
+            drop(writer);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    job.wait_with_output().unwrap()
+}
+
+/// The restoring settings of the second run.
+fn from(savepoint: &str, more: &str) -> String {
+    format!("SET 'execution.savepoint.path' = '{savepoint}';\n{more}")
+}
+
+/// DataFusion over every row as table `t` (`k`, `v`, `ts` in epoch ms,
+/// `ws` its window's start, `after`: 1 for a row after the savepoint).
+async fn oracle(query: &str) -> Vec<Vec<String>> {
+    let rows = rows();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Utf8, false),
+        Field::new("v", DataType::Int64, false),
+        Field::new("ts", DataType::Int64, false),
+        Field::new("ws", DataType::Int64, false),
+        Field::new("after", DataType::Int64, false),
+    ]));
+    let ts = |r: &Row| r.ts.unwrap();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.k.clone().unwrap()))),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.v.unwrap()))),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(ts))),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| ts(r) - ts(r).rem_euclid(SIZE)),
+        )),
+        Arc::new(Int64Array::from_iter_values((0..ROWS).map(|i| i64::from(i >= SPLIT)))),
+    ];
+    let ctx = SessionContext::new();
+    ctx.register_batch("t", RecordBatch::try_new(schema, columns).unwrap())
+        .unwrap();
+    let lines = normalize_batches(&ctx.sql(query).await.unwrap().collect().await.unwrap());
+    lines
+        .iter()
+        .map(|l| l.split('|').map(str::to_string).collect())
+        .collect()
+}
+
+/// The rows of sink directory `dir/name` as `columns` (timestamps in epoch
+/// ms; a column the row lacks as `null`).
+fn sink_rows(dir: &Path, name: &str, columns: &[&str]) -> Vec<Vec<String>> {
+    read_sink(&dir.join(name))
+        .iter()
+        .map(|row| {
+            columns
+                .iter()
+                .map(|c| match row.get(*c) {
+                    None | Some(serde_json::Value::Null) => "null".to_string(),
+                    Some(serde_json::Value::String(s)) if *c == "window_start" => parse_timestamp(s).to_string(),
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The old query's oracle for the windows fired before the savepoint and
+/// `edited`'s for the others, as sorted lines of `columns` — the first
+/// being the window start — padded with `null` where the old query had no
+/// such column.
+async fn expected(old: &str, edited: &str, columns: usize) -> Vec<String> {
+    let mut lines: Vec<String> = oracle(old)
+        .await
+        .into_iter()
+        .filter(|r| fired_before(r[0].parse().unwrap()))
+        .chain(
+            oracle(edited)
+                .await
+                .into_iter()
+                .filter(|r| !fired_before(r[0].parse().unwrap())),
+        )
+        .map(|mut r| {
+            r.resize(columns, "null".to_string());
+            r.join("|")
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn lines(rows: Vec<Vec<String>>) -> Vec<String> {
+    let mut lines: Vec<String> = rows.into_iter().map(|r| r.join("|")).collect();
+    lines.sort();
+    lines
+}
+
+const OLD: &str = "SELECT ws, k, count(*) AS c, sum(v) AS s FROM t GROUP BY ws, k";
+
+/// A first run of the base query, stopped with a savepoint, in a new
+/// directory.
+fn first_run(settings: &str, body: &str) -> (tempfile::TempDir, String) {
+    let dir = scratch();
+    first_part(dir.path());
+    let path = savepoint(dir.path(), &job(dir.path(), settings, body));
+    let fired = sink_rows(dir.path(), "out", &["window_start"]);
+    assert!(!fired.is_empty(), "the first run fired no window");
+    assert!(
+        fired.iter().all(|w| fired_before(w[0].parse().unwrap())),
+        "a window fired before its end"
+    );
+    (dir, path)
+}
+
+/// The edited query `body` from the savepoint of the base query; it must
+/// succeed. Returns its directory and the run's log.
+fn edited(settings: &str, body: &str) -> (tempfile::TempDir, String) {
+    let (dir, path) = first_run("", &base());
+    let out = resume(dir.path(), &job(dir.path(), &from(&path, settings), body));
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{log}");
+    (dir, log)
+}
+
+/// A filter after the aggregation: the windows after the savepoint are
+/// the edited query's, with the restored windows complete.
+#[tokio::test]
+async fn a_filter_after_the_aggregation_keeps_the_state() {
+    let body = format!(
+        "{}\nINSERT INTO out SELECT * FROM ({}) WHERE s > 40;",
+        sink("out", OUT),
+        aggregation("window_start, k, count(*) AS c, sum(v) AS s")
+    );
+    let (dir, _) = edited("", &body);
+    let got = lines(sink_rows(dir.path(), "out", &["window_start", "k", "c", "s"]));
+    let edited = "SELECT * FROM (SELECT ws, k, count(*) AS c, sum(v) AS s FROM t GROUP BY ws, k) WHERE s > 40";
+    assert_rows_eq(&got, &expected(OLD, edited, 4).await, "a filter after the aggregation");
+}
+
+/// A projection after the aggregation (a computed column).
+#[tokio::test]
+async fn a_projection_after_the_aggregation_keeps_the_state() {
+    let body = format!(
+        "{}\nINSERT INTO out SELECT window_start, k, c, s, s * 2 + c AS x FROM ({});",
+        sink("out", &format!("{OUT}, x BIGINT")),
+        aggregation("window_start, k, count(*) AS c, sum(v) AS s")
+    );
+    let (dir, _) = edited("", &body);
+    let got = lines(sink_rows(dir.path(), "out", &["window_start", "k", "c", "s", "x"]));
+    let edited = "SELECT ws, k, count(*) AS c, sum(v) AS s, sum(v) * 2 + count(*) AS x FROM t GROUP BY ws, k";
+    assert_rows_eq(
+        &got,
+        &expected(OLD, edited, 5).await,
+        "a projection after the aggregation",
+    );
+}
+
+/// An added aggregate column starts empty for the keys the savepoint
+/// restored: over the windows after the savepoint it aggregates the rows
+/// after it only; the other columns are over every row.
+#[tokio::test]
+async fn an_added_aggregate_starts_empty_for_restored_keys() {
+    let body = format!(
+        "{}\nINSERT INTO out {};",
+        sink("out", &format!("{OUT}, m BIGINT, n BIGINT")),
+        aggregation("window_start, k, count(*) AS c, sum(v) AS s, max(v) AS m, count(v) AS n")
+    );
+    let (dir, log) = edited("", &body);
+    assert!(log.contains("added aggregates") && log.contains("start empty"), "{log}");
+    let got = lines(sink_rows(dir.path(), "out", &["window_start", "k", "c", "s", "m", "n"]));
+    let edited = "SELECT ws, k, count(*) AS c, sum(v) AS s, max(CASE WHEN after = 1 THEN v END) AS m, \
+                  count(CASE WHEN after = 1 THEN v END) AS n FROM t GROUP BY ws, k";
+    assert_rows_eq(&got, &expected(OLD, edited, 6).await, "an added aggregate");
+}
+
+/// A new sink in a statement set: the aggregation's state restores, and
+/// the new INSERT reads the shared source from the savepoint's positions.
+#[tokio::test]
+async fn a_new_sink_in_a_statement_set_keeps_the_state() {
+    let body = format!(
+        "{}\n{}\nEXECUTE STATEMENT SET BEGIN\nINSERT INTO raw SELECT k, v, ts FROM t;\nINSERT INTO out {};\nEND;",
+        sink("out", OUT),
+        sink("raw", "k VARCHAR, v BIGINT, ts TIMESTAMP(3)"),
+        aggregation("window_start, k, count(*) AS c, sum(v) AS s")
+    );
+    let (dir, _) = edited("", &body);
+    let got = lines(sink_rows(dir.path(), "out", &["window_start", "k", "c", "s"]));
+    assert_rows_eq(&got, &expected(OLD, OLD, 4).await, "the aggregation beside a new sink");
+    let raw = lines(sink_rows(dir.path(), "raw", &["k", "v"]));
+    let after = lines(oracle("SELECT k, v FROM t WHERE after = 1").await);
+    assert_rows_eq(&raw, &after, "the new sink: the rows after the savepoint");
+}
+
+/// Another parallelism.
+#[tokio::test]
+async fn another_parallelism_keeps_the_state() {
+    let (dir, _) = edited("SET 'parallelism.default' = '3';", &base());
+    let got = lines(sink_rows(dir.path(), "out", &["window_start", "k", "c", "s"]));
+    assert_rows_eq(&got, &expected(OLD, OLD, 4).await, "at parallelism 3");
+}
+
+/// An operator with a UID keeps its state when the edited query plans
+/// another operator of its kind before it (its derived id would change
+/// from WindowAggregate#0 to #1, and the new one would take its state);
+/// the new one starts empty and says so.
+#[tokio::test]
+async fn a_uid_follows_its_operator_when_it_moves() {
+    let uid = "window_start, k, count(*) AS c, sum(v) AS s";
+    let (dir, path) = first_run(
+        "",
+        &format!(
+            "{}\nINSERT INTO out {};",
+            sink("out", OUT),
+            aggregation(&format!("/*+ UID('WindowAggregate' = 'per_key') */ {uid}"))
+        ),
+    );
+    let body = format!(
+        "{}\n{}\nEXECUTE STATEMENT SET BEGIN\nINSERT INTO big SELECT window_start, count(*) AS c FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '20' SECOND)) GROUP BY window_start, window_end;\nINSERT INTO out {};\nEND;",
+        sink("out", OUT),
+        sink("big", "window_start TIMESTAMP(3), c BIGINT"),
+        aggregation(&format!("/*+ UID('WindowAggregate#1' = 'per_key') */ {uid}"))
+    );
+    let sql = job(dir.path(), &from(&path, ""), &body);
+    let out = resume(dir.path(), &sql);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("WindowAggregate#0 had no state in the savepoint and started empty"),
+        "{log}"
+    );
+    let got = lines(sink_rows(dir.path(), "out", &["window_start", "k", "c", "s"]));
+    assert_rows_eq(&got, &expected(OLD, OLD, 4).await, "the moved operator");
+    // The new aggregation saw the rows after the savepoint only.
+    let big = lines(sink_rows(dir.path(), "big", &["window_start", "c"]));
+    let after = lines(
+        oracle("SELECT ts - ts % 20000 AS w, count(*) AS c FROM t WHERE after = 1 GROUP BY ts - ts % 20000").await,
+    );
+    assert_rows_eq(&big, &after, "the new aggregation");
+}
+
+/// Unsafe edits are refused before anything runs, naming the operator
+/// and the difference: another group key, another aggregate function, a
+/// removed aggregation (unless its state may be dropped).
+#[tokio::test]
+async fn unsafe_edits_are_refused_naming_the_operator() {
+    let (dir, path) = first_run("", &base());
+    let before = read_sink(&dir.path().join("out")).len();
+    second_part(dir.path());
+    let refused = |body: String, why: &[&str]| {
+        let run = run_once(dir.path(), &job(dir.path(), &from(&path, ""), &body));
+        assert!(!run.ok, "{body} ran");
+        for w in why {
+            assert!(run.stderr.contains(w), "{w:?} not in: {}", run.stderr);
+        }
+        assert_eq!(read_sink(&dir.path().join("out")).len(), before, "a refused job wrote");
+    };
+    refused(
+        format!(
+            "{}\nINSERT INTO out SELECT window_start, k, count(*) AS c, sum(v) AS s FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND)) GROUP BY window_start, window_end, k, v;",
+            sink("out", OUT)
+        ),
+        &[
+            "the state of WindowAggregate#0 was saved as",
+            "keys [k Utf8] became keys [k Utf8, v Int64]",
+        ],
+    );
+    refused(
+        format!(
+            "{}\nINSERT INTO out {};",
+            sink("out", OUT),
+            aggregation("window_start, k, count(*) AS c, max(v) AS s")
+        ),
+        &[
+            "the state of WindowAggregate#0 was saved as",
+            "sum(Int64)",
+            "max(Int64)",
+        ],
+    );
+    let removed = format!(
+        "{}\nINSERT INTO raw SELECT k, v, ts FROM t;",
+        sink("raw", "k VARCHAR, v BIGINT, ts TIMESTAMP(3)")
+    );
+    refused(
+        removed.clone(),
+        &[
+            "state of WindowAggregate#0",
+            "which no operator of this query claims",
+            "execution.savepoint.ignore-unclaimed-state",
+        ],
+    );
+
+    // With ignore-unclaimed-state the removed aggregation's state is
+    // dropped, and the job runs on from the savepoint's positions.
+    let ignore = from(&path, "SET 'execution.savepoint.ignore-unclaimed-state' = 'true';");
+    let out = run_to_end(dir.path(), &job(dir.path(), &ignore, &removed));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("WindowAggregate#0") && log.contains("was dropped"),
+        "{log}"
+    );
+    let raw = lines(sink_rows(dir.path(), "raw", &["k", "v"]));
+    assert_rows_eq(
+        &raw,
+        &lines(oracle("SELECT k, v FROM t WHERE after = 1").await),
+        "after dropping the aggregation",
+    );
+}
