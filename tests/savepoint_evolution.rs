@@ -496,3 +496,149 @@ async fn unsafe_edits_are_refused_naming_the_operator() {
         "after dropping the aggregation",
     );
 }
+
+/// Where the compatibility goldens are: one savepoint per Weir release
+/// (docs/checkpoints.md, "Compatibility goldens").
+fn goldens() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/savepoints")
+}
+
+/// Rows as JSON lines with epoch-millisecond times, as a golden keeps its
+/// input.
+fn json_lines(rows: &[Row]) -> String {
+    rows.iter()
+        .map(|r| {
+            format!(
+                "{{\"k\": \"{}\", \"v\": {}, \"ts\": {}}}\n",
+                r.k.clone().unwrap(),
+                r.v.unwrap(),
+                r.ts.unwrap()
+            )
+        })
+        .collect()
+}
+
+/// Writes this build's golden: the base query's savepoint after the first
+/// part of the input, the output the job had committed, its input and its
+/// SQL. Run once per release (`cargo test --test savepoint_evolution --
+/// --ignored make_compatibility_golden`) and commit the directory.
+#[test]
+#[ignore]
+fn make_compatibility_golden() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let rows = rows();
+    std::fs::write(dir.path().join("in/a.json"), json_lines(&rows[..SPLIT as usize])).unwrap();
+    assert!(
+        Command::new("mkfifo")
+            .arg(dir.path().join("in/m.pipe"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let sql = job(dir.path(), "", &base());
+    let path = savepoint(dir.path(), &sql);
+    let golden = goldens().join(format!("{}-tumble-sum", env!("CARGO_PKG_VERSION")));
+    let _ = std::fs::remove_dir_all(&golden);
+    for (from, to) in [(Path::new(&path), "savepoint"), (&dir.path().join("out"), "out")] {
+        std::fs::create_dir_all(golden.join(to)).unwrap();
+        common::restored::copy_tree(from, &golden.join(to));
+    }
+    std::fs::write(golden.join("first.json"), json_lines(&rows[..SPLIT as usize])).unwrap();
+    std::fs::write(golden.join("rest.json"), json_lines(&rows[SPLIT as usize..])).unwrap();
+    std::fs::write(
+        golden.join("job.sql"),
+        sql.replace(&dir.path().display().to_string(), "$DIR"),
+    )
+    .unwrap();
+    std::fs::write(
+        golden.join("oracle.sql"),
+        format!("-- columns: window_start,k,c,s\n{OLD}\n"),
+    )
+    .unwrap();
+}
+
+/// Every golden savepoint — one per Weir release — restores in this build:
+/// its job, started from it over the rest of its input, ends with the
+/// output DataFusion computes over the whole input (`oracle.sql` over `t`:
+/// `k`, `v`, `ts` in epoch ms, `ws` its 10 s window's start). A raised
+/// state format must migrate these, not refuse them.
+#[tokio::test]
+async fn savepoints_of_every_release_restore() {
+    let mut goldens: Vec<std::path::PathBuf> = std::fs::read_dir(goldens())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    goldens.sort();
+    assert!(
+        !goldens.is_empty(),
+        "no golden savepoint in {}",
+        self::goldens().display()
+    );
+    for golden in goldens {
+        let dir = scratch();
+        for part in ["savepoint", "out"] {
+            std::fs::create_dir_all(dir.path().join(part)).unwrap();
+            common::restored::copy_tree(&golden.join(part), &dir.path().join(part));
+        }
+        std::fs::create_dir_all(dir.path().join("in")).unwrap();
+        std::fs::copy(golden.join("first.json"), dir.path().join("in/a.json")).unwrap();
+        std::fs::copy(golden.join("rest.json"), dir.path().join("in/z.json")).unwrap();
+        assert!(
+            Command::new("mkfifo")
+                .arg(dir.path().join("in/m.pipe"))
+                .status()
+                .unwrap()
+                .success()
+        );
+        let sql = std::fs::read_to_string(golden.join("job.sql")).unwrap();
+        let sql = format!(
+            "SET 'execution.savepoint.path' = '{}';\n{}",
+            dir.path().join("savepoint").display(),
+            sql.replace("$DIR", &dir.path().display().to_string())
+        );
+        let out = run_to_end(dir.path(), &sql);
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {log}", golden.display());
+        assert!(log.contains("resumed from savepoint"), "{log}");
+
+        let oracle_sql = std::fs::read_to_string(golden.join("oracle.sql")).unwrap();
+        let columns: Vec<&str> = oracle_sql
+            .lines()
+            .next()
+            .unwrap()
+            .trim_start_matches("-- columns: ")
+            .split(',')
+            .collect();
+        let mut input = std::fs::read_to_string(golden.join("first.json")).unwrap();
+        input.push_str(&std::fs::read_to_string(golden.join("rest.json")).unwrap());
+        let (mut k, mut v, mut ts) = (Vec::new(), Vec::new(), Vec::new());
+        for line in input.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            k.push(row["k"].as_str().unwrap().to_string());
+            v.push(row["v"].as_i64().unwrap());
+            ts.push(row["ts"].as_i64().unwrap());
+        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, false),
+            Field::new("v", DataType::Int64, false),
+            Field::new("ts", DataType::Int64, false),
+            Field::new("ws", DataType::Int64, false),
+        ]));
+        let ws: Vec<i64> = ts.iter().map(|t| t - t.rem_euclid(SIZE)).collect();
+        let columns_in: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(k)),
+            Arc::new(Int64Array::from(v)),
+            Arc::new(Int64Array::from(ts)),
+            Arc::new(Int64Array::from(ws)),
+        ];
+        let ctx = SessionContext::new();
+        ctx.register_batch("t", RecordBatch::try_new(schema, columns_in).unwrap())
+            .unwrap();
+        let query: String = oracle_sql.lines().skip(1).collect::<Vec<_>>().join("\n");
+        let expected = normalize_batches(&ctx.sql(&query).await.unwrap().collect().await.unwrap());
+        let got = lines(sink_rows(dir.path(), "out", &columns));
+        assert_rows_eq(&got, &expected, &golden.display().to_string());
+    }
+}

@@ -6,7 +6,7 @@
 
 pub mod kafka;
 pub mod postgres;
-mod restored;
+pub mod restored;
 pub mod s3;
 
 use std::path::{Path, PathBuf};
