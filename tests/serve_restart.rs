@@ -401,3 +401,57 @@ async fn an_entry_that_cannot_be_restored_is_reported_and_the_others_go_on() {
     let name = kept[0].file_name().unwrap_or_default().to_string_lossy().into_owned();
     assert!(log.contains(&format!("is kept in ./weir-state/serve/{name}.")), "{log}");
 }
+
+/// A savepoint starts a job once: killed after its first checkpoint of its
+/// own, the restored job resumes from its latest checkpoint, not from the
+/// savepoint again.
+#[tokio::test]
+async fn a_job_from_a_savepoint_resumes_from_its_own_checkpoint() {
+    let dir = scratch();
+    let server = Server::start(dir.path(), &[], &[]);
+    let port = server.port;
+    psql_ok(port, "SET 'execution.checkpointing.interval' = '100 ms'");
+    psql_ok(port, GEN);
+    psql_ok(port, "CREATE TABLE sink1 (id BIGINT) WITH ('connector' = 'blackhole')");
+    psql_ok(port, "INSERT INTO sink1 SELECT id FROM gen");
+    let jobs = psql_ok(port, "SHOW JOBS");
+    let id = jobs.split('|').next().unwrap_or_default().to_string();
+    psql_ok(port, &format!("STOP JOB '{id}' WITH SAVEPOINT"));
+    let savepoints: Vec<_> = std::fs::read_dir(dir.path().join("weir-state").join("savepoints"))
+        .unwrap()
+        .filter_map(|e| Some(e.ok()?.path()))
+        .collect();
+    assert_eq!(savepoints.len(), 1, "{savepoints:?}");
+    psql_ok(
+        port,
+        &format!("SET 'execution.savepoint.path' = '{}'", savepoints[0].display()),
+    );
+    // The client is told where the job started, in a notice.
+    let started = psql(port, "INSERT INTO sink1 SELECT id FROM gen", None);
+    let notice = String::from_utf8_lossy(&started.stderr);
+    assert!(
+        started.status.success() && notice.contains(&format!("Job '{id}' started: resumed from savepoint")),
+        "{notice}"
+    );
+    // The catalog drops the savepoint from the job's settings once the job
+    // has a checkpoint of its own.
+    let file = catalog(dir.path());
+    let until = Instant::now() + Duration::from_secs(60);
+    let from_savepoint = || {
+        let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        saved["jobs"][0]["settings"]
+            .to_string()
+            .contains("execution.savepoint.path")
+    };
+    while from_savepoint() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!from_savepoint(), "{}", std::fs::read_to_string(&file).unwrap());
+    sigkill(server);
+    let server = Server::start(dir.path(), &[], &[]);
+    let log = server.log();
+    assert!(
+        log.contains(&format!("Job '{id}' restored: resumed from checkpoint")),
+        "{log}"
+    );
+}

@@ -196,8 +196,12 @@ impl Store {
             };
             inner.snapshot.jobs.retain(|j| j.id != saved.id);
             let is_view = saved.view.is_some();
+            let from_savepoint = saved.settings.iter().any(|(k, _)| k == SAVEPOINT_PATH);
             inner.snapshot.jobs.push(saved);
             self.watch(job.clone(), is_view);
+            if from_savepoint {
+                self.consume_savepoint(job.clone());
+            }
         }
         reconcile(&mut inner.snapshot, session);
         if !inner.restoring
@@ -229,6 +233,41 @@ impl Store {
                 {
                     eprintln!("error: {e}");
                 }
+            }
+        });
+    }
+}
+
+/// The setting that starts a job from a savepoint.
+const SAVEPOINT_PATH: &str = "execution.savepoint.path";
+
+/// How often a job started from a savepoint is checked for its first
+/// checkpoint of its own.
+const SAVEPOINT_POLL: std::time::Duration = std::time::Duration::from_millis(500);
+
+impl Store {
+    /// A savepoint starts a job once, as in Flink: from its first complete
+    /// checkpoint on, the job's catalog entry starts it without
+    /// `execution.savepoint.path`, so that a restart resumes from its
+    /// latest checkpoint rather than going back to the savepoint.
+    fn consume_savepoint(self: &Arc<Self>, job: JobHandle) {
+        let store = Arc::clone(self);
+        tokio::spawn(async move {
+            while job.metrics.checkpoints().is_empty() {
+                if job.status().is_done() {
+                    return;
+                }
+                tokio::time::sleep(SAVEPOINT_POLL).await;
+            }
+            let mut inner = store.lock();
+            let Some(saved) = inner.snapshot.jobs.iter_mut().find(|j| j.id == job.id) else {
+                return;
+            };
+            saved.settings.retain(|(k, _)| k != SAVEPOINT_PATH);
+            if !inner.restoring
+                && let Err(e) = write(&store.path, &inner.snapshot)
+            {
+                eprintln!("error: {e}");
             }
         });
     }
