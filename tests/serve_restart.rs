@@ -455,3 +455,34 @@ async fn a_job_from_a_savepoint_resumes_from_its_own_checkpoint() {
         "{log}"
     );
 }
+
+/// A statement set's job (`BEGIN STATEMENT SET; …; END;`) is kept as its
+/// statements and runs again after a SIGKILL as the same job.
+#[tokio::test]
+async fn a_statement_set_runs_again_as_the_same_job() {
+    let dir = scratch();
+    let server = Server::start(dir.path(), &[], &[]);
+    let port = server.port;
+    psql_ok(port, GEN);
+    psql_ok(port, "CREATE TABLE sink1 (id BIGINT) WITH ('connector' = 'blackhole')");
+    psql_ok(
+        port,
+        "CREATE TABLE sink2 (name VARCHAR) WITH ('connector' = 'blackhole')",
+    );
+    psql_ok(port, "BEGIN STATEMENT SET");
+    psql_ok(port, "INSERT INTO sink1 SELECT id FROM gen");
+    psql_ok(port, "INSERT INTO sink2 SELECT name FROM gen");
+    psql_ok(port, "END");
+    let jobs = psql_ok(port, "SHOW JOBS");
+    assert_eq!(jobs.matches("|Running|").count(), 1, "{jobs}");
+    let id = jobs.split('|').next().unwrap_or_default().to_string();
+    sigkill(server);
+    let server = Server::start(dir.path(), &[], &[]);
+    let log = server.log();
+    assert!(log.contains(&format!("Job '{id}' restored")), "{log}");
+    let jobs = psql_ok(server.port, "SHOW JOBS");
+    assert!(
+        jobs.starts_with(&format!("{id}|Running|")) && jobs.contains("INSERT INTO sink2"),
+        "{jobs}"
+    );
+}
