@@ -642,3 +642,77 @@ async fn savepoints_of_every_release_restore() {
         assert_rows_eq(&got, &expected, &golden.display().to_string());
     }
 }
+
+/// `EXPLAIN` shows every stateful part's state id, the UID hint's among
+/// them; a hint naming no stateful operator, an ambiguous kind, one id for
+/// two operators and a malformed id are refused, quoting the hint.
+#[test]
+fn uid_hints_are_shown_and_checked() {
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let tables = format!(
+        "{}\n{}",
+        sink("out", OUT),
+        sink("big", "window_start TIMESTAMP(3), c BIGINT")
+    );
+    let per_key = |hint: &str| {
+        format!(
+            "INSERT INTO out {}",
+            aggregation(&format!("{hint} window_start, k, count(*) AS c, sum(v) AS s"))
+        )
+    };
+    let big = "INSERT INTO big SELECT window_start, count(*) AS c FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '20' SECOND)) GROUP BY window_start, window_end";
+    let explain = |statement: String| {
+        run_once(
+            dir.path(),
+            &job(dir.path(), "", &format!("{tables}\nEXPLAIN {statement};")),
+        )
+    };
+
+    let shown = explain(per_key("/*+ UID('windowaggregate' = 'per_key') */"));
+    assert!(shown.ok, "{}", shown.stderr);
+    assert!(
+        shown.stdout.contains("state id: per_key") && shown.stdout.contains("state id: Source#0"),
+        "{}",
+        shown.stdout
+    );
+    let set = |hint: &str| format!("STATEMENT SET BEGIN\n{big};\n{};\nEND", per_key(hint));
+    let both = explain(set("/*+ UID('WindowAggregate#1' = 'per_key') */"));
+    assert!(both.ok, "{}", both.stderr);
+    assert!(
+        both.stdout.contains("state id: WindowAggregate#0") && both.stdout.contains("state id: per_key"),
+        "{}",
+        both.stdout
+    );
+
+    for (statement, why) in [
+        (
+            set("/*+ UID('WindowAggregate' = 'per_key') */"),
+            "is ambiguous: this query has 2 WindowAggregate operators (WindowAggregate#0, WindowAggregate#1)",
+        ),
+        (
+            per_key("/*+ UID('GroupAggregate' = 'x') */"),
+            "no stateful operator 'GroupAggregate' (its stateful parts: Source#0, WindowAggregate#0)",
+        ),
+        (
+            set("/*+ UID('WindowAggregate#0' = 'x', 'WindowAggregate#1' = 'x') */"),
+            "the state id 'x' is given to two stateful operators",
+        ),
+        (
+            per_key("/*+ UID('WindowAggregate' = 'a#1') */"),
+            "'a#1' cannot be a state id",
+        ),
+        (
+            per_key("/*+ UID('Source' = 'clicks') */"),
+            "a source's state id cannot be set",
+        ),
+    ] {
+        let run = explain(statement);
+        assert!(!run.ok, "{}", run.stdout);
+        assert!(
+            run.stderr.contains(why) && run.stderr.contains("UID"),
+            "{why:?} not in {}",
+            run.stderr
+        );
+    }
+}
