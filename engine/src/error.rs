@@ -27,6 +27,12 @@ pub enum EngineError {
     /// A connector could not read or write its data.
     #[error("{0}")]
     Connector(String),
+    /// A record a source read does not fit its table's format (with
+    /// `ignore-parse-errors` off): the data is wrong, and reading it again
+    /// fails again. The message names the record (`file:line`,
+    /// `topic/partition:offset`).
+    #[error("{0}")]
+    Record(String),
     /// An I/O error with the path or resource it concerns.
     #[error("{context}: {source}")]
     Io {
@@ -106,6 +112,8 @@ impl EngineError {
             // database, a file that changed); the message carries no type
             // that would single out a malformed record.
             EngineError::Connector(_) => ErrorKind::External,
+            // The record is as it was written: only the user can change it.
+            EngineError::Record(_) => ErrorKind::User,
             // The state store (the disk under it) failed, or what it gave
             // back is damaged: recovery and restarts deal with both.
             EngineError::State(_) => ErrorKind::External,
@@ -347,6 +355,10 @@ mod tests {
             ),
             (
                 EngineError::Incompatible("state of another query".into()),
+                ErrorKind::User,
+            ),
+            (
+                EngineError::Record("in.json:7: cannot decode record: expected a number: x".into()),
                 ErrorKind::User,
             ),
         ];

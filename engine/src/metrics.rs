@@ -259,6 +259,16 @@ pub struct JobMetrics {
     tasks: Mutex<Vec<Arc<TaskMetrics>>>,
     checkpoints: Mutex<std::collections::VecDeque<CheckpointStats>>,
     alignments: Arc<Mutex<BTreeMap<u64, u64>>>,
+    restarts: AtomicU64,
+    last_failure: Mutex<Option<JobFailureStats>>,
+}
+
+/// The latest failure of a job's task, restarted from or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobFailureStats {
+    /// When it was seen (ms since the epoch).
+    pub at_ms: i64,
+    pub message: String,
 }
 
 /// Totals of a job, summed over subtasks.
@@ -279,6 +289,34 @@ pub struct JobTotals {
 }
 
 impl JobMetrics {
+    /// Forgets the operators and tasks of the previous attempt: a restarted
+    /// job counts afresh from the checkpoint it restored, as Flink's task
+    /// metrics do. Checkpoints, restarts and the last failure stay.
+    pub fn new_attempt(&self) {
+        self.operators.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Records a task's failure; `restart` is the restart it leads to (the
+    /// count so far), `None` when the job fails for good.
+    pub fn job_failed(&self, message: &str, restart: Option<u32>) {
+        if let Some(n) = restart {
+            self.restarts.store(u64::from(n), Ordering::Relaxed);
+        }
+        let stats = JobFailureStats { at_ms: crate::message::now_ms(), message: message.to_string() };
+        *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(stats);
+    }
+
+    /// How many times the job restarted after a failure.
+    pub fn restarts(&self) -> u64 {
+        self.restarts.load(Ordering::Relaxed)
+    }
+
+    /// The latest failure of a task, if any.
+    pub fn last_failure(&self) -> Option<JobFailureStats> {
+        self.last_failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Registers the counters of a new operator subtask.
     pub fn register(&self, operator: &str, subtask: usize) -> Arc<OperatorMetrics> {
         let m = Arc::new(OperatorMetrics {

@@ -106,8 +106,10 @@ pub fn render(registry: &Registry) -> Result<String, MetricsError> {
     let job_in = f.counter("weir_job_rows_in_total", "Rows the job's sources read.", &["job"])?;
     let job_out = f.counter("weir_job_rows_out_total", "Rows the job wrote to its sinks.", &["job"])?;
     let job_wm = f.gauge("weir_job_watermark_seconds", "The job's watermark (event time, Unix seconds).", &["job"])?;
+    let job_restarts = f.counter("weir_job_restarts_total", "Restarts of the job after a task failed.", &["job"])?;
     for j in snapshot::jobs(registry) {
-        job_up.with_label_values(&[j.job_id.as_str(), j.status]).set(f64::from(u8::from(j.status == "RUNNING")));
+        job_restarts.with_label_values(&[&j.job_id]).inc_by(j.restarts as f64);
+        job_up.with_label_values(&[j.job_id.as_str(), j.status]).set(f64::from(u8::from(matches!(j.status, "RUNNING" | "RESTARTING"))));
         job_in.with_label_values(&[&j.job_id]).inc_by(j.rows_in as f64);
         job_out.with_label_values(&[&j.job_id]).inc_by(j.rows_out as f64);
         if let Some(w) = j.watermark {

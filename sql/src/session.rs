@@ -344,7 +344,7 @@ impl Session {
                     WeirStatement::StatementSet(inserts) => self.plan_statement_set(inserts).await?.0,
                     _ => return Err(SqlError::unsupported("EXPLAIN of this statement", None)),
                 };
-                Ok(Outcome::Explain(planned.plan.to_string()))
+                Ok(Outcome::Explain(crate::planner::stream::uid::apply_uids(planned.plan, text)?.to_string()))
             }
             WeirStatement::Insert { table, query, clauses, .. } => {
                 let planned = self.plan_insert(table, query, clauses).await?;
@@ -409,7 +409,8 @@ impl Session {
     /// `INSERT` job is durable: its id derives from its statement, so
     /// running it again (after a crash, at any parallelism) finds its state
     /// under `state.dir` and resumes from its latest checkpoint.
-    fn start(&mut self, planned: Planned, text: &str, durable: bool) -> Result<JobHandle> {
+    fn start(&mut self, mut planned: Planned, text: &str, durable: bool) -> Result<JobHandle> {
+        planned.plan = crate::planner::stream::uid::apply_uids(planned.plan, text)?;
         let (id, durability) = if durable {
             // The tables' definitions belong to the job: the same statement
             // over another topic or path is another job, not a resumption.
@@ -437,6 +438,8 @@ impl Session {
                         savepoint: self.settings.savepoint_path(),
                         checkpoints: self.settings.checkpoints_dir(),
                         allow_fresh_start: self.settings.allow_fresh_start(),
+                        restart: self.settings.restart_strategy(),
+                        ignore_unclaimed_state: self.settings.ignore_unclaimed_state(),
                     })
                 }
                 None => None,

@@ -10,6 +10,7 @@ use weir_engine::duration::parse_duration;
 use crate::error::{Result, SqlError};
 
 mod flink_only;
+pub mod restart;
 
 /// A setting Weir knows: its key, default and how its value is checked.
 struct Known {
@@ -126,6 +127,7 @@ const KNOWN: &[Known] = &[
     Known { key: "execution.savepoint.path", default: "", check: state_location },
     Known { key: "state.checkpoints.dir", default: "", check: checkpoints_dir },
     Known { key: "state.savepoints.dir", default: "", check: state_location },
+    Known { key: "execution.savepoint.ignore-unclaimed-state", default: "false", check: boolean },
     Known { key: "execution.state-recovery.allow-fresh-start", default: "false", check: boolean },
     Known { key: "table.planner.max-expression-depth", default: "1000", check: expression_depth },
     Known { key: "state.dir", default: "./weir-state", check: any },
@@ -134,7 +136,28 @@ const KNOWN: &[Known] = &[
     Known { key: SOURCE_IDLE_TIMEOUT, default: "0 ms", check: duration },
     Known { key: STATE_TTL, default: "0 ms", check: duration },
     Known { key: TABLE_PARALLELISM, default: "-1", check: table_parallelism },
+    // Unset: exponential-delay for a job with checkpoints (Flink 2).
+    Known { key: restart::TYPE, default: "", check: restart_type },
+    Known { key: restart::FIXED_ATTEMPTS, default: "1", check: restart::check_count },
+    Known { key: restart::FIXED_DELAY, default: "1 s", check: duration },
+    Known { key: restart::RATE_MAX_FAILURES, default: "1", check: restart::check_count },
+    Known { key: restart::RATE_INTERVAL, default: "1 min", check: duration },
+    Known { key: restart::RATE_DELAY, default: "1 s", check: duration },
+    Known { key: restart::EXP_INITIAL, default: "1 s", check: duration },
+    Known { key: restart::EXP_MAX, default: "1 min", check: duration },
+    Known { key: restart::EXP_MULTIPLIER, default: "1.5", check: restart::check_multiplier },
+    Known { key: restart::EXP_RESET, default: "1 h", check: duration },
+    Known { key: restart::EXP_JITTER, default: "0.1", check: restart::check_jitter },
+    Known { key: restart::EXP_ATTEMPTS, default: "2147483647", check: restart::check_count },
 ];
+
+/// `restart-strategy.type`; empty is the default's own value.
+fn restart_type(v: &str) -> std::result::Result<(), String> {
+    match v.is_empty() {
+        true => Ok(()),
+        false => restart::check_type(v),
+    }
+}
 
 /// Flink's idle timeout of every source without its own
 /// `'source.idle-timeout'`: `0 ms` is none.
@@ -246,6 +269,13 @@ impl Settings {
         (!p.is_empty()).then(|| std::path::PathBuf::from(p))
     }
 
+    /// `execution.savepoint.ignore-unclaimed-state`: whether a savepoint's
+    /// state that no operator of the restoring query claims is dropped
+    /// (rather than the restore refused).
+    pub fn ignore_unclaimed_state(&self) -> bool {
+        self.get("execution.savepoint.ignore-unclaimed-state").eq_ignore_ascii_case("true")
+    }
+
     /// `state.checkpoints.dir`: where durable jobs checkpoint, when on
     /// object storage (`None`: sled under `state.dir`).
     pub fn checkpoints_dir(&self) -> Option<Location> {
@@ -264,6 +294,11 @@ impl Settings {
     /// committed, may start again from nothing.
     pub fn allow_fresh_start(&self) -> bool {
         self.get("execution.state-recovery.allow-fresh-start").eq_ignore_ascii_case("true")
+    }
+
+    /// `restart-strategy.*`: what a durable job does when a task fails.
+    pub fn restart_strategy(&self) -> weir_engine::runtime::restart::RestartStrategy {
+        restart::strategy(|k| self.get(k))
     }
 
     /// `table.planner.max-expression-depth`.

@@ -114,7 +114,7 @@ impl RecordDecoder {
             );
             let text = cut_excerpt(&line.prefix);
             if !tolerant {
-                return Err(EngineError::Connector(format!(
+                return Err(EngineError::Record(format!(
                     "{location}: cannot decode record: the record is longer than {} bytes \
                      (raise '{MAX_RECORD_OPTION}' if such records are expected): {text}",
                     line.limit
@@ -199,7 +199,7 @@ impl RecordDecoder {
             };
             let text = excerpt(chunk.lines(lines));
             if !tolerant {
-                return Err(EngineError::Connector(if first == last {
+                return Err(EngineError::Record(if first == last {
                     format!("{location}: cannot decode record: {reason}: {text}")
                 } else {
                     format!("{location}: cannot decode records: {reason}")
@@ -378,7 +378,7 @@ fn expand(
         let location = format!("{}:{}", path.display(), chunk.number(line));
         let text = excerpt(chunk.lines(line..line + 1));
         if !tolerant {
-            return Err(EngineError::Connector(format!("{location}: cannot decode record: {why}: {text}")));
+            return Err(EngineError::Record(format!("{location}: cannot decode record: {why}: {text}")));
         }
         bad.push(BadRecord { partition, location, text, error: why });
     }

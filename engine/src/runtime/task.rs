@@ -54,6 +54,7 @@ impl SinkOutput {
     async fn write(&mut self, batch: RecordBatch) -> Result<()> {
         self.metrics.rows_in.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         crate::failpoints::sink_write(&self.metrics.operator);
+        crate::failpoints::sink_error(&self.metrics.operator)?;
         self.writer.write(batch).await
     }
 }
@@ -228,7 +229,10 @@ impl Task {
         }
         self.snapshot_operators(id, &mut state)?;
         match &mut self.output.main {
-            MainOutput::Sink(s) => state.parts.push((s.part.clone(), s.writer.prepare(id).await?)),
+            MainOutput::Sink(s) => {
+                crate::failpoints::sink_barrier(&s.metrics.operator, id)?;
+                state.parts.push((s.part.clone(), s.writer.prepare(id).await?));
+            }
             MainOutput::Exchange(r) => r.broadcast(Message::Barrier(id)).await?,
         }
         if let Some(late) = &mut self.output.late {

@@ -183,7 +183,7 @@ pub async fn show(
         _ if cancelled => Ended::Cancelled,
         JobStatus::Failed(why) => Ended::Failed(why.message),
         JobStatus::Cancelled => Ended::Cancelled,
-        JobStatus::Finished | JobStatus::Running => Ended::Finished,
+        JobStatus::Finished | JobStatus::Running | JobStatus::Restarting => Ended::Finished,
     }
 }
 

@@ -20,6 +20,7 @@ pub const HOT_KEYS_SHOWN: usize = 10;
 pub fn status_name(s: &JobStatus) -> &'static str {
     match s {
         JobStatus::Running => "RUNNING",
+        JobStatus::Restarting => "RESTARTING",
         JobStatus::Finished => "FINISHED",
         JobStatus::Failed(_) => "FAILED",
         JobStatus::Cancelled => "CANCELLED",
@@ -38,6 +39,10 @@ pub struct JobRow {
     pub rows_dropped: u64,
     pub watermark: Option<i64>,
     pub checkpoints_completed: u64,
+    /// Restarts after a task failed (`restart-strategy.*`).
+    pub restarts: u64,
+    /// The latest task failure, restarted from or not: when and why.
+    pub last_failure: Option<(i64, String)>,
 }
 
 /// One row of `weir.operators`: a task (a subtask of a stage and the chain
@@ -171,6 +176,8 @@ pub fn jobs(registry: &Registry) -> Vec<JobRow> {
                 rows_dropped: t.late_rows + t.invalid_time_rows + t.decode_errors + t.expired_state_rows,
                 watermark: h.metrics.watermark().and_then(shown),
                 checkpoints_completed: h.metrics.checkpoints().len() as u64,
+                restarts: h.metrics.restarts(),
+                last_failure: h.metrics.last_failure().map(|f| (f.at_ms, f.message)),
             }
         })
         .collect()

@@ -110,6 +110,9 @@ pub(super) fn all(registry: &Arc<Registry>) -> Vec<SystemTable> {
                 field("rows_dropped", DataType::UInt64, false),
                 field("watermark", ts(), true),
                 field("checkpoints_completed", DataType::UInt64, false),
+                field("restarts", DataType::UInt64, false),
+                field("last_failure_time", ts(), true),
+                field("last_failure", DataType::Utf8, true),
                 field("statement", DataType::Utf8, false),
             ],
             |r, schema| {
@@ -124,6 +127,13 @@ pub(super) fn all(registry: &Arc<Registry>) -> Vec<SystemTable> {
                         u64s(rows.iter().map(|j| j.rows_dropped)),
                         Arc::new(TimestampMillisecondArray::from(rows.iter().map(|j| j.watermark).collect::<Vec<_>>())),
                         u64s(rows.iter().map(|j| j.checkpoints_completed)),
+                        u64s(rows.iter().map(|j| j.restarts)),
+                        Arc::new(TimestampMillisecondArray::from(
+                            rows.iter().map(|j| j.last_failure.as_ref().map(|f| f.0)).collect::<Vec<_>>(),
+                        )),
+                        Arc::new(StringArray::from(
+                            rows.iter().map(|j| j.last_failure.as_ref().map(|f| f.1.as_str())).collect::<Vec<_>>(),
+                        )),
                         strings(rows.iter().map(|j| j.statement.as_str())),
                     ],
                 )
