@@ -278,7 +278,7 @@ fn a_savepoint_of_another_query_is_refused_naming_the_operator() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success(), "a query of another shape started from the savepoint: {stderr}");
     assert!(
-        stderr.contains("cannot be restored by this job")
+        stderr.contains("cannot be restored")
             && stderr.contains("the state of WindowAggregate#0 was saved as")
             && stderr.contains("sum(")
             && stderr.contains("max("),
