@@ -9,7 +9,8 @@ writes no new chunk after ones that did), the job is killed with SIGKILL
 and started again at once. Measured from the kill:
 
 - resumed: the start line saying it resumed from the checkpoint (process
-  start, planning, reading and decoding the state);
+  start, planning, reading and decoding the state; "state MB" is what the
+  checkpoints wrote before the kill);
 - first output: a row past the window is written to the pipe as soon as
   the job resumed, the window fires and its N rows are committed (at the
   end of input, when the pipe closes).
@@ -116,7 +117,7 @@ def measure(keys, checkpoints, env):
         first = spawn(dir, env, lines)
         # The whole state is in a checkpoint once one writes (almost)
         # nothing new after some that wrote chunks.
-        start, wrote = time.monotonic(), False
+        start, wrote, state = time.monotonic(), False, 0
         while True:
             at, m = wait(lines, r"checkpoint complete.*bytes=(\d+)", start)
             start = at + 1e-6
@@ -124,6 +125,7 @@ def measure(keys, checkpoints, env):
             if wrote and not big:
                 break
             wrote |= big
+            state += int(m.group(1))
         first.send_signal(signal.SIGKILL)
         killed = time.monotonic()
         first.wait()
@@ -140,7 +142,7 @@ def measure(keys, checkpoints, env):
         rows = sum(1 for n in os.listdir(f"{dir}/out") if n.startswith("part-")
                    for _ in open(f"{dir}/out/{n}"))
         assert rows >= keys, f"{rows} rows for {keys} keys"
-        return resumed - killed, output - killed
+        return state, resumed - killed, output - killed
 
 
 def main():
@@ -149,11 +151,11 @@ def main():
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "weir", "--bin", "weir"], cwd=ROOT, check=True)
     server, env = moto()
     try:
-        print(f"{'keys':>9} {'store':>6} {'resumed s':>10} {'first output s':>15}")
+        print(f"{'keys':>9} {'state MB':>9} {'store':>6} {'resumed s':>10} {'first output s':>15}")
         for n in keys:
             for name, checkpoints, e in [("local", "", {}), ("s3", "s3://bench/ckpt", env)]:
-                resumed, output = measure(n, checkpoints, e)
-                print(f"{n:>9} {name:>6} {resumed:>10.2f} {output:>15.2f}", flush=True)
+                state, resumed, output = measure(n, checkpoints, e)
+                print(f"{n:>9} {state / 1e6:>9.1f} {name:>6} {resumed:>10.2f} {output:>15.2f}", flush=True)
     finally:
         server.kill()
 
