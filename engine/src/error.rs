@@ -33,6 +33,11 @@ pub enum EngineError {
     /// `topic/partition:offset`).
     #[error("{0}")]
     Record(String),
+    /// A system outside Weir refused the job's data or statement for good
+    /// (a constraint the rows break, a table or column that is not there):
+    /// it is up, and would refuse the same again.
+    #[error("{0}")]
+    Refused(String),
     /// An I/O error with the path or resource it concerns.
     #[error("{context}: {source}")]
     Io {
@@ -114,6 +119,8 @@ impl EngineError {
             EngineError::Connector(_) => ErrorKind::External,
             // The record is as it was written: only the user can change it.
             EngineError::Record(_) => ErrorKind::User,
+            // The system answered: the query or the data must change.
+            EngineError::Refused(_) => ErrorKind::User,
             // The state store (the disk under it) failed, or what it gave
             // back is damaged: recovery and restarts deal with both.
             EngineError::State(_) => ErrorKind::External,
@@ -359,6 +366,10 @@ mod tests {
             ),
             (
                 EngineError::Record("in.json:7: cannot decode record: expected a number: x".into()),
+                ErrorKind::User,
+            ),
+            (
+                EngineError::Refused("postgres table t: violates check constraint".into()),
                 ErrorKind::User,
             ),
         ];

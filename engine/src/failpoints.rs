@@ -13,7 +13,8 @@
 //!   connector error when a checkpoint's barrier reaches it, before it
 //!   prepares its output: with counts (`4*off->1*return(t)->…`) the job
 //!   fails between checkpoints that complete, whatever the speed of the
-//!   machine, so restarts resume from a checkpoint.
+//!   machine, so restarts resume from a checkpoint. `return(panic:t)`
+//!   panics there instead.
 //! - `weir::pgwire::query=return(s)`: `weir serve` panics while answering
 //!   a simple query whose text contains `s` (`repl/src/serve/handler.rs`),
 //!   so that tests can check that the panic fails that statement alone.
@@ -68,7 +69,11 @@ pub(crate) fn sink_barrier(sink: &str, id: u64) -> crate::error::Result<()> {
         fail::fail_point!("weir::sink::barrier", |victim| victim);
         None
     };
-    match victim().as_deref() == Some(table) {
+    let victim = victim();
+    if victim.as_deref().and_then(|v| v.strip_prefix("panic:")) == Some(table) {
+        panic!("failpoint weir::sink::barrier: a panic injected into the sink of table '{table}' at a checkpoint");
+    }
+    match victim.as_deref() == Some(table) {
         true => Err(crate::error::EngineError::Connector(format!(
             "failpoint weir::sink::barrier: an error injected into the sink of table '{table}' at checkpoint {id}"
         ))),

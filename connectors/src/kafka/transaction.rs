@@ -166,7 +166,8 @@ impl Transaction {
                     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _)) => {
-                    return Err(EngineError::Connector(format!(
+                    // The same row is too large on every attempt.
+                    return Err(EngineError::Refused(format!(
                         "kafka: a row of {} bytes is larger than the producer's 'message.max.bytes' \
                          (set 'properties.message.max.bytes' and the topic's 'max.message.bytes'): {}",
                         value.map_or(0, <[u8]>::len),

@@ -135,7 +135,7 @@ impl LookupClient for PostgresLookup {
             match self.attempt(&params).await {
                 Ok(batch) => return Ok(batch),
                 Err(Failure::Final(m)) => {
-                    return Err(EngineError::Connector(format!("lookup in postgres table {} at {}: {m}", s.table, s.server)));
+                    return Err(EngineError::Refused(format!("lookup in postgres table {} at {}: {m}", s.table, s.server)));
                 }
                 Err(Failure::Transient(m)) if attempt >= s.max_retries => {
                     return Err(EngineError::Connector(format!(

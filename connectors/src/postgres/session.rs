@@ -153,7 +153,7 @@ pub(super) async fn write(
                 )));
             }
             Failure::Final(m) => {
-                return Err(EngineError::Connector(format!(
+                return Err(EngineError::Refused(format!(
                     "postgres table {} at {}: writing {what} failed: {m}",
                     c.table,
                     c.server()

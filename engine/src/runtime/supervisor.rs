@@ -134,10 +134,7 @@ impl Supervisor {
                             false => JobFailure { kind: e.kind(), message: e.to_string() },
                         });
                     }
-                    Some(Err(join)) => {
-                        let message = format!("a task panicked: {join}");
-                        break Ended::Failed(JobFailure { message, kind: ErrorKind::Internal });
-                    }
+                    Some(Err(join)) => break Ended::Failed(panicked(join)),
                 }
             }
         };
@@ -163,6 +160,21 @@ impl Supervisor {
     }
 }
 
+/// The failure of a task that panicked (or was aborted), with the
+/// panic's own message: tokio's display of it names the task by a number
+/// that differs on every attempt, which would hide a panic that repeats.
+fn panicked(join: tokio::task::JoinError) -> JobFailure {
+    let message = match join.try_into_panic() {
+        Ok(payload) => match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
+            (Some(s), _) => format!("a task panicked: {s}"),
+            (_, Some(s)) => format!("a task panicked: {s}"),
+            _ => "a task panicked".to_string(),
+        },
+        Err(join) => format!("a task ended abnormally: {join}"),
+    };
+    JobFailure { message, kind: ErrorKind::Internal }
+}
+
 /// How long the job waits, after a task failed only because a neighbour
 /// stopped, for the neighbour's own error to arrive.
 const CAUSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
@@ -181,12 +193,7 @@ async fn cause(set: &mut JoinSet<Result<()>>, first: EngineError) -> JobFailure 
                     message: e.to_string(),
                 };
             }
-            Err(join) if join.is_panic() => {
-                return JobFailure {
-                    message: format!("a task panicked: {join}"),
-                    kind: ErrorKind::Internal,
-                };
-            }
+            Err(join) if join.is_panic() => return panicked(join),
             _ => {}
         }
     }
