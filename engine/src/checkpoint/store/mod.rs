@@ -203,7 +203,7 @@ fn encode_refs(refs: &[ChunkId]) -> Vec<u8> {
 /// The chunk ids of an [`encode_refs`] list; `None` when its length is not
 /// a whole number of ids.
 fn decode_refs(body: &[u8]) -> Option<Vec<ChunkId>> {
-    if body.len() % 16 != 0 {
+    if !body.len().is_multiple_of(16) {
         return None;
     }
     let mut ids = Vec::with_capacity(body.len() / 16);
