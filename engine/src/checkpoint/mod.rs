@@ -6,4 +6,5 @@ pub mod codec;
 pub mod coordinator;
 pub mod evolution;
 pub mod identity;
+pub mod inspect;
 pub mod store;

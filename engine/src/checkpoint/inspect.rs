@@ -1,0 +1,160 @@
+//! What a savepoint or a job's checkpoint store holds, for `weir_savepoint`:
+//! each stateful part's id, kind, signature and size, and — for a window
+//! aggregate, whose state is split into chunks by key group — its size per
+//! key group. Reading never creates a store (a path with no state is an
+//! error naming it) and holds the store only while it reads: a running
+//! job's sled lock is taken for the time of one read, then let go.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::checkpoint::chunk::ChunkId;
+use crate::checkpoint::codec::Decoder;
+use crate::checkpoint::store::{Checkpoint, Location, StateStore};
+use crate::error::{EngineError, Result};
+
+/// How long reading a store on object storage may take.
+const READ_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The kind whose state [`key_group_sizes`] can split by key group.
+const WINDOW_AGGREGATE: &str = "WindowAggregate";
+
+/// The size of one part of a checkpoint, or of one key group of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartSize {
+    pub checkpoint: u64,
+    /// The part name: a state id (`WindowAggregate#0`, a user's `UID`) or a
+    /// sink's prepared output.
+    pub state_id: String,
+    /// The kind of a derived state id; `None` for a user-set id or a
+    /// part the manifest does not name (the manifest records no kind).
+    pub kind: Option<String>,
+    /// The part's signature in the manifest; `None` for a part it does not
+    /// name (a sink's prepared output, a checkpoint of state format 1).
+    pub signature: Option<String>,
+    /// `None` for the whole part; `Some(g)` for key group `g` of it.
+    pub key_group: Option<usize>,
+    /// State bytes plus the bytes of the chunks referenced (for a key
+    /// group: the bytes of its chunks).
+    pub bytes: u64,
+    /// How many task states hold the part (or the key group).
+    pub tasks: usize,
+}
+
+/// The newest complete checkpoint at `path`: a savepoint directory, a job's
+/// checkpoint directory, or an object-storage URL. A local path without
+/// Weir state is refused rather than turned into an empty store.
+pub fn read_latest(path: &str) -> Result<Checkpoint> {
+    let location = Location::from_path(Path::new(path))?;
+    if let Location::Local(dir) = &location
+        && !dir.join("db").is_file()
+    {
+        return Err(EngineError::State(format!(
+            "no Weir state at {path}: it is not a savepoint or checkpoint store"
+        )));
+    }
+    // The store (and a sled lock) lives only for this read.
+    let store = StateStore::open_at(&location, READ_DEADLINE)?;
+    let recovery = store.restore()?;
+    recovery.checkpoint.ok_or_else(|| {
+        let damaged = if recovery.damaged.is_empty() {
+            String::new()
+        } else {
+            format!(" (damaged: {:?})", recovery.damaged)
+        };
+        EngineError::State(format!("no complete checkpoint at {path}{damaged}"))
+    })
+}
+
+/// The parts of `cp`, in name order, each followed by its key groups where
+/// its state is split by key group. Parts the manifest names but no task
+/// holds are listed with 0 bytes and 0 tasks.
+pub fn part_sizes(cp: &Checkpoint) -> Result<Vec<PartSize>> {
+    let signatures: BTreeMap<&str, &str> = cp
+        .manifest
+        .iter()
+        .flat_map(|m| m.parts.iter())
+        .map(|p| (p.id.as_str(), p.signature.as_str()))
+        .collect();
+    let mut names: BTreeSet<&str> = signatures.keys().copied().collect();
+    names.extend(cp.tasks.values().flat_map(|t| t.parts.iter().map(|(n, _)| n.as_str())));
+    let mut out = Vec::new();
+    for name in names {
+        let signature = signatures.get(name).map(|s| s.to_string());
+        let kind = signature.as_ref().and(name.split_once('#')).map(|(k, _)| k.to_string());
+        let mut whole = PartSize {
+            checkpoint: cp.id,
+            state_id: name.to_string(),
+            kind: kind.clone(),
+            signature: signature.clone(),
+            key_group: None,
+            bytes: 0,
+            tasks: 0,
+        };
+        let mut groups = BTreeMap::<usize, (u64, usize)>::new();
+        for task in cp.tasks.values() {
+            let Some((_, state)) = task.parts.iter().find(|(n, _)| n == name) else {
+                continue;
+            };
+            whole.tasks += 1;
+            whole.bytes += state.len() as u64;
+            if kind.as_deref() == Some(WINDOW_AGGREGATE) {
+                for (group, bytes) in key_group_sizes(name, state, cp)? {
+                    whole.bytes += bytes;
+                    let g = groups.entry(group).or_default();
+                    g.0 += bytes;
+                    g.1 += 1;
+                }
+            }
+        }
+        out.push(whole);
+        out.extend(groups.into_iter().map(|(group, (bytes, tasks))| PartSize {
+            checkpoint: cp.id,
+            state_id: name.to_string(),
+            kind: kind.clone(),
+            signature: signature.clone(),
+            key_group: Some(group),
+            bytes,
+            tasks,
+        }));
+    }
+    Ok(out)
+}
+
+/// The bytes of the chunks of each key group one task's window aggregate
+/// state references, read as `window/aggregate.rs` and `window/slice.rs`
+/// write it: watermark, pending and kept window ends, then per slice its
+/// bounds and its chunks (key group, chunk id).
+fn key_group_sizes(name: &str, state: &[u8], cp: &Checkpoint) -> Result<BTreeMap<usize, u64>> {
+    let damaged = |e: EngineError| EngineError::State(format!("state of {name} in checkpoint {}: {e}", cp.id));
+    let mut d = Decoder::new(state);
+    let mut sizes = BTreeMap::new();
+    let mut read = || -> Result<()> {
+        d.i64()?;
+        for _ in 0..2 {
+            for _ in 0..d.u64()? {
+                d.i64()?;
+            }
+        }
+        for _ in 0..d.u64()? {
+            d.i64()?;
+            d.i64()?;
+            for _ in 0..d.u64()? {
+                let group = d.u64()? as usize;
+                let id = ChunkId::from_le_bytes(
+                    d.bytes()?
+                        .try_into()
+                        .map_err(|_| EngineError::State("a malformed chunk id".into()))?,
+                );
+                *sizes.entry(group).or_default() += cp.chunks.get(id)?.len() as u64;
+            }
+        }
+        d.finish()
+    };
+    read().map_err(damaged)?;
+    Ok(sizes)
+}
+
+#[cfg(test)]
+mod tests;
