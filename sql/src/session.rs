@@ -4,40 +4,32 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMillisecondArray, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::common::TableReference;
 use datafusion::catalog::empty::EmptyTable;
 use datafusion::sql::resolve::resolve_table_references;
-use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::{ObjectName, Query, Statement, TableFactor, Visit, Visitor};
 use std::ops::ControlFlow;
 use tokio::sync::mpsc;
 use futures::FutureExt;
-use weir_engine::plan::{SinkPlan, StageInput, StreamPlan};
+use weir_engine::plan::{SinkPlan, StreamPlan};
 use weir_engine::EngineError;
-use weir_engine::checkpoint::coordinator::CheckpointConfig;
-use weir_engine::runtime::job::{self, Durability, JobHandle, JobStatus};
+use weir_engine::runtime::job::{JobHandle, JobStatus};
 
 use crate::catalog::{Catalog, TableDef};
-use crate::collect::CollectSink;
 use crate::error::{Result, SqlError};
 use crate::functions;
-use crate::planner::stream::{LateClauses, LateTarget, StreamPlanner};
 use crate::planner::table::{create_table, normalize};
-use crate::planner::validate::check_streaming_query;
-use crate::planner::window_tvf;
 use crate::results;
 use crate::settings::Settings;
-use crate::system::{self, JobEntry, Registry};
+use crate::system::{self, Registry};
 use crate::script::ParsedStatement;
-use crate::statement::{WeirStatement, WindowClauses, position_of};
+use crate::statement::{WeirStatement, position_of};
 use crate::views::Views;
 
 mod statement_set;
@@ -50,6 +42,8 @@ mod show;
 mod views;
 mod zone;
 mod persist;
+mod jobs;
+mod planning;
 
 /// What a statement produced.
 pub enum Outcome {
@@ -405,67 +399,6 @@ impl Session {
         }
     }
 
-    /// Starts a planned job and adopts the table it created, if any. An
-    /// `INSERT` job is durable: its id derives from its statement, so
-    /// running it again (after a crash, at any parallelism) finds its state
-    /// under `state.dir` and resumes from its latest checkpoint.
-    fn start(&mut self, mut planned: Planned, text: &str, durable: bool) -> Result<JobHandle> {
-        planned.plan = crate::planner::stream::uid::apply_uids(planned.plan, text)?;
-        let (id, durability) = if durable {
-            // The tables' definitions belong to the job: the same statement
-            // over another topic or path is another job, not a resumption.
-            let mut identity = text.to_string();
-            for table in planned.plan.tables() {
-                if let Some(def) = self.catalog.get(table) {
-                    identity.push('\n');
-                    identity.push_str(&def.ddl);
-                }
-            }
-            let id = stable_job_id(&identity);
-            if self.jobs.iter().any(|j| j.id == id && !j.status().is_done()) {
-                return Err(SqlError::plan(format!("this statement already runs as job '{id}'"), None));
-            }
-            let durability = match self.settings.checkpointing() {
-                Some((interval, timeout, min_pause)) => {
-                    Some(Durability {
-                        config: CheckpointConfig {
-                            interval,
-                            timeout,
-                            min_pause,
-                            mode: self.settings.checkpoint_mode(),
-                        },
-                        dir: self.settings.state_dir().join(&id),
-                        savepoint: self.settings.savepoint_path(),
-                        checkpoints: self.settings.checkpoints_dir(),
-                        allow_fresh_start: self.settings.allow_fresh_start(),
-                        restart: self.settings.restart_strategy(),
-                        ignore_unclaimed_state: self.settings.ignore_unclaimed_state(),
-                    })
-                }
-                None => None,
-            };
-            (id, durability)
-        } else {
-            (new_job_id(), None)
-        };
-        let sources = planned
-            .plan
-            .stages
-            .iter()
-            .filter_map(|s| match &s.input {
-                StageInput::Source(src) => Some((src.table.clone(), Arc::clone(&src.connector))),
-                _ => None,
-            })
-            .collect();
-        let handle = job::start(planned.plan, id, text.to_string(), durability)?;
-        self.system.add(JobEntry { handle: handle.clone(), sources });
-        for table in planned.created_tables {
-            self.register(table)?;
-        }
-        self.jobs.push(handle.clone());
-        Ok(handle)
-    }
-
     /// The memory table of a materialized view: the query's columns, all
     /// nullable (an aggregate over no rows, an outer join). The job's sink
     /// makes it an upsert table by the query's key.
@@ -531,211 +464,6 @@ impl Session {
         Ok(Outcome::Table(batches))
     }
 
-    async fn plan_insert(&self, table: &ObjectName, query: &Query, clauses: &WindowClauses) -> Result<Planned> {
-        let name = crate::catalog::names::table_part(table)?;
-        let def = self.catalog.get(&name).ok_or_else(|| match self.views.get(&name) {
-            // As in Flink, a view is read, never written.
-            Some(_) => SqlError::plan(format!("'{name}' is a view: INSERT INTO a table"), position_of(table)),
-            None => SqlError::unknown_table(name.clone(), position_of(table)),
-        })?;
-        let connector = def.connector.sink.clone().ok_or_else(|| {
-            SqlError::plan(
-                format!(
-                    "table '{name}' cannot be written: connector '{}' is a source only",
-                    def.connector.connector
-                ),
-                position_of(table),
-            )
-        })?;
-        let sink = SinkPlan {
-            table: name,
-            connector,
-            upsert_key: None,
-        };
-        let declared = Arc::clone(&def.schema);
-        self.plan_job(query, clauses, sink, Some(&declared)).await
-    }
-
-    async fn plan_select(
-        &self,
-        query: &Query,
-        clauses: &WindowClauses,
-    ) -> Result<(Planned, SchemaRef, mpsc::Receiver<RecordBatch>)> {
-        let schema = {
-            let (logical, _) = self.logical_plan(query).await?;
-            Arc::new(logical.schema().as_arrow().clone())
-        };
-        let (collect, rows) = CollectSink::new(Arc::clone(&schema));
-        let sink = SinkPlan {
-            table: "client".into(),
-            connector: Arc::new(collect),
-            upsert_key: None,
-        };
-        Ok((self.plan_job(query, clauses, sink, None).await?, schema, rows))
-    }
-
-    /// Plans a job of `query` into `sink`; `declared` is the sink table's
-    /// schema as declared, whose instants and wall-clock times the query's
-    /// are converted to in the session's zone.
-    async fn plan_job(
-        &self,
-        query: &Query,
-        clauses: &WindowClauses,
-        sink: SinkPlan,
-        declared: Option<&SchemaRef>,
-    ) -> Result<Planned> {
-        let (logical, windows) = self.logical_plan(query).await?;
-        let logical = match declared {
-            Some(d) => self.to_declared_times(logical, d)?,
-            None => logical,
-        };
-        let state = self.ctx.state();
-        let mut planner = StreamPlanner::new(&state, &self.catalog, &windows, &self.settings);
-        planner.join_position = crate::planner::validate::first_join(query);
-        planner.state_ttl.set_hints(&self.state_ttl, !self.state_ttl_in_set);
-        if !clauses.is_empty() {
-            planner = planner.with_clauses(self.resolve_clauses(clauses)?);
-        }
-        // What the planner cannot place more precisely is at the query.
-        let (plan, created_table) = planner
-            .plan_into_sink(&logical, sink)
-            .map_err(|e| e.or_at(position_of(query)))?;
-        Ok(Planned { plan, created_tables: created_table.into_iter().collect() })
-    }
-
-    fn resolve_clauses(&self, c: &WindowClauses) -> Result<LateClauses> {
-        let emit_early = match &c.emit_early {
-            Some(e) => {
-                let ms = window_tvf::interval_ms(e, &self.ctx.state())?;
-                if ms <= 0 {
-                    return Err(SqlError::plan("EMIT EARLY EVERY needs a positive interval", position_of(e)));
-                }
-                Some(std::time::Duration::from_millis(ms as u64))
-            }
-            None => None,
-        };
-        let allowed_lateness = match &c.allowed_lateness {
-            Some(e) => window_tvf::interval_ms(e, &self.ctx.state())?,
-            None => 0,
-        };
-        if allowed_lateness < 0 {
-            return Err(SqlError::plan("ALLOWED LATENESS must not be negative", c.position));
-        }
-        let late_data_into = c.late_data_into.as_ref().map(|name| {
-            let n = table_name(name);
-            match self.catalog.get(&n) {
-                Some(def) => LateTarget::Declared(Arc::clone(def)),
-                None => LateTarget::New(n),
-            }
-        });
-        Ok(LateClauses {
-            allowed_lateness,
-            emit_early,
-            late_data_into,
-            position: c.position,
-        })
-    }
-
-    /// DataFusion's analysed logical plan of a streaming query, and the
-    /// window relations it reads.
-    async fn logical_plan(
-        &self,
-        query: &Query,
-    ) -> Result<(LogicalPlan, std::collections::HashMap<String, window_tvf::WindowRelation>)> {
-        check_streaming_query(query)?;
-        // DataFusion's errors that name no place are at the query.
-        let at = |e: datafusion::error::DataFusionError| SqlError::from(e).or_at(position_of(query));
-        let mut query = query.clone();
-        let state = self.ctx.state();
-        let twins = crate::planner::lookup::rewrite(&mut query, &self.catalog)?;
-        // Views windowed by a TVF are planned first: the TVF windows their
-        // rows, and their own TVFs' relations join this query's.
-        let mut windows = std::collections::HashMap::new();
-        let mut views = std::collections::HashMap::new();
-        for (name, view_query) in self.views.windowed(&query)? {
-            let (plan, inner) = Box::pin(self.logical_plan(&view_query)).await?;
-            windows.extend(inner);
-            views.insert(name, Arc::new(plan));
-        }
-        let zone = self.settings.local_zone();
-        let inputs = window_tvf::Inputs { catalog: &self.catalog, views: &views, zone: &zone };
-        windows.extend(window_tvf::rewrite(&mut query, &inputs, &state)?);
-        // MATCH_RECOGNIZE inputs are planned first, as views under a TVF.
-        let mut matches = Vec::new();
-        for pending in crate::planner::match_recognize::rewrite(&mut query)? {
-            let (input, inner) = Box::pin(self.logical_plan(&pending.input)).await?;
-            windows.extend(inner);
-            matches.push(pending.plan(input, &state)?);
-        }
-        for m in &matches {
-            self.ctx.register_table(TableReference::bare(m.name.as_str()), crate::planner::match_recognize::table(m))?;
-        }
-        // The relations standing for TVF calls exist only while this query
-        // is planned.
-        for rel in windows.values() {
-            self.ctx
-                .register_table(TableReference::bare(rel.name.as_str()), Arc::new(EmptyTable::new(Arc::clone(&rel.schema))))?;
-        }
-        let twin_names: Vec<String> =
-            twins.iter().map(|t| format!("{}{}", crate::planner::lookup::LOOKUP_TWIN, t.name)).collect();
-        for (twin, name) in twins.iter().zip(&twin_names) {
-            if let Some(lookup) = &twin.connector.lookup {
-                self.ctx.register_table(TableReference::bare(name.as_str()), Arc::new(EmptyTable::new(lookup.schema())))?;
-            }
-        }
-        let plan = match crate::planner::set_operations::rewrite(&mut query, &state).await {
-            Ok(()) => Ok(state.statement_to_plan(DfStatement::Statement(Box::new(Statement::Query(Box::new(query))))).await),
-            Err(e) => Err(e),
-        };
-        for rel in windows.values() {
-            self.ctx.deregister_table(TableReference::bare(rel.name.as_str()))?;
-        }
-        for name in &twin_names {
-            self.ctx.deregister_table(TableReference::bare(name.as_str()))?;
-        }
-        for m in &matches {
-            self.ctx.deregister_table(TableReference::bare(m.name.as_str()))?;
-        }
-        let plan = plan?;
-        let plan = state
-            .analyzer()
-            .execute_and_check(plan.map_err(at)?, state.config_options(), |_, _| {})
-            .map_err(at)?;
-        let plan = self.localize(plan)?;
-        let plan = crate::planner::optimize::optimize(plan, &state).map_err(at)?;
-        Ok((plan, windows))
-    }
-
-    fn show_jobs(&self) -> RecordBatch {
-        let mut ids = Vec::new();
-        let mut status = Vec::new();
-        let mut statements = Vec::new();
-        let mut rows_out = Vec::new();
-        let mut rows_in = Vec::new();
-        let mut late = Vec::new();
-        let mut watermarks = Vec::new();
-        for j in &self.jobs {
-            ids.push(j.id.clone());
-            status.push(format!("{:?}", j.status()));
-            statements.push(j.statement.clone());
-            let t = j.metrics.totals();
-            rows_out.push(t.rows_to_sinks);
-            rows_in.push(t.rows_from_sources);
-            watermarks.push(j.metrics.watermark());
-            late.push(t.late_rows + t.invalid_time_rows + t.decode_errors + t.expired_state_rows);
-        }
-        let schema = results::jobs();
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(ids)),
-            Arc::new(StringArray::from(status)),
-            Arc::new(UInt64Array::from(rows_out)),
-            Arc::new(UInt64Array::from(rows_in)),
-            Arc::new(UInt64Array::from(late)),
-            Arc::new(TimestampMillisecondArray::from(watermarks)),
-            Arc::new(StringArray::from(statements)),
-        ];
-        RecordBatch::try_new(schema, columns).expect("columns match the schema")
-    }
 }
 
 /// Table functions in FROM (window TVFs read streams).
@@ -769,29 +497,5 @@ fn string_table(schema: SchemaRef, columns: Vec<Vec<String>>) -> RecordBatch {
         .map(|c| Arc::new(StringArray::from(c)) as ArrayRef)
         .collect();
     RecordBatch::try_new(schema, arrays).expect("columns match the schema")
-}
-
-/// The id of a durable job: the same statement over the same table
-/// definitions gets the same id (FNV-1a), hence the same state and
-/// part-file names when it runs again — at any parallelism, since state is
-/// kept by key group.
-fn stable_job_id(statement: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in statement.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
-}
-
-/// A job id that is unique on this machine: part files are named after it.
-fn new_job_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or_default();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{:016x}", nanos ^ n.rotate_right(16) ^ (std::process::id() as u64).rotate_left(40))
 }
 
