@@ -5,6 +5,7 @@
 //! files. Each table snapshots the jobs' counters when it is scanned; the
 //! Prometheus endpoint reads the same snapshots ([`snapshot`]).
 
+mod savepoint;
 pub mod snapshot;
 mod tables;
 
@@ -48,8 +49,10 @@ impl Registry {
     }
 }
 
-/// Registers the `weir` schema and its tables in `ctx`.
+/// Registers the `weir` schema and its tables in `ctx`, and the
+/// `weir_savepoint` table function.
 pub fn register(ctx: &SessionContext, registry: &Arc<Registry>) -> Result<()> {
+    ctx.register_udtf(savepoint::NAME, Arc::new(savepoint::SavepointFunction));
     let schema = Arc::new(MemorySchemaProvider::new());
     for table in tables::all(registry) {
         datafusion::catalog::SchemaProvider::register_table(schema.as_ref(), table.name.to_string(), Arc::new(table))?;
