@@ -435,7 +435,7 @@ impl Session {
         let mut memory = 0;
         let mut streams = 0;
         for t in &tables {
-            if system::is_system(t.schema()) {
+            if system::is_system(t.schema()) || system::is_system_function(t.schema(), t.table()) {
                 memory += 1;
                 continue;
             }

@@ -67,3 +67,9 @@ pub fn register(ctx: &SessionContext, registry: &Arc<Registry>) -> Result<()> {
 pub fn is_system(schema: Option<&str>) -> bool {
     schema.is_some_and(|s| s.eq_ignore_ascii_case(SCHEMA))
 }
+
+/// Whether a table reference is a call of a system table function
+/// (`weir_savepoint(…)`), which reads a store, not a stream.
+pub fn is_system_function(schema: Option<&str>, table: &str) -> bool {
+    schema.is_none() && table.eq_ignore_ascii_case(savepoint::NAME)
+}
