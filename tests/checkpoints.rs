@@ -7,6 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+use common::repl_session::ReplSession;
 use common::*;
 
 fn job_sql(dir: &std::path::Path, interval: &str, parallelism: usize) -> String {
@@ -118,7 +119,6 @@ fn a_job_killed_ten_times_commits_exactly_the_uninterrupted_output() {
 /// until the test closes it.
 #[test]
 fn savepoints_resume_at_parallelism_one_four_two() {
-    use std::io::{BufRead, BufReader, Write};
     use std::process::Stdio;
 
     let statements = |dir: &std::path::Path, parallelism: usize, savepoint: Option<&str>| {
@@ -148,31 +148,9 @@ fn savepoints_resume_at_parallelism_one_four_two() {
 
     // One REPL session: start the job, stop it with a savepoint.
     let stop_with_savepoint = |parallelism: usize, savepoint: Option<&str>, wait_for_output: bool| -> String {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .current_dir(dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let wait_for = |prefix: &str| -> String {
-            loop {
-                let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no line with {prefix:?}"));
-                if let Some(i) = line.find(prefix) {
-                    return line[i + prefix.len()..].to_string();
-                }
-            }
-        };
-        stdin.write_all(statements(dir.path(), parallelism, savepoint).as_bytes()).unwrap();
-        let id = wait_for("Job '").split('\'').next().unwrap().to_string();
+        let mut repl = ReplSession::start(dir.path(), &[]);
+        repl.send(&statements(dir.path(), parallelism, savepoint));
+        let id = repl.job_id();
         // Let the job commit something of its own before it is stopped.
         let before = committed(dir.path()).len();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -180,11 +158,8 @@ fn savepoints_resume_at_parallelism_one_four_two() {
             std::thread::sleep(Duration::from_millis(50));
         }
         std::thread::sleep(Duration::from_millis(300));
-        writeln!(stdin, "STOP JOB '{id}' WITH SAVEPOINT;").unwrap();
-        let path = wait_for("stopped with savepoint '").split('\'').next().unwrap().to_string();
-        writeln!(stdin, "\\q").unwrap();
-        drop(stdin);
-        assert!(child.wait().unwrap().success());
+        let path = repl.stop_with_savepoint(&id);
+        repl.quit();
         path
     };
     let first = stop_with_savepoint(1, None, true);

@@ -5,12 +5,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+use common::repl_session::ReplSession;
 use common::s3::Moto;
 use common::*;
 
@@ -190,41 +191,15 @@ fn an_unreachable_store_fails_checkpoints_not_the_job() {
 /// Types `statements` into a REPL session, waits for the job to commit
 /// output, stops it with a savepoint and returns where the savepoint went.
 fn stop_with_savepoint(dir: &Path, statements: &str, env: &[(String, String)]) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .current_dir(dir)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let wait_for = |prefix: &str| -> String {
-        loop {
-            let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no line with {prefix:?}"));
-            if let Some(i) = line.find(prefix) {
-                return line[i + prefix.len()..].to_string();
-            }
-        }
-    };
-    stdin.write_all(statements.as_bytes()).unwrap();
-    let id = wait_for("Job '").split('\'').next().unwrap().to_string();
+    let mut repl = ReplSession::start(dir, env);
+    repl.send(statements);
+    let id = repl.job_id();
     let deadline = Instant::now() + Duration::from_secs(60);
     while read_sink(&dir.join("out")).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    writeln!(stdin, "STOP JOB '{id}' WITH SAVEPOINT;").unwrap();
-    let path = wait_for("stopped with savepoint '").split('\'').next().unwrap().to_string();
-    writeln!(stdin, "\\q").unwrap();
-    drop(stdin);
-    assert!(child.wait().unwrap().success());
+    let path = repl.stop_with_savepoint(&id);
+    repl.quit();
     path
 }
 

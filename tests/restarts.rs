@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 const SINK: &str = "k VARCHAR, window_start TIMESTAMP(3), c BIGINT, s BIGINT, mn BIGINT, mx BIGINT";
@@ -33,20 +31,7 @@ fn input(dir: &std::path::Path, rows: &[Row]) {
 
 /// `weir run` of `sql` in `dir` with `FAILPOINTS` set.
 fn run_failing(dir: &std::path::Path, sql: &str, failpoints: &str) -> Run {
-    let file = dir.join("job.sql");
-    std::fs::write(&file, sql).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("run")
-        .arg(&file)
-        .current_dir(dir)
-        .env("FAILPOINTS", failpoints)
-        .output()
-        .expect("start weir");
-    Run {
-        ok: out.status.success(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_once_with(dir, sql, &[("FAILPOINTS".to_string(), failpoints.to_string())])
 }
 
 /// `n` failures at the barriers reaching the sink of table `out`, each
@@ -56,7 +41,10 @@ fn run_failing(dir: &std::path::Path, sql: &str, failpoints: &str) -> Run {
 fn now_and_then(panic: bool, n: usize, every: usize) -> String {
     let victim = if panic { "panic:out" } else { "out" };
     let one = format!("{every}*off->1*return({victim})");
-    format!("weir::sink::barrier={}->off;weir::sink::write=sleep(1)", vec![one; n].join("->"))
+    format!(
+        "weir::sink::barrier={}->off;weir::sink::write=sleep(1)",
+        vec![one; n].join("->")
+    )
 }
 
 /// `weir run`'s line about the job that failed.
@@ -124,7 +112,11 @@ SET 'restart-strategy.failure-rate.delay' = '30 ms';",
             .count();
         assert!(restarts >= 3, "{settings}: {restarts} restarts\n{}", run.stderr);
         // Failures at barriers fall between completed checkpoints.
-        assert!(run.stderr.contains("job restarted: resumed from checkpoint"), "never from a checkpoint:\n{}", run.stderr);
+        assert!(
+            run.stderr.contains("job restarted: resumed from checkpoint"),
+            "never from a checkpoint:\n{}",
+            run.stderr
+        );
         assert!(
             run.stderr
                 .contains(&format!("restarted {restarts} times from its checkpoints")),

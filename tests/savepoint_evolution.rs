@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -22,6 +21,7 @@ use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::prelude::SessionContext;
 
+use common::repl_session::ReplSession;
 use common::*;
 
 /// Rows, one every 250 ms, keys a/b/c; the first `SPLIT` are read before
@@ -110,41 +110,15 @@ fn base() -> String {
 /// Runs `sql` in a REPL until the job has read the first part, stops it
 /// with a savepoint and returns the savepoint's path.
 fn savepoint(dir: &Path, sql: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let wait_for = |prefix: &str| -> String {
-        loop {
-            let line = rx
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| panic!("no line with {prefix:?}"));
-            if let Some(i) = line.find(prefix) {
-                return line[i + prefix.len()..].to_string();
-            }
-        }
-    };
-    stdin.write_all(sql.as_bytes()).unwrap();
-    let id = wait_for("Job '").split('\'').next().unwrap().to_string();
+    let mut repl = ReplSession::start(dir, &[]);
+    repl.send(sql);
+    let id = repl.job_id();
     // Every row before the pipe read: the savepoint's state holds them all.
     loop {
-        writeln!(
-            stdin,
-            "SELECT concat('READ ', CAST(rows_in AS VARCHAR)) AS r FROM weir.jobs WHERE job_id = '{id}';"
-        )
-        .unwrap();
-        let read = wait_for("READ ");
+        repl.send(&format!(
+            "SELECT concat('READ ', CAST(rows_in AS VARCHAR)) AS r FROM weir.jobs WHERE job_id = '{id}';\n"
+        ));
+        let read = repl.wait_for("READ ");
         let read: i64 = read.split_whitespace().next().unwrap_or_default().parse().unwrap();
         assert!(read <= SPLIT, "{read} rows read of {SPLIT}");
         if read == SPLIT {
@@ -152,15 +126,8 @@ fn savepoint(dir: &Path, sql: &str) -> String {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    writeln!(stdin, "STOP JOB '{id}' WITH SAVEPOINT;").unwrap();
-    let path = wait_for("stopped with savepoint '")
-        .split('\'')
-        .next()
-        .unwrap()
-        .to_string();
-    writeln!(stdin, "\\q").unwrap();
-    drop(stdin);
-    assert!(child.wait().unwrap().success());
+    let path = repl.stop_with_savepoint(&id);
+    repl.quit();
     path
 }
 

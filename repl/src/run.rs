@@ -2,11 +2,11 @@
 //! background, with progress bars on a terminal; the command ends when
 //! every job has ended.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use weir_engine::changelog;
 use weir_engine::runtime::job::JobStatus;
-use weir_sql::{Outcome, Session, parse_script};
+use weir_sql::{Outcome, ParsedStatement, Session, parse_script};
 
 use crate::metrics_http;
 use crate::output;
@@ -17,20 +17,8 @@ use crate::progress::Progress;
 /// its file, line and column.
 pub async fn execute_files(session: &mut Session, files: &[PathBuf]) -> bool {
     for path in files {
-        let origin = path.display().to_string();
-        let script = match tokio::fs::read_to_string(path).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{origin}: error: cannot read the file: {e}");
-                return false;
-            }
-        };
-        let statements = match parse_script(&script) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{}", output::error(&origin, &script, &e));
-                return false;
-            }
+        let Some(Script { origin, text: script, statements }) = read_script(path).await else {
+            return false;
         };
         for s in &statements {
             match session.execute(s).await {
@@ -47,6 +35,34 @@ pub async fn execute_files(session: &mut Session, files: &[PathBuf]) -> bool {
         }
     }
     true
+}
+
+/// A SQL file read and parsed: its name for messages, its text (errors
+/// quote it) and its statements.
+pub(crate) struct Script {
+    pub origin: String,
+    pub text: String,
+    pub statements: Vec<ParsedStatement>,
+}
+
+/// Reads and parses the file at `path`; `None`, said on stderr with the
+/// file, line and column, if it cannot be read or parsed.
+pub(crate) async fn read_script(path: &Path) -> Option<Script> {
+    let origin = path.display().to_string();
+    let text = match tokio::fs::read_to_string(path).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{origin}: error: cannot read the file: {e}");
+            return None;
+        }
+    };
+    match parse_script(&text) {
+        Ok(statements) => Some(Script { origin, text, statements }),
+        Err(e) => {
+            eprintln!("{}", output::error(&origin, &text, &e));
+            None
+        }
+    }
 }
 
 /// Runs the files; returns whether everything succeeded. With

@@ -6,6 +6,7 @@
 
 pub mod kafka;
 pub mod postgres;
+pub mod repl_session;
 pub mod restored;
 pub mod s3;
 

@@ -250,25 +250,7 @@ fn difference(saved: &str, mine: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::identity::{STATE_FORMAT_VERSION, StateId};
-    use crate::runtime::key_hash::KEY_HASH_VERSION;
-
-    fn manifest(parts: &[(&str, &str)]) -> Manifest {
-        Manifest {
-            weir_version: "0.1.0".into(),
-            format: STATE_FORMAT_VERSION,
-            key_hash: KEY_HASH_VERSION,
-            plan_fingerprint: "0000abcd".into(),
-            parts: parts
-                .iter()
-                .map(|(id, signature)| StatefulPart {
-                    id: StateId::parse(id),
-                    signature: signature.to_string(),
-                })
-                .collect(),
-            job: None,
-        }
-    }
+    use crate::checkpoint::identity::test_manifest as manifest;
 
     const SAVEPOINT: RestoreRules = RestoreRules {
         savepoint: true,

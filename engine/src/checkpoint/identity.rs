@@ -289,23 +289,28 @@ impl Manifest {
     }
 }
 
+/// A manifest of `parts` (id, signature) as the current Weir writes it,
+/// for the tests of restores.
+#[cfg(test)]
+pub(crate) fn test_manifest(parts: &[(&str, &str)]) -> Manifest {
+    Manifest {
+        weir_version: "0.1.0".into(),
+        format: STATE_FORMAT_VERSION,
+        key_hash: KEY_HASH_VERSION,
+        plan_fingerprint: "0000abcd".into(),
+        parts: parts
+            .iter()
+            .map(|(id, signature)| StatefulPart { id: StateId(id.to_string()), signature: signature.to_string() })
+            .collect(),
+        job: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn manifest(parts: &[(&str, &str)]) -> Manifest {
-        Manifest {
-            weir_version: "0.1.0".into(),
-            format: STATE_FORMAT_VERSION,
-            key_hash: KEY_HASH_VERSION,
-            plan_fingerprint: "0000abcd".into(),
-            parts: parts
-                .iter()
-                .map(|(id, signature)| StatefulPart { id: StateId(id.to_string()), signature: signature.to_string() })
-                .collect(),
-            job: None,
-        }
-    }
+    use test_manifest as manifest;
 
     fn refusal(job: &Manifest, saved: Option<&Manifest>) -> String {
         match job.check_restore(7, saved) {

@@ -10,7 +10,7 @@ use weir_sql::{Outcome, ParsedStatement, Session, SqlError, WeirStatement, parse
 
 use super::persist::{CatalogError, SavedJob, Snapshot, Store, keep_aside};
 use crate::output;
-use crate::run::report;
+use crate::run::{Script, read_script, report};
 
 /// Rebuilds `saved` in `session`: tables, views, each job under the
 /// settings it started with, then the settings. An entry that cannot be
@@ -152,20 +152,8 @@ pub async fn execute_files(
     streaming_hint: &str,
 ) -> bool {
     for path in files {
-        let origin = path.display().to_string();
-        let script = match tokio::fs::read_to_string(path).await {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{origin}: error: cannot read the file: {e}");
-                return false;
-            }
-        };
-        let statements = match parse_script(&script) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("{}", output::error(&origin, &script, &e));
-                return false;
-            }
+        let Some(Script { origin, text: script, statements }) = read_script(path).await else {
+            return false;
         };
         let mut i = 0;
         while i < statements.len() {
