@@ -10,7 +10,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::kafka::Broker;
+use common::kafka::{Broker, json_record};
 use common::*;
 
 /// Window rows of a TUMBLE of 10 s over `src`, with the columns the oracle
@@ -37,10 +37,6 @@ fn partition_rows(seed: u64, n: usize, start: i64) -> Vec<Row> {
             Row { k: Some(format!("k{}", g.below(12))), v: Some(g.below(1000) as i64), ts: Some(ts - g.below(1_500) as i64) }
         })
         .collect()
-}
-
-fn json_record(r: &Row) -> Vec<u8> {
-    serde_json::json!({"k": r.k, "v": r.v, "ts": r.ts.map(sql_timestamp)}).to_string().into_bytes()
 }
 
 fn csv_record(r: &Row) -> Vec<u8> {
@@ -90,17 +86,6 @@ CREATE TABLE out (window_start TIMESTAMP(3), window_end TIMESTAMP(3), k VARCHAR,
     )
 }
 
-/// The committed rows of `topic`, normalised and sorted.
-fn committed_rows(broker: &Broker, topic: &str) -> Vec<String> {
-    let mut rows: Vec<String> = broker
-        .read_committed(topic)
-        .iter()
-        .map(|r| normalize_json(&serde_json::from_slice(r.value.as_deref().expect("a value")).expect("JSON")))
-        .collect();
-    rows.sort();
-    rows
-}
-
 #[tokio::test]
 async fn json_and_csv_round_trips_equal_the_oracle() {
     let broker = Broker::start();
@@ -113,7 +98,7 @@ async fn json_and_csv_round_trips_equal_the_oracle() {
         let dir = scratch();
         let run = weir_run(dir.path(), &job_sql(&broker, &input, &output, format, "", ""));
         assert!(run.ok, "{format}: {}", run.stderr);
-        assert_rows_eq(&committed_rows(&broker, &output), &want, format);
+        assert_rows_eq(&broker.committed_json_rows(&output), &want, format);
         // Message keys come from 'key.fields'.
         for record in broker.read_committed(&output) {
             let value: serde_json::Value = serde_json::from_slice(record.value.as_deref().unwrap()).unwrap();
@@ -140,7 +125,7 @@ async fn a_slow_partition_holds_the_watermark() {
     let run = weir_run(dir.path(), &job_sql(&broker, "slow-in", "slow-out", "json", "SET 'parallelism.default' = '2';", ""));
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(run.counted("late rows"), 0);
-    assert_rows_eq(&committed_rows(&broker, "slow-out"), &expected(&partitions).await, "slow partition");
+    assert_rows_eq(&broker.committed_json_rows("slow-out"), &expected(&partitions).await, "slow partition");
 }
 
 /// An unbounded read with an empty partition: with 'source.idle-timeout'
@@ -165,7 +150,7 @@ async fn an_idle_partition_does_not_stall_windows() {
     let dir = scratch();
     std::fs::write(dir.path().join("job.sql"), &sql).unwrap();
     run_until_committed(dir.path(), &broker, "idle-out", want.len());
-    assert_rows_eq(&committed_rows(&broker, "idle-out"), &want, "windows before the watermark, with an idle partition");
+    assert_rows_eq(&broker.committed_json_rows("idle-out"), &want, "windows before the watermark, with an idle partition");
 }
 
 /// The job reading without end (kills and restarts only end it).
@@ -189,7 +174,7 @@ fn run_until_committed(dir: &std::path::Path, broker: &Broker, topic: &str, rows
     let deadline = started + Duration::from_secs(120);
     let mut first = None;
     loop {
-        let committed = committed_rows(broker, topic).len();
+        let committed = broker.committed_json_rows(topic).len();
         if committed > 0 && first.is_none() {
             first = Some(started.elapsed());
         }
@@ -285,7 +270,7 @@ async fn exactly_once_through_twenty_kills() {
         // the job writes.
         let after = Duration::from_millis(2_500 + g.below(2_500));
         assert!(killed_after(dir.path(), &dir.path().join("job.sql"), after, &mut || feed.tick(&broker)));
-        progress.push(committed_rows(&broker, "chaos-out").len());
+        progress.push(broker.committed_json_rows("chaos-out").len());
     }
     while !feed.done() {
         feed.tick(&broker);
@@ -297,7 +282,7 @@ async fn exactly_once_through_twenty_kills() {
     assert!(grew >= 5, "too few runs committed output before their kill: {progress:?}\n{logs}");
     std::fs::write(dir.path().join("job.sql"), sql(2)).unwrap();
     run_until_committed(dir.path(), &broker, "chaos-out", want.len());
-    assert_rows_eq(&committed_rows(&broker, "chaos-out"), &want, "after 20 kills");
+    assert_rows_eq(&broker.committed_json_rows("chaos-out"), &want, "after 20 kills");
     let everything = broker.read_uncommitted("chaos-out").len();
     eprintln!(
         "progress {progress:?}; {everything} records written for {} committed; resumed {} times, {} of them from an older checkpoint than the latest",
@@ -523,7 +508,7 @@ async fn partitions_added_while_running_are_read_and_hold_the_watermark() {
     let dir = scratch();
     std::fs::write(dir.path().join("job.sql"), &sql).unwrap();
     let mut job = spawn_logged(dir.path());
-    wait_for("the first windows", || !committed_rows(&broker, "grow-out").is_empty());
+    wait_for("the first windows", || !broker.committed_json_rows("grow-out").is_empty());
 
     broker.add_partitions("grow-in", 3);
     let log = dir.path().join("weir.log");
@@ -545,13 +530,13 @@ async fn partitions_added_while_running_are_read_and_hold_the_watermark() {
     send(2, &end);
     let partitions = vec![[first.clone(), later[0].clone()].concat(), later[1].clone(), later[2].clone()];
     let want = expected(&partitions).await;
-    wait_for("every window", || committed_rows(&broker, "grow-out").len() >= want.len());
+    wait_for("every window", || broker.committed_json_rows("grow-out").len() >= want.len());
     std::thread::sleep(Duration::from_millis(500));
     job.kill().unwrap();
     job.wait().unwrap();
     let log = std::fs::read_to_string(&log).unwrap();
     assert!(!log.contains("late"), "no row may be late: {log}");
-    assert_rows_eq(&committed_rows(&broker, "grow-out"), &want, "windows over the old and the new partitions");
+    assert_rows_eq(&broker.committed_json_rows("grow-out"), &want, "windows over the old and the new partitions");
 }
 
 /// GROUP BY without a window into an upsert topic (`'key.fields'`),

@@ -48,12 +48,7 @@ fn input_rows(n: usize) -> Vec<Row> {
 }
 
 fn json_record(r: &Row) -> (Option<Vec<u8>>, Vec<u8>) {
-    (
-        None,
-        serde_json::json!({"k": r.k, "v": r.v, "ts": r.ts.map(sql_timestamp)})
-            .to_string()
-            .into_bytes(),
-    )
+    (None, common::kafka::json_record(r))
 }
 
 fn setup_sql(broker: &Broker) -> String {
@@ -71,17 +66,6 @@ CREATE TABLE out (window_start TIMESTAMP(3), window_end TIMESTAMP(3), k VARCHAR,
 INSERT INTO out {WINDOWS};
 CREATE MATERIALIZED VIEW v AS {WINDOWS};"
     )
-}
-
-/// The committed rows of `topic` in `common::aggregate`'s form, sorted.
-fn committed_rows(broker: &Broker, topic: &str) -> Vec<String> {
-    let mut rows: Vec<String> = broker
-        .read_committed(topic)
-        .iter()
-        .map(|r| normalize_json(&serde_json::from_slice(r.value.as_deref().expect("a value")).expect("JSON")))
-        .collect();
-    rows.sort();
-    rows
 }
 
 /// The input, appended a few rows at a time while the server runs, and at
@@ -169,13 +153,13 @@ async fn a_kafka_job_and_a_view_survive_five_sigkills() {
                 feed.run_for(&broker, Duration::from_millis(200));
             }
             let until = Instant::now() + Duration::from_secs(180);
-            while committed_rows(&broker, "out").len() < want.len() && Instant::now() < until {
+            while broker.committed_json_rows("out").len() < want.len() && Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(200));
             }
             // Anything it should not add would come within a checkpoint.
             std::thread::sleep(Duration::from_millis(1_000));
             assert_rows_eq(
-                &committed_rows(&broker, "out"),
+                &broker.committed_json_rows("out"),
                 &want,
                 "the committed output after 5 SIGKILLs",
             );
@@ -193,7 +177,7 @@ async fn a_kafka_job_and_a_view_survive_five_sigkills() {
         }
         feed.run_for(&broker, Duration::from_millis(2_000 + g.below(2_000)));
         logs.push_str(&sigkill(server));
-        progress.push(committed_rows(&broker, "out").len());
+        progress.push(broker.committed_json_rows("out").len());
     }
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
     // Every restart restored both jobs, the durable one from a checkpoint.

@@ -184,6 +184,18 @@ c.commit()
         self.read_log(topic).into_iter().flat_map(|(partition, log)| committed(partition, log)).collect()
     }
 
+    /// The committed records of `topic`, JSON values, as sorted lines of
+    /// [`super::normalize_json`].
+    pub fn committed_json_rows(&self, topic: &str) -> Vec<String> {
+        let mut rows: Vec<String> = self
+            .read_committed(topic)
+            .iter()
+            .map(|r| super::normalize_json(&serde_json::from_slice(r.value.as_deref().expect("a value")).expect("JSON")))
+            .collect();
+        rows.sort();
+        rows
+    }
+
     /// Every data record of `topic`, by partition and offset, as a plain
     /// (`read_uncommitted`) consumer shows them: aborted and open
     /// transactions included, control records not.
@@ -557,4 +569,9 @@ impl Connection {
         }
         Ok(response)
     }
+}
+
+/// A window-test row as the JSON value the Kafka tests produce.
+pub fn json_record(r: &super::Row) -> Vec<u8> {
+    serde_json::json!({"k": r.k, "v": r.v, "ts": r.ts.map(super::sql_timestamp)}).to_string().into_bytes()
 }
