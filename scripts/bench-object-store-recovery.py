@@ -43,7 +43,7 @@ def moto():
     server = os.path.join(VENV, "bin/moto_server")
     if not os.path.exists(server):
         subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-        subprocess.run([os.path.join(VENV, "bin/pip"), "install", "-q", "moto[server]"], check=True)
+        subprocess.run([os.path.join(VENV, "bin/pip"), "install", "-q", "moto[server]==5.2.6"], check=True)
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]

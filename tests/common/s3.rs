@@ -10,6 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// The moto the tests were checked against: a newer one may answer S3
+/// otherwise.
+const MOTO: &str = "moto[server]==5.2.6";
+
 /// The venv's `moto_server`, installed on first use.
 fn moto_server() -> &'static Path {
     static SERVER: OnceLock<PathBuf> = OnceLock::new();
@@ -20,8 +24,8 @@ fn moto_server() -> &'static Path {
         if !server.exists() {
             let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3");
             assert!(made.success(), "python3 -m venv failed (Debian: python3-venv)");
-            let pip = Command::new(venv.join("bin/pip")).args(["install", "-q", "moto[server]"]).status().expect("pip");
-            assert!(pip.success(), "pip install moto[server] failed");
+            let pip = Command::new(venv.join("bin/pip")).args(["install", "-q", MOTO]).status().expect("pip");
+            assert!(pip.success(), "pip install {MOTO} failed");
         }
         server
     })
