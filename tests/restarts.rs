@@ -169,7 +169,7 @@ INSERT INTO bad_out {QUERY};",
             dir.path().join("bad_out").display()
         );
         let sql = format!("{}{healthy}{broken}", strategy(settings));
-        let run = run_failing(dir.path(), &sql, "weir::sink::error=return(bad_out)");
+        let run = run_failing(dir.path(), &sql, "weir::sink::write=return(error:bad_out)");
         assert!(!run.ok, "{}", run.stderr);
         let failed = failure_line(&run);
         assert!(

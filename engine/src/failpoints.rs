@@ -4,11 +4,10 @@
 //! costs a lookup in an empty registry.
 //!
 //! - `weir::sink::write=return(t)`: writing a batch to table `t` panics, so
-//!   that tests can check that a panic in one job stops that job alone.
-//! - `weir::sink::error=return(t)`: writing a batch to table `t` fails
-//!   with a connector error (a system outside Weir failing), so that tests
-//!   can check that a job restarts from its checkpoint and ends exact.
-//!   With `fail`'s counts (`20*off->1*return(t)->…`) it fails now and then.
+//!   that tests can check that a panic in one job stops that job alone;
+//!   `return(error:t)` fails it with a connector error instead (a system
+//!   outside Weir failing), so that tests can check that a job restarts
+//!   from its checkpoint and ends exact.
 //! - `weir::sink::barrier=return(t)`: the sink of table `t` fails with a
 //!   connector error when a checkpoint's barrier reaches it, before it
 //!   prepares its output: with counts (`4*off->1*return(t)->…`) the job
@@ -22,7 +21,9 @@
 /// Configures the points `FAILPOINTS` names; an error says which entry is
 /// malformed. (`fail::FailScenario::setup` would panic instead.)
 pub fn configure_from_env() -> Result<(), String> {
-    let Ok(spec) = std::env::var("FAILPOINTS") else { return Ok(()) };
+    let Ok(spec) = std::env::var("FAILPOINTS") else {
+        return Ok(());
+    };
     for entry in spec.split(';').map(str::trim).filter(|e| !e.is_empty()) {
         let (name, actions) = entry
             .split_once('=')
@@ -32,51 +33,78 @@ pub fn configure_from_env() -> Result<(), String> {
     Ok(())
 }
 
-/// The point `weir::sink::write`, passed before a batch goes to the sink
-/// operator named `sink` (`Sink: <table>`).
-pub(crate) fn sink_write(sink: &str) {
+/// What a sink failpoint does to its table.
+#[derive(Debug, PartialEq, Eq)]
+enum Injected {
+    Panic,
+    Error,
+}
+
+/// What a sink point's `return(…)` value asks of the sink operator named
+/// `sink` (`Sink: <table>`): `<table>` itself means `plain`,
+/// `panic:<table>` and `error:<table>` say which; another table, nothing.
+fn injected(victim: Option<String>, sink: &str, plain: Injected) -> Option<Injected> {
     let table = sink.strip_prefix("Sink: ").unwrap_or(sink);
+    let victim = victim?;
+    match victim.split_once(':') {
+        _ if victim == table => Some(plain),
+        Some(("panic", t)) if t == table => Some(Injected::Panic),
+        Some(("error", t)) if t == table => Some(Injected::Error),
+        _ => None,
+    }
+}
+
+/// The point `weir::sink::write`, passed before a batch goes to the sink
+/// operator named `sink`: a panic, or a connector error, for that table.
+pub(crate) fn sink_write(sink: &str) -> crate::error::Result<()> {
     let victim = || -> Option<String> {
         fail::fail_point!("weir::sink::write", |victim| victim);
         None
     };
-    if victim().as_deref() == Some(table) {
-        panic!("failpoint weir::sink::write: a panic injected into the sink of table '{table}'");
-    }
-}
-
-/// The point `weir::sink::error`, passed before a batch goes to the sink
-/// operator named `sink`: an injected connector error for that table.
-pub(crate) fn sink_error(sink: &str) -> crate::error::Result<()> {
-    let table = sink.strip_prefix("Sink: ").unwrap_or(sink);
-    let victim = || -> Option<String> {
-        fail::fail_point!("weir::sink::error", |victim| victim);
-        None
-    };
-    match victim().as_deref() == Some(table) {
-        true => Err(crate::error::EngineError::Connector(format!(
-            "failpoint weir::sink::error: an error injected into the sink of table '{table}'"
-        ))),
-        false => Ok(()),
-    }
+    inject(injected(victim(), sink, Injected::Panic), sink, "weir::sink::write", "")
 }
 
 /// The point `weir::sink::barrier`, passed when checkpoint `id`'s barrier
 /// reaches the sink operator named `sink`.
 pub(crate) fn sink_barrier(sink: &str, id: u64) -> crate::error::Result<()> {
-    let table = sink.strip_prefix("Sink: ").unwrap_or(sink);
     let victim = || -> Option<String> {
         fail::fail_point!("weir::sink::barrier", |victim| victim);
         None
     };
-    let victim = victim();
-    if victim.as_deref().and_then(|v| v.strip_prefix("panic:")) == Some(table) {
-        panic!("failpoint weir::sink::barrier: a panic injected into the sink of table '{table}' at a checkpoint");
-    }
-    match victim.as_deref() == Some(table) {
-        true => Err(crate::error::EngineError::Connector(format!(
-            "failpoint weir::sink::barrier: an error injected into the sink of table '{table}' at checkpoint {id}"
+    inject(
+        injected(victim(), sink, Injected::Error),
+        sink,
+        "weir::sink::barrier",
+        &format!(" at checkpoint {id}"),
+    )
+}
+
+/// Carries out what `point` asked of `sink` (`at` says when, for the
+/// message).
+fn inject(what: Option<Injected>, sink: &str, point: &str, at: &str) -> crate::error::Result<()> {
+    let table = sink.strip_prefix("Sink: ").unwrap_or(sink);
+    match what {
+        Some(Injected::Panic) => panic!("failpoint {point}: a panic injected into the sink of table '{table}'{at}"),
+        Some(Injected::Error) => Err(crate::error::EngineError::Connector(format!(
+            "failpoint {point}: an error injected into the sink of table '{table}'{at}"
         ))),
-        false => Ok(()),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sink_point_names_its_table_and_what_to_do() {
+        let named = |v: &str, plain| injected(Some(v.to_string()), "Sink: out", plain);
+        assert_eq!(named("out", Injected::Panic), Some(Injected::Panic));
+        assert_eq!(named("out", Injected::Error), Some(Injected::Error));
+        assert_eq!(named("error:out", Injected::Panic), Some(Injected::Error));
+        assert_eq!(named("panic:out", Injected::Error), Some(Injected::Panic));
+        assert_eq!(named("other", Injected::Panic), None);
+        assert_eq!(named("error:other", Injected::Panic), None);
+        assert_eq!(injected(None, "Sink: out", Injected::Panic), None);
     }
 }

@@ -53,8 +53,7 @@ pub(crate) struct SinkOutput {
 impl SinkOutput {
     async fn write(&mut self, batch: RecordBatch) -> Result<()> {
         self.metrics.rows_in.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
-        crate::failpoints::sink_write(&self.metrics.operator);
-        crate::failpoints::sink_error(&self.metrics.operator)?;
+        crate::failpoints::sink_write(&self.metrics.operator)?;
         self.writer.write(batch).await
     }
 }
