@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use weir_engine::changelog;
 use weir_engine::runtime::job::JobStatus;
-use weir_sql::{Outcome, ParsedStatement, Session, parse_script};
+use weir_sql::{Outcome, ParsedStatement, Session, SqlError, parse_script};
 
 use crate::metrics_http;
 use crate::output;
@@ -17,20 +17,12 @@ use crate::progress::Progress;
 /// its file, line and column.
 pub async fn execute_files(session: &mut Session, files: &[PathBuf]) -> bool {
     for path in files {
-        let Some(Script { origin, text: script, statements }) = read_script(path).await else {
+        let Some(script) = read_script(path).await else {
             return false;
         };
-        for s in &statements {
-            match session.execute(s).await {
-                Ok(outcome) => {
-                    if !report(outcome).await {
-                        return false;
-                    }
-                }
-                Err(e) => {
-                    eprintln!("{}", output::error(&origin, &script, &e));
-                    return false;
-                }
+        for s in &script.statements {
+            if !script.report(session.execute(s).await).await {
+                return false;
             }
         }
     }
@@ -43,6 +35,20 @@ pub(crate) struct Script {
     pub origin: String,
     pub text: String,
     pub statements: Vec<ParsedStatement>,
+}
+
+impl Script {
+    /// Prints what one of its statements produced, or its error with the
+    /// file, line and column; false at an error.
+    pub(crate) async fn report(&self, result: Result<Outcome, SqlError>) -> bool {
+        match result {
+            Ok(outcome) => report(outcome).await,
+            Err(e) => {
+                eprintln!("{}", output::error(&self.origin, &self.text, &e));
+                false
+            }
+        }
+    }
 }
 
 /// Reads and parses the file at `path`; `None`, said on stderr with the
@@ -139,7 +145,7 @@ fn describe(s: &JobStatus) -> String {
 }
 
 /// Prints what a statement produced; waits for the rows of a SELECT.
-pub(crate) async fn report(outcome: Outcome) -> bool {
+async fn report(outcome: Outcome) -> bool {
     match outcome {
         Outcome::Done(msg) => eprintln!("{msg}"),
         Outcome::Table(batches) => println!("{}", output::table(&batches)),

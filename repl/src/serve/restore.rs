@@ -10,7 +10,7 @@ use weir_sql::{Outcome, ParsedStatement, Session, SqlError, WeirStatement, parse
 
 use super::persist::{CatalogError, SavedJob, Snapshot, Store, keep_aside};
 use crate::output;
-use crate::run::{Script, read_script, report};
+use crate::run::read_script;
 
 /// Rebuilds `saved` in `session`: tables, views, each job under the
 /// settings it started with, then the settings. An entry that cannot be
@@ -152,13 +152,14 @@ pub async fn execute_files(
     streaming_hint: &str,
 ) -> bool {
     for path in files {
-        let Some(Script { origin, text: script, statements }) = read_script(path).await else {
+        let Some(file) = read_script(path).await else {
             return false;
         };
+        let (origin, statements) = (&file.origin, &file.statements);
         let mut i = 0;
         while i < statements.len() {
             let s = &statements[i];
-            let unit = unit_at(&statements, i);
+            let unit = unit_at(statements, i);
             match already(restored, unit, store) {
                 Already::Same(message) => {
                     eprintln!("{message}");
@@ -180,14 +181,10 @@ pub async fn execute_files(
                     );
                     return false;
                 }
-                Ok(outcome) => {
-                    if !report(outcome).await {
+                result => {
+                    if !file.report(result).await {
                         return false;
                     }
-                }
-                Err(e) => {
-                    eprintln!("{}", output::error(&origin, &script, &e));
-                    return false;
                 }
             }
             i += 1;

@@ -252,17 +252,7 @@ impl SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn state(tag: u8) -> TaskState {
-        TaskState {
-            parts: vec![("source".into(), vec![tag; 3]), ("op0".into(), vec![tag, 9])],
-            chunks: ChunkWriter::default(),
-        }
-    }
-
-    fn manifest() -> Manifest {
-        Manifest::decode(&Manifest::of(&crate::plan::StreamPlan { stages: Vec::new() }).encode()).unwrap()
-    }
+    use crate::checkpoint::store::tests::{manifest, state};
 
     /// A checkpoint of state format 1 (its completion record the task
     /// count alone) reads back without a manifest, for the restore to

@@ -71,14 +71,16 @@ impl StateStore {
     }
 }
 
-fn state(tag: u8) -> TaskState {
+/// A task's state of two small parts, tagged to tell checkpoints apart.
+pub(super) fn state(tag: u8) -> TaskState {
     TaskState {
         parts: vec![("source".into(), vec![tag; 3]), ("op0".into(), vec![tag, 9])],
         chunks: ChunkWriter::default(),
     }
 }
 
-fn manifest() -> Manifest {
+/// The manifest of an empty plan, as a checkpoint records it.
+pub(super) fn manifest() -> Manifest {
     Manifest::decode(&Manifest::of(&crate::plan::StreamPlan { stages: Vec::new() }).encode()).unwrap()
 }
 
