@@ -5,7 +5,7 @@
 //! in order, must end in what DataFusion computes as a batch query over the
 //! same rows.
 
-mod common;
+use crate::common;
 
 use common::*;
 

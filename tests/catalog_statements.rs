@@ -6,7 +6,7 @@
 //! ALTER VIEW, whose effects are read back through later jobs. Refusals
 //! and mistakes are errors at their place.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

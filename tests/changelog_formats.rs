@@ -7,9 +7,8 @@
 //! test's own replay of the history says: the final table, a GROUP BY
 //! over it and a Top-N.
 
-mod common;
-#[path = "changelog/history.rs"]
-mod history;
+use crate::common;
+use crate::common::history;
 
 use std::collections::BTreeMap;
 use std::path::Path;

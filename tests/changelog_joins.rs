@@ -5,7 +5,7 @@
 //! as rows come (and a HAVING makes groups appear and vanish), so each
 //! join takes back and sends again what it emitted.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! random moments and run again each time; what it finally commits equals
 //! an uninterrupted run's output — no row lost, none duplicated.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

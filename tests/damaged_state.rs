@@ -8,7 +8,7 @@
 //! `execution.state-recovery.allow-fresh-start` allows it — and in the end
 //! its output equals an uninterrupted run's.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

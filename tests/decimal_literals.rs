@@ -6,7 +6,7 @@
 //! values are cast to STRING, where a DOUBLE would show its rounding
 //! (`0.30000000000000004`, `907999999999.9999`).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

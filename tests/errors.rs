@@ -2,7 +2,7 @@
 //! exit: bad SQL, unsupported SQL, bad options, unreadable files, bad
 //! records.
 
-mod common;
+use crate::common;
 
 use common::*;
 

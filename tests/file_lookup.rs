@@ -7,7 +7,7 @@
 //! fed through a named pipe while the file changes); Flink's legacy options
 //! declare the table; mistakes are errors that name them.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

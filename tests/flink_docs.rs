@@ -18,7 +18,7 @@
 //! test `pending_examples_still_fail` tells which of them fail and how,
 //! and fails when one of them passes, so that it is moved up.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

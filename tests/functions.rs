@@ -5,7 +5,7 @@
 //! calendar by hand, Java's `%` and `String.hashCode` by their
 //! definitions).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! table's name: they override the table's `WITH` for one statement, for a
 //! source and for the table written to, and are checked as `WITH` is.
 
-mod common;
+use crate::common;
 
 use common::*;
 

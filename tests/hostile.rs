@@ -3,8 +3,8 @@
 //! nested thousands deep, and huge scripts, through `weir run`; a job
 //! started before such a statement is not damaged by it.
 
-mod common;
-mod pgwire_common;
+use crate::common;
+use crate::pgwire_common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -3,7 +3,7 @@
 //! declared `` `dateTime` ``, output columns keep their case, and
 //! `datetime` is another name. (The sink's path is Flink's `file://` URL.)
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -6,7 +6,7 @@
 //! through a kill and restore midway (`common::restored`), so join state is
 //! checkpointed and restored too.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 //! the log's commit and abort markers), holds exactly the uninterrupted
 //! run's rows.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

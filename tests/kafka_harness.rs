@@ -5,7 +5,7 @@
 //! engine's exactly-once Kafka connector relies on: offsets sent within a
 //! transaction are committed with it, and dropped when it aborts.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! reason and watermark — exactly the rows a row-by-row oracle of Flink's
 //! on-event rule picks.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -3,7 +3,7 @@
 //! the earliest rows by time. Checked against the input rows: which rows
 //! may pass, how many, and (sorted) exactly which.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -4,8 +4,8 @@
 //! watermark delay that leaves the range of timestamps and event times at
 //! the ends of it.
 
-mod common;
-mod pgwire_common;
+use crate::common;
+use crate::pgwire_common;
 
 use std::collections::BTreeMap;
 use std::io::Write;

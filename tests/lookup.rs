@@ -5,7 +5,7 @@
 //! order, caching (lookups counted by `pg_stat_statements`), a slow key, a
 //! server restart and a crash with lookups in flight are checked on top.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::Arc;

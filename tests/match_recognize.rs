@@ -5,7 +5,7 @@
 //! Matches leave once the watermark passes their rows, into files, so
 //! every job also runs killed and restored.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

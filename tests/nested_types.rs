@@ -8,7 +8,7 @@
 //! of the wrong type, a nested column in a CSV table, an unknown field,
 //! a malformed type) must give a clear error, never a panic.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

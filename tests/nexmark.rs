@@ -3,7 +3,7 @@
 //! equal DataFusion running the same query as a batch over the same bids,
 //! generated here through the connector's public API.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! output is compared with an uninterrupted run's that checkpoints into
 //! sled on the local disk.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! window functions over the same rows. Rows leave once the watermark
 //! passes them, into files, so every job also runs killed and restored.
 
-mod common;
+use crate::common;
 
 use common::*;
 

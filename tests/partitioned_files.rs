@@ -11,7 +11,7 @@
 //! Jobs run once (`common::run_once`): the suite's kill-and-restore twin
 //! reads flat sink directories; the kill test here is this file's own.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Write;

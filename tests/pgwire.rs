@@ -8,8 +8,8 @@
 //! mid-query, 50 clients at once, and stopping on SIGTERM. The limits on
 //! clients are tested in `pgwire_limits.rs`.
 
-mod common;
-mod pgwire_common;
+use crate::common;
+use crate::pgwire_common;
 
 use std::io::Write;
 use std::net::TcpStream;

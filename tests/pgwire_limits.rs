@@ -6,8 +6,8 @@
 //! a panic while answering; and a huge message that must not stall other
 //! clients or SIGTERM.
 
-mod common;
-mod pgwire_common;
+use crate::common;
+use crate::pgwire_common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

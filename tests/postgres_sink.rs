@@ -8,7 +8,7 @@
 //! restarted under a running job, and errors (a constraint violation, an
 //! updating query into a table without a key, unsupported types and URLs).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

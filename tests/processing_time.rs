@@ -3,7 +3,7 @@
 //! exactly one tumbling window, and the windows are whole seconds of the
 //! clock the rows were read by; also over a view's `PROCTIME()` column.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -2,7 +2,7 @@
 //! included) runs to completion, and the quickstart prints the windows it
 //! promises.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -5,7 +5,7 @@
 //! the strategy's attempts run out the job fails with the cause, and the
 //! other job of the same process runs on untouched.
 
-mod common;
+use crate::common;
 
 use common::*;
 

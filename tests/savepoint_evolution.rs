@@ -10,7 +10,7 @@
 //! are refused before anything runs, naming the operator and the
 //! difference.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -487,8 +487,8 @@ fn json_lines(rows: &[Row]) -> String {
 
 /// Writes this build's golden: the base query's savepoint after the first
 /// part of the input, the output the job had committed, its input and its
-/// SQL. Run once per release (`cargo test --test savepoint_evolution --
-/// --ignored make_compatibility_golden`) and commit the directory.
+/// SQL. Run once per release (`cargo test --test integration -- --ignored
+/// savepoint_evolution::make_compatibility_golden`) and commit the directory.
 #[test]
 #[ignore]
 fn make_compatibility_golden() {

@@ -3,7 +3,7 @@
 //! the window aggregate's state is split into key groups that its keys
 //! could fill, and a path without state is refused by name.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};

@@ -7,8 +7,8 @@
 //! job not restarted, a dropped table not restored, a setup file that
 //! declares again what was restored, and a damaged catalog refused.
 
-mod common;
-mod pgwire_common;
+use crate::common;
+use crate::pgwire_common;
 
 use std::path::Path;
 use std::process::Command;

@@ -6,7 +6,7 @@
 //! is computed from the rows' arrival times (`oracle`), not taken from a
 //! run.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

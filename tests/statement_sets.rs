@@ -3,7 +3,7 @@
 //! job, each sink writing exactly what its INSERT alone writes — also
 //! after the job is killed and restored (`weir_run`'s restored twin).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -10,7 +10,7 @@
 //! own Python parser, agrees with the tables. Tables are read with psql
 //! over pgwire (`weir serve`) and from a `weir run` file.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};

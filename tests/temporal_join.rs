@@ -7,7 +7,7 @@
 //! and restored from their checkpoint. Then a late order, counted and
 //! dropped, and the joins Weir refuses.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::path::Path;

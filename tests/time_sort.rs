@@ -5,7 +5,7 @@
 //! against an oracle that applies the on-event watermark rule row by row
 //! and sorts what it keeps.
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -5,7 +5,7 @@
 //! that shifts each row's instant by the zone's offset; the jobs also run
 //! killed and restored from their checkpoints (`common::restored`).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 //! so that ranks do not depend on arrival order. Append-only results go
 //! to files, and so also run killed and restored from their checkpoint.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

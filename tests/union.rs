@@ -3,7 +3,7 @@
 //! the least of the inputs'; `UNION` and `SELECT DISTINCT` as updating
 //! results, and so are INTERSECT and EXCEPT and their ALL forms.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -7,7 +7,7 @@
 //! DataFusion's batch `unnest` and aggregation over the same rows. Bad
 //! UNNESTs must be clear errors with their line and column.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;

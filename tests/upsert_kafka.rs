@@ -5,9 +5,8 @@
 //! restart rebuilds each key's latest row from the topic). Every result
 //! is compared with the test's own replay of the history.
 
-mod common;
-#[path = "changelog/history.rs"]
-mod history;
+use crate::common;
+use crate::common::history;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

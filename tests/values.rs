@@ -3,7 +3,7 @@
 //! documentation. Results are checked against a small oracle over the same
 //! rows.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

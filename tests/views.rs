@@ -6,7 +6,7 @@
 //! what the window TVFs write. Window TVFs over views (Nexmark's `bid` is a
 //! view) are also checked against a small oracle over the input rows.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

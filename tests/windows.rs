@@ -4,7 +4,7 @@
 //! rows, with late rows decided by a row-by-row oracle of Flink's
 //! on-event watermark rule.
 
-mod common;
+use crate::common;
 
 use common::*;
 

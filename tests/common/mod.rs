@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod history;
 pub mod kafka;
 pub mod postgres;
 pub mod repl_session;

@@ -1,12 +1,12 @@
 //! A random history of a `products` table and Debezium's records of it,
-//! shared by the changelog tests (`#[path]`-included): the history's
+//! shared by the changelog tests: the history's
 //! final table is the oracle, replayed here with nothing of Weir's.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::common::{Lcg, T0};
+use super::{Lcg, T0};
 
 /// One row of the upstream table.
 #[derive(Debug, Clone, PartialEq)]
