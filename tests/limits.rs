@@ -9,7 +9,6 @@ use crate::pgwire_common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,14 +23,17 @@ struct Measured {
     peak_rss_bytes: u64,
 }
 
-/// Runs `weir run` on `sql` in `dir` and measures its peak memory with
-/// wait4 (no restored twin: these jobs are about failures and limits).
+/// Runs `weir run` on `sql` in `dir` and measures its peak memory (no
+/// restored twin: these jobs are about failures and limits).
+///
+/// The peak is the child's own `VmHWM`, read while it runs: wait4's
+/// `ru_maxrss` would not do, since Linux carries a process's peak across
+/// exec, and a child spawned from this test binary (which runs every
+/// integration test, hundreds of MB) starts with the binary's.
 fn run_measured(dir: &Path, sql: &str) -> Measured {
     let file = dir.join("job.sql");
     std::fs::write(&file, sql).unwrap();
-    // Reaped by wait4 below, which also gives its peak memory.
-    #[allow(clippy::zombie_processes)]
-    let child = Command::new(env!("CARGO_BIN_EXE_weir"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
         .arg("run")
         .arg(&file)
         .current_dir(dir)
@@ -39,16 +41,26 @@ fn run_measured(dir: &Path, sql: &str) -> Measured {
         .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
         .spawn()
         .unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: the child is ours and not yet reaped; the pointers are valid.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32);
+    let status_file = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0;
+    // A high-water mark: the last reading holds every earlier peak, and
+    // only the exit itself, which allocates nothing, goes unseen.
+    let status = loop {
+        let hwm = std::fs::read_to_string(&status_file).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        });
+        peak_kb = hwm.unwrap_or(0u64).max(peak_kb);
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
     Measured {
-        ok: std::process::ExitStatus::from_raw(status).success(),
+        ok: status.success(),
         stderr: std::fs::read_to_string(dir.join("stderr.log")).unwrap(),
-        peak_rss_bytes: usage.ru_maxrss as u64 * 1024,
+        peak_rss_bytes: peak_kb * 1024,
     }
 }
 
@@ -67,7 +79,11 @@ INSERT INTO o SELECT id FROM t;",
     );
     assert!(!run.ok, "{}", run.stderr);
     // The job's own line (a restart logs the failure once more before it).
-    let failed: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("job ") && l.contains("failed")).collect();
+    let failed: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("job ") && l.contains("failed"))
+        .collect();
     assert_eq!(failed.len(), 1, "{}", run.stderr);
     assert!(
         failed[0].contains("/dev/zero:1: cannot decode record: the record is longer than 16777216 bytes")
@@ -75,7 +91,11 @@ INSERT INTO o SELECT id FROM t;",
         "{}",
         run.stderr
     );
-    assert!(run.peak_rss_bytes < MEMORY_CEILING, "peak RSS {} bytes", run.peak_rss_bytes);
+    assert!(
+        run.peak_rss_bytes < MEMORY_CEILING,
+        "peak RSS {} bytes",
+        run.peak_rss_bytes
+    );
 }
 
 /// With `'json.ignore-parse-errors'`, lines over the limit are counted and
@@ -85,7 +105,9 @@ fn oversized_lines_are_counted_and_the_others_read() {
     let dir = scratch();
     let input = dir.path().join("in.json");
     let line = |id: usize, pad: usize| format!("{{\"id\": {id}, \"pad\": \"{}\"}}", "x".repeat(pad));
-    let lines: Vec<String> = (0..60).map(|id| line(id, if id % 7 == 3 { 5000 } else { id })).collect();
+    let lines: Vec<String> = (0..60)
+        .map(|id| line(id, if id % 7 == 3 { 5000 } else { id }))
+        .collect();
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
     let limit = 4096;
     let expected: Vec<String> = lines
@@ -107,7 +129,10 @@ INSERT INTO o SELECT id FROM t;",
     assert!(run.ok, "{}", run.stderr);
     let got: Vec<String> = run.stdout.lines().map(str::to_string).collect();
     assert_eq!(got, expected);
-    assert_eq!(run.counted("records that could not be decoded") as usize, lines.len() - expected.len());
+    assert_eq!(
+        run.counted("records that could not be decoded") as usize,
+        lines.len() - expected.len()
+    );
 }
 
 /// `VmRSS` of `pid`, in bytes.
@@ -153,13 +178,21 @@ fn an_endless_line_that_is_skipped_leaves_the_server_responsive() {
     );
     psql_ok(port, "CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole')");
     psql_ok(port, "INSERT INTO o SELECT id FROM t");
-    wait_for(port, "SELECT sum(rows) FROM weir.late_events WHERE reason = 'decode_error'", "1");
+    wait_for(
+        port,
+        "SELECT sum(rows) FROM weir.late_events WHERE reason = 'decode_error'",
+        "1",
+    );
     // It goes on skipping the rest of the line: still one record, and the
     // memory stays bounded.
     std::thread::sleep(Duration::from_secs(2));
     let rss = resident(server.pid());
     assert!(rss < MEMORY_CEILING, "RSS {rss} bytes while skipping");
-    wait_for(port, "SELECT sum(rows) FROM weir.late_events WHERE reason = 'decode_error'", "1");
+    wait_for(
+        port,
+        "SELECT sum(rows) FROM weir.late_events WHERE reason = 'decode_error'",
+        "1",
+    );
     let id = running_job(port);
     psql_ok(port, &format!("STOP JOB '{id}'"));
     assert!(psql_ok(port, "SHOW JOBS").contains(&format!("{id}|Cancelled|")));
@@ -167,7 +200,11 @@ fn an_endless_line_that_is_skipped_leaves_the_server_responsive() {
     let started = Instant::now();
     let (status, log) = server.stop();
     assert!(status.success(), "{log}");
-    assert!(started.elapsed() < Duration::from_secs(20), "SIGTERM took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "SIGTERM took {:?}",
+        started.elapsed()
+    );
 }
 
 /// How many descriptors and threads of process `pid` hold `pipe`: open
@@ -176,7 +213,11 @@ fn an_endless_line_that_is_skipped_leaves_the_server_responsive() {
 /// end the job's input).
 fn pipe_users(pid: u32, pipe: &Path) -> usize {
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok()).filter(|l| l == pipe).count())
+        .map(|d| {
+            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                .filter(|l| l == pipe)
+                .count()
+        })
         .unwrap_or(0);
     let blocked = std::fs::read_dir(format!("/proc/{pid}/task"))
         .map(|d| {
@@ -211,7 +252,10 @@ fn jobs_on_a_pipe_nobody_writes_to_stop_and_leave_nothing_behind() {
     let port = server.port;
     psql_ok(
         port,
-        &format!("CREATE TABLE t (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json')", pipe.display()),
+        &format!(
+            "CREATE TABLE t (id BIGINT) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json')",
+            pipe.display()
+        ),
     );
     psql_ok(port, "CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole')");
     let pid = server.pid();
@@ -222,14 +266,27 @@ fn jobs_on_a_pipe_nobody_writes_to_stop_and_leave_nothing_behind() {
         let asked = Instant::now();
         psql_ok(port, &format!("STOP JOB '{id}'"));
         assert!(psql_ok(port, "SHOW JOBS").contains(&format!("{id}|Cancelled|")));
-        assert!(asked.elapsed() < Duration::from_secs(10), "STOP JOB took {:?}", asked.elapsed());
-        wait_for_pipe_users(pid, &pipe, true, &format!("round {round}: a stopped job still holds the pipe"));
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "STOP JOB took {:?}",
+            asked.elapsed()
+        );
+        wait_for_pipe_users(
+            pid,
+            &pipe,
+            true,
+            &format!("round {round}: a stopped job still holds the pipe"),
+        );
     }
     psql_ok(port, "INSERT INTO o SELECT id FROM t");
     let started = Instant::now();
     let (status, log) = server.stop();
     assert!(status.success(), "{log}");
-    assert!(started.elapsed() < Duration::from_secs(20), "SIGTERM took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "SIGTERM took {:?}",
+        started.elapsed()
+    );
 }
 
 /// Ctrl-C ends a `weir run` whose job waits on a pipe nobody writes to.
@@ -258,7 +315,13 @@ INSERT INTO o SELECT id FROM t;",
         .spawn()
         .unwrap();
     wait_for_pipe_users(child.id(), &pipe, false, "the job never opened the pipe");
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
     let until = Instant::now() + Duration::from_secs(10);
     loop {
         if child.try_wait().unwrap().is_some() {
@@ -276,15 +339,28 @@ INSERT INTO o SELECT id FROM t;",
 fn settings_below_their_minimum_or_too_long_are_refused() {
     let dir = scratch();
     for (setting, value, reason) in [
-        ("execution.checkpointing.interval", "1 ms", "expected 0 (checkpointing off) or at least 10 ms"),
-        ("execution.checkpointing.interval", "999999999999 d", "too long a duration (at most 213503 days)"),
+        (
+            "execution.checkpointing.interval",
+            "1 ms",
+            "expected 0 (checkpointing off) or at least 10 ms",
+        ),
+        (
+            "execution.checkpointing.interval",
+            "999999999999 d",
+            "too long a duration (at most 213503 days)",
+        ),
         ("execution.checkpointing.timeout", "0", "expected at least 10 ms"),
-        ("pipeline.auto-watermark-interval", "99999999999999999999 s", "too long a duration"),
+        (
+            "pipeline.auto-watermark-interval",
+            "99999999999999999999 s",
+            "too long a duration",
+        ),
     ] {
         let run = run_measured(dir.path(), &format!("SET '{setting}' = '{value}';"));
         assert!(!run.ok, "{setting} = {value} was accepted");
         assert!(
-            run.stderr.contains(&format!("invalid value '{value}' for '{setting}': {reason}")),
+            run.stderr
+                .contains(&format!("invalid value '{value}' for '{setting}': {reason}")),
             "{setting} = {value}: {}",
             run.stderr
         );
@@ -328,7 +404,12 @@ INSERT INTO o SELECT count(*) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVA
 /// and the other rows' windows are exact.
 #[test]
 fn event_times_at_the_ends_of_the_range_do_not_fail_the_job() {
-    let extremes = [i64::MIN + 1, i64::MAX - 1, 9_000_000_000_000_000_000, -9_000_000_000_000_000_000];
+    let extremes = [
+        i64::MIN + 1,
+        i64::MAX - 1,
+        9_000_000_000_000_000_000,
+        -9_000_000_000_000_000_000,
+    ];
     let normal: Vec<i64> = (0..40).map(|i| T0 + i * 97_000).collect();
     let dir = scratch();
     let mut file = std::fs::File::create(dir.path().join("in.json")).unwrap();
@@ -346,7 +427,10 @@ fn event_times_at_the_ends_of_the_range_do_not_fail_the_job() {
         let t = sql_timestamp(ms);
         format!("{}T{}", &t[..10], &t[11..16])
     };
-    let expected: Vec<String> = expected.into_iter().map(|(start, n)| format!("+I[{}, {n}]", minute(start))).collect();
+    let expected: Vec<String> = expected
+        .into_iter()
+        .map(|(start, n)| format!("+I[{}, {n}]", minute(start)))
+        .collect();
     for delay in ["INTERVAL '1' MONTH", "INTERVAL '5' SECOND", "INTERVAL '-5' SECOND"] {
         let run = weir_run(
             dir.path(),
@@ -362,6 +446,10 @@ GROUP BY window_start, window_end;"
         let mut got: Vec<String> = run.stdout.lines().map(str::to_string).collect();
         got.sort();
         assert_eq!(got, expected, "{delay}");
-        assert_eq!(run.counted("rows with an invalid event time"), extremes.len() as u64, "{delay}");
+        assert_eq!(
+            run.counted("rows with an invalid event time"),
+            extremes.len() as u64,
+            "{delay}"
+        );
     }
 }

@@ -42,11 +42,11 @@
 //! (`CARGO_BIN_EXE_weir`, the `bench` profile, i.e. release settings), so
 //! `cargo bench` always measures the current source.
 
-// The bench uses the broker of the shared Kafka test harness, not its
-// protocol-level reader: the rest of the module is unused here.
+// The bench uses the broker of the shared test harness (whose Kafka module
+// leans on the rest of the common helpers); the rest is unused here.
 #[allow(dead_code)]
-#[path = "../../tests/common/kafka.rs"]
-mod kafka;
+#[path = "../../tests/common/mod.rs"]
+mod common;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -56,7 +56,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use kafka::Broker;
+use common::kafka::Broker;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};

@@ -7,9 +7,22 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::Schema;
 use datafusion::physical_plan::PhysicalExpr;
 
-use super::{Partitioning, StageInput, StreamPlan, Upstream};
+use super::{Partitioning, StageInput, StateGrowth, StreamPlan, Upstream};
 use crate::checkpoint::identity::state_ids;
 use crate::window::spec::Millis;
+
+/// What `EXPLAIN` says under an operator of kind `kind` whose state
+/// nothing frees: it keeps every key (or row) it has seen, so its memory
+/// and checkpoints grow with the input until the job falls over, which users
+/// otherwise learn in production. The remedy depends on the operator.
+fn unbounded(kind: &str) -> String {
+    let remedy = match kind {
+        "MatchRecognize" => "add WITHIN to the pattern",
+        "OverAggregate" => "no state TTL applies to it: keep its PARTITION BY keys few",
+        _ => "set 'table.exec.state.ttl', or bound it by event time: a window, an interval join",
+    };
+    format!("warning: unbounded state: it keeps every key seen, as nothing frees it ({remedy})")
+}
 
 /// Expressions, comma-separated, as `EXPLAIN` lists them.
 pub fn exprs(list: &[Arc<dyn PhysicalExpr>]) -> String {
@@ -18,7 +31,12 @@ pub fn exprs(list: &[Arc<dyn PhysicalExpr>]) -> String {
 
 /// Column names, comma-separated.
 pub fn columns(schema: &Schema) -> String {
-    schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl fmt::Display for StreamPlan {
@@ -65,6 +83,9 @@ impl fmt::Display for StreamPlan {
                 write!(f, "{op}")?;
                 if let Some(id) = id {
                     writeln!(f, "    state id: {id}")?;
+                }
+                if let Some(state) = op.state().filter(|s| s.growth == StateGrowth::Unbounded) {
+                    writeln!(f, "    {}", unbounded(state.kind))?;
                 }
             }
             if let Some(s) = &stage.sink {
