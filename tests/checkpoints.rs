@@ -48,11 +48,7 @@ fn input_in_parts(dir: &std::path::Path, parts: usize) {
         .map(|i| {
             ts += g.below(20) as i64;
             let back = if i % 1000 == 7 { 1_900 } else { g.below(1_500) as i64 };
-            Row {
-                k: Some(format!("k{}", g.below(20))),
-                v: Some(g.below(100) as i64),
-                ts: Some(ts - back),
-            }
+            Row { k: Some(format!("k{}", g.below(20))), v: Some(g.below(100) as i64), ts: Some(ts - back) }
         })
         .collect();
     for p in 0..parts {
@@ -99,11 +95,7 @@ fn a_job_killed_ten_times_commits_exactly_the_uninterrupted_output() {
         std::fs::write(&sql_file, job_sql(dir.path(), "100 ms", parallelism)).unwrap();
         // Until a checkpoint has committed, kills come later each time: on
         // a loaded machine the first ones may all fall before any did.
-        let waited = if progress.iter().all(|n| *n == 0) {
-            progress.len() as u64 * budget / 3
-        } else {
-            0
-        };
+        let waited = if progress.iter().all(|n| *n == 0) { progress.len() as u64 * budget / 3 } else { 0 };
         let after = Duration::from_millis(100 + waited + g.below(budget));
         if !killed_after(dir.path(), &sql_file, after, &mut || {}) {
             break;
@@ -114,26 +106,13 @@ fn a_job_killed_ten_times_commits_exactly_the_uninterrupted_output() {
     // Committed output only grows, and the kills fell both after some
     // checkpoints had committed and before the end: recovery was exercised.
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
-    assert!(
-        progress.iter().any(|n| *n > 0),
-        "no checkpoint ever completed: {progress:?}"
-    );
-    assert!(
-        progress[0] < expected.len(),
-        "the first run was not interrupted: {progress:?}"
-    );
+    assert!(progress.iter().any(|n| *n > 0), "no checkpoint ever completed: {progress:?}");
+    assert!(progress[0] < expected.len(), "the first run was not interrupted: {progress:?}");
     let last = weir_run(dir.path(), &job_sql(dir.path(), "100 ms", 3));
     assert!(last.ok, "{}", last.stderr);
     assert_rows_eq(&committed(dir.path()), &expected, "after 10 kills");
-    assert!(
-        hidden_files(&dir.path().join("out")).is_empty(),
-        "uncommitted files left behind"
-    );
-    assert_eq!(
-        finished_records(dir.path()),
-        1,
-        "a finished job leaves only the record that it finished"
-    );
+    assert!(hidden_files(&dir.path().join("out")).is_empty(), "uncommitted files left behind");
+    assert_eq!(finished_records(dir.path()), 1, "a finished job leaves only the record that it finished");
 }
 
 /// `STOP JOB … WITH SAVEPOINT` and `execution.savepoint.path`: a job
@@ -146,9 +125,7 @@ fn savepoints_resume_at_parallelism_one_four_two() {
     use std::process::Stdio;
 
     let statements = |dir: &std::path::Path, parallelism: usize, savepoint: Option<&str>| {
-        let restore = savepoint
-            .map(|p| format!("SET 'execution.savepoint.path' = '{p}';\n"))
-            .unwrap_or_default();
+        let restore = savepoint.map(|p| format!("SET 'execution.savepoint.path' = '{p}';\n")).unwrap_or_default();
         format!(
             "SET 'parallelism.default' = '{parallelism}';\n{restore}{}\n",
             job_sql(dir, "100 ms", parallelism)
@@ -188,11 +165,7 @@ fn savepoints_resume_at_parallelism_one_four_two() {
     };
     let first = stop_with_savepoint(1, None, true);
     let partial = committed(dir.path()).len();
-    assert!(
-        partial > 0 && partial < expected.len(),
-        "{partial} of {}",
-        expected.len()
-    );
+    assert!(partial > 0 && partial < expected.len(), "{partial} of {}", expected.len());
     let second = stop_with_savepoint(4, Some(&first), false);
     assert_ne!(first, second);
 
@@ -221,18 +194,11 @@ fn a_missing_savepoint_is_an_error_that_creates_nothing() {
     let dir = scratch();
     input(dir.path());
     let missing = dir.path().join("no-such-savepoint");
-    let sql = format!(
-        "SET 'execution.savepoint.path' = '{}';\n{}",
-        missing.display(),
-        job_sql(dir.path(), "100 ms", 1)
-    );
+    let sql =
+        format!("SET 'execution.savepoint.path' = '{}';\n{}", missing.display(), job_sql(dir.path(), "100 ms", 1));
     let run = weir_run(dir.path(), &sql);
     assert!(!run.ok);
-    assert!(
-        run.stderr.contains(&format!("no savepoint in {}", missing.display())),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains(&format!("no savepoint in {}", missing.display())), "{}", run.stderr);
     assert!(!missing.exists());
     assert!(read_sink(&dir.path().join("out")).is_empty());
 }
@@ -256,10 +222,7 @@ fn finished_records(dir: &std::path::Path) -> usize {
 
 /// The state store of the only job that ran in `dir`.
 fn job_store(dir: &std::path::Path) -> std::path::PathBuf {
-    let mut jobs: Vec<_> = std::fs::read_dir(dir.join("weir-state"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut jobs: Vec<_> = std::fs::read_dir(dir.join("weir-state")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     jobs.remove(0)
 }
@@ -329,25 +292,14 @@ fn damaged_checkpoints_fall_back_and_the_output_stays_exact() {
     let resumed = weir_run(dir.path(), &job_sql(dir.path(), "100 ms", 1));
     assert!(resumed.ok, "{}", resumed.stderr);
     assert_eq!(
-        resumed
-            .stderr
-            .matches("checkpoint is damaged; falling back to the previous one")
-            .count(),
+        resumed.stderr.matches("checkpoint is damaged; falling back to the previous one").count(),
         2,
         "{}",
         resumed.stderr
     );
     assert!(resumed.stderr.contains("fails its checksum"), "{}", resumed.stderr);
-    assert!(
-        resumed.stderr.contains("task states, its completion record says"),
-        "{}",
-        resumed.stderr
-    );
-    assert_rows_eq(
-        &committed(dir.path()),
-        &expected,
-        "after falling back past damaged checkpoints",
-    );
+    assert!(resumed.stderr.contains("task states, its completion record says"), "{}", resumed.stderr);
+    assert_rows_eq(&committed(dir.path()), &expected, "after falling back past damaged checkpoints");
 }
 
 /// `AT_LEAST_ONCE`: barriers are not aligned, so a restore may count some
@@ -377,12 +329,7 @@ fn at_least_once_loses_nothing_across_kills() {
     let mut g = Lcg(5);
     let budget = started_budget(&clean_duration);
     for _ in 0..4 {
-        if !killed_after(
-            dir.path(),
-            &sql_file,
-            Duration::from_millis(100 + g.below(budget)),
-            &mut || {},
-        ) {
+        if !killed_after(dir.path(), &sql_file, Duration::from_millis(100 + g.below(budget)), &mut || {}) {
             break;
         }
     }
@@ -396,20 +343,11 @@ fn at_least_once_loses_nothing_across_kills() {
     let mut duplicated = 0;
     for row in &expected {
         let want = row["c"].as_i64().unwrap();
-        let got = counts
-            .get(&key(row))
-            .unwrap_or_else(|| panic!("window {} lost", key(row)));
-        assert!(
-            got.iter().any(|c| *c >= want),
-            "window {} counted {got:?}, expected at least {want}",
-            key(row)
-        );
+        let got = counts.get(&key(row)).unwrap_or_else(|| panic!("window {} lost", key(row)));
+        assert!(got.iter().any(|c| *c >= want), "window {} counted {got:?}, expected at least {want}", key(row));
         duplicated += usize::from(got.len() > 1 || got[0] > want);
     }
-    eprintln!(
-        "at least once: {duplicated} of {} windows counted rows twice",
-        expected.len()
-    );
+    eprintln!("at least once: {duplicated} of {} windows counted rows twice", expected.len());
 }
 
 /// A job is its statement over its tables' definitions: the same INSERT
@@ -426,17 +364,10 @@ fn a_redefined_table_makes_a_new_job() {
     let old = job_store(dir.path());
     std::fs::create_dir_all(dir.path().join("in2")).unwrap();
     std::fs::copy(dir.path().join("in/part-0.json"), dir.path().join("in2/part-0.json")).unwrap();
-    let moved = job_sql(dir.path(), "100 ms", 1).replace(
-        &format!("'{}'", dir.path().join("in").display()),
-        &format!("'{}'", dir.path().join("in2").display()),
-    );
+    let moved = job_sql(dir.path(), "100 ms", 1)
+        .replace(&format!("'{}'", dir.path().join("in").display()), &format!("'{}'", dir.path().join("in2").display()));
     std::fs::write(&sql_file, moved).unwrap();
-    assert!(!killed_after(
-        dir.path(),
-        &sql_file,
-        Duration::from_secs(60),
-        &mut || {}
-    ));
+    assert!(!killed_after(dir.path(), &sql_file, Duration::from_secs(60), &mut || {}));
     let logs: String = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())

@@ -79,11 +79,7 @@ INSERT INTO o SELECT id FROM t;",
     );
     assert!(!run.ok, "{}", run.stderr);
     // The job's own line (a restart logs the failure once more before it).
-    let failed: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("job ") && l.contains("failed"))
-        .collect();
+    let failed: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("job ") && l.contains("failed")).collect();
     assert_eq!(failed.len(), 1, "{}", run.stderr);
     assert!(
         failed[0].contains("/dev/zero:1: cannot decode record: the record is longer than 16777216 bytes")
@@ -91,11 +87,7 @@ INSERT INTO o SELECT id FROM t;",
         "{}",
         run.stderr
     );
-    assert!(
-        run.peak_rss_bytes < MEMORY_CEILING,
-        "peak RSS {} bytes",
-        run.peak_rss_bytes
-    );
+    assert!(run.peak_rss_bytes < MEMORY_CEILING, "peak RSS {} bytes", run.peak_rss_bytes);
 }
 
 /// With `'json.ignore-parse-errors'`, lines over the limit are counted and
@@ -105,17 +97,11 @@ fn oversized_lines_are_counted_and_the_others_read() {
     let dir = scratch();
     let input = dir.path().join("in.json");
     let line = |id: usize, pad: usize| format!("{{\"id\": {id}, \"pad\": \"{}\"}}", "x".repeat(pad));
-    let lines: Vec<String> = (0..60)
-        .map(|id| line(id, if id % 7 == 3 { 5000 } else { id }))
-        .collect();
+    let lines: Vec<String> = (0..60).map(|id| line(id, if id % 7 == 3 { 5000 } else { id })).collect();
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
     let limit = 4096;
-    let expected: Vec<String> = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.len() <= limit)
-        .map(|(id, _)| format!("+I[{id}]"))
-        .collect();
+    let expected: Vec<String> =
+        lines.iter().enumerate().filter(|(_, l)| l.len() <= limit).map(|(id, _)| format!("+I[{id}]")).collect();
     let run = weir_run(
         dir.path(),
         &format!(
@@ -129,10 +115,7 @@ INSERT INTO o SELECT id FROM t;",
     assert!(run.ok, "{}", run.stderr);
     let got: Vec<String> = run.stdout.lines().map(str::to_string).collect();
     assert_eq!(got, expected);
-    assert_eq!(
-        run.counted("records that could not be decoded") as usize,
-        lines.len() - expected.len()
-    );
+    assert_eq!(run.counted("records that could not be decoded") as usize, lines.len() - expected.len());
 }
 
 /// `VmRSS` of `pid`, in bytes.
@@ -178,21 +161,13 @@ fn an_endless_line_that_is_skipped_leaves_the_server_responsive() {
     );
     psql_ok(port, "CREATE TABLE o (id BIGINT) WITH ('connector' = 'blackhole')");
     psql_ok(port, "INSERT INTO o SELECT id FROM t");
-    wait_for(
-        port,
-        "SELECT sum(rows) FROM weir.late_events WHERE reason = 'decode_error'",
-        "1",
-    );
+    wait_for(port, "SELECT sum(rows) FROM weir.late_events WHERE reason = 'decode_error'", "1");
     // It goes on skipping the rest of the line: still one record, and the
     // memory stays bounded.
     std::thread::sleep(Duration::from_secs(2));
     let rss = resident(server.pid());
     assert!(rss < MEMORY_CEILING, "RSS {rss} bytes while skipping");
-    wait_for(
-        port,
-        "SELECT sum(rows) FROM weir.late_events WHERE reason = 'decode_error'",
-        "1",
-    );
+    wait_for(port, "SELECT sum(rows) FROM weir.late_events WHERE reason = 'decode_error'", "1");
     let id = running_job(port);
     psql_ok(port, &format!("STOP JOB '{id}'"));
     assert!(psql_ok(port, "SHOW JOBS").contains(&format!("{id}|Cancelled|")));
@@ -200,11 +175,7 @@ fn an_endless_line_that_is_skipped_leaves_the_server_responsive() {
     let started = Instant::now();
     let (status, log) = server.stop();
     assert!(status.success(), "{log}");
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "SIGTERM took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(20), "SIGTERM took {:?}", started.elapsed());
 }
 
 /// How many descriptors and threads of process `pid` hold `pipe`: open
@@ -213,11 +184,7 @@ fn an_endless_line_that_is_skipped_leaves_the_server_responsive() {
 /// end the job's input).
 fn pipe_users(pid: u32, pipe: &Path) -> usize {
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| {
-            d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-                .filter(|l| l == pipe)
-                .count()
-        })
+        .map(|d| d.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok()).filter(|l| l == pipe).count())
         .unwrap_or(0);
     let blocked = std::fs::read_dir(format!("/proc/{pid}/task"))
         .map(|d| {
@@ -266,27 +233,14 @@ fn jobs_on_a_pipe_nobody_writes_to_stop_and_leave_nothing_behind() {
         let asked = Instant::now();
         psql_ok(port, &format!("STOP JOB '{id}'"));
         assert!(psql_ok(port, "SHOW JOBS").contains(&format!("{id}|Cancelled|")));
-        assert!(
-            asked.elapsed() < Duration::from_secs(10),
-            "STOP JOB took {:?}",
-            asked.elapsed()
-        );
-        wait_for_pipe_users(
-            pid,
-            &pipe,
-            true,
-            &format!("round {round}: a stopped job still holds the pipe"),
-        );
+        assert!(asked.elapsed() < Duration::from_secs(10), "STOP JOB took {:?}", asked.elapsed());
+        wait_for_pipe_users(pid, &pipe, true, &format!("round {round}: a stopped job still holds the pipe"));
     }
     psql_ok(port, "INSERT INTO o SELECT id FROM t");
     let started = Instant::now();
     let (status, log) = server.stop();
     assert!(status.success(), "{log}");
-    assert!(
-        started.elapsed() < Duration::from_secs(20),
-        "SIGTERM took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(20), "SIGTERM took {:?}", started.elapsed());
 }
 
 /// Ctrl-C ends a `weir run` whose job waits on a pipe nobody writes to.
@@ -315,13 +269,7 @@ INSERT INTO o SELECT id FROM t;",
         .spawn()
         .unwrap();
     wait_for_pipe_users(child.id(), &pipe, false, "the job never opened the pipe");
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
     let until = Instant::now() + Duration::from_secs(10);
     loop {
         if child.try_wait().unwrap().is_some() {
@@ -339,28 +287,15 @@ INSERT INTO o SELECT id FROM t;",
 fn settings_below_their_minimum_or_too_long_are_refused() {
     let dir = scratch();
     for (setting, value, reason) in [
-        (
-            "execution.checkpointing.interval",
-            "1 ms",
-            "expected 0 (checkpointing off) or at least 10 ms",
-        ),
-        (
-            "execution.checkpointing.interval",
-            "999999999999 d",
-            "too long a duration (at most 213503 days)",
-        ),
+        ("execution.checkpointing.interval", "1 ms", "expected 0 (checkpointing off) or at least 10 ms"),
+        ("execution.checkpointing.interval", "999999999999 d", "too long a duration (at most 213503 days)"),
         ("execution.checkpointing.timeout", "0", "expected at least 10 ms"),
-        (
-            "pipeline.auto-watermark-interval",
-            "99999999999999999999 s",
-            "too long a duration",
-        ),
+        ("pipeline.auto-watermark-interval", "99999999999999999999 s", "too long a duration"),
     ] {
         let run = run_measured(dir.path(), &format!("SET '{setting}' = '{value}';"));
         assert!(!run.ok, "{setting} = {value} was accepted");
         assert!(
-            run.stderr
-                .contains(&format!("invalid value '{value}' for '{setting}': {reason}")),
+            run.stderr.contains(&format!("invalid value '{value}' for '{setting}': {reason}")),
             "{setting} = {value}: {}",
             run.stderr
         );
@@ -404,12 +339,7 @@ INSERT INTO o SELECT count(*) FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVA
 /// and the other rows' windows are exact.
 #[test]
 fn event_times_at_the_ends_of_the_range_do_not_fail_the_job() {
-    let extremes = [
-        i64::MIN + 1,
-        i64::MAX - 1,
-        9_000_000_000_000_000_000,
-        -9_000_000_000_000_000_000,
-    ];
+    let extremes = [i64::MIN + 1, i64::MAX - 1, 9_000_000_000_000_000_000, -9_000_000_000_000_000_000];
     let normal: Vec<i64> = (0..40).map(|i| T0 + i * 97_000).collect();
     let dir = scratch();
     let mut file = std::fs::File::create(dir.path().join("in.json")).unwrap();
@@ -427,10 +357,7 @@ fn event_times_at_the_ends_of_the_range_do_not_fail_the_job() {
         let t = sql_timestamp(ms);
         format!("{}T{}", &t[..10], &t[11..16])
     };
-    let expected: Vec<String> = expected
-        .into_iter()
-        .map(|(start, n)| format!("+I[{}, {n}]", minute(start)))
-        .collect();
+    let expected: Vec<String> = expected.into_iter().map(|(start, n)| format!("+I[{}, {n}]", minute(start))).collect();
     for delay in ["INTERVAL '1' MONTH", "INTERVAL '5' SECOND", "INTERVAL '-5' SECOND"] {
         let run = weir_run(
             dir.path(),
@@ -446,10 +373,6 @@ GROUP BY window_start, window_end;"
         let mut got: Vec<String> = run.stdout.lines().map(str::to_string).collect();
         got.sort();
         assert_eq!(got, expected, "{delay}");
-        assert_eq!(
-            run.counted("rows with an invalid event time"),
-            extremes.len() as u64,
-            "{delay}"
-        );
+        assert_eq!(run.counted("rows with an invalid event time"), extremes.len() as u64, "{delay}");
     }
 }

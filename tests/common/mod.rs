@@ -104,11 +104,7 @@ pub fn killed_after_with(
     let until = std::time::Instant::now() + after;
     while std::time::Instant::now() < until {
         if let Some(status) = child.try_wait().expect("wait for weir") {
-            assert!(
-                status.success(),
-                "a run failed: {}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
+            assert!(status.success(), "a run failed: {}", std::fs::read_to_string(&log_path).unwrap_or_default());
             return false;
         }
         meanwhile();
@@ -122,11 +118,7 @@ pub fn killed_after_with(
     // be a new run whose output joins this one's.
     let ended = std::os::unix::process::ExitStatusExt::signal(&status).is_none();
     if ended || finished_since(dir, started, 4) {
-        assert!(
-            !ended || status.success(),
-            "a run failed: {}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
+        assert!(!ended || status.success(), "a run failed: {}", std::fs::read_to_string(&log_path).unwrap_or_default());
         return false;
     }
     true
@@ -185,10 +177,7 @@ pub struct Lcg(pub u64);
 
 impl Lcg {
     pub fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         self.0 >> 33
     }
     pub fn below(&mut self, n: u64) -> u64 {
@@ -202,11 +191,7 @@ impl Lcg {
 pub fn disordered_rows(seed: u64, n: i64, keys: u64) -> Vec<Row> {
     let mut g = Lcg(seed);
     let mut rows: Vec<Row> = (0..n)
-        .map(|i| Row {
-            k: Some(format!("k{}", g.below(keys))),
-            v: Some((i * 7919) % n),
-            ts: Some(T0 + i * 10),
-        })
+        .map(|i| Row { k: Some(format!("k{}", g.below(keys))), v: Some((i * 7919) % n), ts: Some(T0 + i * 10) })
         .collect();
     for chunk in rows.chunks_mut(100) {
         for i in (1..chunk.len()).rev() {
@@ -255,10 +240,7 @@ pub fn committed_lines(dir: &Path, columns: &[&str]) -> Vec<String> {
 pub fn kvt_job(dir: &Path, parallelism: usize, sink: &str, connector: &str, query: &str) -> String {
     let with = match connector {
         "print" => "'connector' = 'print'".to_string(),
-        _ => format!(
-            "'connector' = 'filesystem', 'path' = '{}', 'format' = 'json'",
-            dir.join("out").display()
-        ),
+        _ => format!("'connector' = 'filesystem', 'path' = '{}', 'format' = 'json'", dir.join("out").display()),
     };
     format!(
         "SET 'parallelism.default' = '{parallelism}';
@@ -294,10 +276,7 @@ pub async fn oracle_lines(rows: &[Row], query: &str) -> Vec<String> {
 pub fn kvt_failing(rows: &[Row], query: &str) -> String {
     let dir = scratch();
     write_input_files(dir.path(), &rows[..rows.len().min(10)]);
-    let run = run_once(
-        dir.path(),
-        &kvt_job(dir.path(), 1, "k VARCHAR, v BIGINT", "print", query),
-    );
+    let run = run_once(dir.path(), &kvt_job(dir.path(), 1, "k VARCHAR, v BIGINT", "print", query));
     assert!(!run.ok, "{query} ran");
     run.stderr
 }
@@ -377,9 +356,8 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 
 /// Every JSON object in the visible part files of a sink directory.
 pub fn read_sink(dir: &Path) -> Vec<serde_json::Value> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-        .unwrap_or_default();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
     files.sort();
     let mut rows = Vec::new();
     for f in files {
@@ -435,11 +413,8 @@ pub fn normalize_batches(batches: &[RecordBatch]) -> Vec<String> {
     let opts = FormatOptions::default().with_null("null");
     let mut out = Vec::new();
     for b in batches {
-        let fmts: Vec<ArrayFormatter> = b
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).expect("formatter"))
-            .collect();
+        let fmts: Vec<ArrayFormatter> =
+            b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).expect("formatter")).collect();
         for r in 0..b.num_rows() {
             let cells: Vec<String> = fmts
                 .iter()
@@ -531,11 +506,7 @@ pub struct Decisions {
 /// event time is NULL or outside `valid` count nowhere and hold nothing.
 pub fn decide(rows: &[Row], shape: Shape, delay: i64, lateness: i64, valid: (i64, i64)) -> Decisions {
     let mut wm = i64::MIN;
-    let mut d = Decisions {
-        assigned: Vec::new(),
-        late: Vec::new(),
-        invalid: Vec::new(),
-    };
+    let mut d = Decisions { assigned: Vec::new(), late: Vec::new(), invalid: Vec::new() };
     for r in rows {
         let ts = match r.ts {
             Some(ts) if ts >= valid.0 && ts <= valid.1 => ts,
@@ -584,13 +555,10 @@ pub fn rows_table(name: &str, rows: &[Row]) -> SessionContext {
     let columns: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(rows.iter().map(|r| r.k.clone()).collect::<Vec<_>>())),
         Arc::new(Int64Array::from(rows.iter().map(|r| r.v).collect::<Vec<_>>())),
-        Arc::new(TimestampMillisecondArray::from(
-            rows.iter().map(|r| r.ts).collect::<Vec<_>>(),
-        )),
+        Arc::new(TimestampMillisecondArray::from(rows.iter().map(|r| r.ts).collect::<Vec<_>>())),
     ];
     let ctx = SessionContext::new();
-    ctx.register_batch(name, RecordBatch::try_new(schema, columns).expect("rows batch"))
-        .expect("register");
+    ctx.register_batch(name, RecordBatch::try_new(schema, columns).expect("rows batch")).expect("register");
     ctx
 }
 
@@ -606,19 +574,14 @@ pub async fn aggregate(assigned: &[(i64, i64, Row)], shape: Shape) -> Vec<String
     let cols: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from_iter_values(assigned.iter().map(|a| a.0))),
         Arc::new(Int64Array::from_iter_values(assigned.iter().map(|a| a.1))),
-        Arc::new(TimestampMillisecondArray::from_iter_values(
-            assigned.iter().map(|a| a.2.ts.unwrap()),
-        )),
+        Arc::new(TimestampMillisecondArray::from_iter_values(assigned.iter().map(|a| a.2.ts.unwrap()))),
         Arc::new(StringArray::from_iter(assigned.iter().map(|a| a.2.k.clone()))),
         Arc::new(Int64Array::from_iter(assigned.iter().map(|a| a.2.v))),
     ];
     let batch = RecordBatch::try_new(Arc::clone(&schema), cols).expect("oracle batch");
     let ctx = SessionContext::new();
-    ctx.register_table(
-        "t",
-        Arc::new(MemTable::try_new(schema, vec![vec![batch]]).expect("mem table")),
-    )
-    .expect("register");
+    ctx.register_table("t", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).expect("mem table")))
+        .expect("register");
     // Flink's AVG of a BIGINT: the sum divided by the count, truncated.
     let aggs = "count(*) AS c, count(DISTINCT v) AS d, sum(v) AS s, min(v) AS mn, max(v) AS mx, \
                 CAST(sum(v) / NULLIF(count(v), 0) AS DOUBLE) AS a";
@@ -664,9 +627,8 @@ pub fn decide_sessions(rows: &[Row], gap: i64, delay: i64) -> (Vec<(i64, i64, Ro
     let mut late = 0;
     for r in rows {
         for sessions in open.values_mut() {
-            let (fired, kept): (Vec<_>, Vec<_>) = std::mem::take(sessions)
-                .into_iter()
-                .partition(|s| wm != i64::MIN && s.1 - 1 <= wm);
+            let (fired, kept): (Vec<_>, Vec<_>) =
+                std::mem::take(sessions).into_iter().partition(|s| wm != i64::MIN && s.1 - 1 <= wm);
             for (s, e, rs) in fired {
                 done.extend(rs.into_iter().map(|r| (s, e, r)));
             }
@@ -675,9 +637,8 @@ pub fn decide_sessions(rows: &[Row], gap: i64, delay: i64) -> (Vec<(i64, i64, Ro
         let Some(ts) = r.ts else { continue };
         let sessions = open.entry(r.k.clone()).or_default();
         let (mut start, mut end) = (ts, ts + gap);
-        let (touching, rest): (Vec<_>, Vec<_>) = std::mem::take(sessions)
-            .into_iter()
-            .partition(|s| s.0 <= end && s.1 >= start);
+        let (touching, rest): (Vec<_>, Vec<_>) =
+            std::mem::take(sessions).into_iter().partition(|s| s.0 <= end && s.1 >= start);
         for s in &touching {
             start = start.min(s.0);
             end = end.max(s.1);
@@ -714,12 +675,8 @@ pub fn apply_changelog(stdout: &str, key_len: usize) -> (Vec<String>, std::colle
         // `2> +U[k1, 3]`: the subtask prefix, the kind, the values.
         let line = line.split_once("> ").map_or(line, |(_, rest)| rest);
         let (kind, values) = line.split_at(2);
-        let values: Vec<String> = values
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .split(", ")
-            .map(String::from)
-            .collect();
+        let values: Vec<String> =
+            values.trim_start_matches('[').trim_end_matches(']').split(", ").map(String::from).collect();
         *kinds.entry(kind.to_string()).or_insert(0) += 1;
         let key = values[..key_len].to_vec();
         match kind {
@@ -729,11 +686,7 @@ pub fn apply_changelog(stdout: &str, key_len: usize) -> (Vec<String>, std::colle
             }
             "-U" | "-D" => {
                 let current = rows.remove(&key);
-                assert_eq!(
-                    current.as_ref(),
-                    Some(&values),
-                    "{line} withdraws a row that is not the key's current one"
-                );
+                assert_eq!(current.as_ref(), Some(&values), "{line} withdraws a row that is not the key's current one");
             }
             other => panic!("not a change: {other} in {line}"),
         }
@@ -772,10 +725,7 @@ pub fn apply_multiset_changelog(stdout: &str) -> (Vec<String>, std::collections:
             other => panic!("not a change: {other} in {line}"),
         }
     }
-    let out = rows
-        .into_iter()
-        .flat_map(|(row, n)| std::iter::repeat_n(row, n))
-        .collect();
+    let out = rows.into_iter().flat_map(|(row, n)| std::iter::repeat_n(row, n)).collect();
     (out, kinds)
 }
 

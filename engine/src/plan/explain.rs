@@ -31,12 +31,7 @@ pub fn exprs(list: &[Arc<dyn PhysicalExpr>]) -> String {
 
 /// Column names, comma-separated.
 pub fn columns(schema: &Schema) -> String {
-    schema
-        .fields()
-        .iter()
-        .map(|f| f.name().as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
 }
 
 impl fmt::Display for StreamPlan {
