@@ -38,6 +38,9 @@ if ! "${CARGO_HOME:-$HOME/.cargo}/bin/nisshi" --version 2>/dev/null | grep -q "$
 fi
 
 cargo test --workspace --locked "$@"
+# The benchmarks are not run here, but must keep building: they share the
+# tests' helpers, and a change to those once broke one unnoticed.
+cargo test --workspace --locked --benches --no-run
 
 # A short run of every fuzz target from its seeds, built without
 # optimisation (a few minutes; docs/fuzzing.md has the longer runs). A fixed
