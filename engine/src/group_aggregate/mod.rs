@@ -14,36 +14,44 @@
 //!
 //! Per-row work is DataFusion's: keys are encoded by arrow's row format,
 //! values folded by DataFusion's `Accumulator`s, one per group, each fed
-//! the group's rows of a batch as one slice.
+//! the group's rows of a batch as one slice. (Not its `GroupsAccumulator`,
+//! as windows are: at DataFusion 55 it has no `retract_batch`, and its
+//! `evaluate`/`state` empty the groups they read, while every batch here
+//! reads the touched groups' results and goes on with them.)
+//!
+//! Checkpoints are incremental, per key group (`chunks.rs`).
 
 use std::collections::HashMap;
 
 use datafusion::common::hash_utils::RandomState;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, RecordBatch, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::take;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::Accumulator;
 
 use crate::changelog::{self, RowKind};
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
-use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::StreamBatch;
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator};
+use crate::runtime::exchange::key_groups;
 use crate::state_ttl::Expiry;
-use crate::runtime::exchange::{key_groups, rows_by_key_group};
 use crate::window::aggregate::{OutputColumn, evaluate_input};
 use crate::window::groups::Grouping;
 
+mod chunks;
 mod min_max;
 mod plan;
+pub mod state_rows;
 mod ttl;
 
+use chunks::KeyGroupChunks;
+pub use chunks::{KeyGroupRows, decode_key_groups};
 use min_max::RetractableMinMax;
 
 /// A GROUP BY without a window, shared by its subtasks.
@@ -71,6 +79,8 @@ struct Group {
     /// The group's key, kept only under a state TTL: what expiry removes
     /// from the index.
     key: Option<Box<[u8]>>,
+    /// Where the group's state is checkpointed (`chunks.rs`).
+    key_group: u32,
 }
 
 /// Not the exchange's seed, whose hashes the keys of one subtask share
@@ -93,6 +103,10 @@ pub struct GroupAggregate {
     batch_no: u64,
     /// Idle groups, under a state TTL.
     expiry: Option<Expiry>,
+    /// The key groups changed since the last checkpoint, and their chunks.
+    chunks: KeyGroupChunks,
+    /// Scratch buffer for the key hashes of new groups.
+    hashes: Vec<u64>,
     metrics: Arc<OperatorMetrics>,
 }
 
@@ -124,6 +138,8 @@ impl GroupAggregate {
             touched_in: Vec::new(),
             batch_no: 0,
             expiry: plan.ttl.map(Expiry::new),
+            chunks: KeyGroupChunks::default(),
+            hashes: Vec::new(),
             metrics,
             plan,
         })
@@ -132,8 +148,7 @@ impl GroupAggregate {
     /// Fresh accumulators of the plan's aggregates (retracting ones over a
     /// changelog).
     fn accumulators(&self) -> Result<Vec<Box<dyn Accumulator>>> {
-        self
-            .plan
+        self.plan
             .grouping
             .aggregates
             .iter()
@@ -151,7 +166,12 @@ impl GroupAggregate {
     }
 
     fn new_group(&mut self) -> Result<u32> {
-        let group = Group { accumulators: self.accumulators()?, rows: 0, key: None };
+        let group = Group {
+            accumulators: self.accumulators()?,
+            rows: 0,
+            key: None,
+            key_group: 0,
+        };
         Ok(match self.free.pop() {
             Some(i) => {
                 self.groups[i as usize] = Some(group);
@@ -185,7 +205,15 @@ impl GroupAggregate {
 
     /// Folds the rows `order` lists (grouped by touched group, `bounds[t]..
     /// bounds[t + 1]` for the t-th) into aggregate `a` of each touched group.
-    fn fold(&mut self, a: usize, args: &[ArrayRef], order: &UInt32Array, bounds: &[usize], touched: &[Touched], retract: bool) -> Result<()> {
+    fn fold(
+        &mut self,
+        a: usize,
+        args: &[ArrayRef],
+        order: &UInt32Array,
+        bounds: &[usize],
+        touched: &[Touched],
+        retract: bool,
+    ) -> Result<()> {
         if order.is_empty() {
             return Ok(());
         }
@@ -201,7 +229,10 @@ impl GroupAggregate {
                 continue;
             }
             let slices: Vec<ArrayRef> = taken.iter().map(|c| c.slice(from, to - from)).collect();
-            let acc = &mut self.groups[touch.group as usize].as_mut().expect("indexed groups exist").accumulators[a];
+            let acc = &mut self.groups[touch.group as usize]
+                .as_mut()
+                .expect("indexed groups exist")
+                .accumulators[a];
             if retract {
                 acc.retract_batch(&slices)
             } else {
@@ -212,8 +243,9 @@ impl GroupAggregate {
         Ok(())
     }
 
-    fn output(&self, input: &[ArrayRef], rows: &[u32], values: Vec<Vec<ScalarValue>>, kinds: Vec<i8>) -> Result<RecordBatch> {
-        let picks = UInt32Array::from(rows.to_vec());
+    /// Results (one list per aggregate) as arrays of the output columns'
+    /// types.
+    fn value_arrays(&self, values: Vec<Vec<ScalarValue>>) -> Result<Vec<ArrayRef>> {
         let ctx = || format!("{}: building results", self.name);
         let mut aggregates = Vec::with_capacity(values.len());
         for (a, v) in values.into_iter().enumerate() {
@@ -225,12 +257,50 @@ impl GroupAggregate {
                 datafusion::arrow::compute::cast(&array, want).context(ctx)?
             });
         }
+        Ok(aggregates)
+    }
+
+    /// Sets the key group of groups this batch made, from a row of each
+    /// (`fresh`: group, row); a GROUP BY of no key has one group, in key
+    /// group 0.
+    fn assign_key_groups(&mut self, keys: &[ArrayRef], fresh: &[(u32, u32)]) -> Result<()> {
+        if fresh.is_empty() || keys.is_empty() {
+            return Ok(());
+        }
+        let picks = UInt32Array::from_iter_values(fresh.iter().map(|f| f.1));
+        let taken: Vec<ArrayRef> = keys
+            .iter()
+            .map(|k| take(k.as_ref(), &picks, None))
+            .collect::<std::result::Result<_, _>>()
+            .context(|| format!("{}: group keys", self.name))?;
+        let kgs = key_groups(&taken, fresh.len(), &mut self.hashes)?;
+        for ((g, _), kg) in fresh.iter().zip(kgs) {
+            self.group(*g).key_group = kg as u32;
+        }
+        Ok(())
+    }
+
+    fn output(
+        &self,
+        input: &[ArrayRef],
+        rows: &[u32],
+        values: Vec<Vec<ScalarValue>>,
+        kinds: Vec<i8>,
+    ) -> Result<RecordBatch> {
+        let picks = UInt32Array::from(rows.to_vec());
+        let ctx = || format!("{}: building results", self.name);
+        let aggregates = self.value_arrays(values)?;
         let mut columns = Vec::with_capacity(self.plan.output.len() + 1);
         for c in &self.plan.output {
             columns.push(match c {
                 OutputColumn::Key(k) => take(input[*k].as_ref(), &picks, None).context(ctx)?,
                 OutputColumn::Aggregate(a) => Arc::clone(&aggregates[*a]),
-                other => return Err(EngineError::Plan(format!("{}: a group aggregation has no {other:?} column", self.name))),
+                other => {
+                    return Err(EngineError::Plan(format!(
+                        "{}: a group aggregation has no {other:?} column",
+                        self.name
+                    )));
+                }
             });
         }
         columns.push(Arc::new(datafusion::arrow::array::Int8Array::from(kinds)));
@@ -286,7 +356,11 @@ impl Operator for GroupAggregate {
         }
         let input = evaluate_input(&self.plan.grouping, &data, &self.name)?;
         let rows = if !input.keys.is_empty() {
-            Some(self.converter.convert_columns(&input.keys).context(|| format!("{}: group keys", self.name))?)
+            Some(
+                self.converter
+                    .convert_columns(&input.keys)
+                    .context(|| format!("{}: group keys", self.name))?,
+            )
         } else {
             None
         };
@@ -299,6 +373,8 @@ impl Operator for GroupAggregate {
         // nothing, in order.
         let mut running: Vec<i64> = Vec::new();
         let mut skipped: Vec<u32> = Vec::new();
+        // Groups this batch made, with a row of each (for their key group).
+        let mut fresh: Vec<(u32, u32)> = Vec::new();
         for r in 0..n {
             let key: &[u8] = rows.as_ref().map_or(&[], |rows| rows.row(r).data());
             let (group, existed) = match self.index.get(key) {
@@ -312,6 +388,7 @@ impl Operator for GroupAggregate {
                     let g = self.new_group()?;
                     self.index.insert(key.into(), g);
                     self.keep_key(g, key);
+                    fresh.push((g, r as u32));
                     (g, false)
                 }
             };
@@ -347,16 +424,19 @@ impl Operator for GroupAggregate {
                 running[t] += 1;
             }
         }
-        let retracts =
-            |r: usize| kinds.as_ref().is_some_and(|k| k.get(r).retracts()) && skipped.binary_search(&(r as u32)).is_err();
+        self.assign_key_groups(&input.keys, &fresh)?;
+        let retracts = |r: usize| {
+            kinds.as_ref().is_some_and(|k| k.get(r).retracts()) && skipped.binary_search(&(r as u32)).is_err()
+        };
         let skip = |r: usize| skipped.binary_search(&(r as u32)).is_ok();
         // Results before this batch, for the -U/-D rows.
         let before: Vec<u32> = touched.iter().filter(|t| t.existed).map(|t| t.group).collect();
         let old = self.evaluate(&before)?;
         for (a, args) in input.args.iter().enumerate() {
             let filter = input.filters[a].as_ref();
-            let (order, bounds) =
-                grouped_order(&touched_of, touched.len(), |r| !retracts(r) && !skip(r) && passes(filter, r));
+            let (order, bounds) = grouped_order(&touched_of, touched.len(), |r| {
+                !retracts(r) && !skip(r) && passes(filter, r)
+            });
             self.fold(a, args, &order, &bounds, &touched, false)?;
             if kinds.is_some() {
                 let (order, bounds) = grouped_order(&touched_of, touched.len(), |r| retracts(r) && passes(filter, r));
@@ -368,7 +448,9 @@ impl Operator for GroupAggregate {
             counts[*t as usize] += if retracts(r) { -1 } else { 1 };
         }
         for (t, c) in touched.iter().zip(&counts) {
-            self.group(t.group).rows += c;
+            let group = self.groups[t.group as usize].as_mut().expect("indexed groups exist");
+            group.rows += c;
+            self.chunks.touch(group.key_group);
         }
 
         // The changes: retractions of old results first, so that a sink
@@ -389,7 +471,11 @@ impl Operator for GroupAggregate {
             let alive = live.get(l) == Some(&t.group);
             let changed = !(had && alive) || (0..aggregates).any(|a| old[a][b] != new[a][l]);
             if had && changed {
-                withdrawn.push((t.first_row, if alive { RowKind::UpdateBefore } else { RowKind::Delete }, b));
+                withdrawn.push((
+                    t.first_row,
+                    if alive { RowKind::UpdateBefore } else { RowKind::Delete },
+                    b,
+                ));
             }
             if alive && changed {
                 current.push((t.first_row, if had { RowKind::UpdateAfter } else { RowKind::Insert }, l));
@@ -445,174 +531,29 @@ impl Operator for GroupAggregate {
         bytes * groups / n + keys * groups / k
     }
 
-    /// Every group's key, accumulator states and row count, as one Arrow
-    /// batch per key group.
-    fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
-        let ctx = || format!("{}: snapshot", self.name);
-        let mut e = Encoder::default();
-        let entries: Vec<(&[u8], u32)> = self.index.iter().map(|(k, g)| (k.as_ref(), *g)).collect();
-        if entries.is_empty() {
-            e.u64(0);
-            return Ok(Some(e.bytes));
-        }
-        let keyed = !self.plan.grouping.key_schema.fields().is_empty();
-        let keys = if keyed {
-            let parser = self.converter.parser();
-            self.converter
-                .convert_rows(entries.iter().map(|(k, _)| parser.parse(k)))
-                .context(ctx)?
-        } else {
-            Vec::new()
-        };
-        let mut fields: Vec<Field> = self
-            .plan
-            .grouping
-            .key_schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect();
-        let mut columns: Vec<ArrayRef> = keys.clone();
-        let aggregates = self.plan.grouping.aggregates.len();
-        let mut states: Vec<Vec<Vec<ScalarValue>>> = vec![Vec::new(); aggregates];
-        for (_, g) in &entries {
-            let group = self.groups[*g as usize].as_mut().expect("indexed groups exist");
-            for (a, acc) in group.accumulators.iter_mut().enumerate() {
-                let s = acc.state().context(ctx)?;
-                if states[a].is_empty() {
-                    states[a] = vec![Vec::with_capacity(entries.len()); s.len()];
-                }
-                for (j, v) in s.into_iter().enumerate() {
-                    states[a][j].push(v);
-                }
-            }
-        }
-        for (a, cols) in states.into_iter().enumerate() {
-            for (j, values) in cols.into_iter().enumerate() {
-                let array = ScalarValue::iter_to_array(values).context(ctx)?;
-                fields.push(Field::new(format!("a{a}_{j}"), array.data_type().clone(), true));
-                columns.push(array);
-            }
-        }
-        let groups: Vec<&Group> = entries
-            .iter()
-            .map(|(_, g)| self.groups[*g as usize].as_ref().expect("indexed groups exist"))
-            .collect();
-        fields.push(Field::new("rows", DataType::Int64, false));
-        columns.push(Arc::new(Int64Array::from_iter_values(groups.iter().map(|g| g.rows))));
-        let all = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)?;
-        let mut hashes = Vec::new();
-        let by_group = rows_by_key_group(&key_groups(&keys, entries.len(), &mut hashes)?);
-        e.u64(by_group.len() as u64);
-        for (key_group, rows) in by_group {
-            e.u64(key_group as u64);
-            let part = datafusion::arrow::compute::take_record_batch(&all, &rows).context(ctx)?;
-            e.batch(&part)?;
-        }
-        Ok(Some(e.bytes))
+    /// The key groups changed since the last completed checkpoint, as
+    /// chunks (`chunks.rs`).
+    fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
+        self.snapshot_chunks(checkpoint, chunks).map(Some)
     }
 
-    fn restore(&mut self, states: &[&[u8]], _chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
+    fn checkpoint_complete(&mut self, checkpoint: u64) {
+        self.chunks.complete(checkpoint);
+    }
+
+    fn restore(&mut self, states: &[&[u8]], chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
         let all: Vec<Option<usize>> = (0..self.plan.grouping.aggregates.len()).map(Some).collect();
-        self.restore_mapped(states, owns, &all)
+        self.restore_chunks(states, chunks, owns, &all)
     }
 
     fn restore_adding_aggregates(
         &mut self,
         states: &[&[u8]],
-        _chunks: &ChunkMap,
+        chunks: &ChunkMap,
         owns: &dyn Fn(usize) -> bool,
         saved: &[Option<usize>],
     ) -> Result<()> {
-        self.restore_mapped(states, owns, saved)
-    }
-}
-
-impl GroupAggregate {
-    /// Restores every subtask's groups of the key groups `owns` says are
-    /// this subtask's; `saved[i]` is the stored aggregate that aggregate `i`
-    /// restores (`None`: an aggregate added since the savepoint, which starts
-    /// empty for every restored group).
-    fn restore_mapped(&mut self, states: &[&[u8]], owns: &dyn Fn(usize) -> bool, saved: &[Option<usize>]) -> Result<()> {
-        let n_keys = self.plan.grouping.key_schema.fields().len();
-        for state in states {
-            let mut d = Decoder::new(state);
-            for _ in 0..d.u64()? {
-                let key_group = d.u64()? as usize;
-                let batch = d.batch()?;
-                if !owns(key_group) {
-                    continue;
-                }
-                self.restore_groups(&batch, n_keys, saved)?;
-            }
-            d.finish()?;
-        }
-        Ok(())
-    }
-
-    fn restore_groups(&mut self, batch: &RecordBatch, n_keys: usize, saved: &[Option<usize>]) -> Result<()> {
-        let name = self.name.clone();
-        let ctx = || format!("{name}: restoring");
-        let width = batch.num_columns();
-        if width < n_keys + 1 {
-            return Err(EngineError::State(format!("{name}: group state has {width} columns")));
-        }
-        let keys: Vec<ArrayRef> = batch.columns()[..n_keys].to_vec();
-        let rows = if n_keys > 0 {
-            Some(self.converter.convert_columns(&keys).context(ctx)?)
-        } else {
-            None
-        };
-        let state_columns = &batch.columns()[n_keys..width - 1];
-        let Some(counts) = batch.column(width - 1).as_any().downcast_ref::<Int64Array>().cloned() else {
-            return Err(EngineError::State(format!("{name}: group state has the wrong types")));
-        };
-        // A fresh accumulator's state has the columns of a stored one, of
-        // the same types: accumulators downcast what they merge, and would
-        // panic on damaged state of other types.
-        let types: Vec<Vec<DataType>> = self
-            .accumulators()?
-            .iter_mut()
-            .map(|a| a.state().map(|s| s.iter().map(ScalarValue::data_type).collect()))
-            .collect::<datafusion::error::Result<_>>()
-            .context(ctx)?;
-        // The stored aggregates, in their order: each restored one's types.
-        let mut stored: Vec<Option<&Vec<DataType>>> = vec![None; saved.iter().flatten().count()];
-        for (t, from) in types.iter().zip(saved) {
-            if let Some(slot) = from.and_then(|i| stored.get_mut(i)) {
-                *slot = Some(t);
-            }
-        }
-        let Some(stored) = stored.into_iter().collect::<Option<Vec<&Vec<DataType>>>>() else {
-            return Err(EngineError::State(format!("{name}: the savepoint's aggregates do not map to this query's")));
-        };
-        if stored.iter().map(|t| t.len()).sum::<usize>() != state_columns.len() {
-            return Err(EngineError::State(format!("{name}: group state has {} aggregate columns", state_columns.len())));
-        }
-        if !stored.iter().copied().flatten().zip(state_columns).all(|(t, c)| t.equals_datatype(c.data_type())) {
-            return Err(EngineError::State(format!("{name}: group state has the wrong types")));
-        }
-        // Where each stored aggregate's columns start.
-        let starts: Vec<usize> = stored.iter().scan(0, |at, t| Some(std::mem::replace(at, *at + t.len()))).collect();
-        for r in 0..batch.num_rows() {
-            let g = self.new_group()?;
-            let group = self.group(g);
-            for ((acc, from), t) in group.accumulators.iter_mut().zip(saved).zip(&types) {
-                let Some(at) = from.and_then(|i| starts.get(i).copied()) else { continue };
-                let slices: Vec<ArrayRef> = state_columns[at..at + t.len()].iter().map(|c| c.slice(r, 1)).collect();
-                acc.merge_batch(&slices).context(ctx)?;
-            }
-            group.rows = counts.value(r);
-            let key: &[u8] = rows.as_ref().map_or(&[], |rows| rows.row(r).data());
-            self.index.insert(key.into(), g);
-            // A restored group's idle time starts again.
-            self.keep_key(g, key);
-            if let Some(e) = &mut self.expiry {
-                let now = e.now();
-                e.touch(g, now);
-            }
-        }
-        Ok(())
+        self.restore_chunks(states, chunks, owns, saved)
     }
 }
 

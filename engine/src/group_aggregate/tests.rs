@@ -2,16 +2,19 @@
 //! results, damaged state, and MIN/MAX over a changelog.
 
 use super::*;
+use crate::checkpoint::codec::Encoder;
 use crate::operator::Emitted;
 use crate::runtime::exchange::subtask_of_key_group;
 use crate::window::groups::AggregateCall;
-use datafusion::arrow::array::AsArray;
-use datafusion::arrow::datatypes::Int64Type;
+use datafusion::arrow::array::{AsArray, Int64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
 use datafusion::functions_aggregate::min_max::max_udaf;
 use datafusion::functions_aggregate::sum::sum_udaf;
 use datafusion::physical_expr::aggregate::AggregateExprBuilder;
 use datafusion::physical_expr::expressions::Column;
 use std::collections::BTreeMap;
+
+mod oracle;
 
 /// `SELECT k, sum(v), max(v) FROM t GROUP BY k` over (k, v).
 fn operator() -> GroupAggregate {
@@ -102,6 +105,13 @@ fn apply(out: Collector, table: &mut BTreeMap<i64, (i64, i64)>) {
     }
 }
 
+/// Checkpoint `id` of `op`: its state and the chunks it wrote.
+fn checkpointed(op: &mut GroupAggregate, id: u64) -> (Vec<u8>, ChunkMap) {
+    let mut writer = ChunkWriter::default();
+    let state = op.snapshot(id, &mut writer).unwrap().unwrap();
+    (state, ChunkMap(writer.new.into_iter().collect()))
+}
+
 fn input(part: u64) -> Vec<(i64, i64)> {
     (0..500)
         .map(|i| ((i * 7 + part as i64) % 97, (i * 31 + part as i64 * 11) % 1000))
@@ -124,11 +134,11 @@ fn restored_at_another_parallelism_it_goes_on_where_it_was() {
         apply(out, &mut expected);
     }
     got.clone_from(&expected);
-    let state = whole.snapshot(1, &mut ChunkWriter::default()).unwrap().unwrap();
+    let (state, chunks) = checkpointed(&mut whole, 1);
     let mut restored: Vec<GroupAggregate> = (0..3)
         .map(|i| {
             let mut op = operator();
-            op.restore(&[&state], &ChunkMap::default(), &|g| subtask_of_key_group(g, 3) == i)
+            op.restore(&[&state], &chunks, &|g| subtask_of_key_group(g, 3) == i)
                 .unwrap();
             op
         })
@@ -235,9 +245,9 @@ fn max_over_a_changelog_takes_back_any_value_across_a_restore() {
     .unwrap();
     apply(out, &mut table);
     assert_eq!(table, BTreeMap::from([(1, (21, 9))]));
-    let state = op.snapshot(1, &mut ChunkWriter::default()).unwrap().unwrap();
+    let (state, chunks) = checkpointed(&mut op, 1);
     let mut restored = aggregation(true);
-    restored.restore(&[&state], &ChunkMap::default(), &|_| true).unwrap();
+    restored.restore(&[&state], &chunks, &|_| true).unwrap();
     let mut out = Collector::default();
     restored
         .on_batch(changes(&[(1, 9, RowKind::UpdateBefore)]), &mut out)
@@ -264,15 +274,21 @@ fn idle_groups_expire_and_a_row_meeting_one_is_counted() {
         StreamBatch::new(changelog::with_kinds(&plain, rows.iter().map(|r| r.2 as i8).collect()).unwrap())
     };
     let mut table = BTreeMap::new();
-    let step = |g: &mut GroupAggregate, at: i64, rows: &[(i64, i64, RowKind)], table: &mut BTreeMap<i64, (i64, i64)>| {
-        clock.store(at, Ordering::Relaxed);
-        let mut out = Collector::default();
-        g.on_timer(&mut out).unwrap();
-        assert!(out.out.is_empty(), "expiry sends nothing");
-        g.on_batch(changes(rows), &mut out).unwrap();
-        apply(out, table);
-    };
-    step(&mut g, 0, &[(1, 10, RowKind::Insert), (2, 20, RowKind::Insert)], &mut table);
+    let step =
+        |g: &mut GroupAggregate, at: i64, rows: &[(i64, i64, RowKind)], table: &mut BTreeMap<i64, (i64, i64)>| {
+            clock.store(at, Ordering::Relaxed);
+            let mut out = Collector::default();
+            g.on_timer(&mut out).unwrap();
+            assert!(out.out.is_empty(), "expiry sends nothing");
+            g.on_batch(changes(rows), &mut out).unwrap();
+            apply(out, table);
+        };
+    step(
+        &mut g,
+        0,
+        &[(1, 10, RowKind::Insert), (2, 20, RowKind::Insert)],
+        &mut table,
+    );
     step(&mut g, 60, &[(1, 5, RowKind::Insert)], &mut table);
     assert_eq!(table, BTreeMap::from([(1, (15, 10)), (2, (20, 20))]));
     // Group 2 idled for 100 ms: dropped. Its next row starts it again; the
@@ -314,11 +330,15 @@ fn an_added_aggregate_starts_empty_for_restored_groups() {
     let metrics = crate::metrics::JobMetrics::default().register("g", 0);
     let mut saved_by = GroupAggregate::new(Arc::new(plan), "g".into(), metrics).unwrap();
     for part in 0..3 {
-        saved_by.on_batch(batch(&input(part)), &mut Collector::default()).unwrap();
+        saved_by
+            .on_batch(batch(&input(part)), &mut Collector::default())
+            .unwrap();
     }
-    let state = saved_by.snapshot(1, &mut ChunkWriter::default()).unwrap().unwrap();
+    let (state, chunks) = checkpointed(&mut saved_by, 1);
     let mut restored = operator();
-    restored.restore_adding_aggregates(&[&state], &ChunkMap::default(), &|_| true, &[Some(0), None]).unwrap();
+    restored
+        .restore_adding_aggregates(&[&state], &chunks, &|_| true, &[Some(0), None])
+        .unwrap();
     // Each key's latest (sum, max) after the restore.
     let mut got = BTreeMap::new();
     for part in 3..6 {

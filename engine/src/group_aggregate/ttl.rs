@@ -30,6 +30,7 @@ impl GroupAggregate {
             let Some(group) = self.groups[g as usize].take() else {
                 continue;
             };
+            self.chunks.touch(group.key_group);
             if let Some(key) = group.key {
                 let hash = self.index.hasher().hash_one(&key[..]);
                 self.index.remove(&key);

@@ -1,0 +1,394 @@
+//! Incremental checkpoints of a group aggregation.
+//!
+//! Groups' state is written per key group, each key group's as one
+//! immutable chunk (`checkpoint::chunk`): a checkpoint writes again only the
+//! key groups whose groups a row, a retraction or state TTL changed since
+//! the last completed checkpoint, and references the chunks of the others,
+//! as window slices do. A chunk sent with a checkpoint that has not
+//! completed is sent again, with the same bytes (its groups are in key
+//! order), until one that carries it completes.
+//!
+//! The operator's state is [`CHUNKED`], the number of chunks, then each
+//! chunk's key group and id. A chunk is one Arrow batch: the key columns,
+//! each aggregate's accumulator state columns, then the group's row count.
+//! State of the layout before chunks (the number of key groups, then each
+//! key group and its batch inline, same columns) still restores.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::ScalarValue;
+
+use super::{Group, GroupAggregate, GroupAggregatePlan};
+use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, new_chunk_id};
+use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::error::{EngineError, Result, ResultExt};
+use crate::runtime::exchange::KEY_GROUPS;
+
+/// The first number of the chunked layout; the inline layout before it
+/// starts with a count of key groups, at most [`KEY_GROUPS`].
+const CHUNKED: u64 = u64::MAX;
+
+/// Whether a key group's chunk is in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    No,
+    /// Written with this checkpoint, which has not completed yet.
+    SentIn(u64),
+    Yes,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Chunk {
+    id: ChunkId,
+    stored: Stored,
+}
+
+/// Per key group: whether its groups changed since the last checkpoint, and
+/// the chunk that holds them as of that checkpoint.
+#[derive(Debug)]
+pub(super) struct KeyGroupChunks {
+    dirty: Vec<bool>,
+    chunks: Vec<Option<Chunk>>,
+}
+
+impl Default for KeyGroupChunks {
+    fn default() -> Self {
+        Self {
+            dirty: vec![false; KEY_GROUPS],
+            chunks: vec![None; KEY_GROUPS],
+        }
+    }
+}
+
+impl KeyGroupChunks {
+    /// A group of `key_group` changed: its chunk is written anew.
+    #[inline]
+    pub(super) fn touch(&mut self, key_group: u32) {
+        self.dirty[key_group as usize] = true;
+    }
+
+    /// Checkpoint `checkpoint` completed: the chunks written with it (or with
+    /// an abandoned one before it, and written again since) are stored.
+    pub(super) fn complete(&mut self, checkpoint: u64) {
+        for chunk in self.chunks.iter_mut().flatten() {
+            if matches!(chunk.stored, Stored::SentIn(c) if c <= checkpoint) {
+                chunk.stored = Stored::Yes;
+            }
+        }
+    }
+}
+
+impl GroupAggregate {
+    /// Writes the state for checkpoint `checkpoint`: the chunk list to the
+    /// returned bytes, the chunks no completed checkpoint stored to `writer`.
+    pub(super) fn snapshot_chunks(&mut self, checkpoint: u64, writer: &mut ChunkWriter) -> Result<Vec<u8>> {
+        let Self {
+            chunks,
+            index,
+            groups,
+            plan,
+            converter,
+            name,
+            ..
+        } = self;
+        let mut write = vec![false; KEY_GROUPS];
+        for (kg, slot) in chunks.chunks.iter_mut().enumerate() {
+            if std::mem::take(&mut chunks.dirty[kg]) {
+                *slot = Some(Chunk {
+                    id: new_chunk_id(),
+                    stored: Stored::No,
+                });
+            }
+            write[kg] = slot.is_some_and(|c| c.stored != Stored::Yes);
+        }
+        let mut members: Vec<Vec<(&[u8], u32)>> = vec![Vec::new(); KEY_GROUPS];
+        for (key, g) in index.iter() {
+            let kg = groups[*g as usize].as_ref().expect("indexed groups exist").key_group as usize;
+            if write[kg] {
+                members[kg].push((key, *g));
+            }
+        }
+        let mut e = Encoder::default();
+        e.u64(CHUNKED);
+        let mut listed = Vec::new();
+        for (kg, slot) in chunks.chunks.iter_mut().enumerate() {
+            // A key group whose every group left has no chunk.
+            if write[kg] && members[kg].is_empty() {
+                *slot = None;
+            }
+            if let Some(chunk) = slot {
+                listed.push((kg, chunk));
+            }
+        }
+        e.u64(listed.len() as u64);
+        for (kg, chunk) in listed {
+            e.u64(kg as u64);
+            e.bytes(&chunk.id.to_le_bytes());
+            if !write[kg] {
+                writer.reference(chunk.id);
+                continue;
+            }
+            let group_rows = &mut members[kg];
+            group_rows.sort_unstable_by_key(|(key, _)| *key);
+            let batch = state_batch(plan, converter, name, groups, group_rows)?;
+            let mut bytes = Encoder::default();
+            bytes.batch(&batch)?;
+            writer.write(chunk.id, bytes.bytes);
+            if chunk.stored == Stored::No {
+                chunk.stored = Stored::SentIn(checkpoint);
+            }
+        }
+        Ok(e.bytes)
+    }
+
+    /// Restores every subtask's groups of the key groups `owns` says are
+    /// this subtask's; `saved[i]` is the stored aggregate that aggregate `i`
+    /// restores (`None`: an aggregate added since the savepoint, which starts
+    /// empty for every restored group). Restored key groups are written
+    /// anew at the next checkpoint: their chunks may come from a savepoint,
+    /// outside the job's store.
+    pub(super) fn restore_chunks(
+        &mut self,
+        states: &[&[u8]],
+        chunks: &ChunkMap,
+        owns: &dyn Fn(usize) -> bool,
+        saved: &[Option<usize>],
+    ) -> Result<()> {
+        for state in states {
+            let mut d = Decoder::new(state);
+            let first = d.u64()?;
+            if first == CHUNKED {
+                for _ in 0..d.u64()? {
+                    let kg = self.key_group(d.u64()?)?;
+                    let id = <[u8; 16]>::try_from(d.bytes()?)
+                        .map(u128::from_le_bytes)
+                        .map_err(|_| EngineError::State(format!("{}: a malformed chunk id", self.name)))?;
+                    if !owns(kg) {
+                        continue;
+                    }
+                    let mut chunk = Decoder::new(chunks.get(id)?);
+                    let batch = chunk.batch()?;
+                    chunk.finish()?;
+                    self.restore_groups(&batch, kg, saved)?;
+                }
+            } else {
+                for _ in 0..first {
+                    let kg = self.key_group(d.u64()?)?;
+                    let batch = d.batch()?;
+                    if owns(kg) {
+                        self.restore_groups(&batch, kg, saved)?;
+                    }
+                }
+            }
+            d.finish()?;
+        }
+        Ok(())
+    }
+
+    fn key_group(&self, stored: u64) -> Result<usize> {
+        match usize::try_from(stored) {
+            Ok(kg) if kg < KEY_GROUPS => Ok(kg),
+            _ => Err(EngineError::State(format!(
+                "{}: group state names key group {stored}",
+                self.name
+            ))),
+        }
+    }
+
+    /// Restores the groups of one key group's batch (see the module's
+    /// layout).
+    fn restore_groups(&mut self, batch: &RecordBatch, kg: usize, saved: &[Option<usize>]) -> Result<()> {
+        let name = self.name.clone();
+        let ctx = || format!("{name}: restoring");
+        let n_keys = self.plan.grouping.key_schema.fields().len();
+        let width = batch.num_columns();
+        if width < n_keys + 1 {
+            return Err(EngineError::State(format!("{name}: group state has {width} columns")));
+        }
+        let keys: Vec<ArrayRef> = batch.columns()[..n_keys].to_vec();
+        let rows = if n_keys > 0 {
+            Some(self.converter.convert_columns(&keys).context(ctx)?)
+        } else {
+            None
+        };
+        let state_columns = &batch.columns()[n_keys..width - 1];
+        let Some(counts) = batch.column(width - 1).as_any().downcast_ref::<Int64Array>().cloned() else {
+            return Err(EngineError::State(format!("{name}: group state has the wrong types")));
+        };
+        // A fresh accumulator's state has the columns of a stored one, of
+        // the same types: accumulators downcast what they merge, and would
+        // panic on damaged state of other types.
+        let types: Vec<Vec<DataType>> = self
+            .accumulators()?
+            .iter_mut()
+            .map(|a| a.state().map(|s| s.iter().map(ScalarValue::data_type).collect()))
+            .collect::<datafusion::error::Result<_>>()
+            .context(ctx)?;
+        // The stored aggregates, in their order: each restored one's types.
+        let mut stored: Vec<Option<&Vec<DataType>>> = vec![None; saved.iter().flatten().count()];
+        for (t, from) in types.iter().zip(saved) {
+            if let Some(slot) = from.and_then(|i| stored.get_mut(i)) {
+                *slot = Some(t);
+            }
+        }
+        let Some(stored) = stored.into_iter().collect::<Option<Vec<&Vec<DataType>>>>() else {
+            return Err(EngineError::State(format!(
+                "{name}: the savepoint's aggregates do not map to this query's"
+            )));
+        };
+        if stored.iter().map(|t| t.len()).sum::<usize>() != state_columns.len() {
+            return Err(EngineError::State(format!(
+                "{name}: group state has {} aggregate columns",
+                state_columns.len()
+            )));
+        }
+        if !stored
+            .iter()
+            .copied()
+            .flatten()
+            .zip(state_columns)
+            .all(|(t, c)| t.equals_datatype(c.data_type()))
+        {
+            return Err(EngineError::State(format!("{name}: group state has the wrong types")));
+        }
+        // Where each stored aggregate's columns start.
+        let starts: Vec<usize> = stored
+            .iter()
+            .scan(0, |at, t| Some(std::mem::replace(at, *at + t.len())))
+            .collect();
+        for r in 0..batch.num_rows() {
+            let g = self.new_group()?;
+            let group = self.group(g);
+            group.key_group = kg as u32;
+            for ((acc, from), t) in group.accumulators.iter_mut().zip(saved).zip(&types) {
+                let Some(at) = from.and_then(|i| starts.get(i).copied()) else {
+                    continue;
+                };
+                let slices: Vec<ArrayRef> = state_columns[at..at + t.len()].iter().map(|c| c.slice(r, 1)).collect();
+                acc.merge_batch(&slices).context(ctx)?;
+            }
+            group.rows = counts.value(r);
+            let key: &[u8] = rows.as_ref().map_or(&[], |rows| rows.row(r).data());
+            self.index.insert(key.into(), g);
+            // A restored group's idle time starts again.
+            self.keep_key(g, key);
+            if let Some(e) = &mut self.expiry {
+                let now = e.now();
+                e.touch(g, now);
+            }
+        }
+        self.chunks.touch(kg as u32);
+        Ok(())
+    }
+}
+
+/// The state of the groups `members` lists (key, group), as one batch.
+fn state_batch(
+    plan: &GroupAggregatePlan,
+    converter: &datafusion::arrow::row::RowConverter,
+    name: &str,
+    groups: &mut [Option<Group>],
+    members: &[(&[u8], u32)],
+) -> Result<RecordBatch> {
+    let ctx = || format!("{name}: snapshot");
+    let mut fields: Vec<Field> = plan
+        .grouping
+        .key_schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    let mut columns: Vec<ArrayRef> = if fields.is_empty() {
+        Vec::new()
+    } else {
+        let parser = converter.parser();
+        converter
+            .convert_rows(members.iter().map(|(k, _)| parser.parse(k)))
+            .context(ctx)?
+    };
+    let mut states: Vec<Vec<Vec<ScalarValue>>> = vec![Vec::new(); plan.grouping.aggregates.len()];
+    let mut rows = Vec::with_capacity(members.len());
+    for (_, g) in members {
+        let group = groups[*g as usize].as_mut().expect("indexed groups exist");
+        for (a, acc) in group.accumulators.iter_mut().enumerate() {
+            let s = acc.state().context(ctx)?;
+            if states[a].is_empty() {
+                states[a] = vec![Vec::with_capacity(members.len()); s.len()];
+            }
+            for (j, v) in s.into_iter().enumerate() {
+                states[a][j].push(v);
+            }
+        }
+        rows.push(group.rows);
+    }
+    for (a, cols) in states.into_iter().enumerate() {
+        for (j, values) in cols.into_iter().enumerate() {
+            let array = ScalarValue::iter_to_array(values).context(ctx)?;
+            fields.push(Field::new(format!("a{a}_{j}"), array.data_type().clone(), true));
+            columns.push(array);
+        }
+    }
+    fields.push(Field::new("rows", DataType::Int64, false));
+    columns.push(Arc::new(Int64Array::from(rows)));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)
+}
+
+/// One key group's groups as a checkpoint or savepoint of a group
+/// aggregation holds them, for reading state as rows
+/// (`weir_savepoint_rows`).
+#[derive(Debug)]
+pub struct KeyGroupRows {
+    pub key_group: usize,
+    /// The groups' key columns (none for a GROUP BY of no key), in the
+    /// order of the keys' encoding.
+    pub keys: Vec<ArrayRef>,
+    /// Per aggregate of the plan, each group's current result, of the
+    /// output column's type.
+    pub values: Vec<ArrayRef>,
+    pub rows: usize,
+}
+
+/// Reads the state of a group aggregation of `plan` (every subtask's
+/// `states` and the chunks they reference) as a restore does — same
+/// checks, both layouts — and evaluates each group's aggregates: one entry
+/// per key group that holds groups, by key group.
+pub fn decode_key_groups(
+    plan: Arc<GroupAggregatePlan>,
+    states: &[&[u8]],
+    chunks: &ChunkMap,
+) -> Result<Vec<KeyGroupRows>> {
+    let metrics = crate::metrics::JobMetrics::default().register("GroupAggregate", 0);
+    let mut op = GroupAggregate::new(plan, "GroupAggregate".into(), metrics)?;
+    let all: Vec<Option<usize>> = (0..op.plan.grouping.aggregates.len()).map(Some).collect();
+    op.restore_chunks(states, chunks, &|_| true, &all)?;
+    let mut members: Vec<Vec<(Box<[u8]>, u32)>> = vec![Vec::new(); KEY_GROUPS];
+    for (key, g) in &op.index {
+        let kg = op.groups[*g as usize].as_ref().expect("indexed groups exist").key_group;
+        members[kg as usize].push((key.clone(), *g));
+    }
+    let ctx = || "GroupAggregate: reading state".to_string();
+    let mut out = Vec::new();
+    for (key_group, mut groups) in members.into_iter().enumerate().filter(|(_, m)| !m.is_empty()) {
+        groups.sort_unstable();
+        let keys = if op.plan.grouping.key_schema.fields().is_empty() {
+            Vec::new()
+        } else {
+            let parser = op.converter.parser();
+            op.converter
+                .convert_rows(groups.iter().map(|(k, _)| parser.parse(k)))
+                .context(ctx)?
+        };
+        let ids: Vec<u32> = groups.iter().map(|(_, g)| *g).collect();
+        let evaluated = op.evaluate(&ids)?;
+        let values = op.value_arrays(evaluated)?;
+        out.push(KeyGroupRows {
+            key_group,
+            keys,
+            values,
+            rows: ids.len(),
+        });
+    }
+    Ok(out)
+}
