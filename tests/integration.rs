@@ -8,6 +8,7 @@ mod common;
 mod pgwire_common;
 
 mod aggregates;
+mod async_snapshots;
 mod catalog_statements;
 mod changelog_formats;
 mod changelog_joins;

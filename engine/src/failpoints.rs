@@ -14,6 +14,11 @@
 //!   fails between checkpoints that complete, whatever the speed of the
 //!   machine, so restarts resume from a checkpoint. `return(panic:t)`
 //!   panics there instead.
+//! - `weir::checkpoint::write=return`: a task's asynchronous snapshot
+//!   writer (`checkpoint::snapshot`) fails before it encodes and writes its
+//!   part of a checkpoint, so that tests can check that a failed write
+//!   abandons that checkpoint alone; `return(s1-0)` fails task `s1-0`'s
+//!   only. `sleep(ms)` there makes the write slow instead.
 //! - `weir::pgwire::query=return(s)`: `weir serve` panics while answering
 //!   a simple query whose text contains `s` (`repl/src/serve/handler.rs`),
 //!   so that tests can check that the panic fails that statement alone.
@@ -77,6 +82,21 @@ pub(crate) fn sink_barrier(sink: &str, id: u64) -> crate::error::Result<()> {
         "weir::sink::barrier",
         &format!(" at checkpoint {id}"),
     )
+}
+
+/// The point `weir::checkpoint::write`, passed by task `task`'s writer
+/// before it encodes its part of checkpoint `id`.
+pub(crate) fn snapshot_write(task: &str, id: u64) -> crate::error::Result<()> {
+    let victim = || -> Option<Option<String>> {
+        fail::fail_point!("weir::checkpoint::write", |victim| Some(victim));
+        None
+    };
+    match victim() {
+        Some(v) if v.as_deref().is_none_or(|v| v == task) => Err(crate::error::EngineError::State(format!(
+            "failpoint weir::checkpoint::write: writing {task}'s part of checkpoint {id} failed"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Carries out what `point` asked of `sink` (`at` says when, for the

@@ -143,6 +143,9 @@ pub struct TaskMetrics {
     backpressured_since: AtomicU64,
     /// Bytes of its operators' state, as of its latest measurement.
     pub state_bytes: AtomicU64,
+    /// The longest time a barrier held its loop while its operators took
+    /// their snapshots (the stream's pause for checkpoints), in ns.
+    pub snapshot_pause_max_ns: AtomicU64,
     started: Instant,
     /// Its run time once it ended (0 while it runs).
     ended_ns: AtomicU64,
@@ -354,6 +357,7 @@ impl JobMetrics {
             backpressured_ns: AtomicU64::new(0),
             backpressured_since: AtomicU64::new(0),
             state_bytes: AtomicU64::new(0),
+            snapshot_pause_max_ns: AtomicU64::new(0),
             started: Instant::now(),
             ended_ns: AtomicU64::new(0),
             outputs: Mutex::new(Vec::new()),

@@ -6,6 +6,7 @@ use std::task::{Context, Poll};
 use datafusion::arrow::array::RecordBatch;
 
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
+use crate::checkpoint::snapshot::{SnapshotJob, SnapshotOutput};
 use crate::error::Result;
 use crate::message::{EventTime, StreamBatch};
 
@@ -94,6 +95,18 @@ pub trait Operator: Send {
     /// referenced, not written again.
     fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
         Ok(None)
+    }
+
+    /// [`Operator::snapshot`] in two halves: what runs here, at the
+    /// barrier, takes a consistent view of the state cheaply (immutable
+    /// Arrow arrays shared, not copied); the returned job encodes it and
+    /// runs off the task loop, so that the stream goes on meanwhile. State
+    /// the operator changes after this call must not reach the job. The
+    /// default takes the whole snapshot here, as `snapshot` does.
+    fn snapshot_async(&mut self, checkpoint: u64) -> Result<SnapshotJob> {
+        let mut chunks = ChunkWriter::default();
+        let state = self.snapshot(checkpoint, &mut chunks)?;
+        Ok(Box::new(move || Ok(SnapshotOutput { state, chunks })))
     }
 
     /// Checkpoint `checkpoint` is complete: the chunks its snapshot wrote

@@ -4,14 +4,16 @@
 //! in memory — the bar the streaming path is measured against.
 //!
 //! `cargo bench --bench tumble [-- --events 1000000,10000000 --parallelism 1
-//! --keys 10000 --checkpoint none,1s --window 10]`
+//! --keys 10000 --checkpoint none,1s --window 10 --batch yes]`
 //!
 //! Events are 1 ms apart in event time, so a window of `--window` seconds
 //! holds up to 1000 × that many distinct keys of state.
 //!
 //! With `--checkpoint 1s` the streaming job checkpoints every second (state
 //! in a temporary `state.dir`); the table then also shows how many
-//! checkpoints completed, their mean duration and mean size.
+//! checkpoints completed, their mean duration and mean size, and the
+//! longest pause of a task's loop at a barrier (its operators' snapshots),
+//! in ms.
 //!
 //! Each case runs in a fresh child process so that its peak memory (VmHWM)
 //! is its own. Throughput is reported per core used (the parallelism).
@@ -62,18 +64,16 @@ fn main() {
         .split(',')
         .map(|s| s.parse().expect("--events takes numbers"))
         .collect();
-    let parallelism: Vec<usize> = flag("--parallelism", "1")
-        .split(',')
-        .map(|s| s.parse().expect("--parallelism takes numbers"))
-        .collect();
-    let keys: Vec<i64> = flag("--keys", "10000")
-        .split(',')
-        .map(|s| s.parse().expect("--keys takes numbers"))
-        .collect();
+    let parallelism: Vec<usize> =
+        flag("--parallelism", "1").split(',').map(|s| s.parse().expect("--parallelism takes numbers")).collect();
+    let keys: Vec<i64> = flag("--keys", "10000").split(',').map(|s| s.parse().expect("--keys takes numbers")).collect();
     let checkpoints: Vec<String> = flag("--checkpoint", "none").split(',').map(str::to_string).collect();
     let window = flag("--window", "10");
+    // `--batch no` leaves the DataFusion batch cases out (checkpoint runs
+    // at millions of keys compare streaming with itself).
+    let with_batch = flag("--batch", "yes") != "no";
     println!(
-        "{:<8} {:>4} {:>9} {:>6} {:>12} {:>9} {:>14} {:>16} {:>12}  checkpoints (n / mean ms / mean bytes)",
+        "{:<8} {:>4} {:>9} {:>6} {:>12} {:>9} {:>14} {:>16} {:>12}  checkpoints (n / mean ms / mean bytes / longest pause ms)",
         "path", "par", "keys", "ckpt", "events", "seconds", "events/s", "events/s/core", "peak RSS MiB"
     );
     let mut cases = Vec::new();
@@ -83,7 +83,9 @@ fn main() {
                 for c in &checkpoints {
                     cases.push(("stream", p, k, n, c.clone()));
                 }
-                cases.push(("batch", p, k, n, "-".to_string()));
+                if with_batch {
+                    cases.push(("batch", p, k, n, "-".to_string()));
+                }
             }
         }
     }
@@ -164,10 +166,20 @@ GROUP BY window_start, window_end, k;",
             let cps = job.metrics.checkpoints();
             if !cps.is_empty() {
                 let n = cps.len() as u64;
+                // The longest time any task's loop stood still at a barrier
+                // while its operators took their snapshots.
+                let pause_ns = job
+                    .metrics
+                    .tasks()
+                    .iter()
+                    .map(|t| t.snapshot_pause_max_ns.load(std::sync::atomic::Ordering::Relaxed))
+                    .max()
+                    .unwrap_or(0);
                 summary = format!(
-                    "{n}/{}/{}",
+                    "{n}/{}/{}/{:.1}",
                     cps.iter().map(|c| c.duration_ms).sum::<u64>() / n,
-                    cps.iter().map(|c| c.bytes).sum::<u64>() / n
+                    cps.iter().map(|c| c.bytes).sum::<u64>() / n,
+                    pause_ns as f64 / 1e6
                 );
             }
         }
@@ -200,16 +212,15 @@ async fn batch(events: i64, parallelism: usize, keys: i64, window: i64) -> f64 {
         let ts = Int64Array::from_iter_values((seq..seq + n).map(|s| 1_767_225_600_000 + s * STEP_MS));
         let k = Int64Array::from_iter_values((0..n).map(|_| (next() % keys as u64) as i64));
         let v = Int64Array::from_iter_values((0..n).map(|_| (next() % 1_000_001) as i64));
-        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(ts), Arc::new(k), Arc::new(v)])
-            .expect("batch");
+        let batch =
+            RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(ts), Arc::new(k), Arc::new(v)]).expect("batch");
         partitions[i % parallelism].push(batch);
         i += 1;
         seq += n;
     }
     let config = datafusion::prelude::SessionConfig::new().with_target_partitions(parallelism);
     let ctx = SessionContext::new_with_config(config);
-    ctx.register_table("ev", Arc::new(MemTable::try_new(schema, partitions).expect("table")))
-        .expect("register");
+    ctx.register_table("ev", Arc::new(MemTable::try_new(schema, partitions).expect("table"))).expect("register");
     let start = Instant::now();
     let rows = ctx
         .sql(&format!(

@@ -27,6 +27,10 @@ pub struct ChunkWriter {
     pub new: Vec<(ChunkId, Vec<u8>)>,
     /// Every chunk the task's state references, new or not.
     pub refs: Vec<ChunkId>,
+    /// Bytes of new chunks the task's writer already put in the store
+    /// (`checkpoint::snapshot`): counted in the checkpoint's size, no
+    /// longer carried here.
+    pub written: u64,
 }
 
 impl ChunkWriter {

@@ -2,6 +2,12 @@
 //! `execution.checkpointing.interval`, gathers every task's state, and
 //! declares a checkpoint complete only when all tasks have acknowledged it
 //! and their state is durable — then, and only then, tells sinks to commit.
+//!
+//! Tasks snapshot asynchronously (`checkpoint::snapshot`): each task's
+//! writer puts the chunks it made in the store and then acknowledges, or
+//! reports that it could not, which abandons that checkpoint at once. The
+//! coordinator writes the task states (parts and chunk lists) and the
+//! manifest, which makes the checkpoint complete.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +17,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::checkpoint::identity::Manifest;
 use crate::checkpoint::store::{StateStore, TaskState};
+use crate::error::Result;
 use crate::metrics::{CheckpointStats, JobMetrics};
 
 /// Checkpointing of one job.
@@ -41,12 +48,13 @@ pub enum CheckpointMode {
 /// ended: its state then is final.
 pub const FINISHED: u64 = u64::MAX;
 
-/// A task's acknowledgement of a checkpoint, with its state.
+/// A task's acknowledgement of a checkpoint, with its state (its new
+/// chunks already stored), or why its part could not be written.
 #[derive(Debug)]
 pub struct Ack {
     pub checkpoint: u64,
     pub task: String,
-    pub state: TaskState,
+    pub state: Result<TaskState>,
 }
 
 /// A request for a checkpoint now (a savepoint); answered with its id once
@@ -62,6 +70,8 @@ pub struct TaskLink {
     /// Sinks watch it: a new value is the latest complete checkpoint.
     pub committed: watch::Receiver<u64>,
     pub mode: CheckpointMode,
+    /// Where tasks' writers put the chunks they made.
+    pub store: Arc<StateStore>,
 }
 
 /// Starts the coordinator of a job with `tasks` tasks, writing into
@@ -79,6 +89,7 @@ pub fn start(
     let (committed_tx, committed) = watch::channel(last_id);
     let (acks, mut acks_rx) = mpsc::channel::<Ack>(tasks.max(1) * 2);
     let (requests, mut requests_rx) = mpsc::channel::<CheckpointRequest>(4);
+    let task_store = Arc::clone(&store);
     let handle = tokio::spawn(async move {
         let mut id = last_id;
         // Tasks whose input ended, with their final state: it belongs to
@@ -92,9 +103,7 @@ pub fn start(
                     Some(reply) = requests_rx.recv() => break Some(reply),
                     ack = acks_rx.recv() => match ack {
                         None => return,
-                        Some(ack) if ack.checkpoint == FINISHED => {
-                            finished.insert(ack.task, ack.state);
-                        }
+                        Some(ack) if ack.checkpoint == FINISHED => finish(&mut finished, ack),
                         Some(_) => {}
                     },
                 }
@@ -122,12 +131,16 @@ pub fn start(
                 tokio::select! {
                     ack = acks_rx.recv() => match ack {
                         None => return,
-                        Some(ack) if ack.checkpoint == id => {
-                            acked.insert(ack.task, ack.state);
-                        }
-                        Some(ack) if ack.checkpoint == FINISHED => {
-                            finished.insert(ack.task, ack.state);
-                        }
+                        Some(Ack { checkpoint, task, state }) if checkpoint == id => match state {
+                            Ok(state) => {
+                                acked.insert(task, state);
+                            }
+                            Err(e) => {
+                                tracing::warn!(checkpoint = id, task = %task, error = %e, "checkpoint abandoned: a task's state was not written");
+                                break false;
+                            }
+                        },
+                        Some(ack) if ack.checkpoint == FINISHED => finish(&mut finished, ack),
                         // A late acknowledgement of an abandoned checkpoint.
                         Some(_) => {}
                     },
@@ -146,6 +159,7 @@ pub fn start(
                     .try_for_each(|(task, state)| {
                         bytes += state.parts.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
                         bytes += state.chunks.new.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
+                        bytes += state.chunks.written;
                         store.put(id, task, state)
                     })
                     .map_err(|e| tracing::warn!(checkpoint = id, error = %e, "checkpoint abandoned"))
@@ -180,5 +194,18 @@ pub fn start(
         }
     });
     let mode = config.mode;
-    (TaskLink { trigger, acks, committed, mode }, requests, handle)
+    let link = TaskLink { trigger, acks, committed, mode, store: task_store };
+    (link, requests, handle)
+}
+
+/// Records a task's final state (see [`FINISHED`]). A task reports its end
+/// only after its last writer acknowledged, and its final state is taken
+/// on its loop: it has no write to fail.
+fn finish(finished: &mut BTreeMap<String, TaskState>, ack: Ack) {
+    match ack.state {
+        Ok(state) => {
+            finished.insert(ack.task, state);
+        }
+        Err(e) => tracing::warn!(task = %ack.task, error = %e, "a finished task's state was not taken"),
+    }
 }

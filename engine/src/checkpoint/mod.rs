@@ -7,4 +7,5 @@ pub mod coordinator;
 pub mod evolution;
 pub mod identity;
 pub mod inspect;
+pub mod snapshot;
 pub mod store;

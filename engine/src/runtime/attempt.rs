@@ -425,6 +425,8 @@ fn build_tasks(
                 key: key.clone(),
                 acks: l.acks.clone(),
                 committed: l.committed.clone(),
+                store: Arc::clone(&l.store),
+                writing: None,
             });
             tasks.push((
                 task_name,

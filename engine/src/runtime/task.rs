@@ -10,7 +10,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::checkpoint::coordinator::{Ack, FINISHED};
 use crate::checkpoint::identity::StageStates;
-use crate::checkpoint::store::TaskState;
+use crate::checkpoint::snapshot::{self, OperatorJob, WriteTarget, Writing};
+use crate::checkpoint::store::{StateStore, TaskState};
 use crate::error::{EngineError, Result};
 use crate::message::Message;
 use crate::metrics::{OperatorMetrics, TaskMetrics};
@@ -138,6 +139,10 @@ pub(crate) struct TaskCheckpoint {
     pub key: String,
     pub acks: mpsc::Sender<Ack>,
     pub committed: watch::Receiver<u64>,
+    /// Where its writer puts the chunks its operators made.
+    pub store: Arc<StateStore>,
+    /// Its writer of the latest checkpoint, while it runs.
+    pub writing: Option<Writing>,
 }
 
 /// Passes one item through the chain from `chain[0]`, collecting what falls
@@ -222,11 +227,22 @@ impl Task {
             let committed = *link.committed.borrow_and_update();
             self.on_committed(committed).await?;
         }
+        let paused = std::time::Instant::now();
         let mut state = TaskState::default();
         if let TaskInput::Source(driver) = &mut self.input {
             state.parts.push((source_part(&self.state_ids, self.stage)?, driver.take_snapshot(id)?));
         }
-        self.snapshot_operators(id, &mut state)?;
+        // The operators' views of their state; encoding and writing them
+        // happen on the writer, while the stream goes on.
+        let mut jobs = Vec::new();
+        for (op, state_id) in self.chain.iter_mut().zip(&self.state_ids.operators) {
+            jobs.push(OperatorJob {
+                state_id: state_id.as_ref().map(|id| id.to_string()),
+                name: op.name().to_string(),
+                job: op.snapshot_async(id)?,
+            });
+        }
+        self.metrics.snapshot_pause_max_ns.fetch_max(paused.elapsed().as_nanos() as u64, Ordering::Relaxed);
         match &mut self.output.main {
             MainOutput::Sink(s) => {
                 crate::failpoints::sink_barrier(&s.metrics.operator, id)?;
@@ -237,27 +253,29 @@ impl Task {
         if let Some(late) = &mut self.output.late {
             state.parts.push((late.part.clone(), late.writer.prepare(id).await?));
         }
-        if let Some(link) = &self.checkpoint {
-            // The coordinator may be gone (job ending): nothing to report to.
-            let _ = link
-                .acks
-                .send(Ack {
-                    checkpoint: id,
-                    task: link.key.clone(),
-                    state,
-                })
-                .await;
+        if let Some(link) = &mut self.checkpoint {
+            // A writer still running belongs to a checkpoint the coordinator
+            // has given up (it starts one only when the last has ended).
+            link.writing = None;
+            let target = WriteTarget {
+                store: Arc::clone(&link.store),
+                acks: link.acks.clone(),
+                checkpoint: id,
+                task: link.key.clone(),
+            };
+            link.writing = Some(snapshot::spawn(target, state, jobs));
         }
         Ok(())
     }
 
-    /// Adds each operator's state for checkpoint `id` to `state`.
+    /// Adds each operator's final state to `state`, taken on the loop: the
+    /// input has ended, there is no stream left to hold up.
     fn snapshot_operators(&mut self, id: u64, state: &mut TaskState) -> Result<()> {
         for (op, state_id) in self.chain.iter_mut().zip(&self.state_ids.operators) {
             if let Some(bytes) = op.snapshot(id, &mut state.chunks)? {
-                let state_id = state_id.as_ref().ok_or_else(|| {
-                    EngineError::Plan(format!("{} keeps state but has no state id", op.name()))
-                })?;
+                let state_id = state_id
+                    .as_ref()
+                    .ok_or_else(|| EngineError::Plan(format!("{} keeps state but has no state id", op.name())))?;
                 state.parts.push((state_id.to_string(), bytes));
             }
         }
@@ -270,6 +288,12 @@ impl Task {
         if self.checkpoint.is_none() {
             return Ok(());
         }
+        // The last checkpoint's part is acknowledged first: the coordinator
+        // must not take this final state for a checkpoint whose barrier
+        // came before rows this state holds.
+        if let Some(writing) = self.checkpoint.as_mut().and_then(|l| l.writing.take()) {
+            writing.await;
+        }
         let mut state = TaskState::default();
         if let TaskInput::Source(driver) = &mut self.input {
             state.parts.push((source_part(&self.state_ids, self.stage)?, driver.state()));
@@ -278,14 +302,7 @@ impl Task {
         let Some(link) = &self.checkpoint else {
             return Ok(());
         };
-        let _ = link
-            .acks
-            .send(Ack {
-                checkpoint: FINISHED,
-                task: link.key.clone(),
-                state,
-            })
-            .await;
+        let _ = link.acks.send(Ack { checkpoint: FINISHED, task: link.key.clone(), state: Ok(state) }).await;
         Ok(())
     }
 

@@ -21,6 +21,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMilli
 
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::checkpoint::snapshot::{SnapshotJob, SnapshotOutput};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::event_time::EventTimeValidity;
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
@@ -447,6 +448,42 @@ impl Operator for WindowAggregate {
         Ok(Some(e.bytes))
     }
 
+    /// At the barrier each slice's live groups become a part (their
+    /// accumulators' state arrays) shared with the job; splitting by key
+    /// group, compacting and encoding run on the task's writer, and the
+    /// parts as written replace the slice's once the checkpoint completes.
+    fn snapshot_async(&mut self, checkpoint: u64) -> Result<SnapshotJob> {
+        let mut header = Encoder::default();
+        header.i64(self.watermark);
+        for set in [&self.pending, &self.kept] {
+            header.u64(set.len() as u64);
+            for end in set {
+                header.i64(*end);
+            }
+        }
+        header.u64(self.slices.len() as u64);
+        let mut slices = Vec::with_capacity(self.slices.len());
+        for (key, slice) in self.slices.iter_mut() {
+            slices.push((*key, slice.capture(&self.name, checkpoint)?));
+        }
+        let plan = Arc::clone(&self.plan);
+        let name = self.name.clone();
+        Ok(Box::new(move || {
+            let mut e = header;
+            let mut chunks = ChunkWriter::default();
+            let mut hashes = Vec::new();
+            for ((start, min_end), slice) in slices {
+                e.i64(start);
+                e.i64(min_end);
+                slice.write(&plan.aggregation.grouping, &name, &mut e, &mut chunks, &mut hashes)?;
+            }
+            Ok(SnapshotOutput {
+                state: Some(e.bytes),
+                chunks,
+            })
+        }))
+    }
+
     fn checkpoint_complete(&mut self, checkpoint: u64) {
         for slice in self.slices.values_mut() {
             slice.checkpoint_complete(checkpoint);
@@ -807,6 +844,78 @@ mod tests {
         op.on_watermark(2000, &mut out).unwrap();
         let twice: Vec<(i64, i64)> = expected.iter().map(|(k, c)| (*k, c + 1)).collect();
         assert_eq!(counts(out), twice);
+    }
+
+    /// Restores `state` and `chunks` into a fresh operator (one subtask)
+    /// and fires its windows up to 2000.
+    fn restored_counts(state: &[u8], chunks: &ChunkMap) -> Vec<(i64, i64)> {
+        let (mut r, _) = operator(WindowKind::Tumble { size: 1000 });
+        r.restore(&[state], chunks, &|_| true).unwrap();
+        let mut out = Collector::default();
+        r.on_watermark(2000, &mut out).unwrap();
+        counts(out)
+    }
+
+    /// An asynchronous snapshot holds the state of its barrier, whatever
+    /// the operator does before the job runs; once its checkpoint
+    /// completes, the next snapshot references its chunks instead of
+    /// writing them again, and a snapshot never completed is written again.
+    #[test]
+    fn asynchronous_snapshots_hold_the_state_of_their_barrier() {
+        let all: Vec<i64> = (0..10_000).collect();
+        let before = keyed(&vec![1; all.len()], &all);
+        let after = keyed(&[2, 3, 4, 5], &[5, 6, 7, 20_000]);
+        // What the window holds at the barrier, and at the end: the same
+        // rows through an operator that never checkpoints.
+        let oracle = |batches: &[&StreamBatch]| {
+            let (mut o, _) = operator(WindowKind::Tumble { size: 1000 });
+            let mut out = Collector::default();
+            for b in batches {
+                o.on_batch((*b).clone(), &mut out).unwrap();
+            }
+            o.on_watermark(2000, &mut out).unwrap();
+            counts(out)
+        };
+
+        let (mut op, _) = operator(WindowKind::Tumble { size: 1000 });
+        let mut out = Collector::default();
+        op.on_batch(before.clone(), &mut out).unwrap();
+        let first = op.snapshot_async(1).unwrap();
+        op.on_batch(after.clone(), &mut out).unwrap();
+        let first = first().unwrap();
+        let mut stored: std::collections::HashMap<_, _> = first.chunks.new.iter().cloned().collect();
+        assert_eq!(
+            restored_counts(first.state.as_deref().unwrap(), &ChunkMap(stored.clone())),
+            oracle(&[&before])
+        );
+        op.checkpoint_complete(1);
+
+        // Checkpoint 2 is abandoned: checkpoint 3 writes its chunks again.
+        let second = op.snapshot_async(2).unwrap()().unwrap();
+        assert!(first.chunks.refs.iter().all(|id| second.chunks.refs.contains(id)));
+        assert!(
+            new_bytes(&second.chunks) * 20 < new_bytes(&first.chunks),
+            "{} vs {} bytes",
+            new_bytes(&second.chunks),
+            new_bytes(&first.chunks)
+        );
+        let third = op.snapshot_async(3).unwrap()().unwrap();
+        assert!(first.chunks.refs.iter().all(|id| third.chunks.refs.contains(id)));
+        let unstored: Vec<_> = third.chunks.refs.iter().filter(|id| !first.chunks.refs.contains(id)).collect();
+        assert!(!unstored.is_empty());
+        assert!(unstored.iter().all(|id| third.chunks.new.iter().any(|(n, _)| n == *id)));
+        stored.extend(third.chunks.new.iter().cloned());
+        op.checkpoint_complete(3);
+        let fourth = op.snapshot_async(4).unwrap()().unwrap();
+        assert!(fourth.chunks.new.is_empty(), "nothing changed since checkpoint 3");
+        assert_eq!(fourth.chunks.refs.len(), third.chunks.refs.len());
+
+        let expected = oracle(&[&before, &after]);
+        assert_eq!(restored_counts(third.state.as_deref().unwrap(), &ChunkMap(stored.clone())), expected);
+        assert_eq!(restored_counts(fourth.state.as_deref().unwrap(), &ChunkMap(stored)), expected);
+        let mut fired = Collector::default();
+        op.on_watermark(2000, &mut fired).unwrap();
+        assert_eq!(counts(fired), expected);
     }
 
     /// (window_start, window_end, count) of everything emitted.

@@ -8,6 +8,8 @@
 //! oldest (or there are many), so memory and the work of firing stay within
 //! about twice the state's size while unchanged state is never rewritten.
 
+use std::sync::{Arc, OnceLock};
+
 use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{Result, ResultExt};
@@ -34,6 +36,7 @@ struct PartChunk {
 }
 
 /// A partial state taken out of `live`.
+#[derive(Clone)]
 struct Part {
     state: PartialState,
     /// `None` until a checkpoint splits the part by key group.
@@ -46,6 +49,46 @@ pub(crate) struct Slice {
     /// Partial states already taken out of `live` (for a window that fired,
     /// or a checkpoint); windows holding this slice merge them again.
     parts: Vec<Part>,
+    /// The asynchronous snapshot of the latest checkpoint, until it
+    /// completes or a newer one starts.
+    in_flight: Option<InFlight>,
+}
+
+/// A slice's parts as a checkpoint's barrier found them, split, compacted
+/// and encoded off the task loop ([`CapturedSlice::write`]).
+struct InFlight {
+    checkpoint: u64,
+    /// How many of the slice's parts the barrier found (later ones were
+    /// added since, and are not in the checkpoint).
+    parts: usize,
+    /// The parts as written: once the checkpoint completes they replace
+    /// the first `parts`, so that the next checkpoint references them.
+    written: Arc<OnceLock<Vec<Part>>>,
+}
+
+/// What [`Slice::capture`] took: immutable arrays shared with the slice.
+pub(crate) struct CapturedSlice {
+    parts: Vec<Part>,
+    checkpoint: u64,
+    written: Arc<OnceLock<Vec<Part>>>,
+}
+
+impl CapturedSlice {
+    /// Writes the captured parts as [`Slice::snapshot`] writes a slice's:
+    /// the chunk ids to `e`, the chunks not yet stored to `chunks`.
+    pub fn write(
+        self,
+        grouping: &Grouping,
+        name: &str,
+        e: &mut Encoder,
+        chunks: &mut ChunkWriter,
+        hashes: &mut Vec<u64>,
+    ) -> Result<()> {
+        let parts = write_parts(self.parts, grouping, name, self.checkpoint, e, chunks, hashes)?;
+        // Set once: this is the only writer of this checkpoint's slot.
+        let _ = self.written.set(parts);
+        Ok(())
+    }
 }
 
 impl Slice {
@@ -61,6 +104,7 @@ impl Slice {
         Ok(Self {
             live: grouping.new_groups().context(|| format!("{name}: creating accumulators"))?,
             parts: Vec::new(),
+            in_flight: None,
         })
     }
 
@@ -96,45 +140,44 @@ impl Slice {
         hashes: &mut Vec<u64>,
     ) -> Result<()> {
         self.flush(name)?;
-        let mut split = Vec::with_capacity(self.parts.len());
-        for part in std::mem::take(&mut self.parts) {
-            if part.chunk.is_some() {
-                split.push(part);
-                continue;
-            }
-            for (group, state) in part.state.split_by_key_group(hashes)? {
-                let chunk = PartChunk {
-                    group,
-                    id: new_chunk_id(),
-                    stored: Stored::No,
-                };
-                split.push(Part { state, chunk: Some(chunk) });
-            }
-        }
-        self.parts = compact(split, grouping, name)?;
-        e.u64(self.parts.len() as u64);
-        for part in &mut self.parts {
-            let chunk = part.chunk.as_mut().expect("split above");
-            e.u64(chunk.group as u64);
-            e.bytes(&chunk.id.to_le_bytes());
-            match chunk.stored {
-                Stored::Yes => chunks.reference(chunk.id),
-                Stored::No | Stored::SentIn(_) => {
-                    let mut bytes = Encoder::default();
-                    part.state.encode(&mut bytes)?;
-                    chunks.write(chunk.id, bytes.bytes);
-                    if chunk.stored == Stored::No {
-                        chunk.stored = Stored::SentIn(checkpoint);
-                    }
-                }
-            }
-        }
+        self.in_flight = None;
+        self.parts = write_parts(std::mem::take(&mut self.parts), grouping, name, checkpoint, e, chunks, hashes)?;
         Ok(())
+    }
+
+    /// The slice's state for checkpoint `checkpoint`, to be written off the
+    /// task loop: its live groups are moved into its parts (the
+    /// accumulators' state arrays, not re-encoded), whose arrays the
+    /// capture shares; later rows fold into new live groups and parts, so
+    /// they never reach it.
+    pub fn capture(&mut self, name: &str, checkpoint: u64) -> Result<CapturedSlice> {
+        self.flush(name)?;
+        let written = Arc::new(OnceLock::new());
+        self.in_flight = Some(InFlight {
+            checkpoint,
+            parts: self.parts.len(),
+            written: Arc::clone(&written),
+        });
+        Ok(CapturedSlice {
+            parts: self.parts.clone(),
+            checkpoint,
+            written,
+        })
     }
 
     /// Checkpoint `checkpoint` completed: the chunks written with it (or
     /// with an abandoned one before it, and written again since) are stored.
     pub fn checkpoint_complete(&mut self, checkpoint: u64) {
+        if let Some(in_flight) = self.in_flight.take_if(|f| f.checkpoint <= checkpoint)
+            && in_flight.checkpoint == checkpoint
+            && let Some(written) = in_flight.written.get()
+        {
+            // The same groups, split by key group as stored: the next
+            // checkpoint references these chunks instead of writing them.
+            let later = self.parts.split_off(in_flight.parts.min(self.parts.len()));
+            self.parts = written.clone();
+            self.parts.extend(later);
+        }
         for chunk in self.parts.iter_mut().filter_map(|p| p.chunk.as_mut()) {
             if matches!(chunk.stored, Stored::SentIn(c) if c <= checkpoint) {
                 chunk.stored = Stored::Yes;
@@ -182,6 +225,54 @@ impl Slice {
         }
         Ok(())
     }
+}
+
+/// Splits `parts` by key group into chunks (those not split yet), compacts
+/// them, and writes them: the chunk ids to `e`, the chunks not yet stored
+/// to `chunks` (marked sent in `checkpoint`). Returns the parts as written.
+fn write_parts(
+    parts: Vec<Part>,
+    grouping: &Grouping,
+    name: &str,
+    checkpoint: u64,
+    e: &mut Encoder,
+    chunks: &mut ChunkWriter,
+    hashes: &mut Vec<u64>,
+) -> Result<Vec<Part>> {
+    let mut split = Vec::with_capacity(parts.len());
+    for part in parts {
+        if part.chunk.is_some() {
+            split.push(part);
+            continue;
+        }
+        for (group, state) in part.state.split_by_key_group(hashes)? {
+            let chunk = PartChunk {
+                group,
+                id: new_chunk_id(),
+                stored: Stored::No,
+            };
+            split.push(Part { state, chunk: Some(chunk) });
+        }
+    }
+    let mut parts = compact(split, grouping, name)?;
+    e.u64(parts.len() as u64);
+    for part in &mut parts {
+        let chunk = part.chunk.as_mut().expect("split above");
+        e.u64(chunk.group as u64);
+        e.bytes(&chunk.id.to_le_bytes());
+        match chunk.stored {
+            Stored::Yes => chunks.reference(chunk.id),
+            Stored::No | Stored::SentIn(_) => {
+                let mut bytes = Encoder::default();
+                part.state.encode(&mut bytes)?;
+                chunks.write(chunk.id, bytes.bytes);
+                if chunk.stored == Stored::No {
+                    chunk.stored = Stored::SentIn(checkpoint);
+                }
+            }
+        }
+    }
+    Ok(parts)
 }
 
 /// Merges the chunks of a key group once the newer ones hold as many rows

@@ -106,6 +106,31 @@ impl StateStore {
         }
     }
 
+    /// Writes the new chunks (`new`) of one task's part of `checkpoint`:
+    /// its writer does, off the task loop, before it acknowledges. What the
+    /// part references (`refs`) is recorded first, so that a clean-up of an
+    /// older checkpoint running meanwhile keeps these chunks. Returns the
+    /// bytes written.
+    pub async fn put_chunks(
+        &self,
+        checkpoint: u64,
+        task: &str,
+        refs: &[ChunkId],
+        new: Vec<(ChunkId, Vec<u8>)>,
+    ) -> Result<u64> {
+        let bytes = new.iter().map(|(_, b)| b.len() as u64).sum();
+        match self {
+            Self::Sled(s) => {
+                let (s, task, refs) = (s.clone(), task.to_string(), refs.to_vec());
+                tokio::task::spawn_blocking(move || s.put_chunks(checkpoint, &task, &refs, &new)).await.map_err(
+                    |e| EngineError::State(format!("checkpoint {checkpoint}: writing chunks ended abnormally: {e}")),
+                )??;
+            }
+            Self::Object(s) => s.put_chunks(checkpoint, refs, new).await?,
+        }
+        Ok(bytes)
+    }
+
     /// Marks `checkpoint` complete once its `tasks` states are durable,
     /// recording the `manifest` of the job that wrote them, and deletes
     /// checkpoints no longer needed.

@@ -12,12 +12,14 @@
 //!   (`PutMode::Create`). A checkpoint is complete iff its manifest exists,
 //!   and restorable iff everything it names reads back intact.
 //!
-//! The coordinator hands over task states as they are acknowledged
-//! ([`ObjectStateStore::put`] keeps them in memory); completing the
-//! checkpoint uploads the new chunks, `PARALLEL` at a time, then the task
-//! states, then the manifest, all within the checkpoint timeout: a failed
-//! or slow upload abandons that checkpoint (sinks commit only completed
-//! ones), never the job.
+//! Each task's writer uploads the chunks it made, `PARALLEL` at a time
+//! ([`ObjectStateStore::put_chunks`], `checkpoint::snapshot`), before it
+//! acknowledges; the coordinator hands over task states as they are
+//! acknowledged ([`ObjectStateStore::put`] keeps them in memory), and
+//! completing the checkpoint uploads any chunks still carried (a finished
+//! task's, a savepoint's), then the task states, then the manifest, all
+//! within the checkpoint timeout: a failed or slow upload abandons that
+//! checkpoint (sinks commit only completed ones), never the job.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -79,6 +81,9 @@ struct Inner {
     complete: Mutex<Option<BTreeSet<u64>>>,
     /// The chunks each complete checkpoint references, as far as known.
     refs: Mutex<BTreeMap<u64, HashSet<ChunkId>>>,
+    /// The chunks tasks' writers reference in checkpoints not complete
+    /// yet, by checkpoint: a clean-up running meanwhile keeps them.
+    uploading: Mutex<BTreeMap<u64, HashSet<ChunkId>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -110,6 +115,7 @@ impl ObjectStateStore {
                 pending: Mutex::default(),
                 complete: Mutex::default(),
                 refs: Mutex::default(),
+                uploading: Mutex::default(),
             }),
         }
     }
@@ -117,6 +123,29 @@ impl ObjectStateStore {
     /// Keeps one task's state of `checkpoint` for [`Self::complete`].
     pub fn put(&self, checkpoint: u64, task: &str, state: &TaskState) {
         lock(&self.inner.pending).entry(checkpoint).or_default().insert(task.to_string(), state.clone());
+    }
+
+    /// Uploads the new chunks of one task's part of `checkpoint`,
+    /// [`PARALLEL`] at a time within the deadline (a task's writer does,
+    /// off the task loop). What the part references is registered first,
+    /// so that a clean-up running meanwhile keeps it.
+    pub async fn put_chunks(&self, checkpoint: u64, refs: &[ChunkId], new: Vec<(ChunkId, Vec<u8>)>) -> Result<()> {
+        lock(&self.inner.uploading).entry(checkpoint).or_default().extend(refs.iter().copied());
+        let inner = Arc::clone(&self.inner);
+        io::run(async move {
+            let chunks = new
+                .into_iter()
+                .map(|(id, bytes)| (inner.chunk_path(id), checked_payload(Bytes::from(bytes))))
+                .collect();
+            let deadline = inner.deadline;
+            tokio::time::timeout(deadline, inner.put_all(chunks)).await.map_err(|_| {
+                EngineError::State(format!(
+                    "checkpoint {checkpoint}: writing its chunks to {} took longer than {deadline:?}",
+                    inner.url
+                ))
+            })?
+        })
+        .await
     }
 
     /// Uploads `checkpoint` (chunks, task states, then the manifest) within
@@ -317,6 +346,9 @@ impl Inner {
         }
         lock(&self.refs).insert(id, refs);
         lock(&self.complete).get_or_insert_with(BTreeSet::new).insert(id);
+        // What writers registered for this checkpoint is now in its refs;
+        // what they registered for older ones belongs to abandoned ones.
+        lock(&self.uploading).retain(|c, _| *c > id);
         Ok(())
     }
 
@@ -383,7 +415,16 @@ impl Inner {
         let keep_from = complete.iter().rev().nth(RETAINED - 1).copied().unwrap_or(0);
         let cutoff = keep_from.min(latest);
         self.delete_checkpoints(|id| id < cutoff || (id < keep_from && complete.contains(&id))).await?;
-        let mut live = HashSet::new();
+        // Chunks are listed before what keeps them is gathered: a task's
+        // writer may be uploading meanwhile, having registered its chunks
+        // (`uploading`) first, so a chunk listed here is known to be kept.
+        let chunks: Vec<_> = self
+            .store
+            .list(Some(&self.root.clone().join("chunks")))
+            .try_collect()
+            .await
+            .map_err(|e| self.unreachable("listing chunks", e))?;
+        let mut live: HashSet<ChunkId> = lock(&self.uploading).values().flatten().copied().collect();
         for id in complete.iter().filter(|id| **id >= keep_from) {
             match self.refs_of(*id).await {
                 Ok(refs) => live.extend(refs),
@@ -393,12 +434,6 @@ impl Inner {
                 Err(Fault::Unreachable(e)) => return Err(e),
             }
         }
-        let chunks: Vec<_> = self
-            .store
-            .list(Some(&self.root.clone().join("chunks")))
-            .try_collect()
-            .await
-            .map_err(|e| self.unreachable("listing chunks", e))?;
         let dead = chunks
             .into_iter()
             .filter(|meta| {
@@ -458,7 +493,7 @@ impl Inner {
             };
             let parts = decode_parts(&mut d)?;
             d.finish()?;
-            Ok(Some(TaskState { parts, chunks: ChunkWriter { new: Vec::new(), refs } }))
+            Ok(Some(TaskState { parts, chunks: ChunkWriter { refs, ..ChunkWriter::default() } }))
         };
         decode().ok().flatten().ok_or_else(|| damaged("malformed"))
     }

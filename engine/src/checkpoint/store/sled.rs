@@ -10,7 +10,7 @@ use std::path::Path;
 use super::{
     Checkpoint, RETAINED, Recovery, TaskState, checked, decode_parts, decode_refs, encode_parts, encode_refs, verified,
 };
-use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
+use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::checkpoint::identity::Manifest;
 use crate::error::{EngineError, Result};
@@ -64,15 +64,22 @@ impl SledStore {
     /// Records one task's state for `checkpoint`, with checksums: its new
     /// chunks, the ids of all chunks it references, then its parts.
     pub fn put(&self, checkpoint: u64, task: &str, state: &TaskState) -> Result<()> {
-        for (id, bytes) in &state.chunks.new {
-            self.chunks.insert(id.to_be_bytes(), checked(bytes)).map_err(err("writing state"))?;
-        }
-        self.refs
-            .insert(state_key(checkpoint, task), checked(&encode_refs(&state.chunks.refs)))
-            .map_err(err("writing state"))?;
+        self.put_chunks(checkpoint, task, &state.chunks.refs, &state.chunks.new)?;
         let mut e = Encoder::default();
         encode_parts(&mut e, &state.parts);
         self.states.insert(state_key(checkpoint, task), checked(&e.bytes)).map_err(err("writing state"))?;
+        Ok(())
+    }
+
+    /// Writes the chunks `new` of one task's part of `checkpoint`, after
+    /// the list `refs` of every chunk the part references: a clean-up
+    /// ([`Self::prune`]) lists the chunks before the lists, so that it
+    /// never takes a chunk whose list it has not seen for garbage.
+    pub fn put_chunks(&self, checkpoint: u64, task: &str, refs: &[ChunkId], new: &[(ChunkId, Vec<u8>)]) -> Result<()> {
+        self.refs.insert(state_key(checkpoint, task), checked(&encode_refs(refs))).map_err(err("writing state"))?;
+        for (id, bytes) in new {
+            self.chunks.insert(id.to_be_bytes(), checked(bytes)).map_err(err("writing state"))?;
+        }
         Ok(())
     }
 
@@ -107,6 +114,13 @@ impl SledStore {
                 tree.remove(key).map_err(err("pruning state"))?;
             }
         }
+        // Chunks are listed before the lists that keep them: a task's
+        // writer may be adding both meanwhile (`put_chunks` writes the list
+        // first), and a chunk listed here has its list in place already.
+        let mut stored = Vec::new();
+        for key in self.chunks.iter().keys() {
+            stored.push(key.map_err(err("pruning state"))?);
+        }
         let mut live = HashSet::new();
         for value in self.refs.iter().values() {
             let value = value.map_err(err("pruning state"))?;
@@ -116,8 +130,7 @@ impl SledStore {
                 live.extend(refs);
             }
         }
-        for key in self.chunks.iter().keys() {
-            let key = key.map_err(err("pruning state"))?;
+        for key in stored {
             let id = <[u8; 16]>::try_from(key.as_ref()).map(u128::from_be_bytes);
             if !id.is_ok_and(|id| live.contains(&id)) {
                 self.chunks.remove(key).map_err(err("pruning state"))?;
@@ -212,7 +225,7 @@ impl SledStore {
                 })?;
                 chunks.insert(*chunk, body.to_vec());
             }
-            let chunks = ChunkWriter { new: Vec::new(), refs };
+            let chunks = ChunkWriter { refs, ..ChunkWriter::default() };
             tasks.insert(task, TaskState { parts, chunks });
         }
         if tasks.len() as u64 != expected {
