@@ -1,18 +1,25 @@
 //! What a savepoint or a job's checkpoint store holds, for `weir_savepoint`:
 //! each stateful part's id, kind, signature and size, and — for a window
 //! aggregate, whose state is split into chunks by key group — its size per
-//! key group. Reading never creates a store (a path with no state is an
-//! error naming it) and holds the store only while it reads: a running
-//! job's sled lock is taken for the time of one read, then let go.
+//! key group; and, for `weir_savepoint_rows`, a window or group
+//! aggregate's state as rows ([`state_rows`]). Reading never creates a
+//! store (a path with no state is an error naming it) and holds the store
+//! only while it reads: a running job's sled lock is taken for the time of
+//! one read, then let go.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::checkpoint::chunk::ChunkId;
-use crate::checkpoint::codec::Decoder;
 use crate::checkpoint::store::{Checkpoint, Location, StateStore};
 use crate::error::{EngineError, Result};
+use crate::window::aggregate::SavedWindowState;
+
+mod grouping;
+mod rows;
+
+pub use grouping::AggregateLookup;
+pub use rows::state_rows;
 
 /// How long reading a store on object storage may take.
 const READ_DEADLINE: Duration = Duration::from_secs(60);
@@ -50,19 +57,14 @@ pub fn read_latest(path: &str) -> Result<Checkpoint> {
     if let Location::Local(dir) = &location
         && !dir.join("db").is_file()
     {
-        return Err(EngineError::State(format!(
-            "no Weir state at {path}: it is not a savepoint or checkpoint store"
-        )));
+        return Err(EngineError::State(format!("no Weir state at {path}: it is not a savepoint or checkpoint store")));
     }
     // The store (and a sled lock) lives only for this read.
     let store = StateStore::open_at(&location, READ_DEADLINE)?;
     let recovery = store.restore()?;
     recovery.checkpoint.ok_or_else(|| {
-        let damaged = if recovery.damaged.is_empty() {
-            String::new()
-        } else {
-            format!(" (damaged: {:?})", recovery.damaged)
-        };
+        let damaged =
+            if recovery.damaged.is_empty() { String::new() } else { format!(" (damaged: {:?})", recovery.damaged) };
         EngineError::State(format!("no complete checkpoint at {path}{damaged}"))
     })
 }
@@ -71,12 +73,8 @@ pub fn read_latest(path: &str) -> Result<Checkpoint> {
 /// its state is split by key group. Parts the manifest names but no task
 /// holds are listed with 0 bytes and 0 tasks.
 pub fn part_sizes(cp: &Checkpoint) -> Result<Vec<PartSize>> {
-    let signatures: BTreeMap<&str, &str> = cp
-        .manifest
-        .iter()
-        .flat_map(|m| m.parts.iter())
-        .map(|p| (p.id.as_str(), p.signature.as_str()))
-        .collect();
+    let signatures: BTreeMap<&str, &str> =
+        cp.manifest.iter().flat_map(|m| m.parts.iter()).map(|p| (p.id.as_str(), p.signature.as_str())).collect();
     let mut names: BTreeSet<&str> = signatures.keys().copied().collect();
     names.extend(cp.tasks.values().flat_map(|t| t.parts.iter().map(|(n, _)| n.as_str())));
     let mut out = Vec::new();
@@ -123,36 +121,14 @@ pub fn part_sizes(cp: &Checkpoint) -> Result<Vec<PartSize>> {
 }
 
 /// The bytes of the chunks of each key group one task's window aggregate
-/// state references, read as `window/aggregate.rs` and `window/slice.rs`
-/// write it: watermark, pending and kept window ends, then per slice its
-/// bounds and its chunks (key group, chunk id).
+/// state references, read by the window's own reader of its layout.
 fn key_group_sizes(name: &str, state: &[u8], cp: &Checkpoint) -> Result<BTreeMap<usize, u64>> {
     let damaged = |e: EngineError| EngineError::State(format!("state of {name} in checkpoint {}: {e}", cp.id));
-    let mut d = Decoder::new(state);
+    let saved = SavedWindowState::decode(state).map_err(damaged)?;
     let mut sizes = BTreeMap::new();
-    let mut read = || -> Result<()> {
-        d.i64()?;
-        for _ in 0..2 {
-            for _ in 0..d.u64()? {
-                d.i64()?;
-            }
-        }
-        for _ in 0..d.u64()? {
-            d.i64()?;
-            d.i64()?;
-            for _ in 0..d.u64()? {
-                let group = d.u64()? as usize;
-                let id = ChunkId::from_le_bytes(
-                    d.bytes()?
-                        .try_into()
-                        .map_err(|_| EngineError::State("a malformed chunk id".into()))?,
-                );
-                *sizes.entry(group).or_default() += cp.chunks.get(id)?.len() as u64;
-            }
-        }
-        d.finish()
-    };
-    read().map_err(damaged)?;
+    for (group, id) in saved.slices.into_iter().flat_map(|(_, refs)| refs) {
+        *sizes.entry(group).or_default() += cp.chunks.get(id).map_err(damaged)?.len() as u64;
+    }
     Ok(sizes)
 }
 

@@ -19,7 +19,7 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampM
 use datafusion::arrow::compute::{take, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, SchemaRef, TimeUnit, TimestampMillisecondType};
 
-use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
+use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::checkpoint::snapshot::{SnapshotJob, SnapshotOutput};
 use crate::error::{EngineError, Result, ResultExt};
@@ -28,9 +28,9 @@ use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator};
 use crate::operators::evaluate::columns;
-use crate::window::groups::{EvaluatedInput, Grouping};
+use crate::window::groups::{EvaluatedInput, Grouping, PartialState};
 use crate::window::late::{LateOutputPlan, LateRows};
-use crate::window::slice::Slice;
+use crate::window::slice::{Slice, read_chunk, read_chunk_refs};
 use crate::window::spec::WindowSpec;
 
 /// Where each output column of a window aggregate comes from; the order is
@@ -78,7 +78,46 @@ pub struct WindowedAggregation {
 /// Ordinarily `min_end` is the first window of the slice; rows that arrived
 /// after some of their hopping windows had been purged get their own entry
 /// so they join only the windows still open for them.
-type SliceKey = (EventTime, EventTime);
+pub type SliceKey = (EventTime, EventTime);
+
+/// One subtask's window aggregate state as [`WindowAggregate::snapshot`]
+/// writes it: its watermark, the ends of its pending and kept windows, and
+/// per slice the chunks (key group, chunk id) of its partial states. The
+/// one reader of that layout, for restoring and for inspecting a savepoint
+/// (`checkpoint::inspect`).
+#[derive(Debug, Default)]
+pub struct SavedWindowState {
+    pub watermark: EventTime,
+    pub pending: Vec<EventTime>,
+    pub kept: Vec<EventTime>,
+    /// Per slice: (slice start, first window end its rows count toward),
+    /// and its chunks.
+    pub slices: Vec<(SliceKey, Vec<(usize, ChunkId)>)>,
+}
+
+impl SavedWindowState {
+    /// Reads one subtask's state; damaged bytes are an error, never a panic.
+    pub fn decode(state: &[u8]) -> Result<Self> {
+        let mut d = Decoder::new(state);
+        let mut saved = Self { watermark: d.i64()?, ..Self::default() };
+        for set in [&mut saved.pending, &mut saved.kept] {
+            for _ in 0..d.u64()? {
+                set.push(d.i64()?);
+            }
+        }
+        for _ in 0..d.u64()? {
+            let key = (d.i64()?, d.i64()?);
+            saved.slices.push((key, read_chunk_refs(&mut d)?));
+        }
+        d.finish()?;
+        Ok(saved)
+    }
+
+    /// The partial states of chunk `id` of this state.
+    pub fn chunk(chunks: &ChunkMap, id: ChunkId) -> Result<PartialState> {
+        read_chunk(chunks, id)
+    }
+}
 
 /// One subtask of a window aggregate.
 pub struct WindowAggregate {
@@ -109,24 +148,18 @@ impl WindowAggregate {
         // The slowest subtask's watermark: no row is late that was not.
         let mut watermark = None::<EventTime>;
         for state in states {
-            let mut d = Decoder::new(state);
-            let w = d.i64()?;
-            watermark = Some(watermark.map_or(w, |m| m.min(w)));
-            for set in [&mut self.pending, &mut self.kept] {
-                for _ in 0..d.u64()? {
-                    set.insert(d.i64()?);
-                }
-            }
-            for _ in 0..d.u64()? {
-                let key = (d.i64()?, d.i64()?);
+            let saved = SavedWindowState::decode(state)?;
+            watermark = Some(watermark.map_or(saved.watermark, |m| m.min(saved.watermark)));
+            self.pending.extend(saved.pending);
+            self.kept.extend(saved.kept);
+            for (key, refs) in saved.slices {
                 if !self.slices.contains_key(&key) {
                     let slice = Slice::new(&self.plan.aggregation.grouping, &self.name)?;
                     self.slices.insert(key, slice);
                 }
                 let slice = self.slices.get_mut(&key).expect("inserted above");
-                slice.restore(&self.plan.aggregation.grouping, &mut d, chunks, owns, added)?;
+                slice.restore(&self.plan.aggregation.grouping, &refs, chunks, owns, added)?;
             }
-            d.finish()?;
         }
         // Slices with none of this subtask's key groups.
         self.slices.retain(|_, s| !s.is_only_live() || !s.live.is_empty());

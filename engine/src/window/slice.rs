@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
-use crate::error::{Result, ResultExt};
+use crate::error::{EngineError, Result, ResultExt};
 use crate::window::groups::{Grouping, Groups, PartialState};
 
 /// More chunks than this in one key group of a slice are merged into one.
@@ -185,31 +185,21 @@ impl Slice {
         }
     }
 
-    /// Reads what [`Slice::snapshot`] wrote, keeping the key groups `owns`
-    /// says are this subtask's. The chunks are written again at the next
-    /// checkpoint: they may come from a savepoint, outside the job's store
-    /// (or, with `added` — see [`Grouping::adding_aggregates`] — of a query
-    /// with fewer aggregates).
+    /// Restores the chunks `refs` lists (read by [`read_chunk_refs`]),
+    /// keeping the key groups `owns` says are this subtask's. The chunks are
+    /// written again at the next checkpoint: they may come from a savepoint,
+    /// outside the job's store (or, with `added` — see
+    /// [`Grouping::adding_aggregates`] — of a query with fewer aggregates).
     pub fn restore(
         &mut self,
         grouping: &Grouping,
-        d: &mut Decoder,
+        refs: &[(usize, ChunkId)],
         chunks: &ChunkMap,
         owns: &dyn Fn(usize) -> bool,
         added: Option<&[Option<usize>]>,
     ) -> Result<()> {
-        for _ in 0..d.u64()? {
-            let group = d.u64()? as usize;
-            let id_bytes = d.bytes()?;
-            let id = <[u8; 16]>::try_from(id_bytes)
-                .map(u128::from_le_bytes)
-                .map_err(|_| crate::error::EngineError::State("window state has a malformed chunk id".into()))?;
-            if !owns(group) {
-                continue;
-            }
-            let mut chunk = Decoder::new(chunks.get(id)?);
-            let mut state = PartialState::decode(&mut chunk)?;
-            chunk.finish()?;
+        for &(group, id) in refs.iter().filter(|(group, _)| owns(*group)) {
+            let mut state = read_chunk(chunks, id)?;
             if let Some(saved) = added {
                 state = grouping.adding_aggregates(state, saved)?;
             }
@@ -225,6 +215,29 @@ impl Slice {
         }
         Ok(())
     }
+}
+
+/// Reads the chunks one slice's state references, as [`Slice::snapshot`]
+/// writes them: (key group, chunk id) each. One reader for restoring a
+/// slice and for inspecting a savepoint (`checkpoint::inspect`).
+pub(crate) fn read_chunk_refs(d: &mut Decoder) -> Result<Vec<(usize, ChunkId)>> {
+    let mut refs = Vec::new();
+    for _ in 0..d.u64()? {
+        let group = d.u64()? as usize;
+        let id = <[u8; 16]>::try_from(d.bytes()?)
+            .map(ChunkId::from_le_bytes)
+            .map_err(|_| EngineError::State("window state has a malformed chunk id".into()))?;
+        refs.push((group, id));
+    }
+    Ok(refs)
+}
+
+/// The partial states chunk `id` holds, as [`Slice::snapshot`] wrote them.
+pub(crate) fn read_chunk(chunks: &ChunkMap, id: ChunkId) -> Result<PartialState> {
+    let mut chunk = Decoder::new(chunks.get(id)?);
+    let state = PartialState::decode(&mut chunk)?;
+    chunk.finish()?;
+    Ok(state)
 }
 
 /// Splits `parts` by key group into chunks (those not split yet), compacts

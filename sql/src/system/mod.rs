@@ -5,7 +5,9 @@
 //! files. Each table snapshots the jobs' counters when it is scanned; the
 //! Prometheus endpoint reads the same snapshots ([`snapshot`]).
 
+mod dotted;
 mod savepoint;
+mod savepoint_rows;
 pub mod snapshot;
 mod tables;
 
@@ -50,9 +52,12 @@ impl Registry {
 }
 
 /// Registers the `weir` schema and its tables in `ctx`, and the
-/// `weir_savepoint` table function.
+/// `weir_savepoint` and `weir_savepoint_rows` table functions (also called
+/// `weir.savepoint` and `weir.savepoint_rows`, see `dotted.rs`).
 pub fn register(ctx: &SessionContext, registry: &Arc<Registry>) -> Result<()> {
     ctx.register_udtf(savepoint::NAME, Arc::new(savepoint::SavepointFunction));
+    ctx.register_udtf(savepoint_rows::NAME, Arc::new(savepoint_rows::SavepointRowsFunction));
+    dotted::register(ctx)?;
     let schema = Arc::new(MemorySchemaProvider::new());
     for table in tables::all(registry) {
         datafusion::catalog::SchemaProvider::register_table(schema.as_ref(), table.name.to_string(), Arc::new(table))?;
@@ -69,7 +74,11 @@ pub fn is_system(schema: Option<&str>) -> bool {
 }
 
 /// Whether a table reference is a call of a system table function
-/// (`weir_savepoint(…)`), which reads a store, not a stream.
+/// (`weir_savepoint(…)`, `weir.savepoint_rows(…)`), which reads a store,
+/// not a stream.
 pub fn is_system_function(schema: Option<&str>, table: &str) -> bool {
-    schema.is_none() && table.eq_ignore_ascii_case(savepoint::NAME)
+    match schema {
+        None => [savepoint::NAME, savepoint_rows::NAME].iter().any(|n| table.eq_ignore_ascii_case(n)),
+        Some(schema) => dotted::registered_name(schema, table).is_some(),
+    }
 }

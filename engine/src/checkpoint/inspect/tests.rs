@@ -2,7 +2,7 @@
 //! aggregate writes; the sizes are compared with the bytes put.
 
 use super::*;
-use crate::checkpoint::chunk::ChunkWriter;
+use crate::checkpoint::chunk::{ChunkId, ChunkWriter};
 use crate::checkpoint::codec::Encoder;
 use crate::checkpoint::identity::{Manifest, StateId, StatefulPart};
 use crate::checkpoint::store::TaskState;
@@ -27,20 +27,13 @@ fn window_state(chunks: &[(u64, ChunkId)]) -> Vec<u8> {
 }
 
 fn manifest() -> Manifest {
-    let part = |id: &str, signature: &str| StatefulPart {
-        id: StateId::parse(id),
-        signature: signature.into(),
-    };
+    let part = |id: &str, signature: &str| StatefulPart { id: StateId::parse(id), signature: signature.into() };
     Manifest {
         weir_version: "test".into(),
         format: crate::checkpoint::identity::STATE_FORMAT_VERSION,
         key_hash: crate::runtime::key_hash::KEY_HASH_VERSION,
         plan_fingerprint: "0".into(),
-        parts: vec![
-            part("Source#0", "table t"),
-            part("WindowAggregate#0", "tumble"),
-            part("GroupAggregate#0", "g"),
-        ],
+        parts: vec![part("Source#0", "table t"), part("WindowAggregate#0", "tumble"), part("GroupAggregate#0", "g")],
         job: Some("j".into()),
     }
 }
@@ -61,10 +54,7 @@ async fn sizes_by_part_and_key_group() {
         for (_, (id, bytes)) in chunks {
             writer.write(*id, bytes.clone());
         }
-        let parts = vec![
-            ("Source#0".to_string(), vec![1u8; 5]),
-            ("WindowAggregate#0".to_string(), state.clone()),
-        ];
+        let parts = vec![("Source#0".to_string(), vec![1u8; 5]), ("WindowAggregate#0".to_string(), state.clone())];
         store.put(4, task, &TaskState { parts, chunks: writer }).unwrap();
         tasks.push(state.len() as u64);
     }
@@ -79,29 +69,14 @@ async fn sizes_by_part_and_key_group() {
     assert_eq!((window.tasks, window.checkpoint), (2, 4));
     assert_eq!(window.kind.as_deref(), Some("WindowAggregate"));
     assert_eq!(window.signature.as_deref(), Some("tumble"));
-    assert_eq!(
-        (
-            row("WindowAggregate#0", Some(3)).bytes,
-            row("WindowAggregate#0", Some(3)).tasks
-        ),
-        (10, 1)
-    );
-    assert_eq!(
-        (
-            row("WindowAggregate#0", Some(7)).bytes,
-            row("WindowAggregate#0", Some(7)).tasks
-        ),
-        (60, 2)
-    );
+    assert_eq!((row("WindowAggregate#0", Some(3)).bytes, row("WindowAggregate#0", Some(3)).tasks), (10, 1));
+    assert_eq!((row("WindowAggregate#0", Some(7)).bytes, row("WindowAggregate#0", Some(7)).tasks), (60, 2));
     assert_eq!(row("WindowAggregate#0", Some(9)).bytes, 80);
     let groups: Vec<_> = rows.iter().filter_map(|r| r.key_group).collect();
     assert_eq!(groups, [3, 7, 9]);
     assert_eq!((row("Source#0", None).bytes, row("Source#0", None).tasks), (10, 2));
     // Named by the manifest, held by no task.
-    assert_eq!(
-        (row("GroupAggregate#0", None).bytes, row("GroupAggregate#0", None).tasks),
-        (0, 0)
-    );
+    assert_eq!((row("GroupAggregate#0", None).bytes, row("GroupAggregate#0", None).tasks), (0, 0));
     // The store was let go: it opens again.
     StateStore::open(&path).unwrap();
 }
@@ -124,19 +99,131 @@ async fn damaged_window_state_is_an_error() {
     let mut state = window_state(&[(1, 42)]);
     state.truncate(state.len() - 3);
     let parts = vec![("WindowAggregate#0".to_string(), state)];
-    store
-        .put(
-            1,
-            "0/0",
-            &TaskState {
-                parts,
-                chunks: ChunkWriter::default(),
-            },
-        )
-        .unwrap();
+    store.put(1, "0/0", &TaskState { parts, chunks: ChunkWriter::default() }).unwrap();
     store.complete(1, 1, &manifest()).await.unwrap();
     drop(store);
     let cp = read_latest(dir.path().to_str().unwrap()).unwrap();
     let err = part_sizes(&cp).unwrap_err().to_string();
     assert!(err.contains("WindowAggregate#0"), "{err}");
+}
+
+/// `count(v), sum(v) GROUP BY k` in a tumbling window, as the window
+/// aggregate plans it.
+fn count_and_sum() -> crate::window::groups::Grouping {
+    use crate::window::groups::{AggregateCall, Grouping};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::functions_aggregate::{count::count_udaf, sum::sum_udaf};
+    use datafusion::physical_expr::aggregate::AggregateExprBuilder;
+    use datafusion::physical_expr::expressions::Column;
+    let input = std::sync::Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, true),
+        Field::new("v", DataType::Int64, true),
+    ]));
+    let k: std::sync::Arc<dyn datafusion::physical_plan::PhysicalExpr> = std::sync::Arc::new(Column::new("k", 0));
+    let v: std::sync::Arc<dyn datafusion::physical_plan::PhysicalExpr> = std::sync::Arc::new(Column::new("v", 1));
+    let call = |f, alias: &str| AggregateCall {
+        function: std::sync::Arc::new(
+            AggregateExprBuilder::new(f, vec![std::sync::Arc::clone(&v)])
+                .schema(std::sync::Arc::clone(&input))
+                .alias(alias)
+                .build()
+                .unwrap(),
+        ),
+        filter: None,
+    };
+    Grouping::new(
+        vec![k],
+        vec![Field::new("k", DataType::Int64, true)],
+        vec![call(count_udaf(), "c"), call(sum_udaf(), "s")],
+    )
+}
+
+fn lookup(name: &str) -> Option<std::sync::Arc<datafusion::logical_expr::AggregateUDF>> {
+    use datafusion::functions_aggregate::{count::count_udaf, sum::sum_udaf};
+    [count_udaf(), sum_udaf()].into_iter().find(|f| f.name() == name)
+}
+
+/// Window state written as the operator writes it — partial states of two
+/// batches split by key group into chunks of one slice, over two tasks —
+/// read as rows: one per key with the count and sum of its rows (the
+/// chunks of a key merged) and its key group; a bad id and another kind
+/// are refused by name.
+#[tokio::test]
+async fn window_state_as_rows() {
+    use crate::window::groups::EvaluatedInput;
+    use datafusion::arrow::array::{Array, AsArray, Int64Array};
+    use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
+    let grouping = count_and_sum();
+    let batches: [Vec<(i64, i64)>; 2] =
+        [(0..50).map(|i| (i % 7, i)).collect(), (0..30).map(|i| (i % 11, 100 + i)).collect()];
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(dir.path()).unwrap();
+    let mut hashes = Vec::new();
+    for (task, rows) in ["0/0", "0/1"].iter().zip(&batches) {
+        let keys: datafusion::arrow::array::ArrayRef =
+            std::sync::Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0)));
+        let values: datafusion::arrow::array::ArrayRef =
+            std::sync::Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1)));
+        let input = EvaluatedInput {
+            keys: vec![keys],
+            args: vec![vec![values.clone()], vec![values]],
+            filters: vec![None, None],
+        };
+        let mut groups = grouping.new_groups().unwrap();
+        groups.update(&input, rows.len()).unwrap();
+        let mut refs = Vec::new();
+        let mut writer = ChunkWriter::default();
+        for (group, partial) in groups.take_state().unwrap().split_by_key_group(&mut hashes).unwrap() {
+            let id = crate::checkpoint::chunk::new_chunk_id();
+            let mut bytes = Encoder::default();
+            partial.encode(&mut bytes).unwrap();
+            writer.write(id, bytes.bytes);
+            refs.push((group as u64, id));
+        }
+        let parts = vec![("WindowAggregate#0".to_string(), window_state(&refs)), ("Source#0".to_string(), vec![1])];
+        store.put(2, task, &TaskState { parts, chunks: writer }).unwrap();
+    }
+    let mut m = manifest();
+    m.parts[1].signature = format!("TUMBLE(size 2 s); {}", grouping.state_signature());
+    store.complete(2, 2, &m).await.unwrap();
+    // Read through the store written (reopening races sled's release of
+    // its lock; `read_latest` is tested above).
+    let cp = store.restore().unwrap().checkpoint.unwrap();
+
+    // The oracle: each key's count and sum, and its key group.
+    let mut expected = BTreeMap::<i64, (u64, i64, i64)>::new();
+    for (k, v) in batches.iter().flatten() {
+        let e = expected.entry(*k).or_default();
+        e.1 += 1;
+        e.2 += v;
+    }
+    for (k, e) in expected.iter_mut() {
+        let key: datafusion::arrow::array::ArrayRef = std::sync::Arc::new(Int64Array::from(vec![*k]));
+        e.0 = crate::runtime::exchange::key_groups(&[key], 1, &mut hashes).unwrap()[0] as u64;
+    }
+
+    let batch = state_rows(&cp, "WindowAggregate#0", &lookup).unwrap();
+    let schema = batch.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["key_group", "slice_start", "first_window_end", "k", "count_0", "sum_1"]);
+    let col = |i: usize| batch.column(i).clone();
+    let (groups, keys, counts, sums) = (col(0), col(3), col(4), col(5));
+    let mut got = BTreeMap::new();
+    for r in 0..batch.num_rows() {
+        let row = (
+            groups.as_primitive::<UInt64Type>().value(r),
+            counts.as_primitive::<Int64Type>().value(r) as u64,
+            sums.as_primitive::<Int64Type>().value(r),
+        );
+        assert!(got.insert(keys.as_primitive::<Int64Type>().value(r), row).is_none(), "one row per key");
+        assert!(!keys.is_null(r));
+    }
+    let expected: BTreeMap<i64, (u64, u64, i64)> =
+        expected.into_iter().map(|(k, (g, c, s))| (k, (g, c as u64, s))).collect();
+    assert_eq!(got, expected);
+
+    let err = state_rows(&cp, "WindowAggregate#9", &lookup).unwrap_err().to_string();
+    assert!(err.contains("WindowAggregate#9") && err.contains("WindowAggregate#0"), "{err}");
+    let err = state_rows(&cp, "Source#0", &lookup).unwrap_err().to_string();
+    assert!(err.contains("Source#0") && err.contains("WindowAggregate and GroupAggregate"), "{err}");
 }
