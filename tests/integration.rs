@@ -19,6 +19,7 @@ mod errors;
 mod file_lookup;
 mod flink_docs;
 mod functions;
+mod grafana;
 mod hints;
 mod hostile;
 mod identifiers;

@@ -11,6 +11,7 @@
 //! over pgwire (`weir serve`) and from a `weir run` file.
 
 use crate::common;
+use crate::grafana;
 
 use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
@@ -265,7 +266,7 @@ GROUP BY window_start, window_end, k;",
     // (the job has ended: nothing moves between the two reads).
     let scrape = server.scrape();
     for r in server.psql("SELECT stage, subtask, operator, rows_in, rows_out, batches_in, batches_out FROM weir.operators") {
-        let labels = [("job", job.as_str()), ("stage", r[0].as_str()), ("subtask", r[1].as_str()), ("operator", r[2].as_str())];
+        let labels = [("job_id", job.as_str()), ("stage", r[0].as_str()), ("subtask", r[1].as_str()), ("operator", r[2].as_str())];
         for (name, col) in [
             ("weir_operator_rows_in_total", 3),
             ("weir_operator_rows_out_total", 4),
@@ -277,14 +278,14 @@ GROUP BY window_start, window_end, k;",
             assert_eq!(s[0].value, num(&r[col]), "{name} {labels:?}");
         }
     }
-    let dropped: f64 = samples(&scrape, "weir_dropped_rows_total", &[("job", &job), ("reason", "late")]).iter().map(|s| s.value).sum();
+    let dropped: f64 = samples(&scrape, "weir_dropped_rows_total", &[("job_id", &job), ("reason", "late")]).iter().map(|s| s.value).sum();
     assert_eq!(dropped, late);
-    let top_metric = samples(&scrape, "weir_hot_key_share", &[("job", &job), ("rank", "1")]);
+    let top_metric = samples(&scrape, "weir_hot_key_share", &[("job_id", &job), ("rank", "1")]);
     assert_eq!(top_metric.len(), 1, "{top_metric:?}");
     assert_eq!(top_metric[0].labels.get("key").map(String::as_str), Some("hot"));
     assert_eq!(top_metric[0].value, num(&top[0][2]));
-    assert_eq!(samples(&scrape, "weir_job_rows_in_total", &[("job", &job)])[0].value, rows.len() as f64);
-    assert_eq!(samples(&scrape, "weir_job_running", &[("job", &job), ("status", "FINISHED")])[0].value, 0.0);
+    assert_eq!(samples(&scrape, "weir_job_rows_in_total", &[("job_id", &job)])[0].value, rows.len() as f64);
+    assert_eq!(samples(&scrape, "weir_job_running", &[("job_id", &job), ("status", "FINISHED")])[0].value, 0.0);
     assert!(samples(&scrape, "weir_process_resident_memory_bytes", &[])[0].value > 1e6);
 }
 
@@ -436,6 +437,8 @@ GROUP BY window_start, window_end, k;",
     assert!(cps.iter().all(|c| num(&c[2]) > 0.0 && c[3] == "t"), "{cps:?}");
     let lag = server.poll(lag_sql, "the last records are not committed", |r| r.len() == 2 && r[0][2] == next.to_string());
     let scrape = server.scrape();
+    // The Grafana dashboard reads only metrics and labels this scrape has.
+    grafana::check_against(&scrape.iter().map(|s| grafana::Scraped { name: &s.name, labels: &s.labels }).collect::<Vec<_>>());
     let high = samples(&scrape, "weir_kafka_high_watermark", &[("topic", "clicks"), ("partition", "0")]);
     assert_eq!(high.len(), 1, "{high:?}");
     assert_eq!(high[0].value, num(&lag[0][3]));

@@ -102,11 +102,11 @@ fn seconds(ms: i64) -> f64 {
 pub fn render(registry: &Registry) -> Result<String, MetricsError> {
     let f = Families(prometheus::Registry::new());
 
-    let job_up = f.gauge("weir_job_running", "1 while the job runs, 0 once it ended.", &["job", "status"])?;
-    let job_in = f.counter("weir_job_rows_in_total", "Rows the job's sources read.", &["job"])?;
-    let job_out = f.counter("weir_job_rows_out_total", "Rows the job wrote to its sinks.", &["job"])?;
-    let job_wm = f.gauge("weir_job_watermark_seconds", "The job's watermark (event time, Unix seconds).", &["job"])?;
-    let job_restarts = f.counter("weir_job_restarts_total", "Restarts of the job after a task failed.", &["job"])?;
+    let job_up = f.gauge("weir_job_running", "1 while the job runs, 0 once it ended.", &["job_id", "status"])?;
+    let job_in = f.counter("weir_job_rows_in_total", "Rows the job's sources read.", &["job_id"])?;
+    let job_out = f.counter("weir_job_rows_out_total", "Rows the job wrote to its sinks.", &["job_id"])?;
+    let job_wm = f.gauge("weir_job_watermark_seconds", "The job's watermark (event time, Unix seconds).", &["job_id"])?;
+    let job_restarts = f.counter("weir_job_restarts_total", "Restarts of the job after a task failed.", &["job_id"])?;
     for j in snapshot::jobs(registry) {
         job_restarts.with_label_values(&[&j.job_id]).inc_by(j.restarts as f64);
         job_up.with_label_values(&[j.job_id.as_str(), j.status]).set(f64::from(u8::from(matches!(j.status, "RUNNING" | "RESTARTING"))));
@@ -117,7 +117,7 @@ pub fn render(registry: &Registry) -> Result<String, MetricsError> {
         }
     }
 
-    let op = ["job", "stage", "subtask", "operator"];
+    let op = ["job_id", "stage", "subtask", "operator"];
     let rows_in = f.counter("weir_operator_rows_in_total", "Rows a task received.", &op)?;
     let rows_out = f.counter("weir_operator_rows_out_total", "Rows a task emitted.", &op)?;
     let batches_in = f.counter("weir_operator_batches_in_total", "Batches a task received.", &op)?;
@@ -157,7 +157,7 @@ pub fn render(registry: &Registry) -> Result<String, MetricsError> {
         g.set(rss as f64);
     }
 
-    let part = ["job", "table", "subtask", "partition"];
+    let part = ["job_id", "table", "subtask", "partition"];
     let wm = f.gauge("weir_source_watermark_seconds", "A source partition's watermark (Unix seconds).", &part)?;
     let max_t = f.gauge("weir_source_max_event_time_seconds", "The greatest event time read from a partition.", &part)?;
     let idle_p = f.gauge("weir_source_idle", "1 when a partition is idle (holds no watermark back).", &part)?;
@@ -179,7 +179,7 @@ pub fn render(registry: &Registry) -> Result<String, MetricsError> {
 
     match snapshot::kafka_lag(registry) {
         Ok(rows) => {
-            let kl = ["job", "table", "topic", "partition"];
+            let kl = ["job_id", "table", "topic", "partition"];
             let high = f.gauge("weir_kafka_high_watermark", "The offset the partition's next record will get.", &kl)?;
             let committed = f.gauge("weir_kafka_committed_offset", "The consumer group's committed offset.", &kl)?;
             let read = f.gauge("weir_kafka_read_offset", "The next offset the job reads.", &kl)?;
@@ -207,8 +207,8 @@ pub fn render(registry: &Registry) -> Result<String, MetricsError> {
         Err(e) => tracing::warn!(error = %e, "metrics endpoint: no Kafka lag this scrape"),
     }
 
-    let cps = f.counter("weir_checkpoints_total", "Checkpoints that completed or failed.", &["job", "status"])?;
-    let cp_l = ["job"];
+    let cps = f.counter("weir_checkpoints_total", "Checkpoints that completed or failed.", &["job_id", "status"])?;
+    let cp_l = ["job_id"];
     let cp_dur = f.gauge("weir_checkpoint_last_duration_seconds", "The latest completed checkpoint's duration.", &cp_l)?;
     let cp_bytes = f.gauge("weir_checkpoint_last_bytes", "The latest completed checkpoint's state written.", &cp_l)?;
     let cp_wait = f.gauge(
@@ -228,12 +228,12 @@ pub fn render(registry: &Registry) -> Result<String, MetricsError> {
         }
     }
 
-    let late = f.counter("weir_dropped_rows_total", "Rows dropped, by operator and reason.", &["job", "operator", "reason"])?;
+    let late = f.counter("weir_dropped_rows_total", "Rows dropped, by operator and reason.", &["job_id", "operator", "reason"])?;
     for l in snapshot::late_events(registry) {
         late.with_label_values(&[l.job_id.as_str(), l.operator.as_str(), l.reason]).inc_by(l.rows as f64);
     }
 
-    let hk = ["job", "stage", "keyed_by", "rank", "key"];
+    let hk = ["job_id", "stage", "keyed_by", "rank", "key"];
     let hot_rows = f.gauge("weir_hot_key_rows", "Estimated rows of a key among the top keys of a keyed exchange.", &hk)?;
     let hot_share = f.gauge("weir_hot_key_share", "A top key's estimated share of its exchange's rows.", &hk)?;
     let hot_skew = f.gauge("weir_hot_key_skew_ratio", "A top key's rows over the mean of the keys tracked.", &hk)?;
