@@ -175,6 +175,39 @@ async fn chunks_live_as_long_as_a_retained_checkpoint_references_them() {
     }
 }
 
+/// Chunks a task's writer puts for a checkpoint not complete yet survive
+/// the clean-up after an older one completes; those of a checkpoint never
+/// completed are collected once it is older than the retained ones.
+#[tokio::test]
+async fn chunks_written_for_a_checkpoint_in_flight_survive_a_clean_up() {
+    for backend in BACKENDS {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(backend, dir.path());
+        let (kept, orphan) = (new_chunk_id(), new_chunk_id());
+        store.put(1, "t", &state(1)).unwrap();
+        // The writer of checkpoint 2 puts its chunk before checkpoint 1
+        // completes (and cleans up).
+        let written = store.put_chunks(2, "t", &[kept], vec![(kept, b"kept".to_vec())]).await.unwrap();
+        assert_eq!(written, 4);
+        store.complete(1, 1, &manifest()).await.unwrap();
+        assert_eq!(store.chunk_ids().await, vec![kept], "{backend:?}");
+        let mut second = state(2);
+        second.chunks.reference(kept);
+        store.put(2, "t", &second).unwrap();
+        store.complete(2, 1, &manifest()).await.unwrap();
+        assert_eq!(store.read(2).unwrap().chunks.get(kept).unwrap(), b"kept");
+        // Checkpoint 3's writer puts a chunk, and 3 is abandoned.
+        store.put_chunks(3, "t", &[orphan], vec![(orphan, b"orphan".to_vec())]).await.unwrap();
+        for id in 4..=6 {
+            let mut s = state(id as u8);
+            s.chunks.reference(kept);
+            store.put(id, "t", &s).unwrap();
+            store.complete(id, 1, &manifest()).await.unwrap();
+        }
+        assert_eq!(store.chunk_ids().await, vec![kept], "{backend:?}: the abandoned checkpoint's chunk is collected");
+    }
+}
+
 /// A savepoint carries the chunks its checkpoint references, to a local
 /// directory (sled) or to a URL, from either kind of store.
 #[tokio::test]
