@@ -1,9 +1,9 @@
 //! `weir_savepoint('path')`: the stateful parts of a savepoint (or of a
 //! job's checkpoint store, local or on object storage) as rows — id, kind,
 //! signature, size, and a window aggregate's size per key group — read
-//! with `weir_engine::checkpoint::inspect`. DataFusion looks a table
-//! function up by the first part of its name only, so the function cannot
-//! be `weir.savepoint`; it is named like the schema it belongs with.
+//! with `weir_engine::checkpoint::inspect`. Also called `weir.savepoint`:
+//! DataFusion looks a table function up by the first part of its name
+//! only, so `dotted.rs` renames that spelling to this one before planning.
 
 use std::sync::Arc;
 
@@ -29,10 +29,7 @@ impl TableFunctionImpl for SavepointFunction {
     fn call(&self, args: &[Expr]) -> DfResult<Arc<dyn TableProvider>> {
         match args {
             [Expr::Literal(ScalarValue::Utf8(Some(p)) | ScalarValue::Utf8View(Some(p)), _)] => {
-                Ok(Arc::new(SavepointTable {
-                    path: p.clone(),
-                    schema: schema(),
-                }))
+                Ok(Arc::new(SavepointTable { path: p.clone(), schema: schema() }))
             }
             _ => Err(DataFusionError::Plan(format!(
                 "{NAME} takes one string: a savepoint directory, a job's checkpoint directory or an object-storage URL"
@@ -85,9 +82,7 @@ impl TableProvider for SavepointTable {
                 .map_err(|e| DataFusionError::External(Box::new(e)))?
                 .map_err(|e| DataFusionError::Execution(format!("{NAME}('{}'): {e}", self.path)))?;
         let batch = batch(&self.schema, &parts)?;
-        MemTable::try_new(Arc::clone(&self.schema), vec![vec![batch]])?
-            .scan(state, projection, filters, limit)
-            .await
+        MemTable::try_new(Arc::clone(&self.schema), vec![vec![batch]])?.scan(state, projection, filters, limit).await
     }
 }
 

@@ -176,3 +176,21 @@ fn unique_names(fields: &mut [Field]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::kind_of;
+
+    /// A derived id names its kind; a user's id (`UID` hint) is told by
+    /// its signature's shape, and anything else has no row form.
+    #[test]
+    fn kinds_of_derived_and_user_ids() {
+        assert_eq!(kind_of("TopN#2", "rows [a Int64]; …"), Some("TopN"));
+        let window = "HOP(slide 1 s, size 2 s); keys [k Utf8]; aggregates [count(Int64)]";
+        assert_eq!(kind_of("clicks", window), Some("WindowAggregate"));
+        let group = "keys [k Utf8]; aggregates [sum(Int64)]; retracting";
+        assert_eq!(kind_of("totals", group), Some("GroupAggregate"));
+        assert_eq!(kind_of("sessions", "gap 1000 ms; rows [a Int64]; keys []; aggregates []"), None);
+        assert_eq!(kind_of("ranked", "rows [a Int64]; partition [k]; order [v]"), None);
+    }
+}
