@@ -204,7 +204,7 @@ fn key_groups_of(rows: &[(u64, String)]) -> BTreeMap<String, u64> {
 /// open window's group, equal to the oracle's count and sum over the input
 /// rows of that window and key; the open windows and the windows the job
 /// committed before the savepoint are disjoint and together every window;
-/// its key groups are those `weir_savepoint` lists. A group aggregate's
+/// its key groups are those `weir.savepoint` lists. A group aggregate's
 /// savepoint on a real S3 server read as rows: each key's count, sum and
 /// max over every input row, in the key group the window's state put it.
 #[test]
@@ -238,7 +238,7 @@ fn window_and_group_aggregate_state_reads_as_rows() {
             "SELECT concat('ROW ', CAST(key_group AS VARCHAR), ' ', CAST(CAST(slice_start AS BIGINT) AS VARCHAR), ' ',
   CAST(CAST(first_window_end AS BIGINT) AS VARCHAR), ' ', k, ' ', CAST(count_0 AS VARCHAR), ' ', CAST(sum_1 AS VARCHAR)) AS r
 FROM weir.savepoint_rows('{savepoint}', 'WindowAggregate#0');
-SELECT concat('GROUP ', CAST(key_group AS VARCHAR)) AS g FROM weir_savepoint('{savepoint}')
+SELECT concat('GROUP ', CAST(key_group AS VARCHAR)) AS g FROM weir.savepoint('{savepoint}')
   WHERE state_id = 'WindowAggregate#0' AND key_group IS NOT NULL;"
         ),
     );
