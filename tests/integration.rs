@@ -36,6 +36,7 @@ mod nexmark;
 mod object_store_checkpoints;
 mod over_windows;
 mod partitioned_files;
+mod pending_windows;
 mod pgwire;
 mod pgwire_limits;
 mod postgres_sink;

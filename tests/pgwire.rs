@@ -244,12 +244,12 @@ async fn psycopg_reads_the_view_with_parameters_and_binary_results() {
     assert_eq!(said("tables "), ["src,t,v"]);
     // Weir's statements that answer with rows work prepared too: the same
     // jobs as SHOW JOBS over the simple protocol.
-    assert_eq!(said("jobs "), ["job id,status,rows out,rows in,rows not used,watermark,statement"]);
+    assert_eq!(said("jobs "), ["job id,status,rows out,rows in,rows not used,watermark,diagnosis,statement"]);
     // (psql prints a multi-line statement on several lines: a job's line
-    // is the one with all seven columns.)
+    // is the one with all eight columns.)
     let simple: Vec<String> = psql_ok(server.port, "SHOW JOBS")
         .lines()
-        .filter(|l| l.split('|').count() >= 7)
+        .filter(|l| l.split('|').count() >= 8)
         .map(|l| l.split('|').take(2).collect::<Vec<_>>().join("|"))
         .collect();
     let mut prepared = said("job ");

@@ -8,13 +8,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::{Mutex, OnceLock};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::WeakSender;
 
 use crate::hot_keys::HotKeys;
 use crate::message::{Message, WATERMARK_MIN};
 use crate::plan::{StageInput, StreamPlan};
+use crate::window::pending::OpenWindow;
 
 /// Why a row did not reach its window (or, for a record that could not be
 /// decoded, any operator).
@@ -58,12 +59,21 @@ pub struct OperatorMetrics {
     /// Rows that met state the operator no longer holds
     /// ([`DropReason::ExpiredState`]).
     pub expired_state_rows: AtomicU64,
-    /// The latest watermark (ms) a source subtask emitted, `WATERMARK_MIN`
-    /// before its first, so that SHOW JOBS can tell how far event time got.
+    /// The latest watermark (ms) a source subtask emitted, or a window
+    /// aggregate's current one, `WATERMARK_MIN` before its first, so that
+    /// SHOW JOBS can tell how far event time got.
     pub watermark: AtomicI64,
     /// A source subtask's partitions as of its latest event or timer, for
     /// `weir.watermarks` and `weir.kafka_lag` (empty for other operators).
     pub partitions: Mutex<BTreeMap<usize, PartitionStatus>>,
+    /// A source subtask's `'source.idle-timeout'`, if set: how long a silent
+    /// partition holds windows back (`weir.pending_windows`).
+    pub idle_timeout: OnceLock<Duration>,
+    /// A window aggregate subtask's oldest open window per key group, as
+    /// of the latest change (`weir.pending_windows`; empty for other
+    /// operators). Replaced whole when a window opens or fires, so readers
+    /// never see half an update.
+    pub pending_windows: Mutex<Vec<OpenWindow>>,
 }
 
 /// Where one source partition stands.
@@ -79,6 +89,9 @@ pub struct PartitionStatus {
     /// the next line), once anything was read; `PARTITION_ENDED` once it
     /// ended.
     pub position: Option<u64>,
+    /// When it last had rows (ms since the epoch), or since when it has
+    /// been read without any: how long it has been silent.
+    pub last_activity_ms: Option<i64>,
 }
 
 impl OperatorMetrics {
@@ -333,6 +346,8 @@ impl JobMetrics {
             expired_state_rows: AtomicU64::new(0),
             watermark: AtomicI64::new(WATERMARK_MIN),
             partitions: Mutex::new(BTreeMap::new()),
+            idle_timeout: OnceLock::new(),
+            pending_windows: Mutex::new(Vec::new()),
         });
         self.operators
             .lock()

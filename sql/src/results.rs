@@ -68,6 +68,7 @@ pub fn jobs() -> SchemaRef {
         Field::new("rows in", DataType::UInt64, false),
         Field::new("rows not used", DataType::UInt64, false),
         Field::new("watermark", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+        Field::new("diagnosis", DataType::Utf8, true),
         Field::new("statement", DataType::Utf8, false),
     ]))
 }

@@ -67,6 +67,9 @@ impl SourceDriver {
         metrics: Arc<OperatorMetrics>,
         trigger: Option<watch::Receiver<u64>>,
     ) -> Self {
+        if let Some(timeout) = plan.watermark.as_ref().and_then(|w| w.idle_timeout) {
+            let _ = metrics.idle_timeout.set(timeout);
+        }
         let (tx, events) = mpsc::channel(READ_AHEAD);
         let reader = tokio::spawn(async move {
             loop {
@@ -157,6 +160,7 @@ impl SourceDriver {
             max_event_time: view.and_then(|v| v.max_event_time),
             idle: view.is_some_and(|v| v.idle || self.idle),
             position,
+            last_activity_ms: view.and_then(|v| v.last_activity).map(|at| now_ms() - at.elapsed().as_millis() as i64),
         })
     }
 

@@ -70,6 +70,8 @@ pub struct PartitionView {
     pub max_event_time: Option<EventTime>,
     /// Silent for the idle timeout: it holds nothing back.
     pub idle: bool,
+    /// When it last had rows, or began to be read if it had none.
+    pub last_activity: Option<Instant>,
 }
 
 impl Default for PartitionWatermarks {
@@ -219,6 +221,7 @@ impl PartitionWatermarks {
             watermark: *w,
             max_event_time: self.max_times.get(&partition).copied(),
             idle: self.idle.contains(&partition),
+            last_activity: self.activity.get(&partition).copied(),
         })
     }
 

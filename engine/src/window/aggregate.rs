@@ -30,6 +30,7 @@ use crate::operator::{Collector, Operator};
 use crate::operators::evaluate::columns;
 use crate::window::groups::{EvaluatedInput, Grouping, PartialState};
 use crate::window::late::{LateOutputPlan, LateRows};
+use crate::window::pending::oldest_open_windows;
 use crate::window::slice::{Slice, read_chunk, read_chunk_refs};
 use crate::window::spec::WindowSpec;
 
@@ -131,6 +132,11 @@ pub struct WindowAggregate {
     kept: BTreeSet<EventTime>,
     /// Ends of open windows with rows since their last early emission.
     dirty: BTreeSet<EventTime>,
+    /// The open windows changed (a window opened or fired, a slice gained
+    /// a key group) since they were last published to the metrics.
+    open_windows_changed: bool,
+    /// Scratch buffer for the key hashes of new groups.
+    hashes: Vec<u64>,
     metrics: Arc<OperatorMetrics>,
 }
 
@@ -165,6 +171,7 @@ impl WindowAggregate {
         self.slices.retain(|_, s| !s.is_only_live() || !s.live.is_empty());
         if let Some(w) = watermark {
             self.watermark = w;
+            self.metrics.watermark.store(w, Ordering::Relaxed);
         }
         // Kept windows the slowest watermark has not fired yet fire again.
         let unfired: Vec<EventTime> = self
@@ -177,7 +184,21 @@ impl WindowAggregate {
             self.kept.remove(&e);
             self.pending.insert(e);
         }
+        self.open_windows_changed = true;
+        self.publish_open_windows();
         Ok(())
+    }
+
+    /// Publishes each key group's oldest open window to the metrics
+    /// (`weir.pending_windows`), if they changed: after a batch or a
+    /// watermark, never per row.
+    fn publish_open_windows(&mut self) {
+        if !std::mem::take(&mut self.open_windows_changed) {
+            return;
+        }
+        let slices = self.slices.iter().map(|(k, s)| (*k, s.key_groups()));
+        let open = oldest_open_windows(slices, &self.plan.window, &self.pending);
+        *self.metrics.pending_windows.lock().unwrap_or_else(|p| p.into_inner()) = open;
     }
 
     pub fn new(plan: Arc<WindowAggregatePlan>, name: String, metrics: Arc<OperatorMetrics>) -> Self {
@@ -189,6 +210,8 @@ impl WindowAggregate {
             pending: BTreeSet::new(),
             kept: BTreeSet::new(),
             dirty: BTreeSet::new(),
+            open_windows_changed: false,
+            hashes: Vec::new(),
             metrics,
         }
     }
@@ -233,7 +256,7 @@ impl WindowAggregate {
             if self.kept.contains(&end) {
                 refire.insert(end);
             } else if end.saturating_sub(1) > self.watermark {
-                self.pending.insert(end);
+                self.open_windows_changed |= self.pending.insert(end);
                 if self.plan.aggregation.emit_early.is_some() {
                     self.dirty.insert(end);
                 }
@@ -247,12 +270,9 @@ impl WindowAggregate {
             let slice = Slice::new(&self.plan.aggregation.grouping, &self.name)?;
             self.slices.insert(key, slice);
         }
-        let name = &self.name;
         let slice = self.slices.get_mut(&key).expect("inserted above");
-        slice
-            .live
-            .update(input, rows)
-            .context(|| format!("{name}: aggregating"))
+        self.open_windows_changed |= slice.update(input, rows, &self.name, &mut self.hashes)?;
+        Ok(())
     }
 
     /// Emits the window ending at `end`. An `early` emission (EMIT EARLY)
@@ -431,6 +451,7 @@ impl Operator for WindowAggregate {
             }
         }
         self.flush(&batch.data, &mut segment, out)?;
+        self.publish_open_windows();
         unusable.report(
             self.plan.aggregation.late_output.as_deref(),
             &self.metrics,
@@ -444,6 +465,7 @@ impl Operator for WindowAggregate {
             return Ok(());
         }
         self.advance(watermark, out)?;
+        self.publish_open_windows();
         out.watermark(watermark);
         Ok(())
     }
@@ -598,12 +620,14 @@ impl WindowAggregate {
     /// their allowed lateness.
     fn advance(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
         self.watermark = watermark;
+        self.metrics.watermark.store(watermark, Ordering::Relaxed);
         let lateness = self.plan.aggregation.allowed_lateness;
         while let Some(&end) = self.pending.first() {
             if end.saturating_sub(1) > watermark {
                 break;
             }
             self.pending.pop_first();
+            self.open_windows_changed = true;
             self.fire(end, false, out)?;
             if lateness > 0 {
                 self.kept.insert(end);
@@ -687,6 +711,9 @@ fn take_input(
 }
 
 #[cfg(test)]
+mod pending_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
@@ -701,7 +728,7 @@ mod tests {
     use datafusion::physical_expr::expressions::Column;
 
     /// `SELECT window_start, window_end, k, count(k)` over (ts, k).
-    fn operator(kind: WindowKind) -> (WindowAggregate, Arc<OperatorMetrics>) {
+    pub(super) fn operator(kind: WindowKind) -> (WindowAggregate, Arc<OperatorMetrics>) {
         let input = Arc::new(Schema::new(vec![
             Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
             Field::new("k", DataType::Int64, true),
@@ -760,7 +787,7 @@ mod tests {
         b
     }
 
-    fn keyed(ts: &[i64], keys: &[i64]) -> StreamBatch {
+    pub(super) fn keyed(ts: &[i64], keys: &[i64]) -> StreamBatch {
         let schema = Arc::new(Schema::new(vec![
             Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
             Field::new("k", DataType::Int64, true),

@@ -228,6 +228,28 @@ impl Groups {
         Ok(())
     }
 
+    /// The first row of the last [`Groups::update`] of each group it added
+    /// (those numbered `before` and up), in group order: the rows whose
+    /// keys the new groups have. Group numbers need not follow row order.
+    pub fn first_rows_from(&self, before: usize) -> Vec<u32> {
+        let mut firsts = vec![u32::MAX; self.len().saturating_sub(before)];
+        let mut left = firsts.len();
+        for (row, g) in self.indices.iter().enumerate() {
+            if left == 0 {
+                break;
+            }
+            if let Some(first) = g.checked_sub(before).and_then(|i| firsts.get_mut(i))
+                && *first == u32::MAX
+            {
+                *first = row as u32;
+                left -= 1;
+            }
+        }
+        // Every new group has a row; a row missing would be no key at all.
+        firsts.retain(|r| *r != u32::MAX);
+        firsts
+    }
+
     /// Folds partial states (as produced by [`Groups::take_state`]) into
     /// their groups.
     pub fn merge(&mut self, state: &PartialState) -> DfResult<()> {

@@ -5,6 +5,7 @@ pub mod aggregate;
 pub mod assign;
 pub mod groups;
 pub mod late;
+pub mod pending;
 mod plan;
 pub mod session;
 mod slice;

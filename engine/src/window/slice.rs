@@ -10,10 +10,15 @@
 
 use std::sync::{Arc, OnceLock};
 
+use datafusion::arrow::array::{Array, UInt32Array};
+use datafusion::arrow::compute::take;
+
 use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
-use crate::window::groups::{Grouping, Groups, PartialState};
+use crate::runtime::exchange::key_groups;
+use crate::window::groups::{EvaluatedInput, Grouping, Groups, PartialState};
+use crate::window::pending::KeyGroupSet;
 
 /// More chunks than this in one key group of a slice are merged into one.
 const MAX_CHUNKS_PER_GROUP: usize = 8;
@@ -52,6 +57,8 @@ pub(crate) struct Slice {
     /// The asynchronous snapshot of the latest checkpoint, until it
     /// completes or a newer one starts.
     in_flight: Option<InFlight>,
+    /// The key groups of the slice's groups (`weir.pending_windows`).
+    key_groups: KeyGroupSet,
 }
 
 /// A slice's parts as a checkpoint's barrier found them, split, compacted
@@ -105,7 +112,37 @@ impl Slice {
             live: grouping.new_groups().context(|| format!("{name}: creating accumulators"))?,
             parts: Vec::new(),
             in_flight: None,
+            key_groups: KeyGroupSet::default(),
         })
+    }
+
+    /// The key groups the slice holds groups of.
+    pub fn key_groups(&self) -> KeyGroupSet {
+        self.key_groups
+    }
+
+    /// Folds rows into the live groups, and notes the key groups of the
+    /// groups they add: one hash per new group (none once the slice holds
+    /// every key group), so a group seen before costs nothing. Whether the
+    /// slice gained a key group.
+    pub fn update(&mut self, input: &EvaluatedInput, rows: usize, name: &str, hashes: &mut Vec<u64>) -> Result<bool> {
+        let before = self.live.len();
+        self.live.update(input, rows).context(|| format!("{name}: aggregating"))?;
+        if self.key_groups.is_full() || self.live.len() == before {
+            return Ok(false);
+        }
+        let firsts = UInt32Array::from(self.live.first_rows_from(before));
+        let keys = input
+            .keys
+            .iter()
+            .map(|k| take(k.as_ref(), &firsts, None))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .context(|| format!("{name}: keys of new groups"))?;
+        let mut added = false;
+        for g in key_groups(&keys, firsts.len(), hashes)? {
+            added |= self.key_groups.insert(g);
+        }
+        Ok(added)
     }
 
     /// True when every group of the slice is still in `live`.
@@ -199,6 +236,7 @@ impl Slice {
         added: Option<&[Option<usize>]>,
     ) -> Result<()> {
         for &(group, id) in refs.iter().filter(|(group, _)| owns(*group)) {
+            self.key_groups.insert(group);
             let mut state = read_chunk(chunks, id)?;
             if let Some(saved) = added {
                 state = grouping.adding_aggregates(state, saved)?;

@@ -13,7 +13,7 @@ use weir_engine::runtime::job::{self, Durability, JobHandle};
 use super::{Planned, Session};
 use crate::error::{Result, SqlError};
 use crate::results;
-use crate::system::JobEntry;
+use crate::system::{JobEntry, pending};
 
 impl Session {
     /// Starts a planned job and adopts the table it created, if any. An
@@ -89,6 +89,7 @@ impl Session {
         let mut rows_in = Vec::new();
         let mut late = Vec::new();
         let mut watermarks = Vec::new();
+        let mut diagnoses = Vec::new();
         for j in &self.jobs {
             ids.push(j.id.clone());
             status.push(format!("{:?}", j.status()));
@@ -97,6 +98,9 @@ impl Session {
             rows_out.push(t.rows_to_sinks);
             rows_in.push(t.rows_from_sources);
             watermarks.push(j.metrics.watermark());
+            // Why a running job's oldest open window has not fired (an
+            // ended job fires nothing more).
+            diagnoses.push(if j.status().is_done() { None } else { pending::job_diagnosis(&j.metrics) });
             late.push(t.late_rows + t.invalid_time_rows + t.decode_errors + t.expired_state_rows);
         }
         let schema = results::jobs();
@@ -107,6 +111,7 @@ impl Session {
             Arc::new(UInt64Array::from(rows_in)),
             Arc::new(UInt64Array::from(late)),
             Arc::new(TimestampMillisecondArray::from(watermarks)),
+            Arc::new(StringArray::from(diagnoses)),
             Arc::new(StringArray::from(statements)),
         ];
         RecordBatch::try_new(schema, columns).expect("columns match the schema")

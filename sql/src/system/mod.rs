@@ -6,6 +6,7 @@
 //! Prometheus endpoint reads the same snapshots ([`snapshot`]).
 
 mod dotted;
+pub mod pending;
 mod savepoint;
 mod savepoint_rows;
 pub mod snapshot;

@@ -155,7 +155,7 @@ pub struct MemoryRow {
     pub bytes: u64,
 }
 
-fn shown(watermark: i64) -> Option<i64> {
+pub(super) fn shown(watermark: i64) -> Option<i64> {
     (watermark != WATERMARK_MIN && watermark != i64::MAX).then_some(watermark)
 }
 
@@ -211,7 +211,7 @@ pub fn operators(registry: &Registry) -> Vec<OperatorRow> {
 }
 
 /// The source operators of a job: `(table, subtask, partitions)`.
-fn source_partitions(metrics: &JobMetrics) -> Vec<(String, u64, BTreeMap<usize, weir_engine::metrics::PartitionStatus>)> {
+pub(super) fn source_partitions(metrics: &JobMetrics) -> Vec<(String, u64, BTreeMap<usize, weir_engine::metrics::PartitionStatus>)> {
     metrics
         .operators()
         .iter()

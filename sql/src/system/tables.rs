@@ -256,6 +256,7 @@ pub(super) fn all(registry: &Arc<Registry>) -> Vec<SystemTable> {
             },
             true,
         ),
+        table("pending_windows", super::pending::fields(), super::pending::batch, false),
         table(
             "checkpoints",
             vec![
