@@ -41,18 +41,12 @@ fn run_failing(dir: &std::path::Path, sql: &str, failpoints: &str) -> Run {
 fn now_and_then(panic: bool, n: usize, every: usize) -> String {
     let victim = if panic { "panic:out" } else { "out" };
     let one = format!("{every}*off->1*return({victim})");
-    format!(
-        "weir::sink::barrier={}->off;weir::sink::write=sleep(1)",
-        vec![one; n].join("->")
-    )
+    format!("weir::sink::barrier={}->off;weir::sink::write=sleep(1)", vec![one; n].join("->"))
 }
 
 /// `weir run`'s line about the job that failed.
 fn failure_line(run: &Run) -> &str {
-    let line = run
-        .stderr
-        .lines()
-        .find(|l| l.starts_with("job ") && l.contains(" failed: "));
+    let line = run.stderr.lines().find(|l| l.starts_with("job ") && l.contains(" failed: "));
     line.unwrap_or_else(|| panic!("no failed job in:\n{}", run.stderr))
 }
 
@@ -66,9 +60,7 @@ fn strategy(settings: &str) -> String {
 #[test]
 fn a_job_failing_now_and_then_restarts_and_commits_the_exact_output() {
     let rows = disordered_rows(5, 400_000, 40);
-    let expected = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(oracle_lines(&rows, ORACLE));
+    let expected = tokio::runtime::Runtime::new().unwrap().block_on(oracle_lines(&rows, ORACLE));
     assert!(expected.len() > 1000, "{}", expected.len());
     let cases = [
         (
@@ -94,11 +86,7 @@ SET 'restart-strategy.failure-rate.delay' = '30 ms';",
     for (settings, failpoints) in cases {
         let dir = scratch();
         input(dir.path(), &rows);
-        let mut sql = format!(
-            "{}{}",
-            strategy(settings),
-            kvt_job(dir.path(), 2, SINK, "filesystem", QUERY)
-        );
+        let mut sql = format!("{}{}", strategy(settings), kvt_job(dir.path(), 2, SINK, "filesystem", QUERY));
         // With table.dml-sync the INSERT has ended when weir.jobs is read.
         let synced = settings.contains("dml-sync");
         if synced {
@@ -106,10 +94,7 @@ SET 'restart-strategy.failure-rate.delay' = '30 ms';",
         }
         let run = run_failing(dir.path(), &sql, &failpoints);
         assert!(run.ok, "{settings}\n{}", run.stderr);
-        let restarts = run
-            .stderr
-            .matches("the job restarts from its latest checkpoint")
-            .count();
+        let restarts = run.stderr.matches("the job restarts from its latest checkpoint").count();
         assert!(restarts >= 3, "{settings}: {restarts} restarts\n{}", run.stderr);
         // Failures at barriers fall between completed checkpoints.
         assert!(
@@ -117,28 +102,14 @@ SET 'restart-strategy.failure-rate.delay' = '30 ms';",
             "never from a checkpoint:\n{}",
             run.stderr
         );
-        assert!(
-            run.stderr
-                .contains(&format!("restarted {restarts} times from its checkpoints")),
-            "{}",
-            run.stderr
-        );
+        assert!(run.stderr.contains(&format!("restarted {restarts} times from its checkpoints")), "{}", run.stderr);
         if synced {
-            let row = run
-                .stdout
-                .lines()
-                .find(|l| l.starts_with(&format!("| {restarts:<8} |")));
+            let row = run.stdout.lines().find(|l| l.starts_with(&format!("| {restarts:<8} |")));
             let row = row.unwrap_or_else(|| panic!("weir.jobs does not count {restarts} restarts:\n{}", run.stdout));
-            assert!(
-                row.contains("an error injected into the sink of table 'out' at checkpoint"),
-                "{row}"
-            );
+            assert!(row.contains("an error injected into the sink of table 'out' at checkpoint"), "{row}");
         }
         assert_rows_eq(&committed_lines(dir.path(), COLUMNS), &expected, settings);
-        assert!(
-            hidden_files(&dir.path().join("out")).is_empty(),
-            "uncommitted files left behind"
-        );
+        assert!(hidden_files(&dir.path().join("out")).is_empty(), "uncommitted files left behind");
     }
 }
 
@@ -148,9 +119,7 @@ SET 'restart-strategy.failure-rate.delay' = '30 ms';",
 #[test]
 fn attempts_exhausted_fail_that_job_only() {
     let rows = disordered_rows(8, 20_000, 10);
-    let expected = tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(oracle_lines(&rows, ORACLE));
+    let expected = tokio::runtime::Runtime::new().unwrap().block_on(oracle_lines(&rows, ORACLE));
     for (settings, restarts) in [
         (
             "SET 'restart-strategy.type' = 'fixed-delay';
@@ -172,10 +141,7 @@ INSERT INTO bad_out {QUERY};",
         let run = run_failing(dir.path(), &sql, "weir::sink::write=return(error:bad_out)");
         assert!(!run.ok, "{}", run.stderr);
         let failed = failure_line(&run);
-        assert!(
-            failed.contains("an error injected into the sink of table 'bad_out'"),
-            "{failed}"
-        );
+        assert!(failed.contains("an error injected into the sink of table 'bad_out'"), "{failed}");
         match restarts {
             0 => assert!(!failed.contains("restart"), "{failed}"),
             n => assert!(
@@ -183,11 +149,7 @@ INSERT INTO bad_out {QUERY};",
                 "{failed}"
             ),
         }
-        assert!(
-            run.stderr.contains("finished: "),
-            "the healthy job ran on:\n{}",
-            run.stderr
-        );
+        assert!(run.stderr.contains("finished: "), "the healthy job ran on:\n{}", run.stderr);
         assert_rows_eq(&committed_lines(dir.path(), COLUMNS), &expected, "the healthy job");
     }
 }
@@ -200,11 +162,7 @@ fn the_same_failure_from_the_same_checkpoint_is_not_retried_for_ever() {
     let dir = scratch();
     let rows = disordered_rows(3, 2_000, 5);
     input(dir.path(), &rows);
-    std::fs::write(
-        dir.path().join("in/part-99.json"),
-        "{\"k\": \"a\", \"v\": 1, \"ts\": 1}\nnot json\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("in/part-99.json"), "{\"k\": \"a\", \"v\": 1, \"ts\": 1}\nnot json\n").unwrap();
     let sql = format!(
         "{}{}",
         strategy("SET 'restart-strategy.exponential-delay.initial-backoff' = '10 ms';"),
@@ -214,8 +172,12 @@ fn the_same_failure_from_the_same_checkpoint_is_not_retried_for_ever() {
     assert!(!run.ok, "{}", run.stderr);
     let failed = failure_line(&run);
     assert!(failed.contains("part-99.json:2"), "{failed}");
-    assert!(
-        failed.contains("after 1 restart: it failed the same way again"),
-        "{failed}"
-    );
+    // Usually after one restart; a checkpoint that completes before the
+    // record is met again makes a newer starting point, from which it fails
+    // the same way once more.
+    let restarts = (1..=3).find(|n| {
+        let times = if *n == 1 { "restart".to_string() } else { format!("{n} restarts") };
+        failed.contains(&format!("after {times}: it failed the same way again"))
+    });
+    assert!(restarts.is_some(), "{failed}");
 }

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -58,13 +59,31 @@ pub(crate) struct Coordinator {
     pub first_id: u64,
 }
 
+/// How long stopping an attempt waits for its snapshot writers to let go
+/// of the store.
+const WRITERS_GONE: Duration = Duration::from_secs(30);
+
 impl Coordinator {
     /// Stops the coordinator and lets go of the store (sled allows one
-    /// opener: the next attempt opens it again).
+    /// opener: the next attempt opens it again). The store is returned once
+    /// nothing else holds it: the snapshot writers of the attempt's tasks,
+    /// aborted with their tasks, drop their handle only when their
+    /// cancellation runs, and a sled write already on a blocking thread
+    /// only when it returns; the next attempt opening the store before
+    /// that would find it locked.
     pub async fn stop(self) -> (Arc<StateStore>, u64) {
-        self.handle.abort();
-        let _ = self.handle.await;
-        (self.store, self.first_id)
+        let Coordinator { link, requests, handle, store, first_id } = self;
+        handle.abort();
+        let _ = handle.await;
+        drop((link, requests));
+        let until = Instant::now() + WRITERS_GONE;
+        while Arc::strong_count(&store) > 1 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if Arc::strong_count(&store) > 1 {
+            tracing::warn!("a snapshot writer still holds the job's store after {WRITERS_GONE:?}");
+        }
+        (store, first_id)
     }
 }
 
@@ -79,10 +98,7 @@ pub(crate) fn launch(
 ) -> Result<Attempt> {
     let (resume, Restored { chains, notes }) = match durability {
         Some(d) => {
-            let rules = RestoreRules {
-                savepoint: d.savepoint.is_some(),
-                ignore_unclaimed: d.ignore_unclaimed_state,
-            };
+            let rules = RestoreRules { savepoint: d.savepoint.is_some(), ignore_unclaimed: d.ignore_unclaimed_state };
             let (resume, restored) = recovery::resume(plan, id, d, |cp| restore_chains(plan, cp, rules, metrics))?;
             (Some(resume), restored)
         }
@@ -101,13 +117,7 @@ pub(crate) fn launch(
             Arc::clone(metrics),
             Manifest::of_job(plan, id),
         );
-        Coordinator {
-            link,
-            requests,
-            handle,
-            store: Arc::clone(&r.store),
-            first_id: r.last_id,
-        }
+        Coordinator { link, requests, handle, store: Arc::clone(&r.store), first_id: r.last_id }
     });
     let link = coordinator.as_ref().map(|c| &c.link);
     let built = build_tasks(plan, id, metrics, chains, link, restored, withdraw_after);
@@ -126,32 +136,20 @@ pub(crate) fn launch(
             return Err(e);
         }
     };
-    let note = resume
-        .as_ref()
-        .and_then(|r| r.note.clone())
-        .map(|n| match notes.is_empty() {
-            true => n,
-            false => format!("{n}; {}", notes.join("; ")),
-        });
+    let note = resume.as_ref().and_then(|r| r.note.clone()).map(|n| match notes.is_empty() {
+        true => n,
+        false => format!("{n}; {}", notes.join("; ")),
+    });
     let mut set = JoinSet::new();
     for (name, task) in tasks {
         set.spawn(async move {
             task.run().await.map_err(|e| match e {
                 e @ EngineError::Task { .. } => e,
-                e => EngineError::Task {
-                    task: name,
-                    kind: e.kind(),
-                    message: e.to_string(),
-                },
+                e => EngineError::Task { task: name, kind: e.kind(), message: e.to_string() },
             })
         });
     }
-    Ok(Attempt {
-        tasks: set,
-        coordinator,
-        restored_from,
-        note,
-    })
+    Ok(Attempt { tasks: set, coordinator, restored_from, note })
 }
 
 /// The operators of every task, in task order (stages, then subtasks), with
@@ -192,11 +190,8 @@ pub(crate) fn restore_chains(
     let mut chains = Vec::new();
     for (stage, stage_ids) in plan.stages.iter().zip(&ids) {
         for subtask in 0..stage.parallelism {
-            let mut chain: Vec<Box<dyn Operator>> = stage
-                .chain
-                .iter()
-                .map(|op| op.instantiate(subtask, &metrics))
-                .collect::<Result<_>>()?;
+            let mut chain: Vec<Box<dyn Operator>> =
+                stage.chain.iter().map(|op| op.instantiate(subtask, &metrics)).collect::<Result<_>>()?;
             let parallelism = stage.parallelism;
             let owns = move |group: usize| subtask_of_key_group(group, parallelism) == subtask;
             for (op, id) in chain.iter_mut().zip(&stage_ids.operators) {
@@ -211,10 +206,7 @@ pub(crate) fn restore_chains(
             chains.push(chain);
         }
     }
-    Ok(Restored {
-        chains,
-        notes: evolution.notes,
-    })
+    Ok(Restored { chains, notes: evolution.notes })
 }
 
 /// The state of part `id` in every task of the checkpoint: the job may run
@@ -224,13 +216,7 @@ fn parts<'a>(restored: Option<&'a Checkpoint>, id: &StateId) -> Vec<&'a [u8]> {
     restored.map_or(Vec::new(), |cp| {
         cp.tasks
             .values()
-            .filter_map(|state| {
-                state
-                    .parts
-                    .iter()
-                    .find(|(n, _)| n == id.as_str())
-                    .map(|(_, b)| b.as_slice())
-            })
+            .filter_map(|state| state.parts.iter().find(|(n, _)| n == id.as_str()).map(|(_, b)| b.as_slice()))
             .collect()
     })
 }
@@ -250,11 +236,8 @@ fn build_tasks(
     // receivers[stage][subtask]: the channels feeding that subtask.
     let mut receivers: Vec<Vec<Vec<mpsc::Receiver<Message>>>> = Vec::with_capacity(n);
     // senders[stage][subtask]: the channels that subtask feeds.
-    let mut senders: Vec<Vec<Vec<mpsc::Sender<Message>>>> = plan
-        .stages
-        .iter()
-        .map(|s| (0..s.parallelism).map(|_| Vec::new()).collect())
-        .collect();
+    let mut senders: Vec<Vec<Vec<mpsc::Sender<Message>>>> =
+        plan.stages.iter().map(|s| (0..s.parallelism).map(|_| Vec::new()).collect()).collect();
     for (i, stage) in plan.stages.iter().enumerate() {
         let mut rx: Vec<Vec<mpsc::Receiver<Message>>> = (0..stage.parallelism).map(|_| Vec::new()).collect();
         if let StageInput::Exchange(upstreams) = &stage.input {
@@ -307,9 +290,8 @@ fn build_tasks(
             let key = task_key(i, subtask);
             let input = match &stage.input {
                 StageInput::Source(s) => {
-                    let owned: Vec<usize> = (0..partitions.unwrap_or(0))
-                        .filter(|p| p % stage.parallelism == subtask)
-                        .collect();
+                    let owned: Vec<usize> =
+                        (0..partitions.unwrap_or(0)).filter(|p| p % stage.parallelism == subtask).collect();
                     // Partitions may have moved between subtasks: every old
                     // subtask's positions are looked at.
                     let source_id = ids[i]
@@ -365,9 +347,8 @@ fn build_tasks(
                     ))
                 }
             };
-            let chain = chains
-                .next()
-                .ok_or_else(|| EngineError::Plan(format!("no operators built for {task_name}")))?;
+            let chain =
+                chains.next().ok_or_else(|| EngineError::Plan(format!("no operators built for {task_name}")))?;
             let state_ids = ids[i].clone();
             let main = match (&stage.sink, readers[i].as_slice()) {
                 (Some(sink), []) => {
@@ -388,11 +369,9 @@ fn build_tasks(
                         part,
                     })
                 }
-                (None, [_, ..]) => MainOutput::Exchange(FanOut::new(
-                    stage_senders.next().unwrap_or_default(),
-                    &readers[i],
-                    subtask,
-                )),
+                (None, [_, ..]) => {
+                    MainOutput::Exchange(FanOut::new(stage_senders.next().unwrap_or_default(), &readers[i], subtask))
+                }
                 _ => {
                     return Err(EngineError::Plan(format!(
                         "stage {i} must end in exactly one of a sink or an exchange"
@@ -480,9 +459,7 @@ fn recover_sink(
             }
         }
     }
-    let writer = restored
-        .and_then(|cp| cp.manifest.as_ref())
-        .and_then(|m| m.job.as_deref());
+    let writer = restored.and_then(|cp| cp.manifest.as_ref()).and_then(|m| m.job.as_deref());
     if let (Some(writer), Some(suffix)) = (writer.filter(|w| *w != job), job_id.strip_prefix(job)) {
         let theirs = format!("{writer}{suffix}");
         for (subtask, bytes) in std::mem::take(&mut prepared) {
@@ -491,12 +468,7 @@ fn recover_sink(
     }
     // Earlier runs may have had any parallelism (up to the key groups):
     // every subtask's leftovers are looked for.
-    let last = prepared
-        .keys()
-        .max()
-        .map_or(0, |m| m + 1)
-        .max(parallelism)
-        .max(KEY_GROUPS);
+    let last = prepared.keys().max().map_or(0, |m| m + 1).max(parallelism).max(KEY_GROUPS);
     for subtask in 0..last {
         sink.recover(job_id, subtask, prepared.get(&subtask).copied(), withdraw_after)?;
     }

@@ -107,6 +107,12 @@ impl Slice {
         self.live.size() + self.parts.iter().map(arrays).sum::<usize>()
     }
 
+    /// Groups held: the live ones and those of the partial states taken
+    /// out (a key in both counts twice until they are merged).
+    pub fn groups(&self) -> usize {
+        self.live.len() + self.parts.iter().map(|p| p.state.rows).sum::<usize>()
+    }
+
     pub fn new(grouping: &Grouping, name: &str) -> Result<Self> {
         Ok(Self {
             live: grouping.new_groups().context(|| format!("{name}: creating accumulators"))?,
@@ -188,37 +194,42 @@ impl Slice {
     /// capture shares; later rows fold into new live groups and parts, so
     /// they never reach it.
     pub fn capture(&mut self, name: &str, checkpoint: u64) -> Result<CapturedSlice> {
+        // The previous checkpoint ended (the coordinator starts one only then)
+        // even if its completion has not reached the operator yet.
+        self.adopt_written();
         self.flush(name)?;
         let written = Arc::new(OnceLock::new());
-        self.in_flight = Some(InFlight {
-            checkpoint,
-            parts: self.parts.len(),
-            written: Arc::clone(&written),
-        });
-        Ok(CapturedSlice {
-            parts: self.parts.clone(),
-            checkpoint,
-            written,
-        })
+        self.in_flight = Some(InFlight { checkpoint, parts: self.parts.len(), written: Arc::clone(&written) });
+        Ok(CapturedSlice { parts: self.parts.clone(), checkpoint, written })
     }
 
     /// Checkpoint `checkpoint` completed: the chunks written with it (or
     /// with an abandoned one before it, and written again since) are stored.
     pub fn checkpoint_complete(&mut self, checkpoint: u64) {
-        if let Some(in_flight) = self.in_flight.take_if(|f| f.checkpoint <= checkpoint)
-            && in_flight.checkpoint == checkpoint
-            && let Some(written) = in_flight.written.get()
-        {
-            // The same groups, split by key group as stored: the next
-            // checkpoint references these chunks instead of writing them.
-            let later = self.parts.split_off(in_flight.parts.min(self.parts.len()));
-            self.parts = written.clone();
-            self.parts.extend(later);
+        if self.in_flight.as_ref().is_some_and(|f| f.checkpoint <= checkpoint) {
+            self.adopt_written();
         }
         for chunk in self.parts.iter_mut().filter_map(|p| p.chunk.as_mut()) {
             if matches!(chunk.stored, Stored::SentIn(c) if c <= checkpoint) {
                 chunk.stored = Stored::Yes;
             }
+        }
+    }
+
+    /// Takes the parts the writer of the checkpoint in flight wrote in
+    /// place of those it captured: the same groups, split by key group,
+    /// their chunks sent with that checkpoint. Later checkpoints then
+    /// reference those chunks (or send them again, same ids and bytes, if
+    /// that checkpoint was abandoned) instead of splitting the groups into
+    /// new chunks every time. A writer that never finished leaves the parts
+    /// as they were.
+    fn adopt_written(&mut self) {
+        if let Some(in_flight) = self.in_flight.take()
+            && let Some(written) = in_flight.written.get()
+        {
+            let later = self.parts.split_off(in_flight.parts.min(self.parts.len()));
+            self.parts = written.clone();
+            self.parts.extend(later);
         }
     }
 
@@ -242,14 +253,7 @@ impl Slice {
                 state = grouping.adding_aggregates(state, saved)?;
             }
             grouping.check_state(&state)?;
-            self.parts.push(Part {
-                state,
-                chunk: Some(PartChunk {
-                    group,
-                    id,
-                    stored: Stored::No,
-                }),
-            });
+            self.parts.push(Part { state, chunk: Some(PartChunk { group, id, stored: Stored::No }) });
         }
         Ok(())
     }
@@ -297,11 +301,7 @@ fn write_parts(
             continue;
         }
         for (group, state) in part.state.split_by_key_group(hashes)? {
-            let chunk = PartChunk {
-                group,
-                id: new_chunk_id(),
-                stored: Stored::No,
-            };
+            let chunk = PartChunk { group, id: new_chunk_id(), stored: Stored::No };
             split.push(Part { state, chunk: Some(chunk) });
         }
     }
@@ -345,11 +345,7 @@ fn compact(parts: Vec<Part>, grouping: &Grouping, name: &str) -> Result<Vec<Part
             merged.merge(&part.state).context(|| format!("{name}: compacting window state"))?;
         }
         let state = merged.take_state().context(|| format!("{name}: compacting window state"))?;
-        let chunk = PartChunk {
-            group,
-            id: new_chunk_id(),
-            stored: Stored::No,
-        };
+        let chunk = PartChunk { group, id: new_chunk_id(), stored: Stored::No };
         out.push(Part { state, chunk: Some(chunk) });
     }
     Ok(out)

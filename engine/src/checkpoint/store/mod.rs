@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter};
@@ -112,19 +113,27 @@ impl StateStore {
     /// older checkpoint running meanwhile keeps these chunks. Returns the
     /// bytes written.
     pub async fn put_chunks(
-        &self,
+        self: &Arc<Self>,
         checkpoint: u64,
         task: &str,
         refs: &[ChunkId],
         new: Vec<(ChunkId, Vec<u8>)>,
     ) -> Result<u64> {
         let bytes = new.iter().map(|(_, b)| b.len() as u64).sum();
-        match self {
+        match &**self {
             Self::Sled(s) => {
                 let (s, task, refs) = (s.clone(), task.to_string(), refs.to_vec());
-                tokio::task::spawn_blocking(move || s.put_chunks(checkpoint, &task, &refs, &new)).await.map_err(
-                    |e| EngineError::State(format!("checkpoint {checkpoint}: writing chunks ended abnormally: {e}")),
-                )??;
+                // Held until the write returns, even if the writer awaiting
+                // it is aborted: stopping an attempt waits for every holder
+                // to let go before the next one opens the store.
+                let held = Arc::clone(self);
+                let put = move || {
+                    let _held = held;
+                    s.put_chunks(checkpoint, &task, &refs, &new)
+                };
+                tokio::task::spawn_blocking(put).await.map_err(|e| {
+                    EngineError::State(format!("checkpoint {checkpoint}: writing chunks ended abnormally: {e}"))
+                })??;
             }
             Self::Object(s) => s.put_chunks(checkpoint, refs, new).await?,
         }

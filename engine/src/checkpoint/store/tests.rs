@@ -182,7 +182,7 @@ async fn chunks_live_as_long_as_a_retained_checkpoint_references_them() {
 async fn chunks_written_for_a_checkpoint_in_flight_survive_a_clean_up() {
     for backend in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
-        let store = open(backend, dir.path());
+        let store = std::sync::Arc::new(open(backend, dir.path()));
         let (kept, orphan) = (new_chunk_id(), new_chunk_id());
         store.put(1, "t", &state(1)).unwrap();
         // The writer of checkpoint 2 puts its chunk before checkpoint 1
