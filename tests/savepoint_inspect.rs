@@ -290,7 +290,9 @@ INSERT INTO totals SELECT k, count(*) AS c, sum(v) AS s, max(v) AS m FROM src GR
         &format!(
             "SELECT concat('ROW ', CAST(key_group AS VARCHAR), ' ', k, ' ', CAST(count_0 AS VARCHAR), ' ',
   CAST(sum_1 AS VARCHAR), ' ', CAST(max_2 AS VARCHAR)) AS r
-FROM weir_savepoint_rows('{savepoint}', 'GroupAggregate#0');"
+FROM weir_savepoint_rows('{savepoint}', 'GroupAggregate#0');
+SELECT concat('GROUP ', CAST(key_group AS VARCHAR)) AS g FROM weir_savepoint('{savepoint}')
+  WHERE state_id = 'GroupAggregate#0' AND key_group IS NOT NULL AND bytes > 0;"
         ),
         &env,
     );
@@ -304,6 +306,8 @@ FROM weir_savepoint_rows('{savepoint}', 'GroupAggregate#0');"
     }
     assert_eq!(got, groups, "{}", read.stdout);
     let group_groups = key_groups_of(&keyed);
+    let listed: BTreeSet<u64> = fields(&read.stdout, "GROUP ").iter().map(|f| f[0].parse().unwrap()).collect();
+    assert_eq!(group_groups.values().copied().collect::<BTreeSet<_>>(), listed, "{}", read.stdout);
     for (k, g) in &group_groups {
         assert_eq!(window_groups.get(k).unwrap_or(g), g, "key {k}: the window's state and the group's agree");
     }

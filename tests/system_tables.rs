@@ -132,11 +132,13 @@ fn python() -> &'static Path {
         let target = Path::new(env!("CARGO_BIN_EXE_weir")).ancestors().nth(2).expect("target dir").to_path_buf();
         let venv = target.join("metrics-venv");
         let python = venv.join("bin/python");
-        let ready = |p: &Path| Command::new(p).args(["-c", "import prometheus_client"]).status().is_ok_and(|s| s.success());
+        let ready =
+            |p: &Path| Command::new(p).args(["-c", "import prometheus_client"]).status().is_ok_and(|s| s.success());
         if !ready(&python) {
             let made = Command::new("python3").args(["-m", "venv"]).arg(&venv).status().expect("python3");
             assert!(made.success(), "python3 -m venv failed (Debian: python3-venv)");
-            let pip = Command::new(venv.join("bin/pip")).args(["install", "-q", "prometheus_client"]).status().expect("pip");
+            let pip =
+                Command::new(venv.join("bin/pip")).args(["install", "-q", "prometheus_client"]).status().expect("pip");
             assert!(pip.success(), "pip install prometheus_client failed");
         }
         python
@@ -158,7 +160,8 @@ for fam in text_string_to_metric_families(text):
 json.dump(out, sys.stdout)";
     let out = Command::new(python()).args(["-c", SCRIPT, url]).output().expect("python");
     assert!(out.status.success(), "scraping {url}: {}", String::from_utf8_lossy(&out.stderr));
-    let parsed: Vec<(String, BTreeMap<String, String>, f64)> = serde_json::from_slice(&out.stdout).expect("parser output");
+    let parsed: Vec<(String, BTreeMap<String, String>, f64)> =
+        serde_json::from_slice(&out.stdout).expect("parser output");
     parsed.into_iter().map(|(name, labels, value)| Sample { name, labels, value }).collect()
 }
 
@@ -249,7 +252,10 @@ GROUP BY window_start, window_end, k;",
     let total = |stage: &str, col: usize| ops.iter().filter(|r| r[0] == stage).map(|r| num(&r[col])).sum::<f64>();
     assert_eq!(total("0", 4), rows.len() as f64, "{ops:?}");
     assert_eq!(total("1", 3), rows.len() as f64, "{ops:?}");
-    assert!(ops.iter().filter(|r| r[0] == "1").all(|r| r[2].contains("WindowAggregate") && r[2].ends_with("Sink: out")), "{ops:?}");
+    assert!(
+        ops.iter().filter(|r| r[0] == "1").all(|r| r[2].contains("WindowAggregate") && r[2].ends_with("Sink: out")),
+        "{ops:?}"
+    );
     assert!(total("1", 5) >= (rows.len() / 8192) as f64, "{ops:?}");
     for r in &ops {
         // Busy, idle and backpressured split the task's time.
@@ -265,8 +271,15 @@ GROUP BY window_start, window_end, k;",
     // The scrape parses with Prometheus's parser and agrees with the tables
     // (the job has ended: nothing moves between the two reads).
     let scrape = server.scrape();
-    for r in server.psql("SELECT stage, subtask, operator, rows_in, rows_out, batches_in, batches_out FROM weir.operators") {
-        let labels = [("job_id", job.as_str()), ("stage", r[0].as_str()), ("subtask", r[1].as_str()), ("operator", r[2].as_str())];
+    for r in
+        server.psql("SELECT stage, subtask, operator, rows_in, rows_out, batches_in, batches_out FROM weir.operators")
+    {
+        let labels = [
+            ("job_id", job.as_str()),
+            ("stage", r[0].as_str()),
+            ("subtask", r[1].as_str()),
+            ("operator", r[2].as_str()),
+        ];
         for (name, col) in [
             ("weir_operator_rows_in_total", 3),
             ("weir_operator_rows_out_total", 4),
@@ -278,7 +291,10 @@ GROUP BY window_start, window_end, k;",
             assert_eq!(s[0].value, num(&r[col]), "{name} {labels:?}");
         }
     }
-    let dropped: f64 = samples(&scrape, "weir_dropped_rows_total", &[("job_id", &job), ("reason", "late")]).iter().map(|s| s.value).sum();
+    let dropped: f64 = samples(&scrape, "weir_dropped_rows_total", &[("job_id", &job), ("reason", "late")])
+        .iter()
+        .map(|s| s.value)
+        .sum();
     assert_eq!(dropped, late);
     let top_metric = samples(&scrape, "weir_hot_key_share", &[("job_id", &job), ("rank", "1")]);
     assert_eq!(top_metric.len(), 1, "{top_metric:?}");
@@ -287,6 +303,55 @@ GROUP BY window_start, window_end, k;",
     assert_eq!(samples(&scrape, "weir_job_rows_in_total", &[("job_id", &job)])[0].value, rows.len() as f64);
     assert_eq!(samples(&scrape, "weir_job_running", &[("job_id", &job), ("status", "FINISHED")])[0].value, 0.0);
     assert!(samples(&scrape, "weir_process_resident_memory_bytes", &[])[0].value > 1e6);
+}
+
+/// `weir.memory` per stateful operator of a running job: a GROUP BY over
+/// rows of known distinct keys at parallelism 2 holds, over its subtasks,
+/// exactly as many keys as the input has (the oracle), under its state id,
+/// and the Prometheus gauges agree. A FIFO in the source directory keeps
+/// the job running with its state.
+#[test]
+fn memory_shows_each_stateful_operators_bytes_and_keys() {
+    let dir = scratch();
+    let mut g = Lcg(31);
+    let rows: Vec<Row> = (0..40_000)
+        .map(|i| Row { k: Some(format!("k{}", g.below(3_000))), v: Some(g.below(100) as i64), ts: Some(T0 + i) })
+        .collect();
+    let distinct = rows.iter().map(|r| r.k.clone()).collect::<std::collections::BTreeSet<_>>().len();
+    std::fs::create_dir(dir.path().join("in")).expect("input dir");
+    write_json(&dir.path().join("in/a.json"), &rows);
+    assert!(Command::new("mkfifo").arg(dir.path().join("in/zz.pipe")).status().expect("mkfifo").success());
+    let file = dir.path().join("job.sql");
+    std::fs::write(
+        &file,
+        format!(
+            "SET 'parallelism.default' = '2';
+SET 'execution.checkpointing.interval' = '200ms';
+CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3)) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
+CREATE TABLE out (k VARCHAR, c BIGINT, m BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO out SELECT k, count(*), max(v) FROM src GROUP BY k;",
+            dir.path().join("in").display()
+        ),
+    )
+    .expect("job file");
+    let server = Server::start(dir.path(), &file, Stdio::null());
+    let sql =
+        "SELECT operator, subtask, keys, bytes FROM weir.memory WHERE job_id IS NOT NULL ORDER BY operator, subtask";
+    let keys = |r: &[Vec<String>]| r.iter().filter(|r| r[0] == "GroupAggregate#0").map(|r| num(&r[2])).sum::<f64>();
+    let memory = server.poll(sql, "the group aggregate's keys", |r| keys(r) == distinct as f64);
+    let group: Vec<_> = memory.iter().filter(|r| r[0] == "GroupAggregate#0").collect();
+    assert_eq!(group.len(), 2, "one row per subtask: {memory:?}");
+    assert!(group.iter().all(|r| num(&r[2]) > 0.0 && num(&r[3]) > 0.0), "{memory:?}");
+    let job = server.psql("SELECT job_id FROM weir.jobs").remove(0).remove(0);
+    let scrape = server.scrape();
+    let gauge = |name: &str| {
+        samples(&scrape, name, &[("job_id", job.as_str()), ("operator", "GroupAggregate#0")])
+            .iter()
+            .map(|s| s.value)
+            .sum::<f64>()
+    };
+    assert_eq!(gauge("weir_operator_state_keys"), distinct as f64);
+    assert!(gauge("weir_operator_state_bytes") > 0.0);
 }
 
 /// A job whose print sink writes `rows-per-second` rows of windows to
@@ -337,16 +402,19 @@ fn a_slow_sink_backpressures_the_tasks_before_it() {
     let shown = stalled.psql("SELECT subtask, backpressured_ms FROM weir.operators WHERE stage = 0 ORDER BY subtask");
     let scrape = stalled.scrape();
     for r in &shown {
-        let bp = samples(&scrape, "weir_operator_backpressured_seconds_total", &[("stage", "0"), ("subtask", r[0].as_str())]);
+        let bp = samples(
+            &scrape,
+            "weir_operator_backpressured_seconds_total",
+            &[("stage", "0"), ("subtask", r[0].as_str())],
+        );
         assert_eq!(bp.len(), 1, "{bp:?}");
         assert!(bp[0].value >= num(&r[1]) / 1000.0 && bp[0].value > 0.0, "{bp:?} after {shown:?}");
     }
     // A barrier cannot pass the stuck sink: checkpoints time out.
-    let failed = stalled.poll(
-        "SELECT duration_ms FROM weir.checkpoints WHERE status = 'FAILED'",
-        "no checkpoint fails",
-        |r| !r.is_empty(),
-    );
+    let failed =
+        stalled.poll("SELECT duration_ms FROM weir.checkpoints WHERE status = 'FAILED'", "no checkpoint fails", |r| {
+            !r.is_empty()
+        });
     assert!(failed.iter().all(|r| num(&r[0]) >= 1_000.0), "{failed:?}");
     drop(stalled);
 
@@ -389,7 +457,12 @@ GROUP BY window_start, window_end, k;",
         ),
     )
     .expect("job file");
-    let record = |i: i64| (Some(format!("k{}", i % 7).into_bytes()), format!("{{\"k\": \"k{}\", \"ts\": {}}}", i % 7, T0 + i * 10).into_bytes());
+    let record = |i: i64| {
+        (
+            Some(format!("k{}", i % 7).into_bytes()),
+            format!("{{\"k\": \"k{}\", \"ts\": {}}}", i % 7, T0 + i * 10).into_bytes(),
+        )
+    };
     // Partition 0 gets records; partition 1 never does.
     let first: Vec<_> = (0..500).map(record).collect();
     broker.produce("clicks", 0, &first);
@@ -435,10 +508,13 @@ GROUP BY window_start, window_end, k;",
     let cps = server.psql("SELECT checkpoint_id, status, bytes, aligned_wait_ms IS NOT NULL FROM weir.checkpoints WHERE status = 'COMPLETED'");
     assert!(cps.len() >= 2, "{cps:?}");
     assert!(cps.iter().all(|c| num(&c[2]) > 0.0 && c[3] == "t"), "{cps:?}");
-    let lag = server.poll(lag_sql, "the last records are not committed", |r| r.len() == 2 && r[0][2] == next.to_string());
+    let lag =
+        server.poll(lag_sql, "the last records are not committed", |r| r.len() == 2 && r[0][2] == next.to_string());
     let scrape = server.scrape();
     // The Grafana dashboard reads only metrics and labels this scrape has.
-    grafana::check_against(&scrape.iter().map(|s| grafana::Scraped { name: &s.name, labels: &s.labels }).collect::<Vec<_>>());
+    grafana::check_against(
+        &scrape.iter().map(|s| grafana::Scraped { name: &s.name, labels: &s.labels }).collect::<Vec<_>>(),
+    );
     let high = samples(&scrape, "weir_kafka_high_watermark", &[("topic", "clicks"), ("partition", "0")]);
     assert_eq!(high.len(), 1, "{high:?}");
     assert_eq!(high[0].value, num(&lag[0][3]));

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::{Mutex, OnceLock};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::WeakSender;
@@ -127,6 +127,19 @@ pub struct CheckpointStats {
 /// for a job that runs for months.
 const CHECKPOINT_HISTORY: usize = 10_000;
 
+/// The state one operator of a task's chain holds, as of the task's latest
+/// measurement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorState {
+    /// Its state id where its state is checkpointed (`WindowAggregate#0`,
+    /// a `UID` hint's id: the name `weir.savepoint` lists it by), else the
+    /// operator's own name.
+    pub operator: String,
+    /// Whether its state is checkpointed under that state id.
+    pub checkpointed: bool,
+    pub size: crate::operator::StateSize,
+}
+
 /// Counters of one task (a stage's subtask, running its chain of operators),
 /// whose times tell where a job spends its time: a bottleneck task is busy,
 /// the tasks before it backpressured, the tasks after it idle.
@@ -154,8 +167,8 @@ pub struct TaskMetrics {
     /// Waiting for room in a full channel to the next stage, and since when.
     backpressured_ns: AtomicU64,
     backpressured_since: AtomicU64,
-    /// Bytes of its operators' state, as of its latest measurement.
-    pub state_bytes: AtomicU64,
+    /// Its operators' state, as of its latest measurement (`weir.memory`).
+    pub state: Mutex<Vec<OperatorState>>,
     /// The longest time a barrier held its loop while its operators took
     /// their snapshots (the stream's pause for checkpoints), in ns.
     pub snapshot_pause_max_ns: AtomicU64,
@@ -172,6 +185,11 @@ pub struct TaskMetrics {
 }
 
 impl TaskMetrics {
+    /// Its operators' state as of the latest measurement.
+    pub fn state(&self) -> Vec<OperatorState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Nanoseconds since the task started (until it ended, if it has).
     pub fn elapsed_ns(&self) -> u64 {
         match self.ended_ns.load(Ordering::Relaxed) {
@@ -349,10 +367,7 @@ impl JobMetrics {
             idle_timeout: OnceLock::new(),
             pending_windows: Mutex::new(Vec::new()),
         });
-        self.operators
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::clone(&m));
+        self.operators.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::clone(&m));
         m
     }
 
@@ -371,7 +386,7 @@ impl JobMetrics {
             idle_since: AtomicU64::new(0),
             backpressured_ns: AtomicU64::new(0),
             backpressured_since: AtomicU64::new(0),
-            state_bytes: AtomicU64::new(0),
+            state: Mutex::new(Vec::new()),
             snapshot_pause_max_ns: AtomicU64::new(0),
             started: Instant::now(),
             ended_ns: AtomicU64::new(0),
@@ -434,12 +449,8 @@ impl JobMetrics {
     /// The tables the job reads, once each, so that a front door can tell
     /// how much of them is read (`weir run`'s progress).
     pub fn source_tables(&self) -> Vec<String> {
-        let mut tables: Vec<String> = self
-            .operators()
-            .iter()
-            .filter_map(|m| m.operator.strip_prefix(SOURCE))
-            .map(str::to_string)
-            .collect();
+        let mut tables: Vec<String> =
+            self.operators().iter().filter_map(|m| m.operator.strip_prefix(SOURCE)).map(str::to_string).collect();
         tables.sort_unstable();
         tables.dedup();
         tables

@@ -10,6 +10,21 @@ use crate::checkpoint::snapshot::{SnapshotJob, SnapshotOutput};
 use crate::error::Result;
 use crate::message::{EventTime, StreamBatch};
 
+/// The state one operator holds, as `weir.memory` shows it: what makes a
+/// job's memory predictable is knowing which operator holds how much, for
+/// how many keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateSize {
+    /// Bytes in memory.
+    pub bytes: usize,
+    /// Keys it holds state for: an aggregate's groups (a window's, summed
+    /// over its open slices), the partitions of Top-N, OVER or
+    /// MATCH_RECOGNIZE, the distinct keys a join side holds, a lookup
+    /// cache's entries. `None` where state is not kept per key (a sort's
+    /// waiting rows, a window join's rows per window).
+    pub keys: Option<usize>,
+}
+
 /// Where an operator puts what it produces; the task hands it to the next
 /// operator of the chain or to the task's output.
 #[derive(Default)]
@@ -170,9 +185,10 @@ pub trait Operator: Send {
         Poll::Pending
     }
 
-    /// Bytes of state the operator holds now, for `weir.memory`; 0 for
-    /// stateless operators. Called every so many batches, not per batch.
-    fn state_bytes(&self) -> usize {
-        0
+    /// How much state the operator holds now, for `weir.memory`; nothing
+    /// for stateless operators. Called every so many batches, not per batch:
+    /// an estimate (sampled where counting would walk every key) will do.
+    fn state_size(&self) -> StateSize {
+        StateSize::default()
     }
 }

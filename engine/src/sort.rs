@@ -21,7 +21,7 @@ use crate::checkpoint::identity::typed_columns;
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::{DropReason, JobMetrics, OperatorMetrics};
-use crate::operator::{Collector, Operator};
+use crate::operator::{Collector, Operator, StateSize};
 use crate::plan::{OperatorSpec, StateGrowth, StateShape};
 
 /// An `ORDER BY rowtime [, …]` of a stream.
@@ -51,24 +51,14 @@ impl OperatorSpec for TimeSortPlan {
         metrics: &Arc<JobMetrics>,
     ) -> Result<Box<dyn Operator>> {
         let metrics = metrics.register(&name, subtask);
-        Ok(Box::new(TimeSort {
-            plan: self,
-            name,
-            waiting: Vec::new(),
-            watermark: WATERMARK_MIN,
-            metrics,
-        }))
+        Ok(Box::new(TimeSort { plan: self, name, waiting: Vec::new(), watermark: WATERMARK_MIN, metrics }))
     }
 
     /// The rows waiting for the watermark.
     fn state(&self) -> Option<StateShape> {
         let order: Vec<String> = self.order.iter().map(|o| o.to_string()).collect();
         let signature = format!("rows {}; order {}", typed_columns(&self.schema), order.join(", "));
-        Some(StateShape {
-            kind: "TimeSort",
-            signature,
-            growth: StateGrowth::Bounded,
-        })
+        Some(StateShape { kind: "TimeSort", signature, growth: StateGrowth::Bounded })
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -93,9 +83,7 @@ impl TimeSort {
         let times = times
             .as_primitive_opt::<TimestampMillisecondType>()
             .ok_or_else(|| EngineError::Plan(format!("{}: the rowtime is not a TIMESTAMP(3)", self.name)))?;
-        Ok((0..times.len())
-            .map(|i| Some(times.is_valid(i) && times.value(i) > bound(i)))
-            .collect())
+        Ok((0..times.len()).map(|i| Some(times.is_valid(i) && times.value(i) > bound(i))).collect())
     }
 }
 
@@ -130,11 +118,7 @@ impl Operator for TimeSort {
             let later = self.after(&all, |_| watermark)?;
             let ready = filter_record_batch(&all, &not(&later).context(ctx)?).context(ctx)?;
             let waiting = filter_record_batch(&all, &later).context(ctx)?;
-            self.waiting = if waiting.num_rows() > 0 {
-                vec![waiting]
-            } else {
-                Vec::new()
-            };
+            self.waiting = if waiting.num_rows() > 0 { vec![waiting] } else { Vec::new() };
             if ready.num_rows() > 0 {
                 let columns = self
                     .plan
@@ -151,8 +135,8 @@ impl Operator for TimeSort {
         Ok(())
     }
 
-    fn state_bytes(&self) -> usize {
-        self.waiting.iter().map(|b| b.get_array_memory_size()).sum()
+    fn state_size(&self) -> StateSize {
+        StateSize { bytes: self.waiting.iter().map(|b| b.get_array_memory_size()).sum(), keys: None }
     }
 
     fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {

@@ -55,16 +55,14 @@ pub(crate) fn whole_and_restored<O: Operator>(
     let mut hashes = Vec::new();
     for (i, (rows, watermark)) in parts.iter().enumerate() {
         if i == split {
-            assert!(whole.state_bytes() > 0, "weir.memory sees the state");
+            assert!(whole.state_size().bytes > 0, "weir.memory sees the state");
             state = whole.snapshot(1, &mut ChunkWriter::default()).expect("a snapshot");
             let state = state.as_ref().expect("the operator keeps state");
             restored = (0..subtasks)
                 .map(|s| {
                     let mut op = make();
-                    op.restore(&[state], &ChunkMap::default(), &|g| {
-                        subtask_of_key_group(g, subtasks) == s
-                    })
-                    .expect("a restore");
+                    op.restore(&[state], &ChunkMap::default(), &|g| subtask_of_key_group(g, subtasks) == s)
+                        .expect("a restore");
                     op
                 })
                 .collect();
@@ -73,9 +71,7 @@ pub(crate) fn whole_and_restored<O: Operator>(
         whole.on_batch(kvt_batch(rows), &mut out).expect("rows");
         whole.on_watermark(*watermark, &mut out).expect("a watermark");
         if state.is_none() {
-            got.push(Collector {
-                out: out.out.iter().map(clone_emitted).collect(),
-            });
+            got.push(Collector { out: out.out.iter().map(clone_emitted).collect() });
             expected.push(out);
             continue;
         }

@@ -33,7 +33,8 @@ pub enum MetricsError {
 /// 0 picks a free one).
 pub async fn start(bind: &str, port: u16, registry: Arc<Registry>) -> Result<std::net::SocketAddr, MetricsError> {
     let addr = format!("{bind}:{port}");
-    let listener = TcpListener::bind(&addr).await.map_err(|source| MetricsError::Bind { addr: addr.clone(), source })?;
+    let listener =
+        TcpListener::bind(&addr).await.map_err(|source| MetricsError::Bind { addr: addr.clone(), source })?;
     let local = listener.local_addr().map_err(|source| MetricsError::Bind { addr, source })?;
     tokio::spawn(async move {
         loop {
@@ -105,11 +106,14 @@ pub fn render(registry: &Registry) -> Result<String, MetricsError> {
     let job_up = f.gauge("weir_job_running", "1 while the job runs, 0 once it ended.", &["job_id", "status"])?;
     let job_in = f.counter("weir_job_rows_in_total", "Rows the job's sources read.", &["job_id"])?;
     let job_out = f.counter("weir_job_rows_out_total", "Rows the job wrote to its sinks.", &["job_id"])?;
-    let job_wm = f.gauge("weir_job_watermark_seconds", "The job's watermark (event time, Unix seconds).", &["job_id"])?;
+    let job_wm =
+        f.gauge("weir_job_watermark_seconds", "The job's watermark (event time, Unix seconds).", &["job_id"])?;
     let job_restarts = f.counter("weir_job_restarts_total", "Restarts of the job after a task failed.", &["job_id"])?;
     for j in snapshot::jobs(registry) {
         job_restarts.with_label_values(&[&j.job_id]).inc_by(j.restarts as f64);
-        job_up.with_label_values(&[j.job_id.as_str(), j.status]).set(f64::from(u8::from(matches!(j.status, "RUNNING" | "RESTARTING"))));
+        job_up
+            .with_label_values(&[j.job_id.as_str(), j.status])
+            .set(f64::from(u8::from(matches!(j.status, "RUNNING" | "RESTARTING"))));
         job_in.with_label_values(&[&j.job_id]).inc_by(j.rows_in as f64);
         job_out.with_label_values(&[&j.job_id]).inc_by(j.rows_out as f64);
         if let Some(w) = j.watermark {
@@ -124,14 +128,16 @@ pub fn render(registry: &Registry) -> Result<String, MetricsError> {
     let batches_out = f.counter("weir_operator_batches_out_total", "Batches a task emitted.", &op)?;
     let queue = f.gauge("weir_operator_queue_depth", "Messages waiting in a task's output channels.", &op)?;
     let queue_cap = f.gauge("weir_operator_queue_capacity", "Messages a task's output channels can hold.", &op)?;
-    let busy = f.counter("weir_operator_busy_seconds_total", "Time a task spent running its operators and sinks.", &op)?;
+    let busy =
+        f.counter("weir_operator_busy_seconds_total", "Time a task spent running its operators and sinks.", &op)?;
     let idle = f.counter("weir_operator_idle_seconds_total", "Time a task spent waiting for input.", &op)?;
     let bp = f.counter(
         "weir_operator_backpressured_seconds_total",
         "Time a task spent waiting for room in a full channel downstream.",
         &op,
     )?;
-    let state = f.gauge("weir_operator_state_bytes", "Bytes of a task's operator state.", &op)?;
+    let state = f.gauge("weir_operator_state_bytes", "Bytes of an operator's state in one subtask.", &op)?;
+    let keys = f.gauge("weir_operator_state_keys", "Keys an operator holds state for in one subtask.", &op)?;
     for o in snapshot::operators(registry) {
         let (stage, subtask) = (o.stage.to_string(), o.subtask.to_string());
         let l = [o.job_id.as_str(), stage.as_str(), subtask.as_str(), o.operator.as_str()];
@@ -148,20 +154,32 @@ pub fn render(registry: &Registry) -> Result<String, MetricsError> {
     for m in snapshot::memory(registry) {
         if let (Some(job), Some(stage), Some(subtask)) = (&m.job_id, m.stage, m.subtask) {
             let (stage, subtask) = (stage.to_string(), subtask.to_string());
-            state.with_label_values(&[job.as_str(), stage.as_str(), subtask.as_str(), m.operator.as_str()]).set(m.bytes as f64);
+            let l = [job.as_str(), stage.as_str(), subtask.as_str(), m.operator.as_str()];
+            state.with_label_values(&l).set(m.bytes as f64);
+            if let Some(k) = m.keys {
+                keys.with_label_values(&l).set(k as f64);
+            }
         }
     }
     if let Some(rss) = snapshot::rss_bytes() {
-        let g = prometheus::Gauge::with_opts(Opts::new("weir_process_resident_memory_bytes", "The weir process's resident memory."))?;
+        let g = prometheus::Gauge::with_opts(Opts::new(
+            "weir_process_resident_memory_bytes",
+            "The weir process's resident memory.",
+        ))?;
         f.0.register(Box::new(g.clone()))?;
         g.set(rss as f64);
     }
 
     let part = ["job_id", "table", "subtask", "partition"];
     let wm = f.gauge("weir_source_watermark_seconds", "A source partition's watermark (Unix seconds).", &part)?;
-    let max_t = f.gauge("weir_source_max_event_time_seconds", "The greatest event time read from a partition.", &part)?;
+    let max_t =
+        f.gauge("weir_source_max_event_time_seconds", "The greatest event time read from a partition.", &part)?;
     let idle_p = f.gauge("weir_source_idle", "1 when a partition is idle (holds no watermark back).", &part)?;
-    let lag_t = f.gauge("weir_source_event_time_lag_seconds", "How far a partition's event time is behind the wall clock.", &part)?;
+    let lag_t = f.gauge(
+        "weir_source_event_time_lag_seconds",
+        "How far a partition's event time is behind the wall clock.",
+        &part,
+    )?;
     for w in snapshot::watermarks(registry) {
         let (subtask, partition) = (w.subtask.to_string(), w.partition.to_string());
         let l = [w.job_id.as_str(), w.table.as_str(), subtask.as_str(), partition.as_str()];
@@ -209,7 +227,8 @@ pub fn render(registry: &Registry) -> Result<String, MetricsError> {
 
     let cps = f.counter("weir_checkpoints_total", "Checkpoints that completed or failed.", &["job_id", "status"])?;
     let cp_l = ["job_id"];
-    let cp_dur = f.gauge("weir_checkpoint_last_duration_seconds", "The latest completed checkpoint's duration.", &cp_l)?;
+    let cp_dur =
+        f.gauge("weir_checkpoint_last_duration_seconds", "The latest completed checkpoint's duration.", &cp_l)?;
     let cp_bytes = f.gauge("weir_checkpoint_last_bytes", "The latest completed checkpoint's state written.", &cp_l)?;
     let cp_wait = f.gauge(
         "weir_checkpoint_last_aligned_wait_seconds",
@@ -228,13 +247,18 @@ pub fn render(registry: &Registry) -> Result<String, MetricsError> {
         }
     }
 
-    let late = f.counter("weir_dropped_rows_total", "Rows dropped, by operator and reason.", &["job_id", "operator", "reason"])?;
+    let late = f.counter(
+        "weir_dropped_rows_total",
+        "Rows dropped, by operator and reason.",
+        &["job_id", "operator", "reason"],
+    )?;
     for l in snapshot::late_events(registry) {
         late.with_label_values(&[l.job_id.as_str(), l.operator.as_str(), l.reason]).inc_by(l.rows as f64);
     }
 
     let hk = ["job_id", "stage", "keyed_by", "rank", "key"];
-    let hot_rows = f.gauge("weir_hot_key_rows", "Estimated rows of a key among the top keys of a keyed exchange.", &hk)?;
+    let hot_rows =
+        f.gauge("weir_hot_key_rows", "Estimated rows of a key among the top keys of a keyed exchange.", &hk)?;
     let hot_share = f.gauge("weir_hot_key_share", "A top key's estimated share of its exchange's rows.", &hk)?;
     let hot_skew = f.gauge("weir_hot_key_skew_ratio", "A top key's rows over the mean of the keys tracked.", &hk)?;
     for h in snapshot::hot_keys(registry) {

@@ -18,7 +18,7 @@ use super::matcher::KeyMatcher;
 use crate::error::{Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::OperatorMetrics;
-use crate::operator::{Collector, Operator};
+use crate::operator::{Collector, Operator, StateSize};
 use crate::waiting::WaitingRows;
 use crate::window::late::LateRows;
 
@@ -77,22 +77,14 @@ impl MatchRecognize {
     /// The partition columns of `data`, rows of the input (or with more
     /// columns after the input's).
     pub(super) fn partition_columns(&self, data: &RecordBatch) -> Vec<ArrayRef> {
-        self.plan
-            .partition
-            .iter()
-            .map(|c| Arc::clone(data.column(*c)))
-            .collect()
+        self.plan.partition.iter().map(|c| Arc::clone(data.column(*c))).collect()
     }
 
     /// The encoded partition keys of `data`'s rows.
     pub(super) fn encode_keys(&self, data: &RecordBatch) -> Result<Option<Rows>> {
         let Some(converter) = &self.keys else { return Ok(None) };
         let columns = self.partition_columns(data);
-        Ok(Some(
-            converter
-                .convert_columns(&columns)
-                .context(|| format!("{}: partition keys", self.name))?,
-        ))
+        Ok(Some(converter.convert_columns(&columns).context(|| format!("{}: partition keys", self.name))?))
     }
 
     /// The key's matcher, made if new.
@@ -123,11 +115,7 @@ impl MatchRecognize {
                     .map(|c| ScalarValue::try_from_array(c, r))
                     .collect::<datafusion::error::Result<Vec<_>>>()
                     .context(ctx)?;
-                Ok(Row {
-                    seq: 0,
-                    time: times.value(r),
-                    values,
-                })
+                Ok(Row { seq: 0, time: times.value(r), values })
             })
             .collect()
     }
@@ -180,10 +168,7 @@ impl MatchRecognize {
             for (i, c) in self.plan.partition.iter().enumerate() {
                 columns[i].push(first.values[*c].clone());
             }
-            let whole = Matched {
-                history: m,
-                current: None,
-            };
+            let whole = Matched { history: m, current: None };
             for (i, measure) in self.plan.measures.iter().enumerate() {
                 columns[self.plan.partition.len() + i].push(measure.evaluate(whole)?);
             }
@@ -200,9 +185,7 @@ impl MatchRecognize {
             })
             .collect::<Result<Vec<_>>>()?;
         let batch = RecordBatch::try_new(Arc::clone(schema), arrays).context(ctx)?;
-        self.metrics
-            .rows_out
-            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        self.metrics.rows_out.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         out.batch(StreamBatch::new(batch));
         Ok(())
     }
@@ -265,20 +248,16 @@ impl Operator for MatchRecognize {
 
     /// The waiting rows, and the rows each open attempt holds (a row
     /// shared by several threads is counted for each).
-    fn state_bytes(&self) -> usize {
+    fn state_size(&self) -> StateSize {
         let pending = self.pending.bytes();
         let held: usize = self
             .partitions
             .iter()
             .flat_map(|p| &p.attempts)
             .flat_map(|a| a.threads.iter().map(|t| &t.history).chain(&a.found))
-            .map(|h| {
-                h.iter()
-                    .map(|(r, _)| 48 + r.values.iter().map(ScalarValue::size).sum::<usize>())
-                    .sum::<usize>()
-            })
+            .map(|h| h.iter().map(|(r, _)| 48 + r.values.iter().map(ScalarValue::size).sum::<usize>()).sum::<usize>())
             .sum();
-        pending + held
+        StateSize { bytes: pending + held, keys: Some(self.partitions.len()) }
     }
 
     fn snapshot(

@@ -3,7 +3,6 @@
 //! aggregates, buffered rows), so that state is stored as Arrow, never as
 //! re-aggregated rows.
 
-
 use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::buffer::Buffer;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -35,7 +34,11 @@ impl Encoder {
     /// `batch` as one batch per key group of `keys` (its rows' keys, as
     /// the exchange hashes them), preceded by their count: how keyed state
     /// is written so that a job restores at another parallelism.
-    pub fn batches_by_key_group(&mut self, batch: &RecordBatch, keys: &[datafusion::arrow::array::ArrayRef]) -> Result<()> {
+    pub fn batches_by_key_group(
+        &mut self,
+        batch: &RecordBatch,
+        keys: &[datafusion::arrow::array::ArrayRef],
+    ) -> Result<()> {
         if batch.num_rows() == 0 {
             self.u64(0);
             return Ok(());
@@ -81,9 +84,10 @@ impl<'a> Decoder<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let end = self.at.checked_add(n).filter(|e| *e <= self.bytes.len()).ok_or_else(|| {
-            EngineError::State(format!("state ends early: wanted {n} bytes at offset {}", self.at))
-        })?;
+        let end =
+            self.at.checked_add(n).filter(|e| *e <= self.bytes.len()).ok_or_else(|| {
+                EngineError::State(format!("state ends early: wanted {n} bytes at offset {}", self.at))
+            })?;
         let s = &self.bytes[self.at..end];
         self.at = end;
         Ok(s)
@@ -105,22 +109,7 @@ impl<'a> Decoder<'a> {
     }
 
     pub fn batch(&mut self) -> Result<RecordBatch> {
-        let mut buffer = Buffer::from(self.bytes()?);
-        // Arrow's push decoder, not its reader: the reader allocates the
-        // body length a message's metadata claims before reading it (a
-        // damaged length aborted the process: the checkpoint fuzz target),
-        // the decoder only ever holds the bytes it is given. It also trusts
-        // the buffer lengths of the metadata and panics slicing past the
-        // data on some damaged bytes: damaged state must be an error, so
-        // that recovery falls back to the previous checkpoint.
-        let read = std::panic::catch_unwind(move || {
-            let mut decoder = StreamDecoder::new();
-            match decoder.decode(&mut buffer).context(|| "decoding state".into())? {
-                Some(batch) => Ok(batch),
-                None => Err(EngineError::State("a state batch is missing or cut short".into())),
-            }
-        });
-        read.unwrap_or_else(|_| Err(EngineError::State("a state batch is malformed".into())))
+        decode_batch(self.bytes()?)
     }
 
     /// A batch with the columns of `schema`: damaged state whose batch
@@ -129,9 +118,7 @@ impl<'a> Decoder<'a> {
     /// downcast their input). Nested field names are not compared.
     pub fn batch_of(&mut self, schema: &SchemaRef) -> Result<RecordBatch> {
         let batch = self.batch()?;
-        let options = RecordBatchOptions::new()
-            .with_row_count(Some(batch.num_rows()))
-            .with_match_field_names(false);
+        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows())).with_match_field_names(false);
         RecordBatch::try_new_with_options(std::sync::Arc::clone(schema), batch.columns().to_vec(), &options)
             .map_err(|e| EngineError::State(format!("a state batch does not have the operator's columns: {e}")))
     }
@@ -144,6 +131,26 @@ impl<'a> Decoder<'a> {
             Err(EngineError::State(format!("{} bytes of state left unread", self.bytes.len() - self.at)))
         }
     }
+}
+
+/// Decodes one batch [`Encoder::batch`] wrote (without its length).
+pub fn decode_batch(bytes: &[u8]) -> Result<RecordBatch> {
+    let mut buffer = Buffer::from(bytes);
+    // Arrow's push decoder, not its reader: the reader allocates the
+    // body length a message's metadata claims before reading it (a
+    // damaged length aborted the process: the checkpoint fuzz target),
+    // the decoder only ever holds the bytes it is given. It also trusts
+    // the buffer lengths of the metadata and panics slicing past the
+    // data on some damaged bytes: damaged state must be an error, so
+    // that recovery falls back to the previous checkpoint.
+    let read = std::panic::catch_unwind(move || {
+        let mut decoder = StreamDecoder::new();
+        match decoder.decode(&mut buffer).context(|| "decoding state".into())? {
+            Some(batch) => Ok(batch),
+            None => Err(EngineError::State("a state batch is missing or cut short".into())),
+        }
+    });
+    read.unwrap_or_else(|_| Err(EngineError::State("a state batch is malformed".into())))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! What a savepoint or a job's checkpoint store holds, for `weir_savepoint`:
 //! each stateful part's id, kind, signature and size, and — for a window
-//! aggregate, whose state is split into chunks by key group — its size per
-//! key group; and, for `weir_savepoint_rows`, a window or group
+//! or group aggregate, whose state is split into chunks by key group — its
+//! size per key group; and, for `weir_savepoint_rows`, a window or group
 //! aggregate's state as rows ([`state_rows`]). Reading never creates a
 //! store (a path with no state is an error naming it) and holds the store
 //! only while it reads: a running job's sled lock is taken for the time of
@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use crate::checkpoint::store::{Checkpoint, Location, StateStore};
 use crate::error::{EngineError, Result};
+use crate::group_aggregate::{KeyGroupState, read_key_groups};
 use crate::window::aggregate::SavedWindowState;
 
 mod grouping;
@@ -24,8 +25,9 @@ pub use rows::state_rows;
 /// How long reading a store on object storage may take.
 const READ_DEADLINE: Duration = Duration::from_secs(60);
 
-/// The kind whose state [`key_group_sizes`] can split by key group.
+/// The kinds whose state [`key_group_sizes`] splits by key group.
 const WINDOW_AGGREGATE: &str = "WindowAggregate";
+const GROUP_AGGREGATE: &str = "GroupAggregate";
 
 /// The size of one part of a checkpoint, or of one key group of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +45,8 @@ pub struct PartSize {
     /// `None` for the whole part; `Some(g)` for key group `g` of it.
     pub key_group: Option<usize>,
     /// State bytes plus the bytes of the chunks referenced (for a key
-    /// group: the bytes of its chunks).
+    /// group: the bytes of its chunks, or of its groups inline in the
+    /// state, in a group aggregate's layout before chunks).
     pub bytes: u64,
     /// How many task states hold the part (or the key group).
     pub tasks: usize,
@@ -97,13 +100,13 @@ pub fn part_sizes(cp: &Checkpoint) -> Result<Vec<PartSize>> {
             };
             whole.tasks += 1;
             whole.bytes += state.len() as u64;
-            if kind.as_deref() == Some(WINDOW_AGGREGATE) {
-                for (group, bytes) in key_group_sizes(name, state, cp)? {
+            for (group, bytes, in_state) in key_group_sizes(kind.as_deref(), name, state, cp)? {
+                if !in_state {
                     whole.bytes += bytes;
-                    let g = groups.entry(group).or_default();
-                    g.0 += bytes;
-                    g.1 += 1;
                 }
+                let g = groups.entry(group).or_default();
+                g.0 += bytes;
+                g.1 += 1;
             }
         }
         out.push(whole);
@@ -120,16 +123,34 @@ pub fn part_sizes(cp: &Checkpoint) -> Result<Vec<PartSize>> {
     Ok(out)
 }
 
-/// The bytes of the chunks of each key group one task's window aggregate
-/// state references, read by the window's own reader of its layout.
-fn key_group_sizes(name: &str, state: &[u8], cp: &Checkpoint) -> Result<BTreeMap<usize, u64>> {
+/// The bytes of each key group of one task's state of a part of `kind`,
+/// read by the operator's own reader of its layout, and whether they are
+/// part of the state itself (a group aggregate's layout before chunks)
+/// rather than chunks it references. Other kinds: none.
+fn key_group_sizes(kind: Option<&str>, name: &str, state: &[u8], cp: &Checkpoint) -> Result<Vec<(usize, u64, bool)>> {
     let damaged = |e: EngineError| EngineError::State(format!("state of {name} in checkpoint {}: {e}", cp.id));
-    let saved = SavedWindowState::decode(state).map_err(damaged)?;
-    let mut sizes = BTreeMap::new();
-    for (group, id) in saved.slices.into_iter().flat_map(|(_, refs)| refs) {
-        *sizes.entry(group).or_default() += cp.chunks.get(id).map_err(damaged)?.len() as u64;
+    let chunk_size = |id| cp.chunks.get(id).map(|c| c.len() as u64).map_err(damaged);
+    let mut sizes = BTreeMap::<usize, (u64, bool)>::new();
+    match kind {
+        Some(WINDOW_AGGREGATE) => {
+            let saved = SavedWindowState::decode(state).map_err(damaged)?;
+            for (group, id) in saved.slices.into_iter().flat_map(|(_, refs)| refs) {
+                sizes.entry(group).or_default().0 += chunk_size(id)?;
+            }
+        }
+        Some(GROUP_AGGREGATE) => {
+            for (group, stored) in read_key_groups(name, state).map_err(damaged)? {
+                let size = match stored {
+                    KeyGroupState::Chunk(id) => (chunk_size(id)?, false),
+                    KeyGroupState::Inline(bytes) => (bytes.len() as u64, true),
+                };
+                let entry = sizes.entry(group).or_default();
+                *entry = (entry.0 + size.0, size.1);
+            }
+        }
+        _ => {}
     }
-    Ok(sizes)
+    Ok(sizes.into_iter().map(|(group, (bytes, in_state))| (group, bytes, in_state)).collect())
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use datafusion::common::ScalarValue;
 
 use super::{Group, GroupAggregate, GroupAggregatePlan};
 use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, new_chunk_id};
-use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::checkpoint::codec::{Decoder, Encoder, decode_batch};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::runtime::exchange::KEY_GROUPS;
 
@@ -55,10 +55,7 @@ pub(super) struct KeyGroupChunks {
 
 impl Default for KeyGroupChunks {
     fn default() -> Self {
-        Self {
-            dirty: vec![false; KEY_GROUPS],
-            chunks: vec![None; KEY_GROUPS],
-        }
+        Self { dirty: vec![false; KEY_GROUPS], chunks: vec![None; KEY_GROUPS] }
     }
 }
 
@@ -84,22 +81,11 @@ impl GroupAggregate {
     /// Writes the state for checkpoint `checkpoint`: the chunk list to the
     /// returned bytes, the chunks no completed checkpoint stored to `writer`.
     pub(super) fn snapshot_chunks(&mut self, checkpoint: u64, writer: &mut ChunkWriter) -> Result<Vec<u8>> {
-        let Self {
-            chunks,
-            index,
-            groups,
-            plan,
-            converter,
-            name,
-            ..
-        } = self;
+        let Self { chunks, index, groups, plan, converter, name, .. } = self;
         let mut write = vec![false; KEY_GROUPS];
         for (kg, slot) in chunks.chunks.iter_mut().enumerate() {
             if std::mem::take(&mut chunks.dirty[kg]) {
-                *slot = Some(Chunk {
-                    id: new_chunk_id(),
-                    stored: Stored::No,
-                });
+                *slot = Some(Chunk { id: new_chunk_id(), stored: Stored::No });
             }
             write[kg] = slot.is_some_and(|c| c.stored != Stored::Yes);
         }
@@ -157,44 +143,23 @@ impl GroupAggregate {
         saved: &[Option<usize>],
     ) -> Result<()> {
         for state in states {
-            let mut d = Decoder::new(state);
-            let first = d.u64()?;
-            if first == CHUNKED {
-                for _ in 0..d.u64()? {
-                    let kg = self.key_group(d.u64()?)?;
-                    let id = <[u8; 16]>::try_from(d.bytes()?)
-                        .map(u128::from_le_bytes)
-                        .map_err(|_| EngineError::State(format!("{}: a malformed chunk id", self.name)))?;
-                    if !owns(kg) {
-                        continue;
-                    }
-                    let mut chunk = Decoder::new(chunks.get(id)?);
-                    let batch = chunk.batch()?;
-                    chunk.finish()?;
-                    self.restore_groups(&batch, kg, saved)?;
+            for (kg, stored) in read_key_groups(&self.name, state)? {
+                if !owns(kg) {
+                    continue;
                 }
-            } else {
-                for _ in 0..first {
-                    let kg = self.key_group(d.u64()?)?;
-                    let batch = d.batch()?;
-                    if owns(kg) {
-                        self.restore_groups(&batch, kg, saved)?;
+                let batch = match stored {
+                    KeyGroupState::Chunk(id) => {
+                        let mut chunk = Decoder::new(chunks.get(id)?);
+                        let batch = chunk.batch()?;
+                        chunk.finish()?;
+                        batch
                     }
-                }
+                    KeyGroupState::Inline(bytes) => decode_batch(bytes)?,
+                };
+                self.restore_groups(&batch, kg, saved)?;
             }
-            d.finish()?;
         }
         Ok(())
-    }
-
-    fn key_group(&self, stored: u64) -> Result<usize> {
-        match usize::try_from(stored) {
-            Ok(kg) if kg < KEY_GROUPS => Ok(kg),
-            _ => Err(EngineError::State(format!(
-                "{}: group state names key group {stored}",
-                self.name
-            ))),
-        }
     }
 
     /// Restores the groups of one key group's batch (see the module's
@@ -208,11 +173,7 @@ impl GroupAggregate {
             return Err(EngineError::State(format!("{name}: group state has {width} columns")));
         }
         let keys: Vec<ArrayRef> = batch.columns()[..n_keys].to_vec();
-        let rows = if n_keys > 0 {
-            Some(self.converter.convert_columns(&keys).context(ctx)?)
-        } else {
-            None
-        };
+        let rows = if n_keys > 0 { Some(self.converter.convert_columns(&keys).context(ctx)?) } else { None };
         let state_columns = &batch.columns()[n_keys..width - 1];
         let Some(counts) = batch.column(width - 1).as_any().downcast_ref::<Int64Array>().cloned() else {
             return Err(EngineError::State(format!("{name}: group state has the wrong types")));
@@ -234,9 +195,7 @@ impl GroupAggregate {
             }
         }
         let Some(stored) = stored.into_iter().collect::<Option<Vec<&Vec<DataType>>>>() else {
-            return Err(EngineError::State(format!(
-                "{name}: the savepoint's aggregates do not map to this query's"
-            )));
+            return Err(EngineError::State(format!("{name}: the savepoint's aggregates do not map to this query's")));
         };
         if stored.iter().map(|t| t.len()).sum::<usize>() != state_columns.len() {
             return Err(EngineError::State(format!(
@@ -244,20 +203,11 @@ impl GroupAggregate {
                 state_columns.len()
             )));
         }
-        if !stored
-            .iter()
-            .copied()
-            .flatten()
-            .zip(state_columns)
-            .all(|(t, c)| t.equals_datatype(c.data_type()))
-        {
+        if !stored.iter().copied().flatten().zip(state_columns).all(|(t, c)| t.equals_datatype(c.data_type())) {
             return Err(EngineError::State(format!("{name}: group state has the wrong types")));
         }
         // Where each stored aggregate's columns start.
-        let starts: Vec<usize> = stored
-            .iter()
-            .scan(0, |at, t| Some(std::mem::replace(at, *at + t.len())))
-            .collect();
+        let starts: Vec<usize> = stored.iter().scan(0, |at, t| Some(std::mem::replace(at, *at + t.len()))).collect();
         for r in 0..batch.num_rows() {
             let g = self.new_group()?;
             let group = self.group(g);
@@ -284,6 +234,44 @@ impl GroupAggregate {
     }
 }
 
+/// Where a part's state keeps one key group's groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyGroupState<'a> {
+    /// In this chunk of the store (the chunked layout).
+    Chunk(ChunkId),
+    /// In the state itself, as an encoded batch (the layout before chunks).
+    Inline(&'a [u8]),
+}
+
+/// Each key group a group aggregation part's `state` holds, and where its
+/// groups are: the one reader of both layouts, for restoring and for
+/// `weir_savepoint`'s sizes. `name` names the part in errors.
+pub fn read_key_groups<'a>(name: &str, state: &'a [u8]) -> Result<Vec<(usize, KeyGroupState<'a>)>> {
+    let key_group = |stored: u64| match usize::try_from(stored) {
+        Ok(kg) if kg < KEY_GROUPS => Ok(kg),
+        _ => Err(EngineError::State(format!("{name}: group state names key group {stored}"))),
+    };
+    let mut d = Decoder::new(state);
+    let first = d.u64()?;
+    let mut out = Vec::new();
+    if first == CHUNKED {
+        for _ in 0..d.u64()? {
+            let kg = key_group(d.u64()?)?;
+            let id = <[u8; 16]>::try_from(d.bytes()?)
+                .map(ChunkId::from_le_bytes)
+                .map_err(|_| EngineError::State(format!("{name}: a malformed chunk id")))?;
+            out.push((kg, KeyGroupState::Chunk(id)));
+        }
+    } else {
+        for _ in 0..first {
+            let kg = key_group(d.u64()?)?;
+            out.push((kg, KeyGroupState::Inline(d.bytes()?)));
+        }
+    }
+    d.finish()?;
+    Ok(out)
+}
+
 /// The state of the groups `members` lists (key, group), as one batch.
 fn state_batch(
     plan: &GroupAggregatePlan,
@@ -293,20 +281,13 @@ fn state_batch(
     members: &[(&[u8], u32)],
 ) -> Result<RecordBatch> {
     let ctx = || format!("{name}: snapshot");
-    let mut fields: Vec<Field> = plan
-        .grouping
-        .key_schema
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone().with_nullable(true))
-        .collect();
+    let mut fields: Vec<Field> =
+        plan.grouping.key_schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
     let mut columns: Vec<ArrayRef> = if fields.is_empty() {
         Vec::new()
     } else {
         let parser = converter.parser();
-        converter
-            .convert_rows(members.iter().map(|(k, _)| parser.parse(k)))
-            .context(ctx)?
+        converter.convert_rows(members.iter().map(|(k, _)| parser.parse(k))).context(ctx)?
     };
     let mut states: Vec<Vec<Vec<ScalarValue>>> = vec![Vec::new(); plan.grouping.aggregates.len()];
     let mut rows = Vec::with_capacity(members.len());
@@ -376,19 +357,12 @@ pub fn decode_key_groups(
             Vec::new()
         } else {
             let parser = op.converter.parser();
-            op.converter
-                .convert_rows(groups.iter().map(|(k, _)| parser.parse(k)))
-                .context(ctx)?
+            op.converter.convert_rows(groups.iter().map(|(k, _)| parser.parse(k))).context(ctx)?
         };
         let ids: Vec<u32> = groups.iter().map(|(_, g)| *g).collect();
         let evaluated = op.evaluate(&ids)?;
         let values = op.value_arrays(evaluated)?;
-        out.push(KeyGroupRows {
-            key_group,
-            keys,
-            values,
-            rows: ids.len(),
-        });
+        out.push(KeyGroupRows { key_group, keys, values, rows: ids.len() });
     }
     Ok(out)
 }

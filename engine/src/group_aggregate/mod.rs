@@ -38,7 +38,7 @@ use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::StreamBatch;
 use crate::metrics::{DropReason, OperatorMetrics};
-use crate::operator::{Collector, Operator};
+use crate::operator::{Collector, Operator, StateSize};
 use crate::runtime::exchange::key_groups;
 use crate::state_ttl::Expiry;
 use crate::window::aggregate::{OutputColumn, evaluate_input};
@@ -51,7 +51,7 @@ pub mod state_rows;
 mod ttl;
 
 use chunks::KeyGroupChunks;
-pub use chunks::{KeyGroupRows, decode_key_groups};
+pub use chunks::{KeyGroupRows, KeyGroupState, decode_key_groups, read_key_groups};
 use min_max::RetractableMinMax;
 
 /// A GROUP BY without a window, shared by its subtasks.
@@ -121,13 +121,7 @@ struct Touched {
 
 impl GroupAggregate {
     pub fn new(plan: Arc<GroupAggregatePlan>, name: String, metrics: Arc<OperatorMetrics>) -> Result<Self> {
-        let fields = plan
-            .grouping
-            .key_schema
-            .fields()
-            .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
-            .collect();
+        let fields = plan.grouping.key_schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
         let converter = RowConverter::new(fields).context(|| format!("{name}: group keys"))?;
         Ok(Self {
             name,
@@ -166,12 +160,7 @@ impl GroupAggregate {
     }
 
     fn new_group(&mut self) -> Result<u32> {
-        let group = Group {
-            accumulators: self.accumulators()?,
-            rows: 0,
-            key: None,
-            key_group: 0,
-        };
+        let group = Group { accumulators: self.accumulators()?, rows: 0, key: None, key_group: 0 };
         Ok(match self.free.pop() {
             Some(i) => {
                 self.groups[i as usize] = Some(group);
@@ -229,16 +218,9 @@ impl GroupAggregate {
                 continue;
             }
             let slices: Vec<ArrayRef> = taken.iter().map(|c| c.slice(from, to - from)).collect();
-            let acc = &mut self.groups[touch.group as usize]
-                .as_mut()
-                .expect("indexed groups exist")
-                .accumulators[a];
-            if retract {
-                acc.retract_batch(&slices)
-            } else {
-                acc.update_batch(&slices)
-            }
-            .context(|| format!("{name}: aggregating"))?;
+            let acc = &mut self.groups[touch.group as usize].as_mut().expect("indexed groups exist").accumulators[a];
+            if retract { acc.retract_batch(&slices) } else { acc.update_batch(&slices) }
+                .context(|| format!("{name}: aggregating"))?;
         }
         Ok(())
     }
@@ -356,11 +338,7 @@ impl Operator for GroupAggregate {
         }
         let input = evaluate_input(&self.plan.grouping, &data, &self.name)?;
         let rows = if !input.keys.is_empty() {
-            Some(
-                self.converter
-                    .convert_columns(&input.keys)
-                    .context(|| format!("{}: group keys", self.name))?,
-            )
+            Some(self.converter.convert_columns(&input.keys).context(|| format!("{}: group keys", self.name))?)
         } else {
             None
         };
@@ -398,11 +376,7 @@ impl Operator for GroupAggregate {
             let seen = &mut self.touched_in[group as usize];
             if seen.0 != self.batch_no {
                 *seen = (self.batch_no, touched.len() as u32);
-                touched.push(Touched {
-                    group,
-                    first_row: r as u32,
-                    existed,
-                });
+                touched.push(Touched { group, first_row: r as u32, existed });
             }
             touched_of.push(seen.1);
             // A retraction of more rows than its group holds (of a group
@@ -434,9 +408,8 @@ impl Operator for GroupAggregate {
         let old = self.evaluate(&before)?;
         for (a, args) in input.args.iter().enumerate() {
             let filter = input.filters[a].as_ref();
-            let (order, bounds) = grouped_order(&touched_of, touched.len(), |r| {
-                !retracts(r) && !skip(r) && passes(filter, r)
-            });
+            let (order, bounds) =
+                grouped_order(&touched_of, touched.len(), |r| !retracts(r) && !skip(r) && passes(filter, r));
             self.fold(a, args, &order, &bounds, &touched, false)?;
             if kinds.is_some() {
                 let (order, bounds) = grouped_order(&touched_of, touched.len(), |r| retracts(r) && passes(filter, r));
@@ -471,11 +444,7 @@ impl Operator for GroupAggregate {
             let alive = live.get(l) == Some(&t.group);
             let changed = !(had && alive) || (0..aggregates).any(|a| old[a][b] != new[a][l]);
             if had && changed {
-                withdrawn.push((
-                    t.first_row,
-                    if alive { RowKind::UpdateBefore } else { RowKind::Delete },
-                    b,
-                ));
+                withdrawn.push((t.first_row, if alive { RowKind::UpdateBefore } else { RowKind::Delete }, b));
             }
             if alive && changed {
                 current.push((t.first_row, if had { RowKind::UpdateAfter } else { RowKind::Insert }, l));
@@ -520,15 +489,18 @@ impl Operator for GroupAggregate {
     /// Estimated from a sample of groups: walking every accumulator of a
     /// large state each time the gauge is read cost q4 a twentieth of its
     /// time.
-    fn state_bytes(&self) -> usize {
+    fn state_size(&self) -> StateSize {
         const SAMPLE: usize = 64;
         let groups = self.index.len();
-        let (n, bytes) = self.groups.iter().flatten().take(SAMPLE).fold((0, 0), |(n, b), g| {
-            (n + 1, b + g.accumulators.iter().map(|a| a.size()).sum::<usize>())
-        });
+        let (n, bytes) = self
+            .groups
+            .iter()
+            .flatten()
+            .take(SAMPLE)
+            .fold((0, 0), |(n, b), g| (n + 1, b + g.accumulators.iter().map(|a| a.size()).sum::<usize>()));
         let keys: usize = self.index.keys().take(SAMPLE).map(|k| k.len() + 16).sum();
         let (n, k) = (n.max(1), self.index.len().clamp(1, SAMPLE));
-        bytes * groups / n + keys * groups / k
+        StateSize { bytes: bytes * groups / n + keys * groups / k, keys: Some(groups) }
     }
 
     /// The key groups changed since the last completed checkpoint, as

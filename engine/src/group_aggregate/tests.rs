@@ -28,19 +28,13 @@ fn aggregation(retracting: bool) -> GroupAggregate {
 
 /// [`aggregation`] under a state TTL.
 fn aggregation_with_ttl(retracting: bool, ttl: Option<std::time::Duration>) -> GroupAggregate {
-    let input = Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Int64, true),
-        Field::new("v", DataType::Int64, true),
-    ]));
+    let input =
+        Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, true), Field::new("v", DataType::Int64, true)]));
     let k: Arc<dyn datafusion::physical_plan::PhysicalExpr> = Arc::new(Column::new("k", 0));
     let v: Arc<dyn datafusion::physical_plan::PhysicalExpr> = Arc::new(Column::new("v", 1));
     let call = |f, alias: &str| AggregateCall {
         function: Arc::new(
-            AggregateExprBuilder::new(f, vec![Arc::clone(&v)])
-                .schema(Arc::clone(&input))
-                .alias(alias)
-                .build()
-                .unwrap(),
+            AggregateExprBuilder::new(f, vec![Arc::clone(&v)]).schema(Arc::clone(&input)).alias(alias).build().unwrap(),
         ),
         filter: None,
     };
@@ -56,11 +50,7 @@ fn aggregation_with_ttl(retracting: bool, ttl: Option<std::time::Duration>) -> G
             vec![Field::new("k", DataType::Int64, true)],
             vec![call(sum_udaf(), "s"), call(max_udaf(), "m")],
         ),
-        output: vec![
-            OutputColumn::Key(0),
-            OutputColumn::Aggregate(0),
-            OutputColumn::Aggregate(1),
-        ],
+        output: vec![OutputColumn::Key(0), OutputColumn::Aggregate(0), OutputColumn::Aggregate(1)],
         output_schema: output,
         retracting,
         ttl,
@@ -70,10 +60,8 @@ fn aggregation_with_ttl(retracting: bool, ttl: Option<std::time::Duration>) -> G
 }
 
 fn batch(rows: &[(i64, i64)]) -> StreamBatch {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("k", DataType::Int64, true),
-        Field::new("v", DataType::Int64, true),
-    ]));
+    let schema =
+        Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, true), Field::new("v", DataType::Int64, true)]));
     StreamBatch::new(
         RecordBatch::try_new(
             schema,
@@ -113,9 +101,7 @@ fn checkpointed(op: &mut GroupAggregate, id: u64) -> (Vec<u8>, ChunkMap) {
 }
 
 fn input(part: u64) -> Vec<(i64, i64)> {
-    (0..500)
-        .map(|i| ((i * 7 + part as i64) % 97, (i * 31 + part as i64 * 11) % 1000))
-        .collect()
+    (0..500).map(|i| ((i * 7 + part as i64) % 97, (i * 31 + part as i64 * 11) % 1000)).collect()
 }
 
 /// State taken at parallelism 1 and restored into 3 subtasks (each
@@ -138,8 +124,7 @@ fn restored_at_another_parallelism_it_goes_on_where_it_was() {
     let mut restored: Vec<GroupAggregate> = (0..3)
         .map(|i| {
             let mut op = operator();
-            op.restore(&[&state], &chunks, &|g| subtask_of_key_group(g, 3) == i)
-                .unwrap();
+            op.restore(&[&state], &chunks, &|g| subtask_of_key_group(g, 3) == i).unwrap();
             op
         })
         .collect();
@@ -153,12 +138,8 @@ fn restored_at_another_parallelism_it_goes_on_where_it_was() {
         let keys: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0)))];
         let groups = key_groups(&keys, rows.len(), &mut hashes).unwrap();
         for (i, op) in restored.iter_mut().enumerate() {
-            let mine: Vec<(i64, i64)> = rows
-                .iter()
-                .zip(&groups)
-                .filter(|(_, g)| subtask_of_key_group(**g, 3) == i)
-                .map(|(r, _)| *r)
-                .collect();
+            let mine: Vec<(i64, i64)> =
+                rows.iter().zip(&groups).filter(|(_, g)| subtask_of_key_group(**g, 3) == i).map(|(r, _)| *r).collect();
             let mut out = Collector::default();
             op.on_batch(batch(&mine), &mut out).unwrap();
             apply(out, &mut got);
@@ -172,6 +153,10 @@ fn restored_at_another_parallelism_it_goes_on_where_it_was() {
         t
     });
     assert_eq!(got, truth);
+    // weir.memory's keys: every group, over the subtasks as in the whole.
+    assert_eq!(whole.state_size().keys, Some(truth.len()));
+    assert_eq!(restored.iter().filter_map(|o| o.state_size().keys).sum::<usize>(), truth.len());
+    assert!(restored.iter().all(|o| o.state_size().bytes > 0));
 }
 
 /// Stored state whose aggregate columns have other types than the
@@ -209,15 +194,8 @@ fn unchanged_results_emit_nothing() {
     apply(out, &mut table);
     let mut out = Collector::default();
     op.on_batch(batch(&[(1, 0), (2, 9)]), &mut out).unwrap();
-    let emitted: usize = out
-        .out
-        .iter()
-        .map(|e| if let Emitted::Data(b) = e { b.num_rows() } else { 0 })
-        .sum();
-    assert_eq!(
-        emitted, 2,
-        "key 1 (sum and max unchanged) emits nothing; key 2 a -U and a +U"
-    );
+    let emitted: usize = out.out.iter().map(|e| if let Emitted::Data(b) = e { b.num_rows() } else { 0 }).sum();
+    assert_eq!(emitted, 2, "key 1 (sum and max unchanged) emits nothing; key 2 a -U and a +U");
     apply(out, &mut table);
     assert_eq!(table, BTreeMap::from([(1, (5, 5)), (2, (16, 9))]));
 }
@@ -234,30 +212,17 @@ fn max_over_a_changelog_takes_back_any_value_across_a_restore() {
     let mut op = aggregation(true);
     let mut table = BTreeMap::new();
     let mut out = Collector::default();
-    op.on_batch(
-        changes(&[
-            (1, 5, RowKind::Insert),
-            (1, 9, RowKind::Insert),
-            (1, 7, RowKind::Insert),
-        ]),
-        &mut out,
-    )
-    .unwrap();
+    op.on_batch(changes(&[(1, 5, RowKind::Insert), (1, 9, RowKind::Insert), (1, 7, RowKind::Insert)]), &mut out)
+        .unwrap();
     apply(out, &mut table);
     assert_eq!(table, BTreeMap::from([(1, (21, 9))]));
     let (state, chunks) = checkpointed(&mut op, 1);
     let mut restored = aggregation(true);
     restored.restore(&[&state], &chunks, &|_| true).unwrap();
     let mut out = Collector::default();
-    restored
-        .on_batch(changes(&[(1, 9, RowKind::UpdateBefore)]), &mut out)
-        .unwrap();
+    restored.on_batch(changes(&[(1, 9, RowKind::UpdateBefore)]), &mut out).unwrap();
     apply(out, &mut table);
-    assert_eq!(
-        table,
-        BTreeMap::from([(1, (12, 7))]),
-        "9 taken back: 7 is the largest left"
-    );
+    assert_eq!(table, BTreeMap::from([(1, (12, 7))]), "9 taken back: 7 is the largest left");
 }
 
 /// Under a state TTL, a group nothing wrote for the TTL is dropped without
@@ -283,12 +248,7 @@ fn idle_groups_expire_and_a_row_meeting_one_is_counted() {
             g.on_batch(changes(rows), &mut out).unwrap();
             apply(out, table);
         };
-    step(
-        &mut g,
-        0,
-        &[(1, 10, RowKind::Insert), (2, 20, RowKind::Insert)],
-        &mut table,
-    );
+    step(&mut g, 0, &[(1, 10, RowKind::Insert), (2, 20, RowKind::Insert)], &mut table);
     step(&mut g, 60, &[(1, 5, RowKind::Insert)], &mut table);
     assert_eq!(table, BTreeMap::from([(1, (15, 10)), (2, (20, 20))]));
     // Group 2 idled for 100 ms: dropped. Its next row starts it again; the
@@ -304,6 +264,7 @@ fn idle_groups_expire_and_a_row_meeting_one_is_counted() {
     assert!(!table.contains_key(&1));
     assert_eq!(g.metrics.expired_state_rows.load(Ordering::Relaxed), 2);
     assert_eq!(g.index.len(), 1, "only group 2 is held");
+    assert_eq!(g.state_size().keys, Some(1), "weir.memory counts only held groups");
 }
 
 /// State saved by `SELECT k, sum(v) … GROUP BY k` restored into
@@ -330,15 +291,11 @@ fn an_added_aggregate_starts_empty_for_restored_groups() {
     let metrics = crate::metrics::JobMetrics::default().register("g", 0);
     let mut saved_by = GroupAggregate::new(Arc::new(plan), "g".into(), metrics).unwrap();
     for part in 0..3 {
-        saved_by
-            .on_batch(batch(&input(part)), &mut Collector::default())
-            .unwrap();
+        saved_by.on_batch(batch(&input(part)), &mut Collector::default()).unwrap();
     }
     let (state, chunks) = checkpointed(&mut saved_by, 1);
     let mut restored = operator();
-    restored
-        .restore_adding_aggregates(&[&state], &chunks, &|_| true, &[Some(0), None])
-        .unwrap();
+    restored.restore_adding_aggregates(&[&state], &chunks, &|_| true, &[Some(0), None]).unwrap();
     // Each key's latest (sum, max) after the restore.
     let mut got = BTreeMap::new();
     for part in 3..6 {

@@ -101,19 +101,10 @@ impl HeldRows {
     /// The rows of a side with columns `schema`, joined on `keys`, kept
     /// while written within `ttl` (if any).
     pub fn new(schema: &SchemaRef, keys: &[Arc<dyn PhysicalExpr>], ttl: Option<Duration>, name: &str) -> Result<Self> {
-        let fields = schema
-            .fields()
-            .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
-            .collect();
+        let fields = schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
         Ok(Self {
             by_key: HashMap::new(),
-            ttl: ttl.map(|t| KeyTtl {
-                expiry: Expiry::new(t),
-                keys: Vec::new(),
-                free: Vec::new(),
-                now: 0,
-            }),
+            ttl: ttl.map(|t| KeyTtl { expiry: Expiry::new(t), keys: Vec::new(), free: Vec::new(), now: 0 }),
             rows: RowConverter::new(fields).context(|| format!("{name}: join rows"))?,
             keys: PartitionKeys::new(keys, schema, name)?,
             schema: Arc::clone(schema),
@@ -125,14 +116,10 @@ impl HeldRows {
     /// Encodes the rows and keys of `batch` (rows of this side).
     pub fn encode(&self, batch: &RecordBatch) -> Result<Encoded> {
         let key_columns = self.keys.columns(batch)?;
-        let null_keys = key_columns.iter().fold(None, |acc, k| {
-            NullBuffer::union(acc.as_ref(), k.logical_nulls().as_ref())
-        });
+        let null_keys =
+            key_columns.iter().fold(None, |acc, k| NullBuffer::union(acc.as_ref(), k.logical_nulls().as_ref()));
         Ok(Encoded {
-            rows: self
-                .rows
-                .convert_columns(batch.columns())
-                .context(|| format!("{}: join rows", self.name))?,
+            rows: self.rows.convert_columns(batch.columns()).context(|| format!("{}: join rows", self.name))?,
             keys: self.keys.encode_columns(&key_columns)?,
             null_keys,
         })
@@ -140,10 +127,7 @@ impl HeldRows {
 
     /// The distinct rows held with `key`.
     pub fn with_key(&self, key: &[u8]) -> impl Iterator<Item = (&[u8], &Held)> {
-        self.by_key
-            .get(key)
-            .into_iter()
-            .flat_map(|b| b.rows.iter().map(|(r, h)| (r.as_ref(), h)))
+        self.by_key.get(key).into_iter().flat_map(|b| b.rows.iter().map(|(r, h)| (r.as_ref(), h)))
     }
 
     /// The held row `row` with `key`, to change its partners (a write).
@@ -176,20 +160,14 @@ impl HeldRows {
                 },
                 None => 0,
             };
-            Bucket {
-                rows: HashMap::new(),
-                slot,
-            }
+            Bucket { rows: HashMap::new(), slot }
         });
         if let Some(t) = &mut self.ttl {
             t.expiry.touch(bucket.slot, t.now);
         }
         let entry = bucket.rows.entry_ref(row).or_insert_with(|| {
             self.bytes += key.len() + row.len() + ROW_OVERHEAD;
-            Held {
-                copies: 0,
-                partners: held.partners,
-            }
+            Held { copies: 0, partners: held.partners }
         });
         entry.copies += held.copies;
         entry.partners = held.partners;
@@ -233,10 +211,7 @@ impl HeldRows {
     #[cfg(test)]
     pub(crate) fn set_clock(&mut self, clock: std::sync::Arc<std::sync::atomic::AtomicI64>) {
         if let Some(t) = self.ttl.take() {
-            self.ttl = Some(KeyTtl {
-                expiry: t.expiry.with_clock(clock),
-                ..t
-            });
+            self.ttl = Some(KeyTtl { expiry: t.expiry.with_clock(clock), ..t });
         }
     }
 
@@ -274,12 +249,15 @@ impl HeldRows {
         self.bytes
     }
 
+    /// Distinct keys held.
+    pub fn keys(&self) -> usize {
+        self.by_key.len()
+    }
+
     /// Rows in row format as columns of this side.
     pub fn columns<'r>(&self, rows: impl Iterator<Item = &'r [u8]>) -> Result<Vec<ArrayRef>> {
         let parser = self.rows.parser();
-        self.rows
-            .convert_rows(rows.map(|r| parser.parse(r)))
-            .context(|| format!("{}: join rows", self.name))
+        self.rows.convert_rows(rows.map(|r| parser.parse(r))).context(|| format!("{}: join rows", self.name))
     }
 
     /// The side's columns, then `copies` and `partners`.
@@ -294,18 +272,11 @@ impl HeldRows {
     /// group so that a restore at another parallelism takes its own.
     pub fn encode_state(&self, e: &mut Encoder) -> Result<()> {
         let ctx = || format!("{}: snapshot", self.name);
-        let held: Vec<(&[u8], &Held)> = self
-            .by_key
-            .values()
-            .flat_map(|b| b.rows.iter().map(|(r, h)| (r.as_ref(), h)))
-            .collect();
+        let held: Vec<(&[u8], &Held)> =
+            self.by_key.values().flat_map(|b| b.rows.iter().map(|(r, h)| (r.as_ref(), h))).collect();
         let mut columns = self.columns(held.iter().map(|(r, _)| *r))?;
-        columns.push(Arc::new(UInt64Array::from_iter_values(
-            held.iter().map(|(_, h)| h.copies),
-        )));
-        columns.push(Arc::new(UInt64Array::from_iter_values(
-            held.iter().map(|(_, h)| h.partners),
-        )));
+        columns.push(Arc::new(UInt64Array::from_iter_values(held.iter().map(|(_, h)| h.copies))));
+        columns.push(Arc::new(UInt64Array::from_iter_values(held.iter().map(|(_, h)| h.partners))));
         let batch = RecordBatch::try_new(self.stored_schema(), columns).context(ctx)?;
         let keys = self.keys.columns(&batch)?;
         e.batches_by_key_group(&batch, &keys)
@@ -336,9 +307,8 @@ impl HeldRows {
                 )));
             }
             let width = self.schema.fields().len();
-            let visible = batch
-                .project(&(0..width).collect::<Vec<_>>())
-                .context(|| format!("{}: restore", self.name))?;
+            let visible =
+                batch.project(&(0..width).collect::<Vec<_>>()).context(|| format!("{}: restore", self.name))?;
             let encoded = self.encode(&visible)?;
             let copies = batch.column(width).as_primitive::<UInt64Type>();
             let partners = batch.column(width + 1).as_primitive::<UInt64Type>();
@@ -346,10 +316,7 @@ impl HeldRows {
                 return Err(EngineError::State(format!("{}: held join rows without copies", self.name)));
             }
             for i in 0..batch.num_rows() {
-                let held = Held {
-                    copies: copies.value(i),
-                    partners: partners.value(i),
-                };
+                let held = Held { copies: copies.value(i), partners: partners.value(i) };
                 self.add_copies(encoded.key(i), encoded.row(i), held);
             }
         }

@@ -55,6 +55,17 @@ pub(crate) struct KeyIndex {
 }
 
 impl KeyIndex {
+    /// Distinct key hashes indexed: the keys held, but for hash collisions
+    /// and keys whose rows were all dropped since the index was rebuilt.
+    pub(crate) fn keys(&self) -> usize {
+        self.heads.len()
+    }
+
+    /// Bytes of the index itself (the rows are the side's).
+    pub(crate) fn bytes(&self) -> usize {
+        self.heads.capacity() * size_of::<(u64, u32)>() + (self.chain.capacity() + self.starts.capacity()) * 4
+    }
+
     /// Forgets every row: the held batches changed other than by new ones
     /// at the end.
     pub(crate) fn clear(&mut self) {
@@ -92,10 +103,7 @@ impl KeyIndex {
     fn push(&mut self, keys: &[ArrayRef], rows: usize, name: &str) -> Result<()> {
         let first = self.chain.len();
         if first + rows >= u32::MAX as usize {
-            return Err(EngineError::Plan(format!(
-                "{name}: a join subtask can hold at most {} rows",
-                u32::MAX - 1
-            )));
+            return Err(EngineError::Plan(format!("{name}: a join subtask can hold at most {} rows", u32::MAX - 1)));
         }
         let valid = hash(keys, rows, &mut self.hashes, name)?;
         self.starts.push(first as u32);
@@ -188,10 +196,8 @@ impl KeyIndex {
             Ok(())
         };
         for (l, r) in &spec.on {
-            let (l, r) = (
-                evaluate(std::slice::from_ref(l), &left, name)?,
-                evaluate(std::slice::from_ref(r), &right, name)?,
-            );
+            let (l, r) =
+                (evaluate(std::slice::from_ref(l), &left, name)?, evaluate(std::slice::from_ref(r), &right, name)?);
             // As DataFusion's hash join compares keys: nested types too.
             also(compare_with_eq(&l[0], &r[0], l[0].data_type().is_nested()).context(ctx)?)?;
         }
@@ -240,17 +246,15 @@ fn hash(keys: &[ArrayRef], rows: usize, hashes: &mut Vec<u64>, name: &str) -> Re
     hashes.clear();
     hashes.resize(rows, 0);
     create_hashes(keys, &RandomState::with_seed(SEED), hashes).context(|| format!("{name}: hashing join keys"))?;
-    Ok(keys.iter().fold(None, |acc, k| {
-        NullBuffer::union(acc.as_ref(), k.logical_nulls().as_ref())
-    }))
+    Ok(keys.iter().fold(None, |acc, k| NullBuffer::union(acc.as_ref(), k.logical_nulls().as_ref())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::sorted_lines;
     use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
     use datafusion::arrow::datatypes::{DataType, Field, Schema};
-    use crate::testing::sorted_lines;
     use datafusion::common::{JoinSide, JoinType};
     use datafusion::logical_expr::Operator;
     use datafusion::physical_expr::expressions::{BinaryExpr, Column};
@@ -271,23 +275,11 @@ mod tests {
         let (l, r) = (schema("l"), schema("r"));
         let output = Arc::new(Schema::new([l.fields().to_vec(), r.fields().to_vec()].concat()));
         let filter_schema = Arc::new(Schema::new(vec![l.field(2).clone(), r.field(2).clone()]));
-        let lt = Arc::new(BinaryExpr::new(
-            Arc::new(Column::new("lv", 0)),
-            Operator::Lt,
-            Arc::new(Column::new("rv", 1)),
-        ));
+        let lt =
+            Arc::new(BinaryExpr::new(Arc::new(Column::new("lv", 0)), Operator::Lt, Arc::new(Column::new("rv", 1))));
         let filter = JoinFilter::new(
             lt,
-            vec![
-                ColumnIndex {
-                    index: 2,
-                    side: JoinSide::Left,
-                },
-                ColumnIndex {
-                    index: 2,
-                    side: JoinSide::Right,
-                },
-            ],
+            vec![ColumnIndex { index: 2, side: JoinSide::Left }, ColumnIndex { index: 2, side: JoinSide::Right }],
             filter_schema,
         );
         JoinSpec {
@@ -305,16 +297,12 @@ mod tests {
 
     /// Few distinct keys (long chains), about one NULL in eight per key.
     fn rows(side: &str, n: usize, g: &mut SmallRng) -> RecordBatch {
-        let k: Int64Array = (0..n)
-            .map(|_| (g.random_range(0..8) != 0).then(|| g.random_range(0..5)))
-            .collect();
-        let s: StringArray = (0..n)
-            .map(|_| (g.random_range(0..8) != 0).then(|| ["a", "b"][g.random_range(0..2)]))
-            .collect();
+        let k: Int64Array = (0..n).map(|_| (g.random_range(0..8) != 0).then(|| g.random_range(0..5))).collect();
+        let s: StringArray =
+            (0..n).map(|_| (g.random_range(0..8) != 0).then(|| ["a", "b"][g.random_range(0..2)])).collect();
         let v: Int64Array = (0..n).map(|_| Some(g.random_range(0..100))).collect();
         RecordBatch::try_new(schema(side), vec![Arc::new(k), Arc::new(s), Arc::new(v)]).unwrap()
     }
-
 
     /// After the oldest batches are dropped in place, a probe meets only
     /// the batches still held, as DataFusion's join of those would; a
@@ -330,11 +318,7 @@ mod tests {
         index.drop_front(1);
         held.remove(0);
         held.push(rows("r", 50, &mut g));
-        let got: Vec<RecordBatch> = index
-            .join(&spec, 0, &probe, &held, "test")
-            .unwrap()
-            .into_iter()
-            .collect();
+        let got: Vec<RecordBatch> = index.join(&spec, 0, &probe, &held, "test").unwrap().into_iter().collect();
         let want = spec.run(vec![probe.clone()], held.clone(), "test").unwrap();
         assert!(index.base > 0, "dropped in place, not rebuilt");
         let (got, want) = (sorted_lines(&got), sorted_lines(&want));
@@ -348,21 +332,14 @@ mod tests {
     fn struct_keys_join() {
         use datafusion::arrow::array::StructArray;
         let field = |side: &str| {
-            Field::new(
-                format!("{side}k"),
-                DataType::Struct(vec![Field::new("a", DataType::Int64, true)].into()),
-                true,
-            )
+            Field::new(format!("{side}k"), DataType::Struct(vec![Field::new("a", DataType::Int64, true)].into()), true)
         };
         let batch = |side: &str, keys: Vec<Option<i64>>| {
             let a: ArrayRef = Arc::new(Int64Array::from(keys));
             let k = StructArray::from(vec![(Arc::new(Field::new("a", DataType::Int64, true)), a)]);
             RecordBatch::try_new(Arc::new(Schema::new(vec![field(side)])), vec![Arc::new(k)]).unwrap()
         };
-        let (l, r) = (
-            batch("l", vec![Some(1), Some(2), None, Some(2)]),
-            batch("r", vec![Some(2), Some(3), None]),
-        );
+        let (l, r) = (batch("l", vec![Some(1), Some(2), None, Some(2)]), batch("r", vec![Some(2), Some(3), None]));
         let spec = JoinSpec {
             join_type: JoinType::Inner,
             left_schema: l.schema(),
@@ -372,11 +349,8 @@ mod tests {
             output_schema: Arc::new(Schema::new(vec![field("l"), field("r")])),
         };
         let mut index = KeyIndex::default();
-        let got: Vec<RecordBatch> = index
-            .join(&spec, 1, &r, std::slice::from_ref(&l), "test")
-            .unwrap()
-            .into_iter()
-            .collect();
+        let got: Vec<RecordBatch> =
+            index.join(&spec, 1, &r, std::slice::from_ref(&l), "test").unwrap().into_iter().collect();
         let want = spec.run(vec![l], vec![r], "test").unwrap();
         assert_eq!(sorted_lines(&got), sorted_lines(&want));
         // {a: 2} twice on the left and once on the right; {a: NULL} is a
@@ -392,18 +366,12 @@ mod tests {
         let spec = spec();
         let mut g = SmallRng::seed_from_u64(3);
         for side in 0..2 {
-            let held: Vec<RecordBatch> = (0..4)
-                .map(|_| rows(if side == 0 { "r" } else { "l" }, 50, &mut g))
-                .collect();
+            let held: Vec<RecordBatch> = (0..4).map(|_| rows(if side == 0 { "r" } else { "l" }, 50, &mut g)).collect();
             let mut index = KeyIndex::default();
             let probe = rows(if side == 0 { "l" } else { "r" }, 60, &mut g);
             // Indexed in two steps, as batches are held between probes.
             let _ = index.join(&spec, side, &probe, &held[..2], "test").unwrap();
-            let got: Vec<RecordBatch> = index
-                .join(&spec, side, &probe, &held, "test")
-                .unwrap()
-                .into_iter()
-                .collect();
+            let got: Vec<RecordBatch> = index.join(&spec, side, &probe, &held, "test").unwrap().into_iter().collect();
             let want = if side == 0 {
                 spec.run(vec![probe.clone()], held.clone(), "test").unwrap()
             } else {

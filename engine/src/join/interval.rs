@@ -27,7 +27,7 @@ use crate::join::index::KeyIndex;
 use crate::join::sides::{SideRows, drop_late, times};
 use crate::message::{EventTime, StreamBatch, WATERMARK_END, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
-use crate::operator::{Collector, Operator};
+use crate::operator::{Collector, Operator, StateSize};
 
 /// An inner join whose condition bounds `right.time - left.time`, or,
 /// without bounds, a regular inner join (Flink's), which keeps every row.
@@ -102,11 +102,7 @@ impl IntervalJoin {
     }
 
     fn side_schema(&self, side: usize) -> &SchemaRef {
-        if side == 0 {
-            &self.plan.spec.left_schema
-        } else {
-            &self.plan.spec.right_schema
-        }
+        if side == 0 { &self.plan.spec.left_schema } else { &self.plan.spec.right_schema }
     }
 
     fn keyed(&self) -> bool {
@@ -130,10 +126,7 @@ impl IntervalJoin {
         };
         for side in 0..2 {
             let reach = Self::reach(&b, side);
-            let gone = self.latest[side]
-                .iter()
-                .take_while(|last| last.saturating_add(reach) < self.watermark)
-                .count();
+            let gone = self.latest[side].iter().take_while(|last| last.saturating_add(reach) < self.watermark).count();
             self.drop_front(side, gone);
         }
     }
@@ -189,11 +182,7 @@ impl IntervalJoin {
             return Ok(());
         };
         if self.plan.spec.outer(side) {
-            let due = (0..t.len())
-                .filter(|i| !matched[*i])
-                .map(|i| t.value(i))
-                .min()
-                .unwrap_or(EventTime::MAX);
+            let due = (0..t.len()).filter(|i| !matched[*i]).map(|i| t.value(i)).min().unwrap_or(EventTime::MAX);
             self.matched[side].push(matched);
             self.due[side].push(due);
         }
@@ -238,9 +227,7 @@ impl IntervalJoin {
                 let columns = self.plan.spec.padded(side, rows.columns().to_vec(), &self.name)?;
                 let padded = RecordBatch::try_new(Arc::clone(&self.plan.spec.output_schema), columns)
                     .context(|| format!("{}: padding", self.name))?;
-                self.metrics
-                    .rows_out
-                    .fetch_add(padded.num_rows() as u64, Ordering::Relaxed);
+                self.metrics.rows_out.fetch_add(padded.num_rows() as u64, Ordering::Relaxed);
                 out.batch(StreamBatch::new(padded));
             }
         }
@@ -280,9 +267,7 @@ impl Operator for IntervalJoin {
         let batch = match self.plan.bounds {
             Some(b) => drop_late(&batch, b.time[input], 1, self.watermark, &self.name, &self.metrics)?,
             None => {
-                self.metrics
-                    .rows_in
-                    .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+                self.metrics.rows_in.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
                 batch.data
             }
         };
@@ -294,14 +279,7 @@ impl Operator for IntervalJoin {
             self.metrics.add_dropped(DropReason::ExpiredState, met);
         }
         let other = &self.sides[1 - input];
-        let mut matched = vec![
-            false;
-            if self.plan.spec.outer(input) {
-                batch.num_rows()
-            } else {
-                0
-            }
-        ];
+        let mut matched = vec![false; if self.plan.spec.outer(input) { batch.num_rows() } else { 0 }];
         if !other.batches().is_empty() {
             let joined = if self.keyed() {
                 let index = &mut self.index[1 - input];
@@ -320,13 +298,9 @@ impl Operator for IntervalJoin {
                 }
                 joined.map(|j| j.rows).into_iter().collect()
             } else if input == 0 {
-                self.plan
-                    .spec
-                    .run(vec![batch.clone()], other.batches().to_vec(), &self.name)?
+                self.plan.spec.run(vec![batch.clone()], other.batches().to_vec(), &self.name)?
             } else {
-                self.plan
-                    .spec
-                    .run(other.batches().to_vec(), vec![batch.clone()], &self.name)?
+                self.plan.spec.run(other.batches().to_vec(), vec![batch.clone()], &self.name)?
             };
             for b in joined {
                 self.metrics.rows_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
@@ -351,11 +325,7 @@ impl Operator for IntervalJoin {
             self.evict();
         }
         // The end of a bounded input stays the end: it fires everything.
-        out.watermark(if watermark == WATERMARK_END {
-            watermark
-        } else {
-            watermark.saturating_sub(self.plan.delay())
-        });
+        out.watermark(if watermark == WATERMARK_END { watermark } else { watermark.saturating_sub(self.plan.delay()) });
         Ok(())
     }
 
@@ -381,6 +351,14 @@ impl Operator for IntervalJoin {
             rows.encode(&keys, &mut e, &mut hashes)?;
         }
         Ok(Some(e.bytes))
+    }
+
+    fn state_size(&self) -> StateSize {
+        StateSize {
+            bytes: self.sides.iter().map(SideRows::bytes).sum::<usize>()
+                + self.index.iter().map(KeyIndex::bytes).sum::<usize>(),
+            keys: self.keyed().then(|| self.index.iter().map(KeyIndex::keys).sum()),
+        }
     }
 
     fn checkpoint_complete(&mut self, checkpoint: u64) {
@@ -411,9 +389,8 @@ impl Operator for IntervalJoin {
                         EngineError::State(format!("{}: held rows without whether they met a partner", self.name))
                     })?;
                     matched[side].push(met.iter().map(|m| m == Some(true)).collect());
-                    let visible = b
-                        .project(&(0..width).collect::<Vec<_>>())
-                        .context(|| format!("{}: restore", self.name))?;
+                    let visible =
+                        b.project(&(0..width).collect::<Vec<_>>()).context(|| format!("{}: restore", self.name))?;
                     self.sides[side].push(visible);
                 }
             }

@@ -15,11 +15,15 @@ use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch};
 use crate::metrics::{DropReason, OperatorMetrics};
-use crate::runtime::exchange::{key_groups, rows_by_key_group};
 use crate::operators::evaluate::columns;
+use crate::runtime::exchange::{key_groups, rows_by_key_group};
 
 /// The event-time column `column` of `batch`, as milliseconds.
-pub(crate) fn times<'a>(batch: &'a RecordBatch, column: usize, name: &str) -> Result<&'a datafusion::arrow::array::PrimitiveArray<TimestampMillisecondType>> {
+pub(crate) fn times<'a>(
+    batch: &'a RecordBatch,
+    column: usize,
+    name: &str,
+) -> Result<&'a datafusion::arrow::array::PrimitiveArray<TimestampMillisecondType>> {
     batch
         .column(column)
         .as_primitive_opt::<TimestampMillisecondType>()
@@ -29,16 +33,20 @@ pub(crate) fn times<'a>(batch: &'a RecordBatch, column: usize, name: &str) -> Re
 /// Which rows are still usable: their time (shifted by `offset`) is after
 /// the watermark in force when they were read — the row's own with per-row
 /// watermarks, else the operator's. Rows without a time are never usable.
-pub(crate) fn usable(batch: &StreamBatch, column: usize, offset: i64, watermark: EventTime, name: &str) -> Result<BooleanArray> {
+pub(crate) fn usable(
+    batch: &StreamBatch,
+    column: usize,
+    offset: i64,
+    watermark: EventTime,
+    name: &str,
+) -> Result<BooleanArray> {
     let t = times(&batch.data, column, name)?;
     let rows = batch.num_rows();
     Ok(match &batch.row_watermarks {
         Some(w) => (0..rows)
             .map(|i| Some(t.is_valid(i) && t.value(i).saturating_add(offset) > watermark.max(w.value(i))))
             .collect(),
-        None => (0..rows)
-            .map(|i| Some(t.is_valid(i) && t.value(i).saturating_add(offset) > watermark))
-            .collect(),
+        None => (0..rows).map(|i| Some(t.is_valid(i) && t.value(i).saturating_add(offset) > watermark)).collect(),
     })
 }
 
@@ -83,6 +91,11 @@ impl SideRows {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
 
+    /// Bytes of the rows held.
+    pub fn bytes(&self) -> usize {
+        self.batches.iter().map(RecordBatch::get_array_memory_size).sum()
+    }
+
     /// The rows held.
     pub fn batches(&self) -> &[RecordBatch] {
         &self.batches
@@ -114,10 +127,16 @@ impl SideRows {
     /// that a completed checkpoint stored are referenced; the others go
     /// into one new chunk (split by key group, as [`SideRows::encode`]).
     /// `e` gets the ids of the chunks the side is made of.
-    pub fn snapshot(&mut self, keys: &[Arc<dyn PhysicalExpr>], checkpoint: u64, chunks: &mut ChunkWriter, e: &mut Encoder, hashes: &mut Vec<u64>) -> Result<()> {
-        let fresh: Vec<usize> = (0..self.batches.len())
-            .filter(|i| !matches!(self.chunks[*i], Some(Held { pending: None, .. })))
-            .collect();
+    pub fn snapshot(
+        &mut self,
+        keys: &[Arc<dyn PhysicalExpr>],
+        checkpoint: u64,
+        chunks: &mut ChunkWriter,
+        e: &mut Encoder,
+        hashes: &mut Vec<u64>,
+    ) -> Result<()> {
+        let fresh: Vec<usize> =
+            (0..self.batches.len()).filter(|i| !matches!(self.chunks[*i], Some(Held { pending: None, .. }))).collect();
         let mut ids: Vec<ChunkId> = Vec::new();
         for held in self.chunks.iter().flatten() {
             if held.pending.is_none() && !ids.contains(&held.id) {
@@ -127,10 +146,8 @@ impl SideRows {
         }
         if !fresh.is_empty() {
             let id = new_chunk_id();
-            let side = SideRows {
-                batches: fresh.iter().map(|i| self.batches[*i].clone()).collect(),
-                chunks: Vec::new(),
-            };
+            let side =
+                SideRows { batches: fresh.iter().map(|i| self.batches[*i].clone()).collect(), chunks: Vec::new() };
             let mut bytes = Encoder::default();
             side.encode(keys, &mut bytes, hashes)?;
             chunks.write(id, bytes.bytes);

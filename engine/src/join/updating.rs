@@ -29,7 +29,7 @@ use crate::join::exec::JoinSpec;
 use crate::join::held_rows::{Encoded, HeldRows};
 use crate::message::{EventTime, StreamBatch, WATERMARK_END, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
-use crate::operator::{Collector, Operator};
+use crate::operator::{Collector, Operator, StateSize};
 
 /// A regular join whose output is a changelog.
 #[derive(Debug)]
@@ -45,13 +45,7 @@ pub struct UpdatingJoinPlan {
 impl UpdatingJoinPlan {
     /// The joined columns, then the changelog column.
     pub fn output_schema(&self) -> SchemaRef {
-        let mut fields: Vec<_> = self
-            .spec
-            .output_schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
+        let mut fields: Vec<_> = self.spec.output_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
         fields.push(changelog::op_field());
         Arc::new(Schema::new(fields))
     }
@@ -105,13 +99,7 @@ impl UpdatingJoin {
             HeldRows::new(&spec.right_schema, &spec.keys(1), plan.ttl[1], &name)?,
         ];
         let output = plan.output_schema();
-        Ok(Self {
-            plan,
-            name,
-            sides,
-            output,
-            metrics,
-        })
+        Ok(Self { plan, name, sides, output, metrics })
     }
 
     /// The pairs of `data` (rows of side `side`, encoded as `rows`) and the
@@ -136,11 +124,7 @@ impl UpdatingJoin {
         let mut keep: Vec<usize> = (0..probe.len()).collect();
         if !probe.is_empty() {
             let mine = take_record_batch(data, &UInt32Array::from(probe.clone())).context(ctx)?;
-            let schema = if side == 0 {
-                &self.plan.spec.right_schema
-            } else {
-                &self.plan.spec.left_schema
-            };
+            let schema = if side == 0 { &self.plan.spec.right_schema } else { &self.plan.spec.left_schema };
             let theirs = RecordBatch::try_new(Arc::clone(schema), columns.clone()).context(ctx)?;
             let (left, right) = if side == 0 { (&mine, &theirs) } else { (&theirs, &mine) };
             if let Some(pass) = self.plan.spec.filter_pairs(left, right, &self.name)? {
@@ -208,11 +192,7 @@ impl UpdatingJoin {
                             held.partners += 1;
                         }
                     }
-                    let sent = if mine_outer || theirs_outer {
-                        RowKind::Insert
-                    } else {
-                        kind
-                    };
+                    let sent = if mine_outer || theirs_outer { RowKind::Insert } else { kind };
                     out.push(sent, at, theirs, copies);
                 }
                 if start == next && mine_outer {
@@ -232,11 +212,7 @@ impl UpdatingJoin {
             }
             for p in start..next {
                 let (copies, theirs) = (pairs.copies[p], Some(p as u32));
-                let sent = if mine_outer || theirs_outer {
-                    RowKind::Delete
-                } else {
-                    kind
-                };
+                let sent = if mine_outer || theirs_outer { RowKind::Delete } else { kind };
                 out.push(sent, at, theirs, copies);
                 if theirs_outer {
                     let (from, to) = pairs.spans[p];
@@ -301,9 +277,7 @@ impl Operator for UpdatingJoin {
     }
 
     fn on_input(&mut self, input: usize, batch: StreamBatch, out: &mut Collector) -> Result<()> {
-        self.metrics
-            .rows_in
-            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        self.metrics.rows_in.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         let (data, kinds) = changelog::split(&batch.data);
         if data.num_rows() == 0 {
             return Ok(());
@@ -318,9 +292,7 @@ impl Operator for UpdatingJoin {
             return Ok(());
         }
         let joined = self.build(input, &data, &pairs, sent)?;
-        self.metrics
-            .rows_out
-            .fetch_add(joined.num_rows() as u64, Ordering::Relaxed);
+        self.metrics.rows_out.fetch_add(joined.num_rows() as u64, Ordering::Relaxed);
         out.batch(StreamBatch::new(joined));
         Ok(())
     }
@@ -328,11 +300,7 @@ impl Operator for UpdatingJoin {
     /// A regular join's output has no watermark but the end of input: any
     /// row may still meet a row to come.
     fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
-        out.watermark(if watermark == WATERMARK_END {
-            watermark
-        } else {
-            WATERMARK_MIN
-        });
+        out.watermark(if watermark == WATERMARK_END { watermark } else { WATERMARK_MIN });
         Ok(())
     }
 
@@ -344,8 +312,11 @@ impl Operator for UpdatingJoin {
         Ok(Some(e.bytes))
     }
 
-    fn state_bytes(&self) -> usize {
-        self.sides.iter().map(HeldRows::bytes).sum()
+    fn state_size(&self) -> StateSize {
+        StateSize {
+            bytes: self.sides.iter().map(HeldRows::bytes).sum(),
+            keys: Some(self.sides.iter().map(HeldRows::keys).sum()),
+        }
     }
 
     fn timer_interval(&self) -> Option<std::time::Duration> {

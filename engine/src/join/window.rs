@@ -17,7 +17,7 @@ use crate::join::exec::JoinSpec;
 use crate::join::sides::{SideRows, drop_late, times};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::OperatorMetrics;
-use crate::operator::{Collector, Operator};
+use crate::operator::{Collector, Operator, StateSize};
 
 /// A window join of two windowed relations.
 #[derive(Debug)]
@@ -39,13 +39,7 @@ pub struct WindowJoin {
 
 impl WindowJoin {
     pub fn new(plan: Arc<WindowJoinPlan>, name: String, metrics: Arc<OperatorMetrics>) -> Self {
-        Self {
-            plan,
-            name,
-            watermark: WATERMARK_MIN,
-            windows: BTreeMap::new(),
-            metrics,
-        }
+        Self { plan, name, watermark: WATERMARK_MIN, windows: BTreeMap::new(), metrics }
     }
 
     fn fire_until(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
@@ -120,6 +114,10 @@ impl Operator for WindowJoin {
         Ok(Some(e.bytes))
     }
 
+    fn state_size(&self) -> StateSize {
+        StateSize { bytes: self.windows.values().flatten().map(SideRows::bytes).sum(), keys: None }
+    }
+
     fn restore(&mut self, states: &[&[u8]], _chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
         let mut watermark = None::<EventTime>;
         for state in states {
@@ -178,8 +176,10 @@ mod tests {
     }
 
     fn rows(side: &str, keys: &[i64], end: i64) -> StreamBatch {
-        let columns: Vec<datafusion::arrow::array::ArrayRef> =
-            vec![Arc::new(Int64Array::from(keys.to_vec())), Arc::new(TimestampMillisecondArray::from(vec![end; keys.len()]))];
+        let columns: Vec<datafusion::arrow::array::ArrayRef> = vec![
+            Arc::new(Int64Array::from(keys.to_vec())),
+            Arc::new(TimestampMillisecondArray::from(vec![end; keys.len()])),
+        ];
         StreamBatch::new(RecordBatch::try_new(schema(side), columns).unwrap())
     }
 
@@ -188,7 +188,10 @@ mod tests {
         let mut v = Vec::new();
         for e in out.out {
             if let Emitted::Data(b) = e {
-                let (l, r) = (b.data.column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>(), b.data.column(2).as_primitive::<datafusion::arrow::datatypes::Int64Type>());
+                let (l, r) = (
+                    b.data.column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>(),
+                    b.data.column(2).as_primitive::<datafusion::arrow::datatypes::Int64Type>(),
+                );
                 v.extend((0..b.num_rows()).map(|i| (l.value(i), r.value(i))));
             }
         }

@@ -23,7 +23,7 @@ use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, ErrorKind, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch};
-use crate::operator::{Collector, Operator};
+use crate::operator::{Collector, Operator, StateSize};
 use crate::runtime::exchange::{key_groups, rows_by_key_group};
 
 /// A lookup's answer: the key and the table's rows for it.
@@ -262,7 +262,8 @@ impl LookupJoin {
                     self.join(w, Some(&UInt32Array::from(ready.clone())), out)?;
                     let rest: UInt32Array = (0..w.batch.num_rows() as u32).filter(|r| !ready.contains(r)).collect();
                     let Some(Entry::Rows(w)) = self.queue.get_mut(i) else { unreachable!("matched above") };
-                    w.batch = take_record_batch(&w.batch, &rest).context(|| "lookup join: keeping waiting rows".into())?;
+                    w.batch =
+                        take_record_batch(&w.batch, &rest).context(|| "lookup join: keeping waiting rows".into())?;
                     w.row_key = rest.values().iter().map(|r| w.row_key[*r as usize]).collect();
                 }
                 i += 1;
@@ -393,7 +394,7 @@ impl Operator for LookupJoin {
         Ok(())
     }
 
-    fn state_bytes(&self) -> usize {
+    fn state_size(&self) -> StateSize {
         let queued: usize = self
             .queue
             .iter()
@@ -403,6 +404,6 @@ impl Operator for LookupJoin {
             })
             .sum();
         let cached: usize = self.cache.iter().flat_map(|c| c.iter()).map(|(_, (_, b))| b.get_array_memory_size()).sum();
-        queued + cached
+        StateSize { bytes: queued + cached, keys: Some(self.cache.iter().map(|c| c.len()).sum()) }
     }
 }

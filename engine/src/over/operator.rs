@@ -15,7 +15,7 @@ use super::frames::{KeyState, compute};
 use crate::error::{Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::OperatorMetrics;
-use crate::operator::{Collector, Operator};
+use crate::operator::{Collector, Operator, StateSize};
 use crate::partition_keys::PartitionKeys;
 use crate::waiting::WaitingRows;
 use crate::window::late::LateRows;
@@ -97,11 +97,8 @@ impl Over {
                 }
                 None => (run, 0),
             };
-            let frame_times = frame
-                .column(self.plan.time_column)
-                .as_primitive::<TimestampMillisecondType>()
-                .values()
-                .clone();
+            let frame_times =
+                frame.column(self.plan.time_column).as_primitive::<TimestampMillisecondType>().values().clone();
             let values = compute(&self.plan, state, &frame, new, &frame_times, &self.name)?;
             for (f, v) in values.into_iter().enumerate() {
                 columns[f].push(v);
@@ -155,7 +152,7 @@ impl Operator for Over {
 
     /// The waiting rows, and each key's kept rows and accumulators
     /// estimated from a sample of keys, as the group aggregate does.
-    fn state_bytes(&self) -> usize {
+    fn state_size(&self) -> StateSize {
         const SAMPLE: usize = 64;
         let pending = self.pending.bytes();
         let sampled: usize = self
@@ -168,7 +165,10 @@ impl Operator for Over {
                 rows + accs + s.key.len() * 2 + 64
             })
             .sum();
-        pending + sampled * self.states.len() / self.states.len().clamp(1, SAMPLE)
+        StateSize {
+            bytes: pending + sampled * self.states.len() / self.states.len().clamp(1, SAMPLE),
+            keys: Some(self.states.len()),
+        }
     }
 
     fn snapshot(

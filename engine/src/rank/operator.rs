@@ -17,7 +17,7 @@ use crate::changelog::RowKind;
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::OperatorMetrics;
-use crate::operator::{Collector, Operator};
+use crate::operator::{Collector, Operator, StateSize};
 use crate::partition_keys::PartitionKeys;
 
 /// Not the exchange's seed, whose hashes the keys of one subtask share
@@ -106,31 +106,20 @@ impl Rank {
                 let fields = plan
                     .order
                     .iter()
-                    .map(|o| {
-                        o.expr
-                            .data_type(input)
-                            .map(|t| SortField::new_with_options(t, o.options))
-                    })
+                    .map(|o| o.expr.data_type(input).map(|t| SortField::new_with_options(t, o.options)))
                     .collect::<datafusion::error::Result<Vec<_>>>()
                     .context(ctx)?;
                 Some(RowConverter::new(fields).context(ctx)?)
             }
         };
-        let fields = input
-            .fields()
-            .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
-            .collect();
+        let fields = input.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
         let rows = RowConverter::new(fields)
             .map_err(|e| EngineError::Plan(format!("{name}: the ranked rows' columns cannot be kept ({e})")))?;
         let upserts = match plan.upsert_key.is_empty() {
             true => None,
             false => {
-                let fields = plan
-                    .upsert_key
-                    .iter()
-                    .map(|c| SortField::new(input.field(*c).data_type().clone()))
-                    .collect();
+                let fields =
+                    plan.upsert_key.iter().map(|c| SortField::new(input.field(*c).data_type().clone())).collect();
                 Some(RowConverter::new(fields).context(ctx)?)
             }
         };
@@ -172,10 +161,7 @@ impl Rank {
     /// Encoded partition keys, sort keys and whole rows of `data`.
     pub(super) fn encode(&self, data: &RecordBatch) -> Result<(Option<Rows>, Option<Rows>, Rows)> {
         let (keys, sorts) = self.encode_keys(data)?;
-        let rows = self
-            .rows
-            .convert_columns(data.columns())
-            .context(|| format!("{}: encoding rows", self.name))?;
+        let rows = self.rows.convert_columns(data.columns()).context(|| format!("{}: encoding rows", self.name))?;
         Ok((keys, sorts, rows))
     }
 
@@ -183,19 +169,12 @@ impl Rank {
     pub(super) fn encode_keys(&self, data: &RecordBatch) -> Result<(Option<Rows>, Option<Rows>)> {
         let ctx = || format!("{}: encoding rows", self.name);
         let evaluate = |e: &Arc<dyn datafusion::physical_plan::PhysicalExpr>| -> Result<ArrayRef> {
-            e.evaluate(data)
-                .and_then(|v| v.into_array(data.num_rows()))
-                .context(ctx)
+            e.evaluate(data).and_then(|v| v.into_array(data.num_rows())).context(ctx)
         };
         let keys = self.keys.encode(data)?;
         let sorts = match &self.sorts {
             Some(c) => {
-                let cols = self
-                    .plan
-                    .order
-                    .iter()
-                    .map(|o| evaluate(&o.expr))
-                    .collect::<Result<Vec<_>>>()?;
+                let cols = self.plan.order.iter().map(|o| evaluate(&o.expr)).collect::<Result<Vec<_>>>()?;
                 Some(c.convert_columns(&cols).context(ctx)?)
             }
             None => None,
@@ -272,12 +251,7 @@ impl Rank {
     pub(super) fn encode_upserts(&self, data: &RecordBatch) -> Result<Option<Rows>> {
         let Some(c) = &self.upserts else { return Ok(None) };
         let ctx = || format!("{}: encoding row keys", self.name);
-        let columns: Vec<ArrayRef> = self
-            .plan
-            .upsert_key
-            .iter()
-            .map(|k| Arc::clone(data.column(*k)))
-            .collect();
+        let columns: Vec<ArrayRef> = self.plan.upsert_key.iter().map(|k| Arc::clone(data.column(*k))).collect();
         Ok(Some(c.convert_columns(&columns).context(ctx)?))
     }
 
@@ -325,19 +299,12 @@ impl Rank {
         }
         let ctx = || format!("{}: building results", self.name);
         let parser = self.rows.parser();
-        let mut columns = self
-            .rows
-            .convert_rows(changes.rows.iter().map(|r| parser.parse(r)))
-            .context(ctx)?;
+        let mut columns = self.rows.convert_rows(changes.rows.iter().map(|r| parser.parse(r))).context(ctx)?;
         let schema = Arc::clone(&self.plan.output_schema);
         {
             let ranks: ArrayRef = Arc::new(UInt64Array::from(changes.ranks));
             let want = schema.field(columns.len()).data_type();
-            columns.push(if ranks.data_type() == want {
-                ranks
-            } else {
-                cast(&ranks, want).context(ctx)?
-            });
+            columns.push(if ranks.data_type() == want { ranks } else { cast(&ranks, want).context(ctx)? });
         }
         if self.plan.changelog_out() {
             columns.push(Arc::new(Int8Array::from(changes.kinds)));
@@ -357,10 +324,7 @@ pub(super) fn time_column<'b>(
 ) -> Result<&'b datafusion::arrow::array::PrimitiveArray<TimestampMillisecondType>> {
     let c = data.column(column);
     c.as_primitive_opt::<TimestampMillisecondType>().ok_or_else(|| {
-        EngineError::Plan(format!(
-            "{name}: time column has type {}, expected TIMESTAMP(3)",
-            c.data_type()
-        ))
+        EngineError::Plan(format!("{name}: time column has type {}, expected TIMESTAMP(3)", c.data_type()))
     })
 }
 
@@ -373,9 +337,7 @@ impl Operator for Rank {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        self.metrics
-            .rows_in
-            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        self.metrics.rows_in.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         self.start_batch();
         match self.plan.mode {
             RankMode::Updating { .. } => self.on_updating_batch(&batch, out),
@@ -409,7 +371,7 @@ impl Operator for Rank {
 
     /// Estimated from a sample of partitions, as the group aggregate does:
     /// walking millions of them each time the gauge is read would cost.
-    fn state_bytes(&self) -> usize {
+    fn state_size(&self) -> StateSize {
         const SAMPLE: usize = 64;
         let live = self.index.len();
         let (n, bytes) = self
@@ -418,7 +380,7 @@ impl Operator for Rank {
             .flatten()
             .take(SAMPLE)
             .fold((0, 0), |(n, b), p| (n + 1, b + p.ranked.bytes() + p.key.len() * 2 + 96));
-        bytes * live / n.max(1)
+        StateSize { bytes: bytes * live / n.max(1), keys: Some(live) }
     }
 
     fn snapshot(

@@ -14,8 +14,8 @@ use crate::checkpoint::snapshot::{self, OperatorJob, WriteTarget, Writing};
 use crate::checkpoint::store::{StateStore, TaskState};
 use crate::error::{EngineError, Result};
 use crate::message::Message;
-use crate::metrics::{OperatorMetrics, TaskMetrics};
-use crate::operator::{Collector, Emitted, Operator};
+use crate::metrics::{OperatorMetrics, OperatorState, TaskMetrics};
+use crate::operator::{Collector, Emitted, Operator, StateSize};
 use crate::runtime::fanout::FanOut;
 use crate::runtime::input::ExchangeInput;
 use crate::sink::SinkWriter;
@@ -327,8 +327,25 @@ impl Task {
 
     /// Measures the operators' state for `weir.memory`.
     fn measure_state(&self) {
-        let bytes: usize = self.chain.iter().map(|op| op.state_bytes()).sum();
-        self.metrics.state_bytes.store(bytes as u64, Ordering::Relaxed);
+        let mut state = self.metrics.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.len() != self.chain.len() {
+            *state = self
+                .chain
+                .iter()
+                .enumerate()
+                .map(|(i, op)| {
+                    let id = self.state_ids.operators.get(i).and_then(Option::as_ref);
+                    OperatorState {
+                        operator: id.map_or_else(|| op.name().to_string(), ToString::to_string),
+                        checkpointed: id.is_some(),
+                        size: StateSize::default(),
+                    }
+                })
+                .collect();
+        }
+        for (slot, op) in state.iter_mut().zip(&self.chain) {
+            slot.size = op.state_size();
+        }
     }
 
     async fn run_counted(&mut self) -> Result<()> {

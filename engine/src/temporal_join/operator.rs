@@ -23,7 +23,7 @@ use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
-use crate::operator::{Collector, Operator};
+use crate::operator::{Collector, Operator, StateSize};
 use crate::operators::evaluate::columns;
 use crate::window::late::LateRows;
 
@@ -59,12 +59,7 @@ impl TemporalJoin {
             .collect::<datafusion::error::Result<Vec<_>>>()
             .context(ctx)?;
         let keys = RowConverter::new(key_types.iter().cloned().map(SortField::new).collect()).context(ctx)?;
-        let fields = plan
-            .right_schema
-            .fields()
-            .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
-            .collect();
+        let fields = plan.right_schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
         let rows = RowConverter::new(fields).context(ctx)?;
         Ok(Self {
             plan,
@@ -83,11 +78,7 @@ impl TemporalJoin {
     /// a NULL in them (which equal nothing).
     pub(super) fn encode_keys(&self, side: usize, batch: &RecordBatch) -> Result<(Rows, Vec<bool>)> {
         let ctx = || format!("{}: join keys", self.name);
-        let exprs = if side == 0 {
-            &self.plan.left_keys
-        } else {
-            &self.plan.right_keys
-        };
+        let exprs = if side == 0 { &self.plan.left_keys } else { &self.plan.right_keys };
         let mut cols = columns(exprs, batch).context(ctx)?;
         for (c, t) in cols.iter_mut().zip(&self.key_types) {
             if c.data_type() != t {
@@ -141,17 +132,13 @@ impl TemporalJoin {
     pub(super) fn add_versions(&mut self, data: &RecordBatch, deleted: impl Fn(usize) -> Option<bool>) -> Result<()> {
         let (keys, null) = self.encode_keys(1, data)?;
         let times = time_column(data, self.plan.right_time, &self.name)?;
-        let rows = self
-            .rows
-            .convert_columns(data.columns())
-            .context(|| format!("{}: encoding versions", self.name))?;
+        let rows = self.rows.convert_columns(data.columns()).context(|| format!("{}: encoding versions", self.name))?;
         for (r, null) in null.into_iter().enumerate() {
             let Some(deleted) = deleted(r) else { continue };
             if null || times.is_null(r) {
                 continue;
             }
-            self.versions
-                .insert(keys.row(r).data(), times.value(r), deleted, rows.row(r).data());
+            self.versions.insert(keys.row(r).data(), times.value(r), deleted, rows.row(r).data());
         }
         Ok(())
     }
@@ -184,9 +171,7 @@ impl TemporalJoin {
             let order = sort_to_indices(ready.column(self.plan.left_time), None, None).context(ctx)?;
             let ready = take_record_batch(&ready, &order).context(ctx)?;
             let joined = self.join(&ready)?;
-            self.metrics
-                .rows_out
-                .fetch_add(joined.num_rows() as u64, Ordering::Relaxed);
+            self.metrics.rows_out.fetch_add(joined.num_rows() as u64, Ordering::Relaxed);
             out.batch(StreamBatch::new(joined));
         }
         self.versions.expire(wm);
@@ -220,10 +205,7 @@ impl TemporalJoin {
             }
         }
         let parser = self.rows.parser();
-        let right = self
-            .rows
-            .convert_rows(found.iter().map(|b| parser.parse(b)))
-            .context(ctx)?;
+        let right = self.rows.convert_rows(found.iter().map(|b| parser.parse(b))).context(ctx)?;
         let left = take_record_batch(left, &UInt32Array::from(left_rows)).context(ctx)?;
         let mut out: Vec<ArrayRef> = left.columns().to_vec();
         if found.len() == right_rows.len() {
@@ -263,9 +245,7 @@ impl Operator for TemporalJoin {
     }
 
     fn on_input(&mut self, input: usize, batch: StreamBatch, out: &mut Collector) -> Result<()> {
-        self.metrics
-            .rows_in
-            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        self.metrics.rows_in.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         if input == 0 {
             return self.add_left(&batch, out);
         }
@@ -297,12 +277,8 @@ impl Operator for TemporalJoin {
         self.decode_state(states, owns)
     }
 
-    fn state_bytes(&self) -> usize {
-        self.versions.bytes()
-            + self
-                .waiting
-                .iter()
-                .map(|w| w.rows.get_array_memory_size())
-                .sum::<usize>()
+    fn state_size(&self) -> StateSize {
+        let waiting: usize = self.waiting.iter().map(|w| w.rows.get_array_memory_size()).sum();
+        StateSize { bytes: self.versions.bytes() + waiting, keys: Some(self.versions.keys()) }
     }
 }

@@ -58,10 +58,7 @@ impl Versions {
         let slot = match self.index.get(key) {
             Some(s) => *s,
             None => {
-                let keyed = Keyed {
-                    key: key.into(),
-                    list: Vec::new(),
-                };
+                let keyed = Keyed { key: key.into(), list: Vec::new() };
                 self.bytes += key.len();
                 let s = match self.free.pop() {
                     Some(s) => {
@@ -80,11 +77,7 @@ impl Versions {
         let Some(keyed) = self.slots[slot as usize].as_mut() else {
             return;
         };
-        let version = Version {
-            time,
-            deleted,
-            row: row.into(),
-        };
+        let version = Version { time, deleted, row: row.into() };
         let at = keyed.list.partition_point(|v| v.time < time);
         self.bytes += row.len();
         match keyed.list.get_mut(at) {
@@ -143,6 +136,11 @@ impl Versions {
     /// Bytes of keys and rows held.
     pub(super) fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Keys whose versions are held.
+    pub(super) fn keys(&self) -> usize {
+        self.index.len()
     }
 }
 

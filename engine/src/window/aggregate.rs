@@ -26,7 +26,7 @@ use crate::error::{EngineError, Result, ResultExt};
 use crate::event_time::EventTimeValidity;
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
-use crate::operator::{Collector, Operator};
+use crate::operator::{Collector, Operator, StateSize};
 use crate::operators::evaluate::columns;
 use crate::window::groups::{EvaluatedInput, Grouping, PartialState};
 use crate::window::late::{LateOutputPlan, LateRows};
@@ -174,12 +174,8 @@ impl WindowAggregate {
             self.metrics.watermark.store(w, Ordering::Relaxed);
         }
         // Kept windows the slowest watermark has not fired yet fire again.
-        let unfired: Vec<EventTime> = self
-            .kept
-            .iter()
-            .filter(|e| e.saturating_sub(1) > self.watermark)
-            .copied()
-            .collect();
+        let unfired: Vec<EventTime> =
+            self.kept.iter().filter(|e| e.saturating_sub(1) > self.watermark).copied().collect();
         for e in unfired {
             self.kept.remove(&e);
             self.pending.insert(e);
@@ -227,9 +223,7 @@ impl WindowAggregate {
             return Some(first);
         }
         // Windows ending at or before `closed` no longer take rows.
-        let closed = wm
-            .saturating_sub(self.plan.aggregation.allowed_lateness)
-            .saturating_add(1);
+        let closed = wm.saturating_sub(self.plan.aggregation.allowed_lateness).saturating_add(1);
         if w.last_window_end(ts) <= closed {
             return None;
         }
@@ -343,9 +337,7 @@ impl WindowAggregate {
             columns.push(col);
         }
         let batch = RecordBatch::try_new(Arc::clone(schema), columns).context(ctx)?;
-        self.metrics
-            .rows_out
-            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        self.metrics.rows_out.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         out.batch(StreamBatch::new(batch));
         Ok(())
     }
@@ -358,9 +350,7 @@ impl WindowAggregate {
 }
 
 fn first_end_of_slice(w: &WindowSpec, slice_start: EventTime) -> EventTime {
-    w.window_ends_of_slice(slice_start)
-        .next()
-        .unwrap_or(slice_start + w.slice_size())
+    w.window_ends_of_slice(slice_start).next().unwrap_or(slice_start + w.slice_size())
 }
 
 fn time_column(value: EventTime, rows: usize, dt: &DataType) -> ArrayRef {
@@ -452,12 +442,7 @@ impl Operator for WindowAggregate {
         }
         self.flush(&batch.data, &mut segment, out)?;
         self.publish_open_windows();
-        unusable.report(
-            self.plan.aggregation.late_output.as_deref(),
-            &self.metrics,
-            &batch.data,
-            out,
-        )
+        unusable.report(self.plan.aggregation.late_output.as_deref(), &self.metrics, &batch.data, out)
     }
 
     fn on_watermark(&mut self, watermark: EventTime, out: &mut Collector) -> Result<()> {
@@ -473,8 +458,11 @@ impl Operator for WindowAggregate {
     /// The window state as partial aggregates (Arrow), never raw rows,
     /// in chunks per slice and key group: only chunks a completed
     /// checkpoint has not stored are written (`window/slice.rs`).
-    fn state_bytes(&self) -> usize {
-        self.slices.values().map(Slice::size).sum()
+    fn state_size(&self) -> StateSize {
+        StateSize {
+            bytes: self.slices.values().map(Slice::size).sum(),
+            keys: Some(self.slices.values().map(Slice::groups).sum()),
+        }
     }
 
     fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
@@ -491,14 +479,7 @@ impl Operator for WindowAggregate {
         for ((start, min_end), slice) in self.slices.iter_mut() {
             e.i64(*start);
             e.i64(*min_end);
-            slice.snapshot(
-                &self.plan.aggregation.grouping,
-                &self.name,
-                checkpoint,
-                &mut e,
-                chunks,
-                &mut hashes,
-            )?;
+            slice.snapshot(&self.plan.aggregation.grouping, &self.name, checkpoint, &mut e, chunks, &mut hashes)?;
         }
         Ok(Some(e.bytes))
     }
@@ -532,10 +513,7 @@ impl Operator for WindowAggregate {
                 e.i64(min_end);
                 slice.write(&plan.aggregation.grouping, &name, &mut e, &mut chunks, &mut hashes)?;
             }
-            Ok(SnapshotOutput {
-                state: Some(e.bytes),
-                chunks,
-            })
+            Ok(SnapshotOutput { state: Some(e.bytes), chunks })
         }))
     }
 
@@ -600,11 +578,10 @@ impl WindowAggregate {
         }
         let fires = self.pending.first().is_some_and(|e| e.saturating_sub(1) <= w)
             || segment.first_end.is_some_and(|e| e.saturating_sub(1) <= w);
-        let purges = self.kept.first().is_some_and(|e| {
-            e.saturating_sub(1)
-                .saturating_add(self.plan.aggregation.allowed_lateness)
-                <= w
-        });
+        let purges = self
+            .kept
+            .first()
+            .is_some_and(|e| e.saturating_sub(1).saturating_add(self.plan.aggregation.allowed_lateness) <= w);
         fires || purges
     }
 
@@ -701,11 +678,7 @@ fn take_input(
         filters: input
             .filters
             .iter()
-            .map(|f| {
-                f.as_ref()
-                    .map(|f| take(f, idx, None).map(|a| a.as_boolean().clone()))
-                    .transpose()
-            })
+            .map(|f| f.as_ref().map(|f| take(f, idx, None).map(|a| a.as_boolean().clone())).transpose())
             .collect::<std::result::Result<_, _>>()?,
     })
 }
@@ -753,10 +726,7 @@ mod tests {
                 grouping: Grouping::new(
                     vec![k],
                     vec![Field::new("k", DataType::Int64, true)],
-                    vec![AggregateCall {
-                        function: Arc::new(count),
-                        filter: None,
-                    }],
+                    vec![AggregateCall { function: Arc::new(count), filter: None }],
                 ),
                 output: vec![
                     OutputColumn::WindowStart,
@@ -766,19 +736,13 @@ mod tests {
                 ],
                 output_schema: output,
                 allowed_lateness: 0,
-                validity: EventTimeValidity {
-                    min_valid: i64::MIN,
-                    max_future_ms: i64::MAX / 4,
-                },
+                validity: EventTimeValidity { min_valid: i64::MIN, max_future_ms: i64::MAX / 4 },
                 late_output: None,
                 emit_early: None,
             },
         };
         let metrics = JobMetrics::default().register("w", 0);
-        (
-            WindowAggregate::new(Arc::new(plan), "w".into(), Arc::clone(&metrics)),
-            metrics,
-        )
+        (WindowAggregate::new(Arc::new(plan), "w".into(), Arc::clone(&metrics)), metrics)
     }
 
     fn rows(ts: &[i64], row_wm: Option<&[i64]>) -> StreamBatch {
@@ -794,10 +758,7 @@ mod tests {
         ]));
         let data = RecordBatch::try_new(
             schema,
-            vec![
-                Arc::new(TimestampMillisecondArray::from(ts.to_vec())),
-                Arc::new(Int64Array::from(keys.to_vec())),
-            ],
+            vec![Arc::new(TimestampMillisecondArray::from(ts.to_vec())), Arc::new(Int64Array::from(keys.to_vec()))],
         )
         .unwrap();
         StreamBatch::new(data)
@@ -808,14 +769,8 @@ mod tests {
         let mut v = Vec::new();
         for e in out.out {
             if let Emitted::Data(b) = e {
-                let k = b
-                    .data
-                    .column(2)
-                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-                let c = b
-                    .data
-                    .column(3)
-                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                let k = b.data.column(2).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                let c = b.data.column(3).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
                 v.extend((0..b.num_rows()).map(|i| (k.value(i), c.value(i))));
             }
         }
@@ -839,11 +794,7 @@ mod tests {
         let mut stored = std::collections::HashMap::new();
         let mut first = ChunkWriter::default();
         op.snapshot(1, &mut first).unwrap().unwrap();
-        assert_eq!(
-            first.new.len(),
-            crate::runtime::exchange::KEY_GROUPS,
-            "one chunk per key group"
-        );
+        assert_eq!(first.new.len(), crate::runtime::exchange::KEY_GROUPS, "one chunk per key group");
         stored.extend(first.new.iter().cloned());
         op.checkpoint_complete(1);
 
@@ -851,16 +802,8 @@ mod tests {
         let mut second = ChunkWriter::default();
         op.snapshot(2, &mut second).unwrap().unwrap();
         assert!((1..=3).contains(&second.new.len()), "{} chunks", second.new.len());
-        assert!(
-            new_bytes(&second) * 20 < new_bytes(&first),
-            "{} vs {} bytes",
-            new_bytes(&second),
-            new_bytes(&first)
-        );
-        assert!(
-            first.refs.iter().all(|id| second.refs.contains(id)),
-            "unchanged chunks are referenced"
-        );
+        assert!(new_bytes(&second) * 20 < new_bytes(&first), "{} vs {} bytes", new_bytes(&second), new_bytes(&first));
+        assert!(first.refs.iter().all(|id| second.refs.contains(id)), "unchanged chunks are referenced");
         // Checkpoint 2 never completes: checkpoint 3 writes its chunks again.
         let mut third = ChunkWriter::default();
         let state = op.snapshot(3, &mut third).unwrap().unwrap();
@@ -870,10 +813,7 @@ mod tests {
         );
         stored.extend(third.new.iter().cloned());
 
-        let mut expected: Vec<(i64, i64)> = all
-            .iter()
-            .map(|k| (*k, if (5..=7).contains(k) { 2 } else { 1 }))
-            .collect();
+        let mut expected: Vec<(i64, i64)> = all.iter().map(|k| (*k, if (5..=7).contains(k) { 2 } else { 1 })).collect();
         expected.sort();
         let chunks = ChunkMap(stored);
         let mut restored = Vec::new();
@@ -894,11 +834,7 @@ mod tests {
         op.on_batch(keyed(&vec![5; all.len()], &all), &mut out).unwrap();
         let mut fourth = ChunkWriter::default();
         op.snapshot(4, &mut fourth).unwrap().unwrap();
-        assert_eq!(
-            fourth.refs.len(),
-            crate::runtime::exchange::KEY_GROUPS,
-            "one merged chunk per key group"
-        );
+        assert_eq!(fourth.refs.len(), crate::runtime::exchange::KEY_GROUPS, "one merged chunk per key group");
         assert_eq!(fourth.new.len(), fourth.refs.len());
         let mut out = Collector::default();
         op.on_watermark(2000, &mut out).unwrap();
@@ -944,10 +880,7 @@ mod tests {
         op.on_batch(after.clone(), &mut out).unwrap();
         let first = first().unwrap();
         let mut stored: std::collections::HashMap<_, _> = first.chunks.new.iter().cloned().collect();
-        assert_eq!(
-            restored_counts(first.state.as_deref().unwrap(), &ChunkMap(stored.clone())),
-            oracle(&[&before])
-        );
+        assert_eq!(restored_counts(first.state.as_deref().unwrap(), &ChunkMap(stored.clone())), oracle(&[&before]));
         op.checkpoint_complete(1);
 
         // Checkpoint 2 is abandoned: checkpoint 3 writes its chunks again.
@@ -985,10 +918,7 @@ mod tests {
             if let Emitted::Data(b) = e {
                 let s = b.data.column(0).as_primitive::<TimestampMillisecondType>();
                 let e = b.data.column(1).as_primitive::<TimestampMillisecondType>();
-                let c = b
-                    .data
-                    .column(3)
-                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                let c = b.data.column(3).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
                 for i in 0..b.num_rows() {
                     v.push((s.value(i), e.value(i), c.value(i)));
                 }
@@ -1022,8 +952,7 @@ mod tests {
         let mut out = Collector::default();
         // The third row arrives after the watermark reached 9: late, though
         // the operator hears of watermark 9 only after the batch.
-        op.on_batch(rows(&[5, 12, 7], Some(&[i64::MIN, 4, 9])), &mut out)
-            .unwrap();
+        op.on_batch(rows(&[5, 12, 7], Some(&[i64::MIN, 4, 9])), &mut out).unwrap();
         op.on_watermark(9, &mut out).unwrap();
         assert_eq!(fired(out), vec![(0, 10, 1)]);
         assert_eq!(metrics.late_rows.load(std::sync::atomic::Ordering::Relaxed), 1);

@@ -9,9 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use datafusion::arrow::array::{
-    ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array,
-};
+use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
@@ -22,10 +20,10 @@ use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
-use crate::operator::{Collector, Operator};
+use crate::operator::{Collector, Operator, StateSize};
+use crate::runtime::exchange::key_groups;
 use crate::window::aggregate::{OutputColumn, WindowedAggregation, evaluate_input};
 use crate::window::groups::EvaluatedInput;
-use crate::runtime::exchange::key_groups;
 use crate::window::late::LateRows;
 
 /// What a session aggregate subtask needs.
@@ -139,12 +137,8 @@ impl SessionAggregate {
         // starts (or starting where it ends) merges with it. Sessions are
         // disjoint and sorted: those are the last ones starting no later
         // than its end.
-        let touching: Vec<(EventTime, EventTime)> = sessions
-            .range(..=end)
-            .rev()
-            .take_while(|(_, e)| **e >= start)
-            .map(|(s, e)| (*s, *e))
-            .collect();
+        let touching: Vec<(EventTime, EventTime)> =
+            sessions.range(..=end).rev().take_while(|(_, e)| **e >= start).map(|(s, e)| (*s, *e)).collect();
         for (s, e) in &touching {
             start = start.min(*s);
             end = end.max(*e);
@@ -181,10 +175,7 @@ impl SessionAggregate {
         let g = &self.plan.aggregation.grouping;
         let ctx = || format!("{}: firing sessions", self.name);
         // Groups keyed by (session start, session end, keys…).
-        let mut fields = vec![
-            Field::new("start", DataType::Int64, false),
-            Field::new("end", DataType::Int64, false),
-        ];
+        let mut fields = vec![Field::new("start", DataType::Int64, false), Field::new("end", DataType::Int64, false)];
         fields.extend(g.key_schema.fields().iter().map(|f| f.as_ref().clone()));
         let mut groups = g.new_groups_keyed_by(Arc::new(Schema::new(fields))).context(ctx)?;
         for b in &self.buffer {
@@ -217,7 +208,8 @@ impl SessionAggregate {
                     Arc::new(TimestampMillisecondArray::new(ends.values().clone(), None).with_timezone_opt(tz))
                 }
                 OutputColumn::WindowTime => Arc::new(
-                    TimestampMillisecondArray::from_iter_values(ends.values().iter().map(|e| e - 1)).with_timezone_opt(tz),
+                    TimestampMillisecondArray::from_iter_values(ends.values().iter().map(|e| e - 1))
+                        .with_timezone_opt(tz),
                 ),
                 OutputColumn::Key(k) => Arc::clone(&keys[k + 2]),
                 OutputColumn::Aggregate(v) => Arc::clone(&values[v]),
@@ -232,7 +224,12 @@ impl SessionAggregate {
 
     /// Emits the rows of the sessions in `by_key`, each with its session's
     /// window columns (typed as `schema`'s last three).
-    fn fire_rows(&self, by_key: &HashMap<u32, Vec<(EventTime, EventTime)>>, schema: &SchemaRef, out: &mut Collector) -> Result<()> {
+    fn fire_rows(
+        &self,
+        by_key: &HashMap<u32, Vec<(EventTime, EventTime)>>,
+        schema: &SchemaRef,
+        out: &mut Collector,
+    ) -> Result<()> {
         let ctx = || format!("{}: firing sessions", self.name);
         let n = schema.fields().len();
         let tz = |i: usize| match schema.field(i).data_type() {
@@ -329,7 +326,11 @@ fn by_key(sessions: &BTreeSet<(EventTime, u32, EventTime)>) -> HashMap<u32, Vec<
 /// The session of `key` among `by_key` that a row at `ts` is in, if one.
 /// A key's sessions are disjoint and sorted: the one starting last at or
 /// before `ts` is the only candidate.
-fn in_session(by_key: &HashMap<u32, Vec<(EventTime, EventTime)>>, key: u32, ts: EventTime) -> Option<(EventTime, EventTime)> {
+fn in_session(
+    by_key: &HashMap<u32, Vec<(EventTime, EventTime)>>,
+    key: u32,
+    ts: EventTime,
+) -> Option<(EventTime, EventTime)> {
     let list = by_key.get(&key)?;
     let at = list.partition_point(|(s, _)| *s <= ts).checked_sub(1)?;
     let (s, e) = list[at];
@@ -346,9 +347,9 @@ impl Operator for SessionAggregate {
         self.metrics.rows_in.fetch_add(n as u64, Ordering::Relaxed);
         let a = &self.plan.aggregation;
         let times = batch.data.column(a.time_column);
-        let times = times.as_primitive_opt::<TimestampMillisecondType>().ok_or_else(|| {
-            EngineError::Plan(format!("{}: event time is not TIMESTAMP(3)", self.name))
-        })?;
+        let times = times
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or_else(|| EngineError::Plan(format!("{}: event time is not TIMESTAMP(3)", self.name)))?;
         let times: Vec<Option<EventTime>> = times.iter().collect();
         let key_cols = evaluate_input(&a.grouping, &batch.data, &self.name)?.keys;
         match &mut self.key_ids {
@@ -383,7 +384,7 @@ impl Operator for SessionAggregate {
             let ts = match times[i] {
                 Some(t) if (min_valid..=max_valid).contains(&t) => t,
                 _ => {
-                        unusable.push(i, DropReason::InvalidEventTime, wm);
+                    unusable.push(i, DropReason::InvalidEventTime, wm);
                     continue;
                 }
             };
@@ -403,7 +404,7 @@ impl Operator for SessionAggregate {
                     }
                 }
                 None => {
-                        unusable.push(i, DropReason::Late, wm);
+                    unusable.push(i, DropReason::Late, wm);
                 }
             }
         }
@@ -427,9 +428,14 @@ impl Operator for SessionAggregate {
     /// The rows of open (and kept) sessions, as Arrow; the sessions
     /// themselves are rebuilt from them on restore. Written whole at each
     /// checkpoint: session buffers are short-lived.
-    fn state_bytes(&self) -> usize {
-        self.buffer.iter().map(|b| b.data.get_array_memory_size() + b.keys.len() * 4 + b.times.len() * 8).sum::<usize>()
-            + self.key_ids.as_ref().map_or(0, |k| k.size())
+    fn state_size(&self) -> StateSize {
+        let bytes = self
+            .buffer
+            .iter()
+            .map(|b| b.data.get_array_memory_size() + b.keys.len() * 4 + b.times.len() * 8)
+            .sum::<usize>()
+            + self.key_ids.as_ref().map_or(0, |k| k.size());
+        StateSize { bytes, keys: self.key_ids.as_ref().map(|k| k.len()) }
     }
 
     fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
@@ -438,7 +444,10 @@ impl Operator for SessionAggregate {
         let mut parts = Vec::new();
         for b in &self.buffer {
             let rows: Vec<u32> = (0..b.data.num_rows()).filter(|i| b.live[*i]).map(|i| i as u32).collect();
-            parts.push(take_record_batch(&b.data, &UInt32Array::from(rows)).context(|| format!("{}: checkpoint", self.name))?);
+            parts.push(
+                take_record_batch(&b.data, &UInt32Array::from(rows))
+                    .context(|| format!("{}: checkpoint", self.name))?,
+            );
         }
         e.u64(parts.len() as u64);
         for p in &parts {
@@ -463,7 +472,8 @@ impl Operator for SessionAggregate {
                 let keys = evaluate_input(&self.plan.aggregation.grouping, &batch, &self.name)?.keys;
                 let groups = key_groups(&keys, batch.num_rows(), &mut hashes)?;
                 let mine: Vec<u32> = (0..batch.num_rows() as u32).filter(|i| owns(groups[*i as usize])).collect();
-                let batch = take_record_batch(&batch, &UInt32Array::from(mine)).context(|| format!("{}: restoring", self.name))?;
+                let batch = take_record_batch(&batch, &UInt32Array::from(mine))
+                    .context(|| format!("{}: restoring", self.name))?;
                 self.on_batch(StreamBatch::new(batch), &mut out)?;
             }
             d.finish()?;

@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use weir_engine::EngineError;
 use weir_engine::message::{WATERMARK_MIN, now_ms};
 use weir_engine::metrics::JobMetrics;
+use weir_engine::operator::StateSize;
 use weir_engine::runtime::job::JobStatus;
 use weir_engine::source::PARTITION_ENDED;
 
@@ -144,15 +145,19 @@ pub struct HotKeyRow {
     pub skew_ratio: f64,
 }
 
-/// One row of `weir.memory`; the process's resident memory is the row with
-/// no job.
+/// One row of `weir.memory`: one stateful operator of one subtask; the
+/// process's resident memory is the row with no job.
 #[derive(Debug, Clone)]
 pub struct MemoryRow {
     pub job_id: Option<String>,
     pub stage: Option<u64>,
     pub subtask: Option<u64>,
+    /// Its state id (as `weir.savepoint` lists it) or, for state no
+    /// checkpoint holds (a lookup cache), the operator's name.
     pub operator: String,
     pub bytes: u64,
+    /// Keys it holds state for; `None` where state is not kept per key.
+    pub keys: Option<u64>,
 }
 
 pub(super) fn shown(watermark: i64) -> Option<i64> {
@@ -211,7 +216,9 @@ pub fn operators(registry: &Registry) -> Vec<OperatorRow> {
 }
 
 /// The source operators of a job: `(table, subtask, partitions)`.
-pub(super) fn source_partitions(metrics: &JobMetrics) -> Vec<(String, u64, BTreeMap<usize, weir_engine::metrics::PartitionStatus>)> {
+pub(super) fn source_partitions(
+    metrics: &JobMetrics,
+) -> Vec<(String, u64, BTreeMap<usize, weir_engine::metrics::PartitionStatus>)> {
     metrics
         .operators()
         .iter()
@@ -260,7 +267,10 @@ pub fn kafka_lag(registry: &Registry) -> Result<Vec<KafkaLagRow>, EngineError> {
         let read = source_partitions(&j.handle.metrics);
         for (table, connector) in &j.sources {
             for o in connector.broker_offsets()? {
-                let status = read.iter().filter(|(t, _, _)| t == table).find_map(|(_, _, parts)| parts.get(&o.partition).copied());
+                let status = read
+                    .iter()
+                    .filter(|(t, _, _)| t == table)
+                    .find_map(|(_, _, parts)| parts.get(&o.partition).copied());
                 let read_offset = status.and_then(|s| s.position).filter(|p| *p != PARTITION_ENDED);
                 rows.push(KafkaLagRow {
                     job_id: j.handle.id.clone(),
@@ -367,22 +377,36 @@ pub fn rss_bytes() -> Option<u64> {
     memory_stats::memory_stats().map(|m| m.physical_mem as u64)
 }
 
-/// `weir.memory`: each task's operator state, then the process's RSS.
+/// `weir.memory`: the state of each stateful operator of each task (one
+/// that checkpoints state, or holds some now), then the process's RSS.
 pub fn memory(registry: &Registry) -> Vec<MemoryRow> {
     let mut rows = Vec::new();
     for j in registry.jobs() {
         for t in j.handle.metrics.tasks() {
-            rows.push(MemoryRow {
-                job_id: Some(j.handle.id.clone()),
-                stage: Some(t.stage as u64),
-                subtask: Some(t.subtask as u64),
-                operator: t.name.clone(),
-                bytes: t.state_bytes.load(Ordering::Relaxed),
-            });
+            for op in t.state() {
+                if !op.checkpointed && op.size == StateSize::default() {
+                    continue;
+                }
+                rows.push(MemoryRow {
+                    job_id: Some(j.handle.id.clone()),
+                    stage: Some(t.stage as u64),
+                    subtask: Some(t.subtask as u64),
+                    operator: op.operator,
+                    bytes: op.size.bytes as u64,
+                    keys: op.size.keys.map(|k| k as u64),
+                });
+            }
         }
     }
     if let Some(rss) = rss_bytes() {
-        rows.push(MemoryRow { job_id: None, stage: None, subtask: None, operator: "process (RSS)".into(), bytes: rss });
+        rows.push(MemoryRow {
+            job_id: None,
+            stage: None,
+            subtask: None,
+            operator: "process (RSS)".into(),
+            bytes: rss,
+            keys: None,
+        });
     }
     rows
 }

@@ -64,9 +64,7 @@ impl TableProvider for SystemTable {
         } else {
             (self.build)(&self.registry, schema)?
         };
-        MemTable::try_new(Arc::clone(&self.schema), vec![vec![batch]])?
-            .scan(state, projection, filters, limit)
-            .await
+        MemTable::try_new(Arc::clone(&self.schema), vec![vec![batch]])?.scan(state, projection, filters, limit).await
     }
 }
 
@@ -214,7 +212,9 @@ pub(super) fn all(registry: &Arc<Registry>) -> Vec<SystemTable> {
                         u64s(rows.iter().map(|w| w.subtask)),
                         u64s(rows.iter().map(|w| w.partition)),
                         Arc::new(TimestampMillisecondArray::from(rows.iter().map(|w| w.watermark).collect::<Vec<_>>())),
-                        Arc::new(TimestampMillisecondArray::from(rows.iter().map(|w| w.max_event_time).collect::<Vec<_>>())),
+                        Arc::new(TimestampMillisecondArray::from(
+                            rows.iter().map(|w| w.max_event_time).collect::<Vec<_>>(),
+                        )),
                         Arc::new(BooleanArray::from(rows.iter().map(|w| w.idle).collect::<Vec<_>>())),
                         Arc::new(Int64Array::from(rows.iter().map(|w| w.event_time_lag_ms).collect::<Vec<_>>())),
                     ],
@@ -345,6 +345,7 @@ pub(super) fn all(registry: &Arc<Registry>) -> Vec<SystemTable> {
                 field("subtask", DataType::UInt64, true),
                 field("operator", DataType::Utf8, false),
                 field("bytes", DataType::UInt64, false),
+                field("keys", DataType::UInt64, true),
             ],
             |r, schema| {
                 let rows = snapshot::memory(r);
@@ -356,6 +357,7 @@ pub(super) fn all(registry: &Arc<Registry>) -> Vec<SystemTable> {
                         Arc::new(UInt64Array::from(rows.iter().map(|m| m.subtask).collect::<Vec<_>>())),
                         strings(rows.iter().map(|m| m.operator.as_str())),
                         u64s(rows.iter().map(|m| m.bytes)),
+                        Arc::new(UInt64Array::from(rows.iter().map(|m| m.keys).collect::<Vec<_>>())),
                     ],
                 )
             },

@@ -81,6 +81,71 @@ async fn sizes_by_part_and_key_group() {
     StateStore::open(&path).unwrap();
 }
 
+/// A group aggregate's state as `group_aggregate/chunks.rs` lays it out:
+/// chunked (two tasks, key groups {2, 5} and {8}), and inline in the
+/// layout before chunks, whose key groups' bytes are part of the state.
+#[tokio::test]
+async fn group_aggregate_sizes_by_key_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(dir.path()).unwrap();
+    let chunk = |len: usize| (crate::checkpoint::chunk::new_chunk_id(), vec![3u8; len]);
+    let (a, b, c) = (chunk(11), chunk(22), chunk(44));
+    let mut states = Vec::new();
+    for (task, chunks) in [("0/0", vec![(2u64, &a), (5, &b)]), ("0/1", vec![(8, &c)])] {
+        let mut e = Encoder::default();
+        e.u64(u64::MAX);
+        e.u64(chunks.len() as u64);
+        let mut writer = ChunkWriter::default();
+        for (group, (id, bytes)) in chunks {
+            e.u64(group);
+            e.bytes(&id.to_le_bytes());
+            writer.write(*id, bytes.clone());
+        }
+        states.push(e.bytes.len() as u64);
+        let parts = vec![("GroupAggregate#0".to_string(), e.bytes)];
+        store.put(2, task, &TaskState { parts, chunks: writer }).unwrap();
+    }
+    // The inline layout: a count of key groups, then each one's batch.
+    let mut inline = Encoder::default();
+    inline.u64(1);
+    inline.u64(6);
+    inline.bytes(&[9u8; 30]);
+    let inline = inline.bytes;
+    let inline_len = inline.len() as u64;
+    let parts = vec![("GroupAggregate#0".to_string(), inline)];
+    store.put(2, "0/2", &TaskState { parts, chunks: ChunkWriter::default() }).unwrap();
+    store.complete(2, 3, &manifest()).await.unwrap();
+    drop(store);
+
+    let cp = read_latest(dir.path().to_str().unwrap()).unwrap();
+    let rows = part_sizes(&cp).unwrap();
+    let row = |group: Option<usize>| rows.iter().find(|r| r.state_id == "GroupAggregate#0" && r.key_group == group);
+    let whole = row(None).unwrap();
+    assert_eq!((whole.bytes, whole.tasks), (states.iter().sum::<u64>() + 11 + 22 + 44 + inline_len, 3));
+    let sizes = [2, 5, 6, 8].map(|g| row(Some(g)).map(|r| (r.bytes, r.tasks)));
+    assert_eq!(sizes, [Some((11, 1)), Some((22, 1)), Some((30, 1)), Some((44, 1))]);
+    assert_eq!(rows.iter().filter(|r| r.state_id == "GroupAggregate#0").count(), 5);
+}
+
+/// A group aggregate's state naming a key group past the last is an error
+/// naming the part.
+#[tokio::test]
+async fn damaged_group_state_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = StateStore::open(dir.path()).unwrap();
+    let mut e = Encoder::default();
+    e.u64(1);
+    e.u64(1 << 40);
+    e.bytes(&[0u8; 4]);
+    let parts = vec![("GroupAggregate#0".to_string(), e.bytes)];
+    store.put(1, "0/0", &TaskState { parts, chunks: ChunkWriter::default() }).unwrap();
+    store.complete(1, 1, &manifest()).await.unwrap();
+    drop(store);
+    let cp = read_latest(dir.path().to_str().unwrap()).unwrap();
+    let err = part_sizes(&cp).unwrap_err().to_string();
+    assert!(err.contains("GroupAggregate#0") && err.contains("key group 1099511627776"), "{err}");
+}
+
 /// A path with no state is refused by name and is not created.
 #[test]
 fn missing_store_is_an_error_and_not_created() {
