@@ -270,10 +270,12 @@ fn file_urls_round_trip_and_other_schemes_are_refused() {
     let url = format!("file://{}", store.display());
     let sql_file = dir.path().join("job.sql");
     std::fs::write(&sql_file, job(dir.path(), &url, "")).unwrap();
-    // Killed until a run finishes.
+    // Killed until a run finishes; each run lives a little longer than the
+    // last, so that one does finish however slow a restore and the first
+    // checkpoint after it are on a loaded machine.
     let mut kills = 0;
     let mut g = Lcg(11);
-    while killed_after(dir.path(), &sql_file, Duration::from_millis(200 + g.below(600)), &mut || {}) {
+    while killed_after(dir.path(), &sql_file, Duration::from_millis(200 + g.below(600) + 200 * kills), &mut || {}) {
         kills += 1;
         let jobs: Vec<_> = std::fs::read_dir(&store).unwrap().collect();
         assert_eq!(jobs.len(), 1, "one job directory under {url}");
