@@ -19,6 +19,34 @@ pub fn new_chunk_id() -> ChunkId {
     rand::random()
 }
 
+/// Whether an operator's chunk is in the store. A chunk is sent with every
+/// checkpoint until one that carries it completes (an abandoned checkpoint
+/// may have lost it), then only referenced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    No,
+    /// Sent first with this checkpoint, which has not completed yet.
+    SentIn(u64),
+    Yes,
+}
+
+impl Stored {
+    /// The chunk's bytes go with `checkpoint`.
+    pub(crate) fn sent(&mut self, checkpoint: u64) {
+        if *self == Self::No {
+            *self = Self::SentIn(checkpoint);
+        }
+    }
+
+    /// `checkpoint` completed: a chunk sent with it, or first with an
+    /// abandoned one before it and sent again since, is stored.
+    pub(crate) fn completed(&mut self, checkpoint: u64) {
+        if matches!(*self, Self::SentIn(c) if c <= checkpoint) {
+            *self = Self::Yes;
+        }
+    }
+}
+
 /// What operators hand over besides their state bytes at a checkpoint: the
 /// chunks it references, and the bytes of those not yet known to be stored.
 #[derive(Debug, Default, Clone)]

@@ -21,7 +21,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
 
 use super::{Group, GroupAggregate, GroupAggregatePlan};
-use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, new_chunk_id};
+use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder, decode_batch};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::runtime::exchange::KEY_GROUPS;
@@ -29,15 +29,6 @@ use crate::runtime::exchange::KEY_GROUPS;
 /// The first number of the chunked layout; the inline layout before it
 /// starts with a count of key groups, at most [`KEY_GROUPS`].
 const CHUNKED: u64 = u64::MAX;
-
-/// Whether a key group's chunk is in the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stored {
-    No,
-    /// Written with this checkpoint, which has not completed yet.
-    SentIn(u64),
-    Yes,
-}
 
 #[derive(Debug, Clone, Copy)]
 struct Chunk {
@@ -70,9 +61,7 @@ impl KeyGroupChunks {
     /// an abandoned one before it, and written again since) are stored.
     pub(super) fn complete(&mut self, checkpoint: u64) {
         for chunk in self.chunks.iter_mut().flatten() {
-            if matches!(chunk.stored, Stored::SentIn(c) if c <= checkpoint) {
-                chunk.stored = Stored::Yes;
-            }
+            chunk.stored.completed(checkpoint);
         }
     }
 }
@@ -122,9 +111,7 @@ impl GroupAggregate {
             let mut bytes = Encoder::default();
             bytes.batch(&batch)?;
             writer.write(chunk.id, bytes.bytes);
-            if chunk.stored == Stored::No {
-                chunk.stored = Stored::SentIn(checkpoint);
-            }
+            chunk.stored.sent(checkpoint);
         }
         Ok(e.bytes)
     }

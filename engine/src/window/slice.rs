@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 use datafusion::arrow::array::{Array, UInt32Array};
 use datafusion::arrow::compute::take;
 
-use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, new_chunk_id};
+use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::runtime::exchange::key_groups;
@@ -22,15 +22,6 @@ use crate::window::pending::KeyGroupSet;
 
 /// More chunks than this in one key group of a slice are merged into one.
 const MAX_CHUNKS_PER_GROUP: usize = 8;
-
-/// Whether a part's chunk is in the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stored {
-    No,
-    /// Written with this checkpoint, which has not completed yet.
-    SentIn(u64),
-    Yes,
-}
 
 /// The key group and chunk of a part that a checkpoint split off.
 #[derive(Debug, Clone, Copy)]
@@ -182,8 +173,8 @@ impl Slice {
         chunks: &mut ChunkWriter,
         hashes: &mut Vec<u64>,
     ) -> Result<()> {
+        self.adopt_written();
         self.flush(name)?;
-        self.in_flight = None;
         self.parts = write_parts(std::mem::take(&mut self.parts), grouping, name, checkpoint, e, chunks, hashes)?;
         Ok(())
     }
@@ -210,9 +201,7 @@ impl Slice {
             self.adopt_written();
         }
         for chunk in self.parts.iter_mut().filter_map(|p| p.chunk.as_mut()) {
-            if matches!(chunk.stored, Stored::SentIn(c) if c <= checkpoint) {
-                chunk.stored = Stored::Yes;
-            }
+            chunk.stored.completed(checkpoint);
         }
     }
 
@@ -317,9 +306,7 @@ fn write_parts(
                 let mut bytes = Encoder::default();
                 part.state.encode(&mut bytes)?;
                 chunks.write(chunk.id, bytes.bytes);
-                if chunk.stored == Stored::No {
-                    chunk.stored = Stored::SentIn(checkpoint);
-                }
+                chunk.stored.sent(checkpoint);
             }
         }
     }
