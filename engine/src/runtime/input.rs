@@ -30,6 +30,7 @@ pub struct ExchangeInput {
     /// At least once: the last barrier each input delivered; a barrier goes
     /// on once every open input has delivered it, and no input waits.
     delivered: Vec<u64>,
+    /// The last barrier passed on (in either mode).
     forwarded: u64,
     combined: EventTime,
     task: String,
@@ -88,11 +89,7 @@ impl ExchangeInput {
             let Some((input, msg)) = self.channels.next().await else {
                 // A channel that closed without `End` means its task failed:
                 // never fire windows on partial input.
-                return if self.ended.iter().all(|e| *e) {
-                    Ok(Message::End)
-                } else {
-                    Err(self.closed())
-                };
+                return if self.ended.iter().all(|e| *e) { Ok(Message::End) } else { Err(self.closed()) };
             };
             if self.ended[input] {
                 // A silent input: only its end matters (its channel closes).
@@ -130,11 +127,19 @@ impl ExchangeInput {
                     }
                 }
                 Message::Barrier(id) => {
-                    if self.aligning.is_some_and(|a| a != id) {
-                        return Err(EngineError::State(format!(
-                            "{}: barrier {id} arrived while aligning another checkpoint",
-                            self.task
-                        )));
+                    // Sources are told only the newest checkpoint to take
+                    // (a watch channel): after one was abandoned, an input
+                    // may skip its barrier. As Flink's aligner does, a newer
+                    // barrier ends the alignment of the older checkpoint
+                    // (abandoned: it can no longer complete) and barriers
+                    // of checkpoints older than the newest seen are ignored.
+                    if id <= self.forwarded || self.aligning.is_some_and(|a| id < a) {
+                        continue;
+                    }
+                    if self.aligning.is_some_and(|a| a < id) {
+                        tracing::debug!(task = %self.task, barrier = id, "a newer barrier ends the alignment of an abandoned checkpoint");
+                        self.release_blocked();
+                        self.aligning_since = None;
                     }
                     self.aligning = Some(id);
                     self.aligning_since.get_or_insert_with(std::time::Instant::now);
@@ -181,12 +186,18 @@ impl ExchangeInput {
         if self.blocked.len() < open {
             return None;
         }
+        self.release_blocked();
+        self.aligning = None;
+        self.forwarded = id;
+        self.last_alignment = self.aligning_since.take().map(|t| t.elapsed());
+        Some(Message::Barrier(id))
+    }
+
+    /// Reads the inputs held back by an alignment again.
+    fn release_blocked(&mut self) {
         for (input, stream) in self.blocked.drain(..) {
             self.channels.insert(input, stream);
         }
-        self.aligning = None;
-        self.last_alignment = self.aligning_since.take().map(|t| t.elapsed());
-        Some(Message::Barrier(id))
     }
 
     /// How long the barrier just returned waited for alignment, once.
@@ -204,11 +215,7 @@ impl ExchangeInput {
 
     /// Watermarks of the inputs that hold the watermark back (not idle).
     fn holding(&self, except: Option<usize>) -> impl Iterator<Item = EventTime> + '_ {
-        self.watermarks
-            .iter()
-            .enumerate()
-            .filter(move |(i, _)| !self.idle[*i] && Some(*i) != except)
-            .map(|(_, w)| *w)
+        self.watermarks.iter().enumerate().filter(move |(i, _)| !self.idle[*i] && Some(*i) != except).map(|(_, w)| *w)
     }
 
     fn advance(&mut self) -> Option<EventTime> {
@@ -292,11 +299,40 @@ mod tests {
         }
     }
 
+    /// Checkpoint 1 was abandoned and input 1's source was told only of
+    /// checkpoint 2: its barrier 1 never comes. Barrier 2 ends the wait for
+    /// it, input 0's rows between its barriers 1 and 2 come before barrier 2,
+    /// and a late barrier 1 is ignored.
+    #[tokio::test]
+    async fn a_newer_barrier_ends_the_alignment_of_an_abandoned_checkpoint() {
+        let (tx0, rx0) = mpsc::channel(8);
+        let (tx1, rx1) = mpsc::channel(8);
+        let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into(), CheckpointMode::ExactlyOnce, &[], Vec::new());
+        tx0.send(Message::Watermark(5)).await.unwrap();
+        tx1.send(Message::Watermark(5)).await.unwrap();
+        assert!(matches!(input.next().await.unwrap(), Message::Watermark(5)));
+        tx0.send(Message::Barrier(1)).await.unwrap();
+        tx0.send(Message::Watermark(10)).await.unwrap();
+        tx0.send(Message::Barrier(2)).await.unwrap();
+        tx1.send(Message::Barrier(2)).await.unwrap();
+        // Whichever input is read first, barrier 2 comes once both
+        // delivered it (input 0's watermark between its barriers is read
+        // before, holding nothing back alone).
+        assert!(matches!(input.next().await.unwrap(), Message::Barrier(2)));
+        tx1.send(Message::Barrier(1)).await.unwrap();
+        tx1.send(Message::Watermark(20)).await.unwrap();
+        assert!(matches!(input.next().await.unwrap(), Message::Watermark(10)));
+        tx0.send(Message::Barrier(3)).await.unwrap();
+        tx1.send(Message::Barrier(3)).await.unwrap();
+        assert!(matches!(input.next().await.unwrap(), Message::Barrier(3)));
+    }
+
     #[tokio::test]
     async fn a_silent_input_holds_nothing_back_from_the_start() {
         let (tx0, rx0) = mpsc::channel(8);
         let (tx1, rx1) = mpsc::channel(8);
-        let mut input = ExchangeInput::new(vec![rx0, rx1], "t".into(), CheckpointMode::ExactlyOnce, &[false, true], Vec::new());
+        let mut input =
+            ExchangeInput::new(vec![rx0, rx1], "t".into(), CheckpointMode::ExactlyOnce, &[false, true], Vec::new());
         // Input 1 has not said anything yet: input 0's watermark passes.
         tx0.send(Message::Watermark(100)).await.unwrap();
         assert!(matches!(input.next().await.unwrap(), Message::Watermark(100)));
