@@ -120,6 +120,41 @@ pub fn oldest_open_windows(
     out
 }
 
+/// Per key group, the session that fires first among `pending` (sessions
+/// as (end, key id, start), in the order they fire), with `key_group` of
+/// each key id; sessions of different keys that share their bounds share
+/// an entry. The walk stops once every key group in `present` (those with
+/// a pending session) has its session.
+pub fn oldest_open_sessions<'a>(
+    pending: impl Iterator<Item = &'a (EventTime, u32, EventTime)>,
+    key_group: &[u8],
+    present: &KeyGroupSet,
+) -> Vec<OpenWindow> {
+    let mut seen = KeyGroupSet::default();
+    let mut out: Vec<OpenWindow> = Vec::new();
+    let wanted = present.len();
+    for &(end, key, start) in pending {
+        if seen.len() >= wanted {
+            break;
+        }
+        let Some(&group) = key_group.get(key as usize) else { continue };
+        if !seen.insert(group as usize) {
+            continue;
+        }
+        match out.iter_mut().rev().take_while(|w| w.end == end).find(|w| w.start == start) {
+            Some(w) => {
+                w.key_groups.insert(group as usize);
+            }
+            None => {
+                let mut key_groups = KeyGroupSet::default();
+                key_groups.insert(group as usize);
+                out.push(OpenWindow { start, end, key_groups });
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

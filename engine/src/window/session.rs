@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
-use datafusion::arrow::compute::take_record_batch;
+use datafusion::arrow::compute::{take, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
@@ -25,6 +25,7 @@ use crate::runtime::exchange::key_groups;
 use crate::window::aggregate::{OutputColumn, WindowedAggregation, evaluate_input};
 use crate::window::groups::EvaluatedInput;
 use crate::window::late::LateRows;
+use crate::window::pending::{KeyGroupSet, oldest_open_sessions};
 
 /// What a session aggregate subtask needs.
 #[derive(Debug)]
@@ -99,6 +100,13 @@ pub struct SessionAggregate {
     metrics: Arc<OperatorMetrics>,
     /// Scratch buffer for key ids, reused across batches.
     ids: Vec<usize>,
+    /// The key group of each key id, and per key group how many of its
+    /// sessions are pending: what `weir.pending_windows` shows.
+    key_group: Vec<u8>,
+    pending_per_group: Vec<u32>,
+    /// Pending sessions changed since they were last published.
+    pending_changed: bool,
+    hashes: Vec<u64>,
 }
 
 impl SessionAggregate {
@@ -121,6 +129,10 @@ impl SessionAggregate {
             buffer: Vec::new(),
             metrics,
             ids: Vec::new(),
+            key_group: Vec::new(),
+            pending_per_group: vec![0; crate::runtime::exchange::KEY_GROUPS],
+            pending_changed: false,
+            hashes: Vec::new(),
         })
     }
 
@@ -146,20 +158,81 @@ impl SessionAggregate {
         if wm != WATERMARK_MIN && end.saturating_sub(1).saturating_add(lateness) <= wm {
             return None;
         }
-        let mut was_fired = false;
-        for (s, e) in touching {
-            sessions.remove(&s);
-            self.pending.remove(&(e, key, s));
-            was_fired |= self.kept.remove(&(e, key, s));
+        for (s, _) in &touching {
+            sessions.remove(s);
         }
         sessions.insert(start, end);
+        let mut was_fired = false;
+        for (s, e) in touching {
+            self.unpend(&(e, key, s));
+            was_fired |= self.kept.remove(&(e, key, s));
+        }
         if was_fired || end.saturating_sub(1) <= self.watermark {
             // Fired before (or would have): it fires again right away.
             self.kept.insert((end, key, start));
-        } else {
-            self.pending.insert((end, key, start));
+        } else if self.pending.insert((end, key, start)) {
+            self.count_pending(key, 1);
         }
         Some((start, end))
+    }
+
+    /// Removes `session` from the pending ones; whether it was.
+    fn unpend(&mut self, session: &(EventTime, u32, EventTime)) -> bool {
+        let removed = self.pending.remove(session);
+        if removed {
+            self.count_pending(session.1, -1);
+        }
+        removed
+    }
+
+    fn count_pending(&mut self, key: u32, by: i32) {
+        self.pending_changed = true;
+        if let Some(n) = self.key_group.get(key as usize).and_then(|g| self.pending_per_group.get_mut(*g as usize)) {
+            *n = n.saturating_add_signed(by);
+        }
+    }
+
+    /// Notes the key group of the key ids the last batch added (their first
+    /// rows' keys hashed once; no key columns: one key in key group 0).
+    fn note_key_groups(&mut self, key_cols: &[ArrayRef]) -> Result<()> {
+        let known = self.key_group.len();
+        let total = self.key_ids.as_ref().map_or(1, |k| k.len());
+        if total <= known {
+            return Ok(());
+        }
+        let mut firsts = vec![u32::MAX; total - known];
+        for (row, id) in self.ids.iter().enumerate() {
+            if let Some(first) = id.checked_sub(known).and_then(|i| firsts.get_mut(i))
+                && *first == u32::MAX
+            {
+                *first = row as u32;
+            }
+        }
+        let firsts = UInt32Array::from(firsts);
+        let keys = key_cols
+            .iter()
+            .map(|k| take(k.as_ref(), &firsts, None))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .context(|| format!("{}: keys of new sessions", self.name))?;
+        let groups = key_groups(&keys, firsts.len(), &mut self.hashes)?;
+        self.key_group.extend(groups.into_iter().map(|g| g as u8));
+        Ok(())
+    }
+
+    /// Publishes each key group's first session to fire, if the pending
+    /// sessions changed (after a batch or a watermark, never per row).
+    fn publish_open_sessions(&mut self) {
+        if !std::mem::take(&mut self.pending_changed) {
+            return;
+        }
+        let mut present = KeyGroupSet::default();
+        for (g, n) in self.pending_per_group.iter().enumerate() {
+            if *n > 0 {
+                present.insert(g);
+            }
+        }
+        let open = oldest_open_sessions(self.pending.iter(), &self.key_group, &present);
+        *self.metrics.pending_windows.lock().unwrap_or_else(|p| p.into_inner()) = open;
     }
 
     /// Aggregates the rows of `fire` (sessions as (end, key, start)) and
@@ -291,7 +364,7 @@ impl SessionAggregate {
             if first.0.saturating_sub(1) > watermark {
                 break;
             }
-            self.pending.pop_first();
+            self.unpend(&first);
             due.insert(first);
         }
         self.fire(&due, out)?;
@@ -345,7 +418,8 @@ impl Operator for SessionAggregate {
     fn on_batch(&mut self, batch: StreamBatch, out: &mut Collector) -> Result<()> {
         let n = batch.num_rows();
         self.metrics.rows_in.fetch_add(n as u64, Ordering::Relaxed);
-        let a = &self.plan.aggregation;
+        let plan = Arc::clone(&self.plan);
+        let a = &plan.aggregation;
         let times = batch.data.column(a.time_column);
         let times = times
             .as_primitive_opt::<TimestampMillisecondType>()
@@ -359,6 +433,7 @@ impl Operator for SessionAggregate {
                 self.ids.resize(n, 0);
             }
         }
+        self.note_key_groups(&key_cols)?;
         let keys: Vec<u32> = self.ids.iter().map(|i| *i as u32).collect();
         let (min_valid, max_valid) = a.validity.bounds_now();
         let a_emits_early = a.emit_early.is_some();
@@ -412,6 +487,7 @@ impl Operator for SessionAggregate {
         refire.retain(|s| self.kept.contains(s));
         self.fire(&refire, out)?;
         self.compact();
+        self.publish_open_sessions();
         unusable.report(self.plan.aggregation.late_output.as_deref(), &self.metrics, &batch.data, out)
     }
 
@@ -421,6 +497,7 @@ impl Operator for SessionAggregate {
         }
         self.advance(watermark, out)?;
         self.compact();
+        self.publish_open_sessions();
         out.watermark(watermark);
         Ok(())
     }
@@ -486,12 +563,13 @@ impl Operator for SessionAggregate {
         let lateness = self.plan.aggregation.allowed_lateness;
         let fired: Vec<_> = self.pending.iter().filter(|(e, _, _)| e.saturating_sub(1) <= watermark).copied().collect();
         for s in fired {
-            self.pending.remove(&s);
+            self.unpend(&s);
             if s.0.saturating_sub(1).saturating_add(lateness) > watermark {
                 self.kept.insert(s);
             }
         }
         self.dirty.clear();
+        self.publish_open_sessions();
         Ok(())
     }
 
@@ -507,3 +585,6 @@ impl Operator for SessionAggregate {
         self.fire(&open, out)
     }
 }
+
+#[cfg(test)]
+mod pending_tests;
