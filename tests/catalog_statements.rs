@@ -228,6 +228,46 @@ CREATE TABLE out2 (id BIGINT) WITH ('connector' = 'blackhole');
     assert_eq!(plan("EXPLAIN PLAN FOR STATEMENT SET BEGIN INSERT INTO out SELECT id FROM src; INSERT INTO out2 SELECT id FROM src; END"), set);
 }
 
+/// `EXPLAIN` marks the operator whose state nothing frees — a GROUP BY
+/// without a window or state TTL keeps every key it sees — with what would
+/// bound it, and only that one: the same aggregation under
+/// `table.exec.state.ttl` shows its TTL instead, a window aggregation and a
+/// stateless query are not marked.
+#[test]
+fn explain_marks_unbounded_state() {
+    let dir = scratch();
+    let tables = "CREATE TABLE src (k BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen', 'number-of-rows' = '1');
+CREATE TABLE out (k BIGINT, n BIGINT) WITH ('connector' = 'print');
+";
+    let marker = "warning: unbounded state: it keeps every key seen, as nothing frees it (set 'table.exec.state.ttl'";
+    // The lines under the operator of kind `kind` in the plan of `script`.
+    let under = |script: &str, kind: &str| -> Vec<String> {
+        let plan = run_ok(dir.path(), &format!("{tables}{script};")).stdout;
+        let mut lines = plan.lines().skip_while(|l| !l.starts_with(&format!("  {kind}:")));
+        assert!(lines.next().is_some(), "no {kind} in\n{plan}");
+        let details: Vec<String> = lines.take_while(|l| l.starts_with("    ")).map(|l| l.trim().to_string()).collect();
+        assert_eq!(
+            plan.matches("warning: unbounded state").count(),
+            details.iter().filter(|l| l.starts_with("warning")).count(),
+            "{plan}"
+        );
+        details
+    };
+    let group_by = "EXPLAIN INSERT INTO out SELECT k, count(*) FROM src GROUP BY k";
+    let unbounded = under(group_by, "GroupAggregate");
+    assert!(unbounded.iter().any(|l| l.starts_with(marker)), "{unbounded:?}");
+    let ttl = under(&format!("SET 'table.exec.state.ttl' = '1 d';\n{group_by}"), "GroupAggregate");
+    assert!(ttl.iter().all(|l| !l.starts_with("warning")), "{ttl:?}");
+    assert!(ttl.contains(&"state TTL: 1 d idle (processing time)".to_string()), "{ttl:?}");
+    let hinted = under(&group_by.replace("SELECT", "SELECT /*+ STATE_TTL('src' = '2 h') */"), "GroupAggregate");
+    assert!(hinted.contains(&"state TTL: 2 h idle (processing time)".to_string()), "{hinted:?}");
+    assert!(hinted.iter().all(|l| !l.starts_with("warning")), "{hinted:?}");
+    let window = "EXPLAIN INSERT INTO out SELECT k, count(*) FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' MINUTE)) GROUP BY k, window_start, window_end";
+    assert!(under(window, "WindowAggregate").iter().all(|l| !l.starts_with("warning")));
+    let stateless = run_ok(dir.path(), &format!("{tables}EXPLAIN SELECT k FROM src WHERE k > 1;")).stdout;
+    assert!(!stateless.contains("unbounded"), "{stateless}");
+}
+
 fn json_lines(path: &Path, rows: &[(i64, &str)]) {
     std::fs::create_dir_all(path).unwrap();
     let text: String = rows.iter().map(|(a, b)| format!("{{\"a\": {a}, \"b\": \"{b}\"}}\n")).collect();

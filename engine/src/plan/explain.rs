@@ -19,6 +19,7 @@ fn unbounded(kind: &str) -> String {
     let remedy = match kind {
         "MatchRecognize" => "add WITHIN to the pattern",
         "OverAggregate" => "no state TTL applies to it: keep its PARTITION BY keys few",
+        "TemporalJoin" => "no state TTL applies to it: each key of the versioned table keeps its latest version",
         _ => "set 'table.exec.state.ttl', or bound it by event time: a window, an interval join",
     };
     format!("warning: unbounded state: it keeps every key seen, as nothing frees it ({remedy})")

@@ -111,6 +111,9 @@ impl OperatorSpec for RankPlan {
         );
         let growth = match (self.mode, self.ttl) {
             (RankMode::Window { .. }, _) | (_, Some(_)) => StateGrowth::Bounded,
+            // Without PARTITION BY there is one partition, and over appends
+            // it keeps only its top ranks; over a changelog every row.
+            _ if self.partition.is_empty() && !self.retracting => StateGrowth::Bounded,
             _ => StateGrowth::Unbounded,
         };
         Some(StateShape {
