@@ -684,10 +684,10 @@ fn take_input(
 }
 
 #[cfg(test)]
-mod pending_tests;
+pub(crate) mod pending_tests;
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
     use crate::metrics::JobMetrics;
@@ -702,10 +702,23 @@ mod tests {
 
     /// `SELECT window_start, window_end, k, count(k)` over (ts, k).
     pub(super) fn operator(kind: WindowKind) -> (WindowAggregate, Arc<OperatorMetrics>) {
-        let input = Arc::new(Schema::new(vec![
+        let plan = WindowAggregatePlan { window: WindowSpec::new(kind, 0).unwrap(), aggregation: count_per_key() };
+        let metrics = JobMetrics::default().register("w", 0);
+        (WindowAggregate::new(Arc::new(plan), "w".into(), Arc::clone(&metrics)), metrics)
+    }
+
+    /// The input (ts, k) of [`count_per_key`].
+    pub(crate) fn keyed_schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
             Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
             Field::new("k", DataType::Int64, true),
-        ]));
+        ]))
+    }
+
+    /// `window_start, window_end, k, count(k)` per k over [`keyed_schema`]
+    /// rows, for any kind of window.
+    pub(crate) fn count_per_key() -> WindowedAggregation {
+        let input = keyed_schema();
         let k: Arc<dyn datafusion::physical_plan::PhysicalExpr> = Arc::new(Column::new("k", 1));
         let count = AggregateExprBuilder::new(count_udaf(), vec![Arc::clone(&k)])
             .schema(Arc::clone(&input))
@@ -719,30 +732,25 @@ mod tests {
             Field::new("k", DataType::Int64, true),
             Field::new("c", DataType::Int64, false),
         ]));
-        let plan = WindowAggregatePlan {
-            window: WindowSpec::new(kind, 0).unwrap(),
-            aggregation: WindowedAggregation {
-                time_column: 0,
-                grouping: Grouping::new(
-                    vec![k],
-                    vec![Field::new("k", DataType::Int64, true)],
-                    vec![AggregateCall { function: Arc::new(count), filter: None }],
-                ),
-                output: vec![
-                    OutputColumn::WindowStart,
-                    OutputColumn::WindowEnd,
-                    OutputColumn::Key(0),
-                    OutputColumn::Aggregate(0),
-                ],
-                output_schema: output,
-                allowed_lateness: 0,
-                validity: EventTimeValidity { min_valid: i64::MIN, max_future_ms: i64::MAX / 4 },
-                late_output: None,
-                emit_early: None,
-            },
-        };
-        let metrics = JobMetrics::default().register("w", 0);
-        (WindowAggregate::new(Arc::new(plan), "w".into(), Arc::clone(&metrics)), metrics)
+        WindowedAggregation {
+            time_column: 0,
+            grouping: Grouping::new(
+                vec![k],
+                vec![Field::new("k", DataType::Int64, true)],
+                vec![AggregateCall { function: Arc::new(count), filter: None }],
+            ),
+            output: vec![
+                OutputColumn::WindowStart,
+                OutputColumn::WindowEnd,
+                OutputColumn::Key(0),
+                OutputColumn::Aggregate(0),
+            ],
+            output_schema: output,
+            allowed_lateness: 0,
+            validity: EventTimeValidity { min_valid: i64::MIN, max_future_ms: i64::MAX / 4 },
+            late_output: None,
+            emit_early: None,
+        }
     }
 
     fn rows(ts: &[i64], row_wm: Option<&[i64]>) -> StreamBatch {
@@ -751,13 +759,9 @@ mod tests {
         b
     }
 
-    pub(super) fn keyed(ts: &[i64], keys: &[i64]) -> StreamBatch {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
-            Field::new("k", DataType::Int64, true),
-        ]));
+    pub(crate) fn keyed(ts: &[i64], keys: &[i64]) -> StreamBatch {
         let data = RecordBatch::try_new(
-            schema,
+            keyed_schema(),
             vec![Arc::new(TimestampMillisecondArray::from(ts.to_vec())), Arc::new(Int64Array::from(keys.to_vec()))],
         )
         .unwrap();

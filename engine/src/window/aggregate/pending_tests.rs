@@ -52,8 +52,8 @@ fn oracle(kind: WindowKind, rows: &[(i64, i64)], wm: i64) -> BTreeMap<usize, (i6
     out
 }
 
-/// What the operator published, per key group; each key group once.
-fn published(metrics: &OperatorMetrics) -> BTreeMap<usize, (i64, i64)> {
+/// What a window operator published, per key group; each key group once.
+pub(crate) fn published(metrics: &OperatorMetrics) -> BTreeMap<usize, (i64, i64)> {
     let mut out = BTreeMap::new();
     for w in metrics.pending_windows.lock().unwrap().iter() {
         for g in w.key_groups.iter() {

@@ -5,73 +5,28 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::arrow::array::{ArrayRef, Int64Array, TimestampMillisecondArray};
-use datafusion::arrow::datatypes::{Field, Schema};
-use datafusion::functions_aggregate::count::count_udaf;
-use datafusion::physical_expr::aggregate::AggregateExprBuilder;
-use datafusion::physical_expr::expressions::Column;
+use datafusion::arrow::array::{ArrayRef, Int64Array};
 
 use super::*;
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
-use crate::event_time::EventTimeValidity;
 use crate::metrics::JobMetrics;
-use crate::window::groups::{AggregateCall, Grouping};
+use crate::window::aggregate::pending_tests::published;
+use crate::window::aggregate::tests::{count_per_key, keyed, keyed_schema};
 
 const GAP: i64 = 100;
 
-/// `SELECT k, window_start, window_end, count(k)` over SESSION(ts, GAP)
+/// `SELECT window_start, window_end, k, count(k)` over SESSION(ts, GAP)
 /// partitioned by k.
 fn operator() -> (SessionAggregate, Arc<OperatorMetrics>) {
-    let ts = DataType::Timestamp(TimeUnit::Millisecond, None);
-    let input = Arc::new(Schema::new(vec![Field::new("ts", ts.clone(), true), Field::new("k", DataType::Int64, true)]));
-    let k: Arc<dyn datafusion::physical_plan::PhysicalExpr> = Arc::new(Column::new("k", 1));
-    let count = AggregateExprBuilder::new(count_udaf(), vec![Arc::clone(&k)])
-        .schema(Arc::clone(&input))
-        .alias("c")
-        .build()
-        .unwrap();
-    let output = Arc::new(Schema::new(vec![
-        Field::new("window_start", ts.clone(), false),
-        Field::new("window_end", ts, false),
-        Field::new("k", DataType::Int64, true),
-        Field::new("c", DataType::Int64, false),
-    ]));
-    let plan = SessionAggregatePlan {
-        gap: GAP,
-        aggregation: WindowedAggregation {
-            time_column: 0,
-            grouping: Grouping::new(
-                vec![k],
-                vec![Field::new("k", DataType::Int64, true)],
-                vec![AggregateCall { function: Arc::new(count), filter: None }],
-            ),
-            output: vec![
-                OutputColumn::WindowStart,
-                OutputColumn::WindowEnd,
-                OutputColumn::Key(0),
-                OutputColumn::Aggregate(0),
-            ],
-            output_schema: output,
-            allowed_lateness: 0,
-            validity: EventTimeValidity { min_valid: i64::MIN, max_future_ms: i64::MAX / 4 },
-            late_output: None,
-            emit_early: None,
-        },
-        input_schema: input,
-        emit_rows: None,
-    };
+    let plan =
+        SessionAggregatePlan { gap: GAP, aggregation: count_per_key(), input_schema: keyed_schema(), emit_rows: None };
     let metrics = JobMetrics::default().register("s", 0);
     (SessionAggregate::new(Arc::new(plan), "s".into(), Arc::clone(&metrics)).unwrap(), metrics)
 }
 
 fn batch(rows: &[(i64, i64)]) -> StreamBatch {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true),
-        Field::new("k", DataType::Int64, true),
-    ]));
-    let ts = TimestampMillisecondArray::from(rows.iter().map(|r| r.1).collect::<Vec<_>>());
-    let k = Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>());
-    StreamBatch::new(RecordBatch::try_new(schema, vec![Arc::new(ts), Arc::new(k)]).unwrap())
+    let (keys, times): (Vec<i64>, Vec<i64>) = rows.iter().copied().unzip();
+    keyed(&times, &keys)
 }
 
 /// Per key group, the sessions (start, end) not yet fired at watermark `wm`
@@ -100,17 +55,6 @@ fn oracle(rows: &[(i64, i64)], wm: i64) -> BTreeMap<usize, Vec<(i64, i64)>> {
                 Some((_, end)) if *end == s.1 => best.push(s),
                 _ => *best = vec![s],
             }
-        }
-    }
-    out
-}
-
-/// What the operator published, per key group; each key group once.
-fn published(metrics: &OperatorMetrics) -> BTreeMap<usize, (i64, i64)> {
-    let mut out = BTreeMap::new();
-    for w in metrics.pending_windows.lock().unwrap().iter() {
-        for g in w.key_groups.iter() {
-            assert!(out.insert(g, (w.start, w.end)).is_none(), "key group {g} listed twice");
         }
     }
     out
