@@ -42,16 +42,8 @@ pub struct Grouping {
 }
 
 impl Grouping {
-    pub fn new(
-        keys: Vec<Arc<dyn PhysicalExpr>>,
-        key_fields: Vec<Field>,
-        aggregates: Vec<AggregateCall>,
-    ) -> Self {
-        Self {
-            keys,
-            key_schema: Arc::new(Schema::new(key_fields)),
-            aggregates,
-        }
+    pub fn new(keys: Vec<Arc<dyn PhysicalExpr>>, key_fields: Vec<Field>, aggregates: Vec<AggregateCall>) -> Self {
+        Self { keys, key_schema: Arc::new(Schema::new(key_fields)), aggregates }
     }
 
     /// What partial aggregates are stored as: the key columns and each
@@ -89,17 +81,9 @@ impl Grouping {
             Some(schema) => Some(new_group_values(schema, &GroupOrdering::None)?),
             None => None,
         };
-        let accumulators = self
-            .aggregates
-            .iter()
-            .map(|call| new_accumulator(&call.function))
-            .collect::<DfResult<_>>()?;
-        Ok(Groups {
-            keys,
-            global_len: 0,
-            accumulators,
-            indices: Vec::new(),
-        })
+        let accumulators =
+            self.aggregates.iter().map(|call| new_accumulator(&call.function)).collect::<DfResult<_>>()?;
+        Ok(Groups { keys, global_len: 0, accumulators, indices: Vec::new() })
     }
 
     /// Refuses partial state read back from a checkpoint unless its
@@ -228,26 +212,9 @@ impl Groups {
         Ok(())
     }
 
-    /// The first row of the last [`Groups::update`] of each group it added
-    /// (those numbered `before` and up), in group order: the rows whose
-    /// keys the new groups have. Group numbers need not follow row order.
-    pub fn first_rows_from(&self, before: usize) -> Vec<u32> {
-        let mut firsts = vec![u32::MAX; self.len().saturating_sub(before)];
-        let mut left = firsts.len();
-        for (row, g) in self.indices.iter().enumerate() {
-            if left == 0 {
-                break;
-            }
-            if let Some(first) = g.checked_sub(before).and_then(|i| firsts.get_mut(i))
-                && *first == u32::MAX
-            {
-                *first = row as u32;
-                left -= 1;
-            }
-        }
-        // Every new group has a row; a row missing would be no key at all.
-        firsts.retain(|r| *r != u32::MAX);
-        firsts
+    /// The group number of each row of the last [`Groups::update`].
+    pub fn row_groups(&self) -> &[usize] {
+        &self.indices
     }
 
     /// Folds partial states (as produced by [`Groups::take_state`]) into
@@ -265,11 +232,7 @@ impl Groups {
     pub fn take_state(&mut self) -> DfResult<PartialState> {
         let rows = self.len();
         let keys = self.emit_keys()?;
-        let states = self
-            .accumulators
-            .iter_mut()
-            .map(|a| a.state(EmitTo::All))
-            .collect::<DfResult<_>>()?;
+        let states = self.accumulators.iter_mut().map(|a| a.state(EmitTo::All)).collect::<DfResult<_>>()?;
         Ok(PartialState { keys, states, rows })
     }
 
@@ -278,11 +241,7 @@ impl Groups {
     pub fn take_final(&mut self) -> DfResult<(Vec<ArrayRef>, Vec<ArrayRef>, usize)> {
         let rows = self.len();
         let keys = self.emit_keys()?;
-        let values = self
-            .accumulators
-            .iter_mut()
-            .map(|a| a.evaluate(EmitTo::All))
-            .collect::<DfResult<_>>()?;
+        let values = self.accumulators.iter_mut().map(|a| a.evaluate(EmitTo::All)).collect::<DfResult<_>>()?;
         Ok((keys, values, rows))
     }
 
@@ -298,8 +257,7 @@ impl Groups {
 
     /// Bytes held, for metrics and memory accounting.
     pub fn size(&self) -> usize {
-        self.keys.as_ref().map_or(0, |k| k.size())
-            + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
+        self.keys.as_ref().map_or(0, |k| k.size()) + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
     }
 }
 
@@ -402,7 +360,8 @@ mod tests {
         use datafusion::physical_expr::expressions::Column;
         let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, true)]));
         let k: Arc<dyn PhysicalExpr> = Arc::new(Column::new("k", 0));
-        let count = AggregateExprBuilder::new(count_udaf(), vec![Arc::clone(&k)]).schema(schema).alias("c").build().unwrap();
+        let count =
+            AggregateExprBuilder::new(count_udaf(), vec![Arc::clone(&k)]).schema(schema).alias("c").build().unwrap();
         let call = AggregateCall { function: Arc::new(count), filter: None };
         let grouping = Grouping::new(vec![k], vec![Field::new("k", DataType::Int64, true)], vec![call]);
         let good = PartialState {

@@ -8,8 +8,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use datafusion::arrow::array::{ArrayRef, UInt32Array};
+use datafusion::arrow::compute::take;
+
+use crate::error::{Result, ResultExt};
 use crate::message::EventTime;
-use crate::runtime::exchange::KEY_GROUPS;
+use crate::runtime::exchange::{KEY_GROUPS, key_groups};
 use crate::window::aggregate::SliceKey;
 use crate::window::spec::WindowSpec;
 
@@ -71,6 +75,42 @@ impl KeyGroupSet {
     pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
         (0..KEY_GROUPS).filter(|g| self.contains(*g))
     }
+}
+
+/// The key groups of the groups numbered `before..total`, which the rows of
+/// one batch (`row_groups`: each row's group number, `keys` their key
+/// columns) added: the keys of each new group's first row, hashed once. A
+/// group seen before costs nothing; group numbers need not follow row order.
+pub fn key_groups_of_new_groups(
+    row_groups: &[usize],
+    before: usize,
+    total: usize,
+    keys: &[ArrayRef],
+    hashes: &mut Vec<u64>,
+    name: &str,
+) -> Result<Vec<usize>> {
+    let mut firsts = vec![u32::MAX; total.saturating_sub(before)];
+    let mut left = firsts.len();
+    for (row, g) in row_groups.iter().enumerate() {
+        if left == 0 {
+            break;
+        }
+        if let Some(first) = g.checked_sub(before).and_then(|i| firsts.get_mut(i))
+            && *first == u32::MAX
+        {
+            *first = row as u32;
+            left -= 1;
+        }
+    }
+    // Every new group has a row; a row missing would be no key at all.
+    firsts.retain(|r| *r != u32::MAX);
+    let firsts = UInt32Array::from(firsts);
+    let keys = keys
+        .iter()
+        .map(|k| take(k.as_ref(), &firsts, None))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .context(|| format!("{name}: keys of new groups"))?;
+    key_groups(&keys, firsts.len(), hashes)
 }
 
 /// The oldest open window of some key groups of one window operator

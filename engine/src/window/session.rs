@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
-use datafusion::arrow::compute::{take, take_record_batch};
+use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
@@ -25,7 +25,7 @@ use crate::runtime::exchange::key_groups;
 use crate::window::aggregate::{OutputColumn, WindowedAggregation, evaluate_input};
 use crate::window::groups::EvaluatedInput;
 use crate::window::late::LateRows;
-use crate::window::pending::{KeyGroupSet, oldest_open_sessions};
+use crate::window::pending::{KeyGroupSet, key_groups_of_new_groups, oldest_open_sessions};
 
 /// What a session aggregate subtask needs.
 #[derive(Debug)]
@@ -200,21 +200,7 @@ impl SessionAggregate {
         if total <= known {
             return Ok(());
         }
-        let mut firsts = vec![u32::MAX; total - known];
-        for (row, id) in self.ids.iter().enumerate() {
-            if let Some(first) = id.checked_sub(known).and_then(|i| firsts.get_mut(i))
-                && *first == u32::MAX
-            {
-                *first = row as u32;
-            }
-        }
-        let firsts = UInt32Array::from(firsts);
-        let keys = key_cols
-            .iter()
-            .map(|k| take(k.as_ref(), &firsts, None))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .context(|| format!("{}: keys of new sessions", self.name))?;
-        let groups = key_groups(&keys, firsts.len(), &mut self.hashes)?;
+        let groups = key_groups_of_new_groups(&self.ids, known, total, key_cols, &mut self.hashes, &self.name)?;
         self.key_group.extend(groups.into_iter().map(|g| g as u8));
         Ok(())
     }

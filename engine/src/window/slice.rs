@@ -10,15 +10,13 @@
 
 use std::sync::{Arc, OnceLock};
 
-use datafusion::arrow::array::{Array, UInt32Array};
-use datafusion::arrow::compute::take;
+use datafusion::arrow::array::Array;
 
 use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
-use crate::runtime::exchange::key_groups;
 use crate::window::groups::{EvaluatedInput, Grouping, Groups, PartialState};
-use crate::window::pending::KeyGroupSet;
+use crate::window::pending::{KeyGroupSet, key_groups_of_new_groups};
 
 /// More chunks than this in one key group of a slice are merged into one.
 const MAX_CHUNKS_PER_GROUP: usize = 8;
@@ -128,15 +126,9 @@ impl Slice {
         if self.key_groups.is_full() || self.live.len() == before {
             return Ok(false);
         }
-        let firsts = UInt32Array::from(self.live.first_rows_from(before));
-        let keys = input
-            .keys
-            .iter()
-            .map(|k| take(k.as_ref(), &firsts, None))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .context(|| format!("{name}: keys of new groups"))?;
+        let new = key_groups_of_new_groups(self.live.row_groups(), before, self.live.len(), &input.keys, hashes, name)?;
         let mut added = false;
-        for g in key_groups(&keys, firsts.len(), hashes)? {
+        for g in new {
             added |= self.key_groups.insert(g);
         }
         Ok(added)
