@@ -40,6 +40,19 @@ fn completion(value: &[u8]) -> Option<Result<(u64, Option<Manifest>)>> {
     Some(read)
 }
 
+/// How long opening a store waits for another holder's lock to go: a
+/// flusher thread ends within its flush interval (500 ms by default), and
+/// another process holding the store does not let go at all.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Whether sled refused to open a store because another holder has its
+/// lock: sled 0.34 reports the `flock` failure (WouldBlock) as an I/O error
+/// of kind `Other` with this message, so the message is all there is.
+fn is_locked(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.kind() == std::io::ErrorKind::Other
+        && io.to_string().starts_with("could not acquire lock"))
+}
+
 /// The checkpoints of one job in sled.
 #[derive(Debug, Clone)]
 pub struct SledStore {
@@ -52,10 +65,23 @@ pub struct SledStore {
 }
 
 impl SledStore {
-    /// Opens (or creates) the store in `dir`.
+    /// Opens (or creates) the store in `dir`. sled's lock on a store this
+    /// process let go of is released only when that store's background
+    /// flusher thread ends (its drop does not wait for it): a lock held
+    /// is tried again for up to [`LOCK_WAIT`] before it is an error.
     pub fn open(dir: &Path) -> Result<Self> {
-        let db =
-            sled::open(dir).map_err(|e| EngineError::State(format!("cannot open state in {}: {e}", dir.display())))?;
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(5);
+        let db = loop {
+            match sled::open(dir) {
+                Ok(db) => break db,
+                Err(e) if is_locked(&e) && started.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(100));
+                }
+                Err(e) => return Err(EngineError::State(format!("cannot open state in {}: {e}", dir.display()))),
+            }
+        };
         let tree = |name: &str| db.open_tree(name).map_err(err("opening state"));
         let (states, refs, chunks, complete) = (tree("states")?, tree("refs")?, tree("chunks")?, tree("complete")?);
         Ok(Self { db, states, refs, chunks, complete })
@@ -266,6 +292,24 @@ impl SledStore {
 mod tests {
     use super::*;
     use crate::checkpoint::store::tests::{manifest, state};
+
+    /// A store let go of opens again at once (its flusher thread may still
+    /// hold sled's lock for a moment), every time; one still held is an
+    /// error naming the directory.
+    #[tokio::test]
+    async fn a_store_let_go_of_opens_again_and_one_held_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for checkpoint in 1..=20 {
+            let store = SledStore::open(dir.path()).unwrap();
+            store.put(checkpoint, "t", &state(checkpoint as u8)).unwrap();
+            store.complete(checkpoint, 1, &manifest()).await.unwrap();
+            drop(store);
+        }
+        let held = SledStore::open(dir.path()).unwrap();
+        assert_eq!(held.latest_id().unwrap(), Some(20));
+        let refused = SledStore::open(dir.path()).unwrap_err().to_string();
+        assert!(refused.contains("cannot open state in") && refused.contains("lock"), "{refused}");
+    }
 
     /// A checkpoint of state format 1 (its completion record the task
     /// count alone) reads back without a manifest, for the restore to
