@@ -47,7 +47,11 @@ fn input_lines() -> Vec<String> {
     let rows: Vec<Row> = (0..200_000)
         .map(|_| {
             ts += g.below(20) as i64;
-            Row { k: Some(format!("k{}", g.below(20))), v: Some(g.below(100) as i64), ts: Some(ts - g.below(1_500) as i64) }
+            Row {
+                k: Some(format!("k{}", g.below(20))),
+                v: Some(g.below(100) as i64),
+                ts: Some(ts - g.below(1_500) as i64),
+            }
         })
         .collect();
     let scratch = scratch();
@@ -168,18 +172,23 @@ fn rerun_after(dir: &Path, damage: Damage, expected: &[String]) -> bool {
     let resumed = weir(dir, false);
     let stderr = String::from_utf8_lossy(&resumed.stderr).into_owned();
     if resumed.status.success() {
-        assert!(stderr.contains("resumed from checkpoint"), "{damage:?}: the restart did not say where it resumed: {stderr}");
+        assert!(
+            stderr.contains("resumed from checkpoint"),
+            "{damage:?}: the restart did not say where it resumed: {stderr}"
+        );
         assert_rows_eq(&committed(dir), expected, &format!("{damage:?}: resumed"));
         return false;
     }
     assert!(
-        stderr.contains("already holds output it committed") && stderr.contains("execution.state-recovery.allow-fresh-start"),
-        "{damage:?}: the restart failed for another reason: {stderr}"
+        stderr.contains("already holds output it committed")
+            && stderr.contains("execution.state-recovery.allow-fresh-start"),
+        "{damage:?}: the restart failed for another reason ({}): {stderr}",
+        resumed.status
     );
     assert_eq!(committed(dir), before, "{damage:?}: the refused start changed the output");
     let fresh = weir(dir, true);
     let stderr = String::from_utf8_lossy(&fresh.stderr);
-    assert!(fresh.status.success(), "{damage:?}: starting afresh failed: {stderr}");
+    assert!(fresh.status.success(), "{damage:?}: starting afresh failed ({}): {stderr}", fresh.status);
     assert!(stderr.contains("started afresh"), "{damage:?}: the fresh start did not say so: {stderr}");
     assert_rows_eq(&committed(dir), expected, &format!("{damage:?}: started afresh"));
     true

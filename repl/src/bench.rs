@@ -227,7 +227,7 @@ fn child(options: &Options) -> Result<(), BenchError> {
     let _ = std::fs::remove_dir_all(&state);
     let (secs, rows) = result?;
     println!("{RESULT} {secs} {rows} {}", peak_rss_kib());
-    runtime.shutdown_background();
+    crate::shut_down(runtime);
     Ok(())
 }
 
