@@ -15,6 +15,7 @@ use crate::error::{EngineError, ErrorKind, Result};
 use crate::metrics::JobMetrics;
 use crate::plan::StreamPlan;
 use crate::runtime::attempt;
+use crate::runtime::graph::JobGraph;
 use crate::runtime::restart::{RestartStrategy, Restarts};
 use crate::runtime::supervisor::Supervisor;
 
@@ -61,6 +62,8 @@ pub struct JobHandle {
     /// How the job started when it had earlier state: the checkpoint it
     /// resumed from, or why it started afresh.
     pub resumed: Option<String>,
+    /// Its stages and exchanges, for front ends that draw the job.
+    pub graph: Arc<JobGraph>,
     status: watch::Receiver<JobStatus>,
     cancel: mpsc::Sender<()>,
     /// How to take a savepoint: the current attempt's coordinator and the
@@ -199,6 +202,7 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
             sink.connector.set_upsert_key(key);
         }
     }
+    let graph = Arc::new(JobGraph::of(&plan));
     let metrics = Arc::new(JobMetrics::default());
     let first = attempt::launch(&plan, &id, durability.as_ref(), &metrics)?;
     let resumed = first.note.clone();
@@ -223,6 +227,7 @@ pub fn start(plan: StreamPlan, id: String, statement: String, durability: Option
         statement,
         metrics,
         resumed,
+        graph,
         status,
         cancel,
         savepoints,

@@ -4,6 +4,7 @@
 pub(crate) mod attempt;
 pub mod exchange;
 pub mod fanout;
+pub mod graph;
 pub mod input;
 pub mod job;
 pub mod key_hash;
