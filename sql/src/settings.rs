@@ -22,10 +22,7 @@ struct Known {
 fn positive_int(v: &str) -> std::result::Result<(), String> {
     match v.parse::<usize>() {
         Ok(n) if (1..=weir_engine::runtime::exchange::KEY_GROUPS).contains(&n) => Ok(()),
-        _ => Err(format!(
-            "expected an integer from 1 to {}",
-            weir_engine::runtime::exchange::KEY_GROUPS
-        )),
+        _ => Err(format!("expected an integer from 1 to {}", weir_engine::runtime::exchange::KEY_GROUPS)),
     }
 }
 
@@ -196,7 +193,11 @@ impl Settings {
         if let Some(setting) = flink_only::no_effect(key) {
             if !setting.values.is_empty() && !setting.values.iter().any(|v| v.eq_ignore_ascii_case(value)) {
                 return Err(SqlError::plan(
-                    format!("invalid value '{value}' for '{key}': expected one of {}", setting.values.join(", ")),
+                    format!(
+                        "invalid value '{value}' for '{key}': expected one of {} ({})",
+                        setting.values.join(", "),
+                        setting.why
+                    ),
                     None,
                 ));
             }
@@ -204,9 +205,8 @@ impl Settings {
             return Ok(Some(setting.why));
         }
         let known = find(key)?;
-        (known.check)(value).map_err(|why| {
-            SqlError::plan(format!("invalid value '{value}' for '{key}': {why}"), None)
-        })?;
+        (known.check)(value)
+            .map_err(|why| SqlError::plan(format!("invalid value '{value}' for '{key}': {why}"), None))?;
         self.overrides.insert(key.to_string(), value.to_string());
         Ok(None)
     }
@@ -227,18 +227,16 @@ impl Settings {
 
     /// Every key with its current value, and the no-effect ones set.
     pub fn all(&self) -> Vec<(String, String)> {
-        let set = flink_only::NO_EFFECT.iter().filter_map(|s| Some((s.key.to_string(), self.overrides.get(s.key)?.clone())));
+        let set =
+            flink_only::NO_EFFECT.iter().filter_map(|s| Some((s.key.to_string(), self.overrides.get(s.key)?.clone())));
         KNOWN.iter().map(|k| (k.key.to_string(), self.get(k.key))).chain(set).collect()
     }
 
     fn get(&self, key: &str) -> String {
-        self.overrides.get(key).cloned().unwrap_or_else(|| {
-            KNOWN
-                .iter()
-                .find(|k| k.key == key)
-                .map(|k| k.default.to_string())
-                .unwrap_or_default()
-        })
+        self.overrides
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| KNOWN.iter().find(|k| k.key == key).map(|k| k.default.to_string()).unwrap_or_default())
     }
 
     /// Checkpointing as set: `None` when `execution.checkpointing.interval`
@@ -246,13 +244,8 @@ impl Settings {
     pub fn checkpointing(&self) -> Option<(Duration, Duration, Duration)> {
         let d = |k: &str| parse_duration(&self.get(k)).unwrap_or_default();
         let interval = d("execution.checkpointing.interval");
-        (!interval.is_zero()).then(|| {
-            (
-                interval,
-                d("execution.checkpointing.timeout"),
-                d("execution.checkpointing.min-pause"),
-            )
-        })
+        (!interval.is_zero())
+            .then(|| (interval, d("execution.checkpointing.timeout"), d("execution.checkpointing.min-pause")))
     }
 
     /// `execution.checkpointing.mode`.
@@ -303,9 +296,7 @@ impl Settings {
 
     /// `table.planner.max-expression-depth`.
     pub fn max_expression_depth(&self) -> usize {
-        self.get("table.planner.max-expression-depth")
-            .parse()
-            .unwrap_or(crate::depth::DEFAULT_EXPRESSION_DEPTH)
+        self.get("table.planner.max-expression-depth").parse().unwrap_or(crate::depth::DEFAULT_EXPRESSION_DEPTH)
     }
 
     /// `table.local-time-zone`: where instants become wall-clock times.
@@ -388,8 +379,20 @@ mod tests {
         let e = s.set("sql-client.execution.result-mode", "pretty").unwrap_err().to_string();
         assert!(e.contains("expected one of table, changelog, tableau"), "{e}");
         assert!(s.set("sql-client.execution.result-mode", "TABLEAU").unwrap().is_some());
+        let why = s.set("state.backend.type", "HashMap").unwrap();
+        assert!(why.is_some_and(|w| w.contains("in memory")), "{why:?}");
+        let e = s.set("state.backend.type", "rocksdb").unwrap_err().to_string();
+        assert!(e.contains("expected one of hashmap (Weir holds keyed state in memory"), "{e}");
+        assert!(e.contains("no disk-backed backend ('rocksdb', 'forst') yet"), "{e}");
+        for key in ["state.backend.incremental", "execution.checkpointing.incremental"] {
+            assert!(s.set(key, "false").unwrap().is_some_and(|w| w.contains("always incremental")));
+            assert!(s.set(key, "sometimes").is_err());
+        }
         let e = s.set("table.exec.emit.early-fire.enabled", "true").unwrap_err().to_string();
-        assert!(e.contains("setting 'table.exec.emit.early-fire.enabled' is not supported: a window emits once"), "{e}");
+        assert!(
+            e.contains("setting 'table.exec.emit.early-fire.enabled' is not supported: a window emits once"),
+            "{e}"
+        );
         assert_eq!(s.state_ttl(), None);
         s.set("table.exec.state.ttl", "1 h").unwrap();
         assert_eq!(s.state_ttl(), Some(Duration::from_secs(3600)));

@@ -14,6 +14,8 @@ pub(super) struct NoEffect {
 const DISPLAY: &str = "it is a display setting of Flink's SQL client; Weir's REPL and `weir run` show tables";
 const BATCHES: &str = "Weir always processes whole batches of rows";
 const PLANNER: &str = "Weir's planner decides how aggregations run";
+const INCREMENTAL: &str = "Weir's checkpoints are always incremental: state a completed checkpoint stored is \
+     referenced by the next ones, not written again (docs/checkpoints.md)";
 
 pub(super) const NO_EFFECT: &[NoEffect] = &[
     NoEffect { key: "sql-client.execution.result-mode", values: &["table", "changelog", "tableau"], why: DISPLAY },
@@ -28,6 +30,14 @@ pub(super) const NO_EFFECT: &[NoEffect] = &[
     NoEffect { key: "table.optimizer.distinct-agg.split.enabled", values: &["true", "false"], why: PLANNER },
     NoEffect { key: "table.optimizer.distinct-agg.split.bucket-num", values: &[], why: PLANNER },
     NoEffect { key: "pipeline.name", values: &[], why: "Weir names a job by its id and its statement (SHOW JOBS)" },
+    NoEffect {
+        key: "state.backend.type",
+        values: &["hashmap"],
+        why: "Weir holds keyed state in memory, as Flink's hashmap backend does; it has no disk-backed backend \
+              ('rocksdb', 'forst') yet",
+    },
+    NoEffect { key: "state.backend.incremental", values: &["true", "false"], why: INCREMENTAL },
+    NoEffect { key: "execution.checkpointing.incremental", values: &["true", "false"], why: INCREMENTAL },
     NoEffect {
         key: "execution.checkpointing.externalized-checkpoint-retention",
         values: &["RETAIN_ON_CANCELLATION", "DELETE_ON_CANCELLATION", "NO_EXTERNALIZED_CHECKPOINTS"],
