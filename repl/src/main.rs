@@ -2,6 +2,7 @@
 //! (pgwire) and `weir bench` (throughput of query files).
 
 mod bench;
+mod dashboard;
 mod metrics_http;
 mod output;
 mod progress;
@@ -32,6 +33,10 @@ enum Command {
         /// Serve Prometheus metrics at http://127.0.0.1:PORT/metrics.
         #[arg(long)]
         metrics_port: Option<u16>,
+        /// Serve the web dashboard at http://127.0.0.1:PORT/ while the jobs
+        /// run (0 picks a free port).
+        #[arg(long)]
+        ui_port: Option<u16>,
     },
     /// Run the statements of SQL files, then answer Postgres clients
     /// (psql, psycopg, Grafana) until SIGTERM or SIGINT.
@@ -52,6 +57,10 @@ enum Command {
         /// Serve Prometheus metrics at http://BIND:PORT/metrics.
         #[arg(long)]
         metrics_port: Option<u16>,
+        /// Serve the web dashboard at http://BIND:PORT/, with the same user,
+        /// password and loopback rule as pgwire (0 picks a free port).
+        #[arg(long)]
+        ui_port: Option<u16>,
         /// Connections served at once; more are refused (53300).
         #[arg(long, default_value_t = serve::limits::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..))]
         max_connections: u32,
@@ -151,13 +160,16 @@ fn run(cli: Cli) -> ExitCode {
         }
     };
     let ok = match cli.command {
-        Some(Command::Run { files, metrics_port }) => runtime.block_on(run::run_files(&files, metrics_port)),
+        Some(Command::Run { files, metrics_port, ui_port }) => {
+            runtime.block_on(run::run_files(&files, metrics_port, ui_port))
+        }
         Some(Command::Serve {
             pg_port,
             bind,
             user,
             password,
             metrics_port,
+            ui_port,
             max_connections,
             max_statement_bytes,
             max_statements,
@@ -170,6 +182,7 @@ fn run(cli: Cli) -> ExitCode {
             files,
         }) => runtime.block_on(serve::serve(serve::Options {
             metrics_port,
+            ui_port,
             bind,
             port: pg_port,
             user,

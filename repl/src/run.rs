@@ -3,14 +3,19 @@
 //! every job has ended.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
 
 use weir_engine::changelog;
 use weir_engine::runtime::job::JobStatus;
 use weir_sql::{Outcome, ParsedStatement, Session, SqlError, parse_script};
 
+use crate::dashboard;
 use crate::metrics_http;
 use crate::output;
 use crate::progress::Progress;
+use crate::serve::handler::Router;
 
 /// Runs the statements of `files` in order in `session`, printing what
 /// they produce; jobs keep running. False at the first error, printed with
@@ -72,24 +77,40 @@ pub(crate) async fn read_script(path: &Path) -> Option<Script> {
 }
 
 /// Runs the files; returns whether everything succeeded. With
-/// `metrics_port`, Prometheus can scrape the jobs while they run.
-pub async fn run_files(files: &[PathBuf], metrics_port: Option<u16>) -> bool {
-    let mut session = Session::new();
+/// `metrics_port`, Prometheus can scrape the jobs while they run; with
+/// `ui_port`, the web dashboard shows them (and its SQL box runs
+/// statements in the same session) until the command ends.
+pub async fn run_files(files: &[PathBuf], metrics_port: Option<u16>, ui_port: Option<u16>) -> bool {
+    let session = Session::new();
     if let Some(port) = metrics_port
         && !start_metrics("127.0.0.1", port, &session).await
     {
         return false;
     }
-    if !execute_files(&mut session, files).await {
-        return false;
+    let registry = session.system();
+    let session = Arc::new(Mutex::new(session));
+    if let Some(port) = ui_port {
+        let options = dashboard::Options { bind: "127.0.0.1".into(), port, user: String::new(), password: None };
+        let router = Router::new(Arc::clone(&session), Arc::default(), None);
+        if !dashboard::announce(options, registry, Arc::new(router)).await {
+            return false;
+        }
     }
-    let progress = Progress::start(&session);
+    // The jobs are waited for without the session: the dashboard's SQL
+    // box may use it meanwhile.
+    let (progress, jobs) = {
+        let mut session = session.lock().await;
+        if !execute_files(&mut session, files).await {
+            return false;
+        }
+        (Progress::start(&session), session.jobs().to_vec())
+    };
     let say = |line: String| match &progress {
         Some(p) => p.println(&line),
         None => eprintln!("{line}"),
     };
     let mut ok = true;
-    for job in session.jobs() {
+    for job in &jobs {
         let status = job.wait().await;
         let t = job.metrics.totals();
         match status {

@@ -23,7 +23,7 @@ const INVALID_AUTHORIZATION: &str = "28000";
 /// How long a wrong password waits for its answer, as PostgreSQL's
 /// `auth_delay`: guessing takes a second a try on each connection, and
 /// connections are bounded (`--max-connections`).
-const FAILED_LOGIN_DELAY: Duration = Duration::from_secs(1);
+pub(crate) const FAILED_LOGIN_DELAY: Duration = Duration::from_secs(1);
 
 /// The startup phase of a connection.
 pub enum Startup {
@@ -87,7 +87,7 @@ impl StartupHandler for Startup {
 
 /// Loopback, also as an IPv4 address mapped into IPv6 (a listener on `::`
 /// sees IPv4 clients so).
-fn is_loopback(ip: IpAddr) -> bool {
+pub(crate) fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(v6.is_loopback(), |v4| v4.is_loopback()),

@@ -46,13 +46,13 @@ type Prepared = <DfSessionService as ExtendedQueryHandler>::Statement;
 
 /// Where a statement runs.
 #[derive(Debug, PartialEq, Eq)]
-enum Route {
+pub(crate) enum Route {
     Weir,
     DataFusion,
 }
 
 /// A client's SQL text, split.
-enum Script {
+pub(crate) enum Script {
     /// Statements Weir's parser takes (some of them still DataFusion's).
     Weir(Vec<ParsedStatement>),
     /// Text only PostgreSQL's dialect parses (`SET TIME ZONE 'UTC'`,
@@ -80,11 +80,16 @@ impl Router {
         }
     }
 
+    /// What one client may ask of the server.
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Weir's statements if Weir parses `sql`; else the text is a Postgres
     /// client's if PostgreSQL's dialect parses it; else Weir's error. Text
     /// beyond the limits is refused before it is parsed; the parse runs on
     /// a blocking thread.
-    async fn split(&self, sql: &str) -> PgWireResult<Script> {
+    pub(crate) async fn split(&self, sql: &str) -> PgWireResult<Script> {
         self.limits.check_statement_bytes(sql)?;
         self.limits.check_separators(sql)?;
         let text = sql.to_string();
@@ -108,14 +113,14 @@ impl Router {
 
     /// Refuses a statement beyond the session's limits (how deep it nests)
     /// before any planner, Weir's or DataFusion's, walks it.
-    async fn check(&self, s: &ParsedStatement) -> Result<(), QueryError> {
+    pub(crate) async fn check(&self, s: &ParsedStatement) -> Result<(), QueryError> {
         Ok(self.session.lock().await.check_limits(s)?)
     }
 
     /// Where a statement Weir parsed runs. `SET`/`RESET` of a key without a
     /// dot are a client's settings (`extra_float_digits`, `search_path`):
     /// every Weir setting is a dotted Flink key.
-    async fn route(&self, statement: &WeirStatement) -> Result<Route, QueryError> {
+    pub(crate) async fn route(&self, statement: &WeirStatement) -> Result<Route, QueryError> {
         match statement {
             WeirStatement::Query { query, .. } => {
                 let session = self.session.lock().await;
@@ -167,7 +172,7 @@ impl Router {
     /// end even if the client stops waiting (a cancel, the statement
     /// timeout, a client that leaves): Weir's statements change the session
     /// and the jobs, which cannot be left half done.
-    async fn run(&self, s: &ParsedStatement) -> PgWireResult<weir_sql::error::Result<Outcome>> {
+    pub(crate) async fn run(&self, s: &ParsedStatement) -> PgWireResult<weir_sql::error::Result<Outcome>> {
         let session = Arc::clone(&self.session);
         let store = self.store.clone();
         let statement = s.clone();

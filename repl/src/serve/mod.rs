@@ -11,11 +11,11 @@
 //! catalog under `state.dir` ([`persist`]) and rebuilt when the server
 //! starts again ([`restore`], docs/serve.md).
 
-mod auth;
+pub(crate) mod auth;
 mod cancel;
 mod connection;
-mod errors;
-mod handler;
+pub(crate) mod errors;
+pub(crate) mod handler;
 pub mod limits;
 mod listener;
 mod persist;
@@ -41,11 +41,12 @@ use weir_engine::runtime::job::JobStatus;
 use weir_sql::Session;
 use weir_sql::settings::Settings;
 
+use crate::dashboard;
 use crate::run::start_metrics;
 use auth::Startup;
 use cancel::Cancels;
 use errors::{QueryError, SqlStates};
-use handler::WeirHandler;
+use handler::{Router, WeirHandler};
 use limits::Limits;
 use persist::Store;
 
@@ -60,6 +61,8 @@ pub struct Options {
     pub files: Vec<PathBuf>,
     /// Where Prometheus scrapes `/metrics` (on `bind`), if anywhere.
     pub metrics_port: Option<u16>,
+    /// Where the web dashboard is served (on `bind`), if anywhere.
+    pub ui_port: Option<u16>,
     /// What one client may ask of the server.
     pub limits: Limits,
     /// The PEM certificate chain and private key to offer TLS with.
@@ -109,7 +112,11 @@ pub async fn serve(options: Options) -> bool {
         stop_jobs(&session).await;
         return false;
     }
+    let registry = session.system();
     let session = Arc::new(Mutex::new(session));
+    // The dashboard runs statements as a client does, in the same session
+    // and catalog, within the same limits.
+    let dashboard = Router::new(Arc::clone(&session), Arc::new(options.limits.clone()), Some(Arc::clone(&store)));
     let handlers = match Handlers::new(&session, &options, store).await {
         Ok(h) => Arc::new(h),
         Err(e) => {
@@ -126,6 +133,18 @@ pub async fn serve(options: Options) -> bool {
             return false;
         }
     };
+    if let Some(port) = options.ui_port {
+        let ui = dashboard::Options {
+            bind: options.bind.clone(),
+            port,
+            user: options.user.clone(),
+            password: options.password.clone(),
+        };
+        if !dashboard::announce(ui, registry, Arc::new(dashboard)).await {
+            stop_jobs(&*session.lock().await).await;
+            return false;
+        }
+    }
     let who = match &options.password {
         Some(_) => format!("user '{}' with its password", options.user),
         None => "loopback clients only, no password".to_string(),
