@@ -16,6 +16,12 @@ command -v psql >/dev/null || need+=(postgresql-client)
 # The lookup-join tests start a PostgreSQL server of their own.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
+# The dashboard's tests (tests/dashboard.rs): Debian's chromium, driven
+# headless by playwright-core, which npm installs from
+# tests/dashboard/package-lock.json.
+command -v chromium >/dev/null || need+=(chromium)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 if ((${#need[@]})); then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq

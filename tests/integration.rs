@@ -14,6 +14,7 @@ mod changelog_formats;
 mod changelog_joins;
 mod checkpoints;
 mod damaged_state;
+mod dashboard;
 mod decimal_literals;
 mod errors;
 mod file_lookup;

@@ -321,15 +321,6 @@ async fn bad_clients_affect_only_themselves_and_fifty_clients_are_served_at_once
     assert!(!log.contains("panicked"), "{log}");
 }
 
-/// This machine's address on its default route, if it has one (a UDP
-/// "connect" sends nothing).
-fn non_loopback_address() -> Option<String> {
-    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    socket.connect("10.255.255.255:1").ok()?;
-    let ip = socket.local_addr().ok()?.ip();
-    (!ip.is_loopback() && !ip.is_unspecified()).then(|| ip.to_string())
-}
-
 #[test]
 fn without_a_password_only_loopback_clients_are_served() {
     let Some(address) = non_loopback_address() else {

@@ -32,6 +32,12 @@ impl Server {
     /// port found free and passed in can be taken by another test's server
     /// in between, whose clients would then be this test's.
     pub fn start(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Server {
+        Self::start_with_stdout(dir, args, envs, Stdio::null())
+    }
+
+    /// [`Server::start`] with the server's stdout going to `stdout` (a
+    /// pipe nobody reads stalls a `print` sink: backpressure).
+    pub fn start_with_stdout(dir: &Path, args: &[&str], envs: &[(&str, &str)], stdout: Stdio) -> Server {
         static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let log = dir.join(format!("serve-{}-{n}.log", std::process::id()));
@@ -42,7 +48,7 @@ impl Server {
             .env_remove("WEIR_PG_PASSWORD")
             .envs(envs.iter().copied())
             .current_dir(dir)
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start weir serve");
@@ -118,6 +124,15 @@ impl Drop for Server {
             self.terminate();
         }
     }
+}
+
+/// This machine's address on its default route, if it has one (a UDP
+/// "connect" sends nothing): what a client elsewhere would connect to.
+pub fn non_loopback_address() -> Option<String> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("10.255.255.255:1").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then(|| ip.to_string())
 }
 
 /// Runs psql (unaligned, no headers, `|` between fields, NULL as `null`).
