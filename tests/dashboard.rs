@@ -213,13 +213,19 @@ fn a_running_job_is_watched_queried_and_stopped_in_chromium() {
     );
 }
 
-/// An HTTP/1.1 GET to `host:port`; the status code.
-fn http_status(host: &str, port: u16, path: &str) -> u16 {
+/// An HTTP/1.1 GET to `host:port`; the whole answer.
+fn http_get(host: &str, port: u16, path: &str) -> String {
     let mut stream = TcpStream::connect((host, port)).expect("connect");
     stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n").expect("send");
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+/// The status code of [`http_get`].
+fn http_status(host: &str, port: u16, path: &str) -> u16 {
+    let answer = http_get(host, port, path);
     answer.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status: {answer:?}"))
 }
 
@@ -268,4 +274,59 @@ fn the_dashboard_keeps_pgwires_rules_of_who_may_connect() {
         Some(address) => assert_eq!(http_status(&address, port, "/api/jobs"), 403),
         None => eprintln!("no non-loopback address: nothing to refuse"),
     }
+}
+
+#[test]
+fn weir_run_serves_the_dashboard_while_its_jobs_run() {
+    let dir = scratch();
+    let file = dir.path().join("job.sql");
+    // About 4 s of rows, then the job ends and so does the command.
+    std::fs::write(
+        &file,
+        "CREATE TABLE few (seq BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '100', 'number-of-rows' = '400');
+CREATE TABLE copied (seq BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO copied SELECT seq FROM few;",
+    )
+    .expect("job file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_weir"))
+        .args(["run", "--ui-port", "0"])
+        .arg(&file)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weir run");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut log = String::new();
+    let port: u16 = loop {
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(&mut stderr, &mut line).expect("read stderr");
+        assert!(read > 0, "weir run ended without a dashboard:\n{log}");
+        log.push_str(&line);
+        if let Some(address) = line.strip_prefix("Dashboard at http://") {
+            break address.trim().trim_end_matches('/').rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+        }
+    };
+    // The job's id as the command printed it, in the dashboard's jobs.
+    let id = loop {
+        let mut line = String::new();
+        assert!(std::io::BufRead::read_line(&mut stderr, &mut line).expect("read stderr") > 0, "no job:\n{log}");
+        log.push_str(&line);
+        if let Some(rest) = line.strip_prefix("Job '") {
+            break rest.split('\'').next().expect("id").to_string();
+        }
+    };
+    // The sample a second after the job started has it.
+    let until = Instant::now() + Duration::from_secs(3);
+    loop {
+        let answer = http_get("127.0.0.1", port, "/api/jobs");
+        if answer.starts_with("HTTP/1.1 200") && answer.contains(&format!("\"id\":\"{id}\"")) {
+            break;
+        }
+        assert!(Instant::now() < until, "{answer}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = stderr.read_to_string(&mut log);
+    let status = child.wait().expect("wait");
+    assert!(status.success() && log.contains(&format!("job {id} finished")), "{status}\n{log}");
 }
