@@ -19,6 +19,7 @@ mod decimal_literals;
 mod errors;
 mod file_lookup;
 mod flink_docs;
+mod full_disk;
 mod functions;
 mod grafana;
 mod hints;

@@ -121,7 +121,14 @@ impl SledStore {
             .insert(format!("{checkpoint:020}"), checked(&record.bytes))
             .map_err(err("completing a checkpoint"))?;
         self.db.flush_async().await.map_err(err("flushing state"))?;
-        self.prune(checkpoint)
+        // The checkpoint is complete and durable: a failed clean-up (a
+        // full disk) leaves garbage for the next one to collect, nothing
+        // worse, as on object storage. Failing the checkpoint instead
+        // would hold back the sinks' commit of output a restore commits.
+        if let Err(e) = self.prune(checkpoint) {
+            tracing::warn!(checkpoint, error = %e, "old checkpoints could not be deleted");
+        }
+        Ok(())
     }
 
     /// Deletes the checkpoints before the retained ones, then the chunks no

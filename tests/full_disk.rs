@@ -1,0 +1,179 @@
+//! A full disk under `state.dir`: checkpoints that cannot be written fail
+//! with the system's error ("No space left on device") and are abandoned,
+//! the job goes on and its output is exact; a job killed while its disk
+//! is full resumes, once there is room, from an intact checkpoint, never
+//! from a corrupt one.
+//!
+//! The disk is a small tmpfs the test mounts (the test runs as root, as the
+//! project's test script does); its state is a one-hour window over ~95 000
+//! keys, more than the tmpfs holds.
+
+use crate::common;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = scratch();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mounting a tmpfs of {size} failed: the full-disk tests need root (scripts/test.sh)");
+        Tmpfs { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Gives the mounted disk room, keeping what it holds.
+    fn grow(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "remounting the tmpfs with {size} failed");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+    }
+}
+
+/// 300 000 rows over 100 000 keys within one hour of event time.
+fn input_rows() -> Vec<Row> {
+    let mut g = Lcg(23);
+    (0..300_000i64)
+        .map(|i| Row { k: Some(format!("k{}", g.below(100_000))), v: Some(g.below(100) as i64), ts: Some(T0 + i * 10) })
+        .collect()
+}
+
+/// Count and sum per key: what the job's one window holds.
+fn oracle(rows: &[Row]) -> Vec<String> {
+    let mut by_key: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for r in rows {
+        let e = by_key.entry(r.k.as_deref().unwrap()).or_default();
+        e.0 += 1;
+        e.1 += r.v.unwrap();
+    }
+    by_key.into_iter().map(|(k, (c, s))| format!("{k} {c} {s}")).collect()
+}
+
+fn job_sql(dir: &Path, state: &Path) -> String {
+    format!(
+        "SET 'execution.checkpointing.interval' = '50 ms';
+SET 'state.dir' = '{state}';
+CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
+  WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'json');
+CREATE TABLE out (window_start TIMESTAMP(3), window_end TIMESTAMP(3), k VARCHAR, c BIGINT, s BIGINT)
+  WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'json');
+INSERT INTO out
+SELECT window_start, window_end, k, count(*) AS c, sum(v) AS s
+FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' HOUR))
+GROUP BY window_start, window_end, k;",
+        state = state.join("state").display(),
+        input = dir.join("in.json").display(),
+        out = dir.join("out").display()
+    )
+}
+
+/// The committed output as `k c s` lines, sorted.
+fn committed(dir: &Path) -> Vec<String> {
+    let mut rows: Vec<String> = read_sink(&dir.join("out"))
+        .iter()
+        .map(|r| format!("{} {} {}", r["k"].as_str().unwrap(), r["c"], r["s"]))
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn weir(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_weir"));
+    c.arg("run").arg(dir.join("job.sql")).current_dir(dir);
+    c
+}
+
+const FULL: &str = "No space left on device";
+
+#[test]
+fn checkpoints_on_a_full_disk_fail_and_the_output_stays_exact() {
+    let rows = input_rows();
+    let expected = oracle(&rows);
+    let disk = Tmpfs::mount("1m");
+    let dir = scratch();
+    write_json(&dir.path().join("in.json"), &rows);
+    std::fs::write(dir.path().join("job.sql"), job_sql(dir.path(), disk.path())).unwrap();
+    let run = weir(dir.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "the job failed ({}): {stderr}", run.status);
+    assert!(
+        stderr.contains("checkpoint abandoned") && stderr.contains(FULL),
+        "no checkpoint failed for want of room: {stderr}"
+    );
+    assert_rows_eq(&committed(dir.path()), &expected, "output of a job whose disk filled up");
+    assert!(hidden_files(&dir.path().join("out")).is_empty(), "uncommitted files left behind");
+}
+
+#[test]
+fn a_job_killed_on_a_full_disk_resumes_from_an_intact_checkpoint() {
+    let rows = input_rows();
+    let expected = oracle(&rows);
+    let disk = Tmpfs::mount("1m");
+    let dir = scratch();
+    let input = dir.path().join("in.json");
+    let whole = dir.path().join("whole.json");
+    write_json(&whole, &rows);
+    let text = std::fs::read_to_string(&whole).unwrap();
+    let half = text.lines().take(rows.len() / 2).map(|l| format!("{l}\n")).collect::<String>();
+    std::fs::write(dir.path().join("job.sql"), job_sql(dir.path(), disk.path())).unwrap();
+
+    assert!(Command::new("mkfifo").arg(&input).status().unwrap().success());
+    let log = dir.path().join("killed.log");
+    let mut child =
+        weir(dir.path()).stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+    let (fifo, done) = (input.clone(), std::sync::mpsc::channel::<()>());
+    let feeder = std::thread::spawn(move || {
+        let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        // The job may be killed before it has read it all.
+        let _ = pipe.write_all(half.as_bytes());
+        // Held open until the job is killed: the job waits for more.
+        let _ = done.1.recv();
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains(FULL) {
+        assert!(Instant::now() < deadline, "the disk did not fill up within a minute");
+        assert!(child.try_wait().unwrap().is_none(), "the job ended while its input was held open");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    done.0.send(()).unwrap();
+    feeder.join().unwrap();
+
+    disk.grow("256m");
+    std::fs::remove_file(&input).unwrap();
+    std::fs::rename(&whole, &input).unwrap();
+    let rerun = weir(dir.path()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&rerun.stderr);
+    assert!(rerun.status.success(), "the job failed after the disk got room ({}): {stderr}", rerun.status);
+    assert!(!stderr.contains("damaged") && !stderr.contains("set aside"), "the full disk left damaged state: {stderr}");
+    assert!(!stderr.contains("abandoned"), "a checkpoint failed with room on the disk: {stderr}");
+    assert!(stderr.contains("resumed from checkpoint"), "the job did not resume from a checkpoint: {stderr}");
+    assert_rows_eq(&committed(dir.path()), &expected, "output after a kill on a full disk");
+}
