@@ -97,10 +97,7 @@ pub async fn handle(State(dash): State<Arc<Dash>>, Json(request): Json<SqlReques
 /// Runs the statements of `sql` in order, stopping at the first failure.
 pub async fn run(router: &Router, sql: &str) -> Answers {
     let mut results = Vec::new();
-    let failure = match run_into(router, sql, &mut results).await {
-        Ok(()) => None,
-        Err(f) => Some(f),
-    };
+    let failure = run_into(router, sql, &mut results).await.err();
     Answers { results, failure }
 }
 
