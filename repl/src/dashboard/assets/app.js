@@ -123,7 +123,9 @@ function renderGraph(job) {
   }
   const width = PAD * 2 + columns.length * (BOX_W + GAP_X) - GAP_X;
   const height = PAD * 2 + Math.max(0, ...Object.values(pos).map((b) => b.y + b.height));
-  const svg = s('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'job graph' },
+  // An ended job's figures are its last: drawn grey, not as health.
+  const ended = !(job.status === 'RUNNING' || job.status === 'RESTARTING');
+  const svg = s('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'job graph', class: ended ? 'ended' : null },
     s('defs', {}, s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto' },
       s('path', { d: 'M0,0 L10,5 L0,10 z', class: 'arrow' }))));
   for (const st of stages) {
