@@ -1,8 +1,9 @@
 //! A full disk under `state.dir`: checkpoints that cannot be written fail
 //! with the system's error ("No space left on device") and are abandoned,
 //! the job goes on and its output is exact; a job killed while its disk
-//! is full resumes, once there is room, from an intact checkpoint, never
-//! from a corrupt one.
+//! is full waits for room (its state cannot be opened, which is not
+//! damage: it is kept, not set aside) and resumes, once there is room,
+//! from an intact checkpoint, never from a corrupt one.
 //!
 //! The disk is a small tmpfs the test mounts (the test runs as root, as the
 //! project's test script does); its state is a one-hour window over ~95 000
@@ -166,9 +167,30 @@ fn a_job_killed_on_a_full_disk_resumes_from_an_intact_checkpoint() {
     done.0.send(()).unwrap();
     feeder.join().unwrap();
 
-    disk.grow("256m");
     std::fs::remove_file(&input).unwrap();
     std::fs::rename(&whole, &input).unwrap();
+    // Run again on the full disk: its state cannot be opened, which is no
+    // damage: the job waits for room (it restarts), its state kept.
+    let log = dir.path().join("full.log");
+    let mut child =
+        weir(dir.path()).stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let said = || std::fs::read_to_string(&log).unwrap_or_default();
+    while !(said().contains("cannot open state in") && said().contains(FULL)) {
+        assert!(Instant::now() < deadline, "no error named the full disk within a minute: {}", said());
+        assert!(child.try_wait().unwrap().is_none(), "the job ended on a full disk: {}", said());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let states: Vec<String> = std::fs::read_dir(disk.path().join("state"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!states.iter().any(|n| n.contains("unreadable")), "state set aside on a full disk: {states:?}: {}", said());
+    assert!(!said().contains("set aside"), "{}", said());
+
+    disk.grow("256m");
     let rerun = weir(dir.path()).output().unwrap();
     let stderr = String::from_utf8_lossy(&rerun.stderr);
     assert!(rerun.status.success(), "the job failed after the disk got room ({}): {stderr}", rerun.status);

@@ -88,6 +88,8 @@ pub(crate) fn resume<T>(
         Some(location) => (object_store(location, job_id, d, finished)?, None),
         None => match StateStore::open(&d.dir) {
             Ok(store) => (store, None),
+            // The disk is full or out of reach: the state is not damaged.
+            Err(e @ EngineError::Io { .. }) => return Err(e),
             Err(e) => (set_aside(&d.dir, e.to_string(), &commits, finished, d.allow_fresh_start)?, Some(e)),
         },
     };

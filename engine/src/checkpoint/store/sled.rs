@@ -53,6 +53,15 @@ fn is_locked(e: &sled::Error) -> bool {
         && io.to_string().starts_with("could not acquire lock"))
 }
 
+/// Whether opening a store failed for the system's reason (a full disk,
+/// no permission, a read-only filesystem) rather than for what the store
+/// holds: such a store is not damaged, and is not set aside
+/// (`runtime::recovery`); the job fails until the system is put right.
+fn of_the_system(io: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{PermissionDenied, ReadOnlyFilesystem, StorageFull};
+    matches!(io.kind(), StorageFull | PermissionDenied | ReadOnlyFilesystem)
+}
+
 /// The checkpoints of one job in sled.
 #[derive(Debug, Clone)]
 pub struct SledStore {
@@ -78,6 +87,12 @@ impl SledStore {
                 Err(e) if is_locked(&e) && started.elapsed() < LOCK_WAIT => {
                     std::thread::sleep(pause);
                     pause = (pause * 2).min(std::time::Duration::from_millis(100));
+                }
+                Err(sled::Error::Io(io)) if of_the_system(&io) => {
+                    return Err(EngineError::Io {
+                        context: format!("cannot open state in {}", dir.display()),
+                        source: io,
+                    });
                 }
                 Err(e) => return Err(EngineError::State(format!("cannot open state in {}: {e}", dir.display()))),
             }
