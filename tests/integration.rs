@@ -49,6 +49,7 @@ mod restarts;
 mod savepoint_evolution;
 mod savepoint_inspect;
 mod serve_restart;
+mod spill;
 mod state_ttl;
 mod statement_sets;
 mod system_tables;

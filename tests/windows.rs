@@ -66,7 +66,7 @@ GROUP BY window_start, window_end, k;
 
 /// Writes `files` as the input directory, runs the window query, and
 /// returns the normalised output rows and the run.
-fn run_windows(files: &[Vec<Row>], window: &str, settings: &str) -> (Vec<String>, Run) {
+pub(crate) fn run_windows(files: &[Vec<Row>], window: &str, settings: &str) -> (Vec<String>, Run) {
     let dir = scratch();
     std::fs::create_dir_all(dir.path().join("in")).unwrap();
     for (i, rows) in files.iter().enumerate() {

@@ -11,9 +11,7 @@ pub(crate) fn positive_integer(s: &str) -> Result<u64, String> {
 
 /// Counts where zero is a valid (if unusual) request.
 pub(crate) fn non_negative_integer(s: &str) -> Result<u64, String> {
-    s.trim()
-        .parse::<u64>()
-        .map_err(|_| "expected a non-negative integer".into())
+    s.trim().parse::<u64>().map_err(|_| "expected a non-negative integer".into())
 }
 
 /// Flink accepts `true` / `false` in any case.
@@ -35,45 +33,9 @@ pub(crate) fn ascii_char(s: &str) -> Result<u8, String> {
     }
 }
 
-/// Sizes as Flink's `MemorySize.parse` reads them: binary units, bytes when
-/// no unit is given, e.g. `128MB`, `64 kb`, `1048576`.
-pub(crate) fn memory_size(s: &str) -> Result<u64, String> {
-    let err = || "expected a size like '128MB', '64 kb' or '1048576' (bytes)".to_string();
-    let (amount, unit) = split_number(s).ok_or_else(err)?;
-    let shift = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" | "bytes" => 0,
-        "k" | "kb" | "kibibytes" => 10,
-        "m" | "mb" | "mebibytes" => 20,
-        "g" | "gb" | "gibibytes" => 30,
-        "t" | "tb" | "tebibytes" => 40,
-        _ => return Err(err()),
-    };
-    match amount.checked_mul(1 << shift) {
-        Some(n) if n > 0 => Ok(n),
-        _ => Err(err()),
-    }
-}
-
-/// Splits `"  12 min "` into `(12, "min")`.
-fn split_number(s: &str) -> Option<(u64, &str)> {
-    let s = s.trim();
-    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let amount = s[..digits].parse().ok()?;
-    Some((amount, s[digits..].trim()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn memory_sizes_in_flink_notation() {
-        assert_eq!(memory_size("128MB"), Ok(128 << 20));
-        assert_eq!(memory_size("64 kb"), Ok(64 << 10));
-        assert_eq!(memory_size("1000"), Ok(1000));
-        assert!(memory_size("0").is_err());
-        assert!(memory_size("12 parsecs").is_err());
-    }
 
     #[test]
     fn characters_and_flags() {

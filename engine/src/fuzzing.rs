@@ -27,8 +27,8 @@ use crate::event_time::EventTimeValidity;
 use crate::group_aggregate::{GroupAggregate, GroupAggregatePlan};
 use crate::join::JoinSpec;
 use crate::join::interval::{IntervalJoin, IntervalJoinPlan, TimeBounds};
-use crate::join::window::{WindowJoin, WindowJoinPlan};
 use crate::join::updating::{UpdatingJoin, UpdatingJoinPlan};
+use crate::join::window::{WindowJoin, WindowJoinPlan};
 use crate::message::{StreamBatch, WATERMARK_END};
 use crate::metrics::JobMetrics;
 use crate::operator::{Collector, Operator};
@@ -179,12 +179,14 @@ fn inputs(part: Part) -> Result<Vec<(usize, StreamBatch)>> {
     };
     Ok(match part {
         Part::WindowAggregate | Part::SessionAggregate | Part::GroupAggregate => {
-            vec![(0, batch(input_schema(), vec![times(), k(), Arc::new(Float64Array::from(vec![5.0, 7.5, 11.0, 13.25]))])?)]
+            vec![(
+                0,
+                batch(input_schema(), vec![times(), k(), Arc::new(Float64Array::from(vec![5.0, 7.5, 11.0, 13.25]))])?,
+            )]
         }
-        Part::IntervalJoin | Part::RegularJoin | Part::WindowJoin | Part::UpdatingJoin => vec![
-            (0, batch(side_schema("l"), vec![k(), times()])?),
-            (1, batch(side_schema("r"), vec![k(), times()])?),
-        ],
+        Part::IntervalJoin | Part::RegularJoin | Part::WindowJoin | Part::UpdatingJoin => {
+            vec![(0, batch(side_schema("l"), vec![k(), times()])?), (1, batch(side_schema("r"), vec![k(), times()])?)]
+        }
         Part::Source => Vec::new(),
     })
 }
@@ -271,9 +273,14 @@ fn operator(part: Part) -> Result<Box<dyn Operator>> {
     let name = format!("{part:?}");
     let metrics = JobMetrics::default().register(&name, 0);
     Ok(match part {
-        Part::WindowAggregate => Box::new(WindowAggregate::new(Arc::new(window_aggregate()?), name, metrics)),
+        Part::WindowAggregate => Box::new(WindowAggregate::new(Arc::new(window_aggregate()?), name, metrics, None)),
         Part::SessionAggregate => {
-            let plan = SessionAggregatePlan { gap: 3_000, aggregation: windowed()?, input_schema: input_schema(), emit_rows: None };
+            let plan = SessionAggregatePlan {
+                gap: 3_000,
+                aggregation: windowed()?,
+                input_schema: input_schema(),
+                emit_rows: None,
+            };
             Box::new(SessionAggregate::new(Arc::new(plan), name, metrics)?)
         }
         Part::GroupAggregate => {
@@ -294,7 +301,8 @@ fn operator(part: Part) -> Result<Box<dyn Operator>> {
             Box::new(GroupAggregate::new(Arc::new(plan), name, metrics)?)
         }
         Part::IntervalJoin | Part::RegularJoin => {
-            let bounds = (part == Part::IntervalJoin).then_some(TimeBounds { time: [1, 1], lower: -2_000, upper: 2_000 });
+            let bounds =
+                (part == Part::IntervalJoin).then_some(TimeBounds { time: [1, 1], lower: -2_000, upper: 2_000 });
             let plan = IntervalJoinPlan { spec: join_spec(), bounds, ttl: [None, None] };
             Box::new(IntervalJoin::new(Arc::new(plan), name, metrics))
         }
@@ -305,7 +313,8 @@ fn operator(part: Part) -> Result<Box<dyn Operator>> {
         Part::UpdatingJoin => {
             // Either side may be padded with NULLs.
             let spec = join_spec();
-            let nullable: Vec<Field> = spec.output_schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+            let nullable: Vec<Field> =
+                spec.output_schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
             let spec = JoinSpec { join_type: JoinType::Full, output_schema: Arc::new(Schema::new(nullable)), ..spec };
             let plan = UpdatingJoinPlan { spec, ttl: [None, None] };
             Box::new(UpdatingJoin::new(Arc::new(plan), name, metrics)?)
@@ -428,7 +437,10 @@ mod tests {
         )
         .unwrap();
         let wrong_side = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![utf8("k"), Field::new("t", DataType::Timestamp(TimeUnit::Millisecond, None), false)])),
+            Arc::new(Schema::new(vec![
+                utf8("k"),
+                Field::new("t", DataType::Timestamp(TimeUnit::Millisecond, None), false),
+            ])),
             vec![strings(), times()],
         )
         .unwrap();

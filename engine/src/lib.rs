@@ -17,8 +17,8 @@ pub mod changelog;
 pub mod checkpoint;
 pub mod current_watermark;
 pub mod duration;
-pub mod event_time;
 pub mod error;
+pub mod event_time;
 pub mod failpoints;
 /// Entry points of the fuzz targets in `fuzz/`; not Weir's API.
 #[doc(hidden)]
@@ -28,6 +28,7 @@ pub mod hot_keys;
 pub mod join;
 pub mod limit;
 pub mod lookup;
+pub mod memory_size;
 pub mod message;
 pub mod metrics;
 pub mod operator;
@@ -39,8 +40,9 @@ pub mod rank;
 pub mod runtime;
 pub mod sink;
 pub mod sort;
-pub mod state_ttl;
 pub mod source;
+pub mod spill;
+pub mod state_ttl;
 pub mod temporal_join;
 #[cfg(test)]
 mod testing;

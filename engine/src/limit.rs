@@ -14,9 +14,8 @@ use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::Result;
 use crate::message::StreamBatch;
-use crate::metrics::JobMetrics;
 use crate::operator::{Collector, Operator};
-use crate::plan::{OperatorSpec, StateGrowth, StateShape};
+use crate::plan::{OperatorContext, OperatorSpec, StateGrowth, StateShape};
 
 /// `LIMIT fetch OFFSET skip`.
 #[derive(Debug)]
@@ -39,17 +38,8 @@ impl OperatorSpec for LimitPlan {
         }
     }
 
-    fn instantiate(
-        self: Arc<Self>,
-        name: String,
-        _subtask: usize,
-        _metrics: &Arc<JobMetrics>,
-    ) -> Result<Box<dyn Operator>> {
-        Ok(Box::new(Limit {
-            plan: self,
-            name,
-            seen: 0,
-        }))
+    fn instantiate(self: Arc<Self>, name: String, _cx: &OperatorContext) -> Result<Box<dyn Operator>> {
+        Ok(Box::new(Limit { plan: self, name, seen: 0 }))
     }
 
     /// The count of rows seen.
@@ -116,14 +106,15 @@ impl Operator for Limit {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::JobMetrics;
     use datafusion::arrow::array::{AsArray, Int64Array, RecordBatch};
     use datafusion::arrow::datatypes::Int64Type;
 
     fn passed(skip: u64, fetch: Option<u64>, sizes: &[i64]) -> Vec<i64> {
         let metrics = Arc::new(JobMetrics::default());
-        let mut limit = Arc::new(LimitPlan { skip, fetch })
-            .instantiate("Limit".into(), 0, &metrics)
-            .unwrap();
+        let state = crate::spill::StateBackend::memory();
+        let cx = crate::plan::OperatorContext { subtask: 0, metrics: &metrics, state: &state };
+        let mut limit = Arc::new(LimitPlan { skip, fetch }).instantiate("Limit".into(), &cx).unwrap();
         let mut out = Collector::default();
         let mut next = 0;
         for size in sizes {

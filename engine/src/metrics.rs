@@ -59,6 +59,9 @@ pub struct OperatorMetrics {
     /// Rows that met state the operator no longer holds
     /// ([`DropReason::ExpiredState`]).
     pub expired_state_rows: AtomicU64,
+    /// Bytes of state the operator wrote to spill files (the spilling
+    /// state backend), over the attempt.
+    pub spilled_bytes: AtomicU64,
     /// The latest watermark (ms) a source subtask emitted, or a window
     /// aggregate's current one, `WATERMARK_MIN` before its first, so that
     /// SHOW JOBS can tell how far event time got.
@@ -320,6 +323,8 @@ pub struct JobTotals {
     pub rows_from_sources: u64,
     /// Rows written to the `LATE DATA INTO` table.
     pub rows_to_late_table: u64,
+    /// Bytes of state spilled to local disk.
+    pub spilled_bytes: u64,
 }
 
 impl JobMetrics {
@@ -362,6 +367,7 @@ impl JobMetrics {
             invalid_time_rows: AtomicU64::new(0),
             decode_errors: AtomicU64::new(0),
             expired_state_rows: AtomicU64::new(0),
+            spilled_bytes: AtomicU64::new(0),
             watermark: AtomicI64::new(WATERMARK_MIN),
             partitions: Mutex::new(BTreeMap::new()),
             idle_timeout: OnceLock::new(),
@@ -465,6 +471,7 @@ impl JobMetrics {
             t.invalid_time_rows += m.invalid_time_rows.load(Ordering::Relaxed);
             t.decode_errors += m.decode_errors.load(Ordering::Relaxed);
             t.expired_state_rows += m.expired_state_rows.load(Ordering::Relaxed);
+            t.spilled_bytes += m.spilled_bytes.load(Ordering::Relaxed);
             if m.operator.starts_with(SOURCE) {
                 t.rows_from_sources += m.rows_out.load(Ordering::Relaxed);
             }
@@ -507,7 +514,7 @@ mod tests {
     #[test]
     fn a_wait_counts_while_it_lasts_and_busy_time_is_the_rest() {
         let job = JobMetrics::default();
-        let t = job.register_task(&StreamPlan { stages: Vec::new() }, 0, 0);
+        let t = job.register_task(&StreamPlan::new(Vec::new()), 0, 0);
         assert_eq!(t.name, "stage 0");
         let began = t.backpressure_begins();
         std::thread::sleep(Duration::from_millis(30));

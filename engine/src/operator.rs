@@ -23,6 +23,9 @@ pub struct StateSize {
     /// cache's entries. `None` where state is not kept per key (a sort's
     /// waiting rows, a window join's rows per window).
     pub keys: Option<usize>,
+    /// Bytes spilled to local disk (the spilling state backend,
+    /// `crate::spill`), besides `bytes` in memory.
+    pub spilled: usize,
 }
 
 /// Where an operator puts what it produces; the task hands it to the next

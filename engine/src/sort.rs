@@ -20,9 +20,9 @@ use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::checkpoint::identity::typed_columns;
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
-use crate::metrics::{DropReason, JobMetrics, OperatorMetrics};
+use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator, StateSize};
-use crate::plan::{OperatorSpec, StateGrowth, StateShape};
+use crate::plan::{OperatorContext, OperatorSpec, StateGrowth, StateShape};
 
 /// An `ORDER BY rowtime [, …]` of a stream.
 #[derive(Debug)]
@@ -44,13 +44,8 @@ impl OperatorSpec for TimeSortPlan {
         writeln!(f, "  TimeSort: [{}] as the watermark passes", order.join(", "))
     }
 
-    fn instantiate(
-        self: Arc<Self>,
-        name: String,
-        subtask: usize,
-        metrics: &Arc<JobMetrics>,
-    ) -> Result<Box<dyn Operator>> {
-        let metrics = metrics.register(&name, subtask);
+    fn instantiate(self: Arc<Self>, name: String, cx: &OperatorContext) -> Result<Box<dyn Operator>> {
+        let metrics = cx.register(&name);
         Ok(Box::new(TimeSort { plan: self, name, waiting: Vec::new(), watermark: WATERMARK_MIN, metrics }))
     }
 
@@ -136,7 +131,7 @@ impl Operator for TimeSort {
     }
 
     fn state_size(&self) -> StateSize {
-        StateSize { bytes: self.waiting.iter().map(|b| b.get_array_memory_size()).sum(), keys: None }
+        StateSize { bytes: self.waiting.iter().map(|b| b.get_array_memory_size()).sum(), keys: None, spilled: 0 }
     }
 
     fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {

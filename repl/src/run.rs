@@ -121,6 +121,9 @@ pub async fn run_files(files: &[PathBuf], metrics_port: Option<u16>, ui_port: Op
                     0 => String::new(),
                     n => format!(", {n} rows that met expired state"),
                 };
+                if t.spilled_bytes > 0 {
+                    expired.push_str(&format!(", {} bytes of state spilled to disk", t.spilled_bytes));
+                }
                 // Counts are the last attempt's, from its checkpoint on.
                 match job.metrics.restarts() {
                     0 => {}

@@ -109,6 +109,22 @@ fn runtime_mode(v: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// Flink's state backends: `hashmap` keeps keyed state in memory;
+/// `rocksdb` and `forst`, Flink's disk-backed ones, select Weir's spilling
+/// backend (`weir_engine::spill`), so a Flink job's setting runs unchanged.
+fn state_backend(v: &str) -> std::result::Result<(), String> {
+    match v.to_ascii_lowercase().as_str() {
+        "hashmap" | "rocksdb" | "forst" => Ok(()),
+        _ => Err("expected 'hashmap' (state in memory) or 'rocksdb' / 'forst' (state spills to local disk \
+                  beyond state.memory.budget)"
+            .into()),
+    }
+}
+
+fn memory_size(v: &str) -> std::result::Result<(), String> {
+    weir_engine::memory_size::parse_memory_size(v).map(|_| ())
+}
+
 fn time_zone(v: &str) -> std::result::Result<(), String> {
     crate::time_zone::LocalZone::parse(v).map(|_| ())
 }
@@ -128,6 +144,8 @@ const KNOWN: &[Known] = &[
     Known { key: "execution.state-recovery.allow-fresh-start", default: "false", check: boolean },
     Known { key: "table.planner.max-expression-depth", default: "1000", check: expression_depth },
     Known { key: "state.dir", default: "./weir-state", check: any },
+    Known { key: STATE_BACKEND, default: "hashmap", check: state_backend },
+    Known { key: STATE_MEMORY_BUDGET, default: "1 gb", check: memory_size },
     Known { key: "table.dml-sync", default: "false", check: boolean },
     Known { key: LOCAL_TIME_ZONE, default: "UTC", check: time_zone },
     Known { key: SOURCE_IDLE_TIMEOUT, default: "0 ms", check: duration },
@@ -164,6 +182,13 @@ pub const SOURCE_IDLE_TIMEOUT: &str = "table.exec.source.idle-timeout";
 /// or a deduplication that nothing wrote for this long is dropped (`0 ms`
 /// keeps it for good).
 pub const STATE_TTL: &str = "table.exec.state.ttl";
+
+/// Flink's choice of state backend (`state_backend`).
+pub const STATE_BACKEND: &str = "state.backend.type";
+
+/// How much keyed state a job with the spilling backend holds in memory,
+/// over all its operators and subtasks (Weir's own key).
+pub const STATE_MEMORY_BUDGET: &str = "state.memory.budget";
 
 /// Flink's parallelism of a query's operators, over
 /// `parallelism.default` unless -1.
@@ -246,6 +271,16 @@ impl Settings {
         let interval = d("execution.checkpointing.interval");
         (!interval.is_zero())
             .then(|| (interval, d("execution.checkpointing.timeout"), d("execution.checkpointing.min-pause")))
+    }
+
+    /// The state budget in bytes when keyed state spills to disk
+    /// (`state.backend.type` 'rocksdb' or 'forst'); `None` when it stays
+    /// in memory.
+    pub fn state_budget(&self) -> Option<u64> {
+        match self.get(STATE_BACKEND).to_ascii_lowercase().as_str() {
+            "rocksdb" | "forst" => weir_engine::memory_size::parse_memory_size(&self.get(STATE_MEMORY_BUDGET)).ok(),
+            _ => None,
+        }
     }
 
     /// `execution.checkpointing.mode`.
@@ -371,6 +406,26 @@ mod tests {
     }
 
     #[test]
+    fn flinks_state_backends_choose_memory_or_spilling() {
+        let mut s = Settings::default();
+        assert_eq!(s.state_budget(), None, "hashmap (memory) by default");
+        s.set("state.memory.budget", "64 kb").unwrap();
+        assert_eq!(s.state_budget(), None, "a budget alone does not spill");
+        for backend in ["rocksdb", "ForSt"] {
+            s.set("state.backend.type", backend).unwrap();
+            assert_eq!(s.state_budget(), Some(64 << 10));
+        }
+        s.reset(Some("state.memory.budget")).unwrap();
+        assert_eq!(s.state_budget(), Some(1 << 30), "1 gb by default");
+        s.set("state.backend.type", "HashMap").unwrap();
+        assert_eq!(s.state_budget(), None);
+        let e = s.set("state.backend.type", "redis").unwrap_err().to_string();
+        assert!(e.contains("expected 'hashmap' (state in memory) or 'rocksdb' / 'forst'"), "{e}");
+        let e = s.set("state.memory.budget", "lots").unwrap_err().to_string();
+        assert!(e.contains("invalid value 'lots' for 'state.memory.budget': expected a size like '128MB'"), "{e}");
+    }
+
+    #[test]
     fn flinks_settings_without_effect_are_taken_and_say_why() {
         let mut s = Settings::default();
         let why = s.set("table.exec.mini-batch.enabled", "true").unwrap();
@@ -379,11 +434,6 @@ mod tests {
         let e = s.set("sql-client.execution.result-mode", "pretty").unwrap_err().to_string();
         assert!(e.contains("expected one of table, changelog, tableau"), "{e}");
         assert!(s.set("sql-client.execution.result-mode", "TABLEAU").unwrap().is_some());
-        let why = s.set("state.backend.type", "HashMap").unwrap();
-        assert!(why.is_some_and(|w| w.contains("in memory")), "{why:?}");
-        let e = s.set("state.backend.type", "rocksdb").unwrap_err().to_string();
-        assert!(e.contains("expected one of hashmap (Weir holds keyed state in memory"), "{e}");
-        assert!(e.contains("no disk-backed backend ('rocksdb', 'forst') yet"), "{e}");
         for key in ["state.backend.incremental", "execution.checkpointing.incremental"] {
             assert!(s.set(key, "false").unwrap().is_some_and(|w| w.contains("always incremental")));
             assert!(s.set(key, "sometimes").is_err());

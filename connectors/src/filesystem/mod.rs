@@ -87,25 +87,18 @@ pub(crate) fn create(options: &Options, schema: SchemaRef, partition_keys: &[Str
     options.check_keys(&allowed)?;
     let path = options.required("path")?;
     if path.trim().is_empty() {
-        return Err(ConnectorError::invalid(
-            "path",
-            path,
-            "expected a file or directory path",
-        ));
+        return Err(ConnectorError::invalid("path", path, "expected a file or directory path"));
     }
-    if options
-        .parse("source.monitor-interval", weir_engine::duration::parse_duration)?
-        .is_some()
-    {
+    if options.parse("source.monitor-interval", weir_engine::duration::parse_duration)?.is_some() {
         return Err(ConnectorError::Unsupported {
             connector: options.connector().to_string(),
-            what:
-                "continuous directory monitoring ('source.monitor-interval') is not supported yet"
-                    .into(),
+            what: "continuous directory monitoring ('source.monitor-interval') is not supported yet".into(),
         });
     }
     let roll = sink::RollPolicy {
-        bytes: options.parse("sink.rolling-policy.file-size", values::memory_size)?.unwrap_or(DEFAULT_ROLL_BYTES),
+        bytes: options
+            .parse("sink.rolling-policy.file-size", weir_engine::memory_size::parse_memory_size)?
+            .unwrap_or(DEFAULT_ROLL_BYTES),
         interval: options.parse(ROLLOVER_INTERVAL, weir_engine::duration::parse_duration)?.filter(|d| !d.is_zero()),
     };
     options.parse(CHECK_INTERVAL, weir_engine::duration::parse_duration)?;
@@ -125,7 +118,7 @@ pub(crate) fn create(options: &Options, schema: SchemaRef, partition_keys: &[Str
         }
     };
     let max_record = options
-        .parse(MAX_RECORD_OPTION, |v| match values::memory_size(v)? {
+        .parse(MAX_RECORD_OPTION, |v| match weir_engine::memory_size::parse_memory_size(v)? {
             n if n <= MAX_MAX_RECORD => Ok(n as usize),
             _ => Err(format!("expected at most {} MiB", MAX_MAX_RECORD >> 20)),
         })?

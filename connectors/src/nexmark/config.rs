@@ -228,25 +228,15 @@ impl Config {
                     "auction" => Kind::Auction,
                     "bid" => Kind::Bid,
                     _ => {
-                        return Err(ConnectorError::invalid(
-                            TABLE_KEY,
-                            name,
-                            "expected 'person', 'auction' or 'bid'",
-                        ));
+                        return Err(ConnectorError::invalid(TABLE_KEY, name, "expected 'person', 'auction' or 'bid'"));
                     }
                 };
-                Table::Kind {
-                    kind,
-                    columns: columns(kind, schema)?,
-                }
+                Table::Kind { kind, columns: columns(kind, schema)? }
             }
         };
         fixed_options(options)?;
-        let proportion = |key: &str, default: u64| {
-            options
-                .parse(key, values::non_negative_integer)
-                .map(|v| v.unwrap_or(default))
-        };
+        let proportion =
+            |key: &str, default: u64| options.parse(key, values::non_negative_integer).map(|v| v.unwrap_or(default));
         let (person, auction, bid) = (
             proportion("person.proportion", DEFAULT_PROPORTIONS.0)?,
             proportion("auction.proportion", DEFAULT_PROPORTIONS.1)?,
@@ -265,10 +255,9 @@ impl Config {
             })?;
         // Auctions need a person to sell them and bids an auction to bid
         // on, as the id arithmetic assumes.
-        for (key, value, needed) in [
-            ("person.proportion", person, auction + bid > 0),
-            ("auction.proportion", auction, bid > 0),
-        ] {
+        for (key, value, needed) in
+            [("person.proportion", person, auction + bid > 0), ("auction.proportion", auction, bid > 0)]
+        {
             if value == 0 && needed {
                 return Err(ConnectorError::invalid(
                     key,
@@ -298,13 +287,8 @@ impl Config {
                 None => Err("expected a timestamp such as '2026-01-01 00:00:00' or epoch milliseconds".to_string()),
             })?
             .unwrap_or(now_ms);
-        let events_per_second = either(
-            options,
-            "events-per-second",
-            "first-event.rate",
-            values::positive_integer,
-        )?
-        .unwrap_or(DEFAULT_EVENTS_PER_SECOND);
+        let events_per_second = either(options, "events-per-second", "first-event.rate", values::positive_integer)?
+            .unwrap_or(DEFAULT_EVENTS_PER_SECOND);
         if let Some(next) = options.parse("next-event.rate", values::positive_integer)?
             && next != events_per_second
         {
@@ -343,17 +327,10 @@ impl Config {
         let all = Kind::Bid.columns();
         let declares = |columns: &[usize]| columns.iter().any(|&i| all[i].0 == name);
         match &self.table {
-            Table::Kind {
-                kind: Kind::Bid,
-                columns,
-            } => declares(columns),
+            Table::Kind { kind: Kind::Bid, columns } => declares(columns),
             Table::Kind { .. } => false,
             Table::Events(columns) => columns.iter().any(|c| match c {
-                EventColumn::Row {
-                    kind: Kind::Bid,
-                    fields,
-                    ..
-                } => declares(fields),
+                EventColumn::Row { kind: Kind::Bid, fields, .. } => declares(fields),
                 _ => false,
             }),
         }
@@ -386,11 +363,7 @@ fn either<T>(
     parse: impl Fn(&str) -> Result<T, String>,
 ) -> Result<Option<T>, ConnectorError> {
     match (options.get(weir), options.get(flink)) {
-        (Some(_), Some(v)) => Err(ConnectorError::invalid(
-            flink,
-            v,
-            format!("'{weir}' is set too: give one of them"),
-        )),
+        (Some(_), Some(v)) => Err(ConnectorError::invalid(flink, v, format!("'{weir}' is set too: give one of them"))),
         (Some(_), None) => options.parse(weir, parse),
         (None, _) => options.parse(flink, parse),
     }
@@ -402,7 +375,7 @@ fn either<T>(
 fn fixed_options(options: &Options) -> Result<(), ConnectorError> {
     for (key, default) in FIXED_AT_DEFAULT {
         let parse = if key.ends_with("avg-size") {
-            values::memory_size
+            weir_engine::memory_size::parse_memory_size
         } else {
             values::positive_integer
         };
@@ -435,38 +408,22 @@ fn fixed_options(options: &Options) -> Result<(), ConnectorError> {
 /// case, as unquoted identifiers may have been folded), checking its type.
 pub(crate) fn columns(kind: Kind, schema: &Schema) -> Result<Vec<usize>, ConnectorError> {
     let all = kind.columns();
-    let names = || {
-        all.iter()
-            .map(|(n, t)| format!("{n} {}", t.sql()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let names = || all.iter().map(|(n, t)| format!("{n} {}", t.sql())).collect::<Vec<_>>().join(", ");
     schema
         .fields()
         .iter()
         .map(|f| {
-            let index = all
-                .iter()
-                .position(|(n, _)| n.eq_ignore_ascii_case(f.name()))
-                .ok_or_else(|| ConnectorError::Unsupported {
+            let index = all.iter().position(|(n, _)| n.eq_ignore_ascii_case(f.name())).ok_or_else(|| {
+                ConnectorError::Unsupported {
                     connector: "nexmark".into(),
-                    what: format!(
-                        "the {} table has no column '{}' (its columns: {})",
-                        kind.name(),
-                        f.name(),
-                        names()
-                    ),
-                })?;
+                    what: format!("the {} table has no column '{}' (its columns: {})", kind.name(), f.name(), names()),
+                }
+            })?;
             let (name, ty) = all[index];
             if !ty.accepts(f.data_type()) {
                 return Err(ConnectorError::Unsupported {
                     connector: "nexmark".into(),
-                    what: format!(
-                        "column '{}' must be {} (declared {})",
-                        name,
-                        ty.sql(),
-                        sql_name(f.data_type())
-                    ),
+                    what: format!("column '{}' must be {} (declared {})", name, ty.sql(), sql_name(f.data_type())),
                 });
             }
             Ok(index)

@@ -25,9 +25,8 @@ use datafusion::physical_plan::PhysicalExpr;
 
 use crate::checkpoint::identity::typed_columns;
 use crate::error::Result;
-use crate::metrics::JobMetrics;
 use crate::operator::Operator;
-use crate::plan::{OperatorSpec, StateGrowth, StateShape, exprs};
+use crate::plan::{OperatorContext, OperatorSpec, StateGrowth, StateShape, exprs};
 
 mod eval;
 mod matcher;
@@ -117,11 +116,7 @@ impl MatchPlan {
     }
 
     fn describe_partition(&self) -> String {
-        self.partition
-            .iter()
-            .map(|c| self.input_schema.field(*c).name().as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.partition.iter().map(|c| self.input_schema.field(*c).name().as_str()).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -145,13 +140,8 @@ impl OperatorSpec for MatchPlan {
         writeln!(f, "    one row per match; after match skip {}", self.describe_skip())
     }
 
-    fn instantiate(
-        self: Arc<Self>,
-        name: String,
-        subtask: usize,
-        metrics: &Arc<JobMetrics>,
-    ) -> Result<Box<dyn Operator>> {
-        let metrics = metrics.register(&name, subtask);
+    fn instantiate(self: Arc<Self>, name: String, cx: &OperatorContext) -> Result<Box<dyn Operator>> {
+        let metrics = cx.register(&name);
         Ok(Box::new(MatchRecognize::new(self, name, metrics)?))
     }
 
@@ -171,11 +161,7 @@ impl OperatorSpec for MatchPlan {
             Some(_) => StateGrowth::Bounded,
             None => StateGrowth::Unbounded,
         };
-        Some(StateShape {
-            kind: "MatchRecognize",
-            signature,
-            growth,
-        })
+        Some(StateShape { kind: "MatchRecognize", signature, growth })
     }
 
     fn as_any(&self) -> &dyn Any {

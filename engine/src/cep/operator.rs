@@ -257,7 +257,7 @@ impl Operator for MatchRecognize {
             .flat_map(|a| a.threads.iter().map(|t| &t.history).chain(&a.found))
             .map(|h| h.iter().map(|(r, _)| 48 + r.values.iter().map(ScalarValue::size).sum::<usize>()).sum::<usize>())
             .sum();
-        StateSize { bytes: pending + held, keys: Some(self.partitions.len()) }
+        StateSize { bytes: pending + held, keys: Some(self.partitions.len()), spilled: 0 }
     }
 
     fn snapshot(

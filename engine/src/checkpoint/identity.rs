@@ -220,7 +220,8 @@ impl Manifest {
         };
         let format = d.u64()?;
         let weir_version = text(d.bytes()?)?;
-        let key_hash = u32::try_from(d.u64()?).map_err(|_| EngineError::State("a checkpoint manifest is damaged".into()))?;
+        let key_hash =
+            u32::try_from(d.u64()?).map_err(|_| EngineError::State("a checkpoint manifest is damaged".into()))?;
         let plan_fingerprint = text(d.bytes()?)?;
         let mut parts = Vec::new();
         for _ in 0..d.u64()? {
@@ -254,7 +255,10 @@ impl Manifest {
         };
         let written = format!("written by Weir {} for plan {}", saved.weir_version, saved.plan_fingerprint);
         if saved.format != self.format {
-            return refuse(format!("it has state format {}, this Weir reads format {} ({written})", saved.format, self.format));
+            return refuse(format!(
+                "it has state format {}, this Weir reads format {} ({written})",
+                saved.format, self.format
+            ));
         }
         if saved.key_hash != self.key_hash {
             return refuse(format!(
@@ -328,15 +332,25 @@ mod tests {
         use crate::plan::{OperatorPlan, Stage};
 
         let aggregate = || OperatorPlan::new(crate::fuzzing::window_aggregate().unwrap());
-        let plan = |chain: Vec<OperatorPlan>| StreamPlan {
-            stages: vec![Stage { parallelism: 1, input: StageInput::Exchange(Vec::new()), chain, sink: None, late_sink: None }],
+        let plan = |chain: Vec<OperatorPlan>| {
+            StreamPlan::new(vec![Stage {
+                parallelism: 1,
+                input: StageInput::Exchange(Vec::new()),
+                chain,
+                sink: None,
+                late_sink: None,
+            }])
         };
         let (before, parts) = state_ids(&plan(vec![aggregate()]));
         let filter = OperatorPlan::new(crate::operators::filter::FilterPlan { predicate: lit(true) });
         let (after, moved) = state_ids(&plan(vec![filter, aggregate()]));
         assert_eq!(parts, moved);
         assert_eq!(parts[0].id.as_str(), "WindowAggregate#0");
-        assert!(parts[0].signature.contains("TUMBLE") && parts[0].signature.contains("avg(UInt64, Float64)"), "{}", parts[0].signature);
+        assert!(
+            parts[0].signature.contains("TUMBLE") && parts[0].signature.contains("avg(UInt64, Float64)"),
+            "{}",
+            parts[0].signature
+        );
         assert_eq!(before[0].operators, vec![Some(parts[0].id.clone())]);
         assert_eq!(after[0].operators, vec![None, Some(parts[0].id.clone())]);
         let (_, two) = state_ids(&plan(vec![aggregate(), aggregate()]));
@@ -346,7 +360,8 @@ mod tests {
 
     #[test]
     fn manifests_read_back_as_written() {
-        let m = manifest(&[("Source#0", "table t; columns [k Utf8]"), ("WindowAggregate#0", "TUMBLE(1 s); keys [k Utf8]")]);
+        let m =
+            manifest(&[("Source#0", "table t; columns [k Utf8]"), ("WindowAggregate#0", "TUMBLE(1 s); keys [k Utf8]")]);
         assert_eq!(Manifest::decode(&m.encode()).unwrap(), m);
         let of_job = Manifest { job: Some("4c12eb18877ec942".into()), ..m.clone() };
         assert_eq!(Manifest::decode(&of_job.encode()).unwrap(), of_job);
@@ -364,13 +379,19 @@ mod tests {
 
         let changed = manifest(&[("Source#0", "table t"), ("WindowAggregate#0", "max(Int64)")]);
         let m = refusal(&changed, Some(&saved));
-        assert!(m.contains("checkpoint 7") && m.contains("WindowAggregate#0 was saved as sum(Int64)") && m.contains("keeps max(Int64)"), "{m}");
+        assert!(
+            m.contains("checkpoint 7")
+                && m.contains("WindowAggregate#0 was saved as sum(Int64)")
+                && m.contains("keeps max(Int64)"),
+            "{m}"
+        );
 
         let dropped = manifest(&[("Source#0", "table t")]);
         let m = refusal(&dropped, Some(&saved));
         assert!(m.contains("holds state of WindowAggregate#0 (sum(Int64)), which this query does not have"), "{m}");
 
-        let added = manifest(&[("Source#0", "table t"), ("WindowAggregate#0", "sum(Int64)"), ("GroupAggregate#0", "count")]);
+        let added =
+            manifest(&[("Source#0", "table t"), ("WindowAggregate#0", "sum(Int64)"), ("GroupAggregate#0", "count")]);
         let m = refusal(&added, Some(&saved));
         assert!(m.contains("GroupAggregate#0 (count) has no state in it, and would start empty"), "{m}");
 

@@ -500,7 +500,7 @@ impl Operator for GroupAggregate {
             .fold((0, 0), |(n, b), g| (n + 1, b + g.accumulators.iter().map(|a| a.size()).sum::<usize>()));
         let keys: usize = self.index.keys().take(SAMPLE).map(|k| k.len() + 16).sum();
         let (n, k) = (n.max(1), self.index.len().clamp(1, SAMPLE));
-        StateSize { bytes: bytes * groups / n + keys * groups / k, keys: Some(groups) }
+        StateSize { bytes: bytes * groups / n + keys * groups / k, keys: Some(groups), spilled: 0 }
     }
 
     /// The key groups changed since the last completed checkpoint, as

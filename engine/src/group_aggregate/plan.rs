@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use super::{GroupAggregate, GroupAggregatePlan};
 use crate::error::Result;
-use crate::metrics::JobMetrics;
 use crate::operator::Operator;
-use crate::plan::{OperatorSpec, StateGrowth, StateShape, exprs};
+use crate::plan::{OperatorContext, OperatorSpec, StateGrowth, StateShape, exprs};
 
 impl OperatorSpec for GroupAggregatePlan {
     fn name(&self) -> String {
@@ -23,13 +22,17 @@ impl OperatorSpec for GroupAggregatePlan {
         let input = if self.retracting { "a changelog (retracted)" } else { "appends" };
         writeln!(f, "    input: {input}; emits +I/-U/+U/-D per batch")?;
         match self.ttl {
-            Some(ttl) => writeln!(f, "    state TTL: {} idle (processing time)", crate::window::spec::Millis(ttl.as_millis() as i64)),
+            Some(ttl) => writeln!(
+                f,
+                "    state TTL: {} idle (processing time)",
+                crate::window::spec::Millis(ttl.as_millis() as i64)
+            ),
             None => Ok(()),
         }
     }
 
-    fn instantiate(self: Arc<Self>, name: String, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
-        let m = metrics.register(&name, subtask);
+    fn instantiate(self: Arc<Self>, name: String, cx: &OperatorContext) -> Result<Box<dyn Operator>> {
+        let m = cx.register(&name);
         Ok(Box::new(GroupAggregate::new(self, name, m)?))
     }
 

@@ -358,6 +358,7 @@ impl Operator for IntervalJoin {
             bytes: self.sides.iter().map(SideRows::bytes).sum::<usize>()
                 + self.index.iter().map(KeyIndex::bytes).sum::<usize>(),
             keys: self.keyed().then(|| self.index.iter().map(KeyIndex::keys).sum()),
+            spilled: 0,
         }
     }
 

@@ -11,9 +11,8 @@ use crate::join::exec::JoinSpec;
 use crate::join::interval::{IntervalJoin, IntervalJoinPlan};
 use crate::join::updating::{UpdatingJoin, UpdatingJoinPlan};
 use crate::join::window::{WindowJoin, WindowJoinPlan};
-use crate::metrics::JobMetrics;
 use crate::operator::Operator;
-use crate::plan::{OperatorSpec, StateGrowth, StateShape};
+use crate::plan::{OperatorContext, OperatorSpec, StateGrowth, StateShape};
 use crate::window::spec::Millis;
 
 impl JoinSpec {
@@ -51,8 +50,8 @@ impl OperatorSpec for WindowJoinPlan {
         writeln!(f, "    emits when watermark >= window_end - 1 ms")
     }
 
-    fn instantiate(self: Arc<Self>, name: String, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
-        let m = metrics.register(&name, subtask);
+    fn instantiate(self: Arc<Self>, name: String, cx: &OperatorContext) -> Result<Box<dyn Operator>> {
+        let m = cx.register(&name);
         Ok(Box::new(WindowJoin::new(self, name, m)))
     }
 
@@ -103,8 +102,8 @@ impl OperatorSpec for IntervalJoinPlan {
         }
     }
 
-    fn instantiate(self: Arc<Self>, name: String, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
-        let m = metrics.register(&name, subtask);
+    fn instantiate(self: Arc<Self>, name: String, cx: &OperatorContext) -> Result<Box<dyn Operator>> {
+        let m = cx.register(&name);
         Ok(Box::new(IntervalJoin::new(self, name, m)))
     }
 
@@ -114,7 +113,11 @@ impl OperatorSpec for IntervalJoinPlan {
             signature: self.spec.state_signature(),
             // A regular join keeps every row; an interval join frees them
             // as the watermark passes their bound.
-            growth: if self.bounds.is_some() || self.ttl.iter().all(Option::is_some) { StateGrowth::Bounded } else { StateGrowth::Unbounded },
+            growth: if self.bounds.is_some() || self.ttl.iter().all(Option::is_some) {
+                StateGrowth::Bounded
+            } else {
+                StateGrowth::Unbounded
+            },
         })
     }
 
@@ -141,8 +144,8 @@ impl OperatorSpec for UpdatingJoinPlan {
         Ok(())
     }
 
-    fn instantiate(self: Arc<Self>, name: String, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
-        let m = metrics.register(&name, subtask);
+    fn instantiate(self: Arc<Self>, name: String, cx: &OperatorContext) -> Result<Box<dyn Operator>> {
+        let m = cx.register(&name);
         Ok(Box::new(UpdatingJoin::new(self, name, m)?))
     }
 

@@ -316,6 +316,7 @@ impl Operator for UpdatingJoin {
         StateSize {
             bytes: self.sides.iter().map(HeldRows::bytes).sum(),
             keys: Some(self.sides.iter().map(HeldRows::keys).sum()),
+            spilled: 0,
         }
     }
 

@@ -115,7 +115,7 @@ impl Operator for WindowJoin {
     }
 
     fn state_size(&self) -> StateSize {
-        StateSize { bytes: self.windows.values().flatten().map(SideRows::bytes).sum(), keys: None }
+        StateSize { bytes: self.windows.values().flatten().map(SideRows::bytes).sum(), keys: None, spilled: 0 }
     }
 
     fn restore(&mut self, states: &[&[u8]], _chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {

@@ -404,6 +404,6 @@ impl Operator for LookupJoin {
             })
             .sum();
         let cached: usize = self.cache.iter().flat_map(|c| c.iter()).map(|(_, (_, b))| b.get_array_memory_size()).sum();
-        StateSize { bytes: queued + cached, keys: Some(self.cache.iter().map(|c| c.len()).sum()) }
+        StateSize { bytes: queued + cached, keys: Some(self.cache.iter().map(|c| c.len()).sum()), spilled: 0 }
     }
 }

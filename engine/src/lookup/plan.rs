@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use super::{LookupJoin, LookupJoinPlan};
 use crate::error::Result;
-use crate::metrics::JobMetrics;
 use crate::operator::Operator;
-use crate::plan::{OperatorSpec, StateGrowth, StateShape};
+use crate::plan::{OperatorContext, OperatorSpec, StateGrowth, StateShape};
 
 impl OperatorSpec for LookupJoinPlan {
     fn name(&self) -> String {
@@ -28,7 +27,7 @@ impl OperatorSpec for LookupJoinPlan {
         )
     }
 
-    fn instantiate(self: Arc<Self>, name: String, _subtask: usize, _metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
+    fn instantiate(self: Arc<Self>, name: String, _cx: &OperatorContext) -> Result<Box<dyn Operator>> {
         Ok(Box::new(LookupJoin::new(self, name)?))
     }
 

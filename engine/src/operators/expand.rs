@@ -12,10 +12,9 @@ use datafusion::physical_plan::PhysicalExpr;
 
 use crate::error::{Result, ResultExt};
 use crate::message::StreamBatch;
-use crate::metrics::JobMetrics;
 use crate::operator::{Collector, Operator};
 use crate::operators::project::ProjectPlan;
-use crate::plan::{OperatorSpec, exprs};
+use crate::plan::{OperatorContext, OperatorSpec, exprs};
 
 /// One projection per grouping set, all of the same schema.
 #[derive(Debug)]
@@ -26,9 +25,7 @@ pub struct ExpandPlan {
 impl ExpandPlan {
     /// The projections `sets`, each of `schema`.
     pub fn new(sets: Vec<Vec<Arc<dyn PhysicalExpr>>>, schema: SchemaRef) -> Self {
-        Self {
-            sets: sets.into_iter().map(|exprs| ProjectPlan { exprs, schema: Arc::clone(&schema) }).collect(),
-        }
+        Self { sets: sets.into_iter().map(|exprs| ProjectPlan { exprs, schema: Arc::clone(&schema) }).collect() }
     }
 }
 
@@ -45,7 +42,7 @@ impl OperatorSpec for ExpandPlan {
         Ok(())
     }
 
-    fn instantiate(self: Arc<Self>, name: String, _subtask: usize, _metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
+    fn instantiate(self: Arc<Self>, name: String, _cx: &OperatorContext) -> Result<Box<dyn Operator>> {
         Ok(Box::new(Expand { plan: self, name }))
     }
 

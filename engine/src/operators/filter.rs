@@ -8,9 +8,8 @@ use datafusion::physical_plan::PhysicalExpr;
 use crate::current_watermark::with_watermark;
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
-use crate::metrics::JobMetrics;
 use crate::operator::{Collector, Operator};
-use crate::plan::OperatorSpec;
+use crate::plan::{OperatorContext, OperatorSpec};
 
 /// A `WHERE` predicate over the rows of a chain.
 #[derive(Debug)]
@@ -27,12 +26,7 @@ impl OperatorSpec for FilterPlan {
         writeln!(f, "  Filter: {}", self.predicate)
     }
 
-    fn instantiate(
-        self: Arc<Self>,
-        name: String,
-        _subtask: usize,
-        _metrics: &Arc<JobMetrics>,
-    ) -> Result<Box<dyn Operator>> {
+    fn instantiate(self: Arc<Self>, name: String, _cx: &OperatorContext) -> Result<Box<dyn Operator>> {
         Ok(Box::new(Filter::new(Arc::clone(&self.predicate), name)))
     }
 
@@ -51,11 +45,7 @@ pub struct Filter {
 
 impl Filter {
     pub fn new(predicate: Arc<dyn PhysicalExpr>, name: String) -> Self {
-        Self {
-            predicate,
-            name,
-            watermark: WATERMARK_MIN,
-        }
+        Self { predicate, name, watermark: WATERMARK_MIN }
     }
 }
 

@@ -10,9 +10,8 @@ use datafusion::physical_plan::PhysicalExpr;
 use crate::current_watermark::with_watermark;
 use crate::error::{Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
-use crate::metrics::JobMetrics;
 use crate::operator::{Collector, Operator};
-use crate::plan::{OperatorSpec, exprs};
+use crate::plan::{OperatorContext, OperatorSpec, exprs};
 
 /// The expressions of a projection and the schema they produce.
 #[derive(Debug)]
@@ -42,12 +41,7 @@ impl OperatorSpec for ProjectPlan {
         writeln!(f, "  Project: {}", exprs(&self.exprs))
     }
 
-    fn instantiate(
-        self: Arc<Self>,
-        name: String,
-        _subtask: usize,
-        _metrics: &Arc<JobMetrics>,
-    ) -> Result<Box<dyn Operator>> {
+    fn instantiate(self: Arc<Self>, name: String, _cx: &OperatorContext) -> Result<Box<dyn Operator>> {
         Ok(Box::new(Project::new(self, name)))
     }
 
@@ -79,11 +73,7 @@ pub struct Project {
 
 impl Project {
     pub fn new(plan: Arc<ProjectPlan>, name: String) -> Self {
-        Self {
-            plan,
-            name,
-            watermark: WATERMARK_MIN,
-        }
+        Self { plan, name, watermark: WATERMARK_MIN }
     }
 }
 
@@ -93,9 +83,8 @@ impl Operator for Project {
     }
 
     fn on_batch(&mut self, batch: StreamBatch, out: &mut Collector) -> Result<()> {
-        let data = with_watermark(self.watermark, batch.row_watermarks.as_ref(), || {
-            self.plan.apply(&batch.data, &self.name)
-        })?;
+        let data =
+            with_watermark(self.watermark, batch.row_watermarks.as_ref(), || self.plan.apply(&batch.data, &self.name))?;
         out.batch(batch.with_data(data));
         Ok(())
     }

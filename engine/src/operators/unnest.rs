@@ -23,9 +23,8 @@ use futures::{FutureExt, TryStreamExt};
 
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::StreamBatch;
-use crate::metrics::JobMetrics;
 use crate::operator::{Collector, Operator};
-use crate::plan::OperatorSpec;
+use crate::plan::{OperatorContext, OperatorSpec};
 
 /// The name of the column that carries per-row watermarks through the
 /// expansion.
@@ -53,28 +52,11 @@ pub struct UnnestPlan {
 impl UnnestPlan {
     /// DataFusion's unnest over rows of `input` producing `output`.
     fn exec(&self, input: SchemaRef, output: SchemaRef) -> datafusion::error::Result<Arc<UnnestExec>> {
-        let lists = self
-            .lists
-            .iter()
-            .map(|i| ListUnnest {
-                index_in_input_schema: *i,
-                depth: 1,
-            })
-            .collect();
-        let nulls = if self.keep_empty {
-            NullHandling::PreserveAndExpandEmpty
-        } else {
-            NullHandling::Drop
-        };
+        let lists = self.lists.iter().map(|i| ListUnnest { index_in_input_schema: *i, depth: 1 }).collect();
+        let nulls = if self.keep_empty { NullHandling::PreserveAndExpandEmpty } else { NullHandling::Drop };
         let options = UnnestOptions::new().with_null_handling(nulls);
         let placeholder = Arc::new(EmptyExec::new(input));
-        Ok(Arc::new(UnnestExec::new(
-            placeholder,
-            lists,
-            self.structs.clone(),
-            output,
-            options,
-        )?))
+        Ok(Arc::new(UnnestExec::new(placeholder, lists, self.structs.clone(), output, options)?))
     }
 }
 
@@ -101,12 +83,7 @@ impl OperatorSpec for UnnestPlan {
         Ok(())
     }
 
-    fn instantiate(
-        self: Arc<Self>,
-        name: String,
-        _subtask: usize,
-        _metrics: &Arc<JobMetrics>,
-    ) -> Result<Box<dyn Operator>> {
+    fn instantiate(self: Arc<Self>, name: String, _cx: &OperatorContext) -> Result<Box<dyn Operator>> {
         Ok(Box::new(Unnest::new(self, name)?))
     }
 
@@ -138,25 +115,13 @@ impl Unnest {
     pub fn new(plan: Arc<UnnestPlan>, name: String) -> Result<Self> {
         let context = || format!("{name}: preparing");
         let plain = Prepared {
-            exec: plan
-                .exec(Arc::clone(&plan.input), Arc::clone(&plan.schema))
-                .context(context)?,
+            exec: plan.exec(Arc::clone(&plan.input), Arc::clone(&plan.schema)).context(context)?,
             input: Arc::clone(&plan.input),
         };
         let input = with_watermark(&plan.input);
-        let watermarked = Prepared {
-            exec: plan
-                .exec(Arc::clone(&input), with_watermark(&plan.schema))
-                .context(context)?,
-            input,
-        };
-        Ok(Self {
-            plan,
-            name,
-            task: Arc::new(TaskContext::default()),
-            plain,
-            watermarked,
-        })
+        let watermarked =
+            Prepared { exec: plan.exec(Arc::clone(&input), with_watermark(&plan.schema)).context(context)?, input };
+        Ok(Self { plan, name, task: Arc::new(TaskContext::default()), plain, watermarked })
     }
 
     /// `columns` expanded by the prepared unnest, as the batches it yields.
@@ -177,10 +142,7 @@ impl Unnest {
         // A batch in memory never makes the stream wait.
         match stream.try_collect::<Vec<_>>().now_or_never() {
             Some(batches) => batches.context(context),
-            None => Err(EngineError::Plan(format!(
-                "{}: the unnest of a batch in memory did not complete",
-                self.name
-            ))),
+            None => Err(EngineError::Plan(format!("{}: the unnest of a batch in memory did not complete", self.name))),
         }
     }
 }
@@ -216,10 +178,7 @@ impl Operator for Unnest {
             let options = RecordBatchOptions::new().with_row_count(Some(expanded.num_rows()));
             let data = RecordBatch::try_new_with_options(Arc::clone(&self.plan.schema), columns, &options)
                 .context(|| format!("{}: building batch", self.name))?;
-            out.batch(StreamBatch {
-                data,
-                row_watermarks: Some(watermarks),
-            });
+            out.batch(StreamBatch { data, row_watermarks: Some(watermarks) });
         }
         Ok(())
     }
@@ -250,40 +209,19 @@ mod tests {
             Field::new("id", DataType::Int64, false),
             Field::new("tag", DataType::Int32, true),
         ]));
-        let plan = Arc::new(UnnestPlan {
-            lists: vec![1],
-            structs: vec![],
-            keep_empty,
-            input: Arc::clone(&input),
-            schema,
-        });
+        let plan =
+            Arc::new(UnnestPlan { lists: vec![1], structs: vec![], keep_empty, input: Arc::clone(&input), schema });
         let mut op = Unnest::new(plan, "unnest".into()).expect("prepared");
-        let data = RecordBatch::try_new(
-            input,
-            vec![Arc::new(Int64Array::from(vec![0, 1, 2, 3])), Arc::new(tags)],
-        )
-        .expect("batch");
-        let batch = StreamBatch {
-            data,
-            row_watermarks: Some(Int64Array::from(vec![10, 20, 30, 40])),
-        };
+        let data = RecordBatch::try_new(input, vec![Arc::new(Int64Array::from(vec![0, 1, 2, 3])), Arc::new(tags)])
+            .expect("batch");
+        let batch = StreamBatch { data, row_watermarks: Some(Int64Array::from(vec![10, 20, 30, 40])) };
         let mut out = Collector::default();
         op.on_batch(batch, &mut out).expect("unnested");
         let (mut ids, mut tags, mut watermarks) = (Vec::new(), Vec::new(), Vec::new());
         for e in out.out {
             let Emitted::Data(b) = e else { continue };
-            ids.extend(
-                b.data
-                    .column(0)
-                    .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
-                    .values(),
-            );
-            let t = b
-                .data
-                .column(1)
-                .as_any()
-                .downcast_ref::<Int32Array>()
-                .expect("INT tags");
+            ids.extend(b.data.column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>().values());
+            let t = b.data.column(1).as_any().downcast_ref::<Int32Array>().expect("INT tags");
             tags.extend(t.iter());
             watermarks.extend(b.row_watermarks.expect("watermarks kept").values().iter().copied());
         }

@@ -25,9 +25,8 @@ use datafusion::physical_plan::PhysicalExpr;
 
 use crate::checkpoint::identity::typed_columns;
 use crate::error::Result;
-use crate::metrics::JobMetrics;
 use crate::operator::Operator;
-use crate::plan::{OperatorSpec, StateGrowth, StateShape, exprs};
+use crate::plan::{OperatorContext, OperatorSpec, StateGrowth, StateShape, exprs};
 use crate::window::late::LateOutputPlan;
 
 mod frames;
@@ -59,17 +58,10 @@ pub struct OverPlan {
 #[derive(Debug)]
 pub enum OverFunction {
     /// An aggregate over the rows of its frame.
-    Aggregate {
-        function: Arc<AggregateFunctionExpr>,
-        frame: Frame,
-    },
+    Aggregate { function: Arc<AggregateFunctionExpr>, frame: Frame },
     /// `LAG(value, offset, default)`: the value `offset` rows before, in
     /// the key's order.
-    Lag {
-        value: Arc<dyn PhysicalExpr>,
-        offset: usize,
-        default: ScalarValue,
-    },
+    Lag { value: Arc<dyn PhysicalExpr>, offset: usize, default: ScalarValue },
 }
 
 /// The rows before the current one that a frame takes (it always ends at
@@ -111,11 +103,7 @@ impl fmt::Display for OverFunction {
 
 impl OverPlan {
     fn describe_functions(&self) -> String {
-        self.functions
-            .iter()
-            .map(|f| f.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.functions.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -135,13 +123,8 @@ impl OperatorSpec for OverPlan {
         writeln!(f, "    functions: [{}]", self.describe_functions())
     }
 
-    fn instantiate(
-        self: Arc<Self>,
-        name: String,
-        subtask: usize,
-        metrics: &Arc<JobMetrics>,
-    ) -> Result<Box<dyn Operator>> {
-        let metrics = metrics.register(&name, subtask);
+    fn instantiate(self: Arc<Self>, name: String, cx: &OperatorContext) -> Result<Box<dyn Operator>> {
+        let metrics = cx.register(&name);
         Ok(Box::new(Over::new(self, name, metrics)?))
     }
 
@@ -159,11 +142,7 @@ impl OperatorSpec for OverPlan {
             true => StateGrowth::Bounded,
             false => StateGrowth::Unbounded,
         };
-        Some(StateShape {
-            kind: "OverAggregate",
-            signature,
-            growth,
-        })
+        Some(StateShape { kind: "OverAggregate", signature, growth })
     }
 
     fn as_any(&self) -> &dyn Any {

@@ -168,6 +168,7 @@ impl Operator for Over {
         StateSize {
             bytes: pending + sampled * self.states.len() / self.states.len().clamp(1, SAMPLE),
             keys: Some(self.states.len()),
+            spilled: 0,
         }
     }
 

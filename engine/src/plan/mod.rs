@@ -12,6 +12,7 @@ use datafusion::physical_plan::PhysicalExpr;
 
 use crate::sink::SinkConnector;
 use crate::source::SourcePlan;
+use crate::spill::StateBackend;
 
 mod explain;
 pub mod node;
@@ -22,7 +23,7 @@ mod statement_set;
 
 pub use explain::{columns, exprs};
 pub use node::{Distribution, NodeOp, Properties, StateGrowth, StreamNode, WindowColumns};
-pub use operator::{OperatorPlan, OperatorSpec, StateShape};
+pub use operator::{OperatorContext, OperatorPlan, OperatorSpec, StateShape};
 pub use reuse_sources::reuse_sources;
 pub use stages::split;
 pub use statement_set::join;
@@ -31,6 +32,10 @@ pub use statement_set::join;
 #[derive(Debug)]
 pub struct StreamPlan {
     pub stages: Vec<Stage>,
+    /// Where its keyed state lives: memory, or memory up to a budget and
+    /// local disk beyond (`state.backend.type`), for every operator that
+    /// can spill.
+    pub state: Arc<StateBackend>,
 }
 
 /// A set of identical parallel tasks, each running the same operator chain.
@@ -83,6 +88,12 @@ pub struct SinkPlan {
 }
 
 impl StreamPlan {
+    /// A plan of `stages` whose state lives in memory (the session gives it
+    /// its backend when it starts the job).
+    pub fn new(stages: Vec<Stage>) -> Self {
+        Self { stages, state: StateBackend::memory() }
+    }
+
     /// The name the sink of stage `stage` writes under for job `job_id`
     /// (its file names, its Kafka transactional ids), and the name of its
     /// prepared output in checkpoints: the job's id and `sink` for the last
@@ -103,12 +114,7 @@ impl StreamPlan {
     /// order: one, or several for a source read several times alike.
     pub fn consumers(&self, stage: usize) -> Vec<usize> {
         let reads = |s: &Stage| matches!(&s.input, StageInput::Exchange(ups) if ups.iter().any(|u| u.from == stage));
-        self.stages
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| reads(s))
-            .map(|(i, _)| i)
-            .collect()
+        self.stages.iter().enumerate().filter(|(_, s)| reads(s)).map(|(i, _)| i).collect()
     }
 
     /// The tables the plan reads and writes, in plan order.

@@ -8,9 +8,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::metrics::JobMetrics;
+use crate::metrics::{JobMetrics, OperatorMetrics};
 use crate::operator::Operator;
 use crate::plan::StateGrowth;
+use crate::spill::StateBackend;
 
 /// The kind and signature of what an operator keeps in checkpoints (see
 /// `checkpoint::identity`).
@@ -35,9 +36,8 @@ pub trait OperatorSpec: fmt::Debug + Send + Sync + 'static {
     /// four spaces.
     fn explain(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
 
-    /// A subtask of it. `name` is [`OperatorSpec::name`]; operators that
-    /// count late or dropped rows register with `metrics`.
-    fn instantiate(self: Arc<Self>, name: String, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>>;
+    /// A subtask of it. `name` is [`OperatorSpec::name`].
+    fn instantiate(self: Arc<Self>, name: String, cx: &OperatorContext) -> Result<Box<dyn Operator>>;
 
     /// What it keeps in checkpoints; `None` when it keeps nothing.
     fn state(&self) -> Option<StateShape> {
@@ -46,6 +46,24 @@ pub trait OperatorSpec: fmt::Debug + Send + Sync + 'static {
 
     /// For the planner, which looks at the operator it just built.
     fn as_any(&self) -> &dyn Any;
+}
+
+/// What a subtask of an operator is made with.
+pub struct OperatorContext<'a> {
+    pub subtask: usize,
+    /// The job's metrics, which operators that count rows or hold state
+    /// register with ([`OperatorContext::register`]).
+    pub metrics: &'a Arc<JobMetrics>,
+    /// Where the job keeps keyed state: operators that can spill take
+    /// their share of its budget from it.
+    pub state: &'a StateBackend,
+}
+
+impl OperatorContext<'_> {
+    /// The metrics of operator `name` in this subtask.
+    pub fn register(&self, name: &str) -> Arc<OperatorMetrics> {
+        self.metrics.register(name, self.subtask)
+    }
 }
 
 /// One operator of a chain.
@@ -87,8 +105,8 @@ impl OperatorPlan {
     }
 
     /// A subtask of the operator.
-    pub fn instantiate(&self, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
-        Arc::clone(&self.spec).instantiate(self.spec.name(), subtask, metrics)
+    pub fn instantiate(&self, cx: &OperatorContext) -> Result<Box<dyn Operator>> {
+        Arc::clone(&self.spec).instantiate(self.spec.name(), cx)
     }
 }
 

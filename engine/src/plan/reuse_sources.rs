@@ -18,6 +18,7 @@
 use std::sync::Arc;
 
 use super::{Partitioning, Stage, StageInput, StreamPlan, Upstream};
+use crate::spill::StateBackend;
 
 /// `plan` with each group of sources that read alike as one stage, placed
 /// before the first stage of the group.
@@ -25,7 +26,7 @@ pub fn reuse_sources(plan: StreamPlan) -> StreamPlan {
     let groups = shared_sources(&plan.stages);
     match groups.is_empty() {
         true => plan,
-        false => share(plan.stages, &groups),
+        false => share(plan.stages, &groups, plan.state),
     }
 }
 
@@ -56,7 +57,7 @@ fn shared_sources(stages: &[Stage]) -> Vec<Vec<usize>> {
 /// `stages` with one source stage per group of `groups`: each member then
 /// reads it forward, or, when the member only passed the source's rows on
 /// to exchanges, is dropped and its readers read the shared stage.
-fn share(stages: Vec<Stage>, groups: &[Vec<usize>]) -> StreamPlan {
+fn share(stages: Vec<Stage>, groups: &[Vec<usize>], state: Arc<StateBackend>) -> StreamPlan {
     let mut out: Vec<Stage> = Vec::with_capacity(stages.len() + groups.len());
     // Where each stage of `stages` went (or the stage that replaces it).
     let mut moved = vec![0; stages.len()];
@@ -91,12 +92,9 @@ fn share(stages: Vec<Stage>, groups: &[Vec<usize>]) -> StreamPlan {
             moved[i] = from;
             continue;
         }
-        stage.input = StageInput::Exchange(vec![Upstream {
-            from,
-            partitioning: Partitioning::Forward,
-        }]);
+        stage.input = StageInput::Exchange(vec![Upstream { from, partitioning: Partitioning::Forward }]);
         moved[i] = out.len();
         out.push(stage);
     }
-    StreamPlan { stages: out }
+    StreamPlan { stages: out, state }
 }

@@ -37,7 +37,7 @@ pub fn split(root: StreamNode, parallelism: usize) -> Result<StreamPlan> {
         sink: Some(sink),
         late_sink: open.late_sink,
     });
-    Ok(super::reuse_sources(StreamPlan { stages: splitter.stages }))
+    Ok(super::reuse_sources(StreamPlan::new(splitter.stages)))
 }
 
 struct Splitter {
@@ -57,7 +57,8 @@ impl Splitter {
                 late_sink: None,
             },
             (NodeOp::Operator(op), 1) => {
-                let (input, distribution) = inputs.into_iter().next().ok_or_else(|| malformed("an operator without input"))?;
+                let (input, distribution) =
+                    inputs.into_iter().next().ok_or_else(|| malformed("an operator without input"))?;
                 let open = self.open(input)?;
                 let mut open = self.distribute(open, distribution);
                 open.chain.push(op);

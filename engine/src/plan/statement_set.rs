@@ -20,7 +20,7 @@ pub fn join(plans: Vec<StreamPlan>) -> StreamPlan {
             stages.push(stage);
         }
     }
-    super::reuse_sources(StreamPlan { stages })
+    super::reuse_sources(StreamPlan::new(stages))
 }
 
 #[cfg(test)]
@@ -32,9 +32,9 @@ mod tests {
 
     use super::*;
     use crate::error::{EngineError, Result};
-    use crate::plan::{Partitioning, Stage, Upstream};
     use crate::operators::filter::FilterPlan;
     use crate::plan::OperatorPlan;
+    use crate::plan::{Partitioning, Stage, Upstream};
     use crate::source::{Assignment, Positions, SourceConnector, SourcePlan, SourceReader};
 
     /// A connector the plans name and no test opens; connectors of other
@@ -73,13 +73,7 @@ mod tests {
     }
 
     fn stage(input: StageInput, chain: Vec<OperatorPlan>) -> Stage {
-        Stage {
-            parallelism: 2,
-            input,
-            chain,
-            sink: None,
-            late_sink: None,
-        }
+        Stage { parallelism: 2, input, chain, sink: None, late_sink: None }
     }
 
     fn filter() -> OperatorPlan {
@@ -96,19 +90,10 @@ mod tests {
     /// An INSERT whose source runs in its own tasks, and one whose source
     /// stage only feeds an exchange.
     fn two_inserts(a: &Arc<dyn SourceConnector>, b: &Arc<dyn SourceConnector>) -> Vec<StreamPlan> {
-        let single = |from| {
-            StageInput::Exchange(vec![Upstream {
-                from,
-                partitioning: Partitioning::Single,
-            }])
-        };
+        let single = |from| StageInput::Exchange(vec![Upstream { from, partitioning: Partitioning::Single }]);
         vec![
-            StreamPlan {
-                stages: vec![stage(source(a), vec![filter()])],
-            },
-            StreamPlan {
-                stages: vec![stage(source(b), Vec::new()), stage(single(0), vec![filter()])],
-            },
+            StreamPlan::new(vec![stage(source(a), vec![filter()])]),
+            StreamPlan::new(vec![stage(source(b), Vec::new()), stage(single(0), vec![filter()])]),
         ]
     }
 
@@ -127,7 +112,8 @@ mod tests {
 
     #[test]
     fn sources_read_otherwise_stay_apart() {
-        let (a, b): (Arc<dyn SourceConnector>, Arc<dyn SourceConnector>) = (Arc::new(Unread("a")), Arc::new(Unread("b")));
+        let (a, b): (Arc<dyn SourceConnector>, Arc<dyn SourceConnector>) =
+            (Arc::new(Unread("a")), Arc::new(Unread("b")));
         let plan = join(two_inserts(&a, &b));
         assert_eq!(plan.stages.len(), 3);
         assert_eq!((reads(&plan, 1), reads(&plan, 2)), (vec![], vec![1]));
@@ -138,15 +124,9 @@ mod tests {
     #[test]
     fn one_insert_reading_a_table_twice_reads_it_once() {
         let connector: Arc<dyn SourceConnector> = Arc::new(Unread("t"));
-        let twice = StreamPlan {
-            stages: vec![
-                stage(source(&connector), vec![filter()]),
-                stage(source(&connector), vec![filter()]),
-            ],
-        };
-        let once = StreamPlan {
-            stages: vec![stage(source(&connector), vec![filter()])],
-        };
+        let twice =
+            StreamPlan::new(vec![stage(source(&connector), vec![filter()]), stage(source(&connector), vec![filter()])]);
+        let once = StreamPlan::new(vec![stage(source(&connector), vec![filter()])]);
         let plan = join(vec![twice, once]);
         assert_eq!(plan.stages.len(), 4, "{plan}");
         assert_eq!(plan.consumers(0), vec![1, 2, 3]);

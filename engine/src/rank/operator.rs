@@ -380,7 +380,7 @@ impl Operator for Rank {
             .flatten()
             .take(SAMPLE)
             .fold((0, 0), |(n, b), p| (n + 1, b + p.ranked.bytes() + p.key.len() * 2 + 96));
-        StateSize { bytes: bytes * live / n.max(1), keys: Some(live) }
+        StateSize { bytes: bytes * live / n.max(1), keys: Some(live), spilled: 0 }
     }
 
     fn snapshot(

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use super::{Rank, RankMode, RankPlan};
 use crate::checkpoint::identity::typed_columns;
 use crate::error::Result;
-use crate::metrics::JobMetrics;
 use crate::operator::Operator;
-use crate::plan::{OperatorSpec, StateGrowth, StateShape, exprs};
+use crate::plan::{OperatorContext, OperatorSpec, StateGrowth, StateShape, exprs};
 
 impl RankPlan {
     /// Flink's name for it: a deduplication keeps a key's first or last row
@@ -40,33 +39,18 @@ impl OperatorSpec for RankPlan {
     fn explain(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "  {}:", self.kind())?;
         writeln!(f, "    partition by: [{}]", exprs(&self.partition))?;
-        let ties = if self.later_wins_ties {
-            "the later row first"
-        } else {
-            "the earlier row first"
-        };
+        let ties = if self.later_wins_ties { "the later row first" } else { "the earlier row first" };
         writeln!(f, "    order by: [{}], ties {ties}", self.order())?;
-        let number = if self.number {
-            ", changes per rank (the number is used)"
-        } else {
-            ""
-        };
+        let number = if self.number { ", changes per rank (the number is used)" } else { "" };
         writeln!(f, "    ranks: {}..={}{number}", self.first, self.last)?;
         match self.mode {
             RankMode::Updating { changelog: true } => {
-                let input = if self.retracting {
-                    "a changelog (every row kept)"
-                } else {
-                    "appends"
-                };
+                let input = if self.retracting { "a changelog (every row kept)" } else { "appends" };
                 writeln!(f, "    input: {input}; emits the changed ranks per batch (+I/-U/+U/-D)")
             }
             RankMode::Updating { changelog: false } => writeln!(f, "    emits each key's first row as it arrives"),
             RankMode::Window { lateness: 0, .. } => {
-                writeln!(
-                    f,
-                    "    emits each window's ranks once, when the watermark passes its end"
-                )
+                writeln!(f, "    emits each window's ranks once, when the watermark passes its end")
             }
             RankMode::Window { lateness, .. } => writeln!(
                 f,
@@ -87,13 +71,8 @@ impl OperatorSpec for RankPlan {
         }
     }
 
-    fn instantiate(
-        self: Arc<Self>,
-        name: String,
-        subtask: usize,
-        metrics: &Arc<JobMetrics>,
-    ) -> Result<Box<dyn Operator>> {
-        let metrics = metrics.register(&name, subtask);
+    fn instantiate(self: Arc<Self>, name: String, cx: &OperatorContext) -> Result<Box<dyn Operator>> {
+        let metrics = cx.register(&name);
         Ok(Box::new(Rank::new(self, name, metrics)?))
     }
 
@@ -116,11 +95,7 @@ impl OperatorSpec for RankPlan {
             _ if self.partition.is_empty() && !self.retracting => StateGrowth::Bounded,
             _ => StateGrowth::Unbounded,
         };
-        Some(StateShape {
-            kind: self.kind(),
-            signature,
-            growth,
-        })
+        Some(StateShape { kind: self.kind(), signature, growth })
     }
 
     fn as_any(&self) -> &dyn Any {

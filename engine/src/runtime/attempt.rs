@@ -21,7 +21,7 @@ use crate::error::{EngineError, Result};
 use crate::message::Message;
 use crate::metrics::JobMetrics;
 use crate::operator::Operator;
-use crate::plan::{Partitioning, StageInput, StreamPlan, Upstream};
+use crate::plan::{OperatorContext, Partitioning, StageInput, StreamPlan, Upstream};
 use crate::runtime::exchange::{KEY_GROUPS, subtask_of_key_group};
 use crate::runtime::fanout::FanOut;
 use crate::runtime::input::ExchangeInput;
@@ -190,8 +190,9 @@ pub(crate) fn restore_chains(
     let mut chains = Vec::new();
     for (stage, stage_ids) in plan.stages.iter().zip(&ids) {
         for subtask in 0..stage.parallelism {
+            let cx = OperatorContext { subtask, metrics: &metrics, state: &plan.state };
             let mut chain: Vec<Box<dyn Operator>> =
-                stage.chain.iter().map(|op| op.instantiate(subtask, &metrics)).collect::<Result<_>>()?;
+                stage.chain.iter().map(|op| op.instantiate(&cx)).collect::<Result<_>>()?;
             let parallelism = stage.parallelism;
             let owns = move |group: usize| subtask_of_key_group(group, parallelism) == subtask;
             for (op, id) in chain.iter_mut().zip(&stage_ids.operators) {

@@ -25,9 +25,8 @@ use datafusion::physical_plan::PhysicalExpr;
 
 use crate::checkpoint::identity::typed_columns;
 use crate::error::Result;
-use crate::metrics::JobMetrics;
 use crate::operator::Operator;
-use crate::plan::{OperatorSpec, StateGrowth, StateShape};
+use crate::plan::{OperatorContext, OperatorSpec, StateGrowth, StateShape};
 
 mod operator;
 mod state;
@@ -78,44 +77,25 @@ impl OperatorSpec for TemporalJoinPlan {
 
     fn explain(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "  TemporalJoin: {} (event time)", self.kind())?;
-        let on: Vec<String> = self
-            .left_keys
-            .iter()
-            .zip(&self.right_keys)
-            .map(|(l, r)| format!("{l} = {r}"))
-            .collect();
+        let on: Vec<String> = self.left_keys.iter().zip(&self.right_keys).map(|(l, r)| format!("{l} = {r}")).collect();
         writeln!(f, "    on: [{}]", on.join(", "))?;
         writeln!(
             f,
             "    versions of {} by {}{}; left rows wait for the watermark to pass {}",
             self.table,
             self.right_schema.field(self.right_time).name(),
-            if self.right_changelog {
-                " (changelog: -D deletes)"
-            } else {
-                ""
-            },
+            if self.right_changelog { " (changelog: -D deletes)" } else { "" },
             self.left_schema.field(self.left_time).name()
         )
     }
 
-    fn instantiate(
-        self: Arc<Self>,
-        name: String,
-        subtask: usize,
-        metrics: &Arc<JobMetrics>,
-    ) -> Result<Box<dyn Operator>> {
-        let m = metrics.register(&name, subtask);
+    fn instantiate(self: Arc<Self>, name: String, cx: &OperatorContext) -> Result<Box<dyn Operator>> {
+        let m = cx.register(&name);
         Ok(Box::new(TemporalJoin::new(self, name, m)?))
     }
 
     fn state(&self) -> Option<StateShape> {
-        let on: Vec<String> = self
-            .left_keys
-            .iter()
-            .zip(&self.right_keys)
-            .map(|(l, r)| format!("{l} = {r}"))
-            .collect();
+        let on: Vec<String> = self.left_keys.iter().zip(&self.right_keys).map(|(l, r)| format!("{l} = {r}")).collect();
         Some(StateShape {
             kind: "TemporalJoin",
             signature: format!(

@@ -279,6 +279,6 @@ impl Operator for TemporalJoin {
 
     fn state_size(&self) -> StateSize {
         let waiting: usize = self.waiting.iter().map(|w| w.rows.get_array_memory_size()).sum();
-        StateSize { bytes: self.versions.bytes() + waiting, keys: Some(self.versions.keys()) }
+        StateSize { bytes: self.versions.bytes() + waiting, keys: Some(self.versions.keys()), spilled: 0 }
     }
 }

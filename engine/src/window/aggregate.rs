@@ -28,6 +28,8 @@ use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator, StateSize};
 use crate::operators::evaluate::columns;
+use crate::runtime::exchange::KEY_GROUPS;
+use crate::spill::StateBudget;
 use crate::window::groups::{EvaluatedInput, Grouping, PartialState};
 use crate::window::late::{LateOutputPlan, LateRows};
 use crate::window::pending::oldest_open_windows;
@@ -138,6 +140,10 @@ pub struct WindowAggregate {
     /// Scratch buffer for the key hashes of new groups.
     hashes: Vec<u64>,
     metrics: Arc<OperatorMetrics>,
+    /// The subtask's share of the job's state budget, with the spilling
+    /// backend: over it, the slices spill, and windows fire one key group
+    /// at a time.
+    budget: Option<StateBudget>,
 }
 
 impl WindowAggregate {
@@ -160,11 +166,12 @@ impl WindowAggregate {
             self.kept.extend(saved.kept);
             for (key, refs) in saved.slices {
                 if !self.slices.contains_key(&key) {
-                    let slice = Slice::new(&self.plan.aggregation.grouping, &self.name)?;
+                    let slice = Slice::new(&self.plan.aggregation.grouping, &self.name, self.budget.is_some())?;
                     self.slices.insert(key, slice);
                 }
                 let slice = self.slices.get_mut(&key).expect("inserted above");
                 slice.restore(&self.plan.aggregation.grouping, &refs, chunks, owns, added)?;
+                self.keep_within_budget()?;
             }
         }
         // Slices with none of this subtask's key groups.
@@ -197,7 +204,13 @@ impl WindowAggregate {
         *self.metrics.pending_windows.lock().unwrap_or_else(|p| p.into_inner()) = open;
     }
 
-    pub fn new(plan: Arc<WindowAggregatePlan>, name: String, metrics: Arc<OperatorMetrics>) -> Self {
+    /// A subtask; with `budget`, its state spills beyond that share.
+    pub fn new(
+        plan: Arc<WindowAggregatePlan>,
+        name: String,
+        metrics: Arc<OperatorMetrics>,
+        budget: Option<StateBudget>,
+    ) -> Self {
         Self {
             plan,
             name,
@@ -209,7 +222,28 @@ impl WindowAggregate {
             open_windows_changed: false,
             hashes: Vec::new(),
             metrics,
+            budget,
         }
+    }
+
+    /// With a state budget: once the subtask holds more than its share in
+    /// memory, every slice spills what it holds (the live groups too), so
+    /// that memory falls back to nothing and fills again with new groups.
+    fn keep_within_budget(&mut self) -> Result<()> {
+        let Some(budget) = &mut self.budget else {
+            return Ok(());
+        };
+        let held = self.slices.values().map(Slice::size).sum();
+        if budget.fits(held) {
+            return Ok(());
+        }
+        let mut written = 0;
+        for slice in self.slices.values_mut() {
+            written += slice.spill(budget, &self.plan.aggregation.grouping, &self.name, &mut self.hashes)?;
+        }
+        self.metrics.spilled_bytes.fetch_add(written as u64, Ordering::Relaxed);
+        budget.spilled(held, self.slices.values().map(Slice::size).sum());
+        Ok(())
     }
 
     /// The first window end a row at `ts` still counts toward when it
@@ -261,7 +295,7 @@ impl WindowAggregate {
             }
         }
         if !self.slices.contains_key(&key) {
-            let slice = Slice::new(&self.plan.aggregation.grouping, &self.name)?;
+            let slice = Slice::new(&self.plan.aggregation.grouping, &self.name, self.budget.is_some())?;
             self.slices.insert(key, slice);
         }
         let slice = self.slices.get_mut(&key).expect("inserted above");
@@ -294,36 +328,83 @@ impl WindowAggregate {
         }
         let tumbling = matches!(w.kind, crate::window::spec::WindowKind::Tumble { .. });
         let keep = early || self.plan.aggregation.allowed_lateness > 0;
-        let (group_keys, values, rows) =
-            if tumbling && !keep && keys.len() == 1 && self.slices.get(&keys[0]).is_some_and(Slice::is_only_live) {
-                let mut slice = self.slices.remove(&keys[0]).expect("key from the map");
-                slice.live.take_final().context(ctx)?
-            } else {
-                let mut window = self.plan.aggregation.grouping.new_groups().context(ctx)?;
-                let mut updated = 0;
-                for k in &keys {
-                    let slice = self.slices.get_mut(k).expect("key from the map");
-                    for state in slice.partial_states(&name)? {
-                        window.merge(state).context(ctx)?;
-                    }
-                    if k.0 == last_slice {
-                        updated = window.len();
-                    }
+        if tumbling && !keep && keys.len() == 1 && self.slices.get(&keys[0]).is_some_and(Slice::is_only_live) {
+            let mut slice = self.slices.remove(&keys[0]).expect("key from the map");
+            let (group_keys, values, rows) = slice.live.take_final().context(ctx)?;
+            return self.emit(start, end, group_keys, values, rows, out);
+        }
+        if self.budget.is_some() {
+            self.fire_by_key_group(&keys, last_slice, only_updated, (start, end), out)?;
+        } else {
+            let mut window = self.plan.aggregation.grouping.new_groups().context(ctx)?;
+            let mut updated = 0;
+            for k in &keys {
+                let slice = self.slices.get_mut(k).expect("key from the map");
+                slice.merge_into(&mut window, &name, &mut self.hashes)?;
+                if k.0 == last_slice {
+                    updated = window.len();
                 }
-                if !keep {
-                    self.drop_slices_before(end);
+            }
+            let (group_keys, values, rows) = window.take_final().context(ctx)?;
+            let (group_keys, values, rows) = only_updated_groups(group_keys, values, rows, only_updated, updated);
+            self.emit(start, end, group_keys, values, rows, out)?;
+        }
+        if !keep {
+            self.drop_slices_before(end);
+        }
+        Ok(())
+    }
+
+    /// Fires the window of `keys` one key group at a time, reading back
+    /// only that group's spilled parts: firing holds about
+    /// 1/`KEY_GROUPS` of the window's state in memory.
+    fn fire_by_key_group(
+        &mut self,
+        keys: &[SliceKey],
+        last_slice: EventTime,
+        only_updated: bool,
+        (start, end): (EventTime, EventTime),
+        out: &mut Collector,
+    ) -> Result<()> {
+        let name = self.name.clone();
+        let ctx = || format!("{name}: firing window [{start}, {end})");
+        for k in keys {
+            let slice = self.slices.get_mut(k).expect("key from the map");
+            slice.flush_by_key_group(&name, &mut self.hashes)?;
+        }
+        for group in 0..KEY_GROUPS {
+            if !keys.iter().any(|k| self.slices[k].key_groups().contains(group)) {
+                continue;
+            }
+            let mut window = self.plan.aggregation.grouping.new_groups().context(ctx)?;
+            let mut updated = 0;
+            for k in keys {
+                self.slices[k].merge_key_group(group, &mut window, &name)?;
+                if k.0 == last_slice {
+                    updated = window.len();
                 }
-                let (group_keys, values, rows) = window.take_final().context(ctx)?;
-                if only_updated && updated < rows {
-                    let first = |c: Vec<ArrayRef>| c.iter().map(|a| a.slice(0, updated)).collect::<Vec<_>>();
-                    (first(group_keys), first(values), updated)
-                } else {
-                    (group_keys, values, rows)
-                }
-            };
+            }
+            let (group_keys, values, rows) = window.take_final().context(ctx)?;
+            let (group_keys, values, rows) = only_updated_groups(group_keys, values, rows, only_updated, updated);
+            self.emit(start, end, group_keys, values, rows, out)?;
+        }
+        Ok(())
+    }
+
+    /// Emits the `rows` groups of the window `[start, end)`.
+    fn emit(
+        &self,
+        start: EventTime,
+        end: EventTime,
+        group_keys: Vec<ArrayRef>,
+        values: Vec<ArrayRef>,
+        rows: usize,
+        out: &mut Collector,
+    ) -> Result<()> {
         if rows == 0 {
             return Ok(());
         }
+        let w = self.plan.window;
         let schema = &self.plan.aggregation.output_schema;
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.plan.aggregation.output.len());
         for (i, c) in self.plan.aggregation.output.iter().enumerate() {
@@ -336,7 +417,8 @@ impl WindowAggregate {
             };
             columns.push(col);
         }
-        let batch = RecordBatch::try_new(Arc::clone(schema), columns).context(ctx)?;
+        let batch = RecordBatch::try_new(Arc::clone(schema), columns)
+            .context(|| format!("{}: firing window [{start}, {end})", self.name))?;
         self.metrics.rows_out.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         out.batch(StreamBatch::new(batch));
         Ok(())
@@ -346,6 +428,23 @@ impl WindowAggregate {
     fn drop_slices_before(&mut self, end: EventTime) {
         let live_from = self.plan.window.first_live_slice_after(end);
         self.slices.retain(|k, _| k.0 >= live_from);
+    }
+}
+
+/// emitOnlyOnUpdate: only the first `updated` groups (those the window's
+/// last slice updated, merged first) when `only_updated`.
+fn only_updated_groups(
+    group_keys: Vec<ArrayRef>,
+    values: Vec<ArrayRef>,
+    rows: usize,
+    only_updated: bool,
+    updated: usize,
+) -> (Vec<ArrayRef>, Vec<ArrayRef>, usize) {
+    if only_updated && updated < rows {
+        let first = |c: Vec<ArrayRef>| c.iter().map(|a| a.slice(0, updated)).collect::<Vec<_>>();
+        (first(group_keys), first(values), updated)
+    } else {
+        (group_keys, values, rows)
     }
 }
 
@@ -441,6 +540,7 @@ impl Operator for WindowAggregate {
             }
         }
         self.flush(&batch.data, &mut segment, out)?;
+        self.keep_within_budget()?;
         self.publish_open_windows();
         unusable.report(self.plan.aggregation.late_output.as_deref(), &self.metrics, &batch.data, out)
     }
@@ -462,6 +562,7 @@ impl Operator for WindowAggregate {
         StateSize {
             bytes: self.slices.values().map(Slice::size).sum(),
             keys: Some(self.slices.values().map(Slice::groups).sum()),
+            spilled: self.slices.values().map(Slice::spilled).sum(),
         }
     }
 
@@ -500,7 +601,7 @@ impl Operator for WindowAggregate {
         header.u64(self.slices.len() as u64);
         let mut slices = Vec::with_capacity(self.slices.len());
         for (key, slice) in self.slices.iter_mut() {
-            slices.push((*key, slice.capture(&self.name, checkpoint)?));
+            slices.push((*key, slice.capture(&self.name, checkpoint, &mut self.hashes)?));
         }
         let plan = Arc::clone(&self.plan);
         let name = self.name.clone();
@@ -685,6 +786,8 @@ fn take_input(
 
 #[cfg(test)]
 pub(crate) mod pending_tests;
+#[cfg(test)]
+mod spill_tests;
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -704,7 +807,7 @@ pub(crate) mod tests {
     pub(super) fn operator(kind: WindowKind) -> (WindowAggregate, Arc<OperatorMetrics>) {
         let plan = WindowAggregatePlan { window: WindowSpec::new(kind, 0).unwrap(), aggregation: count_per_key() };
         let metrics = JobMetrics::default().register("w", 0);
-        (WindowAggregate::new(Arc::new(plan), "w".into(), Arc::clone(&metrics)), metrics)
+        (WindowAggregate::new(Arc::new(plan), "w".into(), Arc::clone(&metrics), None), metrics)
     }
 
     /// The input (ts, k) of [`count_per_key`].

@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use crate::checkpoint::identity::typed_columns;
 use crate::error::Result;
-use crate::metrics::JobMetrics;
 use crate::operator::Operator;
-use crate::plan::{OperatorSpec, StateGrowth, StateShape, exprs};
+use crate::plan::{OperatorContext, OperatorSpec, StateGrowth, StateShape, exprs};
 use crate::window::aggregate::{OutputColumn, WindowAggregate, WindowAggregatePlan, WindowedAggregation};
 use crate::window::assign::{WindowAssign, WindowAssignPlan};
 use crate::window::session::{SessionAggregate, SessionAggregatePlan};
@@ -48,7 +47,7 @@ impl OperatorSpec for WindowAssignPlan {
         writeln!(f, "  WindowAssign: {}", self.window)
     }
 
-    fn instantiate(self: Arc<Self>, name: String, _subtask: usize, _metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
+    fn instantiate(self: Arc<Self>, name: String, _cx: &OperatorContext) -> Result<Box<dyn Operator>> {
         Ok(Box::new(WindowAssign::new(self, name)))
     }
 
@@ -67,9 +66,10 @@ impl OperatorSpec for WindowAggregatePlan {
         self.aggregation.explain(f)
     }
 
-    fn instantiate(self: Arc<Self>, name: String, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
-        let m = metrics.register(&name, subtask);
-        Ok(Box::new(WindowAggregate::new(self, name, m)))
+    fn instantiate(self: Arc<Self>, name: String, cx: &OperatorContext) -> Result<Box<dyn Operator>> {
+        let m = cx.register(&name);
+        let budget = cx.state.share(&name, cx.subtask);
+        Ok(Box::new(WindowAggregate::new(self, name, m, budget)))
     }
 
     /// Partial aggregates per slice of the window: keys and each
@@ -98,8 +98,8 @@ impl OperatorSpec for SessionAggregatePlan {
         self.aggregation.explain(f)
     }
 
-    fn instantiate(self: Arc<Self>, name: String, subtask: usize, metrics: &Arc<JobMetrics>) -> Result<Box<dyn Operator>> {
-        let m = metrics.register(&name, subtask);
+    fn instantiate(self: Arc<Self>, name: String, cx: &OperatorContext) -> Result<Box<dyn Operator>> {
+        let m = cx.register(&name);
         Ok(Box::new(SessionAggregate::new(self, name, m)?))
     }
 

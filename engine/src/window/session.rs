@@ -498,7 +498,7 @@ impl Operator for SessionAggregate {
             .map(|b| b.data.get_array_memory_size() + b.keys.len() * 4 + b.times.len() * 8)
             .sum::<usize>()
             + self.key_ids.as_ref().map_or(0, |k| k.size());
-        StateSize { bytes, keys: self.key_ids.as_ref().map(|k| k.len()) }
+        StateSize { bytes, keys: self.key_ids.as_ref().map(|k| k.len()), spilled: 0 }
     }
 
     fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {

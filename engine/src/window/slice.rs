@@ -7,7 +7,15 @@
 //! key group are merged again once the newer ones hold as many rows as the
 //! oldest (or there are many), so memory and the work of firing stay within
 //! about twice the state's size while unchanged state is never rewritten.
+//!
+//! With the spilling backend (`crate::spill`) parts are split by key group
+//! as soon as they leave `live`, and a slice over its budget writes its
+//! parts to local files in the chunks' encoding ([`Slice::spill`]): a
+//! checkpoint copies a spilled part's bytes or references its chunk, and a
+//! window fires one key group at a time, reading back only that group's
+//! parts.
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::Array;
@@ -15,6 +23,7 @@ use datafusion::arrow::array::Array;
 use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
+use crate::spill::{SpilledBytes, StateBudget};
 use crate::window::groups::{EvaluatedInput, Grouping, Groups, PartialState};
 use crate::window::pending::{KeyGroupSet, key_groups_of_new_groups};
 
@@ -32,9 +41,68 @@ struct PartChunk {
 /// A partial state taken out of `live`.
 #[derive(Clone)]
 struct Part {
-    state: PartialState,
+    held: Held,
     /// `None` until a checkpoint splits the part by key group.
     chunk: Option<PartChunk>,
+}
+
+/// Where a part's partial states are.
+#[derive(Clone)]
+enum Held {
+    Memory(PartialState),
+    /// Spilled: the bytes [`PartialState::encode`] writes, which are also
+    /// the part's chunk.
+    Disk {
+        file: SpilledBytes,
+        rows: usize,
+    },
+}
+
+impl Held {
+    fn rows(&self) -> usize {
+        match self {
+            Held::Memory(state) => state.rows,
+            Held::Disk { rows, .. } => *rows,
+        }
+    }
+
+    /// Bytes it holds in memory.
+    fn memory(&self) -> usize {
+        match self {
+            Held::Memory(p) => {
+                p.keys.iter().chain(p.states.iter().flatten()).map(|a| a.get_array_memory_size()).sum::<usize>()
+            }
+            Held::Disk { .. } => 0,
+        }
+    }
+
+    /// Bytes it holds on disk.
+    fn disk(&self) -> usize {
+        match self {
+            Held::Memory(_) => 0,
+            Held::Disk { file, .. } => file.len(),
+        }
+    }
+
+    /// The partial states, read back if spilled.
+    fn state(&self) -> Result<Cow<'_, PartialState>> {
+        match self {
+            Held::Memory(state) => Ok(Cow::Borrowed(state)),
+            Held::Disk { file, .. } => decode(&file.read()?).map(Cow::Owned),
+        }
+    }
+
+    /// The part's chunk: its encoded partial states.
+    fn encoded(&self) -> Result<Vec<u8>> {
+        match self {
+            Held::Memory(state) => {
+                let mut bytes = Encoder::default();
+                state.encode(&mut bytes)?;
+                Ok(bytes.bytes)
+            }
+            Held::Disk { file, .. } => file.read(),
+        }
+    }
 }
 
 /// The groups of one slice.
@@ -48,6 +116,9 @@ pub(crate) struct Slice {
     in_flight: Option<InFlight>,
     /// The key groups of the slice's groups (`weir.pending_windows`).
     key_groups: KeyGroupSet,
+    /// Whether parts are split by key group as they leave `live`, so that
+    /// they can be spilled and fired one key group at a time.
+    spills: bool,
 }
 
 /// A slice's parts as a checkpoint's barrier found them, split, compacted
@@ -88,26 +159,32 @@ impl CapturedSlice {
 }
 
 impl Slice {
-    /// Bytes held: the live groups and the partial states taken out.
+    /// Bytes held in memory: the live groups and the partial states taken
+    /// out and not spilled.
     pub fn size(&self) -> usize {
-        let arrays = |p: &Part| {
-            p.state.keys.iter().chain(p.state.states.iter().flatten()).map(|a| a.get_array_memory_size()).sum::<usize>()
-        };
-        self.live.size() + self.parts.iter().map(arrays).sum::<usize>()
+        self.live.size() + self.parts.iter().map(|p| p.held.memory()).sum::<usize>()
+    }
+
+    /// Bytes spilled to disk.
+    pub fn spilled(&self) -> usize {
+        self.parts.iter().map(|p| p.held.disk()).sum()
     }
 
     /// Groups held: the live ones and those of the partial states taken
-    /// out (a key in both counts twice until they are merged).
+    /// out (a key in several counts more than once until they are merged).
     pub fn groups(&self) -> usize {
-        self.live.len() + self.parts.iter().map(|p| p.state.rows).sum::<usize>()
+        self.live.len() + self.parts.iter().map(|p| p.held.rows()).sum::<usize>()
     }
 
-    pub fn new(grouping: &Grouping, name: &str) -> Result<Self> {
+    /// An empty slice; with `spills`, its parts are split by key group as
+    /// they leave `live` ([`Slice::spill`]).
+    pub fn new(grouping: &Grouping, name: &str, spills: bool) -> Result<Self> {
         Ok(Self {
             live: grouping.new_groups().context(|| format!("{name}: creating accumulators"))?,
             parts: Vec::new(),
             in_flight: None,
             key_groups: KeyGroupSet::default(),
+            spills,
         })
     }
 
@@ -139,19 +216,83 @@ impl Slice {
         self.parts.is_empty()
     }
 
-    /// Moves the live groups into the slice's parts.
-    pub fn flush(&mut self, name: &str) -> Result<()> {
-        if !self.live.is_empty() {
-            let state = self.live.take_state().context(|| format!("{name}: taking partial state"))?;
-            self.parts.push(Part { state, chunk: None });
+    /// Moves the live groups into the slice's parts, split by key group
+    /// if the slice spills. Parts are only ever appended (or replaced in
+    /// place by [`Slice::spill`]), so that the writer of a checkpoint in
+    /// flight finds the ones it captured first.
+    fn flush(&mut self, name: &str, hashes: &mut Vec<u64>) -> Result<()> {
+        if self.live.is_empty() {
+            return Ok(());
+        }
+        let state = self.live.take_state().context(|| format!("{name}: taking partial state"))?;
+        if !self.spills {
+            self.parts.push(Part { held: Held::Memory(state), chunk: None });
+            return Ok(());
+        }
+        for (group, state) in state.split_by_key_group(hashes)? {
+            let chunk = PartChunk { group, id: new_chunk_id(), stored: Stored::No };
+            self.parts.push(Part { held: Held::Memory(state), chunk: Some(chunk) });
         }
         Ok(())
     }
 
-    /// Every group of the slice as partial states, to merge into a window.
-    pub fn partial_states(&mut self, name: &str) -> Result<impl Iterator<Item = &PartialState>> {
-        self.flush(name)?;
-        Ok(self.parts.iter().map(|p| &p.state))
+    /// Merges every group of the slice into `window`.
+    pub fn merge_into(&mut self, window: &mut Groups, name: &str, hashes: &mut Vec<u64>) -> Result<()> {
+        self.flush(name, hashes)?;
+        for part in &self.parts {
+            let state = part.held.state()?;
+            window.merge(&state).context(|| format!("{name}: merging window state"))?;
+        }
+        Ok(())
+    }
+
+    /// Moves the live groups into parts split by key group, for
+    /// [`Slice::merge_key_group`] (the slice must spill).
+    pub fn flush_by_key_group(&mut self, name: &str, hashes: &mut Vec<u64>) -> Result<()> {
+        debug_assert!(self.spills, "only a slice that spills keeps its parts split by key group");
+        self.flush(name, hashes)
+    }
+
+    /// Merges the groups of key group `group` into `window`, reading back
+    /// the parts of it that were spilled (after
+    /// [`Slice::flush_by_key_group`]).
+    pub fn merge_key_group(&self, group: usize, window: &mut Groups, name: &str) -> Result<()> {
+        for part in &self.parts {
+            let of_group = match &part.chunk {
+                Some(chunk) => chunk.group == group,
+                None => return Err(EngineError::State(format!("{name}: window state not split by key group"))),
+            };
+            if of_group {
+                let state = part.held.state()?;
+                window.merge(&state).context(|| format!("{name}: merging window state"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes every part held in memory to a spill file of `budget` (the
+    /// live groups first become parts, and new ones, without the old
+    /// ones' allocations, take their place): the slice then holds nothing
+    /// in memory until rows arrive again. Returns the bytes written.
+    pub fn spill(
+        &mut self,
+        budget: &StateBudget,
+        grouping: &Grouping,
+        name: &str,
+        hashes: &mut Vec<u64>,
+    ) -> Result<usize> {
+        let mut written = 0;
+        self.flush(name, hashes)?;
+        self.live = grouping.new_groups().context(|| format!("{name}: creating accumulators"))?;
+        for part in &mut self.parts {
+            if let Held::Memory(_) = &part.held {
+                let rows = part.held.rows();
+                let file = budget.spill(&part.held.encoded()?)?;
+                written += file.len();
+                part.held = Held::Disk { file, rows };
+            }
+        }
+        Ok(written)
     }
 
     /// Writes the slice's state for checkpoint `checkpoint`: the chunk ids
@@ -166,7 +307,7 @@ impl Slice {
         hashes: &mut Vec<u64>,
     ) -> Result<()> {
         self.adopt_written();
-        self.flush(name)?;
+        self.flush(name, hashes)?;
         self.parts = write_parts(std::mem::take(&mut self.parts), grouping, name, checkpoint, e, chunks, hashes)?;
         Ok(())
     }
@@ -176,11 +317,11 @@ impl Slice {
     /// accumulators' state arrays, not re-encoded), whose arrays the
     /// capture shares; later rows fold into new live groups and parts, so
     /// they never reach it.
-    pub fn capture(&mut self, name: &str, checkpoint: u64) -> Result<CapturedSlice> {
+    pub fn capture(&mut self, name: &str, checkpoint: u64, hashes: &mut Vec<u64>) -> Result<CapturedSlice> {
         // The previous checkpoint ended (the coordinator starts one only then)
         // even if its completion has not reached the operator yet.
         self.adopt_written();
-        self.flush(name)?;
+        self.flush(name, hashes)?;
         let written = Arc::new(OnceLock::new());
         self.in_flight = Some(InFlight { checkpoint, parts: self.parts.len(), written: Arc::clone(&written) });
         Ok(CapturedSlice { parts: self.parts.clone(), checkpoint, written })
@@ -203,13 +344,28 @@ impl Slice {
     /// reference those chunks (or send them again, same ids and bytes, if
     /// that checkpoint was abandoned) instead of splitting the groups into
     /// new chunks every time. A writer that never finished leaves the parts
-    /// as they were.
+    /// as they were. A part spilled since it was captured stays spilled:
+    /// the writer wrote the same chunk from memory.
     fn adopt_written(&mut self) {
         if let Some(in_flight) = self.in_flight.take()
             && let Some(written) = in_flight.written.get()
         {
             let later = self.parts.split_off(in_flight.parts.min(self.parts.len()));
-            self.parts = written.clone();
+            let spilled: std::collections::HashMap<ChunkId, Held> = self
+                .parts
+                .drain(..)
+                .filter_map(|p| match (p.chunk, &p.held) {
+                    (Some(chunk), Held::Disk { .. }) => Some((chunk.id, p.held)),
+                    _ => None,
+                })
+                .collect();
+            self.parts = written
+                .iter()
+                .map(|p| match p.chunk.and_then(|c| spilled.get(&c.id)) {
+                    Some(held) => Part { held: held.clone(), chunk: p.chunk },
+                    None => p.clone(),
+                })
+                .collect();
             self.parts.extend(later);
         }
     }
@@ -234,7 +390,8 @@ impl Slice {
                 state = grouping.adding_aggregates(state, saved)?;
             }
             grouping.check_state(&state)?;
-            self.parts.push(Part { state, chunk: Some(PartChunk { group, id, stored: Stored::No }) });
+            self.parts
+                .push(Part { held: Held::Memory(state), chunk: Some(PartChunk { group, id, stored: Stored::No }) });
         }
         Ok(())
     }
@@ -257,7 +414,12 @@ pub(crate) fn read_chunk_refs(d: &mut Decoder) -> Result<Vec<(usize, ChunkId)>> 
 
 /// The partial states chunk `id` holds, as [`Slice::snapshot`] wrote them.
 pub(crate) fn read_chunk(chunks: &ChunkMap, id: ChunkId) -> Result<PartialState> {
-    let mut chunk = Decoder::new(chunks.get(id)?);
+    decode(chunks.get(id)?)
+}
+
+/// The partial states of a chunk's bytes (stored, or spilled).
+fn decode(bytes: &[u8]) -> Result<PartialState> {
+    let mut chunk = Decoder::new(bytes);
     let state = PartialState::decode(&mut chunk)?;
     chunk.finish()?;
     Ok(state)
@@ -281,9 +443,9 @@ fn write_parts(
             split.push(part);
             continue;
         }
-        for (group, state) in part.state.split_by_key_group(hashes)? {
+        for (group, state) in part.held.state()?.split_by_key_group(hashes)? {
             let chunk = PartChunk { group, id: new_chunk_id(), stored: Stored::No };
-            split.push(Part { state, chunk: Some(chunk) });
+            split.push(Part { held: Held::Memory(state), chunk: Some(chunk) });
         }
     }
     let mut parts = compact(split, grouping, name)?;
@@ -295,9 +457,7 @@ fn write_parts(
         match chunk.stored {
             Stored::Yes => chunks.reference(chunk.id),
             Stored::No | Stored::SentIn(_) => {
-                let mut bytes = Encoder::default();
-                part.state.encode(&mut bytes)?;
-                chunks.write(chunk.id, bytes.bytes);
+                chunks.write(chunk.id, part.held.encoded()?);
                 chunk.stored.sent(checkpoint);
             }
         }
@@ -314,18 +474,19 @@ fn compact(parts: Vec<Part>, grouping: &Grouping, name: &str) -> Result<Vec<Part
     }
     let mut out = Vec::new();
     for (group, parts) in by_group {
-        let newer: usize = parts.iter().skip(1).map(|p| p.state.rows).sum();
-        if parts.len() == 1 || (parts.len() <= MAX_CHUNKS_PER_GROUP && newer < parts[0].state.rows) {
+        let newer: usize = parts.iter().skip(1).map(|p| p.held.rows()).sum();
+        if parts.len() == 1 || (parts.len() <= MAX_CHUNKS_PER_GROUP && newer < parts[0].held.rows()) {
             out.extend(parts);
             continue;
         }
         let mut merged = grouping.new_groups().context(|| format!("{name}: compacting window state"))?;
         for part in &parts {
-            merged.merge(&part.state).context(|| format!("{name}: compacting window state"))?;
+            let state = part.held.state()?;
+            merged.merge(&state).context(|| format!("{name}: compacting window state"))?;
         }
         let state = merged.take_state().context(|| format!("{name}: compacting window state"))?;
         let chunk = PartChunk { group, id: new_chunk_id(), stored: Stored::No };
-        out.push(Part { state, chunk: Some(chunk) });
+        out.push(Part { held: Held::Memory(state), chunk: Some(chunk) });
     }
     Ok(out)
 }

@@ -9,6 +9,7 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMill
 use weir_engine::checkpoint::coordinator::CheckpointConfig;
 use weir_engine::plan::StageInput;
 use weir_engine::runtime::job::{self, Durability, JobHandle};
+use weir_engine::spill::StateBackend;
 
 use super::{Planned, Session};
 use crate::error::{Result, SqlError};
@@ -34,19 +35,11 @@ impl Session {
             }
             let id = stable_job_id(&identity);
             if self.jobs.iter().any(|j| j.id == id && !j.status().is_done()) {
-                return Err(SqlError::plan(
-                    format!("this statement already runs as job '{id}'"),
-                    None,
-                ));
+                return Err(SqlError::plan(format!("this statement already runs as job '{id}'"), None));
             }
             let durability = match self.settings.checkpointing() {
                 Some((interval, timeout, min_pause)) => Some(Durability {
-                    config: CheckpointConfig {
-                        interval,
-                        timeout,
-                        min_pause,
-                        mode: self.settings.checkpoint_mode(),
-                    },
+                    config: CheckpointConfig { interval, timeout, min_pause, mode: self.settings.checkpoint_mode() },
                     dir: self.settings.state_dir().join(&id),
                     savepoint: self.settings.savepoint_path(),
                     checkpoints: self.settings.checkpoints_dir(),
@@ -69,11 +62,14 @@ impl Session {
                 _ => None,
             })
             .collect();
+        if let Some(budget) = self.settings.state_budget() {
+            // The job's own directory: a durable job's files left by a
+            // killed process are found (and removed) when it runs again.
+            let dir = self.settings.state_dir().join("spill").join(&id);
+            planned.plan.state = StateBackend::spilling(budget, &dir)?;
+        }
         let handle = job::start(planned.plan, id, text.to_string(), durability)?;
-        self.system.add(JobEntry {
-            handle: handle.clone(),
-            sources,
-        });
+        self.system.add(JobEntry { handle: handle.clone(), sources });
         for table in planned.created_tables {
             self.register(table)?;
         }
@@ -134,13 +130,7 @@ fn stable_job_id(statement: &str) -> String {
 /// A job id that is unique on this machine: part files are named after it.
 fn new_job_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or_default();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        "{:016x}",
-        nanos ^ n.rotate_right(16) ^ (std::process::id() as u64).rotate_left(40)
-    )
+    format!("{:016x}", nanos ^ n.rotate_right(16) ^ (std::process::id() as u64).rotate_left(40))
 }

@@ -30,12 +30,6 @@ pub(super) const NO_EFFECT: &[NoEffect] = &[
     NoEffect { key: "table.optimizer.distinct-agg.split.enabled", values: &["true", "false"], why: PLANNER },
     NoEffect { key: "table.optimizer.distinct-agg.split.bucket-num", values: &[], why: PLANNER },
     NoEffect { key: "pipeline.name", values: &[], why: "Weir names a job by its id and its statement (SHOW JOBS)" },
-    NoEffect {
-        key: "state.backend.type",
-        values: &["hashmap"],
-        why: "Weir holds keyed state in memory, as Flink's hashmap backend does; it has no disk-backed backend \
-              ('rocksdb', 'forst') yet",
-    },
     NoEffect { key: "state.backend.incremental", values: &["true", "false"], why: INCREMENTAL },
     NoEffect { key: "execution.checkpointing.incremental", values: &["true", "false"], why: INCREMENTAL },
     NoEffect {

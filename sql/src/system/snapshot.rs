@@ -158,6 +158,8 @@ pub struct MemoryRow {
     pub bytes: u64,
     /// Keys it holds state for; `None` where state is not kept per key.
     pub keys: Option<u64>,
+    /// Bytes it spilled to local disk (the spilling state backend).
+    pub spilled_bytes: u64,
 }
 
 pub(super) fn shown(watermark: i64) -> Option<i64> {
@@ -394,6 +396,7 @@ pub fn memory(registry: &Registry) -> Vec<MemoryRow> {
                     operator: op.operator,
                     bytes: op.size.bytes as u64,
                     keys: op.size.keys.map(|k| k as u64),
+                    spilled_bytes: op.size.spilled as u64,
                 });
             }
         }
@@ -406,6 +409,7 @@ pub fn memory(registry: &Registry) -> Vec<MemoryRow> {
             operator: "process (RSS)".into(),
             bytes: rss,
             keys: None,
+            spilled_bytes: 0,
         });
     }
     rows

@@ -346,6 +346,7 @@ pub(super) fn all(registry: &Arc<Registry>) -> Vec<SystemTable> {
                 field("operator", DataType::Utf8, false),
                 field("bytes", DataType::UInt64, false),
                 field("keys", DataType::UInt64, true),
+                field("spilled_bytes", DataType::UInt64, false),
             ],
             |r, schema| {
                 let rows = snapshot::memory(r);
@@ -358,6 +359,7 @@ pub(super) fn all(registry: &Arc<Registry>) -> Vec<SystemTable> {
                         strings(rows.iter().map(|m| m.operator.as_str())),
                         u64s(rows.iter().map(|m| m.bytes)),
                         Arc::new(UInt64Array::from(rows.iter().map(|m| m.keys).collect::<Vec<_>>())),
+                        u64s(rows.iter().map(|m| m.spilled_bytes)),
                     ],
                 )
             },

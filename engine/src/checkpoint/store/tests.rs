@@ -81,7 +81,7 @@ pub(super) fn state(tag: u8) -> TaskState {
 
 /// The manifest of an empty plan, as a checkpoint records it.
 pub(super) fn manifest() -> Manifest {
-    Manifest::decode(&Manifest::of(&crate::plan::StreamPlan { stages: Vec::new() }).encode()).unwrap()
+    Manifest::decode(&Manifest::of(&crate::plan::StreamPlan::new(Vec::new())).encode()).unwrap()
 }
 
 #[tokio::test]

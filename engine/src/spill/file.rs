@@ -1,0 +1,69 @@
+//! One spilled part of an operator's state: an immutable local file.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use datafusion::execution::SpillFile;
+use datafusion::execution::disk_manager::DiskManager;
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+use crate::error::{Result, ResultExt};
+
+/// Bytes written to a spill file. Clones share the file, which is deleted
+/// when the last of them is dropped: a checkpoint being written off the
+/// task loop keeps the parts it captured readable after the operator let
+/// them go.
+#[derive(Clone)]
+pub struct SpilledBytes {
+    file: Arc<dyn SpillFile>,
+    len: usize,
+}
+
+impl SpilledBytes {
+    /// Writes `bytes` to a new file of `disk`; `what` says whose state and
+    /// where, in errors.
+    pub(super) fn write(disk: &Arc<DiskManager>, what: &str, bytes: &[u8]) -> Result<Self> {
+        let ctx = || what.to_string();
+        let file = disk.create_tmp_file(what).context(ctx)?;
+        blocking(|| -> Result<()> {
+            let mut writer = file.open_writer().context(ctx)?;
+            writer.write_all(bytes).context(ctx)?;
+            writer.finish().context(ctx)
+        })?;
+        Ok(Self { file, len: bytes.len() })
+    }
+
+    /// Reads the bytes back.
+    pub fn read(&self) -> Result<Vec<u8>> {
+        let path = self.file.path().ok_or_else(|| super::spill_error("reading spilled state", "not a local file"))?;
+        let bytes = blocking(|| std::fs::read(path)).context(|| format!("reading spilled state {}", path.display()))?;
+        if bytes.len() != self.len {
+            return Err(super::spill_error(
+                &format!("reading spilled state {}", path.display()),
+                format!("{} bytes where {} were written", bytes.len(), self.len),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Bytes on disk.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Runs file I/O from an operator, which runs inside a tokio task: on a
+/// worker of a multi-threaded runtime the wait is announced
+/// (`block_in_place`), so that the worker's other tasks move elsewhere
+/// meanwhile.
+fn blocking<T>(io: impl FnOnce() -> T) -> T {
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(io),
+        _ => io(),
+    }
+}

@@ -1,0 +1,149 @@
+//! State larger than memory: the spilling state backend.
+//!
+//! With `state.backend.type = 'rocksdb'` (Flink's name for its disk-backed
+//! backend, so a Flink job's settings run unchanged) a job's keyed state is
+//! bounded by `state.memory.budget`: every stateful subtask that can spill
+//! holds a share of one DataFusion [`MemoryPool`] (a [`FairSpillPool`], so
+//! each gets the budget divided by their number), and once its state
+//! outgrows its share it writes immutable parts of it to local files
+//! ([`SpilledBytes`]) under the job's state directory, as DataFusion's own
+//! operators spill, through a [`DiskManager`]. What is spilled is written
+//! in the checkpoint chunks' format, so a checkpoint copies a spilled part's
+//! bytes as they are, and an unchanged part is referenced, never rewritten.
+//! The choice and its measurements are in docs/state.md.
+
+mod file;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::execution::disk_manager::{DiskManager, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer, MemoryPool, MemoryReservation};
+
+use crate::error::{EngineError, Result, ResultExt};
+
+pub use file::SpilledBytes;
+
+/// Where a job keeps its keyed state: in memory (Flink's `hashmap`, the
+/// default), or in memory up to a budget and on local disk beyond it.
+pub struct StateBackend {
+    spill: Option<Spill>,
+}
+
+/// The spilling backend's shared parts.
+struct Spill {
+    budget: u64,
+    pool: Arc<dyn MemoryPool>,
+    disk: Arc<DiskManager>,
+    dir: PathBuf,
+}
+
+impl StateBackend {
+    /// Every operator keeps its state in memory.
+    pub fn memory() -> Arc<Self> {
+        Arc::new(Self { spill: None })
+    }
+
+    /// State in memory up to `budget` bytes for the whole job, spilled to
+    /// files under `dir` beyond it. Files a killed process left in `dir`
+    /// (the job's own: a job runs in one process at a time) are removed.
+    pub fn spilling(budget: u64, dir: &Path) -> Result<Arc<Self>> {
+        let ctx = || format!("spill directory {}", dir.display());
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).context(ctx)?;
+        }
+        std::fs::create_dir_all(dir).context(ctx)?;
+        let disk = DiskManager::builder()
+            .with_mode(DiskManagerMode::Directories(vec![dir.to_path_buf()]))
+            .build()
+            .context(ctx)?;
+        let pool: Arc<dyn MemoryPool> = Arc::new(FairSpillPool::new(usize::try_from(budget).unwrap_or(usize::MAX)));
+        Ok(Arc::new(Self { spill: Some(Spill { budget, pool, disk: Arc::new(disk), dir: dir.to_path_buf() }) }))
+    }
+
+    /// The job's budget, if its state spills.
+    pub fn budget(&self) -> Option<u64> {
+        self.spill.as_ref().map(|s| s.budget)
+    }
+
+    /// A subtask's share of the budget, for an operator that can spill
+    /// (`None`: its state stays in memory).
+    pub fn share(&self, operator: &str, subtask: usize) -> Option<StateBudget> {
+        let spill = self.spill.as_ref()?;
+        let consumer = MemoryConsumer::new(format!("{operator}[{subtask}]")).with_can_spill(true);
+        Some(StateBudget {
+            reservation: consumer.register(&spill.pool),
+            disk: Arc::clone(&spill.disk),
+            name: format!("{operator}[{subtask}]"),
+            dir: spill.dir.clone(),
+            spills: 0,
+        })
+    }
+}
+
+impl Drop for StateBackend {
+    /// The spill files are gone once their last holder drops them (the
+    /// disk manager's directory with them); the job's spill directory is
+    /// removed when it is empty.
+    fn drop(&mut self) {
+        if let Some(spill) = self.spill.take() {
+            let dir = spill.dir.clone();
+            drop(spill);
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+impl std::fmt::Debug for StateBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.spill {
+            None => f.write_str("StateBackend::Memory"),
+            Some(s) => write!(f, "StateBackend::Spill({} bytes, {})", s.budget, s.dir.display()),
+        }
+    }
+}
+
+/// One subtask's share of the job's state budget, and where it spills.
+pub struct StateBudget {
+    reservation: MemoryReservation,
+    disk: Arc<DiskManager>,
+    name: String,
+    /// The job's spill directory, for errors.
+    dir: PathBuf,
+    /// Times the operator spilled.
+    spills: u64,
+}
+
+impl StateBudget {
+    /// Notes that the operator now holds `bytes` of state in memory;
+    /// false when that is more than its share (then it should spill).
+    pub fn fits(&mut self, bytes: usize) -> bool {
+        self.reservation.try_resize(bytes).is_ok()
+    }
+
+    /// Notes that the operator spilled, from `held` bytes in memory down
+    /// to `holds`, even if that is still over its share (what it cannot
+    /// spill it must keep). The first spill is logged at info level, the
+    /// next ones at debug level.
+    pub fn spilled(&mut self, held: usize, holds: usize) {
+        self.spills += 1;
+        let used = self.disk.used_disk_space();
+        if self.spills == 1 {
+            tracing::info!(operator = %self.name, held, "state over its share of state.memory.budget: spilling to disk");
+        } else {
+            tracing::debug!(operator = %self.name, held, holds, spills = self.spills, disk_bytes = used, "spilled state");
+        }
+        self.reservation.resize(holds);
+    }
+
+    /// Writes `bytes` to a new spill file; an error names the operator
+    /// and the directory.
+    pub fn spill(&self, bytes: &[u8]) -> Result<SpilledBytes> {
+        SpilledBytes::write(&self.disk, &format!("{}: spilling state to {}", self.name, self.dir.display()), bytes)
+    }
+}
+
+/// The error of a spill file that cannot be written or read.
+pub(crate) fn spill_error(what: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::State(format!("{what}: {e}"))
+}
