@@ -63,3 +63,27 @@ async fn the_default_backend_keeps_state_in_memory() {
     );
     assert!(!run.stderr.contains("spilled"), "{}", run.stderr);
 }
+
+/// A full disk under the spill files fails the job with an error naming
+/// the operator, the spill directory and the disk's error, and commits
+/// nothing: no window is emitted with part of its state missing.
+#[test]
+fn a_full_disk_fails_the_spilling_job_with_the_disks_error() {
+    let disk = common::tmpfs::Tmpfs::mount("64k");
+    let dir = scratch();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    write_json(&dir.path().join("in/part-00.json"), &dense_rows(30_000, 83));
+    let settings = format!(
+        "{SPILLING}\nSET 'execution.checkpointing.interval' = '0';\nSET 'state.dir' = '{}';",
+        disk.path().display()
+    );
+    let sql =
+        crate::windows::window_sql(dir.path(), "TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '10' SECOND)", &settings);
+    let run = run_once(dir.path(), &sql);
+    assert!(!run.ok, "the job finished on a full disk:\n{}", run.stderr);
+    let spill_dir = disk.path().join("spill").display().to_string();
+    assert!(run.stderr.contains(&format!("spilling state to {spill_dir}/")), "{}", run.stderr);
+    assert!(run.stderr.contains("No space left on device"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert!(read_sink(&dir.path().join("out")).is_empty(), "a failed job committed output");
+}

@@ -37,7 +37,7 @@ fn disorder_within_delay(rows: &[Row], seed: u64) -> Vec<Row> {
     keyed.into_iter().map(|(_, r)| r).collect()
 }
 
-fn window_sql(dir: &std::path::Path, window: &str, extra_settings: &str) -> String {
+pub(crate) fn window_sql(dir: &std::path::Path, window: &str, extra_settings: &str) -> String {
     let input = dir.join("in");
     let out = dir.join("out");
     format!(

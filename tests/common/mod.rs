@@ -10,6 +10,7 @@ pub mod postgres;
 pub mod repl_session;
 pub mod restored;
 pub mod s3;
+pub mod tmpfs;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
