@@ -1,9 +1,10 @@
-//! A full disk under `state.dir`: checkpoints that cannot be written fail
-//! with the system's error ("No space left on device") and are abandoned,
-//! the job goes on and its output is exact; a job killed while its disk
-//! is full waits for room (its state cannot be opened, which is not
-//! damage: it is kept, not set aside) and resumes, once there is room,
-//! from an intact checkpoint, never from a corrupt one.
+//! A full disk under `state.dir`: a checkpoint that cannot be written
+//! fails with the system's error ("No space left on device", naming the
+//! store's directory) and is abandoned; as sled then writes nothing more,
+//! the job fails over, its restarts fail to open the store while the disk
+//! is full (which is not damage: the state is kept, never set aside), and
+//! once there is room it resumes from an intact checkpoint, checkpoints
+//! again and its output is exact, whether it kept running or was killed.
 //!
 //! The disk is a small tmpfs the test mounts (the test runs as root, as the
 //! project's test script does); its state is a one-hour window over ~95 000
@@ -76,7 +77,9 @@ fn oracle(rows: &[Row]) -> Vec<String> {
     by_key.into_iter().map(|(k, (c, s))| format!("{k} {c} {s}")).collect()
 }
 
-fn job_sql(dir: &Path, state: &Path) -> String {
+/// The job over the input at `input` (a file, or a directory of them),
+/// checkpointing into `state`, writing to `dir`/out.
+fn job_sql(dir: &Path, input: &Path, state: &Path) -> String {
     format!(
         "SET 'execution.checkpointing.interval' = '50 ms';
 SET 'state.dir' = '{state}';
@@ -89,7 +92,7 @@ SELECT window_start, window_end, k, count(*) AS c, sum(v) AS s
 FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' HOUR))
 GROUP BY window_start, window_end, k;",
         state = state.join("state").display(),
-        input = dir.join("in.json").display(),
+        input = input.display(),
         out = dir.join("out").display()
     )
 }
@@ -112,22 +115,66 @@ fn weir(dir: &Path) -> Command {
 
 const FULL: &str = "No space left on device";
 
+/// The job runs on while its disk is full and gets room: its input is a
+/// file it can read again after a restart and a named pipe, held open, that
+/// keeps the job running until the test closes it.
 #[test]
-fn checkpoints_on_a_full_disk_fail_and_the_output_stays_exact() {
+fn a_job_whose_disk_filled_up_fails_over_and_checkpoints_again_once_there_is_room() {
     let rows = input_rows();
     let expected = oracle(&rows);
     let disk = Tmpfs::mount("1m");
     let dir = scratch();
-    write_json(&dir.path().join("in.json"), &rows);
-    std::fs::write(dir.path().join("job.sql"), job_sql(dir.path(), disk.path())).unwrap();
-    let run = weir(dir.path()).output().unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "the job failed ({}): {stderr}", run.status);
-    assert!(
-        stderr.contains("checkpoint abandoned") && stderr.contains(FULL),
-        "no checkpoint failed for want of room: {stderr}"
-    );
-    assert_rows_eq(&committed(dir.path()), &expected, "output of a job whose disk filled up");
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    write_json(&input.join("a.json"), &rows);
+    let pipe = input.join("z.pipe");
+    assert!(Command::new("mkfifo").arg(&pipe).status().unwrap().success());
+    std::fs::write(dir.path().join("job.sql"), job_sql(dir.path(), &input, disk.path())).unwrap();
+
+    let log = dir.path().join("job.log");
+    let mut child = weir(dir.path())
+        .env("WEIR_LOG", "warn,weir_engine::checkpoint::coordinator=debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let close = std::sync::mpsc::channel::<()>();
+    let writer = std::thread::spawn(move || {
+        let _pipe = std::fs::OpenOptions::new().write(true).open(&pipe).unwrap();
+        let _ = close.1.recv();
+    });
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let mut wait_for = |what: &str, done: &dyn Fn(&str) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !done(&read_log()) {
+            assert!(Instant::now() < deadline, "{what} within a minute: {}", read_log());
+            assert!(child.try_wait().unwrap().is_none(), "the job ended while its input was held open: {}", read_log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    // The error names the disk's error and the store's directory on it.
+    let state = disk.path().join("state").display().to_string();
+    let abandoned =
+        |l: &str| l.lines().any(|l| l.contains("checkpoint abandoned") && l.contains(FULL) && l.contains(&state));
+    wait_for("no checkpoint was abandoned naming the full disk", &abandoned);
+    // sled fails every write after its first failed one: the job fails
+    // over to open its store again.
+    let failed_over = |l: &str| {
+        l.lines().any(|l| l.contains("the job restarts") && l.contains("can write nothing more") && l.contains(FULL))
+    };
+    wait_for("the job did not fail over", &failed_over);
+    disk.grow("256m");
+    let completed = |l: &str| l.matches("checkpoint complete").count();
+    let before = completed(&read_log());
+    wait_for("no checkpoint completed once there was room", &|l| completed(l) > before + 2);
+    close.0.send(()).unwrap();
+    writer.join().unwrap();
+    let status = child.wait().unwrap();
+    let said = read_log();
+    assert!(status.success(), "the job failed ({status}): {said}");
+    assert!(said.contains("job restarted"), "{said}");
+    assert!(!said.contains("damaged") && !said.contains("set aside"), "the full disk left damaged state: {said}");
+    assert_rows_eq(&committed(dir.path()), &expected, "output of a job whose disk filled up and got room");
     assert!(hidden_files(&dir.path().join("out")).is_empty(), "uncommitted files left behind");
 }
 
@@ -142,7 +189,7 @@ fn a_job_killed_on_a_full_disk_resumes_from_an_intact_checkpoint() {
     write_json(&whole, &rows);
     let text = std::fs::read_to_string(&whole).unwrap();
     let half = text.lines().take(rows.len() / 2).map(|l| format!("{l}\n")).collect::<String>();
-    std::fs::write(dir.path().join("job.sql"), job_sql(dir.path(), disk.path())).unwrap();
+    std::fs::write(dir.path().join("job.sql"), job_sql(dir.path(), &input, disk.path())).unwrap();
 
     assert!(Command::new("mkfifo").arg(&input).status().unwrap().success());
     let log = dir.path().join("killed.log");

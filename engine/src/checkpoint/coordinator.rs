@@ -8,16 +8,23 @@
 //! reports that it could not, which abandons that checkpoint at once. The
 //! coordinator writes the task states (parts and chunk lists) and the
 //! manifest, which makes the checkpoint complete.
+//!
+//! A failed checkpoint is abandoned and the job goes on, except when the
+//! store can write nothing more until it is opened again (sled after a
+//! write failed, such as on a full disk): the job's attempt then fails, so
+//! that the restart strategy opens the store again and checkpoints resume
+//! once the disk has room.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::checkpoint::identity::Manifest;
 use crate::checkpoint::store::{StateStore, TaskState};
-use crate::error::Result;
+use crate::error::{EngineError, Result};
 use crate::metrics::{CheckpointStats, JobMetrics};
 
 /// Checkpointing of one job.
@@ -74,9 +81,27 @@ pub struct TaskLink {
     pub store: Arc<StateStore>,
 }
 
+/// A started coordinator, as its job holds it.
+pub struct Started {
+    /// What the job's tasks are handed.
+    pub link: TaskLink,
+    /// Where savepoints are requested.
+    pub requests: mpsc::Sender<CheckpointRequest>,
+    /// The coordinator's task, aborted when the attempt ends.
+    pub handle: tokio::task::JoinHandle<()>,
+    /// Answers once, with the error the job's attempt must fail with, when
+    /// its store can write nothing more until it is opened again (see
+    /// [`broken`]); the coordinator has then ended. Closed without an
+    /// answer when the coordinator ends otherwise.
+    pub failure: oneshot::Receiver<EngineError>,
+}
+
 /// Starts the coordinator of a job with `tasks` tasks, writing into
 /// `store` with the job's `manifest`; checkpoint ids continue after
 /// `last_id` (the restored checkpoint, or later: see `runtime::recovery`).
+/// A checkpoint that fails is abandoned and the next one goes on, unless
+/// the store can write nothing more: the coordinator then ends, answering
+/// [`Started::failure`].
 pub fn start(
     config: CheckpointConfig,
     store: Arc<StateStore>,
@@ -84,7 +109,8 @@ pub fn start(
     last_id: u64,
     metrics: Arc<JobMetrics>,
     manifest: Manifest,
-) -> (TaskLink, mpsc::Sender<CheckpointRequest>, tokio::task::JoinHandle<()>) {
+) -> Started {
+    let (failed, failure) = oneshot::channel();
     let (trigger_tx, trigger) = watch::channel(last_id);
     let (committed_tx, committed) = watch::channel(last_id);
     let (acks, mut acks_rx) = mpsc::channel::<Ack>(tasks.max(1) * 2);
@@ -164,38 +190,48 @@ pub fn start(
                     })
                     .map_err(|e| tracing::warn!(checkpoint = id, error = %e, "checkpoint abandoned"))
                     .is_ok();
-            if !written {
-                metrics.checkpoint_ended(ended(false, 0));
-                if let Some(reply) = reply {
-                    let _ = reply.send(None);
-                }
-                continue;
+            let completed = written
+                && store
+                    .complete(id, tasks, &manifest)
+                    .await
+                    .map_err(|e| tracing::warn!(checkpoint = id, error = %e, "checkpoint abandoned: it could not be completed"))
+                    .is_ok();
+            if let Some(reply) = reply {
+                let _ = reply.send(completed.then_some(id));
             }
-            match store.complete(id, tasks, &manifest).await {
-                Ok(()) => {
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Some(id));
-                    }
-                    let stats = ended(true, bytes);
-                    tracing::debug!(checkpoint = id, duration_ms = stats.duration_ms, bytes, "checkpoint complete");
-                    metrics.checkpoint_ended(stats);
-                    if committed_tx.send(id).is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(checkpoint = id, error = %e, "checkpoint could not be completed");
-                    metrics.checkpoint_ended(ended(false, bytes));
-                    if let Some(reply) = reply {
-                        let _ = reply.send(None);
-                    }
-                }
+            let stats = ended(completed, if written { bytes } else { 0 });
+            if completed {
+                tracing::debug!(checkpoint = id, duration_ms = stats.duration_ms, bytes, "checkpoint complete");
+            }
+            metrics.checkpoint_ended(stats);
+            if completed && committed_tx.send(id).is_err() {
+                return;
+            }
+            if let Some((dir, cause)) = store.broken() {
+                let _ = failed.send(broken(id, dir, cause));
+                return;
             }
         }
     });
     let mode = config.mode;
     let link = TaskLink { trigger, acks, committed, mode, store: task_store };
-    (link, requests, handle)
+    Started { link, requests, handle, failure }
+}
+
+/// The failure of an attempt whose store at `dir` broke at checkpoint
+/// `id` with `cause`: a failed checkpoint is otherwise abandoned and the
+/// job goes on, but with this store every later one would fail too, even
+/// once the disk has room; the next attempt opens the store again (as
+/// Flink fails a job over on a failed checkpoint by default).
+fn broken(id: u64, dir: &Path, cause: &std::io::Error) -> EngineError {
+    EngineError::Io {
+        context: format!(
+            "checkpoint {id} failed and the state store in {} can write nothing more until it is opened again, \
+             so the job restarts from its latest complete checkpoint",
+            dir.display()
+        ),
+        source: std::io::Error::new(cause.kind(), cause.to_string()),
+    }
 }
 
 /// Records a task's final state (see [`FINISHED`]). A task reports its end

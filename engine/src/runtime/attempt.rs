@@ -54,6 +54,9 @@ pub(crate) struct Coordinator {
     pub link: TaskLink,
     pub requests: mpsc::Sender<CheckpointRequest>,
     pub handle: tokio::task::JoinHandle<()>,
+    /// Answers when the attempt must fail: its store can write nothing
+    /// more until it is opened again (`coordinator::Started::failure`).
+    pub failure: tokio::sync::oneshot::Receiver<EngineError>,
     pub store: Arc<StateStore>,
     /// The last checkpoint id known when the attempt started.
     pub first_id: u64,
@@ -72,7 +75,7 @@ impl Coordinator {
     /// only when it returns; the next attempt opening the store before
     /// that would find it locked.
     pub async fn stop(self) -> (Arc<StateStore>, u64) {
-        let Coordinator { link, requests, handle, store, first_id } = self;
+        let Coordinator { link, requests, handle, store, first_id, .. } = self;
         handle.abort();
         let _ = handle.await;
         drop((link, requests));
@@ -109,7 +112,7 @@ pub(crate) fn launch(
     let withdraw_after = resume.as_ref().and_then(|r| r.withdraw_after);
     let task_count = plan.stages.iter().map(|s| s.parallelism).sum();
     let coordinator = durability.zip(resume.as_ref()).map(|(d, r)| {
-        let (link, requests, handle) = coordinator::start(
+        let coordinator::Started { link, requests, handle, failure } = coordinator::start(
             d.config.clone(),
             Arc::clone(&r.store),
             task_count,
@@ -117,7 +120,7 @@ pub(crate) fn launch(
             Arc::clone(metrics),
             Manifest::of_job(plan, id),
         );
-        Coordinator { link, requests, handle, store: Arc::clone(&r.store), first_id: r.last_id }
+        Coordinator { link, requests, handle, failure, store: Arc::clone(&r.store), first_id: r.last_id }
     });
     let link = coordinator.as_ref().map(|c| &c.link);
     let built = build_tasks(plan, id, metrics, chains, link, restored, withdraw_after);

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::error::{EngineError, ErrorKind, Result};
@@ -51,21 +51,11 @@ impl Supervisor {
                 Some(a) => self.watch(a).await,
                 None => match attempt::launch(&self.plan, &self.id, self.durability.as_ref(), &self.metrics) {
                     Ok(a) => {
-                        let how = a
-                            .note
-                            .as_deref()
-                            .unwrap_or("from the beginning, no checkpoint had completed");
+                        let how = a.note.as_deref().unwrap_or("from the beginning, no checkpoint had completed");
                         tracing::warn!(job = %self.id, restarts = self.restarts.count, "job restarted: {how}");
                         self.watch(a).await
                     }
-                    Err(e) => (
-                        Ended::Failed(JobFailure {
-                            kind: e.kind(),
-                            message: e.to_string(),
-                        }),
-                        0,
-                        false,
-                    ),
+                    Err(e) => (Ended::Failed(JobFailure { kind: e.kind(), message: e.to_string() }), 0, false),
                 },
             };
             let failure = match ended {
@@ -73,12 +63,7 @@ impl Supervisor {
                 Ended::Cancelled => break JobStatus::Cancelled,
                 Ended::Failed(f) => f,
             };
-            let weighed = Failure {
-                message: failure.message.clone(),
-                kind: failure.kind,
-                restored_from,
-                progressed,
-            };
+            let weighed = Failure { message: failure.message.clone(), kind: failure.kind, restored_from, progressed };
             match self.restarts.decide(weighed, Instant::now(), started) {
                 Decision::GiveUp(why) => {
                     if self.restarts.count > 0 {
@@ -122,19 +107,24 @@ impl Supervisor {
                 Some((c.requests.clone(), Arc::clone(&c.store)));
         }
         let set = &mut attempt.tasks;
-        let ended = loop {
-            tokio::select! {
-                _ = self.cancel.recv() => break Ended::Cancelled,
-                next = set.join_next() => match next {
-                    None => break Ended::Finished,
-                    Some(Ok(Ok(()))) => {}
-                    Some(Ok(Err(e))) => {
-                        break Ended::Failed(match e.is_consequence() {
-                            true => cause(set, e).await,
-                            false => JobFailure { kind: e.kind(), message: e.to_string() },
-                        });
+        let ended = {
+            let store_broke = store_broke(attempt.coordinator.as_mut().map(|c| &mut c.failure));
+            tokio::pin!(store_broke);
+            loop {
+                tokio::select! {
+                    _ = self.cancel.recv() => break Ended::Cancelled,
+                    failure = &mut store_broke => break Ended::Failed(failure),
+                    next = set.join_next() => match next {
+                        None => break Ended::Finished,
+                        Some(Ok(Ok(()))) => {}
+                        Some(Ok(Err(e))) => {
+                            break Ended::Failed(match e.is_consequence() {
+                                true => cause(set, e).await,
+                                false => JobFailure { kind: e.kind(), message: e.to_string() },
+                            });
+                        }
+                        Some(Err(join)) => break Ended::Failed(panicked(join)),
                     }
-                    Some(Err(join)) => break Ended::Failed(panicked(join)),
                 }
             }
         };
@@ -157,6 +147,20 @@ impl Supervisor {
             }
         }
         (ended, attempt.restored_from, progressed)
+    }
+}
+
+/// The failure of an attempt whose store can write nothing more until it
+/// is opened again (`coordinator::Started::failure`): the restart opens it
+/// again. Never, when the job is not durable or its coordinator ended
+/// without one.
+async fn store_broke(failure: Option<&mut oneshot::Receiver<EngineError>>) -> JobFailure {
+    match failure {
+        Some(failure) => match failure.await {
+            Ok(e) => JobFailure { kind: e.kind(), message: e.to_string() },
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }
 
@@ -188,19 +192,13 @@ async fn cause(set: &mut JoinSet<Result<()>>, first: EngineError) -> JobFailure 
     while let Ok(Some(next)) = tokio::time::timeout_at(deadline, set.join_next()).await {
         match next {
             Ok(Err(e)) if !e.is_consequence() => {
-                return JobFailure {
-                    kind: e.kind(),
-                    message: e.to_string(),
-                };
+                return JobFailure { kind: e.kind(), message: e.to_string() };
             }
             Err(join) if join.is_panic() => return panicked(join),
             _ => {}
         }
     }
-    JobFailure {
-        kind: first.kind(),
-        message: first.to_string(),
-    }
+    JobFailure { kind: first.kind(), message: first.to_string() }
 }
 
 #[cfg(test)]
@@ -208,11 +206,7 @@ mod tests {
     use super::*;
 
     fn task_error(message: &str, kind: ErrorKind) -> EngineError {
-        EngineError::Task {
-            task: "t".into(),
-            message: message.into(),
-            kind,
-        }
+        EngineError::Task { task: "t".into(), message: message.into(), kind }
     }
 
     /// A task that failed only because its neighbour stopped is not what the
@@ -233,23 +227,11 @@ mod tests {
 
         let mut panicking: JoinSet<Result<()>> = JoinSet::new();
         panicking.spawn(async { panic!("boom") });
-        let failure = cause(
-            &mut panicking,
-            task_error(crate::error::UPSTREAM_STOPPED, ErrorKind::Internal),
-        )
-        .await;
+        let failure = cause(&mut panicking, task_error(crate::error::UPSTREAM_STOPPED, ErrorKind::Internal)).await;
         assert!(failure.message.contains("a task panicked"), "{}", failure.message);
 
         let mut quiet: JoinSet<Result<()>> = JoinSet::new();
-        let failure = cause(
-            &mut quiet,
-            task_error(crate::error::UPSTREAM_STOPPED, ErrorKind::Internal),
-        )
-        .await;
-        assert!(
-            failure.message.contains(crate::error::UPSTREAM_STOPPED),
-            "{}",
-            failure.message
-        );
+        let failure = cause(&mut quiet, task_error(crate::error::UPSTREAM_STOPPED, ErrorKind::Internal)).await;
+        assert!(failure.message.contains(crate::error::UPSTREAM_STOPPED), "{}", failure.message);
     }
 }

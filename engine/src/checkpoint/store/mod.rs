@@ -150,6 +150,17 @@ impl StateStore {
         }
     }
 
+    /// Why the store can write nothing more until it is opened again, with
+    /// where it is: a sled store after a failed write (a full disk), whose
+    /// every later checkpoint would fail too. `None` while it can write; an
+    /// object store's failed request says nothing about the next.
+    pub fn broken(&self) -> Option<(&Path, &std::io::Error)> {
+        match self {
+            Self::Sled(s) => s.broken().map(|e| (s.dir(), e)),
+            Self::Object(_) => None,
+        }
+    }
+
     /// The newest complete checkpoint, or `None`.
     pub fn latest_id(&self) -> Result<Option<u64>> {
         match self {

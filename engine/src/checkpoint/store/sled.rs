@@ -5,7 +5,8 @@
 //! are flushed.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use super::{
     Checkpoint, RETAINED, Recovery, TaskState, checked, decode_parts, decode_refs, encode_parts, encode_refs, verified,
@@ -62,6 +63,20 @@ fn of_the_system(io: &std::io::Error) -> bool {
     matches!(io.kind(), StorageFull | PermissionDenied | ReadOnlyFilesystem)
 }
 
+/// The I/O error `io` as the system reported it. sled 0.34 fails every
+/// write after a failed one with a copy of that error whose message is the
+/// original's debug form (`Os { code: 28, kind: StorageFull, message: "No
+/// space left on device" }`): the OS error is rebuilt from its code, so
+/// that the message reads as the system's (`No space left on device (os
+/// error 28)`). Any other error is kept as it is.
+fn as_the_system_said(io: std::io::Error) -> std::io::Error {
+    if io.raw_os_error().is_some() {
+        return io;
+    }
+    let code = io.to_string().strip_prefix("Os { code: ").and_then(|rest| rest.split(',').next()?.parse().ok());
+    code.map_or(io, std::io::Error::from_raw_os_error)
+}
+
 /// The checkpoints of one job in sled.
 #[derive(Debug, Clone)]
 pub struct SledStore {
@@ -71,6 +86,13 @@ pub struct SledStore {
     refs: sled::Tree,
     chunks: sled::Tree,
     complete: sled::Tree,
+    /// Where the store is, for the errors of its writes.
+    dir: PathBuf,
+    /// The I/O error of the first write that failed (a full disk): sled
+    /// 0.34 then fails every later write of this `Db` with it, even once
+    /// the disk has room, so the store must be opened again. Shared by the
+    /// clones that tasks' snapshot writers hold.
+    broken: Arc<OnceLock<std::io::Error>>,
 }
 
 impl SledStore {
@@ -99,7 +121,33 @@ impl SledStore {
         };
         let tree = |name: &str| db.open_tree(name).map_err(err("opening state"));
         let (states, refs, chunks, complete) = (tree("states")?, tree("refs")?, tree("chunks")?, tree("complete")?);
-        Ok(Self { db, states, refs, chunks, complete })
+        let dir = dir.to_path_buf();
+        Ok(Self { db, states, refs, chunks, complete, dir, broken: Arc::default() })
+    }
+
+    /// The error of a write while `doing` it: an I/O error names the
+    /// store's directory (the disk that is full) and is recorded, as after
+    /// it this store writes nothing more ([`Self::broken`]).
+    fn write_err<'a>(&'a self, doing: &'a str) -> impl FnOnce(sled::Error) -> EngineError + 'a {
+        move |e| match e {
+            sled::Error::Io(source) => {
+                let source = as_the_system_said(source);
+                let _ = self.broken.set(std::io::Error::new(source.kind(), source.to_string()));
+                EngineError::Io { context: format!("{doing} in {}", self.dir.display()), source }
+            }
+            e => err(doing)(e),
+        }
+    }
+
+    /// The directory the store is in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Why this store can write nothing more until it is opened again: the
+    /// I/O error of its first failed write (sled keeps failing after one).
+    pub fn broken(&self) -> Option<&std::io::Error> {
+        self.broken.get()
     }
 
     /// Records one task's state for `checkpoint`, with checksums: its new
@@ -108,7 +156,7 @@ impl SledStore {
         self.put_chunks(checkpoint, task, &state.chunks.refs, &state.chunks.new)?;
         let mut e = Encoder::default();
         encode_parts(&mut e, &state.parts);
-        self.states.insert(state_key(checkpoint, task), checked(&e.bytes)).map_err(err("writing state"))?;
+        self.states.insert(state_key(checkpoint, task), checked(&e.bytes)).map_err(self.write_err("writing state"))?;
         Ok(())
     }
 
@@ -117,9 +165,11 @@ impl SledStore {
     /// ([`Self::prune`]) lists the chunks before the lists, so that it
     /// never takes a chunk whose list it has not seen for garbage.
     pub fn put_chunks(&self, checkpoint: u64, task: &str, refs: &[ChunkId], new: &[(ChunkId, Vec<u8>)]) -> Result<()> {
-        self.refs.insert(state_key(checkpoint, task), checked(&encode_refs(refs))).map_err(err("writing state"))?;
+        self.refs
+            .insert(state_key(checkpoint, task), checked(&encode_refs(refs)))
+            .map_err(self.write_err("writing state"))?;
         for (id, bytes) in new {
-            self.chunks.insert(id.to_be_bytes(), checked(bytes)).map_err(err("writing state"))?;
+            self.chunks.insert(id.to_be_bytes(), checked(bytes)).map_err(self.write_err("writing state"))?;
         }
         Ok(())
     }
@@ -128,14 +178,14 @@ impl SledStore {
     /// recording the `manifest` of the job that wrote them, and deletes
     /// checkpoints no longer needed.
     pub async fn complete(&self, checkpoint: u64, tasks: usize, manifest: &Manifest) -> Result<()> {
-        self.db.flush_async().await.map_err(err("flushing state"))?;
+        self.db.flush_async().await.map_err(self.write_err("flushing state"))?;
         let mut record = Encoder::default();
         record.u64(tasks as u64);
         record.bytes(&manifest.encode());
         self.complete
             .insert(format!("{checkpoint:020}"), checked(&record.bytes))
-            .map_err(err("completing a checkpoint"))?;
-        self.db.flush_async().await.map_err(err("flushing state"))?;
+            .map_err(self.write_err("completing a checkpoint"))?;
+        self.db.flush_async().await.map_err(self.write_err("flushing state"))?;
         // The checkpoint is complete and durable: a failed clean-up (a
         // full disk) leaves garbage for the next one to collect, nothing
         // worse, as on object storage. Failing the checkpoint instead
@@ -152,14 +202,14 @@ impl SledStore {
         let ids = self.complete_ids()?;
         let keep_from = ids.iter().rev().nth(RETAINED - 1).copied().unwrap_or(0);
         for id in ids.iter().filter(|id| **id < keep_from) {
-            self.complete.remove(format!("{id:020}")).map_err(err("pruning state"))?;
+            self.complete.remove(format!("{id:020}")).map_err(self.write_err("pruning state"))?;
         }
         // States of older checkpoints, complete or abandoned.
         let cutoff = format!("{:020}/", keep_from.min(latest));
         for tree in [&self.states, &self.refs] {
             for key in tree.range(..cutoff.as_bytes()).keys() {
                 let key = key.map_err(err("pruning state"))?;
-                tree.remove(key).map_err(err("pruning state"))?;
+                tree.remove(key).map_err(self.write_err("pruning state"))?;
             }
         }
         // Chunks are listed before the lists that keep them: a task's
@@ -181,7 +231,7 @@ impl SledStore {
         for key in stored {
             let id = <[u8; 16]>::try_from(key.as_ref()).map(u128::from_be_bytes);
             if !id.is_ok_and(|id| live.contains(&id)) {
-                self.chunks.remove(key).map_err(err("pruning state"))?;
+                self.chunks.remove(key).map_err(self.write_err("pruning state"))?;
             }
         }
         Ok(())
@@ -227,14 +277,14 @@ impl SledStore {
     pub fn truncate_after(&self, id: u64) -> Result<()> {
         let from = format!("{:020}", id + 1);
         for key in self.complete.range(from.as_bytes()..).keys() {
-            self.complete.remove(key.map_err(err("truncating state"))?).map_err(err("truncating state"))?;
+            self.complete.remove(key.map_err(err("truncating state"))?).map_err(self.write_err("truncating state"))?;
         }
         for tree in [&self.states, &self.refs] {
             for key in tree.range(from.as_bytes()..).keys() {
-                tree.remove(key.map_err(err("truncating state"))?).map_err(err("truncating state"))?;
+                tree.remove(key.map_err(err("truncating state"))?).map_err(self.write_err("truncating state"))?;
             }
         }
-        self.db.flush().map_err(err("flushing state"))?;
+        self.db.flush().map_err(self.write_err("flushing state"))?;
         Ok(())
     }
 
@@ -331,6 +381,18 @@ mod tests {
         assert_eq!(held.latest_id().unwrap(), Some(20));
         let refused = SledStore::open(dir.path()).unwrap_err().to_string();
         assert!(refused.contains("cannot open state in") && refused.contains("lock"), "{refused}");
+    }
+
+    /// sled's copy of a failed write's OS error (its debug form as the
+    /// message) reads as the system's error again; another stays as it is.
+    #[test]
+    fn a_copied_os_error_reads_as_the_systems() {
+        let full = std::io::Error::from_raw_os_error(28);
+        let copied = std::io::Error::new(full.kind(), format!("{full:?}"));
+        let said = as_the_system_said(copied);
+        assert_eq!((said.raw_os_error(), said.to_string()), (Some(28), full.to_string()));
+        let other = as_the_system_said(std::io::Error::other("lost"));
+        assert_eq!((other.raw_os_error(), other.to_string()), (None, "lost".to_string()));
     }
 
     /// A checkpoint of state format 1 (its completion record the task
