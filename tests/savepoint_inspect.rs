@@ -6,7 +6,9 @@
 //! sled savepoint) and a group aggregate's (a savepoint on a real S3 server)
 //! as rows equal to a small oracle over the rows read before the savepoint;
 //! a bad id, an operator of another kind and a damaged savepoint are clear
-//! errors.
+//! errors. Over pgwire (`weir serve`, psql and psycopg's prepared
+//! statements) both spellings answer the same rows as `weir run`, and the
+//! state's rows there are the oracle's too.
 
 use crate::common;
 
@@ -15,6 +17,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::pgwire_common::{Server, psql_ok, python};
 use common::repl_session::ReplSession;
 use common::s3::Moto;
 use common::*;
@@ -360,4 +363,110 @@ fn unreadable_state_is_a_clear_error() {
     }
     let said = ask(damaged.to_str().unwrap(), "WindowAggregate#0");
     assert!(said.contains("weir_savepoint_rows") && said.contains(damaged.to_str().unwrap()), "{said}");
+}
+
+/// The lines of `stdout` holding `prefix`, from it on, as their fields
+/// joined by one space (a `weir run` table's cell borders dropped), sorted:
+/// psql's rows and `weir run`'s compare as equal.
+fn rows_of(stdout: &str, prefix: &str) -> Vec<String> {
+    let mut rows: Vec<String> = fields(stdout, prefix)
+        .into_iter()
+        .map(|f| f.into_iter().filter(|f| f != "|").collect::<Vec<_>>().join(" "))
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// psycopg 3 runs each query of argv[2:] as a prepared statement (the
+/// extended protocol) and prints its rows' one column.
+const PREPARED: &str = r#"
+import sys
+import psycopg
+
+with psycopg.connect(f"host=127.0.0.1 port={sys.argv[1]} user=weir dbname=weir", autocommit=True) as conn:
+    for query in sys.argv[2:]:
+        for (r,) in conn.execute(query, prepare=True):
+            print(r)
+"#;
+
+/// `weir.savepoint(…)` and `weir.savepoint_rows(…)` over pgwire, as the
+/// issue spells them: psql (simple protocol) and psycopg's prepared
+/// statements (extended protocol) against `weir serve` get the rows of the
+/// `weir_…` spelling there, and of both spellings in `weir run`; the
+/// window aggregate's rows are the oracle's open windows.
+#[test]
+fn both_spellings_answer_the_same_rows_over_pgwire() {
+    let rows = ordered_rows(13, 1_500);
+    let mut windows = BTreeMap::<(i64, String), (i64, i64)>::new();
+    for r in &rows {
+        let (k, ts) = (r.k.clone().unwrap(), r.ts.unwrap());
+        let w = windows.entry((ts - ts.rem_euclid(WINDOW), k)).or_default();
+        *w = (w.0 + 1, w.1 + r.v.unwrap());
+    }
+    let dir = scratch();
+    write_input_files(dir.path(), &rows);
+    assert!(Command::new("mkfifo").arg(dir.path().join("in/zz.pipe")).status().unwrap().success());
+    let out = dir.path().join("out");
+    let fired = || !read_sink(&out).is_empty();
+    let savepoint =
+        savepoint_after_reading(dir.path(), &[], &format!("{}\n{INSERT};\n", tables(dir.path())), rows.len(), &fired);
+
+    let parts = |function: &str| {
+        format!(
+            "SELECT concat('PART ', state_id, ' ', COALESCE(CAST(key_group AS VARCHAR), '-'), ' ', CAST(bytes AS VARCHAR),
+  ' ', CAST(tasks AS VARCHAR), ' ', COALESCE(kind, '-')) AS p FROM {function}('{savepoint}')"
+        )
+    };
+    let state = |function: &str| {
+        format!(
+            "SELECT concat('ROW ', CAST(key_group AS VARCHAR), ' ', CAST(CAST(slice_start AS BIGINT) AS VARCHAR), ' ', k, ' ',
+  CAST(count_0 AS VARCHAR), ' ', CAST(sum_1 AS VARCHAR)) AS r FROM {function}('{savepoint}', 'WindowAggregate#0')"
+        )
+    };
+    let queries =
+        |spelling: &str| [parts(&format!("{spelling}savepoint")), state(&format!("{spelling}savepoint_rows"))];
+    let run = |spelling: &str| {
+        let run = run_once(dir.path(), &(queries(spelling).join(";\n") + ";"));
+        assert!(run.ok, "{}", run.stderr);
+        (rows_of(&run.stdout, "PART "), rows_of(&run.stdout, "ROW "))
+    };
+    let expected = run("weir_");
+    assert_eq!(run("weir."), expected, "weir run");
+    let (listed, open) = &expected;
+    assert!(!listed.is_empty() && !open.is_empty(), "{expected:?}");
+    // The open windows are the oracle's windows the job had not committed.
+    let committed: BTreeSet<(i64, String)> = read_sink(&out)
+        .iter()
+        .map(|r| (parse_timestamp(r["window_start"].as_str().unwrap()), r["k"].as_str().unwrap().to_string()))
+        .collect();
+    let oracle: Vec<String> = {
+        let mut by_key_group = BTreeMap::new();
+        for f in open.iter().map(|r| r.split(' ').collect::<Vec<_>>()) {
+            by_key_group.insert(f[2].to_string(), f[0].to_string());
+        }
+        let mut rows: Vec<String> = windows
+            .iter()
+            .filter(|(w, _)| !committed.contains(w))
+            .map(|((start, k), (c, s))| {
+                format!("{} {start} {k} {c} {s}", by_key_group.get(k).map_or("none", String::as_str))
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(open, &oracle, "the open windows' state");
+
+    let server = Server::start(dir.path(), &[], &[]);
+    for spelling in ["weir_", "weir."] {
+        let [parts, state] = queries(spelling);
+        let got = (rows_of(&psql_ok(server.port, &parts), "PART "), rows_of(&psql_ok(server.port, &state), "ROW "));
+        assert_eq!(got, expected, "psql, {spelling}…");
+        let script = dir.path().join("prepared.py");
+        std::fs::write(&script, PREPARED).unwrap();
+        let client = Command::new(python()).arg(&script).arg(server.port.to_string()).args([parts, state]).output();
+        let client = client.unwrap();
+        let stdout = String::from_utf8_lossy(&client.stdout);
+        assert!(client.status.success(), "{}\n{}", String::from_utf8_lossy(&client.stderr), server.log());
+        assert_eq!((rows_of(&stdout, "PART "), rows_of(&stdout, "ROW ")), expected, "psycopg, {spelling}…");
+    }
 }

@@ -16,6 +16,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -26,7 +27,6 @@ use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, Type};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::pgwire::types::format::FormatOptions;
-use datafusion_postgres::arrow_pg::datatypes::arrow_schema_to_pg_fields;
 use datafusion_postgres::{DfSessionService, Parser};
 use futures::{Sink, SinkExt};
 use tokio::runtime::Handle;
@@ -72,12 +72,7 @@ pub struct Router {
 
 impl Router {
     pub fn new(session: Arc<Mutex<Session>>, limits: Arc<Limits>, store: Option<Arc<Store>>) -> Self {
-        Self {
-            session,
-            postgres: Arc::new(PostgresCompatibilityParser::new()),
-            limits,
-            store,
-        }
+        Self { session, postgres: Arc::new(PostgresCompatibilityParser::new()), limits, store }
     }
 
     /// What one client may ask of the server.
@@ -152,7 +147,13 @@ impl Router {
 
     /// Runs one of Weir's statements; its message, if any, goes to the
     /// client as a notice. Rows are encoded in `format`.
-    async fn execute<C>(&self, client: &mut C, s: &ParsedStatement, sql: &str, format: &Format) -> PgWireResult<Response>
+    async fn execute<C>(
+        &self,
+        client: &mut C,
+        s: &ParsedStatement,
+        sql: &str,
+        format: &Format,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
@@ -186,8 +187,8 @@ impl Router {
                 }
             })
         })
-            .await
-            .map_err(|e| PgWireError::ApiError(Box::new(e)))
+        .await
+        .map_err(|e| PgWireError::ApiError(Box::new(e)))
     }
 }
 
@@ -209,15 +210,8 @@ impl WeirHandler {
         store: Option<Arc<Store>>,
     ) -> Self {
         let router = Arc::new(Router::new(session, limits, store));
-        let parser = Arc::new(WeirQueryParser {
-            router: Arc::clone(&router),
-            datafusion: datafusion.query_parser(),
-        });
-        Self {
-            router,
-            datafusion,
-            parser,
-        }
+        let parser = Arc::new(WeirQueryParser { router: Arc::clone(&router), datafusion: datafusion.query_parser() });
+        Self { router, datafusion, parser }
     }
 
     /// One statement of a simple query: its responses, or the error that
@@ -231,7 +225,10 @@ impl WeirHandler {
     {
         self.router.check(s).await.map_err(|e| e.into_pg_error(sql))?;
         let responses = match self.router.route(&s.statement).await.map_err(|e| e.into_pg_error(sql))? {
-            Route::DataFusion => off_the_workers(SimpleQueryHandler::do_query(self.datafusion.as_ref(), client, &s.text))?,
+            Route::DataFusion => {
+                let text = with_system_functions_renamed(s).unwrap_or_else(|| s.text.clone());
+                off_the_workers(SimpleQueryHandler::do_query(self.datafusion.as_ref(), client, &text))?
+            }
             Route::Weir => vec![self.router.execute(client, s, sql, &Format::UnifiedText).await?],
         };
         Ok(responses.into_iter().map(|r| self.at_most_rows(r)).collect())
@@ -287,7 +284,12 @@ impl ExtendedQueryHandler for WeirHandler {
         Arc::clone(&self.parser)
     }
 
-    async fn do_query<C>(&self, client: &mut C, portal: &Portal<Self::Statement>, max_rows: usize) -> PgWireResult<Response>
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        max_rows: usize,
+    ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
         C::PortalStore: PortalStore<Statement = Self::Statement>,
@@ -311,6 +313,18 @@ impl ExtendedQueryHandler for WeirHandler {
         // cursor: only one that asks for all of them is bounded.
         Ok(if max_rows == 0 { self.at_most_rows(response) } else { response })
     }
+}
+
+/// The text of `s` for DataFusion's front end when `s` calls a system
+/// table function as `weir.<function>(…)`: that front end drops a table
+/// function's schema before DataFusion plans the call, so the session's
+/// renaming of such calls (`weir_sql::system::rename_calls`, which its
+/// planner applies in the REPL and `weir run`) is applied first. `None`
+/// when there is no such call: the text goes as the client wrote it.
+fn with_system_functions_renamed(s: &ParsedStatement) -> Option<String> {
+    let WeirStatement::Query { query, .. } = &s.statement else { return None };
+    let mut query = query.clone();
+    weir_sql::system::rename_calls(&mut query).then(|| query.to_string())
 }
 
 /// Runs `work` — DataFusion's parsing and planning of a query, inside
@@ -362,7 +376,10 @@ impl QueryParser for WeirQueryParser {
         };
         self.router.check(s).await.map_err(refuse)?;
         match self.router.route(&s.statement).await.map_err(refuse)? {
-            Route::DataFusion => off_the_workers(self.datafusion.parse_sql(client, sql, types)),
+            Route::DataFusion => {
+                let text = with_system_functions_renamed(s);
+                off_the_workers(self.datafusion.parse_sql(client, text.as_deref().unwrap_or(sql), types))
+            }
             Route::Weir => Ok(Some((sql.to_string(), None))),
         }
     }
@@ -394,7 +411,8 @@ mod tests {
 
     async fn router() -> Router {
         let mut session = Session::new();
-        let ddl = "CREATE TABLE src (k VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen')";
+        let ddl =
+            "CREATE TABLE src (k VARCHAR, ts TIMESTAMP(3), WATERMARK FOR ts AS ts) WITH ('connector' = 'datagen')";
         for s in parse_script(ddl).unwrap() {
             session.execute(&s).await.unwrap();
         }
@@ -412,7 +430,14 @@ mod tests {
         for sql in ["SELECT 1", "SELECT * FROM pg_catalog.pg_class", "SET extra_float_digits = 3", "EXPLAIN SELECT 1"] {
             assert_eq!(route(&r, sql).await.unwrap(), Route::DataFusion, "{sql}");
         }
-        for sql in ["SET 'parallelism.default' = '2'", "RESET 'state.dir'", "SET", "SHOW JOBS", "CREATE MATERIALIZED VIEW v AS SELECT k FROM src", "EXPLAIN SELECT k FROM src"] {
+        for sql in [
+            "SET 'parallelism.default' = '2'",
+            "RESET 'state.dir'",
+            "SET",
+            "SHOW JOBS",
+            "CREATE MATERIALIZED VIEW v AS SELECT k FROM src",
+            "EXPLAIN SELECT k FROM src",
+        ] {
             assert_eq!(route(&r, sql).await.unwrap(), Route::Weir, "{sql}");
         }
         let tumble = "SELECT count(*) FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end";

@@ -12,6 +12,8 @@ mod savepoint_rows;
 pub mod snapshot;
 mod tables;
 
+pub use dotted::rename_calls;
+
 use std::sync::{Arc, Mutex};
 
 use datafusion::catalog::MemorySchemaProvider;
