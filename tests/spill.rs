@@ -87,3 +87,19 @@ fn a_full_disk_fails_the_spilling_job_with_the_disks_error() {
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     assert!(read_sink(&dir.path().join("out")).is_empty(), "a failed job committed output");
 }
+
+/// SESSION windows buffer their rows until a session closes: under the
+/// budget the newest buffered batches spill and are read back when their
+/// sessions fire; the sessions equal the merging oracle's.
+#[tokio::test]
+async fn sessions_spilled_to_disk_equal_the_merging_oracle() {
+    let rows = dense_rows(30_000, 84);
+    let (assigned, late) = decide_sessions(&rows, 3_000, 2_000);
+    let expected = aggregate(&assigned, Shape::Session).await;
+    assert_eq!(late, 0);
+    assert!(expected.len() > 3_000, "{} sessions", expected.len());
+    let window = "SESSION(TABLE src PARTITION BY k, DESCRIPTOR(ts), INTERVAL '3' SECOND)";
+    let (got, run) = run_windows(std::slice::from_ref(&rows), window, SPILLING);
+    assert_rows_eq(&got, &expected, "sessions");
+    assert!(run.counted("bytes of state spilled to disk") > 64 << 10, "{}", run.stderr);
+}

@@ -281,7 +281,7 @@ fn operator(part: Part) -> Result<Box<dyn Operator>> {
                 input_schema: input_schema(),
                 emit_rows: None,
             };
-            Box::new(SessionAggregate::new(Arc::new(plan), name, metrics)?)
+            Box::new(SessionAggregate::new(Arc::new(plan), name, metrics, None)?)
         }
         Part::GroupAggregate => {
             let mut output = aggregate_output(Vec::new()).fields().to_vec();

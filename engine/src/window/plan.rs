@@ -100,7 +100,8 @@ impl OperatorSpec for SessionAggregatePlan {
 
     fn instantiate(self: Arc<Self>, name: String, cx: &OperatorContext) -> Result<Box<dyn Operator>> {
         let m = cx.register(&name);
-        Ok(Box::new(SessionAggregate::new(self, name, m)?))
+        let budget = cx.state.share(&name, cx.subtask);
+        Ok(Box::new(SessionAggregate::new(self, name, m, budget)?))
     }
 
     /// Open sessions' input rows, replayed on restore.

@@ -22,10 +22,15 @@ use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator, StateSize};
 use crate::runtime::exchange::key_groups;
+use crate::spill::StateBudget;
 use crate::window::aggregate::{OutputColumn, WindowedAggregation, evaluate_input};
 use crate::window::groups::EvaluatedInput;
 use crate::window::late::LateRows;
 use crate::window::pending::{KeyGroupSet, key_groups_of_new_groups, oldest_open_sessions};
+
+mod buffered;
+
+use buffered::Buffered;
 
 /// What a session aggregate subtask needs.
 #[derive(Debug)]
@@ -42,43 +47,6 @@ pub struct SessionAggregatePlan {
     /// `window_end`, `window_time` of this schema. The aggregation then has
     /// the partition keys and no aggregates.
     pub emit_rows: Option<SchemaRef>,
-}
-
-/// Rows of one input batch that joined a session.
-struct Buffered {
-    data: RecordBatch,
-    /// Group-key id of each row.
-    keys: Vec<u32>,
-    times: Vec<EventTime>,
-    /// Rows that joined a session (others were late or invalid).
-    live: Vec<bool>,
-    live_rows: usize,
-}
-
-impl Buffered {
-    /// Its live rows that belong to the sessions `by_key`, with each row's
-    /// session start and end; `None` when there are none.
-    fn rows_in(
-        &self,
-        by_key: &HashMap<u32, Vec<(EventTime, EventTime)>>,
-    ) -> std::result::Result<Option<(RecordBatch, Vec<i64>, Vec<i64>)>, datafusion::arrow::error::ArrowError> {
-        let mut rows: Vec<u32> = Vec::new();
-        let mut starts: Vec<i64> = Vec::new();
-        let mut ends: Vec<i64> = Vec::new();
-        for i in 0..self.data.num_rows() {
-            if self.live[i]
-                && let Some((s, e)) = in_session(by_key, self.keys[i], self.times[i])
-            {
-                rows.push(i as u32);
-                starts.push(s);
-                ends.push(e);
-            }
-        }
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some((take_record_batch(&self.data, &UInt32Array::from(rows))?, starts, ends)))
-    }
 }
 
 /// One subtask of a session window aggregate.
@@ -107,10 +75,19 @@ pub struct SessionAggregate {
     /// Pending sessions changed since they were last published.
     pending_changed: bool,
     hashes: Vec<u64>,
+    /// The subtask's share of the job's state budget, with the spilling
+    /// backend: over it, the newest buffered batches spill.
+    budget: Option<StateBudget>,
 }
 
 impl SessionAggregate {
-    pub fn new(plan: Arc<SessionAggregatePlan>, name: String, metrics: Arc<OperatorMetrics>) -> Result<Self> {
+    /// A subtask; with `budget`, its buffered rows spill beyond that share.
+    pub fn new(
+        plan: Arc<SessionAggregatePlan>,
+        name: String,
+        metrics: Arc<OperatorMetrics>,
+        budget: Option<StateBudget>,
+    ) -> Result<Self> {
         let g = &plan.aggregation.grouping;
         let key_ids = if g.keys.is_empty() {
             None
@@ -133,7 +110,35 @@ impl SessionAggregate {
             pending_per_group: vec![0; crate::runtime::exchange::KEY_GROUPS],
             pending_changed: false,
             hashes: Vec::new(),
+            budget,
         })
+    }
+
+    /// With a state budget: once the subtask holds more than its share in
+    /// memory, the newest buffered batches spill until it holds half as
+    /// much. The oldest stay: their sessions close first (rows arrive
+    /// roughly in event-time order), and firing reads a spilled batch only
+    /// when one of its rows is in a closing session.
+    fn keep_within_budget(&mut self) -> Result<()> {
+        let Some(budget) = &mut self.budget else {
+            return Ok(());
+        };
+        let held = self.buffer.iter().map(Buffered::memory).sum::<usize>();
+        if budget.fits(held) {
+            return Ok(());
+        }
+        let (mut holds, mut written) = (held, 0);
+        for b in self.buffer.iter_mut().rev() {
+            if holds <= held / 2 {
+                break;
+            }
+            let before = b.memory();
+            written += b.spill(budget)?;
+            holds -= before - b.memory();
+        }
+        self.metrics.spilled_bytes.fetch_add(written as u64, Ordering::Relaxed);
+        budget.spilled(held, holds);
+        Ok(())
     }
 
     /// Adds a row at `ts` to the sessions of `key`, merging the sessions it
@@ -238,7 +243,9 @@ impl SessionAggregate {
         fields.extend(g.key_schema.fields().iter().map(|f| f.as_ref().clone()));
         let mut groups = g.new_groups_keyed_by(Arc::new(Schema::new(fields))).context(ctx)?;
         for b in &self.buffer {
-            let Some((data, starts, ends)) = b.rows_in(&by_key).context(ctx)? else { continue };
+            let Some((data, starts, ends)) = b.rows_in(&by_key, &self.plan.input_schema, &self.name)? else {
+                continue;
+            };
             let input = evaluate_input(g, &data, &self.name)?;
             let mut keys: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(starts)), Arc::new(Int64Array::from(ends))];
             keys.extend(input.keys);
@@ -296,7 +303,9 @@ impl SessionAggregate {
             _ => None,
         };
         for b in &self.buffer {
-            let Some((data, starts, ends)) = b.rows_in(by_key).context(ctx)? else { continue };
+            let Some((data, starts, ends)) = b.rows_in(by_key, &self.plan.input_schema, &self.name)? else {
+                continue;
+            };
             let times: Vec<i64> = ends.iter().map(|e| e - 1).collect();
             let mut columns = data.columns().to_vec();
             columns.push(Arc::new(TimestampMillisecondArray::from(starts).with_timezone_opt(tz(n - 3))));
@@ -326,7 +335,7 @@ impl SessionAggregate {
         }
         let by_key = by_key(gone);
         for b in &mut self.buffer {
-            for i in 0..b.data.num_rows() {
+            for i in 0..b.num_rows() {
                 if b.live[i] && in_session(&by_key, b.keys[i], b.times[i]).is_some() {
                     b.live[i] = false;
                     b.live_rows -= 1;
@@ -426,13 +435,11 @@ impl Operator for SessionAggregate {
         let row_wm = batch.row_watermarks.as_ref().map(|w| w.values().to_vec());
         let mut unusable = LateRows::default();
         let mut refire = BTreeSet::new();
-        self.buffer.push(Buffered {
-            data: batch.data.clone(),
-            keys: keys.clone(),
-            times: times.iter().map(|t| t.unwrap_or_default()).collect(),
-            live: vec![false; n],
-            live_rows: 0,
-        });
+        self.buffer.push(Buffered::new(
+            batch.data.clone(),
+            keys.clone(),
+            times.iter().map(|t| t.unwrap_or_default()).collect(),
+        ));
         let slot = self.buffer.len() - 1;
         for i in 0..n {
             if let Some(w) = &row_wm
@@ -473,6 +480,7 @@ impl Operator for SessionAggregate {
         refire.retain(|s| self.kept.contains(s));
         self.fire(&refire, out)?;
         self.compact();
+        self.keep_within_budget()?;
         self.publish_open_sessions();
         unusable.report(self.plan.aggregation.late_output.as_deref(), &self.metrics, &batch.data, out)
     }
@@ -492,13 +500,10 @@ impl Operator for SessionAggregate {
     /// themselves are rebuilt from them on restore. Written whole at each
     /// checkpoint: session buffers are short-lived.
     fn state_size(&self) -> StateSize {
-        let bytes = self
-            .buffer
-            .iter()
-            .map(|b| b.data.get_array_memory_size() + b.keys.len() * 4 + b.times.len() * 8)
-            .sum::<usize>()
-            + self.key_ids.as_ref().map_or(0, |k| k.size());
-        StateSize { bytes, keys: self.key_ids.as_ref().map(|k| k.len()), spilled: 0 }
+        let bytes =
+            self.buffer.iter().map(Buffered::memory).sum::<usize>() + self.key_ids.as_ref().map_or(0, |k| k.size());
+        let spilled = self.buffer.iter().map(Buffered::spilled).sum();
+        StateSize { bytes, keys: self.key_ids.as_ref().map(|k| k.len()), spilled }
     }
 
     fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
@@ -506,11 +511,7 @@ impl Operator for SessionAggregate {
         e.i64(self.watermark);
         let mut parts = Vec::new();
         for b in &self.buffer {
-            let rows: Vec<u32> = (0..b.data.num_rows()).filter(|i| b.live[*i]).map(|i| i as u32).collect();
-            parts.push(
-                take_record_batch(&b.data, &UInt32Array::from(rows))
-                    .context(|| format!("{}: checkpoint", self.name))?,
-            );
+            parts.push(b.live_rows(&self.plan.input_schema, &self.name)?);
         }
         e.u64(parts.len() as u64);
         for p in &parts {

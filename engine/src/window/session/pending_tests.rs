@@ -21,7 +21,7 @@ fn operator() -> (SessionAggregate, Arc<OperatorMetrics>) {
     let plan =
         SessionAggregatePlan { gap: GAP, aggregation: count_per_key(), input_schema: keyed_schema(), emit_rows: None };
     let metrics = JobMetrics::default().register("s", 0);
-    (SessionAggregate::new(Arc::new(plan), "s".into(), Arc::clone(&metrics)).unwrap(), metrics)
+    (SessionAggregate::new(Arc::new(plan), "s".into(), Arc::clone(&metrics), None).unwrap(), metrics)
 }
 
 fn batch(rows: &[(i64, i64)]) -> StreamBatch {

@@ -1,0 +1,126 @@
+//! The input rows a session aggregate keeps until their sessions are
+//! purged: one entry per input batch, in arrival order, in memory or, with
+//! the spilling backend, in a spill file.
+
+use std::collections::HashMap;
+
+use datafusion::arrow::array::{RecordBatch, UInt32Array};
+use datafusion::arrow::compute::take_record_batch;
+use datafusion::arrow::datatypes::SchemaRef;
+
+use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::error::{Result, ResultExt};
+use crate::message::EventTime;
+use crate::spill::{SpilledBytes, StateBudget};
+
+/// Rows of one input batch that joined a session. Its key ids, times and
+/// which rows are still live stay in memory, so that firing and purging
+/// find a batch's rows without reading a spilled batch back.
+pub(super) struct Buffered {
+    data: Rows,
+    /// Group-key id of each row.
+    pub keys: Vec<u32>,
+    pub times: Vec<EventTime>,
+    /// Rows that joined a session (others were late or invalid).
+    pub live: Vec<bool>,
+    pub live_rows: usize,
+}
+
+/// Where a batch's rows are.
+enum Rows {
+    Memory(RecordBatch),
+    /// Spilled: the batch as [`Encoder::batch`] writes it.
+    Disk(SpilledBytes),
+}
+
+impl Buffered {
+    /// A batch of `data`'s rows, none live yet.
+    pub fn new(data: RecordBatch, keys: Vec<u32>, times: Vec<EventTime>) -> Self {
+        let n = data.num_rows();
+        Self { data: Rows::Memory(data), keys, times, live: vec![false; n], live_rows: 0 }
+    }
+
+    pub fn num_rows(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Bytes held in memory.
+    pub fn memory(&self) -> usize {
+        let data = match &self.data {
+            Rows::Memory(b) => b.get_array_memory_size(),
+            Rows::Disk(_) => 0,
+        };
+        data + self.keys.len() * 4 + self.times.len() * 8 + self.live.len()
+    }
+
+    /// Bytes spilled to disk.
+    pub fn spilled(&self) -> usize {
+        match &self.data {
+            Rows::Memory(_) => 0,
+            Rows::Disk(file) => file.len(),
+        }
+    }
+
+    /// Writes the rows to a spill file of `budget`, if they are in memory;
+    /// returns the bytes written.
+    pub fn spill(&mut self, budget: &StateBudget) -> Result<usize> {
+        let Rows::Memory(batch) = &self.data else {
+            return Ok(0);
+        };
+        let mut e = Encoder::default();
+        e.batch(batch)?;
+        let file = budget.spill(&e.bytes)?;
+        let written = file.len();
+        self.data = Rows::Disk(file);
+        Ok(written)
+    }
+
+    /// The rows at `rows`, read back if spilled.
+    fn take(&self, rows: Vec<u32>, schema: &SchemaRef, name: &str) -> Result<RecordBatch> {
+        let rows = UInt32Array::from(rows);
+        match &self.data {
+            Rows::Memory(b) => take_record_batch(b, &rows),
+            Rows::Disk(file) => {
+                let bytes = file.read()?;
+                let mut d = Decoder::new(&bytes);
+                let batch = d.batch_of(schema)?;
+                d.finish()?;
+                take_record_batch(&batch, &rows)
+            }
+        }
+        .context(|| format!("{name}: reading buffered rows"))
+    }
+
+    /// Its live rows that belong to the sessions `by_key`, with each row's
+    /// session start and end; `None` when there are none (a spilled batch
+    /// is then not read).
+    pub fn rows_in(
+        &self,
+        by_key: &HashMap<u32, Vec<(EventTime, EventTime)>>,
+        schema: &SchemaRef,
+        name: &str,
+    ) -> Result<Option<(RecordBatch, Vec<i64>, Vec<i64>)>> {
+        let mut rows: Vec<u32> = Vec::new();
+        let mut starts: Vec<i64> = Vec::new();
+        let mut ends: Vec<i64> = Vec::new();
+        for i in 0..self.num_rows() {
+            if self.live[i]
+                && let Some((s, e)) = super::in_session(by_key, self.keys[i], self.times[i])
+            {
+                rows.push(i as u32);
+                starts.push(s);
+                ends.push(e);
+            }
+        }
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((self.take(rows, schema, name)?, starts, ends)))
+    }
+
+    /// Its live rows, for a checkpoint.
+    pub fn live_rows(&self, schema: &SchemaRef, name: &str) -> Result<RecordBatch> {
+        let rows: Vec<u32> = (0..self.num_rows()).filter(|i| self.live[*i]).map(|i| i as u32).collect();
+        self.take(rows, schema, name)
+    }
+}
