@@ -138,6 +138,11 @@ pub fn render(registry: &Registry) -> Result<String, MetricsError> {
     )?;
     let state = f.gauge("weir_operator_state_bytes", "Bytes of an operator's state in one subtask.", &op)?;
     let keys = f.gauge("weir_operator_state_keys", "Keys an operator holds state for in one subtask.", &op)?;
+    let spilled = f.gauge(
+        "weir_operator_state_spilled_bytes",
+        "Bytes of an operator's state spilled to local disk in one subtask (the spilling state backend).",
+        &op,
+    )?;
     for o in snapshot::operators(registry) {
         let (stage, subtask) = (o.stage.to_string(), o.subtask.to_string());
         let l = [o.job_id.as_str(), stage.as_str(), subtask.as_str(), o.operator.as_str()];
@@ -156,6 +161,7 @@ pub fn render(registry: &Registry) -> Result<String, MetricsError> {
             let (stage, subtask) = (stage.to_string(), subtask.to_string());
             let l = [job.as_str(), stage.as_str(), subtask.as_str(), m.operator.as_str()];
             state.with_label_values(&l).set(m.bytes as f64);
+            spilled.with_label_values(&l).set(m.spilled_bytes as f64);
             if let Some(k) = m.keys {
                 keys.with_label_values(&l).set(k as f64);
             }
