@@ -153,6 +153,20 @@ fn ordered_rows(seed: u64, n: i64) -> Vec<Row> {
         .collect()
 }
 
+/// A savepoint of the window job over `rows`, taken once windows have
+/// fired so that its state holds only the open ones (a FIFO beside the
+/// input keeps the job running): the job's directory and the savepoint.
+fn savepoint_of_open_windows(rows: &[Row]) -> (tempfile::TempDir, String) {
+    let dir = scratch();
+    write_input_files(dir.path(), rows);
+    assert!(Command::new("mkfifo").arg(dir.path().join("in/zz.pipe")).status().unwrap().success());
+    let out = dir.path().join("out");
+    let fired = || !read_sink(&out).is_empty();
+    let savepoint =
+        savepoint_after_reading(dir.path(), &[], &format!("{}\n{INSERT};\n", tables(dir.path())), rows.len(), &fired);
+    (dir, savepoint)
+}
+
 /// Runs `sql` in a REPL (with `env`) until its job has read all `rows`
 /// input rows (the input ends with a pipe nobody writes, so the job runs
 /// on) and `ready` holds, stops it with a savepoint and returns the
@@ -225,15 +239,7 @@ fn window_and_group_aggregate_state_reads_as_rows() {
         *g = (g.0 + 1, g.1 + v, g.2.max(v));
     }
 
-    let dir = scratch();
-    write_input_files(dir.path(), &rows);
-    assert!(Command::new("mkfifo").arg(dir.path().join("in/zz.pipe")).status().unwrap().success());
-    // Stopped once windows have fired, so that the state holds only the
-    // open ones.
-    let out = dir.path().join("out");
-    let fired = || !read_sink(&out).is_empty();
-    let savepoint =
-        savepoint_after_reading(dir.path(), &[], &format!("{}\n{INSERT};\n", tables(dir.path())), rows.len(), &fired);
+    let (dir, savepoint) = savepoint_of_open_windows(&rows);
 
     let read = run_once(
         dir.path(),
@@ -403,13 +409,7 @@ fn both_spellings_answer_the_same_rows_over_pgwire() {
         let w = windows.entry((ts - ts.rem_euclid(WINDOW), k)).or_default();
         *w = (w.0 + 1, w.1 + r.v.unwrap());
     }
-    let dir = scratch();
-    write_input_files(dir.path(), &rows);
-    assert!(Command::new("mkfifo").arg(dir.path().join("in/zz.pipe")).status().unwrap().success());
-    let out = dir.path().join("out");
-    let fired = || !read_sink(&out).is_empty();
-    let savepoint =
-        savepoint_after_reading(dir.path(), &[], &format!("{}\n{INSERT};\n", tables(dir.path())), rows.len(), &fired);
+    let (dir, savepoint) = savepoint_of_open_windows(&rows);
 
     let parts = |function: &str| {
         format!(
@@ -435,7 +435,7 @@ fn both_spellings_answer_the_same_rows_over_pgwire() {
     let (listed, open) = &expected;
     assert!(!listed.is_empty() && !open.is_empty(), "{expected:?}");
     // The open windows are the oracle's windows the job had not committed.
-    let committed: BTreeSet<(i64, String)> = read_sink(&out)
+    let committed: BTreeSet<(i64, String)> = read_sink(&dir.path().join("out"))
         .iter()
         .map(|r| (parse_timestamp(r["window_start"].as_str().unwrap()), r["k"].as_str().unwrap().to_string()))
         .collect();

@@ -305,6 +305,23 @@ GROUP BY window_start, window_end, k;",
     assert!(samples(&scrape, "weir_process_resident_memory_bytes", &[])[0].value > 1e6);
 }
 
+/// 40 000 rows over 3 000 keys in `dir/in` beside a FIFO, which keeps a
+/// job reading them running with its state, and `job` (its `{}` the input
+/// directory) as `dir/job.sql`: the file and the input's distinct keys.
+fn job_over_keys(dir: &Path, seed: u64, job: &str) -> (PathBuf, usize) {
+    let mut g = Lcg(seed);
+    let rows: Vec<Row> = (0..40_000)
+        .map(|i| Row { k: Some(format!("k{}", g.below(3_000))), v: Some(g.below(100) as i64), ts: Some(T0 + i) })
+        .collect();
+    let distinct = rows.iter().map(|r| r.k.clone()).collect::<std::collections::BTreeSet<_>>().len();
+    std::fs::create_dir(dir.join("in")).expect("input dir");
+    write_json(&dir.join("in/a.json"), &rows);
+    assert!(Command::new("mkfifo").arg(dir.join("in/zz.pipe")).status().expect("mkfifo").success());
+    let file = dir.join("job.sql");
+    std::fs::write(&file, job.replace("{}", &dir.join("in").display().to_string())).expect("job file");
+    (file, distinct)
+}
+
 /// `weir.memory` per stateful operator of a running job: a GROUP BY over
 /// rows of known distinct keys at parallelism 2 holds, over its subtasks,
 /// exactly as many keys as the input has (the oracle), under its state id,
@@ -313,27 +330,15 @@ GROUP BY window_start, window_end, k;",
 #[test]
 fn memory_shows_each_stateful_operators_bytes_and_keys() {
     let dir = scratch();
-    let mut g = Lcg(31);
-    let rows: Vec<Row> = (0..40_000)
-        .map(|i| Row { k: Some(format!("k{}", g.below(3_000))), v: Some(g.below(100) as i64), ts: Some(T0 + i) })
-        .collect();
-    let distinct = rows.iter().map(|r| r.k.clone()).collect::<std::collections::BTreeSet<_>>().len();
-    std::fs::create_dir(dir.path().join("in")).expect("input dir");
-    write_json(&dir.path().join("in/a.json"), &rows);
-    assert!(Command::new("mkfifo").arg(dir.path().join("in/zz.pipe")).status().expect("mkfifo").success());
-    let file = dir.path().join("job.sql");
-    std::fs::write(
-        &file,
-        format!(
+    let (file, distinct) = job_over_keys(
+        dir.path(),
+        31,
             "SET 'parallelism.default' = '2';
 SET 'execution.checkpointing.interval' = '200ms';
 CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3)) WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
 CREATE TABLE out (k VARCHAR, c BIGINT, m BIGINT) WITH ('connector' = 'blackhole');
 INSERT INTO out SELECT k, count(*), max(v) FROM src GROUP BY k;",
-            dir.path().join("in").display()
-        ),
-    )
-    .expect("job file");
+    );
     let server = Server::start(dir.path(), &file, Stdio::null());
     let sql =
         "SELECT operator, subtask, keys, bytes FROM weir.memory WHERE job_id IS NOT NULL ORDER BY operator, subtask";
@@ -363,19 +368,10 @@ INSERT INTO out SELECT k, count(*), max(v) FROM src GROUP BY k;",
 #[test]
 fn memory_shows_state_spilled_to_disk() {
     let dir = scratch();
-    let mut g = Lcg(32);
-    let rows: Vec<Row> = (0..40_000)
-        .map(|i| Row { k: Some(format!("k{}", g.below(3_000))), v: Some(g.below(100) as i64), ts: Some(T0 + i) })
-        .collect();
-    let distinct = rows.iter().map(|r| r.k.clone()).collect::<std::collections::BTreeSet<_>>().len();
-    std::fs::create_dir(dir.path().join("in")).expect("input dir");
-    write_json(&dir.path().join("in/a.json"), &rows);
-    assert!(Command::new("mkfifo").arg(dir.path().join("in/zz.pipe")).status().expect("mkfifo").success());
-    let file = dir.path().join("job.sql");
-    std::fs::write(
-        &file,
-        format!(
-            "SET 'parallelism.default' = '2';
+    let (file, distinct) = job_over_keys(
+        dir.path(),
+        32,
+        "SET 'parallelism.default' = '2';
 SET 'state.backend.type' = 'rocksdb';
 SET 'state.memory.budget' = '64 kb';
 CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
@@ -383,10 +379,7 @@ CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
 CREATE TABLE out (k VARCHAR, c BIGINT) WITH ('connector' = 'blackhole');
 INSERT INTO out SELECT k, count(*) FROM TABLE(TUMBLE(TABLE src, DESCRIPTOR(ts), INTERVAL '1' HOUR))
   GROUP BY window_start, window_end, k;",
-            dir.path().join("in").display()
-        ),
-    )
-    .expect("job file");
+    );
     let server = Server::start(dir.path(), &file, Stdio::null());
     let sql = "SELECT subtask, keys, bytes, spilled_bytes FROM weir.memory WHERE operator = 'WindowAggregate#0' \
                ORDER BY subtask";
