@@ -116,7 +116,7 @@ impl SessionAggregate {
 
     /// With a state budget: once the subtask holds more than its share in
     /// memory, the newest buffered batches spill until it holds half as
-    /// much. The oldest stay: their sessions close first (rows arrive
+    /// much, and no more than its share. The oldest stay: their sessions close first (rows arrive
     /// roughly in event-time order), and firing reads a spilled batch only
     /// when one of its rows is in a closing session.
     fn keep_within_budget(&mut self) -> Result<()> {
@@ -129,7 +129,7 @@ impl SessionAggregate {
         }
         let (mut holds, mut written) = (held, 0);
         for b in self.buffer.iter_mut().rev() {
-            if holds <= held / 2 {
+            if holds <= held / 2 && budget.fits(holds) {
                 break;
             }
             let before = b.memory();
@@ -575,3 +575,5 @@ impl Operator for SessionAggregate {
 
 #[cfg(test)]
 mod pending_tests;
+#[cfg(test)]
+mod spill_tests;
