@@ -70,9 +70,10 @@ impl StateBackend {
     /// (`None`: its state stays in memory).
     pub fn share(&self, operator: &str, subtask: usize) -> Option<StateBudget> {
         let spill = self.spill.as_ref()?;
-        let consumer = MemoryConsumer::new(format!("{operator}[{subtask}]")).with_can_spill(true);
         Some(StateBudget {
-            reservation: consumer.register(&spill.pool),
+            pool: Arc::clone(&spill.pool),
+            small: usize::try_from(spill.budget / SMALL).unwrap_or(usize::MAX),
+            reservation: None,
             disk: Arc::clone(&spill.disk),
             name: format!("{operator}[{subtask}]"),
             dir: spill.dir.clone(),
@@ -103,9 +104,19 @@ impl std::fmt::Debug for StateBackend {
     }
 }
 
+/// A subtask holding less than this part of the budget takes no share of
+/// it: the pool divides the budget evenly among the subtasks that took
+/// one, so a small operator (a GROUP BY over a few categories beside a
+/// large window) would otherwise keep a share it never uses.
+const SMALL: u64 = 64;
+
 /// One subtask's share of the job's state budget, and where it spills.
 pub struct StateBudget {
-    reservation: MemoryReservation,
+    pool: Arc<dyn MemoryPool>,
+    /// Below this many bytes the subtask takes no share ([`SMALL`]).
+    small: usize,
+    /// Its share, once it held more than `small`.
+    reservation: Option<MemoryReservation>,
     disk: Arc<DiskManager>,
     name: String,
     /// The job's spill directory, for errors.
@@ -118,7 +129,14 @@ impl StateBudget {
     /// Notes that the operator now holds `bytes` of state in memory;
     /// false when that is more than its share (then it should spill).
     pub fn fits(&mut self, bytes: usize) -> bool {
-        self.reservation.try_resize(bytes).is_ok()
+        let reservation = match &mut self.reservation {
+            Some(r) => r,
+            None if bytes <= self.small => return true,
+            None => self
+                .reservation
+                .insert(MemoryConsumer::new(self.name.clone()).with_can_spill(true).register(&self.pool)),
+        };
+        reservation.try_resize(bytes).is_ok()
     }
 
     /// Notes that the operator spilled, from `held` bytes in memory down
@@ -133,13 +151,40 @@ impl StateBudget {
         } else {
             tracing::debug!(operator = %self.name, held, holds, spills = self.spills, disk_bytes = used, "spilled state");
         }
-        self.reservation.resize(holds);
+        if let Some(r) = &mut self.reservation {
+            r.resize(holds);
+        }
     }
 
     /// Writes `bytes` to a new spill file; an error names the operator
     /// and the directory.
     pub fn spill(&self, bytes: &[u8]) -> Result<SpilledBytes> {
         SpilledBytes::write(&self.disk, &format!("{}: spilling state to {}", self.name, self.dir.display()), bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Subtasks that hold little take no share, so one large one gets the
+    /// whole budget; two large ones get half each.
+    #[test]
+    fn only_subtasks_holding_state_share_the_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = StateBackend::spilling(1 << 20, &dir.path().join("spill")).unwrap();
+        let (mut large, mut small, mut other) =
+            (backend.share("w", 0).unwrap(), backend.share("g", 0).unwrap(), backend.share("w", 1).unwrap());
+        assert!(small.fits(1 << 10));
+        assert!(large.fits(900 << 10), "a small operator kept a share");
+        assert!(!large.fits(1100 << 10), "over the budget");
+        // A window fired: the large subtask holds nothing, and grows again
+        // once another one took a share.
+        assert!(large.fits(0));
+        assert!(other.fits(100 << 10));
+        assert!(!large.fits(600 << 10), "two large subtasks get half each");
+        assert!(large.fits(500 << 10));
+        assert!(StateBackend::memory().share("w", 0).is_none());
     }
 }
 
