@@ -787,7 +787,7 @@ fn take_input(
 #[cfg(test)]
 pub(crate) mod pending_tests;
 #[cfg(test)]
-mod spill_tests;
+pub(crate) mod spill_tests;
 
 #[cfg(test)]
 pub(crate) mod tests {

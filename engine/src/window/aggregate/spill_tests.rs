@@ -27,8 +27,9 @@ fn operator(kind: WindowKind, backend: &StateBackend, subtask: usize) -> WindowA
     WindowAggregate::new(Arc::new(plan), "w".into(), metrics, backend.share("w", subtask))
 }
 
-/// (window start, window end, key, count) of everything emitted, sorted.
-fn fired(out: &Collector) -> Vec<(i64, i64, i64, i64)> {
+/// (window start, window end, key, count) of everything emitted, sorted:
+/// the output of [`count_per_key`] over windows or sessions.
+pub(crate) fn fired(out: &Collector) -> Vec<(i64, i64, i64, i64)> {
     let mut v = Vec::new();
     for e in &out.out {
         if let Emitted::Data(b) = e {

@@ -3,14 +3,11 @@
 //! share after every batch, and a checkpoint taken while rows are spilled
 //! restores into an operator that goes on as the uninterrupted one.
 
-use datafusion::arrow::array::AsArray;
-use datafusion::arrow::datatypes::{Int64Type, TimestampMillisecondType};
-
 use super::*;
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::metrics::JobMetrics;
-use crate::operator::Emitted;
 use crate::spill::StateBackend;
+use crate::window::aggregate::spill_tests::fired;
 use crate::window::aggregate::tests::{count_per_key, keyed, keyed_schema};
 
 const BUDGET: u64 = 32 << 10;
@@ -20,22 +17,6 @@ fn operator(backend: &StateBackend) -> SessionAggregate {
         SessionAggregatePlan { gap: 300, aggregation: count_per_key(), input_schema: keyed_schema(), emit_rows: None };
     let metrics = JobMetrics::default().register("s", 0);
     SessionAggregate::new(Arc::new(plan), "s".into(), metrics, backend.share("s", 0)).unwrap()
-}
-
-/// (session start, end, key, count) of everything emitted, sorted.
-fn fired(out: &Collector) -> Vec<(i64, i64, i64, i64)> {
-    let mut v = Vec::new();
-    for e in &out.out {
-        if let Emitted::Data(b) = e {
-            let start = b.data.column(0).as_primitive::<TimestampMillisecondType>();
-            let end = b.data.column(1).as_primitive::<TimestampMillisecondType>();
-            let k = b.data.column(2).as_primitive::<Int64Type>();
-            let c = b.data.column(3).as_primitive::<Int64Type>();
-            v.extend((0..b.num_rows()).map(|i| (start.value(i), end.value(i), k.value(i), c.value(i))));
-        }
-    }
-    v.sort();
-    v
 }
 
 /// Batches of (ts, key) over 2 000 keys, rows 0–9 ms apart, each followed
