@@ -47,13 +47,8 @@ impl SpilledBytes {
     }
 
     /// Bytes on disk.
-    pub fn len(&self) -> usize {
+    pub fn bytes(&self) -> usize {
         self.len
-    }
-
-    /// Whether nothing was written.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
     }
 }
 

@@ -61,11 +61,6 @@ impl StateBackend {
         Ok(Arc::new(Self { spill: Some(Spill { budget, pool, disk: Arc::new(disk), dir: dir.to_path_buf() }) }))
     }
 
-    /// The job's budget, if its state spills.
-    pub fn budget(&self) -> Option<u64> {
-        self.spill.as_ref().map(|s| s.budget)
-    }
-
     /// A subtask's share of the budget, for an operator that can spill
     /// (`None`: its state stays in memory).
     pub fn share(&self, operator: &str, subtask: usize) -> Option<StateBudget> {

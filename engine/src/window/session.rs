@@ -116,9 +116,10 @@ impl SessionAggregate {
 
     /// With a state budget: once the subtask holds more than its share in
     /// memory, the newest buffered batches spill until it holds half as
-    /// much, and no more than its share. The oldest stay: their sessions close first (rows arrive
-    /// roughly in event-time order), and firing reads a spilled batch only
-    /// when one of its rows is in a closing session.
+    /// much, and no more than its share. The oldest stay: their sessions
+    /// close first (rows arrive roughly in event-time order), and firing
+    /// reads a spilled batch only when one of its rows is in a closing
+    /// session.
     fn keep_within_budget(&mut self) -> Result<()> {
         let Some(budget) = &mut self.budget else {
             return Ok(());

@@ -80,7 +80,7 @@ impl Held {
     fn disk(&self) -> usize {
         match self {
             Held::Memory(_) => 0,
-            Held::Disk { file, .. } => file.len(),
+            Held::Disk { file, .. } => file.bytes(),
         }
     }
 
@@ -288,7 +288,7 @@ impl Slice {
             if let Held::Memory(_) = &part.held {
                 let rows = part.held.rows();
                 let file = budget.spill(&part.held.encoded()?)?;
-                written += file.len();
+                written += file.bytes();
                 part.held = Held::Disk { file, rows };
             }
         }

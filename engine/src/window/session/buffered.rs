@@ -57,7 +57,7 @@ impl Buffered {
     pub fn spilled(&self) -> usize {
         match &self.data {
             Rows::Memory(_) => 0,
-            Rows::Disk(file) => file.len(),
+            Rows::Disk(file) => file.bytes(),
         }
     }
 
@@ -70,7 +70,7 @@ impl Buffered {
         let mut e = Encoder::default();
         e.batch(batch)?;
         let file = budget.spill(&e.bytes)?;
-        let written = file.len();
+        let written = file.bytes();
         self.data = Rows::Disk(file);
         Ok(written)
     }
