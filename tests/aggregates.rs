@@ -21,9 +21,14 @@ fn input_rows() -> Vec<Row> {
         .collect()
 }
 
-fn job(dir: &std::path::Path, parallelism: usize, sink_columns: &str, query: &str) -> String {
+/// Settings of a job at parallelism 1.
+const ONE: &str = "SET 'parallelism.default' = '1';";
+
+/// The job: `settings` (SET statements), then `query` over the JSON files
+/// of `dir/in` into a print sink of `sink_columns`.
+fn job(dir: &std::path::Path, settings: &str, sink_columns: &str, query: &str) -> String {
     format!(
-        "SET 'parallelism.default' = '{parallelism}';
+        "{settings}
 CREATE TABLE t (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '1' SECOND)
   WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = 'json');
 CREATE TABLE out ({sink_columns}) WITH ('connector' = 'print');
@@ -43,16 +48,22 @@ fn write_input(dir: &std::path::Path, rows: &[Row]) {
 }
 
 fn run(rows: &[Row], parallelism: usize, sink_columns: &str, query: &str) -> Run {
+    run_with(rows, &format!("SET 'parallelism.default' = '{parallelism}';"), sink_columns, query)
+}
+
+/// Runs `query` over `rows` after `settings`, through `weir_run` (which
+/// also kills and restores a twin of the job).
+pub(crate) fn run_with(rows: &[Row], settings: &str, sink_columns: &str, query: &str) -> Run {
     let dir = scratch();
     write_input(dir.path(), rows);
-    let run = weir_run(dir.path(), &job(dir.path(), parallelism, sink_columns, query));
+    let run = weir_run(dir.path(), &job(dir.path(), settings, sink_columns, query));
     assert!(run.ok, "weir failed:\n{}", run.stderr);
     run
 }
 
 /// DataFusion's answer to `query` over table `t` of `rows`, as sorted
 /// `a|b|…` lines (NULL as `null`, floats with 6 decimals).
-async fn oracle(rows: &[Row], query: &str) -> Vec<String> {
+pub(crate) async fn oracle(rows: &[Row], query: &str) -> Vec<String> {
     let ctx = rows_table("t", rows);
     let batches = ctx.sql(query).await.unwrap().collect().await.unwrap();
     let mut lines = Vec::new();
@@ -74,12 +85,12 @@ async fn oracle(rows: &[Row], query: &str) -> Vec<String> {
 /// `query` with Flink's AVG of the integer `column` in DataFusion's terms:
 /// the sum divided by the count, truncated (DataFusion's own is a DOUBLE
 /// mean).
-fn flink_avg(query: &str, column: &str) -> String {
+pub(crate) fn flink_avg(query: &str, column: &str) -> String {
     query.replace(&format!("avg({column})"), &format!("CAST(sum({column}) / NULLIF(count({column}), 0) AS DOUBLE)"))
 }
 
 /// Floats to 6 decimals, so that printed and batch averages compare.
-fn rounded(lines: Vec<String>, column: usize) -> Vec<String> {
+pub(crate) fn rounded(lines: Vec<String>, column: usize) -> Vec<String> {
     let mut out: Vec<String> = lines
         .into_iter()
         .map(|l| {
@@ -189,17 +200,16 @@ async fn a_column_named_top() {
 #[tokio::test]
 async fn an_emptied_group_is_deleted() {
     // One key whose maximum climbs 1, 2, 3: buckets hi % 2 alternate.
-    let rows: Vec<Row> = (1..=3)
-        .map(|i| Row { k: Some("a".into()), v: Some(i), ts: Some(T0 + i * 1000) })
-        .collect();
+    let rows: Vec<Row> = (1..=3).map(|i| Row { k: Some("a".into()), v: Some(i), ts: Some(T0 + i * 1000) }).collect();
     let dir = scratch();
     std::fs::create_dir_all(dir.path().join("in")).unwrap();
     // One file per row, read in order, so each is its own batch.
     for (i, r) in rows.iter().enumerate() {
         write_json(&dir.path().join("in").join(format!("part-{i}.json")), std::slice::from_ref(r));
     }
-    let query = "SELECT hi % 2 AS odd, count(*) AS keys FROM (SELECT k, max(v) AS hi FROM t GROUP BY k) GROUP BY hi % 2";
-    let run = weir_run(dir.path(), &job(dir.path(), 1, "odd BIGINT, keys BIGINT", query));
+    let query =
+        "SELECT hi % 2 AS odd, count(*) AS keys FROM (SELECT k, max(v) AS hi FROM t GROUP BY k) GROUP BY hi % 2";
+    let run = weir_run(dir.path(), &job(dir.path(), ONE, "odd BIGINT, keys BIGINT", query));
     assert!(run.ok, "{}", run.stderr);
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines, ["+I[1, 1]", "-D[1, 1]", "+I[0, 1]", "-D[0, 1]", "+I[1, 1]"], "{}", run.stdout);
@@ -211,23 +221,26 @@ fn what_an_updating_result_cannot_feed_is_refused_with_the_reason() {
     let rows = input_rows();
     let dir = scratch();
     write_input(dir.path(), &rows);
-    let cases = [
-        (
-            "k VARCHAR, lo BIGINT",
-            "SELECT k, median(n) FROM (SELECT k, count(*) AS n FROM t GROUP BY k) GROUP BY k",
-            "only COUNT, SUM, AVG, COLLECT, MIN and MAX can take back an earlier value",
-        ),
-    ];
+    let cases = [(
+        "k VARCHAR, lo BIGINT",
+        "SELECT k, median(n) FROM (SELECT k, count(*) AS n FROM t GROUP BY k) GROUP BY k",
+        "only COUNT, SUM, AVG, COLLECT, MIN and MAX can take back an earlier value",
+    )];
     // Each names where: the query's line and column, at least.
     for (columns, query, why) in cases {
-        let out = run_failing(dir.path(), &job(dir.path(), 1, columns, query));
+        let out = run_failing(dir.path(), &job(dir.path(), ONE, columns, query));
         assert!(out.contains(why) && out.contains("job.sql:5:"), "{query}: {out}");
     }
     // A filesystem sink can only append.
-    let sql = job(dir.path(), 1, "k VARCHAR, n BIGINT", "SELECT k, count(*) FROM t GROUP BY k")
-        .replace("'connector' = 'print'", &format!("'connector' = 'filesystem', 'path' = '{}', 'format' = 'json'", dir.path().join("out").display()));
+    let sql = job(dir.path(), ONE, "k VARCHAR, n BIGINT", "SELECT k, count(*) FROM t GROUP BY k").replace(
+        "'connector' = 'print'",
+        &format!("'connector' = 'filesystem', 'path' = '{}', 'format' = 'json'", dir.path().join("out").display()),
+    );
     let out = run_failing(dir.path(), &sql);
-    assert!(out.contains("job.sql:5:17") && out.contains("can only append rows") && out.contains("'key.fields'"), "{out}");
+    assert!(
+        out.contains("job.sql:5:17") && out.contains("can only append rows") && out.contains("'key.fields'"),
+        "{out}"
+    );
 }
 
 fn run_failing(dir: &std::path::Path, sql: &str) -> String {
@@ -499,19 +512,32 @@ async fn json_aggregates_per_window_as_flinks() {
         }
         nulls.push(v.clone());
         let ms = ts - T0;
-        object.push(format!("\"{:02}:{:02}:{:02}.{:03}\":{v}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000));
+        object.push(format!(
+            "\"{:02}:{:02}:{:02}.{:03}\":{v}",
+            ms / 3_600_000,
+            ms / 60_000 % 60,
+            ms / 1000 % 60,
+            ms % 1000
+        ));
     }
     let want: Vec<String> = per_window
         .iter()
         .map(|((ws, k), (absent, nulls, object, big))| {
-            format!("{ws}|{k}|[{}]|[{}]|{{{}}}|[{}]", absent.join(","), nulls.join(","), object.join(","), big.join(","))
+            format!(
+                "{ws}|{k}|[{}]|[{}]|{{{}}}|[{}]",
+                absent.join(","),
+                nulls.join(","),
+                object.join(","),
+                big.join(",")
+            )
         })
         .collect();
     let query = "SELECT window_start, k, JSON_ARRAYAGG(v) AS a, JSON_ARRAYAGG(v NULL ON NULL) AS an, \
                  JSON_OBJECTAGG(KEY DATE_FORMAT(ts, 'HH:mm:ss.SSS') VALUE v) AS o, \
                  JSON_ARRAYAGG(v) FILTER (WHERE v > 500) AS big \
                  FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' SECOND)) GROUP BY window_start, window_end, k";
-    let out = run_window(&rows, 1, "window_start TIMESTAMP(3), k VARCHAR, a STRING, an STRING, o STRING, big STRING", query);
+    let out =
+        run_window(&rows, 1, "window_start TIMESTAMP(3), k VARCHAR, a STRING, an STRING, o STRING, big STRING", query);
     let text = |v: &serde_json::Value| v.as_str().map_or("null".to_string(), String::from);
     let mut got: Vec<String> = out
         .iter()
@@ -551,13 +577,15 @@ async fn json_objectagg_per_key_and_its_repeated_keys() {
     // The print sink's cells split at `, `; JSON has none.
     let mut want: Vec<String> = per_key.iter().map(|(k, o)| format!("{k}|{{{}}}", o.join(","))).collect();
     want.sort();
-    let query = "SELECT k, JSON_OBJECTAGG(KEY DATE_FORMAT(ts, 'HH:mm:ss.SSS') VALUE v ABSENT ON NULL) AS o FROM t GROUP BY k";
+    let query =
+        "SELECT k, JSON_OBJECTAGG(KEY DATE_FORMAT(ts, 'HH:mm:ss.SSS') VALUE v ABSENT ON NULL) AS o FROM t GROUP BY k";
     let run = run(&rows, 2, "k VARCHAR, o STRING", query);
     let (got, _) = apply_changelog(&run.stdout, 1);
     assert_rows_eq(&got, &want, "JSON_OBJECTAGG per key");
 
     let dir = scratch();
     write_input(dir.path(), &rows);
-    let out = run_failing(dir.path(), &job(dir.path(), 1, "o STRING", "SELECT JSON_OBJECTAGG(KEY 'same' VALUE v) FROM t"));
+    let out =
+        run_failing(dir.path(), &job(dir.path(), ONE, "o STRING", "SELECT JSON_OBJECTAGG(KEY 'same' VALUE v) FROM t"));
     assert!(out.contains("occurs more than once"), "{out}");
 }

@@ -103,3 +103,28 @@ async fn sessions_spilled_to_disk_equal_the_merging_oracle() {
     assert_rows_eq(&got, &expected, "sessions");
     assert!(run.counted("bytes of state spilled to disk") > 64 << 10, "{}", run.stderr);
 }
+
+/// GROUP BY without a window over 3 000 keys, each revisited many times:
+/// under the budget the coldest groups spill and come back when their key
+/// does, and the applied changelog ends in DataFusion's batch result,
+/// also for an aggregate of that aggregate (Nexmark q4's shape), and after
+/// a kill and a restore.
+#[tokio::test]
+async fn group_by_spilled_to_disk_ends_in_the_batch_result() {
+    use crate::aggregates::{flink_avg, oracle, rounded, run_with};
+    let rows = dense_rows(20_000, 85);
+    let query = "SELECT k, count(*) AS n, sum(v) AS s, min(v) AS lo, max(v) AS hi, avg(v) AS a FROM t GROUP BY k";
+    let want = rounded(oracle(&rows, &flink_avg(query, "v")).await, 5);
+    let run = run_with(&rows, SPILLING, "k VARCHAR, n BIGINT, s BIGINT, lo BIGINT, hi BIGINT, a DOUBLE", query);
+    let (got, _) = apply_changelog(&run.stdout, 1);
+    assert_rows_eq(&rounded(got, 5), &want, "GROUP BY k");
+    assert!(run.counted("bytes of state spilled to disk") > 64 << 10, "{}", run.stderr);
+
+    let query = "SELECT hi % 7 AS bucket, count(*) AS keys, sum(hi) AS total \
+                 FROM (SELECT k, max(v) AS hi FROM t GROUP BY k) GROUP BY hi % 7";
+    let want = oracle(&rows, query).await;
+    let run = run_with(&rows, SPILLING, "bucket BIGINT, keys BIGINT, total BIGINT", query);
+    let (got, _) = apply_changelog(&run.stdout, 1);
+    assert_rows_eq(&got, &want, "an aggregate of an aggregate");
+    assert!(run.counted("bytes of state spilled to disk") > 64 << 10, "{}", run.stderr);
+}

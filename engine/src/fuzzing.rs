@@ -298,7 +298,7 @@ fn operator(part: Part) -> Result<Box<dyn Operator>> {
                 retracting: false,
                 ttl: None,
             };
-            Box::new(GroupAggregate::new(Arc::new(plan), name, metrics)?)
+            Box::new(GroupAggregate::new(Arc::new(plan), name, metrics, None)?)
         }
         Part::IntervalJoin | Part::RegularJoin => {
             let bounds =

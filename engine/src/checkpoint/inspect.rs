@@ -141,7 +141,7 @@ fn key_group_sizes(kind: Option<&str>, name: &str, state: &[u8], cp: &Checkpoint
         Some(GROUP_AGGREGATE) => {
             for (group, stored) in read_key_groups(name, state).map_err(damaged)? {
                 let size = match stored {
-                    KeyGroupState::Chunk(id) => (chunk_size(id)?, false),
+                    KeyGroupState::Chunk { id, .. } => (chunk_size(id)?, false),
                     KeyGroupState::Inline(bytes) => (bytes.len() as u64, true),
                 };
                 let entry = sizes.entry(group).or_default();

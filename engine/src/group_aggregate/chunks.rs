@@ -11,24 +11,36 @@
 //! The operator's state is [`CHUNKED`], the number of chunks, then each
 //! chunk's key group and id. A chunk is one Arrow batch: the key columns,
 //! each aggregate's accumulator state columns, then the group's row count.
-//! State of the layout before chunks (the number of key groups, then each
-//! key group and its batch inline, same columns) still restores.
+//! A subtask that spilled groups (`spill.rs`) lists its runs too, which are
+//! chunks of the same batch layout: its state is [`WITH_RUNS`] and each
+//! entry also carries a bitmap of the chunk's rows still live (empty: all
+//! of them). State of the layout before chunks (the number of key groups,
+//! then each key group and its batch inline, same columns) still restores.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::row::Rows;
 use datafusion::common::ScalarValue;
 
+use super::runs::live_rows_of;
+use super::spill::find_row;
 use super::{Group, GroupAggregate, GroupAggregatePlan};
 use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder, decode_batch};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::runtime::exchange::KEY_GROUPS;
+use crate::spill::SpilledBytes;
 
 /// The first number of the chunked layout; the inline layout before it
 /// starts with a count of key groups, at most [`KEY_GROUPS`].
 const CHUNKED: u64 = u64::MAX;
+
+/// The first number of the chunked layout with runs of spilled groups.
+const WITH_RUNS: u64 = u64::MAX - 1;
 
 #[derive(Debug, Clone, Copy)]
 struct Chunk {
@@ -68,9 +80,16 @@ impl KeyGroupChunks {
 
 impl GroupAggregate {
     /// Writes the state for checkpoint `checkpoint`: the chunk list to the
-    /// returned bytes, the chunks no completed checkpoint stored to `writer`.
-    pub(super) fn snapshot_chunks(&mut self, checkpoint: u64, writer: &mut ChunkWriter) -> Result<Vec<u8>> {
-        let Self { chunks, index, groups, plan, converter, name, .. } = self;
+    /// returned bytes, the chunks of groups in memory no completed
+    /// checkpoint stored to `writer`. Runs of spilled groups no completed
+    /// checkpoint stored are returned, to be read and written to `writer`
+    /// by the caller (off the task loop, `snapshot_async`).
+    pub(super) fn snapshot_chunks(
+        &mut self,
+        checkpoint: u64,
+        writer: &mut ChunkWriter,
+    ) -> Result<(Vec<u8>, Vec<(ChunkId, SpilledBytes)>)> {
+        let Self { chunks, index, groups, plan, converter, name, runs, .. } = self;
         let mut write = vec![false; KEY_GROUPS];
         for (kg, slot) in chunks.chunks.iter_mut().enumerate() {
             if std::mem::take(&mut chunks.dirty[kg]) {
@@ -86,7 +105,7 @@ impl GroupAggregate {
             }
         }
         let mut e = Encoder::default();
-        e.u64(CHUNKED);
+        e.u64(if runs.is_empty() { CHUNKED } else { WITH_RUNS });
         let mut listed = Vec::new();
         for (kg, slot) in chunks.chunks.iter_mut().enumerate() {
             // A key group whose every group left has no chunk.
@@ -97,10 +116,14 @@ impl GroupAggregate {
                 listed.push((kg, chunk));
             }
         }
-        e.u64(listed.len() as u64);
+        let run_count = runs.iter().count();
+        e.u64((listed.len() + run_count) as u64);
         for (kg, chunk) in listed {
             e.u64(kg as u64);
             e.bytes(&chunk.id.to_le_bytes());
+            if !runs.is_empty() {
+                e.bytes(&[]);
+            }
             if !write[kg] {
                 writer.reference(chunk.id);
                 continue;
@@ -113,7 +136,21 @@ impl GroupAggregate {
             writer.write(chunk.id, bytes.bytes);
             chunk.stored.sent(checkpoint);
         }
-        Ok(e.bytes)
+        let mut unstored = Vec::new();
+        for kg in 0..KEY_GROUPS {
+            for run in runs.of_mut(kg) {
+                e.u64(kg as u64);
+                e.bytes(&run.id.to_le_bytes());
+                e.bytes(&run.live_bitmap());
+                if run.stored == Stored::Yes {
+                    writer.reference(run.id);
+                } else {
+                    unstored.push((run.id, run.file.clone()));
+                    run.stored.sent(checkpoint);
+                }
+            }
+        }
+        Ok((e.bytes, unstored))
     }
 
     /// Restores every subtask's groups of the key groups `owns` says are
@@ -135,15 +172,20 @@ impl GroupAggregate {
                     continue;
                 }
                 let batch = match stored {
-                    KeyGroupState::Chunk(id) => {
+                    KeyGroupState::Chunk { id, live } => {
                         let mut chunk = Decoder::new(chunks.get(id)?);
                         let batch = chunk.batch()?;
                         chunk.finish()?;
-                        batch
+                        match live_rows_of(live, batch.num_rows(), &self.name)? {
+                            Some(mask) => filter_record_batch(&batch, &mask)
+                                .context(|| format!("{}: restoring spilled groups", self.name))?,
+                            None => batch,
+                        }
                     }
                     KeyGroupState::Inline(bytes) => decode_batch(bytes)?,
                 };
                 self.restore_groups(&batch, kg, saved)?;
+                self.keep_within_budget()?;
             }
         }
         Ok(())
@@ -152,7 +194,18 @@ impl GroupAggregate {
     /// Restores the groups of one key group's batch (see the module's
     /// layout).
     fn restore_groups(&mut self, batch: &RecordBatch, kg: usize, saved: &[Option<usize>]) -> Result<()> {
-        let name = self.name.clone();
+        let columns = self.state_columns(batch, saved)?;
+        for r in 0..batch.num_rows() {
+            self.load_group(&columns, r, kg as u32)?;
+        }
+        self.chunks.touch(kg as u32);
+        Ok(())
+    }
+
+    /// Checks a batch of stored groups against the plan; `saved[i]` is the
+    /// stored aggregate that aggregate `i` restores.
+    pub(super) fn state_columns(&self, batch: &RecordBatch, saved: &[Option<usize>]) -> Result<StateColumns> {
+        let name = &self.name;
         let ctx = || format!("{name}: restoring");
         let n_keys = self.plan.grouping.key_schema.fields().len();
         let width = batch.num_columns();
@@ -195,37 +248,66 @@ impl GroupAggregate {
         }
         // Where each stored aggregate's columns start.
         let starts: Vec<usize> = stored.iter().scan(0, |at, t| Some(std::mem::replace(at, *at + t.len()))).collect();
-        for r in 0..batch.num_rows() {
-            let g = self.new_group()?;
-            let group = self.group(g);
-            group.key_group = kg as u32;
-            for ((acc, from), t) in group.accumulators.iter_mut().zip(saved).zip(&types) {
-                let Some(at) = from.and_then(|i| starts.get(i).copied()) else {
-                    continue;
-                };
-                let slices: Vec<ArrayRef> = state_columns[at..at + t.len()].iter().map(|c| c.slice(r, 1)).collect();
-                acc.merge_batch(&slices).context(ctx)?;
-            }
-            group.rows = counts.value(r);
-            let key: &[u8] = rows.as_ref().map_or(&[], |rows| rows.row(r).data());
-            self.index.insert(key.into(), g);
-            // A restored group's idle time starts again.
-            self.keep_key(g, key);
-            if let Some(e) = &mut self.expiry {
-                let now = e.now();
-                e.touch(g, now);
-            }
+        let ranges = types
+            .iter()
+            .zip(saved)
+            .map(|(t, from)| from.and_then(|i| starts.get(i)).map(|at| *at..*at + t.len()))
+            .collect();
+        Ok(StateColumns { keys: rows, columns: state_columns.to_vec(), counts, ranges })
+    }
+
+    /// Makes group `r` of `columns` a group in memory, of key group `kg`.
+    pub(super) fn load_group(&mut self, columns: &StateColumns, r: usize, kg: u32) -> Result<u32> {
+        let g = self.new_group()?;
+        let name = &self.name;
+        let group = self.groups[g as usize].as_mut().expect("a new group exists");
+        group.key_group = kg;
+        for (acc, range) in group.accumulators.iter_mut().zip(&columns.ranges) {
+            let Some(range) = range else {
+                continue;
+            };
+            let slices: Vec<ArrayRef> = columns.columns[range.clone()].iter().map(|c| c.slice(r, 1)).collect();
+            acc.merge_batch(&slices).context(|| format!("{name}: restoring"))?;
         }
-        self.chunks.touch(kg as u32);
-        Ok(())
+        group.rows = columns.counts.value(r);
+        let key: &[u8] = columns.keys.as_ref().map_or(&[], |rows| rows.row(r).data());
+        self.index.insert(key.into(), g);
+        // A restored group's idle time starts again.
+        self.keep_key(g, key);
+        if let Some(e) = &mut self.expiry {
+            let now = e.now();
+            e.touch(g, now);
+        }
+        Ok(g)
+    }
+}
+
+/// A batch of stored groups, checked against the plan.
+pub(super) struct StateColumns {
+    /// The groups' encoded keys (none for a GROUP BY of no key), sorted.
+    keys: Option<Rows>,
+    /// The aggregates' state columns.
+    columns: Vec<ArrayRef>,
+    counts: Int64Array,
+    /// Per aggregate of the plan, its state columns (`None`: an aggregate
+    /// the state does not have, which starts empty).
+    ranges: Vec<Option<Range<usize>>>,
+}
+
+impl StateColumns {
+    /// The row of the group of `key`.
+    pub(super) fn find(&self, key: &[u8]) -> Option<usize> {
+        find_row(self.keys.as_ref()?, key)
     }
 }
 
 /// Where a part's state keeps one key group's groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyGroupState<'a> {
-    /// In this chunk of the store (the chunked layout).
-    Chunk(ChunkId),
+    /// In this chunk of the store (the chunked layout); of a run of
+    /// spilled groups, `live` is a bitmap of its rows still holding their
+    /// group (empty: all of them).
+    Chunk { id: ChunkId, live: &'a [u8] },
     /// In the state itself, as an encoded batch (the layout before chunks).
     Inline(&'a [u8]),
 }
@@ -241,13 +323,14 @@ pub fn read_key_groups<'a>(name: &str, state: &'a [u8]) -> Result<Vec<(usize, Ke
     let mut d = Decoder::new(state);
     let first = d.u64()?;
     let mut out = Vec::new();
-    if first == CHUNKED {
+    if first == CHUNKED || first == WITH_RUNS {
         for _ in 0..d.u64()? {
             let kg = key_group(d.u64()?)?;
             let id = <[u8; 16]>::try_from(d.bytes()?)
                 .map(ChunkId::from_le_bytes)
                 .map_err(|_| EngineError::State(format!("{name}: a malformed chunk id")))?;
-            out.push((kg, KeyGroupState::Chunk(id)));
+            let live = if first == WITH_RUNS { d.bytes()? } else { &[] };
+            out.push((kg, KeyGroupState::Chunk { id, live }));
         }
     } else {
         for _ in 0..first {
@@ -260,7 +343,7 @@ pub fn read_key_groups<'a>(name: &str, state: &'a [u8]) -> Result<Vec<(usize, Ke
 }
 
 /// The state of the groups `members` lists (key, group), as one batch.
-fn state_batch(
+pub(super) fn state_batch(
     plan: &GroupAggregatePlan,
     converter: &datafusion::arrow::row::RowConverter,
     name: &str,
@@ -328,7 +411,7 @@ pub fn decode_key_groups(
     chunks: &ChunkMap,
 ) -> Result<Vec<KeyGroupRows>> {
     let metrics = crate::metrics::JobMetrics::default().register("GroupAggregate", 0);
-    let mut op = GroupAggregate::new(plan, "GroupAggregate".into(), metrics)?;
+    let mut op = GroupAggregate::new(plan, "GroupAggregate".into(), metrics, None)?;
     let all: Vec<Option<usize>> = (0..op.plan.grouping.aggregates.len()).map(Some).collect();
     op.restore_chunks(states, chunks, &|_| true, &all)?;
     let mut members: Vec<Vec<(Box<[u8]>, u32)>> = vec![Vec::new(); KEY_GROUPS];

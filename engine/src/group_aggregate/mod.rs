@@ -19,7 +19,8 @@
 //! `evaluate`/`state` empty the groups they read, while every batch here
 //! reads the touched groups' results and goes on with them.)
 //!
-//! Checkpoints are incremental, per key group (`chunks.rs`).
+//! Checkpoints are incremental, per key group (`chunks.rs`). Under a state
+//! budget the coldest groups spill to disk (`spill.rs`).
 
 use std::collections::HashMap;
 
@@ -35,11 +36,13 @@ use datafusion::logical_expr::Accumulator;
 
 use crate::changelog::{self, RowKind};
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
+use crate::checkpoint::snapshot::{SnapshotJob, SnapshotOutput};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::StreamBatch;
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator, StateSize};
 use crate::runtime::exchange::key_groups;
+use crate::spill::StateBudget;
 use crate::state_ttl::Expiry;
 use crate::window::aggregate::{OutputColumn, evaluate_input};
 use crate::window::groups::Grouping;
@@ -47,12 +50,15 @@ use crate::window::groups::Grouping;
 mod chunks;
 mod min_max;
 mod plan;
+mod runs;
+mod spill;
 pub mod state_rows;
 mod ttl;
 
 use chunks::KeyGroupChunks;
 pub use chunks::{KeyGroupRows, KeyGroupState, decode_key_groups, read_key_groups};
 use min_max::RetractableMinMax;
+use runs::Runs;
 
 /// A GROUP BY without a window, shared by its subtasks.
 #[derive(Debug)]
@@ -107,6 +113,10 @@ pub struct GroupAggregate {
     chunks: KeyGroupChunks,
     /// Scratch buffer for the key hashes of new groups.
     hashes: Vec<u64>,
+    /// The subtask's share of the state budget (`None`: state stays in
+    /// memory), and the groups spilled beyond it.
+    budget: Option<StateBudget>,
+    runs: Runs,
     metrics: Arc<OperatorMetrics>,
 }
 
@@ -120,7 +130,14 @@ struct Touched {
 }
 
 impl GroupAggregate {
-    pub fn new(plan: Arc<GroupAggregatePlan>, name: String, metrics: Arc<OperatorMetrics>) -> Result<Self> {
+    /// A subtask; with a `budget` its groups spill beyond it (ignored under
+    /// a state TTL and for a GROUP BY of no key, `spill.rs`).
+    pub fn new(
+        plan: Arc<GroupAggregatePlan>,
+        name: String,
+        metrics: Arc<OperatorMetrics>,
+        budget: Option<StateBudget>,
+    ) -> Result<Self> {
         let fields = plan.grouping.key_schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
         let converter = RowConverter::new(fields).context(|| format!("{name}: group keys"))?;
         Ok(Self {
@@ -134,6 +151,8 @@ impl GroupAggregate {
             expiry: plan.ttl.map(Expiry::new),
             chunks: KeyGroupChunks::default(),
             hashes: Vec::new(),
+            budget: budget.filter(|_| plan.ttl.is_none() && !plan.grouping.keys.is_empty()),
+            runs: Runs::default(),
             metrics,
             plan,
         })
@@ -343,6 +362,9 @@ impl Operator for GroupAggregate {
             None
         };
         self.batch_no += 1;
+        if let Some(rows) = &rows {
+            self.load_spilled(&input.keys, rows)?;
+        }
         let mut touched: Vec<Touched> = Vec::new();
         let mut touched_of = Vec::with_capacity(n);
         let now = self.expiry.as_ref().map(Expiry::now);
@@ -474,7 +496,7 @@ impl Operator for GroupAggregate {
             out.batch(StreamBatch::new(result));
         }
         self.metrics.add_dropped(DropReason::ExpiredState, met_missing);
-        Ok(())
+        self.keep_within_budget()
     }
 
     fn timer_interval(&self) -> Option<std::time::Duration> {
@@ -486,31 +508,45 @@ impl Operator for GroupAggregate {
         Ok(())
     }
 
-    /// Estimated from a sample of groups: walking every accumulator of a
-    /// large state each time the gauge is read cost q4 a twentieth of its
-    /// time.
+    /// Estimated from a sample of groups (`held_bytes`): walking every
+    /// accumulator of a large state each time the gauge is read cost q4 a
+    /// twentieth of its time.
     fn state_size(&self) -> StateSize {
-        const SAMPLE: usize = 64;
-        let groups = self.index.len();
-        let (n, bytes) = self
-            .groups
-            .iter()
-            .flatten()
-            .take(SAMPLE)
-            .fold((0, 0), |(n, b), g| (n + 1, b + g.accumulators.iter().map(|a| a.size()).sum::<usize>()));
-        let keys: usize = self.index.keys().take(SAMPLE).map(|k| k.len() + 16).sum();
-        let (n, k) = (n.max(1), self.index.len().clamp(1, SAMPLE));
-        StateSize { bytes: bytes * groups / n + keys * groups / k, keys: Some(groups), spilled: 0 }
+        StateSize {
+            bytes: self.held_bytes(),
+            keys: Some(self.index.len() + self.runs.live_rows()),
+            spilled: self.runs.disk(),
+        }
     }
 
-    /// The key groups changed since the last completed checkpoint, as
-    /// chunks (`chunks.rs`).
+    /// The key groups changed since the last checkpoint, as chunks
+    /// (`chunks.rs`), and the runs of spilled groups.
     fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
-        self.snapshot_chunks(checkpoint, chunks).map(Some)
+        let (state, unstored) = self.snapshot_chunks(checkpoint, chunks)?;
+        for (id, file) in unstored {
+            chunks.write(id, file.read()?);
+        }
+        Ok(Some(state))
+    }
+
+    /// As [`Operator::snapshot`], but the runs of spilled groups no
+    /// checkpoint stored yet are read from disk off the task loop (the
+    /// groups in memory are encoded at the barrier: their accumulators
+    /// cannot be shared).
+    fn snapshot_async(&mut self, checkpoint: u64) -> Result<SnapshotJob> {
+        let mut chunks = ChunkWriter::default();
+        let (state, unstored) = self.snapshot_chunks(checkpoint, &mut chunks)?;
+        Ok(Box::new(move || {
+            for (id, file) in unstored {
+                chunks.write(id, file.read()?);
+            }
+            Ok(SnapshotOutput { state: Some(state), chunks })
+        }))
     }
 
     fn checkpoint_complete(&mut self, checkpoint: u64) {
         self.chunks.complete(checkpoint);
+        self.runs.complete(checkpoint);
     }
 
     fn restore(&mut self, states: &[&[u8]], chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {

@@ -33,7 +33,8 @@ impl OperatorSpec for GroupAggregatePlan {
 
     fn instantiate(self: Arc<Self>, name: String, cx: &OperatorContext) -> Result<Box<dyn Operator>> {
         let m = cx.register(&name);
-        Ok(Box::new(GroupAggregate::new(self, name, m)?))
+        let budget = cx.state.share(&name, cx.subtask);
+        Ok(Box::new(GroupAggregate::new(self, name, m, budget)?))
     }
 
     /// Every group's accumulators, and whether they retract.

@@ -106,7 +106,7 @@ mod tests {
                 ttl: None,
             };
             let metrics = crate::metrics::JobMetrics::default().register("g", 0);
-            let mut op = super::super::GroupAggregate::new(Arc::new(plan), "g".into(), metrics).unwrap();
+            let mut op = super::super::GroupAggregate::new(Arc::new(plan), "g".into(), metrics, None).unwrap();
             op.on_batch(StreamBatch::new(data), &mut Collector::default()).unwrap();
             let mut writer = ChunkWriter::default();
             states.push(op.snapshot(1, &mut writer).unwrap().unwrap());

@@ -15,6 +15,7 @@ use datafusion::physical_expr::expressions::Column;
 use std::collections::BTreeMap;
 
 mod oracle;
+mod spill;
 
 /// `SELECT k, sum(v), max(v) FROM t GROUP BY k` over (k, v).
 fn operator() -> GroupAggregate {
@@ -56,7 +57,7 @@ fn aggregation_with_ttl(retracting: bool, ttl: Option<std::time::Duration>) -> G
         ttl,
     };
     let metrics = crate::metrics::JobMetrics::default().register("g", 0);
-    GroupAggregate::new(Arc::new(plan), "g".into(), metrics).unwrap()
+    GroupAggregate::new(Arc::new(plan), "g".into(), metrics, None).unwrap()
 }
 
 fn batch(rows: &[(i64, i64)]) -> StreamBatch {
@@ -289,7 +290,7 @@ fn an_added_aggregate_starts_empty_for_restored_groups() {
         ttl: None,
     };
     let metrics = crate::metrics::JobMetrics::default().register("g", 0);
-    let mut saved_by = GroupAggregate::new(Arc::new(plan), "g".into(), metrics).unwrap();
+    let mut saved_by = GroupAggregate::new(Arc::new(plan), "g".into(), metrics, None).unwrap();
     for part in 0..3 {
         saved_by.on_batch(batch(&input(part)), &mut Collector::default()).unwrap();
     }

@@ -16,7 +16,7 @@ use datafusion::prelude::SessionContext;
 use std::collections::{HashMap, HashSet};
 
 /// `k`'s result row, as text: (count, sum, avg, min, max) of `v`.
-type Table = BTreeMap<i64, Vec<String>>;
+pub(super) type Table = BTreeMap<i64, Vec<String>>;
 
 const SQL: &str = "SELECT k, count(v), sum(v), avg(v), min(v), max(v) FROM t GROUP BY k";
 
@@ -25,7 +25,7 @@ fn input_schema() -> SchemaRef {
 }
 
 /// [`SQL`] as a group aggregation, over appends or a changelog.
-fn plan(retracting: bool) -> Arc<GroupAggregatePlan> {
+pub(super) fn plan(retracting: bool) -> Arc<GroupAggregatePlan> {
     let input = input_schema();
     let k: Arc<dyn datafusion::physical_plan::PhysicalExpr> = Arc::new(Column::new("k", 0));
     let v: Arc<dyn datafusion::physical_plan::PhysicalExpr> = Arc::new(Column::new("v", 1));
@@ -62,15 +62,15 @@ fn plan(retracting: bool) -> Arc<GroupAggregatePlan> {
     })
 }
 
-fn subtask(plan: &Arc<GroupAggregatePlan>) -> GroupAggregate {
+pub(super) fn subtask(plan: &Arc<GroupAggregatePlan>) -> GroupAggregate {
     let metrics = crate::metrics::JobMetrics::default().register("g", 0);
-    GroupAggregate::new(Arc::clone(plan), "g".into(), metrics).unwrap()
+    GroupAggregate::new(Arc::clone(plan), "g".into(), metrics, None).unwrap()
 }
 
 /// One input change: key, value, kind.
-type Change = (i64, i64, RowKind);
+pub(super) type Change = (i64, i64, RowKind);
 
-fn changes(rows: &[Change]) -> StreamBatch {
+pub(super) fn changes(rows: &[Change]) -> StreamBatch {
     let plain = batch(&rows.iter().map(|r| (r.0, r.1)).collect::<Vec<_>>()).data;
     StreamBatch::new(changelog::with_kinds(&plain, rows.iter().map(|r| r.2 as i8).collect()).unwrap())
 }
@@ -79,7 +79,7 @@ fn changes(rows: &[Change]) -> StreamBatch {
 /// each withdraw a row sent before (`-D`, or `-U` followed by its `+U`),
 /// as an upstream aggregate's are. Deterministic (a linear congruential
 /// generator).
-fn changelog_input(batches: usize, keys: i64, seed: u64) -> Vec<Vec<Change>> {
+pub(super) fn changelog_input(batches: usize, keys: i64, seed: u64) -> Vec<Vec<Change>> {
     let mut state = seed;
     let mut next = move |n: u64| {
         state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
@@ -115,7 +115,7 @@ fn changelog_input(batches: usize, keys: i64, seed: u64) -> Vec<Vec<Change>> {
 
 /// The rows a changelog leaves: each retraction takes back one row equal
 /// to it.
-fn net(changes: &[Change]) -> Vec<(i64, i64)> {
+pub(super) fn net(changes: &[Change]) -> Vec<(i64, i64)> {
     let mut held: HashMap<(i64, i64), usize> = HashMap::new();
     for (k, v, kind) in changes {
         let n = held.entry((*k, *v)).or_default();
@@ -129,7 +129,7 @@ fn net(changes: &[Change]) -> Vec<(i64, i64)> {
 }
 
 /// [`SQL`] run by DataFusion over `rows`.
-async fn batch_query(rows: &[(i64, i64)]) -> Table {
+pub(super) async fn batch_query(rows: &[(i64, i64)]) -> Table {
     let data = batch(rows).data;
     let ctx = SessionContext::new();
     ctx.register_table("t", Arc::new(MemTable::try_new(input_schema(), vec![vec![data]]).unwrap())).unwrap();
@@ -140,7 +140,7 @@ async fn batch_query(rows: &[(i64, i64)]) -> Table {
     table
 }
 
-fn text_rows<'a>(
+pub(super) fn text_rows<'a>(
     keys: &'a ArrayRef,
     values: &'a [ArrayRef],
     n: usize,
@@ -151,7 +151,7 @@ fn text_rows<'a>(
 
 /// Applies emitted changes to `table`, checking that each `-U`/`-D`
 /// withdraws the key's current row.
-fn apply_rows(out: Collector, table: &mut Table) {
+pub(super) fn apply_rows(out: Collector, table: &mut Table) {
     for e in out.out {
         let Emitted::Data(b) = e else { continue };
         let (rows, kinds) = changelog::split(&b.data);
@@ -168,7 +168,7 @@ fn apply_rows(out: Collector, table: &mut Table) {
 
 /// Feeds `rows` to the subtasks of a job at `subtasks.len()`, each row to
 /// the subtask of its key group as the exchange routes it.
-fn route(subtasks: &mut [GroupAggregate], rows: &[Change], table: &mut Table) {
+pub(super) fn route(subtasks: &mut [GroupAggregate], rows: &[Change], table: &mut Table) {
     let keys: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0)))];
     let groups = key_groups(&keys, rows.len(), &mut Vec::new()).unwrap();
     let n = subtasks.len();

@@ -1,0 +1,265 @@
+//! A group aggregation over its share of `state.memory.budget` (the
+//! spilling backend): the least recently touched half of its groups go to
+//! disk as runs (`runs.rs`), and a row of a spilled group loads it back
+//! before the batch is aggregated, so that its change is a `-U`/`+U` of
+//! the result it had, exactly as if it had stayed in memory.
+//!
+//! Only groups without a state TTL spill (an expiring group would need its
+//! idle time on disk), and only keyed ones (a GROUP BY of no key is one
+//! group).
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::Ordering;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch, take, take_record_batch};
+use datafusion::arrow::row::Rows;
+
+use super::GroupAggregate;
+use super::chunks::{StateColumns, state_batch};
+use super::runs::Run;
+use crate::checkpoint::chunk::ChunkId;
+use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::error::{Result, ResultExt};
+use crate::runtime::exchange::{KEY_GROUPS, key_groups};
+use crate::spill::StateBudget;
+
+/// A key group with more runs than this has them merged into one, so that
+/// a key that misses memory checks few runs.
+const MAX_RUNS: usize = 8;
+
+impl GroupAggregate {
+    /// Bytes of state in memory, estimated from a sample of groups (walking
+    /// every accumulator of a large state per batch would cost more than
+    /// the aggregation), plus what finds spilled groups.
+    pub(super) fn held_bytes(&self) -> usize {
+        const SAMPLE: usize = 64;
+        let groups = self.index.len();
+        let (n, bytes) = self.index.iter().take(SAMPLE).fold((0, 0), |(n, b), (key, g)| {
+            let accumulators = self.groups[*g as usize].as_ref().map_or(0, |g| {
+                g.accumulators.iter().map(|a| a.size()).sum::<usize>() + std::mem::size_of::<super::Group>()
+            });
+            (n + 1, b + key.len() + 16 + accumulators)
+        });
+        bytes * groups / n.max(1) + self.runs.memory()
+    }
+
+    /// Spills the coldest groups once the state outgrew the subtask's
+    /// share: after each batch (its output already emitted) and each
+    /// restored chunk.
+    pub(super) fn keep_within_budget(&mut self) -> Result<()> {
+        let Some(mut budget) = self.budget.take() else {
+            return Ok(());
+        };
+        let held = self.held_bytes();
+        let result = if budget.fits(held) { Ok(()) } else { self.spill_coldest(&mut budget, held) };
+        self.budget = Some(budget);
+        result
+    }
+
+    /// Writes the groups touched longest ago as one run per key group,
+    /// enough of them that the subtask then holds about half of `held`
+    /// (what finds spilled groups stays in memory).
+    fn spill_coldest(&mut self, budget: &mut StateBudget, held: usize) -> Result<()> {
+        let touched_in = &self.touched_in;
+        let mut stamps: Vec<u64> = self.index.values().map(|g| touched_in[*g as usize].0).collect();
+        let groups = stamps.len();
+        let resident = held.saturating_sub(self.runs.memory());
+        if groups == 0 || resident == 0 {
+            budget.spilled(held, held);
+            return Ok(());
+        }
+        let keep_bytes = (held / 2).saturating_sub(self.runs.memory());
+        let keep = (keep_bytes as u128 * groups as u128 / resident as u128) as usize;
+        let evict = groups - keep.min(groups - 1);
+        let cutoff = *stamps.select_nth_unstable(evict - 1).1;
+        // Groups last touched before the cutoff batch, and as many of
+        // those touched in it as make up the count.
+        let mut ties = evict - stamps.iter().filter(|s| **s < cutoff).count();
+        let mut cold = |g: &u32| {
+            let s = touched_in[*g as usize].0;
+            s < cutoff
+                || (s == cutoff && ties > 0 && {
+                    ties -= 1;
+                    true
+                })
+        };
+        let mut members: Vec<Vec<(Box<[u8]>, u32)>> = vec![Vec::new(); KEY_GROUPS];
+        for (key, g) in self.index.extract_if(|_, g| cold(g)) {
+            let kg = self.groups[g as usize].as_ref().map_or(0, |group| group.key_group as usize);
+            members[kg].push((key, g));
+        }
+        let mut written = 0;
+        for (kg, mut spilled) in members.into_iter().enumerate() {
+            if spilled.is_empty() {
+                continue;
+            }
+            spilled.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            let refs: Vec<(&[u8], u32)> = spilled.iter().map(|(k, g)| (&k[..], *g)).collect();
+            let batch = state_batch(&self.plan, &self.converter, &self.name, &mut self.groups, &refs)?;
+            written += self.write_run(kg, &batch, refs.iter().map(|(k, _)| *k), budget)?;
+            for (_, g) in &spilled {
+                self.groups[*g as usize] = None;
+                self.free.push(*g);
+            }
+            self.chunks.touch(kg as u32);
+            written += self.compact(kg, budget)?;
+        }
+        self.metrics.spilled_bytes.fetch_add(written as u64, Ordering::Relaxed);
+        budget.spilled(held, self.held_bytes());
+        Ok(())
+    }
+
+    /// Spills `batch`, the state of groups of key group `kg` with the
+    /// encoded keys `keys` (in its order, sorted), as a new run; the bytes
+    /// written.
+    fn write_run<'k>(
+        &mut self,
+        kg: usize,
+        batch: &RecordBatch,
+        keys: impl ExactSizeIterator<Item = &'k [u8]>,
+        budget: &StateBudget,
+    ) -> Result<usize> {
+        let mut e = Encoder::default();
+        e.batch(batch)?;
+        let file = budget.spill(&e.bytes)?;
+        let hasher = self.index.hasher();
+        let run = Run::new(file, keys.map(|k| (k, hasher.hash_one(k))))?;
+        self.runs.push(kg, run);
+        Ok(e.bytes.len())
+    }
+
+    /// Merges a key group's runs into one once they are too many or one
+    /// is mostly dead: their live rows, in key order. The bytes written.
+    fn compact(&mut self, kg: usize, budget: &StateBudget) -> Result<usize> {
+        self.runs.drop_dead(kg);
+        let runs = self.runs.of(kg);
+        if runs.len() <= MAX_RUNS && !runs.iter().any(Run::mostly_dead) {
+            return Ok(0);
+        }
+        let name = self.name.clone();
+        let ctx = || format!("{name}: merging spilled groups");
+        let mut batches = Vec::with_capacity(runs.len());
+        for run in runs {
+            let batch = read_run(run)?;
+            batches.push(match run.live_mask() {
+                Some(mask) => filter_record_batch(&batch, &mask).context(ctx)?,
+                None => batch,
+            });
+        }
+        let Some(first) = batches.first() else {
+            return Ok(0);
+        };
+        let merged = concat_batches(&first.schema(), &batches).context(ctx)?;
+        let keys = self.plan.grouping.key_schema.fields().len();
+        let rows = self.converter.convert_columns(&merged.columns()[..keys]).context(ctx)?;
+        let mut order: Vec<u32> = (0..merged.num_rows() as u32).collect();
+        order.sort_unstable_by(|a, b| rows.row(*a as usize).cmp(&rows.row(*b as usize)));
+        let sorted = take_record_batch(&merged, &UInt32Array::from(order.clone())).context(ctx)?;
+        let old = self.runs.take(kg);
+        let written = self.write_run(kg, &sorted, order.iter().map(|r| rows.row(*r as usize).data()), budget)?;
+        drop(old);
+        Ok(written)
+    }
+
+    /// Loads back the spilled groups of the batch's keys (`keys`, encoded
+    /// as `rows`) that are not in memory, before it is aggregated.
+    pub(super) fn load_spilled(&mut self, keys: &[ArrayRef], rows: &Rows) -> Result<()> {
+        if self.runs.is_empty() {
+            return Ok(());
+        }
+        let missing: Vec<u32> =
+            (0..rows.num_rows()).filter(|r| !self.index.contains_key(rows.row(*r).data())).map(|r| r as u32).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let picks = UInt32Array::from(missing.clone());
+        let taken: Vec<ArrayRef> = keys
+            .iter()
+            .map(|k| take(k.as_ref(), &picks, None))
+            .collect::<std::result::Result<_, _>>()
+            .context(|| format!("{}: group keys", self.name))?;
+        let kgs = key_groups(&taken, missing.len(), &mut self.hashes)?;
+        // Runs read for this batch, by id.
+        let mut read: HashMap<ChunkId, StateColumns> = HashMap::new();
+        let mut loaded = vec![false; KEY_GROUPS];
+        for (r, kg) in missing.iter().zip(kgs) {
+            let key = rows.row(*r as usize).data();
+            if self.index.contains_key(key) {
+                continue; // an earlier row of the batch loaded it
+            }
+            let Some((run, row)) = self.find_spilled(kg, key, &mut read)? else {
+                continue;
+            };
+            let columns = &read[&self.runs.of(kg)[run].id];
+            self.load_group(columns, row, kg as u32)?;
+            self.runs.of_mut(kg)[run].kill(row);
+            self.chunks.touch(kg as u32);
+            loaded[kg] = true;
+        }
+        self.runs.reads += read.len() as u64;
+        for kg in (0..KEY_GROUPS).filter(|kg| loaded[*kg]) {
+            self.runs.drop_dead(kg);
+        }
+        Ok(())
+    }
+
+    /// The run (index in its key group's) and row holding the group of
+    /// `key`, if it is spilled; runs are searched newest first, and read
+    /// into `read` as needed.
+    fn find_spilled(
+        &mut self,
+        kg: usize,
+        key: &[u8],
+        read: &mut HashMap<ChunkId, StateColumns>,
+    ) -> Result<Option<(usize, usize)>> {
+        let hash = self.index.hasher().hash_one(key);
+        for (i, run) in self.runs.of(kg).iter().enumerate().rev() {
+            if !run.may_hold(key, hash) {
+                continue;
+            }
+            if !read.contains_key(&run.id) {
+                let batch = read_run(run)?;
+                let all: Vec<Option<usize>> = (0..self.plan.grouping.aggregates.len()).map(Some).collect();
+                read.insert(run.id, self.state_columns(&batch, &all)?);
+            }
+            let Some(row) = read[&run.id].find(key) else {
+                continue;
+            };
+            // A dead row's group was loaded back and then emptied: a key
+            // has one live row at most, and none in older runs.
+            return Ok(run.is_live(row).then_some((i, row)));
+        }
+        Ok(None)
+    }
+
+    /// Runs read from disk to find spilled groups.
+    #[cfg(test)]
+    pub(super) fn spilled_reads(&self) -> u64 {
+        self.runs.reads
+    }
+}
+
+/// A run's batch, read back from its spill file.
+fn read_run(run: &Run) -> Result<RecordBatch> {
+    let bytes = run.file.read()?;
+    let mut d = Decoder::new(&bytes);
+    let batch = d.batch()?;
+    d.finish()?;
+    Ok(batch)
+}
+
+/// The row of `rows` (sorted) equal to `key`.
+pub(super) fn find_row(rows: &Rows, key: &[u8]) -> Option<usize> {
+    let (mut lo, mut hi) = (0, rows.num_rows());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        match rows.row(mid).data().cmp(key) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => return Some(mid),
+        }
+    }
+    None
+}
