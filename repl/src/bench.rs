@@ -6,8 +6,8 @@
 //! Flink nexmark's `'events.num'`) set to `--events`, as Flink nexmark's
 //! scripts substitute `${EVENTS_NUM}`.
 
-use std::path::{Path, PathBuf};
 use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,9 @@ pub struct Options {
     /// A run taking longer is stopped and reported, so that one slow query
     /// does not hold up the rest.
     pub timeout: Duration,
+    /// `KEY=VALUE` settings, each run as `SET 'KEY' = 'VALUE';` before the
+    /// query's statements (a budget for the spilling backend, say).
+    pub settings: Vec<String>,
     /// Set in the child process that runs one query at one parallelism.
     pub child: bool,
 }
@@ -32,10 +35,7 @@ pub struct Options {
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     #[error("{path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("no .sql files in {0}")]
     NoQueries(String),
     #[error("cannot start a child process: {0}")]
@@ -44,6 +44,8 @@ pub enum BenchError {
     Runtime(std::io::Error),
     #[error("{file}: {message}")]
     Query { file: String, message: String },
+    #[error("--set {0}: expected KEY=VALUE, e.g. --set state.memory.budget='1 gb'")]
+    Setting(String),
     #[error("the child process printed no result")]
     NoResult,
     #[error("{0} of the runs failed")]
@@ -52,11 +54,7 @@ pub enum BenchError {
 
 /// Runs the benchmark; in a child, the one query it was given.
 pub fn run(options: &Options) -> bool {
-    let outcome = if options.child {
-        child(options)
-    } else {
-        parent(options)
-    };
+    let outcome = if options.child { child(options) } else { parent(options) };
     match outcome {
         Ok(()) => true,
         Err(e) => {
@@ -70,6 +68,7 @@ pub fn run(options: &Options) -> bool {
 const RESULT: &str = "WEIR-BENCH-RESULT";
 
 fn parent(options: &Options) -> Result<(), BenchError> {
+    set_statements(&options.settings)?;
     let files = query_files(&options.paths)?;
     println!(
         "{:<12} {:>4} {:>12} {:>12} {:>9} {:>14} {:>15} {:>13}",
@@ -83,15 +82,14 @@ fn parent(options: &Options) -> Result<(), BenchError> {
             // The child's log goes to a file, which unlike a pipe never
             // fills up and blocks it while this loop waits.
             let log_path = std::env::temp_dir().join(format!("weir-bench-{}-{name}-{p}.log", std::process::id()));
-            let log = std::fs::File::create(&log_path).map_err(|e| BenchError::Read {
-                path: log_path.clone(),
-                source: e,
-            })?;
+            let log =
+                std::fs::File::create(&log_path).map_err(|e| BenchError::Read { path: log_path.clone(), source: e })?;
             let mut child = Command::new(&exe)
                 .arg("bench")
                 .arg("--child")
                 .args(["--events", &options.events.to_string()])
                 .args(["--parallelism", &p.to_string()])
+                .args(options.settings.iter().flat_map(|s| ["--set", s.as_str()]))
                 .arg(file)
                 .stdout(Stdio::piped())
                 .stderr(log)
@@ -155,10 +153,7 @@ fn query_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, BenchError> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let read = |e| BenchError::Read {
-                path: path.clone(),
-                source: e,
-            };
+            let read = |e| BenchError::Read { path: path.clone(), source: e };
             let mut found: Vec<PathBuf> = std::fs::read_dir(path)
                 .map_err(read)?
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -189,14 +184,12 @@ fn child(options: &Options) -> Result<(), BenchError> {
     let (Some(file), Some(&parallelism)) = (options.paths.first(), options.parallelism.first()) else {
         return Err(BenchError::NoResult);
     };
-    let text = std::fs::read_to_string(file).map_err(|e| BenchError::Read {
-        path: file.clone(),
-        source: e,
-    })?;
+    let text = std::fs::read_to_string(file).map_err(|e| BenchError::Read { path: file.clone(), source: e })?;
     let state = std::env::temp_dir().join(format!("weir-bench-state-{}", std::process::id()));
     let sql = format!(
-        "SET 'parallelism.default' = '{parallelism}';\nSET 'state.dir' = '{}';\n{}",
+        "SET 'parallelism.default' = '{parallelism}';\nSET 'state.dir' = '{}';\n{}{}",
         state.display(),
+        set_statements(&options.settings)?,
         with_events(&text, options.events)
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -204,10 +197,7 @@ fn child(options: &Options) -> Result<(), BenchError> {
         .enable_all()
         .build()
         .map_err(BenchError::Runtime)?;
-    let failed = |message: String| BenchError::Query {
-        file: file.display().to_string(),
-        message,
-    };
+    let failed = |message: String| BenchError::Query { file: file.display().to_string(), message };
     let result = runtime.block_on(async {
         let statements = parse_script(&sql).map_err(|e| failed(e.to_string()))?;
         let mut session = Session::new();
@@ -229,6 +219,20 @@ fn child(options: &Options) -> Result<(), BenchError> {
     println!("{RESULT} {secs} {rows} {}", peak_rss_kib());
     crate::shut_down(runtime);
     Ok(())
+}
+
+/// The `KEY=VALUE` settings as SET statements, one a line.
+fn set_statements(settings: &[String]) -> Result<String, BenchError> {
+    let quoted = |s: &str| s.trim().trim_matches('\'').replace('\'', "''");
+    settings
+        .iter()
+        .map(|s| match s.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                Ok(format!("SET '{}' = '{}';\n", quoted(key), quoted(value)))
+            }
+            _ => Err(BenchError::Setting(s.clone())),
+        })
+        .collect()
 }
 
 /// `sql` with the value of every `'number-of-events'` option (and of its
@@ -286,6 +290,20 @@ mod tests {
             with_events(sql, 5),
             "-- sets 'number-of-events' to N.\nWITH ('number-of-events' = '5', 'x' = '1'); WITH ('number-of-events'='5', 'events.num' = '5')"
         );
+    }
+
+    /// `--set` values become SET statements, quoted as SQL strings with or
+    /// without the user's own quotes; a value without `=` is refused.
+    #[test]
+    fn settings_become_set_statements() {
+        let settings = ["state.backend.type=rocksdb".to_string(), "state.memory.budget='1 gb'".to_string()];
+        assert_eq!(
+            set_statements(&settings).unwrap(),
+            "SET 'state.backend.type' = 'rocksdb';\nSET 'state.memory.budget' = '1 gb';\n"
+        );
+        assert_eq!(set_statements(&["k=it's".to_string()]).unwrap(), "SET 'k' = 'it''s';\n");
+        let err = set_statements(&["rocksdb".to_string()]).unwrap_err().to_string();
+        assert!(err.contains("--set rocksdb: expected KEY=VALUE"), "{err}");
     }
 
     #[test]

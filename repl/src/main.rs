@@ -110,6 +110,10 @@ enum Command {
         /// Seconds after which a run is stopped and reported as such.
         #[arg(long, default_value_t = 600)]
         timeout: u64,
+        /// A setting for every run, as a SET before the query's own
+        /// statements: e.g. --set state.backend.type=rocksdb.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
         /// Run one query in this process (what the benchmark starts).
         #[arg(long, hide = true)]
         child: bool,
@@ -202,11 +206,12 @@ fn run(cli: Cli) -> ExitCode {
             },
             tls: tls_cert.zip(tls_key),
         })),
-        Some(Command::Bench { paths, events, parallelism, timeout, child }) => bench::run(&bench::Options {
+        Some(Command::Bench { paths, events, parallelism, timeout, settings, child }) => bench::run(&bench::Options {
             paths,
             events,
             parallelism,
             timeout: std::time::Duration::from_secs(timeout),
+            settings,
             child,
         }),
         None => repl::run(&runtime),
