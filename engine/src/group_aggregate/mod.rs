@@ -268,17 +268,22 @@ impl GroupAggregate {
         if fresh.is_empty() || keys.is_empty() {
             return Ok(());
         }
-        let picks = UInt32Array::from_iter_values(fresh.iter().map(|f| f.1));
+        let kgs = self.key_groups_of(keys, UInt32Array::from_iter_values(fresh.iter().map(|f| f.1)))?;
+        for ((g, _), kg) in fresh.iter().zip(kgs) {
+            self.group(*g).key_group = kg as u32;
+        }
+        Ok(())
+    }
+
+    /// The key groups of the rows `picks` of a batch with key columns
+    /// `keys`.
+    fn key_groups_of(&mut self, keys: &[ArrayRef], picks: UInt32Array) -> Result<Vec<usize>> {
         let taken: Vec<ArrayRef> = keys
             .iter()
             .map(|k| take(k.as_ref(), &picks, None))
             .collect::<std::result::Result<_, _>>()
             .context(|| format!("{}: group keys", self.name))?;
-        let kgs = key_groups(&taken, fresh.len(), &mut self.hashes)?;
-        for ((g, _), kg) in fresh.iter().zip(kgs) {
-            self.group(*g).key_group = kg as u32;
-        }
-        Ok(())
+        key_groups(&taken, picks.len(), &mut self.hashes)
     }
 
     fn output(

@@ -13,7 +13,7 @@ use std::hash::BuildHasher;
 use std::sync::atomic::Ordering;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::{concat_batches, filter_record_batch, take, take_record_batch};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
 use datafusion::arrow::row::Rows;
 
 use super::GroupAggregate;
@@ -22,7 +22,7 @@ use super::runs::Run;
 use crate::checkpoint::chunk::ChunkId;
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{Result, ResultExt};
-use crate::runtime::exchange::{KEY_GROUPS, key_groups};
+use crate::runtime::exchange::KEY_GROUPS;
 use crate::spill::StateBudget;
 
 /// A key group with more runs than this has them merged into one, so that
@@ -174,13 +174,7 @@ impl GroupAggregate {
         if missing.is_empty() {
             return Ok(());
         }
-        let picks = UInt32Array::from(missing.clone());
-        let taken: Vec<ArrayRef> = keys
-            .iter()
-            .map(|k| take(k.as_ref(), &picks, None))
-            .collect::<std::result::Result<_, _>>()
-            .context(|| format!("{}: group keys", self.name))?;
-        let kgs = key_groups(&taken, missing.len(), &mut self.hashes)?;
+        let kgs = self.key_groups_of(keys, UInt32Array::from(missing.clone()))?;
         // Runs read for this batch, by id.
         let mut read: HashMap<ChunkId, StateColumns> = HashMap::new();
         let mut loaded = vec![false; KEY_GROUPS];

@@ -21,6 +21,14 @@ fn budgeted(plan: &Arc<GroupAggregatePlan>, backend: &StateBackend, subtask: usi
     GroupAggregate::new(Arc::clone(plan), "g".into(), metrics, backend.share("g", subtask)).unwrap()
 }
 
+/// The test's plan (over a changelog or appends) and a spilling backend
+/// of [`BUDGET`] in a temporary directory (its `spill`).
+fn spilling_backend(retracting: bool) -> (Arc<GroupAggregatePlan>, tempfile::TempDir, Arc<StateBackend>) {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = StateBackend::spilling(BUDGET, &dir.path().join("spill")).unwrap();
+    (plan(retracting), dir, backend)
+}
+
 /// Everything emitted, in order: kind, key and results.
 fn emitted(out: &Collector) -> Vec<String> {
     let mut v = Vec::new();
@@ -55,9 +63,7 @@ fn both(memory: &mut GroupAggregate, spilling: &mut GroupAggregate, batch: &[Cha
 /// operator's, and the result is DataFusion's batch aggregation.
 #[tokio::test(flavor = "multi_thread")]
 async fn spilled_groups_come_back_as_if_they_never_left() {
-    let plan = plan(true);
-    let dir = tempfile::tempdir().unwrap();
-    let backend = StateBackend::spilling(BUDGET, &dir.path().join("spill")).unwrap();
+    let (plan, dir, backend) = spilling_backend(true);
     let (mut memory, mut spilling) = (subtask(&plan), budgeted(&plan, &backend, 0));
     let input = changelog_input(80, 20_000, 5);
     let mut table = Table::new();
@@ -78,9 +84,7 @@ async fn spilled_groups_come_back_as_if_they_never_left() {
 /// each is above every run's largest key.
 #[tokio::test(flavor = "multi_thread")]
 async fn growing_keys_never_read_spilled_groups() {
-    let plan = plan(false);
-    let dir = tempfile::tempdir().unwrap();
-    let backend = StateBackend::spilling(BUDGET, &dir.path().join("spill")).unwrap();
+    let (plan, _dir, backend) = spilling_backend(false);
     let (mut memory, mut spilling) = (subtask(&plan), budgeted(&plan, &backend, 0));
     let input: Vec<Vec<Change>> =
         (0..60).map(|b| (0..200).map(|i| (b * 100 + i / 2, i, changelog::RowKind::Insert)).collect()).collect();
@@ -112,9 +116,7 @@ fn checkpoint(op: &mut GroupAggregate, id: u64, store: &mut HashMap<u128, Vec<u8
 /// to DataFusion's batch result.
 #[tokio::test(flavor = "multi_thread")]
 async fn checkpoints_of_spilled_groups_restore_at_another_parallelism() {
-    let plan = plan(true);
-    let dir = tempfile::tempdir().unwrap();
-    let backend = StateBackend::spilling(BUDGET, &dir.path().join("spill")).unwrap();
+    let (plan, dir, backend) = spilling_backend(true);
     let mut op = budgeted(&plan, &backend, 0);
     let input = changelog_input(70, 20_000, 9);
     let mut store = HashMap::new();
@@ -166,9 +168,7 @@ async fn checkpoints_of_spilled_groups_restore_at_another_parallelism() {
 /// naming the file, not a panic.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_spill_file_is_an_error() {
-    let plan = plan(false);
-    let dir = tempfile::tempdir().unwrap();
-    let backend = StateBackend::spilling(BUDGET, &dir.path().join("spill")).unwrap();
+    let (plan, dir, backend) = spilling_backend(false);
     let mut op = budgeted(&plan, &backend, 0);
     let rows: Vec<Change> = (0..20_000).map(|k| (k, 1, changelog::RowKind::Insert)).collect();
     for part in rows.chunks(500) {
