@@ -173,9 +173,7 @@ impl GroupAggregate {
                 }
                 let batch = match stored {
                     KeyGroupState::Chunk { id, live } => {
-                        let mut chunk = Decoder::new(chunks.get(id)?);
-                        let batch = chunk.batch()?;
-                        chunk.finish()?;
+                        let batch = chunk_batch(chunks.get(id)?)?;
                         match live_rows_of(live, batch.num_rows(), &self.name)? {
                             Some(mask) => filter_record_batch(&batch, &mask)
                                 .context(|| format!("{}: restoring spilled groups", self.name))?,
@@ -299,6 +297,14 @@ impl StateColumns {
     pub(super) fn find(&self, key: &[u8]) -> Option<usize> {
         find_row(self.keys.as_ref()?, key)
     }
+}
+
+/// The batch of groups a chunk (or a run, which is one) holds.
+pub(super) fn chunk_batch(bytes: &[u8]) -> Result<RecordBatch> {
+    let mut d = Decoder::new(bytes);
+    let batch = d.batch()?;
+    d.finish()?;
+    Ok(batch)
 }
 
 /// Where a part's state keeps one key group's groups.

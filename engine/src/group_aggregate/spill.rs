@@ -17,10 +17,10 @@ use datafusion::arrow::compute::{concat_batches, filter_record_batch, take_recor
 use datafusion::arrow::row::Rows;
 
 use super::GroupAggregate;
-use super::chunks::{StateColumns, state_batch};
+use super::chunks::{StateColumns, chunk_batch, state_batch};
 use super::runs::Run;
 use crate::checkpoint::chunk::ChunkId;
-use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::checkpoint::codec::Encoder;
 use crate::error::{Result, ResultExt};
 use crate::runtime::exchange::KEY_GROUPS;
 use crate::spill::StateBudget;
@@ -157,10 +157,9 @@ impl GroupAggregate {
         let mut order: Vec<u32> = (0..merged.num_rows() as u32).collect();
         order.sort_unstable_by(|a, b| rows.row(*a as usize).cmp(&rows.row(*b as usize)));
         let sorted = take_record_batch(&merged, &UInt32Array::from(order.clone())).context(ctx)?;
-        let old = self.runs.take(kg);
-        let written = self.write_run(kg, &sorted, order.iter().map(|r| rows.row(*r as usize).data()), budget)?;
-        drop(old);
-        Ok(written)
+        // The merged runs go (their files with the last holder).
+        self.runs.take(kg);
+        self.write_run(kg, &sorted, order.iter().map(|r| rows.row(*r as usize).data()), budget)
     }
 
     /// Loads back the spilled groups of the batch's keys (`keys`, encoded
@@ -203,7 +202,7 @@ impl GroupAggregate {
     /// `key`, if it is spilled; runs are searched newest first, and read
     /// into `read` as needed.
     fn find_spilled(
-        &mut self,
+        &self,
         kg: usize,
         key: &[u8],
         read: &mut HashMap<ChunkId, StateColumns>,
@@ -237,11 +236,7 @@ impl GroupAggregate {
 
 /// A run's batch, read back from its spill file.
 fn read_run(run: &Run) -> Result<RecordBatch> {
-    let bytes = run.file.read()?;
-    let mut d = Decoder::new(&bytes);
-    let batch = d.batch()?;
-    d.finish()?;
-    Ok(batch)
+    chunk_batch(&run.file.read()?)
 }
 
 /// The row of `rows` (sorted) equal to `key`.

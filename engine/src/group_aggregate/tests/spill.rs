@@ -162,6 +162,19 @@ async fn checkpoints_of_spilled_groups_restore_at_another_parallelism() {
             assert!(after.iter().any(|op| op.state_size().spilled > 0), "restored groups spilled again");
         }
     }
+    // Damaged state: a run's live rows listed with a byte too few is
+    // refused, naming the operator, rather than restoring the wrong groups.
+    let mut damaged = Encoder::default();
+    damaged.u64(u64::MAX - 1);
+    damaged.u64(listed.len() as u64);
+    for (kg, s) in &listed {
+        let KeyGroupState::Chunk { id, live } = s else { unreachable!("the chunked layout") };
+        damaged.u64(*kg as u64);
+        damaged.bytes(&id.to_le_bytes());
+        damaged.bytes(if live.is_empty() { live } else { &live[1..] });
+    }
+    let err = subtask(&plan).restore(&[&damaged.bytes], &chunks, &|_| true).unwrap_err().to_string();
+    assert!(err.contains("g: a run of") && err.contains("bytes of live rows"), "{err}");
 }
 
 /// A spill file that is gone fails the batch that needs it with an error
