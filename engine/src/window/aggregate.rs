@@ -328,9 +328,13 @@ impl WindowAggregate {
         }
         let tumbling = matches!(w.kind, crate::window::spec::WindowKind::Tumble { .. });
         let keep = early || self.plan.aggregation.allowed_lateness > 0;
-        if tumbling && !keep && keys.len() == 1 && self.slices.get(&keys[0]).is_some_and(Slice::is_only_live) {
-            let mut slice = self.slices.remove(&keys[0]).expect("key from the map");
-            let (group_keys, values, rows) = slice.live.take_final().context(ctx)?;
+        // Under a budget a slice with parts fires one key group at a time,
+        // so that its spilled parts are read back a little at a time.
+        let order_free = self.budget.is_none() && self.plan.aggregation.grouping.merges_in_any_order();
+        let whole = |s: &Slice| order_free || s.is_only_live();
+        if tumbling && !keep && keys.len() == 1 && self.slices.get(&keys[0]).is_some_and(whole) {
+            let slice = self.slices.remove(&keys[0]).expect("key from the map");
+            let (group_keys, values, rows) = slice.into_final(&name)?;
             return self.emit(start, end, group_keys, values, rows, out);
         }
         if self.budget.is_some() {

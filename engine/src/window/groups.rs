@@ -65,6 +65,33 @@ impl Grouping {
         format!("keys {}; aggregates [{}]", typed_columns(&self.key_schema), aggregates.join(", "))
     }
 
+    /// True when every aggregate gives the same result whatever order
+    /// partial states are merged in, so later groups may absorb earlier
+    /// ones. FIRST_VALUE, LAST_VALUE, LISTAGG and the like keep arrival
+    /// order and are not listed.
+    pub fn merges_in_any_order(&self) -> bool {
+        const ANY_ORDER: [&str; 15] = [
+            "count",
+            "sum",
+            "avg",
+            "min",
+            "max",
+            "stddev",
+            "stddev_pop",
+            "stddev_samp",
+            "var_samp",
+            "var_pop",
+            "var",
+            "bool_and",
+            "bool_or",
+            "approx_distinct",
+            "collect",
+        ];
+        self.aggregates
+            .iter()
+            .all(|c| c.function.order_bys().is_empty() && ANY_ORDER.contains(&c.function.fun().name()))
+    }
+
     /// Empty groups of this grouping's aggregates, keyed by columns the
     /// caller evaluates itself (`key_schema`), e.g. session bounds.
     pub fn new_groups_keyed_by(&self, key_schema: SchemaRef) -> DfResult<Groups> {

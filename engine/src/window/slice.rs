@@ -18,7 +18,7 @@
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
-use datafusion::arrow::array::Array;
+use datafusion::arrow::array::{Array, ArrayRef};
 
 use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
@@ -244,6 +244,18 @@ impl Slice {
             window.merge(&state).context(|| format!("{name}: merging window state"))?;
         }
         Ok(())
+    }
+
+    /// Empties the slice into final values by folding its parts into the
+    /// live groups: a tumbling window's only slice fires without building
+    /// a second table of every group, so a checkpoint that split the slice
+    /// costs one merge of what it captured, not a re-aggregation of all.
+    pub fn into_final(mut self, name: &str) -> Result<(Vec<ArrayRef>, Vec<ArrayRef>, usize)> {
+        for part in &self.parts {
+            let state = part.held.state()?;
+            self.live.merge(&state).context(|| format!("{name}: merging window state"))?;
+        }
+        self.live.take_final().context(|| format!("{name}: taking final values"))
     }
 
     /// Moves the live groups into parts split by key group, for
