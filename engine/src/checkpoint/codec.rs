@@ -59,15 +59,19 @@ impl Encoder {
         Ok(())
     }
 
-    /// A batch as an Arrow IPC stream.
+    /// A batch as an Arrow IPC stream, length-prefixed like
+    /// [`Self::bytes`]: written in place, its length filled in after.
     pub fn batch(&mut self, batch: &RecordBatch) -> Result<()> {
-        let mut buf = Vec::new();
+        let at = self.bytes.len();
+        self.u64(0);
         {
-            let mut w = StreamWriter::try_new(&mut buf, batch.schema_ref()).context(|| "encoding state".into())?;
+            let mut w =
+                StreamWriter::try_new(&mut self.bytes, batch.schema_ref()).context(|| "encoding state".into())?;
             w.write(batch).context(|| "encoding state".into())?;
             w.finish().context(|| "encoding state".into())?;
         }
-        self.bytes(&buf);
+        let len = (self.bytes.len() - at - 8) as u64;
+        self.bytes[at..at + 8].copy_from_slice(&len.to_le_bytes());
         Ok(())
     }
 }

@@ -177,19 +177,27 @@ pub fn start(
                 }
             };
             let mut bytes = 0u64;
-            let written = complete
-                && finished
+            let written = complete && {
+                // Finished tasks' states are copied (they belong to every
+                // later checkpoint); acknowledged ones are handed over.
+                let mut states: Vec<(String, TaskState)> = finished
                     .iter()
                     .filter(|(t, _)| !acked.contains_key(*t))
-                    .chain(acked.iter())
-                    .try_for_each(|(task, state)| {
-                        bytes += state.parts.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
-                        bytes += state.chunks.new.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
-                        bytes += state.chunks.written;
-                        store.put(id, task, state)
-                    })
-                    .map_err(|e| tracing::warn!(checkpoint = id, error = %e, "checkpoint abandoned"))
-                    .is_ok();
+                    .map(|(t, s)| (t.clone(), s.clone()))
+                    .collect();
+                states.extend(std::mem::take(&mut acked));
+                let mut written = Ok(());
+                for (task, state) in states {
+                    bytes += state.parts.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
+                    bytes += state.chunks.new.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
+                    bytes += state.chunks.written;
+                    written = store.put(id, &task, state).await;
+                    if written.is_err() {
+                        break;
+                    }
+                }
+                written.map_err(|e| tracing::warn!(checkpoint = id, error = %e, "checkpoint abandoned")).is_ok()
+            };
             let completed = written
                 && store
                     .complete(id, tasks, &manifest)

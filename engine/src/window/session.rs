@@ -17,6 +17,7 @@ use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::checkpoint::snapshot::{SnapshotJob, SnapshotOutput};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
@@ -30,7 +31,7 @@ use crate::window::pending::{KeyGroupSet, key_groups_of_new_groups, oldest_open_
 
 mod buffered;
 
-use buffered::Buffered;
+use buffered::{Buffered, Captured};
 
 /// What a session aggregate subtask needs.
 #[derive(Debug)]
@@ -507,18 +508,27 @@ impl Operator for SessionAggregate {
         StateSize { bytes, keys: self.key_ids.as_ref().map(|k| k.len()), spilled }
     }
 
-    fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
-        let mut e = Encoder::default();
-        e.i64(self.watermark);
-        let mut parts = Vec::new();
-        for b in &self.buffer {
-            parts.push(b.live_rows(&self.plan.input_schema, &self.name)?);
-        }
-        e.u64(parts.len() as u64);
-        for p in &parts {
-            e.batch(p)?;
-        }
-        Ok(Some(e.bytes))
+    fn snapshot(&mut self, checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
+        Ok(self.snapshot_async(checkpoint)?()?.state)
+    }
+
+    /// At the barrier only the watermark, each buffered batch's rows
+    /// (shared) and a copy of its live flags are taken; the live rows are
+    /// selected, read back if spilled and encoded off the task loop, one
+    /// batch at a time.
+    fn snapshot_async(&mut self, _checkpoint: u64) -> Result<SnapshotJob> {
+        let watermark = self.watermark;
+        let captured: Vec<Captured> = self.buffer.iter().map(Buffered::capture).collect();
+        let (schema, name) = (Arc::clone(&self.plan.input_schema), self.name.clone());
+        Ok(Box::new(move || {
+            let mut e = Encoder::default();
+            e.i64(watermark);
+            e.u64(captured.len() as u64);
+            for c in &captured {
+                e.batch(&c.live_rows(&schema, &name)?)?;
+            }
+            Ok(SnapshotOutput { state: Some(e.bytes), chunks: ChunkWriter::default() })
+        }))
     }
 
     fn restore(&mut self, states: &[&[u8]], _chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {

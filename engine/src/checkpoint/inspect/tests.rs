@@ -44,7 +44,7 @@ fn manifest() -> Manifest {
 async fn sizes_by_part_and_key_group() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sp");
-    let store = StateStore::open(&path).unwrap();
+    let store = std::sync::Arc::new(StateStore::open(&path).unwrap());
     let chunk = |len: usize| (crate::checkpoint::chunk::new_chunk_id(), vec![7u8; len]);
     let (a, b, c, d) = (chunk(10), chunk(20), chunk(40), chunk(80));
     let mut tasks = Vec::new();
@@ -55,7 +55,7 @@ async fn sizes_by_part_and_key_group() {
             writer.write(*id, bytes.clone());
         }
         let parts = vec![("Source#0".to_string(), vec![1u8; 5]), ("WindowAggregate#0".to_string(), state.clone())];
-        store.put(4, task, &TaskState { parts, chunks: writer }).unwrap();
+        store.put(4, task, TaskState { parts, chunks: writer }).await.unwrap();
         tasks.push(state.len() as u64);
     }
     store.complete(4, 2, &manifest()).await.unwrap();
@@ -87,7 +87,7 @@ async fn sizes_by_part_and_key_group() {
 #[tokio::test]
 async fn group_aggregate_sizes_by_key_group() {
     let dir = tempfile::tempdir().unwrap();
-    let store = StateStore::open(dir.path()).unwrap();
+    let store = std::sync::Arc::new(StateStore::open(dir.path()).unwrap());
     let chunk = |len: usize| (crate::checkpoint::chunk::new_chunk_id(), vec![3u8; len]);
     let (a, b, c) = (chunk(11), chunk(22), chunk(44));
     let mut states = Vec::new();
@@ -103,7 +103,7 @@ async fn group_aggregate_sizes_by_key_group() {
         }
         states.push(e.bytes.len() as u64);
         let parts = vec![("GroupAggregate#0".to_string(), e.bytes)];
-        store.put(2, task, &TaskState { parts, chunks: writer }).unwrap();
+        store.put(2, task, TaskState { parts, chunks: writer }).await.unwrap();
     }
     // The inline layout: a count of key groups, then each one's batch.
     let mut inline = Encoder::default();
@@ -113,7 +113,7 @@ async fn group_aggregate_sizes_by_key_group() {
     let inline = inline.bytes;
     let inline_len = inline.len() as u64;
     let parts = vec![("GroupAggregate#0".to_string(), inline)];
-    store.put(2, "0/2", &TaskState { parts, chunks: ChunkWriter::default() }).unwrap();
+    store.put(2, "0/2", TaskState { parts, chunks: ChunkWriter::default() }).await.unwrap();
     store.complete(2, 3, &manifest()).await.unwrap();
     drop(store);
 
@@ -132,13 +132,13 @@ async fn group_aggregate_sizes_by_key_group() {
 #[tokio::test]
 async fn damaged_group_state_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let store = StateStore::open(dir.path()).unwrap();
+    let store = std::sync::Arc::new(StateStore::open(dir.path()).unwrap());
     let mut e = Encoder::default();
     e.u64(1);
     e.u64(1 << 40);
     e.bytes(&[0u8; 4]);
     let parts = vec![("GroupAggregate#0".to_string(), e.bytes)];
-    store.put(1, "0/0", &TaskState { parts, chunks: ChunkWriter::default() }).unwrap();
+    store.put(1, "0/0", TaskState { parts, chunks: ChunkWriter::default() }).await.unwrap();
     store.complete(1, 1, &manifest()).await.unwrap();
     drop(store);
     let cp = read_latest(dir.path().to_str().unwrap()).unwrap();
@@ -160,11 +160,11 @@ fn missing_store_is_an_error_and_not_created() {
 #[tokio::test]
 async fn damaged_window_state_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let store = StateStore::open(dir.path()).unwrap();
+    let store = std::sync::Arc::new(StateStore::open(dir.path()).unwrap());
     let mut state = window_state(&[(1, 42)]);
     state.truncate(state.len() - 3);
     let parts = vec![("WindowAggregate#0".to_string(), state)];
-    store.put(1, "0/0", &TaskState { parts, chunks: ChunkWriter::default() }).unwrap();
+    store.put(1, "0/0", TaskState { parts, chunks: ChunkWriter::default() }).await.unwrap();
     store.complete(1, 1, &manifest()).await.unwrap();
     drop(store);
     let cp = read_latest(dir.path().to_str().unwrap()).unwrap();
@@ -222,7 +222,7 @@ async fn window_state_as_rows() {
     let batches: [Vec<(i64, i64)>; 2] =
         [(0..50).map(|i| (i % 7, i)).collect(), (0..30).map(|i| (i % 11, 100 + i)).collect()];
     let dir = tempfile::tempdir().unwrap();
-    let store = StateStore::open(dir.path()).unwrap();
+    let store = std::sync::Arc::new(StateStore::open(dir.path()).unwrap());
     let mut hashes = Vec::new();
     for (task, rows) in ["0/0", "0/1"].iter().zip(&batches) {
         let keys: datafusion::arrow::array::ArrayRef =
@@ -246,7 +246,7 @@ async fn window_state_as_rows() {
             refs.push((group as u64, id));
         }
         let parts = vec![("WindowAggregate#0".to_string(), window_state(&refs)), ("Source#0".to_string(), vec![1])];
-        store.put(2, task, &TaskState { parts, chunks: writer }).unwrap();
+        store.put(2, task, TaskState { parts, chunks: writer }).await.unwrap();
     }
     let mut m = manifest();
     m.parts[1].signature = format!("TUMBLE(size 2 s); {}", grouping.state_signature());

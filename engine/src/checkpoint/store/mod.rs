@@ -21,6 +21,7 @@ use crate::checkpoint::identity::Manifest;
 use crate::error::{EngineError, Result};
 
 mod io;
+mod large_values;
 pub mod location;
 pub mod object;
 pub mod sled;
@@ -94,12 +95,25 @@ impl StateStore {
         }
     }
 
-    /// Records one task's state for `checkpoint`. Sled writes it at once;
-    /// object storage keeps it in memory until [`Self::complete`] uploads
-    /// the checkpoint, so that nothing here waits on the network.
-    pub fn put(&self, checkpoint: u64, task: &str, state: &TaskState) -> Result<()> {
-        match self {
-            Self::Sled(s) => s.put(checkpoint, task, state),
+    /// Records one task's state for `checkpoint`, taking it so that its
+    /// bytes are written without a copy. Sled writes it at once, off the
+    /// runtime's threads; object storage keeps it in memory until
+    /// [`Self::complete`] uploads the checkpoint, so that nothing here
+    /// waits on the network.
+    pub async fn put(self: &Arc<Self>, checkpoint: u64, task: &str, state: TaskState) -> Result<()> {
+        match &**self {
+            Self::Sled(s) => {
+                let (s, task) = (s.clone(), task.to_string());
+                // Held until the write returns, as in `put_chunks`.
+                let held = Arc::clone(self);
+                let put = move || {
+                    let _held = held;
+                    s.put(checkpoint, &task, state)
+                };
+                tokio::task::spawn_blocking(put).await.map_err(|e| {
+                    EngineError::State(format!("checkpoint {checkpoint}: writing a task state ended abnormally: {e}"))
+                })?
+            }
             Self::Object(s) => {
                 s.put(checkpoint, task, state);
                 Ok(())
@@ -215,15 +229,15 @@ impl StateStore {
                 "checkpoint {id} is of state format 1: it cannot be saved for a newer Weir"
             ))
         })?;
-        let target = Self::open_at(&Location::from_path(target)?, EXPORT_DEADLINE)?;
-        for (task, state) in &cp.tasks {
-            let mut state = state.clone();
+        let target = Arc::new(Self::open_at(&Location::from_path(target)?, EXPORT_DEADLINE)?);
+        let tasks = cp.tasks.len();
+        for (task, mut state) in cp.tasks {
             for chunk in &state.chunks.refs {
                 state.chunks.new.push((*chunk, cp.chunks.get(*chunk)?.to_vec()));
             }
-            target.put(id, task, &state)?;
+            target.put(id, &task, state).await?;
         }
-        target.complete(id, cp.tasks.len(), manifest).await
+        target.complete(id, tasks, manifest).await
     }
 }
 
@@ -258,16 +272,25 @@ fn decode_refs(body: &[u8]) -> Option<Vec<ChunkId>> {
     Some(ids)
 }
 
-/// A task's named parts, as stored.
-fn encode_parts(e: &mut Encoder, parts: &[(String, Vec<u8>)]) {
-    e.u64(parts.len() as u64);
+/// A task's named parts, as stored: their count, then each one's name and
+/// bytes, length-prefixed.
+fn write_parts(w: &mut dyn std::io::Write, parts: &[(String, Vec<u8>)]) -> std::io::Result<()> {
+    w.write_all(&(parts.len() as u64).to_le_bytes())?;
     for (name, bytes) in parts {
-        e.bytes(name.as_bytes());
-        e.bytes(bytes);
+        for b in [name.as_bytes(), bytes] {
+            w.write_all(&(b.len() as u64).to_le_bytes())?;
+            w.write_all(b)?;
+        }
     }
+    Ok(())
 }
 
-/// The parts [`encode_parts`] wrote, from `d`.
+/// [`write_parts`] into `e`.
+fn encode_parts(e: &mut Encoder, parts: &[(String, Vec<u8>)]) {
+    write_parts(&mut e.bytes, parts).expect("writing into a Vec cannot fail");
+}
+
+/// The parts [`write_parts`] wrote, from `d`.
 fn decode_parts(d: &mut Decoder) -> Result<Vec<(String, Vec<u8>)>> {
     let n = d.u64()?;
     let mut parts = Vec::new();

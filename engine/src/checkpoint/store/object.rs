@@ -121,8 +121,8 @@ impl ObjectStateStore {
     }
 
     /// Keeps one task's state of `checkpoint` for [`Self::complete`].
-    pub fn put(&self, checkpoint: u64, task: &str, state: &TaskState) {
-        lock(&self.inner.pending).entry(checkpoint).or_default().insert(task.to_string(), state.clone());
+    pub fn put(&self, checkpoint: u64, task: &str, state: TaskState) {
+        lock(&self.inner.pending).entry(checkpoint).or_default().insert(task.to_string(), state);
     }
 
     /// Uploads the new chunks of one task's part of `checkpoint`,

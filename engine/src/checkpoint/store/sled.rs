@@ -2,14 +2,16 @@
 //! default store. Task states, their chunk lists and the chunks are trees
 //! keyed by checkpoint and task; a completion record (task count and
 //! manifest, CRC32-checked) marks a checkpoint complete once the states
-//! are flushed.
+//! are flushed. Values too large for sled's cache are files beside it
+//! ([`super::large_values`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use super::large_values::{Failed, LargeValues};
 use super::{
-    Checkpoint, RETAINED, Recovery, TaskState, checked, decode_parts, decode_refs, encode_parts, encode_refs, verified,
+    Checkpoint, RETAINED, Recovery, TaskState, checked, decode_parts, decode_refs, encode_refs, verified, write_parts,
 };
 use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
@@ -19,6 +21,10 @@ use crate::error::{EngineError, Result};
 fn err(context: &str) -> impl FnOnce(sled::Error) -> EngineError + '_ {
     move |e| EngineError::State(format!("{context}: {e}"))
 }
+
+const STATES: &str = "states";
+const REFS: &str = "refs";
+const CHUNKS: &str = "chunks";
 
 fn state_key(checkpoint: u64, task: &str) -> Vec<u8> {
     format!("{checkpoint:020}/{task}").into_bytes()
@@ -86,6 +92,8 @@ pub struct SledStore {
     refs: sled::Tree,
     chunks: sled::Tree,
     complete: sled::Tree,
+    /// The values of `states`, `refs` and `chunks` too large for sled.
+    values: LargeValues,
     /// Where the store is, for the errors of its writes.
     dir: PathBuf,
     /// The I/O error of the first write that failed (a full disk): sled
@@ -120,9 +128,19 @@ impl SledStore {
             }
         };
         let tree = |name: &str| db.open_tree(name).map_err(err("opening state"));
-        let (states, refs, chunks, complete) = (tree("states")?, tree("refs")?, tree("chunks")?, tree("complete")?);
-        let dir = dir.to_path_buf();
-        Ok(Self { db, states, refs, chunks, complete, dir, broken: Arc::default() })
+        let (states, refs, chunks, complete) = (tree(STATES)?, tree(REFS)?, tree(CHUNKS)?, tree("complete")?);
+        let values = LargeValues::new(dir);
+        let store = Self { db, states, refs, chunks, complete, values, dir: dir.to_path_buf(), broken: Arc::default() };
+        store.values.sweep(&store.trees()).map_err(|source| EngineError::Io {
+            context: format!("cannot open state in {}: deleting values no checkpoint keeps", dir.display()),
+            source,
+        })?;
+        Ok(store)
+    }
+
+    /// The trees whose values may be files, by name.
+    fn trees(&self) -> [(&'static str, &sled::Tree); 3] {
+        [(STATES, &self.states), (REFS, &self.refs), (CHUNKS, &self.chunks)]
     }
 
     /// The error of a write while `doing` it: an I/O error names the
@@ -139,6 +157,15 @@ impl SledStore {
         }
     }
 
+    /// The error of writing or deleting a value while `doing` it, as
+    /// [`Self::write_err`] for sled's.
+    fn failed<'a>(&'a self, doing: &'a str) -> impl FnOnce(Failed) -> EngineError + 'a {
+        move |e| match e {
+            Failed::Sled(e) => self.write_err(doing)(e),
+            Failed::Io(source) => EngineError::Io { context: format!("{doing} in {}", self.dir.display()), source },
+        }
+    }
+
     /// The directory the store is in.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -151,13 +178,16 @@ impl SledStore {
     }
 
     /// Records one task's state for `checkpoint`, with checksums: its new
-    /// chunks, the ids of all chunks it references, then its parts.
-    pub fn put(&self, checkpoint: u64, task: &str, state: &TaskState) -> Result<()> {
-        self.put_chunks(checkpoint, task, &state.chunks.refs, &state.chunks.new)?;
-        let mut e = Encoder::default();
-        encode_parts(&mut e, &state.parts);
-        self.states.insert(state_key(checkpoint, task), checked(&e.bytes)).map_err(self.write_err("writing state"))?;
-        Ok(())
+    /// chunks, the ids of all chunks it references, then its parts,
+    /// written from the parts themselves.
+    pub fn put(&self, checkpoint: u64, task: &str, state: TaskState) -> Result<()> {
+        let TaskState { parts, chunks } = state;
+        self.put_chunks(checkpoint, task, &chunks.refs, &chunks.new)?;
+        drop(chunks);
+        let key = state_key(checkpoint, task);
+        self.values
+            .insert(&self.states, STATES, &key, &|w| write_parts(w, &parts))
+            .map_err(self.failed("writing state"))
     }
 
     /// Writes the chunks `new` of one task's part of `checkpoint`, after
@@ -165,11 +195,14 @@ impl SledStore {
     /// ([`Self::prune`]) lists the chunks before the lists, so that it
     /// never takes a chunk whose list it has not seen for garbage.
     pub fn put_chunks(&self, checkpoint: u64, task: &str, refs: &[ChunkId], new: &[(ChunkId, Vec<u8>)]) -> Result<()> {
-        self.refs
-            .insert(state_key(checkpoint, task), checked(&encode_refs(refs)))
-            .map_err(self.write_err("writing state"))?;
+        let refs = encode_refs(refs);
+        let key = state_key(checkpoint, task);
+        self.values.insert(&self.refs, REFS, &key, &|w| w.write_all(&refs)).map_err(self.failed("writing state"))?;
         for (id, bytes) in new {
-            self.chunks.insert(id.to_be_bytes(), checked(bytes)).map_err(self.write_err("writing state"))?;
+            let write = |w: &mut dyn std::io::Write| w.write_all(bytes);
+            self.values
+                .insert(&self.chunks, CHUNKS, &id.to_be_bytes(), &write)
+                .map_err(self.failed("writing state"))?;
         }
         Ok(())
     }
@@ -178,6 +211,14 @@ impl SledStore {
     /// recording the `manifest` of the job that wrote them, and deletes
     /// checkpoints no longer needed.
     pub async fn complete(&self, checkpoint: u64, tasks: usize, manifest: &Manifest) -> Result<()> {
+        let values = self.values.clone();
+        let synced = tokio::task::spawn_blocking(move || values.sync()).await.map_err(|e| {
+            EngineError::State(format!("checkpoint {checkpoint}: syncing state files ended abnormally: {e}"))
+        })?;
+        synced.map_err(|source| EngineError::Io {
+            context: format!("syncing state in {}", self.dir.display()),
+            source,
+        })?;
         self.db.flush_async().await.map_err(self.write_err("flushing state"))?;
         let mut record = Encoder::default();
         record.u64(tasks as u64);
@@ -206,10 +247,10 @@ impl SledStore {
         }
         // States of older checkpoints, complete or abandoned.
         let cutoff = format!("{:020}/", keep_from.min(latest));
-        for tree in [&self.states, &self.refs] {
+        for (name, tree) in [(STATES, &self.states), (REFS, &self.refs)] {
             for key in tree.range(..cutoff.as_bytes()).keys() {
                 let key = key.map_err(err("pruning state"))?;
-                tree.remove(key).map_err(self.write_err("pruning state"))?;
+                self.values.remove(tree, name, &key).map_err(self.failed("pruning state"))?;
             }
         }
         // Chunks are listed before the lists that keep them: a task's
@@ -220,18 +261,18 @@ impl SledStore {
             stored.push(key.map_err(err("pruning state"))?);
         }
         let mut live = HashSet::new();
-        for value in self.refs.iter().values() {
-            let value = value.map_err(err("pruning state"))?;
+        for entry in self.refs.iter() {
+            let (key, value) = entry.map_err(err("pruning state"))?;
             // A damaged list keeps nothing alive; its checkpoint cannot be
             // restored anyway.
-            if let Some(refs) = verified(&value).and_then(decode_refs) {
+            if let Some(refs) = self.values.body(REFS, &key, &value).as_deref().and_then(decode_refs) {
                 live.extend(refs);
             }
         }
         for key in stored {
             let id = <[u8; 16]>::try_from(key.as_ref()).map(u128::from_be_bytes);
             if !id.is_ok_and(|id| live.contains(&id)) {
-                self.chunks.remove(key).map_err(self.write_err("pruning state"))?;
+                self.values.remove(&self.chunks, CHUNKS, &key).map_err(self.failed("pruning state"))?;
             }
         }
         Ok(())
@@ -279,9 +320,10 @@ impl SledStore {
         for key in self.complete.range(from.as_bytes()..).keys() {
             self.complete.remove(key.map_err(err("truncating state"))?).map_err(self.write_err("truncating state"))?;
         }
-        for tree in [&self.states, &self.refs] {
+        for (name, tree) in [(STATES, &self.states), (REFS, &self.refs)] {
             for key in tree.range(from.as_bytes()..).keys() {
-                tree.remove(key.map_err(err("truncating state"))?).map_err(self.write_err("truncating state"))?;
+                let key = key.map_err(err("truncating state"))?;
+                self.values.remove(tree, name, &key).map_err(self.failed("truncating state"))?;
             }
         }
         self.db.flush().map_err(self.write_err("flushing state"))?;
@@ -302,26 +344,29 @@ impl SledStore {
         for entry in self.states.scan_prefix(prefix.as_bytes()) {
             let (key, value) = entry.map_err(err("reading state"))?;
             let task = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            let body = verified(&value)
+            let body = self
+                .values
+                .body(STATES, &key, &value)
                 .ok_or_else(|| EngineError::State(format!("checkpoint {id}: state of {task} fails its checksum")))?;
-            let mut d = Decoder::new(body);
+            let mut d = Decoder::new(&body);
             let parts = decode_parts(&mut d)?;
             d.finish()?;
             let refs = self.refs.get(&key).map_err(err("reading state"))?;
-            let refs = refs.as_deref().and_then(verified).and_then(decode_refs).ok_or_else(|| {
+            let refs = refs.and_then(|v| decode_refs(&self.values.body(REFS, &key, &v)?)).ok_or_else(|| {
                 EngineError::State(format!("checkpoint {id}: the chunk list of {task} is missing or damaged"))
             })?;
             for chunk in &refs {
                 if chunks.contains_key(chunk) {
                     continue;
                 }
-                let value = self.chunks.get(chunk.to_be_bytes()).map_err(err("reading state"))?;
-                let body = value.as_deref().and_then(verified).ok_or_else(|| {
+                let chunk_key = chunk.to_be_bytes();
+                let value = self.chunks.get(chunk_key).map_err(err("reading state"))?;
+                let body = value.as_deref().and_then(|v| self.values.body(CHUNKS, &chunk_key, v)).ok_or_else(|| {
                     EngineError::State(format!(
                         "checkpoint {id}: state chunk {chunk:032x} of {task} is missing or damaged"
                     ))
                 })?;
-                chunks.insert(*chunk, body.to_vec());
+                chunks.insert(*chunk, body.into_owned());
             }
             let chunks = ChunkWriter { refs, ..ChunkWriter::default() };
             tasks.insert(task, TaskState { parts, chunks });
@@ -373,7 +418,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for checkpoint in 1..=20 {
             let store = SledStore::open(dir.path()).unwrap();
-            store.put(checkpoint, "t", &state(checkpoint as u8)).unwrap();
+            store.put(checkpoint, "t", state(checkpoint as u8)).unwrap();
             store.complete(checkpoint, 1, &manifest()).await.unwrap();
             drop(store);
         }
@@ -402,10 +447,10 @@ mod tests {
     async fn completion_records_carry_the_manifest() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
-        store.put(1, "t", &state(1)).unwrap();
+        store.put(1, "t", state(1)).unwrap();
         store.complete(1, 1, &manifest()).await.unwrap();
         assert_eq!(store.read(1).unwrap().manifest, Some(manifest()));
-        store.put(2, "t", &state(2)).unwrap();
+        store.put(2, "t", state(2)).unwrap();
         store.complete.insert(format!("{:020}", 2), &1u64.to_le_bytes()).unwrap();
         let cp = store.read(2).unwrap();
         assert_eq!((cp.id, cp.manifest), (2, None));
@@ -415,5 +460,46 @@ mod tests {
         record[last] ^= 1;
         store.complete.insert(format!("{:020}", 1), record).unwrap();
         assert!(store.read(1).is_err());
+    }
+
+    /// Values over `LARGE` bytes are files beside sled: they read back,
+    /// a damaged or missing one makes its checkpoint damaged (the one
+    /// before it is restored), pruned checkpoints take their files with
+    /// them, and a file whose key is gone is deleted when the store opens.
+    #[tokio::test]
+    async fn large_values_are_files_that_go_with_their_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = || std::fs::read_dir(dir.path().join("values")).map_or(0, |d| d.count());
+        let store = SledStore::open(dir.path()).unwrap();
+        let big =
+            |tag: u8| (0..super::super::large_values::LARGE * 3).map(|i| (i % 251) as u8 ^ tag).collect::<Vec<u8>>();
+        let chunk = |tag: u8| crate::checkpoint::chunk::ChunkId::from(tag) << 64;
+        for id in 1..=5u8 {
+            let mut chunks = ChunkWriter::default();
+            chunks.write(chunk(id), big(id + 100));
+            let parts = vec![("op".to_string(), big(id)), ("small".to_string(), vec![id; 3])];
+            store.put(id.into(), "t", TaskState { parts, chunks }).unwrap();
+            store.complete(id.into(), 1, &manifest()).await.unwrap();
+            let cp = store.read(id.into()).unwrap();
+            assert_eq!(cp.part("t", "op"), Some(big(id).as_slice()));
+            assert_eq!(cp.part("t", "small"), Some(&[id; 3][..]));
+            assert_eq!(cp.chunks.get(chunk(id)).unwrap(), big(id + 100).as_slice());
+        }
+        // Three checkpoints are kept, each a state file and a chunk file.
+        assert_eq!(files(), 3 * 2);
+        let state_file = dir.path().join("values").join(format!("states-{}", hex::encode(state_key(5, "t"))));
+        let mut bytes = std::fs::read(&state_file).unwrap();
+        bytes[1000] ^= 1;
+        std::fs::write(&state_file, &bytes).unwrap();
+        let recovery = store.restore_before(u64::MAX).unwrap();
+        assert_eq!((recovery.checkpoint.map(|c| c.id), recovery.damaged), (Some(4), vec![5]));
+        let chunk_file = dir.path().join("values").join(format!("chunks-{}", hex::encode(chunk(4).to_be_bytes())));
+        std::fs::remove_file(chunk_file).unwrap();
+        let err = store.read(4).unwrap_err().to_string();
+        assert!(err.contains("missing or damaged"), "{err}");
+        drop(store);
+        std::fs::write(dir.path().join("values").join("chunks-00ff"), b"left by a crash").unwrap();
+        let _store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(files(), 3 * 2 - 1, "the orphan is deleted when the store opens, the rest kept");
     }
 }

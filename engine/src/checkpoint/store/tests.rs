@@ -23,8 +23,8 @@ const BACKENDS: [Backend; 3] = [Backend::Sled, Backend::LocalObjects, Backend::M
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-fn open(backend: Backend, dir: &Path) -> StateStore {
-    match backend {
+fn open(backend: Backend, dir: &Path) -> Arc<StateStore> {
+    Arc::new(match backend {
         Backend::Sled => StateStore::open(dir).unwrap(),
         Backend::LocalObjects => StateStore::open_at(&file_url(dir), DEADLINE).unwrap(),
         Backend::MemoryObjects => StateStore::Object(ObjectStateStore::with_store(
@@ -33,7 +33,7 @@ fn open(backend: Backend, dir: &Path) -> StateStore {
             url::Url::parse("memory:///ckpt/job").unwrap(),
             DEADLINE,
         )),
-    }
+    })
 }
 
 fn file_url(dir: &Path) -> Location {
@@ -91,12 +91,12 @@ async fn complete_checkpoints_read_back_and_damaged_ones_fall_back() {
         let store = open(backend, dir.path());
         assert!(store.restore().unwrap().checkpoint.is_none());
         for id in 1..=2 {
-            store.put(id, "s0-0", &state(id as u8)).unwrap();
-            store.put(id, "s1-0", &state(10 + id as u8)).unwrap();
+            store.put(id, "s0-0", state(id as u8)).await.unwrap();
+            store.put(id, "s1-0", state(10 + id as u8)).await.unwrap();
             store.complete(id, 2, &manifest()).await.unwrap();
         }
         // Checkpoint 3 never completes: it is never restored.
-        store.put(3, "s0-0", &state(3)).unwrap();
+        store.put(3, "s0-0", state(3)).await.unwrap();
         let cp = store.restore().unwrap().checkpoint.unwrap();
         assert_eq!(cp.id, 2, "{backend:?}");
         assert_eq!(cp.part("s1-0", "op0"), Some(&[12u8, 9][..]));
@@ -109,7 +109,7 @@ async fn complete_checkpoints_read_back_and_damaged_ones_fall_back() {
         // Resuming from 1 drops the damaged 2 and the stale states of 3: a
         // new checkpoint 2 of other tasks is then whole.
         store.truncate_after(1).unwrap();
-        store.put(2, "s9-0", &state(42)).unwrap();
+        store.put(2, "s9-0", state(42)).await.unwrap();
         store.complete(2, 1, &manifest()).await.unwrap();
         let recovery = store.restore().unwrap();
         assert!(recovery.damaged.is_empty(), "{backend:?}");
@@ -124,7 +124,7 @@ async fn old_checkpoints_are_pruned() {
         let dir = tempfile::tempdir().unwrap();
         let store = open(backend, dir.path());
         for id in 1..=6 {
-            store.put(id, "t", &state(id as u8)).unwrap();
+            store.put(id, "t", state(id as u8)).await.unwrap();
             store.complete(id, 1, &manifest()).await.unwrap();
         }
         assert_eq!(store.complete_ids().await, vec![4, 5, 6], "{backend:?}");
@@ -144,7 +144,7 @@ async fn chunks_live_as_long_as_a_retained_checkpoint_references_them() {
         let (old, new) = (new_chunk_id(), new_chunk_id());
         let mut first = state(1);
         first.chunks.write(old, b"old slice".to_vec());
-        store.put(1, "t", &first).unwrap();
+        store.put(1, "t", first.clone()).await.unwrap();
         store.complete(1, 1, &manifest()).await.unwrap();
         // Checkpoints 2 and 3 reference `old` without writing it again.
         for id in 2..=3 {
@@ -153,7 +153,7 @@ async fn chunks_live_as_long_as_a_retained_checkpoint_references_them() {
             if id == 3 {
                 s.chunks.write(new, b"new slice".to_vec());
             }
-            store.put(id, "t", &s).unwrap();
+            store.put(id, "t", s.clone()).await.unwrap();
             store.complete(id, 1, &manifest()).await.unwrap();
         }
         let cp = store.read(2).unwrap();
@@ -164,7 +164,7 @@ async fn chunks_live_as_long_as_a_retained_checkpoint_references_them() {
         for id in 4..=6 {
             let mut s = state(id as u8);
             s.chunks.reference(new);
-            store.put(id, "t", &s).unwrap();
+            store.put(id, "t", s.clone()).await.unwrap();
             store.complete(id, 1, &manifest()).await.unwrap();
         }
         assert_eq!(store.chunk_ids().await, vec![new], "{backend:?}");
@@ -182,9 +182,9 @@ async fn chunks_live_as_long_as_a_retained_checkpoint_references_them() {
 async fn chunks_written_for_a_checkpoint_in_flight_survive_a_clean_up() {
     for backend in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(open(backend, dir.path()));
+        let store = open(backend, dir.path());
         let (kept, orphan) = (new_chunk_id(), new_chunk_id());
-        store.put(1, "t", &state(1)).unwrap();
+        store.put(1, "t", state(1)).await.unwrap();
         // The writer of checkpoint 2 puts its chunk before checkpoint 1
         // completes (and cleans up).
         let written = store.put_chunks(2, "t", &[kept], vec![(kept, b"kept".to_vec())]).await.unwrap();
@@ -193,7 +193,7 @@ async fn chunks_written_for_a_checkpoint_in_flight_survive_a_clean_up() {
         assert_eq!(store.chunk_ids().await, vec![kept], "{backend:?}");
         let mut second = state(2);
         second.chunks.reference(kept);
-        store.put(2, "t", &second).unwrap();
+        store.put(2, "t", second.clone()).await.unwrap();
         store.complete(2, 1, &manifest()).await.unwrap();
         assert_eq!(store.read(2).unwrap().chunks.get(kept).unwrap(), b"kept");
         // Checkpoint 3's writer puts a chunk, and 3 is abandoned.
@@ -201,7 +201,7 @@ async fn chunks_written_for_a_checkpoint_in_flight_survive_a_clean_up() {
         for id in 4..=6 {
             let mut s = state(id as u8);
             s.chunks.reference(kept);
-            store.put(id, "t", &s).unwrap();
+            store.put(id, "t", s.clone()).await.unwrap();
             store.complete(id, 1, &manifest()).await.unwrap();
         }
         assert_eq!(store.chunk_ids().await, vec![kept], "{backend:?}: the abandoned checkpoint's chunk is collected");
@@ -219,7 +219,7 @@ async fn an_export_copies_the_referenced_chunks() {
             let id = new_chunk_id();
             let mut s = state(7);
             s.chunks.write(id, vec![1, 2, 3]);
-            store.put(1, "t", &s).unwrap();
+            store.put(1, "t", s.clone()).await.unwrap();
             store.complete(1, 1, &manifest()).await.unwrap();
             let target = match to_url {
                 false => Location::Local(dir.path().join("savepoint")),
@@ -242,9 +242,9 @@ async fn a_manifest_is_never_overwritten() {
     for backend in [Backend::LocalObjects, Backend::MemoryObjects] {
         let dir = tempfile::tempdir().unwrap();
         let store = open(backend, dir.path());
-        store.put(1, "t", &state(1)).unwrap();
+        store.put(1, "t", state(1)).await.unwrap();
         store.complete(1, 1, &manifest()).await.unwrap();
-        store.put(1, "t", &state(2)).unwrap();
+        store.put(1, "t", state(2)).await.unwrap();
         let e = store.complete(1, 1, &manifest()).await.unwrap_err().to_string();
         assert!(e.contains("already complete"), "{backend:?}: {e}");
         assert_eq!(store.read(1).unwrap().part("t", "op0"), Some(&[2u8, 9][..]), "task states are overwritten");

@@ -26,7 +26,15 @@ pub(super) struct Buffered {
     pub live_rows: usize,
 }
 
+/// A buffered batch as a checkpoint saw it: its rows, shared rather than
+/// copied, and which of them were live.
+pub(super) struct Captured {
+    data: Rows,
+    live: Vec<bool>,
+}
+
 /// Where a batch's rows are.
+#[derive(Clone)]
 enum Rows {
     Memory(RecordBatch),
     /// Spilled: the batch as [`Encoder::batch`] writes it.
@@ -75,22 +83,6 @@ impl Buffered {
         Ok(written)
     }
 
-    /// The rows at `rows`, read back if spilled.
-    fn take(&self, rows: Vec<u32>, schema: &SchemaRef, name: &str) -> Result<RecordBatch> {
-        let rows = UInt32Array::from(rows);
-        match &self.data {
-            Rows::Memory(b) => take_record_batch(b, &rows),
-            Rows::Disk(file) => {
-                let bytes = file.read()?;
-                let mut d = Decoder::new(&bytes);
-                let batch = d.batch_of(schema)?;
-                d.finish()?;
-                take_record_batch(&batch, &rows)
-            }
-        }
-        .context(|| format!("{name}: reading buffered rows"))
-    }
-
     /// Its live rows that belong to the sessions `by_key`, with each row's
     /// session start and end; `None` when there are none (a spilled batch
     /// is then not read).
@@ -115,12 +107,38 @@ impl Buffered {
         if rows.is_empty() {
             return Ok(None);
         }
-        Ok(Some((self.take(rows, schema, name)?, starts, ends)))
+        Ok(Some((self.data.take(rows, schema, name)?, starts, ends)))
     }
 
+    /// Its rows and which are live now, for a snapshot written off the
+    /// task loop: the rows are shared, only the live flags are copied.
+    pub fn capture(&self) -> Captured {
+        Captured { data: self.data.clone(), live: self.live.clone() }
+    }
+}
+
+impl Captured {
     /// Its live rows, for a checkpoint.
     pub fn live_rows(&self, schema: &SchemaRef, name: &str) -> Result<RecordBatch> {
-        let rows: Vec<u32> = (0..self.num_rows()).filter(|i| self.live[*i]).map(|i| i as u32).collect();
-        self.take(rows, schema, name)
+        let rows: Vec<u32> = (0..self.live.len()).filter(|i| self.live[*i]).map(|i| i as u32).collect();
+        self.data.take(rows, schema, name)
+    }
+}
+
+impl Rows {
+    /// The rows at `rows`, read back if spilled.
+    fn take(&self, rows: Vec<u32>, schema: &SchemaRef, name: &str) -> Result<RecordBatch> {
+        let rows = UInt32Array::from(rows);
+        match self {
+            Self::Memory(b) => take_record_batch(b, &rows),
+            Self::Disk(file) => {
+                let bytes = file.read()?;
+                let mut d = Decoder::new(&bytes);
+                let batch = d.batch_of(schema)?;
+                d.finish()?;
+                take_record_batch(&batch, &rows)
+            }
+        }
+        .context(|| format!("{name}: reading buffered rows"))
     }
 }

@@ -76,20 +76,35 @@ fn sessions_over_their_budget_spill_and_fire_what_memory_fires() {
     let mut got = Collector::default();
     assert!(feed(&mut op, before, &mut got) > 0, "nothing was spilled");
     // A checkpoint of spilled rows, restored into an operator without a
-    // budget and one with, each going on to the end.
-    let state = op.snapshot(1, &mut ChunkWriter::default()).unwrap().unwrap();
+    // budget and one with, each going on to the end. The snapshot is
+    // written after the operator went on (firing sessions, purging and
+    // spilling rows): none of that may reach it.
+    let job = op.snapshot_async(1).unwrap();
+    let before_checkpoint = fired(&got);
+    feed(&mut op, &after[..10], &mut got);
+    let state = job().unwrap().state.unwrap();
+    assert_eq!(state, operator_state_at(&dir, before), "the snapshot changed after its barrier");
     for backend in [StateBackend::memory(), StateBackend::spilling(BUDGET, &dir.path().join("restored")).unwrap()] {
         let mut restored = operator(&backend);
         restored.restore(&[&state], &ChunkMap::default(), &|_| true).unwrap();
         let mut out = Collector::default();
         feed(&mut restored, after, &mut out);
         restored.on_watermark(i64::MAX / 4, &mut out).unwrap();
-        let mut all = fired(&got);
+        let mut all = before_checkpoint.clone();
         all.extend(fired(&out));
         all.sort();
         assert_eq!(all, fired(&expected));
     }
-    feed(&mut op, after, &mut got);
+    feed(&mut op, &after[10..], &mut got);
     op.on_watermark(i64::MAX / 4, &mut got).unwrap();
     assert_eq!(fired(&got), fired(&expected));
+}
+
+/// The state of an operator with the test's budget fed `batches`, taken at
+/// once on the task loop.
+fn operator_state_at(dir: &tempfile::TempDir, batches: &[(Vec<i64>, Vec<i64>, i64)]) -> Vec<u8> {
+    let backend = StateBackend::spilling(BUDGET, &dir.path().join("twin")).unwrap();
+    let mut op = operator(&backend);
+    feed(&mut op, batches, &mut Collector::default());
+    op.snapshot(1, &mut ChunkWriter::default()).unwrap().unwrap()
 }
