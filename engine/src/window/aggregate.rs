@@ -789,6 +789,8 @@ fn take_input(
 }
 
 #[cfg(test)]
+mod merge_order_tests;
+#[cfg(test)]
 pub(crate) mod pending_tests;
 #[cfg(test)]
 pub(crate) mod spill_tests;
