@@ -7,6 +7,12 @@
 //! and held open, so the job reads them, checkpoints, and waits. It is then
 //! killed with SIGKILL, the pipe is replaced by the whole file, and the job
 //! runs again: it must resume after the lines its checkpoint covers.
+//!
+//! The twin also runs on the spilling state backend with a budget small
+//! enough that every stateful operator that can spill does (unless the job
+//! chooses its backend itself): so every such job of the suite checks that
+//! state spilled to disk, checkpointed and restored gives the in-memory
+//! run's output.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -14,6 +20,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::{Run, normalize_json, read_sink};
+
+/// The twin's state backend: spilling, with a budget of 64 KB.
+const SPILLING: &str = "SET 'state.backend.type' = 'rocksdb';\nSET 'state.memory.budget' = '64 kb';\n";
 
 /// The inputs and outputs of a job as its SQL names them (`'path' = '…'`),
 /// told apart by whether they exist before the job runs.
@@ -85,7 +94,11 @@ pub fn assert_same_after_kill(dir: &Path, copy: &Path, sql: &str, paths: &Paths,
     let moved = |p: &Path| copy.join(p.strip_prefix(dir).unwrap());
     let sql = sql.replace(&dir.display().to_string(), &copy.display().to_string());
     let file = copy.join("job.sql");
-    std::fs::write(&file, format!("SET 'execution.checkpointing.interval' = '20 ms';\n{sql}")).unwrap();
+    let spilling = match sql.contains("state.backend") || sql.contains("state.memory.budget") {
+        true => "",
+        false => SPILLING,
+    };
+    std::fs::write(&file, format!("SET 'execution.checkpointing.interval' = '20 ms';\n{spilling}{sql}")).unwrap();
 
     let mut feeders = Vec::new();
     for input in &paths.inputs {
@@ -177,5 +190,6 @@ pub fn assert_same_after_kill(dir: &Path, copy: &Path, sql: &str, paths: &Paths,
             clean.stderr
         );
     }
-    eprintln!("killed midway and restored: same output in {}", paths.outputs.len());
+    let spilled = if stderr.contains("spilled to disk") { ", state spilled" } else { "" };
+    eprintln!("killed midway and restored: same output in {}{spilled}", paths.outputs.len());
 }
