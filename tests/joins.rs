@@ -21,7 +21,7 @@ const DELAY: i64 = 2_000;
 
 /// Rows every ~200 ms over `n` rows, keys `k{first}`..`k{first + keys - 1}`,
 /// moved back by less than the watermark delay (out of order, never late).
-fn side_rows(n: usize, first: u64, keys: u64, seed: u64) -> Vec<Row> {
+pub(crate) fn side_rows(n: usize, first: u64, keys: u64, seed: u64) -> Vec<Row> {
     let mut g = Lcg(seed);
     let mut ts = T0;
     let mut rows: Vec<(i64, Row)> = (0..n)
@@ -39,7 +39,7 @@ fn side_rows(n: usize, first: u64, keys: u64, seed: u64) -> Vec<Row> {
     rows.into_iter().map(|(_, r)| r).collect()
 }
 
-fn tables(dir: &std::path::Path, out_columns: &str) -> String {
+pub(crate) fn tables(dir: &std::path::Path, out_columns: &str) -> String {
     let table = |name: &str| {
         format!(
             "CREATE TABLE {name} (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
@@ -57,7 +57,7 @@ fn tables(dir: &std::path::Path, out_columns: &str) -> String {
 
 /// Runs `sql` over `left` and `right` (written to `l/` and `r/`); returns
 /// the output rows as lines of `columns`.
-fn run_join(left: &[Row], right: &[Row], sql: &str, columns: &[&str]) -> (Vec<String>, Run) {
+pub(crate) fn run_join(left: &[Row], right: &[Row], sql: &str, columns: &[&str]) -> (Vec<String>, Run) {
     let dir = scratch();
     for (name, rows) in [("l", left), ("r", right)] {
         std::fs::create_dir_all(dir.path().join(name)).unwrap();
@@ -144,7 +144,7 @@ fn oracle_table(rows: &[Row], windows: Option<(i64, i64)>) -> MemTable {
 /// DataFusion's answer to `query` over tables `l`, `r` and, with
 /// `windows`, `lw`, `rw` (the rows with their windows), as lines
 /// (timestamps in epoch milliseconds).
-async fn oracle(left: &[Row], right: &[Row], windows: Option<(i64, i64)>, query: &str) -> Vec<String> {
+pub(crate) async fn oracle(left: &[Row], right: &[Row], windows: Option<(i64, i64)>, query: &str) -> Vec<String> {
     let ctx = SessionContext::new();
     ctx.register_table("l", Arc::new(oracle_table(left, None))).unwrap();
     ctx.register_table("r", Arc::new(oracle_table(right, None))).unwrap();
@@ -358,8 +358,8 @@ WHERE L.k NOT IN (SELECT R.k FROM {} R WHERE L.window_start = R.window_start AND
     assert_eq!(run.counted("late rows"), 0);
 }
 
-const INTERVAL_OUT: &str = "lk VARCHAR, lv BIGINT, lts TIMESTAMP(3), rk VARCHAR, rv BIGINT, rts TIMESTAMP(3)";
-const INTERVAL_COLUMNS: [&str; 6] = ["lk", "lv", "lts", "rk", "rv", "rts"];
+pub(crate) const INTERVAL_OUT: &str = "lk VARCHAR, lv BIGINT, lts TIMESTAMP(3), rk VARCHAR, rv BIGINT, rts TIMESTAMP(3)";
+pub(crate) const INTERVAL_COLUMNS: [&str; 6] = ["lk", "lv", "lts", "rk", "rv", "rts"];
 
 /// Interval joins, bounds written as BETWEEN in ON or as strict and
 /// non-strict comparisons in WHERE, equal the batch join of the same rows.

@@ -7,6 +7,7 @@
 //! each job a second time, killed midway).
 
 use crate::common;
+use crate::joins::{INTERVAL_COLUMNS, INTERVAL_OUT, oracle, run_join, side_rows, tables};
 use crate::windows::run_windows;
 
 use common::*;
@@ -127,4 +128,33 @@ async fn group_by_spilled_to_disk_ends_in_the_batch_result() {
     let (got, _) = apply_changelog(&run.stdout, 1);
     assert_rows_eq(&got, &want, "an aggregate of an aggregate");
     assert!(run.counted("bytes of state spilled to disk") > 64 << 10, "{}", run.stderr);
+}
+
+/// An interval join of ten minutes each way and a regular inner join, each
+/// holding far more rows than the budget, spill their inner sides and end
+/// in DataFusion's batch join of the same rows, through a kill and a
+/// restore from checkpoints that list the spilled runs.
+#[tokio::test]
+async fn interval_and_regular_joins_spilled_to_disk_equal_the_batch_join() {
+    let left = side_rows(20_000, 0, 1_000, 83);
+    let right = side_rows(20_000, 0, 1_000, 84);
+    let select = "SELECT L.k, L.v, L.ts, R.k, R.v, R.ts";
+    for (from, least) in [
+        (
+            "FROM l L JOIN r R ON L.k = R.k AND R.ts BETWEEN L.ts - INTERVAL '10' MINUTE AND L.ts + INTERVAL '10' MINUTE",
+            50_000,
+        ),
+        ("FROM l L JOIN r R ON L.k = R.k AND L.v < R.v + 5 AND L.v > R.v - 5", 2_000),
+    ] {
+        let sql = format!(
+            "{}{SPILLING}\nINSERT INTO out {select} {from};",
+            tables(std::path::Path::new("DIR"), INTERVAL_OUT)
+        );
+        let want = oracle(&left, &right, None, &format!("{select} {from}")).await;
+        let (got, run) = run_join(&left, &right, &sql, &INTERVAL_COLUMNS);
+        assert!(want.len() > least, "too few rows to be a test: {}", want.len());
+        assert_rows_eq(&got, &want, from);
+        assert_eq!(run.counted("late rows"), 0, "{from}");
+        assert!(run.counted("bytes of state spilled to disk") > 64 << 10, "{from}: {}", run.stderr);
+    }
 }

@@ -58,20 +58,11 @@ impl ArrivalTtl {
         self.arrived[side].push(now_ms());
     }
 
-    /// Forgets every held batch's arrival, before a restore holds them
-    /// again.
-    pub(crate) fn clear(&mut self, side: usize) {
-        self.arrived[side].clear();
-    }
-
     /// How many of `side`'s front batches expired now.
     pub(crate) fn due(&self, side: usize) -> usize {
         let now = now_ms();
         let ttl = self.ttl[side];
-        self.arrived[side]
-            .iter()
-            .take_while(|at| at.saturating_add(ttl) <= now)
-            .count()
+        self.arrived[side].iter().take_while(|at| at.saturating_add(ttl) <= now).count()
     }
 
     /// `side`'s first `batches` (joined on `keys`) are dropped: their keys

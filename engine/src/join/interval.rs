@@ -10,6 +10,8 @@
 //! the bound), as Flink's `TimeIntervalJoin` does. Its output only appends:
 //! a padded row is sent once, when it is final.
 
+mod spill;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -20,6 +22,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::checkpoint::snapshot::{SnapshotJob, SnapshotOutput};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::join::arrival_ttl::ArrivalTtl;
 use crate::join::exec::JoinSpec;
@@ -28,6 +31,7 @@ use crate::join::sides::{SideRows, drop_late, times};
 use crate::message::{EventTime, StreamBatch, WATERMARK_END, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator, StateSize};
+use crate::spill::StateBudget;
 
 /// An inner join whose condition bounds `right.time - left.time`, or,
 /// without bounds, a regular inner join (Flink's), which keeps every row.
@@ -79,6 +83,11 @@ pub struct IntervalJoin {
     due: [Vec<EventTime>; 2],
     /// A regular join under a state TTL: when its held batches came.
     arrivals: Option<ArrivalTtl>,
+    /// The subtask's share of the job's state budget, with the spilling
+    /// backend, when it can spill (`spill.rs`).
+    budget: Option<StateBudget>,
+    /// Scratch for key hashes.
+    hashes: Vec<u64>,
     metrics: Arc<OperatorMetrics>,
 }
 
@@ -96,6 +105,8 @@ impl IntervalJoin {
                 None => ArrivalTtl::new(plan.ttl),
                 Some(_) => None,
             },
+            budget: None,
+            hashes: Vec::new(),
             metrics,
             plan,
         }
@@ -126,7 +137,9 @@ impl IntervalJoin {
         };
         for side in 0..2 {
             let reach = Self::reach(&b, side);
-            let gone = self.latest[side].iter().take_while(|last| last.saturating_add(reach) < self.watermark).count();
+            let watermark = self.watermark;
+            self.sides[side].drop_runs(|run| run.latest().saturating_add(reach) < watermark);
+            let gone = self.latest[side].iter().take_while(|last| last.saturating_add(reach) < watermark).count();
             self.drop_front(side, gone);
         }
     }
@@ -280,8 +293,9 @@ impl Operator for IntervalJoin {
         }
         let other = &self.sides[1 - input];
         let mut matched = vec![false; if self.plan.spec.outer(input) { batch.num_rows() } else { 0 }];
+        let mut joined = Vec::new();
         if !other.batches().is_empty() {
-            let joined = if self.keyed() {
+            joined = if self.keyed() {
                 let index = &mut self.index[1 - input];
                 let joined = index.join_pairs(&self.plan.spec, input, &batch, other.batches(), &self.name)?;
                 if let Some(j) = &joined {
@@ -302,12 +316,15 @@ impl Operator for IntervalJoin {
             } else {
                 self.plan.spec.run(other.batches().to_vec(), vec![batch.clone()], &self.name)?
             };
-            for b in joined {
-                self.metrics.rows_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
-                out.batch(StreamBatch::new(b));
-            }
         }
-        self.add(input, batch, matched)
+        // The other side's spilled rows, after those in memory.
+        joined.extend(self.probe_runs(input, &batch, &mut matched)?);
+        for b in joined {
+            self.metrics.rows_out.fetch_add(b.num_rows() as u64, Ordering::Relaxed);
+            out.batch(StreamBatch::new(b));
+        }
+        self.add(input, batch, matched)?;
+        self.keep_within_budget()
     }
 
     fn timer_interval(&self) -> Option<std::time::Duration> {
@@ -329,18 +346,29 @@ impl Operator for IntervalJoin {
         Ok(())
     }
 
+    fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
+        let out = self.snapshot_async(checkpoint)?()?;
+        chunks.new.extend(out.chunks.new);
+        chunks.refs.extend(out.chunks.refs);
+        chunks.written += out.chunks.written;
+        Ok(out.state)
+    }
+
     /// Held rows go to chunks once (a regular join holds every row for
     /// good): later checkpoints reference them. The rows of an outer side
     /// are written whole with whether they met a partner, which changes
-    /// after they were held.
-    fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
+    /// after they were held. A spilled run not stored yet is read from its
+    /// file off the task loop (the job holds the file until then).
+    fn snapshot_async(&mut self, checkpoint: u64) -> Result<SnapshotJob> {
         let mut e = Encoder::default();
+        let mut chunks = ChunkWriter::default();
+        let mut copies = Vec::new();
         let mut hashes = Vec::new();
         e.i64(self.watermark);
         for side in 0..2 {
             let keys = self.plan.spec.keys(side);
             if !self.plan.spec.outer(side) {
-                self.sides[side].snapshot(&keys, checkpoint, chunks, &mut e, &mut hashes)?;
+                self.sides[side].snapshot(&keys, checkpoint, &mut chunks, &mut copies, &mut e, &mut hashes)?;
                 continue;
             }
             let schema = Self::matched_schema(self.side_schema(side));
@@ -350,15 +378,20 @@ impl Operator for IntervalJoin {
             }
             rows.encode(&keys, &mut e, &mut hashes)?;
         }
-        Ok(Some(e.bytes))
+        let state = e.bytes;
+        Ok(Box::new(move || {
+            for (id, file) in copies {
+                chunks.write(id, file.read()?);
+            }
+            Ok(SnapshotOutput { state: Some(state), chunks })
+        }))
     }
 
     fn state_size(&self) -> StateSize {
         StateSize {
-            bytes: self.sides.iter().map(SideRows::bytes).sum::<usize>()
-                + self.index.iter().map(KeyIndex::bytes).sum::<usize>(),
+            bytes: self.held_bytes(),
             keys: self.keyed().then(|| self.index.iter().map(KeyIndex::keys).sum()),
-            spilled: 0,
+            spilled: self.spilled_bytes(),
         }
     }
 
@@ -368,10 +401,10 @@ impl Operator for IntervalJoin {
         }
     }
 
+    /// Under a budget, spills between the restored parts, so that memory
+    /// stays about the share and one part.
     fn restore(&mut self, states: &[&[u8]], chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
         let mut watermark = None::<EventTime>;
-        // An outer side's rows come with whether they met a partner.
-        let mut matched: [Vec<Vec<bool>>; 2] = [Vec::new(), Vec::new()];
         for state in states {
             let mut d = Decoder::new(state);
             let w = d.i64()?;
@@ -379,9 +412,17 @@ impl Operator for IntervalJoin {
             for side in 0..2 {
                 let schema = Arc::clone(self.side_schema(side));
                 if !self.plan.spec.outer(side) {
-                    self.sides[side].restore(&mut d, chunks, &schema, owns)?;
+                    for id in SideRows::chunk_ids(&mut d)? {
+                        let mut chunk = Decoder::new(chunks.get(id)?);
+                        SideRows::decode_each(&mut chunk, &schema, owns, &mut |batch| {
+                            self.add(side, batch, Vec::new())?;
+                            self.keep_within_budget()
+                        })?;
+                        chunk.finish()?;
+                    }
                     continue;
                 }
+                // An outer side's rows come with whether they met a partner.
                 let mut rows = SideRows::default();
                 rows.decode(&mut d, &Self::matched_schema(&schema), owns)?;
                 let width = schema.fields().len();
@@ -389,27 +430,13 @@ impl Operator for IntervalJoin {
                     let met = b.column(width).as_boolean_opt().ok_or_else(|| {
                         EngineError::State(format!("{}: held rows without whether they met a partner", self.name))
                     })?;
-                    matched[side].push(met.iter().map(|m| m == Some(true)).collect());
+                    let met = met.iter().map(|m| m == Some(true)).collect();
                     let visible =
                         b.project(&(0..width).collect::<Vec<_>>()).context(|| format!("{}: restore", self.name))?;
-                    self.sides[side].push(visible);
+                    self.add(side, visible, met)?;
                 }
             }
             d.finish()?;
-        }
-        for side in 0..2 {
-            self.latest[side].clear();
-            self.index[side].clear();
-            self.matched[side].clear();
-            self.due[side].clear();
-            if let Some(a) = &mut self.arrivals {
-                a.clear(side);
-            }
-            let mut flags = std::mem::take(&mut matched[side]).into_iter();
-            for (batch, _) in self.sides[side].take() {
-                let met = flags.next().unwrap_or_default();
-                self.add(side, batch, met)?;
-            }
         }
         if let Some(w) = watermark {
             self.watermark = w;

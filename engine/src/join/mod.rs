@@ -11,7 +11,10 @@ mod held_rows;
 mod index;
 pub mod interval;
 mod plan;
+mod runs;
 mod sides;
+#[cfg(test)]
+mod spill_tests;
 pub mod updating;
 pub mod window;
 

@@ -104,7 +104,8 @@ impl OperatorSpec for IntervalJoinPlan {
 
     fn instantiate(self: Arc<Self>, name: String, cx: &OperatorContext) -> Result<Box<dyn Operator>> {
         let m = cx.register(&name);
-        Ok(Box::new(IntervalJoin::new(self, name, m)))
+        let budget = cx.state.share(&name, cx.subtask);
+        Ok(Box::new(IntervalJoin::new(self, name, m).with_budget(budget)))
     }
 
     fn state(&self) -> Option<StateShape> {

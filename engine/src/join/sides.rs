@@ -10,13 +10,15 @@ use datafusion::arrow::compute::{filter_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::{SchemaRef, TimestampMillisecondType};
 use datafusion::physical_plan::PhysicalExpr;
 
-use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, new_chunk_id};
+use crate::checkpoint::chunk::{ChunkId, ChunkWriter, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
+use crate::join::runs::Run;
 use crate::message::{EventTime, StreamBatch};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operators::evaluate::columns;
 use crate::runtime::exchange::{key_groups, rows_by_key_group};
+use crate::spill::{SpilledBytes, StateBudget};
 
 /// The event-time column `column` of `batch`, as milliseconds.
 pub(crate) fn times<'a>(
@@ -68,7 +70,12 @@ pub(crate) fn drop_late(
     Ok(kept)
 }
 
+/// A side with more runs than this merges adjacent ones.
+const MAX_RUNS: usize = 8;
+
 /// Rows of one side of a join, held until they can no longer match.
+/// Under a state budget, the oldest rows of an inner side are spilled as
+/// runs (`runs.rs`), all older than every batch held in memory.
 #[derive(Default)]
 pub(crate) struct SideRows {
     batches: Vec<RecordBatch>,
@@ -76,14 +83,19 @@ pub(crate) struct SideRows {
     /// (regular and interval joins hold batches across many checkpoints,
     /// which then reference the chunk instead of writing the rows again).
     chunks: Vec<Option<Held>>,
+    /// Bytes of `batches`, kept as they change: a budget checks them after
+    /// every batch and every restored part.
+    bytes: usize,
+    /// The spilled rows, oldest first.
+    runs: Vec<Run>,
 }
 
 /// The chunk a held batch was written to.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Held {
-    id: ChunkId,
+    pub(super) id: ChunkId,
     /// The checkpoint that wrote it, until that checkpoint completes.
-    pending: Option<u64>,
+    pub(super) pending: Option<u64>,
 }
 
 impl SideRows {
@@ -91,12 +103,12 @@ impl SideRows {
         self.batches.iter().map(RecordBatch::num_rows).sum()
     }
 
-    /// Bytes of the rows held.
+    /// Bytes of the rows held in memory.
     pub fn bytes(&self) -> usize {
-        self.batches.iter().map(RecordBatch::get_array_memory_size).sum()
+        self.bytes
     }
 
-    /// The rows held.
+    /// The rows held in memory.
     pub fn batches(&self) -> &[RecordBatch] {
         &self.batches
     }
@@ -114,30 +126,39 @@ impl SideRows {
     /// Holds a batch again, with the chunk it was written to (from
     /// [`SideRows::take`]); `None` when its rows changed.
     pub fn push_held(&mut self, batch: RecordBatch, chunk: Option<Held>) {
+        self.bytes += batch.get_array_memory_size();
         self.batches.push(batch);
         self.chunks.push(chunk);
     }
 
     /// Empties the side: its batches with their chunks.
     pub fn take(&mut self) -> Vec<(RecordBatch, Option<Held>)> {
+        self.bytes = 0;
         std::mem::take(&mut self.batches).into_iter().zip(std::mem::take(&mut self.chunks)).collect()
     }
 
-    /// Writes the side for checkpoint `checkpoint` incrementally: batches
-    /// that a completed checkpoint stored are referenced; the others go
-    /// into one new chunk (split by key group, as [`SideRows::encode`]).
-    /// `e` gets the ids of the chunks the side is made of.
+    /// Writes the side for checkpoint `checkpoint` incrementally: its runs
+    /// first (each is a chunk: referenced once stored, else its file goes
+    /// into `copies`, to be read off the task loop), then the batches held
+    /// in memory: those a completed checkpoint stored are referenced, the
+    /// others go into one new chunk (split by key group, as
+    /// [`SideRows::encode`]). `e` gets the ids of the chunks the side is
+    /// made of, oldest rows first.
     pub fn snapshot(
         &mut self,
         keys: &[Arc<dyn PhysicalExpr>],
         checkpoint: u64,
         chunks: &mut ChunkWriter,
+        copies: &mut Vec<(ChunkId, SpilledBytes)>,
         e: &mut Encoder,
         hashes: &mut Vec<u64>,
     ) -> Result<()> {
         let fresh: Vec<usize> =
             (0..self.batches.len()).filter(|i| !matches!(self.chunks[*i], Some(Held { pending: None, .. }))).collect();
         let mut ids: Vec<ChunkId> = Vec::new();
+        for run in &mut self.runs {
+            ids.push(run.list(checkpoint, chunks, copies));
+        }
         for held in self.chunks.iter().flatten() {
             if held.pending.is_none() && !ids.contains(&held.id) {
                 ids.push(held.id);
@@ -146,10 +167,9 @@ impl SideRows {
         }
         if !fresh.is_empty() {
             let id = new_chunk_id();
-            let side =
-                SideRows { batches: fresh.iter().map(|i| self.batches[*i].clone()).collect(), chunks: Vec::new() };
+            let rows: Vec<RecordBatch> = fresh.iter().map(|i| self.batches[*i].clone()).collect();
             let mut bytes = Encoder::default();
-            side.encode(keys, &mut bytes, hashes)?;
+            encode_parts(&rows, keys, &mut bytes, hashes)?;
             chunks.write(id, bytes.bytes);
             ids.push(id);
             for i in fresh {
@@ -170,59 +190,155 @@ impl SideRows {
                 held.pending = None;
             }
         }
+        for run in &mut self.runs {
+            run.completed(checkpoint);
+        }
     }
 
-    /// Adds the rows of the chunks [`SideRows::snapshot`] listed, for the
-    /// key groups `owns` keeps; rows of the side's `schema`.
-    pub fn restore(
-        &mut self,
-        d: &mut Decoder,
-        chunks: &ChunkMap,
-        schema: &SchemaRef,
-        owns: &dyn Fn(usize) -> bool,
-    ) -> Result<()> {
-        for _ in 0..d.u64()? {
-            let id = ChunkId::from_le_bytes(
+    /// The ids of the chunks [`SideRows::snapshot`] listed, oldest rows
+    /// first; each is read with [`SideRows::decode_each`].
+    pub fn chunk_ids(d: &mut Decoder) -> Result<Vec<ChunkId>> {
+        (0..d.u64()?)
+            .map(|_| {
                 d.bytes()?
                     .try_into()
-                    .map_err(|_| EngineError::State("join state: a chunk id is not 16 bytes".into()))?,
-            );
-            let mut chunk = Decoder::new(chunks.get(id)?);
-            self.decode(&mut chunk, schema, owns)?;
-            chunk.finish()?;
-        }
-        Ok(())
+                    .map(ChunkId::from_le_bytes)
+                    .map_err(|_| EngineError::State("join state: a chunk id is not 16 bytes".into()))
+            })
+            .collect()
     }
 
     /// Writes the rows split by the key group of `keys` (evaluated on each
     /// batch), so that a restore at another parallelism takes its own.
     pub fn encode(&self, keys: &[Arc<dyn PhysicalExpr>], e: &mut Encoder, hashes: &mut Vec<u64>) -> Result<()> {
-        let mut parts = Vec::new();
-        for batch in &self.batches {
-            let key_columns = columns(keys, batch).context(|| "join state: evaluating keys".into())?;
-            let groups = key_groups(&key_columns, batch.num_rows(), hashes)?;
-            for (g, idx) in rows_by_key_group(&groups) {
-                parts.push((g, take_record_batch(batch, &idx).context(|| "join state: splitting".into())?));
-            }
-        }
-        e.u64(parts.len() as u64);
-        for (g, batch) in &parts {
-            e.u64(*g as u64);
-            e.batch(batch)?;
-        }
-        Ok(())
+        encode_parts(&self.batches, keys, e, hashes).map(drop)
     }
 
     /// Adds the rows [`SideRows::encode`] wrote for the key groups `owns`
     /// keeps; rows of the side's `schema`.
     pub fn decode(&mut self, d: &mut Decoder, schema: &SchemaRef, owns: &dyn Fn(usize) -> bool) -> Result<()> {
+        Self::decode_each(d, schema, owns, &mut |batch| {
+            self.push(batch);
+            Ok(())
+        })
+    }
+
+    /// Hands `each` the parts [`SideRows::encode`] wrote for the key groups
+    /// `owns` keeps, one at a time: a restore under a budget spills between
+    /// them.
+    pub fn decode_each(
+        d: &mut Decoder,
+        schema: &SchemaRef,
+        owns: &dyn Fn(usize) -> bool,
+        each: &mut dyn FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<()> {
         for _ in 0..d.u64()? {
             let group = d.u64()? as usize;
             let batch = d.batch_of(schema)?;
             if owns(group) {
-                self.push(batch);
+                each(batch)?;
             }
         }
         Ok(())
     }
+
+    /// The spilled rows, oldest first.
+    pub fn runs(&self) -> &[Run] {
+        &self.runs
+    }
+
+    /// Spills the first `n` batches held in memory as one run; `times` is
+    /// the earliest and latest time of their rows. The bytes written. A
+    /// batch still held that was written to the same chunk as a spilled one
+    /// is written again at the next checkpoint, so that no chunk listed
+    /// holds rows of a run.
+    pub fn spill_front(
+        &mut self,
+        n: usize,
+        keys: &[Arc<dyn PhysicalExpr>],
+        times: (EventTime, EventTime),
+        budget: &StateBudget,
+        hashes: &mut Vec<u64>,
+    ) -> Result<usize> {
+        let mut held = self.take().into_iter();
+        let spilled: Vec<(RecordBatch, Option<Held>)> = held.by_ref().take(n).collect();
+        let ids: Vec<ChunkId> = spilled.iter().filter_map(|(_, h)| h.map(|h| h.id)).collect();
+        // The chunk the run can stand for: every batch of it is spilled, and
+        // only those.
+        let kept: Vec<(RecordBatch, Option<Held>)> = held.collect();
+        let chunk = match spilled.first().and_then(|(_, h)| *h) {
+            Some(h) if ids.len() == spilled.len() && ids.iter().all(|id| *id == h.id) => Some(h),
+            _ => None,
+        };
+        let chunk = chunk.filter(|h| !kept.iter().any(|(_, k)| k.is_some_and(|k| k.id == h.id)));
+        for (batch, h) in kept {
+            self.push_held(batch, h.filter(|h| !ids.contains(&h.id)));
+        }
+        let batches: Vec<RecordBatch> = spilled.into_iter().map(|(b, _)| b).collect();
+        let run = Run::write(&batches, keys, times, chunk, budget, hashes)?;
+        let written = run.disk_bytes();
+        self.runs.push(run);
+        Ok(written)
+    }
+
+    /// Merges adjacent runs, the pair smallest together first, while the
+    /// side has more than [`MAX_RUNS`] and a pair is at most `limit` bytes
+    /// (a merge reads both into memory); rows of `schema` joined on
+    /// `keys`. The bytes written.
+    pub fn merge_runs(
+        &mut self,
+        keys: &[Arc<dyn PhysicalExpr>],
+        schema: &SchemaRef,
+        limit: usize,
+        budget: &StateBudget,
+        hashes: &mut Vec<u64>,
+    ) -> Result<usize> {
+        let mut written = 0;
+        while self.runs.len() > MAX_RUNS {
+            let pair = |i: &usize| self.runs[*i].disk_bytes() + self.runs[*i + 1].disk_bytes();
+            let Some(i) = (0..self.runs.len() - 1).filter(|i| pair(i) <= limit).min_by_key(pair) else {
+                break;
+            };
+            let merged = self.runs[i].merge(&self.runs[i + 1], keys, schema, budget, hashes)?;
+            written += merged.disk_bytes();
+            self.runs.splice(i..i + 2, [merged]);
+        }
+        Ok(written)
+    }
+
+    /// Drops the oldest runs while `gone` says none of their rows can meet
+    /// a row to come (their files are deleted once no checkpoint being
+    /// written reads them).
+    pub fn drop_runs(&mut self, gone: impl Fn(&Run) -> bool) {
+        let n = self.runs.iter().take_while(|r| gone(r)).count();
+        self.runs.drain(..n);
+    }
+}
+
+/// Writes `batches` split by the key group of `keys`: a count, then each
+/// part's key group and rows. Returns each part's key group, and where its
+/// rows start in `e` and how many bytes they take.
+pub(crate) fn encode_parts(
+    batches: &[RecordBatch],
+    keys: &[Arc<dyn PhysicalExpr>],
+    e: &mut Encoder,
+    hashes: &mut Vec<u64>,
+) -> Result<Vec<(usize, usize, usize)>> {
+    let mut parts = Vec::new();
+    for batch in batches {
+        let key_columns = columns(keys, batch).context(|| "join state: evaluating keys".into())?;
+        let groups = key_groups(&key_columns, batch.num_rows(), hashes)?;
+        for (g, idx) in rows_by_key_group(&groups) {
+            parts.push((g, take_record_batch(batch, &idx).context(|| "join state: splitting".into())?));
+        }
+    }
+    e.u64(parts.len() as u64);
+    let mut at = Vec::with_capacity(parts.len());
+    for (g, batch) in &parts {
+        e.u64(*g as u64);
+        let start = e.bytes.len();
+        e.batch(batch)?;
+        at.push((*g, start, e.bytes.len() - start));
+    }
+    Ok(at)
 }

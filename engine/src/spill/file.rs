@@ -46,6 +46,20 @@ impl SpilledBytes {
         Ok(bytes)
     }
 
+    /// Reads `len` bytes from `offset`: one part of a file written in
+    /// parts (a join's run is probed one key group at a time).
+    pub fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let path = self.file.path().ok_or_else(|| super::spill_error("reading spilled state", "not a local file"))?;
+        let ctx = || format!("reading spilled state {} at {offset}", path.display());
+        if offset.saturating_add(len as u64) > self.len as u64 {
+            return Err(super::spill_error(&ctx(), format!("{len} bytes past the {} written", self.len)));
+        }
+        let mut bytes = vec![0; len];
+        blocking(|| std::fs::File::open(path).and_then(|f| f.read_exact_at(&mut bytes, offset))).context(ctx)?;
+        Ok(bytes)
+    }
+
     /// Bytes on disk.
     pub fn bytes(&self) -> usize {
         self.len

@@ -1,0 +1,162 @@
+//! A run: the oldest rows of one inner side of an interval or regular join,
+//! spilled to a local file once the join outgrew its share of
+//! `state.memory.budget`. The file is a checkpoint chunk exactly as
+//! [`SideRows::encode`](super::sides::SideRows::encode) writes one (the
+//! rows split by key group), so that a checkpoint copies it as it is, once,
+//! and references it afterwards, and a restore reads it as any chunk.
+//! Where each key group's part lies in the file is kept in memory: a probe
+//! reads only the parts of its own rows' key groups.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::physical_plan::PhysicalExpr;
+
+use crate::checkpoint::chunk::{ChunkId, ChunkWriter, Stored, new_chunk_id};
+use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::error::{EngineError, Result, ResultExt};
+use crate::join::sides::{Held, encode_parts};
+use crate::message::EventTime;
+use crate::runtime::exchange::KEY_GROUPS;
+use crate::spill::{SpilledBytes, StateBudget};
+
+/// Spilled rows of one side, older than every batch the side holds in
+/// memory.
+pub(crate) struct Run {
+    file: SpilledBytes,
+    /// The chunk a checkpoint stores the run as.
+    id: ChunkId,
+    stored: Stored,
+    /// The earliest and latest time of its rows (`EventTime::MIN`/`MAX` in
+    /// a regular join): a probe skips a run its rows cannot meet, and the
+    /// watermark drops it whole.
+    earliest: EventTime,
+    latest: EventTime,
+    /// Per part of the file, in order: its key group, and the bytes of its
+    /// rows (where it starts follows). Five bytes a part: a small budget
+    /// holds many runs' parts.
+    groups: Box<[u8]>,
+    lens: Box<[u32]>,
+}
+
+impl Run {
+    /// Spills `batches` (rows of one side, joined on `keys`, with times
+    /// `times`) to a new file of `budget`. `chunk`: the stored checkpoint
+    /// chunk that holds exactly these rows, which the run then stands for
+    /// (checkpoints go on referencing it); without one, the next
+    /// checkpoint copies the file.
+    pub fn write(
+        batches: &[RecordBatch],
+        keys: &[Arc<dyn PhysicalExpr>],
+        times: (EventTime, EventTime),
+        chunk: Option<Held>,
+        budget: &StateBudget,
+        hashes: &mut Vec<u64>,
+    ) -> Result<Self> {
+        let schema = batches
+            .first()
+            .map(RecordBatch::schema)
+            .ok_or_else(|| EngineError::State("join state: spilling no rows".into()))?;
+        // One part per key group, not per batch and key group: fewer,
+        // larger reads when probed.
+        let rows = concat_batches(&schema, batches).context(|| "join state: spilling".into())?;
+        let mut e = Encoder::default();
+        let parts = encode_parts(&[rows], keys, &mut e, hashes)?;
+        let file = budget.spill(&e.bytes)?;
+        let (id, stored) = match chunk {
+            Some(Held { id, pending: None }) => (id, Stored::Yes),
+            _ => (new_chunk_id(), Stored::No),
+        };
+        let fault = |what: &str| EngineError::State(format!("join state: spilling {what}"));
+        let groups = parts
+            .iter()
+            .map(|(g, _, _)| u8::try_from(*g).map_err(|_| fault("a key group past 255")))
+            .collect::<Result<_>>()?;
+        let lens = parts
+            .iter()
+            .map(|(_, _, len)| u32::try_from(*len).map_err(|_| fault("a key group's rows of over 4 GB")))
+            .collect::<Result<_>>()?;
+        Ok(Self { file, id, stored, earliest: times.0, latest: times.1, groups, lens })
+    }
+
+    /// Merges `self` and the run after it, `next`, into one new run: fewer
+    /// runs for a probe to read, and fewer parts' places in memory.
+    pub fn merge(
+        &self,
+        next: &Run,
+        keys: &[Arc<dyn PhysicalExpr>],
+        schema: &SchemaRef,
+        budget: &StateBudget,
+        hashes: &mut Vec<u64>,
+    ) -> Result<Self> {
+        let every = [true; KEY_GROUPS];
+        let mut batches = self.read(&every, schema)?;
+        batches.extend(next.read(&every, schema)?);
+        let times = (self.earliest.min(next.earliest), self.latest.max(next.latest));
+        Self::write(&batches, keys, times, None, budget, hashes)
+    }
+
+    /// Lists the run in checkpoint `checkpoint`: referenced once a
+    /// completed checkpoint stored it, else its file goes into `copies`, to
+    /// be read off the task loop. Its chunk id.
+    pub fn list(
+        &mut self,
+        checkpoint: u64,
+        chunks: &mut ChunkWriter,
+        copies: &mut Vec<(ChunkId, SpilledBytes)>,
+    ) -> ChunkId {
+        if self.stored == Stored::Yes {
+            chunks.reference(self.id);
+        } else {
+            copies.push((self.id, self.file.clone()));
+            self.stored.sent(checkpoint);
+        }
+        self.id
+    }
+
+    /// Checkpoint `checkpoint` completed.
+    pub fn completed(&mut self, checkpoint: u64) {
+        self.stored.completed(checkpoint);
+    }
+
+    /// The latest time of its rows.
+    pub fn latest(&self) -> EventTime {
+        self.latest
+    }
+
+    /// Whether it may hold rows with times within `[lo, hi]`.
+    pub fn overlaps(&self, lo: EventTime, hi: EventTime) -> bool {
+        self.latest >= lo && self.earliest <= hi
+    }
+
+    /// Reads the parts of the key groups `wanted` marks, as rows of the
+    /// side's `schema`.
+    pub fn read(&self, wanted: &[bool], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
+        let mut batches = Vec::new();
+        // The count of parts, then each part's key group and rows.
+        let mut at = 8;
+        for (group, len) in self.groups.iter().zip(&self.lens) {
+            at += 8;
+            if wanted.get(*group as usize).copied().unwrap_or(false) {
+                let bytes = self.file.read_at(at, *len as usize)?;
+                let mut d = Decoder::new(&bytes);
+                batches.push(d.batch_of(schema)?);
+                d.finish()?;
+            }
+            at += *len as u64;
+        }
+        Ok(batches)
+    }
+
+    /// Bytes of its file.
+    pub fn disk_bytes(&self) -> usize {
+        self.file.bytes()
+    }
+
+    /// Bytes it keeps in memory: where its parts are.
+    pub fn memory(&self) -> usize {
+        size_of::<Self>() + self.groups.len() + self.lens.len() * size_of::<u32>()
+    }
+}

@@ -1,0 +1,328 @@
+//! Interval and regular inner joins under a small state budget against the
+//! same join in memory and DataFusion's join of every row: duplicate and
+//! NULL keys, a residual condition, runs probed by keys found only there,
+//! checkpoints (one abandoned) restored at another parallelism with and
+//! without a budget, and spill files gone once the watermark passed them.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::common::{JoinSide, JoinType};
+use datafusion::logical_expr::Operator as BinaryOp;
+use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
+use datafusion::physical_plan::PhysicalExpr;
+use datafusion::physical_plan::joins::utils::{ColumnIndex, JoinFilter};
+use datafusion::scalar::ScalarValue;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::checkpoint::chunk::ChunkMap;
+use crate::join::exec::JoinSpec;
+use crate::join::interval::{IntervalJoin, IntervalJoinPlan, TimeBounds};
+use crate::message::{StreamBatch, WATERMARK_END};
+use crate::metrics::JobMetrics;
+use crate::operator::{Collector, Emitted, Operator};
+use crate::runtime::exchange::{key_groups, subtask_of_key_group};
+use crate::spill::StateBackend;
+use crate::testing::sorted_lines;
+
+const BUDGET: usize = 32 << 10;
+/// An interval join's bounds: `r.ts - l.ts` within `[LOWER, UPPER]`.
+const LOWER: i64 = -60;
+const UPPER: i64 = 40;
+/// A key only the first left batch has.
+const LONE_KEY: i64 = 1_000_000;
+
+fn side_schema(side: &str) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(format!("{side}k"), DataType::Int64, true),
+        Field::new(format!("{side}v"), DataType::Int64, false),
+        Field::new(format!("{side}ts"), DataType::Timestamp(TimeUnit::Millisecond, None), false),
+    ]))
+}
+
+fn binary(l: Arc<dyn PhysicalExpr>, op: BinaryOp, r: Arc<dyn PhysicalExpr>) -> Arc<dyn PhysicalExpr> {
+    Arc::new(BinaryExpr::new(l, op, r))
+}
+
+/// A `join_type` join on `l.k = r.k AND l.v < r.v`; for an interval join
+/// also `r.ts BETWEEN l.ts + LOWER AND l.ts + UPPER` in the residual
+/// condition, as the planner leaves it.
+fn plan(interval: bool, join_type: JoinType) -> Arc<IntervalJoinPlan> {
+    let (l, r) = (side_schema("l"), side_schema("r"));
+    let nullable = |f: &Arc<Field>| f.as_ref().clone().with_nullable(true);
+    let output = Arc::new(Schema::new(l.fields().iter().chain(r.fields().iter()).map(nullable).collect::<Vec<_>>()));
+    let col = |name: &str, i: usize| -> Arc<dyn PhysicalExpr> { Arc::new(Column::new(name, i)) };
+    let mut condition = binary(col("lv", 0), BinaryOp::Lt, col("rv", 1));
+    let mut indices =
+        vec![ColumnIndex { index: 1, side: JoinSide::Left }, ColumnIndex { index: 1, side: JoinSide::Right }];
+    let mut fields = vec![l.field(1).clone(), r.field(1).clone()];
+    if interval {
+        let ms = |v: i64| -> Arc<dyn PhysicalExpr> {
+            Arc::new(Literal::new(ScalarValue::IntervalMonthDayNano(Some(
+                datafusion::arrow::datatypes::IntervalMonthDayNano::new(0, 0, v * 1_000_000),
+            ))))
+        };
+        let (lts, rts) = (col("lts", 2), col("rts", 3));
+        let after = binary(Arc::clone(&rts), BinaryOp::GtEq, binary(Arc::clone(&lts), BinaryOp::Plus, ms(LOWER)));
+        let before = binary(rts, BinaryOp::LtEq, binary(lts, BinaryOp::Plus, ms(UPPER)));
+        condition = binary(condition, BinaryOp::And, binary(after, BinaryOp::And, before));
+        indices
+            .extend([ColumnIndex { index: 2, side: JoinSide::Left }, ColumnIndex { index: 2, side: JoinSide::Right }]);
+        fields.extend([l.field(2).clone(), r.field(2).clone()]);
+    }
+    let spec = JoinSpec {
+        join_type,
+        left_schema: l,
+        right_schema: r,
+        on: vec![(col("lk", 0), col("rk", 0))],
+        filter: Some(JoinFilter::new(condition, indices, Arc::new(Schema::new(fields)))),
+        output_schema: output,
+    };
+    let bounds = interval.then_some(TimeBounds { time: [2, 2], lower: LOWER, upper: UPPER });
+    Arc::new(IntervalJoinPlan { spec, bounds, ttl: [None, None] })
+}
+
+fn join(plan: &Arc<IntervalJoinPlan>, backend: Option<&StateBackend>, subtask: usize) -> IntervalJoin {
+    let metrics = JobMetrics::default().register("join", subtask);
+    let budget = backend.and_then(|b| b.share("join", subtask));
+    IntervalJoin::new(Arc::clone(plan), "join".into(), metrics).with_budget(budget)
+}
+
+#[derive(Clone)]
+enum Input {
+    Rows(usize, RecordBatch),
+    Watermark(i64),
+}
+
+/// Batches of both sides in roughly rising time (never behind a watermark
+/// sent), with duplicate keys and about one NULL key in ten; the first left
+/// batch alone has [`LONE_KEY`], which, in a regular join, a right row
+/// meets at the end.
+fn inputs(seed: u64, interval: bool) -> Vec<Input> {
+    let mut g = SmallRng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    let batch = |side: usize, keys: Vec<Option<i64>>, step: i64, g: &mut SmallRng| {
+        let n = keys.len();
+        let v = Int64Array::from_iter_values((0..n).map(|_| g.random_range(0..100)));
+        let ts = TimestampMillisecondArray::from_iter_values((0..n).map(|_| step * 10 + g.random_range(0..40)));
+        let schema = side_schema(["l", "r"][side]);
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(keys)), Arc::new(v), Arc::new(ts)]).unwrap()
+    };
+    out.push(Input::Rows(0, batch(0, vec![Some(LONE_KEY); 3], 0, &mut g)));
+    for step in 1..400 {
+        let side = g.random_range(0..2);
+        let keys = (0..24).map(|_| (g.random_range(0..10) != 0).then(|| g.random_range(0..150))).collect();
+        out.push(Input::Rows(side, batch(side, keys, step, &mut g)));
+        if step % 10 == 0 {
+            out.push(Input::Watermark(step * 10 - 100));
+        }
+    }
+    if interval {
+        return out;
+    }
+    let last = batch(1, vec![Some(LONE_KEY)], 0, &mut g);
+    let mut columns = last.columns().to_vec();
+    columns[1] = Arc::new(Int64Array::from(vec![1_000]));
+    out.push(Input::Rows(1, RecordBatch::try_new(last.schema(), columns).unwrap()));
+    out
+}
+
+/// The rows `inputs` would join if every row were held, by DataFusion.
+fn oracle(plan: &IntervalJoinPlan, inputs: &[Input]) -> Vec<String> {
+    let side = |s: usize| -> Vec<RecordBatch> {
+        inputs
+            .iter()
+            .filter_map(|i| match i {
+                Input::Rows(x, b) if *x == s => Some(b.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    sorted_lines(&plan.spec.run(side(0), side(1), "oracle").unwrap())
+}
+
+/// `got` and `want` (sorted lines) as multisets; a failure shows a few
+/// lines only one of them has.
+fn assert_same(got: &[String], want: &[String], what: &str) {
+    if got == want {
+        return;
+    }
+    let (mut only_got, mut only_want) = (Vec::new(), Vec::new());
+    let (mut i, mut j) = (0, 0);
+    while i < got.len() || j < want.len() {
+        match (got.get(i), want.get(j)) {
+            (Some(a), Some(b)) if a == b => (i, j) = (i + 1, j + 1),
+            (Some(a), Some(b)) if a < b => (only_got.push(a), i += 1).1,
+            (Some(a), None) => (only_got.push(a), i += 1).1,
+            (_, Some(b)) => (only_want.push(b), j += 1).1,
+            (None, None) => unreachable!(),
+        }
+    }
+    panic!(
+        "{what}: {} rows, {} wanted; {} extra, e.g. {:?}; {} missing, e.g. {:?}",
+        got.len(),
+        want.len(),
+        only_got.len(),
+        &only_got[..only_got.len().min(3)],
+        only_want.len(),
+        &only_want[..only_want.len().min(3)]
+    );
+}
+
+fn data(out: Collector) -> Vec<RecordBatch> {
+    out.out
+        .into_iter()
+        .filter_map(|e| match e {
+            Emitted::Data(b) => Some(b.data),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Feeds `input` to `op`; with `budget`, checks the bytes it then holds.
+fn feed(op: &mut IntervalJoin, input: &Input, budget: Option<usize>) -> Vec<RecordBatch> {
+    let mut out = Collector::default();
+    match input {
+        Input::Rows(side, b) => op.on_input(*side, StreamBatch::new(b.clone()), &mut out).unwrap(),
+        Input::Watermark(w) => op.on_watermark(*w, &mut out).unwrap(),
+    }
+    if let Some(budget) = budget {
+        let held = op.state_size().bytes;
+        assert!(held <= budget, "holds {held} bytes, over the budget of {budget}");
+    }
+    data(out)
+}
+
+/// `input` for the subtask `subtask` of `parallelism`: its key groups' rows.
+fn part_of(input: &Input, subtask: usize, parallelism: usize) -> Input {
+    let Input::Rows(side, b) = input else {
+        return input.clone();
+    };
+    let groups = key_groups(&[Arc::clone(b.column(0))], b.num_rows(), &mut Vec::new()).unwrap();
+    let mine = UInt32Array::from_iter_values(
+        (0..b.num_rows() as u32).filter(|r| subtask_of_key_group(groups[*r as usize], parallelism) == subtask),
+    );
+    Input::Rows(*side, datafusion::arrow::compute::take_record_batch(b, &mine).unwrap())
+}
+
+/// Files under `dir`, at any depth.
+fn files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map_or(0, |entries| entries.flatten().map(|e| if e.path().is_dir() { files(&e.path()) } else { 1 }).sum())
+}
+
+/// Under a 32 KB budget both joins spill runs, never hold more than the
+/// budget after an input, find a key only a run holds, and emit what the
+/// join in memory and DataFusion's join emit; an interval join's files
+/// go once the watermark passed them. A LEFT interval join spills its
+/// inner (right) side only, and pads its left rows as in memory.
+#[test]
+fn joins_under_a_budget_equal_the_join_in_memory_and_datafusion() {
+    for (interval, join_type) in [(false, JoinType::Inner), (true, JoinType::Inner), (true, JoinType::Left)] {
+        let what = format!("{join_type:?}, interval {interval}");
+        let plan = plan(interval, join_type);
+        let mut inputs = inputs(if interval { 3 } else { 4 }, interval);
+        let dir = tempfile::tempdir().unwrap();
+        let backend = StateBackend::spilling(BUDGET as u64, &dir.path().join("spill")).unwrap();
+        let (mut memory, mut spilling) = (join(&plan, None, 0), join(&plan, Some(&backend), 0));
+        let (mut want, mut got) = (Vec::new(), Vec::new());
+        let mut most_runs = [0, 0];
+        for input in &inputs {
+            if matches!(input, Input::Rows(1, b) if b.num_rows() == 1) {
+                assert!(spilling.runs()[0] > 0, "the lone key's batch is spilled");
+            }
+            want.extend(feed(&mut memory, input, None));
+            got.extend(feed(&mut spilling, input, Some(BUDGET)));
+            let runs = spilling.runs();
+            most_runs = [most_runs[0].max(runs[0]), most_runs[1].max(runs[1])];
+        }
+        let outer = join_type == JoinType::Left;
+        assert!(most_runs[1] >= 2 && (outer || most_runs[0] >= 2), "{what}: too few runs to be a test: {most_runs:?}");
+        assert!(most_runs[0] == 0 || !outer, "{what}: an outer side spilled");
+        if interval {
+            // The end of input fires every padded row and drops every run.
+            assert!(files(dir.path()) > 0, "{what}: runs of the last seconds are on disk");
+            inputs.push(Input::Watermark(WATERMARK_END));
+            want.extend(feed(&mut memory, &Input::Watermark(WATERMARK_END), None));
+            got.extend(feed(&mut spilling, &Input::Watermark(WATERMARK_END), None));
+            assert_eq!(spilling.runs(), [0, 0]);
+            assert_eq!(spilling.state_size().spilled, 0);
+            assert_eq!(files(dir.path()), 0, "{what}: the watermark passed every run");
+        } else {
+            assert!(spilling.state_size().spilled > 0);
+        }
+        let (got, want, oracle) = (sorted_lines(&got), sorted_lines(&want), oracle(&plan, &inputs));
+        assert!(oracle.len() > 1_000, "{what}: too few rows to be a test: {}", oracle.len());
+        assert_same(&want, &oracle, &format!("in memory, {what}"));
+        assert_same(&got, &oracle, &format!("spilling, {what}"));
+        if !interval {
+            let lone = got.iter().filter(|l| l.starts_with(&format!("| {LONE_KEY} "))).count();
+            assert_eq!(lone, 3, "{what}: the lone key met in a run");
+        }
+        drop(spilling);
+        assert_eq!(files(dir.path()), 0, "{what}: spill files outlived the join");
+    }
+}
+
+/// Checkpoint 1 is abandoned, 2 and 3 complete (3 references what 2
+/// stored); restored from 3 at parallelism 3, with and without a budget,
+/// the subtasks go on to the output of the uninterrupted join.
+#[test]
+fn a_restore_at_another_parallelism_goes_on_as_before() {
+    for interval in [false, true] {
+        let plan = plan(interval, JoinType::Inner);
+        let inputs = inputs(if interval { 5 } else { 6 }, interval);
+        let dir = tempfile::tempdir().unwrap();
+        let backend = StateBackend::spilling(BUDGET as u64, &dir.path().join("spill")).unwrap();
+        let mut op = join(&plan, Some(&backend), 0);
+        let mut got = Vec::new();
+        let mut stored = ChunkMap::default();
+        let mut state = Vec::new();
+        let half = inputs.len() / 2;
+        let at = half + 3;
+        for (i, input) in inputs[..at].iter().enumerate() {
+            got.extend(feed(&mut op, input, Some(BUDGET)));
+            for (checkpoint, when) in [(1, half / 2), (2, half), (3, half + 2)] {
+                if i != when {
+                    continue;
+                }
+                let out = op.snapshot_async(checkpoint).unwrap()().unwrap();
+                let new: Vec<_> = out.chunks.new.iter().map(|(id, _)| *id).collect();
+                if checkpoint == 1 {
+                    continue;
+                }
+                stored.0.extend(out.chunks.new);
+                for id in &out.chunks.refs {
+                    assert!(stored.0.contains_key(id), "checkpoint {checkpoint} references a chunk never stored");
+                }
+                if checkpoint == 3 {
+                    assert!(new.len() < out.chunks.refs.len(), "stored runs are referenced, not copied again");
+                }
+                op.checkpoint_complete(checkpoint);
+                state = out.state.unwrap();
+            }
+        }
+        assert!(op.runs().iter().sum::<usize>() > 0, "no runs when checkpointed");
+        // The restored job's own budget: the first job's process is gone.
+        let restarted = StateBackend::spilling(BUDGET as u64, &dir.path().join("restored")).unwrap();
+        for budget in [None, Some(restarted.as_ref())] {
+            let mut restored: Vec<IntervalJoin> = (0..3)
+                .map(|s| {
+                    let mut op = join(&plan, budget, s + 1);
+                    op.restore(&[&state], &stored, &|g| subtask_of_key_group(g, 3) == s).unwrap();
+                    op
+                })
+                .collect();
+            let mut all = got.clone();
+            for input in &inputs[at..] {
+                for (s, op) in restored.iter_mut().enumerate() {
+                    all.extend(feed(op, &part_of(input, s, 3), budget.map(|_| BUDGET)));
+                }
+            }
+            let what = format!("restored, interval {interval}, budget {}", budget.is_some());
+            assert_same(&sorted_lines(&all), &oracle(&plan, &inputs), &what);
+        }
+    }
+}
