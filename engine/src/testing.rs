@@ -56,13 +56,14 @@ pub(crate) fn whole_and_restored<O: Operator>(
     for (i, (rows, watermark)) in parts.iter().enumerate() {
         if i == split {
             assert!(whole.state_size().bytes > 0, "weir.memory sees the state");
-            state = whole.snapshot(1, &mut ChunkWriter::default()).expect("a snapshot");
+            let mut written = ChunkWriter::default();
+            state = whole.snapshot(1, &mut written).expect("a snapshot");
             let state = state.as_ref().expect("the operator keeps state");
+            let chunks = ChunkMap(written.new.into_iter().collect());
             restored = (0..subtasks)
                 .map(|s| {
                     let mut op = make();
-                    op.restore(&[state], &ChunkMap::default(), &|g| subtask_of_key_group(g, subtasks) == s)
-                        .expect("a restore");
+                    op.restore(&[state], &chunks, &|g| subtask_of_key_group(g, subtasks) == s).expect("a restore");
                     op
                 })
                 .collect();

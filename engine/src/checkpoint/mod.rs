@@ -7,5 +7,6 @@ pub mod coordinator;
 pub mod evolution;
 pub mod identity;
 pub mod inspect;
+pub(crate) mod live_rows;
 pub mod snapshot;
 pub mod store;

@@ -14,10 +14,10 @@
 //! hashes, about 10 bits a group.
 
 use datafusion::arrow::array::BooleanArray;
-use datafusion::arrow::buffer::{BooleanBuffer, Buffer};
 use fastbloom::BloomFilter;
 
 use crate::checkpoint::chunk::{ChunkId, Stored, new_chunk_id};
+use crate::checkpoint::live_rows;
 use crate::error::{EngineError, Result};
 use crate::runtime::exchange::KEY_GROUPS;
 use crate::spill::SpilledBytes;
@@ -103,7 +103,7 @@ impl Run {
     pub(super) fn live_bitmap(&self) -> Vec<u8> {
         match &self.live {
             None => Vec::new(),
-            Some(l) => BooleanBuffer::from(l.as_slice()).sliced().as_slice()[..l.len().div_ceil(8)].to_vec(),
+            Some(l) => live_rows::bitmap(l),
         }
     }
 
@@ -120,13 +120,10 @@ pub(super) fn live_rows_of(bitmap: &[u8], rows: usize, name: &str) -> Result<Opt
     if bitmap.is_empty() {
         return Ok(None);
     }
-    if bitmap.len() != rows.div_ceil(8) {
-        return Err(EngineError::State(format!(
-            "{name}: a run of {rows} spilled groups lists {} bytes of live rows",
-            bitmap.len()
-        )));
-    }
-    Ok(Some(BooleanArray::new(BooleanBuffer::new(Buffer::from(bitmap), 0, rows), None)))
+    let mask = live_rows::mask(bitmap, rows).ok_or_else(|| {
+        EngineError::State(format!("{name}: a run of {rows} spilled groups lists {} bytes of live rows", bitmap.len()))
+    })?;
+    Ok(Some(mask))
 }
 
 /// Every key group's runs, oldest first.

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
-use datafusion::arrow::compute::take_record_batch;
+use datafusion::arrow::compute::{filter_record_batch, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::checkpoint::live_rows;
 use crate::checkpoint::snapshot::{SnapshotJob, SnapshotOutput};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
@@ -32,6 +33,11 @@ use crate::window::pending::{KeyGroupSet, key_groups_of_new_groups, oldest_open_
 mod buffered;
 
 use buffered::{Buffered, Captured};
+
+/// Marks a state that lists its buffered batches as chunks (each with a
+/// bitmap of its live rows) instead of carrying their rows: the first
+/// layout's batch count is never this large.
+const CHUNKED: u64 = u64::MAX;
 
 /// What a session aggregate subtask needs.
 #[derive(Debug)]
@@ -146,6 +152,21 @@ impl SessionAggregate {
     /// Adds a row at `ts` to the sessions of `key`, merging the sessions it
     /// touches. Returns the resulting session, or `None` when that session
     /// is past its allowed lateness (the row is late).
+    /// The live rows of the chunk a checkpoint lists next in `d`: its id,
+    /// read from `chunks`, and the bitmap of its rows still live.
+    fn live_rows_of_chunk(&self, d: &mut Decoder, chunks: &ChunkMap) -> Result<RecordBatch> {
+        let damaged = |what: &str| EngineError::State(format!("{}: a buffered batch {what}", self.name));
+        let id = <[u8; 16]>::try_from(d.bytes()?).map_err(|_| damaged("has a malformed chunk id"))?;
+        let bitmap = d.bytes()?;
+        let bytes = chunks.get(u128::from_le_bytes(id))?;
+        let mut chunk = Decoder::new(bytes);
+        let batch = chunk.batch_of(&self.plan.input_schema)?;
+        chunk.finish()?;
+        let live =
+            live_rows::mask(bitmap, batch.num_rows()).ok_or_else(|| damaged("lists live rows it does not have"))?;
+        filter_record_batch(&batch, &live).context(|| format!("{}: restoring", self.name))
+    }
+
     fn join(&mut self, key: u32, ts: EventTime, wm: EventTime) -> Option<(EventTime, EventTime)> {
         let gap = self.plan.gap;
         let lateness = self.plan.aggregation.allowed_lateness;
@@ -499,8 +520,8 @@ impl Operator for SessionAggregate {
     }
 
     /// The rows of open (and kept) sessions, as Arrow; the sessions
-    /// themselves are rebuilt from them on restore. Written whole at each
-    /// checkpoint: session buffers are short-lived.
+    /// themselves are rebuilt from them on restore. Each buffered batch is
+    /// a chunk written once and then referenced with its live rows.
     fn state_size(&self) -> StateSize {
         let bytes =
             self.buffer.iter().map(Buffered::memory).sum::<usize>() + self.key_ids.as_ref().map_or(0, |k| k.size());
@@ -508,30 +529,41 @@ impl Operator for SessionAggregate {
         StateSize { bytes, keys: self.key_ids.as_ref().map(|k| k.len()), spilled }
     }
 
-    fn snapshot(&mut self, checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
-        Ok(self.snapshot_async(checkpoint)?()?.state)
+    fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
+        let taken = self.snapshot_async(checkpoint)?()?;
+        chunks.new.extend(taken.chunks.new);
+        chunks.refs.extend(taken.chunks.refs);
+        Ok(taken.state)
     }
 
     /// At the barrier only the watermark, each buffered batch's rows
-    /// (shared) and a copy of its live flags are taken; the live rows are
-    /// selected, read back if spilled and encoded off the task loop, one
-    /// batch at a time.
-    fn snapshot_async(&mut self, _checkpoint: u64) -> Result<SnapshotJob> {
+    /// (shared) and a copy of its live flags are taken; off the task loop
+    /// each batch no completed checkpoint stored is written as a chunk, and
+    /// the state lists every batch's chunk with a bitmap of its live rows.
+    fn snapshot_async(&mut self, checkpoint: u64) -> Result<SnapshotJob> {
         let watermark = self.watermark;
-        let captured: Vec<Captured> = self.buffer.iter().map(Buffered::capture).collect();
-        let (schema, name) = (Arc::clone(&self.plan.input_schema), self.name.clone());
+        let captured: Vec<Captured> =
+            self.buffer.iter_mut().filter(|b| b.live_rows > 0).map(|b| b.capture(checkpoint)).collect();
         Ok(Box::new(move || {
             let mut e = Encoder::default();
+            let mut chunks = ChunkWriter::default();
             e.i64(watermark);
+            e.u64(CHUNKED);
             e.u64(captured.len() as u64);
             for c in &captured {
-                e.batch(&c.live_rows(&schema, &name)?)?;
+                c.write(&mut e, &mut chunks)?;
             }
-            Ok(SnapshotOutput { state: Some(e.bytes), chunks: ChunkWriter::default() })
+            Ok(SnapshotOutput { state: Some(e.bytes), chunks })
         }))
     }
 
-    fn restore(&mut self, states: &[&[u8]], _chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
+    fn checkpoint_complete(&mut self, checkpoint: u64) {
+        for b in &mut self.buffer {
+            b.checkpoint_complete(checkpoint);
+        }
+    }
+
+    fn restore(&mut self, states: &[&[u8]], chunks: &ChunkMap, owns: &dyn Fn(usize) -> bool) -> Result<()> {
         let mut watermark = None::<EventTime>;
         let mut out = Collector::default();
         let mut hashes = Vec::new();
@@ -539,8 +571,13 @@ impl Operator for SessionAggregate {
             let mut d = Decoder::new(state);
             let w = d.i64()?;
             watermark = Some(watermark.map_or(w, |m| m.min(w)));
-            for _ in 0..d.u64()? {
-                let batch = d.batch_of(&self.plan.input_schema)?;
+            let n = d.u64()?;
+            let chunked = n == CHUNKED;
+            for _ in 0..if chunked { d.u64()? } else { n } {
+                let batch = match chunked {
+                    true => self.live_rows_of_chunk(&mut d, chunks)?,
+                    false => d.batch_of(&self.plan.input_schema)?,
+                };
                 // This subtask's keys only (the job may run at another
                 // parallelism now); replaying the rows in their order
                 // rebuilds the same sessions.

@@ -1,6 +1,8 @@
 //! The input rows a session aggregate keeps until their sessions are
 //! purged: one entry per input batch, in arrival order, in memory or, with
-//! the spilling backend, in a spill file.
+//! the spilling backend, in a spill file. Each batch is also a checkpoint
+//! chunk, written once (its spill file's bytes, if it spilled) and then
+//! referenced with a bitmap of its rows still live.
 
 use std::collections::HashMap;
 
@@ -8,7 +10,9 @@ use datafusion::arrow::array::{RecordBatch, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 
+use crate::checkpoint::chunk::{ChunkId, ChunkWriter, Stored, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::checkpoint::live_rows;
 use crate::error::{Result, ResultExt};
 use crate::message::EventTime;
 use crate::spill::{SpilledBytes, StateBudget};
@@ -24,13 +28,18 @@ pub(super) struct Buffered {
     /// Rows that joined a session (others were late or invalid).
     pub live: Vec<bool>,
     pub live_rows: usize,
+    /// The batch as a checkpoint chunk.
+    chunk: ChunkId,
+    stored: Stored,
 }
 
 /// A buffered batch as a checkpoint saw it: its rows, shared rather than
-/// copied, and which of them were live.
+/// copied, which of them were live, and whether its chunk must be written.
 pub(super) struct Captured {
     data: Rows,
     live: Vec<bool>,
+    chunk: ChunkId,
+    write: bool,
 }
 
 /// Where a batch's rows are.
@@ -45,7 +54,8 @@ impl Buffered {
     /// A batch of `data`'s rows, none live yet.
     pub fn new(data: RecordBatch, keys: Vec<u32>, times: Vec<EventTime>) -> Self {
         let n = data.num_rows();
-        Self { data: Rows::Memory(data), keys, times, live: vec![false; n], live_rows: 0 }
+        let (chunk, stored) = (new_chunk_id(), Stored::No);
+        Self { data: Rows::Memory(data), keys, times, live: vec![false; n], live_rows: 0, chunk, stored }
     }
 
     pub fn num_rows(&self) -> usize {
@@ -110,18 +120,43 @@ impl Buffered {
         Ok(Some((self.data.take(rows, schema, name)?, starts, ends)))
     }
 
-    /// Its rows and which are live now, for a snapshot written off the
-    /// task loop: the rows are shared, only the live flags are copied.
-    pub fn capture(&self) -> Captured {
-        Captured { data: self.data.clone(), live: self.live.clone() }
+    /// Its rows and which are live now, for checkpoint `checkpoint`
+    /// written off the task loop: the rows are shared, only the live flags
+    /// are copied; its chunk is written until a checkpoint that carried it
+    /// completes ([`Self::checkpoint_complete`]).
+    pub fn capture(&mut self, checkpoint: u64) -> Captured {
+        let write = self.stored != Stored::Yes;
+        self.stored.sent(checkpoint);
+        Captured { data: self.data.clone(), live: self.live.clone(), chunk: self.chunk, write }
+    }
+
+    /// Checkpoint `checkpoint` completed: the chunk it carried is stored.
+    pub fn checkpoint_complete(&mut self, checkpoint: u64) {
+        self.stored.completed(checkpoint);
     }
 }
 
 impl Captured {
-    /// Its live rows, for a checkpoint.
-    pub fn live_rows(&self, schema: &SchemaRef, name: &str) -> Result<RecordBatch> {
-        let rows: Vec<u32> = (0..self.live.len()).filter(|i| self.live[*i]).map(|i| i as u32).collect();
-        self.data.take(rows, schema, name)
+    /// Lists the batch in `e` (its chunk id and live rows) and its chunk in
+    /// `chunks`, with the batch's bytes if no completed checkpoint has
+    /// them: a spilled batch's file already holds them.
+    pub fn write(&self, e: &mut Encoder, chunks: &mut ChunkWriter) -> Result<()> {
+        e.bytes(&self.chunk.to_le_bytes());
+        e.bytes(&live_rows::bitmap(&self.live));
+        if !self.write {
+            chunks.reference(self.chunk);
+            return Ok(());
+        }
+        let bytes = match &self.data {
+            Rows::Memory(batch) => {
+                let mut chunk = Encoder::default();
+                chunk.batch(batch)?;
+                chunk.bytes
+            }
+            Rows::Disk(file) => file.read()?,
+        };
+        chunks.write(self.chunk, bytes);
+        Ok(())
     }
 }
 

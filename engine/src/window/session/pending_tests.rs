@@ -100,9 +100,10 @@ fn each_key_groups_first_session_to_fire_is_the_oracles() {
         }
         assert!(!published(&metrics).is_empty());
 
-        let state = op.snapshot(1, &mut ChunkWriter::default()).unwrap().unwrap();
+        let mut chunks = ChunkWriter::default();
+        let state = op.snapshot(1, &mut chunks).unwrap().unwrap();
         let (mut restored, restored_metrics) = operator();
-        restored.restore(&[&state], &ChunkMap::default(), &|_| true).unwrap();
+        restored.restore(&[&state], &ChunkMap(chunks.new.into_iter().collect()), &|_| true).unwrap();
         assert_matches(published(&restored_metrics), oracle(&fed, wm), &format!("{keys} keys, restored"));
 
         op.on_watermark(i64::MAX - 1, &mut out).unwrap();

@@ -4,7 +4,7 @@
 //! restores into an operator that goes on as the uninterrupted one.
 
 use super::*;
-use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
+use crate::checkpoint::chunk::ChunkMap;
 use crate::metrics::JobMetrics;
 use crate::spill::StateBackend;
 use crate::window::aggregate::spill_tests::fired;
@@ -82,11 +82,13 @@ fn sessions_over_their_budget_spill_and_fire_what_memory_fires() {
     let job = op.snapshot_async(1).unwrap();
     let before_checkpoint = fired(&got);
     feed(&mut op, &after[..10], &mut got);
-    let state = job().unwrap().state.unwrap();
-    assert_eq!(state, operator_state_at(&dir, before), "the snapshot changed after its barrier");
+    let taken = job().unwrap();
+    let state = taken.state.unwrap();
+    let chunks = ChunkMap(taken.chunks.new.into_iter().collect());
+    assert_eq!(chunks.0.len(), taken.chunks.refs.len(), "a first checkpoint writes every chunk it lists");
     for backend in [StateBackend::memory(), StateBackend::spilling(BUDGET, &dir.path().join("restored")).unwrap()] {
         let mut restored = operator(&backend);
-        restored.restore(&[&state], &ChunkMap::default(), &|_| true).unwrap();
+        restored.restore(&[&state], &chunks, &|_| true).unwrap();
         let mut out = Collector::default();
         feed(&mut restored, after, &mut out);
         restored.on_watermark(i64::MAX / 4, &mut out).unwrap();
@@ -100,11 +102,44 @@ fn sessions_over_their_budget_spill_and_fire_what_memory_fires() {
     assert_eq!(fired(&got), fired(&expected));
 }
 
-/// The state of an operator with the test's budget fed `batches`, taken at
-/// once on the task loop.
-fn operator_state_at(dir: &tempfile::TempDir, batches: &[(Vec<i64>, Vec<i64>, i64)]) -> Vec<u8> {
-    let backend = StateBackend::spilling(BUDGET, &dir.path().join("twin")).unwrap();
-    let mut op = operator(&backend);
-    feed(&mut op, batches, &mut Collector::default());
-    op.snapshot(1, &mut ChunkWriter::default()).unwrap().unwrap()
+/// Each buffered batch is a chunk: a checkpoint writes the batches no
+/// completed checkpoint stored (a batch first sent with an abandoned one is
+/// sent again) and references the others, and a restore from the chunks
+/// stored so far goes on as the uninterrupted operator.
+#[test]
+fn checkpoints_write_only_the_batches_not_stored_yet() {
+    let batches = input();
+    let mut whole = operator(&StateBackend::memory());
+    let mut expected = Collector::default();
+    feed(&mut whole, &batches, &mut expected);
+    whole.on_watermark(i64::MAX / 4, &mut expected).unwrap();
+
+    let mut op = operator(&StateBackend::memory());
+    let mut got = Collector::default();
+    feed(&mut op, &batches[..20], &mut got);
+    let first = op.snapshot_async(1).unwrap()().unwrap();
+    assert_eq!(first.chunks.new.len(), first.chunks.refs.len());
+    op.checkpoint_complete(1);
+    let mut stored: std::collections::HashMap<_, _> = first.chunks.new.into_iter().collect();
+    feed(&mut op, &batches[20..21], &mut got);
+    let abandoned = op.snapshot_async(2).unwrap()().unwrap();
+    feed(&mut op, &batches[21..22], &mut got);
+    let third = op.snapshot_async(3).unwrap()().unwrap();
+    let written: Vec<_> = third.chunks.new.iter().map(|(id, _)| *id).collect();
+    assert!(third.chunks.refs.iter().all(|id| stored.contains_key(id) != written.contains(id)));
+    assert!(written.len() < third.chunks.refs.len(), "nothing was referenced: {} written", written.len());
+    let resent: Vec<_> =
+        abandoned.chunks.new.iter().filter(|(id, _)| !stored.contains_key(id)).map(|(id, _)| id).collect();
+    assert!(!resent.is_empty() && resent.iter().all(|id| written.contains(id)), "the abandoned checkpoint's batches");
+    stored.extend(third.chunks.new);
+
+    let mut restored = operator(&StateBackend::memory());
+    restored.restore(&[third.state.as_deref().unwrap()], &ChunkMap(stored), &|_| true).unwrap();
+    let mut out = Collector::default();
+    feed(&mut restored, &batches[22..], &mut out);
+    restored.on_watermark(i64::MAX / 4, &mut out).unwrap();
+    let mut all = fired(&got);
+    all.extend(fired(&out));
+    all.sort();
+    assert_eq!(all, fired(&expected));
 }
