@@ -88,6 +88,8 @@ pub struct IntervalJoin {
     budget: Option<StateBudget>,
     /// Scratch for key hashes.
     hashes: Vec<u64>,
+    /// Parts of runs read by probes (logged when spilling).
+    parts_read: u64,
     metrics: Arc<OperatorMetrics>,
 }
 
@@ -107,6 +109,7 @@ impl IntervalJoin {
             },
             budget: None,
             hashes: Vec::new(),
+            parts_read: 0,
             metrics,
             plan,
         }

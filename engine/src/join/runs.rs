@@ -9,9 +9,10 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::concat_batches;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::kernels::aggregate::{max, min};
+use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::physical_plan::PhysicalExpr;
 
 use crate::checkpoint::chunk::{ChunkId, ChunkWriter, Stored, new_chunk_id};
@@ -19,6 +20,7 @@ use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::join::sides::{Held, encode_parts};
 use crate::message::EventTime;
+use crate::operators::evaluate::columns;
 use crate::runtime::exchange::KEY_GROUPS;
 use crate::spill::{SpilledBytes, StateBudget};
 
@@ -34,6 +36,8 @@ pub(crate) struct Run {
     /// watermark drops it whole.
     earliest: EventTime,
     latest: EventTime,
+    /// Its rows' smallest and largest key, for a join on one integer key.
+    keys: KeyRange,
     /// Per part of the file, in order: its key group, and the bytes of its
     /// rows (where it starts follows). Five bytes a part: a small budget
     /// holds many runs' parts.
@@ -62,6 +66,7 @@ impl Run {
         // One part per key group, not per batch and key group: fewer,
         // larger reads when probed.
         let rows = concat_batches(&schema, batches).context(|| "join state: spilling".into())?;
+        let key_range = KeyRange::of(&columns(keys, &rows).context(|| "join state: spilling".into())?)?;
         let mut e = Encoder::default();
         let parts = encode_parts(&[rows], keys, &mut e, hashes)?;
         let file = budget.spill(&e.bytes)?;
@@ -78,7 +83,7 @@ impl Run {
             .iter()
             .map(|(_, _, len)| u32::try_from(*len).map_err(|_| fault("a key group's rows of over 4 GB")))
             .collect::<Result<_>>()?;
-        Ok(Self { file, id, stored, earliest: times.0, latest: times.1, groups, lens })
+        Ok(Self { file, id, stored, earliest: times.0, latest: times.1, keys: key_range, groups, lens })
     }
 
     /// Merges `self` and the run after it, `next`, into one new run: fewer
@@ -126,9 +131,10 @@ impl Run {
         self.latest
     }
 
-    /// Whether it may hold rows with times within `[lo, hi]`.
-    pub fn overlaps(&self, lo: EventTime, hi: EventTime) -> bool {
-        self.latest >= lo && self.earliest <= hi
+    /// Whether it may hold rows with times within `[lo, hi]` and keys
+    /// within `keys`.
+    pub fn overlaps(&self, lo: EventTime, hi: EventTime, keys: KeyRange) -> bool {
+        self.latest >= lo && self.earliest <= hi && self.keys.meets(keys)
     }
 
     /// Reads the parts of the key groups `wanted` marks, as rows of the
@@ -158,5 +164,45 @@ impl Run {
     /// Bytes it keeps in memory: where its parts are.
     pub fn memory(&self) -> usize {
         size_of::<Self>() + self.groups.len() + self.lens.len() * size_of::<u32>()
+    }
+}
+
+/// The keys of a set of rows, for a join on one integer key (Nexmark's
+/// auction ids grow: a new bid's auction is above every old auction run's,
+/// and a new auction above every old bid run's keys). Other keys are not
+/// compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyRange {
+    /// Not one integer key.
+    Unknown,
+    /// Only NULL keys, which meet nothing.
+    Empty,
+    Within(i64, i64),
+}
+
+impl KeyRange {
+    /// The range of the key columns `keys`.
+    pub fn of(keys: &[ArrayRef]) -> Result<Self> {
+        let [key] = keys else {
+            return Ok(Self::Unknown);
+        };
+        if !key.data_type().is_integer() || matches!(key.data_type(), DataType::UInt64) {
+            return Ok(Self::Unknown);
+        }
+        let key = cast(key, &DataType::Int64).context(|| "join keys".into())?;
+        let key = key.as_primitive::<Int64Type>();
+        Ok(match (min(key), max(key)) {
+            (Some(lo), Some(hi)) => Self::Within(lo, hi),
+            _ => Self::Empty,
+        })
+    }
+
+    /// Whether rows of the two ranges may have equal keys.
+    pub fn meets(self, other: KeyRange) -> bool {
+        match (self, other) {
+            (Self::Empty, _) | (_, Self::Empty) => false,
+            (Self::Within(a, b), Self::Within(c, d)) => b >= c && a <= d,
+            _ => true,
+        }
     }
 }

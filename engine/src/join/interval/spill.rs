@@ -18,7 +18,7 @@ use datafusion::arrow::compute::kernels::aggregate::{max, min};
 use super::IntervalJoin;
 use crate::error::{Result, ResultExt};
 use crate::join::index::KeyIndex;
-use crate::join::runs::Run;
+use crate::join::runs::{KeyRange, Run};
 use crate::join::sides::times;
 use crate::message::EventTime;
 use crate::operators::evaluate::columns;
@@ -81,6 +81,7 @@ impl IntervalJoin {
             holds = self.held_bytes();
         }
         self.metrics.spilled_bytes.fetch_add(written as u64, Ordering::Relaxed);
+        tracing::debug!(operator = %self.name, parts_read = self.parts_read, "join runs' parts read by probes so far");
         budget.spilled(held, holds);
         Ok(())
     }
@@ -116,8 +117,9 @@ impl IntervalJoin {
     }
 
     /// Joins `batch`, arriving on `input`, with the other side's runs its
-    /// rows can meet: by time (an interval join's bounds), then by key
-    /// group (only those parts are read). Marks the probe rows that met
+    /// rows can meet: by time (an interval join's bounds) and key range (a
+    /// join on one integer key), then by key group (only those parts are
+    /// read). Marks the probe rows that met
     /// one in `matched` (an outer probe side's).
     pub(super) fn probe_runs(
         &mut self,
@@ -144,14 +146,16 @@ impl IntervalJoin {
             None => (EventTime::MIN, EventTime::MAX),
         };
         let keys = columns(&self.plan.spec.keys(input), batch).context(|| format!("{}: join keys", self.name))?;
+        let range = KeyRange::of(&keys)?;
         let mut wanted = vec![false; KEY_GROUPS];
         for g in key_groups(&keys, batch.num_rows(), &mut self.hashes)? {
             wanted[g] = true;
         }
         let schema = Arc::clone(self.side_schema(other));
         let mut joined = Vec::new();
-        for run in self.sides[other].runs().iter().filter(|r| r.overlaps(lo, hi)) {
+        for run in self.sides[other].runs().iter().filter(|r| r.overlaps(lo, hi, range)) {
             let parts = run.read(&wanted, &schema)?;
+            self.parts_read += parts.len() as u64;
             if parts.is_empty() {
                 continue;
             }
@@ -172,5 +176,11 @@ impl IntervalJoin {
     #[cfg(test)]
     pub(crate) fn runs(&self) -> [usize; 2] {
         [self.sides[0].runs().len(), self.sides[1].runs().len()]
+    }
+
+    /// Parts of runs probes read, for tests.
+    #[cfg(test)]
+    pub(crate) fn parts_read(&self) -> u64 {
+        self.parts_read
     }
 }
