@@ -86,12 +86,7 @@ fn generated(name: &str, schema: Arc<Schema>, options: Vec<(&'static str, String
     with.insert("nexmark.table".into(), name.into());
     let table = weir_connectors::create_table(name, &with, schema.clone(), &[], &[], &[]).expect("nexmark table");
     let source = table.source.expect("a source");
-    let assignment = Assignment {
-        subtask: 0,
-        parallelism: 1,
-        total: 1,
-        partitions: vec![0],
-    };
+    let assignment = Assignment { subtask: 0, parallelism: 1, total: 1, partitions: vec![0] };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let batches = runtime.block_on(async {
         let mut reader = source.open(assignment, false, &Positions::new()).expect("reader");
@@ -212,7 +207,8 @@ GROUP BY window_start, window_end, auction;",
     );
     let explain = weir_run(dir.path(), &sql.replace("INSERT INTO", "EXPLAIN INSERT INTO"));
     assert!(explain.ok, "{}", explain.stderr);
-    let project = "Project: auction@0, price@2, channel@3, dateTime@5\nStage 1 (parallelism 2)\n  Exchange: hash [auction@0]";
+    let project =
+        "Project: auction@0, price@2, channel@3, dateTime@5\nStage 1 (parallelism 2)\n  Exchange: hash [auction@0]";
     assert!(explain.stdout.contains(project), "no {project:?} in:\n{}", explain.stdout);
     let run = weir_run(dir.path(), &sql);
     assert!(run.ok, "{}", run.stderr);
@@ -222,7 +218,9 @@ GROUP BY window_start, window_end, auction;",
 /// Query 4 (the average winning bid per category: an aggregate of a
 /// regular join's aggregate, both without a window) at parallelism 2, as
 /// the query file has it but printed: the changelog, applied, ends in
-/// DataFusion's batch answer over the same auctions and bids.
+/// DataFusion's batch answer over the same auctions and bids, in memory
+/// and on the spilling backend with a 64 KB budget (the join's sides and
+/// both aggregates spill).
 #[test]
 fn q4_ends_in_the_batch_average_of_winning_bids() {
     let events = 60_000;
@@ -251,18 +249,23 @@ fn q4_ends_in_the_batch_average_of_winning_bids() {
     });
     let expected = lines_of(&batches, &["category", "final"]);
     assert!(expected.len() >= 5, "too few categories: {expected:?}");
-    let file = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../queries/nexmark/q4.sql")).expect("q4.sql");
+    let file =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../queries/nexmark/q4.sql")).expect("q4.sql");
     let sql = format!(
         "SET 'parallelism.default' = '2';\n{}",
         file.replace("'number-of-events' = '100000'", &format!("'number-of-events' = '{events}'"))
             .replace("'connector' = 'blackhole'", "'connector' = 'print'")
     );
-    let dir = scratch();
-    let run = weir_run(dir.path(), &sql);
-    assert!(run.ok, "{}", run.stderr);
-    let (got, kinds) = common::apply_changelog(&run.stdout, 1);
-    assert_eq!(got.into_iter().map(|l| l.replace(", ", "|")).collect::<Vec<_>>(), expected, "{kinds:?}");
-    assert!(kinds.get("-U").is_some_and(|n| *n > 0), "the averages changed as bids came: {kinds:?}");
+    // In memory, then with the join's sides and both aggregates spilled.
+    for settings in ["", SPILLING] {
+        let dir = scratch();
+        let run = weir_run(dir.path(), &format!("{settings}{sql}"));
+        assert!(run.ok, "{}", run.stderr);
+        let (got, kinds) = common::apply_changelog(&run.stdout, 1);
+        assert_eq!(got.into_iter().map(|l| l.replace(", ", "|")).collect::<Vec<_>>(), expected, "{settings}{kinds:?}");
+        assert!(kinds.get("-U").is_some_and(|n| *n > 0), "the averages changed as bids came: {kinds:?}");
+        assert_eq!(run.stderr.contains("spilled to disk"), !settings.is_empty(), "{settings}: {}", run.stderr);
+    }
 }
 
 /// Flink nexmark's table of every event and its three views, as its
@@ -709,22 +712,48 @@ fn replace_once(text: &str, from: &str, to: &str) -> String {
 /// 10 000 000), and returns the rows its changelog leaves, with the
 /// number of changes of each kind.
 fn run_flink_query(name: &str, rate: u64, parallelism: usize) -> (Vec<String>, BTreeMap<String, usize>) {
+    let (rows, kinds, _) = run_flink_query_with(name, rate, parallelism, "");
+    (rows, kinds)
+}
+
+/// [`run_flink_query`] after the `SET` statements `settings`, with the
+/// run's log.
+fn run_flink_query_with(
+    name: &str,
+    rate: u64,
+    parallelism: usize,
+    settings: &str,
+) -> (Vec<String>, BTreeMap<String, usize>, String) {
     let file = flink_query_file(name);
     let file = replace_once(&file, "'connector' = 'blackhole'", "'connector' = 'print'");
     let file = replace_once(&file, "'first-event.rate' = '10000000'", &format!("'first-event.rate' = '{rate}'"));
     let file = replace_once(&file, "'next-event.rate' = '10000000'", &format!("'next-event.rate' = '{rate}'"));
     assert!(file.contains(&format!("'events.num' = '{FLINK_EVENTS}'")), "{name}: not {FLINK_EVENTS} events");
     let dir = scratch();
-    let run = weir_run(dir.path(), &format!("SET 'parallelism.default' = '{parallelism}';\n{file}"));
+    let run = weir_run(dir.path(), &format!("SET 'parallelism.default' = '{parallelism}';\n{settings}{file}"));
     assert!(run.ok, "{name}: {}", run.stderr);
-    changelog_result(&run.stdout)
+    let (rows, kinds) = changelog_result(&run.stdout);
+    (rows, kinds, run.stderr)
 }
 
 /// Runs `name` and compares its rows with `expected`, which must not be
 /// empty.
 fn check_flink_query(name: &str, rate: u64, parallelism: usize, expected: Vec<String>, at_least: usize) {
+    check_flink_query_with(name, rate, parallelism, &expected, at_least, "");
+}
+
+/// [`check_flink_query`] after the `SET` statements `settings`; returns
+/// the run's log.
+fn check_flink_query_with(
+    name: &str,
+    rate: u64,
+    parallelism: usize,
+    expected: &[String],
+    at_least: usize,
+    settings: &str,
+) -> String {
     assert!(expected.len() >= at_least, "{name}: only {} expected rows", expected.len());
-    let (got, kinds) = run_flink_query(name, rate, parallelism);
+    let (got, kinds, log) = run_flink_query_with(name, rate, parallelism, settings);
     if got != expected {
         let missing: Vec<&String> = expected.iter().filter(|r| got.binary_search(r).is_err()).take(5).collect();
         let unexpected: Vec<&String> = got.iter().filter(|r| expected.binary_search(r).is_err()).take(5).collect();
@@ -734,6 +763,7 @@ fn check_flink_query(name: &str, rate: u64, parallelism: usize, expected: Vec<St
             expected.len()
         );
     }
+    log
 }
 
 /// The columns of the generated bids the Rust oracles read.
@@ -873,7 +903,7 @@ fn flink_q5_as_written() {
 /// q7 (the bids at their 10-second window's highest price, the window
 /// ending within 10 seconds after the bid; Flink's file selects price
 /// before bidder, so the sink's `bidder` column holds prices) over 100
-/// seconds of bids.
+/// seconds of bids, in memory and spilled to disk.
 #[test]
 fn flink_q7_as_written() {
     let events = Events::at_rate(1_000);
@@ -885,8 +915,14 @@ fn flink_q7_as_written() {
            FROM b JOIN m ON b.price = m.maxprice
            WHERE b.t BETWEEN m.window_end - 10000 AND m.window_end"#,
     );
-    check_flink_query("q7", 1_000, 2, q7, 10);
+    check_flink_query("q7", 1_000, 2, q7.clone(), 10);
+    // The same with its join's bids and windows spilled to disk.
+    let log = check_flink_query_with("q7", 1_000, 2, &q7, 10, SPILLING);
+    assert!(log.contains("spilled to disk"), "nothing spilled: {log}");
 }
+
+/// The spilling backend with a budget that makes Nexmark's state spill.
+const SPILLING: &str = "SET 'state.backend.type' = 'rocksdb';\nSET 'state.memory.budget' = '64 kb';\n";
 
 /// q8 (people who opened an auction in the 10-second window they
 /// registered in: a join of two windowed aggregations) over 100 seconds.
@@ -948,9 +984,8 @@ const RANK3: &str = "price >= 1000000";
 #[test]
 fn flink_q15_as_written() {
     let events = Events::at_rate(1);
-    let ranks = |what: &str| {
-        [RANK1, RANK2, RANK3].map(|c| format!("count(DISTINCT CASE WHEN {c} THEN {what} END)")).join(", ")
-    };
+    let ranks =
+        |what: &str| [RANK1, RANK2, RANK3].map(|c| format!("count(DISTINCT CASE WHEN {c} THEN {what} END)")).join(", ");
     let q15 = events.datafusion(&format!(
         r#"SELECT to_char("dateTime", '%Y-%m-%d') AS day, count(*),
                   sum(CASE WHEN {RANK1} THEN 1 ELSE 0 END), sum(CASE WHEN {RANK2} THEN 1 ELSE 0 END),
@@ -968,9 +1003,8 @@ fn flink_q15_as_written() {
 #[test]
 fn flink_q16_as_written() {
     let events = Events::at_rate(1);
-    let ranks = |what: &str| {
-        [RANK1, RANK2, RANK3].map(|c| format!("count(DISTINCT CASE WHEN {c} THEN {what} END)")).join(", ")
-    };
+    let ranks =
+        |what: &str| [RANK1, RANK2, RANK3].map(|c| format!("count(DISTINCT CASE WHEN {c} THEN {what} END)")).join(", ");
     let q16 = events.datafusion(&format!(
         r#"SELECT channel, to_char("dateTime", '%Y-%m-%d') AS day, max(to_char("dateTime", '%H:%M')), count(*),
                   sum(CASE WHEN {RANK1} THEN 1 ELSE 0 END), sum(CASE WHEN {RANK2} THEN 1 ELSE 0 END),
@@ -1023,10 +1057,8 @@ fn flink_q21_and_q22_as_written() {
     let events = Events::at_rate(10_000_000);
     let bids = bid_columns(&events.bid);
     let channel_id = |url: &str| -> Option<String> {
-        let at = url
-            .match_indices("channel_id=")
-            .map(|(at, _)| at)
-            .find(|&at| at == 0 || url.as_bytes()[at - 1] == b'&')?;
+        let at =
+            url.match_indices("channel_id=").map(|(at, _)| at).find(|&at| at == 0 || url.as_bytes()[at - 1] == b'&')?;
         let value = &url[at + "channel_id=".len()..];
         Some(value.split('&').next().unwrap_or_default().to_string())
     };
@@ -1173,9 +1205,8 @@ fn flink_q12_as_written() {
 #[test]
 fn flink_q13_as_written() {
     let events = Events::at_rate(10_000_000);
-    let expected = events.datafusion(
-        r#"SELECT auction, bidder, price, "dateTime", CAST(auction % 10000 AS VARCHAR) FROM bid"#,
-    );
+    let expected =
+        events.datafusion(r#"SELECT auction, bidder, price, "dateTime", CAST(auction % 10000 AS VARCHAR) FROM bid"#);
     assert!(expected.len() > 90_000, "{} bids", expected.len());
     let dir = scratch();
     std::fs::create_dir_all(dir.path().join("data")).expect("data/");
@@ -1188,15 +1219,20 @@ fn flink_q13_as_written() {
     assert!(run.ok, "q13: {}", run.stderr);
     let (got, kinds) = changelog_result(&run.stdout);
     assert_eq!(kinds.keys().collect::<Vec<_>>(), ["+I"], "a lookup join appends");
-    assert!(got == expected, "q13: {} rows, expected {}; first: {:?} / {:?}", got.len(), expected.len(), got.first(), expected.first());
+    assert!(
+        got == expected,
+        "q13: {} rows, expected {}; first: {:?} / {:?}",
+        got.len(),
+        expected.len(),
+        got.first(),
+        expected.first()
+    );
 }
 
 /// Milliseconds since the epoch now (UTC, as the printed windows are when
 /// the local time zone is UTC).
 fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("a clock after 1970");
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("a clock after 1970");
     i64::try_from(since.as_millis()).expect("a time in range")
 }
 
