@@ -174,8 +174,10 @@ fn the_same_failure_from_the_same_checkpoint_is_not_retried_for_ever() {
     assert!(failed.contains("part-99.json:2"), "{failed}");
     // Usually after one restart; a checkpoint that completes before the
     // record is met again makes a newer starting point, from which it fails
-    // the same way once more.
-    let restarts = (1..=3).find(|n| {
+    // the same way once more. On a loaded machine (50 ms checkpoints) that
+    // happened four times in a row, so the bound is loose: what matters is
+    // that the job gives up instead of restarting for ever.
+    let restarts = (1..=10).find(|n| {
         let times = if *n == 1 { "restart".to_string() } else { format!("{n} restarts") };
         failed.contains(&format!("after {times}: it failed the same way again"))
     });
