@@ -178,7 +178,7 @@ fn the_same_failure_from_the_same_checkpoint_is_not_retried_for_ever() {
     // happened four times in a row, so the bound is loose: what matters is
     // that the job gives up instead of restarting for ever.
     let restarts = (1..=10).find(|n| {
-        let times = if *n == 1 { "restart".to_string() } else { format!("{n} restarts") };
+        let times = if *n == 1 { "1 restart".to_string() } else { format!("{n} restarts") };
         failed.contains(&format!("after {times}: it failed the same way again"))
     });
     assert!(restarts.is_some(), "{failed}");
