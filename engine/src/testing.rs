@@ -112,3 +112,14 @@ pub(crate) fn sorted_lines(batches: &[RecordBatch]) -> Vec<String> {
     lines.sort();
     lines
 }
+
+/// The data batches `out` collected, without its watermarks and late rows.
+pub(crate) fn data_batches(out: Collector) -> Vec<RecordBatch> {
+    out.out
+        .into_iter()
+        .filter_map(|e| match e {
+            crate::operator::Emitted::Data(b) => Some(b.data),
+            _ => None,
+        })
+        .collect()
+}

@@ -22,10 +22,10 @@ use crate::join::exec::JoinSpec;
 use crate::join::interval::{IntervalJoin, IntervalJoinPlan, TimeBounds};
 use crate::message::{StreamBatch, WATERMARK_END};
 use crate::metrics::JobMetrics;
-use crate::operator::{Collector, Emitted, Operator};
+use crate::operator::{Collector, Operator};
 use crate::runtime::exchange::{key_groups, subtask_of_key_group};
 use crate::spill::StateBackend;
-use crate::testing::sorted_lines;
+use crate::testing::{data_batches, sorted_lines};
 
 const BUDGET: usize = 32 << 10;
 /// An interval join's bounds: `r.ts - l.ts` within `[LOWER, UPPER]`.
@@ -171,16 +171,6 @@ fn assert_same(got: &[String], want: &[String], what: &str) {
     );
 }
 
-fn data(out: Collector) -> Vec<RecordBatch> {
-    out.out
-        .into_iter()
-        .filter_map(|e| match e {
-            Emitted::Data(b) => Some(b.data),
-            _ => None,
-        })
-        .collect()
-}
-
 /// Feeds `input` to `op`; with `budget`, checks the bytes it then holds.
 fn feed(op: &mut IntervalJoin, input: &Input, budget: Option<usize>) -> Vec<RecordBatch> {
     let mut out = Collector::default();
@@ -192,7 +182,7 @@ fn feed(op: &mut IntervalJoin, input: &Input, budget: Option<usize>) -> Vec<Reco
         let held = op.state_size().bytes;
         assert!(held <= budget, "holds {held} bytes, over the budget of {budget}");
     }
-    data(out)
+    data_batches(out)
 }
 
 /// `input` for the subtask `subtask` of `parallelism`: its key groups' rows.

@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
+use crate::testing::{data_batches, sorted_lines};
 use datafusion::arrow::array::{Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use crate::testing::sorted_lines;
 use datafusion::common::{JoinSide, JoinType};
 use datafusion::logical_expr::Operator as BinaryOp;
 use datafusion::physical_expr::expressions::{BinaryExpr, Column};
@@ -19,7 +19,6 @@ use rand::{Rng, SeedableRng};
 use super::*;
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::metrics::JobMetrics;
-use crate::operator::Emitted;
 use crate::runtime::exchange::{key_groups, subtask_of_key_group};
 
 fn side_schema(side: &str) -> SchemaRef {
@@ -33,31 +32,13 @@ fn side_schema(side: &str) -> SchemaRef {
 fn spec(join_type: JoinType, filtered: bool) -> JoinSpec {
     let (l, r) = (side_schema("l"), side_schema("r"));
     let nullable = |f: &Arc<Field>| f.as_ref().clone().with_nullable(true);
-    let output = Arc::new(Schema::new(
-        l.fields()
-            .iter()
-            .chain(r.fields().iter())
-            .map(nullable)
-            .collect::<Vec<_>>(),
-    ));
+    let output = Arc::new(Schema::new(l.fields().iter().chain(r.fields().iter()).map(nullable).collect::<Vec<_>>()));
     let filter = filtered.then(|| {
-        let lt = Arc::new(BinaryExpr::new(
-            Arc::new(Column::new("lv", 0)),
-            BinaryOp::Lt,
-            Arc::new(Column::new("rv", 1)),
-        ));
+        let lt =
+            Arc::new(BinaryExpr::new(Arc::new(Column::new("lv", 0)), BinaryOp::Lt, Arc::new(Column::new("rv", 1))));
         JoinFilter::new(
             lt,
-            vec![
-                ColumnIndex {
-                    index: 1,
-                    side: JoinSide::Left,
-                },
-                ColumnIndex {
-                    index: 1,
-                    side: JoinSide::Right,
-                },
-            ],
+            vec![ColumnIndex { index: 1, side: JoinSide::Left }, ColumnIndex { index: 1, side: JoinSide::Right }],
             Arc::new(Schema::new(vec![l.field(1).clone(), r.field(1).clone()])),
         )
     });
@@ -76,10 +57,7 @@ fn join(join_type: JoinType, filtered: bool) -> UpdatingJoin {
 }
 
 fn join_with_ttl(join_type: JoinType, filtered: bool, ttl: [Option<std::time::Duration>; 2]) -> UpdatingJoin {
-    let plan = Arc::new(UpdatingJoinPlan {
-        spec: spec(join_type, filtered),
-        ttl,
-    });
+    let plan = Arc::new(UpdatingJoinPlan { spec: spec(join_type, filtered), ttl });
     let metrics = JobMetrics::default().register("join", 0);
     UpdatingJoin::new(plan, "join".into(), metrics).unwrap()
 }
@@ -124,24 +102,11 @@ fn step(g: &mut SmallRng, held: &mut Vec<Row>) -> Vec<(Row, RowKind)> {
     out
 }
 
-
-fn data(out: Collector) -> Vec<RecordBatch> {
-    out.out
-        .into_iter()
-        .filter_map(|e| match e {
-            Emitted::Data(b) => Some(b.data),
-            _ => None,
-        })
-        .collect()
-}
-
 /// What the changelog so far leaves, against DataFusion's join of the two
 /// sides' current rows.
 fn check(emitted: &[RecordBatch], held: &[Vec<Row>; 2], spec: &JoinSpec, what: &str) {
     let got = changelog::materialize(&spec.output_schema, emitted, None).unwrap();
-    let want = spec
-        .run(vec![plain(0, &held[0])], vec![plain(1, &held[1])], "test")
-        .unwrap();
+    let want = spec.run(vec![plain(0, &held[0])], vec![plain(1, &held[1])], "test").unwrap();
     assert_eq!(sorted_lines(&[got]), sorted_lines(&want), "{what}");
 }
 
@@ -158,13 +123,8 @@ fn every_join_type_keeps_its_changelog_equal_to_the_batch_join() {
                 let batch = changes(side, &step(&mut g, &mut held[side]));
                 let mut out = Collector::default();
                 op.on_input(side, batch, &mut out).unwrap();
-                emitted.extend(data(out));
-                check(
-                    &emitted,
-                    &held,
-                    &op.plan.spec,
-                    &format!("{join_type:?} filtered {filtered}, step {i}"),
-                );
+                emitted.extend(data_batches(out));
+                check(&emitted, &held, &op.plan.spec, &format!("{join_type:?} filtered {filtered}, step {i}"));
             }
             assert!(emitted.iter().map(RecordBatch::num_rows).sum::<usize>() > 100);
         }
@@ -176,11 +136,9 @@ fn every_join_type_keeps_its_changelog_equal_to_the_batch_join() {
 fn a_retraction_of_a_row_never_held_is_counted() {
     let mut op = join(JoinType::Left, false);
     let mut out = Collector::default();
-    op.on_input(1, changes(1, &[((Some(1), 5), RowKind::Insert)]), &mut out)
-        .unwrap();
-    op.on_input(0, changes(0, &[((Some(1), 9), RowKind::Delete)]), &mut out)
-        .unwrap();
-    assert!(data(out).is_empty());
+    op.on_input(1, changes(1, &[((Some(1), 5), RowKind::Insert)]), &mut out).unwrap();
+    op.on_input(0, changes(0, &[((Some(1), 9), RowKind::Delete)]), &mut out).unwrap();
+    assert!(data_batches(out).is_empty());
     assert_eq!(op.metrics.expired_state_rows.load(Ordering::Relaxed), 1);
 }
 
@@ -200,8 +158,7 @@ fn a_restore_at_another_parallelism_goes_on_as_before() {
             restored = (0..2)
                 .map(|s| {
                     let mut op = join(JoinType::Full, true);
-                    op.restore(&[&state], &ChunkMap::default(), &|k| subtask_of_key_group(k, 2) == s)
-                        .unwrap();
+                    op.restore(&[&state], &ChunkMap::default(), &|k| subtask_of_key_group(k, 2) == s).unwrap();
                     op
                 })
                 .collect();
@@ -211,7 +168,7 @@ fn a_restore_at_another_parallelism_goes_on_as_before() {
         let batch = changes(side, &step(&mut g, &mut held[side]));
         let mut out = Collector::default();
         whole.on_input(side, batch.clone(), &mut out).unwrap();
-        expected.extend(data(out));
+        expected.extend(data_batches(out));
         if restored.is_empty() {
             continue;
         }
@@ -222,7 +179,7 @@ fn a_restore_at_another_parallelism_goes_on_as_before() {
             );
             let mut out = Collector::default();
             op.on_input(side, batch.take(&mine).unwrap(), &mut out).unwrap();
-            got.extend(data(out));
+            got.extend(data_batches(out));
         }
     }
     let spec = &whole.plan.spec;
@@ -238,11 +195,7 @@ fn a_restore_at_another_parallelism_goes_on_as_before() {
 fn keys_idle_for_the_ttl_are_dropped_and_counted_when_met() {
     use std::sync::atomic::AtomicI64;
     let clock = Arc::new(AtomicI64::new(0));
-    let mut op = join_with_ttl(
-        JoinType::Left,
-        false,
-        [None, Some(std::time::Duration::from_millis(100))],
-    );
+    let mut op = join_with_ttl(JoinType::Left, false, [None, Some(std::time::Duration::from_millis(100))]);
     op.sides[1].set_clock(Arc::clone(&clock));
     let mut emitted = Vec::new();
     let mut step = |op: &mut UpdatingJoin, at: i64, side: usize, rows: &[(Row, RowKind)]| {
@@ -250,30 +203,16 @@ fn keys_idle_for_the_ttl_are_dropped_and_counted_when_met() {
         let mut out = Collector::default();
         op.on_timer(&mut out).unwrap();
         op.on_input(side, changes(side, rows), &mut out).unwrap();
-        emitted.extend(data(out));
+        emitted.extend(data_batches(out));
     };
-    step(
-        &mut op,
-        0,
-        1,
-        &[((Some(1), 10), RowKind::Insert), ((Some(2), 20), RowKind::Insert)],
-    );
+    step(&mut op, 0, 1, &[((Some(1), 10), RowKind::Insert), ((Some(2), 20), RowKind::Insert)]);
     step(&mut op, 60, 1, &[((Some(2), 21), RowKind::Insert)]);
     // Right key 1 idled 100 ms at 120: dropped; key 2 (written at 60) stays.
-    step(
-        &mut op,
-        120,
-        0,
-        &[((Some(1), 1), RowKind::Insert), ((Some(2), 2), RowKind::Insert)],
-    );
+    step(&mut op, 120, 0, &[((Some(1), 1), RowKind::Insert), ((Some(2), 2), RowKind::Insert)]);
     let spec = &op.plan.spec;
     let got = changelog::materialize(&spec.output_schema, &emitted, None).unwrap();
     let want = spec
-        .run(
-            vec![plain(0, &[(Some(1), 1), (Some(2), 2)])],
-            vec![plain(1, &[(Some(2), 20), (Some(2), 21)])],
-            "test",
-        )
+        .run(vec![plain(0, &[(Some(1), 1), (Some(2), 2)])], vec![plain(1, &[(Some(2), 20), (Some(2), 21)])], "test")
         .unwrap();
     assert_eq!(sorted_lines(&[got]), sorted_lines(&want));
     assert_eq!(op.metrics.expired_state_rows.load(Ordering::Relaxed), 1);
