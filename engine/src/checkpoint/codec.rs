@@ -59,6 +59,14 @@ impl Encoder {
         Ok(())
     }
 
+    /// `batch` alone, as a chunk or a spill file holds it: what
+    /// [`Decoder::batch_alone`] reads back.
+    pub fn batch_alone(batch: &RecordBatch) -> Result<Vec<u8>> {
+        let mut e = Self::default();
+        e.batch(batch)?;
+        Ok(e.bytes)
+    }
+
     /// A batch as an Arrow IPC stream, length-prefixed like
     /// [`Self::bytes`]: written in place, its length filled in after.
     pub fn batch(&mut self, batch: &RecordBatch) -> Result<()> {
@@ -125,6 +133,24 @@ impl<'a> Decoder<'a> {
         let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows())).with_match_field_names(false);
         RecordBatch::try_new_with_options(std::sync::Arc::clone(schema), batch.columns().to_vec(), &options)
             .map_err(|e| EngineError::State(format!("a state batch does not have the operator's columns: {e}")))
+    }
+
+    /// The one batch of `bytes` ([`Encoder::batch_alone`]'s), nothing
+    /// after it.
+    pub fn batch_alone(bytes: &[u8]) -> Result<RecordBatch> {
+        let mut d = Decoder::new(bytes);
+        let batch = d.batch()?;
+        d.finish()?;
+        Ok(batch)
+    }
+
+    /// [`Self::batch_alone`] with the operator's `schema`, as
+    /// [`Self::batch_of`] checks it.
+    pub fn batch_alone_of(bytes: &[u8], schema: &SchemaRef) -> Result<RecordBatch> {
+        let mut d = Decoder::new(bytes);
+        let batch = d.batch_of(schema)?;
+        d.finish()?;
+        Ok(batch)
     }
 
     /// Whether everything was read (a shorter read means a format mismatch).

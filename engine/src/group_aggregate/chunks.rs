@@ -131,9 +131,7 @@ impl GroupAggregate {
             let group_rows = &mut members[kg];
             group_rows.sort_unstable_by_key(|(key, _)| *key);
             let batch = state_batch(plan, converter, name, groups, group_rows)?;
-            let mut bytes = Encoder::default();
-            bytes.batch(&batch)?;
-            writer.write(chunk.id, bytes.bytes);
+            writer.write(chunk.id, Encoder::batch_alone(&batch)?);
             chunk.stored.sent(checkpoint);
         }
         let mut unstored = Vec::new();
@@ -173,7 +171,7 @@ impl GroupAggregate {
                 }
                 let batch = match stored {
                     KeyGroupState::Chunk { id, live } => {
-                        let batch = chunk_batch(chunks.get(id)?)?;
+                        let batch = Decoder::batch_alone(chunks.get(id)?)?;
                         match live_rows_of(live, batch.num_rows(), &self.name)? {
                             Some(mask) => filter_record_batch(&batch, &mask)
                                 .context(|| format!("{}: restoring spilled groups", self.name))?,
@@ -297,14 +295,6 @@ impl StateColumns {
     pub(super) fn find(&self, key: &[u8]) -> Option<usize> {
         find_row(self.keys.as_ref()?, key)
     }
-}
-
-/// The batch of groups a chunk (or a run, which is one) holds.
-pub(super) fn chunk_batch(bytes: &[u8]) -> Result<RecordBatch> {
-    let mut d = Decoder::new(bytes);
-    let batch = d.batch()?;
-    d.finish()?;
-    Ok(batch)
 }
 
 /// Where a part's state keeps one key group's groups.

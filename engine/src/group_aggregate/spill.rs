@@ -17,10 +17,10 @@ use datafusion::arrow::compute::{concat_batches, filter_record_batch, take_recor
 use datafusion::arrow::row::Rows;
 
 use super::GroupAggregate;
-use super::chunks::{StateColumns, chunk_batch, state_batch};
+use super::chunks::{StateColumns, state_batch};
 use super::runs::Run;
 use crate::checkpoint::chunk::ChunkId;
-use crate::checkpoint::codec::Encoder;
+use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{Result, ResultExt};
 use crate::runtime::exchange::KEY_GROUPS;
 use crate::spill::StateBudget;
@@ -121,13 +121,12 @@ impl GroupAggregate {
         keys: impl ExactSizeIterator<Item = &'k [u8]>,
         budget: &StateBudget,
     ) -> Result<usize> {
-        let mut e = Encoder::default();
-        e.batch(batch)?;
-        let file = budget.spill(&e.bytes)?;
+        let bytes = Encoder::batch_alone(batch)?;
+        let file = budget.spill(&bytes)?;
         let hasher = self.index.hasher();
         let run = Run::new(file, keys.map(|k| (k, hasher.hash_one(k))))?;
         self.runs.push(kg, run);
-        Ok(e.bytes.len())
+        Ok(bytes.len())
     }
 
     /// Merges a key group's runs into one once they are too many or one
@@ -236,7 +235,7 @@ impl GroupAggregate {
 
 /// A run's batch, read back from its spill file.
 fn read_run(run: &Run) -> Result<RecordBatch> {
-    chunk_batch(&run.file.read()?)
+    Decoder::batch_alone(&run.file.read()?)
 }
 
 /// The row of `rows` (sorted) equal to `key`.

@@ -146,10 +146,7 @@ impl Run {
         for (group, len) in self.groups.iter().zip(&self.lens) {
             at += 8;
             if wanted.get(*group as usize).copied().unwrap_or(false) {
-                let bytes = self.file.read_at(at, *len as usize)?;
-                let mut d = Decoder::new(&bytes);
-                batches.push(d.batch_of(schema)?);
-                d.finish()?;
+                batches.push(Decoder::batch_alone_of(&self.file.read_at(at, *len as usize)?, schema)?);
             }
             at += *len as u64;
         }

@@ -85,9 +85,7 @@ impl Buffered {
         let Rows::Memory(batch) = &self.data else {
             return Ok(0);
         };
-        let mut e = Encoder::default();
-        e.batch(batch)?;
-        let file = budget.spill(&e.bytes)?;
+        let file = budget.spill(&Encoder::batch_alone(batch)?)?;
         let written = file.bytes();
         self.data = Rows::Disk(file);
         Ok(written)
@@ -148,11 +146,7 @@ impl Captured {
             return Ok(());
         }
         let bytes = match &self.data {
-            Rows::Memory(batch) => {
-                let mut chunk = Encoder::default();
-                chunk.batch(batch)?;
-                chunk.bytes
-            }
+            Rows::Memory(batch) => Encoder::batch_alone(batch)?,
             Rows::Disk(file) => file.read()?,
         };
         chunks.write(self.chunk, bytes);
@@ -166,13 +160,7 @@ impl Rows {
         let rows = UInt32Array::from(rows);
         match self {
             Self::Memory(b) => take_record_batch(b, &rows),
-            Self::Disk(file) => {
-                let bytes = file.read()?;
-                let mut d = Decoder::new(&bytes);
-                let batch = d.batch_of(schema)?;
-                d.finish()?;
-                take_record_batch(&batch, &rows)
-            }
+            Self::Disk(file) => take_record_batch(&Decoder::batch_alone_of(&file.read()?, schema)?, &rows),
         }
         .context(|| format!("{name}: reading buffered rows"))
     }
