@@ -104,15 +104,7 @@ impl StateStore {
         match &**self {
             Self::Sled(s) => {
                 let (s, task) = (s.clone(), task.to_string());
-                // Held until the write returns, as in `put_chunks`.
-                let held = Arc::clone(self);
-                let put = move || {
-                    let _held = held;
-                    s.put(checkpoint, &task, state)
-                };
-                tokio::task::spawn_blocking(put).await.map_err(|e| {
-                    EngineError::State(format!("checkpoint {checkpoint}: writing a task state ended abnormally: {e}"))
-                })?
+                self.write_blocking(checkpoint, "writing a task state", move || s.put(checkpoint, &task, state)).await
             }
             Self::Object(s) => {
                 s.put(checkpoint, task, state);
@@ -137,21 +129,32 @@ impl StateStore {
         match &**self {
             Self::Sled(s) => {
                 let (s, task, refs) = (s.clone(), task.to_string(), refs.to_vec());
-                // Held until the write returns, even if the writer awaiting
-                // it is aborted: stopping an attempt waits for every holder
-                // to let go before the next one opens the store.
-                let held = Arc::clone(self);
-                let put = move || {
-                    let _held = held;
-                    s.put_chunks(checkpoint, &task, &refs, &new)
-                };
-                tokio::task::spawn_blocking(put).await.map_err(|e| {
-                    EngineError::State(format!("checkpoint {checkpoint}: writing chunks ended abnormally: {e}"))
-                })??;
+                let put = move || s.put_chunks(checkpoint, &task, &refs, &new);
+                self.write_blocking(checkpoint, "writing chunks", put).await?;
             }
             Self::Object(s) => s.put_chunks(checkpoint, refs, new).await?,
         }
         Ok(bytes)
+    }
+
+    /// Runs sled's `write` (`doing` it for `checkpoint`) on a blocking
+    /// thread. The store is held until the write returns, even if the
+    /// caller awaiting it is aborted: stopping an attempt waits for every
+    /// holder to let go before the next one opens the store.
+    async fn write_blocking(
+        self: &Arc<Self>,
+        checkpoint: u64,
+        doing: &str,
+        write: impl FnOnce() -> Result<()> + Send + 'static,
+    ) -> Result<()> {
+        let held = Arc::clone(self);
+        let write = move || {
+            let _held = held;
+            write()
+        };
+        tokio::task::spawn_blocking(write)
+            .await
+            .map_err(|e| EngineError::State(format!("checkpoint {checkpoint}: {doing} ended abnormally: {e}")))?
     }
 
     /// Marks `checkpoint` complete once its `tasks` states are durable,
