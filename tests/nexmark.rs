@@ -8,6 +8,7 @@ use crate::common;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use common::restored::SPILLING;
 use common::{parse_timestamp, read_sink, scratch, weir_run};
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit, TimestampMillisecondType};
@@ -920,9 +921,6 @@ fn flink_q7_as_written() {
     let log = check_flink_query_with("q7", 1_000, 2, &q7, 10, SPILLING);
     assert!(log.contains("spilled to disk"), "nothing spilled: {log}");
 }
-
-/// The spilling backend with a budget that makes Nexmark's state spill.
-const SPILLING: &str = "SET 'state.backend.type' = 'rocksdb';\nSET 'state.memory.budget' = '64 kb';\n";
 
 /// q8 (people who opened an auction in the 10-second window they
 /// registered in: a join of two windowed aggregations) over 100 seconds.

@@ -21,8 +21,10 @@ use std::time::Duration;
 
 use super::{Run, normalize_json, read_sink};
 
-/// The twin's state backend: spilling, with a budget of 64 KB.
-const SPILLING: &str = "SET 'state.backend.type' = 'rocksdb';\nSET 'state.memory.budget' = '64 kb';\n";
+/// The twin's state backend: spilling, with a budget of 64 KB, small
+/// enough that the suite's stateful jobs spill (also for tests of their
+/// own that run a job spilled).
+pub const SPILLING: &str = "SET 'state.backend.type' = 'rocksdb';\nSET 'state.memory.budget' = '64 kb';\n";
 
 /// The inputs and outputs of a job as its SQL names them (`'path' = '…'`),
 /// told apart by whether they exist before the job runs.
