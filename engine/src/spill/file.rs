@@ -60,6 +60,28 @@ impl SpilledBytes {
         Ok(bytes)
     }
 
+    /// The file's path: a checkpoint links the file into its store rather
+    /// than copy it.
+    pub fn path(&self) -> Result<&std::path::Path> {
+        self.file.path().ok_or_else(|| super::spill_error("reading spilled state", "not a local file"))
+    }
+
+    /// Copies the file's bytes to `w` through a small buffer (a
+    /// checkpoint's chunk streamed into its store); a file that is not as
+    /// long as written is an error.
+    pub fn copy_to(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        let path = self.path().map_err(std::io::Error::other)?;
+        let copied = std::io::copy(&mut std::fs::File::open(path)?, w)?;
+        if copied != self.len as u64 {
+            return Err(std::io::Error::other(format!(
+                "spilled state {}: {copied} bytes where {} were written",
+                path.display(),
+                self.len
+            )));
+        }
+        Ok(())
+    }
+
     /// Bytes on disk.
     pub fn bytes(&self) -> usize {
         self.len
