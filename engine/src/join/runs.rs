@@ -21,7 +21,6 @@ use crate::error::{EngineError, Result, ResultExt};
 use crate::join::sides::{Held, encode_parts};
 use crate::message::EventTime;
 use crate::operators::evaluate::columns;
-use crate::runtime::exchange::KEY_GROUPS;
 use crate::spill::{SpilledBytes, StateBudget};
 
 /// Spilled rows of one side, older than every batch the side holds in
@@ -87,20 +86,70 @@ impl Run {
     }
 
     /// Merges `self` and the run after it, `next`, into one new run: fewer
-    /// runs for a probe to read, and fewer parts' places in memory.
-    pub fn merge(
-        &self,
-        next: &Run,
-        keys: &[Arc<dyn PhysicalExpr>],
-        schema: &SchemaRef,
-        budget: &StateBudget,
-        hashes: &mut Vec<u64>,
-    ) -> Result<Self> {
-        let every = [true; KEY_GROUPS];
-        let mut batches = self.read(&every, schema)?;
-        batches.extend(next.read(&every, schema)?);
-        let times = (self.earliest.min(next.earliest), self.latest.max(next.latest));
-        Self::write(&batches, keys, times, None, budget, hashes)
+    /// runs for a probe to read, and fewer parts' places in memory. Both
+    /// files are chunks split by key group, and a chunk may hold several
+    /// parts of one key group, so the merged file is their parts copied
+    /// byte for byte, each key group's together (`self`'s first): nothing
+    /// is decoded, and no more than a copy buffer is in memory.
+    pub fn merge(&self, next: &Run, budget: &StateBudget) -> Result<Self> {
+        let parts = self.groups.len() + next.groups.len();
+        let mut w = budget.spill_writer()?;
+        w.append(&(parts as u64).to_le_bytes())?;
+        let (mut groups, mut lens) = (Vec::with_capacity(parts), Vec::with_capacity(parts));
+        let mut present: Vec<u8> = self.groups.iter().chain(next.groups.iter()).copied().collect();
+        present.sort_unstable();
+        present.dedup();
+        let runs = [(self, self.starts()), (next, next.starts())];
+        for g in present {
+            for (run, starts) in &runs {
+                // Its parts of `g`, adjacent ones copied in one piece.
+                let mut i = 0;
+                while i < run.groups.len() {
+                    if run.groups[i] != g {
+                        i += 1;
+                        continue;
+                    }
+                    let first = i;
+                    while i < run.groups.len() && run.groups[i] == g {
+                        groups.push(g);
+                        lens.push(run.lens[i]);
+                        i += 1;
+                    }
+                    w.copy_from(&run.file, starts[first], (starts[i] - starts[first]) as usize)?;
+                }
+            }
+        }
+        if w.bytes() + 8 != self.disk_bytes() + next.disk_bytes() {
+            return Err(EngineError::State(format!(
+                "join state: merging runs of {} and {} bytes wrote {}",
+                self.disk_bytes(),
+                next.disk_bytes(),
+                w.bytes()
+            )));
+        }
+        Ok(Self {
+            file: w.finish()?,
+            id: new_chunk_id(),
+            stored: Stored::No,
+            earliest: self.earliest.min(next.earliest),
+            latest: self.latest.max(next.latest),
+            keys: self.keys.union(next.keys),
+            groups: groups.into(),
+            lens: lens.into(),
+        })
+    }
+
+    /// Where each part starts in the file (at its key group), then where
+    /// the file ends.
+    fn starts(&self) -> Vec<u64> {
+        let mut at = 8;
+        let mut starts = Vec::with_capacity(self.lens.len() + 1);
+        for len in &self.lens {
+            starts.push(at);
+            at += 8 + u64::from(*len);
+        }
+        starts.push(at);
+        starts
     }
 
     /// Lists the run in checkpoint `checkpoint`: referenced once a
@@ -192,6 +241,15 @@ impl KeyRange {
             (Some(lo), Some(hi)) => Self::Within(lo, hi),
             _ => Self::Empty,
         })
+    }
+
+    /// The range of the rows of both.
+    pub fn union(self, other: KeyRange) -> KeyRange {
+        match (self, other) {
+            (Self::Unknown, _) | (_, Self::Unknown) => Self::Unknown,
+            (Self::Empty, r) | (r, Self::Empty) => r,
+            (Self::Within(a, b), Self::Within(c, d)) => Self::Within(a.min(c), b.max(d)),
+        }
     }
 
     /// Whether rows of the two ranges may have equal keys.

@@ -88,6 +88,8 @@ pub(crate) struct SideRows {
     bytes: usize,
     /// The spilled rows, oldest first.
     runs: Vec<Run>,
+    /// Whether probes read parts of the runs since the side last spilled.
+    probed: bool,
 }
 
 /// The chunk a held batch was written to.
@@ -281,25 +283,27 @@ impl SideRows {
         Ok(written)
     }
 
+    /// Notes that a probe read parts of the side's runs: merging them pays.
+    pub fn probed(&mut self) {
+        self.probed = true;
+    }
+
     /// Merges adjacent runs, the pair smallest together first, while the
-    /// side has more than [`MAX_RUNS`] and a pair is at most `limit` bytes
-    /// (a merge reads both into memory); rows of `schema` joined on
-    /// `keys`. The bytes written.
-    pub fn merge_runs(
-        &mut self,
-        keys: &[Arc<dyn PhysicalExpr>],
-        schema: &SchemaRef,
-        limit: usize,
-        budget: &StateBudget,
-        hashes: &mut Vec<u64>,
-    ) -> Result<usize> {
+    /// side has more than [`MAX_RUNS`], if probes read parts of its runs
+    /// since it last spilled (fewer, larger runs then mean fewer reads per
+    /// probe; runs no probe reads, as Nexmark q7's bids, are not worth
+    /// rewriting) or if where their parts are takes more than `places`
+    /// bytes of memory. A merge copies the files' bytes (`Run::merge`), so
+    /// its size needs no limit. The bytes written.
+    pub fn merge_runs(&mut self, places: usize, budget: &StateBudget) -> Result<usize> {
+        let probed = std::mem::take(&mut self.probed);
         let mut written = 0;
-        while self.runs.len() > MAX_RUNS {
+        while self.runs.len() > MAX_RUNS && (probed || self.runs.iter().map(Run::memory).sum::<usize>() > places) {
             let pair = |i: &usize| self.runs[*i].disk_bytes() + self.runs[*i + 1].disk_bytes();
-            let Some(i) = (0..self.runs.len() - 1).filter(|i| pair(i) <= limit).min_by_key(pair) else {
+            let Some(i) = (0..self.runs.len() - 1).min_by_key(pair) else {
                 break;
             };
-            let merged = self.runs[i].merge(&self.runs[i + 1], keys, schema, budget, hashes)?;
+            let merged = self.runs[i].merge(&self.runs[i + 1], budget)?;
             written += merged.disk_bytes();
             self.runs.splice(i..i + 2, [merged]);
         }

@@ -17,13 +17,16 @@ use datafusion::scalar::ScalarValue;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::checkpoint::chunk::ChunkMap;
+use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
+use crate::checkpoint::codec::Decoder;
 use crate::join::exec::JoinSpec;
 use crate::join::interval::{IntervalJoin, IntervalJoinPlan, TimeBounds};
+use crate::join::runs::{KeyRange, Run};
+use crate::join::sides::SideRows;
 use crate::message::{StreamBatch, WATERMARK_END};
 use crate::metrics::JobMetrics;
 use crate::operator::{Collector, Operator};
-use crate::runtime::exchange::{key_groups, subtask_of_key_group};
+use crate::runtime::exchange::{KEY_GROUPS, key_groups, subtask_of_key_group};
 use crate::spill::StateBackend;
 use crate::testing::{data_batches, sorted_lines};
 
@@ -283,7 +286,7 @@ fn a_restore_at_another_parallelism_goes_on_as_before() {
                 if checkpoint == 1 {
                     continue;
                 }
-                stored.0.extend(out.chunks.new);
+                stored.extend(out.chunks.new).unwrap();
                 for id in &out.chunks.refs {
                     assert!(stored.0.contains_key(id), "checkpoint {checkpoint} references a chunk never stored");
                 }
@@ -351,4 +354,104 @@ fn growing_keys_skip_the_runs_they_cannot_meet() {
     // would read some 20 parts of each per batch.
     let read = op.parts_read();
     assert!(read > 0 && read < inputs.len() as u64, "{read} parts read by {} probes", inputs.len());
+}
+
+/// `n` batches of the left side, keys `0..keys` with some NULLs.
+fn left_batches(n: usize, keys: i64, g: &mut SmallRng) -> Vec<RecordBatch> {
+    (0..n)
+        .map(|step| {
+            let k =
+                Int64Array::from_iter((0..50).map(|_| (g.random_range(0..10) != 0).then(|| g.random_range(0..keys))));
+            let v = Int64Array::from_iter_values((0..50).map(|_| g.random_range(0..100)));
+            let ts = TimestampMillisecondArray::from_iter_values((0..50).map(|_| step as i64));
+            RecordBatch::try_new(side_schema("l"), vec![Arc::new(k), Arc::new(v), Arc::new(ts)]).unwrap()
+        })
+        .collect()
+}
+
+/// A run's file as a checkpoint copies it, decoded as a restore decodes a
+/// chunk: the rows of every key group.
+fn run_rows(run: &mut Run) -> Vec<RecordBatch> {
+    let mut copies = Vec::new();
+    run.list(1, &mut ChunkWriter::default(), &mut copies);
+    let bytes = copies[0].1.read().unwrap();
+    let mut d = Decoder::new(&bytes);
+    let mut rows = Vec::new();
+    SideRows::decode_each(&mut d, &side_schema("l"), &|_| true, &mut |b| {
+        rows.push(b);
+        Ok(())
+    })
+    .unwrap();
+    d.finish().unwrap();
+    rows
+}
+
+/// Two runs merged by copying their parts: the merged file is a chunk
+/// whose rows are both runs' rows, and a probe's read of every key group
+/// finds them too.
+#[test]
+fn merged_runs_hold_both_runs_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = StateBackend::spilling(1 << 30, &dir.path().join("spill")).unwrap();
+    let budget = backend.share("join", 0).unwrap();
+    let keys: Vec<Arc<dyn PhysicalExpr>> = vec![Arc::new(Column::new("lk", 0))];
+    let mut g = SmallRng::seed_from_u64(11);
+    let mut side = SideRows::default();
+    let mut all = Vec::new();
+    for (i, n) in [3, 5].into_iter().enumerate() {
+        for b in left_batches(n, 40 + 200 * i as i64, &mut g) {
+            all.push(b.clone());
+            side.push(b);
+        }
+        side.spill_front(n, &keys, (0, 10), &budget, &mut Vec::new()).unwrap();
+    }
+    let [a, b] = side.runs() else { panic!("two runs") };
+    let mut merged = a.merge(b, &budget).unwrap();
+    assert_eq!(merged.disk_bytes() + 8, a.disk_bytes() + b.disk_bytes(), "one count instead of two");
+    let want = sorted_lines(&all);
+    assert!(want.len() > 300);
+    assert_eq!(sorted_lines(&merged.read(&[true; KEY_GROUPS], &side_schema("l")).unwrap()), want);
+    assert_eq!(sorted_lines(&run_rows(&mut merged)), want);
+    let one_group: Vec<RecordBatch> =
+        merged.read(&std::array::from_fn::<_, KEY_GROUPS, _>(|g| g == 5), &side_schema("l")).unwrap();
+    let group_of = |b: &RecordBatch| key_groups(&[Arc::clone(b.column(0))], b.num_rows(), &mut Vec::new()).unwrap();
+    assert!(one_group.iter().all(|b| group_of(b).iter().all(|g| *g == 5)));
+    assert!(merged.overlaps(0, 10, KeyRange::Within(230, 230)), "the key range is both runs'");
+}
+
+/// Runs no probe read are not merged (rewriting them buys nothing) until
+/// where their parts are takes too much memory; runs a probe read are.
+#[test]
+fn only_probed_or_costly_runs_are_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = StateBackend::spilling(1 << 30, &dir.path().join("spill")).unwrap();
+    let budget = backend.share("join", 0).unwrap();
+    let keys: Vec<Arc<dyn PhysicalExpr>> = vec![Arc::new(Column::new("lk", 0))];
+    let mut g = SmallRng::seed_from_u64(12);
+    let mut side = SideRows::default();
+    let mut spill = |side: &mut SideRows| {
+        for b in left_batches(2, 1000, &mut g) {
+            side.push(b);
+        }
+        side.spill_front(2, &keys, (0, 10), &budget, &mut Vec::new()).unwrap();
+    };
+    for _ in 0..12 {
+        spill(&mut side);
+    }
+    let places: usize = side.runs().iter().map(Run::memory).sum();
+    assert_eq!(side.merge_runs(places, &budget).unwrap(), 0);
+    assert_eq!(side.runs().len(), 12, "runs no probe read stay as they are");
+    side.merge_runs(places / 2, &budget).unwrap();
+    assert!(side.runs().len() <= 8, "their places took too much memory");
+    spill(&mut side);
+    side.probed();
+    side.merge_runs(usize::MAX, &budget).unwrap();
+    assert!(side.runs().len() <= 8, "probed runs are merged");
+    let rows: usize = side
+        .runs()
+        .iter()
+        .map(|r| r.read(&[true; KEY_GROUPS], &side_schema("l")).unwrap())
+        .map(|b| b.iter().map(RecordBatch::num_rows).sum::<usize>())
+        .sum();
+    assert_eq!(rows, 13 * 2 * 50, "every row spilled is in a run");
 }

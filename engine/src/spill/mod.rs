@@ -22,7 +22,7 @@ use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer, MemoryPo
 
 use crate::error::{EngineError, Result, ResultExt};
 
-pub use file::SpilledBytes;
+pub use file::{SpilledBytes, SpilledBytesWriter};
 
 /// Where a job keeps its keyed state: in memory (Flink's `hashmap`, the
 /// default), or in memory up to a budget and on local disk beyond it.
@@ -154,7 +154,16 @@ impl StateBudget {
     /// Writes `bytes` to a new spill file; an error names the operator
     /// and the directory.
     pub fn spill(&self, bytes: &[u8]) -> Result<SpilledBytes> {
-        SpilledBytes::write(&self.disk, &format!("{}: spilling state to {}", self.name, self.dir.display()), bytes)
+        let mut w = self.spill_writer()?;
+        w.append(bytes)?;
+        w.finish()
+    }
+
+    /// A new spill file to write piece by piece, so that what is spilled
+    /// need not be in memory whole (a join's run); an error names the
+    /// operator and the directory.
+    pub fn spill_writer(&self) -> Result<SpilledBytesWriter> {
+        SpilledBytes::writer(&self.disk, &format!("{}: spilling state to {}", self.name, self.dir.display()))
     }
 }
 

@@ -25,6 +25,10 @@ use crate::operators::evaluate::columns;
 use crate::runtime::exchange::{KEY_GROUPS, key_groups};
 use crate::spill::StateBudget;
 
+/// Where a side's runs' parts are may take this part of the share (of
+/// `held` at a spill) before runs no probe reads are merged anyway.
+const RUN_PLACES: usize = 16;
+
 impl IntervalJoin {
     /// With the spilling backend, the subtask's share of the budget; kept
     /// only when one of its sides can spill.
@@ -87,8 +91,9 @@ impl IntervalJoin {
     }
 
     /// Spills the oldest batches of `side` that free about `need` bytes
-    /// (at least one) as a run, then merges runs of at most `held` bytes
-    /// together once there are many; the bytes written. The side's index
+    /// (at least one) as a run, then merges runs once there are many
+    /// (`SideRows::merge_runs`; `held`: the bytes held before spilling,
+    /// about the share); the bytes written. The side's index
     /// is let go, rebuilt over the rest at the next probe.
     fn spill_front(&mut self, side: usize, need: usize, held: usize, budget: &StateBudget) -> Result<usize> {
         let batches = self.sides[side].batches();
@@ -109,8 +114,7 @@ impl IntervalJoin {
         };
         let keys = self.plan.spec.keys(side);
         let mut written = self.sides[side].spill_front(n, &keys, times, budget, &mut self.hashes)?;
-        let schema = Arc::clone(self.side_schema(side));
-        written += self.sides[side].merge_runs(&keys, &schema, held, budget, &mut self.hashes)?;
+        written += self.sides[side].merge_runs(held / RUN_PLACES, budget)?;
         self.latest[side].drain(..n);
         self.index[side] = KeyIndex::default();
         Ok(written)
@@ -152,10 +156,10 @@ impl IntervalJoin {
             wanted[g] = true;
         }
         let schema = Arc::clone(self.side_schema(other));
-        let mut joined = Vec::new();
+        let (mut joined, mut read) = (Vec::new(), 0);
         for run in self.sides[other].runs().iter().filter(|r| r.overlaps(lo, hi, range)) {
             let parts = run.read(&wanted, &schema)?;
-            self.parts_read += parts.len() as u64;
+            read += parts.len() as u64;
             if parts.is_empty() {
                 continue;
             }
@@ -168,6 +172,10 @@ impl IntervalJoin {
                 }
             }
             joined.push(j.rows);
+        }
+        if read > 0 {
+            self.parts_read += read;
+            self.sides[other].probed();
         }
         Ok(joined)
     }
