@@ -11,17 +11,21 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::kernels::aggregate::{max, min};
-use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::compute::{cast, interleave_record_batch};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use datafusion::physical_plan::PhysicalExpr;
 
 use crate::checkpoint::chunk::{ChunkId, ChunkWriter, Stored, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
-use crate::join::sides::{Held, encode_parts};
+use crate::join::sides::Held;
 use crate::message::EventTime;
 use crate::operators::evaluate::columns;
+use crate::runtime::exchange::{KEY_GROUPS, key_groups};
 use crate::spill::{SpilledBytes, StateBudget};
+
+/// A part's key group is kept in a byte.
+const _: () = assert!(KEY_GROUPS <= 256);
 
 /// Spilled rows of one side, older than every batch the side holds in
 /// memory.
@@ -58,31 +62,27 @@ impl Run {
         budget: &StateBudget,
         hashes: &mut Vec<u64>,
     ) -> Result<Self> {
-        let schema = batches
-            .first()
-            .map(RecordBatch::schema)
-            .ok_or_else(|| EngineError::State("join state: spilling no rows".into()))?;
-        // One part per key group, not per batch and key group: fewer,
-        // larger reads when probed.
-        let rows = concat_batches(&schema, batches).context(|| "join state: spilling".into())?;
-        let key_range = KeyRange::of(&columns(keys, &rows).context(|| "join state: spilling".into())?)?;
-        let mut e = Encoder::default();
-        let parts = encode_parts(&[rows], keys, &mut e, hashes)?;
-        let file = budget.spill(&e.bytes)?;
+        if batches.is_empty() {
+            return Err(EngineError::State("join state: spilling no rows".into()));
+        }
+        let mut w = budget.spill_writer()?;
+        let (parts, key_range) = write_by_key_group(batches, keys, hashes, &mut |bytes| w.append(bytes))?;
+        let file = w.finish()?;
         let (id, stored) = match chunk {
             Some(Held { id, pending: None }) => (id, Stored::Yes),
             _ => (new_chunk_id(), Stored::No),
         };
-        let fault = |what: &str| EngineError::State(format!("join state: spilling {what}"));
-        let groups = parts
-            .iter()
-            .map(|(g, _, _)| u8::try_from(*g).map_err(|_| fault("a key group past 255")))
-            .collect::<Result<_>>()?;
-        let lens = parts
-            .iter()
-            .map(|(_, _, len)| u32::try_from(*len).map_err(|_| fault("a key group's rows of over 4 GB")))
-            .collect::<Result<_>>()?;
-        Ok(Self { file, id, stored, earliest: times.0, latest: times.1, keys: key_range, groups, lens })
+        let (groups, lens) = parts.into_iter().unzip::<_, _, Vec<u8>, Vec<u32>>();
+        Ok(Self {
+            file,
+            id,
+            stored,
+            earliest: times.0,
+            latest: times.1,
+            keys: key_range,
+            groups: groups.into(),
+            lens: lens.into(),
+        })
     }
 
     /// Merges `self` and the run after it, `next`, into one new run: fewer
@@ -211,6 +211,65 @@ impl Run {
     pub fn memory(&self) -> usize {
         size_of::<Self>() + self.groups.len() + self.lens.len() * size_of::<u32>()
     }
+}
+
+/// Writes the rows of `batches`, joined on `keys`, as a chunk with one part
+/// per key group (all the batches' rows of it: fewer, larger parts for a
+/// probe to read), each part gathered from the batches and encoded right
+/// before it goes to `out`: no more than one part is copied at a time.
+/// Each part's key group and bytes (after its key group), and the rows'
+/// key range.
+fn write_by_key_group(
+    batches: &[RecordBatch],
+    keys: &[Arc<dyn PhysicalExpr>],
+    hashes: &mut Vec<u64>,
+    out: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<(Vec<(u8, u32)>, KeyRange)> {
+    let ctx = || "join state: spilling".to_string();
+    let fault = |what: &str| EngineError::State(format!("join state: spilling {what}"));
+    // Each row's key group, then the rows (batch, row) in key group order.
+    let (mut range, mut of_rows, mut counts) =
+        (KeyRange::Empty, Vec::with_capacity(batches.len()), [0usize; KEY_GROUPS]);
+    for batch in batches {
+        let columns = columns(keys, batch).context(ctx)?;
+        range = range.union(KeyRange::of(&columns)?);
+        let groups = key_groups(&columns, batch.num_rows(), hashes)?;
+        for g in &groups {
+            *counts.get_mut(*g).ok_or_else(|| fault("a key group past the last"))? += 1;
+        }
+        // A byte a row: key groups fit one (`Run::groups`).
+        of_rows.push(groups.into_iter().map(|g| g as u8).collect::<Vec<u8>>());
+    }
+    let mut next = [0usize; KEY_GROUPS];
+    for g in 1..KEY_GROUPS {
+        next[g] = next[g - 1] + counts[g - 1];
+    }
+    let rows = batches.iter().map(RecordBatch::num_rows).sum();
+    let mut order = vec![(0u32, 0u32); rows];
+    for (b, groups) in of_rows.iter().enumerate() {
+        let b = u32::try_from(b).map_err(|_| fault("over 4G batches"))?;
+        for (r, g) in groups.iter().enumerate() {
+            order[next[*g as usize]] = (b, r as u32);
+            next[*g as usize] += 1;
+        }
+    }
+    drop(of_rows);
+    let present = counts.iter().filter(|c| **c > 0).count();
+    out(&(present as u64).to_le_bytes())?;
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    let (mut parts, mut e, mut at) = (Vec::with_capacity(present), Encoder::default(), 0);
+    for (g, count) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+        let rows: Vec<(usize, usize)> = order[at..at + count].iter().map(|(b, r)| (*b as usize, *r as usize)).collect();
+        at += count;
+        let part = interleave_record_batch(&refs, &rows).context(ctx)?;
+        e.bytes.clear();
+        e.u64(g as u64);
+        e.batch(&part)?;
+        out(&e.bytes)?;
+        let len = u32::try_from(e.bytes.len() - 8).map_err(|_| fault("a key group's rows of over 4 GB"))?;
+        parts.push((g as u8, len));
+    }
+    Ok((parts, range))
 }
 
 /// The keys of a set of rows, for a join on one integer key (Nexmark's

@@ -213,7 +213,7 @@ impl SideRows {
     /// Writes the rows split by the key group of `keys` (evaluated on each
     /// batch), so that a restore at another parallelism takes its own.
     pub fn encode(&self, keys: &[Arc<dyn PhysicalExpr>], e: &mut Encoder, hashes: &mut Vec<u64>) -> Result<()> {
-        encode_parts(&self.batches, keys, e, hashes).map(drop)
+        encode_parts(&self.batches, keys, e, hashes)
     }
 
     /// Adds the rows [`SideRows::encode`] wrote for the key groups `owns`
@@ -320,29 +320,25 @@ impl SideRows {
 }
 
 /// Writes `batches` split by the key group of `keys`: a count, then each
-/// part's key group and rows. Returns each part's key group, and where its
-/// rows start in `e` and how many bytes they take.
-pub(crate) fn encode_parts(
+/// part's key group and rows, a part per batch and key group, each taken
+/// from its batch right before it is encoded (one part copied at a time).
+fn encode_parts(
     batches: &[RecordBatch],
     keys: &[Arc<dyn PhysicalExpr>],
     e: &mut Encoder,
     hashes: &mut Vec<u64>,
-) -> Result<Vec<(usize, usize, usize)>> {
-    let mut parts = Vec::new();
+) -> Result<()> {
+    let mut split = Vec::with_capacity(batches.len());
     for batch in batches {
         let key_columns = columns(keys, batch).context(|| "join state: evaluating keys".into())?;
-        let groups = key_groups(&key_columns, batch.num_rows(), hashes)?;
-        for (g, idx) in rows_by_key_group(&groups) {
-            parts.push((g, take_record_batch(batch, &idx).context(|| "join state: splitting".into())?));
+        split.push(rows_by_key_group(&key_groups(&key_columns, batch.num_rows(), hashes)?));
+    }
+    e.u64(split.iter().map(Vec::len).sum::<usize>() as u64);
+    for (batch, parts) in batches.iter().zip(split) {
+        for (g, idx) in parts {
+            e.u64(g as u64);
+            e.batch(&take_record_batch(batch, &idx).context(|| "join state: splitting".into())?)?;
         }
     }
-    e.u64(parts.len() as u64);
-    let mut at = Vec::with_capacity(parts.len());
-    for (g, batch) in &parts {
-        e.u64(*g as u64);
-        let start = e.bytes.len();
-        e.batch(batch)?;
-        at.push((*g, start, e.bytes.len() - start));
-    }
-    Ok(at)
+    Ok(())
 }

@@ -18,7 +18,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
-use crate::checkpoint::codec::Decoder;
+use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::join::exec::JoinSpec;
 use crate::join::interval::{IntervalJoin, IntervalJoinPlan, TimeBounds};
 use crate::join::runs::{KeyRange, Run};
@@ -27,7 +27,7 @@ use crate::message::{StreamBatch, WATERMARK_END};
 use crate::metrics::JobMetrics;
 use crate::operator::{Collector, Operator};
 use crate::runtime::exchange::{KEY_GROUPS, key_groups, subtask_of_key_group};
-use crate::spill::StateBackend;
+use crate::spill::{SpilledBytes, StateBackend};
 use crate::testing::{data_batches, sorted_lines};
 
 const BUDGET: usize = 32 << 10;
@@ -369,12 +369,10 @@ fn left_batches(n: usize, keys: i64, g: &mut SmallRng) -> Vec<RecordBatch> {
         .collect()
 }
 
-/// A run's file as a checkpoint copies it, decoded as a restore decodes a
-/// chunk: the rows of every key group.
-fn run_rows(run: &mut Run) -> Vec<RecordBatch> {
-    let mut copies = Vec::new();
-    run.list(1, &mut ChunkWriter::default(), &mut copies);
-    let bytes = copies[0].1.read().unwrap();
+/// A spill file decoded as a restore decodes a chunk: the rows of every
+/// key group.
+fn chunk_rows(file: &SpilledBytes) -> Vec<RecordBatch> {
+    let bytes = file.read().unwrap();
     let mut d = Decoder::new(&bytes);
     let mut rows = Vec::new();
     SideRows::decode_each(&mut d, &side_schema("l"), &|_| true, &mut |b| {
@@ -405,13 +403,22 @@ fn merged_runs_hold_both_runs_rows() {
         }
         side.spill_front(n, &keys, (0, 10), &budget, &mut Vec::new()).unwrap();
     }
+    // Each run's file, as a checkpoint copies it, holds its rows.
+    let mut copies = Vec::new();
+    side.snapshot(&keys, 1, &mut ChunkWriter::default(), &mut copies, &mut Encoder::default(), &mut Vec::new())
+        .unwrap();
+    assert_eq!(copies.len(), 2);
+    assert_eq!(sorted_lines(&chunk_rows(&copies[0].1)), sorted_lines(&all[..3]));
+    assert_eq!(sorted_lines(&chunk_rows(&copies[1].1)), sorted_lines(&all[3..]));
     let [a, b] = side.runs() else { panic!("two runs") };
     let mut merged = a.merge(b, &budget).unwrap();
     assert_eq!(merged.disk_bytes() + 8, a.disk_bytes() + b.disk_bytes(), "one count instead of two");
     let want = sorted_lines(&all);
     assert!(want.len() > 300);
     assert_eq!(sorted_lines(&merged.read(&[true; KEY_GROUPS], &side_schema("l")).unwrap()), want);
-    assert_eq!(sorted_lines(&run_rows(&mut merged)), want);
+    let mut copies = Vec::new();
+    merged.list(1, &mut ChunkWriter::default(), &mut copies);
+    assert_eq!(sorted_lines(&chunk_rows(&copies[0].1)), want);
     let one_group: Vec<RecordBatch> =
         merged.read(&std::array::from_fn::<_, KEY_GROUPS, _>(|g| g == 5), &side_schema("l")).unwrap();
     let group_of = |b: &RecordBatch| key_groups(&[Arc::clone(b.column(0))], b.num_rows(), &mut Vec::new()).unwrap();
