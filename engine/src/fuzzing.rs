@@ -112,7 +112,7 @@ pub fn seeds() -> Result<Vec<(Part, Vec<u8>)>> {
         e.bytes(&state);
         for (id, bytes) in &chunks.new {
             e.bytes(&id.to_le_bytes());
-            e.bytes(bytes);
+            e.bytes(&bytes.read()?);
         }
         let mut input = vec![u8::try_from(index).map_err(|_| EngineError::State("too many parts".into()))?];
         input.extend(e.bytes);

@@ -59,7 +59,7 @@ pub(crate) fn whole_and_restored<O: Operator>(
             let mut written = ChunkWriter::default();
             state = whole.snapshot(1, &mut written).expect("a snapshot");
             let state = state.as_ref().expect("the operator keeps state");
-            let chunks = ChunkMap(written.new.into_iter().collect());
+            let chunks = ChunkMap::of(written.new).expect("spilled chunks read back");
             restored = (0..subtasks)
                 .map(|s| {
                     let mut op = make();

@@ -6,9 +6,12 @@
 //! new chunks' bytes and the ids of the old ones. The store keeps a chunk
 //! while a retained checkpoint references it (`StateStore::prune`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::io::Write;
 
 use crate::error::{EngineError, Result};
+use crate::spill::SpilledBytes;
 
 /// A chunk's name: random, so that ids never meet across runs, rescaled
 /// subtasks or checkpoint ids reused after a fallback.
@@ -47,12 +50,78 @@ impl Stored {
     }
 }
 
+/// The bytes of a chunk to write: encoded in memory, or a spill file an
+/// operator already wrote in the chunk's format. A spilled file is
+/// streamed (or linked) into the store as it is, never read into memory
+/// whole: the runs spilled since the last checkpoint may be larger than
+/// the memory budget.
+#[derive(Clone)]
+pub enum ChunkBytes {
+    Memory(Vec<u8>),
+    File(SpilledBytes),
+}
+
+impl ChunkBytes {
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Memory(bytes) => bytes.len(),
+            Self::File(file) => file.bytes(),
+        }
+    }
+
+    /// Whether it has no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes its bytes to `w`, a file's through a small buffer.
+    pub fn write_to(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        match self {
+            Self::Memory(bytes) => w.write_all(bytes),
+            Self::File(file) => file.copy_to(w),
+        }
+    }
+
+    /// Its bytes, a file's read whole (one chunk at a time: an upload to
+    /// object storage, a restore test).
+    pub fn read(&self) -> Result<Cow<'_, [u8]>> {
+        match self {
+            Self::Memory(bytes) => Ok(Cow::Borrowed(bytes)),
+            Self::File(file) => file.read().map(Cow::Owned),
+        }
+    }
+
+    /// Its bytes, owned.
+    pub fn into_vec(self) -> Result<Vec<u8>> {
+        match self {
+            Self::Memory(bytes) => Ok(bytes),
+            Self::File(file) => file.read(),
+        }
+    }
+}
+
+impl From<Vec<u8>> for ChunkBytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::Memory(bytes)
+    }
+}
+
+impl std::fmt::Debug for ChunkBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Memory(bytes) => write!(f, "Memory({} bytes)", bytes.len()),
+            Self::File(file) => write!(f, "File({} bytes)", file.bytes()),
+        }
+    }
+}
+
 /// What operators hand over besides their state bytes at a checkpoint: the
 /// chunks it references, and the bytes of those not yet known to be stored.
 #[derive(Debug, Default, Clone)]
 pub struct ChunkWriter {
     /// Chunks whose bytes this checkpoint writes.
-    pub new: Vec<(ChunkId, Vec<u8>)>,
+    pub new: Vec<(ChunkId, ChunkBytes)>,
     /// Every chunk the task's state references, new or not.
     pub refs: Vec<ChunkId>,
     /// Bytes of new chunks the task's writer already put in the store
@@ -63,9 +132,15 @@ pub struct ChunkWriter {
 
 impl ChunkWriter {
     /// A chunk that must be written with this checkpoint.
-    pub fn write(&mut self, id: ChunkId, bytes: Vec<u8>) {
+    pub fn write(&mut self, id: ChunkId, bytes: impl Into<ChunkBytes>) {
         self.refs.push(id);
-        self.new.push((id, bytes));
+        self.new.push((id, bytes.into()));
+    }
+
+    /// A chunk that must be written with this checkpoint, whose bytes are
+    /// those of a spill file.
+    pub fn write_file(&mut self, id: ChunkId, file: SpilledBytes) {
+        self.write(id, ChunkBytes::File(file));
     }
 
     /// A chunk a completed checkpoint already wrote.
@@ -79,6 +154,22 @@ impl ChunkWriter {
 pub struct ChunkMap(pub HashMap<ChunkId, Vec<u8>>);
 
 impl ChunkMap {
+    /// The chunks a checkpoint writes, read back (spill files included):
+    /// what a restore of that checkpoint would read from the store.
+    pub fn of(new: impl IntoIterator<Item = (ChunkId, ChunkBytes)>) -> Result<Self> {
+        let mut map = Self::default();
+        map.extend(new)?;
+        Ok(map)
+    }
+
+    /// Adds the chunks `new`, read back.
+    pub fn extend(&mut self, new: impl IntoIterator<Item = (ChunkId, ChunkBytes)>) -> Result<()> {
+        for (id, bytes) in new {
+            self.0.insert(id, bytes.into_vec()?);
+        }
+        Ok(())
+    }
+
     /// The bytes of chunk `id`; a checkpoint that references a chunk it does
     /// not have is damaged.
     pub fn get(&self, id: ChunkId) -> Result<&[u8]> {

@@ -33,7 +33,6 @@ use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk
 use crate::checkpoint::codec::{Decoder, Encoder, decode_batch};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::runtime::exchange::KEY_GROUPS;
-use crate::spill::SpilledBytes;
 
 /// The first number of the chunked layout; the inline layout before it
 /// starts with a count of key groups, at most [`KEY_GROUPS`].
@@ -80,15 +79,10 @@ impl KeyGroupChunks {
 
 impl GroupAggregate {
     /// Writes the state for checkpoint `checkpoint`: the chunk list to the
-    /// returned bytes, the chunks of groups in memory no completed
-    /// checkpoint stored to `writer`. Runs of spilled groups no completed
-    /// checkpoint stored are returned, to be read and written to `writer`
-    /// by the caller (off the task loop, `snapshot_async`).
-    pub(super) fn snapshot_chunks(
-        &mut self,
-        checkpoint: u64,
-        writer: &mut ChunkWriter,
-    ) -> Result<(Vec<u8>, Vec<(ChunkId, SpilledBytes)>)> {
+    /// returned bytes, the chunks of groups in memory and the runs of
+    /// spilled groups no completed checkpoint stored to `writer` (a run's
+    /// file as it is: the store links or streams it).
+    pub(super) fn snapshot_chunks(&mut self, checkpoint: u64, writer: &mut ChunkWriter) -> Result<Vec<u8>> {
         let Self { chunks, index, groups, plan, converter, name, runs, .. } = self;
         let mut write = vec![false; KEY_GROUPS];
         for (kg, slot) in chunks.chunks.iter_mut().enumerate() {
@@ -134,7 +128,6 @@ impl GroupAggregate {
             writer.write(chunk.id, Encoder::batch_alone(&batch)?);
             chunk.stored.sent(checkpoint);
         }
-        let mut unstored = Vec::new();
         for kg in 0..KEY_GROUPS {
             for run in runs.of_mut(kg) {
                 e.u64(kg as u64);
@@ -143,12 +136,12 @@ impl GroupAggregate {
                 if run.stored == Stored::Yes {
                     writer.reference(run.id);
                 } else {
-                    unstored.push((run.id, run.file.clone()));
+                    writer.write_file(run.id, run.file.clone());
                     run.stored.sent(checkpoint);
                 }
             }
         }
-        Ok((e.bytes, unstored))
+        Ok(e.bytes)
     }
 
     /// Restores every subtask's groups of the key groups `owns` says are

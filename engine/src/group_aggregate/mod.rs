@@ -36,7 +36,6 @@ use datafusion::logical_expr::Accumulator;
 
 use crate::changelog::{self, RowKind};
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
-use crate::checkpoint::snapshot::{SnapshotJob, SnapshotOutput};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::StreamBatch;
 use crate::metrics::{DropReason, OperatorMetrics};
@@ -525,28 +524,11 @@ impl Operator for GroupAggregate {
     }
 
     /// The key groups changed since the last checkpoint, as chunks
-    /// (`chunks.rs`), and the runs of spilled groups.
+    /// (`chunks.rs`), and the runs of spilled groups, at the barrier: the
+    /// groups in memory cannot be shared with another thread (boxed
+    /// accumulators), and a run costs a file handle, not a read.
     fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
-        let (state, unstored) = self.snapshot_chunks(checkpoint, chunks)?;
-        for (id, file) in unstored {
-            chunks.write(id, file.read()?);
-        }
-        Ok(Some(state))
-    }
-
-    /// As [`Operator::snapshot`], but the runs of spilled groups no
-    /// checkpoint stored yet are read from disk off the task loop (the
-    /// groups in memory are encoded at the barrier: their accumulators
-    /// cannot be shared).
-    fn snapshot_async(&mut self, checkpoint: u64) -> Result<SnapshotJob> {
-        let mut chunks = ChunkWriter::default();
-        let (state, unstored) = self.snapshot_chunks(checkpoint, &mut chunks)?;
-        Ok(Box::new(move || {
-            for (id, file) in unstored {
-                chunks.write(id, file.read()?);
-            }
-            Ok(SnapshotOutput { state: Some(state), chunks })
-        }))
+        self.snapshot_chunks(checkpoint, chunks).map(Some)
     }
 
     fn checkpoint_complete(&mut self, checkpoint: u64) {

@@ -110,7 +110,7 @@ mod tests {
             op.on_batch(StreamBatch::new(data), &mut Collector::default()).unwrap();
             let mut writer = ChunkWriter::default();
             states.push(op.snapshot(1, &mut writer).unwrap().unwrap());
-            chunks.0.extend(writer.new);
+            chunks.extend(writer.new).unwrap();
         }
         let states: Vec<&[u8]> = states.iter().map(Vec::as_slice).collect();
         let mut got = BTreeMap::new();

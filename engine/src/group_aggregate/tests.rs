@@ -98,7 +98,7 @@ fn apply(out: Collector, table: &mut BTreeMap<i64, (i64, i64)>) {
 fn checkpointed(op: &mut GroupAggregate, id: u64) -> (Vec<u8>, ChunkMap) {
     let mut writer = ChunkWriter::default();
     let state = op.snapshot(id, &mut writer).unwrap().unwrap();
-    (state, ChunkMap(writer.new.into_iter().collect()))
+    (state, ChunkMap::of(writer.new).unwrap())
 }
 
 fn input(part: u64) -> Vec<(i64, i64)> {

@@ -384,7 +384,7 @@ impl Operator for IntervalJoin {
         let state = e.bytes;
         Ok(Box::new(move || {
             for (id, file) in copies {
-                chunks.write(id, file.read()?);
+                chunks.write_file(id, file);
             }
             Ok(SnapshotOutput { state: Some(state), chunks })
         }))

@@ -904,11 +904,11 @@ pub(crate) mod tests {
         let mut out = Collector::default();
         let all: Vec<i64> = (0..10_000).collect();
         op.on_batch(keyed(&vec![1; all.len()], &all), &mut out).unwrap();
-        let mut stored = std::collections::HashMap::new();
+        let mut stored = ChunkMap::default();
         let mut first = ChunkWriter::default();
         op.snapshot(1, &mut first).unwrap().unwrap();
         assert_eq!(first.new.len(), crate::runtime::exchange::KEY_GROUPS, "one chunk per key group");
-        stored.extend(first.new.iter().cloned());
+        stored.extend(first.new.iter().cloned()).unwrap();
         op.checkpoint_complete(1);
 
         op.on_batch(keyed(&[2, 3, 4], &[5, 6, 7]), &mut out).unwrap();
@@ -924,11 +924,11 @@ pub(crate) mod tests {
             third.new.iter().map(|c| c.0).collect::<Vec<_>>(),
             second.new.iter().map(|c| c.0).collect::<Vec<_>>()
         );
-        stored.extend(third.new.iter().cloned());
+        stored.extend(third.new.iter().cloned()).unwrap();
 
         let mut expected: Vec<(i64, i64)> = all.iter().map(|k| (*k, if (5..=7).contains(k) { 2 } else { 1 })).collect();
         expected.sort();
-        let chunks = ChunkMap(stored);
+        let chunks = stored;
         let mut restored = Vec::new();
         for subtask in 0..3 {
             let (mut r, _) = operator(WindowKind::Tumble { size: 1000 });
@@ -992,8 +992,8 @@ pub(crate) mod tests {
         let first = op.snapshot_async(1).unwrap();
         op.on_batch(after.clone(), &mut out).unwrap();
         let first = first().unwrap();
-        let mut stored: std::collections::HashMap<_, _> = first.chunks.new.iter().cloned().collect();
-        assert_eq!(restored_counts(first.state.as_deref().unwrap(), &ChunkMap(stored.clone())), oracle(&[&before]));
+        let mut stored = ChunkMap::of(first.chunks.new.iter().cloned()).unwrap();
+        assert_eq!(restored_counts(first.state.as_deref().unwrap(), &stored), oracle(&[&before]));
         op.checkpoint_complete(1);
 
         // Checkpoint 2 is abandoned: checkpoint 3 writes its chunks again.
@@ -1010,15 +1010,15 @@ pub(crate) mod tests {
         let unstored: Vec<_> = third.chunks.refs.iter().filter(|id| !first.chunks.refs.contains(id)).collect();
         assert!(!unstored.is_empty());
         assert!(unstored.iter().all(|id| third.chunks.new.iter().any(|(n, _)| n == *id)));
-        stored.extend(third.chunks.new.iter().cloned());
+        stored.extend(third.chunks.new.iter().cloned()).unwrap();
         op.checkpoint_complete(3);
         let fourth = op.snapshot_async(4).unwrap()().unwrap();
         assert!(fourth.chunks.new.is_empty(), "nothing changed since checkpoint 3");
         assert_eq!(fourth.chunks.refs.len(), third.chunks.refs.len());
 
         let expected = oracle(&[&before, &after]);
-        assert_eq!(restored_counts(third.state.as_deref().unwrap(), &ChunkMap(stored.clone())), expected);
-        assert_eq!(restored_counts(fourth.state.as_deref().unwrap(), &ChunkMap(stored)), expected);
+        assert_eq!(restored_counts(third.state.as_deref().unwrap(), &stored), expected);
+        assert_eq!(restored_counts(fourth.state.as_deref().unwrap(), &stored), expected);
         let mut fired = Collector::default();
         op.on_watermark(2000, &mut fired).unwrap();
         assert_eq!(counts(fired), expected);

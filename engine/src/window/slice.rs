@@ -20,7 +20,7 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{Array, ArrayRef};
 
-use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk_id};
+use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::spill::{SpilledBytes, StateBudget};
@@ -92,15 +92,16 @@ impl Held {
         }
     }
 
-    /// The part's chunk: its encoded partial states.
-    fn encoded(&self) -> Result<Vec<u8>> {
+    /// The part's chunk: its encoded partial states, or the file that
+    /// holds them.
+    fn encoded(&self) -> Result<ChunkBytes> {
         match self {
             Held::Memory(state) => {
                 let mut bytes = Encoder::default();
                 state.encode(&mut bytes)?;
-                Ok(bytes.bytes)
+                Ok(ChunkBytes::Memory(bytes.bytes))
             }
-            Held::Disk { file, .. } => file.read(),
+            Held::Disk { file, .. } => Ok(ChunkBytes::File(file.clone())),
         }
     }
 }
@@ -297,9 +298,11 @@ impl Slice {
         self.flush(name, hashes)?;
         self.live = grouping.new_groups().context(|| format!("{name}: creating accumulators"))?;
         for part in &mut self.parts {
-            if let Held::Memory(_) = &part.held {
+            if let Held::Memory(state) = &part.held {
                 let rows = part.held.rows();
-                let file = budget.spill(&part.held.encoded()?)?;
+                let mut bytes = Encoder::default();
+                state.encode(&mut bytes)?;
+                let file = budget.spill(&bytes.bytes)?;
                 written += file.bytes();
                 part.held = Held::Disk { file, rows };
             }

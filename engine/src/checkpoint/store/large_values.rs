@@ -81,6 +81,21 @@ impl LargeValues {
     /// `name`): checksummed in sled if small, else in a file with a
     /// reference in sled.
     pub(super) fn insert(&self, tree: &sled::Tree, name: &str, key: &[u8], write: WriteValue) -> Result<(), Failed> {
+        self.insert_from(tree, name, key, write, None)
+    }
+
+    /// As [`Self::insert`], where `file` holds exactly the bytes `write`
+    /// writes and is never changed (a spill file): a large value is then a
+    /// hard link to it, no second copy on disk, unless the two directories
+    /// are on different file systems.
+    pub(super) fn insert_from(
+        &self,
+        tree: &sled::Tree,
+        name: &str,
+        key: &[u8],
+        write: WriteValue,
+        file: Option<&Path>,
+    ) -> Result<(), Failed> {
         let mut sum = Summing { hasher: crc32fast::Hasher::new(), len: 0 };
         write(&mut sum).map_err(Failed::Io)?;
         let crc = sum.hasher.finalize();
@@ -94,9 +109,16 @@ impl LargeValues {
         tree.insert(key, reference(sum.len as u64, crc)).map_err(Failed::Sled)?;
         std::fs::create_dir_all(&self.dir).map_err(Failed::Io)?;
         let path = self.path(name, key);
-        let mut file = BufWriter::with_capacity(LARGE, std::fs::File::create(&path).map_err(Failed::Io)?);
-        write(&mut file).map_err(Failed::Io)?;
-        file.flush().map_err(Failed::Io)?;
+        // A value sent with an abandoned checkpoint is sent again whole.
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Failed::Io(e)),
+            _ => {}
+        }
+        if !file.is_some_and(|file| std::fs::hard_link(file, &path).is_ok()) {
+            let mut out = BufWriter::with_capacity(LARGE, std::fs::File::create(&path).map_err(Failed::Io)?);
+            write(&mut out).map_err(Failed::Io)?;
+            out.flush().map_err(Failed::Io)?;
+        }
         self.unsynced.lock().unwrap_or_else(|p| p.into_inner()).push(path);
         Ok(())
     }

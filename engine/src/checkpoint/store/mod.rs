@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter};
+use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::checkpoint::identity::Manifest;
 use crate::error::{EngineError, Result};
@@ -123,7 +123,7 @@ impl StateStore {
         checkpoint: u64,
         task: &str,
         refs: &[ChunkId],
-        new: Vec<(ChunkId, Vec<u8>)>,
+        new: Vec<(ChunkId, ChunkBytes)>,
     ) -> Result<u64> {
         let bytes = new.iter().map(|(_, b)| b.len() as u64).sum();
         match &**self {
@@ -235,8 +235,8 @@ impl StateStore {
         let target = Arc::new(Self::open_at(&Location::from_path(target)?, EXPORT_DEADLINE)?);
         let tasks = cp.tasks.len();
         for (task, mut state) in cp.tasks {
-            for chunk in &state.chunks.refs {
-                state.chunks.new.push((*chunk, cp.chunks.get(*chunk)?.to_vec()));
+            for chunk in std::mem::take(&mut state.chunks.refs) {
+                state.chunks.write(chunk, cp.chunks.get(chunk)?.to_vec());
             }
             target.put(id, &task, state).await?;
         }

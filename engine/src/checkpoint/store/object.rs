@@ -34,7 +34,7 @@ use url::Url;
 use super::{
     Checkpoint, RETAINED, Recovery, TaskState, decode_parts, decode_refs, encode_parts, encode_refs, io, verified,
 };
-use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter};
+use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::checkpoint::identity::Manifest;
 use crate::error::{EngineError, Result};
@@ -129,14 +129,11 @@ impl ObjectStateStore {
     /// [`PARALLEL`] at a time within the deadline (a task's writer does,
     /// off the task loop). What the part references is registered first,
     /// so that a clean-up running meanwhile keeps it.
-    pub async fn put_chunks(&self, checkpoint: u64, refs: &[ChunkId], new: Vec<(ChunkId, Vec<u8>)>) -> Result<()> {
+    pub async fn put_chunks(&self, checkpoint: u64, refs: &[ChunkId], new: Vec<(ChunkId, ChunkBytes)>) -> Result<()> {
         lock(&self.inner.uploading).entry(checkpoint).or_default().extend(refs.iter().copied());
         let inner = Arc::clone(&self.inner);
         io::run(async move {
-            let chunks = new
-                .into_iter()
-                .map(|(id, bytes)| (inner.chunk_path(id), checked_payload(Bytes::from(bytes))))
-                .collect();
+            let chunks = new.into_iter().map(|(id, bytes)| (inner.chunk_path(id), bytes)).collect();
             let deadline = inner.deadline;
             tokio::time::timeout(deadline, inner.put_all(chunks)).await.map_err(|_| {
                 EngineError::State(format!(
@@ -292,10 +289,18 @@ impl Inner {
     }
 
     /// Writes `objects`, [`PARALLEL`] at a time.
-    async fn put_all(&self, objects: Vec<(ObjectPath, PutPayload)>) -> Result<()> {
+    /// Uploads `objects`, [`PARALLEL`] at a time; a spill file is read
+    /// when its upload starts, so that at most that many are in memory.
+    async fn put_all(&self, objects: Vec<(ObjectPath, ChunkBytes)>) -> Result<()> {
         stream::iter(objects)
-            .map(|(path, payload)| async move {
-                let put = self.store.put(&path, payload).await;
+            .map(|(path, bytes)| async move {
+                let body = match bytes {
+                    ChunkBytes::Memory(bytes) => bytes,
+                    file => tokio::task::spawn_blocking(move || file.into_vec()).await.map_err(|e| {
+                        EngineError::State(format!("reading spilled state for {path}: ended abnormally: {e}"))
+                    })??,
+                };
+                let put = self.store.put(&path, checked_payload(Bytes::from(body))).await;
                 put.map(drop).map_err(|e| self.unreachable(&format!("writing {path}"), e))
             })
             .buffer_unordered(PARALLEL)
@@ -312,10 +317,7 @@ impl Inner {
                 chunks.entry(chunk).or_insert(bytes);
             }
         }
-        let chunks = chunks
-            .into_iter()
-            .map(|(chunk, bytes)| (self.chunk_path(chunk), checked_payload(Bytes::from(bytes))))
-            .collect();
+        let chunks = chunks.into_iter().map(|(chunk, bytes)| (self.chunk_path(chunk), bytes)).collect();
         self.put_all(chunks).await?;
         let tasks = states
             .iter()
@@ -323,7 +325,7 @@ impl Inner {
                 let mut e = Encoder::default();
                 e.bytes(&encode_refs(&state.chunks.refs));
                 encode_parts(&mut e, &state.parts);
-                (self.task_path(id, task), checked_payload(Bytes::from(e.bytes)))
+                (self.task_path(id, task), ChunkBytes::Memory(e.bytes))
             })
             .collect();
         self.put_all(tasks).await?;

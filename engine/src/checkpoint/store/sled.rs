@@ -13,7 +13,7 @@ use super::large_values::{Failed, LargeValues};
 use super::{
     Checkpoint, RETAINED, Recovery, TaskState, checked, decode_parts, decode_refs, encode_refs, verified, write_parts,
 };
-use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter};
+use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::checkpoint::identity::Manifest;
 use crate::error::{EngineError, Result};
@@ -194,14 +194,24 @@ impl SledStore {
     /// the list `refs` of every chunk the part references: a clean-up
     /// ([`Self::prune`]) lists the chunks before the lists, so that it
     /// never takes a chunk whose list it has not seen for garbage.
-    pub fn put_chunks(&self, checkpoint: u64, task: &str, refs: &[ChunkId], new: &[(ChunkId, Vec<u8>)]) -> Result<()> {
+    pub fn put_chunks(
+        &self,
+        checkpoint: u64,
+        task: &str,
+        refs: &[ChunkId],
+        new: &[(ChunkId, ChunkBytes)],
+    ) -> Result<()> {
         let refs = encode_refs(refs);
         let key = state_key(checkpoint, task);
         self.values.insert(&self.refs, REFS, &key, &|w| w.write_all(&refs)).map_err(self.failed("writing state"))?;
         for (id, bytes) in new {
-            let write = |w: &mut dyn std::io::Write| w.write_all(bytes);
+            let write = |w: &mut dyn std::io::Write| bytes.write_to(w);
+            let file = match bytes {
+                ChunkBytes::File(file) => Some(file.path()?),
+                ChunkBytes::Memory(_) => None,
+            };
             self.values
-                .insert(&self.chunks, CHUNKS, &id.to_be_bytes(), &write)
+                .insert_from(&self.chunks, CHUNKS, &id.to_be_bytes(), &write, file)
                 .map_err(self.failed("writing state"))?;
         }
         Ok(())
@@ -501,5 +511,36 @@ mod tests {
         std::fs::write(dir.path().join("values").join("chunks-00ff"), b"left by a crash").unwrap();
         let _store = SledStore::open(dir.path()).unwrap();
         assert_eq!(files(), 3 * 2 - 1, "the orphan is deleted when the store opens, the rest kept");
+    }
+
+    /// A chunk that is a spill file is stored as a hard link to it: the
+    /// same bytes on disk, never read into memory; it outlives the spill
+    /// file, is linked again when an abandoned checkpoint's chunk is sent
+    /// again, and a small one is a sled value as any other.
+    #[tokio::test]
+    async fn spilled_chunks_are_linked_not_copied() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let backend = crate::spill::StateBackend::spilling(1 << 20, &dir.path().join("spill")).unwrap();
+        let budget = backend.share("op", 0).unwrap();
+        let big: Vec<u8> = (0..super::super::large_values::LARGE * 2).map(|i| (i % 253) as u8).collect();
+        let (large, small) = (budget.spill(&big).unwrap(), budget.spill(b"few bytes").unwrap());
+        let store = SledStore::open(dir.path().join("store").as_path()).unwrap();
+        let (a, b) = (7u128 << 64, 8u128 << 64);
+        for checkpoint in [1, 2] {
+            let mut chunks = ChunkWriter::default();
+            chunks.write_file(a, large.clone());
+            chunks.write_file(b, small.clone());
+            store.put(checkpoint, "t", TaskState { parts: vec![("op".into(), vec![1])], chunks }).unwrap();
+        }
+        store.complete(2, 1, &manifest()).await.unwrap();
+        let stored = dir.path().join("store/values").join(format!("chunks-{}", hex::encode(a.to_be_bytes())));
+        let inode = |p: &std::path::Path| std::fs::metadata(p).unwrap().ino();
+        assert_eq!(inode(&stored), inode(large.path().unwrap()), "a link to the spill file");
+        drop((large, small, budget, backend));
+        let cp = store.read(2).unwrap();
+        assert_eq!(cp.chunks.get(a).unwrap(), big.as_slice());
+        assert_eq!(cp.chunks.get(b).unwrap(), b"few bytes");
+        assert_eq!(std::fs::read_dir(dir.path().join("store/values")).unwrap().count(), 1, "only the large chunk");
     }
 }

@@ -187,7 +187,7 @@ async fn chunks_written_for_a_checkpoint_in_flight_survive_a_clean_up() {
         store.put(1, "t", state(1)).await.unwrap();
         // The writer of checkpoint 2 puts its chunk before checkpoint 1
         // completes (and cleans up).
-        let written = store.put_chunks(2, "t", &[kept], vec![(kept, b"kept".to_vec())]).await.unwrap();
+        let written = store.put_chunks(2, "t", &[kept], vec![(kept, b"kept".to_vec().into())]).await.unwrap();
         assert_eq!(written, 4);
         store.complete(1, 1, &manifest()).await.unwrap();
         assert_eq!(store.chunk_ids().await, vec![kept], "{backend:?}");
@@ -197,7 +197,7 @@ async fn chunks_written_for_a_checkpoint_in_flight_survive_a_clean_up() {
         store.complete(2, 1, &manifest()).await.unwrap();
         assert_eq!(store.read(2).unwrap().chunks.get(kept).unwrap(), b"kept");
         // Checkpoint 3's writer puts a chunk, and 3 is abandoned.
-        store.put_chunks(3, "t", &[orphan], vec![(orphan, b"orphan".to_vec())]).await.unwrap();
+        store.put_chunks(3, "t", &[orphan], vec![(orphan, b"orphan".to_vec().into())]).await.unwrap();
         for id in 4..=6 {
             let mut s = state(id as u8);
             s.chunks.reference(kept);

@@ -185,13 +185,13 @@ pub(super) fn route(subtasks: &mut [GroupAggregate], rows: &[Change], table: &mu
 
 /// Checkpoint `id` of every subtask: their states; the chunks they write
 /// go to `store`.
-fn checkpoint(subtasks: &mut [GroupAggregate], id: u64, store: &mut HashMap<u128, Vec<u8>>) -> Vec<Vec<u8>> {
+fn checkpoint(subtasks: &mut [GroupAggregate], id: u64, store: &mut ChunkMap) -> Vec<Vec<u8>> {
     subtasks
         .iter_mut()
         .map(|op| {
             let mut writer = ChunkWriter::default();
             let state = op.snapshot(id, &mut writer).unwrap().unwrap();
-            store.extend(writer.new);
+            store.extend(writer.new).unwrap();
             op.checkpoint_complete(id);
             state
         })
@@ -224,7 +224,7 @@ async fn retracting_input_ends_as_a_batch_query_of_the_rows_left() {
 async fn restored_at_another_parallelism_after_a_kill_ends_as_a_batch_query() {
     let plan = plan(true);
     let input = changelog_input(30, 300, 11);
-    let mut store = HashMap::new();
+    let mut store = ChunkMap::default();
     let mut before: Vec<GroupAggregate> = (0..2).map(|_| subtask(&plan)).collect();
     let mut table = Table::new();
     for rows in &input[..10] {
@@ -241,7 +241,7 @@ async fn restored_at_another_parallelism_after_a_kill_ends_as_a_batch_query() {
         route(&mut before, rows, &mut table);
     }
     drop(before);
-    let chunks = ChunkMap(store);
+    let chunks = store;
     let states: Vec<&[u8]> = states.iter().map(Vec::as_slice).collect();
     let mut after: Vec<GroupAggregate> = (0..3)
         .map(|i| {
@@ -287,13 +287,14 @@ async fn a_checkpoint_writes_only_the_key_groups_that_changed() {
     // Checkpoint 2 never completes: checkpoint 3 writes its chunks again.
     let mut third = ChunkWriter::default();
     let state = op.snapshot(3, &mut third).unwrap().unwrap();
-    assert_eq!(third.new, second.new);
+    let bytes = |w: &ChunkWriter| w.new.iter().map(|(id, b)| (*id, b.read().unwrap().to_vec())).collect::<Vec<_>>();
+    assert_eq!(bytes(&third), bytes(&second));
     op.checkpoint_complete(3);
     let mut fourth = ChunkWriter::default();
     op.snapshot(4, &mut fourth).unwrap().unwrap();
     assert!(fourth.new.is_empty(), "nothing changed since checkpoint 3");
 
-    let chunks = ChunkMap(first.new.into_iter().chain(third.new).collect());
+    let chunks = ChunkMap::of(first.new.into_iter().chain(third.new)).unwrap();
     let mut decoded = Table::new();
     let mut key_groups_seen = Vec::new();
     for part in decode_key_groups(plan, &[&state], &chunks).unwrap() {
@@ -319,7 +320,7 @@ async fn state_of_the_layout_before_chunks_restores() {
     }
     let mut writer = ChunkWriter::default();
     let state = op[0].snapshot(1, &mut writer).unwrap().unwrap();
-    let chunks: HashMap<u128, Vec<u8>> = writer.new.into_iter().collect();
+    let chunks = ChunkMap::of(writer.new).unwrap().0;
     let mut d = Decoder::new(&state);
     assert_eq!(d.u64().unwrap(), u64::MAX, "the chunked layout's marker");
     let mut old = Encoder::default();

@@ -11,7 +11,6 @@ use super::oracle::{
 use super::*;
 use crate::checkpoint::chunk::ChunkMap;
 use crate::spill::StateBackend;
-use std::collections::HashMap;
 
 /// Bytes of state the subtask may hold: a few hundred of the test's groups.
 const BUDGET: u64 = 128 << 10;
@@ -99,11 +98,11 @@ async fn growing_keys_never_read_spilled_groups() {
 
 /// Checkpoint `id` of `op` taken as the task does (`snapshot_async`, run
 /// off the loop); its chunks go to `store`. Completed unless `abandon`.
-fn checkpoint(op: &mut GroupAggregate, id: u64, store: &mut HashMap<u128, Vec<u8>>, abandon: bool) -> Vec<u8> {
+fn checkpoint(op: &mut GroupAggregate, id: u64, store: &mut ChunkMap, abandon: bool) -> Vec<u8> {
     let job = op.snapshot_async(id).unwrap();
     let out = job().unwrap();
     if !abandon {
-        store.extend(out.chunks.new);
+        store.extend(out.chunks.new).unwrap();
         op.checkpoint_complete(id);
     }
     out.state.unwrap()
@@ -119,7 +118,7 @@ async fn checkpoints_of_spilled_groups_restore_at_another_parallelism() {
     let (plan, dir, backend) = spilling_backend(true);
     let mut op = budgeted(&plan, &backend, 0);
     let input = changelog_input(70, 20_000, 9);
-    let mut store = HashMap::new();
+    let mut store = ChunkMap::default();
     let mut table = Table::new();
     let (mut state, mut committed) = (Vec::new(), Table::new());
     for (b, batch) in input[..60].iter().enumerate() {
@@ -142,7 +141,7 @@ async fn checkpoints_of_spilled_groups_restore_at_another_parallelism() {
     );
     assert!(op.state_size().spilled > 0);
     drop(op);
-    let chunks = ChunkMap(store);
+    let chunks = store;
     let want = batch_query(&net(&input.concat())).await;
     for budget in [true, false] {
         let after_backend = StateBackend::spilling(BUDGET / 3, &dir.path().join(format!("after-{budget}"))).unwrap();

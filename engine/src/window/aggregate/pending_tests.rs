@@ -105,7 +105,7 @@ fn each_key_groups_oldest_open_window_is_the_oracles() {
             let mut chunks = ChunkWriter::default();
             let state = op.snapshot(1, &mut chunks).unwrap().unwrap();
             let (mut restored, restored_metrics) = operator(kind);
-            restored.restore(&[&state], &ChunkMap(chunks.new.into_iter().collect()), &|_| true).unwrap();
+            restored.restore(&[&state], &ChunkMap::of(chunks.new).unwrap(), &|_| true).unwrap();
             assert_eq!(published(&restored_metrics), oracle(kind, &fed, wm), "{kind:?}, {keys} keys, restored");
 
             op.on_watermark(i64::MAX - 1, &mut out).unwrap();

@@ -4,8 +4,6 @@
 //! spilled and restores at another parallelism; and the memory it holds
 //! after each batch stays within its share.
 
-use std::collections::HashMap;
-
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::{Int64Type, TimestampMillisecondType};
 
@@ -121,7 +119,7 @@ fn checkpoints_of_spilled_state_restore_at_another_parallelism() {
         let spilling = StateBackend::spilling(BUDGET, &dir.path().join("spill")).unwrap();
         let mut op = operator(kind, &spilling, 0);
         let mut got = Collector::default();
-        let mut stored = HashMap::new();
+        let mut stored = ChunkMap::default();
         let mut state = Vec::new();
         let mut in_flight = None;
         for (i, (ts, keys, wm)) in before.iter().enumerate() {
@@ -132,8 +130,11 @@ fn checkpoints_of_spilled_state_restore_at_another_parallelism() {
                 let job: crate::checkpoint::snapshot::SnapshotJob = job;
                 let written = job().unwrap();
                 if checkpoint != 9 {
-                    stored.extend(written.chunks.new.iter().cloned());
-                    assert!(written.chunks.refs.iter().all(|id| stored.contains_key(id)), "a chunk was never written");
+                    stored.extend(written.chunks.new.iter().cloned()).unwrap();
+                    assert!(
+                        written.chunks.refs.iter().all(|id| stored.0.contains_key(id)),
+                        "a chunk was never written"
+                    );
                     state = written.state.unwrap();
                     op.checkpoint_complete(checkpoint);
                 }
@@ -162,7 +163,7 @@ fn checkpoints_of_spilled_state_restore_at_another_parallelism() {
             let mut hashes = Vec::new();
             let mut subtasks: Vec<WindowAggregate> = (0..3).map(|s| operator(kind, &backend, s)).collect();
             for (s, r) in subtasks.iter_mut().enumerate() {
-                r.restore(&[&state], &ChunkMap(stored.clone()), &|g| subtask_of_key_group(g, 3) == s).unwrap();
+                r.restore(&[&state], &stored, &|g| subtask_of_key_group(g, 3) == s).unwrap();
             }
             for (ts, keys, wm) in before[20..].iter().chain(after) {
                 let batch = keyed(ts, keys);

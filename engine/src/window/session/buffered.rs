@@ -145,11 +145,10 @@ impl Captured {
             chunks.reference(self.chunk);
             return Ok(());
         }
-        let bytes = match &self.data {
-            Rows::Memory(batch) => Encoder::batch_alone(batch)?,
-            Rows::Disk(file) => file.read()?,
-        };
-        chunks.write(self.chunk, bytes);
+        match &self.data {
+            Rows::Memory(batch) => chunks.write(self.chunk, Encoder::batch_alone(batch)?),
+            Rows::Disk(file) => chunks.write_file(self.chunk, file.clone()),
+        }
         Ok(())
     }
 }

@@ -84,7 +84,7 @@ fn sessions_over_their_budget_spill_and_fire_what_memory_fires() {
     feed(&mut op, &after[..10], &mut got);
     let taken = job().unwrap();
     let state = taken.state.unwrap();
-    let chunks = ChunkMap(taken.chunks.new.into_iter().collect());
+    let chunks = ChunkMap::of(taken.chunks.new).unwrap();
     assert_eq!(chunks.0.len(), taken.chunks.refs.len(), "a first checkpoint writes every chunk it lists");
     for backend in [StateBackend::memory(), StateBackend::spilling(BUDGET, &dir.path().join("restored")).unwrap()] {
         let mut restored = operator(&backend);
@@ -120,21 +120,21 @@ fn checkpoints_write_only_the_batches_not_stored_yet() {
     let first = op.snapshot_async(1).unwrap()().unwrap();
     assert_eq!(first.chunks.new.len(), first.chunks.refs.len());
     op.checkpoint_complete(1);
-    let mut stored: std::collections::HashMap<_, _> = first.chunks.new.into_iter().collect();
+    let mut stored = ChunkMap::of(first.chunks.new).unwrap();
     feed(&mut op, &batches[20..21], &mut got);
     let abandoned = op.snapshot_async(2).unwrap()().unwrap();
     feed(&mut op, &batches[21..22], &mut got);
     let third = op.snapshot_async(3).unwrap()().unwrap();
     let written: Vec<_> = third.chunks.new.iter().map(|(id, _)| *id).collect();
-    assert!(third.chunks.refs.iter().all(|id| stored.contains_key(id) != written.contains(id)));
+    assert!(third.chunks.refs.iter().all(|id| stored.0.contains_key(id) != written.contains(id)));
     assert!(written.len() < third.chunks.refs.len(), "nothing was referenced: {} written", written.len());
     let resent: Vec<_> =
-        abandoned.chunks.new.iter().filter(|(id, _)| !stored.contains_key(id)).map(|(id, _)| id).collect();
+        abandoned.chunks.new.iter().filter(|(id, _)| !stored.0.contains_key(id)).map(|(id, _)| id).collect();
     assert!(!resent.is_empty() && resent.iter().all(|id| written.contains(id)), "the abandoned checkpoint's batches");
-    stored.extend(third.chunks.new);
+    stored.extend(third.chunks.new).unwrap();
 
     let mut restored = operator(&StateBackend::memory());
-    restored.restore(&[third.state.as_deref().unwrap()], &ChunkMap(stored), &|_| true).unwrap();
+    restored.restore(&[third.state.as_deref().unwrap()], &stored, &|_| true).unwrap();
     let mut out = Collector::default();
     feed(&mut restored, &batches[22..], &mut out);
     restored.on_watermark(i64::MAX / 4, &mut out).unwrap();
