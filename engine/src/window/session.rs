@@ -5,15 +5,16 @@
 //! is purged and aggregated when it fires, so merging needs no accumulator
 //! surgery.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
 use datafusion::arrow::compute::{filter_record_batch, take_record_batch};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit, TimestampMillisecondType};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
+use smallvec::SmallVec;
 
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
@@ -31,8 +32,15 @@ use crate::window::late::LateRows;
 use crate::window::pending::{KeyGroupSet, key_groups_of_new_groups, oldest_open_sessions};
 
 mod buffered;
+mod membership;
 
 use buffered::{Buffered, Captured};
+use membership::{by_key, event_times, in_session, key_ids_of, resolve_rows, span};
+
+/// One key's sessions, by start, with their ends: disjoint and sorted. Most
+/// keys have one open session, held inline (32 bytes a key, where a
+/// `BTreeMap` took a 200-byte node).
+type KeySessions = SmallVec<[(EventTime, EventTime); 1]>;
 
 /// Marks a state that lists its buffered batches as chunks (each with a
 /// bitmap of its live rows) instead of carrying their rows: the first
@@ -64,7 +72,7 @@ pub struct SessionAggregate {
     /// Interns group keys to small ids.
     key_ids: Option<Box<dyn GroupValues>>,
     /// Per key id: sessions by start, with their end.
-    sessions: HashMap<u32, BTreeMap<EventTime, EventTime>>,
+    sessions: HashMap<u32, KeySessions>,
     /// Sessions not yet fired, by (end, key, start).
     pending: BTreeSet<(EventTime, u32, EventTime)>,
     /// Sessions fired and kept for allowed lateness, by (end, key, start).
@@ -122,16 +130,20 @@ impl SessionAggregate {
     }
 
     /// With a state budget: once the subtask holds more than its share in
-    /// memory, the newest buffered batches spill until it holds half as
-    /// much, and no more than its share. The oldest stay: their sessions
+    /// memory (its buffered batches and its sessions' bookkeeping), the
+    /// newest buffered batches spill until it holds half as much, and no
+    /// more than its share. The oldest stay: their sessions
     /// close first (rows arrive roughly in event-time order), and firing
     /// reads a spilled batch only when one of its rows is in a closing
     /// session.
     fn keep_within_budget(&mut self) -> Result<()> {
+        if self.budget.is_none() {
+            return Ok(());
+        }
+        let held = self.buffer.iter().map(Buffered::memory).sum::<usize>() + self.bookkeeping();
         let Some(budget) = &mut self.budget else {
             return Ok(());
         };
-        let held = self.buffer.iter().map(Buffered::memory).sum::<usize>();
         if budget.fits(held) {
             return Ok(());
         }
@@ -147,6 +159,20 @@ impl SessionAggregate {
         self.metrics.spilled_bytes.fetch_add(written as u64, Ordering::Relaxed);
         budget.spilled(held, holds);
         Ok(())
+    }
+
+    /// Bytes of the sessions' bookkeeping, which cannot spill: the open
+    /// sessions by key, the pending and kept ones in firing order, the
+    /// interned keys and their key groups. Estimated from capacities and
+    /// counts, without walking the keys (this runs after every batch).
+    fn bookkeeping(&self) -> usize {
+        // A set entry of 24 bytes in B-tree nodes about two-thirds full.
+        const SESSION_IN_SET: usize = 40;
+        self.sessions.capacity() * (size_of::<(u32, KeySessions)>() + 1)
+            + (self.pending.len() + self.kept.len()) * SESSION_IN_SET
+            + self.dirty.len() * 8
+            + self.key_ids.as_ref().map_or(0, |k| k.size())
+            + self.key_group.capacity()
     }
 
     /// Adds a row at `ts` to the sessions of `key`, merging the sessions it
@@ -167,15 +193,17 @@ impl SessionAggregate {
     fn join(&mut self, key: u32, ts: EventTime, wm: EventTime) -> Option<(EventTime, EventTime)> {
         let gap = self.plan.gap;
         let lateness = self.plan.aggregation.allowed_lateness;
-        let sessions = self.sessions.entry(key).or_default();
         let (mut start, mut end) = (ts, ts.saturating_add(gap));
         // Sessions overlapping or touching [ts, ts + gap): as Flink's
         // `TimeWindow.intersects`, a session ending where this row's window
         // starts (or starting where it ends) merges with it. Sessions are
         // disjoint and sorted: those are the last ones starting no later
         // than its end.
-        let touching: Vec<(EventTime, EventTime)> =
-            sessions.range(..=end).rev().take_while(|(_, e)| **e >= start).map(|(s, e)| (*s, *e)).collect();
+        let none = KeySessions::new();
+        let sessions = self.sessions.get(&key).unwrap_or(&none);
+        let after = sessions.partition_point(|(s, _)| *s <= end);
+        let first = after - sessions[..after].iter().rev().take_while(|(_, e)| *e >= start).count();
+        let touching: KeySessions = sessions[first..after].iter().copied().collect();
         for (s, e) in &touching {
             start = start.min(*s);
             end = end.max(*e);
@@ -183,10 +211,9 @@ impl SessionAggregate {
         if wm != WATERMARK_MIN && end.saturating_sub(1).saturating_add(lateness) <= wm {
             return None;
         }
-        for (s, _) in &touching {
-            sessions.remove(s);
-        }
-        sessions.insert(start, end);
+        let sessions = self.sessions.entry(key).or_default();
+        sessions.drain(first..after);
+        sessions.insert(first, (start, end));
         let mut was_fired = false;
         for (s, e) in touching {
             self.unpend(&(e, key, s));
@@ -253,20 +280,26 @@ impl SessionAggregate {
             return Ok(());
         }
         let by_key = by_key(fire);
-        if let Some(schema) = &self.plan.emit_rows {
-            return self.fire_rows(&by_key, schema, out);
+        if let Some(schema) = self.plan.emit_rows.clone() {
+            return self.fire_rows(&by_key, span(fire, self.plan.gap), &schema, out);
         }
-        let g = &self.plan.aggregation.grouping;
-        let ctx = || format!("{}: firing sessions", self.name);
+        let plan = Arc::clone(&self.plan);
+        let name = self.name.clone();
+        let g = &plan.aggregation.grouping;
+        let ctx = || format!("{name}: firing sessions");
         // Groups keyed by (session start, session end, keys…).
         let mut fields = vec![Field::new("start", DataType::Int64, false), Field::new("end", DataType::Int64, false)];
         fields.extend(g.key_schema.fields().iter().map(|f| f.as_ref().clone()));
         let mut groups = g.new_groups_keyed_by(Arc::new(Schema::new(fields))).context(ctx)?;
-        for b in &self.buffer {
-            let Some((data, starts, ends)) = b.rows_in(&by_key, &self.plan.input_schema, &self.name)? else {
+        let bounds = span(fire, plan.gap);
+        let Self { buffer, key_ids, ids, .. } = &mut *self;
+        let mut resolve = |batch: &RecordBatch| resolve_rows(&plan, key_ids, ids, batch, &name);
+        for b in buffer.iter() {
+            let Some((data, starts, ends)) = b.rows_in(&by_key, bounds, &plan.input_schema, &name, &mut resolve)?
+            else {
                 continue;
             };
-            let input = evaluate_input(g, &data, &self.name)?;
+            let input = evaluate_input(g, &data, &name)?;
             let mut keys: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(starts)), Arc::new(Int64Array::from(ends))];
             keys.extend(input.keys);
             let input = EvaluatedInput { keys, args: input.args, filters: input.filters };
@@ -311,19 +344,22 @@ impl SessionAggregate {
     /// Emits the rows of the sessions in `by_key`, each with its session's
     /// window columns (typed as `schema`'s last three).
     fn fire_rows(
-        &self,
+        &mut self,
         by_key: &HashMap<u32, Vec<(EventTime, EventTime)>>,
+        bounds: (EventTime, EventTime),
         schema: &SchemaRef,
         out: &mut Collector,
     ) -> Result<()> {
-        let ctx = || format!("{}: firing sessions", self.name);
         let n = schema.fields().len();
         let tz = |i: usize| match schema.field(i).data_type() {
             DataType::Timestamp(TimeUnit::Millisecond, tz) => tz.clone(),
             _ => None,
         };
-        for b in &self.buffer {
-            let Some((data, starts, ends)) = b.rows_in(by_key, &self.plan.input_schema, &self.name)? else {
+        let Self { buffer, plan, key_ids, ids, name, metrics, .. } = &mut *self;
+        let ctx = || format!("{name}: firing sessions");
+        let mut resolve = |batch: &RecordBatch| resolve_rows(plan, key_ids, ids, batch, name);
+        for b in buffer.iter() {
+            let Some((data, starts, ends)) = b.rows_in(by_key, bounds, &plan.input_schema, name, &mut resolve)? else {
                 continue;
             };
             let times: Vec<i64> = ends.iter().map(|e| e - 1).collect();
@@ -332,21 +368,23 @@ impl SessionAggregate {
             columns.push(Arc::new(TimestampMillisecondArray::from(ends).with_timezone_opt(tz(n - 2))));
             columns.push(Arc::new(TimestampMillisecondArray::from(times).with_timezone_opt(tz(n - 1))));
             let batch = RecordBatch::try_new(Arc::clone(schema), columns).context(ctx)?;
-            self.metrics.rows_out.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+            metrics.rows_out.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
             out.batch(StreamBatch::new(batch));
         }
         Ok(())
     }
 
     /// Forgets the rows and sessions in `gone`.
-    fn purge(&mut self, gone: &BTreeSet<(EventTime, u32, EventTime)>) {
+    fn purge(&mut self, gone: &BTreeSet<(EventTime, u32, EventTime)>) -> Result<()> {
         if gone.is_empty() {
-            return;
+            return Ok(());
         }
         for (e, k, s) in gone {
             if let Some(m) = self.sessions.get_mut(k) {
-                if m.get(s) == Some(e) {
-                    m.remove(s);
+                if let Ok(i) = m.binary_search_by_key(s, |(start, _)| *start)
+                    && m[i].1 == *e
+                {
+                    m.remove(i);
                 }
                 if m.is_empty() {
                     self.sessions.remove(k);
@@ -354,14 +392,24 @@ impl SessionAggregate {
             }
         }
         let by_key = by_key(gone);
-        for b in &mut self.buffer {
-            for i in 0..b.num_rows() {
-                if b.live[i] && in_session(&by_key, b.keys[i], b.times[i]).is_some() {
-                    b.live[i] = false;
-                    b.live_rows -= 1;
-                }
+        let (lo, hi) = span(gone, self.plan.gap);
+        let Self { buffer, plan, key_ids, ids, name, .. } = self;
+        let mut resolve = |batch: &RecordBatch| resolve_rows(plan, key_ids, ids, batch, name);
+        for b in buffer.iter_mut() {
+            if !b.may_hold(lo, hi) {
+                continue;
+            }
+            let loaded = b.rows(&plan.input_schema, &mut resolve)?;
+            let gone: Vec<usize> = (0..b.live.len())
+                .filter(|i| b.live[*i] && in_session(&by_key, loaded.keys[*i], loaded.times[*i]).is_some())
+                .collect();
+            drop(loaded);
+            for i in gone {
+                b.live[i] = false;
+                b.live_rows -= 1;
             }
         }
+        Ok(())
     }
 
     /// Drops buffered batches whose rows have all been purged.
@@ -394,35 +442,8 @@ impl SessionAggregate {
             self.kept.pop_first();
             due.insert(first);
         }
-        self.purge(&due);
-        Ok(())
+        self.purge(&due)
     }
-}
-
-/// Sessions given as (end, key, start), by key: (start, end) in order.
-fn by_key(sessions: &BTreeSet<(EventTime, u32, EventTime)>) -> HashMap<u32, Vec<(EventTime, EventTime)>> {
-    let mut m: HashMap<u32, Vec<(EventTime, EventTime)>> = HashMap::new();
-    for (e, k, s) in sessions {
-        m.entry(*k).or_default().push((*s, *e));
-    }
-    for list in m.values_mut() {
-        list.sort_unstable();
-    }
-    m
-}
-
-/// The session of `key` among `by_key` that a row at `ts` is in, if one.
-/// A key's sessions are disjoint and sorted: the one starting last at or
-/// before `ts` is the only candidate.
-fn in_session(
-    by_key: &HashMap<u32, Vec<(EventTime, EventTime)>>,
-    key: u32,
-    ts: EventTime,
-) -> Option<(EventTime, EventTime)> {
-    let list = by_key.get(&key)?;
-    let at = list.partition_point(|(s, _)| *s <= ts).checked_sub(1)?;
-    let (s, e) = list[at];
-    (ts < e).then_some((s, e))
 }
 
 impl Operator for SessionAggregate {
@@ -435,21 +456,9 @@ impl Operator for SessionAggregate {
         self.metrics.rows_in.fetch_add(n as u64, Ordering::Relaxed);
         let plan = Arc::clone(&self.plan);
         let a = &plan.aggregation;
-        let times = batch.data.column(a.time_column);
-        let times = times
-            .as_primitive_opt::<TimestampMillisecondType>()
-            .ok_or_else(|| EngineError::Plan(format!("{}: event time is not TIMESTAMP(3)", self.name)))?;
-        let times: Vec<Option<EventTime>> = times.iter().collect();
-        let key_cols = evaluate_input(&a.grouping, &batch.data, &self.name)?.keys;
-        match &mut self.key_ids {
-            Some(k) => k.intern(&key_cols, &mut self.ids).context(|| format!("{}: keys", self.name))?,
-            None => {
-                self.ids.clear();
-                self.ids.resize(n, 0);
-            }
-        }
+        let times: Vec<Option<EventTime>> = event_times(&plan, &batch.data, &self.name)?.iter().collect();
+        let (keys, key_cols) = key_ids_of(&plan, &mut self.key_ids, &mut self.ids, &batch.data, &self.name)?;
         self.note_key_groups(&key_cols)?;
-        let keys: Vec<u32> = self.ids.iter().map(|i| *i as u32).collect();
         let (min_valid, max_valid) = a.validity.bounds_now();
         let a_emits_early = a.emit_early.is_some();
         let row_wm = batch.row_watermarks.as_ref().map(|w| w.values().to_vec());
@@ -481,9 +490,7 @@ impl Operator for SessionAggregate {
                     if a_emits_early {
                         self.dirty.insert(keys[i]);
                     }
-                    let b = &mut self.buffer[slot];
-                    b.live[i] = true;
-                    b.live_rows += 1;
+                    self.buffer[slot].joined(i, ts);
                     if self.kept.contains(&(session.1, keys[i], session.0)) {
                         refire.insert((session.1, keys[i], session.0));
                         if row_wm.is_some() {
@@ -520,8 +527,7 @@ impl Operator for SessionAggregate {
     /// themselves are rebuilt from them on restore. Each buffered batch is
     /// a chunk written once and then referenced with its live rows.
     fn state_size(&self) -> StateSize {
-        let bytes =
-            self.buffer.iter().map(Buffered::memory).sum::<usize>() + self.key_ids.as_ref().map_or(0, |k| k.size());
+        let bytes = self.buffer.iter().map(Buffered::memory).sum::<usize>() + self.bookkeeping();
         let spilled = self.buffer.iter().map(Buffered::spilled).sum();
         StateSize { bytes, keys: self.key_ids.as_ref().map(|k| k.len()), spilled }
     }

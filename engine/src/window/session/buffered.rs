@@ -4,6 +4,7 @@
 //! chunk, written once (its spill file's bytes, if it spilled) and then
 //! referenced with a bitmap of its rows still live.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use datafusion::arrow::array::{RecordBatch, UInt32Array};
@@ -17,14 +18,20 @@ use crate::error::{Result, ResultExt};
 use crate::message::EventTime;
 use crate::spill::{SpilledBytes, StateBudget};
 
-/// Rows of one input batch that joined a session. Its key ids, times and
-/// which rows are still live stay in memory, so that firing and purging
-/// find a batch's rows without reading a spilled batch back.
+/// Rows of one input batch that joined a session. Which rows are still
+/// live, and the time range of those that joined, stay in memory; each
+/// row's key id and time only while its rows are in memory. Firing and
+/// purging skip a batch whose times cannot be in the sessions at hand,
+/// and compute a spilled batch's key ids and times again from its rows
+/// when they read it: spilling frees all but a byte a row.
 pub(super) struct Buffered {
     data: Rows,
-    /// Group-key id of each row.
-    pub keys: Vec<u32>,
-    pub times: Vec<EventTime>,
+    /// Group-key id and time of each row; empty once spilled.
+    keys: Vec<u32>,
+    times: Vec<EventTime>,
+    /// The earliest and latest time of its rows that joined a session.
+    earliest: EventTime,
+    latest: EventTime,
     /// Rows that joined a session (others were late or invalid).
     pub live: Vec<bool>,
     pub live_rows: usize,
@@ -55,11 +62,31 @@ impl Buffered {
     pub fn new(data: RecordBatch, keys: Vec<u32>, times: Vec<EventTime>) -> Self {
         let n = data.num_rows();
         let (chunk, stored) = (new_chunk_id(), Stored::No);
-        Self { data: Rows::Memory(data), keys, times, live: vec![false; n], live_rows: 0, chunk, stored }
+        let (earliest, latest) = (EventTime::MAX, EventTime::MIN);
+        Self {
+            data: Rows::Memory(data),
+            keys,
+            times,
+            earliest,
+            latest,
+            live: vec![false; n],
+            live_rows: 0,
+            chunk,
+            stored,
+        }
     }
 
-    pub fn num_rows(&self) -> usize {
-        self.keys.len()
+    /// Row `i`, at `ts`, joined a session.
+    pub fn joined(&mut self, i: usize, ts: EventTime) {
+        self.live[i] = true;
+        self.live_rows += 1;
+        self.earliest = self.earliest.min(ts);
+        self.latest = self.latest.max(ts);
+    }
+
+    /// Whether it may have live rows with times within `[lo, hi]`.
+    pub fn may_hold(&self, lo: EventTime, hi: EventTime) -> bool {
+        self.live_rows > 0 && self.latest >= lo && self.earliest <= hi
     }
 
     /// Bytes held in memory.
@@ -88,24 +115,50 @@ impl Buffered {
         let file = budget.spill(&Encoder::batch_alone(batch)?)?;
         let written = file.bytes();
         self.data = Rows::Disk(file);
+        self.keys = Vec::new();
+        self.times = Vec::new();
         Ok(written)
     }
 
-    /// Its live rows that belong to the sessions `by_key`, with each row's
-    /// session start and end; `None` when there are none (a spilled batch
-    /// is then not read).
+    /// Its rows (read back if spilled) with each row's key id and time;
+    /// `resolve` computes those of rows read back.
+    pub fn rows(&self, schema: &SchemaRef, resolve: &mut Resolve) -> Result<Loaded<'_>> {
+        Ok(match &self.data {
+            Rows::Memory(batch) => Loaded {
+                batch: Cow::Borrowed(batch),
+                keys: Cow::Borrowed(&self.keys),
+                times: Cow::Borrowed(&self.times),
+            },
+            Rows::Disk(file) => {
+                let batch = Decoder::batch_alone_of(&file.read()?, schema)?;
+                let (keys, times) = resolve(&batch)?;
+                Loaded { batch: Cow::Owned(batch), keys: Cow::Owned(keys), times: Cow::Owned(times) }
+            }
+        })
+    }
+
+    /// Its live rows that belong to the sessions `by_key`, whose rows'
+    /// times are within `[lo, hi]`, with each row's session start and end;
+    /// `None` when there are none (a spilled batch is then not read unless
+    /// its times meet `[lo, hi]`).
     pub fn rows_in(
         &self,
         by_key: &HashMap<u32, Vec<(EventTime, EventTime)>>,
+        (lo, hi): (EventTime, EventTime),
         schema: &SchemaRef,
         name: &str,
+        resolve: &mut Resolve,
     ) -> Result<Option<(RecordBatch, Vec<i64>, Vec<i64>)>> {
+        if !self.may_hold(lo, hi) {
+            return Ok(None);
+        }
+        let loaded = self.rows(schema, resolve)?;
         let mut rows: Vec<u32> = Vec::new();
         let mut starts: Vec<i64> = Vec::new();
         let mut ends: Vec<i64> = Vec::new();
-        for i in 0..self.num_rows() {
+        for i in 0..self.live.len() {
             if self.live[i]
-                && let Some((s, e)) = super::in_session(by_key, self.keys[i], self.times[i])
+                && let Some((s, e)) = super::membership::in_session(by_key, loaded.keys[i], loaded.times[i])
             {
                 rows.push(i as u32);
                 starts.push(s);
@@ -115,7 +168,9 @@ impl Buffered {
         if rows.is_empty() {
             return Ok(None);
         }
-        Ok(Some((self.data.take(rows, schema, name)?, starts, ends)))
+        let rows = take_record_batch(&loaded.batch, &UInt32Array::from(rows))
+            .context(|| format!("{name}: reading buffered rows"))?;
+        Ok(Some((rows, starts, ends)))
     }
 
     /// Its rows and which are live now, for checkpoint `checkpoint`
@@ -153,14 +208,12 @@ impl Captured {
     }
 }
 
-impl Rows {
-    /// The rows at `rows`, read back if spilled.
-    fn take(&self, rows: Vec<u32>, schema: &SchemaRef, name: &str) -> Result<RecordBatch> {
-        let rows = UInt32Array::from(rows);
-        match self {
-            Self::Memory(b) => take_record_batch(b, &rows),
-            Self::Disk(file) => take_record_batch(&Decoder::batch_alone_of(&file.read()?, schema)?, &rows),
-        }
-        .context(|| format!("{name}: reading buffered rows"))
-    }
+/// Computes the key ids and times of a batch's rows read back.
+pub(super) type Resolve<'a> = dyn FnMut(&RecordBatch) -> Result<(Vec<u32>, Vec<EventTime>)> + 'a;
+
+/// A buffered batch's rows, with each row's key id and time.
+pub(super) struct Loaded<'a> {
+    pub batch: Cow<'a, RecordBatch>,
+    pub keys: Cow<'a, [u32]>,
+    pub times: Cow<'a, [EventTime]>,
 }
