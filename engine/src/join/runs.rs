@@ -5,11 +5,14 @@
 //! rows split by key group), so that a checkpoint copies it as it is, once,
 //! and references it afterwards, and a restore reads it as any chunk.
 //! Where each key group's part lies in the file is kept in memory: a probe
-//! reads only the parts of its own rows' key groups.
+//! reads only the parts of its own rows' key groups. For a join on one
+//! integer key the rows are also sorted by key and cut into blocks of about
+//! [`BLOCK`] bytes, each split by key group, and a probe reads only the
+//! blocks its keys meet (Nexmark q4's probes meet one block of a run).
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::kernels::aggregate::{max, min};
 use datafusion::arrow::compute::{cast, interleave_record_batch};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
@@ -23,6 +26,14 @@ use crate::message::EventTime;
 use crate::operators::evaluate::columns;
 use crate::runtime::exchange::{KEY_GROUPS, key_groups};
 use crate::spill::{SpilledBytes, StateBudget};
+
+/// Bytes of adjacent parts a probe reads at once, at most (a part larger
+/// than that is read alone): fewer reads, and little memory.
+const READ: u64 = 4 << 20;
+
+/// Bytes of rows a block of a run sorted by key holds, about: what a probe
+/// whose keys are close together reads of the run.
+const BLOCK: usize = 4 << 20;
 
 /// A part's key group is kept in a byte.
 const _: () = assert!(KEY_GROUPS <= 256);
@@ -46,6 +57,10 @@ pub(crate) struct Run {
     /// holds many runs' parts.
     groups: Box<[u8]>,
     lens: Box<[u32]>,
+    /// Per block of adjacent parts, in file order: its first part, and the
+    /// range of its rows' keys (one block of unknown range unless the join
+    /// is on one integer key).
+    blocks: Box<[(u32, KeyRange)]>,
 }
 
 impl Run {
@@ -66,7 +81,7 @@ impl Run {
             return Err(EngineError::State("join state: spilling no rows".into()));
         }
         let mut w = budget.spill_writer()?;
-        let (parts, key_range) = write_by_key_group(batches, keys, hashes, &mut |bytes| w.append(bytes))?;
+        let (parts, blocks, key_range) = write_blocks(batches, keys, hashes, &mut |bytes| w.append(bytes))?;
         let file = w.finish()?;
         let (id, stored) = match chunk {
             Some(Held { id, pending: None }) => (id, Stored::Yes),
@@ -82,6 +97,7 @@ impl Run {
             keys: key_range,
             groups: groups.into(),
             lens: lens.into(),
+            blocks: blocks.into(),
         })
     }
 
@@ -89,36 +105,52 @@ impl Run {
     /// runs for a probe to read, and fewer parts' places in memory. Both
     /// files are chunks split by key group, and a chunk may hold several
     /// parts of one key group, so the merged file is their parts copied
-    /// byte for byte, each key group's together (`self`'s first): nothing
-    /// is decoded, and no more than a copy buffer is in memory.
+    /// byte for byte: nothing is decoded, and no more than a copy buffer is
+    /// in memory. Runs of unknown key ranges get each key group's parts
+    /// together (`self`'s first), so that a probe reads them at once;
+    /// runs in blocks by key keep their blocks, `self`'s then `next`'s.
     pub fn merge(&self, next: &Run, budget: &StateBudget) -> Result<Self> {
         let parts = self.groups.len() + next.groups.len();
         let mut w = budget.spill_writer()?;
         w.append(&(parts as u64).to_le_bytes())?;
         let (mut groups, mut lens) = (Vec::with_capacity(parts), Vec::with_capacity(parts));
-        let mut present: Vec<u8> = self.groups.iter().chain(next.groups.iter()).copied().collect();
-        present.sort_unstable();
-        present.dedup();
-        let runs = [(self, self.starts()), (next, next.starts())];
-        for g in present {
-            for (run, starts) in &runs {
-                // Its parts of `g`, adjacent ones copied in one piece.
-                let mut i = 0;
-                while i < run.groups.len() {
-                    if run.groups[i] != g {
-                        i += 1;
-                        continue;
+        let unknown = |r: &Run| matches!(*r.blocks, [(_, KeyRange::Unknown)]);
+        let blocks = if unknown(self) && unknown(next) {
+            let mut present: Vec<u8> = self.groups.iter().chain(next.groups.iter()).copied().collect();
+            present.sort_unstable();
+            present.dedup();
+            let runs = [(self, self.starts()), (next, next.starts())];
+            for g in present {
+                for (run, starts) in &runs {
+                    // Its parts of `g`, adjacent ones copied in one piece.
+                    let mut i = 0;
+                    while i < run.groups.len() {
+                        if run.groups[i] != g {
+                            i += 1;
+                            continue;
+                        }
+                        let first = i;
+                        while i < run.groups.len() && run.groups[i] == g {
+                            groups.push(g);
+                            lens.push(run.lens[i]);
+                            i += 1;
+                        }
+                        w.copy_from(&run.file, starts[first], (starts[i] - starts[first]) as usize)?;
                     }
-                    let first = i;
-                    while i < run.groups.len() && run.groups[i] == g {
-                        groups.push(g);
-                        lens.push(run.lens[i]);
-                        i += 1;
-                    }
-                    w.copy_from(&run.file, starts[first], (starts[i] - starts[first]) as usize)?;
                 }
             }
-        }
+            vec![(0, KeyRange::Unknown)]
+        } else {
+            let mut blocks = self.blocks.to_vec();
+            let shift = self.groups.len() as u32;
+            blocks.extend(next.blocks.iter().map(|(first, keys)| (first + shift, *keys)));
+            for run in [self, next] {
+                w.copy_from(&run.file, 8, run.disk_bytes() - 8)?;
+                groups.extend_from_slice(&run.groups);
+                lens.extend_from_slice(&run.lens);
+            }
+            blocks
+        };
         if w.bytes() + 8 != self.disk_bytes() + next.disk_bytes() {
             return Err(EngineError::State(format!(
                 "join state: merging runs of {} and {} bytes wrote {}",
@@ -136,6 +168,7 @@ impl Run {
             keys: self.keys.union(next.keys),
             groups: groups.into(),
             lens: lens.into(),
+            blocks: blocks.into(),
         })
     }
 
@@ -186,20 +219,46 @@ impl Run {
         self.latest >= lo && self.earliest <= hi && self.keys.meets(keys)
     }
 
-    /// Reads the parts of the key groups `wanted` marks, as rows of the
-    /// side's `schema`.
-    pub fn read(&self, wanted: &[bool], schema: &SchemaRef) -> Result<Vec<RecordBatch>> {
-        let mut batches = Vec::new();
-        // The count of parts, then each part's key group and rows.
-        let mut at = 8;
-        for (group, len) in self.groups.iter().zip(&self.lens) {
-            at += 8;
-            if wanted.get(*group as usize).copied().unwrap_or(false) {
-                batches.push(Decoder::batch_alone_of(&self.file.read_at(at, *len as usize)?, schema)?);
+    /// Hands `each` the parts of the key groups `wanted` marks in the
+    /// blocks whose keys meet `keys`, as rows of the side's `schema`, one
+    /// at a time: a probe joins each and lets it go. Adjacent such parts
+    /// are read together, up to [`READ`] bytes at once. The parts and the
+    /// reads.
+    pub fn read_each(
+        &self,
+        wanted: &[bool],
+        keys: KeyRange,
+        schema: &SchemaRef,
+        each: &mut dyn FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<(usize, usize)> {
+        let mut want = vec![false; self.groups.len()];
+        for (b, (first, _)) in self.blocks.iter().enumerate().filter(|(_, (_, range))| range.meets(keys)) {
+            let end = self.blocks.get(b + 1).map_or(self.groups.len(), |(next, _)| *next as usize);
+            for p in *first as usize..end {
+                want[p] = wanted.get(self.groups[p] as usize).copied().unwrap_or(false);
             }
-            at += *len as u64;
         }
-        Ok(batches)
+        let starts = self.starts();
+        let (mut i, mut parts, mut reads) = (0, 0, 0);
+        while i < want.len() {
+            if !want[i] {
+                i += 1;
+                continue;
+            }
+            let first = i;
+            i += 1;
+            while i < want.len() && want[i] && starts[i + 1] - starts[first] <= READ {
+                i += 1;
+            }
+            let bytes = self.file.read_at(starts[first], (starts[i] - starts[first]) as usize)?;
+            for part in first..i {
+                // A part is its key group, then its rows.
+                let at = (starts[part] - starts[first]) as usize + 8;
+                each(Decoder::batch_alone_of(&bytes[at..at + self.lens[part] as usize], schema)?)?;
+            }
+            (parts, reads) = (parts + i - first, reads + 1);
+        }
+        Ok((parts, reads))
     }
 
     /// Bytes of its file.
@@ -209,67 +268,104 @@ impl Run {
 
     /// Bytes it keeps in memory: where its parts are.
     pub fn memory(&self) -> usize {
-        size_of::<Self>() + self.groups.len() + self.lens.len() * size_of::<u32>()
+        size_of::<Self>()
+            + self.groups.len()
+            + self.lens.len() * size_of::<u32>()
+            + self.blocks.len() * size_of::<(u32, KeyRange)>()
     }
 }
 
-/// Writes the rows of `batches`, joined on `keys`, as a chunk with one part
-/// per key group (all the batches' rows of it: fewer, larger parts for a
-/// probe to read), each part gathered from the batches and encoded right
-/// before it goes to `out`: no more than one part is copied at a time.
-/// Each part's key group and bytes (after its key group), and the rows'
-/// key range.
-fn write_by_key_group(
+/// Writes the rows of `batches`, joined on `keys`, as a chunk of blocks
+/// each split by key group (one part per key group of the block, gathered
+/// from all the batches: fewer, larger parts for a probe to read), each
+/// part gathered and encoded right before it goes to `out`: no more than
+/// one part is copied at a time. On one integer key the rows are sorted by
+/// key and cut into blocks of about [`BLOCK`] bytes (rows with a NULL key,
+/// which meet nothing, last in a block of their own); otherwise they are
+/// one block. Each part's key group and bytes (after its key group), each
+/// block's first part and key range, and the rows' key range.
+#[allow(clippy::type_complexity)]
+fn write_blocks(
     batches: &[RecordBatch],
     keys: &[Arc<dyn PhysicalExpr>],
     hashes: &mut Vec<u64>,
     out: &mut dyn FnMut(&[u8]) -> Result<()>,
-) -> Result<(Vec<(u8, u32)>, KeyRange)> {
+) -> Result<(Vec<(u8, u32)>, Vec<(u32, KeyRange)>, KeyRange)> {
     let ctx = || "join state: spilling".to_string();
     let fault = |what: &str| EngineError::State(format!("join state: spilling {what}"));
-    // Each row's key group, then the rows (batch, row) in key group order.
-    let (mut range, mut of_rows, mut counts) =
-        (KeyRange::Empty, Vec::with_capacity(batches.len()), [0usize; KEY_GROUPS]);
+    let (mut range, mut of_rows, mut key_columns) =
+        (KeyRange::Empty, Vec::with_capacity(batches.len()), Vec::with_capacity(batches.len()));
     for batch in batches {
         let columns = columns(keys, batch).context(ctx)?;
         range = range.union(KeyRange::of(&columns)?);
-        let groups = key_groups(&columns, batch.num_rows(), hashes)?;
-        for g in &groups {
-            *counts.get_mut(*g).ok_or_else(|| fault("a key group past the last"))? += 1;
-        }
         // A byte a row: key groups fit one (`Run::groups`).
-        of_rows.push(groups.into_iter().map(|g| g as u8).collect::<Vec<u8>>());
+        of_rows.push(key_groups(&columns, batch.num_rows(), hashes)?.into_iter().map(|g| g as u8).collect::<Vec<u8>>());
+        key_columns.push(columns);
     }
-    let mut next = [0usize; KEY_GROUPS];
-    for g in 1..KEY_GROUPS {
-        next[g] = next[g - 1] + counts[g - 1];
-    }
-    let rows = batches.iter().map(RecordBatch::num_rows).sum();
-    let mut order = vec![(0u32, 0u32); rows];
-    for (b, groups) in of_rows.iter().enumerate() {
-        let b = u32::try_from(b).map_err(|_| fault("over 4G batches"))?;
-        for (r, g) in groups.iter().enumerate() {
-            order[next[*g as usize]] = (b, r as u32);
-            next[*g as usize] += 1;
+    let index = |b: usize, r: usize| -> Result<(u32, u32)> {
+        Ok((u32::try_from(b).map_err(|_| fault("over 4G batches"))?, r as u32))
+    };
+    // The rows (batch, row) in the order they are written, and the blocks
+    // as rows of that order.
+    let (mut order, mut blocks) = (Vec::new(), Vec::new());
+    if range == KeyRange::Unknown {
+        for (b, batch) in batches.iter().enumerate() {
+            for r in 0..batch.num_rows() {
+                order.push(index(b, r)?);
+            }
+        }
+        blocks.push((0..order.len(), KeyRange::Unknown));
+    } else {
+        let (mut keyed, mut nulls) = (Vec::new(), Vec::new());
+        for (b, columns) in key_columns.iter().enumerate() {
+            let key = cast(&columns[0], &DataType::Int64).context(ctx)?;
+            let key = key.as_primitive::<Int64Type>();
+            for r in 0..key.len() {
+                match key.is_valid(r) {
+                    true => keyed.push((key.value(r), index(b, r)?)),
+                    false => nulls.push(index(b, r)?),
+                }
+            }
+        }
+        keyed.sort_unstable_by_key(|(k, _)| *k);
+        let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
+        let rows_per_block = (BLOCK as u128 * keyed.len().max(1) as u128 / bytes.max(1) as u128).max(1) as usize;
+        for rows in keyed.chunks(rows_per_block) {
+            let within = KeyRange::Within(rows[0].0, rows[rows.len() - 1].0);
+            blocks.push((order.len()..order.len() + rows.len(), within));
+            order.extend(rows.iter().map(|(_, at)| *at));
+        }
+        if !nulls.is_empty() {
+            blocks.push((order.len()..order.len() + nulls.len(), KeyRange::Empty));
+            order.extend(nulls);
         }
     }
-    drop(of_rows);
-    let present = counts.iter().filter(|c| **c > 0).count();
-    out(&(present as u64).to_le_bytes())?;
-    let refs: Vec<&RecordBatch> = batches.iter().collect();
-    let (mut parts, mut e, mut at) = (Vec::with_capacity(present), Encoder::default(), 0);
-    for (g, count) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
-        let rows: Vec<(usize, usize)> = order[at..at + count].iter().map(|(b, r)| (*b as usize, *r as usize)).collect();
-        at += count;
-        let part = interleave_record_batch(&refs, &rows).context(ctx)?;
-        e.bytes.clear();
-        e.u64(g as u64);
-        e.batch(&part)?;
-        out(&e.bytes)?;
-        let len = u32::try_from(e.bytes.len() - 8).map_err(|_| fault("a key group's rows of over 4 GB"))?;
-        parts.push((g as u8, len));
+    drop(key_columns);
+    let group = |(b, r): &(u32, u32)| of_rows[*b as usize][*r as usize];
+    let mut count = 0;
+    for (rows, _) in &blocks {
+        order[rows.clone()].sort_by_key(group);
+        count += order[rows.clone()].chunk_by(|a, b| group(a) == group(b)).count();
     }
-    Ok((parts, range))
+    out(&(count as u64).to_le_bytes())?;
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    let (mut parts, mut firsts, mut e) =
+        (Vec::with_capacity(count), Vec::with_capacity(blocks.len()), Encoder::default());
+    for (rows, keys) in blocks {
+        firsts.push((parts.len() as u32, keys));
+        for part in order[rows].chunk_by(|a, b| group(a) == group(b)) {
+            let g = group(&part[0]);
+            let at: Vec<(usize, usize)> = part.iter().map(|(b, r)| (*b as usize, *r as usize)).collect();
+            let part = interleave_record_batch(&refs, &at).context(ctx)?;
+            e.bytes.clear();
+            e.u64(u64::from(g));
+            e.batch(&part)?;
+            out(&e.bytes)?;
+            let len = u32::try_from(e.bytes.len() - 8).map_err(|_| fault("a key group's rows of over 4 GB"))?;
+            parts.push((g, len));
+        }
+    }
+    Ok((parts, firsts, range))
 }
 
 /// The keys of a set of rows, for a join on one integer key (Nexmark's

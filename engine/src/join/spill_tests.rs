@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, TimestampMillisecondArray, UInt32Array};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
 use datafusion::common::{JoinSide, JoinType};
 use datafusion::logical_expr::Operator as BinaryOp;
 use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
@@ -369,6 +369,32 @@ fn left_batches(n: usize, keys: i64, g: &mut SmallRng) -> Vec<RecordBatch> {
         .collect()
 }
 
+/// The parts of a run of the left side a probe with rows of the `wanted`
+/// key groups reads.
+fn read(run: &Run, wanted: &[bool]) -> Vec<RecordBatch> {
+    read_keys(run, wanted, KeyRange::Unknown).0
+}
+
+/// As [`read`], for a probe whose keys are within `keys`; with the reads.
+fn read_keys(run: &Run, wanted: &[bool], keys: KeyRange) -> (Vec<RecordBatch>, usize) {
+    let mut parts = Vec::new();
+    let (n, reads) = run
+        .read_each(wanted, keys, &side_schema("l"), &mut |b| {
+            parts.push(b);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(n, parts.len());
+    assert!(reads <= n);
+    (parts, reads)
+}
+
+/// The rows of `batches` a probe can meet: those without a NULL key.
+fn keyed(batches: &[RecordBatch]) -> Vec<RecordBatch> {
+    let not_null = |b: &RecordBatch| datafusion::arrow::compute::is_not_null(b.column(0)).unwrap();
+    batches.iter().map(|b| datafusion::arrow::compute::filter_record_batch(b, &not_null(b)).unwrap()).collect()
+}
+
 /// A spill file decoded as a restore decodes a chunk: the rows of every
 /// key group.
 fn chunk_rows(file: &SpilledBytes) -> Vec<RecordBatch> {
@@ -415,12 +441,15 @@ fn merged_runs_hold_both_runs_rows() {
     assert_eq!(merged.disk_bytes() + 8, a.disk_bytes() + b.disk_bytes(), "one count instead of two");
     let want = sorted_lines(&all);
     assert!(want.len() > 300);
-    assert_eq!(sorted_lines(&merged.read(&[true; KEY_GROUPS], &side_schema("l")).unwrap()), want);
+    assert_eq!(
+        sorted_lines(&read(&merged, &[true; KEY_GROUPS])),
+        sorted_lines(&keyed(&all)),
+        "probes read all but NULL keys"
+    );
     let mut copies = Vec::new();
     merged.list(1, &mut ChunkWriter::default(), &mut copies);
     assert_eq!(sorted_lines(&chunk_rows(&copies[0].1)), want);
-    let one_group: Vec<RecordBatch> =
-        merged.read(&std::array::from_fn::<_, KEY_GROUPS, _>(|g| g == 5), &side_schema("l")).unwrap();
+    let one_group: Vec<RecordBatch> = read(&merged, &std::array::from_fn::<_, KEY_GROUPS, _>(|g| g == 5));
     let group_of = |b: &RecordBatch| key_groups(&[Arc::clone(b.column(0))], b.num_rows(), &mut Vec::new()).unwrap();
     assert!(one_group.iter().all(|b| group_of(b).iter().all(|g| *g == 5)));
     assert!(merged.overlaps(0, 10, KeyRange::Within(230, 230)), "the key range is both runs'");
@@ -436,8 +465,10 @@ fn only_probed_or_costly_runs_are_merged() {
     let keys: Vec<Arc<dyn PhysicalExpr>> = vec![Arc::new(Column::new("lk", 0))];
     let mut g = SmallRng::seed_from_u64(12);
     let mut side = SideRows::default();
+    let mut spilled = Vec::new();
     let mut spill = |side: &mut SideRows| {
         for b in left_batches(2, 1000, &mut g) {
+            spilled.push(b.clone());
             side.push(b);
         }
         side.spill_front(2, &keys, (0, 10), &budget, &mut Vec::new()).unwrap();
@@ -457,8 +488,76 @@ fn only_probed_or_costly_runs_are_merged() {
     let rows: usize = side
         .runs()
         .iter()
-        .map(|r| r.read(&[true; KEY_GROUPS], &side_schema("l")).unwrap())
+        .map(|r| read(r, &[true; KEY_GROUPS]))
         .map(|b| b.iter().map(RecordBatch::num_rows).sum::<usize>())
         .sum();
-    assert_eq!(rows, 13 * 2 * 50, "every row spilled is in a run");
+    let want: usize = keyed(&spilled).iter().map(RecordBatch::num_rows).sum();
+    assert_eq!(rows, want, "every row spilled with a key is in a run");
+}
+
+/// A run on one integer key is sorted by key into blocks of about 4 MB: a
+/// probe whose keys are close together reads the parts of the blocks they
+/// meet only, in few reads (adjacent parts at once), and finds every row
+/// of its keys; merged runs keep their blocks.
+#[test]
+fn a_probe_reads_the_blocks_its_keys_meet() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = StateBackend::spilling(1 << 30, &dir.path().join("spill")).unwrap();
+    let budget = backend.share("join", 0).unwrap();
+    let keys: Vec<Arc<dyn PhysicalExpr>> = vec![Arc::new(Column::new("lk", 0))];
+    let mut g = SmallRng::seed_from_u64(13);
+    let batches: Vec<RecordBatch> = (0..2)
+        .map(|_| {
+            let n = 1_000_000;
+            let k = Int64Array::from_iter(
+                (0..n).map(|_| (g.random_range(0..100) != 0).then(|| g.random_range(0..1_000_000))),
+            );
+            let v = Int64Array::from_iter_values((0..n).map(|_| g.random_range(0..100)));
+            let ts = TimestampMillisecondArray::from_iter_values((0..n).map(|_| 0));
+            RecordBatch::try_new(side_schema("l"), vec![Arc::new(k), Arc::new(v), Arc::new(ts)]).unwrap()
+        })
+        .collect();
+    let mut side = SideRows::default();
+    for b in &batches {
+        side.push(b.clone());
+        side.spill_front(1, &keys, (0, 10), &budget, &mut Vec::new()).unwrap();
+    }
+    let [a, b] = side.runs() else { panic!("two runs") };
+    let mut merged = a.merge(b, &budget).unwrap();
+    let every = [true; KEY_GROUPS];
+    let (lo, hi) = (500_000, 500_500);
+    // The rows' keys and values, sorted (printing 2M rows is slow).
+    let pairs = |batches: &[RecordBatch]| -> Vec<(Option<i64>, i64)> {
+        let mut pairs: Vec<_> = batches
+            .iter()
+            .flat_map(|b| {
+                let (k, v) = (b.column(0).as_primitive::<Int64Type>(), b.column(1).as_primitive::<Int64Type>());
+                (0..b.num_rows()).map(|i| (k.is_valid(i).then(|| k.value(i)), v.value(i))).collect::<Vec<_>>()
+            })
+            .collect();
+        pairs.sort_unstable();
+        pairs
+    };
+    let near = |batches: &[RecordBatch]| -> Vec<(Option<i64>, i64)> {
+        pairs(batches).into_iter().filter(|(k, _)| k.is_some_and(|k| (lo..=hi).contains(&k))).collect()
+    };
+    let want = near(&batches);
+    assert!(want.len() > 100, "too few rows to be a test: {}", want.len());
+    for (run, rows) in [(a, &batches[..1]), (&merged, &batches[..])] {
+        let all = read(run, &every);
+        let (parts, reads) = read_keys(run, &every, KeyRange::Within(lo, hi));
+        assert_eq!(near(&parts), near(rows), "every row of the probe's keys is read");
+        let (read_rows, all_rows) = (
+            parts.iter().map(RecordBatch::num_rows).sum::<usize>(),
+            all.iter().map(RecordBatch::num_rows).sum::<usize>(),
+        );
+        assert!(read_rows * 4 < all_rows, "a probe read {read_rows} of {all_rows} rows");
+        assert!(reads * 8 < parts.len(), "{reads} reads for {} parts", parts.len());
+    }
+    assert_eq!(near(&read_keys(&merged, &every, KeyRange::Within(lo, hi)).0), want);
+    assert!(read_keys(&merged, &every, KeyRange::Empty).0.is_empty(), "NULL keys meet nothing");
+    assert_eq!(pairs(&read(&merged, &every)), pairs(&keyed(&batches)));
+    let mut copies = Vec::new();
+    merged.list(1, &mut ChunkWriter::default(), &mut copies);
+    assert_eq!(pairs(&chunk_rows(&copies[0].1)), pairs(&batches), "NULL keys are kept");
 }

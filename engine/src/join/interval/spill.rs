@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::compute::kernels::aggregate::{max, min};
 
 use super::IntervalJoin;
@@ -156,28 +157,36 @@ impl IntervalJoin {
             wanted[g] = true;
         }
         let schema = Arc::clone(self.side_schema(other));
+        // The batch is indexed once, and each part read meets it: no index
+        // over the run's rows, which are many more.
+        let (mut index, probe) = (KeyIndex::default(), std::slice::from_ref(batch));
         let (mut joined, mut read) = (Vec::new(), 0);
+        let (spec, name) = (&self.plan.spec, &self.name);
         for run in self.sides[other].runs().iter().filter(|r| r.overlaps(lo, hi, range)) {
-            let parts = run.read(&wanted, &schema)?;
-            read += parts.len() as u64;
-            if parts.is_empty() {
-                continue;
-            }
-            let Some(j) = KeyIndex::default().join_pairs(&self.plan.spec, input, batch, &parts, &self.name)? else {
-                continue;
-            };
-            for p in &j.probe {
-                if let Some(m) = matched.get_mut(*p as usize) {
-                    *m = true;
-                }
-            }
-            joined.push(j.rows);
+            read += run
+                .read_each(&wanted, range, &schema, &mut |part| {
+                    let Some(j) = index.join_pairs(spec, other, &part, probe, name)? else {
+                        return Ok(());
+                    };
+                    for (_, row) in &j.held {
+                        if let Some(m) = matched.get_mut(*row) {
+                            *m = true;
+                        }
+                    }
+                    joined.push(j.rows);
+                    Ok(())
+                })?
+                .0;
         }
         if read > 0 {
-            self.parts_read += read;
+            self.parts_read += read as u64;
             self.sides[other].probed();
         }
-        Ok(joined)
+        // One batch, not one per part that met the batch.
+        Ok(match joined.len() {
+            0 | 1 => joined,
+            _ => vec![concat_batches(&spec.output_schema, &joined).context(|| format!("{name}: joining runs"))?],
+        })
     }
 
     /// Runs each side spilled, for tests.
