@@ -234,8 +234,9 @@ impl Run {
         let mut want = vec![false; self.groups.len()];
         for (b, (first, _)) in self.blocks.iter().enumerate().filter(|(_, (_, range))| range.meets(keys)) {
             let end = self.blocks.get(b + 1).map_or(self.groups.len(), |(next, _)| *next as usize);
-            for p in *first as usize..end {
-                want[p] = wanted.get(self.groups[p] as usize).copied().unwrap_or(false);
+            let first = *first as usize;
+            for (w, g) in want[first..end].iter_mut().zip(&self.groups[first..end]) {
+                *w = wanted.get(*g as usize).copied().unwrap_or(false);
             }
         }
         let starts = self.starts();

@@ -167,6 +167,11 @@ impl StateBudget {
     }
 }
 
+/// The error of a spill file that cannot be written or read.
+pub(crate) fn spill_error(what: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::State(format!("{what}: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,9 +195,4 @@ mod tests {
         assert!(large.fits(500 << 10));
         assert!(StateBackend::memory().share("w", 0).is_none());
     }
-}
-
-/// The error of a spill file that cannot be written or read.
-pub(crate) fn spill_error(what: &str, e: impl std::fmt::Display) -> EngineError {
-    EngineError::State(format!("{what}: {e}"))
 }
