@@ -13,6 +13,7 @@
 //! The choice and its measurements are in docs/state.md.
 
 mod file;
+mod trim;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -149,6 +150,7 @@ impl StateBudget {
         if let Some(r) = &mut self.reservation {
             r.resize(holds);
         }
+        trim::give_back_freed_memory();
     }
 
     /// Writes `bytes` to a new spill file; an error names the operator
