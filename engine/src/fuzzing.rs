@@ -130,7 +130,7 @@ fn frame(rest: &[u8]) -> (&[u8], ChunkMap) {
     let mut chunks = ChunkMap::default();
     while let (Ok(id), Ok(bytes)) = (d.bytes(), d.bytes()) {
         let Ok(id) = <[u8; 16]>::try_from(id) else { break };
-        chunks.0.insert(u128::from_le_bytes(id), bytes.to_vec());
+        chunks.insert(u128::from_le_bytes(id), bytes.to_vec());
     }
     (state, chunks)
 }

@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
+use std::path::PathBuf;
 
 use crate::error::{EngineError, Result};
 use crate::spill::SpilledBytes;
@@ -149,9 +150,38 @@ impl ChunkWriter {
     }
 }
 
-/// The chunks of a checkpoint read back, by id.
+/// A stored chunk whose bytes are read from its file when a restore asks
+/// for them: a checkpoint of state larger than memory is restored one
+/// chunk at a time, not read whole first. The store verified the file's
+/// checksum when it read the checkpoint, so that a damaged one makes that
+/// checkpoint damaged and recovery falls back; it is verified again here.
+#[derive(Debug, Clone)]
+pub struct ChunkFile {
+    pub path: PathBuf,
+    pub len: u64,
+    pub crc: u32,
+}
+
+impl ChunkFile {
+    fn read(&self, id: ChunkId) -> Result<Vec<u8>> {
+        let damaged = |why: String| {
+            EngineError::State(format!("state chunk {id:032x} ({}) is damaged: {why}", self.path.display()))
+        };
+        let bytes = std::fs::read(&self.path).map_err(|e| damaged(e.to_string()))?;
+        if bytes.len() as u64 != self.len || crc32fast::hash(&bytes) != self.crc {
+            return Err(damaged(format!("{} bytes that fail the checksum of the {} written", bytes.len(), self.len)));
+        }
+        Ok(bytes)
+    }
+}
+
+/// The chunks of a checkpoint read back, by id: in memory, or in files
+/// read when asked for.
 #[derive(Debug, Default, Clone)]
-pub struct ChunkMap(pub HashMap<ChunkId, Vec<u8>>);
+pub struct ChunkMap {
+    bytes: HashMap<ChunkId, Vec<u8>>,
+    files: HashMap<ChunkId, ChunkFile>,
+}
 
 impl ChunkMap {
     /// The chunks a checkpoint writes, read back (spill files included):
@@ -165,17 +195,56 @@ impl ChunkMap {
     /// Adds the chunks `new`, read back.
     pub fn extend(&mut self, new: impl IntoIterator<Item = (ChunkId, ChunkBytes)>) -> Result<()> {
         for (id, bytes) in new {
-            self.0.insert(id, bytes.into_vec()?);
+            self.bytes.insert(id, bytes.into_vec()?);
         }
         Ok(())
     }
 
-    /// The bytes of chunk `id`; a checkpoint that references a chunk it does
-    /// not have is damaged.
-    pub fn get(&self, id: ChunkId) -> Result<&[u8]> {
-        self.0
-            .get(&id)
-            .map(Vec::as_slice)
-            .ok_or_else(|| EngineError::State(format!("state chunk {id:032x} is missing")))
+    /// Adds chunk `id`.
+    pub fn insert(&mut self, id: ChunkId, bytes: Vec<u8>) {
+        self.bytes.insert(id, bytes);
     }
+
+    /// Adds chunk `id`, to be read from `file` when asked for.
+    pub fn insert_file(&mut self, id: ChunkId, file: ChunkFile) {
+        self.files.insert(id, file);
+    }
+
+    /// Whether it has chunk `id`.
+    pub fn contains(&self, id: ChunkId) -> bool {
+        self.bytes.contains_key(&id) || self.files.contains_key(&id)
+    }
+
+    /// How many chunks it has.
+    pub fn len(&self) -> usize {
+        self.bytes.len() + self.files.len()
+    }
+
+    /// Whether it has none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The byte length of chunk `id`, without reading it.
+    pub fn size(&self, id: ChunkId) -> Result<u64> {
+        match (self.bytes.get(&id), self.files.get(&id)) {
+            (Some(bytes), _) => Ok(bytes.len() as u64),
+            (None, Some(file)) => Ok(file.len),
+            (None, None) => Err(missing(id)),
+        }
+    }
+
+    /// The bytes of chunk `id`; a checkpoint that references a chunk it
+    /// does not have is damaged.
+    pub fn get(&self, id: ChunkId) -> Result<Cow<'_, [u8]>> {
+        match (self.bytes.get(&id), self.files.get(&id)) {
+            (Some(bytes), _) => Ok(Cow::Borrowed(bytes)),
+            (None, Some(file)) => file.read(id).map(Cow::Owned),
+            (None, None) => Err(missing(id)),
+        }
+    }
+}
+
+fn missing(id: ChunkId) -> EngineError {
+    EngineError::State(format!("state chunk {id:032x} is missing"))
 }

@@ -129,7 +129,7 @@ pub fn part_sizes(cp: &Checkpoint) -> Result<Vec<PartSize>> {
 /// rather than chunks it references. Other kinds: none.
 fn key_group_sizes(kind: Option<&str>, name: &str, state: &[u8], cp: &Checkpoint) -> Result<Vec<(usize, u64, bool)>> {
     let damaged = |e: EngineError| EngineError::State(format!("state of {name} in checkpoint {}: {e}", cp.id));
-    let chunk_size = |id| cp.chunks.get(id).map(|c| c.len() as u64).map_err(damaged);
+    let chunk_size = |id| cp.chunks.size(id).map_err(damaged);
     let mut sizes = BTreeMap::<usize, (u64, bool)>::new();
     match kind {
         Some(WINDOW_AGGREGATE) => {

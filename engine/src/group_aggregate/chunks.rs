@@ -164,7 +164,7 @@ impl GroupAggregate {
                 }
                 let batch = match stored {
                     KeyGroupState::Chunk { id, live } => {
-                        let batch = Decoder::batch_alone(chunks.get(id)?)?;
+                        let batch = Decoder::batch_alone(&chunks.get(id)?)?;
                         match live_rows_of(live, batch.num_rows(), &self.name)? {
                             Some(mask) => filter_record_batch(&batch, &mask)
                                 .context(|| format!("{}: restoring spilled groups", self.name))?,

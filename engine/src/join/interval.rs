@@ -416,7 +416,8 @@ impl Operator for IntervalJoin {
                 let schema = Arc::clone(self.side_schema(side));
                 if !self.plan.spec.outer(side) {
                     for id in SideRows::chunk_ids(&mut d)? {
-                        let mut chunk = Decoder::new(chunks.get(id)?);
+                        let bytes = chunks.get(id)?;
+                        let mut chunk = Decoder::new(&bytes);
                         SideRows::decode_each(&mut chunk, &schema, owns, &mut |batch| {
                             self.add(side, batch, Vec::new())?;
                             self.keep_within_budget()

@@ -288,7 +288,7 @@ fn a_restore_at_another_parallelism_goes_on_as_before() {
                 }
                 stored.extend(out.chunks.new).unwrap();
                 for id in &out.chunks.refs {
-                    assert!(stored.0.contains_key(id), "checkpoint {checkpoint} references a chunk never stored");
+                    assert!(stored.contains(*id), "checkpoint {checkpoint} references a chunk never stored");
                 }
                 if checkpoint == 3 {
                     assert!(new.len() < out.chunks.refs.len(), "stored runs are referenced, not copied again");

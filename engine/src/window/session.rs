@@ -184,7 +184,7 @@ impl SessionAggregate {
         let damaged = |what: &str| EngineError::State(format!("{}: a buffered batch {what}", self.name));
         let id = <[u8; 16]>::try_from(d.bytes()?).map_err(|_| damaged("has a malformed chunk id"))?;
         let bitmap = d.bytes()?;
-        let batch = Decoder::batch_alone_of(chunks.get(u128::from_le_bytes(id))?, &self.plan.input_schema)?;
+        let batch = Decoder::batch_alone_of(&chunks.get(u128::from_le_bytes(id))?, &self.plan.input_schema)?;
         let live =
             live_rows::mask(bitmap, batch.num_rows()).ok_or_else(|| damaged("lists live rows it does not have"))?;
         filter_record_batch(&batch, &live).context(|| format!("{}: restoring", self.name))

@@ -429,7 +429,7 @@ pub(crate) fn read_chunk_refs(d: &mut Decoder) -> Result<Vec<(usize, ChunkId)>> 
 
 /// The partial states chunk `id` holds, as [`Slice::snapshot`] wrote them.
 pub(crate) fn read_chunk(chunks: &ChunkMap, id: ChunkId) -> Result<PartialState> {
-    decode(chunks.get(id)?)
+    decode(&chunks.get(id)?)
 }
 
 /// The partial states of a chunk's bytes (stored, or spilled).

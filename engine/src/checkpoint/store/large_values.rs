@@ -22,6 +22,8 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::checkpoint::chunk::ChunkFile;
+
 /// Values larger than this many bytes are written to files.
 pub(super) const LARGE: usize = 64 * 1024;
 
@@ -134,6 +136,19 @@ impl LargeValues {
         (bytes.len() as u64 == len && crc32fast::hash(&bytes) == crc).then_some(Cow::Owned(bytes))
     }
 
+    /// As [`Self::body`], but a file is only verified, by streaming it
+    /// through its checksum, and handed back to be read when needed: a
+    /// restore reads a checkpoint's chunks one at a time.
+    pub(super) fn verified_lazily<'a>(&self, name: &str, key: &[u8], value: &'a [u8]) -> Option<Lazy<'a>> {
+        let Some((len, crc)) = as_reference(value) else {
+            return super::verified(value).map(Lazy::Bytes);
+        };
+        let path = self.path(name, key);
+        let mut sum = Summing { hasher: crc32fast::Hasher::new(), len: 0 };
+        std::io::copy(&mut std::fs::File::open(&path).ok()?, &mut sum).ok()?;
+        (sum.len as u64 == len && sum.hasher.finalize() == crc).then_some(Lazy::File(ChunkFile { path, len, crc }))
+    }
+
     /// Removes `key` from `tree` `name`, and its file if it has one.
     pub(super) fn remove(&self, tree: &sled::Tree, name: &str, key: &[u8]) -> Result<(), Failed> {
         let old = tree.remove(key).map_err(Failed::Sled)?;
@@ -187,6 +202,12 @@ impl LargeValues {
         }
         Ok(())
     }
+}
+
+/// A verified value: its bytes, or the file that holds them.
+pub(super) enum Lazy<'a> {
+    Bytes(&'a [u8]),
+    File(ChunkFile),
 }
 
 /// Why a value could not be written or deleted.

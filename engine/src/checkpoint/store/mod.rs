@@ -236,7 +236,7 @@ impl StateStore {
         let tasks = cp.tasks.len();
         for (task, mut state) in cp.tasks {
             for chunk in std::mem::take(&mut state.chunks.refs) {
-                state.chunks.write(chunk, cp.chunks.get(chunk)?.to_vec());
+                state.chunks.write(chunk, cp.chunks.get(chunk)?.into_owned());
             }
             target.put(id, &task, state).await?;
         }

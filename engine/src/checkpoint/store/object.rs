@@ -508,7 +508,7 @@ impl Inner {
             .try_collect()
             .await?;
         let wanted: HashSet<ChunkId> = tasks.iter().flat_map(|(_, s)| s.chunks.refs.iter().copied()).collect();
-        let chunks: HashMap<ChunkId, Vec<u8>> = stream::iter(wanted)
+        let read: Vec<(ChunkId, Vec<u8>)> = stream::iter(wanted)
             .map(|chunk| async move {
                 let value = self.get(&self.chunk_path(chunk)).await.map_err(Fault::Unreachable)?;
                 let body = value.as_deref().and_then(verified).ok_or_else(|| {
@@ -519,7 +519,11 @@ impl Inner {
             .buffer_unordered(PARALLEL)
             .try_collect()
             .await?;
-        Ok(Checkpoint { id, tasks: tasks.into_iter().collect(), chunks: ChunkMap(chunks), manifest: Some(manifest) })
+        let mut chunks = ChunkMap::default();
+        for (chunk, bytes) in read {
+            chunks.insert(chunk, bytes);
+        }
+        Ok(Checkpoint { id, tasks: tasks.into_iter().collect(), chunks, manifest: Some(manifest) })
     }
 
     async fn restore_before(&self, before: u64) -> Result<Recovery> {

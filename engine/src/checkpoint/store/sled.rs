@@ -5,11 +5,11 @@
 //! are flushed. Values too large for sled's cache are files beside it
 //! ([`super::large_values`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use super::large_values::{Failed, LargeValues};
+use super::large_values::{Failed, LargeValues, Lazy};
 use super::{
     Checkpoint, RETAINED, Recovery, TaskState, checked, decode_parts, decode_refs, encode_refs, verified, write_parts,
 };
@@ -350,7 +350,7 @@ impl SledStore {
             .ok_or_else(|| EngineError::State(format!("checkpoint {id} has no valid completion record")))?;
         let prefix = format!("{id:020}/");
         let mut tasks = BTreeMap::new();
-        let mut chunks = HashMap::new();
+        let mut chunks = ChunkMap::default();
         for entry in self.states.scan_prefix(prefix.as_bytes()) {
             let (key, value) = entry.map_err(err("reading state"))?;
             let task = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
@@ -366,17 +366,21 @@ impl SledStore {
                 EngineError::State(format!("checkpoint {id}: the chunk list of {task} is missing or damaged"))
             })?;
             for chunk in &refs {
-                if chunks.contains_key(chunk) {
+                if chunks.contains(*chunk) {
                     continue;
                 }
                 let chunk_key = chunk.to_be_bytes();
                 let value = self.chunks.get(chunk_key).map_err(err("reading state"))?;
-                let body = value.as_deref().and_then(|v| self.values.body(CHUNKS, &chunk_key, v)).ok_or_else(|| {
-                    EngineError::State(format!(
-                        "checkpoint {id}: state chunk {chunk:032x} of {task} is missing or damaged"
-                    ))
-                })?;
-                chunks.insert(*chunk, body.into_owned());
+                let body = value.as_deref().and_then(|v| self.values.verified_lazily(CHUNKS, &chunk_key, v));
+                match body {
+                    Some(Lazy::Bytes(bytes)) => chunks.insert(*chunk, bytes.to_vec()),
+                    Some(Lazy::File(file)) => chunks.insert_file(*chunk, file),
+                    None => {
+                        return Err(EngineError::State(format!(
+                            "checkpoint {id}: state chunk {chunk:032x} of {task} is missing or damaged"
+                        )));
+                    }
+                }
             }
             let chunks = ChunkWriter { refs, ..ChunkWriter::default() };
             tasks.insert(task, TaskState { parts, chunks });
@@ -387,7 +391,7 @@ impl SledStore {
                 tasks.len()
             )));
         }
-        Ok(Checkpoint { id, tasks, chunks: ChunkMap(chunks), manifest })
+        Ok(Checkpoint { id, tasks, chunks, manifest })
     }
 }
 
@@ -493,7 +497,7 @@ mod tests {
             let cp = store.read(id.into()).unwrap();
             assert_eq!(cp.part("t", "op"), Some(big(id).as_slice()));
             assert_eq!(cp.part("t", "small"), Some(&[id; 3][..]));
-            assert_eq!(cp.chunks.get(chunk(id)).unwrap(), big(id + 100).as_slice());
+            assert_eq!(&*cp.chunks.get(chunk(id)).unwrap(), big(id + 100).as_slice());
         }
         // Three checkpoints are kept, each a state file and a chunk file.
         assert_eq!(files(), 3 * 2);
@@ -539,8 +543,35 @@ mod tests {
         assert_eq!(inode(&stored), inode(large.path().unwrap()), "a link to the spill file");
         drop((large, small, budget, backend));
         let cp = store.read(2).unwrap();
-        assert_eq!(cp.chunks.get(a).unwrap(), big.as_slice());
-        assert_eq!(cp.chunks.get(b).unwrap(), b"few bytes");
+        assert_eq!(&*cp.chunks.get(a).unwrap(), big.as_slice());
+        assert_eq!(&*cp.chunks.get(b).unwrap(), b"few bytes");
         assert_eq!(std::fs::read_dir(dir.path().join("store/values")).unwrap().count(), 1, "only the large chunk");
+    }
+
+    /// A checkpoint's large chunks are verified when it is read but read
+    /// only when a restore asks for one, so that restoring state larger
+    /// than memory holds one chunk at a time; one damaged after it was read
+    /// is an error naming the chunk, not wrong state.
+    #[tokio::test]
+    async fn large_chunks_are_read_when_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let big: Vec<u8> = (0..super::super::large_values::LARGE * 2).map(|i| (i % 241) as u8).collect();
+        let id = 9u128 << 64;
+        let mut chunks = ChunkWriter::default();
+        chunks.write(id, big.clone());
+        store.put(1, "t", TaskState { parts: vec![("op".into(), vec![1])], chunks }).unwrap();
+        store.complete(1, 1, &manifest()).await.unwrap();
+        let cp = store.read(1).unwrap();
+        assert_eq!(cp.chunks.size(id).unwrap(), big.len() as u64);
+        assert!(matches!(cp.chunks.get(id).unwrap(), std::borrow::Cow::Owned(_)), "read from its file");
+        assert_eq!(&*cp.chunks.get(id).unwrap(), big.as_slice());
+        let file = dir.path().join("values").join(format!("chunks-{}", hex::encode(id.to_be_bytes())));
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[7] ^= 1;
+        std::fs::write(&file, &bytes).unwrap();
+        let err = cp.chunks.get(id).unwrap_err().to_string();
+        assert!(err.contains(&format!("state chunk {id:032x}")) && err.contains("damaged"), "{err}");
+        assert!(store.read(1).is_err(), "read again, the checkpoint is damaged");
     }
 }

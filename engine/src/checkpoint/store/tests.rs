@@ -157,9 +157,9 @@ async fn chunks_live_as_long_as_a_retained_checkpoint_references_them() {
             store.complete(id, 1, &manifest()).await.unwrap();
         }
         let cp = store.read(2).unwrap();
-        assert_eq!(cp.chunks.get(old).unwrap(), b"old slice");
+        assert_eq!(&*cp.chunks.get(old).unwrap(), b"old slice");
         assert_eq!(cp.tasks["t"].chunks.refs, vec![old]);
-        assert_eq!(store.read(3).unwrap().chunks.get(new).unwrap(), b"new slice");
+        assert_eq!(&*store.read(3).unwrap().chunks.get(new).unwrap(), b"new slice");
         // Once no retained checkpoint (4, 5, 6) references `old`, it goes.
         for id in 4..=6 {
             let mut s = state(id as u8);
@@ -195,7 +195,7 @@ async fn chunks_written_for_a_checkpoint_in_flight_survive_a_clean_up() {
         second.chunks.reference(kept);
         store.put(2, "t", second.clone()).await.unwrap();
         store.complete(2, 1, &manifest()).await.unwrap();
-        assert_eq!(store.read(2).unwrap().chunks.get(kept).unwrap(), b"kept");
+        assert_eq!(&*store.read(2).unwrap().chunks.get(kept).unwrap(), b"kept");
         // Checkpoint 3's writer puts a chunk, and 3 is abandoned.
         store.put_chunks(3, "t", &[orphan], vec![(orphan, b"orphan".to_vec().into())]).await.unwrap();
         for id in 4..=6 {
@@ -228,7 +228,7 @@ async fn an_export_copies_the_referenced_chunks() {
             store.export(1, &target.to_path_buf()).await.unwrap();
             let saved = StateStore::open_at(&target, DEADLINE).unwrap();
             let cp = saved.restore().unwrap().checkpoint.unwrap();
-            assert_eq!(cp.chunks.get(id).unwrap(), &[1, 2, 3], "{backend:?} to {target}");
+            assert_eq!(&*cp.chunks.get(id).unwrap(), &[1, 2, 3], "{backend:?} to {target}");
             assert_eq!(cp.part("t", "op0"), Some(&[7u8, 9][..]));
         }
     }

@@ -320,7 +320,7 @@ async fn state_of_the_layout_before_chunks_restores() {
     }
     let mut writer = ChunkWriter::default();
     let state = op[0].snapshot(1, &mut writer).unwrap().unwrap();
-    let chunks = ChunkMap::of(writer.new).unwrap().0;
+    let chunks = ChunkMap::of(writer.new).unwrap();
     let mut d = Decoder::new(&state);
     assert_eq!(d.u64().unwrap(), u64::MAX, "the chunked layout's marker");
     let mut old = Encoder::default();
@@ -329,7 +329,7 @@ async fn state_of_the_layout_before_chunks_restores() {
     for _ in 0..n {
         old.u64(d.u64().unwrap());
         let id = u128::from_le_bytes(d.bytes().unwrap().try_into().unwrap());
-        old.batch(&Decoder::new(&chunks[&id]).batch().unwrap()).unwrap();
+        old.batch(&Decoder::new(&chunks.get(id).unwrap()).batch().unwrap()).unwrap();
     }
     let mut after: Vec<GroupAggregate> = (0..2)
         .map(|i| {

@@ -132,7 +132,7 @@ fn checkpoints_of_spilled_state_restore_at_another_parallelism() {
                 if checkpoint != 9 {
                     stored.extend(written.chunks.new.iter().cloned()).unwrap();
                     assert!(
-                        written.chunks.refs.iter().all(|id| stored.0.contains_key(id)),
+                        written.chunks.refs.iter().all(|id| stored.contains(*id)),
                         "a chunk was never written"
                     );
                     state = written.state.unwrap();

@@ -84,7 +84,7 @@ fn sessions_over_their_budget_spill_and_fire_what_memory_fires() {
     let taken = job().unwrap();
     let state = taken.state.unwrap();
     let chunks = ChunkMap::of(taken.chunks.new).unwrap();
-    assert_eq!(chunks.0.len(), taken.chunks.refs.len(), "a first checkpoint writes every chunk it lists");
+    assert_eq!(chunks.len(), taken.chunks.refs.len(), "a first checkpoint writes every chunk it lists");
     for backend in [StateBackend::memory(), StateBackend::spilling(BUDGET, &dir.path().join("restored")).unwrap()] {
         let mut restored = operator(&backend);
         restored.restore(&[&state], &chunks, &|_| true).unwrap();
@@ -125,10 +125,10 @@ fn checkpoints_write_only_the_batches_not_stored_yet() {
     feed(&mut op, &batches[21..22], &mut got);
     let third = op.snapshot_async(3).unwrap()().unwrap();
     let written: Vec<_> = third.chunks.new.iter().map(|(id, _)| *id).collect();
-    assert!(third.chunks.refs.iter().all(|id| stored.0.contains_key(id) != written.contains(id)));
+    assert!(third.chunks.refs.iter().all(|id| stored.contains(*id) != written.contains(id)));
     assert!(written.len() < third.chunks.refs.len(), "nothing was referenced: {} written", written.len());
     let resent: Vec<_> =
-        abandoned.chunks.new.iter().filter(|(id, _)| !stored.0.contains_key(id)).map(|(id, _)| id).collect();
+        abandoned.chunks.new.iter().filter(|(id, _)| !stored.contains(*id)).map(|(id, _)| id).collect();
     assert!(!resent.is_empty() && resent.iter().all(|id| written.contains(id)), "the abandoned checkpoint's batches");
     stored.extend(third.chunks.new).unwrap();
 
