@@ -163,13 +163,11 @@ pub struct ChunkFile {
 }
 
 impl ChunkFile {
-    fn read(&self, id: ChunkId) -> Result<Vec<u8>> {
-        let damaged = |why: String| {
-            EngineError::State(format!("state chunk {id:032x} ({}) is damaged: {why}", self.path.display()))
-        };
-        let bytes = std::fs::read(&self.path).map_err(|e| damaged(e.to_string()))?;
+    /// The file's bytes if they are the ones written; else why not.
+    pub(crate) fn read(&self) -> std::result::Result<Vec<u8>, String> {
+        let bytes = std::fs::read(&self.path).map_err(|e| e.to_string())?;
         if bytes.len() as u64 != self.len || crc32fast::hash(&bytes) != self.crc {
-            return Err(damaged(format!("{} bytes that fail the checksum of the {} written", bytes.len(), self.len)));
+            return Err(format!("{} bytes that fail the checksum of the {} written", bytes.len(), self.len));
         }
         Ok(bytes)
     }
@@ -239,7 +237,9 @@ impl ChunkMap {
     pub fn get(&self, id: ChunkId) -> Result<Cow<'_, [u8]>> {
         match (self.bytes.get(&id), self.files.get(&id)) {
             (Some(bytes), _) => Ok(Cow::Borrowed(bytes)),
-            (None, Some(file)) => file.read(id).map(Cow::Owned),
+            (None, Some(file)) => file.read().map(Cow::Owned).map_err(|why| {
+                EngineError::State(format!("state chunk {id:032x} ({}) is damaged: {why}", file.path.display()))
+            }),
             (None, None) => Err(missing(id)),
         }
     }

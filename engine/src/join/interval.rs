@@ -22,7 +22,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
-use crate::checkpoint::snapshot::{SnapshotJob, SnapshotOutput};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::join::arrival_ttl::ArrivalTtl;
 use crate::join::exec::JoinSpec;
@@ -349,29 +348,19 @@ impl Operator for IntervalJoin {
         Ok(())
     }
 
-    fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
-        let out = self.snapshot_async(checkpoint)?()?;
-        chunks.new.extend(out.chunks.new);
-        chunks.refs.extend(out.chunks.refs);
-        chunks.written += out.chunks.written;
-        Ok(out.state)
-    }
-
     /// Held rows go to chunks once (a regular join holds every row for
     /// good): later checkpoints reference them. The rows of an outer side
     /// are written whole with whether they met a partner, which changes
-    /// after they were held. A spilled run not stored yet is read from its
-    /// file off the task loop (the job holds the file until then).
-    fn snapshot_async(&mut self, checkpoint: u64) -> Result<SnapshotJob> {
+    /// after they were held. A spilled run not stored yet goes as its file,
+    /// which the store links or streams: listing it reads nothing.
+    fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
         let mut e = Encoder::default();
-        let mut chunks = ChunkWriter::default();
-        let mut copies = Vec::new();
         let mut hashes = Vec::new();
         e.i64(self.watermark);
         for side in 0..2 {
             let keys = self.plan.spec.keys(side);
             if !self.plan.spec.outer(side) {
-                self.sides[side].snapshot(&keys, checkpoint, &mut chunks, &mut copies, &mut e, &mut hashes)?;
+                self.sides[side].snapshot(&keys, checkpoint, chunks, &mut e, &mut hashes)?;
                 continue;
             }
             let schema = Self::matched_schema(self.side_schema(side));
@@ -381,13 +370,7 @@ impl Operator for IntervalJoin {
             }
             rows.encode(&keys, &mut e, &mut hashes)?;
         }
-        let state = e.bytes;
-        Ok(Box::new(move || {
-            for (id, file) in copies {
-                chunks.write_file(id, file);
-            }
-            Ok(SnapshotOutput { state: Some(state), chunks })
-        }))
+        Ok(Some(e.bytes))
     }
 
     fn state_size(&self) -> StateSize {

@@ -68,7 +68,7 @@ impl Run {
     /// `times`) to a new file of `budget`. `chunk`: the stored checkpoint
     /// chunk that holds exactly these rows, which the run then stands for
     /// (checkpoints go on referencing it); without one, the next
-    /// checkpoint copies the file.
+    /// checkpoint writes the file.
     pub fn write(
         batches: &[RecordBatch],
         keys: &[Arc<dyn PhysicalExpr>],
@@ -186,18 +186,13 @@ impl Run {
     }
 
     /// Lists the run in checkpoint `checkpoint`: referenced once a
-    /// completed checkpoint stored it, else its file goes into `copies`, to
-    /// be read off the task loop. Its chunk id.
-    pub fn list(
-        &mut self,
-        checkpoint: u64,
-        chunks: &mut ChunkWriter,
-        copies: &mut Vec<(ChunkId, SpilledBytes)>,
-    ) -> ChunkId {
+    /// completed checkpoint stored it, else written as its file (which the
+    /// store links: nothing is read). Its chunk id.
+    pub fn list(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> ChunkId {
         if self.stored == Stored::Yes {
             chunks.reference(self.id);
         } else {
-            copies.push((self.id, self.file.clone()));
+            chunks.write_file(self.id, self.file.clone());
             self.stored.sent(checkpoint);
         }
         self.id

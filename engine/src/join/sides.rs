@@ -18,7 +18,7 @@ use crate::message::{EventTime, StreamBatch};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operators::evaluate::columns;
 use crate::runtime::exchange::{key_groups, rows_by_key_group};
-use crate::spill::{SpilledBytes, StateBudget};
+use crate::spill::StateBudget;
 
 /// The event-time column `column` of `batch`, as milliseconds.
 pub(crate) fn times<'a>(
@@ -140,8 +140,8 @@ impl SideRows {
     }
 
     /// Writes the side for checkpoint `checkpoint` incrementally: its runs
-    /// first (each is a chunk: referenced once stored, else its file goes
-    /// into `copies`, to be read off the task loop), then the batches held
+    /// first (each is a chunk: referenced once stored, else written as its
+    /// file), then the batches held
     /// in memory: those a completed checkpoint stored are referenced, the
     /// others go into one new chunk (split by key group, as
     /// [`SideRows::encode`]). `e` gets the ids of the chunks the side is
@@ -151,7 +151,6 @@ impl SideRows {
         keys: &[Arc<dyn PhysicalExpr>],
         checkpoint: u64,
         chunks: &mut ChunkWriter,
-        copies: &mut Vec<(ChunkId, SpilledBytes)>,
         e: &mut Encoder,
         hashes: &mut Vec<u64>,
     ) -> Result<()> {
@@ -159,7 +158,7 @@ impl SideRows {
             (0..self.batches.len()).filter(|i| !matches!(self.chunks[*i], Some(Held { pending: None, .. }))).collect();
         let mut ids: Vec<ChunkId> = Vec::new();
         for run in &mut self.runs {
-            ids.push(run.list(checkpoint, chunks, copies));
+            ids.push(run.list(checkpoint, chunks));
         }
         for held in self.chunks.iter().flatten() {
             if held.pending.is_none() && !ids.contains(&held.id) {

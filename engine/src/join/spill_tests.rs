@@ -17,7 +17,7 @@ use datafusion::scalar::ScalarValue;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
+use crate::checkpoint::chunk::{ChunkBytes, ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::join::exec::JoinSpec;
 use crate::join::interval::{IntervalJoin, IntervalJoinPlan, TimeBounds};
@@ -27,7 +27,7 @@ use crate::message::{StreamBatch, WATERMARK_END};
 use crate::metrics::JobMetrics;
 use crate::operator::{Collector, Operator};
 use crate::runtime::exchange::{KEY_GROUPS, key_groups, subtask_of_key_group};
-use crate::spill::{SpilledBytes, StateBackend};
+use crate::spill::StateBackend;
 use crate::testing::{data_batches, sorted_lines};
 
 const BUDGET: usize = 32 << 10;
@@ -397,8 +397,8 @@ fn keyed(batches: &[RecordBatch]) -> Vec<RecordBatch> {
 
 /// A spill file decoded as a restore decodes a chunk: the rows of every
 /// key group.
-fn chunk_rows(file: &SpilledBytes) -> Vec<RecordBatch> {
-    let bytes = file.read().unwrap();
+fn chunk_rows(chunk: &ChunkBytes) -> Vec<RecordBatch> {
+    let bytes = chunk.read().unwrap();
     let mut d = Decoder::new(&bytes);
     let mut rows = Vec::new();
     SideRows::decode_each(&mut d, &side_schema("l"), &|_| true, &mut |b| {
@@ -430,12 +430,12 @@ fn merged_runs_hold_both_runs_rows() {
         side.spill_front(n, &keys, (0, 10), &budget, &mut Vec::new()).unwrap();
     }
     // Each run's file, as a checkpoint copies it, holds its rows.
-    let mut copies = Vec::new();
-    side.snapshot(&keys, 1, &mut ChunkWriter::default(), &mut copies, &mut Encoder::default(), &mut Vec::new())
-        .unwrap();
-    assert_eq!(copies.len(), 2);
-    assert_eq!(sorted_lines(&chunk_rows(&copies[0].1)), sorted_lines(&all[..3]));
-    assert_eq!(sorted_lines(&chunk_rows(&copies[1].1)), sorted_lines(&all[3..]));
+    let mut copies = ChunkWriter::default();
+    side.snapshot(&keys, 1, &mut copies, &mut Encoder::default(), &mut Vec::new()).unwrap();
+    assert_eq!(copies.new.len(), 2);
+    assert!(copies.new.iter().all(|(_, c)| matches!(c, ChunkBytes::File(_))), "runs go as their files");
+    assert_eq!(sorted_lines(&chunk_rows(&copies.new[0].1)), sorted_lines(&all[..3]));
+    assert_eq!(sorted_lines(&chunk_rows(&copies.new[1].1)), sorted_lines(&all[3..]));
     let [a, b] = side.runs() else { panic!("two runs") };
     let mut merged = a.merge(b, &budget).unwrap();
     assert_eq!(merged.disk_bytes() + 8, a.disk_bytes() + b.disk_bytes(), "one count instead of two");
@@ -446,9 +446,9 @@ fn merged_runs_hold_both_runs_rows() {
         sorted_lines(&keyed(&all)),
         "probes read all but NULL keys"
     );
-    let mut copies = Vec::new();
-    merged.list(1, &mut ChunkWriter::default(), &mut copies);
-    assert_eq!(sorted_lines(&chunk_rows(&copies[0].1)), want);
+    let mut copies = ChunkWriter::default();
+    merged.list(1, &mut copies);
+    assert_eq!(sorted_lines(&chunk_rows(&copies.new[0].1)), want);
     let one_group: Vec<RecordBatch> = read(&merged, &std::array::from_fn::<_, KEY_GROUPS, _>(|g| g == 5));
     let group_of = |b: &RecordBatch| key_groups(&[Arc::clone(b.column(0))], b.num_rows(), &mut Vec::new()).unwrap();
     assert!(one_group.iter().all(|b| group_of(b).iter().all(|g| *g == 5)));
@@ -557,7 +557,7 @@ fn a_probe_reads_the_blocks_its_keys_meet() {
     assert_eq!(near(&read_keys(&merged, &every, KeyRange::Within(lo, hi)).0), want);
     assert!(read_keys(&merged, &every, KeyRange::Empty).0.is_empty(), "NULL keys meet nothing");
     assert_eq!(pairs(&read(&merged, &every)), pairs(&keyed(&batches)));
-    let mut copies = Vec::new();
-    merged.list(1, &mut ChunkWriter::default(), &mut copies);
-    assert_eq!(pairs(&chunk_rows(&copies[0].1)), pairs(&batches), "NULL keys are kept");
+    let mut copies = ChunkWriter::default();
+    merged.list(1, &mut copies);
+    assert_eq!(pairs(&chunk_rows(&copies.new[0].1)), pairs(&batches), "NULL keys are kept");
 }

@@ -41,7 +41,7 @@ impl SpilledBytes {
 
     /// Reads the bytes back.
     pub fn read(&self) -> Result<Vec<u8>> {
-        let path = self.file.path().ok_or_else(|| super::spill_error("reading spilled state", "not a local file"))?;
+        let path = self.path()?;
         let bytes = blocking(|| std::fs::read(path)).context(|| format!("reading spilled state {}", path.display()))?;
         if bytes.len() != self.len {
             return Err(super::spill_error(
@@ -57,7 +57,7 @@ impl SpilledBytes {
     /// the first such read.
     pub fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
         use std::os::unix::fs::FileExt;
-        let path = self.file.path().ok_or_else(|| super::spill_error("reading spilled state", "not a local file"))?;
+        let path = self.path()?;
         let ctx = || format!("reading spilled state {} at {offset}", path.display());
         if offset.saturating_add(len as u64) > self.len as u64 {
             return Err(super::spill_error(&ctx(), format!("{len} bytes past the {} written", self.len)));

@@ -132,8 +132,7 @@ impl LargeValues {
         let Some((len, crc)) = as_reference(value) else {
             return super::verified(value).map(Cow::Borrowed);
         };
-        let bytes = std::fs::read(self.path(name, key)).ok()?;
-        (bytes.len() as u64 == len && crc32fast::hash(&bytes) == crc).then_some(Cow::Owned(bytes))
+        ChunkFile { path: self.path(name, key), len, crc }.read().ok().map(Cow::Owned)
     }
 
     /// As [`Self::body`], but a file is only verified, by streaming it
