@@ -116,7 +116,7 @@ impl LargeValues {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Failed::Io(e)),
             _ => {}
         }
-        if !file.is_some_and(|file| std::fs::hard_link(file, &path).is_ok()) {
+        if file.is_none_or(|file| std::fs::hard_link(file, &path).is_err()) {
             let mut out = BufWriter::with_capacity(LARGE, std::fs::File::create(&path).map_err(Failed::Io)?);
             write(&mut out).map_err(Failed::Io)?;
             out.flush().map_err(Failed::Io)?;
