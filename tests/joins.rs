@@ -65,7 +65,13 @@ pub(crate) fn run_join(left: &[Row], right: &[Row], sql: &str, columns: &[&str])
     }
     let run = weir_run(dir.path(), &sql.replace("DIR", &dir.path().display().to_string()));
     assert!(run.ok, "weir failed:\n{}", run.stderr);
-    let mut got: Vec<String> = read_sink(&dir.path().join("out"))
+    (output_lines(dir.path(), columns), run)
+}
+
+/// The rows committed to `dir`/out as lines of `columns` (timestamps as
+/// epoch milliseconds), sorted.
+pub(crate) fn output_lines(dir: &std::path::Path, columns: &[&str]) -> Vec<String> {
+    let mut got: Vec<String> = read_sink(&dir.join("out"))
         .iter()
         .map(|row| {
             columns
@@ -83,7 +89,7 @@ pub(crate) fn run_join(left: &[Row], right: &[Row], sql: &str, columns: &[&str])
         })
         .collect();
     got.sort();
-    (got, run)
+    got
 }
 
 /// The windows `[start, end)` of a row at `ts`: TUMBLE of `size` or HOP of

@@ -7,7 +7,7 @@
 //! each job a second time, killed midway).
 
 use crate::common;
-use crate::joins::{INTERVAL_COLUMNS, INTERVAL_OUT, oracle, run_join, side_rows, tables};
+use crate::joins::{INTERVAL_COLUMNS, INTERVAL_OUT, oracle, output_lines, run_join, side_rows, tables};
 use crate::windows::run_windows;
 
 use common::*;
@@ -157,4 +157,126 @@ async fn interval_and_regular_joins_spilled_to_disk_equal_the_batch_join() {
         assert_eq!(run.counted("late rows"), 0, "{from}");
         assert!(run.counted("bytes of state spilled to disk") > 64 << 10, "{from}: {}", run.stderr);
     }
+}
+
+/// A restore that spills and finds no room on the disk fails its attempt
+/// and keeps its checkpoint: a full disk is not damage, so the job neither
+/// falls back to an older checkpoint nor sets its state aside, and once
+/// there is room it resumes from its newest checkpoint, with exact output.
+/// The spill directory (`state.dir`/spill) is a link to a small tmpfs, so
+/// that the checkpoint store itself has room.
+#[tokio::test]
+async fn a_restore_without_room_to_spill_fails_and_resumes_once_there_is_room() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    const FULL: &str = "No space left on device";
+    let (left, right) = (side_rows(20_000, 0, 1_000, 85), side_rows(20_000, 0, 1_000, 86));
+    let select = "SELECT L.k, L.v, L.ts, R.k, R.v, R.ts";
+    let from =
+        "FROM l L JOIN r R ON L.k = R.k AND R.ts BETWEEN L.ts - INTERVAL '10' MINUTE AND L.ts + INTERVAL '10' MINUTE";
+    let want = oracle(&left, &right, None, &format!("{select} {from}")).await;
+    let dir = scratch();
+    for (name, rows) in [("l", &left), ("r", &right)] {
+        std::fs::create_dir_all(dir.path().join(name)).unwrap();
+        write_json(&dir.path().join(name).join("part-0.json"), rows);
+    }
+    let state = dir.path().join("state");
+    std::fs::write(
+        dir.path().join("job.sql"),
+        format!(
+            "{}{SPILLING}\nSET 'execution.checkpointing.interval' = '50 ms';\nSET 'state.dir' = '{}';\n\
+             INSERT INTO out {select} {from};",
+            tables(dir.path(), INTERVAL_OUT),
+            state.display()
+        ),
+    )
+    .unwrap();
+    let weir = |log: &str| {
+        Command::new(env!("CARGO_BIN_EXE_weir"))
+            .arg("run")
+            .arg(dir.path().join("job.sql"))
+            .current_dir(dir.path())
+            .env("WEIR_LOG", "warn,weir_engine::checkpoint::coordinator=debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join(log)).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let said = |log: &str| std::fs::read_to_string(dir.path().join(log)).unwrap_or_default();
+    let completed = |log: &str| -> Vec<u64> {
+        said(log)
+            .lines()
+            .filter_map(|l| l.split("checkpoint complete checkpoint=").nth(1))
+            .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+            .collect()
+    };
+
+    // Half the right side through a pipe held open: the job checkpoints its
+    // spilled state and waits for more, and is killed.
+    let right_file = dir.path().join("r/part-0.json");
+    let whole = std::fs::read_to_string(&right_file).unwrap();
+    let half: String = whole.split_inclusive('\n').take(right.len() / 2).collect();
+    std::fs::remove_file(&right_file).unwrap();
+    assert!(Command::new("mkfifo").arg(&right_file).status().unwrap().success());
+    let mut child = weir("first.log");
+    let (fifo, done) = (right_file.clone(), std::sync::mpsc::channel::<()>());
+    let feeder = std::thread::spawn(move || {
+        let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+        let _ = std::io::Write::write_all(&mut pipe, half.as_bytes());
+        let _ = done.1.recv();
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while completed("first.log").len() < 5 {
+        assert!(Instant::now() < deadline, "five checkpoints did not complete within a minute: {}", said("first.log"));
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the job ended while its input was held open: {}",
+            said("first.log")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    done.0.send(()).unwrap();
+    feeder.join().unwrap();
+    let newest = completed("first.log").into_iter().max().unwrap();
+    std::fs::remove_file(&right_file).unwrap();
+    std::fs::write(&right_file, &whole).unwrap();
+
+    // The spill files of the killed run are gone with it (a checkpoint
+    // links the runs it lists); the spill directory becomes a full disk.
+    let disk = common::tmpfs::Tmpfs::mount("64k");
+    std::fs::remove_dir_all(state.join("spill")).unwrap();
+    std::os::unix::fs::symlink(disk.path(), state.join("spill")).unwrap();
+    let mut child = weir("full.log");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !said("full.log").contains(FULL) {
+        assert!(Instant::now() < deadline, "no error named the full disk within a minute: {}", said("full.log"));
+        assert!(child.try_wait().unwrap().is_none(), "the job ended on a full disk: {}", said("full.log"));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Its restarts fail the same way for a while.
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let full = said("full.log");
+    assert!(full.contains("spilling state to"), "{full}");
+    for wrong in ["damaged", "falling back", "set aside", "afresh"] {
+        assert!(!full.contains(wrong), "a full disk was taken for damaged state ({wrong}): {full}");
+    }
+    assert!(completed("full.log").is_empty(), "the job ran on without its state: {full}");
+
+    disk.grow("256m");
+    let mut child = weir("room.log");
+    let status = child.wait().unwrap();
+    let room = said("room.log");
+    assert!(status.success(), "the job failed once there was room ({status}): {room}");
+    let resumed: u64 = room
+        .split("resumed from checkpoint ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok())
+        .unwrap_or_else(|| panic!("the job did not resume from a checkpoint: {room}"));
+    assert!(resumed >= newest, "resumed from checkpoint {resumed}, older than the newest complete one, {newest}");
+    assert!(!room.contains("damaged"), "{room}");
+    assert_rows_eq(&output_lines(dir.path(), &INTERVAL_COLUMNS), &want, "output after a restore that found no room");
 }

@@ -104,6 +104,14 @@ impl EngineError {
         matches!(self, EngineError::Task { message, .. } if message == UPSTREAM_STOPPED || message == DOWNSTREAM_STOPPED)
     }
 
+    /// Whether a disk had no room for what was written (full, or over a
+    /// quota): the machine's state, not the data's, so a restore that
+    /// fails this way has not found its checkpoint damaged.
+    pub fn is_out_of_room(&self) -> bool {
+        use std::io::ErrorKind::{QuotaExceeded, StorageFull};
+        matches!(self, EngineError::Io { source, .. } if matches!(source.kind(), StorageFull | QuotaExceeded))
+    }
+
     /// Whose problem this is (see [`ErrorKind`]), so that pgwire picks a
     /// SQLSTATE and a restart strategy decides what to retry without
     /// reading the message.

@@ -70,8 +70,17 @@ pub(crate) fn drop_late(
     Ok(kept)
 }
 
-/// A side with more runs than this merges adjacent ones.
-const MAX_RUNS: usize = 8;
+/// A side whose runs no probe reads merges them only past this many (each
+/// keeps its file open); a side whose runs probes read keeps few anyway.
+const MAX_RUNS: usize = 32;
+
+/// Runs merge in tiers: two adjacent runs merge while the older is at most
+/// this many times the newer, so each run is over twice the size of the
+/// next newer one. A side of `n` spills then has about log2(n) runs, and a
+/// row is rewritten about log2(n) times (a fixed number of runs rewrites
+/// the older runs at every merge: quadratic in the spills, 63 times the
+/// rows at 1,300 spills).
+const TIER: usize = 2;
 
 /// Rows of one side of a join, held until they can no longer match.
 /// Under a state budget, the oldest rows of an inner side are spilled as
@@ -287,26 +296,34 @@ impl SideRows {
         self.probed = true;
     }
 
-    /// Merges adjacent runs, the pair smallest together first, while the
-    /// side has more than [`MAX_RUNS`], if probes read parts of its runs
-    /// since it last spilled (fewer, larger runs then mean fewer reads per
+    /// Merges the side's runs in tiers ([`TIER`]) if probes read parts of
+    /// its runs since it last spilled (fewer runs then mean fewer reads per
     /// probe; runs no probe reads, as Nexmark q7's bids, are not worth
-    /// rewriting) or if where their parts are takes more than `places`
-    /// bytes of memory. A merge copies the files' bytes (`Run::merge`), so
-    /// its size needs no limit. The bytes written.
-    pub fn merge_runs(&mut self, places: usize, budget: &StateBudget) -> Result<usize> {
+    /// rewriting), or while it has more than [`MAX_RUNS`] (merging the
+    /// adjacent pair smallest together when the tiers hold). A merge copies
+    /// the files' bytes (`Run::merge`), so its size needs no limit. The
+    /// bytes written.
+    pub fn merge_runs(&mut self, budget: &StateBudget) -> Result<usize> {
         let probed = std::mem::take(&mut self.probed);
         let mut written = 0;
-        while self.runs.len() > MAX_RUNS && (probed || self.runs.iter().map(Run::memory).sum::<usize>() > places) {
-            let pair = |i: &usize| self.runs[*i].disk_bytes() + self.runs[*i + 1].disk_bytes();
-            let Some(i) = (0..self.runs.len() - 1).min_by_key(pair) else {
-                break;
-            };
+        while let Some(i) = self.to_merge(probed) {
             let merged = self.runs[i].merge(&self.runs[i + 1], budget)?;
             written += merged.disk_bytes();
             self.runs.splice(i..i + 2, [merged]);
         }
         Ok(written)
+    }
+
+    /// The first of the two adjacent runs [`SideRows::merge_runs`] merges
+    /// next, if any: the newest pair out of tier, or, past [`MAX_RUNS`]
+    /// with every pair in tier, the pair smallest together.
+    fn to_merge(&self, probed: bool) -> Option<usize> {
+        let (n, bytes) = (self.runs.len(), |i: usize| self.runs[i].disk_bytes());
+        if !probed && n <= MAX_RUNS {
+            return None;
+        }
+        let out_of_tier = (0..n.saturating_sub(1)).rev().find(|i| bytes(*i) <= TIER * bytes(i + 1));
+        out_of_tier.or_else(|| (n > MAX_RUNS).then(|| (0..n - 1).min_by_key(|i| bytes(*i) + bytes(i + 1))).flatten())
     }
 
     /// Drops the oldest runs while `gone` says none of their rows can meet

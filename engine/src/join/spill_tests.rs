@@ -456,35 +456,42 @@ fn merged_runs_hold_both_runs_rows() {
 }
 
 /// Runs no probe read are not merged (rewriting them buys nothing) until
-/// where their parts are takes too much memory; runs a probe read are.
+/// there are too many to keep open; runs a probe read are merged in tiers,
+/// each over twice the size of the next newer one, so that many small
+/// spills rewrite a row about log2(spills) times (merging down to a fixed
+/// number of runs rewrote the older runs at every spill: 31 times the rows
+/// at 600 spills), and no row is lost.
 #[test]
-fn only_probed_or_costly_runs_are_merged() {
+fn runs_merge_in_tiers_once_probed() {
     let dir = tempfile::tempdir().unwrap();
     let backend = StateBackend::spilling(1 << 30, &dir.path().join("spill")).unwrap();
     let budget = backend.share("join", 0).unwrap();
     let keys: Vec<Arc<dyn PhysicalExpr>> = vec![Arc::new(Column::new("lk", 0))];
     let mut g = SmallRng::seed_from_u64(12);
     let mut side = SideRows::default();
-    let mut spilled = Vec::new();
+    let (mut spilled, mut spilled_bytes) = (Vec::new(), 0);
     let mut spill = |side: &mut SideRows| {
-        for b in left_batches(2, 1000, &mut g) {
+        for b in left_batches(1, 20, &mut g) {
             spilled.push(b.clone());
             side.push(b);
         }
-        side.spill_front(2, &keys, (0, 10), &budget, &mut Vec::new()).unwrap();
+        spilled_bytes += side.spill_front(1, &keys, (0, 10), &budget, &mut Vec::new()).unwrap();
     };
-    for _ in 0..12 {
+    for _ in 0..40 {
         spill(&mut side);
+        side.merge_runs(&budget).unwrap();
     }
-    let places: usize = side.runs().iter().map(Run::memory).sum();
-    assert_eq!(side.merge_runs(places, &budget).unwrap(), 0);
-    assert_eq!(side.runs().len(), 12, "runs no probe read stay as they are");
-    side.merge_runs(places / 2, &budget).unwrap();
-    assert!(side.runs().len() <= 8, "their places took too much memory");
-    spill(&mut side);
-    side.probed();
-    side.merge_runs(usize::MAX, &budget).unwrap();
-    assert!(side.runs().len() <= 8, "probed runs are merged");
+    assert_eq!(side.runs().len(), 32, "runs no probe read stay as they are, up to 32");
+    let mut merged = 0;
+    for _ in 0..600 {
+        spill(&mut side);
+        side.probed();
+        merged += side.merge_runs(&budget).unwrap();
+        let sizes: Vec<usize> = side.runs().iter().map(Run::disk_bytes).collect();
+        assert!(sizes.windows(2).all(|w| w[0] > 2 * w[1]), "tiers: {sizes:?}");
+    }
+    assert!(side.runs().len() <= 12, "about log2 of the spills: {}", side.runs().len());
+    assert!(merged < 16 * spilled_bytes, "merges wrote {merged} bytes for {spilled_bytes} spilled");
     let rows: usize = side
         .runs()
         .iter()

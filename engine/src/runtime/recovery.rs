@@ -128,6 +128,10 @@ pub(crate) fn resume<T>(
             Err(EngineError::Incompatible(why)) => {
                 return Err(EngineError::Incompatible(format!("job {job_id}: {why}")));
             }
+            // A restore that spills found no room on the disk: the
+            // checkpoint is intact, and an older one needs the same room.
+            // The attempt fails, and the next one restores it again.
+            Err(e) if e.is_out_of_room() => return Err(e),
             Err(e) => {
                 let Some(cp) = &checkpoint else { return Err(e) };
                 tracing::warn!(checkpoint = cp.id, error = %e, "checkpoint cannot be decoded: damaged; falling back to the previous one");

@@ -26,10 +26,6 @@ use crate::operators::evaluate::columns;
 use crate::runtime::exchange::{KEY_GROUPS, key_groups};
 use crate::spill::StateBudget;
 
-/// Where a side's runs' parts are may take this part of the share (of
-/// `held` at a spill) before runs no probe reads are merged anyway.
-const RUN_PLACES: usize = 16;
-
 impl IntervalJoin {
     /// With the spilling backend, the subtask's share of the budget; kept
     /// only when one of its sides can spill.
@@ -43,10 +39,15 @@ impl IntervalJoin {
     /// Bytes held in memory: the rows, the indexes, and where the runs'
     /// parts are.
     pub(super) fn held_bytes(&self) -> usize {
-        let runs: usize = self.sides.iter().flat_map(|s| s.runs()).map(Run::memory).sum();
-        self.sides.iter().map(|s| s.bytes()).sum::<usize>()
-            + self.index.iter().map(KeyIndex::bytes).sum::<usize>()
-            + runs
+        self.spillable_bytes() + self.sides.iter().flat_map(|s| s.runs()).map(Run::memory).sum::<usize>()
+    }
+
+    /// Bytes held in memory that spilling frees: the rows and the indexes.
+    /// The budget bounds these: where the runs' parts are cannot spill, and
+    /// counting it made a small share spill every new batch as a run of its
+    /// own once the runs' places alone passed the share.
+    fn spillable_bytes(&self) -> usize {
+        self.sides.iter().map(|s| s.bytes()).sum::<usize>() + self.index.iter().map(KeyIndex::bytes).sum::<usize>()
     }
 
     /// Bytes of the runs' files.
@@ -69,7 +70,7 @@ impl IntervalJoin {
     /// holding more, until the subtask holds half as much as it did and no
     /// more than its share (or has nothing left to spill).
     fn spill_oldest(&mut self, budget: &mut StateBudget) -> Result<()> {
-        let held = self.held_bytes();
+        let held = self.spillable_bytes();
         if budget.fits(held) {
             return Ok(());
         }
@@ -82,8 +83,8 @@ impl IntervalJoin {
             else {
                 break;
             };
-            written += self.spill_front(side, holds.saturating_sub(held / 2), held, budget)?;
-            holds = self.held_bytes();
+            written += self.spill_front(side, holds.saturating_sub(held / 2), budget)?;
+            holds = self.spillable_bytes();
         }
         self.metrics.spilled_bytes.fetch_add(written as u64, Ordering::Relaxed);
         tracing::debug!(operator = %self.name, parts_read = self.parts_read, "join runs' parts read by probes so far");
@@ -92,11 +93,10 @@ impl IntervalJoin {
     }
 
     /// Spills the oldest batches of `side` that free about `need` bytes
-    /// (at least one) as a run, then merges runs once there are many
-    /// (`SideRows::merge_runs`; `held`: the bytes held before spilling,
-    /// about the share); the bytes written. The side's index
-    /// is let go, rebuilt over the rest at the next probe.
-    fn spill_front(&mut self, side: usize, need: usize, held: usize, budget: &StateBudget) -> Result<usize> {
+    /// (at least one) as a run, then merges runs in tiers
+    /// (`SideRows::merge_runs`); the bytes written. The side's index is let
+    /// go, rebuilt over the rest at the next probe.
+    fn spill_front(&mut self, side: usize, need: usize, budget: &StateBudget) -> Result<usize> {
         let batches = self.sides[side].batches();
         let (mut n, mut freed) = (0, self.index[side].bytes());
         while n < batches.len() && (n == 0 || freed < need) {
@@ -115,7 +115,7 @@ impl IntervalJoin {
         };
         let keys = self.plan.spec.keys(side);
         let mut written = self.sides[side].spill_front(n, &keys, times, budget, &mut self.hashes)?;
-        written += self.sides[side].merge_runs(held / RUN_PLACES, budget)?;
+        written += self.sides[side].merge_runs(budget)?;
         self.latest[side].drain(..n);
         self.index[side] = KeyIndex::default();
         Ok(written)
