@@ -107,9 +107,18 @@ impl EngineError {
     /// Whether a disk had no room for what was written (full, or over a
     /// quota): the machine's state, not the data's, so a restore that
     /// fails this way has not found its checkpoint damaged.
+    /// The I/O error may be DataFusion's (a spill file its `DiskManager`
+    /// could not create), so the whole chain of sources is looked at.
     pub fn is_out_of_room(&self) -> bool {
         use std::io::ErrorKind::{QuotaExceeded, StorageFull};
-        matches!(self, EngineError::Io { source, .. } if matches!(source.kind(), StorageFull | QuotaExceeded))
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = cause {
+            if e.downcast_ref::<std::io::Error>().is_some_and(|io| matches!(io.kind(), StorageFull | QuotaExceeded)) {
+                return true;
+            }
+            cause = e.source();
+        }
+        false
     }
 
     /// Whose problem this is (see [`ErrorKind`]), so that pgwire picks a
@@ -472,5 +481,24 @@ mod tests {
         };
         assert_eq!(io.operator(), None);
         assert_eq!(EngineError::Plan("x".into()).operator(), None);
+    }
+
+    /// A full disk or a quota is out of room, whether Weir's own I/O or
+    /// DataFusion's (a spill file it could not create) saw it; other I/O
+    /// errors (a missing file: a damaged checkpoint) are not.
+    #[test]
+    fn out_of_room_is_found_through_the_sources() {
+        let io = |kind| std::io::Error::from(kind);
+        let own = |kind| EngineError::Io { context: "spilling".into(), source: io(kind) };
+        let datafusion = |kind| EngineError::DataFusion {
+            context: "spilling".into(),
+            source: DataFusionError::IoError(io(kind)),
+        };
+        for kind in [std::io::ErrorKind::StorageFull, std::io::ErrorKind::QuotaExceeded] {
+            assert!(own(kind).is_out_of_room() && datafusion(kind).is_out_of_room(), "{kind:?}");
+        }
+        assert!(!own(std::io::ErrorKind::NotFound).is_out_of_room());
+        assert!(!datafusion(std::io::ErrorKind::NotFound).is_out_of_room());
+        assert!(!EngineError::State("No space left on device".into()).is_out_of_room());
     }
 }

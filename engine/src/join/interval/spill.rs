@@ -46,7 +46,7 @@ impl IntervalJoin {
     /// The budget bounds these: where the runs' parts are cannot spill, and
     /// counting it made a small share spill every new batch as a run of its
     /// own once the runs' places alone passed the share.
-    fn spillable_bytes(&self) -> usize {
+    pub(crate) fn spillable_bytes(&self) -> usize {
         self.sides.iter().map(|s| s.bytes()).sum::<usize>() + self.index.iter().map(KeyIndex::bytes).sum::<usize>()
     }
 
@@ -193,6 +193,12 @@ impl IntervalJoin {
     #[cfg(test)]
     pub(crate) fn runs(&self) -> [usize; 2] {
         [self.sides[0].runs().len(), self.sides[1].runs().len()]
+    }
+
+    /// Bytes of each side's runs, for tests.
+    #[cfg(test)]
+    pub(crate) fn spilled_per_side(&self) -> [usize; 2] {
+        [0, 1].map(|s| self.sides[s].runs().iter().map(Run::disk_bytes).sum())
     }
 
     /// Parts of runs probes read, for tests.
