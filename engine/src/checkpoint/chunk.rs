@@ -11,8 +11,11 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 
+use datafusion::arrow::array::RecordBatch;
+
+use crate::checkpoint::codec::Encoder;
 use crate::error::{EngineError, Result};
-use crate::spill::SpilledBytes;
+use crate::spill::{SpillTarget, SpilledBytes};
 
 /// A chunk's name: random, so that ids never meet across runs, rescaled
 /// subtasks or checkpoint ids reused after a fallback.
@@ -62,7 +65,31 @@ pub enum ChunkBytes {
     File(SpilledBytes),
 }
 
+/// Bytes from which a batch written as a chunk of its own goes to a spill
+/// file under the spilling backend ([`ChunkBytes::of_batch`]): what the
+/// checkpoint store keeps as a file of its own too.
+const FILE: usize = 64 << 10;
+
 impl ChunkBytes {
+    /// `batch` as a chunk of its own ([`Encoder::batch_alone`]'s bytes).
+    /// With the spilling backend (`target`) it is compressed, as spill
+    /// files are, and from [`FILE`] bytes written to a spill file of its
+    /// own, which the store links: the chunks a checkpoint takes from
+    /// memory are up to the subtask's share of the budget, and are then
+    /// not all held encoded in memory until the store wrote them.
+    pub fn of_batch(batch: &RecordBatch, target: Option<&SpillTarget>) -> Result<Self> {
+        let Some(target) = target else {
+            return Encoder::batch_alone(batch).map(Self::Memory);
+        };
+        let bytes = Encoder::batch_alone_compressed(batch)?;
+        if bytes.len() < FILE {
+            return Ok(Self::Memory(bytes));
+        }
+        let mut w = target.writer()?;
+        w.append(&bytes)?;
+        w.finish().map(Self::File)
+    }
+
     /// Its length in bytes.
     pub fn len(&self) -> usize {
         match self {
@@ -147,6 +174,14 @@ impl ChunkWriter {
     /// A chunk a completed checkpoint already wrote.
     pub fn reference(&mut self, id: ChunkId) {
         self.refs.push(id);
+    }
+
+    /// Adds what `other` writes and references (an operator's snapshot
+    /// job's, to its task's).
+    pub fn append(&mut self, other: ChunkWriter) {
+        self.new.extend(other.new);
+        self.refs.extend(other.refs);
+        self.written += other.written;
     }
 }
 
@@ -247,4 +282,60 @@ impl ChunkMap {
 
 fn missing(id: ChunkId) -> EngineError {
     EngineError::State(format!("state chunk {id:032x} is missing"))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Int64Array, RecordBatch};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::checkpoint::codec::Decoder;
+    use crate::spill::StateBackend;
+
+    fn batch(rows: i64) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from_iter_values((0..rows).map(|i| i * 7919 % 100_003)))],
+        )
+        .unwrap()
+    }
+
+    /// A batch as a chunk of its own: plain in memory without the spilling
+    /// backend; with it compressed, and in a spill file once as large as
+    /// the store keeps in a file; each reads back as the batch.
+    #[test]
+    fn a_batch_chunk_goes_to_a_file_only_when_large_and_spilling() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = StateBackend::spilling(1 << 30, &dir.path().join("spill")).unwrap();
+        let target = backend.share("op", 0).unwrap().target();
+        let (small, large) = (batch(1_000), batch(100_000));
+        let cases = [
+            (&small, None, false),
+            (&large, None, false),
+            (&small, Some(&target), false),
+            (&large, Some(&target), true),
+        ];
+        for (b, target, file) in cases {
+            let chunk = ChunkBytes::of_batch(b, target).unwrap();
+            assert_eq!(
+                matches!(chunk, ChunkBytes::File(_)),
+                file,
+                "{} rows, spilling: {}",
+                b.num_rows(),
+                target.is_some()
+            );
+            assert_eq!(&Decoder::batch_alone(&chunk.read().unwrap()).unwrap(), b);
+            let plain = Encoder::batch_alone(b).unwrap().len();
+            assert_eq!(
+                chunk.len() < plain,
+                target.is_some(),
+                "compressed only when spilling: {} of {plain}",
+                chunk.len()
+            );
+        }
+    }
 }

@@ -11,13 +11,34 @@ use datafusion::arrow::ipc::writer::StreamWriter;
 
 use crate::error::{EngineError, Result, ResultExt};
 
+/// What starts a compressed batch ([`Encoder::compressing`]); an Arrow IPC
+/// stream starts with its continuation marker, `ff ff ff ff`, instead.
+const COMPRESSED: &[u8; 4] = b"WLZ4";
+
+/// LZ4 writes at most this many bytes from one compressed byte: a damaged
+/// length claiming more is refused before anything is allocated for it.
+const LZ4_MAX_RATIO: usize = 255;
+
 /// Appends values to a state buffer.
 #[derive(Default)]
 pub struct Encoder {
     pub bytes: Vec<u8>,
+    /// Whether batches are compressed.
+    compress: bool,
+    /// A batch's IPC stream before it is compressed (kept for the next).
+    scratch: Vec<u8>,
 }
 
 impl Encoder {
+    /// An encoder whose batches are LZ4-compressed, for spill files: a
+    /// large state fills the disk with them and writes them again when it
+    /// merges them, and rows of strings shrink several times. Compressing
+    /// costs CPU time that state kept in memory and checkpointed need not
+    /// spend, so other state is written as it is. [`Decoder`] reads both.
+    pub fn compressing() -> Self {
+        Self { compress: true, ..Self::default() }
+    }
+
     pub fn i64(&mut self, v: i64) {
         self.bytes.extend_from_slice(&v.to_le_bytes());
     }
@@ -67,21 +88,45 @@ impl Encoder {
         Ok(e.bytes)
     }
 
+    /// `batch` alone and compressed, as a spill file holds it: what
+    /// [`Decoder::batch_alone`] reads back.
+    pub fn batch_alone_compressed(batch: &RecordBatch) -> Result<Vec<u8>> {
+        let mut e = Self::compressing();
+        e.batch(batch)?;
+        Ok(e.bytes)
+    }
+
     /// A batch as an Arrow IPC stream, length-prefixed like
-    /// [`Self::bytes`]: written in place, its length filled in after.
+    /// [`Self::bytes`]: written in place, its length filled in after. A
+    /// compressing encoder writes [`COMPRESSED`], the stream's length and
+    /// the stream compressed as one LZ4 block instead of the stream.
     pub fn batch(&mut self, batch: &RecordBatch) -> Result<()> {
         let at = self.bytes.len();
         self.u64(0);
-        {
-            let mut w =
-                StreamWriter::try_new(&mut self.bytes, batch.schema_ref()).context(|| "encoding state".into())?;
-            w.write(batch).context(|| "encoding state".into())?;
-            w.finish().context(|| "encoding state".into())?;
+        if self.compress {
+            self.scratch.clear();
+            write_stream(&mut self.scratch, batch)?;
+            self.bytes.extend_from_slice(COMPRESSED);
+            self.u64(self.scratch.len() as u64);
+            let start = self.bytes.len();
+            self.bytes.resize(start + lz4_flex::block::get_maximum_output_size(self.scratch.len()), 0);
+            let n = lz4_flex::block::compress_into(&self.scratch, &mut self.bytes[start..])
+                .map_err(|e| EngineError::State(format!("compressing state: {e}")))?;
+            self.bytes.truncate(start + n);
+        } else {
+            write_stream(&mut self.bytes, batch)?;
         }
         let len = (self.bytes.len() - at - 8) as u64;
         self.bytes[at..at + 8].copy_from_slice(&len.to_le_bytes());
         Ok(())
     }
+}
+
+/// Appends `batch` to `out` as an Arrow IPC stream.
+fn write_stream(out: &mut Vec<u8>, batch: &RecordBatch) -> Result<()> {
+    let mut w = StreamWriter::try_new(out, batch.schema_ref()).context(|| "encoding state".into())?;
+    w.write(batch).context(|| "encoding state".into())?;
+    w.finish().context(|| "encoding state".into())
 }
 
 /// Reads values back in the order they were appended.
@@ -165,7 +210,10 @@ impl<'a> Decoder<'a> {
 
 /// Decodes one batch [`Encoder::batch`] wrote (without its length).
 pub fn decode_batch(bytes: &[u8]) -> Result<RecordBatch> {
-    let mut buffer = Buffer::from(bytes);
+    let mut buffer = match bytes.strip_prefix(COMPRESSED) {
+        Some(compressed) => Buffer::from_vec(decompress(compressed)?),
+        None => Buffer::from(bytes),
+    };
     // Arrow's push decoder, not its reader: the reader allocates the
     // body length a message's metadata claims before reading it (a
     // damaged length aborted the process: the checkpoint fuzz target),
@@ -181,6 +229,21 @@ pub fn decode_batch(bytes: &[u8]) -> Result<RecordBatch> {
         }
     });
     read.unwrap_or_else(|_| Err(EngineError::State("a state batch is malformed".into())))
+}
+
+/// The IPC stream of a compressed batch: its length, then the LZ4 block.
+fn decompress(compressed: &[u8]) -> Result<Vec<u8>> {
+    let damaged = |why: String| EngineError::State(format!("a compressed state batch is damaged: {why}"));
+    let (len, block) = compressed.split_first_chunk::<8>().ok_or_else(|| damaged("cut short".into()))?;
+    let len = u64::from_le_bytes(*len);
+    if len > (block.len() as u64).saturating_mul(LZ4_MAX_RATIO as u64) {
+        return Err(damaged(format!("{len} bytes claimed from {} compressed", block.len())));
+    }
+    let stream = lz4_flex::block::decompress(block, len as usize).map_err(|e| damaged(e.to_string()))?;
+    match stream.len() as u64 == len {
+        true => Ok(stream),
+        false => Err(damaged(format!("{} bytes where {len} were written", stream.len()))),
+    }
 }
 
 #[cfg(test)]
@@ -237,5 +300,62 @@ mod tests {
         let mut intact = Encoder::default();
         intact.batch(&batch).unwrap();
         assert_eq!(Decoder::new(&intact.bytes).batch().unwrap(), batch);
+    }
+
+    /// A compressing encoder's batch reads back as the batch, smaller when
+    /// its strings repeat (as spilled rows' do); a plain and a compressed
+    /// batch read back alike from one buffer.
+    #[test]
+    fn a_compressed_batch_reads_back_smaller() {
+        use datafusion::arrow::array::StringArray;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("v", DataType::Int64, true),
+            Field::new("url", DataType::Utf8, true),
+        ]));
+        let urls: Vec<Option<String>> = (0..10_000)
+            .map(|i| (i % 7 != 0).then(|| format!("https://www.nexmark.com/item.htm?query={}", i % 50)))
+            .collect();
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from_iter((0..10_000).map(|i| Some(i / 3)))), Arc::new(StringArray::from(urls))],
+        )
+        .unwrap();
+        let (plain, compressed) =
+            (Encoder::batch_alone(&batch).unwrap(), Encoder::batch_alone_compressed(&batch).unwrap());
+        assert!(compressed.len() * 3 < plain.len(), "{} bytes compressed from {}", compressed.len(), plain.len());
+        assert_eq!(Decoder::batch_alone(&compressed).unwrap(), batch);
+        let mut both = Encoder::compressing();
+        both.batch(&batch).unwrap();
+        both.bytes.extend_from_slice(&plain);
+        let mut d = Decoder::new(&both.bytes);
+        assert_eq!((d.batch().unwrap(), d.batch().unwrap()), (batch.clone(), batch));
+        d.finish().unwrap();
+    }
+
+    /// A damaged compressed batch is an error: one whose length claims
+    /// more than its block can hold (refused before allocating it), one
+    /// cut short, one whose block is garbage.
+    #[test]
+    fn a_damaged_compressed_batch_is_an_error() {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from_iter_values(0..1_000))]).unwrap();
+        let good = Encoder::batch_alone_compressed(&batch).unwrap();
+        // The stream's length follows the batch's length and the marker.
+        let mut huge = good.clone();
+        huge[12..20].copy_from_slice(&(1u64 << 60).to_le_bytes());
+        let mut short = good[..good.len() - 10].to_vec();
+        let body = (short.len() - 8) as u64;
+        short[..8].copy_from_slice(&body.to_le_bytes());
+        let mut garbage = good.clone();
+        for b in &mut garbage[20..] {
+            *b = 0xfe;
+        }
+        for (what, bytes) in [("huge", huge), ("short", short), ("garbage", garbage)] {
+            let decoded = Decoder::batch_alone(&bytes);
+            assert!(matches!(&decoded, Err(EngineError::State(_))), "{what}: {decoded:?}");
+            if what == "huge" {
+                assert!(decoded.unwrap_err().to_string().contains("claimed"));
+            }
+        }
     }
 }

@@ -97,8 +97,7 @@ async fn write(target: &WriteTarget, mut state: TaskState, jobs: Vec<OperatorJob
         crate::failpoints::snapshot_write(&task, checkpoint)?;
         for OperatorJob { state_id, name, job } in jobs {
             let out = job()?;
-            state.chunks.new.extend(out.chunks.new);
-            state.chunks.refs.extend(out.chunks.refs);
+            state.chunks.append(out.chunks);
             if let Some(bytes) = out.state {
                 let state_id =
                     state_id.ok_or_else(|| EngineError::Plan(format!("{name} keeps state but has no state id")))?;

@@ -29,10 +29,11 @@ use datafusion::common::ScalarValue;
 use super::runs::live_rows_of;
 use super::spill::find_row;
 use super::{Group, GroupAggregate, GroupAggregatePlan};
-use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk_id};
+use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder, decode_batch};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::runtime::exchange::KEY_GROUPS;
+use crate::spill::StateBudget;
 
 /// The first number of the chunked layout; the inline layout before it
 /// starts with a count of key groups, at most [`KEY_GROUPS`].
@@ -79,11 +80,13 @@ impl KeyGroupChunks {
 
 impl GroupAggregate {
     /// Writes the state for checkpoint `checkpoint`: the chunk list to the
-    /// returned bytes, the chunks of groups in memory and the runs of
+    /// returned bytes, the chunks of groups in memory (encoded as
+    /// [`ChunkBytes::of_batch`] says for the backend) and the runs of
     /// spilled groups no completed checkpoint stored to `writer` (a run's
     /// file as it is: the store links or streams it).
     pub(super) fn snapshot_chunks(&mut self, checkpoint: u64, writer: &mut ChunkWriter) -> Result<Vec<u8>> {
-        let Self { chunks, index, groups, plan, converter, name, runs, .. } = self;
+        let Self { chunks, index, groups, plan, converter, name, runs, budget, .. } = self;
+        let target = budget.as_ref().map(StateBudget::target);
         let mut write = vec![false; KEY_GROUPS];
         for (kg, slot) in chunks.chunks.iter_mut().enumerate() {
             if std::mem::take(&mut chunks.dirty[kg]) {
@@ -125,7 +128,7 @@ impl GroupAggregate {
             let group_rows = &mut members[kg];
             group_rows.sort_unstable_by_key(|(key, _)| *key);
             let batch = state_batch(plan, converter, name, groups, group_rows)?;
-            writer.write(chunk.id, Encoder::batch_alone(&batch)?);
+            writer.write(chunk.id, ChunkBytes::of_batch(&batch, target.as_ref())?);
             chunk.stored.sent(checkpoint);
         }
         for kg in 0..KEY_GROUPS {

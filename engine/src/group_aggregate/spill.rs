@@ -121,7 +121,7 @@ impl GroupAggregate {
         keys: impl ExactSizeIterator<Item = &'k [u8]>,
         budget: &StateBudget,
     ) -> Result<usize> {
-        let bytes = Encoder::batch_alone(batch)?;
+        let bytes = Encoder::batch_alone_compressed(batch)?;
         let file = budget.spill(&bytes)?;
         let hasher = self.index.hasher();
         let run = Run::new(file, keys.map(|k| (k, hasher.hash_one(k))))?;

@@ -22,6 +22,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::checkpoint::snapshot::{SnapshotJob, SnapshotOutput};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::join::arrival_ttl::ArrivalTtl;
 use crate::join::exec::JoinSpec;
@@ -348,19 +349,27 @@ impl Operator for IntervalJoin {
         Ok(())
     }
 
-    /// Held rows go to chunks once (a regular join holds every row for
-    /// good): later checkpoints reference them. The rows of an outer side
-    /// are written whole with whether they met a partner, which changes
-    /// after they were held. A spilled run not stored yet goes as its file,
-    /// which the store links or streams: listing it reads nothing.
     fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
-        let mut e = Encoder::default();
-        let mut hashes = Vec::new();
+        let taken = self.snapshot_async(checkpoint)?()?;
+        chunks.append(taken.chunks);
+        Ok(taken.state)
+    }
+
+    /// Held rows go to chunks once (a regular join holds every row for
+    /// good): later checkpoints reference them. A spilled run not stored
+    /// yet goes as its file, which the store links or streams: listing it
+    /// reads nothing. The rows held in memory that no checkpoint stored
+    /// are taken at the barrier (shared) and encoded off the task loop,
+    /// into a spill file when the join spills. The rows of an outer side
+    /// are written whole, here, with whether they met a partner, which
+    /// changes after they were held.
+    fn snapshot_async(&mut self, checkpoint: u64) -> Result<SnapshotJob> {
+        let (mut e, mut chunks, mut fresh) = (Encoder::default(), ChunkWriter::default(), Vec::new());
         e.i64(self.watermark);
         for side in 0..2 {
             let keys = self.plan.spec.keys(side);
             if !self.plan.spec.outer(side) {
-                self.sides[side].snapshot(&keys, checkpoint, chunks, &mut e, &mut hashes)?;
+                fresh.extend(self.sides[side].snapshot(&keys, checkpoint, &mut chunks, &mut e));
                 continue;
             }
             let schema = Self::matched_schema(self.side_schema(side));
@@ -368,9 +377,15 @@ impl Operator for IntervalJoin {
             for (batch, matched) in self.sides[side].batches().iter().zip(&self.matched[side]) {
                 rows.push(Self::with_matched(batch, matched, &schema, &self.name)?);
             }
-            rows.encode(&keys, &mut e, &mut hashes)?;
+            rows.encode(&keys, &mut e, &mut self.hashes)?;
         }
-        Ok(Some(e.bytes))
+        let target = self.budget.as_ref().map(StateBudget::target);
+        Ok(Box::new(move || {
+            for rows in fresh {
+                rows.write(target.as_ref(), &mut chunks)?;
+            }
+            Ok(SnapshotOutput { state: Some(e.bytes), chunks })
+        }))
     }
 
     fn state_size(&self) -> StateSize {

@@ -1,9 +1,10 @@
 //! A run: the oldest rows of one inner side of an interval or regular join,
 //! spilled to a local file once the join outgrew its share of
-//! `state.memory.budget`. The file is a checkpoint chunk exactly as
+//! `state.memory.budget`. The file is a checkpoint chunk as
 //! [`SideRows::encode`](super::sides::SideRows::encode) writes one (the
-//! rows split by key group), so that a checkpoint copies it as it is, once,
-//! and references it afterwards, and a restore reads it as any chunk.
+//! rows split by key group; its batches compressed, as spill files' are),
+//! so that a checkpoint copies it as it is, once, and references it
+//! afterwards, and a restore reads it as any chunk.
 //! Where each key group's part lies in the file is kept in memory: a probe
 //! reads only the parts of its own rows' key groups. For a join on one
 //! integer key the rows are also sorted by key and cut into blocks of about
@@ -346,7 +347,7 @@ fn write_blocks(
     out(&(count as u64).to_le_bytes())?;
     let refs: Vec<&RecordBatch> = batches.iter().collect();
     let (mut parts, mut firsts, mut e) =
-        (Vec::with_capacity(count), Vec::with_capacity(blocks.len()), Encoder::default());
+        (Vec::with_capacity(count), Vec::with_capacity(blocks.len()), Encoder::compressing());
     for (rows, keys) in blocks {
         firsts.push((parts.len() as u32, keys));
         for part in order[rows].chunk_by(|a, b| group(a) == group(b)) {

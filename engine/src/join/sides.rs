@@ -18,7 +18,7 @@ use crate::message::{EventTime, StreamBatch};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operators::evaluate::columns;
 use crate::runtime::exchange::{key_groups, rows_by_key_group};
-use crate::spill::StateBudget;
+use crate::spill::{SpillTarget, StateBudget};
 
 /// The event-time column `column` of `batch`, as milliseconds.
 pub(crate) fn times<'a>(
@@ -150,19 +150,18 @@ impl SideRows {
 
     /// Writes the side for checkpoint `checkpoint` incrementally: its runs
     /// first (each is a chunk: referenced once stored, else written as its
-    /// file), then the batches held
-    /// in memory: those a completed checkpoint stored are referenced, the
-    /// others go into one new chunk (split by key group, as
-    /// [`SideRows::encode`]). `e` gets the ids of the chunks the side is
-    /// made of, oldest rows first.
+    /// file), then the batches held in memory: those a completed checkpoint
+    /// stored are referenced, the others go into one new chunk (split by
+    /// key group, as [`SideRows::encode`]), whose rows are returned to be
+    /// encoded off the task loop ([`FreshRows::write`]). `e` gets the ids
+    /// of the chunks the side is made of, oldest rows first.
     pub fn snapshot(
         &mut self,
         keys: &[Arc<dyn PhysicalExpr>],
         checkpoint: u64,
         chunks: &mut ChunkWriter,
         e: &mut Encoder,
-        hashes: &mut Vec<u64>,
-    ) -> Result<()> {
+    ) -> Option<FreshRows> {
         let fresh: Vec<usize> =
             (0..self.batches.len()).filter(|i| !matches!(self.chunks[*i], Some(Held { pending: None, .. }))).collect();
         let mut ids: Vec<ChunkId> = Vec::new();
@@ -175,22 +174,20 @@ impl SideRows {
                 chunks.reference(held.id);
             }
         }
-        if !fresh.is_empty() {
+        let rows = (!fresh.is_empty()).then(|| {
             let id = new_chunk_id();
-            let rows: Vec<RecordBatch> = fresh.iter().map(|i| self.batches[*i].clone()).collect();
-            let mut bytes = Encoder::default();
-            encode_parts(&rows, keys, &mut bytes, hashes)?;
-            chunks.write(id, bytes.bytes);
             ids.push(id);
+            let batches = fresh.iter().map(|i| self.batches[*i].clone()).collect();
             for i in fresh {
                 self.chunks[i] = Some(Held { id, pending: Some(checkpoint) });
             }
-        }
+            FreshRows { id, batches, keys: keys.to_vec() }
+        });
         e.u64(ids.len() as u64);
         for id in ids {
             e.bytes(&id.to_le_bytes());
         }
-        Ok(())
+        rows
     }
 
     /// Checkpoint `checkpoint` completed: the chunks it wrote are stored.
@@ -221,7 +218,7 @@ impl SideRows {
     /// Writes the rows split by the key group of `keys` (evaluated on each
     /// batch), so that a restore at another parallelism takes its own.
     pub fn encode(&self, keys: &[Arc<dyn PhysicalExpr>], e: &mut Encoder, hashes: &mut Vec<u64>) -> Result<()> {
-        encode_parts(&self.batches, keys, e, hashes)
+        encode_parts(&self.batches, keys, e, hashes, &mut |_| Ok(()))
     }
 
     /// Adds the rows [`SideRows::encode`] wrote for the key groups `owns`
@@ -335,6 +332,41 @@ impl SideRows {
     }
 }
 
+/// The rows of a side no checkpoint stored yet, taken at a barrier (shared,
+/// not copied), and the chunk they go into.
+#[derive(Clone)]
+pub(crate) struct FreshRows {
+    id: ChunkId,
+    batches: Vec<RecordBatch>,
+    keys: Vec<Arc<dyn PhysicalExpr>>,
+}
+
+impl FreshRows {
+    /// Encodes the rows into their chunk, split by key group: into a spill
+    /// file of `target` when the join spills (compressed, a part at a time:
+    /// up to the join's share of rows would otherwise be encoded into
+    /// memory and held there until the store wrote them; the store links
+    /// the file), else into memory.
+    pub fn write(self, target: Option<&SpillTarget>, chunks: &mut ChunkWriter) -> Result<()> {
+        let mut hashes = Vec::new();
+        let Some(target) = target else {
+            let mut e = Encoder::default();
+            encode_parts(&self.batches, &self.keys, &mut e, &mut hashes, &mut |_| Ok(()))?;
+            chunks.write(self.id, e.bytes);
+            return Ok(());
+        };
+        let mut w = target.writer()?;
+        let mut e = Encoder::compressing();
+        encode_parts(&self.batches, &self.keys, &mut e, &mut hashes, &mut |e| {
+            w.append(&e.bytes)?;
+            e.bytes.clear();
+            Ok(())
+        })?;
+        chunks.write_file(self.id, w.finish()?);
+        Ok(())
+    }
+}
+
 /// Writes `batches` split by the key group of `keys`: a count, then each
 /// part's key group and rows, a part per batch and key group, each taken
 /// from its batch right before it is encoded (one part copied at a time).
@@ -343,6 +375,7 @@ fn encode_parts(
     keys: &[Arc<dyn PhysicalExpr>],
     e: &mut Encoder,
     hashes: &mut Vec<u64>,
+    flush: &mut dyn FnMut(&mut Encoder) -> Result<()>,
 ) -> Result<()> {
     let mut split = Vec::with_capacity(batches.len());
     for batch in batches {
@@ -354,7 +387,8 @@ fn encode_parts(
         for (g, idx) in parts {
             e.u64(g as u64);
             e.batch(&take_record_batch(batch, &idx).context(|| "join state: splitting".into())?)?;
+            flush(e)?;
         }
     }
-    Ok(())
+    flush(e)
 }

@@ -165,7 +165,32 @@ impl StateBudget {
     /// need not be in memory whole (a join's run); an error names the
     /// operator and the directory.
     pub fn spill_writer(&self) -> Result<SpilledBytesWriter> {
-        SpilledBytes::writer(&self.disk, &format!("{}: spilling state to {}", self.name, self.dir.display()))
+        self.target().writer()
+    }
+
+    /// Where the subtask spills, for a snapshot's job off the task loop.
+    pub fn target(&self) -> SpillTarget {
+        SpillTarget {
+            disk: Arc::clone(&self.disk),
+            what: format!("{}: spilling state to {}", self.name, self.dir.display()),
+        }
+    }
+}
+
+/// Where a subtask spills, without its share of the budget: what an
+/// asynchronous snapshot needs to write a large chunk to a spill file
+/// instead of memory (the store then links the file).
+#[derive(Clone)]
+pub struct SpillTarget {
+    disk: Arc<DiskManager>,
+    /// Whose state and where, for errors.
+    what: String,
+}
+
+impl SpillTarget {
+    /// A new spill file to write piece by piece.
+    pub fn writer(&self) -> Result<SpilledBytesWriter> {
+        SpilledBytes::writer(&self.disk, &self.what)
     }
 }
 

@@ -534,19 +534,21 @@ impl Operator for SessionAggregate {
 
     fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
         let taken = self.snapshot_async(checkpoint)?()?;
-        chunks.new.extend(taken.chunks.new);
-        chunks.refs.extend(taken.chunks.refs);
+        chunks.append(taken.chunks);
         Ok(taken.state)
     }
 
     /// At the barrier only the watermark, each buffered batch's rows
     /// (shared) and a copy of its live flags are taken; off the task loop
-    /// each batch no completed checkpoint stored is written as a chunk, and
-    /// the state lists every batch's chunk with a bitmap of its live rows.
+    /// each batch no completed checkpoint stored is written as a chunk
+    /// (with the spilling backend, a large one to a spill file:
+    /// [`Captured::write`]), and the state lists every batch's chunk with a
+    /// bitmap of its live rows.
     fn snapshot_async(&mut self, checkpoint: u64) -> Result<SnapshotJob> {
         let watermark = self.watermark;
         let captured: Vec<Captured> =
             self.buffer.iter_mut().filter(|b| b.live_rows > 0).map(|b| b.capture(checkpoint)).collect();
+        let target = self.budget.as_ref().map(StateBudget::target);
         Ok(Box::new(move || {
             let mut e = Encoder::default();
             let mut chunks = ChunkWriter::default();
@@ -554,7 +556,7 @@ impl Operator for SessionAggregate {
             e.u64(CHUNKED);
             e.u64(captured.len() as u64);
             for c in &captured {
-                c.write(&mut e, &mut chunks)?;
+                c.write(&mut e, &mut chunks, target.as_ref())?;
             }
             Ok(SnapshotOutput { state: Some(e.bytes), chunks })
         }))

@@ -300,7 +300,7 @@ impl Slice {
         for part in &mut self.parts {
             if let Held::Memory(state) = &part.held {
                 let rows = part.held.rows();
-                let mut bytes = Encoder::default();
+                let mut bytes = Encoder::compressing();
                 state.encode(&mut bytes)?;
                 let file = budget.spill(&bytes.bytes)?;
                 written += file.bytes();

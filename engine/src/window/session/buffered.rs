@@ -11,12 +11,12 @@ use datafusion::arrow::array::{RecordBatch, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 
-use crate::checkpoint::chunk::{ChunkId, ChunkWriter, Stored, new_chunk_id};
+use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkWriter, Stored, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::checkpoint::live_rows;
 use crate::error::{Result, ResultExt};
 use crate::message::EventTime;
-use crate::spill::{SpilledBytes, StateBudget};
+use crate::spill::{SpillTarget, SpilledBytes, StateBudget};
 
 /// Rows of one input batch that joined a session. Which rows are still
 /// live, and the time range of those that joined, stay in memory; each
@@ -112,7 +112,7 @@ impl Buffered {
         let Rows::Memory(batch) = &self.data else {
             return Ok(0);
         };
-        let file = budget.spill(&Encoder::batch_alone(batch)?)?;
+        let file = budget.spill(&Encoder::batch_alone_compressed(batch)?)?;
         let written = file.bytes();
         self.data = Rows::Disk(file);
         self.keys = Vec::new();
@@ -192,8 +192,9 @@ impl Buffered {
 impl Captured {
     /// Lists the batch in `e` (its chunk id and live rows) and its chunk in
     /// `chunks`, with the batch's bytes if no completed checkpoint has
-    /// them: a spilled batch's file already holds them.
-    pub fn write(&self, e: &mut Encoder, chunks: &mut ChunkWriter) -> Result<()> {
+    /// them: a spilled batch's file already holds them; one in memory is
+    /// encoded as [`ChunkBytes::of_batch`] says for the backend (`target`).
+    pub fn write(&self, e: &mut Encoder, chunks: &mut ChunkWriter, target: Option<&SpillTarget>) -> Result<()> {
         e.bytes(&self.chunk.to_le_bytes());
         e.bytes(&live_rows::bitmap(&self.live));
         if !self.write {
@@ -201,7 +202,7 @@ impl Captured {
             return Ok(());
         }
         match &self.data {
-            Rows::Memory(batch) => chunks.write(self.chunk, Encoder::batch_alone(batch)?),
+            Rows::Memory(batch) => chunks.write(self.chunk, ChunkBytes::of_batch(batch, target)?),
             Rows::Disk(file) => chunks.write_file(self.chunk, file.clone()),
         }
         Ok(())

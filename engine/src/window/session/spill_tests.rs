@@ -4,7 +4,7 @@
 //! restores into an operator that goes on as the uninterrupted one.
 
 use super::*;
-use crate::checkpoint::chunk::ChunkMap;
+use crate::checkpoint::chunk::{ChunkBytes, ChunkMap};
 use crate::metrics::JobMetrics;
 use crate::spill::StateBackend;
 use crate::window::aggregate::spill_tests::fired;
@@ -136,6 +136,48 @@ fn checkpoints_write_only_the_batches_not_stored_yet() {
     restored.restore(&[third.state.as_deref().unwrap()], &stored, &|_| true).unwrap();
     let mut out = Collector::default();
     feed(&mut restored, &batches[22..], &mut out);
+    restored.on_watermark(i64::MAX / 4, &mut out).unwrap();
+    let mut all = fired(&got);
+    all.extend(fired(&out));
+    all.sort();
+    assert_eq!(all, fired(&expected));
+}
+
+/// With the spilling backend a checkpoint compresses the batches it takes
+/// from memory, and writes one as large as the store keeps in a file of
+/// its own to a spill file (which the store links, so that the batches a
+/// checkpoint takes are not all encoded into memory at once); the
+/// restored operator goes on as the uninterrupted one.
+#[test]
+fn large_batches_a_checkpoint_takes_from_memory_go_to_spill_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut batches = input();
+    let rest = batches.split_off(40);
+    let big = batches.into_iter().fold((Vec::new(), Vec::new(), 0), |(mut ts, mut keys, _), (t, k, wm)| {
+        ts.extend(t);
+        keys.extend(k);
+        (ts, keys, wm)
+    });
+    let all: Vec<_> = std::iter::once(big.clone()).chain(rest.iter().cloned()).collect();
+    let mut whole = operator(&StateBackend::memory());
+    let mut expected = Collector::default();
+    feed(&mut whole, &all, &mut expected);
+    whole.on_watermark(i64::MAX / 4, &mut expected).unwrap();
+
+    let spilling = StateBackend::spilling(1 << 30, &dir.path().join("spill")).unwrap();
+    let mut op = operator(&spilling);
+    let mut got = Collector::default();
+    // Not `feed`, which holds the operator to a 32 KB budget.
+    op.on_batch(keyed(&big.0, &big.1), &mut got).unwrap();
+    op.on_watermark(big.2, &mut got).unwrap();
+    let taken = op.snapshot_async(1).unwrap()().unwrap();
+    let files = taken.chunks.new.iter().filter(|(_, c)| matches!(c, ChunkBytes::File(_))).count();
+    assert_eq!(files, 1, "the large batch goes to a spill file, nothing else: {} chunks", taken.chunks.new.len());
+    let chunks = ChunkMap::of(taken.chunks.new).unwrap();
+    let mut restored = operator(&StateBackend::memory());
+    restored.restore(&[taken.state.as_deref().unwrap()], &chunks, &|_| true).unwrap();
+    let mut out = Collector::default();
+    feed(&mut restored, &rest, &mut out);
     restored.on_watermark(i64::MAX / 4, &mut out).unwrap();
     let mut all = fired(&got);
     all.extend(fired(&out));
