@@ -85,9 +85,7 @@ impl ChunkBytes {
         if bytes.len() < FILE {
             return Ok(Self::Memory(bytes));
         }
-        let mut w = target.writer()?;
-        w.append(&bytes)?;
-        w.finish().map(Self::File)
+        target.spill(&bytes).map(Self::File)
     }
 
     /// Its length in bytes.

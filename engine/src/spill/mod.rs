@@ -156,9 +156,7 @@ impl StateBudget {
     /// Writes `bytes` to a new spill file; an error names the operator
     /// and the directory.
     pub fn spill(&self, bytes: &[u8]) -> Result<SpilledBytes> {
-        let mut w = self.spill_writer()?;
-        w.append(bytes)?;
-        w.finish()
+        self.target().spill(bytes)
     }
 
     /// A new spill file to write piece by piece, so that what is spilled
@@ -191,6 +189,13 @@ impl SpillTarget {
     /// A new spill file to write piece by piece.
     pub fn writer(&self) -> Result<SpilledBytesWriter> {
         SpilledBytes::writer(&self.disk, &self.what)
+    }
+
+    /// Writes `bytes` to a new spill file.
+    pub fn spill(&self, bytes: &[u8]) -> Result<SpilledBytes> {
+        let mut w = self.writer()?;
+        w.append(bytes)?;
+        w.finish()
     }
 }
 
