@@ -49,6 +49,13 @@ fn expected(n: i64) -> Vec<String> {
     lines
 }
 
+/// How many files the files sink committed under `out` (hidden ones are
+/// not committed yet).
+fn committed_files(out: &Path) -> usize {
+    std::fs::read_dir(out)
+        .map_or(0, |d| d.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')).count())
+}
+
 /// The manifests (complete checkpoints) and chunks under `prefix`.
 fn objects(moto: &Moto, bucket: &str, prefix: &str) -> (usize, usize) {
     let keys = moto.keys(bucket, prefix);
@@ -75,31 +82,74 @@ fn checkpoints_on_s3_survive_ten_kills() {
     std::fs::write(&sql_file, job(dir.path(), "s3://weir/ckpt", "")).unwrap();
     let mut g = Lcg(5);
     let mut progress = Vec::new();
+    // Whether a killed run left checkpoints and chunks in the bucket: one
+    // that finished in this loop deleted them.
+    let mut stored = false;
     while progress.len() < 12 {
-        // A run restores from S3 and writes every restored chunk again at
-        // its first checkpoint: on moto, in a debug build under the other
-        // tests' load, that takes a second or more before any output
-        // commits.
-        let after = Duration::from_millis(1_500 + g.below(1_500));
-        if !killed_after_with(dir.path(), &sql_file, after, &env, &mut || {}) {
+        // Each run is killed a little after it commits output of its own:
+        // a run restoring from S3 on moto, in a debug build under the other
+        // tests' load, may take seconds before it does.
+        let before = committed_files(&dir.path().join("out"));
+        let extra = Duration::from_millis(g.below(400));
+        let mut committed_at = None;
+        let mut ready = || {
+            if committed_at.is_none() && committed_files(&dir.path().join("out")) > before {
+                committed_at = Some(Instant::now());
+            }
+            committed_at.is_some_and(|at| at.elapsed() >= extra)
+        };
+        if !killed_when(dir.path(), &sql_file, Duration::from_secs(120), &env, &mut ready) {
             break;
         }
-        let (manifests, _) = objects(&moto, "weir", "ckpt/");
+        let (manifests, chunks) = objects(&moto, "weir", "ckpt/");
         assert!(manifests <= 4, "{manifests} complete checkpoints kept");
+        stored |= manifests > 0 && chunks > 0;
         progress.push(read_sink(&dir.path().join("out")).len());
     }
     assert!(progress.len() >= 10, "the job finished before 10 kills: {progress:?}");
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
     assert!(progress.iter().any(|n| *n > 0), "no checkpoint ever completed: {progress:?}");
     assert!(progress[0] < expected.len(), "the first run was not interrupted: {progress:?}");
-    let (manifests, chunks) = objects(&moto, "weir", "ckpt/");
-    assert!(manifests > 0 && chunks > 0, "the checkpoints are not in the bucket");
+    assert!(stored, "the checkpoints were never in the bucket");
     let last = run_once_with(dir.path(), &std::fs::read_to_string(&sql_file).unwrap(), &env);
     assert!(last.ok, "{}", last.stderr);
     assert!(last.stderr.contains("resumed from checkpoint"), "{}", last.stderr);
     assert_rows_eq(&committed_lines(dir.path(), &COLUMNS), &expected, "after the kills");
     assert!(hidden_files(&dir.path().join("out")).is_empty(), "uncommitted files left behind");
     assert_eq!(moto.keys("weir", "ckpt/"), Vec::<String>::new(), "a finished job's checkpoints stay");
+}
+
+/// A run killed (aborted by a failpoint) after it recorded that its job is
+/// finishing, before it deleted its checkpoints, whether in sled or on S3:
+/// the next run ends that finish and starts afresh, as a finished job run
+/// again does, instead of refusing to start over committed output with no
+/// state; and it deletes the checkpoints the killed run left.
+#[test]
+fn a_run_killed_while_finishing_is_finished_by_the_next() {
+    let n = 200_000;
+    let expected = expected(n);
+    let mut twice: Vec<String> = expected.iter().chain(&expected).cloned().collect();
+    twice.sort();
+    let moto = Moto::start();
+    moto.create_bucket("weir");
+    for checkpoints in ["", "s3://weir/ckpt"] {
+        let dir = scratch();
+        input(dir.path(), n);
+        let sql = job(dir.path(), checkpoints, "");
+        let mut env = moto.env();
+        env.push(("FAILPOINTS".to_string(), "weir::job::finish=return".to_string()));
+        let killed = run_once_with(dir.path(), &sql, &env);
+        assert!(!killed.ok, "{checkpoints:?}: the failpoint did not stop the run: {}", killed.stderr);
+        assert_rows_eq(&committed_lines(dir.path(), &COLUMNS), &expected, "the killed run");
+        if !checkpoints.is_empty() {
+            assert!(objects(&moto, "weir", "ckpt/").0 > 0, "the checkpoints went before the kill");
+        }
+        let again = run_once_with(dir.path(), &sql, &moto.env());
+        assert!(again.ok, "{checkpoints:?}: {}", again.stderr);
+        assert!(!again.stderr.contains("resumed"), "{checkpoints:?}: {}", again.stderr);
+        assert_rows_eq(&committed_lines(dir.path(), &COLUMNS), &twice, "the killed run's and the next");
+        assert_eq!(moto.keys("weir", "ckpt/"), Vec::<String>::new(), "a finished job's checkpoints stay");
+    }
 }
 
 /// A `weir run` started in the background with its log captured at debug

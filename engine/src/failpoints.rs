@@ -19,6 +19,10 @@
 //!   part of a checkpoint, so that tests can check that a failed write
 //!   abandons that checkpoint alone; `return(s1-0)` fails task `s1-0`'s
 //!   only. `sleep(ms)` there makes the write slow instead.
+//! - `weir::job::finish=return`: the process aborts (as under `kill -9`)
+//!   when a finished job has recorded that it is finishing, before it
+//!   deletes its checkpoints, so that tests can check that the next run
+//!   completes the finish (`runtime::recovery::finish`).
 //! - `weir::pgwire::query=return(s)`: `weir serve` panics while answering
 //!   a simple query whose text contains `s` (`repl/src/serve/handler.rs`),
 //!   so that tests can check that the panic fails that statement alone.
@@ -30,9 +34,8 @@ pub fn configure_from_env() -> Result<(), String> {
         return Ok(());
     };
     for entry in spec.split(';').map(str::trim).filter(|e| !e.is_empty()) {
-        let (name, actions) = entry
-            .split_once('=')
-            .ok_or_else(|| format!("FAILPOINTS: '{entry}' is not name=action"))?;
+        let (name, actions) =
+            entry.split_once('=').ok_or_else(|| format!("FAILPOINTS: '{entry}' is not name=action"))?;
         fail::cfg(name.trim(), actions.trim()).map_err(|e| format!("FAILPOINTS: '{entry}': {e}"))?;
     }
     Ok(())
@@ -76,12 +79,7 @@ pub(crate) fn sink_barrier(sink: &str, id: u64) -> crate::error::Result<()> {
         fail::fail_point!("weir::sink::barrier", |victim| victim);
         None
     };
-    inject(
-        injected(victim(), sink, Injected::Error),
-        sink,
-        "weir::sink::barrier",
-        &format!(" at checkpoint {id}"),
-    )
+    inject(injected(victim(), sink, Injected::Error), sink, "weir::sink::barrier", &format!(" at checkpoint {id}"))
 }
 
 /// The point `weir::checkpoint::write`, passed by task `task`'s writer
@@ -97,6 +95,12 @@ pub(crate) fn snapshot_write(task: &str, id: u64) -> crate::error::Result<()> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// The point `weir::job::finish`, passed once a finished job has recorded
+/// that it is finishing: `return` aborts the process there.
+pub(crate) fn job_finish() {
+    fail::fail_point!("weir::job::finish", |_| std::process::abort());
 }
 
 /// Carries out what `point` asked of `sink` (`at` says when, for the

@@ -88,6 +88,22 @@ pub fn killed_after_with(
     env: &[(String, String)],
     meanwhile: &mut dyn FnMut(),
 ) -> bool {
+    killed_when(dir, file, after, env, &mut || {
+        meanwhile();
+        false
+    })
+}
+
+/// [`killed_after_with`] that kills the run once `ready` says so (it is
+/// asked every few milliseconds), or after `deadline`: kills that follow
+/// the run's progress, whatever the speed of the machine.
+pub fn killed_when(
+    dir: &Path,
+    file: &Path,
+    deadline: std::time::Duration,
+    env: &[(String, String)],
+    ready: &mut dyn FnMut() -> bool,
+) -> bool {
     let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
     let log_path = dir.join(format!("run-{n}.log"));
     let log = std::fs::File::create(&log_path).expect("run log");
@@ -102,21 +118,24 @@ pub fn killed_after_with(
         .stderr(log)
         .spawn()
         .expect("start weir");
-    let until = std::time::Instant::now() + after;
+    let until = std::time::Instant::now() + deadline;
     while std::time::Instant::now() < until {
         if let Some(status) = child.try_wait().expect("wait for weir") {
             assert!(status.success(), "a run failed: {}", std::fs::read_to_string(&log_path).unwrap_or_default());
             return false;
         }
-        meanwhile();
+        if ready() {
+            break;
+        }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     child.kill().expect("kill weir"); // SIGKILL
     let status = child.wait().expect("reap weir");
     // The run may have ended on its own just before the kill (it was not
     // killed), or finished its job and been killed on its way out: either
-    // way it left its job's `finished` record, and running it again would
-    // be a new run whose output joins this one's.
+    // way it left its job's `finished` record (or `finishing`, which the
+    // next run completes), and running it again would be a new run whose
+    // output joins this one's.
     let ended = std::os::unix::process::ExitStatusExt::signal(&status).is_none();
     if ended || finished_since(dir, started, 4) {
         assert!(!ended || status.success(), "a run failed: {}", std::fs::read_to_string(&log_path).unwrap_or_default());
@@ -126,7 +145,7 @@ pub fn killed_after_with(
 }
 
 /// Whether a job under `dir` (its state directory, up to `depth` levels
-/// down) recorded since `since` that it finished.
+/// down) recorded since `since` that it finished or is finishing.
 fn finished_since(dir: &Path, since: std::time::SystemTime, depth: usize) -> bool {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return false;
@@ -135,7 +154,10 @@ fn finished_since(dir: &Path, since: std::time::SystemTime, depth: usize) -> boo
         let path = e.path();
         match e.file_type() {
             Ok(t) if t.is_dir() => depth > 0 && finished_since(&path, since, depth - 1),
-            Ok(_) => e.file_name() == "finished" && e.metadata().and_then(|m| m.modified()).is_ok_and(|m| m >= since),
+            Ok(_) => {
+                ["finished", "finishing"].contains(&e.file_name().to_string_lossy().as_ref())
+                    && e.metadata().and_then(|m| m.modified()).is_ok_and(|m| m >= since)
+            }
             Err(_) => false,
         }
     })

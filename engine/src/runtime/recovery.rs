@@ -27,6 +27,11 @@ use crate::sink::Committed;
 /// committed is never taken for output of the new one.
 const FINISHED: &str = "finished";
 
+/// The file a job that is finishing writes before it deletes its state,
+/// holding what [`FINISHED`] will: a run killed before the end of
+/// [`finish`] leaves it, and the next run ends the finish first.
+const FINISHING: &str = "finishing";
+
 /// The file naming where a job's checkpoints are on object storage, in its
 /// local state directory: [`finish`] deletes them there.
 const OBJECTS: &str = "checkpoints-url";
@@ -68,6 +73,10 @@ pub(crate) fn resume<T>(
     d: &Durability,
     load: impl Fn(Option<&Checkpoint>) -> Result<T>,
 ) -> Result<(Resume, T)> {
+    complete_finish(&d.dir).map_err(|e| EngineError::Io {
+        context: format!("deleting the state of the job's finished run in {}", d.dir.display()),
+        source: e,
+    })?;
     let commits = sink_commits(plan, job_id)?;
     let newest_commit = commits.iter().filter_map(|c| c.committed.checkpoint()).max().unwrap_or(0);
     let finished = finished_run(&d.dir);
@@ -386,12 +395,22 @@ fn sink_commits(plan: &StreamPlan, job_id: &str) -> Result<Vec<SinkCommit>> {
 
 /// The last checkpoint id of the job's earlier, finished run (0: none).
 fn finished_run(dir: &Path) -> u64 {
-    std::fs::read_to_string(dir.join(FINISHED)).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0)
+    last_id_in(dir, FINISHED).unwrap_or(0)
+}
+
+/// The checkpoint id the record `name` in `dir` holds, if it does.
+fn last_id_in(dir: &Path, name: &str) -> Option<u64> {
+    std::fs::read_to_string(dir.join(name)).ok().and_then(|s| s.trim().parse().ok())
 }
 
 /// A job finished: its state goes (on object storage too), and a record
-/// of its last checkpoint id stays (see [`FINISHED`]).
+/// of its last checkpoint id stays (see [`FINISHED`]). The [`FINISHING`]
+/// record comes first, so that a run killed part way through is finished
+/// by the next one ([`complete_finish`]) instead of finding committed
+/// output and no state.
 pub(crate) async fn finish(dir: &Path, last_id: u64) -> std::io::Result<()> {
+    tokio::fs::write(dir.join(FINISHING), format!("{last_id}\n")).await?;
+    crate::failpoints::job_finish();
     if let Ok(url) = tokio::fs::read_to_string(dir.join(OBJECTS)).await {
         // Objects left behind are deleted when the job runs again.
         let cleared = match Location::parse(url.trim()) {
@@ -409,7 +428,31 @@ pub(crate) async fn finish(dir: &Path, last_id: u64) -> std::io::Result<()> {
             tracing::warn!(location = %url.trim(), error = %e, "cannot delete the checkpoints of a finished job");
         }
     }
-    tokio::fs::remove_dir_all(dir).await?;
-    tokio::fs::create_dir_all(dir).await?;
-    tokio::fs::write(dir.join(FINISHED), format!("{last_id}\n")).await
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || complete_finish(&dir)).await?
+}
+
+/// Ends the finish that a [`FINISHING`] record in `dir` announces: every
+/// other file goes, and the [`FINISHED`] record takes its id. Each step
+/// can be repeated, so a run killed during one is finished by the next
+/// run of the job; without the record, nothing happens. Checkpoints left
+/// on object storage are deleted when the store opens ([`object_store`]).
+fn complete_finish(dir: &Path) -> std::io::Result<()> {
+    let Some(last_id) = last_id_in(dir, FINISHING) else {
+        return Ok(());
+    };
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name() == FINISHING {
+            continue;
+        }
+        match entry.file_type()?.is_dir() {
+            true => std::fs::remove_dir_all(entry.path())?,
+            false => std::fs::remove_file(entry.path())?,
+        }
+    }
+    let written = dir.join(format!("{FINISHED}.new"));
+    std::fs::write(&written, format!("{last_id}\n"))?;
+    std::fs::rename(&written, dir.join(FINISHED))?;
+    std::fs::remove_file(dir.join(FINISHING))
 }
