@@ -400,13 +400,12 @@ impl SessionAggregate {
                 continue;
             }
             let loaded = b.rows(&plan.input_schema, &mut resolve)?;
-            let gone: Vec<usize> = (0..b.live.len())
-                .filter(|i| b.live[*i] && in_session(&by_key, loaded.keys[*i], loaded.times[*i]).is_some())
+            let gone: Vec<usize> = (0..b.rows_count())
+                .filter(|i| b.is_live(*i) && in_session(&by_key, loaded.keys[*i], loaded.times[*i]).is_some())
                 .collect();
             drop(loaded);
             for i in gone {
-                b.live[i] = false;
-                b.live_rows -= 1;
+                b.purged(i);
             }
         }
         Ok(())

@@ -6,14 +6,14 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
 
-use datafusion::arrow::array::{RecordBatch, UInt32Array};
+use datafusion::arrow::array::{BooleanBufferBuilder, RecordBatch, UInt32Array};
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 
 use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkWriter, Stored, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
-use crate::checkpoint::live_rows;
 use crate::error::{Result, ResultExt};
 use crate::message::EventTime;
 use crate::spill::{SpillTarget, SpilledBytes, StateBudget};
@@ -23,17 +23,22 @@ use crate::spill::{SpillTarget, SpilledBytes, StateBudget};
 /// row's key id and time only while its rows are in memory. Firing and
 /// purging skip a batch whose times cannot be in the sessions at hand,
 /// and compute a spilled batch's key ids and times again from its rows
-/// when they read it: spilling frees all but a byte a row.
+/// when they read it: spilling frees all but a bit a row.
 pub(super) struct Buffered {
     data: Rows,
+    /// Where checkpoints still being written read the rows from, while one
+    /// is: spilling points it at the spill file, so that a checkpoint in
+    /// flight does not keep the spilled rows in memory.
+    shared: Weak<Mutex<Rows>>,
     /// Group-key id and time of each row; empty once spilled.
     keys: Vec<u32>,
     times: Vec<EventTime>,
     /// The earliest and latest time of its rows that joined a session.
     earliest: EventTime,
     latest: EventTime,
-    /// Rows that joined a session (others were late or invalid).
-    pub live: Vec<bool>,
+    /// Rows that joined a session (others were late or invalid), a bit a
+    /// row: the bitmap a checkpoint lists.
+    live: BooleanBufferBuilder,
     pub live_rows: usize,
     /// The batch as a checkpoint chunk.
     chunk: ChunkId,
@@ -41,10 +46,11 @@ pub(super) struct Buffered {
 }
 
 /// A buffered batch as a checkpoint saw it: its rows, shared rather than
-/// copied, which of them were live, and whether its chunk must be written.
+/// copied (and read from the spill file once the operator spills them),
+/// the bitmap of which were live, and whether its chunk must be written.
 pub(super) struct Captured {
-    data: Rows,
-    live: Vec<bool>,
+    data: Arc<Mutex<Rows>>,
+    live: Vec<u8>,
     chunk: ChunkId,
     write: bool,
 }
@@ -63,13 +69,16 @@ impl Buffered {
         let n = data.num_rows();
         let (chunk, stored) = (new_chunk_id(), Stored::No);
         let (earliest, latest) = (EventTime::MAX, EventTime::MIN);
+        let mut live = BooleanBufferBuilder::new(n);
+        live.append_n(n, false);
         Self {
             data: Rows::Memory(data),
+            shared: Weak::new(),
             keys,
             times,
             earliest,
             latest,
-            live: vec![false; n],
+            live,
             live_rows: 0,
             chunk,
             stored,
@@ -78,7 +87,7 @@ impl Buffered {
 
     /// Row `i`, at `ts`, joined a session.
     pub fn joined(&mut self, i: usize, ts: EventTime) {
-        self.live[i] = true;
+        self.live.set_bit(i, true);
         self.live_rows += 1;
         self.earliest = self.earliest.min(ts);
         self.latest = self.latest.max(ts);
@@ -89,13 +98,40 @@ impl Buffered {
         self.live_rows > 0 && self.latest >= lo && self.earliest <= hi
     }
 
+    /// Whether row `i` is live.
+    pub fn is_live(&self, i: usize) -> bool {
+        self.live.get_bit(i)
+    }
+
+    /// Row `i`, live, left its session (purged).
+    pub fn purged(&mut self, i: usize) {
+        self.live.set_bit(i, false);
+        self.live_rows -= 1;
+    }
+
+    /// How many rows it has, live or not.
+    pub fn rows_count(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Bytes of the live flags, which stay in memory when it spills.
+    pub fn flag_bytes(&self) -> usize {
+        self.live.capacity() / 8
+    }
+
     /// Bytes held in memory.
     pub fn memory(&self) -> usize {
         let data = match &self.data {
             Rows::Memory(b) => b.get_array_memory_size(),
             Rows::Disk(_) => 0,
         };
-        data + self.keys.len() * 4 + self.times.len() * 8 + self.live.len()
+        data + self.keys.len() * 4 + self.times.len() * 8 + self.flag_bytes()
+    }
+
+    /// The batch's chunk id.
+    #[cfg(test)]
+    pub fn chunk(&self) -> ChunkId {
+        self.chunk
     }
 
     /// Bytes spilled to disk.
@@ -114,6 +150,9 @@ impl Buffered {
         };
         let file = budget.spill(&Encoder::batch_alone_compressed(batch)?)?;
         let written = file.bytes();
+        if let Some(shared) = self.shared.upgrade() {
+            *shared.lock().unwrap_or_else(|p| p.into_inner()) = Rows::Disk(file.clone());
+        }
         self.data = Rows::Disk(file);
         self.keys = Vec::new();
         self.times = Vec::new();
@@ -157,7 +196,7 @@ impl Buffered {
         let mut starts: Vec<i64> = Vec::new();
         let mut ends: Vec<i64> = Vec::new();
         for i in 0..self.live.len() {
-            if self.live[i]
+            if self.live.get_bit(i)
                 && let Some((s, e)) = super::membership::in_session(by_key, loaded.keys[i], loaded.times[i])
             {
                 rows.push(i as u32);
@@ -174,13 +213,19 @@ impl Buffered {
     }
 
     /// Its rows and which are live now, for checkpoint `checkpoint`
-    /// written off the task loop: the rows are shared, only the live flags
-    /// are copied; its chunk is written until a checkpoint that carried it
-    /// completes ([`Self::checkpoint_complete`]).
+    /// written off the task loop: the rows are shared (one place for every
+    /// checkpoint in flight), only the live flags are copied; its chunk is
+    /// written until a checkpoint that carried it completes
+    /// ([`Self::checkpoint_complete`]).
     pub fn capture(&mut self, checkpoint: u64) -> Captured {
         let write = self.stored != Stored::Yes;
         self.stored.sent(checkpoint);
-        Captured { data: self.data.clone(), live: self.live.clone(), chunk: self.chunk, write }
+        let data = self.shared.upgrade().unwrap_or_else(|| {
+            let data = Arc::new(Mutex::new(self.data.clone()));
+            self.shared = Arc::downgrade(&data);
+            data
+        });
+        Captured { data, live: self.live.as_slice().to_vec(), chunk: self.chunk, write }
     }
 
     /// Checkpoint `checkpoint` completed: the chunk it carried is stored.
@@ -196,12 +241,14 @@ impl Captured {
     /// encoded as [`ChunkBytes::of_batch`] says for the backend (`target`).
     pub fn write(&self, e: &mut Encoder, chunks: &mut ChunkWriter, target: Option<&SpillTarget>) -> Result<()> {
         e.bytes(&self.chunk.to_le_bytes());
-        e.bytes(&live_rows::bitmap(&self.live));
+        e.bytes(&self.live);
         if !self.write {
             chunks.reference(self.chunk);
             return Ok(());
         }
-        match &self.data {
+        // Taken out of the lock: the operator may spill it meanwhile.
+        let data = self.data.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match &data {
             Rows::Memory(batch) => chunks.write(self.chunk, ChunkBytes::of_batch(batch, target)?),
             Rows::Disk(file) => chunks.write_file(self.chunk, file.clone()),
         }
