@@ -106,13 +106,18 @@ impl Encoder {
         if self.compress {
             self.scratch.clear();
             write_stream(&mut self.scratch, batch)?;
+            let plain = self.scratch.len();
             self.bytes.extend_from_slice(COMPRESSED);
-            self.u64(self.scratch.len() as u64);
-            let start = self.bytes.len();
-            self.bytes.resize(start + lz4_flex::block::get_maximum_output_size(self.scratch.len()), 0);
-            let n = lz4_flex::block::compress_into(&self.scratch, &mut self.bytes[start..])
+            self.u64(plain as u64);
+            // Compressed into the scratch buffer behind the stream, then
+            // copied: compressing into `bytes` would leave it the capacity
+            // of the uncompressed stream, which a chunk held in memory
+            // until it is stored would keep.
+            self.scratch.resize(plain + lz4_flex::block::get_maximum_output_size(plain), 0);
+            let (stream, block) = self.scratch.split_at_mut(plain);
+            let n = lz4_flex::block::compress_into(stream, block)
                 .map_err(|e| EngineError::State(format!("compressing state: {e}")))?;
-            self.bytes.truncate(start + n);
+            self.bytes.extend_from_slice(&block[..n]);
         } else {
             write_stream(&mut self.bytes, batch)?;
         }
@@ -303,7 +308,8 @@ mod tests {
     }
 
     /// A compressing encoder's batch reads back as the batch, smaller when
-    /// its strings repeat (as spilled rows' do); a plain and a compressed
+    /// its strings repeat (as spilled rows' do), and allocated no larger
+    /// than it needs; a plain and a compressed
     /// batch read back alike from one buffer.
     #[test]
     fn a_compressed_batch_reads_back_smaller() {
@@ -323,6 +329,8 @@ mod tests {
         let (plain, compressed) =
             (Encoder::batch_alone(&batch).unwrap(), Encoder::batch_alone_compressed(&batch).unwrap());
         assert!(compressed.len() * 3 < plain.len(), "{} bytes compressed from {}", compressed.len(), plain.len());
+        // Held as a chunk until stored, it takes about its length.
+        assert!(compressed.capacity() * 2 < plain.len(), "{} bytes allocated", compressed.capacity());
         assert_eq!(Decoder::batch_alone(&compressed).unwrap(), batch);
         let mut both = Encoder::compressing();
         both.batch(&batch).unwrap();

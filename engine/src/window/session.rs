@@ -35,7 +35,7 @@ mod buffered;
 mod membership;
 
 use buffered::{Buffered, Captured};
-use membership::{by_key, event_times, in_session, key_ids_of, resolve_rows, span};
+use membership::{Chosen, event_times, key_ids_of, resolve_rows, span};
 
 /// One key's sessions, by start, with their ends: disjoint and sorted. Most
 /// keys have one open session, held inline (32 bytes a key, where a
@@ -274,14 +274,20 @@ impl SessionAggregate {
     }
 
     /// Aggregates the rows of `fire` (sessions as (end, key, start)) and
-    /// emits one row per session.
-    fn fire(&mut self, fire: &BTreeSet<(EventTime, u32, EventTime)>, out: &mut Collector) -> Result<()> {
+    /// emits one row per session. `by_watermark`: they are the sessions a
+    /// watermark passed, every pending one ending no later than the last
+    /// of them ([`Chosen::all_ending_by_except`] the kept ones).
+    fn fire(
+        &mut self,
+        fire: &BTreeSet<(EventTime, u32, EventTime)>,
+        by_watermark: bool,
+        out: &mut Collector,
+    ) -> Result<()> {
         if fire.is_empty() {
             return Ok(());
         }
-        let by_key = by_key(fire);
         if let Some(schema) = self.plan.emit_rows.clone() {
-            return self.fire_rows(&by_key, span(fire, self.plan.gap), &schema, out);
+            return self.fire_rows(fire, by_watermark, &schema, out);
         }
         let plan = Arc::clone(&self.plan);
         let name = self.name.clone();
@@ -292,10 +298,11 @@ impl SessionAggregate {
         fields.extend(g.key_schema.fields().iter().map(|f| f.as_ref().clone()));
         let mut groups = g.new_groups_keyed_by(Arc::new(Schema::new(fields))).context(ctx)?;
         let bounds = span(fire, plan.gap);
-        let Self { buffer, key_ids, ids, .. } = &mut *self;
+        let Self { buffer, key_ids, ids, sessions, kept, .. } = &mut *self;
+        let chosen = Chosen { open: sessions, sessions: fire, all_ending_by_except: by_watermark.then_some(&*kept) };
         let mut resolve = |batch: &RecordBatch| resolve_rows(&plan, key_ids, ids, batch, &name);
         for b in buffer.iter() {
-            let Some((data, starts, ends)) = b.rows_in(&by_key, bounds, &plan.input_schema, &name, &mut resolve)?
+            let Some((data, starts, ends)) = b.rows_in(&chosen, bounds, &plan.input_schema, &name, &mut resolve)?
             else {
                 continue;
             };
@@ -341,12 +348,13 @@ impl SessionAggregate {
         Ok(())
     }
 
-    /// Emits the rows of the sessions in `by_key`, each with its session's
-    /// window columns (typed as `schema`'s last three).
+    /// Emits the rows of the sessions in `fire` (as [`Self::fire`] reads
+    /// them), each with its session's window columns (typed as `schema`'s
+    /// last three).
     fn fire_rows(
         &mut self,
-        by_key: &HashMap<u32, Vec<(EventTime, EventTime)>>,
-        bounds: (EventTime, EventTime),
+        fire: &BTreeSet<(EventTime, u32, EventTime)>,
+        by_watermark: bool,
         schema: &SchemaRef,
         out: &mut Collector,
     ) -> Result<()> {
@@ -355,11 +363,13 @@ impl SessionAggregate {
             DataType::Timestamp(TimeUnit::Millisecond, tz) => tz.clone(),
             _ => None,
         };
-        let Self { buffer, plan, key_ids, ids, name, metrics, .. } = &mut *self;
+        let bounds = span(fire, self.plan.gap);
+        let Self { buffer, plan, key_ids, ids, name, metrics, sessions, kept, .. } = &mut *self;
+        let chosen = Chosen { open: sessions, sessions: fire, all_ending_by_except: by_watermark.then_some(&*kept) };
         let ctx = || format!("{name}: firing sessions");
         let mut resolve = |batch: &RecordBatch| resolve_rows(plan, key_ids, ids, batch, name);
         for b in buffer.iter() {
-            let Some((data, starts, ends)) = b.rows_in(by_key, bounds, &plan.input_schema, name, &mut resolve)? else {
+            let Some((data, starts, ends)) = b.rows_in(&chosen, bounds, &plan.input_schema, name, &mut resolve)? else {
                 continue;
             };
             let times: Vec<i64> = ends.iter().map(|e| e - 1).collect();
@@ -374,10 +384,29 @@ impl SessionAggregate {
         Ok(())
     }
 
-    /// Forgets the rows and sessions in `gone`.
+    /// Forgets the rows and sessions in `gone`: every open session ending
+    /// no later than the last of them, past its allowed lateness.
     fn purge(&mut self, gone: &BTreeSet<(EventTime, u32, EventTime)>) -> Result<()> {
         if gone.is_empty() {
             return Ok(());
+        }
+        let (lo, hi) = span(gone, self.plan.gap);
+        let none = BTreeSet::new();
+        let Self { buffer, plan, key_ids, ids, name, sessions, .. } = &mut *self;
+        let chosen = Chosen { open: sessions, sessions: gone, all_ending_by_except: Some(&none) };
+        let mut resolve = |batch: &RecordBatch| resolve_rows(plan, key_ids, ids, batch, name);
+        for b in buffer.iter_mut() {
+            if !b.may_hold(lo, hi) {
+                continue;
+            }
+            let loaded = b.rows(&plan.input_schema, &mut resolve)?;
+            let gone: Vec<usize> = (0..b.rows_count())
+                .filter(|i| b.is_live(*i) && chosen.session_of(loaded.keys[*i], loaded.times[*i]).is_some())
+                .collect();
+            drop(loaded);
+            for i in gone {
+                b.purged(i);
+            }
         }
         for (e, k, s) in gone {
             if let Some(m) = self.sessions.get_mut(k) {
@@ -389,23 +418,6 @@ impl SessionAggregate {
                 if m.is_empty() {
                     self.sessions.remove(k);
                 }
-            }
-        }
-        let by_key = by_key(gone);
-        let (lo, hi) = span(gone, self.plan.gap);
-        let Self { buffer, plan, key_ids, ids, name, .. } = self;
-        let mut resolve = |batch: &RecordBatch| resolve_rows(plan, key_ids, ids, batch, name);
-        for b in buffer.iter_mut() {
-            if !b.may_hold(lo, hi) {
-                continue;
-            }
-            let loaded = b.rows(&plan.input_schema, &mut resolve)?;
-            let gone: Vec<usize> = (0..b.rows_count())
-                .filter(|i| b.is_live(*i) && in_session(&by_key, loaded.keys[*i], loaded.times[*i]).is_some())
-                .collect();
-            drop(loaded);
-            for i in gone {
-                b.purged(i);
             }
         }
         Ok(())
@@ -429,7 +441,7 @@ impl SessionAggregate {
             self.unpend(&first);
             due.insert(first);
         }
-        self.fire(&due, out)?;
+        self.fire(&due, true, out)?;
         if lateness > 0 {
             self.kept.extend(due);
             due = BTreeSet::new();
@@ -493,7 +505,7 @@ impl Operator for SessionAggregate {
                     if self.kept.contains(&(session.1, keys[i], session.0)) {
                         refire.insert((session.1, keys[i], session.0));
                         if row_wm.is_some() {
-                            self.fire(&std::mem::take(&mut refire), out)?;
+                            self.fire(&std::mem::take(&mut refire), false, out)?;
                         }
                     }
                 }
@@ -504,7 +516,7 @@ impl Operator for SessionAggregate {
         }
         // Sessions that merged away before firing no longer exist.
         refire.retain(|s| self.kept.contains(s));
-        self.fire(&refire, out)?;
+        self.fire(&refire, false, out)?;
         self.compact();
         self.keep_within_budget()?;
         self.publish_open_sessions();
@@ -601,12 +613,16 @@ impl Operator for SessionAggregate {
         self.watermark = watermark;
         let lateness = self.plan.aggregation.allowed_lateness;
         let fired: Vec<_> = self.pending.iter().filter(|(e, _, _)| e.saturating_sub(1) <= watermark).copied().collect();
+        let mut gone = BTreeSet::new();
         for s in fired {
             self.unpend(&s);
-            if s.0.saturating_sub(1).saturating_add(lateness) > watermark {
-                self.kept.insert(s);
-            }
+            match s.0.saturating_sub(1).saturating_add(lateness) > watermark {
+                true => self.kept.insert(s),
+                false => gone.insert(s),
+            };
         }
+        // Past their lateness too: purged, as the watermark would have.
+        self.purge(&gone)?;
         self.dirty.clear();
         self.publish_open_sessions();
         Ok(())
@@ -621,7 +637,7 @@ impl Operator for SessionAggregate {
         let dirty = std::mem::take(&mut self.dirty);
         let open: BTreeSet<(EventTime, u32, EventTime)> =
             self.pending.iter().filter(|(_, k, _)| dirty.contains(k)).copied().collect();
-        self.fire(&open, out)
+        self.fire(&open, false, out)
     }
 }
 

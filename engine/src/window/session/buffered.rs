@@ -5,7 +5,6 @@
 //! referenced with a bitmap of its rows still live.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use datafusion::arrow::array::{BooleanBufferBuilder, RecordBatch, UInt32Array};
@@ -17,6 +16,8 @@ use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{Result, ResultExt};
 use crate::message::EventTime;
 use crate::spill::{SpillTarget, SpilledBytes, StateBudget};
+
+use super::membership::Chosen;
 
 /// Rows of one input batch that joined a session. Which rows are still
 /// live, and the time range of those that joined, stay in memory; each
@@ -176,13 +177,13 @@ impl Buffered {
         })
     }
 
-    /// Its live rows that belong to the sessions `by_key`, whose rows'
+    /// Its live rows that belong to the `chosen` sessions, whose rows'
     /// times are within `[lo, hi]`, with each row's session start and end;
     /// `None` when there are none (a spilled batch is then not read unless
     /// its times meet `[lo, hi]`).
     pub fn rows_in(
         &self,
-        by_key: &HashMap<u32, Vec<(EventTime, EventTime)>>,
+        chosen: &Chosen,
         (lo, hi): (EventTime, EventTime),
         schema: &SchemaRef,
         name: &str,
@@ -197,7 +198,7 @@ impl Buffered {
         let mut ends: Vec<i64> = Vec::new();
         for i in 0..self.live.len() {
             if self.live.get_bit(i)
-                && let Some((s, e)) = super::membership::in_session(by_key, loaded.keys[i], loaded.times[i])
+                && let Some((s, e)) = chosen.session_of(loaded.keys[i], loaded.times[i])
             {
                 rows.push(i as u32);
                 starts.push(s);

@@ -8,7 +8,7 @@ use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, TimestampMillisec
 use datafusion::arrow::datatypes::TimestampMillisecondType;
 use datafusion::physical_plan::aggregates::group_values::GroupValues;
 
-use super::SessionAggregatePlan;
+use super::{KeySessions, SessionAggregatePlan};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::EventTime;
 use crate::window::aggregate::evaluate_input;
@@ -68,28 +68,36 @@ pub(super) fn resolve_rows(
     Ok((key_ids_of(plan, key_ids, ids, batch, name)?.0, times))
 }
 
-/// Sessions given as (end, key, start), by key: (start, end) in order.
-pub(super) fn by_key(sessions: &BTreeSet<(EventTime, u32, EventTime)>) -> HashMap<u32, Vec<(EventTime, EventTime)>> {
-    let mut m: HashMap<u32, Vec<(EventTime, EventTime)>> = HashMap::new();
-    for (e, k, s) in sessions {
-        m.entry(*k).or_default().push((*s, *e));
-    }
-    for list in m.values_mut() {
-        list.sort_unstable();
-    }
-    m
+/// The sessions a firing or purging reads the rows of, among the open
+/// sessions by key: looked up through those, so that firing every session
+/// at the end of the input builds no second map of them all.
+pub(super) struct Chosen<'a> {
+    /// The open sessions of each key, disjoint and sorted.
+    pub open: &'a HashMap<u32, KeySessions>,
+    /// The chosen ones, as (end, key, start).
+    pub sessions: &'a BTreeSet<(EventTime, u32, EventTime)>,
+    /// `Some(except)` when `sessions` are every open session ending no
+    /// later than the last of them but those in `except` (the sessions a
+    /// watermark fires or purges): whether a session is chosen is then a
+    /// comparison of its end, not a lookup in `sessions`.
+    pub all_ending_by_except: Option<&'a BTreeSet<(EventTime, u32, EventTime)>>,
 }
 
-/// The session of `key` among `by_key` that a row at `ts` is in, if one.
-/// A key's sessions are disjoint and sorted: the one starting last at or
-/// before `ts` is the only candidate.
-pub(super) fn in_session(
-    by_key: &HashMap<u32, Vec<(EventTime, EventTime)>>,
-    key: u32,
-    ts: EventTime,
-) -> Option<(EventTime, EventTime)> {
-    let list = by_key.get(&key)?;
-    let at = list.partition_point(|(s, _)| *s <= ts).checked_sub(1)?;
-    let (s, e) = list[at];
-    (ts < e).then_some((s, e))
+impl Chosen<'_> {
+    /// The chosen session of `key` that a row at `ts` is in, if one. A
+    /// key's sessions are disjoint and sorted: the one starting last at or
+    /// before `ts` is the only candidate.
+    pub fn session_of(&self, key: u32, ts: EventTime) -> Option<(EventTime, EventTime)> {
+        let list = self.open.get(&key)?;
+        let at = list.partition_point(|(s, _)| *s <= ts).checked_sub(1)?;
+        let (s, e) = list[at];
+        if ts >= e {
+            return None;
+        }
+        let chosen = match self.all_ending_by_except {
+            Some(except) => self.sessions.last().is_some_and(|last| e <= last.0) && !except.contains(&(e, key, s)),
+            None => self.sessions.contains(&(e, key, s)),
+        };
+        chosen.then_some((s, e))
+    }
 }
