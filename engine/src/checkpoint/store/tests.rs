@@ -134,7 +134,8 @@ async fn old_checkpoints_are_pruned() {
 }
 
 /// A chunk is written once, read back by every checkpoint that
-/// references it, deleted when no retained checkpoint does; a missing
+/// references it, deleted when no retained checkpoint does (also by the
+/// store opened again); a missing
 /// chunk makes its checkpoint damaged.
 #[tokio::test]
 async fn chunks_live_as_long_as_a_retained_checkpoint_references_them() {
@@ -160,6 +161,15 @@ async fn chunks_live_as_long_as_a_retained_checkpoint_references_them() {
         assert_eq!(&*cp.chunks.get(old).unwrap(), b"old slice");
         assert_eq!(cp.tasks["t"].chunks.refs, vec![old]);
         assert_eq!(&*store.read(3).unwrap().chunks.get(new).unwrap(), b"new slice");
+        // Opened again, the store still knows which chunks it holds (a
+        // store in memory is gone once dropped).
+        let store = match backend {
+            Backend::MemoryObjects => store,
+            _ => {
+                drop(store);
+                open(backend, dir.path())
+            }
+        };
         // Once no retained checkpoint (4, 5, 6) references `old`, it goes.
         for id in 4..=6 {
             let mut s = state(id as u8);
