@@ -11,6 +11,7 @@ mod held_rows;
 mod index;
 pub mod interval;
 mod plan;
+mod run_order;
 mod runs;
 mod sides;
 #[cfg(test)]

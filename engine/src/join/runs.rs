@@ -8,7 +8,7 @@
 //! Where each key group's part lies in the file is kept in memory: a probe
 //! reads only the parts of its own rows' key groups. For a join on one
 //! integer key the rows are also sorted by key and cut into blocks of about
-//! [`BLOCK`] bytes, each split by key group, and a probe reads only the
+//! [`BLOCK`](super::run_order::BLOCK) bytes (`run_order.rs`), each split by key group, and a probe reads only the
 //! blocks its keys meet (Nexmark q4's probes meet one block of a run).
 
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use datafusion::physical_plan::PhysicalExpr;
 use crate::checkpoint::chunk::{ChunkId, ChunkWriter, Stored, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
+use crate::join::run_order::{At, RunOrder};
 use crate::join::sides::Held;
 use crate::message::EventTime;
 use crate::operators::evaluate::columns;
@@ -31,10 +32,6 @@ use crate::spill::{SpilledBytes, StateBudget};
 /// Bytes of adjacent parts a probe reads at once, at most (a part larger
 /// than that is read alone): fewer reads, and little memory.
 const READ: u64 = 4 << 20;
-
-/// Bytes of rows a block of a run sorted by key holds, about: what a probe
-/// whose keys are close together reads of the run.
-const BLOCK: usize = 4 << 20;
 
 /// A part's key group is kept in a byte.
 const _: () = assert!(KEY_GROUPS <= 256);
@@ -276,10 +273,7 @@ impl Run {
 /// each split by key group (one part per key group of the block, gathered
 /// from all the batches: fewer, larger parts for a probe to read), each
 /// part gathered and encoded right before it goes to `out`: no more than
-/// one part is copied at a time. On one integer key the rows are sorted by
-/// key and cut into blocks of about [`BLOCK`] bytes (rows with a NULL key,
-/// which meet nothing, last in a block of their own); otherwise they are
-/// one block. Each part's key group and bytes (after its key group), each
+/// one part is copied at a time. The blocks are [`RunOrder`]'s. Each part's key group and bytes (after its key group), each
 /// block's first part and key range, and the rows' key range.
 #[allow(clippy::type_complexity)]
 fn write_blocks(
@@ -299,58 +293,23 @@ fn write_blocks(
         of_rows.push(key_groups(&columns, batch.num_rows(), hashes)?.into_iter().map(|g| g as u8).collect::<Vec<u8>>());
         key_columns.push(columns);
     }
-    let index = |b: usize, r: usize| -> Result<(u32, u32)> {
-        Ok((u32::try_from(b).map_err(|_| fault("over 4G batches"))?, r as u32))
-    };
-    // The rows (batch, row) in the order they are written, and the blocks
-    // as rows of that order.
-    let (mut order, mut blocks) = (Vec::new(), Vec::new());
-    if range == KeyRange::Unknown {
-        for (b, batch) in batches.iter().enumerate() {
-            for r in 0..batch.num_rows() {
-                order.push(index(b, r)?);
-            }
-        }
-        blocks.push((0..order.len(), KeyRange::Unknown));
-    } else {
-        let (mut keyed, mut nulls) = (Vec::new(), Vec::new());
-        for (b, columns) in key_columns.iter().enumerate() {
-            let key = cast(&columns[0], &DataType::Int64).context(ctx)?;
-            let key = key.as_primitive::<Int64Type>();
-            for r in 0..key.len() {
-                match key.is_valid(r) {
-                    true => keyed.push((key.value(r), index(b, r)?)),
-                    false => nulls.push(index(b, r)?),
-                }
-            }
-        }
-        keyed.sort_unstable_by_key(|(k, _)| *k);
-        let bytes: usize = batches.iter().map(RecordBatch::get_array_memory_size).sum();
-        let rows_per_block = (BLOCK as u128 * keyed.len().max(1) as u128 / bytes.max(1) as u128).max(1) as usize;
-        for rows in keyed.chunks(rows_per_block) {
-            let within = KeyRange::Within(rows[0].0, rows[rows.len() - 1].0);
-            blocks.push((order.len()..order.len() + rows.len(), within));
-            order.extend(rows.iter().map(|(_, at)| *at));
-        }
-        if !nulls.is_empty() {
-            blocks.push((order.len()..order.len() + nulls.len(), KeyRange::Empty));
-            order.extend(nulls);
-        }
-    }
+    let order = RunOrder::new(batches, &key_columns, range)?;
     drop(key_columns);
-    let group = |(b, r): &(u32, u32)| of_rows[*b as usize][*r as usize];
+    let group = |(b, r): &At| of_rows[*b as usize][*r as usize];
+    // The parts are counted first: the count comes before them.
     let mut count = 0;
-    for (rows, _) in &blocks {
-        order[rows.clone()].sort_by_key(group);
-        count += order[rows.clone()].chunk_by(|a, b| group(a) == group(b)).count();
-    }
+    order.blocks(&mut |rows, _| {
+        rows.sort_by_key(group);
+        count += rows.chunk_by(|a, b| group(a) == group(b)).count();
+        Ok(())
+    })?;
     out(&(count as u64).to_le_bytes())?;
     let refs: Vec<&RecordBatch> = batches.iter().collect();
-    let (mut parts, mut firsts, mut e) =
-        (Vec::with_capacity(count), Vec::with_capacity(blocks.len()), Encoder::compressing());
-    for (rows, keys) in blocks {
+    let (mut parts, mut firsts, mut e) = (Vec::with_capacity(count), Vec::new(), Encoder::compressing());
+    order.blocks(&mut |rows, keys| {
         firsts.push((parts.len() as u32, keys));
-        for part in order[rows].chunk_by(|a, b| group(a) == group(b)) {
+        rows.sort_by_key(group);
+        for part in rows.chunk_by(|a, b| group(a) == group(b)) {
             let g = group(&part[0]);
             let at: Vec<(usize, usize)> = part.iter().map(|(b, r)| (*b as usize, *r as usize)).collect();
             let part = interleave_record_batch(&refs, &at).context(ctx)?;
@@ -361,7 +320,8 @@ fn write_blocks(
             let len = u32::try_from(e.bytes.len() - 8).map_err(|_| fault("a key group's rows of over 4 GB"))?;
             parts.push((g, len));
         }
-    }
+        Ok(())
+    })?;
     Ok((parts, firsts, range))
 }
 
