@@ -59,15 +59,43 @@ fn feed(op: &mut SessionAggregate, batches: &[(Vec<i64>, Vec<i64>, i64)], out: &
     most_spilled
 }
 
+/// What the operator without a budget fires for `batches`, to the end of
+/// the input, sorted.
+fn fired_in_memory(batches: &[(Vec<i64>, Vec<i64>, i64)]) -> Vec<(i64, i64, i64, i64)> {
+    let mut whole = operator(&StateBackend::memory());
+    let mut out = Collector::default();
+    feed(&mut whole, batches, &mut out);
+    whole.on_watermark(i64::MAX / 4, &mut out).unwrap();
+    fired(&out)
+}
+
+/// What an operator of `backend` restored from `state` (with `chunks`)
+/// fires for `rest` to the end of the input, after `before` (what the
+/// operator fired before the checkpoint), sorted.
+fn fired_after_restore(
+    backend: &StateBackend,
+    state: &[u8],
+    chunks: &ChunkMap,
+    rest: &[(Vec<i64>, Vec<i64>, i64)],
+    before: Vec<(i64, i64, i64, i64)>,
+) -> Vec<(i64, i64, i64, i64)> {
+    let mut restored = operator(backend);
+    restored.restore(&[state], chunks, &|_| true).unwrap();
+    let mut out = Collector::default();
+    feed(&mut restored, rest, &mut out);
+    restored.on_watermark(i64::MAX / 4, &mut out).unwrap();
+    let mut all = before;
+    all.extend(fired(&out));
+    all.sort();
+    all
+}
+
 #[test]
 fn sessions_over_their_budget_spill_and_fire_what_memory_fires() {
     let dir = tempfile::tempdir().unwrap();
     let batches = input();
-    let mut whole = operator(&StateBackend::memory());
-    let mut expected = Collector::default();
-    feed(&mut whole, &batches, &mut expected);
-    whole.on_watermark(i64::MAX / 4, &mut expected).unwrap();
-    assert!(!fired(&expected).is_empty());
+    let expected = fired_in_memory(&batches);
+    assert!(!expected.is_empty());
 
     let spilling = StateBackend::spilling(BUDGET, &dir.path().join("spill")).unwrap();
     let (before, after) = batches.split_at(40);
@@ -86,19 +114,11 @@ fn sessions_over_their_budget_spill_and_fire_what_memory_fires() {
     let chunks = ChunkMap::of(taken.chunks.new).unwrap();
     assert_eq!(chunks.len(), taken.chunks.refs.len(), "a first checkpoint writes every chunk it lists");
     for backend in [StateBackend::memory(), StateBackend::spilling(BUDGET, &dir.path().join("restored")).unwrap()] {
-        let mut restored = operator(&backend);
-        restored.restore(&[&state], &chunks, &|_| true).unwrap();
-        let mut out = Collector::default();
-        feed(&mut restored, after, &mut out);
-        restored.on_watermark(i64::MAX / 4, &mut out).unwrap();
-        let mut all = before_checkpoint.clone();
-        all.extend(fired(&out));
-        all.sort();
-        assert_eq!(all, fired(&expected));
+        assert_eq!(fired_after_restore(&backend, &state, &chunks, after, before_checkpoint.clone()), expected);
     }
     feed(&mut op, &after[10..], &mut got);
     op.on_watermark(i64::MAX / 4, &mut got).unwrap();
-    assert_eq!(fired(&got), fired(&expected));
+    assert_eq!(fired(&got), expected);
 }
 
 /// Each buffered batch is a chunk: a checkpoint writes the batches no
@@ -108,11 +128,6 @@ fn sessions_over_their_budget_spill_and_fire_what_memory_fires() {
 #[test]
 fn checkpoints_write_only_the_batches_not_stored_yet() {
     let batches = input();
-    let mut whole = operator(&StateBackend::memory());
-    let mut expected = Collector::default();
-    feed(&mut whole, &batches, &mut expected);
-    whole.on_watermark(i64::MAX / 4, &mut expected).unwrap();
-
     let mut op = operator(&StateBackend::memory());
     let mut got = Collector::default();
     feed(&mut op, &batches[..20], &mut got);
@@ -132,15 +147,9 @@ fn checkpoints_write_only_the_batches_not_stored_yet() {
     assert!(!resent.is_empty() && resent.iter().all(|id| written.contains(id)), "the abandoned checkpoint's batches");
     stored.extend(third.chunks.new).unwrap();
 
-    let mut restored = operator(&StateBackend::memory());
-    restored.restore(&[third.state.as_deref().unwrap()], &stored, &|_| true).unwrap();
-    let mut out = Collector::default();
-    feed(&mut restored, &batches[22..], &mut out);
-    restored.on_watermark(i64::MAX / 4, &mut out).unwrap();
-    let mut all = fired(&got);
-    all.extend(fired(&out));
-    all.sort();
-    assert_eq!(all, fired(&expected));
+    let state = third.state.unwrap();
+    let resumed = fired_after_restore(&StateBackend::memory(), &state, &stored, &batches[22..], fired(&got));
+    assert_eq!(resumed, fired_in_memory(&batches));
 }
 
 /// With the spilling backend a checkpoint compresses the batches it takes
@@ -159,10 +168,6 @@ fn large_batches_a_checkpoint_takes_from_memory_go_to_spill_files() {
         (ts, keys, wm)
     });
     let all: Vec<_> = std::iter::once(big.clone()).chain(rest.iter().cloned()).collect();
-    let mut whole = operator(&StateBackend::memory());
-    let mut expected = Collector::default();
-    feed(&mut whole, &all, &mut expected);
-    whole.on_watermark(i64::MAX / 4, &mut expected).unwrap();
 
     let spilling = StateBackend::spilling(1 << 30, &dir.path().join("spill")).unwrap();
     let mut op = operator(&spilling);
@@ -174,15 +179,9 @@ fn large_batches_a_checkpoint_takes_from_memory_go_to_spill_files() {
     let files = taken.chunks.new.iter().filter(|(_, c)| matches!(c, ChunkBytes::File(_))).count();
     assert_eq!(files, 1, "the large batch goes to a spill file, nothing else: {} chunks", taken.chunks.new.len());
     let chunks = ChunkMap::of(taken.chunks.new).unwrap();
-    let mut restored = operator(&StateBackend::memory());
-    restored.restore(&[taken.state.as_deref().unwrap()], &chunks, &|_| true).unwrap();
-    let mut out = Collector::default();
-    feed(&mut restored, &rest, &mut out);
-    restored.on_watermark(i64::MAX / 4, &mut out).unwrap();
-    let mut all = fired(&got);
-    all.extend(fired(&out));
-    all.sort();
-    assert_eq!(all, fired(&expected));
+    let state = taken.state.unwrap();
+    let resumed = fired_after_restore(&StateBackend::memory(), &state, &chunks, &rest, fired(&got));
+    assert_eq!(resumed, fired_in_memory(&all));
 }
 
 /// A batch a checkpoint took from memory and the operator spilled before
@@ -193,11 +192,6 @@ fn large_batches_a_checkpoint_takes_from_memory_go_to_spill_files() {
 fn a_checkpoint_in_flight_reads_what_spilled_since_its_barrier_from_disk() {
     let dir = tempfile::tempdir().unwrap();
     let batches = input();
-    let mut whole = operator(&StateBackend::memory());
-    let mut expected = Collector::default();
-    feed(&mut whole, &batches, &mut expected);
-    whole.on_watermark(i64::MAX / 4, &mut expected).unwrap();
-
     let spilling = StateBackend::spilling(1 << 30, &dir.path().join("spill")).unwrap();
     let mut op = operator(&spilling);
     let mut got = Collector::default();
@@ -218,16 +212,7 @@ fn a_checkpoint_in_flight_reads_what_spilled_since_its_barrier_from_disk() {
         written.chunks.new.iter().filter(|(_, c)| matches!(c, ChunkBytes::File(_))).map(|(id, _)| *id).collect();
     assert_eq!(files, taken[..taken.len() / 2], "what spilled after the barrier, and only that, is read from disk");
     let chunks = ChunkMap::of(written.chunks.new).unwrap();
-    let mut restored = operator(&StateBackend::memory());
-    restored.restore(&[written.state.as_deref().unwrap()], &chunks, &|_| true).unwrap();
-    let mut out = Collector::default();
-    for (ts, keys, wm) in &batches[30..] {
-        restored.on_batch(keyed(ts, keys), &mut out).unwrap();
-        restored.on_watermark(*wm, &mut out).unwrap();
-    }
-    restored.on_watermark(i64::MAX / 4, &mut out).unwrap();
-    let mut all = fired(&got);
-    all.extend(fired(&out));
-    all.sort();
-    assert_eq!(all, fired(&expected));
+    let state = written.state.unwrap();
+    let resumed = fired_after_restore(&StateBackend::memory(), &state, &chunks, &batches[30..], fired(&got));
+    assert_eq!(resumed, fired_in_memory(&batches));
 }
