@@ -87,7 +87,7 @@ impl GroupAggregate {
     pub(super) fn snapshot_chunks(&mut self, checkpoint: u64, writer: &mut ChunkWriter) -> Result<Vec<u8>> {
         let Self { chunks, index, groups, plan, converter, name, runs, budget, .. } = self;
         let target = budget.as_ref().map(StateBudget::target);
-        let mut write = vec![false; KEY_GROUPS];
+        let mut write = [false; KEY_GROUPS];
         for (kg, slot) in chunks.chunks.iter_mut().enumerate() {
             if std::mem::take(&mut chunks.dirty[kg]) {
                 *slot = Some(Chunk { id: new_chunk_id(), stored: Stored::No });

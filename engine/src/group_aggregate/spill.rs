@@ -197,7 +197,7 @@ impl GroupAggregate {
         let kgs = self.key_groups_of(keys, UInt32Array::from(missing.clone()))?;
         // Runs read for this batch, by id.
         let mut read: HashMap<ChunkId, StateColumns> = HashMap::new();
-        let mut loaded = vec![false; KEY_GROUPS];
+        let mut loaded = [false; KEY_GROUPS];
         for (r, kg) in missing.iter().zip(kgs) {
             let key = rows.row(*r as usize).data();
             if self.index.contains_key(key) {

@@ -188,7 +188,7 @@ impl Buffered {
         schema: &SchemaRef,
         name: &str,
         resolve: &mut Resolve,
-    ) -> Result<Option<(RecordBatch, Vec<i64>, Vec<i64>)>> {
+    ) -> Result<Option<SessionRows>> {
         if !self.may_hold(lo, hi) {
             return Ok(None);
         }
@@ -256,6 +256,10 @@ impl Captured {
         Ok(())
     }
 }
+
+/// Rows of a buffered batch in chosen sessions, with each row's session
+/// start and end.
+pub(super) type SessionRows = (RecordBatch, Vec<i64>, Vec<i64>);
 
 /// Computes the key ids and times of a batch's rows read back.
 pub(super) type Resolve<'a> = dyn FnMut(&RecordBatch) -> Result<(Vec<u32>, Vec<EventTime>)> + 'a;
