@@ -409,7 +409,9 @@ fn last_id_in(dir: &Path, name: &str) -> Option<u64> {
 /// by the next one ([`complete_finish`]) instead of finding committed
 /// output and no state.
 pub(crate) async fn finish(dir: &Path, last_id: u64) -> std::io::Result<()> {
-    tokio::fs::write(dir.join(FINISHING), format!("{last_id}\n")).await?;
+    let dir = dir.to_path_buf();
+    let recorded = dir.clone();
+    tokio::task::spawn_blocking(move || write_record(&recorded, FINISHING, last_id)).await??;
     crate::failpoints::job_finish();
     if let Ok(url) = tokio::fs::read_to_string(dir.join(OBJECTS)).await {
         // Objects left behind are deleted when the job runs again.
@@ -428,8 +430,15 @@ pub(crate) async fn finish(dir: &Path, last_id: u64) -> std::io::Result<()> {
             tracing::warn!(location = %url.trim(), error = %e, "cannot delete the checkpoints of a finished job");
         }
     }
-    let dir = dir.to_path_buf();
     tokio::task::spawn_blocking(move || complete_finish(&dir)).await?
+}
+
+/// Writes the record `name` holding `last_id` into `dir` whole or not at
+/// all (written beside, then renamed): a kill never leaves one torn.
+fn write_record(dir: &Path, name: &str, last_id: u64) -> std::io::Result<()> {
+    let written = dir.join(format!("{name}.new"));
+    std::fs::write(&written, format!("{last_id}\n"))?;
+    std::fs::rename(&written, dir.join(name))
 }
 
 /// Ends the finish that a [`FINISHING`] record in `dir` announces: every
@@ -451,8 +460,6 @@ fn complete_finish(dir: &Path) -> std::io::Result<()> {
             false => std::fs::remove_file(entry.path())?,
         }
     }
-    let written = dir.join(format!("{FINISHED}.new"));
-    std::fs::write(&written, format!("{last_id}\n"))?;
-    std::fs::rename(&written, dir.join(FINISHED))?;
+    write_record(dir, FINISHED, last_id)?;
     std::fs::remove_file(dir.join(FINISHING))
 }
