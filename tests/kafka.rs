@@ -34,14 +34,23 @@ fn partition_rows(seed: u64, n: usize, start: i64) -> Vec<Row> {
     (0..n)
         .map(|_| {
             ts += g.below(40) as i64;
-            Row { k: Some(format!("k{}", g.below(12))), v: Some(g.below(1000) as i64), ts: Some(ts - g.below(1_500) as i64) }
+            Row {
+                k: Some(format!("k{}", g.below(12))),
+                v: Some(g.below(1000) as i64),
+                ts: Some(ts - g.below(1_500) as i64),
+            }
         })
         .collect()
 }
 
 fn csv_record(r: &Row) -> Vec<u8> {
-    format!("{},{},{}", r.k.as_deref().unwrap_or(""), r.v.map(|v| v.to_string()).unwrap_or_default(), r.ts.map(sql_timestamp).unwrap_or_default())
-        .into_bytes()
+    format!(
+        "{},{},{}",
+        r.k.as_deref().unwrap_or(""),
+        r.v.map(|v| v.to_string()).unwrap_or_default(),
+        r.ts.map(sql_timestamp).unwrap_or_default()
+    )
+    .into_bytes()
 }
 
 /// Writes each partition's rows to `topic` (created with that many
@@ -122,7 +131,8 @@ async fn a_slow_partition_holds_the_watermark() {
     ];
     produce(&broker, "slow-in", &partitions, json_record);
     let dir = scratch();
-    let run = weir_run(dir.path(), &job_sql(&broker, "slow-in", "slow-out", "json", "SET 'parallelism.default' = '2';", ""));
+    let run =
+        weir_run(dir.path(), &job_sql(&broker, "slow-in", "slow-out", "json", "SET 'parallelism.default' = '2';", ""));
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(run.counted("late rows"), 0);
     assert_rows_eq(&broker.committed_json_rows("slow-out"), &expected(&partitions).await, "slow partition");
@@ -138,10 +148,18 @@ async fn an_idle_partition_does_not_stall_windows() {
     partitions.push(Vec::new());
     produce(&broker, "idle-in", &partitions, json_record);
     broker.create_topic("idle-out", 1);
-    let sql = unbounded(job_sql(&broker, "idle-in", "idle-out", "json", "SET 'execution.checkpointing.interval' = '200 ms';", ""))
-        .replace("'properties.group.id'", "'source.idle-timeout' = '2 s', 'properties.group.id'");
+    let sql = unbounded(job_sql(
+        &broker,
+        "idle-in",
+        "idle-out",
+        "json",
+        "SET 'execution.checkpointing.interval' = '200 ms';",
+        "",
+    ))
+    .replace("'properties.group.id'", "'source.idle-timeout' = '2 s', 'properties.group.id'");
     // Windows that end at or before the slower partition's watermark.
-    let watermark = partitions[..2].iter().map(|rows| rows.iter().filter_map(|r| r.ts).max().unwrap() - DELAY).min().unwrap();
+    let watermark =
+        partitions[..2].iter().map(|rows| rows.iter().filter_map(|r| r.ts).max().unwrap() - DELAY).min().unwrap();
     let want: Vec<String> = expected(&partitions)
         .await
         .into_iter()
@@ -150,7 +168,11 @@ async fn an_idle_partition_does_not_stall_windows() {
     let dir = scratch();
     std::fs::write(dir.path().join("job.sql"), &sql).unwrap();
     run_until_committed(dir.path(), &broker, "idle-out", want.len());
-    assert_rows_eq(&broker.committed_json_rows("idle-out"), &want, "windows before the watermark, with an idle partition");
+    assert_rows_eq(
+        &broker.committed_json_rows("idle-out"),
+        &want,
+        "windows before the watermark, with an idle partition",
+    );
 }
 
 /// The job reading without end (kills and restarts only end it).
@@ -210,7 +232,8 @@ impl Feed {
         let n = self.partitions[0].len();
         let to = (self.sent + self.per_tick).min(n);
         for (p, rows) in self.partitions.iter().enumerate() {
-            let mut records: Vec<(Option<Vec<u8>>, Vec<u8>)> = rows[self.sent..to].iter().map(|r| (None, json_record(r))).collect();
+            let mut records: Vec<(Option<Vec<u8>>, Vec<u8>)> =
+                rows[self.sent..to].iter().map(|r| (None, json_record(r))).collect();
             if to == n {
                 // An hour past the input: within 'watermark.max-future'.
                 let last = rows.iter().filter_map(|r| r.ts).max().unwrap_or(T0);
@@ -229,6 +252,27 @@ impl Feed {
 
 /// Records per partition of the chaos test's input (four partitions).
 const CHAOS_ROWS: usize = 250_000;
+
+/// A bounded job killed after its last transaction committed, before it
+/// recorded that it finished: the next run resumes from the checkpoint
+/// that transaction belongs to and commits none of its rows again.
+#[tokio::test]
+async fn a_run_killed_once_its_last_transaction_committed_repeats_none_of_it() {
+    let broker = Broker::start();
+    let partitions: Vec<Vec<Row>> = (0..2).map(|p| partition_rows(40 + p, 3_000, T0)).collect();
+    produce(&broker, "ended-in", &partitions, json_record);
+    let settings = "SET 'execution.checkpointing.interval' = '100 ms';";
+    let sql = job_sql(&broker, "ended-in", "ended-out", "json", settings, "");
+    let dir = scratch();
+    let env = [("FAILPOINTS".to_string(), "weir::job::ended=return".to_string())];
+    let killed = run_once_with(dir.path(), &sql, &env);
+    assert!(!killed.ok, "the failpoint did not stop the run: {}", killed.stderr);
+    let want = expected(&partitions).await;
+    assert_rows_eq(&broker.committed_json_rows("ended-out"), &want, "the killed run");
+    let again = run_once_with(dir.path(), &sql, &[]);
+    assert!(again.ok && again.stderr.contains("resumed"), "{}", again.stderr);
+    assert_rows_eq(&broker.committed_json_rows("ended-out"), &want, "the killed run's and the next");
+}
 
 /// Kafka → TUMBLE → Kafka with checkpoints every 200 ms over a live input,
 /// killed with SIGKILL at random moments 20 times and restarted (at
@@ -255,7 +299,12 @@ async fn exactly_once_through_twenty_kills() {
     }
     let mut feed = Feed { partitions, sent: backlog, per_tick: 50, last: Instant::now() };
     let template = unbounded(job_sql(&broker, "chaos-in", "chaos-out", "json", "SET 'parallelism.default' = 'P';", ""));
-    let sql = |p: usize| format!("SET 'execution.checkpointing.interval' = '200 ms';\n{}", template.replace("= 'P'", &format!("= '{p}'")));
+    let sql = |p: usize| {
+        format!(
+            "SET 'execution.checkpointing.interval' = '200 ms';\n{}",
+            template.replace("= 'P'", &format!("= '{p}'"))
+        )
+    };
 
     let dir = scratch();
     let mut g = Lcg(2026);
@@ -276,7 +325,8 @@ async fn exactly_once_through_twenty_kills() {
         feed.tick(&broker);
         std::thread::sleep(Duration::from_millis(10));
     }
-    let logs: String = (0..100).filter_map(|n| std::fs::read_to_string(dir.path().join(format!("run-{n}.log"))).ok()).collect();
+    let logs: String =
+        (0..100).filter_map(|n| std::fs::read_to_string(dir.path().join(format!("run-{n}.log"))).ok()).collect();
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
     let grew = progress.windows(2).filter(|w| w[0] < w[1] && w[1] < want.len()).count();
     assert!(grew >= 5, "too few runs committed output before their kill: {progress:?}\n{logs}");
@@ -341,7 +391,8 @@ async fn at_least_once_loses_nothing() {
     std::fs::write(dir.path().join("job.sql"), &sql).unwrap();
     let mut g = Lcg(7);
     for _ in 0..5 {
-        if !killed_after(dir.path(), &dir.path().join("job.sql"), Duration::from_millis(300 + g.below(700)), &mut || {}) {
+        if !killed_after(dir.path(), &dir.path().join("job.sql"), Duration::from_millis(300 + g.below(700)), &mut || {})
+        {
             break;
         }
     }
@@ -368,7 +419,10 @@ fn broker_and_topic_errors_are_clear() {
     assert!(run.stderr.contains("topic 'no-such-topic'"), "{}", run.stderr);
     // No broker there.
     let dead = job_sql(&broker, "t", "x", "json", "", "").replace(&broker.bootstrap(), "127.0.0.1:1");
-    let run = weir_run(dir.path(), &dead.replace("'properties.group.id'", "'properties.socket.timeout.ms' = '2000', 'properties.group.id'"));
+    let run = weir_run(
+        dir.path(),
+        &dead.replace("'properties.group.id'", "'properties.socket.timeout.ms' = '2000', 'properties.group.id'"),
+    );
     assert!(!run.ok);
     assert!(run.stderr.contains("kafka:"), "{}", run.stderr);
     // A row larger than the producer takes: the job fails and says so.
@@ -406,8 +460,9 @@ fn metadata_columns_carry_partition_offset_and_timestamp() {
     broker.create_topic("meta-in", 2);
     let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     for p in 0..2 {
-        let mut records: Vec<(Option<Vec<u8>>, Vec<u8>)> =
-            (0..5).map(|i| (Some(format!("key{i}").into_bytes()), format!("{{\"v\": {}}}", p * 100 + i).into_bytes())).collect();
+        let mut records: Vec<(Option<Vec<u8>>, Vec<u8>)> = (0..5)
+            .map(|i| (Some(format!("key{i}").into_bytes()), format!("{{\"v\": {}}}", p * 100 + i).into_bytes()))
+            .collect();
         records[2].1 = b"not json".to_vec();
         broker.produce("meta-in", p, &records);
     }
@@ -431,17 +486,23 @@ INSERT INTO out SELECT v, part, `offset`, CAST(kts AS BIGINT), k FROM src;",
         .map(|r| {
             let ms = r["ms"].as_i64().unwrap();
             assert!((before - 1000..=after + 1000).contains(&ms), "record timestamp {ms} outside [{before}, {after}]");
-            (r["v"].as_i64().unwrap(), r["part"].as_i64().unwrap(), r["o"].as_i64().unwrap(), r["k"].as_str().unwrap().to_string())
+            (
+                r["v"].as_i64().unwrap(),
+                r["part"].as_i64().unwrap(),
+                r["o"].as_i64().unwrap(),
+                r["k"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
     got.sort();
-    let want: Vec<(i64, i64, i64, String)> = (0..2)
-        .flat_map(|p| [0, 1, 3, 4].map(|i| (p * 100 + i, p, i, format!("key{i}"))))
-        .collect();
+    let want: Vec<(i64, i64, i64, String)> =
+        (0..2).flat_map(|p| [0, 1, 3, 4].map(|i| (p * 100 + i, p, i, format!("key{i}")))).collect();
     assert_eq!(got, want);
     // Without 'json.ignore-parse-errors' the bad record fails the job,
     // named by topic, partition and offset, with its text.
-    let strict = sql.replace(", 'json.ignore-parse-errors' = 'true'", "").replace(&dir.path().join("out").display().to_string(), &dir.path().join("out2").display().to_string());
+    let strict = sql
+        .replace(", 'json.ignore-parse-errors' = 'true'", "")
+        .replace(&dir.path().join("out").display().to_string(), &dir.path().join("out2").display().to_string());
     let run = weir_run(dir.path(), &strict);
     assert!(!run.ok);
     let located = ["meta-in/0:2: cannot decode record", "meta-in/1:2: cannot decode record"];
@@ -587,7 +648,8 @@ INSERT INTO out SELECT k, count(*), sum(v), max(v) FROM src GROUP BY k;"
     for record in broker.read_committed("agg-out") {
         let key: serde_json::Value = serde_json::from_slice(record.key.as_deref().expect("a key")).unwrap();
         let k = key["k"].as_str().unwrap().to_string();
-        let value: serde_json::Value = serde_json::from_slice(record.value.as_deref().expect("no tombstones: nothing is deleted")).unwrap();
+        let value: serde_json::Value =
+            serde_json::from_slice(record.value.as_deref().expect("no tombstones: nothing is deleted")).unwrap();
         assert_eq!(value["k"].as_str(), Some(k.as_str()));
         latest.insert(k, (value["c"].as_i64().unwrap(), value["s"].as_i64().unwrap(), value["mx"].as_i64().unwrap()));
     }
@@ -604,7 +666,14 @@ async fn lost_state_over_committed_kafka_output_is_refused() {
     let partitions: Vec<Vec<Row>> = (0..2).map(|p| partition_rows(400 + p, 20_000, T0)).collect();
     produce(&broker, "lost-in", &partitions, json_record);
     broker.create_topic("lost-out", 1);
-    let sql = unbounded(job_sql(&broker, "lost-in", "lost-out", "json", "SET 'execution.checkpointing.interval' = '100 ms';", ""));
+    let sql = unbounded(job_sql(
+        &broker,
+        "lost-in",
+        "lost-out",
+        "json",
+        "SET 'execution.checkpointing.interval' = '100 ms';",
+        "",
+    ));
     let dir = scratch();
     let file = dir.path().join("job.sql");
     std::fs::write(&file, &sql).unwrap();
@@ -626,7 +695,8 @@ async fn lost_state_over_committed_kafka_output_is_refused() {
     assert_eq!(broker.read_committed("lost-out").len(), committed, "the refused run wrote output");
     std::fs::write(&file, format!("SET 'execution.state-recovery.allow-fresh-start' = 'true';\n{sql}")).unwrap();
     assert!(killed_after(dir.path(), &file, Duration::from_secs(3), &mut || {}), "an unbounded job finished");
-    let log: String = (0..100).filter_map(|n| std::fs::read_to_string(dir.path().join(format!("run-{n}.log"))).ok()).collect();
+    let log: String =
+        (0..100).filter_map(|n| std::fs::read_to_string(dir.path().join(format!("run-{n}.log"))).ok()).collect();
     assert!(log.contains("started afresh"), "{log}");
 }
 
@@ -672,7 +742,10 @@ fn key_and_value_layouts_as_flink_declares_them() {
     broker.produce(
         "layout",
         0,
-        &[(None, br#"{"behavior": "keyless"}"#.to_vec()), (Some(b"not json".to_vec()), br#"{"behavior": "bad key"}"#.to_vec())],
+        &[
+            (None, br#"{"behavior": "keyless"}"#.to_vec()),
+            (Some(b"not json".to_vec()), br#"{"behavior": "bad key"}"#.to_vec()),
+        ],
     );
     let out = dir.path().join("back");
     let sql = format!(
@@ -683,7 +756,10 @@ INSERT INTO back SELECT k_user, k_item, behavior FROM r;",
     );
     let run = weir_run(dir.path(), &sql);
     assert!(run.ok, "{}", run.stderr);
-    let mut got: Vec<String> = read_sink(&out).iter().map(|r| format!("{}|{}|{}", r["u"], r["i"], r["b"].as_str().unwrap_or_default())).collect();
+    let mut got: Vec<String> = read_sink(&out)
+        .iter()
+        .map(|r| format!("{}|{}|{}", r["u"], r["i"], r["b"].as_str().unwrap_or_default()))
+        .collect();
     got.sort();
     let mut want: Vec<String> = rows.iter().map(|(u, i, b)| format!("{u}|{i}|{b}")).collect();
     want.push("null|null|keyless".into());
@@ -698,8 +774,16 @@ INSERT INTO back SELECT k_user, k_item, behavior FROM r;",
         assert!(!run.ok && run.stderr.contains(says), "{extra}: {}", run.stderr);
     }
     for (from, to, says) in [
-        ("'value.fields-include' = 'EXCEPT_KEY'", "'value.fields-include' = 'ALL'", "needs 'value.fields-include' = 'EXCEPT_KEY'"),
-        ("'key.fields-prefix' = 'k_'", "'key.fields-prefix' = 'key_'", "does not start with 'key.fields-prefix' 'key_'"),
+        (
+            "'value.fields-include' = 'EXCEPT_KEY'",
+            "'value.fields-include' = 'ALL'",
+            "needs 'value.fields-include' = 'EXCEPT_KEY'",
+        ),
+        (
+            "'key.fields-prefix' = 'k_'",
+            "'key.fields-prefix' = 'key_'",
+            "does not start with 'key.fields-prefix' 'key_'",
+        ),
         ("'sink.partitioner' = 'default'", "'sink.partitioner' = 'org.example.P'", "partitioner classes are Java"),
     ] {
         let run = weir_run(dir.path(), &format!("{}SELECT * FROM x;", table("x", "").replace(from, to)));

@@ -152,6 +152,31 @@ fn a_run_killed_while_finishing_is_finished_by_the_next() {
     }
 }
 
+/// A run killed after its sinks committed their last output, before it
+/// recorded that it finished, left that output under a checkpoint: the
+/// next run resumes from it and writes none of it again.
+#[test]
+fn a_run_killed_once_its_last_output_is_committed_writes_it_once() {
+    let n = 200_000;
+    let expected = expected(n);
+    let moto = Moto::start();
+    moto.create_bucket("weir");
+    for checkpoints in ["", "s3://weir/ended"] {
+        let dir = scratch();
+        input(dir.path(), n);
+        let sql = job(dir.path(), checkpoints, "");
+        let mut env = moto.env();
+        env.push(("FAILPOINTS".to_string(), "weir::job::ended=return".to_string()));
+        let killed = run_once_with(dir.path(), &sql, &env);
+        assert!(!killed.ok, "{checkpoints:?}: the failpoint did not stop the run: {}", killed.stderr);
+        assert_rows_eq(&committed_lines(dir.path(), &COLUMNS), &expected, "the killed run");
+        let again = run_once_with(dir.path(), &sql, &moto.env());
+        assert!(again.ok, "{checkpoints:?}: {}", again.stderr);
+        assert!(again.stderr.contains("resumed"), "{checkpoints:?}: {}", again.stderr);
+        assert_rows_eq(&committed_lines(dir.path(), &COLUMNS), &expected, "the killed run's and the next");
+    }
+}
+
 /// A `weir run` started in the background with its log captured at debug
 /// level (checkpoint completions and failures), and its lines.
 fn spawn_logged(dir: &Path, file: &Path, env: &[(String, String)]) -> (Child, Receiver<String>) {

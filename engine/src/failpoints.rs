@@ -23,6 +23,10 @@
 //!   when a finished job has recorded that it is finishing, before it
 //!   deletes its checkpoints, so that tests can check that the next run
 //!   completes the finish (`runtime::recovery::finish`).
+//! - `weir::job::ended=return`: the process aborts when every task of a
+//!   finished job ended (its sinks committed their last output), before
+//!   it records that it is finishing, so that tests can check that the
+//!   next run writes none of that output again.
 //! - `weir::pgwire::query=return(s)`: `weir serve` panics while answering
 //!   a simple query whose text contains `s` (`repl/src/serve/handler.rs`),
 //!   so that tests can check that the panic fails that statement alone.
@@ -101,6 +105,12 @@ pub(crate) fn snapshot_write(task: &str, id: u64) -> crate::error::Result<()> {
 /// that it is finishing: `return` aborts the process there.
 pub(crate) fn job_finish() {
     fail::fail_point!("weir::job::finish", |_| std::process::abort());
+}
+
+/// The point `weir::job::ended`, passed once every task of a finished
+/// job ended: `return` aborts the process there.
+pub(crate) fn job_ended() {
+    fail::fail_point!("weir::job::ended", |_| std::process::abort());
 }
 
 /// Carries out what `point` asked of `sink` (`at` says when, for the

@@ -122,10 +122,19 @@ pub fn start(
         // every later checkpoint, so that a restore neither waits for them
         // nor replays what they had finished.
         let mut finished: BTreeMap<String, TaskState> = BTreeMap::new();
+        // Whether a checkpoint made only of final states completed: until
+        // then, once every task finished, one is triggered after the least
+        // pause rather than the interval, for sinks wait for it to commit
+        // their last output (`Task::report_finished`).
+        let mut final_complete = false;
         loop {
             let reply = loop {
+                let wait = match finished.len() == tasks && !final_complete {
+                    true => config.min_pause,
+                    false => config.interval.max(config.min_pause),
+                };
                 tokio::select! {
-                    _ = tokio::time::sleep(config.interval.max(config.min_pause)) => break None,
+                    _ = tokio::time::sleep(wait) => break None,
                     Some(reply) = requests_rx.recv() => break Some(reply),
                     ack = acks_rx.recv() => match ack {
                         None => return,
@@ -176,6 +185,7 @@ pub fn start(
                     }
                 }
             };
+            let only_final = acked.is_empty() && finished.len() == tasks;
             let mut bytes = 0u64;
             let written = complete && {
                 // Finished tasks' states are copied (they belong to every
@@ -212,6 +222,7 @@ pub fn start(
                 tracing::debug!(checkpoint = id, duration_ms = stats.duration_ms, bytes, "checkpoint complete");
             }
             metrics.checkpoint_ended(stats);
+            final_complete |= completed && only_final;
             if completed && committed_tx.send(id).is_err() {
                 return;
             }

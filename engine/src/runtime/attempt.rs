@@ -410,6 +410,7 @@ fn build_tasks(
                 committed: l.committed.clone(),
                 store: Arc::clone(&l.store),
                 writing: None,
+                last: *l.committed.borrow(),
             });
             tasks.push((
                 task_name,

@@ -141,6 +141,7 @@ impl Supervisor {
                 // A finished job starts afresh when run again, numbering
                 // its checkpoints after this run's.
                 drop(store);
+                crate::failpoints::job_ended();
                 if let Err(e) = recovery::finish(&d.dir, last.max(first)).await {
                     tracing::warn!(dir = %d.dir.display(), error = %e, "cannot remove the state of a finished job");
                 }

@@ -107,14 +107,41 @@ impl TaskOutput {
         }
     }
 
+    /// Sinks prepare what they wrote since the last checkpoint for
+    /// checkpoint `id`, adding it to the task's `parts`.
+    async fn prepare(&mut self, id: u64, parts: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
+        if let MainOutput::Sink(s) = &mut self.main {
+            parts.push((s.part.clone(), s.writer.prepare(id).await?));
+        }
+        if let Some(late) = &mut self.late {
+            parts.push((late.part.clone(), late.writer.prepare(id).await?));
+        }
+        Ok(())
+    }
+
+    /// The input ended: the next stage is told; sinks finish later
+    /// ([`TaskOutput::finish`]), once their last output is committed.
     async fn end(&mut self) -> Result<()> {
+        match &mut self.main {
+            MainOutput::Exchange(r) => r.broadcast(Message::End).await,
+            MainOutput::Sink(_) => Ok(()),
+        }
+    }
+
+    /// Sinks flush and make visible what no checkpoint committed: with
+    /// checkpoints nothing is left by then ([`Task::report_finished`]).
+    async fn finish(&mut self) -> Result<()> {
         if let Some(late) = &mut self.late {
             late.writer.finish().await?;
         }
         match &mut self.main {
-            MainOutput::Exchange(r) => r.broadcast(Message::End).await,
+            MainOutput::Exchange(_) => Ok(()),
             MainOutput::Sink(s) => s.writer.finish().await,
         }
+    }
+
+    fn has_sink(&self) -> bool {
+        matches!(self.main, MainOutput::Sink(_)) || self.late.is_some()
     }
 }
 
@@ -143,6 +170,10 @@ pub(crate) struct TaskCheckpoint {
     pub store: Arc<StateStore>,
     /// Its writer of the latest checkpoint, while it runs.
     pub writing: Option<Writing>,
+    /// The last checkpoint the task took its part of (at first, the one
+    /// its attempt's ids continue after): every later checkpoint holds
+    /// its final state once its input ends.
+    pub last: u64,
 }
 
 /// Passes one item through the chain from `chain[0]`, collecting what falls
@@ -244,16 +275,12 @@ impl Task {
         }
         self.metrics.snapshot_pause_max_ns.fetch_max(paused.elapsed().as_nanos() as u64, Ordering::Relaxed);
         match &mut self.output.main {
-            MainOutput::Sink(s) => {
-                crate::failpoints::sink_barrier(&s.metrics.operator, id)?;
-                state.parts.push((s.part.clone(), s.writer.prepare(id).await?));
-            }
+            MainOutput::Sink(s) => crate::failpoints::sink_barrier(&s.metrics.operator, id)?,
             MainOutput::Exchange(r) => r.broadcast(Message::Barrier(id)).await?,
         }
-        if let Some(late) = &mut self.output.late {
-            state.parts.push((late.part.clone(), late.writer.prepare(id).await?));
-        }
+        self.output.prepare(id, &mut state.parts).await?;
         if let Some(link) = &mut self.checkpoint {
+            link.last = id;
             // A writer still running belongs to a checkpoint the coordinator
             // has given up (it starts one only when the last has ended).
             link.writing = None;
@@ -283,27 +310,56 @@ impl Task {
     }
 
     /// Tells the coordinator this task's input ended, with its final state
-    /// (its source's partitions all ended, its sinks committed).
+    /// (its source's partitions all ended, its sinks' last output
+    /// prepared), then waits until a checkpoint holding that state is
+    /// complete and commits it. Sinks make their last output visible only
+    /// then, as at any checkpoint (Flink's final checkpoint): a run killed
+    /// before the job records that it finished restores a checkpoint that
+    /// holds the output, and never writes it twice.
     async fn report_finished(&mut self) -> Result<()> {
-        if self.checkpoint.is_none() {
+        let Some(link) = self.checkpoint.as_mut() else {
             return Ok(());
-        }
+        };
         // The last checkpoint's part is acknowledged first: the coordinator
         // must not take this final state for a checkpoint whose barrier
         // came before rows this state holds.
-        if let Some(writing) = self.checkpoint.as_mut().and_then(|l| l.writing.take()) {
+        if let Some(writing) = link.writing.take() {
             writing.await;
         }
+        // As at a barrier, a completion already announced is committed
+        // first, so that the last output prepared holds only what came after.
+        if link.committed.has_changed().unwrap_or(false) {
+            let committed = *link.committed.borrow_and_update();
+            self.on_committed(committed).await?;
+        }
+        let Some(link) = self.checkpoint.as_mut() else {
+            return Ok(());
+        };
+        // Every checkpoint after the last one the task took holds its final
+        // state; the first of them labels the sinks' last output.
+        let first_final = link.last + 1;
         let mut state = TaskState::default();
         if let TaskInput::Source(driver) = &mut self.input {
             state.parts.push((source_part(&self.state_ids, self.stage)?, driver.state()));
         }
         self.snapshot_operators(FINISHED, &mut state)?;
-        let Some(link) = &self.checkpoint else {
+        self.output.prepare(first_final, &mut state.parts).await?;
+        let Some(link) = self.checkpoint.as_mut() else {
             return Ok(());
         };
-        let _ = link.acks.send(Ack { checkpoint: FINISHED, task: link.key.clone(), state: Ok(state) }).await;
-        Ok(())
+        let ack = Ack { checkpoint: FINISHED, task: link.key.clone(), state: Ok(state) };
+        if link.acks.send(ack).await.is_err() || !self.output.has_sink() {
+            return Ok(());
+        }
+        let committed = match link.committed.wait_for(|c| *c >= first_final).await {
+            Ok(c) => *c,
+            Err(_) => {
+                return Err(EngineError::State(
+                    "the checkpoint coordinator stopped before the job's last output was committed".into(),
+                ));
+            }
+        };
+        self.on_committed(committed).await
     }
 
     pub async fn run(mut self) -> Result<()> {
@@ -444,7 +500,8 @@ impl Task {
                     self.flush(&mut emitted).await?;
                     self.measure_state();
                     self.output.end().await?;
-                    return self.report_finished().await;
+                    self.report_finished().await?;
+                    return self.output.finish().await;
                 }
             }
             self.flush(&mut emitted).await?;
