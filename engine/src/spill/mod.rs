@@ -37,6 +37,8 @@ struct Spill {
     pool: Arc<dyn MemoryPool>,
     disk: Arc<DiskManager>,
     dir: PathBuf,
+    /// Freed memory goes back to the system every second while it lives.
+    _trimming: trim::Trimming,
 }
 
 impl StateBackend {
@@ -59,7 +61,15 @@ impl StateBackend {
             .build()
             .context(ctx)?;
         let pool: Arc<dyn MemoryPool> = Arc::new(FairSpillPool::new(usize::try_from(budget).unwrap_or(usize::MAX)));
-        Ok(Arc::new(Self { spill: Some(Spill { budget, pool, disk: Arc::new(disk), dir: dir.to_path_buf() }) }))
+        Ok(Arc::new(Self {
+            spill: Some(Spill {
+                budget,
+                pool,
+                disk: Arc::new(disk),
+                dir: dir.to_path_buf(),
+                _trimming: trim::Trimming::start(),
+            }),
+        }))
     }
 
     /// A subtask's share of the budget, for an operator that can spill

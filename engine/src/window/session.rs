@@ -5,7 +5,7 @@
 //! is purged and aggregated when it fires, so merging needs no accumulator
 //! surgery.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -71,8 +71,12 @@ pub struct SessionAggregate {
     watermark: EventTime,
     /// Interns group keys to small ids.
     key_ids: Option<Box<dyn GroupValues>>,
-    /// Per key id: sessions by start, with their end.
-    sessions: HashMap<u32, KeySessions>,
+    /// Per key id (dense: the interner numbers keys from 0): sessions by
+    /// start, with their end. A vector, not a map: about every key seen
+    /// has a session open in a stream of sessions, and a vector grows
+    /// in place (a large one is remapped), where a map's table doubles
+    /// beside the old one (Nexmark q11: a 258 MB table beside 129 MB).
+    sessions: Vec<KeySessions>,
     /// Sessions not yet fired, by (end, key, start).
     pending: BTreeSet<(EventTime, u32, EventTime)>,
     /// Sessions fired and kept for allowed lateness, by (end, key, start).
@@ -114,7 +118,7 @@ impl SessionAggregate {
             name,
             watermark: WATERMARK_MIN,
             key_ids,
-            sessions: HashMap::new(),
+            sessions: Vec::new(),
             pending: BTreeSet::new(),
             kept: BTreeSet::new(),
             dirty: BTreeSet::new(),
@@ -168,7 +172,7 @@ impl SessionAggregate {
     fn bookkeeping(&self) -> usize {
         // A set entry of 24 bytes in B-tree nodes about two-thirds full.
         const SESSION_IN_SET: usize = 40;
-        self.sessions.capacity() * (size_of::<(u32, KeySessions)>() + 1)
+        self.sessions.capacity() * size_of::<KeySessions>()
             + (self.pending.len() + self.kept.len()) * SESSION_IN_SET
             + self.dirty.len() * 8
             + self.key_ids.as_ref().map_or(0, |k| k.size())
@@ -200,7 +204,7 @@ impl SessionAggregate {
         // disjoint and sorted: those are the last ones starting no later
         // than its end.
         let none = KeySessions::new();
-        let sessions = self.sessions.get(&key).unwrap_or(&none);
+        let sessions = self.sessions.get(key as usize).unwrap_or(&none);
         let after = sessions.partition_point(|(s, _)| *s <= end);
         let first = after - sessions[..after].iter().rev().take_while(|(_, e)| *e >= start).count();
         let touching: KeySessions = sessions[first..after].iter().copied().collect();
@@ -211,7 +215,11 @@ impl SessionAggregate {
         if wm != WATERMARK_MIN && end.saturating_sub(1).saturating_add(lateness) <= wm {
             return None;
         }
-        let sessions = self.sessions.entry(key).or_default();
+        let at = key as usize;
+        if self.sessions.len() <= at {
+            self.sessions.resize_with(at + 1, KeySessions::new);
+        }
+        let sessions = &mut self.sessions[at];
         sessions.drain(first..after);
         sessions.insert(first, (start, end));
         let mut was_fired = false;
@@ -409,14 +417,16 @@ impl SessionAggregate {
             }
         }
         for (e, k, s) in gone {
-            if let Some(m) = self.sessions.get_mut(k) {
+            if let Some(m) = self.sessions.get_mut(*k as usize) {
                 if let Ok(i) = m.binary_search_by_key(s, |(start, _)| *start)
                     && m[i].1 == *e
                 {
                     m.remove(i);
                 }
-                if m.is_empty() {
-                    self.sessions.remove(k);
+                // A key's sessions that outgrew the inline one give back
+                // their allocation once none is left.
+                if m.is_empty() && m.spilled() {
+                    *m = KeySessions::new();
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! event time, computed again for a batch read back from a spill file, and
 //! the lookups firing and purging make.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, TimestampMillisecondArray};
 use datafusion::arrow::datatypes::TimestampMillisecondType;
@@ -73,7 +73,7 @@ pub(super) fn resolve_rows(
 /// at the end of the input builds no second map of them all.
 pub(super) struct Chosen<'a> {
     /// The open sessions of each key, disjoint and sorted.
-    pub open: &'a HashMap<u32, KeySessions>,
+    pub open: &'a [KeySessions],
     /// The chosen ones, as (end, key, start).
     pub sessions: &'a BTreeSet<(EventTime, u32, EventTime)>,
     /// `Some(except)` when `sessions` are every open session ending no
@@ -88,7 +88,7 @@ impl Chosen<'_> {
     /// key's sessions are disjoint and sorted: the one starting last at or
     /// before `ts` is the only candidate.
     pub fn session_of(&self, key: u32, ts: EventTime) -> Option<(EventTime, EventTime)> {
-        let list = self.open.get(&key)?;
+        let list = self.open.get(key as usize)?;
         let at = list.partition_point(|(s, _)| *s <= ts).checked_sub(1)?;
         let (s, e) = list[at];
         if ts >= e {
