@@ -119,6 +119,22 @@ fn checkpoints_on_s3_survive_ten_kills() {
     assert_eq!(moto.keys("weir", "ckpt/"), Vec::<String>::new(), "a finished job's checkpoints stay");
 }
 
+/// Runs the job over `n` rows with its checkpoints at `checkpoints` (sled
+/// when empty) until the failpoint `point` aborts the process, and checks
+/// that the output it committed is `expected`; returns its directory and
+/// statements, for the next run.
+fn aborted_at(point: &str, moto: &Moto, checkpoints: &str, n: i64, expected: &[String]) -> (tempfile::TempDir, String) {
+    let dir = scratch();
+    input(dir.path(), n);
+    let sql = job(dir.path(), checkpoints, "");
+    let mut env = moto.env();
+    env.push(("FAILPOINTS".to_string(), format!("{point}=return")));
+    let killed = run_once_with(dir.path(), &sql, &env);
+    assert!(!killed.ok, "{checkpoints:?}: {point} did not stop the run: {}", killed.stderr);
+    assert_rows_eq(&committed_lines(dir.path(), &COLUMNS), expected, "the killed run");
+    (dir, sql)
+}
+
 /// A run killed (aborted by a failpoint) after it recorded that its job is
 /// finishing, before it deleted its checkpoints, whether in sled or on S3:
 /// the next run ends that finish and starts afresh, as a finished job run
@@ -133,14 +149,7 @@ fn a_run_killed_while_finishing_is_finished_by_the_next() {
     let moto = Moto::start();
     moto.create_bucket("weir");
     for checkpoints in ["", "s3://weir/ckpt"] {
-        let dir = scratch();
-        input(dir.path(), n);
-        let sql = job(dir.path(), checkpoints, "");
-        let mut env = moto.env();
-        env.push(("FAILPOINTS".to_string(), "weir::job::finish=return".to_string()));
-        let killed = run_once_with(dir.path(), &sql, &env);
-        assert!(!killed.ok, "{checkpoints:?}: the failpoint did not stop the run: {}", killed.stderr);
-        assert_rows_eq(&committed_lines(dir.path(), &COLUMNS), &expected, "the killed run");
+        let (dir, sql) = aborted_at("weir::job::finish", &moto, checkpoints, n, &expected);
         if !checkpoints.is_empty() {
             assert!(objects(&moto, "weir", "ckpt/").0 > 0, "the checkpoints went before the kill");
         }
@@ -162,14 +171,7 @@ fn a_run_killed_once_its_last_output_is_committed_writes_it_once() {
     let moto = Moto::start();
     moto.create_bucket("weir");
     for checkpoints in ["", "s3://weir/ended"] {
-        let dir = scratch();
-        input(dir.path(), n);
-        let sql = job(dir.path(), checkpoints, "");
-        let mut env = moto.env();
-        env.push(("FAILPOINTS".to_string(), "weir::job::ended=return".to_string()));
-        let killed = run_once_with(dir.path(), &sql, &env);
-        assert!(!killed.ok, "{checkpoints:?}: the failpoint did not stop the run: {}", killed.stderr);
-        assert_rows_eq(&committed_lines(dir.path(), &COLUMNS), &expected, "the killed run");
+        let (dir, sql) = aborted_at("weir::job::ended", &moto, checkpoints, n, &expected);
         let again = run_once_with(dir.path(), &sql, &moto.env());
         assert!(again.ok, "{checkpoints:?}: {}", again.stderr);
         assert!(again.stderr.contains("resumed"), "{checkpoints:?}: {}", again.stderr);
