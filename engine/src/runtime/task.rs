@@ -244,20 +244,24 @@ impl Task {
         self.output.commit(id).await
     }
 
+    /// Commits a completion the coordinator announced and the task has not
+    /// seen yet. Called before sinks prepare (at a barrier, at the end of
+    /// the input): the previous checkpoint's completion is announced before
+    /// the next one starts, so what they prepare then holds only what came
+    /// after it (or, if it was abandoned, everything since the last commit).
+    async fn commit_announced(&mut self) -> Result<()> {
+        let announced = match &mut self.checkpoint {
+            Some(link) if link.committed.has_changed().unwrap_or(false) => *link.committed.borrow_and_update(),
+            _ => return Ok(()),
+        };
+        self.on_committed(announced).await
+    }
+
     /// Takes this task's part of checkpoint `id` — the source's positions,
     /// each operator's state, the sinks' prepared output — acknowledges it,
     /// and passes the barrier on.
     async fn checkpoint(&mut self, id: u64) -> Result<()> {
-        // The previous checkpoint's completion is announced before this one
-        // starts: sinks commit it first, so that what they prepare now holds
-        // only what came after it (or, if it was abandoned, everything since
-        // the last commit).
-        if let Some(link) = &mut self.checkpoint
-            && link.committed.has_changed().unwrap_or(false)
-        {
-            let committed = *link.committed.borrow_and_update();
-            self.on_committed(committed).await?;
-        }
+        self.commit_announced().await?;
         let paused = std::time::Instant::now();
         let mut state = TaskState::default();
         if let TaskInput::Source(driver) = &mut self.input {
@@ -326,18 +330,10 @@ impl Task {
         if let Some(writing) = link.writing.take() {
             writing.await;
         }
-        // As at a barrier, a completion already announced is committed
-        // first, so that the last output prepared holds only what came after.
-        if link.committed.has_changed().unwrap_or(false) {
-            let committed = *link.committed.borrow_and_update();
-            self.on_committed(committed).await?;
-        }
-        let Some(link) = self.checkpoint.as_mut() else {
-            return Ok(());
-        };
         // Every checkpoint after the last one the task took holds its final
         // state; the first of them labels the sinks' last output.
         let first_final = link.last + 1;
+        self.commit_announced().await?;
         let mut state = TaskState::default();
         if let TaskInput::Source(driver) = &mut self.input {
             state.parts.push((source_part(&self.state_ids, self.stage)?, driver.state()));

@@ -18,8 +18,8 @@
 //! of the spilling backend runs, a thread of its own also trims every
 //! second (19 ms a trim at a median, up to 120 ms: off the tasks' loops).
 
+use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Time between two trims of the trimming thread.
@@ -35,23 +35,22 @@ pub(super) fn give_back_freed_memory() {
     }
 }
 
+/// Spilling backends alive: the trimming thread trims while there is one.
+static ALIVE: AtomicUsize = AtomicUsize::new(0);
+
 /// Keeps the trimming thread trimming while it lives: one per spilling
 /// backend. The thread is started by the first and sleeps, without
 /// trimming, while none is alive.
-pub(super) struct Trimming {
-    alive: Arc<AtomicUsize>,
-}
+pub(super) struct Trimming(());
 
 impl Trimming {
     pub(super) fn start() -> Self {
-        static ALIVE: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
-        let alive = ALIVE.get_or_init(|| {
-            let alive = Arc::new(AtomicUsize::new(0));
-            let seen = Arc::clone(&alive);
-            let started = std::thread::Builder::new().name("weir-trim".into()).spawn(move || {
+        static THREAD: Once = Once::new();
+        THREAD.call_once(|| {
+            let started = std::thread::Builder::new().name("weir-trim".into()).spawn(|| {
                 loop {
                     std::thread::sleep(TRIM_EVERY);
-                    if seen.load(Ordering::Relaxed) > 0 {
+                    if ALIVE.load(Ordering::Relaxed) > 0 {
                         give_back_freed_memory();
                     }
                 }
@@ -60,15 +59,14 @@ impl Trimming {
             if let Err(e) = started {
                 tracing::warn!(error = %e, "cannot start the thread that gives freed memory back");
             }
-            alive
         });
-        alive.fetch_add(1, Ordering::Relaxed);
-        Self { alive: Arc::clone(alive) }
+        ALIVE.fetch_add(1, Ordering::Relaxed);
+        Self(())
     }
 }
 
 impl Drop for Trimming {
     fn drop(&mut self) {
-        self.alive.fetch_sub(1, Ordering::Relaxed);
+        ALIVE.fetch_sub(1, Ordering::Relaxed);
     }
 }
