@@ -41,6 +41,9 @@ if [ -n "${FUZZ_RUNS:-}" ]; then
   seed+=(-runs="$FUZZ_RUNS")
 fi
 cargo fuzz build "${build[@]}"
+# The logs' directory: fuzz/target is not made when CARGO_TARGET_DIR
+# puts the build elsewhere.
+mkdir -p fuzz/target
 
 failed=()
 for target in "${targets[@]}"; do
