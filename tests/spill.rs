@@ -130,6 +130,42 @@ async fn group_by_spilled_to_disk_ends_in_the_batch_result() {
     assert!(run.counted("bytes of state spilled to disk") > 64 << 10, "{}", run.stderr);
 }
 
+/// A Top-3 per key and a keep-last deduplication over 3 000 keys spill
+/// their partitions (most rows meet one spilled long before) and end in
+/// DataFusion's batch ranking of the same rows (kills and restores of
+/// spilled rankings: `top_n.rs`'s file-sink jobs, whose restored twins
+/// run spilled, and the engine's `rank::spill_tests`).
+#[tokio::test]
+async fn top_n_and_deduplication_spilled_to_disk_end_in_the_batch_ranking() {
+    use crate::aggregates::{oracle, run_with};
+    let rows = disordered_rows(87, 20_000, 3_000);
+    for (query, oracle_query, sink, key_len) in [
+        (
+            "SELECT k, rn, v FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC) AS rn FROM t) \
+             WHERE rn <= 3",
+            "SELECT k, rn, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC NULLS LAST) AS rn \
+             FROM t) WHERE rn <= 3",
+            "k VARCHAR, rn BIGINT, v BIGINT",
+            2,
+        ),
+        (
+            "SELECT k, v FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC) AS rn FROM t) \
+             WHERE rn = 1",
+            "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC) AS rn FROM t) \
+             WHERE rn = 1",
+            "k VARCHAR, v BIGINT",
+            1,
+        ),
+    ] {
+        let want = oracle(&rows, oracle_query).await;
+        assert!(want.len() > 2_000, "too few rows to be a test: {}", want.len());
+        let run = run_with(&rows, SPILLING, sink, query);
+        let (got, _) = apply_changelog(&run.stdout, key_len);
+        assert_rows_eq(&got, &want, query);
+        assert!(run.counted("bytes of state spilled to disk") > 64 << 10, "{query}: {}", run.stderr);
+    }
+}
+
 /// An interval join of ten minutes each way and a regular inner join, each
 /// holding far more rows than the budget, spill their inner sides and end
 /// in DataFusion's batch join of the same rows, through a kill and a

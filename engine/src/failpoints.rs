@@ -90,7 +90,7 @@ pub(crate) fn sink_barrier(sink: &str, id: u64) -> crate::error::Result<()> {
 /// before it encodes its part of checkpoint `id`.
 pub(crate) fn snapshot_write(task: &str, id: u64) -> crate::error::Result<()> {
     let victim = || -> Option<Option<String>> {
-        fail::fail_point!("weir::checkpoint::write", |victim| Some(victim));
+        fail::fail_point!("weir::checkpoint::write", Some);
         None
     };
     match victim() {

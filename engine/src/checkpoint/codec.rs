@@ -194,6 +194,17 @@ impl<'a> Decoder<'a> {
         Ok(batch)
     }
 
+    /// Every batch of `bytes`, one after the other to its end: a spilled
+    /// run's blocks, or a chunk's one batch.
+    pub fn batches_alone(bytes: &[u8]) -> Result<Vec<RecordBatch>> {
+        let mut d = Decoder::new(bytes);
+        let mut batches = Vec::new();
+        while d.at < d.bytes.len() {
+            batches.push(d.batch()?);
+        }
+        Ok(batches)
+    }
+
     /// [`Self::batch_alone`] with the operator's `schema`, as
     /// [`Self::batch_of`] checks it.
     pub fn batch_alone_of(bytes: &[u8], schema: &SchemaRef) -> Result<RecordBatch> {
@@ -201,6 +212,12 @@ impl<'a> Decoder<'a> {
         let batch = d.batch_of(schema)?;
         d.finish()?;
         Ok(batch)
+    }
+
+    /// Whether everything was read: a layout that grew a part at its end
+    /// reads it only when it is there.
+    pub fn at_end(&self) -> bool {
+        self.at == self.bytes.len()
     }
 
     /// Whether everything was read (a shorter read means a format mismatch).

@@ -21,12 +21,10 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
-use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::row::Rows;
 use datafusion::common::ScalarValue;
 
-use super::runs::live_rows_of;
 use super::spill::find_row;
 use super::{Group, GroupAggregate, GroupAggregatePlan};
 use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk_id};
@@ -34,6 +32,7 @@ use crate::checkpoint::codec::{Decoder, Encoder, decode_batch};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::runtime::exchange::KEY_GROUPS;
 use crate::spill::StateBudget;
+use crate::spill::runs::live_rows_of_chunk;
 
 /// The first number of the chunked layout; the inline layout before it
 /// starts with a count of key groups, at most [`KEY_GROUPS`].
@@ -166,14 +165,7 @@ impl GroupAggregate {
                     continue;
                 }
                 let batch = match stored {
-                    KeyGroupState::Chunk { id, live } => {
-                        let batch = Decoder::batch_alone(&chunks.get(id)?)?;
-                        match live_rows_of(live, batch.num_rows(), &self.name)? {
-                            Some(mask) => filter_record_batch(&batch, &mask)
-                                .context(|| format!("{}: restoring spilled groups", self.name))?,
-                            None => batch,
-                        }
-                    }
+                    KeyGroupState::Chunk { id, live } => live_rows_of_chunk(&chunks.get(id)?, live, &self.name)?,
                     KeyGroupState::Inline(bytes) => decode_batch(bytes)?,
                 };
                 self.restore_groups(&batch, kg, saved)?;

@@ -28,12 +28,7 @@ pub(super) struct RetractableMinMax {
 impl RetractableMinMax {
     pub(super) fn new(max: bool, data_type: DataType) -> Result<Self> {
         let converter = RowConverter::new(vec![SortField::new(data_type.clone())])?;
-        Ok(Self {
-            max,
-            data_type,
-            converter,
-            values: BTreeMap::new(),
-        })
+        Ok(Self { max, data_type, converter, values: BTreeMap::new() })
     }
 
     /// Adds `counts[i]` (1 without) of each non-NULL value of `values`;
@@ -49,8 +44,7 @@ impl RetractableMinMax {
             match (retract, self.values.get_mut(key)) {
                 (false, Some((_, held))) => *held += n,
                 (false, None) => {
-                    self.values
-                        .insert(key.into(), (ScalarValue::try_from_array(values, i)?, n));
+                    self.values.insert(key.into(), (ScalarValue::try_from_array(values, i)?, n));
                 }
                 (true, Some((_, held))) if *held > n => *held -= n,
                 (true, Some(_)) => {
@@ -90,22 +84,13 @@ impl Accumulator for RetractableMinMax {
     }
 
     fn size(&self) -> usize {
-        size_of::<Self>()
-            + self
-                .values
-                .iter()
-                .map(|(k, (v, _))| k.len() + v.size() + 16)
-                .sum::<usize>()
+        size_of::<Self>() + self.values.iter().map(|(k, (v, _))| k.len() + v.size() + 16).sum::<usize>()
     }
 
     /// The values held and their counts, as two lists.
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
         let values: Vec<ScalarValue> = self.values.values().map(|(v, _)| v.clone()).collect();
-        let counts: Vec<ScalarValue> = self
-            .values
-            .values()
-            .map(|(_, n)| ScalarValue::UInt64(Some(*n)))
-            .collect();
+        let counts: Vec<ScalarValue> = self.values.values().map(|(_, n)| ScalarValue::UInt64(Some(*n))).collect();
         Ok(vec![
             ScalarValue::List(ScalarValue::new_list_nullable(&values, &self.data_type)),
             ScalarValue::List(ScalarValue::new_list_nullable(&counts, &DataType::UInt64)),
@@ -149,15 +134,10 @@ mod tests {
         let mut max = RetractableMinMax::new(true, DataType::Int64).unwrap();
         let mut min = RetractableMinMax::new(false, DataType::Int64).unwrap();
         for acc in [&mut max, &mut min] {
-            acc.update_batch(&values(&[Some(5), Some(9), None, Some(9), Some(1)]))
-                .unwrap();
+            acc.update_batch(&values(&[Some(5), Some(9), None, Some(9), Some(1)])).unwrap();
             acc.retract_batch(&values(&[Some(9), Some(1)])).unwrap();
         }
-        assert_eq!(
-            max.evaluate().unwrap(),
-            ScalarValue::Int64(Some(9)),
-            "one 9 is still held"
-        );
+        assert_eq!(max.evaluate().unwrap(), ScalarValue::Int64(Some(9)), "one 9 is still held");
         assert_eq!(min.evaluate().unwrap(), ScalarValue::Int64(Some(5)));
         max.retract_batch(&values(&[Some(9), Some(5)])).unwrap();
         assert_eq!(max.evaluate().unwrap(), ScalarValue::Int64(None), "nothing held: NULL");

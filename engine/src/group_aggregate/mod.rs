@@ -49,15 +49,14 @@ use crate::window::groups::Grouping;
 mod chunks;
 mod min_max;
 mod plan;
-mod runs;
 mod spill;
 pub mod state_rows;
 mod ttl;
 
+use crate::spill::runs::Runs;
 use chunks::KeyGroupChunks;
 pub use chunks::{KeyGroupRows, KeyGroupState, decode_key_groups, read_key_groups};
 use min_max::RetractableMinMax;
-use runs::Runs;
 
 /// A GROUP BY without a window, shared by its subtasks.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! A group aggregation over its share of `state.memory.budget` (the
 //! spilling backend): the least recently touched half of its groups go to
-//! disk as runs (`runs.rs`), and a row of a spilled group loads it back
+//! disk as runs (`spill/runs.rs`), and a row of a spilled group loads it back
 //! before the batch is aggregated, so that its change is a `-U`/`+U` of
 //! the result it had, exactly as if it had stayed in memory.
 //!
@@ -9,30 +9,25 @@
 //! group).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::BuildHasher;
 use std::sync::atomic::Ordering;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, UInt32Array};
-use datafusion::arrow::compute::{concat_batches, filter_record_batch, take_record_batch};
 use datafusion::arrow::row::Rows;
 use datafusion::logical_expr::Accumulator;
 
 use super::GroupAggregate;
 use super::chunks::{StateColumns, state_batch};
-use super::runs::Run;
 use crate::checkpoint::chunk::ChunkId;
-use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{Result, ResultExt};
 use crate::runtime::exchange::KEY_GROUPS;
 use crate::spill::StateBudget;
+use crate::spill::runs::Run;
 
 /// What an allocation takes besides its bytes, about: glibc's chunk
 /// header, and rounding up to 16 bytes.
 const ALLOCATION: usize = 16;
-
-/// A key group with more runs than this has them merged into one, so that
-/// a key that misses memory checks few runs.
-const MAX_RUNS: usize = 8;
 
 impl GroupAggregate {
     /// Bytes of state in memory, estimated: the groups' own and their
@@ -120,13 +115,13 @@ impl GroupAggregate {
             spilled.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             let refs: Vec<(&[u8], u32)> = spilled.iter().map(|(k, g)| (&k[..], *g)).collect();
             let batch = state_batch(&self.plan, &self.converter, &self.name, &mut self.groups, &refs)?;
-            written += self.write_run(kg, &batch, refs.iter().map(|(k, _)| *k), budget)?;
+            let keys: Vec<&[u8]> = refs.iter().map(|(k, _)| *k).collect();
+            written += self.write_run(kg, &batch, &keys, budget)?;
             for (_, g) in &spilled {
                 self.groups[*g as usize] = None;
                 self.free.push(*g);
             }
             self.chunks.touch(kg as u32);
-            written += self.compact(kg, budget)?;
         }
         self.metrics.spilled_bytes.fetch_add(written as u64, Ordering::Relaxed);
         budget.spilled(held, self.held_bytes());
@@ -134,53 +129,17 @@ impl GroupAggregate {
     }
 
     /// Spills `batch`, the state of groups of key group `kg` with the
-    /// encoded keys `keys` (in its order, sorted), as a new run; the bytes
-    /// written.
-    fn write_run<'k>(
-        &mut self,
-        kg: usize,
-        batch: &RecordBatch,
-        keys: impl ExactSizeIterator<Item = &'k [u8]>,
-        budget: &StateBudget,
-    ) -> Result<usize> {
-        let bytes = Encoder::batch_alone_compressed(batch)?;
-        let file = budget.spill(&bytes)?;
-        let hasher = self.index.hasher();
-        let run = Run::new(file, keys.map(|k| (k, hasher.hash_one(k))))?;
-        self.runs.push(kg, run);
-        Ok(bytes.len())
-    }
-
-    /// Merges a key group's runs into one once they are too many or one
-    /// is mostly dead: their live rows, in key order. The bytes written.
-    fn compact(&mut self, kg: usize, budget: &StateBudget) -> Result<usize> {
-        self.runs.drop_dead(kg);
-        let runs = self.runs.of(kg);
-        if runs.len() <= MAX_RUNS && !runs.iter().any(Run::mostly_dead) {
-            return Ok(0);
-        }
-        let name = self.name.clone();
-        let ctx = || format!("{name}: merging spilled groups");
-        let mut batches = Vec::with_capacity(runs.len());
-        for run in runs {
-            let batch = read_run(run)?;
-            batches.push(match run.live_mask() {
-                Some(mask) => filter_record_batch(&batch, &mask).context(ctx)?,
-                None => batch,
-            });
-        }
-        let Some(first) = batches.first() else {
-            return Ok(0);
+    /// encoded keys `keys` (in its order, sorted), as a new run, and merges
+    /// the key group's runs as their tiers say; the bytes written.
+    fn write_run(&mut self, kg: usize, batch: &RecordBatch, keys: &[&[u8]], budget: &StateBudget) -> Result<usize> {
+        let Self { index, runs, converter, plan, name, .. } = self;
+        let run = Run::write(batch, keys, index.hasher(), budget)?;
+        let written = run.file.bytes();
+        let n_keys = plan.grouping.key_schema.fields().len();
+        let encode = |b: &RecordBatch| {
+            converter.convert_columns(&b.columns()[..n_keys]).context(|| format!("{name}: merging spilled groups"))
         };
-        let merged = concat_batches(&first.schema(), &batches).context(ctx)?;
-        let keys = self.plan.grouping.key_schema.fields().len();
-        let rows = self.converter.convert_columns(&merged.columns()[..keys]).context(ctx)?;
-        let mut order: Vec<u32> = (0..merged.num_rows() as u32).collect();
-        order.sort_unstable_by(|a, b| rows.row(*a as usize).cmp(&rows.row(*b as usize)));
-        let sorted = take_record_batch(&merged, &UInt32Array::from(order.clone())).context(ctx)?;
-        // The merged runs go (their files with the last holder).
-        self.runs.take(kg);
-        self.write_run(kg, &sorted, order.iter().map(|r| rows.row(*r as usize).data()), budget)
+        Ok(written + runs.add(kg, run, &encode, index.hasher(), budget)?)
     }
 
     /// Loads back the spilled groups of the batch's keys (`keys`, encoded
@@ -195,20 +154,21 @@ impl GroupAggregate {
             return Ok(());
         }
         let kgs = self.key_groups_of(keys, UInt32Array::from(missing.clone()))?;
-        // Runs read for this batch, by id.
-        let mut read: HashMap<ChunkId, StateColumns> = HashMap::new();
+        // Blocks read for this batch, by run and block.
+        let mut read: HashMap<(ChunkId, usize), Block> = HashMap::new();
         let mut loaded = [false; KEY_GROUPS];
         for (r, kg) in missing.iter().zip(kgs) {
             let key = rows.row(*r as usize).data();
             if self.index.contains_key(key) {
                 continue; // an earlier row of the batch loaded it
             }
-            let Some((run, row)) = self.find_spilled(kg, key, &mut read)? else {
+            let Some((run, block, row)) = self.find_spilled(kg, key, &mut read)? else {
                 continue;
             };
-            let columns = &read[&self.runs.of(kg)[run].id];
+            let (columns, first_row) = &read[&(self.runs.of(kg)[run].id, block)];
+            let first_row = *first_row;
             self.load_group(columns, row, kg as u32)?;
-            self.runs.of_mut(kg)[run].kill(row);
+            self.runs.of_mut(kg)[run].kill(first_row + row);
             self.chunks.touch(kg as u32);
             loaded[kg] = true;
         }
@@ -219,31 +179,32 @@ impl GroupAggregate {
         Ok(())
     }
 
-    /// The run (index in its key group's) and row holding the group of
-    /// `key`, if it is spilled; runs are searched newest first, and read
-    /// into `read` as needed.
+    /// The run (index in its key group's), block and row in the block
+    /// holding the group of `key`, if it is spilled; runs are searched
+    /// newest first, and the blocks read into `read` as needed.
     fn find_spilled(
         &self,
         kg: usize,
         key: &[u8],
-        read: &mut HashMap<ChunkId, StateColumns>,
-    ) -> Result<Option<(usize, usize)>> {
+        read: &mut HashMap<(ChunkId, usize), Block>,
+    ) -> Result<Option<(usize, usize, usize)>> {
         let hash = self.index.hasher().hash_one(key);
         for (i, run) in self.runs.of(kg).iter().enumerate().rev() {
-            if !run.may_hold(key, hash) {
+            let Some(block) = run.block_of(key, hash) else {
                 continue;
-            }
-            if !read.contains_key(&run.id) {
-                let batch = read_run(run)?;
+            };
+            if let Entry::Vacant(slot) = read.entry((run.id, block)) {
+                let (batch, first_row) = run.read_block(block)?;
                 let all: Vec<Option<usize>> = (0..self.plan.grouping.aggregates.len()).map(Some).collect();
-                read.insert(run.id, self.state_columns(&batch, &all)?);
+                slot.insert((self.state_columns(&batch, &all)?, first_row));
             }
-            let Some(row) = read[&run.id].find(key) else {
+            let (columns, first_row) = &read[&(run.id, block)];
+            let Some(row) = columns.find(key) else {
                 continue;
             };
             // A dead row's group was loaded back and then emptied: a key
             // has one live row at most, and none in older runs.
-            return Ok(run.is_live(row).then_some((i, row)));
+            return Ok(run.is_live(first_row + row).then_some((i, block, row)));
         }
         Ok(None)
     }
@@ -255,10 +216,9 @@ impl GroupAggregate {
     }
 }
 
-/// A run's batch, read back from its spill file.
-fn read_run(run: &Run) -> Result<RecordBatch> {
-    Decoder::batch_alone(&run.file.read()?)
-}
+/// A block of a run read back: its groups, and the run's number of its
+/// first row.
+type Block = (StateColumns, usize);
 
 /// The row of `rows` (sorted) equal to `key`.
 pub(super) fn find_row(rows: &Rows, key: &[u8]) -> Option<usize> {

@@ -127,7 +127,7 @@ mod tests {
                 let keys: Int64Array = (0..200_000)
                     .map(|_| {
                         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                        ((seed >> 33) % 97 != 0).then_some(((seed >> 40) % 50_000) as i64)
+                        (!(seed >> 33).is_multiple_of(97)).then_some(((seed >> 40) % 50_000) as i64)
                     })
                     .collect();
                 RecordBatch::try_new(schema.clone(), vec![Arc::new(keys)]).unwrap()

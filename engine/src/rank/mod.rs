@@ -32,6 +32,9 @@ mod first;
 mod operator;
 mod plan;
 mod ranked;
+mod spill;
+#[cfg(test)]
+mod spill_tests;
 mod state;
 #[cfg(test)]
 mod tests;

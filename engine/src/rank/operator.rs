@@ -19,6 +19,8 @@ use crate::message::{EventTime, StreamBatch, WATERMARK_MIN};
 use crate::metrics::OperatorMetrics;
 use crate::operator::{Collector, Operator, StateSize};
 use crate::partition_keys::PartitionKeys;
+use crate::spill::StateBudget;
+use crate::spill::runs::Runs;
 
 /// Not the exchange's seed, whose hashes the keys of one subtask share
 /// bits of.
@@ -27,6 +29,10 @@ const SEED: u64 = 0x7261_6e6b_5f6b_6579;
 /// One partition of the ranking.
 pub(super) struct Partition {
     pub(super) key: Box<[u8]>,
+    /// Its key group, as the exchange hashes its key: set under a state
+    /// budget only (`spill.rs`), where runs and checkpoints are per key
+    /// group.
+    pub(super) key_group: u8,
     pub(super) ranked: Ranked,
     /// The batch that last touched it, to take its ranks before the
     /// batch's changes once.
@@ -35,13 +41,17 @@ pub(super) struct Partition {
     /// that come now are re-fired results.
     pub(super) fired: bool,
     /// Window Top-N with lateness: each row's key (its group's) to where
-    /// the row ranks, so that a re-fired result replaces it.
-    pub(super) by_key: HashMap<Box<[u8]>, (Box<[u8]>, u64)>,
+    /// the row ranks, so that a re-fired result replaces it (boxed: other
+    /// modes keep millions of partitions without it).
+    pub(super) by_key: Option<Box<RowPlaces>>,
     /// First by event time: the time of the row waiting for the watermark,
     /// and of the row emitted (the key then takes no other).
     pub(super) pending: Option<EventTime>,
     pub(super) emitted: Option<EventTime>,
 }
+
+/// A row's own key → its sort key and arrival number.
+pub(super) type RowPlaces = HashMap<Box<[u8]>, (Box<[u8]>, u64)>;
 
 /// A subtask of a ranking.
 pub struct Rank {
@@ -70,6 +80,13 @@ pub struct Rank {
     /// batch's writes.
     pub(super) idle: Option<crate::state_ttl::Expiry>,
     pub(super) idle_now: i64,
+    /// The subtask's share of the state budget (`None`: state stays in
+    /// memory), the partitions spilled beyond it and their count.
+    pub(super) budget: Option<StateBudget>,
+    pub(super) runs: Runs,
+    pub(super) spilled_partitions: usize,
+    /// Scratch buffer for key hashes.
+    pub(super) hashes: Vec<u64>,
 }
 
 /// Rows leaving the operator, built into one batch.
@@ -96,7 +113,14 @@ impl Changes {
 }
 
 impl Rank {
-    pub fn new(plan: Arc<RankPlan>, name: String, metrics: Arc<OperatorMetrics>) -> Result<Self> {
+    /// A subtask; with a `budget` its partitions spill beyond it (updating
+    /// rankings with PARTITION BY and no state TTL only, `spill.rs`).
+    pub fn new(
+        plan: Arc<RankPlan>,
+        name: String,
+        metrics: Arc<OperatorMetrics>,
+        budget: Option<StateBudget>,
+    ) -> Result<Self> {
         let ctx = || format!("{name}: encoding rows");
         let input = &plan.input_schema;
         let keys = PartitionKeys::new(&plan.partition, input, &name)?;
@@ -127,6 +151,7 @@ impl Rank {
             RankMode::Window { .. } => None,
             _ => plan.ttl.map(crate::state_ttl::Expiry::new),
         };
+        let spills = matches!(plan.mode, RankMode::Updating { .. }) && plan.ttl.is_none() && !plan.partition.is_empty();
         Ok(Self {
             plan,
             name,
@@ -145,6 +170,10 @@ impl Rank {
             batch_no: 0,
             idle,
             idle_now: 0,
+            budget: budget.filter(|_| spills),
+            runs: Runs::default(),
+            spilled_partitions: 0,
+            hashes: Vec::new(),
         })
     }
 
@@ -218,10 +247,11 @@ impl Rank {
         self.created(key);
         let partition = Partition {
             key: key.into(),
+            key_group: 0,
             ranked: Ranked::default(),
             touched: 0,
             fired: false,
-            by_key: HashMap::new(),
+            by_key: None,
             pending: None,
             emitted: None,
         };
@@ -340,7 +370,10 @@ impl Operator for Rank {
         self.metrics.rows_in.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         self.start_batch();
         match self.plan.mode {
-            RankMode::Updating { .. } => self.on_updating_batch(&batch, out),
+            RankMode::Updating { .. } => {
+                self.on_updating_batch(&batch, out)?;
+                self.keep_within_budget()
+            }
             RankMode::Window { end_column, lateness } => self.on_window_batch(&batch, end_column, lateness, out),
             RankMode::FirstByEventTime { time_column } => self.on_first_batch(&batch, time_column, out),
         }
@@ -369,36 +402,36 @@ impl Operator for Rank {
         Ok(())
     }
 
-    /// Estimated from a sample of partitions, as the group aggregate does:
-    /// walking millions of them each time the gauge is read would cost.
+    /// Estimated from a sample of partitions (`spill.rs`).
     fn state_size(&self) -> StateSize {
-        const SAMPLE: usize = 64;
-        let live = self.index.len();
-        let (n, bytes) = self
-            .partitions
-            .iter()
-            .flatten()
-            .take(SAMPLE)
-            .fold((0, 0), |(n, b), p| (n + 1, b + p.ranked.bytes() + p.key.len() * 2 + 96));
-        StateSize { bytes: bytes * live / n.max(1), keys: Some(live), spilled: 0 }
+        let (own, tables) = self.resident_bytes();
+        StateSize {
+            bytes: own + tables + self.runs.memory(),
+            keys: Some(self.index.len() + self.spilled_partitions),
+            spilled: self.runs.disk(),
+        }
     }
 
     fn snapshot(
         &mut self,
-        _checkpoint: u64,
-        _chunks: &mut crate::checkpoint::chunk::ChunkWriter,
+        checkpoint: u64,
+        chunks: &mut crate::checkpoint::chunk::ChunkWriter,
     ) -> Result<Option<Vec<u8>>> {
-        self.encode_state().map(Some)
+        self.encode_state(checkpoint, chunks).map(Some)
+    }
+
+    fn checkpoint_complete(&mut self, checkpoint: u64) {
+        self.runs.complete(checkpoint);
     }
 
     fn restore(
         &mut self,
         states: &[&[u8]],
-        _chunks: &crate::checkpoint::chunk::ChunkMap,
+        chunks: &crate::checkpoint::chunk::ChunkMap,
         owns: &dyn Fn(usize) -> bool,
     ) -> Result<()> {
         // Restored partitions' idle time starts again.
         self.start_batch();
-        self.decode_state(states, owns)
+        self.decode_state(states, chunks, owns)
     }
 }

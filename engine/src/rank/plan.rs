@@ -73,7 +73,8 @@ impl OperatorSpec for RankPlan {
 
     fn instantiate(self: Arc<Self>, name: String, cx: &OperatorContext) -> Result<Box<dyn Operator>> {
         let metrics = cx.register(&name);
-        Ok(Box::new(Rank::new(self, name, metrics)?))
+        let budget = cx.state.share(&name, cx.subtask);
+        Ok(Box::new(Rank::new(self, name, metrics, budget)?))
     }
 
     /// The rows each partition ranks, and the keys already deduplicated.

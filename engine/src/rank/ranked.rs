@@ -53,7 +53,7 @@ impl Ranked {
         self.len() == 0
     }
 
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         match &self.store {
             Store::Small(v) => v.len(),
             Store::Large(m) => m.len(),
@@ -114,10 +114,7 @@ impl Ranked {
     /// here (rows of a batch are encoded once the batch has ranked them).
     pub(super) fn fill(&mut self, sort: &[u8], seq: u64, row: &Arc<[u8]>) {
         let slot = match &mut self.store {
-            Store::Small(v) => v
-                .iter_mut()
-                .find(|(s, q, _)| *q == seq && s.as_ref() == sort)
-                .map(|(_, _, r)| r),
+            Store::Small(v) => v.iter_mut().find(|(s, q, _)| *q == seq && s.as_ref() == sort).map(|(_, _, r)| r),
             Store::Large(m) => m.get_mut(&(Box::from(sort), seq)),
         };
         if let Some(slot) = slot {
@@ -157,10 +154,7 @@ impl Ranked {
             Store::Large(m) => {
                 let from: Place = (sort.into(), 0);
                 let to: Place = (sort.into(), u64::MAX);
-                let found = m
-                    .range(from..=to)
-                    .find(|(_, r)| r.as_ref() == row)
-                    .map(|(k, _)| k.clone());
+                let found = m.range(from..=to).find(|(_, r)| r.as_ref() == row).map(|(k, _)| k.clone());
                 found.and_then(|k| m.remove_entry(&k)).map(|((s, _), r)| (s, r))
             }
         };

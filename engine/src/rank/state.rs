@@ -3,54 +3,49 @@
 //! row has left, with its time — as Arrow batches per key group, so that
 //! a job restores at another parallelism. Partition and sort keys are
 //! computed again from the rows on restore.
+//!
+//! Under a state budget (`spill.rs`) the rows are not inline: the state
+//! ends with a list of chunks (count, then each one's key group, id and
+//! bitmap of live rows, empty for all), one per key group of the rows in
+//! memory, written anew, and the spilled runs, written once and then
+//! referenced. State without that list (the in-memory backend's, and
+//! before runs) restores as before.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch, UInt64Array};
+use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, UInt64Type};
 
 use super::RankMode;
 use super::operator::Rank;
+use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, WATERMARK_MIN};
+use crate::runtime::exchange::key_groups;
 
 impl Rank {
-    pub(super) fn encode_state(&mut self) -> Result<Vec<u8>> {
+    pub(super) fn encode_state(&mut self, checkpoint: u64, writer: &mut ChunkWriter) -> Result<Vec<u8>> {
         let ctx = || format!("{}: snapshot", self.name);
         let mut e = Encoder::default();
         e.i64(self.watermark);
         e.u64(self.arrivals);
-        let mut rows: Vec<&[u8]> = Vec::new();
-        let mut seqs: Vec<u64> = Vec::new();
+        // The rows, with their partitions' key groups; under a budget they
+        // are chunks, listed after the rest.
+        let budgeted = self.budget.is_some();
+        let parts: Vec<u32> = match budgeted {
+            true => Vec::new(),
+            false => (0..self.partitions.len() as u32).filter(|p| self.partitions[*p as usize].is_some()).collect(),
+        };
+        let kept = self.kept_batch(&parts)?;
+        let keys = self.keys.columns(&kept)?;
+        e.batches_by_key_group(&kept, &keys)?;
         let mut done: Vec<(&[u8], EventTime)> = Vec::new();
         for part in self.partitions.iter().flatten() {
-            for (seq, row) in part.ranked.entries() {
-                rows.push(row);
-                seqs.push(seq);
-            }
             if let Some(t) = part.emitted {
                 done.push((&part.key, t));
             }
         }
-        // The rows, with their partitions' key groups.
-        let parser = self.rows.parser();
-        let mut columns = self
-            .rows
-            .convert_rows(rows.iter().map(|r| parser.parse(r)))
-            .context(ctx)?;
-        columns.push(Arc::new(UInt64Array::from(seqs)));
-        let mut fields: Vec<Field> = self
-            .plan
-            .input_schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.push(Field::new("arrival", DataType::UInt64, false));
-        let kept = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)?;
-        let keys = self.keys.columns(&kept)?;
-        e.batches_by_key_group(&kept, &keys)?;
         // The keys whose first row has left.
         let (key_columns, mut fields) = self.keys.decode(done.iter().map(|(k, _)| *k))?;
         fields.push(Field::new("emitted", DataType::Int64, false));
@@ -58,10 +53,18 @@ impl Rank {
         columns.push(Arc::new(Int64Array::from_iter_values(done.iter().map(|(_, t)| *t))));
         let done = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)?;
         e.batches_by_key_group(&done, &key_columns)?;
+        if budgeted {
+            self.encode_chunks(checkpoint, writer, &mut e)?;
+        }
         Ok(e.bytes)
     }
 
-    pub(super) fn decode_state(&mut self, states: &[&[u8]], owns: &dyn Fn(usize) -> bool) -> Result<()> {
+    pub(super) fn decode_state(
+        &mut self,
+        states: &[&[u8]],
+        chunks: &ChunkMap,
+        owns: &dyn Fn(usize) -> bool,
+    ) -> Result<()> {
         // The slowest subtask's watermark: no row is late that was not.
         let mut watermark = None::<EventTime>;
         for state in states {
@@ -74,6 +77,7 @@ impl Rank {
                 let batch = d.batch()?;
                 if owns(key_group) {
                     self.restore_rows(&batch)?;
+                    self.keep_within_budget()?;
                 }
             }
             for _ in 0..d.u64()? {
@@ -82,6 +86,9 @@ impl Rank {
                 if owns(key_group) {
                     self.restore_done(&batch)?;
                 }
+            }
+            if !d.at_end() {
+                self.restore_chunks(&mut d, chunks, owns)?;
             }
             d.finish()?;
         }
@@ -106,25 +113,17 @@ impl Rank {
         Ok(())
     }
 
-    fn restore_rows(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub(super) fn restore_rows(&mut self, batch: &RecordBatch) -> Result<()> {
         let name = self.name.clone();
         let input = Arc::clone(&self.plan.input_schema);
         let width = input.fields().len();
         let damaged = || EngineError::State(format!("{name}: ranked rows have other columns than the query's"));
         if batch.num_columns() != width + 1
-            || !input
-                .fields()
-                .iter()
-                .zip(batch.columns())
-                .all(|(f, c)| f.data_type().equals_datatype(c.data_type()))
+            || !input.fields().iter().zip(batch.columns()).all(|(f, c)| f.data_type().equals_datatype(c.data_type()))
         {
             return Err(damaged());
         }
-        let seqs = batch
-            .column(width)
-            .as_primitive_opt::<UInt64Type>()
-            .ok_or_else(damaged)?
-            .clone();
+        let seqs = batch.column(width).as_primitive_opt::<UInt64Type>().ok_or_else(damaged)?.clone();
         let data = RecordBatch::try_new(input, batch.columns()[..width].to_vec()).map_err(|_| damaged())?;
         let (keys, sorts, rows) = self.encode(&data)?;
         let upserts = self.encode_upserts(&data)?;
@@ -137,16 +136,22 @@ impl Rank {
             ),
             RankMode::Updating { .. } => None,
         };
+        let key_groups = match self.budget.is_some() {
+            true => Some(key_groups(&self.keys.columns(&data)?, data.num_rows(), &mut self.hashes)?),
+            false => None,
+        };
         for r in 0..data.num_rows() {
             let p = self.partition_of(keys.as_ref().map_or(&[], |k| k.row(r).data()));
+            if let Some(kgs) = &key_groups {
+                self.partition(p).key_group = kgs[r] as u8;
+            }
             let sort = sorts.as_ref().map_or(&[][..], |s| s.row(r).data());
             let fresh = self.partition(p).ranked.is_empty();
-            self.partition(p)
-                .ranked
-                .insert(sort, seqs.value(r), Arc::from(rows.row(r).data()), None);
+            self.partition(p).ranked.insert(sort, seqs.value(r), Arc::from(rows.row(r).data()), None);
             if let Some(upserts) = &upserts {
                 self.partition(p)
                     .by_key
+                    .get_or_insert_default()
                     .insert(upserts.row(r).data().into(), (sort.into(), seqs.value(r)));
             }
             let Some(times) = &times else { continue };
@@ -168,18 +173,11 @@ impl Rank {
         let name = self.name.clone();
         let damaged = || EngineError::State(format!("{name}: deduplicated keys have other columns than the query's"));
         let n = batch.num_columns();
-        let times = batch
-            .column(n - 1)
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(damaged)?
-            .clone();
+        let times = batch.column(n - 1).as_primitive_opt::<Int64Type>().ok_or_else(damaged)?.clone();
         if n != self.keys.len() + 1 {
             return Err(damaged());
         }
-        let keys = self
-            .keys
-            .encode_columns(&batch.columns()[..n - 1])
-            .map_err(|_| damaged())?;
+        let keys = self.keys.encode_columns(&batch.columns()[..n - 1]).map_err(|_| damaged())?;
         for r in 0..batch.num_rows() {
             let p = self.partition_of(keys.as_ref().map_or(&[], |k| k.row(r).data()));
             self.partition(p).emitted = Some(times.value(r));

@@ -20,6 +20,12 @@ use crate::testing::{Part, kvt_schema, whole_and_restored};
 /// `ROW_NUMBER() OVER (PARTITION BY k ORDER BY v DESC) <= 3`, or per
 /// window (`ts` standing for the window end, part of the partition).
 fn operator(mode: RankMode) -> Rank {
+    let metrics = Arc::new(JobMetrics::default());
+    Rank::new(Arc::new(plan(mode)), "rank".into(), metrics.register("rank", 0), None).unwrap()
+}
+
+/// The plan of [`operator`].
+pub(super) fn plan(mode: RankMode) -> RankPlan {
     let mut fields: Vec<Field> = kvt_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new("rn", DataType::UInt64, false));
     let refires = matches!(mode, RankMode::Window { lateness, .. } if lateness > 0);
@@ -30,14 +36,11 @@ fn operator(mode: RankMode) -> Rank {
     if let RankMode::Window { .. } = mode {
         partition.push(Arc::new(Column::new("ts", 2)));
     }
-    let plan = RankPlan {
+    RankPlan {
         partition,
         order: vec![PhysicalSortExpr {
             expr: Arc::new(Column::new("v", 1)),
-            options: SortOptions {
-                descending: true,
-                nulls_first: false,
-            },
+            options: SortOptions { descending: true, nulls_first: false },
         }],
         first: 1,
         last: 3,
@@ -51,23 +54,13 @@ fn operator(mode: RankMode) -> Rank {
         upsert_key: if refires { vec![1] } else { Vec::new() },
         late_output: None,
         ttl: None,
-    };
-    let metrics = Arc::new(JobMetrics::default());
-    Rank::new(Arc::new(plan), "rank".into(), metrics.register("rank", 0)).unwrap()
+    }
 }
 
 /// Rows of part `part`: 300 rows over 31 keys, values unique, window ends
 /// 1000 apart.
 fn part(part: i64) -> Vec<(i64, i64, i64)> {
-    (0..300)
-        .map(|i| {
-            (
-                (i * 7 + part) % 31,
-                (i * 7919 + part * 3001) % 100_003,
-                1000 * (part + 1),
-            )
-        })
-        .collect()
+    (0..300).map(|i| ((i * 7 + part) % 31, (i * 7919 + part * 3001) % 100_003, 1000 * (part + 1))).collect()
 }
 
 /// Applies emitted changes to `table` ((k, end, rank) → v), checking that
@@ -76,13 +69,8 @@ fn apply(out: Collector, table: &mut BTreeMap<(i64, i64, u64), i64>) {
     for e in out.out {
         let Emitted::Data(b) = e else { continue };
         let (rows, kinds) = changelog::split(&b.data);
-        let (k, v) = (
-            rows.column(0).as_primitive::<Int64Type>(),
-            rows.column(1).as_primitive::<Int64Type>(),
-        );
-        let end = rows
-            .column(2)
-            .as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
+        let (k, v) = (rows.column(0).as_primitive::<Int64Type>(), rows.column(1).as_primitive::<Int64Type>());
+        let end = rows.column(2).as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
         let rank = rows.column(3).as_primitive::<UInt64Type>();
         for r in 0..rows.num_rows() {
             let key = (k.value(r), end.value(r), rank.value(r));
@@ -147,10 +135,7 @@ fn an_updating_top_n_restored_at_another_parallelism_goes_on() {
 /// uninterrupted one does.
 #[test]
 fn a_window_top_n_with_lateness_restored_at_another_parallelism_goes_on() {
-    let got = restored_goes_on(RankMode::Window {
-        end_column: 2,
-        lateness: 1500,
-    });
+    let got = restored_goes_on(RankMode::Window { end_column: 2, lateness: 1500 });
     assert_eq!(got.len(), 6 * 31 * 3, "three ranks per key and window");
     // The late rows' values are the largest: a re-fired window ranks them.
     assert!(got.values().filter(|v| **v >= 200_000).count() > 50);
@@ -158,10 +143,7 @@ fn a_window_top_n_with_lateness_restored_at_another_parallelism_goes_on() {
 
 #[test]
 fn a_window_top_n_restored_at_another_parallelism_goes_on() {
-    let got = restored_goes_on(RankMode::Window {
-        end_column: 2,
-        lateness: 0,
-    });
+    let got = restored_goes_on(RankMode::Window { end_column: 2, lateness: 0 });
     assert_eq!(got.len(), 6 * 31 * 3, "three ranks per key and window");
 }
 

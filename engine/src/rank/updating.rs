@@ -17,12 +17,11 @@ impl Rank {
         // Over appends, only the rows still kept after the batch are
         // encoded whole; a changelog's retractions compare whole rows.
         let (keys, sorts) = self.encode_keys(&data)?;
+        self.load_spilled(&data, keys.as_ref())?;
         let rows = match kinds {
-            Some(_) => Some(
-                self.rows
-                    .convert_columns(data.columns())
-                    .context(|| format!("{}: encoding rows", self.name))?,
-            ),
+            Some(_) => {
+                Some(self.rows.convert_columns(data.columns()).context(|| format!("{}: encoding rows", self.name))?)
+            }
             None => None,
         };
         let capacity = self.plan.capacity();
@@ -32,10 +31,16 @@ impl Rank {
         let mut inserted: Vec<(u32, u64, u32)> = Vec::new();
         let placeholder: Arc<[u8]> = Arc::from(Vec::new());
         let mut missing = 0;
+        // Partitions the batch made, with a row of each (under a budget).
+        let mut fresh: Vec<(u32, u32)> = Vec::new();
+        let budgeted = self.budget.is_some();
         for r in 0..data.num_rows() {
             let p = self.partition_of(keys.as_ref().map_or(&[], |k| k.row(r).data()));
             let part = self.partition(p);
             if part.touched != batch_no {
+                if budgeted && part.touched == 0 && part.ranked.is_empty() {
+                    fresh.push((p, r as u32));
+                }
                 part.touched = batch_no;
                 let before = part.ranked.top(last);
                 touched.push((p, before));
@@ -65,6 +70,7 @@ impl Rank {
             }
         }
         self.fill(&data, sorts.as_ref(), &inserted)?;
+        self.set_key_groups(&data, &fresh)?;
         let mut withdrawn = Changes::default();
         let mut added = Changes::default();
         for (p, before) in touched {
@@ -110,26 +116,10 @@ impl Rank {
         // A Top-1 replaces its row: an update, as Flink's deduplication.
         let replaced = kept.len() == 1 && gone.len() == 1 && new.len() == 1;
         for (_, row) in gone {
-            withdrawn.push(
-                row,
-                kept.start as u64 + 1,
-                if replaced {
-                    RowKind::UpdateBefore
-                } else {
-                    RowKind::Delete
-                },
-            );
+            withdrawn.push(row, kept.start as u64 + 1, if replaced { RowKind::UpdateBefore } else { RowKind::Delete });
         }
         for (_, row) in new {
-            added.push(
-                row,
-                kept.start as u64 + 1,
-                if replaced {
-                    RowKind::UpdateAfter
-                } else {
-                    RowKind::Insert
-                },
-            );
+            added.push(row, kept.start as u64 + 1, if replaced { RowKind::UpdateAfter } else { RowKind::Insert });
         }
     }
 }

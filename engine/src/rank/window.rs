@@ -63,7 +63,8 @@ impl Rank {
             let seq = self.next_arrival();
             let part = self.partition(p);
             if let Some(upserts) = &upserts
-                && let Some((old_sort, old_seq)) = part.by_key.insert(upserts.row(r).data().into(), (sort.into(), seq))
+                && let Some((old_sort, old_seq)) =
+                    part.by_key.get_or_insert_default().insert(upserts.row(r).data().into(), (sort.into(), seq))
             {
                 part.ranked.remove(&old_sort, old_seq);
             }

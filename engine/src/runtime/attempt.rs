@@ -193,7 +193,7 @@ pub(crate) fn restore_chains(
     let mut chains = Vec::new();
     for (stage, stage_ids) in plan.stages.iter().zip(&ids) {
         for subtask in 0..stage.parallelism {
-            let cx = OperatorContext { subtask, metrics: &metrics, state: &plan.state };
+            let cx = OperatorContext { subtask, metrics, state: &plan.state };
             let mut chain: Vec<Box<dyn Operator>> =
                 stage.chain.iter().map(|op| op.instantiate(&cx)).collect::<Result<_>>()?;
             let parallelism = stage.parallelism;

@@ -13,6 +13,7 @@
 //! The choice and its measurements are in docs/state.md.
 
 mod file;
+pub(crate) mod runs;
 mod trim;
 
 use std::path::{Path, PathBuf};

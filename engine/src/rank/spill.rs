@@ -1,0 +1,373 @@
+//! A Top-N or deduplication over its share of `state.memory.budget` (the
+//! spilling backend): the partitions no batch touched for longest go to
+//! disk as runs (`spill/runs.rs`, keyed by the encoded partition key), and
+//! a row of a spilled partition loads it back before its batch is ranked,
+//! so that its changes are those it would have made in memory.
+//!
+//! Only updating rankings spill (Top-N and deduplication over a stream,
+//! whose partitions live for ever), keyed and without a state TTL (an
+//! expiring partition would need its idle time on disk). A window Top-N's
+//! windows bound its state; keep-first by event time keeps the keys it
+//! emitted in memory.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use datafusion::arrow::array::{RecordBatch, UInt32Array, UInt64Array};
+use datafusion::arrow::compute::take_record_batch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::row::Rows;
+
+use super::operator::{Partition, Rank};
+use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk_id};
+use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::error::{EngineError, Result, ResultExt};
+use crate::partition_keys::PartitionKeys;
+use crate::runtime::exchange::{KEY_GROUPS, key_groups};
+use crate::spill::StateBudget;
+use crate::spill::runs::{Run, Runs, live_rows_of_chunk};
+
+/// What a partition costs beyond its rows and key: its slot, the index's
+/// copy of the key, and allocator overhead.
+const PARTITION_OVERHEAD: usize = size_of::<Option<Partition>>() + size_of::<(Box<[u8]>, u32)>() + 48;
+
+/// A block of a run read back: its rows, their encoded partition keys, and
+/// the run's number of its first row.
+type Block = (RecordBatch, Rows, usize);
+
+impl Rank {
+    /// Bytes of state in memory, estimated from a sample of partitions
+    /// (walking millions of them per batch would cost more than ranking):
+    /// their rows, keys and slots; the tables at their capacity; what
+    /// finds spilled partitions.
+    pub(super) fn held_bytes(&self) -> usize {
+        let (own, tables) = self.resident_bytes();
+        own + tables + self.runs.memory()
+    }
+
+    /// The partitions' own bytes, estimated from a sample, and the tables'.
+    pub(super) fn resident_bytes(&self) -> (usize, usize) {
+        const SAMPLE: usize = 64;
+        let live = self.index.len();
+        let (n, bytes) = self
+            .index
+            .values()
+            .take(SAMPLE)
+            .filter_map(|p| self.partitions[*p as usize].as_ref())
+            .fold((0, 0), |(n, b), p| (n + 1, b + p.ranked.bytes() + p.key.len() * 2 + PARTITION_OVERHEAD));
+        let tables = self.index.capacity() * (size_of::<(Box<[u8]>, u32)>() + 1)
+            + self.partitions.capacity() * size_of::<Option<Partition>>()
+            + self.free.capacity() * size_of::<u32>();
+        (bytes * live / n.max(1), tables)
+    }
+
+    /// Spills the coldest partitions once the state outgrew the subtask's
+    /// share: after each batch (its changes already emitted) and each
+    /// restored part.
+    pub(super) fn keep_within_budget(&mut self) -> Result<()> {
+        let Some(mut budget) = self.budget.take() else {
+            return Ok(());
+        };
+        let held = self.held_bytes();
+        let result = if budget.fits(held) { Ok(()) } else { self.spill_coldest(&mut budget, held) };
+        self.budget = Some(budget);
+        result
+    }
+
+    /// Writes the partitions touched longest ago as one run per key group,
+    /// enough of them that the subtask then holds about half of `held`.
+    fn spill_coldest(&mut self, budget: &mut StateBudget, held: usize) -> Result<()> {
+        let partitions = &self.partitions;
+        let touched = |p: &u32| partitions[*p as usize].as_ref().map_or(0, |p| p.touched);
+        let mut stamps: Vec<u64> = self.index.values().map(touched).collect();
+        let count = stamps.len();
+        let (own, tables) = self.resident_bytes();
+        if count == 0 || own == 0 {
+            budget.spilled(held, held);
+            return Ok(());
+        }
+        let keep_bytes = (held / 2).saturating_sub(self.runs.memory() + tables);
+        let keep = (keep_bytes as u128 * count as u128 / own as u128) as usize;
+        let evict = count - keep.min(count - 1);
+        let cutoff = *stamps.select_nth_unstable(evict - 1).1;
+        // Partitions last touched before the cutoff batch, and as many of
+        // those touched in it as make up the count.
+        let mut ties = evict - stamps.iter().filter(|s| **s < cutoff).count();
+        let mut cold = |p: &u32| {
+            let s = touched(p);
+            s < cutoff
+                || (s == cutoff && ties > 0 && {
+                    ties -= 1;
+                    true
+                })
+        };
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); KEY_GROUPS];
+        for (_, p) in self.index.extract_if(|_, p| cold(p)) {
+            let kg = self.partitions[p as usize].as_ref().map_or(0, |part| part.key_group as usize);
+            members[kg].push(p);
+        }
+        let mut written = 0;
+        for (kg, mut spilled) in members.into_iter().enumerate() {
+            if spilled.is_empty() {
+                continue;
+            }
+            spilled.sort_unstable_by(|a, b| self.key(*a).cmp(self.key(*b)));
+            let batch = self.kept_batch(&spilled)?;
+            let Self { index, runs, keys, partitions, .. } = &mut *self;
+            let row_keys: Vec<&[u8]> = spilled
+                .iter()
+                .filter_map(|p| partitions[*p as usize].as_ref())
+                .flat_map(|part| std::iter::repeat_n(&part.key[..], part.ranked.len()))
+                .collect();
+            written += write_run(runs, keys, index.hasher(), kg, &batch, &row_keys, budget)?;
+            self.spilled_partitions += spilled.len();
+            for p in spilled {
+                self.partitions[p as usize] = None;
+                self.free.push(p);
+            }
+        }
+        self.metrics.spilled_bytes.fetch_add(written as u64, Ordering::Relaxed);
+        budget.spilled(held, self.held_bytes());
+        Ok(())
+    }
+
+    fn key(&self, p: u32) -> &[u8] {
+        self.partitions[p as usize].as_ref().map_or(&[], |part| &part.key)
+    }
+
+    /// The rows the partitions `parts` hold, in that order and each
+    /// partition's best first, with their arrival numbers: the layout of
+    /// checkpoints and runs.
+    pub(super) fn kept_batch(&self, parts: &[u32]) -> Result<RecordBatch> {
+        let ctx = || format!("{}: snapshot", self.name);
+        let mut rows: Vec<&[u8]> = Vec::new();
+        let mut seqs: Vec<u64> = Vec::new();
+        for p in parts {
+            let Some(part) = self.partitions[*p as usize].as_ref() else {
+                continue;
+            };
+            for (seq, row) in part.ranked.entries() {
+                rows.push(row);
+                seqs.push(seq);
+            }
+        }
+        let parser = self.rows.parser();
+        let mut columns = self.rows.convert_rows(rows.iter().map(|r| parser.parse(r))).context(ctx)?;
+        columns.push(Arc::new(UInt64Array::from(seqs)));
+        let mut fields: Vec<Field> = self.plan.input_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new("arrival", DataType::UInt64, false));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)
+    }
+
+    /// Sets the key group of the partitions `fresh` lists with a row of
+    /// `data` that made them, as the exchange hashes their keys: runs and
+    /// checkpoints are split by key group.
+    pub(super) fn set_key_groups(&mut self, data: &RecordBatch, fresh: &[(u32, u32)]) -> Result<()> {
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        let picks = UInt32Array::from_iter_values(fresh.iter().map(|f| f.1));
+        let rows = take_record_batch(data, &picks).context(|| format!("{}: partition keys", self.name))?;
+        let columns = self.keys.columns(&rows)?;
+        let kgs = key_groups(&columns, rows.num_rows(), &mut self.hashes)?;
+        for ((p, _), kg) in fresh.iter().zip(kgs) {
+            if let Some(part) = self.partitions[*p as usize].as_mut() {
+                part.key_group = kg as u8;
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads back the spilled partitions of the rows of `data` (partition
+    /// keys encoded as `keys`) that are not in memory, before it is ranked.
+    pub(super) fn load_spilled(&mut self, data: &RecordBatch, keys: Option<&Rows>) -> Result<()> {
+        let Some(keys) = keys.filter(|_| !self.runs.is_empty()) else {
+            return Ok(());
+        };
+        let missing: Vec<u32> =
+            (0..keys.num_rows()).filter(|r| !self.index.contains_key(keys.row(*r).data())).map(|r| r as u32).collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let rows = take_record_batch(data, &UInt32Array::from(missing.clone()))
+            .context(|| format!("{}: partition keys", self.name))?;
+        let kgs = key_groups(&self.keys.columns(&rows)?, rows.num_rows(), &mut self.hashes)?;
+        let mut read: HashMap<(ChunkId, usize), Block> = HashMap::new();
+        let mut loaded = [false; KEY_GROUPS];
+        for (r, kg) in missing.iter().zip(kgs) {
+            let key = keys.row(*r as usize).data();
+            if self.index.contains_key(key) {
+                continue; // an earlier row of the batch loaded it
+            }
+            let Some(found) = self.find_spilled(kg, key, &mut read)? else {
+                continue;
+            };
+            let (batch, _, first_row) = &read[&(self.runs.of(kg)[found.run].id, found.block)];
+            let (part, first_row) = (batch.slice(found.rows.start, found.rows.len()), *first_row);
+            self.restore_rows(&part)?;
+            let run = &mut self.runs.of_mut(kg)[found.run];
+            for row in found.rows {
+                run.kill(first_row + row);
+            }
+            self.spilled_partitions -= 1;
+            loaded[kg] = true;
+        }
+        self.runs.reads += read.len() as u64;
+        for kg in (0..KEY_GROUPS).filter(|kg| loaded[*kg]) {
+            self.runs.drop_dead(kg);
+        }
+        Ok(())
+    }
+
+    /// Where the live rows of the spilled partition of `key` are, if it is
+    /// spilled. Runs are searched newest first, their blocks read into
+    /// `read` as needed.
+    fn find_spilled(
+        &self,
+        kg: usize,
+        key: &[u8],
+        read: &mut HashMap<(ChunkId, usize), Block>,
+    ) -> Result<Option<Found>> {
+        let hash = self.index.hasher().hash_one(key);
+        for (i, run) in self.runs.of(kg).iter().enumerate().rev() {
+            let Some(block) = run.block_of(key, hash) else {
+                continue;
+            };
+            if let Entry::Vacant(slot) = read.entry((run.id, block)) {
+                let (batch, first_row) = run.read_block(block)?;
+                let keys = self.keys.encode(&batch)?.ok_or_else(|| {
+                    EngineError::State(format!("{}: spilled rows of a ranking without PARTITION BY", self.name))
+                })?;
+                slot.insert((batch, keys, first_row));
+            }
+            let (_, keys, first_row) = &read[&(run.id, block)];
+            let start = partition_point(keys, |k| k < key);
+            let end = partition_point(keys, |k| k <= key);
+            if start == end {
+                continue;
+            }
+            // Dead rows: the partition was loaded back and then emptied; a
+            // key has live rows in one run at most, and none in older ones.
+            return Ok(run.is_live(first_row + start).then_some(Found { run: i, block, rows: start..end }));
+        }
+        Ok(None)
+    }
+
+    /// Lists the state's chunks for checkpoint `checkpoint` (see
+    /// `state.rs`): the rows in memory, per key group, written anew
+    /// (encoded as [`ChunkBytes::of_batch`] says for the backend), and the
+    /// runs, whose files go to `writer` until a completed checkpoint
+    /// stored them.
+    pub(super) fn encode_chunks(&mut self, checkpoint: u64, writer: &mut ChunkWriter, e: &mut Encoder) -> Result<()> {
+        let target = self.budget.as_ref().map(StateBudget::target);
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); KEY_GROUPS];
+        for (p, part) in self.partitions.iter().enumerate() {
+            if let Some(part) = part {
+                members[part.key_group as usize].push(p as u32);
+            }
+        }
+        let in_memory = members.iter().filter(|m| !m.is_empty()).count();
+        e.u64((in_memory + self.runs.iter().count()) as u64);
+        for (kg, parts) in members.iter().enumerate().filter(|(_, m)| !m.is_empty()) {
+            let id = new_chunk_id();
+            writer.write(id, ChunkBytes::of_batch(&self.kept_batch(parts)?, target.as_ref())?);
+            e.u64(kg as u64);
+            e.bytes(&id.to_le_bytes());
+            e.bytes(&[]);
+        }
+        for kg in 0..KEY_GROUPS {
+            for run in self.runs.of_mut(kg) {
+                e.u64(kg as u64);
+                e.bytes(&run.id.to_le_bytes());
+                e.bytes(&run.live_bitmap());
+                if run.stored == Stored::Yes {
+                    writer.reference(run.id);
+                } else {
+                    writer.write_file(run.id, run.file.clone());
+                    run.stored.sent(checkpoint);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores the rows of the chunks a state lists (see `state.rs`) of
+    /// the key groups `owns` says are this subtask's, spilling as it goes.
+    pub(super) fn restore_chunks(
+        &mut self,
+        d: &mut Decoder,
+        chunks: &ChunkMap,
+        owns: &dyn Fn(usize) -> bool,
+    ) -> Result<()> {
+        for _ in 0..d.u64()? {
+            let kg = d.u64()?;
+            let id = <[u8; 16]>::try_from(d.bytes()?)
+                .map(ChunkId::from_le_bytes)
+                .map_err(|_| EngineError::State(format!("{}: a malformed chunk id", self.name)))?;
+            let live = d.bytes()?;
+            let kg = usize::try_from(kg)
+                .ok()
+                .filter(|kg| *kg < KEY_GROUPS)
+                .ok_or_else(|| EngineError::State(format!("{}: ranked rows name key group {kg}", self.name)))?;
+            if owns(kg) {
+                let batch = live_rows_of_chunk(&chunks.get(id)?, live, &self.name)?;
+                self.restore_rows(&batch)?;
+                self.keep_within_budget()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Blocks read from disk to find spilled partitions.
+    #[cfg(test)]
+    pub(super) fn spilled_reads(&self) -> u64 {
+        self.runs.reads
+    }
+}
+
+/// Spills `batch`, rows of partitions of key group `kg` with the encoded
+/// partition keys `keys` (a row each, sorted), as a new run of `runs`, and
+/// merges the key group's runs as their tiers say; the bytes written.
+fn write_run(
+    runs: &mut Runs,
+    partition_keys: &PartitionKeys,
+    hasher: &impl BuildHasher,
+    kg: usize,
+    batch: &RecordBatch,
+    keys: &[&[u8]],
+    budget: &StateBudget,
+) -> Result<usize> {
+    let run = Run::write(batch, keys, hasher, budget)?;
+    let written = run.file.bytes();
+    let encode = |b: &RecordBatch| -> Result<Rows> {
+        partition_keys
+            .encode(b)?
+            .ok_or_else(|| EngineError::State("spilled rows of a ranking without PARTITION BY".into()))
+    };
+    Ok(written + runs.add(kg, run, &encode, hasher, budget)?)
+}
+
+/// A spilled partition's rows: in which run of its key group, which block
+/// of the run, and which rows of the block.
+struct Found {
+    run: usize,
+    block: usize,
+    rows: std::ops::Range<usize>,
+}
+
+/// The first row of `rows` (sorted) for which `pred` is false.
+fn partition_point(rows: &Rows, pred: impl Fn(&[u8]) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, rows.num_rows());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if pred(rows.row(mid).data()) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
