@@ -175,12 +175,14 @@ impl Ranked {
         }
     }
 
-    /// Every row with its arrival number, best first (for checkpoints).
-    pub(super) fn entries(&self) -> Vec<(u64, &[u8])> {
-        match &self.store {
-            Store::Small(v) => v.iter().map(|(_, q, r)| (*q, r.as_ref())).collect(),
-            Store::Large(m) => m.iter().map(|((_, q), r)| (*q, r.as_ref())).collect(),
-        }
+    /// Every row with its arrival number, best first (for checkpoints and
+    /// spills, which walk millions of partitions: no list is made).
+    pub(super) fn entries(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        let (small, large) = match &self.store {
+            Store::Small(v) => (Some(v.iter().map(|(_, q, r)| (*q, r.as_ref()))), None),
+            Store::Large(m) => (None, Some(m.iter().map(|((_, q), r)| (*q, r.as_ref())))),
+        };
+        small.into_iter().flatten().chain(large.into_iter().flatten())
     }
 }
 

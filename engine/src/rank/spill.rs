@@ -104,17 +104,20 @@ impl Rank {
                     true
                 })
         };
-        let mut members: Vec<Vec<u32>> = vec![Vec::new(); KEY_GROUPS];
-        for (_, p) in self.index.extract_if(|_, p| cold(p)) {
+        // Per key group, each cold partition with its key's first bytes:
+        // sorting compares those first, without reading the key.
+        let mut members: Vec<Vec<(u64, u32)>> = vec![Vec::new(); KEY_GROUPS];
+        for (key, p) in self.index.extract_if(|_, p| cold(p)) {
             let kg = self.partitions[p as usize].as_ref().map_or(0, |part| part.key_group as usize);
-            members[kg].push(p);
+            members[kg].push((prefix(&key), p));
         }
         let mut written = 0;
-        for (kg, mut spilled) in members.into_iter().enumerate() {
-            if spilled.is_empty() {
+        for (kg, mut cold) in members.into_iter().enumerate() {
+            if cold.is_empty() {
                 continue;
             }
-            spilled.sort_unstable_by(|a, b| self.key(*a).cmp(self.key(*b)));
+            cold.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| self.key(a.1).cmp(self.key(b.1))));
+            let spilled: Vec<u32> = cold.into_iter().map(|(_, p)| p).collect();
             let batch = self.kept_batch(&spilled)?;
             let Self { index, runs, keys, partitions, .. } = &mut *self;
             let row_keys: Vec<&[u8]> = spilled
@@ -356,6 +359,15 @@ struct Found {
     run: usize,
     block: usize,
     rows: std::ops::Range<usize>,
+}
+
+/// The first 8 bytes of an encoded key as a number that orders as they
+/// do (zeros after a shorter key, which orders first as it should).
+fn prefix(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = key.len().min(8);
+    bytes[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(bytes)
 }
 
 /// The first row of `rows` (sorted) for which `pred` is false.

@@ -65,6 +65,9 @@ pub(crate) struct Run {
     max: Box<[u8]>,
     filter: BloomFilter,
     blocks: Box<[Block]>,
+    /// Bytes of the filter, the key range and the block index: read for
+    /// the budget after every batch, so counted once.
+    index_bytes: usize,
 }
 
 impl Run {
@@ -111,6 +114,9 @@ impl Run {
             writer.append(&bytes)?;
             start = end;
         }
+        let index_bytes = filter.num_bits() / 8
+            + last.len()
+            + blocks.iter().map(|b| b.first_key.len() + size_of::<Block>()).sum::<usize>();
         Ok(Self {
             file: writer.finish()?,
             id: new_chunk_id(),
@@ -121,6 +127,7 @@ impl Run {
             max: (*last).into(),
             filter,
             blocks: blocks.into(),
+            index_bytes,
         })
     }
 
@@ -180,10 +187,7 @@ impl Run {
 
     /// Bytes in memory: the filter, the block index and the live flags.
     fn memory(&self) -> usize {
-        self.filter.num_bits() / 8
-            + self.max.len()
-            + self.blocks.iter().map(|b| b.first_key.len() + size_of::<Block>()).sum::<usize>()
-            + self.live.as_ref().map_or(0, Vec::len)
+        self.index_bytes + self.live.as_ref().map_or(0, Vec::len)
     }
 }
 
