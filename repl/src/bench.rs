@@ -9,6 +9,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use weir_engine::runtime::job::JobStatus;
@@ -64,15 +65,16 @@ pub fn run(options: &Options) -> bool {
     }
 }
 
-/// The line a child prints last: seconds, rows read and peak RSS in KiB.
+/// The line a child prints last: seconds, rows read, peak RSS in KiB and
+/// the longest checkpoint pause of a task's loop in ms.
 const RESULT: &str = "WEIR-BENCH-RESULT";
 
 fn parent(options: &Options) -> Result<(), BenchError> {
     set_statements(&options.settings)?;
     let files = query_files(&options.paths)?;
     println!(
-        "{:<12} {:>4} {:>12} {:>12} {:>9} {:>14} {:>15} {:>13}",
-        "query", "par", "events", "rows read", "seconds", "events/s", "events/s/core", "peak RSS MiB"
+        "{:<12} {:>4} {:>12} {:>12} {:>9} {:>14} {:>15} {:>13} {:>9}",
+        "query", "par", "events", "rows read", "seconds", "events/s", "events/s/core", "peak RSS MiB", "pause ms"
     );
     let exe = std::env::current_exe().map_err(BenchError::Spawn)?;
     let mut failures = 0;
@@ -125,12 +127,12 @@ fn parent(options: &Options) -> Result<(), BenchError> {
                 continue;
             };
             let f: Vec<f64> = fields.split_whitespace().filter_map(|v| v.parse().ok()).collect();
-            let [secs, rows, rss_kib] = f[..] else {
+            let [secs, rows, rss_kib, pause_ms] = f[..] else {
                 return Err(BenchError::NoResult);
             };
             let rate = options.events as f64 / secs;
             println!(
-                "{:<12} {:>4} {:>12} {:>12} {:>9.3} {:>14.0} {:>15.0} {:>13.1}",
+                "{:<12} {:>4} {:>12} {:>12} {:>9.3} {:>14.0} {:>15.0} {:>13.1} {:>9.1}",
                 name,
                 p,
                 options.events,
@@ -138,7 +140,8 @@ fn parent(options: &Options) -> Result<(), BenchError> {
                 secs,
                 rate,
                 rate / p as f64,
-                rss_kib / 1024.0
+                rss_kib / 1024.0,
+                pause_ms
             );
         }
     }
@@ -202,7 +205,7 @@ fn child(options: &Options) -> Result<(), BenchError> {
         let statements = parse_script(&sql).map_err(|e| failed(e.to_string()))?;
         let mut session = Session::new();
         let start = Instant::now();
-        let mut rows = 0;
+        let (mut rows, mut pause_ns) = (0, 0);
         for s in &statements {
             if let Outcome::JobStarted(job) = session.execute(s).await.map_err(|e| failed(e.to_string()))? {
                 let status = job.wait().await;
@@ -210,13 +213,17 @@ fn child(options: &Options) -> Result<(), BenchError> {
                     return Err(failed(format!("the job ended {status:?}")));
                 }
                 rows += job.metrics.totals().rows_from_sources;
+                // The longest time a task's loop stood still at a barrier
+                // while its operators took their snapshots.
+                let longest = job.metrics.tasks().iter().map(|t| t.snapshot_pause_max_ns.load(Ordering::Relaxed)).max();
+                pause_ns = pause_ns.max(longest.unwrap_or(0));
             }
         }
-        Ok((start.elapsed().as_secs_f64(), rows))
+        Ok((start.elapsed().as_secs_f64(), rows, pause_ns))
     });
     let _ = std::fs::remove_dir_all(&state);
-    let (secs, rows) = result?;
-    println!("{RESULT} {secs} {rows} {}", peak_rss_kib());
+    let (secs, rows, pause_ns) = result?;
+    println!("{RESULT} {secs} {rows} {} {}", peak_rss_kib(), pause_ns as f64 / 1e6);
     crate::shut_down(runtime);
     Ok(())
 }

@@ -417,7 +417,22 @@ impl Operator for Rank {
         checkpoint: u64,
         chunks: &mut crate::checkpoint::chunk::ChunkWriter,
     ) -> Result<Option<Vec<u8>>> {
-        self.encode_state(checkpoint, chunks).map(Some)
+        let out = self.snapshot_async(checkpoint)?()?;
+        chunks.append(out.chunks);
+        Ok(out.state)
+    }
+
+    /// Under a budget, the rows in memory are captured at the barrier (each
+    /// shared, not copied) and encoded and written off the task loop; the
+    /// in-memory backend's state is encoded here.
+    fn snapshot_async(&mut self, checkpoint: u64) -> Result<crate::checkpoint::snapshot::SnapshotJob> {
+        let mut chunks = crate::checkpoint::chunk::ChunkWriter::default();
+        let (state, captured) = self.encode_state(checkpoint, &mut chunks)?;
+        let write = self.write_captured(captured)?;
+        Ok(Box::new(move || {
+            write(&mut chunks)?;
+            Ok(crate::checkpoint::snapshot::SnapshotOutput { state: Some(state), chunks })
+        }))
     }
 
     fn checkpoint_complete(&mut self, checkpoint: u64) {

@@ -177,10 +177,10 @@ impl Ranked {
 
     /// Every row with its arrival number, best first (for checkpoints and
     /// spills, which walk millions of partitions: no list is made).
-    pub(super) fn entries(&self) -> impl Iterator<Item = (u64, &[u8])> {
+    pub(super) fn entries(&self) -> impl Iterator<Item = (u64, &Arc<[u8]>)> {
         let (small, large) = match &self.store {
-            Store::Small(v) => (Some(v.iter().map(|(_, q, r)| (*q, r.as_ref()))), None),
-            Store::Large(m) => (None, Some(m.iter().map(|((_, q), r)| (*q, r.as_ref())))),
+            Store::Small(v) => (Some(v.iter().map(|(_, q, r)| (*q, r))), None),
+            Store::Large(m) => (None, Some(m.iter().map(|((_, q), r)| (*q, r)))),
         };
         small.into_iter().flatten().chain(large.into_iter().flatten())
     }

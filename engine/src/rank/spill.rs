@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use datafusion::arrow::array::{RecordBatch, UInt32Array, UInt64Array};
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::row::Rows;
+use datafusion::arrow::row::{RowConverter, Rows, SortField};
 
 use super::operator::{Partition, Rank};
 use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk_id};
@@ -145,24 +145,8 @@ impl Rank {
     /// partition's best first, with their arrival numbers: the layout of
     /// checkpoints and runs.
     pub(super) fn kept_batch(&self, parts: &[u32]) -> Result<RecordBatch> {
-        let ctx = || format!("{}: snapshot", self.name);
-        let mut rows: Vec<&[u8]> = Vec::new();
-        let mut seqs: Vec<u64> = Vec::new();
-        for p in parts {
-            let Some(part) = self.partitions[*p as usize].as_ref() else {
-                continue;
-            };
-            for (seq, row) in part.ranked.entries() {
-                rows.push(row);
-                seqs.push(seq);
-            }
-        }
-        let parser = self.rows.parser();
-        let mut columns = self.rows.convert_rows(rows.iter().map(|r| parser.parse(r))).context(ctx)?;
-        columns.push(Arc::new(UInt64Array::from(seqs)));
-        let mut fields: Vec<Field> = self.plan.input_schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-        fields.push(Field::new("arrival", DataType::UInt64, false));
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)
+        let rows = parts.iter().filter_map(|p| self.partitions[*p as usize].as_ref()).flat_map(|p| p.ranked.entries());
+        kept_rows(&self.rows, &self.plan.input_schema, rows, &self.name)
     }
 
     /// Sets the key group of the partitions `fresh` lists with a row of
@@ -260,25 +244,29 @@ impl Rank {
     }
 
     /// Lists the state's chunks for checkpoint `checkpoint` (see
-    /// `state.rs`): the rows in memory, per key group, written anew
-    /// (encoded as [`ChunkBytes::of_batch`] says for the backend), and the
-    /// runs, whose files go to `writer` until a completed checkpoint
-    /// stored them.
-    pub(super) fn encode_chunks(&mut self, checkpoint: u64, writer: &mut ChunkWriter, e: &mut Encoder) -> Result<()> {
-        let target = self.budget.as_ref().map(StateBudget::target);
-        let mut members: Vec<Vec<u32>> = vec![Vec::new(); KEY_GROUPS];
-        for (p, part) in self.partitions.iter().enumerate() {
-            if let Some(part) = part {
-                members[part.key_group as usize].push(p as u32);
-            }
+    /// `state.rs`): the rows in memory per key group, captured here (their
+    /// rows shared, not copied) to be written off the task loop under the
+    /// ids listed, and the runs, whose files go to `writer` until a
+    /// completed checkpoint stored them.
+    pub(super) fn encode_chunks(
+        &mut self,
+        checkpoint: u64,
+        writer: &mut ChunkWriter,
+        e: &mut Encoder,
+    ) -> Result<Vec<CapturedRows>> {
+        let mut captured: Vec<CapturedRows> = Vec::new();
+        let mut of_key_group: [Option<usize>; KEY_GROUPS] = [None; KEY_GROUPS];
+        for part in self.partitions.iter().flatten() {
+            let at = *of_key_group[part.key_group as usize].get_or_insert_with(|| {
+                captured.push(CapturedRows { key_group: part.key_group, id: new_chunk_id(), rows: Vec::new() });
+                captured.len() - 1
+            });
+            captured[at].rows.extend(part.ranked.entries().map(|(q, r)| (q, Arc::clone(r))));
         }
-        let in_memory = members.iter().filter(|m| !m.is_empty()).count();
-        e.u64((in_memory + self.runs.iter().count()) as u64);
-        for (kg, parts) in members.iter().enumerate().filter(|(_, m)| !m.is_empty()) {
-            let id = new_chunk_id();
-            writer.write(id, ChunkBytes::of_batch(&self.kept_batch(parts)?, target.as_ref())?);
-            e.u64(kg as u64);
-            e.bytes(&id.to_le_bytes());
+        e.u64((captured.len() + self.runs.iter().count()) as u64);
+        for c in &captured {
+            e.u64(c.key_group as u64);
+            e.bytes(&c.id.to_le_bytes());
             e.bytes(&[]);
         }
         for kg in 0..KEY_GROUPS {
@@ -294,7 +282,28 @@ impl Rank {
                 }
             }
         }
-        Ok(())
+        Ok(captured)
+    }
+
+    /// The job that writes the `captured` rows of a snapshot to `chunks`
+    /// off the task loop (compressed, and to a file of their own from 64
+    /// KB, as [`ChunkBytes::of_batch`] does under a budget).
+    pub(super) fn write_captured(
+        &self,
+        captured: Vec<CapturedRows>,
+    ) -> Result<impl FnOnce(&mut ChunkWriter) -> Result<()> + Send + use<>> {
+        let target = self.budget.as_ref().map(StateBudget::target);
+        let input = Arc::clone(&self.plan.input_schema);
+        let name = self.name.clone();
+        let fields = input.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
+        let converter = RowConverter::new(fields).context(|| format!("{name}: snapshot"))?;
+        Ok(move |chunks: &mut ChunkWriter| {
+            for c in captured {
+                let batch = kept_rows(&converter, &input, c.rows.iter().map(|(q, r)| (*q, r)), &name)?;
+                chunks.write(c.id, ChunkBytes::of_batch(&batch, target.as_ref())?);
+            }
+            Ok(())
+        })
     }
 
     /// Restores the rows of the chunks a state lists (see `state.rs`) of
@@ -329,6 +338,33 @@ impl Rank {
     pub(super) fn spilled_reads(&self) -> u64 {
         self.runs.reads
     }
+}
+
+/// One key group's rows in memory at a barrier, to be written as the chunk
+/// `id`.
+pub(super) struct CapturedRows {
+    key_group: u8,
+    id: ChunkId,
+    rows: Vec<(u64, Arc<[u8]>)>,
+}
+
+/// Rows in the row format of `converter` (the ranked input's columns)
+/// with their arrival numbers, as one batch: the input's columns, then
+/// `arrival`.
+fn kept_rows<'r>(
+    converter: &RowConverter,
+    input: &Schema,
+    rows: impl Iterator<Item = (u64, &'r Arc<[u8]>)>,
+    name: &str,
+) -> Result<RecordBatch> {
+    let ctx = || format!("{name}: snapshot");
+    let (seqs, rows): (Vec<u64>, Vec<&Arc<[u8]>>) = rows.unzip();
+    let parser = converter.parser();
+    let mut columns = converter.convert_rows(rows.iter().map(|r| parser.parse(r))).context(ctx)?;
+    columns.push(Arc::new(UInt64Array::from(seqs)));
+    let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("arrival", DataType::UInt64, false));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)
 }
 
 /// Spills `batch`, rows of partitions of key group `kg` with the encoded

@@ -18,6 +18,7 @@ use super::tests::plan;
 use super::{Rank, RankMode, RankPlan};
 use crate::changelog::{self, RowKind};
 use crate::checkpoint::chunk::ChunkMap;
+use crate::checkpoint::snapshot::SnapshotJob;
 use crate::message::StreamBatch;
 use crate::metrics::JobMetrics;
 use crate::operator::{Collector, Emitted, Operator};
@@ -195,10 +196,10 @@ async fn a_spilled_deduplication_keeps_the_last_row_as_in_memory() {
     assert_eq!(side_by_side(&keep_last(), &input), oracle(&input, 1, |r| r.1));
 }
 
-/// Checkpoint `id` of `op` as the task takes it; its chunks go to `store`.
+/// Completes the snapshot `job` of checkpoint `id` of `op` (taken at its
+/// barrier, run later, as off the task loop); its chunks go to `store`.
 /// Completed unless `abandon`.
-fn checkpoint(op: &mut Rank, id: u64, store: &mut ChunkMap, abandon: bool) -> Vec<u8> {
-    let job = op.snapshot_async(id).unwrap();
+fn complete(op: &mut Rank, id: u64, job: SnapshotJob, store: &mut ChunkMap, abandon: bool) -> Vec<u8> {
     let out = job().unwrap();
     if !abandon {
         store.extend(out.chunks.new).unwrap();
@@ -223,8 +224,9 @@ fn route(ops: &mut [Rank], batch: &[Change], table: &mut Table) {
 }
 
 /// A budgeted Top-N checkpoints every 8 batches while partitions are
-/// spilled (one checkpoint abandoned, its runs sent again by the next) and
-/// is killed; its last checkpoint restores at parallelism 3, with and
+/// spilled (one checkpoint abandoned, its runs sent again by the next),
+/// each snapshot's job run only after the next batch changed the state,
+/// and is killed; its last checkpoint restores at parallelism 3, with and
 /// without a budget, and goes on to the oracle's ranks. State written
 /// without a budget (the in-memory layout) restores under one too.
 #[tokio::test(flavor = "multi_thread")]
@@ -239,17 +241,21 @@ async fn checkpoints_of_spilled_partitions_restore_at_another_parallelism() {
         let mut store = ChunkMap::default();
         let (mut table, mut committed) = (Table::new(), Table::new());
         let (mut state, mut resume) = (Vec::new(), 0);
+        let mut in_flight: Option<(u64, SnapshotJob, Table, usize)> = None;
         for (b, batch) in input[..60].iter().enumerate() {
             let mut out = Collector::default();
             op.on_batch(stream_batch(batch), &mut out).unwrap();
             apply(&out, &mut table);
+            if let Some((id, job, at_barrier, next)) = in_flight.take() {
+                let abandon = id == 4;
+                let taken = complete(&mut op, id, job, &mut store, abandon);
+                if !abandon {
+                    (state, committed, resume) = (taken, at_barrier, next);
+                }
+            }
             if b % 8 == 7 {
                 let id = b as u64 / 8 + 1;
-                let abandon = id == 4;
-                let taken = checkpoint(&mut op, id, &mut store, abandon);
-                if !abandon {
-                    (state, committed, resume) = (taken, table.clone(), b + 1);
-                }
+                in_flight = Some((id, op.snapshot_async(id).unwrap(), table.clone(), b + 1));
             }
         }
         assert_eq!(op.state_size().spilled > 0, budget_before);
@@ -286,7 +292,8 @@ async fn a_chunk_of_an_unknown_key_group_is_refused() {
     let mut op = rank(&plan, Some(&backend), 0);
     op.on_batch(stream_batch(&input(1, false)[0]), &mut Collector::default()).unwrap();
     let mut store = ChunkMap::default();
-    let mut state = checkpoint(&mut op, 1, &mut store, false);
+    let job = op.snapshot_async(1).unwrap();
+    let mut state = complete(&mut op, 1, job, &mut store, false);
     // The state ends with the chunk list: its last entry's key group is 8
     // bytes before its id (16 bytes and a length) and bitmap (a length).
     let at = state.len() - 8 - (8 + 16) - 8;

@@ -18,6 +18,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, UInt64Typ
 
 use super::RankMode;
 use super::operator::Rank;
+use super::spill::CapturedRows;
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
@@ -25,7 +26,13 @@ use crate::message::{EventTime, WATERMARK_MIN};
 use crate::runtime::exchange::key_groups;
 
 impl Rank {
-    pub(super) fn encode_state(&mut self, checkpoint: u64, writer: &mut ChunkWriter) -> Result<Vec<u8>> {
+    /// The state for checkpoint `checkpoint`, runs to `writer`, and (under
+    /// a budget) the rows in memory captured for the snapshot's job.
+    pub(super) fn encode_state(
+        &mut self,
+        checkpoint: u64,
+        writer: &mut ChunkWriter,
+    ) -> Result<(Vec<u8>, Vec<CapturedRows>)> {
         let ctx = || format!("{}: snapshot", self.name);
         let mut e = Encoder::default();
         e.i64(self.watermark);
@@ -53,10 +60,11 @@ impl Rank {
         columns.push(Arc::new(Int64Array::from_iter_values(done.iter().map(|(_, t)| *t))));
         let done = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)?;
         e.batches_by_key_group(&done, &key_columns)?;
-        if budgeted {
-            self.encode_chunks(checkpoint, writer, &mut e)?;
-        }
-        Ok(e.bytes)
+        let captured = match budgeted {
+            true => self.encode_chunks(checkpoint, writer, &mut e)?,
+            false => Vec::new(),
+        };
+        Ok((e.bytes, captured))
     }
 
     pub(super) fn decode_state(
