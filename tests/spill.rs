@@ -130,8 +130,9 @@ async fn group_by_spilled_to_disk_ends_in_the_batch_result() {
     assert!(run.counted("bytes of state spilled to disk") > 64 << 10, "{}", run.stderr);
 }
 
-/// A Top-3 per key and a keep-last deduplication over 3 000 keys spill
-/// their partitions (most rows meet one spilled long before) and end in
+/// A Top-3 per key, a keep-last and a keep-first deduplication over 3 000
+/// keys spill their partitions (most rows meet one spilled long before;
+/// keep-first spills the keys whose first row has left) and end in
 /// DataFusion's batch ranking of the same rows (kills and restores of
 /// spilled rankings: `top_n.rs`'s file-sink jobs, whose restored twins
 /// run spilled, and the engine's `rank::spill_tests`).
@@ -153,6 +154,12 @@ async fn top_n_and_deduplication_spilled_to_disk_end_in_the_batch_ranking() {
              WHERE rn = 1",
             "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts DESC) AS rn FROM t) \
              WHERE rn = 1",
+            "k VARCHAR, v BIGINT",
+            1,
+        ),
+        (
+            "SELECT k, v FROM (SELECT k, v, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts) AS rn FROM t) WHERE rn = 1",
+            "SELECT k, v FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY k ORDER BY ts) AS rn FROM t) WHERE rn = 1",
             "k VARCHAR, v BIGINT",
             1,
         ),

@@ -19,6 +19,11 @@ impl Rank {
         let data = &batch.data;
         let times = time_column(data, time, &self.name)?;
         let (keys, sorts, rows) = self.encode(data)?;
+        self.load_spilled(data, keys.as_ref())?;
+        let batch_no = self.next_batch();
+        // Partitions the batch made, with a row of each (under a budget).
+        let mut fresh: Vec<(u32, u32)> = Vec::new();
+        let budgeted = self.budget.is_some();
         let row_wm = batch.row_watermarks.as_ref().map(|w| w.values());
         let mut late = LateRows::default();
         let mut now = Changes::default();
@@ -38,6 +43,11 @@ impl Rank {
             }
             let t = times.value(r);
             let p = self.partition_of(keys.as_ref().map_or(&[], |k| k.row(r).data()));
+            let part = self.partition(p);
+            if budgeted && part.touched == 0 && part.emitted.is_none() && part.ranked.is_empty() {
+                fresh.push((p, r as u32));
+            }
+            part.touched = batch_no;
             if let Some(first) = self.partition(p).emitted {
                 // A later row of the key is a duplicate; an earlier one
                 // came after the watermark made the first row final.
@@ -64,6 +74,7 @@ impl Rank {
                 self.timers.insert((t, p));
             }
         }
+        self.set_key_groups(data, &fresh)?;
         self.emit(now, out)?;
         late.report(self.plan.late_output.as_deref(), &self.metrics, data, out)
     }

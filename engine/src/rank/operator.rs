@@ -114,7 +114,8 @@ impl Changes {
 
 impl Rank {
     /// A subtask; with a `budget` its partitions spill beyond it (updating
-    /// rankings with PARTITION BY and no state TTL only, `spill.rs`).
+    /// rankings and keep-first by event time, with PARTITION BY and no
+    /// state TTL, `spill.rs`).
     pub fn new(
         plan: Arc<RankPlan>,
         name: String,
@@ -151,7 +152,9 @@ impl Rank {
             RankMode::Window { .. } => None,
             _ => plan.ttl.map(crate::state_ttl::Expiry::new),
         };
-        let spills = matches!(plan.mode, RankMode::Updating { .. }) && plan.ttl.is_none() && !plan.partition.is_empty();
+        let spills = matches!(plan.mode, RankMode::Updating { .. } | RankMode::FirstByEventTime { .. })
+            && plan.ttl.is_none()
+            && !plan.partition.is_empty();
         Ok(Self {
             plan,
             name,
@@ -375,7 +378,10 @@ impl Operator for Rank {
                 self.keep_within_budget()
             }
             RankMode::Window { end_column, lateness } => self.on_window_batch(&batch, end_column, lateness, out),
-            RankMode::FirstByEventTime { time_column } => self.on_first_batch(&batch, time_column, out),
+            RankMode::FirstByEventTime { time_column } => {
+                self.on_first_batch(&batch, time_column, out)?;
+                self.keep_within_budget()
+            }
         }
     }
 

@@ -4,11 +4,13 @@
 //! a row of a spilled partition loads it back before its batch is ranked,
 //! so that its changes are those it would have made in memory.
 //!
-//! Only updating rankings spill (Top-N and deduplication over a stream,
-//! whose partitions live for ever), keyed and without a state TTL (an
-//! expiring partition would need its idle time on disk). A window Top-N's
-//! windows bound its state; keep-first by event time keeps the keys it
-//! emitted in memory.
+//! Updating rankings (Top-N and deduplication over a stream, whose
+//! partitions live for ever) spill their partitions' rows; keep-first
+//! deduplication by event time spills the keys whose first row has left,
+//! with its time (a later row of such a key loads it back, and is a
+//! duplicate or late). Only keyed rankings without a state TTL spill (an
+//! expiring partition would need its idle time on disk); a window Top-N's
+//! windows bound its state.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -16,15 +18,17 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use datafusion::arrow::array::{RecordBatch, UInt32Array, UInt64Array};
+use datafusion::arrow::array::{Int64Array, RecordBatch, UInt32Array, UInt64Array};
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
 
+use super::RankMode;
 use super::operator::{Partition, Rank};
 use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
+use crate::message::EventTime;
 use crate::partition_keys::PartitionKeys;
 use crate::runtime::exchange::{KEY_GROUPS, key_groups};
 use crate::spill::StateBudget;
@@ -81,7 +85,17 @@ impl Rank {
     /// enough of them that the subtask then holds about half of `held`.
     fn spill_coldest(&mut self, budget: &mut StateBudget, held: usize) -> Result<()> {
         let partitions = &self.partitions;
-        let touched = |p: &u32| partitions[*p as usize].as_ref().map_or(0, |p| p.touched);
+        let holds_keys = self.runs_hold_keys();
+        // A keep-first partition spills once its first row has left, as its
+        // key and time; one still waiting for the watermark stays.
+        let touched = |p: &u32| {
+            partitions[*p as usize].as_ref().map_or(0, |p| {
+                match !holds_keys || (p.ranked.is_empty() && p.emitted.is_some()) {
+                    true => p.touched,
+                    false => NEVER,
+                }
+            })
+        };
         let mut stamps: Vec<u64> = self.index.values().map(touched).collect();
         let count = stamps.len();
         let (own, tables) = self.resident_bytes();
@@ -99,7 +113,7 @@ impl Rank {
         let mut cold = |p: &u32| {
             let s = touched(p);
             s < cutoff
-                || (s == cutoff && ties > 0 && {
+                || (s == cutoff && s != NEVER && ties > 0 && {
                     ties -= 1;
                     true
                 })
@@ -118,20 +132,26 @@ impl Rank {
             }
             cold.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| self.key(a.1).cmp(self.key(b.1))));
             let spilled: Vec<u32> = cold.into_iter().map(|(_, p)| p).collect();
-            let batch = self.kept_batch(&spilled)?;
+            let batch = match holds_keys {
+                true => self.done_batch(&spilled)?,
+                false => self.kept_batch(&spilled)?,
+            };
             let Self { index, runs, keys, partitions, .. } = &mut *self;
             let row_keys: Vec<&[u8]> = spilled
                 .iter()
                 .filter_map(|p| partitions[*p as usize].as_ref())
-                .flat_map(|part| std::iter::repeat_n(&part.key[..], part.ranked.len()))
+                .flat_map(|part| std::iter::repeat_n(&part.key[..], if holds_keys { 1 } else { part.ranked.len() }))
                 .collect();
-            written += write_run(runs, keys, index.hasher(), kg, &batch, &row_keys, budget)?;
+            written += write_run(runs, keys, holds_keys, index.hasher(), kg, &batch, &row_keys, budget)?;
             self.spilled_partitions += spilled.len();
             for p in spilled {
                 self.partitions[p as usize] = None;
                 self.free.push(p);
             }
         }
+        // The index shrinks with the partitions it lost (the slots stay, for
+        // the partitions to come).
+        self.index.shrink_to_fit();
         self.metrics.spilled_bytes.fetch_add(written as u64, Ordering::Relaxed);
         budget.spilled(held, self.held_bytes());
         Ok(())
@@ -147,6 +167,35 @@ impl Rank {
     pub(super) fn kept_batch(&self, parts: &[u32]) -> Result<RecordBatch> {
         let rows = parts.iter().filter_map(|p| self.partitions[*p as usize].as_ref()).flat_map(|p| p.ranked.entries());
         kept_rows(&self.rows, &self.plan.input_schema, rows, &self.name)
+    }
+
+    /// The keys of the partitions `parts` whose first row has left, with
+    /// its time (keep-first): columns `k0`, `k1`, …, then `emitted`.
+    pub(super) fn done_batch(&self, parts: &[u32]) -> Result<RecordBatch> {
+        let done: Vec<(&[u8], EventTime)> = parts
+            .iter()
+            .filter_map(|p| self.partitions[*p as usize].as_ref())
+            .filter_map(|p| p.emitted.map(|t| (&p.key[..], t)))
+            .collect();
+        let (mut columns, mut fields) = self.keys.decode(done.iter().map(|(k, _)| *k))?;
+        fields.push(Field::new("emitted", DataType::Int64, false));
+        columns.push(Arc::new(Int64Array::from_iter_values(done.iter().map(|(_, t)| *t))));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(|| format!("{}: snapshot", self.name))
+    }
+
+    /// Whether runs hold keys whose first row has left (keep-first by
+    /// event time) rather than ranked rows.
+    fn runs_hold_keys(&self) -> bool {
+        matches!(self.plan.mode, RankMode::FirstByEventTime { .. })
+    }
+
+    /// Makes the rows of a run (or a chunk listed with runs) partitions in
+    /// memory again.
+    fn restore_spilled(&mut self, batch: &RecordBatch) -> Result<()> {
+        match self.runs_hold_keys() {
+            true => self.restore_done(batch),
+            false => self.restore_rows(batch),
+        }
     }
 
     /// Sets the key group of the partitions `fresh` lists with a row of
@@ -194,7 +243,7 @@ impl Rank {
             };
             let (batch, _, first_row) = &read[&(self.runs.of(kg)[found.run].id, found.block)];
             let (part, first_row) = (batch.slice(found.rows.start, found.rows.len()), *first_row);
-            self.restore_rows(&part)?;
+            self.restore_spilled(&part)?;
             let run = &mut self.runs.of_mut(kg)[found.run];
             for row in found.rows {
                 run.kill(first_row + row);
@@ -225,9 +274,7 @@ impl Rank {
             };
             if let Entry::Vacant(slot) = read.entry((run.id, block)) {
                 let (batch, first_row) = run.read_block(block)?;
-                let keys = self.keys.encode(&batch)?.ok_or_else(|| {
-                    EngineError::State(format!("{}: spilled rows of a ranking without PARTITION BY", self.name))
-                })?;
+                let keys = run_keys(&self.keys, self.runs_hold_keys(), &batch)?;
                 slot.insert((batch, keys, first_row));
             }
             let (_, keys, first_row) = &read[&(run.id, block)];
@@ -244,19 +291,20 @@ impl Rank {
     }
 
     /// Lists the state's chunks for checkpoint `checkpoint` (see
-    /// `state.rs`): the rows in memory per key group, captured here (their
-    /// rows shared, not copied) to be written off the task loop under the
-    /// ids listed, and the runs, whose files go to `writer` until a
+    /// `state.rs`): with `rows`, the rows in memory per key group, captured
+    /// here (their rows shared, not copied) to be written off the task loop
+    /// under the ids listed; and the runs, whose files go to `writer` until a
     /// completed checkpoint stored them.
     pub(super) fn encode_chunks(
         &mut self,
         checkpoint: u64,
+        rows: bool,
         writer: &mut ChunkWriter,
         e: &mut Encoder,
     ) -> Result<Vec<CapturedRows>> {
         let mut captured: Vec<CapturedRows> = Vec::new();
         let mut of_key_group: [Option<usize>; KEY_GROUPS] = [None; KEY_GROUPS];
-        for part in self.partitions.iter().flatten() {
+        for part in self.partitions.iter().flatten().filter(|_| rows) {
             let at = *of_key_group[part.key_group as usize].get_or_insert_with(|| {
                 captured.push(CapturedRows { key_group: part.key_group, id: new_chunk_id(), rows: Vec::new() });
                 captured.len() - 1
@@ -326,7 +374,7 @@ impl Rank {
                 .ok_or_else(|| EngineError::State(format!("{}: ranked rows name key group {kg}", self.name)))?;
             if owns(kg) {
                 let batch = live_rows_of_chunk(&chunks.get(id)?, live, &self.name)?;
-                self.restore_rows(&batch)?;
+                self.restore_spilled(&batch)?;
                 self.keep_within_budget()?;
             }
         }
@@ -370,9 +418,11 @@ fn kept_rows<'r>(
 /// Spills `batch`, rows of partitions of key group `kg` with the encoded
 /// partition keys `keys` (a row each, sorted), as a new run of `runs`, and
 /// merges the key group's runs as their tiers say; the bytes written.
+#[allow(clippy::too_many_arguments)]
 fn write_run(
     runs: &mut Runs,
     partition_keys: &PartitionKeys,
+    holds_keys: bool,
     hasher: &impl BuildHasher,
     kg: usize,
     batch: &RecordBatch,
@@ -381,12 +431,18 @@ fn write_run(
 ) -> Result<usize> {
     let run = Run::write(batch, keys, hasher, budget)?;
     let written = run.file.bytes();
-    let encode = |b: &RecordBatch| -> Result<Rows> {
-        partition_keys
-            .encode(b)?
-            .ok_or_else(|| EngineError::State("spilled rows of a ranking without PARTITION BY".into()))
-    };
+    let encode = |b: &RecordBatch| run_keys(partition_keys, holds_keys, b);
     Ok(written + runs.add(kg, run, &encode, hasher, budget)?)
+}
+
+/// The encoded partition keys of a run's rows: evaluated over ranked rows,
+/// or (`holds_keys`) encoded from a keep-first run's key columns.
+fn run_keys(keys: &PartitionKeys, holds_keys: bool, batch: &RecordBatch) -> Result<Rows> {
+    let rows = match holds_keys {
+        true => keys.encode_columns(batch.columns().get(..keys.len()).unwrap_or_default())?,
+        false => keys.encode(batch)?,
+    };
+    rows.ok_or_else(|| EngineError::State("spilled rows of a ranking without PARTITION BY".into()))
 }
 
 /// A spilled partition's rows: in which run of its key group, which block
@@ -396,6 +452,10 @@ struct Found {
     block: usize,
     rows: std::ops::Range<usize>,
 }
+
+/// The stamp of a partition that cannot spill (keep-first, waiting for
+/// the watermark).
+const NEVER: u64 = u64::MAX;
 
 /// The first 8 bytes of an encoded key as a number that orders as they
 /// do (zeros after a shorter key, which orders first as it should).

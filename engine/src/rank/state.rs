@@ -4,24 +4,25 @@
 //! a job restores at another parallelism. Partition and sort keys are
 //! computed again from the rows on restore.
 //!
-//! Under a state budget (`spill.rs`) the rows are not inline: the state
-//! ends with a list of chunks (count, then each one's key group, id and
-//! bitmap of live rows, empty for all), one per key group of the rows in
-//! memory, written anew, and the spilled runs, written once and then
-//! referenced. State without that list (the in-memory backend's, and
+//! Under a state budget (`spill.rs`) the state ends with a list of chunks
+//! (count, then each one's key group, id and bitmap of live rows, empty
+//! for all): the spilled runs, written once and then referenced, and for
+//! an updating ranking also its rows in memory, one chunk per key group
+//! written anew, instead of inline. A keep-first ranking's runs hold keys
+//! whose first row has left, in the layout of its inline keys. State without that list (the in-memory backend's, and
 //! before runs) restores as before.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, UInt64Type};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
 
 use super::RankMode;
 use super::operator::Rank;
 use super::spill::CapturedRows;
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
-use crate::error::{EngineError, Result, ResultExt};
+use crate::error::{EngineError, Result};
 use crate::message::{EventTime, WATERMARK_MIN};
 use crate::runtime::exchange::key_groups;
 
@@ -33,35 +34,26 @@ impl Rank {
         checkpoint: u64,
         writer: &mut ChunkWriter,
     ) -> Result<(Vec<u8>, Vec<CapturedRows>)> {
-        let ctx = || format!("{}: snapshot", self.name);
         let mut e = Encoder::default();
         e.i64(self.watermark);
         e.u64(self.arrivals);
-        // The rows, with their partitions' key groups; under a budget they
-        // are chunks, listed after the rest.
+        // The rows, with their partitions' key groups; under a budget an
+        // updating ranking's are chunks, listed after the rest (keep-first
+        // holds few, those waiting for the watermark).
         let budgeted = self.budget.is_some();
-        let parts: Vec<u32> = match budgeted {
+        let rows_as_chunks = budgeted && matches!(self.plan.mode, RankMode::Updating { .. });
+        let parts: Vec<u32> = match rows_as_chunks {
             true => Vec::new(),
             false => (0..self.partitions.len() as u32).filter(|p| self.partitions[*p as usize].is_some()).collect(),
         };
         let kept = self.kept_batch(&parts)?;
         let keys = self.keys.columns(&kept)?;
         e.batches_by_key_group(&kept, &keys)?;
-        let mut done: Vec<(&[u8], EventTime)> = Vec::new();
-        for part in self.partitions.iter().flatten() {
-            if let Some(t) = part.emitted {
-                done.push((&part.key, t));
-            }
-        }
         // The keys whose first row has left.
-        let (key_columns, mut fields) = self.keys.decode(done.iter().map(|(k, _)| *k))?;
-        fields.push(Field::new("emitted", DataType::Int64, false));
-        let mut columns = key_columns.clone();
-        columns.push(Arc::new(Int64Array::from_iter_values(done.iter().map(|(_, t)| *t))));
-        let done = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)?;
-        e.batches_by_key_group(&done, &key_columns)?;
+        let done = self.done_batch(&parts)?;
+        e.batches_by_key_group(&done, &done.columns()[..self.keys.len()])?;
         let captured = match budgeted {
-            true => self.encode_chunks(checkpoint, writer, &mut e)?,
+            true => self.encode_chunks(checkpoint, rows_as_chunks, writer, &mut e)?,
             false => Vec::new(),
         };
         Ok((e.bytes, captured))
@@ -177,7 +169,7 @@ impl Rank {
         Ok(())
     }
 
-    fn restore_done(&mut self, batch: &RecordBatch) -> Result<()> {
+    pub(super) fn restore_done(&mut self, batch: &RecordBatch) -> Result<()> {
         let name = self.name.clone();
         let damaged = || EngineError::State(format!("{name}: deduplicated keys have other columns than the query's"));
         let n = batch.num_columns();
@@ -186,9 +178,17 @@ impl Rank {
             return Err(damaged());
         }
         let keys = self.keys.encode_columns(&batch.columns()[..n - 1]).map_err(|_| damaged())?;
+        let key_groups = match self.budget.is_some() {
+            true => Some(key_groups(&batch.columns()[..n - 1], batch.num_rows(), &mut self.hashes)?),
+            false => None,
+        };
         for r in 0..batch.num_rows() {
             let p = self.partition_of(keys.as_ref().map_or(&[], |k| k.row(r).data()));
-            self.partition(p).emitted = Some(times.value(r));
+            let part = self.partition(p);
+            part.emitted = Some(times.value(r));
+            if let Some(kgs) = &key_groups {
+                part.key_group = kgs[r] as u8;
+            }
         }
         Ok(())
     }
