@@ -130,19 +130,7 @@ impl GroupAggregate {
             writer.write(chunk.id, ChunkBytes::of_batch(&batch, target.as_ref())?);
             chunk.stored.sent(checkpoint);
         }
-        for kg in 0..KEY_GROUPS {
-            for run in runs.of_mut(kg) {
-                e.u64(kg as u64);
-                e.bytes(&run.id.to_le_bytes());
-                e.bytes(&run.live_bitmap());
-                if run.stored == Stored::Yes {
-                    writer.reference(run.id);
-                } else {
-                    writer.write_file(run.id, run.file.clone());
-                    run.stored.sent(checkpoint);
-                }
-            }
-        }
+        runs.list(checkpoint, writer, &mut e);
         Ok(e.bytes)
     }
 

@@ -23,7 +23,7 @@ use crate::checkpoint::chunk::ChunkId;
 use crate::error::{Result, ResultExt};
 use crate::runtime::exchange::KEY_GROUPS;
 use crate::spill::StateBudget;
-use crate::spill::runs::Run;
+use crate::spill::runs::{Coldest, Run, to_evict};
 
 /// What an allocation takes besides its bytes, about: glibc's chunk
 /// header, and rounding up to 16 bytes.
@@ -87,21 +87,9 @@ impl GroupAggregate {
             budget.spilled(held, held);
             return Ok(());
         }
-        let keep_bytes = (held / 2).saturating_sub(self.runs.memory() + tables);
-        let keep = (keep_bytes as u128 * groups as u128 / own as u128) as usize;
-        let evict = groups - keep.min(groups - 1);
-        let cutoff = *stamps.select_nth_unstable(evict - 1).1;
-        // Groups last touched before the cutoff batch, and as many of
-        // those touched in it as make up the count.
-        let mut ties = evict - stamps.iter().filter(|s| **s < cutoff).count();
-        let mut cold = |g: &u32| {
-            let s = touched_in[*g as usize].0;
-            s < cutoff
-                || (s == cutoff && ties > 0 && {
-                    ties -= 1;
-                    true
-                })
-        };
+        let evict = to_evict(held, self.runs.memory() + tables, own, groups);
+        let mut coldest = Coldest::new(&mut stamps, evict);
+        let mut cold = |g: &u32| coldest.takes(touched_in[*g as usize].0);
         let mut members: Vec<Vec<(Box<[u8]>, u32)>> = vec![Vec::new(); KEY_GROUPS];
         for (key, g) in self.index.extract_if(|_, g| cold(g)) {
             let kg = self.groups[g as usize].as_ref().map_or(0, |group| group.key_group as usize);

@@ -25,14 +25,14 @@ use datafusion::arrow::row::{RowConverter, Rows, SortField};
 
 use super::RankMode;
 use super::operator::{Partition, Rank};
-use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk_id};
+use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkMap, ChunkWriter, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::EventTime;
 use crate::partition_keys::PartitionKeys;
 use crate::runtime::exchange::{KEY_GROUPS, key_groups};
 use crate::spill::StateBudget;
-use crate::spill::runs::{Run, Runs, live_rows_of_chunk};
+use crate::spill::runs::{Coldest, NEVER, Run, Runs, live_rows_of_chunk, to_evict};
 
 /// What a partition costs beyond its rows and key: its slot, the index's
 /// copy of the key, and allocator overhead.
@@ -103,21 +103,9 @@ impl Rank {
             budget.spilled(held, held);
             return Ok(());
         }
-        let keep_bytes = (held / 2).saturating_sub(self.runs.memory() + tables);
-        let keep = (keep_bytes as u128 * count as u128 / own as u128) as usize;
-        let evict = count - keep.min(count - 1);
-        let cutoff = *stamps.select_nth_unstable(evict - 1).1;
-        // Partitions last touched before the cutoff batch, and as many of
-        // those touched in it as make up the count.
-        let mut ties = evict - stamps.iter().filter(|s| **s < cutoff).count();
-        let mut cold = |p: &u32| {
-            let s = touched(p);
-            s < cutoff
-                || (s == cutoff && s != NEVER && ties > 0 && {
-                    ties -= 1;
-                    true
-                })
-        };
+        let evict = to_evict(held, self.runs.memory() + tables, own, count);
+        let mut coldest = Coldest::new(&mut stamps, evict);
+        let mut cold = |p: &u32| coldest.takes(touched(p));
         // Per key group, each cold partition with its key's first bytes:
         // sorting compares those first, without reading the key.
         let mut members: Vec<Vec<(u64, u32)>> = vec![Vec::new(); KEY_GROUPS];
@@ -317,19 +305,7 @@ impl Rank {
             e.bytes(&c.id.to_le_bytes());
             e.bytes(&[]);
         }
-        for kg in 0..KEY_GROUPS {
-            for run in self.runs.of_mut(kg) {
-                e.u64(kg as u64);
-                e.bytes(&run.id.to_le_bytes());
-                e.bytes(&run.live_bitmap());
-                if run.stored == Stored::Yes {
-                    writer.reference(run.id);
-                } else {
-                    writer.write_file(run.id, run.file.clone());
-                    run.stored.sent(checkpoint);
-                }
-            }
-        }
+        self.runs.list(checkpoint, writer, e);
         Ok(captured)
     }
 
@@ -452,10 +428,6 @@ struct Found {
     block: usize,
     rows: std::ops::Range<usize>,
 }
-
-/// The stamp of a partition that cannot spill (keep-first, waiting for
-/// the watermark).
-const NEVER: u64 = u64::MAX;
 
 /// The first 8 bytes of an encoded key as a number that orders as they
 /// do (zeros after a shorter key, which orders first as it should).

@@ -30,7 +30,7 @@ use datafusion::arrow::row::Rows;
 use fastbloom::BloomFilter;
 
 use super::{SpilledBytes, StateBudget};
-use crate::checkpoint::chunk::{ChunkId, Stored, new_chunk_id};
+use crate::checkpoint::chunk::{ChunkId, ChunkWriter, Stored, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::checkpoint::live_rows;
 use crate::error::{EngineError, Result, ResultExt};
@@ -214,6 +214,52 @@ pub(crate) fn live_rows_of_chunk(bytes: &[u8], bitmap: &[u8], name: &str) -> Res
     filter_record_batch(&batch, &mask).context(|| format!("{name}: restoring spilled state"))
 }
 
+/// How many of `count` keys in memory to spill so that an operator holding
+/// `held` bytes then holds about half: `fixed` bytes stay whatever it
+/// spills (its tables, what finds spilled keys), `own` are the keys' own.
+pub(crate) fn to_evict(held: usize, fixed: usize, own: usize, count: usize) -> usize {
+    let keep_bytes = (held / 2).saturating_sub(fixed);
+    let keep = (keep_bytes as u128 * count as u128 / own.max(1) as u128) as usize;
+    count - keep.min(count.saturating_sub(1))
+}
+
+/// The stamp of a key that must not spill (a keep-first row waiting for
+/// the watermark).
+pub(crate) const NEVER: u64 = u64::MAX;
+
+/// The keys to spill: the `evict` touched longest ago, by the batch that
+/// last touched each (its stamp).
+pub(crate) struct Coldest {
+    cutoff: u64,
+    /// Keys touched in the cutoff batch still to take.
+    ties: usize,
+}
+
+impl Coldest {
+    /// Of the keys stamped `stamps` (reordered), the `evict` oldest, at
+    /// least one.
+    pub(crate) fn new(stamps: &mut [u64], evict: usize) -> Self {
+        if stamps.is_empty() {
+            return Self { cutoff: 0, ties: 0 };
+        }
+        let evict = evict.clamp(1, stamps.len());
+        let cutoff = *stamps.select_nth_unstable(evict - 1).1;
+        let ties = evict - stamps.iter().filter(|s| **s < cutoff).count();
+        Self { cutoff, ties }
+    }
+
+    /// Whether the key stamped `stamp` spills: those touched before the
+    /// cutoff batch, and as many of those touched in it as make up the
+    /// count; never one stamped [`NEVER`]. Asked once per key.
+    pub(crate) fn takes(&mut self, stamp: u64) -> bool {
+        stamp < self.cutoff
+            || (stamp == self.cutoff && stamp != NEVER && self.ties > 0 && {
+                self.ties -= 1;
+                true
+            })
+    }
+}
+
 /// Every key group's runs, oldest first.
 pub(crate) struct Runs {
     by_key_group: Vec<Vec<Run>>,
@@ -275,6 +321,25 @@ impl Runs {
                 written += run.file.bytes();
                 self.by_key_group[key_group].insert(take.start, run);
                 self.count += 1;
+            }
+        }
+    }
+
+    /// Lists every run in a checkpoint's state (key group, chunk id,
+    /// bitmap of live rows) and hands its file to `writer` until a
+    /// completed checkpoint stored it; later ones reference it.
+    pub(crate) fn list(&mut self, checkpoint: u64, writer: &mut ChunkWriter, e: &mut Encoder) {
+        for (kg, runs) in self.by_key_group.iter_mut().enumerate() {
+            for run in runs {
+                e.u64(kg as u64);
+                e.bytes(&run.id.to_le_bytes());
+                e.bytes(&run.live_bitmap());
+                if run.stored == Stored::Yes {
+                    writer.reference(run.id);
+                } else {
+                    writer.write_file(run.id, run.file.clone());
+                    run.stored.sent(checkpoint);
+                }
             }
         }
     }
