@@ -236,7 +236,7 @@ impl Rank {
             for row in found.rows {
                 run.kill(first_row + row);
             }
-            self.spilled_partitions -= 1;
+            self.spilled_partitions = self.spilled_partitions.saturating_sub(1);
             loaded[kg] = true;
         }
         self.runs.reads += read.len() as u64;
