@@ -9,8 +9,9 @@
 //! for all): the spilled runs, written once and then referenced, and for
 //! an updating ranking also its rows in memory, one chunk per key group
 //! written anew, instead of inline. A keep-first ranking's runs hold keys
-//! whose first row has left, in the layout of its inline keys. State without that list (the in-memory backend's, and
-//! before runs) restores as before.
+//! whose first row has left, in the layout of its inline keys. State
+//! without that list (the in-memory backend's, and before runs) restores
+//! as before.
 
 use std::sync::Arc;
 
