@@ -428,17 +428,10 @@ impl Operator for Rank {
         Ok(out.state)
     }
 
-    /// Under a budget, the rows in memory are captured at the barrier (each
-    /// shared, not copied) and encoded and written off the task loop; the
-    /// in-memory backend's state is encoded here.
+    /// The rows (shared, not copied) and keys are captured at the barrier
+    /// and encoded off the task loop (`state.rs`).
     fn snapshot_async(&mut self, checkpoint: u64) -> Result<crate::checkpoint::snapshot::SnapshotJob> {
-        let mut chunks = crate::checkpoint::chunk::ChunkWriter::default();
-        let (state, captured) = self.encode_state(checkpoint, &mut chunks)?;
-        let write = self.write_captured(captured)?;
-        Ok(Box::new(move || {
-            write(&mut chunks)?;
-            Ok(crate::checkpoint::snapshot::SnapshotOutput { state: Some(state), chunks })
-        }))
+        self.snapshot_job(checkpoint)
     }
 
     fn checkpoint_complete(&mut self, checkpoint: u64) {

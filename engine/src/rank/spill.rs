@@ -21,11 +21,11 @@ use std::sync::atomic::Ordering;
 use datafusion::arrow::array::{Int64Array, RecordBatch, UInt32Array, UInt64Array};
 use datafusion::arrow::compute::take_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::arrow::row::{RowConverter, Rows, SortField};
+use datafusion::arrow::row::{RowConverter, Rows};
 
 use super::RankMode;
 use super::operator::{Partition, Rank};
-use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkMap, ChunkWriter, new_chunk_id};
+use crate::checkpoint::chunk::{ChunkId, ChunkMap, ChunkWriter, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::EventTime;
@@ -160,15 +160,11 @@ impl Rank {
     /// The keys of the partitions `parts` whose first row has left, with
     /// its time (keep-first): columns `k0`, `k1`, …, then `emitted`.
     pub(super) fn done_batch(&self, parts: &[u32]) -> Result<RecordBatch> {
-        let done: Vec<(&[u8], EventTime)> = parts
+        let done = parts
             .iter()
             .filter_map(|p| self.partitions[*p as usize].as_ref())
-            .filter_map(|p| p.emitted.map(|t| (&p.key[..], t)))
-            .collect();
-        let (mut columns, mut fields) = self.keys.decode(done.iter().map(|(k, _)| *k))?;
-        fields.push(Field::new("emitted", DataType::Int64, false));
-        columns.push(Arc::new(Int64Array::from_iter_values(done.iter().map(|(_, t)| *t))));
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(|| format!("{}: snapshot", self.name))
+            .filter_map(|p| p.emitted.map(|t| (&p.key[..], t)));
+        done_rows(&self.keys, done, &self.name)
     }
 
     /// Whether runs hold keys whose first row has left (keep-first by
@@ -309,27 +305,6 @@ impl Rank {
         Ok(captured)
     }
 
-    /// The job that writes the `captured` rows of a snapshot to `chunks`
-    /// off the task loop (compressed, and to a file of their own from 64
-    /// KB, as [`ChunkBytes::of_batch`] does under a budget).
-    pub(super) fn write_captured(
-        &self,
-        captured: Vec<CapturedRows>,
-    ) -> Result<impl FnOnce(&mut ChunkWriter) -> Result<()> + Send + use<>> {
-        let target = self.budget.as_ref().map(StateBudget::target);
-        let input = Arc::clone(&self.plan.input_schema);
-        let name = self.name.clone();
-        let fields = input.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
-        let converter = RowConverter::new(fields).context(|| format!("{name}: snapshot"))?;
-        Ok(move |chunks: &mut ChunkWriter| {
-            for c in captured {
-                let batch = kept_rows(&converter, &input, c.rows.iter().map(|(q, r)| (*q, r)), &name)?;
-                chunks.write(c.id, ChunkBytes::of_batch(&batch, target.as_ref())?);
-            }
-            Ok(())
-        })
-    }
-
     /// Restores the rows of the chunks a state lists (see `state.rs`) of
     /// the key groups `owns` says are this subtask's, spilling as it goes.
     pub(super) fn restore_chunks(
@@ -367,15 +342,15 @@ impl Rank {
 /// One key group's rows in memory at a barrier, to be written as the chunk
 /// `id`.
 pub(super) struct CapturedRows {
-    key_group: u8,
-    id: ChunkId,
-    rows: Vec<(u64, Arc<[u8]>)>,
+    pub(super) key_group: u8,
+    pub(super) id: ChunkId,
+    pub(super) rows: Vec<(u64, Arc<[u8]>)>,
 }
 
 /// Rows in the row format of `converter` (the ranked input's columns)
 /// with their arrival numbers, as one batch: the input's columns, then
 /// `arrival`.
-fn kept_rows<'r>(
+pub(super) fn kept_rows<'r>(
     converter: &RowConverter,
     input: &Schema,
     rows: impl Iterator<Item = (u64, &'r Arc<[u8]>)>,
@@ -389,6 +364,20 @@ fn kept_rows<'r>(
     let mut fields: Vec<Field> = input.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new("arrival", DataType::UInt64, false));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(ctx)
+}
+
+/// Keys whose first row has left, encoded by `keys`, with its time, as
+/// one batch: columns `k0`, `k1`, …, then `emitted`.
+pub(super) fn done_rows<'k>(
+    keys: &PartitionKeys,
+    done: impl Iterator<Item = (&'k [u8], EventTime)>,
+    name: &str,
+) -> Result<RecordBatch> {
+    let (keys_of, times): (Vec<&[u8]>, Vec<EventTime>) = done.unzip();
+    let (mut columns, mut fields) = keys.decode(keys_of.into_iter())?;
+    fields.push(Field::new("emitted", DataType::Int64, false));
+    columns.push(Arc::new(Int64Array::from(times)));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).context(|| format!("{name}: snapshot"))
 }
 
 /// Spills `batch`, rows of partitions of key group `kg` with the encoded

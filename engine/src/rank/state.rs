@@ -2,7 +2,10 @@
 //! arrival numbers, and (keep-first by event time) the keys whose first
 //! row has left, with its time — as Arrow batches per key group, so that
 //! a job restores at another parallelism. Partition and sort keys are
-//! computed again from the rows on restore.
+//! computed again from the rows on restore. At the barrier a snapshot
+//! only captures the rows (shared: a row never changes) and copies the
+//! keys; its job encodes them off the task loop, so that a large ranking
+//! does not stop its stream for the encoding.
 //!
 //! Under a state budget (`spill.rs`) the state ends with a list of chunks
 //! (count, then each one's key group, id and bitmap of live rows, empty
@@ -18,46 +21,109 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
 
+use datafusion::arrow::row::{RowConverter, SortField};
+
 use super::RankMode;
 use super::operator::Rank;
-use super::spill::CapturedRows;
-use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
+use super::spill::{CapturedRows, done_rows, kept_rows};
+use crate::checkpoint::chunk::{ChunkBytes, ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
-use crate::error::{EngineError, Result};
+use crate::checkpoint::snapshot::{SnapshotJob, SnapshotOutput};
+use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, WATERMARK_MIN};
+use crate::partition_keys::PartitionKeys;
 use crate::runtime::exchange::key_groups;
+use crate::spill::StateBudget;
+
+/// What a checkpoint takes from a ranking at its barrier, encoded by the
+/// snapshot's job off the task loop: the rows, shared (a row never
+/// changes), and the keys whose first row has left, copied end to end.
+struct Capture {
+    watermark: EventTime,
+    arrivals: u64,
+    /// The rows written inline, with their arrival numbers.
+    rows: Vec<(u64, Arc<[u8]>)>,
+    /// The keys whose first row has left, end to end, where each one ends,
+    /// and that row's time.
+    done_keys: Vec<u8>,
+    done_ends: Vec<usize>,
+    done_times: Vec<EventTime>,
+    /// Under a budget: the list of chunks, encoded, and the rows it lists
+    /// that are written anew.
+    list: Vec<u8>,
+    chunks: Vec<CapturedRows>,
+}
+
+impl Capture {
+    fn done(&self) -> impl Iterator<Item = (&[u8], EventTime)> {
+        let starts = std::iter::once(0).chain(self.done_ends.iter().copied());
+        starts.zip(&self.done_ends).map(|(s, e)| &self.done_keys[s..*e]).zip(self.done_times.iter().copied())
+    }
+}
 
 impl Rank {
-    /// The state for checkpoint `checkpoint`, runs to `writer`, and (under
-    /// a budget) the rows in memory captured for the snapshot's job.
-    pub(super) fn encode_state(
-        &mut self,
-        checkpoint: u64,
-        writer: &mut ChunkWriter,
-    ) -> Result<(Vec<u8>, Vec<CapturedRows>)> {
-        let mut e = Encoder::default();
-        e.i64(self.watermark);
-        e.u64(self.arrivals);
-        // The rows, with their partitions' key groups; under a budget an
-        // updating ranking's are chunks, listed after the rest (keep-first
-        // holds few, those waiting for the watermark).
+    /// The snapshot of checkpoint `checkpoint`: what the state holds is
+    /// captured here, at the barrier, and encoded by the returned job, with
+    /// the runs' files (and, under a budget, the rows in memory) written to
+    /// its chunks.
+    pub(super) fn snapshot_job(&mut self, checkpoint: u64) -> Result<SnapshotJob> {
+        let mut chunks = ChunkWriter::default();
+        let capture = self.capture(checkpoint, &mut chunks)?;
+        let plan = Arc::clone(&self.plan);
+        let name = self.name.clone();
+        let keys = PartitionKeys::new(&plan.partition, &plan.input_schema, &name)?;
+        let fields = plan.input_schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
+        let rows = RowConverter::new(fields).context(|| format!("{name}: snapshot"))?;
+        let target = self.budget.as_ref().map(StateBudget::target);
+        Ok(Box::new(move || {
+            let input = &plan.input_schema;
+            let mut e = Encoder::default();
+            e.i64(capture.watermark);
+            e.u64(capture.arrivals);
+            let kept = kept_rows(&rows, input, capture.rows.iter().map(|(q, r)| (*q, r)), &name)?;
+            e.batches_by_key_group(&kept, &keys.columns(&kept)?)?;
+            let done = done_rows(&keys, capture.done(), &name)?;
+            e.batches_by_key_group(&done, &done.columns()[..keys.len()])?;
+            e.bytes.extend_from_slice(&capture.list);
+            for c in capture.chunks {
+                let batch = kept_rows(&rows, input, c.rows.iter().map(|(q, r)| (*q, r)), &name)?;
+                chunks.write(c.id, ChunkBytes::of_batch(&batch, target.as_ref())?);
+            }
+            Ok(SnapshotOutput { state: Some(e.bytes), chunks })
+        }))
+    }
+
+    /// Takes the state for checkpoint `checkpoint` (see the module's
+    /// layout), with the runs' files to `writer`. Under a budget an
+    /// updating ranking's rows are chunks, listed after the rest;
+    /// keep-first keeps its rows (those waiting for the watermark) and
+    /// keys inline.
+    fn capture(&mut self, checkpoint: u64, writer: &mut ChunkWriter) -> Result<Capture> {
         let budgeted = self.budget.is_some();
         let rows_as_chunks = budgeted && matches!(self.plan.mode, RankMode::Updating { .. });
-        let parts: Vec<u32> = match rows_as_chunks {
-            true => Vec::new(),
-            false => (0..self.partitions.len() as u32).filter(|p| self.partitions[*p as usize].is_some()).collect(),
-        };
-        let kept = self.kept_batch(&parts)?;
-        let keys = self.keys.columns(&kept)?;
-        e.batches_by_key_group(&kept, &keys)?;
-        // The keys whose first row has left.
-        let done = self.done_batch(&parts)?;
-        e.batches_by_key_group(&done, &done.columns()[..self.keys.len()])?;
-        let captured = match budgeted {
-            true => self.encode_chunks(checkpoint, rows_as_chunks, writer, &mut e)?,
+        let inline = self.partitions.iter().flatten().filter(|_| !rows_as_chunks);
+        let rows = inline.clone().flat_map(|p| p.ranked.entries().map(|(q, r)| (q, Arc::clone(r)))).collect();
+        let (mut done_keys, mut done_ends, mut done_times) = (Vec::new(), Vec::new(), Vec::new());
+        for (key, t) in inline.filter_map(|p| p.emitted.map(|t| (&p.key, t))) {
+            done_keys.extend_from_slice(key);
+            done_ends.push(done_keys.len());
+            done_times.push(t);
+        }
+        let mut list = Encoder::default();
+        let chunks = match budgeted {
+            true => self.encode_chunks(checkpoint, rows_as_chunks, writer, &mut list)?,
             false => Vec::new(),
         };
-        Ok((e.bytes, captured))
+        Ok(Capture {
+            watermark: self.watermark,
+            arrivals: self.arrivals,
+            rows,
+            done_keys,
+            done_ends,
+            done_times,
+            list: list.bytes,
+            chunks,
+        })
     }
 
     pub(super) fn decode_state(
