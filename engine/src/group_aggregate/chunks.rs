@@ -1,21 +1,20 @@
 //! Incremental checkpoints of a group aggregation.
 //!
-//! Groups' state is written per key group, each key group's as one
-//! immutable chunk (`checkpoint::chunk`): a checkpoint writes again only the
-//! key groups whose groups a row, a retraction or state TTL changed since
-//! the last completed checkpoint, and references the chunks of the others,
-//! as window slices do. A chunk sent with a checkpoint that has not
-//! completed is sent again, with the same bytes (its groups are in key
-//! order), until one that carries it completes.
+//! Groups' state is written as immutable chunks (`checkpoint::chunk`), each
+//! of one key group: a checkpoint writes only the groups a row, a
+//! retraction or a restore changed since the last one, as a new chunk per
+//! key group, and lists the older chunks with a bitmap of their rows still
+//! live (`written.rs` keeps where each group's row is and merges a key
+//! group's chunks in tiers). A spilled group's run (`spill.rs`) is listed
+//! the same way.
 //!
-//! The operator's state is [`CHUNKED`], the number of chunks, then each
-//! chunk's key group and id. A chunk is one Arrow batch: the key columns,
-//! each aggregate's accumulator state columns, then the group's row count.
-//! A subtask that spilled groups (`spill.rs`) lists its runs too, which are
-//! chunks of the same batch layout: its state is [`WITH_RUNS`] and each
-//! entry also carries a bitmap of the chunk's rows still live (empty: all
-//! of them). State of the layout before chunks (the number of key groups,
-//! then each key group and its batch inline, same columns) still restores.
+//! The operator's state is [`WITH_RUNS`], the number of chunks, then each
+//! chunk's key group, id and bitmap of live rows (empty: all of them). A
+//! chunk is one Arrow batch: the key columns, each aggregate's accumulator
+//! state columns, then the group's row count. State of the earlier layouts
+//! still restores: [`CHUNKED`] (a chunk per key group, no bitmaps) and the
+//! one before chunks (the number of key groups, then each key group and
+//! its batch inline, same columns).
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -27,7 +26,7 @@ use datafusion::common::ScalarValue;
 
 use super::spill::find_row;
 use super::{Group, GroupAggregate, GroupAggregatePlan};
-use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkMap, ChunkWriter, Stored, new_chunk_id};
+use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkMap, ChunkWriter, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder, decode_batch};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::runtime::exchange::KEY_GROUPS;
@@ -41,94 +40,36 @@ const CHUNKED: u64 = u64::MAX;
 /// The first number of the chunked layout with runs of spilled groups.
 const WITH_RUNS: u64 = u64::MAX - 1;
 
-#[derive(Debug, Clone, Copy)]
-struct Chunk {
-    id: ChunkId,
-    stored: Stored,
-}
-
-/// Per key group: whether its groups changed since the last checkpoint, and
-/// the chunk that holds them as of that checkpoint.
-#[derive(Debug)]
-pub(super) struct KeyGroupChunks {
-    dirty: Vec<bool>,
-    chunks: Vec<Option<Chunk>>,
-}
-
-impl Default for KeyGroupChunks {
-    fn default() -> Self {
-        Self { dirty: vec![false; KEY_GROUPS], chunks: vec![None; KEY_GROUPS] }
-    }
-}
-
-impl KeyGroupChunks {
-    /// A group of `key_group` changed: its chunk is written anew.
-    #[inline]
-    pub(super) fn touch(&mut self, key_group: u32) {
-        self.dirty[key_group as usize] = true;
-    }
-
-    /// Checkpoint `checkpoint` completed: the chunks written with it (or with
-    /// an abandoned one before it, and written again since) are stored.
-    pub(super) fn complete(&mut self, checkpoint: u64) {
-        for chunk in self.chunks.iter_mut().flatten() {
-            chunk.stored.completed(checkpoint);
-        }
-    }
-}
-
 impl GroupAggregate {
     /// Writes the state for checkpoint `checkpoint`: the chunk list to the
-    /// returned bytes, the chunks of groups in memory (encoded as
-    /// [`ChunkBytes::of_batch`] says for the backend) and the runs of
-    /// spilled groups no completed checkpoint stored to `writer` (a run's
-    /// file as it is: the store links or streams it).
+    /// returned bytes, a chunk per key group of the groups changed since
+    /// the last checkpoint and of the chunks rewritten (`written.rs`;
+    /// encoded as [`ChunkBytes::of_batch`] says for the backend), and the
+    /// runs of spilled groups no completed checkpoint stored to `writer` (a
+    /// run's file as it is: the store links or streams it).
     pub(super) fn snapshot_chunks(&mut self, checkpoint: u64, writer: &mut ChunkWriter) -> Result<Vec<u8>> {
-        let Self { chunks, index, groups, plan, converter, name, runs, budget, .. } = self;
+        let Self { written, groups, plan, converter, name, runs, budget, .. } = self;
         let target = budget.as_ref().map(StateBudget::target);
-        let mut write = [false; KEY_GROUPS];
-        for (kg, slot) in chunks.chunks.iter_mut().enumerate() {
-            if std::mem::take(&mut chunks.dirty[kg]) {
-                *slot = Some(Chunk { id: new_chunk_id(), stored: Stored::No });
-            }
-            write[kg] = slot.is_some_and(|c| c.stored != Stored::Yes);
-        }
-        let mut members: Vec<Vec<(&[u8], u32)>> = vec![Vec::new(); KEY_GROUPS];
-        for (key, g) in index.iter() {
-            let kg = groups[*g as usize].as_ref().expect("indexed groups exist").key_group as usize;
-            if write[kg] {
-                members[kg].push((key, *g));
-            }
-        }
-        let mut e = Encoder::default();
-        e.u64(if runs.is_empty() { CHUNKED } else { WITH_RUNS });
-        let mut listed = Vec::new();
-        for (kg, slot) in chunks.chunks.iter_mut().enumerate() {
-            // A key group whose every group left has no chunk.
-            if write[kg] && members[kg].is_empty() {
-                *slot = None;
-            }
-            if let Some(chunk) = slot {
-                listed.push((kg, chunk));
-            }
-        }
-        let run_count = runs.iter().count();
-        e.u64((listed.len() + run_count) as u64);
-        for (kg, chunk) in listed {
-            e.u64(kg as u64);
-            e.bytes(&chunk.id.to_le_bytes());
-            if !runs.is_empty() {
-                e.bytes(&[]);
-            }
-            if !write[kg] {
-                writer.reference(chunk.id);
+        for (kg, delta) in written.take_changes(groups).into_iter().enumerate() {
+            if delta.groups.is_empty() {
                 continue;
             }
-            let group_rows = &mut members[kg];
-            group_rows.sort_unstable_by_key(|(key, _)| *key);
-            let batch = state_batch(plan, converter, name, groups, group_rows)?;
-            writer.write(chunk.id, ChunkBytes::of_batch(&batch, target.as_ref())?);
-            chunk.stored.sent(checkpoint);
+            let batch = state_batch(plan, converter, name, groups, &delta.members())?;
+            let id = new_chunk_id();
+            writer.write(id, ChunkBytes::of_batch(&batch, target.as_ref())?);
+            written.add(kg, id, checkpoint, delta, groups);
+        }
+        let chunks = written.list();
+        let mut e = Encoder::default();
+        e.u64(WITH_RUNS);
+        e.u64((chunks.len() + runs.iter().count()) as u64);
+        for (kg, id, stored, live) in chunks {
+            e.u64(kg as u64);
+            e.bytes(&id.to_le_bytes());
+            e.bytes(&live);
+            if stored {
+                writer.reference(id);
+            }
         }
         runs.list(checkpoint, writer, &mut e);
         Ok(e.bytes)
@@ -170,7 +111,6 @@ impl GroupAggregate {
         for r in 0..batch.num_rows() {
             self.load_group(&columns, r, kg as u32)?;
         }
-        self.chunks.touch(kg as u32);
         Ok(())
     }
 
@@ -243,6 +183,9 @@ impl GroupAggregate {
         }
         group.rows = columns.counts.value(r);
         let key: &[u8] = columns.keys.as_ref().map_or(&[], |rows| rows.row(r).data());
+        // Restored and loaded groups are written anew: restored chunks may
+        // come from a savepoint, outside the job's store.
+        self.written.changed(group, g, key);
         self.index.insert(key.into(), g);
         // A restored group's idle time starts again.
         self.keep_key(g, key);

@@ -19,8 +19,9 @@
 //! `evaluate`/`state` empty the groups they read, while every batch here
 //! reads the touched groups' results and goes on with them.)
 //!
-//! Checkpoints are incremental, per key group (`chunks.rs`). Under a state
-//! budget the coldest groups spill to disk (`spill.rs`).
+//! Checkpoints write only the groups changed since the last one
+//! (`chunks.rs`, `written.rs`). Under a state budget the coldest groups
+//! spill to disk (`spill.rs`).
 
 use std::collections::HashMap;
 
@@ -52,11 +53,12 @@ mod plan;
 mod spill;
 pub mod state_rows;
 mod ttl;
+mod written;
 
 use crate::spill::runs::Runs;
-use chunks::KeyGroupChunks;
 pub use chunks::{KeyGroupRows, KeyGroupState, decode_key_groups, read_key_groups};
 use min_max::RetractableMinMax;
+use written::Written;
 
 /// A GROUP BY without a window, shared by its subtasks.
 #[derive(Debug)]
@@ -85,6 +87,10 @@ struct Group {
     key: Option<Box<[u8]>>,
     /// Where the group's state is checkpointed (`chunks.rs`).
     key_group: u32,
+    /// The chunk and row that hold its state as of the last checkpoint
+    /// that wrote it, and whether it changed since (`written.rs`).
+    written: Option<written::Place>,
+    changed: bool,
 }
 
 /// Not the exchange's seed, whose hashes the keys of one subtask share
@@ -107,8 +113,9 @@ pub struct GroupAggregate {
     batch_no: u64,
     /// Idle groups, under a state TTL.
     expiry: Option<Expiry>,
-    /// The key groups changed since the last checkpoint, and their chunks.
-    chunks: KeyGroupChunks,
+    /// The groups changed since the last checkpoint, and the chunks that
+    /// hold the others.
+    written: Written,
     /// Scratch buffer for the key hashes of new groups.
     hashes: Vec<u64>,
     /// The subtask's share of the state budget (`None`: state stays in
@@ -147,7 +154,7 @@ impl GroupAggregate {
             touched_in: Vec::new(),
             batch_no: 0,
             expiry: plan.ttl.map(Expiry::new),
-            chunks: KeyGroupChunks::default(),
+            written: Written::default(),
             hashes: Vec::new(),
             budget: budget.filter(|_| plan.ttl.is_none() && !plan.grouping.keys.is_empty()),
             runs: Runs::default(),
@@ -177,7 +184,14 @@ impl GroupAggregate {
     }
 
     fn new_group(&mut self) -> Result<u32> {
-        let group = Group { accumulators: self.accumulators()?, rows: 0, key: None, key_group: 0 };
+        let group = Group {
+            accumulators: self.accumulators()?,
+            rows: 0,
+            key: None,
+            key_group: 0,
+            written: None,
+            changed: false,
+        };
         Ok(match self.free.pop() {
             Some(i) => {
                 self.groups[i as usize] = Some(group);
@@ -189,6 +203,15 @@ impl GroupAggregate {
                 (self.groups.len() - 1) as u32
             }
         })
+    }
+
+    /// Takes group `g` out of memory (its key stays in the index): its
+    /// checkpointed row is dead, its slot free.
+    fn free_group(&mut self, g: u32) -> Option<Group> {
+        let group = self.groups[g as usize].take()?;
+        self.written.forget(&group);
+        self.free.push(g);
+        Some(group)
     }
 
     fn group(&mut self, i: u32) -> &mut Group {
@@ -448,7 +471,8 @@ impl Operator for GroupAggregate {
         for (t, c) in touched.iter().zip(&counts) {
             let group = self.groups[t.group as usize].as_mut().expect("indexed groups exist");
             group.rows += c;
-            self.chunks.touch(group.key_group);
+            let key: &[u8] = rows.as_ref().map_or(&[], |rows| rows.row(t.first_row as usize).data());
+            self.written.changed(group, t.group, key);
         }
 
         // The changes: retractions of old results first, so that a sink
@@ -477,8 +501,7 @@ impl Operator for GroupAggregate {
             if !alive {
                 let key: &[u8] = rows.as_ref().map_or(&[], |rows| rows.row(t.first_row as usize).data());
                 self.index.remove(key);
-                self.groups[t.group as usize] = None;
-                self.free.push(t.group);
+                self.free_group(t.group);
                 if let Some(e) = &mut self.expiry {
                     e.vacate(t.group);
                 }
@@ -499,6 +522,7 @@ impl Operator for GroupAggregate {
             out.batch(StreamBatch::new(result));
         }
         self.metrics.add_dropped(DropReason::ExpiredState, met_missing);
+        self.written.trim(&self.groups, self.index.len());
         self.keep_within_budget()
     }
 
@@ -531,7 +555,7 @@ impl Operator for GroupAggregate {
     }
 
     fn checkpoint_complete(&mut self, checkpoint: u64) {
-        self.chunks.complete(checkpoint);
+        self.written.complete(checkpoint);
         self.runs.complete(checkpoint);
     }
 

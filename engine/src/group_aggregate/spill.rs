@@ -58,7 +58,8 @@ impl GroupAggregate {
         let tables = self.index.capacity() * (size_of::<(Box<[u8]>, u32)>() + 1)
             + self.groups.capacity() * size_of::<Option<super::Group>>()
             + self.touched_in.capacity() * size_of::<(u64, u32)>()
-            + self.free.capacity() * size_of::<u32>();
+            + self.free.capacity() * size_of::<u32>()
+            + self.written.memory();
         (bytes * groups / n.max(1), tables)
     }
 
@@ -106,11 +107,10 @@ impl GroupAggregate {
             let keys: Vec<&[u8]> = refs.iter().map(|(k, _)| *k).collect();
             written += self.write_run(kg, &batch, &keys, budget)?;
             for (_, g) in &spilled {
-                self.groups[*g as usize] = None;
-                self.free.push(*g);
+                self.free_group(*g);
             }
-            self.chunks.touch(kg as u32);
         }
+        self.written.trim(&self.groups, self.index.len());
         self.metrics.spilled_bytes.fetch_add(written as u64, Ordering::Relaxed);
         budget.spilled(held, self.held_bytes());
         Ok(())
@@ -157,7 +157,6 @@ impl GroupAggregate {
             let first_row = *first_row;
             self.load_group(columns, row, kg as u32)?;
             self.runs.of_mut(kg)[run].kill(first_row + row);
-            self.chunks.touch(kg as u32);
             loaded[kg] = true;
         }
         self.runs.reads += read.len() as u64;

@@ -27,16 +27,16 @@ impl GroupAggregate {
         };
         let now = expiry.now();
         for g in expiry.due(now) {
-            let Some(group) = self.groups[g as usize].take() else {
+            let Some(group) = self.free_group(g) else {
                 continue;
             };
-            self.chunks.touch(group.key_group);
             if let Some(key) = group.key {
                 let hash = self.index.hasher().hash_one(&key[..]);
                 self.index.remove(&key);
-                expiry.dropped(hash);
+                if let Some(expiry) = &mut self.expiry {
+                    expiry.dropped(hash);
+                }
             }
-            self.free.push(g);
         }
     }
 }

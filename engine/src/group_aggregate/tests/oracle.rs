@@ -4,8 +4,10 @@
 //! [`decode_key_groups`]; and which chunks a checkpoint writes.
 
 use super::*;
+use crate::checkpoint::chunk::ChunkBytes;
 use crate::checkpoint::codec::Decoder;
 use crate::runtime::exchange::KEY_GROUPS;
+use crate::spill::runs::live_rows_of_chunk;
 use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::datasource::MemTable;
 use datafusion::functions_aggregate::average::avg_udaf;
@@ -13,7 +15,7 @@ use datafusion::functions_aggregate::count::count_udaf;
 use datafusion::functions_aggregate::min_max::min_udaf;
 use datafusion::physical_expr::expressions::cast;
 use datafusion::prelude::SessionContext;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// `k`'s result row, as text: (count, sum, avg, min, max) of `v`.
 pub(super) type Table = BTreeMap<i64, Vec<String>>;
@@ -257,13 +259,21 @@ async fn restored_at_another_parallelism_after_a_kill_ends_as_a_batch_query() {
     assert_eq!(table, batch_query(&net(&input.concat())).await);
 }
 
+/// The rows of the chunks `writer` wrote.
+fn rows_written(writer: &ChunkWriter) -> usize {
+    let rows = |b: &ChunkBytes| live_rows_of_chunk(&b.read().unwrap(), &[], "t").unwrap().num_rows();
+    writer.new.iter().map(|(_, b)| rows(b)).sum()
+}
+
 /// After a checkpoint of 10 000 keys (every key group), a batch of three
-/// keys makes the next checkpoint write only those keys' key groups and
-/// reference the rest; a checkpoint that did not complete has its chunks
-/// written again, same ids and bytes; and the state read back by
-/// [`decode_key_groups`] is DataFusion's batch aggregation of the rows.
+/// keys makes the next checkpoint write only those three groups, a chunk
+/// per changed key group, and reference the first checkpoint's chunks
+/// (their three old rows listed as dead); a checkpoint that did not
+/// complete has its rows written again by the next; and the state read
+/// back by [`decode_key_groups`] is DataFusion's batch aggregation of the
+/// rows.
 #[tokio::test]
-async fn a_checkpoint_writes_only_the_key_groups_that_changed() {
+async fn a_checkpoint_writes_only_the_groups_that_changed() {
     let plan = plan(false);
     let mut op = subtask(&plan);
     let rows: Vec<Change> = (0..10_000).map(|k| (k, k % 97, RowKind::Insert)).collect();
@@ -271,6 +281,7 @@ async fn a_checkpoint_writes_only_the_key_groups_that_changed() {
     let mut first = ChunkWriter::default();
     op.snapshot(1, &mut first).unwrap().unwrap();
     assert_eq!(first.new.len(), KEY_GROUPS, "every key group is new");
+    assert_eq!(rows_written(&first), 10_000);
     op.checkpoint_complete(1);
 
     let more: Vec<Change> = vec![(5, 1, RowKind::Insert), (6, 2, RowKind::Insert), (7, 3, RowKind::Insert)];
@@ -278,17 +289,29 @@ async fn a_checkpoint_writes_only_the_key_groups_that_changed() {
     let keys: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![5, 6, 7]))];
     let changed: HashSet<usize> = key_groups(&keys, 3, &mut Vec::new()).unwrap().into_iter().collect();
     let mut second = ChunkWriter::default();
-    op.snapshot(2, &mut second).unwrap().unwrap();
-    assert_eq!(second.new.len(), changed.len(), "only the changed key groups are written");
-    assert_eq!(second.refs.len(), KEY_GROUPS);
-    let kept: Vec<u128> = first.refs.iter().copied().filter(|id| second.refs.contains(id)).collect();
-    assert_eq!(kept.len(), KEY_GROUPS - changed.len(), "the others are referenced");
+    let state = op.snapshot(2, &mut second).unwrap().unwrap();
+    assert_eq!(second.new.len(), changed.len(), "a chunk per changed key group");
+    assert_eq!(rows_written(&second), 3, "only the changed groups are written");
+    let ids = |ids: &mut dyn Iterator<Item = u128>| ids.collect::<BTreeSet<_>>();
+    let firsts = ids(&mut first.new.iter().chain(&second.new).map(|(id, _)| *id));
+    assert_eq!(ids(&mut second.refs.iter().copied()), firsts, "the rest is referenced");
+    let dead: usize = read_key_groups("t", &state)
+        .unwrap()
+        .into_iter()
+        .map(|(_, s)| match s {
+            KeyGroupState::Chunk { live, .. } if !live.is_empty() => {
+                live.iter().map(|b| b.count_zeros() as usize).sum::<usize>()
+            }
+            _ => 0,
+        })
+        .sum();
+    assert!((3..3 + 8 * changed.len()).contains(&dead), "the old rows are dead ({dead} dead bits)");
 
-    // Checkpoint 2 never completes: checkpoint 3 writes its chunks again.
+    // Checkpoint 2 never completes: checkpoint 3 writes its rows again.
     let mut third = ChunkWriter::default();
     let state = op.snapshot(3, &mut third).unwrap().unwrap();
-    let bytes = |w: &ChunkWriter| w.new.iter().map(|(id, b)| (*id, b.read().unwrap().to_vec())).collect::<Vec<_>>();
-    assert_eq!(bytes(&third), bytes(&second));
+    assert_eq!(rows_written(&third), 3);
+    assert!(third.new.iter().all(|(id, _)| !second.new.iter().any(|(old, _)| old == id)), "new chunks");
     op.checkpoint_complete(3);
     let mut fourth = ChunkWriter::default();
     op.snapshot(4, &mut fourth).unwrap().unwrap();
@@ -297,12 +320,60 @@ async fn a_checkpoint_writes_only_the_key_groups_that_changed() {
     let chunks = ChunkMap::of(first.new.into_iter().chain(third.new)).unwrap();
     let mut decoded = Table::new();
     let mut key_groups_seen = Vec::new();
-    for part in decode_key_groups(plan, &[&state], &chunks).unwrap() {
+    for part in decode_key_groups(Arc::clone(&plan), &[&state], &chunks).unwrap() {
         key_groups_seen.push(part.key_group);
         decoded.extend(text_rows(&part.keys[0], &part.values, part.rows));
     }
     assert_eq!(key_groups_seen, (0..KEY_GROUPS).collect::<Vec<_>>());
     assert_eq!(decoded, batch_query(&net(&[rows, more].concat())).await);
+}
+
+/// A few hot groups among many cold ones, over 300 checkpoints: each
+/// checkpoint writes about the hot groups (the tiers' merges included,
+/// under four times the changed rows in all), a key group keeps a few
+/// chunks, and the last state restores to DataFusion's batch result,
+/// groups retracted to nothing included.
+#[tokio::test]
+async fn hot_groups_are_written_in_tiers() {
+    let plan = plan(true);
+    let mut op = subtask(&plan);
+    let cold: Vec<Change> = (0..5_000).map(|k| (k, k % 13, RowKind::Insert)).collect();
+    op.on_batch(changes(&cold), &mut Collector::default()).unwrap();
+    let mut input = vec![cold];
+    let mut store = ChunkMap::default();
+    let (mut state, mut changed_rows, mut written) = (Vec::new(), 0, 0);
+    let mut taken_back = HashSet::new();
+    for c in 1..=300u64 {
+        // 40 hot keys a checkpoint; some take back their first row, which
+        // leaves a key that got no other row with nothing.
+        let batch: Vec<Change> = (0..40)
+            .map(|i| {
+                let k = ((c * 7 + i * 131) % 400) as i64;
+                match (c + i) % 9 == 0 && taken_back.insert(k) {
+                    true => (k, k % 13, RowKind::Delete),
+                    false => (k, (c % 5) as i64, RowKind::Insert),
+                }
+            })
+            .collect();
+        op.on_batch(changes(&batch), &mut Collector::default()).unwrap();
+        changed_rows += batch.iter().map(|r| r.0).collect::<HashSet<_>>().len();
+        input.push(batch);
+        let mut writer = ChunkWriter::default();
+        state = op.snapshot(c, &mut writer).unwrap().unwrap();
+        if c > 1 {
+            written += rows_written(&writer);
+        }
+        store.extend(writer.new).unwrap();
+        op.checkpoint_complete(c);
+        let chunks = read_key_groups("t", &state).unwrap().len();
+        assert!(chunks <= KEY_GROUPS * 12, "{chunks} chunks listed at checkpoint {c}");
+    }
+    assert!(written < 4 * changed_rows, "{written} rows written for {changed_rows} changed");
+    let mut decoded = Table::new();
+    for part in decode_key_groups(Arc::clone(&plan), &[&state], &store).unwrap() {
+        decoded.extend(text_rows(&part.keys[0], &part.values, part.rows));
+    }
+    assert_eq!(decoded, batch_query(&net(&input.concat())).await);
 }
 
 /// State of the layout before chunks (the number of key groups, then each
@@ -321,25 +392,37 @@ async fn state_of_the_layout_before_chunks_restores() {
     let mut writer = ChunkWriter::default();
     let state = op[0].snapshot(1, &mut writer).unwrap().unwrap();
     let chunks = ChunkMap::of(writer.new).unwrap();
+    // The layout before bitmaps (a chunk per key group) and the one before
+    // chunks (each key group's batch inline).
     let mut d = Decoder::new(&state);
-    assert_eq!(d.u64().unwrap(), u64::MAX, "the chunked layout's marker");
-    let mut old = Encoder::default();
+    assert_eq!(d.u64().unwrap(), u64::MAX - 1, "the layout's marker");
+    let (mut chunked, mut inline) = (Encoder::default(), Encoder::default());
+    chunked.u64(u64::MAX);
     let n = d.u64().unwrap();
-    old.u64(n);
+    chunked.u64(n);
+    inline.u64(n);
     for _ in 0..n {
-        old.u64(d.u64().unwrap());
-        let id = u128::from_le_bytes(d.bytes().unwrap().try_into().unwrap());
-        old.batch(&Decoder::new(&chunks.get(id).unwrap()).batch().unwrap()).unwrap();
+        let kg = d.u64().unwrap();
+        let id = d.bytes().unwrap();
+        assert!(d.bytes().unwrap().is_empty(), "a first checkpoint's rows are all live");
+        chunked.u64(kg);
+        chunked.bytes(id);
+        inline.u64(kg);
+        let id = u128::from_le_bytes(id.try_into().unwrap());
+        inline.batch(&Decoder::new(&chunks.get(id).unwrap()).batch().unwrap()).unwrap();
     }
-    let mut after: Vec<GroupAggregate> = (0..2)
-        .map(|i| {
-            let mut op = subtask(&plan);
-            op.restore(&[&old.bytes], &ChunkMap::default(), &|g| subtask_of_key_group(g, 2) == i).unwrap();
-            op
-        })
-        .collect();
-    for rows in &input[5..] {
-        route(&mut after, rows, &mut table);
+    for (old, store) in [(chunked, &chunks), (inline, &ChunkMap::default())] {
+        let mut after: Vec<GroupAggregate> = (0..2)
+            .map(|i| {
+                let mut op = subtask(&plan);
+                op.restore(&[&old.bytes], store, &|g| subtask_of_key_group(g, 2) == i).unwrap();
+                op
+            })
+            .collect();
+        let mut table = table.clone();
+        for rows in &input[5..] {
+            route(&mut after, rows, &mut table);
+        }
+        assert_eq!(table, batch_query(&net(&input.concat())).await);
     }
-    assert_eq!(table, batch_query(&net(&input.concat())).await);
 }
