@@ -60,23 +60,40 @@ impl Encoder {
         batch: &RecordBatch,
         keys: &[datafusion::arrow::array::ArrayRef],
     ) -> Result<()> {
-        if batch.num_rows() == 0 {
-            self.u64(0);
-            return Ok(());
-        }
+        self.slices_by_key_group(std::iter::once(Ok((batch.clone(), keys.to_vec()))))
+    }
+
+    /// Each of `slices` (a batch and its rows' keys) as
+    /// [`Self::batches_by_key_group`] writes one, behind one count (a key
+    /// group may then have several batches): a large state is encoded one
+    /// slice at a time, without a copy of all of it as one batch.
+    pub fn slices_by_key_group(
+        &mut self,
+        slices: impl Iterator<Item = Result<(RecordBatch, Vec<datafusion::arrow::array::ArrayRef>)>>,
+    ) -> Result<()> {
+        let at = self.bytes.len();
+        self.u64(0);
+        let mut count = 0u64;
         let mut hashes = Vec::new();
-        let groups = crate::runtime::exchange::rows_by_key_group(&crate::runtime::exchange::key_groups(
-            keys,
-            batch.num_rows(),
-            &mut hashes,
-        )?);
-        self.u64(groups.len() as u64);
-        for (key_group, rows) in groups {
-            self.u64(key_group as u64);
-            let part = datafusion::arrow::compute::take_record_batch(batch, &rows)
-                .context(|| "splitting state by key group".into())?;
-            self.batch(&part)?;
+        for slice in slices {
+            let (batch, keys) = slice?;
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let groups = crate::runtime::exchange::rows_by_key_group(&crate::runtime::exchange::key_groups(
+                &keys,
+                batch.num_rows(),
+                &mut hashes,
+            )?);
+            count += groups.len() as u64;
+            for (key_group, rows) in groups {
+                self.u64(key_group as u64);
+                let part = datafusion::arrow::compute::take_record_batch(&batch, &rows)
+                    .context(|| "splitting state by key group".into())?;
+                self.batch(&part)?;
+            }
         }
+        self.bytes[at..at + 8].copy_from_slice(&count.to_le_bytes());
         Ok(())
     }
 

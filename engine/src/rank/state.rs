@@ -35,6 +35,10 @@ use crate::partition_keys::PartitionKeys;
 use crate::runtime::exchange::key_groups;
 use crate::spill::StateBudget;
 
+/// Rows a snapshot's job encodes at a time (few in tests, so that their
+/// checkpoints hold several slices).
+const SLICE: usize = if cfg!(test) { 64 } else { 1 << 18 };
+
 /// What a checkpoint takes from a ranking at its barrier, encoded by the
 /// snapshot's job off the task loop: the rows, shared (a row never
 /// changes), and the keys whose first row has left, copied end to end.
@@ -68,7 +72,7 @@ impl Rank {
     /// its chunks.
     pub(super) fn snapshot_job(&mut self, checkpoint: u64) -> Result<SnapshotJob> {
         let mut chunks = ChunkWriter::default();
-        let capture = self.capture(checkpoint, &mut chunks)?;
+        let mut capture = self.capture(checkpoint, &mut chunks)?;
         let plan = Arc::clone(&self.plan);
         let name = self.name.clone();
         let keys = PartitionKeys::new(&plan.partition, &plan.input_schema, &name)?;
@@ -80,10 +84,22 @@ impl Rank {
             let mut e = Encoder::default();
             e.i64(capture.watermark);
             e.u64(capture.arrivals);
-            let kept = kept_rows(&rows, input, capture.rows.iter().map(|(q, r)| (*q, r)), &name)?;
-            e.batches_by_key_group(&kept, &keys.columns(&kept)?)?;
-            let done = done_rows(&keys, capture.done(), &name)?;
-            e.batches_by_key_group(&done, &done.columns()[..keys.len()])?;
+            // A slice at a time from the end, each slice's rows let go once
+            // encoded: no second copy of the whole state.
+            let mut held = std::mem::take(&mut capture.rows);
+            e.slices_by_key_group(std::iter::from_fn(|| {
+                let slice = held.split_off(held.len().checked_sub(1)? / SLICE * SLICE);
+                Some(kept_rows(&rows, input, slice.iter().map(|(q, r)| (*q, r)), &name).and_then(|kept| {
+                    let keys = keys.columns(&kept)?;
+                    Ok((kept, keys))
+                }))
+            }))?;
+            let done: Vec<(&[u8], EventTime)> = capture.done().collect();
+            e.slices_by_key_group(done.chunks(SLICE).map(|slice| {
+                let done = done_rows(&keys, slice.iter().copied(), &name)?;
+                let keys = done.columns()[..keys.len()].to_vec();
+                Ok((done, keys))
+            }))?;
             e.bytes.extend_from_slice(&capture.list);
             for c in capture.chunks {
                 let batch = kept_rows(&rows, input, c.rows.iter().map(|(q, r)| (*q, r)), &name)?;
