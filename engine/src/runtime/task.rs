@@ -271,10 +271,17 @@ impl Task {
         // happen on the writer, while the stream goes on.
         let mut jobs = Vec::new();
         for (op, state_id) in self.chain.iter_mut().zip(&self.state_ids.operators) {
+            let taken = std::time::Instant::now();
+            let job = op.snapshot_async(id)?;
+            // Which operator holds the stream up, when one does.
+            let ms = taken.elapsed().as_millis();
+            if ms >= 20 {
+                tracing::debug!(operator = op.name(), checkpoint = id, ms, "snapshot paused the task");
+            }
             jobs.push(OperatorJob {
                 state_id: state_id.as_ref().map(|id| id.to_string()),
                 name: op.name().to_string(),
-                job: op.snapshot_async(id)?,
+                job,
             });
         }
         self.metrics.snapshot_pause_max_ns.fetch_max(paused.elapsed().as_nanos() as u64, Ordering::Relaxed);
