@@ -28,6 +28,7 @@ use super::spill::find_row;
 use super::{Group, GroupAggregate, GroupAggregatePlan};
 use crate::checkpoint::chunk::{ChunkBytes, ChunkId, ChunkMap, ChunkWriter, new_chunk_id};
 use crate::checkpoint::codec::{Decoder, Encoder, decode_batch};
+use crate::checkpoint::snapshot::{SnapshotJob, SnapshotOutput};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::runtime::exchange::KEY_GROUPS;
 use crate::spill::StateBudget;
@@ -41,22 +42,26 @@ const CHUNKED: u64 = u64::MAX;
 const WITH_RUNS: u64 = u64::MAX - 1;
 
 impl GroupAggregate {
-    /// Writes the state for checkpoint `checkpoint`: the chunk list to the
-    /// returned bytes, a chunk per key group of the groups changed since
-    /// the last checkpoint and of the chunks rewritten (`written.rs`;
-    /// encoded as [`ChunkBytes::of_batch`] says for the backend), and the
-    /// runs of spilled groups no completed checkpoint stored to `writer` (a
-    /// run's file as it is: the store links or streams it).
-    pub(super) fn snapshot_chunks(&mut self, checkpoint: u64, writer: &mut ChunkWriter) -> Result<Vec<u8>> {
+    /// The snapshot of checkpoint `checkpoint`: the state (the chunk list)
+    /// and, per key group, a chunk of the groups changed since the last
+    /// checkpoint and of the chunks rewritten (`written.rs`), taken here as
+    /// Arrow batches (the groups' boxed accumulators cannot leave the task
+    /// loop); the job encodes them (as [`ChunkBytes::of_batch`] says for the
+    /// backend) off the loop. The runs of spilled groups no completed
+    /// checkpoint stored go as their files (the store links or streams
+    /// them).
+    pub(super) fn snapshot_job(&mut self, checkpoint: u64) -> Result<SnapshotJob> {
+        let mut writer = ChunkWriter::default();
         let Self { written, groups, plan, converter, name, runs, budget, .. } = self;
         let target = budget.as_ref().map(StateBudget::target);
+        let mut batches = Vec::new();
         for (kg, delta) in written.take_changes(groups).into_iter().enumerate() {
             if delta.groups.is_empty() {
                 continue;
             }
             let batch = state_batch(plan, converter, name, groups, &delta.members())?;
             let id = new_chunk_id();
-            writer.write(id, ChunkBytes::of_batch(&batch, target.as_ref())?);
+            batches.push((id, batch));
             written.add(kg, id, checkpoint, delta, groups);
         }
         let chunks = written.list();
@@ -71,8 +76,13 @@ impl GroupAggregate {
                 writer.reference(id);
             }
         }
-        runs.list(checkpoint, writer, &mut e);
-        Ok(e.bytes)
+        runs.list(checkpoint, &mut writer, &mut e);
+        Ok(Box::new(move || {
+            for (id, batch) in batches {
+                writer.write(id, ChunkBytes::of_batch(&batch, target.as_ref())?);
+            }
+            Ok(SnapshotOutput { state: Some(e.bytes), chunks: writer })
+        }))
     }
 
     /// Restores every subtask's groups of the key groups `owns` says are

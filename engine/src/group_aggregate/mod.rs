@@ -37,6 +37,7 @@ use datafusion::logical_expr::Accumulator;
 
 use crate::changelog::{self, RowKind};
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
+use crate::checkpoint::snapshot::SnapshotJob;
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::StreamBatch;
 use crate::metrics::{DropReason, OperatorMetrics};
@@ -546,12 +547,16 @@ impl Operator for GroupAggregate {
         }
     }
 
-    /// The key groups changed since the last checkpoint, as chunks
-    /// (`chunks.rs`), and the runs of spilled groups, at the barrier: the
-    /// groups in memory cannot be shared with another thread (boxed
-    /// accumulators), and a run costs a file handle, not a read.
     fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
-        self.snapshot_chunks(checkpoint, chunks).map(Some)
+        let out = self.snapshot_job(checkpoint)?()?;
+        chunks.append(out.chunks);
+        Ok(out.state)
+    }
+
+    /// The groups changed since the last checkpoint are taken as Arrow
+    /// batches here and encoded off the task loop (`chunks.rs`).
+    fn snapshot_async(&mut self, checkpoint: u64) -> Result<SnapshotJob> {
+        self.snapshot_job(checkpoint)
     }
 
     fn checkpoint_complete(&mut self, checkpoint: u64) {
