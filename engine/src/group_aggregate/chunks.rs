@@ -52,10 +52,10 @@ impl GroupAggregate {
     /// them).
     pub(super) fn snapshot_job(&mut self, checkpoint: u64) -> Result<SnapshotJob> {
         let mut writer = ChunkWriter::default();
-        let Self { written, groups, plan, converter, name, runs, budget, .. } = self;
+        let Self { written, groups, plan, converter, name, runs, budget, index, .. } = self;
         let target = budget.as_ref().map(StateBudget::target);
         let mut batches = Vec::new();
-        for (kg, delta) in written.take_changes(groups).into_iter().enumerate() {
+        for (kg, delta) in written.take_changes(groups, index).into_iter().enumerate() {
             if delta.groups.is_empty() {
                 continue;
             }

@@ -94,6 +94,9 @@ struct Group {
     changed: bool,
 }
 
+/// Encoded group key → index in `groups`.
+type Index = HashMap<Box<[u8]>, u32, RandomState>;
+
 /// Not the exchange's seed, whose hashes the keys of one subtask share
 /// bits of.
 const SEED: u64 = 0x6772_6f75_705f_6167;
@@ -105,7 +108,7 @@ pub struct GroupAggregate {
     converter: RowConverter,
     /// Encoded group key → index in `groups` (hashed with DataFusion's
     /// fast hasher: std's SipHash was a twentieth of q4).
-    index: HashMap<Box<[u8]>, u32, RandomState>,
+    index: Index,
     groups: Vec<Option<Group>>,
     free: Vec<u32>,
     /// Per group: the batch in which it was last touched, and where it is

@@ -201,6 +201,31 @@ fn unchanged_results_emit_nothing() {
     assert_eq!(table, BTreeMap::from([(1, (5, 5)), (2, (16, 9))]));
 }
 
+/// A job without checkpoints keeps no list of changed groups (no second
+/// copy of their keys); after its first checkpoint it lists the groups a
+/// batch changes, once each, and the next checkpoint writes only those.
+#[test]
+fn changed_groups_are_listed_only_once_checkpoints_are_taken() {
+    let mut op = operator();
+    let rows: Vec<(i64, i64)> = (0..10_000).map(|k| (k, k % 7)).collect();
+    op.on_batch(batch(&rows), &mut Collector::default()).unwrap();
+    op.on_batch(batch(&rows), &mut Collector::default()).unwrap();
+    assert!(op.written.memory() < 1024, "{} bytes listed without checkpoints", op.written.memory());
+    let written = |op: &mut GroupAggregate, id: u64| -> usize {
+        let mut writer = ChunkWriter::default();
+        op.snapshot(id, &mut writer).unwrap();
+        op.checkpoint_complete(id);
+        let rows = |b: &crate::checkpoint::chunk::ChunkBytes| {
+            crate::spill::runs::live_rows_of_chunk(&b.read().unwrap(), &[], "t").unwrap().num_rows()
+        };
+        writer.new.iter().map(|(_, b)| rows(b)).sum()
+    };
+    assert_eq!(written(&mut op, 1), 10_000);
+    op.on_batch(batch(&rows[..300]), &mut Collector::default()).unwrap();
+    op.on_batch(batch(&rows[100..400]), &mut Collector::default()).unwrap();
+    assert_eq!(written(&mut op, 2), 400);
+}
+
 /// Over a changelog, MAX takes back the value a `-U` withdraws (not the
 /// oldest), and its counts survive a checkpoint: after a restore, taking
 /// back the larger of two values answers with the other.

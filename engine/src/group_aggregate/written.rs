@@ -21,7 +21,7 @@ use crate::checkpoint::chunk::{ChunkId, Stored};
 use crate::checkpoint::live_rows;
 use crate::runtime::exchange::KEY_GROUPS;
 
-use super::Group;
+use super::{Group, Index};
 
 /// Where a group's state is: the chunk's slot and the row in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +102,10 @@ pub(super) struct Written {
     /// changed; a group freed and made again meanwhile is listed again, and
     /// its latest entry is the one taken.
     changed: Delta,
+    /// Whether a checkpoint was taken: until then every group is new and
+    /// none is listed (the first checkpoint finds them in the index), so
+    /// that a job without checkpoints keeps no second copy of its keys.
+    tracking: bool,
 }
 
 impl Written {
@@ -110,7 +114,9 @@ impl Written {
     pub(super) fn changed(&mut self, group: &mut Group, g: u32, key: &[u8]) {
         if !group.changed {
             group.changed = true;
-            self.changed.push(g, key);
+            if self.tracking {
+                self.changed.push(g, key);
+            }
         }
     }
 
@@ -151,11 +157,21 @@ impl Written {
         }
     }
 
-    /// Per key group, the groups the checkpoint now taken writes: those
-    /// changed since the last one, and the live rows of the chunks it
-    /// rewrites (see the module's doc), which it drops.
-    pub(super) fn take_changes(&mut self, groups: &mut [Option<Group>]) -> Vec<Delta> {
+    /// Per key group, the groups the checkpoint now taken writes: at the
+    /// first, every group of `index`; then those changed since the last
+    /// one, and the live rows of the chunks it rewrites (see the module's
+    /// doc), which it drops.
+    pub(super) fn take_changes(&mut self, groups: &mut [Option<Group>], index: &Index) -> Vec<Delta> {
         let mut deltas: Vec<Delta> = (0..KEY_GROUPS).map(|_| Delta::default()).collect();
+        if !std::mem::replace(&mut self.tracking, true) {
+            for (key, g) in index {
+                if let Some(group) = groups[*g as usize].as_mut() {
+                    group.changed = false;
+                    deltas[group.key_group as usize].push(*g, key);
+                }
+            }
+            return deltas;
+        }
         // Chunks no completed checkpoint stored are written again.
         for slot in 0..self.slots.len() {
             if self.slots[slot].as_ref().is_some_and(|c| c.stored != Stored::Yes) {
