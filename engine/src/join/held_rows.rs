@@ -6,8 +6,9 @@
 //! comes (and sent again when its last partner leaves).
 //!
 //! Rows and keys are kept in arrow's row format: a retraction finds its
-//! row by comparing bytes, and a checkpoint converts them back into Arrow
-//! batches split by key group.
+//! row by comparing bytes, and a checkpoint copies them at the barrier and
+//! converts them back into Arrow batches split by key group off the task
+//! loop.
 
 use std::sync::Arc;
 
@@ -64,10 +65,47 @@ pub(crate) struct HeldRows {
     ttl: Option<KeyTtl>,
     rows: RowConverter,
     keys: PartitionKeys,
+    /// The join keys' expressions (a snapshot's encoder evaluates them).
+    key_exprs: Vec<Arc<dyn PhysicalExpr>>,
     schema: SchemaRef,
     name: String,
     /// About the memory the rows take, for `weir.memory`.
     bytes: usize,
+}
+
+/// A side's held rows as a barrier found them ([`HeldRows::capture`]).
+#[derive(Default)]
+pub(crate) struct CapturedSide {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    copies: Vec<u64>,
+    partners: Vec<u64>,
+}
+
+/// Writes a side's captured rows as Arrow batches split by key group, so
+/// that a restore at another parallelism takes its own; what
+/// [`HeldRows::decode_state`] reads.
+pub(crate) struct SideEncoder {
+    rows: RowConverter,
+    keys: PartitionKeys,
+    /// The side's columns, then `copies` and `partners`.
+    schema: SchemaRef,
+    name: String,
+}
+
+impl SideEncoder {
+    pub fn encode(&self, captured: CapturedSide, e: &mut Encoder) -> Result<()> {
+        let ctx = || format!("{}: snapshot", self.name);
+        let starts = std::iter::once(0).chain(captured.ends.iter().copied());
+        let rows = starts.zip(&captured.ends).map(|(s, end)| &captured.bytes[s..*end]);
+        let parser = self.rows.parser();
+        let mut columns = self.rows.convert_rows(rows.map(|r| parser.parse(r))).context(ctx)?;
+        columns.push(Arc::new(UInt64Array::from(captured.copies)));
+        columns.push(Arc::new(UInt64Array::from(captured.partners)));
+        let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns).context(ctx)?;
+        let keys = self.keys.columns(&batch)?;
+        e.batches_by_key_group(&batch, &keys)
+    }
 }
 
 /// What one distinct held row costs besides its bytes and key (two map
@@ -107,6 +145,7 @@ impl HeldRows {
             ttl: ttl.map(|t| KeyTtl { expiry: Expiry::new(t), keys: Vec::new(), free: Vec::new(), now: 0 }),
             rows: RowConverter::new(fields).context(|| format!("{name}: join rows"))?,
             keys: PartitionKeys::new(keys, schema, name)?,
+            key_exprs: keys.to_vec(),
             schema: Arc::clone(schema),
             name: name.to_string(),
             bytes: 0,
@@ -268,21 +307,32 @@ impl HeldRows {
         Arc::new(Schema::new(fields))
     }
 
-    /// Writes every held row with its copies and partners, split by key
-    /// group so that a restore at another parallelism takes its own.
-    pub fn encode_state(&self, e: &mut Encoder) -> Result<()> {
-        let ctx = || format!("{}: snapshot", self.name);
-        let held: Vec<(&[u8], &Held)> =
-            self.by_key.values().flat_map(|b| b.rows.iter().map(|(r, h)| (r.as_ref(), h))).collect();
-        let mut columns = self.columns(held.iter().map(|(r, _)| *r))?;
-        columns.push(Arc::new(UInt64Array::from_iter_values(held.iter().map(|(_, h)| h.copies))));
-        columns.push(Arc::new(UInt64Array::from_iter_values(held.iter().map(|(_, h)| h.partners))));
-        let batch = RecordBatch::try_new(self.stored_schema(), columns).context(ctx)?;
-        let keys = self.keys.columns(&batch)?;
-        e.batches_by_key_group(&batch, &keys)
+    /// Every held row with its copies and partners, taken at a barrier for
+    /// [`SideEncoder::encode`] to write off the task loop: the rows' bytes
+    /// copied end to end (one copy, no conversion).
+    pub fn capture(&self) -> CapturedSide {
+        let mut c = CapturedSide::default();
+        for (row, held) in self.by_key.values().flat_map(|b| b.rows.iter()) {
+            c.bytes.extend_from_slice(row);
+            c.ends.push(c.bytes.len());
+            c.copies.push(held.copies);
+            c.partners.push(held.partners);
+        }
+        c
     }
 
-    /// Adds the rows [`HeldRows::encode_state`] wrote for the key groups
+    /// What writes this side's captured rows off the task loop.
+    pub fn encoder(&self) -> Result<SideEncoder> {
+        let fields = self.schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
+        Ok(SideEncoder {
+            rows: RowConverter::new(fields).context(|| format!("{}: join rows", self.name))?,
+            keys: PartitionKeys::new(&self.key_exprs, &self.schema, &self.name)?,
+            schema: self.stored_schema(),
+            name: self.name.clone(),
+        })
+    }
+
+    /// Adds the rows [`SideEncoder::encode`] wrote for the key groups
     /// `owns` keeps.
     pub fn decode_state(&mut self, d: &mut Decoder, owns: &dyn Fn(usize) -> bool) -> Result<()> {
         // Restored rows' idle time starts again.

@@ -24,9 +24,10 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use crate::changelog::{self, RowKind};
 use crate::checkpoint::chunk::{ChunkMap, ChunkWriter};
 use crate::checkpoint::codec::{Decoder, Encoder};
+use crate::checkpoint::snapshot::{SnapshotJob, SnapshotOutput};
 use crate::error::{Result, ResultExt};
 use crate::join::exec::JoinSpec;
-use crate::join::held_rows::{Encoded, HeldRows};
+use crate::join::held_rows::{CapturedSide, Encoded, HeldRows, SideEncoder};
 use crate::message::{EventTime, StreamBatch, WATERMARK_END, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
 use crate::operator::{Collector, Operator, StateSize};
@@ -304,12 +305,24 @@ impl Operator for UpdatingJoin {
         Ok(())
     }
 
-    fn snapshot(&mut self, _checkpoint: u64, _chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
-        let mut e = Encoder::default();
-        for side in &self.sides {
-            side.encode_state(&mut e)?;
-        }
-        Ok(Some(e.bytes))
+    fn snapshot(&mut self, checkpoint: u64, chunks: &mut ChunkWriter) -> Result<Option<Vec<u8>>> {
+        let out = self.snapshot_async(checkpoint)?()?;
+        chunks.append(out.chunks);
+        Ok(out.state)
+    }
+
+    /// Both sides' rows are copied at the barrier and encoded off the task
+    /// loop.
+    fn snapshot_async(&mut self, _checkpoint: u64) -> Result<SnapshotJob> {
+        let sides: Vec<(CapturedSide, SideEncoder)> =
+            self.sides.iter().map(|side| Ok((side.capture(), side.encoder()?))).collect::<Result<_>>()?;
+        Ok(Box::new(move || {
+            let mut e = Encoder::default();
+            for (captured, encoder) in sides {
+                encoder.encode(captured, &mut e)?;
+            }
+            Ok(SnapshotOutput { state: Some(e.bytes), chunks: ChunkWriter::default() })
+        }))
     }
 
     fn state_size(&self) -> StateSize {
