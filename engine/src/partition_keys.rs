@@ -43,6 +43,13 @@ impl PartitionKeys {
         })
     }
 
+    /// The same keys over rows of `input` with an encoder of their own: a
+    /// snapshot's job evaluates them off the task loop (arrow's
+    /// `RowConverter` cannot be cloned).
+    pub fn again(&self, input: &SchemaRef) -> Result<Self> {
+        Self::new(&self.exprs, input, &self.name)
+    }
+
     /// The key columns of `rows` (how the exchange and a checkpoint's key
     /// groups see them).
     pub fn columns(&self, rows: &RecordBatch) -> Result<Vec<ArrayRef>> {

@@ -59,7 +59,8 @@ impl GroupAggregate {
             if delta.groups.is_empty() {
                 continue;
             }
-            let batch = state_batch(plan, converter, name, groups, &delta.members())?;
+            let delta = delta.finish();
+            let batch = state_batch(plan, converter, name, groups, &delta.pairs())?;
             let id = new_chunk_id();
             batches.push((id, batch));
             written.add(kg, id, checkpoint, delta, groups);

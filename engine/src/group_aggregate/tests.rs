@@ -215,10 +215,7 @@ fn changed_groups_are_listed_only_once_checkpoints_are_taken() {
         let mut writer = ChunkWriter::default();
         op.snapshot(id, &mut writer).unwrap();
         op.checkpoint_complete(id);
-        let rows = |b: &crate::checkpoint::chunk::ChunkBytes| {
-            crate::spill::runs::live_rows_of_chunk(&b.read().unwrap(), &[], "t").unwrap().num_rows()
-        };
-        writer.new.iter().map(|(_, b)| rows(b)).sum()
+        oracle::rows_written(&writer)
     };
     assert_eq!(written(&mut op, 1), 10_000);
     op.on_batch(batch(&rows[..300]), &mut Collector::default()).unwrap();

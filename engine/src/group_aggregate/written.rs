@@ -17,6 +17,8 @@
 //! rows, still live, join the changed ones): the bytes are not kept to be
 //! sent again.
 
+use datafusion::arrow::array::{Array, LargeBinaryArray, LargeBinaryBuilder};
+
 use crate::checkpoint::chunk::{ChunkId, Stored};
 use crate::checkpoint::live_rows;
 use crate::runtime::exchange::KEY_GROUPS;
@@ -44,49 +46,47 @@ struct Chunk {
     live_count: usize,
     /// The rows' encoded keys: a rewrite of its live rows needs them (a
     /// group's key is otherwise only in the index).
-    keys: Keys,
+    keys: LargeBinaryArray,
 }
 
-/// Encoded keys end to end, with where each ends.
-#[derive(Debug, Default)]
-pub(super) struct Keys {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-impl Keys {
-    fn push(&mut self, key: &[u8]) {
-        self.bytes.extend_from_slice(key);
-        self.ends.push(self.bytes.len());
-    }
-
-    fn get(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.bytes[start..self.ends[i]]
-    }
-
-    fn memory(&self) -> usize {
-        self.bytes.capacity() + self.ends.capacity() * size_of::<usize>()
-    }
-}
-
-/// The groups of one key group a checkpoint writes as a new chunk: their
-/// ids and keys, in the same order.
+/// Groups with their encoded keys, in the same order: those of one key
+/// group a checkpoint writes as a new chunk, or those changed since the
+/// last checkpoint.
 #[derive(Debug, Default)]
 pub(super) struct Delta {
     pub(super) groups: Vec<u32>,
-    keys: Keys,
+    keys: LargeBinaryBuilder,
 }
 
 impl Delta {
     fn push(&mut self, g: u32, key: &[u8]) {
         self.groups.push(g);
-        self.keys.push(key);
+        self.keys.append_value(key);
     }
 
+    /// The groups and keys, to be read.
+    pub(super) fn finish(mut self) -> Members {
+        Members { groups: self.groups, keys: self.keys.finish() }
+    }
+
+    fn memory(&self) -> usize {
+        self.groups.capacity() * size_of::<u32>()
+            + self.keys.values_slice().len()
+            + size_of_val(self.keys.offsets_slice())
+    }
+}
+
+/// A finished [`Delta`].
+#[derive(Debug)]
+pub(super) struct Members {
+    pub(super) groups: Vec<u32>,
+    keys: LargeBinaryArray,
+}
+
+impl Members {
     /// Each group with its key.
-    pub(super) fn members(&self) -> Vec<(&[u8], u32)> {
-        self.groups.iter().enumerate().map(|(i, g)| (self.keys.get(i), *g)).collect()
+    pub(super) fn pairs(&self) -> Vec<(&[u8], u32)> {
+        self.keys.iter().flatten().zip(self.groups.iter().copied()).collect()
     }
 }
 
@@ -135,11 +135,10 @@ impl Written {
                 kept.push(i);
             }
         }
-        let mut changed = Delta::default();
+        let old = std::mem::take(&mut self.changed).finish();
         for i in kept.into_iter().rev() {
-            changed.push(self.changed.groups[i], self.changed.keys.get(i));
+            self.changed.push(old.groups[i], old.keys.value(i));
         }
-        self.changed = changed;
     }
 
     /// `group` left memory: its row is dead.
@@ -178,7 +177,7 @@ impl Written {
                 self.rewrite(slot, groups, &mut deltas);
             }
         }
-        let changed = std::mem::take(&mut self.changed);
+        let changed = std::mem::take(&mut self.changed).finish();
         for (i, g) in changed.groups.iter().enumerate().rev() {
             let Some(group) = groups[*g as usize].as_mut().filter(|group| group.changed) else {
                 continue;
@@ -187,7 +186,7 @@ impl Written {
             if let Some(place) = group.written.take() {
                 self.kill(place);
             }
-            deltas[group.key_group as usize].push(*g, changed.keys.get(i));
+            deltas[group.key_group as usize].push(*g, changed.keys.value(i));
         }
         // Newest first, per key group.
         let mut by_key_group: Vec<Vec<(u64, usize)>> = vec![Vec::new(); KEY_GROUPS];
@@ -222,7 +221,7 @@ impl Written {
                 group.written = None;
                 // A changed group is written with the changed ones.
                 if !group.changed {
-                    deltas[chunk.key_group].push(*g, chunk.keys.get(row));
+                    deltas[chunk.key_group].push(*g, chunk.keys.value(row));
                 }
             }
         }
@@ -235,7 +234,7 @@ impl Written {
         key_group: usize,
         id: ChunkId,
         checkpoint: u64,
-        delta: Delta,
+        delta: Members,
         groups: &mut [Option<Group>],
     ) {
         let slot = match self.free.pop() {
@@ -298,11 +297,8 @@ impl Written {
             .slots
             .iter()
             .flatten()
-            .map(|c| c.groups.capacity() * size_of::<u32>() + c.live.capacity() + c.keys.memory())
+            .map(|c| c.groups.capacity() * size_of::<u32>() + c.live.capacity() + c.keys.get_array_memory_size())
             .sum();
-        chunks
-            + self.slots.capacity() * size_of::<Option<Chunk>>()
-            + self.changed.groups.capacity() * size_of::<u32>()
-            + self.changed.keys.memory()
+        chunks + self.slots.capacity() * size_of::<Option<Chunk>>() + self.changed.memory()
     }
 }

@@ -12,7 +12,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt64Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, LargeBinaryArray, LargeBinaryBuilder, RecordBatch, UInt64Array,
+};
 use datafusion::arrow::buffer::NullBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use datafusion::arrow::row::{RowConverter, Rows, SortField};
@@ -65,8 +67,6 @@ pub(crate) struct HeldRows {
     ttl: Option<KeyTtl>,
     rows: RowConverter,
     keys: PartitionKeys,
-    /// The join keys' expressions (a snapshot's encoder evaluates them).
-    key_exprs: Vec<Arc<dyn PhysicalExpr>>,
     schema: SchemaRef,
     name: String,
     /// About the memory the rows take, for `weir.memory`.
@@ -74,10 +74,8 @@ pub(crate) struct HeldRows {
 }
 
 /// A side's held rows as a barrier found them ([`HeldRows::capture`]).
-#[derive(Default)]
 pub(crate) struct CapturedSide {
-    bytes: Vec<u8>,
-    ends: Vec<usize>,
+    rows: LargeBinaryArray,
     copies: Vec<u64>,
     partners: Vec<u64>,
 }
@@ -96,10 +94,9 @@ pub(crate) struct SideEncoder {
 impl SideEncoder {
     pub fn encode(&self, captured: CapturedSide, e: &mut Encoder) -> Result<()> {
         let ctx = || format!("{}: snapshot", self.name);
-        let starts = std::iter::once(0).chain(captured.ends.iter().copied());
-        let rows = starts.zip(&captured.ends).map(|(s, end)| &captured.bytes[s..*end]);
         let parser = self.rows.parser();
-        let mut columns = self.rows.convert_rows(rows.map(|r| parser.parse(r))).context(ctx)?;
+        let rows = captured.rows.iter().flatten().map(|r| parser.parse(r));
+        let mut columns = self.rows.convert_rows(rows).context(ctx)?;
         columns.push(Arc::new(UInt64Array::from(captured.copies)));
         columns.push(Arc::new(UInt64Array::from(captured.partners)));
         let batch = RecordBatch::try_new(Arc::clone(&self.schema), columns).context(ctx)?;
@@ -145,7 +142,6 @@ impl HeldRows {
             ttl: ttl.map(|t| KeyTtl { expiry: Expiry::new(t), keys: Vec::new(), free: Vec::new(), now: 0 }),
             rows: RowConverter::new(fields).context(|| format!("{name}: join rows"))?,
             keys: PartitionKeys::new(keys, schema, name)?,
-            key_exprs: keys.to_vec(),
             schema: Arc::clone(schema),
             name: name.to_string(),
             bytes: 0,
@@ -311,14 +307,13 @@ impl HeldRows {
     /// [`SideEncoder::encode`] to write off the task loop: the rows' bytes
     /// copied end to end (one copy, no conversion).
     pub fn capture(&self) -> CapturedSide {
-        let mut c = CapturedSide::default();
+        let (mut rows, mut copies, mut partners) = (LargeBinaryBuilder::new(), Vec::new(), Vec::new());
         for (row, held) in self.by_key.values().flat_map(|b| b.rows.iter()) {
-            c.bytes.extend_from_slice(row);
-            c.ends.push(c.bytes.len());
-            c.copies.push(held.copies);
-            c.partners.push(held.partners);
+            rows.append_value(row);
+            copies.push(held.copies);
+            partners.push(held.partners);
         }
-        c
+        CapturedSide { rows: rows.finish(), copies, partners }
     }
 
     /// What writes this side's captured rows off the task loop.
@@ -326,7 +321,7 @@ impl HeldRows {
         let fields = self.schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
         Ok(SideEncoder {
             rows: RowConverter::new(fields).context(|| format!("{}: join rows", self.name))?,
-            keys: PartitionKeys::new(&self.key_exprs, &self.schema, &self.name)?,
+            keys: self.keys.again(&self.schema)?,
             schema: self.stored_schema(),
             name: self.name.clone(),
         })

@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::array::{Array, AsArray, LargeBinaryArray, LargeBinaryBuilder, RecordBatch};
 use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
 
 use datafusion::arrow::row::{RowConverter, SortField};
@@ -31,7 +31,6 @@ use crate::checkpoint::codec::{Decoder, Encoder};
 use crate::checkpoint::snapshot::{SnapshotJob, SnapshotOutput};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::message::{EventTime, WATERMARK_MIN};
-use crate::partition_keys::PartitionKeys;
 use crate::runtime::exchange::key_groups;
 use crate::spill::StateBudget;
 
@@ -47,10 +46,8 @@ struct Capture {
     arrivals: u64,
     /// The rows written inline, with their arrival numbers.
     rows: Vec<(u64, Arc<[u8]>)>,
-    /// The keys whose first row has left, end to end, where each one ends,
-    /// and that row's time.
-    done_keys: Vec<u8>,
-    done_ends: Vec<usize>,
+    /// The keys whose first row has left, and that row's time.
+    done_keys: LargeBinaryArray,
     done_times: Vec<EventTime>,
     /// Under a budget: the list of chunks, encoded, and the rows it lists
     /// that are written anew.
@@ -60,8 +57,7 @@ struct Capture {
 
 impl Capture {
     fn done(&self) -> impl Iterator<Item = (&[u8], EventTime)> {
-        let starts = std::iter::once(0).chain(self.done_ends.iter().copied());
-        starts.zip(&self.done_ends).map(|(s, e)| &self.done_keys[s..*e]).zip(self.done_times.iter().copied())
+        self.done_keys.iter().flatten().zip(self.done_times.iter().copied())
     }
 }
 
@@ -75,7 +71,7 @@ impl Rank {
         let mut capture = self.capture(checkpoint, &mut chunks)?;
         let plan = Arc::clone(&self.plan);
         let name = self.name.clone();
-        let keys = PartitionKeys::new(&plan.partition, &plan.input_schema, &name)?;
+        let keys = self.keys.again(&plan.input_schema)?;
         let fields = plan.input_schema.fields().iter().map(|f| SortField::new(f.data_type().clone())).collect();
         let rows = RowConverter::new(fields).context(|| format!("{name}: snapshot"))?;
         let target = self.budget.as_ref().map(StateBudget::target);
@@ -119,10 +115,9 @@ impl Rank {
         let rows_as_chunks = budgeted && matches!(self.plan.mode, RankMode::Updating { .. });
         let inline = self.partitions.iter().flatten().filter(|_| !rows_as_chunks);
         let rows = inline.clone().flat_map(|p| p.ranked.entries().map(|(q, r)| (q, Arc::clone(r)))).collect();
-        let (mut done_keys, mut done_ends, mut done_times) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut done_keys, mut done_times) = (LargeBinaryBuilder::new(), Vec::new());
         for (key, t) in inline.filter_map(|p| p.emitted.map(|t| (&p.key, t))) {
-            done_keys.extend_from_slice(key);
-            done_ends.push(done_keys.len());
+            done_keys.append_value(key);
             done_times.push(t);
         }
         let mut list = Encoder::default();
@@ -134,8 +129,7 @@ impl Rank {
             watermark: self.watermark,
             arrivals: self.arrivals,
             rows,
-            done_keys,
-            done_ends,
+            done_keys: done_keys.finish(),
             done_times,
             list: list.bytes,
             chunks,

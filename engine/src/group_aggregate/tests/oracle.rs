@@ -260,7 +260,7 @@ async fn restored_at_another_parallelism_after_a_kill_ends_as_a_batch_query() {
 }
 
 /// The rows of the chunks `writer` wrote.
-fn rows_written(writer: &ChunkWriter) -> usize {
+pub(super) fn rows_written(writer: &ChunkWriter) -> usize {
     let rows = |b: &ChunkBytes| live_rows_of_chunk(&b.read().unwrap(), &[], "t").unwrap().num_rows();
     writer.new.iter().map(|(_, b)| rows(b)).sum()
 }
