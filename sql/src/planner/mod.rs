@@ -1,6 +1,7 @@
 //! From SQL to a streaming plan: window TVFs rewritten in the AST, the query
 //! planned by DataFusion, then mapped to stages of streaming operators.
 
+pub mod day_time;
 pub mod field_names;
 pub mod flink_aggregates;
 pub mod flink_calls;

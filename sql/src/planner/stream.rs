@@ -526,6 +526,7 @@ impl<'a> StreamPlanner<'a> {
             .with_config_options(Arc::new(self.state.config_options().as_ref().clone()))
             .build();
         let simplified = ExprSimplifier::new(info).simplify(e.clone())?;
+        let simplified = crate::planner::day_time::day_time_intervals_as_durations(simplified, schema)?;
         Ok(create_physical_expr(
             &simplified,
             schema,

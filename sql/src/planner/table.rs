@@ -9,9 +9,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimestampMillisecondType};
-use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::common::{DFSchema, DataFusionError, ScalarValue};
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
+use datafusion::common::{DFSchema, DataFusionError};
 use datafusion::execution::SessionState;
 use datafusion::physical_expr::expressions::{CastExpr, Column};
 use datafusion::physical_plan::PhysicalExpr;
@@ -23,7 +21,7 @@ use weir_engine::source::WatermarkPlan;
 
 use crate::catalog::TableDef;
 use crate::error::{Position, Result, SqlError};
-use crate::planner::window_tvf::literal_interval_ms;
+use crate::planner::day_time::day_time_intervals_as_durations;
 use crate::settings::Settings;
 use crate::statement::{ColumnKind, CreateTable, position_of};
 use crate::types::{TIMESTAMP_MS, sql_name, to_arrow};
@@ -170,7 +168,7 @@ pub fn create_table(state: &SessionState, ct: &CreateTable, ddl: &str, settings:
                 ));
             }
             let df = DFSchema::try_from(schema.as_ref().clone())?;
-            let expr = compile_with(state, &wm.expr, &df, position_of(&wm.expr), fixed_intervals_as_durations)?;
+            let expr = compile(state, &wm.expr, &df, position_of(&wm.expr))?;
             let wdt = expr.data_type(&schema).map_err(|e| SqlError::plan(e.to_string(), wm.position))?;
             if !matches!(wdt, DataType::Timestamp(_, _)) {
                 return Err(SqlError::plan(
@@ -228,23 +226,12 @@ fn parse_timestamp(v: &str) -> Option<i64> {
 }
 
 /// Plans a SQL expression over `schema` into a physical expression, with
-/// DataFusion's type coercion.
+/// DataFusion's type coercion and day-time intervals as Flink adds them.
 fn compile(
     state: &SessionState,
     expr: &SqlExpr,
     schema: &DFSchema,
     position: Option<Position>,
-) -> Result<Arc<dyn PhysicalExpr>> {
-    compile_with(state, expr, schema, position, Ok)
-}
-
-/// [`compile`], with `rewrite` applied to the logical expression first.
-fn compile_with(
-    state: &SessionState,
-    expr: &SqlExpr,
-    schema: &DFSchema,
-    position: Option<Position>,
-    rewrite: fn(Expr) -> datafusion::error::Result<Expr>,
 ) -> Result<Arc<dyn PhysicalExpr>> {
     // Flink's calls DataFusion cannot plan as written (TIMESTAMPADD's unit).
     let mut expr = expr.clone();
@@ -257,34 +244,11 @@ fn compile_with(
             },
             schema,
         )
-        .and_then(rewrite)
+        .and_then(|e| day_time_intervals_as_durations(e, schema))
         .map_err(|e| with_position(e.into(), position))?;
     state
         .create_physical_expr(logical, schema)
         .map_err(|e| with_position(e.into(), position))
-}
-
-/// `ts - INTERVAL '2' SECOND` as `ts - <2000 ms duration>`: the same value,
-/// but Arrow subtracts a duration from a timestamp as integers, where an
-/// interval goes through calendar arithmetic row by row (it was half the
-/// cost of a Nexmark q0 source). Intervals with months keep their meaning.
-fn fixed_intervals_as_durations(e: Expr) -> datafusion::error::Result<Expr> {
-    e.transform_up(|e| {
-        Ok(match e {
-            Expr::BinaryExpr(BinaryExpr { left, op: op @ (Operator::Minus | Operator::Plus), right }) => {
-                match literal_interval_ms(&right) {
-                    Some(ms) => Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
-                        left,
-                        op,
-                        Box::new(Expr::Literal(ScalarValue::DurationMillisecond(Some(ms)), None)),
-                    ))),
-                    None => Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right })),
-                }
-            }
-            other => Transformed::no(other),
-        })
-    })
-    .map(|t| t.data)
 }
 
 /// Refuses a WATERMARK expression that cannot be computed for valid
