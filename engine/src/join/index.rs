@@ -32,6 +32,8 @@ use hashbrown::hash_table::Entry;
 
 use crate::error::{EngineError, Result, ResultExt};
 use crate::join::exec::JoinSpec;
+use crate::join::sides::times;
+use crate::message::EventTime;
 use crate::operators::evaluate::columns;
 
 /// Not the exchange's seed: the rows of one subtask share the low bits of
@@ -129,8 +131,9 @@ impl KeyIndex {
     }
 
     /// The pairs of a probe row and a held row whose key hashes are equal,
-    /// for a batch with key columns `keys`.
-    fn candidates(&mut self, keys: &[ArrayRef], rows: usize, name: &str) -> Result<Candidates> {
+    /// for a batch with key columns `keys`, and whose times are within
+    /// `times` (probe rows' times, held batches' times, bounds) if given.
+    fn candidates(&mut self, keys: &[ArrayRef], rows: usize, times: Option<&Times>, name: &str) -> Result<Candidates> {
         let valid = hash(keys, rows, &mut self.hashes, name)?;
         let (mut probe, mut held) = (Vec::new(), Vec::new());
         for (i, &h) in self.hashes.iter().enumerate() {
@@ -140,12 +143,25 @@ impl KeyIndex {
             let Some(&(_, mut row)) = self.heads.find(h, |(x, _)| *x == h) else {
                 continue;
             };
+            let reach = times.map(|t| (t.probe[i].saturating_add(t.lower), t.probe[i].saturating_add(t.upper)));
             while row > self.base {
                 let at = row - 1;
                 let batch = self.starts.partition_point(|s| *s <= at) - 1;
-                probe.push(i as u32);
-                held.push((batch, (at - self.starts[batch]) as usize));
+                let r = (at - self.starts[batch]) as usize;
                 row = self.chain[at as usize];
+                if let (Some((from, to)), Some(t)) = (reach, times) {
+                    // The chain goes back in arrival order: once every
+                    // batch this far back ends before the range, so does
+                    // the rest of the chain.
+                    if t.latest_so_far[batch] < from {
+                        break;
+                    }
+                    if !(from..=to).contains(&t.held[batch][r]) {
+                        continue;
+                    }
+                }
+                probe.push(i as u32);
+                held.push((batch, r));
             }
         }
         Ok(Candidates { probe, held })
@@ -163,23 +179,43 @@ impl KeyIndex {
         held: &[RecordBatch],
         name: &str,
     ) -> Result<Option<RecordBatch>> {
-        Ok(self.join_pairs(spec, side, batch, held, name)?.map(|j| j.rows))
+        Ok(self.join_pairs(spec, side, batch, held, None, name)?.map(|j| j.rows))
     }
 
     /// As [`KeyIndex::join`], with which rows met: what an outer interval
-    /// join marks as matched.
+    /// join marks as matched. With `bounds`, held rows outside a probe
+    /// row's time range are passed over while the index is walked, before
+    /// any column is gathered (the join's condition holds the same bounds,
+    /// so the result is the same).
     pub(crate) fn join_pairs(
         &mut self,
         spec: &JoinSpec,
         side: usize,
         batch: &RecordBatch,
         held: &[RecordBatch],
+        bounds: Option<Reach<'_>>,
         name: &str,
     ) -> Result<Option<Joined>> {
         let ctx = || format!("{name}: joining");
         self.catch_up(&spec.keys(1 - side), held, name)?;
         let keys = evaluate(&spec.keys(side), batch, name)?;
-        let Candidates { probe, held: pairs } = self.candidates(&keys, batch.num_rows(), name)?;
+        let times = match bounds {
+            Some(Reach { range: b, latest }) => Some(Times {
+                probe: times(batch, b.probe, name)?.values(),
+                held: held.iter().map(|h| Ok(times(h, b.held, name)?.values().as_ref())).collect::<Result<_>>()?,
+                latest_so_far: latest
+                    .iter()
+                    .scan(EventTime::MIN, |m, l| {
+                        *m = (*m).max(*l);
+                        Some(*m)
+                    })
+                    .collect(),
+                lower: b.lower,
+                upper: b.upper,
+            }),
+            None => None,
+        };
+        let Candidates { probe, held: pairs } = self.candidates(&keys, batch.num_rows(), times.as_ref(), name)?;
         if probe.is_empty() {
             return Ok(None);
         }
@@ -228,6 +264,33 @@ pub(crate) struct Joined {
     pub held: Vec<(usize, usize)>,
 }
 
+/// Which held rows a probe row can meet by time: `held time - probe time`
+/// within `[lower, upper]` (ms), the times in columns `probe` and `held`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimeRange {
+    pub probe: usize,
+    pub held: usize,
+    pub lower: i64,
+    pub upper: i64,
+}
+
+/// A [`TimeRange`] and the latest time of each held batch.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Reach<'a> {
+    pub range: TimeRange,
+    pub latest: &'a [EventTime],
+}
+
+/// A [`Reach`] with the probe batch's and the held batches' times.
+struct Times<'a> {
+    probe: &'a [i64],
+    held: Vec<&'a [i64]>,
+    /// Per held batch, the latest time of it and every batch before it.
+    latest_so_far: Vec<EventTime>,
+    lower: i64,
+    upper: i64,
+}
+
 /// Pairs that may join: the probe batch's rows, and the held rows as
 /// (batch, row in it), side by side.
 struct Candidates {
@@ -253,11 +316,13 @@ fn hash(keys: &[ArrayRef], rows: usize, hashes: &mut Vec<u64>, name: &str) -> Re
 mod tests {
     use super::*;
     use crate::testing::sorted_lines;
-    use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray};
+    use datafusion::arrow::compute::kernels::aggregate::max;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+    use datafusion::common::ScalarValue;
     use datafusion::common::{JoinSide, JoinType};
     use datafusion::logical_expr::Operator;
-    use datafusion::physical_expr::expressions::{BinaryExpr, Column};
+    use datafusion::physical_expr::expressions::{BinaryExpr, Column, Literal};
     use datafusion::physical_plan::joins::utils::{ColumnIndex, JoinFilter};
     use rand::rngs::SmallRng;
     use rand::{Rng, SeedableRng};
@@ -356,6 +421,89 @@ mod tests {
         // {a: 2} twice on the left and once on the right; {a: NULL} is a
         // struct, not a NULL key, and matches itself as in DataFusion.
         assert_eq!(sorted_lines(&got).len(), 3);
+    }
+
+    /// `l.k = r.k AND r.t BETWEEN l.t - 20 AND l.t + 30` (ms) over
+    /// (k BIGINT, t TIMESTAMP(3)) rows.
+    fn timed_spec() -> (JoinSpec, TimeRange) {
+        let side = |s: &str| {
+            Arc::new(Schema::new(vec![
+                Field::new(format!("{s}k"), DataType::Int64, false),
+                Field::new(format!("{s}t"), DataType::Timestamp(TimeUnit::Millisecond, None), false),
+            ]))
+        };
+        let (l, r) = (side("l"), side("r"));
+        let output = Arc::new(Schema::new([l.fields().to_vec(), r.fields().to_vec()].concat()));
+        let filter_schema = Arc::new(Schema::new(vec![l.field(1).clone(), r.field(1).clone()]));
+        let shifted = |ms: i64| -> Arc<dyn PhysicalExpr> {
+            let d = Arc::new(Literal::new(ScalarValue::DurationMillisecond(Some(ms))));
+            Arc::new(BinaryExpr::new(Arc::new(Column::new("lt", 0)), Operator::Plus, d))
+        };
+        let rt: Arc<dyn PhysicalExpr> = Arc::new(Column::new("rt", 1));
+        let within = Arc::new(BinaryExpr::new(
+            Arc::new(BinaryExpr::new(Arc::clone(&rt), Operator::GtEq, shifted(-20))),
+            Operator::And,
+            Arc::new(BinaryExpr::new(rt, Operator::LtEq, shifted(30))),
+        ));
+        let filter = JoinFilter::new(
+            within,
+            vec![ColumnIndex { index: 1, side: JoinSide::Left }, ColumnIndex { index: 1, side: JoinSide::Right }],
+            filter_schema,
+        );
+        let spec = JoinSpec {
+            join_type: JoinType::Inner,
+            left_schema: l,
+            right_schema: r,
+            on: vec![(Arc::new(Column::new("lk", 0)), Arc::new(Column::new("rk", 0)))],
+            filter: Some(filter),
+            output_schema: output,
+        };
+        (spec, TimeRange { probe: 1, held: 1, lower: -20, upper: 30 })
+    }
+
+    /// Rows of 6 keys whose times go up by about `step` a row, out of
+    /// order by up to 40 ms, from `start`.
+    fn timed_rows(schema: &SchemaRef, n: usize, start: i64, g: &mut SmallRng) -> RecordBatch {
+        let k: Int64Array = (0..n).map(|_| Some(g.random_range(0..6))).collect();
+        let t: TimestampMillisecondArray =
+            (0..n as i64).map(|i| Some(start + i * 3 + g.random_range(-40..=40))).collect();
+        RecordBatch::try_new(Arc::clone(schema), vec![Arc::new(k), Arc::new(t)]).unwrap()
+    }
+
+    /// Probing with the join's time range, from either side, skips held
+    /// rows outside it and stops where every earlier batch ends before it,
+    /// yet gives DataFusion's rows for the whole condition, also when a
+    /// held batch is far out of order (its latest time behind the range).
+    #[test]
+    fn time_ranges_prune_the_walk_but_not_the_rows() {
+        let (spec, left_probes) = timed_spec();
+        let right_probes = TimeRange { lower: -30, upper: 20, ..left_probes };
+        let mut g = SmallRng::seed_from_u64(9);
+        for (side, range) in [(0, left_probes), (1, right_probes)] {
+            let held_schema = if side == 0 { &spec.right_schema } else { &spec.left_schema };
+            let probe_schema = if side == 0 { &spec.left_schema } else { &spec.right_schema };
+            // Held: 8 batches in time order, and one from long ago last.
+            let mut held: Vec<RecordBatch> = (0..8).map(|b| timed_rows(held_schema, 40, b * 120, &mut g)).collect();
+            held.push(timed_rows(held_schema, 40, -5_000, &mut g));
+            let latest: Vec<EventTime> = held.iter().map(|b| max(times(b, 1, "test").unwrap()).unwrap()).collect();
+            let probe = timed_rows(probe_schema, 60, 500, &mut g);
+            let mut index = KeyIndex::default();
+            let reach = Reach { range, latest: &latest };
+            let got: Vec<RecordBatch> = index
+                .join_pairs(&spec, side, &probe, &held, Some(reach), "test")
+                .unwrap()
+                .map(|j| j.rows)
+                .into_iter()
+                .collect();
+            let want = if side == 0 {
+                spec.run(vec![probe.clone()], held.clone(), "test").unwrap()
+            } else {
+                spec.run(held.clone(), vec![probe.clone()], "test").unwrap()
+            };
+            let (got, want) = (sorted_lines(&got), sorted_lines(&want));
+            assert!(want.len() > 20, "too few rows to be a test: {}", want.len());
+            assert_eq!(got, want, "probing from side {side}");
+        }
     }
 
     /// Batches joined through the index, from either side, give the rows

@@ -26,7 +26,7 @@ use crate::checkpoint::snapshot::{SnapshotJob, SnapshotOutput};
 use crate::error::{EngineError, Result, ResultExt};
 use crate::join::arrival_ttl::ArrivalTtl;
 use crate::join::exec::JoinSpec;
-use crate::join::index::KeyIndex;
+use crate::join::index::{KeyIndex, Reach, TimeRange};
 use crate::join::sides::{SideRows, drop_late, times};
 use crate::message::{EventTime, StreamBatch, WATERMARK_END, WATERMARK_MIN};
 use crate::metrics::{DropReason, OperatorMetrics};
@@ -52,6 +52,21 @@ pub struct TimeBounds {
     /// `right.time - left.time` is within `[lower, upper]` for every pair.
     pub lower: i64,
     pub upper: i64,
+}
+
+impl TimeBounds {
+    /// The held rows of the other side a row of `side` can meet.
+    pub(crate) fn reachable_from(&self, side: usize) -> TimeRange {
+        match side {
+            0 => TimeRange { probe: self.time[0], held: self.time[1], lower: self.lower, upper: self.upper },
+            _ => TimeRange {
+                probe: self.time[1],
+                held: self.time[0],
+                lower: self.upper.saturating_neg(),
+                upper: self.lower.saturating_neg(),
+            },
+        }
+    }
 }
 
 impl IntervalJoinPlan {
@@ -300,7 +315,9 @@ impl Operator for IntervalJoin {
         if !other.batches().is_empty() {
             joined = if self.keyed() {
                 let index = &mut self.index[1 - input];
-                let joined = index.join_pairs(&self.plan.spec, input, &batch, other.batches(), &self.name)?;
+                let reach =
+                    self.plan.bounds.map(|b| Reach { range: b.reachable_from(input), latest: &self.latest[1 - input] });
+                let joined = index.join_pairs(&self.plan.spec, input, &batch, other.batches(), reach, &self.name)?;
                 if let Some(j) = &joined {
                     for p in &j.probe {
                         if let Some(m) = matched.get_mut(*p as usize) {

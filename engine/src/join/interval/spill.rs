@@ -18,7 +18,7 @@ use datafusion::arrow::compute::kernels::aggregate::{max, min};
 
 use super::IntervalJoin;
 use crate::error::{Result, ResultExt};
-use crate::join::index::KeyIndex;
+use crate::join::index::{KeyIndex, Reach};
 use crate::join::runs::{KeyRange, Run};
 use crate::join::sides::times;
 use crate::message::EventTime;
@@ -136,19 +136,20 @@ impl IntervalJoin {
         if self.sides[other].runs().is_empty() {
             return Ok(Vec::new());
         }
-        // The times of the other side's rows this batch can meet.
-        let (lo, hi) = match self.plan.bounds {
+        // The times of the other side's rows this batch can meet, and the
+        // batch's latest time.
+        let (lo, hi, latest) = match self.plan.bounds {
             Some(b) => {
                 let t = times(batch, b.time[input], &self.name)?;
                 let (Some(first), Some(last)) = (min(t), max(t)) else {
                     return Ok(Vec::new());
                 };
                 match input {
-                    0 => (first.saturating_add(b.lower), last.saturating_add(b.upper)),
-                    _ => (first.saturating_sub(b.upper), last.saturating_sub(b.lower)),
+                    0 => (first.saturating_add(b.lower), last.saturating_add(b.upper), last),
+                    _ => (first.saturating_sub(b.upper), last.saturating_sub(b.lower), last),
                 }
             }
-            None => (EventTime::MIN, EventTime::MAX),
+            None => (EventTime::MIN, EventTime::MAX, EventTime::MAX),
         };
         let keys = columns(&self.plan.spec.keys(input), batch).context(|| format!("{}: join keys", self.name))?;
         let range = KeyRange::of(&keys)?;
@@ -162,10 +163,13 @@ impl IntervalJoin {
         let (mut index, probe) = (KeyIndex::default(), std::slice::from_ref(batch));
         let (mut joined, mut read) = (Vec::new(), 0);
         let (spec, name) = (&self.plan.spec, &self.name);
+        let latest = [latest];
+        // The spilled part probes the batch.
+        let reach = self.plan.bounds.map(|b| Reach { range: b.reachable_from(other), latest: &latest });
         for run in self.sides[other].runs().iter().filter(|r| r.overlaps(lo, hi, range)) {
             read += run
                 .read_each(&wanted, range, &schema, &mut |part| {
-                    let Some(j) = index.join_pairs(spec, other, &part, probe, name)? else {
+                    let Some(j) = index.join_pairs(spec, other, &part, probe, reach, name)? else {
                         return Ok(());
                     };
                     for (_, row) in &j.held {
