@@ -60,6 +60,14 @@ pub(crate) struct RecordDecoder {
     /// A changelog format: `schema` is its envelope's, and the envelopes
     /// are turned into the table's rows once decoded.
     changelog: Option<Arc<Expander>>,
+    /// `text_schema` with the columns arrow's decoder parses exactly as the
+    /// conversion from text would, as themselves: CSV's numbers (same
+    /// parser as the cast), JSON's top-level TIMESTAMP(3) columns (same
+    /// parser; epoch milliseconds as numbers), so that no string is built
+    /// per value first. `None` when there are none. A chunk it cannot
+    /// decode is decoded again as text, whose conversions give the errors
+    /// and accept the other forms (epoch milliseconds as strings, say).
+    typed: Option<SchemaRef>,
 }
 
 impl RecordDecoder {
@@ -83,11 +91,19 @@ impl RecordDecoder {
                 Field::new(f.name(), dt, true)
             })
             .collect();
+        let typed = match &format {
+            Format::Csv(csv) if csv.null_literal.is_none() => {
+                typed_schema(&schema, &text_fields, |dt| dt.is_integer() || dt.is_floating())
+            }
+            Format::Json(_) => typed_schema(&schema, &text_fields, |dt| dt == &TIMESTAMP_MS),
+            _ => None,
+        };
         Self {
             format,
             schema,
             text_schema: Arc::new(Schema::new(text_fields)),
             changelog: None,
+            typed,
         }
     }
 
@@ -281,12 +297,24 @@ impl RecordDecoder {
     }
 
     fn decode_json(&self, bytes: &[u8], lines: usize) -> Result<Vec<ArrayRef>, ArrowError> {
+        if let Some(typed) = &self.typed
+            && let Ok(columns) = self.json_columns(typed, bytes, lines)
+        {
+            return Ok(columns);
+        }
+        self.json_columns(&self.text_schema, bytes, lines)
+    }
+
+    /// The table's columns from `bytes` decoded with `decoded` (a column
+    /// decoded as its own type is kept, timestamps as text parsed).
+    fn json_columns(&self, decoded: &SchemaRef, bytes: &[u8], lines: usize) -> Result<Vec<ArrayRef>, ArrowError> {
         let one_per_line =
             || ArrowError::JsonError("expected exactly one JSON object per line".into());
-        let mut decoder = json::ReaderBuilder::new(self.text_schema.clone())
+        let mut decoder = json::ReaderBuilder::new(decoded.clone())
             .with_batch_size(lines)
-            // Numbers in TIMESTAMP columns (epoch milliseconds) arrive as
-            // text; in VARCHAR columns they become their text, as in Flink.
+            // Numbers in TIMESTAMP columns decoded as text (epoch
+            // milliseconds) arrive as text; in VARCHAR columns they become
+            // their text, as in Flink.
             .with_coerce_primitive(true)
             .build_decoder()?;
         let read = decoder.decode(bytes)?;
@@ -303,7 +331,10 @@ impl RecordDecoder {
             .fields()
             .iter()
             .zip(batch.columns())
-            .map(|(field, column)| parse_nested_timestamps(column, field.data_type(), field.name()))
+            .map(|(field, column)| match field.data_type() {
+                dt if dt == column.data_type() => Ok(Arc::clone(column)),
+                dt => parse_nested_timestamps(column, dt, field.name()),
+            })
             .collect()
     }
 
@@ -313,8 +344,25 @@ impl RecordDecoder {
         bytes: &[u8],
         lines: usize,
     ) -> Result<Vec<ArrayRef>, ArrowError> {
+        if let Some(typed) = &self.typed
+            && let Ok(columns) = self.csv_columns(format, typed, bytes, lines)
+        {
+            return Ok(columns);
+        }
+        self.csv_columns(format, &self.text_schema, bytes, lines)
+    }
+
+    /// The table's columns from `bytes` decoded with `decoded` (a column
+    /// decoded as its own type is kept, one decoded as text converted).
+    fn csv_columns(
+        &self,
+        format: &CsvFormat,
+        decoded: &SchemaRef,
+        bytes: &[u8],
+        lines: usize,
+    ) -> Result<Vec<ArrayRef>, ArrowError> {
         let one_per_line = || ArrowError::CsvError("expected exactly one record per line".into());
-        let mut decoder = csv::ReaderBuilder::new(self.text_schema.clone())
+        let mut decoder = csv::ReaderBuilder::new(decoded.clone())
             .with_header(false)
             .with_delimiter(format.delimiter)
             .with_quote(format.quote)
@@ -338,14 +386,14 @@ impl RecordDecoder {
             .fields()
             .iter()
             .zip(batch.columns())
-            .map(|(field, text)| {
+            .map(|(field, column)| {
                 let text = match &null_literal {
-                    Some(literal) => nullif(text, &eq(text, literal)?)?,
-                    None => Arc::clone(text),
+                    Some(literal) if column.data_type() == &DataType::Utf8 => nullif(column, &eq(column, literal)?)?,
+                    _ => Arc::clone(column),
                 };
                 match field.data_type() {
+                    dt if dt == text.data_type() => Ok(text),
                     dt if dt == &TIMESTAMP_MS => parse_timestamps(&text, field.name()),
-                    DataType::Utf8 => Ok(text),
                     dt => cast_with_options(&text, dt, &strict).map_err(|e| {
                         ArrowError::CastError(format!("column '{}': {}", field.name(), reason(&e)))
                     }),
@@ -353,6 +401,24 @@ impl RecordDecoder {
             })
             .collect()
     }
+}
+
+/// `text` with the columns of `schema` whose type is `direct` as
+/// themselves, if there are any.
+fn typed_schema(schema: &SchemaRef, text: &[Field], direct: impl Fn(&DataType) -> bool) -> Option<SchemaRef> {
+    if !schema.fields().iter().any(|f| direct(f.data_type())) {
+        return None;
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .zip(text)
+        .map(|(f, t)| match direct(f.data_type()) {
+            true => Field::new(f.name(), f.data_type().clone(), true),
+            false => t.clone(),
+        })
+        .collect();
+    Some(Arc::new(Schema::new(fields)))
 }
 
 /// The rows of the envelopes `decoded` holds (lines of `chunk`): the
