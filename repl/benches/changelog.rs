@@ -7,27 +7,22 @@
 //!
 //! `cargo bench --bench changelog [-- --records 1000000]`
 //!
-//! The `weir` binary is the one cargo builds for benchmarks
-//! (`CARGO_BIN_EXE_weir`, release settings).
+//! Both runs check that every record decoded and that the rows written are
+//! the changelog rows the generator made (the plain run: one per record).
+
+mod support;
 
 use std::fmt::Write as _;
-use std::path::Path;
-use std::process::Command;
-use std::time::Instant;
+
+use support::{WeirRun, flag};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let records: usize = args
-        .iter()
-        .position(|a| a == "--records")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let records: usize = flag("--records", "1000000").parse().expect("--records takes a number");
     let dir = tempfile::tempdir().expect("temp dir");
-    let (debezium, json) = inputs(records);
+    let (debezium, json, changes) = inputs(records);
     std::fs::write(dir.path().join("cdc.json"), debezium).expect("write records");
     std::fs::write(dir.path().join("rows.json"), json).expect("write rows");
-    for (format, file) in [("json", "rows.json"), ("debezium-json", "cdc.json")] {
+    for (format, file, rows) in [("json", "rows.json", records as u64), ("debezium-json", "cdc.json", changes)] {
         let sql = format!(
             "CREATE TABLE src (id BIGINT, name VARCHAR, category VARCHAR, weight BIGINT, updated TIMESTAMP(3))
                WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = '{format}');
@@ -36,25 +31,29 @@ fn main() {
              INSERT INTO sink SELECT * FROM src;",
             dir.path().join(file).display()
         );
-        let (wall, cpu) = run(dir.path(), &sql);
+        let (usage, written) = WeirRun::to_end(&sql);
+        assert_eq!(written.bad_records, 0, "{format}: every record decodes");
+        assert_eq!(written.rows, rows, "{format}: the changelog rows of the records");
         println!(
-            "{format:>14}: {records} records in {wall:.2} s wall, {cpu:.2} s CPU: {:.0} records/s per core",
-            records as f64 / cpu
+            "{format:>14}: {records} records in {:.2} s wall, {:.2} s CPU: {:.0} records/s per core, {:.1} MiB peak",
+            usage.wall,
+            usage.cpu,
+            records as f64 / usage.cpu,
+            usage.peak_rss_mib
         );
     }
 }
 
 /// `records` Debezium records over 10 000 keys (the first 10 000 a
 /// snapshot, then 60% updates, 25% inserts of deleted keys, 15% deletes),
-/// and as many plain rows.
-fn inputs(records: usize) -> (String, String) {
+/// and as many plain rows; and the number of changelog rows the records
+/// stand for (an update is two: `-U` and `+U`).
+fn inputs(records: usize) -> (String, String, u64) {
     let keys = 10_000.min(records);
     let mut live = vec![true; keys];
     let mut state: u64 = 2026;
     let mut next = || {
-        state = state
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         state >> 33
     };
     let row = |id: usize, v: u64| {
@@ -67,6 +66,7 @@ fn inputs(records: usize) -> (String, String) {
     };
     let (mut cdc, mut rows) = (String::new(), String::new());
     let mut last = vec![0u64; keys];
+    let mut changes = 0;
     for i in 0..records {
         let v = next() % 1000;
         let id = if i < keys { i } else { next() as usize % keys };
@@ -80,6 +80,7 @@ fn inputs(records: usize) -> (String, String) {
             (false, false, _) => ("c", "null".to_string(), row(id, v)),
         };
         live[id] = op != "d";
+        changes += if op == "u" { 2 } else { 1 };
         last[id] = v;
         let _ = writeln!(
             cdc,
@@ -87,32 +88,5 @@ fn inputs(records: usize) -> (String, String) {
         );
         let _ = writeln!(rows, "{}", row(id, v));
     }
-    (cdc, rows)
-}
-
-/// Runs `sql` with `weir run` in `dir`: wall and CPU seconds.
-fn run(dir: &Path, sql: &str) -> (f64, f64) {
-    let file = dir.join("job.sql");
-    std::fs::write(&file, sql).expect("write sql");
-    let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_weir"))
-        .arg("run")
-        .arg(&file)
-        .current_dir(dir)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start weir");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain data, valid when zeroed; wait4 fills it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our child, not reaped yet.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(reaped, pid, "wait4 on weir: {}", std::io::Error::last_os_error());
-    assert_eq!(status, 0, "weir failed");
-    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (
-        started.elapsed().as_secs_f64(),
-        seconds(ru.ru_utime) + seconds(ru.ru_stime),
-    )
+    (cdc, rows, changes)
 }

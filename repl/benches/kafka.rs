@@ -38,20 +38,18 @@
 //! librdkafka's 500 ms, as a job does unless it sets
 //! `'properties.fetch.wait.max.ms'`.
 //!
-//! The `weir` binary is the one cargo builds for benchmarks
-//! (`CARGO_BIN_EXE_weir`, the `bench` profile, i.e. release settings), so
-//! `cargo bench` always measures the current source.
+//! `weir` runs as every bench that drives the binary runs it
+//! (`support::WeirRun`).
 
 // The bench uses the broker of the shared test harness (whose Kafka module
 // leans on the rest of the common helpers); the rest is unused here.
 #[allow(dead_code)]
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -63,7 +61,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use tempfile::TempDir;
+use support::{WeirRun, flag};
 
 /// Partitions of every topic: enough that the source reads several at once.
 const PARTITIONS: i32 = 4;
@@ -75,13 +73,6 @@ const DAY_MS: i64 = 86_400_000;
 const PATIENCE: Duration = Duration::from_secs(60);
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let flag = |name: &str, default: &str| -> String {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-            .unwrap_or_else(|| default.to_string())
-    };
     let events: i64 = flag("--events", "200000").parse().expect("--events takes a number");
     let keys: i64 = flag("--keys", "1000").parse().expect("--keys takes a number");
     let guarantees: Vec<String> =
@@ -119,17 +110,19 @@ fn main() {
     let sql = job_sql(&broker, "in", true, "out-tumble", "exactly-once", TUMBLE_COLUMNS, TUMBLE);
     runs.push(("tumble 10 s", "exactly-once", throughput(&sql, broker_pid)));
 
-    println!("| job | delivery | msgs in | rows out | wall s | msgs/s | weir CPU s | msgs/s/core | peak RSS MiB | broker CPU s |");
+    println!(
+        "| job | delivery | msgs in | rows out | wall s | msgs/s | weir CPU s | msgs/s/core | peak RSS MiB | broker CPU s |"
+    );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for (job, g, r) in &runs {
         println!(
             "| {job} | {g} | {events} | {} | {:.2} | {:.0} | {:.2} | {:.0} | {:.1} | {:.2} |",
             r.rows_out,
-            r.usage.wall,
-            events as f64 / r.usage.wall,
-            r.usage.cpu,
-            events as f64 / r.usage.cpu,
-            r.usage.peak_rss_mib,
+            r.usage.weir.wall,
+            events as f64 / r.usage.weir.wall,
+            r.usage.weir.cpu,
+            events as f64 / r.usage.weir.cpu,
+            r.usage.weir.peak_rss_mib,
             r.usage.broker_cpu
         );
     }
@@ -153,8 +146,8 @@ fn main() {
                 d.p50,
                 d.p99,
                 d.max,
-                l.usage.cpu,
-                l.usage.peak_rss_mib,
+                l.usage.weir.cpu,
+                l.usage.weir.peak_rss_mib,
                 l.usage.broker_cpu
             );
         }
@@ -204,13 +197,7 @@ INSERT INTO out {query};"
 /// produced at.
 fn record(i: i64, keys: i64, sent: i64) -> String {
     let (date, ms) = if i < 0 { ("2025-12-31", i + DAY_MS) } else { ("2026-01-01", i) };
-    let ts = format!(
-        "{date} {:02}:{:02}:{:02}.{:03}",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
-    );
+    let ts = format!("{date} {:02}:{:02}:{:02}.{:03}", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
     format!(r#"{{"k": "k{}", "v": {i}, "ts": "{ts}", "sent": {sent}}}"#, i % keys)
 }
 
@@ -218,12 +205,9 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_millis() as i64
 }
 
-/// What one `weir` process used.
+/// What one `weir` process used, and the broker meanwhile.
 struct Usage {
-    wall: f64,
-    /// User + system seconds of the `weir` process.
-    cpu: f64,
-    peak_rss_mib: f64,
+    weir: support::Usage,
     /// User + system seconds the broker used while `weir` ran.
     broker_cpu: f64,
 }
@@ -234,80 +218,33 @@ struct Throughput {
     rows_out: u64,
 }
 
-/// A `weir run job.sql` in its own scratch directory, which also holds its
-/// checkpoints (`./weir-state`) and its standard error.
+/// A `weir run` and the broker's CPU time when it started.
 struct Job {
-    dir: TempDir,
-    child: Child,
-    started: Instant,
+    run: WeirRun,
     broker_cpu: f64,
     broker_pid: u32,
 }
 
 impl Job {
     fn start(sql: &str, broker_pid: u32) -> Job {
-        let dir = tempfile::tempdir().expect("scratch directory for the job");
-        std::fs::write(dir.path().join("job.sql"), sql).expect("write job.sql");
-        let stderr = File::create(dir.path().join("stderr")).expect("create the job's stderr file");
         let broker_cpu = cpu_seconds(broker_pid);
-        let started = Instant::now();
-        let child = Command::new(env!("CARGO_BIN_EXE_weir"))
-            .args(["run", "job.sql"])
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("start weir");
-        Job { dir, child, started, broker_cpu, broker_pid }
+        Job { run: WeirRun::start(sql), broker_cpu, broker_pid }
     }
 
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("stderr")).unwrap_or_default()
-    }
-
-    /// Panics with the job's stderr if it has exited: an unbounded job
-    /// only ends by failing.
-    fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().expect("poll weir") {
-            panic!("weir exited ({status}):\n{}", self.stderr());
-        }
-    }
-
-    /// Waits for the process to end and returns what it used; `wait4`
-    /// gives the child's own CPU time and peak RSS, which `/proc` no longer
-    /// has once it has exited.
+    /// Waits for `weir` to end: what it and the broker used, whether it
+    /// succeeded, and its stderr.
     fn reap(self) -> (Usage, bool, String) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid fits pid_t");
-        let mut status = 0;
-        // SAFETY: rusage is plain data, valid when zeroed; wait4 fills it.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: pid is our unreaped child; the pointers are to live locals.
-        let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-        assert_eq!(reaped, pid, "wait4 on weir: {}", std::io::Error::last_os_error());
-        let wall = self.started.elapsed().as_secs_f64();
-        let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-        let usage = Usage {
-            wall,
-            cpu: seconds(ru.ru_utime) + seconds(ru.ru_stime),
-            // ru_maxrss is in KiB on Linux.
-            peak_rss_mib: ru.ru_maxrss as f64 / 1024.0,
-            broker_cpu: cpu_seconds(self.broker_pid) - self.broker_cpu,
-        };
-        let ok = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-        (usage, ok, self.stderr())
+        let (weir, ok, stderr) = self.run.reap();
+        (Usage { weir, broker_cpu: cpu_seconds(self.broker_pid) - self.broker_cpu }, ok, stderr)
     }
 }
 
 /// Runs a bounded job to its end.
 fn throughput(sql: &str, broker_pid: u32) -> Throughput {
-    let (usage, ok, stderr) = Job::start(sql, broker_pid).reap();
-    assert!(ok, "weir failed:\n{stderr}");
-    let rows_out = stderr
-        .lines()
-        .find_map(|l| l.split_once(" finished: ")?.1.split_once(" rows written")?.0.parse().ok())
-        .unwrap_or_else(|| panic!("no end-of-job line in weir's stderr:\n{stderr}"));
-    Throughput { usage, rows_out }
+    let broker_cpu = cpu_seconds(broker_pid);
+    let (weir, written) = WeirRun::to_end(sql);
+    assert_eq!(written.bad_records, 0, "every produced record decodes");
+    Throughput { usage: Usage { weir, broker_cpu: cpu_seconds(broker_pid) - broker_cpu }, rows_out: written.rows }
 }
 
 struct Latency {
@@ -359,8 +296,8 @@ fn latency_run(broker: &Broker, broker_pid: u32, guarantee: &str, rate: u64, sec
     let deadline = Instant::now() + PATIENCE;
     let mut warm = -1;
     while through_weir.received() == 0 {
-        job.assert_running();
-        assert!(Instant::now() < deadline, "no record came through {guarantee} in {PATIENCE:?}:\n{}", job.stderr());
+        job.run.assert_running();
+        assert!(Instant::now() < deadline, "no record came through {guarantee} in {PATIENCE:?}:\n{}", job.run.stderr());
         send(&producer, &input, 0, &record(warm, keys, now_ms()));
         warm -= 1;
         std::thread::sleep(Duration::from_millis(100));
@@ -385,10 +322,10 @@ fn latency_run(broker: &Broker, broker_pid: u32, guarantee: &str, rate: u64, sec
 
     let deadline = Instant::now() + PATIENCE;
     while (through_weir.measured() as u64) < total && Instant::now() < deadline {
-        job.assert_running();
+        job.run.assert_running();
         std::thread::sleep(Duration::from_millis(100));
     }
-    job.child.kill().expect("kill weir");
+    job.run.child.kill().expect("kill weir");
     let (usage, _, _) = job.reap();
     Latency { sent: total, through_weir: Delays::of(through_weir.stop()), direct: Delays::of(direct.stop()), usage }
 }
