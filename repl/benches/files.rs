@@ -20,13 +20,12 @@ mod support;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
-use support::{Usage, WeirRun, flag, numbers, peak_rss_kib};
+use support::{Usage, WeirRun, child_result, flag, numbers, peak_rss_kib};
 
 /// Row `i`'s event time is `i` ms after 2026-01-01 00:00:00.
 const BASE_MS: i64 = 1_767_225_600_000;
@@ -129,19 +128,11 @@ INSERT INTO out SELECT id, k, v, ts FROM ev WHERE v % 4 <> 0;",
 /// DataFusion over the same files in a child process (so that its peak
 /// memory is its own); checks it kept `passing` rows.
 fn datafusion_child(format: &str, dir: &Path, parallelism: usize, passing: u64) -> Usage {
-    let exe = std::env::current_exe().expect("bench binary");
     let started = Instant::now();
-    let run = Command::new(exe)
-        .args(["--child", format, &dir.display().to_string(), &parallelism.to_string()])
-        .output()
-        .expect("run child");
+    let args = [format.to_string(), dir.display().to_string(), parallelism.to_string()];
+    let fields = child_result(&args).expect("datafusion over the files");
     let wall = started.elapsed().as_secs_f64();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("RESULT "))
-        .unwrap_or_else(|| panic!("datafusion failed:\n{}", String::from_utf8_lossy(&run.stderr)));
-    let f: Vec<f64> = line.split_whitespace().map(|v| v.parse().expect("a number")).collect();
+    let f: Vec<f64> = fields.iter().map(|v| v.parse().expect("a number")).collect();
     assert_eq!(f[1] as u64, passing, "datafusion keeps the same rows");
     // The child's CPU time is not measured; its query ran on `parallelism`
     // threads for `f[0]` seconds.

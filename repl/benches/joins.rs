@@ -18,10 +18,9 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Instant;
 
-use support::{numbers, peak_rss_kib};
+use support::{child_result, numbers, peak_rss_kib};
 use weir_sql::{Outcome, Session, parse_script};
 
 /// Event 0's time: 2026-01-01 00:00:00 UTC, in ms; one row per ms a side.
@@ -54,17 +53,10 @@ fn main() {
             for &bound in &bounds {
                 for &n in &sizes {
                     let expected = matches(n, k, bound * 1000);
-                    let exe = std::env::current_exe().expect("bench binary");
-                    let out = Command::new(exe)
-                        .args(["--child", &n.to_string(), &k.to_string(), &bound.to_string(), &p.to_string()])
-                        .output()
-                        .expect("run child");
-                    let stdout = String::from_utf8_lossy(&out.stdout);
-                    let Some(line) = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")) else {
-                        eprintln!("{n} events, {k} keys, ±{bound} s: failed\n{}", String::from_utf8_lossy(&out.stderr));
+                    let Some(fields) = child_result(&[n, k, bound, p as i64].map(|v| v.to_string())) else {
                         continue;
                     };
-                    let f: Vec<f64> = line.split_whitespace().map(|v| v.parse().expect("a number")).collect();
+                    let f: Vec<f64> = fields.iter().map(|v| v.parse().expect("a number")).collect();
                     let (secs, rss_kib, rows) = (f[0], f[1], f[2] as u64);
                     assert_eq!(rows, expected, "{n} events a side, {k} keys, ±{bound} s: rows joined");
                     let rate = 2.0 * n as f64 / secs;

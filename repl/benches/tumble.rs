@@ -28,7 +28,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -36,7 +35,7 @@ use datafusion::arrow::array::{Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
-use support::{flag, numbers, peak_rss_kib};
+use support::{child_result, flag, numbers, peak_rss_kib};
 use weir_sql::{Outcome, Session, parse_script};
 
 /// One event every 1 ms of event time.
@@ -156,18 +155,13 @@ fn main() {
             },
         };
         assert_eq!(gcd(KEY_FACTOR, k), 1, "--keys {k} shares a factor with {KEY_FACTOR}");
-        let exe = std::env::current_exe().expect("bench binary");
-        let out = Command::new(exe)
-            .args(["--child", mode, &n.to_string(), &p.to_string(), &k.to_string(), &c, shape])
-            .args([windows.size_s.to_string(), windows.slide_s.to_string()])
-            .output()
-            .expect("run child");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let Some(line) = stdout.lines().find_map(|l| l.strip_prefix("RESULT ")) else {
-            eprintln!("{mode} {shape} {n}: failed\n{}", String::from_utf8_lossy(&out.stderr));
+        let args = [mode, &n.to_string(), &p.to_string(), &k.to_string(), &c, shape]
+            .map(str::to_string)
+            .into_iter()
+            .chain([windows.size_s.to_string(), windows.slide_s.to_string()]);
+        let Some(f) = child_result(&args.collect::<Vec<_>>()) else {
             continue;
         };
-        let f: Vec<&str> = line.split_whitespace().collect();
         let secs: f64 = f[0].parse().expect("seconds");
         let rss: f64 = f[1].parse().expect("peak RSS");
         let rows: u64 = f[2].parse().expect("rows");

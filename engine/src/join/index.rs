@@ -423,6 +423,25 @@ mod tests {
         assert_eq!(sorted_lines(&got).len(), 3);
     }
 
+    /// `got`, the rows of `probe` (arriving on `side`) joined with `held`,
+    /// are DataFusion's join of the same batches, and enough to tell.
+    fn assert_joins_as_datafusion(
+        spec: &JoinSpec,
+        side: usize,
+        probe: &RecordBatch,
+        held: &[RecordBatch],
+        got: &[RecordBatch],
+    ) {
+        let want = if side == 0 {
+            spec.run(vec![probe.clone()], held.to_vec(), "test").unwrap()
+        } else {
+            spec.run(held.to_vec(), vec![probe.clone()], "test").unwrap()
+        };
+        let (got, want) = (sorted_lines(got), sorted_lines(&want));
+        assert!(want.len() > 20, "too few rows to be a test: {}", want.len());
+        assert_eq!(got, want, "probing from side {side}");
+    }
+
     /// `l.k = r.k AND r.t BETWEEN l.t - 20 AND l.t + 30` (ms) over
     /// (k BIGINT, t TIMESTAMP(3)) rows.
     fn timed_spec() -> (JoinSpec, TimeRange) {
@@ -495,14 +514,7 @@ mod tests {
                 .map(|j| j.rows)
                 .into_iter()
                 .collect();
-            let want = if side == 0 {
-                spec.run(vec![probe.clone()], held.clone(), "test").unwrap()
-            } else {
-                spec.run(held.clone(), vec![probe.clone()], "test").unwrap()
-            };
-            let (got, want) = (sorted_lines(&got), sorted_lines(&want));
-            assert!(want.len() > 20, "too few rows to be a test: {}", want.len());
-            assert_eq!(got, want, "probing from side {side}");
+            assert_joins_as_datafusion(&spec, side, &probe, &held, &got);
         }
     }
 
@@ -520,14 +532,7 @@ mod tests {
             // Indexed in two steps, as batches are held between probes.
             let _ = index.join(&spec, side, &probe, &held[..2], "test").unwrap();
             let got: Vec<RecordBatch> = index.join(&spec, side, &probe, &held, "test").unwrap().into_iter().collect();
-            let want = if side == 0 {
-                spec.run(vec![probe.clone()], held.clone(), "test").unwrap()
-            } else {
-                spec.run(held.clone(), vec![probe.clone()], "test").unwrap()
-            };
-            let (got, want) = (sorted_lines(&got), sorted_lines(&want));
-            assert!(want.len() > 20, "too few rows to be a test: {}", want.len());
-            assert_eq!(got, want, "probing from side {side}");
+            assert_joins_as_datafusion(&spec, side, &probe, &held, &got);
         }
     }
 }

@@ -151,3 +151,18 @@ pub fn peak_rss_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// Runs this bench's binary again as `--child <args>`, so that a case's peak
+/// memory is its own, and returns the fields of the line the child printed
+/// after `RESULT `; `None`, with the child's stderr printed, if it printed
+/// none.
+pub fn child_result(args: &[String]) -> Option<Vec<String>> {
+    let exe = std::env::current_exe().expect("bench binary");
+    let out = Command::new(exe).arg("--child").args(args).output().expect("run child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let fields = stdout.lines().find_map(|l| l.strip_prefix("RESULT "));
+    if fields.is_none() {
+        eprintln!("{}: failed\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    }
+    fields.map(|f| f.split_whitespace().map(str::to_string).collect())
+}
