@@ -20,8 +20,7 @@ mod support;
 
 use std::time::Instant;
 
-use support::{child_result, numbers, peak_rss_kib};
-use weir_sql::{Outcome, Session, parse_script};
+use support::{child_result, numbers, peak_rss_kib, run_jobs};
 
 /// Event 0's time: 2026-01-01 00:00:00 UTC, in ms; one row per ms a side.
 const BASE_MS: i64 = 1_767_225_600_000;
@@ -130,18 +129,14 @@ WHERE b.auction = a.auction
         bids = table("bids", BID_FACTOR),
         asks = table("asks", ASK_FACTOR),
     );
-    let mut session = Session::new();
     let start = Instant::now();
     let mut rows = 0;
-    for s in parse_script(&sql).expect("bench SQL parses") {
-        if let Outcome::JobStarted(job) = session.execute(&s).await.expect("bench SQL runs") {
-            let status = job.wait().await;
-            assert_eq!(status, weir_engine::runtime::job::JobStatus::Finished, "{status:?}");
-            let totals = job.metrics.totals();
-            assert_eq!(totals.rows_from_sources, 2 * events as u64, "the job read every row of both sides");
-            assert_eq!(totals.late_rows, 0, "no row is late");
-            rows += totals.rows_to_sinks;
-        }
-    }
+    run_jobs(&sql, |job| {
+        let totals = job.metrics.totals();
+        assert_eq!(totals.rows_from_sources, 2 * events as u64, "the job read every row of both sides");
+        assert_eq!(totals.late_rows, 0, "no row is late");
+        rows += totals.rows_to_sinks;
+    })
+    .await;
     (start.elapsed().as_secs_f64(), rows)
 }

@@ -35,8 +35,7 @@ use datafusion::arrow::array::{Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
-use support::{child_result, flag, numbers, peak_rss_kib};
-use weir_sql::{Outcome, Session, parse_script};
+use support::{child_result, flag, numbers, peak_rss_kib, run_jobs};
 
 /// One event every 1 ms of event time.
 const STEP_MS: i64 = 1;
@@ -219,38 +218,34 @@ GROUP BY window_start, window_end, k;",
         last = events - 1,
         windows = windows.sql(),
     );
-    let mut session = Session::new();
     let start = Instant::now();
     let mut summary = String::from("-");
     let mut rows = 0;
-    for s in parse_script(&sql).expect("bench SQL parses") {
-        if let Outcome::JobStarted(job) = session.execute(&s).await.expect("bench SQL runs") {
-            let status = job.wait().await;
-            assert_eq!(status, weir_engine::runtime::job::JobStatus::Finished, "{status:?}");
-            let totals = job.metrics.totals();
-            assert_eq!(totals.rows_from_sources, events as u64, "the job read every event");
-            rows += totals.rows_to_sinks;
-            let cps = job.metrics.checkpoints();
-            if !cps.is_empty() {
-                let n = cps.len() as u64;
-                // The longest time any task's loop stood still at a barrier
-                // while its operators took their snapshots.
-                let pause_ns = job
-                    .metrics
-                    .tasks()
-                    .iter()
-                    .map(|t| t.snapshot_pause_max_ns.load(std::sync::atomic::Ordering::Relaxed))
-                    .max()
-                    .unwrap_or(0);
-                summary = format!(
-                    "{n}/{}/{}/{:.1}",
-                    cps.iter().map(|c| c.duration_ms).sum::<u64>() / n,
-                    cps.iter().map(|c| c.bytes).sum::<u64>() / n,
-                    pause_ns as f64 / 1e6
-                );
-            }
+    run_jobs(&sql, |job| {
+        let totals = job.metrics.totals();
+        assert_eq!(totals.rows_from_sources, events as u64, "the job read every event");
+        rows += totals.rows_to_sinks;
+        let cps = job.metrics.checkpoints();
+        if !cps.is_empty() {
+            let n = cps.len() as u64;
+            // The longest time any task's loop stood still at a barrier
+            // while its operators took their snapshots.
+            let pause_ns = job
+                .metrics
+                .tasks()
+                .iter()
+                .map(|t| t.snapshot_pause_max_ns.load(std::sync::atomic::Ordering::Relaxed))
+                .max()
+                .unwrap_or(0);
+            summary = format!(
+                "{n}/{}/{}/{:.1}",
+                cps.iter().map(|c| c.duration_ms).sum::<u64>() / n,
+                cps.iter().map(|c| c.bytes).sum::<u64>() / n,
+                pause_ns as f64 / 1e6
+            );
         }
-    }
+    })
+    .await;
     let secs = start.elapsed().as_secs_f64();
     let _ = std::fs::remove_dir_all(&state);
     (secs, rows, summary)

@@ -16,6 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use tempfile::TempDir;
+use weir_engine::runtime::job::{JobHandle, JobStatus};
+use weir_sql::{Outcome, Session, parse_script};
 
 /// What one `weir` process used.
 #[derive(Debug, Clone, Copy)]
@@ -165,4 +167,17 @@ pub fn child_result(args: &[String]) -> Option<Vec<String>> {
         eprintln!("{}: failed\n{}", args.join(" "), String::from_utf8_lossy(&out.stderr));
     }
     fields.map(|f| f.split_whitespace().map(str::to_string).collect())
+}
+
+/// Runs `sql`'s statements in one session of this process: each job one
+/// starts must finish, and `finished` then sees it (its metrics).
+pub async fn run_jobs(sql: &str, mut finished: impl FnMut(&JobHandle)) {
+    let mut session = Session::new();
+    for s in parse_script(sql).expect("bench SQL parses") {
+        if let Outcome::JobStarted(job) = session.execute(&s).await.expect("bench SQL runs") {
+            let status = job.wait().await;
+            assert_eq!(status, JobStatus::Finished, "{status:?}");
+            finished(&job);
+        }
+    }
 }
