@@ -71,7 +71,9 @@ fn objects(moto: &Moto, bucket: &str, prefix: &str) -> (usize, usize) {
 /// job leaves nothing in the bucket.
 #[test]
 fn checkpoints_on_s3_survive_ten_kills() {
-    let n = 1_000_000;
+    // Enough rows that a job killed shortly after each commit of its own
+    // is still running at the tenth kill.
+    let n = 2_000_000;
     let expected = expected(n);
     let moto = Moto::start();
     moto.create_bucket("weir");

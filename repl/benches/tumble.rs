@@ -179,7 +179,7 @@ fn main() {
             rate,
             rate / p as f64,
             rss / 1024.0,
-            f.get(3).unwrap_or(&"-")
+            f.get(3).map_or("-", String::as_str)
         );
     }
 }
