@@ -151,22 +151,39 @@ fn a_job_killed_on_a_full_disk_resumes_from_an_intact_checkpoint() {
     let whole = dir.path().join("whole.json");
     write_json(&whole, &rows);
     let text = std::fs::read_to_string(&whole).unwrap();
-    let half = text.lines().take(rows.len() / 2).map(|l| format!("{l}\n")).collect::<String>();
+    let lines: Vec<&str> = text.lines().collect();
+    let chunk = |from: usize, to: usize| lines[from..to].iter().map(|l| format!("{l}\n")).collect::<String>();
+    // A few rows first, so that a checkpoint completes while the state is
+    // small; then the rest of the first half, whose state fills the disk.
+    let (first, rest) = (chunk(0, 2_000), chunk(2_000, rows.len() / 2));
     std::fs::write(dir.path().join("job.sql"), job_sql(dir.path(), &input, disk.path())).unwrap();
 
     assert!(Command::new("mkfifo").arg(&input).status().unwrap().success());
     let log = dir.path().join("killed.log");
-    let mut child =
-        weir(dir.path()).stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap()).spawn().unwrap();
-    let (fifo, done) = (input.clone(), std::sync::mpsc::channel::<()>());
+    let mut child = weir(dir.path())
+        .env("WEIR_LOG", "warn,weir_engine::checkpoint::coordinator=debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let (fifo, go, done) = (input.clone(), std::sync::mpsc::channel::<()>(), std::sync::mpsc::channel::<()>());
     let feeder = std::thread::spawn(move || {
         let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-        // The job may be killed before it has read it all.
-        let _ = pipe.write_all(half.as_bytes());
+        let _ = pipe.write_all(first.as_bytes());
+        if go.1.recv().is_ok() {
+            // The job may be killed before it has read it all.
+            let _ = pipe.write_all(rest.as_bytes());
+        }
         // Held open until the job is killed: the job waits for more.
         let _ = done.1.recv();
     });
     let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("checkpoint complete") {
+        assert!(Instant::now() < deadline, "no checkpoint completed within a minute");
+        assert!(child.try_wait().unwrap().is_none(), "the job ended while its input was held open");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    go.0.send(()).unwrap();
     while !std::fs::read_to_string(&log).unwrap_or_default().contains(FULL) {
         assert!(Instant::now() < deadline, "the disk did not fill up within a minute");
         assert!(child.try_wait().unwrap().is_none(), "the job ended while its input was held open");
