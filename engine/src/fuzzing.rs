@@ -375,6 +375,7 @@ fn with_driver<T>(f: impl FnOnce(&mut SourceDriver) -> Result<T>) -> Result<T> {
             schema: input_schema(),
             report_bad_records: false,
             late_output: None,
+            read: None,
         };
         let metrics = JobMetrics::default().register("source", 0);
         let mut driver = SourceDriver::new(Arc::new(plan), Box::new(NoRows), metrics, None);

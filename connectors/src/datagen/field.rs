@@ -38,6 +38,9 @@ pub(crate) enum Kind {
         end: i64,
     },
     Random(Random),
+    /// A random column the job does not read: nulls, made for nothing
+    /// (`SourceConnector::only_columns`).
+    Unread,
 }
 
 /// Distributions of random values, one per column type.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, ArrowPrimitiveType, BooleanArray, Date32Array, Int64Array, ListArray, MapArray, PrimitiveArray,
+    ArrayRef, ArrowPrimitiveType, new_null_array, BooleanArray, Date32Array, Int64Array, ListArray, MapArray, PrimitiveArray,
     StringArray, StructArray, TimestampMillisecondArray,
 };
 use datafusion::arrow::buffer::{BooleanBuffer, Buffer, OffsetBuffer};
@@ -42,6 +42,7 @@ impl FieldGen {
                 }
             }
             Kind::Random(random) => random.generate(rng, rows, now_ms, &self.data_type)?,
+            Kind::Unread => return Ok(new_null_array(&self.data_type, rows)),
         };
         match &self.null_rate {
             Some(rate) => {

@@ -50,7 +50,7 @@ impl DatagenSource {
                     let next = i128::from(start) + offset as i128 + i128::from(position);
                     i64::try_from(next).unwrap_or(i64::MAX)
                 }
-                Kind::Random(_) => 0,
+                Kind::Random(_) | Kind::Unread => 0,
             })
             .collect();
         PartitionGen::new(index, position, limit, next)
@@ -67,17 +67,38 @@ impl DatagenSource {
 
 impl SourceConnector for DatagenSource {
     fn describe(&self) -> String {
-        match self.number_of_rows {
-            Some(n) => format!(
-                "datagen rows-per-second={} number-of-rows={n}",
-                self.rows_per_second
-            ),
-            None => format!("datagen rows-per-second={}", self.rows_per_second),
+        let mut s = format!("datagen rows-per-second={}", self.rows_per_second);
+        if let Some(n) = self.number_of_rows {
+            s.push_str(&format!(" number-of-rows={n}"));
         }
+        let unread: Vec<&str> = (self.fields.iter().zip(self.schema.fields()))
+            .filter(|(g, _)| matches!(g.kind, Kind::Unread))
+            .map(|(_, f)| f.name().as_str())
+            .collect();
+        if !unread.is_empty() {
+            s.push_str(&format!(" unread={}", unread.join(",")));
+        }
+        s
     }
 
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
+    }
+
+    /// Random columns the job does not read are left null. Sequences are
+    /// made all the same: they bound the rows and cost next to nothing.
+    fn only_columns(&self, read: &[usize]) -> Option<Arc<dyn SourceConnector>> {
+        let unread = |(i, f): &(usize, &FieldGen)| {
+            !read.contains(i) && matches!(f.kind, Kind::Random(_)) && self.schema.field(*i).is_nullable()
+        };
+        if !self.fields.iter().enumerate().any(|f| unread(&f)) {
+            return None;
+        }
+        let fields = self.fields.iter().enumerate().map(|f| match unread(&f) {
+            true => FieldGen { kind: Kind::Unread, null_rate: None, ..f.1.clone() },
+            false => f.1.clone(),
+        });
+        Some(Arc::new(DatagenSource { fields: fields.collect(), schema: self.schema.clone(), ..*self }))
     }
 
     fn partitions(&self, parallelism: usize) -> Result<usize> {

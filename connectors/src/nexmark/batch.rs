@@ -1,7 +1,7 @@
 //! One batch: a run of a partition's events turned into the table's
 //! columns, by the builder of the table's kind.
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, new_null_array};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
 
@@ -15,7 +15,7 @@ use super::timeline::Cursor;
 
 /// The table's rows among `count` events of a partition's share, starting
 /// at event number `first` and `stride` apart, with the table's declared
-/// columns in its order.
+/// columns in its order (null where the job reads none, `Config::unread`).
 pub(crate) fn generate(
     config: &Config,
     channels: &Channels,
@@ -71,18 +71,21 @@ pub(crate) fn generate(
         }
     };
     let mut columns: Vec<Option<ArrayRef>> = columns;
+    // The numbers and times are always built.
+    let num_rows = columns.iter().flatten().next().map_or(0, |c| c.len());
     let declared = declared
         .iter()
-        .map(|&i| {
-            columns[i].take().ok_or_else(|| {
+        .enumerate()
+        .map(|(position, &i)| match config.unread.contains(&position) {
+            true => Ok(new_null_array(schema.field(position).data_type(), num_rows)),
+            false => columns[i].take().ok_or_else(|| {
                 ArrowError::InvalidArgumentError(format!(
                     "nexmark: column {} declared twice or not built",
                     kind.columns()[i].0
                 ))
-            })
+            }),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let num_rows = declared.first().map_or(0, |c| c.len());
     let options = RecordBatchOptions::new().with_row_count(Some(num_rows));
     RecordBatch::try_new_with_options(schema.clone(), declared, &options)
 }

@@ -181,6 +181,9 @@ pub(crate) struct Config {
     /// only (Flink nexmark's `bid` view filters `event_type = 2`): the
     /// others are skipped where they would be made, not made and dropped.
     pub(crate) only: Option<Kind>,
+    /// Positions of the bid table's declared text columns the job does not
+    /// read: left null rather than made (`SourceConnector::only_columns`).
+    pub(crate) unread: Vec<usize>,
 }
 
 /// Flink nexmark's person, auction and bid proportions: in every run of
@@ -318,16 +321,20 @@ impl Config {
             seed: options.parse("seed", values::non_negative_integer)?.unwrap_or(0),
             proportions: Proportions { person, auction, total },
             only: None,
+            unread: Vec::new(),
         })
     }
 
-    /// Whether the table declares bid column `name` (the bid builder skips
-    /// the text columns nobody reads).
+    /// Whether the table declares bid column `name` and the job reads it
+    /// (the bid builder skips the text columns nobody reads).
     pub(crate) fn wants(&self, name: &str) -> bool {
         let all = Kind::Bid.columns();
         let declares = |columns: &[usize]| columns.iter().any(|&i| all[i].0 == name);
         match &self.table {
-            Table::Kind { kind: Kind::Bid, columns } => declares(columns),
+            Table::Kind { kind: Kind::Bid, columns } => columns
+                .iter()
+                .enumerate()
+                .any(|(position, &i)| all[i].0 == name && !self.unread.contains(&position)),
             Table::Kind { .. } => false,
             Table::Events(columns) => columns.iter().any(|c| match c {
                 EventColumn::Row { kind: Kind::Bid, fields, .. } => declares(fields),

@@ -328,3 +328,32 @@ async fn row_array_and_map_columns_follow_their_parts_options() {
     let e = table(&wrong, columns).unwrap_err().to_string();
     assert!(e.contains("fields.tags.var-len") && e.contains("applies only to VARCHAR fields"), "{e}");
 }
+
+/// A job that reads some columns gets its sequences as they would be and
+/// nulls in the random columns it does not read.
+#[tokio::test]
+async fn random_columns_a_job_does_not_read_are_left_null() {
+    let columns = schema(&[("id", DataType::Int64), ("s", DataType::Utf8), ("x", DataType::Int64)]);
+    let options = [
+        ("connector", "datagen"),
+        ("rows-per-second", "100000000"),
+        ("fields.id.kind", "sequence"),
+        ("fields.id.start", "1"),
+        ("fields.id.end", "1000"),
+        ("fields.x.min", "5"),
+        ("fields.x.max", "9"),
+    ];
+    let src = table(&options, columns).unwrap().source.unwrap();
+    // A sequence is made whether read or not: it bounds the rows.
+    assert!(src.only_columns(&[1, 2]).is_none());
+    let part = src.only_columns(&[0, 2]).expect("s skipped");
+    assert!(part.describe().ends_with(" unread=s"), "{}", part.describe());
+    let (events, batch) = read(&part, vec![0], 1).await.unwrap();
+    assert_eq!(events.last(), Some(&Event::End(0)));
+    let ids: Vec<i64> = batch.column(0).as_primitive::<Int64Type>().values().to_vec();
+    assert_eq!(ids, (1..=1000).collect::<Vec<_>>());
+    assert_eq!(batch.column(1).null_count(), 1000);
+    let xs = batch.column(2).as_primitive::<Int64Type>();
+    assert_eq!(xs.null_count(), 0);
+    assert!(xs.values().iter().all(|x| (5..=9).contains(x)));
+}

@@ -44,7 +44,7 @@ impl fmt::Display for StreamPlan {
             writeln!(f, "Stage {i} (parallelism {})", stage.parallelism)?;
             match &stage.input {
                 StageInput::Source(s) => {
-                    writeln!(f, "  Source: {} [{}]", s.table, s.connector.describe())?;
+                    writeln!(f, "  Source: {} [{}]", s.table, s.reading().describe())?;
                     writeln!(f, "    columns: {}", columns(&s.schema))?;
                     if let Some(w) = &s.watermark {
                         let emit = if w.on_event {

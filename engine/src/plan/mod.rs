@@ -18,6 +18,7 @@ mod explain;
 pub mod node;
 mod operator;
 mod reuse_sources;
+mod source_columns;
 mod stages;
 mod statement_set;
 
@@ -25,6 +26,7 @@ pub use explain::{columns, exprs};
 pub use node::{Distribution, NodeOp, Properties, StateGrowth, StreamNode, WindowColumns};
 pub use operator::{OperatorContext, OperatorPlan, OperatorSpec, StateShape};
 pub use reuse_sources::reuse_sources;
+pub use source_columns::read_only_what_is_used;
 pub use stages::split;
 pub use statement_set::join;
 

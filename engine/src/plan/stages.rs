@@ -18,7 +18,8 @@ struct Open {
 /// The stages of the plan whose root is `root` (a sink), at `parallelism`:
 /// inputs before their consumers; a join's (or union's) inputs' stages in
 /// input order, each input's own earlier stages first; a table read alike
-/// several times read once ([`super::reuse_sources`]).
+/// several times read once ([`super::reuse_sources`]), each source making
+/// the columns read ([`super::read_only_what_is_used`]).
 pub fn split(root: StreamNode, parallelism: usize) -> Result<StreamPlan> {
     let mut splitter = Splitter { stages: Vec::new(), parallelism };
     let StreamNode { op: NodeOp::Sink(sink), inputs, late_sink, .. } = root else {
@@ -37,7 +38,7 @@ pub fn split(root: StreamNode, parallelism: usize) -> Result<StreamPlan> {
         sink: Some(sink),
         late_sink: open.late_sink,
     });
-    Ok(super::reuse_sources(StreamPlan::new(splitter.stages)))
+    Ok(super::read_only_what_is_used(super::reuse_sources(StreamPlan::new(splitter.stages))))
 }
 
 struct Splitter {

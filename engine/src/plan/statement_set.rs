@@ -20,7 +20,7 @@ pub fn join(plans: Vec<StreamPlan>) -> StreamPlan {
             stages.push(stage);
         }
     }
-    super::reuse_sources(StreamPlan::new(stages))
+    super::read_only_what_is_used(super::reuse_sources(StreamPlan::new(stages)))
 }
 
 #[cfg(test)]
@@ -69,6 +69,7 @@ mod tests {
             schema: connector.schema(),
             report_bad_records: false,
             late_output: None,
+            read: None,
         }))
     }
 

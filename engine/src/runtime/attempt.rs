@@ -313,7 +313,7 @@ fn build_tasks(
                         total: partitions.unwrap_or(0),
                         partitions: owned.clone(),
                     };
-                    let reader = s.connector.open(assignment, s.report_bad_records, &resume)?;
+                    let reader = s.reading().open(assignment, s.report_bad_records, &resume)?;
                     let m = metrics.register(&format!("Source: {}", s.table), subtask);
                     let mut driver = SourceDriver::new(Arc::clone(s), reader, m, link.map(|l| l.trigger.clone()));
                     if !snapshots.is_empty() {

@@ -595,6 +595,7 @@ mod tests {
             schema,
             report_bad_records: late_output.is_some(),
             late_output,
+            read: None,
         })
     }
 

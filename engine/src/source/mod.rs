@@ -77,6 +77,16 @@ pub trait SourceConnector: Send + Sync + Debug {
         None
     }
 
+    /// This source making only the columns `read` (indices into
+    /// [`SourceConnector::schema`], ascending) and nulls in the others, when
+    /// making a column costs (a generator's text) and it can skip it;
+    /// `None` when it skips nothing. A projection right above the source
+    /// drops the others ([`SourcePlan::read`]). A column declared NOT NULL
+    /// is made anyway, and the rows are the same rows either way.
+    fn only_columns(&self, _read: &[usize]) -> Option<Arc<dyn SourceConnector>> {
+        None
+    }
+
     /// Opens the reader of one subtask over the partitions `assignment`
     /// gives it.
     ///
@@ -192,6 +202,12 @@ pub struct SourcePlan {
     /// The `LATE DATA INTO` table's columns, when undecodable records go
     /// there (with `reason = 'decode_error'`).
     pub late_output: Option<Arc<LateOutputPlan>>,
+    /// The columns of the connector's schema the job reads, ascending
+    /// (what every reader of a shared source reads, as Flink's scan reuse
+    /// unions their projections); `None` for all. Set by the plan's last
+    /// pass (`plan/source_columns.rs`); readers open
+    /// [`SourcePlan::reading`].
+    pub read: Option<Vec<usize>>,
 }
 
 impl SourcePlan {
@@ -201,10 +217,21 @@ impl SourcePlan {
     /// can feed both (`plan/reuse_sources.rs`). A connector narrowed by a
     /// filter (`SourceConnector::only_rows_where`: each read of Flink
     /// nexmark's `bid` view makes its own) is the same when it says and
-    /// holds the same.
+    /// holds the same. The columns each reads do not matter: the shared
+    /// reader makes what either reads.
     pub fn same_reading(&self, other: &SourcePlan) -> bool {
         let same_connector = Arc::ptr_eq(&self.connector, &other.connector)
             || self.connector.describe() == other.connector.describe();
-        same_connector && format!("{self:?}") == format!("{other:?}")
+        let all_columns = |p: &SourcePlan| format!("{:?}", SourcePlan { read: None, ..p.clone() });
+        same_connector && all_columns(self) == all_columns(other)
+    }
+
+    /// The connector as the job reads it: making only the columns of
+    /// [`SourcePlan::read`] when it can skip the others.
+    pub fn reading(&self) -> Arc<dyn SourceConnector> {
+        self.read
+            .as_deref()
+            .and_then(|read| self.connector.only_columns(read))
+            .unwrap_or_else(|| Arc::clone(&self.connector))
     }
 }

@@ -452,6 +452,7 @@ impl<'a> StreamPlanner<'a> {
             schema: Arc::clone(&table.schema),
             report_bad_records: false,
             late_output: None,
+            read: None,
         })
     }
 

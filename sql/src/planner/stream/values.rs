@@ -78,5 +78,6 @@ fn rows_source(rows: RecordBatch, schema: datafusion::arrow::datatypes::SchemaRe
         schema,
         report_bad_records: false,
         late_output: None,
+        read: None,
     }
 }
