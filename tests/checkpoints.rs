@@ -16,7 +16,7 @@ fn job_sql(dir: &std::path::Path, interval: &str, parallelism: usize) -> String 
 SET 'parallelism.default' = '{parallelism}';
 CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
   WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'json',
-        'scan.watermark.emit.strategy' = 'on-event');
+        'scan.watermark.emit.strategy' = 'on-event', 'source.split-size' = '4 mb');
 CREATE TABLE out (window_start TIMESTAMP(3), window_end TIMESTAMP(3), k VARCHAR,
   c BIGINT, d BIGINT, s BIGINT, mn BIGINT, mx BIGINT, a DOUBLE)
   WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'json');
@@ -30,9 +30,11 @@ GROUP BY window_start, window_end, k;",
     )
 }
 
-/// One file (one partition), rows out of order within the watermark delay
-/// and none late: the output then does not depend on how inputs interleave
-/// at any parallelism. (Rows near the watermark can be late or not at
+/// One file of about 30 MB (eight 4 MB splits, read by every subtask),
+/// rows out of order within the watermark delay and none late: the output
+/// then does not depend on how inputs interleave at any parallelism (a
+/// split's rows are never behind the watermark of the subtask reading it,
+/// which has read only rows before them). (Rows near the watermark can be late or not at
 /// parallelism > 1 depending on which input speaks first, in Flink too.)
 fn input(dir: &std::path::Path) {
     input_in_parts(dir, 1);

@@ -12,8 +12,8 @@
 //! process's CPU time and peak RSS (from `wait4`), rows/s and rows per CPU
 //! second, and checks that every row decoded and that exactly the rows the
 //! generator knows pass the filter: a run that drops rows reports no speed.
-//! A source reads its files one per subtask, so parallelism only helps
-//! with as many files.
+//! A file above `'source.split-size'` (32 MiB) is read in splits by every
+//! subtask, so one big file spreads over parallelism 2 as two files do.
 
 mod support;
 

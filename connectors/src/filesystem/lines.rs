@@ -5,6 +5,7 @@
 //! would otherwise grow one line without end).
 
 use std::ops::Range;
+use std::io::{Seek, SeekFrom};
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 
@@ -134,6 +135,11 @@ pub(crate) struct LineReader {
     inner: BufReader<Input>,
     /// Lines read so far, blank ones included.
     line: u64,
+    /// Offset in the file of the next byte to consume.
+    offset: u64,
+    /// The reader's lines are those that start before this offset (a split
+    /// of the file, `split.rs`); the line that crosses it is read whole.
+    end: u64,
     /// The longest line kept, in bytes without its line end.
     max_record: usize,
     /// Within a line that was too long: what is left of it is skipped
@@ -153,16 +159,27 @@ impl LineReader {
     /// it writes, possibly never; a blocking thread in either would outlive
     /// a stopped job and, repeated, exhaust the pool. The pipe lasts until
     /// its writers have come and gone, as it does read blocking.
-    pub(crate) async fn open(path: &Path, max_record: usize) -> std::io::Result<Self> {
+    ///
+    /// With `bytes`, only the lines that start within that range of the
+    /// file are read (a split, `split.rs`): the reader starts after the
+    /// first line end at or after `bytes.start - 1`, so that a line cut by
+    /// the start belongs to the split before.
+    pub(crate) async fn open(path: &Path, max_record: usize, bytes: Option<Range<u64>>) -> std::io::Result<Self> {
         // One trip to the blocking pool per file, not two: a directory of
         // many small files costs a round trip or so each.
         let owned = path.to_path_buf();
-        let file = tokio::task::spawn_blocking(move || {
+        let start = bytes.as_ref().map_or(0, |b| b.start);
+        let file = tokio::task::spawn_blocking(move || -> std::io::Result<Option<std::fs::File>> {
             if std::fs::metadata(&owned)?.file_type().is_fifo() {
-                Ok(None)
-            } else {
-                std::fs::File::open(&owned).map(Some)
+                return Ok(None);
             }
+            let mut file = std::fs::File::open(&owned)?;
+            // From the byte before the start: a line end there means the
+            // split's first line starts right at it.
+            if start > 0 {
+                file.seek(SeekFrom::Start(start - 1))?;
+            }
+            Ok(Some(file))
         })
         .await
         .map_err(std::io::Error::other)??;
@@ -171,13 +188,30 @@ impl LineReader {
             Some(file) => Box::new(File::from_std(file)),
             None => Box::new(pipe::OpenOptions::new().open_receiver(path)?),
         };
-        Ok(Self {
+        let mut reader = Self {
             inner: BufReader::with_capacity(READ_BUFFER, input),
             line: 0,
+            offset: start.saturating_sub(1),
+            end: bytes.map_or(u64::MAX, |b| b.end),
             max_record,
-            skipping: false,
+            skipping: start > 0,
             pipe,
-        })
+        };
+        // The end of the line the split's start cuts, which the split
+        // before reads.
+        reader.skip_rest_of_line().await?;
+        Ok(reader)
+    }
+
+    /// Consumes `n` bytes of the read buffer.
+    fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
+        self.offset += n as u64;
+    }
+
+    /// Whether the next line starts past the reader's range.
+    fn past_end(&self) -> bool {
+        self.offset >= self.end
     }
 
     /// Lines consumed so far, blank and bad ones included: reopening the
@@ -196,7 +230,10 @@ impl LineReader {
     pub(crate) async fn skip(&mut self, lines: u64) -> std::io::Result<u64> {
         // Bytes of a line already consumed whose end is not read yet.
         let mut partial = false;
-        while self.line < lines {
+        while self.line < lines && (partial || !self.past_end()) {
+            // Bytes before the range's end: a line starting there is the
+            // reader's last.
+            let before_end = usize::try_from(self.end.saturating_sub(self.offset)).unwrap_or(usize::MAX);
             let buf = self.inner.fill_buf().await?;
             if buf.is_empty() {
                 // A last line without terminator is a line, as in `fill`.
@@ -208,17 +245,17 @@ impl LineReader {
             let wanted = lines - self.line;
             let mut consumed = buf.len();
             let mut ends = 0;
-            let line_ends = buf.iter().enumerate().filter(|(_, b)| **b == b'\n');
-            for (end, _) in line_ends {
+            for end in memchr::memchr_iter(b'\n', buf) {
                 ends += 1;
-                if ends == wanted {
+                // The next line starts past the range: this one is the last.
+                if ends == wanted || end + 1 >= before_end {
                     consumed = end + 1;
                     break;
                 }
             }
             partial = consumed > 0 && buf[consumed - 1] != b'\n';
             self.line += ends;
-            self.inner.consume(consumed);
+            self.consume(consumed);
         }
         Ok(self.line)
     }
@@ -285,6 +322,9 @@ impl LineReader {
     /// at.
     async fn read_line(&mut self, out: &mut Vec<u8>) -> std::io::Result<LineRead> {
         let start = out.len();
+        if self.past_end() {
+            return Ok(LineRead::End);
+        }
         loop {
             let buf = self.inner.fill_buf().await?;
             if buf.is_empty() {
@@ -299,11 +339,11 @@ impl LineReader {
             if record > self.max_record {
                 let wanted = OVERSIZED_PREFIX.saturating_sub(out.len() - start).min(len);
                 out.extend_from_slice(&buf[..wanted]);
-                self.inner.consume(len);
+                self.consume(len);
                 return Ok(LineRead::TooLong { ended });
             }
             out.extend_from_slice(&buf[..len]);
-            self.inner.consume(len);
+            self.consume(len);
             if ended {
                 return Ok(LineRead::Line);
             }
@@ -318,9 +358,67 @@ impl LineReader {
                 Some(i) => (i + 1, true),
                 None => (buf.len(), buf.is_empty()),
             };
-            self.inner.consume(len);
+            self.consume(len);
             self.skipping = !ended;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every line `reader` gives, with its number, to the end.
+    async fn all_lines(reader: &mut LineReader) -> Vec<(u64, String)> {
+        let mut chunk = LineChunk::default();
+        let mut lines = Vec::new();
+        loop {
+            reader.fill(&mut chunk, 3).await.unwrap();
+            if chunk.at_end() {
+                return lines;
+            }
+            for i in 0..chunk.len() {
+                lines.push((chunk.number(i), String::from_utf8(chunk.lines(i..i + 1).to_vec()).unwrap()));
+            }
+        }
+    }
+
+    /// Read in splits of any size, a file gives each of its lines once, in
+    /// order; a split resumed after any count of its lines gives the rest.
+    #[tokio::test]
+    async fn splits_of_every_size_read_each_line_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.txt");
+        let text = "a\n\nbb\nccc\n\n\ndddd\ne\nffffff\ng";
+        std::fs::write(&path, text).unwrap();
+        let whole = all_lines(&mut LineReader::open(&path, 100, None).await.unwrap()).await;
+        assert_eq!(whole.len(), 7);
+        let size = text.len() as u64;
+        for split in 1..=size + 1 {
+            let count = size.div_ceil(split);
+            let mut read = Vec::new();
+            for k in 0..count {
+                let end = if k + 1 == count { u64::MAX } else { (k + 1) * split };
+                let bytes = k * split..end;
+                let mut reader = LineReader::open(&path, 100, Some(bytes.clone())).await.unwrap();
+                let lines = all_lines(&mut reader).await;
+                let total = reader.position();
+                for resumed_at in 0..=total {
+                    let mut again = LineReader::open(&path, 100, Some(bytes.clone())).await.unwrap();
+                    assert_eq!(again.skip(resumed_at).await.unwrap(), resumed_at);
+                    let rest: Vec<String> = all_lines(&mut again).await.into_iter().map(|l| l.1).collect();
+                    let expected: Vec<String> =
+                        lines.iter().filter(|l| l.0 > resumed_at).map(|l| l.1.clone()).collect();
+                    assert_eq!(rest, expected, "split {bytes:?} of {split} resumed at {resumed_at}");
+                }
+                // Skipping past the split's end stops at its last line.
+                let mut past = LineReader::open(&path, 100, Some(bytes.clone())).await.unwrap();
+                assert_eq!(past.skip(total + 5).await.unwrap(), total, "split {bytes:?} of {split}");
+                read.extend(lines.into_iter().map(|l| l.1));
+            }
+            let expected: Vec<String> = whole.iter().map(|l| l.1.clone()).collect();
+            assert_eq!(read, expected, "splits of {split} bytes");
+        }
     }
 }

@@ -14,6 +14,7 @@ mod nested;
 mod partition;
 mod sink;
 mod source;
+mod split;
 mod timestamp;
 
 use std::path::PathBuf;
@@ -36,6 +37,7 @@ const TABLE_OPTIONS: &[&str] = &[
     "format",
     "source.monitor-interval",
     MAX_RECORD_OPTION,
+    SPLIT_SIZE_OPTION,
     "sink.rolling-policy.file-size",
     ROLLOVER_INTERVAL,
     CHECK_INTERVAL,
@@ -60,6 +62,10 @@ const SHUFFLE_BY_PARTITION: &str = "sink.shuffle-by-partition.enable";
 /// notation: a longer one is a record that cannot be decoded, so that a
 /// line that never ends cannot take all memory.
 pub(crate) const MAX_RECORD_OPTION: &str = "source.max-record-size";
+
+/// Weir's own option: files bigger than this are read in splits of this
+/// many bytes, by as many subtasks as there are (`split.rs`).
+const SPLIT_SIZE_OPTION: &str = "source.split-size";
 
 /// The largest `'source.max-record-size'`: arrow's strings hold at most
 /// 2 GiB, and a chunk of records is decoded in memory at once.
@@ -123,20 +129,21 @@ pub(crate) fn create(options: &Options, schema: SchemaRef, partition_keys: &[Str
             _ => Err(format!("expected at most {} MiB", MAX_MAX_RECORD >> 20)),
         })?
         .unwrap_or(lines::DEFAULT_MAX_RECORD);
+    let split_bytes = options
+        .parse(SPLIT_SIZE_OPTION, |v| match weir_engine::memory_size::parse_memory_size(v)? {
+            0 => Err("expected a size above 0".to_string()),
+            n => Ok(n),
+        })?
+        .unwrap_or(split::DEFAULT_SPLIT_BYTES);
     // The files hold the columns that are not partition columns.
     let file_schema = layout.as_ref().map_or(&schema, |l| l.data_schema());
     types::check_format_schema(options.connector(), format.family(), file_schema)?;
     let ttl = options.parse(lookup::CACHE_TTL, weir_engine::duration::parse_duration)?;
     let reload = crate::full_cache::reload(options, ttl)?;
     let path = local_path(path)?;
-    let source = source::FileSource::new(path.clone(), format.clone(), schema.clone(), max_record, layout.clone());
-    let loader = lookup::FileLoader::new(source::FileSource::new(
-        path.clone(),
-        format.clone(),
-        schema.clone(),
-        max_record,
-        layout.clone(),
-    ));
+    let file_source =
+        || source::FileSource::new(path.clone(), format.clone(), schema.clone(), max_record, split_bytes, layout.clone());
+    let (source, loader) = (file_source(), lookup::FileLoader::new(file_source()));
     // A changelog's rows are changes, not a table to look rows up in.
     let lookup: Option<Arc<dyn LookupSource>> =
         (!format.is_changelog()).then(|| Arc::new(crate::full_cache::FullCache::new(Arc::new(loader), reload)) as _);

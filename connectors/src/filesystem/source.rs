@@ -1,6 +1,7 @@
-//! The filesystem source: one partition per file; for a partitioned table,
-//! the files of every partition directory, each row completed with the
-//! partition columns its directory's name gives.
+//! The filesystem source: one partition per file, or per split of a big
+//! file (`split.rs`); for a partitioned table, the files of every partition
+//! directory, each row completed with the partition columns its
+//! directory's name gives.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,8 @@ use weir_engine::source::{Assignment, PARTITION_ENDED, Positions, SourceConnecto
 use super::decode::RecordDecoder;
 use super::format::Format;
 use super::lines::{LineChunk, LineReader};
-use super::listing::{ListedFile, list_files};
+use super::listing::list_files;
+use super::split::{FileSplit, split};
 use super::partition::PartitionLayout;
 use super::partition::columns::PartitionValues;
 
@@ -29,13 +31,15 @@ pub(crate) struct FileSource {
     schema: SchemaRef,
     /// `'source.max-record-size'`, in bytes.
     max_record: usize,
+    /// `'source.split-size'`, in bytes: bigger files are read in splits.
+    split_bytes: u64,
     /// `PARTITIONED BY`: the files are in partition directories and hold
     /// the other columns.
     layout: Option<Arc<PartitionLayout>>,
-    /// The files listed by the latest `partitions()`: `open()` must map
-    /// partition numbers to the same files even if the directory changes
-    /// in between.
-    listing: Mutex<Option<Arc<[ListedFile]>>>,
+    /// The splits of the files listed by the latest `partitions()`:
+    /// `open()` must map partition numbers to the same splits even if the
+    /// directory changes in between.
+    listing: Mutex<Option<Arc<[FileSplit]>>>,
 }
 
 impl FileSource {
@@ -44,6 +48,7 @@ impl FileSource {
         format: Format,
         schema: SchemaRef,
         max_record: usize,
+        split_bytes: u64,
         layout: Option<Arc<PartitionLayout>>,
     ) -> Self {
         Self {
@@ -51,21 +56,26 @@ impl FileSource {
             format,
             schema,
             max_record,
+            split_bytes,
             layout,
             listing: Mutex::new(None),
         }
     }
 
-    fn listing(&self) -> Result<Arc<[ListedFile]>> {
+    fn listing(&self) -> Result<Arc<[FileSplit]>> {
         let mut cached = self.listing.lock().unwrap_or_else(|e| e.into_inner());
         match &*cached {
-            Some(files) => Ok(Arc::clone(files)),
+            Some(splits) => Ok(Arc::clone(splits)),
             None => {
-                let files: Arc<[ListedFile]> = list_files(&self.path, self.layout.as_deref())?.into();
-                *cached = Some(Arc::clone(&files));
-                Ok(files)
+                let splits = self.list()?;
+                *cached = Some(Arc::clone(&splits));
+                Ok(splits)
             }
         }
+    }
+
+    fn list(&self) -> Result<Arc<[FileSplit]>> {
+        Ok(split(list_files(&self.path, self.layout.as_deref())?, self.split_bytes)?.into())
     }
 }
 
@@ -87,10 +97,17 @@ impl SourceConnector for FileSource {
     }
 
     fn partitions(&self, _parallelism: usize) -> Result<usize> {
-        let files: Arc<[ListedFile]> = list_files(&self.path, self.layout.as_deref())?.into();
-        let n = files.len();
-        *self.listing.lock().unwrap_or_else(|e| e.into_inner()) = Some(files);
+        let splits = self.list()?;
+        let n = splits.len();
+        *self.listing.lock().unwrap_or_else(|e| e.into_inner()) = Some(splits);
         Ok(n)
+    }
+
+    /// A big file's positions count the lines of its splits: a checkpoint
+    /// whose positions count them otherwise (of another split size, or of
+    /// a Weir that read every file whole) is refused, not misread.
+    fn positions(&self) -> Option<String> {
+        Some(format!("lines of each file or split of {} bytes", self.split_bytes))
     }
 
     /// Resumed files are reopened and their consumed lines skipped: files
@@ -111,15 +128,17 @@ impl SourceConnector for FileSource {
                 (skip != PARTITION_ENDED).then_some((partition, skip))
             })
             .map(|(partition, skip)| match files.get(partition) {
-                Some(file) => Ok(QueuedFile {
+                Some(split) => Ok(QueuedFile {
                     partition,
-                    path: file.path.clone(),
-                    values: file.partition.clone(),
+                    path: split.file.path.clone(),
+                    shown: split.shown(),
+                    bytes: split.bytes.clone(),
+                    values: split.file.partition.clone(),
                     skip,
                     max_record: self.max_record,
                 }),
                 None => Err(EngineError::Plan(format!(
-                    "filesystem source '{}' has {} files, no partition {partition}",
+                    "filesystem source '{}' has {} files and splits, no partition {partition}",
                     self.path.display(),
                     files.len()
                 ))),
@@ -142,10 +161,14 @@ impl SourceConnector for FileSource {
     }
 }
 
-/// A file still to read and where to start in it.
+/// A file (or split) still to read and where to start in it.
 struct QueuedFile {
     partition: usize,
     path: PathBuf,
+    /// How errors name it ([`FileSplit::shown`]).
+    shown: PathBuf,
+    /// The bytes whose lines it reads; `None` for the whole file.
+    bytes: Option<std::ops::Range<u64>>,
     /// Its partition directory's values (partitioned tables).
     values: Option<PartitionValues>,
     /// Lines already consumed before a restart (0 for a fresh read).
@@ -158,6 +181,8 @@ struct QueuedFile {
 struct OpenFile {
     partition: usize,
     path: PathBuf,
+    /// How errors name it ([`FileSplit::shown`]).
+    shown: PathBuf,
     values: Option<PartitionValues>,
     lines: LineReader,
 }
@@ -186,11 +211,13 @@ impl FileReader {
         let QueuedFile {
             partition,
             path,
+            shown,
+            bytes,
             values,
             skip,
             max_record,
         } = queued;
-        let mut lines = LineReader::open(&path, max_record)
+        let mut lines = LineReader::open(&path, max_record, bytes)
             .await
             .map_err(|e| io_error(&path, e))?;
         let found = lines.skip(skip).await.map_err(|e| io_error(&path, e))?;
@@ -201,12 +228,13 @@ impl FileReader {
             return Err(EngineError::Connector(format!(
                 "'{}' has {found} lines but the checkpoint resumes it after line {skip}: \
                  the file changed since the checkpoint",
-                path.display()
+                shown.display()
             )));
         }
         Ok(OpenFile {
             partition,
             path,
+            shown,
             values,
             lines,
         })
@@ -234,7 +262,7 @@ impl SourceReader for FileReader {
         }
         let decoded = self
             .decoder
-            .decode(&self.chunk, &file.path, partition, self.tolerant)?;
+            .decode(&self.chunk, &file.shown, partition, self.tolerant)?;
         let batch = match (&self.layout, &file.values) {
             (Some(layout), Some(values)) => values.complete(layout, &self.schema, decoded.batch)?,
             _ => decoded.batch,

@@ -826,3 +826,59 @@ async fn a_subtask_without_rows_leaves_only_the_directory() {
     assert_eq!(read_all(&t.source.unwrap()).await.unwrap().num_rows(), 0);
 }
 
+
+/// A file bigger than `'source.split-size'` is several partitions: read
+/// by subtasks at any parallelism, its splits give each record once, and a
+/// split resumed from any position its reader reported gives the rest; a
+/// bad record in a later split is named by the byte its split starts at
+/// and its line in the split.
+#[tokio::test]
+async fn a_big_file_is_read_in_splits_by_several_subtasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.csv");
+    // Lines of 122 bytes, every fifth blank; line 7 001 bad.
+    let mut text = padded_csv(10_000);
+    text = text.replacen(&format!("7001,{},", BASE + 7001), "7001,not a time,", 1);
+    assert!(text.contains("not a time"));
+    std::fs::write(&file, &text).unwrap();
+    let columns = [("id", DataType::Int64), ("ts", TS), ("pad", DataType::Utf8)];
+    let whole = source(&file, "csv", &[], &columns);
+    assert_eq!(whole.partitions(2).unwrap(), 1);
+    let expected = read_reporting(&whole, vec![0], 1, true).await.unwrap();
+    let ids = |read: &crate::support::Read| -> Vec<i64> {
+        read.rows.column(0).as_primitive::<Int64Type>().values().to_vec()
+    };
+    let src = source(&file, "csv", &[("source.split-size", "100 kb")], &columns);
+    let splits = src.partitions(3).unwrap();
+    assert_eq!(splits as u64, (text.len() as u64).div_ceil(100 << 10));
+    for parallelism in [1, 2, 3] {
+        let mut all = Vec::new();
+        let mut bad = Vec::new();
+        for subtask in 0..parallelism {
+            let mine: Vec<usize> = (0..splits).filter(|p| p % parallelism == subtask).collect();
+            let read = read_reporting(&src, mine, parallelism, true).await.unwrap();
+            all.extend(ids(&read));
+            bad.extend(read.bad.into_iter().map(|b| b.location));
+        }
+        all.sort_unstable();
+        assert_eq!(all, ids(&expected), "parallelism {parallelism}");
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        let split = text.find("7001,not").unwrap() / (100 << 10);
+        let line = 7001 - lines_before(&text, split * (100 << 10));
+        assert_eq!(bad[0], format!("{} (from byte {}):{line}", file.display(), split * (100 << 10)));
+    }
+    // Split 1 resumed after any count of its lines; ids are line numbers.
+    let first = lines_before(&text, 100 << 10) as i64;
+    let split = ids(&read_reporting(&src, vec![1], 1, true).await.unwrap());
+    assert_eq!(split[0], first + 1);
+    for position in [0, 1, 4, 5, 333, split.len() as u64 * 5 / 4] {
+        let resumed = read_resumed(&src, vec![1], 1, true, &Positions::from([(1, position)])).await.unwrap();
+        let rest: Vec<i64> = split.iter().copied().filter(|id| *id > first + position as i64).collect();
+        assert_eq!(ids(&resumed), rest, "resumed at {position}");
+    }
+}
+
+/// Lines of `text` that start before byte `start`.
+fn lines_before(text: &str, start: usize) -> usize {
+    1 + text[..start - 1].matches('\n').count()
+}

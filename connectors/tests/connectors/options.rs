@@ -89,7 +89,7 @@ fn unknown_option_lists_the_allowed_ones() {
     assert_eq!(
         e.to_string(),
         "unknown option 'paht' for connector 'filesystem' (allowed: path, format, source.monitor-interval, \
-         source.max-record-size, sink.rolling-policy.file-size, sink.rolling-policy.rollover-interval, \
+         source.max-record-size, source.split-size, sink.rolling-policy.file-size, sink.rolling-policy.rollover-interval, \
          sink.rolling-policy.check-interval, partition.default-name, sink.shuffle-by-partition.enable, \
          lookup.join.cache.ttl, json.timestamp-format.standard, json.ignore-parse-errors, format.ignore-parse-errors, \
          sink.partition-commit.trigger, sink.partition-commit.delay, sink.partition-commit.policy.kind, \

@@ -151,7 +151,10 @@ pub fn state_ids(plan: &StreamPlan) -> (Vec<StageStates>, Vec<StatefulPart>) {
             let source = match &stage.input {
                 StageInput::Source(s) => {
                     let id = next("Source");
-                    let signature = format!("table {}; columns {}", s.table, typed_columns(&s.schema));
+                    let mut signature = format!("table {}; columns {}", s.table, typed_columns(&s.schema));
+                    if let Some(positions) = s.connector.positions() {
+                        signature.push_str(&format!("; positions {positions}"));
+                    }
                     parts.push(StatefulPart { id: id.clone(), signature });
                     Some(id)
                 }

@@ -64,6 +64,16 @@ pub trait SourceConnector: Send + Sync + Debug {
         false
     }
 
+    /// What a partition's position counts, when positions counted
+    /// otherwise by an earlier version or other options would be misread
+    /// (a file's lines, counted per split of a big file): it is part of
+    /// the source's state signature, so that a checkpoint of positions
+    /// counted otherwise is refused rather than restored wrongly. `None`
+    /// for positions that always meant the same.
+    fn positions(&self) -> Option<String> {
+        None
+    }
+
     /// This source making only the rows whose column `column` (of
     /// [`SourceConnector::schema`]) equals `value`, when it can skip the
     /// others where they are made (the nexmark events table makes one
