@@ -224,7 +224,8 @@ pub fn added_aggregates(saved: &str, mine: &str) -> std::result::Result<Option<V
     Ok(Some(map))
 }
 
-/// Whether two source parts read one table: a source's state is its
+/// Whether two source parts read one table, their positions counted
+/// alike (`SourceConnector::positions`): a source's state is its
 /// partitions' positions and watermarks, whichever columns it reads.
 fn same_source(saved: &StatefulPart, mine: &StatefulPart) -> bool {
     let table = |s: &str| {
@@ -232,8 +233,10 @@ fn same_source(saved: &StatefulPart, mine: &StatefulPart) -> bool {
             .and_then(|t| t.split_once("; columns "))
             .map(|(t, _)| t.to_string())
     };
+    let positions = |s: &str| s.split_once("; positions ").map(|(_, p)| p.to_string());
     saved.id.as_str().starts_with("Source")
         && table(&saved.signature).is_some_and(|t| Some(t) == table(&mine.signature))
+        && positions(&saved.signature) == positions(&mine.signature)
 }
 
 /// The first element of two signatures (parts split at `; `) that differs,
@@ -296,6 +299,14 @@ mod tests {
             m.contains("Source#0 was saved as table t; columns [k Utf8]") && m.contains("table t became table u"),
             "{m}"
         );
+        // Positions counted otherwise (a file read whole, now in splits)
+        // would be misread.
+        let split = manifest(&[
+            ("Source#0", "table t; columns [k Utf8]; positions lines of each file or split of 1024 bytes"),
+            ("clicks", "keys [k Utf8]; aggregates [count()]"),
+        ]);
+        let m = refusal(SAVEPOINT, &split, &saved);
+        assert!(m.contains("positions lines of each file or split of 1024 bytes is new"), "{m}");
     }
 
     /// State no part claims is refused naming the part, or dropped with a
