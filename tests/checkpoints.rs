@@ -16,7 +16,7 @@ fn job_sql(dir: &std::path::Path, interval: &str, parallelism: usize) -> String 
 SET 'parallelism.default' = '{parallelism}';
 CREATE TABLE src (k VARCHAR, v BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts - INTERVAL '2' SECOND)
   WITH ('connector' = 'filesystem', 'path' = '{input}', 'format' = 'json',
-        'scan.watermark.emit.strategy' = 'on-event', 'source.split-size' = '4 mb');
+        'scan.watermark.emit.strategy' = 'on-event'{SPLITS});
 CREATE TABLE out (window_start TIMESTAMP(3), window_end TIMESTAMP(3), k VARCHAR,
   c BIGINT, d BIGINT, s BIGINT, mn BIGINT, mx BIGINT, a DOUBLE)
   WITH ('connector' = 'filesystem', 'path' = '{out}', 'format' = 'json');
@@ -29,6 +29,10 @@ GROUP BY window_start, window_end, k;",
         out = dir.join("out").display()
     )
 }
+
+/// Read in 4 MB splits (by every subtask) unless a test takes [`SPLITS`]
+/// out.
+const SPLITS: &str = ", 'source.split-size' = '4 mb'";
 
 /// One file of about 30 MB (eight 4 MB splits, read by every subtask),
 /// rows out of order within the watermark delay and none late: the output
@@ -238,7 +242,11 @@ fn damaged_checkpoints_fall_back_and_the_output_stays_exact() {
     let clean = scratch();
     input(clean.path());
     let started = std::time::Instant::now();
-    let run = weir_run(clean.path(), &job_sql(clean.path(), "100 ms", 2));
+    // The file read whole: in splits at parallelism 2, the last two
+    // checkpoints before the kill sometimes committed no output, which
+    // this test needs (seen once in a full run, not looked into yet).
+    let whole = |dir: &std::path::Path, parallelism| job_sql(dir, "100 ms", parallelism).replace(SPLITS, "");
+    let run = weir_run(clean.path(), &whole(clean.path(), 2));
     let clean_duration = started.elapsed();
     assert!(run.ok, "{}", run.stderr);
     let expected = committed(clean.path());
@@ -246,7 +254,7 @@ fn damaged_checkpoints_fall_back_and_the_output_stays_exact() {
     let dir = scratch();
     input(dir.path());
     let sql_file = dir.path().join("job.sql");
-    std::fs::write(&sql_file, job_sql(dir.path(), "100 ms", 2)).unwrap();
+    std::fs::write(&sql_file, whole(dir.path(), 2)).unwrap();
     // Killed once at least three checkpoints completed and some output is
     // committed (a kill too early just runs again, resuming).
     let complete = loop {
@@ -291,7 +299,7 @@ fn damaged_checkpoints_fall_back_and_the_output_stays_exact() {
         states.remove(key).unwrap();
         db.flush().unwrap();
     }
-    let resumed = weir_run(dir.path(), &job_sql(dir.path(), "100 ms", 1));
+    let resumed = weir_run(dir.path(), &whole(dir.path(), 1));
     assert!(resumed.ok, "{}", resumed.stderr);
     assert_eq!(
         resumed.stderr.matches("checkpoint is damaged; falling back to the previous one").count(),
@@ -310,8 +318,11 @@ fn damaged_checkpoints_fall_back_and_the_output_stays_exact() {
 /// so rows do pass barriers.
 #[test]
 fn at_least_once_loses_nothing_across_kills() {
+    // Two files, each over the whole time range, one per subtask: read in
+    // splits, a subtask would read a split of the second file after the
+    // first file's, whose watermark makes its rows late.
     let sql = |dir: &std::path::Path| {
-        job_sql(dir, "100 ms", 2).replace(
+        job_sql(dir, "100 ms", 2).replace(SPLITS, "").replace(
             "SET 'parallelism.default' = '2';",
             "SET 'parallelism.default' = '2';\nSET 'execution.checkpointing.mode' = 'AT_LEAST_ONCE';",
         )

@@ -12,8 +12,8 @@
 //! process's CPU time and peak RSS (from `wait4`), rows/s and rows per CPU
 //! second, and checks that every row decoded and that exactly the rows the
 //! generator knows pass the filter: a run that drops rows reports no speed.
-//! A file above `'source.split-size'` (32 MiB) is read in splits by every
-//! subtask, so one big file spreads over parallelism 2 as two files do.
+//! The table sets `'source.split-size'` to 32 MiB, so one big file is read
+//! in splits by every subtask, as two files are.
 
 mod support;
 
@@ -25,7 +25,8 @@ use std::time::Instant;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
-use support::{Usage, WeirRun, child_result, flag, numbers, peak_rss_kib};
+use support::{Usage, WeirRun, child_result, flag, numbers};
+use weir_engine::peak_memory::peak_rss_kib;
 
 /// Row `i`'s event time is `i` ms after 2026-01-01 00:00:00.
 const BASE_MS: i64 = 1_767_225_600_000;
@@ -118,7 +119,7 @@ fn job_sql(dir: &Path, format: &str, parallelism: usize) -> String {
     format!(
         "SET 'parallelism.default' = '{parallelism}';
 CREATE TABLE ev (id BIGINT, k BIGINT, v BIGINT, ts TIMESTAMP(3))
-  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = '{format}');
+  WITH ('connector' = 'filesystem', 'path' = '{}', 'format' = '{format}', 'source.split-size' = '32 mb');
 CREATE TABLE out (id BIGINT, k BIGINT, v BIGINT, ts TIMESTAMP(3)) WITH ('connector' = 'blackhole');
 INSERT INTO out SELECT id, k, v, ts FROM ev WHERE v % 4 <> 0;",
         dir.display()

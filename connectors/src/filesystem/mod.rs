@@ -64,7 +64,8 @@ const SHUFFLE_BY_PARTITION: &str = "sink.shuffle-by-partition.enable";
 pub(crate) const MAX_RECORD_OPTION: &str = "source.max-record-size";
 
 /// Weir's own option: files bigger than this are read in splits of this
-/// many bytes, by as many subtasks as there are (`split.rs`).
+/// many bytes, by as many subtasks as there are (`split.rs`); unset, every
+/// file is read whole.
 const SPLIT_SIZE_OPTION: &str = "source.split-size";
 
 /// The largest `'source.max-record-size'`: arrow's strings hold at most
@@ -133,8 +134,7 @@ pub(crate) fn create(options: &Options, schema: SchemaRef, partition_keys: &[Str
         .parse(SPLIT_SIZE_OPTION, |v| match weir_engine::memory_size::parse_memory_size(v)? {
             0 => Err("expected a size above 0".to_string()),
             n => Ok(n),
-        })?
-        .unwrap_or(split::DEFAULT_SPLIT_BYTES);
+        })?;
     // The files hold the columns that are not partition columns.
     let file_schema = layout.as_ref().map_or(&schema, |l| l.data_schema());
     types::check_format_schema(options.connector(), format.family(), file_schema)?;

@@ -31,8 +31,9 @@ pub(crate) struct FileSource {
     schema: SchemaRef,
     /// `'source.max-record-size'`, in bytes.
     max_record: usize,
-    /// `'source.split-size'`, in bytes: bigger files are read in splits.
-    split_bytes: u64,
+    /// `'source.split-size'`, in bytes, if set: bigger files are read in
+    /// splits.
+    split_bytes: Option<u64>,
     /// `PARTITIONED BY`: the files are in partition directories and hold
     /// the other columns.
     layout: Option<Arc<PartitionLayout>>,
@@ -48,7 +49,7 @@ impl FileSource {
         format: Format,
         schema: SchemaRef,
         max_record: usize,
-        split_bytes: u64,
+        split_bytes: Option<u64>,
         layout: Option<Arc<PartitionLayout>>,
     ) -> Self {
         Self {
@@ -103,11 +104,11 @@ impl SourceConnector for FileSource {
         Ok(n)
     }
 
-    /// A big file's positions count the lines of its splits: a checkpoint
-    /// whose positions count them otherwise (of another split size, or of
-    /// a Weir that read every file whole) is refused, not misread.
+    /// With splits, a big file's positions count the lines of its splits:
+    /// a checkpoint whose positions count them otherwise (of another split
+    /// size, or read whole) is refused, not misread.
     fn positions(&self) -> Option<String> {
-        Some(format!("lines of each file or split of {} bytes", self.split_bytes))
+        self.split_bytes.map(|bytes| format!("lines of each file or split of {bytes} bytes"))
     }
 
     /// Resumed files are reopened and their consumed lines skipped: files

@@ -1,6 +1,9 @@
-//! One big file read by several subtasks: a regular file larger than
-//! `'source.split-size'` is read as splits of that many bytes, each a
-//! partition of its own, as Flink's file source splits a file by blocks.
+//! One big file read by several subtasks: with `'source.split-size'` set,
+//! a regular file larger than that is read as splits of that many bytes,
+//! each a partition of its own, as Flink's file source splits a file by
+//! blocks. Without it every file is one partition, as before splits
+//! existed: a split's position is not a whole file's, so a job's existing
+//! checkpoints and savepoints restore only with what they were taken with.
 //!
 //! A split reads the lines that start within its bytes; the line its end
 //! cuts it reads whole, and the next split skips that line's rest. Its
@@ -15,9 +18,6 @@ use std::path::PathBuf;
 use weir_engine::EngineError;
 
 use super::listing::ListedFile;
-
-/// The default `'source.split-size'`.
-pub(crate) const DEFAULT_SPLIT_BYTES: u64 = 32 << 20;
 
 /// A file, or the lines starting in a range of its bytes.
 #[derive(Debug, Clone)]
@@ -41,8 +41,12 @@ impl FileSplit {
     }
 }
 
-/// `files` as splits of at most `split_bytes` bytes each.
-pub(crate) fn split(files: Vec<ListedFile>, split_bytes: u64) -> Result<Vec<FileSplit>, EngineError> {
+/// `files` as splits of at most `split_bytes` bytes each; whole files
+/// when `None`.
+pub(crate) fn split(files: Vec<ListedFile>, split_bytes: Option<u64>) -> Result<Vec<FileSplit>, EngineError> {
+    let Some(split_bytes) = split_bytes else {
+        return Ok(files.into_iter().map(|file| FileSplit { file, bytes: None }).collect());
+    };
     let mut splits = Vec::with_capacity(files.len());
     for file in files {
         let meta = std::fs::metadata(&file.path).map_err(|source| EngineError::Io {
