@@ -76,6 +76,16 @@ fn weir(dir: &Path) -> Command {
     c
 }
 
+/// The job started, its log (with each checkpoint's completion) to `log`.
+fn logging_checkpoints(dir: &Path, log: &Path) -> std::process::Child {
+    weir(dir)
+        .env("WEIR_LOG", "warn,weir_engine::checkpoint::coordinator=debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
 const FULL: &str = "No space left on device";
 
 /// The job runs on while its disk is full and gets room: its input is a
@@ -95,12 +105,7 @@ fn a_job_whose_disk_filled_up_fails_over_and_checkpoints_again_once_there_is_roo
     std::fs::write(dir.path().join("job.sql"), job_sql(dir.path(), &input, disk.path())).unwrap();
 
     let log = dir.path().join("job.log");
-    let mut child = weir(dir.path())
-        .env("WEIR_LOG", "warn,weir_engine::checkpoint::coordinator=debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = logging_checkpoints(dir.path(), &log);
     let close = std::sync::mpsc::channel::<()>();
     let writer = std::thread::spawn(move || {
         let _pipe = std::fs::OpenOptions::new().write(true).open(&pipe).unwrap();
@@ -160,12 +165,7 @@ fn a_job_killed_on_a_full_disk_resumes_from_an_intact_checkpoint() {
 
     assert!(Command::new("mkfifo").arg(&input).status().unwrap().success());
     let log = dir.path().join("killed.log");
-    let mut child = weir(dir.path())
-        .env("WEIR_LOG", "warn,weir_engine::checkpoint::coordinator=debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = logging_checkpoints(dir.path(), &log);
     let (fifo, go, done) = (input.clone(), std::sync::mpsc::channel::<()>(), std::sync::mpsc::channel::<()>());
     let feeder = std::thread::spawn(move || {
         let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();

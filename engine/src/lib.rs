@@ -31,6 +31,7 @@ pub mod lookup;
 pub mod memory_size;
 pub mod message;
 pub mod metrics;
+pub mod peak_memory;
 pub mod operator;
 pub mod operators;
 pub mod over;

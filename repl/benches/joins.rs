@@ -20,7 +20,8 @@ mod support;
 
 use std::time::Instant;
 
-use support::{child_result, numbers, peak_rss_kib, run_jobs};
+use support::{child_result, numbers, run_jobs};
+use weir_engine::peak_memory::peak_rss_kib;
 
 /// Event 0's time: 2026-01-01 00:00:00 UTC, in ms; one row per ms a side.
 const BASE_MS: i64 = 1_767_225_600_000;

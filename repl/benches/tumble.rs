@@ -35,7 +35,8 @@ use datafusion::arrow::array::{Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
-use support::{child_result, flag, numbers, peak_rss_kib, run_jobs};
+use support::{child_result, flag, numbers, run_jobs};
+use weir_engine::peak_memory::peak_rss_kib;
 
 /// One event every 1 ms of event time.
 const STEP_MS: i64 = 1;

@@ -223,7 +223,7 @@ fn child(options: &Options) -> Result<(), BenchError> {
     });
     let _ = std::fs::remove_dir_all(&state);
     let (secs, rows, pause_ns) = result?;
-    println!("{RESULT} {secs} {rows} {} {}", peak_rss_kib(), pause_ns as f64 / 1e6);
+    println!("{RESULT} {secs} {rows} {} {}", weir_engine::peak_memory::peak_rss_kib(), pause_ns as f64 / 1e6);
     crate::shut_down(runtime);
     Ok(())
 }
@@ -272,18 +272,6 @@ fn with_option(sql: &str, key: &str, value: &str) -> String {
     }
     out.push_str(rest);
     out
-}
-
-/// Peak resident set of this process, in KiB (Linux's VmHWM; 0 elsewhere).
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

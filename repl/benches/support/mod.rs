@@ -141,19 +141,6 @@ pub fn numbers<T: std::str::FromStr>(name: &str, default: &str) -> Vec<T> {
         .collect()
 }
 
-/// Peak resident set of this process, in KiB (Linux's VmHWM), for benches
-/// that run a case in a child process of their own.
-pub fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
 /// Runs this bench's binary again as `--child <args>`, so that a case's peak
 /// memory is its own, and returns the fields of the line the child printed
 /// after `RESULT `; `None`, with the child's stderr printed, if it printed

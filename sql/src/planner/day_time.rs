@@ -38,15 +38,7 @@ pub fn day_time_intervals_as_durations(e: Expr, schema: &DFSchema) -> datafusion
 /// The interval literal `e` as a duration in `unit`, if it has no months
 /// and is a whole number of `unit`s.
 fn duration(e: &Expr, unit: TimeUnit) -> Option<ScalarValue> {
-    let nanos: i128 = match e {
-        Expr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => {
-            (i128::from(v.days) * 86_400_000 + i128::from(v.milliseconds)) * 1_000_000
-        }
-        Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {
-            i128::from(v.days) * 86_400_000_000_000 + i128::from(v.nanoseconds)
-        }
-        _ => return None,
-    };
+    let nanos = literal_nanos(e)?;
     let per_unit: i128 = match unit {
         TimeUnit::Second => 1_000_000_000,
         TimeUnit::Millisecond => 1_000_000,
@@ -63,6 +55,20 @@ fn duration(e: &Expr, unit: TimeUnit) -> Option<ScalarValue> {
         TimeUnit::Microsecond => ScalarValue::DurationMicrosecond(Some(n)),
         TimeUnit::Nanosecond => ScalarValue::DurationNanosecond(Some(n)),
     })
+}
+
+/// The interval literal `e` in nanoseconds, if it has no months (a day
+/// is 24 hours, as in Flink).
+pub fn literal_nanos(e: &Expr) -> Option<i128> {
+    match e {
+        Expr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => {
+            Some((i128::from(v.days) * 86_400_000 + i128::from(v.milliseconds)) * 1_000_000)
+        }
+        Expr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {
+            Some(i128::from(v.days) * 86_400_000_000_000 + i128::from(v.nanoseconds))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -131,3 +137,4 @@ mod tests {
         assert!(!format!("{rewritten}").contains("Duration"), "{rewritten}");
     }
 }
+

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::DFSchema;
 use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr as LExpr, LogicalPlan};
 use datafusion::sql::sqlparser::ast::{
@@ -690,15 +690,7 @@ fn descriptor_argument(e: &Expr, usage: &str) -> Result<String> {
 /// A literal interval of DataFusion's in milliseconds; `None` for other
 /// expressions and for intervals with months (they have no fixed length).
 pub fn literal_interval_ms(e: &LExpr) -> Option<i64> {
-    match e {
-        LExpr::Literal(ScalarValue::IntervalDayTime(Some(v)), _) => {
-            Some(v.days as i64 * 86_400_000 + v.milliseconds as i64)
-        }
-        LExpr::Literal(ScalarValue::IntervalMonthDayNano(Some(v)), _) if v.months == 0 => {
-            Some(v.days as i64 * 86_400_000 + v.nanoseconds / 1_000_000)
-        }
-        _ => None,
-    }
+    i64::try_from(crate::planner::day_time::literal_nanos(e)? / 1_000_000).ok()
 }
 
 /// A constant `INTERVAL …` in milliseconds (months are refused: they have
