@@ -137,6 +137,8 @@ pub(crate) struct LineReader {
     line: u64,
     /// Offset in the file of the next byte to consume.
     offset: u64,
+    /// Offset of the reader's first line.
+    first_line: u64,
     /// The reader's lines are those that start before this offset (a split
     /// of the file, `split.rs`); the line that crosses it is read whole.
     end: u64,
@@ -192,6 +194,7 @@ impl LineReader {
             inner: BufReader::with_capacity(READ_BUFFER, input),
             line: 0,
             offset: start.saturating_sub(1),
+            first_line: 0,
             end: bytes.map_or(u64::MAX, |b| b.end),
             max_record,
             skipping: start > 0,
@@ -200,6 +203,7 @@ impl LineReader {
         // The end of the line the split's start cuts, which the split
         // before reads.
         reader.skip_rest_of_line().await?;
+        reader.first_line = reader.offset;
         Ok(reader)
     }
 
@@ -212,6 +216,12 @@ impl LineReader {
     /// Whether the next line starts past the reader's range.
     fn past_end(&self) -> bool {
         self.offset >= self.end
+    }
+
+    /// Where the reader's first line starts in the file: 0, or for a split
+    /// the byte after the line end its start cut.
+    pub(crate) fn first_line(&self) -> u64 {
+        self.first_line
     }
 
     /// Lines consumed so far, blank and bad ones included: reopening the

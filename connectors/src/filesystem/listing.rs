@@ -15,6 +15,9 @@ use super::partition::tree::partition_dirs;
 pub(crate) struct ListedFile {
     pub(crate) path: PathBuf,
     pub(crate) partition: Option<PartitionValues>,
+    /// Its length when listed if it is a regular file (`None` for a named
+    /// pipe): what its splits are cut from (`split.rs`).
+    pub(crate) size: Option<u64>,
 }
 
 /// The files under `path`: the path itself if it is a file, else the
@@ -34,9 +37,10 @@ pub(crate) fn list_files(path: &Path, layout: Option<&PartitionLayout>) -> Resul
     let meta = std::fs::metadata(path).map_err(io_err(path))?;
     let Some(layout) = layout else {
         if !meta.is_dir() {
-            return Ok(vec![ListedFile { path: path.to_path_buf(), partition: None }]);
+            let size = meta.is_file().then_some(meta.len());
+            return Ok(vec![ListedFile { path: path.to_path_buf(), partition: None, size }]);
         }
-        let files = files_in(path)?.into_iter().map(|path| ListedFile { path, partition: None }).collect();
+        let files = files_in(path)?.into_iter().map(|(path, size)| ListedFile { path, partition: None, size }).collect();
         return Ok(files);
     };
     if !meta.is_dir() {
@@ -51,8 +55,8 @@ pub(crate) fn list_files(path: &Path, layout: Option<&PartitionLayout>) -> Resul
             EngineError::Connector(format!("filesystem source: '{}' is not a partition directory", dir.path.display()))
         })?;
         let values = PartitionValues::parse(layout, &texts, &dir.path)?;
-        for file in files_in(&dir.path)? {
-            files.push(ListedFile { path: file, partition: Some(values.clone()) });
+        for (file, size) in files_in(&dir.path)? {
+            files.push(ListedFile { path: file, partition: Some(values.clone()), size });
         }
     }
     tracing::debug!(path = %path.display(), files = files.len(), "partitioned filesystem source listed");
@@ -60,8 +64,8 @@ pub(crate) fn list_files(path: &Path, layout: Option<&PartitionLayout>) -> Resul
 }
 
 /// The visible regular files and named pipes of directory `dir`, in name
-/// order.
-fn files_in(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
+/// order, each with its length if it is a regular file.
+fn files_in(dir: &Path) -> Result<Vec<(PathBuf, Option<u64>)>, EngineError> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
         let entry = entry.map_err(io_err(dir))?;
@@ -69,9 +73,10 @@ fn files_in(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
         let hidden = name.to_string_lossy().starts_with(['.', '_']);
         let file = entry.path();
         // `metadata` follows symbolic links, so a link to a file is read.
-        let kind = std::fs::metadata(&file).map_err(io_err(&file))?.file_type();
+        let meta = std::fs::metadata(&file).map_err(io_err(&file))?;
+        let kind = meta.file_type();
         if !hidden && (kind.is_file() || kind.is_fifo()) {
-            files.push(file);
+            files.push((file, kind.is_file().then_some(meta.len())));
         }
     }
     files.sort();

@@ -130,11 +130,7 @@ pub(crate) fn create(options: &Options, schema: SchemaRef, partition_keys: &[Str
             _ => Err(format!("expected at most {} MiB", MAX_MAX_RECORD >> 20)),
         })?
         .unwrap_or(lines::DEFAULT_MAX_RECORD);
-    let split_bytes = options
-        .parse(SPLIT_SIZE_OPTION, |v| match weir_engine::memory_size::parse_memory_size(v)? {
-            0 => Err("expected a size above 0".to_string()),
-            n => Ok(n),
-        })?;
+    let split_bytes = options.parse(SPLIT_SIZE_OPTION, weir_engine::memory_size::parse_memory_size)?;
     // The files hold the columns that are not partition columns.
     let file_schema = layout.as_ref().map_or(&schema, |l| l.data_schema());
     types::check_format_schema(options.connector(), format.family(), file_schema)?;

@@ -76,7 +76,7 @@ impl FileSource {
     }
 
     fn list(&self) -> Result<Arc<[FileSplit]>> {
-        Ok(split(list_files(&self.path, self.layout.as_deref())?, self.split_bytes)?.into())
+        Ok(split(list_files(&self.path, self.layout.as_deref())?, self.split_bytes).into())
     }
 }
 
@@ -131,10 +131,7 @@ impl SourceConnector for FileSource {
             .map(|(partition, skip)| match files.get(partition) {
                 Some(split) => Ok(QueuedFile {
                     partition,
-                    path: split.file.path.clone(),
-                    shown: split.shown(),
-                    bytes: split.bytes.clone(),
-                    values: split.file.partition.clone(),
+                    split: split.clone(),
                     skip,
                     max_record: self.max_record,
                 }),
@@ -165,13 +162,7 @@ impl SourceConnector for FileSource {
 /// A file (or split) still to read and where to start in it.
 struct QueuedFile {
     partition: usize,
-    path: PathBuf,
-    /// How errors name it ([`FileSplit::shown`]).
-    shown: PathBuf,
-    /// The bytes whose lines it reads; `None` for the whole file.
-    bytes: Option<std::ops::Range<u64>>,
-    /// Its partition directory's values (partitioned tables).
-    values: Option<PartitionValues>,
+    split: FileSplit,
     /// Lines already consumed before a restart (0 for a fresh read).
     skip: u64,
     /// `'source.max-record-size'`, in bytes.
@@ -211,16 +202,16 @@ impl FileReader {
     async fn open_file(queued: QueuedFile) -> Result<OpenFile> {
         let QueuedFile {
             partition,
-            path,
-            shown,
-            bytes,
-            values,
+            split,
             skip,
             max_record,
         } = queued;
-        let mut lines = LineReader::open(&path, max_record, bytes)
+        let mut lines = LineReader::open(&split.file.path, max_record, split.bytes.clone())
             .await
-            .map_err(|e| io_error(&path, e))?;
+            .map_err(|e| io_error(&split.file.path, e))?;
+        let shown = split.shown(lines.first_line());
+        let FileSplit { file, .. } = split;
+        let path = file.path;
         let found = lines.skip(skip).await.map_err(|e| io_error(&path, e))?;
         // Files are read to the end before their partition ends, so a
         // checkpoint can only hold a position past the end if the file
@@ -236,7 +227,7 @@ impl FileReader {
             partition,
             path,
             shown,
-            values,
+            values: file.partition,
             lines,
         })
     }

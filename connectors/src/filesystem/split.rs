@@ -15,8 +15,6 @@
 use std::ops::Range;
 use std::path::PathBuf;
 
-use weir_engine::EngineError;
-
 use super::listing::ListedFile;
 
 /// A file, or the lines starting in a range of its bytes.
@@ -28,36 +26,30 @@ pub(crate) struct FileSplit {
 }
 
 impl FileSplit {
-    /// How errors name the split: the file, and for a split after the
-    /// first the byte it starts at, since its line numbers count from
-    /// there (a split does not know how many lines come before it).
-    pub(crate) fn shown(&self) -> PathBuf {
-        match &self.bytes {
-            Some(bytes) if bytes.start > 0 => {
-                PathBuf::from(format!("{} (from byte {})", self.file.path.display(), bytes.start))
-            }
-            _ => self.file.path.clone(),
+    /// How errors name the split, whose first line starts at byte
+    /// `first_line`: the file, and for a split after the first that byte,
+    /// since its line numbers count from there (a split does not know how
+    /// many lines come before it).
+    pub(crate) fn shown(&self, first_line: u64) -> PathBuf {
+        match first_line {
+            0 => self.file.path.clone(),
+            byte => PathBuf::from(format!("{} (from byte {byte})", self.file.path.display())),
         }
     }
 }
 
-/// `files` as splits of at most `split_bytes` bytes each; whole files
-/// when `None`.
-pub(crate) fn split(files: Vec<ListedFile>, split_bytes: Option<u64>) -> Result<Vec<FileSplit>, EngineError> {
-    let Some(split_bytes) = split_bytes else {
-        return Ok(files.into_iter().map(|file| FileSplit { file, bytes: None }).collect());
-    };
+/// `files` as splits of at most `split_bytes` bytes each (by their
+/// listed sizes); whole files when `None`.
+pub(crate) fn split(files: Vec<ListedFile>, split_bytes: Option<u64>) -> Vec<FileSplit> {
     let mut splits = Vec::with_capacity(files.len());
     for file in files {
-        let meta = std::fs::metadata(&file.path).map_err(|source| EngineError::Io {
-            context: format!("filesystem source '{}'", file.path.display()),
-            source,
-        })?;
-        let size = meta.len();
-        if !meta.is_file() || size <= split_bytes {
-            splits.push(FileSplit { file, bytes: None });
-            continue;
-        }
+        let (size, split_bytes) = match (file.size, split_bytes) {
+            (Some(size), Some(split_bytes)) if size > split_bytes => (size, split_bytes),
+            _ => {
+                splits.push(FileSplit { file, bytes: None });
+                continue;
+            }
+        };
         let count = size.div_ceil(split_bytes);
         for k in 0..count {
             let end = match k + 1 == count {
@@ -67,5 +59,5 @@ pub(crate) fn split(files: Vec<ListedFile>, split_bytes: Option<u64>) -> Result<
             splits.push(FileSplit { file: file.clone(), bytes: Some(k * split_bytes..end) });
         }
     }
-    Ok(splits)
+    splits
 }

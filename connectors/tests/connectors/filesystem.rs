@@ -863,9 +863,12 @@ async fn a_big_file_is_read_in_splits_by_several_subtasks() {
         all.sort_unstable();
         assert_eq!(all, ids(&expected), "parallelism {parallelism}");
         assert_eq!(bad.len(), 1, "{bad:?}");
-        let split = text.find("7001,not").unwrap() / (100 << 10);
-        let line = 7001 - lines_before(&text, split * (100 << 10));
-        assert_eq!(bad[0], format!("{} (from byte {}):{line}", file.display(), split * (100 << 10)));
+        // Named by where the split's first line starts, counted from there.
+        let start = text.find("7001,not").unwrap() / (100 << 10) * (100 << 10);
+        let first_line = start + text[start - 1..].find('\n').unwrap();
+        let line = 7001 - lines_before(&text, start);
+        assert_eq!(bad[0], format!("{} (from byte {first_line}):{line}", file.display()));
+        assert!(text[first_line..].lines().nth(line - 1).unwrap().starts_with("7001,not"));
     }
     // Split 1 resumed after any count of its lines; ids are line numbers.
     let first = lines_before(&text, 100 << 10) as i64;
